@@ -1,0 +1,46 @@
+# Topic Lab: `make run` opens the app on the demo corpus; `make test` runs the whole suite.
+# Both set everything up first from a plain Python 3.11.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+PORT   ?= 8501
+
+.PHONY: run test setup init lint browser bench clean-store
+
+run: init
+	$(BIN)/streamlit run app.py --server.headless true --server.address 127.0.0.1 \
+		--server.port $(PORT)
+
+test: setup browser
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $@
+
+# Import the demo corpus and train a production model when the store is empty.
+init: setup
+	$(BIN)/python -m core init
+
+lint: setup
+	$(BIN)/ruff check .
+
+# Debian's Chromium for the real-browser test (never `playwright install`).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
+		else echo "chromium is missing: run 'sudo apt-get install -y chromium'" >&2; exit 1; fi; }
+
+bench: setup
+	$(BIN)/python bench/quality.py
+	$(BIN)/python bench/neighbors.py
+	$(BIN)/python bench/lookup.py
+
+clean-store:
+	rm -rf data/store

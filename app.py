@@ -1,0 +1,28 @@
+"""Topic Lab: the Streamlit entry point. Navigation and the sidebar; pages do the rest."""
+
+import streamlit as st
+
+import ui
+from core import auth
+
+st.set_page_config(page_title="Topic Lab", page_icon=":material/hub:", layout="wide")
+
+user = auth.local_user()
+auth.set_user(user)
+
+pages = {
+    "Topic Lab": [
+        st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+        st.Page("pages/explore.py", title="Explore", icon=":material/table_view:"),
+    ],
+}
+page = st.navigation(pages)
+
+with st.sidebar:
+    active = ui.active_dataset()
+    st.caption("Active dataset")
+    st.markdown(f"**{active[0]} v{active[1]}**" if active else "_none yet_")
+    st.caption(f"Signed in as {user.name} ({user.role.replace('_', ' ')}) — no login configured, "
+               "single local user.")
+
+page.run()

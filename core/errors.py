@@ -1,0 +1,48 @@
+"""User-facing errors: one exception family whose message is safe to show as-is.
+
+Pages show `str(err)` in an error box; the CLI prints it and exits non-zero. Anything
+else that escapes is a bug.
+"""
+
+from __future__ import annotations
+
+
+class TopicLabError(Exception):
+    """A problem the user can fix: the message names what is wrong and where."""
+
+
+class InputError(TopicLabError):
+    """A file or value given by the user cannot be read or is invalid."""
+
+    def __init__(self, message: str, *, file: str | None = None, line: int | None = None,
+                 column: str | None = None) -> None:
+        where = []
+        if file:
+            where.append(str(file))
+        if line is not None:
+            where.append(f"line {line}")
+        if column:
+            where.append(f"column {column!r}")
+        prefix = ", ".join(where)
+        super().__init__(f"{prefix}: {message}" if prefix else message)
+        self.file, self.line, self.column = file, line, column
+
+
+class NotFoundError(TopicLabError):
+    """An id (dataset, version, model, campaign) that does not exist."""
+
+
+class QueryError(TopicLabError):
+    """User SQL that was refused, failed, or ran too long."""
+
+
+class StoreBusyError(TopicLabError):
+    """Another process held the store's write lock for longer than we wait."""
+
+
+class PermissionDenied(TopicLabError):
+    """The signed-in role may not do this."""
+
+
+class Cancelled(TopicLabError):
+    """Long work stopped on request; nothing was written."""

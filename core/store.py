@@ -1,0 +1,266 @@
+"""The embedded DuckDB store: one file under TOPICLAB_HOME, its schema, and connections.
+
+Concurrency rule (documented in the README): DuckDB lets one process write a database
+file, or several processes read it, never both. Topic Lab therefore never keeps a
+connection open: every operation opens a short-lived connection, does its work (writes
+inside one transaction) and closes it. Within a process a lock serialises connections,
+so the read-only SQL sandbox never meets a read-write connection to the same file. When
+another process (the app, the CLI, a scheduler) holds the file, we retry for up to
+`TOPICLAB_LOCK_WAIT_S` seconds (default 30) and then fail with a clear message; an
+import is either wholly in or wholly out, never half written.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from core import config
+from core.errors import StoreBusyError
+from core.schema import TERM_COLUMNS
+
+SCHEMA_VERSION = 1
+
+_TERM_COLUMNS_SQL = ",\n    ".join(f"{name} {kind}" for name, kind in TERM_COLUMNS.items())
+
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
+
+CREATE TABLE IF NOT EXISTS datasets (
+    name VARCHAR NOT NULL,
+    version INTEGER NOT NULL,
+    content_hash VARCHAR NOT NULL,
+    source_files VARCHAR[] NOT NULL,
+    formats VARCHAR[],
+    rows BIGINT NOT NULL,
+    campaigns BIGINT NOT NULL,
+    created_at TIMESTAMP NOT NULL,
+    created_by VARCHAR,
+    warnings VARCHAR[],
+    PRIMARY KEY (name, version)
+);
+
+CREATE TABLE IF NOT EXISTS terms (
+    dataset VARCHAR NOT NULL,
+    version INTEGER NOT NULL,
+    {_TERM_COLUMNS_SQL}
+);
+
+CREATE OR REPLACE VIEW campaigns AS
+SELECT dataset, version, campaign_id,
+       any_value(campaign_name) AS campaign_name,
+       any_value(account) AS account,
+       count(*) AS terms,
+       count(*) FILTER (WHERE term_type = 'search_term') AS search_terms,
+       sum(impressions) AS impressions,
+       sum(clicks) AS clicks,
+       sum(cost) AS cost,
+       sum(conversions) AS conversions,
+       sum(clicks) / nullif(sum(impressions), 0) AS ctr,
+       sum(cost) / nullif(sum(clicks), 0) AS cpc,
+       sum(conversions) / nullif(sum(clicks), 0) AS conversion_rate,
+       mode(label) AS label
+FROM terms
+GROUP BY dataset, version, campaign_id;
+
+CREATE TABLE IF NOT EXISTS dataset_settings (
+    name VARCHAR PRIMARY KEY,
+    settings JSON NOT NULL,
+    updated_at TIMESTAMP NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS models (
+    model_id VARCHAR PRIMARY KEY,
+    engine VARCHAR NOT NULL,
+    params JSON NOT NULL,
+    text_config JSON NOT NULL,
+    dataset VARCHAR NOT NULL,
+    version INTEGER NOT NULL,
+    dataset_hash VARCHAR NOT NULL,
+    k INTEGER NOT NULL,
+    vocab_size INTEGER NOT NULL,
+    metrics JSON NOT NULL,
+    timings JSON NOT NULL,
+    library_versions JSON NOT NULL,
+    sweep_id VARCHAR,
+    created_at TIMESTAMP NOT NULL,
+    created_by VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS aliases (
+    alias VARCHAR PRIMARY KEY,
+    model_id VARCHAR NOT NULL,
+    updated_at TIMESTAMP NOT NULL,
+    updated_by VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS sweeps (
+    sweep_id VARCHAR PRIMARY KEY,
+    dataset VARCHAR NOT NULL,
+    version INTEGER NOT NULL,
+    grid JSON NOT NULL,
+    objective VARCHAR NOT NULL,
+    best_model_id VARCHAR,
+    explanation VARCHAR,
+    created_at TIMESTAMP NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS topic_labels (
+    model_id VARCHAR NOT NULL,
+    topic INTEGER NOT NULL,
+    label VARCHAR NOT NULL,
+    updated_at TIMESTAMP NOT NULL,
+    updated_by VARCHAR,
+    PRIMARY KEY (model_id, topic)
+);
+
+CREATE TABLE IF NOT EXISTS fingerprints (
+    model_id VARCHAR NOT NULL,
+    campaign_id VARCHAR NOT NULL,
+    weights FLOAT[] NOT NULL,
+    confidence FLOAT NOT NULL,
+    oov_share FLOAT
+);
+
+CREATE TABLE IF NOT EXISTS neighbor_feedback (
+    model_id VARCHAR NOT NULL,
+    campaign_id VARCHAR NOT NULL,
+    neighbor_id VARCHAR NOT NULL,
+    useful BOOLEAN NOT NULL,
+    created_at TIMESTAMP NOT NULL,
+    created_by VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS reviews (
+    model_id VARCHAR NOT NULL,
+    campaign_id VARCHAR NOT NULL,
+    decision VARCHAR NOT NULL,
+    topic INTEGER,
+    note VARCHAR,
+    created_at TIMESTAMP NOT NULL,
+    created_by VARCHAR
+);
+
+CREATE SEQUENCE IF NOT EXISTS audit_seq;
+CREATE TABLE IF NOT EXISTS audit (
+    id BIGINT DEFAULT nextval('audit_seq') PRIMARY KEY,
+    logged_at TIMESTAMP NOT NULL,
+    actor VARCHAR NOT NULL,
+    role VARCHAR,
+    action VARCHAR NOT NULL,
+    target VARCHAR,
+    details JSON
+);
+"""
+
+_process_lock = threading.RLock()
+_schema_ready: set[str] = set()
+
+
+def _lock_wait_s() -> float:
+    return float(os.environ.get("TOPICLAB_LOCK_WAIT_S", "30"))
+
+
+def _is_lock_conflict(err: Exception) -> bool:
+    text = str(err).lower()
+    return "lock" in text and ("conflict" in text or "could not set" in text)
+
+
+def _open(read_only: bool) -> duckdb.DuckDBPyConnection:
+    path = str(config.db_path())
+    deadline = time.monotonic() + _lock_wait_s()
+    delay = 0.05
+    while True:
+        try:
+            return duckdb.connect(path, read_only=read_only)
+        except duckdb.IOException as err:
+            if not _is_lock_conflict(err) or time.monotonic() > deadline:
+                if _is_lock_conflict(err):
+                    raise StoreBusyError(
+                        f"The store {path} is in use by another process (an import, training "
+                        f"run or the CLI) and stayed busy for {_lock_wait_s():.0f} s. "
+                        "Try again when it has finished."
+                    ) from err
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+
+
+def ensure_schema() -> None:
+    """Create the store file and its schema on first use (idempotent, cheap after once)."""
+    path = str(config.db_path())
+    if path in _schema_ready and os.path.exists(path):
+        return
+    with _process_lock:
+        con = _open(read_only=False)
+        try:
+            con.execute(SCHEMA)
+            con.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
+            )
+        finally:
+            con.close()
+        _schema_ready.add(path)
+
+
+@contextmanager
+def connect(read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A short-lived connection; closed (and the file released) when the block ends."""
+    ensure_schema()
+    with _process_lock:
+        con = _open(read_only=read_only)
+        try:
+            yield con
+        finally:
+            con.close()
+
+
+@contextmanager
+def transaction() -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-write connection inside BEGIN … COMMIT; any exception rolls everything back."""
+    with connect() as con:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            yield con
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
+
+
+def query(sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
+    """Run one trusted read query and return it as a DataFrame."""
+    with connect(read_only=True) as con:
+        return con.execute(sql, params or []).df()
+
+
+def query_one(sql: str, params: Sequence[Any] | None = None) -> tuple | None:
+    """First row of a trusted read query, or None."""
+    with connect(read_only=True) as con:
+        return con.execute(sql, params or []).fetchone()
+
+
+def execute(sql: str, params: Sequence[Any] | None = None) -> None:
+    """Run one trusted write statement in its own transaction."""
+    with transaction() as con:
+        con.execute(sql, params or [])
+
+
+def table_counts() -> dict[str, int]:
+    """Rows per base table: a cheap fingerprint of the store used by tests and the CLI."""
+    with connect(read_only=True) as con:
+        names = [
+            r[0]
+            for r in con.execute(
+                "SELECT table_name FROM information_schema.tables "
+                "WHERE table_type = 'BASE TABLE' ORDER BY table_name"
+            ).fetchall()
+        ]
+        return {n: con.execute(f'SELECT count(*) FROM "{n}"').fetchone()[0] for n in names}

@@ -1,0 +1,67 @@
+"""The store: schema on first use, transactions, and the cross-process concurrency rule."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from core import store
+from core.errors import StoreBusyError
+from tests.conftest import REPO
+
+
+def test_schema_created_on_first_use(home):
+    counts = store.table_counts()
+    assert (home / "topiclab.duckdb").exists()
+    for table in ("datasets", "terms", "models", "aliases", "fingerprints", "audit"):
+        assert counts[table] == 0
+    assert store.query_one("SELECT value FROM meta WHERE key = 'schema_version'")[0] == "1"
+
+
+def test_transaction_rolls_back_everything(home):
+    with pytest.raises(RuntimeError), store.transaction() as con:
+        con.execute("INSERT INTO meta VALUES ('a', '1')")
+        raise RuntimeError("boom")
+    assert store.query_one("SELECT count(*) FROM meta WHERE key = 'a'")[0] == 0
+
+
+def test_other_process_holding_the_file_gives_clear_busy_error(home, monkeypatch):
+    store.ensure_schema()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import duckdb, sys, time
+            con = duckdb.connect({str(home / 'topiclab.duckdb')!r})
+            print('locked', flush=True)
+            time.sleep(30)
+        """)], stdout=subprocess.PIPE, text=True, cwd=REPO,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        monkeypatch.setenv("TOPICLAB_LOCK_WAIT_S", "0.5")
+        with pytest.raises(StoreBusyError, match="in use by another process"):
+            store.query("SELECT 1")
+    finally:
+        holder.kill()
+        holder.wait()
+    # Once the other process is gone, the store is usable again and unchanged.
+    assert store.table_counts()["datasets"] == 0
+
+
+def test_writer_waits_for_other_process_then_succeeds(home):
+    store.ensure_schema()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import duckdb, time
+            con = duckdb.connect({str(home / 'topiclab.duckdb')!r})
+            print('locked', flush=True)
+            time.sleep(1.0)
+            con.close()
+        """)], stdout=subprocess.PIPE, text=True, cwd=REPO,
+    )
+    assert holder.stdout.readline().strip() == "locked"
+    store.execute("INSERT INTO meta VALUES ('after', 'wait')")  # retries until released
+    holder.wait()
+    assert store.query_one("SELECT value FROM meta WHERE key = 'after'")[0] == "wait"
