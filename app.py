@@ -5,15 +5,15 @@ import streamlit as st
 import ui
 from core import auth
 
-st.set_page_config(page_title="Topic Lab", page_icon=":material/hub:", layout="wide")
+st.set_page_config(page_title="Topic Lab", page_icon="🧭", layout="wide")
 
 user = auth.local_user()
 auth.set_user(user)
 
 pages = {
     "Topic Lab": [
-        st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
-        st.Page("pages/explore.py", title="Explore", icon=":material/table_view:"),
+        st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
+        st.Page("app_pages/explore.py", title="Explore", icon=":material/table_view:"),
     ],
 }
 page = st.navigation(pages)

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from core import audit, auth, readers, store
@@ -54,8 +55,7 @@ def check_dataset_name(name: str) -> str:
 
 def content_hash(frame: pd.DataFrame) -> str:
     """Order-independent SHA-256 of the canonical columns."""
-    row_hashes = pd.util.hash_pandas_object(frame[_HASHED], index=False).to_numpy()
-    row_hashes.sort()
+    row_hashes = np.sort(pd.util.hash_pandas_object(frame[_HASHED], index=False).to_numpy())
     return hashlib.sha256(row_hashes.tobytes()).hexdigest()
 
 

@@ -24,5 +24,5 @@ cols[2].metric("Terms", f"{int(table['terms'].sum()):,}")
 cols[3].metric("Spend", f"{table['cost'].sum():,.0f}" if table["cost"].notna().any() else "—")
 
 st.subheader("Where next")
-st.page_link("pages/explore.py", label="Explore the corpus with charts and SQL",
+st.page_link("app_pages/explore.py", label="Explore the corpus with charts and SQL",
              icon=":material/table_view:")

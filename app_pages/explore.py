@@ -111,7 +111,7 @@ with tab_sql:
                  key="sql_example", on_change=_use_example,
                  placeholder="Pick an example to start from")
     sql = st.text_area("SQL", key="sql_text", height=160)
-    if st.button("Run query", type="primary"):
+    if st.button("Run query", type="primary", key="run_sql"):
         with ui.friendly_errors():
             result = sandbox.run_query(sql)
             note = f" (capped at {result.row_cap:,})" if result.truncated else ""

@@ -1,0 +1,279 @@
+"""The model registry: one row per model in the store, one artifact folder per model.
+
+A model's folder (`$TOPICLAB_HOME/models/<model_id>/`) holds `manifest.json`, the
+encoder (tokenizer + vocabulary) that turns new keywords into bag-of-words, and the
+engine's own files. It is written to a temporary folder and renamed into place, and the
+registry row is inserted only after the rename: a crash at any point leaves either a
+whole model or none. Models are only ever loaded through the registry, by id.
+
+Aliases `production` and `candidate` point at models, MLflow-style; they move, models
+do not change.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import secrets
+import shutil
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from core import audit, auth, config, store
+from core.corpus import Encoder
+from core.engines import ENGINES
+from core.errors import InputError, NotFoundError, TopicLabError
+
+ARTIFACT_FORMAT = 1
+ALIASES = ("production", "candidate")
+_LIBRARIES = ("gensim", "tomotopy", "spacy", "numpy", "duckdb")
+
+
+@dataclass
+class LoadedModel:
+    """What scoring needs: the engine, the encoder, the manifest and the topic names."""
+
+    model_id: str
+    engine: Any
+    encoder: Encoder
+    manifest: dict[str, Any]
+
+    @property
+    def k(self) -> int:
+        return int(self.manifest["k"])
+
+    @property
+    def vocabulary(self) -> list[str]:
+        return self.encoder.vocabulary
+
+    def top_words(self, n: int = 10) -> list[list[str]]:
+        vocab = self.vocabulary
+        order = (-self.engine.topic_term_).argsort(axis=1)[:, :n]
+        return [[vocab[j] for j in row] for row in order]
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in _LIBRARIES:
+        with suppress(metadata.PackageNotFoundError):
+            versions[name] = metadata.version(name)
+    return versions
+
+
+def new_model_id(engine: str, k: int) -> str:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return f"{engine}-k{k}-{stamp}-{secrets.token_hex(2)}"
+
+
+def model_dir(model_id: str) -> Path:
+    return config.models_dir() / model_id
+
+
+def register(*, engine: Any, engine_name: str, encoder: Encoder, params: dict[str, Any],
+             dataset: str, version: int, dataset_hash: str, metrics: dict[str, Any],
+             timings: dict[str, Any], sweep_id: str | None = None,
+             model_id: str | None = None) -> str:
+    """Write the artifact atomically, then its registry row (with an audit entry)."""
+    k = int(engine.topic_term_.shape[0])
+    model_id = model_id or new_model_id(engine_name, k)
+    text_config = encoder.tokenizer.config.to_dict()
+    manifest = {
+        "artifact_format": ARTIFACT_FORMAT, "model_id": model_id, "engine": engine_name,
+        "params": params, "text_config": text_config, "language": encoder.tokenizer.language_,
+        "dataset": {"name": dataset, "version": version, "hash": dataset_hash},
+        "k": k, "vocab_size": len(encoder.vocabulary), "metrics": metrics,
+        "timings": timings, "library_versions": library_versions(),
+        "created_at": audit.now().isoformat(timespec="seconds"),
+        "created_by": auth.current_user().name,
+    }
+    final = model_dir(model_id)
+    tmp = config.models_dir() / f".tmp-{model_id}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        (tmp / "encoder").mkdir(parents=True)
+        (tmp / "engine").mkdir()
+        encoder.save(tmp / "encoder")
+        engine.save(tmp / "engine")
+        (tmp / "manifest.json").write_text(
+            json.dumps(manifest, indent=2, ensure_ascii=False, default=str), "utf-8")
+        tmp.rename(final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    try:
+        with store.transaction() as con:
+            con.execute(
+                "INSERT INTO models VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [model_id, engine_name, _json(params), _json(text_config), dataset, version,
+                 dataset_hash, k, manifest["vocab_size"], _json(metrics), _json(timings),
+                 _json(manifest["library_versions"]), sweep_id, audit.now(),
+                 manifest["created_by"]],
+            )
+            audit.record(con, "train", model_id,
+                         {"dataset": f"{dataset} v{version}", "engine": engine_name,
+                          "k": k, "npmi": metrics.get("npmi")})
+    except BaseException:
+        shutil.rmtree(final, ignore_errors=True)
+        raise
+    return model_id
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, default=str, ensure_ascii=False)
+
+
+def list_models(dataset: str | None = None) -> pd.DataFrame:
+    """Every registered model with its aliases and headline metrics, newest first."""
+    where, params = ("WHERE m.dataset = ?", [dataset]) if dataset else ("", [])
+    frame = store.query(
+        "SELECT m.model_id, m.engine, m.k, m.dataset, m.version, m.vocab_size, m.params, "
+        "m.metrics, m.timings, m.sweep_id, m.created_at, m.created_by, "
+        "coalesce(string_agg(a.alias, ', ' ORDER BY a.alias), '') AS aliases "
+        "FROM models m LEFT JOIN aliases a USING (model_id) "
+        f"{where} GROUP BY ALL ORDER BY m.created_at DESC, m.model_id", params,
+    )
+    for column in ("params", "metrics", "timings"):
+        frame[column] = frame[column].map(json.loads)
+    return frame
+
+
+def metrics_table(dataset: str | None = None) -> pd.DataFrame:
+    """One row per model with its metrics as columns: what the Compare page sorts."""
+    models = list_models(dataset)
+    if models.empty:
+        return models
+    metrics = pd.json_normalize(models["metrics"].tolist())
+    timings = pd.json_normalize(models["timings"].tolist()).add_prefix("seconds_")
+    base = models[["model_id", "aliases", "engine", "k", "dataset", "version", "sweep_id",
+                   "created_at"]]
+    return pd.concat([base.reset_index(drop=True), metrics, timings], axis=1)
+
+
+def get(model_id: str) -> dict[str, Any]:
+    """The registry row of one model; NotFoundError when the id is unknown."""
+    row = store.query("SELECT * FROM models WHERE model_id = ?", [model_id])
+    if row.empty:
+        raise NotFoundError(f"No model with id {model_id!r}. `python -m core models` lists them.")
+    record = row.iloc[0].to_dict()
+    for column in ("params", "text_config", "metrics", "timings", "library_versions"):
+        record[column] = json.loads(record[column])
+    return record
+
+
+def alias(name: str) -> str | None:
+    """The model id an alias points at, or None."""
+    _check_alias(name)
+    row = store.query_one("SELECT model_id FROM aliases WHERE alias = ?", [name])
+    return row[0] if row else None
+
+
+def _check_alias(name: str) -> None:
+    if name not in ALIASES:
+        raise InputError(f"Unknown alias {name!r}; use one of: {', '.join(ALIASES)}.")
+
+
+def set_alias(name: str, model_id: str) -> None:
+    """Point an alias at a model (recorded in the audit log). Requires `promote`."""
+    _check_alias(name)
+    auth.require("promote")
+    get(model_id)
+    with store.transaction() as con:
+        previous = con.execute("SELECT model_id FROM aliases WHERE alias = ?", [name]).fetchone()
+        con.execute("INSERT OR REPLACE INTO aliases VALUES (?, ?, ?, ?)",
+                    [name, model_id, audit.now(), auth.current_user().name])
+        audit.record(con, "promote", model_id,
+                     {"alias": name, "previous": previous[0] if previous else None})
+
+
+def resolve(model_ref: str | None) -> str:
+    """A model id from an id, an alias name, or None (= production)."""
+    ref = model_ref or "production"
+    if ref in ALIASES:
+        model_id = alias(ref)
+        if model_id is None:
+            raise NotFoundError(f"No model is marked {ref!r} yet: train one and promote it.")
+        return model_id
+    get(ref)
+    return ref
+
+
+def delete(model_id: str) -> None:
+    """Remove a model, its fingerprints and labels; the production model cannot be deleted."""
+    auth.require("delete")
+    get(model_id)
+    if alias("production") == model_id:
+        raise TopicLabError(f"{model_id} is the production model; promote another one first.")
+    with store.transaction() as con:
+        for table in ("aliases", "fingerprints", "topic_labels", "models"):
+            con.execute(f"DELETE FROM {table} WHERE model_id = ?", [model_id])
+        audit.record(con, "delete", model_id)
+    shutil.rmtree(model_dir(model_id), ignore_errors=True)
+
+
+def load(model_id: str) -> LoadedModel:
+    """Load a registered model's artifact; a clear message when it cannot be used."""
+    get(model_id)
+    folder = model_dir(model_id)
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text("utf-8"))
+    except (OSError, ValueError) as err:
+        raise TopicLabError(
+            f"Model {model_id} is registered but its artifact in {folder} is missing or "
+            f"unreadable ({err.__class__.__name__}). Retrain it or delete it."
+        ) from err
+    if manifest.get("artifact_format") != ARTIFACT_FORMAT:
+        raise TopicLabError(
+            f"Model {model_id} was saved by another version of Topic Lab (artifact format "
+            f"{manifest.get('artifact_format')!r}, this version reads {ARTIFACT_FORMAT}). "
+            "Retrain it with this version."
+        )
+    engine_cls = ENGINES.get(manifest.get("engine"))
+    if engine_cls is None:
+        raise TopicLabError(f"Model {model_id} uses engine {manifest.get('engine')!r}, which "
+                            "this version of Topic Lab does not have.")
+    try:
+        engine = engine_cls.load(folder / "engine")
+        encoder = Encoder.load(folder / "encoder")
+    except Exception as err:  # any library's own load error becomes one clear message
+        raise TopicLabError(
+            f"Model {model_id} could not be loaded ({err.__class__.__name__}: {err}); it was "
+            f"saved with {manifest.get('library_versions')}. Retrain it with this version."
+        ) from err
+    return LoadedModel(model_id, engine, encoder, manifest)
+
+
+def topic_labels(model_id: str) -> dict[int, str]:
+    frame = store.query("SELECT topic, label FROM topic_labels WHERE model_id = ?", [model_id])
+    return dict(zip(frame["topic"].astype(int), frame["label"], strict=True))
+
+
+def topic_names(model: LoadedModel, n_words: int = 3) -> list[str]:
+    """Human labels where people gave them, else 'T3: word, word, word'."""
+    labels = topic_labels(model.model_id)
+    return [labels.get(t) or f"T{t}: " + ", ".join(words[:n_words])
+            for t, words in enumerate(model.top_words(n_words))]
+
+
+def set_topic_label(model_id: str, topic: int, label: str) -> None:
+    """Name a topic (empty label removes the name). Requires `label_topics`."""
+    auth.require("label_topics")
+    record = get(model_id)
+    if not 0 <= topic < int(record["k"]):
+        raise InputError(f"Model {model_id} has topics 0-{int(record['k']) - 1}; "
+                         f"there is no topic {topic}.")
+    label = label.strip()
+    if len(label) > 80:
+        raise InputError("A topic name may have at most 80 characters.")
+    with store.transaction() as con:
+        con.execute("DELETE FROM topic_labels WHERE model_id = ? AND topic = ?",
+                    [model_id, topic])
+        if label:
+            con.execute("INSERT INTO topic_labels VALUES (?, ?, ?, ?, ?)",
+                        [model_id, topic, label, audit.now(), auth.current_user().name])
+        audit.record(con, "label_topic", model_id, {"topic": topic, "label": label})

@@ -1,0 +1,114 @@
+"""One training run: dataset version -> corpus -> engine -> metrics -> registered model.
+
+Progress goes to a callback `progress(done, total, message)`; when it raises
+`Cancelled`, the run stops and nothing is written (the model is registered last).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from core import auth, datasets, metrics, registry
+from core.corpus import Corpus
+from core.engines import DEFAULT_ENGINE, make_engine
+from core.text import TextConfig
+
+Progress = Callable[[int, int, str], None]
+
+# Share of the progress bar each stage gets.
+_STAGES = {"tokenize": 10, "fit": 75, "evaluate": 15}
+_TOTAL = sum(_STAGES.values())
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """Everything that defines a model, apart from the data itself."""
+
+    dataset: str
+    version: int | None = None
+    engine: str = DEFAULT_ENGINE
+    k: int = 20
+    params: dict[str, Any] = field(default_factory=dict)  # alpha, eta, iterations, seed, …
+    text: TextConfig = field(default_factory=TextConfig)
+    heldout_share: float = 0.1
+
+    def with_(self, **changes: Any) -> TrainSpec:
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    model_id: str
+    dataset: str
+    version: int
+    engine: str
+    k: int
+    metrics: dict[str, Any]
+    timings: dict[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+def _noop(done: int, total: int, message: str) -> None:
+    return None
+
+
+def _stage(progress: Progress, start: int, width: int) -> Progress:
+    """Map a stage's own 0..total progress onto its slice of the overall bar."""
+    def report(done: int, total: int, message: str) -> None:
+        share = done / total if total else 1.0
+        progress(start + round(width * share), _TOTAL, message)
+    return report
+
+
+def build_corpus(dataset: str, version: int | None, text: TextConfig) -> tuple[Corpus, Any]:
+    """The corpus of one dataset version (one document per campaign)."""
+    info = datasets.get(dataset, version)
+    return Corpus.from_frame(datasets.terms(info.name, info.version), text), info
+
+
+def train(spec: TrainSpec, progress: Progress | None = None, *, corpus: Corpus | None = None,
+          sweep_id: str | None = None) -> TrainResult:
+    """Train, evaluate and register one model. `corpus` may be passed to reuse tokenisation."""
+    auth.require("train")
+    progress = progress or _noop
+    timings: dict[str, float] = {}
+    info = datasets.get(spec.dataset, spec.version)
+
+    started = time.perf_counter()
+    progress(0, _TOTAL, f"Tokenising {info.label}…")
+    if corpus is None:
+        corpus, _ = build_corpus(info.name, info.version, spec.text)
+    train_part, heldout = corpus.split(spec.heldout_share, seed=0) if spec.heldout_share else (
+        corpus, None)
+    timings["tokenize"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    engine = make_engine(spec.engine, k=spec.k, **spec.params)
+    engine.fit(train_part, progress=_stage(progress, _STAGES["tokenize"], _STAGES["fit"]))
+    timings["fit"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    progress(_TOTAL - _STAGES["evaluate"], _TOTAL, "Measuring coherence and perplexity…")
+    scores = metrics.evaluate(engine, train_part, heldout)
+    timings["evaluate"] = time.perf_counter() - started
+
+    model_id = registry.register(
+        engine=engine, engine_name=spec.engine, encoder=corpus.encoder,
+        params={"k": spec.k, **engine_params(engine)}, dataset=info.name,
+        version=info.version, dataset_hash=info.content_hash, metrics=scores,
+        timings={k: round(v, 3) for k, v in timings.items()}, sweep_id=sweep_id,
+    )
+    progress(_TOTAL, _TOTAL, f"Registered {model_id}")
+    return TrainResult(model_id, info.name, info.version, spec.engine, spec.k, scores,
+                       timings)
+
+
+def engine_params(engine: Any) -> dict[str, Any]:
+    """The engine's constructor params (scikit-learn style `get_params`), JSON-friendly."""
+    params = engine.get_params() if hasattr(engine, "get_params") else {}
+    return {k: v for k, v in params.items() if isinstance(v, str | int | float | bool | None)}

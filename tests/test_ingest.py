@@ -1,0 +1,109 @@
+"""Imports become immutable dataset versions; bad input leaves the store exactly as it was."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from core import audit, auth, datasets, ingest, store
+from core.errors import InputError, PermissionDenied
+from tests.conftest import FIXTURES
+
+
+def test_import_creates_numbered_versions_and_recognises_identical_content(home, small_csv,
+                                                                            tmp_path):
+    first = ingest.import_paths([small_csv], "shop")
+    assert (first.version, first.rows, first.campaigns, first.status) == (1, 8, 3, "created")
+
+    again = ingest.import_paths([small_csv], "shop")
+    assert (again.version, again.status) == (1, "unchanged")
+
+    # Same rows in another order and under another file name: still the same content.
+    shuffled = pd.read_csv(small_csv).sample(frac=1, random_state=3)
+    other = tmp_path / "renamed.csv"
+    shuffled.to_csv(other, index=False)
+    assert ingest.import_paths([other], "shop").status == "unchanged"
+
+    changed = pd.read_csv(small_csv)
+    changed.loc[0, "clicks"] = 11
+    changed.to_csv(other, index=False)
+    second = ingest.import_paths([other], "shop")
+    assert (second.version, second.status) == (2, "created")
+
+    versions = datasets.list_versions("shop")
+    assert list(versions["version"]) == [2, 1]
+    assert datasets.get("shop").version == 2
+    assert datasets.terms("shop", 1)["clicks"].iloc[0] == 10  # version 1 untouched
+
+
+def test_campaign_table_totals_and_rates(home, small_csv):
+    ingest.import_paths([small_csv], "shop")
+    table = datasets.campaigns("shop", 1).set_index("campaign_id")
+    assert table.loc["C1", "terms"] == 3
+    assert table.loc["C1", "clicks"] == 27
+    assert table.loc["C1", "ctr"] == pytest.approx(27 / 350)
+    assert table.loc["C2", "cpc"] == pytest.approx(24.5 / 49)
+    assert table.loc["C3", "conversion_rate"] == pytest.approx(2 / 9)
+
+
+def test_import_is_audited(home, small_csv):
+    ingest.import_paths([small_csv], "shop")
+    log = audit.entries()
+    assert list(log["action"]) == ["import"]
+    assert log["target"].iloc[0] == "shop v1"
+
+
+def test_sony_export_version_matches_the_file(home):
+    summary = ingest.import_paths([FIXTURES / "sony" / "PO_brand.csv"], "sony")
+    assert (summary.rows, summary.campaigns) == (48, 1)
+    table = datasets.campaigns("sony", 1)
+    assert table["campaign_id"].tolist() == ["PO_brand"]
+    assert int(table["clicks"].iloc[0]) == 1871
+    assert int(table["impressions"].iloc[0]) == 9808
+
+
+@pytest.mark.parametrize("content, needle", [
+    (b"", "empty"),
+    (b"campaign_id,keyword\n", "no data rows"),
+    (b"name,price\nfoo,1\n", "term"),
+    (b"\x00\x01\x02\xff\xfe\x00binary\x00junk" * 20, "not a text file"),
+    (b"campaign_id,keyword,clicks\nC1,shoes,abc\n", "clicks"),
+])
+def test_bad_input_names_the_problem_and_leaves_the_store_unchanged(home, small_csv, tmp_path,
+                                                                    content, needle):
+    ingest.import_paths([small_csv], "shop")
+    before = store.table_counts()
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(content)
+    with pytest.raises(InputError) as err:
+        ingest.import_paths([small_csv, bad], "shop")
+    assert "bad.csv" in str(err.value)
+    assert needle in str(err.value).lower()
+    assert store.table_counts() == before
+
+
+def test_missing_path_and_bad_dataset_name(home, tmp_path):
+    with pytest.raises(InputError, match="no such file"):
+        ingest.import_paths([tmp_path / "nope.csv"], "shop")
+    with pytest.raises(InputError, match="not valid"):
+        ingest.import_paths([tmp_path / "nope.csv"], "'; DROP TABLE terms; --")
+    assert store.table_counts()["datasets"] == 0
+
+
+def test_file_over_the_size_limit(home, small_csv, monkeypatch):
+    monkeypatch.setenv("TOPICLAB_MAX_UPLOAD_MB", "0.0001")
+    with pytest.raises(InputError, match="TOPICLAB_MAX_UPLOAD_MB"):
+        ingest.import_paths([small_csv], "shop")
+    assert store.table_counts()["terms"] == 0
+
+
+def test_uploads_keep_their_names(home, small_csv):
+    summary = ingest.import_uploads([("my export.csv", small_csv.read_bytes())], "shop")
+    assert summary.files == ["my export.csv"]
+    assert set(datasets.terms("shop", 1)["source_file"]) == {"my export.csv"}
+
+
+def test_account_manager_cannot_import(home, small_csv):
+    with auth.use(auth.User("amy", auth.ACCOUNT_MANAGER)), pytest.raises(PermissionDenied):
+        ingest.import_paths([small_csv], "shop")
+    assert store.table_counts()["datasets"] == 0
