@@ -17,7 +17,8 @@ def record(con: duckdb.DuckDBPyConnection, action: str, target: str | None = Non
     """Append one entry on `con`, inside the caller's transaction, so it lands with the change."""
     user = auth.current_user()
     con.execute(
-        "INSERT INTO audit (logged_at, actor, role, action, target, details) VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO audit (logged_at, actor, role, action, target, details) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
         [now(), user.name, user.role, action, target,
          json.dumps(details or {}, default=str, ensure_ascii=False)],
     )
