@@ -1,0 +1,70 @@
+"""Which input column feeds which canonical column, by name.
+
+Exports and hand-made files spell the same thing many ways ("Impr.", "impressions",
+"Search term", "query"); names are compared after lower-casing and dropping spaces and
+punctuation, against an ordered alias list per canonical column (first alias found wins,
+so "Search term" beats "Keyword" in a search terms report that has both).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+
+# canonical column -> accepted input names, most specific first.
+COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
+    "campaign_id": ("campaign_id", "campaign id", "cid", "campaign"),
+    "campaign_name": ("campaign_name", "campaign name", "campaign"),
+    "account": ("account", "account name", "customer", "customer name", "advertiser",
+                "advertiser name"),
+    "ad_group": ("ad_group", "ad group", "adgroup", "ad group name"),
+    "term": ("term", "search term", "search_term", "search query", "query", "keyword",
+             "keywords", "text"),
+    "term_type": ("term_type", "term type"),
+    "match_type": ("match_type", "match type"),
+    "impressions": ("impressions", "impr.", "impr", "imps"),
+    "clicks": ("clicks",),
+    "cost": ("cost", "spend", "amount spent"),
+    "conversions": ("conversions", "conv."),
+    "date": ("date", "day"),
+    "label": ("label", "vertical", "category", "class", "query_class"),
+}
+
+# Input names of the term column that say what kind of term it holds.
+SEARCH_TERM_NAMES = frozenset({"searchterm", "searchquery", "query"})
+KEYWORD_NAMES = frozenset({"keyword", "keywords"})
+
+
+def normalise_name(name: str) -> str:
+    """`"Impr."`, `"impr"` and `" IMPR "` all become `"impr"` (letters and digits only)."""
+    folded = unicodedata.normalize("NFKC", str(name)).casefold()
+    return re.sub(r"[\W_]+", "", folded)
+
+
+_NORMALISED_ALIASES = {column: tuple(dict.fromkeys(normalise_name(a) for a in aliases))
+                       for column, aliases in COLUMN_ALIASES.items()}
+
+
+def match_columns(headers: Sequence[str]) -> dict[str, int]:
+    """Canonical column -> index of the input column that feeds it.
+
+    One input column may feed two canonical ones: a lone "Campaign" is both the
+    campaign id and its name. When two input columns share a normalised name, the
+    first one is used.
+    """
+    position: dict[str, int] = {}
+    for index, header in enumerate(headers):
+        position.setdefault(normalise_name(header), index)
+    matched: dict[str, int] = {}
+    for column, aliases in _NORMALISED_ALIASES.items():
+        for alias in aliases:
+            if alias in position:
+                matched[column] = position[alias]
+                break
+    return matched
+
+
+def accepted_names(column: str) -> str:
+    """The aliases of one canonical column, for error messages."""
+    return ", ".join(repr(a) for a in COLUMN_ALIASES[column])

@@ -1,0 +1,649 @@
+"""Readers: every input format and encoding into the canonical term rows, and every kind
+of bad input refused with a message naming the file, line and column."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.errors import InputError
+from core.readers import ReadResult, read_bytes, read_paths, strip_match_decoration
+from core.schema import TERM_COLUMNS
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+SONY_FIXTURES = FIXTURES / "sony"
+SHARED_DATA = Path(os.environ.get("TOPICLAB_SHARED_DATA",
+                                  Path(__file__).resolve().parents[2] / "shared" / "data"))
+SONY_SHARED = SHARED_DATA / "sony_okg_ad_keywords"
+
+TERMS = ["東京 ホテル 予約", "格安 航空券", "勤怠管理 クラウド", "子供 見守り gps", "機械学習 入門",
+         "cheap flights"]
+
+
+def small_frame() -> pd.DataFrame:
+    """Two campaigns, six rows, Japanese and English terms, every metric."""
+    n = len(TERMS)
+    return pd.DataFrame({
+        "campaign_id": [f"c{i % 2}" for i in range(n)],
+        "campaign_name": [f"キャンペーン {i % 2}" for i in range(n)],
+        "term": TERMS,
+        "impressions": [100 * (i + 1) for i in range(n)],
+        "clicks": [i + 1 for i in range(n)],
+        "cost": [12.5 * (i + 1) for i in range(n)],
+        "conversions": [0.5 * i for i in range(n)],
+    })
+
+
+def csv_text(frame: pd.DataFrame, sep: str = ",") -> str:
+    return frame.to_csv(index=False, sep=sep, lineterminator="\n")
+
+
+def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def provenance_table(path: Path) -> dict[str, tuple[int, int, int]]:
+    """file -> (keyword rows, clicks, impressions), parsed from a PROVENANCE.md table."""
+    table = {}
+    row = re.compile(r"^\|\s*(\S+\.csv)\s*\|\s*([\d,]+)\s*\|\s*([\d,]+)\s*\|\s*([\d,]+)\s*\|")
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if match := row.match(line):
+            table[match[1]] = tuple(int(v.replace(",", "")) for v in match.groups()[1:])
+    return table
+
+
+def assert_canonical(result: ReadResult) -> None:
+    frame = result.frame
+    assert list(frame.columns) == list(TERM_COLUMNS)
+    assert str(frame["impressions"].dtype) == "Int64"
+    assert str(frame["clicks"].dtype) == "Int64"
+    assert frame["cost"].dtype == np.float64
+    assert frame["conversions"].dtype == np.float64
+    assert pd.api.types.is_datetime64_any_dtype(frame["date"].dtype)
+    assert frame["source_line"].dtype == np.int64
+    for column in ("campaign_id", "term", "source_file"):
+        assert frame[column].notna().all(), column
+
+
+# --------------------------------------------------------------------------- formats
+
+
+ENCODED_VARIANTS = {
+    "utf8_comma": lambda t: t.encode("utf-8"),
+    "utf8_bom": lambda t: codecs.BOM_UTF8 + t.encode("utf-8"),
+    "utf16le_bom": lambda t: codecs.BOM_UTF16_LE + t.encode("utf-16-le"),
+    "utf16be_bom": lambda t: codecs.BOM_UTF16_BE + t.encode("utf-16-be"),
+    "shift_jis": lambda t: t.encode("shift_jis"),
+}
+
+
+@pytest.mark.parametrize("variant", sorted(ENCODED_VARIANTS))
+def test_encodings_round_trip(tmp_path: Path, variant: str) -> None:
+    frame = small_frame()
+    path = tmp_path / f"{variant}.csv"
+    path.write_bytes(ENCODED_VARIANTS[variant](csv_text(frame)))
+    result = read_paths([path])
+    assert_canonical(result)
+    assert result.frame["term"].tolist() == frame["term"].tolist()
+    assert result.frame["campaign_name"].tolist() == frame["campaign_name"].tolist()
+    assert result.frame["clicks"].tolist() == frame["clicks"].tolist()
+    assert result.frame["cost"].tolist() == frame["cost"].tolist()
+    assert result.frame["source_line"].tolist() == list(range(2, len(frame) + 2))
+    if variant == "shift_jis":
+        assert len(result.warnings) == 1
+        assert re.search(r"shift_jis|cp932", result.warnings[0], re.IGNORECASE)
+        assert result.warnings[0].startswith("shift_jis.csv:")
+    else:
+        assert result.warnings == []
+
+
+def test_cp1252_is_guessed_and_named(tmp_path: Path) -> None:
+    words = ["café crème", "naïve résumé", "pâtisserie française", "hôtel à paris",
+             "réservation de vol", "voiture d'occasion", "chaussures élégantes",
+             "école de cuisine", "forêt noire gâteau", "garçon de café"]
+    frame = pd.DataFrame({"campaign_id": ["fr"] * len(words), "term": words})
+    path = write(tmp_path / "latin.csv", csv_text(frame), "cp1252")
+    result = read_paths([path])
+    assert result.frame["term"].tolist() == words
+    assert "cp1252" in result.warnings[0]
+
+
+@pytest.mark.parametrize("sep", [",", ";", "\t", "|"])
+def test_delimiters_are_sniffed(tmp_path: Path, sep: str) -> None:
+    frame = small_frame()
+    frame.loc[0, "term"] = "tokyo, hotel; cheap | now"  # quoted: holds every delimiter
+    result = read_paths([write(tmp_path / "d.txt", csv_text(frame, sep))])
+    assert result.frame["term"].tolist() == frame["term"].tolist()
+    assert result.frame["impressions"].tolist() == frame["impressions"].tolist()
+    assert result.format_by_file["d.txt"] == ("tsv" if sep == "\t" else "csv")
+
+
+def test_parquet_is_recognised_by_magic_bytes(tmp_path: Path) -> None:
+    frame = small_frame()
+    frame["date"] = pd.to_datetime(["2024-05-01"] * len(frame)).date  # Parquet date32
+    frame["campaign_id"] = pd.array([17, 17, 18, 18, 19, 19], dtype="Int64")
+    path = tmp_path / "export.bin"
+    frame.to_parquet(path)
+    result = read_paths([path])
+    assert_canonical(result)
+    assert result.format_by_file == {"export.bin": "parquet"}
+    assert result.frame["campaign_id"].tolist() == ["17", "17", "18", "18", "19", "19"]
+    assert result.frame["term"].tolist() == frame["term"].tolist()
+    assert result.frame["conversions"].tolist() == frame["conversions"].tolist()
+    assert result.frame["source_line"].tolist() == list(range(1, len(frame) + 1))
+    assert (result.frame["date"] == pd.Timestamp("2024-05-01")).all()
+
+
+def test_demo_corpus_columns_keep_every_value(tmp_path: Path) -> None:
+    demo = pd.DataFrame({
+        "campaign_id": ["T-001", "T-001", "F-002"],
+        "campaign_name": ["Travel deals", "Travel deals", "Fitness gear"],
+        "account": ["acme", "acme", "fitco"],
+        "ad_group": ["flights", "hotels", "shoes"],
+        "term": ["cheap flights", "hotel  deals ", "running shoes"],
+        "term_type": ["keyword", "search_term", "keyword"],
+        "match_type": ["exact", "phrase", "broad"],
+        "impressions": [1000, 500, 300],
+        "clicks": [50, 20, 9],
+        "cost": [40.25, 12.0, 8.5],
+        "conversions": [2.0, 0.0, 1.0],
+        "vertical": ["travel", "travel", "fitness"],
+    })
+    result = read_paths([write(tmp_path / "demo.csv", csv_text(demo))])
+    frame = result.frame
+    assert result.warnings == []
+    for column in ("campaign_id", "campaign_name", "account", "ad_group", "term_type",
+                   "match_type", "impressions", "clicks", "cost", "conversions"):
+        assert frame[column].tolist() == demo[column].tolist(), column
+    assert frame["label"].tolist() == demo["vertical"].tolist()
+    assert frame["term"].tolist() == ["cheap flights", "hotel deals", "running shoes"]
+    assert frame["date"].isna().all()
+
+
+def test_column_aliases_are_matched_loosely(tmp_path: Path) -> None:
+    text = ("Campaign ID;Campaign;Search Query;Impr.;Spend;Conv.;Day;Category;Ad Group;Advertiser\n"
+            "17;Spring sale;red shoes;\"1,340\";¥2,500;1.5;2024-05-02;retail;g1;acme\n")
+    frame = read_paths([write(tmp_path / "aliases.csv", text)]).frame
+    row = frame.iloc[0]
+    assert (row["campaign_id"], row["campaign_name"], row["term"]) == ("17", "Spring sale",
+                                                                      "red shoes")
+    assert (row["impressions"], row["cost"], row["conversions"]) == (1340, 2500.0, 1.5)
+    assert row["date"] == pd.Timestamp("2024-05-02")
+    assert (row["label"], row["ad_group"], row["account"]) == ("retail", "g1", "acme")
+    assert row["term_type"] == "search_term"  # said by the "Search Query" column name
+    assert pd.isna(row["clicks"])
+
+
+def test_lone_campaign_column_is_both_id_and_name(tmp_path: Path) -> None:
+    text = "campaign,keywords\nSummer Sale,sandals\n"
+    frame = read_paths([write(tmp_path / "c.csv", text)]).frame
+    assert frame.loc[0, "campaign_id"] == frame.loc[0, "campaign_name"] == "Summer Sale"
+    assert frame.loc[0, "term_type"] == "keyword"
+
+
+def test_file_without_campaign_column_is_one_campaign(tmp_path: Path) -> None:
+    text = 'keyword,clicks\n[blue shoes],3\n"""red shoes""",4\n+green +shoes,5\n'
+    result = read_paths([write(tmp_path / "shoes_brand.csv", text)])
+    frame = result.frame
+    assert set(frame["campaign_id"]) == set(frame["campaign_name"]) == {"shoes_brand"}
+    assert frame["term"].tolist() == ["blue shoes", "red shoes", "green shoes"]
+    assert frame["match_type"].tolist() == ["exact", "phrase", "broad"]
+    assert "shoes_brand" in result.warnings[0] and "no campaign column" in result.warnings[0]
+
+
+def test_single_column_keyword_list_keeps_commas(tmp_path: Path) -> None:
+    result = read_paths([write(tmp_path / "list.txt", "keyword\nshoes, cheap\nboots\n")])
+    assert result.frame["term"].tolist() == ["shoes, cheap", "boots"]
+
+
+@pytest.mark.parametrize(("written", "term", "match"), [
+    ("[akashi]", "akashi", "exact"),
+    ("[ a   b ]", "a b", "exact"),
+    ('"phrase  match"', "phrase match", "phrase"),
+    (" +broad  +modifier", "broad modifier", "broad"),
+    ("+素人 +ai +作る", "素人 ai 作る", "broad"),
+    ("c++ code", "c++ code", None),
+    ("plain\u3000term", "plain term", None),
+])
+def test_strip_match_decoration(written: str, term: str, match: str | None) -> None:
+    assert strip_match_decoration(written) == (term, match)
+
+
+def test_quoted_newlines_and_crlf_keep_editor_line_numbers(tmp_path: Path) -> None:
+    text = ('campaign_id,term,clicks\r\n'
+            'c1,"two\r\nline term",1\r\n'
+            '\r\n'
+            'c1,after,2\r\n')
+    frame = read_paths([write(tmp_path / "multi.csv", text)]).frame
+    assert frame["source_line"].tolist() == [2, 5]
+    assert frame["term"].tolist() == ["two line term", "after"]
+
+
+def test_several_paths_become_one_frame(tmp_path: Path) -> None:
+    first = write(tmp_path / "a.csv", csv_text(small_frame()))
+    second = tmp_path / "b.parquet"
+    small_frame().to_parquet(second)
+    result = read_paths([first, second, SONY_FIXTURES / "amuelind_brand.csv"])
+    assert_canonical(result)
+    assert result.files == ["a.csv", "b.parquet", "amuelind_brand.csv"]
+    assert result.frame.groupby("source_file", sort=False).size().to_dict() == {
+        "a.csv": 6, "b.parquet": 6, "amuelind_brand.csv": 6}
+    assert result.format_by_file["amuelind_brand.csv"] == "google_ads_keyword_report"
+
+
+def test_folder_reads_its_supported_files_sorted(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    write(folder / "b.csv", csv_text(small_frame()))
+    small_frame().to_parquet(folder / "a.parquet")
+    write(folder / "notes.md", "# not data\n")
+    write(folder / ".hidden.csv", "junk")
+    result = read_paths([folder])
+    assert result.files == ["a.parquet", "b.csv"]
+    assert result.format_by_file == {"a.parquet": "parquet", "b.csv": "csv"}
+    assert len(result.frame) == 12
+
+
+def test_display_names_replace_temp_file_names(tmp_path: Path) -> None:
+    temp = write(tmp_path / "tmpab12cd", "keyword,clicks\nshoes,3\nboots,abc\n")
+    with pytest.raises(InputError) as err:
+        read_paths([temp], names=["my upload.csv"])
+    assert str(err.value).startswith("my upload.csv, line 3")
+    good = write(tmp_path / "tmpzz99", "keyword\nshoes\n")
+    frame = read_paths([good], names=["/browser/path/brand_2024.csv"]).frame
+    assert frame.loc[0, "source_file"] == "brand_2024.csv"
+    assert frame.loc[0, "campaign_id"] == "brand_2024"
+
+
+def test_read_bytes_matches_read_paths(tmp_path: Path) -> None:
+    path = SONY_FIXTURES / "PO_brand.csv"
+    from_bytes = read_bytes(path.read_bytes(), "PO_brand.csv")
+    from_path = read_paths([path])
+    pd.testing.assert_frame_equal(from_bytes.frame, from_path.frame)
+    assert from_bytes.format_by_file == from_path.format_by_file
+    assert from_bytes.files == ["PO_brand.csv"]
+
+
+def test_duplicate_rows_are_dropped_with_a_warning(tmp_path: Path) -> None:
+    lines = ["campaign_id,term,clicks", "c1,a,1", "c1,b,2", "c1,a,1", "c1,a,2", "c1,b,2",
+             "c1,[a],1"]
+    result = read_paths([write(tmp_path / "dups.csv", "\n".join(lines) + "\n")])
+    assert result.frame["source_line"].tolist() == [2, 3, 5, 7]
+    assert result.warnings == ["dups.csv: 2 duplicate rows dropped (lines 4, 6)"]
+
+
+def search_terms_report() -> str:
+    rows = [
+        ["Search term", "Match type", "Added/Excluded", "Campaign", "Ad group", "Keyword",
+         "Clicks", "Impr.", "CTR", "Cost", "Conversions"],
+        ["kids gps watch", "Exact match (close variant)", "None", "Kids GPS", "Watches",
+         "[kids gps]", "1,234", "12,000", "10.28%", "45,600", "3.00"],
+        ["gps for children", "Phrase match", "None", "Kids GPS", "Watches", '"gps child"',
+         "7", "90", "7.78%", "1,200", "0.00"],
+        ["tracker app", "Broad match", "Added", "Trackers", "Apps", "tracker", "0", "15",
+         " --", "0", " --"],
+        ["Total: Search terms", "", "", "", "", "", "1,241", "12,105", "", "46,800", "3.00"],
+        ["", "Total: Account", "", "", "", "", "1,300", "13,000", "", "50,000", "3.00"],
+    ]
+    out = io.StringIO()
+    out.write("Search terms report\n\"June 3, 2024\"\n")
+    csv.writer(out, delimiter="\t", lineterminator="\n").writerows(rows)
+    return out.getvalue()
+
+
+def test_google_ads_search_terms_report(tmp_path: Path) -> None:
+    path = tmp_path / "st.csv"
+    path.write_bytes(codecs.BOM_UTF16_LE + search_terms_report().encode("utf-16-le"))
+    result = read_paths([path])
+    frame = result.frame
+    assert_canonical(result)
+    assert result.format_by_file == {"st.csv": "google_ads_search_terms_report"}
+    assert result.warnings == []
+    assert frame["term"].tolist() == ["kids gps watch", "gps for children", "tracker app"]
+    assert set(frame["term_type"]) == {"search_term"}
+    assert frame["match_type"].tolist() == ["exact", "phrase", "broad"]
+    assert frame["campaign_id"].tolist() == frame["campaign_name"].tolist() == [
+        "Kids GPS", "Kids GPS", "Trackers"]
+    assert frame["clicks"].tolist() == [1234, 7, 0]
+    assert frame["cost"].tolist() == [45600.0, 1200.0, 0.0]
+    assert frame["conversions"].isna().tolist() == [False, False, True]
+    assert frame["source_line"].tolist() == [4, 5, 6]
+    assert (frame["date"] == pd.Timestamp("2024-06-03")).all()
+
+
+# --------------------------------------------------------------------------- real Sony exports
+
+
+def reference_rows(path: Path) -> pd.DataFrame:
+    """An independent pandas parse of a Google Ads export, totals dropped."""
+    table = pd.read_csv(path, encoding="utf-16", sep="\t", skiprows=2, thousands=",",
+                        dtype={"Keyword": str}, na_values=[" --"])
+    return table[table["Keyword"].notna()].reset_index(drop=True)
+
+
+def check_against_provenance(result: ReadResult, expected: dict[str, tuple[int, int, int]]
+                             ) -> None:
+    frame = result.frame
+    got = frame.groupby("source_file").agg(rows=("term", "size"), clicks=("clicks", "sum"),
+                                           impressions=("impressions", "sum"))
+    for name, (rows, clicks, impressions) in expected.items():
+        assert tuple(int(v) for v in got.loc[name]) == (rows, clicks, impressions), name
+        assert result.format_by_file[name] == "google_ads_keyword_report"
+    assert set(frame["campaign_id"]) == {Path(name).stem for name in expected}
+    assert (frame["campaign_id"] == frame["source_file"].str.removesuffix(".csv")).all()
+    assert frame["match_type"].isin(["exact", "phrase", "broad"]).all()
+    assert set(frame["term_type"]) == {"keyword"}
+    assert not frame["term"].str.contains(r'^[\["+]|[\]"]$|(?:^| )\+', regex=True).any()
+
+
+def test_sony_fixtures_match_provenance_table() -> None:
+    expected = provenance_table(SONY_FIXTURES / "PROVENANCE.md")
+    assert len(expected) == 5
+    result = read_paths([SONY_FIXTURES])
+    assert_canonical(result)
+    assert result.files == sorted(expected)
+    check_against_provenance(result, expected)
+
+
+@pytest.mark.parametrize("name", sorted(provenance_table(SONY_FIXTURES / "PROVENANCE.md")))
+def test_sony_fixture_rows_match_an_independent_parse(name: str) -> None:
+    path = SONY_FIXTURES / name
+    frame = read_paths([path]).frame
+    reference = reference_rows(path)
+    assert len(frame) == len(reference)
+    assert frame["source_line"].tolist() == list(range(4, 4 + len(reference)))
+    assert frame["cost"].tolist() == reference["Cost"].astype(float).tolist()
+    assert frame["conversions"].tolist() == reference["Conversions"].astype(float).tolist()
+    assert frame["impressions"].tolist() == reference["Impr."].astype(int).tolist()
+    bare = (reference["Keyword"].str.strip().str.replace(r'^\[(.*)\]$|^"(.*)"$', r"\1\2",
+                                                         regex=True)
+            .str.replace(r"(?:^|(?<= ))\+", "", regex=True).str.split().str.join(" "))
+    assert frame["term"].tolist() == bare.tolist()
+    match_column = reference["Match type"].str.split().str[0].str.lower()
+    assert frame["match_type"].tolist() == match_column.tolist()
+
+
+def test_sony_akashi_exact_row() -> None:
+    frame = read_paths([SONY_FIXTURES / "akashi_brand.csv"]).frame
+    rows = frame[(frame["term"] == "akashi") & (frame["match_type"] == "exact")]
+    assert len(rows) == 1
+    row = rows.iloc[0]
+    assert (row["clicks"], row["impressions"], row["cost"], row["conversions"]) == (
+        5950, 29733, 2418495.0, 110.5)
+    assert (row["campaign_id"], row["campaign_name"]) == ("akashi_brand", "akashi_brand")
+    assert row["source_line"] == 6
+    assert pd.isna(row["date"]) and pd.isna(row["ad_group"])
+
+
+def test_sony_akashi_nonbrand_ad_groups() -> None:
+    text = (SONY_FIXTURES / "PROVENANCE.md").read_text(encoding="utf-8")
+    listed = re.search(r"akashi_nonbrand.csv ad groups: (.*)", text)[1]
+    expected = {g: int(n) for g, n in re.findall(r"(\S+) (\d+)", listed)}
+    frame = read_paths([SONY_FIXTURES / "akashi_nonbrand.csv"]).frame
+    assert frame["ad_group"].value_counts().to_dict() == expected
+
+
+def test_sony_po_brand_range_leaves_date_empty() -> None:
+    frame = read_paths([SONY_FIXTURES / "PO_brand.csv"]).frame
+    assert frame["date"].isna().all()
+    assert frame.loc[0, "term"] == "predictionone"
+    assert set(frame["match_type"]) >= {"exact", "phrase"}
+
+
+def test_all_sixteen_sony_exports_match_provenance() -> None:
+    folder = SONY_SHARED / "keyword"
+    if not folder.is_dir():
+        message = f"SHARED SONY DATA MISSING: {folder} does not exist; 16-file check not run"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    expected = provenance_table(SONY_SHARED / "PROVENANCE.md")
+    assert len(expected) == 16
+    result = read_paths([folder])
+    assert_canonical(result)
+    assert len(result.files) == 16
+    check_against_provenance(result, expected)
+    assert len(result.frame) == sum(rows for rows, _, _ in expected.values())
+    assert not any("duplicate" in w for w in result.warnings)
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def error_of(path_or_paths, **kwargs) -> str:
+    paths = path_or_paths if isinstance(path_or_paths, list) else [path_or_paths]
+    with pytest.raises(InputError) as err:
+        read_paths(paths, **kwargs)
+    return str(err.value)
+
+
+def test_missing_path(tmp_path: Path) -> None:
+    message = error_of(tmp_path / "nope.csv")
+    assert "nope.csv" in message and "no such file" in message
+
+
+def test_empty_file(tmp_path: Path) -> None:
+    message = error_of(write(tmp_path / "empty.csv", ""))
+    assert message.startswith("empty.csv:") and "empty (0 bytes)" in message
+
+
+def test_header_only(tmp_path: Path) -> None:
+    message = error_of(write(tmp_path / "h.csv", "campaign_id,term,clicks\n"))
+    assert message.startswith("h.csv, line 1:") and "no data rows" in message
+
+
+def test_google_ads_totals_only(tmp_path: Path) -> None:
+    text = ("Search keyword report\nAll time\nKeyword\tMatch type\tClicks\n"
+            "\tTotal: Account\t5\n")
+    message = error_of(write(tmp_path / "t.csv", text))
+    assert message.startswith("t.csv, line 3:") and "only totals rows" in message
+
+
+def test_no_term_column_lists_columns_and_accepted_names(tmp_path: Path) -> None:
+    message = error_of(write(tmp_path / "nt.csv", "campaign_id,clicks,words\nc1,3,x\n"))
+    assert message.startswith("nt.csv, line 1:")
+    assert "'campaign_id', 'clicks', 'words'" in message
+    assert "'search term'" in message and "'keyword'" in message
+
+
+def test_no_term_column_in_parquet(tmp_path: Path) -> None:
+    pd.DataFrame({"campaign": ["c"], "clicks": [1]}).to_parquet(tmp_path / "p.parquet")
+    message = error_of(tmp_path / "p.parquet")
+    assert message.startswith("p.parquet:") and "'campaign', 'clicks'" in message
+
+
+def test_binary_junk_is_not_text(tmp_path: Path) -> None:
+    path = tmp_path / "junk.csv"
+    path.write_bytes(np.random.default_rng(7).integers(0, 256, 4000, dtype=np.uint8).tobytes())
+    message = error_of(path)
+    assert message.startswith("junk.csv:") and "not a text file" in message
+
+
+def test_nul_bytes_in_utf8_are_not_text(tmp_path: Path) -> None:
+    path = tmp_path / "nul.csv"
+    path.write_bytes(b"campaign_id,term\nc1,shoes\x00\x00\n")
+    assert "not a text file" in error_of(path)
+
+
+def test_control_characters_are_not_text(tmp_path: Path) -> None:
+    path = tmp_path / "ctl.csv"
+    path.write_bytes(b"campaign_id,term\n" + bytes(range(1, 9)) * 40 + b"\n")
+    assert "not a text file" in error_of(path)
+
+
+def test_undecodable_text_after_a_bom_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_bytes(codecs.BOM_UTF8 + b"campaign_id,term\nc1,ok\nc1,bad \xff\xfe here\n")
+    message = error_of(path)
+    assert message.startswith("bad.csv, line 3:") and "UTF-8" in message
+
+
+def test_excel_workbook_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "book.xlsx"
+    path.write_bytes(b"PK\x03\x04" + b"\x00" * 100)
+    assert "Excel" in error_of(path)
+
+
+def test_corrupt_parquet(tmp_path: Path) -> None:
+    path = tmp_path / "broken.parquet"
+    path.write_bytes(b"PAR1" + b"garbage" * 20)
+    message = error_of(path)
+    assert message.startswith("broken.parquet:") and "not a readable Parquet" in message
+
+
+def test_file_over_the_size_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TOPICLAB_MAX_UPLOAD_MB", "0.001")
+    path = write(tmp_path / "big.csv", csv_text(pd.concat([small_frame()] * 20)))
+    message = error_of(path)
+    size_mb = f"{path.stat().st_size / 2**20:.2f} MB"
+    assert message.startswith("big.csv:") and size_mb in message
+    assert "TOPICLAB_MAX_UPLOAD_MB" in message and "limit of 0.00 MB" in message
+    with pytest.raises(InputError, match="TOPICLAB_MAX_UPLOAD_MB"):
+        read_bytes(path.read_bytes(), "big.csv")
+
+
+@pytest.mark.parametrize(("cell", "problem"), [
+    ("abc", "'abc' is not a number"),
+    ("-3", "'-3' is negative"),
+    ("2.5", "'2.5' is not a whole number"),
+    ("4.00%", "'4.00%' is not a number"),
+])
+def test_bad_metric_names_line_column_and_value(tmp_path: Path, cell: str, problem: str
+                                                ) -> None:
+    text = f"campaign_id,term,Clicks,cost\nc1,a,1,2\nc1,b,{cell},3\n"
+    message = error_of(write(tmp_path / "m.csv", text))
+    assert message.startswith("m.csv, line 3, column 'Clicks':")
+    assert problem in message
+
+
+def test_negative_metric_in_parquet(tmp_path: Path) -> None:
+    frame = small_frame()
+    frame.loc[3, "cost"] = -1.0
+    frame.to_parquet(tmp_path / "neg.parquet")
+    message = error_of(tmp_path / "neg.parquet")
+    assert message.startswith("neg.parquet, line 4, column 'cost':") and "negative" in message
+
+
+def test_bad_date(tmp_path: Path) -> None:
+    text = "campaign_id,term,date\nc1,a,2024-05-01\nc1,b,someday\n"
+    message = error_of(write(tmp_path / "d.csv", text))
+    assert message.startswith("d.csv, line 3, column 'date':") and "'someday'" in message
+
+
+@pytest.mark.parametrize(("row", "column", "what"), [
+    ("c1,   ,3", "term", "term is empty"),
+    ("c1,[],3", "term", "term is empty"),
+    (",shoes,3", "campaign_id", "campaign is empty"),
+])
+def test_empty_term_or_campaign_names_the_line(tmp_path: Path, row: str, column: str,
+                                               what: str) -> None:
+    text = f"campaign_id,term,clicks\nc1,ok,1\n{row}\n"
+    message = error_of(write(tmp_path / "e.csv", text))
+    assert message.startswith(f"e.csv, line 3, column '{column}':") and what in message
+
+
+def test_ragged_row_names_the_line(tmp_path: Path) -> None:
+    text = "campaign_id,term,clicks\nc1,a,1\nc1,b,2,9\nc1,c,3\n"
+    message = error_of(write(tmp_path / "r.csv", text))
+    assert message.startswith("r.csv, line 3:") and "4 fields" in message and "has 3" in message
+
+
+def test_short_row_names_the_line(tmp_path: Path) -> None:
+    text = "campaign_id\tterm\tclicks\nc1\ta\t1\nc1\tb\n"
+    message = error_of(write(tmp_path / "s.tsv", text))
+    assert message.startswith("s.tsv, line 3:") and "tab" in message
+
+
+def test_unterminated_quote_names_the_line(tmp_path: Path) -> None:
+    text = 'campaign_id,term,clicks\nc1,a,1\nc1,"b,2\nc1,c,3\nc1,d,4\n'
+    message = error_of(write(tmp_path / "q.csv", text))
+    assert message.startswith("q.csv, line 3:") and "quote" in message
+
+
+def test_folder_without_supported_files(tmp_path: Path) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    write(folder / "readme.md", "hi")
+    message = error_of(folder)
+    assert "docs" in message and "no supported files" in message and "readme.md" in message
+
+
+def test_two_files_with_the_same_name(tmp_path: Path) -> None:
+    (tmp_path / "x").mkdir()
+    (tmp_path / "y").mkdir()
+    first = write(tmp_path / "x" / "same.csv", "keyword\na\n")
+    second = write(tmp_path / "y" / "same.csv", "keyword\nb\n")
+    assert "both named 'same.csv'" in error_of([first, second])
+
+
+# --------------------------------------------------------------------------- details
+
+
+def test_google_ads_report_saved_as_utf8_csv(tmp_path: Path) -> None:
+    text = ('Search keyword report\n"May 1, 2024 - May 1, 2024"\n'
+            'Keyword,Match type,Clicks,Impr.,Cost\n'
+            '[red shoes],Exact match,"1,200","30,000","4,500.50"\n'
+            '"""red shoes""",Phrase match,3,40,--\n'
+            ',"Total: Account","1,203","30,040","4,500.50"\n')
+    result = read_paths([write(tmp_path / "shoes.csv", text)])
+    frame = result.frame
+    assert result.format_by_file == {"shoes.csv": "google_ads_keyword_report"}
+    assert result.warnings == []  # a per-campaign export never has a campaign column
+    assert frame["term"].tolist() == ["red shoes", "red shoes"]
+    assert frame["match_type"].tolist() == ["exact", "phrase"]
+    assert frame["clicks"].tolist() == [1200, 3]
+    assert frame["cost"].iloc[0] == 4500.5 and pd.isna(frame["cost"].iloc[1])
+    assert (frame["date"] == pd.Timestamp("2024-05-01")).all()  # a one-day range
+    assert frame["source_line"].tolist() == [4, 5]
+
+
+def test_a_term_that_starts_with_total_is_kept_outside_reports(tmp_path: Path) -> None:
+    text = "campaign_id,term\ngames,Total: War\ngames,,\n"
+    with pytest.raises(InputError, match=r"line 3, column 'term': the term is empty"):
+        read_paths([write(tmp_path / "g.csv", text)])
+    frame = read_paths([write(tmp_path / "g2.csv", "campaign_id,term\ngames,Total: War\n")]).frame
+    assert frame["term"].tolist() == ["Total: War"]
+
+
+def test_blank_lines_and_trailing_delimiters_are_tolerated(tmp_path: Path) -> None:
+    text = "campaign_id,term,clicks\nc1,a,1,\n\nc1,b,2,,\n   \nc2,c,3\n"
+    frame = read_paths([write(tmp_path / "t.csv", text)]).frame
+    assert frame["term"].tolist() == ["a", "b", "c"]
+    assert frame["source_line"].tolist() == [2, 4, 6]
+
+
+def test_unknown_match_type_is_left_empty_with_a_warning(tmp_path: Path) -> None:
+    text = 'campaign_id,term,match type\nc1,[a],Exact match\nc1,[b],weird\nc1,c,weird\n'
+    result = read_paths([write(tmp_path / "mt.csv", text)])
+    assert result.frame["match_type"].fillna("-").tolist() == ["exact", "exact", "-"]
+    assert len(result.warnings) == 1 and "2 rows" in result.warnings[0]
+    assert "'weird'" in result.warnings[0]
+
+
+def test_term_type_column_values_are_normalised(tmp_path: Path) -> None:
+    text = "campaign_id,term,Term Type\nc1,a,Search term\nc1,b,KEYWORD\nc1,c,\n"
+    frame = read_paths([write(tmp_path / "tt.csv", text)]).frame
+    assert frame["term_type"].fillna("-").tolist() == ["search_term", "keyword", "-"]
+
+
+def test_many_rows_stay_aligned(tmp_path: Path) -> None:
+    n = 20_000
+    frame = pd.DataFrame({"campaign_id": [f"c{i % 97}" for i in range(n)],
+                          "term": [f"term {i}" for i in range(n)],
+                          "clicks": np.arange(n) % 13})
+    frame.loc[5_000, "term"] = "multi\nline"  # forces the row-by-row path
+    result = read_paths([write(tmp_path / "many.csv", csv_text(frame))])
+    got = result.frame
+    assert len(got) == n
+    assert got["clicks"].tolist() == frame["clicks"].tolist()
+    assert got["source_line"].iloc[5_001] == 5_004  # one quoted line break before it
+    assert got.loc[got["term"] == "term 19999", "source_line"].item() == n + 2
