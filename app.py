@@ -15,6 +15,11 @@ pages = {
         st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
         st.Page("app_pages/explore.py", title="Explore", icon=":material/table_view:"),
     ],
+    "Models": [
+        st.Page("app_pages/train.py", title="Train", icon=":material/model_training:"),
+        st.Page("app_pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
+        st.Page("app_pages/topics.py", title="Topics", icon=":material/bubble_chart:"),
+    ],
 }
 page = st.navigation(pages)
 
@@ -22,7 +27,11 @@ with st.sidebar:
     active = ui.active_dataset()
     st.caption("Active dataset")
     st.markdown(f"**{active[0]} v{active[1]}**" if active else "_none yet_")
-    st.caption(f"Signed in as {user.name} ({user.role.replace('_', ' ')}) — no login configured, "
-               "single local user.")
+    production = ui.production_model_id()
+    if production:
+        st.caption("Production model")
+        st.markdown(f"`{production}`")
+    st.caption(f"Signed in as {user.name} ({user.role.replace('_', ' ')}) — no login "
+               "configured, single local user.")
 
 page.run()

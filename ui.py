@@ -86,3 +86,62 @@ def friendly_errors() -> Iterator[None]:
         yield
     except TopicLabError as err:
         st.error(str(err))
+
+
+@st.cache_data(show_spinner=False)
+def models_table(dataset: str | None = None) -> pd.DataFrame:
+    """Registered models; call `refresh_models()` after training, promoting or deleting."""
+    from core import registry
+    return registry.list_models(dataset)
+
+
+@st.cache_resource(show_spinner="Loading model…", max_entries=6)
+def model(model_id: str):
+    """A loaded model (engine + encoder); artifacts never change, so cache by id."""
+    from core import registry
+    return registry.load(model_id)
+
+
+def refresh_models() -> None:
+    models_table.clear()
+
+
+def production_model_id() -> str | None:
+    models = models_table()
+    if models.empty:
+        return None
+    hits = models[models["aliases"].str.contains("production", regex=False)]
+    return None if hits.empty else str(hits["model_id"].iloc[0])
+
+
+def model_picker(label: str = "Model", key: str = "model_picker",
+                 container=st) -> str | None:
+    """A selectbox over registered models, production first."""
+    models = models_table()
+    if models.empty:
+        return None
+    ids = models["model_id"].tolist()
+    production = production_model_id()
+    if production:
+        ids.remove(production)
+        ids.insert(0, production)
+    aliases = dict(zip(models["model_id"], models["aliases"], strict=True))
+    return container.selectbox(
+        label, ids, key=key,
+        format_func=lambda m: f"{m}  [{aliases[m]}]" if aliases[m] else m,
+    )
+
+
+def no_models_notice() -> None:
+    st.info("No model is trained yet. Train one on the **Train** page or run "
+            "`python -m core train --dataset demo`.")
+
+
+class StreamlitProgress:
+    """A progress bar that core's long work reports to (done, total, message)."""
+
+    def __init__(self, label: str) -> None:
+        self.bar = st.progress(0.0, text=label)
+
+    def __call__(self, done: int, total: int, message: str) -> None:
+        self.bar.progress(min(1.0, done / total) if total else 1.0, text=message)

@@ -63,8 +63,110 @@ def _init(args: argparse.Namespace) -> Any:
     return bootstrap.ensure_demo(train=not args.no_train, progress=progress_line)
 
 
+# --- models -------------------------------------------------------------------------------
+
+def _spec(args: argparse.Namespace):
+    from core.engines import DEFAULTS
+    from core.text import TextConfig
+    from core.train import TrainSpec
+
+    params = {}
+    for name in ("alpha", "eta", "iterations", "passes", "seed"):
+        value = getattr(args, name, None)
+        if value is not None:
+            params[name] = value
+    unknown = set(params) - set(DEFAULTS[args.engine]) - {"seed"}
+    if unknown:
+        raise TopicLabError(f"engine {args.engine!r} has no parameter(s) {sorted(unknown)}")
+    text = TextConfig(language=args.language) if args.language else TextConfig()
+    return TrainSpec(dataset=args.dataset, version=args.version, engine=args.engine,
+                     k=args.k or 20, params=params, text=text)
+
+
+@command("train")
+def _train(args: argparse.Namespace) -> Any:
+    from core import train
+    return train.train(_spec(args), progress_line).to_dict()
+
+
+@command("sweep")
+def _sweep(args: argparse.Namespace) -> Any:
+    from core import sweep
+    alphas = [_number_or_text(a) for a in args.alphas] if args.alphas else None
+    return sweep.sweep(_spec(args), args.ks, seeds=args.seeds, alphas=alphas,
+                       progress=progress_line).to_dict()
+
+
+def _number_or_text(value: str) -> float | str:
+    try:
+        return float(value)
+    except ValueError:
+        return value
+
+
+@command("models")
+def _models(args: argparse.Namespace) -> Any:
+    from core import registry
+    table = registry.list_models(args.dataset)
+    return table.drop(columns=["params", "timings"]).to_dict(orient="records")
+
+
+@command("topics")
+def _topics(args: argparse.Namespace) -> Any:
+    from core import registry
+    model = registry.load(registry.resolve(args.model_id))
+    labels = registry.topic_labels(model.model_id)
+    return {"model_id": model.model_id, "topics": [
+        {"topic": t, "name": labels.get(t), "top_words": words}
+        for t, words in enumerate(model.top_words(args.words))]}
+
+
+@command("label-topic")
+def _label_topic(args: argparse.Namespace) -> Any:
+    from core import registry
+    model_id = registry.resolve(args.model_id)
+    registry.set_topic_label(model_id, args.topic, args.name)
+    return {"model_id": model_id, "topic": args.topic, "name": args.name}
+
+
+@command("promote")
+def _promote(args: argparse.Namespace) -> Any:
+    from core import deploy
+    return deploy.promote(args.model_id, args.alias, progress_line)
+
+
+@command("delete-model")
+def _delete_model(args: argparse.Namespace) -> Any:
+    from core import registry
+    registry.delete(args.model_id)
+    return {"deleted": args.model_id}
+
+
+@command("score")
+def _score(args: argparse.Namespace) -> Any:
+    from core import score
+    return score.score_dataset(args.model_id, progress_line)
+
+
+def _add_training_args(p: argparse.ArgumentParser, sweep: bool = False) -> None:
+    from core.engines import DEFAULT_ENGINE, ENGINES
+
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--version", type=int, help="dataset version (default: the latest)")
+    p.add_argument("--engine", default=DEFAULT_ENGINE, choices=sorted(ENGINES))
+    if not sweep:
+        p.add_argument("--k", type=int, default=20, help="number of topics")
+        p.add_argument("--seed", type=int)
+        p.add_argument("--alpha", type=_number_or_text)
+    p.add_argument("--eta", type=float)
+    p.add_argument("--iterations", type=int)
+    p.add_argument("--passes", type=int, help="gensim only")
+    p.add_argument("--language", choices=["auto", "en", "ja"])
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m core", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m core",
+                                     description=(__doc__ or "").split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("ingest", help="import files or folders as a new dataset version")
@@ -76,6 +178,37 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sql", help="run one read-only SQL query against the store")
     p.add_argument("query")
+
+    p = sub.add_parser("train", help="train one model and register it")
+    _add_training_args(p)
+
+    p = sub.add_parser("sweep", help="train a grid of K (and alpha) × seeds, pick the best")
+    _add_training_args(p, sweep=True)
+    p.add_argument("--ks", type=int, nargs="+", required=True, help="values of K")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    p.add_argument("--alphas", nargs="+", help="alpha values to try as well")
+
+    p = sub.add_parser("models", help="list registered models with aliases and metrics")
+    p.add_argument("--dataset")
+
+    p = sub.add_parser("topics", help="each topic's id, name and top words")
+    p.add_argument("model_id", nargs="?", default="production", help="id or alias")
+    p.add_argument("--words", type=int, default=10)
+
+    p = sub.add_parser("label-topic", help="name a topic")
+    p.add_argument("model_id")
+    p.add_argument("topic", type=int)
+    p.add_argument("name")
+
+    p = sub.add_parser("promote", help="point an alias at a model (production is scored)")
+    p.add_argument("model_id")
+    p.add_argument("--alias", default="production", choices=["production", "candidate"])
+
+    p = sub.add_parser("delete-model", help="delete a model (never the production one)")
+    p.add_argument("model_id")
+
+    p = sub.add_parser("score", help="batch-score a model's dataset (default: production)")
+    p.add_argument("model_id", nargs="?")
 
     p = sub.add_parser("init", help="import the demo corpus (and train a production model) "
                                     "when the store is empty")

@@ -109,6 +109,7 @@ CREATE TABLE IF NOT EXISTS sweeps (
     objective VARCHAR NOT NULL,
     best_model_id VARCHAR,
     explanation VARCHAR,
+    results JSON,
     created_at TIMESTAMP NOT NULL
 );
 

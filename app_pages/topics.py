@@ -1,0 +1,60 @@
+"""Topics: the pyLDAvis chart of a model, each topic's words and campaigns, and names."""
+
+import plotly.express as px
+import streamlit as st
+
+import ui
+from core import auth, registry, topics
+
+st.title("Topics")
+
+model_id = ui.model_picker()
+if model_id is None:
+    ui.no_models_notice()
+    st.stop()
+
+
+@st.cache_data(show_spinner="Preparing the topic chart…", max_entries=4)
+def chart_html(model_id: str) -> str:
+    model = ui.model(model_id)
+    return topics.ldavis_html(model, view(model_id))
+
+
+@st.cache_resource(show_spinner="Reading the model's campaigns…", max_entries=4)
+def view(model_id: str) -> topics.TopicView:
+    return topics.topic_view(ui.model(model_id))
+
+
+with ui.friendly_errors():
+    model = ui.model(model_id)
+    topic_view = view(model_id)
+    names = registry.topic_names(model)
+
+    st.caption("Topic numbers in the chart are the model's own topic ids (0-based). Each "
+               "circle is a topic; its size is the topic's share of all tokens.")
+    st.iframe(chart_html(model_id), height=900)
+
+    st.subheader("One topic")
+    topic = st.selectbox("Topic", range(model.k), format_func=lambda t: names[t],
+                         key="topic_pick")
+    left, right = st.columns(2)
+    words = model.top_words(15)[topic]
+    weights = model.engine.topic_term_[topic]
+    order = weights.argsort()[::-1][:15]
+    left.plotly_chart(px.bar(x=weights[order][::-1], y=words[::-1],
+                             orientation="h", labels={"x": "P(word | topic)", "y": ""},
+                             title="Top words"), width="stretch")
+    right.dataframe(topics.top_campaigns(topic_view, topic, 15), hide_index=True,
+                    column_config={"weight": st.column_config.ProgressColumn(
+                        "weight", min_value=0.0, max_value=1.0, format="%.2f")})
+
+    if auth.current_user().can("label_topics"):
+        with st.form("name_topic"):
+            label = st.text_input("Name this topic", value=registry.topic_labels(
+                model_id).get(topic, ""), max_chars=80,
+                help="Shown wherever this topic appears. Leave empty to remove the name.")
+            if st.form_submit_button("Save name"):
+                registry.set_topic_label(model_id, topic, label)
+                st.success(f"Topic {topic} is now named {label!r}." if label
+                           else f"Topic {topic} has no name now.")
+                st.rerun()

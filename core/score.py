@@ -1,0 +1,143 @@
+"""Fingerprints: a campaign's topic distribution under a model.
+
+Batch scoring folds every campaign of the model's dataset version in and stores the
+fingerprints per (model, campaign) in one transaction; real-time scoring folds in the
+keywords of a campaign that is not in the store, with the model's own text settings.
+Both go through the same encoder and the same engine `transform`, so a stored campaign
+re-scored from its own terms gets the same fingerprint.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from core import audit, auth, datasets, registry, store
+from core.errors import InputError, NotFoundError
+
+Progress = Callable[[int, int, str], None]
+_BATCH = 2000
+
+
+@dataclass
+class Fingerprint:
+    """One campaign's topic weights, with what the encoder could and could not read."""
+
+    weights: np.ndarray            # length K, sums to 1
+    oov_share: float               # share of tokens not in the model's vocabulary
+    known_tokens: list[str] = field(default_factory=list)
+    unknown_tokens: list[str] = field(default_factory=list)
+
+    @property
+    def confidence(self) -> float:
+        return float(self.weights.max())
+
+
+@dataclass
+class Fingerprints:
+    """All stored fingerprints of one model, as arrays for fast neighbour search."""
+
+    model_id: str
+    campaign_ids: list[str]
+    weights: np.ndarray            # N × K float32
+    confidence: np.ndarray
+    oov_share: np.ndarray
+
+    def index_of(self, campaign_id: str) -> int:
+        try:
+            return self._positions[campaign_id]
+        except KeyError:
+            raise NotFoundError(
+                f"Campaign {campaign_id!r} has no fingerprint under model {self.model_id}."
+            ) from None
+
+    def __post_init__(self) -> None:
+        self._positions = {cid: i for i, cid in enumerate(self.campaign_ids)}
+
+
+def score_dataset(model_id: str | None = None, progress: Progress | None = None) -> dict:
+    """Fingerprint every campaign of the model's dataset version and store them atomically."""
+    auth.require("score")
+    model_id = registry.resolve(model_id)
+    model = registry.load(model_id)
+    dataset = model.manifest["dataset"]
+    started = time.perf_counter()
+    terms = datasets.terms(dataset["name"], int(dataset["version"]))
+    ids, bows, oov = model.encoder.encode_frame(terms)
+    weights = np.empty((len(ids), model.k), dtype=np.float32)
+    for start in range(0, len(ids), _BATCH):
+        stop = min(start + _BATCH, len(ids))
+        weights[start:stop] = model.engine.transform(bows[start:stop])
+        if progress:
+            progress(stop, len(ids), f"Scored {stop:,} of {len(ids):,} campaigns")
+    frame = pd.DataFrame({
+        "model_id": model_id, "campaign_id": ids, "weights": list(weights),
+        "confidence": weights.max(axis=1), "oov_share": oov.astype(np.float32),
+    })
+    with store.transaction() as con:
+        con.execute("DELETE FROM fingerprints WHERE model_id = ?", [model_id])
+        con.register("incoming_fingerprints", frame)
+        con.execute("INSERT INTO fingerprints SELECT model_id, campaign_id, "
+                    "weights::FLOAT[], confidence, oov_share FROM incoming_fingerprints")
+        con.unregister("incoming_fingerprints")
+        audit.record(con, "score", model_id, {"campaigns": len(ids)})
+    seconds = time.perf_counter() - started
+    return {"model_id": model_id, "dataset": dataset["name"], "version": dataset["version"],
+            "campaigns": len(ids), "seconds": round(seconds, 3),
+            "campaigns_per_second": round(len(ids) / seconds, 1) if seconds else None}
+
+
+def load_fingerprints(model_id: str) -> Fingerprints:
+    """The stored fingerprints of a model (scored campaigns only), in campaign-id order."""
+    with store.connect(read_only=True) as con:
+        table = con.execute(
+            "SELECT campaign_id, weights, confidence, oov_share FROM fingerprints "
+            "WHERE model_id = ? ORDER BY campaign_id", [model_id]
+        ).arrow().read_all()
+    if table.num_rows == 0:
+        raise NotFoundError(f"Model {model_id} has no stored fingerprints yet: run "
+                            f"`python -m core score {model_id}` or promote it.")
+    weights = table.column("weights").combine_chunks()
+    k = len(weights[0])
+    matrix = weights.values.to_numpy(zero_copy_only=False).reshape(-1, k).astype(np.float32)
+    return Fingerprints(model_id, table.column("campaign_id").to_pylist(), matrix,
+                        table.column("confidence").to_numpy(),
+                        table.column("oov_share").to_numpy(zero_copy_only=False))
+
+
+def is_scored(model_id: str) -> bool:
+    row = store.query_one("SELECT count(*) FROM fingerprints WHERE model_id = ?", [model_id])
+    return bool(row and row[0])
+
+
+def fold_in(model: registry.LoadedModel, terms: Sequence[str]) -> Fingerprint:
+    """Fingerprint of keywords that are not in the store (pasted, or from a file)."""
+    terms = [t.strip() for t in terms if t and t.strip()]
+    if not terms:
+        raise InputError("No keywords were given: paste one keyword per line or separate "
+                         "them with commas.")
+    tokens = [tok for toks in model.encoder.tokenizer.tokenize_terms(terms) for tok in toks]
+    vocabulary = model.encoder.dictionary.token2id
+    known = [t for t in tokens if t in vocabulary]
+    unknown = [t for t in tokens if t not in vocabulary]
+    if not known:
+        shown = ", ".join(dict.fromkeys(unknown)) if unknown else "none after stop words"
+        raise InputError(
+            f"None of the words is in the vocabulary of model {model.model_id} (words found: "
+            f"{shown[:300]}), so no fingerprint can be computed. Add keywords closer to the "
+            "campaigns the model was trained on."
+        )
+    bow, oov = model.encoder.encode(tokens)
+    weights = model.engine.transform([bow])[0]
+    return Fingerprint(weights, oov, known, unknown)
+
+
+def split_keywords(text: str) -> list[str]:
+    """Pasted text -> keywords: one per line, or separated by commas, tabs or semicolons."""
+    for sep in (";", "\t", ","):
+        text = text.replace(sep, "\n")
+    return [line.strip() for line in text.splitlines() if line.strip()]
