@@ -13,6 +13,7 @@ auth.set_user(user)
 pages = {
     "Topic Lab": [
         st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
+        st.Page("app_pages/lookup.py", title="Lookup", icon=":material/travel_explore:"),
         st.Page("app_pages/explore.py", title="Explore", icon=":material/table_view:"),
     ],
     "Models": [

@@ -104,6 +104,7 @@ def model(model_id: str):
 
 def refresh_models() -> None:
     models_table.clear()
+    scored_model_ids.clear()
 
 
 def production_model_id() -> str | None:
@@ -145,3 +146,16 @@ class StreamlitProgress:
 
     def __call__(self, done: int, total: int, message: str) -> None:
         self.bar.progress(min(1.0, done / total) if total else 1.0, text=message)
+
+
+@st.cache_data(show_spinner=False)
+def scored_model_ids() -> list[str]:
+    """Models with stored fingerprints (the ones Lookup can use), production first."""
+    from core import store
+    ids = store.query("SELECT DISTINCT model_id FROM fingerprints ORDER BY model_id")
+    scored = ids["model_id"].tolist()
+    production = production_model_id()
+    if production in scored:
+        scored.remove(production)
+        scored.insert(0, production)
+    return scored

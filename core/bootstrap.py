@@ -1,24 +1,37 @@
-"""First-run set-up: a fresh store gets the demo corpus (and, once training exists, a
-production model), so the app is useful the first time it opens."""
+"""First-run set-up: a fresh store gets the demo corpus and a trained production model,
+so the app is useful the first time it opens. Idempotent: `make run` calls it each time."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from core import config, datasets, ingest, store
+from core import config, datasets, deploy, ingest, registry, store, train
+from core.errors import NotFoundError
+from core.train import Progress
 
 DEMO_DATASET = "demo"
 DEMO_FILE = config.DEMO_DIR / "campaigns.parquet"
 
 
-def ensure_demo(train: bool = True,
-                progress: Callable[[int, int, str], None] | None = None) -> dict[str, Any]:
-    """Import the committed demo corpus when the store holds no dataset; idempotent."""
+def ensure_demo(train_model: bool = True, progress: Progress | None = None) -> dict[str, Any]:
+    """Import the demo corpus into an empty store; train and promote a model if none is
+    in production."""
     store.ensure_schema()
     report: dict[str, Any] = {"home": str(config.home())}
     if datasets.list_versions().empty:
         report["import"] = ingest.import_paths([DEMO_FILE], DEMO_DATASET).to_dict()
     else:
         report["import"] = "skipped: the store already holds data"
+    if not train_model:
+        return report
+    try:
+        report["production"] = registry.resolve("production")
+        report["train"] = "skipped: a production model exists"
+    except NotFoundError:
+        name = DEMO_DATASET if not datasets.list_versions(DEMO_DATASET).empty else None
+        spec = train.saved_settings(name or str(datasets.list_versions()["name"].iloc[0]))
+        result = train.train(spec, progress)
+        report["train"] = result.to_dict()
+        report["promote"] = deploy.promote(result.model_id, "production", progress)
+        report["production"] = result.model_id
     return report

@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from core.errors import TopicLabError
@@ -60,7 +61,7 @@ def _sql(args: argparse.Namespace) -> Any:
 @command("init")
 def _init(args: argparse.Namespace) -> Any:
     from core import bootstrap
-    return bootstrap.ensure_demo(train=not args.no_train, progress=progress_line)
+    return bootstrap.ensure_demo(train_model=not args.no_train, progress=progress_line)
 
 
 # --- models -------------------------------------------------------------------------------
@@ -148,6 +149,102 @@ def _score(args: argparse.Namespace) -> Any:
     return score.score_dataset(args.model_id, progress_line)
 
 
+# --- lookup -------------------------------------------------------------------------------
+
+def _lookup(args: argparse.Namespace):
+    from core.lookup import Lookup
+    return Lookup(args.model)
+
+
+@command("find")
+def _find(args: argparse.Namespace) -> Any:
+    return _lookup(args).search(args.text, args.limit).to_dict(orient="records")
+
+
+@command("fingerprint")
+def _fingerprint(args: argparse.Namespace) -> Any:
+    from core import registry, score
+    model = registry.load(registry.resolve(args.model))
+    names = registry.topic_names(model)
+    if args.campaign_id:
+        if args.text or args.file:
+            raise TopicLabError("give a campaign id, --text or --file, not several")
+        stored = score.load_fingerprints(model.model_id)
+        i = stored.index_of(args.campaign_id)
+        weights, oov, unknown = stored.weights[i], float(stored.oov_share[i]), []
+    else:
+        fp = score.fold_in(model, _keywords_from(args))
+        weights, oov, unknown = fp.weights, fp.oov_share, fp.unknown_tokens
+    order = sorted(range(len(weights)), key=lambda t: -weights[t])
+    return {"model_id": model.model_id, "campaign_id": args.campaign_id,
+            "oov_share": round(oov, 4), "unknown_words": unknown,
+            "fingerprint": [round(float(w), 5) for w in weights],
+            "top_topics": [{"topic": t, "name": names[t], "weight": round(float(weights[t]), 4)}
+                           for t in order[:5]]}
+
+
+def _keywords_from(args: argparse.Namespace) -> list[str]:
+    from core import score
+    from core.errors import InputError
+    if args.file:
+        try:
+            text = Path(args.file).read_text(encoding="utf-8-sig")
+        except FileNotFoundError:
+            raise InputError("no such file", file=args.file) from None
+        except UnicodeDecodeError:
+            raise InputError("is not UTF-8 text; save the keyword list as UTF-8",
+                             file=args.file) from None
+    elif args.text is not None:
+        text = args.text
+    else:
+        raise TopicLabError("give a campaign id, --text \"kw1, kw2\" or --file PATH")
+    return score.split_keywords(text)
+
+
+@command("neighbors")
+def _neighbors(args: argparse.Namespace) -> Any:
+    lookup = _lookup(args)
+    for campaign_id in args.campaign_ids:
+        lookup.check(campaign_id)
+    return [{"campaign_id": cid, "model_id": lookup.model_id,
+             "neighbors": lookup.neighbors(cid, args.n, exclude_account=args.exclude_account,
+                                           min_terms=args.min_terms).to_dict(orient="records")}
+            for cid in args.campaign_ids]
+
+
+@command("suggest")
+def _suggest(args: argparse.Namespace) -> Any:
+    lookup = _lookup(args)
+    if args.campaign_id:
+        result = lookup.campaign(args.campaign_id, args.n)
+    else:
+        result = lookup.keywords(_keywords_from(args), args.n)
+    return {"model_id": lookup.model_id, **result.to_dict(lookup.topic_names)}
+
+
+# --- lifecycle ----------------------------------------------------------------------------
+
+@command("pipeline")
+def _pipeline(args: argparse.Namespace) -> Any:
+    from core import pipeline
+    return pipeline.run(args.dataset, args.paths, tolerance=args.tolerance,
+                        progress=progress_line, log=lambda line: print(line, file=sys.stderr))
+
+
+@command("drift")
+def _drift(args: argparse.Namespace) -> Any:
+    from core import drift
+    report = drift.drift_report(args.dataset, args.version, args.model)
+    drift.record(report)
+    return report.to_dict()
+
+
+@command("audit")
+def _audit(args: argparse.Namespace) -> Any:
+    from core import audit
+    return audit.entries(args.limit, args.action).to_dict(orient="records")
+
+
 def _add_training_args(p: argparse.ArgumentParser, sweep: bool = False) -> None:
     from core.engines import DEFAULT_ENGINE, ENGINES
 
@@ -209,6 +306,48 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("score", help="batch-score a model's dataset (default: production)")
     p.add_argument("model_id", nargs="?")
+
+    p = sub.add_parser("find", help="campaigns whose id or name contains TEXT")
+    p.add_argument("text")
+    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--model", help="model id or alias (default: production)")
+
+    p = sub.add_parser("fingerprint", help="a campaign's topic fingerprint, stored or folded in")
+    p.add_argument("campaign_id", nargs="?")
+    p.add_argument("--text", help='keywords of a new campaign: "kw1, kw2, …"')
+    p.add_argument("--file", help="a UTF-8 file with one keyword per line")
+    p.add_argument("--model", help="model id or alias (default: production)")
+
+    p = sub.add_parser("neighbors", help="most similar campaigns, one JSON object per id")
+    p.add_argument("campaign_ids", nargs="+")
+    p.add_argument("-n", type=int, default=10)
+    p.add_argument("--exclude-account", action="store_true",
+                   help="leave out campaigns of the same account")
+    p.add_argument("--min-terms", type=int, default=0, help="neighbours need this many terms")
+    p.add_argument("--model", help="model id or alias (default: production)")
+
+    p = sub.add_parser("suggest", help="suggested actions with their evidence")
+    p.add_argument("campaign_id", nargs="?")
+    p.add_argument("--text", help='keywords of a new campaign: "kw1, kw2, …"')
+    p.add_argument("--file", help="a UTF-8 file with one keyword per line")
+    p.add_argument("-n", type=int, default=10, help="neighbours to learn from")
+    p.add_argument("--model", help="model id or alias (default: production)")
+
+    p = sub.add_parser("pipeline", help="import → train → evaluate → gate → promote → score")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--from", dest="paths", nargs="+", metavar="PATH",
+                   help="files or folders to import first as a new version")
+    p.add_argument("--tolerance", type=float, default=0.02,
+                   help="how much lower NPMI than production still promotes")
+
+    p = sub.add_parser("drift", help="drift of a dataset version against the production model")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--version", type=int, help="default: the latest")
+    p.add_argument("--model", help="model id or alias (default: production)")
+
+    p = sub.add_parser("audit", help="the audit log, newest first")
+    p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--action", help="only this action (import, train, promote, …)")
 
     p = sub.add_parser("init", help="import the demo corpus (and train a production model) "
                                     "when the store is empty")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core import auth, registry, score
+from core import auth, registry, score, train
 from core.score import Progress
 
 
@@ -22,4 +22,6 @@ def promote(model_id: str, alias: str = "production",
     if alias == "production" and not score.is_scored(model_id):
         scored = score.score_dataset(model_id, progress)
     registry.set_alias(alias, model_id)
+    if alias == "production":
+        train.save_settings(model_id)  # the pipeline retrains this dataset the same way
     return {"model_id": model_id, "alias": alias, "previous": previous, "scoring": scored}

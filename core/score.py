@@ -94,10 +94,10 @@ def score_dataset(model_id: str | None = None, progress: Progress | None = None)
 def load_fingerprints(model_id: str) -> Fingerprints:
     """The stored fingerprints of a model (scored campaigns only), in campaign-id order."""
     with store.connect(read_only=True) as con:
-        table = con.execute(
+        table = con.sql(
             "SELECT campaign_id, weights, confidence, oov_share FROM fingerprints "
-            "WHERE model_id = ? ORDER BY campaign_id", [model_id]
-        ).arrow().read_all()
+            "WHERE model_id = ? ORDER BY campaign_id", params=[model_id]
+        ).to_arrow_table()
     if table.num_rows == 0:
         raise NotFoundError(f"Model {model_id} has no stored fingerprints yet: run "
                             f"`python -m core score {model_id}` or promote it.")

@@ -149,6 +149,15 @@ CREATE TABLE IF NOT EXISTS reviews (
     created_by VARCHAR
 );
 
+CREATE TABLE IF NOT EXISTS drift_reports (
+    model_id VARCHAR NOT NULL,
+    dataset VARCHAR NOT NULL,
+    version INTEGER NOT NULL,
+    report JSON NOT NULL,
+    retrain_recommended BOOLEAN NOT NULL,
+    created_at TIMESTAMP NOT NULL
+);
+
 CREATE SEQUENCE IF NOT EXISTS audit_seq;
 CREATE TABLE IF NOT EXISTS audit (
     id BIGINT DEFAULT nextval('audit_seq') PRIMARY KEY,

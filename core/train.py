@@ -6,12 +6,13 @@ Progress goes to a callback `progress(done, total, message)`; when it raises
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from core import auth, datasets, metrics, registry
+from core import audit, auth, datasets, metrics, registry, store
 from core.corpus import Corpus
 from core.engines import DEFAULT_ENGINE, make_engine
 from core.text import TextConfig
@@ -112,3 +113,23 @@ def engine_params(engine: Any) -> dict[str, Any]:
     """The engine's constructor params (scikit-learn style `get_params`), JSON-friendly."""
     params = engine.get_params() if hasattr(engine, "get_params") else {}
     return {k: v for k, v in params.items() if isinstance(v, str | int | float | bool | None)}
+
+
+def saved_settings(dataset: str) -> TrainSpec:
+    """How this dataset is trained: its saved settings, else production's, else defaults."""
+    row = store.query_one("SELECT settings FROM dataset_settings WHERE name = ?", [dataset])
+    if row:
+        s = json.loads(row[0])
+        return TrainSpec(dataset=dataset, engine=s["engine"], k=int(s["k"]),
+                         params=s.get("params", {}), text=TextConfig.from_dict(s["text"]))
+    return TrainSpec(dataset=dataset, engine=DEFAULT_ENGINE)
+
+
+def save_settings(model_id: str) -> None:
+    """Remember a model's recipe as its dataset's settings (done when it goes to production)."""
+    record = registry.get(model_id)
+    params = {k: v for k, v in record["params"].items() if k != "k"}
+    settings = {"engine": record["engine"], "k": int(record["k"]), "params": params,
+                "text": record["text_config"], "from_model": model_id}
+    store.execute("INSERT OR REPLACE INTO dataset_settings VALUES (?, ?, ?)",
+                  [record["dataset"], json.dumps(settings), audit.now()])

@@ -1,0 +1,198 @@
+"""How good and how fast are similar-campaign lookups? Prints a table; asserts nothing.
+
+Quality: precision@10 of same-label neighbours (every campaign is a query, itself
+excluded) on three labelled corpora — OCTIS M10 (8,355 paper titles, ~6 words each),
+OCTIS BBC News (2,225 articles) and the demo campaigns (label = vertical) — for
+
+- `tfidf`: scikit-learn `TfidfVectorizer` defaults + cosine k-NN (the baseline to beat);
+- `topic`: topic-only Hellinger similarity of the fingerprints;
+- `default`: the project's default `NeighborIndex` (blend of topic and term similarity);
+
+all from one training run per corpus with the project defaults (`core.corpus` with the
+default `TextConfig`, `core.engines.make_engine()` with `DEFAULTS`, fingerprints from
+`Engine.transform`). `--weights 0.3,0.5,0.7` adds rows for other term weights.
+
+Speed: query latency (p50/p95) of `NeighborIndex.query` at N = 100,000, K = 50 on
+synthetic fingerprints (Dirichlet 0.1) and a synthetic keyword matrix (40 terms per
+campaign, Zipf over 20,000 words), topic-only and blended.
+
+    .venv/bin/python bench/neighbors.py [--quick] [--engine gensim] [--weights 0.5,0.7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+from sklearn.feature_extraction.text import TfidfVectorizer  # noqa: E402
+
+from core.corpus import Corpus  # noqa: E402
+from core.engines import DEFAULT_ENGINE, DEFAULTS, bow_matrix, make_engine  # noqa: E402
+from core.neighbors import DEFAULT_TERM_WEIGHT, NeighborIndex, label_precision  # noqa: E402
+from core.text import TextConfig  # noqa: E402
+
+SEED = 0
+K_NEIGHBORS = 10
+
+
+def shared_data() -> Path:
+    return Path(os.environ.get("TOPICLAB_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+
+
+def sample(n_total: int, n: int | None, seed: int = SEED) -> np.ndarray:
+    if n is None or n >= n_total:
+        return np.arange(n_total)
+    return np.sort(np.random.default_rng(seed).choice(n_total, n, replace=False))
+
+
+def load_octis(name: str, n: int | None) -> tuple[list[str], list[str], list[str], TextConfig]:
+    """(ids, documents, labels, text config): OCTIS text is already preprocessed tokens."""
+    frame = pd.read_csv(shared_data() / name / "corpus.tsv", sep="\t", header=None,
+                        names=["text", "split", "label"], quoting=3, keep_default_na=False,
+                        dtype=str)
+    frame = frame.iloc[sample(len(frame), n)]
+    ids = [f"d{i}" for i in frame.index]
+    return ids, frame["text"].tolist(), frame["label"].tolist(), TextConfig(pretokenized=True)
+
+
+def load_demo(n: int | None) -> tuple[pd.DataFrame, list[str], list[str]]:
+    """Demo term rows (committed parquet, else regenerated), one campaign = one document."""
+    path = REPO_ROOT / "data" / "demo" / "campaigns.parquet"
+    if path.exists():
+        rows = pd.read_parquet(path)
+    else:
+        from core.demo import generate
+
+        print(f"(note: {path.relative_to(REPO_ROOT)} not found; regenerated with core.demo)")
+        rows = generate()
+    campaigns = rows["campaign_id"].drop_duplicates().to_numpy()
+    keep = set(campaigns[sample(len(campaigns), n)])
+    rows = rows[rows["campaign_id"].isin(keep)]
+    labels = rows.groupby("campaign_id", sort=False)["vertical"].first()
+    return rows, labels.index.astype(str).tolist(), labels.astype(str).tolist()
+
+
+def tfidf_precision(docs: list[str], labels: list[str], k: int = K_NEIGHBORS) -> float:
+    """Baseline: TfidfVectorizer defaults (L2 rows), cosine k-NN, self excluded."""
+    x = TfidfVectorizer().fit_transform(docs).astype(np.float32).tocsr()
+    y = np.asarray(labels, dtype=object)
+    hits = []
+    for start in range(0, x.shape[0], 1000):
+        stop = min(start + 1000, x.shape[0])
+        sims = (x[start:stop] @ x.T).toarray()
+        sims[np.arange(stop - start), np.arange(start, stop)] = -np.inf
+        top = np.argpartition(-sims, k, axis=1)[:, :k]
+        hits.append((y[top] == y[start:stop, None]).mean(axis=1))
+    return float(np.concatenate(hits).mean())
+
+
+def quality(name: str, corpus: Corpus, docs: list[str], labels: list[str], engine_name: str,
+            weights: list[float]) -> list[dict]:
+    rows = []
+
+    def timed(method: str, fn) -> None:
+        started = time.perf_counter()
+        value = fn()
+        rows.append({"corpus": name, "method": method, "p@10": value,
+                     "seconds": time.perf_counter() - started})
+
+    timed("tfidf (sklearn cosine)", lambda: tfidf_precision(docs, labels))
+    started = time.perf_counter()
+    engine = make_engine(engine_name).fit(corpus)
+    fit_s = time.perf_counter() - started
+    fingerprints = engine.transform(corpus.bow)
+    transform_s = time.perf_counter() - started - fit_s
+    counts = bow_matrix(corpus.bow, len(corpus.dictionary))
+    ids, y = corpus.campaign_ids, labels  # callers pass docs and labels in corpus order
+    timed("topic only (hellinger)",
+          lambda: label_precision(NeighborIndex(term_weight=0).fit(fingerprints, ids), y))
+    timed(f"default (blend tw={DEFAULT_TERM_WEIGHT})",
+          lambda: label_precision(NeighborIndex().fit(fingerprints, ids, counts), y))
+    for w in weights:
+        timed(f"blend tw={w}",
+              lambda w=w: label_precision(NeighborIndex(term_weight=w).fit(fingerprints, ids,
+                                                                             counts), y))
+    print(f"  {name}: {len(corpus)} docs, vocabulary {len(corpus.dictionary)}, "
+          f"{engine_name} K={engine.k} fit {fit_s:.1f} s, transform {transform_s:.1f} s",
+          flush=True)
+    return rows
+
+
+def latency(n: int = 100_000, k: int = 50, vocab: int = 20_000, terms_per_doc: int = 40,
+            queries: int = 200) -> list[dict]:
+    """p50/p95 of one `query` at N x K, topic-only and with terms."""
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(SEED)
+    fingerprints = rng.dirichlet(np.full(k, 0.1), size=n).astype(np.float32)
+    zipf = 1.0 / np.arange(1, vocab + 1)
+    cols = rng.choice(vocab, size=n * terms_per_doc, p=zipf / zipf.sum())
+    counts = sp.csr_matrix((np.ones(n * terms_per_doc), (np.repeat(np.arange(n), terms_per_doc),
+                                                         cols)), shape=(n, vocab))
+    ids = [f"c{i}" for i in range(n)]
+    out = []
+    for label, index, use_terms in [
+        ("topic only", NeighborIndex(term_weight=0).fit(fingerprints, ids), False),
+        (f"blend tw={DEFAULT_TERM_WEIGHT}", NeighborIndex().fit(fingerprints, ids, counts), True),
+    ]:
+        picks = rng.integers(0, n, size=queries)
+        allowed = np.ones(n, dtype=bool)
+        allowed[::7] = False  # a filter is part of a realistic query
+        times = []
+        for i in picks:
+            started = time.perf_counter()
+            index.query(fingerprints[i], K_NEIGHBORS, terms=counts[i] if use_terms else None,
+                        exclude=[ids[i]], allowed=allowed)
+            times.append(time.perf_counter() - started)
+        ms = np.array(times) * 1000
+        out.append({"index": label, "N": n, "K": k, "p50 ms": np.percentile(ms, 50),
+                    "p95 ms": np.percentile(ms, 95), "max ms": ms.max()})
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="subsample (M10 2,000, BBC 600, demo 1,000 docs), 50 latency queries")
+    parser.add_argument("--engine", default=DEFAULT_ENGINE, help="engine name (default: project's)")
+    parser.add_argument("--weights", default="", help="extra term weights, e.g. 0.4,0.5,0.7")
+    parser.add_argument("--skip-latency", action="store_true")
+    args = parser.parse_args(argv)
+    weights = [float(w) for w in args.weights.split(",") if w]
+    n_m10, n_bbc, n_demo = (2000, 600, 1000) if args.quick else (None, None, None)
+    print(f"engine {args.engine} {DEFAULTS[args.engine]}", flush=True)
+
+    results = []
+    for name, n in [("octis_m10", n_m10), ("octis_bbc_news", n_bbc)]:
+        ids, docs, labels, config = load_octis(name, n)
+        corpus = Corpus.from_texts(docs, ids=ids, config=config)
+        results += quality(name, corpus, docs, labels, args.engine, weights)
+    rows, ids, labels = load_demo(n_demo)
+    corpus = Corpus.from_frame(rows, TextConfig())
+    per_campaign = rows.groupby("campaign_id", sort=False)["term"].agg(" ".join)
+    by_id = dict(zip(ids, labels, strict=True))
+    results += quality("demo", corpus, per_campaign.loc[corpus.campaign_ids].tolist(),
+                       [by_id[c] for c in corpus.campaign_ids], args.engine, weights)
+    table = pd.DataFrame(results)
+    print("\nprecision@10 of same-label neighbours (seconds = evaluation time)")
+    print(table.pivot(index="method", columns="corpus", values="p@10")
+          .round(3).to_string())
+    print(table.round({"p@10": 3, "seconds": 1}).to_string(index=False))
+
+    if not args.skip_latency:
+        print("\nquery latency, one query at a time (float32, exact)")
+        frame = pd.DataFrame(latency(queries=50 if args.quick else 200))
+        print(frame.round(2).to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,221 @@
+"""A tokenised corpus: one document per campaign, its vocabulary and bag-of-words.
+
+Documents are held as in-memory lists, not streamed gensim-style: the corpora here
+(thousands of campaigns of up to a few hundred keywords) fit in memory many times over,
+and every engine and metric needs several passes over them anyway.
+
+Term weighting (`TextConfig.weight_by`): with "impressions" or "clicks", each keyword's
+tokens are repeated round(1 + log1p(x)) times in the bag-of-words (x missing or negative
+counts as 0), so a keyword that served 1,000 times weighs about 8 times one that never
+served, instead of 1,000 times. `tokens` stays unweighted: it is the text itself, used
+as the reference for coherence.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from gensim.corpora import Dictionary
+
+from core.errors import InputError
+from core.text import TextConfig, Tokenizer
+
+Bow = list[tuple[int, int]]
+
+
+class CampaignRows:
+    """Term rows grouped by campaign: ids in first-seen order, and per row its campaign's
+    position, its text and how many times its tokens count (see `TextConfig.weight_by`)."""
+
+    def __init__(self, ids: list[str], positions: list[int], terms: list[str],
+                 repeats: list[int]) -> None:
+        self.ids, self.positions, self.terms, self.repeats = ids, positions, terms, repeats
+
+    def documents(self, tokenizer: Tokenizer) -> tuple[list[list[str]], list[list[str]]]:
+        """(tokens, weighted tokens) per campaign; each distinct term is tokenised once."""
+        tokens: list[list[str]] = [[] for _ in self.ids]
+        weighted: list[list[str]] = [[] for _ in self.ids]
+        per_term = tokenizer.tokenize_terms(self.terms)
+        for pos, toks, rep in zip(self.positions, per_term, self.repeats, strict=True):
+            tokens[pos].extend(toks)
+            weighted[pos].extend(toks * rep)
+        return tokens, weighted
+
+
+def campaign_rows(terms: pd.DataFrame, weight_by: str | None) -> CampaignRows:
+    """Group canonical term rows by campaign, with the weighting the config asks for."""
+    missing = [c for c in ("campaign_id", "term") if c not in terms.columns]
+    if missing:
+        raise InputError(f"term rows lack the column(s) {missing}")
+    if weight_by and weight_by not in terms.columns:
+        raise InputError(f"weight_by={weight_by!r} but the data has no such column")
+    rows = terms[terms["term"].notna()]
+    ids = rows["campaign_id"].astype(str).tolist()
+    repeats = [1] * len(rows)
+    if weight_by:
+        values = pd.to_numeric(rows[weight_by], errors="coerce").fillna(0).clip(lower=0)
+        repeats = [round(1 + math.log1p(v)) for v in values]
+    order = list(dict.fromkeys(ids))
+    position = {cid: i for i, cid in enumerate(order)}
+    return CampaignRows(order, [position[c] for c in ids], rows["term"].astype(str).tolist(),
+                        repeats)
+
+
+class Encoder:
+    """Tokens or raw documents -> bag-of-words over a fixed vocabulary, plus OOV share.
+
+    This is what a saved model needs to score new campaigns: the fitted tokenizer and
+    the dictionary, nothing of the training documents.
+    """
+
+    def __init__(self, tokenizer: Tokenizer, dictionary: Dictionary) -> None:
+        self.tokenizer = tokenizer
+        self.dictionary = dictionary
+
+    def encode(self, tokens: Sequence[str]) -> tuple[Bow, float]:
+        """Bow of a token list and the share of its tokens not in the vocabulary.
+
+        A document with no tokens at all has OOV share 1.0: nothing of it can be scored.
+        """
+        bow, missing = self.dictionary.doc2bow(list(tokens), return_missing=True)
+        total = len(tokens)
+        return bow, (sum(missing.values()) / total if total else 1.0)
+
+    def encode_docs(self, docs: Sequence[str | Sequence[str]]) -> tuple[list[Bow], np.ndarray]:
+        """Tokenise raw docs (strings or lists of terms) and encode each one."""
+        pairs = [self.encode(toks) for toks in self.tokenizer.transform(docs)]
+        return [b for b, _ in pairs], np.array([o for _, o in pairs], dtype=float)
+
+    def encode_frame(self, terms: pd.DataFrame) -> tuple[list[str], list[Bow], np.ndarray]:
+        """Campaign ids, weighted bow and OOV share of each campaign in some term rows,
+        exactly as `Corpus.from_frame` builds its documents (batch scoring, drift)."""
+        rows = campaign_rows(terms, self.tokenizer.config.weight_by)
+        tokens, weighted = rows.documents(self.tokenizer)
+        bows = [self.dictionary.doc2bow(doc) for doc in weighted]
+        oov = np.array([self.encode(doc)[1] for doc in tokens], dtype=float)
+        return rows.ids, bows, oov
+
+    @property
+    def vocabulary(self) -> list[str]:
+        """Words in id order: column j of every topic-term matrix is `vocabulary[j]`."""
+        return [self.dictionary[i] for i in range(len(self.dictionary))]
+
+    def save(self, folder: str | Path) -> None:
+        """Write `tokenizer.json` and `vocabulary.json` (words in id order + doc freqs)."""
+        folder = Path(folder)
+        self.tokenizer.save(folder)
+        dfs = self.dictionary.dfs
+        vocab = {"words": self.vocabulary,
+                 "doc_freqs": [int(dfs.get(i, 0)) for i in range(len(self.dictionary))],
+                 "num_docs": int(self.dictionary.num_docs)}
+        (folder / "vocabulary.json").write_text(json.dumps(vocab, ensure_ascii=False), "utf-8")
+
+    @classmethod
+    def load(cls, folder: str | Path) -> Encoder:
+        folder = Path(folder)
+        vocab = json.loads((folder / "vocabulary.json").read_text("utf-8"))
+        dictionary = Dictionary()
+        dictionary.token2id = {w: i for i, w in enumerate(vocab["words"])}
+        dictionary.dfs = dict(enumerate(vocab["doc_freqs"]))
+        dictionary.cfs = {}
+        dictionary.num_docs = vocab["num_docs"]
+        return cls(Tokenizer.load(folder), dictionary)
+
+
+class Corpus:
+    """Campaign documents ready for an engine.
+
+    Attributes: `campaign_ids`, `tokens` (token list per doc, unweighted), `dictionary`
+    (gensim, after `filter_extremes`), `bow` (per doc, weighted when configured),
+    `language`, `config`, `tokenizer`, `encoder`.
+    """
+
+    def __init__(self, campaign_ids: list[str], tokens: list[list[str]], bow: list[Bow],
+                 dictionary: Dictionary, tokenizer: Tokenizer) -> None:
+        self.campaign_ids = campaign_ids
+        self.tokens = tokens
+        self.bow = bow
+        self.dictionary = dictionary
+        self.tokenizer = tokenizer
+        self.config: TextConfig = tokenizer.config
+        self.language: str = tokenizer.language_
+        self.encoder = Encoder(tokenizer, dictionary)
+
+    def __len__(self) -> int:
+        return len(self.bow)
+
+    @property
+    def vocabulary(self) -> list[str]:
+        return self.encoder.vocabulary
+
+    @property
+    def num_tokens(self) -> int:
+        """Tokens in the bag-of-words (after vocabulary filters and weighting)."""
+        return int(sum(c for doc in self.bow for _, c in doc))
+
+    def encode(self, tokens: Sequence[str]) -> tuple[Bow, float]:
+        """Bow of new tokens over this vocabulary and their OOV share (see Encoder)."""
+        return self.encoder.encode(tokens)
+
+    # -- construction -----------------------------------------------------------------
+    @classmethod
+    def from_frame(cls, terms: pd.DataFrame, config: TextConfig | None = None) -> Corpus:
+        """One document per campaign (first-seen order) from rows of `campaign_id`, `term`."""
+        config = config or TextConfig()
+        rows = campaign_rows(terms, config.weight_by)
+        grouped_terms: list[list[str]] = [[] for _ in rows.ids]
+        for pos, term in zip(rows.positions, rows.terms, strict=True):
+            grouped_terms[pos].append(term)
+        tokenizer = Tokenizer(config).fit(grouped_terms)
+        tokens, weighted = rows.documents(tokenizer)
+        return cls._build(rows.ids, tokens, weighted, tokenizer)
+
+    @classmethod
+    def from_texts(cls, texts: Sequence[str | Sequence[str]], ids: Sequence[str] | None = None,
+                   config: TextConfig | None = None) -> Corpus:
+        """One document per text, e.g. a benchmark corpus (`pretokenized=True` for OCTIS)."""
+        config = config or TextConfig()
+        ids = [str(i) for i in ids] if ids is not None else [str(i) for i in range(len(texts))]
+        if len(ids) != len(texts):
+            raise InputError(f"{len(texts)} texts but {len(ids)} ids")
+        tokenizer = Tokenizer(config).fit(texts)
+        tokens = tokenizer.transform(texts)
+        return cls._build(ids, tokens, tokens, tokenizer)
+
+    @classmethod
+    def _build(cls, ids: list[str], tokens: list[list[str]], weighted: list[list[str]],
+               tokenizer: Tokenizer) -> Corpus:
+        cfg = tokenizer.config
+        dictionary = Dictionary(tokens)
+        dictionary.filter_extremes(no_below=cfg.no_below, no_above=cfg.no_above,
+                                   keep_n=cfg.keep_n)
+        if len(dictionary) == 0:
+            raise InputError(
+                f"no words are left after the vocabulary filters ({len(ids)} documents, "
+                f"no_below={cfg.no_below}, no_above={cfg.no_above}): lower no_below or "
+                "raise no_above")
+        bow = [dictionary.doc2bow(doc) for doc in weighted]
+        return cls(ids, tokens, bow, dictionary, tokenizer)
+
+    # -- held-out split ---------------------------------------------------------------
+    def split(self, test_share: float = 0.1, seed: int = 0) -> tuple[Corpus, Corpus]:
+        """(train, heldout) by random documents; both keep this corpus's vocabulary."""
+        if not 0 < test_share < 1:
+            raise InputError("test_share must be between 0 and 1")
+        n = len(self)
+        n_test = max(1, round(n * test_share))
+        if n_test >= n:
+            raise InputError(f"cannot hold out {n_test} of {n} documents")
+        perm = np.random.default_rng(seed).permutation(n)
+        return self.subset(sorted(perm[n_test:])), self.subset(sorted(perm[:n_test]))
+
+    def subset(self, indices: Sequence[int]) -> Corpus:
+        """The given documents, same vocabulary and tokenizer."""
+        idx = [int(i) for i in indices]
+        return Corpus([self.campaign_ids[i] for i in idx], [self.tokens[i] for i in idx],
+                      [self.bow[i] for i in idx], self.dictionary, self.tokenizer)

@@ -1,0 +1,161 @@
+"""NeighborIndex: similarity properties, filters, and neighbour quality on real corpora."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.corpus import Corpus
+from core.engines import bow_matrix, make_engine
+from core.errors import InputError, NotFoundError
+from core.neighbors import (
+    NeighborIndex,
+    hellinger_similarity,
+    jensen_shannon_similarity,
+    label_precision,
+    neighbors_frame,
+)
+from core.text import TextConfig
+from tests.conftest import SHARED_DATA
+
+
+def _octis(name: str, n: int, k: int, seed: int = 0) -> dict:
+    """A seeded sample of an OCTIS corpus with a small real tomotopy model."""
+    frame = pd.read_csv(SHARED_DATA / name / "corpus.tsv", sep="\t", header=None,
+                        names=["text", "split", "label"], quoting=3, keep_default_na=False,
+                        dtype=str)
+    rows = frame.iloc[np.sort(np.random.default_rng(seed).choice(len(frame), n, replace=False))]
+    ids = [f"d{i}" for i in rows.index]
+    corpus = Corpus.from_texts(rows["text"].tolist(), ids=ids,
+                               config=TextConfig(pretokenized=True))
+    engine = make_engine("tomotopy", k=k, iterations=200, seed=seed, workers=1).fit(corpus)
+    return {"ids": ids, "labels": rows["label"].tolist(),
+            "fingerprints": engine.transform(corpus.bow),
+            "counts": bow_matrix(corpus.bow, len(corpus.dictionary))}
+
+
+@pytest.fixture(scope="module")
+def bbc() -> dict:
+    return _octis("octis_bbc_news", 600, k=10)
+
+
+@pytest.fixture(scope="module")
+def m10() -> dict:
+    return _octis("octis_m10", 1500, k=20)
+
+
+# -- similarity properties ---------------------------------------------------------------
+def test_hellinger_and_js_similarity_properties() -> None:
+    rng = np.random.default_rng(1)
+    p, q = rng.dirichlet(np.ones(8)), rng.dirichlet(np.ones(8))
+    for sim in (hellinger_similarity, jensen_shannon_similarity):
+        assert sim(p, p) == pytest.approx(1.0)
+        assert sim(p, q) == pytest.approx(sim(q, p))
+        assert 0.0 < sim(p, q) < 1.0
+        assert sim([0.5, 0.5, 0, 0], [0, 0, 0.3, 0.7]) == pytest.approx(0.0, abs=1e-7)
+    # Hellinger by its definition: 1 - ||sqrt p - sqrt q|| / sqrt 2
+    expected = 1 - np.linalg.norm(np.sqrt(p) - np.sqrt(q)) / np.sqrt(2)
+    assert hellinger_similarity(p, q) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("metric", ["hellinger", "jensen_shannon"])
+def test_index_topic_similarities_match_pairwise(metric: str) -> None:
+    rng = np.random.default_rng(2)
+    fps = rng.dirichlet(np.full(6, 0.3), size=40)
+    index = NeighborIndex(metric=metric, term_weight=0).fit(fps, [f"c{i}" for i in range(40)])
+    pairwise = hellinger_similarity if metric == "hellinger" else jensen_shannon_similarity
+    sims = index.topic_similarities(fps[3])
+    assert sims.dtype == np.float32
+    assert sims[3] == pytest.approx(1.0, abs=1e-3)
+    np.testing.assert_allclose(sims, [pairwise(fps[3], f) for f in fps], atol=2e-3)
+
+
+# -- queries and filters ----------------------------------------------------------------
+def test_query_id_excludes_itself_and_excluded_ids(bbc: dict) -> None:
+    index = NeighborIndex().fit(bbc["fingerprints"], bbc["ids"], bbc["counts"])
+    cid = bbc["ids"][5]
+    found = index.query_id(cid, k=10)
+    assert len(found) == 10 and cid not in [n.campaign_id for n in found]
+    sims = [n.similarity for n in found]
+    assert sims == sorted(sims, reverse=True)
+    banned = [n.campaign_id for n in found[:3]]
+    again = index.query_id(cid, k=10, exclude=banned)
+    assert not set(banned) & {n.campaign_id for n in again}
+    assert [n.campaign_id for n in again[:7]] == [n.campaign_id for n in found[3:]]
+
+
+def test_query_matches_query_id_and_reports_parts(bbc: dict) -> None:
+    index = NeighborIndex(term_weight=0.6).fit(bbc["fingerprints"], bbc["ids"], bbc["counts"])
+    i = 17
+    by_id = index.query_id(bbc["ids"][i], k=8)
+    by_vector = index.query(bbc["fingerprints"][i], k=8, terms=bbc["counts"][i],
+                            exclude=[bbc["ids"][i]])
+    assert [n.campaign_id for n in by_id] == [n.campaign_id for n in by_vector]
+    for n in by_id:
+        assert n.similarity == pytest.approx(0.4 * n.topic_similarity + 0.6 * n.term_similarity,
+                                             abs=1e-5)
+        j = index.position_[n.campaign_id]
+        both = np.minimum(index.fingerprints_[i], index.fingerprints_[j])
+        assert all(both[t] >= index.shared_topic_min for t in n.shared_topics)
+        assert list(n.shared_topics) == sorted(n.shared_topics, key=lambda t: -both[t])
+        assert set(np.flatnonzero(both >= index.shared_topic_min)) == set(n.shared_topics)
+    table = neighbors_frame(by_id)
+    assert list(table.columns) == ["campaign_id", "similarity", "topic_similarity",
+                                   "term_similarity", "shared_topics"]
+    assert len(table) == 8
+
+
+def test_allowed_mask_and_small_result(bbc: dict) -> None:
+    index = NeighborIndex().fit(bbc["fingerprints"], bbc["ids"], bbc["counts"])
+    labels = np.array(bbc["labels"])
+    allowed = labels == "sport"  # e.g. "same account excluded" or "minimum size" masks
+    found = index.query_id(bbc["ids"][0], k=10, allowed=allowed)
+    assert found and all(labels[index.position_[n.campaign_id]] == "sport" for n in found)
+    only_two = np.zeros(len(labels), dtype=bool)
+    only_two[[3, 9]] = True
+    assert {n.campaign_id for n in index.query_id(bbc["ids"][0], k=10, allowed=only_two)} == {
+        bbc["ids"][3], bbc["ids"][9]}
+    assert index.query_id(bbc["ids"][3], k=10, allowed=only_two)[0].campaign_id == bbc["ids"][9]
+    assert index.query_id(bbc["ids"][0], k=5, allowed=np.zeros(len(labels), bool)) == []
+
+
+def test_topic_only_query_without_terms(bbc: dict) -> None:
+    index = NeighborIndex().fit(bbc["fingerprints"], bbc["ids"])
+    found = index.query(bbc["fingerprints"][2], k=5)
+    assert found[0].campaign_id == bbc["ids"][2]  # itself, as nothing excludes it
+    assert all(n.term_similarity is None and n.similarity == n.topic_similarity for n in found)
+
+
+def test_errors_name_the_problem(bbc: dict) -> None:
+    index = NeighborIndex().fit(bbc["fingerprints"], bbc["ids"], bbc["counts"])
+    with pytest.raises(NotFoundError, match="nope"):
+        index.query_id("nope")
+    with pytest.raises(InputError, match="topics"):
+        index.query(np.ones(3))
+    with pytest.raises(InputError, match="allowed"):
+        index.query_id(bbc["ids"][0], allowed=np.ones(3, bool))
+    with pytest.raises(InputError, match="metric"):
+        NeighborIndex(metric="cosine").fit(bbc["fingerprints"], bbc["ids"])
+    with pytest.raises(InputError, match="unique"):
+        NeighborIndex().fit(bbc["fingerprints"][:2], ["a", "a"])
+
+
+# -- quality ----------------------------------------------------------------------------
+def test_neighbours_are_mostly_same_label_on_bbc(bbc: dict) -> None:
+    # 5 balanced labels: chance is about 0.2; a broken similarity stays near it.
+    topic_only = NeighborIndex(term_weight=0).fit(bbc["fingerprints"], bbc["ids"])
+    assert label_precision(topic_only, bbc["labels"]) >= 0.7
+    default = NeighborIndex().fit(bbc["fingerprints"], bbc["ids"], bbc["counts"])
+    assert label_precision(default, bbc["labels"]) >= 0.75
+    js = NeighborIndex(metric="jensen_shannon", term_weight=0).fit(bbc["fingerprints"], bbc["ids"])
+    assert label_precision(js, bbc["labels"]) >= 0.7
+
+
+def test_blend_beats_topic_only_on_short_docs(m10: dict) -> None:
+    topic_only = NeighborIndex(term_weight=0).fit(m10["fingerprints"], m10["ids"])
+    blend = NeighborIndex().fit(m10["fingerprints"], m10["ids"], m10["counts"])
+    p_topic = label_precision(topic_only, m10["labels"])
+    p_blend = label_precision(blend, m10["labels"])
+    assert p_blend >= p_topic
+    assert p_blend >= 0.4  # 10 labels: chance is about 0.1
