@@ -102,7 +102,7 @@ def list_sweeps(dataset: str | None = None) -> pd.DataFrame:
 
 def _summarise(per_run: pd.DataFrame, top_words: dict[str, list[list[str]]]) -> pd.DataFrame:
     """Mean metrics and seed stability per (K, alpha)."""
-    per_run = per_run.assign(alpha=per_run["alpha"].astype(str))
+    per_run = per_run.assign(alpha=_alpha_key(per_run["alpha"]))
     rows = []
     for (k, alpha), group in per_run.groupby(["k", "alpha"], sort=True):
         runs = [top_words[m] for m in group["model_id"]]
@@ -116,6 +116,11 @@ def _summarise(per_run: pd.DataFrame, top_words: dict[str, list[list[str]]]) -> 
     return pd.DataFrame(rows)
 
 
+def _alpha_key(alphas: pd.Series) -> pd.Series:
+    """Alpha as a group label; None (the engine's default) must not become a missing key."""
+    return alphas.map(lambda a: "default" if a is None else str(a)).astype(object)
+
+
 def _choose(table: pd.DataFrame, per_run: pd.DataFrame) -> tuple[str, str]:
     eligible = table[table["diversity"] >= DIVERSITY_FLOOR]
     note = ""
@@ -125,13 +130,13 @@ def _choose(table: pd.DataFrame, per_run: pd.DataFrame) -> tuple[str, str]:
                 "floor was ignored.")
     best = eligible.sort_values(["npmi", "diversity"], ascending=False).iloc[0]
     runs = per_run[(per_run["k"] == best["k"])
-                   & (per_run["alpha"].astype(str) == best["alpha"])]
+                   & (_alpha_key(per_run["alpha"]) == best["alpha"])]
     chosen = runs.sort_values("npmi", ascending=False).iloc[0]
     runner_up = ""
     if len(eligible) > 1:
         second = eligible.sort_values(["npmi", "diversity"], ascending=False).iloc[1]
         runner_up = f" Next best: K={int(second['k'])} with NPMI {second['npmi']:.3f}."
-    alpha = "" if best["alpha"] == "None" else f", alpha={best['alpha']}"
+    alpha = "" if best["alpha"] == "default" else f", alpha={best['alpha']}"
     stability = ("" if pd.isna(best["stability"])
                  else f", stability {best['stability']:.2f} across seeds")
     explanation = (

@@ -43,3 +43,51 @@ def small_csv(tmp_path: Path) -> Path:
     cols = ["campaign_id", "campaign_name", "keyword", "impressions", "clicks", "cost",
             "conversions"]
     return write_terms_csv(tmp_path / "small.csv", [dict(zip(cols, r, strict=True)) for r in rows])
+
+
+DEMO_FILE = REPO / "data" / "demo" / "campaigns.parquet"
+# Small but real: the first 400 demo campaigns, a quick tomotopy model.
+FAST_PARAMS = {"iterations": 150, "seed": 0}
+FAST_K = 12
+
+
+def demo_subset(path: Path, campaigns: int = 400, shift: float = 0.0) -> Path:
+    """The first `campaigns` campaigns of the demo corpus (or of a shifted month) as Parquet."""
+    if shift:
+        from core import demo
+        frame = demo.generate(600, seed=7, shift=shift)
+    else:
+        frame = pd.read_parquet(DEMO_FILE)
+    keep = frame["campaign_id"].drop_duplicates().head(campaigns)
+    frame[frame["campaign_id"].isin(keep)].to_parquet(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def trained_home_template(tmp_path_factory) -> Path:
+    """A store with `demo` v1 (400 campaigns) and a scored production model, built once."""
+    from core import deploy, ingest, train
+
+    home = tmp_path_factory.mktemp("trained-home")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("TOPICLAB_HOME", str(home))
+    try:
+        ingest.import_paths([demo_subset(home / "demo400.parquet")], "demo")
+        result = train.train(train.TrainSpec(dataset="demo", k=FAST_K, params=FAST_PARAMS))
+        deploy.promote(result.model_id, "production")
+    finally:
+        mp.undo()
+    return home
+
+
+@pytest.fixture
+def trained_home(trained_home_template: Path, tmp_path: Path,
+                 monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private copy of the trained store, so a test may change it freely."""
+    import shutil
+
+    home = tmp_path / "home"
+    shutil.copytree(trained_home_template, home)
+    monkeypatch.setenv("TOPICLAB_HOME", str(home))
+    monkeypatch.setenv("TOPICLAB_LOCK_WAIT_S", "5")
+    return home

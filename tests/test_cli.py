@@ -1,0 +1,94 @@
+"""`python -m core …` as a scheduler runs it: real subprocesses, JSON out, clear errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from core import store
+from tests.conftest import FIXTURES, REPO
+
+
+def cli(*args: str, home) -> subprocess.CompletedProcess:
+    env = {**os.environ, "TOPICLAB_HOME": str(home), "TOPICLAB_LOCK_WAIT_S": "5"}
+    return subprocess.run([sys.executable, "-m", "core", *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def ok_json(result: subprocess.CompletedProcess):
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_ingest_datasets_and_sql(home, small_csv):
+    summary = ok_json(cli("ingest", str(small_csv), "--dataset", "shop", home=home))
+    assert (summary["dataset"], summary["version"], summary["rows"], summary["campaigns"]) == (
+        "shop", 1, 8, 3)
+    sony = ok_json(cli("ingest", str(FIXTURES / "sony"), "--dataset", "sony", home=home))
+    assert sony["campaigns"] == 5 and len(sony["files"]) == 5
+    listing = ok_json(cli("datasets", home=home))
+    assert {(d["name"], d["version"]) for d in listing} == {("shop", 1), ("sony", 1)}
+    rows = ok_json(cli("sql", "SELECT count(*) AS n FROM terms", home=home))
+    assert rows["data"] == [{"n": 8 + sony["rows"]}]
+
+
+def test_errors_exit_non_zero_with_a_message_and_change_nothing(home, small_csv, tmp_path):
+    ok_json(cli("ingest", str(small_csv), "--dataset", "shop", home=home))
+    before = store.table_counts()
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    for args, needle in [
+        (("ingest", str(empty), "--dataset", "shop"), "empty.csv"),
+        (("ingest", str(tmp_path / "missing.csv"), "--dataset", "shop"), "missing.csv"),
+        (("sql", "DROP TABLE terms"), "DROP"),
+        (("sql", "SELECT * FROM read_csv('/etc/passwd')"), "passwd"),
+        (("topics", "no-such-model"), "no-such-model"),
+        (("neighbors", "C1"), "production"),
+    ]:
+        result = cli(*args, home=home)
+        assert result.returncode == 1, (args, result.stdout)
+        assert result.stderr.startswith("error: ") and needle in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
+    assert store.table_counts() == before
+
+
+def test_model_commands_print_json(trained_home):
+    models = ok_json(cli("models", home=trained_home))
+    production = next(m for m in models if "production" in m["aliases"])
+    model_id = production["model_id"]
+    assert "npmi" in production["metrics"]
+
+    topics = ok_json(cli("topics", model_id, home=trained_home))
+    assert topics["model_id"] == model_id and len(topics["topics"][0]["top_words"]) == 10
+
+    found = ok_json(cli("find", "plumb", home=trained_home))
+    campaign_ids = [f["campaign_id"] for f in found[:2]]
+    result = ok_json(cli("neighbors", *campaign_ids, "-n", "5", home=trained_home))
+    assert [r["campaign_id"] for r in result] == campaign_ids
+    assert all(len(r["neighbors"]) == 5 for r in result)
+
+    fp = ok_json(cli("fingerprint", campaign_ids[0], home=trained_home))
+    assert abs(sum(fp["fingerprint"]) - 1) < 1e-3
+    pasted = ok_json(cli("fingerprint", "--text", "emergency plumber, drain cleaning",
+                         home=trained_home))
+    assert pasted["campaign_id"] is None and abs(sum(pasted["fingerprint"]) - 1) < 1e-3
+
+    suggestions = ok_json(cli("suggest", campaign_ids[0], home=trained_home))
+    assert suggestions["model_id"] == model_id and "actions" in suggestions
+
+    missing = cli("neighbors", campaign_ids[0], "NO-SUCH-CAMPAIGN", home=trained_home)
+    assert missing.returncode == 1 and "NO-SUCH-CAMPAIGN" in missing.stderr
+    unknown = cli("fingerprint", "--text", "zxqv", home=trained_home)
+    assert unknown.returncode == 1 and "vocabulary" in unknown.stderr
+
+
+def test_train_and_promote(trained_home):
+    trained = ok_json(cli("train", "--dataset", "demo", "--k", "5", "--iterations", "40",
+                          "--seed", "3", home=trained_home))
+    assert trained["k"] == 5 and "npmi" in trained["metrics"]
+    promoted = ok_json(cli("promote", trained["model_id"], home=trained_home))
+    assert promoted["alias"] == "production" and promoted["scoring"]["campaigns"] == 400
+    log = ok_json(cli("audit", "--action", "promote", home=trained_home))
+    assert log[0]["target"] == trained["model_id"]

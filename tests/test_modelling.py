@@ -1,0 +1,98 @@
+"""Training, sweeps, cancellation, batch and real-time scoring on a real demo subset."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core import datasets, registry, score, store, sweep, train
+from core.errors import Cancelled, InputError
+from core.lookup import Lookup
+
+
+def test_sweep_registers_every_run_and_explains_its_choice(trained_home):
+    before = len(registry.list_models())
+    seen = []
+    result = sweep.sweep(train.TrainSpec(dataset="demo", params={"iterations": 60}),
+                         ks=[4, 8], seeds=[0, 1],
+                         progress=lambda done, total, msg: seen.append((done, total)))
+    assert len(result.runs) == 4 and len(registry.list_models()) == before + 4
+    assert result.table["k"].tolist() == [4, 8]
+    assert result.table["stability"].between(0, 1).all()
+    chosen = result.table.sort_values("npmi").iloc[-1]
+    assert result.best_model_id in {r.model_id for r in result.runs}
+    assert f"K={int(chosen['k'])}" in result.explanation
+    assert seen[-1][0] == seen[-1][1]  # progress reached the end
+    stored = sweep.list_sweeps("demo")
+    assert stored["best_model_id"].iloc[0] == result.best_model_id
+
+
+def test_cancelled_training_writes_nothing(trained_home):
+    before = store.table_counts()
+
+    def cancel_halfway(done: int, total: int, message: str) -> None:
+        if done > total / 2:
+            raise Cancelled("stop")
+
+    with pytest.raises(Cancelled):
+        train.train(train.TrainSpec(dataset="demo", k=5, params={"iterations": 200}),
+                    cancel_halfway)
+    assert store.table_counts() == before
+
+
+def test_fingerprints_sum_to_one_and_rescoring_is_stable(trained_home):
+    model_id = registry.resolve("production")
+    first = score.load_fingerprints(model_id)
+    assert first.weights.shape[0] == 400
+    np.testing.assert_allclose(first.weights.sum(axis=1), 1.0, atol=1e-5)
+    score.score_dataset(model_id)
+    second = score.load_fingerprints(model_id)
+    assert second.campaign_ids == first.campaign_ids
+    np.testing.assert_allclose(second.weights, first.weights, atol=1e-6)
+
+
+def test_fold_in_of_a_campaigns_own_terms_lands_closest_to_it(trained_home):
+    lookup = Lookup()
+    terms = datasets.terms("demo", 1)
+    hits = 0
+    sample = lookup.fingerprints.campaign_ids[:20]
+    for campaign_id in sample:
+        own = terms.loc[terms["campaign_id"] == campaign_id, "term"].tolist()
+        result = lookup.keywords(own, 3)
+        hits += result.neighbors["campaign_id"].iloc[0] == campaign_id
+        stored = lookup.fingerprints.weights[lookup.fingerprints.index_of(campaign_id)]
+        np.testing.assert_allclose(result.fingerprint.weights, stored, atol=1e-3)
+    assert hits >= 18
+
+
+def test_neighbours_are_mostly_from_the_same_vertical(trained_home):
+    lookup = Lookup()
+    labels = lookup.campaigns["label"]
+    precision = []
+    for campaign_id in lookup.fingerprints.campaign_ids[:60]:
+        table = lookup.neighbors(campaign_id, 10)
+        assert campaign_id not in set(table["campaign_id"])
+        assert table["similarity"].is_monotonic_decreasing
+        precision.append((table["label"] == labels[campaign_id]).mean())
+    assert np.mean(precision) > 0.7  # chance is about 1/46
+
+
+def test_neighbour_filters(trained_home):
+    lookup = Lookup()
+    campaign_id = lookup.fingerprints.campaign_ids[0]
+    account = lookup.campaigns.at[campaign_id, "account"]
+    table = lookup.neighbors(campaign_id, 20, exclude_account=True, min_terms=40)
+    assert account not in set(table["account"])
+    assert (table["terms"] >= 40).all()
+
+
+def test_pasted_keywords_report_unknown_words_and_refuse_all_unknown(trained_home):
+    lookup = Lookup()
+    result = lookup.keywords(["emergency plumber", "zxqv flurble"], 5)
+    assert 0 < result.fingerprint.oov_share < 1
+    assert "zxqv" in result.fingerprint.unknown_tokens
+    assert result.fingerprint.weights.sum() == pytest.approx(1.0)
+    with pytest.raises(InputError, match="None of the words"):
+        lookup.keywords(["zxqv flurble"], 5)
+    with pytest.raises(InputError, match="No keywords"):
+        lookup.keywords(["  ", ""], 5)

@@ -1,0 +1,106 @@
+"""The model registry: atomic artifacts, aliases, deletion rules, clear load errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from core import audit, auth, config, deploy, registry, store, train
+from core.errors import NotFoundError, PermissionDenied, TopicLabError
+from tests.conftest import FAST_K, FAST_PARAMS
+
+
+def production_id() -> str:
+    return registry.resolve("production")
+
+
+def test_registered_model_has_row_manifest_and_loads(trained_home):
+    model_id = production_id()
+    record = registry.get(model_id)
+    assert record["k"] == FAST_K and record["engine"] == "tomotopy"
+    assert record["dataset"] == "demo" and record["version"] == 1
+    assert {"npmi", "c_v", "u_mass", "diversity", "perplexity"} <= set(record["metrics"])
+    assert "gensim" in record["library_versions"]
+    manifest = json.loads((config.models_dir() / model_id / "manifest.json").read_text())
+    assert manifest["text_config"] == record["text_config"]
+    model = registry.load(model_id)
+    assert model.engine.topic_term_.shape == (FAST_K, len(model.vocabulary))
+
+
+def test_a_failure_mid_save_leaves_no_model_and_a_readable_registry(trained_home):
+    before = registry.list_models()
+    original = registry.Encoder.save
+
+    def broken_save(self, folder):
+        original(self, folder)
+        raise OSError("disk full")  # after half the artifact is written
+
+    registry.Encoder.save = broken_save
+    try:
+        with pytest.raises(OSError, match="disk full"):
+            train.train(train.TrainSpec(dataset="demo", k=4, params={"iterations": 20}))
+    finally:
+        registry.Encoder.save = original
+    after = registry.list_models()
+    assert after["model_id"].tolist() == before["model_id"].tolist()
+    leftovers = [p.name for p in config.models_dir().iterdir()]
+    assert sorted(leftovers) == sorted(before["model_id"])
+
+
+def test_aliases_and_promotion_scores_first(trained_home):
+    first = production_id()
+    second = train.train(train.TrainSpec(dataset="demo", k=6, params=FAST_PARAMS)).model_id
+    registry.set_alias("candidate", second)
+    assert registry.alias("candidate") == second and registry.alias("production") == first
+    outcome = deploy.promote(second, "production")
+    assert outcome["previous"] == first and outcome["scoring"]["campaigns"] == 400
+    assert registry.alias("production") == second
+    actions = audit.entries()["action"].tolist()
+    assert actions.count("promote") >= 2
+    with pytest.raises(Exception, match="Unknown alias"):
+        registry.set_alias("staging", second)
+
+
+def test_production_cannot_be_deleted_others_can(trained_home):
+    model_id = production_id()
+    with pytest.raises(TopicLabError, match="production"):
+        registry.delete(model_id)
+    other = train.train(train.TrainSpec(dataset="demo", k=4, params={"iterations": 30}))
+    registry.delete(other.model_id)
+    assert other.model_id not in registry.list_models()["model_id"].tolist()
+    assert not (config.models_dir() / other.model_id).exists()
+    with pytest.raises(NotFoundError):
+        registry.get(other.model_id)
+
+
+def test_artifact_from_another_version_gives_a_clear_message(trained_home):
+    model_id = production_id()
+    path = config.models_dir() / model_id / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["artifact_format"] = 99
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(TopicLabError, match="another version of Topic Lab"):
+        registry.load(model_id)
+    (config.models_dir() / model_id / "engine" / "topic_term.npy").write_bytes(b"junk")
+    manifest["artifact_format"] = registry.ARTIFACT_FORMAT
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(TopicLabError, match="could not be loaded"):
+        registry.load(model_id)
+
+
+def test_models_load_only_through_the_registry(trained_home):
+    with pytest.raises(NotFoundError):
+        registry.load("../../etc")
+
+
+def test_topic_labels_show_in_topic_names(trained_home):
+    model_id = production_id()
+    registry.set_topic_label(model_id, 2, "Plumbing")
+    names = registry.topic_names(registry.load(model_id))
+    assert names[2] == "Plumbing" and names[0].startswith("T0: ")
+    with pytest.raises(Exception, match="no topic 99"):
+        registry.set_topic_label(model_id, 99, "x")
+    with auth.use(auth.User("amy", auth.ACCOUNT_MANAGER)), pytest.raises(PermissionDenied):
+        registry.set_topic_label(model_id, 1, "Nope")
+    assert store.query_one("SELECT count(*) FROM topic_labels")[0] == 1
