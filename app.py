@@ -21,6 +21,12 @@ pages = {
         st.Page("app_pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
         st.Page("app_pages/topics.py", title="Topics", icon=":material/bubble_chart:"),
     ],
+    "Operations": [
+        st.Page("app_pages/ab.py", title="A/B", icon=":material/difference:"),
+        st.Page("app_pages/monitor.py", title="Monitor", icon=":material/monitoring:"),
+        st.Page("app_pages/review.py", title="Review", icon=":material/rate_review:"),
+        st.Page("app_pages/audit.py", title="Audit log", icon=":material/history:"),
+    ],
 }
 page = st.navigation(pages)
 

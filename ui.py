@@ -159,3 +159,10 @@ def scored_model_ids() -> list[str]:
         scored.remove(production)
         scored.insert(0, production)
     return scored
+
+
+@st.cache_resource(show_spinner="Loading the model's fingerprints…", max_entries=3)
+def lookup(model_id: str):
+    """The loaded lookup service of a scored model (fingerprints, term index)."""
+    from core.lookup import Lookup
+    return Lookup(model_id)

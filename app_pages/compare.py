@@ -6,7 +6,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 import ui
-from core import auth, deploy, metrics, registry, sweep
+from core import ab, auth, deploy, registry, sweep
 
 st.title("Compare models")
 
@@ -56,9 +56,8 @@ a = left.selectbox("Model A", ids, index=0, key="align_a")
 b = right.selectbox("Model B", ids, index=min(1, len(ids) - 1), key="align_b")
 if a and b:
     model_a, model_b = ui.model(a), ui.model(b)
-    pa, pb = metrics.align_vocabularies(model_a.engine.topic_term_, model_a.vocabulary,
-                                        model_b.engine.topic_term_, model_b.vocabulary)
-    js, best = metrics.topic_alignment(pa, pb)
+    aligned = ab.alignment(model_a, model_b)
+    js, best = aligned["js"], aligned["best"]
     names_a = registry.topic_names(model_a)
     names_b = registry.topic_names(model_b)
     heat = go.Figure(go.Heatmap(z=js, x=names_b, y=names_a, colorscale="Viridis_r",

@@ -5,7 +5,6 @@ import streamlit as st
 
 import ui
 from core import actions, auth, review, score
-from core.lookup import Lookup
 
 st.title("Campaign lookup")
 
@@ -15,17 +14,12 @@ if not scored:
     st.stop()
 
 
-@st.cache_resource(show_spinner="Loading the model's fingerprints…", max_entries=3)
-def lookup_for(model_id: str) -> Lookup:
-    return Lookup(model_id)
-
-
 production = ui.production_model_id()
 with st.sidebar:
     model_id = st.selectbox("Model", scored, index=scored.index(production)
                             if production in scored else 0, key="lookup_model",
                             help="Production by default; any batch-scored model can be used.")
-lookup = lookup_for(model_id)
+lookup = ui.lookup(model_id)
 
 mode = st.segmented_control("Look up", ["Existing campaign", "New campaign"],
                             default="Existing campaign", key="lookup_mode")

@@ -43,18 +43,21 @@ engine = st.selectbox("Engine", engines, index=engines.index(DEFAULT_ENGINE),
                       help="tomotopy (Gibbs sampling) is the default: on BBC News it gave "
                            "clearly more coherent topics than gensim in the same time.")
 defaults = DEFAULTS[engine]
-mode = st.segmented_control("What to run", ["One model", "Sweep"], default="One model")
+mode = st.segmented_control("What to run", ["One model", "Sweep"], default="One model",
+                            key="train_mode")
 
 cols = st.columns(4)
 params: dict = {}
 if engine == "gensim":
-    params["passes"] = cols[1].number_input("Passes", 1, 100, defaults["passes"])
+    params["passes"] = cols[1].number_input("Passes", 1, 100, defaults["passes"],
+                                            key="train_passes")
     params["iterations"] = cols[2].number_input("Iterations per pass", 10, 1000,
                                                 defaults["iterations"])
     params["alpha"] = cols[3].selectbox("alpha", ["symmetric", "asymmetric", "auto"])
 else:
-    params["iterations"] = cols[1].number_input("Gibbs iterations", 50, 5000,
-                                                defaults["iterations"], step=50)
+    params["iterations"] = cols[1].number_input("Gibbs iterations", 10, 5000,
+                                                defaults["iterations"], step=50,
+                                                key="train_iterations")
     params["alpha"] = cols[2].number_input("alpha", 0.001, 10.0, float(defaults["alpha"]),
                                            format="%.3f")
     params["eta"] = cols[3].number_input("eta", 0.001, 1.0, float(defaults["eta"]),
@@ -62,14 +65,14 @@ else:
 
 if mode == "Sweep":
     ks = cols[0].multiselect("K values", [5, 8, 10, 12, 15, 20, 25, 30, 40, 50],
-                             default=[10, 20, 30])
-    seeds = st.slider("Seeds per K (for stability)", 1, 5, 2)
+                             default=[10, 20, 30], key="train_ks")
+    seeds = st.slider("Seeds per K (for stability)", 1, 5, 2, key="train_seeds")
     st.caption(f"{len(ks) * seeds} runs. Objective: {sweep.OBJECTIVE}.")
 else:
-    k = cols[0].number_input("Topics (K)", 2, 200, defaults["k"])
+    k = cols[0].number_input("Topics (K)", 2, 200, defaults["k"], key="train_k")
     params["seed"] = st.number_input("Seed", 0, 10_000, 0)
 
-run = st.button("Start", type="primary")
+run = st.button("Start", type="primary", key="train_start")
 if run:
     st.button("Cancel", help="Stops training; nothing is saved.")
     spec = train.TrainSpec(dataset=name, version=version, engine=engine,

@@ -1,7 +1,8 @@
-"""Promotion: move an alias to a model; a new production model is batch-scored first.
+"""Promotion: move an alias to a model, batch-scoring it first.
 
 Scoring happens before the alias moves, so if scoring fails production still points at
-the previous model with its fingerprints intact.
+the previous model with its fingerprints intact. Candidates are scored too, so they can
+be compared with production campaign by campaign (A/B).
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ from core.score import Progress
 
 def promote(model_id: str, alias: str = "production",
             progress: Progress | None = None) -> dict[str, Any]:
-    """Point `alias` at `model_id`; for production, fingerprint its dataset first."""
+    """Point `alias` at `model_id`, fingerprinting its dataset first if not done yet."""
     auth.require("promote")
     registry.get(model_id)
     previous = registry.alias(alias)
     scored = None
-    if alias == "production" and not score.is_scored(model_id):
+    if not score.is_scored(model_id):
         scored = score.score_dataset(model_id, progress)
     registry.set_alias(alias, model_id)
     if alias == "production":

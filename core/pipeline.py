@@ -97,8 +97,9 @@ def run(dataset: str, paths: Sequence[str | Path] | None = None, *,
         note("promote", alias="production", previous=outcome["previous"],
              scored=(outcome["scoring"] or {}).get("campaigns"))
     else:
-        registry.set_alias("candidate", result.model_id)
-        note("candidate", alias="candidate")
+        outcome = deploy.promote(result.model_id, "candidate", progress)
+        note("candidate", alias="candidate", previous=outcome["previous"],
+             scored=(outcome["scoring"] or {}).get("campaigns"))
     decision = "promoted" if promote else "candidate"
     with store.transaction() as con:
         audit.record(con, "pipeline", result.model_id,

@@ -148,10 +148,11 @@ def metrics_table(dataset: str | None = None) -> pd.DataFrame:
     models = list_models(dataset)
     if models.empty:
         return models
-    metrics = pd.json_normalize(models["metrics"].tolist())
-    timings = pd.json_normalize(models["timings"].tolist()).add_prefix("seconds_")
     base = models[["model_id", "aliases", "engine", "k", "dataset", "version", "sweep_id",
                    "created_at"]]
+    metrics = pd.json_normalize(models["metrics"].tolist())
+    metrics = metrics.drop(columns=[c for c in metrics if c in base])
+    timings = pd.json_normalize(models["timings"].tolist()).add_prefix("seconds_")
     return pd.concat([base.reset_index(drop=True), metrics, timings], axis=1)
 
 

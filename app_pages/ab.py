@@ -1,0 +1,78 @@
+"""A/B: production against candidate, campaign by campaign and across the data."""
+
+import plotly.graph_objects as go
+import streamlit as st
+
+import ui
+from core import ab, registry, review
+
+st.title("A/B: production vs candidate")
+
+
+@st.cache_data(show_spinner="Comparing neighbour lists…", max_entries=8)
+def neighbour_overlap(model_a: str, model_b: str) -> dict:
+    return ab.overlap_at_k(ui.lookup(model_a), ui.lookup(model_b), k=10, sample=300)
+
+
+scored = ui.scored_model_ids()
+if len(scored) < 2:
+    st.info("A/B needs two scored models: a production model and a candidate. Run the "
+            "pipeline (`python -m core pipeline --dataset demo --from FILE`) or promote a "
+            "model to *candidate* on the Compare page.")
+    st.stop()
+
+defaults = [registry.alias("production"), registry.alias("candidate")]
+left, right = st.columns(2)
+model_a = left.selectbox("A (production)", scored, index=scored.index(defaults[0])
+                         if defaults[0] in scored else 0, key="ab_a")
+model_b = right.selectbox("B (candidate)", scored, index=scored.index(defaults[1])
+                          if defaults[1] in scored else 1, key="ab_b")
+if model_a == model_b:
+    st.warning("Pick two different models.")
+    st.stop()
+
+with ui.friendly_errors():
+    a, b = ui.lookup(model_a), ui.lookup(model_b)
+
+    st.subheader("Across the data")
+    overlap = neighbour_overlap(model_a, model_b)
+    cards = st.columns(3)
+    cards[0].metric("Neighbour overlap@10", f"{overlap['overlap_at_k']:.0%}",
+                    help=f"Mean share of common top-10 neighbours over {overlap['campaigns']} "
+                         "campaigns both models scored.")
+    aligned = ab.alignment(a.model, b.model)
+    cards[1].metric("Mean best-match topic distance", f"{aligned['mean_best_js']:.2f}",
+                    help="Jensen–Shannon distance of each A topic to its closest B topic "
+                         "(0 = identical topics).")
+    feedback = ab.acceptance(model_a, model_b)
+    cards[2].dataframe(feedback, hide_index=True, column_config={
+        "acceptance_rate": st.column_config.NumberColumn("acceptance", format="percent")})
+    st.dataframe(ab.metric_deltas(model_a, model_b), hide_index=True)
+    heat = go.Figure(go.Heatmap(z=aligned["js"], x=b.topic_names, y=a.topic_names,
+                                colorscale="Viridis_r", colorbar={"title": "JS"}))
+    heat.update_layout(height=max(400, 20 * len(a.topic_names)),
+                       title="Topic alignment (rows A, columns B; lower = more alike)")
+    st.plotly_chart(heat, width="stretch")
+
+    st.subheader("One campaign")
+    common = sorted(set(a.fingerprints.campaign_ids) & set(b.fingerprints.campaign_ids))
+    names = a.campaigns["campaign_name"].to_dict()
+    campaign_id = st.selectbox("Campaign", common, index=None, key="ab_campaign",
+                               format_func=lambda c: f"{c} — {names.get(c) or ''}",
+                               placeholder="type an id or part of a name")
+    if campaign_id:
+        table = ab.side_by_side(a, b, campaign_id)
+        st.dataframe(table, hide_index=True)
+        changed = (table["A status"] == "only A").sum()
+        st.caption(f"{changed} of {len(table)} neighbours changed between the models.")
+        with st.form("ab_feedback"):
+            st.caption("Rate suggested neighbours; each verdict is stored with its model.")
+            pick = st.selectbox("Neighbour", [f"A: {x}" for x in table["A"].dropna()]
+                                + [f"B: {x}" for x in table["B"].dropna()])
+            useful = st.radio("Verdict", ["useful", "not useful"], horizontal=True)
+            if st.form_submit_button("Send feedback"):
+                side, neighbor = pick.split(": ", 1)
+                review.record_feedback(model_a if side == "A" else model_b, campaign_id,
+                                       neighbor, useful == "useful")
+                st.success("Recorded.")
+                st.rerun()

@@ -1,0 +1,65 @@
+"""Monitor: drift of each dataset version against the production model's training data."""
+
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+import ui
+from core import drift, registry
+
+st.title("Monitor drift")
+
+production = ui.production_model_id()
+if production is None:
+    ui.no_models_notice()
+    st.stop()
+trained_on = registry.get(production)
+st.caption(f"Production model `{production}`, trained on **{trained_on['dataset']} "
+           f"v{trained_on['version']}**. Each measure has a threshold; crossing any of them "
+           "recommends retraining.")
+
+versions = ui.dataset_versions()
+names = list(dict.fromkeys(versions["name"]))
+dataset = st.selectbox("Dataset", names, index=names.index(trained_on["dataset"])
+                       if trained_on["dataset"] in names else 0)
+available = sorted(versions.loc[versions["name"] == dataset, "version"].astype(int))
+version = st.selectbox("Version to check", available, index=len(available) - 1)
+
+if st.button("Check drift", type="primary"):
+    with ui.friendly_errors(), st.spinner("Scoring the version against the model…"):
+        report = drift.drift_report(dataset, version, production)
+        drift.record(report)
+        st.session_state["drift_report"] = report.to_dict()
+
+report = st.session_state.get("drift_report")
+if report and report["dataset"] == dataset and report["version"] == version:
+    (st.error if report["retrain_recommended"] else st.success)(report["verdict"])
+    cards = st.columns(len(report["measures"]))
+    for card, (name, m) in zip(cards, report["measures"].items(), strict=True):
+        card.metric(name.replace("_", " "), f"{m['value']:.3f}",
+                    delta=f"threshold {m['threshold']}", delta_color="off")
+    left, right = st.columns(2)
+    hist = report["confidence_histogram"]
+    frame = pd.DataFrame({"confidence": hist["bins"][:-1] + hist["bins"][:-1],
+                          "campaigns": hist["training"] + hist["version"],
+                          "data": ["training data"] * len(hist["training"])
+                          + [f"v{version}"] * len(hist["version"])})
+    left.plotly_chart(px.bar(frame, x="confidence", y="campaigns", color="data",
+                             barmode="group", title="Fingerprint confidence (max topic weight)"),
+                      width="stretch")
+    right.markdown("**New words that matter most**")
+    right.dataframe(pd.DataFrame(report["new_terms"]), hide_index=True)
+
+st.subheader("Over time")
+history = drift.history(dataset, production)
+if history.empty:
+    st.info("No drift checks recorded for this dataset yet: pick a version and check it, or "
+            "run `python -m core drift --dataset NAME`.")
+else:
+    chart = px.line(history, x="version", y="value", color="measure", markers=True,
+                    title="Drift measures per dataset version (dashed: thresholds)")
+    for name, group in history.groupby("measure"):
+        chart.add_hline(y=group["threshold"].iloc[0], line_dash="dash", opacity=0.4,
+                        annotation_text=f"{name} threshold")
+    chart.update_xaxes(dtick=1)
+    st.plotly_chart(chart, width="stretch")

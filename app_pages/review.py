@@ -1,0 +1,47 @@
+"""Review: campaigns the production model is unsure about, for people to decide on."""
+
+import streamlit as st
+
+import ui
+from core import auth, registry, review
+
+st.title("Review queue")
+
+model_id = ui.production_model_id()
+if model_id is None:
+    ui.no_models_notice()
+    st.stop()
+
+model = ui.model(model_id)
+names = registry.topic_names(model)
+queue = review.review_queue(model_id)
+st.caption(f"Campaigns under `{model_id}` whose strongest topic weighs less than "
+           f"{review.LOW_CONFIDENCE} or whose words are mostly unknown to the model "
+           f"(> {review.HIGH_OOV:.0%}), not yet reviewed.")
+if queue.empty:
+    st.success("Nothing to review: every scored campaign has a confident fingerprint.")
+    st.stop()
+st.dataframe(queue, hide_index=True, column_config={
+    "confidence": st.column_config.NumberColumn(format="%.2f"),
+    "oov_share": st.column_config.NumberColumn("unknown words", format="percent")})
+
+if not auth.current_user().can("review"):
+    st.caption("Your role may see the queue but not decide on it.")
+    st.stop()
+
+with st.form("review"):
+    campaign_id = st.selectbox("Campaign", queue["campaign_id"].tolist(),
+                               format_func=lambda c: f"{c} — " + str(
+                                   queue.set_index("campaign_id").at[c, "campaign_name"]))
+    decision = st.radio("Decision", review.DECISIONS, horizontal=True,
+                        format_func=lambda d: d.replace("_", " "))
+    topic = st.selectbox("Topic (for 'assign topic')", range(model.k),
+                         format_func=lambda t: names[t])
+    note = st.text_input("Note (optional)")
+    if st.form_submit_button("Save decision", type="primary"):
+        with ui.friendly_errors():
+            review.record_review(model_id, campaign_id, decision,
+                                 topic=topic if decision == "assign_topic" else None,
+                                 note=note or None)
+            st.success(f"Saved: {campaign_id} — {decision.replace('_', ' ')}.")
+            st.rerun()
