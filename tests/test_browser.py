@@ -1,50 +1,90 @@
-"""The real thing: a running app in headless Chromium."""
+"""The real thing: a running app in Debian's headless Chromium, nothing leaving the machine."""
 
 from __future__ import annotations
 
 import pytest
 
-from core import ingest
+from core import registry
 from tests.browser import browser_page, streamlit_server
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
-def app_url(tmp_path_factory):
-    home = tmp_path_factory.mktemp("browser-home")
+def app(trained_home_template):
+    """One server over a copy of the trained demo store, shared by this module's tests."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    home = Path(tempfile.mkdtemp(prefix="topiclab-browser-")) / "home"
+    shutil.copytree(trained_home_template, home)
     mp = pytest.MonkeyPatch()
     mp.setenv("TOPICLAB_HOME", str(home))
-    small = home / "small.csv"
-    small.write_text(
-        "campaign_id,campaign_name,keyword,clicks,impressions,cost,conversions\n"
-        "C1,Acme Plumbing,emergency plumber,10,100,25,2\n"
-        "C1,Acme Plumbing,plumber near me,12,200,30.5,1\n"
-        "C2,Best Shoes,running shoes,40,500,20,4\n"
-    )
-    ingest.import_paths([small], "shop")
     try:
         with streamlit_server(home) as url:
-            yield url
+            yield url, home
     finally:
         mp.undo()
+        shutil.rmtree(home.parent, ignore_errors=True)
 
 
-def test_explore_runs_sql_in_a_real_browser(app_url, tmp_path):
+def grid_cells(page, index: int = -1, timeout: int = 30_000) -> list[str]:
+    """Texts of a dataframe's cells: the grid draws on a canvas, its accessible twin holds
+    the texts."""
+    grid = page.locator("[data-testid='stDataFrame']").nth(index)
+    cells = grid.locator("td[role=gridcell]")
+    cells.first.wait_for(state="attached", timeout=timeout)
+    return cells.all_text_contents()
+
+
+def test_explore_runs_sql(app, tmp_path):
+    url, _ = app
     outside: list[str] = []
     with browser_page(outside) as page:
-        page.goto(f"{app_url}/explore")  # a deep link on a fresh server
+        page.goto(f"{url}/explore")  # a deep link on a fresh server
         page.get_by_role("tab", name="SQL").click()
-        editor = page.get_by_role("textbox", name="SQL")
-        editor.fill("SELECT campaign_id, clicks FROM campaigns ORDER BY clicks DESC")
+        page.get_by_role("textbox", name="SQL").fill(
+            "SELECT campaign_id, terms FROM campaigns ORDER BY campaign_id LIMIT 2")
         page.get_by_role("button", name="Run query").click()
         page.get_by_text("2 rows").wait_for(timeout=30_000)
-        grid = page.locator("[data-testid='stDataFrame']").last
-        grid.wait_for()
+        cells = grid_cells(page)
         page.screenshot(path=str(tmp_path / "explore.png"))
-        # The grid draws on a canvas; its accessible twin holds the cell texts.
-        cells = grid.locator("td[role=gridcell]")
-        cells.first.wait_for(state="attached", timeout=30_000)
-        cells = cells.all_text_contents()
-        assert cells[:4] == ["C2", "40", "C1", "22"]
+        assert cells[0] == "C00001" and cells[2] == "C00002"
+    assert outside == []
+
+
+def test_topics_draws_pyldavis_offline(app, tmp_path):
+    url, home = app
+    mp = pytest.MonkeyPatch()
+    mp.setenv("TOPICLAB_HOME", str(home))
+    try:
+        k = registry.get(registry.resolve("production"))["k"]
+    finally:
+        mp.undo()
+    outside: list[str] = []
+    with browser_page(outside) as page:
+        page.goto(f"{url}/topics")
+        frame = page.frame_locator("iframe").first
+        circles = frame.locator("svg circle.dot")
+        circles.first.wait_for(timeout=60_000)
+        page.screenshot(path=str(tmp_path / "topics.png"), full_page=True)
+        assert circles.count() == k
+    assert outside == []
+
+
+def test_lookup_shows_neighbours_and_actions(app, tmp_path):
+    url, _ = app
+    outside: list[str] = []
+    with browser_page(outside) as page:
+        page.goto(f"{url}/lookup")
+        box = page.get_by_role("combobox", name="Campaign (type an id or part of a name)")
+        box.click()
+        box.fill("C00002")
+        page.get_by_role("option").first.click()
+        page.get_by_text("Most similar campaigns").wait_for(timeout=60_000)
+        cells = grid_cells(page, 0)
+        page.get_by_text("Suggested actions").wait_for()
+        page.screenshot(path=str(tmp_path / "lookup.png"), full_page=True)
+        assert cells[0].startswith("C0") and "C00002" not in cells[::20]
     assert outside == []
