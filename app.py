@@ -1,4 +1,4 @@
-"""Topic Lab: the Streamlit entry point. Navigation and the sidebar; pages do the rest."""
+"""Topic Lab: the Streamlit entry point. Sign-in, navigation and the sidebar."""
 
 import streamlit as st
 
@@ -7,7 +7,35 @@ from core import auth
 
 st.set_page_config(page_title="Topic Lab", page_icon="🧭", layout="wide")
 
-user = auth.local_user()
+
+def login_configured() -> bool:
+    """Streamlit's OIDC login is on when secrets.toml has an `[auth]` section."""
+    try:
+        return "auth" in st.secrets
+    except FileNotFoundError:  # no secrets.toml at all
+        return False
+
+
+def signed_in_user() -> auth.User:
+    """The local user, or the signed-in one when login is configured."""
+    if not login_configured():
+        return auth.local_user()
+    if not st.user.is_logged_in:
+        st.title("Topic Lab")
+        st.write("Sign in to look up campaigns and work with topic models.")
+        st.button("Sign in", type="primary", on_click=st.login)
+        st.stop()
+    email = st.user.get("email")
+    role = auth.role_for(email, st.secrets.get("topiclab", {}).get("roles", {}))
+    if role is None:
+        st.error(f"{email} is signed in but has no role in Topic Lab; ask an administrator "
+                 "to add you to `[topiclab.roles]`.")
+        st.button("Sign out", on_click=st.logout)
+        st.stop()
+    return auth.User(str(email), role)
+
+
+user = signed_in_user()
 auth.set_user(user)
 
 pages = {
@@ -38,7 +66,11 @@ with st.sidebar:
     if production:
         st.caption("Production model")
         st.markdown(f"`{production}`")
-    st.caption(f"Signed in as {user.name} ({user.role.replace('_', ' ')}) — no login "
-               "configured, single local user.")
+    role = user.role.replace("_", " ")
+    if not login_configured():
+        st.caption(f"Single local user ({role}): no login is configured.")
+    else:
+        st.caption(f"Signed in as {user.name} ({role})")
+        st.button("Sign out", on_click=st.logout)
 
 page.run()

@@ -4,11 +4,14 @@ import plotly.express as px
 import streamlit as st
 
 import ui
-from core import ingest, sandbox
+from core import auth, ingest, sandbox
 
 st.title("Explore")
 
+can_import = auth.current_user().can("import")
 with st.expander("Import files as a new dataset version", expanded=ui.active_dataset() is None):
+    if not can_import:
+        st.caption("Your role may explore data but not import it.")
     with st.form("import", clear_on_submit=True):
         uploads = st.file_uploader(
             "CSV / TSV / Parquet files or Google Ads keyword / search-terms exports",
@@ -17,7 +20,7 @@ with st.expander("Import files as a new dataset version", expanded=ui.active_dat
         active = ui.active_dataset()
         dataset = st.text_input("Dataset name", value=active[0] if active else "my-campaigns",
                                 help="Importing into an existing name adds a new version.")
-        submitted = st.form_submit_button("Import", type="primary")
+        submitted = st.form_submit_button("Import", type="primary", disabled=not can_import)
     if submitted:
         with ui.friendly_errors(), st.spinner("Importing…"):
             summary = ingest.import_uploads([(f.name, f.getvalue()) for f in uploads or []],

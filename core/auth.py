@@ -1,17 +1,27 @@
 """Who is acting, and what their role allows: checked in core, not only in the UI.
 
-The app sets the signed-in user for each script run (`use(user)`); the CLI acts as the
-local user (or `TOPICLAB_USER` / `TOPICLAB_ROLE`). Without login configured there is a
-single local user with the data-scientist role.
+With Streamlit's login configured (`[auth]` in `.streamlit/secrets.toml`), the app signs
+people in and maps their e-mail to a role with `[topiclab.roles]` in the same file:
+
+    [topiclab.roles]
+    data_scientist = ["ana@example.com", "*@data.example.com"]
+    account_manager = ["*@example.com"]
+
+Patterns are shell-style (`fnmatch`), checked in PERMISSIONS order, the most powerful
+role first; someone matching no pattern gets no role and cannot use the app. The app
+sets the user for each script run (`set_user`); the CLI acts as the local user (or
+`TOPICLAB_USER` / `TOPICLAB_ROLE`). Without login configured there is a single local
+user with the data-scientist role.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from fnmatch import fnmatch
 
 from core.errors import PermissionDenied
 
@@ -35,6 +45,21 @@ class User:
 
     def can(self, action: str) -> bool:
         return action in PERMISSIONS.get(self.role, frozenset())
+
+
+def role_for(email: str | None, role_map: Mapping[str, Sequence[str]]) -> str | None:
+    """The role whose patterns match this e-mail (case-insensitive), or None."""
+    unknown = sorted(set(role_map) - set(PERMISSIONS))
+    if unknown:
+        raise ValueError(f"unknown role(s) {unknown} in [topiclab.roles]; "
+                         f"use {sorted(PERMISSIONS)}")
+    if not email:
+        return None
+    email = email.lower()
+    for role in PERMISSIONS:
+        if any(fnmatch(email, pattern.lower()) for pattern in role_map.get(role, ())):
+            return role
+    return None
 
 
 def local_user() -> User:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from core import audit, deploy, ingest, metrics, registry, store
+from core import audit, auth, deploy, ingest, metrics, registry, store
 from core.errors import NotFoundError
 from core.sweep import DIVERSITY_FLOOR
 from core.train import Progress, build_corpus, saved_settings, train
@@ -42,6 +42,8 @@ def run(dataset: str, paths: Sequence[str | Path] | None = None, *,
         tolerance: float = DEFAULT_TOLERANCE, overrides: dict[str, Any] | None = None,
         progress: Progress | None = None, log: Log | None = None) -> dict[str, Any]:
     """Run every step; raises on failure (nothing promoted), returns the decision otherwise."""
+    for action in ("train", "promote"):  # refuse before doing any work
+        auth.require(action)
     steps: list[dict[str, Any]] = []
 
     def note(step: str, **detail: Any) -> None:

@@ -83,3 +83,50 @@ def test_explore_upload_creates_a_version(home, small_csv):
     assert not at.error, [e.value for e in at.error]
     assert any("sony v1" in s.value for s in at.success)
     assert datasets.get("sony").campaigns == 1
+
+
+AUTH_SECRETS = {
+    "auth": {"redirect_uri": "http://127.0.0.1:8501/oauth2callback", "cookie_secret": "x",
+             "client_id": "id", "client_secret": "secret",
+             "server_metadata_url": "https://idp.example.com/.well-known/openid-configuration"},
+    "topiclab": {"roles": {"data_scientist": ["ana@example.com"],
+                           "account_manager": ["*@example.com"]}},
+}
+
+
+def login_app(user: dict) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.secrets = AUTH_SECRETS
+    at.user = user
+    return at
+
+
+def test_login_required_when_configured(home, small_csv):
+    ingest.import_paths([small_csv], "shop")
+    at = login_app({"is_logged_in": False})
+    at.run()
+    assert [b.label for b in at.button] == ["Sign in"]
+    assert not at.metric  # nothing of the data shows before sign-in
+
+
+def test_signed_in_roles_come_from_the_role_map(home, small_csv):
+    ingest.import_paths([small_csv], "shop")
+    at = login_app({"is_logged_in": True, "email": "bob@example.com", "name": "Bob"})
+    at.run()
+    assert any("bob@example.com (account manager)" in c.value for c in at.sidebar.caption)
+    at.switch_page("app_pages/train.py")
+    at.run()
+    assert any("may look at models but not train" in w.value for w in at.warning)
+    at.switch_page("app_pages/explore.py")
+    at.run()
+    at.text_area(key="sql_text").set_value("SELECT 1 AS one").run()
+    at.button(key="run_sql").click().run()
+    assert not at.error  # reading is open to every role
+
+    at = login_app({"is_logged_in": True, "email": "ana@example.com", "name": "Ana"})
+    at.run()
+    assert any("(data scientist)" in c.value for c in at.sidebar.caption)
+
+    at = login_app({"is_logged_in": True, "email": "eve@elsewhere.org"})
+    at.run()
+    assert "has no role" in at.error[0].value

@@ -1,0 +1,137 @@
+"""Continuous improvement: gated pipeline, drift, review and feedback, roles in core."""
+
+from __future__ import annotations
+
+import pytest
+
+from core import audit, auth, deploy, drift, pipeline, registry, review, score, store, train
+from core.errors import PermissionDenied
+from tests.conftest import SHARED_DATA, demo_subset
+
+AM = auth.User("amy", auth.ACCOUNT_MANAGER)
+
+
+def test_gate_promotes_a_clearly_better_model(trained_home, tmp_path):
+    weak = train.train(train.TrainSpec(dataset="demo", k=12, params={"iterations": 3}))
+    deploy.promote(weak.model_id, "production")
+    result = pipeline.run("demo", overrides={"k": 12, "params": {"iterations": 150}})
+    assert result["decision"] == "promoted", result["reason"]
+    assert registry.alias("production") == result["model_id"]
+    assert score.is_scored(result["model_id"])
+    assert [s["step"] for s in result["steps"]] == ["train", "evaluate", "gate", "promote"]
+
+
+def test_gate_keeps_a_clearly_worse_model_as_candidate(trained_home):
+    production = registry.alias("production")
+    before = score.load_fingerprints(production).weights.copy()
+    result = pipeline.run("demo", overrides={"params": {"iterations": 3}})
+    assert result["decision"] == "candidate"
+    assert "worse than production" in result["reason"] or "diversity" in result["reason"]
+    assert registry.alias("production") == production
+    assert registry.alias("candidate") == result["model_id"]
+    assert (score.load_fingerprints(production).weights == before).all()
+
+
+def test_pipeline_imports_new_files_first(trained_home, tmp_path):
+    month = demo_subset(tmp_path / "next-month.parquet", 400, shift=0.3)
+    result = pipeline.run("demo", [month], overrides={"params": {"iterations": 100}})
+    assert result["steps"][0]["step"] == "import" and result["version"] == 2
+    assert result["decision"] in ("promoted", "candidate") and result["reason"]
+    assert audit.entries(action="pipeline")["target"].iloc[0] == result["model_id"]
+
+
+def test_a_failure_after_training_leaves_production_untouched(trained_home, monkeypatch):
+    production = registry.alias("production")
+    counts = store.query("SELECT model_id, count(*) AS n FROM fingerprints GROUP BY ALL")
+
+    def broken_scoring(*args, **kwargs):
+        raise RuntimeError("scoring crashed")
+
+    monkeypatch.setattr(score, "score_dataset", broken_scoring)
+    with pytest.raises(RuntimeError, match="scoring crashed"):
+        pipeline.run("demo", overrides={"params": {"iterations": 150}}, tolerance=1.0)
+    assert registry.alias("production") == production
+    after = store.query("SELECT model_id, count(*) AS n FROM fingerprints GROUP BY ALL")
+    assert after.sort_values("model_id").equals(counts.sort_values("model_id"))
+
+
+def test_drift_is_low_for_the_same_corpus_and_high_for_another(trained_home, tmp_path):
+    from core import ingest
+    import pandas as pd
+
+    same = demo_subset(tmp_path / "same.parquet", 400)
+    frame = pd.read_parquet(same)
+    frame = frame[frame["campaign_id"] <= "C00300"]  # a sample of the same campaigns
+    frame.to_parquet(same)
+    ingest.import_paths([same], "demo-sample")
+    low = drift.drift_report("demo-sample")
+    assert not low.retrain_recommended, low.measures
+
+    bbc = pd.read_csv(SHARED_DATA / "octis_bbc_news" / "corpus.tsv", sep="\t", header=None,
+                      names=["text", "split", "label"]).head(300)
+    other = pd.DataFrame({"campaign_id": [f"N{i}" for i in range(len(bbc))],
+                          "keyword": bbc["text"]})
+    other.to_csv(tmp_path / "bbc.csv", index=False)
+    ingest.import_paths([tmp_path / "bbc.csv"], "news")
+    high = drift.drift_report("news")
+    assert high.retrain_recommended
+    assert high.measures["oov_increase"]["value"] > low.measures["oov_increase"]["value"] + 0.2
+    assert high.new_terms and "word" in high.new_terms[0]
+    drift.record(low)
+    drift.record(high)
+    history = drift.history("news")
+    assert set(history["measure"]) == set(drift.THRESHOLDS) and history["exceeded"].any()
+
+
+def test_review_and_feedback_survive_a_restart(trained_home):
+    model_id = registry.alias("production")
+    campaign, neighbour = score.load_fingerprints(model_id).campaign_ids[:2]
+    review.record_review(model_id, campaign, "flag", note="mixed brands")
+    with auth.use(AM):
+        review.record_feedback(model_id, campaign, neighbour, useful=True)
+        review.record_feedback(model_id, campaign, neighbour, useful=False)
+    # A new process sees the same store file: read it back with fresh connections only.
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+    out = subprocess.run(
+        [sys.executable, "-c", "from core import review, registry; "
+         "m = registry.alias('production'); "
+         f"print(review.reviews_of({campaign!r})['decision'].tolist(), "
+         "review.acceptance([m])['acceptance_rate'].tolist())"],
+        cwd=REPO, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "['flag'] [0.5]"
+    assert campaign not in set(review.review_queue(model_id)["campaign_id"])
+
+
+def test_account_manager_is_refused_in_core(trained_home, small_csv):
+    model_id = registry.alias("production")
+    campaign, neighbour = score.load_fingerprints(model_id).campaign_ids[:2]
+    before = store.table_counts()
+    with auth.use(AM):
+        for attempt in (
+            lambda: train.train(train.TrainSpec(dataset="demo", k=3)),
+            lambda: deploy.promote(model_id, "candidate"),
+            lambda: registry.set_alias("candidate", model_id),
+            lambda: registry.delete(model_id),
+            lambda: registry.set_topic_label(model_id, 0, "x"),
+            lambda: review.record_review(model_id, campaign, "dismiss"),
+            lambda: score.score_dataset(model_id),
+            lambda: pipeline.run("demo"),
+        ):
+            with pytest.raises(PermissionDenied, match="account manager"):
+                attempt()
+        assert store.table_counts() == before
+        review.record_feedback(model_id, campaign, neighbour, useful=True)  # allowed
+    entry = audit.entries(action="feedback")
+    assert entry["actor"].iloc[0] == "amy" and entry["role"].iloc[0] == auth.ACCOUNT_MANAGER
+
+
+def test_role_map_patterns():
+    roles = {"data_scientist": ["ana@example.com"], "account_manager": ["*@example.com"]}
+    assert auth.role_for("Ana@Example.com", roles) == auth.DATA_SCIENTIST
+    assert auth.role_for("bob@example.com", roles) == auth.ACCOUNT_MANAGER
+    assert auth.role_for("eve@evil.org", roles) is None
+    with pytest.raises(ValueError, match="unknown role"):
+        auth.role_for("x@example.com", {"admin": ["*"]})
