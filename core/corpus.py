@@ -130,14 +130,16 @@ class Encoder:
 class Corpus:
     """Campaign documents ready for an engine.
 
-    Attributes: `campaign_ids`, `tokens` (token list per doc, unweighted), `dictionary`
-    (gensim, after `filter_extremes`), `bow` (per doc, weighted when configured),
-    `language`, `config`, `tokenizer`, `encoder`.
+    Attributes: `campaign_ids`, `campaign_names` (None where unknown), `tokens` (token
+    list per doc, unweighted), `dictionary` (gensim, after `filter_extremes`), `bow` (per
+    doc, weighted when configured), `language`, `config`, `tokenizer`, `encoder`.
     """
 
     def __init__(self, campaign_ids: list[str], tokens: list[list[str]], bow: list[Bow],
-                 dictionary: Dictionary, tokenizer: Tokenizer) -> None:
+                 dictionary: Dictionary, tokenizer: Tokenizer,
+                 campaign_names: list[str | None] | None = None) -> None:
         self.campaign_ids = campaign_ids
+        self.campaign_names = campaign_names or [None] * len(campaign_ids)
         self.tokens = tokens
         self.bow = bow
         self.dictionary = dictionary
@@ -173,7 +175,13 @@ class Corpus:
             grouped_terms[pos].append(term)
         tokenizer = Tokenizer(config).fit(grouped_terms)
         tokens, weighted = rows.documents(tokenizer)
-        return cls._build(rows.ids, tokens, weighted, tokenizer)
+        names: dict[str, str | None] = {}
+        if "campaign_name" in terms.columns:
+            named = terms.dropna(subset=["campaign_name"])
+            names = dict(zip(named["campaign_id"].astype(str),
+                             named["campaign_name"].astype(str), strict=True))
+        return cls._build(rows.ids, tokens, weighted, tokenizer,
+                          [names.get(cid) for cid in rows.ids])
 
     @classmethod
     def from_texts(cls, texts: Sequence[str | Sequence[str]], ids: Sequence[str] | None = None,
@@ -189,7 +197,7 @@ class Corpus:
 
     @classmethod
     def _build(cls, ids: list[str], tokens: list[list[str]], weighted: list[list[str]],
-               tokenizer: Tokenizer) -> Corpus:
+               tokenizer: Tokenizer, names: list[str | None] | None = None) -> Corpus:
         cfg = tokenizer.config
         dictionary = Dictionary(tokens)
         dictionary.filter_extremes(no_below=cfg.no_below, no_above=cfg.no_above,
@@ -200,7 +208,7 @@ class Corpus:
                 f"no_below={cfg.no_below}, no_above={cfg.no_above}): lower no_below or "
                 "raise no_above")
         bow = [dictionary.doc2bow(doc) for doc in weighted]
-        return cls(ids, tokens, bow, dictionary, tokenizer)
+        return cls(ids, tokens, bow, dictionary, tokenizer, names)
 
     # -- held-out split ---------------------------------------------------------------
     def split(self, test_share: float = 0.1, seed: int = 0) -> tuple[Corpus, Corpus]:
@@ -218,4 +226,5 @@ class Corpus:
         """The given documents, same vocabulary and tokenizer."""
         idx = [int(i) for i in indices]
         return Corpus([self.campaign_ids[i] for i in idx], [self.tokens[i] for i in idx],
-                      [self.bow[i] for i in idx], self.dictionary, self.tokenizer)
+                      [self.bow[i] for i in idx], self.dictionary, self.tokenizer,
+                      [self.campaign_names[i] for i in idx])

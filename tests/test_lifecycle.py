@@ -56,8 +56,9 @@ def test_a_failure_after_training_leaves_production_untouched(trained_home, monk
 
 
 def test_drift_is_low_for_the_same_corpus_and_high_for_another(trained_home, tmp_path):
-    from core import ingest
     import pandas as pd
+
+    from core import ingest
 
     same = demo_subset(tmp_path / "same.parquet", 400)
     frame = pd.read_parquet(same)
