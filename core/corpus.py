@@ -13,13 +13,14 @@ as the reference for coherence.
 
 from __future__ import annotations
 
+import itertools
 import json
-import math
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from gensim.corpora import Dictionary
 
 from core.errors import InputError
@@ -32,8 +33,8 @@ class CampaignRows:
     """Term rows grouped by campaign: ids in first-seen order, and per row its campaign's
     position, its text and how many times its tokens count (see `TextConfig.weight_by`)."""
 
-    def __init__(self, ids: list[str], positions: list[int], terms: list[str],
-                 repeats: list[int]) -> None:
+    def __init__(self, ids: list[str], positions: Sequence[int], terms: Sequence[str],
+                 repeats: Sequence[int]) -> None:
         self.ids, self.positions, self.terms, self.repeats = ids, positions, terms, repeats
 
     def documents(self, tokenizer: Tokenizer) -> tuple[list[list[str]], list[list[str]]]:
@@ -46,6 +47,39 @@ class CampaignRows:
             weighted[pos].extend(toks * rep)
         return tokens, weighted
 
+    def counts(self, tokenizer: Tokenizer, dictionary: Dictionary
+               ) -> tuple[sp.csr_matrix, np.ndarray]:
+        """(campaigns x vocabulary weighted token counts, OOV share per campaign).
+
+        The same numbers as `documents` + `doc2bow`, without a per-row Python loop: each
+        distinct term is tokenised once into a row of a terms x vocabulary matrix, and a
+        campaigns x terms matrix of row repeats sums them per campaign.
+        """
+        term_codes, unique_terms = pd.factorize(np.asarray(self.terms))
+        per_term = tokenizer.tokenize_terms(list(unique_terms))
+        lengths = np.fromiter(map(len, per_term), dtype=np.int64, count=len(per_term))
+        flat = list(itertools.chain.from_iterable(per_term))
+        word_ids = np.fromiter(map(dictionary.token2id.get, flat, itertools.repeat(-1)),
+                               dtype=np.int64, count=len(flat))
+        owner = np.repeat(np.arange(len(per_term)), lengths)
+        known = word_ids >= 0
+        missing_per_term = np.bincount(owner[~known], minlength=len(per_term))
+        term_words = sp.csr_matrix(
+            (np.ones(int(known.sum()), dtype=np.float64), (owner[known], word_ids[known])),
+            shape=(len(per_term), len(dictionary)))
+        positions = np.asarray(self.positions, dtype=np.int64)
+        repeats = np.asarray(self.repeats, dtype=np.float64)
+        campaign_terms = sp.csr_matrix((repeats, (positions, term_codes)),
+                                       shape=(len(self.ids), len(per_term)))
+        counts = (campaign_terms @ term_words).tocsr()
+        counts.sum_duplicates()
+        counts.sort_indices()
+        total = np.bincount(positions, weights=lengths[term_codes], minlength=len(self.ids))
+        missing = np.bincount(positions, weights=missing_per_term[term_codes],
+                              minlength=len(self.ids))
+        oov = np.divide(missing, total, out=np.ones(len(self.ids)), where=total > 0)
+        return counts, oov
+
 
 def campaign_rows(terms: pd.DataFrame, weight_by: str | None) -> CampaignRows:
     """Group canonical term rows by campaign, with the weighting the config asks for."""
@@ -55,15 +89,12 @@ def campaign_rows(terms: pd.DataFrame, weight_by: str | None) -> CampaignRows:
     if weight_by and weight_by not in terms.columns:
         raise InputError(f"weight_by={weight_by!r} but the data has no such column")
     rows = terms[terms["term"].notna()]
-    ids = rows["campaign_id"].astype(str).tolist()
-    repeats = [1] * len(rows)
+    positions, ids = pd.factorize(rows["campaign_id"].astype(str), use_na_sentinel=False)
+    repeats = np.ones(len(rows), dtype=np.int64)
     if weight_by:
         values = pd.to_numeric(rows[weight_by], errors="coerce").fillna(0).clip(lower=0)
-        repeats = [round(1 + math.log1p(v)) for v in values]
-    order = list(dict.fromkeys(ids))
-    position = {cid: i for i, cid in enumerate(order)}
-    return CampaignRows(order, [position[c] for c in ids], rows["term"].astype(str).tolist(),
-                        repeats)
+        repeats = np.rint(1 + np.log1p(values.to_numpy(dtype=np.float64))).astype(np.int64)
+    return CampaignRows(ids.tolist(), positions, rows["term"].astype(str).to_numpy(), repeats)
 
 
 class Encoder:
@@ -91,13 +122,22 @@ class Encoder:
         pairs = [self.encode(toks) for toks in self.tokenizer.transform(docs)]
         return [b for b, _ in pairs], np.array([o for _, o in pairs], dtype=float)
 
-    def encode_frame(self, terms: pd.DataFrame) -> tuple[list[str], list[Bow], np.ndarray]:
+    def encode_frame(self, terms: pd.DataFrame, *, as_matrix: bool = False
+                     ) -> tuple[list[str], list[Bow] | sp.csr_matrix, np.ndarray]:
         """Campaign ids, weighted bow and OOV share of each campaign in some term rows,
-        exactly as `Corpus.from_frame` builds its documents (batch scoring, drift)."""
+        exactly as `Corpus.from_frame` builds its documents (batch scoring, drift).
+
+        `as_matrix=True` gives the bows as one campaigns x vocabulary CSR matrix (float
+        counts), which engines' `transform` take as is: faster for large data.
+        """
         rows = campaign_rows(terms, self.tokenizer.config.weight_by)
-        tokens, weighted = rows.documents(self.tokenizer)
-        bows = [self.dictionary.doc2bow(doc) for doc in weighted]
-        oov = np.array([self.encode(doc)[1] for doc in tokens], dtype=float)
+        counts, oov = rows.counts(self.tokenizer, self.dictionary)
+        if as_matrix:
+            return rows.ids, counts, oov
+        ids, values = counts.indices.tolist(), counts.data.astype(np.int64).tolist()
+        bounds = counts.indptr.tolist()
+        bows = [list(zip(ids[a:b], values[a:b], strict=True))
+                for a, b in itertools.pairwise(bounds)]
         return rows.ids, bows, oov
 
     @property

@@ -82,9 +82,9 @@ def test_lookup_shows_neighbours_and_actions(app, tmp_path):
         box.click()
         box.fill("C00002")
         page.get_by_role("option").first.click()
-        page.get_by_text("Most similar campaigns").wait_for(timeout=60_000)
+        page.get_by_role("heading", name="Most similar campaigns").wait_for(timeout=60_000)
         cells = grid_cells(page, 0)
-        page.get_by_text("Suggested actions").wait_for()
+        page.get_by_role("heading", name="Suggested actions").wait_for()
         page.screenshot(path=str(tmp_path / "lookup.png"), full_page=True)
         assert cells[0].startswith("C0") and "C00002" not in cells[::20]
     assert outside == []
