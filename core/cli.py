@@ -58,6 +58,15 @@ def _sql(args: argparse.Namespace) -> Any:
             "seconds": round(result.seconds, 4), "data": result.frame.to_dict(orient="records")}
 
 
+@command("demo")
+def _demo(args: argparse.Namespace) -> Any:
+    from core import demo
+    if args.campaigns < 1 or not 0 <= args.shift <= 1:
+        raise TopicLabError("--campaigns must be at least 1 and --shift between 0 and 1")
+    path = demo.write(args.out, n_campaigns=args.campaigns, seed=args.seed, shift=args.shift)
+    return {"path": str(path), "campaigns": args.campaigns, "shift": args.shift}
+
+
 @command("init")
 def _init(args: argparse.Namespace) -> Any:
     from core import bootstrap
@@ -348,6 +357,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("audit", help="the audit log, newest first")
     p.add_argument("--limit", type=int, default=100)
     p.add_argument("--action", help="only this action (import, train, promote, …)")
+
+    p = sub.add_parser("demo", help="write a synthetic demo corpus (e.g. a drifted next month)")
+    p.add_argument("--out", required=True, help="Parquet file to write")
+    p.add_argument("--campaigns", type=int, default=3000)
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--shift", type=float, default=0.0,
+                   help="0 = the committed corpus; up to 1 = a strongly changed next month")
 
     p = sub.add_parser("init", help="import the demo corpus (and train a production model) "
                                     "when the store is empty")

@@ -3,8 +3,8 @@
 Four measures, each with a threshold and a plain verdict:
 - out-of-vocabulary share: the share of the version's tokens the model has no word for,
   compared with the same share on the model's own training data;
-- new terms that matter: the unknown words carrying the most volume (impressions, else
-  occurrences), to show *what* is new;
+- new terms that matter: words never seen in the training data, ranked by the volume
+  they carry (impressions, else occurrences), to show *what* is new;
 - topic-prevalence shift: Jensen–Shannon distance (base 2, 0..1) between the mean
   fingerprint of the training data and of the version;
 - confidence: the share of campaigns whose strongest topic is weak (max weight below
@@ -69,7 +69,7 @@ def _measure(value: float, threshold: float, baseline: float | None = None,
 
 
 def _profile(model: registry.LoadedModel, terms: pd.DataFrame) -> dict[str, Any]:
-    """OOV share, mean fingerprint, confidences and unknown-word volume of some term rows."""
+    """OOV share, mean fingerprint, confidences and per-token volume of some term rows."""
     ids, bows, _ = model.encoder.encode_frame(terms)
     tokenizer = model.encoder.tokenizer
     vocabulary = model.encoder.dictionary.token2id
@@ -78,20 +78,19 @@ def _profile(model: registry.LoadedModel, terms: pd.DataFrame) -> dict[str, Any]
     volume = (pd.to_numeric(terms.get("impressions"), errors="coerce").fillna(0)
               if "impressions" in terms else pd.Series(0, index=terms.index))
     total = unknown_count = 0
-    unknown_volume: Counter[str] = Counter()
-    unknown_rows: Counter[str] = Counter()
+    token_volume: Counter[str] = Counter()
+    token_rows: Counter[str] = Counter()
     for term, vol in zip(terms["term"].astype(str), volume, strict=True):
         for token in per_term[term]:
             total += 1
-            if token not in vocabulary:
-                unknown_count += 1
-                unknown_volume[token] += float(vol)
-                unknown_rows[token] += 1
+            unknown_count += token not in vocabulary
+            token_volume[token] += float(vol)
+            token_rows[token] += 1
     fingerprints = model.engine.transform(bows)
     confidence = fingerprints.max(axis=1)
     return {"oov_share": unknown_count / total if total else 1.0,
             "mean_fingerprint": fingerprints.mean(axis=0), "confidence": confidence,
-            "unknown_volume": unknown_volume, "unknown_rows": unknown_rows, "campaigns": len(ids)}
+            "token_volume": token_volume, "token_rows": token_rows, "campaigns": len(ids)}
 
 
 def drift_report(dataset: str, version: int | None = None,
@@ -116,10 +115,11 @@ def drift_report(dataset: str, version: int | None = None,
                                             THRESHOLDS["low_confidence_increase"], low_base,
                                             low_new),
     }
-    use_volume = sum(new["unknown_volume"].values()) > 0
-    ranking = new["unknown_volume"] if use_volume else new["unknown_rows"]
-    new_terms = [{"word": w, "volume" if use_volume else "rows": v,
-                  "rows": new["unknown_rows"][w]} for w, v in ranking.most_common(20)]
+    use_volume = sum(new["token_volume"].values()) > 0
+    ranking = new["token_volume"] if use_volume else new["token_rows"]
+    unseen = Counter({w: v for w, v in ranking.items() if w not in base["token_rows"]})
+    new_terms = [{"word": w, "volume": v, "rows": new["token_rows"][w]}
+                 for w, v in unseen.most_common(20)]
     bins = np.linspace(0, 1, 11)
     histogram = {"bins": bins.round(2).tolist(),
                  "training": np.histogram(base["confidence"], bins)[0].tolist(),

@@ -1,5 +1,5 @@
-"""The gated retraining pipeline a scheduler runs: import → train → evaluate → gate →
-promote (or keep as candidate) → batch score.
+"""The gated retraining pipeline a scheduler runs: import → drift check → train →
+evaluate → gate → promote (or keep as candidate) → batch score.
 
 The gate compares the new model with production on the *same* data — the new dataset
 version — by the stated objective: NPMI coherence of the top-10 words, with the
@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from core import audit, auth, deploy, ingest, metrics, registry, store
+from core import audit, auth, deploy, drift, ingest, metrics, registry, store
 from core.errors import NotFoundError
 from core.sweep import DIVERSITY_FLOOR
 from core.train import Progress, build_corpus, saved_settings, train
@@ -58,6 +58,16 @@ def run(dataset: str, paths: Sequence[str | Path] | None = None, *,
         version = summary.version
         note("import", version=summary.version, status=summary.status, rows=summary.rows)
 
+    try:
+        production = registry.resolve("production")
+    except NotFoundError:
+        production = None
+    if production:
+        report = drift.drift_report(dataset, version, production)
+        drift.record(report)
+        note("drift", against=production, retrain_recommended=report.retrain_recommended,
+             verdict=report.verdict)
+
     spec = saved_settings(dataset)
     if overrides:
         spec = spec.with_(**{k: v for k, v in overrides.items() if k in ("k", "engine")},
@@ -68,10 +78,6 @@ def run(dataset: str, paths: Sequence[str | Path] | None = None, *,
     note("train", model_id=result.model_id, dataset=info.label, engine=spec.engine, k=spec.k)
 
     new_npmi, new_div = result.metrics["npmi"], result.metrics["diversity"]
-    try:
-        production = registry.resolve("production")
-    except NotFoundError:
-        production = None
     evaluation = {"new_npmi": round(new_npmi, 4), "new_diversity": round(new_div, 4)}
     if production:
         prod_npmi, missing = _production_npmi_on(corpus, production)
