@@ -1,0 +1,201 @@
+"""Text pipeline and corpus: real spaCy/Sudachi on real keywords, no fakes."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from core.corpus import Corpus, Encoder
+from core.errors import InputError
+from core.text import TextConfig, Tokenizer, detect_language, strip_decorations
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SONY = SHARED / "sony_okg_ad_keywords" / "keyword"
+
+
+def sony_keywords(name: str) -> list[str]:
+    frame = pd.read_csv(SONY / name, encoding="utf-16", sep="\t", skiprows=2)
+    return [str(k) for k in frame["Keyword"].dropna()]
+
+
+def en_tokens(*terms: str, **config) -> list[str]:
+    return Tokenizer(TextConfig(language="en", **config)).fit_transform([list(terms)])[0]
+
+
+# -- config -------------------------------------------------------------------------------
+def test_config_round_trips_through_json_and_is_frozen():
+    config = TextConfig(language="ja", extra_stopwords=("無料", "おすすめ"), bigrams=True,
+                        no_below=3, weight_by="clicks")
+    data = json.loads(json.dumps(config.to_dict()))
+    assert TextConfig.from_dict(data) == config
+    assert isinstance(TextConfig.from_dict(data).extra_stopwords, tuple)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.no_below = 5
+
+
+def test_config_rejects_unknown_keys_by_name_and_bad_values():
+    with pytest.raises(InputError, match="min_count_typo"):
+        TextConfig.from_dict({"language": "en", "min_count_typo": 3})
+    with pytest.raises(InputError, match="language"):
+        TextConfig(language="fr")
+    with pytest.raises(InputError, match="no_above"):
+        TextConfig(no_above=1.5)
+
+
+# -- English ------------------------------------------------------------------------------
+def test_english_lemmas_and_stop_words():
+    assert en_tokens("running shoes") == ["run", "shoe"]
+    tokens = en_tokens("cheapest plumbers near me")
+    assert "me" not in tokens and "plumber" in tokens and "cheap" in tokens
+
+
+def test_english_drops_punctuation_numbers_short_tokens_and_user_stop_words():
+    tokens = en_tokens("24/7 plumber, 2024 a x!", "free plumber quote",
+                       extra_stopwords=("free",))
+    assert tokens == ["plumber", "plumber", "quote"]
+    assert "24/7" in en_tokens("24/7 plumber", keep_numbers=True)
+
+
+@pytest.mark.parametrize("raw, clean", [
+    ("[running shoes]", "running shoes"),
+    ('"running shoes"', "running shoes"),
+    ('"""running shoes"""', "running shoes"),
+    ("+running +shoes", "running shoes"),
+    ("  running shoes ", "running shoes"),
+])
+def test_match_type_decorations_are_stripped(raw, clean):
+    assert " ".join(strip_decorations(raw).split()) == clean
+    assert en_tokens(raw) == ["run", "shoe"]
+
+
+def test_no_lemmatize_keeps_surface_forms():
+    assert en_tokens("running shoes", lemmatize=False) == ["running", "shoes"]
+
+
+# -- Japanese -----------------------------------------------------------------------------
+def test_japanese_compounds_split_into_words():
+    tokenizer = Tokenizer(TextConfig(language="ja")).fit([["勤怠管理クラウド"]])
+    assert tokenizer.transform([["勤怠管理クラウド"]]) == [["勤怠", "管理", "クラウド"]]
+    assert tokenizer.transform(["子供 見守り 携帯"]) == [["子供", "見守る", "携帯"]]
+    # particles (と, は) are dropped, Latin words in Japanese text are kept as words
+    assert tokenizer.transform(["機械学習とは"]) == [["機械", "学習"]]
+    assert tokenizer.transform(["aws 構築", "gps キッズ"]) == [["aws", "構築"], ["gps", "キッズ"]]
+
+
+def test_real_sony_keywords_become_japanese_words():
+    docs = [sony_keywords("akashi_nonbrand.csv"), sony_keywords("amuelink_child_mimamori.csv")]
+    tokenizer = Tokenizer().fit(docs)
+    assert tokenizer.language_ == "ja"
+    attendance, kids = tokenizer.transform(docs)
+    assert {"勤怠", "管理", "シフト"} <= set(attendance)
+    assert {"gps", "見守る", "キッズ"} <= set(kids)
+    tokens = attendance + kids
+    # words, not characters and not whole phrases
+    assert sum(len(t) == 1 for t in tokens) / len(tokens) < 0.05
+    assert max(len(t) for t in tokens) <= 12
+    assert not any(" " in t or '"' in t or "[" in t for t in tokens)
+
+
+def test_language_detection_uses_cjk_share():
+    assert detect_language(["running shoes", "cheap plumbers"]) == "en"
+    assert detect_language([sony_keywords("bitdrive_aws_alltime.csv")]) == "ja"
+    assert detect_language(["aws 構築"]) == "ja"  # mixed Latin + Japanese
+    assert detect_language(["amazon web services aws cloud hosting 構"]) == "en"
+    assert detect_language(["", "123"]) == "en"
+
+
+# -- bigrams and persistence --------------------------------------------------------------
+def test_bigrams_are_learned_within_terms_and_saved(tmp_path):
+    docs = [["new york hotel", "new york pizza", "cheap flight"]] * 6
+    config = TextConfig(language="en", bigrams=True, bigram_min_count=3, bigram_threshold=0.5)
+    tokenizer = Tokenizer(config).fit(docs)
+    assert tokenizer.transform([["new york cheap"]]) == [["new_york", "cheap"]]
+    # a phrase never spans two keywords
+    assert tokenizer.transform([["york", "new"]]) == [["york", "new"]]
+    tokenizer.save(tmp_path)
+    again = Tokenizer.load(tmp_path)
+    assert again.transform(docs) == tokenizer.transform(docs)
+    assert again.config == config
+
+
+def test_transform_before_fit_is_an_error():
+    with pytest.raises(RuntimeError, match="not fitted"):
+        Tokenizer().transform(["x"])
+
+
+# -- corpus -------------------------------------------------------------------------------
+def _frame() -> pd.DataFrame:
+    rows = []
+    for cid, terms in {"c1": ["running shoes", "trail running shoes", "shoe store"],
+                       "c2": ["plumber near me", "emergency plumber", "running water plumber"],
+                       "c3": ["trail shoes", "hiking boots", "boot store"]}.items():
+        for i, t in enumerate(terms):
+            rows.append({"campaign_id": cid, "campaign_name": cid.upper(), "term": t,
+                         "impressions": 10 ** (i + 1), "clicks": i})
+    return pd.DataFrame(rows)
+
+
+def test_corpus_groups_terms_by_campaign_and_filters_vocabulary():
+    corpus = Corpus.from_frame(_frame(), TextConfig(language="en", no_below=2, no_above=1.0))
+    assert corpus.campaign_ids == ["c1", "c2", "c3"]
+    assert corpus.campaign_names == ["C1", "C2", "C3"]
+    assert corpus.subset([2]).campaign_names == ["C3"]
+    assert corpus.tokens[0] == ["run", "shoe", "trail", "run", "shoe", "shoe", "store"]
+    # words in only one campaign (plumber, hike, emergency...) are filtered by no_below=2
+    assert set(corpus.vocabulary) == {"run", "shoe", "trail", "store"}
+    assert dict((corpus.dictionary[i], c) for i, c in corpus.bow[0])["shoe"] == 3
+    strict = Corpus.from_frame(_frame(), TextConfig(language="en", no_below=1, no_above=0.5))
+    assert "shoe" not in strict.vocabulary and "plumber" in strict.vocabulary  # shoe in 2/3
+    capped = Corpus.from_frame(_frame(), TextConfig(language="en", no_below=1, keep_n=3,
+                                                     no_above=1.0))
+    assert len(capped.vocabulary) == 3
+
+
+def test_weighting_repeats_tokens_by_log_impressions():
+    plain = Corpus.from_frame(_frame(), TextConfig(language="en", no_below=1, no_above=1.0))
+    weighted = Corpus.from_frame(_frame(), TextConfig(language="en", no_below=1, no_above=1.0,
+                                                      weight_by="impressions"))
+    counts = {weighted.dictionary[i]: c for i, c in weighted.bow[0]}
+    # "running shoes" 10 impr -> round(1 + log1p(10)) = 3; "trail running shoes" 100 -> 6
+    assert counts["trail"] == 6 and counts["run"] == 3 + 6
+    assert weighted.tokens == plain.tokens  # the text itself is not weighted
+    with pytest.raises(InputError, match="impressions"):
+        Corpus.from_frame(_frame().drop(columns="impressions"),
+                          TextConfig(weight_by="impressions"))
+
+
+def test_empty_vocabulary_and_missing_columns_are_clear_errors():
+    with pytest.raises(InputError, match="no words are left"):
+        Corpus.from_frame(_frame(), TextConfig(language="en", no_below=4))
+    with pytest.raises(InputError, match="term"):
+        Corpus.from_frame(_frame().drop(columns="term"))
+
+
+def test_pretokenized_texts_split_and_held_out_split():
+    texts = ["alpha beta gamma", "beta gamma delta", "alpha delta", "gamma alpha beta"] * 5
+    corpus = Corpus.from_texts(texts, config=TextConfig(pretokenized=True, no_above=1.0))
+    assert corpus.tokens[0] == ["alpha", "beta", "gamma"]
+    train, heldout = corpus.split(test_share=0.25, seed=1)
+    assert len(train) == 15 and len(heldout) == 5
+    assert sorted(train.campaign_ids + heldout.campaign_ids, key=int) == corpus.campaign_ids
+    assert train.dictionary is corpus.dictionary
+    again, _ = corpus.split(test_share=0.25, seed=1)
+    assert again.campaign_ids == train.campaign_ids
+
+
+def test_encode_new_tokens_reports_oov_share(tmp_path):
+    corpus = Corpus.from_frame(_frame(), TextConfig(language="en", no_below=2, no_above=1.0))
+    bow, oov = corpus.encode(["shoe", "shoe", "store", "zebra"])
+    assert {corpus.dictionary[i]: c for i, c in bow} == {"shoe": 2, "store": 1}
+    assert oov == pytest.approx(0.25)
+    assert corpus.encode([]) == ([], 1.0)
+    corpus.encoder.save(tmp_path)
+    loaded = Encoder.load(tmp_path)
+    assert loaded.vocabulary == corpus.vocabulary
+    bows, oovs = loaded.encode_docs([["trail running shoes", "zebra crossing"]])
+    assert oovs[0] == pytest.approx(2 / 5)
+    assert {loaded.dictionary[i] for i, _ in bows[0]} == {"trail", "run", "shoe"}
