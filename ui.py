@@ -166,3 +166,16 @@ def lookup(model_id: str):
     """The loaded lookup service of a scored model (fingerprints, term index)."""
     from core.lookup import Lookup
     return Lookup(model_id)
+
+
+def summary_cards(table: pd.DataFrame) -> None:
+    """Campaigns, terms and totals of a campaign table, '—' where the data has no metric."""
+    def total(column: str) -> str:
+        return f"{table[column].sum():,.0f}" if table[column].notna().any() else "—"
+
+    cards = st.columns(5)
+    cards[0].metric("Campaigns", f"{len(table):,}")
+    cards[1].metric("Terms", f"{int(table['terms'].sum()):,}")
+    cards[2].metric("Impressions", total("impressions"))
+    cards[3].metric("Clicks", total("clicks"))
+    cards[4].metric("Cost", total("cost"))

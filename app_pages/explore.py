@@ -43,12 +43,7 @@ if picked is None:
 name, version = picked
 table = ui.campaigns(name, version)
 
-cards = st.columns(5)
-cards[0].metric("Campaigns", f"{len(table):,}")
-cards[1].metric("Terms", f"{int(table['terms'].sum()):,}")
-cards[2].metric("Impressions", f"{table['impressions'].sum():,.0f}")
-cards[3].metric("Clicks", f"{table['clicks'].sum():,.0f}")
-cards[4].metric("Cost", f"{table['cost'].sum():,.0f}")
+ui.summary_cards(table)
 
 tab_campaigns, tab_charts, tab_sql = st.tabs(["Campaigns", "Charts", "SQL"])
 

@@ -1,8 +1,9 @@
-"""Home: what the store holds and where to go next."""
+"""Home: what the store holds, which model is in production, and where to go next."""
 
 import streamlit as st
 
 import ui
+from core import registry
 
 st.title("Topic Lab")
 st.write(
@@ -16,13 +17,29 @@ if active is None:
     st.stop()
 
 name, version = active
-table = ui.campaigns(name, version)
-cols = st.columns(4)
-cols[0].metric("Dataset", f"{name} v{version}")
-cols[1].metric("Campaigns", f"{len(table):,}")
-cols[2].metric("Terms", f"{int(table['terms'].sum()):,}")
-cols[3].metric("Spend", f"{table['cost'].sum():,.0f}" if table["cost"].notna().any() else "—")
+st.subheader(f"Dataset {name} v{version}")
+ui.summary_cards(ui.campaigns(name, version))
+
+production = ui.production_model_id()
+st.subheader("Production model")
+if production is None:
+    ui.no_models_notice()
+else:
+    record = registry.get(production)
+    cards = st.columns(4)
+    cards[0].metric("Model", record["engine"], help=production)
+    cards[1].metric("Topics", record["k"])
+    cards[2].metric("NPMI coherence", f"{record['metrics']['npmi']:.3f}")
+    cards[3].metric("Trained on", f"{record['dataset']} v{record['version']}")
 
 st.subheader("Where next")
-st.page_link("app_pages/explore.py", label="Explore the corpus with charts and SQL",
-             icon=":material/table_view:")
+for target, label, icon in [
+    ("lookup", "Look up a campaign: fingerprint, similar campaigns, suggested actions",
+     ":material/travel_explore:"),
+    ("explore", "Explore the corpus with charts and SQL, or import your own exports",
+     ":material/table_view:"),
+    ("train", "Train a model or sweep K", ":material/model_training:"),
+    ("topics", "Inspect and name the topics", ":material/bubble_chart:"),
+    ("monitor", "Check new data for drift", ":material/monitoring:"),
+]:
+    st.page_link(f"app_pages/{target}.py", label=label, icon=icon)

@@ -11,6 +11,17 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("TOPICLAB_SHARED_DATA", REPO.parent / "shared" / "data"))
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+BBC = SHARED_DATA / "octis_bbc_news" / "corpus.tsv"
+
+
+def bbc_corpus(documents: int):
+    """The first BBC News documents (OCTIS, already tokenised) as a Corpus."""
+    from core.corpus import Corpus
+    from core.text import TextConfig
+
+    with BBC.open(encoding="utf-8") as handle:
+        texts = [next(handle).split("\t")[0] for _ in range(documents)]
+    return Corpus.from_texts(texts, config=TextConfig(pretokenized=True, no_below=3))
 
 
 @pytest.fixture

@@ -40,7 +40,7 @@ def test_home_shows_the_active_dataset(home, small_csv):
     ingest.import_paths([small_csv], "shop")
     at = run_page()
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Dataset"] == "shop v1"
+    assert any(s.value == "Dataset shop v1" for s in at.subheader)
     assert metrics["Campaigns"] == "3"
     assert any("shop v1" in m.value for m in at.sidebar.markdown)
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -19,17 +17,14 @@ from core.engines import (
     make_engine,
 )
 from core.errors import Cancelled, InputError
-from core.text import TextConfig
+from tests.conftest import bbc_corpus
 
-BBC = Path(__file__).resolve().parents[2] / "shared" / "data" / "octis_bbc_news" / "corpus.tsv"
 FAST = {"gensim": {"passes": 2, "iterations": 20}, "tomotopy": {"iterations": 60}}
 
 
 @pytest.fixture(scope="module")
 def corpus() -> Corpus:
-    with BBC.open(encoding="utf-8") as handle:
-        texts = [next(handle).split("\t")[0] for _ in range(300)]
-    return Corpus.from_texts(texts, config=TextConfig(pretokenized=True, no_below=3))
+    return bbc_corpus(300)
 
 
 @pytest.fixture(scope="module")

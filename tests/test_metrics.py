@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,16 +21,14 @@ from core.metrics import (
     topic_diversity,
 )
 from core.text import TextConfig
+from tests.conftest import bbc_corpus
 
-BBC = Path(__file__).resolve().parents[2] / "shared" / "data" / "octis_bbc_news" / "corpus.tsv"
 PRETOKENIZED = TextConfig(pretokenized=True, no_below=1, no_above=1.0)
 
 
 @pytest.fixture(scope="module")
 def bbc() -> Corpus:
-    with BBC.open(encoding="utf-8") as handle:
-        texts = [next(handle).split("\t")[0] for _ in range(300)]
-    return Corpus.from_texts(texts, config=TextConfig(pretokenized=True, no_below=3))
+    return bbc_corpus(300)
 
 
 @pytest.fixture(scope="module")
