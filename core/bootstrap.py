@@ -11,6 +11,10 @@ from core.train import Progress
 
 DEMO_DATASET = "demo"
 DEMO_FILE = config.DEMO_DIR / "campaigns.parquet"
+# The demo has 46 verticals. Measured on it (tomotopy defaults, one run): K=20 gave NPMI
+# -0.04 and topic-only neighbour precision@10 0.62 in 16 s; K=40 gave NPMI 0.26 and 0.88
+# in 20 s. The first production model therefore uses K=40.
+DEMO_K = 40
 
 
 def ensure_demo(train_model: bool = True, progress: Progress | None = None) -> dict[str, Any]:
@@ -28,8 +32,10 @@ def ensure_demo(train_model: bool = True, progress: Progress | None = None) -> d
         report["production"] = registry.resolve("production")
         report["train"] = "skipped: a production model exists"
     except NotFoundError:
-        name = DEMO_DATASET if not datasets.list_versions(DEMO_DATASET).empty else None
-        spec = train.saved_settings(name or str(datasets.list_versions()["name"].iloc[0]))
+        if datasets.list_versions(DEMO_DATASET).empty:
+            spec = train.saved_settings(str(datasets.list_versions()["name"].iloc[0]))
+        else:
+            spec = train.saved_settings(DEMO_DATASET).with_(k=DEMO_K)
         result = train.train(spec, progress)
         report["train"] = result.to_dict()
         report["promote"] = deploy.promote(result.model_id, "production", progress)
