@@ -36,7 +36,7 @@ with ui.friendly_errors():
 
     st.subheader("Across the data")
     overlap = neighbour_overlap(model_a, model_b)
-    cards = st.columns(3)
+    cards = st.columns(2)
     cards[0].metric("Neighbour overlap@10", f"{overlap['overlap_at_k']:.0%}",
                     help=f"Mean share of common top-10 neighbours over {overlap['campaigns']} "
                          "campaigns both models scored.")
@@ -44,8 +44,8 @@ with ui.friendly_errors():
     cards[1].metric("Mean best-match topic distance", f"{aligned['mean_best_js']:.2f}",
                     help="Jensen–Shannon distance of each A topic to its closest B topic "
                          "(0 = identical topics).")
-    feedback = ab.acceptance(model_a, model_b)
-    cards[2].dataframe(feedback, hide_index=True, column_config={
+    st.caption("People's verdicts on each model's suggested neighbours")
+    st.dataframe(ab.acceptance(model_a, model_b), hide_index=True, column_config={
         "acceptance_rate": st.column_config.NumberColumn("acceptance", format="percent")})
     st.dataframe(ab.metric_deltas(model_a, model_b), hide_index=True)
     heat = go.Figure(go.Heatmap(z=aligned["js"], x=b.topic_names, y=a.topic_names,

@@ -51,13 +51,15 @@ if report and report["dataset"] == dataset and report["version"] == version:
     right.dataframe(pd.DataFrame(report["new_terms"]), hide_index=True)
 
 st.subheader("Over time")
-history = drift.history(dataset, production)
+history = drift.history(dataset)
 if history.empty:
     st.info("No drift checks recorded for this dataset yet: pick a version and check it, or "
             "run `python -m core drift --dataset NAME`.")
 else:
     chart = px.line(history, x="version", y="value", color="measure", markers=True,
-                    title="Drift measures per dataset version (dashed: thresholds)")
+                    hover_data=["model_id"],
+                    title="Drift per dataset version, against the production model of the "
+                          "time (dashed: thresholds)")
     for name, group in history.groupby("measure"):
         chart.add_hline(y=group["threshold"].iloc[0], line_dash="dash", opacity=0.4,
                         annotation_text=f"{name} threshold")

@@ -32,7 +32,7 @@ with ui.friendly_errors():
 
     st.caption("Topic numbers in the chart are the model's own topic ids (0-based). Each "
                "circle is a topic; its size is the topic's share of all tokens.")
-    st.iframe(chart_html(model_id), height=900)
+    st.iframe(chart_html(model_id), height=720)
 
     st.subheader("One topic")
     topic = st.selectbox("Topic", range(model.k), format_func=lambda t: names[t],

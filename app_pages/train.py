@@ -4,7 +4,7 @@ import streamlit as st
 
 import ui
 from core import auth, sweep, train
-from core.engines import DEFAULT_ENGINE, DEFAULTS, ENGINES
+from core.engines import DEFAULTS, ENGINES
 from core.text import TextConfig
 
 st.title("Train")
@@ -38,11 +38,14 @@ with st.expander("Text settings", expanded=False):
                       extra_stopwords=tuple(w.strip().lower() for w in stopwords.split(",")
                                             if w.strip()))
 
+# Start from how this dataset is trained (its production model's recipe), else defaults.
+saved = train.saved_settings(name)
 engines = sorted(ENGINES)
-engine = st.selectbox("Engine", engines, index=engines.index(DEFAULT_ENGINE),
+engine = st.selectbox("Engine", engines, index=engines.index(saved.engine),
                       help="tomotopy (Gibbs sampling) is the default: on BBC News it gave "
                            "clearly more coherent topics than gensim in the same time.")
-defaults = DEFAULTS[engine]
+defaults = {**DEFAULTS[engine], **(saved.params if engine == saved.engine else {}),
+            "k": saved.k if engine == saved.engine else DEFAULTS[engine]["k"]}
 mode = st.segmented_control("What to run", ["One model", "Sweep"], default="One model",
                             key="train_mode")
 

@@ -141,11 +141,12 @@ def record(report: DriftReport) -> None:
 
 
 def history(dataset: str, model_id: str | None = None) -> pd.DataFrame:
-    """The latest stored report per version of a dataset, one row per measure."""
+    """The latest stored report per version of a dataset (against `model_id`, or against
+    whichever model was checked last), one row per measure."""
     frame = store.query(
         "SELECT model_id, version, report, created_at FROM drift_reports WHERE dataset = ? "
-        "AND (? IS NULL OR model_id = ?) QUALIFY row_number() OVER (PARTITION BY model_id, "
-        "version ORDER BY created_at DESC) = 1 ORDER BY version", [dataset, model_id, model_id])
+        "AND (? IS NULL OR model_id = ?) QUALIFY row_number() OVER (PARTITION BY version "
+        "ORDER BY created_at DESC) = 1 ORDER BY version", [dataset, model_id, model_id])
     rows = []
     for rec in frame.itertuples():
         report = json.loads(rec.report)

@@ -25,6 +25,11 @@ _PAGE = """<!DOCTYPE html>
 <script>{d3}</script>
 <script>{ldavis}</script>
 <script>new LDAvis("#ldavis", {data});</script>
+<script>
+  // LDAvis draws at a fixed ~1,250 px; shrink it to the frame instead of clipping it.
+  function fit() {{ document.body.style.zoom = Math.min(1, window.innerWidth / 1250); }}
+  fit(); window.addEventListener("resize", fit);
+</script>
 </body></html>
 """
 
