@@ -76,7 +76,6 @@ def _init(args: argparse.Namespace) -> Any:
 # --- models -------------------------------------------------------------------------------
 
 def _spec(args: argparse.Namespace):
-    from core.engines import DEFAULTS
     from core.text import TextConfig
     from core.train import TrainSpec
 
@@ -85,12 +84,9 @@ def _spec(args: argparse.Namespace):
         value = getattr(args, name, None)
         if value is not None:
             params[name] = value
-    unknown = set(params) - set(DEFAULTS[args.engine]) - {"seed"}
-    if unknown:
-        raise TopicLabError(f"engine {args.engine!r} has no parameter(s) {sorted(unknown)}")
     text = TextConfig(language=args.language) if args.language else TextConfig()
     return TrainSpec(dataset=args.dataset, version=args.version, engine=args.engine,
-                     k=args.k or 20, params=params, text=text)
+                     k=getattr(args, "k", 20), params=params, text=text)
 
 
 @command("train")

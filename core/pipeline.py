@@ -18,8 +18,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from core import audit, auth, deploy, drift, ingest, metrics, registry, store
-from core.errors import NotFoundError
+from core import audit, auth, datasets, deploy, drift, ingest, metrics, registry, store
+from core.errors import NotFoundError, TopicLabError
 from core.sweep import DIVERSITY_FLOOR
 from core.train import Progress, build_corpus, saved_settings, train
 
@@ -27,9 +27,10 @@ DEFAULT_TOLERANCE = 0.02
 Log = Callable[[str], None]
 
 
-def _production_npmi_on(corpus, production_id: str) -> tuple[float, float]:
-    """Production's NPMI on another corpus, and the share of its top words that corpus lacks."""
-    top = registry.load(production_id).top_words(metrics.TOPN)
+def _npmi_on(corpus, model_id: str) -> tuple[float, float]:
+    """A model's NPMI with `corpus` as reference, and the share of its top words that
+    corpus lacks (those are left out; a topic left with fewer than 2 words is dropped)."""
+    top = registry.load(model_id).top_words(metrics.TOPN)
     known = corpus.dictionary.token2id
     kept = [[w for w in topic if w in known] for topic in top]
     missing = 1 - sum(len(t) for t in kept) / sum(len(t) for t in top)
@@ -57,12 +58,20 @@ def run(dataset: str, paths: Sequence[str | Path] | None = None, *,
         summary = ingest.import_paths(paths, dataset)
         version = summary.version
         note("import", version=summary.version, status=summary.status, rows=summary.rows)
+        latest = datasets.get(dataset).version
+        if summary.status == "unchanged" and version != latest:
+            raise TopicLabError(
+                f"These files hold exactly {dataset} v{version}, an older version (the latest "
+                f"is v{latest}); retraining on old data was not started.")
 
     try:
         production = registry.resolve("production")
     except NotFoundError:
         production = None
-    if production:
+    serves = registry.get(production)["dataset"] if production else None
+    if production and serves != dataset:
+        note("drift", skipped=f"production serves dataset {serves!r}, not {dataset!r}")
+    elif production:
         report = drift.drift_report(dataset, version, production)
         drift.record(report)
         note("drift", against=production, retrain_recommended=report.retrain_recommended,
@@ -77,16 +86,22 @@ def run(dataset: str, paths: Sequence[str | Path] | None = None, *,
     result = train(spec, progress, corpus=corpus)
     note("train", model_id=result.model_id, dataset=info.label, engine=spec.engine, k=spec.k)
 
-    new_npmi, new_div = result.metrics["npmi"], result.metrics["diversity"]
+    # Both models are judged on the same data: the whole version just trained on.
+    new_npmi, _ = _npmi_on(corpus, result.model_id)
+    new_div = result.metrics["diversity"]
     evaluation = {"new_npmi": round(new_npmi, 4), "new_diversity": round(new_div, 4)}
-    if production:
-        prod_npmi, missing = _production_npmi_on(corpus, production)
+    if production and serves == dataset:
+        prod_npmi, missing = _npmi_on(corpus, production)
         evaluation.update(production=production, production_npmi=round(prod_npmi, 4),
                           production_top_words_missing=round(missing, 3))
     note("evaluate", **evaluation)
 
     if production is None:
         promote, reason = True, "there is no production model yet"
+    elif serves != dataset:
+        promote, reason = False, (
+            f"production ({production}) serves dataset {serves!r}; a model of {dataset!r} "
+            "does not replace it automatically — promote it with `python -m core promote`")
     elif new_div < DIVERSITY_FLOOR:
         promote, reason = False, (f"topic diversity {new_div:.2f} is below the floor "
                                   f"{DIVERSITY_FLOOR}")

@@ -53,21 +53,36 @@ CREATE TABLE IF NOT EXISTS terms (
     {_TERM_COLUMNS_SQL}
 );
 
+-- A search term's clicks are also its keyword's clicks: when a campaign has keyword
+-- rows with metrics, its totals count those rows only (as core.actions.campaign_totals).
 CREATE OR REPLACE VIEW campaigns AS
+WITH flagged AS (
+    SELECT *,
+           coalesce(term_type, 'keyword') = 'keyword' AS is_keyword,
+           bool_or(coalesce(term_type, 'keyword') = 'keyword'
+                   AND (impressions IS NOT NULL OR clicks IS NOT NULL OR cost IS NOT NULL
+                        OR conversions IS NOT NULL))
+               OVER (PARTITION BY dataset, version, campaign_id) AS keyword_based
+    FROM terms
+), counted AS (
+    SELECT *, is_keyword OR NOT keyword_based AS counts FROM flagged
+)
 SELECT dataset, version, campaign_id,
        any_value(campaign_name) AS campaign_name,
        any_value(account) AS account,
        count(*) AS terms,
        count(*) FILTER (WHERE term_type = 'search_term') AS search_terms,
-       sum(impressions) AS impressions,
-       sum(clicks) AS clicks,
-       sum(cost) AS cost,
-       sum(conversions) AS conversions,
-       sum(clicks) / nullif(sum(impressions), 0) AS ctr,
-       sum(cost) / nullif(sum(clicks), 0) AS cpc,
-       sum(conversions) / nullif(sum(clicks), 0) AS conversion_rate,
+       sum(impressions) FILTER (WHERE counts) AS impressions,
+       sum(clicks) FILTER (WHERE counts) AS clicks,
+       sum(cost) FILTER (WHERE counts) AS cost,
+       sum(conversions) FILTER (WHERE counts) AS conversions,
+       sum(clicks) FILTER (WHERE counts)
+           / nullif(sum(impressions) FILTER (WHERE counts), 0) AS ctr,
+       sum(cost) FILTER (WHERE counts) / nullif(sum(clicks) FILTER (WHERE counts), 0) AS cpc,
+       sum(conversions) FILTER (WHERE counts)
+           / nullif(sum(clicks) FILTER (WHERE counts), 0) AS conversion_rate,
        mode(label) AS label
-FROM terms
+FROM counted
 GROUP BY dataset, version, campaign_id;
 
 CREATE TABLE IF NOT EXISTS dataset_settings (

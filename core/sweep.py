@@ -19,7 +19,8 @@ from typing import Any
 
 import pandas as pd
 
-from core import audit, metrics, registry, store
+from core import audit, auth, metrics, registry, store
+from core.errors import InputError
 from core.train import Progress, TrainResult, TrainSpec, build_corpus, train
 
 DIVERSITY_FLOOR = 0.7
@@ -47,20 +48,24 @@ class SweepResult:
 def sweep(base: TrainSpec, ks: Sequence[int], seeds: Sequence[int] = (0, 1),
           alphas: Sequence[Any] | None = None,
           progress: Progress | None = None) -> SweepResult:
-    """Train every (K, alpha, seed), tokenising the dataset once; register all runs."""
-    if not ks:
-        raise ValueError("a sweep needs at least one K")
-    sweep_id = f"sweep-{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
-    corpus, info = build_corpus(base.dataset, base.version, base.text)
-    base = base.with_(dataset=info.name, version=info.version)
+    """Train every (K, alpha, seed), tokenising the dataset once; register all runs.
+
+    Runs are registered as they finish: a sweep stopped half-way keeps the runs it
+    completed (each a normal model), and records no sweep.
+    """
+    auth.require("train")
+    if not ks or not seeds:
+        raise InputError("A sweep needs at least one K and one seed.")
     alpha_values: list[Any] = list(alphas) if alphas else [None]
     grid = list(itertools.product(sorted(set(ks)), alpha_values, list(seeds)))
+    specs = [base.with_(k=k, params={**base.params, "seed": seed,
+                                     **({"alpha": alpha} if alpha is not None else {})})
+             for k, alpha, seed in grid]  # every value is checked before any training
+    sweep_id = f"sweep-{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+    corpus, info = build_corpus(base.dataset, base.version, base.text)
     runs: list[TrainResult] = []
     rows = []
-    for i, (k, alpha, seed) in enumerate(grid):
-        params = {**base.params, "seed": seed}
-        if alpha is not None:
-            params["alpha"] = alpha
+    for i, ((k, alpha, seed), spec) in enumerate(zip(grid, specs, strict=True)):
         label = f"K={k}" + (f", alpha={alpha}" if alpha is not None else "") + f", seed {seed}"
 
         def step(done: int, total: int, message: str, i: int = i, label: str = label) -> None:
@@ -68,7 +73,8 @@ def sweep(base: TrainSpec, ks: Sequence[int], seeds: Sequence[int] = (0, 1),
                 progress(i * total + done, len(grid) * total, f"[{i + 1}/{len(grid)}] "
                          f"{label}: {message}")
 
-        result = train(base.with_(k=k, params=params), step, corpus=corpus, sweep_id=sweep_id)
+        result = train(spec.with_(dataset=info.name, version=info.version), step,
+                       corpus=corpus, sweep_id=sweep_id)
         runs.append(result)
         rows.append({"k": k, "alpha": alpha, "seed": seed, "model_id": result.model_id,
                      **{m: result.metrics.get(m) for m in

@@ -15,9 +15,11 @@ from typing import Any
 from core import audit, auth, datasets, metrics, registry, store
 from core.corpus import Corpus
 from core.engines import DEFAULT_ENGINE, make_engine
+from core.errors import InputError
 from core.text import TextConfig
 
 Progress = Callable[[int, int, str], None]
+MAX_K = 500
 
 # Share of the progress bar each stage gets.
 _STAGES = {"tokenize": 10, "fit": 75, "evaluate": 15}
@@ -35,6 +37,26 @@ class TrainSpec:
     params: dict[str, Any] = field(default_factory=dict)  # alpha, eta, iterations, seed, …
     text: TextConfig = field(default_factory=TextConfig)
     heldout_share: float = 0.1
+
+    def __post_init__(self) -> None:
+        """Refuse bad values here, with a message, before any work (tomotopy aborts the
+        whole process on K = 0)."""
+        if isinstance(self.k, bool) or not isinstance(self.k, int) or not 2 <= self.k <= MAX_K:
+            raise InputError(f"K must be a whole number from 2 to {MAX_K}, not {self.k!r}.")
+        make_engine(self.engine, k=self.k, **self.params)  # unknown engine or parameter names
+        for name in ("iterations", "passes"):
+            value = self.params.get(name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise InputError(f"{name} must be a whole number of at least 1, not {value!r}.")
+        for name in ("alpha", "eta"):
+            value = self.params.get(name)
+            if isinstance(value, int | float) and value <= 0:
+                raise InputError(f"{name} must be positive, not {value!r}.")
+            if self.engine == "tomotopy" and value is not None and not isinstance(
+                    value, int | float):
+                raise InputError(f"tomotopy needs a number for {name}, not {value!r}.")
+        if not 0 <= self.heldout_share < 1:
+            raise InputError("heldout_share must be in [0, 1).")
 
     def with_(self, **changes: Any) -> TrainSpec:
         return replace(self, **changes)
@@ -97,6 +119,9 @@ def train(spec: TrainSpec, progress: Progress | None = None, *, corpus: Corpus |
     progress(_TOTAL - _STAGES["evaluate"], _TOTAL, "Measuring coherence and perplexity…")
     scores = metrics.evaluate(engine, train_part, heldout)
     timings["evaluate"] = time.perf_counter() - started
+    # The last report comes before the model is written: a page interrupted by a click
+    # during a report then really has nothing saved.
+    progress(_TOTAL, _TOTAL, "Saving the model…")
 
     model_id = registry.register(
         engine=engine, engine_name=spec.engine, encoder=corpus.encoder,
@@ -104,7 +129,6 @@ def train(spec: TrainSpec, progress: Progress | None = None, *, corpus: Corpus |
         version=info.version, dataset_hash=info.content_hash, metrics=scores,
         timings={k: round(v, 3) for k, v in timings.items()}, sweep_id=sweep_id,
     )
-    progress(_TOTAL, _TOTAL, f"Registered {model_id}")
     return TrainResult(model_id, info.name, info.version, spec.engine, spec.k, scores,
                        timings)
 

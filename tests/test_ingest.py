@@ -107,3 +107,18 @@ def test_account_manager_cannot_import(home, small_csv):
     with auth.use(auth.User("amy", auth.ACCOUNT_MANAGER)), pytest.raises(PermissionDenied):
         ingest.import_paths([small_csv], "shop")
     assert store.table_counts()["datasets"] == 0
+
+
+def test_campaign_totals_do_not_count_search_term_clicks_twice(home, tmp_path):
+    rows = tmp_path / "mixed.csv"
+    rows.write_text(
+        "campaign_id,term,term_type,clicks,impressions\n"
+        "K,plumber,keyword,10,100\n"
+        "K,plumber near me,search_term,7,60\n"   # already inside the keyword's 10 clicks
+        "S,drain,search_term,3,30\n"             # no keyword rows: search terms count
+        "S,drain cleaning,search_term,2,20\n"
+    )
+    ingest.import_paths([rows], "mixed")
+    table = datasets.campaigns("mixed", 1).set_index("campaign_id")
+    assert table.loc["K", "clicks"] == 10 and table.loc["K", "impressions"] == 100
+    assert table.loc["S", "clicks"] == 5 and table.loc["K", "search_terms"] == 1
