@@ -58,7 +58,7 @@ pages = {
 }
 page = st.navigation(pages)
 
-with st.sidebar:
+with st.sidebar, ui.friendly_errors():
     active = ui.active_dataset()
     st.caption("Active dataset")
     st.markdown(f"**{active[0]} v{active[1]}**" if active else "_none yet_")
@@ -73,4 +73,5 @@ with st.sidebar:
         st.caption(f"Signed in as {user.name} ({role})")
         st.button("Sign out", on_click=st.logout)
 
-page.run()
+with ui.friendly_errors():  # a user-fixable problem anywhere shows as a message
+    page.run()

@@ -1,6 +1,10 @@
 """Shared pieces of the Streamlit pages: cached loaders, the active dataset, error boxes.
 
-Everything here is presentation; the work happens in `core`.
+Everything here is presentation; the work happens in `core`. Listings that change when
+anyone (this app, the CLI, a scheduler) changes the store are cached per *store
+generation* — the newest audit-log id, since every change is audited — so the app sees
+a pipeline's new production model on the next rerun without re-querying everything.
+Dataset versions and model artifacts never change, so they are cached by id.
 """
 
 from __future__ import annotations
@@ -11,14 +15,49 @@ from contextlib import contextmanager
 import pandas as pd
 import streamlit as st
 
-from core import datasets
+from core import datasets, registry, store
 from core.errors import TopicLabError
 
 
-@st.cache_data(show_spinner=False)
-def dataset_versions() -> pd.DataFrame:
-    """Cached listing; call `refresh()` after anything that adds a version."""
+def generation() -> int:
+    """The newest audit id: changes whenever the store does."""
+    row = store.query_one("SELECT coalesce(max(id), 0) FROM audit")
+    return int(row[0]) if row else 0
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _dataset_versions(generation: int) -> pd.DataFrame:
     return datasets.list_versions()
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _models(generation: int) -> pd.DataFrame:
+    return registry.list_models()
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _aliases(generation: int) -> dict[str, str]:
+    return registry.aliases()
+
+
+def dataset_versions() -> pd.DataFrame:
+    return _dataset_versions(generation())
+
+
+def models_table() -> pd.DataFrame:
+    return _models(generation())
+
+
+def production_model_id() -> str | None:
+    return _aliases(generation()).get("production")
+
+
+def scored_model_ids() -> list[str]:
+    """Models with stored fingerprints (the ones Lookup can use), production first."""
+    models = models_table()
+    scored = models.loc[models["scored"], "model_id"].tolist() if not models.empty else []
+    production = production_model_id()
+    return sorted(scored, key=lambda m: (m != production, m))
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -28,41 +67,40 @@ def campaigns(name: str, version: int) -> pd.DataFrame:
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def terms(name: str, version: int) -> pd.DataFrame:
-    return datasets.terms(name, version)
-
-
-@st.cache_data(show_spinner=False, max_entries=8)
 def top_terms(name: str, version: int, limit: int = 25) -> pd.DataFrame:
     return datasets.top_terms(name, version, limit)
 
 
-def refresh() -> None:
-    """Forget cached listings after the store changed."""
-    dataset_versions.clear()
+@st.cache_resource(show_spinner="Loading model…", max_entries=6)
+def model(model_id: str):
+    """A loaded model (engine + encoder); artifacts never change, so cache by id."""
+    return registry.load(model_id)
+
+
+@st.cache_resource(show_spinner="Loading the model's fingerprints…", max_entries=3)
+def lookup(model_id: str):
+    """The loaded lookup service of a scored model (fingerprints, term index)."""
+    from core.lookup import Lookup
+    return Lookup(model_id)
 
 
 def active_dataset() -> tuple[str, int] | None:
-    """The dataset version the user picked (session state), defaulting to the newest demo."""
+    """The dataset version the user picked (session state), else core's default."""
     versions = dataset_versions()
-    if versions.empty:
-        return None
+    known = set(zip(versions["name"], versions["version"].astype(int), strict=True))
     picked = st.session_state.get("dataset")
-    known = set(zip(versions["name"], versions["version"], strict=True))
     if picked not in known:
-        names = list(dict.fromkeys(versions["name"]))
-        name = "demo" if "demo" in names else names[0]
-        picked = (name, int(versions.loc[versions["name"] == name, "version"].max()))
+        picked = datasets.default_version(versions)
         st.session_state["dataset"] = picked
     return picked
 
 
 def dataset_picker(container=st) -> tuple[str, int] | None:
     """A selectbox over all versions bound to the active dataset."""
-    versions = dataset_versions()
     current = active_dataset()
     if current is None:
         return None
+    versions = dataset_versions()
     options = list(zip(versions["name"], versions["version"].astype(int), strict=True))
     choice = container.selectbox(
         "Dataset version", options, index=options.index(current),
@@ -72,11 +110,31 @@ def dataset_picker(container=st) -> tuple[str, int] | None:
     return choice
 
 
+def model_picker(label: str = "Model", key: str = "model_picker",
+                 container=st) -> str | None:
+    """A selectbox over registered models, production first."""
+    models = models_table()
+    if models.empty:
+        return None
+    production = production_model_id()
+    ids = sorted(models["model_id"], key=lambda m: m != production)
+    aliases = dict(zip(models["model_id"], models["aliases"], strict=True))
+    return container.selectbox(
+        label, ids, key=key,
+        format_func=lambda m: f"{m}  [{aliases[m]}]" if aliases[m] else m,
+    )
+
+
 def empty_store_notice() -> None:
     st.info(
         "The store holds no data yet. Import a file on the **Explore** page, or run "
         "`python -m core init` to load the demo corpus."
     )
+
+
+def no_models_notice() -> None:
+    st.info("No model is trained yet. Train one on the **Train** page or run "
+            "`python -m core train --dataset demo`.")
 
 
 @contextmanager
@@ -88,56 +146,6 @@ def friendly_errors() -> Iterator[None]:
         st.error(str(err))
 
 
-@st.cache_data(show_spinner=False)
-def models_table(dataset: str | None = None) -> pd.DataFrame:
-    """Registered models; call `refresh_models()` after training, promoting or deleting."""
-    from core import registry
-    return registry.list_models(dataset)
-
-
-@st.cache_resource(show_spinner="Loading model…", max_entries=6)
-def model(model_id: str):
-    """A loaded model (engine + encoder); artifacts never change, so cache by id."""
-    from core import registry
-    return registry.load(model_id)
-
-
-def refresh_models() -> None:
-    models_table.clear()
-    scored_model_ids.clear()
-
-
-def production_model_id() -> str | None:
-    models = models_table()
-    if models.empty:
-        return None
-    hits = models[models["aliases"].str.contains("production", regex=False)]
-    return None if hits.empty else str(hits["model_id"].iloc[0])
-
-
-def model_picker(label: str = "Model", key: str = "model_picker",
-                 container=st) -> str | None:
-    """A selectbox over registered models, production first."""
-    models = models_table()
-    if models.empty:
-        return None
-    ids = models["model_id"].tolist()
-    production = production_model_id()
-    if production:
-        ids.remove(production)
-        ids.insert(0, production)
-    aliases = dict(zip(models["model_id"], models["aliases"], strict=True))
-    return container.selectbox(
-        label, ids, key=key,
-        format_func=lambda m: f"{m}  [{aliases[m]}]" if aliases[m] else m,
-    )
-
-
-def no_models_notice() -> None:
-    st.info("No model is trained yet. Train one on the **Train** page or run "
-            "`python -m core train --dataset demo`.")
-
-
 class StreamlitProgress:
     """A progress bar that core's long work reports to (done, total, message)."""
 
@@ -146,26 +154,6 @@ class StreamlitProgress:
 
     def __call__(self, done: int, total: int, message: str) -> None:
         self.bar.progress(min(1.0, done / total) if total else 1.0, text=message)
-
-
-@st.cache_data(show_spinner=False)
-def scored_model_ids() -> list[str]:
-    """Models with stored fingerprints (the ones Lookup can use), production first."""
-    from core import store
-    ids = store.query("SELECT DISTINCT model_id FROM fingerprints ORDER BY model_id")
-    scored = ids["model_id"].tolist()
-    production = production_model_id()
-    if production in scored:
-        scored.remove(production)
-        scored.insert(0, production)
-    return scored
-
-
-@st.cache_resource(show_spinner="Loading the model's fingerprints…", max_entries=3)
-def lookup(model_id: str):
-    """The loaded lookup service of a scored model (fingerprints, term index)."""
-    from core.lookup import Lookup
-    return Lookup(model_id)
 
 
 def summary_cards(table: pd.DataFrame) -> None:

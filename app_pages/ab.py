@@ -35,6 +35,7 @@ with ui.friendly_errors():
     a, b = ui.lookup(model_a), ui.lookup(model_b)
 
     st.subheader("Across the data")
+    ab.check_comparable(a, b)
     overlap = neighbour_overlap(model_a, model_b)
     cards = st.columns(2)
     cards[0].metric("Neighbour overlap@10", f"{overlap['overlap_at_k']:.0%}",
@@ -55,10 +56,10 @@ with ui.friendly_errors():
     st.plotly_chart(heat, width="stretch")
 
     st.subheader("One campaign")
-    common = sorted(set(a.fingerprints.campaign_ids) & set(b.fingerprints.campaign_ids))
-    names = a.campaigns["campaign_name"].to_dict()
+    common = ab.common_campaigns(a, b)
+    names = a.campaigns["campaign_name"].fillna("").to_dict()
     campaign_id = st.selectbox("Campaign", common, index=None, key="ab_campaign",
-                               format_func=lambda c: f"{c} — {names.get(c) or ''}",
+                               format_func=lambda c: f"{c} — {names.get(c, '')}",
                                placeholder="type an id or part of a name")
     if campaign_id:
         table = ab.side_by_side(a, b, campaign_id)

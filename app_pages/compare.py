@@ -78,14 +78,12 @@ if auth.current_user().can("promote"):
         with ui.friendly_errors(), st.spinner("Promoting (a new production model is scored "
                                               "first)…"):
             result = deploy.promote(target, alias, ui.StreamlitProgress("Scoring…"))
-            ui.refresh_models()
             st.success(f"{target} is now {alias}.")
             if result["scoring"]:
                 st.caption(f"Scored {result['scoring']['campaigns']:,} campaigns.")
     if c2.button("Delete model"):
         with ui.friendly_errors():
             registry.delete(target)
-            ui.refresh_models()
             st.success(f"Deleted {target}.")
             st.rerun()
 else:

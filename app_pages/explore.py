@@ -4,7 +4,7 @@ import plotly.express as px
 import streamlit as st
 
 import ui
-from core import auth, ingest, sandbox
+from core import auth, datasets, ingest, sandbox
 
 st.title("Explore")
 
@@ -25,7 +25,6 @@ with st.expander("Import files as a new dataset version", expanded=ui.active_dat
         with ui.friendly_errors(), st.spinner("Importing…"):
             summary = ingest.import_uploads([(f.name, f.getvalue()) for f in uploads or []],
                                             dataset)
-            ui.refresh()
             st.session_state["dataset"] = (summary.dataset, summary.version)
             if summary.status == "unchanged":
                 st.info(f"Identical content is already stored as {summary.dataset} "
@@ -49,12 +48,7 @@ tab_campaigns, tab_charts, tab_sql = st.tabs(["Campaigns", "Charts", "SQL"])
 
 with tab_campaigns:
     search = st.text_input("Search campaigns", placeholder="id, name or account contains…")
-    shown = table
-    if search:
-        needle = search.lower()
-        hay = (table["campaign_id"].astype(str) + " " + table["campaign_name"].fillna("") + " "
-               + table["account"].fillna("")).str.lower()
-        shown = table[hay.str.contains(needle, regex=False)]
+    shown = datasets.search_campaigns(table, search)
     st.caption(f"{len(shown):,} of {len(table):,} campaigns")
     st.dataframe(
         shown, hide_index=True, height=420,

@@ -1,5 +1,6 @@
 """Lookup: a campaign's fingerprint, its most similar campaigns and suggested actions."""
 
+import pandas as pd
 import plotly.express as px
 import streamlit as st
 
@@ -64,10 +65,11 @@ right.metric("Words unknown to the model", f"{result.fingerprint.oov_share:.0%}"
 if result.fingerprint.unknown_tokens:
     right.caption("Unknown: " + ", ".join(dict.fromkeys(result.fingerprint.unknown_tokens))[:300])
 if result.campaign_id:
-    past = review.reviews_of(result.campaign_id)
+    past = review.reviews_of(result.campaign_id, lookup.dataset)
     if not past.empty:
-        right.caption(f"Reviewed {len(past)}×; latest: {past['decision'].iloc[0]}"
-                      + (f" — {past['note'].iloc[0]}" if past["note"].iloc[0] else ""))
+        latest = past.iloc[0]
+        note = f" — {latest['note']}" if pd.notna(latest["note"]) else ""
+        right.caption(f"Reviewed {len(past)}×; latest: {latest['decision']}{note}")
 
 st.subheader("Most similar campaigns")
 st.dataframe(result.neighbors, hide_index=True, column_config={

@@ -27,8 +27,7 @@ version = st.selectbox("Version to check", available, index=len(available) - 1)
 
 if st.button("Check drift", type="primary"):
     with ui.friendly_errors(), st.spinner("Scoring the version against the model…"):
-        report = drift.drift_report(dataset, version, production)
-        drift.record(report)
+        report = drift.check(dataset, version, production)
         st.session_state["drift_report"] = report.to_dict()
 
 report = st.session_state.get("drift_report")

@@ -30,9 +30,9 @@ if not auth.current_user().can("review"):
     st.stop()
 
 with st.form("review"):
+    names = queue.set_index("campaign_id")["campaign_name"].fillna("").to_dict()
     campaign_id = st.selectbox("Campaign", queue["campaign_id"].tolist(),
-                               format_func=lambda c: f"{c} — " + str(
-                                   queue.set_index("campaign_id").at[c, "campaign_name"]))
+                               format_func=lambda c: f"{c} — {names[c]}")
     decision = st.radio("Decision", review.DECISIONS, horizontal=True,
                         format_func=lambda d: d.replace("_", " "))
     topic = st.selectbox("Topic (for 'assign topic')", range(model.k),

@@ -89,14 +89,12 @@ if run:
                 st.stop()
             result = sweep.sweep(spec, ks, seeds=range(seeds), progress=progress)
             st.session_state.pop("training_started", None)
-            ui.refresh_models()
             st.success(f"Sweep {result.sweep_id}: {len(result.runs)} models trained.")
             st.markdown(f"**Chosen model:** `{result.best_model_id}` — {result.explanation}")
             st.dataframe(result.table, hide_index=True)
         else:
             result = train.train(spec, progress)
             st.session_state.pop("training_started", None)
-            ui.refresh_models()
             st.success(f"Trained `{result.model_id}` in {sum(result.timings.values()):.1f} s.")
             m = result.metrics
             cards = st.columns(4)

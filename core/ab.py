@@ -8,13 +8,28 @@ import numpy as np
 import pandas as pd
 
 from core import metrics, registry, review
+from core.errors import TopicLabError
 from core.lookup import Lookup
 
 METRICS = ("npmi", "c_v", "u_mass", "diversity", "perplexity")
 
 
+def check_comparable(a: Lookup, b: Lookup) -> None:
+    """Campaign ids only mean the same campaign within one dataset."""
+    if a.dataset != b.dataset:
+        raise TopicLabError(f"A/B compares models of one dataset; {a.model_id} is on "
+                            f"{a.dataset!r} and {b.model_id} on {b.dataset!r}.")
+
+
+def common_campaigns(a: Lookup, b: Lookup) -> list[str]:
+    """Campaigns both models have fingerprints for (versions of a dataset can differ)."""
+    check_comparable(a, b)
+    return sorted(set(a.fingerprints.campaign_ids) & set(b.fingerprints.campaign_ids))
+
+
 def side_by_side(a: Lookup, b: Lookup, campaign_id: str, n: int = 10) -> pd.DataFrame:
     """Rank by rank: each model's neighbour and whether the other model also found it."""
+    check_comparable(a, b)
     left = a.neighbors(campaign_id, n)
     right = b.neighbors(campaign_id, n)
     in_a, in_b = set(left["campaign_id"]), set(right["campaign_id"])
@@ -41,14 +56,14 @@ def side_by_side(a: Lookup, b: Lookup, campaign_id: str, n: int = 10) -> pd.Data
 def overlap_at_k(a: Lookup, b: Lookup, k: int = 10, sample: int | None = 500,
                  seed: int = 0) -> dict[str, float]:
     """Mean share of common neighbours in the top k, over campaigns both models scored."""
-    common = sorted(set(a.fingerprints.campaign_ids) & set(b.fingerprints.campaign_ids))
+    common = common_campaigns(a, b)
     if sample and len(common) > sample:
         common = list(np.random.default_rng(seed).choice(common, sample, replace=False))
     overlaps = []
     for campaign_id in common:
         na = {n.campaign_id for n in a.index.query_id(campaign_id, k)}
         nb = {n.campaign_id for n in b.index.query_id(campaign_id, k)}
-        overlaps.append(len(na & nb) / k)
+        overlaps.append(len(na & nb) / max(1, min(len(na), len(nb))))
     return {"overlap_at_k": float(np.mean(overlaps)) if overlaps else float("nan"),
             "k": k, "campaigns": len(common)}
 

@@ -239,9 +239,7 @@ def _pipeline(args: argparse.Namespace) -> Any:
 @command("drift")
 def _drift(args: argparse.Namespace) -> Any:
     from core import drift
-    report = drift.drift_report(args.dataset, args.version, args.model)
-    drift.record(report)
-    return report.to_dict()
+    return drift.check(args.dataset, args.version, args.model).to_dict()
 
 
 @command("audit")

@@ -33,6 +33,29 @@ def list_versions(name: str | None = None) -> pd.DataFrame:
     )
 
 
+def default_version(versions: pd.DataFrame | None = None) -> tuple[str, int] | None:
+    """What to show first: the newest version of `demo`, else of the first dataset."""
+    versions = list_versions() if versions is None else versions
+    if versions.empty:
+        return None
+    names = list(dict.fromkeys(versions["name"]))
+    name = "demo" if "demo" in names else names[0]
+    return name, int(versions.loc[versions["name"] == name, "version"].max())
+
+
+def search_campaigns(table: pd.DataFrame, text: str, limit: int | None = None) -> pd.DataFrame:
+    """Rows of a campaign table whose id, name or account contains `text` (any case);
+    exact id matches first."""
+    needle = text.strip().lower()
+    if needle:
+        hay = (table["campaign_id"].astype(str) + " " + table["campaign_name"].fillna("")
+               + " " + table["account"].fillna("")).str.lower()
+        hits = table[hay.str.contains(needle, regex=False)]
+        exact = hits["campaign_id"].astype(str).str.lower() == needle
+        table = pd.concat([hits[exact], hits[~exact]])
+    return table if limit is None else table.head(limit)
+
+
 def get(name: str, version: int | None = None) -> DatasetVersion:
     """One version (the latest when `version` is None); NotFoundError names what exists."""
     row = store.query_one(

@@ -8,7 +8,7 @@ Four measures, each with a threshold and a plain verdict:
 - topic-prevalence shift: Jensen–Shannon distance (base 2, 0..1) between the mean
   fingerprint of the training data and of the version;
 - confidence: the share of campaigns whose strongest topic is weak (max weight below
-  LOW_CONFIDENCE), compared with the training data.
+  review.LOW_CONFIDENCE), compared with the training data.
 Retraining is recommended when any measure crosses its threshold.
 """
 
@@ -23,9 +23,8 @@ import numpy as np
 import pandas as pd
 from scipy.spatial.distance import jensenshannon
 
-from core import audit, datasets, registry, store
+from core import audit, auth, datasets, registry, review, store
 
-LOW_CONFIDENCE = 0.3
 THRESHOLDS = {
     "oov_increase": 0.10,         # absolute rise in OOV token share
     "topic_shift_js": 0.15,       # JS distance between mean fingerprints
@@ -103,8 +102,8 @@ def drift_report(dataset: str, version: int | None = None,
     base = _profile(model, datasets.terms(trained_on["name"], int(trained_on["version"])))
     new = _profile(model, datasets.terms(info.name, info.version))
 
-    low_base = float((base["confidence"] < LOW_CONFIDENCE).mean())
-    low_new = float((new["confidence"] < LOW_CONFIDENCE).mean())
+    low_base = float((base["confidence"] < review.LOW_CONFIDENCE).mean())
+    low_new = float((new["confidence"] < review.LOW_CONFIDENCE).mean())
     shift = float(jensenshannon(base["mean_fingerprint"], new["mean_fingerprint"], base=2))
     measures = {
         "oov_increase": _measure(new["oov_share"] - base["oov_share"],
@@ -129,6 +128,7 @@ def drift_report(dataset: str, version: int | None = None,
 
 def record(report: DriftReport) -> None:
     """Keep a report so the Monitor page can chart drift over versions."""
+    auth.require("score")
     with store.transaction() as con:
         con.execute(
             "INSERT INTO drift_reports VALUES (?, ?, ?, ?, ?, ?)",
@@ -138,6 +138,14 @@ def record(report: DriftReport) -> None:
         audit.record(con, "drift", f"{report.dataset} v{report.version}",
                      {"model_id": report.model_id,
                       "retrain_recommended": report.retrain_recommended})
+
+
+def check(dataset: str, version: int | None = None,
+          model_id: str | None = None) -> DriftReport:
+    """Measure drift and record it: what the Monitor page, the CLI and the pipeline run."""
+    report = drift_report(dataset, version, model_id)
+    record(report)
+    return report
 
 
 def history(dataset: str, model_id: str | None = None) -> pd.DataFrame:

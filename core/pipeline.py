@@ -72,8 +72,7 @@ def run(dataset: str, paths: Sequence[str | Path] | None = None, *,
     if production and serves != dataset:
         note("drift", skipped=f"production serves dataset {serves!r}, not {dataset!r}")
     elif production:
-        report = drift.drift_report(dataset, version, production)
-        drift.record(report)
+        report = drift.check(dataset, version, production)
         note("drift", against=production, retrain_recommended=report.retrain_recommended,
              verdict=report.verdict)
 

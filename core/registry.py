@@ -53,9 +53,7 @@ class LoadedModel:
         return self.encoder.vocabulary
 
     def top_words(self, n: int = 10) -> list[list[str]]:
-        vocab = self.vocabulary
-        order = (-self.engine.topic_term_).argsort(axis=1)[:, :n]
-        return [[vocab[j] for j in row] for row in order]
+        return self.engine.topics(n)
 
 
 def library_versions() -> dict[str, str]:
@@ -134,7 +132,8 @@ def list_models(dataset: str | None = None) -> pd.DataFrame:
     frame = store.query(
         "SELECT m.model_id, m.engine, m.k, m.dataset, m.version, m.vocab_size, m.params, "
         "m.metrics, m.timings, m.sweep_id, m.created_at, m.created_by, "
-        "coalesce(string_agg(a.alias, ', ' ORDER BY a.alias), '') AS aliases "
+        "coalesce(string_agg(a.alias, ', ' ORDER BY a.alias), '') AS aliases, "
+        "m.model_id IN (SELECT model_id FROM fingerprints) AS scored "
         "FROM models m LEFT JOIN aliases a USING (model_id) "
         f"{where} GROUP BY ALL ORDER BY m.created_at DESC, m.model_id", params,
     )
@@ -165,6 +164,12 @@ def get(model_id: str) -> dict[str, Any]:
     for column in ("params", "text_config", "metrics", "timings", "library_versions"):
         record[column] = json.loads(record[column])
     return record
+
+
+def aliases() -> dict[str, str]:
+    """Every alias and the model it points at."""
+    frame = store.query("SELECT alias, model_id FROM aliases")
+    return dict(zip(frame["alias"], frame["model_id"], strict=True))
 
 
 def alias(name: str) -> str | None:

@@ -51,10 +51,13 @@ def record_review(model_id: str, campaign_id: str, decision: str, *, topic: int 
                      {"model_id": model_id, "decision": decision, "topic": topic, "note": note})
 
 
-def reviews_of(campaign_id: str) -> pd.DataFrame:
-    """Every decision people made about a campaign, newest first."""
-    return store.query("SELECT * FROM reviews WHERE campaign_id = ? ORDER BY created_at DESC",
-                       [campaign_id])
+def reviews_of(campaign_id: str, dataset: str) -> pd.DataFrame:
+    """Every decision people made about a campaign of a dataset (under any of its models),
+    newest first. Campaign ids are only unique within a dataset."""
+    return store.query(
+        "SELECT r.* FROM reviews r JOIN models m USING (model_id) "
+        "WHERE r.campaign_id = ? AND m.dataset = ? ORDER BY r.created_at DESC",
+        [campaign_id, dataset])
 
 
 def record_feedback(model_id: str, campaign_id: str, neighbor_id: str, useful: bool) -> None:

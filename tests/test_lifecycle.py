@@ -99,7 +99,7 @@ def test_review_and_feedback_survive_a_restart(trained_home):
     out = subprocess.run(
         [sys.executable, "-c", "from core import review, registry; "
          "m = registry.alias('production'); "
-         f"print(review.reviews_of({campaign!r})['decision'].tolist(), "
+         f"print(review.reviews_of({campaign!r}, 'demo')['decision'].tolist(), "
          "review.acceptance([m])['acceptance_rate'].tolist())"],
         cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "['flag'] [0.5]"
