@@ -92,3 +92,16 @@ def test_train_and_promote(trained_home):
     assert promoted["alias"] == "production" and promoted["scoring"]["campaigns"] == 400
     log = ok_json(cli("audit", "--action", "promote", home=trained_home))
     assert log[0]["target"] == trained["model_id"]
+
+
+def test_sweep_and_bad_values(trained_home):
+    result = ok_json(cli("sweep", "--dataset", "demo", "--ks", "3", "4", "--seeds", "0",
+                         "--iterations", "30", home=trained_home))
+    assert len(result["models"]) == 2 and result["best_model_id"] in result["models"]
+    assert "NPMI" in result["explanation"] and result["objective"]
+    for args, needle in [(("train", "--dataset", "demo", "--k", "0"), "K must be"),
+                         (("train", "--dataset", "demo", "--alpha", "abc"), "alpha"),
+                         (("sweep", "--dataset", "demo", "--ks", "1", "5"), "K must be"),
+                         (("train", "--dataset", "nope"), "nope")]:
+        bad = cli(*args, home=trained_home)
+        assert bad.returncode == 1 and needle in bad.stderr, (args, bad.stderr)
