@@ -13,9 +13,11 @@ as the reference for coherence.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -39,12 +41,22 @@ class CampaignRows:
 
     def documents(self, tokenizer: Tokenizer) -> tuple[list[list[str]], list[list[str]]]:
         """(tokens, weighted tokens) per campaign; each distinct term is tokenised once."""
-        tokens: list[list[str]] = [[] for _ in self.ids]
-        weighted: list[list[str]] = [[] for _ in self.ids]
-        per_term = tokenizer.tokenize_terms(self.terms)
-        for pos, toks, rep in zip(self.positions, per_term, self.repeats, strict=True):
-            tokens[pos].extend(toks)
-            weighted[pos].extend(toks * rep)
+        term_codes, unique_terms = pd.factorize(pd.Series(self.terms, dtype="str"))
+        positions = np.asarray(self.positions, dtype=np.int64)
+        order = np.argsort(positions, kind="stable")  # rows by campaign, in row order
+        bounds = np.searchsorted(positions[order], np.arange(len(self.ids) + 1)).tolist()
+        with _gc_paused():
+            per_term = tokenizer.tokenize_terms(unique_terms.tolist())
+            rows = term_codes[order].tolist()
+            tokens = [list(itertools.chain.from_iterable(map(per_term.__getitem__, rows[a:b])))
+                      for a, b in itertools.pairwise(bounds)]
+            repeats = np.asarray(self.repeats, dtype=np.int64)
+            if (repeats == 1).all():
+                return tokens, tokens
+            reps = repeats[order].tolist()
+            weighted = [list(itertools.chain.from_iterable(
+                per_term[t] * r for t, r in zip(rows[a:b], reps[a:b], strict=True)))
+                for a, b in itertools.pairwise(bounds)]
         return tokens, weighted
 
     def counts(self, tokenizer: Tokenizer, dictionary: Dictionary
@@ -55,22 +67,26 @@ class CampaignRows:
         distinct term is tokenised once into a row of a terms x vocabulary matrix, and a
         campaigns x terms matrix of row repeats sums them per campaign.
         """
-        term_codes, unique_terms = pd.factorize(np.asarray(self.terms))
-        per_term = tokenizer.tokenize_terms(list(unique_terms))
-        lengths = np.fromiter(map(len, per_term), dtype=np.int64, count=len(per_term))
-        flat = list(itertools.chain.from_iterable(per_term))
-        word_ids = np.fromiter(map(dictionary.token2id.get, flat, itertools.repeat(-1)),
-                               dtype=np.int64, count=len(flat))
-        owner = np.repeat(np.arange(len(per_term)), lengths)
+        term_codes, unique_terms = pd.factorize(pd.Series(self.terms, dtype="str"))
+        with _gc_paused():  # millions of small token lists, no reference cycles
+            per_term = tokenizer.tokenize_terms(unique_terms.tolist())
+            lengths = np.fromiter(map(len, per_term), dtype=np.int64, count=len(per_term))
+            flat = list(itertools.chain.from_iterable(per_term))
+            del per_term
+            word_ids = np.fromiter(map(dictionary.token2id.get, flat, itertools.repeat(-1)),
+                                   dtype=np.int64, count=len(flat))
+            del flat
+        n_terms = len(lengths)
+        owner = np.repeat(np.arange(n_terms), lengths)
         known = word_ids >= 0
-        missing_per_term = np.bincount(owner[~known], minlength=len(per_term))
+        missing_per_term = np.bincount(owner[~known], minlength=n_terms)
         term_words = sp.csr_matrix(
             (np.ones(int(known.sum()), dtype=np.float64), (owner[known], word_ids[known])),
-            shape=(len(per_term), len(dictionary)))
+            shape=(n_terms, len(dictionary)))
         positions = np.asarray(self.positions, dtype=np.int64)
         repeats = np.asarray(self.repeats, dtype=np.float64)
         campaign_terms = sp.csr_matrix((repeats, (positions, term_codes)),
-                                       shape=(len(self.ids), len(per_term)))
+                                       shape=(len(self.ids), n_terms))
         counts = (campaign_terms @ term_words).tocsr()
         counts.sum_duplicates()
         counts.sort_indices()
@@ -79,6 +95,19 @@ class CampaignRows:
                               minlength=len(self.ids))
         oov = np.divide(missing, total, out=np.ones(len(self.ids)), where=total > 0)
         return counts, oov
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector: while millions of lists are created it would
+    otherwise rescan them over and over (measured: half the encoding time at 5M rows)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def campaign_rows(terms: pd.DataFrame, weight_by: str | None) -> CampaignRows:
@@ -94,7 +123,7 @@ def campaign_rows(terms: pd.DataFrame, weight_by: str | None) -> CampaignRows:
     if weight_by:
         values = pd.to_numeric(rows[weight_by], errors="coerce").fillna(0).clip(lower=0)
         repeats = np.rint(1 + np.log1p(values.to_numpy(dtype=np.float64))).astype(np.int64)
-    return CampaignRows(ids.tolist(), positions, rows["term"].astype(str).to_numpy(), repeats)
+    return CampaignRows(ids.tolist(), positions, rows["term"].astype(str), repeats)
 
 
 class Encoder:

@@ -11,16 +11,23 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
-from core import audit, auth, datasets, registry, store
+from core import audit, auth, registry, store
 from core.errors import InputError, NotFoundError
 
 Progress = Callable[[int, int, str], None]
-_BATCH = 2000
+# Campaigns per fold-in call: small enough for one batch's working set to stay in the CPU
+# cache (at K=50, batches of 1,000 folded in 1.8x faster than 16,000), and two threads
+# fold batches in parallel (numpy and scipy release the GIL). A document's fingerprint
+# does not depend on its batch, so the result is the same either way.
+_BATCH = 1000
+_THREADS = 2
 
 
 @dataclass
@@ -60,35 +67,83 @@ class Fingerprints:
 
 
 def score_dataset(model_id: str | None = None, progress: Progress | None = None) -> dict:
-    """Fingerprint every campaign of the model's dataset version and store them atomically."""
+    """Fingerprint every campaign of the model's dataset version and store them atomically.
+
+    The result's `timings` splits the seconds into reading the term rows, tokenising and
+    encoding them, folding them in and writing the fingerprints.
+    """
     auth.require("score")
     model_id = registry.resolve(model_id)
     model = registry.load(model_id)
     dataset = model.manifest["dataset"]
-    started = time.perf_counter()
-    terms = datasets.terms(dataset["name"], int(dataset["version"]))
-    ids, bows, oov = model.encoder.encode_frame(terms)
-    weights = np.empty((len(ids), model.k), dtype=np.float32)
-    for start in range(0, len(ids), _BATCH):
-        stop = min(start + _BATCH, len(ids))
-        weights[start:stop] = model.engine.transform(bows[start:stop])
-        if progress:
-            progress(stop, len(ids), f"Scored {stop:,} of {len(ids):,} campaigns")
-    frame = pd.DataFrame({
-        "model_id": model_id, "campaign_id": ids, "weights": list(weights),
-        "confidence": weights.max(axis=1), "oov_share": oov.astype(np.float32),
+    timings: dict[str, float] = {}
+    started = clock = time.perf_counter()
+    terms = _scoring_rows(dataset["name"], int(dataset["version"]),
+                          model.encoder.tokenizer.config.weight_by)
+    timings["read"], clock = _lap(clock)
+    ids, counts, oov = model.encoder.encode_frame(terms, as_matrix=True)
+    timings["encode"], clock = _lap(clock)
+    weights = _fold_in_batches(model, counts, progress)
+    timings["fold_in"], clock = _lap(clock)
+    k = weights.shape[1]
+    table = pa.table({
+        "model_id": pa.array([model_id] * len(ids), pa.string()),
+        "campaign_id": pa.array(ids, pa.string()),
+        "weights": pa.FixedSizeListArray.from_arrays(pa.array(weights.ravel()), k),
+        "confidence": pa.array(weights.max(axis=1)),
+        "oov_share": pa.array(oov.astype(np.float32)),
     })
     with store.transaction() as con:
         con.execute("DELETE FROM fingerprints WHERE model_id = ?", [model_id])
-        con.register("incoming_fingerprints", frame)
+        con.register("incoming_fingerprints", table)
         con.execute("INSERT INTO fingerprints SELECT model_id, campaign_id, "
                     "weights::FLOAT[], confidence, oov_share FROM incoming_fingerprints")
         con.unregister("incoming_fingerprints")
         audit.record(con, "score", model_id, {"campaigns": len(ids)})
+    timings["write"], clock = _lap(clock)
     seconds = time.perf_counter() - started
     return {"model_id": model_id, "dataset": dataset["name"], "version": dataset["version"],
             "campaigns": len(ids), "seconds": round(seconds, 3),
-            "campaigns_per_second": round(len(ids) / seconds, 1) if seconds else None}
+            "campaigns_per_second": round(len(ids) / seconds, 1) if seconds else None,
+            "timings": {key: round(value, 3) for key, value in timings.items()}}
+
+
+def _lap(since: float) -> tuple[float, float]:
+    now = time.perf_counter()
+    return now - since, now
+
+
+def _scoring_rows(name: str, version: int, weight_by: str | None) -> pd.DataFrame:
+    """The columns scoring reads, in import order, through Arrow: for millions of rows this
+    is several times faster than all columns through `datasets.terms`."""
+    columns = ["campaign_id", "term"] + ([weight_by] if weight_by else [])
+    with store.connect(read_only=True) as con:
+        return con.sql(
+            f"SELECT {', '.join(columns)} FROM terms WHERE dataset = ? AND version = ? "
+            "ORDER BY source_file, source_line", params=[name, version]
+        ).to_arrow_table().to_pandas()
+
+
+def _fold_in_batches(model: registry.LoadedModel, counts, progress: Progress | None
+                     ) -> np.ndarray:
+    """N x K float32 fingerprints of the rows of a count matrix, batch by batch."""
+    n = counts.shape[0]
+    weights = np.empty((n, model.k), dtype=np.float32)
+    starts = range(0, n, _BATCH)
+
+    def fold(start: int) -> int:
+        stop = min(start + _BATCH, n)
+        weights[start:stop] = model.engine.transform(counts[start:stop])
+        return stop
+
+    pool = ThreadPoolExecutor(max_workers=_THREADS)
+    try:
+        for stop in pool.map(fold, starts):  # in order, so progress only moves forward
+            if progress:
+                progress(stop, n, f"Scored {stop:,} of {n:,} campaigns")
+    finally:  # a cancelled run (progress raised) drops the batches not yet started
+        pool.shutdown(wait=True, cancel_futures=True)
+    return weights
 
 
 def load_fingerprints(model_id: str) -> Fingerprints:

@@ -22,6 +22,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from core.errors import InputError
 
 LANGUAGES = ("auto", "en", "ja")
@@ -147,15 +151,21 @@ def _stopwords(language: str) -> frozenset[str]:
     return frozenset(EN) | (frozenset(JA) if language == "ja" else frozenset())
 
 
-_DECORATION_CHARS = frozenset('"+[]')
-_EDGE_SPACE = frozenset(" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f")  # what str.strip() drops in ASCII
+# Terms that `strip_decorations` + NFKC may change: non-ASCII ones (ASCII is NFKC-stable)
+# and those with a match-type mark or with the whitespace `str.strip` removes at an end.
+_MAY_CHANGE_RE = r'["+\[\]]|^[\t\n\x0b\x0c\r\x1c-\x1f ]|[\t\n\x0b\x0c\r\x1c-\x1f ]$'
 
 
-def _is_plain(term: str) -> bool:
-    """True when `strip_decorations` and NFKC leave the term as it is (most keywords):
-    ASCII is NFKC-stable, and there is no match-type mark or surrounding space to remove."""
-    return (term.isascii() and term[:1] not in _EDGE_SPACE and term[-1:] not in _EDGE_SPACE
-            and _DECORATION_CHARS.isdisjoint(term))
+def _clean_terms(terms: list[str]) -> list[str]:
+    """`NFKC(strip_decorations(term))` of each term, calling Python only for the few terms
+    a vectorised (Arrow) check says it may change: most keywords are plain ASCII words."""
+    array = pa.array(terms, pa.large_string())
+    plain = pc.and_(pc.string_is_ascii(array),
+                    pc.invert(pc.match_substring_regex(array, _MAY_CHANGE_RE)))
+    cleaned = list(terms)
+    for i in np.flatnonzero(~plain.to_numpy(zero_copy_only=False)):
+        cleaned[i] = unicodedata.normalize("NFKC", strip_decorations(terms[i]))
+    return cleaned
 
 
 def _as_terms(doc: str | Sequence[str]) -> list[str]:
@@ -217,8 +227,7 @@ class Tokenizer:
         if cfg.pretokenized:
             return [[w for w in t.split() if w.lower() not in stop] for t in terms]
         unique = list(dict.fromkeys(terms))  # keywords repeat a lot across campaigns
-        cleaned = [t if _is_plain(t) else unicodedata.normalize("NFKC", strip_decorations(t))
-                   for t in unique]
+        cleaned = _clean_terms(unique)
         nlp = load_nlp(language, cfg.ja_split_mode)
         stop |= _stopwords(language)
         if language == "en":
