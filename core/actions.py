@@ -193,11 +193,14 @@ def _add_keywords(own: set[str], neighbor_terms: pd.DataFrame, neighbors: pd.Dat
     per_use["similarity"] = per_use["campaign_id"].map(sims).to_numpy()
     value = per_use[weight_by].fillna(0) if weight_by else 1.0
     per_use["weighted_score"] = per_use["similarity"] * value
-    ideas = per_use.groupby("term", sort=False).agg(
+    by_term = per_use.groupby("term", sort=False)
+    ideas = by_term.agg(
         weighted_score=("weighted_score", "sum"), neighbors=("campaign_id", "nunique"),
-        neighbor_similarity=("similarity", "sum"),
-        neighbor_clicks=("clicks", lambda x: x.sum(min_count=1)),
-        neighbor_conversions=("conversions", lambda x: x.sum(min_count=1))).reset_index()
+        neighbor_similarity=("similarity", "sum"))
+    # One vectorised sum; NaN where no neighbour reported the metric at all.
+    ideas[["neighbor_clicks", "neighbor_conversions"]] = (
+        by_term[["clicks", "conversions"]].sum(min_count=1).to_numpy())
+    ideas = ideas.reset_index()
     need = min(s.keyword_min_neighbors, len(sims))
     ideas = ideas[~ideas["term"].isin(own) & (ideas["neighbors"] >= need)
                   & (ideas["weighted_score"] > 0)]

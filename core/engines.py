@@ -84,7 +84,7 @@ def bow_matrix(bow_docs: Sequence[Bow], n_terms: int) -> sp.csr_matrix:
 
 def fold_in(topic_term: np.ndarray, alpha: np.ndarray, bow_docs: Sequence[Bow] | sp.spmatrix,
             term_weights: np.ndarray | None = None, max_iter: int = 200, tol: float = 1e-4,
-            chunk_nnz: int = 200_000) -> np.ndarray:
+            chunk_nnz: int = 40_000) -> np.ndarray:
     """Document-topic proportions of documents under fixed topics (N x K, rows sum to 1).
 
     Fixed-point (EM) iterations of theta_d ∝ alpha + sum_v n_dv * r_dvk with

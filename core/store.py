@@ -261,9 +261,13 @@ def transaction() -> Iterator[duckdb.DuckDBPyConnection]:
 
 
 def query(sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
-    """Run one trusted read query and return it as a DataFrame."""
+    """Run one trusted read query and return it as a DataFrame.
+
+    Goes through Arrow: with pandas 3 strings that is about 10× faster than `.df()` on
+    millions of term rows.
+    """
     with connect(read_only=True) as con:
-        return con.execute(sql, params or []).df()
+        return con.sql(sql, params=params or None).to_arrow_table().to_pandas()
 
 
 def query_one(sql: str, params: Sequence[Any] | None = None) -> tuple | None:
