@@ -196,6 +196,8 @@ def _keywords_from(args: argparse.Namespace) -> list[str]:
             text = Path(args.file).read_text(encoding="utf-8-sig")
         except FileNotFoundError:
             raise InputError("no such file", file=args.file) from None
+        except OSError as err:
+            raise InputError(f"cannot be read ({err.strerror})", file=args.file) from None
         except UnicodeDecodeError:
             raise InputError("is not UTF-8 text; save the keyword list as UTF-8",
                              file=args.file) from None

@@ -103,17 +103,9 @@ class Lookup:
 
     # -- finding campaigns ------------------------------------------------------------
     def search(self, text: str, limit: int = 20) -> pd.DataFrame:
-        """Campaigns whose id or name contains `text` (case-insensitive), ids first."""
-        needle = text.strip().lower()
+        """Campaigns whose id, name or account contains `text` (any case), exact ids first."""
         table = self.campaigns.reset_index()[["campaign_id", "campaign_name", "account"]]
-        if not needle:
-            return table.head(limit)
-        ids = table["campaign_id"].str.lower()
-        names = table["campaign_name"].fillna("").str.lower()
-        hits = table[ids.str.contains(needle, regex=False) | names.str.contains(needle,
-                                                                               regex=False)]
-        exact = hits["campaign_id"].str.lower() == needle
-        return pd.concat([hits[exact], hits[~exact]]).head(limit)
+        return datasets.search_campaigns(table, text, limit)
 
     def check(self, campaign_id: str) -> str:
         if campaign_id not in self.index.position_:

@@ -10,6 +10,7 @@ re-scored from its own terms gets the same fingerprint.
 from __future__ import annotations
 
 import time
+import unicodedata
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -192,7 +193,9 @@ def fold_in(model: registry.LoadedModel, terms: Sequence[str]) -> Fingerprint:
 
 
 def split_keywords(text: str) -> list[str]:
-    """Pasted text -> keywords: one per line, or separated by commas, tabs or semicolons."""
-    for sep in (";", "\t", ","):
+    """Pasted text -> keywords: one per line, or separated by commas, tabs or semicolons
+    (full-width and Japanese ones too: NFKC first, then 、)."""
+    text = unicodedata.normalize("NFKC", text)
+    for sep in (";", "\t", ",", "、"):
         text = text.replace(sep, "\n")
     return [line.strip() for line in text.splitlines() if line.strip()]
