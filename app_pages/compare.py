@@ -1,6 +1,5 @@
 """Compare: every run side by side, metrics against K, topic alignment, promotion."""
 
-import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
@@ -26,13 +25,10 @@ st.subheader("Quality against K")
 chart_metric = st.segmented_control("Metric", ["npmi", "diversity", "perplexity", "c_v",
                                                "stability"], default="npmi")
 if chart_metric == "stability":
-    sweeps = sweep.list_sweeps()
-    if sweeps.empty:
+    data = sweep.stability_table()
+    if data.empty:
         st.info("Stability is measured across seeds in a sweep; run one on the Train page.")
     else:
-        frames = [s.assign(sweep=sid) for sid, s in zip(sweeps["sweep_id"], sweeps["results"],
-                                                        strict=True)]
-        data = pd.concat(frames).dropna(subset=["stability"])
         st.plotly_chart(px.line(data, x="k", y="stability", color="sweep", markers=True,
                                 title="Mean best-match Jaccard of top-10 words across seeds"),
                         width="stretch")

@@ -21,7 +21,8 @@ if not auth.current_user().can("train"):
 # A run that was interrupted by a click (the Cancel button, or any widget) never reaches
 # the line that clears this flag: the next run reports it.
 if st.session_state.pop("training_started", False):
-    st.warning("Training was cancelled; no model was saved.")
+    st.warning("Training was cancelled: the run in progress was not saved (a sweep keeps "
+               "the runs it had finished; see Compare).")
 
 with st.expander("Text settings", expanded=False):
     left, right = st.columns(2)

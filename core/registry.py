@@ -213,9 +213,12 @@ def delete(model_id: str) -> None:
     """Remove a model, its fingerprints and labels; the production model cannot be deleted."""
     auth.require("delete")
     get(model_id)
-    if alias("production") == model_id:
-        raise TopicLabError(f"{model_id} is the production model; promote another one first.")
-    with store.transaction() as con:
+    with store.transaction() as con:  # the check and the delete see the same state
+        production = con.execute("SELECT model_id FROM aliases WHERE alias = 'production'"
+                                 ).fetchone()
+        if production and production[0] == model_id:
+            raise TopicLabError(f"{model_id} is the production model; promote another one "
+                                "first.")
         for table in ("aliases", "fingerprints", "topic_labels", "models"):
             con.execute(f"DELETE FROM {table} WHERE model_id = ?", [model_id])
         audit.record(con, "delete", model_id)

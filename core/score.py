@@ -95,6 +95,8 @@ def score_dataset(model_id: str | None = None, progress: Progress | None = None)
         "oov_share": pa.array(oov.astype(np.float32)),
     })
     with store.transaction() as con:
+        if con.execute("SELECT 1 FROM models WHERE model_id = ?", [model_id]).fetchone() is None:
+            raise NotFoundError(f"Model {model_id} was deleted while it was being scored.")
         con.execute("DELETE FROM fingerprints WHERE model_id = ?", [model_id])
         con.register("incoming_fingerprints", table)
         con.execute("INSERT INTO fingerprints SELECT model_id, campaign_id, "

@@ -106,6 +106,16 @@ def list_sweeps(dataset: str | None = None) -> pd.DataFrame:
     return frame
 
 
+def stability_table(sweeps: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Stability per K of every sweep that measured it (K, stability, sweep)."""
+    sweeps = list_sweeps() if sweeps is None else sweeps
+    frames = [r.assign(sweep=sid) for sid, r in zip(sweeps["sweep_id"], sweeps["results"],
+                                                    strict=True)]
+    if not frames:
+        return pd.DataFrame(columns=["k", "stability", "sweep"])
+    return pd.concat(frames).dropna(subset=["stability"])[["k", "stability", "sweep"]]
+
+
 def _summarise(per_run: pd.DataFrame, top_words: dict[str, list[list[str]]]) -> pd.DataFrame:
     """Mean metrics and seed stability per (K, alpha)."""
     per_run = per_run.assign(alpha=_alpha_key(per_run["alpha"]))
