@@ -137,6 +137,15 @@ def no_models_notice() -> None:
             "`python -m core train --dataset demo`.")
 
 
+def production_or_stop() -> str:
+    """The production model's id; without one, a friendly notice ends the page."""
+    production = production_model_id()
+    if production is None:
+        no_models_notice()
+        st.stop()
+    return production
+
+
 @contextmanager
 def friendly_errors() -> Iterator[None]:
     """Show a TopicLabError as an error box instead of a stack trace."""

@@ -9,10 +9,7 @@ from core import drift, registry
 
 st.title("Monitor drift")
 
-production = ui.production_model_id()
-if production is None:
-    ui.no_models_notice()
-    st.stop()
+production = ui.production_or_stop()
 trained_on = registry.get(production)
 st.caption(f"Production model `{production}`, trained on **{trained_on['dataset']} "
            f"v{trained_on['version']}**. Each measure has a threshold; crossing any of them "

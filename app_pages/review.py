@@ -7,10 +7,7 @@ from core import auth, registry, review
 
 st.title("Review queue")
 
-model_id = ui.production_model_id()
-if model_id is None:
-    ui.no_models_notice()
-    st.stop()
+model_id = ui.production_or_stop()
 
 model = ui.model(model_id)
 names = registry.topic_names(model)

@@ -28,18 +28,25 @@ def test_transaction_rolls_back_everything(home):
     assert store.query_one("SELECT count(*) FROM meta WHERE key = 'a'")[0] == 0
 
 
-def test_other_process_holding_the_file_gives_clear_busy_error(home, monkeypatch):
+def hold_store(home, seconds: float) -> subprocess.Popen:
+    """Another process that opens the store read-write and keeps it for `seconds`."""
     store.ensure_schema()
     holder = subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(f"""
-            import duckdb, sys, time
+            import duckdb, time
             con = duckdb.connect({str(home / 'topiclab.duckdb')!r})
             print('locked', flush=True)
-            time.sleep(30)
+            time.sleep({seconds})
+            con.close()
         """)], stdout=subprocess.PIPE, text=True, cwd=REPO,
     )
+    assert holder.stdout.readline().strip() == "locked"
+    return holder
+
+
+def test_other_process_holding_the_file_gives_clear_busy_error(home, monkeypatch):
+    holder = hold_store(home, 30)
     try:
-        assert holder.stdout.readline().strip() == "locked"
         monkeypatch.setenv("TOPICLAB_LOCK_WAIT_S", "0.5")
         with pytest.raises(StoreBusyError, match="in use by another process"):
             store.query("SELECT 1")
@@ -51,17 +58,7 @@ def test_other_process_holding_the_file_gives_clear_busy_error(home, monkeypatch
 
 
 def test_writer_waits_for_other_process_then_succeeds(home):
-    store.ensure_schema()
-    holder = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(f"""
-            import duckdb, time
-            con = duckdb.connect({str(home / 'topiclab.duckdb')!r})
-            print('locked', flush=True)
-            time.sleep(1.0)
-            con.close()
-        """)], stdout=subprocess.PIPE, text=True, cwd=REPO,
-    )
-    assert holder.stdout.readline().strip() == "locked"
+    holder = hold_store(home, 1.0)
     store.execute("INSERT INTO meta VALUES ('after', 'wait')")  # retries until released
     holder.wait()
     assert store.query_one("SELECT value FROM meta WHERE key = 'after'")[0] == "wait"
