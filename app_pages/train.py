@@ -1,11 +1,12 @@
 """Train: one model or a sweep over K × seeds, with live progress and cancellation."""
 
+from dataclasses import replace
+
 import streamlit as st
 
 import ui
 from core import auth, sweep, train
 from core.engines import DEFAULTS, ENGINES
-from core.text import TextConfig
 
 st.title("Train")
 
@@ -24,23 +25,29 @@ if st.session_state.pop("training_started", False):
     st.warning("Training was cancelled: the run in progress was not saved (a sweep keeps "
                "the runs it had finished; see Compare).")
 
-with st.expander("Text settings", expanded=False):
-    left, right = st.columns(2)
-    language = left.selectbox("Language", ["auto", "en", "ja"],
-                              help="auto: Japanese when enough of the text is kana/kanji.")
-    weight_by = left.selectbox("Weight terms by", [None, "impressions", "clicks"],
-                               format_func=lambda v: v or "nothing (every term once)")
-    bigrams = left.toggle("Join frequent word pairs (bigrams)", value=False)
-    no_below = right.number_input("Keep words in at least … campaigns", 1, 1000, 2)
-    no_above = right.slider("…and at most this share of campaigns", 0.05, 1.0, 0.5, 0.05)
-    stopwords = right.text_input("Extra stop words (comma separated)")
-    text = TextConfig(language=language, weight_by=weight_by, bigrams=bigrams,
-                      no_below=int(no_below), no_above=float(no_above),
-                      extra_stopwords=tuple(w.strip().lower() for w in stopwords.split(",")
-                                            if w.strip()))
-
 # Start from how this dataset is trained (its production model's recipe), else defaults.
 saved = train.saved_settings(name)
+with st.expander("Text settings", expanded=False):
+    left, right = st.columns(2)
+    languages, weightings = ["auto", "en", "ja"], [None, "impressions", "clicks"]
+    language = left.selectbox("Language", languages,
+                              index=languages.index(saved.text.language),
+                              help="auto: Japanese when enough of the text is kana/kanji.")
+    weight_by = left.selectbox("Weight terms by", weightings,
+                               index=weightings.index(saved.text.weight_by),
+                               format_func=lambda v: v or "nothing (every term once)")
+    bigrams = left.toggle("Join frequent word pairs (bigrams)", value=saved.text.bigrams)
+    no_below = right.number_input("Keep words in at least … campaigns", 1, 1000,
+                                  saved.text.no_below)
+    no_above = right.slider("…and at most this share of campaigns", 0.05, 1.0,
+                            float(saved.text.no_above), 0.05)
+    stopwords = right.text_input("Extra stop words (comma separated)",
+                                 ", ".join(saved.text.extra_stopwords))
+    text = replace(saved.text, language=language, weight_by=weight_by, bigrams=bigrams,
+                   no_below=int(no_below), no_above=float(no_above),
+                   extra_stopwords=tuple(w.strip().lower() for w in stopwords.split(",")
+                                         if w.strip()))
+
 engines = sorted(ENGINES)
 engine = st.selectbox("Engine", engines, index=engines.index(saved.engine),
                       help="tomotopy (Gibbs sampling) is the default: on BBC News it gave "
