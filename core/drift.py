@@ -69,7 +69,8 @@ def _measure(value: float, threshold: float, baseline: float | None = None,
 
 def _profile(model: registry.LoadedModel, terms: pd.DataFrame) -> dict[str, Any]:
     """OOV share, mean fingerprint, confidences and per-token volume of some term rows."""
-    ids, bows, _ = model.encoder.encode_frame(terms)
+    terms = terms[terms["term"].notna()]
+    ids, bows, _ = model.encoder.encode_frame(terms, as_matrix=True)
     tokenizer = model.encoder.tokenizer
     vocabulary = model.encoder.dictionary.token2id
     unique_terms = terms["term"].astype(str).unique().tolist()

@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 
 from core import datasets, ldavis, registry, score
-from core.engines import bow_matrix
 
 
 @dataclass
@@ -29,13 +28,12 @@ class TopicView:
 def topic_view(model: registry.LoadedModel) -> TopicView:
     info = model.manifest["dataset"]
     terms = datasets.terms(info["name"], int(info["version"]))
-    ids, bows, _ = model.encoder.encode_frame(terms)
-    matrix = bow_matrix(bows, len(model.vocabulary))
+    ids, matrix, _ = model.encoder.encode_frame(terms, as_matrix=True)
     if score.is_scored(model.model_id):
         stored = score.load_fingerprints(model.model_id)
         doc_topic = stored.weights[[stored.index_of(c) for c in ids]]
     else:
-        doc_topic = model.engine.transform(bows)
+        doc_topic = model.engine.transform(matrix)
     return TopicView(model.model_id, registry.topic_names(model), model.top_words(10), ids,
                      np.asarray(doc_topic), np.asarray(matrix.sum(axis=1)).ravel(),
                      np.asarray(matrix.sum(axis=0)).ravel())
