@@ -31,7 +31,7 @@ init: setup
 lint: setup
 	$(BIN)/ruff check .
 
-# Debian's Chromium for the real-browser test (never `playwright install`).
+# Debian's Chromium for the real-browser test (Playwright's own browser download is never used).
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
 		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \

@@ -1,6 +1,6 @@
 """A real Streamlit server and Debian's headless Chromium, for the browser tests.
 
-Never `playwright install`: Playwright drives /usr/bin/chromium. Every request that
+Playwright drives Debian's /usr/bin/chromium and never downloads a browser. Every request that
 would leave the machine is blocked and recorded, so tests can assert there were none.
 """
 
