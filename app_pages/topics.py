@@ -1,5 +1,6 @@
 """Topics: the pyLDAvis chart of a model, each topic's words and campaigns, and names."""
 
+import numpy as np
 import plotly.express as px
 import streamlit as st
 
@@ -38,9 +39,9 @@ with ui.friendly_errors():
     topic = st.selectbox("Topic", range(model.k), format_func=lambda t: names[t],
                          key="topic_pick")
     left, right = st.columns(2)
-    words = model.top_words(15)[topic]
     weights = model.engine.topic_term_[topic]
-    order = weights.argsort()[::-1][:15]
+    order = np.argsort(-weights, kind="stable")[:15]  # the order Engine.top_words uses
+    words = [model.vocabulary[i] for i in order]
     left.plotly_chart(px.bar(x=weights[order][::-1], y=words[::-1],
                              orientation="h", labels={"x": "P(word | topic)", "y": ""},
                              title="Top words"), width="stretch")

@@ -53,6 +53,13 @@ def check_dataset_name(name: str) -> str:
     return name
 
 
+def _may_import(dataset: str) -> str:
+    """The checked dataset name, once the current user may import (before any reading)."""
+    dataset = check_dataset_name(dataset)
+    auth.require("import")
+    return dataset
+
+
 def content_hash(frame: pd.DataFrame) -> str:
     """Order-independent SHA-256 of the canonical columns."""
     row_hashes = np.sort(pd.util.hash_pandas_object(frame[_HASHED], index=False).to_numpy())
@@ -62,8 +69,7 @@ def content_hash(frame: pd.DataFrame) -> str:
 def import_paths(paths: Sequence[str | Path], dataset: str, *,
                  names: Sequence[str] | None = None) -> ImportSummary:
     """Read files/folders (all as one version) and store them."""
-    dataset = check_dataset_name(dataset)
-    auth.require("import")
+    dataset = _may_import(dataset)
     return import_result(readers.read_paths(paths, names=names), dataset)
 
 
@@ -73,8 +79,7 @@ def import_uploads(files: Sequence[tuple[str, bytes]], dataset: str) -> ImportSu
     The bytes go to a private temporary folder so the same readers handle them; messages
     and `source_file` keep the uploaded names.
     """
-    dataset = check_dataset_name(dataset)
-    auth.require("import")
+    dataset = _may_import(dataset)
     if not files:
         raise InputError("No file was uploaded.")
     with tempfile.TemporaryDirectory(prefix="topiclab-upload-") as tmp:
@@ -89,8 +94,7 @@ def import_uploads(files: Sequence[tuple[str, bytes]], dataset: str) -> ImportSu
 
 def import_result(result: readers.ReadResult, dataset: str) -> ImportSummary:
     """Write what a reader produced as the next version of `dataset`, or recognise it."""
-    dataset = check_dataset_name(dataset)
-    auth.require("import")
+    dataset = _may_import(dataset)
     frame = result.frame[list(TERM_COLUMNS)]
     digest = content_hash(frame)
     campaigns = int(frame["campaign_id"].nunique())
