@@ -9,17 +9,18 @@ st.title("Review queue")
 
 model_id = ui.production_or_stop()
 
-model = ui.model(model_id)
-names = registry.topic_names(model)
-queue = review.review_queue(model_id)
-st.caption(f"Campaigns under `{model_id}` whose strongest topic weighs less than "
-           f"{review.LOW_CONFIDENCE} or whose words are mostly unknown to the model "
+with st.spinner("Loading the production model and its review queue…"):
+    model = ui.model(model_id)
+    topic_names = registry.topic_names(model)
+    queue = review.review_queue(model_id)
+st.caption(f"Campaigns under {ui.model_label(model_id)} whose strongest topic weighs less "
+           f"than {review.LOW_CONFIDENCE} or whose words are mostly unknown to the model "
            f"(> {review.HIGH_OOV:.0%}), not yet reviewed.")
 if queue.empty:
     st.success("Nothing to review: every scored campaign has a confident fingerprint.")
     st.stop()
 st.dataframe(queue, hide_index=True, column_config={
-    "confidence": st.column_config.NumberColumn(format="%.2f"),
+    "confidence": st.column_config.NumberColumn(format="%.3f"),
     "oov_share": st.column_config.NumberColumn("unknown words", format="percent")})
 
 if not auth.current_user().can("review"):
@@ -27,18 +28,18 @@ if not auth.current_user().can("review"):
     st.stop()
 
 with st.form("review"):
-    names = queue.set_index("campaign_id")["campaign_name"].fillna("").to_dict()
-    campaign_id = st.selectbox("Campaign", queue["campaign_id"].tolist(),
-                               format_func=lambda c: f"{c} — {names[c]}")
-    decision = st.radio("Decision", review.DECISIONS, horizontal=True,
+    campaign_names = queue.set_index("campaign_id")["campaign_name"].fillna("").to_dict()
+    campaign_id = st.selectbox("Campaign", queue["campaign_id"].tolist(), key="review_campaign",
+                               format_func=lambda c: f"{c} — {campaign_names[c]}")
+    decision = st.radio("Decision", review.DECISIONS, horizontal=True, key="review_decision",
                         format_func=lambda d: d.replace("_", " "))
-    topic = st.selectbox("Topic (for 'assign topic')", range(model.k),
-                         format_func=lambda t: names[t])
-    note = st.text_input("Note (optional)")
+    topic = st.selectbox("Topic (for 'assign topic')", range(model.k), key="review_topic",
+                         format_func=lambda t: topic_names[t])
+    note = st.text_input("Note (optional)", key="review_note")
     if st.form_submit_button("Save decision", type="primary"):
         with ui.friendly_errors():
             review.record_review(model_id, campaign_id, decision,
                                  topic=topic if decision == "assign_topic" else None,
                                  note=note or None)
-            st.success(f"Saved: {campaign_id} — {decision.replace('_', ' ')}.")
+            ui.flash(f"Saved: {campaign_id} — {decision.replace('_', ' ')}.")
             st.rerun()
