@@ -29,6 +29,8 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
     "conversions": ("conversions", "conv."),
     "date": ("date", "day"),
     "label": ("label", "vertical", "category", "class", "query_class"),
+    # Not a term column: the currency of `cost`, kept per dataset (`datasets.currency`).
+    "currency": ("currency code", "currency"),
 }
 
 # Input names of the term column that say what kind of term it holds.

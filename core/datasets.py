@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import pandas as pd
 
-from core import store
-from core.errors import NotFoundError
+from core import audit, auth, store
+from core.errors import InputError, NotFoundError
 
 
 @dataclass(frozen=True)
@@ -99,3 +100,28 @@ def top_terms(name: str, version: int, limit: int = 25) -> pd.DataFrame:
         " GROUP BY term ORDER BY campaigns DESC, clicks DESC NULLS LAST LIMIT ?",
         [name, version, limit],
     )
+
+
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+def currency(name: str) -> str | None:
+    """The currency of a dataset's cost: from its exports' "Currency code" column, else
+    the dataset's setting (`set_currency`), else None (unknown)."""
+    row = store.query_one("SELECT currency FROM dataset_currency WHERE name = ?", [name])
+    return row[0] if row else None
+
+
+def set_currency(name: str, code: str) -> str:
+    """Set the currency of a dataset's cost (ISO 4217, e.g. 'JPY'). Requires `import`."""
+    auth.require("import")
+    code = (code or "").strip().upper()
+    if not _CURRENCY.match(code):
+        raise InputError(f"Currency {code!r} is not an ISO 4217 code such as EUR, USD or JPY.")
+    with store.transaction() as con:
+        if not con.execute("SELECT 1 FROM datasets WHERE name = ?", [name]).fetchone():
+            raise NotFoundError(f"No dataset named {name!r}.")
+        con.execute("INSERT OR REPLACE INTO dataset_currency VALUES (?, ?, 'setting', ?)",
+                    [name, code, audit.now()])
+        audit.record(con, "set_currency", name, {"currency": code})
+    return code

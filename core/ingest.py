@@ -121,6 +121,9 @@ def import_result(result: readers.ReadResult, dataset: str) -> ImportSummary:
             [dataset, version],
         )
         con.unregister("incoming_terms")
+        if result.currency:  # the exports say which currency the cost is in
+            con.execute("INSERT OR REPLACE INTO dataset_currency VALUES (?, ?, 'export', ?)",
+                        [dataset, result.currency, audit.now()])
         summary = ImportSummary(dataset, version, len(frame), campaigns, digest, "created",
                                 list(result.files), list(result.warnings))
         audit.record(con, "import", f"{dataset} v{version}",

@@ -84,6 +84,7 @@ class ReadResult:
     files: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     format_by_file: dict[str, str] = field(default_factory=dict)
+    currency: str | None = None  # Google Ads' "Currency code" when the files agree on one
 
 
 @dataclass
@@ -189,17 +190,30 @@ def _read_all(parts: list[tuple[str, bytes]]) -> ReadResult:
     if repeated:
         raise InputError(f"two input files are both named {repeated[0]!r}; rows are traced by "
                          "file name, so rename one of them", file=repeated[0])
-    frames, warnings, formats = [], [], {}
+    frames, warnings, formats, currencies = [], [], {}, set()
     for name, data in parts:
-        frame, file_warnings, file_format = _read_one(data, name)
+        frame, file_warnings, file_format, file_currencies = _read_one(data, name)
         frames.append(frame)
         warnings.extend(file_warnings)
         formats[name] = file_format
+        currencies |= file_currencies
+    if len(currencies) > 1:
+        listed = ", ".join(sorted(currencies))
+        warnings.append(f"the files give costs in several currencies ({listed}); costs are "
+                        "summed as exported, without conversion")
     frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
-    return ReadResult(frame=frame, files=names, warnings=warnings, format_by_file=formats)
+    return ReadResult(frame=frame, files=names, warnings=warnings, format_by_file=formats,
+                      currency=currencies.pop() if len(currencies) == 1 else None)
 
 
-def _read_one(data: bytes, name: str) -> tuple[pd.DataFrame, list[str], str]:
+def _currencies(raw: _RawTable) -> set[str]:
+    """The currency codes a file's "Currency code" column holds (upper-cased), if any."""
+    if "currency" not in raw.values:
+        return set()
+    return {v.strip().upper() for v in _as_text(raw.values["currency"]) if v and v.strip()}
+
+
+def _read_one(data: bytes, name: str) -> tuple[pd.DataFrame, list[str], str, set[str]]:
     if not data:
         raise InputError("the file is empty (0 bytes)", file=name)
     if data[:4] == b"PAR1":
@@ -212,7 +226,7 @@ def _read_one(data: bytes, name: str) -> tuple[pd.DataFrame, list[str], str]:
         raw = _read_delimited(text, name)
         raw.warnings[:0] = encoding_warnings
     frame, warnings = _canonical_frame(raw, name)
-    return frame, raw.warnings + warnings, raw.format
+    return frame, raw.warnings + warnings, raw.format, _currencies(raw)
 
 
 # --------------------------------------------------------------------------- decoding

@@ -91,6 +91,13 @@ CREATE TABLE IF NOT EXISTS dataset_settings (
     updated_at TIMESTAMP NOT NULL
 );
 
+CREATE TABLE IF NOT EXISTS dataset_currency (
+    name VARCHAR PRIMARY KEY,          -- a dataset name: its cost is in this currency
+    currency VARCHAR NOT NULL,         -- ISO 4217 code, e.g. JPY
+    source VARCHAR NOT NULL,           -- 'export' (Currency code column) | 'setting'
+    updated_at TIMESTAMP NOT NULL
+);
+
 CREATE TABLE IF NOT EXISTS models (
     model_id VARCHAR PRIMARY KEY,
     engine VARCHAR NOT NULL,
