@@ -21,6 +21,11 @@ from core.neighbors import NeighborIndex, neighbors_frame
 
 PERFORMANCE = ["campaign_name", "account", "label", "terms", "impressions", "clicks", "cost",
                "conversions", "ctr", "cpc", "conversion_rate"]
+# How the neighbours table reads: who, how similar, how it performs, then the detail.
+NEIGHBOR_COLUMNS = ["campaign_name", "campaign_id", "similarity", "ctr", "cpc",
+                    "conversion_rate", "clicks", "impressions", "cost", "conversions",
+                    "shared_topics", "account", "label", "terms", "topic_similarity",
+                    "term_similarity"]
 
 
 @dataclass
@@ -129,7 +134,9 @@ class Lookup:
     def _neighbor_table(self, found) -> pd.DataFrame:
         table = neighbors_frame(found, self.topic_names)
         performance = self.campaigns.loc[table["campaign_id"], PERFORMANCE].reset_index(drop=True)
-        return pd.concat([table, performance], axis=1)
+        table = pd.concat([table, performance], axis=1)
+        return table[[c for c in NEIGHBOR_COLUMNS if c in table]
+                     + [c for c in table if c not in NEIGHBOR_COLUMNS]]
 
     def neighbors(self, campaign_id: str, n: int = 10, *, exclude_account: bool = False,
                   min_terms: int = 0) -> pd.DataFrame:
