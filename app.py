@@ -73,5 +73,6 @@ with st.sidebar, ui.friendly_errors():
         st.caption(f"Signed in as {user.name} ({role})")
         st.button("Sign out", on_click=st.logout)
 
+ui.show_flashes()  # confirmations of the previous run (saved before an st.rerun)
 with ui.friendly_errors():  # a user-fixable problem anywhere shows as a message
     page.run()

@@ -95,34 +95,80 @@ def active_dataset() -> tuple[str, int] | None:
     return picked
 
 
+def set_active_dataset(name: str, version: int) -> None:
+    """Make a version the active one everywhere. Call it from a widget callback (which
+    runs before the next script run draws anything), so the sidebar, the pickers and the
+    pages all see it in the same run."""
+    st.session_state["dataset"] = (name, int(version))
+    st.session_state.pop("dataset_picker", None)  # the picker follows on its next draw
+
+
+def _picker_changed() -> None:
+    st.session_state["dataset"] = st.session_state["dataset_picker"]
+
+
 def dataset_picker(container=st) -> tuple[str, int] | None:
-    """A selectbox over all versions bound to the active dataset."""
+    """A selectbox over all versions bound to the active dataset (one state: picking here
+    changes the sidebar in the same run, an import moves the picker)."""
     current = active_dataset()
     if current is None:
         return None
     versions = dataset_versions()
     options = list(zip(versions["name"], versions["version"].astype(int), strict=True))
-    choice = container.selectbox(
-        "Dataset version", options, index=options.index(current),
-        format_func=lambda o: f"{o[0]} v{o[1]}", key="dataset_picker",
+    # Set before the widget is drawn: its own state then never lags the active dataset.
+    st.session_state["dataset_picker"] = current
+    return container.selectbox(
+        "Dataset version", options, format_func=lambda o: f"{o[0]} v{o[1]}",
+        key="dataset_picker", on_change=_picker_changed,
     )
-    st.session_state["dataset"] = choice
-    return choice
+
+
+def model_label(model_id: str) -> str:
+    """How a model is shown in every picker: aliases, dataset version, K, NPMI and date."""
+    models = models_table()
+    row = models[models["model_id"] == model_id]
+    if row.empty:
+        return model_id
+    m = row.iloc[0]
+    npmi = m["metrics"].get("npmi") if isinstance(m["metrics"], dict) else None
+    parts = [f"{m['dataset']} v{int(m['version'])}", f"K={int(m['k'])}"]
+    if npmi is not None:
+        parts.append(f"NPMI {npmi:+.3f}")
+    parts.append(pd.Timestamp(m["created_at"]).strftime("%Y-%m-%d %H:%M"))
+    alias = f"[{m['aliases']}] " if m["aliases"] else ""
+    return f"{alias}{model_id} · " + " · ".join(parts)
 
 
 def model_picker(label: str = "Model", key: str = "model_picker",
                  container=st) -> str | None:
-    """A selectbox over registered models, production first."""
+    """A selectbox over registered models, production first, each with its label."""
     models = models_table()
     if models.empty:
         return None
     production = production_model_id()
     ids = sorted(models["model_id"], key=lambda m: m != production)
-    aliases = dict(zip(models["model_id"], models["aliases"], strict=True))
-    return container.selectbox(
-        label, ids, key=key,
-        format_func=lambda m: f"{m}  [{aliases[m]}]" if aliases[m] else m,
-    )
+    return container.selectbox(label, ids, key=key, format_func=model_label)
+
+
+def currency(name: str) -> str | None:
+    """The currency of a dataset's cost (from its exports, else its setting), or None."""
+    return datasets.currency(name)
+
+
+def money_label(label: str, code: str | None) -> str:
+    """'Cost (JPY)' when the currency is known, else 'Cost'."""
+    return f"{label} ({code})" if code else label
+
+
+def flash(message: str, icon: str = "✅") -> None:
+    """A confirmation that survives `st.rerun()`: shown as a toast on the next run."""
+    st.session_state.setdefault("_flashes", []).append((message, icon))
+
+
+def show_flashes() -> None:
+    """Show (once) the confirmations queued by `flash`; app.py calls this every run."""
+    for message, icon in st.session_state.pop("_flashes", []):
+        st.toast(message, icon=icon)
 
 
 def empty_store_notice() -> None:
@@ -165,7 +211,7 @@ class StreamlitProgress:
         self.bar.progress(min(1.0, done / total) if total else 1.0, text=message)
 
 
-def summary_cards(table: pd.DataFrame) -> None:
+def summary_cards(table: pd.DataFrame, currency_code: str | None = None) -> None:
     """Campaigns, terms and totals of a campaign table, '—' where the data has no metric."""
     def total(column: str) -> str:
         return f"{table[column].sum():,.0f}" if table[column].notna().any() else "—"
@@ -175,4 +221,4 @@ def summary_cards(table: pd.DataFrame) -> None:
     cards[1].metric("Terms", f"{int(table['terms'].sum()):,}")
     cards[2].metric("Impressions", total("impressions"))
     cards[3].metric("Clicks", total("clicks"))
-    cards[4].metric("Cost", total("cost"))
+    cards[4].metric(money_label("Cost", currency_code), total("cost"))

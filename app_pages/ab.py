@@ -24,15 +24,18 @@ if len(scored) < 2:
 defaults = [registry.alias("production"), registry.alias("candidate")]
 left, right = st.columns(2)
 model_a = left.selectbox("A (production)", scored, index=scored.index(defaults[0])
-                         if defaults[0] in scored else 0, key="ab_a")
+                         if defaults[0] in scored else 0, key="ab_a", format_func=ui.model_label)
 model_b = right.selectbox("B (candidate)", scored, index=scored.index(defaults[1])
-                          if defaults[1] in scored else 1, key="ab_b")
+                          if defaults[1] in scored else 1, key="ab_b",
+                          format_func=ui.model_label)
 if model_a == model_b:
     st.warning("Pick two different models.")
     st.stop()
 
 with ui.friendly_errors():
-    a, b = ui.lookup(model_a), ui.lookup(model_b)
+    with st.spinner("Loading both models, their fingerprints and campaigns…"):
+        a, b = ui.lookup(model_a), ui.lookup(model_b)
+    names_a, names_b = registry.topic_names(a.model), registry.topic_names(b.model)
 
     st.subheader("Across the data")
     ab.check_comparable(a, b)
@@ -49,9 +52,9 @@ with ui.friendly_errors():
     st.dataframe(ab.acceptance(model_a, model_b), hide_index=True, column_config={
         "acceptance_rate": st.column_config.NumberColumn("acceptance", format="percent")})
     st.dataframe(ab.metric_deltas(model_a, model_b), hide_index=True)
-    heat = go.Figure(go.Heatmap(z=aligned["js"], x=b.topic_names, y=a.topic_names,
+    heat = go.Figure(go.Heatmap(z=aligned["js"], x=names_b, y=names_a,
                                 colorscale="Viridis_r", colorbar={"title": "JS"}))
-    heat.update_layout(height=max(400, 20 * len(a.topic_names)),
+    heat.update_layout(height=max(400, 20 * len(names_a)),
                        title="Topic alignment (rows A, columns B; lower = more alike)")
     st.plotly_chart(heat, width="stretch")
 
@@ -75,5 +78,5 @@ with ui.friendly_errors():
                 side, neighbor = pick.split(": ", 1)
                 review.record_feedback(model_a if side == "A" else model_b, campaign_id,
                                        neighbor, useful == "useful")
-                st.success("Recorded.")
+                ui.flash("Feedback recorded.")
                 st.rerun()

@@ -23,7 +23,7 @@ st.dataframe(table[[c for c in columns if c in table]], hide_index=True,
 
 st.subheader("Quality against K")
 chart_metric = st.segmented_control("Metric", ["npmi", "diversity", "perplexity", "c_v",
-                                               "stability"], default="npmi")
+                                               "stability"], default="npmi", required=True)
 if chart_metric == "stability":
     data = sweep.stability_table()
     if data.empty:
@@ -48,11 +48,13 @@ if not sweeps.empty:
 st.subheader("Topic alignment of two models")
 ids = table["model_id"].tolist()
 left, right = st.columns(2)
-a = left.selectbox("Model A", ids, index=0, key="align_a")
-b = right.selectbox("Model B", ids, index=min(1, len(ids) - 1), key="align_b")
+a = left.selectbox("Model A", ids, index=0, key="align_a", format_func=ui.model_label)
+b = right.selectbox("Model B", ids, index=min(1, len(ids) - 1), key="align_b",
+                    format_func=ui.model_label)
 if a and b:
-    model_a, model_b = ui.model(a), ui.model(b)
-    aligned = ab.alignment(model_a, model_b)
+    with st.spinner("Loading both models and aligning their topics…"):
+        model_a, model_b = ui.model(a), ui.model(b)
+        aligned = ab.alignment(model_a, model_b)
     js, best = aligned["js"], aligned["best"]
     names_a = registry.topic_names(model_a)
     names_b = registry.topic_names(model_b)
@@ -67,7 +69,7 @@ if a and b:
 
 st.subheader("Promote")
 if auth.current_user().can("promote"):
-    target = st.selectbox("Model", ids, key="promote_model")
+    target = st.selectbox("Model", ids, key="promote_model", format_func=ui.model_label)
     alias = st.radio("Alias", registry.ALIASES, horizontal=True)
     c1, c2 = st.columns(2)
     if c1.button("Promote", type="primary"):

@@ -4,50 +4,90 @@ import plotly.express as px
 import streamlit as st
 
 import ui
-from core import auth, datasets, ingest, sandbox
+from core import auth, config, datasets, ingest, sandbox
+from core.errors import TopicLabError
 
 st.title("Explore")
 
 can_import = auth.current_user().can("import")
-with st.expander("Import files as a new dataset version", expanded=ui.active_dataset() is None):
+
+
+def _import() -> None:
+    """The form's callback: it runs before the next script run draws anything, so the new
+    version is active in the sidebar, the picker and the cards of that same run."""
+    uploads = st.session_state.get(f"import_files_{st.session_state['import_round']}") or []
+    try:
+        with st.spinner(f"Importing {len(uploads)} file(s)…"):
+            summary = ingest.import_uploads([(f.name, f.getvalue()) for f in uploads],
+                                            st.session_state["import_name"])
+    except TopicLabError as err:
+        st.session_state["import_outcome"] = ("error", str(err), [])
+        return
+    ui.set_active_dataset(summary.dataset, summary.version)
+    st.session_state["import_name"] = summary.dataset
+    st.session_state["import_round"] += 1  # a fresh, empty file box
+    if summary.status == "unchanged":
+        message = (f"Identical content is already stored as {summary.dataset} "
+                   f"v{summary.version}; nothing new was written. It is now the active "
+                   "dataset.")
+        st.session_state["import_outcome"] = ("info", message, summary.warnings)
+    else:
+        message = (f"Imported {summary.rows:,} rows in {summary.campaigns:,} campaigns as "
+                   f"**{summary.dataset} v{summary.version}**, now the active dataset.")
+        st.session_state["import_outcome"] = ("success", message, summary.warnings)
+        ui.flash(f"Imported {summary.dataset} v{summary.version}.")
+
+
+active = ui.active_dataset()
+st.session_state.setdefault("import_round", 0)
+st.session_state.setdefault("import_name", active[0] if active else "my-campaigns")
+with st.expander("Import files as a new dataset version", expanded=active is None):
     if not can_import:
         st.caption("Your role may explore data but not import it.")
-    with st.form("import", clear_on_submit=True):
-        uploads = st.file_uploader(
+    with st.form("import"):
+        st.file_uploader(
             "CSV / TSV / Parquet files or Google Ads keyword / search-terms exports",
             accept_multiple_files=True, type=["csv", "tsv", "txt", "parquet"],
+            key=f"import_files_{st.session_state['import_round']}",
         )
-        active = ui.active_dataset()
-        dataset = st.text_input("Dataset name", value=active[0] if active else "my-campaigns",
-                                help="Importing into an existing name adds a new version.")
-        submitted = st.form_submit_button("Import", type="primary", disabled=not can_import)
-    if submitted:
-        with ui.friendly_errors(), st.spinner("Importing…"):
-            summary = ingest.import_uploads([(f.name, f.getvalue()) for f in uploads or []],
-                                            dataset)
-            st.session_state["dataset"] = (summary.dataset, summary.version)
-            if summary.status == "unchanged":
-                st.info(f"Identical content is already stored as {summary.dataset} "
-                        f"v{summary.version}; nothing new was written.")
-            else:
-                st.success(f"Imported {summary.rows:,} rows in {summary.campaigns:,} campaigns "
-                           f"as **{summary.dataset} v{summary.version}**.")
-            for warning in summary.warnings:
-                st.warning(warning)
+        st.text_input("Dataset name", key="import_name",
+                      help="Importing into an existing name adds a new version.")
+        st.form_submit_button("Import", type="primary", disabled=not can_import,
+                              on_click=_import)
+    outcome = st.session_state.pop("import_outcome", None)
+    if outcome:
+        kind, message, warnings = outcome
+        {"error": st.error, "info": st.info, "success": st.success}[kind](message)
+        for warning in warnings:
+            st.warning(warning)
 
 picked = ui.dataset_picker()
 if picked is None:
     ui.empty_store_notice()
     st.stop()
 name, version = picked
-table = ui.campaigns(name, version)
+with st.spinner(f"Loading {name} v{version}…"):
+    table = ui.campaigns(name, version)
+money = ui.currency(name)
 
-ui.summary_cards(table)
+ui.summary_cards(table, money)
+if table["cost"].notna().any() and money is None and can_import:
+    with st.popover("Cost has no currency: set it"):
+        st.caption("Google Ads exports carry a *Currency code* column and set this by "
+                   "themselves; other files need it once per dataset.")
+        code = st.text_input("ISO 4217 currency code", max_chars=3, key="currency_code",
+                             placeholder="EUR, USD, JPY…")
+        if st.button("Save currency", key="save_currency"):
+            with ui.friendly_errors():
+                saved = datasets.set_currency(name, code)
+                ui.flash(f"Cost of {name} is now shown in {saved}.")
+                st.rerun()
 
 tab_campaigns, tab_charts, tab_sql = st.tabs(["Campaigns", "Charts", "SQL"])
 
 with tab_campaigns:
-    search = st.text_input("Search campaigns", placeholder="id, name or account contains…")
+    search = st.text_input("Search campaigns", placeholder="id, name or account contains…",
+                           key="campaign_search")
     shown = datasets.search_campaigns(table, search)
     st.caption(f"{len(shown):,} of {len(table):,} campaigns")
     st.dataframe(
@@ -55,8 +95,9 @@ with tab_campaigns:
         column_config={
             "ctr": st.column_config.NumberColumn("CTR", format="percent"),
             "conversion_rate": st.column_config.NumberColumn("Conv. rate", format="percent"),
-            "cpc": st.column_config.NumberColumn("CPC", format="%.2f"),
-            "cost": st.column_config.NumberColumn("Cost", format="%.2f"),
+            "cpc": st.column_config.NumberColumn(ui.money_label("CPC", money), format="%.2f"),
+            "cost": st.column_config.NumberColumn(ui.money_label("Cost", money),
+                                                  format="%.2f"),
         },
     )
 
@@ -74,7 +115,8 @@ with tab_charts:
         )
     else:
         right.info("This dataset has no impressions or clicks, so no CTR chart.")
-    top = ui.top_terms(name, version, 25)
+    with st.spinner("Counting the most widespread terms…"):
+        top = ui.top_terms(name, version, 25)
     st.plotly_chart(
         px.bar(top.iloc[::-1], x="campaigns", y="term", orientation="h", height=600,
                title="Most widespread terms (number of campaigns)"),
@@ -82,9 +124,11 @@ with tab_charts:
     )
     if table["cost"].notna().any() and table["label"].notna().any():
         by_label = table.groupby("label", as_index=False)[["cost", "clicks"]].sum()
-        st.plotly_chart(px.bar(by_label.sort_values("cost"), x="cost", y="label",
-                               orientation="h", height=700, title="Spend by label"),
-                        width="stretch")
+        spend = px.bar(by_label.sort_values("cost"), x="cost", y="label", orientation="h",
+                       height=max(400, 18 * len(by_label) + 120), title="Spend by label",
+                       labels={"cost": ui.money_label("Cost", money), "label": ""})
+        spend.update_yaxes(tickmode="linear", dtick=1)  # every bar named, not every other
+        st.plotly_chart(spend, width="stretch")
 
 with tab_sql:
     st.caption(
@@ -104,7 +148,8 @@ with tab_sql:
                  placeholder="Pick an example to start from")
     sql = st.text_area("SQL", key="sql_text", height=160)
     if st.button("Run query", type="primary", key="run_sql"):
-        with ui.friendly_errors():
+        with ui.friendly_errors(), st.spinner("Running the SQL query (stopped after "
+                                              f"{config.sql_timeout_s():g} s)…"):
             result = sandbox.run_query(sql)
             note = f" (capped at {result.row_cap:,})" if result.truncated else ""
             st.caption(f"{len(result.frame):,} rows{note} in {result.seconds * 1000:.0f} ms")

@@ -18,7 +18,9 @@ if active is None:
 
 name, version = active
 st.subheader(f"Dataset {name} v{version}")
-ui.summary_cards(ui.campaigns(name, version))
+with st.spinner(f"Loading {name} v{version}…"):
+    table = ui.campaigns(name, version)
+ui.summary_cards(table, ui.currency(name))
 
 production = ui.production_model_id()
 st.subheader("Production model")

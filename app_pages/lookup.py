@@ -5,7 +5,8 @@ import plotly.express as px
 import streamlit as st
 
 import ui
-from core import actions, auth, review, score
+from core import actions, auth, export, registry, review, score
+from core.lookup import NEIGHBOR_COLUMNS
 
 st.title("Campaign lookup")
 
@@ -16,14 +17,32 @@ if not scored:
 
 
 production = ui.production_model_id()
+# Default: production when it was trained on the active dataset, else the newest scored
+# model of the active dataset (a fresh import of Sony exports is looked up in Sony's own
+# model), else production. The key carries the active dataset, so the default follows it.
+active = ui.active_dataset()
+models = ui.models_table().set_index("model_id")
+of_active = [m for m in scored if active and (models.at[m, "dataset"],
+                                              int(models.at[m, "version"])) == tuple(active)]
+default = (production if production in of_active else of_active[0] if of_active
+           else production if production in scored else scored[0])
 with st.sidebar:
-    model_id = st.selectbox("Model", scored, index=scored.index(production)
-                            if production in scored else 0, key="lookup_model",
-                            help="Production by default; any batch-scored model can be used.")
-lookup = ui.lookup(model_id)
+    model_id = st.selectbox("Model", scored, index=scored.index(default),
+                            key=f"lookup_model:{active}", format_func=ui.model_label,
+                            help="Any batch-scored model can be used.")
+with st.spinner("Loading the model, its fingerprints and its campaigns…"):
+    lookup = ui.lookup(model_id)
+topic_names = registry.topic_names(lookup.model)  # fresh: names may change after loading
+st.caption(f"Campaigns of **{lookup.dataset} v{lookup.version}**, compared by model "
+           f"{ui.model_label(model_id)}.")
+if active and (lookup.dataset, lookup.version) != tuple(active):
+    st.caption(f"The active dataset is {active[0]} v{active[1]}, which has no scored model "
+               "yet: promote one (Compare) to look its campaigns up.")
+money = ui.currency(lookup.dataset)
 
 mode = st.segmented_control("Look up", ["Existing campaign", "New campaign"],
-                            default="Existing campaign", key="lookup_mode")
+                            default="Existing campaign", key="lookup_mode",
+                            required=True) or "Existing campaign"  # never "no mode"
 options = st.columns(3)
 n = options[0].slider("Neighbours", 5, 50, 10)
 min_terms = options[1].number_input("Neighbours need at least … terms", 0, 500, 0)
@@ -54,7 +73,7 @@ if result is None:
     st.info("Pick a campaign, or switch to *New campaign* and paste its keywords.")
     st.stop()
 
-fingerprint = result.fingerprint_frame(lookup.topic_names)
+fingerprint = result.fingerprint_frame(topic_names)
 left, right = st.columns([2, 1])
 chart = fingerprint.sort_values("weight").tail(12)
 left.plotly_chart(px.bar(chart, x="weight", y="name", orientation="h", range_x=[0, 1],
@@ -72,15 +91,23 @@ if result.campaign_id:
         right.caption(f"Reviewed {len(past)}×; latest: {latest['decision']}{note}")
 
 st.subheader("Most similar campaigns")
-st.dataframe(result.neighbors, hide_index=True, column_config={
+similarity = {c: st.column_config.NumberColumn(c.replace("_", " "), format="%.3f")
+              for c in ("topic_similarity", "term_similarity")}
+st.dataframe(result.neighbors, hide_index=True, column_order=[
+    c for c in NEIGHBOR_COLUMNS if c in result.neighbors], column_config={
+    "campaign_name": st.column_config.TextColumn("campaign", pinned=True),
+    "campaign_id": st.column_config.TextColumn("id"),
     "similarity": st.column_config.ProgressColumn("similarity", min_value=0.0, max_value=1.0,
-                                                  format="%.2f"),
+                                                  format="%.3f"),
+    **similarity,
     "ctr": st.column_config.NumberColumn("CTR", format="percent"),
     "conversion_rate": st.column_config.NumberColumn("Conv. rate", format="percent"),
-    "cpc": st.column_config.NumberColumn("CPC", format="%.2f"),
+    "cpc": st.column_config.NumberColumn(ui.money_label("CPC", money), format="%.2f"),
+    "cost": st.column_config.NumberColumn(ui.money_label("Cost", money), format="%.2f"),
 })
-st.download_button("Download neighbours (CSV)", result.neighbors.to_csv(index=False),
-                   file_name=f"neighbours-{result.campaign_id or 'new'}.csv", mime="text/csv")
+st.download_button("Download neighbours (CSV)", export.to_csv(result.neighbors),
+                   file_name=f"neighbours-{result.campaign_id or 'new'}.csv", mime="text/csv",
+                   key="download_neighbours")
 
 if result.campaign_id and auth.current_user().can("feedback"):
     with st.expander("Was a suggested neighbour useful? Tell us"), st.form("feedback"):
@@ -91,6 +118,7 @@ if result.campaign_id and auth.current_user().can("feedback"):
                 review.record_feedback(model_id, result.campaign_id, neighbor,
                                        useful == "useful")
                 st.success("Thanks — recorded with this model's id.")
+                st.toast("Feedback recorded.", icon="✅")
 
 st.subheader("Suggested actions")
 for note in result.suggestions.notes:
@@ -99,7 +127,8 @@ if not result.suggestions.actions:
     st.info("Nothing to suggest: this campaign looks like its neighbours.")
 for action in result.suggestions.actions:
     with st.expander(f"**{action.title}** — {action.reason}"):
-        st.dataframe(action.evidence, hide_index=True)
+        st.dataframe(export.export_frame(action.evidence), hide_index=True)
 st.download_button("Download actions (CSV)",
-                   actions.to_frame(result.suggestions.actions).to_csv(index=False),
-                   file_name=f"actions-{result.campaign_id or 'new'}.csv", mime="text/csv")
+                   export.to_csv(actions.to_frame(result.suggestions.actions)),
+                   file_name=f"actions-{result.campaign_id or 'new'}.csv", mime="text/csv",
+                   key="download_actions")

@@ -11,7 +11,7 @@ st.title("Monitor drift")
 
 production = ui.production_or_stop()
 trained_on = registry.get(production)
-st.caption(f"Production model `{production}`, trained on **{trained_on['dataset']} "
+st.caption(f"Production model {ui.model_label(production)}, trained on **{trained_on['dataset']} "
            f"v{trained_on['version']}**. Each measure has a threshold; crossing any of them "
            "recommends retraining.")
 
@@ -32,7 +32,8 @@ if report and report["dataset"] == dataset and report["version"] == version:
     (st.error if report["retrain_recommended"] else st.success)(report["verdict"])
     cards = st.columns(len(report["measures"]))
     for card, (name, m) in zip(cards, report["measures"].items(), strict=True):
-        card.metric(name.replace("_", " "), f"{m['value']:.3f}",
+        value = round(float(m["value"]), 3) + 0.0  # + 0.0: never "-0.000"
+        card.metric(name.replace("_", " "), f"{value:.3f}",
                     delta=f"threshold {m['threshold']}", delta_color="off")
     left, right = st.columns(2)
     hist = report["confidence_histogram"]
@@ -47,7 +48,8 @@ if report and report["dataset"] == dataset and report["version"] == version:
     right.dataframe(pd.DataFrame(report["new_terms"]), hide_index=True)
 
 st.subheader("Over time")
-history = drift.history(dataset)
+with st.spinner("Reading the drift history…"):
+    history = drift.history(dataset)
 if history.empty:
     st.info("No drift checks recorded for this dataset yet: pick a version and check it, or "
             "run `python -m core drift --dataset NAME`.")

@@ -15,13 +15,14 @@ if model_id is None:
     st.stop()
 
 
-@st.cache_data(show_spinner="Preparing the topic chart…", max_entries=4)
+@st.cache_data(show_spinner="Preparing the pyLDAvis topic chart…", max_entries=4)
 def chart_html(model_id: str) -> str:
     model = ui.model(model_id)
     return topics.ldavis_html(model, view(model_id))
 
 
-@st.cache_resource(show_spinner="Reading the model's campaigns…", max_entries=4)
+@st.cache_resource(show_spinner="Reading the model's campaigns and their topic weights…",
+                   max_entries=4)
 def view(model_id: str) -> topics.TopicView:
     return topics.topic_view(ui.model(model_id))
 
@@ -36,8 +37,9 @@ with ui.friendly_errors():
     st.iframe(chart_html(model_id), height=720)
 
     st.subheader("One topic")
+    # Keyed by model: switching models never shows the previous model's topic or name.
     topic = st.selectbox("Topic", range(model.k), format_func=lambda t: names[t],
-                         key="topic_pick")
+                         key=f"topic_pick:{model_id}")
     left, right = st.columns(2)
     weights = model.engine.topic_term_[topic]
     order = np.argsort(-weights, kind="stable")[:15]  # the order Engine.top_words uses
@@ -45,17 +47,28 @@ with ui.friendly_errors():
     left.plotly_chart(px.bar(x=weights[order][::-1], y=words[::-1],
                              orientation="h", labels={"x": "P(word | topic)", "y": ""},
                              title="Top words"), width="stretch")
-    right.dataframe(topics.top_campaigns(topic_view, topic, 15), hide_index=True,
-                    column_config={"weight": st.column_config.ProgressColumn(
-                        "weight", min_value=0.0, max_value=1.0, format="%.2f")})
+    dataset = model.manifest["dataset"]
+    campaign_names = ui.campaigns(dataset["name"], int(dataset["version"]))[
+        ["campaign_id", "campaign_name"]]
+    top = topics.top_campaigns(topic_view, topic, 15).merge(campaign_names, how="left",
+                                                            on="campaign_id")
+    right.markdown("**Top campaigns**")
+    right.dataframe(top[["campaign_name", "campaign_id", "weight"]], hide_index=True,
+                    column_config={
+                        "campaign_name": st.column_config.TextColumn("campaign"),
+                        "weight": st.column_config.ProgressColumn(
+                            "weight", min_value=0.0, max_value=1.0, format="%.3f")})
 
     if auth.current_user().can("label_topics"):
-        with st.form("name_topic"):
-            label = st.text_input("Name this topic", value=registry.topic_labels(
-                model_id).get(topic, ""), max_chars=80,
-                help="Shown wherever this topic appears. Leave empty to remove the name.")
+        name_key = f"topic_name:{model_id}:{topic}"
+        st.session_state.setdefault(name_key, registry.topic_labels(model_id).get(topic, ""))
+        with st.form(f"name_topic:{model_id}"):
+            st.text_input("Name this topic", key=name_key, max_chars=80,
+                          help="Shown wherever this topic appears. Leave empty to remove "
+                               "the name.")
             if st.form_submit_button("Save name"):
+                label = st.session_state[name_key]
                 registry.set_topic_label(model_id, topic, label)
-                st.success(f"Topic {topic} is now named {label!r}." if label
-                           else f"Topic {topic} has no name now.")
+                ui.flash(f"Topic {topic} is now named {label.strip()!r}." if label.strip()
+                         else f"Topic {topic} has no name now.")
                 st.rerun()

@@ -55,7 +55,7 @@ engine = st.selectbox("Engine", engines, index=engines.index(saved.engine),
 defaults = {**DEFAULTS[engine], **(saved.params if engine == saved.engine else {}),
             "k": saved.k if engine == saved.engine else DEFAULTS[engine]["k"]}
 mode = st.segmented_control("What to run", ["One model", "Sweep"], default="One model",
-                            key="train_mode")
+                            key="train_mode", required=True)
 
 cols = st.columns(4)
 params: dict = {}

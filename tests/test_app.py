@@ -52,13 +52,13 @@ def test_explore_tables_and_sql(home, small_csv):
     table = at.dataframe[0].value
     assert set(table["campaign_id"]) == {"C1", "C2", "C3"}
 
-    at.text_input[1].set_value("shoes").run()  # campaign search
+    at.text_input(key="campaign_search").set_value("shoes").run()
     assert at.dataframe[0].value["campaign_id"].tolist() == ["C2"]
 
     at.text_area(key="sql_text").set_value(
         "SELECT campaign_id, clicks FROM campaigns ORDER BY clicks DESC").run()
     at.button(key="run_sql").click().run()
-    assert not at.error
+    assert not at.error, [e.value for e in at.error]
     result = at.dataframe[-1].value
     assert result["campaign_id"].tolist() == ["C2", "C1", "C3"]
     assert any("3 rows" in c.value for c in at.caption)
@@ -73,16 +73,47 @@ def test_explore_refuses_hostile_sql_with_a_message(home, small_csv):
     assert len(datasets.terms("shop", 1)) == 8
 
 
-def test_explore_upload_creates_a_version(home, small_csv):
+def test_explore_upload_creates_a_version_that_becomes_active(home, small_csv):
     ingest.import_paths([small_csv], "shop")
     at = run_page("app_pages/explore.py")
+    assert at.selectbox(key="dataset_picker").value == ("shop", 1)
     sony = FIXTURES / "sony" / "PO_brand.csv"
     at.file_uploader[0].upload(sony.name, sony.read_bytes(), "text/csv")
-    at.text_input[0].set_value("sony")
+    at.text_input(key="import_name").set_value("sony")
     at.button[0].click().run()  # the form's submit button
     assert not at.error, [e.value for e in at.error]
     assert any("sony v1" in s.value for s in at.success)
     assert datasets.get("sony").campaigns == 1
+    # Active everywhere in the same run: picker, cards, sidebar; the name field kept.
+    assert at.selectbox(key="dataset_picker").value == ("sony", 1)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Campaigns"] == "1"
+    assert [m.value for m in at.sidebar.markdown if " v" in m.value] == ["**sony v1**"]
+    assert at.text_input(key="import_name").value == "sony"
+    assert any("Imported sony v1" in t.value for t in at.toast)
+    # The export's "Currency code" column gives the cost a currency.
+    assert datasets.currency("sony") == "JPY"
+    assert metrics["Cost (JPY)"] != "—"
+
+    # Picking another version moves the sidebar in the same run, not one step later.
+    at.selectbox(key="dataset_picker").set_value(("shop", 1)).run()
+    assert [m.value for m in at.sidebar.markdown if " v" in m.value] == ["**shop v1**"]
+    assert {m.label: m.value for m in at.metric}["Campaigns"] == "3"
+    at.switch_page("app_pages/home.py")
+    at.run()
+    assert any(s.value == "Dataset shop v1" for s in at.subheader)
+
+
+def test_explore_sets_a_currency_for_files_without_one(home, small_csv):
+    ingest.import_paths([small_csv], "shop")
+    at = run_page("app_pages/explore.py")
+    assert "Cost" in {m.label for m in at.metric}
+    at.text_input(key="currency_code").set_value("eur")
+    at.button(key="save_currency").click().run()
+    assert not at.error, [e.value for e in at.error]
+    assert datasets.currency("shop") == "EUR"
+    assert "Cost (EUR)" in {m.label for m in at.metric}
+    assert "currency_code" not in [t.key for t in at.text_input]  # gone once set
 
 
 AUTH_SECRETS = {

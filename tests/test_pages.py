@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
+import shutil
 
+import pandas as pd
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from core import audit, deploy, registry, review, store, train
-from tests.conftest import REPO
+from core import audit, deploy, drift, ingest, registry, store, train
+from tests.conftest import REPO, demo_subset
 
 
 @pytest.fixture(autouse=True)
@@ -34,11 +36,13 @@ def ok(at: AppTest) -> AppTest:
 
 
 def test_pages_without_models_show_friendly_notices(home, small_csv):
-    from core import ingest
     ingest.import_paths([small_csv], "shop")
     for name in ("compare", "topics", "lookup", "ab", "monitor", "review"):
         at = page(name)
-        assert at.info, name
+        notices = [i.value for i in at.info]
+        expected = "A/B needs two scored models" if name == "ab" else "No model is trained yet"
+        assert any(expected in n for n in notices), (name, notices)
+        assert not at.dataframe, name  # a notice instead of the page's content
 
 
 def test_train_page_trains_a_model_with_progress(trained_home):
@@ -47,8 +51,11 @@ def test_train_page_trains_a_model_with_progress(trained_home):
     at.number_input(key="train_k").set_value(4)
     at.number_input(key="train_iterations").set_value(60)
     ok(at.button(key="train_start").click().run())
-    assert any("Trained" in s.value for s in at.success)
-    assert len(registry.list_models()) == before + 1
+    models = registry.list_models()
+    assert len(models) == before + 1
+    newest = models.iloc[0]
+    assert newest["k"] == 4
+    assert any(f"Trained `{newest['model_id']}`" in s.value for s in at.success)
 
 
 def test_train_page_runs_a_sweep(trained_home):
@@ -58,8 +65,12 @@ def test_train_page_runs_a_sweep(trained_home):
     at.slider(key="train_seeds").set_value(1)
     at.number_input(key="train_iterations").set_value(60)
     ok(at.button(key="train_start").click().run())
-    assert any("Sweep" in s.value for s in at.success)
-    assert any("Chosen model" in m.value for m in at.markdown)
+    assert any("2 models trained" in s.value for s in at.success)
+    chosen = next(m.value for m in at.markdown if "Chosen model" in m.value)
+    swept = registry.list_models()
+    swept = swept[swept["sweep_id"].notna()]
+    assert sorted(swept["k"]) == [5, 8]
+    assert any(f"`{m}`" in chosen for m in swept["model_id"])
 
 
 def test_compare_page_aligns_and_promotes(trained_home):
@@ -79,19 +90,45 @@ def test_topics_page_embeds_offline_ldavis_and_names_a_topic(trained_home):
     html = frames[0].proto.srcdoc
     assert "new LDAvis" in html and "d3" in html
     assert not re.search(r"""(src|href)\s*=\s*["']?https?://""", html)  # nothing to fetch
-    at.text_input[0].set_value("Home services")
-    ok(at.button[0].click().run())
     model_id = registry.resolve("production")
+    # Top campaigns carry their names, not only ids.
+    top = at.dataframe[0].value
+    assert list(top.columns[:2]) == ["campaign_name", "campaign_id"]
+    assert top["campaign_name"].notna().all()
+
+    at.text_input(key=f"topic_name:{model_id}:0").set_value("Home services")
+    ok(at.button[0].click().run())
     assert registry.topic_labels(model_id)[0] == "Home services"
+    # The new name shows at once, and the confirmation survives the rerun as a toast.
+    assert at.selectbox(key=f"topic_pick:{model_id}").options[0] == "Home services"
+    assert any("named 'Home services'" in t.value for t in at.toast)
+
+
+def test_topics_name_box_follows_the_selected_model(trained_home):
+    other = train.train(train.TrainSpec(dataset="demo", k=5, params={"iterations": 40}))
+    production = registry.resolve("production")
+    registry.set_topic_label(production, 0, "Production topic zero")
+    at = page("topics")
+    assert at.text_input(key=f"topic_name:{production}:0").value == "Production topic zero"
+    picker = at.selectbox(key="model_picker")
+    assert any("[production]" in o for o in picker.options)  # alias labels in the picker
+    ok(picker.set_value(other.model_id).run())
+    # The other model's topic 0 has no name: its box is empty, not the previous model's.
+    assert at.text_input(key=f"topic_name:{other.model_id}:0").value == ""
+    assert len(at.selectbox(key=f"topic_pick:{other.model_id}").options) == 5
 
 
 def test_lookup_page_existing_and_new_campaign(trained_home):
     at = page("lookup")
+    assert at.segmented_control(key="lookup_mode").value == "Existing campaign"
     at.selectbox(key="lookup_campaign").set_value("C00002").run()
     ok(at)
     neighbours = at.dataframe[0].value
     assert len(neighbours) == 10 and "C00002" not in set(neighbours["campaign_id"])
-    assert at.get("download_button")
+    # Name, similarity and performance lead the table.
+    assert list(neighbours.columns[:6]) == ["campaign_name", "campaign_id", "similarity",
+                                            "ctr", "cpc", "conversion_rate"]
+    assert len(at.get("download_button")) == 2  # neighbours and actions
     at.segmented_control(key="lookup_mode").set_value("New campaign").run()
     at.text_area(key="lookup_keywords").set_value(
         "emergency plumber\nblocked drain\nwater heater repair").run()
@@ -99,7 +136,16 @@ def test_lookup_page_existing_and_new_campaign(trained_home):
     assert len(at.dataframe[0].value) == 10
 
 
-def test_ab_monitor_review_and_audit_pages(trained_home):
+def test_lookup_mode_cannot_be_unselected(trained_home):
+    at = page("lookup")
+    at.segmented_control(key="lookup_mode").set_value(None).run()
+    ok(at)
+    assert at.selectbox(key="lookup_campaign")  # still in a mode: the campaign search
+    assert not at.text_area
+    assert not any("neither" in i.value for i in at.info)
+
+
+def test_ab_monitor_and_audit_pages(trained_home):
     candidate = train.train(train.TrainSpec(dataset="demo", k=6, params={"iterations": 60}))
     deploy.promote(candidate.model_id, "candidate")
     at = ok(page("ab"))
@@ -110,16 +156,71 @@ def test_ab_monitor_review_and_audit_pages(trained_home):
 
     at = ok(page("monitor"))
     ok(at.button[0].click().run())
-    assert at.success or at.error  # the verdict box
     assert store.query_one("SELECT count(*) FROM drift_reports")[0] == 1
-
-    at = ok(page("review"))
-    production = registry.resolve("production")
-    if review.review_queue(production).empty:
-        assert at.success
-    else:
-        ok(at.button[0].click().run())
-        assert store.query_one("SELECT count(*) FROM reviews")[0] == 1
+    report = drift.history("demo")
+    recorded = at.session_state["drift_report"]
+    box = at.error if recorded["retrain_recommended"] else at.success
+    assert [b.value for b in box] == [recorded["verdict"]]
+    assert {m.label for m in at.metric} == {n.replace("_", " ") for n in recorded["measures"]}
+    assert not any(m.value.startswith("-0.000") for m in at.metric)
+    assert set(report["measure"]) == set(recorded["measures"])
 
     at = ok(page("audit"))
     assert len(at.dataframe[0].value) == len(audit.entries(limit=1000))
+
+
+@pytest.fixture(scope="module")
+def review_home_template(tmp_path_factory) -> str:
+    """A small store whose production model is unsure about two campaigns: they are made
+    of words no other campaign uses, so the vocabulary filter leaves them mostly unknown."""
+    home = tmp_path_factory.mktemp("review-home")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("TOPICLAB_HOME", str(home))
+    try:
+        frame = pd.read_parquet(demo_subset(home / "demo.parquet", 120))
+        odd = pd.DataFrame({
+            "campaign_id": ["X001"] * 3 + ["X002"] * 3,
+            "campaign_name": ["Odd one"] * 3 + ["Odd two"] * 3,
+            "term": ["plumber zqxv", "blorft gnark", "snarfle wibbet",
+                     "florp quibble", "garnix tembo", "wuzzle drain"]})
+        pd.concat([frame, odd], ignore_index=True).to_parquet(home / "review.parquet")
+        ingest.import_paths([home / "review.parquet"], "demo")
+        model = train.train(train.TrainSpec(dataset="demo", k=6, params={"iterations": 60}))
+        deploy.promote(model.model_id, "production")
+    finally:
+        mp.undo()
+    return str(home)
+
+
+@pytest.fixture
+def review_home(review_home_template, tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    shutil.copytree(review_home_template, home)
+    monkeypatch.setenv("TOPICLAB_HOME", str(home))
+    monkeypatch.setenv("TOPICLAB_LOCK_WAIT_S", "5")
+    return home
+
+
+def test_review_page_lists_the_queue_and_saves_a_decision(review_home):
+    production = registry.resolve("production")
+    at = ok(page("review"))
+    queue = at.dataframe[0].value
+    assert {"X001", "X002"} <= set(queue["campaign_id"])
+    assert store.query_one("SELECT count(*) FROM reviews")[0] == 0
+    campaign = at.selectbox(key="review_campaign")
+    assert "X002 — Odd two" in campaign.options  # campaign names, not topic names
+    topic_names = registry.topic_names(registry.load(production))
+    assert at.selectbox(key="review_topic").options == topic_names
+
+    campaign.set_value("X002")
+    at.radio(key="review_decision").set_value("assign_topic")
+    at.selectbox(key="review_topic").set_value(2)
+    at.text_input(key="review_note").set_value("drains")
+    ok(at.button[0].click().run())
+
+    stored = store.query("SELECT model_id, campaign_id, decision, topic, note FROM reviews")
+    assert stored.to_dict("records") == [{"model_id": production, "campaign_id": "X002",
+                                         "decision": "assign_topic", "topic": 2,
+                                         "note": "drains"}]
+    assert "X002" not in set(at.dataframe[0].value["campaign_id"])  # off the queue
+    assert any("Saved: X002" in t.value for t in at.toast)  # survives the rerun
