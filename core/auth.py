@@ -32,7 +32,7 @@ ACCOUNT_MANAGER = "account_manager"
 PERMISSIONS: dict[str, frozenset[str]] = {
     DATA_SCIENTIST: frozenset(
         {"import", "train", "promote", "delete", "review", "label_topics", "feedback", "export",
-         "score"}
+         "score", "manage_keys"}
     ),
     ACCOUNT_MANAGER: frozenset({"feedback", "export"}),
 }

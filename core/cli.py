@@ -250,6 +250,37 @@ def _audit(args: argparse.Namespace) -> Any:
     return audit.entries(args.limit, args.action).to_dict(orient="records")
 
 
+# --- scoring service --------------------------------------------------------------------
+
+@command("serve")
+def _serve(args: argparse.Namespace) -> Any:
+    from core import service
+    if not 1 <= args.port <= 65535 or args.workers < 1:
+        raise TopicLabError("--port must be 1-65535 and --workers at least 1")
+    print(f"Topic Lab scoring service on http://{args.host}:{args.port} "
+          f"({args.workers} worker(s)); Ctrl-C stops it.", file=sys.stderr, flush=True)
+    service.serve(args.host, args.port, args.workers)
+    return {"stopped": f"http://{args.host}:{args.port}"}
+
+
+@command("keys")
+def _keys(args: argparse.Namespace) -> Any:
+    from core import keys
+    if args.keys_command == "create":
+        return keys.create(args.name, args.role, args.rate)
+    if args.keys_command == "revoke":
+        return keys.revoke(args.name)
+    return keys.list_keys().to_dict(orient="records")
+
+
+@command("canary")
+def _canary(args: argparse.Namespace) -> Any:
+    from core import canary
+    if args.canary_command == "set":
+        return canary.set_percent(args.percent)
+    return {"canary_percent": canary.get_percent()}
+
+
 def _add_training_args(p: argparse.ArgumentParser, sweep: bool = False) -> None:
     from core.engines import DEFAULT_ENGINE, ENGINES
 
@@ -364,6 +395,30 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("init", help="import the demo corpus (and train a production model) "
                                     "when the store is empty")
     p.add_argument("--no-train", action="store_true", help="only import the demo corpus")
+
+    p = sub.add_parser("serve", help="run the scoring service (HTTP/JSON API) with uvicorn")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=int, default=1,
+                   help="worker processes (each has its own cache, rates and metrics)")
+
+    p = sub.add_parser("keys", help="API keys of the scoring service")
+    keys_sub = p.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    k = keys_sub.add_parser("create", help="make a key and print it once")
+    k.add_argument("name")
+    k.add_argument("--role", default="account_manager",
+                   choices=["scorer", "account_manager", "data_scientist"],
+                   help="scorer keys only read answers; feedback needs account_manager+")
+    k.add_argument("--rate", type=int, default=600, help="requests per minute")
+    keys_sub.add_parser("list", help="every key, without secrets")
+    k = keys_sub.add_parser("revoke", help="revoke a key for good")
+    k.add_argument("name")
+
+    p = sub.add_parser("canary", help="share of service traffic sent to the candidate model")
+    canary_sub = p.add_subparsers(dest="canary_command", required=True, metavar="ACTION")
+    c = canary_sub.add_parser("set", help="send PERCENT of traffic to the candidate (0 = off)")
+    c.add_argument("percent", type=float)
+    canary_sub.add_parser("show", help="the current share")
     return parser
 
 

@@ -190,6 +190,39 @@ CREATE TABLE IF NOT EXISTS audit (
     target VARCHAR,
     details JSON
 );
+
+-- The scoring service (core/service.py): API keys (only a SHA-256 of each key is kept),
+-- its settings (the canary share), and one row per answered request (core/request_log.py).
+CREATE TABLE IF NOT EXISTS api_keys (
+    name VARCHAR PRIMARY KEY,
+    key_hash VARCHAR NOT NULL,
+    role VARCHAR NOT NULL,
+    rate_per_minute INTEGER NOT NULL,
+    created_at TIMESTAMP NOT NULL,
+    created_by VARCHAR,
+    revoked_at TIMESTAMP,
+    revoked_by VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS service_settings (
+    name VARCHAR PRIMARY KEY,
+    value DOUBLE NOT NULL,
+    updated_at TIMESTAMP NOT NULL,
+    updated_by VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS request_log (
+    logged_at TIMESTAMP NOT NULL,
+    request_id VARCHAR NOT NULL,
+    endpoint VARCHAR NOT NULL,
+    status INTEGER NOT NULL,
+    model_id VARCHAR,
+    variant VARCHAR,
+    latency_ms DOUBLE NOT NULL,
+    key_name VARCHAR,
+    items INTEGER NOT NULL,
+    cache_hits INTEGER NOT NULL
+);
 """
 
 _process_lock = threading.RLock()
@@ -205,9 +238,10 @@ def _is_lock_conflict(err: Exception) -> bool:
     return "lock" in text and ("conflict" in text or "could not set" in text)
 
 
-def _open(read_only: bool) -> duckdb.DuckDBPyConnection:
+def _open(read_only: bool, wait_s: float | None = None) -> duckdb.DuckDBPyConnection:
     path = str(config.db_path())
-    deadline = time.monotonic() + _lock_wait_s()
+    wait_s = _lock_wait_s() if wait_s is None else wait_s
+    deadline = time.monotonic() + wait_s
     delay = 0.05
     while True:
         try:
@@ -217,7 +251,7 @@ def _open(read_only: bool) -> duckdb.DuckDBPyConnection:
                 if _is_lock_conflict(err):
                     raise StoreBusyError(
                         f"The store {path} is in use by another process (an import, training "
-                        f"run or the CLI) and stayed busy for {_lock_wait_s():.0f} s. "
+                        f"run or the CLI) and stayed busy for {wait_s:.0f} s. "
                         "Try again when it has finished."
                     ) from err
                 raise
@@ -243,11 +277,15 @@ def ensure_schema() -> None:
 
 
 @contextmanager
-def connect(read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A short-lived connection; closed (and the file released) when the block ends."""
+def connect(read_only: bool = False, wait_s: float | None = None
+            ) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A short-lived connection; closed (and the file released) when the block ends.
+
+    `wait_s` overrides how long to wait for another process's lock (background writers
+    such as the service's request log wait briefly and retry later instead)."""
     ensure_schema()
     with _process_lock:
-        con = _open(read_only=read_only)
+        con = _open(read_only=read_only, wait_s=wait_s)
         try:
             yield con
         finally:
@@ -255,9 +293,9 @@ def connect(read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
 
 
 @contextmanager
-def transaction() -> Iterator[duckdb.DuckDBPyConnection]:
+def transaction(wait_s: float | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-write connection inside BEGIN … COMMIT; any exception rolls everything back."""
-    with connect() as con:
+    with connect(wait_s=wait_s) as con:
         con.execute("BEGIN TRANSACTION")
         try:
             yield con

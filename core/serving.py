@@ -1,0 +1,135 @@
+"""What the scoring service serves, reloaded while it runs.
+
+`Served` is an immutable snapshot: the loaded production and candidate models, the canary
+share and the active API keys. A request takes the current snapshot once, at its start,
+and uses it to the end, so a request in flight finishes on the model it started with. A
+background poller reads the aliases, the canary share and the keys every few seconds (one
+short read-only connection) and, when something changed, loads what is new and swaps in a
+new snapshot with one assignment. A store that is busy is skipped until the next round;
+a model that cannot be loaded leaves the previous one serving, with the reason kept.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from core import canary, keys, store
+from core.errors import StoreBusyError, TopicLabError
+from core.lookup import Lookup
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Served:
+    """One consistent view of what answers requests."""
+
+    production: Lookup | None = None
+    candidate: Lookup | None = None
+    canary_percent: float = 0.0
+    keys: dict[str, keys.ApiKey] = field(default_factory=dict)
+    aliases: dict[str, str] = field(default_factory=dict)
+    problem: str | None = None            # why a model the aliases name is not served
+    loaded_at: float = field(default_factory=time.time)
+
+    @property
+    def ready(self) -> bool:
+        return self.production is not None
+
+    @property
+    def model_ids(self) -> tuple[str | None, str | None]:
+        return (self.production.model_id if self.production else None,
+                self.candidate.model_id if self.candidate else None)
+
+    def pick(self, sticky_key: str) -> tuple[str, Lookup]:
+        """The variant and model for a request (candidate only when one is loaded)."""
+        if self.candidate is not None and self.canary_percent > 0:
+            chosen = canary.variant(sticky_key, self.canary_percent)
+            if chosen == canary.CANDIDATE:
+                return chosen, self.candidate
+        assert self.production is not None
+        return canary.PRODUCTION, self.production
+
+
+def read_settings(wait_s: float) -> tuple[dict[str, str], float, dict[str, keys.ApiKey]]:
+    """Aliases, canary share and active keys, read together on one read-only connection."""
+    with store.connect(read_only=True, wait_s=wait_s) as con:
+        aliases = dict(con.execute("SELECT alias, model_id FROM aliases").fetchall())
+        return aliases, canary.read_percent(con), keys.active_keys(con)
+
+
+class ModelHolder:
+    """Holds the current `Served` snapshot and keeps it up to date."""
+
+    def __init__(self, poll_s: float = 2.0, wait_s: float = 1.0,
+                 on_change: Callable[[Served, Served], None] | None = None) -> None:
+        self.state = Served()
+        self.poll_s, self.wait_s = poll_s, wait_s
+        self.on_change = on_change
+        self.reloads = 0
+        self._lock = threading.Lock()        # one refresh at a time
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def refresh(self) -> bool:
+        """Read the settings and swap in a new snapshot if anything changed; True if so."""
+        with self._lock:
+            try:
+                aliases, percent, active = read_settings(self.wait_s)
+            except StoreBusyError:
+                return False
+            old = self.state
+            if (aliases == old.aliases and percent == old.canary_percent
+                    and active == old.keys and not old.problem):
+                return False
+            loaded = {lk.model_id: lk for lk in (old.production, old.candidate) if lk}
+            problems = []
+            production = self._load(aliases.get("production"), loaded, old.production,
+                                    problems)
+            candidate = self._load(aliases.get("candidate"), loaded, old.candidate, problems)
+            new = Served(production, candidate, percent, active, aliases,
+                         "; ".join(problems) or None)
+            self.state = new                  # the swap: one reference assignment
+            if new.model_ids != old.model_ids:
+                self.reloads += 1
+            if self.on_change:
+                self.on_change(old, new)
+            return True
+
+    @staticmethod
+    def _load(model_id: str | None, loaded: dict[str, Lookup], previous: Lookup | None,
+              problems: list[str]) -> Lookup | None:
+        if model_id is None:
+            return None
+        if model_id in loaded:
+            return loaded[model_id]
+        try:
+            return Lookup(model_id)
+        except TopicLabError as err:
+            problems.append(f"{model_id}: {err}")
+            log.warning("scoring service: cannot load %s: %s", model_id, err)
+            return previous
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="topiclab-model-poller",
+                                            daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+            self._thread = None
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.poll_s):
+            try:
+                self.refresh()
+            except Exception:  # keep polling: the next round may succeed
+                log.exception("scoring service: reload failed")
