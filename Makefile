@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8501
 
-.PHONY: run test setup init lint browser bench clean-store
+.PHONY: run test setup init lint browser bench serve clean-store
 
 run: init
 	$(BIN)/streamlit run app.py --server.headless true --server.address 127.0.0.1 \
@@ -23,6 +23,11 @@ $(VENV)/.installed: requirements.txt
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	touch $@
+
+# The scoring service (HTTP/JSON API) on 127.0.0.1:$(SERVE_PORT); see README, Scoring service.
+SERVE_PORT ?= 8000
+serve: init
+	$(BIN)/python -m core serve --host 127.0.0.1 --port $(SERVE_PORT)
 
 # Import the demo corpus and train a production model when the store is empty.
 init: setup

@@ -4,7 +4,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 import ui
-from core import ab, registry, review
+from core import ab, canary, registry, request_log, review
 
 st.title("A/B: production vs candidate")
 
@@ -52,6 +52,21 @@ with ui.friendly_errors():
     st.dataframe(ab.acceptance(model_a, model_b), hide_index=True, column_config={
         "acceptance_rate": st.column_config.NumberColumn("acceptance", format="percent")})
     st.dataframe(ab.metric_deltas(model_a, model_b), hide_index=True)
+
+    st.subheader("Live traffic (scoring service, last 24 h)")
+    traffic = request_log.traffic(hours=24)
+    share = canary.get_percent()
+    if traffic.empty:
+        st.info(f"No scoring-service traffic in the last 24 hours (canary share {share:g}%). "
+                "Start the service with `make serve`; set the candidate's share with "
+                "`python -m core canary set PERCENT`.")
+    else:
+        st.caption(f"Canary share: {share:g}% of requests go to the candidate. Acceptance is "
+                   "people's feedback on each model's neighbours (app and service).")
+        st.dataframe(traffic, hide_index=True, column_config={
+            "p50_ms": st.column_config.NumberColumn("p50 ms", format="%.1f"),
+            "p95_ms": st.column_config.NumberColumn("p95 ms", format="%.1f"),
+            "acceptance_rate": st.column_config.NumberColumn("acceptance", format="percent")})
     heat = go.Figure(go.Heatmap(z=aligned["js"], x=names_b, y=names_a,
                                 colorscale="Viridis_r", colorbar={"title": "JS"}))
     heat.update_layout(height=max(400, 20 * len(names_a)),

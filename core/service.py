@@ -36,6 +36,7 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Histogram,
+    disable_created_metrics,
     generate_latest,
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -49,6 +50,7 @@ from core.response_cache import ResponseCache
 from core.serving import ModelHolder, Served
 
 log = logging.getLogger(__name__)
+disable_created_metrics()  # no `_created` series beside every counter
 
 API_VERSION = "v1"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")

@@ -70,7 +70,8 @@ class ModelHolder:
         self.state = Served()
         self.poll_s, self.wait_s = poll_s, wait_s
         self.on_change = on_change
-        self.reloads = 0
+        self.reloads = 0                     # model changes after the first load
+        self._first_done = False
         self._lock = threading.Lock()        # one refresh at a time
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -94,8 +95,9 @@ class ModelHolder:
             new = Served(production, candidate, percent, active, aliases,
                          "; ".join(problems) or None)
             self.state = new                  # the swap: one reference assignment
-            if new.model_ids != old.model_ids:
+            if new.model_ids != old.model_ids and self._first_done:
                 self.reloads += 1
+            self._first_done = True
             if self.on_change:
                 self.on_change(old, new)
             return True

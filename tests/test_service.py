@@ -1,0 +1,432 @@
+"""The scoring service: status codes, canary, cache, throttling, logging, hot reload.
+
+In-process through FastAPI's TestClient against a real trained store (production + a
+candidate), plus one run of the real uvicorn server in a subprocess while another process
+promotes a model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from core import audit, canary, deploy, keys, registry, request_log, store, train
+from core.cli import main as cli_main
+from core.service import Settings, create_app
+from tests.conftest import REPO
+
+with warnings.catch_warnings():  # Starlette 1.10 prefers httpx2 for its TestClient; httpx works
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+CAMPAIGN = "C00003"
+
+
+@pytest.fixture(scope="module")
+def service_template(trained_home_template: Path, tmp_path_factory) -> dict:
+    """The trained store plus a scored candidate model (a different K), built once."""
+    home = tmp_path_factory.mktemp("service") / "home"
+    shutil.copytree(trained_home_template, home)
+    mp = pytest.MonkeyPatch()
+    mp.setenv("TOPICLAB_HOME", str(home))
+    try:
+        candidate = train.train(train.TrainSpec(dataset="demo", k=6, params={"iterations": 60}))
+        deploy.promote(candidate.model_id, "candidate")
+        production = registry.alias("production")
+    finally:
+        mp.undo()
+    return {"home": home, "production": production, "candidate": candidate.model_id}
+
+
+@pytest.fixture
+def served(service_template: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
+    """A private copy of that store as TOPICLAB_HOME, with the model ids."""
+    home = tmp_path / "home"
+    shutil.copytree(service_template["home"], home)
+    monkeypatch.setenv("TOPICLAB_HOME", str(home))
+    monkeypatch.setenv("TOPICLAB_LOCK_WAIT_S", "5")
+    monkeypatch.delenv("TOPICLAB_ROLE", raising=False)
+    return {**service_template, "home": home}
+
+
+@contextmanager
+def client(**overrides) -> Iterator[tuple[TestClient, object]]:
+    """The app in-process; its poller is idle (tests call `holder.refresh()` themselves)."""
+    app = create_app(Settings(**{"poll_s": 60.0, **overrides}))
+    with TestClient(app) as test_client:
+        yield test_client, app.state.gateway
+
+
+def post(c: TestClient, endpoint: str, body, key: str | None) -> httpx.Response:
+    headers = {"X-API-Key": key} if key else {}
+    response = c.post(f"/v1/{endpoint}", json=body, headers=headers)
+    assert response.headers["X-Request-Id"]
+    assert "X-Model-Id" in response.headers
+    assert "Traceback" not in response.text
+    return response
+
+
+def metric(c: TestClient, name: str, labels: str = "") -> float:
+    text = c.get("/metrics").text
+    match = re.search(rf"^{name}{re.escape(labels)} ([0-9.e+-]+)$", text, re.M)
+    return float(match.group(1)) if match else 0.0
+
+
+# -- keys -------------------------------------------------------------------------------------
+def test_keys_cli_store_only_a_hash_need_a_data_scientist_and_are_audited(served, capsys,
+                                                                          monkeypatch):
+    assert cli_main(["keys", "create", "crm-sync", "--role", "scorer", "--rate", "120"]) == 0
+    created = json.loads(capsys.readouterr().out)
+    secret = created["key"]
+    assert secret.startswith("tl_") and len(secret) > 40
+    rows = store.query("SELECT * FROM api_keys")
+    assert rows["key_hash"].tolist() == [hashlib.sha256(secret.encode()).hexdigest()]
+    assert secret not in rows.to_json()          # the secret itself is nowhere in the store
+
+    assert cli_main(["keys", "list"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [(k["name"], k["role"], k["rate_per_minute"], k["active"]) for k in listed] == [
+        ("crm-sync", "scorer", 120, True)]
+    assert "key_hash" not in listed[0] and "key" not in listed[0]
+
+    monkeypatch.setenv("TOPICLAB_ROLE", "account_manager")
+    assert cli_main(["keys", "create", "sneaky"]) == 1
+    assert "may not manage keys" in capsys.readouterr().err
+    assert cli_main(["keys", "revoke", "crm-sync"]) == 1
+    capsys.readouterr()
+    monkeypatch.delenv("TOPICLAB_ROLE")
+    assert store.query_one("SELECT count(*) FROM api_keys")[0] == 1
+
+    assert cli_main(["keys", "create", "crm-sync"]) == 1          # names are unique
+    assert "exists already" in capsys.readouterr().err
+    assert cli_main(["keys", "create", "bad name!"]) == 1
+    assert "not valid" in capsys.readouterr().err
+    assert cli_main(["keys", "revoke", "crm-sync"]) == 0
+    capsys.readouterr()
+    assert cli_main(["keys", "revoke", "nobody"]) == 1
+    assert "No API key" in capsys.readouterr().err
+    actions = audit.entries(limit=20)["action"].tolist()
+    assert actions[:2] == ["key_revoke", "key_create"]
+
+
+def test_canary_cli_checks_the_share_and_is_audited(served, capsys):
+    assert cli_main(["canary", "set", "150"]) == 1
+    assert "between 0 and 100" in capsys.readouterr().err
+    assert cli_main(["canary", "set", "20"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["canary_percent"] == 20 and out["candidate"] == served["candidate"]
+    assert canary.get_percent() == 20
+    entry = audit.entries(limit=1).iloc[0]
+    assert entry["action"] == "canary" and json.loads(entry["details"])["percent"] == 20
+
+
+# -- canary split (pure) -------------------------------------------------------------------------
+def test_canary_split_is_sticky_monotone_and_close_to_the_share():
+    ids = [f"C{i:05d}" for i in range(2000)]
+    chosen = {}
+    for percent in (5, 20, 50, 90):
+        variants = [canary.variant(canary.sticky_key(c), percent) for c in ids]
+        share = 100 * variants.count(canary.CANDIDATE) / len(ids)
+        assert abs(share - percent) <= 5, (percent, share)
+        assert variants == [canary.variant(canary.sticky_key(c), percent) for c in ids]
+        chosen[percent] = {c for c, v in zip(ids, variants, strict=True)
+                           if v == canary.CANDIDATE}
+    # Raising the share only moves campaigns to the candidate, never back.
+    assert chosen[5] <= chosen[20] <= chosen[50] <= chosen[90]
+    assert all(canary.variant(canary.sticky_key(c), 0) == canary.PRODUCTION for c in ids)
+    assert all(canary.variant(canary.sticky_key(c), 100) == canary.CANDIDATE for c in ids)
+    # A keyword set is sticky whatever its order, case, spacing or repeats.
+    assert (canary.sticky_key(keywords=["Boiler  repair", "plumber"])
+            == canary.sticky_key(keywords=["plumber", "boiler repair", "plumber"]))
+    assert canary.sticky_key(keywords=["plumber"]) != canary.sticky_key(keywords=["roofer"])
+
+
+# -- status codes -------------------------------------------------------------------------------
+def test_every_status_code(served):
+    am = keys.create("am")["key"]
+    bot = keys.create("bot", role="scorer")["key"]
+    slow = keys.create("slow", rate_per_minute=2)["key"]
+    gone = keys.create("gone")["key"]
+    keys.revoke("gone")
+    production = served["production"]
+    with client(max_body_bytes=2000) as (c, _):
+        r = post(c, "fingerprint", {"campaign_id": CAMPAIGN}, am)
+        assert r.status_code == 200 and r.headers["X-Model-Id"] == production
+        body = r.json()
+        assert body["model_id"] == production and body["campaign_id"] == CAMPAIGN
+        assert abs(sum(body["fingerprint"]) - 1) < 1e-3 and body["top_topics"][0]["name"]
+
+        for key in (None, "tl_not-a-key", gone):
+            r = post(c, "fingerprint", {"campaign_id": CAMPAIGN}, key)
+            assert r.status_code == 401, key
+            assert "X-API-Key" in r.json()["error"] and r.json()["request_id"]
+
+        r = post(c, "feedback", {"campaign_id": CAMPAIGN, "neighbor_id": "C00004",
+                                 "useful": True}, bot)
+        assert r.status_code == 403 and "account_manager" in r.json()["error"]
+        assert post(c, "neighbors", {"campaign_id": CAMPAIGN}, bot).status_code == 200
+
+        r = post(c, "neighbors", {"campaign_id": "NOPE-1"}, am)
+        assert r.status_code == 404 and "NOPE-1" in r.json()["error"]
+        r = post(c, "feedback", {"campaign_id": CAMPAIGN, "neighbor_id": "NOPE-2",
+                                 "useful": False}, am)
+        assert r.status_code == 404 and "neighbor_id" in r.json()["error"]
+
+        for bad, field in (({"campaign_id": CAMPAIGN, "n": 0}, "`n`"),
+                           ({"keywords": "plumber"}, "`keywords`"),
+                           ({"campaign_id": CAMPAIGN, "colour": "red"}, "`colour`"),
+                           ({"campaign_id": CAMPAIGN, "keywords": ["x"]}, "not both"),
+                           ({"keywords": ["zzqqxx"]}, "`keywords`"),
+                           ([1, 2], "JSON object")):
+            r = post(c, "suggest", bad, am)
+            assert r.status_code == 422, bad
+            assert field in r.json()["error"], (bad, r.json())
+        r = c.post("/v1/suggest", content=b'{"campaign_id": ', headers={"X-API-Key": am})
+        assert r.status_code == 422 and "not valid JSON" in r.json()["error"]
+        r = post(c, "feedback", {"campaign_id": CAMPAIGN, "neighbor_id": "C00004"}, am)
+        assert r.status_code == 422 and "`useful`" in r.json()["error"]
+
+        r = post(c, "fingerprint", {"keywords": ["emergency plumber " * 10] * 20}, am)
+        assert r.status_code == 413 and "larger than" in r.json()["error"]
+
+        assert [post(c, "fingerprint", {"campaign_id": CAMPAIGN}, slow).status_code
+                for _ in range(2)] == [200, 200]
+        r = post(c, "fingerprint", {"campaign_id": CAMPAIGN}, slow)
+        assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1
+        assert "slow" in r.json()["error"]
+        assert post(c, "fingerprint", {"campaign_id": CAMPAIGN}, am).status_code == 200
+
+        r = c.get("/v1/nowhere")
+        assert r.status_code == 404 and "error" in r.json()
+        assert c.get("/docs").status_code == 404         # no CDN-backed Swagger page
+        assert c.get("/openapi.json").json()["paths"]["/v1/suggest"]
+        assert metric(c, "topiclab_requests_total",
+                      f'{{endpoint="fingerprint",model="{production}",status="200"}}') >= 4
+        assert metric(c, "topiclab_requests_total",
+                      '{endpoint="fingerprint",model="none",status="401"}') == 3
+
+    with client(max_in_flight=0) as (c, _):
+        r = post(c, "fingerprint", {"campaign_id": CAMPAIGN}, am)
+        assert r.status_code == 503 and r.headers["Retry-After"] == "1"
+
+
+def test_without_a_production_model_the_service_is_up_but_not_ready(home):
+    key = keys.create("early")["key"]
+    with client() as (c, _):
+        assert c.get("/healthz").status_code == 200
+        r = c.get("/readyz")
+        assert r.status_code == 503 and "promote" in r.json()["problem"]
+        r = post(c, "fingerprint", {"campaign_id": CAMPAIGN}, key)
+        assert r.status_code == 503 and r.headers["Retry-After"]
+        assert r.headers["X-Model-Id"] == "none" and "No production model" in r.json()["error"]
+
+
+# -- batch, cache, canary, hot reload ------------------------------------------------------------
+def test_batch_answers_item_by_item(served):
+    key = keys.create("batch")["key"]
+    with client() as (c, _):
+        items = [{"campaign_id": CAMPAIGN}, {"campaign_id": "NOPE"}, {"campaign_id": CAMPAIGN,
+                 "n": -1}, {"keywords": ["emergency plumber", "boiler repair"]}, "text"]
+        r = post(c, "neighbors", {"items": items}, key)
+        assert r.status_code == 200
+        answers = r.json()["items"]
+        assert [a["status"] for a in answers] == [200, 404, 422, 200, 422]
+        assert r.json()["failed"] == 3
+        assert "items.2.n" in answers[2]["error"] and "NOPE" in answers[1]["error"]
+        assert len(answers[0]["neighbors"]) == 10 and len(answers[3]["neighbors"]) == 10
+        assert post(c, "neighbors", {"items": []}, key).status_code == 422
+        assert post(c, "neighbors", {"items": [{"campaign_id": CAMPAIGN}] * 1001},
+                    key).status_code == 422
+
+
+def test_cache_hits_and_invalidation_on_promotion(served):
+    key = keys.create("cache")["key"]
+    with client() as (c, gateway):
+        first = post(c, "suggest", {"keywords": ["emergency plumber", "boiler  repair"]}, key)
+        again = post(c, "suggest", {"keywords": ["boiler repair", "emergency plumber"]}, key)
+        assert first.status_code == again.status_code == 200
+        assert first.json() == again.json()
+        assert metric(c, "topiclab_cache_hits_total") == 1
+        assert len(gateway.cache) == 1
+
+        deploy.promote(served["candidate"], "production")      # as the app or CLI would
+        assert gateway.holder.refresh()
+        assert len(gateway.cache) == 0
+        after = post(c, "suggest", {"keywords": ["emergency plumber", "boiler repair"]}, key)
+        assert after.headers["X-Model-Id"] == served["candidate"]
+        assert len(after.json()["fingerprint"]) == 6          # the candidate has K=6
+        assert metric(c, "topiclab_cache_hits_total") == 1    # computed anew, not cached
+        assert metric(c, "topiclab_model_reloads_total") == 1
+
+
+def test_canary_share_is_sticky_through_the_service(served):
+    key = keys.create("canary", rate_per_minute=10_000)["key"]
+    canary.set_percent(50)
+    ids = [f"C{i:05d}" for i in range(1, 61)]
+    with client() as (c, gateway):
+        served_by = {cid: post(c, "fingerprint", {"campaign_id": cid}, key).headers[
+            "X-Model-Id"] for cid in ids}
+        assert set(served_by.values()) == {served["production"], served["candidate"]}
+        for cid in ids[:10]:
+            assert post(c, "neighbors", {"campaign_id": cid}, key).headers[
+                "X-Model-Id"] == served_by[cid]
+        assert metric(c, "topiclab_canary_percent") == 50
+        measured = metric(c, "topiclab_canary_share_measured")
+        assert 0.2 < measured < 0.8
+
+        canary.set_percent(0)
+        assert gateway.holder.refresh()
+        assert {post(c, "fingerprint", {"campaign_id": cid}, key).headers["X-Model-Id"]
+                for cid in ids[:20]} == {served["production"]}
+
+
+def test_request_log_and_feedback_wait_for_a_busy_store_without_slowing_requests(served):
+    key = keys.create("logger", rate_per_minute=10_000)["key"]
+    db = str(store.config.db_path())
+    with client() as (c, gateway):
+        assert post(c, "fingerprint", {"campaign_id": CAMPAIGN}, key).status_code == 200
+        holder = subprocess.Popen(
+            [sys.executable, "-c", "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]);"
+             " print('locked', flush=True); time.sleep(4)", db],
+            stdout=subprocess.PIPE, text=True)
+        try:
+            assert holder.stdout.readline().strip() == "locked"
+            latencies = []
+            for i in range(10):
+                started = time.perf_counter()
+                r = post(c, "neighbors", {"campaign_id": f"C{i + 1:05d}"}, key)
+                latencies.append(time.perf_counter() - started)
+                assert r.status_code == 200
+            r = post(c, "feedback", {"campaign_id": CAMPAIGN, "neighbor_id": "C00004",
+                                     "useful": True}, key)
+            assert r.status_code == 202
+            assert max(latencies) < 2.0, latencies            # nobody waited on the lock
+            assert gateway.writer.flush() == 0 and gateway.writer.backlog > 0
+        finally:
+            holder.wait(20)
+    # Leaving the client stopped the service, which wrote what was queued.
+    logged = store.query("SELECT endpoint, status, model_id, variant, key_name "
+                         "FROM request_log")
+    assert len(logged) == 12
+    assert set(logged["key_name"]) == {"logger"} and set(logged["variant"]) == {"production"}
+    feedback = store.query("SELECT * FROM neighbor_feedback")
+    assert feedback[["model_id", "campaign_id", "neighbor_id", "useful"]].values.tolist() == [
+        [served["production"], CAMPAIGN, "C00004", True]]
+    assert audit.entries(limit=1, action="feedback").iloc[0]["actor"] == "api-key:logger"
+    traffic = request_log.traffic()
+    row = traffic[traffic["variant"] == "production"].iloc[0]
+    assert row["requests"] == 12 and row["errors"] == 0 and row["p95_ms"] >= row["p50_ms"]
+    assert row["verdicts"] == 1 and row["acceptance_rate"] == 1.0
+
+
+def test_ab_page_shows_live_traffic_per_variant(served):
+    from streamlit.testing.v1 import AppTest
+
+    key = keys.create("page", rate_per_minute=10_000)["key"]
+    canary.set_percent(50)
+    with client() as (c, _):
+        for i in range(30):
+            post(c, "fingerprint", {"campaign_id": f"C{i + 1:05d}"}, key)
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
+    at.run()
+    at.switch_page("app_pages/ab.py")
+    at.run()
+    assert not at.exception and not at.error
+    assert any("Live traffic" in s.value for s in at.subheader)
+    [table] = [d.value for d in at.dataframe if "variant" in d.value.columns]
+    assert set(table["variant"]) == {"production", "candidate"}
+    assert table["requests"].sum() == 30
+
+
+# -- the real server ----------------------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_real_server_hot_reloads_a_promotion_without_failed_requests(served):
+    key = keys.create("live", rate_per_minute=100_000)["key"]
+    port = _free_port()
+    env = {**os.environ, "TOPICLAB_SERVICE_POLL_S": "0.5", "PYTHONPATH": str(REPO)}
+    server = subprocess.Popen([sys.executable, "-m", "core", "serve", "--port", str(port)],
+                              cwd=REPO, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    results: list[tuple[int, str]] = []
+    stop = threading.Event()
+    try:
+        with httpx.Client(base_url=base, timeout=10) as http:
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline:
+                try:
+                    if http.get("/readyz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert server.poll() is None, server.stderr.read()
+                time.sleep(0.2)
+            else:
+                pytest.fail("the service did not become ready")
+
+            def traffic() -> None:
+                with httpx.Client(base_url=base, timeout=10,
+                                  headers={"X-API-Key": key}) as caller:
+                    ends = time.monotonic() + 120            # bounded in count and time
+                    for i in range(5000):
+                        if stop.is_set() or time.monotonic() > ends:
+                            break
+                        time.sleep(0.01)
+                        r = caller.post("/v1/neighbors",
+                                        json={"campaign_id": f"C{i % 40 + 1:05d}", "n": 5})
+                        results.append((r.status_code, r.headers.get("X-Model-Id", "")))
+
+            flow = threading.Thread(target=traffic)
+            flow.start()
+            time.sleep(1.0)
+            promoted = subprocess.run([sys.executable, "-m", "core", "promote",
+                                       served["candidate"]], cwd=REPO, env=env,
+                                      capture_output=True, text=True, timeout=120)
+            assert promoted.returncode == 0, promoted.stderr
+            switched = time.monotonic()
+            while time.monotonic() - switched < 30 and flow.is_alive():
+                if results and results[-1][1] == served["candidate"]:
+                    break
+                time.sleep(0.05)
+            took = time.monotonic() - switched
+            time.sleep(0.5)
+            stop.set()
+            flow.join(30)
+            assert http.get("/readyz").json()["production"] == served["candidate"]
+    finally:
+        stop.set()
+        server.terminate()
+        try:
+            _, stderr = server.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            _, stderr = server.communicate()
+    statuses = [s for s, _ in results]
+    models = [m for _, m in results]
+    assert statuses and set(statuses) == {200}, {s: statuses.count(s) for s in set(statuses)}
+    assert served["production"] in models and models[-1] == served["candidate"]
+    # Once switched, never back: in-flight requests finished on their model, then all new.
+    first_new = models.index(served["candidate"])
+    assert set(models[first_new:]) == {served["candidate"]}
+    assert took < 6, f"promotion picked up after {took:.1f} s"
+    assert "Traceback" not in stderr
