@@ -9,6 +9,7 @@ Dataset versions and model artifacts never change, so they are cached by id.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -139,6 +140,27 @@ def model_label(model_id: str) -> str:
     return f"{alias}{model_id} · " + " · ".join(parts)
 
 
+def selectbox(label: str, options: list, *, key: str, format_func=str, index: int = 0,
+              container=st, **kwargs):
+    """`st.selectbox` for options whose labels change while the page is open (a topic gets
+    a name, an alias moves to another model).
+
+    Streamlit keeps a selectbox's choice as its *label*, so the browser would go on
+    showing the old label. Here the widget's key carries a digest of the labels (new
+    labels, new widget) and the chosen option is remembered under `key` itself, so the
+    choice survives the change and the new label shows at once.
+    """
+    labels = "\x1f".join(str(format_func(o)) for o in options)
+    digest = hashlib.sha1(labels.encode("utf-8")).hexdigest()[:10]
+    chosen = st.session_state.get(key)
+    if chosen in options:
+        index = options.index(chosen)
+    value = container.selectbox(label, options, index=index, format_func=format_func,
+                                key=f"{key}@{digest}", **kwargs)
+    st.session_state[key] = value
+    return value
+
+
 def model_picker(label: str = "Model", key: str = "model_picker",
                  container=st) -> str | None:
     """A selectbox over registered models, production first, each with its label."""
@@ -147,7 +169,7 @@ def model_picker(label: str = "Model", key: str = "model_picker",
         return None
     production = production_model_id()
     ids = sorted(models["model_id"], key=lambda m: m != production)
-    return container.selectbox(label, ids, key=key, format_func=model_label)
+    return selectbox(label, ids, key=key, format_func=model_label, container=container)
 
 
 def currency(name: str) -> str | None:
@@ -160,7 +182,20 @@ def money_label(label: str, code: str | None) -> str:
     return f"{label} ({code})" if code else label
 
 
-def flash(message: str, icon: str = "✅") -> None:
+RATES = ("ctr", "conversion_rate")
+
+
+def as_percent_points(frame: pd.DataFrame, columns=RATES) -> pd.DataFrame:
+    """A copy for display with rates in percent points, shown with `PERCENT` (the
+    "percent" preset drops trailing zeros, so one column mixed 12.4% and 10.71%)."""
+    present = [c for c in columns if c in frame]
+    return frame.assign(**{c: frame[c] * 100 for c in present})
+
+
+PERCENT = "%.2f%%"
+
+
+def flash(message: str, icon: str = ":material/check_circle:") -> None:
     """A confirmation that survives `st.rerun()`: shown as a toast on the next run."""
     st.session_state.setdefault("_flashes", []).append((message, icon))
 

@@ -23,11 +23,12 @@ if len(scored) < 2:
 
 defaults = [registry.alias("production"), registry.alias("candidate")]
 left, right = st.columns(2)
-model_a = left.selectbox("A (production)", scored, index=scored.index(defaults[0])
-                         if defaults[0] in scored else 0, key="ab_a", format_func=ui.model_label)
-model_b = right.selectbox("B (candidate)", scored, index=scored.index(defaults[1])
-                          if defaults[1] in scored else 1, key="ab_b",
-                          format_func=ui.model_label)
+model_a = ui.selectbox("A (production)", scored, index=scored.index(defaults[0])
+                       if defaults[0] in scored else 0, key="ab_a", format_func=ui.model_label,
+                       container=left)
+model_b = ui.selectbox("B (candidate)", scored, index=scored.index(defaults[1])
+                       if defaults[1] in scored else 1, key="ab_b", format_func=ui.model_label,
+                       container=right)
 if model_a == model_b:
     st.warning("Pick two different models.")
     st.stop()

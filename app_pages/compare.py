@@ -48,9 +48,10 @@ if not sweeps.empty:
 st.subheader("Topic alignment of two models")
 ids = table["model_id"].tolist()
 left, right = st.columns(2)
-a = left.selectbox("Model A", ids, index=0, key="align_a", format_func=ui.model_label)
-b = right.selectbox("Model B", ids, index=min(1, len(ids) - 1), key="align_b",
-                    format_func=ui.model_label)
+a = ui.selectbox("Model A", ids, index=0, key="align_a", format_func=ui.model_label,
+                container=left)
+b = ui.selectbox("Model B", ids, index=min(1, len(ids) - 1), key="align_b",
+                 format_func=ui.model_label, container=right)
 if a and b:
     with st.spinner("Loading both models and aligning their topics…"):
         model_a, model_b = ui.model(a), ui.model(b)

@@ -91,10 +91,10 @@ with tab_campaigns:
     shown = datasets.search_campaigns(table, search)
     st.caption(f"{len(shown):,} of {len(table):,} campaigns")
     st.dataframe(
-        shown, hide_index=True, height=420,
+        ui.as_percent_points(shown), hide_index=True, height=420,
         column_config={
-            "ctr": st.column_config.NumberColumn("CTR", format="percent"),
-            "conversion_rate": st.column_config.NumberColumn("Conv. rate", format="percent"),
+            "ctr": st.column_config.NumberColumn("CTR", format=ui.PERCENT),
+            "conversion_rate": st.column_config.NumberColumn("Conv. rate", format=ui.PERCENT),
             "cpc": st.column_config.NumberColumn(ui.money_label("CPC", money), format="%.2f"),
             "cost": st.column_config.NumberColumn(ui.money_label("Cost", money),
                                                   format="%.2f"),

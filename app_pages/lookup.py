@@ -27,7 +27,7 @@ of_active = [m for m in scored if active and (models.at[m, "dataset"],
 default = (production if production in of_active else of_active[0] if of_active
            else production if production in scored else scored[0])
 with st.sidebar:
-    model_id = st.selectbox("Model", scored, index=scored.index(default),
+    model_id = ui.selectbox("Model", scored, index=scored.index(default),
                             key=f"lookup_model:{active}", format_func=ui.model_label,
                             help="Any batch-scored model can be used.")
 with st.spinner("Loading the model, its fingerprints and its campaigns…"):
@@ -93,15 +93,15 @@ if result.campaign_id:
 st.subheader("Most similar campaigns")
 similarity = {c: st.column_config.NumberColumn(c.replace("_", " "), format="%.3f")
               for c in ("topic_similarity", "term_similarity")}
-st.dataframe(result.neighbors, hide_index=True, column_order=[
+st.dataframe(ui.as_percent_points(result.neighbors), hide_index=True, column_order=[
     c for c in NEIGHBOR_COLUMNS if c in result.neighbors], column_config={
     "campaign_name": st.column_config.TextColumn("campaign", pinned=True),
     "campaign_id": st.column_config.TextColumn("id"),
     "similarity": st.column_config.ProgressColumn("similarity", min_value=0.0, max_value=1.0,
                                                   format="%.3f"),
     **similarity,
-    "ctr": st.column_config.NumberColumn("CTR", format="percent"),
-    "conversion_rate": st.column_config.NumberColumn("Conv. rate", format="percent"),
+    "ctr": st.column_config.NumberColumn("CTR", format=ui.PERCENT),
+    "conversion_rate": st.column_config.NumberColumn("Conv. rate", format=ui.PERCENT),
     "cpc": st.column_config.NumberColumn(ui.money_label("CPC", money), format="%.2f"),
     "cost": st.column_config.NumberColumn(ui.money_label("Cost", money), format="%.2f"),
 })
@@ -118,7 +118,7 @@ if result.campaign_id and auth.current_user().can("feedback"):
                 review.record_feedback(model_id, result.campaign_id, neighbor,
                                        useful == "useful")
                 st.success("Thanks — recorded with this model's id.")
-                st.toast("Feedback recorded.", icon="✅")
+                st.toast("Feedback recorded.", icon=":material/check_circle:")
 
 st.subheader("Suggested actions")
 for note in result.suggestions.notes:

@@ -33,8 +33,8 @@ with st.form("review"):
                                format_func=lambda c: f"{c} — {campaign_names[c]}")
     decision = st.radio("Decision", review.DECISIONS, horizontal=True, key="review_decision",
                         format_func=lambda d: d.replace("_", " "))
-    topic = st.selectbox("Topic (for 'assign topic')", range(model.k), key="review_topic",
-                         format_func=lambda t: topic_names[t])
+    topic = ui.selectbox("Topic (for 'assign topic')", list(range(model.k)),
+                         key="review_topic", format_func=lambda t: topic_names[t])
     note = st.text_input("Note (optional)", key="review_note")
     if st.form_submit_button("Save decision", type="primary"):
         with ui.friendly_errors():

@@ -38,7 +38,7 @@ with ui.friendly_errors():
 
     st.subheader("One topic")
     # Keyed by model: switching models never shows the previous model's topic or name.
-    topic = st.selectbox("Topic", range(model.k), format_func=lambda t: names[t],
+    topic = ui.selectbox("Topic", list(range(model.k)), format_func=lambda t: names[t],
                          key=f"topic_pick:{model_id}")
     left, right = st.columns(2)
     weights = model.engine.topic_term_[topic]

@@ -29,6 +29,13 @@ def page(name: str) -> AppTest:
     return at
 
 
+def picker(at: AppTest, key: str):
+    """A `ui.selectbox` by its key (the widget's own key adds a digest of its labels)."""
+    found = [s for s in at.selectbox if s.key and s.key.startswith(f"{key}@")]
+    assert len(found) == 1, [s.key for s in at.selectbox]
+    return found[0]
+
+
 def ok(at: AppTest) -> AppTest:
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
@@ -100,7 +107,7 @@ def test_topics_page_embeds_offline_ldavis_and_names_a_topic(trained_home):
     ok(at.button[0].click().run())
     assert registry.topic_labels(model_id)[0] == "Home services"
     # The new name shows at once, and the confirmation survives the rerun as a toast.
-    assert at.selectbox(key=f"topic_pick:{model_id}").options[0] == "Home services"
+    assert picker(at, f"topic_pick:{model_id}").options[0] == "Home services"
     assert any("named 'Home services'" in t.value for t in at.toast)
 
 
@@ -110,12 +117,12 @@ def test_topics_name_box_follows_the_selected_model(trained_home):
     registry.set_topic_label(production, 0, "Production topic zero")
     at = page("topics")
     assert at.text_input(key=f"topic_name:{production}:0").value == "Production topic zero"
-    picker = at.selectbox(key="model_picker")
-    assert any("[production]" in o for o in picker.options)  # alias labels in the picker
-    ok(picker.set_value(other.model_id).run())
+    models = picker(at, "model_picker")
+    assert any("[production]" in o for o in models.options)  # alias labels in the picker
+    ok(models.set_value(other.model_id).run())
     # The other model's topic 0 has no name: its box is empty, not the previous model's.
     assert at.text_input(key=f"topic_name:{other.model_id}:0").value == ""
-    assert len(at.selectbox(key=f"topic_pick:{other.model_id}").options) == 5
+    assert len(picker(at, f"topic_pick:{other.model_id}").options) == 5
 
 
 def test_lookup_page_existing_and_new_campaign(trained_home):
@@ -210,11 +217,11 @@ def test_review_page_lists_the_queue_and_saves_a_decision(review_home):
     campaign = at.selectbox(key="review_campaign")
     assert "X002 — Odd two" in campaign.options  # campaign names, not topic names
     topic_names = registry.topic_names(registry.load(production))
-    assert at.selectbox(key="review_topic").options == topic_names
+    assert picker(at, "review_topic").options == topic_names
 
     campaign.set_value("X002")
     at.radio(key="review_decision").set_value("assign_topic")
-    at.selectbox(key="review_topic").set_value(2)
+    picker(at, "review_topic").set_value(2)
     at.text_input(key="review_note").set_value("drains")
     ok(at.button[0].click().run())
 
