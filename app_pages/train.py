@@ -96,12 +96,14 @@ if run:
                 st.error("Pick at least one K.")
                 st.stop()
             result = sweep.sweep(spec, ks, seeds=range(seeds), progress=progress)
+            progress(1, 1, "Done.")
             st.session_state.pop("training_started", None)
             st.success(f"Sweep {result.sweep_id}: {len(result.runs)} models trained.")
             st.markdown(f"**Chosen model:** `{result.best_model_id}` — {result.explanation}")
             st.dataframe(result.table, hide_index=True)
         else:
             result = train.train(spec, progress)
+            progress(1, 1, "Done.")
             st.session_state.pop("training_started", None)
             st.success(f"Trained `{result.model_id}` in {sum(result.timings.values()):.1f} s.")
             m = result.metrics

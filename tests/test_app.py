@@ -161,3 +161,16 @@ def test_signed_in_roles_come_from_the_role_map(home, small_csv):
     at = login_app({"is_logged_in": True, "email": "eve@elsewhere.org"})
     at.run()
     assert "has no role" in at.error[0].value
+
+
+def test_explore_refused_upload_says_why_and_keeps_the_active_dataset(home, small_csv):
+    ingest.import_paths([small_csv], "shop")
+    at = run_page("app_pages/explore.py")
+    at.file_uploader[0].upload("empty.csv", b"", "text/csv")
+    at.text_input(key="import_name").set_value("broken")
+    at.button[0].click().run()
+    assert not at.exception
+    assert ["empty.csv" in e.value and "empty" in e.value for e in at.error] == [True]
+    assert at.selectbox(key="dataset_picker").value == ("shop", 1)
+    assert at.text_input(key="import_name").value == "broken"  # what was typed stays
+    assert datasets.list_versions()["name"].tolist() == ["shop"]
