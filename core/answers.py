@@ -149,8 +149,8 @@ def _neighbors(lookup: Lookup, query: Query) -> dict:
                                  exclude_account=query.exclude_account,
                                  min_terms=query.min_terms)
     else:
-        table = lookup.keywords(query.keywords or [], query.n,
-                                min_terms=query.min_terms).neighbors
+        _, table = lookup.keyword_neighbors(query.keywords or [], query.n,
+                                            min_terms=query.min_terms)
     return {"campaign_id": query.campaign_id, "neighbors": table.to_dict(orient="records")}
 
 

@@ -163,15 +163,21 @@ class Lookup:
     def keywords(self, keywords: Sequence[str], n: int = 10, *,
                  min_terms: int = 0) -> LookupResult:
         """Fingerprint (folded in), neighbours and actions of keywords not in the store."""
+        fingerprint, table = self.keyword_neighbors(keywords, n, min_terms=min_terms)
+        own = pd.DataFrame({"campaign_id": "(new)", "term": list(keywords),
+                            "term_type": "keyword"})
+        return LookupResult(None, fingerprint, table, self._suggest(own, fingerprint, table))
+
+    def keyword_neighbors(self, keywords: Sequence[str], n: int = 10, *, min_terms: int = 0
+                          ) -> tuple[score.Fingerprint, pd.DataFrame]:
+        """Fingerprint (folded in) and neighbours of new keywords, without the actions (the
+        scoring service's /v1/neighbors: actions cost more than the search)."""
         fingerprint = score.fold_in(self.model, keywords)
         bow, _ = self.model.encoder.encode(fingerprint.known_tokens + fingerprint.unknown_tokens)
         counts = bow_matrix([bow], len(self.model.vocabulary))
         _, allowed = self._filters(None, False, min_terms)
         found = self.index.query(fingerprint.weights, n, terms=counts, allowed=allowed)
-        table = self._neighbor_table(found)
-        own = pd.DataFrame({"campaign_id": "(new)", "term": list(keywords),
-                            "term_type": "keyword"})
-        return LookupResult(None, fingerprint, table, self._suggest(own, fingerprint, table))
+        return fingerprint, self._neighbor_table(found)
 
     def _suggest(self, own: pd.DataFrame, fingerprint: score.Fingerprint,
                  table: pd.DataFrame) -> actions.SuggestionResult:

@@ -187,7 +187,7 @@ class Gateway:
                         *new.model_ids)
 
     def start(self) -> None:
-        self.holder.refresh()
+        """Start the background threads; the models load in the poller's first round."""
         self.holder.start()
         self.writer.start()
 

@@ -74,6 +74,7 @@ class ModelHolder:
         self._first_done = False
         self._lock = threading.Lock()        # one refresh at a time
         self._stop = threading.Event()
+        self.first_round = threading.Event()   # set once the first load was tried
         self._thread: threading.Thread | None = None
 
     def refresh(self) -> bool:
@@ -130,8 +131,12 @@ class ModelHolder:
             self._thread = None
 
     def _run(self) -> None:
-        while not self._stop.wait(self.poll_s):
+        """Load at once (the server already answers /healthz meanwhile), then poll."""
+        while True:
             try:
                 self.refresh()
             except Exception:  # keep polling: the next round may succeed
                 log.exception("scoring service: reload failed")
+            self.first_round.set()
+            if self._stop.wait(self.poll_s):
+                return

@@ -69,6 +69,7 @@ def client(**overrides) -> Iterator[tuple[TestClient, object]]:
     """The app in-process; its poller is idle (tests call `holder.refresh()` themselves)."""
     app = create_app(Settings(**{"poll_s": 60.0, **overrides}))
     with TestClient(app) as test_client:
+        assert app.state.gateway.holder.first_round.wait(120)   # models load in background
         yield test_client, app.state.gateway
 
 

@@ -1,0 +1,260 @@
+"""How fast is the scoring service? Prints p50/p95/p99 and requests/s per case.
+
+One run, in a temporary TOPICLAB_HOME, on 127.0.0.1 only:
+
+1. a generated corpus (`bench/lookup.py`'s generator, default 100,000 campaigns), a K=50
+   tomotopy model (`--iterations` Gibbs iterations) promoted to production and scored, and
+   a copy of it registered and promoted as the candidate, with the canary at 10%;
+2. `python -m core serve` on a free loopback port (its start-up time is printed);
+3. at concurrency 1, 8 and 32, `--requests` requests per case: neighbours of stored
+   campaigns, neighbours of pasted keywords (4 terms of a random campaign + 1 noise word),
+   suggest for stored campaigns, and cache hits (one repeated request); each uncached case
+   uses campaigns no earlier request used;
+4. batches of 1,000 items to /v1/fingerprint: stored campaign ids, and pasted keyword sets
+   (folded in) — campaigns/s;
+5. the canary share measured from the answers' X-Model-Id and from /metrics.
+
+The client runs on the same (shared) machine as the server, so the figures include its
+own cost. A missed target is marked, not an error.
+
+    .venv/bin/python bench/serve.py [--campaigns 100000] [--requests 200] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+from bench.lookup import NOISE_WORDS, SEED, build_store  # noqa: E402
+
+CONCURRENCY = (1, 8, 32)
+BATCH = 1000
+CANARY = 10.0
+TARGETS = {  # (case, figure) -> (comparison, target)
+    ("neighbors_stored@8", "p95_ms"): ("<=", 30.0),
+    ("keywords@8", "p95_ms"): ("<=", 80.0),
+    ("cache_hits@8", "rps"): (">=", 1000.0),
+    ("batch_keywords", "campaigns_per_s"): (">=", 5000.0),
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def prepare(n_campaigns: int, iterations: int, home: Path, figures: dict) -> str:
+    """Store, production model (scored), candidate copy (scored), canary, an API key."""
+    from core import canary, deploy, keys, registry, score
+
+    model_id = build_store(n_campaigns, iterations, home, figures)
+    started = time.perf_counter()
+    score.score_dataset(model_id)
+    model = registry.load(model_id)
+    info = model.manifest["dataset"]
+    candidate = registry.register(
+        engine=model.engine, engine_name=model.manifest["engine"], encoder=model.encoder,
+        params=model.manifest["params"], dataset=info["name"], version=int(info["version"]),
+        dataset_hash=info["hash"], metrics=model.manifest["metrics"],
+        timings=model.manifest["timings"])
+    deploy.promote(candidate, "candidate")
+    canary.set_percent(CANARY)
+    figures["prepare_models_s"] = time.perf_counter() - started
+    figures["production"], figures["candidate"] = model_id, candidate
+    print(f"scored production {model_id} and candidate {candidate} in "
+          f"{figures['prepare_models_s']:.1f} s; canary {CANARY:g}%", flush=True)
+    return keys.create("bench", "account_manager", 1_000_000)["key"]
+
+
+def samples(n: int, rng: np.random.Generator) -> tuple[list[str], dict[str, list[str]]]:
+    """Campaign ids in a random order, and each sampled campaign's distinct terms."""
+    from core import store
+
+    ids = store.query("SELECT DISTINCT campaign_id FROM terms")["campaign_id"].tolist()
+    order = [ids[i] for i in rng.permutation(len(ids))[:n]]
+    frame = store.query("SELECT campaign_id, list(DISTINCT term) AS terms FROM terms "
+                        "WHERE list_contains(?, campaign_id) GROUP BY campaign_id", [order])
+    return order, dict(zip(frame["campaign_id"], frame["terms"], strict=True))
+
+
+def start_server(home: Path, port: int) -> tuple[subprocess.Popen, float]:
+    import httpx
+
+    env = {**os.environ, "TOPICLAB_HOME": str(home), "PYTHONPATH": str(REPO_ROOT),
+           "TOPICLAB_SERVICE_CACHE_ENTRIES": "100000"}
+    started = time.perf_counter()
+    server = subprocess.Popen([sys.executable, "-m", "core", "serve", "--port", str(port)],
+                              cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"the service stopped: {server.stderr.read()[-2000:]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200:
+                return server, time.perf_counter() - started
+        except httpx.TransportError:
+            pass
+        time.sleep(0.25)
+    server.terminate()
+    raise RuntimeError("the service did not become ready in 10 minutes")
+
+
+def drive(base: str, key: str, path: str, bodies: list, concurrency: int
+          ) -> tuple[list[float], list[int], list[str], float]:
+    """Send every body once with `concurrency` threads; latencies, statuses, model ids."""
+    import httpx
+
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    with httpx.Client(base_url=base, timeout=120, limits=limits,
+                      headers={"X-API-Key": key}) as client:
+        def one(body) -> tuple[float, int, str]:
+            started = time.perf_counter()
+            r = client.post(path, json=body)
+            return time.perf_counter() - started, r.status_code, r.headers.get("X-Model-Id", "")
+
+        started = time.perf_counter()
+        with ThreadPoolExecutor(concurrency) as pool:
+            done = list(pool.map(one, bodies))
+        wall = time.perf_counter() - started
+    return [d[0] for d in done], [d[1] for d in done], [d[2] for d in done], wall
+
+
+def summarise(latencies: list[float], statuses: list[int], wall: float) -> dict:
+    ms = np.asarray(latencies) * 1000
+    return {"requests": len(ms), "p50_ms": float(np.percentile(ms, 50)),
+            "p95_ms": float(np.percentile(ms, 95)), "p99_ms": float(np.percentile(ms, 99)),
+            "rps": len(ms) / wall, "failed": sum(s != 200 for s in statuses)}
+
+
+def run_cases(base: str, key: str, ids: list[str], terms: dict[str, list[str]],
+              n_requests: int, rng: np.random.Generator, results: dict) -> list[str]:
+    fresh = iter(ids)
+    served_by: list[str] = []
+
+    def take(n: int) -> list[str]:
+        return [next(fresh) for _ in range(n)]
+
+    def paste(cid: str) -> list[str]:
+        words = terms[cid]
+        chosen = rng.choice(words, size=min(4, len(words)), replace=False)
+        return [*map(str, chosen), str(rng.choice(NOISE_WORDS))]
+
+    # Warm-up: first calls pay one-off costs (spaCy, pandas) that are not latency.
+    warm = take(5)
+    drive(base, key, "/v1/suggest", [{"campaign_id": c} for c in warm], 1)
+    drive(base, key, "/v1/neighbors", [{"keywords": paste(c)} for c in warm], 1)
+    for concurrency in CONCURRENCY:
+        cases = {
+            "neighbors_stored": ("/v1/neighbors",
+                                 [{"campaign_id": c, "n": 10} for c in take(n_requests)]),
+            "keywords": ("/v1/neighbors",
+                         [{"keywords": paste(c), "n": 10} for c in take(n_requests)]),
+            "suggest": ("/v1/suggest", [{"campaign_id": c} for c in take(n_requests)]),
+        }
+        hot = {"campaign_id": ids[0], "n": 10}
+        drive(base, key, "/v1/neighbors", [hot], 1)        # the one answer cached
+        cases["cache_hits"] = ("/v1/neighbors", [hot] * max(n_requests, 500))
+        for case, (path, bodies) in cases.items():
+            latencies, statuses, models, wall = drive(base, key, path, bodies, concurrency)
+            name = f"{case}@{concurrency}"
+            results[name] = summarise(latencies, statuses, wall)
+            if case == "neighbors_stored":
+                served_by += models
+            r = results[name]
+            print(f"{name:<22} p50 {r['p50_ms']:7.1f}  p95 {r['p95_ms']:7.1f}  p99 "
+                  f"{r['p99_ms']:7.1f} ms  {r['rps']:8.1f} req/s  failed {r['failed']}",
+                  flush=True)
+    for case, make in (("batch_stored", lambda c: {"campaign_id": c}),
+                       ("batch_keywords", lambda c: {"keywords": paste(c)})):
+        rounds = [[make(c) for c in take(BATCH)] for _ in range(3)]
+        latencies, statuses, _, wall = drive(base, key, "/v1/fingerprint",
+                                             [{"items": items} for items in rounds], 1)
+        results[case] = {**summarise(latencies, statuses, wall),
+                         "campaigns_per_s": BATCH * len(rounds) / wall}
+        print(f"{case:<22} {results[case]['campaigns_per_s']:,.0f} campaigns/s "
+              f"(batches of {BATCH:,}, p50 {results[case]['p50_ms']:.0f} ms)", flush=True)
+    return served_by
+
+
+def mark(case: str, figure: str, value: float) -> str:
+    if (case, figure) not in TARGETS:
+        return ""
+    op, target = TARGETS[(case, figure)]
+    ok = value >= target if op == ">=" else value <= target
+    return f"  ({figure} {op} {target:g}: {'pass' if ok else 'MISS'})"
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--campaigns", type=int, default=100_000)
+    parser.add_argument("--iterations", type=int, default=20, help="Gibbs iterations")
+    parser.add_argument("--requests", type=int, default=200, help="per case and concurrency")
+    parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
+    args = parser.parse_args(argv)
+    needed = 5 + 3 * len(CONCURRENCY) * args.requests + 2 * 3 * BATCH
+    if args.campaigns < needed:
+        parser.error(f"--campaigns must be at least {needed:,} for --requests "
+                     f"{args.requests} (every uncached request uses a new campaign)")
+    figures: dict = {"requests_per_case": args.requests}
+    results: dict = {}
+    started = time.perf_counter()
+    rng = np.random.default_rng(SEED)
+    with tempfile.TemporaryDirectory(prefix="topiclab-bench-serve-") as tmp:
+        os.environ["TOPICLAB_HOME"] = tmp
+        key = prepare(args.campaigns, args.iterations, Path(tmp), figures)
+        ids, terms = samples(needed, rng)
+        port = free_port()
+        server, figures["startup_s"] = start_server(Path(tmp), port)
+        print(f"service ready on 127.0.0.1:{port} in {figures['startup_s']:.1f} s", flush=True)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            served_by = run_cases(base, key, ids, terms, args.requests, rng, results)
+            import httpx
+            text = httpx.get(f"{base}/metrics", timeout=10).text
+            match = re.search(r"^topiclab_canary_share_measured ([0-9.e+-]+)$", text, re.M)
+            figures["canary_share_metrics"] = float(match.group(1)) if match else None
+            figures["canary_share_stored"] = (served_by.count(figures["candidate"])
+                                              / len(served_by))
+        finally:
+            server.terminate()
+            try:
+                server.wait(30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+    figures["total_s"] = time.perf_counter() - started
+    print(f"\nservice bench: {figures['campaigns']:,} campaigns, K=50, "
+          f"{args.requests} requests per case; canary {CANARY:g}%: measured "
+          f"{100 * figures['canary_share_stored']:.1f}% of stored-campaign answers "
+          f"({100 * (figures['canary_share_metrics'] or 0):.1f}% of all answers, /metrics)")
+    print(f"{'case':<22} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'req/s':>9}  failed")
+    for case, r in results.items():
+        extra = "".join(mark(case, f, r[f]) for f in ("p95_ms", "rps", "campaigns_per_s")
+                        if f in r)
+        if "campaigns_per_s" in r:
+            extra = f"  {r['campaigns_per_s']:,.0f} campaigns/s" + extra
+        print(f"{case:<22} {r['p50_ms']:8.1f} {r['p95_ms']:8.1f} {r['p99_ms']:8.1f} "
+              f"{r['rps']:9.1f}  {r['failed']}{extra}")
+    print(f"total {figures['total_s']:.0f} s (service start-up {figures['startup_s']:.1f} s)")
+    if args.json:
+        print(json.dumps({"figures": figures, "results": results}, indent=1, default=str))
+    return {"figures": figures, "results": results}
+
+
+if __name__ == "__main__":
+    main()
