@@ -3,13 +3,13 @@
 One run, in a temporary TOPICLAB_HOME, on 127.0.0.1 only:
 
 1. a generated corpus (`bench/lookup.py`'s generator, default 100,000 campaigns), a K=50
-   tomotopy model (`--iterations` Gibbs iterations) promoted to production and scored, and
-   a copy of it registered and promoted as the candidate, with the canary at 10%;
+   tomotopy model (`--iterations` Gibbs iterations; no coherence metrics) registered
+   twice, promoted (and scored) as production and as candidate, with the canary at 10%;
 2. `python -m core serve` on a free loopback port (its start-up time is printed);
 3. at concurrency 1, 8 and 32, `--requests` requests per case: neighbours of stored
    campaigns, neighbours of pasted keywords (4 terms of a random campaign + 1 noise word),
    suggest for stored campaigns, and cache hits (one repeated request); each uncached case
-   uses campaigns no earlier request used;
+   uses campaigns no earlier request to its endpoint used;
 4. batches of 1,000 items to /v1/fingerprint: stored campaign ids, and pasted keyword sets
    (folded in) — campaigns/s;
 5. the canary share measured from the answers' X-Model-Id and from /metrics.
@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -39,10 +40,11 @@ import numpy as np
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from bench.lookup import NOISE_WORDS, SEED, build_store  # noqa: E402
+from bench.lookup import NOISE_WORDS, SEED, K  # noqa: E402
 
 CONCURRENCY = (1, 8, 32)
 BATCH = 1000
+BATCH_ROUNDS = 3
 CANARY = 10.0
 TARGETS = {  # (case, figure) -> (comparison, target)
     ("neighbors_stored@8", "p95_ms"): ("<=", 30.0),
@@ -58,26 +60,47 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def prepare(n_campaigns: int, iterations: int, home: Path, figures: dict) -> str:
-    """Store, production model (scored), candidate copy (scored), canary, an API key."""
-    from core import canary, deploy, keys, registry, score
+def build_models(n_campaigns: int, iterations: int, home: Path, figures: dict
+                 ) -> tuple[str, str]:
+    """Generate and import the corpus (`core.demo`, as bench/lookup.py), fit a K=50 model
+    and register it twice (production and candidate). No coherence metrics: they took
+    minutes here and the service's speed does not depend on them."""
+    from core import demo, ingest, registry, train
+    from core.engines import make_engine
+    from core.text import TextConfig
 
-    model_id = build_store(n_campaigns, iterations, home, figures)
     started = time.perf_counter()
-    score.score_dataset(model_id)
-    model = registry.load(model_id)
-    info = model.manifest["dataset"]
-    candidate = registry.register(
-        engine=model.engine, engine_name=model.manifest["engine"], encoder=model.encoder,
-        params=model.manifest["params"], dataset=info["name"], version=int(info["version"]),
-        dataset_hash=info["hash"], metrics=model.manifest["metrics"],
-        timings=model.manifest["timings"])
+    frame = demo.generate(n_campaigns, SEED)
+    path = home / "campaigns.parquet"
+    frame.to_parquet(path, index=False)
+    figures.update(campaigns=n_campaigns, term_rows=len(frame))
+    del frame
+    ingest.import_paths([path], "bench")
+    corpus, info = train.build_corpus("bench", None, TextConfig())
+    engine = make_engine("tomotopy", k=K, iterations=iterations).fit(corpus)
+    ids = [registry.register(engine=engine, engine_name="tomotopy", encoder=corpus.encoder,
+                             params={"k": K, **train.engine_params(engine)}, dataset="bench",
+                             version=info.version, dataset_hash=info.content_hash,
+                             metrics={}, timings={}) for _ in range(2)]
+    figures["build_s"] = time.perf_counter() - started
+    print(f"{n_campaigns:,} campaigns ({figures['term_rows']:,} term rows) imported and a K={K} "
+          f"model fitted ({iterations} iterations) in {figures['build_s']:.1f} s", flush=True)
+    return ids[0], ids[1]
+
+
+def prepare(n_campaigns: int, iterations: int, home: Path, figures: dict) -> str:
+    """Store, production and candidate models (scored), canary, an API key."""
+    from core import canary, deploy, keys
+
+    production, candidate = build_models(n_campaigns, iterations, home, figures)
+    started = time.perf_counter()
+    deploy.promote(production, "production")
     deploy.promote(candidate, "candidate")
     canary.set_percent(CANARY)
-    figures["prepare_models_s"] = time.perf_counter() - started
-    figures["production"], figures["candidate"] = model_id, candidate
-    print(f"scored production {model_id} and candidate {candidate} in "
-          f"{figures['prepare_models_s']:.1f} s; canary {CANARY:g}%", flush=True)
+    figures["score_s"] = time.perf_counter() - started
+    figures["production"], figures["candidate"] = production, candidate
+    print(f"scored production and candidate in {figures['score_s']:.1f} s; canary "
+          f"{CANARY:g}%", flush=True)
     return keys.create("bench", "account_manager", 1_000_000)["key"]
 
 
@@ -144,32 +167,36 @@ def summarise(latencies: list[float], statuses: list[int], wall: float) -> dict:
 
 def run_cases(base: str, key: str, ids: list[str], terms: dict[str, list[str]],
               n_requests: int, rng: np.random.Generator, results: dict) -> list[str]:
-    fresh = iter(ids)
+    # The cache key holds the endpoint, so each endpoint walks the campaigns on its own:
+    # no uncached request repeats an earlier one of its endpoint.
+    fresh = {path: iter(ids) for path in ("/v1/neighbors", "/v1/suggest", "/v1/fingerprint")}
     served_by: list[str] = []
 
-    def take(n: int) -> list[str]:
-        return [next(fresh) for _ in range(n)]
+    def take(path: str, n: int) -> list[str]:
+        return [next(fresh[path]) for _ in range(n)]
 
     def paste(cid: str) -> list[str]:
         words = terms[cid]
         chosen = rng.choice(words, size=min(4, len(words)), replace=False)
         return [*map(str, chosen), str(rng.choice(NOISE_WORDS))]
 
+    def pastes(n: int) -> list[list[str]]:
+        return [paste(ids[i]) for i in rng.integers(0, len(ids), size=n)]
+
     # Warm-up: first calls pay one-off costs (spaCy, pandas) that are not latency.
-    warm = take(5)
-    drive(base, key, "/v1/suggest", [{"campaign_id": c} for c in warm], 1)
-    drive(base, key, "/v1/neighbors", [{"keywords": paste(c)} for c in warm], 1)
+    drive(base, key, "/v1/suggest", [{"campaign_id": c} for c in take("/v1/suggest", 3)], 1)
+    drive(base, key, "/v1/neighbors", [{"keywords": k} for k in pastes(3)], 1)
+    hot = {"campaign_id": take("/v1/neighbors", 1)[0], "n": 10}
+    drive(base, key, "/v1/neighbors", [hot], 1)            # the one answer cached
     for concurrency in CONCURRENCY:
         cases = {
-            "neighbors_stored": ("/v1/neighbors",
-                                 [{"campaign_id": c, "n": 10} for c in take(n_requests)]),
-            "keywords": ("/v1/neighbors",
-                         [{"keywords": paste(c), "n": 10} for c in take(n_requests)]),
-            "suggest": ("/v1/suggest", [{"campaign_id": c} for c in take(n_requests)]),
+            "neighbors_stored": ("/v1/neighbors", [{"campaign_id": c, "n": 10}
+                                                   for c in take("/v1/neighbors", n_requests)]),
+            "keywords": ("/v1/neighbors", [{"keywords": k, "n": 10} for k in pastes(n_requests)]),
+            "suggest": ("/v1/suggest", [{"campaign_id": c}
+                                        for c in take("/v1/suggest", n_requests)]),
+            "cache_hits": ("/v1/neighbors", [hot] * max(n_requests, 500)),
         }
-        hot = {"campaign_id": ids[0], "n": 10}
-        drive(base, key, "/v1/neighbors", [hot], 1)        # the one answer cached
-        cases["cache_hits"] = ("/v1/neighbors", [hot] * max(n_requests, 500))
         for case, (path, bodies) in cases.items():
             latencies, statuses, models, wall = drive(base, key, path, bodies, concurrency)
             name = f"{case}@{concurrency}"
@@ -180,9 +207,10 @@ def run_cases(base: str, key: str, ids: list[str], terms: dict[str, list[str]],
             print(f"{name:<22} p50 {r['p50_ms']:7.1f}  p95 {r['p95_ms']:7.1f}  p99 "
                   f"{r['p99_ms']:7.1f} ms  {r['rps']:8.1f} req/s  failed {r['failed']}",
                   flush=True)
-    for case, make in (("batch_stored", lambda c: {"campaign_id": c}),
-                       ("batch_keywords", lambda c: {"keywords": paste(c)})):
-        rounds = [[make(c) for c in take(BATCH)] for _ in range(3)]
+    for case, make in (("batch_stored", lambda: [{"campaign_id": c}
+                                                 for c in take("/v1/fingerprint", BATCH)]),
+                       ("batch_keywords", lambda: [{"keywords": k} for k in pastes(BATCH)])):
+        rounds = [make() for _ in range(BATCH_ROUNDS)]
         latencies, statuses, _, wall = drive(base, key, "/v1/fingerprint",
                                              [{"items": items} for items in rounds], 1)
         results[case] = {**summarise(latencies, statuses, wall),
@@ -207,7 +235,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--requests", type=int, default=200, help="per case and concurrency")
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
     args = parser.parse_args(argv)
-    needed = 5 + 3 * len(CONCURRENCY) * args.requests + 2 * 3 * BATCH
+    # A `timeout` or Ctrl-C still stops the service it started (the finally below).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    needed = max(4 + len(CONCURRENCY) * args.requests, BATCH_ROUNDS * BATCH)
     if args.campaigns < needed:
         parser.error(f"--campaigns must be at least {needed:,} for --requests "
                      f"{args.requests} (every uncached request uses a new campaign)")
@@ -250,7 +280,8 @@ def main(argv: list[str] | None = None) -> dict:
             extra = f"  {r['campaigns_per_s']:,.0f} campaigns/s" + extra
         print(f"{case:<22} {r['p50_ms']:8.1f} {r['p95_ms']:8.1f} {r['p99_ms']:8.1f} "
               f"{r['rps']:9.1f}  {r['failed']}{extra}")
-    print(f"total {figures['total_s']:.0f} s (service start-up {figures['startup_s']:.1f} s)")
+    print(f"total {figures['total_s']:.0f} s (build {figures['build_s']:.0f} s, scoring "
+          f"{figures['score_s']:.0f} s, service start-up {figures['startup_s']:.1f} s)")
     if args.json:
         print(json.dumps({"figures": figures, "results": results}, indent=1, default=str))
     return {"figures": figures, "results": results}

@@ -127,14 +127,40 @@ def answer(lookup: Lookup, endpoint: str, query: Query) -> dict:
 
 
 def _fingerprint(lookup: Lookup, query: Query) -> dict:
+    answer = fingerprint_many(lookup, [query])[0]
+    if isinstance(answer, AnswerError):
+        raise answer
+    return answer
+
+
+def fingerprint_many(lookup: Lookup, queries: list[Query]) -> list[dict | AnswerError]:
+    """Fingerprints of many queries at once: stored ones looked up, pasted keyword sets
+    folded in together (`score.fold_in_many`). Each item is its answer or its error."""
+    answers: list[dict | AnswerError] = []
+    pasted = [q.keywords or [] for q in queries if q.campaign_id is None]
+    folded = iter(score.fold_in_many(lookup.model, pasted) if pasted else [])
+    for query in queries:
+        if query.campaign_id is not None:
+            try:
+                i = lookup.fingerprints.index_of(lookup.check(query.campaign_id))
+            except NotFoundError as err:
+                answers.append(AnswerError(404, str(err)))
+                continue
+            weights = lookup.fingerprints.weights[i]
+            oov, unknown = float(lookup.fingerprints.oov_share[i]), []
+        else:
+            found = next(folded)
+            if isinstance(found, InputError):
+                answers.append(AnswerError(422, f"field `keywords`: {found}"))
+                continue
+            weights, oov, unknown = found.weights, found.oov_share, found.unknown_tokens
+        answers.append(_fingerprint_dict(lookup, query, weights, oov, unknown))
+    return answers
+
+
+def _fingerprint_dict(lookup: Lookup, query: Query, weights, oov: float,
+                      unknown: list[str]) -> dict:
     names = lookup.topic_names
-    if query.campaign_id is not None:
-        i = lookup.fingerprints.index_of(lookup.check(query.campaign_id))
-        weights = lookup.fingerprints.weights[i]
-        oov, unknown = float(lookup.fingerprints.oov_share[i]), []
-    else:
-        found = score.fold_in(lookup.model, query.keywords or [])
-        weights, oov, unknown = found.weights, found.oov_share, found.unknown_tokens
     order = np.argsort(-np.asarray(weights), kind="stable")[:5]
     return {"campaign_id": query.campaign_id, "oov_share": round(float(oov), 4),
             "unknown_words": unknown[:50],

@@ -174,24 +174,48 @@ def is_scored(model_id: str) -> bool:
 
 def fold_in(model: registry.LoadedModel, terms: Sequence[str]) -> Fingerprint:
     """Fingerprint of keywords that are not in the store (pasted, or from a file)."""
-    terms = [t.strip() for t in terms if t and t.strip()]
-    if not terms:
-        raise InputError("No keywords were given: paste one keyword per line or separate "
-                         "them with commas.")
-    tokens = [tok for toks in model.encoder.tokenizer.tokenize_terms(terms) for tok in toks]
+    result = fold_in_many(model, [terms])[0]
+    if isinstance(result, InputError):
+        raise result
+    return result
+
+
+def fold_in_many(model: registry.LoadedModel, keyword_lists: Sequence[Sequence[str]]
+                 ) -> list[Fingerprint | InputError]:
+    """`fold_in` of many new campaigns at once (the service's batches): one tokenizer pass
+    over all their terms and one `transform` call. Each item is its fingerprint, or the
+    InputError that `fold_in` would raise for it; a fingerprint does not depend on the
+    other items."""
+    cleaned = [[t.strip() for t in terms if t and t.strip()] for terms in keyword_lists]
+    flat = [t for terms in cleaned for t in terms]
+    tokenized = iter(model.encoder.tokenizer.tokenize_terms(flat) if flat else [])
     vocabulary = model.encoder.dictionary.token2id
-    known = [t for t in tokens if t in vocabulary]
-    unknown = [t for t in tokens if t not in vocabulary]
-    if not known:
-        shown = ", ".join(dict.fromkeys(unknown)) if unknown else "none after stop words"
-        raise InputError(
-            f"None of the words is in the vocabulary of model {model.model_id} (words found: "
-            f"{shown[:300]}), so no fingerprint can be computed. Add keywords closer to the "
-            "campaigns the model was trained on."
-        )
-    bow, oov = model.encoder.encode(tokens)
-    weights = model.engine.transform([bow])[0]
-    return Fingerprint(weights, oov, known, unknown)
+    results: list[Fingerprint | InputError] = []
+    bows, slots = [], []
+    for terms in cleaned:
+        if not terms:
+            results.append(InputError("No keywords were given: paste one keyword per line or "
+                                      "separate them with commas."))
+            continue
+        tokens = [tok for _ in terms for tok in next(tokenized)]
+        known = [t for t in tokens if t in vocabulary]
+        unknown = [t for t in tokens if t not in vocabulary]
+        if not known:
+            shown = ", ".join(dict.fromkeys(unknown)) if unknown else "none after stop words"
+            results.append(InputError(
+                f"None of the words is in the vocabulary of model {model.model_id} (words "
+                f"found: {shown[:300]}), so no fingerprint can be computed. Add keywords "
+                "closer to the campaigns the model was trained on."))
+            continue
+        bow, oov = model.encoder.encode(tokens)
+        bows.append(bow)
+        slots.append(len(results))
+        results.append(Fingerprint(np.empty(0), oov, known, unknown))
+    if bows:
+        weights = model.engine.transform(bows)
+        for slot, row in zip(slots, weights, strict=True):
+            results[slot].weights = row  # type: ignore[union-attr]
+    return results
 
 
 def split_keywords(text: str) -> list[str]:

@@ -277,29 +277,69 @@ class Gateway:
                 raise AnswerError(422, f"field `items`: must be a list of 1 to "
                                        f"{answers.MAX_ITEMS:,} objects")
             outcome.items = len(items)
-            results = []
-            for i, raw in enumerate(items):
-                try:
-                    results.append({"index": i, "status": 200,
-                                    **self._one(state, raw, outcome, f"items.{i}")})
-                except AnswerError as err:
-                    results.append({"index": i, "status": err.status, "error": err.message})
+            results = self._batch(state, items, outcome)
             failed = sum(r["status"] != 200 for r in results)
             return 200, {"items": results, "count": len(results), "failed": failed}
         return 200, self._one(state, payload, outcome)
 
-    def _one(self, state: Served, raw: Any, outcome: Outcome, prefix: str = "") -> dict:
-        query = answers.parse(Query, raw, prefix)
+    def _batch(self, state: Served, items: list, outcome: Outcome) -> list[dict]:
+        """Item by item: parse, pick the variant, use the cache; fingerprints that are not
+        cached are computed together per model (pasted keywords folded in at once)."""
+        results: list[dict | None] = [None] * len(items)
+        pending: dict[str, list[tuple[int, Query, str, Any]]] = {}
+        lookups = {}
+        for i, raw in enumerate(items):
+            try:
+                query = answers.parse(Query, raw, f"items.{i}")
+            except AnswerError as err:
+                results[i] = {"index": i, "status": err.status, "error": err.message}
+                continue
+            variant, lookup, cache_key, cached = self._route(state, query, outcome)
+            if cached is not None:
+                results[i] = {"index": i, "status": 200, "model_id": lookup.model_id,
+                              "variant": variant, **cached}
+            elif outcome.endpoint == "fingerprint":
+                lookups[lookup.model_id] = lookup
+                pending.setdefault(lookup.model_id, []).append((i, query, variant, cache_key))
+            else:
+                try:
+                    answer = answers.answer(lookup, outcome.endpoint, query)
+                except AnswerError as err:
+                    results[i] = {"index": i, "status": err.status, "error": err.message}
+                    continue
+                self.cache.put(cache_key, answer)
+                results[i] = {"index": i, "status": 200, "model_id": lookup.model_id,
+                              "variant": variant, **answer}
+        for model_id, group in pending.items():
+            lookup = lookups[model_id]
+            computed = answers.fingerprint_many(lookup, [q for _, q, _, _ in group])
+            for (i, _, variant, cache_key), answer in zip(group, computed, strict=True):
+                if isinstance(answer, AnswerError):
+                    results[i] = {"index": i, "status": answer.status, "error": answer.message}
+                    continue
+                answer = answers.plain(answer)
+                self.cache.put(cache_key, answer)
+                results[i] = {"index": i, "status": 200, "model_id": model_id,
+                              "variant": variant, **answer}
+        return [r for r in results if r is not None]
+
+    def _route(self, state: Served, query: Query, outcome: Outcome):
+        """The variant and model for a query, its cache key and cached answer (or None)."""
         variant, lookup = state.pick(canary.sticky_key(query.campaign_id, query.keywords))
         outcome.served_by(variant, lookup.model_id)
         with self._count_lock:
             self.variant_counts[variant] = self.variant_counts.get(variant, 0) + 1
         self.metrics.variant_items.labels(variant).inc()
         cache_key = query.cache_key(outcome.endpoint, lookup.model_id)
-        result = self.cache.get(cache_key)
-        if result is not None:
+        cached = self.cache.get(cache_key)
+        if cached is not None:
             outcome.cache_hits += 1
-        else:
+        return variant, lookup, cache_key, cached
+
+    def _one(self, state: Served, raw: Any, outcome: Outcome) -> dict:
+        query = answers.parse(Query, raw)
+        variant, lookup, cache_key, result = self._route(state, query, outcome)
+        if result is None:
             result = answers.answer(lookup, outcome.endpoint, query)
             self.cache.put(cache_key, result)
         return {"model_id": lookup.model_id, "variant": variant, **result}

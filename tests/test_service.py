@@ -240,7 +240,7 @@ def test_without_a_production_model_the_service_is_up_but_not_ready(home):
 # -- batch, cache, canary, hot reload ------------------------------------------------------------
 def test_batch_answers_item_by_item(served):
     key = keys.create("batch")["key"]
-    with client() as (c, _):
+    with client() as (c, gateway):
         items = [{"campaign_id": CAMPAIGN}, {"campaign_id": "NOPE"}, {"campaign_id": CAMPAIGN,
                  "n": -1}, {"keywords": ["emergency plumber", "boiler repair"]}, "text"]
         r = post(c, "neighbors", {"items": items}, key)
@@ -251,6 +251,22 @@ def test_batch_answers_item_by_item(served):
         assert "items.2.n" in answers[2]["error"] and "NOPE" in answers[1]["error"]
         assert len(answers[0]["neighbors"]) == 10 and len(answers[3]["neighbors"]) == 10
         assert post(c, "neighbors", {"items": []}, key).status_code == 422
+
+        # Fingerprint batches fold pasted keywords in together: same answers as one by one.
+        pastes = [["emergency plumber", "boiler repair"], ["immigration lawyer"], ["zzqqxx"],
+                  ["water heater delivery", "lawn care", "qwertyuiop"]]
+        items = [{"keywords": k} for k in pastes] + [{"campaign_id": CAMPAIGN}]
+        together = post(c, "fingerprint", {"items": items}, key).json()["items"]
+        gateway.cache.clear()
+        for item, answer in zip(items, together, strict=True):
+            alone = post(c, "fingerprint", item, key)
+            assert alone.status_code == answer["status"]
+            if answer["status"] == 200:
+                assert {k: v for k, v in answer.items() if k not in ("index", "status")} == \
+                    alone.json()
+            else:
+                assert answer["error"] == alone.json()["error"]
+        assert [a["status"] for a in together] == [200, 200, 422, 200, 200]
         assert post(c, "neighbors", {"items": [{"campaign_id": CAMPAIGN}] * 1001},
                     key).status_code == 422
 
