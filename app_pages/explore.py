@@ -4,7 +4,7 @@ import plotly.express as px
 import streamlit as st
 
 import ui
-from core import auth, config, datasets, ingest, sandbox
+from core import auth, config, datasets, encodings, ingest, sandbox
 from core.errors import TopicLabError
 
 st.title("Explore")
@@ -19,7 +19,8 @@ def _import() -> None:
     try:
         with st.spinner(f"Importing {len(uploads)} file(s)…"):
             summary = ingest.import_uploads([(f.name, f.getvalue()) for f in uploads],
-                                            st.session_state["import_name"])
+                                            st.session_state["import_name"],
+                                            encoding=st.session_state.get("import_encoding"))
     except TopicLabError as err:
         st.session_state["import_outcome"] = ("error", str(err), [])
         return
@@ -52,6 +53,11 @@ with st.expander("Import files as a new dataset version", expanded=active is Non
         )
         st.text_input("Dataset name", key="import_name",
                       help="Importing into an existing name adds a new version.")
+        st.selectbox(
+            "Encoding", list(encodings.CHOICES), format_func=encodings.label,
+            key="import_encoding",
+            help="Of text files without a byte-order mark. Detect reads UTF-8, or Japanese "
+                 "or Western files when only one reading is plausible, and otherwise asks.")
         st.form_submit_button("Import", type="primary", disabled=not can_import,
                               on_click=_import)
     outcome = st.session_state.pop("import_outcome", None)

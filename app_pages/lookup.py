@@ -105,7 +105,7 @@ st.dataframe(ui.as_percent_points(result.neighbors), hide_index=True, column_ord
     "cpc": st.column_config.NumberColumn(ui.money_label("CPC", money), format="%.2f"),
     "cost": st.column_config.NumberColumn(ui.money_label("Cost", money), format="%.2f"),
 })
-st.download_button("Download neighbours (CSV)", export.to_csv(result.neighbors),
+st.download_button("Download neighbours (CSV)", export.csv_bytes(result.neighbors),
                    file_name=f"neighbours-{result.campaign_id or 'new'}.csv", mime="text/csv",
                    key="download_neighbours")
 
@@ -129,6 +129,6 @@ for action in result.suggestions.actions:
     with st.expander(f"**{action.title}** — {action.reason}"):
         st.dataframe(export.export_frame(action.evidence), hide_index=True)
 st.download_button("Download actions (CSV)",
-                   export.to_csv(actions.to_frame(result.suggestions.actions)),
+                   export.csv_bytes(actions.to_frame(result.suggestions.actions)),
                    file_name=f"actions-{result.campaign_id or 'new'}.csv", mime="text/csv",
                    key="download_actions")

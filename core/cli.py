@@ -1,16 +1,19 @@
 """`python -m core …`: the same pipeline as the app, headless, for schedulers and CI.
 
-Every command prints JSON on stdout. A problem the user can fix prints
-`error: <message>` on stderr and exits 1; progress lines go to stderr.
+Every command prints JSON on stdout (strict JSON: NaN and infinities become null), or
+with `--format csv` the bytes of the app's CSV download. A problem the user can fix
+prints `error: <message>` on stderr and exits 1; progress lines go to stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
+import math
 import sys
 from collections.abc import Callable
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 from core.errors import TopicLabError
@@ -25,8 +28,54 @@ def command(name: str):
     return register
 
 
+@dataclass(frozen=True)
+class CsvOutput:
+    """What a command returns to print CSV bytes (`core.export`) instead of JSON."""
+
+    data: bytes
+
+
+def json_safe(value: Any) -> Any:
+    """`value` with every non-finite float (NaN, ±inf, also numpy's) and missing marker
+    (pd.NA, NaT) turned into None, and numpy scalars into Python ones, so that
+    `json.dumps(..., allow_nan=False)` never fails nor prints the invalid `NaN`."""
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    if isinstance(value, (str, bool, int)) or value is None:
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    import numpy as np
+    import pandas as pd
+    if isinstance(value, np.ndarray):
+        return json_safe(value.tolist())
+    if isinstance(value, np.generic):
+        return json_safe(value.item())
+    if isinstance(value, (datetime.date, datetime.time)):
+        return None if value is pd.NaT else str(value)  # as before: default=str
+    try:
+        if pd.isna(value):
+            return None
+    except (TypeError, ValueError):
+        pass
+    return value
+
+
+def to_json(payload: Any) -> str:
+    """Strict JSON text of a command's result (anything unknown printed as its text)."""
+    return json.dumps(json_safe(payload), indent=2, default=str, ensure_ascii=False,
+                      allow_nan=False)
+
+
 def emit(payload: Any) -> None:
-    print(json.dumps(payload, indent=2, default=str, ensure_ascii=False))
+    if isinstance(payload, CsvOutput):
+        sys.stdout.flush()
+        sys.stdout.buffer.write(payload.data)
+        sys.stdout.buffer.flush()
+        return
+    print(to_json(payload))
 
 
 def progress_line(done: int, total: int, message: str = "") -> None:
@@ -41,7 +90,7 @@ def progress_line(done: int, total: int, message: str = "") -> None:
 @command("ingest")
 def _ingest(args: argparse.Namespace) -> Any:
     from core import ingest
-    return ingest.import_paths(args.paths, args.dataset).to_dict()
+    return ingest.import_paths(args.paths, args.dataset, encoding=args.encoding).to_dict()
 
 
 @command("datasets")
@@ -189,18 +238,11 @@ def _fingerprint(args: argparse.Namespace) -> Any:
 
 
 def _keywords_from(args: argparse.Namespace) -> list[str]:
-    from core import score
-    from core.errors import InputError
-    if args.file:
-        try:
-            text = Path(args.file).read_text(encoding="utf-8-sig")
-        except FileNotFoundError:
-            raise InputError("no such file", file=args.file) from None
-        except OSError as err:
-            raise InputError(f"cannot be read ({err.strerror})", file=args.file) from None
-        except UnicodeDecodeError:
-            raise InputError("is not UTF-8 text; save the keyword list as UTF-8",
-                             file=args.file) from None
+    from core import encodings, files, score
+    if args.file:  # a regular file within the import limit, decoded as imports are
+        text, warnings = encodings.decode(files.read_limited(args.file), args.file)
+        for warning in warnings:
+            print(f"warning: {warning}", file=sys.stderr)
     elif args.text is not None:
         text = args.text
     else:
@@ -210,9 +252,17 @@ def _keywords_from(args: argparse.Namespace) -> list[str]:
 
 @command("neighbors")
 def _neighbors(args: argparse.Namespace) -> Any:
+    if args.format == "csv" and len(args.campaign_ids) > 1:
+        raise TopicLabError("--format csv writes one campaign's neighbours (as the Lookup "
+                            "page's download does); give one campaign id per call")
     lookup = _lookup(args)
     for campaign_id in args.campaign_ids:
         lookup.check(campaign_id)
+    if args.format == "csv":
+        from core import export
+        return CsvOutput(export.csv_bytes(lookup.neighbors(
+            args.campaign_ids[0], args.n, exclude_account=args.exclude_account,
+            min_terms=args.min_terms)))
     return [{"campaign_id": cid, "model_id": lookup.model_id,
              "neighbors": lookup.neighbors(cid, args.n, exclude_account=args.exclude_account,
                                            min_terms=args.min_terms).to_dict(orient="records")}
@@ -226,6 +276,9 @@ def _suggest(args: argparse.Namespace) -> Any:
         result = lookup.campaign(args.campaign_id, args.n)
     else:
         result = lookup.keywords(_keywords_from(args), args.n)
+    if args.format == "csv":
+        from core import actions, export
+        return CsvOutput(export.csv_bytes(actions.to_frame(result.suggestions.actions)))
     return {"model_id": lookup.model_id, **result.to_dict(lookup.topic_names)}
 
 
@@ -305,6 +358,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ingest", help="import files or folders as a new dataset version")
     p.add_argument("paths", nargs="+", help="CSV/TSV/Parquet files, Google Ads exports, folders")
     p.add_argument("--dataset", required=True, help="dataset name")
+    p.add_argument("--encoding", default="auto",
+                   help="encoding of text files without a byte-order mark, e.g. utf-8, "
+                        "cp932 (Shift-JIS), euc_jp, cp1252 (Latin-1); default: auto, which "
+                        "reads UTF-8 or a checked guess and refuses when unsure")
 
     p = sub.add_parser("datasets", help="list dataset versions")
     p.add_argument("name", nargs="?", help="only this dataset")
@@ -351,7 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("fingerprint", help="a campaign's topic fingerprint, stored or folded in")
     p.add_argument("campaign_id", nargs="?")
     p.add_argument("--text", help='keywords of a new campaign: "kw1, kw2, …"')
-    p.add_argument("--file", help="a UTF-8 file with one keyword per line")
+    p.add_argument("--file", help="a text file with one keyword per line")
     p.add_argument("--model", help="model id or alias (default: production)")
 
     p = sub.add_parser("neighbors", help="most similar campaigns, one JSON object per id")
@@ -361,13 +418,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="leave out campaigns of the same account")
     p.add_argument("--min-terms", type=int, default=0, help="neighbours need this many terms")
     p.add_argument("--model", help="model id or alias (default: production)")
+    p.add_argument("--format", choices=["json", "csv"], default="json",
+                   help="csv: the Lookup page's neighbours download (one campaign id)")
 
     p = sub.add_parser("suggest", help="suggested actions with their evidence")
     p.add_argument("campaign_id", nargs="?")
     p.add_argument("--text", help='keywords of a new campaign: "kw1, kw2, …"')
-    p.add_argument("--file", help="a UTF-8 file with one keyword per line")
+    p.add_argument("--file", help="a text file with one keyword per line")
     p.add_argument("-n", type=int, default=10, help="neighbours to learn from")
     p.add_argument("--model", help="model id or alias (default: production)")
+    p.add_argument("--format", choices=["json", "csv"], default="json",
+                   help="csv: the Lookup page's actions download")
 
     p = sub.add_parser("pipeline", help="import → train → evaluate → gate → promote → score")
     p.add_argument("--dataset", required=True)

@@ -1,14 +1,26 @@
-"""Tables as people download them: numbers rounded to what they mean, in reading order.
+"""Tables as people download them: numbers rounded to what they mean, in reading order,
+and no cell a spreadsheet would run as a formula.
 
 Floats straight from numpy carry noise (`155.49999999999997`) and false precision
 (`0.8743218912`); an export rounds money to cents, rates and shares to basis points
 and similarities, weights and scores to three decimals, and shows whole counts as
 integers. The on-screen tables use the same precision through `st.column_config`.
+
+Campaign names, terms and topic names come from imported files and people, so a cell
+may read `=HYPERLINK("http://…","Open report")`; a spreadsheet would run it (CSV
+injection). Every text cell that starts with `=`, `+`, `-`, `@`, a tab or a carriage
+return gets a leading single quote, as OWASP recommends, so it is shown as text. Only
+text cells: a negative number in a numeric column stays a number. `csv_bytes` is the one
+CSV writer: the Lookup page's download buttons and `python -m core neighbors|suggest
+--format csv` write exactly its bytes (UTF-8 with a byte-order mark, so Excel shows
+Japanese and accented names right; CRLF line ends, so a CR inside a cell is quoted).
 """
 
 from __future__ import annotations
 
+import numbers
 import re
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -49,6 +61,38 @@ def export_frame(frame: pd.DataFrame, columns: list[str] | None = None) -> pd.Da
     return out
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(value: Any) -> Any:
+    """A text cell that a spreadsheet would run as a formula, made plain text; numbers,
+    missing values and other text unchanged. Other objects are written as their text."""
+    if value is None or isinstance(value, (numbers.Number, pd.Timestamp)):
+        return value
+    if not isinstance(value, str):
+        if pd.api.types.is_scalar(value) and pd.isna(value):
+            return value
+        value = str(value)
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
+
+
+def safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of `frame` whose text cells (and column names) are neutralised."""
+    safe = frame.copy()
+    for column in safe.columns:
+        values = safe[column]
+        if not (pd.api.types.is_numeric_dtype(values.dtype)
+                or pd.api.types.is_datetime64_any_dtype(values.dtype)):
+            safe[column] = values.astype(object).map(neutralise)
+    safe.columns = [neutralise(str(column)) for column in safe.columns]
+    return safe
+
+
 def to_csv(frame: pd.DataFrame, columns: list[str] | None = None) -> str:
-    """CSV text of `export_frame(frame, columns)`, without the index."""
-    return export_frame(frame, columns).to_csv(index=False)
+    """CSV text of `export_frame(frame, columns)`, neutralised, without the index."""
+    return safe_frame(export_frame(frame, columns)).to_csv(index=False, lineterminator="\r\n")
+
+
+def csv_bytes(frame: pd.DataFrame, columns: list[str] | None = None) -> bytes:
+    """The bytes of a CSV download (the app's buttons and the CLI's `--format csv`)."""
+    return to_csv(frame, columns).encode("utf-8-sig")

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core import audit, auth, readers, store
+from core import audit, auth, encodings, files, readers, store
 from core.errors import InputError
 from core.schema import TERM_COLUMNS
 
@@ -67,28 +67,36 @@ def content_hash(frame: pd.DataFrame) -> str:
 
 
 def import_paths(paths: Sequence[str | Path], dataset: str, *,
-                 names: Sequence[str] | None = None) -> ImportSummary:
-    """Read files/folders (all as one version) and store them."""
+                 names: Sequence[str] | None = None,
+                 encoding: str | None = None) -> ImportSummary:
+    """Read files/folders (all as one version) and store them. `encoding`: a codec name
+    for every text file, or None / "auto" to detect it (`core.encodings`)."""
     dataset = _may_import(dataset)
-    return import_result(readers.read_paths(paths, names=names), dataset)
+    return import_result(readers.read_paths(paths, names=names, encoding=encoding), dataset)
 
 
-def import_uploads(files: Sequence[tuple[str, bytes]], dataset: str) -> ImportSummary:
+def import_uploads(uploads: Sequence[tuple[str, bytes]], dataset: str, *,
+                   encoding: str | None = None) -> ImportSummary:
     """Store in-memory uploads (the browser's file widget), all as one version.
 
     The bytes go to a private temporary folder so the same readers handle them; messages
-    and `source_file` keep the uploaded names.
+    and `source_file` keep the uploaded names. Sizes are checked here, before anything is
+    written, whatever limit the widget applied.
     """
     dataset = _may_import(dataset)
-    if not files:
+    encoding = encodings.check_choice(encoding)
+    if not uploads:
         raise InputError("No file was uploaded.")
+    for name, data in uploads:
+        files.check_size(len(data), Path(name).name)
     with tempfile.TemporaryDirectory(prefix="topiclab-upload-") as tmp:
         paths = []
-        for i, (name, data) in enumerate(files):
+        for i, (name, data) in enumerate(uploads):
             path = Path(tmp) / f"upload-{i}{Path(name).suffix.lower()[:10]}"
             path.write_bytes(data)
             paths.append(path)
-        result = readers.read_paths(paths, names=[Path(name).name for name, _ in files])
+        result = readers.read_paths(paths, names=[Path(name).name for name, _ in uploads],
+                                    encoding=encoding)
     return import_result(result, dataset)
 
 

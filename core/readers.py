@@ -12,21 +12,23 @@ only an irregular one is re-read row by row to say where it goes wrong.
 
 from __future__ import annotations
 
-import codecs
 import csv
 import io
+import os
 import re
+import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-import charset_normalizer
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from core import encodings, files
 from core.columns import (
     KEYWORD_NAMES,
     SEARCH_TERM_NAMES,
@@ -34,7 +36,6 @@ from core.columns import (
     match_columns,
     normalise_name,
 )
-from core.config import max_upload_bytes
 from core.errors import InputError
 from core.schema import METRIC_COLUMNS, TERM_COLUMNS
 
@@ -44,14 +45,6 @@ _DELIMITER_NAMES = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}
 # A single-column file is read whole-line: this delimiter never occurs in text.
 _NO_DELIMITER = "\x1f"
 
-# Checked longest first: the UTF-32 LE mark starts with the UTF-16 LE one.
-_BOMS = (
-    (codecs.BOM_UTF32_LE, "utf-32-le", "UTF-32 LE"),
-    (codecs.BOM_UTF32_BE, "utf-32-be", "UTF-32 BE"),
-    (codecs.BOM_UTF8, "utf-8", "UTF-8"),
-    (codecs.BOM_UTF16_LE, "utf-16-le", "UTF-16 LE"),
-    (codecs.BOM_UTF16_BE, "utf-16-be", "UTF-16 BE"),
-)
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 
 # Google Ads UI downloads: "Search keyword report" / "Search terms report", then the range.
@@ -70,6 +63,13 @@ _TERM_TYPE_VALUES = {
     "query": "search_term", "st": "search_term",
 }
 _TEXT_COLUMNS = ("account", "ad_group", "label")
+# The largest value one term row may hold. No keyword row has a trillion impressions,
+# clicks or conversions (all Google searches of a year are about 2e12), and no account
+# spends 1e15 in any currency (that is about 60 billion USD in Indonesian rupiah). Bigger
+# values are typos or hostile (1e308 summed over two rows is infinite): within these
+# bounds every sum over even a billion rows stays finite and fits DuckDB's integers, and
+# impressions/clicks fit int64 with room to spare.
+_METRIC_MAX = {"impressions": 1e12, "clicks": 1e12, "cost": 1e15, "conversions": 1e12}
 _MAX_LISTED_LINES = 10
 
 # Builds the error for (message, row position, canonical column) of the file being read.
@@ -103,12 +103,16 @@ class _RawTable:
 # --------------------------------------------------------------------------- public API
 
 
-def read_paths(paths: Sequence[str | Path], *, names: Sequence[str] | None = None) -> ReadResult:
+def read_paths(paths: Sequence[str | Path], *, names: Sequence[str] | None = None,
+               encoding: str | None = None) -> ReadResult:
     """Read files and/or folders (their supported files, sorted by name) into one frame.
 
     `names` gives the display name of each path (an upload's original file name when the
-    path is a temporary file); messages and `source_file` use it.
+    path is a temporary file); messages and `source_file` use it. `encoding` (a codec
+    name; None or "auto" to detect) applies to every text file. Only regular files are
+    read (`core.files`): a device, FIFO or socket is refused before it is opened.
     """
+    encoding = encodings.check_choice(encoding)
     if isinstance(paths, (str, Path)):
         paths = [paths]
     if names is not None and len(names) != len(paths):
@@ -117,24 +121,27 @@ def read_paths(paths: Sequence[str | Path], *, names: Sequence[str] | None = Non
     for index, raw_path in enumerate(paths):
         path = Path(raw_path)
         shown = Path(names[index]).name if names is not None else None
-        if not path.exists():
-            raise InputError("no such file or folder", file=shown or str(path))
-        if path.is_dir():
+        try:
+            is_dir = stat.S_ISDIR(os.stat(path).st_mode)
+        except OSError:
+            is_dir = False  # files.regular_file says what is wrong
+        if is_dir:
             sources.extend((child, child.name) for child in _supported_files(path))
         else:
             sources.append((path, shown or path.name))
     if not sources:
         raise InputError("nothing to read: no files given")
-    for path, shown in sources:  # every size before any reading
-        _check_size(path.stat().st_size, shown)
-    return _read_all([(shown, path.read_bytes()) for path, shown in sources])
+    for path, shown in sources:  # every kind and size before any reading
+        files.check_size(files.regular_file(path, shown).st_size, shown)
+    return _read_all([(shown, files.read_limited(path, shown)) for path, shown in sources],
+                     encoding)
 
 
-def read_bytes(data: bytes, name: str) -> ReadResult:
+def read_bytes(data: bytes, name: str, *, encoding: str | None = None) -> ReadResult:
     """Read one in-memory upload (e.g. Streamlit's `UploadedFile.getvalue()`)."""
     shown = Path(name).name
-    _check_size(len(data), shown)
-    return _read_all([(shown, data)])
+    files.check_size(len(data), shown)
+    return _read_all([(shown, data)], encodings.check_choice(encoding))
 
 
 def strip_match_decoration(term: str) -> tuple[str, str | None]:
@@ -162,7 +169,20 @@ def strip_match_decoration(term: str) -> tuple[str, str | None]:
 
 
 def _supported_files(folder: Path) -> list[Path]:
-    found = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    """The folder's supported regular files; a device, FIFO or socket among them is refused
+    (reading it would hang or never end), sub-folders and hidden files are left alone."""
+    found = []
+    for child in sorted(folder.iterdir()):
+        if child.name.startswith("."):
+            continue
+        try:
+            mode = os.stat(child).st_mode
+        except OSError:
+            continue  # a dangling link: nothing to read
+        if stat.S_ISREG(mode):
+            found.append(child)
+        elif not stat.S_ISDIR(mode) and child.suffix.lower() in SUPPORTED_SUFFIXES:
+            raise files.not_regular(f"{folder}/{child.name}", mode)
     supported = [p for p in found if p.suffix.lower() in SUPPORTED_SUFFIXES]
     if not supported:
         seen = ", ".join(p.name for p in found[:10]) or "nothing"
@@ -172,19 +192,7 @@ def _supported_files(folder: Path) -> list[Path]:
     return supported
 
 
-def _check_size(size: int, name: str) -> None:
-    limit = max_upload_bytes()
-    if size > limit:
-        raise InputError(
-            f"file is {_megabytes(size)}, over the import limit of {_megabytes(limit)}; "
-            "set TOPICLAB_MAX_UPLOAD_MB to allow bigger files", file=name)
-
-
-def _megabytes(size: int) -> str:
-    return f"{size / 2**20:.{0 if size >= 10 * 2**20 else 2}f} MB"
-
-
-def _read_all(parts: list[tuple[str, bytes]]) -> ReadResult:
+def _read_all(parts: list[tuple[str, bytes]], encoding: str | None = None) -> ReadResult:
     names = [name for name, _ in parts]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
@@ -192,7 +200,7 @@ def _read_all(parts: list[tuple[str, bytes]]) -> ReadResult:
                          "file name, so rename one of them", file=repeated[0])
     frames, warnings, formats, currencies = [], [], {}, set()
     for name, data in parts:
-        frame, file_warnings, file_format, file_currencies = _read_one(data, name)
+        frame, file_warnings, file_format, file_currencies = _read_one(data, name, encoding)
         frames.append(frame)
         warnings.extend(file_warnings)
         formats[name] = file_format
@@ -213,7 +221,8 @@ def _currencies(raw: _RawTable) -> set[str]:
     return {v.strip().upper() for v in _as_text(raw.values["currency"]) if v and v.strip()}
 
 
-def _read_one(data: bytes, name: str) -> tuple[pd.DataFrame, list[str], str, set[str]]:
+def _read_one(data: bytes, name: str, encoding: str | None = None
+              ) -> tuple[pd.DataFrame, list[str], str, set[str]]:
     if not data:
         raise InputError("the file is empty (0 bytes)", file=name)
     if data[:4] == b"PAR1":
@@ -222,7 +231,7 @@ def _read_one(data: bytes, name: str) -> tuple[pd.DataFrame, list[str], str, set
         raise InputError("this is a ZIP archive or an Excel workbook, which cannot be imported; "
                          "save the sheet as CSV (UTF-8) and import that", file=name)
     else:
-        text, encoding_warnings = _decode(data, name)
+        text, encoding_warnings = _decode(data, name, encoding)
         raw = _read_delimited(text, name)
         raw.warnings[:0] = encoding_warnings
     frame, warnings = _canonical_frame(raw, name)
@@ -232,36 +241,9 @@ def _read_one(data: bytes, name: str) -> tuple[pd.DataFrame, list[str], str, set
 # --------------------------------------------------------------------------- decoding
 
 
-def _decode(data: bytes, name: str) -> tuple[str, list[str]]:
-    """Text of the file and any warning about how its encoding was chosen."""
-    warnings: list[str] = []
-    for bom, codec, label in _BOMS:
-        if data.startswith(bom):
-            body = data[len(bom):]
-            try:
-                text = body.decode(codec)
-            except UnicodeDecodeError as err:
-                good = body[:err.start].decode(codec, errors="replace")
-                raise InputError(
-                    f"cannot be decoded as {label} (its byte-order mark says so): invalid bytes "
-                    f"at byte {err.start + len(bom)}", file=name,
-                    line=good.count("\n") + 1) from None
-            break
-    else:
-        if b"\x00" in data:
-            raise InputError("is not a text file: it contains NUL bytes (binary data, or UTF-16 "
-                             "without a byte-order mark); expected CSV/TSV text or Parquet",
-                             file=name)
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            best = charset_normalizer.from_bytes(data).best()
-            if best is None:
-                raise InputError("is not a text file, or its encoding cannot be recognised; "
-                                 "save it as UTF-8 CSV", file=name) from None
-            text = str(best)
-            warnings.append(f"{name}: not UTF-8; read as {best.encoding} (a guess: check that "
-                            "the text looks right, or save the file as UTF-8)")
+def _decode(data: bytes, name: str, encoding: str | None = None) -> tuple[str, list[str]]:
+    """Text of the file (`core.encodings`) once it is known not to be binary."""
+    text, warnings = encodings.decode(data, name, encoding)
     sample = text[:1_000_000]
     if "\x00" in text or len(_CONTROL_CHARS.findall(sample)) > max(2, len(sample) // 1000):
         raise InputError("is not a text file: it holds binary control characters; expected "
@@ -498,6 +480,13 @@ def _read_parquet(data: bytes, name: str) -> _RawTable:
                  or (column == "date" and (pa.types.is_date(kind)
                                            or pa.types.is_timestamp(kind))))
         if typed:
+            if pa.types.is_floating(kind):
+                nan = np.flatnonzero(pc.is_nan(cells).fill_null(False).to_numpy(
+                    zero_copy_only=False))
+                if nan.size:
+                    raise InputError("NaN is not a number; leave the cell empty (null) when "
+                                     "there is no value", file=name, line=int(nan[0]) + 1,
+                                     column=header[index])
             if pa.types.is_date(kind):
                 cells = cells.cast(pa.timestamp("us"))
             values[column] = cells.to_pandas().reset_index(drop=True)
@@ -683,6 +672,12 @@ def _number_column(values: pd.Series, whole: bool, fail: _Fail, column: str) -> 
     if negative.size:
         at = int(negative[0])
         raise fail(f"{original.iloc[at]!r} is negative; metrics must be 0 or more", at, column)
+    limit = _METRIC_MAX.get(column)
+    too_big = np.flatnonzero((numbers > limit).to_numpy()) if limit else []
+    if len(too_big):
+        at = int(too_big[0])
+        raise fail(f"{original.iloc[at]!r} is out of range: {column} may be at most "
+                   f"{limit:,.0f} per row", at, column)
     if whole:
         fractional = np.flatnonzero((numbers.notna() & (numbers % 1 != 0)).to_numpy())
         if fractional.size:

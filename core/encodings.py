@@ -1,0 +1,185 @@
+"""Bytes of a text file into text: the encoding it declares, the one the user names, or a
+checked guess among the few that ad exports really come in.
+
+A statistical detector alone picks wrongly on short text: "café crème" in Latin-1 is
+as valid in cp1250 and came out as "crčme" with only a warning. So a file without a
+byte-order mark that is not UTF-8 is decoded strictly with each of a fixed, ordered
+list of candidates (Japanese Shift-JIS/cp932 and EUC-JP, Western Windows-1252/Latin-1)
+and each decoding is judged for plausibility by how its non-ASCII characters sit in the
+text. One plausible reading is used (and named in a warning); none, or two that read
+differently and equally well, refuse the file with the candidates named, so the user
+can say which (`--encoding`, or the Explore page's choice).
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+import unicodedata
+
+import charset_normalizer
+
+from core.errors import InputError
+
+AUTO = "auto"
+# What the user may pick (the Explore page shows these labels; the CLI takes any Python
+# codec name). Order = the order candidates are tried when guessing, after UTF-8.
+CHOICES: dict[str, str] = {
+    AUTO: "detect: byte-order mark, UTF-8, or a checked guess",
+    "utf-8": "UTF-8",
+    "cp932": "Japanese Shift-JIS",
+    "euc_jp": "Japanese EUC-JP",
+    "cp1252": "Western European Windows-1252 / Latin-1",
+    "utf-16": "UTF-16 with byte-order mark",
+}
+GUESSES = ("cp932", "euc_jp", "cp1252")
+
+# Checked longest first: the UTF-32 LE mark starts with the UTF-16 LE one.
+BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le", "UTF-32 LE"),
+    (codecs.BOM_UTF32_BE, "utf-32-be", "UTF-32 BE"),
+    (codecs.BOM_UTF8, "utf-8", "UTF-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le", "UTF-16 LE"),
+    (codecs.BOM_UTF16_BE, "utf-16-be", "UTF-16 BE"),
+)
+# A guess is kept when at most this share of its non-ASCII characters look wrong.
+_MAX_ODD_SHARE = 0.02
+_HALFWIDTH_KATAKANA = (0xFF61, 0xFF9F)
+_KANA = re.compile(r"[\u3041-\u309f\u30a0-\u30ff\uff66-\uff9f]")
+_KANJI = re.compile(r"[\u4e00-\u9fff]")
+# Japanese keywords without a single kana are rare; this many kanji without one is Chinese.
+_KANJI_WITHOUT_KANA = 10
+
+
+def label(codec: str) -> str:
+    """How a choice is shown: "Japanese Shift-JIS (cp932)"."""
+    return CHOICES[codec] if codec in (AUTO, "utf-8") else f"{CHOICES[codec]} ({codec})"
+
+
+def check_choice(encoding: str | None) -> str | None:
+    """The codec name to use, or None to detect; an unknown name is refused."""
+    if encoding is None or encoding.strip().lower() in ("", AUTO):
+        return None
+    try:
+        return codecs.lookup(encoding.strip()).name
+    except LookupError:
+        raise InputError(f"unknown encoding {encoding!r}; use one of "
+                         f"{', '.join(c for c in CHOICES if c != AUTO)} or another Python "
+                         "codec name") from None
+
+
+def decode(data: bytes, name: str, encoding: str | None = None) -> tuple[str, list[str]]:
+    """Text of a file, and warnings about how its encoding was chosen."""
+    chosen = check_choice(encoding)
+    if chosen is not None:
+        skip = next((len(bom) for bom, codec, _ in BOMS  # a mark saying so is not text
+                     if codec == chosen and data.startswith(bom)), 0)
+        return _strict(data[skip:], chosen, name, chosen, skip), []
+    for bom, codec, label in BOMS:
+        if data.startswith(bom):
+            return _strict(data[len(bom):], codec, name, f"{label} (its byte-order mark says "
+                           "so)", len(bom)), []
+    if b"\x00" in data:
+        raise InputError("is not a text file: it contains NUL bytes (binary data, or UTF-16 "
+                         "without a byte-order mark); expected CSV/TSV text or Parquet",
+                         file=name)
+    try:
+        return data.decode("utf-8"), []
+    except UnicodeDecodeError:
+        pass
+    return _guess(data, name)
+
+
+def _strict(data: bytes, codec: str, name: str, label: str, offset: int) -> str:
+    try:
+        return data.decode(codec)
+    except UnicodeDecodeError as err:
+        good = data[:err.start].decode(codec, errors="replace")
+        raise InputError(f"cannot be decoded as {label}: invalid bytes at byte "
+                         f"{err.start + offset}", file=name,
+                         line=good.count("\n") + 1) from None
+
+
+def _guess(data: bytes, name: str) -> tuple[str, list[str]]:
+    readings: list[tuple[float, str, str]] = []  # (odd share, codec, text)
+    for codec in GUESSES:
+        try:
+            text = data.decode(codec)
+        except UnicodeDecodeError:
+            continue
+        readings.append((odd_share(text, japanese=codec != "cp1252"), codec, text))
+    plausible = sorted((r for r in readings if r[0] <= _MAX_ODD_SHARE), key=lambda r: r[0])
+    if plausible:
+        best_share, best_codec, best_text = plausible[0]
+        rivals = [r for r in plausible[1:] if r[0] == best_share and r[2] != best_text]
+        if not rivals:
+            return best_text, [
+                f"{name}: not UTF-8; read as {label(best_codec)}, the only "
+                "one of the usual encodings that reads it plausibly; check that the text "
+                "looks right, or save the file as UTF-8"]
+        shown = "; ".join(f"{codec} reads {_sample(best_text, text)!r}"
+                          for _, codec, text in [plausible[0], *rivals])
+        raise InputError(f"is not UTF-8 and its encoding is ambiguous: {shown}. Choose the "
+                         "encoding (--encoding, or Encoding on the Explore page) or save the "
+                         "file as UTF-8", file=name)
+    hint = ""
+    best = charset_normalizer.from_bytes(data).best()
+    if best is not None and best.encoding not in GUESSES:
+        hint = f" (it might be {best.encoding}: a statistical guess)"
+    tried = ", ".join(label(codec) for codec in GUESSES)
+    raise InputError(f"is not UTF-8, and none of {tried} reads it plausibly{hint}. Choose the "
+                     "encoding (--encoding, or Encoding on the Explore page) or save the "
+                     "file as UTF-8", file=name)
+
+
+def _sample(reference: str, text: str, width: int = 24) -> str:
+    """Where `text` first differs from `reference`, a few characters around it."""
+    at = next((i for i, (a, b) in enumerate(zip(reference, text, strict=False)) if a != b),
+              min(len(reference), len(text)))
+    start = max(0, at - 6)
+    return text[start:start + width].replace("\n", " ")
+
+
+def odd_share(text: str, *, japanese: bool) -> float:
+    """Share of the non-ASCII characters of `text` that look wrong for its script.
+
+    Anywhere: C1 control, private-use and unassigned characters. Western text: non-ASCII
+    characters come one at a time inside or beside words (`café`, `à`) or two beside
+    a letter (`informações`); runs of three or more, or two standing alone, are what
+    Japanese bytes turn into (`“Œ‹ž`). Japanese text: a run wedged between two ASCII
+    letters (`cr鑪e` from `crème`) and half-width katakana touching an ASCII letter
+    (`CAFﾉ` from `CAFÉ`) are odd; so is text with many kanji and not one kana, which is
+    Chinese (GB2312 bytes read as EUC-JP), not Japanese.
+    """
+    odd = total = 0
+    n = len(text)
+    i = 0
+    while i < n:
+        if ord(text[i]) < 128 or text[i].isspace():
+            i += 1
+            continue
+        start = i
+        while i < n and ord(text[i]) >= 128 and not text[i].isspace():
+            i += 1
+        run = text[start:i]
+        total += len(run)
+        before = text[start - 1] if start else ""
+        after = text[i] if i < n else ""
+        letter_before = before.isascii() and before.isalpha()
+        letter_after = after.isascii() and after.isalpha()
+        odd += sum(unicodedata.category(c) in ("Cc", "Co", "Cn", "Cs") for c in run)
+        if japanese:
+            if letter_before and letter_after:
+                odd += len(run)
+                continue
+            if letter_before or letter_after:
+                odd += sum(_HALFWIDTH_KATAKANA[0] <= ord(c) <= _HALFWIDTH_KATAKANA[1]
+                           for c in run)
+        elif len(run) >= 3 or (len(run) == 2 and not (letter_before or letter_after)):
+            odd += len(run)
+    if japanese and not _KANA.search(text) and len(_KANJI.findall(text)) >= _KANJI_WITHOUT_KANA:
+        return 1.0
+    return odd / total if total else 0.0
+
+
+__all__ = ["AUTO", "BOMS", "CHOICES", "GUESSES", "check_choice", "decode", "odd_share"]

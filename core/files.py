@@ -1,0 +1,98 @@
+"""Reading a file a user named: regular files only, and never more than the size limit.
+
+A path can name a device (`/dev/zero` never ends), a FIFO or a process substitution
+(`<(cat f)`, which blocks until a writer comes and reports size 0), or a socket. Such
+paths are refused from `os.stat` before anything opens them; a file that is opened
+anyway is opened non-blocking and checked again on its descriptor (it may have been
+swapped since), and is read in bounded chunks so that no file, whatever `stat()` said
+(files under `/proc` report size 0), yields more than `TOPICLAB_MAX_UPLOAD_MB`.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from core.config import max_upload_bytes
+from core.errors import InputError
+
+_CHUNK = 1 << 20
+
+_KINDS = (
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISFIFO, "a FIFO (named pipe, or a shell process substitution like <(…))"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISDIR, "a folder"),
+)
+
+
+def kind_of(mode: int) -> str:
+    """What a `st_mode` describes, in words for a message ("a character device", …)."""
+    if stat.S_ISREG(mode):
+        return "a regular file"
+    return next((label for test, label in _KINDS if test(mode)), "not a regular file")
+
+
+def not_regular(shown: str, mode: int) -> InputError:
+    return InputError(f"is {kind_of(mode)}, not a regular file; only regular files (or "
+                      "folders of them) can be read", file=shown)
+
+
+def check_size(size: int, shown: str) -> None:
+    """Refuse `size` bytes when it is over `TOPICLAB_MAX_UPLOAD_MB`."""
+    limit = max_upload_bytes()
+    if size > limit:
+        raise InputError(
+            f"file is {megabytes(size)}, over the import limit of {megabytes(limit)}; "
+            "set TOPICLAB_MAX_UPLOAD_MB to allow bigger files", file=shown)
+
+
+def megabytes(size: int) -> str:
+    return f"{size / 2**20:.{0 if size >= 10 * 2**20 else 2}f} MB"
+
+
+def regular_file(path: str | Path, shown: str | None = None) -> os.stat_result:
+    """`os.stat` of a path that must be an existing regular file (links followed)."""
+    shown = shown or str(path)
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise InputError("no such file or folder", file=shown) from None
+    except OSError as err:
+        raise InputError(f"cannot be read ({err.strerror})", file=shown) from None
+    if not stat.S_ISREG(info.st_mode):
+        raise not_regular(shown, info.st_mode)
+    return info
+
+
+def read_limited(path: str | Path, shown: str | None = None) -> bytes:
+    """The bytes of a regular file, refused as soon as they pass the size limit."""
+    shown = shown or str(path)
+    check_size(regular_file(path, shown).st_size, shown)
+    limit = max_upload_bytes()
+    try:
+        # O_NONBLOCK: should the path have become a FIFO since the check, opening it
+        # returns at once instead of waiting for a writer; fstat below then refuses it.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as err:
+        raise InputError(f"cannot be read ({err.strerror})", file=shown) from None
+    with os.fdopen(fd, "rb", buffering=0) as handle:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise not_regular(shown, mode)
+        os.set_blocking(fd, True)
+        chunks, total = [], 0
+        while chunk := handle.read(min(_CHUNK, limit + 1 - total)):
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > limit:
+                raise InputError(
+                    f"file holds more than the import limit of {megabytes(limit)} (it grew "
+                    "while being read, or its size is not known in advance); set "
+                    "TOPICLAB_MAX_UPLOAD_MB to allow bigger files", file=shown)
+    return b"".join(chunks)
+
+
+__all__ = ["check_size", "kind_of", "read_limited", "regular_file"]
