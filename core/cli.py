@@ -218,16 +218,17 @@ def _find(args: argparse.Namespace) -> Any:
 @command("fingerprint")
 def _fingerprint(args: argparse.Namespace) -> Any:
     from core import registry, score
+    if args.campaign_id and (args.text or args.file):
+        raise TopicLabError("give a campaign id, --text or --file, not several")
+    keywords = None if args.campaign_id else _keywords_from(args)  # bad input fails fast
     model = registry.load(registry.resolve(args.model))
     names = registry.topic_names(model)
-    if args.campaign_id:
-        if args.text or args.file:
-            raise TopicLabError("give a campaign id, --text or --file, not several")
+    if keywords is None:
         stored = score.load_fingerprints(model.model_id)
         i = stored.index_of(args.campaign_id)
         weights, oov, unknown = stored.weights[i], float(stored.oov_share[i]), []
     else:
-        fp = score.fold_in(model, _keywords_from(args))
+        fp = score.fold_in(model, keywords)
         weights, oov, unknown = fp.weights, fp.oov_share, fp.unknown_tokens
     order = sorted(range(len(weights)), key=lambda t: -weights[t])
     return {"model_id": model.model_id, "campaign_id": args.campaign_id,
@@ -271,11 +272,12 @@ def _neighbors(args: argparse.Namespace) -> Any:
 
 @command("suggest")
 def _suggest(args: argparse.Namespace) -> Any:
+    keywords = None if args.campaign_id else _keywords_from(args)  # bad input fails fast
     lookup = _lookup(args)
-    if args.campaign_id:
+    if keywords is None:
         result = lookup.campaign(args.campaign_id, args.n)
     else:
-        result = lookup.keywords(_keywords_from(args), args.n)
+        result = lookup.keywords(keywords, args.n)
     if args.format == "csv":
         from core import actions, export
         return CsvOutput(export.csv_bytes(actions.to_frame(result.suggestions.actions)))

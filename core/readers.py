@@ -132,7 +132,8 @@ def read_paths(paths: Sequence[str | Path], *, names: Sequence[str] | None = Non
     if not sources:
         raise InputError("nothing to read: no files given")
     for path, shown in sources:  # every kind and size before any reading
-        files.check_size(files.regular_file(path, shown).st_size, shown)
+        info = files.regular_file(path, shown if names is not None else str(path))
+        files.check_size(info.st_size, shown)
     return _read_all([(shown, files.read_limited(path, shown)) for path, shown in sources],
                      encoding)
 

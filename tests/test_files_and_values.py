@@ -1,0 +1,389 @@
+"""Hostile and careless input (issue #8, items 5-8): paths that are not regular files,
+sizes, encodings, numbers, and CSV exports a spreadsheet would run as formulas.
+
+Each test here is a row of the README's "Files and values" table."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import streamlit as st
+from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+from streamlit.testing.v1 import AppTest
+
+from core import export, ingest, store
+from core.errors import InputError
+from core.readers import read_bytes, read_paths
+from tests.conftest import REPO
+
+
+@pytest.fixture
+def cli(capsysbinary: pytest.CaptureFixture[bytes]):
+    """`python -m core ARGS` run in this process (its `main`, as `__main__` runs it; a
+    subprocess would only add seconds of start-up), in the test's TOPICLAB_HOME."""
+    from core.cli import main
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        code = main(list(args))
+        out, err = capsysbinary.readouterr()
+        return subprocess.CompletedProcess(args, code, out, err)
+    return run
+
+
+def refused(result: subprocess.CompletedProcess) -> str:
+    """The one-line `error:` of a CLI call that exited 1."""
+    stderr = result.stderr.decode()
+    assert result.returncode == 1, (result.returncode, stderr[-2000:])
+    assert stderr.startswith("error: ") and "Traceback" not in stderr, stderr[-2000:]
+    return stderr
+
+
+def strict_json(text: str | bytes):
+    """Parse as strict JSON: `NaN`, `Infinity` are not JSON and fail the test."""
+    def no_constant(token: str):
+        raise AssertionError(f"invalid JSON constant {token} on stdout")
+    return json.loads(text, parse_constant=no_constant)
+
+
+def read_error(paths, **kwargs) -> str:
+    with pytest.raises(InputError) as err:
+        read_paths(paths if isinstance(paths, list) else [paths], **kwargs)
+    return str(err.value)
+
+
+# --------------------------------------------------------------------------- 5: paths
+
+
+def test_a_device_is_refused_before_reading() -> None:
+    message = read_error(Path("/dev/zero"))
+    assert message.startswith("/dev/zero:") and "character device" in message
+
+
+def test_a_fifo_is_refused_without_hanging(tmp_path: Path) -> None:
+    fifo = tmp_path / "terms.csv"
+    os.mkfifo(fifo)
+    outcome: list[BaseException | None] = []
+
+    def read() -> None:
+        try:
+            read_paths([fifo])
+            outcome.append(None)
+        except Exception as err:
+            outcome.append(err)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(10)
+    if reader.is_alive():  # hung waiting for a writer: release it, then fail
+        with open(fifo, "wb"):
+            pass
+        reader.join(10)
+        pytest.fail("reading a FIFO hung")
+    assert isinstance(outcome[0], InputError), outcome
+    assert "FIFO" in str(outcome[0]) and "terms.csv" in str(outcome[0])
+
+
+def test_a_socket_and_special_files_in_a_folder_are_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    (folder / "good.csv").write_text("campaign_id,term\nc1,shoes\n", "utf-8")
+    sock_path = folder / "live.csv"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
+        server.bind(str(sock_path))
+        message = read_error(sock_path)
+        assert "socket" in message and "not a regular file" in message
+        message = read_error(folder)
+        assert "live.csv" in message and "socket" in message
+    sock_path.unlink()
+    os.mkfifo(folder / "pipe.tsv")
+    assert "FIFO" in read_error(folder)
+    (folder / "pipe.tsv").unlink()
+    assert read_paths([folder]).frame["term"].tolist() == ["shoes"]
+
+
+def test_the_size_limit_holds_while_reading(monkeypatch: pytest.MonkeyPatch) -> None:
+    """/proc files say they are 0 bytes: only a bounded read can refuse them."""
+    status = Path("/proc/self/status")
+    assert status.stat().st_size == 0 and len(status.read_bytes()) > 600
+    monkeypatch.setenv("TOPICLAB_MAX_UPLOAD_MB", str(512 / 2**20))
+    message = read_error(status)
+    assert "more than the import limit" in message and "TOPICLAB_MAX_UPLOAD_MB" in message
+
+
+def test_an_upload_over_the_limit_is_refused_in_core(home: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TOPICLAB_MAX_UPLOAD_MB", "0.01")
+    data = b"campaign_id,term\n" + b"c1,shoes and socks\n" * 2000
+    with pytest.raises(InputError, match=r"big\.csv: file is 0\.04 MB, over the import limit"):
+        ingest.import_uploads([("big.csv", data)], "shop")
+    with pytest.raises(InputError, match="over the import limit"):
+        read_bytes(data, "big.csv")
+
+
+def test_cli_refuses_process_substitution_and_devices(home: Path, small_csv: Path,
+                                                      cli) -> None:
+    ingest.import_paths([small_csv], "shop")
+    shell = (f"{sys.executable} -m core ingest <(cat {small_csv}) --dataset shop")
+    env = {**os.environ, "TOPICLAB_HOME": str(home)}
+    before = store.table_counts()
+    result = subprocess.run(["bash", "-c", shell], cwd=REPO, env=env, capture_output=True,
+                            timeout=60)
+    assert "FIFO" in refused(result) and "<(" in result.stderr.decode()
+    for command in ("fingerprint", "suggest"):
+        message = refused(cli(command, "--file", "/dev/zero"))
+        assert "/dev/zero" in message and "character device" in message
+    assert store.table_counts() == before
+
+
+# --------------------------------------------------------------------------- 6: encodings
+
+
+WESTERN = ["café crème", "crème brûlée", "hôtel à paris", "Grüße aus München",
+           "informações úteis", "¿dónde está el baño?", "CAFÉ NOIR"]
+JAPANESE = ["東京 ホテル 予約", "格安 航空券", "勤怠管理 クラウド", "子供 見守り gps",
+            "iphoneケース 手帳型", "ｶﾀｶﾅ ホテル"]
+
+
+def keyword_csv(terms: list[str], encoding: str) -> bytes:
+    """A keyword file as a tool saving in `encoding` writes it (campaign names too)."""
+    western = encoding == "cp1252"
+    text = "campaign_id,campaign_name,keyword\n" + "".join(
+        f"c{i % 2},{'Été' if western else f'キャンペーン {i % 2}'},{term}\n"
+        for i, term in enumerate(terms))
+    return text.encode(encoding)
+
+
+@pytest.mark.parametrize("terms", [["café crème"], WESTERN], ids=["latin1-short", "western"])
+def test_latin1_is_read_right(tmp_path: Path, terms: list[str]) -> None:
+    path = tmp_path / "latin.csv"
+    path.write_bytes(keyword_csv(terms, "cp1252"))
+    assert b"\xe9" in path.read_bytes()  # é as one Latin-1 byte
+    result = read_paths([path])
+    assert result.frame["term"].tolist() == terms
+    assert set(result.frame["campaign_name"]) == {"Été"}
+    assert len(result.warnings) == 1 and "cp1252" in result.warnings[0]
+
+
+@pytest.mark.parametrize("codec", ["shift_jis", "cp932", "euc_jp"])
+def test_japanese_encodings_are_read_right(tmp_path: Path, codec: str) -> None:
+    terms = JAPANESE if codec != "shift_jis" else JAPANESE[:-1]
+    path = tmp_path / f"{codec}.csv"
+    path.write_bytes(keyword_csv(terms, codec))
+    result = read_paths([path])
+    assert result.frame["term"].tolist() == terms
+    assert set(result.frame["campaign_name"]) == {"キャンペーン 0", "キャンペーン 1"}
+    expected = "euc_jp" if codec == "euc_jp" else "cp932"
+    assert len(result.warnings) == 1 and f"({expected})" in result.warnings[0]
+
+
+@pytest.mark.parametrize(("text", "codec"), [
+    ("ru,Привет мир\nru,купить телефон\n", "cp1251"),
+    ("cn,北京 酒店 预订\ncn,便宜 机票 预订 北京\n", "gbk"),
+])
+def test_an_unrecognised_encoding_is_refused_with_the_candidates(tmp_path: Path, text: str,
+                                                                 codec: str) -> None:
+    path = tmp_path / "other.csv"
+    path.write_bytes(("campaign_id,term\n" + text).encode(codec))
+    message = read_error(path)
+    assert message.startswith("other.csv: is not UTF-8")
+    for candidate in ("cp932", "euc_jp", "cp1252", "--encoding"):
+        assert candidate in message
+    chosen = read_paths([path], encoding=codec)
+    assert chosen.frame["term"].tolist() == [line.split(",")[1] for line in text.splitlines()]
+    assert chosen.warnings == []
+
+
+def test_an_explicit_encoding_is_checked(tmp_path: Path) -> None:
+    path = tmp_path / "sjis.csv"
+    path.write_bytes(keyword_csv(JAPANESE[:3], "cp932"))
+    assert read_paths([path], encoding="cp932").frame["term"].tolist() == JAPANESE[:3]
+    message = read_error(path, encoding="utf-8")
+    assert message.startswith("sjis.csv, line 2:") and "cannot be decoded as utf-8" in message
+    assert "unknown encoding 'klingon'" in read_error(path, encoding="klingon")
+
+
+def test_cli_and_upload_take_an_encoding(home: Path, tmp_path: Path, cli) -> None:
+    path = tmp_path / "cyrillic.csv"
+    path.write_bytes("campaign_id,term\nru,купить телефон\n".encode("cp1251"))
+    assert "is not UTF-8" in refused(cli("ingest", str(path), "--dataset", "ru"))
+    summary = strict_json(cli("ingest", str(path), "--dataset", "ru", "--encoding",
+                              "cp1251").stdout)
+    assert summary["rows"] == 1 and summary["warnings"] == []
+    assert store.query("SELECT term FROM terms")["term"].tolist() == ["купить телефон"]
+
+    upload = ingest.import_uploads([("euc.csv", keyword_csv(JAPANESE[:2], "euc_jp"))], "ja",
+                                   encoding="euc_jp")
+    assert upload.rows == 2 and upload.warnings == []
+
+
+def test_explore_page_offers_the_encodings_of_core(home: Path, tmp_path: Path) -> None:
+    from core import encodings
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
+    at.run()
+    at.switch_page("app_pages/explore.py")
+    at.run()
+    choice = at.selectbox(key="import_encoding")
+    assert choice.options == [encodings.label(c) for c in encodings.CHOICES]
+    at.file_uploader[0].set_value(
+        ("cyrillic.csv", "campaign_id,term\nru,купить телефон\n".encode("cp1251"), "text/csv"))
+    at.text_input[0].set_value("ru")
+    at.button[0].click().run()
+    assert any("is not UTF-8" in e.value for e in at.error)
+    at.selectbox(key="import_encoding").set_value("cp1252")
+    at.file_uploader[0].set_value(("latin.csv", keyword_csv(["café crème"], "cp1252"),
+                                   "text/csv"))
+    at.text_input[0].set_value("fr")
+    at.button[0].click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert store.query("SELECT term FROM terms WHERE dataset = 'fr'")["term"].tolist() == [
+        "café crème"]
+
+
+# --------------------------------------------------------------------------- 7: numbers
+
+
+@pytest.mark.parametrize(("cell", "column", "problem"), [
+    ("99999999999999999999", "clicks", "out of range"),   # beyond int64
+    ("1e30", "impressions", "out of range"),
+    ("1e308", "cost", "out of range"),                   # finite, but sums overflow
+    ("1e400", "cost", "is not a number"),                 # infinite once parsed
+    ("inf", "conversions", "is not a number"),
+])
+def test_out_of_range_and_non_finite_metrics_are_refused(tmp_path: Path, cell: str,
+                                                         column: str, problem: str) -> None:
+    text = (f"campaign_id,term,impressions,clicks,cost,conversions\nc1,a,10,1,2,0\n"
+            f"c1,b,{cell if column == 'impressions' else 10},"
+            f"{cell if column == 'clicks' else 1},{cell if column == 'cost' else 2},"
+            f"{cell if column == 'conversions' else 0}\n")
+    message = read_error(write(tmp_path / "m.csv", text))
+    assert message.startswith(f"m.csv, line 3, column '{column}':"), message
+    assert repr(cell) in message and problem in message
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, "utf-8")
+    return path
+
+
+def test_parquet_nan_and_huge_integers_are_refused(tmp_path: Path) -> None:
+    frame = pa.table({"campaign_id": ["c1", "c1", "c1"], "term": ["a", "b", "c"],
+                      "cost": pa.array([1.0, None, float("nan")]),
+                      "clicks": pa.array([1, 2, 3], pa.uint64())})
+    pq.write_table(frame, tmp_path / "nan.parquet")
+    message = read_error(tmp_path / "nan.parquet")
+    assert message.startswith("nan.parquet, line 3, column 'cost':") and "NaN" in message
+    huge = frame.set_column(2, "cost", pa.array([1.0, None, 2.0])).set_column(
+        3, "clicks", pa.array([1, 2**64 - 1, 3], pa.uint64()))
+    pq.write_table(huge, tmp_path / "huge.parquet")
+    message = read_error(tmp_path / "huge.parquet")
+    assert message.startswith("huge.parquet, line 2, column 'clicks':")
+    assert "out of range" in message
+
+
+def test_cli_always_prints_strict_json(home: Path, tmp_path: Path, cli) -> None:
+    result = cli("sql", "SELECT 'nan'::DOUBLE AS nan, 'inf'::DOUBLE AS inf, "
+                        "-'inf'::DOUBLE AS ninf, 1.5::DOUBLE AS x")
+    assert result.returncode == 0, result.stderr
+    assert strict_json(result.stdout)["data"] == [
+        {"nan": None, "inf": None, "ninf": None, "x": 1.5}]
+    bad = write(tmp_path / "cost.csv", "campaign_id,term,cost\nc1,a,1e308\nc1,b,1e308\n")
+    message = refused(cli("ingest", str(bad), "--dataset", "x"))
+    assert "cost.csv, line 2, column 'cost'" in message
+
+
+# --------------------------------------------------------------------------- 8: CSV exports
+
+
+HOSTILE = '=HYPERLINK("http://evil.example/x","Open report")'
+
+
+def test_formula_cells_are_neutralised_and_numbers_kept() -> None:
+    frame = pd.DataFrame({
+        "campaign_name": [HOSTILE, "+33 1 23", "-rebate", "@SUM(A1)", "\tx", "\rx",
+                          "plain - text", None],
+        "cost": [-3.5, 0.0, 1.25, -0.0, 2.0, 3.0, np.nan, -7.0],
+        "clicks": pd.array([-1, 2, 3, 4, 5, 6, 7, None], dtype="Int64"),
+        "mixed": ["-4", -4, 5.5, "=1+1", "ok", None, "x", "y"],
+    })
+    rows = list(csv.reader(io.StringIO(export.csv_bytes(frame).decode("utf-8-sig"),
+                                       newline="")))
+    assert rows[0] == ["campaign_name", "cost", "clicks", "mixed"]
+    assert [r[0] for r in rows[1:]] == ["'" + HOSTILE, "'+33 1 23", "'-rebate", "'@SUM(A1)",
+                                        "'\tx", "'\rx", "plain - text", ""]
+    assert [r[1] for r in rows[1:]] == ["-3.5", "0.0", "1.25", "-0.0", "2.0", "3.0", "", "-7.0"]
+    assert [r[2] for r in rows[1:]] == ["-1", "2", "3", "4", "5", "6", "7", ""]
+    assert [r[3] for r in rows[1:]] == ["'-4", "-4", "5.5", "'=1+1", "ok", "", "x", "y"]
+
+
+@pytest.fixture
+def fresh_caches():
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+def test_lookup_downloads_equal_cli_csv_and_hold_no_formula(trained_home: Path,
+                                                            monkeypatch: pytest.MonkeyPatch,
+                                                            fresh_caches, cli) -> None:
+    with store.transaction() as con:  # every other campaign gets a hostile name
+        con.execute("UPDATE terms SET campaign_name = CASE WHEN hash(campaign_id) % 2 = 0 "
+                    "THEN ? || campaign_id ELSE '-' || campaign_id END "
+                    "WHERE campaign_id <> 'C00002'", [HOSTILE])
+
+    written: dict[str, bytes] = {}  # what the page hands Streamlit to download, by name
+    original = MemoryMediaFileStorage.load_and_get_id
+
+    def record(self, path_or_data, mimetype, kind, filename=None):
+        written[filename] = path_or_data
+        return original(self, path_or_data, mimetype, kind, filename)
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", record)
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
+    at.run()
+    at.switch_page("app_pages/lookup.py")
+    at.run()
+    at.selectbox(key="lookup_campaign").set_value("C00002").run()
+    assert not at.exception and not at.error
+
+    neighbours = cli("neighbors", "C00002", "--format", "csv")
+    assert neighbours.returncode == 0, neighbours.stderr
+    assert neighbours.stdout == written["neighbours-C00002.csv"]
+    table = pd.read_csv(io.BytesIO(neighbours.stdout), encoding="utf-8-sig")
+    assert len(table) == 10 and table["similarity"].dtype == np.float64
+    for campaign_id, name in zip(table["campaign_id"], table["campaign_name"], strict=True):
+        assert name in ("'" + HOSTILE + campaign_id, "'-" + campaign_id)
+    assert any(name.startswith("'=") for name in table["campaign_name"])
+    assert not any(str(v).startswith(export.FORMULA_STARTS)
+                   for v in table.select_dtypes(exclude="number").to_numpy().ravel())
+
+    actions_csv = cli("suggest", "C00002", "--format", "csv")
+    assert actions_csv.returncode == 0, actions_csv.stderr
+    assert actions_csv.stdout == written["actions-C00002.csv"]
+    assert actions_csv.stdout.startswith(b"\xef\xbb\xbfrank,kind,title")
+
+    several = cli("neighbors", "C00002", "C00003", "--format", "csv")
+    assert "one campaign id" in refused(several)
+
+
+def test_no_page_writes_csv_except_through_core() -> None:
+    """Every CSV the app offers goes through `export.csv_bytes` (one neutralising writer)."""
+    for page in [*sorted((REPO / "app_pages").glob("*.py")), REPO / "app.py", REPO / "ui.py"]:
+        source = page.read_text("utf-8")
+        assert ".to_csv(" not in source, page.name
+        if "download_button" in source:
+            assert "export.csv_bytes(" in source, page.name
+
