@@ -144,7 +144,7 @@ def walk(j: Journey, page, fresh_home: Path) -> None:
     with page.expect_download() as download:
         page.get_by_role("button", name="Download neighbours (CSV)").click()
     rows = list(csv.DictReader(io.StringIO(
-        Path(download.value.path()).read_text("utf-8"))))
+        Path(download.value.path()).read_text("utf-8-sig"))))
     assert len(rows) == 10 and "C00002" not in {r["campaign_id"] for r in rows}
     assert list(rows[0])[:6] == ["campaign_name", "campaign_id", "similarity", "ctr",
                                  "cpc", "conversion_rate"]
