@@ -18,13 +18,16 @@ import itertools
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from gensim.corpora import Dictionary
 
+from core.engines import bow_matrix
 from core.errors import InputError
 from core.text import TextConfig, Tokenizer
 
@@ -124,6 +127,47 @@ def campaign_rows(terms: pd.DataFrame, weight_by: str | None) -> CampaignRows:
         values = pd.to_numeric(rows[weight_by], errors="coerce").fillna(0).clip(lower=0)
         repeats = np.rint(1 + np.log1p(values.to_numpy(dtype=np.float64))).astype(np.int64)
     return CampaignRows(ids.tolist(), positions, rows["term"].astype(str), repeats)
+
+
+@dataclass
+class EncodedCounts:
+    """The encoded term matrix of a model's own campaigns: ids, weighted counts, OOV share.
+
+    Scoring, Lookup and the Topics page all need it, and encoding millions of term rows
+    is most of the cost of loading a model, so it is computed once at training time and
+    saved beside the model (`counts.npz`, plain arrays, no pickles). The numbers are
+    exactly what `Encoder.encode_frame(terms, as_matrix=True)` gives for the model's
+    dataset version, in the same campaign order.
+    """
+
+    campaign_ids: list[str]
+    matrix: sp.csr_matrix      # campaigns x vocabulary, float64 weighted counts
+    oov_share: np.ndarray      # per campaign
+
+    FILE: ClassVar[str] = "counts.npz"
+
+    def save(self, folder: str | Path) -> Path:
+        path = Path(folder) / self.FILE
+        data = self.matrix.data
+        whole = data.size == 0 or (np.all(data == np.rint(data)) and data.max() < 2**31)
+        np.savez(path, campaign_ids=np.asarray(self.campaign_ids, dtype=str),
+                 indptr=self.matrix.indptr.astype(np.int64),
+                 indices=self.matrix.indices.astype(np.int32),
+                 data=data.astype(np.int32) if whole else data,
+                 shape=np.asarray(self.matrix.shape, dtype=np.int64),
+                 oov_share=np.asarray(self.oov_share, dtype=np.float64))
+        return path
+
+    @classmethod
+    def load(cls, folder: str | Path) -> EncodedCounts | None:
+        """The saved counts, or None when the folder has none (models from before)."""
+        path = Path(folder) / cls.FILE
+        if not path.exists():
+            return None
+        with np.load(path, allow_pickle=False) as z:
+            matrix = sp.csr_matrix((z["data"].astype(np.float64), z["indices"], z["indptr"]),
+                                   shape=tuple(int(n) for n in z["shape"]))
+            return cls(z["campaign_ids"].tolist(), matrix, z["oov_share"])
 
 
 class Encoder:
@@ -232,6 +276,23 @@ class Corpus:
     def encode(self, tokens: Sequence[str]) -> tuple[Bow, float]:
         """Bow of new tokens over this vocabulary and their OOV share (see Encoder)."""
         return self.encoder.encode(tokens)
+
+    def encoded_counts(self) -> EncodedCounts:
+        """This corpus as `Encoder.encode_frame(..., as_matrix=True)` would encode its term
+        rows again: weighted counts and the share of each campaign's tokens that the
+        vocabulary filters dropped. Computed from what tokenising already produced."""
+        matrix = bow_matrix(self.bow, len(self.dictionary)).tocsr()
+        matrix.sort_indices()
+        lengths = np.fromiter(map(len, self.tokens), dtype=np.int64, count=len(self.tokens))
+        token2id = self.dictionary.token2id
+        with _gc_paused():
+            known = np.fromiter(map(token2id.__contains__,
+                                    itertools.chain.from_iterable(self.tokens)),
+                                dtype=bool, count=int(lengths.sum()))
+        owner = np.repeat(np.arange(len(self.tokens)), lengths)
+        missing = np.bincount(owner[~known], minlength=len(self.tokens))
+        oov = np.divide(missing, lengths, out=np.ones(len(self.tokens)), where=lengths > 0)
+        return EncodedCounts(list(self.campaign_ids), matrix, oov)
 
     # -- construction -----------------------------------------------------------------
     @classmethod

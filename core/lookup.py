@@ -2,8 +2,9 @@
 nearest neighbours with their performance, and the suggested actions.
 
 Everything a query needs is loaded once per model (`Lookup(model_id)`): the stored
-fingerprints, the campaigns' bag-of-words for the term part of the similarity, the
-per-campaign table and the term rows. Queries are then numpy work only.
+fingerprints, the campaigns' bag-of-words for the term part of the similarity (saved
+with the model), the per-campaign table and the term rows. Queries are then numpy work
+only, through the same functions as the notebook's `core.campaign_model.CampaignModel`.
 """
 
 from __future__ import annotations
@@ -15,17 +16,19 @@ import numpy as np
 import pandas as pd
 
 from core import actions, datasets, registry, score, store
+from core.campaign_model import (  # noqa: F401
+    NEIGHBOR_COLUMNS,
+    PERFORMANCE,
+    TermRows,
+    fit_index,
+    keyword_rows,
+    neighbor_table,
+    query_filters,
+    suggest_actions,
+)
+from core.corpus import EncodedCounts
 from core.engines import bow_matrix
 from core.errors import NotFoundError
-from core.neighbors import NeighborIndex, neighbors_frame
-
-PERFORMANCE = ["campaign_name", "account", "label", "terms", "impressions", "clicks", "cost",
-               "conversions", "ctr", "cpc", "conversion_rate"]
-# How the neighbours table reads: who, how similar, how it performs, then the detail.
-NEIGHBOR_COLUMNS = ["campaign_name", "campaign_id", "similarity", "ctr", "cpc",
-                    "conversion_rate", "clicks", "impressions", "cost", "conversions",
-                    "shared_topics", "account", "label", "terms", "topic_similarity",
-                    "term_similarity"]
 
 
 @dataclass
@@ -80,31 +83,22 @@ class Lookup:
         self.dataset, self.version = info["name"], int(info["version"])
         self.fingerprints = score.load_fingerprints(self.model_id)
         self.terms = _term_rows(self.dataset, self.version)
-        ids, counts, _ = self.model.encoder.encode_frame(self.terms, as_matrix=True)
-        order = pd.Index(ids).get_indexer(self.fingerprints.campaign_ids)
-        if (order < 0).any():
-            raise NotFoundError(f"Model {self.model_id} has fingerprints of campaigns that are "
-                                f"not in {self.dataset} v{self.version}: score it again.")
-        self.index = NeighborIndex().fit(self.fingerprints.weights,
-                                         self.fingerprints.campaign_ids, counts[order])
+        # The encoded term matrix saved with the model (encoding the rows again is most of
+        # a load's time at 100,000 campaigns); models from before it was saved encode here.
+        counts = registry.encoded_counts(self.model_id)
+        if counts is None:
+            counts = EncodedCounts(*self.model.encoder.encode_frame(self.terms, as_matrix=True))
+        self.index = fit_index(self.fingerprints.campaign_ids, self.fingerprints.weights,
+                               counts, f"Model {self.model_id} (on {self.dataset} "
+                               f"v{self.version})")
         self.campaigns = (datasets.campaigns(self.dataset, self.version)
                           .set_index("campaign_id").reindex(self.fingerprints.campaign_ids))
-        # Term rows of each campaign, as positions into self.terms in import order, so a
-        # query gathers a few hundred rows instead of scanning millions.
-        codes, self._row_campaigns = pd.factorize(self.terms["campaign_id"])
-        self._rows_by_code = np.argsort(codes, kind="stable")
-        self._row_bounds = np.searchsorted(codes[self._rows_by_code],
-                                           np.arange(len(self._row_campaigns) + 1))
-        self._code_of = {cid: i for i, cid in enumerate(self._row_campaigns)}
+        self._rows = TermRows(self.terms)
         self._term_fit = actions.term_topic_fit_from(self.model.encoder, self.model.engine)
 
     def _rows_of(self, campaign_ids: Sequence[str]) -> pd.DataFrame:
         """The term rows of some campaigns, in import order (as a boolean filter gives)."""
-        codes = [self._code_of[c] for c in campaign_ids if c in self._code_of]
-        parts = [self._rows_by_code[self._row_bounds[c]:self._row_bounds[c + 1]]
-                 for c in codes]
-        positions = np.sort(np.concatenate(parts)) if parts else np.empty(0, dtype=np.int64)
-        return self.terms.iloc[positions]
+        return self._rows.of(campaign_ids)
 
     # -- finding campaigns ------------------------------------------------------------
     def search(self, text: str, limit: int = 20) -> pd.DataFrame:
@@ -122,21 +116,10 @@ class Lookup:
     # -- queries ----------------------------------------------------------------------
     def _filters(self, account: str | None, exclude_account: bool,
                  min_terms: int) -> tuple[list[str], np.ndarray | None]:
-        exclude: list[str] = []
-        if exclude_account and account:
-            same = self.campaigns["account"] == account
-            exclude = self.campaigns.index[same.fillna(False).to_numpy()].tolist()
-        allowed = None
-        if min_terms > 1:
-            allowed = (self.campaigns["terms"].fillna(0) >= min_terms).to_numpy()
-        return exclude, allowed
+        return query_filters(self.campaigns, account, exclude_account, min_terms)
 
     def _neighbor_table(self, found) -> pd.DataFrame:
-        table = neighbors_frame(found, self.topic_names)
-        performance = self.campaigns.loc[table["campaign_id"], PERFORMANCE].reset_index(drop=True)
-        table = pd.concat([table, performance], axis=1)
-        return table[[c for c in NEIGHBOR_COLUMNS if c in table]
-                     + [c for c in table if c not in NEIGHBOR_COLUMNS]]
+        return neighbor_table(found, self.topic_names, self.campaigns)
 
     def neighbors(self, campaign_id: str, n: int = 10, *, exclude_account: bool = False,
                   min_terms: int = 0) -> pd.DataFrame:
@@ -164,8 +147,7 @@ class Lookup:
                  min_terms: int = 0) -> LookupResult:
         """Fingerprint (folded in), neighbours and actions of keywords not in the store."""
         fingerprint, table = self.keyword_neighbors(keywords, n, min_terms=min_terms)
-        own = pd.DataFrame({"campaign_id": "(new)", "term": list(keywords),
-                            "term_type": "keyword"})
+        own = keyword_rows(keywords)
         return LookupResult(None, fingerprint, table, self._suggest(own, fingerprint, table))
 
     def keyword_neighbors(self, keywords: Sequence[str], n: int = 10, *, min_terms: int = 0
@@ -181,10 +163,5 @@ class Lookup:
 
     def _suggest(self, own: pd.DataFrame, fingerprint: score.Fingerprint,
                  table: pd.DataFrame) -> actions.SuggestionResult:
-        neighbor_ids = table["campaign_id"].tolist()
-        neighbor_terms = self._rows_of(neighbor_ids)
-        return actions.suggest(
-            own, neighbor_terms, table, fingerprint.weights,
-            topic_term=self.model.engine.topic_term_, vocab=self.model.vocabulary,
-            term_topic_fit=self._term_fit, topic_names=self.topic_names,
-        )
+        return suggest_actions(own, fingerprint, table, self._rows, self.model.engine,
+                               self.model.vocabulary, self._term_fit, self.topic_names)

@@ -25,12 +25,12 @@ from typing import Any
 
 import pandas as pd
 
-from core import audit, auth, config, store
-from core.corpus import Encoder
+from core import artifact, audit, auth, config, store
+from core.corpus import EncodedCounts, Encoder
 from core.engines import ENGINES
 from core.errors import InputError, NotFoundError, TopicLabError
 
-ARTIFACT_FORMAT = 1
+ARTIFACT_FORMAT = artifact.FORMAT
 ALIASES = ("production", "candidate")
 _LIBRARIES = ("gensim", "tomotopy", "spacy", "numpy", "duckdb")
 
@@ -76,8 +76,11 @@ def model_dir(model_id: str) -> Path:
 def register(*, engine: Any, engine_name: str, encoder: Encoder, params: dict[str, Any],
              dataset: str, version: int, dataset_hash: str, metrics: dict[str, Any],
              timings: dict[str, Any], sweep_id: str | None = None,
-             model_id: str | None = None) -> str:
-    """Write the artifact atomically, then its registry row (with an audit entry)."""
+             model_id: str | None = None, counts: EncodedCounts | None = None) -> str:
+    """Write the artifact atomically, then its registry row (with an audit entry).
+
+    `counts`: the encoded term matrix of the dataset version's campaigns, saved with the
+    model so that scoring, Lookup and Topics need not encode the terms again."""
     k = int(engine.topic_term_.shape[0])
     model_id = model_id or new_model_id(engine_name, k)
     text_config = encoder.tokenizer.config.to_dict()
@@ -90,20 +93,8 @@ def register(*, engine: Any, engine_name: str, encoder: Encoder, params: dict[st
         "created_at": audit.now().isoformat(timespec="seconds"),
         "created_by": auth.current_user().name,
     }
-    final = model_dir(model_id)
-    tmp = config.models_dir() / f".tmp-{model_id}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        (tmp / "encoder").mkdir(parents=True)
-        (tmp / "engine").mkdir()
-        encoder.save(tmp / "encoder")
-        engine.save(tmp / "engine")
-        (tmp / "manifest.json").write_text(
-            json.dumps(manifest, indent=2, ensure_ascii=False, default=str), "utf-8")
-        tmp.rename(final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    final = artifact.write(model_dir(model_id), engine=engine, encoder=encoder,
+                           manifest=manifest, counts=counts)
     try:
         with store.transaction() as con:
             con.execute(
@@ -120,6 +111,35 @@ def register(*, engine: Any, engine_name: str, encoder: Encoder, params: dict[st
         shutil.rmtree(final, ignore_errors=True)
         raise
     return model_id
+
+
+def register_fitted(model: Any, dataset: str, version: int | None = None) -> str:
+    """Register a `CampaignModel` fitted outside the store (e.g. in a notebook) on the
+    rows of a dataset version: refused unless its term rows are that version's content.
+    Its metrics are measured here; score it (or promote it) to use it in Lookup."""
+    from core import datasets, ingest, metrics
+    from core.corpus import Corpus
+    from core.schema import TERM_COLUMNS
+
+    auth.require("train")
+    model._check_fitted()
+    if model.terms_ is None:
+        raise InputError("This model holds no term rows; load it with "
+                         "CampaignModel.load(path, terms=...) to register it.")
+    info = datasets.get(dataset, version)
+    missing = [c for c in TERM_COLUMNS if c not in model.terms_.columns]
+    if missing or ingest.content_hash(model.terms_[list(TERM_COLUMNS)]) != info.content_hash:
+        raise InputError(f"The model was fitted on other rows than {info.label} "
+                         f"({info.rows} rows): fit it on read_terms of the same files.")
+    corpus = Corpus.from_frame(model.terms_, model.encoder_.tokenizer.config)
+    if corpus.vocabulary != model.vocabulary_:
+        raise InputError("Tokenising the model's rows again gave another vocabulary; "
+                         "refit the model with this version of Topic Lab.")
+    return register(engine=model.engine_, engine_name=model.manifest_["engine"],
+                    encoder=model.encoder_, params=model.manifest_["params"],
+                    dataset=info.name, version=info.version, dataset_hash=info.content_hash,
+                    metrics=metrics.evaluate(model.engine_, corpus),
+                    timings=model.manifest_.get("timings", {}), counts=model.counts_)
 
 
 def _json(value: Any) -> str:
@@ -255,6 +275,11 @@ def load(model_id: str) -> LoadedModel:
             f"saved with {manifest.get('library_versions')}. Retrain it with this version."
         ) from err
     return LoadedModel(model_id, engine, encoder, manifest)
+
+
+def encoded_counts(model_id: str) -> EncodedCounts | None:
+    """The encoded term matrix saved with a model, or None (models from before it was)."""
+    return EncodedCounts.load(model_dir(model_id))
 
 
 def topic_labels(model_id: str) -> dict[int, str]:

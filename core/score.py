@@ -13,13 +13,14 @@ import time
 import unicodedata
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from core import audit, auth, registry, store
+from core.campaign_model import Fingerprint, fold_in_keyword_lists
 from core.errors import InputError, NotFoundError
 
 Progress = Callable[[int, int, str], None]
@@ -29,20 +30,6 @@ Progress = Callable[[int, int, str], None]
 # does not depend on its batch, so the result is the same either way.
 _BATCH = 1000
 _THREADS = 2
-
-
-@dataclass
-class Fingerprint:
-    """One campaign's topic weights, with what the encoder could and could not read."""
-
-    weights: np.ndarray            # length K, sums to 1
-    oov_share: float               # share of tokens not in the model's vocabulary
-    known_tokens: list[str] = field(default_factory=list)
-    unknown_tokens: list[str] = field(default_factory=list)
-
-    @property
-    def confidence(self) -> float:
-        return float(self.weights.max())
 
 
 @dataclass
@@ -71,7 +58,8 @@ def score_dataset(model_id: str | None = None, progress: Progress | None = None)
     """Fingerprint every campaign of the model's dataset version and store them atomically.
 
     The result's `timings` splits the seconds into reading the term rows, tokenising and
-    encoding them, folding them in and writing the fingerprints.
+    encoding them, folding them in and writing the fingerprints. A model saved with its
+    encoded counts (`registry.encoded_counts`) skips reading and encoding the rows.
     """
     auth.require("score")
     model_id = registry.resolve(model_id)
@@ -79,11 +67,17 @@ def score_dataset(model_id: str | None = None, progress: Progress | None = None)
     dataset = model.manifest["dataset"]
     timings: dict[str, float] = {}
     started = clock = time.perf_counter()
-    terms = _scoring_rows(dataset["name"], int(dataset["version"]),
-                          model.encoder.tokenizer.config.weight_by)
-    timings["read"], clock = _lap(clock)
-    ids, counts, oov = model.encoder.encode_frame(terms, as_matrix=True)
-    timings["encode"], clock = _lap(clock)
+    saved = registry.encoded_counts(model_id)  # encoded at training time, when saved
+    if saved is not None:
+        ids, counts, oov = saved.campaign_ids, saved.matrix, saved.oov_share
+        timings["read"], clock = _lap(clock)
+        timings["encode"] = 0.0
+    else:
+        terms = _scoring_rows(dataset["name"], int(dataset["version"]),
+                              model.encoder.tokenizer.config.weight_by)
+        timings["read"], clock = _lap(clock)
+        ids, counts, oov = model.encoder.encode_frame(terms, as_matrix=True)
+        timings["encode"], clock = _lap(clock)
     weights = _fold_in_batches(model, counts, progress)
     timings["fold_in"], clock = _lap(clock)
     k = weights.shape[1]
@@ -186,36 +180,7 @@ def fold_in_many(model: registry.LoadedModel, keyword_lists: Sequence[Sequence[s
     over all their terms and one `transform` call. Each item is its fingerprint, or the
     InputError that `fold_in` would raise for it; a fingerprint does not depend on the
     other items."""
-    cleaned = [[t.strip() for t in terms if t and t.strip()] for terms in keyword_lists]
-    flat = [t for terms in cleaned for t in terms]
-    tokenized = iter(model.encoder.tokenizer.tokenize_terms(flat) if flat else [])
-    vocabulary = model.encoder.dictionary.token2id
-    results: list[Fingerprint | InputError] = []
-    bows, slots = [], []
-    for terms in cleaned:
-        if not terms:
-            results.append(InputError("No keywords were given: paste one keyword per line or "
-                                      "separate them with commas."))
-            continue
-        tokens = [tok for _ in terms for tok in next(tokenized)]
-        known = [t for t in tokens if t in vocabulary]
-        unknown = [t for t in tokens if t not in vocabulary]
-        if not known:
-            shown = ", ".join(dict.fromkeys(unknown)) if unknown else "none after stop words"
-            results.append(InputError(
-                f"None of the words is in the vocabulary of model {model.model_id} (words "
-                f"found: {shown[:300]}), so no fingerprint can be computed. Add keywords "
-                "closer to the campaigns the model was trained on."))
-            continue
-        bow, oov = model.encoder.encode(tokens)
-        bows.append(bow)
-        slots.append(len(results))
-        results.append(Fingerprint(np.empty(0), oov, known, unknown))
-    if bows:
-        weights = model.engine.transform(bows)
-        for slot, row in zip(slots, weights, strict=True):
-            results[slot].weights = row  # type: ignore[union-attr]
-    return results
+    return fold_in_keyword_lists(model.encoder, model.engine, keyword_lists, model.model_id)
 
 
 def split_keywords(text: str) -> list[str]:

@@ -26,9 +26,13 @@ class TopicView:
 
 
 def topic_view(model: registry.LoadedModel) -> TopicView:
-    info = model.manifest["dataset"]
-    terms = datasets.terms(info["name"], int(info["version"]))
-    ids, matrix, _ = model.encoder.encode_frame(terms, as_matrix=True)
+    saved = registry.encoded_counts(model.model_id)  # encoded at training time
+    if saved is not None:
+        ids, matrix = saved.campaign_ids, saved.matrix
+    else:
+        info = model.manifest["dataset"]
+        terms = datasets.terms(info["name"], int(info["version"]))
+        ids, matrix, _ = model.encoder.encode_frame(terms, as_matrix=True)
     if score.is_scored(model.model_id):
         stored = score.load_fingerprints(model.model_id)
         doc_topic = stored.weights[[stored.index_of(c) for c in ids]]

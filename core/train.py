@@ -128,6 +128,7 @@ def train(spec: TrainSpec, progress: Progress | None = None, *, corpus: Corpus |
         params={"k": spec.k, **engine_params(engine)}, dataset=info.name,
         version=info.version, dataset_hash=info.content_hash, metrics=scores,
         timings={k: round(v, 3) for k, v in timings.items()}, sweep_id=sweep_id,
+        counts=corpus.encoded_counts(),
     )
     return TrainResult(model_id, info.name, info.version, spec.engine, spec.k, scores,
                        timings)

@@ -1,0 +1,221 @@
+"""The notebook API (`from core import CampaignModel, read_terms`): the README example on
+the demo subset with no store, and the same answers as the store's Lookup."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.conftest import FAST_K, FAST_PARAMS, REPO, demo_subset
+
+MODEL_ARGS = {"k": FAST_K, "engine": "tomotopy", "seed": 0,
+              "engine_params": {"iterations": FAST_PARAMS["iterations"]}}
+
+
+@pytest.fixture(scope="module")
+def demo_file(tmp_path_factory) -> Path:
+    return demo_subset(tmp_path_factory.mktemp("api") / "demo400.parquet")
+
+
+@pytest.fixture(scope="module")
+def fitted(demo_file: Path):
+    """One small model fitted in-process on the demo subset, with no store."""
+    from core import CampaignModel, read_terms
+
+    mp = pytest.MonkeyPatch()
+    mp.delenv("TOPICLAB_HOME", raising=False)
+    try:
+        return CampaignModel(**MODEL_ARGS).fit(read_terms([demo_file]))
+    finally:
+        mp.undo()
+
+
+EXAMPLE = """
+import json, sys
+from core import CampaignModel, read_terms
+terms = read_terms([sys.argv[1]])
+model = CampaignModel(k={k}, engine="tomotopy", seed=0,
+                      engine_params={{"iterations": {iterations}}}).fit(terms)
+fp = model.fingerprints_
+topics = model.topics(n=10)
+near = model.neighbors("C00042", n=10)
+new = model.fingerprint(["emergency plumber", "blocked drain"])
+advice = model.suggest("C00042")
+model.save(sys.argv[2])
+print(json.dumps({{
+    "shape": list(fp.shape), "sums": fp.sum(axis=1).tolist(),
+    "topics_shape": list(topics.shape), "topic_words": topics["words"].map(len).tolist(),
+    "neighbors": near["campaign_id"].tolist(), "new_sum": float(new.weights.sum()),
+    "known": new.known_tokens, "kinds": [a.kind for a in advice.actions],
+    "store_used": any(m in sys.modules for m in ("core.store", "duckdb", "streamlit")),
+}}))
+"""
+
+
+def test_readme_example_runs_without_a_store(demo_file: Path, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The example as a notebook runs it: a fresh interpreter, no TOPICLAB_HOME, and
+    nothing of the store (DuckDB) or of Streamlit imported."""
+    monkeypatch.delenv("TOPICLAB_HOME", raising=False)
+    code = EXAMPLE.format(k=FAST_K, iterations=FAST_PARAMS["iterations"])
+    env = {k: v for k, v in os.environ.items() if k != "TOPICLAB_HOME"}
+    out = subprocess.run([sys.executable, "-c", code, str(demo_file), str(tmp_path / "m")],
+                         cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["shape"] == [400, FAST_K]
+    assert np.allclose(result["sums"], 1.0, atol=1e-5)
+    assert result["topics_shape"] == [FAST_K, 4] and set(result["topic_words"]) == {10}
+    assert len(result["neighbors"]) == 10 and "C00042" not in result["neighbors"]
+    assert result["new_sum"] == pytest.approx(1.0) and "plumber" in result["known"]
+    assert result["kinds"] and set(result["kinds"]) <= {"add_keywords", "add_negatives",
+                                                        "benchmark_gap", "split_campaign"}
+    assert not result["store_used"]
+    assert (tmp_path / "m" / "manifest.json").is_file()
+    assert (tmp_path / "m" / "counts.npz").is_file()
+
+
+def test_fitted_attributes_and_answers(fitted) -> None:
+    fp = fitted.fingerprints_
+    assert fp.shape == (400, FAST_K) and fp.index.is_monotonic_increasing
+    assert np.allclose(fp.sum(axis=1), 1.0, atol=1e-5)
+    assert fitted.topic_term_.shape == (FAST_K, len(fitted.vocabulary_))
+    topics = fitted.topics(n=5)
+    assert topics.shape == (FAST_K, 4)
+    assert topics["name"].str.startswith("T").all()
+    first = topics.iloc[0]
+    assert first["words"] == fitted.engine_.top_words(0, 5)
+    assert first["weights"] == sorted(first["weights"], reverse=True)
+    new = fitted.fingerprint(["emergency plumber", "blocked drain", "zxqv"])
+    assert new.weights.sum() == pytest.approx(1.0)
+    assert "zxqv" in new.unknown_tokens and 0 < new.oov_share < 1
+    # the pasted keywords of a stored campaign come close to that campaign
+    own = fitted.terms_.loc[fitted.terms_["campaign_id"] == "C00042", "term"].tolist()
+    advice = fitted.suggest(own)
+    assert advice.actions or advice.notes
+    near = fitted._keyword_neighbors(fitted.fingerprint(own), 5)
+    assert "C00042" in near["campaign_id"].tolist()
+
+
+def test_scikit_learn_conventions(fitted, demo_file: Path) -> None:
+    from sklearn.base import clone
+
+    from core import CampaignModel, InputError, NotFoundError
+
+    params = fitted.get_params()
+    assert params["k"] == FAST_K and params["engine"] == "tomotopy"
+    copy = clone(fitted)
+    assert copy.get_params() == params and not hasattr(copy, "fingerprints_")
+    with pytest.raises(RuntimeError, match="not fitted"):
+        copy.neighbors("C00042")
+    assert copy.set_params(k=7).k == 7
+    with pytest.raises(InputError, match="K must be a whole number"):
+        CampaignModel(k=0).fit(pd.read_parquet(demo_file))
+    with pytest.raises(InputError, match="no parameter"):
+        CampaignModel(engine_params={"iteration": 5}).fit(pd.read_parquet(demo_file))
+    with pytest.raises(NotFoundError, match="C99999"):
+        fitted.neighbors("C99999")
+
+
+def test_max_k_is_the_training_bound() -> None:
+    from core import campaign_model, train
+
+    assert campaign_model.MAX_K == train.MAX_K
+
+
+def test_save_load_round_trip(fitted, tmp_path: Path) -> None:
+    from core import CampaignModel, InputError
+
+    folder = fitted.save(tmp_path / "m")
+    loaded = CampaignModel.load(folder)
+    pd.testing.assert_frame_equal(loaded.fingerprints_, fitted.fingerprints_)
+    assert loaded.get_params() == fitted.get_params()
+    assert loaded.vocabulary_ == fitted.vocabulary_
+    pd.testing.assert_frame_equal(loaded.neighbors("C00042"), fitted.neighbors("C00042"))
+    # saving again over a model folder replaces it; a folder of other files is refused
+    fitted.save(folder)
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "todo.txt").write_text("keep me")
+    with pytest.raises(InputError, match="not a Topic Lab model folder"):
+        fitted.save(other)
+    assert (other / "todo.txt").read_text() == "keep me"
+    # without terms the model still fingerprints and finds neighbours, but cannot suggest
+    bare = fitted.save(tmp_path / "bare", include_terms=False)
+    slim = CampaignModel.load(bare)
+    pd.testing.assert_frame_equal(slim.fingerprints_, fitted.fingerprints_)
+    with pytest.raises(InputError, match="terms="):
+        slim.suggest("C00042")
+
+
+def test_same_answers_as_the_store_lookup(fitted, demo_file: Path, home: Path) -> None:
+    """The notebook model registered in a store: Lookup (the page's object) gives the
+    same neighbour tables, the same actions, and the same per-campaign table."""
+    from core import CampaignModel, datasets, ingest, registry, score
+    from core.actions import to_frame
+    from core.campaign_model import campaign_table
+    from core.lookup import Lookup
+
+    ingest.import_paths([demo_file], "demo")
+    model_id = registry.register_fitted(fitted, "demo")
+    score.score_dataset(model_id)
+    lookup = Lookup(model_id)
+    assert lookup.topic_names == fitted.topic_names_
+    stored = lookup.fingerprints
+    assert stored.campaign_ids == fitted.fingerprints_.index.tolist()
+    assert np.array_equal(stored.weights, fitted.fingerprints_.to_numpy())
+    for campaign_id in ["C00042", *stored.campaign_ids[:: 80]]:
+        pd.testing.assert_frame_equal(lookup.neighbors(campaign_id, 10),
+                                      fitted.neighbors(campaign_id, 10), check_dtype=False)
+        page = to_frame(lookup.campaign(campaign_id, 10).suggestions.actions)
+        pd.testing.assert_frame_equal(page, to_frame(fitted.suggest(campaign_id).actions),
+                                      check_dtype=False)
+    keywords = ["emergency plumber", "blocked drain"]
+    page = lookup.keywords(keywords, 10)
+    assert np.array_equal(page.fingerprint.weights, fitted.fingerprint(keywords).weights)
+    pd.testing.assert_frame_equal(to_frame(page.suggestions.actions),
+                                  to_frame(fitted.suggest(keywords).actions), check_dtype=False)
+    # one rule for campaign totals: pandas (notebook) and SQL (the store's view) agree
+    view = datasets.campaigns("demo", 1).set_index("campaign_id")
+    mine = campaign_table(datasets.terms("demo", 1))
+    pd.testing.assert_frame_equal(mine[view.columns], view, check_dtype=False)
+    # and the registry's artifact loads in a notebook with the same fingerprints
+    again = CampaignModel.load(registry.model_dir(model_id), terms=datasets.terms("demo", 1))
+    assert np.array_equal(again.fingerprints_.to_numpy(), stored.weights)
+
+
+def test_register_refuses_a_model_of_other_rows(fitted, tmp_path: Path, home: Path) -> None:
+    from core import InputError, ingest, registry, store
+
+    ingest.import_paths([demo_subset(tmp_path / "d300.parquet", campaigns=300)], "small")
+    with pytest.raises(InputError, match="other rows than small v1"):
+        registry.register_fitted(fitted, "small")
+    assert store.query("SELECT count(*) AS n FROM models")["n"].iloc[0] == 0
+
+
+def test_trained_models_carry_their_encoded_counts(trained_home: Path) -> None:
+    """Training saves the encoded term matrix; it is exactly what encoding the rows
+    again gives, and Lookup answers the same with it as without it."""
+    from core import datasets, registry
+    from core.lookup import Lookup
+
+    model_id = registry.resolve("production")
+    saved = registry.encoded_counts(model_id)
+    assert saved is not None
+    model = registry.load(model_id)
+    ids, matrix, oov = model.encoder.encode_frame(datasets.terms("demo", 1), as_matrix=True)
+    assert saved.campaign_ids == ids
+    assert (saved.matrix != matrix).nnz == 0 and np.array_equal(saved.oov_share, oov)
+    fast = Lookup(model_id)
+    (registry.model_dir(model_id) / "counts.npz").unlink()
+    assert registry.encoded_counts(model_id) is None
+    slow = Lookup(model_id)
+    for campaign_id in fast.fingerprints.campaign_ids[:5]:
+        pd.testing.assert_frame_equal(fast.neighbors(campaign_id), slow.neighbors(campaign_id))
