@@ -43,9 +43,9 @@ browser:
 		else echo "chromium is missing: run 'sudo apt-get install -y chromium'" >&2; exit 1; fi; }
 
 bench: setup
-	$(BIN)/python bench/quality.py
-	$(BIN)/python bench/neighbors.py
-	$(BIN)/python bench/lookup.py
+	$(BIN)/python -m bench.quality
+	$(BIN)/python -m bench.neighbors
+	$(BIN)/python -m bench.lookup
 
 clean-store:
 	rm -rf data/store

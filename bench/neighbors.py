@@ -16,14 +16,13 @@ Speed: query latency (p50/p95) of `NeighborIndex.query` at N = 100,000, K = 50 o
 synthetic fingerprints (Dirichlet 0.1) and a synthetic keyword matrix (40 terms per
 campaign, Zipf over 20,000 words), topic-only and blended.
 
-    .venv/bin/python bench/neighbors.py [--quick] [--engine gensim] [--weights 0.5,0.7]
+    .venv/bin/python -m bench.neighbors [--quick] [--engine gensim] [--weights 0.5,0.7]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -31,7 +30,6 @@ import numpy as np
 import pandas as pd
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT))
 
 from sklearn.feature_extraction.text import TfidfVectorizer  # noqa: E402
 

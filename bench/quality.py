@@ -61,13 +61,10 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
 
 from core.corpus import Corpus  # noqa: E402
 from core.engines import DEFAULT_ENGINE, DEFAULTS, make_engine  # noqa: E402

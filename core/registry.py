@@ -289,9 +289,9 @@ def topic_labels(model_id: str) -> dict[int, str]:
 
 def topic_names(model: LoadedModel, n_words: int = 3) -> list[str]:
     """Human labels where people gave them, else 'T3: word, word, word'."""
-    labels = topic_labels(model.model_id)
-    return [labels.get(t) or f"T{t}: " + ", ".join(words[:n_words])
-            for t, words in enumerate(model.top_words(n_words))]
+    from core.campaign_model import topic_names as names  # the notebook model's rule
+
+    return names(model.top_words(n_words), topic_labels(model.model_id), n_words)
 
 
 def set_topic_label(model_id: str, topic: int, label: str) -> None:
