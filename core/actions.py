@@ -39,6 +39,8 @@ from core.errors import InputError
 from core.schema import METRIC_COLUMNS
 
 KINDS = ("add_keywords", "add_negatives", "benchmark_gap", "split_campaign")
+# The term-row columns the rules read (others are ignored).
+ROW_COLUMNS = ("campaign_id", "term", "term_type", *METRIC_COLUMNS)
 TermTopicFit = Callable[[list[str]], np.ndarray]
 _SPACES = re.compile(r"\s+")
 
