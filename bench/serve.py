@@ -17,7 +17,7 @@ One run, in a temporary TOPICLAB_HOME, on 127.0.0.1 only:
 The client runs on the same (shared) machine as the server, so the figures include its
 own cost. A missed target is marked, not an error.
 
-    .venv/bin/python bench/serve.py [--campaigns 100000] [--requests 200] [--json]
+    .venv/bin/python -m bench.serve [--campaigns 100000] [--requests 200] [--json]
 """
 
 from __future__ import annotations
@@ -38,7 +38,6 @@ from pathlib import Path
 import numpy as np
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT))
 
 from bench.lookup import NOISE_WORDS, SEED, K  # noqa: E402
 
