@@ -3,8 +3,8 @@
 One run, in a temporary TOPICLAB_HOME, on 127.0.0.1 only:
 
 1. a generated corpus (`bench/lookup.py`'s generator, default 100,000 campaigns), a K=50
-   tomotopy model (`--iterations` Gibbs iterations; no coherence metrics) registered
-   twice, promoted (and scored) as production and as candidate, with the canary at 10%;
+   tomotopy model (`--iterations` Gibbs iterations; no coherence metrics), scored and
+   promoted as production and as candidate, with the canary at 10%;
 2. `python -m core serve` on a free loopback port (its start-up time is printed);
 3. at concurrency 1, 8 and 32, `--requests` requests per case: neighbours of stored
    campaigns, neighbours of pasted keywords (4 terms of a random campaign + 1 noise word),
@@ -12,7 +12,7 @@ One run, in a temporary TOPICLAB_HOME, on 127.0.0.1 only:
    uses campaigns no earlier request to its endpoint used;
 4. batches of 1,000 items to /v1/fingerprint: stored campaign ids, and pasted keyword sets
    (folded in) — campaigns/s;
-5. the canary share measured from the answers' X-Model-Id and from /metrics.
+5. the canary share measured from the answers' X-Variant header and from /metrics.
 
 The client runs on the same (shared) machine as the server, so the figures include its
 own cost. A missed target is marked, not an error.
@@ -59,11 +59,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def build_models(n_campaigns: int, iterations: int, home: Path, figures: dict
-                 ) -> tuple[str, str]:
-    """Generate and import the corpus (`core.demo`, as bench/lookup.py), fit a K=50 model
-    and register it twice (production and candidate). No coherence metrics: they took
-    minutes here and the service's speed does not depend on them."""
+def build_model(n_campaigns: int, iterations: int, home: Path, figures: dict) -> str:
+    """Generate and import the corpus (`core.demo`, as bench/lookup.py) and fit a K=50
+    model. No coherence metrics: they took minutes here and the service's speed does not
+    depend on them."""
     from core import demo, ingest, registry, train
     from core.engines import make_engine
     from core.text import TextConfig
@@ -77,29 +76,31 @@ def build_models(n_campaigns: int, iterations: int, home: Path, figures: dict
     ingest.import_paths([path], "bench")
     corpus, info = train.build_corpus("bench", None, TextConfig())
     engine = make_engine("tomotopy", k=K, iterations=iterations).fit(corpus)
-    ids = [registry.register(engine=engine, engine_name="tomotopy", encoder=corpus.encoder,
-                             params={"k": K, **train.engine_params(engine)}, dataset="bench",
-                             version=info.version, dataset_hash=info.content_hash,
-                             metrics={}, timings={}) for _ in range(2)]
+    model_id = registry.register(
+        engine=engine, engine_name="tomotopy", encoder=corpus.encoder,
+        params={"k": K, **train.engine_params(engine)}, dataset="bench",
+        version=info.version, dataset_hash=info.content_hash, metrics={}, timings={})
     figures["build_s"] = time.perf_counter() - started
     print(f"{n_campaigns:,} campaigns ({figures['term_rows']:,} term rows) imported and a K={K} "
           f"model fitted ({iterations} iterations) in {figures['build_s']:.1f} s", flush=True)
-    return ids[0], ids[1]
+    return model_id
 
 
 def prepare(n_campaigns: int, iterations: int, home: Path, figures: dict) -> str:
-    """Store, production and candidate models (scored), canary, an API key."""
+    """Store, the model (scored) as production and as candidate, canary, an API key.
+
+    One model behind both aliases: the service loads it once, and the canary split is
+    read from each answer's X-Variant header."""
     from core import canary, deploy, keys
 
-    production, candidate = build_models(n_campaigns, iterations, home, figures)
+    model_id = build_model(n_campaigns, iterations, home, figures)
     started = time.perf_counter()
-    deploy.promote(production, "production")
-    deploy.promote(candidate, "candidate")
+    deploy.promote(model_id, "production")
+    deploy.promote(model_id, "candidate")
     canary.set_percent(CANARY)
     figures["score_s"] = time.perf_counter() - started
-    figures["production"], figures["candidate"] = production, candidate
-    print(f"scored production and candidate in {figures['score_s']:.1f} s; canary "
-          f"{CANARY:g}%", flush=True)
+    print(f"scored {model_id} in {figures['score_s']:.1f} s; production and candidate; "
+          f"canary {CANARY:g}%", flush=True)
     return keys.create("bench", "account_manager", 1_000_000)["key"]
 
 
@@ -139,7 +140,7 @@ def start_server(home: Path, port: int) -> tuple[subprocess.Popen, float]:
 
 def drive(base: str, key: str, path: str, bodies: list, concurrency: int
           ) -> tuple[list[float], list[int], list[str], float]:
-    """Send every body once with `concurrency` threads; latencies, statuses, model ids."""
+    """Send every body once with `concurrency` threads; latencies, statuses, variants."""
     import httpx
 
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
@@ -148,7 +149,7 @@ def drive(base: str, key: str, path: str, bodies: list, concurrency: int
         def one(body) -> tuple[float, int, str]:
             started = time.perf_counter()
             r = client.post(path, json=body)
-            return time.perf_counter() - started, r.status_code, r.headers.get("X-Model-Id", "")
+            return time.perf_counter() - started, r.status_code, r.headers.get("X-Variant", "")
 
         started = time.perf_counter()
         with ThreadPoolExecutor(concurrency) as pool:
@@ -194,7 +195,7 @@ def run_cases(base: str, key: str, ids: list[str], terms: dict[str, list[str]],
             "keywords": ("/v1/neighbors", [{"keywords": k, "n": 10} for k in pastes(n_requests)]),
             "suggest": ("/v1/suggest", [{"campaign_id": c}
                                         for c in take("/v1/suggest", n_requests)]),
-            "cache_hits": ("/v1/neighbors", [hot] * max(n_requests, 500)),
+            "cache_hits": ("/v1/neighbors", [hot] * max(2 * n_requests, 200)),
         }
         for case, (path, bodies) in cases.items():
             latencies, statuses, models, wall = drive(base, key, path, bodies, concurrency)
@@ -258,8 +259,7 @@ def main(argv: list[str] | None = None) -> dict:
             text = httpx.get(f"{base}/metrics", timeout=10).text
             match = re.search(r"^topiclab_canary_share_measured ([0-9.e+-]+)$", text, re.M)
             figures["canary_share_metrics"] = float(match.group(1)) if match else None
-            figures["canary_share_stored"] = (served_by.count(figures["candidate"])
-                                              / len(served_by))
+            figures["canary_share_stored"] = served_by.count("candidate") / len(served_by)
         finally:
             server.terminate()
             try:

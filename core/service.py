@@ -10,7 +10,8 @@ with the gateway features in front of the same answers as the CLI (core/answers.
 - request logging and feedback through a queue, never waiting on the store
   (core/request_log.py); Prometheus metrics on /metrics.
 
-Every answer carries `X-Request-Id` and `X-Model-Id`. Errors are `{"error": message,
+Every answer carries `X-Request-Id` and `X-Model-Id` (and `X-Variant`: production or
+candidate). Errors are `{"error": message,
 "request_id": …}` with the status the README lists, never a stack trace. Swagger's `/docs`
 page is off (FastAPI's loads Swagger UI from a CDN); `/openapi.json` describes the API.
 """
@@ -379,7 +380,8 @@ class Gateway:
             key_name=outcome.key.name if outcome.key else None, items=outcome.items,
             cache_hits=outcome.cache_hits))
         return JSONResponse(body, status_code=status, headers={
-            **headers, "X-Request-Id": outcome.request_id, "X-Model-Id": model})
+            **headers, "X-Request-Id": outcome.request_id, "X-Model-Id": model,
+            "X-Variant": ", ".join(outcome.variants) or "none"})
 
 
 def request_id(request: Request) -> str:

@@ -296,8 +296,12 @@ def test_canary_share_is_sticky_through_the_service(served):
     canary.set_percent(50)
     ids = [f"C{i:05d}" for i in range(1, 61)]
     with client() as (c, gateway):
-        served_by = {cid: post(c, "fingerprint", {"campaign_id": cid}, key).headers[
-            "X-Model-Id"] for cid in ids}
+        served_by = {}
+        for cid in ids:
+            headers = post(c, "fingerprint", {"campaign_id": cid}, key).headers
+            served_by[cid] = headers["X-Model-Id"]
+            assert headers["X-Variant"] == ("candidate" if served_by[cid] == served["candidate"]
+                                            else "production")
         assert set(served_by.values()) == {served["production"], served["candidate"]}
         for cid in ids[:10]:
             assert post(c, "neighbors", {"campaign_id": cid}, key).headers[
