@@ -442,10 +442,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                             headers=_plain_headers(state, request_id(request)))
 
     @app.get("/metrics")
-    async def metrics() -> Response:
+    async def metrics(request: Request) -> Response:
         """Prometheus text format."""
         return Response(generate_latest(gateway.metrics.registry),
-                        media_type=CONTENT_TYPE_LATEST)
+                        media_type=CONTENT_TYPE_LATEST,
+                        headers=_plain_headers(gateway.holder.state, request_id(request)))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, err: StarletteHTTPException) -> Response:
