@@ -112,8 +112,8 @@ def answer(lookup: Lookup, endpoint: str, query: Query) -> dict:
     """The answer to one query under one model, as plain JSON-ready values."""
     try:
         if endpoint == "fingerprint":
-            result = _fingerprint(lookup, query)
-        elif endpoint == "neighbors":
+            return _fingerprint(lookup, query)     # plain Python already
+        if endpoint == "neighbors":
             result = _neighbors(lookup, query)
         elif endpoint == "suggest":
             result = _suggest(lookup, query)
@@ -135,7 +135,8 @@ def _fingerprint(lookup: Lookup, query: Query) -> dict:
 
 def fingerprint_many(lookup: Lookup, queries: list[Query]) -> list[dict | AnswerError]:
     """Fingerprints of many queries at once: stored ones looked up, pasted keyword sets
-    folded in together (`score.fold_in_many`). Each item is its answer or its error."""
+    folded in together (`score.fold_in_many`). Each item is its answer (plain Python
+    values, ready for JSON) or its error."""
     answers: list[dict | AnswerError] = []
     pasted = [q.keywords or [] for q in queries if q.campaign_id is None]
     folded = iter(score.fold_in_many(lookup.model, pasted) if pasted else [])

@@ -318,7 +318,6 @@ class Gateway:
                 if isinstance(answer, AnswerError):
                     results[i] = {"index": i, "status": answer.status, "error": answer.message}
                     continue
-                answer = answers.plain(answer)
                 self.cache.put(cache_key, answer)
                 results[i] = {"index": i, "status": 200, "model_id": model_id,
                               "variant": variant, **answer}

@@ -132,6 +132,10 @@ class ModelHolder:
 
     def _run(self) -> None:
         """Load at once (the server already answers /healthz meanwhile), then poll."""
+        try:  # the service writes (request log): make sure its tables exist
+            store.ensure_schema()
+        except TopicLabError as err:
+            log.warning("scoring service: %s", err)
         while True:
             try:
                 self.refresh()
