@@ -3,7 +3,7 @@
 import streamlit as st
 
 import ui
-from core import auth
+from core import auth, orphans
 
 st.set_page_config(page_title="Topic Lab", page_icon="🧭", layout="wide")
 
@@ -34,6 +34,15 @@ def signed_in_user() -> auth.User:
         st.stop()
     return auth.User(str(email), role)
 
+
+@st.cache_resource(show_spinner=False)
+def clean_at_start() -> list[str]:
+    """Once per server: remove model folders a crashed save left (see core.orphans)."""
+    return orphans.clean()
+
+
+with ui.friendly_errors():
+    clean_at_start()
 
 user = signed_in_user()
 auth.set_user(user)

@@ -157,6 +157,7 @@ with tab_sql:
         with ui.friendly_errors(), st.spinner("Running the SQL query (stopped after "
                                               f"{config.sql_timeout_s():g} s)…"):
             result = sandbox.run_query(sql)
-            note = f" (capped at {result.row_cap:,})" if result.truncated else ""
-            st.caption(f"{len(result.frame):,} rows{note} in {result.seconds * 1000:.0f} ms")
+            st.caption(f"{len(result.frame):,} rows in {result.seconds * 1000:.0f} ms")
+            if result.notice:
+                st.warning(f"Result {result.notice}.", icon=":material/content_cut:")
             st.dataframe(result.frame, hide_index=True)

@@ -69,6 +69,47 @@ def to_json(payload: Any) -> str:
                       allow_nan=False)
 
 
+class UsageError(TopicLabError):
+    """A command-line argument that is missing or out of range (printed as `error: …`)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one `error: …` line and exit 1, like every other
+    fixable problem (argparse's own default is a usage dump and exit 2)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+def whole(minimum: int, maximum: int = 1_000_000) -> Callable[[str], int]:
+    """An argparse `type=` for a whole number in [minimum, maximum]; the message names
+    the value, argparse adds the argument's name."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}") from None
+        if not minimum <= value <= maximum:
+            raise argparse.ArgumentTypeError(
+                f"must be from {minimum:,} to {maximum:,}, not {value:,}")
+        return value
+    return parse
+
+
+def number(minimum: float, maximum: float) -> Callable[[str], float]:
+    """An argparse `type=` for a finite number in [minimum, maximum] (no nan or inf)."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number, not {text!r}") from None
+        if not math.isfinite(value) or not minimum <= value <= maximum:
+            raise argparse.ArgumentTypeError(f"must be from {minimum:g} to {maximum:g}, "
+                                             f"not {text}")
+        return value
+    return parse
+
+
 def emit(payload: Any) -> None:
     if isinstance(payload, CsvOutput):
         sys.stdout.flush()
@@ -102,16 +143,14 @@ def _datasets(args: argparse.Namespace) -> Any:
 @command("sql")
 def _sql(args: argparse.Namespace) -> Any:
     from core import sandbox
-    result = sandbox.run_query(args.query)
-    return {"rows": len(result.frame), "truncated": result.truncated,
+    result = sandbox.run_query(args.query, keep_spare=False)
+    return {"rows": len(result.frame), "truncated": result.truncated, "capped": result.notice,
             "seconds": round(result.seconds, 4), "data": result.frame.to_dict(orient="records")}
 
 
 @command("demo")
 def _demo(args: argparse.Namespace) -> Any:
     from core import demo
-    if args.campaigns < 1 or not 0 <= args.shift <= 1:
-        raise TopicLabError("--campaigns must be at least 1 and --shift between 0 and 1")
     path = demo.write(args.out, n_campaigns=args.campaigns, seed=args.seed, shift=args.shift)
     return {"path": str(path), "campaigns": args.campaigns, "shift": args.shift}
 
@@ -340,11 +379,12 @@ def _add_training_args(p: argparse.ArgumentParser, sweep: bool = False) -> None:
     from core.engines import DEFAULT_ENGINE, ENGINES
 
     p.add_argument("--dataset", required=True)
-    p.add_argument("--version", type=int, help="dataset version (default: the latest)")
+    p.add_argument("--version", type=whole(1, 2**31 - 1),
+                   help="dataset version (default: the latest)")
     p.add_argument("--engine", default=DEFAULT_ENGINE, choices=sorted(ENGINES))
     if not sweep:
         p.add_argument("--k", type=int, default=20, help="number of topics")
-        p.add_argument("--seed", type=int)
+        p.add_argument("--seed", type=whole(0, 2**31 - 1))
         p.add_argument("--alpha", type=_number_or_text)
     p.add_argument("--eta", type=float)
     p.add_argument("--iterations", type=int)
@@ -353,7 +393,7 @@ def _add_training_args(p: argparse.ArgumentParser, sweep: bool = False) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m core",
+    parser = _Parser(prog="python -m core",
                                      description=(__doc__ or "").split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -377,7 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sweep", help="train a grid of K (and alpha) × seeds, pick the best")
     _add_training_args(p, sweep=True)
     p.add_argument("--ks", type=int, nargs="+", required=True, help="values of K")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    p.add_argument("--seeds", type=whole(0, 2**31 - 1), nargs="+", default=[0, 1])
     p.add_argument("--alphas", nargs="+", help="alpha values to try as well")
 
     p = sub.add_parser("models", help="list registered models with aliases and metrics")
@@ -385,7 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("topics", help="each topic's id, name and top words")
     p.add_argument("model_id", nargs="?", default="production", help="id or alias")
-    p.add_argument("--words", type=int, default=10)
+    p.add_argument("--words", type=whole(1, 1000), default=10)
 
     p = sub.add_parser("label-topic", help="name a topic")
     p.add_argument("model_id")
@@ -404,7 +444,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("find", help="campaigns whose id or name contains TEXT")
     p.add_argument("text")
-    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--limit", type=whole(1), default=20)
     p.add_argument("--model", help="model id or alias (default: production)")
 
     p = sub.add_parser("fingerprint", help="a campaign's topic fingerprint, stored or folded in")
@@ -415,10 +455,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("neighbors", help="most similar campaigns, one JSON object per id")
     p.add_argument("campaign_ids", nargs="+")
-    p.add_argument("-n", type=int, default=10)
+    p.add_argument("-n", type=whole(1), default=10)
     p.add_argument("--exclude-account", action="store_true",
                    help="leave out campaigns of the same account")
-    p.add_argument("--min-terms", type=int, default=0, help="neighbours need this many terms")
+    p.add_argument("--min-terms", type=whole(0), default=0, help="neighbours need this many terms")
     p.add_argument("--model", help="model id or alias (default: production)")
     p.add_argument("--format", choices=["json", "csv"], default="json",
                    help="csv: the Lookup page's neighbours download (one campaign id)")
@@ -427,7 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("campaign_id", nargs="?")
     p.add_argument("--text", help='keywords of a new campaign: "kw1, kw2, …"')
     p.add_argument("--file", help="a text file with one keyword per line")
-    p.add_argument("-n", type=int, default=10, help="neighbours to learn from")
+    p.add_argument("-n", type=whole(1), default=10, help="neighbours to learn from")
     p.add_argument("--model", help="model id or alias (default: production)")
     p.add_argument("--format", choices=["json", "csv"], default="json",
                    help="csv: the Lookup page's actions download")
@@ -436,23 +476,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", required=True)
     p.add_argument("--from", dest="paths", nargs="+", metavar="PATH",
                    help="files or folders to import first as a new version")
-    p.add_argument("--tolerance", type=float, default=0.02,
+    p.add_argument("--tolerance", type=number(0, 2), default=0.02,
                    help="how much lower NPMI than production still promotes")
 
     p = sub.add_parser("drift", help="drift of a dataset version against the production model")
     p.add_argument("--dataset", required=True)
-    p.add_argument("--version", type=int, help="default: the latest")
+    p.add_argument("--version", type=whole(1, 2**31 - 1), help="default: the latest")
     p.add_argument("--model", help="model id or alias (default: production)")
 
     p = sub.add_parser("audit", help="the audit log, newest first")
-    p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--limit", type=whole(1), default=100)
     p.add_argument("--action", help="only this action (import, train, promote, …)")
 
     p = sub.add_parser("demo", help="write a synthetic demo corpus (e.g. a drifted next month)")
     p.add_argument("--out", required=True, help="Parquet file to write")
-    p.add_argument("--campaigns", type=int, default=3000)
-    p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--shift", type=float, default=0.0,
+    p.add_argument("--campaigns", type=whole(1), default=3000)
+    p.add_argument("--seed", type=whole(0, 2**31 - 1), default=7)
+    p.add_argument("--shift", type=number(0, 1), default=0.0,
                    help="0 = the committed corpus; up to 1 = a strongly changed next month")
 
     p = sub.add_parser("init", help="import the demo corpus (and train a production model) "
@@ -485,9 +525,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def clean_at_start() -> None:
+    """Remove what a crashed save left in the models folder (see core.orphans)."""
+    from core import orphans
+    orphans.clean()
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     try:
+        args = build_parser().parse_args(argv)
+        if args.command != "demo":  # the only command that does not use the store
+            clean_at_start()
         emit(COMMANDS[args.command](args))
     except TopicLabError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -9,14 +9,29 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from core.errors import StoreError
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEMO_DIR = REPO_ROOT / "data" / "demo"
 
 
 def home() -> Path:
-    """The store's folder: `TOPICLAB_HOME`, default `data/store/` in the repo."""
+    """The store's folder: `TOPICLAB_HOME`, default `data/store/` in the repo.
+
+    Created when missing; a path that is a file or cannot be created is a `StoreError`
+    saying what to do, not a traceback.
+    """
     path = Path(os.environ.get("TOPICLAB_HOME", REPO_ROOT / "data" / "store"))
-    path.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():
+        return path
+    if path.exists() or any(p.exists() and not p.is_dir() for p in path.parents):
+        raise StoreError(f"TOPICLAB_HOME={path} is a file, not a folder: point "
+                         "TOPICLAB_HOME at a folder (it is created when missing).")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise StoreError(f"TOPICLAB_HOME={path} cannot be created ({err.strerror}): point "
+                         "TOPICLAB_HOME at a folder you can write to.") from None
     return path
 
 
@@ -26,7 +41,11 @@ def db_path() -> Path:
 
 def models_dir() -> Path:
     path = home() / "models"
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise StoreError(f"The model folder {path} cannot be created ({err.strerror}): make "
+                         "TOPICLAB_HOME writable or point it at another folder.") from None
     return path
 
 
@@ -46,5 +65,28 @@ def sql_row_cap() -> int:
 
 
 def sql_timeout_s() -> float:
-    """Seconds before a user SQL query is interrupted (`TOPICLAB_SQL_TIMEOUT_S`, default 10)."""
+    """Seconds before a user SQL query is interrupted (`TOPICLAB_SQL_TIMEOUT_S`, default 10).
+
+    Covers running the query, fetching its rows and converting them."""
     return _env_number("TOPICLAB_SQL_TIMEOUT_S", 10.0)
+
+
+def sql_memory_mb() -> int:
+    """Memory budget of one user SQL query (`TOPICLAB_SQL_MEMORY_MB`, default 512).
+
+    The query runs in its own process whose data segment is limited to this; DuckDB's
+    `memory_limit` gets half of it, the rest is for DuckDB's unmanaged buffers, Python
+    and the Arrow result. A query that needs more stops with a clear message."""
+    return int(_env_number("TOPICLAB_SQL_MEMORY_MB", 512))
+
+
+def sql_threads() -> int:
+    """DuckDB threads for one user SQL query (`TOPICLAB_SQL_THREADS`, default 1), so the
+    SQL editor never takes every core from the app and the scoring service."""
+    return max(1, int(_env_number("TOPICLAB_SQL_THREADS", 1)))
+
+
+def sql_result_bytes() -> int:
+    """Most bytes a user SQL query returns (`TOPICLAB_SQL_RESULT_MB`, default 20 MB, as
+    Arrow data); beyond it the result is capped like the row cap, with a notice."""
+    return int(_env_number("TOPICLAB_SQL_RESULT_MB", 20) * 1024 * 1024)

@@ -36,6 +36,10 @@ class QueryError(TopicLabError):
     """User SQL that was refused, failed, or ran too long."""
 
 
+class StoreError(TopicLabError):
+    """The store's folder or file cannot be used (not a folder, unwritable, damaged)."""
+
+
 class StoreBusyError(TopicLabError):
     """Another process held the store's write lock for longer than we wait."""
 

@@ -3,15 +3,20 @@
 Concurrency rule (documented in the README): DuckDB lets one process write a database
 file, or several processes read it, never both. Topic Lab therefore never keeps a
 connection open: every operation opens a short-lived connection, does its work (writes
-inside one transaction) and closes it. Within a process a lock serialises connections,
-so the read-only SQL sandbox never meets a read-write connection to the same file. When
-another process (the app, the CLI, a scheduler) holds the file, we retry for up to
-`TOPICLAB_LOCK_WAIT_S` seconds (default 30) and then fail with a clear message; an
-import is either wholly in or wholly out, never half written.
+inside one transaction) and closes it. A process that only reads never opens the file
+read-write, not even for the schema: the schema is checked on a read-only connection
+(its fingerprint is kept in `meta`) and created or upgraded only when it is missing or
+out of date. Within a process a lock serialises connections, because DuckDB refuses a
+second connection to the same file with another configuration (read-only vs
+read-write) in one process; the user SQL editor therefore runs in its own process (see
+`core.sandbox`) and never takes this lock. When another process holds the file, we
+retry for up to `TOPICLAB_LOCK_WAIT_S` seconds (default 30) and then fail with a clear
+message; an import is either wholly in or wholly out, never half written.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 import time
@@ -23,7 +28,7 @@ import duckdb
 import pandas as pd
 
 from core import config
-from core.errors import StoreBusyError
+from core.errors import StoreBusyError, StoreError
 from core.schema import TERM_COLUMNS
 
 SCHEMA_VERSION = 1
@@ -225,6 +230,10 @@ CREATE TABLE IF NOT EXISTS request_log (
 );
 """
 
+# Changes whenever SCHEMA does (a new table, a changed view): a store whose `meta` holds
+# another fingerprint is upgraded once, by the first process that opens it read-write.
+SCHEMA_FINGERPRINT = hashlib.sha256(f"{SCHEMA_VERSION}\n{SCHEMA}".encode()).hexdigest()[:16]
+
 _process_lock = threading.RLock()
 _schema_ready: set[str] = set()
 
@@ -246,31 +255,72 @@ def _open(read_only: bool, wait_s: float | None = None) -> duckdb.DuckDBPyConnec
     while True:
         try:
             return duckdb.connect(path, read_only=read_only)
-        except duckdb.IOException as err:
-            if not _is_lock_conflict(err) or time.monotonic() > deadline:
-                if _is_lock_conflict(err):
-                    raise StoreBusyError(
-                        f"The store {path} is in use by another process (an import, training "
-                        f"run or the CLI) and stayed busy for {wait_s:.0f} s. "
-                        "Try again when it has finished."
-                    ) from err
-                raise
+        except duckdb.Error as err:
+            if not _is_lock_conflict(err):
+                raise _unusable(path, err) from None
+            if time.monotonic() > deadline:
+                raise StoreBusyError(
+                    f"The store {path} is in use by another process (an import, training "
+                    f"run or the CLI) and stayed busy for {wait_s:.0f} s. "
+                    "Try again when it has finished."
+                ) from err
             time.sleep(delay)
             delay = min(delay * 2, 0.5)
 
 
+def _unusable(path: str, err: Exception) -> StoreError:
+    """One clear sentence for a store file DuckDB cannot open (not a lock conflict)."""
+    text = str(err).split("\n")[0]
+    lowered = text.lower()
+    if "permission denied" in lowered or "read-only file system" in lowered:
+        return StoreError(
+            f"The store {path} cannot be created or opened: permission denied. Make its "
+            "folder writable, or point TOPICLAB_HOME at a folder you can write to.")
+    if "not a valid duckdb database" in lowered or "could not read enough bytes" in lowered \
+            or "corrupt" in lowered or "checksum" in lowered:
+        return StoreError(
+            f"The store {path} is damaged or not a DuckDB database ({text}). Move it aside "
+            "(or restore it from a backup) and run `python -m core init` to start a new one.")
+    return StoreError(f"The store {path} cannot be opened ({text}). Check the file, or "
+                      "point TOPICLAB_HOME at another folder.")
+
+
+def _schema_current(read_only_con: duckdb.DuckDBPyConnection) -> bool:
+    try:
+        row = read_only_con.execute(
+            "SELECT value FROM meta WHERE key = 'schema_fingerprint'").fetchone()
+    except duckdb.CatalogException:  # an empty file: no meta table yet
+        return False
+    return row is not None and row[0] == SCHEMA_FINGERPRINT
+
+
 def ensure_schema() -> None:
-    """Create the store file and its schema on first use (idempotent, cheap after once)."""
+    """Make sure the store file exists with the current schema (cheap after once).
+
+    Checks on a read-only connection first, so a process that only reads never needs
+    the write lock while others read; writes only when the file or the schema is
+    missing or out of date.
+    """
     path = str(config.db_path())
     if path in _schema_ready and os.path.exists(path):
         return
     with _process_lock:
+        if os.path.exists(path):
+            con = _open(read_only=True)
+            try:
+                current = _schema_current(con)
+            finally:
+                con.close()
+            if current:
+                _schema_ready.add(path)
+                return
         con = _open(read_only=False)
         try:
+            con.execute("BEGIN TRANSACTION")
             con.execute(SCHEMA)
-            con.execute(
-                "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
-            )
+            con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?), "
+                        "('schema_fingerprint', ?)", [str(SCHEMA_VERSION), SCHEMA_FINGERPRINT])
+            con.execute("COMMIT")
         finally:
             con.close()
         _schema_ready.add(path)
