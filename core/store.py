@@ -268,6 +268,20 @@ def _open(read_only: bool, wait_s: float | None = None) -> duckdb.DuckDBPyConnec
             delay = min(delay * 2, 0.5)
 
 
+_DAMAGE = ("not a valid duckdb database", "could not read enough bytes", "corrupt",
+           "checksum", "truncated")
+
+
+def _damaged(err: Exception) -> bool:
+    return any(sign in str(err).lower() for sign in _DAMAGE)
+
+
+def _damaged_error(path: str, detail: str) -> StoreError:
+    return StoreError(
+        f"The store {path} is damaged or not a DuckDB database ({detail}). Move it aside "
+        "(or restore it from a backup) and run `python -m core init` to start a new one.")
+
+
 def _unusable(path: str, err: Exception) -> StoreError:
     """One clear sentence for a store file DuckDB cannot open (not a lock conflict)."""
     text = str(err).split("\n")[0]
@@ -276,13 +290,22 @@ def _unusable(path: str, err: Exception) -> StoreError:
         return StoreError(
             f"The store {path} cannot be created or opened: permission denied. Make its "
             "folder writable, or point TOPICLAB_HOME at a folder you can write to.")
-    if "not a valid duckdb database" in lowered or "could not read enough bytes" in lowered \
-            or "corrupt" in lowered or "checksum" in lowered:
-        return StoreError(
-            f"The store {path} is damaged or not a DuckDB database ({text}). Move it aside "
-            "(or restore it from a backup) and run `python -m core init` to start a new one.")
+    if _damaged(err):
+        return _damaged_error(path, text)
     return StoreError(f"The store {path} cannot be opened ({text}). Check the file, or "
                       "point TOPICLAB_HOME at another folder.")
+
+
+def _check_intact(read_only_con: duckdb.DuckDBPyConnection, path: str) -> None:
+    """A file cut short (a full disk, a half copy) opens, then silently reads as less
+    data: DuckDB's header says how many blocks there are, so compare the file's size."""
+    block_size, blocks = read_only_con.execute(
+        "SELECT block_size, total_blocks FROM pragma_database_size()").fetchall()[0]
+    expected = 3 * 4096 + int(block_size) * int(blocks)  # three header blocks, then data
+    actual = os.path.getsize(path)
+    if actual < expected:
+        raise _damaged_error(path, f"the file has {actual:,} bytes, its header promises "
+                                   f"{expected:,}: it was cut short")
 
 
 def _schema_current(read_only_con: duckdb.DuckDBPyConnection) -> bool:
@@ -308,7 +331,10 @@ def ensure_schema() -> None:
         if os.path.exists(path):
             con = _open(read_only=True)
             try:
+                _check_intact(con, path)
                 current = _schema_current(con)
+            except duckdb.Error as err:
+                raise _unusable(path, err) from None
             finally:
                 con.close()
             if current:
@@ -338,6 +364,10 @@ def connect(read_only: bool = False, wait_s: float | None = None
         con = _open(read_only=read_only, wait_s=wait_s)
         try:
             yield con
+        except duckdb.IOException as err:
+            if _damaged(err):  # a damaged block met while reading: one clear message
+                raise _damaged_error(str(config.db_path()), str(err).split("\n")[0]) from None
+            raise
         finally:
             con.close()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -62,3 +64,51 @@ def test_writer_waits_for_other_process_then_succeeds(home):
     store.execute("INSERT INTO meta VALUES ('after', 'wait')")  # retries until released
     holder.wait()
     assert store.query_one("SELECT value FROM meta WHERE key = 'after'")[0] == "wait"
+
+
+def hold_read_only(home) -> subprocess.Popen:
+    """Another process that only reads: a read-only connection kept open until killed."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import duckdb, time
+            con = duckdb.connect({str(home / 'topiclab.duckdb')!r}, read_only=True)
+            con.execute("SELECT count(*) FROM models").fetchall()
+            print('reading', flush=True)
+            time.sleep(60)
+        """)], stdout=subprocess.PIPE, text=True, cwd=REPO,
+    )
+    assert holder.stdout.readline().strip() == "reading"
+    return holder
+
+
+def test_readers_never_need_the_write_lock(home, monkeypatch):
+    store.execute("INSERT INTO meta VALUES ('probe', 'x')")
+    holder = hold_read_only(home)
+    try:
+        monkeypatch.setenv("TOPICLAB_LOCK_WAIT_S", "1")
+        # A process's first use checks the schema: read-only now, so another reader is
+        # no obstacle (it used to open the file read-write and report "busy").
+        store._schema_ready.clear()
+        assert store.query_one("SELECT value FROM meta WHERE key = 'probe'")[0] == "x"
+        env = {**os.environ, "TOPICLAB_HOME": str(home), "TOPICLAB_LOCK_WAIT_S": "1"}
+        for args in (["models"], ["sql", "SELECT count(*) AS n FROM meta"]):
+            result = subprocess.run([sys.executable, "-m", "core", *args], cwd=REPO, env=env,
+                                    capture_output=True, text=True, timeout=120)
+            assert result.returncode == 0, (args, result.stderr)
+            json.loads(result.stdout)
+        # A writer still waits for the reader, and says so when it gives up.
+        with pytest.raises(StoreBusyError):
+            store.execute("INSERT INTO meta VALUES ('during', 'read')")
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_outdated_schema_is_upgraded_by_the_next_writer(home):
+    store.execute("UPDATE meta SET value = 'old' WHERE key = 'schema_fingerprint'")
+    store.execute("DROP VIEW campaigns")
+    store._schema_ready.clear()
+    store.ensure_schema()
+    assert store.query_one("SELECT value FROM meta WHERE key = 'schema_fingerprint'")[0] == (
+        store.SCHEMA_FINGERPRINT)
+    assert store.query_one("SELECT count(*) FROM campaigns")[0] == 0
