@@ -174,3 +174,15 @@ def test_explore_refused_upload_says_why_and_keeps_the_active_dataset(home, smal
     assert at.selectbox(key="dataset_picker").value == ("shop", 1)
     assert at.text_input(key="import_name").value == "broken"  # what was typed stays
     assert datasets.list_versions()["name"].tolist() == ["shop"]
+
+
+def test_explore_says_when_a_sql_result_is_capped(home, small_csv, monkeypatch):
+    ingest.import_paths([small_csv], "shop")
+    monkeypatch.setenv("TOPICLAB_SQL_RESULT_MB", "1")
+    at = run_page("app_pages/explore.py")
+    at.text_area(key="sql_text").set_value(
+        "SELECT repeat('x', 1000) AS s FROM range(100000)").run()
+    at.button(key="run_sql").click().run()
+    assert not at.error
+    assert 0 < len(at.dataframe[-1].value) < 2000
+    assert any("capped at 1 MB" in w.value for w in at.warning)

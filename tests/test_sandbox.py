@@ -181,7 +181,7 @@ def test_huge_values_stop_within_the_memory_budget(seeded):
 def test_memory_hungry_cross_join_stops_within_budget_and_time(seeded):
     # Sorting 10^10 sums would take 80 GB; the issue saw 5.8 GB used within the timeout.
     started = time.perf_counter()
-    with pytest.raises(QueryError, match="256 MB memory budget|limit") as err:
+    with pytest.raises(QueryError, match=r"256 MB memory budget|limit") as err:
         sandbox.run_query("SELECT a.range + b.range AS s FROM range(100000) a, "
                           "range(100000) b ORDER BY s DESC", timeout_s=5, memory_mb=256)
     assert time.perf_counter() - started < 5 + sandbox.KILL_GRACE_S + sandbox.WORKER_START_S
