@@ -501,8 +501,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", help="run the scoring service (HTTP/JSON API) with uvicorn")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--workers", type=int, default=1,
+    p.add_argument("--port", type=whole(1, 65535), default=8000)
+    p.add_argument("--workers", type=whole(1, 64), default=1,
                    help="worker processes (each has its own cache, rates and metrics)")
 
     p = sub.add_parser("keys", help="API keys of the scoring service")
