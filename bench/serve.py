@@ -79,7 +79,8 @@ def build_model(n_campaigns: int, iterations: int, home: Path, figures: dict) ->
     model_id = registry.register(
         engine=engine, engine_name="tomotopy", encoder=corpus.encoder,
         params={"k": K, **train.engine_params(engine)}, dataset="bench",
-        version=info.version, dataset_hash=info.content_hash, metrics={}, timings={})
+        version=info.version, dataset_hash=info.content_hash, metrics={}, timings={},
+        counts=corpus.encoded_counts())  # as train.train: scoring and Lookup reuse them
     figures["build_s"] = time.perf_counter() - started
     print(f"{n_campaigns:,} campaigns ({figures['term_rows']:,} term rows) imported and a K={K} "
           f"model fitted ({iterations} iterations) in {figures['build_s']:.1f} s", flush=True)

@@ -182,8 +182,9 @@ class Gateway:
         self.metrics = Metrics(self)
 
     def _changed(self, old: Served, new: Served) -> None:
+        if old.production is not new.production or old.candidate is not new.candidate:
+            self.cache.clear()                 # another model, or new topic names
         if old.model_ids != new.model_ids:
-            self.cache.clear()
             log.warning("scoring service: now serving production=%s candidate=%s",
                         *new.model_ids)
 

@@ -5,19 +5,21 @@ share and the active API keys. A request takes the current snapshot once, at its
 and uses it to the end, so a request in flight finishes on the model it started with. A
 background poller reads the aliases, the canary share and the keys every few seconds (one
 short read-only connection) and, when something changed, loads what is new and swaps in a
-new snapshot with one assignment. A store that is busy is skipped until the next round;
+new snapshot with one assignment. Topic names given by people (Topics page, CLI) are
+picked up the same way. A store that is busy is skipped until the next round;
 a model that cannot be loaded leaves the previous one serving, with the reason kept.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from core import canary, keys, store
+from core import canary, keys, registry, store
 from core.errors import StoreBusyError, TopicLabError
 from core.lookup import Lookup
 
@@ -55,11 +57,35 @@ class Served:
         return canary.PRODUCTION, self.production
 
 
-def read_settings(wait_s: float) -> tuple[dict[str, str], float, dict[str, keys.ApiKey]]:
-    """Aliases, canary share and active keys, read together on one read-only connection."""
+@dataclass(frozen=True)
+class Polled:
+    """What the poller compares between rounds."""
+
+    aliases: dict[str, str]
+    canary_percent: float
+    keys: dict[str, keys.ApiKey]
+    labels: dict[str, tuple]             # model id -> its topic names, as stored
+
+
+def read_settings(wait_s: float) -> Polled:
+    """Aliases, canary share, active keys and topic names, on one read-only connection."""
     with store.connect(read_only=True, wait_s=wait_s) as con:
         aliases = dict(con.execute("SELECT alias, model_id FROM aliases").fetchall())
-        return aliases, canary.read_percent(con), keys.active_keys(con)
+        labels: dict[str, list] = {}
+        for model_id, topic, label in con.execute(
+                "SELECT model_id, topic, label FROM topic_labels WHERE list_contains(?, "
+                "model_id) ORDER BY model_id, topic", [list(aliases.values())]).fetchall():
+            labels.setdefault(model_id, []).append((topic, label))
+        return Polled(aliases, canary.read_percent(con), keys.active_keys(con),
+                        {m: tuple(v) for m, v in labels.items()})
+
+
+def _renamed(lookup: Lookup) -> Lookup:
+    """The same loaded model with its topic names read again (someone named a topic): a
+    shallow copy, so requests holding the old snapshot keep the old names."""
+    fresh = copy.copy(lookup)
+    fresh.topic_names = registry.topic_names(lookup.model)
+    return fresh
 
 
 class ModelHolder:
@@ -71,6 +97,7 @@ class ModelHolder:
         self.poll_s, self.wait_s = poll_s, wait_s
         self.on_change = on_change
         self.reloads = 0                     # model changes after the first load
+        self._settings = Polled({}, 0.0, {}, {})
         self._first_done = False
         self._lock = threading.Lock()        # one refresh at a time
         self._stop = threading.Event()
@@ -81,20 +108,27 @@ class ModelHolder:
         """Read the settings and swap in a new snapshot if anything changed; True if so."""
         with self._lock:
             try:
-                aliases, percent, active = read_settings(self.wait_s)
+                settings = read_settings(self.wait_s)
             except StoreBusyError:
                 return False
             old = self.state
-            if (aliases == old.aliases and percent == old.canary_percent
-                    and active == old.keys and not old.problem):
+            if settings == self._settings and not old.problem:
                 return False
-            loaded = {lk.model_id: lk for lk in (old.production, old.candidate) if lk}
-            problems = []
+            renamed = {m for m in set(settings.labels) | set(self._settings.labels)
+                       if settings.labels.get(m) != self._settings.labels.get(m)}
+            loaded = {lk.model_id: lk for lk in (old.production, old.candidate)
+                      if lk and lk.model_id not in renamed}
+            for lookup in (old.production, old.candidate):
+                if lookup and lookup.model_id in renamed and lookup.model_id not in loaded:
+                    loaded[lookup.model_id] = _renamed(lookup)
+            problems: list[str] = []
+            aliases = settings.aliases
             production = self._load(aliases.get("production"), loaded, old.production,
                                     problems)
             candidate = self._load(aliases.get("candidate"), loaded, old.candidate, problems)
-            new = Served(production, candidate, percent, active, aliases,
-                         "; ".join(problems) or None)
+            new = Served(production, candidate, settings.canary_percent, settings.keys,
+                         aliases, "; ".join(problems) or None)
+            self._settings = settings
             self.state = new                  # the swap: one reference assignment
             if new.model_ids != old.model_ids and self._first_done:
                 self.reloads += 1
@@ -118,6 +152,7 @@ class ModelHolder:
             return previous
 
     def start(self) -> None:
+        """Start polling (the first round loads the models at once)."""
         if self._thread is None:
             self._stop.clear()
             self._thread = threading.Thread(target=self._run, name="topiclab-model-poller",

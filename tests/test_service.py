@@ -290,6 +290,17 @@ def test_cache_hits_and_invalidation_on_promotion(served):
         assert metric(c, "topiclab_cache_hits_total") == 1    # computed anew, not cached
         assert metric(c, "topiclab_model_reloads_total") == 1
 
+        # Naming a topic (Topics page, CLI) reaches the answers at the next poll.
+        top = after.json()["top_topics"][0]["topic"]
+        registry.set_topic_label(served["candidate"], top, "Plumbing emergencies")
+        assert gateway.holder.refresh()
+        assert len(gateway.cache) == 0
+        renamed = post(c, "suggest", {"keywords": ["emergency plumber", "boiler repair"]}, key)
+        assert renamed.json()["top_topics"][0]["name"] == "Plumbing emergencies"
+        assert renamed.headers["X-Model-Id"] == served["candidate"]
+        assert metric(c, "topiclab_model_reloads_total") == 1   # same model, new names
+        assert not gateway.holder.refresh()                      # nothing changed since
+
 
 def test_canary_share_is_sticky_through_the_service(served):
     key = keys.create("canary", rate_per_minute=10_000)["key"]
