@@ -51,6 +51,7 @@ pages = {
     "Topic Lab": [
         st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
         st.Page("app_pages/lookup.py", title="Lookup", icon=":material/travel_explore:"),
+        st.Page("app_pages/map.py", title="Map", icon=":material/scatter_plot:"),
         st.Page("app_pages/explore.py", title="Explore", icon=":material/table_view:"),
     ],
     "Models": [

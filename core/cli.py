@@ -323,6 +323,20 @@ def _suggest(args: argparse.Namespace) -> Any:
     return {"model_id": lookup.model_id, **result.to_dict(lookup.topic_names)}
 
 
+@command("map")
+def _map(args: argparse.Namespace) -> Any:
+    from core import campaign_map
+    result = campaign_map.campaign_map(args.model_id)
+    clusters = result.clusters.to_dict(orient="records")
+    if args.clusters:
+        return clusters
+    return {"model_id": result.model_id, "campaigns": result.total,
+            "drawn": len(result.points), "method": result.method, "cached": result.cached,
+            "note": result.note, "clusters": clusters,
+            "points": result.points[["campaign_id", "x", "y", "topic", "cluster"]]
+            .to_dict(orient="records")}
+
+
 # --- lifecycle ----------------------------------------------------------------------------
 
 @command("pipeline")
@@ -471,6 +485,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="model id or alias (default: production)")
     p.add_argument("--format", choices=["json", "csv"], default="json",
                    help="csv: the Lookup page's actions download")
+
+    p = sub.add_parser("map", help="campaign map (2-D projection, cached with the model) "
+                       "and clusters of campaigns")
+    p.add_argument("model_id", nargs="?", help="model id or alias (default: production)")
+    p.add_argument("--clusters", action="store_true",
+                   help="print only the clusters (size, top topics, median rates)")
 
     p = sub.add_parser("pipeline", help="import → train → evaluate → gate → promote → score")
     p.add_argument("--dataset", required=True)

@@ -89,3 +89,18 @@ def test_lookup_shows_neighbours_and_actions(app, tmp_path):
         ids = [c for c in cells if c.startswith("C0")]
         assert len(ids) == 10 and "C00002" not in ids  # one id per neighbour, not itself
     assert outside == []
+
+
+def test_map_draws_campaigns_and_clusters(app, tmp_path):
+    url, _ = app
+    outside: list[str] = []
+    with browser_page(outside) as page:
+        page.goto(f"{url}/map")
+        page.get_by_role("heading", name="Clusters of campaigns").wait_for(timeout=120_000)
+        chart = page.locator("[data-testid='stPlotlyChart']")
+        chart.locator(".scatterlayer, .gl-container").first.wait_for(timeout=30_000)
+        cells = grid_cells(page)
+        page.screenshot(path=str(tmp_path / "map.png"), full_page=True)
+        assert page.locator("[data-testid='stException']").count() == 0
+        assert chart.count() == 1 and cells  # the chart and a filled clusters table
+    assert outside == []

@@ -1,0 +1,95 @@
+"""The campaign map and clusters: projection, its cache in the model folder, clusters."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core import campaign_map, registry, score
+
+
+def test_projection_is_cached_in_the_model_folder_and_reused(trained_home, monkeypatch):
+    model_id = registry.resolve("production")
+    prints = score.load_fingerprints(model_id)
+    path = registry.model_dir(model_id) / campaign_map.CACHE_FILE
+    assert not path.exists()
+    first, total, cached = campaign_map.projection()
+    assert total == len(prints.campaign_ids) and not cached
+    assert first.shape == (total, 3) and path.exists()
+    assert np.isfinite(first[["x", "y"]].to_numpy()).all()
+    assert first[["x", "y"]].std().min() > 0  # spread out, not one point
+    assert not list(path.parent.glob(".*.tmp"))  # temp file renamed away
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("recomputed although cached")
+
+    monkeypatch.setattr(campaign_map, "project", refuse)
+    again, _, cached = campaign_map.projection(model_id)
+    assert cached and again.equals(first)
+
+
+def test_projection_recomputed_when_missing_or_damaged(trained_home, monkeypatch):
+    monkeypatch.setenv("TOPICLAB_MAP_MAX_POINTS", "60")  # a small sample keeps this quick
+    model_id = registry.resolve("production")
+    _, _, cached = campaign_map.projection(model_id)
+    assert not cached
+    path = registry.model_dir(model_id) / campaign_map.CACHE_FILE
+    path.write_bytes(b"not parquet")  # a damaged cache is recomputed, not an error
+    _, _, cached = campaign_map.projection(model_id)
+    assert not cached
+    path.unlink()
+    _, _, cached = campaign_map.projection(model_id)
+    assert not cached and path.exists()
+
+
+def test_similar_fingerprints_land_close_together():
+    rng = np.random.default_rng(1)
+    a = rng.dirichlet(np.r_[np.full(1, 30.0), np.ones(7)], 40)
+    b = rng.dirichlet(np.r_[np.ones(7), np.full(1, 30.0)], 40)
+    xy = campaign_map.project(np.vstack([a, b]))
+    assert xy.shape == (80, 2)
+    centre_a, centre_b = xy[:40].mean(axis=0), xy[40:].mean(axis=0)
+    spread = max(np.linalg.norm(xy[:40] - centre_a, axis=1).mean(),
+                 np.linalg.norm(xy[40:] - centre_b, axis=1).mean())
+    assert np.linalg.norm(centre_a - centre_b) > 2 * spread
+
+
+def test_map_samples_above_the_limit_with_a_note(trained_home, monkeypatch):
+    monkeypatch.setenv("TOPICLAB_MAP_MAX_POINTS", "50")
+    result = campaign_map.campaign_map()
+    assert len(result.points) == 50 < result.total
+    assert result.note and "50" in result.note
+    assert result.clusters["campaigns"].sum() == result.total  # clusters count everyone
+
+
+def test_clusters_sum_to_campaigns_and_name_their_topics(trained_home):
+    result = campaign_map.campaign_map()
+    model = registry.load(result.model_id)
+    names = registry.topic_names(model)
+    clusters = result.clusters
+    assert clusters["campaigns"].sum() == result.total == len(result.points)
+    assert clusters["campaigns"].is_monotonic_decreasing
+    assert set(clusters["name"]) <= set(names)
+    assert clusters["top_topics"].str.len().gt(0).all()
+    # The demo has metrics: medians are real numbers within their bounds.
+    assert clusters["median_ctr"].between(0, 1).all()
+    assert (clusters["median_cpc"] > 0).all()
+    assert set(result.points["cluster"]) == set(clusters["name"])
+    assert result.points["campaign_name"].notna().all()
+
+
+def test_small_dominant_groups_merge_into_the_nearest_big_one():
+    big_a = np.tile([0.8, 0.1, 0.05, 0.05], (10, 1))
+    big_b = np.tile([0.05, 0.05, 0.1, 0.8], (10, 1))
+    small = np.array([[0.3, 0.6, 0.05, 0.05], [0.35, 0.55, 0.05, 0.05]])  # near topic 0
+    labels = campaign_map.dominant_clusters(np.vstack([big_a, big_b, small]),
+                                            min_cluster_size=5)
+    assert list(labels[:10]) == [0] * 10 and list(labels[10:20]) == [3] * 10
+    assert list(labels[20:]) == [0, 0]
+    assert np.bincount(labels).sum() == 22
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 4])
+def test_projection_of_tiny_inputs(n):
+    weights = np.random.default_rng(0).dirichlet(np.ones(5), n) if n else np.empty((0, 5))
+    assert campaign_map.project(weights).shape == (n, 2)
