@@ -93,3 +93,16 @@ def test_small_dominant_groups_merge_into_the_nearest_big_one():
 def test_projection_of_tiny_inputs(n):
     weights = np.random.default_rng(0).dirichlet(np.ones(5), n) if n else np.empty((0, 5))
     assert campaign_map.project(weights).shape == (n, 2)
+
+
+def test_cli_map_prints_clusters_and_cached_points(trained_home):
+    from tests.test_cli import cli, ok_json
+
+    clusters = ok_json(cli("map", "--clusters", home=trained_home))
+    assert sum(c["campaigns"] for c in clusters) == 400
+    assert {"name", "top_topics", "median_ctr", "median_cpc",
+            "median_conversion_rate"} <= set(clusters[0])
+    full = ok_json(cli("map", home=trained_home))
+    assert full["cached"] and full["campaigns"] == len(full["points"]) == 400
+    missing = cli("map", "no-such-model", home=trained_home)
+    assert missing.returncode == 1 and missing.stderr.startswith("error: ")
