@@ -219,3 +219,26 @@ def test_trained_models_carry_their_encoded_counts(trained_home: Path) -> None:
     slow = Lookup(model_id)
     for campaign_id in fast.fingerprints.campaign_ids[:5]:
         pd.testing.assert_frame_equal(fast.neighbors(campaign_id), slow.neighbors(campaign_id))
+
+
+def test_lookup_reads_term_rows_in_import_order(home: Path, tmp_path: Path) -> None:
+    """Lookup's rows come in import order (file, then line) whether or not the files were
+    inserted in that order, with the columns the actions read."""
+    from core import actions, datasets, ingest
+    from core.lookup import _term_rows
+
+    rows = [{"campaign_id": f"C{i % 3}", "keyword": f"word{i} plumber", "clicks": i}
+            for i in range(6)]
+    b = tmp_path / "b.csv"
+    a = tmp_path / "a.csv"
+    pd.DataFrame(rows[:3]).to_csv(b, index=False)
+    pd.DataFrame(rows[3:]).to_csv(a, index=False)
+    ingest.import_paths([b, a], "two")  # stored b's rows first
+    ingest.import_paths([demo_subset(tmp_path / "d.parquet", campaigns=30)], "demo")
+    for name in ("two", "demo"):
+        expected = datasets.terms(name, 1)
+        got = _term_rows(name, 1)
+        assert list(got.columns) == list(actions.ROW_COLUMNS)
+        assert got["term"].tolist() == expected["term"].tolist()
+        assert got["campaign_id"].tolist() == expected["campaign_id"].tolist()
+    assert _term_rows("two", 1)["term"].tolist()[0] == "word3 plumber"
