@@ -332,10 +332,11 @@ def test_request_log_and_feedback_wait_for_a_busy_store_without_slowing_requests
     db = str(store.config.db_path())
     with client() as (c, gateway):
         assert post(c, "fingerprint", {"campaign_id": CAMPAIGN}, key).status_code == 200
+        # Another process holds the store's write lock until we close its stdin.
         holder = subprocess.Popen(
-            [sys.executable, "-c", "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]);"
-             " print('locked', flush=True); time.sleep(4)", db],
-            stdout=subprocess.PIPE, text=True)
+            [sys.executable, "-c", "import duckdb, sys; con = duckdb.connect(sys.argv[1]);"
+             " print('locked', flush=True); sys.stdin.read()", db],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         try:
             assert holder.stdout.readline().strip() == "locked"
             latencies = []
@@ -350,6 +351,7 @@ def test_request_log_and_feedback_wait_for_a_busy_store_without_slowing_requests
             assert max(latencies) < 2.0, latencies            # nobody waited on the lock
             assert gateway.writer.flush() == 0 and gateway.writer.backlog > 0
         finally:
+            holder.stdin.close()
             holder.wait(20)
     # Leaving the client stopped the service, which wrote what was queued.
     logged = store.query("SELECT endpoint, status, model_id, variant, key_name "
