@@ -24,6 +24,7 @@ import pandas as pd
 from scipy.spatial.distance import jensenshannon
 
 from core import audit, auth, datasets, registry, review, store
+from core.corpus import EncodedCounts
 
 THRESHOLDS = {
     "oov_increase": 0.10,         # absolute rise in OOV token share
@@ -67,10 +68,15 @@ def _measure(value: float, threshold: float, baseline: float | None = None,
     return out
 
 
-def _profile(model: registry.LoadedModel, terms: pd.DataFrame) -> dict[str, Any]:
-    """OOV share, mean fingerprint, confidences and per-token volume of some term rows."""
+def _profile(model: registry.LoadedModel, terms: pd.DataFrame,
+             counts: EncodedCounts | None = None) -> dict[str, Any]:
+    """OOV share, mean fingerprint, confidences and per-token volume of some term rows.
+    `counts`: the rows already encoded (the model's own data, saved with it)."""
     terms = terms[terms["term"].notna()]
-    ids, bows, _ = model.encoder.encode_frame(terms, as_matrix=True)
+    if counts is None:
+        ids, bows, _ = model.encoder.encode_frame(terms, as_matrix=True)
+    else:
+        ids, bows = counts.campaign_ids, counts.matrix
     tokenizer = model.encoder.tokenizer
     vocabulary = model.encoder.dictionary.token2id
     unique_terms = terms["term"].astype(str).unique().tolist()
@@ -100,7 +106,8 @@ def drift_report(dataset: str, version: int | None = None,
     model = registry.load(model_id)
     info = datasets.get(dataset, version)
     trained_on = model.manifest["dataset"]
-    base = _profile(model, datasets.terms(trained_on["name"], int(trained_on["version"])))
+    base = _profile(model, datasets.terms(trained_on["name"], int(trained_on["version"])),
+                    registry.encoded_counts(model_id))
     new = _profile(model, datasets.terms(info.name, info.version))
 
     low_base = float((base["confidence"] < review.LOW_CONFIDENCE).mean())

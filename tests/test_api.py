@@ -202,8 +202,8 @@ def test_register_refuses_a_model_of_other_rows(fitted, tmp_path: Path, home: Pa
 
 def test_trained_models_carry_their_encoded_counts(trained_home: Path) -> None:
     """Training saves the encoded term matrix; it is exactly what encoding the rows
-    again gives, and Lookup answers the same with it as without it."""
-    from core import datasets, registry
+    again gives, and Lookup and drift answer the same with it as without it."""
+    from core import datasets, drift, registry
     from core.lookup import Lookup
 
     model_id = registry.resolve("production")
@@ -214,11 +214,13 @@ def test_trained_models_carry_their_encoded_counts(trained_home: Path) -> None:
     assert saved.campaign_ids == ids
     assert (saved.matrix != matrix).nnz == 0 and np.array_equal(saved.oov_share, oov)
     fast = Lookup(model_id)
+    drift_fast = drift.drift_report("demo").to_dict()
     (registry.model_dir(model_id) / "counts.npz").unlink()
     assert registry.encoded_counts(model_id) is None
     slow = Lookup(model_id)
     for campaign_id in fast.fingerprints.campaign_ids[:5]:
         pd.testing.assert_frame_equal(fast.neighbors(campaign_id), slow.neighbors(campaign_id))
+    assert drift.drift_report("demo").to_dict() == drift_fast
 
 
 def test_lookup_reads_term_rows_in_import_order(home: Path, tmp_path: Path) -> None:
