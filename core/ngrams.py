@@ -1,0 +1,179 @@
+"""N-gram waste: 1-, 2- and 3-word fragments of search terms that spent and never converted
+(Opteo's n-gram finder, Optmyzr's non-converting queries), as negative-keyword candidates.
+
+Every search term adds its impressions, clicks, cost and conversions to each distinct
+fragment it contains. A fragment is waste when, with no conversion at all:
+- it had at least `clicks_needed` clicks, the number after which the campaign's own
+  conversion rate r would have produced a conversion with probability 1 - alpha
+  (zero conversions in c clicks has probability (1 - r)^c; c >= ln(alpha) / ln(1 - r),
+  alpha = 0.1, at least `min_clicks`): fewer clicks without a conversion is chance;
+- and it cost at least the campaign's cost per conversion: it spent what a conversion
+  costs here, which is "material" in the campaign's own currency and scale.
+Fragments made only of stop words ("for the") are not candidates. A fragment whose
+search terms costlier wasteful fragments already block is left out (it adds nothing).
+Candidates go through `core.negatives.check_conflicts`: a fragment that would block one
+of the campaign's keywords or converting search terms is not suggested, and the rows it
+would block are shown.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from core.actions import Action
+from core.negatives import check_conflicts, match_type_for, words
+from core.schema import METRIC_COLUMNS
+
+KIND = "ngram_waste"
+
+
+@dataclass(frozen=True)
+class NgramSettings:
+    max_n: int = 3            # longest fragment, in words
+    alpha: float = 0.1        # chance of zero conversions accepted as "just luck"
+    min_clicks: int = 10      # never judge a fragment on fewer clicks
+    listed: int = 20          # fragments listed in the evidence
+    examples: int = 5         # search terms shown per fragment
+
+
+def _stop_words() -> frozenset[str]:
+    try:
+        from spacy.lang.en.stop_words import STOP_WORDS
+    except ImportError:  # spaCy is a dependency; this only guards a trimmed install
+        return frozenset()
+    return frozenset(STOP_WORDS)
+
+
+def fragments(term_words: tuple[str, ...], max_n: int = 3) -> set[tuple[str, ...]]:
+    """The distinct 1- to max_n-word fragments (contiguous) of a term."""
+    return {term_words[i:i + n] for n in range(1, max_n + 1)
+            for i in range(len(term_words) - n + 1)}
+
+
+def ngram_table(rows: pd.DataFrame, max_n: int = 3) -> pd.DataFrame:
+    """Metrics per fragment over the search-term rows of `rows` (a campaign, or a whole
+    account): ngram, n, search_terms, impressions, clicks, cost, conversions,
+    cost_per_conversion, and `terms` (the search terms containing it)."""
+    if "term_type" in rows:
+        rows = rows[rows["term_type"] == "search_term"]
+    metrics = pd.DataFrame({c: pd.to_numeric(rows[c], errors="coerce") if c in rows
+                            else np.nan for c in METRIC_COLUMNS}, index=rows.index)
+    metrics["term"] = rows["term"].map(lambda t: " ".join(words(t))).to_numpy()
+    per_term = metrics.groupby("term", sort=False).sum(min_count=1).reset_index()
+    per_term = per_term[per_term["term"] != ""]
+    pairs = [(" ".join(f), i) for i, term in enumerate(per_term["term"])
+             for f in fragments(tuple(term.split()), max_n)]
+    columns = ["ngram", "n", "search_terms", *METRIC_COLUMNS, "cost_per_conversion", "terms"]
+    if not pairs:
+        return pd.DataFrame(columns=columns)
+    index = pd.DataFrame(pairs, columns=["ngram", "row"])
+    joined = per_term.iloc[index["row"].to_numpy()].reset_index(drop=True)
+    joined["ngram"] = index["ngram"].to_numpy()
+    grouped = joined.groupby("ngram", sort=False)
+    table = grouped[list(METRIC_COLUMNS)].sum(min_count=1)
+    table["search_terms"] = grouped.size()
+    table["terms"] = grouped["term"].agg(list)
+    table = table.reset_index()
+    table["n"] = table["ngram"].str.count(" ") + 1
+    conversions = table["conversions"]
+    table["cost_per_conversion"] = (table["cost"] / conversions).where(conversions > 0)
+    return table[columns]
+
+
+def clicks_needed(conversion_rate: float, s: NgramSettings) -> int:
+    """Clicks after which zero conversions is unlikely (< alpha) at this conversion rate."""
+    if not 0 < conversion_rate < 1:
+        return s.min_clicks
+    return max(s.min_clicks, math.ceil(math.log(s.alpha) / math.log(1 - conversion_rate)))
+
+
+def ngram_waste(campaign_terms: pd.DataFrame, settings: NgramSettings | None = None,
+                notes: list[str] | None = None) -> Action | None:
+    """The `ngram_waste` action of a campaign (or an account's rows), or None."""
+    s = settings or NgramSettings()
+    notes = notes if notes is not None else []
+    table = ngram_table(campaign_terms, s.max_n)
+    if table.empty:
+        return None
+    searches = campaign_terms[campaign_terms["term_type"] == "search_term"] \
+        if "term_type" in campaign_terms else campaign_terms
+    totals = {c: pd.to_numeric(searches[c], errors="coerce").sum(min_count=1)
+              if c in searches else np.nan for c in METRIC_COLUMNS}
+    if pd.isna(totals["cost"]) or pd.isna(totals["conversions"]) or pd.isna(totals["clicks"]):
+        notes.append("N-gram waste needs the search terms' clicks, cost and conversions.")
+        return None
+    if totals["conversions"] <= 0 or totals["clicks"] <= 0:
+        notes.append("N-gram waste was not judged: the search terms have no conversions at "
+                     "all (is conversion tracking on?).")
+        return None
+    rate = float(totals["conversions"] / totals["clicks"])
+    cpa = float(totals["cost"] / totals["conversions"])
+    need = clicks_needed(rate, s)
+    stop = _stop_words()
+    wasteful = table[(table["conversions"].fillna(0) == 0) & (table["clicks"] >= need)
+                     & (table["cost"] >= cpa)
+                     & ~table["ngram"].map(lambda g: set(g.split()) <= stop)]
+    if wasteful.empty:
+        return None
+    wasteful = wasteful.assign(
+        negative=wasteful["ngram"],
+        match_type=[match_type_for(g, whole_search_term=False) for g in wasteful["ngram"]])
+    check = check_conflicts(wasteful[["negative", "match_type"]], campaign_terms)
+    safe = wasteful[wasteful["negative"].isin(set(check.safe["negative"]))]
+    safe = _without_redundant(safe.sort_values(["cost", "n", "ngram"],
+                                               ascending=[False, True, True]))
+    blocked = {t for terms in safe["terms"] for t in terms}
+    wasted = float(sum(_term_costs(searches).get(t, 0.0) for t in blocked))
+    evidence = pd.DataFrame({
+        "negative": safe["negative"], "match_type": safe["match_type"], "n": safe["n"],
+        "status": "safe", "search_terms": safe["search_terms"],
+        "impressions": safe["impressions"], "clicks": safe["clicks"], "cost": safe["cost"],
+        "conversions": safe["conversions"],
+        "blocks": safe["terms"].map(lambda ts: ", ".join(sorted(ts)[:s.examples])),
+    }).head(s.listed)
+    if not check.conflicts.empty:
+        dropped = check.conflicts.groupby(["negative", "match_type"], sort=False).agg(
+            blocked=("blocked", lambda b: ", ".join(list(b)[:s.examples])),
+            blocked_type=("blocked_type", lambda b: ", ".join(sorted(set(b))))).reset_index()
+        evidence = pd.concat([evidence, pd.DataFrame({
+            "negative": dropped["negative"], "match_type": dropped["match_type"],
+            "status": "dropped: conflicts with " + dropped["blocked_type"],
+            "blocks": dropped["blocked"]})], ignore_index=True)
+    if safe.empty:
+        notes.append(f"{len(check.conflicts['negative'].unique())} wasteful fragment(s) were "
+                     "not suggested as negatives: each would block a keyword or a converting "
+                     "search term.")
+        return None
+    share = wasted / float(totals["cost"]) if totals["cost"] > 0 else 1.0
+    top = safe.iloc[0]
+    return Action(
+        kind=KIND,
+        title=f"Block {len(safe)} wasteful search-term fragment{'s' * (len(safe) > 1)}",
+        reason=(f"{len(safe)} fragment(s) of 1-{s.max_n} words spent {wasted:,.2f} "
+                f"({share:.0%} of search-term cost) on {len(blocked)} search term(s) without a "
+                f"conversion, each with >= {need} clicks (conversion rate {rate:.1%}) and "
+                f">= {cpa:,.2f} cost (the cost per conversion); top: '{top['ngram']}' "
+                f"({top['match_type']}, {top['cost']:,.2f})"),
+        score=float(np.sqrt(min(1.0, share))), evidence=evidence.reset_index(drop=True))
+
+
+def _term_costs(searches: pd.DataFrame) -> dict[str, float]:
+    costs = pd.to_numeric(searches["cost"], errors="coerce").fillna(0)
+    keys = searches["term"].map(lambda t: " ".join(words(t)))
+    return costs.groupby(keys.to_numpy()).sum().to_dict()
+
+
+def _without_redundant(table: pd.DataFrame) -> pd.DataFrame:
+    """Costliest first, keep a fragment only if it blocks a search term that no kept
+    fragment blocks yet (a longer fragment containing a kept one never does)."""
+    covered: set[str] = set()
+    keep = []
+    for terms in table["terms"]:
+        new = set(terms) - covered
+        keep.append(bool(new))
+        covered |= new
+    return table.loc[np.array(keep, dtype=bool)]

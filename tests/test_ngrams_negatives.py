@@ -1,0 +1,114 @@
+"""N-gram waste and safe negatives, each on a small planted case."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core import negatives, ngrams
+from core.actions import suggest
+
+
+def rows(*items: tuple) -> pd.DataFrame:
+    """items: (term, term_type, clicks, cost, conversions)."""
+    frame = pd.DataFrame(items, columns=["term", "term_type", "clicks", "cost", "conversions"])
+    return frame.assign(campaign_id="C1", impressions=frame["clicks"] * 10)
+
+
+PLANTED = rows(
+    ("emergency plumber", "keyword", 0, 0.0, 0.0),
+    ("free plumber course", "keyword", 0, 0.0, 0.0),
+    ("emergency plumber london", "search_term", 200, 400.0, 20.0),
+    ("plumber near me", "search_term", 100, 200.0, 8.0),
+    # planted waste: "jobs" never converts, 60 clicks, 140 spent
+    ("plumber jobs", "search_term", 30, 70.0, 0.0),
+    ("plumber jobs london", "search_term", 30, 70.0, 0.0),
+    # "free" wastes too, but would block the keyword "free plumber course"
+    ("free plumber advice", "search_term", 25, 50.0, 0.0),
+    ("free drain tips", "search_term", 40, 80.0, 0.0),
+    # below the click threshold: not judged
+    ("plumber salary", "search_term", 5, 20.0, 0.0),
+)
+
+
+def test_ngram_table_adds_each_term_once_per_fragment():
+    table = ngrams.ngram_table(PLANTED).set_index("ngram")
+    assert table.at["jobs", "clicks"] == 60 and table.at["jobs", "search_terms"] == 2
+    assert table.at["plumber jobs", "cost"] == 140.0
+    assert table.at["plumber", "conversions"] == 28.0  # keyword rows are not counted
+    assert table.at["plumber jobs london", "n"] == 3
+    assert table["n"].max() == 3
+    assert table.at["emergency plumber", "cost_per_conversion"] == pytest.approx(20.0)
+
+
+def test_ngram_waste_finds_the_planted_fragment_and_drops_the_conflict():
+    notes: list[str] = []
+    action = ngrams.ngram_waste(PLANTED, notes=notes)
+    assert action is not None and action.kind == "ngram_waste"
+    evidence = action.evidence.set_index("negative")
+    safe = evidence[evidence["status"] == "safe"]
+    assert "jobs" in safe.index and safe.at["jobs", "match_type"] == "broad"
+    assert safe.at["jobs", "cost"] == 140.0
+    assert "plumber jobs" not in safe.index  # "jobs" already blocks its search terms
+    assert "plumber" not in safe.index and "salary" not in safe.index
+    assert evidence.at["free", "status"].startswith("dropped: conflicts with keyword")
+    assert "free plumber course" in evidence.at["free", "blocks"]
+    # The reason states the thresholds it used.
+    rate = 28 / 430  # conversions / clicks of the search terms
+    assert str(ngrams.clicks_needed(rate, ngrams.NgramSettings())) in action.reason
+
+
+def test_no_conversions_at_all_is_a_note_not_a_suggestion():
+    dead = PLANTED.assign(conversions=0.0)
+    notes: list[str] = []
+    assert ngrams.ngram_waste(dead, notes=notes) is None
+    assert any("no conversions" in n for n in notes)
+
+
+def test_clicks_needed_follows_the_conversion_rate():
+    s = ngrams.NgramSettings()
+    assert ngrams.clicks_needed(0.05, s) == 45  # 0.95^45 < 0.1 <= 0.95^44
+    assert ngrams.clicks_needed(0.5, s) == s.min_clicks
+    assert ngrams.clicks_needed(0.0, s) == s.min_clicks
+
+
+@pytest.mark.parametrize(("negative", "match_type", "term", "blocked"), [
+    ("plumber jobs", "exact", "plumber jobs", True),
+    ("plumber jobs", "exact", "plumber jobs london", False),
+    ("plumber jobs", "phrase", "london plumber jobs", True),
+    ("plumber jobs", "phrase", "jobs plumber", False),
+    ("plumber jobs", "broad", "jobs for a plumber", True),
+    ("plumber jobs", "broad", "plumber london", False),
+    ('"Free"', "broad", "[free plumber course]", True),
+])
+def test_negative_match_types_block_as_google_does(negative, match_type, term, blocked):
+    assert negatives.blocks(negatives.words(negative), match_type,
+                            negatives.words(term)) is blocked
+
+
+def test_conflict_check_lists_keywords_and_converting_search_terms():
+    candidates = pd.DataFrame({"negative": ["london", "jobs", "course"],
+                               "match_type": ["broad", "broad", "phrase"]})
+    check = negatives.check_conflicts(candidates, PLANTED)
+    assert check.safe["negative"].tolist() == ["jobs"]
+    blocked = check.conflicts.set_index("blocked")
+    assert blocked.at["emergency plumber london", "blocked_type"] == "converting search term"
+    assert blocked.at["emergency plumber london", "conversions"] == 20.0
+    assert blocked.at["free plumber course", "blocked_type"] == "keyword"
+
+
+def test_suggest_carries_ngram_waste_and_match_types_on_negatives():
+    neighbours = pd.DataFrame({"campaign_id": ["C2"], "similarity": [0.9]})
+    neighbour_terms = rows(("emergency plumber", "keyword", 10, 20.0, 1.0)).assign(
+        campaign_id="C2")
+    vocab = ["plumber", "emergency", "london", "jobs", "free", "drain", "tips", "salary"]
+    topic_term = np.array([[0.4, 0.3, 0.2, 0.02, 0.02, 0.02, 0.02, 0.02],
+                           [0.02, 0.02, 0.02, 0.3, 0.2, 0.2, 0.2, 0.04]])
+    result = suggest(PLANTED, neighbour_terms, neighbours, np.array([0.95, 0.05]),
+                     topic_term=topic_term, vocab=vocab)
+    kinds = {a.kind: a for a in result.actions}
+    assert "ngram_waste" in kinds
+    assert "jobs" in set(kinds["ngram_waste"].evidence["negative"])
+    if "add_negatives" in kinds:
+        assert set(kinds["add_negatives"].evidence["match_type"]) == {"exact"}
