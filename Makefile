@@ -6,13 +6,13 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8501
 
-.PHONY: run test setup init lint browser bench serve clean-store
+.PHONY: run test setup init lint browser spark java bench serve clean-store
 
 run: init
 	$(BIN)/streamlit run app.py --server.headless true --server.address 127.0.0.1 \
 		--server.port $(PORT)
 
-test: setup browser
+test: setup browser spark
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 
@@ -41,6 +41,21 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { \
 		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
 		else echo "chromium is missing: run 'sudo apt-get install -y chromium'" >&2; exit 1; fi; }
+
+# The optional Spark engine (`--engine spark`): pyspark into the venv, and a Java 17 runtime
+# (Debian's headless JRE) when `java` is missing. `make run` never needs it.
+spark: setup java $(VENV)/.spark-installed
+
+$(VENV)/.spark-installed: requirements-spark.txt
+	$(BIN)/python -m pip install --quiet -r requirements-spark.txt
+	touch $@
+
+java:
+	@command -v java >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && \
+			apt-get install -y -qq openjdk-17-jre-headless; \
+		else echo "java is missing: run 'sudo apt-get install -y openjdk-17-jre-headless'" >&2; \
+			exit 1; fi; }
 
 bench: setup
 	$(BIN)/python -m bench.quality

@@ -172,9 +172,12 @@ def _spec(args: argparse.Namespace):
         value = getattr(args, name, None)
         if value is not None:
             params[name] = value
+    if getattr(args, "spark_master", None):
+        params["master"] = args.spark_master
     text = TextConfig(language=args.language) if args.language else TextConfig()
+    extra = {"sample": args.sample} if getattr(args, "sample", None) is not None else {}
     return TrainSpec(dataset=args.dataset, version=args.version, engine=args.engine,
-                     k=getattr(args, "k", 20), params=params, text=text)
+                     k=getattr(args, "k", 20), params=params, text=text, **extra)
 
 
 @command("train")
@@ -238,6 +241,9 @@ def _delete_model(args: argparse.Namespace) -> Any:
 
 @command("score")
 def _score(args: argparse.Namespace) -> Any:
+    if args.engine == "spark":
+        from core import spark_engine
+        return spark_engine.score(args.model_id, progress_line, master=args.spark_master)
     from core import score
     return score.score_dataset(args.model_id, progress_line)
 
@@ -342,8 +348,12 @@ def _map(args: argparse.Namespace) -> Any:
 @command("pipeline")
 def _pipeline(args: argparse.Namespace) -> Any:
     from core import pipeline
+    overrides = {"engine": args.engine} if args.engine else {}
+    if args.spark_master:
+        overrides["params"] = {"master": args.spark_master}
     return pipeline.run(args.dataset, args.paths, tolerance=args.tolerance,
-                        progress=progress_line, log=lambda line: print(line, file=sys.stderr))
+                        overrides=overrides or None, progress=progress_line,
+                        log=lambda line: print(line, file=sys.stderr))
 
 
 @command("drift")
@@ -404,6 +414,15 @@ def _add_training_args(p: argparse.ArgumentParser, sweep: bool = False) -> None:
     p.add_argument("--iterations", type=int)
     p.add_argument("--passes", type=int, help="gensim only")
     p.add_argument("--language", choices=["auto", "en", "ja"])
+    p.add_argument("--sample", type=int,
+                   help="campaigns the metrics are measured on when there are more "
+                        "(default 20000)")
+    _add_spark_master(p)
+
+
+def _add_spark_master(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--spark-master", help="Spark master URL for --engine spark (default: "
+                                          "$TOPICLAB_SPARK_MASTER, else local[*])")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -455,6 +474,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("score", help="batch-score a model's dataset (default: production)")
     p.add_argument("model_id", nargs="?")
+    p.add_argument("--engine", choices=["local", "spark"], default="local",
+                   help="where to fold the campaigns in (spark: in Spark tasks)")
+    _add_spark_master(p)
 
     p = sub.add_parser("find", help="campaigns whose id or name contains TEXT")
     p.add_argument("text")
@@ -498,6 +520,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="files or folders to import first as a new version")
     p.add_argument("--tolerance", type=number(0, 2), default=0.02,
                    help="how much lower NPMI than production still promotes")
+    from core.engines import ENGINES
+    p.add_argument("--engine", choices=sorted(ENGINES),
+                   help="train with this engine (default: the dataset's saved settings)")
+    _add_spark_master(p)
 
     p = sub.add_parser("drift", help="drift of a dataset version against the production model")
     p.add_argument("--dataset", required=True)

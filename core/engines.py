@@ -31,6 +31,7 @@ import numpy as np
 import scipy.sparse as sp
 from gensim.models.callbacks import Metric
 
+from core import spark_session
 from core.errors import InputError
 
 Progress = Callable[[int, int, str], None]
@@ -63,8 +64,13 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                  "workers": _WORKERS},
     "gensim": {"k": 20, "alpha": "symmetric", "eta": None, "passes": 10, "iterations": 50,
                "seed": 0, "chunksize": 2000, "decay": 0.5, "offset": 1.0},
+    # Spark MLlib online LDA (core/spark_engine.py): alpha/eta None = MLlib's 1/K; master
+    # None = TOPICLAB_SPARK_MASTER, else local[*].
+    "spark": {"k": 20, "iterations": 60, "seed": 0, "alpha": None, "eta": None,
+              "subsampling_rate": 0.25, "learning_offset": 64.0, "learning_decay": 0.51,
+              "optimize_alpha": True, "master": None},
 }
-_T, _G = DEFAULTS["tomotopy"], DEFAULTS["gensim"]
+_T, _G, _D = DEFAULTS["tomotopy"], DEFAULTS["gensim"], DEFAULTS["spark"]
 
 
 def _report(progress: Progress | None, done: int, total: int, message: str) -> None:
@@ -372,7 +378,88 @@ class TomotopyLDA(Engine):
         return Trained(topic_term, np.asarray(model.alpha, dtype=np.float64), term_weights, info)
 
 
+class SparkLDA(Engine):
+    """MLlib's online variational Bayes LDA, trained on a Spark session.
+
+    `subsampling_rate` is the share of documents in each mini-batch, `learning_offset`
+    and `learning_decay` MLlib's tau0 and kappa; `alpha`/`eta` None keep MLlib's 1/K.
+    `master` is where it runs (None: `TOPICLAB_SPARK_MASTER`, else local[*]); the master
+    it actually ran on is kept in `fit_info_`.
+    """
+
+    name = "spark"
+
+    def __init__(self, k: int = _D["k"], iterations: int = _D["iterations"],
+                 seed: int = _D["seed"], alpha: float | None = _D["alpha"],
+                 eta: float | None = _D["eta"], subsampling_rate: float = _D["subsampling_rate"],
+                 learning_offset: float = _D["learning_offset"],
+                 learning_decay: float = _D["learning_decay"],
+                 optimize_alpha: bool = _D["optimize_alpha"], master: str | None = _D["master"]
+                 ) -> None:
+        self.k = k
+        self.iterations = iterations
+        self.seed = seed
+        self.alpha = alpha
+        self.eta = eta
+        self.subsampling_rate = subsampling_rate
+        self.learning_offset = learning_offset
+        self.learning_decay = learning_decay
+        self.optimize_alpha = optimize_alpha
+        self.master = master
+
+    def check_params(self) -> None:
+        """Refuse values MLlib would reject, with a message, before Spark starts."""
+        if not isinstance(self.iterations, int) or self.iterations < 1:
+            raise InputError(f"iterations must be a whole number of at least 1, "
+                             f"not {self.iterations!r}.")
+        if not 0 < self.subsampling_rate <= 1:
+            raise InputError(f"subsampling_rate must be in (0, 1], not {self.subsampling_rate}")
+        if self.learning_offset <= 0 or not 0.5 < self.learning_decay <= 1:
+            raise InputError("learning_offset must be positive and learning_decay in (0.5, 1].")
+
+    def _lda(self):
+        from pyspark.ml.clustering import LDA
+
+        self.check_params()
+        lda = LDA(k=self.k, maxIter=self.iterations, seed=int(self.seed), optimizer="online",
+                  subsamplingRate=float(self.subsampling_rate),
+                  learningOffset=float(self.learning_offset),
+                  learningDecay=float(self.learning_decay),
+                  optimizeDocConcentration=bool(self.optimize_alpha),
+                  featuresCol="features")
+        if self.alpha is not None:
+            lda.setDocConcentration([float(self.alpha)] * self.k)
+        if self.eta is not None:
+            lda.setTopicConcentration(float(self.eta))
+        return lda
+
+    def fit_frame(self, session, features, progress: Progress | None = None
+                  ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+        """Fit on a DataFrame with a `features` count-vector column: (K x V, alpha, info)."""
+        lda = self._lda()
+        model = spark_session.run_job(session, "online LDA", lambda: lda.fit(features),
+                                      progress, expected_jobs=self.iterations + 2)
+        topic_term = np.asarray(model.topicsMatrix().toArray(), dtype=np.float64).T
+        alpha = np.asarray(model.estimatedDocConcentration().toArray(), dtype=np.float64)
+        return topic_term, alpha, spark_session.describe(session)
+
+    def _train(self, corpus, progress):
+        """Fit on an in-memory Corpus (sweeps, the pipeline, notebooks): its bows go to
+        Spark as count vectors; the vocabulary is the corpus's."""
+        from pyspark.ml.linalg import SparseVector
+
+        session = spark_session.get(self.master)
+        n_terms = len(corpus.dictionary)
+        rows = [(SparseVector(n_terms, sorted((int(i), float(c)) for i, c in doc)),)
+                for doc in corpus.bow if doc]
+        frame = session.createDataFrame(rows, ["features"])
+        topic_term, alpha, info = self.fit_frame(session, frame, progress)
+        return Trained(topic_term, alpha, None, {**info, "documents": len(rows)})
+
+
 ENGINES: dict[str, type[Engine]] = {"gensim": GensimLDA, "tomotopy": TomotopyLDA}
+
+ENGINES["spark"] = SparkLDA  # pyspark is imported only when it trains (`make spark`)
 
 
 def make_engine(name: str = DEFAULT_ENGINE, **params: Any) -> Engine:

@@ -78,8 +78,10 @@ def run(dataset: str, paths: Sequence[str | Path] | None = None, *,
 
     spec = saved_settings(dataset)
     if overrides:
+        # Another engine's saved params (e.g. tomotopy's term_weight) do not carry over.
+        kept = spec.params if overrides.get("engine", spec.engine) == spec.engine else {}
         spec = spec.with_(**{k: v for k, v in overrides.items() if k in ("k", "engine")},
-                          params={**spec.params, **overrides.get("params", {})})
+                          params={**kept, **overrides.get("params", {})})
     corpus, info = build_corpus(dataset, version, spec.text)
     spec = spec.with_(dataset=info.name, version=info.version)
     result = train(spec, progress, corpus=corpus)

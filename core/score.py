@@ -80,13 +80,25 @@ def score_dataset(model_id: str | None = None, progress: Progress | None = None)
         timings["encode"], clock = _lap(clock)
     weights = _fold_in_batches(model, counts, progress)
     timings["fold_in"], clock = _lap(clock)
+    store_fingerprints(model_id, ids, weights, oov)
+    timings["write"], clock = _lap(clock)
+    seconds = time.perf_counter() - started
+    return {"model_id": model_id, "dataset": dataset["name"], "version": dataset["version"],
+            "campaigns": len(ids), "seconds": round(seconds, 3),
+            "campaigns_per_second": round(len(ids) / seconds, 1) if seconds else None,
+            "timings": {key: round(value, 3) for key, value in timings.items()}}
+
+
+def store_fingerprints(model_id: str, ids: Sequence[str], weights: np.ndarray,
+                       oov: np.ndarray, details: dict | None = None) -> None:
+    """Replace a model's fingerprints in one transaction (local and Spark scoring)."""
     k = weights.shape[1]
     table = pa.table({
         "model_id": pa.array([model_id] * len(ids), pa.string()),
-        "campaign_id": pa.array(ids, pa.string()),
+        "campaign_id": pa.array(list(ids), pa.string()),
         "weights": pa.FixedSizeListArray.from_arrays(pa.array(weights.ravel()), k),
-        "confidence": pa.array(weights.max(axis=1)),
-        "oov_share": pa.array(oov.astype(np.float32)),
+        "confidence": pa.array(weights.max(axis=1) if len(ids) else [], pa.float32()),
+        "oov_share": pa.array(np.asarray(oov).astype(np.float32)),
     })
     with store.transaction() as con:
         if con.execute("SELECT 1 FROM models WHERE model_id = ?", [model_id]).fetchone() is None:
@@ -96,13 +108,7 @@ def score_dataset(model_id: str | None = None, progress: Progress | None = None)
         con.execute("INSERT INTO fingerprints SELECT model_id, campaign_id, "
                     "weights::FLOAT[], confidence, oov_share FROM incoming_fingerprints")
         con.unregister("incoming_fingerprints")
-        audit.record(con, "score", model_id, {"campaigns": len(ids)})
-    timings["write"], clock = _lap(clock)
-    seconds = time.perf_counter() - started
-    return {"model_id": model_id, "dataset": dataset["name"], "version": dataset["version"],
-            "campaigns": len(ids), "seconds": round(seconds, 3),
-            "campaigns_per_second": round(len(ids) / seconds, 1) if seconds else None,
-            "timings": {key: round(value, 3) for key, value in timings.items()}}
+        audit.record(con, "score", model_id, {"campaigns": len(ids), **(details or {})})
 
 
 def _lap(since: float) -> tuple[float, float]:

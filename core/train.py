@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
+
 from core import audit, auth, datasets, metrics, registry, store
 from core.corpus import Corpus
 from core.engines import DEFAULT_ENGINE, make_engine
@@ -37,6 +39,7 @@ class TrainSpec:
     params: dict[str, Any] = field(default_factory=dict)  # alpha, eta, iterations, seed, …
     text: TextConfig = field(default_factory=TextConfig)
     heldout_share: float = 0.1
+    sample: int = 20_000  # campaigns the metrics are measured on when there are more
 
     def __post_init__(self) -> None:
         """Refuse bad values here, with a message, before any work (tomotopy aborts the
@@ -57,6 +60,8 @@ class TrainSpec:
                 raise InputError(f"tomotopy needs a number for {name}, not {value!r}.")
         if not 0 <= self.heldout_share < 1:
             raise InputError("heldout_share must be in [0, 1).")
+        if isinstance(self.sample, bool) or not isinstance(self.sample, int) or self.sample < 2:
+            raise InputError(f"sample must be a whole number of at least 2, not {self.sample!r}.")
 
     def with_(self, **changes: Any) -> TrainSpec:
         return replace(self, **changes)
@@ -99,6 +104,9 @@ def train(spec: TrainSpec, progress: Progress | None = None, *, corpus: Corpus |
     """Train, evaluate and register one model. `corpus` may be passed to reuse tokenisation."""
     auth.require("train")
     progress = progress or _noop
+    if spec.engine == "spark" and corpus is None:  # the whole version is tokenised in Spark
+        from core import spark_engine
+        return spark_engine.train(spec, progress, sweep_id=sweep_id)
     timings: dict[str, float] = {}
     info = datasets.get(spec.dataset, spec.version)
 
@@ -117,7 +125,9 @@ def train(spec: TrainSpec, progress: Progress | None = None, *, corpus: Corpus |
 
     started = time.perf_counter()
     progress(_TOTAL - _STAGES["evaluate"], _TOTAL, "Measuring coherence and perplexity…")
-    scores = metrics.evaluate(engine, train_part, heldout)
+    scores = metrics.evaluate(engine, *_metrics_sample(train_part, heldout, spec.sample))
+    if len(train_part) > spec.sample:
+        scores.update(documents=len(train_part), metrics_documents=spec.sample)
     timings["evaluate"] = time.perf_counter() - started
     # The last report comes before the model is written: a page interrupted by a click
     # during a report then really has nothing saved.
@@ -132,6 +142,19 @@ def train(spec: TrainSpec, progress: Progress | None = None, *, corpus: Corpus |
     )
     return TrainResult(model_id, info.name, info.version, spec.engine, spec.k, scores,
                        timings)
+
+
+def _metrics_sample(train_part: Corpus, heldout: Corpus | None, sample: int
+                    ) -> tuple[Corpus, Corpus | None]:
+    """At most `sample` training campaigns (and as many held-out ones in proportion) to
+    measure on: coherence grows with the corpus (235 s of metrics against 21 s of fitting
+    at 100,000 campaigns). The same campaigns every time (a fixed seed)."""
+    def cut(corpus: Corpus | None, n: int) -> Corpus | None:
+        if corpus is None or len(corpus) <= n:
+            return corpus
+        return corpus.subset(sorted(np.random.default_rng(0).choice(len(corpus), n, False)))
+    share = sample / len(train_part) if len(train_part) else 1.0
+    return cut(train_part, sample), cut(heldout, max(1, round(len(heldout or ()) * share)))
 
 
 def engine_params(engine: Any) -> dict[str, Any]:
