@@ -5,7 +5,7 @@ from dataclasses import replace
 import streamlit as st
 
 import ui
-from core import auth, sweep, train
+from core import auth, registry, spark_session, sweep, train
 from core.engines import DEFAULTS, ENGINES
 
 st.title("Train")
@@ -65,6 +65,21 @@ if engine == "gensim":
     params["iterations"] = cols[2].number_input("Iterations per pass", 10, 1000,
                                                 defaults["iterations"])
     params["alpha"] = cols[3].selectbox("alpha", ["symmetric", "asymmetric", "auto"])
+elif engine == "spark":
+    try:
+        spark_session.check_available()
+    except spark_session.SparkUnavailable as err:
+        st.warning(str(err))
+    params["iterations"] = cols[1].number_input("Online LDA iterations", 1, 500,
+                                                defaults["iterations"], key="train_spark_iter")
+    params["master"] = cols[2].text_input(
+        "Spark master", defaults["master"] or spark_session.master(), key="train_spark_master",
+        help="local[*] runs on this machine; spark://host:7077, yarn or k8s://… on a cluster "
+             "(default: TOPICLAB_SPARK_MASTER).")
+    sample = cols[3].number_input("Metrics sample (campaigns)", 100, 10_000_000,
+                                  train.TrainSpec.sample, step=1000, key="train_spark_sample",
+                                  help="Coherence and perplexity are measured on this many "
+                                       "campaigns when the dataset has more.")
 else:
     params["iterations"] = cols[1].number_input("Gibbs iterations", 10, 5000,
                                                 defaults["iterations"], step=50,
@@ -87,7 +102,8 @@ run = st.button("Start", type="primary", key="train_start")
 if run:
     st.button("Cancel", help="Stops training; nothing is saved.")
     spec = train.TrainSpec(dataset=name, version=version, engine=engine,
-                           k=int(k) if mode != "Sweep" else 20, params=params, text=text)
+                           k=int(k) if mode != "Sweep" else 20, params=params, text=text,
+                           **({"sample": int(sample)} if engine == "spark" else {}))
     progress = ui.StreamlitProgress("Starting…")
     st.session_state["training_started"] = True
     with ui.friendly_errors():
@@ -106,6 +122,12 @@ if run:
             progress(1, 1, "Done.")
             st.session_state.pop("training_started", None)
             st.success(f"Trained `{result.model_id}` in {sum(result.timings.values()):.1f} s.")
+            if engine == "spark":
+                ran = registry.load(result.model_id).engine.fit_info_
+                st.caption(f"Ran on Spark {ran.get('spark_version')} at `{ran.get('master')}` "
+                           f"({ran.get('parallelism')} cores, {ran.get('documents'):,} "
+                           "campaigns); metrics on a sample of "
+                           f"{result.metrics.get('metrics_documents'):,}.")
             m = result.metrics
             cards = st.columns(4)
             cards[0].metric("NPMI", f"{m['npmi']:.3f}")

@@ -66,7 +66,7 @@ def train(spec, progress: Progress | None = None, *, sweep_id: str | None = None
     tokenize = _stage(progress, 2, _STAGES["tokenize"] - 2)
     docs, n_docs, vocabulary, dfs = spark_session.run_job(
         session, "tokenise and count",
-        lambda: _vocabulary(session, str(path), tokenizer, spec.text), tokenize, 6)
+        lambda: _vocabulary(session, str(path), tokenizer, spec.text), tokenize, 14)
     timings["tokenize"], clock = _lap(clock)
 
     try:

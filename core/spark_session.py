@@ -176,12 +176,16 @@ def run_job(session, label: str, action: Callable[[], T], progress: Progress | N
 
     thread = threading.Thread(target=work, name=f"spark-{label}", daemon=True)
     thread.start()
+    shown = (-1, "")
     try:
         while thread.is_alive():
             thread.join(_POLL_S)
             if progress is not None:
                 done, message = _status(sc, group, expected_jobs)
-                progress(done, 1000, f"{label}: {message}")
+                done = max(done, shown[0], 0)  # the bar only moves forward
+                if (done, message) != shown:  # report changes only, not every poll
+                    progress(done, 1000, f"{label}: {message}")
+                    shown = (done, message)
     except BaseException:
         sc.cancelJobGroup(group)
         thread.join(60)

@@ -1,0 +1,221 @@
+"""Scale-out: local engines vs Spark on one large synthetic corpus. Prints a table of figures.
+
+Designed for the 1,000,000-campaign case (`--campaigns`, default 1,000,000; about 50M term
+rows), in one run and a temporary TOPICLAB_HOME:
+
+1. generate (`core.demo.generate`) and import the corpus;
+2. train tomotopy on a `--sample` of campaigns (default 100,000) and Spark online LDA
+   (`--engine spark`, `--master`, default local[2]) on the whole set, both K=50, and report
+   each model's NPMI and diversity (measured on the 20,000-campaign metrics sample);
+3. batch-score every campaign with the Spark model, locally (`core.score`) and in Spark
+   (`core.spark_engine.score`), and check the two agree;
+4. Lookup on the Spark model: load time, stored-neighbour p95, pasted-keyword p95
+   (`bench/lookup.py`'s measurement), and label precision@10 of both models on
+   `--queries` random campaigns (the demo's vertical is the label).
+
+Every step prints wall time, peak memory of this process and its children (the Spark
+JVM and Python workers) sampled every 0.2 s, and campaigns/s. The machines are shared: a
+figure is from this one run. Do not run the 1M case on a busy shared machine.
+
+    .venv/bin/python bench/scale.py [--campaigns N] [--sample N] [--master URL] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+K = 50
+SEED = 0
+TARGETS = {"total_s": ("<=", 1800.0), "peak_gb": ("<=", 8.0),
+           "stored_p95_ms": ("<=", 50.0), "pasted_p95_ms": ("<=", 100.0)}
+
+
+class PeakMemory:
+    """Peak resident memory of this process and all its descendants, sampled in a thread."""
+
+    def __init__(self, every_s: float = 0.2) -> None:
+        self.every_s, self.peak, self._stop = every_s, 0, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, tree_rss(os.getpid()))
+            self._stop.wait(self.every_s)
+
+
+def tree_rss(pid: int) -> int:
+    """Resident bytes of a process and its descendants (from /proc)."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            parent, pages = int(fields[1]), int(fields[21])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(parent, []).append(int(entry.name))
+        rss[int(entry.name)] = pages * os.sysconf("SC_PAGE_SIZE")
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        total += rss.get(current, 0)
+        todo.extend(children.get(current, []))
+    return total
+
+
+def step(figures: dict, name: str, fn: Callable[[], object], campaigns: int | None = None):
+    """Run one step, record seconds, peak GB and campaigns/s under `name`."""
+    with PeakMemory() as memory:
+        started = time.perf_counter()
+        result = fn()
+        took = time.perf_counter() - started
+    figures[name] = {"seconds": round(took, 1), "peak_gb": round(memory.peak / 2**30, 2),
+                     "campaigns_per_s": round(campaigns / took, 1) if campaigns else None}
+    print(f"{name}: {figures[name]}", flush=True)
+    return result
+
+
+def label_precision_at_10(model_id: str, queries: int) -> tuple[float, dict]:
+    """Precision@10 of the label among a model's stored neighbours, and the Lookup figures
+    (load, stored-neighbour and pasted-keyword latencies) from bench/lookup.py."""
+    from bench.lookup import bench_queries
+    from core.lookup import Lookup
+    from core.neighbors import label_precision
+
+    lookup_figures: dict = {}
+    bench_queries(model_id, queries, lookup_figures)
+    lookup = Lookup(model_id)
+    labels = lookup.campaigns.set_index("campaign_id")["label"].reindex(lookup.index.ids_)
+    rng = np.random.default_rng(SEED)
+    positions = rng.choice(len(labels), size=min(queries, len(labels)), replace=False)
+    return label_precision(lookup.index, labels.tolist(), 10, positions), lookup_figures
+
+
+def run(args: argparse.Namespace) -> dict:
+    from core import demo, ingest, registry, score, spark_engine, train
+    from core.corpus import Corpus
+
+    figures: dict = {"campaigns": args.campaigns, "k": K, "master": args.master,
+                     "tomotopy_sample": min(args.sample, args.campaigns)}
+    home = Path(os.environ["TOPICLAB_HOME"])
+    frame = step(figures, "generate", lambda: demo.generate(args.campaigns, SEED))
+    figures["term_rows"] = len(frame)
+    path = home / "campaigns.parquet"
+    frame.to_parquet(path, index=False)
+    keep = frame["campaign_id"].drop_duplicates().sample(
+        n=figures["tomotopy_sample"], random_state=SEED)
+    sample_frame = frame[frame["campaign_id"].isin(keep)]
+    del frame
+    step(figures, "import", lambda: ingest.import_paths([path], "scale"), args.campaigns)
+
+    def train_tomotopy(rows):
+        corpus = Corpus.from_frame(rows, train.TextConfig())
+        spec = train.TrainSpec(dataset="scale", k=K, params={"iterations": args.iterations})
+        return train.train(spec, corpus=corpus)
+
+    local = step(figures, "train_tomotopy_sample", partial(train_tomotopy, sample_frame),
+                 figures["tomotopy_sample"])
+    del sample_frame
+    spark_spec = train.TrainSpec(dataset="scale", engine="spark", k=K,
+                                 params={"master": args.master,
+                                         "iterations": args.spark_iterations,
+                                         "subsampling_rate": args.subsampling_rate})
+    spark = step(figures, "train_spark_all", lambda: train.train(spark_spec), args.campaigns)
+    for name, result in (("tomotopy", local), ("spark", spark)):
+        figures[f"{name}_npmi"] = round(result.metrics["npmi"], 4)
+        figures[f"{name}_diversity"] = round(result.metrics["diversity"], 3)
+    figures["spark_train_timings"] = {k: round(v, 1) for k, v in spark.timings.items()}
+
+    in_spark = step(figures, "score_spark",
+                    lambda: spark_engine.score(spark.model_id, master=args.master),
+                    args.campaigns)
+    figures["score_spark_timings"] = in_spark["timings"]
+    spark_weights = score.load_fingerprints(spark.model_id).weights.copy()
+    step(figures, "score_local", lambda: score.score_dataset(spark.model_id), args.campaigns)
+    figures["score_max_abs_difference"] = float(
+        np.abs(score.load_fingerprints(spark.model_id).weights - spark_weights).max())
+    del spark_weights
+    score.score_dataset(local.model_id)  # the tomotopy model's fingerprints, for its p@10
+    registry.set_alias("production", spark.model_id)
+
+    for name, model_id in (("spark", spark.model_id), ("tomotopy", local.model_id)):
+        precision, lookup_figures = label_precision_at_10(model_id, args.queries)
+        figures[f"{name}_label_p@10"] = round(precision, 3)
+        if name == "spark":
+            figures["lookup_load_s"] = round(lookup_figures["lookup_load_s"], 2)
+            figures["stored_p95_ms"] = round(lookup_figures["neighbors_p95_ms"], 1)
+            figures["pasted_p95_ms"] = round(lookup_figures["keywords_p95_ms"], 1)
+    steps = ("import", "train_spark_all", "score_spark")
+    figures["total_s"] = round(sum(figures[s]["seconds"] for s in steps), 1)
+    figures["peak_gb"] = max(v["peak_gb"] for v in figures.values()
+                             if isinstance(v, dict) and "peak_gb" in v)
+    return figures
+
+
+def print_table(figures: dict) -> None:
+    print(f"\n{figures['campaigns']:,} campaigns ({figures['term_rows']:,} term rows), "
+          f"K={K}, Spark master {figures['master']}")
+    print(f"{'step':<24}{'seconds':>10}{'peak GB':>10}{'campaigns/s':>14}")
+    for name, value in figures.items():
+        if isinstance(value, dict) and "seconds" in value:
+            rate = value["campaigns_per_s"]
+            print(f"{name:<24}{value['seconds']:>10.1f}{value['peak_gb']:>10.2f}"
+                  f"{'' if rate is None else f'{rate:,.0f}':>14}")
+    for name in ("tomotopy_npmi", "spark_npmi", "tomotopy_diversity", "spark_diversity",
+                 "tomotopy_label_p@10", "spark_label_p@10", "score_max_abs_difference",
+                 "lookup_load_s", "stored_p95_ms", "pasted_p95_ms", "total_s", "peak_gb"):
+        mark = ""
+        if name in TARGETS:
+            op, target = TARGETS[name]
+            ok = figures[name] <= target if op == "<=" else figures[name] >= target
+            mark = f"  (target {op} {target:g}: {'met' if ok else 'MISSED'})"
+        print(f"{name:<28}{figures[name]}{mark}")
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--campaigns", type=int, default=1_000_000)
+    parser.add_argument("--sample", type=int, default=100_000,
+                        help="campaigns tomotopy trains on")
+    parser.add_argument("--iterations", type=int, default=200, help="tomotopy Gibbs iterations")
+    parser.add_argument("--spark-iterations", type=int, default=15)
+    parser.add_argument("--subsampling-rate", type=float, default=1.0)
+    parser.add_argument("--master", default="local[2]")
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="topiclab-scale-") as home:
+        os.environ["TOPICLAB_HOME"] = home
+        figures = run(args)
+    print_table(figures)
+    if args.json:
+        print(json.dumps(figures, indent=2, default=str))
+    return figures
+
+
+if __name__ == "__main__":
+    main()

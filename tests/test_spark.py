@@ -1,0 +1,244 @@
+"""The Spark engine on a real local Spark (`local[2]`): training, scoring, failure, registry.
+
+One SparkSession and one trained Spark model serve the whole module (starting Spark and
+training are the slow parts); the corpus is small and has three planted word groups.
+`make test` installs pyspark (requirements-spark.txt), so in CI these tests run; they are
+skipped only where pyspark is not installed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import sys
+from contextlib import redirect_stdout
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core import cli, deploy, ingest, registry, score, spark_engine, spark_export, spark_session
+from core.errors import Cancelled, TopicLabError
+from core.train import TrainSpec, build_corpus, train
+
+MASTER = "local[2]"
+HAVE_PYSPARK = importlib.util.find_spec("pyspark") is not None
+needs_spark = pytest.mark.skipif(
+    not HAVE_PYSPARK, reason="pyspark is not installed: `make spark` (make test does it)")
+pytestmark = pytest.mark.spark
+
+GROUPS = {
+    "food": ["pizza", "pasta", "salad", "burger", "sushi", "noodle", "taco", "curry"],
+    "money": ["mortgage", "loan", "credit", "bank", "insurance", "pension", "deposit", "tax"],
+    "home": ["plumber", "roof", "boiler", "chimney", "drain", "faucet", "gutter", "furnace"],
+}
+
+
+def planted_rows(campaigns_per_group: int = 60, seed: int = 0) -> pd.DataFrame:
+    """Campaigns whose two-word keywords all come from one of three word groups."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for group, words in GROUPS.items():
+        for c in range(campaigns_per_group):
+            cid = f"{group}-{c:03d}"
+            for _ in range(10):
+                a, b = rng.choice(words, 2, replace=False)
+                rows.append({"campaign_id": cid, "campaign_name": f"{group} {c}",
+                             "keyword": f"{a} {b}", "clicks": int(rng.integers(0, 50))})
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def session():
+    if not HAVE_PYSPARK:
+        pytest.skip("pyspark is not installed: `make spark` (make test does it)")
+    yield spark_session.get(MASTER)
+    spark_session.stop()
+
+
+@pytest.fixture(scope="module")
+def spark_home(session, tmp_path_factory) -> tuple[Path, str]:
+    """A store with the planted dataset and one Spark model trained through the CLI."""
+    home = tmp_path_factory.mktemp("spark-home")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("TOPICLAB_HOME", str(home))
+    try:
+        path = home / "planted.csv"
+        planted_rows().to_csv(path, index=False)
+        ingest.import_paths([path], "planted")
+        out = io.StringIO()
+        with redirect_stdout(out):
+            code = cli.main(["train", "--engine", "spark", "--dataset", "planted", "--k", "3",
+                             "--seed", "1", "--spark-master", MASTER])
+        assert code == 0
+        model_id = json.loads(out.getvalue())["model_id"]
+    finally:
+        mp.undo()
+    return home, model_id
+
+
+@pytest.fixture
+def home_with_model(spark_home, monkeypatch) -> str:
+    home, model_id = spark_home
+    monkeypatch.setenv("TOPICLAB_HOME", str(home))
+    return model_id
+
+
+@needs_spark
+def test_spark_training_writes_a_loadable_artifact_that_recovers_planted_groups(
+        home_with_model):
+    model = registry.load(home_with_model)
+    assert model.manifest["engine"] == "spark" and model.k == 3
+    assert type(model.engine).__name__ == "SparkLDA"
+    np.testing.assert_allclose(model.engine.topic_term_.sum(axis=1), 1.0)
+    assert model.engine.fit_info_["master"] == MASTER  # where it ran
+    found = set()
+    for words in model.top_words(6):
+        owners = {g for g, members in GROUPS.items() if set(words) <= set(members)}
+        assert len(owners) == 1, f"topic mixes groups: {words}"
+        found |= owners
+    assert found == set(GROUPS)
+    # Tokens and vocabulary are those of a local run on the same data and settings.
+    local, _ = build_corpus("planted", None, TrainSpec(dataset="planted").text)
+    assert set(model.vocabulary) == set(local.vocabulary)
+    assert model.encoder.tokenizer.language_ == local.tokenizer.language_
+    for word in model.vocabulary:
+        i, j = model.encoder.dictionary.token2id[word], local.dictionary.token2id[word]
+        assert model.encoder.dictionary.dfs[i] == local.dictionary.dfs[j]
+    assert model.manifest["metrics"]["npmi"] is not None
+    # It is a model like any other: it folds pasted keywords in.
+    fp = score.fold_in(model, ["sushi taco", "pizza curry"])
+    assert np.argmax(fp.weights) == np.argmax(model.engine.topic_term_[
+        :, model.encoder.dictionary.token2id["sushi"]])
+
+
+@needs_spark
+def test_spark_scoring_equals_local_scoring(home_with_model):
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert cli.main(["score", home_with_model, "--engine", "spark",
+                         "--spark-master", MASTER]) == 0
+    result = json.loads(out.getvalue())
+    assert result["engine"] == "spark" and result["campaigns"] == 180
+    in_spark = score.load_fingerprints(home_with_model)
+    score.score_dataset(home_with_model)
+    local = score.load_fingerprints(home_with_model)
+    assert in_spark.campaign_ids == local.campaign_ids
+    np.testing.assert_allclose(in_spark.weights, local.weights, atol=1e-6, rtol=0)
+    np.testing.assert_allclose(in_spark.oov_share, local.oov_share, atol=1e-6, rtol=0)
+    np.testing.assert_allclose(in_spark.confidence, local.confidence, atol=1e-6, rtol=0)
+
+
+@needs_spark
+def test_a_failed_or_cancelled_spark_job_leaves_the_previous_fingerprints(home_with_model):
+    if not score.is_scored(home_with_model):
+        score.score_dataset(home_with_model)
+    before = score.load_fingerprints(home_with_model)
+    # Shift the stored ones so a rewrite, even with equal numbers, would show.
+    marker = before.weights.copy()
+
+    def hook(frame):
+        raise RuntimeError("injected failure in a task")
+
+    with pytest.raises(spark_session.SparkJobError) as failed:
+        spark_engine.score(home_with_model, master=MASTER, task_hook=hook)
+    message = str(failed.value)
+    assert "injected failure in a task" in message and "\n" not in message
+    after = score.load_fingerprints(home_with_model)
+    np.testing.assert_array_equal(after.weights, marker)
+
+    def cancel(done, total, message):
+        raise Cancelled("stopped by the user")
+
+    with pytest.raises(Cancelled):
+        spark_engine.score(home_with_model, master=MASTER, progress=cancel)
+    np.testing.assert_array_equal(score.load_fingerprints(home_with_model).weights, marker)
+
+
+@needs_spark
+def test_spark_model_is_in_the_registry_and_can_be_promoted(home_with_model):
+    models = registry.list_models("planted")
+    row = models[models["model_id"] == home_with_model].iloc[0]
+    assert row["engine"] == "spark" and row["params"]["master"] == MASTER
+    outcome = deploy.promote(home_with_model, "production")
+    assert registry.alias("production") == home_with_model
+    assert score.is_scored(home_with_model) and outcome["alias"] == "production"
+
+
+@needs_spark
+def test_parquet_export_is_cached_by_content_hash(home_with_model):
+    first = spark_export.export("planted")
+    assert (first / "_SUCCESS").exists() and list(first.glob("bucket=*/*.parquet"))
+    stamp = (first / "_SUCCESS").stat().st_mtime_ns
+    assert spark_export.export("planted") == first
+    assert (first / "_SUCCESS").stat().st_mtime_ns == stamp  # not exported again
+    assert not list(first.parent.glob(".tmp-*"))
+
+
+@needs_spark
+def test_spark_engine_fits_an_in_memory_corpus_too(session):
+    from core.corpus import Corpus
+
+    texts = [[" ".join(np.random.default_rng(i).choice(words, 2, replace=False))
+              for _ in range(8)] for i, words in enumerate(list(GROUPS.values()) * 20)]
+    corpus = Corpus.from_texts(texts)
+    engine = spark_engine.SparkLDA(k=3, iterations=3, seed=0, master=MASTER).fit(corpus)
+    assert engine.topic_term_.shape == (3, len(corpus.vocabulary))
+    assert engine.vocabulary_ == corpus.vocabulary
+
+
+def test_missing_pyspark_or_java_is_one_line_saying_how_to_get_it(monkeypatch, home):
+    original = sys.modules.get("pyspark")
+    monkeypatch.setitem(sys.modules, "pyspark", None)  # import pyspark -> ImportError
+    with pytest.raises(spark_session.SparkUnavailable, match=r"`make spark`"):
+        spark_session.check_available()
+    if original is not None:
+        monkeypatch.setitem(sys.modules, "pyspark", original)
+    else:
+        monkeypatch.delitem(sys.modules, "pyspark")
+    if HAVE_PYSPARK:
+        monkeypatch.setenv("PATH", "/nonexistent")
+        monkeypatch.delenv("JAVA_HOME", raising=False)
+        with pytest.raises(TopicLabError, match=r"Java 17.*make spark"):
+            spark_session.check_available()
+
+
+def test_master_comes_from_the_argument_then_the_environment(monkeypatch):
+    monkeypatch.delenv("TOPICLAB_SPARK_MASTER", raising=False)
+    assert spark_session.master() == "local[*]"
+    monkeypatch.setenv("TOPICLAB_SPARK_MASTER", "spark://head:7077")
+    assert spark_session.master() == "spark://head:7077"
+    assert spark_session.master("local[2]") == "local[2]"
+    assert "out of memory" in spark_session.explain(
+        RuntimeError("Job aborted\njava.lang.OutOfMemoryError: Java heap space"))
+    assert "executor was lost" in spark_session.explain(
+        RuntimeError("ExecutorLostFailure (executor 3 exited)"))
+
+
+def test_local_engines_measure_metrics_on_a_sample(trained_home):
+    spec = TrainSpec(dataset="demo", k=5, params={"iterations": 30}, sample=100)
+    result = train(spec)
+    assert result.metrics["metrics_documents"] == 100
+    assert result.metrics["documents"] > 100
+
+
+@needs_spark
+def test_train_page_offers_spark_and_shows_where_it_ran(home_with_model):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import REPO
+
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=300)
+    at.run()
+    at.switch_page("app_pages/train.py")
+    at.run()
+    next(box for box in at.selectbox if box.label == "Engine").set_value("spark").run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.text_input(key="train_spark_master").set_value(MASTER)
+    at.number_input(key="train_spark_iter").set_value(3)
+    at.number_input(key="train_k").set_value(3)
+    at.button(key="train_start").click().run()
+    assert not at.exception and not at.error, [e.value for e in (*at.exception, *at.error)]
+    assert any(f"`{MASTER}`" in c.value and "Ran on Spark" in c.value for c in at.caption)
