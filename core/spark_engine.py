@@ -163,15 +163,17 @@ def _tokenize_bucket(tokenizer_state: dict[str, Any], weight_by: str | None,
 
 def _vocabulary(session, path: str, tokenizer, text):
     """(cached documents with count vectors, documents, vocabulary, document frequencies)."""
-    from functools import partial
-
     from pyspark.ml.feature import CountVectorizer
     from pyspark.sql import functions as F
 
+    state, weight_by = tokenizer.to_dict(), text.weight_by
+
+    def tokenize(frame: pd.DataFrame) -> pd.DataFrame:
+        return _tokenize_bucket(state, weight_by, frame)
+
     terms = session.read.parquet(path)
     docs = terms.groupBy("bucket").applyInPandas(
-        partial(_tokenize_bucket, tokenizer.to_dict(), text.weight_by),
-        schema="campaign_id string, fold int, tokens array<string>").cache()
+        tokenize, schema="campaign_id string, fold int, tokens array<string>").cache()
     n_docs = docs.count()
     max_df = int(text.no_above * n_docs)  # gensim's bound: int(no_above * documents)
     if max_df < text.no_below:

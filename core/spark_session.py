@@ -24,6 +24,7 @@ import shutil
 import sys
 import tempfile
 import threading
+import warnings
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -93,6 +94,11 @@ def get(master_url: str | None = None):
         if _session is not None:
             stop()
         from pyspark.sql import SparkSession
+
+        # pyspark 4.3 warns on pandas 3 at every pandas UDF; the two uses here (Arrow
+        # batches in, Arrow batches out) are tested for equality with local runs.
+        warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas",
+                                category=FutureWarning)
 
         # Python workers must run the same interpreter (and venv) as the driver.
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
