@@ -51,7 +51,7 @@ def train(spec, progress: Progress | None = None, *, sweep_id: str | None = None
     engine = SparkLDA(k=spec.k, **spec.params)
     engine.check_params()  # bad params fail before any work
     timings: dict[str, float] = {}
-    started = clock = time.perf_counter()
+    clock = time.perf_counter()
     progress(0, _TOTAL, f"Starting Spark for {info.label}…")
     session = spark_session.get(engine.master)
     timings["spark_start"], clock = _lap(clock)
@@ -104,7 +104,6 @@ def train(spec, progress: Progress | None = None, *, sweep_id: str | None = None
         params={"k": spec.k, **engine_params(engine)}, dataset=info.name,
         version=info.version, dataset_hash=info.content_hash, metrics=scores,
         timings={k: round(v, 3) for k, v in timings.items()}, sweep_id=sweep_id)
-    del started
     return TrainResult(model_id, info.name, info.version, "spark", spec.k, scores, timings)
 
 

@@ -19,7 +19,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import cli, deploy, ingest, registry, score, spark_engine, spark_export, spark_session
+from core import (
+    cli,
+    config,
+    deploy,
+    ingest,
+    registry,
+    score,
+    spark_engine,
+    spark_export,
+    spark_session,
+)
 from core.errors import Cancelled, TopicLabError
 from core.train import TrainSpec, build_corpus, train
 
@@ -155,6 +165,25 @@ def test_a_failed_or_cancelled_spark_job_leaves_the_previous_fingerprints(home_w
     with pytest.raises(Cancelled):
         spark_engine.score(home_with_model, master=MASTER, progress=cancel)
     np.testing.assert_array_equal(score.load_fingerprints(home_with_model).weights, marker)
+
+
+@needs_spark
+def test_cancelled_spark_training_leaves_no_model(home_with_model):
+    before = set(registry.list_models()["model_id"])
+    seen = []
+
+    def cancel_in_lda(done, total, message):
+        seen.append(message)
+        if message.startswith("online LDA"):
+            raise Cancelled("stopped by the user")
+
+    spec = TrainSpec(dataset="planted", engine="spark", k=3, params={"master": MASTER})
+    with pytest.raises(Cancelled):
+        train(spec, cancel_in_lda)
+    assert any(m.startswith("tokenise and count") for m in seen)  # Spark progress came
+    assert set(registry.list_models()["model_id"]) == before
+    assert not [p for p in config.models_dir().iterdir()
+                if p.name.startswith(".tmp-")]
 
 
 @needs_spark
