@@ -65,19 +65,30 @@ def ngram_table(rows: pd.DataFrame, max_n: int = 3) -> pd.DataFrame:
     metrics["term"] = rows["term"].map(lambda t: " ".join(words(t))).to_numpy()
     per_term = metrics.groupby("term", sort=False).sum(min_count=1).reset_index()
     per_term = per_term[per_term["term"] != ""]
-    pairs = [(" ".join(f), i) for i, term in enumerate(per_term["term"])
-             for f in fragments(tuple(term.split()), max_n)]
     columns = ["ngram", "n", "search_terms", *METRIC_COLUMNS, "cost_per_conversion", "terms"]
-    if not pairs:
+    # Plain dicts: a campaign has tens to hundreds of search terms, where pandas' per-group
+    # overhead cost 4x more than the sums themselves.
+    sums: dict[str, list[float]] = {}
+    terms: dict[str, list[str]] = {}
+    values = per_term[list(METRIC_COLUMNS)].to_numpy(dtype=float)
+    for term, row in zip(per_term["term"], values, strict=True):
+        for fragment in fragments(tuple(term.split()), max_n):
+            gram = " ".join(fragment)
+            if gram not in sums:
+                sums[gram] = [np.nan] * len(METRIC_COLUMNS)
+                terms[gram] = []
+            total = sums[gram]
+            for j, value in enumerate(row):
+                if value == value:  # not NaN: a metric never reported stays NaN
+                    total[j] = value if total[j] != total[j] else total[j] + value
+            terms[gram].append(term)
+    if not sums:
         return pd.DataFrame(columns=columns)
-    index = pd.DataFrame(pairs, columns=["ngram", "row"])
-    joined = per_term.iloc[index["row"].to_numpy()].reset_index(drop=True)
-    joined["ngram"] = index["ngram"].to_numpy()
-    grouped = joined.groupby("ngram", sort=False)
-    table = grouped[list(METRIC_COLUMNS)].sum(min_count=1)
-    table["search_terms"] = grouped.size()
-    table["terms"] = grouped["term"].agg(list)
+    table = pd.DataFrame.from_dict(sums, orient="index", columns=list(METRIC_COLUMNS))
+    table.index.name = "ngram"
     table = table.reset_index()
+    table["terms"] = [terms[g] for g in table["ngram"]]
+    table["search_terms"] = table["terms"].map(len)
     table["n"] = table["ngram"].str.count(" ") + 1
     conversions = table["conversions"]
     table["cost_per_conversion"] = (table["cost"] / conversions).where(conversions > 0)
