@@ -329,6 +329,13 @@ def _suggest(args: argparse.Namespace) -> Any:
     return {"model_id": lookup.model_id, **result.to_dict(lookup.topic_names)}
 
 
+@command("ngrams")
+def _ngrams(args: argparse.Namespace) -> Any:
+    from core import ngrams
+    return ngrams.report(args.campaign_id, args.account, dataset=args.dataset,
+                         version=args.version, top=args.top)
+
+
 @command("map")
 def _map(args: argparse.Namespace) -> Any:
     from core import campaign_map
@@ -507,6 +514,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="model id or alias (default: production)")
     p.add_argument("--format", choices=["json", "csv"], default="json",
                    help="csv: the Lookup page's actions download")
+
+    p = sub.add_parser("ngrams", help="1-3 word fragments of a campaign's or an account's "
+                       "search terms, and the wasteful ones as safe negatives")
+    p.add_argument("campaign_id", nargs="?")
+    p.add_argument("--account", help="every campaign of this account together")
+    p.add_argument("--dataset", help="dataset name (default: the default dataset)")
+    p.add_argument("--version", type=int, help="dataset version (default: newest)")
+    p.add_argument("--top", type=int, default=50, help="costliest fragments listed")
 
     p = sub.add_parser("map", help="campaign map (2-D projection, cached with the model) "
                        "and clusters of campaigns")

@@ -112,3 +112,25 @@ def test_suggest_carries_ngram_waste_and_match_types_on_negatives():
     assert "jobs" in set(kinds["ngram_waste"].evidence["negative"])
     if "add_negatives" in kinds:
         assert set(kinds["add_negatives"].evidence["match_type"]) == {"exact"}
+
+
+def test_cli_ngrams_of_a_campaign_and_of_its_account(trained_home):
+    from core import datasets
+    from tests.test_cli import cli, ok_json
+
+    campaigns = datasets.campaigns("demo", 1)
+    account = campaigns["account"].value_counts().index[0]
+    one = ok_json(cli("ngrams", "C00001", home=trained_home))
+    assert one["campaigns"] == 1 and one["ngrams"]
+    costs = [g["cost"] for g in one["ngrams"]]
+    assert costs == sorted(costs, reverse=True)
+    whole = ok_json(cli("ngrams", "--account", account, "--top", "5", home=trained_home))
+    assert whole["campaigns"] == int((campaigns["account"] == account).sum()) > 1
+    assert len(whole["ngrams"]) == 5
+    if whole["action"]:
+        safe = [e for e in whole["action"]["evidence"] if e["status"] == "safe"]
+        assert all(e["conversions"] == 0 for e in safe)
+    for bad in (["ngrams"], ["ngrams", "C00001", "--account", account],
+                ["ngrams", "NOPE"], ["ngrams", "C00001", "--top", "0"]):
+        result = cli(*bad, home=trained_home)
+        assert result.returncode == 1 and result.stderr.startswith("error: "), bad
