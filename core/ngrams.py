@@ -154,6 +154,7 @@ def ngram_waste(campaign_terms: pd.DataFrame, settings: NgramSettings | None = N
             "negative": dropped["negative"], "match_type": dropped["match_type"],
             "status": "dropped: conflicts with " + dropped["blocked_type"],
             "blocks": dropped["blocked"]})], ignore_index=True)
+    evidence = evidence.astype({"n": "Int64", "search_terms": "Int64"})
     if safe.empty:
         notes.append(f"{len(check.conflicts['negative'].unique())} wasteful fragment(s) were "
                      "not suggested as negatives: each would block a keyword or a converting "

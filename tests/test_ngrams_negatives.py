@@ -134,3 +134,17 @@ def test_cli_ngrams_of_a_campaign_and_of_its_account(trained_home):
                 ["ngrams", "NOPE"], ["ngrams", "C00001", "--top", "0"]):
         result = cli(*bad, home=trained_home)
         assert result.returncode == 1 and result.stderr.startswith("error: "), bad
+
+
+def test_lookup_page_shows_the_ngram_waste_action(trained_home):
+    import streamlit as st
+
+    from tests.test_pages import ok, page
+
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    at = page("lookup")
+    at.selectbox(key="lookup_campaign").set_value("C00010").run()
+    ok(at)
+    labels = [e.label for e in at.expander]
+    assert any("wasteful search-term fragment" in label for label in labels), labels
