@@ -29,6 +29,7 @@ from core import artifact, audit, auth, config, store
 from core.corpus import EncodedCounts, Encoder
 from core.engines import ENGINES
 from core.errors import InputError, NotFoundError, TopicLabError
+from core.testpause import pause
 
 ARTIFACT_FORMAT = artifact.FORMAT
 ALIASES = ("production", "candidate")
@@ -209,6 +210,7 @@ def set_alias(name: str, model_id: str) -> None:
     _check_alias(name)
     auth.require("promote")
     get(model_id)
+    pause("set_alias")
     with store.transaction() as con:
         previous = con.execute("SELECT model_id FROM aliases WHERE alias = ?", [name]).fetchone()
         con.execute("INSERT OR REPLACE INTO aliases VALUES (?, ?, ?, ?)",
@@ -233,6 +235,7 @@ def delete(model_id: str) -> None:
     """Remove a model, its fingerprints and labels; the production model cannot be deleted."""
     auth.require("delete")
     get(model_id)
+    pause("delete")
     with store.transaction() as con:  # the check and the delete see the same state
         production = con.execute("SELECT model_id FROM aliases WHERE alias = 'production'"
                                  ).fetchone()
@@ -304,6 +307,7 @@ def set_topic_label(model_id: str, topic: int, label: str) -> None:
     label = label.strip()
     if len(label) > 80:
         raise InputError("A topic name may have at most 80 characters.")
+    pause("set_topic_label")
     with store.transaction() as con:
         con.execute("DELETE FROM topic_labels WHERE model_id = ? AND topic = ?",
                     [model_id, topic])

@@ -1,0 +1,124 @@
+"""Races between real processes: a check and its write must not let another command in.
+
+One process is paused between its check and its write (`TOPICLAB_TEST_PAUSE`, see
+core/testpause.py); the competing command runs in a second, already-started process
+during the pause. DuckDB lets one process write at a time, so the competitor either
+waits for the lock and then sees the new state, or gives up with "store is busy"
+(short `TOPICLAB_LOCK_WAIT_S`): both are correct; a dangling alias or label is not.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from core import registry, score, store, train
+from core.errors import TopicLabError
+from tests.conftest import REPO
+
+PAUSE_S = 2.5
+# The competitor imports everything its command needs before it says "ready".
+_COMPETITOR = ("import sys\nfrom core import cli, deploy, registry, score, store, train\n"
+               "store.ensure_schema()\nprint('ready', file=sys.stderr, flush=True)\n"
+               "sys.stdin.readline()\nsys.exit(cli.main(sys.argv[1:]))\n")
+
+
+def _env(home, lock_wait: float, pause: str | None = None) -> dict[str, str]:
+    env = {**os.environ, "TOPICLAB_HOME": str(home), "TOPICLAB_LOCK_WAIT_S": str(lock_wait)}
+    env.pop("TOPICLAB_TEST_PAUSE", None)
+    if pause:
+        env["TOPICLAB_TEST_PAUSE"] = f"{pause}:{PAUSE_S}"
+    return env
+
+
+def _wait_for_line(proc: subprocess.Popen, needle: str) -> list[str]:
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if needle in line:
+            return seen
+    raise AssertionError(f"{needle!r} never appeared; stderr: {''.join(seen)}")
+
+
+def race(home, paused: list[str], point: str, competing: list[str], lock_wait: float
+         ) -> tuple[tuple[int, str], tuple[int, str]]:
+    """Run `paused` with a pause at `point`, and `competing` during that pause.
+    Returns (returncode, stderr) of both."""
+    rival = subprocess.Popen([sys.executable, "-c", _COMPETITOR, *competing], cwd=REPO,
+                             env=_env(home, lock_wait), stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for_line(rival, "ready")  # imports done: it acts within milliseconds of the go
+    first = subprocess.Popen([sys.executable, "-m", "core", *paused], cwd=REPO,
+                             env=_env(home, 30, point), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    head = _wait_for_line(first, f"test pause: {point}")
+    rival.stdin.write("go\n")
+    rival.stdin.flush()
+    out_first, err_first = first.communicate(timeout=120)
+    out_rival, err_rival = rival.communicate(timeout=120)
+    return ((first.returncode, "".join(head) + err_first), (rival.returncode, err_rival))
+
+
+@pytest.fixture
+def second_model(trained_home) -> str:
+    model_id = train.train(train.TrainSpec(dataset="demo", k=5, params={"iterations": 40})
+                           ).model_id
+    score.score_dataset(model_id)
+    return model_id
+
+
+def _assert_production_is_whole() -> str:
+    production = registry.alias("production")
+    assert production is not None
+    assert production in registry.list_models()["model_id"].tolist(), (
+        f"production points at {production}, which is no longer in the registry")
+    assert score.is_scored(production)
+    with pytest.raises(TopicLabError, match="production model"):
+        registry.delete(production)  # it keeps its delete protection
+    return production
+
+
+@pytest.mark.parametrize("lock_wait", [20, 0.3], ids=["rival-waits", "rival-gives-up"])
+def test_promote_and_delete_of_the_same_model_interleave(trained_home, second_model,
+                                                         lock_wait):
+    previous = registry.alias("production")
+    (p_rc, p_err), (d_rc, d_err) = race(trained_home, ["promote", second_model], "set_alias",
+                                        ["delete-model", second_model], lock_wait)
+    production = _assert_production_is_whole()
+    if production == second_model:  # promote won: the delete was refused or timed out
+        assert p_rc == 0, p_err
+        assert d_rc == 1 and ("production model" in d_err or "busy" in d_err), d_err
+        assert previous in registry.list_models()["model_id"].tolist()
+    else:  # the delete won: the promotion failed cleanly, nothing points at M
+        assert production == previous
+        assert p_rc == 1 and "error:" in p_err, p_err
+    assert "Traceback" not in p_err + d_err
+
+
+def test_naming_a_topic_while_its_model_is_deleted_leaves_no_orphan(trained_home,
+                                                                    second_model):
+    (l_rc, l_err), (d_rc, d_err) = race(
+        trained_home, ["label-topic", second_model, "0", "Plumbing"], "set_topic_label",
+        ["delete-model", second_model], 20)
+    orphans = store.query_one("SELECT count(*) FROM topic_labels WHERE model_id NOT IN "
+                              "(SELECT model_id FROM models)")[0]
+    assert orphans == 0
+    assert l_rc == 0 and d_rc == 0, (l_err, d_err)  # the delete ran after the label
+    assert second_model not in registry.list_models()["model_id"].tolist()
+    assert "Traceback" not in l_err + d_err
+
+
+def test_deleting_a_model_while_it_is_promoted(trained_home, second_model):
+    previous = registry.alias("production")
+    (d_rc, d_err), (p_rc, p_err) = race(trained_home, ["delete-model", second_model],
+                                        "delete", ["promote", second_model], 20)
+    production = _assert_production_is_whole()
+    assert "Traceback" not in p_err + d_err
+    if d_rc == 0:  # the delete went first: the promotion found no model
+        assert p_rc == 1 and "error:" in p_err, p_err
+        assert production == previous
+    else:  # the promotion went first: the delete refused to remove production
+        assert "production model" in d_err and production == second_model
