@@ -44,8 +44,12 @@ def clean_at_start() -> list[str]:
 with ui.friendly_errors():
     clean_at_start()
 
-user = signed_in_user()
-auth.set_user(user)
+try:
+    user = signed_in_user()
+except auth.IdentityError as err:  # a blank TOPICLAB_USER, an unknown role: no fallback
+    st.error(f"Topic Lab cannot tell who you are: {err}")
+    st.stop()
+auth.set_user(user)  # explicit for this run's thread: core has no default user
 
 pages = {
     "Topic Lab": [

@@ -70,8 +70,9 @@ def build_store(n_campaigns: int, iterations: int, home: Path, figures: dict,
     """Generate, import and train; returns the model id (also the production model).
     `metrics=False` fits and registers the model as training does but without its
     coherence metrics (minutes at this size; nothing measured here depends on them)."""
-    from core import demo, ingest, registry, train
+    from core import auth, demo, ingest, registry, train
 
+    auth.set_user(auth.local_user())  # core refuses work for which nobody is named
     took, frame = seconds(lambda: demo.generate(n_campaigns, SEED))
     figures.update(campaigns=n_campaigns, term_rows=len(frame), generate_s=took)
     print(f"generated {n_campaigns:,} campaigns, {len(frame):,} term rows in {took:.1f} s",

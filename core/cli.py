@@ -229,7 +229,8 @@ def _label_topic(args: argparse.Namespace) -> Any:
 @command("promote")
 def _promote(args: argparse.Namespace) -> Any:
     from core import deploy
-    return deploy.promote(args.model_id, args.alias, progress_line)
+    return deploy.promote(args.model_id, args.alias, progress_line,
+                          other_dataset=args.other_dataset)
 
 
 @command("delete-model")
@@ -475,6 +476,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("promote", help="point an alias at a model (production is scored)")
     p.add_argument("model_id")
     p.add_argument("--alias", default="production", choices=["production", "candidate"])
+    p.add_argument("--other-dataset", action="store_true",
+                   help="confirm replacing a production model of another dataset")
 
     p = sub.add_parser("delete-model", help="delete a model (never the production one)")
     p.add_argument("model_id")
@@ -595,6 +598,8 @@ def clean_at_start() -> None:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
+        from core import auth
+        auth.set_user(auth.local_user())  # explicit: core has no default user
         if args.command != "demo":  # the only command that does not use the store
             clean_at_start()
         emit(COMMANDS[args.command](args))

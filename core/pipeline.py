@@ -1,11 +1,13 @@
 """The gated retraining pipeline a scheduler runs: import → drift check → train →
 evaluate → gate → promote (or keep as candidate) → batch score.
 
-The gate compares the new model with production on the *same* data — the new dataset
-version — by the stated objective: NPMI coherence of the top-10 words, with the
-training texts of the new version as reference. The new model is promoted unless it is
-worse than production by more than `tolerance`, or its topic diversity is below the
-floor; otherwise it becomes the `candidate` and the reason says why. Production and its
+The gate (`core.gate.verdict`, the same one the Compare page shows) compares the new
+model with production on the *same* data — the new dataset version — by the stated
+objective: NPMI coherence of the top-10 words, with the training texts of the new
+version as reference. The new model is promoted unless it is worse than production by
+more than `tolerance`, or its topic diversity is below the floor; otherwise it becomes
+the `candidate` and the reason says why. A model that must not serve at all (NaN
+metrics, degenerate topics) is refused by promotion, and the pipeline fails. Production and its
 fingerprints are only touched by the final promotion, which scores before it moves the
 alias, so a failure at any step leaves them as they were.
 """
@@ -18,25 +20,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from core import audit, auth, datasets, deploy, drift, ingest, metrics, registry, store
+from core import audit, auth, datasets, deploy, drift, gate, ingest, registry, store
 from core.errors import NotFoundError, TopicLabError
-from core.sweep import DIVERSITY_FLOOR
 from core.train import Progress, build_corpus, saved_settings, train
 
-DEFAULT_TOLERANCE = 0.02
+DEFAULT_TOLERANCE = gate.DEFAULT_TOLERANCE
 Log = Callable[[str], None]
-
-
-def _npmi_on(corpus, model_id: str) -> tuple[float, float]:
-    """A model's NPMI with `corpus` as reference, and the share of its top words that
-    corpus lacks (those are left out; a topic left with fewer than 2 words is dropped)."""
-    top = registry.load(model_id).top_words(metrics.TOPN)
-    known = corpus.dictionary.token2id
-    kept = [[w for w in topic if w in known] for topic in top]
-    missing = 1 - sum(len(t) for t in kept) / sum(len(t) for t in top)
-    usable = [t for t in kept if len(t) >= 2]
-    npmi = metrics.coherence(usable, corpus, "c_npmi") if usable else -1.0
-    return npmi, missing
 
 
 def run(dataset: str, paths: Sequence[str | Path] | None = None, *,
@@ -88,32 +77,9 @@ def run(dataset: str, paths: Sequence[str | Path] | None = None, *,
     note("train", model_id=result.model_id, dataset=info.label, engine=spec.engine, k=spec.k)
 
     # Both models are judged on the same data: the whole version just trained on.
-    new_npmi, _ = _npmi_on(corpus, result.model_id)
-    new_div = result.metrics["diversity"]
-    evaluation = {"new_npmi": round(new_npmi, 4), "new_diversity": round(new_div, 4)}
-    if production and serves == dataset:
-        prod_npmi, missing = _npmi_on(corpus, production)
-        evaluation.update(production=production, production_npmi=round(prod_npmi, 4),
-                          production_top_words_missing=round(missing, 3))
-    note("evaluate", **evaluation)
-
-    if production is None:
-        promote, reason = True, "there is no production model yet"
-    elif serves != dataset:
-        promote, reason = False, (
-            f"production ({production}) serves dataset {serves!r}; a model of {dataset!r} "
-            "does not replace it automatically — promote it with `python -m core promote`")
-    elif new_div < DIVERSITY_FLOOR:
-        promote, reason = False, (f"topic diversity {new_div:.2f} is below the floor "
-                                  f"{DIVERSITY_FLOOR}")
-    elif new_npmi < evaluation["production_npmi"] - tolerance:
-        promote, reason = False, (
-            f"NPMI {new_npmi:.3f} is worse than production's {evaluation['production_npmi']:.3f} "
-            f"on {info.label} by more than the tolerance {tolerance}")
-    else:
-        promote, reason = True, (
-            f"NPMI {new_npmi:.3f} vs production's {evaluation['production_npmi']:.3f} on "
-            f"{info.label} is within the tolerance {tolerance} or better")
+    decided = gate.verdict(result.model_id, production, corpus, tolerance=tolerance)
+    note("evaluate", **decided.evaluation)
+    promote, reason = decided.passes, decided.reason
     note("gate", decision="promote" if promote else "candidate", reason=reason)
 
     if promote:

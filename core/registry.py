@@ -13,9 +13,11 @@ do not change.
 from __future__ import annotations
 
 import json
+import math
 import platform
 import secrets
 import shutil
+from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +25,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pandas as pd
 
 from core import artifact, audit, auth, config, store
@@ -178,10 +181,17 @@ def metrics_table(dataset: str | None = None) -> pd.DataFrame:
 
 def get(model_id: str) -> dict[str, Any]:
     """The registry row of one model; NotFoundError when the id is unknown."""
-    row = store.query("SELECT * FROM models WHERE model_id = ?", [model_id])
-    if row.empty:
+    with store.connect(read_only=True) as con:
+        return get_in(con, model_id)
+
+
+def get_in(con: duckdb.DuckDBPyConnection, model_id: str) -> dict[str, Any]:
+    """The row on `con`, so a caller's transaction checks and writes the same state."""
+    cursor = con.execute("SELECT * FROM models WHERE model_id = ?", [model_id])
+    rows = cursor.fetchall()
+    if not rows:
         raise NotFoundError(f"No model with id {model_id!r}. `python -m core models` lists them.")
-    record = row.iloc[0].to_dict()
+    record = dict(zip([d[0] for d in cursor.description], rows[0], strict=True))
     for column in ("params", "text_config", "metrics", "timings", "library_versions"):
         record[column] = json.loads(record[column])
     return record
@@ -195,28 +205,75 @@ def aliases() -> dict[str, str]:
 
 def alias(name: str) -> str | None:
     """The model id an alias points at, or None."""
-    _check_alias(name)
+    check_alias(name)
     row = store.query_one("SELECT model_id FROM aliases WHERE alias = ?", [name])
     return row[0] if row else None
 
 
-def _check_alias(name: str) -> None:
+def check_alias(name: str) -> None:
     if name not in ALIASES:
         raise InputError(f"Unknown alias {name!r}; use one of: {', '.join(ALIASES)}.")
 
 
-def set_alias(name: str, model_id: str) -> None:
-    """Point an alias at a model (recorded in the audit log). Requires `promote`."""
-    _check_alias(name)
+ANY_PREVIOUS: Any = object()  # "whatever the alias points at now"
+
+
+def set_alias(name: str, model_id: str, *, expected: str | None = ANY_PREVIOUS) -> str | None:
+    """Point an alias at a model (recorded in the audit log). Requires `promote`.
+
+    Returns the model it pointed at before. See `move_alias` for the checks.
+    """
+    check_alias(name)
     auth.require("promote")
-    get(model_id)
-    pause("set_alias")
     with store.transaction() as con:
-        previous = con.execute("SELECT model_id FROM aliases WHERE alias = ?", [name]).fetchone()
-        con.execute("INSERT OR REPLACE INTO aliases VALUES (?, ?, ?, ?)",
-                    [name, model_id, audit.now(), auth.current_user().name])
-        audit.record(con, "promote", model_id,
-                     {"alias": name, "previous": previous[0] if previous else None})
+        return move_alias(con, name, model_id, expected=expected)
+
+
+def move_alias(con: duckdb.DuckDBPyConnection, name: str, model_id: str, *,
+               expected: str | None = ANY_PREVIOUS) -> str | None:
+    """Move an alias inside the caller's transaction: every check sees the state the write
+    changes, so a model deleted by another process cannot end up behind an alias.
+
+    Refuses a model that is gone, whose metrics or stored fingerprints hold NaN/inf, and
+    (with `expected`) an alias that moved since the caller looked (someone else promoted
+    meanwhile). Moving the candidate's model to production clears `candidate`.
+    """
+    check_alias(name)
+    auth.require("promote")
+    record = get_in(con, model_id)
+    bad_metrics = non_finite_metrics(record["metrics"])
+    if bad_metrics:
+        raise TopicLabError(f"Model {model_id} cannot be promoted: its metrics hold "
+                            f"non-finite values ({', '.join(bad_metrics)}). Retrain it.")
+    bad = con.execute(
+        "SELECT count(*) FROM fingerprints WHERE model_id = ? AND NOT "
+        "(isfinite(confidence) AND isfinite(list_sum(weights)))", [model_id]).fetchone()[0]
+    if bad:
+        raise TopicLabError(f"Model {model_id} cannot be promoted: {bad:,} of its campaign "
+                            "fingerprints hold NaN or infinite weights. Retrain it.")
+    row = con.execute("SELECT model_id FROM aliases WHERE alias = ?", [name]).fetchone()
+    previous = row[0] if row else None
+    if expected is not ANY_PREVIOUS and previous != expected:
+        raise TopicLabError(
+            f"{name} changed while you were deciding: it now points at {previous or 'nothing'}"
+            f", not {expected or 'nothing'}. Look at it again before promoting.")
+    pause("set_alias")
+    con.execute("INSERT OR REPLACE INTO aliases VALUES (?, ?, ?, ?)",
+                [name, model_id, audit.now(), auth.current_user().name])
+    cleared = None
+    if name == "production":
+        row = con.execute("DELETE FROM aliases WHERE alias = 'candidate' AND model_id = ? "
+                          "RETURNING model_id", [model_id]).fetchone()
+        cleared = "candidate" if row else None
+    audit.record(con, "promote", model_id,
+                 {"alias": name, "previous": previous, "cleared": cleared})
+    return previous
+
+
+def non_finite_metrics(metrics: dict[str, Any]) -> list[str]:
+    """Names of metrics that are NaN or infinite (a broken model's tell-tale)."""
+    return sorted(f"{key}={value}" for key, value in metrics.items()
+                  if isinstance(value, float) and not math.isfinite(value))
 
 
 def resolve(model_ref: str | None) -> str:
@@ -234,14 +291,14 @@ def resolve(model_ref: str | None) -> str:
 def delete(model_id: str) -> None:
     """Remove a model, its fingerprints and labels; the production model cannot be deleted."""
     auth.require("delete")
-    get(model_id)
-    pause("delete")
-    with store.transaction() as con:  # the check and the delete see the same state
+    with store.transaction() as con:  # the checks and the delete see the same state
+        get_in(con, model_id)
         production = con.execute("SELECT model_id FROM aliases WHERE alias = 'production'"
                                  ).fetchone()
         if production and production[0] == model_id:
             raise TopicLabError(f"{model_id} is the production model; promote another one "
                                 "first.")
+        pause("delete")
         for table in ("aliases", "fingerprints", "topic_labels", "models"):
             con.execute(f"DELETE FROM {table} WHERE model_id = ?", [model_id])
         audit.record(con, "delete", model_id)
@@ -300,18 +357,45 @@ def topic_names(model: LoadedModel, n_words: int = 3) -> list[str]:
 def set_topic_label(model_id: str, topic: int, label: str) -> None:
     """Name a topic (empty label removes the name). Requires `label_topics`."""
     auth.require("label_topics")
-    record = get(model_id)
-    if not 0 <= topic < int(record["k"]):
-        raise InputError(f"Model {model_id} has topics 0-{int(record['k']) - 1}; "
-                         f"there is no topic {topic}.")
     label = label.strip()
     if len(label) > 80:
         raise InputError("A topic name may have at most 80 characters.")
-    pause("set_topic_label")
-    with store.transaction() as con:
+    with store.transaction() as con:  # a model deleted meanwhile gets no orphan label
+        record = get_in(con, model_id)
+        if not 0 <= topic < int(record["k"]):
+            raise InputError(f"Model {model_id} has topics 0-{int(record['k']) - 1}; "
+                             f"there is no topic {topic}.")
+        pause("set_topic_label")
         con.execute("DELETE FROM topic_labels WHERE model_id = ? AND topic = ?",
                     [model_id, topic])
         if label:
             con.execute("INSERT INTO topic_labels VALUES (?, ?, ?, ?, ?)",
                         [model_id, topic, label, audit.now(), auth.current_user().name])
         audit.record(con, "label_topic", model_id, {"topic": topic, "label": label})
+
+
+def model_label(row: Mapping[str, Any]) -> str:
+    """How every picker names a model: id, aliases, dataset version, K, NPMI and date.
+
+    `row` is a row of `list_models` (metrics as a dict) or of `metrics_table` (npmi as a
+    column), as a dict or a pandas Series.
+    """
+    metrics = row.get("metrics")
+    npmi = metrics.get("npmi") if isinstance(metrics, Mapping) else row.get("npmi")
+    parts = [str(row["model_id"])]
+    if row.get("aliases"):
+        parts.append(f"[{row['aliases']}]")
+    parts.append(f"{row['dataset']} v{int(row['version'])}")
+    parts.append(f"K={int(row['k'])}")
+    finite = isinstance(npmi, int | float) and math.isfinite(npmi)
+    parts.append(f"NPMI {npmi:.3f}" if finite else "NPMI —")
+    created = row.get("created_at")
+    if created is not None and not pd.isna(created):
+        parts.append(pd.Timestamp(created).strftime("%Y-%m-%d %H:%M"))
+    return " · ".join(parts)
+
+
+def model_labels(dataset: str | None = None) -> dict[str, str]:
+    """Model id -> `model_label`, newest first: what a picker's format_func looks up."""
+    models = list_models(dataset)
+    return {row["model_id"]: model_label(row) for row in models.to_dict(orient="records")}

@@ -7,11 +7,14 @@ Progress goes to a callback `progress(done, total, message)`; when it raises
 from __future__ import annotations
 
 import json
+import math
+import numbers
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import duckdb
 import numpy as np
 
 from core import audit, auth, datasets, metrics, registry, store
@@ -28,6 +31,57 @@ _STAGES = {"tokenize": 10, "fit": 75, "evaluate": 15}
 _TOTAL = sum(_STAGES.values())
 
 
+# Whole-number parameters and their allowed range (inclusive), for every engine.
+_WHOLE: dict[str, tuple[int, int]] = {
+    "iterations": (1, 100_000), "passes": (1, 10_000), "seed": (0, 2**32 - 1),
+    "chunksize": (1, 10_000_000), "rm_top": (0, 100_000), "optim_interval": (0, 100_000),
+    "burn_in": (0, 100_000), "workers": (1, 256), "progress_every": (1, 100_000),
+}
+# Real parameters: (low, high), low excluded. alpha/eta are Dirichlet priors (> 0);
+# gensim's and MLlib's learning-rate decay must be in (0.5, 1] and offset tau_0 > 0.
+_REAL: dict[str, tuple[float, float]] = {
+    "alpha": (0.0, 1e6), "eta": (0.0, 1e6), "decay": (0.5, 1.0),
+    "offset": (0.0, 1e6), "learning_offset": (0.0, 1e6), "learning_decay": (0.5, 1.0),
+    "subsampling_rate": (0.0, 1.0),
+}
+# The named values gensim accepts instead of a number.
+_GENSIM_NAMED = {"alpha": {"symmetric", "asymmetric", "auto"}, "eta": {"symmetric", "auto"}}
+_TERM_WEIGHTS = {"one", "idf", "pmi"}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def check_param(engine: str, name: str, value: Any) -> None:
+    """One training parameter: finite, of the right kind, in its range; else an
+    InputError naming the parameter and the value."""
+    if name in _WHOLE:
+        low, high = _WHOLE[name]
+        if not (isinstance(value, numbers.Integral) and not isinstance(value, bool)
+                and low <= value <= high):
+            raise InputError(f"{name} must be a whole number from {low:,} to {high:,}, "
+                             f"not {value!r}.")
+    elif name in _REAL:
+        low, high = _REAL[name]
+        if value is None and engine != "tomotopy" and name in ("alpha", "eta"):
+            return  # the library's own default (gensim eta, MLlib's 1/K)
+        if engine == "gensim" and ((value is None and name == "eta") or (
+                isinstance(value, str) and value in _GENSIM_NAMED.get(name, ()))):
+            return
+        if isinstance(value, str):
+            named = sorted(_GENSIM_NAMED.get(name, ())) if engine == "gensim" else []
+            words = f" or one of {named}" if named else ""
+            raise InputError(f"{engine} needs a number{words} for {name}, not {value!r}.")
+        if not _is_number(value) or not math.isfinite(value):
+            raise InputError(f"{name} must be a finite number, not {value!r}.")
+        if not low < value <= high:
+            raise InputError(f"{name} must be greater than {low:g} and at most {high:g}, "
+                             f"not {value!r}.")
+    elif name == "term_weight" and value not in _TERM_WEIGHTS:
+        raise InputError(f"term_weight must be one of {sorted(_TERM_WEIGHTS)}, not {value!r}.")
+
+
 @dataclass(frozen=True)
 class TrainSpec:
     """Everything that defines a model, apart from the data itself."""
@@ -42,24 +96,17 @@ class TrainSpec:
     sample: int = 20_000  # campaigns the metrics are measured on when there are more
 
     def __post_init__(self) -> None:
-        """Refuse bad values here, with a message, before any work (tomotopy aborts the
-        whole process on K = 0)."""
+        """Refuse bad values here, with a message naming the parameter and value, before
+        any work (tomotopy aborts the whole process on K = 0; NaN or inf alpha/eta train
+        a model whose every fingerprint is NaN)."""
         if isinstance(self.k, bool) or not isinstance(self.k, int) or not 2 <= self.k <= MAX_K:
             raise InputError(f"K must be a whole number from 2 to {MAX_K}, not {self.k!r}.")
         make_engine(self.engine, k=self.k, **self.params)  # unknown engine or parameter names
-        for name in ("iterations", "passes"):
-            value = self.params.get(name)
-            if value is not None and (not isinstance(value, int) or value < 1):
-                raise InputError(f"{name} must be a whole number of at least 1, not {value!r}.")
-        for name in ("alpha", "eta"):
-            value = self.params.get(name)
-            if isinstance(value, int | float) and value <= 0:
-                raise InputError(f"{name} must be positive, not {value!r}.")
-            if self.engine == "tomotopy" and value is not None and not isinstance(
-                    value, int | float):
-                raise InputError(f"tomotopy needs a number for {name}, not {value!r}.")
-        if not 0 <= self.heldout_share < 1:
-            raise InputError("heldout_share must be in [0, 1).")
+        for name, value in self.params.items():
+            check_param(self.engine, name, value)
+        share = self.heldout_share
+        if not _is_number(share) or not 0 <= share < 1:
+            raise InputError(f"heldout_share must be a number in [0, 1), not {share!r}.")
         if isinstance(self.sample, bool) or not isinstance(self.sample, int) or self.sample < 2:
             raise InputError(f"sample must be a whole number of at least 2, not {self.sample!r}.")
 
@@ -173,11 +220,22 @@ def saved_settings(dataset: str) -> TrainSpec:
     return TrainSpec(dataset=dataset, engine=DEFAULT_ENGINE)
 
 
-def save_settings(model_id: str) -> None:
-    """Remember a model's recipe as its dataset's settings (done when it goes to production)."""
-    record = registry.get(model_id)
+def save_settings(model_id: str, con: duckdb.DuckDBPyConnection | None = None) -> None:
+    """Remember a model's recipe as its dataset's settings (done when it goes to production).
+
+    It decides how the pipeline retrains the dataset, so it needs the `promote` role and
+    is audited; pass `con` to write inside the caller's transaction (promotion does).
+    """
+    auth.require("promote")
+    if con is None:
+        with store.transaction() as own:
+            save_settings(model_id, own)
+        return
+    record = registry.get_in(con, model_id)
     params = {k: v for k, v in record["params"].items() if k != "k"}
     settings = {"engine": record["engine"], "k": int(record["k"]), "params": params,
                 "text": record["text_config"], "from_model": model_id}
-    store.execute("INSERT OR REPLACE INTO dataset_settings VALUES (?, ?, ?)",
-                  [record["dataset"], json.dumps(settings), audit.now()])
+    con.execute("INSERT OR REPLACE INTO dataset_settings VALUES (?, ?, ?)",
+                [record["dataset"], json.dumps(settings), audit.now()])
+    audit.record(con, "save_settings", record["dataset"],
+                 {"from_model": model_id, "engine": record["engine"], "k": int(record["k"])})

@@ -24,6 +24,14 @@ def bbc_corpus(documents: int):
     return Corpus.from_texts(texts, config=TextConfig(pretokenized=True, no_below=3))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def local_user():
+    """Tests act as the local data scientist, named explicitly: core has no default user."""
+    from core import auth
+    auth.set_user(auth.User("local", auth.DATA_SCIENTIST))
+    return auth.current_user()
+
+
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh, empty TOPICLAB_HOME for one test."""

@@ -57,8 +57,8 @@ def race(home, paused: list[str], point: str, competing: list[str], lock_wait: f
     head = _wait_for_line(first, f"test pause: {point}")
     rival.stdin.write("go\n")
     rival.stdin.flush()
-    out_first, err_first = first.communicate(timeout=120)
-    out_rival, err_rival = rival.communicate(timeout=120)
+    _, err_first = first.communicate(timeout=120)
+    _, err_rival = rival.communicate(timeout=120)
     return ((first.returncode, "".join(head) + err_first), (rival.returncode, err_rival))
 
 
