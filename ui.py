@@ -125,19 +125,20 @@ def dataset_picker(container=st) -> tuple[str, int] | None:
 
 
 def model_label(model_id: str) -> str:
-    """How a model is shown in every picker: aliases, dataset version, K, NPMI and date."""
-    models = models_table()
-    row = models[models["model_id"] == model_id]
-    if row.empty:
-        return model_id
-    m = row.iloc[0]
-    npmi = m["metrics"].get("npmi") if isinstance(m["metrics"], dict) else None
-    parts = [f"{m['dataset']} v{int(m['version'])}", f"K={int(m['k'])}"]
-    if npmi is not None:
-        parts.append(f"NPMI {npmi:+.3f}")
-    parts.append(pd.Timestamp(m["created_at"]).strftime("%Y-%m-%d %H:%M"))
-    alias = f"[{m['aliases']}] " if m["aliases"] else ""
-    return f"{alias}{model_id} · " + " · ".join(parts)
+    """How a model is shown in every picker (`registry.model_label`: aliases, dataset
+    version, K, NPMI and date)."""
+    return model_labels().get(model_id, model_id)
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _model_labels(generation: int) -> dict[str, str]:
+    return {row["model_id"]: registry.model_label(row)
+            for row in _models(generation).to_dict(orient="records")}
+
+
+def model_labels() -> dict[str, str]:
+    """Model id -> its picker label (`registry.model_label`: alias, dataset, K, NPMI, date)."""
+    return _model_labels(generation())
 
 
 def selectbox(label: str, options: list, *, key: str, format_func=str, index: int = 0,
@@ -204,6 +205,14 @@ def show_flashes() -> None:
     """Show (once) the confirmations queued by `flash`; app.py calls this every run."""
     for message, icon in st.session_state.pop("_flashes", []):
         st.toast(message, icon=icon)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def gate_verdict(model_id: str, production_id: str | None) -> dict:
+    """The pipeline's quality gate for replacing production (models never change, so the
+    verdict of a pair can be cached)."""
+    from core import gate
+    return gate.verdict(model_id, production_id).to_dict()
 
 
 def empty_store_notice() -> None:

@@ -47,6 +47,7 @@ if not sweeps.empty:
 
 st.subheader("Topic alignment of two models")
 ids = table["model_id"].tolist()
+labels = ui.model_labels()
 left, right = st.columns(2)
 a = ui.selectbox("Model A", ids, index=0, key="align_a", format_func=ui.model_label,
                 container=left)
@@ -69,21 +70,62 @@ if a and b:
     st.plotly_chart(heat, width="stretch")
 
 st.subheader("Promote")
-if auth.current_user().can("promote"):
-    target = st.selectbox("Model", ids, key="promote_model", format_func=ui.model_label)
-    alias = st.radio("Alias", registry.ALIASES, horizontal=True)
-    c1, c2 = st.columns(2)
-    if c1.button("Promote", type="primary"):
-        with ui.friendly_errors(), st.spinner("Promoting (a new production model is scored "
-                                              "first)…"):
-            result = deploy.promote(target, alias, ui.StreamlitProgress("Scoring…"))
-            st.success(f"{target} is now {alias}.")
-            if result["scoring"]:
-                st.caption(f"Scored {result['scoring']['campaigns']:,} campaigns.")
-    if c2.button("Delete model"):
-        with ui.friendly_errors():
-            registry.delete(target)
-            st.success(f"Deleted {target}.")
-            st.rerun()
-else:
+if not auth.current_user().can("promote"):
     st.caption("Your role may compare models but not promote or delete them.")
+    st.stop()
+
+# Nothing is preselected: promoting is a decision, not a default.
+target = st.selectbox("Model", ids, index=None, key="promote_model", format_func=labels.get,
+                      placeholder="Choose a model to promote or delete")
+alias = st.radio("Alias", registry.ALIASES, index=None, horizontal=True, key="promote_alias")
+if target is None:
+    st.stop()
+
+production = ui.production_model_id()
+ready, other_dataset = alias is not None, False
+if alias == "production" and target != production:
+    if production:
+        st.markdown(f"This **replaces the production model** {labels.get(production)}.")
+    verdict = None
+    with ui.friendly_errors(), st.spinner("Checking the quality gate (both models' NPMI on "
+                                          "the new model's training data)…"):
+        verdict = ui.gate_verdict(target, production)
+        box = st.success if verdict["passes"] else st.warning
+        box(f"Quality gate (as the pipeline judges it): "
+            f"{'passes' if verdict['passes'] else 'does not pass'} — {verdict['reason']}.")
+    if verdict is None:
+        st.stop()
+    by_id = table.set_index("model_id")
+    # The keys name both models: a confirmation never carries over to another pair.
+    if verdict["other_dataset"]:
+        other_dataset = st.checkbox(
+            f"Yes: production should serve dataset {by_id.at[target, 'dataset']!r} instead "
+            f"of {by_id.at[production, 'dataset']!r}",
+            key=f"promote_other_dataset:{production}:{target}")
+    question = (f"Yes, replace {production} with {target} in production" if production
+                else f"Yes, make {target} the production model")
+    confirmed = st.checkbox(question, key=f"promote_confirm:{production}:{target}")
+    ready = confirmed and (other_dataset or not verdict["other_dataset"])
+elif alias == "production":
+    st.info(f"{target} is already the production model.")
+    ready = False
+
+c1, c2 = st.columns(2)
+clicked = c1.button("Promote", type="primary", disabled=not ready, key="promote_go")
+if clicked and not ready:
+    st.warning("Production changed meanwhile: look at the model it replaces and confirm again.")
+elif clicked:
+    with ui.friendly_errors(), st.spinner("Promoting (the model is scored first)…"):
+        result = deploy.promote(target, alias, ui.StreamlitProgress("Scoring…"),
+                                expected=production if alias == "production"
+                                else registry.ANY_PREVIOUS,
+                                other_dataset=other_dataset)
+        st.success(f"{target} is now {alias}"
+                   + (f" (replacing {result['previous']})." if result["previous"] else "."))
+        if result["scoring"]:
+            st.caption(f"Scored {result['scoring']['campaigns']:,} campaigns.")
+if c2.button("Delete model", key="promote_delete"):
+    with ui.friendly_errors():
+        registry.delete(target)
+        ui.flash(f"Deleted {target}.")
+        st.rerun()

@@ -56,12 +56,13 @@ def problems(model_id: str) -> list[str]:
         return found
     groups: dict[tuple[str, ...], list[int]] = {}
     for topic, words in enumerate(model.top_words(TOP_WORDS)):
-        groups.setdefault(tuple(sorted(words)), []).append(topic)
+        groups.setdefault(tuple(words), []).append(topic)
     same = [topics for topics in groups.values() if len(topics) > 1]
     if same:
         shown = "; ".join(", ".join(str(t) for t in topics) for topics in same[:5])
-        found.append(f"its topics are degenerate: topics with the same top {TOP_WORDS} words "
-                     f"({shown})")
+        found.append(f"its topics are degenerate: topics {shown} have identical top-"
+                     f"{TOP_WORDS} word lists (empty topics: is K too large for the data, or "
+                     "were its parameters broken?)")
     return found
 
 

@@ -134,5 +134,5 @@ def test_role_map_patterns():
     assert auth.role_for("Ana@Example.com", roles) == auth.DATA_SCIENTIST
     assert auth.role_for("bob@example.com", roles) == auth.ACCOUNT_MANAGER
     assert auth.role_for("eve@evil.org", roles) is None
-    with pytest.raises(ValueError, match="unknown role"):
+    with pytest.raises(auth.IdentityError, match="Unknown role"):
         auth.role_for("x@example.com", {"admin": ["*"]})

@@ -10,7 +10,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from core import audit, deploy, drift, ingest, registry, store, train
+from core import audit, deploy, drift, gate, ingest, registry, store, train
 from tests.conftest import REPO, demo_subset
 
 
@@ -80,13 +80,53 @@ def test_train_page_runs_a_sweep(trained_home):
     assert any(f"`{m}`" in chosen for m in swept["model_id"])
 
 
-def test_compare_page_aligns_and_promotes(trained_home):
+def test_compare_page_aligns_and_promotes_only_after_confirmation(trained_home):
+    production = registry.alias("production")
     other = train.train(train.TrainSpec(dataset="demo", k=5, params={"iterations": 40}))
+    deploy.promote(other.model_id, "candidate")
     at = page("compare")
     assert len(at.dataframe[0].value) == 2
     assert at.get("plotly_chart")
+    labels = registry.model_labels()
+    assert at.selectbox(key="align_a").format_func(production) == labels[production]
+    # Nothing is preselected and nothing can be promoted yet.
+    assert at.selectbox(key="promote_model").value is None
+    assert at.radio(key="promote_alias").value is None
+
     at.selectbox(key="promote_model").set_value(other.model_id)
-    ok(at.button[0].click().run())
+    ok(at.radio(key="promote_alias").set_value("production").run())
+    assert any(labels[production] in m.value and "replaces the production model" in m.value
+               for m in at.markdown)
+    verdict = gate.verdict(other.model_id, production)  # what the pipeline would decide
+    shown = [box.value for box in [*at.success, *at.warning]]
+    assert any(verdict.reason in text for text in shown), shown
+    confirm = at.checkbox(key=f"promote_confirm:{production}:{other.model_id}")
+    assert production in confirm.label and other.model_id in confirm.label
+    assert at.button(key="promote_go").disabled
+    at.button(key="promote_go").click().run()
+    assert registry.alias("production") == production  # no confirmation, no promotion
+
+    ok(confirm.check().run())
+    ok(at.button(key="promote_go").click().run())
+    assert registry.alias("production") == other.model_id
+    assert registry.alias("candidate") is None  # promoting the candidate clears it
+    assert any(f"replacing {production}" in s.value for s in at.success)
+
+
+def test_compare_page_needs_an_explicit_yes_for_another_dataset(trained_home, tmp_path):
+    production = registry.alias("production")
+    ingest.import_paths([demo_subset(tmp_path / "other.parquet", 120)], "other")
+    other = train.train(train.TrainSpec(dataset="other", k=6, params={"iterations": 60}))
+    at = page("compare")
+    at.selectbox(key="promote_model").set_value(other.model_id)
+    ok(at.radio(key="promote_alias").set_value("production").run())
+    assert any("serves dataset 'demo'" in w.value for w in at.warning)
+    ok(at.checkbox(key=f"promote_confirm:{production}:{other.model_id}").check().run())
+    assert at.button(key="promote_go").disabled  # the other dataset is not confirmed yet
+    yes = at.checkbox(key=f"promote_other_dataset:{production}:{other.model_id}")
+    assert "'other' instead of 'demo'" in yes.label
+    ok(yes.check().run())
+    ok(at.button(key="promote_go").click().run())
     assert registry.alias("production") == other.model_id
 
 

@@ -1,0 +1,119 @@
+"""Who acts is never guessed: blank or odd names, unknown roles and threads without a user
+are refused (issue #8.9)."""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core import audit, auth, cli, registry, store, train
+from core.errors import PermissionDenied
+from tests.conftest import REPO
+from tests.test_app import AUTH_SECRETS, login_app
+
+AM = auth.User("amy", auth.ACCOUNT_MANAGER)
+
+
+def run_cli(args: list[str]) -> int:
+    """The CLI's own main, in a copy of this thread's context (it sets the user there)."""
+    return contextvars.copy_context().run(cli.main, args)
+
+
+@pytest.mark.parametrize(("variable", "value", "needle"), [
+    ("TOPICLAB_USER", "", "must not be empty or blank"),
+    ("TOPICLAB_USER", "   ", "must not be empty or blank"),
+    ("TOPICLAB_USER", "eve\x1b[2J", "U+001B"),
+    ("TOPICLAB_USER", "eve\nadmin", "U+000A"),
+    ("TOPICLAB_USER", "eve\u200b", "U+200B"),
+    ("TOPICLAB_ROLE", "wizard", "TOPICLAB_ROLE='wizard' is not a role"),
+    ("TOPICLAB_ROLE", "", "TOPICLAB_ROLE='' is not a role"),
+])
+def test_cli_refuses_a_bad_identity_and_writes_nothing(trained_home, monkeypatch, capsys,
+                                                       variable, value, needle):
+    monkeypatch.setenv(variable, value)
+    before = store.table_counts()
+    model_id = registry.alias("production")
+    assert run_cli(["label-topic", model_id, "0", "Plumbing"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and needle in err
+    assert store.table_counts() == before
+
+
+def test_names_and_roles_are_checked_where_users_are_made():
+    for name in ("", " ", "\t", "a\x00b", " padded "):
+        with pytest.raises(auth.IdentityError):
+            auth.User(name, auth.DATA_SCIENTIST)
+    with pytest.raises(auth.IdentityError, match="Unknown role 'wizard'"):
+        auth.User("ana", "wizard")
+    with pytest.raises(auth.IdentityError, match="Unknown role"):
+        auth.role_for("x@example.com", {"wizard": ["*"]})
+    assert auth.User("Ana Müller", auth.ACCOUNT_MANAGER).can("feedback")
+
+
+def test_a_thread_that_never_set_a_user_may_change_nothing(trained_home):
+    model_id = registry.alias("production")
+    outcome: dict[str, BaseException | str] = {}
+
+    def worker() -> None:  # a new thread starts with no user, whatever the caller's was
+        try:
+            registry.set_topic_label(model_id, 0, "From a thread")
+            outcome["result"] = "written"
+        except BaseException as err:  # the test reports whatever happened
+            outcome["result"] = err
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join()
+    assert isinstance(outcome["result"], PermissionDenied)
+    assert "No user is set" in str(outcome["result"])
+    assert registry.topic_labels(model_id) == {}
+
+    def named_worker() -> None:  # handed a user explicitly, the same work is allowed
+        with auth.use(auth.User("worker", auth.DATA_SCIENTIST)):
+            registry.set_topic_label(model_id, 0, "From a thread")
+
+    thread = threading.Thread(target=named_worker)
+    thread.start()
+    thread.join()
+    assert registry.topic_labels(model_id) == {0: "From a thread"}
+    assert audit.entries(action="label_topic")["actor"].iloc[0] == "worker"
+
+
+def test_saving_the_retraining_recipe_needs_a_role_and_is_audited(trained_home):
+    model_id = registry.alias("production")
+    with auth.use(AM), pytest.raises(PermissionDenied, match="may not promote"):
+        train.save_settings(model_id)
+    assert audit.entries(action="save_settings").empty
+    train.save_settings(model_id)
+    entry = audit.entries(action="save_settings").iloc[0]
+    assert entry["target"] == "demo" and entry["actor"] == "local"
+    assert model_id in entry["details"]
+
+
+@pytest.mark.parametrize(("variable", "value", "needle"), [
+    ("TOPICLAB_ROLE", "wizard", "TOPICLAB_ROLE='wizard' is not a role"),
+    ("TOPICLAB_USER", "  ", "must not be empty or blank"),
+])
+def test_app_refuses_a_bad_local_identity(home, small_csv, monkeypatch, variable, value,
+                                          needle):
+    from core import ingest
+    ingest.import_paths([small_csv], "shop")
+    monkeypatch.setenv(variable, value)
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
+    at.run()
+    assert not at.exception
+    assert any(needle in e.value for e in at.error), [e.value for e in at.error]
+    assert not at.metric  # no page ran
+
+
+def test_app_refuses_an_unknown_role_in_the_role_map(home, small_csv):
+    from core import ingest
+    ingest.import_paths([small_csv], "shop")
+    at = login_app({"is_logged_in": True, "email": "ana@example.com", "name": "Ana"})
+    at.secrets = {**AUTH_SECRETS, "topiclab": {"roles": {"wizard": ["*@example.com"]}}}
+    at.run()
+    assert not at.exception
+    assert any("Unknown role(s) 'wizard'" in e.value for e in at.error)

@@ -1,0 +1,140 @@
+"""Broken models never reach an alias; the promote safety net in core (issue #8.2, #9.2)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from core import audit, deploy, gate, ingest, registry, score, store, train
+from core.engines import make_engine
+from core.errors import InputError, TopicLabError
+from tests.conftest import FAST_PARAMS, demo_subset
+from tests.test_cli import cli
+
+NAN, INF = float("nan"), float("inf")
+
+
+@pytest.mark.parametrize(("engine", "params", "named"), [
+    ("tomotopy", {"alpha": NAN}, "alpha"),
+    ("tomotopy", {"eta": INF}, "eta"),
+    ("tomotopy", {"alpha": -INF}, "alpha"),
+    ("tomotopy", {"alpha": 0.0}, "alpha"),
+    ("tomotopy", {"eta": -0.1}, "eta"),
+    ("tomotopy", {"iterations": 0}, "iterations"),
+    ("tomotopy", {"iterations": 10**9}, "iterations"),
+    ("tomotopy", {"seed": -1}, "seed"),
+    ("tomotopy", {"seed": 2.5}, "seed"),
+    ("tomotopy", {"workers": 0}, "workers"),
+    ("tomotopy", {"rm_top": -3}, "rm_top"),
+    ("tomotopy", {"term_weight": "bm25"}, "term_weight"),
+    ("tomotopy", {"alpha": "auto"}, "alpha"),
+    ("gensim", {"alpha": NAN}, "alpha"),
+    ("gensim", {"eta": INF}, "eta"),
+    ("gensim", {"passes": 0}, "passes"),
+    ("gensim", {"decay": 2.0}, "decay"),
+    ("gensim", {"chunksize": 0}, "chunksize"),
+    ("gensim", {"alpha": "sometimes"}, "alpha"),
+])
+def test_train_spec_refuses_non_finite_and_out_of_range_parameters(engine, params, named):
+    value = next(iter(params.values()))
+    with pytest.raises(InputError) as err:
+        train.TrainSpec(dataset="demo", engine=engine, k=5, params=params)
+    assert named in str(err.value) and repr(value) in str(err.value)
+
+
+def test_train_spec_keeps_accepting_sound_parameters():
+    train.TrainSpec(dataset="d", engine="gensim", k=5,
+                    params={"alpha": "auto", "eta": None, "passes": 2, "decay": 0.7})
+    train.TrainSpec(dataset="d", k=5, params={"alpha": 0.05, "eta": 1, "iterations": 10,
+                                              "seed": 2**32 - 1, "term_weight": "one"})
+    with pytest.raises(InputError, match="heldout_share"):
+        train.TrainSpec(dataset="d", k=5, heldout_share=NAN)
+
+
+def test_cli_refuses_nan_and_inf_training_parameters(trained_home):
+    before = len(registry.list_models())
+    for args, needle in [(("--alpha", "nan"), "alpha must be a finite number, not nan"),
+                         (("--eta", "inf"), "eta must be a finite number, not inf")]:
+        result = cli("train", "--dataset", "demo", "--k", "5", *args, home=trained_home)
+        assert result.returncode == 1 and needle in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
+    assert len(registry.list_models()) == before
+
+
+def _register_nan_model() -> str:
+    """What `train --alpha nan` used to make: TrainSpec is bypassed on purpose."""
+    corpus, info = train.build_corpus("demo", None, train.TextConfig())
+    engine = make_engine("tomotopy", k=6, alpha=NAN, iterations=30, seed=0)
+    engine.fit(corpus)
+    return registry.register(engine=engine, engine_name="tomotopy", encoder=corpus.encoder,
+                             params={"k": 6, "alpha": "nan"}, dataset=info.name,
+                             version=info.version, dataset_hash=info.content_hash,
+                             metrics={"npmi": NAN, "diversity": 0.2}, timings={})
+
+
+def test_promotion_refuses_a_model_with_nan_and_keeps_production(trained_home):
+    production = registry.alias("production")
+    broken = _register_nan_model()
+    for alias in ("production", "candidate"):
+        with pytest.raises(TopicLabError, match="cannot be promoted") as err:
+            deploy.promote(broken, alias)
+        assert "npmi=nan" in str(err.value) and "NaN or infinite" in str(err.value)
+    assert registry.alias("production") == production and registry.alias("candidate") is None
+    assert not score.is_scored(broken)  # refused before any scoring
+    verdict = gate.verdict(broken, production)
+    assert not verdict.passes and "cannot serve" in verdict.reason
+
+
+def test_alias_refuses_a_model_whose_fingerprints_hold_nan(trained_home):
+    broken = _register_nan_model()
+    store.execute("UPDATE models SET metrics = '{\"npmi\": 0.1}' WHERE model_id = ?", [broken])
+    score.score_dataset(broken)  # fold-in with a NaN alpha: every fingerprint is NaN
+    weights = score.load_fingerprints(broken).weights
+    assert math.isnan(weights).all()
+    with pytest.raises(TopicLabError, match="fingerprints hold NaN"):
+        registry.set_alias("candidate", broken)
+    assert registry.alias("candidate") is None
+
+
+def test_promotion_refuses_degenerate_topics(home, tmp_path):
+    """K=30 on 7 campaigns: most topics are empty and share one top-word list."""
+    ingest.import_paths([demo_subset(tmp_path / "seven.parquet", 7)], "seven")
+    model_id = train.train(train.TrainSpec(dataset="seven", k=30,
+                                           params={"iterations": 60})).model_id
+    with pytest.raises(TopicLabError, match=r"degenerate: topics .* identical top-10"):
+        deploy.promote(model_id, "production")
+    assert registry.alias("production") is None
+
+
+def test_another_dataset_needs_confirmation_and_candidate_is_cleared(trained_home, tmp_path):
+    production = registry.alias("production")
+    ingest.import_paths([demo_subset(tmp_path / "other.parquet", 120)], "other")
+    other = train.train(train.TrainSpec(dataset="other", k=6, params=FAST_PARAMS)).model_id
+    with pytest.raises(TopicLabError, match=r"serves dataset 'demo'.*other-dataset"):
+        deploy.promote(other, "production")
+    assert registry.alias("production") == production and not score.is_scored(other)
+
+    deploy.promote(other, "candidate")
+    with pytest.raises(TopicLabError, match="changed while you were deciding"):
+        deploy.promote(other, "production", expected="someone-else", other_dataset=True)
+    outcome = deploy.promote(other, "production", expected=production, other_dataset=True)
+    assert outcome["previous"] == production
+    assert registry.aliases() == {"production": other}  # the candidate alias is cleared
+    entry = audit.entries(action="promote")["details"].iloc[0]
+    assert '"cleared": "candidate"' in entry
+    saved = audit.entries(action="save_settings")
+    assert saved["target"].iloc[0] == "other"
+
+
+def test_model_label_names_alias_dataset_k_npmi_and_date(trained_home):
+    production = registry.alias("production")
+    row = registry.list_models().iloc[0]
+    label = registry.model_label(row)
+    npmi = row["metrics"]["npmi"]
+    assert label.startswith(production) and "[production]" in label
+    assert "demo v1" in label and f"K={row['k']}" in label and f"NPMI {npmi:.3f}" in label
+    assert row["created_at"].strftime("%Y-%m-%d") in label
+    table_row = registry.metrics_table().iloc[0]
+    assert registry.model_label(table_row) == label
+    assert registry.model_labels() == {production: label}
