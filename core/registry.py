@@ -251,8 +251,8 @@ def move_alias(con: duckdb.DuckDBPyConnection, name: str, model_id: str, *,
     if bad:
         raise TopicLabError(f"Model {model_id} cannot be promoted: {bad:,} of its campaign "
                             "fingerprints hold NaN or infinite weights. Retrain it.")
-    row = con.execute("SELECT model_id FROM aliases WHERE alias = ?", [name]).fetchone()
-    previous = row[0] if row else None
+    rows = con.execute("SELECT model_id FROM aliases WHERE alias = ?", [name]).fetchall()
+    previous = rows[0][0] if rows else None
     if expected is not ANY_PREVIOUS and previous != expected:
         raise TopicLabError(
             f"{name} changed while you were deciding: it now points at {previous or 'nothing'}"
@@ -262,9 +262,9 @@ def move_alias(con: duckdb.DuckDBPyConnection, name: str, model_id: str, *,
                 [name, model_id, audit.now(), auth.current_user().name])
     cleared = None
     if name == "production":
-        row = con.execute("DELETE FROM aliases WHERE alias = 'candidate' AND model_id = ? "
-                          "RETURNING model_id", [model_id]).fetchone()
-        cleared = "candidate" if row else None
+        rows = con.execute("DELETE FROM aliases WHERE alias = 'candidate' AND model_id = ? "
+                           "RETURNING model_id", [model_id]).fetchall()
+        cleared = "candidate" if rows else None
     audit.record(con, "promote", model_id,
                  {"alias": name, "previous": previous, "cleared": cleared})
     return previous
