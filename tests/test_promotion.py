@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import math
-
+import numpy as np
 import pytest
 
 from core import audit, deploy, gate, ingest, registry, score, store, train
@@ -91,7 +90,7 @@ def test_alias_refuses_a_model_whose_fingerprints_hold_nan(trained_home):
     store.execute("UPDATE models SET metrics = '{\"npmi\": 0.1}' WHERE model_id = ?", [broken])
     score.score_dataset(broken)  # fold-in with a NaN alpha: every fingerprint is NaN
     weights = score.load_fingerprints(broken).weights
-    assert math.isnan(weights).all()
+    assert np.isnan(weights).all()
     with pytest.raises(TopicLabError, match="fingerprints hold NaN"):
         registry.set_alias("candidate", broken)
     assert registry.alias("candidate") is None
