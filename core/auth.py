@@ -34,6 +34,7 @@ class IdentityError(TopicLabError):
 
 DATA_SCIENTIST = "data_scientist"
 ACCOUNT_MANAGER = "account_manager"
+SCORER = "scorer"  # a machine key of the scoring service: reads answers, changes nothing
 
 # What each role may do. Reading (lookup, explore, compare) is open to every role.
 PERMISSIONS: dict[str, frozenset[str]] = {
@@ -42,6 +43,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
          "score", "manage_keys"}
     ),
     ACCOUNT_MANAGER: frozenset({"feedback", "export"}),
+    SCORER: frozenset(),
 }
 
 
