@@ -50,6 +50,7 @@ except auth.IdentityError as err:  # a blank TOPICLAB_USER, an unknown role: no 
     st.error(f"Topic Lab cannot tell who you are: {err}")
     st.stop()
 auth.set_user(user)  # explicit for this run's thread: core has no default user
+ui.remember_user(user)  # and for the session's widget callbacks (ui.as_user)
 
 pages = {
     "Topic Lab": [

@@ -9,14 +9,16 @@ Dataset versions and model artifacts never change, so they are cached by id.
 
 from __future__ import annotations
 
+import functools
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pandas as pd
 import streamlit as st
 
-from core import datasets, registry, store
+from core import auth, datasets, registry, store
 from core.errors import TopicLabError
 
 
@@ -234,6 +236,28 @@ def production_or_stop() -> str:
         no_models_notice()
         st.stop()
     return production
+
+
+_USER_KEY = "_topiclab_user"
+
+
+def remember_user(user: auth.User) -> None:
+    """app.py: keep this run's user for the session's widget callbacks (see `as_user`)."""
+    st.session_state[_USER_KEY] = user
+
+
+def as_user(callback: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a widget callback that changes the store. Callbacks run before app.py names
+    the user of the run, in a thread with no user: this one acts as the user of the
+    session's last run, and without one core refuses the change (it never falls back)."""
+    @functools.wraps(callback)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        user = st.session_state.get(_USER_KEY)
+        if user is None:
+            return callback(*args, **kwargs)
+        with auth.use(user):
+            return callback(*args, **kwargs)
+    return run
 
 
 @contextmanager

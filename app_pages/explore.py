@@ -59,7 +59,7 @@ with st.expander("Import files as a new dataset version", expanded=active is Non
             help="Of text files without a byte-order mark. Detect reads UTF-8, or Japanese "
                  "or Western files when only one reading is plausible, and otherwise asks.")
         st.form_submit_button("Import", type="primary", disabled=not can_import,
-                              on_click=_import)
+                              on_click=ui.as_user(_import))
     outcome = st.session_state.pop("import_outcome", None)
     if outcome:
         kind, message, warnings = outcome

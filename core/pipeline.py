@@ -83,7 +83,8 @@ def run(dataset: str, paths: Sequence[str | Path] | None = None, *,
     note("gate", decision="promote" if promote else "candidate", reason=reason)
 
     if promote:
-        outcome = deploy.promote(result.model_id, "production", progress)
+        # Judged against `production`: if someone promoted meanwhile, refuse (stale gate).
+        outcome = deploy.promote(result.model_id, "production", progress, expected=production)
         note("promote", alias="production", previous=outcome["previous"],
              scored=(outcome["scoring"] or {}).get("campaigns"))
     else:

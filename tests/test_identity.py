@@ -119,3 +119,23 @@ def test_app_refuses_an_unknown_role_in_the_role_map(home, small_csv):
     at.run()
     assert not at.exception
     assert any("Unknown role(s) 'wizard'" in e.value for e in at.error)
+
+
+def test_a_widget_callback_acts_as_the_signed_in_user(home, small_csv):
+    """Explore's import runs in a callback, before app.py names the run's user: it must act
+    as the session's signed-in user, never as a default one."""
+    from core import datasets, ingest
+    from tests.conftest import FIXTURES
+    ingest.import_paths([small_csv], "shop")
+    at = login_app({"is_logged_in": True, "email": "ana@example.com", "name": "Ana"})
+    at.run()
+    at.switch_page("app_pages/explore.py")
+    at.run()
+    sony = FIXTURES / "sony" / "PO_brand.csv"
+    at.file_uploader[0].upload(sony.name, sony.read_bytes(), "text/csv")
+    at.text_input(key="import_name").set_value("sony")
+    at.button[0].click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert datasets.get("sony").campaigns == 1
+    entry = audit.entries(action="import").iloc[0]
+    assert entry["actor"] == "ana@example.com" and entry["role"] == auth.DATA_SCIENTIST
