@@ -63,9 +63,11 @@ def build_model(n_campaigns: int, iterations: int, home: Path, figures: dict) ->
     """Generate and import the corpus (`core.demo`, as bench/lookup.py) and fit a K=50
     model. No coherence metrics: they took minutes here and the service's speed does not
     depend on them."""
-    from core import demo, ingest, registry, train
+    from core import auth, demo, ingest, registry, train
     from core.engines import make_engine
     from core.text import TextConfig
+
+    auth.set_user(auth.local_user())  # core refuses work for which nobody is named
 
     started = time.perf_counter()
     frame = demo.generate(n_campaigns, SEED)
