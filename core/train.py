@@ -44,6 +44,7 @@ _REAL: dict[str, tuple[float, float]] = {
     "offset": (0.0, 1e6), "learning_offset": (0.0, 1e6), "learning_decay": (0.5, 1.0),
     "subsampling_rate": (0.0, 1.0),
 }
+_LOW_INCLUDED = {"decay"}  # gensim's default decay is 0.5 itself
 # The named values gensim accepts instead of a number.
 _GENSIM_NAMED = {"alpha": {"symmetric", "asymmetric", "auto"}, "eta": {"symmetric", "auto"}}
 _TERM_WEIGHTS = {"one", "idf", "pmi"}
@@ -75,8 +76,10 @@ def check_param(engine: str, name: str, value: Any) -> None:
             raise InputError(f"{engine} needs a number{words} for {name}, not {value!r}.")
         if not _is_number(value) or not math.isfinite(value):
             raise InputError(f"{name} must be a finite number, not {value!r}.")
-        if not low < value <= high:
-            raise InputError(f"{name} must be greater than {low:g} and at most {high:g}, "
+        inclusive = name in _LOW_INCLUDED
+        if not (low <= value <= high if inclusive else low < value <= high):
+            relation = "at least" if inclusive else "greater than"
+            raise InputError(f"{name} must be {relation} {low:g} and at most {high:g}, "
                              f"not {value!r}.")
     elif name == "term_weight" and value not in _TERM_WEIGHTS:
         raise InputError(f"term_weight must be one of {sorted(_TERM_WEIGHTS)}, not {value!r}.")
