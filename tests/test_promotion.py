@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from core import audit, deploy, gate, ingest, registry, score, store, train
-from core.engines import make_engine
+from core.engines import DEFAULTS, make_engine
 from core.errors import InputError, TopicLabError
 from tests.conftest import FAST_PARAMS, demo_subset
 from tests.test_cli import cli
@@ -47,6 +47,9 @@ def test_train_spec_keeps_accepting_sound_parameters():
                     params={"alpha": "auto", "eta": None, "passes": 2, "decay": 0.7})
     train.TrainSpec(dataset="d", k=5, params={"alpha": 0.05, "eta": 1, "iterations": 10,
                                               "seed": 2**32 - 1, "term_weight": "one"})
+    for engine, defaults in DEFAULTS.items():  # saved settings carry every default
+        train.TrainSpec(dataset="d", engine=engine, k=5,
+                        params={k: v for k, v in defaults.items() if k != "k"})
     with pytest.raises(InputError, match="heldout_share"):
         train.TrainSpec(dataset="d", k=5, heldout_share=NAN)
 
