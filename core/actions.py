@@ -38,7 +38,8 @@ import pandas as pd
 from core.errors import InputError
 from core.schema import METRIC_COLUMNS
 
-KINDS = ("add_keywords", "add_negatives", "benchmark_gap", "split_campaign", "ngram_waste")
+KINDS = ("add_keywords", "add_negatives", "benchmark_gap", "split_campaign", "ngram_waste",
+         "promote_search_terms")
 # The term-row columns the rules read (others are ignored).
 ROW_COLUMNS = ("campaign_id", "term", "term_type", *METRIC_COLUMNS)
 TermTopicFit = Callable[[list[str]], np.ndarray]
@@ -414,14 +415,14 @@ def suggest(campaign_terms: pd.DataFrame, neighbor_terms: pd.DataFrame,
         negatives = _add_negatives(campaign_terms, own_keywords, fingerprint, term_topics,
                                    total_cost, s, notes)
         from core import negatives as safety  # they import this module
-        from core import ngrams
+        from core import ngrams, promote
         if negatives:
             negatives = safety.safeguard(negatives, campaign_terms)  # match type, conflicts
         if negatives:
             actions.append(negatives)
         waste = ngrams.ngram_waste(campaign_terms, notes=notes)
-        if waste:
-            actions.append(waste)
+        promoted = promote.promote_search_terms(campaign_terms, notes=notes)
+        actions += [a for a in (waste, promoted) if a]
         totals_given = any(_has(neighbors, c) for c in METRIC_COLUMNS)
         peers = (neighbors.set_index(neighbors["campaign_id"].astype(str))
                  .reindex(columns=list(METRIC_COLUMNS)).apply(pd.to_numeric, errors="coerce")
