@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 import pandas as pd
@@ -40,7 +41,9 @@ class NgramSettings:
     examples: int = 5         # search terms shown per fragment
 
 
-def _stop_words() -> frozenset[str]:
+@cache
+def stop_words() -> frozenset[str]:
+    """spaCy's English stop words: fragments made only of them are never negatives."""
     try:
         from spacy.lang.en.stop_words import STOP_WORDS
     except ImportError:  # spaCy is a dependency; this only guards a trimmed install
@@ -124,7 +127,7 @@ def ngram_waste(campaign_terms: pd.DataFrame, settings: NgramSettings | None = N
     rate = float(totals["conversions"] / totals["clicks"])
     cpa = float(totals["cost"] / totals["conversions"])
     need = clicks_needed(rate, s)
-    stop = _stop_words()
+    stop = stop_words()
     wasteful = table[(table["conversions"].fillna(0) == 0) & (table["clicks"] >= need)
                      & (table["cost"] >= cpa)
                      & ~table["ngram"].map(lambda g: set(g.split()) <= stop)]

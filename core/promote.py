@@ -19,7 +19,7 @@ import pandas as pd
 
 from core.actions import Action
 from core.negatives import words
-from core.ngrams import _stop_words
+from core.ngrams import stop_words
 
 KIND = "promote_search_terms"
 
@@ -41,7 +41,7 @@ def _singular(word: str) -> str:
 
 def variant_key(term: object) -> tuple[str, ...]:
     """The close-variant key of a keyword or search term (see the module docstring)."""
-    stop = _stop_words()
+    stop = stop_words()
     kept = [_singular(w) for w in words(term) if w not in stop] or list(words(term))
     return tuple(sorted(kept))
 
