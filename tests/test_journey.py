@@ -104,7 +104,7 @@ class Journey:
 
     def pick(self, label: str, text: str) -> None:
         """Type into a selectbox and take the first matching option."""
-        box = self.page.get_by_role("combobox", name=label)
+        box = self.page.get_by_role("combobox", name=label, exact=True)
         box.click()
         box.fill(text)
         self.page.get_by_role("option").filter(has_text=text).first.click()
@@ -228,3 +228,33 @@ def walk(j: Journey, page, fresh_home: Path) -> None:
     reviews = query(fresh_home, "SELECT campaign_id, decision FROM reviews")
     assert len(reviews) == 1 and reviews["decision"].iloc[0] == "flag"
     assert reviews["campaign_id"].iloc[0] in {"X001", "X002"}
+
+    # Promote the Sony model to production: the page names the model it replaces, shows
+    # the pipeline's quality gate and asks for confirmation, twice for another dataset.
+    production = query(fresh_home, "SELECT model_id FROM aliases "
+                                   "WHERE alias = 'production'")["model_id"].iloc[0]
+    j.go("Compare")
+    j.pick("Model", trained["model_id"])
+    page.get_by_test_id("stRadio").filter(has_text="Alias").get_by_text(
+        "production", exact=True).click()
+    j.idle()
+    page.get_by_text("replaces the production model").wait_for(timeout=TIMEOUT)
+    page.get_by_text("Quality gate (as the pipeline judges it)").wait_for(timeout=TIMEOUT)
+    promote = page.get_by_role("button", name="Promote")
+    assert promote.is_disabled()  # nothing happens before the confirmations
+    page.get_by_text("Yes: production should serve dataset 'sony'").click()
+    j.idle()
+    page.get_by_text(f"Yes, replace {production} with {trained['model_id']}").click()
+    j.idle()
+    promote.click()
+    page.get_by_text(f"{trained['model_id']} is now production").wait_for(timeout=TIMEOUT)
+    j.check("compare-promoted")
+    aliases = query(fresh_home, "SELECT alias, model_id FROM aliases")
+    assert dict(zip(aliases["alias"], aliases["model_id"], strict=True)) == {
+        "production": trained["model_id"]}
+
+    # Lookup now works on the active dataset (sony v1) with the new production model.
+    j.go("Lookup")
+    page.get_by_text("Campaigns of sony v1").wait_for(timeout=TIMEOUT)
+    j.check("lookup-sony")
+
