@@ -7,6 +7,7 @@ import streamlit as st
 import ui
 from core import actions, auth, export, registry, review, score
 from core.lookup import NEIGHBOR_COLUMNS
+from core.neighbors import MIN_SIMILARITY
 
 st.title("Campaign lookup")
 
@@ -43,10 +44,15 @@ money = ui.currency(lookup.dataset)
 mode = st.segmented_control("Look up", ["Existing campaign", "New campaign"],
                             default="Existing campaign", key="lookup_mode",
                             required=True) or "Existing campaign"  # never "no mode"
-options = st.columns(3)
+options = st.columns(4)
 n = options[0].slider("Neighbours", 5, 50, 10)
-min_terms = options[1].number_input("Neighbours need at least … terms", 0, 500, 0)
-exclude_account = options[2].toggle("Leave out the campaign's own account",
+min_similarity = options[1].slider(
+    "Minimum similarity", 0.0, 1.0, MIN_SIMILARITY, 0.05, key="lookup_min_similarity",
+    help=f"Suggested actions learn only from campaigns at least this similar. Default "
+         f"{MIN_SIMILARITY:.2f}: on the demo, 90% of neighbours at or above it are the same "
+         "kind of business (bench/similarity_floor.py).")
+min_terms = options[2].number_input("Neighbours need at least … terms", 0, 500, 0)
+exclude_account = options[3].toggle("Leave out the campaign's own account",
                                     disabled=mode != "Existing campaign")
 
 result = None
@@ -61,13 +67,15 @@ with ui.friendly_errors():
                                    placeholder="e.g. plumbing, C00042 …", key="lookup_campaign")
         if campaign_id:
             result = lookup.campaign(campaign_id, n, exclude_account=exclude_account,
-                                     min_terms=int(min_terms))
+                                     min_terms=int(min_terms),
+                                     min_similarity=float(min_similarity))
     else:
         text = st.text_area("Keywords of the new campaign (one per line, or comma separated)",
                             height=140, key="lookup_keywords",
                             placeholder="emergency plumber\nblocked drain\nwater heater repair")
         if text.strip():
-            result = lookup.keywords(score.split_keywords(text), n, min_terms=int(min_terms))
+            result = lookup.keywords(score.split_keywords(text), n, min_terms=int(min_terms),
+                                     min_similarity=float(min_similarity))
 
 if result is None:
     st.info("Pick a campaign, or switch to *New campaign* and paste its keywords.")
@@ -80,9 +88,18 @@ left.plotly_chart(px.bar(chart, x="weight", y="name", orientation="h", range_x=[
                          title="Fingerprint: strongest topics", labels={"name": ""}),
                   width="stretch")
 right.metric("Confidence (strongest topic)", f"{result.fingerprint.confidence:.2f}")
-right.metric("Words unknown to the model", f"{result.fingerprint.oov_share:.0%}")
+right.metric("Words the model does not use", f"{result.fingerprint.oov_share:.0%}",
+             help="Never seen in the training data, or seen but dropped by the vocabulary "
+                  "filter (in too few or too many campaigns).")
 if result.fingerprint.unknown_tokens:
-    right.caption("Unknown: " + ", ".join(dict.fromkeys(result.fingerprint.unknown_tokens))[:300])
+    unknown = result.fingerprint.unknown_report()
+    if unknown["never_seen"]:
+        right.caption(f"Never seen in training ({unknown['never_seen_share']:.0%}): "
+                      + ", ".join(unknown["never_seen"])[:300])
+    if unknown["dropped"]:
+        right.caption(f"Seen but dropped by the vocabulary filter "
+                      f"({unknown['dropped_share']:.0%}): "
+                      + ", ".join(f"{w} ({why})" for w, why in unknown["dropped"].items())[:300])
 if result.campaign_id:
     past = review.reviews_of(result.campaign_id, lookup.dataset)
     if not past.empty:
@@ -91,10 +108,20 @@ if result.campaign_id:
         right.caption(f"Reviewed {len(past)}×; latest: {latest['decision']}{note}")
 
 st.subheader("Most similar campaigns")
+if result.below_floor:
+    shown = len(result.neighbors)
+    st.caption(f"{result.below_floor} of the {shown} nearest campaigns have similarity "
+               f"below {result.min_similarity:.2f} (*similar enough*: no): suggested actions "
+               "do not learn from them.")
+if not result.neighbors.empty and not result.neighbors["similar_enough"].any():
+    st.info(f"No campaign is similar enough (similarity ≥ {result.min_similarity:.2f}) to "
+            "learn from.")
 similarity = {c: st.column_config.NumberColumn(c.replace("_", " "), format="%.3f")
               for c in ("topic_similarity", "term_similarity")}
-st.dataframe(ui.as_percent_points(result.neighbors), hide_index=True, column_order=[
-    c for c in NEIGHBOR_COLUMNS if c in result.neighbors], column_config={
+order = [c for c in NEIGHBOR_COLUMNS if c in result.neighbors]
+order.insert(order.index("similarity") + 1, "similar_enough")
+st.dataframe(ui.as_percent_points(result.neighbors), hide_index=True, column_order=order,
+             column_config={
     "campaign_name": st.column_config.TextColumn("campaign", pinned=True),
     "campaign_id": st.column_config.TextColumn("id"),
     "similarity": st.column_config.ProgressColumn("similarity", min_value=0.0, max_value=1.0,
@@ -104,6 +131,8 @@ st.dataframe(ui.as_percent_points(result.neighbors), hide_index=True, column_ord
     "conversion_rate": st.column_config.NumberColumn("Conv. rate", format=ui.PERCENT),
     "cpc": st.column_config.NumberColumn(ui.money_label("CPC", money), format="%.2f"),
     "cost": st.column_config.NumberColumn(ui.money_label("Cost", money), format="%.2f"),
+    "similar_enough": st.column_config.CheckboxColumn(
+        "similar enough", help="At or above the minimum similarity: actions learn from it"),
 })
 st.download_button("Download neighbours (CSV)", export.csv_bytes(result.neighbors),
                    file_name=f"neighbours-{result.campaign_id or 'new'}.csv", mime="text/csv",

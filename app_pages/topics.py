@@ -5,7 +5,7 @@ import plotly.express as px
 import streamlit as st
 
 import ui
-from core import auth, registry, topics
+from core import auth, carry, naming, registry, topics
 
 st.title("Topics")
 
@@ -30,7 +30,14 @@ def view(model_id: str) -> topics.TopicView:
 with ui.friendly_errors():
     model = ui.model(model_id)
     topic_view = view(model_id)
-    names = registry.topic_names(model)
+    described = naming.describe(model)  # the one place that names topics
+    names = [t.name for t in described]
+    new_topics = carry.new_topics(model, described) or set()
+
+    def shown(t: int) -> str:
+        info = described[t]
+        mark = " · carried, unconfirmed" if info.carried_from and not info.confirmed else ""
+        return names[t] + mark + (" · new" if t in new_topics else "")
 
     st.caption("Topic numbers in the chart are the model's own topic ids (0-based). Each "
                "circle is a topic; its size is the topic's share of all tokens.")
@@ -38,8 +45,23 @@ with ui.friendly_errors():
 
     st.subheader("One topic")
     # Keyed by model: switching models never shows the previous model's topic or name.
-    topic = ui.selectbox("Topic", list(range(model.k)), format_func=lambda t: names[t],
+    topic = ui.selectbox("Topic", list(range(model.k)), format_func=shown,
                          key=f"topic_pick:{model_id}")
+    info = described[topic]
+    st.caption(f"Automatic name **{info.automatic}**: its most relevant words (pyLDAvis "
+               f"relevance, λ = {naming.LAMBDA}), leaving out brand and place words. "
+               f"All top words by probability: {', '.join(info.words)}.")
+    if info.carried_from and not info.confirmed:
+        st.info(f"The name {info.label!r} was carried over from model {info.carried_from} "
+                "when this model was retrained (its closest topic). Confirm it, or give "
+                "the topic another name below.")
+        if auth.current_user().can("label_topics") and st.button(
+                "Confirm name", key=f"confirm_name:{model_id}:{topic}"):
+            registry.set_topic_label(model_id, topic, info.label)
+            ui.flash(f"Topic {topic}: name {info.label!r} confirmed.")
+            st.rerun()
+    if topic in new_topics:
+        st.caption("New topic: no topic of the model its names came from is close to it.")
     left, right = st.columns(2)
     weights = model.engine.topic_term_[topic]
     order = np.argsort(-weights, kind="stable")[:15]  # the order Engine.top_words uses

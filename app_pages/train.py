@@ -5,7 +5,7 @@ from dataclasses import replace
 import streamlit as st
 
 import ui
-from core import auth, registry, spark_session, sweep, train
+from core import auth, carry, datasets, registry, spark_session, sweep, train
 from core.engines import DEFAULTS, ENGINES
 
 st.title("Train")
@@ -98,6 +98,12 @@ else:
     k = cols[0].number_input("Topics (K)", 2, 200, defaults["k"], key="train_k")
     params["seed"] = st.number_input("Seed", 0, 10_000, 0)
 
+# Warn before training when K is large for the data (core.train.size_warnings).
+campaign_count = int(datasets.get(name, version).campaigns)
+largest_k = max(ks, default=0) if mode == "Sweep" else int(k)
+for warning in train.size_warnings(largest_k, campaign_count):
+    st.warning(warning, icon=":material/warning:")
+
 run = st.button("Start", type="primary", key="train_start")
 if run:
     st.button("Cancel", help="Stops training; nothing is saved.")
@@ -134,6 +140,31 @@ if run:
             cards[1].metric("Diversity", f"{m['diversity']:.2f}")
             cards[2].metric("c_v", f"{m['c_v']:.3f}")
             cards[3].metric("Perplexity", f"{m['perplexity']:.0f}" if m["perplexity"] else "—")
+            for warning in result.warnings:
+                st.warning(warning, icon=":material/warning:")
+            st.session_state["trained_model"] = result.model_id
         st.page_link("app_pages/compare.py", label="Compare runs and promote one",
                      icon=":material/compare_arrows:")
     st.session_state.pop("training_started", None)
+
+# After training: offer to carry the production model's topic names to the new model's
+# matching topics (core.carry; the pipeline does the same on its own).
+trained = st.session_state.get("trained_model")
+production = ui.production_model_id()
+if trained and production and trained != production:
+    with ui.friendly_errors():
+        same_data = registry.get(trained)["dataset"] == registry.get(production)["dataset"]
+        named = len(registry.topic_labels(production))
+        if same_data and named:
+            st.subheader("Topic names")
+            st.caption(f"Production ({ui.model_label(production)}) has {named} named "
+                       f"topic(s). Carry them to the matching topics of `{trained}` "
+                       f"(Jensen–Shannon distance ≤ {carry.MAX_JS}); they stay marked as "
+                       "carried until someone confirms them on the Topics page.")
+            if st.button("Carry names from production", key="carry_names"):
+                report = carry.carry_labels(production, trained)
+                st.session_state.pop("trained_model", None)
+                ui.flash(f"{len(report['carried'])} name(s) carried; "
+                         f"{len(report['not_carried'])} had no close match; "
+                         f"{len(report['new_topics'])} topic(s) of the new model are new.")
+                st.rerun()

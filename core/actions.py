@@ -1,9 +1,17 @@
 """Suggested actions for one campaign, each with the rows of evidence that triggered it.
 
-Four kinds, each a rule a person can re-check from the evidence table:
+Four kinds, each a rule a person can re-check from the evidence table. The rules that
+learn from neighbours (keyword ideas, benchmark gaps) only use neighbours at or above the
+similarity floor `min_similarity` (default `core.neighbors.MIN_SIMILARITY`, 0.5, measured
+by `bench/similarity_floor.py`): below it a neighbour is as likely another kind of
+business, and the notes say how many were similar enough.
 
 - `add_keywords`: terms that the nearest neighbours use and this campaign lacks, weighted
-  by neighbour similarity x the term's conversions (else clicks, else 1).
+  by neighbour similarity x the term's conversions (else clicks, else 1). A neighbour's
+  term is never suggested when it carries that neighbour's own name (a word of its
+  account or campaign name that this campaign does not use), a brand word of the data
+  (`brand_words`, e.g. a model's `core.naming.name_words`), or a place
+  (`core.namewords.place_words`) this campaign does not use itself.
 - `add_negatives`: this campaign's search terms that cost money, never converted, and fit
   its own topics poorly. Topic fit of a term t with topic mix theta_t against the campaign
   fingerprint f is `(theta_t . f) / (f . f)`: 1 means "as on-topic as the campaign's own
@@ -28,7 +36,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,20 +44,24 @@ import numpy as np
 import pandas as pd
 
 from core.errors import InputError
+from core.namewords import place_words
+from core.neighbors import MIN_SIMILARITY
 from core.schema import METRIC_COLUMNS
 
 KINDS = ("add_keywords", "add_negatives", "benchmark_gap", "split_campaign", "ngram_waste",
          "promote_search_terms")
 # The term-row columns the rules read (others are ignored).
-ROW_COLUMNS = ("campaign_id", "term", "term_type", *METRIC_COLUMNS)
+ROW_COLUMNS = ("campaign_id", "campaign_name", "account", "term", "term_type", *METRIC_COLUMNS)
 TermTopicFit = Callable[[list[str]], np.ndarray]
 _SPACES = re.compile(r"\s+")
+_WORDS = re.compile(r"[^\W_]+")  # words; "akashi_brand" is two
 
 
 @dataclass(frozen=True)
 class ActionSettings:
     """Thresholds of the rules; the defaults are the ones stated in the module docstring."""
 
+    min_similarity: float = MIN_SIMILARITY  # neighbours below it are not learnt from
     keyword_max: int = 10            # terms listed in one add_keywords action
     keyword_min_neighbors: int = 2   # a term must be used by this many neighbours
     negative_fit_max: float = 0.25   # relative topic fit below which a term is off-topic
@@ -176,8 +188,30 @@ def _topic_name(t: int, topic_term: np.ndarray | None, vocab: Sequence[str] | No
 
 
 # -- the rules --------------------------------------------------------------------------
+def words_of(text: Any) -> set[str]:
+    """Lower-case words of a term or name (as `normalize_term`, split on non-word runs)."""
+    if text is None or (isinstance(text, float) and text != text):
+        return set()
+    return set(_WORDS.findall(normalize_term(text)))
+
+
+def _name_words_by_campaign(rows: pd.DataFrame) -> dict[str, set[str]]:
+    """Words of each campaign's account and campaign name (stop words and 1-2 letter
+    words left out: "the", "&", "co" name nothing)."""
+    from spacy.lang.en.stop_words import STOP_WORDS
+
+    columns = [c for c in ("campaign_name", "account") if c in rows.columns]
+    if not columns:
+        return {}
+    firsts = rows.groupby(rows["campaign_id"].astype(str), sort=False)[columns].first()
+    return {cid: {w for c in columns for w in words_of(firsts.at[cid, c])
+                  if len(w) > 2 and w not in STOP_WORDS}
+            for cid in firsts.index}
+
+
 def _add_keywords(own: set[str], neighbor_terms: pd.DataFrame, neighbors: pd.DataFrame,
-                  s: ActionSettings, notes: list[str]) -> Action | None:
+                  s: ActionSettings, notes: list[str], own_words: set[str] | None = None,
+                  brand_words: Collection[str] = ()) -> Action | None:
     sims = neighbors.set_index(neighbors["campaign_id"].astype(str))["similarity"].astype(float)
     sims = sims[~sims.index.duplicated()]
     rows = neighbor_terms[neighbor_terms["campaign_id"].astype(str).isin(sims.index)]
@@ -187,6 +221,26 @@ def _add_keywords(own: set[str], neighbor_terms: pd.DataFrame, neighbors: pd.Dat
                           "term": rows["term"].map(normalize_term).to_numpy(),
                           "clicks": _numeric(rows, "clicks").to_numpy(),
                           "conversions": _numeric(rows, "conversions").to_numpy()})
+    # Another advertiser's name or a place this campaign does not target is no idea.
+    own_words = own_words if own_words is not None else {w for t in own for w in words_of(t)}
+    places = (place_words() | set(brand_words)) - own_words
+    foreign = {cid: words - own_words
+               for cid, words in _name_words_by_campaign(rows).items()}
+    term_words = {t: words_of(t) for t in table["term"].unique()}
+    carries = np.array([bool(term_words[t] & (foreign.get(c, set()) | places))
+                        for c, t in zip(table["campaign_id"], table["term"], strict=True)],
+                       dtype=bool)
+    if carries.any():
+        left_out = list(dict.fromkeys(table.loc[carries, "term"]))
+        left_out = [t for t in left_out if t not in own]
+        if left_out:
+            shown = ", ".join(f"'{t}'" for t in left_out[:3])
+            notes.append(f"{len(left_out)} term(s) of similar campaigns were not suggested "
+                         f"because they carry that advertiser's name or a place this "
+                         f"campaign does not use (e.g. {shown}).")
+        table = table[~carries]
+        if table.empty:
+            return None
     weight_by = next((m for m in ("conversions", "clicks") if table[m].fillna(0).sum() > 0), None)
     if weight_by is None:
         notes.append("No conversions or clicks for the similar campaigns' terms: keyword "
@@ -355,7 +409,8 @@ def suggest(campaign_terms: pd.DataFrame, neighbor_terms: pd.DataFrame,
             topic_term: np.ndarray | None = None, vocab: Sequence[str] | None = None,
             term_topic_fit: TermTopicFit | None = None,
             topic_names: Sequence[str] | None = None, *,
-            settings: ActionSettings | None = None) -> SuggestionResult:
+            settings: ActionSettings | None = None,
+            brand_words: Collection[str] = ()) -> SuggestionResult:
     """Suggested actions for one campaign, best first, and notes on what was skipped.
 
     campaign_terms: this campaign's rows (core.schema columns; `term` required, metrics
@@ -398,8 +453,14 @@ def suggest(campaign_terms: pd.DataFrame, neighbor_terms: pd.DataFrame,
     own_id = (str(campaign_terms["campaign_id"].iloc[0])
               if "campaign_id" in campaign_terms.columns and len(campaign_terms) else None)
     neighbors = neighbors[neighbors["campaign_id"].astype(str) != own_id]
+    neighbors = _similar_enough(neighbors, s, notes)
+    own_words = {w for t in own_terms for w in words_of(t)}
+    for column in ("campaign_name", "account"):
+        if column in campaign_terms.columns and len(campaign_terms):
+            own_words |= words_of(campaign_terms[column].iloc[0])
 
-    idea = _add_keywords(own_terms, neighbor_terms, neighbors, s, notes)
+    idea = _add_keywords(own_terms, neighbor_terms, neighbors, s, notes, own_words,
+                         brand_words)
     if idea:
         actions.append(idea)
 
@@ -437,6 +498,26 @@ def suggest(campaign_terms: pd.DataFrame, neighbor_terms: pd.DataFrame,
         actions.append(split)
     actions.sort(key=lambda a: (-a.score, KINDS.index(a.kind)))
     return SuggestionResult(actions=actions, notes=notes)
+
+
+def _similar_enough(neighbors: pd.DataFrame, s: ActionSettings,
+                    notes: list[str]) -> pd.DataFrame:
+    """The neighbours at or above the similarity floor, with a note when some were not."""
+    similarity = pd.to_numeric(neighbors["similarity"], errors="coerce")
+    close = neighbors[similarity >= s.min_similarity]
+    below = len(neighbors) - len(close)
+    floor = f"similarity >= {s.min_similarity:.2f}"
+    if len(close) == 0 and below:
+        notes.append(f"No campaign is similar enough to learn from ({floor}; the nearest has "
+                     f"{similarity.max():.2f}): keyword ideas and benchmarks were skipped.")
+    elif len(close) < s.min_neighbors and below:
+        notes.append(f"Only {len(close)} campaign{'s are' if len(close) > 1 else ' is'} "
+                     f"similar enough to benchmark against ({floor}; benchmarks need "
+                     f"{s.min_neighbors}); {below} less similar one(s) were not used.")
+    elif below:
+        notes.append(f"{len(close)} of the {len(neighbors)} nearest campaigns are similar "
+                     f"enough ({floor}); the other {below} were not used for actions.")
+    return close
 
 
 def to_frame(actions: Sequence[Action]) -> pd.DataFrame:

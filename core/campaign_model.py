@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,11 +30,17 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
-from core import actions, artifact
+from core import actions, artifact, namewords, naming
 from core.corpus import Corpus, EncodedCounts, Encoder
 from core.engines import DEFAULT_ENGINE, Engine, bow_matrix, make_engine
 from core.errors import InputError, NotFoundError
-from core.neighbors import DEFAULT_METRIC, DEFAULT_TERM_WEIGHT, NeighborIndex, neighbors_frame
+from core.neighbors import (
+    DEFAULT_METRIC,
+    DEFAULT_TERM_WEIGHT,
+    MIN_SIMILARITY,
+    NeighborIndex,
+    neighbors_frame,
+)
 from core.schema import METRIC_COLUMNS
 from core.text import TextConfig
 
@@ -58,11 +64,34 @@ class Fingerprint:
     weights: np.ndarray            # length K, sums to 1
     oov_share: float               # share of tokens not in the model's vocabulary
     known_tokens: list[str] = field(default_factory=list)
-    unknown_tokens: list[str] = field(default_factory=list)
+    unknown_tokens: list[str] = field(default_factory=list)   # every token not in it
+    dropped: dict[str, str] = field(default_factory=dict)     # of those: seen in training
+                                                              # but filtered out -> why
 
     @property
     def confidence(self) -> float:
         return float(self.weights.max())
+
+    @property
+    def never_seen_tokens(self) -> list[str]:
+        """Unknown tokens the training data never had (not merely filtered out)."""
+        return [t for t in self.unknown_tokens if t not in self.dropped]
+
+    @property
+    def dropped_tokens(self) -> list[str]:
+        """Unknown tokens the training data had but the vocabulary filters removed."""
+        return [t for t in self.unknown_tokens if t in self.dropped]
+
+    def unknown_report(self) -> dict[str, object]:
+        """Why words were not used, in shares of all tokens and distinct examples."""
+        total = len(self.known_tokens) + len(self.unknown_tokens)
+        never, dropped = self.never_seen_tokens, self.dropped_tokens
+        return {
+            "never_seen_share": round(len(never) / total, 4) if total else 0.0,
+            "dropped_share": round(len(dropped) / total, 4) if total else 0.0,
+            "never_seen": list(dict.fromkeys(never))[:50],
+            "dropped": {t: self.dropped[t] for t in list(dict.fromkeys(dropped))[:50]},
+        }
 
 
 def fold_in_keywords(encoder: Encoder, engine: Engine, terms: Sequence[str],
@@ -104,7 +133,8 @@ def fold_in_keyword_lists(encoder: Encoder, engine: Engine,
         bow, oov = encoder.encode(tokens)
         bows.append(bow)
         slots.append(len(results))
-        results.append(Fingerprint(np.empty(0), oov, known, unknown))
+        dropped = {t: encoder.dropped[t] for t in unknown if t in encoder.dropped}
+        results.append(Fingerprint(np.empty(0), oov, known, unknown, dropped))
     if bows:
         weights = engine.transform(bows)
         for slot, row in zip(slots, weights, strict=True):
@@ -200,26 +230,23 @@ def neighbor_table(found, topic_names: Sequence[str], campaigns: pd.DataFrame) -
 
 def suggest_actions(own: pd.DataFrame, fingerprint: Fingerprint, table: pd.DataFrame,
                     rows: TermRows, engine: Engine, vocabulary: Sequence[str],
-                    term_fit: actions.TermTopicFit, topic_names: Sequence[str]
-                    ) -> actions.SuggestionResult:
-    """Suggested actions for a campaign's own rows given its neighbour table."""
-    neighbor_terms = rows.of(table["campaign_id"].tolist())
+                    term_fit: actions.TermTopicFit, topic_names: Sequence[str], *,
+                    min_similarity: float = MIN_SIMILARITY,
+                    brand_words: Collection[str] = ()) -> actions.SuggestionResult:
+    """Suggested actions for a campaign's own rows given its neighbour table; only
+    neighbours at or above `min_similarity` are learnt from (`core.actions`)."""
+    close = table[pd.to_numeric(table["similarity"], errors="coerce") >= min_similarity]
+    neighbor_terms = rows.of(close["campaign_id"].tolist())
     return actions.suggest(own, neighbor_terms, table, fingerprint.weights,
                            topic_term=engine.topic_term_, vocab=vocabulary,
-                           term_topic_fit=term_fit, topic_names=topic_names)
+                           term_topic_fit=term_fit, topic_names=topic_names,
+                           settings=actions.ActionSettings(min_similarity=min_similarity),
+                           brand_words=brand_words)
 
 
 def keyword_rows(keywords: Sequence[str]) -> pd.DataFrame:
     """Pasted keywords as the term rows of a new campaign (for its actions)."""
     return pd.DataFrame({"campaign_id": "(new)", "term": list(keywords), "term_type": "keyword"})
-
-
-def topic_names(top_words: Sequence[Sequence[str]], labels: dict[int, str] | None = None,
-                n_words: int = 3) -> list[str]:
-    """Human labels where people gave them, else 'T3: word, word, word'."""
-    labels = labels or {}
-    return [labels.get(t) or f"T{t}: " + ", ".join(words[:n_words])
-            for t, words in enumerate(top_words)]
 
 
 # -- reading term rows --------------------------------------------------------------------
@@ -290,10 +317,14 @@ class CampaignModel(BaseEstimator):
         corpus = Corpus.from_frame(terms, self._text_config())
         engine.fit(corpus)
         counts = corpus.encoded_counts()
+        names = campaign_table(terms).reindex(counts.campaign_ids)
+        found = namewords.detect(counts.matrix, corpus.vocabulary,
+                                 names["campaign_name"].tolist(), names["account"].tolist(),
+                                 corpus.tokenizer)
         manifest = {"engine": self.engine, "params": {"k": int(self.k), **_json_params(engine)},
                     "text_config": corpus.config.to_dict(), "language": corpus.language,
                     "dataset": None, "k": int(self.k), "vocab_size": len(corpus.dictionary),
-                    "metrics": {},
+                    "metrics": {}, "name_words": found.to_dict(),
                     "timings": {"fit": round(time.perf_counter() - started, 3)},
                     "estimator": {**self.get_params(), "text": None if self.text is None
                                   else self._text_config().to_dict()}}
@@ -316,7 +347,12 @@ class CampaignModel(BaseEstimator):
                                           columns=pd.RangeIndex(k, name="topic"))
         self.oov_share_ = pd.Series(np.asarray(counts.oov_share)[order], index=self.fingerprints_
                                     .index, name="oov_share")
-        self.topic_names_ = topic_names(engine.topics(3), labels)
+        excluded = namewords.NameWords.from_dict(manifest.get("name_words"))
+        self.brand_words_ = excluded.brand  # kept out of keyword ideas (as in Lookup)
+        auto = naming.automatic_names(engine.topic_term_, naming.encoder_word_share(encoder),
+                                      encoder.vocabulary, excluded, 3)
+        self.topic_names_ = [(labels or {}).get(t) or name for t, (name, _, _) in
+                             enumerate(auto)]
         self.terms_ = terms
         if terms is not None:
             self.campaigns_ = campaign_table(terms).reindex(ids)
@@ -401,7 +437,8 @@ class CampaignModel(BaseEstimator):
             table = self._keyword_neighbors(fingerprint, n)
             own = keyword_rows(keywords)
         return suggest_actions(own, fingerprint, table, self._rows, self.engine_,
-                               self.vocabulary_, self._term_fit, self.topic_names_)
+                               self.vocabulary_, self._term_fit, self.topic_names_,
+                               brand_words=self.brand_words_)
 
     def _keyword_neighbors(self, fingerprint: Fingerprint, n: int) -> pd.DataFrame:
         bow, _ = self.encoder_.encode(fingerprint.known_tokens + fingerprint.unknown_tokens)

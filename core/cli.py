@@ -183,7 +183,10 @@ def _spec(args: argparse.Namespace):
 @command("train")
 def _train(args: argparse.Namespace) -> Any:
     from core import train
-    return train.train(_spec(args), progress_line).to_dict()
+    result = train.train(_spec(args), progress_line)
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return result.to_dict()
 
 
 @command("sweep")
@@ -203,19 +206,25 @@ def _number_or_text(value: str) -> float | str:
 
 @command("models")
 def _models(args: argparse.Namespace) -> Any:
-    from core import registry
+    from core import metrics, registry
     table = registry.list_models(args.dataset)
-    return table.drop(columns=["params", "timings"]).to_dict(orient="records")
+    records = table.drop(columns=["params", "timings"]).to_dict(orient="records")
+    for record in records:  # poor scores explained in words
+        record["notes"] = metrics.explain(record["metrics"])
+    return records
 
 
 @command("topics")
 def _topics(args: argparse.Namespace) -> Any:
-    from core import registry
+    from core import carry, naming, registry
     model = registry.load(registry.resolve(args.model_id))
-    labels = registry.topic_labels(model.model_id)
+    topics = naming.describe(model, n_words=args.words)
+    new = carry.new_topics(model, topics)
     return {"model_id": model.model_id, "topics": [
-        {"topic": t, "name": labels.get(t), "top_words": words}
-        for t, words in enumerate(model.top_words(args.words))]}
+        {"topic": t.topic, "name": t.name, "automatic_name": t.automatic,
+         "label": t.label, "carried_from": t.carried_from, "confirmed": t.confirmed,
+         **({"new": t.topic in new} if new is not None else {}),
+         "top_words": t.words, "relevant_words": t.relevant_words} for t in topics]}
 
 
 @command("label-topic")
@@ -276,9 +285,11 @@ def _fingerprint(args: argparse.Namespace) -> Any:
     else:
         fp = score.fold_in(model, keywords)
         weights, oov, unknown = fp.weights, fp.oov_share, fp.unknown_tokens
+        report = fp.unknown_report()
     order = sorted(range(len(weights)), key=lambda t: -weights[t])
     return {"model_id": model.model_id, "campaign_id": args.campaign_id,
             "oov_share": round(oov, 4), "unknown_words": unknown,
+            **({} if args.campaign_id else {"unknown": report}),
             "fingerprint": [round(float(w), 5) for w in weights],
             "top_topics": [{"topic": t, "name": names[t], "weight": round(float(weights[t]), 4)}
                            for t in order[:5]]}
@@ -309,10 +320,13 @@ def _neighbors(args: argparse.Namespace) -> Any:
         from core import export
         return CsvOutput(export.csv_bytes(lookup.neighbors(
             args.campaign_ids[0], args.n, exclude_account=args.exclude_account,
-            min_terms=args.min_terms)))
+            min_terms=args.min_terms, min_similarity=args.min_similarity)))
     return [{"campaign_id": cid, "model_id": lookup.model_id,
+             "min_similarity": args.min_similarity,
              "neighbors": lookup.neighbors(cid, args.n, exclude_account=args.exclude_account,
-                                           min_terms=args.min_terms).to_dict(orient="records")}
+                                           min_terms=args.min_terms,
+                                           min_similarity=args.min_similarity
+                                           ).to_dict(orient="records")}
             for cid in args.campaign_ids]
 
 
@@ -321,9 +335,9 @@ def _suggest(args: argparse.Namespace) -> Any:
     keywords = None if args.campaign_id else _keywords_from(args)  # bad input fails fast
     lookup = _lookup(args)
     if keywords is None:
-        result = lookup.campaign(args.campaign_id, args.n)
+        result = lookup.campaign(args.campaign_id, args.n, min_similarity=args.min_similarity)
     else:
-        result = lookup.keywords(keywords, args.n)
+        result = lookup.keywords(keywords, args.n, min_similarity=args.min_similarity)
     if args.format == "csv":
         from core import actions, export
         return CsvOutput(export.csv_bytes(actions.to_frame(result.suggestions.actions)))
@@ -433,6 +447,19 @@ def _add_spark_master(p: argparse.ArgumentParser) -> None:
                                           "$TOPICLAB_SPARK_MASTER, else local[*])")
 
 
+def _add_floor_arg(p: argparse.ArgumentParser, default: float | None = None) -> None:
+    from core.neighbors import MIN_SIMILARITY
+    if default is None:
+        p.add_argument("--min-similarity", type=number(0.0, 1.0), default=MIN_SIMILARITY,
+                       help=f"learn only from neighbours at or above this similarity "
+                            f"(default {MIN_SIMILARITY}, measured by "
+                            "bench/similarity_floor.py)")
+    else:
+        p.add_argument("--min-similarity", type=number(0.0, 1.0), default=default,
+                       help=f"leave out neighbours below this similarity (default {default}; "
+                            f"{MIN_SIMILARITY} is the floor suggested actions use)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m core",
                                      description=(__doc__ or "").split("\n")[0])
@@ -505,6 +532,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--exclude-account", action="store_true",
                    help="leave out campaigns of the same account")
     p.add_argument("--min-terms", type=whole(0), default=0, help="neighbours need this many terms")
+    _add_floor_arg(p, default=0.0)
     p.add_argument("--model", help="model id or alias (default: production)")
     p.add_argument("--format", choices=["json", "csv"], default="json",
                    help="csv: the Lookup page's neighbours download (one campaign id)")
@@ -514,6 +542,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--text", help='keywords of a new campaign: "kw1, kw2, …"')
     p.add_argument("--file", help="a text file with one keyword per line")
     p.add_argument("-n", type=whole(1), default=10, help="neighbours to learn from")
+    _add_floor_arg(p)
     p.add_argument("--model", help="model id or alias (default: production)")
     p.add_argument("--format", choices=["json", "csv"], default="json",
                    help="csv: the Lookup page's actions download")

@@ -174,12 +174,17 @@ class Encoder:
     """Tokens or raw documents -> bag-of-words over a fixed vocabulary, plus OOV share.
 
     This is what a saved model needs to score new campaigns: the fitted tokenizer and
-    the dictionary, nothing of the training documents.
+    the dictionary, nothing of the training documents. `dropped` maps each word the
+    training data had but the vocabulary filters removed to why ("too rare", "too
+    common"), so a report can tell those from words never seen (empty for artifacts
+    saved before it was kept).
     """
 
-    def __init__(self, tokenizer: Tokenizer, dictionary: Dictionary) -> None:
+    def __init__(self, tokenizer: Tokenizer, dictionary: Dictionary,
+                 dropped: dict[str, str] | None = None) -> None:
         self.tokenizer = tokenizer
         self.dictionary = dictionary
+        self.dropped = dropped or {}
 
     def encode(self, tokens: Sequence[str]) -> tuple[Bow, float]:
         """Bow of a token list and the share of its tokens not in the vocabulary.
@@ -219,14 +224,19 @@ class Encoder:
         return [self.dictionary[i] for i in range(len(self.dictionary))]
 
     def save(self, folder: str | Path) -> None:
-        """Write `tokenizer.json` and `vocabulary.json` (words in id order + doc freqs)."""
+        """Write `tokenizer.json`, `vocabulary.json` (words in id order, doc and corpus
+        freqs) and `dropped.json` (words the vocabulary filters removed, and why)."""
         folder = Path(folder)
         self.tokenizer.save(folder)
-        dfs = self.dictionary.dfs
+        dfs, cfs = self.dictionary.dfs, self.dictionary.cfs
         vocab = {"words": self.vocabulary,
                  "doc_freqs": [int(dfs.get(i, 0)) for i in range(len(self.dictionary))],
                  "num_docs": int(self.dictionary.num_docs)}
+        if cfs:
+            vocab["term_freqs"] = [int(cfs.get(i, 0)) for i in range(len(self.dictionary))]
         (folder / "vocabulary.json").write_text(json.dumps(vocab, ensure_ascii=False), "utf-8")
+        (folder / "dropped.json").write_text(json.dumps(self.dropped, ensure_ascii=False),
+                                             "utf-8")
 
     @classmethod
     def load(cls, folder: str | Path) -> Encoder:
@@ -235,9 +245,11 @@ class Encoder:
         dictionary = Dictionary()
         dictionary.token2id = {w: i for i, w in enumerate(vocab["words"])}
         dictionary.dfs = dict(enumerate(vocab["doc_freqs"]))
-        dictionary.cfs = {}
+        dictionary.cfs = dict(enumerate(vocab.get("term_freqs", [])))
         dictionary.num_docs = vocab["num_docs"]
-        return cls(Tokenizer.load(folder), dictionary)
+        dropped_file = folder / "dropped.json"  # absent in artifacts from before it existed
+        dropped = json.loads(dropped_file.read_text("utf-8")) if dropped_file.exists() else {}
+        return cls(Tokenizer.load(folder), dictionary, dropped)
 
 
 class Corpus:
@@ -250,7 +262,8 @@ class Corpus:
 
     def __init__(self, campaign_ids: list[str], tokens: list[list[str]], bow: list[Bow],
                  dictionary: Dictionary, tokenizer: Tokenizer,
-                 campaign_names: list[str | None] | None = None) -> None:
+                 campaign_names: list[str | None] | None = None,
+                 dropped: dict[str, str] | None = None) -> None:
         self.campaign_ids = campaign_ids
         self.campaign_names = campaign_names or [None] * len(campaign_ids)
         self.tokens = tokens
@@ -259,7 +272,7 @@ class Corpus:
         self.tokenizer = tokenizer
         self.config: TextConfig = tokenizer.config
         self.language: str = tokenizer.language_
-        self.encoder = Encoder(tokenizer, dictionary)
+        self.encoder = Encoder(tokenizer, dictionary, dropped)
 
     def __len__(self) -> int:
         return len(self.bow)
@@ -330,15 +343,19 @@ class Corpus:
                tokenizer: Tokenizer, names: list[str | None] | None = None) -> Corpus:
         cfg = tokenizer.config
         dictionary = Dictionary(tokens)
+        seen = {w: dictionary.dfs[i] for w, i in dictionary.token2id.items()}
         dictionary.filter_extremes(no_below=cfg.no_below, no_above=cfg.no_above,
                                    keep_n=cfg.keep_n)
+        common = cfg.no_above * len(tokens)
+        dropped = {w: "too common" if df > common else "too rare"
+                   for w, df in seen.items() if w not in dictionary.token2id}
         if len(dictionary) == 0:
             raise InputError(
                 f"no words are left after the vocabulary filters ({len(ids)} documents, "
                 f"no_below={cfg.no_below}, no_above={cfg.no_above}): lower no_below or "
                 "raise no_above")
         bow = [dictionary.doc2bow(doc) for doc in weighted]
-        return cls(ids, tokens, bow, dictionary, tokenizer, names)
+        return cls(ids, tokens, bow, dictionary, tokenizer, names, dropped)
 
     # -- held-out split ---------------------------------------------------------------
     def split(self, test_share: float = 0.1, seed: int = 0) -> tuple[Corpus, Corpus]:
@@ -357,4 +374,4 @@ class Corpus:
         idx = [int(i) for i in indices]
         return Corpus([self.campaign_ids[i] for i in idx], [self.tokens[i] for i in idx],
                       [self.bow[i] for i in idx], self.dictionary, self.tokenizer,
-                      [self.campaign_names[i] for i in idx])
+                      [self.campaign_names[i] for i in idx], self.encoder.dropped)

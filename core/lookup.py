@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from core import actions, datasets, registry, score, store
+from core import actions, datasets, naming, registry, score, store
 from core.campaign_model import (  # noqa: F401
     NEIGHBOR_COLUMNS,
     PERFORMANCE,
@@ -30,7 +30,8 @@ from core.campaign_model import (  # noqa: F401
 )
 from core.corpus import EncodedCounts
 from core.engines import bow_matrix
-from core.errors import NotFoundError
+from core.errors import InputError, NotFoundError
+from core.neighbors import MIN_SIMILARITY
 
 
 @dataclass
@@ -39,8 +40,11 @@ class LookupResult:
 
     campaign_id: str | None            # None for pasted keywords
     fingerprint: score.Fingerprint
-    neighbors: pd.DataFrame
+    neighbors: pd.DataFrame            # the n nearest; `similar_enough`: at or above the
+                                       # floor, the only ones actions learn from
     suggestions: actions.SuggestionResult
+    min_similarity: float = MIN_SIMILARITY
+    below_floor: int = 0               # of the n nearest, how many were below the floor
 
     def fingerprint_frame(self, topic_names: Sequence[str]) -> pd.DataFrame:
         return pd.DataFrame({"topic": range(len(topic_names)), "name": topic_names,
@@ -56,6 +60,10 @@ class LookupResult:
                             "weight": round(float(weights[t]), 4)} for t in top],
             "oov_share": round(self.fingerprint.oov_share, 4),
             "unknown_words": self.fingerprint.unknown_tokens[:50],
+            **({"unknown": self.fingerprint.unknown_report()} if self.campaign_id is None
+               else {}),
+            "min_similarity": self.min_similarity,
+            "below_floor": self.below_floor,
             "neighbors": self.neighbors.to_dict(orient="records"),
             "actions": actions.to_frame(self.suggestions.actions).to_dict(orient="records"),
             "notes": self.suggestions.notes,
@@ -120,6 +128,7 @@ class Lookup:
                           .set_index("campaign_id").reindex(self.fingerprints.campaign_ids))
         self._rows = TermRows(self.terms)
         self._term_fit = actions.term_topic_fit_from(self.model.encoder, self.model.engine)
+        self.brand_words = naming.name_words(self.model).brand  # kept out of keyword ideas
 
     def _rows_of(self, campaign_ids: Sequence[str]) -> pd.DataFrame:
         """The term rows of some campaigns, in import order (as a boolean filter gives)."""
@@ -147,17 +156,22 @@ class Lookup:
         return neighbor_table(found, self.topic_names, self.campaigns)
 
     def neighbors(self, campaign_id: str, n: int = 10, *, exclude_account: bool = False,
-                  min_terms: int = 0) -> pd.DataFrame:
-        """The n most similar stored campaigns, with similarity, shared topics, metrics."""
+                  min_terms: int = 0, min_similarity: float = 0.0) -> pd.DataFrame:
+        """The n most similar stored campaigns, with similarity, shared topics, metrics;
+        those below `min_similarity` are left out (0 keeps all n)."""
         self.check(campaign_id)
         account = self.campaigns.at[campaign_id, "account"]
         exclude, allowed = self._filters(account, exclude_account, min_terms)
-        return self._neighbor_table(self.index.query_id(campaign_id, n, exclude=exclude,
-                                                        allowed=allowed))
+        table = self._neighbor_table(self.index.query_id(campaign_id, n, exclude=exclude,
+                                                         allowed=allowed))
+        return table[table["similarity"] >= min_similarity].reset_index(drop=True)
 
     def campaign(self, campaign_id: str, n: int = 10, *, exclude_account: bool = False,
-                 min_terms: int = 0) -> LookupResult:
-        """Fingerprint, neighbours and actions of a stored campaign."""
+                 min_terms: int = 0, min_similarity: float = MIN_SIMILARITY) -> LookupResult:
+        """Fingerprint, neighbours and actions of a stored campaign. Of its n nearest
+        campaigns, only those at or above `min_similarity` are learnt from (the table
+        marks them in `similar_enough`)."""
+        _check_floor(min_similarity)
         self.check(campaign_id)
         weights = self.fingerprints.weights[self.fingerprints.index_of(campaign_id)]
         oov = float(self.fingerprints.oov_share[self.fingerprints.index_of(campaign_id)])
@@ -165,15 +179,21 @@ class Lookup:
         table = self.neighbors(campaign_id, n, exclude_account=exclude_account,
                                min_terms=min_terms)
         own = self._rows_of([campaign_id])
-        return LookupResult(campaign_id, fingerprint, table, self._suggest(own, fingerprint,
-                                                                          table))
+        return self._result(campaign_id, fingerprint, own, table, min_similarity)
+
+    def _result(self, campaign_id: str | None, fingerprint: score.Fingerprint,
+                own: pd.DataFrame, table: pd.DataFrame, min_similarity: float) -> LookupResult:
+        table = table.assign(similar_enough=table["similarity"] >= min_similarity)
+        return LookupResult(campaign_id, fingerprint, table,
+                            self._suggest(own, fingerprint, table, min_similarity),
+                            min_similarity, int((~table["similar_enough"]).sum()))
 
     def keywords(self, keywords: Sequence[str], n: int = 10, *,
-                 min_terms: int = 0) -> LookupResult:
+                 min_terms: int = 0, min_similarity: float = MIN_SIMILARITY) -> LookupResult:
         """Fingerprint (folded in), neighbours and actions of keywords not in the store."""
+        _check_floor(min_similarity)
         fingerprint, table = self.keyword_neighbors(keywords, n, min_terms=min_terms)
-        own = keyword_rows(keywords)
-        return LookupResult(None, fingerprint, table, self._suggest(own, fingerprint, table))
+        return self._result(None, fingerprint, keyword_rows(keywords), table, min_similarity)
 
     def keyword_neighbors(self, keywords: Sequence[str], n: int = 10, *, min_terms: int = 0
                           ) -> tuple[score.Fingerprint, pd.DataFrame]:
@@ -187,6 +207,13 @@ class Lookup:
         return fingerprint, self._neighbor_table(found)
 
     def _suggest(self, own: pd.DataFrame, fingerprint: score.Fingerprint,
-                 table: pd.DataFrame) -> actions.SuggestionResult:
+                 table: pd.DataFrame, min_similarity: float) -> actions.SuggestionResult:
         return suggest_actions(own, fingerprint, table, self._rows, self.model.engine,
-                               self.model.vocabulary, self._term_fit, self.topic_names)
+                               self.model.vocabulary, self._term_fit, self.topic_names,
+                               min_similarity=min_similarity, brand_words=self.brand_words)
+
+
+def _check_floor(min_similarity: float) -> None:
+    if isinstance(min_similarity, bool) or not isinstance(min_similarity, int | float) or \
+            not 0 <= min_similarity <= 1:
+        raise InputError(f"min_similarity must be between 0 and 1, not {min_similarity!r}.")

@@ -178,3 +178,32 @@ def evaluate(engine: Engine, corpus, heldout=None,
         result["perplexity"] = perplexity(engine, heldout)
         result["perplexity_seconds"] = time.perf_counter() - started
     return result
+
+
+def explain(scores: dict[str, Any]) -> list[str]:
+    """Poor scores in words, for pages and the CLI (empty when nothing looks poor).
+
+    NPMI (top-10 words, in [-1, 1]) is 0 when a topic's top words occur together as
+    often as by chance; the BBC reference here scores 0.12-0.15, the demo at K = 40 0.26.
+    Diversity below the sweep floor (0.7) means topics repeat each other's top words.
+    """
+    notes = []
+    npmi = scores.get("npmi")
+    if isinstance(npmi, int | float) and npmi == npmi:
+        if npmi < -0.05:
+            notes.append(
+                f"NPMI is negative ({npmi:.3f}): the top words of a typical topic appear "
+                "together in these campaigns less often than by chance, so the topics mix "
+                "unrelated words. Usually K is too large for the data (too few campaigns "
+                "per topic) or the data is too small; try fewer topics or more campaigns.")
+        elif npmi < 0.05:
+            notes.append(
+                f"NPMI is low ({npmi:.3f}; 0 means chance): the top words of a topic occur "
+                "together hardly more often than unrelated words would, so the topics "
+                "are weak. Compare a few values of K (a sweep), or add more campaigns.")
+    diversity = scores.get("diversity")
+    if isinstance(diversity, int | float) and diversity < 0.7:
+        notes.append(
+            f"Topic diversity is {diversity:.2f} (below 0.7): many topics share their top "
+            "words, so several topics say the same thing; fewer topics usually help.")
+    return notes

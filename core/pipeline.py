@@ -1,5 +1,5 @@
 """The gated retraining pipeline a scheduler runs: import → drift check → train →
-evaluate → gate → promote (or keep as candidate) → batch score.
+evaluate → gate → promote (or keep as candidate) → batch score → carry topic names.
 
 The gate (`core.gate.verdict`, the same one the Compare page shows) compares the new
 model with production on the *same* data — the new dataset version — by the stated
@@ -9,7 +9,9 @@ more than `tolerance`, or its topic diversity is below the floor; otherwise it b
 the `candidate` and the reason says why. A model that must not serve at all (NaN
 metrics, degenerate topics) is refused by promotion, and the pipeline fails. Production and its
 fingerprints are only touched by the final promotion, which scores before it moves the
-alias, so a failure at any step leaves them as they were.
+alias, so a failure at any step leaves them as they were. Last, the human topic names
+of the production model it was compared with are carried to the new model's aligned
+topics (`core.carry`), marked as carried until someone confirms them.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from core import audit, auth, datasets, deploy, drift, gate, ingest, registry, store
+from core import audit, auth, carry, datasets, deploy, drift, gate, ingest, registry, store
 from core.errors import NotFoundError, TopicLabError
 from core.train import Progress, build_corpus, saved_settings, train
 
@@ -91,11 +93,17 @@ def run(dataset: str, paths: Sequence[str | Path] | None = None, *,
         outcome = deploy.promote(result.model_id, "candidate", progress)
         note("candidate", alias="candidate", previous=outcome["previous"],
              scored=(outcome["scoring"] or {}).get("campaigns"))
+    names = None
+    if production and serves == dataset:
+        names = carry.carry_labels(production, result.model_id)
+        note("names", carried=len(names["carried"]), not_carried=len(names["not_carried"]),
+             new_topics=names["new_topics"])
     decision = "promoted" if promote else "candidate"
     with store.transaction() as con:
         audit.record(con, "pipeline", result.model_id,
                      {"dataset": info.label, "decision": decision, "reason": reason})
     return {"decision": decision, "reason": reason, "model_id": result.model_id,
             "dataset": info.name, "version": info.version, "production_before": production,
-            "metrics": result.metrics, "steps": steps,
+            "metrics": result.metrics, "warnings": result.warnings, "names": names,
+            "steps": steps,
             "seconds": round(time.perf_counter() - started, 2)}

@@ -80,11 +80,13 @@ def model_dir(model_id: str) -> Path:
 def register(*, engine: Any, engine_name: str, encoder: Encoder, params: dict[str, Any],
              dataset: str, version: int, dataset_hash: str, metrics: dict[str, Any],
              timings: dict[str, Any], sweep_id: str | None = None,
-             model_id: str | None = None, counts: EncodedCounts | None = None) -> str:
+             model_id: str | None = None, counts: EncodedCounts | None = None,
+             name_words: dict[str, list[str]] | None = None) -> str:
     """Write the artifact atomically, then its registry row (with an audit entry).
 
     `counts`: the encoded term matrix of the dataset version's campaigns, saved with the
-    model so that scoring, Lookup and Topics need not encode the terms again."""
+    model so that scoring, Lookup and Topics need not encode the terms again.
+    `name_words`: brand and place words, left out of automatic topic names."""
     k = int(engine.topic_term_.shape[0])
     model_id = model_id or new_model_id(engine_name, k)
     text_config = encoder.tokenizer.config.to_dict()
@@ -97,6 +99,8 @@ def register(*, engine: Any, engine_name: str, encoder: Encoder, params: dict[st
         "created_at": audit.now().isoformat(timespec="seconds"),
         "created_by": auth.current_user().name,
     }
+    if name_words is not None:
+        manifest["name_words"] = name_words
     final = artifact.write(model_dir(model_id), engine=engine, encoder=encoder,
                            manifest=manifest, counts=counts)
     try:
@@ -143,7 +147,8 @@ def register_fitted(model: Any, dataset: str, version: int | None = None) -> str
                     encoder=model.encoder_, params=model.manifest_["params"],
                     dataset=info.name, version=info.version, dataset_hash=info.content_hash,
                     metrics=metrics.evaluate(model.engine_, corpus),
-                    timings=model.manifest_.get("timings", {}), counts=model.counts_)
+                    timings=model.manifest_.get("timings", {}), counts=model.counts_,
+                    name_words=model.manifest_.get("name_words"))
 
 
 def _json(value: Any) -> str:
@@ -347,11 +352,11 @@ def topic_labels(model_id: str) -> dict[int, str]:
     return dict(zip(frame["topic"].astype(int), frame["label"], strict=True))
 
 
-def topic_names(model: LoadedModel, n_words: int = 3) -> list[str]:
-    """Human labels where people gave them, else 'T3: word, word, word'."""
-    from core.campaign_model import topic_names as names  # the notebook model's rule
-
-    return names(model.top_words(n_words), topic_labels(model.model_id), n_words)
+def topic_names(model: LoadedModel) -> list[str]:
+    """Human labels where people gave them, else 'T3: word, word, word' from the most
+    relevant words (`core.naming.describe`, the one place that names topics)."""
+    from core import naming
+    return [t.name for t in naming.describe(model, n_words=3)]
 
 
 def set_topic_label(model_id: str, topic: int, label: str) -> None:
@@ -368,9 +373,11 @@ def set_topic_label(model_id: str, topic: int, label: str) -> None:
         pause("set_topic_label")
         con.execute("DELETE FROM topic_labels WHERE model_id = ? AND topic = ?",
                     [model_id, topic])
-        if label:
-            con.execute("INSERT INTO topic_labels VALUES (?, ?, ?, ?, ?)",
-                        [model_id, topic, label, audit.now(), auth.current_user().name])
+        if label:  # a name given (or confirmed) by a person is no longer "carried"
+            con.execute("INSERT INTO topic_labels (model_id, topic, label, updated_at, "
+                        "updated_by, carried_from, confirmed) VALUES (?, ?, ?, ?, ?, ?, true)",
+                        [model_id, topic, label, audit.now(), auth.current_user().name,
+                         None])
         audit.record(con, "label_topic", model_id, {"topic": topic, "label": label})
 
 

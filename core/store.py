@@ -148,6 +148,10 @@ CREATE TABLE IF NOT EXISTS topic_labels (
     updated_by VARCHAR,
     PRIMARY KEY (model_id, topic)
 );
+-- Names carried over from a previous model on retraining (core.carry) stay unconfirmed
+-- until someone confirms them; added in place so stores made before keep their labels.
+ALTER TABLE topic_labels ADD COLUMN IF NOT EXISTS carried_from VARCHAR;
+ALTER TABLE topic_labels ADD COLUMN IF NOT EXISTS confirmed BOOLEAN DEFAULT true;
 
 CREATE TABLE IF NOT EXISTS fingerprints (
     model_id VARCHAR NOT NULL,

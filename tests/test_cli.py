@@ -65,9 +65,15 @@ def test_model_commands_print_json(trained_home):
 
     found = ok_json(cli("find", "plumb", home=trained_home))
     campaign_ids = [f["campaign_id"] for f in found[:2]]
-    result = ok_json(cli("neighbors", *campaign_ids, "-n", "5", home=trained_home))
+    result = ok_json(cli("neighbors", *campaign_ids, "-n", "5", "--min-similarity", "0",
+                         home=trained_home))
     assert [r["campaign_id"] for r in result] == campaign_ids
     assert all(len(r["neighbors"]) == 5 for r in result)
+    floored = ok_json(cli("neighbors", *campaign_ids, "-n", "5", "--min-similarity", "0.45",
+                          home=trained_home))
+    for everyone, above in zip(result, floored, strict=True):  # the floor only drops
+        kept = [n["campaign_id"] for n in everyone["neighbors"] if n["similarity"] >= 0.45]
+        assert [n["campaign_id"] for n in above["neighbors"]] == kept
 
     fp = ok_json(cli("fingerprint", campaign_ids[0], home=trained_home))
     assert abs(sum(fp["fingerprint"]) - 1) < 1e-3

@@ -18,7 +18,8 @@ def test_gate_promotes_a_clearly_better_model(trained_home, tmp_path):
     assert result["decision"] == "promoted", result["reason"]
     assert registry.alias("production") == result["model_id"]
     assert score.is_scored(result["model_id"])
-    assert [s["step"] for s in result["steps"]] == ["drift", "train", "evaluate", "gate", "promote"]
+    assert [s["step"] for s in result["steps"]] == ["drift", "train", "evaluate", "gate", "promote",
+                                                   "names"]
 
 
 def test_gate_keeps_a_clearly_worse_model_as_candidate(trained_home):

@@ -167,6 +167,7 @@ def test_topics_name_box_follows_the_selected_model(trained_home):
 def test_lookup_page_existing_and_new_campaign(trained_home):
     at = page("lookup")
     assert at.segmented_control(key="lookup_mode").value == "Existing campaign"
+    at.slider(key="lookup_min_similarity").set_value(0.0)  # every neighbour (floor: below)
     at.selectbox(key="lookup_campaign").set_value("C00002").run()
     ok(at)
     neighbours = at.dataframe[0].value

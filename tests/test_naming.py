@@ -1,0 +1,72 @@
+"""Topic names (issue #9.4): ranked by relevance, without brand or place words, full word
+list kept; one function names topics for the CLI and the pages."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from core import demo, naming, registry
+from core.namewords import place_words
+
+
+def demo_brand_words() -> set[str]:
+    """Ground truth from the generator: words of its brand names that none of its
+    vertical, modifier or query texts use (so "family" of "Family Law" is not one)."""
+    brand = {w.lower() for part in (demo._BRAND_FIRST, demo._BRAND_SECOND)
+             for w in re.findall(r"[A-Za-z]+", part)}
+    other = set()
+    for name, value in vars(demo).items():
+        if name in ("_BRAND_FIRST", "_BRAND_SECOND"):
+            continue
+        texts = ([value] if isinstance(value, str) else
+                 list(value.values()) if isinstance(value, dict) else
+                 [str(v) for v in value] if isinstance(value, tuple) else [])
+        other |= {w.lower() for t in texts if isinstance(t, str)
+                  for w in re.findall(r"[A-Za-z]+", t)}
+    return brand - other
+
+
+def test_no_automatic_topic_name_on_the_demo_holds_a_brand_or_place_word(trained_home) -> None:
+    from core import datasets
+
+    model = registry.load(registry.resolve("production"))
+    accounts = datasets.campaigns("demo", 1)["account"].dropna()
+    account_words = {w.lower() for a in accounts for w in re.findall(r"[A-Za-z]+", a)}
+    truth = demo_brand_words() & account_words      # brand words of this data's accounts
+    in_vocabulary = truth & set(model.vocabulary)
+    assert len(in_vocabulary) >= 10                 # not vacuous: the model has them
+    topics = naming.describe(model)
+    shown = [t.automatic for t in topics]
+    for topic in topics:
+        named = set(topic.automatic.split(": ", 1)[1].split(", "))
+        assert not named & truth, (topic.automatic, shown)
+        assert not named & place_words(), (topic.automatic, shown)
+        assert len(topic.words) == 10                    # the full list stays visible
+        assert topic.name == topic.automatic and topic.label is None
+    # ... and by probability alone some names would have carried them.
+    assert any(set(t.words[:3]) & (truth | place_words()) for t in topics)
+    assert registry.topic_names(model) == [t.name for t in topics]
+
+
+def test_relevance_puts_a_topics_own_words_before_words_every_topic_has() -> None:
+    # Word 0 is frequent everywhere; word 1 belongs to topic 0 alone.
+    phi = np.array([[0.50, 0.30, 0.10, 0.10],
+                    [0.60, 0.01, 0.20, 0.19],
+                    [0.60, 0.01, 0.19, 0.20]])
+    share = np.array([0.55, 0.10, 0.18, 0.17])
+    rel = naming.relevance(phi, share)
+    assert np.argmax(phi[0]) == 0 and np.argmax(rel[0]) == 1
+    assert np.allclose(naming.relevance(phi, share, lam=1.0), np.log(phi))
+
+
+def test_a_human_name_wins_and_the_cli_topics_show_both(trained_home) -> None:
+    from tests.test_cli import cli, ok_json
+
+    model_id = registry.resolve("production")
+    registry.set_topic_label(model_id, 1, "Plumbing")
+    topics = ok_json(cli("topics", home=trained_home))["topics"]
+    assert topics[1]["name"] == "Plumbing" and topics[1]["label"] == "Plumbing"
+    assert topics[1]["automatic_name"].startswith("T1: ") and topics[1]["confirmed"] is True
+    assert topics[0]["name"] == topics[0]["automatic_name"] and len(topics[0]["top_words"]) == 10

@@ -1,0 +1,87 @@
+"""Page runs for issue #9 items 3, 4, 5, 10: the similarity floor and unknown words on
+Lookup, carried names on Topics, size warnings and carrying names on Train."""
+
+from __future__ import annotations
+
+from core import carry, naming, registry, train
+from core.neighbors import MIN_SIMILARITY
+from tests.test_pages import fresh_caches, ok, page, picker  # noqa: F401  (autouse fixture)
+
+
+def test_lookup_marks_and_learns_only_from_neighbours_above_the_floor(trained_home):
+    at = page("lookup")
+    assert at.slider(key="lookup_min_similarity").value == MIN_SIMILARITY
+    at.selectbox(key="lookup_campaign").set_value("C00002").run()
+    ok(at)
+    shown = at.dataframe[0].value
+    assert (shown["similar_enough"] == (shown["similarity"] >= MIN_SIMILARITY)).all()
+    captions = " ".join(c.value for c in at.caption)
+    below = int((~shown["similar_enough"]).sum())
+    assert (f"{below} of the {len(shown)} nearest" in captions) == bool(below)
+    at.slider(key="lookup_min_similarity").set_value(0.95).run()
+    ok(at)
+    assert not at.dataframe[0].value["similar_enough"].any()
+    assert any("similar enough" in i.value for i in at.info)
+    notes = " ".join(c.value for c in at.caption)
+    assert "similar enough" in notes   # the actions' notes say why nothing was learnt
+
+
+def test_pasted_keywords_tell_never_seen_from_dropped_words(trained_home):
+    model = registry.load(registry.resolve("production"))
+    rare = next(w for w, why in sorted(model.encoder.dropped.items())
+                if why == "too rare" and w.isalpha())
+    at = page("lookup")
+    at.segmented_control(key="lookup_mode").set_value("New campaign").run()
+    at.text_area(key="lookup_keywords").set_value(
+        f"emergency plumber\n{rare} repair\nzzqxv service").run()
+    ok(at)
+    captions = [c.value for c in at.caption]
+    assert any(c.startswith("Never seen in training") and "zzqxv" in c for c in captions)
+    assert any("dropped by the vocabulary filter" in c and rare in c for c in captions)
+
+
+def test_topics_page_marks_a_carried_name_and_confirms_it(trained_home):
+    production = registry.resolve("production")
+    other = train.train(train.TrainSpec(dataset="demo", k=12, params={"iterations": 150,
+                                                                       "seed": 1}))
+    pairs = carry.align(registry.load(production), registry.load(other.model_id))
+    best = pairs.sort_values("js").iloc[0]
+    registry.set_topic_label(production, int(best.old_topic), "Plumbing")
+    report = carry.carry_labels(production, other.model_id, max_js=1.0)
+    assert report["carried"][0]["name"] == "Plumbing"
+    topic = int(best.new_topic)
+
+    at = page("topics")
+    ok(picker(at, "model_picker").set_value(other.model_id).run())
+    topics = picker(at, f"topic_pick:{other.model_id}")
+    assert topics.options[topic] == "Plumbing · carried, unconfirmed"
+    ok(topics.set_value(topic).run())
+    assert any("carried over from model" in i.value for i in at.info)
+    ok(at.button(key=f"confirm_name:{other.model_id}:{topic}").click().run())
+    confirmed = naming.describe(registry.load(other.model_id))[topic]
+    assert confirmed.confirmed and confirmed.label == "Plumbing"
+    assert picker(at, f"topic_pick:{other.model_id}").options[topic] == "Plumbing"
+
+
+def test_train_page_warns_before_training_and_offers_to_carry_names(trained_home):
+    production = registry.resolve("production")
+    for topic in range(12):
+        registry.set_topic_label(production, topic, f"Name {topic}")
+    at = page("train")
+    at.number_input(key="train_k").set_value(150).run()
+    assert any("150 topics for 400 campaigns" in w.value for w in at.warning)
+    at.number_input(key="train_k").set_value(12)
+    at.number_input(key="train_iterations").set_value(150).run()
+    assert not [w for w in at.warning if "campaigns is a lot" in w.value]
+    ok(at.button(key="train_start").click().run())
+    trained = at.session_state["trained_model"]
+    ok(at.button(key="carry_names").click().run())
+    assert any("carried" in t.value for t in at.toast)
+    rows = naming.label_rows(trained)
+    pairs = carry.align(registry.load(production), registry.load(trained))
+    close = pairs[pairs["js"] <= carry.MAX_JS]
+    assert len(close) and len(rows) == len(close)
+    for pair in close.itertuples():
+        row = rows[int(pair.new_topic)]
+        assert row["label"] == f"Name {int(pair.old_topic)}"
+        assert row["carried_from"] == production and not row["confirmed"]
