@@ -49,9 +49,10 @@ from core.neighbors import MIN_SIMILARITY
 from core.schema import METRIC_COLUMNS
 
 KINDS = ("add_keywords", "add_negatives", "benchmark_gap", "split_campaign", "ngram_waste",
-         "promote_search_terms")
+         "promote_search_terms", "duplicate_keywords")
 # The term-row columns the rules read (others are ignored).
-ROW_COLUMNS = ("campaign_id", "campaign_name", "account", "term", "term_type", *METRIC_COLUMNS)
+ROW_COLUMNS = ("campaign_id", "campaign_name", "account", "term", "term_type", *METRIC_COLUMNS,
+               "ad_group", "match_type")  # + duplicates, promote (own modules)
 TermTopicFit = Callable[[list[str]], np.ndarray]
 _SPACES = re.compile(r"\s+")
 _WORDS = re.compile(r"[^\W_]+")  # words; "akashi_brand" is two
@@ -410,7 +411,8 @@ def suggest(campaign_terms: pd.DataFrame, neighbor_terms: pd.DataFrame,
             term_topic_fit: TermTopicFit | None = None,
             topic_names: Sequence[str] | None = None, *,
             settings: ActionSettings | None = None,
-            brand_words: Collection[str] = ()) -> SuggestionResult:
+            brand_words: Collection[str] = (),
+            account_terms: pd.DataFrame | None = None) -> SuggestionResult:
     """Suggested actions for one campaign, best first, and notes on what was skipped.
 
     campaign_terms: this campaign's rows (core.schema columns; `term` required, metrics
@@ -422,6 +424,8 @@ def suggest(campaign_terms: pd.DataFrame, neighbor_terms: pd.DataFrame,
         `term_topic_fit`, a rough topic mix of terms from their whitespace-split words.
     term_topic_fit: terms -> topic mixes (len x K), e.g. `term_topic_fit_from(encoder,
         engine)`; preferred, since it tokenises as the model did.
+    account_terms: the rows of the campaign's account, for duplicate keywords across
+        its campaigns (without them, only duplicates between its own ad groups).
     """
     s = settings or ActionSettings()
     for frame, label, needed in [(campaign_terms, "campaign_terms", ("term",)),
@@ -492,6 +496,10 @@ def suggest(campaign_terms: pd.DataFrame, neighbor_terms: pd.DataFrame,
                                                 .isin(neighbors["campaign_id"].astype(str))]))
         actions += _benchmark_gaps(own, peers, s, notes)
 
+    from core import duplicates  # imports this module
+    duplicated = duplicates.duplicate_keywords(campaign_terms, account_terms)
+    if duplicated:
+        actions.append(duplicated)
     split = _split(campaign_terms, fingerprint, term_topics,
                    lambda t: _topic_name(t, topic_term, vocab, topic_names), s)
     if split:

@@ -184,6 +184,16 @@ class TermRows:
         self._bounds = np.searchsorted(codes[self._rows_by_code], np.arange(len(campaigns) + 1))
         self._code_of = {cid: i for i, cid in enumerate(campaigns)}
 
+    def of_account(self, account: object) -> pd.DataFrame | None:
+        """The rows of every campaign of an account (None without one), for duplicate
+        keywords; the account -> campaigns map is built on first use."""
+        if account is None or pd.isna(account) or "account" not in self.terms:
+            return None
+        if not hasattr(self, "_by_account"):
+            pairs = self.terms[["account", "campaign_id"]].drop_duplicates().dropna()
+            self._by_account = pairs.groupby("account")["campaign_id"].agg(list).to_dict()
+        return self.of([str(c) for c in self._by_account.get(account, [])])
+
     def of(self, campaign_ids: Sequence[str]) -> pd.DataFrame:
         """The rows of some campaigns, in their original order (as a boolean filter gives)."""
         codes = [self._code_of[c] for c in campaign_ids if c in self._code_of]
@@ -241,7 +251,10 @@ def suggest_actions(own: pd.DataFrame, fingerprint: Fingerprint, table: pd.DataF
                            topic_term=engine.topic_term_, vocab=vocabulary,
                            term_topic_fit=term_fit, topic_names=topic_names,
                            settings=actions.ActionSettings(min_similarity=min_similarity),
-                           brand_words=brand_words)
+                           brand_words=brand_words,
+                           account_terms=rows.of_account(
+                               own["account"].dropna().iloc[0]
+                               if "account" in own and own["account"].notna().any() else None))
 
 
 def keyword_rows(keywords: Sequence[str]) -> pd.DataFrame:
