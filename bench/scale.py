@@ -149,6 +149,8 @@ def run(args: argparse.Namespace) -> dict:
         figures[f"{name}_npmi"] = round(result.metrics["npmi"], 4)
         figures[f"{name}_diversity"] = round(result.metrics["diversity"], 3)
     figures["spark_train_timings"] = {k: round(v, 1) for k, v in spark.timings.items()}
+    print({k: v for k, v in figures.items() if k.startswith(("tomotopy_", "spark_"))},
+          flush=True)  # printed as soon as known: a later step may fail
 
     in_spark = step(figures, "score_spark",
                     lambda: spark_engine.score(spark.model_id, master=args.master),
@@ -158,6 +160,7 @@ def run(args: argparse.Namespace) -> dict:
     step(figures, "score_local", lambda: score.score_dataset(spark.model_id), args.campaigns)
     figures["score_max_abs_difference"] = float(
         np.abs(score.load_fingerprints(spark.model_id).weights - spark_weights).max())
+    print(f"score_max_abs_difference: {figures['score_max_abs_difference']}", flush=True)
     del spark_weights
     score.score_dataset(local.model_id)  # the tomotopy model's fingerprints, for its p@10
     registry.set_alias("production", spark.model_id)
