@@ -229,8 +229,11 @@ def query_filters(campaigns: pd.DataFrame, account: str | None, exclude_account:
 
 
 def neighbor_table(found, topic_names: Sequence[str], campaigns: pd.DataFrame) -> pd.DataFrame:
-    """Neighbours with their similarity parts, shared topics and performance columns."""
+    """Neighbours with their similarity parts, shared topics, performance columns and
+    `similar_enough` (at the floor suggested actions use by default; Lookup re-marks it at
+    the floor the user picked)."""
     table = neighbors_frame(found, topic_names)
+    table["similar_enough"] = table["similarity"] >= MIN_SIMILARITY
     performance = (campaigns.loc[table["campaign_id"]].reindex(columns=PERFORMANCE)
                    .reset_index(drop=True))
     table = pd.concat([table, performance], axis=1)

@@ -17,11 +17,10 @@ import pytest
 from core.errors import InputError
 from core.readers import ReadResult, read_bytes, read_paths, strip_match_decoration
 from core.schema import TERM_COLUMNS
+from tests.conftest import SHARED_DATA
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SONY_FIXTURES = FIXTURES / "sony"
-SHARED_DATA = Path(os.environ.get("TOPICLAB_SHARED_DATA",
-                                  Path(__file__).resolve().parents[2] / "shared" / "data"))
 SONY_SHARED = SHARED_DATA / "sony_okg_ad_keywords"
 
 TERMS = ["東京 ホテル 予約", "格安 航空券", "勤怠管理 クラウド", "子供 見守り gps", "機械学習 入門",

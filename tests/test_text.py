@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -12,9 +11,9 @@ import pytest
 from core.corpus import Corpus, Encoder
 from core.errors import InputError
 from core.text import TextConfig, Tokenizer, detect_language, strip_decorations
+from tests.conftest import SHARED_DATA
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-SONY = SHARED / "sony_okg_ad_keywords" / "keyword"
+SONY = SHARED_DATA / "sony_okg_ad_keywords" / "keyword"
 
 
 def sony_keywords(name: str) -> list[str]:
