@@ -29,7 +29,6 @@ from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
-from gensim.models.callbacks import Metric
 
 from core import spark_session
 from core.errors import InputError
@@ -285,7 +284,7 @@ class GensimLDA(Engine):
         from gensim.models import LdaModel
 
         _report(progress, 0, self.passes, f"gensim: {self.passes} passes")
-        callback = _GensimPassProgress(progress, self.passes)
+        callback = _gensim_pass_progress(progress, self.passes)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
             model = LdaModel(corpus=corpus.bow, id2word=corpus.dictionary, num_topics=self.k,
@@ -296,17 +295,22 @@ class GensimLDA(Engine):
         return Trained(model.get_topics(), np.asarray(model.alpha), None, {})
 
 
-class _GensimPassProgress(Metric):
-    """A gensim callback 'metric' whose only job is to call `progress` after each pass."""
+def _gensim_pass_progress(progress: Progress | None, passes: int):
+    """A gensim callback 'metric' whose only job is to call `progress` after each pass
+    (gensim is imported here, not at module import: the CLI's parser reads this module)."""
+    from gensim.models.callbacks import Metric
 
-    def __init__(self, progress: Progress | None, passes: int) -> None:
-        self.progress, self.passes, self.done = progress, passes, 0
-        self.logger, self.viz_env, self.title = None, None, "progress"
+    class PassProgress(Metric):
+        def __init__(self) -> None:
+            self.done = 0
+            self.logger, self.viz_env, self.title = None, None, "progress"
 
-    def get_value(self, **kwargs) -> float:
-        self.done += 1
-        _report(self.progress, self.done, self.passes, f"gensim: pass {self.done}/{self.passes}")
-        return 0.0
+        def get_value(self, **kwargs) -> float:
+            self.done += 1
+            _report(progress, self.done, passes, f"gensim: pass {self.done}/{passes}")
+            return 0.0
+
+    return PassProgress()
 
 
 class TomotopyLDA(Engine):

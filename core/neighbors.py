@@ -49,8 +49,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import TfidfTransformer
-from sklearn.preprocessing import normalize
 
 from core.errors import InputError, NotFoundError
 
@@ -154,6 +152,9 @@ class NeighborIndex:
             self.entropy_ = _entropy(self.fingerprints_.astype(np.float64)).astype(np.float32)
         self.terms_ = None
         if term_matrix is not None and self.term_weight > 0:
+            from sklearn.feature_extraction.text import TfidfTransformer
+            from sklearn.preprocessing import normalize  # here: the CLI's parser reads us
+
             counts = sp.csr_matrix(term_matrix, dtype=np.float64)
             if counts.shape[0] != len(ids):
                 raise InputError(f"term_matrix has {counts.shape[0]} rows for {len(ids)} ids")
@@ -188,6 +189,8 @@ class NeighborIndex:
         self._check_fitted()
         if self.terms_ is None or terms is None:
             return None
+        from sklearn.preprocessing import normalize
+
         counts = sp.csr_matrix(terms, dtype=np.float64).reshape(1, -1)
         if counts.shape[1] != self.terms_.shape[1]:
             raise InputError(f"terms have {counts.shape[1]} columns; the index vocabulary "
