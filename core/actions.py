@@ -56,6 +56,10 @@ ROW_COLUMNS = ("campaign_id", "campaign_name", "account", "term", "term_type", *
 TermTopicFit = Callable[[list[str]], np.ndarray]
 _SPACES = re.compile(r"\s+")
 _WORDS = re.compile(r"[^\W_]+")  # words; "akashi_brand" is two
+# Campaign names that say "not brand" (Google Ads naming habits: "X - Non-Brand", "x_nonbrand",
+# "Generic"); their own name words are the brand they must not bid on.
+_NON_BRAND = re.compile(r"non[\s_-]?brand|generic", re.IGNORECASE)
+_NON_BRAND_WORDS = {"non", "brand", "nonbrand", "generic"}
 
 
 @dataclass(frozen=True)
@@ -459,9 +463,18 @@ def suggest(campaign_terms: pd.DataFrame, neighbor_terms: pd.DataFrame,
     neighbors = neighbors[neighbors["campaign_id"].astype(str) != own_id]
     neighbors = _similar_enough(neighbors, s, notes)
     own_words = {w for t in own_terms for w in words_of(t)}
+    name_words: set[str] = set()
     for column in ("campaign_name", "account"):
         if column in campaign_terms.columns and len(campaign_terms):
-            own_words |= words_of(campaign_terms[column].iloc[0])
+            value = campaign_terms[column].iloc[0]
+            name_words |= words_of(value) if isinstance(value, str) else set()
+    name = campaign_terms["campaign_name"].iloc[0] if (
+        "campaign_name" in campaign_terms.columns and len(campaign_terms)) else None
+    if isinstance(name, str) and _NON_BRAND.search(name):
+        # A non-brand campaign must not be told to add its own brand (its name's words).
+        brand_words = {*brand_words, *(name_words - _NON_BRAND_WORDS - own_words)}
+    else:
+        own_words |= name_words
 
     idea = _add_keywords(own_terms, neighbor_terms, neighbors, s, notes, own_words,
                          brand_words)

@@ -102,3 +102,23 @@ def test_on_real_sony_exports_no_action_learns_from_campaigns_below_the_floor(ho
             assert any("similar enough" in n for n in result.suggestions.notes)
             checked_notes += 1
     assert checked_notes  # the real exports do have campaigns below the floor
+
+
+def test_a_non_brand_campaign_is_not_told_to_add_its_own_brand() -> None:
+    """Sony's akashi_nonbrand was told to add 'akashi', the keyword of akashi_brand."""
+    own = rows("akashi_nonbrand", "akashi_nonbrand",
+               [("勤怠 管理", 1000, 50, 500.0, 5), ("勤怠 システム", 800, 40, 400.0, 4)],
+               account="akashi")
+    brand = rows("akashi_brand", "akashi_brand",
+                 [("akashi", 9000, 900, 300.0, 90), ("akashi 勤怠", 900, 90, 30.0, 9),
+                  ("打刻 アプリ", 500, 50, 50.0, 5)], account="akashi")
+    neighbors = pd.DataFrame({"campaign_id": ["akashi_brand"], "similarity": [0.9]})
+    result = actions.suggest(own, brand, neighbors, np.array([0.9, 0.1]),
+                             settings=ActionSettings(keyword_min_neighbors=1))
+    ideas = [a for a in result.actions if a.kind == "add_keywords"]
+    assert ideas and set(ideas[0].evidence["term"]) == {"打刻 アプリ"}
+    assert any("akashi" in note for note in result.notes)
+    # the brand campaign itself may keep its own name's words
+    kept = actions.suggest(brand, own, neighbors.assign(campaign_id="akashi_nonbrand"),
+                           np.array([0.9, 0.1]), settings=ActionSettings(keyword_min_neighbors=1))
+    assert not any("akashi" in note for note in kept.notes)
