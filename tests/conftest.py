@@ -110,3 +110,31 @@ def trained_home(trained_home_template: Path, tmp_path: Path,
     monkeypatch.setenv("TOPICLAB_HOME", str(home))
     monkeypatch.setenv("TOPICLAB_LOCK_WAIT_S", "5")
     return home
+
+
+# Two campaigns of words no other campaign uses: the vocabulary filter leaves them mostly
+# unknown to the model, so they land in the review queue.
+ODD_CAMPAIGNS = pd.DataFrame({
+    "campaign_id": ["X001"] * 3 + ["X002"] * 3,
+    "campaign_name": ["Odd one"] * 3 + ["Odd two"] * 3,
+    "term": ["plumber zqxv", "blorft gnark", "snarfle wibbet",
+             "florp quibble", "garnix tembo", "wuzzle drain"]})
+
+
+def build_review_store(home: Path, campaigns: int, k: int, iterations: int,
+                       file_name: str) -> None:
+    """Into `home`: `demo` v1 (the first demo campaigns plus ODD_CAMPAIGNS) and a scored
+    production model that is unsure about the odd two (a non-empty review queue)."""
+    from core import deploy, ingest, train
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv("TOPICLAB_HOME", str(home))
+    try:
+        frame = pd.read_parquet(demo_subset(home / "demo.parquet", campaigns))
+        pd.concat([frame, ODD_CAMPAIGNS], ignore_index=True).to_parquet(home / file_name)
+        ingest.import_paths([home / file_name], "demo")
+        model = train.train(train.TrainSpec(dataset="demo", k=k,
+                                            params={"iterations": iterations}))
+        deploy.promote(model.model_id, "production")
+    finally:
+        mp.undo()

@@ -20,9 +20,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from core import deploy, ingest, train
 from tests.browser import browser_page, streamlit_server
-from tests.conftest import FIXTURES, demo_subset
+from tests.conftest import FIXTURES, build_review_store
 
 pytestmark = pytest.mark.browser
 TIMEOUT = 90_000  # ms; the first run of a page loads spaCy and the model
@@ -36,21 +35,7 @@ def fresh_home(tmp_path_factory) -> Path:
     production model."""
     home = tmp_path_factory.mktemp("journey") / "home"
     home.mkdir()
-    mp = pytest.MonkeyPatch()
-    mp.setenv("TOPICLAB_HOME", str(home))
-    try:
-        frame = pd.read_parquet(demo_subset(home / "demo.parquet", 150))
-        odd = pd.DataFrame({
-            "campaign_id": ["X001"] * 3 + ["X002"] * 3,
-            "campaign_name": ["Odd one"] * 3 + ["Odd two"] * 3,
-            "term": ["plumber zqxv", "blorft gnark", "snarfle wibbet",
-                     "florp quibble", "garnix tembo", "wuzzle drain"]})
-        pd.concat([frame, odd], ignore_index=True).to_parquet(home / "demo.parquet")
-        ingest.import_paths([home / "demo.parquet"], "demo")
-        model = train.train(train.TrainSpec(dataset="demo", k=8, params={"iterations": 100}))
-        deploy.promote(model.model_id, "production")
-    finally:
-        mp.undo()
+    build_review_store(home, 150, k=8, iterations=100, file_name="demo.parquet")
     yield home
     shutil.rmtree(home.parent, ignore_errors=True)
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 import re
 import shutil
 
-import pandas as pd
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from core import audit, deploy, drift, gate, ingest, registry, store, train
-from tests.conftest import REPO, demo_subset
+from tests.conftest import REPO, build_review_store, demo_subset
 
 
 @pytest.fixture(autouse=True)
@@ -221,21 +220,7 @@ def review_home_template(tmp_path_factory) -> str:
     """A small store whose production model is unsure about two campaigns: they are made
     of words no other campaign uses, so the vocabulary filter leaves them mostly unknown."""
     home = tmp_path_factory.mktemp("review-home")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("TOPICLAB_HOME", str(home))
-    try:
-        frame = pd.read_parquet(demo_subset(home / "demo.parquet", 120))
-        odd = pd.DataFrame({
-            "campaign_id": ["X001"] * 3 + ["X002"] * 3,
-            "campaign_name": ["Odd one"] * 3 + ["Odd two"] * 3,
-            "term": ["plumber zqxv", "blorft gnark", "snarfle wibbet",
-                     "florp quibble", "garnix tembo", "wuzzle drain"]})
-        pd.concat([frame, odd], ignore_index=True).to_parquet(home / "review.parquet")
-        ingest.import_paths([home / "review.parquet"], "demo")
-        model = train.train(train.TrainSpec(dataset="demo", k=6, params={"iterations": 60}))
-        deploy.promote(model.model_id, "production")
-    finally:
-        mp.undo()
+    build_review_store(home, 120, k=6, iterations=60, file_name="review.parquet")
     return str(home)
 
 
