@@ -151,7 +151,8 @@ def _sql(args: argparse.Namespace) -> Any:
 @command("demo")
 def _demo(args: argparse.Namespace) -> Any:
     from core import demo
-    path = demo.write(args.out, n_campaigns=args.campaigns, seed=args.seed, shift=args.shift)
+    path = demo.write(args.out or demo.DEFAULT_PATH, n_campaigns=args.campaigns, seed=args.seed,
+                      shift=args.shift)
     return {"path": str(path), "campaigns": args.campaigns, "shift": args.shift}
 
 
@@ -582,7 +583,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--action", help="only this action (import, train, promote, …)")
 
     p = sub.add_parser("demo", help="write a synthetic demo corpus (e.g. a drifted next month)")
-    p.add_argument("--out", required=True, help="Parquet file to write")
+    p.add_argument("--out", help="Parquet file to write (default: the committed demo corpus)")
     p.add_argument("--campaigns", type=whole(1), default=3000)
     p.add_argument("--seed", type=whole(0, 2**31 - 1), default=7)
     p.add_argument("--shift", type=number(0, 1), default=0.0,

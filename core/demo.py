@@ -8,13 +8,14 @@ on every run (the committed `data/demo/campaigns.parquet` is its default output)
 month's data" for drift demos: some campaigns replaced by new ids, a tilted vertical mix,
 emerging terms ("ai ...", "... 2027", new products) and freshly drawn metrics.
 
-Run `python -m core.demo [--out PATH] [--campaigns N] [--seed S] [--shift X]`.
+The verticals (words, themes, CPC / CTR / conversion-rate levels) are data, in
+`core/data/demo_vocabulary.toml`; this module draws from them. Write a corpus with
+`python -m core demo [--out PATH] [--campaigns N] [--seed S] [--shift X]`.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
+import tomllib
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -37,108 +38,11 @@ COLUMNS = (
 )
 
 # ---------------------------------------------------------------------------------------
-# Vocabulary. A modifier is written with "{}" where the head term goes ("best {}",
-# "{} near me", "how much does {} cost"). Groups are shared between verticals on purpose:
-# topic models should see overlap ("near me", "best", "cost") yet keep verticals apart.
+# Vocabulary: the verticals' words and economics live in a data file with named fields
+# (`core/data/demo_vocabulary.toml`); this module only draws from them.
 # ---------------------------------------------------------------------------------------
 
-_MODIFIER_GROUPS: dict[str, str] = {
-    "local_common": "best {}|{} near me|cheap {}|affordable {}|top rated {}|{} reviews|{} cost"
-                    "|{} prices|local {}|{} 2026",
-    "online_common": "best {}|top {}|cheap {}|affordable {}|{} reviews|{} cost|{} prices"
-                     "|{} online|{} 2026",
-    "home_service": "24 hour {}|emergency {}|{} open now|same day {}|{} company|{} services"
-                    "|{} free estimate|licensed {}|how much does {} cost|{} in my area"
-                    "|{} contractor",
-    "retail": "buy {}|{} sale|{} discount|{} coupon code|{} free shipping|{} outlet"
-              "|{} clearance|{} for men|{} for women|{} for kids|designer {}|{} store",
-    "b2b": "{} for small business|{} free trial|{} pricing|enterprise {}|cloud {}"
-           "|{} for startups|{} alternatives|{} comparison|{} integration|{} demo|{} platform"
-           "|{} tools|{} vendors",
-    "travel": "last minute {}|{} deals|{} booking|{} packages|weekend {}|family {}|luxury {}"
-              "|budget {}|{} discount code|{} with free cancellation",
-    "finance": "{} apply online|{} calculator|{} rates|low interest {}|{} for bad credit"
-               "|{} quote|compare {}|no fee {}|{} requirements|{} eligibility|instant {}",
-    "health": "emergency {}|{} open now|{} accepting new patients|walk in {}"
-              "|{} that takes insurance|{} appointment|{} same day appointment|pediatric {}"
-              "|{} clinic",
-    "legal": "{} free consultation|top {}|{} fees|how to find {}|experienced {}"
-             "|{} no win no fee|{} consultation cost|board certified {}",
-    "education": "{} online|free {}|{} certificate|{} for beginners|{} classes|learn {}"
-                 "|{} program|{} for adults|accredited {}",
-    "automotive": "used {}|{} open now|{} deals|{} financing|{} specials|certified {}"
-                  "|{} coupons|{} service center",
-    "occasion": "{} open now|{} reservations|{} booking|{} packages|{} specials"
-                "|{} gift card|{} tonight|{} this weekend",
-}
-
-# How often a modifier is picked relative to the others of its vertical (default 1).
-_MODIFIER_WEIGHTS = {
-    "{} near me": 5.0, "best {}": 4.0, "{} cost": 2.5, "cheap {}": 2.0, "{} reviews": 2.0,
-    "{} prices": 1.5, "affordable {}": 1.5, "{} online": 1.5, "{} 2026": 0.8,
-}
-# Relative conversion intent of a modifier (default 1): research queries convert less.
-_MODIFIER_INTENT = {
-    "{} near me": 1.4, "emergency {}": 1.6, "24 hour {}": 1.4, "{} open now": 1.4,
-    "same day {}": 1.3, "{} free estimate": 1.3, "{} quote": 1.3, "{} apply online": 1.4,
-    "buy {}": 1.5, "{} coupon code": 1.3, "{} reviews": 0.7, "how much does {} cost": 0.6,
-    "{} cost": 0.8, "{} comparison": 0.7, "{} alternatives": 0.8, "{} calculator": 0.5,
-    "free {}": 0.4, "{} requirements": 0.6, "how to find {}": 0.7, "{} free trial": 1.3,
-    "{} demo": 1.3, "{} booking": 1.3, "{} reservations": 1.3, "{} appointment": 1.3,
-}
-_BRAND_MODIFIERS = (
-    "{} reviews|{} near me|{} phone number|{} login|{} hours|{} coupon|{} customer service"
-    "|{} prices|{} locations|{} app|{} contact"
-)
-_OFF_TOPIC_MODIFIERS = (
-    "{} jobs|{} salary|how to become {}|diy {}|{} meaning|{} wikipedia|{} youtube|{} memes"
-    "|{} careers|{} internship|{} definition|{} stock price|history of {}|{} pictures"
-    "|{} tiktok|{} reddit|{} lawsuit news|{} scam|{} coloring pages"
-)
-_UNRELATED_QUERIES = (
-    "weather tomorrow|lottery results|facebook login|gmail sign in|nba scores|google translate"
-    "|movie times|how to tie a tie|netflix|world cup schedule|calculator|news today"
-    "|what time is it in london|horoscope|banana bread recipe|crossword answers|speed test"
-    "|maps|wordle|youtube|super bowl|election results|stock market today|how many ounces in a cup"
-    "|eclipse|taylor swift tickets|minecraft|solitaire|irs refund status|fantasy football"
-    "|dictionary|traffic report|sunrise time|powerball|bitcoin price|twitter|roblox"
-    "|thanksgiving date|ups tracking|zip code lookup"
-)
-# Appear only with shift > 0: the language of "next month".
-_EMERGING_MODIFIERS = "{} 2027|{} app|eco friendly {}|{} subscription|{} same day"
-_EMERGING_AI_MODIFIERS = "ai {}|ai powered {}|{} with ai|smart {}"  # growing verticals only
-
-# (city, country) - real US and UK cities used as geo modifiers and campaign targets.
-_CITIES = (
-    "new york|los angeles|chicago|houston|phoenix|philadelphia|san antonio|san diego|dallas"
-    "|austin|jacksonville|san jose|fort worth|columbus|charlotte|indianapolis|san francisco"
-    "|seattle|denver|nashville|oklahoma city|washington dc|boston|el paso|portland|las vegas"
-    "|detroit|memphis|louisville|baltimore|milwaukee|albuquerque|tucson|fresno|sacramento"
-    "|kansas city|atlanta|miami|raleigh|omaha|minneapolis|tampa|new orleans|cleveland"
-    "|pittsburgh|st louis|cincinnati|orlando|salt lake city|honolulu"
-)
-_UK_CITIES = (
-    "london|manchester|birmingham|leeds|glasgow|liverpool|bristol|sheffield|edinburgh|cardiff"
-    "|leicester|nottingham|newcastle|southampton|brighton|belfast|oxford|cambridge|york"
-    "|aberdeen"
-)
-_CITY_DISPLAY_FIXES = {"washington dc": "Washington DC", "st louis": "St. Louis"}
-
-_BRAND_FIRST = (
-    "Acme|Summit|Blue Ridge|Evergreen|Apex|Bright|Oakwood|Pioneer|Harbor|Keystone|Liberty"
-    "|Northstar|Red Rock|Silverline|Golden Gate|Maple|Granite|Cedar|Beacon|Horizon|Sterling"
-    "|Crown|Eagle|Falcon|Atlas|Vista|Prime|Metro|Union|Pacific|Atlantic|Coastal|Frontier"
-    "|Heritage|Legacy|Majestic|Noble|Premier|Royal|Sunrise|Trinity|Valley|Willow|Aspen"
-    "|Birchwood|Copper|Diamond|Hudson|Ironclad|Jade|Lakeside|Madison|Nova|Orchid|Pinecrest"
-    "|Quartz|Riverside|Stonegate|Titan|Urban|Vertex|Westfield|Zenith|Bluebird|Brightpath"
-)
-_BRAND_SECOND = (
-    "|Pro|Brothers|Group|Direct|Plus|One|Express|Works|Partners|Hub|Co|Labs|Central|Elite"
-    "|First|Choice|Quality|Family|United|Crest|Star|Point|Bay|Peak|Way|Line|Bridge|Field"
-    "|Square|Nation"
-)
-_GEO_US = ("National", "US", "Nationwide", "USA - All States", "US - Search")
-_GEO_UK = ("UK", "UK - National", "United Kingdom")
+VOCABULARY_FILE = Path(__file__).with_name("data") / "demo_vocabulary.toml"
 
 
 @dataclass(frozen=True)
@@ -148,475 +52,36 @@ class _Vertical:
     label: str
     account_suffix: str  # "Summit" + " Plumbing"
     noun: str  # what brand and off-topic terms attach to: "summit plumbing", "plumbing jobs"
-    groups: str  # modifier groups, space separated
-    themes: str  # "Theme=head|head;Theme=head|head"; a theme is an ad group
-    emerging: str  # same format, heads that appear only with shift > 0
+    modifier_groups: tuple[str, ...]
+    themes: tuple[tuple[str, tuple[str, ...]], ...]  # (ad group, head terms)
+    emerging: tuple[tuple[str, tuple[str, ...]], ...]  # heads that appear only with shift > 0
     cpc: float  # USD
     ctr: float
     cvr: float
     place_rate: float  # share of terms carrying a city
     weight: float = 1.0  # share of campaigns
     tilt: float = 0.0  # >0 grows, <0 shrinks as shift rises
-    extra: str = ""  # vertical-only modifiers
+    extra_modifiers: tuple[str, ...] = ()  # vertical-only modifiers
 
 
-_VERTICALS: tuple[_Vertical, ...] = (
-    _Vertical(
-        "plumbing", "Plumbing", "plumbing", "local_common home_service",
-        "Emergency Plumbing=emergency plumber|plumber|plumbing repair|burst pipe repair"
-        "|plumbing service;Drain Cleaning=drain cleaning|clogged drain|sewer line repair"
-        "|drain unclogging|hydro jetting;Water Heaters=water heater repair"
-        "|water heater installation|tankless water heater|hot water heater replacement"
-        ";Leak Repair=leak detection|pipe leak repair|slab leak repair|toilet repair"
-        "|faucet repair",
-        "Smart Water=smart leak detector installation|water leak sensor"
-        "|whole house water filter",
-        6.5, 0.055, 0.09, 0.35, 1.4, 0.0, "{} plumbing company|residential {}",
-    ),
-    _Vertical(
-        "hvac", "Heating & Air", "hvac", "local_common home_service",
-        "AC Repair=ac repair|air conditioner repair|ac not cooling|central air repair"
-        ";Furnace Repair=furnace repair|heating repair|furnace replacement|boiler repair"
-        ";HVAC Installation=hvac installation|new ac unit|hvac replacement|ductless mini split"
-        "|central air installation;HVAC Maintenance=hvac maintenance|ac tune up|duct cleaning"
-        "|hvac service plan",
-        "Heat Pumps=heat pump installation|heat pump rebate|heat pump vs furnace",
-        7.0, 0.05, 0.08, 0.35, 1.3, 0.5, "{} financing|energy efficient {}",
-    ),
-    _Vertical(
-        "roofing", "Roofing", "roofing", "local_common home_service",
-        "Roof Repair=roof repair|roof leak repair|roofer|shingle repair|storm damage roof repair"
-        ";Roof Replacement=roof replacement|new roof|metal roofing|asphalt shingle roof"
-        "|roof installation;Gutters=gutter installation|gutter cleaning|gutter guards"
-        "|seamless gutters;Roof Inspections=roof inspection|roofing contractor"
-        "|commercial roofing|flat roof repair",
-        "Solar Roofing=solar roof shingles|cool roof coating",
-        9.0, 0.045, 0.07, 0.4, 1.1, 0.0, "{} insurance claim|{} financing",
-    ),
-    _Vertical(
-        "pest_control", "Pest Control", "pest control", "local_common home_service",
-        "General Pest=pest control|exterminator|pest control service|bug exterminator"
-        ";Termites=termite treatment|termite inspection|termite control|termite exterminator"
-        ";Rodents=rodent control|mouse exterminator|rat removal|wildlife removal"
-        ";Bed Bugs=bed bug treatment|bed bug exterminator|cockroach exterminator|ant control"
-        "|mosquito control",
-        "Eco Pest Control=organic pest control|pet safe pest control",
-        5.5, 0.06, 0.1, 0.35, 1.0, 0.0, "{} monthly plan|{} for restaurants",
-    ),
-    _Vertical(
-        "electrician", "Electric", "electrician", "local_common home_service",
-        "Electrical Repair=electrician|electrical repair|emergency electrician|outlet repair"
-        "|circuit breaker repair;Panel Upgrades=electrical panel upgrade|panel replacement"
-        "|rewiring house|200 amp service upgrade;Lighting=lighting installation"
-        "|recessed lighting|ceiling fan installation|outdoor lighting;Generators"
-        "=generator installation|whole house generator|standby generator",
-        "EV Chargers=ev charger installation|home ev charger|level 2 charger install",
-        6.0, 0.055, 0.08, 0.35, 0.9, 0.5, "residential {}|commercial {}",
-    ),
-    _Vertical(
-        "landscaping", "Landscaping", "landscaping", "local_common home_service",
-        "Lawn Care=lawn care|lawn mowing service|lawn fertilization|weed control|lawn aeration"
-        ";Landscape Design=landscape design|landscaper|backyard landscaping|hardscaping"
-        "|paver patio;Tree Service=tree removal|tree trimming|stump grinding|arborist"
-        ";Irrigation=sprinkler repair|irrigation system installation|sod installation",
-        "Native Gardens=xeriscaping|drought tolerant landscaping|artificial turf installation",
-        3.5, 0.05, 0.07, 0.35, 0.9, 0.0, "{} ideas|front yard {}",
-    ),
-    _Vertical(
-        "house_cleaning", "Cleaning Services", "cleaning service", "local_common home_service",
-        "House Cleaning=house cleaning|maid service|home cleaning service|cleaning lady"
-        "|housekeeper;Deep Cleaning=deep cleaning|move out cleaning|move in cleaning"
-        "|spring cleaning;Carpet Cleaning=carpet cleaning|upholstery cleaning|rug cleaning"
-        "|steam cleaning;Commercial Cleaning=office cleaning|commercial cleaning"
-        "|janitorial services|window cleaning",
-        "Green Cleaning=eco friendly cleaning|non toxic cleaning service",
-        4.0, 0.055, 0.09, 0.35, 0.9, 0.0, "weekly {}|biweekly {}|{} checklist",
-    ),
-    _Vertical(
-        "moving_storage", "Moving & Storage", "movers", "local_common home_service",
-        "Local Moving=movers|moving company|local movers|apartment movers|moving help"
-        ";Long Distance Moving=long distance movers|cross country movers"
-        "|interstate moving company|moving quote;Self Storage=storage units|self storage"
-        "|climate controlled storage|storage unit prices|portable storage container"
-        ";Packing=packing services|moving boxes|piano movers|office movers",
-        "Moving Containers=on demand storage|moving container rental",
-        5.0, 0.05, 0.07, 0.4, 0.9, 0.0, "{} estimate|{} checklist",
-    ),
-    _Vertical(
-        "solar", "Solar", "solar", "local_common home_service finance",
-        "Solar Panels=solar panels|solar panel installation|solar installers|residential solar"
-        "|rooftop solar;Solar Financing=solar financing|solar lease|solar tax credit|solar loan"
-        "|solar incentives;Solar Batteries=solar battery|home battery backup|tesla powerwall"
-        "|solar battery storage;Commercial Solar=commercial solar|solar farm"
-        "|solar for business|community solar",
-        "Solar Plus Storage=solar plus storage|virtual power plant|bidirectional ev charging",
-        8.0, 0.045, 0.05, 0.3, 1.0, 1.0, "{} savings|{} payback period|{} rebates",
-    ),
-    _Vertical(
-        "fashion", "Apparel", "clothing", "online_common retail",
-        "Womens Clothing=womens clothing|dresses|summer dresses|maxi dress|womens tops|blouses"
-        ";Mens Clothing=mens clothing|mens shirts|chinos|mens suits|polo shirts"
-        ";Outerwear=winter coats|rain jacket|puffer jacket|leather jacket|trench coat"
-        ";Denim=jeans|skinny jeans|mom jeans|denim jacket|wide leg jeans",
-        "Resale=secondhand designer clothing|clothing rental subscription"
-        "|sustainable fashion brands",
-        0.8, 0.03, 0.025, 0.04, 1.4, 0.0, "{} new arrivals|plus size {}|{} trends",
-    ),
-    _Vertical(
-        "shoes", "Footwear", "shoes", "online_common retail",
-        "Running Shoes=running shoes|trail running shoes|marathon shoes|sneakers"
-        ";Boots=boots|chelsea boots|work boots|hiking boots|ankle boots"
-        ";Dress Shoes=dress shoes|loafers|oxford shoes|heels|pumps"
-        ";Kids Shoes=kids shoes|toddler shoes|school shoes|sandals|slippers",
-        "Recovery Shoes=recovery shoes|barefoot shoes|carbon plate shoes",
-        0.9, 0.032, 0.028, 0.03, 1.2, 0.0, "wide {}|waterproof {}|{} size 10",
-    ),
-    _Vertical(
-        "furniture", "Furniture", "furniture", "online_common retail",
-        "Sofas=sofa|sectional sofa|couch|sleeper sofa|leather sofa|loveseat"
-        ";Bedroom Furniture=bed frame|mattress|dresser|nightstand|king size bed"
-        ";Dining=dining table|dining chairs|kitchen table|bar stools"
-        ";Office Furniture=office chair|standing desk|ergonomic chair|bookshelf|tv stand",
-        "Modular Furniture=modular sofa|cloud couch|sofa in a box",
-        1.4, 0.03, 0.02, 0.06, 1.1, 0.0, "modern {}|{} delivery|mid century {}",
-    ),
-    _Vertical(
-        "electronics", "Electronics", "electronics", "online_common retail",
-        "Laptops=laptop|gaming laptop|macbook|chromebook|2 in 1 laptop"
-        ";TVs=tv|4k tv|oled tv|smart tv|65 inch tv"
-        ";Audio=headphones|wireless earbuds|noise cancelling headphones|bluetooth speaker"
-        "|soundbar;Phones=smartphone|iphone|android phone|unlocked phone|phone case|tablet",
-        "AI Devices=ai pc|copilot laptop|smart glasses|vr headset",
-        1.1, 0.035, 0.022, 0.03, 1.3, 0.5, "refurbished {}|{} black friday|{} specs",
-    ),
-    _Vertical(
-        "crm_software", "CRM", "crm", "online_common b2b",
-        "CRM Software=crm|crm software|customer relationship management|sales crm|crm system"
-        ";Sales Pipeline=sales pipeline software|lead management software"
-        "|contact management software|sales tracking software;Marketing Automation"
-        "=marketing automation|email marketing software|lead scoring|marketing crm"
-        ";Customer Support=help desk software|customer support software|ticketing system"
-        "|live chat software",
-        "AI CRM=ai crm|ai sales assistant|ai sdr|conversation intelligence",
-        9.0, 0.035, 0.03, 0.0, 1.0, 0.5, "{} for real estate|{} for agencies|salesforce {}",
-    ),
-    _Vertical(
-        "accounting_software", "Accounting", "accounting software", "online_common b2b",
-        "Accounting Software=accounting software|bookkeeping software"
-        "|small business accounting|quickbooks alternative;Invoicing=invoicing software"
-        "|invoice generator|billing software|accounts receivable software;Expense Management"
-        "=expense tracking|expense management software|receipt scanner|spend management"
-        ";Tax Software=tax software|sales tax software|1099 software|bookkeeping services",
-        "AI Bookkeeping=ai bookkeeping|automated reconciliation|ai accountant",
-        8.0, 0.035, 0.035, 0.0, 0.9, 0.0, "{} for freelancers|{} for nonprofits",
-    ),
-    _Vertical(
-        "hr_payroll", "Payroll", "payroll", "online_common b2b",
-        "Payroll=payroll software|payroll services|payroll processing|online payroll"
-        "|payroll provider;HR Software=hr software|hris|human resources software"
-        "|employee management software|hr platform;Benefits=benefits administration"
-        "|employee benefits|peo|401k for small business;Time Tracking=time tracking software"
-        "|employee scheduling|time clock app|timesheet software",
-        "Global Payroll=employer of record|global payroll|international contractor payments",
-        10.0, 0.033, 0.03, 0.0, 0.9, 0.0, "{} for restaurants|{} for 10 employees",
-    ),
-    _Vertical(
-        "cloud_hosting", "Cloud", "hosting", "online_common b2b",
-        "Web Hosting=web hosting|wordpress hosting|shared hosting|website hosting"
-        "|domain and hosting;Cloud Servers=cloud server|vps hosting|dedicated server"
-        "|cloud hosting|virtual private server;Kubernetes=kubernetes hosting"
-        "|managed kubernetes|container hosting|serverless hosting;Cloud Storage=cloud storage"
-        "|object storage|backup storage|cdn",
-        "GPU Cloud=gpu cloud|gpu server rental|ai inference hosting|llm hosting",
-        7.0, 0.04, 0.03, 0.0, 0.9, 1.0, "{} uptime|managed {}|{} linux",
-    ),
-    _Vertical(
-        "cybersecurity", "Security", "cybersecurity", "online_common b2b",
-        "Endpoint Security=endpoint protection|antivirus for business|edr"
-        "|endpoint detection and response|malware protection;Network Security=firewall"
-        "|network security|zero trust|vpn for business|secure web gateway;Security Services"
-        "=penetration testing|managed security services|soc as a service"
-        "|vulnerability scanning|security audit;Compliance=soc 2 compliance|iso 27001"
-        "|gdpr compliance|security awareness training",
-        "AI Security=ai security|deepfake detection|passkey authentication|llm security",
-        12.0, 0.03, 0.025, 0.0, 0.9, 1.0, "{} solutions|{} for healthcare|{} for banks",
-    ),
-    _Vertical(
-        "hotels", "Hotels", "hotel", "online_common travel",
-        "Hotels=hotels|hotel rooms|cheap hotels|hotel deals|boutique hotel"
-        ";Resorts=resorts|all inclusive resorts|beach resort|spa resort|family resort"
-        ";Vacation Rentals=vacation rentals|cabin rentals|beach house rental|condo rental"
-        ";Business Hotels=airport hotel|extended stay hotel|hotel with meeting rooms"
-        "|downtown hotel",
-        "Workation=workation hotel|digital nomad stays|glamping",
-        1.6, 0.05, 0.04, 0.5, 1.3, 0.0, "pet friendly {}|{} with pool|{} with breakfast",
-    ),
-    _Vertical(
-        "flights", "Air", "flights", "online_common travel",
-        "Flights=flights|cheap flights|airline tickets|plane tickets|airfare"
-        ";Trip Types=one way flights|round trip flights|direct flights|nonstop flights"
-        ";International Flights=international flights|flights to london|flights to new york"
-        "|flights to paris|flights to tokyo;Premium Cabins=business class flights"
-        "|first class tickets|premium economy|flight upgrade",
-        "Flexible Fares=flexible flight tickets|flight price tracker|carbon neutral flights",
-        1.2, 0.045, 0.035, 0.3, 1.1, -1.0, "{} from|{} this weekend|{} baggage allowance",
-    ),
-    _Vertical(
-        "car_rental", "Car Rental", "car rental", "online_common travel",
-        "Car Rental=car rental|rent a car|rental cars|cheap car rental|car hire"
-        ";Airport Car Rental=airport car rental|car rental at airport|one way car rental"
-        "|car rental pickup;Specialty Vehicles=suv rental|van rental|luxury car rental"
-        "|convertible rental|minivan rental;Long Term Rental=monthly car rental"
-        "|long term car rental|car subscription|weekly car rental",
-        "EV Rental=electric car rental|tesla rental|ev rental",
-        1.5, 0.05, 0.045, 0.45, 1.0, 0.0, "{} under 25|{} unlimited miles",
-    ),
-    _Vertical(
-        "credit_cards", "Card", "credit card", "online_common finance",
-        "Credit Cards=credit card|credit cards|best credit cards|credit card offers"
-        ";Rewards Cards=rewards credit card|cash back credit card|travel credit card"
-        "|airline credit card|points card;Balance Transfer=balance transfer card"
-        "|0 apr credit card|low interest credit card;Business Cards=business credit card"
-        "|secured credit card|student credit card|credit card for fair credit",
-        "BNPL=buy now pay later|bnpl card|virtual credit card",
-        5.5, 0.035, 0.05, 0.02, 1.1, 0.0, "{} sign up bonus|{} no annual fee",
-    ),
-    _Vertical(
-        "mortgages", "Mortgage", "mortgage", "online_common finance",
-        "Mortgages=mortgage|home loan|mortgage lender|mortgage broker|mortgage rates"
-        ";Refinance=refinance|mortgage refinance|cash out refinance|refinance rates"
-        ";First Time Buyers=first time home buyer|fha loan|va loan|down payment assistance"
-        "|mortgage pre approval;Home Equity=home equity loan|heloc|reverse mortgage|jumbo loan",
-        "Rate Buydowns=assumable mortgage|mortgage rate buydown",
-        9.0, 0.035, 0.04, 0.15, 1.1, -1.0, "30 year {}|15 year {}|{} today",
-    ),
-    _Vertical(
-        "personal_loans", "Lending", "loans", "online_common finance",
-        "Personal Loans=personal loan|personal loans|installment loan|unsecured loan"
-        "|online loans;Debt Consolidation=debt consolidation loan|debt consolidation"
-        "|credit card consolidation|debt relief;Bad Credit Loans=bad credit loans"
-        "|no credit check loans|fast cash loan;Specialty Loans=home improvement loan"
-        "|medical loan|wedding loan|student loan refinance",
-        "Earned Wage Access=earned wage access|cash advance app|paycheck advance",
-        8.0, 0.035, 0.045, 0.05, 1.0, 0.0, "{} same day funding|{} for 600 credit score",
-    ),
-    _Vertical(
-        "insurance", "Insurance", "insurance", "online_common finance",
-        "Auto Insurance=car insurance|auto insurance|cheap car insurance|car insurance quote"
-        ";Home Insurance=home insurance|homeowners insurance|renters insurance|flood insurance"
-        ";Life Insurance=life insurance|term life insurance|whole life insurance"
-        "|life insurance quote;Business Insurance=business insurance"
-        "|general liability insurance|workers comp insurance|pet insurance",
-        "Usage Based Insurance=usage based car insurance|pay per mile insurance"
-        "|cyber insurance",
-        11.0, 0.04, 0.05, 0.1, 1.3, 0.0, "{} for seniors|{} for new drivers|{} bundle",
-    ),
-    _Vertical(
-        "dental", "Dental", "dentist", "local_common health",
-        "General Dentistry=dentist|dental clinic|dental cleaning|family dentist|dental checkup"
-        ";Cosmetic Dentistry=teeth whitening|veneers|invisalign|cosmetic dentist|braces"
-        ";Dental Implants=dental implants|dentures|implant dentist|all on 4|tooth replacement"
-        ";Emergency Dental=emergency dentist|tooth extraction|root canal"
-        "|wisdom teeth removal|toothache",
-        "Clear Aligners=clear aligners|teledentistry|mail order aligners",
-        6.0, 0.05, 0.08, 0.35, 1.1, 0.0, "{} for kids|{} payment plans|{} without insurance",
-    ),
-    _Vertical(
-        "physiotherapy", "Physio", "physiotherapy", "local_common health",
-        "Physiotherapy=physiotherapy|physical therapy|physiotherapist|physical therapist"
-        "|physio clinic;Sports Injury=sports injury clinic|sports massage|acl rehab"
-        "|running injury|tennis elbow treatment;Back Pain=back pain treatment"
-        "|neck pain relief|sciatica treatment|chiropractor|posture correction;Rehab"
-        "=post surgery rehab|knee replacement rehab|hydrotherapy|vestibular therapy",
-        "Virtual Physio=virtual physical therapy|online physio|shockwave therapy",
-        4.0, 0.05, 0.08, 0.35, 0.8, 0.0, "{} exercises|{} for seniors",
-    ),
-    _Vertical(
-        "pharmacy", "Pharmacy", "pharmacy", "local_common health",
-        "Pharmacy=pharmacy|drugstore|24 hour pharmacy|chemist|late night pharmacy"
-        ";Prescriptions=prescription delivery|online pharmacy|prescription refill"
-        "|mail order pharmacy|generic drugs;Vaccines=flu shot|covid vaccine|shingles vaccine"
-        "|travel vaccinations;OTC=allergy medicine|cold and flu medicine|vitamins|pain relief"
-        "|first aid supplies",
-        "Weight Loss Medication=semaglutide|weight loss injections|glp 1 prescription",
-        1.5, 0.06, 0.06, 0.3, 0.9, 0.5, "{} delivery|{} hours",
-    ),
-    _Vertical(
-        "fitness", "Fitness", "gym", "local_common occasion",
-        "Gyms=gym|gym membership|fitness center|24 hour gym|health club"
-        ";Fitness Classes=yoga classes|pilates classes|spin class|hiit classes|crossfit"
-        ";Personal Training=personal trainer|personal training|online personal trainer"
-        "|weight loss program;Home Fitness=home gym equipment|treadmill|dumbbells"
-        "|exercise bike|rowing machine",
-        "Recovery=cold plunge|red light therapy|infrared sauna|wearable fitness tracker",
-        2.5, 0.045, 0.06, 0.3, 1.0, 0.0, "{} for beginners|{} free trial|{} for women",
-    ),
-    _Vertical(
-        "online_courses", "Academy", "online courses", "online_common education",
-        "Online Courses=online courses|online classes|online learning|elearning platform|mooc"
-        ";Tech Skills=coding bootcamp|python course|data science course"
-        "|web development course|sql course;Business Skills=project management course"
-        "|pmp certification|digital marketing course|excel course;Creative Skills"
-        "=photography course|graphic design course|writing course|music production course",
-        "AI Courses=ai course|prompt engineering course|machine learning certification"
-        "|generative ai course",
-        2.5, 0.04, 0.05, 0.03, 1.0, 1.0, "{} with certificate|self paced {}",
-    ),
-    _Vertical(
-        "language_learning", "Languages", "language classes", "online_common education",
-        "Spanish=learn spanish|spanish classes|spanish lessons|spanish tutor"
-        ";English=english classes|esl classes|ielts preparation|toefl prep|business english"
-        ";Other Languages=learn french|learn german|learn japanese|learn italian"
-        "|learn mandarin;Language Apps=language learning app|language exchange"
-        "|online language tutor|language immersion program",
-        "AI Tutors=ai language tutor|conversation practice app|ai speaking partner",
-        1.8, 0.045, 0.05, 0.1, 0.8, 0.0, "{} fast|{} for kids|fluent {}",
-    ),
-    _Vertical(
-        "universities", "University", "university", "online_common education",
-        "Degrees=bachelors degree|online degree|university|college|degree programs"
-        ";Graduate=mba|online mba|masters degree|phd programs|executive mba"
-        ";Admissions=college admissions|university application|scholarships|financial aid"
-        "|transfer students;Professional Degrees=nursing degree|bsn program"
-        "|accelerated nursing program|teaching degree|computer science degree",
-        "Microcredentials=microcredentials|stackable certificates|online ai degree",
-        6.0, 0.035, 0.03, 0.2, 0.9, 0.0, "{} tuition|{} rankings|{} open day",
-    ),
-    _Vertical(
-        "car_dealers", "Motors", "car dealership", "local_common automotive",
-        "New Cars=new cars|car dealership|car dealer|new suv|new truck"
-        ";Used Cars=used cars|pre owned cars|certified pre owned|used trucks|used suv"
-        ";Car Financing=car financing|auto loan|car lease deals|lease a car|trade in value"
-        ";Models=toyota camry|honda crv|ford f150|jeep wrangler|chevy silverado",
-        "Electric Vehicles=electric cars|used electric cars|ev tax credit|hybrid suv",
-        2.2, 0.04, 0.03, 0.35, 1.1, 0.5, "{} inventory|{} 0 apr|{} test drive",
-    ),
-    _Vertical(
-        "auto_repair", "Auto Care", "auto repair", "local_common automotive home_service",
-        "General Repair=auto repair|car repair|mechanic|auto shop|car service"
-        ";Brakes=brake repair|brake pads replacement|brake inspection|rotor replacement"
-        ";Car Maintenance=oil change|transmission repair|engine repair|check engine light"
-        "|car ac repair;Body Shop=auto body shop|collision repair|dent repair"
-        "|windshield replacement|car paint",
-        "EV Service=ev repair|hybrid battery replacement|ev battery service",
-        3.5, 0.05, 0.07, 0.35, 1.0, 0.0, "{} for honda|{} for toyota|mobile {}",
-    ),
-    _Vertical(
-        "tires", "Tire", "tires", "local_common automotive",
-        "Tires=tires|new tires|tire shop|tire store|discount tires"
-        ";Tire Services=tire installation|tire rotation|flat tire repair|wheel alignment"
-        "|tire balancing;Seasonal Tires=winter tires|all season tires|snow tires"
-        "|all terrain tires;Wheels=rims|wheels|custom wheels|truck tires",
-        "EV Tires=ev tires|run flat tires|tire subscription",
-        1.8, 0.045, 0.05, 0.3, 0.8, 0.0, "{} 225 65r17|{} installed|{} buy 3 get 1",
-    ),
-    _Vertical(
-        "injury_lawyers", "Injury Law", "injury lawyer", "local_common legal",
-        "Personal Injury=personal injury lawyer|injury attorney|personal injury attorney"
-        "|accident lawyer;Car Accidents=car accident lawyer|truck accident lawyer"
-        "|motorcycle accident attorney|uber accident lawyer;Workplace Injury"
-        "=workers compensation lawyer|workplace injury lawyer|slip and fall lawyer"
-        "|dog bite lawyer;Malpractice=medical malpractice lawyer|wrongful death attorney"
-        "|birth injury lawyer|mesothelioma lawyer",
-        "Mass Torts=ozempic lawsuit|hair relaxer lawsuit|roundup lawsuit",
-        45.0, 0.04, 0.06, 0.35, 1.0, 0.0, "{} settlement|{} contingency fee",
-    ),
-    _Vertical(
-        "immigration_lawyers", "Immigration Law", "immigration lawyer", "local_common legal",
-        "Immigration=immigration lawyer|immigration attorney|immigration consultant"
-        "|immigration services;Visas=work visa|h1b visa|visa application|student visa"
-        "|spouse visa;Green Cards=green card|green card lawyer|permanent residency"
-        "|marriage green card|citizenship application;Deportation Defense=deportation lawyer"
-        "|asylum lawyer|removal defense|daca renewal",
-        "Talent Visas=o1 visa|global talent visa|startup visa",
-        12.0, 0.045, 0.05, 0.35, 0.8, 0.0, "{} processing time|{} checklist",
-    ),
-    _Vertical(
-        "divorce_lawyers", "Family Law", "divorce lawyer", "local_common legal",
-        "Divorce=divorce lawyer|divorce attorney|family lawyer|uncontested divorce"
-        "|divorce mediation;Child Custody=child custody lawyer|custody attorney"
-        "|child support lawyer|visitation rights;Agreements=prenup lawyer"
-        "|prenuptial agreement|separation agreement|postnuptial agreement"
-        ";Online Divorce=online divorce|divorce papers|cheap divorce|divorce filing",
-        "Collaborative Divorce=collaborative divorce|divorce coach|grey divorce",
-        14.0, 0.045, 0.05, 0.35, 0.8, 0.0, "{} for men|{} for women|{} retainer",
-    ),
-    _Vertical(
-        "real_estate", "Realty", "real estate", "local_common",
-        "Homes for Sale=homes for sale|houses for sale|condos for sale|new construction homes"
-        "|townhomes for sale;Agents=real estate agent|realtor|listing agent|buyers agent"
-        "|real estate broker;Selling=sell my house|home valuation|what is my home worth"
-        "|sell house fast|we buy houses;Rentals=apartments for rent|houses for rent"
-        "|rental properties|property management",
-        "Build to Rent=build to rent homes|fractional real estate|adu builder",
-        2.5, 0.05, 0.03, 0.5, 1.2, -0.5, "{} by owner|{} with pool|{} zillow",
-    ),
-    _Vertical(
-        "pets", "Pet Care", "pet", "local_common retail",
-        "Veterinary=vet|veterinarian|animal hospital|emergency vet|pet clinic"
-        ";Grooming=dog grooming|cat grooming|mobile dog grooming|pet groomer"
-        ";Pet Food=dog food|cat food|grain free dog food|puppy food|pet supplies"
-        ";Boarding=dog boarding|doggy daycare|dog walker|pet sitter|dog training",
-        "Fresh Pet Food=fresh dog food delivery|pet telehealth|dog dna test",
-        1.2, 0.05, 0.05, 0.2, 1.0, 0.0, "{} for puppies|{} for senior dogs",
-    ),
-    _Vertical(
-        "weddings", "Weddings", "wedding", "local_common occasion",
-        "Wedding Venues=wedding venues|outdoor wedding venues|barn wedding venue"
-        "|reception hall;Wedding Dresses=wedding dresses|bridal shop|bridesmaid dresses"
-        "|wedding gowns|plus size wedding dress;Wedding Vendors=wedding photographer"
-        "|wedding planner|wedding dj|wedding florist|wedding cake;Rings=engagement rings"
-        "|wedding rings|wedding bands|diamond rings",
-        "Micro Weddings=micro wedding|elopement packages|lab grown diamond engagement rings",
-        2.0, 0.045, 0.03, 0.3, 0.8, 0.0, "{} ideas|{} on a budget|small {}",
-    ),
-    _Vertical(
-        "food_delivery", "Eats", "food delivery", "online_common occasion",
-        "Food Delivery=food delivery|food delivery app|order food online|takeout delivery"
-        "|delivery food;Grocery Delivery=grocery delivery|same day grocery delivery"
-        "|online grocery|grocery pickup;Meal Kits=meal kits|meal kit delivery"
-        "|prepared meals delivery|healthy meal delivery;Delivery Promos"
-        "=food delivery promo code|free delivery|delivery coupon|first order discount",
-        "Quick Commerce=15 minute delivery|drone delivery|ghost kitchen",
-        1.5, 0.05, 0.07, 0.2, 1.0, 1.0, "{} late night|{} for families",
-    ),
-    _Vertical(
-        "restaurants", "Kitchen", "restaurants", "local_common occasion",
-        "Restaurants=restaurants|restaurant|places to eat|family restaurant|dinner"
-        ";Cuisines=italian restaurant|sushi|mexican restaurant|thai food|steakhouse|pizza"
-        ";Occasions=brunch|romantic dinner|happy hour|birthday dinner|private dining"
-        ";Takeout=takeout|restaurant delivery|catering|lunch specials",
-        "Plant Based=plant based restaurant|vegan restaurant|omakase",
-        1.3, 0.06, 0.06, 0.4, 1.0, 0.0, "{} menu|{} with outdoor seating|kid friendly {}",
-    ),
-    _Vertical(
-        "beauty_salons", "Salon", "salon", "local_common occasion",
-        "Hair Salon=hair salon|haircut|hair stylist|barber|womens haircut"
-        ";Hair Color=hair color|balayage|highlights|hair coloring salon"
-        ";Nails=nail salon|manicure|pedicure|gel nails|acrylic nails"
-        ";Spa=facial|spa|massage|waxing|eyelash extensions|brow lamination",
-        "Aesthetics=botox|lip filler|hydrafacial|medspa",
-        2.8, 0.055, 0.07, 0.35, 1.0, 0.5, "walk in {}|{} appointment|{} for men",
-    ),
-    _Vertical(
-        "childcare", "Early Learning", "daycare", "local_common education",
-        "Daycare=daycare|child care|day care center|childcare|infant care"
-        ";Preschool=preschool|pre k|montessori school|nursery school|early learning center"
-        ";Nannies=nanny|babysitter|nanny agency|au pair|babysitting services"
-        ";After School=after school program|summer camp|kids camp|before school care",
-        "Flexible Care=drop in daycare|backup child care|coworking with childcare",
-        3.5, 0.05, 0.06, 0.4, 0.8, 0.0, "{} openings|{} tuition|{} waitlist",
-    ),
-    _Vertical(
-        "senior_care", "Senior Living", "senior care", "local_common health",
-        "Home Care=home care|in home care|home health care|caregiver|companion care"
-        ";Assisted Living=assisted living|senior living|retirement home|independent living"
-        "|senior apartments;Memory Care=memory care|dementia care|alzheimers care|nursing home"
-        ";Respite Care=respite care|adult day care|hospice care|elder care",
-        "Aging Tech=medical alert system|aging in place|remote patient monitoring",
-        7.0, 0.045, 0.05, 0.4, 0.9, 1.0, "{} for veterans|{} medicaid|{} costs per month",
-    ),
-)
+@cache
+def _vocabulary_file() -> dict:
+    """The parsed vocabulary file (tomllib keeps the file's order, which the draws rely on)."""
+    with VOCABULARY_FILE.open("rb") as f:
+        return tomllib.load(f)
+
+
+def _verticals() -> tuple[_Vertical, ...]:
+    out = []
+    for spec in _vocabulary_file()["vertical"]:
+        fields = dict(spec)
+        for key in ("themes", "emerging"):
+            fields[key] = tuple((name, tuple(heads)) for name, heads in spec[key].items())
+        for key in ("modifier_groups", "extra_modifiers"):
+            fields[key] = tuple(spec.get(key, ()))
+        out.append(_Vertical(**fields))
+    return tuple(out)
+
 
 _ACCOUNTS_PER_ADVERTISER_P = 0.3  # geometric: mean ~3 campaigns per account
 _MIXED_SHARE = 0.12  # campaigns drawing part of their terms from a second vertical
@@ -625,20 +90,6 @@ _MAX_SHIFT_GROWTH = 0.10  # extra new campaigns at shift=1
 _MAX_SHIFT_EMERGING = 0.25  # share of terms that become emerging terms at shift=1
 _NEXT_MONTH_PERSISTENCE = 0.8  # correlation of a term's luck between months
 _OVERSAMPLE = 1.3  # candidate rows per wanted row, to survive de-duplication
-
-
-def _split(text: str) -> list[str]:
-    return text.split("|")
-
-
-def _themes(text: str) -> list[tuple[str, list[str]]]:
-    if not text:
-        return []
-    out = []
-    for chunk in text.split(";"):
-        name, heads = chunk.split("=")
-        out.append((name.strip(), _split(heads)))
-    return out
 
 
 def _pre_post(modifier: str) -> tuple[str, str]:
@@ -675,11 +126,15 @@ class _Vocab:
     cities: list[str]
     city_is_uk: np.ndarray
     brand_names: list[str]
+    geo_us: tuple[str, ...]  # campaign-name geo of a campaign with no city
+    geo_uk: tuple[str, ...]
+    city_display: dict[str, str]  # city names not spelt by str.title()
 
 
 @cache
 def _vocab() -> _Vocab:
-    verticals = _VERTICALS
+    data = _vocabulary_file()
+    verticals = _verticals()
     head_text = [""]
     head_ad_group = [-1]
     ad_groups: list[str] = []
@@ -689,7 +144,7 @@ def _vocab() -> _Vocab:
         themes = []
         for kind, spec in (("theme", vertical.themes), ("emerging", vertical.emerging)):
             first = len(head_text)
-            for name, heads in _themes(spec):
+            for name, heads in spec:
                 group = len(ad_groups)
                 ad_groups.append(name)
                 if kind == "theme":
@@ -715,40 +170,42 @@ def _vocab() -> _Vocab:
     mod_cum, mod_index = [], []
     for v, vertical in enumerate(verticals):
         names: list[str] = []
-        for group in vertical.groups.split():
-            names.extend(_split(_MODIFIER_GROUPS[group]))
-        if vertical.extra:
-            names.extend(_split(vertical.extra))
+        for group in vertical.modifier_groups:
+            names.extend(data["modifier_groups"][group])
+        names.extend(vertical.extra_modifiers)
         names = list(dict.fromkeys(names))  # ordered de-duplication
-        weights = np.array([_MODIFIER_WEIGHTS.get(name, 1.0) for name in names])
+        weights = np.array([data["modifier_weights"].get(name, 1.0) for name in names])
         cum = np.cumsum(weights) / weights.sum()
         cum[-1] = 1.0
         mod_cum.extend(v + cum)
         mod_index.extend(add(name) for name in names)
-    brand_mods = np.array([add(m) for m in _split(_BRAND_MODIFIERS)], dtype=np.int32)
-    off_topic_mods = np.array([add(m) for m in _split(_OFF_TOPIC_MODIFIERS)], dtype=np.int32)
+    special = data["special_modifiers"]
+    brand_mods = np.array([add(m) for m in special["brand"]], dtype=np.int32)
+    off_topic_mods = np.array([add(m) for m in special["off_topic"]], dtype=np.int32)
     # Emerging modifiers: the AI ones only where they make sense (growing verticals).
-    common = [add(m) for m in _split(_EMERGING_MODIFIERS)]
-    with_ai = common + [add(m) for m in _split(_EMERGING_AI_MODIFIERS)]
+    common = [add(m) for m in special["emerging"]]
+    with_ai = common + [add(m) for m in special["emerging_ai"]]
     emerging_mods = np.array(common + with_ai, dtype=np.int32)
     growing = np.array([vertical.tilt > 0 for vertical in verticals])
     emerging_mod_first = np.where(growing, len(common), 0).astype(np.int32)
     emerging_mod_count = np.where(growing, len(with_ai), len(common)).astype(np.int32)
     names_by_index = {i: name for name, i in index.items()}
     intent = np.array(
-        [1.0] + [_MODIFIER_INTENT.get(names_by_index[i], 1.0) for i in range(1, len(modifiers))]
+        [1.0] + [data["modifier_intent"].get(names_by_index[i], 1.0)
+                 for i in range(1, len(modifiers))]
     )
     template = np.array([bool(pre.strip() and post.strip()) for pre, post in modifiers])
 
-    us, uk = _split(_CITIES), _split(_UK_CITIES)
+    words = data["words"]
+    us, uk = words["us_cities"], words["uk_cities"]
     brand_names = [
-        f"{first} {second}".strip() for first in _split(_BRAND_FIRST)
-        for second in _split(_BRAND_SECOND)
+        f"{first} {second}".strip() for first in words["brand_first"]
+        for second in words["brand_second"]
     ]
     # Term keys pack these indices into one int64 (see the _R_* radixes).
     assert len(head_text) <= _R_HEAD and len(modifiers) <= _R_MOD
     assert len(brand_names) < _R_BRAND and 1 + 2 * len(us + uk) <= _R_PLACE
-    assert len(_split(_UNRELATED_QUERIES)) < _R_UNRELATED
+    assert len(words["unrelated_queries"]) < _R_UNRELATED
     return _Vocab(
         verticals=verticals,
         head_text=head_text,
@@ -771,15 +228,18 @@ def _vocab() -> _Vocab:
         vertical_emerging_first=emerging_mod_first,
         vertical_emerging_count=emerging_mod_count,
         emerging_mods=emerging_mods,
-        unrelated=_split(_UNRELATED_QUERIES),
+        unrelated=list(words["unrelated_queries"]),
         cities=us + uk,
         city_is_uk=np.array([False] * len(us) + [True] * len(uk)),
         brand_names=brand_names,
+        geo_us=tuple(words["us_geo"]),
+        geo_uk=tuple(words["uk_geo"]),
+        city_display=dict(data["city_display"]),
     )
 
 
-def _city_display(city: str) -> str:
-    return _CITY_DISPLAY_FIXES.get(city, city.title())
+def _city_display(city: str, vocab: _Vocab) -> str:
+    return vocab.city_display.get(city, city.title())
 
 
 # ---------------------------------------------------------------------------------------
@@ -921,11 +381,11 @@ def _campaigns(
     for i in range(n):
         middle = "Brand" if is_brand[i] else vocab.ad_groups[theme_group[i]]
         if city[i] >= 0:
-            geo = _city_display(vocab.cities[city[i]])
+            geo = _city_display(vocab.cities[city[i]], vocab)
         elif uk[i]:
-            geo = _GEO_UK[geo_pick[i] % len(_GEO_UK)]
+            geo = vocab.geo_uk[geo_pick[i] % len(vocab.geo_uk)]
         else:
-            geo = _GEO_US[geo_pick[i]]
+            geo = vocab.geo_us[geo_pick[i] % len(vocab.geo_us)]
         names.append(f"{account_names[account_of[i]]} - {middle} - {geo}")
     names = _unique_names(names, taken_names)
 
@@ -1428,26 +888,3 @@ def write(path: str | Path = DEFAULT_PATH, n_campaigns: int = DEFAULT_CAMPAIGNS,
     pq.write_table(table, partial, compression="zstd")
     partial.replace(path)
     return path
-
-
-def main(argv: list[str] | None = None) -> None:
-    """`python -m core.demo`: write a corpus, print a one-line JSON summary."""
-    parser = argparse.ArgumentParser(
-        prog="python -m core.demo", description="Write the synthetic demo corpus as Parquet."
-    )
-    parser.add_argument("--out", type=Path, default=DEFAULT_PATH, help="Parquet file to write")
-    parser.add_argument("--campaigns", type=int, default=DEFAULT_CAMPAIGNS)
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
-    parser.add_argument("--shift", type=float, default=0.0,
-                        help="0 = base corpus; up to 1 = strongly drifted 'next month'")
-    args = parser.parse_args(argv)
-    if args.campaigns < 1 or not 0.0 <= args.shift <= 1.0:
-        parser.error("--campaigns must be at least 1 and --shift between 0 and 1")
-    path = write(args.out, n_campaigns=args.campaigns, seed=args.seed, shift=args.shift)
-    meta = pq.read_metadata(path)
-    campaigns = pq.read_table(path, columns=["campaign_id"]).column(0).unique()
-    print(json.dumps({"rows": meta.num_rows, "campaigns": len(campaigns), "path": str(path)}))
-
-
-if __name__ == "__main__":
-    main()

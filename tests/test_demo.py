@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from core import demo
+from core import cli, demo
 from core.config import DEMO_DIR
 
 SMALL = 200
@@ -120,11 +120,11 @@ def test_write_and_cli_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[
     path = demo.write(tmp_path / "out" / "small.parquet", n_campaigns=30, seed=3)
     pd.testing.assert_frame_equal(pd.read_parquet(path), demo.generate(30, seed=3))
 
-    demo.main(["--out", str(tmp_path / "cli.parquet"), "--campaigns", "25", "--seed", "3",
-               "--shift", "0.2"])
-    summary = json.loads(capsys.readouterr().out.strip())
+    assert cli.main(["demo", "--out", str(tmp_path / "cli.parquet"), "--campaigns", "25",
+                     "--seed", "3", "--shift", "0.2"]) == 0
+    summary = json.loads(capsys.readouterr().out)
     frame = pd.read_parquet(summary["path"])
-    assert summary["rows"] == len(frame) and summary["campaigns"] == frame["campaign_id"].nunique()
+    pd.testing.assert_frame_equal(frame, demo.generate(25, seed=3, shift=0.2))
     assert frame["campaign_id"].nunique() >= 25
 
 

@@ -14,17 +14,21 @@ from core.namewords import place_words
 def demo_brand_words() -> set[str]:
     """Ground truth from the generator: words of its brand names that none of its
     vertical, modifier or query texts use (so "family" of "Family Law" is not one)."""
-    brand = {w.lower() for part in (demo._BRAND_FIRST, demo._BRAND_SECOND)
-             for w in re.findall(r"[A-Za-z]+", part)}
-    other = set()
-    for name, value in vars(demo).items():
-        if name in ("_BRAND_FIRST", "_BRAND_SECOND"):
-            continue
-        texts = ([value] if isinstance(value, str) else
-                 list(value.values()) if isinstance(value, dict) else
-                 [str(v) for v in value] if isinstance(value, tuple) else [])
-        other |= {w.lower() for t in texts if isinstance(t, str)
-                  for w in re.findall(r"[A-Za-z]+", t)}
+    data = demo._vocabulary_file()
+    brand_parts = data["words"]["brand_first"] + data["words"]["brand_second"]
+    brand = {w.lower() for part in brand_parts for w in re.findall(r"[A-Za-z]+", part)}
+
+    def texts(value: object, skip: bool = False) -> list[str]:
+        if isinstance(value, str):
+            return [] if skip else [value]
+        if isinstance(value, dict):
+            return [t for key, v in value.items()
+                    for t in [key, *texts(v, key in ("brand_first", "brand_second"))]]
+        if isinstance(value, list):
+            return [t for v in value for t in texts(v, skip)]
+        return []
+
+    other = {w.lower() for t in texts(data) for w in re.findall(r"[A-Za-z]+", t)}
     return brand - other
 
 
