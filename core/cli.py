@@ -12,20 +12,91 @@ import datetime
 import json
 import math
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from core.errors import TopicLabError
 
-COMMANDS: dict[str, Callable[[argparse.Namespace], Any]] = {}
+Handler = Callable[[argparse.Namespace], Any]
 
 
-def command(name: str):
-    def register(fn: Callable[[argparse.Namespace], Any]):
-        COMMANDS[name] = fn
+# --- how a command is declared --------------------------------------------------------------
+# A command is its handler plus the arguments it reads, declared together in one decorator;
+# `build_parser` only assembles them. Arguments whose choices or defaults come from a core
+# module (engines, the similarity floor) are given as a function that returns them, called
+# when the parser is built, so that importing this module stays cheap.
+
+@dataclass(frozen=True)
+class Arg:
+    """One `add_argument` call, kept beside the command that reads it."""
+
+    flags: tuple[str, ...]
+    options: dict[str, Any]
+
+    def add_to(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(*self.flags, **self.options)
+
+
+def arg(*flags: str, **options: Any) -> Arg:
+    """`arg("--k", type=int, default=20)` is `parser.add_argument("--k", type=int, default=20)`."""
+    return Arg(flags, options)
+
+
+ArgSpec = Arg | Callable[[], Sequence[Arg]]  # a function: arguments built with the parser
+
+
+@dataclass(frozen=True)
+class Action:
+    """A second-level word of a command (`keys create`, `canary show`) with its arguments."""
+
+    name: str
+    help: str
+    args: tuple[ArgSpec, ...] = ()
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    help: str
+    run: Handler
+    args: tuple[ArgSpec, ...] = ()
+    actions: tuple[Action, ...] = ()  # read by the handler as `args.<name>_command`
+    uses_store: bool = True           # False: the stale-save clean-up at start is skipped
+
+
+COMMANDS: dict[str, Command] = {}
+
+
+def command(name: str, help: str, *args: ArgSpec, actions: Sequence[Action] = (),
+            uses_store: bool = True) -> Callable[[Handler], Handler]:
+    """Register the decorated function as the handler of `python -m core NAME`, taking the
+    arguments `args` (in this order, as `--help` lists them)."""
+    def register(fn: Handler) -> Handler:
+        COMMANDS[name] = Command(name, help, fn, tuple(args), tuple(actions), uses_store)
         return fn
     return register
+
+
+def _add_args(parser: argparse.ArgumentParser, specs: Sequence[ArgSpec]) -> None:
+    for spec in specs:
+        for one in ([spec] if isinstance(spec, Arg) else spec()):
+            one.add_to(parser)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser of every registered command, in the order they are declared."""
+    parser = _Parser(prog="python -m core", description=(__doc__ or "").split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for cmd in COMMANDS.values():
+        p = sub.add_parser(cmd.name, help=cmd.help)
+        _add_args(p, cmd.args)
+        if cmd.actions:
+            words = p.add_subparsers(dest=f"{cmd.name}_command", required=True,
+                                     metavar="ACTION")
+            for action in cmd.actions:
+                _add_args(words.add_parser(action.name, help=action.help), action.args)
+    return parser
 
 
 @dataclass(frozen=True)
@@ -110,6 +181,13 @@ def number(minimum: float, maximum: float) -> Callable[[str], float]:
     return parse
 
 
+def _number_or_text(value: str) -> float | str:
+    try:
+        return float(value)
+    except ValueError:
+        return value
+
+
 def emit(payload: Any) -> None:
     if isinstance(payload, CsvOutput):
         sys.stdout.flush()
@@ -126,40 +204,88 @@ def progress_line(done: int, total: int, message: str = "") -> None:
     print(f"[{pct:5.1f}%] {message}", end=end, file=sys.stderr, flush=True)
 
 
+# --- arguments several commands share --------------------------------------------------------
+
+SEED = whole(0, 2**31 - 1)
+VERSION = whole(1, 2**31 - 1)
+MODEL = arg("--model", help="model id or alias (default: production)")
+KEYWORDS = (arg("--text", help='keywords of a new campaign: "kw1, kw2, …"'),
+            arg("--file", help="a text file with one keyword per line"))
+SPARK_MASTER = arg("--spark-master", help="Spark master URL for --engine spark (default: "
+                                          "$TOPICLAB_SPARK_MASTER, else local[*])")
+
+
+def _training_args(sweep: bool = False) -> Callable[[], list[Arg]]:
+    """`train`'s and `sweep`'s arguments (a sweep takes K, seeds and alphas as lists)."""
+    def build() -> list[Arg]:
+        from core.engines import DEFAULT_ENGINE, ENGINES
+        single = [] if sweep else [arg("--k", type=int, default=20, help="number of topics"),
+                                   arg("--seed", type=SEED),
+                                   arg("--alpha", type=_number_or_text)]
+        return [arg("--dataset", required=True),
+                arg("--version", type=VERSION, help="dataset version (default: the latest)"),
+                arg("--engine", default=DEFAULT_ENGINE, choices=sorted(ENGINES)),
+                *single,
+                arg("--eta", type=float),
+                arg("--iterations", type=int),
+                arg("--passes", type=int, help="gensim only"),
+                arg("--language", choices=["auto", "en", "ja"]),
+                arg("--sample", type=int,
+                    help="campaigns the metrics are measured on when there are more "
+                         "(default 20000)"),
+                SPARK_MASTER]
+    return build
+
+
+def _floor_arg(default: float | None = None) -> Callable[[], list[Arg]]:
+    """`--min-similarity`: by default the floor suggested actions use."""
+    def build() -> list[Arg]:
+        from core.neighbors import MIN_SIMILARITY
+        if default is None:
+            return [arg("--min-similarity", type=number(0.0, 1.0), default=MIN_SIMILARITY,
+                        help=f"learn only from neighbours at or above this similarity "
+                             f"(default {MIN_SIMILARITY}, measured by "
+                             "bench/similarity_floor.py)")]
+        return [arg("--min-similarity", type=number(0.0, 1.0), default=default,
+                    help=f"leave out neighbours below this similarity (default {default}; "
+                         f"{MIN_SIMILARITY} is the floor suggested actions use)")]
+    return build
+
+
+def _engine_choice() -> list[Arg]:
+    from core.engines import ENGINES
+    return [arg("--engine", choices=sorted(ENGINES),
+                help="train with this engine (default: the dataset's saved settings)")]
+
+
 # --- data ---------------------------------------------------------------------------------
 
-@command("ingest")
+@command("ingest", "import files or folders as a new dataset version",
+         arg("paths", nargs="+", help="CSV/TSV/Parquet files, Google Ads exports, folders"),
+         arg("--dataset", required=True, help="dataset name"),
+         arg("--encoding", default="auto",
+             help="encoding of text files without a byte-order mark, e.g. utf-8, "
+                  "cp932 (Shift-JIS), euc_jp, cp1252 (Latin-1); default: auto, which "
+                  "reads UTF-8 or a checked guess and refuses when unsure"))
 def _ingest(args: argparse.Namespace) -> Any:
     from core import ingest
     return ingest.import_paths(args.paths, args.dataset, encoding=args.encoding).to_dict()
 
 
-@command("datasets")
+@command("datasets", "list dataset versions",
+         arg("name", nargs="?", help="only this dataset"))
 def _datasets(args: argparse.Namespace) -> Any:
     from core import datasets
     return datasets.list_versions(args.name).to_dict(orient="records")
 
 
-@command("sql")
+@command("sql", "run one read-only SQL query against the store",
+         arg("query"))
 def _sql(args: argparse.Namespace) -> Any:
     from core import sandbox
     result = sandbox.run_query(args.query, keep_spare=False)
     return {"rows": len(result.frame), "truncated": result.truncated, "capped": result.notice,
             "seconds": round(result.seconds, 4), "data": result.frame.to_dict(orient="records")}
-
-
-@command("demo")
-def _demo(args: argparse.Namespace) -> Any:
-    from core import demo
-    path = demo.write(args.out or demo.DEFAULT_PATH, n_campaigns=args.campaigns, seed=args.seed,
-                      shift=args.shift)
-    return {"path": str(path), "campaigns": args.campaigns, "shift": args.shift}
-
-
-@command("init")
-def _init(args: argparse.Namespace) -> Any:
-    from core import bootstrap
-    return bootstrap.ensure_demo(train_model=not args.no_train, progress=progress_line)
 
 
 # --- models -------------------------------------------------------------------------------
@@ -181,7 +307,8 @@ def _spec(args: argparse.Namespace):
                      k=getattr(args, "k", 20), params=params, text=text, **extra)
 
 
-@command("train")
+@command("train", "train one model and register it",
+         _training_args())
 def _train(args: argparse.Namespace) -> Any:
     from core import train
     result = train.train(_spec(args), progress_line)
@@ -190,7 +317,11 @@ def _train(args: argparse.Namespace) -> Any:
     return result.to_dict()
 
 
-@command("sweep")
+@command("sweep", "train a grid of K (and alpha) × seeds, pick the best",
+         _training_args(sweep=True),
+         arg("--ks", type=int, nargs="+", required=True, help="values of K"),
+         arg("--seeds", type=SEED, nargs="+", default=[0, 1]),
+         arg("--alphas", nargs="+", help="alpha values to try as well"))
 def _sweep(args: argparse.Namespace) -> Any:
     from core import sweep
     alphas = [_number_or_text(a) for a in args.alphas] if args.alphas else None
@@ -198,14 +329,8 @@ def _sweep(args: argparse.Namespace) -> Any:
                        progress=progress_line).to_dict()
 
 
-def _number_or_text(value: str) -> float | str:
-    try:
-        return float(value)
-    except ValueError:
-        return value
-
-
-@command("models")
+@command("models", "list registered models with aliases and metrics",
+         arg("--dataset"))
 def _models(args: argparse.Namespace) -> Any:
     from core import metrics, registry
     table = registry.list_models(args.dataset)
@@ -215,7 +340,9 @@ def _models(args: argparse.Namespace) -> Any:
     return records
 
 
-@command("topics")
+@command("topics", "each topic's id, name and top words",
+         arg("model_id", nargs="?", default="production", help="id or alias"),
+         arg("--words", type=whole(1, 1000), default=10))
 def _topics(args: argparse.Namespace) -> Any:
     from core import carry, naming, registry
     model = registry.load(registry.resolve(args.model_id))
@@ -228,7 +355,8 @@ def _topics(args: argparse.Namespace) -> Any:
          "top_words": t.words, "relevant_words": t.relevant_words} for t in topics]}
 
 
-@command("label-topic")
+@command("label-topic", "name a topic",
+         arg("model_id"), arg("topic", type=int), arg("name"))
 def _label_topic(args: argparse.Namespace) -> Any:
     from core import registry
     model_id = registry.resolve(args.model_id)
@@ -236,21 +364,30 @@ def _label_topic(args: argparse.Namespace) -> Any:
     return {"model_id": model_id, "topic": args.topic, "name": args.name}
 
 
-@command("promote")
+@command("promote", "point an alias at a model (production is scored)",
+         arg("model_id"),
+         arg("--alias", default="production", choices=["production", "candidate"]),
+         arg("--other-dataset", action="store_true",
+             help="confirm replacing a production model of another dataset"))
 def _promote(args: argparse.Namespace) -> Any:
     from core import deploy
     return deploy.promote(args.model_id, args.alias, progress_line,
                           other_dataset=args.other_dataset)
 
 
-@command("delete-model")
+@command("delete-model", "delete a model (never the production one)",
+         arg("model_id"))
 def _delete_model(args: argparse.Namespace) -> Any:
     from core import registry
     registry.delete(args.model_id)
     return {"deleted": args.model_id}
 
 
-@command("score")
+@command("score", "batch-score a model's dataset (default: production)",
+         arg("model_id", nargs="?"),
+         arg("--engine", choices=["local", "spark"], default="local",
+             help="where to fold the campaigns in (spark: in Spark tasks)"),
+         SPARK_MASTER)
 def _score(args: argparse.Namespace) -> Any:
     if args.engine == "spark":
         from core import spark_engine
@@ -266,12 +403,29 @@ def _lookup(args: argparse.Namespace):
     return Lookup(args.model)
 
 
-@command("find")
+def _keywords_from(args: argparse.Namespace) -> list[str]:
+    from core import encodings, files, score
+    if args.file:  # a regular file within the import limit, decoded as imports are
+        text, warnings = encodings.decode(files.read_limited(args.file), args.file)
+        for warning in warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+    elif args.text is not None:
+        text = args.text
+    else:
+        raise TopicLabError("give a campaign id, --text \"kw1, kw2\" or --file PATH")
+    return score.split_keywords(text)
+
+
+@command("find", "campaigns whose id or name contains TEXT",
+         arg("text"),
+         arg("--limit", type=whole(1), default=20),
+         MODEL)
 def _find(args: argparse.Namespace) -> Any:
     return _lookup(args).search(args.text, args.limit).to_dict(orient="records")
 
 
-@command("fingerprint")
+@command("fingerprint", "a campaign's topic fingerprint, stored or folded in",
+         arg("campaign_id", nargs="?"), *KEYWORDS, MODEL)
 def _fingerprint(args: argparse.Namespace) -> Any:
     from core import registry, score
     if args.campaign_id and (args.text or args.file):
@@ -296,20 +450,16 @@ def _fingerprint(args: argparse.Namespace) -> Any:
                            for t in order[:5]]}
 
 
-def _keywords_from(args: argparse.Namespace) -> list[str]:
-    from core import encodings, files, score
-    if args.file:  # a regular file within the import limit, decoded as imports are
-        text, warnings = encodings.decode(files.read_limited(args.file), args.file)
-        for warning in warnings:
-            print(f"warning: {warning}", file=sys.stderr)
-    elif args.text is not None:
-        text = args.text
-    else:
-        raise TopicLabError("give a campaign id, --text \"kw1, kw2\" or --file PATH")
-    return score.split_keywords(text)
-
-
-@command("neighbors")
+@command("neighbors", "most similar campaigns, one JSON object per id",
+         arg("campaign_ids", nargs="+"),
+         arg("-n", type=whole(1), default=10),
+         arg("--exclude-account", action="store_true",
+             help="leave out campaigns of the same account"),
+         arg("--min-terms", type=whole(0), default=0, help="neighbours need this many terms"),
+         _floor_arg(default=0.0),
+         MODEL,
+         arg("--format", choices=["json", "csv"], default="json",
+             help="csv: the Lookup page's neighbours download (one campaign id)"))
 def _neighbors(args: argparse.Namespace) -> Any:
     if args.format == "csv" and len(args.campaign_ids) > 1:
         raise TopicLabError("--format csv writes one campaign's neighbours (as the Lookup "
@@ -331,7 +481,13 @@ def _neighbors(args: argparse.Namespace) -> Any:
             for cid in args.campaign_ids]
 
 
-@command("suggest")
+@command("suggest", "suggested actions with their evidence",
+         arg("campaign_id", nargs="?"), *KEYWORDS,
+         arg("-n", type=whole(1), default=10, help="neighbours to learn from"),
+         _floor_arg(),
+         MODEL,
+         arg("--format", choices=["json", "csv"], default="json",
+             help="csv: the Lookup page's actions download"))
 def _suggest(args: argparse.Namespace) -> Any:
     keywords = None if args.campaign_id else _keywords_from(args)  # bad input fails fast
     lookup = _lookup(args)
@@ -345,14 +501,24 @@ def _suggest(args: argparse.Namespace) -> Any:
     return {"model_id": lookup.model_id, **result.to_dict(lookup.topic_names)}
 
 
-@command("ngrams")
+@command("ngrams", "1-3 word fragments of a campaign's or an account's search terms, and "
+         "the wasteful ones as safe negatives",
+         arg("campaign_id", nargs="?"),
+         arg("--account", help="every campaign of this account together"),
+         arg("--dataset", help="dataset name (default: the default dataset)"),
+         arg("--version", type=int, help="dataset version (default: newest)"),
+         arg("--top", type=int, default=50, help="costliest fragments listed"))
 def _ngrams(args: argparse.Namespace) -> Any:
     from core import ngrams
     return ngrams.report(args.campaign_id, args.account, dataset=args.dataset,
                          version=args.version, top=args.top)
 
 
-@command("map")
+@command("map", "campaign map (2-D projection, cached with the model) and clusters of "
+         "campaigns",
+         arg("model_id", nargs="?", help="model id or alias (default: production)"),
+         arg("--clusters", action="store_true",
+             help="print only the clusters (size, top topics, median rates)"))
 def _map(args: argparse.Namespace) -> Any:
     from core import campaign_map
     result = campaign_map.campaign_map(args.model_id)
@@ -368,7 +534,14 @@ def _map(args: argparse.Namespace) -> Any:
 
 # --- lifecycle ----------------------------------------------------------------------------
 
-@command("pipeline")
+@command("pipeline", "import → train → evaluate → gate → promote → score",
+         arg("--dataset", required=True),
+         arg("--from", dest="paths", nargs="+", metavar="PATH",
+             help="files or folders to import first as a new version"),
+         arg("--tolerance", type=number(0, 2), default=0.02,
+             help="how much lower NPMI than production still promotes"),
+         _engine_choice,
+         SPARK_MASTER)
 def _pipeline(args: argparse.Namespace) -> Any:
     from core import pipeline
     overrides = {"engine": args.engine} if args.engine else {}
@@ -379,21 +552,52 @@ def _pipeline(args: argparse.Namespace) -> Any:
                         log=lambda line: print(line, file=sys.stderr))
 
 
-@command("drift")
+@command("drift", "drift of a dataset version against the production model",
+         arg("--dataset", required=True),
+         arg("--version", type=VERSION, help="default: the latest"),
+         MODEL)
 def _drift(args: argparse.Namespace) -> Any:
     from core import drift
     return drift.check(args.dataset, args.version, args.model).to_dict()
 
 
-@command("audit")
+@command("audit", "the audit log, newest first",
+         arg("--limit", type=whole(1), default=100),
+         arg("--action", help="only this action (import, train, promote, …)"))
 def _audit(args: argparse.Namespace) -> Any:
     from core import audit
     return audit.entries(args.limit, args.action).to_dict(orient="records")
 
 
+@command("demo", "write a synthetic demo corpus (e.g. a drifted next month)",
+         arg("--out", help="Parquet file to write (default: the committed demo corpus)"),
+         arg("--campaigns", type=whole(1), default=3000),
+         arg("--seed", type=SEED, default=7),
+         arg("--shift", type=number(0, 1), default=0.0,
+             help="0 = the committed corpus; up to 1 = a strongly changed next month"),
+         uses_store=False)
+def _demo(args: argparse.Namespace) -> Any:
+    from core import demo
+    path = demo.write(args.out or demo.DEFAULT_PATH, n_campaigns=args.campaigns, seed=args.seed,
+                      shift=args.shift)
+    return {"path": str(path), "campaigns": args.campaigns, "shift": args.shift}
+
+
+@command("init", "import the demo corpus (and train a production model) when the store is "
+         "empty",
+         arg("--no-train", action="store_true", help="only import the demo corpus"))
+def _init(args: argparse.Namespace) -> Any:
+    from core import bootstrap
+    return bootstrap.ensure_demo(train_model=not args.no_train, progress=progress_line)
+
+
 # --- scoring service --------------------------------------------------------------------
 
-@command("serve")
+@command("serve", "run the scoring service (HTTP/JSON API) with uvicorn",
+         arg("--host", default="127.0.0.1", help="address to bind (default loopback)"),
+         arg("--port", type=whole(1, 65535), default=8000),
+         arg("--workers", type=whole(1, 64), default=1,
+             help="worker processes (each has its own cache, rates and metrics)"))
 def _serve(args: argparse.Namespace) -> Any:
     from core import service
     if not 1 <= args.port <= 65535 or args.workers < 1:
@@ -404,7 +608,15 @@ def _serve(args: argparse.Namespace) -> Any:
     return {"stopped": f"http://{args.host}:{args.port}"}
 
 
-@command("keys")
+@command("keys", "API keys of the scoring service", actions=[
+    Action("create", "make a key and print it once", (
+        arg("name"),
+        arg("--role", default="account_manager",
+            choices=["scorer", "account_manager", "data_scientist"],
+            help="scorer keys only read answers; feedback needs account_manager+"),
+        arg("--rate", type=int, default=600, help="requests per minute"))),
+    Action("list", "every key, without secrets"),
+    Action("revoke", "revoke a key for good", (arg("name"),))])
 def _keys(args: argparse.Namespace) -> Any:
     from core import keys
     if args.keys_command == "create":
@@ -414,7 +626,10 @@ def _keys(args: argparse.Namespace) -> Any:
     return keys.list_keys().to_dict(orient="records")
 
 
-@command("canary")
+@command("canary", "share of service traffic sent to the candidate model", actions=[
+    Action("set", "send PERCENT of traffic to the candidate (0 = off)",
+           (arg("percent", type=float),)),
+    Action("show", "the current share")])
 def _canary(args: argparse.Namespace) -> Any:
     from core import canary
     if args.canary_command == "set":
@@ -422,202 +637,7 @@ def _canary(args: argparse.Namespace) -> Any:
     return {"canary_percent": canary.get_percent()}
 
 
-def _add_training_args(p: argparse.ArgumentParser, sweep: bool = False) -> None:
-    from core.engines import DEFAULT_ENGINE, ENGINES
-
-    p.add_argument("--dataset", required=True)
-    p.add_argument("--version", type=whole(1, 2**31 - 1),
-                   help="dataset version (default: the latest)")
-    p.add_argument("--engine", default=DEFAULT_ENGINE, choices=sorted(ENGINES))
-    if not sweep:
-        p.add_argument("--k", type=int, default=20, help="number of topics")
-        p.add_argument("--seed", type=whole(0, 2**31 - 1))
-        p.add_argument("--alpha", type=_number_or_text)
-    p.add_argument("--eta", type=float)
-    p.add_argument("--iterations", type=int)
-    p.add_argument("--passes", type=int, help="gensim only")
-    p.add_argument("--language", choices=["auto", "en", "ja"])
-    p.add_argument("--sample", type=int,
-                   help="campaigns the metrics are measured on when there are more "
-                        "(default 20000)")
-    _add_spark_master(p)
-
-
-def _add_spark_master(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--spark-master", help="Spark master URL for --engine spark (default: "
-                                          "$TOPICLAB_SPARK_MASTER, else local[*])")
-
-
-def _add_floor_arg(p: argparse.ArgumentParser, default: float | None = None) -> None:
-    from core.neighbors import MIN_SIMILARITY
-    if default is None:
-        p.add_argument("--min-similarity", type=number(0.0, 1.0), default=MIN_SIMILARITY,
-                       help=f"learn only from neighbours at or above this similarity "
-                            f"(default {MIN_SIMILARITY}, measured by "
-                            "bench/similarity_floor.py)")
-    else:
-        p.add_argument("--min-similarity", type=number(0.0, 1.0), default=default,
-                       help=f"leave out neighbours below this similarity (default {default}; "
-                            f"{MIN_SIMILARITY} is the floor suggested actions use)")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m core",
-                                     description=(__doc__ or "").split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    p = sub.add_parser("ingest", help="import files or folders as a new dataset version")
-    p.add_argument("paths", nargs="+", help="CSV/TSV/Parquet files, Google Ads exports, folders")
-    p.add_argument("--dataset", required=True, help="dataset name")
-    p.add_argument("--encoding", default="auto",
-                   help="encoding of text files without a byte-order mark, e.g. utf-8, "
-                        "cp932 (Shift-JIS), euc_jp, cp1252 (Latin-1); default: auto, which "
-                        "reads UTF-8 or a checked guess and refuses when unsure")
-
-    p = sub.add_parser("datasets", help="list dataset versions")
-    p.add_argument("name", nargs="?", help="only this dataset")
-
-    p = sub.add_parser("sql", help="run one read-only SQL query against the store")
-    p.add_argument("query")
-
-    p = sub.add_parser("train", help="train one model and register it")
-    _add_training_args(p)
-
-    p = sub.add_parser("sweep", help="train a grid of K (and alpha) × seeds, pick the best")
-    _add_training_args(p, sweep=True)
-    p.add_argument("--ks", type=int, nargs="+", required=True, help="values of K")
-    p.add_argument("--seeds", type=whole(0, 2**31 - 1), nargs="+", default=[0, 1])
-    p.add_argument("--alphas", nargs="+", help="alpha values to try as well")
-
-    p = sub.add_parser("models", help="list registered models with aliases and metrics")
-    p.add_argument("--dataset")
-
-    p = sub.add_parser("topics", help="each topic's id, name and top words")
-    p.add_argument("model_id", nargs="?", default="production", help="id or alias")
-    p.add_argument("--words", type=whole(1, 1000), default=10)
-
-    p = sub.add_parser("label-topic", help="name a topic")
-    p.add_argument("model_id")
-    p.add_argument("topic", type=int)
-    p.add_argument("name")
-
-    p = sub.add_parser("promote", help="point an alias at a model (production is scored)")
-    p.add_argument("model_id")
-    p.add_argument("--alias", default="production", choices=["production", "candidate"])
-    p.add_argument("--other-dataset", action="store_true",
-                   help="confirm replacing a production model of another dataset")
-
-    p = sub.add_parser("delete-model", help="delete a model (never the production one)")
-    p.add_argument("model_id")
-
-    p = sub.add_parser("score", help="batch-score a model's dataset (default: production)")
-    p.add_argument("model_id", nargs="?")
-    p.add_argument("--engine", choices=["local", "spark"], default="local",
-                   help="where to fold the campaigns in (spark: in Spark tasks)")
-    _add_spark_master(p)
-
-    p = sub.add_parser("find", help="campaigns whose id or name contains TEXT")
-    p.add_argument("text")
-    p.add_argument("--limit", type=whole(1), default=20)
-    p.add_argument("--model", help="model id or alias (default: production)")
-
-    p = sub.add_parser("fingerprint", help="a campaign's topic fingerprint, stored or folded in")
-    p.add_argument("campaign_id", nargs="?")
-    p.add_argument("--text", help='keywords of a new campaign: "kw1, kw2, …"')
-    p.add_argument("--file", help="a text file with one keyword per line")
-    p.add_argument("--model", help="model id or alias (default: production)")
-
-    p = sub.add_parser("neighbors", help="most similar campaigns, one JSON object per id")
-    p.add_argument("campaign_ids", nargs="+")
-    p.add_argument("-n", type=whole(1), default=10)
-    p.add_argument("--exclude-account", action="store_true",
-                   help="leave out campaigns of the same account")
-    p.add_argument("--min-terms", type=whole(0), default=0, help="neighbours need this many terms")
-    _add_floor_arg(p, default=0.0)
-    p.add_argument("--model", help="model id or alias (default: production)")
-    p.add_argument("--format", choices=["json", "csv"], default="json",
-                   help="csv: the Lookup page's neighbours download (one campaign id)")
-
-    p = sub.add_parser("suggest", help="suggested actions with their evidence")
-    p.add_argument("campaign_id", nargs="?")
-    p.add_argument("--text", help='keywords of a new campaign: "kw1, kw2, …"')
-    p.add_argument("--file", help="a text file with one keyword per line")
-    p.add_argument("-n", type=whole(1), default=10, help="neighbours to learn from")
-    _add_floor_arg(p)
-    p.add_argument("--model", help="model id or alias (default: production)")
-    p.add_argument("--format", choices=["json", "csv"], default="json",
-                   help="csv: the Lookup page's actions download")
-
-    p = sub.add_parser("ngrams", help="1-3 word fragments of a campaign's or an account's "
-                       "search terms, and the wasteful ones as safe negatives")
-    p.add_argument("campaign_id", nargs="?")
-    p.add_argument("--account", help="every campaign of this account together")
-    p.add_argument("--dataset", help="dataset name (default: the default dataset)")
-    p.add_argument("--version", type=int, help="dataset version (default: newest)")
-    p.add_argument("--top", type=int, default=50, help="costliest fragments listed")
-
-    p = sub.add_parser("map", help="campaign map (2-D projection, cached with the model) "
-                       "and clusters of campaigns")
-    p.add_argument("model_id", nargs="?", help="model id or alias (default: production)")
-    p.add_argument("--clusters", action="store_true",
-                   help="print only the clusters (size, top topics, median rates)")
-
-    p = sub.add_parser("pipeline", help="import → train → evaluate → gate → promote → score")
-    p.add_argument("--dataset", required=True)
-    p.add_argument("--from", dest="paths", nargs="+", metavar="PATH",
-                   help="files or folders to import first as a new version")
-    p.add_argument("--tolerance", type=number(0, 2), default=0.02,
-                   help="how much lower NPMI than production still promotes")
-    from core.engines import ENGINES
-    p.add_argument("--engine", choices=sorted(ENGINES),
-                   help="train with this engine (default: the dataset's saved settings)")
-    _add_spark_master(p)
-
-    p = sub.add_parser("drift", help="drift of a dataset version against the production model")
-    p.add_argument("--dataset", required=True)
-    p.add_argument("--version", type=whole(1, 2**31 - 1), help="default: the latest")
-    p.add_argument("--model", help="model id or alias (default: production)")
-
-    p = sub.add_parser("audit", help="the audit log, newest first")
-    p.add_argument("--limit", type=whole(1), default=100)
-    p.add_argument("--action", help="only this action (import, train, promote, …)")
-
-    p = sub.add_parser("demo", help="write a synthetic demo corpus (e.g. a drifted next month)")
-    p.add_argument("--out", help="Parquet file to write (default: the committed demo corpus)")
-    p.add_argument("--campaigns", type=whole(1), default=3000)
-    p.add_argument("--seed", type=whole(0, 2**31 - 1), default=7)
-    p.add_argument("--shift", type=number(0, 1), default=0.0,
-                   help="0 = the committed corpus; up to 1 = a strongly changed next month")
-
-    p = sub.add_parser("init", help="import the demo corpus (and train a production model) "
-                                    "when the store is empty")
-    p.add_argument("--no-train", action="store_true", help="only import the demo corpus")
-
-    p = sub.add_parser("serve", help="run the scoring service (HTTP/JSON API) with uvicorn")
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
-    p.add_argument("--port", type=whole(1, 65535), default=8000)
-    p.add_argument("--workers", type=whole(1, 64), default=1,
-                   help="worker processes (each has its own cache, rates and metrics)")
-
-    p = sub.add_parser("keys", help="API keys of the scoring service")
-    keys_sub = p.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
-    k = keys_sub.add_parser("create", help="make a key and print it once")
-    k.add_argument("name")
-    k.add_argument("--role", default="account_manager",
-                   choices=["scorer", "account_manager", "data_scientist"],
-                   help="scorer keys only read answers; feedback needs account_manager+")
-    k.add_argument("--rate", type=int, default=600, help="requests per minute")
-    keys_sub.add_parser("list", help="every key, without secrets")
-    k = keys_sub.add_parser("revoke", help="revoke a key for good")
-    k.add_argument("name")
-
-    p = sub.add_parser("canary", help="share of service traffic sent to the candidate model")
-    canary_sub = p.add_subparsers(dest="canary_command", required=True, metavar="ACTION")
-    c = canary_sub.add_parser("set", help="send PERCENT of traffic to the candidate (0 = off)")
-    c.add_argument("percent", type=float)
-    canary_sub.add_parser("show", help="the current share")
-    return parser
-
+# --- running a command ----------------------------------------------------------------------
 
 def clean_at_start() -> None:
     """Remove what a crashed save left in the models folder (see core.orphans)."""
@@ -630,9 +650,10 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         from core import auth
         auth.set_user(auth.local_user())  # explicit: core has no default user
-        if args.command != "demo":  # the only command that does not use the store
+        cmd = COMMANDS[args.command]
+        if cmd.uses_store:
             clean_at_start()
-        emit(COMMANDS[args.command](args))
+        emit(cmd.run(args))
     except TopicLabError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
