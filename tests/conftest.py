@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import io
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -39,6 +45,51 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("TOPICLAB_HOME", str(path))
     monkeypatch.setenv("TOPICLAB_LOCK_WAIT_S", "5")
     return path
+
+
+def cli(*args: str, home: Path, lock_wait: str = "5") -> subprocess.CompletedProcess:
+    """`python -m core ARGS` as a fresh process runs it (`core.cli.main`, the store's schema
+    not yet checked, its own user context, exit code as `__main__` returns it), but in this
+    process: a subprocess only adds seconds of imports per call. Tests about the process
+    itself (entry point, exit status, concurrency) use `cli_process`."""
+    from core import cli as core_cli
+    from core import store
+
+    saved = {name: os.environ.get(name) for name in ("TOPICLAB_HOME", "TOPICLAB_LOCK_WAIT_S")}
+    os.environ.update(TOPICLAB_HOME=str(home), TOPICLAB_LOCK_WAIT_S=lock_wait)
+    out = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
+    err = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
+    store._schema_ready.clear()  # as a new process: nothing checked yet
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = contextvars.copy_context().run(core_cli.main, list(args))
+            except SystemExit as exit_:  # argparse's usage errors
+                code = exit_.code if isinstance(exit_.code, int) else 1
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    texts = []
+    for stream in (out, err):
+        stream.flush()
+        texts.append(stream.buffer.getvalue().decode("utf-8"))
+    return subprocess.CompletedProcess(["python", "-m", "core", *args], code, *texts)
+
+
+def cli_process(*args: str, home: Path, lock_wait: str = "5") -> subprocess.CompletedProcess:
+    """`python -m core ARGS` in a real subprocess, as a scheduler runs it."""
+    env = {**os.environ, "TOPICLAB_HOME": str(home), "TOPICLAB_LOCK_WAIT_S": lock_wait}
+    return subprocess.run([sys.executable, "-m", "core", *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def ok_json(result: subprocess.CompletedProcess):
+    """The JSON a CLI call printed, after checking it exited 0."""
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
 
 
 def write_terms_csv(path: Path, rows: list[dict]) -> Path:

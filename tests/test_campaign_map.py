@@ -96,7 +96,7 @@ def test_projection_of_tiny_inputs(n):
 
 
 def test_cli_map_prints_clusters_and_cached_points(trained_home):
-    from tests.test_cli import cli, ok_json
+    from tests.conftest import cli, ok_json
 
     clusters = ok_json(cli("map", "--clusters", home=trained_home))
     assert sum(c["campaigns"] for c in clusters) == 400

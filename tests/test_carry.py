@@ -5,8 +5,7 @@ from __future__ import annotations
 import duckdb
 
 from core import carry, config, naming, registry, score, store, train
-from tests.conftest import demo_subset
-from tests.test_cli import cli, ok_json
+from tests.conftest import cli, demo_subset, ok_json
 
 # Enough topics and iterations for topics to come back after retraining (at K = 12 on
 # 400 campaigns of 46 verticals, topics mix verticals differently every run).

@@ -1,25 +1,27 @@
-"""`python -m core …` as a scheduler runs it: real subprocesses, JSON out, clear errors."""
+"""`python -m core …` as a scheduler runs it: JSON out, clear errors, exit codes. One test
+runs the real entry point in subprocesses; the others call the same `main` in-process
+(`tests.conftest.cli`), which spares seconds of start-up per command."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 from core import store
-from tests.conftest import FIXTURES, REPO
+from tests.conftest import FIXTURES, cli, cli_process, ok_json
 
 
-def cli(*args: str, home) -> subprocess.CompletedProcess:
-    env = {**os.environ, "TOPICLAB_HOME": str(home), "TOPICLAB_LOCK_WAIT_S": "5"}
-    return subprocess.run([sys.executable, "-m", "core", *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=300)
-
-
-def ok_json(result: subprocess.CompletedProcess):
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
+def test_python_m_core_prints_json_and_exits_1_with_one_error_line(home, small_csv):
+    summary = ok_json(cli_process("ingest", str(small_csv), "--dataset", "shop", home=home))
+    assert (summary["dataset"], summary["rows"]) == ("shop", 8)
+    listing = cli_process("sql", "SELECT count(*) AS n FROM terms", home=home)
+    assert listing.returncode == 0 and json.loads(listing.stdout)["data"] == [{"n": 8}]
+    refused = cli_process("sql", "DROP TABLE terms", home=home)
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert refused.stderr.startswith("error: ") and "DROP" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    usage = cli_process("no-such-command", home=home)  # a usage error is one line too
+    assert usage.returncode == 1 and usage.stderr.startswith("error: ")
+    assert "no-such-command" in usage.stderr and "Traceback" not in usage.stderr
 
 
 def test_ingest_datasets_and_sql(home, small_csv):

@@ -110,9 +110,11 @@ def test_shift_zero_is_the_base_corpus(small: pd.DataFrame) -> None:
     pd.testing.assert_frame_equal(demo.generate(SMALL, seed=11, shift=0.0), small)
 
 
-@pytest.mark.parametrize("kwargs", [{"n_campaigns": 0}, {"shift": 1.5}, {"shift": -0.1}])
-def test_bad_arguments_are_refused(kwargs: dict) -> None:
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize(("kwargs", "needle"), [({"n_campaigns": 0}, "n_campaigns must be"),
+                                               ({"shift": 1.5}, "shift must be between"),
+                                               ({"shift": -0.1}, "shift must be between")])
+def test_bad_arguments_are_refused(kwargs: dict, needle: str) -> None:
+    with pytest.raises(ValueError, match=needle):
         demo.generate(**kwargs)
 
 

@@ -104,7 +104,8 @@ def test_uploads_keep_their_names(home, small_csv):
 
 
 def test_account_manager_cannot_import(home, small_csv):
-    with auth.use(auth.User("amy", auth.ACCOUNT_MANAGER)), pytest.raises(PermissionDenied):
+    with auth.use(auth.User("amy", auth.ACCOUNT_MANAGER)), \
+            pytest.raises(PermissionDenied, match=r"amy \(account manager\) may not"):
         ingest.import_paths([small_csv], "shop")
     assert store.table_counts()["datasets"] == 0
 

@@ -70,7 +70,7 @@ def test_stability_identical_runs_and_different_runs():
     # a->a,b,x: 2/4, d->d: 1 => mean best match 0.75 both ways
     assert value == pytest.approx(0.75)
     assert stability([run, [["p", "q", "r"], ["s", "t", "u"]]]) == 0.0
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="at least two runs"):
         stability([run])
 
 

@@ -34,7 +34,7 @@ def test_cancelled_training_writes_nothing(trained_home):
         if done > total / 2:
             raise Cancelled("stop")
 
-    with pytest.raises(Cancelled):
+    with pytest.raises(Cancelled, match="stop"):
         train.train(train.TrainSpec(dataset="demo", k=5, params={"iterations": 200}),
                     cancel_halfway)
     assert store.table_counts() == before

@@ -66,7 +66,7 @@ def test_relevance_puts_a_topics_own_words_before_words_every_topic_has() -> Non
 
 
 def test_a_human_name_wins_and_the_cli_topics_show_both(trained_home) -> None:
-    from tests.test_cli import cli, ok_json
+    from tests.conftest import cli, ok_json
 
     model_id = registry.resolve("production")
     registry.set_topic_label(model_id, 1, "Plumbing")

@@ -116,7 +116,7 @@ def test_suggest_carries_ngram_waste_and_match_types_on_negatives():
 
 def test_cli_ngrams_of_a_campaign_and_of_its_account(trained_home):
     from core import datasets
-    from tests.test_cli import cli, ok_json
+    from tests.conftest import cli, ok_json
 
     campaigns = datasets.campaigns("demo", 1)
     account = campaigns["account"].value_counts().index[0]

@@ -8,8 +8,7 @@ import pytest
 from core import audit, deploy, gate, ingest, registry, score, store, train
 from core.engines import DEFAULTS, make_engine
 from core.errors import InputError, TopicLabError
-from tests.conftest import FAST_PARAMS, demo_subset
-from tests.test_cli import cli
+from tests.conftest import FAST_PARAMS, cli, demo_subset
 
 NAN, INF = float("nan"), float("inf")
 

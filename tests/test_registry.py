@@ -7,7 +7,7 @@ import json
 import pytest
 
 from core import audit, auth, config, deploy, registry, store, train
-from core.errors import NotFoundError, PermissionDenied, TopicLabError
+from core.errors import InputError, NotFoundError, PermissionDenied, TopicLabError
 from tests.conftest import FAST_K, FAST_PARAMS
 
 
@@ -58,7 +58,7 @@ def test_aliases_and_promotion_scores_first(trained_home):
     assert registry.alias("production") == second
     actions = audit.entries()["action"].tolist()
     assert actions.count("promote") >= 2
-    with pytest.raises(Exception, match="Unknown alias"):
+    with pytest.raises(InputError, match="Unknown alias 'staging'"):
         registry.set_alias("staging", second)
 
 
@@ -70,7 +70,7 @@ def test_production_cannot_be_deleted_others_can(trained_home):
     registry.delete(other.model_id)
     assert other.model_id not in registry.list_models()["model_id"].tolist()
     assert not (config.models_dir() / other.model_id).exists()
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFoundError, match=f"No model with id '{other.model_id}'"):
         registry.get(other.model_id)
 
 
@@ -90,7 +90,7 @@ def test_artifact_from_another_version_gives_a_clear_message(trained_home):
 
 
 def test_models_load_only_through_the_registry(trained_home):
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFoundError, match=r"No model with id '\.\./\.\./etc'"):
         registry.load("../../etc")
 
 
@@ -99,8 +99,9 @@ def test_topic_labels_show_in_topic_names(trained_home):
     registry.set_topic_label(model_id, 2, "Plumbing")
     names = registry.topic_names(registry.load(model_id))
     assert names[2] == "Plumbing" and names[0].startswith("T0: ")
-    with pytest.raises(Exception, match="no topic 99"):
+    with pytest.raises(InputError, match="there is no topic 99"):
         registry.set_topic_label(model_id, 99, "x")
-    with auth.use(auth.User("amy", auth.ACCOUNT_MANAGER)), pytest.raises(PermissionDenied):
+    with auth.use(auth.User("amy", auth.ACCOUNT_MANAGER)), \
+            pytest.raises(PermissionDenied, match=r"amy \(account manager\) may not"):
         registry.set_topic_label(model_id, 1, "Nope")
     assert store.query_one("SELECT count(*) FROM topic_labels")[0] == 1

@@ -162,7 +162,7 @@ def test_a_failed_or_cancelled_spark_job_leaves_the_previous_fingerprints(home_w
     def cancel(done, total, message):
         raise Cancelled("stopped by the user")
 
-    with pytest.raises(Cancelled):
+    with pytest.raises(Cancelled, match="stopped by the user"):
         spark_engine.score(home_with_model, master=MASTER, progress=cancel)
     np.testing.assert_array_equal(score.load_fingerprints(home_with_model).weights, marker)
 
@@ -178,7 +178,7 @@ def test_cancelled_spark_training_leaves_no_model(home_with_model):
             raise Cancelled("stopped by the user")
 
     spec = TrainSpec(dataset="planted", engine="spark", k=3, params={"master": MASTER})
-    with pytest.raises(Cancelled):
+    with pytest.raises(Cancelled, match="stopped by the user"):
         train(spec, cancel_in_lda)
     assert any(m.startswith("tokenise and count") for m in seen)  # Spark progress came
     assert set(registry.list_models()["model_id"]) == before

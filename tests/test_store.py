@@ -24,7 +24,7 @@ def test_schema_created_on_first_use(home):
 
 
 def test_transaction_rolls_back_everything(home):
-    with pytest.raises(RuntimeError), store.transaction() as con:
+    with pytest.raises(RuntimeError, match="boom"), store.transaction() as con:
         con.execute("INSERT INTO meta VALUES ('a', '1')")
         raise RuntimeError("boom")
     assert store.query_one("SELECT count(*) FROM meta WHERE key = 'a'")[0] == 0
