@@ -51,7 +51,9 @@ with st.expander("Text settings", expanded=False):
 engines = sorted(ENGINES)
 engine = st.selectbox("Engine", engines, index=engines.index(saved.engine),
                       help="tomotopy (Gibbs sampling) is the default: on BBC News it gave "
-                           "clearly more coherent topics than gensim in the same time.")
+                           "clearly more coherent topics than gensim in the same time. "
+                           "btm (biterm topic model) learns from word pairs: more coherent "
+                           "topics on short titles, but more top words shared between them.")
 defaults = {**DEFAULTS[engine], **(saved.params if engine == saved.engine else {}),
             "k": saved.k if engine == saved.engine else DEFAULTS[engine]["k"]}
 mode = st.segmented_control("What to run", ["One model", "Sweep"], default="One model",
@@ -80,6 +82,16 @@ elif engine == "spark":
                                   train.TrainSpec.sample, step=1000, key="train_spark_sample",
                                   help="Coherence and perplexity are measured on this many "
                                        "campaigns when the dataset has more.")
+elif engine == "btm":
+    params["iterations"] = cols[1].number_input("Gibbs iterations", 10, 5000,
+                                                defaults["iterations"], step=50,
+                                                key="train_btm_iterations")
+    params["eta"] = cols[2].number_input("eta (word prior)", 0.001, 1.0,
+                                         float(defaults["eta"]), format="%.3f")
+    params["background"] = cols[3].toggle(
+        "Background topic", value=bool(defaults["background"]),
+        help="A topic fixed to the corpus's word frequencies takes words common to every "
+             "campaign; it is not one of the K topics.")
 else:
     params["iterations"] = cols[1].number_input("Gibbs iterations", 10, 5000,
                                                 defaults["iterations"], step=50,

@@ -36,7 +36,7 @@ from core.testpause import pause
 
 ARTIFACT_FORMAT = artifact.FORMAT
 ALIASES = ("production", "candidate")
-_LIBRARIES = ("gensim", "tomotopy", "spacy", "numpy", "duckdb")
+_LIBRARIES = ("gensim", "tomotopy", "bitermplus", "spacy", "numpy", "duckdb")
 
 
 @dataclass

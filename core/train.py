@@ -43,13 +43,14 @@ _WHOLE: dict[str, tuple[int, int]] = {
     "iterations": (1, 100_000), "passes": (1, 10_000), "seed": (0, 2**32 - 1),
     "chunksize": (1, 10_000_000), "rm_top": (0, 100_000), "optim_interval": (0, 100_000),
     "burn_in": (0, 100_000), "workers": (1, 256), "progress_every": (1, 100_000),
+    "window": (2, 100_000),
 }
 # Real parameters: (low, high), low excluded. alpha/eta are Dirichlet priors (> 0);
 # gensim's and MLlib's learning-rate decay must be in (0.5, 1] and offset tau_0 > 0.
 _REAL: dict[str, tuple[float, float]] = {
     "alpha": (0.0, 1e6), "eta": (0.0, 1e6), "decay": (0.5, 1.0),
     "offset": (0.0, 1e6), "learning_offset": (0.0, 1e6), "learning_decay": (0.5, 1.0),
-    "subsampling_rate": (0.0, 1.0),
+    "subsampling_rate": (0.0, 1.0), "fold_alpha": (0.0, 1e6),
 }
 _LOW_INCLUDED = {"decay"}  # gensim's default decay is 0.5 itself
 # The named values gensim accepts instead of a number.
