@@ -48,8 +48,13 @@ from core.namewords import place_words
 from core.neighbors import MIN_SIMILARITY
 from core.schema import METRIC_COLUMNS
 
+# Stable names (benchmarks, CSV consumers and the API read them); the PPC kinds have their
+# own modules: ngram_waste (core.ngrams), promote_search_terms (core.promote),
+# duplicate_keywords (core.duplicates), brand_leak (core.brand: own brand in a non-brand
+# campaign, or a competitor's brand in a brand campaign), wrong_ad_group (core.adgroups:
+# a search term that fits another ad group of its campaign much better).
 KINDS = ("add_keywords", "add_negatives", "benchmark_gap", "split_campaign", "ngram_waste",
-         "promote_search_terms", "duplicate_keywords")
+         "promote_search_terms", "duplicate_keywords", "brand_leak", "wrong_ad_group")
 # The term-row columns the rules read (others are ignored).
 ROW_COLUMNS = ("campaign_id", "campaign_name", "account", "term", "term_type", *METRIC_COLUMNS,
                "ad_group", "match_type")  # + duplicates, promote (own modules)
@@ -216,7 +221,8 @@ def _name_words_by_campaign(rows: pd.DataFrame) -> dict[str, set[str]]:
 
 def _add_keywords(own: set[str], neighbor_terms: pd.DataFrame, neighbors: pd.DataFrame,
                   s: ActionSettings, notes: list[str], own_words: set[str] | None = None,
-                  brand_words: Collection[str] = ()) -> Action | None:
+                  brand_words: Collection[str] = (),
+                  brand_phrases: Collection[str] = ()) -> Action | None:
     sims = neighbors.set_index(neighbors["campaign_id"].astype(str))["similarity"].astype(float)
     sims = sims[~sims.index.duplicated()]
     rows = neighbor_terms[neighbor_terms["campaign_id"].astype(str).isin(sims.index)]
@@ -235,6 +241,10 @@ def _add_keywords(own: set[str], neighbor_terms: pd.DataFrame, neighbors: pd.Dat
     carries = np.array([bool(term_words[t] & (foreign.get(c, set()) | places))
                         for c, t in zip(table["campaign_id"], table["term"], strict=True)],
                        dtype=bool)
+    if brand_phrases:  # this advertiser's own brand, in any spelling (core.brand)
+        from core.brand import find_phrases
+        named = {t: bool(find_phrases(t, brand_phrases)) for t in term_words}
+        carries |= table["term"].map(named).to_numpy(dtype=bool)
     if carries.any():
         left_out = list(dict.fromkeys(table.loc[carries, "term"]))
         left_out = [t for t in left_out if t not in own]
@@ -416,7 +426,8 @@ def suggest(campaign_terms: pd.DataFrame, neighbor_terms: pd.DataFrame,
             topic_names: Sequence[str] | None = None, *,
             settings: ActionSettings | None = None,
             brand_words: Collection[str] = (),
-            account_terms: pd.DataFrame | None = None) -> SuggestionResult:
+            account_terms: pd.DataFrame | None = None,
+            brands: Any = None, owner_terms: pd.DataFrame | None = None) -> SuggestionResult:
     """Suggested actions for one campaign, best first, and notes on what was skipped.
 
     campaign_terms: this campaign's rows (core.schema columns; `term` required, metrics
@@ -430,6 +441,10 @@ def suggest(campaign_terms: pd.DataFrame, neighbor_terms: pd.DataFrame,
         engine)`; preferred, since it tokenises as the model did.
     account_terms: the rows of the campaign's account, for duplicate keywords across
         its campaigns (without them, only duplicates between its own ad groups).
+    brands: a `core.brand.BrandIndex` of the data (every advertiser's brand), for
+        brand_leak; without it only this campaign's own names are known.
+    owner_terms: the rows of every campaign of its advertiser (`BrandIndex.campaigns_of`),
+        where brands that are in no name show (default: account_terms).
     """
     s = settings or ActionSettings()
     for frame, label, needed in [(campaign_terms, "campaign_terms", ("term",)),
@@ -475,9 +490,18 @@ def suggest(campaign_terms: pd.DataFrame, neighbor_terms: pd.DataFrame,
         brand_words = {*brand_words, *(name_words - _NON_BRAND_WORDS - own_words)}
     else:
         own_words |= name_words
+    from core import adgroups, brand  # they import this module
+    if brands is None:
+        brands = brand.BrandIndex.build(brand.campaign_table(
+            campaign_terms if account_terms is None else
+            pd.concat([campaign_terms, account_terms], ignore_index=True)), vocab or (),
+            brand_words)
+    owner_rows = owner_terms if owner_terms is not None else account_terms
+    own_brand = (brand.owner_phrases(brands, brands.owner_of.get(own_id or "", ""), owner_rows)
+                 if own_id is not None and not brand.is_brand_name(name) else ())
 
     idea = _add_keywords(own_terms, neighbor_terms, neighbors, s, notes, own_words,
-                         brand_words)
+                         brand_words, own_brand)
     if idea:
         actions.append(idea)
 
@@ -511,8 +535,9 @@ def suggest(campaign_terms: pd.DataFrame, neighbor_terms: pd.DataFrame,
 
     from core import duplicates  # imports this module
     duplicated = duplicates.duplicate_keywords(campaign_terms, account_terms)
-    if duplicated:
-        actions.append(duplicated)
+    leak = brand.brand_leak(campaign_terms, brands, owner_rows)
+    misplaced = adgroups.wrong_ad_group(campaign_terms, term_topics, notes=notes)
+    actions += [a for a in (duplicated, leak, misplaced) if a]
     split = _split(campaign_terms, fingerprint, term_topics,
                    lambda t: _topic_name(t, topic_term, vocab, topic_names), s)
     if split:

@@ -30,7 +30,8 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
-from core import actions, artifact, namewords, naming
+from core import actions, artifact, brand, namewords, naming
+from core.brand import BrandIndex
 from core.corpus import Corpus, EncodedCounts, Encoder
 from core.engines import DEFAULT_ENGINE, Engine, bow_matrix, make_engine
 from core.errors import InputError, NotFoundError
@@ -245,11 +246,15 @@ def suggest_actions(own: pd.DataFrame, fingerprint: Fingerprint, table: pd.DataF
                     rows: TermRows, engine: Engine, vocabulary: Sequence[str],
                     term_fit: actions.TermTopicFit, topic_names: Sequence[str], *,
                     min_similarity: float = MIN_SIMILARITY,
-                    brand_words: Collection[str] = ()) -> actions.SuggestionResult:
+                    brand_words: Collection[str] = (),
+                    brands: BrandIndex | None = None) -> actions.SuggestionResult:
     """Suggested actions for a campaign's own rows given its neighbour table; only
-    neighbours at or above `min_similarity` are learnt from (`core.actions`)."""
+    neighbours at or above `min_similarity` are learnt from (`core.actions`).
+    brands: every advertiser's brand (default: built from `rows` once, kept with them)."""
     close = table[pd.to_numeric(table["similarity"], errors="coerce") >= min_similarity]
     neighbor_terms = rows.of(close["campaign_id"].tolist())
+    brands = brands or brand.index_for(rows, vocabulary, brand_words)
+    own_id = str(own["campaign_id"].iloc[0]) if len(own) else None
     return actions.suggest(own, neighbor_terms, table, fingerprint.weights,
                            topic_term=engine.topic_term_, vocab=vocabulary,
                            term_topic_fit=term_fit, topic_names=topic_names,
@@ -257,7 +262,10 @@ def suggest_actions(own: pd.DataFrame, fingerprint: Fingerprint, table: pd.DataF
                            brand_words=brand_words,
                            account_terms=rows.of_account(
                                own["account"].dropna().iloc[0]
-                               if "account" in own and own["account"].notna().any() else None))
+                               if "account" in own and own["account"].notna().any() else None),
+                           brands=brands,
+                           owner_terms=(rows.of(brands.campaigns_of(own_id))
+                                        if own_id in brands.owner_of else None))
 
 
 def keyword_rows(keywords: Sequence[str]) -> pd.DataFrame:
@@ -454,7 +462,9 @@ class CampaignModel(BaseEstimator):
             own = keyword_rows(keywords)
         return suggest_actions(own, fingerprint, table, self._rows, self.engine_,
                                self.vocabulary_, self._term_fit, self.topic_names_,
-                               brand_words=self.brand_words_)
+                               brand_words=self.brand_words_,
+                               brands=brand.index_for(self._rows, self.vocabulary_,
+                                                      self.brand_words_, counts=self.counts_))
 
     def _keyword_neighbors(self, fingerprint: Fingerprint, n: int) -> pd.DataFrame:
         bow, _ = self.encoder_.encode(fingerprint.known_tokens + fingerprint.unknown_tokens)

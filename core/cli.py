@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from core.errors import TopicLabError
+from core.errors import InputError, TopicLabError
 
 Handler = Callable[[argparse.Namespace], Any]
 
@@ -483,12 +483,23 @@ def _neighbors(args: argparse.Namespace) -> Any:
 
 @command("suggest", "suggested actions with their evidence",
          arg("campaign_id", nargs="?"), *KEYWORDS,
+         arg("--account", help="every campaign of this account, ranked together"),
          arg("-n", type=whole(1), default=10, help="neighbours to learn from"),
          _floor_arg(),
          MODEL,
          arg("--format", choices=["json", "csv"], default="json",
              help="csv: the Lookup page's actions download"))
 def _suggest(args: argparse.Namespace) -> Any:
+    if args.account is not None:
+        if args.campaign_id or args.text or args.file:
+            raise InputError("suggest: give --account, a campaign id, --text or --file, "
+                             "not several")
+        lookup = _lookup(args)
+        account = lookup.account(args.account, args.n, min_similarity=args.min_similarity)
+        if args.format == "csv":
+            from core import export
+            return CsvOutput(export.csv_bytes(account.to_frame()))
+        return {"model_id": lookup.model_id, **account.to_dict()}
     keywords = None if args.campaign_id else _keywords_from(args)  # bad input fails fast
     lookup = _lookup(args)
     if keywords is None:

@@ -17,7 +17,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from core import actions, datasets, naming, registry, score, store
+from core import actions, brand, datasets, naming, registry, score, store
+from core.brand import BrandIndex
 from core.campaign_model import (  # noqa: F401
     NEIGHBOR_COLUMNS,
     PERFORMANCE,
@@ -105,6 +106,33 @@ def _in_import_order(table: pa.Table) -> bool:
     return not pc.any(pc.and_(same, pc.invert(later))).as_py()
 
 
+@dataclass
+class AccountResult:
+    """Suggested actions over every campaign of an account, ranked together."""
+
+    account: str
+    campaigns: pd.DataFrame                 # campaign_id, campaign_name, actions
+    actions: list[tuple[str, actions.Action]]  # (campaign id, action), best first
+    notes: dict[str, list[str]]             # per campaign id
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per action x evidence row, with the campaign of each action (CSV)."""
+        frame = actions.to_frame([a for _, a in self.actions])
+        if frame.empty:
+            return frame.assign(campaign_id=pd.Series(dtype=str))
+        ids = [cid for cid, _ in self.actions]
+        names = self.campaigns.set_index("campaign_id")["campaign_name"]
+        frame.insert(1, "campaign_id", [ids[r - 1] for r in frame["rank"]])
+        frame.insert(2, "campaign_name", frame["campaign_id"].map(names).to_numpy())
+        return frame
+
+    def to_dict(self) -> dict:
+        return {"account": self.account,
+                "campaigns": self.campaigns.to_dict(orient="records"),
+                "actions": self.to_frame().to_dict(orient="records"),
+                "notes": self.notes}
+
+
 class Lookup:
     """Loaded state for one scored model. Build once, query many times."""
 
@@ -121,6 +149,7 @@ class Lookup:
         counts = registry.encoded_counts(self.model_id)
         if counts is None:
             counts = EncodedCounts(*self.model.encoder.encode_frame(self.terms, as_matrix=True))
+        self._counts = counts
         self.index = fit_index(self.fingerprints.campaign_ids, self.fingerprints.weights,
                                counts, f"Model {self.model_id} (on {self.dataset} "
                                f"v{self.version})")
@@ -188,6 +217,36 @@ class Lookup:
                             self._suggest(own, fingerprint, table, min_similarity),
                             min_similarity, int((~table["similar_enough"]).sum()))
 
+    def account(self, account: str, n: int = 10, *,
+                min_similarity: float = MIN_SIMILARITY) -> AccountResult:
+        """Suggested actions of every campaign of an account, ranked by score across its
+        campaigns (the same actions as `campaign` gives one by one)."""
+        _check_floor(min_similarity)
+        names = self.campaigns["account"]
+        ids = self.campaigns.index[(names == account).fillna(False).to_numpy()].tolist()
+        if not ids:
+            close = datasets.search_campaigns(
+                self.campaigns.reset_index()[["campaign_id", "campaign_name", "account"]],
+                str(account), 5)["account"].dropna().unique().tolist()
+            hint = f" Accounts like it: {', '.join(map(repr, close))}." if close else ""
+            raise NotFoundError(f"No account {account!r} in {self.dataset} v{self.version} "
+                                f"(the data of model {self.model_id}).{hint}")
+        found: list[tuple[str, actions.Action]] = []
+        notes: dict[str, list[str]] = {}
+        counts = []
+        for cid in ids:
+            result = self.campaign(cid, n, min_similarity=min_similarity)
+            found += [(cid, a) for a in result.suggestions.actions]
+            notes[cid] = result.suggestions.notes
+            counts.append(len(result.suggestions.actions))
+        found.sort(key=lambda pair: (-pair[1].score, actions.KINDS.index(pair[1].kind)
+                                     if pair[1].kind in actions.KINDS else len(actions.KINDS),
+                                     pair[0]))
+        table = pd.DataFrame({"campaign_id": ids,
+                              "campaign_name": self.campaigns.loc[ids, "campaign_name"].tolist(),
+                              "actions": counts})
+        return AccountResult(str(account), table, found, notes)
+
     def keywords(self, keywords: Sequence[str], n: int = 10, *,
                  min_terms: int = 0, min_similarity: float = MIN_SIMILARITY) -> LookupResult:
         """Fingerprint (folded in), neighbours and actions of keywords not in the store."""
@@ -210,7 +269,17 @@ class Lookup:
                  table: pd.DataFrame, min_similarity: float) -> actions.SuggestionResult:
         return suggest_actions(own, fingerprint, table, self._rows, self.model.engine,
                                self.model.vocabulary, self._term_fit, self.topic_names,
-                               min_similarity=min_similarity, brand_words=self.brand_words)
+                               min_similarity=min_similarity, brand_words=self.brand_words,
+                               brands=self.brands)
+
+    @property
+    def brands(self) -> BrandIndex:
+        """Every advertiser's brand (`core.brand`), with the per-account brand lists as
+        they were when first needed."""
+        return brand.index_for(self._rows, self.model.vocabulary, self.brand_words,
+                               self.campaigns.reset_index()[["campaign_id", "campaign_name",
+                                                              "account"]],
+                               brand.brand_lists(), self._counts)
 
 
 def _check_floor(min_similarity: float) -> None:

@@ -96,6 +96,12 @@ CREATE TABLE IF NOT EXISTS dataset_settings (
     updated_at TIMESTAMP NOT NULL
 );
 
+CREATE TABLE IF NOT EXISTS account_brands (
+    account VARCHAR PRIMARY KEY,       -- an account name (any dataset)
+    phrases JSON NOT NULL,             -- its brand phrases (core.brand, rule 1)
+    updated_at TIMESTAMP NOT NULL
+);
+
 CREATE TABLE IF NOT EXISTS dataset_currency (
     name VARCHAR PRIMARY KEY,          -- a dataset name: its cost is in this currency
     currency VARCHAR NOT NULL,         -- ISO 4217 code, e.g. JPY

@@ -1,0 +1,152 @@
+"""Wrong ad group: search terms whose topic fits another ad group of the same campaign much
+better than the one that served them (action kind `wrong_ad_group`).
+
+A search term lands in the ad group whose keyword matched it; with broad match that is
+often not the ad group written for it, so it gets that group's ads and landing page.
+Moving it (as a keyword of the better group, and a negative in the one that caught it)
+sends the query to the ad that speaks to it.
+
+**Fit.** Each search term's topic mix is the model's fold-in of the term
+(`core.actions.term_topic_fit_from`). Each ad group's fingerprint is the mean topic mix
+of its distinct keywords; an ad group with fewer than `min_profile_terms` keywords uses
+its search terms, leaving out the term being judged. The fit of a term to an ad group
+is the cosine of the two mixes (1: the same topics, 0: none in common).
+
+**Rule.** A search term is in the wrong ad group when another ad group of the campaign
+fits it at least `min_fit` and by at least `min_gain` more than its own. The defaults
+(0.6 and 0.4) ask for a clear win: two ad groups on one topic give near-equal fits and
+are never flagged, and the better ad group must be about the term at least as much as
+not. `score` is 0.2 + the share of the campaign's search-term cost that was misrouted
+(capped at 1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from core.actions import Action, normalize_term
+
+KIND = "wrong_ad_group"
+
+
+@dataclass(frozen=True)
+class AdGroupSettings:
+    min_fit: float = 0.6           # cosine of the term with the better ad group
+    min_gain: float = 0.4          # better fit minus own fit
+    min_profile_terms: int = 2     # keywords an ad group needs to be profiled by them
+    listed: int = 20
+
+
+def _unit(rows: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(rows, axis=-1, keepdims=True)
+    return np.divide(rows, norms, out=np.zeros_like(rows), where=norms > 0)
+
+
+def wrong_ad_group(campaign_terms: pd.DataFrame,
+                   term_topics: Callable[[Sequence[str]], np.ndarray | None],
+                   settings: AdGroupSettings | None = None,
+                   notes: list[str] | None = None) -> Action | None:
+    """The `wrong_ad_group` action of one campaign, or None (see the module docstring).
+
+    term_topics: terms -> topic mixes (rows sum to 1, zero rows for unknown words)."""
+    s = settings or AdGroupSettings()
+    if "ad_group" not in campaign_terms or "term_type" not in campaign_terms:
+        return None
+    rows = campaign_terms[campaign_terms["ad_group"].notna()
+                          & (campaign_terms["ad_group"].astype(str).str.strip() != "")]
+    kinds = rows["term_type"].fillna("keyword")
+    if rows["ad_group"].nunique() < 2 or not (kinds == "search_term").any():
+        return None
+    table = pd.DataFrame({"term": rows["term"].map(normalize_term).to_numpy(),
+                          "ad_group": rows["ad_group"].astype(str).to_numpy(),
+                          "search": (kinds == "search_term").to_numpy()})
+    distinct = table.drop_duplicates(["term", "ad_group", "search"]).reset_index(drop=True)
+    theta = term_topics(list(dict.fromkeys(distinct["term"])))
+    if theta is None:
+        if notes is not None:
+            notes.append("No topic model was given: wrong ad group checks need each term's "
+                         "topic fit and were skipped.")
+        return None
+    position = {t: i for i, t in enumerate(dict.fromkeys(distinct["term"]))}
+    mix = theta[[position[t] for t in distinct["term"]]]
+    groups = list(dict.fromkeys(distinct["ad_group"]))
+    k = theta.shape[1]
+    sums, counts, by_keywords = np.zeros((len(groups), k)), np.zeros(len(groups)), []
+    for g, name in enumerate(groups):
+        mine = (distinct["ad_group"] == name).to_numpy()
+        keywords = mine & ~distinct["search"].to_numpy()
+        use_keywords = keywords.sum() >= s.min_profile_terms
+        chosen = keywords if use_keywords else mine & distinct["search"].to_numpy()
+        sums[g], counts[g] = mix[chosen].sum(axis=0), chosen.sum()
+        by_keywords.append(use_keywords)
+    searches = distinct[distinct["search"]].reset_index(drop=True)
+    s_mix = mix[distinct["search"].to_numpy()]
+    known = s_mix.sum(axis=1) > 0
+    # Fingerprints as each term sees them: its own group's without itself when the group
+    # is profiled by its search terms.
+    group_of = np.array([groups.index(g) for g in searches["ad_group"]])
+    profiles = np.repeat(sums[None, :, :], len(searches), axis=0)
+    counts_seen = np.repeat(counts[None, :], len(searches), axis=0)
+    for i, g in enumerate(group_of):
+        if not by_keywords[g]:
+            profiles[i, g] -= s_mix[i]
+            counts_seen[i, g] -= 1
+    profiled = counts_seen > 0
+    fits = np.einsum("ik,igk->ig", _unit(s_mix), _unit(profiles))
+    fits = np.where(profiled, fits, np.nan)
+    own_fit = fits[np.arange(len(searches)), group_of]
+    others = fits.copy()
+    others[np.arange(len(searches)), group_of] = np.nan
+    has_other = np.isfinite(others).any(axis=1)
+    best = np.where(has_other, np.nanargmax(np.where(np.isfinite(others), others, -1), axis=1),
+                    -1)
+    best_fit = np.where(has_other, others[np.arange(len(searches)), np.maximum(best, 0)], np.nan)
+    own_fit_or_zero = np.nan_to_num(own_fit, nan=0.0)
+    flagged = (known & has_other & (best_fit >= s.min_fit)
+               & (best_fit - own_fit_or_zero >= s.min_gain))
+    if not flagged.any():
+        return None
+    figures = _figures(campaign_terms[kinds.reindex(campaign_terms.index).fillna("keyword")
+                                      .eq("search_term")])
+    found = searches[flagged].assign(
+        better_ad_group=[groups[b] for b in best[flagged]],
+        own_fit=own_fit[flagged], better_fit=best_fit[flagged])
+    found = found.rename(columns={"ad_group": "current_ad_group"}).drop(columns="search")
+    found = found.merge(figures, how="left", left_on=["term", "current_ad_group"],
+                        right_on=["term", "ad_group"]).drop(columns="ad_group")
+    found["gain"] = found["better_fit"] - found["own_fit"].fillna(0)
+    order = ["cost", "gain"] if "cost" in found and found["cost"].notna().any() else ["gain"]
+    found = found.sort_values([*order, "term"], ascending=[False] * len(order) + [True])
+    total = float(figures["cost"].sum()) if "cost" in figures else 0.0
+    moved = float(found["cost"].sum()) if "cost" in found else 0.0
+    share = moved / total if total > 0 else 0.0
+    top = found.iloc[0]
+    n = len(found)
+    own_top = 0.0 if pd.isna(top["own_fit"]) else float(top["own_fit"])
+    return Action(
+        kind=KIND,
+        title=(f"Move {n} search term{'s' * (n > 1)} to the ad group that fits "
+               f"{'them' if n > 1 else 'it'}"),
+        reason=(f"{n} search term(s) fit another ad group of this campaign much better than "
+                f"the one that served them (topic fit >= {s.min_fit:g} and >= {s.min_gain:g} "
+                f"above their own; {share:.0%} of its search-term cost); e.g. '{top['term']}' "
+                f"in '{top['current_ad_group']}' fits '{top['better_ad_group']}' "
+                f"({top['better_fit']:.2f} vs {own_top:.2f})"),
+        score=float(min(1.0, 0.2 + share)),
+        evidence=found.head(s.listed).reset_index(drop=True)[
+            [c for c in ("term", "current_ad_group", "better_ad_group", "own_fit", "better_fit",
+                         "gain", "impressions", "clicks", "cost", "conversions") if c in found]])
+
+
+def _figures(searches: pd.DataFrame) -> pd.DataFrame:
+    """Impressions, clicks, cost, conversions per (normalised term, ad group)."""
+    frame = pd.DataFrame({"term": searches["term"].map(normalize_term).to_numpy(),
+                          "ad_group": searches["ad_group"].astype(str).to_numpy()})
+    for c in ("impressions", "clicks", "cost", "conversions"):
+        frame[c] = (pd.to_numeric(searches[c], errors="coerce").to_numpy() if c in searches
+                    else np.nan)
+    return frame.groupby(["term", "ad_group"], sort=False).sum(min_count=1).reset_index()

@@ -1,0 +1,246 @@
+"""Brand vs non-brand (`brand_leak`), wrong ad group (`wrong_ad_group`) and suggestions over
+a whole account: small planted cases, then the real store and model."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+
+from core import actions, adgroups, brand
+from core.actions import ActionSettings
+from tests.conftest import REPO
+
+
+def rows(campaign: str, name: str, account: str | None, items: list[tuple],
+         term_type: str = "search_term", ad_group: str | None = None) -> pd.DataFrame:
+    """items: (term, cost, conversions)."""
+    frame = pd.DataFrame(items, columns=["term", "cost", "conversions"])
+    return frame.assign(campaign_id=campaign, campaign_name=name, account=account,
+                        term_type=term_type, ad_group=ad_group, match_type=None,
+                        impressions=100, clicks=10)
+
+
+# Two plumbers and a dentist; "summit pro" and "acme direct" are brands (rare words the
+# model's vocabulary lacks), "plumbing", "plumber", "drain" are what is sold.
+VOCABULARY = ["plumbing", "plumber", "drain", "cleaning", "emergency", "reviews", "dentist",
+              "teeth", "whitening", "near", "repair", "boiler"]
+SUMMIT_BRAND = rows("S1", "Summit Pro Plumbing - Brand - Chicago", "Summit Pro Plumbing",
+                    [("summit pro plumbing", 50.0, 5), ("summit pro reviews", 10.0, 1),
+                     ("acme direct plumbing", 30.0, 0)])          # planted: competitor
+SUMMIT_GENERIC = rows("S2", "Summit Pro Plumbing - Drains - Chicago", "Summit Pro Plumbing",
+                      [("drain cleaning", 40.0, 2), ("emergency plumber", 60.0, 3),
+                       ("summit pro plumbing near me", 20.0, 2)])  # planted: own brand
+ACME = rows("A1", "Acme Direct Plumbing - Boilers - US", "Acme Direct Plumbing",
+            [("boiler repair", 30.0, 1), ("summit pro boiler", 5.0, 0)])  # conquesting: fine
+DENTIST = rows("D1", "Bright Smile Dental - Whitening - UK", "Bright Smile Dental",
+               [("teeth whitening", 20.0, 1)])
+ALL = pd.concat([SUMMIT_BRAND, SUMMIT_GENERIC, ACME, DENTIST], ignore_index=True)
+
+
+def index() -> brand.BrandIndex:
+    return brand.BrandIndex.build(brand.campaign_table(ALL), VOCABULARY)
+
+
+def test_brand_phrases_come_from_account_names_without_what_is_sold():
+    phrases = index().phrases
+    assert phrases["Summit Pro Plumbing"] == ("summit pro",)
+    assert phrases["Acme Direct Plumbing"] == ("acme direct",)
+    assert phrases["Bright Smile Dental"] == ("bright smile dental",)  # no vocabulary word
+
+
+def test_own_brand_in_a_non_brand_campaign_is_flagged_with_its_rows():
+    summit = ALL[ALL["account"] == "Summit Pro Plumbing"]
+    action = brand.brand_leak(SUMMIT_GENERIC, index(), summit)
+    assert action is not None and action.kind == "brand_leak"
+    evidence = action.evidence
+    assert evidence["term"].tolist() == ["summit pro plumbing near me"]
+    assert evidence["leak"].tolist() == [brand.OWN] and evidence["brand"].iloc[0] == "summit pro"
+    assert evidence["cost"].iloc[0] == 20.0
+    assert "17%" in action.reason  # 20 of 120
+    # a competitor's non-brand campaign may bid on Summit's brand (conquesting): not flagged
+    assert brand.brand_leak(ACME, index(), ACME) is None
+
+
+def test_competitor_brand_in_a_brand_campaign_is_flagged():
+    action = brand.brand_leak(SUMMIT_BRAND, index(), ALL[ALL["account"] == "Summit Pro Plumbing"])
+    assert action is not None
+    assert action.evidence[["term", "leak", "brand", "brand_of"]].values.tolist() == [
+        ["acme direct plumbing", brand.COMPETITOR, "acme direct", "Acme Direct Plumbing"]]
+    assert action.score > 0.3
+
+
+def test_a_brand_ad_group_inside_a_generic_campaign_is_brand():
+    grouped = SUMMIT_GENERIC.assign(ad_group=["Drains", "Emergency", "Brand - Summit"])
+    assert brand.brand_leak(grouped, index(), grouped) is None
+
+
+def test_kana_romanisation_matches_latin_brand_names():
+    assert brand.romanize("アカシ") == "akasi" and brand.romanize("あかし") == "akasi"
+    assert brand.loose("akashi") == brand.loose(brand.romanize("アカシ"))
+    assert brand.loose("sony") == brand.loose(brand.romanize("ソニー"))
+    assert brand.loose("amulink") == brand.loose(brand.romanize("アミュリンク"))
+    assert brand.loose("akashi") != brand.loose(brand.romanize("アクセス"))
+
+
+# Sony's akashi exports: no account column; the brand is in the names (akashi) and, in
+# katakana and hiragana, only inside the brand campaign's keywords.
+AKASHI_BRAND = rows("akashi_brand", "akashi_brand", None,
+                    [("akashi", 900.0, 90), ("アカシ", 100.0, 9), ("アカシ 勤怠", 50.0, 3),
+                     ("あかし 勤怠", 5.0, 0), ("akashi 勤怠管理", 30.0, 4),
+                     ("打刻 アプリ", 10.0, 1)], term_type="keyword")
+AKASHI_GENERIC = rows("akashi_nonbrand", "akashi_nonbrand", None,
+                      [("勤怠 管理", 500.0, 5), ("勤怠 システム", 400.0, 4),
+                       ("打刻 システム", 300.0, 2), ("アカシ勤怠", 20.0, 1)],  # planted
+                      term_type="keyword", ad_group="勤怠管理")
+SONY_VOCABULARY = ["勤怠", "管理", "システム", "打刻", "アプリ"]  # what is sold, in every file
+
+
+def test_katakana_brand_in_keywords_only_is_found_and_flagged():
+    both = pd.concat([AKASHI_BRAND, AKASHI_GENERIC], ignore_index=True)
+    idx = brand.BrandIndex.build(brand.campaign_table(both), SONY_VOCABULARY)
+    assert idx.campaigns_of("akashi_nonbrand") == ["akashi_brand", "akashi_nonbrand"]
+    phrases = brand.owner_phrases(idx, "~akashi", both)
+    assert {"akashi", "アカシ", "あかし"} <= set(phrases) and "勤怠" not in phrases
+    action = brand.brand_leak(AKASHI_GENERIC, idx, both)
+    assert action is not None and action.evidence["term"].tolist() == ["アカシ勤怠"]
+
+
+def test_a_non_brand_campaign_is_not_told_to_add_its_brand_in_katakana():
+    """Sony's akashi_nonbrand was told to add 'アカシ' (a keyword of akashi_brand)."""
+    neighbors = pd.DataFrame({"campaign_id": ["akashi_brand"], "similarity": [0.9]})
+    both = pd.concat([AKASHI_BRAND, AKASHI_GENERIC], ignore_index=True)
+    result = actions.suggest(AKASHI_GENERIC, AKASHI_BRAND, neighbors, np.array([0.9, 0.1]),
+                             vocab=SONY_VOCABULARY, owner_terms=both,
+                             settings=ActionSettings(keyword_min_neighbors=1))
+    ideas = [a for a in result.actions if a.kind == "add_keywords"]
+    assert ideas and set(ideas[0].evidence["term"]) == {"打刻 アプリ"}
+    leaks = [a for a in result.actions if a.kind == "brand_leak"]
+    assert leaks and leaks[0].evidence["term"].tolist() == ["アカシ勤怠"]
+
+
+def test_brand_list_setting_is_stored_and_used(home):
+    assert brand.set_brand_list("Bright Smile Dental", ["Smile Co", " "]) == ["smile co"]
+    lists = brand.brand_lists()
+    assert lists == {"Bright Smile Dental": ["smile co"]}
+    idx = brand.BrandIndex.build(brand.campaign_table(ALL), VOCABULARY, lists=lists)
+    assert "smile co" in idx.phrases["Bright Smile Dental"]
+    assert brand.set_brand_list("Bright Smile Dental", []) == [] and brand.brand_lists() == {}
+
+
+# -- wrong ad group ----------------------------------------------------------------------
+def topic_fit(terms: list[str]) -> np.ndarray:
+    """Two topics: plumbing words and dental words (a stand-in for a model's fold-in)."""
+    plumbing, dental = {"plumber", "drain", "boiler", "pipe"}, {"teeth", "dentist", "braces"}
+    out = []
+    for t in terms:
+        words = set(t.split())
+        out.append([len(words & plumbing), len(words & dental)])
+    theta = np.asarray(out, dtype=float)
+    total = theta.sum(axis=1, keepdims=True)
+    return np.divide(theta, total, out=np.zeros_like(theta), where=total > 0)
+
+
+def test_wrong_ad_group_on_a_planted_case():
+    keywords = pd.concat([
+        rows("C1", "Mixed", "A", [("emergency plumber", 0, 0), ("drain pipe", 0, 0)],
+             term_type="keyword", ad_group="Plumbing"),
+        rows("C1", "Mixed", "A", [("dentist near me", 0, 0), ("teeth cleaning", 0, 0)],
+             term_type="keyword", ad_group="Dental")])
+    searches = pd.concat([
+        rows("C1", "Mixed", "A", [("plumber london", 30.0, 1), ("teeth whitening", 25.0, 0)],
+             ad_group="Plumbing"),                                  # planted: teeth whitening
+        rows("C1", "Mixed", "A", [("dentist open now", 12.0, 1)], ad_group="Dental")])
+    action = adgroups.wrong_ad_group(pd.concat([keywords, searches]), topic_fit)
+    assert action is not None and action.kind == "wrong_ad_group"
+    row = action.evidence.iloc[0]
+    assert len(action.evidence) == 1 and row["term"] == "teeth whitening"
+    assert (row["current_ad_group"], row["better_ad_group"]) == ("Plumbing", "Dental")
+    assert row["better_fit"] > 0.9 and row["own_fit"] < 0.1 and row["cost"] == 25.0
+    # one ad group only, or no search terms: nothing to move
+    assert adgroups.wrong_ad_group(keywords.assign(ad_group="Plumbing"), topic_fit) is None
+    assert adgroups.wrong_ad_group(keywords, topic_fit) is None
+
+
+def planted_campaign(lookup) -> tuple[str, pd.DataFrame, str, str, str]:
+    """A demo campaign with a search term moved into the ad group that fits it least."""
+    fit = lookup._term_fit
+    for cid in lookup.campaigns.index:
+        own = lookup._rows_of([cid]).copy()
+        searches = own[own["term_type"] == "search_term"]
+        if own["ad_group"].nunique() < 2 or searches.empty:
+            continue
+        keywords = own[own["term_type"] == "keyword"]
+        groups = keywords.groupby("ad_group")["term"].agg(list)
+        groups = groups[groups.map(len) >= 2]
+        if len(groups) < 2:
+            continue
+        profiles = {g: fit(list(t)).mean(axis=0) for g, t in groups.items()}
+        for i, term in searches["term"].items():
+            theta = fit([term])[0]
+            if theta.sum() == 0 or own.at[i, "ad_group"] not in profiles:
+                continue
+            cos = {g: float(theta @ p / np.linalg.norm(theta) / np.linalg.norm(p))
+                   for g, p in profiles.items()}
+            home_group = own.at[i, "ad_group"]
+            worst = min(cos, key=cos.get)
+            if cos[home_group] > 0.8 and cos[worst] < 0.1:
+                own.loc[i, "ad_group"] = worst
+                return cid, own, actions.normalize_term(term), worst, home_group
+    raise AssertionError("no demo campaign to plant a misplaced search term in")
+
+
+def test_wrong_ad_group_finds_a_planted_term_with_the_real_model(trained_home):
+    from core.lookup import Lookup
+
+    lookup = Lookup()
+    cid, own, term, wrong, right = planted_campaign(lookup)
+    k = lookup.model.engine.topic_term_.shape[0]
+    action = adgroups.wrong_ad_group(
+        own, lambda ts: actions._term_topics(ts, k, None, None, lookup._term_fit))
+    assert action is not None
+    hit = action.evidence[action.evidence["term"] == term]
+    assert hit[["current_ad_group", "better_ad_group"]].values.tolist() == [[wrong, right]]
+    # the campaign as it was has no such problem for that term
+    before = adgroups.wrong_ad_group(
+        lookup._rows_of([cid]),
+        lambda ts: actions._term_topics(ts, k, None, None, lookup._term_fit))
+    assert before is None or term not in set(before.evidence["term"])
+
+
+def cli(*args: str, home) -> subprocess.CompletedProcess:
+    env = {**os.environ, "TOPICLAB_HOME": str(home), "TOPICLAB_LOCK_WAIT_S": "5"}
+    return subprocess.run([sys.executable, "-m", "core", *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_suggest_over_an_account_ranks_every_campaign_json_and_csv(trained_home):
+    from core.lookup import Lookup
+
+    lookup = Lookup()
+    sizes = lookup.campaigns.groupby("account").size()
+    account = sizes[sizes >= 2].index[0]
+    ids = set(lookup.campaigns.index[lookup.campaigns["account"] == account])
+    out = cli("suggest", "--account", account, home=trained_home)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["account"] == account and {c["campaign_id"] for c in result["campaigns"]} == ids
+    ranked = result["actions"]
+    assert ranked and {r["campaign_id"] for r in ranked} <= ids
+    scores = [r["score"] for r in ranked]
+    assert scores == sorted(scores, reverse=True)
+    one = lookup.campaign(next(iter(ids)))  # the same actions as campaign by campaign
+    kinds = {(r["campaign_id"], r["kind"]) for r in ranked}
+    assert {(one.campaign_id, a.kind) for a in one.suggestions.actions} <= kinds
+    csv = cli("suggest", "--account", account, "--format", "csv", home=trained_home)
+    assert csv.returncode == 0, csv.stderr
+    frame = pd.read_csv(io.StringIO(csv.stdout))
+    assert list(frame.columns[:3]) == ["rank", "campaign_id", "campaign_name"]
+    assert set(frame["campaign_id"]) == {r["campaign_id"] for r in ranked}
+    missing = cli("suggest", "--account", "No Such Account", home=trained_home)
+    assert missing.returncode == 1 and "No Such Account" in missing.stderr
