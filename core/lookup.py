@@ -120,6 +120,9 @@ class AccountResult:
         frame = actions.to_frame([a for _, a in self.actions])
         if frame.empty:
             return frame.assign(campaign_id=pd.Series(dtype=str))
+        frame = frame.rename(columns={c: f"evidence_{c}" for c in ("campaign_id",
+                                                                  "campaign_name")
+                                      if c in frame})  # e.g. duplicates in other campaigns
         ids = [cid for cid, _ in self.actions]
         names = self.campaigns.set_index("campaign_id")["campaign_name"]
         frame.insert(1, "campaign_id", [ids[r - 1] for r in frame["rank"]])
