@@ -35,7 +35,6 @@ from core.errors import InputError
 Progress = Callable[[int, int, str], None]
 TaskHook = Callable[[pd.DataFrame], None]
 
-_FOLD_BATCH = 1000
 
 
 # --- training from a dataset version -------------------------------------------------------
@@ -57,7 +56,7 @@ def train(spec, progress: Progress | None = None, *, sweep_id: str | None = None
     timings["spark_start"], clock = _lap(clock)
 
     progress(1, _TOTAL, f"Exporting {info.label} to Parquet…")
-    path = spark_export.export(info.name, info.version)
+    location = spark_export.export(info.name, info.version, session)
     timings["export"], clock = _lap(clock)
 
     cut = round(spec.heldout_share * 1000)
@@ -66,7 +65,7 @@ def train(spec, progress: Progress | None = None, *, sweep_id: str | None = None
     tokenize = _stage(progress, 2, _STAGES["tokenize"] - 2)
     docs, n_docs, vocabulary, dfs = spark_session.run_job(
         session, "tokenise and count",
-        lambda: _vocabulary(session, str(path), tokenizer, spec.text), tokenize, 14)
+        lambda: _vocabulary(session, location, tokenizer, spec.text), tokenize, 14)
     timings["tokenize"], clock = _lap(clock)
 
     try:
@@ -87,7 +86,7 @@ def train(spec, progress: Progress | None = None, *, sweep_id: str | None = None
     engine.vocabulary_ = list(vocabulary)
     engine.fit_seconds_, clock = _lap(clock)
     engine.fit_info_ = {**ran_on, "documents": n_train, "heldout_share": spec.heldout_share,
-                        "parquet": path.name}
+                        "parquet": location.rsplit("/", 1)[-1]}
     timings["fit"] = engine.fit_seconds_
 
     progress(_TOTAL - _STAGES["evaluate"], _TOTAL, "Measuring coherence and perplexity on a "
@@ -98,13 +97,120 @@ def train(spec, progress: Progress | None = None, *, sweep_id: str | None = None
     scores.update(documents=n_train, vocabulary_size=len(vocabulary),
                   metrics_documents=len(train_sample))
     timings["evaluate"], clock = _lap(clock)
-    progress(_TOTAL, _TOTAL, "Saving the model…")
-    model_id = registry.register(
-        engine=engine, engine_name="spark", encoder=encoder,
-        params={"k": spec.k, **engine_params(engine)}, dataset=info.name,
-        version=info.version, dataset_hash=info.content_hash, metrics=scores,
-        timings={k: round(v, 3) for k, v in timings.items()}, sweep_id=sweep_id)
+
+    # The encoded counts of every campaign (saved with the model, as local engines do,
+    # and kept as Parquet for scoring in Spark) and the dataset's brand/place words.
+    model_id = registry.new_model_id("spark", spec.k)
+    counts_at = spark_export.counts_location(model_id)
+    try:
+        counts = spark_session.run_job(
+            session, "encode counts",
+            lambda: _write_counts(session, location, encoder, counts_at),
+            _stage(progress, _TOTAL - _STAGES["evaluate"], _TOTAL - 1), 2)
+        encoder.dictionary.cfs = _corpus_frequencies(counts)
+        words = _name_words(counts, encoder, info)
+        timings["counts"], clock = _lap(clock)
+        progress(_TOTAL, _TOTAL, "Saving the model…")
+        model_id = registry.register(
+            engine=engine, engine_name="spark", encoder=encoder,
+            params={"k": spec.k, **engine_params(engine)}, dataset=info.name,
+            version=info.version, dataset_hash=info.content_hash, metrics=scores,
+            timings={k: round(v, 3) for k, v in timings.items()}, sweep_id=sweep_id,
+            model_id=model_id, counts=counts, name_words=words.to_dict())
+    except BaseException:
+        spark_export.HadoopFS(session).delete(counts_at)
+        raise
     return TrainResult(model_id, info.name, info.version, "spark", spec.k, scores, timings)
+
+
+COUNTS_SCHEMA = ("campaign_id string, first_file string, first_line int, indices array<int>, "
+                 "counts array<double>, oov_share double")
+
+
+def _encode_bucket(state: dict[str, Any], table):
+    """Inside a Spark task: the encoded counts of one bucket's campaigns, exactly as
+    `Encoder.encode_frame` gives them locally, with where each campaign first appears."""
+    import pyarrow as pa
+
+    from core.corpus import Encoder
+    from core.text import Tokenizer
+
+    frame = table.to_pandas().sort_values(["source_file", "source_line"], kind="stable")
+    encoder = Encoder(Tokenizer.from_dict(state["tokenizer"]),
+                      _dictionary(state["words"], {}, 0))
+    ids, counts, oov = encoder.encode_frame(frame, as_matrix=True)
+    first = frame.drop_duplicates("campaign_id").set_index("campaign_id").reindex(ids)
+    offsets = pa.array(counts.indptr.astype(np.int32))
+    return pa.table({
+        "campaign_id": pa.array(ids, pa.string()),
+        "first_file": pa.array(first["source_file"].to_numpy(), pa.string()),
+        "first_line": pa.array(first["source_line"].to_numpy(dtype=np.int32)),
+        "indices": pa.ListArray.from_arrays(offsets, pa.array(counts.indices.astype(np.int32))),
+        "counts": pa.ListArray.from_arrays(offsets, pa.array(counts.data.astype(np.float64))),
+        "oov_share": pa.array(np.asarray(oov, dtype=np.float64))})
+
+
+def _encode_job(session, location: str, encoder, target: str) -> None:
+    """Tokenise and encode every campaign in Spark tasks; write the counts to `target`."""
+    state = {"tokenizer": encoder.tokenizer.to_dict(), "words": encoder.vocabulary}
+
+    def encode(table):
+        return _encode_bucket(state, table)
+
+    (session.read.parquet(location).groupBy("bucket")
+     .applyInArrow(encode, schema=COUNTS_SCHEMA)
+     .write.mode("overwrite").parquet(target))
+
+
+def _write_counts(session, location: str, encoder, target: str):
+    """Encode every campaign in Spark (Parquet at `target`) and collect them as the
+    model's `EncodedCounts`, in import order like a local run's."""
+    _encode_job(session, location, encoder, target)
+    table = session.read.parquet(target).toArrow()
+    return _counts_from_arrow(table.sort_by([("first_file", "ascending"),
+                                             ("first_line", "ascending")]),
+                              len(encoder.vocabulary))
+
+
+def _counts_from_arrow(table, n_words: int):
+    """EncodedCounts from the Arrow table of `COUNTS_SCHEMA` rows (no Python row loop)."""
+    import scipy.sparse as sp
+
+    from core.corpus import EncodedCounts
+
+    ids = table.column("campaign_id").to_pylist()
+    matrix = _csr(table.column("indices").combine_chunks(),
+                  table.column("counts").combine_chunks(), n_words)
+    oov = table.column("oov_share").to_numpy(zero_copy_only=False)
+    return EncodedCounts(ids, sp.csr_matrix(matrix), np.asarray(oov, dtype=np.float64))
+
+
+def _csr(indices, values, n_words: int):
+    """A campaigns x words CSR matrix from two list<…> Arrow arrays of equal shape."""
+    import scipy.sparse as sp
+
+    offsets = indices.offsets.to_numpy()
+    indptr = (offsets - offsets[0]).astype(np.int64)
+    cols = indices.flatten().to_numpy(zero_copy_only=False).astype(np.int32)
+    data = values.flatten().to_numpy(zero_copy_only=False).astype(np.float64)
+    return sp.csr_matrix((data, cols, indptr), shape=(len(indices), n_words))
+
+
+def _corpus_frequencies(counts) -> dict[int, int]:
+    """Each word's weighted count over all campaigns (gensim's `cfs`, as a local run has)."""
+    totals = np.asarray(counts.matrix.sum(axis=0)).ravel()
+    return dict(enumerate(np.rint(totals).astype(np.int64).tolist()))
+
+
+def _name_words(counts, encoder, info):
+    """Brand and place words of the whole dataset version, as local training finds them."""
+    from core import datasets, namewords
+
+    campaigns = (datasets.campaigns(info.name, info.version).set_index("campaign_id")
+                 .reindex(counts.campaign_ids))
+    return namewords.detect(counts.matrix, encoder.vocabulary,
+                            campaigns["campaign_name"].tolist(), campaigns["account"].tolist(),
+                            encoder.tokenizer)
 
 
 def _lap(since: float) -> tuple[float, float]:
@@ -232,8 +338,11 @@ def score(model_id: str | None = None, progress: Progress | None = None, *,
     """Fingerprint every campaign of a model's dataset version in Spark tasks and store
     them in one transaction (the previous fingerprints stay if anything fails).
 
-    `task_hook(frame)` runs in every task before its campaigns are folded in (tests use
-    it to make a job fail).
+    The tasks read the model's encoded counts as Parquet (`spark_export.counts_location`,
+    written by Spark training; for other models the first Spark scoring tokenises the
+    campaigns in Spark and writes them) and fold each Arrow batch in with one vectorised
+    `fold_in` call, the topic-word matrix broadcast once. `task_hook(frame)` runs in every
+    task before its campaigns are folded in (tests use it to make a job fail).
     """
     from core import auth, registry, spark_export
     from core import score as local_score
@@ -246,19 +355,26 @@ def score(model_id: str | None = None, progress: Progress | None = None, *,
     started = clock = time.perf_counter()
     session = spark_session.get(master)
     timings["spark_start"], clock = _lap(clock)
-    path = spark_export.export(dataset["name"], int(dataset["version"]))
-    timings["export"], clock = _lap(clock)
+    counts_at = spark_export.counts_location(model_id)
+    if not spark_export.HadoopFS(session).exists(f"{counts_at}/_SUCCESS"):
+        location = spark_export.export(dataset["name"], int(dataset["version"]), session)
+        timings["export"], clock = _lap(clock)
+        spark_session.run_job(session, "encode counts",
+                              lambda: _encode_job(session, location, model.encoder, counts_at),
+                              progress)
+        timings["encode"], clock = _lap(clock)
     state = session.sparkContext.broadcast({
-        "tokenizer": model.encoder.tokenizer.to_dict(), "words": model.vocabulary,
         "topic_term": model.engine.topic_term_, "alpha": model.engine.alpha_,
         "term_weights": model.engine.term_weights_})
-    terms = session.read.parquet(str(path))
+    n_words = len(model.vocabulary)
 
-    def fold_bucket(frame: pd.DataFrame) -> pd.DataFrame:
-        return _fold_in_bucket(state.value, frame, task_hook)
+    def fold_batches(batches):
+        yield from _fold_in_batches(state.value, n_words, batches, task_hook)
 
-    scored = terms.groupBy("bucket").applyInPandas(
-        fold_bucket, schema="campaign_id string, weights array<double>, oov_share double")
+    counts = session.read.parquet(counts_at).select("campaign_id", "indices", "counts",
+                                                    "oov_share")
+    scored = counts.repartition(_partitions(session)).mapInArrow(
+        fold_batches, schema="campaign_id string, weights array<double>, oov_share double")
     try:
         table = spark_session.run_job(session, "fold-in", scored.toArrow, progress)
     finally:
@@ -266,7 +382,7 @@ def score(model_id: str | None = None, progress: Progress | None = None, *,
     timings["fold_in"], clock = _lap(clock)
     ids = table.column("campaign_id").to_pylist()
     k = model.k
-    flat = table.column("weights").combine_chunks().values.to_numpy(zero_copy_only=False)
+    flat = table.column("weights").combine_chunks().flatten().to_numpy(zero_copy_only=False)
     weights = flat.reshape(len(ids), k).astype(np.float32) if ids else np.empty((0, k))
     oov = table.column("oov_share").to_numpy(zero_copy_only=False)
     local_score.store_fingerprints(model_id, ids, weights, oov, {"engine": "spark"})
@@ -279,22 +395,26 @@ def score(model_id: str | None = None, progress: Progress | None = None, *,
             "timings": {key: round(value, 3) for key, value in timings.items()}}
 
 
-def _fold_in_bucket(state: dict[str, Any], frame: pd.DataFrame,
-                    task_hook: TaskHook | None = None) -> pd.DataFrame:
-    """Inside a Spark task: fingerprints of one bucket's campaigns, exactly as local
-    scoring computes them (same encoder, same `fold_in`; results do not depend on batch)."""
-    from core.corpus import Encoder
-    from core.text import Tokenizer
+def _partitions(session) -> int:
+    """Fold-in tasks: two per core, so a slow task does not hold the others up, and few
+    enough that each Arrow batch is thousands of campaigns."""
+    return 2 * session.sparkContext.defaultParallelism
 
-    if task_hook is not None:
-        task_hook(frame)
-    frame = frame.sort_values(["source_file", "source_line"], kind="stable")
-    encoder = Encoder(Tokenizer.from_dict(state["tokenizer"]),
-                      _dictionary(state["words"], {}, 0))
-    ids, counts, oov = encoder.encode_frame(frame, as_matrix=True)
-    weights = np.empty((len(ids), len(state["alpha"])))
-    for start in range(0, len(ids), _FOLD_BATCH):
-        stop = start + _FOLD_BATCH
-        weights[start:stop] = fold_in(state["topic_term"], state["alpha"], counts[start:stop],
-                                      state["term_weights"])
-    return pd.DataFrame({"campaign_id": ids, "weights": list(weights), "oov_share": oov})
+
+def _fold_in_batches(state: dict[str, Any], n_words: int, batches,
+                     task_hook: TaskHook | None = None):
+    """Inside a Spark task: fingerprints of each Arrow batch of encoded counts, with one
+    `fold_in` call per batch (results do not depend on the batch: local scoring's)."""
+    import pyarrow as pa
+
+    for batch in batches:
+        if task_hook is not None:
+            task_hook(batch.to_pandas())
+        counts = _csr(batch.column("indices"), batch.column("counts"), n_words)
+        weights = fold_in(state["topic_term"], state["alpha"], counts, state["term_weights"])
+        k = weights.shape[1]
+        offsets = pa.array(np.arange(0, (len(batch) + 1) * k, k, dtype=np.int32))
+        yield pa.RecordBatch.from_arrays(
+            [batch.column("campaign_id"), pa.ListArray.from_arrays(offsets, pa.array(
+                weights.ravel())), batch.column("oov_share")],
+            names=["campaign_id", "weights", "oov_share"])

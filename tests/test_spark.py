@@ -125,6 +125,46 @@ def test_spark_training_writes_a_loadable_artifact_that_recovers_planted_groups(
 
 
 @needs_spark
+def test_spark_artifact_is_complete_like_a_local_one(home_with_model):
+    """Encoded counts, corpus frequencies and brand/place words are saved as local engines
+    save them, so Lookup, Topics and drift need not encode the campaigns again."""
+    from core import datasets, naming
+    from core.corpus import EncodedCounts
+
+    model = registry.load(home_with_model)
+    saved = EncodedCounts.load(registry.model_dir(home_with_model))
+    assert saved is not None
+    ids, matrix, oov = model.encoder.encode_frame(datasets.terms("planted", 1), as_matrix=True)
+    assert saved.campaign_ids == ids  # same campaigns, same (import) order
+    assert (saved.matrix != matrix).nnz == 0 and saved.matrix.nnz > 0
+    np.testing.assert_allclose(saved.oov_share, oov)
+    cfs = model.encoder.dictionary.cfs
+    sushi = model.encoder.dictionary.token2id["sushi"]
+    assert cfs[sushi] == int(matrix[:, sushi].sum()) > 0
+    assert "name_words" in model.manifest
+    assert model.manifest["name_words"] == naming.detect_for(
+        model.encoder, "planted", 1).to_dict()
+
+
+@needs_spark
+def test_export_dir_can_be_a_hadoop_uri(home_with_model, tmp_path, monkeypatch):
+    """With TOPICLAB_SPARK_EXPORT_DIR a URI, the export is uploaded there through Hadoop's
+    FileSystem API, and a model whose counts are not there is encoded again in Spark."""
+    monkeypatch.setenv("TOPICLAB_SPARK_EXPORT_DIR", tmp_path.as_uri() + "/")
+    location = spark_export.export("planted", session=spark_session.get(MASTER))
+    assert location.startswith("file://")
+    folder = tmp_path / location.rsplit("/", 1)[-1]
+    assert (folder / "_SUCCESS").exists() and list(folder.glob("bucket=*/*.parquet"))
+    result = spark_engine.score(home_with_model, master=MASTER)
+    assert "encode" in result["timings"] and result["campaigns"] == 180
+    assert (tmp_path / "counts" / home_with_model / "_SUCCESS").exists()
+    in_spark = score.load_fingerprints(home_with_model)
+    score.score_dataset(home_with_model)
+    np.testing.assert_allclose(in_spark.weights, score.load_fingerprints(home_with_model).weights,
+                               atol=1e-6, rtol=0)
+
+
+@needs_spark
 def test_spark_scoring_equals_local_scoring(home_with_model):
     out = io.StringIO()
     with redirect_stdout(out):
@@ -132,6 +172,7 @@ def test_spark_scoring_equals_local_scoring(home_with_model):
                          "--spark-master", MASTER]) == 0
     result = json.loads(out.getvalue())
     assert result["engine"] == "spark" and result["campaigns"] == 180
+    assert "encode" not in result["timings"]  # the counts Spark training wrote are read
     in_spark = score.load_fingerprints(home_with_model)
     score.score_dataset(home_with_model)
     local = score.load_fingerprints(home_with_model)
@@ -198,10 +239,10 @@ def test_spark_model_is_in_the_registry_and_can_be_promoted(home_with_model):
 
 @needs_spark
 def test_parquet_export_is_cached_by_content_hash(home_with_model):
-    first = spark_export.export("planted")
+    first = Path(spark_export.export("planted"))
     assert (first / "_SUCCESS").exists() and list(first.glob("bucket=*/*.parquet"))
     stamp = (first / "_SUCCESS").stat().st_mtime_ns
-    assert spark_export.export("planted") == first
+    assert Path(spark_export.export("planted")) == first
     assert (first / "_SUCCESS").stat().st_mtime_ns == stamp  # not exported again
     assert not list(first.parent.glob(".tmp-*"))
 
