@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 import shutil
 
+import numpy as np
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from core import audit, deploy, drift, gate, ingest, registry, store, train
-from tests.conftest import REPO, build_review_store, demo_subset
+from tests.conftest import FAST_K, REPO, build_review_store, demo_subset
 
 
 @pytest.fixture(autouse=True)
@@ -33,6 +36,13 @@ def picker(at: AppTest, key: str):
     found = [s for s in at.selectbox if s.key and s.key.startswith(f"{key}@")]
     assert len(found) == 1, [s.key for s in at.selectbox]
     return found[0]
+
+
+def plotly_array(value) -> list:
+    """A data array of a chart's JSON: a list, or plotly's typed array ({dtype, bdata})."""
+    if isinstance(value, dict) and "bdata" in value:
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"]).tolist()
+    return list(value)
 
 
 def ok(at: AppTest) -> AppTest:
@@ -85,7 +95,14 @@ def test_compare_page_aligns_and_promotes_only_after_confirmation(trained_home):
     deploy.promote(other.model_id, "candidate")
     at = page("compare")
     assert len(at.dataframe[0].value) == 2
-    assert at.get("plotly_chart")
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    by_k = next(c for c in charts if c["layout"]["title"]["text"] == "npmi by K")
+    assert sorted(x for trace in by_k["data"] for x in plotly_array(trace["x"])) == [5, FAST_K]
+    heat = next(c for c in charts if c["data"][0]["type"] == "heatmap")["data"][0]
+    # Model A and B are the first two models of the table, each topic named on its axis.
+    shown = {tuple(heat["y"]), tuple(heat["x"])}
+    assert shown == {tuple(registry.topic_names(registry.load(m)))
+                     for m in (production, other.model_id)}
     labels = registry.model_labels()
     assert labels[production] in next(s for s in at.selectbox if s.label == "Model A").options
     assert labels[other.model_id] in at.selectbox(key="promote_model").options
