@@ -22,7 +22,6 @@ campaign, Zipf over 20,000 words), topic-only and blended.
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from pathlib import Path
 
@@ -43,7 +42,10 @@ K_NEIGHBORS = 10
 
 
 def shared_data() -> Path:
-    return Path(os.environ.get("TOPICLAB_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+    """The shared data folder, defined once for tests and benches: `TOPICLAB_SHARED_DATA`
+    or `../shared/data` beside the repository (tests/conftest.py)."""
+    from tests.conftest import SHARED_DATA
+    return SHARED_DATA
 
 
 def sample(n_total: int, n: int | None, seed: int = SEED) -> np.ndarray:

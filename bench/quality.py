@@ -59,7 +59,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import time
 from pathlib import Path
@@ -86,8 +85,10 @@ PUBLISHED_BBC = [
 
 
 def shared_data() -> Path:
-    """The shared data folder: `TOPICLAB_SHARED_DATA` or `../shared/data`."""
-    return Path(os.environ.get("TOPICLAB_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+    """The shared data folder, defined once for tests and benches: `TOPICLAB_SHARED_DATA`
+    or `../shared/data` beside the repository (tests/conftest.py)."""
+    from tests.conftest import SHARED_DATA
+    return SHARED_DATA
 
 
 def load_corpus(dataset: str = "bbc") -> Corpus:

@@ -6,7 +6,7 @@ import pytest
 
 from core import audit, auth, deploy, drift, pipeline, registry, review, score, store, train
 from core.errors import PermissionDenied
-from tests.conftest import SHARED_DATA, demo_subset
+from tests.conftest import BBC, demo_subset
 
 AM = auth.User("amy", auth.ACCOUNT_MANAGER)
 
@@ -69,7 +69,7 @@ def test_drift_is_low_for_the_same_corpus_and_high_for_another(trained_home, tmp
     low = drift.drift_report("demo-sample")
     assert not low.retrain_recommended, low.measures
 
-    bbc = pd.read_csv(SHARED_DATA / "octis_bbc_news" / "corpus.tsv", sep="\t", header=None,
+    bbc = pd.read_csv(BBC, sep="\t", header=None,
                       names=["text", "split", "label"]).head(300)
     other = pd.DataFrame({"campaign_id": [f"N{i}" for i in range(len(bbc))],
                           "keyword": bbc["text"]})
