@@ -7,6 +7,7 @@ import streamlit as st
 import ui
 from core import auth, carry, datasets, registry, spark_session, sweep, train
 from core.engines import DEFAULTS, ENGINES
+from core.text import LANGUAGES, WEIGHTINGS
 
 st.title("Train")
 
@@ -29,7 +30,7 @@ if st.session_state.pop("training_started", False):
 saved = train.saved_settings(name)
 with st.expander("Text settings", expanded=False):
     left, right = st.columns(2)
-    languages, weightings = ["auto", "en", "ja"], [None, "impressions", "clicks"]
+    languages, weightings = list(LANGUAGES), list(WEIGHTINGS)
     language = left.selectbox("Language", languages,
                               index=languages.index(saved.text.language),
                               help="auto: Japanese when enough of the text is kana/kanji.")
@@ -107,7 +108,8 @@ if mode == "Sweep":
     seeds = st.slider("Seeds per K (for stability)", 1, 5, 2, key="train_seeds")
     st.caption(f"{len(ks) * seeds} runs. Objective: {sweep.OBJECTIVE}.")
 else:
-    k = cols[0].number_input("Topics (K)", 2, 200, defaults["k"], key="train_k")
+    k = cols[0].number_input("Topics (K)", train.MIN_K, train.MAX_K, defaults["k"],
+                             key="train_k")
     params["seed"] = st.number_input("Seed", 0, 10_000, 0)
 
 # Warn before training when K is large for the data (core.train.size_warnings).
@@ -119,8 +121,8 @@ for warning in train.size_warnings(largest_k, campaign_count):
 run = st.button("Start", type="primary", key="train_start")
 if run:
     st.button("Cancel", help="Stops training; nothing is saved.")
-    spec = train.TrainSpec(dataset=name, version=version, engine=engine,
-                           k=int(k) if mode != "Sweep" else 20, params=params, text=text,
+    spec = train.TrainSpec(dataset=name, version=version, engine=engine, params=params,
+                           text=text, **({"k": int(k)} if mode != "Sweep" else {}),
                            **({"sample": int(sample)} if engine == "spark" else {}))
     progress = ui.StreamlitProgress("Starting…")
     st.session_state["training_started"] = True

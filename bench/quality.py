@@ -10,7 +10,8 @@ Rows: each engine with the project's defaults (core.engines.DEFAULTS) and gensim
 1 pass x 50 iterations, the OCTIS default that the BERTopic paper's LDA row used.
 NPMI is gensim c_npmi on the top 10 words with the whole corpus as reference; TD is the
 unique share of the top-10 words. Published rows are means over K = 10..50 (3 seeds
-each) unless a K is given (PUBLISHED_FIGURES.md). Shared data: `TOPICLAB_SHARED_DATA`,
+each) unless a K is given (BERTopic paper, arXiv:2203.05794, Table 1; `PUBLISHED_BBC`
+below quotes them). Shared data: `TOPICLAB_SHARED_DATA`,
 default `../shared/data` beside the repository. `--dataset m10` runs the short-document
 OCTIS M10 corpus (titles, ~6 words; no published LDA figures) as a sanity check that
 defaults do not only suit long news articles.

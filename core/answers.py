@@ -161,13 +161,10 @@ def fingerprint_many(lookup: Lookup, queries: list[Query]) -> list[dict | Answer
 
 def _fingerprint_dict(lookup: Lookup, query: Query, weights, oov: float,
                       unknown: list[str]) -> dict:
-    names = lookup.topic_names
-    order = np.argsort(-np.asarray(weights), kind="stable")[:5]
     return {"campaign_id": query.campaign_id, "oov_share": round(float(oov), 4),
             "unknown_words": unknown[:50],
             "fingerprint": [round(float(w), 5) for w in weights],
-            "top_topics": [{"topic": int(t), "name": names[t],
-                            "weight": round(float(weights[t]), 4)} for t in order]}
+            "top_topics": score.top_topics(weights, lookup.topic_names)}
 
 
 def _neighbors(lookup: Lookup, query: Query) -> dict:

@@ -7,7 +7,7 @@ from typing import Any
 
 from core import config, datasets, deploy, ingest, registry, store, train
 from core.errors import NotFoundError
-from core.train import Progress
+from core.progress import Progress
 
 DEMO_DATASET = "demo"
 DEMO_FILE = config.DEMO_DIR / "campaigns.parquet"

@@ -67,6 +67,14 @@ class CampaignMap:
                     "campaigns (fixed per model); the clusters count every campaign.")
         return None
 
+    def to_dict(self) -> dict:
+        """The CLI's JSON: counts, how the map was made, clusters and the drawn points."""
+        return {"model_id": self.model_id, "campaigns": self.total,
+                "drawn": len(self.points), "method": self.method, "cached": self.cached,
+                "note": self.note, "clusters": self.clusters.to_dict(orient="records"),
+                "points": self.points[["campaign_id", "x", "y", "topic", "cluster"]]
+                .to_dict(orient="records")}
+
 
 def hellinger_coordinates(weights: np.ndarray) -> np.ndarray:
     """Square roots of fingerprints: Euclidean distance between them is Hellinger's."""

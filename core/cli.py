@@ -218,8 +218,9 @@ SPARK_MASTER = arg("--spark-master", help="Spark master URL for --engine spark (
 def _training_args(sweep: bool = False) -> Callable[[], list[Arg]]:
     """`train`'s and `sweep`'s arguments (a sweep takes K, seeds and alphas as lists)."""
     def build() -> list[Arg]:
-        from core.engines import DEFAULT_ENGINE, ENGINES
-        single = [] if sweep else [arg("--k", type=int, default=20, help="number of topics"),
+        from core.engines import DEFAULT_ENGINE, DEFAULTS, ENGINES
+        k = DEFAULTS[DEFAULT_ENGINE]["k"]
+        single = [] if sweep else [arg("--k", type=int, default=k, help="number of topics"),
                                    arg("--seed", type=SEED),
                                    arg("--alpha", type=_number_or_text)]
         return [arg("--dataset", required=True),
@@ -283,9 +284,7 @@ def _datasets(args: argparse.Namespace) -> Any:
          arg("query"))
 def _sql(args: argparse.Namespace) -> Any:
     from core import sandbox
-    result = sandbox.run_query(args.query, keep_spare=False)
-    return {"rows": len(result.frame), "truncated": result.truncated, "capped": result.notice,
-            "seconds": round(result.seconds, 4), "data": result.frame.to_dict(orient="records")}
+    return sandbox.run_query(args.query, keep_spare=False).to_dict()
 
 
 # --- models -------------------------------------------------------------------------------
@@ -303,8 +302,10 @@ def _spec(args: argparse.Namespace):
         params["master"] = args.spark_master
     text = TextConfig(language=args.language) if args.language else TextConfig()
     extra = {"sample": args.sample} if getattr(args, "sample", None) is not None else {}
+    if getattr(args, "k", None) is not None:  # a sweep has --ks instead
+        extra["k"] = args.k
     return TrainSpec(dataset=args.dataset, version=args.version, engine=args.engine,
-                     k=getattr(args, "k", 20), params=params, text=text, **extra)
+                     params=params, text=text, **extra)
 
 
 @command("train", "train one model and register it",
@@ -441,13 +442,11 @@ def _fingerprint(args: argparse.Namespace) -> Any:
         fp = score.fold_in(model, keywords)
         weights, oov, unknown = fp.weights, fp.oov_share, fp.unknown_tokens
         report = fp.unknown_report()
-    order = sorted(range(len(weights)), key=lambda t: -weights[t])
     return {"model_id": model.model_id, "campaign_id": args.campaign_id,
             "oov_share": round(oov, 4), "unknown_words": unknown,
             **({} if args.campaign_id else {"unknown": report}),
             "fingerprint": [round(float(w), 5) for w in weights],
-            "top_topics": [{"topic": t, "name": names[t], "weight": round(float(weights[t]), 4)}
-                           for t in order[:5]]}
+            "top_topics": score.top_topics(weights, names)}
 
 
 @command("neighbors", "most similar campaigns, one JSON object per id",
@@ -533,14 +532,9 @@ def _ngrams(args: argparse.Namespace) -> Any:
 def _map(args: argparse.Namespace) -> Any:
     from core import campaign_map
     result = campaign_map.campaign_map(args.model_id)
-    clusters = result.clusters.to_dict(orient="records")
     if args.clusters:
-        return clusters
-    return {"model_id": result.model_id, "campaigns": result.total,
-            "drawn": len(result.points), "method": result.method, "cached": result.cached,
-            "note": result.note, "clusters": clusters,
-            "points": result.points[["campaign_id", "x", "y", "topic", "cluster"]]
-            .to_dict(orient="records")}
+        return result.clusters.to_dict(orient="records")
+    return result.to_dict()
 
 
 # --- lifecycle ----------------------------------------------------------------------------

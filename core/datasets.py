@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from core import audit, auth, store
 from core.errors import InputError, NotFoundError
@@ -76,12 +79,41 @@ def get(name: str, version: int | None = None) -> DatasetVersion:
     return DatasetVersion(row[0], row[1], row[2], row[3], row[4], tuple(row[5]))
 
 
-def terms(name: str, version: int) -> pd.DataFrame:
-    """All term rows of one version, in import order."""
-    return store.query(
-        "SELECT * EXCLUDE (dataset, version) FROM terms WHERE dataset = ? AND version = ? "
-        "ORDER BY source_file, source_line", [name, version]
-    )
+def terms(name: str, version: int, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """The term rows of one version in import order: every column, or only `columns`
+    (reading fewer is much faster at millions of rows: Lookup and scoring read only
+    theirs). Read through Arrow; integer columns with missing values come as float64.
+
+    Rows are read as stored and sorted only when they are not in import order already
+    (DuckDB keeps insertion order, and an import inserts a version in file-then-line
+    order when its files came sorted): an ORDER BY sorts every time.
+    """
+    order = ["source_file", "source_line"]
+    picked = "* EXCLUDE (dataset, version)" if columns is None else ", ".join(
+        [*columns, *(c for c in order if c not in columns)])
+    with store.connect(read_only=True) as con:
+        table = con.sql(f"SELECT {picked} FROM terms WHERE dataset = ? AND version = ?",
+                        params=[name, version]).to_arrow_table()
+    # One chunk per column: gathering a campaign's rows from many chunks is ~10x slower.
+    table = table.combine_chunks()
+    if not _in_import_order(table):
+        table = table.sort_by([(column, "ascending") for column in order])
+    if columns is not None:
+        table = table.select(list(columns))
+    return table.to_pandas()
+
+
+def _in_import_order(table: pa.Table) -> bool:
+    """Whether rows are sorted by (source_file, source_line)."""
+    if table.num_rows < 2:
+        return True
+    files, lines = table.column("source_file"), table.column("source_line")
+    head, tail = files.slice(0, table.num_rows - 1), files.slice(1)
+    if pc.any(pc.less(tail, head)).as_py():
+        return False
+    same = pc.equal(tail, head)
+    later = pc.greater(lines.slice(1), lines.slice(0, table.num_rows - 1))
+    return not pc.any(pc.and_(same, pc.invert(later))).as_py()
 
 
 def campaigns(name: str, version: int) -> pd.DataFrame:

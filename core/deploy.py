@@ -18,9 +18,9 @@ from typing import Any
 
 import duckdb
 
-from core import auth, gate, registry, score, store, train
+from core import auth, gate, registry, score, store
 from core.errors import TopicLabError
-from core.score import Progress
+from core.progress import Progress
 
 
 def promote(model_id: str, alias: str = "production", progress: Progress | None = None, *,
@@ -44,7 +44,7 @@ def promote(model_id: str, alias: str = "production", progress: Progress | None 
             _same_dataset(con, record)
         previous = registry.move_alias(con, alias, model_id, expected=expected)
         if alias == "production":
-            train.save_settings(model_id, con=con)  # the pipeline retrains it the same way
+            registry.save_settings(model_id, con=con)  # the pipeline retrains it the same way
     return {"model_id": model_id, "alias": alias, "previous": previous, "scoring": scored}
 
 

@@ -8,7 +8,7 @@ Four measures, each with a threshold and a plain verdict:
 - topic-prevalence shift: Jensen–Shannon distance (base 2, 0..1) between the mean
   fingerprint of the training data and of the version;
 - confidence: the share of campaigns whose strongest topic is weak (max weight below
-  review.LOW_CONFIDENCE), compared with the training data.
+  core.score.LOW_CONFIDENCE), compared with the training data.
 Retraining is recommended when any measure crosses its threshold.
 """
 
@@ -23,8 +23,9 @@ import numpy as np
 import pandas as pd
 from scipy.spatial.distance import jensenshannon
 
-from core import audit, auth, datasets, registry, review, store
+from core import audit, auth, datasets, registry, store
 from core.corpus import EncodedCounts
+from core.score import LOW_CONFIDENCE
 
 THRESHOLDS = {
     "oov_increase": 0.10,         # absolute rise in OOV token share
@@ -110,8 +111,8 @@ def drift_report(dataset: str, version: int | None = None,
                     registry.encoded_counts(model_id))
     new = _profile(model, datasets.terms(info.name, info.version))
 
-    low_base = float((base["confidence"] < review.LOW_CONFIDENCE).mean())
-    low_new = float((new["confidence"] < review.LOW_CONFIDENCE).mean())
+    low_base = float((base["confidence"] < LOW_CONFIDENCE).mean())
+    low_new = float((new["confidence"] < LOW_CONFIDENCE).mean())
     shift = float(jensenshannon(base["mean_fingerprint"], new["mean_fingerprint"], base=2))
     measures = {
         "oov_increase": _measure(new["oov_share"] - base["oov_share"],

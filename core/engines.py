@@ -23,7 +23,7 @@ import os
 import time
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
 
@@ -32,8 +32,8 @@ import scipy.sparse as sp
 
 from core import spark_session
 from core.errors import InputError
+from core.progress import Progress
 
-Progress = Callable[[int, int, str], None]
 Bow = Sequence[tuple[int, int | float]]
 
 # Two cores are shared by everyone on these machines; tomotopy's PARTITION scheme with
@@ -266,8 +266,9 @@ class Engine(ABC):
 class GensimLDA(Engine):
     """gensim's online variational Bayes LDA (`LdaModel`, single process).
 
-    `LdaMulticore` was slower on 2-core machines (DESIGN.md pitfalls). Progress is
-    reported after every pass through a gensim training callback.
+    `LdaMulticore(workers=2)` was slower than `LdaModel` on 2-core machines (its worker
+    processes compete with BLAS threads for the same cores). Progress is reported after
+    every pass through a gensim training callback.
     """
 
     name = "gensim"

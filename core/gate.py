@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from core import metrics, registry
-from core.sweep import DIVERSITY_FLOOR
+from core.metrics import DIVERSITY_FLOOR
 from core.text import TextConfig
 
 DEFAULT_TOLERANCE = 0.02

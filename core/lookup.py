@@ -14,10 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
-from core import actions, brand, datasets, naming, registry, score, store
+from core import actions, brand, datasets, naming, registry, score
 from core.brand import BrandIndex
 from core.campaign_model import (  # noqa: F401
     NEIGHBOR_COLUMNS,
@@ -53,12 +51,10 @@ class LookupResult:
 
     def to_dict(self, topic_names: Sequence[str]) -> dict:
         weights = self.fingerprint.weights
-        top = np.argsort(-weights)[:5]
         return {
             "campaign_id": self.campaign_id,
             "fingerprint": [round(float(w), 5) for w in weights],
-            "top_topics": [{"topic": int(t), "name": topic_names[t],
-                            "weight": round(float(weights[t]), 4)} for t in top],
+            "top_topics": score.top_topics(weights, topic_names),
             "oov_share": round(self.fingerprint.oov_share, 4),
             "unknown_words": self.fingerprint.unknown_tokens[:50],
             **({"unknown": self.fingerprint.unknown_report()} if self.campaign_id is None
@@ -72,38 +68,9 @@ class LookupResult:
 
 
 def _term_rows(name: str, version: int) -> pd.DataFrame:
-    """The term rows of a dataset version in import order, with the columns suggested
-    actions read (`actions.ROW_COLUMNS`; reading all of them took half of a load at
-    100,000 campaigns), through Arrow. Integer columns with missing values come as
-    float64 rather than Int64; actions read them as floats.
-
-    Rows are read as stored and sorted only when they are not in import order already
-    (DuckDB keeps insertion order, and an import inserts a version in file-then-line
-    order when its files came sorted): an ORDER BY sorts every time.
-    """
-    with store.connect(read_only=True) as con:
-        table = con.sql(
-            f"SELECT {', '.join(actions.ROW_COLUMNS)}, source_file, source_line FROM terms "
-            "WHERE dataset = ? AND version = ?", params=[name, version]).to_arrow_table()
-    # One chunk per column: gathering a campaign's rows from many chunks is ~10x slower.
-    table = table.combine_chunks()
-    if not _in_import_order(table):
-        table = table.sort_by([("source_file", "ascending"), ("source_line", "ascending")])
-    table = table.drop_columns(["source_file", "source_line"])
-    return table.to_pandas(date_as_object=False)
-
-
-def _in_import_order(table: pa.Table) -> bool:
-    """Whether rows are sorted by (source_file, source_line)."""
-    if table.num_rows < 2:
-        return True
-    files, lines = table.column("source_file"), table.column("source_line")
-    head, tail = files.slice(0, table.num_rows - 1), files.slice(1)
-    if pc.any(pc.less(tail, head)).as_py():
-        return False
-    same = pc.equal(tail, head)
-    later = pc.greater(lines.slice(1), lines.slice(0, table.num_rows - 1))
-    return not pc.any(pc.and_(same, pc.invert(later))).as_py()
+    """The term rows of a dataset version with the columns suggested actions read
+    (`actions.ROW_COLUMNS`; reading all of them took half of a load at 100,000 campaigns)."""
+    return datasets.terms(name, version, actions.ROW_COLUMNS)
 
 
 @dataclass

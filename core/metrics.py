@@ -1,7 +1,9 @@
 """How good is a topic model: coherence, diversity, held-out perplexity, stability, alignment.
 
 Coherence is gensim's `CoherenceModel` on the top 10 words with the training texts as
-reference (the setting of the OCTIS / BERTopic figures in PUBLISHED_FIGURES.md).
+reference: the setting of the published OCTIS / BERTopic figures (BERTopic paper,
+arXiv:2203.05794, Table 1, BBC News: LDA NPMI 0.014, TD 0.577, mean over K = 10..50;
+`bench/quality.py` prints them beside ours).
 Perplexity is engine-agnostic "document completion" through the shared fold-in, so
 gensim and tomotopy models are compared on the same footing.
 """
@@ -21,6 +23,11 @@ TOPN = 10
 MEASURES = ("c_npmi", "c_v", "u_mass")
 # Names of the measures in `evaluate`'s result.
 _METRIC_NAMES = {"c_npmi": "npmi", "c_v": "c_v", "u_mass": "u_mass"}
+
+
+# Topic diversity below this means topics repeat each other's top words: sweeps do not
+# choose such a model and the promotion gate refuses it.
+DIVERSITY_FLOOR = 0.7
 
 
 def topic_diversity(top_words: Sequence[Sequence[str]], topn: int = TOPN) -> float:
@@ -124,19 +131,14 @@ def align_vocabularies(topic_term_a: np.ndarray, vocabulary_a: Sequence[str],
 
 
 def js_distance_matrix(p: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """Jensen–Shannon distance (base 2, in [0, 1]) between every row of p and of q."""
+    """Jensen–Shannon distance (scipy's, base 2, in [0, 1]) between every row of p and
+    of q."""
+    from scipy.spatial.distance import jensenshannon
+
     p = np.asarray(p, dtype=np.float64)
     q = np.asarray(q, dtype=np.float64)
-    p = p / p.sum(axis=1, keepdims=True)
-    q = q / q.sum(axis=1, keepdims=True)
-    out = np.empty((p.shape[0], q.shape[0]))
-    for i, row in enumerate(p):
-        m = (row + q) / 2
-        with np.errstate(divide="ignore", invalid="ignore"):
-            kl_p = np.where(row > 0, row * np.log2(row / m), 0.0).sum(axis=1)
-            kl_q = np.where(q > 0, q * np.log2(q / m), 0.0).sum(axis=1)
-        out[i] = np.sqrt(np.clip((kl_p + kl_q) / 2, 0.0, 1.0))
-    return out
+    distances = jensenshannon(p[:, None, :], q[None, :, :], base=2, axis=2)
+    return np.clip(np.nan_to_num(distances, nan=0.0), 0.0, 1.0)
 
 
 def topic_alignment(topic_term_a: np.ndarray, topic_term_b: np.ndarray,

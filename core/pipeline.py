@@ -24,7 +24,8 @@ from typing import Any
 
 from core import audit, auth, carry, datasets, deploy, drift, gate, ingest, registry, store
 from core.errors import NotFoundError, TopicLabError
-from core.train import Progress, build_corpus, saved_settings, train
+from core.progress import Progress
+from core.train import build_corpus, saved_settings, train
 
 DEFAULT_TOLERANCE = gate.DEFAULT_TOLERANCE
 Log = Callable[[str], None]

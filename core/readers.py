@@ -37,6 +37,7 @@ from core.columns import (
     normalise_name,
 )
 from core.errors import InputError
+from core.match_types import strip_match_decoration
 from core.schema import METRIC_COLUMNS, TERM_COLUMNS
 
 SUPPORTED_SUFFIXES = (".csv", ".tsv", ".tab", ".txt", ".parquet", ".pq")
@@ -143,27 +144,6 @@ def read_bytes(data: bytes, name: str, *, encoding: str | None = None) -> ReadRe
     shown = Path(name).name
     files.check_size(len(data), shown)
     return _read_all([(shown, data)], encodings.check_choice(encoding))
-
-
-def strip_match_decoration(term: str) -> tuple[str, str | None]:
-    """`[a b]` -> exact, `"a b"` -> phrase, `+a +b` -> broad; whitespace collapsed.
-
-    Returns the bare term and the match type its decoration implies (None if undecorated).
-    """
-    text = " ".join(term.split())
-    if len(text) < 2:
-        return text, None
-    if text[0] == "[" and text[-1] == "]":
-        return " ".join(text[1:-1].split()), "exact"
-    if text[0] == '"' and text[-1] == '"':
-        return " ".join(text[1:-1].split()), "phrase"
-    if "+" not in text:
-        return text, None
-    tokens = text.split(" ")
-    if any(len(token) > 1 and token[0] == "+" for token in tokens):
-        bare = " ".join(token[1:] if token.startswith("+") else token for token in tokens)
-        return " ".join(bare.split()), "broad"
-    return text, None
 
 
 # --------------------------------------------------------------------------- files and folders

@@ -406,3 +406,24 @@ def model_labels(dataset: str | None = None) -> dict[str, str]:
     """Model id -> `model_label`, newest first: what a picker's format_func looks up."""
     models = list_models(dataset)
     return {row["model_id"]: model_label(row) for row in models.to_dict(orient="records")}
+
+
+def save_settings(model_id: str, con: duckdb.DuckDBPyConnection | None = None) -> None:
+    """Remember a model's recipe as its dataset's settings (done when it goes to production).
+
+    It decides how the pipeline retrains the dataset, so it needs the `promote` role and
+    is audited; pass `con` to write inside the caller's transaction (promotion does).
+    """
+    auth.require("promote")
+    if con is None:
+        with store.transaction() as own:
+            save_settings(model_id, own)
+        return
+    record = get_in(con, model_id)
+    params = {k: v for k, v in record["params"].items() if k != "k"}
+    settings = {"engine": record["engine"], "k": int(record["k"]), "params": params,
+                "text": record["text_config"], "from_model": model_id}
+    con.execute("INSERT OR REPLACE INTO dataset_settings VALUES (?, ?, ?)",
+                [record["dataset"], json.dumps(settings), audit.now()])
+    audit.record(con, "save_settings", record["dataset"],
+                 {"from_model": model_id, "engine": record["engine"], "k": int(record["k"])})

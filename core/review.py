@@ -8,9 +8,9 @@ import pandas as pd
 
 from core import audit, auth, registry, store
 from core.errors import InputError, NotFoundError
+from core.score import LOW_CONFIDENCE  # the queue lists fingerprints below it
 
 DECISIONS = ("assign_topic", "flag", "dismiss")
-LOW_CONFIDENCE = 0.3   # strongest topic weight below this: the model is unsure
 HIGH_OOV = 0.5         # more than half of the campaign's words are unknown to the model
 
 

@@ -111,6 +111,11 @@ class QueryResult:
                     f"{len(self.frame):,} rows; select fewer or shorter columns")
         return None
 
+    def to_dict(self) -> dict:
+        """The CLI's JSON: row count, whether and why it was capped, time, the rows."""
+        return {"rows": len(self.frame), "truncated": self.truncated, "capped": self.notice,
+                "seconds": round(self.seconds, 4), "data": self.frame.to_dict(orient="records")}
+
 
 def run_query(sql: str, *, row_cap: int | None = None, timeout_s: float | None = None,
               byte_cap: int | None = None, memory_mb: int | None = None,

@@ -11,19 +11,21 @@ from __future__ import annotations
 
 import time
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
-from core import audit, auth, registry, store
+from core import audit, auth, datasets, registry, store
 from core.campaign_model import Fingerprint, fold_in_keyword_lists
 from core.errors import InputError, NotFoundError
+from core.progress import Progress
 
-Progress = Callable[[int, int, str], None]
+# A fingerprint's confidence is its strongest topic weight; below this the model is unsure
+# which topic the campaign is about (the Review queue lists it, drift counts such campaigns).
+LOW_CONFIDENCE = 0.3
 # Campaigns per fold-in call: small enough for one batch's working set to stay in the CPU
 # cache (at K=50, batches of 1,000 folded in 1.8x faster than 16,000), and two threads
 # fold batches in parallel (numpy and scipy release the GIL). A document's fingerprint
@@ -73,8 +75,9 @@ def score_dataset(model_id: str | None = None, progress: Progress | None = None)
         timings["read"], clock = _lap(clock)
         timings["encode"] = 0.0
     else:
-        terms = _scoring_rows(dataset["name"], int(dataset["version"]),
-                              model.encoder.tokenizer.config.weight_by)
+        weight_by = model.encoder.tokenizer.config.weight_by
+        terms = datasets.terms(dataset["name"], int(dataset["version"]),
+                               ["campaign_id", "term"] + ([weight_by] if weight_by else []))
         timings["read"], clock = _lap(clock)
         ids, counts, oov = model.encoder.encode_frame(terms, as_matrix=True)
         timings["encode"], clock = _lap(clock)
@@ -114,17 +117,6 @@ def store_fingerprints(model_id: str, ids: Sequence[str], weights: np.ndarray,
 def _lap(since: float) -> tuple[float, float]:
     now = time.perf_counter()
     return now - since, now
-
-
-def _scoring_rows(name: str, version: int, weight_by: str | None) -> pd.DataFrame:
-    """The columns scoring reads, in import order, through Arrow: for millions of rows this
-    is several times faster than all columns through `datasets.terms`."""
-    columns = ["campaign_id", "term"] + ([weight_by] if weight_by else [])
-    with store.connect(read_only=True) as con:
-        return con.sql(
-            f"SELECT {', '.join(columns)} FROM terms WHERE dataset = ? AND version = ? "
-            "ORDER BY source_file, source_line", params=[name, version]
-        ).to_arrow_table().to_pandas()
 
 
 def _fold_in_batches(model: registry.LoadedModel, counts, progress: Progress | None
@@ -187,6 +179,16 @@ def fold_in_many(model: registry.LoadedModel, keyword_lists: Sequence[Sequence[s
     InputError that `fold_in` would raise for it; a fingerprint does not depend on the
     other items."""
     return fold_in_keyword_lists(model.encoder, model.engine, keyword_lists, model.model_id)
+
+
+def top_topics(weights: Sequence[float] | np.ndarray, names: Sequence[str], n: int = 5
+               ) -> list[dict]:
+    """A fingerprint's `n` strongest topics, strongest first (ties by topic id), as the
+    CLI, the Lookup answer and the scoring service print them."""
+    weights = np.asarray(weights, dtype=float)
+    order = np.argsort(-weights, kind="stable")[:n]
+    return [{"topic": int(t), "name": names[t], "weight": round(float(weights[t]), 4)}
+            for t in order]
 
 
 def split_keywords(text: str) -> list[str]:

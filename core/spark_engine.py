@@ -31,8 +31,8 @@ import pandas as pd
 from core import spark_session
 from core.engines import SparkLDA, fold_in
 from core.errors import InputError
+from core.progress import Progress
 
-Progress = Callable[[int, int, str], None]
 TaskHook = Callable[[pd.DataFrame], None]
 
 

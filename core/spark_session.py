@@ -31,9 +31,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from core.errors import TopicLabError
+from core.progress import Progress
 
 DEFAULT_MASTER = "local[*]"
-Progress = Callable[[int, int, str], None]
 T = TypeVar("T")
 
 _POLL_S = 0.5

@@ -21,9 +21,10 @@ import pandas as pd
 
 from core import audit, auth, metrics, registry, store
 from core.errors import InputError
-from core.train import Progress, TrainResult, TrainSpec, build_corpus, train
+from core.metrics import DIVERSITY_FLOOR
+from core.progress import Progress
+from core.train import TrainResult, TrainSpec, build_corpus, train
 
-DIVERSITY_FLOOR = 0.7
 OBJECTIVE = (f"highest mean NPMI among configurations with mean topic diversity ≥ "
              f"{DIVERSITY_FLOOR}; the best seed of that configuration is chosen")
 

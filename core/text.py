@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from core.errors import InputError
+from core.match_types import strip_match_decoration
 
 LANGUAGES = ("auto", "en", "ja")
 WEIGHTINGS = (None, "impressions", "clicks")
@@ -40,7 +41,6 @@ JA_CJK_SHARE = 0.2
 _CJK_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f]")
 _KANJI_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3005]")
 _LATIN_WORD_RE = re.compile(r"^[a-z][a-z0-9'.&-]*$")
-_PLUS_RE = re.compile(r"(^|\s)\+(?=\S)")
 _NBATCH = 1000
 # Sudachi POS (Universal Dependencies, as spaCy reports them) that carry content.
 _JA_CONTENT_POS = frozenset({"NOUN", "PROPN", "VERB", "ADJ"})
@@ -120,12 +120,9 @@ def detect_language(texts: Iterable[str] | Iterable[Sequence[str]]) -> str:
 
 
 def strip_decorations(term: str) -> str:
-    """Remove Google Ads match-type marks: `[exact]`, `"phrase"`, `+broad +modifier`."""
-    term = term.strip()
-    if len(term) >= 2 and term[0] == "[" and term[-1] == "]":
-        term = term[1:-1]
-    term = term.replace('"', " ")
-    return _PLUS_RE.sub(r"\1", term).strip()
+    """The term without its Google Ads match-type marks (the readers' rule,
+    `core.match_types`)."""
+    return strip_match_decoration(term)[0]
 
 
 @lru_cache(maxsize=4)

@@ -10,21 +10,19 @@ import json
 import math
 import numbers
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import duckdb
 import numpy as np
 
-from core import audit, auth, datasets, metrics, namewords, registry, store
+from core import auth, datasets, metrics, namewords, registry, store
 from core.corpus import Corpus
-from core.engines import DEFAULT_ENGINE, bow_matrix, make_engine
+from core.engines import DEFAULT_ENGINE, DEFAULTS, bow_matrix, make_engine
 from core.errors import InputError
+from core.progress import Progress
 from core.text import TextConfig
 
-Progress = Callable[[int, int, str], None]
-MAX_K = 500
+MIN_K, MAX_K = 2, 500  # the K a model may have (the Train page's input takes the same)
 # Size checks before training (`size_warnings`). LDA estimates a topic from the
 # campaigns that use it: with fewer than ~5 campaigns per topic, topics become fragments
 # of single campaigns (the demo trains well at 3,000 / 40 = 75). Each topic is shown and
@@ -100,7 +98,7 @@ class TrainSpec:
     dataset: str
     version: int | None = None
     engine: str = DEFAULT_ENGINE
-    k: int = 20
+    k: int = DEFAULTS[DEFAULT_ENGINE]["k"]
     params: dict[str, Any] = field(default_factory=dict)  # alpha, eta, iterations, seed, …
     text: TextConfig = field(default_factory=TextConfig)
     heldout_share: float = 0.1
@@ -110,8 +108,8 @@ class TrainSpec:
         """Refuse bad values here, with a message naming the parameter and value, before
         any work (tomotopy aborts the whole process on K = 0; NaN or inf alpha/eta train
         a model whose every fingerprint is NaN)."""
-        if isinstance(self.k, bool) or not isinstance(self.k, int) or not 2 <= self.k <= MAX_K:
-            raise InputError(f"K must be a whole number from 2 to {MAX_K}, not {self.k!r}.")
+        if isinstance(self.k, bool) or not isinstance(self.k, int) or not MIN_K <= self.k <= MAX_K:
+            raise InputError(f"K must be a whole number from {MIN_K} to {MAX_K}, not {self.k!r}.")
         make_engine(self.engine, k=self.k, **self.params)  # unknown engine or parameter names
         for name, value in self.params.items():
             check_param(self.engine, name, value)
@@ -254,6 +252,9 @@ def engine_params(engine: Any) -> dict[str, Any]:
     return {k: v for k, v in params.items() if isinstance(v, str | int | float | bool | None)}
 
 
+save_settings = registry.save_settings  # the writer, beside the aliases promotion moves
+
+
 def saved_settings(dataset: str) -> TrainSpec:
     """How this dataset is trained: its saved settings, else production's, else defaults."""
     row = store.query_one("SELECT settings FROM dataset_settings WHERE name = ?", [dataset])
@@ -262,24 +263,3 @@ def saved_settings(dataset: str) -> TrainSpec:
         return TrainSpec(dataset=dataset, engine=s["engine"], k=int(s["k"]),
                          params=s.get("params", {}), text=TextConfig.from_dict(s["text"]))
     return TrainSpec(dataset=dataset, engine=DEFAULT_ENGINE)
-
-
-def save_settings(model_id: str, con: duckdb.DuckDBPyConnection | None = None) -> None:
-    """Remember a model's recipe as its dataset's settings (done when it goes to production).
-
-    It decides how the pipeline retrains the dataset, so it needs the `promote` role and
-    is audited; pass `con` to write inside the caller's transaction (promotion does).
-    """
-    auth.require("promote")
-    if con is None:
-        with store.transaction() as own:
-            save_settings(model_id, own)
-        return
-    record = registry.get_in(con, model_id)
-    params = {k: v for k, v in record["params"].items() if k != "k"}
-    settings = {"engine": record["engine"], "k": int(record["k"]), "params": params,
-                "text": record["text_config"], "from_model": model_id}
-    con.execute("INSERT OR REPLACE INTO dataset_settings VALUES (?, ?, ?)",
-                [record["dataset"], json.dumps(settings), audit.now()])
-    audit.record(con, "save_settings", record["dataset"],
-                 {"from_model": model_id, "engine": record["engine"], "k": int(record["k"])})
