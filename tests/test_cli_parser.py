@@ -1,0 +1,49 @@
+"""The CLI's commands are declared beside their handlers (`core.cli.command`); the parser
+is assembled from them and must stay cheap to build."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from core import cli
+from tests.conftest import REPO
+
+
+def test_every_command_has_a_handler_and_its_own_help(capsys: pytest.CaptureFixture[str]
+                                                      ) -> None:
+    parser = cli.build_parser()
+    assert set(cli.COMMANDS) >= {"ingest", "train", "sweep", "neighbors", "suggest", "serve",
+                                 "keys", "canary", "demo"}
+    for name, command in cli.COMMANDS.items():
+        assert command.name == name and callable(command.run)
+        with pytest.raises(SystemExit) as done:
+            parser.parse_args([name, "--help"])
+        assert done.value.code == 0
+        assert capsys.readouterr().out.startswith(f"usage: python -m core {name} ")
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--help"])
+    listing = capsys.readouterr().out
+    assert all(command.help[:30] in " ".join(listing.split()) for command in cli.COMMANDS.values())
+    # Second-level words (keys create/list/revoke) land where the handler reads them.
+    args = parser.parse_args(["keys", "create", "bot", "--role", "scorer"])
+    assert (args.command, args.keys_command, args.role, args.rate) == ("keys", "create",
+                                                                       "scorer", 600)
+    assert cli.COMMANDS["demo"].uses_store is False and cli.COMMANDS["train"].uses_store
+
+
+def test_a_bad_argument_names_itself_and_the_command() -> None:
+    with pytest.raises(cli.UsageError, match=r"--version.*not 0.*python -m core train"):
+        cli.build_parser().parse_args(["train", "--dataset", "d", "--version", "0"])
+
+
+def test_building_the_parser_imports_no_model_library() -> None:
+    code = ("import sys; from core.cli import build_parser; build_parser(); "
+            "print(' '.join(m for m in ('gensim', 'sklearn', 'tomotopy', 'spacy', 'duckdb', "
+            "'streamlit') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == ""
