@@ -5,7 +5,7 @@ import plotly.express as px
 import streamlit as st
 
 import ui
-from core import auth, carry, naming, registry, topics
+from core import auth, carry, naming, registry, relevance, topics
 
 st.title("Topics")
 
@@ -49,7 +49,7 @@ with ui.friendly_errors():
                          key=f"topic_pick:{model_id}")
     info = described[topic]
     st.caption(f"Automatic name **{info.automatic}**: its most relevant words (pyLDAvis "
-               f"relevance, λ = {naming.LAMBDA}), leaving out brand and place words. "
+               f"relevance, λ = {relevance.LAMBDA}), leaving out brand and place words. "
                f"All top words by probability: {', '.join(info.words)}.")
     if info.carried_from and not info.confirmed:
         st.info(f"The name {info.label!r} was carried over from model {info.carried_from} "

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
-from core import actions, artifact, brand, namewords, naming
+from core import actions, artifact, brand, namewords, relevance
 from core.brand import BrandIndex
 from core.corpus import Corpus, EncodedCounts, Encoder
 from core.engines import DEFAULT_ENGINE, Engine, bow_matrix, make_engine
@@ -373,8 +373,9 @@ class CampaignModel(BaseEstimator):
                                     .index, name="oov_share")
         excluded = namewords.NameWords.from_dict(manifest.get("name_words"))
         self.brand_words_ = excluded.brand  # kept out of keyword ideas (as in Lookup)
-        auto = naming.automatic_names(engine.topic_term_, naming.encoder_word_share(encoder),
-                                      encoder.vocabulary, excluded, 3)
+        auto = relevance.automatic_names(engine.topic_term_,
+                                         relevance.encoder_word_share(encoder),
+                                         encoder.vocabulary, excluded, 3)
         self.topic_names_ = [(labels or {}).get(t) or name for t, (name, _, _) in
                              enumerate(auto)]
         self.terms_ = terms

@@ -519,8 +519,8 @@ def _suggest(args: argparse.Namespace) -> Any:
          arg("--version", type=int, help="dataset version (default: newest)"),
          arg("--top", type=int, default=50, help="costliest fragments listed"))
 def _ngrams(args: argparse.Namespace) -> Any:
-    from core import ngrams
-    return ngrams.report(args.campaign_id, args.account, dataset=args.dataset,
+    from core import ngram_report
+    return ngram_report.report(args.campaign_id, args.account, dataset=args.dataset,
                          version=args.version, top=args.top)
 
 

@@ -1,16 +1,9 @@
 """What a topic is called: the name people gave it, else one made from its words.
 
 `describe(model)` is the one place that names topics; the CLI `topics`, every page and
-the lookup use it. A topic's automatic name is its three most *relevant* words, as
-pyLDAvis ranks them (Sievert & Shirley 2014):
-
-    relevance(w | t) = λ · log p(w | t) + (1 − λ) · log(p(w | t) / p(w)),   λ = 0.6
-
-(0.6 is the value their user study found best for interpreting topics), leaving out brand
-and place words (`core.namewords`): raw probability puts frequent words shared by many
-topics first ("hotel, mover, resort"), and brand words name an advertiser rather than
-what it sells ("gym, bright, peak"). The full word list, by probability, stays with every
-topic.
+the lookup use it. A topic's automatic name is its three most *relevant* words
+(`core.relevance`), leaving out the brand and place words of the model's dataset
+(`core.namewords`). The full word list, by probability, stays with every topic.
 
 A human name carried over from a previous model (`core.carry`) keeps `carried_from`
 and is unconfirmed until someone names or confirms the topic.
@@ -18,17 +11,13 @@ and is unconfirmed until someone names or confirms the topic.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 
 import numpy as np
 
 from core import namewords
-
-LAMBDA = 0.6
-NAME_WORDS = 3
-_EPS = 1e-12
+from core.relevance import automatic_names, encoder_word_share
 
 
 @dataclass(frozen=True)
@@ -48,28 +37,10 @@ class TopicName:
         return asdict(self)
 
 
-def relevance(topic_term: np.ndarray, word_share: np.ndarray, lam: float = LAMBDA
-              ) -> np.ndarray:
-    """K x V relevance of every word to every topic (pyLDAvis' formula above)."""
-    phi = np.asarray(topic_term, dtype=np.float64)
-    phi = phi / np.maximum(phi.sum(axis=1, keepdims=True), _EPS)
-    p = np.asarray(word_share, dtype=np.float64)
-    p = p / max(p.sum(), _EPS)
-    log_phi = np.log(np.maximum(phi, _EPS))
-    return lam * log_phi + (1 - lam) * (log_phi - np.log(np.maximum(p, _EPS)))
-
-
 def word_share(model) -> np.ndarray:
     """p(w): each word's share of the training corpus (document counts for artifacts that
     kept no corpus counts)."""
     return encoder_word_share(model.encoder)
-
-
-def encoder_word_share(encoder) -> np.ndarray:
-    """p(w) from an encoder's dictionary: corpus counts, else document counts."""
-    dictionary = encoder.dictionary
-    counts = dictionary.cfs if dictionary.cfs else dictionary.dfs
-    return np.array([counts.get(i, 0) for i in range(len(dictionary))], dtype=np.float64)
 
 
 def name_words(model) -> namewords.NameWords:
@@ -110,26 +81,6 @@ def label_rows(model_id: str) -> dict[int, dict]:
                            "confirmed": bool(r.confirmed) if r.confirmed is not None
                            and r.confirmed == r.confirmed else True}
             for r in frame.itertuples()}
-
-
-def automatic_names(topic_term: np.ndarray, share: np.ndarray, vocabulary: Sequence[str],
-                    excluded: namewords.NameWords, n_words: int = 10
-                    ) -> list[tuple[str, list[str], list[str]]]:
-    """Per topic: (automatic name, top words by probability, top words by relevance
-    without brand/place words)."""
-    phi = np.asarray(topic_term, dtype=np.float64)
-    rel = relevance(phi, share)
-    allowed = np.array([w not in excluded for w in vocabulary], dtype=bool)
-    out = []
-    for t in range(phi.shape[0]):
-        words = [vocabulary[j] for j in np.argsort(-phi[t], kind="stable")[:n_words]]
-        scores = np.where(allowed, rel[t], -np.inf)
-        order = np.argsort(-scores, kind="stable")
-        relevant = [vocabulary[j] for j in order[:n_words] if np.isfinite(scores[j])]
-        if len(relevant) < NAME_WORDS:  # only brand/place words: say so rather than hide
-            relevant += [w for w in words if w not in relevant][:NAME_WORDS - len(relevant)]
-        out.append((f"T{t}: " + ", ".join(relevant[:NAME_WORDS]), words, relevant))
-    return out
 
 
 def describe(model, n_words: int = 10, labels: dict[int, dict] | None = None

@@ -7,7 +7,7 @@ import re
 
 import numpy as np
 
-from core import demo, naming, registry
+from core import demo, naming, registry, relevance
 from core.namewords import place_words
 
 
@@ -60,9 +60,9 @@ def test_relevance_puts_a_topics_own_words_before_words_every_topic_has() -> Non
                     [0.60, 0.01, 0.20, 0.19],
                     [0.60, 0.01, 0.19, 0.20]])
     share = np.array([0.55, 0.10, 0.18, 0.17])
-    rel = naming.relevance(phi, share)
+    rel = relevance.relevance(phi, share)
     assert np.argmax(phi[0]) == 0 and np.argmax(rel[0]) == 1
-    assert np.allclose(naming.relevance(phi, share, lam=1.0), np.log(phi))
+    assert np.allclose(relevance.relevance(phi, share, lam=1.0), np.log(phi))
 
 
 def test_a_human_name_wins_and_the_cli_topics_show_both(trained_home) -> None:
