@@ -42,7 +42,6 @@ brand mix-up is worth fixing even when small, since it distorts the campaign's f
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -448,28 +447,3 @@ def brand_leak(campaign_terms: pd.DataFrame, index: BrandIndex,
         reason += f"; also {n_comp} competitor-brand row(s)"
     return Action(kind=KIND, title=title, reason=reason, score=float(min(1.0, 0.3 + share)),
                   evidence=evidence.head(s.listed))
-
-
-# -- the per-account brand list setting ---------------------------------------------------
-def brand_lists() -> dict[str, list[str]]:
-    """{account: brand phrases} set with `set_brand_list`."""
-    from core import store
-    frame = store.query("SELECT account, phrases FROM account_brands")
-    return {str(a): list(json.loads(p)) for a, p in zip(frame["account"], frame["phrases"],
-                                                        strict=True)}
-
-
-def set_brand_list(account: str, phrases: Sequence[str]) -> list[str]:
-    """Set (or, with no phrases, clear) an account's brand list; returns what is stored."""
-    from core import store
-    from core.errors import InputError
-
-    if not isinstance(account, str) or not account.strip():
-        raise InputError("account: give the account name the brand list is for")
-    cleaned = list(dict.fromkeys(normalize_term(p) for p in phrases if str(p).strip()))
-    with store.transaction() as con:
-        con.execute("DELETE FROM account_brands WHERE account = ?", [account])
-        if cleaned:
-            con.execute("INSERT INTO account_brands VALUES (?, ?, now())",
-                        [account, json.dumps(cleaned, ensure_ascii=False)])
-    return cleaned

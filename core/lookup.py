@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from core import actions, brand, datasets, naming, registry, score
+from core import actions, brand, brand_lists, datasets, naming, registry, score
 from core.brand import BrandIndex
 from core.campaign_model import (  # noqa: F401
     NEIGHBOR_COLUMNS,
@@ -249,7 +249,7 @@ class Lookup:
         return brand.index_for(self._rows, self.model.vocabulary, self.brand_words,
                                self.campaigns.reset_index()[["campaign_id", "campaign_name",
                                                               "account"]],
-                               brand.brand_lists(), self._counts)
+                               brand_lists.brand_lists(), self._counts)
 
 
 def _check_floor(min_similarity: float) -> None:

@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import pandas as pd
 
-from core import actions, adgroups, brand
+from core import actions, adgroups, brand, brand_lists
 from core.actions import ActionSettings
 from tests.conftest import REPO
 
@@ -125,12 +125,13 @@ def test_a_non_brand_campaign_is_not_told_to_add_its_brand_in_katakana():
 
 
 def test_brand_list_setting_is_stored_and_used(home):
-    assert brand.set_brand_list("Bright Smile Dental", ["Smile Co", " "]) == ["smile co"]
-    lists = brand.brand_lists()
+    assert brand_lists.set_brand_list("Bright Smile Dental", ["Smile Co", " "]) == ["smile co"]
+    lists = brand_lists.brand_lists()
     assert lists == {"Bright Smile Dental": ["smile co"]}
     idx = brand.BrandIndex.build(brand.campaign_table(ALL), VOCABULARY, lists=lists)
     assert "smile co" in idx.phrases["Bright Smile Dental"]
-    assert brand.set_brand_list("Bright Smile Dental", []) == [] and brand.brand_lists() == {}
+    assert brand_lists.set_brand_list("Bright Smile Dental", []) == []
+    assert brand_lists.brand_lists() == {}
 
 
 # -- wrong ad group ----------------------------------------------------------------------
