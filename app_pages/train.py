@@ -67,7 +67,7 @@ if engine == "gensim":
                                             key="train_passes")
     params["iterations"] = cols[2].number_input("Iterations per pass", 10, 1000,
                                                 defaults["iterations"])
-    params["alpha"] = cols[3].selectbox("alpha", ["symmetric", "asymmetric", "auto"])
+    params["alpha"] = cols[3].selectbox("alpha", train.GENSIM_NAMED["alpha"])
 elif engine == "spark":
     try:
         spark_session.check_available()

@@ -51,8 +51,9 @@ _REAL: dict[str, tuple[float, float]] = {
     "subsampling_rate": (0.0, 1.0), "fold_alpha": (0.0, 1e6),
 }
 _LOW_INCLUDED = {"decay"}  # gensim's default decay is 0.5 itself
-# The named values gensim accepts instead of a number.
-_GENSIM_NAMED = {"alpha": {"symmetric", "asymmetric", "auto"}, "eta": {"symmetric", "auto"}}
+# The named values gensim accepts instead of a number (its default first: the Train page
+# offers them in this order).
+GENSIM_NAMED = {"alpha": ("symmetric", "asymmetric", "auto"), "eta": ("symmetric", "auto")}
 _TERM_WEIGHTS = {"one", "idf", "pmi"}
 
 
@@ -74,10 +75,10 @@ def check_param(engine: str, name: str, value: Any) -> None:
         if value is None and engine != "tomotopy" and name in ("alpha", "eta"):
             return  # the library's own default (gensim eta, MLlib's 1/K)
         if engine == "gensim" and ((value is None and name == "eta") or (
-                isinstance(value, str) and value in _GENSIM_NAMED.get(name, ()))):
+                isinstance(value, str) and value in GENSIM_NAMED.get(name, ()))):
             return
         if isinstance(value, str):
-            named = sorted(_GENSIM_NAMED.get(name, ())) if engine == "gensim" else []
+            named = sorted(GENSIM_NAMED.get(name, ())) if engine == "gensim" else []
             words = f" or one of {named}" if named else ""
             raise InputError(f"{engine} needs a number{words} for {name}, not {value!r}.")
         if not _is_number(value) or not math.isfinite(value):
