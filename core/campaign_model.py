@@ -290,7 +290,7 @@ def read_terms(paths: str | Path | Sequence[str | Path]) -> pd.DataFrame:
 class CampaignModel(BaseEstimator):
     """An LDA topic model of campaigns, with their fingerprints and neighbour index.
 
-    Parameters: `k` topics; `engine` ("tomotopy" or "gensim"); `seed`; `engine_params`,
+    Parameters: `k` topics; `engine` ("tomotopy", "gensim" or "btm"); `seed`; `engine_params`,
     other engine settings (e.g. `{"iterations": 300}`; defaults in
     `core.engines.DEFAULTS`); `text`, a `TextConfig` (or its dict) for tokenising;
     `term_weight`, the share of term similarity in the neighbour ranking.

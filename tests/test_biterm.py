@@ -120,3 +120,21 @@ def test_cli_trains_a_btm_model_that_scores_pasted_keywords(home, tmp_path):
     owners = group_of_topic(model.engine)
     fp = score.fold_in(model, ["curry noodle", "burger"])
     assert owners[int(np.argmax(fp.weights))] == "food"
+
+
+def test_train_page_offers_btm_and_trains_it(home, tmp_path):
+    from tests.test_pages import ok, page
+
+    path = tmp_path / "planted.csv"
+    planted_rows(campaigns_per_group=20).to_csv(path, index=False)
+    ingest.import_paths([path], "planted")
+    at = page("train")
+    [engine] = [s for s in at.selectbox if s.label == "Engine"]
+    engine.set_value("btm").run()
+    assert [t.label for t in at.toggle if t.label == "Background topic"]
+    at.number_input(key="train_k").set_value(3)
+    at.number_input(key="train_btm_iterations").set_value(60)
+    ok(at.button(key="train_start").click().run())
+    newest = registry.list_models().iloc[0]
+    assert newest["engine"] == "btm" and newest["k"] == 3
+    assert any(f"Trained `{newest['model_id']}`" in s.value for s in at.success)
