@@ -150,17 +150,65 @@ def trained_home_template(tmp_path_factory) -> Path:
     return home
 
 
+def private_copy(template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of a template store as this test's TOPICLAB_HOME, so it may change it freely."""
+    import shutil
+
+    home = tmp_path / "home"
+    shutil.copytree(template, home)
+    monkeypatch.setenv("TOPICLAB_HOME", str(home))
+    monkeypatch.setenv("TOPICLAB_LOCK_WAIT_S", "5")
+    return home
+
+
 @pytest.fixture
 def trained_home(trained_home_template: Path, tmp_path: Path,
                  monkeypatch: pytest.MonkeyPatch) -> Path:
     """A private copy of the trained store, so a test may change it freely."""
+    return private_copy(trained_home_template, tmp_path, monkeypatch)
+
+
+# A second model for tests that need two (compare, A/B, races, the service's candidate).
+SECOND_K = 6
+SECOND_PARAMS = {"iterations": 60, "seed": 0}
+
+
+@pytest.fixture(scope="session")
+def two_models_template(trained_home_template: Path, tmp_path_factory) -> Path:
+    """The trained store plus a second scored model (K = SECOND_K, no alias), built once
+    instead of once per test that needs two models."""
     import shutil
 
-    home = tmp_path / "home"
+    from core import score, train
+
+    home = tmp_path_factory.mktemp("two-models") / "home"
     shutil.copytree(trained_home_template, home)
-    monkeypatch.setenv("TOPICLAB_HOME", str(home))
-    monkeypatch.setenv("TOPICLAB_LOCK_WAIT_S", "5")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("TOPICLAB_HOME", str(home))
+    try:
+        second = train.train(train.TrainSpec(dataset="demo", k=SECOND_K, params=SECOND_PARAMS))
+        score.score_dataset(second.model_id)
+    finally:
+        mp.undo()
     return home
+
+
+@pytest.fixture
+def two_models_home(two_models_template: Path, tmp_path: Path,
+                    monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private copy of the store with two scored models (production and `second_model`)."""
+    return private_copy(two_models_template, tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def second_model(two_models_home: Path) -> str:
+    """The id of the scored model in `two_models_home` that is not production."""
+    from core import registry
+
+    production = registry.alias("production")
+    others = [m for m in registry.list_models()["model_id"] if m != production]
+    assert len(others) == 1, others
+    return others[0]
 
 
 # Two campaigns of words no other campaign uses: the vocabulary filter leaves them mostly

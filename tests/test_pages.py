@@ -13,7 +13,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from core import audit, deploy, drift, gate, ingest, registry, store, train
-from tests.conftest import FAST_K, REPO, build_review_store, demo_subset
+from tests.conftest import FAST_K, REPO, SECOND_K, build_review_store, demo_subset
 
 
 @pytest.fixture(autouse=True)
@@ -89,41 +89,42 @@ def test_train_page_runs_a_sweep(trained_home):
     assert any(f"`{m}`" in chosen for m in swept["model_id"])
 
 
-def test_compare_page_aligns_and_promotes_only_after_confirmation(trained_home):
+def test_compare_page_aligns_and_promotes_only_after_confirmation(two_models_home,
+                                                                 second_model):
     production = registry.alias("production")
-    other = train.train(train.TrainSpec(dataset="demo", k=5, params={"iterations": 40}))
-    deploy.promote(other.model_id, "candidate")
+    deploy.promote(second_model, "candidate")
     at = page("compare")
     assert len(at.dataframe[0].value) == 2
     charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     by_k = next(c for c in charts if c["layout"]["title"]["text"] == "npmi by K")
-    assert sorted(x for trace in by_k["data"] for x in plotly_array(trace["x"])) == [5, FAST_K]
+    assert sorted(x for trace in by_k["data"] for x in plotly_array(trace["x"])) == sorted(
+        [SECOND_K, FAST_K])
     heat = next(c for c in charts if c["data"][0]["type"] == "heatmap")["data"][0]
     # Model A and B are the first two models of the table, each topic named on its axis.
-    shown = {tuple(heat["y"]), tuple(heat["x"])}
-    assert shown == {tuple(registry.topic_names(registry.load(m)))
-                     for m in (production, other.model_id)}
+    axes = {tuple(heat["y"]), tuple(heat["x"])}
+    assert axes == {tuple(registry.topic_names(registry.load(m)))
+                     for m in (production, second_model)}
     labels = registry.model_labels()
     assert labels[production] in next(s for s in at.selectbox if s.label == "Model A").options
-    assert labels[other.model_id] in at.selectbox(key="promote_model").options
+    assert labels[second_model] in at.selectbox(key="promote_model").options
     # Nothing is preselected and nothing can be promoted yet.
     assert at.selectbox(key="promote_model").value is None
     assert at.radio(key="promote_alias").value is None
 
-    at.selectbox(key="promote_model").set_value(other.model_id)
+    at.selectbox(key="promote_model").set_value(second_model)
     ok(at.radio(key="promote_alias").set_value("production").run())
     assert any(labels[production] in m.value and "replaces the production model" in m.value
                for m in at.markdown)
-    verdict = gate.verdict(other.model_id, production)  # what the pipeline would decide
+    verdict = gate.verdict(second_model, production)  # what the pipeline would decide
     shown = [box.value for box in [*at.success, *at.warning]]
     assert any(verdict.reason in text for text in shown), shown
-    confirm = at.checkbox(key=f"promote_confirm:{production}:{other.model_id}")
-    assert production in confirm.label and other.model_id in confirm.label
+    confirm = at.checkbox(key=f"promote_confirm:{production}:{second_model}")
+    assert production in confirm.label and second_model in confirm.label
     assert at.button(key="promote_go").disabled  # no confirmation, no promotion
 
     ok(confirm.check().run())
     ok(at.button(key="promote_go").click().run())
-    assert registry.alias("production") == other.model_id
+    assert registry.alias("production") == second_model
     assert registry.alias("candidate") is None  # promoting the candidate clears it
     assert any(f"replacing {production}" in s.value for s in at.success)
 
@@ -166,18 +167,17 @@ def test_topics_page_embeds_offline_ldavis_and_names_a_topic(trained_home):
     assert any("named 'Home services'" in t.value for t in at.toast)
 
 
-def test_topics_name_box_follows_the_selected_model(trained_home):
-    other = train.train(train.TrainSpec(dataset="demo", k=5, params={"iterations": 40}))
+def test_topics_name_box_follows_the_selected_model(two_models_home, second_model):
     production = registry.resolve("production")
     registry.set_topic_label(production, 0, "Production topic zero")
     at = page("topics")
     assert at.text_input(key=f"topic_name:{production}:0").value == "Production topic zero"
     models = picker(at, "model_picker")
     assert any("[production]" in o for o in models.options)  # alias labels in the picker
-    ok(models.set_value(other.model_id).run())
+    ok(models.set_value(second_model).run())
     # The other model's topic 0 has no name: its box is empty, not the previous model's.
-    assert at.text_input(key=f"topic_name:{other.model_id}:0").value == ""
-    assert len(picker(at, f"topic_pick:{other.model_id}").options) == 5
+    assert at.text_input(key=f"topic_name:{second_model}:0").value == ""
+    assert len(picker(at, f"topic_pick:{second_model}").options) == SECOND_K
 
 
 def test_lookup_page_existing_and_new_campaign(trained_home):
@@ -208,9 +208,8 @@ def test_lookup_mode_cannot_be_unselected(trained_home):
     assert not any("neither" in i.value for i in at.info)
 
 
-def test_ab_monitor_and_audit_pages(trained_home):
-    candidate = train.train(train.TrainSpec(dataset="demo", k=6, params={"iterations": 60}))
-    deploy.promote(candidate.model_id, "candidate")
+def test_ab_monitor_and_audit_pages(two_models_home, second_model):
+    deploy.promote(second_model, "candidate")
     at = ok(page("ab"))
     assert any(m.label == "Neighbour overlap@10" for m in at.metric)
     at.selectbox(key="ab_campaign").set_value("C00003").run()

@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-from core import registry, score, store, train
+from core import registry, score, store
 from core.errors import TopicLabError
 from tests.conftest import REPO
 
@@ -62,14 +62,6 @@ def race(home, paused: list[str], point: str, competing: list[str], lock_wait: f
     return ((first.returncode, "".join(head) + err_first), (rival.returncode, err_rival))
 
 
-@pytest.fixture
-def second_model(trained_home) -> str:
-    model_id = train.train(train.TrainSpec(dataset="demo", k=5, params={"iterations": 40})
-                           ).model_id
-    score.score_dataset(model_id)
-    return model_id
-
-
 def _assert_production_is_whole() -> str:
     production = registry.alias("production")
     assert production is not None
@@ -82,10 +74,10 @@ def _assert_production_is_whole() -> str:
 
 
 @pytest.mark.parametrize("lock_wait", [20, 0.3], ids=["rival-waits", "rival-gives-up"])
-def test_promote_and_delete_of_the_same_model_interleave(trained_home, second_model,
+def test_promote_and_delete_of_the_same_model_interleave(two_models_home, second_model,
                                                          lock_wait):
     previous = registry.alias("production")
-    (p_rc, p_err), (d_rc, d_err) = race(trained_home, ["promote", second_model], "set_alias",
+    (p_rc, p_err), (d_rc, d_err) = race(two_models_home, ["promote", second_model], "set_alias",
                                         ["delete-model", second_model], lock_wait)
     production = _assert_production_is_whole()
     if production == second_model:  # promote won: the delete was refused or timed out
@@ -98,10 +90,10 @@ def test_promote_and_delete_of_the_same_model_interleave(trained_home, second_mo
     assert "Traceback" not in p_err + d_err
 
 
-def test_naming_a_topic_while_its_model_is_deleted_leaves_no_orphan(trained_home,
+def test_naming_a_topic_while_its_model_is_deleted_leaves_no_orphan(two_models_home,
                                                                     second_model):
     (l_rc, l_err), (d_rc, d_err) = race(
-        trained_home, ["label-topic", second_model, "0", "Plumbing"], "set_topic_label",
+        two_models_home, ["label-topic", second_model, "0", "Plumbing"], "set_topic_label",
         ["delete-model", second_model], 20)
     orphans = store.query_one("SELECT count(*) FROM topic_labels WHERE model_id NOT IN "
                               "(SELECT model_id FROM models)")[0]
@@ -111,9 +103,9 @@ def test_naming_a_topic_while_its_model_is_deleted_leaves_no_orphan(trained_home
     assert "Traceback" not in l_err + d_err
 
 
-def test_deleting_a_model_while_it_is_promoted(trained_home, second_model):
+def test_deleting_a_model_while_it_is_promoted(two_models_home, second_model):
     previous = registry.alias("production")
-    (d_rc, d_err), (p_rc, p_err) = race(trained_home, ["delete-model", second_model],
+    (d_rc, d_err), (p_rc, p_err) = race(two_models_home, ["delete-model", second_model],
                                         "delete", ["promote", second_model], 20)
     production = _assert_production_is_whole()
     assert "Traceback" not in p_err + d_err

@@ -25,10 +25,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from core import audit, canary, deploy, keys, registry, request_log, store, train
+from core import audit, canary, deploy, keys, registry, request_log, store
 from core.cli import main as cli_main
 from core.service import Settings, create_app
-from tests.conftest import REPO
+from tests.conftest import REPO, SECOND_K
 
 with warnings.catch_warnings():  # Starlette 1.10 prefers httpx2 for its TestClient; httpx works
     warnings.simplefilter("ignore")
@@ -38,19 +38,19 @@ CAMPAIGN = "C00003"
 
 
 @pytest.fixture(scope="module")
-def service_template(trained_home_template: Path, tmp_path_factory) -> dict:
-    """The trained store plus a scored candidate model (a different K), built once."""
+def service_template(two_models_template: Path, tmp_path_factory) -> dict:
+    """The trained store with its second scored model (a different K) as the candidate."""
     home = tmp_path_factory.mktemp("service") / "home"
-    shutil.copytree(trained_home_template, home)
+    shutil.copytree(two_models_template, home)
     mp = pytest.MonkeyPatch()
     mp.setenv("TOPICLAB_HOME", str(home))
     try:
-        candidate = train.train(train.TrainSpec(dataset="demo", k=6, params={"iterations": 60}))
-        deploy.promote(candidate.model_id, "candidate")
         production = registry.alias("production")
+        candidate = next(m for m in registry.list_models()["model_id"] if m != production)
+        deploy.promote(candidate, "candidate")
     finally:
         mp.undo()
-    return {"home": home, "production": production, "candidate": candidate.model_id}
+    return {"home": home, "production": production, "candidate": candidate}
 
 
 @pytest.fixture
@@ -286,7 +286,7 @@ def test_cache_hits_and_invalidation_on_promotion(served):
         assert len(gateway.cache) == 0
         after = post(c, "suggest", {"keywords": ["emergency plumber", "boiler repair"]}, key)
         assert after.headers["X-Model-Id"] == served["candidate"]
-        assert len(after.json()["fingerprint"]) == 6          # the candidate has K=6
+        assert len(after.json()["fingerprint"]) == SECOND_K   # the candidate's K
         assert metric(c, "topiclab_cache_hits_total") == 1    # computed anew, not cached
         assert metric(c, "topiclab_model_reloads_total") == 1
 
