@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
 
 from core import actions, adgroups, brand, brand_lists
 from core.actions import ActionSettings
-from tests.conftest import REPO
+from tests.conftest import cli
 
 
 def rows(campaign: str, name: str, account: str | None, items: list[tuple],
@@ -212,12 +209,6 @@ def test_wrong_ad_group_finds_a_planted_term_with_the_real_model(trained_home):
         lookup._rows_of([cid]),
         lambda ts: actions._term_topics(ts, k, None, None, lookup._term_fit))
     assert before is None or term not in set(before.evidence["term"])
-
-
-def cli(*args: str, home) -> subprocess.CompletedProcess:
-    env = {**os.environ, "TOPICLAB_HOME": str(home), "TOPICLAB_LOCK_WAIT_S": "5"}
-    return subprocess.run([sys.executable, "-m", "core", *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=300)
 
 
 def test_suggest_over_an_account_ranks_every_campaign_json_and_csv(trained_home):
