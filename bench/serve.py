@@ -18,11 +18,13 @@ The client runs on the same (shared) machine as the server, so the figures inclu
 own cost. A missed target is marked, not an error.
 
     .venv/bin/python -m bench.serve [--campaigns 100000] [--requests 200] [--json]
+        [--home DIR]   # keep the built store in DIR and reuse it on the next run
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -105,6 +107,23 @@ def prepare(n_campaigns: int, iterations: int, home: Path, figures: dict) -> str
     print(f"scored {model_id} in {figures['score_s']:.1f} s; production and candidate; "
           f"canary {CANARY:g}%", flush=True)
     return keys.create("bench", "account_manager", 1_000_000)["key"]
+
+
+def prepared(n_campaigns: int, iterations: int, home: Path, figures: dict) -> str:
+    """`prepare`, or what an earlier run with the same `--home` and sizes built."""
+    marker = home / "bench_serve.json"
+    wanted = {"campaigns": n_campaigns, "iterations": iterations}
+    if marker.exists():
+        kept = json.loads(marker.read_text())
+        if {k: kept.get(k) for k in wanted} == wanted:
+            figures.update(kept["figures"])
+            print(f"reusing the store built earlier in {home}", flush=True)
+            return kept["key"]
+        raise SystemExit(f"error: {home} holds a bench store of other sizes ({kept}); "
+                         "use another --home")
+    key = prepare(n_campaigns, iterations, home, figures)
+    marker.write_text(json.dumps({**wanted, "key": key, "figures": figures}))
+    return key
 
 
 def samples(n: int, rng: np.random.Generator) -> tuple[list[str], dict[str, list[str]]]:
@@ -237,6 +256,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--iterations", type=int, default=20, help="Gibbs iterations")
     parser.add_argument("--requests", type=int, default=200, help="per case and concurrency")
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
+    parser.add_argument("--home", type=Path, default=None,
+                        help="keep the built store in this folder and reuse it next time "
+                             "(building 100,000 campaigns takes minutes)")
     args = parser.parse_args(argv)
     # A `timeout` or Ctrl-C still stops the service it started (the finally below).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -248,9 +270,14 @@ def main(argv: list[str] | None = None) -> dict:
     results: dict = {}
     started = time.perf_counter()
     rng = np.random.default_rng(SEED)
-    with tempfile.TemporaryDirectory(prefix="topiclab-bench-serve-") as tmp:
+    with contextlib.ExitStack() as stack:
+        if args.home is None:
+            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="topiclab-bench-serve-"))
+        else:
+            args.home.mkdir(parents=True, exist_ok=True)
+            tmp = str(args.home.resolve())
         os.environ["TOPICLAB_HOME"] = tmp
-        key = prepare(args.campaigns, args.iterations, Path(tmp), figures)
+        key = prepared(args.campaigns, args.iterations, Path(tmp), figures)
         ids, terms = samples(needed, rng)
         port = free_port()
         server, figures["startup_s"] = start_server(Path(tmp), port)

@@ -69,6 +69,7 @@ def set_percent(percent: float) -> dict:
     with store.transaction() as con:
         row = con.execute("SELECT value FROM service_settings WHERE name = ?",
                           [SETTING]).fetchone()
+        store.mark_serving_change()
         con.execute("INSERT OR REPLACE INTO service_settings VALUES (?, ?, ?, ?)",
                     [SETTING, percent, audit.now(), user.name])
         candidate = con.execute("SELECT model_id FROM aliases WHERE alias = 'candidate'"

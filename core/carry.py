@@ -85,6 +85,7 @@ def carry_labels(from_model_id: str, to_model_id: str, max_js: float = MAX_JS
         existing = {int(r[0]) for r in con.execute(
             "SELECT topic FROM topic_labels WHERE model_id = ?", [to_model_id]).fetchall()}
         carried = [c for c in carried if c["new_topic"] not in existing]
+        store.mark_serving_change()
         for c in carried:
             con.execute("INSERT INTO topic_labels (model_id, topic, label, updated_at, "
                         "updated_by, carried_from, confirmed) VALUES (?, ?, ?, ?, ?, ?, false)",

@@ -67,6 +67,7 @@ def create(name: str, role: str = auth.ACCOUNT_MANAGER, rate_per_minute: int = D
         if con.execute("SELECT 1 FROM api_keys WHERE name = ?", [name]).fetchone():
             raise InputError(f"A key named {name!r} exists already (maybe revoked); pick "
                              "another name.")
+        store.mark_serving_change()
         con.execute("INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, ?, NULL, NULL)",
                     [name, hash_key(key), role, rate_per_minute, audit.now(), user.name])
         audit.record(con, "key_create", name, {"role": role, "rate_per_minute":
@@ -86,6 +87,7 @@ def revoke(name: str) -> dict:
         if row[0] is not None:
             raise InputError(f"The key {name!r} was revoked already, at {row[0]}.")
         now = audit.now()
+        store.mark_serving_change()
         con.execute("UPDATE api_keys SET revoked_at = ?, revoked_by = ? WHERE name = ?",
                     [now, user.name, name])
         audit.record(con, "key_revoke", name)

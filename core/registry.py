@@ -263,6 +263,7 @@ def move_alias(con: duckdb.DuckDBPyConnection, name: str, model_id: str, *,
             f"{name} changed while you were deciding: it now points at {previous or 'nothing'}"
             f", not {expected or 'nothing'}. Look at it again before promoting.")
     pause("set_alias")
+    store.mark_serving_change()
     con.execute("INSERT OR REPLACE INTO aliases VALUES (?, ?, ?, ?)",
                 [name, model_id, audit.now(), auth.current_user().name])
     cleared = None
@@ -371,6 +372,7 @@ def set_topic_label(model_id: str, topic: int, label: str) -> None:
             raise InputError(f"Model {model_id} has topics 0-{int(record['k']) - 1}; "
                              f"there is no topic {topic}.")
         pause("set_topic_label")
+        store.mark_serving_change()
         con.execute("DELETE FROM topic_labels WHERE model_id = ? AND topic = ?",
                     [model_id, topic])
         if label:  # a name given (or confirmed) by a person is no longer "carried"

@@ -7,6 +7,10 @@ second and appends it in one short transaction; when the store is busy it keeps 
 and tries again on the next round. When the queue is full an entry is dropped and counted
 (`dropped`, shown in /metrics) rather than blocking a request.
 
+The log is kept for `keep_days` (30) and at most `keep_rows` rows (5,000,000): the same
+background thread deletes older rows, in the transaction of a write, at most every
+`prune_every_s` (10 minutes) — never on a request's path.
+
 The read side (`traffic`) is what the A/B page shows: requests, latency and errors per
 variant and model.
 """
@@ -16,9 +20,11 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
+import duckdb
 import pandas as pd
 
 from core import audit, auth, review, store
@@ -26,6 +32,8 @@ from core.errors import StoreBusyError
 
 log = logging.getLogger(__name__)
 
+KEEP_DAYS = 30.0
+KEEP_ROWS = 5_000_000
 COLUMNS = ("logged_at", "request_id", "endpoint", "status", "model_id", "variant",
            "latency_ms", "key_name", "items", "cache_hits")
 
@@ -63,13 +71,18 @@ class StoreWriter:
     """Bounded queue + background flusher; `put` never blocks and never touches the store."""
 
     def __init__(self, max_queue: int = 20_000, interval_s: float = 1.0,
-                 wait_s: float = 0.5) -> None:
+                 wait_s: float = 0.5, keep_days: float = KEEP_DAYS,
+                 keep_rows: int = KEEP_ROWS, prune_every_s: float = 600.0) -> None:
         self._queue: queue.Queue[Entry | Feedback] = queue.Queue(maxsize=max_queue)
         self._pending: list[Entry | Feedback] = []  # taken off the queue, not yet written
         self._max_pending = max_queue
         self.interval_s, self.wait_s = interval_s, wait_s
         self.dropped = 0
         self.written = 0
+        self.pruned = 0                             # old rows deleted (retention)
+        self.retention = Retention(keep_days, keep_rows)
+        self.prune_every_s = prune_every_s
+        self._pruned_at = float("-inf")             # prune on the first write
         self.busy_rounds = 0
         self._lock = threading.Lock()               # one flush at a time
         self._stop = threading.Event()
@@ -121,11 +134,13 @@ class StoreWriter:
                 excess = len(self._pending) - self._max_pending
                 self.dropped += excess
                 del self._pending[:excess]
-            if not self._pending:
+            prune = time.monotonic() - self._pruned_at >= self.prune_every_s
+            if not self._pending and not prune:
                 return 0
             batch = list(self._pending)
             try:
-                _write(batch, self.wait_s if wait_s is None else wait_s)
+                deleted = _write(batch, self.wait_s if wait_s is None else wait_s,
+                                 self.retention if prune else None)
             except StoreBusyError:
                 self.busy_rounds += 1
                 return 0
@@ -136,10 +151,39 @@ class StoreWriter:
                 return 0
             self._pending.clear()
             self.written += len(batch)
+            if prune:
+                self._pruned_at = time.monotonic()
+                self.pruned += deleted
             return len(batch)
 
 
-def _write(batch: list[Entry | Feedback], wait_s: float) -> None:
+@dataclass(frozen=True)
+class Retention:
+    """How much of the request log is kept: rows younger than `keep_days`, and of those
+    the newest `keep_rows` (0 = no row limit)."""
+
+    keep_days: float = KEEP_DAYS
+    keep_rows: int = KEEP_ROWS
+
+    def prune(self, con: duckdb.DuckDBPyConnection) -> int:
+        """Delete what is older or beyond the limit, on an open transaction; rows deleted."""
+        def rows() -> int:
+            return con.execute("SELECT count(*) FROM request_log").fetchone()[0]
+
+        before = rows()
+        con.execute("DELETE FROM request_log WHERE logged_at < ?",
+                    [audit.now() - timedelta(days=self.keep_days)])
+        if 0 < self.keep_rows < rows():
+            # The newest `keep_rows` by time (ties at the cut are kept: a few rows over).
+            con.execute("DELETE FROM request_log WHERE logged_at < (SELECT logged_at FROM "
+                        "request_log ORDER BY logged_at DESC LIMIT 1 OFFSET ?)",
+                        [self.keep_rows - 1])
+        return before - rows()
+
+
+def _write(batch: list[Entry | Feedback], wait_s: float, retention: Retention | None = None
+           ) -> int:
+    """Append the batch (and prune, when asked) in one transaction; rows pruned."""
     entries = [asdict(e) for e in batch if isinstance(e, Entry)]
     feedback = [f for f in batch if isinstance(f, Feedback)]
     with store.transaction(wait_s=wait_s) as con:
@@ -158,6 +202,7 @@ def _write(batch: list[Entry | Feedback], wait_s: float) -> None:
                 audit.record(con, "feedback", item.campaign_id,
                              {"model_id": item.model_id, "neighbor": item.neighbor_id,
                               "useful": item.useful, "via": "service"})
+        return retention.prune(con) if retention else 0
 
 
 # -- read side: the A/B page ------------------------------------------------------------------

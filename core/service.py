@@ -44,7 +44,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from core import answers, canary, keys, throttle
+from core import answers, canary, keys, request_log, throttle
 from core.answers import AnswerError, FeedbackBody, Query
 from core.request_log import Entry, Feedback, StoreWriter
 from core.response_cache import ResponseCache
@@ -68,20 +68,28 @@ def _env(name: str, default: float) -> float:
 class Settings:
     """Service limits; each can be set by an environment variable (README, Scoring service)."""
 
-    poll_s: float = 2.0                 # TOPICLAB_SERVICE_POLL_S: reload check interval
+    poll_s: float = 0.5                 # TOPICLAB_SERVICE_POLL_S: store-change check (≤ 2)
     max_body_bytes: int = 4 * 1024 * 1024   # TOPICLAB_SERVICE_MAX_BODY_MB
     max_in_flight: int = 32             # TOPICLAB_SERVICE_MAX_IN_FLIGHT
     cache_entries: int = 20_000         # TOPICLAB_SERVICE_CACHE_ENTRIES
     log_queue: int = 50_000             # TOPICLAB_SERVICE_LOG_QUEUE
     log_interval_s: float = 1.0
+    log_keep_days: float = request_log.KEEP_DAYS    # TOPICLAB_SERVICE_LOG_KEEP_DAYS
+    log_keep_rows: int = request_log.KEEP_ROWS      # TOPICLAB_SERVICE_LOG_KEEP_ROWS (0: no cap)
+    log_prune_s: float = 600.0                      # how often the writer prunes
+    workers: int = 1                    # TOPICLAB_SERVICE_WORKERS, set by `serve --workers`
 
     @classmethod
     def from_env(cls) -> Settings:
-        return cls(poll_s=min(5.0, _env("TOPICLAB_SERVICE_POLL_S", 2.0)),
+        return cls(poll_s=min(2.0, _env("TOPICLAB_SERVICE_POLL_S", 0.5)),
                    max_body_bytes=int(_env("TOPICLAB_SERVICE_MAX_BODY_MB", 4) * 1024 * 1024),
                    max_in_flight=int(_env("TOPICLAB_SERVICE_MAX_IN_FLIGHT", 32)),
                    cache_entries=int(_env("TOPICLAB_SERVICE_CACHE_ENTRIES", 20_000)),
-                   log_queue=int(_env("TOPICLAB_SERVICE_LOG_QUEUE", 50_000)))
+                   log_queue=int(_env("TOPICLAB_SERVICE_LOG_QUEUE", 50_000)),
+                   log_keep_days=_env("TOPICLAB_SERVICE_LOG_KEEP_DAYS", request_log.KEEP_DAYS),
+                   log_keep_rows=int(_env("TOPICLAB_SERVICE_LOG_KEEP_ROWS",
+                                          request_log.KEEP_ROWS)),
+                   workers=int(_env("TOPICLAB_SERVICE_WORKERS", 1)))
 
 
 @dataclass
@@ -151,6 +159,9 @@ class _StateCollector:
         yield CounterMetricFamily("topiclab_request_log_written",
                                   "Log entries and feedback written to the store",
                                   value=g.writer.written)
+        yield CounterMetricFamily("topiclab_request_log_pruned",
+                                  "Old request-log rows deleted (retention)",
+                                  value=g.writer.pruned)
         yield GaugeMetricFamily("topiclab_request_log_backlog",
                                 "Log entries waiting to be written", value=g.writer.backlog)
         yield GaugeMetricFamily("topiclab_in_flight", "Requests being answered",
@@ -174,8 +185,11 @@ class Gateway:
         self.cache = ResponseCache(settings.cache_entries)
         self.holder = ModelHolder(poll_s=settings.poll_s, on_change=self._changed)
         self.writer = StoreWriter(max_queue=settings.log_queue,
-                                  interval_s=settings.log_interval_s)
-        self.rates = throttle.RateLimiter()
+                                  interval_s=settings.log_interval_s,
+                                  keep_days=settings.log_keep_days,
+                                  keep_rows=settings.log_keep_rows,
+                                  prune_every_s=settings.log_prune_s)
+        self.rates = throttle.RateLimiter(workers=settings.workers)
         self.limit = throttle.ConcurrencyLimit(settings.max_in_flight)
         self.variant_counts: dict[str, int] = {}
         self._count_lock = threading.Lock()
@@ -232,17 +246,23 @@ class Gateway:
             raise AnswerError(401, f"API key {given}: send a valid key in the X-API-Key "
                                    "header (`python -m core keys create NAME`).")
         outcome.key = key
-        wait = self.rates.take(key.name, key.rate_per_minute)
-        if wait > 0:
-            err = AnswerError(429, f"Key {key.name!r} is over its rate of "
-                                   f"{key.rate_per_minute} requests a minute.")
-            err.retry_after = throttle.retry_after(wait)  # type: ignore[attr-defined]
-            raise err
         if outcome.endpoint == "feedback" and not key.can("feedback"):
             raise AnswerError(403, f"Key {key.name!r} ({key.role.replace('_', ' ')}) may not "
                                    "send feedback: that needs an account_manager or "
                                    "data_scientist key.")
         payload = await self._read_json(request)
+        # A batch of n items counts as n requests against the key's rate (a malformed
+        # batch as one: it is refused with 422 anyway).
+        items = payload.get("items") if isinstance(payload, dict) else None
+        count = (len(items) if isinstance(items, list) and 1 <= len(items) <= answers.MAX_ITEMS
+                 else 1)
+        wait = self.rates.take(key.name, key.rate_per_minute, count)
+        if wait > 0:
+            what = f" (this batch counts as {count:,})" if count > 1 else ""
+            err = AnswerError(429, f"Key {key.name!r} is over its rate of "
+                                   f"{key.rate_per_minute} requests a minute{what}.")
+            err.retry_after = throttle.retry_after(wait)  # type: ignore[attr-defined]
+            raise err
         if not state.ready:
             raise AnswerError(503, "No production model is loaded" + (
                 f" ({state.problem})" if state.problem else ": train one and promote it "
@@ -424,8 +444,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/healthz")
     async def healthz(request: Request) -> Response:
-        """The process is up (it may not have a model yet: see /readyz)."""
-        return JSONResponse({"status": "ok"},
+        """The process is up (it may not have a model yet: see /readyz); `worker` is its
+        process id (with --workers N, N processes answer)."""
+        return JSONResponse({"status": "ok", "worker": os.getpid()},
                             headers=_plain_headers(gateway.holder.state, request_id(request)))
 
     @app.get("/readyz")
@@ -434,7 +455,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state = gateway.holder.state
         production, candidate = state.model_ids
         body = {"ready": state.ready, "production": production, "candidate": candidate,
-                "canary_percent": state.canary_percent, "problem": state.problem}
+                "canary_percent": state.canary_percent, "problem": state.problem,
+                "worker": os.getpid()}
         if not state.ready:
             body["problem"] = state.problem or ("no production model: train one and promote "
                                                 "it (`python -m core promote MODEL_ID`)")
@@ -493,5 +515,8 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
     """Run the service with uvicorn until interrupted (Ctrl-C / SIGTERM)."""
     import uvicorn
 
+    # Each worker builds its own app (the factory, imported by name in each process); it
+    # reads the worker count to hold its share of every key's rate.
+    os.environ["TOPICLAB_SERVICE_WORKERS"] = str(workers)
     uvicorn.run("core.service:create_app", factory=True, host=host, port=port,
                 workers=workers, log_level="warning", access_log=False)

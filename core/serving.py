@@ -2,24 +2,32 @@
 
 `Served` is an immutable snapshot: the loaded production and candidate models, the canary
 share and the active API keys. A request takes the current snapshot once, at its start,
-and uses it to the end, so a request in flight finishes on the model it started with. A
-background poller reads the aliases, the canary share and the keys every few seconds (one
-short read-only connection) and, when something changed, loads what is new and swaps in a
-new snapshot with one assignment. Topic names given by people (Topics page, CLI) are
-picked up the same way. A store that is busy is skipped until the next round;
-a model that cannot be loaded leaves the previous one serving, with the reason kept.
+and uses it to the end, so a request in flight finishes on the model it started with.
+
+A background poller looks every `poll_s` (0.5 s) at the store's serving-generation file,
+which every transaction that moves an alias, changes the canary share, a key or a topic
+name replaces after its commit (`store.mark_serving_change`): a `stat`, no connection, so
+the poller never keeps the store's lock busy. When it changed — or, every
+`full_check_s` (10 s), when the store file itself changed (a change made some other way)
+— it reads the aliases, the canary share, the keys and the topic names on one short
+read-only connection, loads any new model while the old snapshot keeps answering, and
+swaps in the new snapshot with one assignment. So a promotion is served within about
+poll_s plus the new model's load time (none when it was the loaded candidate). A store
+that is busy is skipped until the next round; a model that cannot be loaded leaves the
+previous one serving, with the reason kept (and is tried again every full check).
 """
 
 from __future__ import annotations
 
 import copy
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from core import canary, keys, registry, store
+from core import canary, config, keys, registry, store
 from core.errors import StoreBusyError, TopicLabError
 from core.lookup import Lookup
 
@@ -80,6 +88,20 @@ def read_settings(wait_s: float) -> Polled:
                         {m: tuple(v) for m, v in labels.items()})
 
 
+def store_signature() -> tuple:
+    """(size, mtime) of the store file and its write-ahead log: any commit changes one of
+    them (the service's own request log too, so this is only the slow safety net)."""
+    path = str(config.db_path())
+    signature = []
+    for name in (path, path + ".wal"):
+        try:
+            st = os.stat(name)
+            signature.append((st.st_size, st.st_mtime_ns))
+        except FileNotFoundError:
+            signature.append(None)
+    return tuple(signature)
+
+
 def _renamed(lookup: Lookup) -> Lookup:
     """The same loaded model with its topic names read again (someone named a topic): a
     shallow copy, so requests holding the old snapshot keep the old names."""
@@ -91,27 +113,45 @@ def _renamed(lookup: Lookup) -> Lookup:
 class ModelHolder:
     """Holds the current `Served` snapshot and keeps it up to date."""
 
-    def __init__(self, poll_s: float = 2.0, wait_s: float = 1.0,
-                 on_change: Callable[[Served, Served], None] | None = None) -> None:
+    def __init__(self, poll_s: float = 0.5, wait_s: float = 1.0,
+                 on_change: Callable[[Served, Served], None] | None = None,
+                 full_check_s: float = 10.0) -> None:
         self.state = Served()
-        self.poll_s, self.wait_s = poll_s, wait_s
+        self.poll_s, self.wait_s, self.full_check_s = poll_s, wait_s, full_check_s
         self.on_change = on_change
         self.reloads = 0                     # model changes after the first load
         self._settings = Polled({}, 0.0, {}, {})
+        self._signature: tuple | None = None  # the store file when last read
+        self._generation: tuple | None = None  # the serving-generation file when last read
+        self._checked_at = float("-inf")       # last full check (monotonic)
+        self.reads = 0                       # rounds that opened the store
         self._first_done = False
         self._lock = threading.Lock()        # one refresh at a time
         self._stop = threading.Event()
         self.first_round = threading.Event()   # set once the first load was tried
         self._thread: threading.Thread | None = None
 
-    def refresh(self) -> bool:
-        """Read the settings and swap in a new snapshot if anything changed; True if so."""
+    def refresh(self, force: bool = True) -> bool:
+        """Read the settings and swap in a new snapshot if anything changed; True if so.
+        Unless `force`, the store is opened only when the serving generation changed, or
+        at a full check when the store file changed (or a model failed to load)."""
         with self._lock:
+            old = self.state
+            # Both stats before reading: a change committed meanwhile is seen next round.
+            generation, signature = store.serving_generation(), store_signature()
+            now = time.monotonic()
+            if not force and generation == self._generation:
+                if now - self._checked_at < self.full_check_s:
+                    return False
+                if signature == self._signature and not old.problem:
+                    self._checked_at = now
+                    return False
             try:
                 settings = read_settings(self.wait_s)
             except StoreBusyError:
                 return False
-            old = self.state
+            self.reads += 1
+            self._generation, self._signature, self._checked_at = generation, signature, now
             if settings == self._settings and not old.problem:
                 return False
             renamed = {m for m in set(settings.labels) | set(self._settings.labels)
@@ -173,7 +213,7 @@ class ModelHolder:
             log.warning("scoring service: %s", err)
         while True:
             try:
-                self.refresh()
+                self.refresh(force=not self._first_done)
             except Exception:  # keep polling: the next round may succeed
                 log.exception("scoring service: reload failed")
             self.first_round.set()

@@ -389,12 +389,47 @@ def transaction(wait_s: float | None = None) -> Iterator[duckdb.DuckDBPyConnecti
     """A read-write connection inside BEGIN … COMMIT; any exception rolls everything back."""
     with connect(wait_s=wait_s) as con:
         con.execute("BEGIN TRANSACTION")
+        _serving_change.flag = False
         try:
             yield con
         except BaseException:
             con.execute("ROLLBACK")
+            _serving_change.flag = False
             raise
         con.execute("COMMIT")
+        if _serving_change.flag:
+            _serving_change.flag = False
+            _bump_serving_generation()
+
+
+# -- what a running scoring service serves changed --------------------------------------------
+# The service polls twice a second; opening the store that often would keep its lock busy
+# (a promotion would wait for it). So transactions that change what it serves (an alias,
+# the canary share, a key, a topic name) call `mark_serving_change()`, and after their
+# COMMIT a small file beside the store is replaced: the service `stat`s that file.
+_serving_change = threading.local()
+SERVING_GENERATION_FILE = "serving.generation"
+
+
+def mark_serving_change() -> None:
+    """Call inside `transaction()`: after it commits, running services reload."""
+    _serving_change.flag = True
+
+
+def _bump_serving_generation() -> None:
+    path = config.home() / SERVING_GENERATION_FILE
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp.write_text(str(time.time_ns()))
+    os.replace(tmp, path)                 # a new inode: a stat always tells it changed
+
+
+def serving_generation() -> tuple | None:
+    """What `stat` says of the generation file (None before any change was marked)."""
+    try:
+        st = os.stat(config.home() / SERVING_GENERATION_FILE)
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def query(sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:

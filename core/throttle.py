@@ -12,7 +12,7 @@ class TokenBucket:
     """`rate_per_minute` tokens a minute, refilled continuously; holds at most a minute's
     worth, so an idle key may burst up to its rate and then keeps to it."""
 
-    def __init__(self, rate_per_minute: int, clock=time.monotonic) -> None:
+    def __init__(self, rate_per_minute: float, clock=time.monotonic) -> None:
         self.rate_per_minute = rate_per_minute
         self.capacity = float(max(1, rate_per_minute))
         self._per_second = rate_per_minute / 60.0
@@ -21,33 +21,44 @@ class TokenBucket:
         self._updated = clock()
         self._lock = threading.Lock()
 
-    def take(self) -> float:
-        """0 when a token was taken; otherwise the seconds until one is available."""
+    def take(self, n: int = 1) -> float:
+        """0 when `n` tokens were taken; otherwise the seconds until they are available.
+
+        A batch of n items costs n tokens, so batching does not multiply a key's rate. A
+        batch larger than the bucket needs a full bucket and leaves it in debt (negative),
+        so the key then waits as long as those n items take at its rate."""
         with self._lock:
             now = self._clock()
             self._tokens = min(self.capacity,
                                self._tokens + (now - self._updated) * self._per_second)
             self._updated = now
-            if self._tokens >= 1:
-                self._tokens -= 1
+            needed = min(float(n), self.capacity)
+            if self._tokens >= needed:
+                self._tokens -= n
                 return 0.0
-            return (1 - self._tokens) / self._per_second
+            return (needed - self._tokens) / self._per_second
 
 
 class RateLimiter:
-    """One bucket per key name; a key whose rate changed gets a fresh bucket."""
+    """One bucket per key name; a key whose rate changed gets a fresh bucket.
 
-    def __init__(self, clock=time.monotonic) -> None:
+    With `workers` processes each holds 1/workers of a key's rate: connections are spread
+    over the workers, so together they keep to the key's rate, never a multiple of it."""
+
+    def __init__(self, clock=time.monotonic, workers: int = 1) -> None:
         self._buckets: dict[str, TokenBucket] = {}
         self._lock = threading.Lock()
         self._clock = clock
+        self.workers = max(1, workers)
 
-    def take(self, name: str, rate_per_minute: int) -> float:
+    def take(self, name: str, rate_per_minute: int, n: int = 1) -> float:
+        """Take `n` tokens (a batch's items) from the key's bucket; 0 or seconds to wait."""
         with self._lock:
             bucket = self._buckets.get(name)
-            if bucket is None or bucket.rate_per_minute != rate_per_minute:
-                bucket = self._buckets[name] = TokenBucket(rate_per_minute, self._clock)
-        return bucket.take()
+            share = rate_per_minute / self.workers
+            if bucket is None or bucket.rate_per_minute != share:
+                bucket = self._buckets[name] = TokenBucket(share, self._clock)
+        return bucket.take(n)
 
 
 def retry_after(seconds: float) -> str:
