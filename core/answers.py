@@ -168,14 +168,15 @@ def _fingerprint_dict(lookup: Lookup, query: Query, weights, oov: float,
 
 
 def _neighbors(lookup: Lookup, query: Query) -> dict:
+    """The rows of the CLI's `neighbors` table, built without a DataFrame (hot path)."""
     if query.campaign_id is not None:
-        table = lookup.neighbors(query.campaign_id, query.n,
-                                 exclude_account=query.exclude_account,
-                                 min_terms=query.min_terms)
+        found = lookup.find_neighbors(query.campaign_id, query.n,
+                                      exclude_account=query.exclude_account,
+                                      min_terms=query.min_terms)
     else:
-        _, table = lookup.keyword_neighbors(query.keywords or [], query.n,
-                                            min_terms=query.min_terms)
-    return {"campaign_id": query.campaign_id, "neighbors": table.to_dict(orient="records")}
+        _, found = lookup.find_keyword_neighbors(query.keywords or [], query.n,
+                                                 min_terms=query.min_terms)
+    return {"campaign_id": query.campaign_id, "neighbors": lookup.neighbor_records(found)}
 
 
 def _suggest(lookup: Lookup, query: Query) -> dict:

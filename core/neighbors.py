@@ -289,15 +289,21 @@ class NeighborIndex:
             raise RuntimeError("NeighborIndex is not fitted: call fit(fingerprints, ids) first")
 
 
-def neighbors_frame(neighbors: Sequence[Neighbor],
-                    topic_names: Sequence[str] | None = None) -> pd.DataFrame:
-    """Neighbours as a table (one row each); shared topics as names when given."""
+def shared_topic_names(topics: Sequence[int], topic_names: Sequence[str] | None = None
+                       ) -> str:
+    """Shared topics as one string of names ("topic 3" where a topic has no name)."""
     def name(t: int) -> str:
         given = topic_names[t] if topic_names is not None and t < len(topic_names) else None
         return str(given) if given and str(given).strip() else f"topic {t}"
 
+    return ", ".join(name(t) for t in topics)
+
+
+def neighbors_frame(neighbors: Sequence[Neighbor],
+                    topic_names: Sequence[str] | None = None) -> pd.DataFrame:
+    """Neighbours as a table (one row each); shared topics as names when given."""
     def names(topics: tuple[int, ...]) -> str:
-        return ", ".join(name(t) for t in topics)
+        return shared_topic_names(topics, topic_names)
 
     return pd.DataFrame({
         "campaign_id": [n.campaign_id for n in neighbors],

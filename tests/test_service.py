@@ -308,6 +308,24 @@ def test_a_batch_counts_its_items_against_the_keys_rate(served):
         assert r.status_code == 429 and 100 <= int(r.headers["Retry-After"]) <= 121
 
 
+def test_neighbour_records_equal_the_cli_table(served):
+    """The service builds neighbour rows without pandas (its hot path); they must be the
+    rows of the table the CLI and the app show, value for value."""
+    from core.answers import plain
+    from core.lookup import Lookup
+
+    lookup = Lookup(served["production"])
+    for i, cid in enumerate(list(lookup.index.ids_[:40])):
+        options = {"exclude_account": i % 2 == 1, "min_terms": 3 if i % 3 == 0 else 0}
+        table = lookup.neighbors(cid, 10, **options)
+        records = lookup.neighbor_records(lookup.find_neighbors(cid, 10, **options))
+        assert plain(records) == plain(table.to_dict(orient="records")), cid
+        assert list(records[0]) == list(table.columns)
+    _, table = lookup.keyword_neighbors(["emergency plumber", "boiler repair"], 7)
+    _, found = lookup.find_keyword_neighbors(["emergency plumber", "boiler repair"], 7)
+    assert plain(lookup.neighbor_records(found)) == plain(table.to_dict(orient="records"))
+
+
 def test_cache_hits_and_invalidation_on_promotion(served):
     key = keys.create("cache")["key"]
     with client() as (c, gateway):
