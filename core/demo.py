@@ -26,11 +26,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from numpy.dtypes import StringDType
 
+from core import planted
 from core.config import DEMO_DIR
 
 DEFAULT_PATH = DEMO_DIR / "campaigns.parquet"
 DEFAULT_CAMPAIGNS = 3000
 DEFAULT_SEED = 7
+# Hidden columns of the generated frame, for the planted truth only (never written).
+_NEVER_CONVERTS, _EXPECTED = "_never_converts", "_expected_conversions"
 
 COLUMNS = (
     "campaign_id", "campaign_name", "account", "ad_group", "term", "term_type", "match_type",
@@ -717,6 +720,7 @@ class _Metrics:
     clicks: np.ndarray
     cost: np.ndarray
     conversions: np.ndarray
+    expected_conversions: np.ndarray  # clicks x the term's true conversion rate
 
 
 def _metrics(
@@ -783,7 +787,8 @@ def _metrics(
     # Data-driven attribution gives fractional conversions; never more than the clicks.
     fraction = np.where(rng.random(n) < 0.3, rng.uniform(0.5, 1.0, size=n), 1.0)
     conversions = np.round(whole * fraction, 1)
-    return _Metrics(impressions.astype(np.int64), clicks.astype(np.int64), cost, conversions)
+    return _Metrics(impressions.astype(np.int64), clicks.astype(np.int64), cost, conversions,
+                    clicks * cvr * (0.7 + 0.3 * 0.75))  # E[attribution fraction] = 0.925
 
 
 # ---------------------------------------------------------------------------------------
@@ -830,13 +835,23 @@ def _frame(
         "cost": pa.array(metrics.cost[order]),
         "conversions": pa.array(metrics.conversions[order]),
         "vertical": by_campaign(labels[camp.vertical]),
+        _NEVER_CONVERTS: pa.array(rows.off_topic[order]),
+        _EXPECTED: pa.array(metrics.expected_conversions[order]),
     })
     return table.to_pandas()
 
 
 def generate(n_campaigns: int = DEFAULT_CAMPAIGNS, seed: int = DEFAULT_SEED, *,
              shift: float = 0.0) -> pd.DataFrame:
-    """The demo corpus: one row per keyword or search term, columns as in `COLUMNS`.
+    """The demo corpus: one row per keyword or search term, columns as in `COLUMNS`,
+    with planted problems (see `generate_with_truth` for their ground truth)."""
+    return generate_with_truth(n_campaigns, seed, shift=shift)[0]
+
+
+def generate_with_truth(n_campaigns: int = DEFAULT_CAMPAIGNS, seed: int = DEFAULT_SEED, *,
+                        shift: float = 0.0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The demo corpus and the ground truth of the problems planted in it
+    (`core.planted`: one row per planted problem, columns `core.planted.PLANTED_COLUMNS`).
 
     Same arguments, same rows, on every run. `shift` in [0, 1] turns it into "next
     month": up to 35% of campaigns replaced by new ids (numbered after the base range),
@@ -857,7 +872,7 @@ def generate(n_campaigns: int = DEFAULT_CAMPAIGNS, seed: int = DEFAULT_SEED, *,
     rows = _rows(camp, base_rng, vocab, emerging=_MAX_SHIFT_EMERGING * shift)
     if shift == 0.0:
         metrics = _metrics(camp, rows, base_rng, vocab, 1.0, persistence=1.0)
-        return _frame(camp, rows, metrics, vocab, n_campaigns)
+        return _planted(_frame(camp, rows, metrics, vocab, n_campaigns), vocab, seed)
 
     rng = np.random.default_rng(shift_seq)
     n_replaced = round(_MAX_SHIFT_REPLACED * shift * n_campaigns)
@@ -874,7 +889,14 @@ def generate(n_campaigns: int = DEFAULT_CAMPAIGNS, seed: int = DEFAULT_SEED, *,
         kept = kept.concat(new)
     metrics = _metrics(kept, kept_rows, rng, vocab, 1.0 + 0.12 * shift,
                        persistence=_NEXT_MONTH_PERSISTENCE)
-    return _frame(kept, kept_rows, metrics, vocab, n_campaigns)
+    return _planted(_frame(kept, kept_rows, metrics, vocab, n_campaigns), vocab, seed)
+
+
+def _planted(frame: pd.DataFrame, vocab: _Vocab, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    never_converts = frame.pop(_NEVER_CONVERTS).to_numpy(dtype=bool)
+    expected = frame.pop(_EXPECTED).to_numpy(dtype=float)
+    return planted.plant(frame, never_converts, expected,
+                         _vocabulary_file()["planted"]["waste_words"], vocab.brand_names, seed)
 
 
 def write(path: str | Path = DEFAULT_PATH, n_campaigns: int = DEFAULT_CAMPAIGNS,
@@ -882,9 +904,18 @@ def write(path: str | Path = DEFAULT_PATH, n_campaigns: int = DEFAULT_CAMPAIGNS,
     """Generate the corpus and save it as zstd Parquet; returns the path written."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    frame = generate(n_campaigns, seed, shift=shift)
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    partial = path.with_name(path.name + ".partial")  # readers never see half a file
-    pq.write_table(table, partial, compression="zstd")
-    partial.replace(path)
+    frame, truth = generate_with_truth(n_campaigns, seed, shift=shift)
+    for table, target in ((truth, planted_path(path)), (frame, path)):
+        partial = target.with_name(target.name + ".partial")  # never half a file
+        pq.write_table(pa.Table.from_pandas(table, preserve_index=False), partial,
+                       compression="zstd")
+        partial.replace(target)
     return path
+
+
+def planted_path(path: str | Path = DEFAULT_PATH) -> Path:
+    """Where the ground truth of a corpus file's planted problems is written: next to it,
+    `planted.parquet` for `campaigns.parquet`, else `<name>.planted.parquet`."""
+    path = Path(path)
+    name = "planted.parquet" if path.name == "campaigns.parquet" else f"{path.stem}.planted.parquet"
+    return path.with_name(name)

@@ -40,6 +40,7 @@ from core.errors import InputError
 from core.match_types import strip_match_decoration
 from core.schema import METRIC_COLUMNS, TERM_COLUMNS
 
+PLANTED_SUFFIX = "planted.parquet"  # core.demo.planted_path: never read from a folder
 SUPPORTED_SUFFIXES = (".csv", ".tsv", ".tab", ".txt", ".parquet", ".pq")
 DELIMITERS = (",", "\t", ";", "|")
 _DELIMITER_NAMES = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}
@@ -164,7 +165,10 @@ def _supported_files(folder: Path) -> list[Path]:
             found.append(child)
         elif not stat.S_ISDIR(mode) and child.suffix.lower() in SUPPORTED_SUFFIXES:
             raise files.not_regular(f"{folder}/{child.name}", mode)
-    supported = [p for p in found if p.suffix.lower() in SUPPORTED_SUFFIXES]
+    # The demo generator's ground truth (`planted.parquet`, `x.planted.parquet`) sits
+    # beside its corpus and is never term rows: models must not see it.
+    supported = [p for p in found if p.suffix.lower() in SUPPORTED_SUFFIXES
+                 and not p.name.endswith(PLANTED_SUFFIX)]
     if not supported:
         seen = ", ".join(p.name for p in found[:10]) or "nothing"
         raise InputError(

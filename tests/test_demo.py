@@ -132,7 +132,9 @@ def test_write_and_cli_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[
 
 def test_committed_file_is_the_default_output(committed: pd.DataFrame) -> None:
     assert COMMITTED.stat().st_size <= 3 * 1024 * 1024
-    pd.testing.assert_frame_equal(committed, demo.generate())
+    frame, truth = demo.generate_with_truth()
+    pd.testing.assert_frame_equal(committed, frame)
+    pd.testing.assert_frame_equal(pd.read_parquet(demo.planted_path(COMMITTED)), truth)
 
 
 def test_committed_file_covers_the_verticals(committed: pd.DataFrame) -> None:

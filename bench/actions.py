@@ -1,0 +1,198 @@
+"""How right are the suggested actions? Precision and recall per action kind against the
+problems planted in the demo corpus (`core.planted`, `data/demo/planted.parquet`).
+
+One run: a temporary TOPICLAB_HOME gets the demo corpus (the first `--campaigns` of it)
+imported and a production model trained as `make run` does (`core.bootstrap`), then every
+campaign is looked up (`core.lookup.Lookup.campaign`, all actions, default settings) and
+each action's items are compared with the truth of that campaign:
+
+- `ngram_waste`: the fragments suggested as safe negatives. Right when planted, or when
+  every search term of the campaign it blocks is one the generator made to never convert.
+- `negative_conflicts`: the fragments `ngram_waste` left out because they would block a
+  keyword or a converting search term. Right when planted, or when the fragment really
+  blocks one of the campaign's keywords or converting search terms.
+- `promote_search_terms`, `duplicate_keywords` (this campaign's rows of the evidence) and
+  any action kind whose name a planted kind's starts with (`brand_…`, `wrong_ad_group`):
+  the terms of the evidence; right when in the truth of that campaign.
+Recall is over planted problems only. `top5` is the share of planted problems found by
+an action ranked among the first five of their campaign.
+
+    python -m bench.actions [--campaigns N] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import pandas as pd
+
+from core import demo
+from core.negatives import blocks, words
+from core.planted import KINDS as PLANTED_KINDS
+
+TERM_COLUMNS = ("term", "search_term", "keyword", "negative")
+
+
+def key(text: object) -> str:
+    return " ".join(words(text))
+
+
+def _items(action, campaign_id: str) -> dict[str, list[tuple[str, str]]]:
+    """Per measured kind, the (item, match type) an action names for this campaign."""
+    ev = action.evidence
+    if ev is None or ev.empty:
+        return {}
+    if action.kind == "ngram_waste":
+        status = ev["status"].fillna("").astype(str)
+        safe = ev[status == "safe"]
+        dropped = ev[status.str.startswith("dropped")]
+        return {"ngram_waste": list(zip(safe["negative"], safe["match_type"], strict=True)),
+                "negative_conflicts": list(zip(dropped["negative"], dropped["match_type"],
+                                               strict=True))}
+    if "campaign_id" in ev:
+        ev = ev[ev["campaign_id"].astype(str) == campaign_id]
+    column = next((c for c in TERM_COLUMNS if c in ev), None)
+    if column is None:
+        return {}
+    kind = next((k for k in PLANTED_KINDS if k == action.kind or (action.kind.startswith(
+        k.split("_")[0] + "_") and k != "negative_conflicts")), action.kind)
+    return {kind: [(t, "") for t in ev[column].dropna()]}
+
+
+class Truth:
+    """The planted table, indexed for the checks."""
+
+    def __init__(self, table: pd.DataFrame, rows: pd.DataFrame) -> None:
+        self.table = table.assign(key=table["term"].map(key))
+        self.by = {k: set(zip(g["campaign_id"], g["key"], strict=True))
+                   for k, g in self.table.groupby("kind")}
+        planted = self.table[self.table["origin"] == "planted"]
+        self.planted = {k: set(zip(g["campaign_id"], g["key"], strict=True))
+                        for k, g in planted.groupby("kind")}
+        waste = self.table[(self.table["kind"] == "ngram_waste")]
+        self.never_converts = set(zip(waste["campaign_id"], waste["key"], strict=True))
+        self.rows = {c: g for c, g in rows.groupby("campaign_id", sort=False)}
+
+    def right(self, kind: str, campaign: str, item: str, match_type: str) -> bool:
+        if (campaign, key(item)) in self.by.get(kind, set()) and kind != "ngram_waste":
+            return True
+        rows = self.rows.get(campaign)
+        negative = words(item)
+        if kind == "ngram_waste":
+            if (campaign, key(item)) in self.planted.get(kind, set()):
+                return True
+            searches = rows[rows["term_type"] == "search_term"]["term"].map(key)
+            blocked = [t for t in set(searches) if blocks(negative, match_type, tuple(t.split()))]
+            return bool(blocked) and all((campaign, t) in self.never_converts for t in blocked)
+        if kind == "negative_conflicts":
+            protected = rows[(rows["term_type"] == "keyword") | (rows["conversions"] > 0)]
+            return any(blocks(negative, match_type, tuple(key(t).split()))
+                       for t in protected["term"])
+        return False
+
+
+def run(campaigns: int | None, quiet: bool) -> dict:
+    with tempfile.TemporaryDirectory(prefix="topiclab-bench-actions-") as home:
+        os.environ["TOPICLAB_HOME"] = home
+        from core import auth, bootstrap, deploy, ingest, registry
+        from core.lookup import Lookup
+        from core.train import saved_settings, train
+
+        auth.set_user(auth.User("bench", auth.DATA_SCIENTIST))
+        frame = pd.read_parquet(demo.DEFAULT_PATH)
+        truth_table = pd.read_parquet(demo.planted_path(demo.DEFAULT_PATH))
+        ids = frame["campaign_id"].drop_duplicates()
+        if campaigns:
+            ids = ids.head(campaigns)
+            frame = frame[frame["campaign_id"].isin(set(ids))]
+        path = Path(home) / "demo.parquet"
+        frame.to_parquet(path, index=False)
+        started = time.perf_counter()
+        ingest.import_paths([path], bootstrap.DEMO_DATASET)
+        result = train(saved_settings(bootstrap.DEMO_DATASET).with_(k=bootstrap.DEMO_K))
+        deploy.promote(result.model_id, "production")
+        trained = time.perf_counter() - started
+        lookup = Lookup(registry.resolve("production"))
+        truth = Truth(truth_table[truth_table["campaign_id"].isin(set(ids))], frame)
+        found: dict[str, set] = defaultdict(set)       # kind -> {(campaign, key)}
+        top5: dict[str, set] = defaultdict(set)
+        right: dict[str, int] = defaultdict(int)
+        named: dict[str, int] = defaultdict(int)
+        fired: dict[str, int] = defaultdict(int)
+        in_top5: dict[str, int] = defaultdict(int)
+        started = time.perf_counter()
+        for i, campaign in enumerate(ids):
+            actions = lookup.campaign(campaign).suggestions.actions
+            for rank, action in enumerate(actions):
+                fired[action.kind] += 1
+                in_top5[action.kind] += rank < 5
+                for kind, items in _items(action, campaign).items():
+                    for item, match_type in items:
+                        named[kind] += 1
+                        ok = truth.right(kind, campaign, item, match_type)
+                        right[kind] += ok
+                        found[kind].add((campaign, key(item)))
+                        if rank < 5:
+                            top5[kind].add((campaign, key(item)))
+            if not quiet and (i + 1) % 100 == 0:
+                print(f"  {i + 1}/{len(ids)} campaigns", file=sys.stderr)
+        looked = time.perf_counter() - started
+        kinds = {}
+        for kind in PLANTED_KINDS:
+            planted = truth.planted.get(kind, set())
+            measured = named[kind] > 0 or kind in fired or kind in (
+                "ngram_waste", "negative_conflicts")
+            if not measured:
+                kinds[kind] = {"precision": None, "recall": None, "planted": len(planted),
+                               "note": "no action of this kind yet"}
+                continue
+            kinds[kind] = {
+                "precision": round(right[kind] / named[kind], 3) if named[kind] else None,
+                "recall": round(len(planted & found[kind]) / len(planted), 3) if planted
+                else None,
+                "top5": round(len(planted & top5[kind]) / len(planted), 3) if planted else None,
+                "named": named[kind], "planted": len(planted)}
+        n = len(ids)
+        return {"campaigns": n, "train_s": round(trained, 1),
+                "lookup_ms": round(1000 * looked / max(n, 1), 1),
+                "kinds": kinds,
+                "fired": {k: {"campaigns": v, "share": round(v / n, 3),
+                              "in_top5": round(in_top5[k] / n, 3)}
+                          for k, v in sorted(fired.items())}}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.actions", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--campaigns", type=int, default=None,
+                        help="only the first N demo campaigns (default: all 3,000)")
+    parser.add_argument("--json", action="store_true", help="print JSON only")
+    args = parser.parse_args(argv)
+    report = run(args.campaigns, args.json)
+    if args.json:
+        print(json.dumps(report))
+        return
+    print(f"{report['campaigns']} demo campaigns; train {report['train_s']} s, "
+          f"{report['lookup_ms']} ms per lookup")
+    print(f"{'kind':22} {'precision':>9} {'recall':>7} {'top 5':>6} {'named':>6} "
+          f"{'planted':>7}")
+    for kind, r in report["kinds"].items():
+        def show(v: float | None) -> str:
+            return "—" if v is None else f"{v:.2f}"
+        print(f"{kind:22} {show(r['precision']):>9} {show(r['recall']):>7} "
+              f"{show(r.get('top5')):>6} {r.get('named', 0):>6} {r['planted']:>7}"
+              + (f"  ({r['note']})" if "note" in r else ""))
+    print("\nactions fired (share of campaigns; share with the action in their top 5):")
+    for kind, r in report["fired"].items():
+        print(f"  {kind:22} {r['share']:.2f}  top 5: {r['in_top5']:.2f}")
+
+
+if __name__ == "__main__":
+    main()
