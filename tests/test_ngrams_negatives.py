@@ -21,12 +21,13 @@ PLANTED = rows(
     ("free plumber course", "keyword", 0, 0.0, 0.0),
     ("emergency plumber london", "search_term", 200, 400.0, 20.0),
     ("plumber near me", "search_term", 100, 200.0, 8.0),
-    # planted waste: "jobs" never converts, 60 clicks, 140 spent
-    ("plumber jobs", "search_term", 30, 70.0, 0.0),
-    ("plumber jobs london", "search_term", 30, 70.0, 0.0),
+    # planted waste: "jobs" never converts, 100 clicks (~6 conversions at the rest's
+    # rate, beyond chance across the campaign's fragments), 140 spent
+    ("plumber jobs", "search_term", 50, 70.0, 0.0),
+    ("plumber jobs london", "search_term", 50, 70.0, 0.0),
     # "free" wastes too, but would block the keyword "free plumber course"
-    ("free plumber advice", "search_term", 25, 50.0, 0.0),
-    ("free drain tips", "search_term", 40, 80.0, 0.0),
+    ("free plumber advice", "search_term", 50, 50.0, 0.0),
+    ("free drain tips", "search_term", 60, 80.0, 0.0),
     # below the click threshold: not judged
     ("plumber salary", "search_term", 5, 20.0, 0.0),
 )
@@ -34,7 +35,7 @@ PLANTED = rows(
 
 def test_ngram_table_adds_each_term_once_per_fragment():
     table = ngrams.ngram_table(PLANTED).set_index("ngram")
-    assert table.at["jobs", "clicks"] == 60 and table.at["jobs", "search_terms"] == 2
+    assert table.at["jobs", "clicks"] == 100 and table.at["jobs", "search_terms"] == 2
     assert table.at["plumber jobs", "cost"] == 140.0
     assert table.at["plumber", "conversions"] == 28.0  # keyword rows are not counted
     assert table.at["plumber jobs london", "n"] == 3
@@ -55,7 +56,8 @@ def test_ngram_waste_finds_the_planted_fragment_and_drops_the_conflict():
     assert evidence.at["free", "status"].startswith("dropped: conflicts with keyword")
     assert "free plumber course" in evidence.at["free", "blocks"]
     # The reason states the thresholds it used.
-    rate = 28 / 430  # conversions / clicks of the search terms
+    searches = PLANTED[PLANTED["term_type"] == "search_term"]
+    rate = searches["conversions"].sum() / searches["clicks"].sum()
     assert str(ngrams.clicks_needed(rate, ngrams.NgramSettings())) in action.reason
 
 
@@ -153,8 +155,13 @@ def test_lookup_page_shows_the_ngram_waste_action(trained_home):
 
     st.cache_data.clear()
     st.cache_resource.clear()
+    from core import datasets, demo
+    truth = pd.read_parquet(demo.planted_path())
+    stored = set(datasets.campaigns("demo", 1)["campaign_id"])
+    waste = truth[(truth["kind"] == "ngram_waste") & (truth["origin"] == "planted")
+                  & truth["campaign_id"].isin(stored)]
     at = page("lookup")
-    at.selectbox(key="lookup_campaign").set_value("C00010").run()
+    at.selectbox(key="lookup_campaign").set_value(waste["campaign_id"].iloc[0]).run()
     ok(at)
     labels = [e.label for e in at.expander]
     assert any("wasteful search-term fragment" in label for label in labels), labels
