@@ -187,7 +187,9 @@ def planted_campaign(lookup) -> tuple[str, pd.DataFrame, str, str, str]:
                    for g, p in profiles.items()}
             home_group = own.at[i, "ad_group"]
             worst = min(cos, key=cos.get)
-            if cos[home_group] > 0.8 and cos[worst] < 0.1:
+            runner_up = max(v for g, v in cos.items() if g != home_group)
+            # the home group clearly best (two ad groups of one theme may fit alike)
+            if cos[home_group] > 0.8 and cos[worst] < 0.1 and runner_up < cos[home_group] - 0.3:
                 own.loc[i, "ad_group"] = worst
                 return cid, own, actions.normalize_term(term), worst, home_group
     raise AssertionError("no demo campaign to plant a misplaced search term in")
