@@ -22,6 +22,7 @@ not. `score` is 0.2 + the share of the campaign's search-term cost that was misr
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -31,6 +32,7 @@ import pandas as pd
 from core.actions import Action, normalize_term
 
 KIND = "wrong_ad_group"
+_BY_NAME = re.compile(r"(?i)^\s*(?:brand|competitor)")
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,9 @@ class AdGroupSettings:
     min_fit: float = 0.6           # cosine of the term with the better ad group
     min_gain: float = 0.4          # better fit minus own fit
     min_profile_terms: int = 2     # keywords an ad group needs to be profiled by them
+    min_word_fit: float = 0.5      # word fit of the term with the better ad group
+    min_word_gain: float = 0.5     # better word fit minus own
+    topic_slack: float = 0.1       # a word-fit move may lose at most this much topic fit
     listed: int = 20
 
 
@@ -56,8 +61,11 @@ def wrong_ad_group(campaign_terms: pd.DataFrame,
     s = settings or AdGroupSettings()
     if "ad_group" not in campaign_terms or "term_type" not in campaign_terms:
         return None
-    rows = campaign_terms[campaign_terms["ad_group"].notna()
-                          & (campaign_terms["ad_group"].astype(str).str.strip() != "")]
+    named = campaign_terms["ad_group"].astype(str).str.strip()
+    # Brand and competitor ad groups are organised by whose name a term holds, not by
+    # topic (core.brand): terms are not moved into or out of them.
+    rows = campaign_terms[campaign_terms["ad_group"].notna() & (named != "")
+                          & ~named.str.contains(_BY_NAME)]
     kinds = rows["term_type"].fillna("keyword")
     if rows["ad_group"].nunique() < 2 or not (kinds == "search_term").any():
         return None
@@ -106,15 +114,36 @@ def wrong_ad_group(campaign_terms: pd.DataFrame,
                     -1)
     best_fit = np.where(has_other, others[np.arange(len(searches)), np.maximum(best, 0)], np.nan)
     own_fit_or_zero = np.nan_to_num(own_fit, nan=0.0)
-    flagged = (known & has_other & (best_fit >= s.min_fit)
-               & (best_fit - own_fit_or_zero >= s.min_gain))
+    by_topic = (known & has_other & (best_fit >= s.min_fit)
+                & (best_fit - own_fit_or_zero >= s.min_gain))
+    words = _word_fits(distinct, groups, by_keywords, s)
+    w_fits = np.array([[words(t, g, own_g) for g in groups]
+                       for t, own_g in zip(searches["term"], searches["ad_group"], strict=True)]
+                      ).reshape(len(searches), len(groups))
+    w_own = w_fits[np.arange(len(searches)), group_of]
+    w_others = w_fits.copy()
+    w_others[np.arange(len(searches)), group_of] = -1
+    w_best = np.argmax(w_others, axis=1) if len(groups) > 1 else np.zeros(len(searches), int)
+    w_best_fit = w_others[np.arange(len(searches)), w_best]
+    topic_there = np.nan_to_num(fits[np.arange(len(searches)), w_best], nan=0.0)
+    by_words = ((w_best_fit >= s.min_word_fit) & (w_best_fit - w_own >= s.min_word_gain)
+                & (topic_there >= own_fit_or_zero - s.topic_slack))
+    # the word fit names the better group when it decides; topic otherwise
+    best = np.where(by_words, w_best, best)
+    best_fit = np.where(by_words, topic_there, best_fit)
+    by_topic &= (w_fits[np.arange(len(searches)), np.maximum(best, 0)] >= w_own)
+    # A term whose own ad group has no profile (no keywords, no other search terms)
+    # cannot be said to fit it worse.
+    flagged = (by_topic | by_words) & np.isfinite(own_fit)
     if not flagged.any():
         return None
     figures = _figures(campaign_terms[kinds.reindex(campaign_terms.index).fillna("keyword")
                                       .eq("search_term")])
     found = searches[flagged].assign(
         better_ad_group=[groups[b] for b in best[flagged]],
-        own_fit=own_fit[flagged], better_fit=best_fit[flagged])
+        own_fit=own_fit[flagged], better_fit=best_fit[flagged],
+        own_word_fit=w_own[flagged],
+        better_word_fit=w_fits[np.arange(len(searches)), np.maximum(best, 0)][flagged])
     found = found.rename(columns={"ad_group": "current_ad_group"}).drop(columns="search")
     found = found.merge(figures, how="left", left_on=["term", "current_ad_group"],
                         right_on=["term", "ad_group"]).drop(columns="ad_group")
@@ -139,7 +168,44 @@ def wrong_ad_group(campaign_terms: pd.DataFrame,
         score=float(min(1.0, 0.2 + share)),
         evidence=found.head(s.listed).reset_index(drop=True)[
             [c for c in ("term", "current_ad_group", "better_ad_group", "own_fit", "better_fit",
-                         "gain", "impressions", "clicks", "cost", "conversions") if c in found]])
+                         "gain", "own_word_fit", "better_word_fit", "impressions", "clicks",
+                         "cost", "conversions") if c in found]])
+
+
+def _word_fits(distinct: pd.DataFrame, groups: list[str], by_keywords: list[bool],
+               s: AdGroupSettings) -> Callable[[str, str, str], float]:
+    """fit(term, group, own group): the IDF-weighted share of the term's words that the
+    group's profile terms use (words every ad group uses weigh nothing; the term itself
+    is left out of its own group's search-term profile)."""
+    from core.ngrams import stop_words
+    stop = stop_words()
+    profile: dict[str, dict[str, int]] = {}
+    for g, use_keywords in zip(groups, by_keywords, strict=True):
+        mine = distinct[(distinct["ad_group"] == g) & (distinct["search"] != use_keywords)]
+        counts: dict[str, int] = {}
+        for t in mine["term"]:
+            for w in set(t.split()) - stop:
+                counts[w] = counts.get(w, 0) + 1
+        profile[g] = counts
+    n = len(groups)
+    in_groups: dict[str, int] = {}
+    for counts in profile.values():
+        for w in counts:
+            in_groups[w] = in_groups.get(w, 0) + 1
+
+    def fit(term: str, group: str, own: str) -> float:
+        words = set(term.split()) - stop
+        weights = {w: np.log((n + 1) / in_groups[w]) for w in words if in_groups.get(w)}
+        total = sum(weights.values())
+        if total <= 0:
+            return 0.0
+        counts = profile[group]
+        leave_out = group == own and not by_keywords[groups.index(group)]
+        hit = sum(v for w, v in weights.items()
+                  if counts.get(w, 0) - (1 if leave_out else 0) > 0)
+        return float(hit / total)
+
+    return fit
 
 
 def _figures(searches: pd.DataFrame) -> pd.DataFrame:

@@ -19,16 +19,21 @@ group named "Brand …" holds brand rows inside any campaign. Everything else is
 of them as whole words (kana and CJK phrases: anywhere, as Japanese has no spaces):
 
 1. the per-account brand list setting (`set_brand_list`), when there is one;
-2. the brand words of the account name, in order ("Frontier Partners" of "Frontier
-   Partners Landscaping"): words the dataset's brand detector calls brand
-   (`core.namewords`, saved with the model), or too rare to be in the model's vocabulary
-   at all; without an account, the first word of the campaign names ("akashi");
+2. the account name without the words at its end that say what is sold ("Frontier
+   Partners" of "Frontier Partners Landscaping"): the longest ending (up to 3 words)
+   that at least 5 account names share ("Landscaping", "Injury Law"), else the trailing
+   words the model knows and does not call brand (`core.namewords`); a one-word rest
+   must be a brand word or unknown to the model. Without an account, the first word of
+   the campaign names ("akashi");
 3. words the brand campaigns use and the rest of the data does not: in at least
    `keyword_share` (10%) of the advertiser's brand-campaign rows, in at most
    `own_non_brand_share` (2%) of its non-brand rows, and not a word of what is sold:
-   not in the model's vocabulary (too rare), a brand word of it, or a word that
-   `brand_use_share` (90%) of the campaigns using it are brand campaigns. This finds a
-   brand that is in no name, e.g. "アカシ" and "あかし" in Sony's akashi_brand, "sony";
+   not in the model's vocabulary (too rare; the detector's brand words of the vocabulary
+   hold city parts and words such as "home" too often to be used here), and not a word of a
+   phrase already known ("valley" of "valley elite" would match "valley quality", another
+   brand). This finds a brand that is in no name, e.g. "アカシ" and "あかし" in Sony's
+   akashi_brand. (A word of every advertiser's product, such as "sony" there, is known
+   to the model and stays out.)
 4. kana spellings of 2 and 3, found in the advertiser's own rows: a kana run whose
    romanisation matches a brand word loosely (アカシ and あかし are akashi, ソニー is
    sony).
@@ -75,7 +80,6 @@ _LATIN = re.compile(r"^[a-z0-9]+( [a-z0-9]+)*$")
 class BrandSettings:
     keyword_share: float = 0.10        # rule 3: share of brand-campaign rows using a word
     own_non_brand_share: float = 0.02  # rule 3: at most this share of its non-brand rows
-    brand_use_share: float = 0.9       # rule 3: a known word's users mostly brand campaigns
     min_loose: int = 4                 # rule 4: loose romanisations shorter than this are
                                        # too ambiguous to compare
     listed: int = LISTED
@@ -234,7 +238,7 @@ class BrandIndex:
               lists: Mapping[str, Sequence[str]] | None = None,
               counts: EncodedCounts | None = None) -> BrandIndex:
         """campaigns: `campaign_id`, `campaign_name`, `account` (one row per campaign);
-        counts: the model's encoded campaigns (which campaigns use a word, rule 3)."""
+        counts: the model's encoded campaigns (for `brand_use_share`)."""
         from spacy.lang.en.stop_words import STOP_WORDS
 
         known, brands = frozenset(vocabulary), frozenset(brand_words)
@@ -256,6 +260,11 @@ class BrandIndex:
                     and (place_ok or word not in places) and not word.isdigit()
                     and (word in brands or word not in known))
 
+        tails: dict[tuple[str, ...], int] = {}  # how many account names end so
+        for owner in names:
+            words = _account_words(owner) if not owner.startswith("~") else []
+            for n in range(1, min(SUFFIX_WORDS, len(words) - 1) + 1):
+                tails[tuple(words[-n:])] = tails.get(tuple(words[-n:]), 0) + 1
         phrases: dict[str, tuple[str, ...]] = {}
         for owner in names:
             found: list[str] = [normalize_term(p) for p in lists.get(owner, ()) if str(p).strip()]
@@ -264,13 +273,10 @@ class BrandIndex:
                 if brandish(word, place_ok=True):
                     found.append(word)
             else:
-                run: list[str] = []
-                for word in [*name_words(owner), ""]:  # contiguous brand words = a phrase
-                    if word and brandish(word):
-                        run.append(word)
-                    elif run:
-                        found.append(" ".join(run))
-                        run = []
+                words = _account_words(owner)
+                words = words[:len(words) - _suffix_length(words, tails, known, brands)]
+                if len(words) > 1 or (words and brandish(words[0])):
+                    found.append(" ".join(words))
             phrases[owner] = tuple(dict.fromkeys(found))
         by_first: dict[str, list[tuple[str, str]]] = {}
         for owner, owned in phrases.items():
@@ -320,6 +326,29 @@ def index_for(rows, vocabulary: Collection[str] = (), brand_words: Collection[st
     return index
 
 
+SUFFIX_WORDS = 3       # longest shared ending of account names stripped ("Injury Law")
+SUFFIX_ACCOUNTS = 5    # an ending at least this many account names share says what is sold
+
+
+def _account_words(account: str) -> list[str]:
+    return [w for w in name_words(account) if re.fullmatch(r"\w+", w)]
+
+
+def _suffix_length(words: list[str], tails: Mapping[tuple[str, ...], int],
+                   known: Collection[str], brands: Collection[str]) -> int:
+    """How many words at the end of an account name say what is sold, not whose it is:
+    the longest ending that `SUFFIX_ACCOUNTS` account names share ("Landscaping",
+    "Injury Law"), else the trailing words the model knows and does not call brand."""
+    shared = [n for n in range(1, min(SUFFIX_WORDS, len(words) - 1) + 1)
+              if tails.get(tuple(words[-n:]), 0) >= SUFFIX_ACCOUNTS]
+    if shared:
+        return max(shared)
+    n = 0
+    while n < len(words) - 1 and words[-1 - n] in known and words[-1 - n] not in brands:
+        n += 1
+    return n
+
+
 def _role(rows: pd.DataFrame) -> np.ndarray:
     """True for brand rows: a brand campaign's, or in an ad group named "Brand …"."""
     campaign = rows["campaign_name"] if "campaign_name" in rows else pd.Series(
@@ -357,10 +386,10 @@ def owner_phrases(index: BrandIndex, owner: str, owner_rows: pd.DataFrame | None
             if (w in STOP_WORDS or w in places or w in _MARKERS or w.isdigit()
                     or (len(w) < 3 and _LATIN.match(w))):
                 continue
-            if w in index.known and w not in index.brand_words:
-                share = index.brand_use_share(w)  # a word of brand campaigns only
-                if share is None or share < s.brand_use_share:
-                    continue
+            if _known(w, index.known):
+                continue
+            if any(w in p.split() for p in phrases):  # part of a known brand phrase
+                continue
             used = sum(w in ws for ws in other_words)
             if other_words and used / len(other_words) > s.own_non_brand_share:
                 continue
@@ -377,6 +406,23 @@ def owner_phrases(index: BrandIndex, owner: str, owner_rows: pd.DataFrame | None
                 if word not in index.known and loose(word) in keys:
                     phrases.append(word)
     return tuple(dict.fromkeys(phrases))
+
+
+def _known(word: str, known: Collection[str]) -> bool:
+    """Whether the model knows a word, also as the lemma its tokeniser may have stored
+    ("sandals" -> sandal, "nursing" -> nurse, "shared" -> share)."""
+    forms = {word, word[:-1], word[:-2], word[:-3], word[:-3] + "e", word[:-3] + "y"}
+    return any(f in known for f in forms if len(f) >= 3)
+
+
+def _competitor_group(rows: pd.DataFrame) -> np.ndarray:
+    """Rows of ad groups named "Competitor…": bidding on other brands' names on purpose;
+    a name there that holds this advertiser's brand is mostly a similar competitor's
+    ("union nation" next to "union star"), so the own-brand check leaves them alone."""
+    if "ad_group" not in rows:
+        return np.zeros(len(rows), dtype=bool)
+    return rows["ad_group"].astype(str).str.match(r"(?i)\s*competitor").fillna(False
+                                                                         ).to_numpy(bool)
 
 
 def _tokens(term: str) -> list[str]:
@@ -401,6 +447,7 @@ def brand_leak(campaign_terms: pd.DataFrame, index: BrandIndex,
     rows = owner_rows if owner_rows is not None and len(owner_rows) else campaign_terms
     own = owner_phrases(index, owner, rows, s)
     brand_row = _role(campaign_terms)
+    competitors = _competitor_group(campaign_terms)
     terms = campaign_terms["term"].map(normalize_term).to_numpy()
     hits: list[dict] = []
     for i, term in enumerate(terms):
@@ -409,7 +456,7 @@ def brand_leak(campaign_terms: pd.DataFrame, index: BrandIndex,
             if found:
                 hits.append({"position": i, "leak": COMPETITOR,
                              "brand": found[0][0], "brand_of": found[0][1].lstrip("~")})
-        else:
+        elif not competitors[i]:
             mine = find_phrases(term, own)
             if mine:
                 hits.append({"position": i, "leak": OWN, "brand": mine[0],
