@@ -12,12 +12,22 @@ of its distinct keywords; an ad group with fewer than `min_profile_terms` keywor
 its search terms, leaving out the term being judged. The fit of a term to an ad group
 is the cosine of the two mixes (1: the same topics, 0: none in common).
 
+**Word fit.** Ad groups of one business often share a topic (a K=40 model of the demo
+gives "sprinkler repair" and "lawn care" one topic), so words decide too: the IDF-weighted
+share of the term's words that an ad group's profile terms use (words every ad group
+uses weigh little).
+
 **Rule.** A search term is in the wrong ad group when another ad group of the campaign
-fits it at least `min_fit` and by at least `min_gain` more than its own. The defaults
-(0.6 and 0.4) ask for a clear win: two ad groups on one topic give near-equal fits and
-are never flagged, and the better ad group must be about the term at least as much as
-not. `score` is 0.2 + the share of the campaign's search-term cost that was misrouted
-(capped at 1).
+fits it by topic at least `min_fit` (0.6) and `min_gain` (0.4) more than its own, or by
+words at least `min_word_fit` (0.5) and `min_word_gain` (0.5) more than its own without
+losing more than `topic_slack` (0.1) topic fit; and all its words (stop and place words
+aside) occur in the campaign's keywords or converting search terms (`campaign_words_only`:
+a query with a word the campaign never bids on, "… reddit", is a negative, not a move).
+Terms of an ad group with no profile, and brand/competitor ad groups, are left alone.
+Measured by moving two search terms between themed ad groups of 56 demo campaigns: the
+defaults give precision 0.74, recall 0.40 (0.4/0.4 word thresholds: 0.68/0.42; without
+the campaign-words rule 0.59/0.55). `score` is 0.2 + the share of the campaign's
+search-term cost that was misrouted (capped at 1).
 """
 
 from __future__ import annotations
@@ -43,6 +53,7 @@ class AdGroupSettings:
     min_word_fit: float = 0.5      # word fit of the term with the better ad group
     min_word_gain: float = 0.5     # better word fit minus own
     topic_slack: float = 0.1       # a word-fit move may lose at most this much topic fit
+    campaign_words_only: bool = True  # every word of a moved term is a word of the campaign
     listed: int = 20
 
 
@@ -135,6 +146,8 @@ def wrong_ad_group(campaign_terms: pd.DataFrame,
     # A term whose own ad group has no profile (no keywords, no other search terms)
     # cannot be said to fit it worse.
     flagged = (by_topic | by_words) & np.isfinite(own_fit)
+    if s.campaign_words_only:
+        flagged &= _in_campaign_words(searches["term"], campaign_terms, kinds)
     if not flagged.any():
         return None
     figures = _figures(campaign_terms[kinds.reindex(campaign_terms.index).fillna("keyword")
@@ -170,6 +183,21 @@ def wrong_ad_group(campaign_terms: pd.DataFrame,
             [c for c in ("term", "current_ad_group", "better_ad_group", "own_fit", "better_fit",
                          "gain", "own_word_fit", "better_word_fit", "impressions", "clicks",
                          "cost", "conversions") if c in found]])
+
+
+def _in_campaign_words(terms: pd.Series, rows: pd.DataFrame, kinds: pd.Series) -> np.ndarray:
+    """Whether each term's words (stop and place words aside) all occur in the campaign's
+    keywords or converting search terms: a query with a word the campaign never bids on
+    nor converts with ("… reddit", "… jobs") is a negative candidate, not one to move."""
+    from core.namewords import place_words
+    from core.ngrams import stop_words
+    ignore = stop_words() | place_words()
+    conversions = pd.to_numeric(rows.get("conversions", pd.Series(0, index=rows.index)),
+                                errors="coerce").fillna(0)
+    kinds = kinds.reindex(rows.index).fillna("keyword")
+    base = rows[(kinds != "search_term") | (conversions > 0)]["term"].map(normalize_term)
+    vocabulary = {w for t in base for w in t.split()}
+    return np.array([set(t.split()) - ignore <= vocabulary for t in terms], dtype=bool)
 
 
 def _word_fits(distinct: pd.DataFrame, groups: list[str], by_keywords: list[bool],

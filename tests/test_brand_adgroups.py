@@ -151,7 +151,8 @@ def test_wrong_ad_group_on_a_planted_case():
         rows("C1", "Mixed", "A", [("dentist near me", 0, 0), ("teeth cleaning", 0, 0)],
              term_type="keyword", ad_group="Dental")])
     searches = pd.concat([
-        rows("C1", "Mixed", "A", [("plumber london", 30.0, 1), ("teeth whitening", 25.0, 0)],
+        rows("C1", "Mixed", "A", [("plumber london", 30.0, 1), ("teeth whitening", 25.0, 2),
+                                  ("teeth reddit", 9.0, 0)],        # a negative, not a move
              ad_group="Plumbing"),                                  # planted: teeth whitening
         rows("C1", "Mixed", "A", [("dentist open now", 12.0, 1)], ad_group="Dental")])
     action = adgroups.wrong_ad_group(pd.concat([keywords, searches]), topic_fit)
@@ -160,6 +161,8 @@ def test_wrong_ad_group_on_a_planted_case():
     assert len(action.evidence) == 1 and row["term"] == "teeth whitening"
     assert (row["current_ad_group"], row["better_ad_group"]) == ("Plumbing", "Dental")
     assert row["better_fit"] > 0.9 and row["own_fit"] < 0.1 and row["cost"] == 25.0
+    # a query with a word the campaign never bids on nor converts with is not moved
+    assert "teeth reddit" not in set(action.evidence["term"])
     # one ad group only, or no search terms: nothing to move
     assert adgroups.wrong_ad_group(keywords.assign(ad_group="Plumbing"), topic_fit) is None
     assert adgroups.wrong_ad_group(keywords, topic_fit) is None
@@ -181,7 +184,8 @@ def planted_campaign(lookup) -> tuple[str, pd.DataFrame, str, str, str]:
         profiles = {g: fit(list(t)).mean(axis=0) for g, t in groups.items()}
         for i, term in searches["term"].items():
             theta = fit([term])[0]
-            if theta.sum() == 0 or own.at[i, "ad_group"] not in profiles:
+            if (theta.sum() == 0 or own.at[i, "ad_group"] not in profiles
+                    or not own.at[i, "conversions"] > 0):  # converted: worth moving
                 continue
             cos = {g: float(theta @ p / np.linalg.norm(theta) / np.linalg.norm(p))
                    for g, p in profiles.items()}
