@@ -6,7 +6,9 @@ OCTIS BBC News (2,225 articles) and the demo campaigns (label = vertical) — fo
 
 - `tfidf`: scikit-learn `TfidfVectorizer` defaults + cosine k-NN (the baseline to beat);
 - `topic`: topic-only Hellinger similarity of the fingerprints;
-- `default`: the project's default `NeighborIndex` (blend of topic and term similarity);
+- `exact terms`: the blend of topic and term similarity with terms matched exactly;
+- `default`: the project's default `NeighborIndex` (the blend, terms matched softly with
+  the word similarity the corpus learnt, `core.term_vectors`);
 
 all from one training run per corpus with the project defaults (`core.corpus` with the
 default `TextConfig`, `core.engines.make_engine()` with `DEFAULTS`, fingerprints from
@@ -115,12 +117,16 @@ def quality(name: str, corpus: Corpus, docs: list[str], labels: list[str], engin
     ids, y = corpus.campaign_ids, labels  # callers pass docs and labels in corpus order
     timed("topic only (hellinger)",
           lambda: label_precision(NeighborIndex(term_weight=0).fit(fingerprints, ids), y))
-    timed(f"default (blend tw={DEFAULT_TERM_WEIGHT})",
+    words = corpus.encoder.word_similarity  # None when TextConfig(soft_terms=False)
+    timed(f"exact terms (blend tw={DEFAULT_TERM_WEIGHT}, no word similarity)",
           lambda: label_precision(NeighborIndex().fit(fingerprints, ids, counts), y))
+    timed(f"default (blend tw={DEFAULT_TERM_WEIGHT}"
+          f"{', soft terms' if words is not None else ''})",
+          lambda: label_precision(NeighborIndex().fit(fingerprints, ids, counts, words), y))
     for w in weights:
         timed(f"blend tw={w}",
-              lambda w=w: label_precision(NeighborIndex(term_weight=w).fit(fingerprints, ids,
-                                                                             counts), y))
+              lambda w=w: label_precision(NeighborIndex(term_weight=w).fit(
+                  fingerprints, ids, counts, words), y))
     print(f"  {name}: {len(corpus)} docs, vocabulary {len(corpus.dictionary)}, "
           f"{engine_name} K={engine.k} fit {fit_s:.1f} s, transform {transform_s:.1f} s",
           flush=True)
@@ -139,11 +145,21 @@ def latency(n: int = 100_000, k: int = 50, vocab: int = 20_000, terms_per_doc: i
     counts = sp.csr_matrix((np.ones(n * terms_per_doc), (np.repeat(np.arange(n), terms_per_doc),
                                                          cols)), shape=(n, vocab))
     ids = [f"c{i}" for i in range(n)]
+    # soft terms: every word with 10 similar words (the most core.term_vectors keeps)
+    similar = sp.csr_matrix((np.full(vocab * 10, 0.6, dtype=np.float32),
+                             (np.repeat(np.arange(vocab), 10), rng.integers(0, vocab, vocab * 10))),
+                            shape=(vocab, vocab))
     out = []
-    for label, index, use_terms in [
-        ("topic only", NeighborIndex(term_weight=0).fit(fingerprints, ids), False),
-        (f"blend tw={DEFAULT_TERM_WEIGHT}", NeighborIndex().fit(fingerprints, ids, counts), True),
+    for label, make, use_terms in [
+        ("topic only", lambda: NeighborIndex(term_weight=0).fit(fingerprints, ids), False),
+        (f"blend tw={DEFAULT_TERM_WEIGHT} exact terms",
+         lambda: NeighborIndex().fit(fingerprints, ids, counts), True),
+        (f"blend tw={DEFAULT_TERM_WEIGHT} soft terms",
+         lambda: NeighborIndex().fit(fingerprints, ids, counts, similar), True),
     ]:
+        started = time.perf_counter()
+        index = make()
+        fit_s = time.perf_counter() - started
         picks = rng.integers(0, n, size=queries)
         allowed = np.ones(n, dtype=bool)
         allowed[::7] = False  # a filter is part of a realistic query
@@ -154,8 +170,9 @@ def latency(n: int = 100_000, k: int = 50, vocab: int = 20_000, terms_per_doc: i
                         exclude=[ids[i]], allowed=allowed)
             times.append(time.perf_counter() - started)
         ms = np.array(times) * 1000
-        out.append({"index": label, "N": n, "K": k, "p50 ms": np.percentile(ms, 50),
-                    "p95 ms": np.percentile(ms, 95), "max ms": ms.max()})
+        out.append({"index": label, "N": n, "K": k, "fit s": fit_s,
+                    "p50 ms": np.percentile(ms, 50), "p95 ms": np.percentile(ms, 95),
+                    "max ms": ms.max()})
     return out
 
 

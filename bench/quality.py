@@ -92,12 +92,17 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
-def load_corpus(dataset: str = "bbc") -> Corpus:
-    """An OCTIS corpus (text, split, label; already tokenised), every split, as one corpus."""
+def load_corpus(dataset: str = "bbc", text: dict | None = None) -> Corpus:
+    """An OCTIS corpus (text, split, label; already tokenised), every split, as one corpus.
+
+    `text`: TextConfig overrides, e.g. {"bigrams": True} (phrases change the vocabulary,
+    so NPMI is then measured over phrase tokens, not the published word list)."""
     path = shared_data() / DATASETS[dataset] / "corpus.tsv"
     texts = [line.rstrip("\n").split("\t")[0] for line in path.open(encoding="utf-8")]
     # OCTIS already filtered the vocabulary; keep it exactly (published figures use it).
-    config = TextConfig(pretokenized=True, no_below=1, no_above=1.0, keep_n=10**6)
+    # Word similarity (soft_terms) is for neighbours only and does not change topics.
+    config = TextConfig(pretokenized=True, no_below=1, no_above=1.0, keep_n=10**6,
+                        soft_terms=False, **(text or {}))
     return Corpus.from_texts(texts, config=config)
 
 
@@ -146,6 +151,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--param", action="append", default=[],
                         help="KEY=VALUE (JSON) override for the --engine row")
     parser.add_argument("--only-extra", action="store_true", help="run only the --engine row")
+    parser.add_argument("--text", action="append", default=[],
+                        help="KEY=VALUE (JSON) TextConfig override, e.g. bigrams=true")
     args = parser.parse_args(argv)
 
     ks = args.k or ([20] if args.quick else [10, 20, 50])
@@ -155,8 +162,9 @@ def main(argv: list[str] | None = None) -> None:
         plan = plan[-1:]
 
     started = time.perf_counter()
-    corpus = load_corpus(args.dataset)
-    print(f"{args.dataset}: {len(corpus)} documents, {len(corpus.dictionary)} words, "
+    corpus = load_corpus(args.dataset, dict(parse_param(p) for p in args.text))
+    print(f"{args.dataset} {args.text or ''}: {len(corpus)} documents, "
+          f"{len(corpus.dictionary)} words, "
           f"loaded in {time.perf_counter() - started:.1f} s; {args.seeds} seed(s) per cell")
     header = (f"{'K':>3}  {'model':<52} {'NPMI':>7} {'TD':>6} {'train s':>8} {'cpu s':>6} "
               f"{'NPMI s':>6}")

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 
 from core import actions, artifact, brand, namewords, relevance
@@ -206,14 +207,16 @@ class TermRows:
 # -- neighbours and actions: what Lookup and CampaignModel both answer with ----------------
 def fit_index(campaign_ids: Sequence[str], weights: np.ndarray, counts: EncodedCounts,
               what: str, term_weight: float = DEFAULT_TERM_WEIGHT,
-              metric: str = DEFAULT_METRIC) -> NeighborIndex:
+              metric: str = DEFAULT_METRIC,
+              word_similarity: sp.spmatrix | None = None) -> NeighborIndex:
     """The neighbour index over fingerprints (in the given campaign order) and the
-    campaigns' encoded terms."""
+    campaigns' encoded terms, matched softly with the encoder's word similarity."""
     order = pd.Index(counts.campaign_ids).get_indexer(list(campaign_ids))
     if (order < 0).any():
         raise NotFoundError(f"{what} has fingerprints of campaigns that are not in its data: "
                             "score it again.")
-    return NeighborIndex(metric, term_weight).fit(weights, campaign_ids, counts.matrix[order])
+    return NeighborIndex(metric, term_weight).fit(weights, campaign_ids, counts.matrix[order],
+                                                  word_similarity)
 
 
 def query_filters(campaigns: pd.DataFrame, account: str | None, exclude_account: bool,
@@ -385,7 +388,8 @@ class CampaignModel(BaseEstimator):
         else:
             self.campaigns_ = pd.DataFrame(index=self.fingerprints_.index, columns=PERFORMANCE)
             self._rows = None
-        self.index_ = fit_index(ids, weights, counts, "This model", self.term_weight)
+        self.index_ = fit_index(ids, weights, counts, "This model", self.term_weight,
+                                word_similarity=encoder.word_similarity)
         self._term_fit = actions.term_topic_fit_from(encoder, engine)
 
     def _check_fitted(self) -> None:

@@ -27,6 +27,7 @@ import pandas as pd
 import scipy.sparse as sp
 from gensim.corpora import Dictionary
 
+from core import term_vectors
 from core.engines import bow_matrix
 from core.errors import InputError
 from core.text import TextConfig, Tokenizer
@@ -177,14 +178,18 @@ class Encoder:
     the dictionary, nothing of the training documents. `dropped` maps each word the
     training data had but the vocabulary filters removed to why ("too rare", "too
     common"), so a report can tell those from words never seen (empty for artifacts
-    saved before it was kept).
+    saved before it was kept). `word_similarity` is the V x V word-similarity matrix the
+    neighbour index matches terms with (`core.term_vectors`), None when
+    `TextConfig.soft_terms` is off or the artifact predates it.
     """
 
     def __init__(self, tokenizer: Tokenizer, dictionary: Dictionary,
-                 dropped: dict[str, str] | None = None) -> None:
+                 dropped: dict[str, str] | None = None,
+                 word_similarity: sp.csr_matrix | None = None) -> None:
         self.tokenizer = tokenizer
         self.dictionary = dictionary
         self.dropped = dropped or {}
+        self.word_similarity = word_similarity
 
     def encode(self, tokens: Sequence[str]) -> tuple[Bow, float]:
         """Bow of a token list and the share of its tokens not in the vocabulary.
@@ -237,6 +242,8 @@ class Encoder:
         (folder / "vocabulary.json").write_text(json.dumps(vocab, ensure_ascii=False), "utf-8")
         (folder / "dropped.json").write_text(json.dumps(self.dropped, ensure_ascii=False),
                                              "utf-8")
+        if self.word_similarity is not None:
+            term_vectors.save(self.word_similarity, folder)
 
     @classmethod
     def load(cls, folder: str | Path) -> Encoder:
@@ -249,7 +256,7 @@ class Encoder:
         dictionary.num_docs = vocab["num_docs"]
         dropped_file = folder / "dropped.json"  # absent in artifacts from before it existed
         dropped = json.loads(dropped_file.read_text("utf-8")) if dropped_file.exists() else {}
-        return cls(Tokenizer.load(folder), dictionary, dropped)
+        return cls(Tokenizer.load(folder), dictionary, dropped, term_vectors.load(folder))
 
 
 class Corpus:
@@ -263,7 +270,8 @@ class Corpus:
     def __init__(self, campaign_ids: list[str], tokens: list[list[str]], bow: list[Bow],
                  dictionary: Dictionary, tokenizer: Tokenizer,
                  campaign_names: list[str | None] | None = None,
-                 dropped: dict[str, str] | None = None) -> None:
+                 dropped: dict[str, str] | None = None,
+                 word_similarity: sp.csr_matrix | None = None) -> None:
         self.campaign_ids = campaign_ids
         self.campaign_names = campaign_names or [None] * len(campaign_ids)
         self.tokens = tokens
@@ -272,7 +280,7 @@ class Corpus:
         self.tokenizer = tokenizer
         self.config: TextConfig = tokenizer.config
         self.language: str = tokenizer.language_
-        self.encoder = Encoder(tokenizer, dictionary, dropped)
+        self.encoder = Encoder(tokenizer, dictionary, dropped, word_similarity)
 
     def __len__(self) -> int:
         return len(self.bow)
@@ -355,7 +363,9 @@ class Corpus:
                 f"no_below={cfg.no_below}, no_above={cfg.no_above}): lower no_below or "
                 "raise no_above")
         bow = [dictionary.doc2bow(doc) for doc in weighted]
-        return cls(ids, tokens, bow, dictionary, tokenizer, names, dropped)
+        vocabulary = [dictionary[i] for i in range(len(dictionary))]
+        similarity = term_vectors.learn(tokens, vocabulary) if cfg.soft_terms else None
+        return cls(ids, tokens, bow, dictionary, tokenizer, names, dropped, similarity)
 
     # -- held-out split ---------------------------------------------------------------
     def split(self, test_share: float = 0.1, seed: int = 0) -> tuple[Corpus, Corpus]:
@@ -374,4 +384,5 @@ class Corpus:
         idx = [int(i) for i in indices]
         return Corpus([self.campaign_ids[i] for i in idx], [self.tokens[i] for i in idx],
                       [self.bow[i] for i in idx], self.dictionary, self.tokenizer,
-                      [self.campaign_names[i] for i in idx], self.encoder.dropped)
+                      [self.campaign_names[i] for i in idx], self.encoder.dropped,
+                      self.encoder.word_similarity)

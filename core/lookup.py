@@ -122,7 +122,8 @@ class Lookup:
         self._counts = counts
         self.index = fit_index(self.fingerprints.campaign_ids, self.fingerprints.weights,
                                counts, f"Model {self.model_id} (on {self.dataset} "
-                               f"v{self.version})")
+                               f"v{self.version})",
+                               word_similarity=self.model.encoder.word_similarity)
         self.campaigns = (datasets.campaigns(self.dataset, self.version)
                           .set_index("campaign_id").reindex(self.fingerprints.campaign_ids))
         self._rows = TermRows(self.terms)

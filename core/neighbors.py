@@ -11,7 +11,10 @@ campaigns' term counts, the similarity it ranks by is a blend
     similarity = (1 - term_weight) * topic_similarity + term_weight * term_cosine
 
 where `term_cosine` is the cosine between sublinear TF-IDF rows (1 + log tf, smoothed
-idf, L2-normalised) of the same bag-of-words the model was trained on. The fingerprint
+idf, L2-normalised) of the same bag-of-words the model was trained on. With the word
+similarity the model learnt from its corpus (`TextConfig.soft_terms`, on by default;
+`core.term_vectors`), each row first also weighs each word's similar words, so
+"emergency plumber" scores against "urgent plumber" on both words. The fingerprint
 stays what the app shows and explains; the terms only sharpen the ranking. Both parts
 are returned with every neighbour.
 
@@ -50,6 +53,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from core import term_vectors
 from core.errors import InputError, NotFoundError
 
 METRICS = ("hellinger", "jensen_shannon")
@@ -119,7 +123,8 @@ class NeighborIndex:
     `query(vector, k, terms=...)` or `query_id(campaign_id, k)`. `term_matrix` holds raw
     term counts (N x V, the model's bag-of-words, e.g. `core.engines.bow_matrix`); the
     index learns the idf from it. Without it, or with `term_weight=0`, similarity is
-    the topic similarity alone.
+    the topic similarity alone. `word_similarity` (V x V, `core.term_vectors`) makes the
+    term match soft: every TF-IDF row, stored or queried, also weighs similar words.
     """
 
     def __init__(self, metric: str = DEFAULT_METRIC, term_weight: float = DEFAULT_TERM_WEIGHT,
@@ -129,7 +134,8 @@ class NeighborIndex:
         self.shared_topic_min = shared_topic_min
 
     def fit(self, fingerprints: np.ndarray, ids: Sequence[str],
-            term_matrix: sp.spmatrix | None = None) -> NeighborIndex:
+            term_matrix: sp.spmatrix | None = None,
+            word_similarity: sp.spmatrix | None = None) -> NeighborIndex:
         if self.metric not in METRICS:
             raise InputError(f"metric must be one of {METRICS}, not {self.metric!r}")
         if not 0 <= self.term_weight <= 1:
@@ -153,14 +159,20 @@ class NeighborIndex:
             self.entropy_ = _entropy(self.fingerprints_.astype(np.float64)).astype(np.float32)
         self.terms_ = None
         if term_matrix is not None and self.term_weight > 0:
+            # imported here: the CLI's parser reads this module
             from sklearn.feature_extraction.text import TfidfTransformer
-            from sklearn.preprocessing import normalize  # here: the CLI's parser reads us
 
             counts = sp.csr_matrix(term_matrix, dtype=np.float64)
             if counts.shape[0] != len(ids):
                 raise InputError(f"term_matrix has {counts.shape[0]} rows for {len(ids)} ids")
+            self.words_ = None
+            if word_similarity is not None:
+                self.words_ = sp.csr_matrix(word_similarity, dtype=np.float32)
+                if self.words_.shape != (counts.shape[1], counts.shape[1]):
+                    raise InputError(f"word_similarity is {self.words_.shape}; the term "
+                                     f"matrix has {counts.shape[1]} columns")
             self.tfidf_ = TfidfTransformer(sublinear_tf=True).fit(counts)
-            rows = normalize(self.tfidf_.transform(counts)).astype(np.float32)
+            rows = term_vectors.expand(self.tfidf_.transform(counts), self.words_)
             self.terms_ = rows.tocsr()
             self.terms_csc_ = rows.tocsc()  # column slices make a query cost O(its terms)
         return self
@@ -189,17 +201,16 @@ class NeighborIndex:
         return 1.0 - np.sqrt(np.clip(divergence, 0.0, 1.0))
 
     def term_similarities(self, terms: sp.spmatrix | np.ndarray) -> np.ndarray | None:
-        """Cosine of the query's TF-IDF row with every campaign's; None without terms."""
+        """Cosine of the query's TF-IDF row with every campaign's (both expanded by the
+        word similarity when the index has one); None without terms."""
         self._check_fitted()
         if self.terms_ is None or terms is None:
             return None
-        from sklearn.preprocessing import normalize
-
         counts = sp.csr_matrix(terms, dtype=np.float64).reshape(1, -1)
         if counts.shape[1] != self.terms_.shape[1]:
             raise InputError(f"terms have {counts.shape[1]} columns; the index vocabulary "
                              f"has {self.terms_.shape[1]}")
-        row = normalize(self.tfidf_.transform(counts)).tocsr()
+        row = term_vectors.expand(self.tfidf_.transform(counts), self.words_)
         out = np.zeros(self.terms_.shape[0], dtype=np.float32)
         if row.nnz:
             out += self.terms_csc_[:, row.indices] @ row.data.astype(np.float32)
