@@ -6,9 +6,10 @@ OCTIS BBC News (2,225 articles) and the demo campaigns (label = vertical) — fo
 
 - `tfidf`: scikit-learn `TfidfVectorizer` defaults + cosine k-NN (the baseline to beat);
 - `topic`: topic-only Hellinger similarity of the fingerprints;
-- `exact terms`: the blend of topic and term similarity with terms matched exactly;
-- `default`: the project's default `NeighborIndex` (the blend, terms matched softly with
-  the word similarity the corpus learnt, `core.term_vectors`);
+- `default`: the project's default `NeighborIndex` (blend of topic and term similarity,
+  terms matched exactly);
+- `soft terms`: the same with the word similarity the corpus learns when
+  `TextConfig(soft_terms=True)` (`core.term_vectors`);
 
 all from one training run per corpus with the project defaults (`core.corpus` with the
 default `TextConfig`, `core.engines.make_engine()` with `DEFAULTS`, fingerprints from
@@ -34,6 +35,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 from sklearn.feature_extraction.text import TfidfVectorizer  # noqa: E402
 
+from core import term_vectors  # noqa: E402
 from core.corpus import Corpus  # noqa: E402
 from core.engines import DEFAULT_ENGINE, DEFAULTS, bow_matrix, make_engine  # noqa: E402
 from core.neighbors import DEFAULT_TERM_WEIGHT, NeighborIndex, label_precision  # noqa: E402
@@ -117,16 +119,15 @@ def quality(name: str, corpus: Corpus, docs: list[str], labels: list[str], engin
     ids, y = corpus.campaign_ids, labels  # callers pass docs and labels in corpus order
     timed("topic only (hellinger)",
           lambda: label_precision(NeighborIndex(term_weight=0).fit(fingerprints, ids), y))
-    words = corpus.encoder.word_similarity  # None when TextConfig(soft_terms=False)
-    timed(f"exact terms (blend tw={DEFAULT_TERM_WEIGHT}, no word similarity)",
+    timed(f"default (blend tw={DEFAULT_TERM_WEIGHT}, exact terms)",
           lambda: label_precision(NeighborIndex().fit(fingerprints, ids, counts), y))
-    timed(f"default (blend tw={DEFAULT_TERM_WEIGHT}"
-          f"{', soft terms' if words is not None else ''})",
+    words = term_vectors.learn(corpus.tokens, corpus.vocabulary)  # TextConfig.soft_terms
+    timed(f"soft terms (blend tw={DEFAULT_TERM_WEIGHT}, word2vec)",
           lambda: label_precision(NeighborIndex().fit(fingerprints, ids, counts, words), y))
     for w in weights:
         timed(f"blend tw={w}",
               lambda w=w: label_precision(NeighborIndex(term_weight=w).fit(
-                  fingerprints, ids, counts, words), y))
+                  fingerprints, ids, counts), y))
     print(f"  {name}: {len(corpus)} docs, vocabulary {len(corpus.dictionary)}, "
           f"{engine_name} K={engine.k} fit {fit_s:.1f} s, transform {transform_s:.1f} s",
           flush=True)

@@ -12,8 +12,8 @@ campaigns' term counts, the similarity it ranks by is a blend
 
 where `term_cosine` is the cosine between sublinear TF-IDF rows (1 + log tf, smoothed
 idf, L2-normalised) of the same bag-of-words the model was trained on. With the word
-similarity the model learnt from its corpus (`TextConfig.soft_terms`, on by default;
-`core.term_vectors`), each row first also weighs each word's similar words, so
+similarity the model learnt from its corpus (`TextConfig(soft_terms=True)`, off by
+default; `core.term_vectors`), each row first also weighs each word's similar words, so
 "emergency plumber" scores against "urgent plumber" on both words. The fingerprint
 stays what the app shows and explains; the terms only sharpen the ranking. Both parts
 are returned with every neighbour.

@@ -55,7 +55,8 @@ class TextConfig:
     (too few repeats in short documents to learn them), tokens of 2+ letters, and a
     vocabulary of words seen in at least 2 campaigns and at most half of them.
     `soft_terms` also learns which vocabulary words are similar (`core.term_vectors`), so
-    that neighbours match "emergency plumber" with "24 hour plumber".
+    that neighbours match "emergency plumber" with "urgent plumber": it helps short titles
+    (M10) but blurred the demo's verticals, so it is off by default.
     """
 
     language: str = "auto"               # "auto" | "en" | "ja"; auto = detect_language()
@@ -72,7 +73,7 @@ class TextConfig:
     weight_by: str | None = None         # None | "impressions" | "clicks"; see core.corpus
     pretokenized: bool = False           # text is already tokens: split on whitespace only
     ja_split_mode: str = "B"             # Sudachi mode: B splits 勤怠管理 into 勤怠 / 管理
-    soft_terms: bool = True              # learn word similarity (word2vec on the corpus) for
+    soft_terms: bool = False             # learn word similarity (word2vec on the corpus) for
                                          # the neighbour score; see core.term_vectors
 
     def __post_init__(self) -> None:

@@ -35,7 +35,7 @@ def _frame(campaigns_per_word: int = 12, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-_CONFIG = TextConfig(language="en", no_below=1, no_above=1.0)
+_CONFIG = TextConfig(language="en", no_below=1, no_above=1.0, soft_terms=True)
 
 
 def _corpus(soft: bool) -> Corpus:
