@@ -23,7 +23,7 @@ _CONTEXT = {
 }
 
 
-def _frame(campaigns_per_word: int = 12, seed: int = 0) -> pd.DataFrame:
+def _frame(campaigns_per_word: int = 40, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     rows = []
     for lead, context in _CONTEXT.items():
@@ -90,6 +90,7 @@ def test_word_similarity_is_saved_with_the_model_and_used_for_pasted_keywords(tm
     assert (tmp_path / "m" / "encoder" / term_vectors.FILE).is_file()
     again = CampaignModel.load(tmp_path / "m")
     assert abs(again.encoder_.word_similarity - words).max() == 0
+    assert again.index_.words_ is not None  # the loaded index matches terms softly
     fingerprint = again.fingerprint(["urgent leak"])
     table = again._keyword_neighbors(fingerprint, 5)
     assert table["campaign_id"].str.startswith(("urgent", "emergency")).all()
