@@ -9,6 +9,10 @@ diversity, and precision@10 of same-vertical neighbours (topic-only and the defa
 blend) on a sample of `--queries` campaigns as queries against all of them.
 
     .venv/bin/python -m bench.short [--campaigns 50000] [--keywords 3] [--engines btm]
+
+One run at the defaults (50,000 campaigns, median 8 tokens, machine load 8-23; CPU s
+counts both of tomotopy's threads): tomotopy 112 CPU s, NPMI 0.010, TD 0.910, P@10
+topic 0.722 / blend 0.898; btm 72 CPU s, NPMI 0.089, TD 0.815, P@10 0.713 / 0.900.
 """
 
 from __future__ import annotations
