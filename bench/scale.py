@@ -109,7 +109,10 @@ def label_precision_at_10(model_id: str, queries: int) -> tuple[float, dict]:
     lookup_figures: dict = {}
     bench_queries(model_id, queries, lookup_figures)
     lookup = Lookup(model_id)
-    labels = lookup.campaigns.set_index("campaign_id")["label"].reindex(lookup.index.ids_)
+    campaigns = lookup.campaigns  # indexed by campaign id
+    if "campaign_id" in campaigns.columns:
+        campaigns = campaigns.set_index("campaign_id")
+    labels = campaigns["label"].reindex(lookup.index.ids_)
     rng = np.random.default_rng(SEED)
     positions = rng.choice(len(labels), size=min(queries, len(labels)), replace=False)
     return label_precision(lookup.index, labels.tolist(), 10, positions), lookup_figures
