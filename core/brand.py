@@ -274,9 +274,12 @@ class BrandIndex:
                     found.append(word)
             else:
                 words = _account_words(owner)
-                words = words[:len(words) - _suffix_length(words, tails, known, brands)]
+                cut = _suffix_length(words, tails, known, brands)
+                words = words[:len(words) - cut]
                 if len(words) > 1 or (words and brandish(words[0])):
                     found.append(" ".join(words))
+                if not cut and len(words) >= 3:  # too few accounts to see the ending:
+                    found.append(" ".join(words[:2]))  # the first two words name it too
             phrases[owner] = tuple(dict.fromkeys(found))
         by_first: dict[str, list[tuple[str, str]]] = {}
         for owner, owned in phrases.items():
@@ -344,7 +347,8 @@ def _suffix_length(words: list[str], tails: Mapping[tuple[str, ...], int],
     if shared:
         return max(shared)
     n = 0
-    while n < len(words) - 1 and words[-1 - n] in known and words[-1 - n] not in brands:
+    while (n < len(words) - 1 and _known(words[-1 - n], known)
+           and words[-1 - n] not in brands):
         n += 1
     return n
 
