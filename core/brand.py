@@ -416,7 +416,7 @@ def _known(word: str, known: Collection[str]) -> bool:
     """Whether the model knows a word, also as the lemma its tokeniser may have stored
     ("sandals" -> sandal, "nursing" -> nurse, "shared" -> share)."""
     forms = {word, word[:-1], word[:-2], word[:-3], word[:-3] + "e", word[:-3] + "y"}
-    return any(f in known for f in forms if len(f) >= 3)
+    return word in known or any(f in known for f in forms if len(f) >= 3)
 
 
 def _competitor_group(rows: pd.DataFrame) -> np.ndarray:

@@ -92,7 +92,7 @@ AKASHI_BRAND = rows("akashi_brand", "akashi_brand", None,
                      ("あかし 勤怠", 5.0, 0), ("akashi 勤怠管理", 30.0, 4),
                      ("打刻 アプリ", 10.0, 1)], term_type="keyword")
 AKASHI_GENERIC = rows("akashi_nonbrand", "akashi_nonbrand", None,
-                      [("勤怠 管理", 500.0, 5), ("勤怠 システム", 400.0, 4),
+                      [("勤怠管理 システム", 500.0, 5), ("勤怠管理 クラウド", 400.0, 4),
                        ("打刻 システム", 300.0, 2), ("アカシ勤怠", 20.0, 1)],  # planted
                       term_type="keyword", ad_group="勤怠管理")
 SONY_VOCABULARY = ["勤怠", "管理", "システム", "打刻", "アプリ"]  # what is sold, in every file
@@ -103,6 +103,8 @@ def test_katakana_brand_in_keywords_only_is_found_and_flagged():
     idx = brand.BrandIndex.build(brand.campaign_table(both), SONY_VOCABULARY)
     assert idx.campaigns_of("akashi_nonbrand") == ["akashi_brand", "akashi_nonbrand"]
     phrases = brand.owner_phrases(idx, "~akashi", both)
+    # 勤怠 (a word of the model, two characters) is what is sold, though this non-brand
+    # campaign writes it only inside 勤怠管理
     assert {"akashi", "アカシ", "あかし"} <= set(phrases) and "勤怠" not in phrases
     action = brand.brand_leak(AKASHI_GENERIC, idx, both)
     assert action is not None and action.evidence["term"].tolist() == ["アカシ勤怠"]
