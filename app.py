@@ -3,7 +3,7 @@
 import streamlit as st
 
 import ui
-from core import auth, orphans
+from core.data import auth, orphans
 
 st.set_page_config(page_title="Topic Lab", page_icon="🧭", layout="wide")
 
@@ -37,7 +37,7 @@ def signed_in_user() -> auth.User:
 
 @st.cache_resource(show_spinner=False)
 def clean_at_start() -> list[str]:
-    """Once per server: remove model folders a crashed save left (see core.orphans)."""
+    """Once per server: remove model folders a crashed save left (see core.data.orphans)."""
     return orphans.clean()
 
 

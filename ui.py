@@ -18,8 +18,9 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from core import auth, datasets, registry, store
+from core.data import auth, datasets, store
 from core.errors import TopicLabError
+from core.serve import registry
 
 
 def generation() -> int:
@@ -83,7 +84,7 @@ def model(model_id: str):
 @st.cache_resource(show_spinner="Loading the model's fingerprints…", max_entries=3)
 def lookup(model_id: str):
     """The loaded lookup service of a scored model (fingerprints, term index)."""
-    from core.lookup import Lookup
+    from core.serve.lookup import Lookup
     return Lookup(model_id)
 
 
@@ -213,7 +214,7 @@ def show_flashes() -> None:
 def gate_verdict(model_id: str, production_id: str | None) -> dict:
     """The pipeline's quality gate for replacing production (models never change, so the
     verdict of a pair can be cached)."""
-    from core import gate
+    from core.ops import gate
     return gate.verdict(model_id, production_id).to_dict()
 
 

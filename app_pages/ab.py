@@ -4,7 +4,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 import ui
-from core import ab, canary, registry, request_log, review
+from core.ops import ab
+from core.serve import canary, registry, request_log, review
 
 st.title("A/B: production vs candidate")
 

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from core import audit
+from core.data import audit
 
 st.title("Audit log")
 st.caption("Every change is recorded here by the library itself; nothing in the log can be "

@@ -5,7 +5,9 @@ import plotly.graph_objects as go
 import streamlit as st
 
 import ui
-from core import ab, auth, deploy, registry, sweep
+from core.data import auth
+from core.ops import ab, deploy, sweep
+from core.serve import registry
 
 st.title("Compare models")
 

@@ -4,7 +4,8 @@ import plotly.express as px
 import streamlit as st
 
 import ui
-from core import auth, config, datasets, encodings, ingest, sandbox
+from core import config
+from core.data import auth, datasets, encodings, ingest, sandbox
 from core.errors import TopicLabError
 
 st.title("Explore")

@@ -3,7 +3,7 @@
 import streamlit as st
 
 import ui
-from core import registry
+from core.serve import registry
 
 st.title("Topic Lab")
 st.write(

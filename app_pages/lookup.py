@@ -5,9 +5,11 @@ import plotly.express as px
 import streamlit as st
 
 import ui
-from core import actions, auth, export, registry, review, score
-from core.lookup import NEIGHBOR_COLUMNS
-from core.neighbors import MIN_SIMILARITY
+from core.data import auth, export
+from core.model import actions
+from core.model.neighbors import MIN_SIMILARITY
+from core.serve import registry, review, score
+from core.serve.lookup import NEIGHBOR_COLUMNS
 
 st.title("Campaign lookup")
 

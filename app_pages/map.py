@@ -4,7 +4,7 @@ import plotly.express as px
 import streamlit as st
 
 import ui
-from core import campaign_map
+from core.serve import campaign_map
 
 st.title("Campaign map")
 

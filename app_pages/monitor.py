@@ -5,7 +5,8 @@ import plotly.express as px
 import streamlit as st
 
 import ui
-from core import drift, registry
+from core.ops import drift
+from core.serve import registry
 
 st.title("Monitor drift")
 

@@ -3,7 +3,8 @@
 import streamlit as st
 
 import ui
-from core import auth, registry, review
+from core.data import auth
+from core.serve import registry, review
 
 st.title("Review queue")
 

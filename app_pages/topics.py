@@ -5,7 +5,10 @@ import plotly.express as px
 import streamlit as st
 
 import ui
-from core import auth, carry, naming, registry, relevance, topics
+from core.data import auth
+from core.model import relevance
+from core.ops import carry
+from core.serve import naming, registry, topics
 
 st.title("Topics")
 

@@ -5,9 +5,12 @@ from dataclasses import replace
 import streamlit as st
 
 import ui
-from core import auth, carry, datasets, registry, spark_session, sweep, train
-from core.engines import DEFAULTS, ENGINES
-from core.text import LANGUAGES, WEIGHTINGS
+from core.data import auth, datasets
+from core.model import spark_session
+from core.model.engines import DEFAULTS, ENGINES
+from core.model.text import LANGUAGES, WEIGHTINGS
+from core.ops import carry, sweep, train
+from core.serve import registry
 
 st.title("Train")
 
@@ -112,7 +115,7 @@ else:
                              key="train_k")
     params["seed"] = st.number_input("Seed", 0, 10_000, 0)
 
-# Warn before training when K is large for the data (core.train.size_warnings).
+# Warn before training when K is large for the data (core.ops.train.size_warnings).
 campaign_count = int(datasets.get(name, version).campaigns)
 largest_k = max(ks, default=0) if mode == "Sweep" else int(k)
 for warning in train.size_warnings(largest_k, campaign_count):
@@ -162,7 +165,7 @@ if run:
     st.session_state.pop("training_started", None)
 
 # After training: offer to carry the production model's topic names to the new model's
-# matching topics (core.carry; the pipeline does the same on its own).
+# matching topics (core.ops.carry; the pipeline does the same on its own).
 trained = st.session_state.get("trained_model")
 production = ui.production_model_id()
 if trained and production and trained != production:

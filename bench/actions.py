@@ -1,9 +1,9 @@
 """How right are the suggested actions? Precision and recall per action kind against the
-problems planted in the demo corpus (`core.planted`, `data/demo/planted.parquet`).
+problems planted in the demo corpus (`core.data.planted`, `data/demo/planted.parquet`).
 
 One run: a temporary TOPICLAB_HOME gets the demo corpus (the first `--campaigns` of it)
-imported and a production model trained as `make run` does (`core.bootstrap`), then every
-campaign is looked up (`core.lookup.Lookup.campaign`, all actions, default settings) and
+imported and a production model trained as `make run` does (`core.ops.bootstrap`), then every
+campaign is looked up (`core.serve.lookup.Lookup.campaign`, all actions, default settings) and
 each action's items are compared with the truth of that campaign:
 
 - `ngram_waste`: the fragments suggested as safe negatives. Right when planted, or when
@@ -33,9 +33,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from core import demo
-from core.negatives import blocks, words
-from core.planted import KINDS as PLANTED_KINDS
+from core.data import demo
+from core.data.planted import KINDS as PLANTED_KINDS
+from core.model.negatives import blocks, words
 
 TERM_COLUMNS = ("term", "search_term", "keyword", "negative")
 
@@ -101,9 +101,11 @@ class Truth:
 def run(campaigns: int | None, quiet: bool) -> dict:
     with tempfile.TemporaryDirectory(prefix="topiclab-bench-actions-") as home:
         os.environ["TOPICLAB_HOME"] = home
-        from core import auth, bootstrap, deploy, ingest, registry
-        from core.lookup import Lookup
-        from core.train import saved_settings, train
+        from core.data import auth, ingest
+        from core.ops import bootstrap, deploy
+        from core.ops.train import saved_settings, train
+        from core.serve import registry
+        from core.serve.lookup import Lookup
 
         auth.set_user(auth.User("bench", auth.DATA_SCIENTIST))
         frame = pd.read_parquet(demo.DEFAULT_PATH)

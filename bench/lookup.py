@@ -1,12 +1,12 @@
 """How fast is campaign lookup at scale? Prints a table of figures beside their targets.
 
-One run, on a synthetic corpus of `--campaigns` campaigns (`core.demo.generate`, default
+One run, on a synthetic corpus of `--campaigns` campaigns (`core.data.demo.generate`, default
 100,000 campaigns, about 5M term rows; `--quick` = 10,000) in a temporary TOPICLAB_HOME:
 
-1. import (`core.ingest.import_paths` of a Parquet file) and training of a K=50 tomotopy
-   model (`core.train.train`, `--iterations` Gibbs iterations, default 20: training speed
+1. import (`core.data.ingest.import_paths` of a Parquet file) and training of a K=50 tomotopy
+   model (`core.ops.train.train`, `--iterations` Gibbs iterations, default 20: training speed
    is not a target here, and the timings include the model's metrics);
-2. batch scoring throughput of `core.score.score_dataset`, with its breakdown (read the
+2. batch scoring throughput of `core.serve.score.score_dataset`, with its breakdown (read the
    term rows, tokenise + encode, fold-in, write to DuckDB) — target >= 5,000 campaigns/s;
 3. `Lookup(...)` load time (one-off) with the encoded counts saved at training time and,
    in the same run, without them (encoding the term rows again, as before), medians of 3
@@ -70,7 +70,9 @@ def build_store(n_campaigns: int, iterations: int, home: Path, figures: dict,
     """Generate, import and train; returns the model id (also the production model).
     `metrics=False` fits and registers the model as training does but without its
     coherence metrics (minutes at this size; nothing measured here depends on them)."""
-    from core import auth, demo, ingest, registry, train
+    from core.data import auth, demo, ingest
+    from core.ops import train
+    from core.serve import registry
 
     auth.set_user(auth.local_user())  # core refuses work for which nobody is named
     took, frame = seconds(lambda: demo.generate(n_campaigns, SEED))
@@ -95,8 +97,9 @@ def build_store(n_campaigns: int, iterations: int, home: Path, figures: dict,
 
 def _train_only(spec):
     """`train.train` without the metrics: the same corpus, engine and artifact."""
-    from core import registry, train
-    from core.engines import make_engine
+    from core.model.engines import make_engine
+    from core.ops import train
+    from core.serve import registry
 
     timings = {}
     timings["tokenize"], (corpus, info) = seconds(
@@ -113,7 +116,7 @@ def _train_only(spec):
 
 
 def bench_scoring(model_id: str, figures: dict) -> None:
-    from core import score
+    from core.serve import score
 
     result = score.score_dataset(model_id)
     figures.update(score_s=result["seconds"],
@@ -125,8 +128,8 @@ def bench_scoring(model_id: str, figures: dict) -> None:
 
 def bench_queries(model_id: str, n_queries: int, figures: dict) -> dict:
     """Lookup load and query latencies; returns sample campaigns/keywords for the page."""
-    from core import registry
-    from core.lookup import Lookup
+    from core.serve import registry
+    from core.serve.lookup import Lookup
 
     # The load as it was before models carried their encoded counts (encode the rows),
     # and as it is, interleaved `LOAD_ROUNDS` times: medians, since one load is noisy on
@@ -220,7 +223,7 @@ def mark(name: str, value: float) -> str:
 
 ROWS = [  # (figure, label, unit, format)
     ("term_rows", "term rows", "", "{:,.0f}"),
-    ("generate_s", "generate corpus (core.demo)", "s", "{:.1f}"),
+    ("generate_s", "generate corpus (core.data.demo)", "s", "{:.1f}"),
     ("import_s", "import (Parquet -> DuckDB)", "s", "{:.1f}"),
     ("train_s", "train K=50 (incl. metrics unless skipped)", "s", "{:.1f}"),
     ("train_tokenize_s", "  tokenise corpus", "s", "{:.1f}"),

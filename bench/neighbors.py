@@ -9,10 +9,10 @@ OCTIS BBC News (2,225 articles) and the demo campaigns (label = vertical) — fo
 - `default`: the project's default `NeighborIndex` (blend of topic and term similarity,
   terms matched exactly);
 - `soft terms`: the same with the word similarity the corpus learns when
-  `TextConfig(soft_terms=True)` (`core.term_vectors`);
+  `TextConfig(soft_terms=True)` (`core.model.term_vectors`);
 
-all from one training run per corpus with the project defaults (`core.corpus` with the
-default `TextConfig`, `core.engines.make_engine()` with `DEFAULTS`, fingerprints from
+all from one training run per corpus with the project defaults (`core.model.corpus` with the
+default `TextConfig`, `core.model.engines.make_engine()` with `DEFAULTS`, fingerprints from
 `Engine.transform`). `--weights 0.3,0.5,0.7` adds rows for other term weights.
 
 Speed: query latency (p50/p95) of `NeighborIndex.query` at N = 100,000, K = 50 on
@@ -35,11 +35,11 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 from sklearn.feature_extraction.text import TfidfVectorizer  # noqa: E402
 
-from core import term_vectors  # noqa: E402
-from core.corpus import Corpus  # noqa: E402
-from core.engines import DEFAULT_ENGINE, DEFAULTS, bow_matrix, make_engine  # noqa: E402
-from core.neighbors import DEFAULT_TERM_WEIGHT, NeighborIndex, label_precision  # noqa: E402
-from core.text import TextConfig  # noqa: E402
+from core.model import term_vectors  # noqa: E402
+from core.model.corpus import Corpus  # noqa: E402
+from core.model.engines import DEFAULT_ENGINE, DEFAULTS, bow_matrix, make_engine  # noqa: E402
+from core.model.neighbors import DEFAULT_TERM_WEIGHT, NeighborIndex, label_precision  # noqa: E402
+from core.model.text import TextConfig  # noqa: E402
 
 SEED = 0
 K_NEIGHBORS = 10
@@ -74,9 +74,9 @@ def load_demo(n: int | None) -> tuple[pd.DataFrame, list[str], list[str]]:
     if path.exists():
         rows = pd.read_parquet(path)
     else:
-        from core.demo import generate
+        from core.data.demo import generate
 
-        print(f"(note: {path.relative_to(REPO_ROOT)} not found; regenerated with core.demo)")
+        print(f"(note: {path.relative_to(REPO_ROOT)} not found; regenerated with core.data.demo)")
         rows = generate()
     campaigns = rows["campaign_id"].drop_duplicates().to_numpy()
     keep = set(campaigns[sample(len(campaigns), n)])
@@ -146,7 +146,7 @@ def latency(n: int = 100_000, k: int = 50, vocab: int = 20_000, terms_per_doc: i
     counts = sp.csr_matrix((np.ones(n * terms_per_doc), (np.repeat(np.arange(n), terms_per_doc),
                                                          cols)), shape=(n, vocab))
     ids = [f"c{i}" for i in range(n)]
-    # soft terms: every word with 10 similar words (the most core.term_vectors keeps)
+    # soft terms: every word with 10 similar words (the most core.model.term_vectors keeps)
     similar = sp.csr_matrix((np.full(vocab * 10, 0.6, dtype=np.float32),
                              (np.repeat(np.arange(vocab), 10), rng.integers(0, vocab, vocab * 10))),
                             shape=(vocab, vocab))

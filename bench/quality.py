@@ -6,7 +6,7 @@
     .venv/bin/python -m bench.quality --k 20 --seeds 3 --engine tomotopy \\
         --param term_weight=one --param eta=0.01    # one extra variant, mean of 3 seeds
 
-Rows: each engine with the project's defaults (core.engines.DEFAULTS) and gensim with
+Rows: each engine with the project's defaults (core.model.engines.DEFAULTS) and gensim with
 1 pass x 50 iterations, the OCTIS default that the BERTopic paper's LDA row used.
 NPMI is gensim c_npmi on the top 10 words with the whole corpus as reference; TD is the
 unique share of the top-10 words. Published rows are means over K = 10..50 (3 seeds
@@ -30,7 +30,7 @@ machine is otherwise idle):
     IDF  alpha .1  eta .05  optim 0                              0.106  0.94   3      14
     IDF  alpha .1  eta .07  optim 0                              0.104  0.92   3      13
     IDF  alpha .1  eta .1   optim 0   <- chosen                  0.125  0.93   5      14
-         the same through core.engines (seeds 0-5, --seeds 6)     0.119  0.93   6      14
+         the same through core.model.engines (seeds 0-5, --seeds 6)     0.119  0.93   6      14
          the same, seeds 6-11                                     0.117  0.92   6      15
     IDF  alpha .1  eta .15  optim 0                              0.123  0.92   6      13
     IDF  alpha .1  eta .2   optim 0                              0.104  0.93   3      13
@@ -39,7 +39,7 @@ machine is otherwise idle):
     IDF  eta .1, seeds 0-5 unless said (m10 = --dataset m10):
          alpha .05                                               0.121  0.92   6      14
          burn_in 300, optim 20                                   0.120  0.93   6      15
-         eta .15 (re-measured through core.engines)              0.114  0.94   6      14
+         eta .15 (re-measured through core.model.engines)              0.114  0.94   6      14
          1300 iterations                                         0.121  0.93   6      19
          burn_in 300, optim 20, 1300 iterations                  0.118  0.93   6      19
          burn_in 500, optim 50                                   0.118  0.93   6      14
@@ -66,10 +66,10 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-from core.corpus import Corpus  # noqa: E402
-from core.engines import DEFAULT_ENGINE, DEFAULTS, make_engine  # noqa: E402
-from core.metrics import coherence, topic_diversity  # noqa: E402
-from core.text import TextConfig  # noqa: E402
+from core.model.corpus import Corpus  # noqa: E402
+from core.model.engines import DEFAULT_ENGINE, DEFAULTS, make_engine  # noqa: E402
+from core.model.metrics import coherence, topic_diversity  # noqa: E402
+from core.model.text import TextConfig  # noqa: E402
 
 DATASETS = {"bbc": "octis_bbc_news", "m10": "octis_m10"}
 

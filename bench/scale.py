@@ -3,12 +3,12 @@
 Designed for the 1,000,000-campaign case (`--campaigns`, default 1,000,000; about 50M term
 rows), in one run and a temporary TOPICLAB_HOME:
 
-1. generate (`core.demo.generate`) and import the corpus;
+1. generate (`core.data.demo.generate`) and import the corpus;
 2. train tomotopy on a `--sample` of campaigns (default 100,000) and Spark online LDA
    (`--engine spark`, `--master`, default local[2]) on the whole set, both K=50, and report
    each model's NPMI and diversity (measured on the 20,000-campaign metrics sample);
-3. batch-score every campaign with the Spark model, locally (`core.score`) and in Spark
-   (`core.spark_engine.score`), and check the two agree;
+3. batch-score every campaign with the Spark model, locally (`core.serve.score`) and in Spark
+   (`core.ops.spark_engine.score`), and check the two agree;
 4. Lookup on the Spark model: load time, stored-neighbour p95, pasted-keyword p95
    (`bench/lookup.py`'s measurement), and label precision@10 of both models on
    `--queries` random campaigns (the demo's vertical is the label).
@@ -103,8 +103,8 @@ def label_precision_at_10(model_id: str, queries: int) -> tuple[float, dict]:
     """Precision@10 of the label among a model's stored neighbours, and the Lookup figures
     (load, stored-neighbour and pasted-keyword latencies) from bench/lookup.py."""
     from bench.lookup import bench_queries
-    from core.lookup import Lookup
-    from core.neighbors import label_precision
+    from core.model.neighbors import label_precision
+    from core.serve.lookup import Lookup
 
     lookup_figures: dict = {}
     bench_queries(model_id, queries, lookup_figures)
@@ -119,8 +119,11 @@ def label_precision_at_10(model_id: str, queries: int) -> tuple[float, dict]:
 
 
 def run(args: argparse.Namespace) -> dict:
-    from core import auth, demo, ingest, registry, score, spark_engine, spark_session, train
-    from core.corpus import Corpus
+    from core.data import auth, demo, ingest
+    from core.model import spark_session
+    from core.model.corpus import Corpus
+    from core.ops import spark_engine, train
+    from core.serve import registry, score
 
     auth.set_user(auth.local_user())  # core refuses work for which nobody is named
 

@@ -62,12 +62,14 @@ def free_port() -> int:
 
 
 def build_model(n_campaigns: int, iterations: int, home: Path, figures: dict) -> str:
-    """Generate and import the corpus (`core.demo`, as bench/lookup.py) and fit a K=50
+    """Generate and import the corpus (`core.data.demo`, as bench/lookup.py) and fit a K=50
     model. No coherence metrics: they took minutes here and the service's speed does not
     depend on them."""
-    from core import auth, demo, ingest, registry, train
-    from core.engines import make_engine
-    from core.text import TextConfig
+    from core.data import auth, demo, ingest
+    from core.model.engines import make_engine
+    from core.model.text import TextConfig
+    from core.ops import train
+    from core.serve import registry
 
     auth.set_user(auth.local_user())  # core refuses work for which nobody is named
 
@@ -96,7 +98,8 @@ def prepare(n_campaigns: int, iterations: int, home: Path, figures: dict) -> str
 
     One model behind both aliases: the service loads it once, and the canary split is
     read from each answer's X-Variant header."""
-    from core import canary, deploy, keys
+    from core.ops import deploy
+    from core.serve import canary, keys
 
     model_id = build_model(n_campaigns, iterations, home, figures)
     started = time.perf_counter()
@@ -128,7 +131,7 @@ def prepared(n_campaigns: int, iterations: int, home: Path, figures: dict) -> st
 
 def samples(n: int, rng: np.random.Generator) -> tuple[list[str], dict[str, list[str]]]:
     """Campaign ids in a random order, and each sampled campaign's distinct terms."""
-    from core import store
+    from core.data import store
 
     ids = store.query("SELECT DISTINCT campaign_id FROM terms")["campaign_id"].tolist()
     order = [ids[i] for i in rng.permutation(len(ids))[:n]]

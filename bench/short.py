@@ -1,6 +1,6 @@
 """Short campaigns: the biterm engine against the default at the same K. Prints a table.
 
-A synthetic corpus of `--campaigns` campaigns (`core.demo.generate`, default 50,000) cut
+A synthetic corpus of `--campaigns` campaigns (`core.data.demo.generate`, default 50,000) cut
 to the first `--keywords` keyword rows of each campaign (default 3, ~6 tokens: the size
 of a title in M10), tokenised with the default text settings. For each engine
 (`--engines`, default tomotopy and btm with their DEFAULTS, K=20): training wall and CPU
@@ -24,12 +24,12 @@ import time
 import numpy as np
 import pandas as pd
 
-from core import demo
-from core.corpus import Corpus
-from core.engines import DEFAULT_ENGINE, bow_matrix, make_engine
-from core.metrics import coherence, topic_diversity
-from core.neighbors import NeighborIndex
-from core.text import TextConfig
+from core.data import demo
+from core.model.corpus import Corpus
+from core.model.engines import DEFAULT_ENGINE, bow_matrix, make_engine
+from core.model.metrics import coherence, topic_diversity
+from core.model.neighbors import NeighborIndex
+from core.model.text import TextConfig
 
 SEED = 0
 

@@ -1,7 +1,7 @@
 """Which similarity is high enough to learn from? Prints a table; asserts nothing.
 
 Suggested actions (keyword ideas, benchmark gaps) only use neighbours at or above a
-similarity floor (`core.neighbors.MIN_SIMILARITY`). This bench measures it on the demo
+similarity floor (`core.model.neighbors.MIN_SIMILARITY`). This bench measures it on the demo
 corpus, whose `vertical` column is ground truth: every campaign is a query, its 50 most
 similar campaigns (project defaults: tomotopy, default `TextConfig`, the default
 topic/term blend) are binned by similarity, and for each bin we print the share of
@@ -26,10 +26,10 @@ import pandas as pd
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from core.corpus import Corpus  # noqa: E402
-from core.engines import DEFAULTS, bow_matrix, make_engine  # noqa: E402
-from core.neighbors import MIN_SIMILARITY, NeighborIndex  # noqa: E402
-from core.text import TextConfig  # noqa: E402
+from core.model.corpus import Corpus  # noqa: E402
+from core.model.engines import DEFAULTS, bow_matrix, make_engine  # noqa: E402
+from core.model.neighbors import MIN_SIMILARITY, NeighborIndex  # noqa: E402
+from core.model.text import TextConfig  # noqa: E402
 
 TARGET = 0.9
 BIN = 0.05
@@ -90,7 +90,7 @@ def main() -> None:
     print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     print(f"\nfloor (lowest similarity above which every {BIN:g}-wide bin holds >= "
           f"{TARGET:.0%} same-vertical neighbours): {floor:.2f}")
-    print(f"core.neighbors.MIN_SIMILARITY is {MIN_SIMILARITY:g}")
+    print(f"core.model.neighbors.MIN_SIMILARITY is {MIN_SIMILARITY:g}")
 
 
 if __name__ == "__main__":

@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "CampaignModel": "core.campaign_model",
-    "Fingerprint": "core.campaign_model",
-    "read_terms": "core.campaign_model",
-    "TextConfig": "core.text",
+    "CampaignModel": "core.model.campaign_model",
+    "Fingerprint": "core.model.campaign_model",
+    "read_terms": "core.model.campaign_model",
+    "TextConfig": "core.model.text",
     "InputError": "core.errors",
     "NotFoundError": "core.errors",
     "TopicLabError": "core.errors",
@@ -33,9 +33,9 @@ __all__ = ["CampaignModel", "Fingerprint", "InputError", "NotFoundError", "TextC
            "TopicLabError", "__version__", "read_terms"]
 
 if TYPE_CHECKING:
-    from core.campaign_model import CampaignModel, Fingerprint, read_terms
     from core.errors import InputError, NotFoundError, TopicLabError
-    from core.text import TextConfig
+    from core.model.campaign_model import CampaignModel, Fingerprint, read_terms
+    from core.model.text import TextConfig
 
 
 def __getattr__(name: str) -> Any:

@@ -101,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 @dataclass(frozen=True)
 class CsvOutput:
-    """What a command returns to print CSV bytes (`core.export`) instead of JSON."""
+    """What a command returns to print CSV bytes (`core.data.export`) instead of JSON."""
 
     data: bytes
 
@@ -218,7 +218,7 @@ SPARK_MASTER = arg("--spark-master", help="Spark master URL for --engine spark (
 def _training_args(sweep: bool = False) -> Callable[[], list[Arg]]:
     """`train`'s and `sweep`'s arguments (a sweep takes K, seeds and alphas as lists)."""
     def build() -> list[Arg]:
-        from core.engines import DEFAULT_ENGINE, DEFAULTS, ENGINES
+        from core.model.engines import DEFAULT_ENGINE, DEFAULTS, ENGINES
         k = DEFAULTS[DEFAULT_ENGINE]["k"]
         single = [] if sweep else [arg("--k", type=int, default=k, help="number of topics"),
                                    arg("--seed", type=SEED),
@@ -241,7 +241,7 @@ def _training_args(sweep: bool = False) -> Callable[[], list[Arg]]:
 def _floor_arg(default: float | None = None) -> Callable[[], list[Arg]]:
     """`--min-similarity`: by default the floor suggested actions use."""
     def build() -> list[Arg]:
-        from core.neighbors import MIN_SIMILARITY
+        from core.model.neighbors import MIN_SIMILARITY
         if default is None:
             return [arg("--min-similarity", type=number(0.0, 1.0), default=MIN_SIMILARITY,
                         help=f"learn only from neighbours at or above this similarity "
@@ -254,7 +254,7 @@ def _floor_arg(default: float | None = None) -> Callable[[], list[Arg]]:
 
 
 def _engine_choice() -> list[Arg]:
-    from core.engines import ENGINES
+    from core.model.engines import ENGINES
     return [arg("--engine", choices=sorted(ENGINES),
                 help="train with this engine (default: the dataset's saved settings)")]
 
@@ -269,29 +269,29 @@ def _engine_choice() -> list[Arg]:
                   "cp932 (Shift-JIS), euc_jp, cp1252 (Latin-1); default: auto, which "
                   "reads UTF-8 or a checked guess and refuses when unsure"))
 def _ingest(args: argparse.Namespace) -> Any:
-    from core import ingest
+    from core.data import ingest
     return ingest.import_paths(args.paths, args.dataset, encoding=args.encoding).to_dict()
 
 
 @command("datasets", "list dataset versions",
          arg("name", nargs="?", help="only this dataset"))
 def _datasets(args: argparse.Namespace) -> Any:
-    from core import datasets
+    from core.data import datasets
     return datasets.list_versions(args.name).to_dict(orient="records")
 
 
 @command("sql", "run one read-only SQL query against the store",
          arg("query"))
 def _sql(args: argparse.Namespace) -> Any:
-    from core import sandbox
+    from core.data import sandbox
     return sandbox.run_query(args.query, keep_spare=False).to_dict()
 
 
 # --- models -------------------------------------------------------------------------------
 
 def _spec(args: argparse.Namespace):
-    from core.text import TextConfig
-    from core.train import TrainSpec
+    from core.model.text import TextConfig
+    from core.ops.train import TrainSpec
 
     params = {}
     for name in ("alpha", "eta", "iterations", "passes", "seed"):
@@ -311,7 +311,7 @@ def _spec(args: argparse.Namespace):
 @command("train", "train one model and register it",
          _training_args())
 def _train(args: argparse.Namespace) -> Any:
-    from core import train
+    from core.ops import train
     result = train.train(_spec(args), progress_line)
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
@@ -324,7 +324,7 @@ def _train(args: argparse.Namespace) -> Any:
          arg("--seeds", type=SEED, nargs="+", default=[0, 1]),
          arg("--alphas", nargs="+", help="alpha values to try as well"))
 def _sweep(args: argparse.Namespace) -> Any:
-    from core import sweep
+    from core.ops import sweep
     alphas = [_number_or_text(a) for a in args.alphas] if args.alphas else None
     return sweep.sweep(_spec(args), args.ks, seeds=args.seeds, alphas=alphas,
                        progress=progress_line).to_dict()
@@ -333,7 +333,8 @@ def _sweep(args: argparse.Namespace) -> Any:
 @command("models", "list registered models with aliases and metrics",
          arg("--dataset"))
 def _models(args: argparse.Namespace) -> Any:
-    from core import metrics, registry
+    from core.model import metrics
+    from core.serve import registry
     table = registry.list_models(args.dataset)
     records = table.drop(columns=["params", "timings"]).to_dict(orient="records")
     for record in records:  # poor scores explained in words
@@ -345,7 +346,8 @@ def _models(args: argparse.Namespace) -> Any:
          arg("model_id", nargs="?", default="production", help="id or alias"),
          arg("--words", type=whole(1, 1000), default=10))
 def _topics(args: argparse.Namespace) -> Any:
-    from core import carry, naming, registry
+    from core.ops import carry
+    from core.serve import naming, registry
     model = registry.load(registry.resolve(args.model_id))
     topics = naming.describe(model, n_words=args.words)
     new = carry.new_topics(model, topics)
@@ -359,7 +361,7 @@ def _topics(args: argparse.Namespace) -> Any:
 @command("label-topic", "name a topic",
          arg("model_id"), arg("topic", type=int), arg("name"))
 def _label_topic(args: argparse.Namespace) -> Any:
-    from core import registry
+    from core.serve import registry
     model_id = registry.resolve(args.model_id)
     registry.set_topic_label(model_id, args.topic, args.name)
     return {"model_id": model_id, "topic": args.topic, "name": args.name}
@@ -371,7 +373,7 @@ def _label_topic(args: argparse.Namespace) -> Any:
          arg("--other-dataset", action="store_true",
              help="confirm replacing a production model of another dataset"))
 def _promote(args: argparse.Namespace) -> Any:
-    from core import deploy
+    from core.ops import deploy
     return deploy.promote(args.model_id, args.alias, progress_line,
                           other_dataset=args.other_dataset)
 
@@ -379,7 +381,7 @@ def _promote(args: argparse.Namespace) -> Any:
 @command("delete-model", "delete a model (never the production one)",
          arg("model_id"))
 def _delete_model(args: argparse.Namespace) -> Any:
-    from core import registry
+    from core.serve import registry
     registry.delete(args.model_id)
     return {"deleted": args.model_id}
 
@@ -391,21 +393,22 @@ def _delete_model(args: argparse.Namespace) -> Any:
          SPARK_MASTER)
 def _score(args: argparse.Namespace) -> Any:
     if args.engine == "spark":
-        from core import spark_engine
+        from core.ops import spark_engine
         return spark_engine.score(args.model_id, progress_line, master=args.spark_master)
-    from core import score
+    from core.serve import score
     return score.score_dataset(args.model_id, progress_line)
 
 
 # --- lookup -------------------------------------------------------------------------------
 
 def _lookup(args: argparse.Namespace):
-    from core.lookup import Lookup
+    from core.serve.lookup import Lookup
     return Lookup(args.model)
 
 
 def _keywords_from(args: argparse.Namespace) -> list[str]:
-    from core import encodings, files, score
+    from core.data import encodings, files
+    from core.serve import score
     if args.file:  # a regular file within the import limit, decoded as imports are
         text, warnings = encodings.decode(files.read_limited(args.file), args.file)
         for warning in warnings:
@@ -428,7 +431,7 @@ def _find(args: argparse.Namespace) -> Any:
 @command("fingerprint", "a campaign's topic fingerprint, stored or folded in",
          arg("campaign_id", nargs="?"), *KEYWORDS, MODEL)
 def _fingerprint(args: argparse.Namespace) -> Any:
-    from core import registry, score
+    from core.serve import registry, score
     if args.campaign_id and (args.text or args.file):
         raise TopicLabError("give a campaign id, --text or --file, not several")
     keywords = None if args.campaign_id else _keywords_from(args)  # bad input fails fast
@@ -467,7 +470,7 @@ def _neighbors(args: argparse.Namespace) -> Any:
     for campaign_id in args.campaign_ids:
         lookup.check(campaign_id)
     if args.format == "csv":
-        from core import export
+        from core.data import export
         return CsvOutput(export.csv_bytes(lookup.neighbors(
             args.campaign_ids[0], args.n, exclude_account=args.exclude_account,
             min_terms=args.min_terms, min_similarity=args.min_similarity)))
@@ -496,7 +499,7 @@ def _suggest(args: argparse.Namespace) -> Any:
         lookup = _lookup(args)
         account = lookup.account(args.account, args.n, min_similarity=args.min_similarity)
         if args.format == "csv":
-            from core import export
+            from core.data import export
             return CsvOutput(export.csv_bytes(account.to_frame()))
         return {"model_id": lookup.model_id, **account.to_dict()}
     keywords = None if args.campaign_id else _keywords_from(args)  # bad input fails fast
@@ -506,7 +509,8 @@ def _suggest(args: argparse.Namespace) -> Any:
     else:
         result = lookup.keywords(keywords, args.n, min_similarity=args.min_similarity)
     if args.format == "csv":
-        from core import actions, export
+        from core.data import export
+        from core.model import actions
         return CsvOutput(export.csv_bytes(actions.to_frame(result.suggestions.actions)))
     return {"model_id": lookup.model_id, **result.to_dict(lookup.topic_names)}
 
@@ -519,7 +523,7 @@ def _suggest(args: argparse.Namespace) -> Any:
          arg("--version", type=int, help="dataset version (default: newest)"),
          arg("--top", type=int, default=50, help="costliest fragments listed"))
 def _ngrams(args: argparse.Namespace) -> Any:
-    from core import ngram_report
+    from core.serve import ngram_report
     return ngram_report.report(args.campaign_id, args.account, dataset=args.dataset,
                          version=args.version, top=args.top)
 
@@ -530,7 +534,7 @@ def _ngrams(args: argparse.Namespace) -> Any:
          arg("--clusters", action="store_true",
              help="print only the clusters (size, top topics, median rates)"))
 def _map(args: argparse.Namespace) -> Any:
-    from core import campaign_map
+    from core.serve import campaign_map
     result = campaign_map.campaign_map(args.model_id)
     if args.clusters:
         return result.clusters.to_dict(orient="records")
@@ -548,7 +552,7 @@ def _map(args: argparse.Namespace) -> Any:
          _engine_choice,
          SPARK_MASTER)
 def _pipeline(args: argparse.Namespace) -> Any:
-    from core import pipeline
+    from core.ops import pipeline
     overrides = {"engine": args.engine} if args.engine else {}
     if args.spark_master:
         overrides["params"] = {"master": args.spark_master}
@@ -562,7 +566,7 @@ def _pipeline(args: argparse.Namespace) -> Any:
          arg("--version", type=VERSION, help="default: the latest"),
          MODEL)
 def _drift(args: argparse.Namespace) -> Any:
-    from core import drift
+    from core.ops import drift
     return drift.check(args.dataset, args.version, args.model).to_dict()
 
 
@@ -570,7 +574,7 @@ def _drift(args: argparse.Namespace) -> Any:
          arg("--limit", type=whole(1), default=100),
          arg("--action", help="only this action (import, train, promote, …)"))
 def _audit(args: argparse.Namespace) -> Any:
-    from core import audit
+    from core.data import audit
     return audit.entries(args.limit, args.action).to_dict(orient="records")
 
 
@@ -582,7 +586,7 @@ def _audit(args: argparse.Namespace) -> Any:
              help="0 = the committed corpus; up to 1 = a strongly changed next month"),
          uses_store=False)
 def _demo(args: argparse.Namespace) -> Any:
-    from core import demo
+    from core.data import demo
     path = demo.write(args.out or demo.DEFAULT_PATH, n_campaigns=args.campaigns, seed=args.seed,
                       shift=args.shift)
     return {"path": str(path), "campaigns": args.campaigns, "shift": args.shift}
@@ -592,7 +596,7 @@ def _demo(args: argparse.Namespace) -> Any:
          "empty",
          arg("--no-train", action="store_true", help="only import the demo corpus"))
 def _init(args: argparse.Namespace) -> Any:
-    from core import bootstrap
+    from core.ops import bootstrap
     return bootstrap.ensure_demo(train_model=not args.no_train, progress=progress_line)
 
 
@@ -604,7 +608,7 @@ def _init(args: argparse.Namespace) -> Any:
          arg("--workers", type=whole(1, 64), default=1,
              help="worker processes (each has its own cache, rates and metrics)"))
 def _serve(args: argparse.Namespace) -> Any:
-    from core import service
+    from core.serve import service
     if not 1 <= args.port <= 65535 or args.workers < 1:
         raise TopicLabError("--port must be 1-65535 and --workers at least 1")
     print(f"Topic Lab scoring service on http://{args.host}:{args.port} "
@@ -623,7 +627,7 @@ def _serve(args: argparse.Namespace) -> Any:
     Action("list", "every key, without secrets"),
     Action("revoke", "revoke a key for good", (arg("name"),))])
 def _keys(args: argparse.Namespace) -> Any:
-    from core import keys
+    from core.serve import keys
     if args.keys_command == "create":
         return keys.create(args.name, args.role, args.rate)
     if args.keys_command == "revoke":
@@ -636,7 +640,7 @@ def _keys(args: argparse.Namespace) -> Any:
            (arg("percent", type=float),)),
     Action("show", "the current share")])
 def _canary(args: argparse.Namespace) -> Any:
-    from core import canary
+    from core.serve import canary
     if args.canary_command == "set":
         return canary.set_percent(args.percent)
     return {"canary_percent": canary.get_percent()}
@@ -645,15 +649,15 @@ def _canary(args: argparse.Namespace) -> Any:
 # --- running a command ----------------------------------------------------------------------
 
 def clean_at_start() -> None:
-    """Remove what a crashed save left in the models folder (see core.orphans)."""
-    from core import orphans
+    """Remove what a crashed save left in the models folder (see core.data.orphans)."""
+    from core.data import orphans
     orphans.clean()
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        from core import auth
+        from core.data import auth
         auth.set_user(auth.local_user())  # explicit: core has no default user
         cmd = COMMANDS[args.command]
         if cmd.uses_store:

@@ -22,8 +22,8 @@ BBC = SHARED_DATA / "octis_bbc_news" / "corpus.tsv"
 
 def bbc_corpus(documents: int):
     """The first BBC News documents (OCTIS, already tokenised) as a Corpus."""
-    from core.corpus import Corpus
-    from core.text import TextConfig
+    from core.model.corpus import Corpus
+    from core.model.text import TextConfig
 
     with BBC.open(encoding="utf-8") as handle:
         texts = [next(handle).split("\t")[0] for _ in range(documents)]
@@ -33,7 +33,7 @@ def bbc_corpus(documents: int):
 @pytest.fixture(scope="session", autouse=True)
 def local_user():
     """Tests act as the local data scientist, named explicitly: core has no default user."""
-    from core import auth
+    from core.data import auth
     auth.set_user(auth.User("local", auth.DATA_SCIENTIST))
     return auth.current_user()
 
@@ -53,7 +53,7 @@ def cli(*args: str, home: Path, lock_wait: str = "5") -> subprocess.CompletedPro
     process: a subprocess only adds seconds of imports per call. Tests about the process
     itself (entry point, exit status, concurrency) use `cli_process`."""
     from core import cli as core_cli
-    from core import store
+    from core.data import store
 
     saved = {name: os.environ.get(name) for name in ("TOPICLAB_HOME", "TOPICLAB_LOCK_WAIT_S")}
     os.environ.update(TOPICLAB_HOME=str(home), TOPICLAB_LOCK_WAIT_S=lock_wait)
@@ -124,7 +124,7 @@ FAST_K = 12
 def demo_subset(path: Path, campaigns: int = 400, shift: float = 0.0) -> Path:
     """The first `campaigns` campaigns of the demo corpus (or of a shifted month) as Parquet."""
     if shift:
-        from core import demo
+        from core.data import demo
         frame = demo.generate(600, seed=7, shift=shift)
     else:
         frame = pd.read_parquet(DEMO_FILE)
@@ -136,7 +136,8 @@ def demo_subset(path: Path, campaigns: int = 400, shift: float = 0.0) -> Path:
 @pytest.fixture(scope="session")
 def trained_home_template(tmp_path_factory) -> Path:
     """A store with `demo` v1 (400 campaigns) and a scored production model, built once."""
-    from core import deploy, ingest, train
+    from core.data import ingest
+    from core.ops import deploy, train
 
     home = tmp_path_factory.mktemp("trained-home")
     mp = pytest.MonkeyPatch()
@@ -179,7 +180,8 @@ def two_models_template(trained_home_template: Path, tmp_path_factory) -> Path:
     instead of once per test that needs two models."""
     import shutil
 
-    from core import score, train
+    from core.ops import train
+    from core.serve import score
 
     home = tmp_path_factory.mktemp("two-models") / "home"
     shutil.copytree(trained_home_template, home)
@@ -203,7 +205,7 @@ def two_models_home(two_models_template: Path, tmp_path: Path,
 @pytest.fixture
 def second_model(two_models_home: Path) -> str:
     """The id of the scored model in `two_models_home` that is not production."""
-    from core import registry
+    from core.serve import registry
 
     production = registry.alias("production")
     others = [m for m in registry.list_models()["model_id"] if m != production]
@@ -224,7 +226,8 @@ def build_review_store(home: Path, campaigns: int, k: int, iterations: int,
                        file_name: str) -> None:
     """Into `home`: `demo` v1 (the first demo campaigns plus ODD_CAMPAIGNS) and a scored
     production model that is unsure about the odd two (a non-empty review queue)."""
-    from core import deploy, ingest, train
+    from core.data import ingest
+    from core.ops import deploy, train
 
     mp = pytest.MonkeyPatch()
     mp.setenv("TOPICLAB_HOME", str(home))

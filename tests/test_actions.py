@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.actions import (
+from core.data.demo import generate
+from core.model.actions import (
     KINDS,
     Action,
     ActionSettings,
@@ -16,10 +17,9 @@ from core.actions import (
     term_topic_fit_from,
     to_frame,
 )
-from core.corpus import Corpus
-from core.demo import generate
-from core.engines import bow_matrix, make_engine
-from core.neighbors import NeighborIndex, neighbors_frame
+from core.model.corpus import Corpus
+from core.model.engines import bow_matrix, make_engine
+from core.model.neighbors import NeighborIndex, neighbors_frame
 
 # A small explicit topic model: topic 0 = plumbing, topic 1 = shoes, topic 2 = flights.
 VOCAB = ["plumber", "emergency", "drain", "leak", "shoes", "running", "trainers", "free",

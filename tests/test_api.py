@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import actions
+from core.model import actions
 from tests.conftest import FAST_K, FAST_PARAMS, REPO, demo_subset
 
 MODEL_ARGS = {"k": FAST_K, "engine": "tomotopy", "seed": 0,
@@ -55,7 +55,7 @@ print(json.dumps({{
     "topics_shape": list(topics.shape), "topic_words": topics["words"].map(len).tolist(),
     "neighbors": near["campaign_id"].tolist(), "new_sum": float(new.weights.sum()),
     "known": new.known_tokens, "kinds": [a.kind for a in advice.actions],
-    "store_used": any(m in sys.modules for m in ("core.store", "duckdb", "streamlit")),
+    "store_used": any(m in sys.modules for m in ("core.data.store", "duckdb", "streamlit")),
 }}))
 """
 
@@ -125,7 +125,8 @@ def test_scikit_learn_conventions(fitted, demo_file: Path) -> None:
 
 
 def test_max_k_is_the_training_bound() -> None:
-    from core import campaign_model, train
+    from core.model import campaign_model
+    from core.ops import train
 
     assert campaign_model.MAX_K == train.MAX_K
 
@@ -158,10 +159,12 @@ def test_save_load_round_trip(fitted, tmp_path: Path) -> None:
 def test_same_answers_as_the_store_lookup(fitted, demo_file: Path, home: Path) -> None:
     """The notebook model registered in a store: Lookup (the page's object) gives the
     same neighbour tables, the same actions, and the same per-campaign table."""
-    from core import CampaignModel, datasets, ingest, registry, score
-    from core.actions import to_frame
-    from core.campaign_model import campaign_table
-    from core.lookup import Lookup
+    from core import CampaignModel
+    from core.data import datasets, ingest
+    from core.model.actions import to_frame
+    from core.model.campaign_model import campaign_table
+    from core.serve import registry, score
+    from core.serve.lookup import Lookup
 
     ingest.import_paths([demo_file], "demo")
     model_id = registry.register_fitted(fitted, "demo")
@@ -192,7 +195,9 @@ def test_same_answers_as_the_store_lookup(fitted, demo_file: Path, home: Path) -
 
 
 def test_register_refuses_a_model_of_other_rows(fitted, tmp_path: Path, home: Path) -> None:
-    from core import InputError, ingest, registry, store
+    from core import InputError
+    from core.data import ingest, store
+    from core.serve import registry
 
     ingest.import_paths([demo_subset(tmp_path / "d300.parquet", campaigns=300)], "small")
     with pytest.raises(InputError, match="other rows than small v1"):
@@ -203,8 +208,10 @@ def test_register_refuses_a_model_of_other_rows(fitted, tmp_path: Path, home: Pa
 def test_trained_models_carry_their_encoded_counts(trained_home: Path) -> None:
     """Training saves the encoded term matrix; it is exactly what encoding the rows
     again gives, and Lookup and drift answer the same with it as without it."""
-    from core import datasets, drift, registry
-    from core.lookup import Lookup
+    from core.data import datasets
+    from core.ops import drift
+    from core.serve import registry
+    from core.serve.lookup import Lookup
 
     model_id = registry.resolve("production")
     saved = registry.encoded_counts(model_id)
@@ -226,8 +233,9 @@ def test_trained_models_carry_their_encoded_counts(trained_home: Path) -> None:
 def test_lookup_reads_term_rows_in_import_order(home: Path, tmp_path: Path) -> None:
     """Lookup's rows come in import order (file, then line) whether or not the files were
     inserted in that order, with the columns the actions read."""
-    from core import actions, datasets, ingest
-    from core.lookup import _term_rows
+    from core.data import datasets, ingest
+    from core.model import actions
+    from core.serve.lookup import _term_rows
 
     rows = [{"campaign_id": f"C{i % 3}", "keyword": f"word{i} plumber", "clicks": i}
             for i in range(6)]

@@ -6,7 +6,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from core import datasets, ingest
+from core.data import datasets, ingest
 from tests.conftest import FIXTURES, REPO
 
 APP = str(REPO / "app.py")

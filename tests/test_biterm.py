@@ -12,11 +12,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import artifact, cli, ingest, registry, score
-from core.corpus import Corpus
-from core.engines import BitermTM, Engine, make_engine
+from core import cli
+from core.data import ingest
 from core.errors import InputError
-from core.text import TextConfig
+from core.model import artifact
+from core.model.corpus import Corpus
+from core.model.engines import BitermTM, Engine, make_engine
+from core.model.text import TextConfig
+from core.serve import registry, score
 
 GROUPS = {
     "food": ["pizza", "pasta", "salad", "burger", "sushi", "noodle", "taco", "curry"],

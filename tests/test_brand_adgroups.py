@@ -9,8 +9,9 @@ import json
 import numpy as np
 import pandas as pd
 
-from core import actions, adgroups, brand, brand_lists
-from core.actions import ActionSettings
+from core.model import actions, adgroups, brand
+from core.model.actions import ActionSettings
+from core.serve import brand_lists
 from tests.conftest import cli
 
 
@@ -202,7 +203,7 @@ def planted_campaign(lookup) -> tuple[str, pd.DataFrame, str, str, str]:
 
 
 def test_wrong_ad_group_finds_a_planted_term_with_the_real_model(trained_home):
-    from core.lookup import Lookup
+    from core.serve.lookup import Lookup
 
     lookup = Lookup()
     cid, own, term, wrong, right = planted_campaign(lookup)
@@ -220,7 +221,7 @@ def test_wrong_ad_group_finds_a_planted_term_with_the_real_model(trained_home):
 
 
 def test_suggest_over_an_account_ranks_every_campaign_json_and_csv(trained_home):
-    from core.lookup import Lookup
+    from core.serve.lookup import Lookup
 
     lookup = Lookup()
     sizes = lookup.campaigns.groupby("account").size()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core import registry
+from core.serve import registry
 from tests.browser import browser_page, streamlit_server
 from tests.conftest import cli, ok_json
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core import campaign_map, registry, score
+from core.serve import campaign_map, registry, score
 
 
 def test_projection_is_cached_in_the_model_folder_and_reused(trained_home, monkeypatch):

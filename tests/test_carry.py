@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import duckdb
 
-from core import carry, config, naming, registry, score, store, train
+from core import config
+from core.data import store
+from core.ops import carry, train
+from core.serve import naming, registry, score
 from tests.conftest import cli, demo_subset, ok_json
 
 # Enough topics and iterations for topics to come back after retraining (at K = 12 on
@@ -14,7 +17,8 @@ CARRY_PARAMS = {"iterations": 300, "seed": 0}
 
 
 def test_pipeline_carries_human_names_to_the_retrained_model_marked_as_carried(home) -> None:
-    from core import deploy, ingest
+    from core.data import ingest
+    from core.ops import deploy
 
     ingest.import_paths([demo_subset(home.parent / "demo400.parquet")], "demo")
     first = train.train(train.TrainSpec(dataset="demo", k=CARRY_K, params=CARRY_PARAMS))
@@ -80,7 +84,7 @@ def test_warnings_before_training_on_small_data() -> None:
 
 
 def test_poor_scores_are_explained_in_words() -> None:
-    from core.metrics import explain
+    from core.model.metrics import explain
 
     assert "negative" in explain({"npmi": -0.27, "diversity": 0.9})[0]
     assert explain({"npmi": 0.2, "diversity": 0.9}) == []
@@ -102,7 +106,7 @@ def test_unknown_words_tell_never_seen_from_dropped_by_the_filter(trained_home) 
 
 
 def test_training_reports_its_warnings(home) -> None:
-    from core import ingest
+    from core.data import ingest
 
     ingest.import_paths([demo_subset(home.parent / "d.parquet", campaigns=20)], "tiny")
     result = train.train(train.TrainSpec(dataset="tiny", k=10, params={"iterations": 20}))

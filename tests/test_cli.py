@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from core import store
+from core.data import store
 from tests.conftest import FIXTURES, cli, cli_process, ok_json
 
 

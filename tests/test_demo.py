@@ -8,8 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from core import cli, demo
+from core import cli
 from core.config import DEMO_DIR
+from core.data import demo
 
 SMALL = 200
 COMMITTED = DEMO_DIR / "campaigns.parquet"

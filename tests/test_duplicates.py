@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from core import duplicates
+from core.model import duplicates
 
 
 def rows(campaign: str, items: list[tuple]) -> pd.DataFrame:
@@ -41,7 +41,7 @@ def test_without_account_rows_only_its_own_ad_groups_count():
 
 
 def test_lookup_suggests_duplicates_across_the_account(trained_home):
-    from core.lookup import Lookup
+    from core.serve.lookup import Lookup
 
     lookup = Lookup()
     result = lookup.campaign("C00001")

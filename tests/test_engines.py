@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.corpus import Corpus
-from core.engines import (
+from core.errors import Cancelled, InputError
+from core.model.corpus import Corpus
+from core.model.engines import (
     DEFAULT_ENGINE,
     DEFAULTS,
     ENGINES,
@@ -16,7 +17,6 @@ from core.engines import (
     fold_in,
     make_engine,
 )
-from core.errors import Cancelled, InputError
 from tests.conftest import bbc_corpus
 
 FAST = {"gensim": {"passes": 2, "iterations": 20}, "tomotopy": {"iterations": 60}}

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from core import actions, datasets, export, ingest, readers
+from core.data import datasets, export, ingest, readers
 from core.errors import InputError, NotFoundError
+from core.model import actions
 from tests.conftest import FIXTURES
 
 

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from core import cli, orphans, registry, store
+from core import cli
+from core.data import orphans, store
 from core.errors import StoreError
+from core.serve import registry
 
 
 def run_cli(capsys, monkeypatch, *args: str, home: Path) -> tuple[int, str, str]:

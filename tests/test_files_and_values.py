@@ -24,9 +24,9 @@ import streamlit as st
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
-from core import export, ingest, store
+from core.data import export, ingest, store
+from core.data.readers import read_bytes, read_paths
 from core.errors import InputError
-from core.readers import read_bytes, read_paths
 from tests.conftest import REPO
 
 
@@ -230,7 +230,7 @@ def test_cli_and_upload_take_an_encoding(home: Path, tmp_path: Path, cli) -> Non
 
 
 def test_explore_page_offers_the_encodings_of_core(home: Path, tmp_path: Path) -> None:
-    from core import encodings
+    from core.data import encodings
     st.cache_data.clear()
     st.cache_resource.clear()
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)

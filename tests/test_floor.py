@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from core import actions
-from core.actions import ActionSettings
-from core.neighbors import MIN_SIMILARITY
+from core.model import actions
+from core.model.actions import ActionSettings
+from core.model.neighbors import MIN_SIMILARITY
 from tests.conftest import FIXTURES
 
 
@@ -75,8 +75,9 @@ def test_keyword_ideas_never_carry_another_advertisers_name_or_a_place() -> None
 def test_on_real_sony_exports_no_action_learns_from_campaigns_below_the_floor(home) -> None:
     """The five Sony fixtures: every campaign's actions use only neighbours >= the floor,
     and the notes say so when fewer were similar enough."""
-    from core import deploy, ingest, train
-    from core.lookup import Lookup
+    from core.data import ingest
+    from core.ops import deploy, train
+    from core.serve.lookup import Lookup
 
     ingest.import_paths(sorted(FIXTURES.glob("sony/*.csv")), "sony")
     model = train.train(train.TrainSpec(dataset="sony", k=2, params={"iterations": 100,

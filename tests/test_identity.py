@@ -9,8 +9,11 @@ import threading
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import audit, auth, cli, registry, store, train
+from core import cli
+from core.data import audit, auth, store
 from core.errors import PermissionDenied
+from core.ops import train
+from core.serve import registry
 from tests.conftest import REPO
 from tests.test_app import AUTH_SECRETS, login_app
 
@@ -101,7 +104,7 @@ def test_saving_the_retraining_recipe_needs_a_role_and_is_audited(trained_home):
 ])
 def test_app_refuses_a_bad_local_identity(home, small_csv, monkeypatch, variable, value,
                                           needle):
-    from core import ingest
+    from core.data import ingest
     ingest.import_paths([small_csv], "shop")
     monkeypatch.setenv(variable, value)
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
@@ -112,7 +115,7 @@ def test_app_refuses_a_bad_local_identity(home, small_csv, monkeypatch, variable
 
 
 def test_app_refuses_an_unknown_role_in_the_role_map(home, small_csv):
-    from core import ingest
+    from core.data import ingest
     ingest.import_paths([small_csv], "shop")
     at = login_app({"is_logged_in": True, "email": "ana@example.com", "name": "Ana"})
     at.secrets = {**AUTH_SECRETS, "topiclab": {"roles": {"wizard": ["*@example.com"]}}}
@@ -124,7 +127,7 @@ def test_app_refuses_an_unknown_role_in_the_role_map(home, small_csv):
 def test_a_widget_callback_acts_as_the_signed_in_user(home, small_csv):
     """Explore's import runs in a callback, before app.py names the run's user: it must act
     as the session's signed-in user, never as a default one."""
-    from core import datasets, ingest
+    from core.data import datasets, ingest
     from tests.conftest import FIXTURES
     ingest.import_paths([small_csv], "shop")
     at = login_app({"is_logged_in": True, "email": "ana@example.com", "name": "Ana"})

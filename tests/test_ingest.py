@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from core import audit, auth, datasets, ingest, store
+from core.data import audit, auth, datasets, ingest, store
 from core.errors import InputError, PermissionDenied
 from tests.conftest import FIXTURES
 

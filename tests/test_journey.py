@@ -42,7 +42,7 @@ def fresh_home(tmp_path_factory) -> Path:
 
 def query(home: Path, sql: str) -> pd.DataFrame:
     """Read the store the app writes (between the app's short connections)."""
-    from core import store
+    from core.data import store
     mp = pytest.MonkeyPatch()
     mp.setenv("TOPICLAB_HOME", str(home))
     try:

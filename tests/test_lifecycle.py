@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from core import audit, auth, deploy, drift, pipeline, registry, review, score, store, train
+from core.data import audit, auth, store
 from core.errors import PermissionDenied
+from core.ops import deploy, drift, pipeline, train
+from core.serve import registry, review, score
 from tests.conftest import BBC, demo_subset
 
 AM = auth.User("amy", auth.ACCOUNT_MANAGER)
@@ -59,7 +61,7 @@ def test_a_failure_after_training_leaves_production_untouched(trained_home, monk
 def test_drift_is_low_for_the_same_corpus_and_high_for_another(trained_home, tmp_path):
     import pandas as pd
 
-    from core import ingest
+    from core.data import ingest
 
     same = demo_subset(tmp_path / "same.parquet", 400)
     frame = pd.read_parquet(same)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import streamlit as st
 
-from core import campaign_map, ingest, registry
+from core.data import ingest
+from core.serve import campaign_map, registry
 from tests.test_pages import ok, page
 
 

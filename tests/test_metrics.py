@@ -7,9 +7,9 @@ import copy
 import numpy as np
 import pytest
 
-from core.corpus import Corpus
-from core.engines import make_engine
-from core.metrics import (
+from core.model.corpus import Corpus
+from core.model.engines import make_engine
+from core.model.metrics import (
     align_vocabularies,
     coherence,
     coherence_per_topic,
@@ -20,7 +20,7 @@ from core.metrics import (
     topic_alignment,
     topic_diversity,
 )
-from core.text import TextConfig
+from core.model.text import TextConfig
 from tests.conftest import bbc_corpus
 
 PRETOKENIZED = TextConfig(pretokenized=True, no_below=1, no_above=1.0)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core import datasets, registry, score, store, sweep, train
+from core.data import datasets, store
 from core.errors import Cancelled, InputError
-from core.lookup import Lookup
+from core.ops import sweep, train
+from core.serve import registry, score
+from core.serve.lookup import Lookup
 
 
 def test_sweep_registers_every_run_and_explains_its_choice(trained_home):

@@ -7,8 +7,10 @@ import re
 
 import numpy as np
 
-from core import demo, naming, registry, relevance
-from core.namewords import place_words
+from core.data import demo
+from core.model import relevance
+from core.model.namewords import place_words
+from core.serve import naming, registry
 
 
 def demo_brand_words() -> set[str]:
@@ -33,7 +35,7 @@ def demo_brand_words() -> set[str]:
 
 
 def test_no_automatic_topic_name_on_the_demo_holds_a_brand_or_place_word(trained_home) -> None:
-    from core import datasets
+    from core.data import datasets
 
     model = registry.load(registry.resolve("production"))
     accounts = datasets.campaigns("demo", 1)["account"].dropna()

@@ -6,17 +6,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.corpus import Corpus
-from core.engines import bow_matrix, make_engine
 from core.errors import InputError, NotFoundError
-from core.neighbors import (
+from core.model.corpus import Corpus
+from core.model.engines import bow_matrix, make_engine
+from core.model.neighbors import (
     NeighborIndex,
     hellinger_similarity,
     jensen_shannon_similarity,
     label_precision,
     neighbors_frame,
 )
-from core.text import TextConfig
+from core.model.text import TextConfig
 from tests.conftest import SHARED_DATA
 
 

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import negatives, ngrams
-from core.actions import suggest
+from core.model import negatives, ngrams
+from core.model.actions import suggest
 
 
 def rows(*items: tuple) -> pd.DataFrame:
@@ -119,7 +119,7 @@ def test_suggest_carries_ngram_waste_and_match_types_on_negatives():
 
 
 def test_cli_ngrams_of_a_campaign_and_of_its_account(trained_home):
-    from core import datasets
+    from core.data import datasets
     from tests.conftest import cli, ok_json
 
     campaigns = datasets.campaigns("demo", 1)
@@ -155,7 +155,7 @@ def test_lookup_page_shows_the_ngram_waste_action(trained_home):
 
     st.cache_data.clear()
     st.cache_resource.clear()
-    from core import datasets, demo
+    from core.data import datasets, demo
     truth = pd.read_parquet(demo.planted_path())
     stored = set(datasets.campaigns("demo", 1)["campaign_id"])
     waste = truth[(truth["kind"] == "ngram_waste") & (truth["origin"] == "planted")

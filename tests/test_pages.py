@@ -12,7 +12,9 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from core import audit, deploy, drift, gate, ingest, registry, store, train
+from core.data import audit, ingest, store
+from core.ops import deploy, drift, gate, train
+from core.serve import registry
 from tests.conftest import FAST_K, REPO, SECOND_K, build_review_store, demo_subset
 
 

@@ -3,8 +3,9 @@ Lookup, carried names on Topics, size warnings and carrying names on Train."""
 
 from __future__ import annotations
 
-from core import carry, naming, registry, train
-from core.neighbors import MIN_SIMILARITY
+from core.model.neighbors import MIN_SIMILARITY
+from core.ops import carry, train
+from core.serve import naming, registry
 from tests.test_pages import fresh_caches, ok, page, picker  # noqa: F401  (autouse fixture)
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import ingest, train
-from core.engines import ENGINES
-from core.text import LANGUAGES, WEIGHTINGS
+from core.data import ingest
+from core.model.engines import ENGINES
+from core.model.text import LANGUAGES, WEIGHTINGS
+from core.ops import train
 from tests.test_pages import ok, page
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from core import demo, planted
-from core.negatives import words
+from core.data import demo, planted
+from core.model.negatives import words
 
 COMMITTED_TRUTH = demo.planted_path(demo.DEFAULT_PATH)
 
@@ -63,7 +63,7 @@ def _first_found(trained_home: Path, truth: pd.DataFrame, kind: str,
                  action_kind: str, column: str, status: str | None = None) -> tuple:
     """The first planted case of a kind in the trained store, and whether the action of
     its campaign names it."""
-    from core.lookup import Lookup
+    from core.serve.lookup import Lookup
 
     lookup = Lookup("production")
     plants = truth[(truth["kind"] == kind) & (truth["origin"] == "planted")
@@ -91,7 +91,7 @@ def test_the_planted_conflict_is_left_out_and_shown(trained_home, truth) -> None
     case, dropped = _first_found(trained_home, truth, "negative_conflicts", "ngram_waste",
                                  "negative", status="dropped")
     assert case["term"] in dropped
-    from core.lookup import Lookup
+    from core.serve.lookup import Lookup
     actions = Lookup("production").campaign(case["campaign_id"]).suggestions.actions
     waste = next(a for a in actions if a.kind == "ngram_waste").evidence
     assert case["term"] not in set(waste.loc[waste["status"] == "safe", "negative"])
@@ -110,7 +110,7 @@ def test_the_planted_duplicate_keyword_is_found(trained_home, truth) -> None:
 
 
 def test_a_folder_import_never_reads_the_truth(tmp_path: Path) -> None:
-    from core.readers import read_paths
+    from core.data.readers import read_paths
 
     frame, truth = demo.generate_with_truth(30, seed=2)
     frame.to_parquet(tmp_path / "campaigns.parquet")

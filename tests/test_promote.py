@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from core import promote
+from core.model import promote
 
 
 def planted() -> pd.DataFrame:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core import audit, deploy, gate, ingest, registry, score, store, train
-from core.engines import DEFAULTS, make_engine
+from core.data import audit, ingest, store
 from core.errors import InputError, TopicLabError
+from core.model.engines import DEFAULTS, make_engine
+from core.ops import deploy, gate, train
+from core.serve import registry, score
 from tests.conftest import FAST_PARAMS, cli, demo_subset
 
 NAN, INF = float("nan"), float("inf")

@@ -15,8 +15,9 @@ import sys
 
 import pytest
 
-from core import registry, score, store
+from core.data import store
 from core.errors import TopicLabError
+from core.serve import registry, score
 from tests.conftest import REPO
 
 PAUSE_S = 2.5

@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.data.readers import ReadResult, read_bytes, read_paths, strip_match_decoration
+from core.data.schema import TERM_COLUMNS
 from core.errors import InputError
-from core.readers import ReadResult, read_bytes, read_paths, strip_match_decoration
-from core.schema import TERM_COLUMNS
 from tests.conftest import SHARED_DATA
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

@@ -6,8 +6,11 @@ import json
 
 import pytest
 
-from core import audit, auth, config, deploy, registry, store, train
+from core import config
+from core.data import audit, auth, store
 from core.errors import InputError, NotFoundError, PermissionDenied, TopicLabError
+from core.ops import deploy, train
+from core.serve import registry
 from tests.conftest import FAST_K, FAST_PARAMS
 
 

@@ -8,8 +8,9 @@ import time
 
 import pytest
 
-from core import registry, sandbox, store
+from core.data import sandbox, store
 from core.errors import QueryError
+from core.serve import registry
 
 # Runs in constant memory until interrupted: DuckDB counts 10^15 rows.
 ENDLESS = "SELECT count(*) FROM range(100000) a, range(100000) b, range(100000) c"

@@ -26,10 +26,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from core import audit, canary, deploy, keys, registry, request_log, store, throttle
 from core.cli import main as cli_main
-from core.service import Settings, create_app
-from core.serving import ModelHolder
+from core.data import audit, store
+from core.ops import deploy
+from core.serve import canary, keys, registry, request_log, throttle
+from core.serve.service import Settings, create_app
+from core.serve.serving import ModelHolder
 from tests.conftest import REPO, SECOND_K
 
 with warnings.catch_warnings():  # Starlette 1.10 prefers httpx2 for its TestClient; httpx works
@@ -311,8 +313,8 @@ def test_a_batch_counts_its_items_against_the_keys_rate(served):
 def test_neighbour_records_equal_the_cli_table(served):
     """The service builds neighbour rows without pandas (its hot path); they must be the
     rows of the table the CLI and the app show, value for value."""
-    from core.answers import plain
-    from core.lookup import Lookup
+    from core.serve.answers import plain
+    from core.serve.lookup import Lookup
 
     lookup = Lookup(served["production"])
     for i, cid in enumerate(list(lookup.index.ids_[:40])):

@@ -19,19 +19,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import (
-    cli,
-    config,
-    deploy,
-    ingest,
-    registry,
-    score,
-    spark_engine,
-    spark_export,
-    spark_session,
-)
+from core import cli, config
+from core.data import ingest, spark_export
 from core.errors import Cancelled, TopicLabError
-from core.train import TrainSpec, build_corpus, train
+from core.model import spark_session
+from core.ops import deploy, spark_engine
+from core.ops.train import TrainSpec, build_corpus, train
+from core.serve import registry, score
 
 MASTER = "local[2]"
 HAVE_PYSPARK = importlib.util.find_spec("pyspark") is not None
@@ -128,8 +122,9 @@ def test_spark_training_writes_a_loadable_artifact_that_recovers_planted_groups(
 def test_spark_artifact_is_complete_like_a_local_one(home_with_model):
     """Encoded counts, corpus frequencies and brand/place words are saved as local engines
     save them, so Lookup, Topics and drift need not encode the campaigns again."""
-    from core import datasets, naming
-    from core.corpus import EncodedCounts
+    from core.data import datasets
+    from core.model.corpus import EncodedCounts
+    from core.serve import naming
 
     model = registry.load(home_with_model)
     saved = EncodedCounts.load(registry.model_dir(home_with_model))
@@ -249,7 +244,7 @@ def test_parquet_export_is_cached_by_content_hash(home_with_model):
 
 @needs_spark
 def test_spark_engine_fits_an_in_memory_corpus_too(session):
-    from core.corpus import Corpus
+    from core.model.corpus import Corpus
 
     texts = [[" ".join(np.random.default_rng(i).choice(words, 2, replace=False))
               for _ in range(8)] for i, words in enumerate(list(GROUPS.values()) * 20)]

@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 
-from core import store
+from core.data import store
 from core.errors import StoreBusyError
 from tests.conftest import REPO
 

@@ -6,12 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import term_vectors
-from core.campaign_model import CampaignModel
-from core.corpus import Corpus
-from core.engines import bow_matrix
-from core.neighbors import NeighborIndex
-from core.text import TextConfig
+from core.model import term_vectors
+from core.model.campaign_model import CampaignModel
+from core.model.corpus import Corpus
+from core.model.engines import bow_matrix
+from core.model.neighbors import NeighborIndex
+from core.model.text import TextConfig
 
 # Two words used in the same contexts ("emergency" / "urgent" plumbing) and two unrelated
 # verticals. No campaign has both synonyms, so only learnt similarity can link them.

@@ -8,9 +8,9 @@ import json
 import pandas as pd
 import pytest
 
-from core.corpus import Corpus, Encoder
 from core.errors import InputError
-from core.text import TextConfig, Tokenizer, detect_language, strip_decorations
+from core.model.corpus import Corpus, Encoder
+from core.model.text import TextConfig, Tokenizer, detect_language, strip_decorations
 from tests.conftest import SHARED_DATA
 
 SONY = SHARED_DATA / "sony_okg_ad_keywords" / "keyword"

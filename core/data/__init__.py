@@ -1,0 +1,1 @@
+"""Data: the store, datasets and everything that reads files into it."""

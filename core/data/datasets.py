@@ -1,0 +1,159 @@
+"""Reading dataset versions back: listings, one version's rows, its per-campaign table."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from core.data import audit, auth, store
+from core.errors import InputError, NotFoundError
+
+
+@dataclass(frozen=True)
+class DatasetVersion:
+    name: str
+    version: int
+    content_hash: str
+    rows: int
+    campaigns: int
+    source_files: tuple[str, ...]
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} v{self.version}"
+
+
+def list_versions(name: str | None = None) -> pd.DataFrame:
+    """Every version (or those of one dataset), newest first within a name."""
+    where, params = ("WHERE name = ?", [name]) if name else ("", [])
+    return store.query(
+        "SELECT name, version, rows, campaigns, source_files, content_hash, created_at, "
+        f"created_by, warnings FROM datasets {where} ORDER BY name, version DESC", params
+    )
+
+
+def default_version(versions: pd.DataFrame | None = None) -> tuple[str, int] | None:
+    """What to show first: the newest version of `demo`, else of the first dataset."""
+    versions = list_versions() if versions is None else versions
+    if versions.empty:
+        return None
+    names = list(dict.fromkeys(versions["name"]))
+    name = "demo" if "demo" in names else names[0]
+    return name, int(versions.loc[versions["name"] == name, "version"].max())
+
+
+def search_campaigns(table: pd.DataFrame, text: str, limit: int | None = None) -> pd.DataFrame:
+    """Rows of a campaign table whose id, name or account contains `text` (any case);
+    exact id matches first."""
+    needle = text.strip().lower()
+    if needle:
+        hay = (table["campaign_id"].astype(str) + " " + table["campaign_name"].fillna("")
+               + " " + table["account"].fillna("")).str.lower()
+        hits = table[hay.str.contains(needle, regex=False)]
+        exact = hits["campaign_id"].astype(str).str.lower() == needle
+        table = pd.concat([hits[exact], hits[~exact]])
+    return table if limit is None else table.head(limit)
+
+
+def get(name: str, version: int | None = None) -> DatasetVersion:
+    """One version (the latest when `version` is None); NotFoundError names what exists."""
+    row = store.query_one(
+        "SELECT name, version, content_hash, rows, campaigns, source_files FROM datasets "
+        "WHERE name = ? AND (? IS NULL OR version = ?) ORDER BY version DESC LIMIT 1",
+        [name, version, version],
+    )
+    if row is None:
+        known = list_versions()
+        if known.empty:
+            raise NotFoundError("The store holds no datasets yet: import a file first.")
+        if name not in set(known["name"]):
+            names = ", ".join(sorted(set(known["name"])))
+            raise NotFoundError(f"No dataset named {name!r}. Known datasets: {names}.")
+        versions = ", ".join(str(v) for v in sorted(known.loc[known["name"] == name, "version"]))
+        raise NotFoundError(f"Dataset {name!r} has no version {version}; it has {versions}.")
+    return DatasetVersion(row[0], row[1], row[2], row[3], row[4], tuple(row[5]))
+
+
+def terms(name: str, version: int, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """The term rows of one version in import order: every column, or only `columns`
+    (reading fewer is much faster at millions of rows: Lookup and scoring read only
+    theirs). Read through Arrow; integer columns with missing values come as float64.
+
+    Rows are read as stored and sorted only when they are not in import order already
+    (DuckDB keeps insertion order, and an import inserts a version in file-then-line
+    order when its files came sorted): an ORDER BY sorts every time.
+    """
+    order = ["source_file", "source_line"]
+    picked = "* EXCLUDE (dataset, version)" if columns is None else ", ".join(
+        [*columns, *(c for c in order if c not in columns)])
+    with store.connect(read_only=True) as con:
+        table = con.sql(f"SELECT {picked} FROM terms WHERE dataset = ? AND version = ?",
+                        params=[name, version]).to_arrow_table()
+    # One chunk per column: gathering a campaign's rows from many chunks is ~10x slower.
+    table = table.combine_chunks()
+    if not _in_import_order(table):
+        table = table.sort_by([(column, "ascending") for column in order])
+    if columns is not None:
+        table = table.select(list(columns))
+    return table.to_pandas()
+
+
+def _in_import_order(table: pa.Table) -> bool:
+    """Whether rows are sorted by (source_file, source_line)."""
+    if table.num_rows < 2:
+        return True
+    files, lines = table.column("source_file"), table.column("source_line")
+    head, tail = files.slice(0, table.num_rows - 1), files.slice(1)
+    if pc.any(pc.less(tail, head)).as_py():
+        return False
+    same = pc.equal(tail, head)
+    later = pc.greater(lines.slice(1), lines.slice(0, table.num_rows - 1))
+    return not pc.any(pc.and_(same, pc.invert(later))).as_py()
+
+
+def campaigns(name: str, version: int) -> pd.DataFrame:
+    """One row per campaign with its totals and rates (the `campaigns` view)."""
+    return store.query(
+        "SELECT * EXCLUDE (dataset, version) FROM campaigns WHERE dataset = ? AND version = ? "
+        "ORDER BY campaign_id", [name, version]
+    )
+
+
+def top_terms(name: str, version: int, limit: int = 25) -> pd.DataFrame:
+    """Most widespread terms: in how many campaigns, with their clicks and cost."""
+    return store.query(
+        "SELECT term, count(DISTINCT campaign_id) AS campaigns, sum(impressions) AS impressions,"
+        " sum(clicks) AS clicks, sum(cost) AS cost FROM terms WHERE dataset = ? AND version = ?"
+        " GROUP BY term ORDER BY campaigns DESC, clicks DESC NULLS LAST LIMIT ?",
+        [name, version, limit],
+    )
+
+
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+def currency(name: str) -> str | None:
+    """The currency of a dataset's cost: from its exports' "Currency code" column, else
+    the dataset's setting (`set_currency`), else None (unknown)."""
+    row = store.query_one("SELECT currency FROM dataset_currency WHERE name = ?", [name])
+    return row[0] if row else None
+
+
+def set_currency(name: str, code: str) -> str:
+    """Set the currency of a dataset's cost (ISO 4217, e.g. 'JPY'). Requires `import`."""
+    auth.require("import")
+    code = (code or "").strip().upper()
+    if not _CURRENCY.match(code):
+        raise InputError(f"Currency {code!r} is not an ISO 4217 code such as EUR, USD or JPY.")
+    with store.transaction() as con:
+        if not con.execute("SELECT 1 FROM datasets WHERE name = ?", [name]).fetchone():
+            raise NotFoundError(f"No dataset named {name!r}.")
+        con.execute("INSERT OR REPLACE INTO dataset_currency VALUES (?, ?, 'setting', ?)",
+                    [name, code, audit.now()])
+        audit.record(con, "set_currency", name, {"currency": code})
+    return code

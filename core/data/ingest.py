@@ -1,0 +1,140 @@
+"""Import files into the store as a new, immutable version of a named dataset.
+
+Readers (`core.data.readers`) turn files into canonical term rows and refuse bad input;
+this module gives the rows a version number and writes them, with the version's
+metadata and an audit entry, in one transaction. Content identical to an existing
+version of the same dataset is recognised by its hash and not stored twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tempfile
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from core.data import audit, auth, encodings, files, readers, store
+from core.errors import InputError
+from core.data.schema import TERM_COLUMNS
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\- ]{0,63}$")
+# The hash ignores where rows came from, so the same content under another file name
+# (or in another order) is recognised as the same.
+_HASHED = [c for c in TERM_COLUMNS if c not in ("source_file", "source_line")]
+
+
+@dataclass
+class ImportSummary:
+    dataset: str
+    version: int
+    rows: int
+    campaigns: int
+    content_hash: str
+    status: str  # "created" | "unchanged"
+    files: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def check_dataset_name(name: str) -> str:
+    name = (name or "").strip()
+    if not _NAME.match(name):
+        raise InputError(
+            f"Dataset name {name!r} is not valid: use 1-64 letters, digits, spaces, '_', '-' "
+            "or '.', starting with a letter or digit."
+        )
+    return name
+
+
+def _may_import(dataset: str) -> str:
+    """The checked dataset name, once the current user may import (before any reading)."""
+    dataset = check_dataset_name(dataset)
+    auth.require("import")
+    return dataset
+
+
+def content_hash(frame: pd.DataFrame) -> str:
+    """Order-independent SHA-256 of the canonical columns."""
+    row_hashes = np.sort(pd.util.hash_pandas_object(frame[_HASHED], index=False).to_numpy())
+    return hashlib.sha256(row_hashes.tobytes()).hexdigest()
+
+
+def import_paths(paths: Sequence[str | Path], dataset: str, *,
+                 names: Sequence[str] | None = None,
+                 encoding: str | None = None) -> ImportSummary:
+    """Read files/folders (all as one version) and store them. `encoding`: a codec name
+    for every text file, or None / "auto" to detect it (`core.data.encodings`)."""
+    dataset = _may_import(dataset)
+    return import_result(readers.read_paths(paths, names=names, encoding=encoding), dataset)
+
+
+def import_uploads(uploads: Sequence[tuple[str, bytes]], dataset: str, *,
+                   encoding: str | None = None) -> ImportSummary:
+    """Store in-memory uploads (the browser's file widget), all as one version.
+
+    The bytes go to a private temporary folder so the same readers handle them; messages
+    and `source_file` keep the uploaded names. Sizes are checked here, before anything is
+    written, whatever limit the widget applied.
+    """
+    dataset = _may_import(dataset)
+    encoding = encodings.check_choice(encoding)
+    if not uploads:
+        raise InputError("No file was uploaded.")
+    for name, data in uploads:
+        files.check_size(len(data), Path(name).name)
+    with tempfile.TemporaryDirectory(prefix="topiclab-upload-") as tmp:
+        paths = []
+        for i, (name, data) in enumerate(uploads):
+            path = Path(tmp) / f"upload-{i}{Path(name).suffix.lower()[:10]}"
+            path.write_bytes(data)
+            paths.append(path)
+        result = readers.read_paths(paths, names=[Path(name).name for name, _ in uploads],
+                                    encoding=encoding)
+    return import_result(result, dataset)
+
+
+def import_result(result: readers.ReadResult, dataset: str) -> ImportSummary:
+    """Write what a reader produced as the next version of `dataset`, or recognise it."""
+    dataset = _may_import(dataset)
+    frame = result.frame[list(TERM_COLUMNS)]
+    digest = content_hash(frame)
+    campaigns = int(frame["campaign_id"].nunique())
+    with store.transaction() as con:
+        same = con.execute(
+            "SELECT version FROM datasets WHERE name = ? AND content_hash = ? "
+            "ORDER BY version LIMIT 1", [dataset, digest]
+        ).fetchone()
+        if same:
+            return ImportSummary(dataset, same[0], len(frame), campaigns, digest, "unchanged",
+                                 list(result.files), list(result.warnings))
+        version = con.execute(
+            "SELECT coalesce(max(version), 0) + 1 FROM datasets WHERE name = ?", [dataset]
+        ).fetchone()[0]
+        con.execute(
+            "INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [dataset, version, digest, list(result.files),
+             [result.format_by_file.get(f, "") for f in result.files], len(frame), campaigns,
+             audit.now(), auth.current_user().name, list(result.warnings)],
+        )
+        con.register("incoming_terms", frame)
+        con.execute(
+            f"INSERT INTO terms SELECT ?, ?, {', '.join(TERM_COLUMNS)} FROM incoming_terms",
+            [dataset, version],
+        )
+        con.unregister("incoming_terms")
+        if result.currency:  # the exports say which currency the cost is in
+            con.execute("INSERT OR REPLACE INTO dataset_currency VALUES (?, ?, 'export', ?)",
+                        [dataset, result.currency, audit.now()])
+        summary = ImportSummary(dataset, version, len(frame), campaigns, digest, "created",
+                                list(result.files), list(result.warnings))
+        audit.record(con, "import", f"{dataset} v{version}",
+                     {"files": summary.files, "rows": summary.rows,
+                      "campaigns": summary.campaigns, "hash": digest})
+    return summary

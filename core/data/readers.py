@@ -1,0 +1,716 @@
+"""Every supported input file into rows of the canonical term table (`core.data.schema`).
+
+Readers only read and validate: they return a DataFrame with exactly `TERM_COLUMNS`, or
+raise `InputError` naming the file, line and column of the first problem, so that the
+importer can refuse the whole file before it touches the store.
+
+Delimited text is parsed with the `csv` module rather than pandas' C parser because
+every row must keep the line an editor shows for it (quoted fields may span lines) and
+ragged rows must be refused, not silently padded. A regular file is parsed in one C pass;
+only an irregular one is re-read row by row to say where it goes wrong.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+import stat
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from core.data import encodings, files
+from core.data.columns import (
+    KEYWORD_NAMES,
+    SEARCH_TERM_NAMES,
+    accepted_names,
+    match_columns,
+    normalise_name,
+)
+from core.errors import InputError
+from core.data.match_types import strip_match_decoration
+from core.data.schema import METRIC_COLUMNS, TERM_COLUMNS
+
+PLANTED_SUFFIX = "planted.parquet"  # core.data.demo.planted_path: never read from a folder
+SUPPORTED_SUFFIXES = (".csv", ".tsv", ".tab", ".txt", ".parquet", ".pq")
+DELIMITERS = (",", "\t", ";", "|")
+_DELIMITER_NAMES = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}
+# A single-column file is read whole-line: this delimiter never occurs in text.
+_NO_DELIMITER = "\x1f"
+
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+
+# Google Ads UI downloads: "Search keyword report" / "Search terms report", then the range.
+_REPORT_TITLE = re.compile(r"^\s*\"?[\w ./&()-]*\breport\"?\s*$", re.IGNORECASE)
+_DATE_RANGE_LINE = re.compile(r"^\s*\"?[^\t;|]*(\d{4}|all time)[^\t;|]*\"?\s*$", re.IGNORECASE)
+
+_NULL_TOKENS = frozenset({"", "--", "-", "n/a", "na", "nan", "null", "none"})
+_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$")
+_CURRENCY_PREFIX = re.compile(r"^[$€£¥￥]\s*")
+_TOTAL_PREFIX = "total:"
+
+_MATCH_TYPES = ("exact", "phrase", "broad")
+_TERM_TYPE_VALUES = {
+    "keyword": "keyword", "keywords": "keyword", "kw": "keyword",
+    "searchterm": "search_term", "searchterms": "search_term", "searchquery": "search_term",
+    "query": "search_term", "st": "search_term",
+}
+_TEXT_COLUMNS = ("account", "ad_group", "label")
+# The largest value one term row may hold. No keyword row has a trillion impressions,
+# clicks or conversions (all Google searches of a year are about 2e12), and no account
+# spends 1e15 in any currency (that is about 60 billion USD in Indonesian rupiah). Bigger
+# values are typos or hostile (1e308 summed over two rows is infinite): within these
+# bounds every sum over even a billion rows stays finite and fits DuckDB's integers, and
+# impressions/clicks fit int64 with room to spare.
+_METRIC_MAX = {"impressions": 1e12, "clicks": 1e12, "cost": 1e15, "conversions": 1e12}
+_MAX_LISTED_LINES = 10
+
+# Builds the error for (message, row position, canonical column) of the file being read.
+_Fail = Callable[[str, int, str], InputError]
+
+
+@dataclass
+class ReadResult:
+    """Rows of one import, the file names they came from, and what was noticed on the way."""
+
+    frame: pd.DataFrame
+    files: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    format_by_file: dict[str, str] = field(default_factory=dict)
+    currency: str | None = None  # Google Ads' "Currency code" when the files agree on one
+
+
+@dataclass
+class _RawTable:
+    """One file's cells before cleaning: canonical column -> input values, plus line numbers."""
+
+    values: dict[str, pd.Series]
+    headers: dict[str, str]  # canonical column -> the input column name it came from
+    lines: np.ndarray
+    format: str
+    term_header: str
+    report_date: pd.Timestamp | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def read_paths(paths: Sequence[str | Path], *, names: Sequence[str] | None = None,
+               encoding: str | None = None) -> ReadResult:
+    """Read files and/or folders (their supported files, sorted by name) into one frame.
+
+    `names` gives the display name of each path (an upload's original file name when the
+    path is a temporary file); messages and `source_file` use it. `encoding` (a codec
+    name; None or "auto" to detect) applies to every text file. Only regular files are
+    read (`core.data.files`): a device, FIFO or socket is refused before it is opened.
+    """
+    encoding = encodings.check_choice(encoding)
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    if names is not None and len(names) != len(paths):
+        raise ValueError(f"got {len(names)} names for {len(paths)} paths")
+    sources: list[tuple[Path, str]] = []
+    for index, raw_path in enumerate(paths):
+        path = Path(raw_path)
+        shown = Path(names[index]).name if names is not None else None
+        try:
+            is_dir = stat.S_ISDIR(os.stat(path).st_mode)
+        except OSError:
+            is_dir = False  # files.regular_file says what is wrong
+        if is_dir:
+            sources.extend((child, child.name) for child in _supported_files(path))
+        else:
+            sources.append((path, shown or path.name))
+    if not sources:
+        raise InputError("nothing to read: no files given")
+    for path, shown in sources:  # every kind and size before any reading
+        info = files.regular_file(path, shown if names is not None else str(path))
+        files.check_size(info.st_size, shown)
+    return _read_all([(shown, files.read_limited(path, shown)) for path, shown in sources],
+                     encoding)
+
+
+def read_bytes(data: bytes, name: str, *, encoding: str | None = None) -> ReadResult:
+    """Read one in-memory upload (e.g. Streamlit's `UploadedFile.getvalue()`)."""
+    shown = Path(name).name
+    files.check_size(len(data), shown)
+    return _read_all([(shown, data)], encodings.check_choice(encoding))
+
+
+# --------------------------------------------------------------------------- files and folders
+
+
+def _supported_files(folder: Path) -> list[Path]:
+    """The folder's supported regular files; a device, FIFO or socket among them is refused
+    (reading it would hang or never end), sub-folders and hidden files are left alone."""
+    found = []
+    for child in sorted(folder.iterdir()):
+        if child.name.startswith("."):
+            continue
+        try:
+            mode = os.stat(child).st_mode
+        except OSError:
+            continue  # a dangling link: nothing to read
+        if stat.S_ISREG(mode):
+            found.append(child)
+        elif not stat.S_ISDIR(mode) and child.suffix.lower() in SUPPORTED_SUFFIXES:
+            raise files.not_regular(f"{folder}/{child.name}", mode)
+    # The demo generator's ground truth (`planted.parquet`, `x.planted.parquet`) sits
+    # beside its corpus and is never term rows: models must not see it.
+    supported = [p for p in found if p.suffix.lower() in SUPPORTED_SUFFIXES
+                 and not p.name.endswith(PLANTED_SUFFIX)]
+    if not supported:
+        seen = ", ".join(p.name for p in found[:10]) or "nothing"
+        raise InputError(
+            f"folder has no supported files ({', '.join(SUPPORTED_SUFFIXES)}); found: {seen}",
+            file=str(folder))
+    return supported
+
+
+def _read_all(parts: list[tuple[str, bytes]], encoding: str | None = None) -> ReadResult:
+    names = [name for name, _ in parts]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise InputError(f"two input files are both named {repeated[0]!r}; rows are traced by "
+                         "file name, so rename one of them", file=repeated[0])
+    frames, warnings, formats, currencies = [], [], {}, set()
+    for name, data in parts:
+        frame, file_warnings, file_format, file_currencies = _read_one(data, name, encoding)
+        frames.append(frame)
+        warnings.extend(file_warnings)
+        formats[name] = file_format
+        currencies |= file_currencies
+    if len(currencies) > 1:
+        listed = ", ".join(sorted(currencies))
+        warnings.append(f"the files give costs in several currencies ({listed}); costs are "
+                        "summed as exported, without conversion")
+    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    return ReadResult(frame=frame, files=names, warnings=warnings, format_by_file=formats,
+                      currency=currencies.pop() if len(currencies) == 1 else None)
+
+
+def _currencies(raw: _RawTable) -> set[str]:
+    """The currency codes a file's "Currency code" column holds (upper-cased), if any."""
+    if "currency" not in raw.values:
+        return set()
+    return {v.strip().upper() for v in _as_text(raw.values["currency"]) if v and v.strip()}
+
+
+def _read_one(data: bytes, name: str, encoding: str | None = None
+              ) -> tuple[pd.DataFrame, list[str], str, set[str]]:
+    if not data:
+        raise InputError("the file is empty (0 bytes)", file=name)
+    if data[:4] == b"PAR1":
+        raw = _read_parquet(data, name)
+    elif data[:4] == b"PK\x03\x04":
+        raise InputError("this is a ZIP archive or an Excel workbook, which cannot be imported; "
+                         "save the sheet as CSV (UTF-8) and import that", file=name)
+    else:
+        text, encoding_warnings = _decode(data, name, encoding)
+        raw = _read_delimited(text, name)
+        raw.warnings[:0] = encoding_warnings
+    frame, warnings = _canonical_frame(raw, name)
+    return frame, raw.warnings + warnings, raw.format, _currencies(raw)
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+def _decode(data: bytes, name: str, encoding: str | None = None) -> tuple[str, list[str]]:
+    """Text of the file (`core.data.encodings`) once it is known not to be binary."""
+    text, warnings = encodings.decode(data, name, encoding)
+    sample = text[:1_000_000]
+    if "\x00" in text or len(_CONTROL_CHARS.findall(sample)) > max(2, len(sample) // 1000):
+        raise InputError("is not a text file: it holds binary control characters; expected "
+                         "CSV/TSV text or Parquet", file=name)
+    return text, warnings
+
+
+# --------------------------------------------------------------------------- delimited text
+
+
+def _sniff_delimiter(header: str) -> str:
+    """The candidate that splits the header into the most fields (column names rarely
+    contain delimiters, unlike data); a one-field header means a one-column file."""
+    best, best_count = _NO_DELIMITER, 1
+    for delimiter in DELIMITERS:
+        count = len(next(csv.reader([header], delimiter=delimiter)))
+        if count > best_count:
+            best, best_count = delimiter, count
+    return best
+
+
+def _preamble(lines: list[str]) -> tuple[int, str | None, str | None]:
+    """(lines before the header, report title, date-range line) of a Google Ads download."""
+    if len(lines) < 2 or not _REPORT_TITLE.match(lines[0]) or _has_delimiter(lines[0]):
+        return 0, None, None
+    title = lines[0].strip().strip('"')
+    if len(lines) >= 3 and _DATE_RANGE_LINE.match(lines[1]):
+        return 2, title, lines[1].strip().strip('"')
+    return 1, title, None
+
+
+def _has_delimiter(line: str) -> bool:
+    return any(d in line for d in DELIMITERS)
+
+
+def _report_format(title: str | None, delimiter: str, term_header: str) -> str:
+    if title is None:
+        return "tsv" if delimiter == "\t" else "csv"
+    lowered = title.lower()
+    if "search term" in lowered or normalise_name(term_header) in SEARCH_TERM_NAMES:
+        return "google_ads_search_terms_report"
+    if "keyword" in lowered:
+        return "google_ads_keyword_report"
+    return "google_ads_report"
+
+
+def _report_date(line: str | None) -> pd.Timestamp | None:
+    """The report's day when the range line names a single day (`"May 1, 2024"` or
+    `"May 1, 2024 - May 1, 2024"`); ranges and "All time" give no date."""
+    if not line:
+        return None
+    ends = [part.strip() for part in line.split(" - ")]
+    days = set()
+    for end in ends:
+        for pattern in ("%B %d, %Y", "%b %d, %Y", "%Y-%m-%d"):
+            try:
+                days.add(datetime.strptime(end, pattern).date())
+                break
+            except ValueError:
+                continue
+        else:
+            return None
+    return pd.Timestamp(days.pop()) if len(days) == 1 else None
+
+
+def _read_delimited(text: str, name: str) -> _RawTable:
+    head = text[:65_536].splitlines()[:5]
+    blank_lead = next((i for i, line in enumerate(head) if line.strip()), len(head))
+    skip, title, range_line = _preamble(head[blank_lead:])
+    skip += blank_lead
+    if skip >= len(head) or not head[skip].strip():
+        raise InputError("the file has no header row (it is empty or blank)", file=name)
+    delimiter = _sniff_delimiter(head[skip])
+
+    reader = _csv_rows(text, skip, delimiter)
+    try:
+        header = [cell.strip() for cell in next(reader)]
+    except csv.Error as err:
+        raise InputError(f"the header row cannot be parsed ({err})", file=name,
+                         line=skip + 1) from None
+    header_end = skip + reader.line_num  # the header's last line (1-based)
+
+    matched = match_columns(header)
+    if "term" not in matched:
+        raise InputError(
+            f"no term column. Columns found: {', '.join(repr(h) for h in header)}. "
+            f"Accepted names for the term column: {accepted_names('term')}",
+            file=name, line=skip + 1)
+    layout = _Layout(name=name, skip=skip, delimiter=delimiter, width=len(header),
+                     term_index=matched["term"], report=title is not None, header_end=header_end)
+    parsed = _rows_at_once(reader, layout)
+    if parsed is None:  # something unusual: re-read row by row to say exactly where
+        reader = _csv_rows(text, skip, delimiter)
+        next(reader)
+        parsed = _rows_one_by_one(reader, layout)
+    rows, lines, totals = parsed
+    if not rows:
+        what = ("only totals rows" if totals else "a header but no data rows")
+        raise InputError(f"the file has {what}", file=name, line=skip + 1)
+
+    columns = dict(enumerate(zip(*rows, strict=True)))
+    values = {column: pd.Series(columns[index], dtype=object)
+              for column, index in matched.items()}
+    file_format = _report_format(title, delimiter, header[layout.term_index])
+    return _RawTable(
+        values=values, headers={c: header[i] for c, i in matched.items()},
+        lines=np.asarray(lines, dtype="int64"), format=file_format,
+        term_header=header[layout.term_index], report_date=_report_date(range_line))
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where the table sits in a delimited text file."""
+
+    name: str
+    skip: int  # preamble lines before the header
+    delimiter: str
+    width: int  # fields in the header
+    term_index: int
+    report: bool  # a Google Ads download (title line present)
+    header_end: int  # the header's last line
+
+
+def _csv_rows(text: str, skip: int, delimiter: str):
+    stream = io.StringIO(text, newline="")
+    for _ in range(skip):
+        stream.readline()
+    return csv.reader(stream, delimiter=delimiter, strict=True)
+
+
+def _is_total(row: list[str], layout: _Layout) -> bool:
+    """Totals rows: an empty term beside a "Total: ..." cell; in a Google Ads download
+    the "Total: ..." label may also sit in the term column itself."""
+    term = row[layout.term_index]
+    if term.strip() and not (layout.report and term.lstrip()[:6].casefold() == _TOTAL_PREFIX):
+        return False
+    return any(cell.lstrip()[:6].casefold() == _TOTAL_PREFIX for cell in row)
+
+
+def _rows_at_once(reader, layout: _Layout) -> tuple[list, list[int], int] | None:
+    """All rows in one C-speed pass when the file is regular (one line per row, every row
+    as wide as the header); None otherwise."""
+    try:
+        rows = list(reader)
+    except csv.Error:
+        return None
+    if layout.skip + reader.line_num - layout.header_end != len(rows):
+        return None  # a quoted field spans lines, so line numbers need counting
+    width = layout.width
+    if any(len(row) != width for row in rows):
+        return None  # blank, short or long rows
+    term_index, report = layout.term_index, layout.report
+    suspects = [i for i, row in enumerate(rows) if not row[term_index].strip()
+                or (report and row[term_index].lstrip()[:6].casefold() == _TOTAL_PREFIX)]
+    totals = {i for i in suspects if _is_total(rows[i], layout)}
+    lines = list(range(layout.header_end + 1, layout.header_end + 1 + len(rows)))
+    if totals:
+        rows = [row for i, row in enumerate(rows) if i not in totals]
+        lines = [line for i, line in enumerate(lines) if i not in totals]
+    return rows, lines, len(totals)
+
+
+def _rows_one_by_one(reader, layout: _Layout) -> tuple[list, list[int], int]:
+    """Rows with the line each starts on; blank lines skipped; the first malformed or
+    ragged row refused with its line."""
+    name, skip, width = layout.name, layout.skip, layout.width
+    rows: list[list[str]] = []
+    lines: list[int] = []
+    totals = 0
+    end_line = reader.line_num  # physical lines consumed after the preamble
+    try:
+        for row in reader:
+            start, end_line = skip + end_line + 1, reader.line_num
+            if len(row) != width:
+                if not any(cell.strip() for cell in row):
+                    continue  # blank line
+                if len(row) > width and not any(cell.strip() for cell in row[width:]):
+                    row = row[:width]  # trailing empty cells from a trailing delimiter
+                else:
+                    raise _ragged_row(row, width, start, skip + end_line, layout)
+            if _is_total(row, layout):
+                totals += 1
+                continue
+            rows.append(row)
+            lines.append(start)
+    except csv.Error as err:
+        start = skip + end_line + 1
+        if "unexpected end of data" in str(err):
+            raise InputError(
+                "unterminated quoted field: a quote opened in this row is never closed",
+                file=name, line=start) from None
+        raise InputError(
+            f"malformed quoting ({err}): quote the whole field and double any quote inside it",
+            file=name, line=skip + reader.line_num) from None
+    return rows, lines, totals
+
+
+def _ragged_row(row: list[str], width: int, start: int, end: int, layout: _Layout
+                ) -> InputError:
+    name, header_line, delimiter = layout.name, layout.skip + 1, layout.delimiter
+    if end > start:
+        return InputError(
+            f"the row starting here runs to line {end} and has {len(row)} fields where the "
+            f"header (line {header_line}) has {width}: probably an unterminated quote",
+            file=name, line=start)
+    kind = _DELIMITER_NAMES.get(delimiter, "delimiter")
+    return InputError(
+        f"row has {len(row)} fields but the header (line {header_line}) has {width}; "
+        f"check for a missing or stray {kind} or quote", file=name, line=start)
+
+
+# --------------------------------------------------------------------------- parquet
+
+
+def _read_parquet(data: bytes, name: str) -> _RawTable:
+    try:
+        table = pq.read_table(pa.BufferReader(data))
+    except (pa.ArrowException, OSError, ValueError) as err:
+        raise InputError(f"is not a readable Parquet file ({err})", file=name) from None
+    header = [str(column) for column in table.column_names]
+    matched = match_columns(header)
+    if "term" not in matched:
+        raise InputError(
+            f"no term column. Columns found: {', '.join(repr(h) for h in header)}. "
+            f"Accepted names for the term column: {accepted_names('term')}", file=name)
+    if table.num_rows == 0:
+        raise InputError("the file has columns but no data rows", file=name)
+    values = {}
+    for column, index in matched.items():
+        cells = table.column(index)
+        kind = cells.type
+        typed = ((column in METRIC_COLUMNS and (pa.types.is_integer(kind)
+                                                or pa.types.is_floating(kind)))
+                 or (column == "date" and (pa.types.is_date(kind)
+                                           or pa.types.is_timestamp(kind))))
+        if typed:
+            if pa.types.is_floating(kind):
+                nan = np.flatnonzero(pc.is_nan(cells).fill_null(False).to_numpy(
+                    zero_copy_only=False))
+                if nan.size:
+                    raise InputError("NaN is not a number; leave the cell empty (null) when "
+                                     "there is no value", file=name, line=int(nan[0]) + 1,
+                                     column=header[index])
+            if pa.types.is_date(kind):
+                cells = cells.cast(pa.timestamp("us"))
+            values[column] = cells.to_pandas().reset_index(drop=True)
+            continue
+        try:  # arrow prints ints as "17", not pandas' "17.0" for a column with nulls
+            text = cells.cast(pa.string()).to_pylist()
+        except (pa.ArrowException, NotImplementedError):
+            text = [None if v is None else str(v) for v in cells.to_pylist()]
+        values[column] = pd.Series(text, dtype=object)
+    return _RawTable(
+        values=values, headers={c: header[i] for c, i in matched.items()},
+        lines=np.arange(1, table.num_rows + 1, dtype="int64"), format="parquet",
+        term_header=header[matched["term"]])
+
+
+# --------------------------------------------------------------------------- cleaning
+
+
+def _canonical_frame(raw: _RawTable, name: str) -> tuple[pd.DataFrame, list[str]]:
+    """Validate and convert one file's cells into `TERM_COLUMNS`; the warnings it raised."""
+    warnings: list[str] = []
+    lines = raw.lines
+    rows = len(lines)
+
+    def fail(message: str, position: int, column: str) -> InputError:
+        return InputError(message, file=name, line=int(lines[position]),
+                          column=raw.headers.get(column))
+
+    terms, decorated, written = [], [], []
+    for value in _as_text(raw.values["term"]):
+        term, match = strip_match_decoration(value) if value is not None else ("", None)
+        terms.append(term)
+        decorated.append(match)
+        written.append(" ".join(value.split()) if value is not None else "")
+    empty = next((i for i, term in enumerate(terms) if not term), None)
+    if empty is not None:
+        raise fail("the term is empty", empty, "term")
+
+    stem = Path(name).stem
+    if "campaign_id" in raw.values:
+        campaign_ids = _stripped(raw.values["campaign_id"])
+        missing = np.flatnonzero(campaign_ids.isna().to_numpy())
+        if missing.size:
+            raise fail("the campaign is empty", int(missing[0]), "campaign_id")
+        campaign_names = (_stripped(raw.values["campaign_name"]) if "campaign_name" in raw.values
+                          else pd.Series([None] * rows, dtype="str"))
+    else:
+        campaign_ids = pd.Series([stem] * rows, dtype="str")
+        campaign_names = campaign_ids
+        if not raw.format.startswith("google_ads"):  # those exports never have one
+            warnings.append(f"{name}: no campaign column, so the whole file is one "
+                            f"campaign named {stem!r}")
+
+    match_types = _match_types(raw, decorated, name, warnings)
+    term_types = _term_types(raw, name, warnings)
+
+    columns: dict[str, pd.Series] = {
+        "campaign_id": campaign_ids,
+        "campaign_name": campaign_names,
+        "term": pd.Series(terms, dtype="str"),
+        "term_type": term_types,
+        "match_type": pd.Series(match_types, dtype="str"),
+    }
+    for column in _TEXT_COLUMNS:
+        columns[column] = (_stripped(raw.values[column]) if column in raw.values
+                           else pd.Series([None] * rows, dtype="str"))
+    for column in METRIC_COLUMNS:
+        whole = column in ("impressions", "clicks")
+        if column in raw.values:
+            columns[column] = _number_column(raw.values[column], whole, fail, column)
+        else:
+            columns[column] = pd.Series([None] * rows, dtype="Int64" if whole else "float64")
+    columns["date"] = _date_column(raw, fail)
+    columns["source_file"] = pd.Series([name] * rows, dtype="str")
+    columns["source_line"] = pd.Series(lines, dtype="int64")
+    frame = pd.DataFrame({column: columns[column].reset_index(drop=True)
+                          for column in TERM_COLUMNS})
+
+    # `+a` (broad match modifier) and `a` (broad) are two keywords in the account that
+    # clean to the same row; only rows whose term was also written alike are duplicates.
+    compared = frame.drop(columns="source_line").assign(written=written)
+    duplicated = compared.duplicated()
+    if duplicated.any():
+        dropped = frame.loc[duplicated, "source_line"].tolist()
+        listed = ", ".join(str(n) for n in dropped[:_MAX_LISTED_LINES])
+        more = ", ..." if len(dropped) > _MAX_LISTED_LINES else ""
+        warnings.append(f"{name}: {len(dropped)} duplicate rows dropped (lines {listed}{more})")
+        frame = frame.loc[~duplicated].reset_index(drop=True)
+    return frame, warnings
+
+
+def _as_text(values: pd.Series) -> list[str | None]:
+    """Cells as Python strings (None for missing). Object columns of a `_RawTable` hold
+    only str/None already; typed (numeric, date) columns are printed."""
+    if values.dtype == object:
+        return values.tolist()
+    return [None if pd.isna(v) else str(v) for v in values.tolist()]
+
+
+def _stripped(values: pd.Series) -> pd.Series:
+    """Text cells with surrounding whitespace removed; blank cells become null."""
+    cleaned = [(v.strip() or None) if v is not None else None for v in _as_text(values)]
+    return pd.Series(cleaned, dtype="str")
+
+
+def _match_types(raw: _RawTable, decorated: list[str | None], name: str,
+                 warnings: list[str]) -> list[str | None]:
+    """The Match type column where it says something, else the term's decoration."""
+    if "match_type" not in raw.values:
+        return decorated
+    cells = _as_text(raw.values["match_type"])
+    meaning = {}
+    for value in set(cells):
+        key = normalise_name(value) if value else ""
+        meaning[value] = (key, next((m for m in _MATCH_TYPES if key.startswith(m)), None))
+    result, unknown = [], {}
+    for value, fallback in zip(cells, decorated, strict=True):
+        key, found = meaning[value]
+        if key and found is None:
+            unknown[value] = unknown.get(value, 0) + 1
+        result.append(found or fallback)
+    if unknown:
+        examples = ", ".join(repr(v) for v in list(unknown)[:3])
+        warnings.append(f"{name}: {sum(unknown.values())} rows have a match type that is not "
+                        f"exact, phrase or broad ({examples}); taken from the term's "
+                        "decoration where it has one, else left empty")
+    return result
+
+
+def _term_types(raw: _RawTable, name: str, warnings: list[str]) -> pd.Series:
+    """'keyword' / 'search_term': from a Term type column, else from the report kind or the
+    name of the term column ("Search term" vs "Keyword"), else unknown."""
+    if raw.format == "google_ads_search_terms_report":
+        default = "search_term"
+    elif raw.format.startswith("google_ads"):
+        default = "keyword"
+    else:
+        header = normalise_name(raw.term_header)
+        default = ("search_term" if header in SEARCH_TERM_NAMES
+                   else "keyword" if header in KEYWORD_NAMES else None)
+    rows = len(raw.lines)
+    if "term_type" not in raw.values:
+        return pd.Series([default] * rows, dtype="str")
+    cells = _as_text(raw.values["term_type"])
+    keys = {value: normalise_name(value) if value else "" for value in set(cells)}
+    unknown = {value for value, key in keys.items() if key and key not in _TERM_TYPE_VALUES}
+    kinds = {value: _TERM_TYPE_VALUES.get(key) or default for value, key in keys.items()}
+    result = [kinds[value] for value in cells]
+    if unknown:
+        warnings.append(f"{name}: term type values {sorted(unknown)[:3]} are not 'keyword' or "
+                        "'search_term'; left empty")
+    return pd.Series(result, dtype="str")
+
+
+def _number_column(values: pd.Series, whole: bool, fail: _Fail, column: str) -> pd.Series:
+    """Metric cells as numbers: thousands separators and currency signs removed, `--` and
+    blanks null; anything else that is not a non-negative number is refused."""
+    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(
+            values.dtype):
+        numbers = pd.to_numeric(values).astype("float64").reset_index(drop=True)
+        original = numbers
+        bad = pd.Series(False, index=numbers.index)
+    else:
+        original = pd.Series(_as_text(values), dtype=object)
+        # Plain numbers parse in C; only the rest ("1,340", " --", "¥500") is cleaned.
+        numbers = pd.to_numeric(original, errors="coerce").astype("float64")
+        odd = numbers.isna() & original.notna()
+        bad = pd.Series(False, index=numbers.index)
+        if odd.any():
+            text = original[odd].str.strip()
+            missing = text.str.casefold().isin(_NULL_TOKENS)
+            text = text.str.replace(_CURRENCY_PREFIX, "", regex=True)
+            grouped = text.str.match(_THOUSANDS)
+            text = text.where(~grouped, text.str.replace(",", "", regex=False))
+            parsed = pd.to_numeric(text.where(~missing, None), errors="coerce")
+            numbers[odd] = parsed.astype("float64")
+            bad[odd] = parsed.isna() & ~missing
+    bad |= np.isinf(numbers)
+    if bad.any():
+        at = int(np.flatnonzero(bad.to_numpy())[0])
+        raise fail(f"{original.iloc[at]!r} is not a number", at, column)
+    negative = np.flatnonzero((numbers < 0).to_numpy())
+    if negative.size:
+        at = int(negative[0])
+        raise fail(f"{original.iloc[at]!r} is negative; metrics must be 0 or more", at, column)
+    limit = _METRIC_MAX.get(column)
+    too_big = np.flatnonzero((numbers > limit).to_numpy()) if limit else []
+    if len(too_big):
+        at = int(too_big[0])
+        raise fail(f"{original.iloc[at]!r} is out of range: {column} may be at most "
+                   f"{limit:,.0f} per row", at, column)
+    if whole:
+        fractional = np.flatnonzero((numbers.notna() & (numbers % 1 != 0)).to_numpy())
+        if fractional.size:
+            at = int(fractional[0])
+            raise fail(f"{original.iloc[at]!r} is not a whole number", at, column)
+        return numbers.round().astype("Int64")
+    return numbers
+
+
+def _date_column(raw: _RawTable, fail: _Fail) -> pd.Series:
+    rows = len(raw.lines)
+    if "date" not in raw.values:
+        day = raw.report_date if raw.report_date is not None else pd.NaT
+        return pd.Series([day] * rows, dtype="datetime64[us]")
+    values = raw.values["date"].reset_index(drop=True)
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        if getattr(values.dt, "tz", None) is not None:
+            values = values.dt.tz_localize(None)
+        return values.dt.normalize().astype("datetime64[us]")
+    text = pd.Series(_as_text(values), dtype="object").fillna("").str.strip()
+    missing = text.str.casefold().isin(_NULL_TOKENS)
+    days = _local_days(text.where(~missing, None))
+    bad = np.flatnonzero((days.isna() & ~missing).to_numpy())
+    if bad.size:
+        at = int(bad[0])
+        raise fail(f"{text.iloc[at]!r} is not a date", at, "date")
+    return days
+
+
+def _local_days(text: pd.Series) -> pd.Series:
+    """Calendar days as written (a time zone, if any, is dropped, not converted)."""
+    try:
+        parsed = pd.to_datetime(text, errors="coerce", format="mixed")
+    except (ValueError, TypeError):  # e.g. several time zones in one column
+        parsed = pd.Series([_one_day(v) for v in text.tolist()], index=text.index)
+    else:
+        if getattr(parsed.dt, "tz", None) is not None:
+            parsed = parsed.dt.tz_localize(None)
+    return pd.Series(parsed, dtype="datetime64[us]").dt.normalize()
+
+
+def _one_day(value: str | None) -> pd.Timestamp:
+    try:
+        stamp = pd.Timestamp(value) if value is not None else pd.NaT
+    except (ValueError, TypeError):
+        return pd.NaT
+    return stamp.tz_localize(None) if stamp is not pd.NaT and stamp.tzinfo else stamp
+
+
+__all__ = ["SUPPORTED_SUFFIXES", "ReadResult", "read_bytes", "read_paths",
+           "strip_match_decoration"]

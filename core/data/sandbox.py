@@ -1,0 +1,201 @@
+"""User SQL over the store, in a process of its own that cannot change the store or leave it.
+
+Why a process: DuckDB will not open, in one process, a second connection to a file with
+another configuration (read-only next to the store's read-write connections, or with
+its own `memory_limit` and `threads`). Sharing the store's connections would serialise
+every page behind one user's query; a separate process gets its own read-only
+connection and budget, and other readers never wait for it (see `core.data.sql_worker`).
+Writers elsewhere wait for it at most its time limit, as for any other reader.
+
+Layers, each enough on its own for the common attacks: only single read statements are
+accepted, and none that calls functions showing server paths or settings; the
+connection is read-only with external access off and its configuration locked (no
+files, no ATTACH, no INSTALL/LOAD, no SET); the process has a memory limit and DuckDB a
+thread budget; a timer interrupts the query, its fetching and conversion, and the
+process is killed if it does not stop. Results are capped by rows and by bytes, and the
+result says so.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+
+import pandas as pd
+import pyarrow as pa
+
+from core import config
+from core.data import store
+from core.errors import QueryError
+
+# What Python, duckdb and pyarrow need in the worker before any query (measured: about
+# 200 MB of data segment), added to the query's own budget `TOPICLAB_SQL_MEMORY_MB`.
+WORKER_BASE_MB = 320
+# Starting the worker (Python, duckdb, pyarrow) does not count as the query's time.
+WORKER_START_S = 5.0
+# After the worker's own interrupt, how long it may take to stop before it is killed.
+KILL_GRACE_S = 2.0
+
+# One idle worker, already started, waits for the next query: starting Python with
+# duckdb and pyarrow takes 0.5-1.5 s here, which the user should not wait for each time.
+# It holds no connection (so no lock on the store) and exits when this process does.
+_spare: subprocess.Popen | None = None
+_spare_lock = threading.Lock()
+
+
+def _start_worker() -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "core.data.sql_worker"], stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=config.REPO_ROOT)
+
+
+def _take_worker(keep_spare: bool) -> subprocess.Popen:
+    """The waiting worker if there is one (a fresh one otherwise); start the next spare."""
+    global _spare
+    with _spare_lock:
+        worker = _spare if _spare is not None and _spare.poll() is None else None
+        _spare = _start_worker() if keep_spare else None
+    return worker or _start_worker()
+
+_SCOPE = "WHERE dataset = '{dataset}' AND version = {version}"
+
+EXAMPLE_QUERIES: dict[str, str] = {
+    "Campaigns with the most spend": (
+        "SELECT campaign_id, campaign_name, cost, clicks, conversions, round(ctr, 4) AS ctr\n"
+        f"FROM campaigns\n{_SCOPE}\nORDER BY cost DESC\nLIMIT 20"
+    ),
+    "Search terms that spent without converting": (
+        f"SELECT campaign_id, term, clicks, cost\nFROM terms\n{_SCOPE}\n"
+        "  AND term_type = 'search_term' AND conversions = 0 AND cost > 0\n"
+        "ORDER BY cost DESC\nLIMIT 50"
+    ),
+    "Most common terms": (
+        "SELECT term, count(DISTINCT campaign_id) AS campaigns, sum(clicks) AS clicks\n"
+        f"FROM terms\n{_SCOPE}\nGROUP BY term\nORDER BY campaigns DESC\nLIMIT 30"
+    ),
+    "Dataset versions": "SELECT name, version, rows, campaigns, created_at FROM datasets",
+    "Tables and views": (
+        "SELECT table_name, table_type FROM information_schema.tables ORDER BY table_name"
+    ),
+}
+
+
+def example_query(title: str, dataset: str, version: int) -> str:
+    """An example with the active dataset filled in (names are validated on import)."""
+    return EXAMPLE_QUERIES[title].format(dataset=dataset, version=version)
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    frame: pd.DataFrame
+    truncated: bool
+    seconds: float
+    row_cap: int
+    capped_by: str | None = None  # "rows" or "bytes" when truncated
+    result_bytes: int = 0         # Arrow size of the rows returned
+    byte_cap: int = 0
+    worker_peak_mb: float = 0.0   # the worker process's peak resident memory
+
+    @property
+    def notice(self) -> str | None:
+        """What the page and the CLI show when the result was cut short."""
+        if self.capped_by == "rows":
+            return (f"capped at {self.row_cap:,} rows (TOPICLAB_SQL_ROW_CAP); add LIMIT or "
+                    "aggregate to see what you need")
+        if self.capped_by == "bytes":
+            return (f"capped at {self.byte_cap / 2**20:g} MB (TOPICLAB_SQL_RESULT_MB) after "
+                    f"{len(self.frame):,} rows; select fewer or shorter columns")
+        return None
+
+    def to_dict(self) -> dict:
+        """The CLI's JSON: row count, whether and why it was capped, time, the rows."""
+        return {"rows": len(self.frame), "truncated": self.truncated, "capped": self.notice,
+                "seconds": round(self.seconds, 4), "data": self.frame.to_dict(orient="records")}
+
+
+def run_query(sql: str, *, row_cap: int | None = None, timeout_s: float | None = None,
+              byte_cap: int | None = None, memory_mb: int | None = None,
+              keep_spare: bool = True) -> QueryResult:
+    """Run one read-only statement in its own process, within its row, byte, memory and
+    time budgets. Other readers of the store never wait for it. `keep_spare=False` (the
+    CLI's one-off query) starts no idle worker for a next query."""
+    row_cap = row_cap or config.sql_row_cap()
+    timeout_s = timeout_s if timeout_s is not None else config.sql_timeout_s()
+    byte_cap = byte_cap or config.sql_result_bytes()
+    memory_mb = memory_mb or config.sql_memory_mb()
+    if not sql or not sql.strip():
+        raise QueryError("The query is empty: write a SELECT statement.")
+    store.ensure_schema()  # read-only when the store is current
+    request = {"sql": sql, "db_path": str(config.db_path()), "row_cap": row_cap,
+               "byte_cap": byte_cap, "timeout_s": timeout_s, "memory_mb": memory_mb,
+               "base_mb": WORKER_BASE_MB, "threads": config.sql_threads()}
+    deadline = WORKER_START_S + timeout_s + KILL_GRACE_S
+    started = time.perf_counter()
+    worker = _take_worker(keep_spare)
+    try:
+        out, err = worker.communicate(json.dumps(request).encode(), timeout=deadline)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        worker.communicate()
+        raise QueryError(_timeout_message(timeout_s)) from None
+    header_line, _, body = out.partition(b"\n")
+    try:
+        header = json.loads(header_line)
+    except ValueError:
+        raise QueryError(_crash_message(worker.returncode, err, memory_mb)) from None
+    if not header["ok"]:
+        error = QueryError(_failure_message(header, timeout_s, memory_mb))
+        error.worker_peak_mb = header.get("peak_mb")  # measured, for tests and logs
+        raise error
+    table = pa.ipc.open_stream(io.BytesIO(body)).read_all()
+    frame = table.rename_columns(_unique(table.column_names)).to_pandas()
+    if time.perf_counter() - started > deadline:
+        raise QueryError(_timeout_message(timeout_s))
+    return QueryResult(frame=frame, truncated=header["capped"] is not None,
+                       seconds=float(header["seconds"]), row_cap=row_cap,
+                       capped_by=header["capped"], result_bytes=int(header["bytes"]),
+                       byte_cap=byte_cap, worker_peak_mb=float(header["peak_mb"]))
+
+
+def _timeout_message(timeout_s: float) -> str:
+    return (f"The query ran longer than the {timeout_s:g} s limit and was stopped "
+            "(TOPICLAB_SQL_TIMEOUT_S).")
+
+
+def _memory_message(memory_mb: int) -> str:
+    return (f"The query needed more than its {memory_mb} MB memory budget and was stopped "
+            "(TOPICLAB_SQL_MEMORY_MB); aggregate, filter or LIMIT it.")
+
+
+def _failure_message(header: dict, timeout_s: float, memory_mb: int) -> str:
+    kind = header.get("kind")
+    if kind == "timeout":
+        return _timeout_message(timeout_s)
+    if kind == "memory":
+        return _memory_message(memory_mb)
+    if kind == "refused":
+        return str(header.get("message"))
+    return f"The query failed: {header.get('message')}"
+
+
+def _crash_message(returncode: int | None, stderr: bytes, memory_mb: int) -> str:
+    """The worker died without answering: almost always its memory limit."""
+    text = stderr.decode("utf-8", "replace").lower()
+    if "memory" in text or returncode in (-6, -9, 134, 137):
+        return _memory_message(memory_mb)
+    return "The query stopped unexpectedly; try a simpler query."
+
+
+def _unique(columns: list[str]) -> list[str]:
+    """pandas and Arrow need distinct column names; `SELECT 1, 1` gives two '1's."""
+    seen: dict[str, int] = {}
+    out = []
+    for name in columns:
+        seen[name] = seen.get(name, 0) + 1
+        out.append(name if seen[name] == 1 else f"{name}_{seen[name]}")
+    return out

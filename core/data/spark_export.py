@@ -1,0 +1,153 @@
+"""A dataset version as Parquet files for Spark: exported by DuckDB, cached by content hash.
+
+Spark reads `<export dir>/<content hash>/` directly (no JDBC, nothing goes through
+pandas). The export dir is `TOPICLAB_SPARK_EXPORT_DIR` when set — any Hadoop URI the
+cluster can read (`hdfs://…`, `s3a://…`, `file:///shared/…`), so that executors on other
+machines find the files — else `$TOPICLAB_HOME/parquet` (local mode).
+
+DuckDB's `COPY (SELECT …) TO … (FORMAT parquet, PARTITION_BY bucket)` writes it, where
+`bucket` is a hash of the campaign id: all rows of one campaign are in one bucket, so a
+campaign's terms can be tokenised and folded in together. `fold` (0-999, another hash of
+the campaign id) selects the held-out campaigns the same way in Spark and in DuckDB. The
+files are written to a temporary folder and renamed into place, so a crashed export never
+leaves a half-written cache; identical content is exported once. For a URI, DuckDB writes
+the local staging copy under `$TOPICLAB_HOME/parquet` and the driver uploads it with
+Hadoop's FileSystem API (the same client Spark reads with), then renames it into place.
+
+Encoded counts of a model (`counts_location`) are written next to the exports by Spark
+itself, so scoring in Spark reads them instead of tokenising every campaign again.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+from pathlib import Path
+
+from core import config
+from core.data import datasets, store
+
+# Columns Spark needs: campaign, text, the weighting columns, and the import order.
+COLUMNS = ("campaign_id", "term", "impressions", "clicks", "source_file", "source_line")
+FOLD_SQL = "CAST(hash(campaign_id || '#fold') % 1000 AS INTEGER)"
+EXPORT_DIR_ENV = "TOPICLAB_SPARK_EXPORT_DIR"
+_CAMPAIGNS_PER_BUCKET = 15_000
+_MAX_BUCKETS = 256
+
+
+def parquet_root() -> Path:
+    """The local folder DuckDB writes exports to (the export dir itself in local mode)."""
+    return config.home() / "parquet"
+
+
+def export_dir() -> str:
+    """Where Spark reads exports and writes encoded counts: `TOPICLAB_SPARK_EXPORT_DIR`
+    (a local path or any Hadoop URI), else `$TOPICLAB_HOME/parquet`."""
+    configured = os.environ.get(EXPORT_DIR_ENV, "").strip()
+    return configured.rstrip("/") if configured else str(parquet_root())
+
+
+def is_uri(location: str) -> bool:
+    """True for `scheme://…` locations, which go through Hadoop's FileSystem API."""
+    return "://" in location
+
+
+def counts_location(model_id: str) -> str:
+    """Where Spark keeps a model's encoded counts as Parquet (campaign_id, indices,
+    values, oov_share, first_file, first_line)."""
+    return f"{export_dir()}/counts/{model_id}"
+
+
+def buckets_for(campaigns: int) -> int:
+    """Number of Parquet partitions: about 15,000 campaigns each, at least 4."""
+    return max(4, min(_MAX_BUCKETS, math.ceil(campaigns / _CAMPAIGNS_PER_BUCKET)))
+
+
+def export(name: str, version: int | None = None, session=None) -> str:
+    """The location of one dataset version's Parquet files, exporting it on first use.
+
+    `session` (a SparkSession) is needed only when the export dir is a URI."""
+    info = datasets.get(name, version)
+    root = export_dir()
+    if not is_uri(root):
+        return str(_export_local(info, Path(root)))
+    if session is None:
+        raise ValueError("exporting to a URI needs the Spark session")
+    final = f"{root}/{info.content_hash}"
+    fs = HadoopFS(session)
+    if fs.exists(f"{final}/_SUCCESS"):
+        return final
+    staged = _export_local(info, parquet_root())
+    tmp = f"{root}/.tmp-{info.content_hash}"
+    fs.delete(tmp)
+    try:
+        fs.upload(staged, tmp)
+        fs.delete(final)
+        fs.rename(tmp, final)
+    except BaseException:
+        fs.delete(tmp)
+        raise
+    return final
+
+
+def _export_local(info, root: Path) -> Path:
+    final = root / info.content_hash
+    if (final / "_SUCCESS").exists():
+        return final
+    buckets = buckets_for(info.campaigns)
+    tmp = root / f".tmp-{info.content_hash}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    columns = ", ".join(COLUMNS)
+    try:
+        with store.connect(read_only=True) as con:
+            con.execute(
+                f"COPY (SELECT {columns}, {FOLD_SQL} AS fold, "
+                f"CAST(hash(campaign_id) % {buckets} AS INTEGER) AS bucket "
+                "FROM terms WHERE dataset = ? AND version = ? AND term IS NOT NULL "
+                f"ORDER BY bucket, source_file, source_line) TO '{_sql_path(tmp)}' "
+                "(FORMAT parquet, PARTITION_BY (bucket))", [info.name, info.version])
+        (tmp / "_SUCCESS").write_text(f"{info.label}\n", "utf-8")
+        shutil.rmtree(final, ignore_errors=True)
+        tmp.rename(final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
+def _sql_path(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
+class HadoopFS:
+    """The few file operations the export needs, on any Hadoop URI, through the Spark
+    driver's JVM (`hdfs://`, `s3a://`, `file://`; whatever the cluster's Hadoop reads)."""
+
+    def __init__(self, session) -> None:
+        sc = session.sparkContext
+        self._jvm, self._conf = sc._jvm, sc._jsc.hadoopConfiguration()
+
+    def _path(self, location: str):
+        path = self._jvm.org.apache.hadoop.fs.Path(location)
+        return path, path.getFileSystem(self._conf)
+
+    def exists(self, location: str) -> bool:
+        path, fs = self._path(location)
+        return bool(fs.exists(path))
+
+    def delete(self, location: str) -> None:
+        path, fs = self._path(location)
+        if fs.exists(path):
+            fs.delete(path, True)
+
+    def upload(self, local: Path, location: str) -> None:
+        path, fs = self._path(location)
+        source = self._jvm.org.apache.hadoop.fs.Path(local.resolve().as_uri())
+        fs.copyFromLocalFile(False, True, source, path)
+
+    def rename(self, source: str, target: str) -> None:
+        path, fs = self._path(source)
+        if not fs.rename(path, self._path(target)[0]):
+            raise OSError(f"could not rename {source} to {target}")

@@ -1,0 +1,1 @@
+"""Model: text to topics to fingerprints, neighbours and actions; no store."""

@@ -1,0 +1,527 @@
+"""CampaignModel: from term rows to fingerprints, topics, neighbours and suggested actions.
+
+The notebook API, scikit-learn style (`__init__` stores settings, `fit` learns the
+attributes ending in `_`), with no store involved:
+
+    from core import CampaignModel, read_terms
+    terms = read_terms(["exports/"])
+    model = CampaignModel(k=40, engine="tomotopy", seed=0).fit(terms)
+    model.neighbors("C00042", n=10)
+
+The store's `core.serve.lookup.Lookup` answers with the same functions defined here (neighbour
+index, neighbour table, campaign table rules, actions, keyword fold-in), so a model gives
+the same answers in a notebook and on the Lookup page. `save` writes the registry's
+artifact format (`core.model.artifact`); `core.serve.registry.register_fitted` registers a fitted
+model against a dataset version holding the same rows.
+
+This module is the model layer: it never touches the store.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator
+
+from core.data.schema import METRIC_COLUMNS
+from core.errors import InputError, NotFoundError
+from core.model import actions, artifact, brand, namewords, relevance
+from core.model.brand import BrandIndex
+from core.model.corpus import Corpus, EncodedCounts, Encoder
+from core.model.engines import DEFAULT_ENGINE, Engine, bow_matrix, make_engine
+from core.model.neighbors import (
+    DEFAULT_METRIC,
+    DEFAULT_TERM_WEIGHT,
+    MIN_SIMILARITY,
+    NeighborIndex,
+    neighbors_frame,
+)
+from core.model.text import TextConfig
+
+# Per-campaign columns shown beside each neighbour (the Lookup page's table).
+PERFORMANCE = ["campaign_name", "account", "label", "terms", "impressions", "clicks", "cost",
+               "conversions", "ctr", "cpc", "conversion_rate"]
+# How the neighbours table reads: who, how similar, how it performs, then the detail.
+NEIGHBOR_COLUMNS = ["campaign_name", "campaign_id", "similarity", "ctr", "cpc",
+                    "conversion_rate", "clicks", "impressions", "cost", "conversions",
+                    "shared_topics", "account", "label", "terms", "topic_similarity",
+                    "term_similarity"]
+MAX_K = 500  # the same bound as core.ops.train.MAX_K (a test keeps them equal)
+TERMS_FILE = "terms.parquet"
+
+
+# -- fingerprints of new keywords ---------------------------------------------------------
+@dataclass
+class Fingerprint:
+    """One campaign's topic weights, with what the encoder could and could not read."""
+
+    weights: np.ndarray            # length K, sums to 1
+    oov_share: float               # share of tokens not in the model's vocabulary
+    known_tokens: list[str] = field(default_factory=list)
+    unknown_tokens: list[str] = field(default_factory=list)   # every token not in it
+    dropped: dict[str, str] = field(default_factory=dict)     # of those: seen in training
+                                                              # but filtered out -> why
+
+    @property
+    def confidence(self) -> float:
+        return float(self.weights.max())
+
+    @property
+    def never_seen_tokens(self) -> list[str]:
+        """Unknown tokens the training data never had (not merely filtered out)."""
+        return [t for t in self.unknown_tokens if t not in self.dropped]
+
+    @property
+    def dropped_tokens(self) -> list[str]:
+        """Unknown tokens the training data had but the vocabulary filters removed."""
+        return [t for t in self.unknown_tokens if t in self.dropped]
+
+    def unknown_report(self) -> dict[str, object]:
+        """Why words were not used, in shares of all tokens and distinct examples."""
+        total = len(self.known_tokens) + len(self.unknown_tokens)
+        never, dropped = self.never_seen_tokens, self.dropped_tokens
+        return {
+            "never_seen_share": round(len(never) / total, 4) if total else 0.0,
+            "dropped_share": round(len(dropped) / total, 4) if total else 0.0,
+            "never_seen": list(dict.fromkeys(never))[:50],
+            "dropped": {t: self.dropped[t] for t in list(dict.fromkeys(dropped))[:50]},
+        }
+
+
+def fold_in_keywords(encoder: Encoder, engine: Engine, terms: Sequence[str],
+                     model_name: str) -> Fingerprint:
+    """Fingerprint of keywords that are not in the model's data (pasted, or from a file)."""
+    result = fold_in_keyword_lists(encoder, engine, [terms], model_name)[0]
+    if isinstance(result, InputError):
+        raise result
+    return result
+
+
+def fold_in_keyword_lists(encoder: Encoder, engine: Engine,
+                          keyword_lists: Sequence[Sequence[str]], model_name: str
+                          ) -> list[Fingerprint | InputError]:
+    """`fold_in_keywords` of many new campaigns at once: one tokenizer pass over all their
+    terms and one `transform` call. Each item is its fingerprint, or the InputError that
+    `fold_in_keywords` would raise for it; a fingerprint does not depend on the others."""
+    cleaned = [[t.strip() for t in terms if t and t.strip()] for terms in keyword_lists]
+    flat = [t for terms in cleaned for t in terms]
+    tokenized = iter(encoder.tokenizer.tokenize_terms(flat) if flat else [])
+    vocabulary = encoder.dictionary.token2id
+    results: list[Fingerprint | InputError] = []
+    bows, slots = [], []
+    for terms in cleaned:
+        if not terms:
+            results.append(InputError("No keywords were given: paste one keyword per line or "
+                                      "separate them with commas."))
+            continue
+        tokens = [tok for _ in terms for tok in next(tokenized)]
+        known = [t for t in tokens if t in vocabulary]
+        unknown = [t for t in tokens if t not in vocabulary]
+        if not known:
+            shown = ", ".join(dict.fromkeys(unknown)) if unknown else "none after stop words"
+            results.append(InputError(
+                f"None of the words is in the vocabulary of model {model_name} (words "
+                f"found: {shown[:300]}), so no fingerprint can be computed. Add keywords "
+                "closer to the campaigns the model was trained on."))
+            continue
+        bow, oov = encoder.encode(tokens)
+        bows.append(bow)
+        slots.append(len(results))
+        dropped = {t: encoder.dropped[t] for t in unknown if t in encoder.dropped}
+        results.append(Fingerprint(np.empty(0), oov, known, unknown, dropped))
+    if bows:
+        weights = engine.transform(bows)
+        for slot, row in zip(slots, weights, strict=True):
+            results[slot].weights = row  # type: ignore[union-attr]
+    return results
+
+
+# -- per-campaign table -------------------------------------------------------------------
+def campaign_table(terms: pd.DataFrame) -> pd.DataFrame:
+    """One row per campaign (index `campaign_id`, sorted): name, account, row counts,
+    totals and rates, most common label. The same rules as the store's `campaigns` view
+    (totals from `core.model.actions.campaign_totals`); a test checks that they agree."""
+    frame = terms.assign(campaign_id=terms["campaign_id"].astype(str))
+    groups = frame.groupby("campaign_id", sort=True)
+
+    def first(column: str) -> pd.Series:
+        if column not in frame:
+            return pd.Series(None, index=groups.size().index, dtype=object)
+        return groups[column].first()
+
+    table = pd.DataFrame({"campaign_name": first("campaign_name"),
+                          "account": first("account"), "terms": groups.size()})
+    kind = frame["term_type"] if "term_type" in frame else pd.Series(None, index=frame.index)
+    table["search_terms"] = (kind == "search_term").groupby(frame["campaign_id"]).sum()
+    totals = actions.campaign_totals(frame).reindex(table.index)
+    for column in METRIC_COLUMNS:
+        table[column] = totals[column]
+    table["ctr"] = table["clicks"] / table["impressions"].where(table["impressions"] != 0)
+    table["cpc"] = table["cost"] / table["clicks"].where(table["clicks"] != 0)
+    table["conversion_rate"] = table["conversions"] / table["clicks"].where(table["clicks"] != 0)
+    labels = frame.dropna(subset=["label"]) if "label" in frame else frame.iloc[:0]
+    table["label"] = (labels.groupby("campaign_id")["label"]
+                      .agg(lambda v: v.value_counts().index[0]) if len(labels)
+                      else pd.Series(dtype=object)).reindex(table.index)
+    table.index.name = "campaign_id"
+    return table
+
+
+class TermRows:
+    """Term rows grouped by campaign, so a query gathers a few hundred rows instead of
+    scanning millions."""
+
+    def __init__(self, terms: pd.DataFrame) -> None:
+        self.terms = terms
+        codes, campaigns = pd.factorize(terms["campaign_id"].astype(str))
+        self._rows_by_code = np.argsort(codes, kind="stable")
+        self._bounds = np.searchsorted(codes[self._rows_by_code], np.arange(len(campaigns) + 1))
+        self._code_of = {cid: i for i, cid in enumerate(campaigns)}
+
+    def of_account(self, account: object) -> pd.DataFrame | None:
+        """The rows of every campaign of an account (None without one), for duplicate
+        keywords; the account -> campaigns map is built on first use."""
+        if account is None or pd.isna(account) or "account" not in self.terms:
+            return None
+        if not hasattr(self, "_by_account"):
+            pairs = self.terms[["account", "campaign_id"]].drop_duplicates().dropna()
+            self._by_account = pairs.groupby("account")["campaign_id"].agg(list).to_dict()
+        return self.of([str(c) for c in self._by_account.get(account, [])])
+
+    def of(self, campaign_ids: Sequence[str]) -> pd.DataFrame:
+        """The rows of some campaigns, in their original order (as a boolean filter gives)."""
+        codes = [self._code_of[c] for c in campaign_ids if c in self._code_of]
+        parts = [self._rows_by_code[self._bounds[c]:self._bounds[c + 1]] for c in codes]
+        positions = np.sort(np.concatenate(parts)) if parts else np.empty(0, dtype=np.int64)
+        return self.terms.iloc[positions]
+
+
+# -- neighbours and actions: what Lookup and CampaignModel both answer with ----------------
+def fit_index(campaign_ids: Sequence[str], weights: np.ndarray, counts: EncodedCounts,
+              what: str, term_weight: float = DEFAULT_TERM_WEIGHT,
+              metric: str = DEFAULT_METRIC,
+              word_similarity: sp.spmatrix | None = None) -> NeighborIndex:
+    """The neighbour index over fingerprints (in the given campaign order) and the
+    campaigns' encoded terms, matched softly with the encoder's word similarity."""
+    order = pd.Index(counts.campaign_ids).get_indexer(list(campaign_ids))
+    if (order < 0).any():
+        raise NotFoundError(f"{what} has fingerprints of campaigns that are not in its data: "
+                            "score it again.")
+    return NeighborIndex(metric, term_weight).fit(weights, campaign_ids, counts.matrix[order],
+                                                  word_similarity)
+
+
+def query_filters(campaigns: pd.DataFrame, account: str | None, exclude_account: bool,
+                  min_terms: int) -> tuple[list[str], np.ndarray | None]:
+    """(campaign ids never returned, mask of campaigns allowed) for a neighbour query."""
+    exclude: list[str] = []
+    if exclude_account and account:
+        same = campaigns["account"] == account
+        exclude = campaigns.index[same.fillna(False).to_numpy()].tolist()
+    allowed = None
+    if min_terms > 1:
+        allowed = (campaigns["terms"].fillna(0) >= min_terms).to_numpy()
+    return exclude, allowed
+
+
+def neighbor_table(found, topic_names: Sequence[str], campaigns: pd.DataFrame) -> pd.DataFrame:
+    """Neighbours with their similarity parts, shared topics, performance columns and
+    `similar_enough` (at the floor suggested actions use by default; Lookup re-marks it at
+    the floor the user picked)."""
+    table = neighbors_frame(found, topic_names)
+    table["similar_enough"] = table["similarity"] >= MIN_SIMILARITY
+    performance = (campaigns.loc[table["campaign_id"]].reindex(columns=PERFORMANCE)
+                   .reset_index(drop=True))
+    table = pd.concat([table, performance], axis=1)
+    return table[[c for c in NEIGHBOR_COLUMNS if c in table]
+                 + [c for c in table if c not in NEIGHBOR_COLUMNS]]
+
+
+def suggest_actions(own: pd.DataFrame, fingerprint: Fingerprint, table: pd.DataFrame,
+                    rows: TermRows, engine: Engine, vocabulary: Sequence[str],
+                    term_fit: actions.TermTopicFit, topic_names: Sequence[str], *,
+                    min_similarity: float = MIN_SIMILARITY,
+                    brand_words: Collection[str] = (),
+                    brands: BrandIndex | None = None) -> actions.SuggestionResult:
+    """Suggested actions for a campaign's own rows given its neighbour table; only
+    neighbours at or above `min_similarity` are learnt from (`core.model.actions`).
+    brands: every advertiser's brand (default: built from `rows` once, kept with them)."""
+    close = table[pd.to_numeric(table["similarity"], errors="coerce") >= min_similarity]
+    neighbor_terms = rows.of(close["campaign_id"].tolist())
+    brands = brands or brand.index_for(rows, vocabulary, brand_words)
+    own_id = str(own["campaign_id"].iloc[0]) if len(own) else None
+    return actions.suggest(own, neighbor_terms, table, fingerprint.weights,
+                           topic_term=engine.topic_term_, vocab=vocabulary,
+                           term_topic_fit=term_fit, topic_names=topic_names,
+                           settings=actions.ActionSettings(min_similarity=min_similarity),
+                           brand_words=brand_words,
+                           account_terms=rows.of_account(
+                               own["account"].dropna().iloc[0]
+                               if "account" in own and own["account"].notna().any() else None),
+                           brands=brands,
+                           owner_terms=(rows.of(brands.campaigns_of(own_id))
+                                        if own_id in brands.owner_of else None))
+
+
+def keyword_rows(keywords: Sequence[str]) -> pd.DataFrame:
+    """Pasted keywords as the term rows of a new campaign (for its actions)."""
+    return pd.DataFrame({"campaign_id": "(new)", "term": list(keywords), "term_type": "keyword"})
+
+
+# -- reading term rows --------------------------------------------------------------------
+def read_terms(paths: str | Path | Sequence[str | Path]) -> pd.DataFrame:
+    """Canonical term rows of files and/or folders (what an import would store), in the
+    store's order (by source file, then line). Reader warnings become Python warnings."""
+    from core.data.readers import read_paths
+
+    result = read_paths([paths] if isinstance(paths, str | Path) else list(paths))
+    for message in result.warnings:
+        warnings.warn(message, UserWarning, stacklevel=2)
+    return (result.frame.sort_values(["source_file", "source_line"], kind="stable")
+            .reset_index(drop=True))
+
+
+# -- the estimator ------------------------------------------------------------------------
+class CampaignModel(BaseEstimator):
+    """An LDA topic model of campaigns, with their fingerprints and neighbour index.
+
+    Parameters: `k` topics; `engine` ("tomotopy", "gensim" or "btm"); `seed`; `engine_params`,
+    other engine settings (e.g. `{"iterations": 300}`; defaults in
+    `core.model.engines.DEFAULTS`); `text`, a `TextConfig` (or its dict) for tokenising;
+    `term_weight`, the share of term similarity in the neighbour ranking.
+
+    Fitted attributes: `engine_`, `encoder_`, `vocabulary_`, `topic_term_` (K x V),
+    `fingerprints_` (campaign_id x topic, rows sum to 1, float32 as stored by scoring),
+    `oov_share_`, `counts_` (the encoded term matrix), `topic_names_`, `campaigns_` (one
+    row per campaign), `terms_` (the rows fitted on), `index_`, `manifest_`.
+    """
+
+    def __init__(self, k: int = 20, engine: str = DEFAULT_ENGINE, seed: int = 0,
+                 engine_params: dict[str, Any] | None = None,
+                 text: TextConfig | dict[str, Any] | None = None,
+                 term_weight: float = DEFAULT_TERM_WEIGHT) -> None:
+        self.k = k
+        self.engine = engine
+        self.seed = seed
+        self.engine_params = engine_params
+        self.text = text
+        self.term_weight = term_weight
+
+    # -- fitting --------------------------------------------------------------------------
+    def _text_config(self) -> TextConfig:
+        if self.text is None:
+            return TextConfig()
+        return self.text if isinstance(self.text, TextConfig) else TextConfig.from_dict(
+            dict(self.text))
+
+    def _make_engine(self) -> Engine:
+        if isinstance(self.k, bool) or not isinstance(self.k, int | np.integer) or not (
+                2 <= self.k <= MAX_K):
+            raise InputError(f"K must be a whole number from 2 to {MAX_K}, not {self.k!r}.")
+        params = dict(self.engine_params or {})
+        for name in ("k", "seed"):
+            if name in params:
+                raise InputError(f"give {name} as CampaignModel({name}=...), not in "
+                                 "engine_params")
+        return make_engine(self.engine, k=int(self.k), seed=self.seed, **params)
+
+    def fit(self, terms: pd.DataFrame, y: None = None) -> CampaignModel:
+        """Tokenise the term rows (one document per campaign), train the engine, and
+        fingerprint and index every campaign. `y` is ignored (scikit-learn convention)."""
+        if not isinstance(terms, pd.DataFrame):
+            raise InputError("fit takes a DataFrame of term rows (see read_terms), not "
+                             f"{type(terms).__name__}")
+        started = time.perf_counter()
+        engine = self._make_engine()
+        corpus = Corpus.from_frame(terms, self._text_config())
+        engine.fit(corpus)
+        counts = corpus.encoded_counts()
+        names = campaign_table(terms).reindex(counts.campaign_ids)
+        found = namewords.detect(counts.matrix, corpus.vocabulary,
+                                 names["campaign_name"].tolist(), names["account"].tolist(),
+                                 corpus.tokenizer)
+        manifest = {"engine": self.engine, "params": {"k": int(self.k), **_json_params(engine)},
+                    "text_config": corpus.config.to_dict(), "language": corpus.language,
+                    "dataset": None, "k": int(self.k), "vocab_size": len(corpus.dictionary),
+                    "metrics": {}, "name_words": found.to_dict(),
+                    "timings": {"fit": round(time.perf_counter() - started, 3)},
+                    "estimator": {**self.get_params(), "text": None if self.text is None
+                                  else self._text_config().to_dict()}}
+        self._set_state(manifest, engine, corpus.encoder, counts, terms)
+        return self
+
+    def _set_state(self, manifest: dict[str, Any], engine: Engine, encoder: Encoder,
+                   counts: EncodedCounts, terms: pd.DataFrame | None,
+                   labels: dict[int, str] | None = None) -> None:
+        self.manifest_ = manifest
+        self.engine_, self.encoder_, self.counts_ = engine, encoder, counts
+        self.vocabulary_ = encoder.vocabulary
+        self.topic_term_ = engine.topic_term_
+        self.language_ = encoder.tokenizer.language_
+        ids = sorted(counts.campaign_ids)  # the store's order (fingerprints by campaign id)
+        order = pd.Index(counts.campaign_ids).get_indexer(ids)
+        weights = engine.transform(counts.matrix[order]).astype(np.float32)
+        k = weights.shape[1]
+        self.fingerprints_ = pd.DataFrame(weights, index=pd.Index(ids, name="campaign_id"),
+                                          columns=pd.RangeIndex(k, name="topic"))
+        self.oov_share_ = pd.Series(np.asarray(counts.oov_share)[order], index=self.fingerprints_
+                                    .index, name="oov_share")
+        excluded = namewords.NameWords.from_dict(manifest.get("name_words"))
+        self.brand_words_ = excluded.brand  # kept out of keyword ideas (as in Lookup)
+        auto = relevance.automatic_names(engine.topic_term_,
+                                         relevance.encoder_word_share(encoder),
+                                         encoder.vocabulary, excluded, 3)
+        self.topic_names_ = [(labels or {}).get(t) or name for t, (name, _, _) in
+                             enumerate(auto)]
+        self.terms_ = terms
+        if terms is not None:
+            self.campaigns_ = campaign_table(terms).reindex(ids)
+            self._rows = TermRows(terms)
+        else:
+            self.campaigns_ = pd.DataFrame(index=self.fingerprints_.index, columns=PERFORMANCE)
+            self._rows = None
+        self.index_ = fit_index(ids, weights, counts, "This model", self.term_weight,
+                                word_similarity=encoder.word_similarity)
+        self._term_fit = actions.term_topic_fit_from(encoder, engine)
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "index_"):
+            raise RuntimeError("CampaignModel is not fitted: call fit(terms) or load(path)")
+
+    @property
+    def _name(self) -> str:
+        return str(self.manifest_.get("model_id") or "CampaignModel")
+
+    # -- answers --------------------------------------------------------------------------
+    def transform(self, terms: pd.DataFrame) -> pd.DataFrame:
+        """Fingerprints of the campaigns in other term rows (campaign_id x topic)."""
+        self._check_fitted()
+        ids, matrix, _ = self.encoder_.encode_frame(terms, as_matrix=True)
+        weights = self.engine_.transform(matrix).astype(np.float32)
+        return pd.DataFrame(weights, index=pd.Index(ids, name="campaign_id"),
+                            columns=pd.RangeIndex(weights.shape[1], name="topic"))
+
+    def topics(self, n: int = 10) -> pd.DataFrame:
+        """One row per topic: `topic`, `name`, its `n` top `words` and their `weights`."""
+        self._check_fitted()
+        phi = self.topic_term_
+        order = np.argsort(-phi, axis=1, kind="stable")[:, :n]
+        return pd.DataFrame({
+            "topic": range(phi.shape[0]), "name": self.topic_names_,
+            "words": [[self.vocabulary_[i] for i in row] for row in order],
+            "weights": [phi[t, row].round(6).tolist() for t, row in enumerate(order)],
+        })
+
+    def fingerprint(self, keywords: Sequence[str] | str) -> Fingerprint:
+        """Fingerprint of a new campaign's keywords (a list of them, or one keyword)."""
+        self._check_fitted()
+        if isinstance(keywords, str):
+            keywords = [keywords]
+        return fold_in_keywords(self.encoder_, self.engine_, keywords, self._name)
+
+    def _check_campaign(self, campaign_id: str) -> str:
+        campaign_id = str(campaign_id)
+        if campaign_id not in self.index_.position_:
+            raise NotFoundError(f"No campaign {campaign_id!r} in the data of {self._name}.")
+        return campaign_id
+
+    def neighbors(self, campaign_id: str, n: int = 10, *, exclude_account: bool = False,
+                  min_terms: int = 0) -> pd.DataFrame:
+        """The n most similar campaigns with similarity, shared topics and performance:
+        the table the Lookup page shows."""
+        self._check_fitted()
+        campaign_id = self._check_campaign(campaign_id)
+        account = self.campaigns_.at[campaign_id, "account"]
+        exclude, allowed = query_filters(self.campaigns_, account, exclude_account, min_terms)
+        found = self.index_.query_id(campaign_id, n, exclude=exclude, allowed=allowed)
+        return neighbor_table(found, self.topic_names_, self.campaigns_)
+
+    def suggest(self, campaign: str | Sequence[str], n: int = 10) -> actions.SuggestionResult:
+        """Suggested actions (best first, with evidence) for a campaign id, or for the
+        keywords of a new campaign: the same as the Lookup page's. `actions.to_frame`
+        turns them into one table."""
+        self._check_fitted()
+        if self._rows is None:
+            raise InputError("This model was loaded without its term rows: "
+                             "CampaignModel.load(path, terms=...) to get suggestions.")
+        if isinstance(campaign, str) and campaign in self.index_.position_:
+            table = self.neighbors(campaign, n)
+            i = self.fingerprints_.index.get_loc(campaign)
+            fingerprint = Fingerprint(self.fingerprints_.to_numpy()[i].astype(float),
+                                      float(self.oov_share_.iloc[i]))
+            own = self._rows.of([campaign])
+        else:
+            if isinstance(campaign, str):
+                self._check_campaign(campaign)  # an id that is not there: say so
+            keywords = list(campaign)
+            fingerprint = self.fingerprint(keywords)
+            table = self._keyword_neighbors(fingerprint, n)
+            own = keyword_rows(keywords)
+        return suggest_actions(own, fingerprint, table, self._rows, self.engine_,
+                               self.vocabulary_, self._term_fit, self.topic_names_,
+                               brand_words=self.brand_words_,
+                               brands=brand.index_for(self._rows, self.vocabulary_,
+                                                      self.brand_words_, counts=self.counts_))
+
+    def _keyword_neighbors(self, fingerprint: Fingerprint, n: int) -> pd.DataFrame:
+        bow, _ = self.encoder_.encode(fingerprint.known_tokens + fingerprint.unknown_tokens)
+        counts = bow_matrix([bow], len(self.vocabulary_))
+        found = self.index_.query(fingerprint.weights, n, terms=counts)
+        return neighbor_table(found, self.topic_names_, self.campaigns_)
+
+    # -- persistence ----------------------------------------------------------------------
+    def save(self, path: str | Path, *, include_terms: bool = True) -> Path:
+        """Write the model in the registry's artifact format (`core.model.artifact`), with the
+        encoded counts and, unless `include_terms=False`, the term rows it was fitted on."""
+        self._check_fitted()
+        terms = self.terms_ if include_terms else None
+
+        def write_terms(folder: Path) -> None:
+            if terms is not None:
+                terms.to_parquet(folder / TERMS_FILE, index=False)
+
+        return artifact.write(path, engine=self.engine_, encoder=self.encoder_,
+                              manifest=self.manifest_, counts=self.counts_, extra=write_terms)
+
+    @classmethod
+    def load(cls, path: str | Path, terms: pd.DataFrame | None = None) -> CampaignModel:
+        """A model from an artifact folder: one `save` wrote, or a registry model's
+        (`$TOPICLAB_HOME/models/<model_id>/`). `terms`: the rows it was trained on, when
+        the folder has none (registry models; needed for suggestions and for models
+        saved before encoded counts were)."""
+        path = Path(path)
+        manifest, engine, encoder = artifact.read(path)
+        if terms is None and (path / TERMS_FILE).exists():
+            terms = pd.read_parquet(path / TERMS_FILE)
+        counts = EncodedCounts.load(path)
+        if counts is None:
+            if terms is None:
+                raise InputError(f"The model in {path} has no saved encoded counts: "
+                                 "CampaignModel.load(path, terms=...) with its term rows.")
+            counts = EncodedCounts(*encoder.encode_frame(terms, as_matrix=True))
+        settings = manifest.get("estimator")
+        if settings is None:  # a registry model: its full settings as trained
+            params = dict(manifest.get("params") or {})
+            settings = {"k": int(params.pop("k", manifest["k"])), "engine": manifest["engine"],
+                        "seed": params.pop("seed", 0), "engine_params": params,
+                        "text": manifest["text_config"]}
+        settings = dict(settings)
+        if settings.get("text") is not None:
+            settings["text"] = TextConfig.from_dict(settings["text"])
+        model = cls(**settings)
+        model._set_state(manifest, engine, encoder, counts, terms)
+        return model
+
+
+def _json_params(engine: Engine) -> dict[str, Any]:
+    """The engine's constructor params that a manifest can hold."""
+    return {k: v for k, v in engine.get_params().items()
+            if k != "k" and isinstance(v, str | int | float | bool | None)}

@@ -1,0 +1,77 @@
+"""Duplicate keywords: the same keyword (same words, same match type) in several ad groups
+or campaigns of one account. They compete in the same auctions, split the keyword's
+history and make bids hard to reason about (Google Ads Editor's "find duplicate
+keywords"). Words are compared after NFKC, lower-casing and stripping match marks.
+
+The action lists, for each of this campaign's keywords that is duplicated, every place
+it is used with its figures side by side, so a person can keep the better one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from core.data.schema import METRIC_COLUMNS
+from core.model.actions import Action
+from core.model.negatives import words
+
+KIND = "duplicate_keywords"
+LISTED = 30   # evidence rows at most
+
+
+def _keywords(rows: pd.DataFrame) -> pd.DataFrame:
+    kinds = (rows["term_type"].fillna("keyword") if "term_type" in rows
+             else pd.Series("keyword", index=rows.index))
+    rows = rows[kinds != "search_term"]
+    return pd.DataFrame({
+        "keyword": rows["term"].map(lambda t: " ".join(words(t))).to_numpy(),
+        "match_type": (rows["match_type"].fillna("") if "match_type" in rows
+                       else pd.Series("", index=rows.index)).to_numpy(),
+        "campaign_id": rows["campaign_id"].astype(str).to_numpy(),
+        "ad_group": (rows["ad_group"].fillna("") if "ad_group" in rows
+                     else pd.Series("", index=rows.index)).to_numpy(),
+        **{c: pd.to_numeric(rows[c], errors="coerce").to_numpy() if c in rows else np.nan
+           for c in METRIC_COLUMNS}})
+
+
+def duplicate_keywords(campaign_terms: pd.DataFrame,
+                       account_terms: pd.DataFrame | None = None) -> Action | None:
+    """This campaign's keywords that also sit in another ad group of it, or in another
+    campaign of its account (`account_terms`: the account's rows, this campaign's may be
+    among them). None when there are none."""
+    own = _keywords(campaign_terms)
+    if own.empty or "campaign_id" not in campaign_terms:
+        return None
+    campaign = own["campaign_id"].iloc[0]
+    places = own
+    if account_terms is not None and len(account_terms):
+        others = account_terms[account_terms["campaign_id"].astype(str) != campaign]
+        places = pd.concat([own, _keywords(others)], ignore_index=True)
+    places = (places.groupby(["keyword", "match_type", "campaign_id", "ad_group"], sort=False)
+              .sum(min_count=1).reset_index())
+    counts = places.groupby(["keyword", "match_type"])["ad_group"].transform("size")
+    mine = set(zip(own["keyword"], own["match_type"], strict=True))
+    duplicated = places[(counts > 1) & pd.Series(
+        [k in mine for k in zip(places["keyword"], places["match_type"], strict=True)],
+        index=places.index)]
+    if duplicated.empty:
+        return None
+    keys = duplicated[["keyword", "match_type"]].drop_duplicates()
+    here = duplicated[duplicated["campaign_id"] == campaign]
+    cost_here = float(pd.to_numeric(here["cost"], errors="coerce").sum())
+    total = float(pd.to_numeric(own["cost"], errors="coerce").sum())
+    share = cost_here / total if total > 0 else 0.0
+    evidence = duplicated.sort_values(["keyword", "match_type", "campaign_id", "ad_group"])
+    other_campaigns = duplicated.loc[duplicated["campaign_id"] != campaign, "campaign_id"]
+    top = evidence.iloc[0]
+    return Action(
+        kind=KIND,
+        title=f"Resolve {len(keys)} duplicate keyword{'s' * (len(keys) > 1)}",
+        reason=(f"{len(keys)} keyword(s) of this campaign ({share:.0%} of its keyword cost) "
+                f"also sit in another ad group or in {other_campaigns.nunique()} other "
+                f"campaign(s) of the account with the same match type, so they compete in "
+                f"the same auctions; e.g. '{top['keyword']}' "
+                f"({top['match_type'] or 'no match type'})"),
+        score=float(min(1.0, 0.5 * share + 0.1)),
+        evidence=evidence.head(LISTED).reset_index(drop=True))

@@ -1,0 +1,211 @@
+"""How good is a topic model: coherence, diversity, held-out perplexity, stability, alignment.
+
+Coherence is gensim's `CoherenceModel` on the top 10 words with the training texts as
+reference: the setting of the published OCTIS / BERTopic figures (BERTopic paper,
+arXiv:2203.05794, Table 1, BBC News: LDA NPMI 0.014, TD 0.577, mean over K = 10..50;
+`bench/quality.py` prints them beside ours).
+Perplexity is engine-agnostic "document completion" through the shared fold-in, so
+gensim and tomotopy models are compared on the same footing.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from core.model.engines import Engine, bow_matrix
+
+TOPN = 10
+MEASURES = ("c_npmi", "c_v", "u_mass")
+# Names of the measures in `evaluate`'s result.
+_METRIC_NAMES = {"c_npmi": "npmi", "c_v": "c_v", "u_mass": "u_mass"}
+
+
+# Topic diversity below this means topics repeat each other's top words: sweeps do not
+# choose such a model and the promotion gate refuses it.
+DIVERSITY_FLOOR = 0.7
+
+
+def topic_diversity(top_words: Sequence[Sequence[str]], topn: int = TOPN) -> float:
+    """Share of unique words among the top `topn` words of all topics (Dieng et al. 2020)."""
+    words = [w for topic in top_words for w in list(topic)[:topn]]
+    return len(set(words)) / len(words) if words else 0.0
+
+
+def coherence_per_topic(top_words: Sequence[Sequence[str]], corpus, measure: str = "c_npmi",
+                        topn: int = TOPN) -> list[float]:
+    """Coherence of each topic; `corpus` is a `core.model.corpus.Corpus` (the reference texts).
+
+    measure: "c_npmi" (in [-1, 1], window 10), "c_v" (in [0, 1], window 110) or
+    "u_mass" (<= 0, document co-occurrence).
+    """
+    from gensim.models.coherencemodel import CoherenceModel
+
+    if measure not in MEASURES:
+        raise ValueError(f"measure must be one of {MEASURES}")
+    topics = [list(t)[:topn] for t in top_words]
+    model = CoherenceModel(topics=topics, texts=corpus.tokens, dictionary=corpus.dictionary,
+                           coherence=measure, topn=topn, processes=1)
+    return [float(v) for v in model.get_coherence_per_topic()]
+
+
+def coherence(top_words: Sequence[Sequence[str]], corpus, measure: str = "c_npmi",
+              topn: int = TOPN) -> float:
+    """Mean coherence over topics (see `coherence_per_topic`)."""
+    values = coherence_per_topic(top_words, corpus, measure, topn)
+    return float(np.mean(values)) if values else float("nan")
+
+
+def perplexity(engine: Engine, heldout_bow) -> float:
+    """Held-out perplexity by document completion (lower is better).
+
+    Each held-out document's tokens are split alternately into two halves; topic
+    proportions are folded in from the first half and the second half is scored:
+    exp(-sum log p(w | theta, phi) / number of scored tokens). Tokens no topic gives any
+    probability (removed words) are not scored. `heldout_bow` is a Corpus or bow list.
+    """
+    bows = getattr(heldout_bow, "bow", heldout_bow)
+    observed, scored = [], []
+    for doc in bows:
+        ids = [i for i, c in doc for _ in range(round(c))]
+        observed.append(_counts(ids[0::2]))
+        scored.append(_counts(ids[1::2]))
+    phi = engine.topic_term_
+    theta = engine.transform(observed)
+    held = bow_matrix(scored, phi.shape[1]).tocoo()
+    probs = np.einsum("ik,ki->i", theta[held.row], phi[:, held.col])
+    ok = probs > 0
+    total = held.data[ok].sum()
+    if total == 0:
+        return float("nan")
+    return float(np.exp(-(held.data[ok] * np.log(probs[ok])).sum() / total))
+
+
+def _counts(ids: list[int]) -> list[tuple[int, int]]:
+    values, counts = np.unique(np.asarray(ids, dtype=np.int64), return_counts=True)
+    return list(zip(values.tolist(), counts.tolist(), strict=True))
+
+
+def _jaccard(a: Sequence[str], b: Sequence[str]) -> float:
+    sa, sb = set(a), set(b)
+    return len(sa & sb) / len(sa | sb) if sa | sb else 1.0
+
+
+def stability(runs: Sequence[Sequence[Sequence[str]]], topn: int = TOPN) -> float:
+    """Mean best-match Jaccard of top words between runs (e.g. seeds), in [0, 1].
+
+    For every pair of runs, each topic is matched to its most similar topic (Jaccard of
+    the top `topn` words) in the other run, in both directions; the result is the mean
+    of those best matches over all pairs. 1.0 means every run found the same topics.
+    """
+    if len(runs) < 2:
+        raise ValueError("stability needs at least two runs")
+    pair_scores = []
+    for a, b in itertools.combinations(runs, 2):
+        sim = np.array([[_jaccard(list(x)[:topn], list(y)[:topn]) for y in b] for x in a])
+        pair_scores.append((sim.max(axis=1).mean() + sim.max(axis=0).mean()) / 2)
+    return float(np.mean(pair_scores))
+
+
+def align_vocabularies(topic_term_a: np.ndarray, vocabulary_a: Sequence[str],
+                       topic_term_b: np.ndarray, vocabulary_b: Sequence[str],
+                       ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Both models' topic-word matrices over the union of their vocabularies.
+
+    Columns follow the returned union vocabulary (a's words first, then b's new words);
+    a word a model does not know gets probability 0 there. Rows still sum to 1.
+    """
+    union = list(dict.fromkeys([*vocabulary_a, *vocabulary_b]))
+    position = {w: i for i, w in enumerate(union)}
+
+    def widen(matrix: np.ndarray, vocabulary: Sequence[str]) -> np.ndarray:
+        out = np.zeros((matrix.shape[0], len(union)))
+        out[:, [position[w] for w in vocabulary]] = matrix
+        return out
+
+    return widen(topic_term_a, vocabulary_a), widen(topic_term_b, vocabulary_b), union
+
+
+def js_distance_matrix(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Jensen–Shannon distance (scipy's, base 2, in [0, 1]) between every row of p and
+    of q."""
+    from scipy.spatial.distance import jensenshannon
+
+    p = np.asarray(p, dtype=np.float64)
+    q = np.asarray(q, dtype=np.float64)
+    distances = jensenshannon(p[:, None, :], q[None, :, :], base=2, axis=2)
+    return np.clip(np.nan_to_num(distances, nan=0.0), 0.0, 1.0)
+
+
+def topic_alignment(topic_term_a: np.ndarray, topic_term_b: np.ndarray,
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """(Ka x Kb Jensen–Shannon distances, best match in b for each topic of a).
+
+    Both matrices must have the same columns in the same word order: models trained on
+    the same corpus dictionary already do; otherwise pass them through
+    `align_vocabularies` first. `best_matches[i]` is the index of b's closest topic to
+    a's topic i (not forced one-to-one).
+    """
+    if topic_term_a.shape[1] != topic_term_b.shape[1]:
+        raise ValueError("topic-term matrices have different vocabularies: use "
+                         "align_vocabularies() first")
+    js = js_distance_matrix(topic_term_a, topic_term_b)
+    return js, js.argmin(axis=1)
+
+
+def evaluate(engine: Engine, corpus, heldout=None,
+             measures: Sequence[str] = MEASURES) -> dict[str, Any]:
+    """Every metric of a fitted engine on its training corpus, with the seconds each took.
+
+    Keys: k, documents, vocabulary_size, npmi, c_v, u_mass, diversity, perplexity (None
+    without `heldout`, a Corpus or bow list), fit_seconds, and `<metric>_seconds`.
+    """
+    top = engine.topics(TOPN)
+    result: dict[str, Any] = {"k": len(top), "documents": len(corpus),
+                              "vocabulary_size": len(corpus.dictionary),
+                              "fit_seconds": getattr(engine, "fit_seconds_", None)}
+    for measure in measures:
+        started = time.perf_counter()
+        name = _METRIC_NAMES[measure]
+        result[name] = coherence(top, corpus, measure)
+        result[f"{name}_seconds"] = time.perf_counter() - started
+    result["diversity"] = topic_diversity(top)
+    result["perplexity"] = None
+    if heldout is not None:
+        started = time.perf_counter()
+        result["perplexity"] = perplexity(engine, heldout)
+        result["perplexity_seconds"] = time.perf_counter() - started
+    return result
+
+
+def explain(scores: dict[str, Any]) -> list[str]:
+    """Poor scores in words, for pages and the CLI (empty when nothing looks poor).
+
+    NPMI (top-10 words, in [-1, 1]) is 0 when a topic's top words occur together as
+    often as by chance; the BBC reference here scores 0.12-0.15, the demo at K = 40 0.26.
+    Diversity below the sweep floor (0.7) means topics repeat each other's top words.
+    """
+    notes = []
+    npmi = scores.get("npmi")
+    if isinstance(npmi, int | float) and npmi == npmi:
+        if npmi < -0.05:
+            notes.append(
+                f"NPMI is negative ({npmi:.3f}): the top words of a typical topic appear "
+                "together in these campaigns less often than by chance, so the topics mix "
+                "unrelated words. Usually K is too large for the data (too few campaigns "
+                "per topic) or the data is too small; try fewer topics or more campaigns.")
+        elif npmi < 0.05:
+            notes.append(
+                f"NPMI is low ({npmi:.3f}; 0 means chance): the top words of a topic occur "
+                "together hardly more often than unrelated words would, so the topics "
+                "are weak. Compare a few values of K (a sweep), or add more campaigns.")
+    diversity = scores.get("diversity")
+    if isinstance(diversity, int | float) and diversity < 0.7:
+        notes.append(
+            f"Topic diversity is {diversity:.2f} (below 0.7): many topics share their top "
+            "words, so several topics say the same thing; fewer topics usually help.")
+    return notes

@@ -1,0 +1,254 @@
+"""The Spark session Topic Lab runs on, and how a Spark job reports progress and fails.
+
+Spark is an optional part (`make spark` installs `requirements-spark.txt` and, where it is
+missing, Debian's headless JRE): nothing here imports pyspark at module level, and a run
+that needs it says in one line how to get it.
+
+Where Spark runs: `--spark-master` / the engine's `master` param, else
+`TOPICLAB_SPARK_MASTER`, else `local[*]` (every core of this machine). One session per
+process and master; the `core` package itself is shipped to the executors as a zip
+(`addPyFile`), so a cluster only needs Python 3.11 with `requirements.txt` installed.
+
+A job runs in a worker thread under its own job group while the calling thread polls
+Spark's status tracker and reports `progress(done, total, message)`; when `progress`
+raises (a Cancel click, Ctrl-C), the job group is cancelled and the exception goes on.
+A failed job becomes one `SparkJobError` line saying why (executor lost, out of memory,
+an error in a task) instead of a Java stack trace.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sys
+import tempfile
+import threading
+import warnings
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from core.errors import TopicLabError
+from core.progress import Progress
+
+DEFAULT_MASTER = "local[*]"
+T = TypeVar("T")
+
+_POLL_S = 0.5
+_lock = threading.RLock()
+_session: Any = None
+_session_master: str | None = None
+
+
+class SparkUnavailable(TopicLabError):
+    """pyspark or Java is missing: the message says how to install it."""
+
+
+class SparkJobError(TopicLabError):
+    """A Spark job failed or was lost; the message says why in one line."""
+
+
+def master(explicit: str | None = None) -> str:
+    """Where Spark runs: the explicit value, else `TOPICLAB_SPARK_MASTER`, else local[*]."""
+    return (explicit or os.environ.get("TOPICLAB_SPARK_MASTER") or DEFAULT_MASTER).strip()
+
+
+def driver_memory() -> str:
+    """Driver JVM heap (`TOPICLAB_SPARK_DRIVER_MEMORY`, default 2g): it holds the K x V
+    topic-word matrix of online LDA and the collected fingerprints."""
+    return os.environ.get("TOPICLAB_SPARK_DRIVER_MEMORY", "2g")
+
+
+def java_path() -> str | None:
+    """The `java` Spark will start: `$JAVA_HOME/bin/java`, else the one on PATH."""
+    home = os.environ.get("JAVA_HOME")
+    if home and (Path(home) / "bin" / "java").exists():
+        return str(Path(home) / "bin" / "java")
+    return shutil.which("java")
+
+
+def check_available() -> None:
+    """Raise `SparkUnavailable` naming what is missing and how to install it."""
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        raise SparkUnavailable(
+            "The Spark engine needs pyspark, which is not installed: run `make spark` "
+            "(installs requirements-spark.txt and a Java 17 runtime).") from None
+    if java_path() is None:
+        raise SparkUnavailable(
+            "The Spark engine needs Java 17, but `java` is not on PATH and JAVA_HOME is not "
+            "set: run `make spark` (installs Debian's openjdk-17-jre-headless).")
+
+
+def get(master_url: str | None = None):
+    """The process's SparkSession on `master_url` (see `master`), started on first use."""
+    global _session, _session_master
+    url = master(master_url)
+    with _lock:
+        if _session is not None and _session_master == url and _alive(_session):
+            return _session
+        check_available()
+        if _session is not None:
+            stop()
+        from pyspark.sql import SparkSession
+
+        # pyspark 4.3 warns on pandas 3 at every pandas UDF; the two uses here (Arrow
+        # batches in, Arrow batches out) are tested for equality with local runs.
+        warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas",
+                                category=FutureWarning)
+
+        # Python workers must run the same interpreter (and venv) as the driver.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+        builder = (SparkSession.builder.master(url).appName("topiclab")
+                   .config("spark.driver.memory", driver_memory())
+                   .config("spark.ui.enabled", "false")
+                   .config("spark.ui.showConsoleProgress", "false")
+                   .config("spark.sql.shuffle.partitions",
+                           os.environ.get("TOPICLAB_SPARK_PARTITIONS", "8"))
+                   .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+                   .config("spark.driver.extraJavaOptions", "-Dlog4j2.level=ERROR")
+                   .config("spark.executorEnv.OMP_NUM_THREADS", "1")
+                   .config("spark.executorEnv.OPENBLAS_NUM_THREADS", "1"))
+        try:
+            session = builder.getOrCreate()
+        except Exception as err:  # the JVM did not start: say why in one line
+            raise SparkJobError(f"Spark could not start on {url}: {explain(err)}") from err
+        session.sparkContext.setLogLevel("ERROR")
+        session.sparkContext.addPyFile(str(_core_zip()))
+        _session, _session_master = session, url
+        return session
+
+
+def _alive(session) -> bool:
+    try:
+        return not session.sparkContext._jsc.sc().isStopped()
+    except Exception:
+        return False
+
+
+def stop() -> None:
+    """Stop the process's session (tests, and switching master)."""
+    global _session, _session_master
+    with _lock:
+        if _session is not None:
+            try:
+                _session.stop()
+            finally:
+                _session, _session_master = None, None
+
+
+def describe(session) -> dict[str, Any]:
+    """Where a job ran: master, Spark version, application id, default parallelism."""
+    sc = session.sparkContext
+    return {"master": sc.master, "spark_version": session.version,
+            "application_id": sc.applicationId, "parallelism": sc.defaultParallelism}
+
+
+def _core_zip() -> Path:
+    """The `core` package as a zip for the executors (cluster nodes have no checkout)."""
+    package = Path(__file__).resolve().parent.parent  # core/, not core/model/
+    target = Path(tempfile.mkdtemp(prefix="topiclab-spark-")) / "topiclab_core.zip"
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(package.rglob("*.py")):
+            archive.write(path, Path("core") / path.relative_to(package))
+    return target
+
+
+# --- running one job with progress and cancel ---------------------------------------------
+
+def run_job(session, label: str, action: Callable[[], T], progress: Progress | None = None,
+            expected_jobs: int = 1) -> T:
+    """Run `action` (which starts Spark jobs) under its own job group, reporting progress.
+
+    `expected_jobs` is how many Spark jobs the action is expected to start (online LDA
+    starts about one per iteration), so the bar moves with finished jobs and, within a
+    job, with its finished tasks. When `progress` raises, the jobs are cancelled and the
+    exception propagates; a failed job raises `SparkJobError` with one line of reason.
+    """
+    sc = session.sparkContext
+    group = f"topiclab-{label}-{threading.get_ident()}-{os.getpid()}-{id(action)}"
+    outcome: dict[str, Any] = {}
+
+    def work() -> None:
+        sc.setJobGroup(group, label, interruptOnCancel=True)
+        try:
+            outcome["value"] = action()
+        except BaseException as err:
+            outcome["error"] = err
+
+    thread = threading.Thread(target=work, name=f"spark-{label}", daemon=True)
+    thread.start()
+    shown = (-1, "")
+    try:
+        while thread.is_alive():
+            thread.join(_POLL_S)
+            if progress is not None:
+                done, message = _status(sc, group, expected_jobs)
+                done = max(done, shown[0], 0)  # the bar only moves forward
+                if (done, message) != shown:  # report changes only, not every poll
+                    progress(done, 1000, f"{label}: {message}")
+                    shown = (done, message)
+    except BaseException:
+        sc.cancelJobGroup(group)
+        thread.join(60)
+        raise
+    if "error" in outcome:
+        err = outcome["error"]
+        if isinstance(err, TopicLabError):
+            raise err
+        raise SparkJobError(f"Spark job '{label}' failed: {explain(err)}") from err
+    return outcome["value"]
+
+
+def _status(sc, group: str, expected_jobs: int) -> tuple[int, str]:
+    """(progress in thousandths, message) of a job group from the status tracker."""
+    tracker = sc.statusTracker()
+    jobs = [tracker.getJobInfo(j) for j in tracker.getJobIdsForGroup(group)]
+    jobs = [j for j in jobs if j is not None]
+    finished = sum(1 for j in jobs if j.status in ("SUCCEEDED", "FAILED"))
+    tasks_done = tasks_total = 0
+    for job in jobs:
+        if job.status != "RUNNING":
+            continue
+        for stage_id in job.stageIds:
+            stage = tracker.getStageInfo(stage_id)
+            if stage is not None:
+                tasks_done += stage.numCompletedTasks
+                tasks_total += stage.numTasks
+    within = tasks_done / tasks_total if tasks_total else 0.0
+    share = min(1.0, (finished + within) / max(expected_jobs, finished + 1))
+    message = f"{finished} Spark jobs done"
+    if tasks_total:
+        message += f", running one: {tasks_done}/{tasks_total} tasks"
+    return round(999 * share), message
+
+
+_REASONS = (
+    (re.compile(r"OutOfMemoryError|Java heap space|GC overhead", re.I),
+     "out of memory (raise TOPICLAB_SPARK_DRIVER_MEMORY or spark.executor.memory)"),
+    (re.compile(r"ExecutorLostFailure|executor lost|Lost executor", re.I),
+     "an executor was lost (a worker died or was killed)"),
+    (re.compile(r"cancelled (job|because)|was cancelled|SparkContext was shut down", re.I),
+     "the job was cancelled"),
+    (re.compile(r"JAVA_GATEWAY_EXITED|Java gateway process exited", re.I),
+     "the Java process could not start (is Java 17 installed? `make spark`)"),
+)
+
+
+def explain(err: BaseException) -> str:
+    """One line saying why a Spark job failed, from the exception's (long) text."""
+    text = str(err)
+    for pattern, reason in _REASONS:
+        if pattern.search(text):
+            return reason
+    # A Python error inside a task: its last "SomeError: message" line is the reason.
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    for line in reversed(lines):
+        if re.match(r"^[A-Za-z_.]*(Error|Exception)\b.*:", line) and "py4j" not in line:
+            return f"a task failed with {line[:300]}"
+    first = lines[0] if lines else type(err).__name__
+    return f"{type(err).__name__}: {first[:300]}"

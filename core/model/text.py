@@ -1,0 +1,334 @@
+"""Turn campaign keywords into tokens: the one place spaCy is used.
+
+The settings are a small frozen `TextConfig` saved with every model, and the fitted
+`Tokenizer` (language + learned bigram phrases) is saved beside it, so new campaigns
+are tokenised at scoring time exactly as the training data was.
+
+No spaCy model is downloaded: English is `spacy.blank("en")` with the lookup
+lemmatizer from `spacy-lookups-data`; Japanese is `spacy.blank("ja")`, i.e. SudachiPy
+with sudachidict-core.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from core.data.match_types import strip_match_decoration
+from core.errors import InputError
+
+LANGUAGES = ("auto", "en", "ja")
+WEIGHTINGS = (None, "impressions", "clicks")
+JA_SPLIT_MODES = ("A", "B", "C")
+
+# Share of CJK letters (kana + kanji) among all letters above which a corpus is Japanese.
+# Real Japanese keyword lists mix in Latin words (`aws 構築`, `gps キッズ`), so the bar is
+# low; an English corpus has practically no CJK letters.
+JA_CJK_SHARE = 0.2
+
+_CJK_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f]")
+_KANJI_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3005]")
+_LATIN_WORD_RE = re.compile(r"^[a-z][a-z0-9'.&-]*$")
+_NBATCH = 1000
+# Sudachi POS (Universal Dependencies, as spaCy reports them) that carry content.
+_JA_CONTENT_POS = frozenset({"NOUN", "PROPN", "VERB", "ADJ"})
+_JA_AFFIX_TAGS = ("接尾辞", "接頭辞")  # 化 in クラウド化, お in お見積り
+
+
+@dataclass(frozen=True)
+class TextConfig:
+    """How text becomes tokens and which tokens make the vocabulary.
+
+    Defaults suit short ad keywords (campaigns of 15-150 terms): lemmas, no bigrams
+    (too few repeats in short documents to learn them), tokens of 2+ letters, and a
+    vocabulary of words seen in at least 2 campaigns and at most half of them.
+    `soft_terms` also learns which vocabulary words are similar (`core.model.term_vectors`), so
+    that neighbours match "emergency plumber" with "urgent plumber": it helps short titles
+    (M10) but blurred the demo's verticals, so it is off by default.
+    """
+
+    language: str = "auto"               # "auto" | "en" | "ja"; auto = detect_language()
+    lemmatize: bool = True
+    extra_stopwords: tuple[str, ...] = ()  # matched case-insensitively
+    min_token_len: int = 2               # Latin-script tokens; CJK words may be 1 kanji
+    keep_numbers: bool = False
+    bigrams: bool = False                # learn gensim Phrases within each term
+    bigram_min_count: int = 5
+    bigram_threshold: float = 10.0
+    no_below: int = 2                    # drop words in fewer documents than this
+    no_above: float = 0.5                # drop words in a larger share of documents
+    keep_n: int = 50_000                 # then keep at most this many most frequent words
+    weight_by: str | None = None         # None | "impressions" | "clicks"; see core.model.corpus
+    pretokenized: bool = False           # text is already tokens: split on whitespace only
+    ja_split_mode: str = "B"             # Sudachi mode: B splits 勤怠管理 into 勤怠 / 管理
+    soft_terms: bool = False             # learn word similarity (word2vec on the corpus) for
+                                         # the neighbour score; see core.model.term_vectors
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "extra_stopwords", tuple(self.extra_stopwords))
+        checks = [
+            (self.language in LANGUAGES, f"language must be one of {LANGUAGES}"),
+            (self.weight_by in WEIGHTINGS, f"weight_by must be one of {WEIGHTINGS}"),
+            (self.ja_split_mode in JA_SPLIT_MODES,
+             f"ja_split_mode must be one of {JA_SPLIT_MODES}"),
+            (self.min_token_len >= 1, "min_token_len must be at least 1"),
+            (self.no_below >= 1, "no_below must be at least 1"),
+            (0 < self.no_above <= 1, "no_above must be in (0, 1]"),
+            (self.keep_n >= 1, "keep_n must be at least 1"),
+            (self.bigram_min_count >= 1, "bigram_min_count must be at least 1"),
+            (self.bigram_threshold > 0, "bigram_threshold must be positive"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise InputError(f"TextConfig: {message}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict (tuples become lists)."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) }
+        out["extra_stopwords"] = list(self.extra_stopwords)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TextConfig:
+        """Inverse of `to_dict`; unknown keys are an error that names them."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise InputError(f"TextConfig: unknown settings {unknown}; known are {sorted(known)}")
+        return cls(**data)
+
+
+def detect_language(texts: Iterable[str] | Iterable[Sequence[str]]) -> str:
+    """"ja" when at least `JA_CJK_SHARE` of the letters are kana/kanji, else "en".
+
+    Accepts strings or documents that are lists of terms. No letters at all gives "en".
+    """
+    cjk = letters = 0
+    for text in texts:
+        for chunk in ([text] if isinstance(text, str) else text):
+            chunk = str(chunk)
+            letters += sum(ch.isalpha() for ch in chunk)
+            cjk += len(_CJK_RE.findall(chunk))
+    return "ja" if letters and cjk / letters >= JA_CJK_SHARE else "en"
+
+
+def strip_decorations(term: str) -> str:
+    """The term without its Google Ads match-type marks (the readers' rule,
+    `core.data.match_types`)."""
+    return strip_match_decoration(term)[0]
+
+
+@lru_cache(maxsize=4)
+def load_nlp(language: str, ja_split_mode: str = "B"):
+    """The blank spaCy pipeline for a language, built once per process (loading is slow)."""
+    import spacy
+
+    if language == "en":
+        nlp = spacy.blank("en")
+        nlp.add_pipe("lemmatizer", config={"mode": "lookup"})
+        nlp.initialize()  # reads the lookup tables from spacy-lookups-data
+        return nlp
+    if language == "ja":
+        return spacy.blank("ja", config={"nlp": {"tokenizer": {"split_mode": ja_split_mode}}})
+    raise InputError(f"no text pipeline for language {language!r}")
+
+
+@lru_cache(maxsize=2)
+def _stopwords(language: str) -> frozenset[str]:
+    from spacy.lang.en.stop_words import STOP_WORDS as EN
+    from spacy.lang.ja.stop_words import STOP_WORDS as JA
+
+    return frozenset(EN) | (frozenset(JA) if language == "ja" else frozenset())
+
+
+# Terms that `strip_decorations` + NFKC may change: non-ASCII ones (ASCII is NFKC-stable)
+# and those with a match-type mark or with the whitespace `str.strip` removes at an end.
+_MAY_CHANGE_RE = r'["+\[\]]|^[\t\n\x0b\x0c\r\x1c-\x1f ]|[\t\n\x0b\x0c\r\x1c-\x1f ]$'
+
+
+def _clean_terms(terms: list[str]) -> list[str]:
+    """`NFKC(strip_decorations(term))` of each term, calling Python only for the few terms
+    a vectorised (Arrow) check says it may change: most keywords are plain ASCII words."""
+    array = pa.array(terms, pa.large_string())
+    plain = pc.and_(pc.string_is_ascii(array),
+                    pc.invert(pc.match_substring_regex(array, _MAY_CHANGE_RE)))
+    cleaned = list(terms)
+    for i in np.flatnonzero(~plain.to_numpy(zero_copy_only=False)):
+        cleaned[i] = unicodedata.normalize("NFKC", strip_decorations(terms[i]))
+    return cleaned
+
+
+def _as_terms(doc: str | Sequence[str]) -> list[str]:
+    return [doc] if isinstance(doc, str) else [str(t) for t in doc]
+
+
+class Tokenizer:
+    """Text -> token lists, scikit-learn style: `Tokenizer(config).fit(docs).transform(docs)`.
+
+    A doc is one string or a list of term strings (the keywords of one campaign). Terms
+    are tokenised one by one, so bigram phrases never join the end of one keyword to the
+    start of the next. `fit` resolves the language (when "auto") and learns the phrases.
+    """
+
+    def __init__(self, config: TextConfig | None = None) -> None:
+        self.config = config or TextConfig()
+
+    # -- learning ---------------------------------------------------------------------
+    def fit(self, docs: Sequence[str | Sequence[str]]) -> Tokenizer:
+        cfg = self.config
+        if cfg.language == "auto":
+            self.language_ = detect_language(docs)
+        else:
+            self.language_ = cfg.language
+        self.phrasegrams_: dict[str, float] = {}
+        if cfg.bigrams:
+            from gensim.models.phrases import Phrases
+
+            terms = [t for doc in docs for t in _as_terms(doc)]
+            sentences = self._tokenize_unigrams(terms)
+            phrases = Phrases(sentences, min_count=cfg.bigram_min_count,
+                              threshold=cfg.bigram_threshold, delimiter="_")
+            self.phrasegrams_ = dict(phrases.export_phrases())
+        return self
+
+    def fit_transform(self, docs: Sequence[str | Sequence[str]]) -> list[list[str]]:
+        return self.fit(docs).transform(docs)
+
+    # -- applying ---------------------------------------------------------------------
+    def transform(self, docs: Sequence[str | Sequence[str]]) -> list[list[str]]:
+        """One token list per doc: the tokens of its terms, in order."""
+        per_doc = [_as_terms(doc) for doc in docs]
+        flat = [t for terms in per_doc for t in terms]
+        tokenized = iter(self.tokenize_terms(flat))
+        return [[tok for _ in terms for tok in next(tokenized)] for terms in per_doc]
+
+    def tokenize_terms(self, terms: Sequence[str]) -> list[list[str]]:
+        """Tokens of each term separately (phrases applied), e.g. for weighting terms."""
+        self._check_fitted()
+        unigrams = self._tokenize_unigrams(terms)
+        if not self.phrasegrams_:
+            return unigrams
+        return [self._join_phrases(toks) for toks in unigrams]
+
+    def _tokenize_unigrams(self, terms: Sequence[str]) -> list[list[str]]:
+        cfg = self.config
+        language = getattr(self, "language_", cfg.language)
+        stop = {unicodedata.normalize("NFKC", w).lower() for w in cfg.extra_stopwords}
+        if cfg.pretokenized:
+            return [[w for w in t.split() if w.lower() not in stop] for t in terms]
+        unique = list(dict.fromkeys(terms))  # keywords repeat a lot across campaigns
+        cleaned = _clean_terms(unique)
+        nlp = load_nlp(language, cfg.ja_split_mode)
+        stop |= _stopwords(language)
+        if language == "en":
+            chunks = [text.split(" ") for text in cleaned]
+            words = self._english_words(nlp, stop, chunks)
+            tokens = [[w for chunk in parts if chunk for w in words[chunk]] for parts in chunks]
+        else:
+            tokens = [[w for tok in doc for w in self._keep_ja(tok) if w not in stop]
+                      for doc in nlp.pipe(cleaned, batch_size=_NBATCH)]
+        if len(unique) == len(terms):  # already distinct: unique is terms, in order
+            return tokens
+        result = dict(zip(unique, tokens, strict=True))
+        return [result[t] for t in terms]
+
+    def _english_words(self, nlp, stop: set[str],
+                       chunks: Sequence[Sequence[str]]) -> dict[str, list[str]]:
+        """Tokens of every space-separated chunk of the terms, each chunk run through spaCy
+        once per tokenizer (the result is kept for later calls).
+
+        spaCy's English tokenizer splits on spaces first and handles each chunk on its
+        own, and the lookup lemmatizer and the token filters look at one token at a time,
+        so a term's tokens are the concatenation of its chunks' tokens. Ad keywords reuse a
+        few thousand words across millions of rows, so this avoids almost all spaCy work.
+        """
+        cache: dict[str, list[str]] = self.__dict__.setdefault("_chunk_tokens", {})
+        new = [c for c in set(itertools.chain.from_iterable(chunks)) if c and c not in cache]
+        for chunk, doc in zip(new, nlp.pipe(new, batch_size=_NBATCH), strict=True):
+            cache[chunk] = [w for tok in doc for w in self._keep_en(tok) if w not in stop]
+        return cache
+
+    def _keep_en(self, tok) -> list[str]:
+        """The token's word; nothing for punctuation, numbers, stop and too-short words."""
+        cfg = self.config
+        if tok.is_punct or tok.is_space or tok.is_stop or tok.lower_ in _stopwords("en"):
+            return []
+        if tok.like_num or not any(ch.isalpha() for ch in tok.text):
+            return [tok.lower_] if cfg.keep_numbers and tok.like_num else []
+        word = (tok.lemma_ if cfg.lemmatize else tok.text).lower()
+        return [word] if len(word) >= cfg.min_token_len else []
+
+    def _keep_ja(self, tok) -> list[str]:
+        """Content words (nouns, verbs, adjectives); Latin words kept as they are written.
+
+        Sudachi knows some English phrases (`machine learning`) as one token: they are
+        split on spaces. Latin words are only lower-cased, not lemmatised: in Japanese
+        keywords they are mostly names (`aws`, `windows`) that an English lemma breaks.
+        """
+        cfg = self.config
+        text = tok.text.lower()
+        if _LATIN_WORD_RE.match(text.replace(" ", "")):
+            return [w for w in text.split()
+                    if len(w) >= cfg.min_token_len and w not in _stopwords("en")]
+        if tok.like_num or tok.pos_ == "NUM":
+            return [text] if cfg.keep_numbers else []
+        if (tok.pos_ not in _JA_CONTENT_POS or tok.tag_.startswith(_JA_AFFIX_TAGS)
+                or not any(ch.isalpha() for ch in text)):
+            return []
+        word = tok.lemma_.lower() if cfg.lemmatize and tok.pos_ in ("VERB", "ADJ") else text
+        if len(word) == 1 and (not _KANJI_RE.match(word) or "助数詞" in tok.tag_):
+            return []  # stray single kana, counters
+        return [word]
+
+    def _join_phrases(self, tokens: list[str]) -> list[str]:
+        """Greedy left-to-right merge of learned pairs, as gensim's FrozenPhrases does."""
+        if not self.phrasegrams_ or len(tokens) < 2:
+            return tokens
+        out, i = [], 0
+        while i < len(tokens):
+            if i + 1 < len(tokens) and f"{tokens[i]}_{tokens[i + 1]}" in self.phrasegrams_:
+                out.append(f"{tokens[i]}_{tokens[i + 1]}")
+                i += 2
+            else:
+                out.append(tokens[i])
+                i += 1
+        return out
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "language_"):
+            raise RuntimeError("Tokenizer is not fitted: call fit(docs) first")
+
+    # -- persistence ------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        self._check_fitted()
+        return {"config": self.config.to_dict(), "language": self.language_,
+                "phrasegrams": self.phrasegrams_}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Tokenizer:
+        tokenizer = cls(TextConfig.from_dict(data["config"]))
+        tokenizer.language_ = data["language"]
+        tokenizer.phrasegrams_ = dict(data.get("phrasegrams", {}))
+        return tokenizer
+
+    def save(self, folder: str | Path) -> Path:
+        """Write `tokenizer.json` (config, language, learned phrases) into folder."""
+        path = Path(folder) / "tokenizer.json"
+        path.write_text(json.dumps(self.to_dict(), ensure_ascii=False, indent=1), "utf-8")
+        return path
+
+    @classmethod
+    def load(cls, folder: str | Path) -> Tokenizer:
+        return cls.from_dict(json.loads((Path(folder) / "tokenizer.json").read_text("utf-8")))

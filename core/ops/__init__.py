@@ -1,0 +1,1 @@
+"""Ops: training, sweeps, deployment, pipeline, drift and A/B over the store."""

@@ -1,0 +1,92 @@
+"""A/B comparison of two scored models (production vs candidate): how their neighbour
+lists differ for one campaign and across the data, how their topics line up, how their
+metrics differ, and how people rated each model's suggested neighbours."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from core.errors import TopicLabError
+from core.model import metrics
+from core.serve import registry, review
+from core.serve.lookup import Lookup
+
+METRICS = ("npmi", "c_v", "u_mass", "diversity", "perplexity")
+
+
+def check_comparable(a: Lookup, b: Lookup) -> None:
+    """Campaign ids only mean the same campaign within one dataset."""
+    if a.dataset != b.dataset:
+        raise TopicLabError(f"A/B compares models of one dataset; {a.model_id} is on "
+                            f"{a.dataset!r} and {b.model_id} on {b.dataset!r}.")
+
+
+def common_campaigns(a: Lookup, b: Lookup) -> list[str]:
+    """Campaigns both models have fingerprints for (versions of a dataset can differ)."""
+    check_comparable(a, b)
+    return sorted(set(a.fingerprints.campaign_ids) & set(b.fingerprints.campaign_ids))
+
+
+def side_by_side(a: Lookup, b: Lookup, campaign_id: str, n: int = 10) -> pd.DataFrame:
+    """Rank by rank: each model's neighbour and whether the other model also found it."""
+    check_comparable(a, b)
+    left = a.neighbors(campaign_id, n)
+    right = b.neighbors(campaign_id, n)
+    in_a, in_b = set(left["campaign_id"]), set(right["campaign_id"])
+    rows = []
+    for rank in range(max(len(left), len(right))):
+        ra = left.iloc[rank] if rank < len(left) else None
+        rb = right.iloc[rank] if rank < len(right) else None
+        rows.append({
+            "rank": rank + 1,
+            "A": None if ra is None else ra["campaign_id"],
+            "A name": None if ra is None else ra["campaign_name"],
+            "A similarity": None if ra is None else ra["similarity"],
+            "A status": None if ra is None else ("both" if ra["campaign_id"] in in_b
+                                                 else "only A"),
+            "B": None if rb is None else rb["campaign_id"],
+            "B name": None if rb is None else rb["campaign_name"],
+            "B similarity": None if rb is None else rb["similarity"],
+            "B status": None if rb is None else ("both" if rb["campaign_id"] in in_a
+                                                 else "only B"),
+        })
+    return pd.DataFrame(rows)
+
+
+def overlap_at_k(a: Lookup, b: Lookup, k: int = 10, sample: int | None = 500,
+                 seed: int = 0) -> dict[str, float]:
+    """Mean share of common neighbours in the top k, over campaigns both models scored."""
+    common = common_campaigns(a, b)
+    if sample and len(common) > sample:
+        common = list(np.random.default_rng(seed).choice(common, sample, replace=False))
+    overlaps = []
+    for campaign_id in common:
+        na = {n.campaign_id for n in a.index.query_id(campaign_id, k)}
+        nb = {n.campaign_id for n in b.index.query_id(campaign_id, k)}
+        overlaps.append(len(na & nb) / max(1, min(len(na), len(nb))))
+    return {"overlap_at_k": float(np.mean(overlaps)) if overlaps else float("nan"),
+            "k": k, "campaigns": len(common)}
+
+
+def alignment(a: registry.LoadedModel, b: registry.LoadedModel) -> dict:
+    """Jensen–Shannon distances between the two models' topics, with best matches."""
+    pa, pb, _ = metrics.align_vocabularies(a.engine.topic_term_, a.vocabulary,
+                                        b.engine.topic_term_, b.vocabulary)
+    js, best = metrics.topic_alignment(pa, pb)
+    return {"js": js, "best": best,
+            "mean_best_js": float(js[np.arange(len(best)), best].mean())}
+
+
+def metric_deltas(model_a: str, model_b: str) -> pd.DataFrame:
+    """Each headline metric of both models and the difference B − A."""
+    ma, mb = registry.get(model_a)["metrics"], registry.get(model_b)["metrics"]
+    rows = [{"metric": m, "A": ma.get(m), "B": mb.get(m),
+             "B − A": (mb[m] - ma[m]) if ma.get(m) is not None and mb.get(m) is not None
+             else None} for m in METRICS]
+    return pd.DataFrame(rows)
+
+
+def acceptance(model_a: str, model_b: str) -> pd.DataFrame:
+    """People's verdicts on each model's neighbours: count, useful, acceptance rate."""
+    return review.acceptance([model_a, model_b])

@@ -1,0 +1,63 @@
+"""Promotion: move an alias to a model, batch-scoring it first.
+
+Scoring happens before the alias moves, so if scoring fails production still points at
+the previous model with its fingerprints intact. Candidates are scored too, so they can
+be compared with production campaign by campaign (A/B).
+
+The safety net: a model that must not serve (`gate.problems`: NaN metrics, degenerate
+topics) or whose fingerprints hold NaN is refused; a model of another dataset than
+production's needs `other_dataset=True`; with `expected` the promotion is refused when
+production moved since the caller looked (the confirmation named another model). The
+alias, the cleared candidate alias and the dataset's retraining recipe are written in
+one transaction, with every check inside it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+
+from core.data import auth, store
+from core.errors import TopicLabError
+from core.ops import gate
+from core.progress import Progress
+from core.serve import registry, score
+
+
+def promote(model_id: str, alias: str = "production", progress: Progress | None = None, *,
+            expected: str | None = registry.ANY_PREVIOUS, other_dataset: bool = False
+            ) -> dict[str, Any]:
+    """Point `alias` at `model_id`, fingerprinting its dataset first if not done yet."""
+    registry.check_alias(alias)
+    auth.require("promote")
+    record = registry.get(model_id)
+    broken = gate.problems(model_id)
+    if broken:
+        raise TopicLabError(f"Model {model_id} cannot be promoted: " + "; ".join(broken) + ".")
+    if alias == "production" and not other_dataset:
+        with store.connect(read_only=True) as con:
+            _same_dataset(con, record)  # early, before scoring; checked again below
+    scored = None
+    if not score.is_scored(model_id):
+        scored = score.score_dataset(model_id, progress)
+    with store.transaction() as con:
+        if alias == "production" and not other_dataset:
+            _same_dataset(con, record)
+        previous = registry.move_alias(con, alias, model_id, expected=expected)
+        if alias == "production":
+            registry.save_settings(model_id, con=con)  # the pipeline retrains it the same way
+    return {"model_id": model_id, "alias": alias, "previous": previous, "scoring": scored}
+
+
+def _same_dataset(con: duckdb.DuckDBPyConnection, record: dict[str, Any]) -> None:
+    """Refuse to replace production with a model of another dataset unless asked to."""
+    rows = con.execute("SELECT m.model_id, m.dataset FROM aliases a JOIN models m "
+                      "USING (model_id) WHERE a.alias = 'production'").fetchall()
+    row = rows[0] if rows else None
+    if row and row[1] != record["dataset"]:
+        raise TopicLabError(
+            f"Production ({row[0]}) serves dataset {row[1]!r}; {record['model_id']} is a "
+            f"model of {record['dataset']!r}. Replacing it changes what every lookup "
+            "answers from: confirm with `--other-dataset` (in the app: tick the "
+            "confirmation).")

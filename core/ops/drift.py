@@ -1,0 +1,176 @@
+"""Drift: how far a dataset version has moved from what the production model learned from.
+
+Four measures, each with a threshold and a plain verdict:
+- out-of-vocabulary share: the share of the version's tokens the model has no word for,
+  compared with the same share on the model's own training data;
+- new terms that matter: words never seen in the training data, ranked by the volume
+  they carry (impressions, else occurrences), to show *what* is new;
+- topic-prevalence shift: Jensen–Shannon distance (base 2, 0..1) between the mean
+  fingerprint of the training data and of the version;
+- confidence: the share of campaigns whose strongest topic is weak (max weight below
+  core.serve.score.LOW_CONFIDENCE), compared with the training data.
+Retraining is recommended when any measure crosses its threshold.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.spatial.distance import jensenshannon
+
+from core.data import audit, auth, datasets, store
+from core.model.corpus import EncodedCounts
+from core.serve import registry
+from core.serve.score import LOW_CONFIDENCE
+
+THRESHOLDS = {
+    "oov_increase": 0.10,         # absolute rise in OOV token share
+    "topic_shift_js": 0.15,       # JS distance between mean fingerprints
+    "low_confidence_increase": 0.15,  # absolute rise in the share of low-confidence campaigns
+}
+
+
+@dataclass
+class DriftReport:
+    model_id: str
+    dataset: str
+    version: int
+    measures: dict[str, dict[str, Any]]
+    new_terms: list[dict[str, Any]] = field(default_factory=list)
+    confidence_histogram: dict[str, list[float]] = field(default_factory=dict)
+
+    @property
+    def retrain_recommended(self) -> bool:
+        return any(m["exceeded"] for m in self.measures.values())
+
+    @property
+    def verdict(self) -> str:
+        if not self.retrain_recommended:
+            return "No retraining needed: every measure is within its threshold."
+        crossed = [name.replace("_", " ") for name, m in self.measures.items() if m["exceeded"]]
+        return f"Retrain recommended: {', '.join(crossed)} crossed the threshold."
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "retrain_recommended": self.retrain_recommended,
+                "verdict": self.verdict}
+
+
+def _measure(value: float, threshold: float, baseline: float | None = None,
+             current: float | None = None) -> dict[str, Any]:
+    out = {"value": round(float(value), 4), "threshold": threshold,
+           "exceeded": bool(value > threshold)}
+    if baseline is not None:
+        out["baseline"] = round(float(baseline), 4)
+        out["current"] = round(float(current), 4)
+    return out
+
+
+def _profile(model: registry.LoadedModel, terms: pd.DataFrame,
+             counts: EncodedCounts | None = None) -> dict[str, Any]:
+    """OOV share, mean fingerprint, confidences and per-token volume of some term rows.
+    `counts`: the rows already encoded (the model's own data, saved with it)."""
+    terms = terms[terms["term"].notna()]
+    if counts is None:
+        ids, bows, _ = model.encoder.encode_frame(terms, as_matrix=True)
+    else:
+        ids, bows = counts.campaign_ids, counts.matrix
+    tokenizer = model.encoder.tokenizer
+    vocabulary = model.encoder.dictionary.token2id
+    unique_terms = terms["term"].astype(str).unique().tolist()
+    per_term = dict(zip(unique_terms, tokenizer.tokenize_terms(unique_terms), strict=True))
+    volume = (pd.to_numeric(terms.get("impressions"), errors="coerce").fillna(0)
+              if "impressions" in terms else pd.Series(0, index=terms.index))
+    total = unknown_count = 0
+    token_volume: Counter[str] = Counter()
+    token_rows: Counter[str] = Counter()
+    for term, vol in zip(terms["term"].astype(str), volume, strict=True):
+        for token in per_term[term]:
+            total += 1
+            unknown_count += token not in vocabulary
+            token_volume[token] += float(vol)
+            token_rows[token] += 1
+    fingerprints = model.engine.transform(bows)
+    confidence = fingerprints.max(axis=1)
+    return {"oov_share": unknown_count / total if total else 1.0,
+            "mean_fingerprint": fingerprints.mean(axis=0), "confidence": confidence,
+            "token_volume": token_volume, "token_rows": token_rows, "campaigns": len(ids)}
+
+
+def drift_report(dataset: str, version: int | None = None,
+                 model_id: str | None = None) -> DriftReport:
+    """Compare a dataset version with the training data of a model (default: production)."""
+    model_id = registry.resolve(model_id)
+    model = registry.load(model_id)
+    info = datasets.get(dataset, version)
+    trained_on = model.manifest["dataset"]
+    base = _profile(model, datasets.terms(trained_on["name"], int(trained_on["version"])),
+                    registry.encoded_counts(model_id))
+    new = _profile(model, datasets.terms(info.name, info.version))
+
+    low_base = float((base["confidence"] < LOW_CONFIDENCE).mean())
+    low_new = float((new["confidence"] < LOW_CONFIDENCE).mean())
+    shift = float(jensenshannon(base["mean_fingerprint"], new["mean_fingerprint"], base=2))
+    measures = {
+        "oov_increase": _measure(new["oov_share"] - base["oov_share"],
+                                 THRESHOLDS["oov_increase"], base["oov_share"],
+                                 new["oov_share"]),
+        "topic_shift_js": _measure(shift, THRESHOLDS["topic_shift_js"]),
+        "low_confidence_increase": _measure(low_new - low_base,
+                                            THRESHOLDS["low_confidence_increase"], low_base,
+                                            low_new),
+    }
+    use_volume = sum(new["token_volume"].values()) > 0
+    ranking = new["token_volume"] if use_volume else new["token_rows"]
+    unseen = Counter({w: v for w, v in ranking.items() if w not in base["token_rows"]})
+    new_terms = [{"word": w, "volume": v, "rows": new["token_rows"][w]}
+                 for w, v in unseen.most_common(20)]
+    bins = np.linspace(0, 1, 11)
+    histogram = {"bins": bins.round(2).tolist(),
+                 "training": np.histogram(base["confidence"], bins)[0].tolist(),
+                 "version": np.histogram(new["confidence"], bins)[0].tolist()}
+    return DriftReport(model_id, info.name, info.version, measures, new_terms, histogram)
+
+
+def record(report: DriftReport) -> None:
+    """Keep a report so the Monitor page can chart drift over versions."""
+    auth.require("score")
+    with store.transaction() as con:
+        con.execute(
+            "INSERT INTO drift_reports VALUES (?, ?, ?, ?, ?, ?)",
+            [report.model_id, report.dataset, report.version, json.dumps(report.to_dict()),
+             report.retrain_recommended, audit.now()],
+        )
+        audit.record(con, "drift", f"{report.dataset} v{report.version}",
+                     {"model_id": report.model_id,
+                      "retrain_recommended": report.retrain_recommended})
+
+
+def check(dataset: str, version: int | None = None,
+          model_id: str | None = None) -> DriftReport:
+    """Measure drift and record it: what the Monitor page, the CLI and the pipeline run."""
+    report = drift_report(dataset, version, model_id)
+    record(report)
+    return report
+
+
+def history(dataset: str, model_id: str | None = None) -> pd.DataFrame:
+    """The latest stored report per version of a dataset (against `model_id`, or against
+    whichever model was checked last), one row per measure."""
+    frame = store.query(
+        "SELECT model_id, version, report, created_at FROM drift_reports WHERE dataset = ? "
+        "AND (? IS NULL OR model_id = ?) QUALIFY row_number() OVER (PARTITION BY version "
+        "ORDER BY created_at DESC) = 1 ORDER BY version", [dataset, model_id, model_id])
+    rows = []
+    for rec in frame.itertuples():
+        report = json.loads(rec.report)
+        for name, m in report["measures"].items():
+            rows.append({"model_id": rec.model_id, "version": rec.version, "measure": name,
+                         "value": m["value"], "threshold": m["threshold"],
+                         "exceeded": m["exceeded"]})
+    return pd.DataFrame(rows)
+

@@ -1,0 +1,122 @@
+"""The promotion gate: may this model serve at all, and should it replace production?
+
+Two questions, one place, so the pipeline, the CLI and the Compare page give the same
+answer:
+
+- `problems(model_id)`: reasons the model must never serve — NaN/inf in its metrics or
+  topic-word matrix, or degenerate topics (several topics with the same top words, as
+  a training run with broken parameters produces). Promotion refuses such a model.
+- `verdict(model_id, production_id)`: the pipeline's quality gate. Both models' top
+  words are scored (NPMI) against the *same* texts — the dataset version the new model
+  was trained on — and the new model passes unless it is worse than production by more
+  than `tolerance`, or its topic diversity is below the floor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from core.model import metrics
+from core.model.metrics import DIVERSITY_FLOOR
+from core.model.text import TextConfig
+from core.serve import registry
+
+DEFAULT_TOLERANCE = 0.02
+TOP_WORDS = metrics.TOPN
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The gate's decision, the reason in words, and the figures behind it."""
+
+    passes: bool
+    reason: str
+    evaluation: dict[str, Any] = field(default_factory=dict)
+    other_dataset: bool = False    # production serves another dataset
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"passes": self.passes, "reason": self.reason, "evaluation": self.evaluation,
+                "other_dataset": self.other_dataset}
+
+
+def problems(model_id: str) -> list[str]:
+    """Why this model must not serve (empty when it may)."""
+    record = registry.get(model_id)
+    found = []
+    bad_metrics = registry.non_finite_metrics(record["metrics"])
+    if bad_metrics:
+        found.append(f"its metrics hold non-finite values ({', '.join(bad_metrics)})")
+    model = registry.load(model_id)
+    topic_term = np.asarray(model.engine.topic_term_)
+    if not np.isfinite(topic_term).all() or not np.isfinite(model.engine.alpha_).all():
+        found.append("its topic-word matrix or alpha holds NaN or infinite values (were its "
+                     "training parameters finite?)")
+        return found
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for topic, words in enumerate(model.top_words(TOP_WORDS)):
+        groups.setdefault(tuple(words), []).append(topic)
+    same = [topics for topics in groups.values() if len(topics) > 1]
+    if same:
+        shown = "; ".join(", ".join(str(t) for t in topics) for topics in same[:5])
+        found.append(f"its topics are degenerate: topics {shown} have identical top-"
+                     f"{TOP_WORDS} word lists (empty topics: is K too large for the data, or "
+                     "were its parameters broken?)")
+    return found
+
+
+def npmi_on(corpus, model_id: str) -> tuple[float, float]:
+    """A model's NPMI with `corpus` as reference, and the share of its top words that
+    corpus lacks (those are left out; a topic left with fewer than 2 words is dropped)."""
+    top = registry.load(model_id).top_words(TOP_WORDS)
+    known = corpus.dictionary.token2id
+    kept = [[w for w in topic if w in known] for topic in top]
+    missing = 1 - sum(len(t) for t in kept) / sum(len(t) for t in top)
+    usable = [t for t in kept if len(t) >= 2]
+    npmi = metrics.coherence(usable, corpus, "c_npmi") if usable else -1.0
+    return npmi, missing
+
+
+def verdict(model_id: str, production_id: str | None, corpus=None, *,
+            tolerance: float = DEFAULT_TOLERANCE) -> Verdict:
+    """Should `model_id` replace `production_id`? `corpus` is the model's training corpus
+    (built from its dataset version and text settings when not given)."""
+    record = registry.get(model_id)
+    label = f"{record['dataset']} v{int(record['version'])}"
+    broken = problems(model_id)
+    if broken:
+        return Verdict(False, f"{model_id} cannot serve: " + "; ".join(broken))
+    if production_id == model_id:
+        return Verdict(False, f"{model_id} is already the production model")
+    serves = registry.get(production_id)["dataset"] if production_id else None
+    if corpus is None:
+        from core.ops.train import build_corpus
+        corpus, _ = build_corpus(record["dataset"], int(record["version"]),
+                                 TextConfig.from_dict(record["text_config"]))
+    new_npmi, _ = npmi_on(corpus, model_id)
+    new_div = float(record["metrics"]["diversity"])
+    evaluation: dict[str, Any] = {"new_npmi": round(new_npmi, 4),
+                                  "new_diversity": round(new_div, 4)}
+    if production_id and serves == record["dataset"]:
+        prod_npmi, missing = npmi_on(corpus, production_id)
+        evaluation.update(production=production_id, production_npmi=round(prod_npmi, 4),
+                          production_top_words_missing=round(missing, 3))
+    if production_id is None:
+        return Verdict(True, "there is no production model yet", evaluation)
+    if serves != record["dataset"]:
+        return Verdict(False, (
+            f"production ({production_id}) serves dataset {serves!r}; a model of "
+            f"{record['dataset']!r} does not replace it automatically — promote it with "
+            "`python -m core promote --other-dataset`"), evaluation, other_dataset=True)
+    if new_div < DIVERSITY_FLOOR:
+        return Verdict(False, f"topic diversity {new_div:.2f} is below the floor "
+                              f"{DIVERSITY_FLOOR}", evaluation)
+    prod_npmi = evaluation["production_npmi"]
+    if new_npmi < prod_npmi - tolerance:
+        return Verdict(False, f"NPMI {new_npmi:.3f} is worse than production's "
+                              f"{prod_npmi:.3f} on {label} by more than the tolerance "
+                              f"{tolerance}", evaluation)
+    return Verdict(True, f"NPMI {new_npmi:.3f} vs production's {prod_npmi:.3f} on {label} "
+                         f"is within the tolerance {tolerance} or better", evaluation)

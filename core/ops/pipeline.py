@@ -1,0 +1,112 @@
+"""The gated retraining pipeline a scheduler runs: import → drift check → train →
+evaluate → gate → promote (or keep as candidate) → batch score → carry topic names.
+
+The gate (`core.ops.gate.verdict`, the same one the Compare page shows) compares the new
+model with production on the *same* data — the new dataset version — by the stated
+objective: NPMI coherence of the top-10 words, with the training texts of the new
+version as reference. The new model is promoted unless it is worse than production by
+more than `tolerance`, or its topic diversity is below the floor; otherwise it becomes
+the `candidate` and the reason says why. A model that must not serve at all (NaN
+metrics, degenerate topics) is refused by promotion, and the pipeline fails. Production and its
+fingerprints are only touched by the final promotion, which scores before it moves the
+alias, so a failure at any step leaves them as they were. Last, the human topic names
+of the production model it was compared with are carried to the new model's aligned
+topics (`core.ops.carry`), marked as carried until someone confirms them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from core.data import audit, auth, datasets, ingest, store
+from core.errors import NotFoundError, TopicLabError
+from core.ops import carry, deploy, drift, gate
+from core.ops.train import build_corpus, saved_settings, train
+from core.progress import Progress
+from core.serve import registry
+
+DEFAULT_TOLERANCE = gate.DEFAULT_TOLERANCE
+Log = Callable[[str], None]
+
+
+def run(dataset: str, paths: Sequence[str | Path] | None = None, *,
+        tolerance: float = DEFAULT_TOLERANCE, overrides: dict[str, Any] | None = None,
+        progress: Progress | None = None, log: Log | None = None) -> dict[str, Any]:
+    """Run every step; raises on failure (nothing promoted), returns the decision otherwise."""
+    for action in ("train", "promote"):  # refuse before doing any work
+        auth.require(action)
+    steps: list[dict[str, Any]] = []
+
+    def note(step: str, **detail: Any) -> None:
+        steps.append({"step": step, **detail})
+        if log:
+            log(f"{step}: {json.dumps(detail, default=str, ensure_ascii=False)}")
+
+    started = time.perf_counter()
+    version = None
+    if paths:
+        summary = ingest.import_paths(paths, dataset)
+        version = summary.version
+        note("import", version=summary.version, status=summary.status, rows=summary.rows)
+        latest = datasets.get(dataset).version
+        if summary.status == "unchanged" and version != latest:
+            raise TopicLabError(
+                f"These files hold exactly {dataset} v{version}, an older version (the latest "
+                f"is v{latest}); retraining on old data was not started.")
+
+    try:
+        production = registry.resolve("production")
+    except NotFoundError:
+        production = None
+    serves = registry.get(production)["dataset"] if production else None
+    if production and serves != dataset:
+        note("drift", skipped=f"production serves dataset {serves!r}, not {dataset!r}")
+    elif production:
+        report = drift.check(dataset, version, production)
+        note("drift", against=production, retrain_recommended=report.retrain_recommended,
+             verdict=report.verdict)
+
+    spec = saved_settings(dataset)
+    if overrides:
+        # Another engine's saved params (e.g. tomotopy's term_weight) do not carry over.
+        kept = spec.params if overrides.get("engine", spec.engine) == spec.engine else {}
+        spec = spec.with_(**{k: v for k, v in overrides.items() if k in ("k", "engine")},
+                          params={**kept, **overrides.get("params", {})})
+    corpus, info = build_corpus(dataset, version, spec.text)
+    spec = spec.with_(dataset=info.name, version=info.version)
+    result = train(spec, progress, corpus=corpus)
+    note("train", model_id=result.model_id, dataset=info.label, engine=spec.engine, k=spec.k)
+
+    # Both models are judged on the same data: the whole version just trained on.
+    decided = gate.verdict(result.model_id, production, corpus, tolerance=tolerance)
+    note("evaluate", **decided.evaluation)
+    promote, reason = decided.passes, decided.reason
+    note("gate", decision="promote" if promote else "candidate", reason=reason)
+
+    if promote:
+        # Judged against `production`: if someone promoted meanwhile, refuse (stale gate).
+        outcome = deploy.promote(result.model_id, "production", progress, expected=production)
+        note("promote", alias="production", previous=outcome["previous"],
+             scored=(outcome["scoring"] or {}).get("campaigns"))
+    else:
+        outcome = deploy.promote(result.model_id, "candidate", progress)
+        note("candidate", alias="candidate", previous=outcome["previous"],
+             scored=(outcome["scoring"] or {}).get("campaigns"))
+    names = None
+    if production and serves == dataset:
+        names = carry.carry_labels(production, result.model_id)
+        note("names", carried=len(names["carried"]), not_carried=len(names["not_carried"]),
+             new_topics=names["new_topics"])
+    decision = "promoted" if promote else "candidate"
+    with store.transaction() as con:
+        audit.record(con, "pipeline", result.model_id,
+                     {"dataset": info.label, "decision": decision, "reason": reason})
+    return {"decision": decision, "reason": reason, "model_id": result.model_id,
+            "dataset": info.name, "version": info.version, "production_before": production,
+            "metrics": result.metrics, "warnings": result.warnings, "names": names,
+            "steps": steps,
+            "seconds": round(time.perf_counter() - started, 2)}

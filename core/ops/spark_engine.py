@@ -1,0 +1,424 @@
+"""The Spark engine: MLlib online LDA for training, the project's own fold-in for scoring.
+
+Training (`train`) reads a dataset version as Parquet (`core.data.spark_export`), tokenises
+each bucket of campaigns inside Spark tasks with the project's own `Tokenizer` and
+`campaign_rows` (so tokens and weighting are those of a local run), builds the
+vocabulary with `CountVectorizer` (explicit `minDF`/`maxDF`/`vocabSize` from the text
+settings), fits `LDA(optimizer="online")`, normalises `topicsMatrix` to K x V and
+registers the same artifact as the local engines (`engine: spark` in the manifest).
+Metrics are measured locally on a sample of campaigns (`TrainSpec.sample`).
+
+Scoring (`score`) folds every campaign in inside Spark tasks with `core.model.engines.fold_in`
+and the model's encoder, the topic-word matrix broadcast, so Spark and local scoring give
+the same fingerprints; they are written back in one transaction.
+
+Differences from a local run, by design: the tokenizer's language and bigram phrases are
+learned on the sample (identical when the dataset is no larger than the sample); the
+held-out campaigns are chosen by a hash of their id, not a random draw; and when more
+words pass the filters than `keep_n`, `vocabSize` keeps the most frequent by count
+(gensim keeps those in most documents).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from core.errors import InputError
+from core.model import spark_session
+from core.model.engines import SparkLDA, fold_in
+from core.progress import Progress
+
+TaskHook = Callable[[pd.DataFrame], None]
+
+
+
+# --- training from a dataset version -------------------------------------------------------
+
+def train(spec, progress: Progress | None = None, *, sweep_id: str | None = None):
+    """Train a Spark model on a whole dataset version and register it (see module doc)."""
+    from core.data import datasets, spark_export
+    from core.model import metrics
+    from core.model.corpus import Encoder
+    from core.ops.train import _STAGES, _TOTAL, TrainResult, _noop, _stage, engine_params
+    from core.serve import registry
+
+    progress = progress or _noop
+    info = datasets.get(spec.dataset, spec.version)
+    engine = SparkLDA(k=spec.k, **spec.params)
+    engine.check_params()  # bad params fail before any work
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+    progress(0, _TOTAL, f"Starting Spark for {info.label}…")
+    session = spark_session.get(engine.master)
+    timings["spark_start"], clock = _lap(clock)
+
+    progress(1, _TOTAL, f"Exporting {info.label} to Parquet…")
+    location = spark_export.export(info.name, info.version, session)
+    timings["export"], clock = _lap(clock)
+
+    cut = round(spec.heldout_share * 1000)
+    sample = _sample_rows(info.name, info.version, spec.sample, spec.text.weight_by)
+    tokenizer = _fit_tokenizer(sample, spec.text)
+    tokenize = _stage(progress, 2, _STAGES["tokenize"] - 2)
+    docs, n_docs, vocabulary, dfs = spark_session.run_job(
+        session, "tokenise and count",
+        lambda: _vocabulary(session, location, tokenizer, spec.text), tokenize, 14)
+    timings["tokenize"], clock = _lap(clock)
+
+    try:
+        # One partition per core: online LDA starts a job per mini-batch, and small
+        # tasks cost more in scheduling than they save.
+        features = docs.filter(docs.fold >= cut).coalesce(
+            session.sparkContext.defaultParallelism)
+        fit = _stage(progress, _STAGES["tokenize"], _STAGES["fit"])
+        topic_term, alpha, ran_on = engine.fit_frame(session, features.select("features"), fit)
+        n_train = int(spark_session.run_job(session, "count", features.count))
+    finally:
+        docs.unpersist()
+    if not np.isfinite(topic_term).all() or (topic_term.sum(axis=1) <= 0).any():
+        raise InputError("the corpus has no words to train on")
+    engine.topic_term_ = topic_term / topic_term.sum(axis=1, keepdims=True)
+    engine.alpha_ = np.broadcast_to(alpha, (spec.k,)).copy()
+    engine.term_weights_ = np.ones(len(vocabulary))
+    engine.vocabulary_ = list(vocabulary)
+    engine.fit_seconds_, clock = _lap(clock)
+    engine.fit_info_ = {**ran_on, "documents": n_train, "heldout_share": spec.heldout_share,
+                        "parquet": location.rsplit("/", 1)[-1]}
+    timings["fit"] = engine.fit_seconds_
+
+    progress(_TOTAL - _STAGES["evaluate"], _TOTAL, "Measuring coherence and perplexity on a "
+             f"sample of {min(spec.sample, n_docs):,} campaigns…")
+    encoder = Encoder(tokenizer, _dictionary(vocabulary, dfs, n_docs))
+    train_sample, heldout_sample = _sample_corpora(sample, encoder, cut)
+    scores = metrics.evaluate(engine, train_sample, heldout_sample if cut else None)
+    scores.update(documents=n_train, vocabulary_size=len(vocabulary),
+                  metrics_documents=len(train_sample))
+    timings["evaluate"], clock = _lap(clock)
+
+    # The encoded counts of every campaign (saved with the model, as local engines do,
+    # and kept as Parquet for scoring in Spark) and the dataset's brand/place words.
+    model_id = registry.new_model_id("spark", spec.k)
+    counts_at = spark_export.counts_location(model_id)
+    try:
+        counts = spark_session.run_job(
+            session, "encode counts",
+            lambda: _write_counts(session, location, encoder, counts_at),
+            _stage(progress, _TOTAL - _STAGES["evaluate"], _TOTAL - 1), 2)
+        encoder.dictionary.cfs = _corpus_frequencies(counts)
+        words = _name_words(counts, encoder, info)
+        timings["counts"], clock = _lap(clock)
+        progress(_TOTAL, _TOTAL, "Saving the model…")
+        model_id = registry.register(
+            engine=engine, engine_name="spark", encoder=encoder,
+            params={"k": spec.k, **engine_params(engine)}, dataset=info.name,
+            version=info.version, dataset_hash=info.content_hash, metrics=scores,
+            timings={k: round(v, 3) for k, v in timings.items()}, sweep_id=sweep_id,
+            model_id=model_id, counts=counts, name_words=words.to_dict())
+    except BaseException:
+        spark_export.HadoopFS(session).delete(counts_at)
+        raise
+    return TrainResult(model_id, info.name, info.version, "spark", spec.k, scores, timings)
+
+
+COUNTS_SCHEMA = ("campaign_id string, first_file string, first_line int, indices array<int>, "
+                 "counts array<double>, oov_share double")
+
+
+def _encode_bucket(state: dict[str, Any], table):
+    """Inside a Spark task: the encoded counts of one bucket's campaigns, exactly as
+    `Encoder.encode_frame` gives them locally, with where each campaign first appears."""
+    import pyarrow as pa
+
+    from core.model.corpus import Encoder
+    from core.model.text import Tokenizer
+
+    frame = table.to_pandas().sort_values(["source_file", "source_line"], kind="stable")
+    encoder = Encoder(Tokenizer.from_dict(state["tokenizer"]),
+                      _dictionary(state["words"], {}, 0))
+    ids, counts, oov = encoder.encode_frame(frame, as_matrix=True)
+    first = frame.drop_duplicates("campaign_id").set_index("campaign_id").reindex(ids)
+    offsets = pa.array(counts.indptr.astype(np.int32))
+    return pa.table({
+        "campaign_id": pa.array(ids, pa.string()),
+        "first_file": pa.array(first["source_file"].to_numpy(), pa.string()),
+        "first_line": pa.array(first["source_line"].to_numpy(dtype=np.int32)),
+        "indices": pa.ListArray.from_arrays(offsets, pa.array(counts.indices.astype(np.int32))),
+        "counts": pa.ListArray.from_arrays(offsets, pa.array(counts.data.astype(np.float64))),
+        "oov_share": pa.array(np.asarray(oov, dtype=np.float64))})
+
+
+def _encode_job(session, location: str, encoder, target: str) -> None:
+    """Tokenise and encode every campaign in Spark tasks; write the counts to `target`."""
+    state = {"tokenizer": encoder.tokenizer.to_dict(), "words": encoder.vocabulary}
+
+    def encode(table):
+        return _encode_bucket(state, table)
+
+    (session.read.parquet(location).groupBy("bucket")
+     .applyInArrow(encode, schema=COUNTS_SCHEMA)
+     .write.mode("overwrite").parquet(target))
+
+
+def _write_counts(session, location: str, encoder, target: str):
+    """Encode every campaign in Spark (Parquet at `target`) and collect them as the
+    model's `EncodedCounts`, in import order like a local run's."""
+    _encode_job(session, location, encoder, target)
+    table = session.read.parquet(target).toArrow()
+    return _counts_from_arrow(table.sort_by([("first_file", "ascending"),
+                                             ("first_line", "ascending")]),
+                              len(encoder.vocabulary))
+
+
+def _counts_from_arrow(table, n_words: int):
+    """EncodedCounts from the Arrow table of `COUNTS_SCHEMA` rows (no Python row loop)."""
+    import scipy.sparse as sp
+
+    from core.model.corpus import EncodedCounts
+
+    ids = table.column("campaign_id").to_pylist()
+    matrix = _csr(table.column("indices").combine_chunks(),
+                  table.column("counts").combine_chunks(), n_words)
+    oov = table.column("oov_share").to_numpy(zero_copy_only=False)
+    return EncodedCounts(ids, sp.csr_matrix(matrix), np.asarray(oov, dtype=np.float64))
+
+
+def _csr(indices, values, n_words: int):
+    """A campaigns x words CSR matrix from two list<…> Arrow arrays of equal shape."""
+    import scipy.sparse as sp
+
+    offsets = indices.offsets.to_numpy()
+    indptr = (offsets - offsets[0]).astype(np.int64)
+    cols = indices.flatten().to_numpy(zero_copy_only=False).astype(np.int32)
+    data = values.flatten().to_numpy(zero_copy_only=False).astype(np.float64)
+    return sp.csr_matrix((data, cols, indptr), shape=(len(indices), n_words))
+
+
+def _corpus_frequencies(counts) -> dict[int, int]:
+    """Each word's weighted count over all campaigns (gensim's `cfs`, as a local run has)."""
+    totals = np.asarray(counts.matrix.sum(axis=0)).ravel()
+    return dict(enumerate(np.rint(totals).astype(np.int64).tolist()))
+
+
+def _name_words(counts, encoder, info):
+    """Brand and place words of the whole dataset version, as local training finds them."""
+    from core.data import datasets
+    from core.model import namewords
+
+    campaigns = (datasets.campaigns(info.name, info.version).set_index("campaign_id")
+                 .reindex(counts.campaign_ids))
+    return namewords.detect(counts.matrix, encoder.vocabulary,
+                            campaigns["campaign_name"].tolist(), campaigns["account"].tolist(),
+                            encoder.tokenizer)
+
+
+def _lap(since: float) -> tuple[float, float]:
+    now = time.perf_counter()
+    return now - since, now
+
+
+def _sample_rows(name: str, version: int, campaigns: int, weight_by: str | None
+                 ) -> pd.DataFrame:
+    """Term rows of up to `campaigns` campaigns picked by a hash of their id (the same
+    campaigns every time), in import order, with their held-out `fold`."""
+    from core.data import spark_export, store
+
+    weight = f", {weight_by}" if weight_by else ""
+    with store.connect(read_only=True) as con:
+        return con.sql(
+            "WITH picked AS (SELECT DISTINCT campaign_id FROM terms WHERE dataset = $name AND "
+            "version = $version AND term IS NOT NULL ORDER BY hash(campaign_id || '#sample'), "
+            "campaign_id LIMIT $n) "
+            f"SELECT campaign_id, term{weight}, {spark_export.FOLD_SQL} AS fold FROM terms "
+            "JOIN picked USING (campaign_id) WHERE dataset = $name AND version = $version "
+            "AND term IS NOT NULL ORDER BY source_file, source_line",
+            params={"name": name, "version": version, "n": int(campaigns)},
+        ).to_arrow_table().to_pandas()
+
+
+def _fit_tokenizer(sample: pd.DataFrame, text):
+    """The tokenizer fitted (language, phrases) on the sample's campaigns, as Corpus does."""
+    from core.model.corpus import campaign_rows
+    from core.model.text import Tokenizer
+
+    if sample.empty:
+        raise InputError("the dataset has no terms to train on")
+    rows = campaign_rows(sample, text.weight_by)
+    grouped: list[list[str]] = [[] for _ in rows.ids]
+    for pos, term in zip(rows.positions, rows.terms, strict=True):
+        grouped[pos].append(term)
+    return Tokenizer(text).fit(grouped)
+
+
+def _tokenize_bucket(tokenizer_state: dict[str, Any], weight_by: str | None,
+                     frame: pd.DataFrame) -> pd.DataFrame:
+    """Inside a Spark task: the weighted tokens of every campaign in one bucket of rows."""
+    from core.model.corpus import campaign_rows
+    from core.model.text import Tokenizer
+
+    frame = frame.sort_values(["source_file", "source_line"], kind="stable")
+    rows = campaign_rows(frame, weight_by)
+    _, weighted = rows.documents(Tokenizer.from_dict(tokenizer_state))
+    folds = frame.drop_duplicates("campaign_id").set_index("campaign_id")["fold"]
+    return pd.DataFrame({"campaign_id": rows.ids,
+                         "fold": folds.reindex(rows.ids).to_numpy(dtype=np.int32),
+                         "tokens": weighted})
+
+
+def _vocabulary(session, path: str, tokenizer, text):
+    """(cached documents with count vectors, documents, vocabulary, document frequencies)."""
+    from pyspark.ml.feature import CountVectorizer
+    from pyspark.sql import functions as F
+
+    state, weight_by = tokenizer.to_dict(), text.weight_by
+
+    def tokenize(frame: pd.DataFrame) -> pd.DataFrame:
+        return _tokenize_bucket(state, weight_by, frame)
+
+    terms = session.read.parquet(path)
+    docs = terms.groupBy("bucket").applyInPandas(
+        tokenize, schema="campaign_id string, fold int, tokens array<string>").cache()
+    n_docs = docs.count()
+    max_df = int(text.no_above * n_docs)  # gensim's bound: int(no_above * documents)
+    if max_df < text.no_below:
+        raise InputError(
+            f"no words are left after the vocabulary filters ({n_docs} documents, "
+            f"no_below={text.no_below}, no_above={text.no_above}): lower no_below or "
+            "raise no_above")
+    vectorizer = CountVectorizer(inputCol="tokens", outputCol="features",
+                                 minDF=float(text.no_below), maxDF=float(max_df),
+                                 vocabSize=int(text.keep_n))
+    model = vectorizer.fit(docs)
+    vocabulary = list(model.vocabulary)
+    if not vocabulary:
+        raise InputError(
+            f"no words are left after the vocabulary filters ({n_docs} documents, "
+            f"no_below={text.no_below}, no_above={text.no_above}): lower no_below or "
+            "raise no_above")
+    kept = session.createDataFrame([(w,) for w in vocabulary], "word string")
+    counted = (docs.select(F.explode(F.array_distinct("tokens")).alias("word"))
+               .join(F.broadcast(kept), "word").groupBy("word").count().collect())
+    dfs = {row["word"]: int(row["count"]) for row in counted}
+    features = model.transform(docs).select("campaign_id", "fold", "features").cache()
+    features.count()
+    docs.unpersist()
+    return features, n_docs, vocabulary, dfs
+
+
+def _dictionary(words: list[str], dfs: dict[str, int], num_docs: int):
+    """A gensim Dictionary over `words` in this order, as `Encoder.load` rebuilds one."""
+    from gensim.corpora import Dictionary
+
+    dictionary = Dictionary()
+    dictionary.token2id = {w: i for i, w in enumerate(words)}
+    dictionary.dfs = {i: int(dfs.get(w, 0)) for i, w in enumerate(words)}
+    dictionary.cfs = {}
+    dictionary.num_docs = int(num_docs)
+    return dictionary
+
+
+def _sample_corpora(sample: pd.DataFrame, encoder, cut: int):
+    """(training, held-out) Corpus of the sampled campaigns over the model's vocabulary."""
+    from core.model.corpus import Corpus, campaign_rows
+
+    parts = []
+    for frame in (sample[sample["fold"] >= cut], sample[sample["fold"] < cut]):
+        rows = campaign_rows(frame, encoder.tokenizer.config.weight_by)
+        tokens, weighted = rows.documents(encoder.tokenizer)
+        bow = [encoder.dictionary.doc2bow(doc) for doc in weighted]
+        parts.append(Corpus(rows.ids, tokens, bow, encoder.dictionary, encoder.tokenizer))
+    return parts[0], parts[1]
+
+
+# --- batch scoring -------------------------------------------------------------------------
+
+def score(model_id: str | None = None, progress: Progress | None = None, *,
+          master: str | None = None, task_hook: TaskHook | None = None) -> dict[str, Any]:
+    """Fingerprint every campaign of a model's dataset version in Spark tasks and store
+    them in one transaction (the previous fingerprints stay if anything fails).
+
+    The tasks read the model's encoded counts as Parquet (`spark_export.counts_location`,
+    written by Spark training; for other models the first Spark scoring tokenises the
+    campaigns in Spark and writes them) and fold each Arrow batch in with one vectorised
+    `fold_in` call, the topic-word matrix broadcast once. `task_hook(frame)` runs in every
+    task before its campaigns are folded in (tests use it to make a job fail).
+    """
+    from core.data import auth, spark_export
+    from core.serve import registry
+    from core.serve import score as local_score
+
+    auth.require("score")
+    model_id = registry.resolve(model_id)
+    model = registry.load(model_id)
+    dataset = model.manifest["dataset"]
+    timings: dict[str, float] = {}
+    started = clock = time.perf_counter()
+    session = spark_session.get(master)
+    timings["spark_start"], clock = _lap(clock)
+    counts_at = spark_export.counts_location(model_id)
+    if not spark_export.HadoopFS(session).exists(f"{counts_at}/_SUCCESS"):
+        location = spark_export.export(dataset["name"], int(dataset["version"]), session)
+        timings["export"], clock = _lap(clock)
+        spark_session.run_job(session, "encode counts",
+                              lambda: _encode_job(session, location, model.encoder, counts_at),
+                              progress)
+        timings["encode"], clock = _lap(clock)
+    state = session.sparkContext.broadcast({
+        "topic_term": model.engine.topic_term_, "alpha": model.engine.alpha_,
+        "term_weights": model.engine.term_weights_})
+    n_words = len(model.vocabulary)
+
+    def fold_batches(batches):
+        yield from _fold_in_batches(state.value, n_words, batches, task_hook)
+
+    counts = session.read.parquet(counts_at).select("campaign_id", "indices", "counts",
+                                                    "oov_share")
+    scored = counts.repartition(_partitions(session)).mapInArrow(
+        fold_batches, schema="campaign_id string, weights array<double>, oov_share double")
+    try:
+        table = spark_session.run_job(session, "fold-in", scored.toArrow, progress)
+    finally:
+        state.destroy()
+    timings["fold_in"], clock = _lap(clock)
+    ids = table.column("campaign_id").to_pylist()
+    k = model.k
+    flat = table.column("weights").combine_chunks().flatten().to_numpy(zero_copy_only=False)
+    weights = flat.reshape(len(ids), k).astype(np.float32) if ids else np.empty((0, k))
+    oov = table.column("oov_share").to_numpy(zero_copy_only=False)
+    local_score.store_fingerprints(model_id, ids, weights, oov, {"engine": "spark"})
+    timings["write"], clock = _lap(clock)
+    seconds = time.perf_counter() - started
+    return {"model_id": model_id, "dataset": dataset["name"], "version": dataset["version"],
+            "campaigns": len(ids), "seconds": round(seconds, 3),
+            "campaigns_per_second": round(len(ids) / seconds, 1) if seconds else None,
+            "engine": "spark", "ran_on": spark_session.describe(session),
+            "timings": {key: round(value, 3) for key, value in timings.items()}}
+
+
+def _partitions(session) -> int:
+    """Fold-in tasks: two per core, so a slow task does not hold the others up, and few
+    enough that each Arrow batch is thousands of campaigns."""
+    return 2 * session.sparkContext.defaultParallelism
+
+
+def _fold_in_batches(state: dict[str, Any], n_words: int, batches,
+                     task_hook: TaskHook | None = None):
+    """Inside a Spark task: fingerprints of each Arrow batch of encoded counts, with one
+    `fold_in` call per batch (results do not depend on the batch: local scoring's)."""
+    import pyarrow as pa
+
+    for batch in batches:
+        if task_hook is not None:
+            task_hook(batch.to_pandas())
+        counts = _csr(batch.column("indices"), batch.column("counts"), n_words)
+        weights = fold_in(state["topic_term"], state["alpha"], counts, state["term_weights"])
+        k = weights.shape[1]
+        offsets = pa.array(np.arange(0, (len(batch) + 1) * k, k, dtype=np.int32))
+        yield pa.RecordBatch.from_arrays(
+            [batch.column("campaign_id"), pa.ListArray.from_arrays(offsets, pa.array(
+                weights.ravel())), batch.column("oov_share")],
+            names=["campaign_id", "weights", "oov_share"])

@@ -1,0 +1,166 @@
+"""Sweeps: a grid over K (and alpha) × seeds, every run registered, the best one chosen.
+
+The objective is stated, not implied: among configurations whose mean topic diversity
+reaches the floor, the highest mean NPMI coherence wins; the winning configuration's
+best seed is the chosen model. Stability (mean best-match Jaccard of top-10 words
+between seeds) is reported per configuration so a coherent-but-unstable K stands out.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+from core.data import audit, auth, store
+from core.errors import InputError
+from core.model import metrics
+from core.model.metrics import DIVERSITY_FLOOR
+from core.ops.train import TrainResult, TrainSpec, build_corpus, train
+from core.progress import Progress
+from core.serve import registry
+
+OBJECTIVE = (f"highest mean NPMI among configurations with mean topic diversity ≥ "
+             f"{DIVERSITY_FLOOR}; the best seed of that configuration is chosen")
+
+
+@dataclass
+class SweepResult:
+    sweep_id: str
+    runs: list[TrainResult]
+    table: pd.DataFrame            # one row per configuration (K, alpha)
+    best_model_id: str
+    explanation: str
+    objective: str = OBJECTIVE
+    grid: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"sweep_id": self.sweep_id, "objective": self.objective,
+                "best_model_id": self.best_model_id, "explanation": self.explanation,
+                "grid": self.grid, "configurations": self.table.to_dict(orient="records"),
+                "models": [r.model_id for r in self.runs]}
+
+
+def sweep(base: TrainSpec, ks: Sequence[int], seeds: Sequence[int] = (0, 1),
+          alphas: Sequence[Any] | None = None,
+          progress: Progress | None = None) -> SweepResult:
+    """Train every (K, alpha, seed), tokenising the dataset once; register all runs.
+
+    Runs are registered as they finish: a sweep stopped half-way keeps the runs it
+    completed (each a normal model), and records no sweep.
+    """
+    auth.require("train")
+    if not ks or not seeds:
+        raise InputError("A sweep needs at least one K and one seed.")
+    alpha_values: list[Any] = list(alphas) if alphas else [None]
+    grid = list(itertools.product(sorted(set(ks)), alpha_values, list(seeds)))
+    specs = [base.with_(k=k, params={**base.params, "seed": seed,
+                                     **({"alpha": alpha} if alpha is not None else {})})
+             for k, alpha, seed in grid]  # every value is checked before any training
+    sweep_id = f"sweep-{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+    corpus, info = build_corpus(base.dataset, base.version, base.text)
+    runs: list[TrainResult] = []
+    rows = []
+    for i, ((k, alpha, seed), spec) in enumerate(zip(grid, specs, strict=True)):
+        label = f"K={k}" + (f", alpha={alpha}" if alpha is not None else "") + f", seed {seed}"
+
+        def step(done: int, total: int, message: str, i: int = i, label: str = label) -> None:
+            if progress:
+                progress(i * total + done, len(grid) * total, f"[{i + 1}/{len(grid)}] "
+                         f"{label}: {message}")
+
+        result = train(spec.with_(dataset=info.name, version=info.version), step,
+                       corpus=corpus, sweep_id=sweep_id)
+        runs.append(result)
+        rows.append({"k": k, "alpha": alpha, "seed": seed, "model_id": result.model_id,
+                     **{m: result.metrics.get(m) for m in
+                        ("npmi", "c_v", "u_mass", "diversity", "perplexity")}})
+
+    per_run = pd.DataFrame(rows)
+    top_words = {r.model_id: registry.load(r.model_id).top_words(metrics.TOPN) for r in runs}
+    table = _summarise(per_run, top_words)
+    best_model_id, explanation = _choose(table, per_run)
+    with store.transaction() as con:
+        con.execute(
+            "INSERT INTO sweeps VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [sweep_id, info.name, info.version,
+             json.dumps({"k": list(ks), "alpha": alpha_values, "seeds": list(seeds),
+                         "engine": base.engine}, default=str),
+             OBJECTIVE, best_model_id, explanation,
+             table.to_json(orient="records"), audit.now()],
+        )
+        audit.record(con, "sweep", sweep_id, {"models": len(runs), "best": best_model_id})
+    return SweepResult(sweep_id, runs, table, best_model_id, explanation,
+                       grid={"k": list(ks), "alpha": alpha_values, "seeds": list(seeds)})
+
+
+def list_sweeps(dataset: str | None = None) -> pd.DataFrame:
+    """Every sweep with its chosen model, explanation and per-configuration results."""
+    where, params = ("WHERE dataset = ?", [dataset]) if dataset else ("", [])
+    frame = store.query(f"SELECT * FROM sweeps {where} ORDER BY created_at DESC", params)
+    frame["results"] = frame["results"].map(lambda r: pd.read_json(io.StringIO(r)))
+    return frame
+
+
+def stability_table(sweeps: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Stability per K of every sweep that measured it (K, stability, sweep)."""
+    sweeps = list_sweeps() if sweeps is None else sweeps
+    frames = [r.assign(sweep=sid) for sid, r in zip(sweeps["sweep_id"], sweeps["results"],
+                                                    strict=True)]
+    if not frames:
+        return pd.DataFrame(columns=["k", "stability", "sweep"])
+    return pd.concat(frames).dropna(subset=["stability"])[["k", "stability", "sweep"]]
+
+
+def _summarise(per_run: pd.DataFrame, top_words: dict[str, list[list[str]]]) -> pd.DataFrame:
+    """Mean metrics and seed stability per (K, alpha)."""
+    per_run = per_run.assign(alpha=_alpha_key(per_run["alpha"]))
+    rows = []
+    for (k, alpha), group in per_run.groupby(["k", "alpha"], sort=True):
+        runs = [top_words[m] for m in group["model_id"]]
+        rows.append({
+            "k": int(k), "alpha": alpha, "runs": len(group),
+            "npmi": group["npmi"].mean(), "c_v": group["c_v"].mean(),
+            "u_mass": group["u_mass"].mean(), "diversity": group["diversity"].mean(),
+            "perplexity": group["perplexity"].mean(),
+            "stability": metrics.stability(runs) if len(runs) > 1 else None,
+        })
+    return pd.DataFrame(rows)
+
+
+def _alpha_key(alphas: pd.Series) -> pd.Series:
+    """Alpha as a group label; None (the engine's default) must not become a missing key."""
+    return alphas.map(lambda a: "default" if a is None else str(a)).astype(object)
+
+
+def _choose(table: pd.DataFrame, per_run: pd.DataFrame) -> tuple[str, str]:
+    eligible = table[table["diversity"] >= DIVERSITY_FLOOR]
+    note = ""
+    if eligible.empty:
+        eligible = table
+        note = (f" No configuration reached the diversity floor {DIVERSITY_FLOOR}, so the "
+                "floor was ignored.")
+    best = eligible.sort_values(["npmi", "diversity"], ascending=False).iloc[0]
+    runs = per_run[(per_run["k"] == best["k"])
+                   & (_alpha_key(per_run["alpha"]) == best["alpha"])]
+    chosen = runs.sort_values("npmi", ascending=False).iloc[0]
+    runner_up = ""
+    if len(eligible) > 1:
+        second = eligible.sort_values(["npmi", "diversity"], ascending=False).iloc[1]
+        runner_up = f" Next best: K={int(second['k'])} with NPMI {second['npmi']:.3f}."
+    alpha = "" if best["alpha"] == "default" else f", alpha={best['alpha']}"
+    stability = ("" if pd.isna(best["stability"])
+                 else f", stability {best['stability']:.2f} across seeds")
+    explanation = (
+        f"K={int(best['k'])}{alpha} has the highest mean NPMI ({best['npmi']:.3f}) with "
+        f"diversity {best['diversity']:.2f}{stability}; its best seed "
+        f"({int(chosen['seed'])}) is {chosen['model_id']}.{runner_up}{note}"
+    )
+    return str(chosen["model_id"]), explanation

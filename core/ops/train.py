@@ -1,0 +1,268 @@
+"""One training run: dataset version -> corpus -> engine -> metrics -> registered model.
+
+Progress goes to a callback `progress(done, total, message)`; when it raises
+`Cancelled`, the run stops and nothing is written (the model is registered last).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from core.data import auth, datasets, store
+from core.errors import InputError
+from core.model import metrics, namewords
+from core.model.corpus import Corpus
+from core.model.engines import DEFAULT_ENGINE, DEFAULTS, bow_matrix, make_engine
+from core.model.text import TextConfig
+from core.progress import Progress
+from core.serve import registry
+
+MIN_K, MAX_K = 2, 500  # the K a model may have (the Train page's input takes the same)
+# Size checks before training (`size_warnings`). LDA estimates a topic from the
+# campaigns that use it: with fewer than ~5 campaigns per topic, topics become fragments
+# of single campaigns (the demo trains well at 3,000 / 40 = 75). Each topic is shown and
+# scored by its top 10 words: with fewer than 10 words per topic those lists must
+# overlap, and below 7 per topic diversity cannot reach the 0.7 floor of sweeps.
+CAMPAIGNS_PER_TOPIC = 5
+WORDS_PER_TOPIC = 10
+
+# Share of the progress bar each stage gets.
+_STAGES = {"tokenize": 10, "fit": 75, "evaluate": 15}
+_TOTAL = sum(_STAGES.values())
+
+
+# Whole-number parameters and their allowed range (inclusive), for every engine.
+_WHOLE: dict[str, tuple[int, int]] = {
+    "iterations": (1, 100_000), "passes": (1, 10_000), "seed": (0, 2**32 - 1),
+    "chunksize": (1, 10_000_000), "rm_top": (0, 100_000), "optim_interval": (0, 100_000),
+    "burn_in": (0, 100_000), "workers": (1, 256), "progress_every": (1, 100_000),
+    "window": (2, 100_000),
+}
+# Real parameters: (low, high), low excluded. alpha/eta are Dirichlet priors (> 0);
+# gensim's and MLlib's learning-rate decay must be in (0.5, 1] and offset tau_0 > 0.
+_REAL: dict[str, tuple[float, float]] = {
+    "alpha": (0.0, 1e6), "eta": (0.0, 1e6), "decay": (0.5, 1.0),
+    "offset": (0.0, 1e6), "learning_offset": (0.0, 1e6), "learning_decay": (0.5, 1.0),
+    "subsampling_rate": (0.0, 1.0), "fold_alpha": (0.0, 1e6),
+}
+_LOW_INCLUDED = {"decay"}  # gensim's default decay is 0.5 itself
+# The named values gensim accepts instead of a number (its default first: the Train page
+# offers them in this order).
+GENSIM_NAMED = {"alpha": ("symmetric", "asymmetric", "auto"), "eta": ("symmetric", "auto")}
+_TERM_WEIGHTS = {"one", "idf", "pmi"}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def check_param(engine: str, name: str, value: Any) -> None:
+    """One training parameter: finite, of the right kind, in its range; else an
+    InputError naming the parameter and the value."""
+    if name in _WHOLE:
+        low, high = _WHOLE[name]
+        if not (isinstance(value, numbers.Integral) and not isinstance(value, bool)
+                and low <= value <= high):
+            raise InputError(f"{name} must be a whole number from {low:,} to {high:,}, "
+                             f"not {value!r}.")
+    elif name in _REAL:
+        low, high = _REAL[name]
+        if value is None and engine != "tomotopy" and name in ("alpha", "eta"):
+            return  # the library's own default (gensim eta, MLlib's 1/K)
+        if engine == "gensim" and ((value is None and name == "eta") or (
+                isinstance(value, str) and value in GENSIM_NAMED.get(name, ()))):
+            return
+        if isinstance(value, str):
+            named = sorted(GENSIM_NAMED.get(name, ())) if engine == "gensim" else []
+            words = f" or one of {named}" if named else ""
+            raise InputError(f"{engine} needs a number{words} for {name}, not {value!r}.")
+        if not _is_number(value) or not math.isfinite(value):
+            raise InputError(f"{name} must be a finite number, not {value!r}.")
+        inclusive = name in _LOW_INCLUDED
+        if not (low <= value <= high if inclusive else low < value <= high):
+            relation = "at least" if inclusive else "greater than"
+            raise InputError(f"{name} must be {relation} {low:g} and at most {high:g}, "
+                             f"not {value!r}.")
+    elif name == "term_weight" and value not in _TERM_WEIGHTS:
+        raise InputError(f"term_weight must be one of {sorted(_TERM_WEIGHTS)}, not {value!r}.")
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """Everything that defines a model, apart from the data itself."""
+
+    dataset: str
+    version: int | None = None
+    engine: str = DEFAULT_ENGINE
+    k: int = DEFAULTS[DEFAULT_ENGINE]["k"]
+    params: dict[str, Any] = field(default_factory=dict)  # alpha, eta, iterations, seed, …
+    text: TextConfig = field(default_factory=TextConfig)
+    heldout_share: float = 0.1
+    sample: int = 20_000  # campaigns the metrics are measured on when there are more
+
+    def __post_init__(self) -> None:
+        """Refuse bad values here, with a message naming the parameter and value, before
+        any work (tomotopy aborts the whole process on K = 0; NaN or inf alpha/eta train
+        a model whose every fingerprint is NaN)."""
+        if isinstance(self.k, bool) or not isinstance(self.k, int) or not MIN_K <= self.k <= MAX_K:
+            raise InputError(f"K must be a whole number from {MIN_K} to {MAX_K}, not {self.k!r}.")
+        make_engine(self.engine, k=self.k, **self.params)  # unknown engine or parameter names
+        for name, value in self.params.items():
+            check_param(self.engine, name, value)
+        share = self.heldout_share
+        if not _is_number(share) or not 0 <= share < 1:
+            raise InputError(f"heldout_share must be a number in [0, 1), not {share!r}.")
+        if isinstance(self.sample, bool) or not isinstance(self.sample, int) or self.sample < 2:
+            raise InputError(f"sample must be a whole number of at least 2, not {self.sample!r}.")
+
+    def with_(self, **changes: Any) -> TrainSpec:
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    model_id: str
+    dataset: str
+    version: int
+    engine: str
+    k: int
+    metrics: dict[str, Any]
+    timings: dict[str, float]
+    warnings: list[str] = field(default_factory=list)   # size warnings, poor scores
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+def _noop(done: int, total: int, message: str) -> None:
+    return None
+
+
+def _stage(progress: Progress, start: int, width: int) -> Progress:
+    """Map a stage's own 0..total progress onto its slice of the overall bar."""
+    def report(done: int, total: int, message: str) -> None:
+        share = done / total if total else 1.0
+        progress(start + round(width * share), _TOTAL, message)
+    return report
+
+
+def size_warnings(k: int, campaigns: int, vocabulary: int | None = None) -> list[str]:
+    """Why K may be too large for the data (see CAMPAIGNS_PER_TOPIC), in words."""
+    notes = []
+    if campaigns < CAMPAIGNS_PER_TOPIC * k:
+        notes.append(
+            f"K = {k} topics for {campaigns:,} campaigns is a lot: LDA needs several "
+            f"campaigns per topic (at least ~{CAMPAIGNS_PER_TOPIC}), so expect topics that "
+            f"are fragments of single campaigns and a poor NPMI. Try K <= "
+            f"{max(2, campaigns // CAMPAIGNS_PER_TOPIC)}.")
+    if vocabulary is not None and vocabulary < WORDS_PER_TOPIC * k:
+        notes.append(
+            f"The vocabulary has {vocabulary:,} words for {k} topics: each topic is shown "
+            f"by its top {WORDS_PER_TOPIC} words, which must then repeat across topics. "
+            f"Try K <= {max(2, vocabulary // WORDS_PER_TOPIC)} or loosen the vocabulary "
+            "filters (keep rarer words).")
+    return notes
+
+
+def build_corpus(dataset: str, version: int | None, text: TextConfig) -> tuple[Corpus, Any]:
+    """The corpus of one dataset version (one document per campaign)."""
+    info = datasets.get(dataset, version)
+    return Corpus.from_frame(datasets.terms(info.name, info.version), text), info
+
+
+def train(spec: TrainSpec, progress: Progress | None = None, *, corpus: Corpus | None = None,
+          sweep_id: str | None = None) -> TrainResult:
+    """Train, evaluate and register one model. `corpus` may be passed to reuse tokenisation."""
+    auth.require("train")
+    progress = progress or _noop
+    if spec.engine == "spark" and corpus is None:  # the whole version is tokenised in Spark
+        from core.ops import spark_engine
+        return spark_engine.train(spec, progress, sweep_id=sweep_id)
+    timings: dict[str, float] = {}
+    info = datasets.get(spec.dataset, spec.version)
+
+    started = time.perf_counter()
+    progress(0, _TOTAL, f"Tokenising {info.label}…")
+    if corpus is None:
+        corpus, _ = build_corpus(info.name, info.version, spec.text)
+    train_part, heldout = corpus.split(spec.heldout_share, seed=0) if spec.heldout_share else (
+        corpus, None)
+    timings["tokenize"] = time.perf_counter() - started
+    warnings = size_warnings(spec.k, len(corpus), len(corpus.vocabulary))
+    for warning in warnings:
+        progress(_STAGES["tokenize"], _TOTAL, f"Warning: {warning}")
+
+    started = time.perf_counter()
+    engine = make_engine(spec.engine, k=spec.k, **spec.params)
+    engine.fit(train_part, progress=_stage(progress, _STAGES["tokenize"], _STAGES["fit"]))
+    timings["fit"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    progress(_TOTAL - _STAGES["evaluate"], _TOTAL, "Measuring coherence and perplexity…")
+    scores = metrics.evaluate(engine, *_metrics_sample(train_part, heldout, spec.sample))
+    if len(train_part) > spec.sample:
+        scores.update(documents=len(train_part), metrics_documents=spec.sample)
+    words = _name_words(corpus, info)
+    timings["evaluate"] = time.perf_counter() - started
+    # The last report comes before the model is written: a page interrupted by a click
+    # during a report then really has nothing saved.
+    progress(_TOTAL, _TOTAL, "Saving the model…")
+
+    model_id = registry.register(
+        engine=engine, engine_name=spec.engine, encoder=corpus.encoder,
+        params={"k": spec.k, **engine_params(engine)}, dataset=info.name,
+        version=info.version, dataset_hash=info.content_hash, metrics=scores,
+        timings={k: round(v, 3) for k, v in timings.items()}, sweep_id=sweep_id,
+        counts=corpus.encoded_counts(),
+        name_words=words.to_dict(),
+    )
+    return TrainResult(model_id, info.name, info.version, spec.engine, spec.k, scores,
+                       timings, warnings + metrics.explain(scores))
+
+
+def _name_words(corpus: Corpus, info: Any) -> namewords.NameWords:
+    """Brand and place words of the training data (kept out of automatic topic names)."""
+    campaigns = (datasets.campaigns(info.name, info.version).set_index("campaign_id")
+                 .reindex(corpus.campaign_ids))
+    counts = bow_matrix(corpus.bow, len(corpus.vocabulary))
+    return namewords.detect(counts, corpus.vocabulary, campaigns["campaign_name"].tolist(),
+                            campaigns["account"].tolist(), corpus.tokenizer)
+
+
+def _metrics_sample(train_part: Corpus, heldout: Corpus | None, sample: int
+                    ) -> tuple[Corpus, Corpus | None]:
+    """At most `sample` training campaigns (and as many held-out ones in proportion) to
+    measure on: coherence grows with the corpus (235 s of metrics against 21 s of fitting
+    at 100,000 campaigns). The same campaigns every time (a fixed seed)."""
+    def cut(corpus: Corpus | None, n: int) -> Corpus | None:
+        if corpus is None or len(corpus) <= n:
+            return corpus
+        return corpus.subset(sorted(np.random.default_rng(0).choice(len(corpus), n, False)))
+    share = sample / len(train_part) if len(train_part) else 1.0
+    return cut(train_part, sample), cut(heldout, max(1, round(len(heldout or ()) * share)))
+
+
+def engine_params(engine: Any) -> dict[str, Any]:
+    """The engine's constructor params (scikit-learn style `get_params`), JSON-friendly."""
+    params = engine.get_params() if hasattr(engine, "get_params") else {}
+    return {k: v for k, v in params.items() if isinstance(v, str | int | float | bool | None)}
+
+
+save_settings = registry.save_settings  # the writer, beside the aliases promotion moves
+
+
+def saved_settings(dataset: str) -> TrainSpec:
+    """How this dataset is trained: its saved settings, else production's, else defaults."""
+    row = store.query_one("SELECT settings FROM dataset_settings WHERE name = ?", [dataset])
+    if row:
+        s = json.loads(row[0])
+        return TrainSpec(dataset=dataset, engine=s["engine"], k=int(s["k"]),
+                         params=s.get("params", {}), text=TextConfig.from_dict(s["text"]))
+    return TrainSpec(dataset=dataset, engine=DEFAULT_ENGINE)

@@ -1,0 +1,1 @@
+"""Serve: registry, scoring and answers over stored models (app, CLI, service)."""

@@ -1,0 +1,212 @@
+"""One scoring request → its answer, from a loaded `Lookup`: the same calls as the CLI's
+`fingerprint`, `neighbors` and `suggest`, with the request body validated field by field.
+
+Nothing here knows about HTTP: the service (core/serve/service.py) maps `AnswerError.status` to
+the response. Keyword lists are normalised (NFKC, spaces collapsed, sorted) before they are
+answered, so the cache key and the answer come from the same input.
+"""
+
+from __future__ import annotations
+
+import math
+import unicodedata
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import Annotated, Any
+
+import numpy as np
+import pandas as pd
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
+
+from core.errors import InputError, NotFoundError
+from core.serve import score
+from core.serve.lookup import Lookup
+
+ENDPOINTS = ("fingerprint", "neighbors", "suggest")
+MAX_KEYWORDS = 1000
+MAX_ITEMS = 1000
+
+Keyword = Annotated[str, StringConstraints(max_length=500)]
+
+
+class AnswerError(Exception):
+    """A request (or batch item) that cannot be answered: HTTP-like status + message."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+class Query(BaseModel):
+    """The body of /v1/fingerprint, /v1/neighbors and /v1/suggest (or one batch item)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    campaign_id: str | None = Field(default=None, min_length=1, max_length=200)
+    keywords: list[Keyword] | None = Field(default=None, min_length=1, max_length=MAX_KEYWORDS)
+    n: int = Field(default=10, ge=1, le=200)
+    exclude_account: bool = False
+    min_terms: int = Field(default=0, ge=0, le=1_000_000)
+
+    @model_validator(mode="after")
+    def _one_input(self) -> Query:
+        if (self.campaign_id is None) == (self.keywords is None):
+            raise ValueError("give either campaign_id or keywords (a list of strings), "
+                             "not both or neither")
+        if self.keywords is not None:
+            self.keywords = normalise_keywords(self.keywords)
+            if not self.keywords:
+                raise ValueError("keywords has no keyword with any text")
+        return self
+
+    def cache_key(self, endpoint: str, model_id: str) -> tuple:
+        return (model_id, endpoint, self.campaign_id,
+                tuple(self.keywords) if self.keywords is not None else None,
+                self.n, self.exclude_account, self.min_terms)
+
+
+class FeedbackBody(BaseModel):
+    """The body of /v1/feedback."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    campaign_id: str = Field(min_length=1, max_length=200)
+    neighbor_id: str = Field(min_length=1, max_length=200)
+    useful: bool
+
+
+def normalise_keywords(keywords: list[str]) -> list[str]:
+    cleaned = (" ".join(unicodedata.normalize("NFKC", k).split()) for k in keywords)
+    return sorted(k for k in cleaned if k)
+
+
+def validation_message(err: ValidationError, prefix: str = "") -> str:
+    """'field `n`: Input should be greater than or equal to 1; …' — names every bad field."""
+    parts = []
+    for problem in err.errors(include_url=False)[:5]:
+        where = ".".join(str(p) for p in problem["loc"])
+        where = f"{prefix}.{where}" if prefix and where else (prefix or where)
+        message = problem["msg"].removeprefix("Value error, ")
+        parts.append(f"field `{where}`: {message}" if where else message)
+    return "; ".join(parts)
+
+
+def parse(model: type[BaseModel], raw: Any, prefix: str = "") -> Any:
+    if not isinstance(raw, Mapping):
+        where = f"`{prefix}` " if prefix else "the body "
+        raise AnswerError(422, f"{where}must be a JSON object, not {type(raw).__name__}")
+    try:
+        return model.model_validate(raw)
+    except ValidationError as err:
+        raise AnswerError(422, validation_message(err, prefix)) from None
+
+
+def answer(lookup: Lookup, endpoint: str, query: Query) -> dict:
+    """The answer to one query under one model, as plain JSON-ready values."""
+    try:
+        if endpoint == "fingerprint":
+            return _fingerprint(lookup, query)     # plain Python already
+        if endpoint == "neighbors":
+            result = _neighbors(lookup, query)
+        elif endpoint == "suggest":
+            result = _suggest(lookup, query)
+        else:
+            raise AnswerError(404, f"no endpoint {endpoint!r}")
+    except NotFoundError as err:
+        raise AnswerError(404, str(err)) from None
+    except InputError as err:
+        raise AnswerError(422, f"field `keywords`: {err}") from None
+    return plain(result)
+
+
+def _fingerprint(lookup: Lookup, query: Query) -> dict:
+    answer = fingerprint_many(lookup, [query])[0]
+    if isinstance(answer, AnswerError):
+        raise answer
+    return answer
+
+
+def fingerprint_many(lookup: Lookup, queries: list[Query]) -> list[dict | AnswerError]:
+    """Fingerprints of many queries at once: stored ones looked up, pasted keyword sets
+    folded in together (`score.fold_in_many`). Each item is its answer (plain Python
+    values, ready for JSON) or its error."""
+    answers: list[dict | AnswerError] = []
+    pasted = [q.keywords or [] for q in queries if q.campaign_id is None]
+    folded = iter(score.fold_in_many(lookup.model, pasted) if pasted else [])
+    for query in queries:
+        if query.campaign_id is not None:
+            try:
+                i = lookup.fingerprints.index_of(lookup.check(query.campaign_id))
+            except NotFoundError as err:
+                answers.append(AnswerError(404, str(err)))
+                continue
+            weights = lookup.fingerprints.weights[i]
+            oov, unknown = float(lookup.fingerprints.oov_share[i]), []
+        else:
+            found = next(folded)
+            if isinstance(found, InputError):
+                answers.append(AnswerError(422, f"field `keywords`: {found}"))
+                continue
+            weights, oov, unknown = found.weights, found.oov_share, found.unknown_tokens
+        answers.append(_fingerprint_dict(lookup, query, weights, oov, unknown))
+    return answers
+
+
+def _fingerprint_dict(lookup: Lookup, query: Query, weights, oov: float,
+                      unknown: list[str]) -> dict:
+    return {"campaign_id": query.campaign_id, "oov_share": round(float(oov), 4),
+            "unknown_words": unknown[:50],
+            "fingerprint": [round(float(w), 5) for w in weights],
+            "top_topics": score.top_topics(weights, lookup.topic_names)}
+
+
+def _neighbors(lookup: Lookup, query: Query) -> dict:
+    """The rows of the CLI's `neighbors` table, built without a DataFrame (hot path)."""
+    if query.campaign_id is not None:
+        found = lookup.find_neighbors(query.campaign_id, query.n,
+                                      exclude_account=query.exclude_account,
+                                      min_terms=query.min_terms)
+    else:
+        _, found = lookup.find_keyword_neighbors(query.keywords or [], query.n,
+                                                 min_terms=query.min_terms)
+    return {"campaign_id": query.campaign_id, "neighbors": lookup.neighbor_records(found)}
+
+
+def _suggest(lookup: Lookup, query: Query) -> dict:
+    if query.campaign_id is not None:
+        result = lookup.campaign(query.campaign_id, query.n,
+                                 exclude_account=query.exclude_account,
+                                 min_terms=query.min_terms)
+    else:
+        result = lookup.keywords(query.keywords or [], query.n, min_terms=query.min_terms)
+    return result.to_dict(lookup.topic_names)
+
+
+def plain(value: Any) -> Any:
+    """JSON-ready copy: numpy and pandas scalars to Python, NaN/NA to null, dates to ISO."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [plain(v) for v in value.tolist()]
+    if isinstance(value, bool | str | int) or value is None:
+        return value
+    if isinstance(value, float | np.floating):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, datetime | date | pd.Timestamp):
+        return None if pd.isna(value) else value.isoformat()
+    if value is pd.NA or value is pd.NaT:
+        return None
+    return str(value)

@@ -1,0 +1,84 @@
+"""Canary release: which variant (production or candidate) answers a request.
+
+The split is a pure function of a sticky key (the campaign id, or the normalised keyword
+set) and the canary percentage: the key's SHA-256 picks one of 10,000 buckets, and buckets
+below `percent × 100` go to the candidate. So the same campaign always gets the same
+variant while the percentage is unchanged, raising the percentage only moves production
+traffic to the candidate (never back), and no state is kept between requests or workers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+import duckdb
+
+from core.data import audit, auth, store
+from core.errors import InputError
+
+PRODUCTION = "production"
+CANDIDATE = "candidate"
+BUCKETS = 10_000
+SETTING = "canary_percent"
+
+
+def sticky_key(campaign_id: str | None = None, keywords: Sequence[str] | None = None) -> str:
+    """What stickiness is keyed on: the campaign id, else the keyword set (order, case and
+    repeats do not matter)."""
+    if campaign_id is not None:
+        return "c:" + campaign_id
+    words = sorted({" ".join(k.lower().split()) for k in keywords or ()})
+    return "k:" + "\n".join(words)
+
+
+def bucket(key: str) -> int:
+    digest = hashlib.sha256(key.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") % BUCKETS
+
+
+def variant(key: str, percent: float) -> str:
+    """`candidate` for `percent`% of keys (sticky per key), else `production`."""
+    if percent <= 0:
+        return PRODUCTION
+    return CANDIDATE if bucket(key) < round(percent * BUCKETS / 100) else PRODUCTION
+
+
+def check_percent(percent: float) -> float:
+    if not 0 <= percent <= 100:
+        raise InputError(f"The canary share must be a percentage between 0 and 100, not "
+                         f"{percent:g}.")
+    return float(percent)
+
+
+def read_percent(con: duckdb.DuckDBPyConnection) -> float:
+    """The share of traffic sent to the candidate (0 = canary off), on an open connection."""
+    row = con.execute("SELECT value FROM service_settings WHERE name = ?", [SETTING]).fetchone()
+    return float(row[0]) if row else 0.0
+
+
+def get_percent() -> float:
+    with store.connect(read_only=True) as con:
+        return read_percent(con)
+
+
+def set_percent(percent: float) -> dict:
+    """Send `percent`% of traffic to the candidate model. Requires `promote`; audited."""
+    user = auth.require("promote")
+    percent = check_percent(percent)
+    with store.transaction() as con:
+        row = con.execute("SELECT value FROM service_settings WHERE name = ?",
+                          [SETTING]).fetchone()
+        store.mark_serving_change()
+        con.execute("INSERT OR REPLACE INTO service_settings VALUES (?, ?, ?, ?)",
+                    [SETTING, percent, audit.now(), user.name])
+        candidate = con.execute("SELECT model_id FROM aliases WHERE alias = 'candidate'"
+                                ).fetchone()
+        audit.record(con, "canary", candidate[0] if candidate else None,
+                     {"percent": percent, "previous": row[0] if row else 0.0})
+    result = {"canary_percent": percent, "previous": float(row[0]) if row else 0.0,
+              "candidate": candidate[0] if candidate else None}
+    if percent > 0 and not candidate:
+        result["note"] = ("No model is marked candidate yet: all traffic stays on production "
+                          "until one is promoted with --alias candidate.")
+    return result

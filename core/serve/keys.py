@@ -1,0 +1,116 @@
+"""API keys of the scoring service: created and revoked by data scientists, hashed at rest.
+
+A key is 32 random bytes (`secrets.token_urlsafe`) with a `tl_` prefix, shown once when it
+is created. The store keeps only its SHA-256: a random 256-bit secret cannot be guessed
+from its hash, so a slow password hash (scrypt) would add latency to every request and no
+safety. Each key has a role (what it may do) and a rate (requests per minute).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+
+import duckdb
+import pandas as pd
+
+from core.data import audit, auth, store
+from core.errors import InputError, NotFoundError
+
+# Roles a key can have: a person's roles (core.data.auth) plus `scorer`, a machine key that
+# may only read answers (no feedback).
+SCORER = "scorer"
+ROLES = (SCORER, auth.ACCOUNT_MANAGER, auth.DATA_SCIENTIST)
+DEFAULT_RATE = 600
+MAX_RATE = 1_000_000
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
+PREFIX = "tl_"
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """What the service knows about a valid key (never the key itself)."""
+
+    name: str
+    role: str
+    rate_per_minute: int
+
+    def can(self, action: str) -> bool:
+        """Same permissions as a person of this role; a scorer key has none beyond reading."""
+        return auth.User(self.name, self.role).can(action)
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def _check(name: str, role: str, rate: int) -> None:
+    if not _NAME.match(name or ""):
+        raise InputError(f"Key name {name!r} is not valid: use 1-64 letters, digits, "
+                         "'_', '.', '@' or '-', starting with a letter or digit.")
+    if role not in ROLES:
+        raise InputError(f"Unknown key role {role!r}; use one of {', '.join(ROLES)}.")
+    if not 1 <= rate <= MAX_RATE:
+        raise InputError(f"--rate must be between 1 and {MAX_RATE:,} requests per minute, "
+                         f"not {rate}.")
+
+
+def create(name: str, role: str = auth.ACCOUNT_MANAGER, rate_per_minute: int = DEFAULT_RATE
+           ) -> dict:
+    """Make a new key; the returned dict holds the only copy of the secret."""
+    user = auth.require("manage_keys")
+    _check(name, role, rate_per_minute)
+    key = PREFIX + secrets.token_urlsafe(32)
+    with store.transaction() as con:  # the name check and the insert see the same state
+        if con.execute("SELECT 1 FROM api_keys WHERE name = ?", [name]).fetchone():
+            raise InputError(f"A key named {name!r} exists already (maybe revoked); pick "
+                             "another name.")
+        store.mark_serving_change()
+        con.execute("INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, ?, NULL, NULL)",
+                    [name, hash_key(key), role, rate_per_minute, audit.now(), user.name])
+        audit.record(con, "key_create", name, {"role": role, "rate_per_minute":
+                                               rate_per_minute})
+    return {"name": name, "role": role, "rate_per_minute": rate_per_minute, "key": key,
+            "note": "Shown once: only its hash is stored. Send it as the X-API-Key header."}
+
+
+def revoke(name: str) -> dict:
+    """Revoke a key for good (the row stays, for the audit trail and the request log)."""
+    user = auth.require("manage_keys")
+    with store.transaction() as con:
+        row = con.execute("SELECT revoked_at FROM api_keys WHERE name = ?", [name]).fetchone()
+        if row is None:
+            raise NotFoundError(f"No API key named {name!r}; `python -m core keys list` shows "
+                                "them.")
+        if row[0] is not None:
+            raise InputError(f"The key {name!r} was revoked already, at {row[0]}.")
+        now = audit.now()
+        store.mark_serving_change()
+        con.execute("UPDATE api_keys SET revoked_at = ?, revoked_by = ? WHERE name = ?",
+                    [now, user.name, name])
+        audit.record(con, "key_revoke", name)
+    return {"name": name, "revoked_at": now}
+
+
+def list_keys() -> pd.DataFrame:
+    """Every key with its role, rate and state; never the secret or its hash."""
+    return store.query(
+        "SELECT name, role, rate_per_minute, created_at, created_by, revoked_at, revoked_by, "
+        "revoked_at IS NULL AS active FROM api_keys ORDER BY created_at, name")
+
+
+def active_keys(con: duckdb.DuckDBPyConnection) -> dict[str, ApiKey]:
+    """Hash -> key of every key not revoked: what the service checks requests against."""
+    rows = con.execute("SELECT key_hash, name, role, rate_per_minute FROM api_keys "
+                       "WHERE revoked_at IS NULL").fetchall()
+    return {h: ApiKey(name, role, int(rate)) for h, name, role, rate in rows}
+
+
+def find(key: str | None, known: dict[str, ApiKey]) -> ApiKey | None:
+    """The key a request presented, looked up by hash in `known`; None when unknown."""
+    if not key or len(key) > 200:
+        return None
+    # Looked up by hash: what is compared is never the secret itself.
+    return known.get(hash_key(key))

@@ -1,0 +1,303 @@
+"""The account manager's lookup for one model: find a campaign, its fingerprint, its
+nearest neighbours with their performance, and the suggested actions.
+
+Everything a query needs is loaded once per model (`Lookup(model_id)`): the stored
+fingerprints, the campaigns' bag-of-words for the term part of the similarity (saved
+with the model), the per-campaign table and the term rows. Queries are then numpy work
+only, through the same functions as the notebook's `core.model.campaign_model.CampaignModel`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from core.data import datasets
+from core.errors import InputError, NotFoundError
+from core.model import actions, brand
+from core.model.brand import BrandIndex
+from core.model.campaign_model import (
+    NEIGHBOR_COLUMNS,
+    PERFORMANCE,
+    TermRows,
+    fit_index,
+    keyword_rows,
+    neighbor_table,
+    query_filters,
+    suggest_actions,
+)
+from core.model.corpus import EncodedCounts
+from core.model.engines import bow_matrix
+from core.model.neighbors import MIN_SIMILARITY, shared_topic_names
+from core.serve import brand_lists, naming, registry, score
+
+
+@dataclass
+class LookupResult:
+    """One query's answer: the fingerprint, the neighbours and the suggested actions."""
+
+    campaign_id: str | None            # None for pasted keywords
+    fingerprint: score.Fingerprint
+    neighbors: pd.DataFrame            # the n nearest; `similar_enough`: at or above the
+                                       # floor, the only ones actions learn from
+    suggestions: actions.SuggestionResult
+    min_similarity: float = MIN_SIMILARITY
+    below_floor: int = 0               # of the n nearest, how many were below the floor
+
+    def fingerprint_frame(self, topic_names: Sequence[str]) -> pd.DataFrame:
+        return pd.DataFrame({"topic": range(len(topic_names)), "name": topic_names,
+                             "weight": self.fingerprint.weights})
+
+    def to_dict(self, topic_names: Sequence[str]) -> dict:
+        weights = self.fingerprint.weights
+        return {
+            "campaign_id": self.campaign_id,
+            "fingerprint": [round(float(w), 5) for w in weights],
+            "top_topics": score.top_topics(weights, topic_names),
+            "oov_share": round(self.fingerprint.oov_share, 4),
+            "unknown_words": self.fingerprint.unknown_tokens[:50],
+            **({"unknown": self.fingerprint.unknown_report()} if self.campaign_id is None
+               else {}),
+            "min_similarity": self.min_similarity,
+            "below_floor": self.below_floor,
+            "neighbors": self.neighbors.to_dict(orient="records"),
+            "actions": actions.to_frame(self.suggestions.actions).to_dict(orient="records"),
+            "notes": self.suggestions.notes,
+        }
+
+
+def _term_rows(name: str, version: int) -> pd.DataFrame:
+    """The term rows of a dataset version with the columns suggested actions read
+    (`actions.ROW_COLUMNS`; reading all of them took half of a load at 100,000 campaigns)."""
+    return datasets.terms(name, version, actions.ROW_COLUMNS)
+
+
+@dataclass
+class AccountResult:
+    """Suggested actions over every campaign of an account, ranked together."""
+
+    account: str
+    campaigns: pd.DataFrame                 # campaign_id, campaign_name, actions
+    actions: list[tuple[str, actions.Action]]  # (campaign id, action), best first
+    notes: dict[str, list[str]]             # per campaign id
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per action x evidence row, with the campaign of each action (CSV)."""
+        frame = actions.to_frame([a for _, a in self.actions])
+        if frame.empty:
+            return frame.assign(campaign_id=pd.Series(dtype=str))
+        frame = frame.rename(columns={c: f"evidence_{c}" for c in ("campaign_id",
+                                                                  "campaign_name")
+                                      if c in frame})  # e.g. duplicates in other campaigns
+        ids = [cid for cid, _ in self.actions]
+        names = self.campaigns.set_index("campaign_id")["campaign_name"]
+        frame.insert(1, "campaign_id", [ids[r - 1] for r in frame["rank"]])
+        frame.insert(2, "campaign_name", frame["campaign_id"].map(names).to_numpy())
+        return frame
+
+    def to_dict(self) -> dict:
+        return {"account": self.account,
+                "campaigns": self.campaigns.to_dict(orient="records"),
+                "actions": self.to_frame().to_dict(orient="records"),
+                "notes": self.notes}
+
+
+class Lookup:
+    """Loaded state for one scored model. Build once, query many times."""
+
+    def __init__(self, model_id: str | None = None) -> None:
+        self.model_id = registry.resolve(model_id)
+        self.model = registry.load(self.model_id)
+        self.topic_names = registry.topic_names(self.model)
+        info = self.model.manifest["dataset"]
+        self.dataset, self.version = info["name"], int(info["version"])
+        self.fingerprints = score.load_fingerprints(self.model_id)
+        self.terms = _term_rows(self.dataset, self.version)
+        # The encoded term matrix saved with the model (encoding the rows again is most of
+        # a load's time at 100,000 campaigns); models from before it was saved encode here.
+        counts = registry.encoded_counts(self.model_id)
+        if counts is None:
+            counts = EncodedCounts(*self.model.encoder.encode_frame(self.terms, as_matrix=True))
+        self._counts = counts
+        self.index = fit_index(self.fingerprints.campaign_ids, self.fingerprints.weights,
+                               counts, f"Model {self.model_id} (on {self.dataset} "
+                               f"v{self.version})",
+                               word_similarity=self.model.encoder.word_similarity)
+        self.campaigns = (datasets.campaigns(self.dataset, self.version)
+                          .set_index("campaign_id").reindex(self.fingerprints.campaign_ids))
+        self._rows = TermRows(self.terms)
+        self._term_fit = actions.term_topic_fit_from(self.model.encoder, self.model.engine)
+        self.brand_words = naming.name_words(self.model).brand  # kept out of keyword ideas
+
+    def _rows_of(self, campaign_ids: Sequence[str]) -> pd.DataFrame:
+        """The term rows of some campaigns, in import order (as a boolean filter gives)."""
+        return self._rows.of(campaign_ids)
+
+    # -- finding campaigns ------------------------------------------------------------
+    def search(self, text: str, limit: int = 20) -> pd.DataFrame:
+        """Campaigns whose id, name or account contains `text` (any case), exact ids first."""
+        table = self.campaigns.reset_index()[["campaign_id", "campaign_name", "account"]]
+        return datasets.search_campaigns(table, text, limit)
+
+    def check(self, campaign_id: str) -> str:
+        if campaign_id not in self.index.position_:
+            raise NotFoundError(
+                f"No campaign {campaign_id!r} in {self.dataset} v{self.version} (the data of "
+                f"model {self.model_id}). Search by name with `python -m core find`.")
+        return campaign_id
+
+    # -- queries ----------------------------------------------------------------------
+    def _filters(self, account: str | None, exclude_account: bool,
+                 min_terms: int) -> tuple[list[str], np.ndarray | None]:
+        return query_filters(self.campaigns, account, exclude_account, min_terms)
+
+    def _neighbor_table(self, found) -> pd.DataFrame:
+        return neighbor_table(found, self.topic_names, self.campaigns)
+
+    def neighbors(self, campaign_id: str, n: int = 10, *, exclude_account: bool = False,
+                  min_terms: int = 0, min_similarity: float = 0.0) -> pd.DataFrame:
+        """The n most similar stored campaigns, with similarity, shared topics, metrics;
+        those below `min_similarity` are left out (0 keeps all n)."""
+        table = self._neighbor_table(self.find_neighbors(campaign_id, n,
+                                                         exclude_account=exclude_account,
+                                                         min_terms=min_terms))
+        return table[table["similarity"] >= min_similarity].reset_index(drop=True)
+
+    def find_neighbors(self, campaign_id: str, n: int = 10, *, exclude_account: bool = False,
+                       min_terms: int = 0) -> list:
+        """The n nearest stored campaigns as `Neighbor`s (no table): see `neighbors`."""
+        self.check(campaign_id)
+        account = self.campaigns.at[campaign_id, "account"]
+        exclude, allowed = self._filters(account, exclude_account, min_terms)
+        return self.index.query_id(campaign_id, n, exclude=exclude, allowed=allowed)
+
+    def campaign(self, campaign_id: str, n: int = 10, *, exclude_account: bool = False,
+                 min_terms: int = 0, min_similarity: float = MIN_SIMILARITY) -> LookupResult:
+        """Fingerprint, neighbours and actions of a stored campaign. Of its n nearest
+        campaigns, only those at or above `min_similarity` are learnt from (the table
+        marks them in `similar_enough`)."""
+        _check_floor(min_similarity)
+        self.check(campaign_id)
+        weights = self.fingerprints.weights[self.fingerprints.index_of(campaign_id)]
+        oov = float(self.fingerprints.oov_share[self.fingerprints.index_of(campaign_id)])
+        fingerprint = score.Fingerprint(np.asarray(weights, dtype=float), oov)
+        table = self.neighbors(campaign_id, n, exclude_account=exclude_account,
+                               min_terms=min_terms)
+        own = self._rows_of([campaign_id])
+        return self._result(campaign_id, fingerprint, own, table, min_similarity)
+
+    def _result(self, campaign_id: str | None, fingerprint: score.Fingerprint,
+                own: pd.DataFrame, table: pd.DataFrame, min_similarity: float) -> LookupResult:
+        table = table.assign(similar_enough=table["similarity"] >= min_similarity)
+        return LookupResult(campaign_id, fingerprint, table,
+                            self._suggest(own, fingerprint, table, min_similarity),
+                            min_similarity, int((~table["similar_enough"]).sum()))
+
+    def account(self, account: str, n: int = 10, *,
+                min_similarity: float = MIN_SIMILARITY) -> AccountResult:
+        """Suggested actions of every campaign of an account, ranked by score across its
+        campaigns (the same actions as `campaign` gives one by one)."""
+        _check_floor(min_similarity)
+        names = self.campaigns["account"]
+        ids = self.campaigns.index[(names == account).fillna(False).to_numpy()].tolist()
+        if not ids:
+            close = datasets.search_campaigns(
+                self.campaigns.reset_index()[["campaign_id", "campaign_name", "account"]],
+                str(account), 5)["account"].dropna().unique().tolist()
+            hint = f" Accounts like it: {', '.join(map(repr, close))}." if close else ""
+            raise NotFoundError(f"No account {account!r} in {self.dataset} v{self.version} "
+                                f"(the data of model {self.model_id}).{hint}")
+        found: list[tuple[str, actions.Action]] = []
+        notes: dict[str, list[str]] = {}
+        counts = []
+        for cid in ids:
+            result = self.campaign(cid, n, min_similarity=min_similarity)
+            found += [(cid, a) for a in result.suggestions.actions]
+            notes[cid] = result.suggestions.notes
+            counts.append(len(result.suggestions.actions))
+        found.sort(key=lambda pair: (-pair[1].score, actions.KINDS.index(pair[1].kind)
+                                     if pair[1].kind in actions.KINDS else len(actions.KINDS),
+                                     pair[0]))
+        table = pd.DataFrame({"campaign_id": ids,
+                              "campaign_name": self.campaigns.loc[ids, "campaign_name"].tolist(),
+                              "actions": counts})
+        return AccountResult(str(account), table, found, notes)
+
+    def keywords(self, keywords: Sequence[str], n: int = 10, *,
+                 min_terms: int = 0, min_similarity: float = MIN_SIMILARITY) -> LookupResult:
+        """Fingerprint (folded in), neighbours and actions of keywords not in the store."""
+        _check_floor(min_similarity)
+        fingerprint, table = self.keyword_neighbors(keywords, n, min_terms=min_terms)
+        return self._result(None, fingerprint, keyword_rows(keywords), table, min_similarity)
+
+    def keyword_neighbors(self, keywords: Sequence[str], n: int = 10, *, min_terms: int = 0
+                          ) -> tuple[score.Fingerprint, pd.DataFrame]:
+        """Fingerprint (folded in) and neighbours of new keywords, without the actions (the
+        scoring service's /v1/neighbors: actions cost more than the search)."""
+        fingerprint, found = self.find_keyword_neighbors(keywords, n, min_terms=min_terms)
+        return fingerprint, self._neighbor_table(found)
+
+    def find_keyword_neighbors(self, keywords: Sequence[str], n: int = 10, *,
+                               min_terms: int = 0) -> tuple[score.Fingerprint, list]:
+        """Fingerprint (folded in) and the nearest stored campaigns as `Neighbor`s."""
+        fingerprint = score.fold_in(self.model, keywords)
+        bow, _ = self.model.encoder.encode(fingerprint.known_tokens + fingerprint.unknown_tokens)
+        counts = bow_matrix([bow], len(self.model.vocabulary))
+        _, allowed = self._filters(None, False, min_terms)
+        return fingerprint, self.index.query(fingerprint.weights, n, terms=counts,
+                                             allowed=allowed)
+
+    def neighbor_records(self, found: Sequence) -> list[dict]:
+        """The rows of `_neighbor_table(found)` as dicts, without building a DataFrame: the
+        scoring service's hot path (pandas indexing was ~80% of a request's CPU). Same
+        columns, order and values (a test compares them)."""
+        columns = self._performance_arrays()
+        position = self._campaign_position()
+        records = []
+        for nb in found:
+            i = position[nb.campaign_id]
+            row = {c: column[i] for c, column in columns.items()}
+            row.update(campaign_id=nb.campaign_id, similarity=nb.similarity,
+                       topic_similarity=nb.topic_similarity,
+                       term_similarity=nb.term_similarity,
+                       shared_topics=shared_topic_names(nb.shared_topics, self.topic_names))
+            records.append({**{c: row[c] for c in NEIGHBOR_COLUMNS},
+                            "similar_enough": bool(nb.similarity >= MIN_SIMILARITY)})
+        return records
+
+    def _performance_arrays(self) -> dict[str, np.ndarray]:
+        """The performance columns as object arrays in `campaigns` order (built once)."""
+        if getattr(self, "_performance", None) is None:
+            frame = self.campaigns.reindex(columns=PERFORMANCE)
+            self._performance = {c: frame[c].to_numpy(dtype=object) for c in PERFORMANCE}
+        return self._performance
+
+    def _campaign_position(self) -> dict[str, int]:
+        if getattr(self, "_positions", None) is None:
+            self._positions = {c: i for i, c in enumerate(self.campaigns.index)}
+        return self._positions
+
+    def _suggest(self, own: pd.DataFrame, fingerprint: score.Fingerprint,
+                 table: pd.DataFrame, min_similarity: float) -> actions.SuggestionResult:
+        return suggest_actions(own, fingerprint, table, self._rows, self.model.engine,
+                               self.model.vocabulary, self._term_fit, self.topic_names,
+                               min_similarity=min_similarity, brand_words=self.brand_words,
+                               brands=self.brands)
+
+    @property
+    def brands(self) -> BrandIndex:
+        """Every advertiser's brand (`core.model.brand`), with the per-account brand lists as
+        they were when first needed."""
+        return brand.index_for(self._rows, self.model.vocabulary, self.brand_words,
+                               self.campaigns.reset_index()[["campaign_id", "campaign_name",
+                                                              "account"]],
+                               brand_lists.brand_lists(), self._counts)
+
+
+def _check_floor(min_similarity: float) -> None:
+    if isinstance(min_similarity, bool) or not isinstance(min_similarity, int | float) or \
+            not 0 <= min_similarity <= 1:
+        raise InputError(f"min_similarity must be between 0 and 1, not {min_similarity!r}.")

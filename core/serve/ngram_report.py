@@ -1,0 +1,45 @@
+"""The CLI's `ngrams` report: a campaign's or an account's search-term fragments, read from
+a stored dataset version, with the `ngram_waste` action (`core.model.ngrams` does the counting
+and knows nothing of the store)."""
+
+from __future__ import annotations
+
+from core.data import datasets, store
+from core.errors import InputError, NotFoundError
+from core.model import ngrams
+
+
+def report(campaign_id: str | None = None, account: str | None = None, *,
+           dataset: str | None = None, version: int | None = None, top: int = 50,
+           settings: ngrams.NgramSettings | None = None) -> dict:
+    """N-grams of one campaign's or one whole account's search terms in a dataset version
+    (default: the newest version of the default dataset): the costliest fragments and the
+    `ngram_waste` action with its conflict-checked negatives (the CLI's `ngrams`)."""
+    if top < 1:
+        raise InputError(f"--top must be 1 or more, not {top}.")
+    if (campaign_id is None) == (account is None):
+        raise InputError("Give either a campaign id or --account NAME (one of the two).")
+    if dataset is None:
+        default = datasets.default_version()
+        if default is None:
+            raise NotFoundError("The store holds no datasets yet: import a file first.")
+        dataset, version = default if version is None else (default[0], version)
+    info = datasets.get(dataset, version)
+    column, value = ("campaign_id", campaign_id) if campaign_id else ("account", account)
+    rows = store.query(
+        "SELECT campaign_id, account, term, term_type, impressions, clicks, cost, conversions "
+        f"FROM terms WHERE dataset = ? AND version = ? AND {column} = ? "
+        "ORDER BY source_file, source_line", [info.name, info.version, value])
+    if rows.empty:
+        raise NotFoundError(f"No {column.replace('_', ' ')} {value!r} in {info.label}.")
+    notes: list[str] = []
+    action = ngrams.ngram_waste(rows, settings, notes)
+    table = ngrams.ngram_table(rows, (settings or ngrams.NgramSettings()).max_n)
+    table = table.sort_values(["cost", "ngram"], ascending=[False, True]).head(top)
+    return {"dataset": info.name, "version": info.version, column: value,
+            "campaigns": int(rows["campaign_id"].nunique()),
+            "ngrams": table.drop(columns="terms").to_dict(orient="records"),
+            "action": None if action is None else {
+                "kind": action.kind, "title": action.title, "reason": action.reason,
+                "score": action.score, "evidence": action.evidence.to_dict(orient="records")},
+            "notes": notes}

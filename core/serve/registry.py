@@ -1,0 +1,434 @@
+"""The model registry: one row per model in the store, one artifact folder per model.
+
+A model's folder (`$TOPICLAB_HOME/models/<model_id>/`) holds `manifest.json`, the
+encoder (tokenizer + vocabulary) that turns new keywords into bag-of-words, and the
+engine's own files. It is written to a temporary folder and renamed into place, and the
+registry row is inserted only after the rename: a crash at any point leaves either a
+whole model or none. Models are only ever loaded through the registry, by id.
+
+Aliases `production` and `candidate` point at models, MLflow-style; they move, models
+do not change.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import secrets
+import shutil
+from collections.abc import Mapping
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from core import config
+from core.data import audit, auth, store
+from core.errors import InputError, NotFoundError, TopicLabError
+from core.model import artifact
+from core.model.corpus import EncodedCounts, Encoder
+from core.model.engines import ENGINES
+from core.testpause import pause
+
+ARTIFACT_FORMAT = artifact.FORMAT
+ALIASES = ("production", "candidate")
+_LIBRARIES = ("gensim", "tomotopy", "bitermplus", "spacy", "numpy", "duckdb")
+
+
+@dataclass
+class LoadedModel:
+    """What scoring needs: the engine, the encoder, the manifest and the topic names."""
+
+    model_id: str
+    engine: Any
+    encoder: Encoder
+    manifest: dict[str, Any]
+
+    @property
+    def k(self) -> int:
+        return int(self.manifest["k"])
+
+    @property
+    def vocabulary(self) -> list[str]:
+        return self.encoder.vocabulary
+
+    def top_words(self, n: int = 10) -> list[list[str]]:
+        return self.engine.topics(n)
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in _LIBRARIES:
+        with suppress(metadata.PackageNotFoundError):
+            versions[name] = metadata.version(name)
+    return versions
+
+
+def new_model_id(engine: str, k: int) -> str:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return f"{engine}-k{k}-{stamp}-{secrets.token_hex(2)}"
+
+
+def model_dir(model_id: str) -> Path:
+    return config.models_dir() / model_id
+
+
+def register(*, engine: Any, engine_name: str, encoder: Encoder, params: dict[str, Any],
+             dataset: str, version: int, dataset_hash: str, metrics: dict[str, Any],
+             timings: dict[str, Any], sweep_id: str | None = None,
+             model_id: str | None = None, counts: EncodedCounts | None = None,
+             name_words: dict[str, list[str]] | None = None) -> str:
+    """Write the artifact atomically, then its registry row (with an audit entry).
+
+    `counts`: the encoded term matrix of the dataset version's campaigns, saved with the
+    model so that scoring, Lookup and Topics need not encode the terms again.
+    `name_words`: brand and place words, left out of automatic topic names."""
+    k = int(engine.topic_term_.shape[0])
+    model_id = model_id or new_model_id(engine_name, k)
+    text_config = encoder.tokenizer.config.to_dict()
+    manifest = {
+        "artifact_format": ARTIFACT_FORMAT, "model_id": model_id, "engine": engine_name,
+        "params": params, "text_config": text_config, "language": encoder.tokenizer.language_,
+        "dataset": {"name": dataset, "version": version, "hash": dataset_hash},
+        "k": k, "vocab_size": len(encoder.vocabulary), "metrics": metrics,
+        "timings": timings, "library_versions": library_versions(),
+        "created_at": audit.now().isoformat(timespec="seconds"),
+        "created_by": auth.current_user().name,
+    }
+    if name_words is not None:
+        manifest["name_words"] = name_words
+    final = artifact.write(model_dir(model_id), engine=engine, encoder=encoder,
+                           manifest=manifest, counts=counts)
+    try:
+        with store.transaction() as con:
+            con.execute(
+                "INSERT INTO models VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [model_id, engine_name, _json(params), _json(text_config), dataset, version,
+                 dataset_hash, k, manifest["vocab_size"], _json(metrics), _json(timings),
+                 _json(manifest["library_versions"]), sweep_id, audit.now(),
+                 manifest["created_by"]],
+            )
+            audit.record(con, "train", model_id,
+                         {"dataset": f"{dataset} v{version}", "engine": engine_name,
+                          "k": k, "npmi": metrics.get("npmi")})
+    except BaseException:
+        shutil.rmtree(final, ignore_errors=True)
+        raise
+    return model_id
+
+
+def register_fitted(model: Any, dataset: str, version: int | None = None) -> str:
+    """Register a `CampaignModel` fitted outside the store (e.g. in a notebook) on the
+    rows of a dataset version: refused unless its term rows are that version's content.
+    Its metrics are measured here; score it (or promote it) to use it in Lookup."""
+    from core.data import datasets, ingest
+    from core.data.schema import TERM_COLUMNS
+    from core.model import metrics
+    from core.model.corpus import Corpus
+
+    auth.require("train")
+    model._check_fitted()
+    if model.terms_ is None:
+        raise InputError("This model holds no term rows; load it with "
+                         "CampaignModel.load(path, terms=...) to register it.")
+    info = datasets.get(dataset, version)
+    missing = [c for c in TERM_COLUMNS if c not in model.terms_.columns]
+    if missing or ingest.content_hash(model.terms_[list(TERM_COLUMNS)]) != info.content_hash:
+        raise InputError(f"The model was fitted on other rows than {info.label} "
+                         f"({info.rows} rows): fit it on read_terms of the same files.")
+    corpus = Corpus.from_frame(model.terms_, model.encoder_.tokenizer.config)
+    if corpus.vocabulary != model.vocabulary_:
+        raise InputError("Tokenising the model's rows again gave another vocabulary; "
+                         "refit the model with this version of Topic Lab.")
+    return register(engine=model.engine_, engine_name=model.manifest_["engine"],
+                    encoder=model.encoder_, params=model.manifest_["params"],
+                    dataset=info.name, version=info.version, dataset_hash=info.content_hash,
+                    metrics=metrics.evaluate(model.engine_, corpus),
+                    timings=model.manifest_.get("timings", {}), counts=model.counts_,
+                    name_words=model.manifest_.get("name_words"))
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, default=str, ensure_ascii=False)
+
+
+def list_models(dataset: str | None = None) -> pd.DataFrame:
+    """Every registered model with its aliases and headline metrics, newest first."""
+    where, params = ("WHERE m.dataset = ?", [dataset]) if dataset else ("", [])
+    frame = store.query(
+        "SELECT m.model_id, m.engine, m.k, m.dataset, m.version, m.vocab_size, m.params, "
+        "m.metrics, m.timings, m.sweep_id, m.created_at, m.created_by, "
+        "coalesce(string_agg(a.alias, ', ' ORDER BY a.alias), '') AS aliases, "
+        "m.model_id IN (SELECT model_id FROM fingerprints) AS scored "
+        "FROM models m LEFT JOIN aliases a USING (model_id) "
+        f"{where} GROUP BY ALL ORDER BY m.created_at DESC, m.model_id", params,
+    )
+    for column in ("params", "metrics", "timings"):
+        frame[column] = frame[column].map(json.loads)
+    return frame
+
+
+def metrics_table(dataset: str | None = None) -> pd.DataFrame:
+    """One row per model with its metrics as columns: what the Compare page sorts."""
+    models = list_models(dataset)
+    if models.empty:
+        return models
+    base = models[["model_id", "aliases", "engine", "k", "dataset", "version", "sweep_id",
+                   "created_at"]]
+    metrics = pd.json_normalize(models["metrics"].tolist())
+    metrics = metrics.drop(columns=[c for c in metrics if c in base])
+    timings = pd.json_normalize(models["timings"].tolist()).add_prefix("seconds_")
+    return pd.concat([base.reset_index(drop=True), metrics, timings], axis=1)
+
+
+def get(model_id: str) -> dict[str, Any]:
+    """The registry row of one model; NotFoundError when the id is unknown."""
+    with store.connect(read_only=True) as con:
+        return get_in(con, model_id)
+
+
+def get_in(con: duckdb.DuckDBPyConnection, model_id: str) -> dict[str, Any]:
+    """The row on `con`, so a caller's transaction checks and writes the same state."""
+    cursor = con.execute("SELECT * FROM models WHERE model_id = ?", [model_id])
+    rows = cursor.fetchall()
+    if not rows:
+        raise NotFoundError(f"No model with id {model_id!r}. `python -m core models` lists them.")
+    record = dict(zip([d[0] for d in cursor.description], rows[0], strict=True))
+    for column in ("params", "text_config", "metrics", "timings", "library_versions"):
+        record[column] = json.loads(record[column])
+    return record
+
+
+def aliases() -> dict[str, str]:
+    """Every alias and the model it points at."""
+    frame = store.query("SELECT alias, model_id FROM aliases")
+    return dict(zip(frame["alias"], frame["model_id"], strict=True))
+
+
+def alias(name: str) -> str | None:
+    """The model id an alias points at, or None."""
+    check_alias(name)
+    row = store.query_one("SELECT model_id FROM aliases WHERE alias = ?", [name])
+    return row[0] if row else None
+
+
+def check_alias(name: str) -> None:
+    if name not in ALIASES:
+        raise InputError(f"Unknown alias {name!r}; use one of: {', '.join(ALIASES)}.")
+
+
+ANY_PREVIOUS: Any = object()  # "whatever the alias points at now"
+
+
+def set_alias(name: str, model_id: str, *, expected: str | None = ANY_PREVIOUS) -> str | None:
+    """Point an alias at a model (recorded in the audit log). Requires `promote`.
+
+    Returns the model it pointed at before. See `move_alias` for the checks.
+    """
+    check_alias(name)
+    auth.require("promote")
+    with store.transaction() as con:
+        return move_alias(con, name, model_id, expected=expected)
+
+
+def move_alias(con: duckdb.DuckDBPyConnection, name: str, model_id: str, *,
+               expected: str | None = ANY_PREVIOUS) -> str | None:
+    """Move an alias inside the caller's transaction: every check sees the state the write
+    changes, so a model deleted by another process cannot end up behind an alias.
+
+    Refuses a model that is gone, whose metrics or stored fingerprints hold NaN/inf, and
+    (with `expected`) an alias that moved since the caller looked (someone else promoted
+    meanwhile). Moving the candidate's model to production clears `candidate`.
+    """
+    check_alias(name)
+    auth.require("promote")
+    record = get_in(con, model_id)
+    bad_metrics = non_finite_metrics(record["metrics"])
+    if bad_metrics:
+        raise TopicLabError(f"Model {model_id} cannot be promoted: its metrics hold "
+                            f"non-finite values ({', '.join(bad_metrics)}). Retrain it.")
+    bad = con.execute(
+        "SELECT count(*) FROM fingerprints WHERE model_id = ? AND NOT "
+        "(isfinite(confidence) AND isfinite(list_sum(weights)))", [model_id]).fetchone()[0]
+    if bad:
+        raise TopicLabError(f"Model {model_id} cannot be promoted: {bad:,} of its campaign "
+                            "fingerprints hold NaN or infinite weights. Retrain it.")
+    rows = con.execute("SELECT model_id FROM aliases WHERE alias = ?", [name]).fetchall()
+    previous = rows[0][0] if rows else None
+    if expected is not ANY_PREVIOUS and previous != expected:
+        raise TopicLabError(
+            f"{name} changed while you were deciding: it now points at {previous or 'nothing'}"
+            f", not {expected or 'nothing'}. Look at it again before promoting.")
+    pause("set_alias")
+    store.mark_serving_change()
+    con.execute("INSERT OR REPLACE INTO aliases VALUES (?, ?, ?, ?)",
+                [name, model_id, audit.now(), auth.current_user().name])
+    cleared = None
+    if name == "production":
+        rows = con.execute("DELETE FROM aliases WHERE alias = 'candidate' AND model_id = ? "
+                           "RETURNING model_id", [model_id]).fetchall()
+        cleared = "candidate" if rows else None
+    audit.record(con, "promote", model_id,
+                 {"alias": name, "previous": previous, "cleared": cleared})
+    return previous
+
+
+def non_finite_metrics(metrics: dict[str, Any]) -> list[str]:
+    """Names of metrics that are NaN or infinite (a broken model's tell-tale)."""
+    return sorted(f"{key}={value}" for key, value in metrics.items()
+                  if isinstance(value, float) and not math.isfinite(value))
+
+
+def resolve(model_ref: str | None) -> str:
+    """A model id from an id, an alias name, or None (= production)."""
+    ref = model_ref or "production"
+    if ref in ALIASES:
+        model_id = alias(ref)
+        if model_id is None:
+            raise NotFoundError(f"No model is marked {ref!r} yet: train one and promote it.")
+        return model_id
+    get(ref)
+    return ref
+
+
+def delete(model_id: str) -> None:
+    """Remove a model, its fingerprints and labels; the production model cannot be deleted."""
+    auth.require("delete")
+    with store.transaction() as con:  # the checks and the delete see the same state
+        get_in(con, model_id)
+        production = con.execute("SELECT model_id FROM aliases WHERE alias = 'production'"
+                                 ).fetchone()
+        if production and production[0] == model_id:
+            raise TopicLabError(f"{model_id} is the production model; promote another one "
+                                "first.")
+        pause("delete")
+        for table in ("aliases", "fingerprints", "topic_labels", "models"):
+            con.execute(f"DELETE FROM {table} WHERE model_id = ?", [model_id])
+        audit.record(con, "delete", model_id)
+    shutil.rmtree(model_dir(model_id), ignore_errors=True)
+
+
+def load(model_id: str) -> LoadedModel:
+    """Load a registered model's artifact; a clear message when it cannot be used."""
+    get(model_id)
+    folder = model_dir(model_id)
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text("utf-8"))
+    except (OSError, ValueError) as err:
+        raise TopicLabError(
+            f"Model {model_id} is registered but its artifact in {folder} is missing or "
+            f"unreadable ({err.__class__.__name__}). Retrain it or delete it."
+        ) from err
+    if manifest.get("artifact_format") != ARTIFACT_FORMAT:
+        raise TopicLabError(
+            f"Model {model_id} was saved by another version of Topic Lab (artifact format "
+            f"{manifest.get('artifact_format')!r}, this version reads {ARTIFACT_FORMAT}). "
+            "Retrain it with this version."
+        )
+    engine_cls = ENGINES.get(manifest.get("engine"))
+    if engine_cls is None:
+        raise TopicLabError(f"Model {model_id} uses engine {manifest.get('engine')!r}, which "
+                            "this version of Topic Lab does not have.")
+    try:
+        engine = engine_cls.load(folder / "engine")
+        encoder = Encoder.load(folder / "encoder")
+    except Exception as err:  # any library's own load error becomes one clear message
+        raise TopicLabError(
+            f"Model {model_id} could not be loaded ({err.__class__.__name__}: {err}); it was "
+            f"saved with {manifest.get('library_versions')}. Retrain it with this version."
+        ) from err
+    return LoadedModel(model_id, engine, encoder, manifest)
+
+
+def encoded_counts(model_id: str) -> EncodedCounts | None:
+    """The encoded term matrix saved with a model, or None (models from before it was)."""
+    return EncodedCounts.load(model_dir(model_id))
+
+
+def topic_labels(model_id: str) -> dict[int, str]:
+    frame = store.query("SELECT topic, label FROM topic_labels WHERE model_id = ?", [model_id])
+    return dict(zip(frame["topic"].astype(int), frame["label"], strict=True))
+
+
+def topic_names(model: LoadedModel) -> list[str]:
+    """Human labels where people gave them, else 'T3: word, word, word' from the most
+    relevant words (`core.serve.naming.describe`, the one place that names topics)."""
+    from core.serve import naming
+    return [t.name for t in naming.describe(model, n_words=3)]
+
+
+def set_topic_label(model_id: str, topic: int, label: str) -> None:
+    """Name a topic (empty label removes the name). Requires `label_topics`."""
+    auth.require("label_topics")
+    label = label.strip()
+    if len(label) > 80:
+        raise InputError("A topic name may have at most 80 characters.")
+    with store.transaction() as con:  # a model deleted meanwhile gets no orphan label
+        record = get_in(con, model_id)
+        if not 0 <= topic < int(record["k"]):
+            raise InputError(f"Model {model_id} has topics 0-{int(record['k']) - 1}; "
+                             f"there is no topic {topic}.")
+        pause("set_topic_label")
+        store.mark_serving_change()
+        con.execute("DELETE FROM topic_labels WHERE model_id = ? AND topic = ?",
+                    [model_id, topic])
+        if label:  # a name given (or confirmed) by a person is no longer "carried"
+            con.execute("INSERT INTO topic_labels (model_id, topic, label, updated_at, "
+                        "updated_by, carried_from, confirmed) VALUES (?, ?, ?, ?, ?, ?, true)",
+                        [model_id, topic, label, audit.now(), auth.current_user().name,
+                         None])
+        audit.record(con, "label_topic", model_id, {"topic": topic, "label": label})
+
+
+def model_label(row: Mapping[str, Any]) -> str:
+    """How every picker names a model: id, aliases, dataset version, K, NPMI and date.
+
+    `row` is a row of `list_models` (metrics as a dict) or of `metrics_table` (npmi as a
+    column), as a dict or a pandas Series.
+    """
+    metrics = row.get("metrics")
+    npmi = metrics.get("npmi") if isinstance(metrics, Mapping) else row.get("npmi")
+    parts = [str(row["model_id"])]
+    if row.get("aliases"):
+        parts.append(f"[{row['aliases']}]")
+    parts.append(f"{row['dataset']} v{int(row['version'])}")
+    parts.append(f"K={int(row['k'])}")
+    finite = isinstance(npmi, int | float) and math.isfinite(npmi)
+    parts.append(f"NPMI {npmi:.3f}" if finite else "NPMI —")
+    created = row.get("created_at")
+    if created is not None and not pd.isna(created):
+        parts.append(pd.Timestamp(created).strftime("%Y-%m-%d %H:%M"))
+    return " · ".join(parts)
+
+
+def model_labels(dataset: str | None = None) -> dict[str, str]:
+    """Model id -> `model_label`, newest first: what a picker's format_func looks up."""
+    models = list_models(dataset)
+    return {row["model_id"]: model_label(row) for row in models.to_dict(orient="records")}
+
+
+def save_settings(model_id: str, con: duckdb.DuckDBPyConnection | None = None) -> None:
+    """Remember a model's recipe as its dataset's settings (done when it goes to production).
+
+    It decides how the pipeline retrains the dataset, so it needs the `promote` role and
+    is audited; pass `con` to write inside the caller's transaction (promotion does).
+    """
+    auth.require("promote")
+    if con is None:
+        with store.transaction() as own:
+            save_settings(model_id, own)
+        return
+    record = get_in(con, model_id)
+    params = {k: v for k, v in record["params"].items() if k != "k"}
+    settings = {"engine": record["engine"], "k": int(record["k"]), "params": params,
+                "text": record["text_config"], "from_model": model_id}
+    con.execute("INSERT OR REPLACE INTO dataset_settings VALUES (?, ?, ?)",
+                [record["dataset"], json.dumps(settings), audit.now()])
+    audit.record(con, "save_settings", record["dataset"],
+                 {"from_model": model_id, "engine": record["engine"], "k": int(record["k"])})

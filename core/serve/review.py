@@ -1,0 +1,94 @@
+"""Human review: the queue of campaigns a model is unsure about, reviewers' decisions,
+and account managers' feedback on suggested neighbours. All of it is append-only and
+kept with the model id, so it survives restarts and stays comparable across models."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from core.data import audit, auth, store
+from core.errors import InputError, NotFoundError
+from core.serve import registry
+from core.serve.score import LOW_CONFIDENCE  # the queue lists fingerprints below it
+
+DECISIONS = ("assign_topic", "flag", "dismiss")
+HIGH_OOV = 0.5         # more than half of the campaign's words are unknown to the model
+
+
+def review_queue(model_id: str, *, max_confidence: float = LOW_CONFIDENCE,
+                 min_oov: float = HIGH_OOV, limit: int = 200) -> pd.DataFrame:
+    """Scored campaigns with a low-confidence fingerprint or mostly unknown words that no
+    one has reviewed yet under this model, least confident first."""
+    record = registry.get(model_id)
+    return store.query(
+        "SELECT f.campaign_id, c.campaign_name, f.confidence, f.oov_share, "
+        "CASE WHEN f.oov_share > ? THEN 'mostly unknown words' ELSE 'low confidence' END "
+        "AS reason FROM fingerprints f LEFT JOIN campaigns c ON c.campaign_id = f.campaign_id "
+        "AND c.dataset = ? AND c.version = ? WHERE f.model_id = ? "
+        "AND (f.confidence < ? OR f.oov_share > ?) AND f.campaign_id NOT IN "
+        "(SELECT campaign_id FROM reviews WHERE model_id = ?) "
+        "ORDER BY f.confidence, f.campaign_id LIMIT ?",
+        [min_oov, record["dataset"], int(record["version"]), model_id, max_confidence, min_oov,
+         model_id, limit],
+    )
+
+
+def record_review(model_id: str, campaign_id: str, decision: str, *, topic: int | None = None,
+                  note: str | None = None) -> None:
+    """Store a reviewer's decision: assign a topic, flag the campaign, or dismiss it."""
+    auth.require("review")
+    if decision not in DECISIONS:
+        raise InputError(f"Unknown review decision {decision!r}; use one of {DECISIONS}.")
+    record = registry.get(model_id)
+    if decision == "assign_topic" and (topic is None or not 0 <= topic < int(record["k"])):
+        raise InputError(f"Assigning a topic needs a topic id between 0 and "
+                         f"{int(record['k']) - 1}.")
+    _check_campaign(model_id, campaign_id)
+    with store.transaction() as con:
+        con.execute("INSERT INTO reviews VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [model_id, campaign_id, decision, topic, note, audit.now(),
+                     auth.current_user().name])
+        audit.record(con, "review", campaign_id,
+                     {"model_id": model_id, "decision": decision, "topic": topic, "note": note})
+
+
+def reviews_of(campaign_id: str, dataset: str) -> pd.DataFrame:
+    """Every decision people made about a campaign of a dataset (under any of its models),
+    newest first. Campaign ids are only unique within a dataset."""
+    return store.query(
+        "SELECT r.* FROM reviews r JOIN models m USING (model_id) "
+        "WHERE r.campaign_id = ? AND m.dataset = ? ORDER BY r.created_at DESC",
+        [campaign_id, dataset])
+
+
+def record_feedback(model_id: str, campaign_id: str, neighbor_id: str, useful: bool) -> None:
+    """An account manager's verdict on one suggested neighbour."""
+    auth.require("feedback")
+    registry.get(model_id)
+    _check_campaign(model_id, campaign_id)
+    _check_campaign(model_id, neighbor_id)
+    with store.transaction() as con:
+        con.execute("INSERT INTO neighbor_feedback VALUES (?, ?, ?, ?, ?, ?)",
+                    [model_id, campaign_id, neighbor_id, bool(useful), audit.now(),
+                     auth.current_user().name])
+        audit.record(con, "feedback", campaign_id,
+                     {"model_id": model_id, "neighbor": neighbor_id, "useful": bool(useful)})
+
+
+def acceptance(model_ids: list[str]) -> pd.DataFrame:
+    """Per model: how many neighbour verdicts, how many useful, and the acceptance rate."""
+    frame = store.query(
+        "SELECT model_id, count(*) AS verdicts, count(*) FILTER (WHERE useful) AS useful "
+        "FROM neighbor_feedback WHERE list_contains(?, model_id) GROUP BY model_id",
+        [model_ids])
+    frame = pd.DataFrame({"model_id": model_ids}).merge(frame, how="left").fillna(0)
+    frame[["verdicts", "useful"]] = frame[["verdicts", "useful"]].astype(int)
+    frame["acceptance_rate"] = frame["useful"] / frame["verdicts"].where(frame["verdicts"] > 0)
+    return frame
+
+
+def _check_campaign(model_id: str, campaign_id: str) -> None:
+    row = store.query_one("SELECT 1 FROM fingerprints WHERE model_id = ? AND campaign_id = ?",
+                          [model_id, campaign_id])
+    if row is None:
+        raise NotFoundError(f"Campaign {campaign_id!r} is not scored under model {model_id}.")

@@ -1,0 +1,522 @@
+"""The scoring service: Topic Lab's answers over HTTP/JSON for other programs.
+
+`create_app()` builds a FastAPI app (run by uvicorn: `python -m core serve`, `make serve`)
+with the gateway features in front of the same answers as the CLI (core/serve/answers.py):
+
+- API keys (`X-API-Key`, core/serve/keys.py) with roles and per-key rates (core/serve/throttle.py);
+- canary traffic between the `production` and `candidate` aliases (core/serve/canary.py);
+- hot reload of aliases, canary share and keys (core/serve/serving.py);
+- an answer cache keyed by model id and normalised input (core/serve/response_cache.py);
+- request logging and feedback through a queue, never waiting on the store
+  (core/serve/request_log.py); Prometheus metrics on /metrics.
+
+Every answer carries `X-Request-Id` and `X-Model-Id` (and `X-Variant`: production or
+candidate). Errors are `{"error": message,
+"request_id": …}` with the status the README lists, never a stack trace. Swagger's `/docs`
+page is off (FastAPI's loads Swagger UI from a CDN); `/openapi.json` describes the API.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from core.serve import answers, canary, keys, request_log, throttle
+from core.serve.answers import AnswerError, FeedbackBody, Query
+from core.serve.request_log import Entry, Feedback, StoreWriter
+from core.serve.response_cache import ResponseCache
+from core.serve.serving import ModelHolder, Served
+
+log = logging.getLogger(__name__)
+disable_created_metrics()  # no `_created` series beside every counter
+
+API_VERSION = "v1"
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.08, 0.1, 0.25, 0.5, 1.0,
+                   2.5, 5.0, 10.0)
+
+
+def _env(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return float(raw) if raw else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Service limits; each can be set by an environment variable (README, Scoring service)."""
+
+    poll_s: float = 0.5                 # TOPICLAB_SERVICE_POLL_S: store-change check (≤ 2)
+    max_body_bytes: int = 4 * 1024 * 1024   # TOPICLAB_SERVICE_MAX_BODY_MB
+    max_in_flight: int = 32             # TOPICLAB_SERVICE_MAX_IN_FLIGHT
+    cache_entries: int = 20_000         # TOPICLAB_SERVICE_CACHE_ENTRIES
+    log_queue: int = 50_000             # TOPICLAB_SERVICE_LOG_QUEUE
+    log_interval_s: float = 1.0
+    log_keep_days: float = request_log.KEEP_DAYS    # TOPICLAB_SERVICE_LOG_KEEP_DAYS
+    log_keep_rows: int = request_log.KEEP_ROWS      # TOPICLAB_SERVICE_LOG_KEEP_ROWS (0: no cap)
+    log_prune_s: float = 600.0                      # how often the writer prunes
+    workers: int = 1                    # TOPICLAB_SERVICE_WORKERS, set by `serve --workers`
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(poll_s=min(2.0, _env("TOPICLAB_SERVICE_POLL_S", 0.5)),
+                   max_body_bytes=int(_env("TOPICLAB_SERVICE_MAX_BODY_MB", 4) * 1024 * 1024),
+                   max_in_flight=int(_env("TOPICLAB_SERVICE_MAX_IN_FLIGHT", 32)),
+                   cache_entries=int(_env("TOPICLAB_SERVICE_CACHE_ENTRIES", 20_000)),
+                   log_queue=int(_env("TOPICLAB_SERVICE_LOG_QUEUE", 50_000)),
+                   log_keep_days=_env("TOPICLAB_SERVICE_LOG_KEEP_DAYS", request_log.KEEP_DAYS),
+                   log_keep_rows=int(_env("TOPICLAB_SERVICE_LOG_KEEP_ROWS",
+                                          request_log.KEEP_ROWS)),
+                   workers=int(_env("TOPICLAB_SERVICE_WORKERS", 1)))
+
+
+@dataclass
+class Outcome:
+    """What one request did, for its headers, its log entry and the metrics."""
+
+    endpoint: str
+    request_id: str
+    started: float = field(default_factory=time.perf_counter)
+    key: keys.ApiKey | None = None
+    model_ids: list[str] = field(default_factory=list)
+    variants: list[str] = field(default_factory=list)
+    items: int = 1
+    cache_hits: int = 0
+
+    def served_by(self, variant: str, model_id: str) -> None:
+        if model_id not in self.model_ids:
+            self.model_ids.append(model_id)
+        if variant not in self.variants:
+            self.variants.append(variant)
+
+    @property
+    def model_header(self) -> str:
+        return ", ".join(self.model_ids) or "none"
+
+
+class Metrics:
+    """Prometheus metrics of one app (its own registry, so tests can build many apps)."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("topiclab_requests", "Requests by endpoint, status and model",
+                                ["endpoint", "status", "model"], registry=self.registry)
+        self.latency = Histogram("topiclab_request_seconds", "Request latency",
+                                 ["endpoint"], buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.variant_items = Counter("topiclab_variant_items",
+                                     "Answers (batch items count one each) by canary variant",
+                                     ["variant"], registry=self.registry)
+        self.registry.register(_StateCollector(gateway))
+
+
+class _StateCollector:
+    """Values read at scrape time: cache, canary, request-log queue, loaded models."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+
+    def collect(self):
+        g = self.gateway
+        state = g.holder.state
+        yield CounterMetricFamily("topiclab_cache_hits", "Answers served from the cache",
+                                  value=g.cache.hits)
+        yield CounterMetricFamily("topiclab_cache_misses", "Answers computed (not cached)",
+                                  value=g.cache.misses)
+        yield GaugeMetricFamily("topiclab_cache_entries", "Answers in the cache",
+                                value=len(g.cache))
+        yield GaugeMetricFamily("topiclab_canary_percent", "Configured canary share (%)",
+                                value=state.canary_percent)
+        counts = {v: g.variant_counts.get(v, 0) for v in (canary.PRODUCTION, canary.CANDIDATE)}
+        total = sum(counts.values())
+        yield GaugeMetricFamily("topiclab_canary_share_measured",
+                                "Share of answers that went to the candidate (0-1)",
+                                value=counts[canary.CANDIDATE] / total if total else 0.0)
+        yield CounterMetricFamily("topiclab_request_log_dropped",
+                                  "Log entries and feedback dropped (queue full)",
+                                  value=g.writer.dropped)
+        yield CounterMetricFamily("topiclab_request_log_written",
+                                  "Log entries and feedback written to the store",
+                                  value=g.writer.written)
+        yield CounterMetricFamily("topiclab_request_log_pruned",
+                                  "Old request-log rows deleted (retention)",
+                                  value=g.writer.pruned)
+        yield GaugeMetricFamily("topiclab_request_log_backlog",
+                                "Log entries waiting to be written", value=g.writer.backlog)
+        yield GaugeMetricFamily("topiclab_in_flight", "Requests being answered",
+                                value=g.limit.in_flight)
+        yield CounterMetricFamily("topiclab_model_reloads", "Times the served models changed",
+                                  value=g.holder.reloads)
+        info = GaugeMetricFamily("topiclab_model", "Model served per alias (1 = loaded)",
+                                 labels=["alias", "model_id"])
+        for alias, lookup in (("production", state.production),
+                              ("candidate", state.candidate)):
+            if lookup is not None:
+                info.add_metric([alias, lookup.model_id], 1)
+        yield info
+
+
+class Gateway:
+    """Keys, throttling, canary, cache, logging around `core.serve.answers` for each request."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.cache = ResponseCache(settings.cache_entries)
+        self.holder = ModelHolder(poll_s=settings.poll_s, on_change=self._changed)
+        self.writer = StoreWriter(max_queue=settings.log_queue,
+                                  interval_s=settings.log_interval_s,
+                                  keep_days=settings.log_keep_days,
+                                  keep_rows=settings.log_keep_rows,
+                                  prune_every_s=settings.log_prune_s)
+        self.rates = throttle.RateLimiter(workers=settings.workers)
+        self.limit = throttle.ConcurrencyLimit(settings.max_in_flight)
+        self.variant_counts: dict[str, int] = {}
+        self._count_lock = threading.Lock()
+        self.metrics = Metrics(self)
+
+    def _changed(self, old: Served, new: Served) -> None:
+        if old.production is not new.production or old.candidate is not new.candidate:
+            self.cache.clear()                 # another model, or new topic names
+        if old.model_ids != new.model_ids:
+            log.warning("scoring service: now serving production=%s candidate=%s",
+                        *new.model_ids)
+
+    def start(self) -> None:
+        """Start the background threads; the models load in the poller's first round."""
+        self.holder.start()
+        self.writer.start()
+
+    def stop(self) -> None:
+        self.holder.stop()
+        self.writer.stop()
+
+    # -- one request ------------------------------------------------------------------
+    async def handle(self, request: Request, endpoint: str) -> Response:
+        outcome = Outcome(endpoint, request_id(request))
+        status, body, headers = 500, {"error": "internal error"}, {}
+        if not self.limit.try_acquire():
+            status, body = 503, {"error": f"More than {self.limit.limit} requests are in "
+                                          "flight; retry shortly."}
+            headers["Retry-After"] = "1"
+            return self._finish(outcome, status, body, headers)
+        try:
+            state = self.holder.state          # this request's models, whatever reloads
+            status, body = await self._answer(request, state, outcome)
+        except AnswerError as err:
+            status, body = err.status, {"error": err.message}
+            if status == 429:
+                headers["Retry-After"] = getattr(err, "retry_after", "1")
+            elif status == 503:
+                headers["Retry-After"] = "5"
+        except Exception:  # a bug: logged here with its trace, never sent to the client
+            log.exception("scoring service: %s failed (request %s)", endpoint,
+                          outcome.request_id)
+            status, body = 500, {"error": "internal error; the request id is in the "
+                                          "service's log"}
+        finally:
+            self.limit.release()
+        return self._finish(outcome, status, body, headers)
+
+    async def _answer(self, request: Request, state: Served, outcome: Outcome
+                      ) -> tuple[int, dict]:
+        key = keys.find(request.headers.get("x-api-key"), state.keys)
+        if key is None:
+            given = "missing" if not request.headers.get("x-api-key") else "unknown or revoked"
+            raise AnswerError(401, f"API key {given}: send a valid key in the X-API-Key "
+                                   "header (`python -m core keys create NAME`).")
+        outcome.key = key
+        if outcome.endpoint == "feedback" and not key.can("feedback"):
+            raise AnswerError(403, f"Key {key.name!r} ({key.role.replace('_', ' ')}) may not "
+                                   "send feedback: that needs an account_manager or "
+                                   "data_scientist key.")
+        payload = await self._read_json(request)
+        # A batch of n items counts as n requests against the key's rate (a malformed
+        # batch as one: it is refused with 422 anyway).
+        items = payload.get("items") if isinstance(payload, dict) else None
+        count = (len(items) if isinstance(items, list) and 1 <= len(items) <= answers.MAX_ITEMS
+                 else 1)
+        wait = self.rates.take(key.name, key.rate_per_minute, count)
+        if wait > 0:
+            what = f" (this batch counts as {count:,})" if count > 1 else ""
+            err = AnswerError(429, f"Key {key.name!r} is over its rate of "
+                                   f"{key.rate_per_minute} requests a minute{what}.")
+            err.retry_after = throttle.retry_after(wait)  # type: ignore[attr-defined]
+            raise err
+        if not state.ready:
+            raise AnswerError(503, "No production model is loaded" + (
+                f" ({state.problem})" if state.problem else ": train one and promote it "
+                "(`python -m core promote MODEL_ID`)") + ".")
+        if outcome.endpoint == "feedback":
+            return await run_in_threadpool(self._feedback, state, payload, outcome)
+        return await run_in_threadpool(self._score, state, payload, outcome)
+
+    async def _read_json(self, request: Request) -> Any:
+        limit = self.settings.max_body_bytes
+        too_large = AnswerError(413, f"The body is larger than {limit // 1024:,} KiB; send "
+                                     "fewer items per batch.")
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise too_large
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise too_large
+            chunks.append(chunk)
+        try:
+            return json.loads(b"".join(chunks))
+        except (ValueError, UnicodeDecodeError) as err:
+            raise AnswerError(422, f"The body is not valid JSON ({err}).") from None
+
+    def _score(self, state: Served, payload: Any, outcome: Outcome) -> tuple[int, dict]:
+        if isinstance(payload, dict) and "items" in payload:
+            if set(payload) != {"items"}:
+                raise AnswerError(422, "A batch body has only `items`; put the other fields "
+                                       "into each item.")
+            items = payload["items"]
+            if not isinstance(items, list) or not 1 <= len(items) <= answers.MAX_ITEMS:
+                raise AnswerError(422, f"field `items`: must be a list of 1 to "
+                                       f"{answers.MAX_ITEMS:,} objects")
+            outcome.items = len(items)
+            results = self._batch(state, items, outcome)
+            failed = sum(r["status"] != 200 for r in results)
+            return 200, {"items": results, "count": len(results), "failed": failed}
+        return 200, self._one(state, payload, outcome)
+
+    def _batch(self, state: Served, items: list, outcome: Outcome) -> list[dict]:
+        """Item by item: parse, pick the variant, use the cache; fingerprints that are not
+        cached are computed together per model (pasted keywords folded in at once)."""
+        results: list[dict | None] = [None] * len(items)
+        pending: dict[str, list[tuple[int, Query, str, Any]]] = {}
+        lookups = {}
+        for i, raw in enumerate(items):
+            try:
+                query = answers.parse(Query, raw, f"items.{i}")
+            except AnswerError as err:
+                results[i] = {"index": i, "status": err.status, "error": err.message}
+                continue
+            variant, lookup, cache_key, cached = self._route(state, query, outcome)
+            if cached is not None:
+                results[i] = {"index": i, "status": 200, "model_id": lookup.model_id,
+                              "variant": variant, **cached}
+            elif outcome.endpoint == "fingerprint":
+                lookups[lookup.model_id] = lookup
+                pending.setdefault(lookup.model_id, []).append((i, query, variant, cache_key))
+            else:
+                try:
+                    answer = answers.answer(lookup, outcome.endpoint, query)
+                except AnswerError as err:
+                    results[i] = {"index": i, "status": err.status, "error": err.message}
+                    continue
+                self.cache.put(cache_key, answer)
+                results[i] = {"index": i, "status": 200, "model_id": lookup.model_id,
+                              "variant": variant, **answer}
+        for model_id, group in pending.items():
+            lookup = lookups[model_id]
+            computed = answers.fingerprint_many(lookup, [q for _, q, _, _ in group])
+            for (i, _, variant, cache_key), answer in zip(group, computed, strict=True):
+                if isinstance(answer, AnswerError):
+                    results[i] = {"index": i, "status": answer.status, "error": answer.message}
+                    continue
+                self.cache.put(cache_key, answer)
+                results[i] = {"index": i, "status": 200, "model_id": model_id,
+                              "variant": variant, **answer}
+        return [r for r in results if r is not None]
+
+    def _route(self, state: Served, query: Query, outcome: Outcome):
+        """The variant and model for a query, its cache key and cached answer (or None)."""
+        variant, lookup = state.pick(canary.sticky_key(query.campaign_id, query.keywords))
+        outcome.served_by(variant, lookup.model_id)
+        with self._count_lock:
+            self.variant_counts[variant] = self.variant_counts.get(variant, 0) + 1
+        self.metrics.variant_items.labels(variant).inc()
+        cache_key = query.cache_key(outcome.endpoint, lookup.model_id)
+        cached = self.cache.get(cache_key)
+        if cached is not None:
+            outcome.cache_hits += 1
+        return variant, lookup, cache_key, cached
+
+    def _one(self, state: Served, raw: Any, outcome: Outcome) -> dict:
+        query = answers.parse(Query, raw)
+        variant, lookup, cache_key, result = self._route(state, query, outcome)
+        if result is None:
+            result = answers.answer(lookup, outcome.endpoint, query)
+            self.cache.put(cache_key, result)
+        return {"model_id": lookup.model_id, "variant": variant, **result}
+
+    def _feedback(self, state: Served, payload: Any, outcome: Outcome) -> tuple[int, dict]:
+        body = answers.parse(FeedbackBody, payload)
+        # The model that served (and serves) this campaign: the same sticky choice.
+        variant, lookup = state.pick(canary.sticky_key(body.campaign_id))
+        outcome.served_by(variant, lookup.model_id)
+        for field_name in ("campaign_id", "neighbor_id"):
+            campaign_id = getattr(body, field_name)
+            if campaign_id not in lookup.index.position_:
+                raise AnswerError(404, f"field `{field_name}`: campaign {campaign_id!r} is "
+                                       f"not scored under model {lookup.model_id}.")
+        assert outcome.key is not None
+        queued = self.writer.put(Feedback(lookup.model_id, body.campaign_id, body.neighbor_id,
+                                          body.useful, outcome.key.name, outcome.key.role))
+        if not queued:
+            raise AnswerError(503, "Feedback cannot be taken right now (the store is busy "
+                                   "and the queue is full); retry shortly.")
+        return 202, {"recorded": True, "model_id": lookup.model_id, "variant": variant,
+                     "campaign_id": body.campaign_id, "neighbor_id": body.neighbor_id,
+                     "useful": body.useful}
+
+    def _finish(self, outcome: Outcome, status: int, body: dict, headers: dict[str, str]
+                ) -> Response:
+        seconds = time.perf_counter() - outcome.started
+        body = {**body, "request_id": outcome.request_id} if status >= 400 else body
+        model = outcome.model_header
+        self.metrics.requests.labels(outcome.endpoint, str(status), model).inc()
+        self.metrics.latency.labels(outcome.endpoint).observe(seconds)
+        self.writer.put(Entry(
+            request_id=outcome.request_id, endpoint=outcome.endpoint, status=status,
+            latency_ms=seconds * 1000, model_id=", ".join(outcome.model_ids) or None,
+            variant="mixed" if len(outcome.variants) > 1 else
+            (outcome.variants[0] if outcome.variants else None),
+            key_name=outcome.key.name if outcome.key else None, items=outcome.items,
+            cache_hits=outcome.cache_hits))
+        return JSONResponse(body, status_code=status, headers={
+            **headers, "X-Request-Id": outcome.request_id, "X-Model-Id": model,
+            "X-Variant": ", ".join(outcome.variants) or "none"})
+
+
+def request_id(request: Request) -> str:
+    """The caller's X-Request-Id when it is a sane token, else a new one."""
+    given = request.headers.get("x-request-id", "")
+    return given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The service app; models load when it starts (the lifespan), not at import."""
+    gateway = Gateway(settings or Settings.from_env())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await run_in_threadpool(gateway.start)
+        try:
+            yield
+        finally:
+            await run_in_threadpool(gateway.stop)
+
+    app = FastAPI(title="Topic Lab scoring service", version=API_VERSION, lifespan=lifespan,
+                  docs_url=None, redoc_url=None,
+                  description="Fingerprints, neighbours and suggestions of ad campaigns. "
+                              "Send your key in the X-API-Key header.")
+    app.state.gateway = gateway
+
+    def route(endpoint: str) -> Callable:
+        async def handler(request: Request) -> Response:
+            return await gateway.handle(request, endpoint)
+        handler.__name__ = endpoint
+        handler.__doc__ = _DOCS[endpoint]
+        return handler
+
+    for endpoint in (*answers.ENDPOINTS, "feedback"):
+        app.add_api_route(f"/{API_VERSION}/{endpoint}", route(endpoint), methods=["POST"],
+                          openapi_extra=_OPENAPI_BODY[endpoint])
+
+    def _plain_headers(state: Served, rid: str) -> dict[str, str]:
+        return {"X-Request-Id": rid, "X-Model-Id": state.model_ids[0] or "none"}
+
+    @app.get("/healthz")
+    async def healthz(request: Request) -> Response:
+        """The process is up (it may not have a model yet: see /readyz); `worker` is its
+        process id (with --workers N, N processes answer)."""
+        return JSONResponse({"status": "ok", "worker": os.getpid()},
+                            headers=_plain_headers(gateway.holder.state, request_id(request)))
+
+    @app.get("/readyz")
+    async def readyz(request: Request) -> Response:
+        """200 when a production model is loaded and answering, 503 (with why) when not."""
+        state = gateway.holder.state
+        production, candidate = state.model_ids
+        body = {"ready": state.ready, "production": production, "candidate": candidate,
+                "canary_percent": state.canary_percent, "problem": state.problem,
+                "worker": os.getpid()}
+        if not state.ready:
+            body["problem"] = state.problem or ("no production model: train one and promote "
+                                                "it (`python -m core promote MODEL_ID`)")
+        return JSONResponse(body, status_code=200 if state.ready else 503,
+                            headers=_plain_headers(state, request_id(request)))
+
+    @app.get("/metrics")
+    async def metrics(request: Request) -> Response:
+        """Prometheus text format."""
+        return Response(generate_latest(gateway.metrics.registry),
+                        media_type=CONTENT_TYPE_LATEST,
+                        headers=_plain_headers(gateway.holder.state, request_id(request)))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, err: StarletteHTTPException) -> Response:
+        rid = request_id(request)
+        message = {404: f"No endpoint {request.url.path}; see /openapi.json.",
+                   405: f"{request.method} is not allowed on {request.url.path}."}
+        return JSONResponse({"error": message.get(err.status_code, str(err.detail)),
+                             "request_id": rid}, status_code=err.status_code,
+                            headers=_plain_headers(gateway.holder.state, rid))
+
+    @app.exception_handler(Exception)
+    async def crash(request: Request, err: Exception) -> Response:
+        rid = request_id(request)
+        log.exception("scoring service: unhandled error (request %s)", rid, exc_info=err)
+        return JSONResponse({"error": "internal error", "request_id": rid}, status_code=500,
+                            headers=_plain_headers(gateway.holder.state, rid))
+
+    return app
+
+
+_DOCS = {
+    "fingerprint": "Topic weights, top topics (with names) and unknown words of a stored "
+                   "campaign (`campaign_id`) or of pasted `keywords`. Batch: `{\"items\": "
+                   "[…]}`.",
+    "neighbors": "The `n` most similar stored campaigns with similarity and performance, as "
+                 "the CLI's `neighbors`; filters `exclude_account`, `min_terms`.",
+    "suggest": "Suggested actions with their evidence, as the CLI's `suggest`.",
+    "feedback": "Record whether a suggested neighbour was useful, against the model that "
+                "serves that campaign. Needs an account_manager or data_scientist key.",
+}
+
+_QUERY_SCHEMA = Query.model_json_schema()
+_BATCH_SCHEMA = {"type": "object", "required": ["items"], "properties": {
+    "items": {"type": "array", "maxItems": answers.MAX_ITEMS, "items": _QUERY_SCHEMA}}}
+_OPENAPI_BODY = {
+    **{e: {"requestBody": {"required": True, "content": {"application/json": {
+        "schema": {"oneOf": [_QUERY_SCHEMA, _BATCH_SCHEMA]}}}}} for e in answers.ENDPOINTS},
+    "feedback": {"requestBody": {"required": True, "content": {"application/json": {
+        "schema": FeedbackBody.model_json_schema()}}}},
+}
+
+
+def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
+    """Run the service with uvicorn until interrupted (Ctrl-C / SIGTERM)."""
+    import uvicorn
+
+    # Each worker builds its own app (the factory, imported by name in each process); it
+    # reads the worker count to hold its share of every key's rate.
+    os.environ["TOPICLAB_SERVICE_WORKERS"] = str(workers)
+    uvicorn.run("core.serve.service:create_app", factory=True, host=host, port=port,
+                workers=workers, log_level="warning", access_log=False)

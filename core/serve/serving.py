@@ -1,0 +1,223 @@
+"""What the scoring service serves, reloaded while it runs.
+
+`Served` is an immutable snapshot: the loaded production and candidate models, the canary
+share and the active API keys. A request takes the current snapshot once, at its start,
+and uses it to the end, so a request in flight finishes on the model it started with.
+
+A background poller looks every `poll_s` (0.5 s) at the store's serving-generation file,
+which every transaction that moves an alias, changes the canary share, a key or a topic
+name replaces after its commit (`store.mark_serving_change`): a `stat`, no connection, so
+the poller never keeps the store's lock busy. When it changed — or, every
+`full_check_s` (10 s), when the store file itself changed (a change made some other way)
+— it reads the aliases, the canary share, the keys and the topic names on one short
+read-only connection, loads any new model while the old snapshot keeps answering, and
+swaps in the new snapshot with one assignment. So a promotion is served within about
+poll_s plus the new model's load time (none when it was the loaded candidate). A store
+that is busy is skipped until the next round; a model that cannot be loaded leaves the
+previous one serving, with the reason kept (and is tried again every full check).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from core import config
+from core.data import store
+from core.errors import StoreBusyError, TopicLabError
+from core.serve import canary, keys, registry
+from core.serve.lookup import Lookup
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Served:
+    """One consistent view of what answers requests."""
+
+    production: Lookup | None = None
+    candidate: Lookup | None = None
+    canary_percent: float = 0.0
+    keys: dict[str, keys.ApiKey] = field(default_factory=dict)
+    aliases: dict[str, str] = field(default_factory=dict)
+    problem: str | None = None            # why a model the aliases name is not served
+    loaded_at: float = field(default_factory=time.time)
+
+    @property
+    def ready(self) -> bool:
+        return self.production is not None
+
+    @property
+    def model_ids(self) -> tuple[str | None, str | None]:
+        return (self.production.model_id if self.production else None,
+                self.candidate.model_id if self.candidate else None)
+
+    def pick(self, sticky_key: str) -> tuple[str, Lookup]:
+        """The variant and model for a request (candidate only when one is loaded)."""
+        if self.candidate is not None and self.canary_percent > 0:
+            chosen = canary.variant(sticky_key, self.canary_percent)
+            if chosen == canary.CANDIDATE:
+                return chosen, self.candidate
+        assert self.production is not None
+        return canary.PRODUCTION, self.production
+
+
+@dataclass(frozen=True)
+class Polled:
+    """What the poller compares between rounds."""
+
+    aliases: dict[str, str]
+    canary_percent: float
+    keys: dict[str, keys.ApiKey]
+    labels: dict[str, tuple]             # model id -> its topic names, as stored
+
+
+def read_settings(wait_s: float) -> Polled:
+    """Aliases, canary share, active keys and topic names, on one read-only connection."""
+    with store.connect(read_only=True, wait_s=wait_s) as con:
+        aliases = dict(con.execute("SELECT alias, model_id FROM aliases").fetchall())
+        labels: dict[str, list] = {}
+        for model_id, topic, label in con.execute(
+                "SELECT model_id, topic, label FROM topic_labels WHERE list_contains(?, "
+                "model_id) ORDER BY model_id, topic", [list(aliases.values())]).fetchall():
+            labels.setdefault(model_id, []).append((topic, label))
+        return Polled(aliases, canary.read_percent(con), keys.active_keys(con),
+                        {m: tuple(v) for m, v in labels.items()})
+
+
+def store_signature() -> tuple:
+    """(size, mtime) of the store file and its write-ahead log: any commit changes one of
+    them (the service's own request log too, so this is only the slow safety net)."""
+    path = str(config.db_path())
+    signature = []
+    for name in (path, path + ".wal"):
+        try:
+            st = os.stat(name)
+            signature.append((st.st_size, st.st_mtime_ns))
+        except FileNotFoundError:
+            signature.append(None)
+    return tuple(signature)
+
+
+def _renamed(lookup: Lookup) -> Lookup:
+    """The same loaded model with its topic names read again (someone named a topic): a
+    shallow copy, so requests holding the old snapshot keep the old names."""
+    fresh = copy.copy(lookup)
+    fresh.topic_names = registry.topic_names(lookup.model)
+    return fresh
+
+
+class ModelHolder:
+    """Holds the current `Served` snapshot and keeps it up to date."""
+
+    def __init__(self, poll_s: float = 0.5, wait_s: float = 1.0,
+                 on_change: Callable[[Served, Served], None] | None = None,
+                 full_check_s: float = 10.0) -> None:
+        self.state = Served()
+        self.poll_s, self.wait_s, self.full_check_s = poll_s, wait_s, full_check_s
+        self.on_change = on_change
+        self.reloads = 0                     # model changes after the first load
+        self._settings = Polled({}, 0.0, {}, {})
+        self._signature: tuple | None = None  # the store file when last read
+        self._generation: tuple | None = None  # the serving-generation file when last read
+        self._checked_at = float("-inf")       # last full check (monotonic)
+        self.reads = 0                       # rounds that opened the store
+        self._first_done = False
+        self._lock = threading.Lock()        # one refresh at a time
+        self._stop = threading.Event()
+        self.first_round = threading.Event()   # set once the first load was tried
+        self._thread: threading.Thread | None = None
+
+    def refresh(self, force: bool = True) -> bool:
+        """Read the settings and swap in a new snapshot if anything changed; True if so.
+        Unless `force`, the store is opened only when the serving generation changed, or
+        at a full check when the store file changed (or a model failed to load)."""
+        with self._lock:
+            old = self.state
+            # Both stats before reading: a change committed meanwhile is seen next round.
+            generation, signature = store.serving_generation(), store_signature()
+            now = time.monotonic()
+            if not force and generation == self._generation:
+                if now - self._checked_at < self.full_check_s:
+                    return False
+                if signature == self._signature and not old.problem:
+                    self._checked_at = now
+                    return False
+            try:
+                settings = read_settings(self.wait_s)
+            except StoreBusyError:
+                return False
+            self.reads += 1
+            self._generation, self._signature, self._checked_at = generation, signature, now
+            if settings == self._settings and not old.problem:
+                return False
+            renamed = {m for m in set(settings.labels) | set(self._settings.labels)
+                       if settings.labels.get(m) != self._settings.labels.get(m)}
+            loaded = {lk.model_id: lk for lk in (old.production, old.candidate)
+                      if lk and lk.model_id not in renamed}
+            for lookup in (old.production, old.candidate):
+                if lookup and lookup.model_id in renamed and lookup.model_id not in loaded:
+                    loaded[lookup.model_id] = _renamed(lookup)
+            problems: list[str] = []
+            aliases = settings.aliases
+            production = self._load(aliases.get("production"), loaded, old.production,
+                                    problems)
+            candidate = self._load(aliases.get("candidate"), loaded, old.candidate, problems)
+            new = Served(production, candidate, settings.canary_percent, settings.keys,
+                         aliases, "; ".join(problems) or None)
+            self._settings = settings
+            self.state = new                  # the swap: one reference assignment
+            if new.model_ids != old.model_ids and self._first_done:
+                self.reloads += 1
+            self._first_done = True
+            if self.on_change:
+                self.on_change(old, new)
+            return True
+
+    @staticmethod
+    def _load(model_id: str | None, loaded: dict[str, Lookup], previous: Lookup | None,
+              problems: list[str]) -> Lookup | None:
+        if model_id is None:
+            return None
+        if model_id in loaded:
+            return loaded[model_id]
+        try:
+            return Lookup(model_id)
+        except TopicLabError as err:
+            problems.append(f"{model_id}: {err}")
+            log.warning("scoring service: cannot load %s: %s", model_id, err)
+            return previous
+
+    def start(self) -> None:
+        """Start polling (the first round loads the models at once)."""
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="topiclab-model-poller",
+                                            daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+            self._thread = None
+
+    def _run(self) -> None:
+        """Load at once (the server already answers /healthz meanwhile), then poll."""
+        try:  # the service writes (request log): make sure its tables exist
+            store.ensure_schema()
+        except TopicLabError as err:
+            log.warning("scoring service: %s", err)
+        while True:
+            try:
+                self.refresh(force=not self._first_done)
+            except Exception:  # keep polling: the next round may succeed
+                log.exception("scoring service: reload failed")
+            self.first_round.set()
+            if self._stop.wait(self.poll_s):
+                return

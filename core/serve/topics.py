@@ -1,0 +1,59 @@
+"""What each topic of a model is: its words, its campaigns, its name, and its chart.
+
+Reads the model's own dataset version; uses the stored fingerprints when the model has
+been batch-scored and folds the campaigns in on the fly otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from core.data import datasets
+from core.serve import ldavis, registry, score
+
+
+@dataclass
+class TopicView:
+    model_id: str
+    names: list[str]
+    top_words: list[list[str]]
+    campaign_ids: list[str]
+    doc_topic: np.ndarray          # N × K
+    doc_lengths: np.ndarray        # tokens per campaign in the vocabulary
+    term_frequency: np.ndarray     # corpus count per vocabulary word
+
+
+def topic_view(model: registry.LoadedModel) -> TopicView:
+    saved = registry.encoded_counts(model.model_id)  # encoded at training time
+    if saved is not None:
+        ids, matrix = saved.campaign_ids, saved.matrix
+    else:
+        info = model.manifest["dataset"]
+        terms = datasets.terms(info["name"], int(info["version"]))
+        ids, matrix, _ = model.encoder.encode_frame(terms, as_matrix=True)
+    if score.is_scored(model.model_id):
+        stored = score.load_fingerprints(model.model_id)
+        doc_topic = stored.weights[[stored.index_of(c) for c in ids]]
+    else:
+        doc_topic = model.engine.transform(matrix)
+    return TopicView(model.model_id, registry.topic_names(model), model.top_words(10), ids,
+                     np.asarray(doc_topic), np.asarray(matrix.sum(axis=1)).ravel(),
+                     np.asarray(matrix.sum(axis=0)).ravel())
+
+
+def top_campaigns(view: TopicView, topic: int, n: int = 10) -> pd.DataFrame:
+    """Campaigns with the highest weight on one topic."""
+    weights = view.doc_topic[:, topic]
+    order = np.argsort(-weights, kind="stable")[:n]
+    return pd.DataFrame({"campaign_id": [view.campaign_ids[i] for i in order],
+                         "weight": weights[order]})
+
+
+def ldavis_html(model: registry.LoadedModel, view: TopicView) -> str:
+    """The offline pyLDAvis page of a model, topic ids equal to the model's."""
+    prepared = ldavis.prepare(model.engine.topic_term_, view.doc_topic, view.doc_lengths,
+                              model.vocabulary, view.term_frequency)
+    return ldavis.to_html(prepared, title=f"Topics of {model.model_id}")
