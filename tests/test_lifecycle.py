@@ -100,7 +100,7 @@ def test_review_and_feedback_survive_a_restart(trained_home):
 
     from tests.conftest import REPO
     out = subprocess.run(
-        [sys.executable, "-c", "from core import review, registry; "
+        [sys.executable, "-c", "from core.serve import registry, review; "
          "m = registry.alias('production'); "
          f"print(review.reviews_of({campaign!r}, 'demo')['decision'].tolist(), "
          "review.acceptance([m])['acceptance_rate'].tolist())"],

@@ -25,6 +25,11 @@ def fresh_caches():
 
 
 def page(name: str) -> AppTest:
+    """A page as a new app process shows it: Streamlit's caches live in this test process
+    and are keyed by arguments, not by TOPICLAB_HOME, so an earlier test's store would
+    show through them."""
+    st.cache_data.clear()
+    st.cache_resource.clear()
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
     at.run()
     at.switch_page(f"app_pages/{name}.py")

@@ -22,7 +22,8 @@ from tests.conftest import REPO
 
 PAUSE_S = 2.5
 # The competitor imports everything its command needs before it says "ready".
-_COMPETITOR = ("import sys\nfrom core import cli, deploy, registry, score, store, train\n"
+_COMPETITOR = ("import sys\nfrom core import cli\nfrom core.data import store\n"
+               "from core.ops import deploy, train\nfrom core.serve import registry, score\n"
                "store.ensure_schema()\nprint('ready', file=sys.stderr, flush=True)\n"
                "sys.stdin.readline()\nsys.exit(cli.main(sys.argv[1:]))\n")
 
