@@ -238,7 +238,9 @@ def _add_keywords(own: set[str], neighbor_terms: pd.DataFrame, neighbors: pd.Dat
     foreign = {cid: words - own_words
                for cid, words in _name_words_by_campaign(rows).items()}
     term_words = {t: words_of(t) for t in table["term"].unique()}
-    carries = np.array([bool(term_words[t] & (foreign.get(c, set()) | places))
+    placed = {t: not words.isdisjoint(places) for t, words in term_words.items()}
+    none: set[str] = set()
+    carries = np.array([placed[t] or not term_words[t].isdisjoint(foreign.get(c, none))
                         for c, t in zip(table["campaign_id"], table["term"], strict=True)],
                        dtype=bool)
     if brand_phrases:  # this advertiser's own brand, in any spelling (core.model.brand)

@@ -291,6 +291,9 @@ class Lookup:
     def brands(self) -> BrandIndex:
         """Every advertiser's brand (`core.model.brand`), with the per-account brand lists as
         they were when first needed."""
+        cached = getattr(self._rows, "_brand_index", None)  # kept by brand.index_for
+        if cached is not None:  # skip the store query and the table for the arguments
+            return cached
         return brand.index_for(self._rows, self.model.vocabulary, self.brand_words,
                                self.campaigns.reset_index()[["campaign_id", "campaign_name",
                                                               "account"]],
