@@ -158,12 +158,21 @@ def walk(j: Journey, page, fresh_home: Path) -> None:
     # -- data scientist: import Sony exports; they become the active dataset --------
     j.go("Explore")
     page.get_by_text("Import files as a new dataset version").click()
+    j.idle()
     page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(
         [str(p) for p in SONY])
+    # The files upload in the background: submit only once the uploader lists them.
+    page.get_by_test_id("stFileChip").first.wait_for(timeout=TIMEOUT)
     name = page.get_by_role("textbox", name="Dataset name")
     name.fill("sony")
+    j.idle()
     page.get_by_role("button", name="Import").click()
-    page.get_by_text("as sony v1, now the active dataset").wait_for(timeout=TIMEOUT)
+    done = page.get_by_text("as sony v1, now the active dataset")
+    try:
+        done.wait_for(timeout=2 * TIMEOUT)  # 16 files parsed and stored on a busy machine
+    except Exception:
+        alerts = page.get_by_test_id("stAlert").all_inner_texts()
+        raise AssertionError(f"the import did not report success; alerts: {alerts}") from None
     j.check("explore-imported")
     sidebar = page.get_by_test_id("stSidebar")
     assert sidebar.get_by_text("sony v1").is_visible()
