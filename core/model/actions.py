@@ -1,10 +1,25 @@
 """Suggested actions for one campaign, each with the rows of evidence that triggered it.
 
-Four kinds, each a rule a person can re-check from the evidence table. The rules that
-learn from neighbours (keyword ideas, benchmark gaps) only use neighbours at or above the
-similarity floor `min_similarity` (default `core.model.neighbors.MIN_SIMILARITY`, 0.5, measured
-by `bench/similarity_floor.py`): below it a neighbour is as likely another kind of
-business, and the notes say how many were similar enough.
+Nine kinds (`KINDS`), each a rule a person can re-check from the evidence table. Four
+are decided here (below); five have modules of their own, and their docstrings give the
+rules and thresholds:
+
+- `ngram_waste` (`core.model.ngrams`): 1- to 3-word fragments of search terms that spent
+  at least a conversion's cost and never converted, beyond chance, as negatives.
+- `promote_search_terms` (`core.model.promote`): converting search terms that are not yet
+  keywords (close-variant match), at a cost per conversion no worse than the campaign's.
+- `duplicate_keywords` (`core.model.duplicates`): the same keyword and match type in
+  several ad groups or campaigns of one account, side by side.
+- `brand_leak` (`core.model.brand`): the advertiser's own brand in a non-brand campaign,
+  or another advertiser's brand in a brand campaign.
+- `wrong_ad_group` (`core.model.adgroups`): search terms that fit another ad group of the
+  campaign much better, by topic or by words, than the one that served them.
+
+The four decided here follow. Those that learn from neighbours (keyword ideas, benchmark
+gaps) only use neighbours at or above the similarity floor `min_similarity` (default
+`core.model.neighbors.MIN_SIMILARITY`, 0.5, measured by `bench/similarity_floor.py`): below
+it a neighbour is as likely another kind of business, and the notes say how many were
+similar enough.
 
 - `add_keywords`: terms that the nearest neighbours use and this campaign lacks, weighted
   by neighbour similarity x the term's conversions (else clicks, else 1). A neighbour's
@@ -22,10 +37,10 @@ business, and the notes say how many were similar enough.
   for conversion rate) and at least 3 neighbours have the metric on the same minimums.
 - `split_campaign`: the fingerprint holds >= 2 topics of weight >= 0.25 each.
 
-`score` is a rough size of the problem in [0, 1] used to rank actions: the share of
-neighbour similarity behind the top keyword idea; the square root of the wasted share of
-the campaign's cost; the relative gap to the median; the second strongest topic's weight
-relative to the strongest.
+`score` is a rough size of the problem in [0, 1] used to rank actions; for the four kinds
+here: the share of neighbour similarity behind the top keyword idea; the square root of
+the wasted share of the campaign's cost; the relative gap to the median; the second
+strongest topic's weight relative to the strongest.
 
 Campaign totals count keyword rows when a campaign has keyword rows with metrics, else
 all its rows: Google Ads keyword and search-term reports describe the same clicks, and
@@ -48,11 +63,8 @@ from core.errors import InputError
 from core.model.namewords import place_words
 from core.model.neighbors import MIN_SIMILARITY
 
-# Stable names (benchmarks, CSV consumers and the API read them); the PPC kinds have their
-# own modules: ngram_waste (core.model.ngrams), promote_search_terms (core.model.promote),
-# duplicate_keywords (core.model.duplicates), brand_leak (core.model.brand: own brand in a non-brand
-# campaign, or a competitor's brand in a brand campaign), wrong_ad_group (core.model.adgroups:
-# a search term that fits another ad group of its campaign much better).
+# Stable names (benchmarks, CSV consumers and the API read them); the module docstring says
+# what each is and which module decides it.
 KINDS = ("add_keywords", "add_negatives", "benchmark_gap", "split_campaign", "ngram_waste",
          "promote_search_terms", "duplicate_keywords", "brand_leak", "wrong_ad_group")
 # The term-row columns the rules read (others are ignored).

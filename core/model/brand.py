@@ -51,16 +51,12 @@ import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from core.model.actions import _NON_BRAND, Action, normalize_term, words_of
 from core.model.namewords import place_words
-
-if TYPE_CHECKING:
-    from core.model.corpus import EncodedCounts
 
 KIND = "brand_leak"
 OWN = "own brand in non-brand campaign"
@@ -196,29 +192,8 @@ class BrandIndex:
     owner_of: dict[str, str]                     # campaign id -> owner
     phrases: dict[str, tuple[str, ...]]          # owner -> brand phrases
     known: frozenset[str] = frozenset()          # the model's vocabulary
-    vocabulary: Sequence[str] = ()
     brand_words: frozenset[str] = frozenset()    # the dataset's brand words
     by_first: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
-    brand_campaigns: frozenset[str] = frozenset()  # campaigns whose names say brand
-    counts: EncodedCounts | None = None            # campaigns x vocabulary, for usage
-
-    def brand_use_share(self, word: str) -> float | None:
-        """Of the campaigns whose terms use a vocabulary word, the share that are brand
-        campaigns (None for a word the model does not know, or without counts)."""
-        if self.counts is None:
-            return None
-        if not hasattr(self, "_columns"):
-            import scipy.sparse as sp
-            self._columns = {w: j for j, w in enumerate(self.vocabulary)}
-            self._csc = sp.csc_matrix(self.counts.matrix)
-        j = self._columns.get(word)
-        if j is None:
-            return None
-        rows = self._csc.indices[self._csc.indptr[j]:self._csc.indptr[j + 1]]
-        if not len(rows):
-            return None
-        ids = np.asarray(self.counts.campaign_ids, dtype=object)[rows]
-        return float(np.mean([c in self.brand_campaigns for c in ids]))
 
     def campaigns_of(self, campaign_id: str) -> list[str]:
         """The campaigns of a campaign's advertiser (itself included)."""
@@ -235,10 +210,8 @@ class BrandIndex:
     @classmethod
     def build(cls, campaigns: pd.DataFrame, vocabulary: Collection[str] = (),
               brand_words: Collection[str] = (),
-              lists: Mapping[str, Sequence[str]] | None = None,
-              counts: EncodedCounts | None = None) -> BrandIndex:
-        """campaigns: `campaign_id`, `campaign_name`, `account` (one row per campaign);
-        counts: the model's encoded campaigns (for `brand_use_share`)."""
+              lists: Mapping[str, Sequence[str]] | None = None) -> BrandIndex:
+        """campaigns: `campaign_id`, `campaign_name`, `account` (one row per campaign)."""
         from spacy.lang.en.stop_words import STOP_WORDS
 
         known, brands = frozenset(vocabulary), frozenset(brand_words)
@@ -286,12 +259,7 @@ class BrandIndex:
             for p in owned:
                 first = p.split(" ")[0] if _LATIN.match(p) else ""
                 by_first.setdefault(first, []).append((p, owner))
-        flagged = frozenset(c for c, n in zip(campaigns["campaign_id"].astype(str),
-                                              campaigns.get("campaign_name", pd.Series(
-                                                  None, index=campaigns.index)), strict=True)
-                            if is_brand_name(n))
-        return cls(owner_of, phrases, known, list(vocabulary), brands, by_first, flagged,
-                   counts)
+        return cls(owner_of, phrases, known, brands, by_first)
 
     def foreign(self, term: str, owner: str) -> list[tuple[str, str]]:
         """(phrase, owner) of other advertisers' brands a normalised term holds."""
@@ -313,20 +281,6 @@ def campaign_table(rows: pd.DataFrame) -> pd.DataFrame:
     table = rows.assign(campaign_id=rows["campaign_id"].astype(str)).groupby(
         "campaign_id", sort=False)[columns].first().reset_index()
     return table.reindex(columns=["campaign_id", "campaign_name", "account"])
-
-
-def index_for(rows, vocabulary: Collection[str] = (), brand_words: Collection[str] = (),
-              campaigns: pd.DataFrame | None = None,
-              lists: Mapping[str, Sequence[str]] | None = None,
-              counts: EncodedCounts | None = None) -> BrandIndex:
-    """The BrandIndex of a `core.model.campaign_model.TermRows`, built on first use and kept
-    with it (every advertiser's names are read once per loaded model)."""
-    index = getattr(rows, "_brand_index", None)
-    if index is None:
-        table = campaigns if campaigns is not None else campaign_table(rows.terms)
-        index = BrandIndex.build(table, vocabulary, brand_words, lists, counts)
-        rows._brand_index = index
-    return index
 
 
 SUFFIX_WORDS = 3       # longest shared ending of account names stripped ("Injury Law")

@@ -250,13 +250,12 @@ def suggest_actions(own: pd.DataFrame, fingerprint: Fingerprint, table: pd.DataF
                     term_fit: actions.TermTopicFit, topic_names: Sequence[str], *,
                     min_similarity: float = MIN_SIMILARITY,
                     brand_words: Collection[str] = (),
-                    brands: BrandIndex | None = None) -> actions.SuggestionResult:
+                    brands: BrandIndex) -> actions.SuggestionResult:
     """Suggested actions for a campaign's own rows given its neighbour table; only
     neighbours at or above `min_similarity` are learnt from (`core.model.actions`).
-    brands: every advertiser's brand (default: built from `rows` once, kept with them)."""
+    brands: every advertiser's brand, built once by the caller (Lookup, CampaignModel)."""
     close = table[pd.to_numeric(table["similarity"], errors="coerce") >= min_similarity]
     neighbor_terms = rows.of(close["campaign_id"].tolist())
-    brands = brands or brand.index_for(rows, vocabulary, brand_words)
     own_id = str(own["campaign_id"].iloc[0]) if len(own) else None
     return actions.suggest(own, neighbor_terms, table, fingerprint.weights,
                            topic_term=engine.topic_term_, vocab=vocabulary,
@@ -388,6 +387,7 @@ class CampaignModel(BaseEstimator):
         else:
             self.campaigns_ = pd.DataFrame(index=self.fingerprints_.index, columns=PERFORMANCE)
             self._rows = None
+        self._brand_index: BrandIndex | None = None  # built by `_brands` when first asked
         self.index_ = fit_index(ids, weights, counts, "This model", self.term_weight,
                                 word_similarity=encoder.word_similarity)
         self._term_fit = actions.term_topic_fit_from(encoder, engine)
@@ -467,9 +467,14 @@ class CampaignModel(BaseEstimator):
             own = keyword_rows(keywords)
         return suggest_actions(own, fingerprint, table, self._rows, self.engine_,
                                self.vocabulary_, self._term_fit, self.topic_names_,
-                               brand_words=self.brand_words_,
-                               brands=brand.index_for(self._rows, self.vocabulary_,
-                                                      self.brand_words_, counts=self.counts_))
+                               brand_words=self.brand_words_, brands=self._brands())
+
+    def _brands(self) -> BrandIndex:
+        """Every advertiser's brand in the term rows, built on first use after fit/load."""
+        if self._brand_index is None:
+            self._brand_index = BrandIndex.build(brand.campaign_table(self._rows.terms),
+                                                 self.vocabulary_, self.brand_words_)
+        return self._brand_index
 
     def _keyword_neighbors(self, fingerprint: Fingerprint, n: int) -> pd.DataFrame:
         bow, _ = self.encoder_.encode(fingerprint.known_tokens + fingerprint.unknown_tokens)

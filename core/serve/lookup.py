@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
 
 from core.data import datasets
 from core.errors import InputError, NotFoundError
-from core.model import actions, brand
+from core.model import actions
 from core.model.brand import BrandIndex
 from core.model.campaign_model import (
     NEIGHBOR_COLUMNS,
@@ -287,17 +288,13 @@ class Lookup:
                                min_similarity=min_similarity, brand_words=self.brand_words,
                                brands=self.brands)
 
-    @property
+    @cached_property
     def brands(self) -> BrandIndex:
         """Every advertiser's brand (`core.model.brand`), with the per-account brand lists as
-        they were when first needed."""
-        cached = getattr(self._rows, "_brand_index", None)  # kept by brand.index_for
-        if cached is not None:  # skip the store query and the table for the arguments
-            return cached
-        return brand.index_for(self._rows, self.model.vocabulary, self.brand_words,
-                               self.campaigns.reset_index()[["campaign_id", "campaign_name",
-                                                              "account"]],
-                               brand_lists.brand_lists(), self._counts)
+        they were when first needed (built once per Lookup)."""
+        table = self.campaigns.reset_index()[["campaign_id", "campaign_name", "account"]]
+        return BrandIndex.build(table, self.model.vocabulary, self.brand_words,
+                                brand_lists.brand_lists())
 
 
 def _check_floor(min_similarity: float) -> None:
