@@ -123,9 +123,9 @@ elif clicked:
                                 else registry.ANY_PREVIOUS,
                                 other_dataset=other_dataset)
         st.success(f"{target} is now {alias}"
-                   + (f" (replacing {result['previous']})." if result["previous"] else "."))
-        if result["scoring"]:
-            st.caption(f"Scored {result['scoring']['campaigns']:,} campaigns.")
+                   + (f" (replacing {result.previous})." if result.previous else "."))
+        if result.scoring:
+            st.caption(f"Scored {result.scoring.campaigns:,} campaigns.")
 if c2.button("Delete model", key="promote_delete"):
     with ui.friendly_errors():
         registry.delete(target)

@@ -119,11 +119,11 @@ def bench_scoring(model_id: str, figures: dict) -> None:
     from core.serve import score
 
     result = score.score_dataset(model_id)
-    figures.update(score_s=result["seconds"],
-                   score_campaigns_per_s=result["campaigns"] / result["seconds"],
-                   **{f"score_{part}_s": v for part, v in result.get("timings", {}).items()})
-    print(f"scored {result['campaigns']:,} campaigns in {result['seconds']:.1f} s "
-          f"{result.get('timings')}", flush=True)
+    figures.update(score_s=result.seconds,
+                   score_campaigns_per_s=result.campaigns / result.seconds,
+                   **{f"score_{part}_s": v for part, v in result.timings.items()})
+    print(f"scored {result.campaigns:,} campaigns in {result.seconds:.1f} s "
+          f"{result.timings}", flush=True)
 
 
 def bench_queries(model_id: str, n_queries: int, figures: dict) -> dict:

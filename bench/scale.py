@@ -164,7 +164,7 @@ def run(args: argparse.Namespace) -> dict:
     in_spark = step(figures, "score_spark",
                     lambda: spark_engine.score(spark.model_id, master=args.master),
                     args.campaigns)
-    figures["score_spark_timings"] = in_spark["timings"]
+    figures["score_spark_timings"] = in_spark.timings
     spark_weights = score.load_fingerprints(spark.model_id).weights.copy()
     step(figures, "score_local", lambda: score.score_dataset(spark.model_id), args.campaigns)
     figures["score_max_abs_difference"] = float(

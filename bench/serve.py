@@ -109,7 +109,7 @@ def prepare(n_campaigns: int, iterations: int, home: Path, figures: dict) -> str
     figures["score_s"] = time.perf_counter() - started
     print(f"scored {model_id} in {figures['score_s']:.1f} s; production and candidate; "
           f"canary {CANARY:g}%", flush=True)
-    return keys.create("bench", "account_manager", 1_000_000)["key"]
+    return keys.create("bench", "account_manager", 1_000_000).key
 
 
 def prepared(n_campaigns: int, iterations: int, home: Path, figures: dict) -> str:

@@ -375,7 +375,7 @@ def _label_topic(args: argparse.Namespace) -> Any:
 def _promote(args: argparse.Namespace) -> Any:
     from core.ops import deploy
     return deploy.promote(args.model_id, args.alias, progress_line,
-                          other_dataset=args.other_dataset)
+                          other_dataset=args.other_dataset).to_dict()
 
 
 @command("delete-model", "delete a model (never the production one)",
@@ -394,9 +394,10 @@ def _delete_model(args: argparse.Namespace) -> Any:
 def _score(args: argparse.Namespace) -> Any:
     if args.engine == "spark":
         from core.ops import spark_engine
-        return spark_engine.score(args.model_id, progress_line, master=args.spark_master)
+        return spark_engine.score(args.model_id, progress_line,
+                                  master=args.spark_master).to_dict()
     from core.serve import score
-    return score.score_dataset(args.model_id, progress_line)
+    return score.score_dataset(args.model_id, progress_line).to_dict()
 
 
 # --- lookup -------------------------------------------------------------------------------
@@ -629,9 +630,9 @@ def _serve(args: argparse.Namespace) -> Any:
 def _keys(args: argparse.Namespace) -> Any:
     from core.serve import keys
     if args.keys_command == "create":
-        return keys.create(args.name, args.role, args.rate)
+        return keys.create(args.name, args.role, args.rate).to_dict()
     if args.keys_command == "revoke":
-        return keys.revoke(args.name)
+        return keys.revoke(args.name).to_dict()
     return keys.list_keys().to_dict(orient="records")
 
 

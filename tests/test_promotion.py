@@ -122,7 +122,7 @@ def test_another_dataset_needs_confirmation_and_candidate_is_cleared(trained_hom
     with pytest.raises(TopicLabError, match="changed while you were deciding"):
         deploy.promote(other, "production", expected="someone-else", other_dataset=True)
     outcome = deploy.promote(other, "production", expected=production, other_dataset=True)
-    assert outcome["previous"] == production
+    assert outcome.previous == production
     assert registry.aliases() == {"production": other}  # the candidate alias is cleared
     entry = audit.entries(action="promote")["details"].iloc[0]
     assert '"cleared": "candidate"' in entry

@@ -57,7 +57,7 @@ def test_aliases_and_promotion_scores_first(trained_home):
     registry.set_alias("candidate", second)
     assert registry.alias("candidate") == second and registry.alias("production") == first
     outcome = deploy.promote(second, "production")
-    assert outcome["previous"] == first and outcome["scoring"]["campaigns"] == 400
+    assert outcome.previous == first and outcome.scoring.campaigns == 400
     assert registry.alias("production") == second
     actions = audit.entries()["action"].tolist()
     assert actions.count("promote") >= 2

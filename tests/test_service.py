@@ -163,10 +163,10 @@ def test_canary_split_is_sticky_monotone_and_close_to_the_share():
 
 # -- status codes -------------------------------------------------------------------------------
 def test_every_status_code(served):
-    am = keys.create("am")["key"]
-    bot = keys.create("bot", role="scorer")["key"]
-    slow = keys.create("slow", rate_per_minute=2)["key"]
-    gone = keys.create("gone")["key"]
+    am = keys.create("am").key
+    bot = keys.create("bot", role="scorer").key
+    slow = keys.create("slow", rate_per_minute=2).key
+    gone = keys.create("gone").key
     keys.revoke("gone")
     production = served["production"]
     with client(max_body_bytes=2000) as (c, _):
@@ -231,7 +231,7 @@ def test_every_status_code(served):
 
 
 def test_without_a_production_model_the_service_is_up_but_not_ready(home):
-    key = keys.create("early")["key"]
+    key = keys.create("early").key
     with client() as (c, _):
         assert c.get("/healthz").status_code == 200
         r = c.get("/readyz")
@@ -243,7 +243,7 @@ def test_without_a_production_model_the_service_is_up_but_not_ready(home):
 
 # -- batch, cache, canary, hot reload ------------------------------------------------------------
 def test_batch_answers_item_by_item(served):
-    key = keys.create("batch")["key"]
+    key = keys.create("batch").key
     with client() as (c, gateway):
         items = [{"campaign_id": CAMPAIGN}, {"campaign_id": "NOPE"}, {"campaign_id": CAMPAIGN,
                  "n": -1}, {"keywords": ["emergency plumber", "boiler repair"]}, "text"]
@@ -292,8 +292,8 @@ def test_token_bucket_counts_batch_items_and_lets_a_big_batch_run_into_debt():
 
 
 def test_a_batch_counts_its_items_against_the_keys_rate(served):
-    key = keys.create("batcher", rate_per_minute=5)["key"]
-    small = keys.create("small", rate_per_minute=2)["key"]
+    key = keys.create("batcher", rate_per_minute=5).key
+    small = keys.create("small", rate_per_minute=2).key
     with client() as (c, _):
         three = {"items": [{"campaign_id": CAMPAIGN}] * 3}
         assert post(c, "fingerprint", three, key).status_code == 200     # 5 -> 2 tokens
@@ -329,7 +329,7 @@ def test_neighbour_records_equal_the_cli_table(served):
 
 
 def test_cache_hits_and_invalidation_on_promotion(served):
-    key = keys.create("cache")["key"]
+    key = keys.create("cache").key
     with client() as (c, gateway):
         first = post(c, "suggest", {"keywords": ["emergency plumber", "boiler  repair"]}, key)
         again = post(c, "suggest", {"keywords": ["boiler repair", "emergency plumber"]}, key)
@@ -381,7 +381,7 @@ def test_poller_opens_the_store_only_when_what_it_serves_changed(served):
 
 
 def test_canary_share_is_sticky_through_the_service(served):
-    key = keys.create("canary", rate_per_minute=10_000)["key"]
+    key = keys.create("canary", rate_per_minute=10_000).key
     canary.set_percent(50)
     ids = [f"C{i:05d}" for i in range(1, 61)]
     with client() as (c, gateway):
@@ -406,7 +406,7 @@ def test_canary_share_is_sticky_through_the_service(served):
 
 
 def test_request_log_and_feedback_wait_for_a_busy_store_without_slowing_requests(served):
-    key = keys.create("logger", rate_per_minute=10_000)["key"]
+    key = keys.create("logger", rate_per_minute=10_000).key
     db = str(store.config.db_path())
     with client() as (c, gateway):
         assert post(c, "fingerprint", {"campaign_id": CAMPAIGN}, key).status_code == 200
@@ -476,7 +476,7 @@ def test_request_log_keeps_30_days_and_a_row_cap_pruned_by_the_writer(home):
 def test_ab_page_shows_live_traffic_per_variant(served):
     from streamlit.testing.v1 import AppTest
 
-    key = keys.create("page", rate_per_minute=10_000)["key"]
+    key = keys.create("page", rate_per_minute=10_000).key
     canary.set_percent(50)
     with client() as (c, _):
         for i in range(30):
@@ -504,7 +504,7 @@ def test_real_server_with_two_workers_hot_reloads_a_promotion_within_5_s(served)
     polls the store), requests flowing on fresh connections (so both workers answer) while
     the candidate is promoted: no request fails, and no request sent 5 s or more after the
     promotion's commit is answered by the old model."""
-    key = keys.create("live", rate_per_minute=100_000)["key"]
+    key = keys.create("live", rate_per_minute=100_000).key
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     env.pop("TOPICLAB_SERVICE_POLL_S", None)                      # the default interval

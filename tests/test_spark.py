@@ -151,7 +151,7 @@ def test_export_dir_can_be_a_hadoop_uri(home_with_model, tmp_path, monkeypatch):
     folder = tmp_path / location.rsplit("/", 1)[-1]
     assert (folder / "_SUCCESS").exists() and list(folder.glob("bucket=*/*.parquet"))
     result = spark_engine.score(home_with_model, master=MASTER)
-    assert "encode" in result["timings"] and result["campaigns"] == 180
+    assert "encode" in result.timings and result.campaigns == 180
     assert (tmp_path / "counts" / home_with_model / "_SUCCESS").exists()
     in_spark = score.load_fingerprints(home_with_model)
     score.score_dataset(home_with_model)
@@ -229,7 +229,7 @@ def test_spark_model_is_in_the_registry_and_can_be_promoted(home_with_model):
     assert row["engine"] == "spark" and row["params"]["master"] == MASTER
     outcome = deploy.promote(home_with_model, "production")
     assert registry.alias("production") == home_with_model
-    assert score.is_scored(home_with_model) and outcome["alias"] == "production"
+    assert score.is_scored(home_with_model) and outcome.alias == "production"
 
 
 @needs_spark

@@ -41,6 +41,6 @@ def ensure_demo(train_model: bool = True, progress: Progress | None = None) -> d
             spec = train.saved_settings(DEMO_DATASET).with_(k=DEMO_K)
         result = train.train(spec, progress)
         report["train"] = result.to_dict()
-        report["promote"] = deploy.promote(result.model_id, "production", progress)
+        report["promote"] = deploy.promote(result.model_id, "production", progress).to_dict()
         report["production"] = result.model_id
     return report

@@ -14,6 +14,7 @@ one transaction, with every check inside it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import duckdb
@@ -25,9 +26,24 @@ from core.progress import Progress
 from core.serve import registry, score
 
 
+@dataclass(frozen=True)
+class PromoteResult:
+    """The alias moved: the model it now names, the one it named before (None: none), and
+    the batch scoring done first (None: the model was scored already)."""
+
+    model_id: str
+    alias: str
+    previous: str | None
+    scoring: score.ScoreResult | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model_id": self.model_id, "alias": self.alias, "previous": self.previous,
+                "scoring": self.scoring.to_dict() if self.scoring else None}
+
+
 def promote(model_id: str, alias: str = "production", progress: Progress | None = None, *,
             expected: str | None = registry.ANY_PREVIOUS, other_dataset: bool = False
-            ) -> dict[str, Any]:
+            ) -> PromoteResult:
     """Point `alias` at `model_id`, fingerprinting its dataset first if not done yet."""
     registry.check_alias(alias)
     auth.require("promote")
@@ -47,7 +63,7 @@ def promote(model_id: str, alias: str = "production", progress: Progress | None 
         previous = registry.move_alias(con, alias, model_id, expected=expected)
         if alias == "production":
             registry.save_settings(model_id, con=con)  # the pipeline retrains it the same way
-    return {"model_id": model_id, "alias": alias, "previous": previous, "scoring": scored}
+    return PromoteResult(model_id, alias, previous, scored)
 
 
 def _same_dataset(con: duckdb.DuckDBPyConnection, record: dict[str, Any]) -> None:

@@ -90,12 +90,12 @@ def run(dataset: str, paths: Sequence[str | Path] | None = None, *,
     if promote:
         # Judged against `production`: if someone promoted meanwhile, refuse (stale gate).
         outcome = deploy.promote(result.model_id, "production", progress, expected=production)
-        note("promote", alias="production", previous=outcome["previous"],
-             scored=(outcome["scoring"] or {}).get("campaigns"))
+        note("promote", alias="production", previous=outcome.previous,
+             scored=outcome.scoring.campaigns if outcome.scoring else None)
     else:
         outcome = deploy.promote(result.model_id, "candidate", progress)
-        note("candidate", alias="candidate", previous=outcome["previous"],
-             scored=(outcome["scoring"] or {}).get("campaigns"))
+        note("candidate", alias="candidate", previous=outcome.previous,
+             scored=outcome.scoring.campaigns if outcome.scoring else None)
     names = None
     if production and serves == dataset:
         names = carry.carry_labels(production, result.model_id)

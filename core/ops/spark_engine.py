@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -32,6 +32,9 @@ from core.errors import InputError
 from core.model import spark_session
 from core.model.engines import SparkLDA, fold_in
 from core.progress import Progress
+
+if TYPE_CHECKING:
+    from core.serve.score import ScoreResult
 
 TaskHook = Callable[[pd.DataFrame], None]
 
@@ -337,7 +340,8 @@ def _sample_corpora(sample: pd.DataFrame, encoder, cut: int):
 # --- batch scoring -------------------------------------------------------------------------
 
 def score(model_id: str | None = None, progress: Progress | None = None, *,
-          master: str | None = None, task_hook: TaskHook | None = None) -> dict[str, Any]:
+          master: str | None = None, task_hook: TaskHook | None = None
+          ) -> ScoreResult:
     """Fingerprint every campaign of a model's dataset version in Spark tasks and store
     them in one transaction (the previous fingerprints stay if anything fails).
 
@@ -347,26 +351,21 @@ def score(model_id: str | None = None, progress: Progress | None = None, *,
     `fold_in` call, the topic-word matrix broadcast once. `task_hook(frame)` runs in every
     task before its campaigns are folded in (tests use it to make a job fail).
     """
-    from core.data import auth, spark_export
-    from core.serve import registry
+    from core.data import spark_export
     from core.serve import score as local_score
 
-    auth.require("score")
-    model_id = registry.resolve(model_id)
-    model = registry.load(model_id)
-    dataset = model.manifest["dataset"]
-    timings: dict[str, float] = {}
-    started = clock = time.perf_counter()
+    run = local_score.prepare(model_id)
+    model_id, model, dataset = run.model_id, run.model, run.dataset
     session = spark_session.get(master)
-    timings["spark_start"], clock = _lap(clock)
+    run.lap("spark_start")
     counts_at = spark_export.counts_location(model_id)
     if not spark_export.HadoopFS(session).exists(f"{counts_at}/_SUCCESS"):
         location = spark_export.export(dataset["name"], int(dataset["version"]), session)
-        timings["export"], clock = _lap(clock)
+        run.lap("export")
         spark_session.run_job(session, "encode counts",
                               lambda: _encode_job(session, location, model.encoder, counts_at),
                               progress)
-        timings["encode"], clock = _lap(clock)
+        run.lap("encode")
     state = session.sparkContext.broadcast({
         "topic_term": model.engine.topic_term_, "alpha": model.engine.alpha_,
         "term_weights": model.engine.term_weights_})
@@ -383,20 +382,15 @@ def score(model_id: str | None = None, progress: Progress | None = None, *,
         table = spark_session.run_job(session, "fold-in", scored.toArrow, progress)
     finally:
         state.destroy()
-    timings["fold_in"], clock = _lap(clock)
+    run.lap("fold_in")
     ids = table.column("campaign_id").to_pylist()
     k = model.k
     flat = table.column("weights").combine_chunks().flatten().to_numpy(zero_copy_only=False)
     weights = flat.reshape(len(ids), k).astype(np.float32) if ids else np.empty((0, k))
     oov = table.column("oov_share").to_numpy(zero_copy_only=False)
     local_score.store_fingerprints(model_id, ids, weights, oov, {"engine": "spark"})
-    timings["write"], clock = _lap(clock)
-    seconds = time.perf_counter() - started
-    return {"model_id": model_id, "dataset": dataset["name"], "version": dataset["version"],
-            "campaigns": len(ids), "seconds": round(seconds, 3),
-            "campaigns_per_second": round(len(ids) / seconds, 1) if seconds else None,
-            "engine": "spark", "ran_on": spark_session.describe(session),
-            "timings": {key: round(value, 3) for key, value in timings.items()}}
+    run.lap("write")
+    return run.result(len(ids), "spark", spark_session.describe(session))
 
 
 def _partitions(session) -> int:

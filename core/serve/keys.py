@@ -12,6 +12,8 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -57,9 +59,33 @@ def _check(name: str, role: str, rate: int) -> None:
                          f"not {rate}.")
 
 
+@dataclass(frozen=True)
+class NewKey:
+    """A key just made: `key` is the only copy of the secret (the store keeps its hash)."""
+
+    name: str
+    role: str
+    rate_per_minute: int
+    key: str
+    note: str = "Shown once: only its hash is stored. Send it as the X-API-Key header."
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "role": self.role, "rate_per_minute": self.rate_per_minute,
+                "key": self.key, "note": self.note}
+
+
+@dataclass(frozen=True)
+class RevokedKey:
+    name: str
+    revoked_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "revoked_at": self.revoked_at}
+
+
 def create(name: str, role: str = auth.ACCOUNT_MANAGER, rate_per_minute: int = DEFAULT_RATE
-           ) -> dict:
-    """Make a new key; the returned dict holds the only copy of the secret."""
+           ) -> NewKey:
+    """Make a new key; the result holds the only copy of the secret."""
     user = auth.require("manage_keys")
     _check(name, role, rate_per_minute)
     key = PREFIX + secrets.token_urlsafe(32)
@@ -72,11 +98,10 @@ def create(name: str, role: str = auth.ACCOUNT_MANAGER, rate_per_minute: int = D
                     [name, hash_key(key), role, rate_per_minute, audit.now(), user.name])
         audit.record(con, "key_create", name, {"role": role, "rate_per_minute":
                                                rate_per_minute})
-    return {"name": name, "role": role, "rate_per_minute": rate_per_minute, "key": key,
-            "note": "Shown once: only its hash is stored. Send it as the X-API-Key header."}
+    return NewKey(name, role, rate_per_minute, key)
 
 
-def revoke(name: str) -> dict:
+def revoke(name: str) -> RevokedKey:
     """Revoke a key for good (the row stays, for the audit trail and the request log)."""
     user = auth.require("manage_keys")
     with store.transaction() as con:
@@ -91,7 +116,7 @@ def revoke(name: str) -> dict:
         con.execute("UPDATE api_keys SET revoked_at = ?, revoked_by = ? WHERE name = ?",
                     [now, user.name, name])
         audit.record(con, "key_revoke", name)
-    return {"name": name, "revoked_at": now}
+    return RevokedKey(name, now)
 
 
 def list_keys() -> pd.DataFrame:

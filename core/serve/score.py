@@ -13,7 +13,8 @@ import time
 import unicodedata
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -57,40 +58,97 @@ class Fingerprints:
         self._positions = {cid: i for i, cid in enumerate(self.campaign_ids)}
 
 
-def score_dataset(model_id: str | None = None, progress: Progress | None = None) -> dict:
+@dataclass(frozen=True)
+class ScoreResult:
+    """What a batch scoring did: campaigns fingerprinted, how fast, and where the time went
+    (`timings`, seconds per stage). Spark scoring adds `engine` and `ran_on`."""
+
+    model_id: str
+    dataset: str
+    version: int
+    campaigns: int
+    seconds: float
+    campaigns_per_second: float | None
+    timings: dict[str, float]
+    engine: str | None = None              # "spark" (local scoring does not say)
+    ran_on: dict[str, Any] | None = None   # the Spark master and its cores
+
+    def to_dict(self) -> dict[str, Any]:
+        spark = {"engine": self.engine, "ran_on": self.ran_on} if self.engine else {}
+        return {"model_id": self.model_id, "dataset": self.dataset, "version": self.version,
+                "campaigns": self.campaigns, "seconds": self.seconds,
+                "campaigns_per_second": self.campaigns_per_second, **spark,
+                "timings": self.timings}
+
+
+@dataclass
+class ScoringRun:
+    """A batch scoring under way (local or Spark): the model checked out, and a clock that
+    splits the seconds into stages. `prepare` starts one, `result` ends it."""
+
+    model_id: str
+    model: registry.LoadedModel
+    timings: dict[str, float] = field(default_factory=dict)
+    started: float = field(default_factory=time.perf_counter)
+
+    def __post_init__(self) -> None:
+        self._clock = self.started
+
+    @property
+    def dataset(self) -> dict[str, Any]:
+        """The model's dataset (`name`, `version`)."""
+        return self.model.manifest["dataset"]
+
+    def lap(self, stage: str) -> None:
+        """Book the seconds since the last lap to `stage`."""
+        now = time.perf_counter()
+        self.timings[stage], self._clock = now - self._clock, now
+
+    def result(self, campaigns: int, engine: str | None = None,
+               ran_on: dict[str, Any] | None = None) -> ScoreResult:
+        seconds = time.perf_counter() - self.started
+        return ScoreResult(self.model_id, self.dataset["name"], self.dataset["version"],
+                           campaigns, round(seconds, 3),
+                           round(campaigns / seconds, 1) if seconds else None,
+                           {key: round(value, 3) for key, value in self.timings.items()},
+                           engine, ran_on)
+
+
+def prepare(model_id: str | None) -> ScoringRun:
+    """Check the caller may score, resolve and load the model, and start the clock: the
+    start both local and Spark scoring share."""
+    auth.require("score")
+    model_id = registry.resolve(model_id)
+    return ScoringRun(model_id, registry.load(model_id))
+
+
+def score_dataset(model_id: str | None = None, progress: Progress | None = None
+                  ) -> ScoreResult:
     """Fingerprint every campaign of the model's dataset version and store them atomically.
 
     The result's `timings` splits the seconds into reading the term rows, tokenising and
     encoding them, folding them in and writing the fingerprints. A model saved with its
     encoded counts (`registry.encoded_counts`) skips reading and encoding the rows.
     """
-    auth.require("score")
-    model_id = registry.resolve(model_id)
-    model = registry.load(model_id)
-    dataset = model.manifest["dataset"]
-    timings: dict[str, float] = {}
-    started = clock = time.perf_counter()
-    saved = registry.encoded_counts(model_id)  # encoded at training time, when saved
+    run = prepare(model_id)
+    model, dataset = run.model, run.dataset
+    saved = registry.encoded_counts(run.model_id)  # encoded at training time, when saved
     if saved is not None:
         ids, counts, oov = saved.campaign_ids, saved.matrix, saved.oov_share
-        timings["read"], clock = _lap(clock)
-        timings["encode"] = 0.0
+        run.lap("read")
+        run.timings["encode"] = 0.0
     else:
         weight_by = model.encoder.tokenizer.config.weight_by
         terms = datasets.terms(dataset["name"], int(dataset["version"]),
                                ["campaign_id", "term"] + ([weight_by] if weight_by else []))
-        timings["read"], clock = _lap(clock)
+        run.lap("read")
         ids, counts, oov = model.encoder.encode_frame(terms, as_matrix=True)
-        timings["encode"], clock = _lap(clock)
+        run.lap("encode")
     weights = _fold_in_batches(model, counts, progress)
-    timings["fold_in"], clock = _lap(clock)
-    store_fingerprints(model_id, ids, weights, oov)
-    timings["write"], clock = _lap(clock)
-    seconds = time.perf_counter() - started
-    return {"model_id": model_id, "dataset": dataset["name"], "version": dataset["version"],
-            "campaigns": len(ids), "seconds": round(seconds, 3),
-            "campaigns_per_second": round(len(ids) / seconds, 1) if seconds else None,
-            "timings": {key: round(value, 3) for key, value in timings.items()}}
+    run.lap("fold_in")
+    store_fingerprints(run.model_id, ids, weights, oov)
+    run.lap("write")
+    return run.result(len(ids))
 
 
 def store_fingerprints(model_id: str, ids: Sequence[str], weights: np.ndarray,
@@ -115,9 +173,6 @@ def store_fingerprints(model_id: str, ids: Sequence[str], weights: np.ndarray,
         audit.record(con, "score", model_id, {"campaigns": len(ids), **(details or {})})
 
 
-def _lap(since: float) -> tuple[float, float]:
-    now = time.perf_counter()
-    return now - since, now
 
 
 def _fold_in_batches(model: registry.LoadedModel, counts, progress: Progress | None
