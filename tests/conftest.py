@@ -47,11 +47,13 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
-def cli(*args: str, home: Path, lock_wait: str = "5") -> subprocess.CompletedProcess:
+def cli(*args: str, home: Path, lock_wait: str = "5", text: bool = True
+        ) -> subprocess.CompletedProcess:
     """`python -m core ARGS` as a fresh process runs it (`core.cli.main`, the store's schema
     not yet checked, its own user context, exit code as `__main__` returns it), but in this
     process: a subprocess only adds seconds of imports per call. Tests about the process
-    itself (entry point, exit status, concurrency) use `cli_process`."""
+    itself (entry point, exit status, concurrency) use `cli_process`. `text=False`: stdout
+    and stderr as bytes (as `subprocess.run` gives them), for CSV output."""
     from core import cli as core_cli
     from core.data import store
 
@@ -75,7 +77,8 @@ def cli(*args: str, home: Path, lock_wait: str = "5") -> subprocess.CompletedPro
     texts = []
     for stream in (out, err):
         stream.flush()
-        texts.append(stream.buffer.getvalue().decode("utf-8"))
+        data = stream.buffer.getvalue()
+        texts.append(data.decode("utf-8") if text else data)
     return subprocess.CompletedProcess(["python", "-m", "core", *args], code, *texts)
 
 

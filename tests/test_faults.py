@@ -4,30 +4,20 @@ and folders a crashed save left behind. Each is one `error:` line or is cleaned 
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from core import cli
 from core.data import orphans, store
 from core.errors import StoreError
 from core.serve import registry
+from tests.conftest import cli
 
 
-def run_cli(capsys, monkeypatch, *args: str, home: Path) -> tuple[int, str, str]:
-    """`python -m core ARGS` through its entry point, in this process (the CLI imports
-    the training engines, which takes seconds per subprocess on a busy machine)."""
-    monkeypatch.setenv("TOPICLAB_HOME", str(home))
-    monkeypatch.setenv("TOPICLAB_LOCK_WAIT_S", "2")
-    store._schema_ready.clear()  # as a new process: nothing checked yet
-    code = cli.main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_one_line_error(result: tuple[int, str, str], *needles: str) -> None:
-    code, out, err = result
+def assert_one_line_error(result: subprocess.CompletedProcess, *needles: str) -> None:
+    code, out, err = result.returncode, result.stdout, result.stderr
     assert code == 1, out
     assert "Traceback" not in err, err
     lines = err.strip().splitlines()
@@ -56,17 +46,17 @@ def test_damaged_store_file_is_one_clear_error(filled_store, home, damage):
     assert filled_store.read_bytes() == damaged
 
 
-def test_damaged_store_in_the_cli(filled_store, home, capsys, monkeypatch):
+def test_damaged_store_in_the_cli(filled_store, home):
     data = filled_store.read_bytes()
     filled_store.write_bytes(data[: len(data) * 9 // 10])  # cut short near the end
-    assert_one_line_error(run_cli(capsys, monkeypatch, "models", home=home), "damaged",
+    assert_one_line_error(cli("models", home=home, lock_wait="2"), "damaged",
                           "python -m core init")
 
 
-def test_home_that_is_a_file(tmp_path, capsys, monkeypatch):
+def test_home_that_is_a_file(tmp_path):
     not_a_folder = tmp_path / "home.txt"
     not_a_folder.write_text("x")
-    assert_one_line_error(run_cli(capsys, monkeypatch, "datasets", home=not_a_folder),
+    assert_one_line_error(cli("datasets", home=not_a_folder, lock_wait="2"),
                           "is a file", "TOPICLAB_HOME")
     assert not_a_folder.read_text() == "x"
 
@@ -92,9 +82,9 @@ def _unwritable_folder(tmp_path: Path) -> Path:
     pytest.skip("no folder here refuses new files to this user")
 
 
-def test_home_that_cannot_be_written(tmp_path, capsys, monkeypatch):
+def test_home_that_cannot_be_written(tmp_path):
     locked = _unwritable_folder(tmp_path)
-    assert_one_line_error(run_cli(capsys, monkeypatch, "datasets", home=locked),
+    assert_one_line_error(cli("datasets", home=locked, lock_wait="2"),
                           "permission denied", "TOPICLAB_HOME")
 
 
@@ -114,9 +104,10 @@ def test_home_that_cannot_be_written(tmp_path, capsys, monkeypatch):
     (["demo", "--out", "x.parquet", "--shift", "2"], "--shift", "2"),
     (["neighbors", "C1", "-n", "ten"], "-n", "ten"),
 ])
-def test_numeric_arguments_out_of_range_are_refused(home, capsys, args, argument, value):
-    assert cli.main(args) == 1
-    err = capsys.readouterr().err.strip()
+def test_numeric_arguments_out_of_range_are_refused(home, args, argument, value):
+    result = cli(*args, home=home)
+    assert result.returncode == 1, result.stdout
+    err = result.stderr.strip()
     assert err.startswith(f"error: argument {argument}: must be") and value in err, err
     assert len(err.splitlines()) == 1
     assert not (home / "topiclab.duckdb").exists()  # refused before touching anything
@@ -130,7 +121,7 @@ def _make_old(folder: Path, hours: float = 2) -> None:
     os.utime(folder, (stamp, stamp))
 
 
-def test_orphan_model_folders_are_cleaned_at_start_up(trained_home, capsys, monkeypatch):
+def test_orphan_model_folders_are_cleaned_at_start_up(trained_home):
     models = trained_home / "models"
     production = registry.resolve("production")
     _make_old(models / production)
@@ -151,8 +142,8 @@ def test_orphan_model_folders_are_cleaned_at_start_up(trained_home, capsys, monk
     renamed_now = folder("tomotopy-k12-row-being-inserted", manifest=True, old=False)
     not_ours = folder("notes", manifest=False, old=True)
 
-    code, _, err = run_cli(capsys, monkeypatch, "models", home=trained_home)
-    assert code == 0, err  # any command cleans when it starts
+    result = cli("models", home=trained_home, lock_wait="2")
+    assert result.returncode == 0, result.stderr  # any command cleans when it starts
     assert not crashed_save.exists() and not crashed_rename.exists()
     assert saving_now.exists() and renamed_now.exists() and not_ours.exists()
     assert (models / production / "manifest.json").exists()

@@ -27,20 +27,7 @@ from streamlit.testing.v1 import AppTest
 from core.data import export, ingest, store
 from core.data.readers import read_bytes, read_paths
 from core.errors import InputError
-from tests.conftest import REPO
-
-
-@pytest.fixture
-def cli(capsysbinary: pytest.CaptureFixture[bytes]):
-    """`python -m core ARGS` run in this process (its `main`, as `__main__` runs it; a
-    subprocess would only add seconds of start-up), in the test's TOPICLAB_HOME."""
-    from core.cli import main
-
-    def run(*args: str) -> subprocess.CompletedProcess:
-        code = main(list(args))
-        out, err = capsysbinary.readouterr()
-        return subprocess.CompletedProcess(args, code, out, err)
-    return run
+from tests.conftest import REPO, cli
 
 
 def refused(result: subprocess.CompletedProcess) -> str:
@@ -133,8 +120,7 @@ def test_an_upload_over_the_limit_is_refused_in_core(home: Path,
         read_bytes(data, "big.csv")
 
 
-def test_cli_refuses_process_substitution_and_devices(home: Path, small_csv: Path,
-                                                      cli) -> None:
+def test_cli_refuses_process_substitution_and_devices(home: Path, small_csv: Path) -> None:
     ingest.import_paths([small_csv], "shop")
     shell = (f"{sys.executable} -m core ingest <(cat {small_csv}) --dataset shop")
     env = {**os.environ, "TOPICLAB_HOME": str(home)}
@@ -143,7 +129,7 @@ def test_cli_refuses_process_substitution_and_devices(home: Path, small_csv: Pat
                             timeout=60)
     assert "FIFO" in refused(result) and "<(" in result.stderr.decode()
     for command in ("fingerprint", "suggest"):
-        message = refused(cli(command, "--file", "/dev/zero"))
+        message = refused(cli(command, "--file", "/dev/zero", home=home, text=False))
         assert "/dev/zero" in message and "character device" in message
     assert store.table_counts() == before
 
@@ -215,12 +201,13 @@ def test_an_explicit_encoding_is_checked(tmp_path: Path) -> None:
     assert "unknown encoding 'klingon'" in read_error(path, encoding="klingon")
 
 
-def test_cli_and_upload_take_an_encoding(home: Path, tmp_path: Path, cli) -> None:
+def test_cli_and_upload_take_an_encoding(home: Path, tmp_path: Path) -> None:
     path = tmp_path / "cyrillic.csv"
     path.write_bytes("campaign_id,term\nru,купить телефон\n".encode("cp1251"))
-    assert "is not UTF-8" in refused(cli("ingest", str(path), "--dataset", "ru"))
+    assert "is not UTF-8" in refused(cli("ingest", str(path), "--dataset", "ru", home=home,
+                                         text=False))
     summary = strict_json(cli("ingest", str(path), "--dataset", "ru", "--encoding",
-                              "cp1251").stdout)
+                              "cp1251", home=home, text=False).stdout)
     assert summary["rows"] == 1 and summary["warnings"] == []
     assert store.query("SELECT term FROM terms")["term"].tolist() == ["купить телефон"]
 
@@ -295,14 +282,14 @@ def test_parquet_nan_and_huge_integers_are_refused(tmp_path: Path) -> None:
     assert "out of range" in message
 
 
-def test_cli_always_prints_strict_json(home: Path, tmp_path: Path, cli) -> None:
+def test_cli_always_prints_strict_json(home: Path, tmp_path: Path) -> None:
     result = cli("sql", "SELECT 'nan'::DOUBLE AS nan, 'inf'::DOUBLE AS inf, "
-                        "-'inf'::DOUBLE AS ninf, 1.5::DOUBLE AS x")
+                        "-'inf'::DOUBLE AS ninf, 1.5::DOUBLE AS x", home=home, text=False)
     assert result.returncode == 0, result.stderr
     assert strict_json(result.stdout)["data"] == [
         {"nan": None, "inf": None, "ninf": None, "x": 1.5}]
     bad = write(tmp_path / "cost.csv", "campaign_id,term,cost\nc1,a,1e308\nc1,b,1e308\n")
-    message = refused(cli("ingest", str(bad), "--dataset", "x"))
+    message = refused(cli("ingest", str(bad), "--dataset", "x", home=home, text=False))
     assert "cost.csv, line 2, column 'cost'" in message
 
 
@@ -338,7 +325,7 @@ def fresh_caches():
 
 def test_lookup_downloads_equal_cli_csv_and_hold_no_formula(trained_home: Path,
                                                             monkeypatch: pytest.MonkeyPatch,
-                                                            fresh_caches, cli) -> None:
+                                                            fresh_caches) -> None:
     with store.transaction() as con:  # every other campaign gets a hostile name
         con.execute("UPDATE terms SET campaign_name = CASE WHEN hash(campaign_id) % 2 = 0 "
                     "THEN ? || campaign_id ELSE '-' || campaign_id END "
@@ -359,7 +346,7 @@ def test_lookup_downloads_equal_cli_csv_and_hold_no_formula(trained_home: Path,
     at.selectbox(key="lookup_campaign").set_value("C00002").run()
     assert not at.exception and not at.error
 
-    neighbours = cli("neighbors", "C00002", "--format", "csv")
+    neighbours = cli("neighbors", "C00002", "--format", "csv", home=trained_home, text=False)
     assert neighbours.returncode == 0, neighbours.stderr
     assert neighbours.stdout == written["neighbours-C00002.csv"]
     table = pd.read_csv(io.BytesIO(neighbours.stdout), encoding="utf-8-sig")
@@ -370,12 +357,13 @@ def test_lookup_downloads_equal_cli_csv_and_hold_no_formula(trained_home: Path,
     assert not any(str(v).startswith(export.FORMULA_STARTS)
                    for v in table.select_dtypes(exclude="number").to_numpy().ravel())
 
-    actions_csv = cli("suggest", "C00002", "--format", "csv")
+    actions_csv = cli("suggest", "C00002", "--format", "csv", home=trained_home, text=False)
     assert actions_csv.returncode == 0, actions_csv.stderr
     assert actions_csv.stdout == written["actions-C00002.csv"]
     assert actions_csv.stdout.startswith(b"\xef\xbb\xbfrank,kind,title")
 
-    several = cli("neighbors", "C00002", "C00003", "--format", "csv")
+    several = cli("neighbors", "C00002", "C00003", "--format", "csv", home=trained_home,
+                  text=False)
     assert "one campaign id" in refused(several)
 
 

@@ -3,26 +3,19 @@ are refused (issue #8.9)."""
 
 from __future__ import annotations
 
-import contextvars
 import threading
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import cli
 from core.data import audit, auth, store
 from core.errors import PermissionDenied
 from core.ops import train
 from core.serve import registry
-from tests.conftest import REPO
+from tests.conftest import REPO, cli
 from tests.test_app import AUTH_SECRETS, login_app
 
 AM = auth.User("amy", auth.ACCOUNT_MANAGER)
-
-
-def run_cli(args: list[str]) -> int:
-    """The CLI's own main, in a copy of this thread's context (it sets the user there)."""
-    return contextvars.copy_context().run(cli.main, args)
 
 
 @pytest.mark.parametrize(("variable", "value", "needle"), [
@@ -34,14 +27,14 @@ def run_cli(args: list[str]) -> int:
     ("TOPICLAB_ROLE", "wizard", "TOPICLAB_ROLE='wizard' is not a role"),
     ("TOPICLAB_ROLE", "", "TOPICLAB_ROLE='' is not a role"),
 ])
-def test_cli_refuses_a_bad_identity_and_writes_nothing(trained_home, monkeypatch, capsys,
-                                                       variable, value, needle):
+def test_cli_refuses_a_bad_identity_and_writes_nothing(trained_home, monkeypatch, variable,
+                                                       value, needle):
     monkeypatch.setenv(variable, value)
     before = store.table_counts()
     model_id = registry.alias("production")
-    assert run_cli(["label-topic", model_id, "0", "Plumbing"]) == 1
-    err = capsys.readouterr().err
-    assert err.startswith("error: ") and needle in err
+    result = cli("label-topic", model_id, "0", "Plumbing", home=trained_home)
+    assert result.returncode == 1, result.stdout
+    assert result.stderr.startswith("error: ") and needle in result.stderr
     assert store.table_counts() == before
 
 
