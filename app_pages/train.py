@@ -7,10 +7,32 @@ import streamlit as st
 import ui
 from core.data import auth, datasets
 from core.model import spark_session
-from core.model.engines import DEFAULTS, ENGINES
+from core.model.engines import DEFAULTS, ENGINES, SETTINGS, Setting
 from core.model.text import LANGUAGES, WEIGHTINGS
 from core.ops import carry, sweep, train
 from core.serve import registry
+
+
+def _setting_input(container, setting: Setting, value, key: str):
+    """The widget of one engine setting (`core.model.engines.SETTINGS`), starting at `value`."""
+    value = setting.resolve(value)
+    common = {"key": key, "help": setting.help}
+    if setting.kind in ("int", "float"):  # a saved recipe outside the form's bounds: clamped
+        kind = int if setting.kind == "int" else float
+        low, high = kind(setting.low), kind(setting.high)
+        return container.number_input(setting.label, low, high,
+                                      min(max(kind(value), low), high),
+                                      step=kind(setting.step) if setting.step else None,
+                                      format=setting.format, **common)
+    if setting.kind == "bool":
+        return container.toggle(setting.label, value=bool(value), **common)
+    if setting.kind == "choice":
+        choices = list(setting.choices)
+        return container.selectbox(setting.label, choices,
+                                   index=choices.index(value) if value in choices else 0,
+                                   **common)
+    return container.text_input(setting.label, value, **common)
+
 
 st.title("Train")
 
@@ -65,45 +87,19 @@ mode = st.segmented_control("What to run", ["One model", "Sweep"], default="One 
 
 cols = st.columns(4)
 params: dict = {}
-if engine == "gensim":
-    params["passes"] = cols[1].number_input("Passes", 1, 100, defaults["passes"],
-                                            key="train_passes")
-    params["iterations"] = cols[2].number_input("Iterations per pass", 10, 1000,
-                                                defaults["iterations"])
-    params["alpha"] = cols[3].selectbox("alpha", train.GENSIM_NAMED["alpha"])
-elif engine == "spark":
+if engine == "spark":
     try:
         spark_session.check_available()
     except spark_session.SparkUnavailable as err:
         st.warning(str(err))
-    params["iterations"] = cols[1].number_input("Online LDA iterations", 1, 500,
-                                                defaults["iterations"], key="train_spark_iter")
-    params["master"] = cols[2].text_input(
-        "Spark master", defaults["master"] or spark_session.master(), key="train_spark_master",
-        help="local[*] runs on this machine; spark://host:7077, yarn or k8s://… on a cluster "
-             "(default: TOPICLAB_SPARK_MASTER).")
+for column, setting in zip(cols[1:], SETTINGS[engine], strict=False):
+    params[setting.name] = _setting_input(column, setting, defaults[setting.name],
+                                        key=f"train_{engine}_{setting.name}")
+if engine == "spark":  # a TrainSpec setting, not an engine one
     sample = cols[3].number_input("Metrics sample (campaigns)", 100, 10_000_000,
                                   train.TrainSpec.sample, step=1000, key="train_spark_sample",
                                   help="Coherence and perplexity are measured on this many "
                                        "campaigns when the dataset has more.")
-elif engine == "btm":
-    params["iterations"] = cols[1].number_input("Gibbs iterations", 10, 5000,
-                                                defaults["iterations"], step=50,
-                                                key="train_btm_iterations")
-    params["eta"] = cols[2].number_input("eta (word prior)", 0.001, 1.0,
-                                         float(defaults["eta"]), format="%.3f")
-    params["background"] = cols[3].toggle(
-        "Background topic", value=bool(defaults["background"]),
-        help="A topic fixed to the corpus's word frequencies takes words common to every "
-             "campaign; it is not one of the K topics.")
-else:
-    params["iterations"] = cols[1].number_input("Gibbs iterations", 10, 5000,
-                                                defaults["iterations"], step=50,
-                                                key="train_iterations")
-    params["alpha"] = cols[2].number_input("alpha", 0.001, 10.0, float(defaults["alpha"]),
-                                           format="%.3f")
-    params["eta"] = cols[3].number_input("eta", 0.001, 1.0, float(defaults["eta"]),
-                                         format="%.3f")
 
 if mode == "Sweep":
     ks = cols[0].multiselect("K values", [5, 8, 10, 12, 15, 20, 25, 30, 40, 50],

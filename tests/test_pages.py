@@ -72,7 +72,7 @@ def test_train_page_trains_a_model_with_progress(trained_home):
     at = page("train")
     before = len(registry.list_models())
     at.number_input(key="train_k").set_value(4)
-    at.number_input(key="train_iterations").set_value(60)
+    at.number_input(key="train_tomotopy_iterations").set_value(60)
     ok(at.button(key="train_start").click().run())
     models = registry.list_models()
     assert len(models) == before + 1
@@ -86,7 +86,7 @@ def test_train_page_runs_a_sweep(trained_home):
     at.segmented_control(key="train_mode").set_value("Sweep").run()
     at.multiselect(key="train_ks").set_value([5, 8])
     at.slider(key="train_seeds").set_value(1)
-    at.number_input(key="train_iterations").set_value(60)
+    at.number_input(key="train_tomotopy_iterations").set_value(60)
     ok(at.button(key="train_start").click().run())
     assert any("2 models trained" in s.value for s in at.success)
     chosen = next(m.value for m in at.markdown if "Chosen model" in m.value)

@@ -72,7 +72,7 @@ def test_train_page_warns_before_training_and_offers_to_carry_names(trained_home
     at.number_input(key="train_k").set_value(150).run()
     assert any("150 topics for 400 campaigns" in w.value for w in at.warning)
     at.number_input(key="train_k").set_value(12)
-    at.number_input(key="train_iterations").set_value(150).run()
+    at.number_input(key="train_tomotopy_iterations").set_value(150).run()
     assert not [w for w in at.warning if "campaigns is a lot" in w.value]
     ok(at.button(key="train_start").click().run())
     trained = at.session_state["trained_model"]

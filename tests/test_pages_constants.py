@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.data import ingest
-from core.model.engines import ENGINES
+from core.model.engines import ENGINES, SETTINGS
 from core.model.text import LANGUAGES, WEIGHTINGS
 from core.ops import train
 from tests.test_pages import ok, page
@@ -33,3 +33,28 @@ def test_train_page_choices_and_bounds_are_cores(home, small_csv):
     alpha = next(box for box in ok(at).selectbox if box.label == "alpha")
     assert alpha.options == list(train.GENSIM_NAMED["alpha"])
     assert alpha.value == "symmetric"  # gensim's default, offered first
+
+
+def test_train_page_engine_widgets_come_from_cores_table(home, small_csv):
+    """Each engine's widgets are its `engines.SETTINGS` rows: label, bounds and choices,
+    starting at its DEFAULTS; every bound and choice is a value core trains with."""
+    ingest.import_paths([small_csv], "shop")
+    at = ok(page("train"))
+    for engine in sorted(ENGINES):
+        next(box for box in at.selectbox if box.label == "Engine").set_value(engine).run()
+        ok(at)
+        widgets = {"int": at.number_input, "float": at.number_input, "bool": at.toggle,
+                   "choice": at.selectbox, "text": at.text_input}
+        for setting in SETTINGS[engine]:
+            widget = widgets[setting.kind](key=f"train_{engine}_{setting.name}")
+            assert widget.label == setting.label, (engine, setting.name)
+            assert widget.value == setting.default_of(engine), (engine, setting.name)
+            if setting.kind in ("int", "float"):
+                assert (widget.min, widget.max) == (setting.low, setting.high)
+                kind = int if setting.kind == "int" else float
+                for bound in (setting.low, setting.high):
+                    train.check_param(engine, setting.name, kind(bound))
+            for choice in setting.choices:
+                train.check_param(engine, setting.name, choice)
+            if setting.kind == "choice":
+                assert widget.options == list(setting.choices)

@@ -23,7 +23,8 @@ import os
 import time
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
 
@@ -80,6 +81,59 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 }
 _T, _G, _D, _B = (DEFAULTS["tomotopy"], DEFAULTS["gensim"], DEFAULTS["spark"],
                   DEFAULTS["btm"])
+# The named values gensim accepts instead of a number (its default first: the Train page
+# offers them in this order).
+GENSIM_NAMED = {"alpha": ("symmetric", "asymmetric", "auto"), "eta": ("symmetric", "auto")}
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One engine setting a person tunes before training, as a form shows it. Its default
+    is the engine's `DEFAULTS` entry (`default_of`); `low`/`high` are the form's bounds,
+    inside what `core.ops.train.check_param` accepts (a test checks)."""
+
+    name: str                        # the engine parameter
+    label: str
+    kind: str                        # "int", "float", "bool", "choice" or "text"
+    low: float | None = None
+    high: float | None = None
+    step: float | None = None
+    choices: tuple[Any, ...] = ()    # kind "choice", first = the default
+    help: str | None = None
+    format: str | None = None        # printf format of a float
+    fallback: Callable[[], Any] | None = None  # what a None default means right now
+
+    def resolve(self, value: Any) -> Any:
+        """The value a form starts from: `value`, or the fallback's when it is None."""
+        return self.fallback() if value is None and self.fallback else value
+
+    def default_of(self, engine: str) -> Any:
+        return self.resolve(DEFAULTS[engine][self.name])
+
+
+# What the Train page offers per engine (the others keep their DEFAULTS; the CLI and the
+# API take any of them as params).
+SETTINGS: dict[str, tuple[Setting, ...]] = {
+    "tomotopy": (
+        Setting("iterations", "Gibbs iterations", "int", 10, 5000, 50),
+        Setting("alpha", "alpha", "float", 0.001, 10.0, format="%.3f"),
+        Setting("eta", "eta", "float", 0.001, 1.0, format="%.3f")),
+    "gensim": (
+        Setting("passes", "Passes", "int", 1, 100),
+        Setting("iterations", "Iterations per pass", "int", 10, 1000),
+        Setting("alpha", "alpha", "choice", choices=GENSIM_NAMED["alpha"])),
+    "spark": (
+        Setting("iterations", "Online LDA iterations", "int", 1, 500),
+        Setting("master", "Spark master", "text", fallback=spark_session.master,
+                help="local[*] runs on this machine; spark://host:7077, yarn or k8s://… on "
+                     "a cluster (default: TOPICLAB_SPARK_MASTER).")),
+    "btm": (
+        Setting("iterations", "Gibbs iterations", "int", 10, 5000, 50),
+        Setting("eta", "eta (word prior)", "float", 0.001, 1.0, format="%.3f"),
+        Setting("background", "Background topic", "bool",
+                help="A topic fixed to the corpus's word frequencies takes words common to "
+                     "every campaign; it is not one of the K topics.")),
+}
 
 
 def _report(progress: Progress | None, done: int, total: int, message: str) -> None:

@@ -19,7 +19,13 @@ from core.data import auth, datasets, store
 from core.errors import InputError
 from core.model import metrics, namewords
 from core.model.corpus import Corpus
-from core.model.engines import DEFAULT_ENGINE, DEFAULTS, bow_matrix, make_engine
+from core.model.engines import (
+    DEFAULT_ENGINE,
+    DEFAULTS,
+    GENSIM_NAMED,
+    bow_matrix,
+    make_engine,
+)
 from core.model.text import TextConfig
 from core.progress import Progress
 from core.serve import registry
@@ -53,9 +59,6 @@ _REAL: dict[str, tuple[float, float]] = {
     "subsampling_rate": (0.0, 1.0), "fold_alpha": (0.0, 1e6),
 }
 _LOW_INCLUDED = {"decay"}  # gensim's default decay is 0.5 itself
-# The named values gensim accepts instead of a number (its default first: the Train page
-# offers them in this order).
-GENSIM_NAMED = {"alpha": ("symmetric", "asymmetric", "auto"), "eta": ("symmetric", "auto")}
 _TERM_WEIGHTS = {"one", "idf", "pmi"}
 
 
