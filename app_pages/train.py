@@ -177,7 +177,7 @@ if trained and production and trained != production:
             if st.button("Carry names from production", key="carry_names"):
                 report = carry.carry_labels(production, trained)
                 st.session_state.pop("trained_model", None)
-                ui.flash(f"{len(report['carried'])} name(s) carried; "
-                         f"{len(report['not_carried'])} had no close match; "
-                         f"{len(report['new_topics'])} topic(s) of the new model are new.")
+                ui.flash(f"{len(report.carried)} name(s) carried; "
+                         f"{len(report.not_carried)} had no close match; "
+                         f"{len(report.new_topics)} topic(s) of the new model are new.")
                 st.rerun()

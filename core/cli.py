@@ -559,7 +559,7 @@ def _pipeline(args: argparse.Namespace) -> Any:
         overrides["params"] = {"master": args.spark_master}
     return pipeline.run(args.dataset, args.paths, tolerance=args.tolerance,
                         overrides=overrides or None, progress=progress_line,
-                        log=lambda line: print(line, file=sys.stderr))
+                        log=lambda line: print(line, file=sys.stderr)).to_dict()
 
 
 @command("drift", "drift of a dataset version against the production model",
@@ -643,7 +643,7 @@ def _keys(args: argparse.Namespace) -> Any:
 def _canary(args: argparse.Namespace) -> Any:
     from core.serve import canary
     if args.canary_command == "set":
-        return canary.set_percent(args.percent)
+        return canary.set_percent(args.percent).to_dict()
     return {"canary_percent": canary.get_percent()}
 
 

@@ -17,10 +17,10 @@ def test_gate_promotes_a_clearly_better_model(trained_home, tmp_path):
     weak = train.train(train.TrainSpec(dataset="demo", k=12, params={"iterations": 3}))
     deploy.promote(weak.model_id, "production")
     result = pipeline.run("demo", overrides={"k": 12, "params": {"iterations": 150}})
-    assert result["decision"] == "promoted", result["reason"]
-    assert registry.alias("production") == result["model_id"]
-    assert score.is_scored(result["model_id"])
-    assert [s["step"] for s in result["steps"]] == ["drift", "train", "evaluate", "gate", "promote",
+    assert result.decision == "promoted", result.reason
+    assert registry.alias("production") == result.model_id
+    assert score.is_scored(result.model_id)
+    assert [s["step"] for s in result.steps] == ["drift", "train", "evaluate", "gate", "promote",
                                                    "names"]
 
 
@@ -28,19 +28,19 @@ def test_gate_keeps_a_clearly_worse_model_as_candidate(trained_home):
     production = registry.alias("production")
     before = score.load_fingerprints(production).weights.copy()
     result = pipeline.run("demo", overrides={"params": {"iterations": 3}})
-    assert result["decision"] == "candidate"
-    assert "worse than production" in result["reason"] or "diversity" in result["reason"]
+    assert result.decision == "candidate"
+    assert "worse than production" in result.reason or "diversity" in result.reason
     assert registry.alias("production") == production
-    assert registry.alias("candidate") == result["model_id"]
+    assert registry.alias("candidate") == result.model_id
     assert (score.load_fingerprints(production).weights == before).all()
 
 
 def test_pipeline_imports_new_files_first(trained_home, tmp_path):
     month = demo_subset(tmp_path / "next-month.parquet", 400, shift=0.3)
     result = pipeline.run("demo", [month], overrides={"params": {"iterations": 100}})
-    assert result["steps"][0]["step"] == "import" and result["version"] == 2
-    assert result["decision"] in ("promoted", "candidate") and result["reason"]
-    assert audit.entries(action="pipeline")["target"].iloc[0] == result["model_id"]
+    assert result.steps[0]["step"] == "import" and result.version == 2
+    assert result.decision in ("promoted", "candidate") and result.reason
+    assert audit.entries(action="pipeline")["target"].iloc[0] == result.model_id
 
 
 def test_a_failure_after_training_leaves_production_untouched(trained_home, monkeypatch):

@@ -49,7 +49,7 @@ def test_topics_page_marks_a_carried_name_and_confirms_it(trained_home):
     best = pairs.sort_values("js").iloc[0]
     registry.set_topic_label(production, int(best.old_topic), "Plumbing")
     report = carry.carry_labels(production, other.model_id, max_js=1.0)
-    assert report["carried"][0]["name"] == "Plumbing"
+    assert report.carried[0]["name"] == "Plumbing"
     topic = int(best.new_topic)
 
     at = page("topics")

@@ -19,6 +19,7 @@ name never lands on a topic that only resembles its own.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -57,8 +58,26 @@ def align(old, new) -> pd.DataFrame:
     return pd.DataFrame(list(rows.values()))
 
 
+@dataclass(frozen=True)
+class CarryReport:
+    """Names carried (old topic, new topic, name, js), names not carried (with the reason)
+    and the new model's topics that match no old one."""
+
+    from_model_id: str
+    to_model_id: str
+    max_js: float
+    carried: list[dict[str, Any]]
+    not_carried: list[dict[str, Any]]
+    new_topics: list[int]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"from": self.from_model_id, "to": self.to_model_id, "max_js": self.max_js,
+                "carried": self.carried, "not_carried": self.not_carried,
+                "new_topics": self.new_topics}
+
+
 def carry_labels(from_model_id: str, to_model_id: str, max_js: float = MAX_JS
-                 ) -> dict[str, Any]:
+                 ) -> CarryReport:
     """Copy the human names of `from_model_id`'s topics to the aligned topics of
     `to_model_id` (never over a name the new model already has), marked as carried.
 
@@ -95,8 +114,7 @@ def carry_labels(from_model_id: str, to_model_id: str, max_js: float = MAX_JS
         audit.record(con, "carry_labels", to_model_id,
                      {"from": from_model_id, "carried": len(carried),
                       "not_carried": len(not_carried), "new_topics": new_topics})
-    return {"from": from_model_id, "to": to_model_id, "max_js": max_js,
-            "carried": carried, "not_carried": not_carried, "new_topics": new_topics}
+    return CarryReport(from_model_id, to_model_id, max_js, carried, not_carried, new_topics)
 
 
 def new_topics(model, topics: list[naming.TopicName] | None = None) -> set[int] | None:

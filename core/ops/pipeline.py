@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +34,35 @@ DEFAULT_TOLERANCE = gate.DEFAULT_TOLERANCE
 Log = Callable[[str], None]
 
 
+@dataclass(frozen=True)
+class PipelineResult:
+    """The decision ("promoted" or "candidate") and why, the new model, the dataset version
+    it was trained on, production before the run, and every step with its details."""
+
+    decision: str
+    reason: str
+    model_id: str
+    dataset: str
+    version: int
+    production_before: str | None
+    metrics: dict[str, Any]
+    warnings: list[str]
+    names: carry.CarryReport | None    # production's topic names carried to the new model
+    steps: list[dict[str, Any]]
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"decision": self.decision, "reason": self.reason, "model_id": self.model_id,
+                "dataset": self.dataset, "version": self.version,
+                "production_before": self.production_before, "metrics": self.metrics,
+                "warnings": self.warnings,
+                "names": self.names.to_dict() if self.names else None,
+                "steps": self.steps, "seconds": self.seconds}
+
+
 def run(dataset: str, paths: Sequence[str | Path] | None = None, *,
         tolerance: float = DEFAULT_TOLERANCE, overrides: dict[str, Any] | None = None,
-        progress: Progress | None = None, log: Log | None = None) -> dict[str, Any]:
+        progress: Progress | None = None, log: Log | None = None) -> PipelineResult:
     """Run every step; raises on failure (nothing promoted), returns the decision otherwise."""
     for action in ("train", "promote"):  # refuse before doing any work
         auth.require(action)
@@ -99,14 +126,12 @@ def run(dataset: str, paths: Sequence[str | Path] | None = None, *,
     names = None
     if production and serves == dataset:
         names = carry.carry_labels(production, result.model_id)
-        note("names", carried=len(names["carried"]), not_carried=len(names["not_carried"]),
-             new_topics=names["new_topics"])
+        note("names", carried=len(names.carried), not_carried=len(names.not_carried),
+             new_topics=names.new_topics)
     decision = "promoted" if promote else "candidate"
     with store.transaction() as con:
         audit.record(con, "pipeline", result.model_id,
                      {"dataset": info.label, "decision": decision, "reason": reason})
-    return {"decision": decision, "reason": reason, "model_id": result.model_id,
-            "dataset": info.name, "version": info.version, "production_before": production,
-            "metrics": result.metrics, "warnings": result.warnings, "names": names,
-            "steps": steps,
-            "seconds": round(time.perf_counter() - started, 2)}
+    return PipelineResult(decision, reason, result.model_id, info.name, info.version,
+                          production, result.metrics, result.warnings, names, steps,
+                          round(time.perf_counter() - started, 2))

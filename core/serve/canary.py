@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import duckdb
 
@@ -62,7 +64,28 @@ def get_percent() -> float:
         return read_percent(con)
 
 
-def set_percent(percent: float) -> dict:
+@dataclass(frozen=True)
+class CanaryChange:
+    """The share of traffic now sent to the candidate, the one before, and the candidate
+    (None: none yet, so all traffic stays on production and `note` says so)."""
+
+    canary_percent: float
+    previous: float
+    candidate: str | None
+
+    @property
+    def note(self) -> str | None:
+        if self.canary_percent > 0 and not self.candidate:
+            return ("No model is marked candidate yet: all traffic stays on production "
+                    "until one is promoted with --alias candidate.")
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"canary_percent": self.canary_percent, "previous": self.previous,
+                "candidate": self.candidate, **({"note": self.note} if self.note else {})}
+
+
+def set_percent(percent: float) -> CanaryChange:
     """Send `percent`% of traffic to the candidate model. Requires `promote`; audited."""
     user = auth.require("promote")
     percent = check_percent(percent)
@@ -76,9 +99,5 @@ def set_percent(percent: float) -> dict:
                                 ).fetchone()
         audit.record(con, "canary", candidate[0] if candidate else None,
                      {"percent": percent, "previous": row[0] if row else 0.0})
-    result = {"canary_percent": percent, "previous": float(row[0]) if row else 0.0,
-              "candidate": candidate[0] if candidate else None}
-    if percent > 0 and not candidate:
-        result["note"] = ("No model is marked candidate yet: all traffic stays on production "
-                          "until one is promoted with --alias candidate.")
-    return result
+    return CanaryChange(percent, float(row[0]) if row else 0.0,
+                        candidate[0] if candidate else None)
