@@ -8,7 +8,7 @@ import ui
 from core.data import auth, export
 from core.model import actions
 from core.model.neighbors import MIN_SIMILARITY
-from core.serve import registry, review, score
+from core.serve import brand_lists, registry, review, score
 from core.serve.lookup import NEIGHBOR_COLUMNS
 
 st.title("Campaign lookup")
@@ -163,3 +163,20 @@ st.download_button("Download actions (CSV)",
                    export.csv_bytes(actions.to_frame(result.suggestions.actions)),
                    file_name=f"actions-{result.campaign_id or 'new'}.csv", mime="text/csv",
                    key="download_actions")
+
+if result.campaign_id:
+    owner = lookup.brands.owner_of.get(result.campaign_id)
+    if owner and auth.current_user().can("set_brands"):
+        with st.expander(f"Brand list of {owner.lstrip('~')}"), st.form("brand_list"):
+            st.caption("Brand phrases of this advertiser that are in no account or campaign "
+                       "name (products, old names, other spellings). Brand vs non-brand "
+                       "checks use them first. Empty: names only.")
+            saved = brand_lists.brand_list(owner)
+            text = st.text_input("Brand phrases (comma separated)", ", ".join(saved),
+                                 key=f"brand_list:{owner}")
+            if st.form_submit_button("Save brand list"):
+                with ui.friendly_errors():
+                    stored = brand_lists.set_brand_list(owner, text.split(","))
+                    lookup.forget_brands()  # the next answer reads the new list
+                    st.success(f"Saved {len(stored)} phrase(s) for {owner.lstrip('~')}: "
+                               + (", ".join(stored) or "none (names only)"))

@@ -647,6 +647,27 @@ def _canary(args: argparse.Namespace) -> Any:
     return {"canary_percent": canary.get_percent()}
 
 
+@command("brands", "per-account brand lists (brand vs non-brand checks)", actions=[
+    Action("set", "set an account's brand phrases (replaces its list)",
+           (arg("account", help="an account of the stored data, or ~word for exports "
+                                "without accounts"),
+            arg("phrases", nargs="+", help='brand phrases, e.g. "smile co" smileco'))),
+    Action("list", "every account's list, or one account's",
+           (arg("account", nargs="?"),)),
+    Action("clear", "remove an account's brand list", (arg("account"),))])
+def _brands(args: argparse.Namespace) -> Any:
+    from core.serve import brand_lists
+    if args.brands_command == "set":
+        return {"account": args.account,
+                "phrases": brand_lists.set_brand_list(args.account, args.phrases)}
+    if args.brands_command == "clear":
+        return {"account": args.account, "phrases": brand_lists.clear_brand_list(args.account)}
+    lists = brand_lists.brand_lists()
+    if args.account is not None:
+        return {"account": args.account, "phrases": lists.get(args.account, [])}
+    return [{"account": a, "phrases": p} for a, p in lists.items()]
+
+
 # --- running a command ----------------------------------------------------------------------
 
 def clean_at_start() -> None:

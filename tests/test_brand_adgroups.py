@@ -125,7 +125,17 @@ def test_a_non_brand_campaign_is_not_told_to_add_its_brand_in_katakana():
     assert leaks and leaks[0].evidence["term"].tolist() == ["アカシ勤怠"]
 
 
+def _store_all(home) -> None:
+    """ALL as a stored dataset (the brand list's account must be in the data)."""
+    from core.data import ingest
+    path = home.parent / "brands.parquet"
+    home.mkdir(parents=True, exist_ok=True)
+    ALL.to_parquet(path, index=False)
+    ingest.import_paths([path], "brands")
+
+
 def test_brand_list_setting_is_stored_and_used(home):
+    _store_all(home)
     assert brand_lists.set_brand_list("Bright Smile Dental", ["Smile Co", " "]) == ["smile co"]
     lists = brand_lists.brand_lists()
     assert lists == {"Bright Smile Dental": ["smile co"]}
@@ -133,6 +143,52 @@ def test_brand_list_setting_is_stored_and_used(home):
     assert "smile co" in idx.phrases["Bright Smile Dental"]
     assert brand_lists.set_brand_list("Bright Smile Dental", []) == []
     assert brand_lists.brand_lists() == {}
+
+
+def test_brands_cli_sets_lists_clears_audits_and_checks_account_and_role(home):
+    from core.data import audit, auth
+    from core.errors import PermissionDenied
+    from tests.conftest import ok_json
+    _store_all(home)
+    assert ok_json(cli("brands", "set", "Bright Smile Dental", "Smile Co", "smileco",
+                       home=home)) == {"account": "Bright Smile Dental",
+                                       "phrases": ["smile co", "smileco"]}
+    # a typo of the account: nothing written, the message names the account it may be
+    bad = cli("brands", "set", "Bright Smile Dentl", "x", home=home)
+    assert bad.returncode == 1 and "'Bright Smile Dental'" in bad.stderr
+    assert ok_json(cli("brands", "list", home=home)) == [
+        {"account": "Bright Smile Dental", "phrases": ["smile co", "smileco"]}]
+    assert ok_json(cli("brands", "list", "Acme Direct Plumbing", home=home))["phrases"] == []
+    with auth.use(auth.User("machine", auth.SCORER)):
+        try:
+            brand_lists.set_brand_list("Bright Smile Dental", ["other"])
+            raise AssertionError("a scorer key may not change brand lists")
+        except PermissionDenied:
+            pass
+    with auth.use(auth.User("ama", auth.ACCOUNT_MANAGER)):  # account managers know brands
+        assert brand_lists.set_brand_list("Bright Smile Dental", ["smile co"]) == ["smile co"]
+    entries = audit.entries(action="set_brands")
+    assert entries["actor"].tolist()[:2] == ["ama", auth.current_user().name]
+    latest = json.loads(entries["details"].iloc[0])
+    assert latest == {"before": ["smile co", "smileco"], "after": ["smile co"]}
+    assert ok_json(cli("brands", "clear", "Bright Smile Dental", home=home))["phrases"] == []
+    again = cli("brands", "clear", "Bright Smile Dental", home=home)
+    assert again.returncode == 1 and "no brand list" in again.stderr
+    assert brand_lists.brand_lists() == {}
+
+
+def test_a_brand_list_of_an_export_without_accounts_is_keyed_by_its_name_word(home):
+    from core.data import ingest
+    path = home.parent / "akashi.parquet"
+    home.mkdir(parents=True, exist_ok=True)
+    pd.concat([AKASHI_BRAND, AKASHI_GENERIC], ignore_index=True).to_parquet(path, index=False)
+    ingest.import_paths([path], "sony")
+    assert brand_lists.set_brand_list("~akashi", ["アカシ"]) == ["アカシ"]
+    try:
+        brand_lists.set_brand_list("akashi", ["x"])
+        raise AssertionError("an unknown account must be refused")
+    except Exception as err:  # NotFoundError, naming the advertiser it may be
+        assert "'~akashi'" in str(err)
 
 
 # -- wrong ad group ----------------------------------------------------------------------
@@ -246,3 +302,20 @@ def test_suggest_over_an_account_ranks_every_campaign_json_and_csv(trained_home)
     assert set(frame["campaign_id"]) == {r["campaign_id"] for r in ranked}
     missing = cli("suggest", "--account", "No Such Account", home=trained_home)
     assert missing.returncode == 1 and "No Such Account" in missing.stderr
+
+
+def test_lookup_page_edits_the_brand_list_of_the_campaigns_account(trained_home):
+    from tests.test_pages import ok, page
+    at = page("lookup")
+    at.selectbox(key="lookup_campaign").set_value("C00002").run()
+    ok(at)
+    from core.data import store
+    owner = store.query_one("SELECT any_value(account) FROM terms WHERE campaign_id = 'C00002'"
+                            )[0]  # the page edits the list of the campaign's own account
+    box = at.text_input(key=f"brand_list:{owner}")
+    assert box.value == ""  # nothing set yet
+    box.set_value("Acme Co, acmeco")
+    at.button(key="FormSubmitter:brand_list-Save brand list").click().run()
+    ok(at)
+    assert brand_lists.brand_list(owner) == ["acme co", "acmeco"]
+    assert any("acme co, acmeco" in s.value for s in at.success)

@@ -40,9 +40,9 @@ SCORER = "scorer"  # a machine key of the scoring service: reads answers, change
 PERMISSIONS: dict[str, frozenset[str]] = {
     DATA_SCIENTIST: frozenset(
         {"import", "train", "promote", "delete", "review", "label_topics", "feedback", "export",
-         "score", "manage_keys"}
+         "score", "manage_keys", "set_brands"}
     ),
-    ACCOUNT_MANAGER: frozenset({"feedback", "export"}),
+    ACCOUNT_MANAGER: frozenset({"feedback", "export", "set_brands"}),
     SCORER: frozenset(),
 }
 

@@ -179,10 +179,14 @@ def is_brand_name(name: object) -> bool:
 
 
 def _owner(account: object, campaign_name: object, campaign_id: str) -> str:
+    """Whose a campaign is: its account, else `~` + the first word of its name."""
     if isinstance(account, str) and account.strip():
         return account
     words = name_words(campaign_name)
     return f"~{words[0]}" if words else f"~{campaign_id}"
+
+
+owner_name = _owner  # public name (core.serve.brand_lists keys the brand lists by it)
 
 
 @dataclass

@@ -1,31 +1,104 @@
 """The per-account brand list setting (table `account_brands`): brand phrases an account
-manager names by hand, used by `core.model.brand` before the brands it detects from names."""
+manager names by hand, used by `core.model.brand` before the brands it detects from names.
+
+Why by hand: a brand that is in no account or campaign name (a product name, a former
+name, a spelling in another script) is only found when someone says so. Setting or
+clearing a list is a write: role-checked (`set_brands`), audited with the list before and
+after, and checked against the data in the same transaction that writes it. The account
+is an `account` of the stored term rows, or for exports without an account column the
+`~word` advertiser `core.model.brand` groups their campaigns under (`~akashi`).
+"""
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections.abc import Sequence
 
-from core.data import store
-from core.errors import InputError
+import duckdb
+
+from core.data import audit, auth, store
+from core.errors import InputError, NotFoundError
 from core.model.actions import normalize_term
+
+MAX_PHRASES = 200
+MAX_LENGTH = 100
 
 
 def brand_lists() -> dict[str, list[str]]:
     """{account: brand phrases} set with `set_brand_list`."""
-    frame = store.query("SELECT account, phrases FROM account_brands")
+    frame = store.query("SELECT account, phrases FROM account_brands ORDER BY account")
     return {str(a): list(json.loads(p)) for a, p in zip(frame["account"], frame["phrases"],
                                                         strict=True)}
 
 
-def set_brand_list(account: str, phrases: Sequence[str]) -> list[str]:
-    """Set (or, with no phrases, clear) an account's brand list; returns what is stored."""
+def brand_list(account: str) -> list[str]:
+    """One account's brand phrases ([] when none are set)."""
+    return brand_lists().get(account, [])
+
+
+def _clean(phrases: Sequence[str]) -> list[str]:
+    cleaned = list(dict.fromkeys(normalize_term(p) for p in phrases if str(p).strip()))
+    if len(cleaned) > MAX_PHRASES:
+        raise InputError(f"phrases: {len(cleaned)} given; at most {MAX_PHRASES} per account")
+    for p in cleaned:
+        if len(p) > MAX_LENGTH:
+            raise InputError(f"phrase {p[:40]!r}…: {len(p)} characters; at most {MAX_LENGTH}")
+    return cleaned
+
+
+def _known_accounts(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Accounts of the stored term rows, and the `~word` advertisers of rows without one
+    (named as `core.model.brand` names them)."""
+    from core.model.brand import owner_name
+    rows = con.execute(
+        "SELECT account, name, any_value(campaign_id) FROM (SELECT account, CASE WHEN "
+        "account IS NULL OR trim(account) = '' THEN campaign_name END AS name, campaign_id "
+        "FROM terms) GROUP BY account, name").fetchall()
+    return sorted({owner_name(a, n, str(c)) for a, n, c in rows})
+
+
+def _check_account(con: duckdb.DuckDBPyConnection, account: object) -> str:
     if not isinstance(account, str) or not account.strip():
         raise InputError("account: give the account name the brand list is for")
-    cleaned = list(dict.fromkeys(normalize_term(p) for p in phrases if str(p).strip()))
+    known = _known_accounts(con)
+    if account not in known:
+        close = difflib.get_close_matches(account, known, n=3, cutoff=0.6)
+        close += [a for a in known if account.lower() in a.lower() and a not in close][:3]
+        hint = f" Accounts like it: {', '.join(map(repr, close))}." if close else ""
+        raise NotFoundError(f"account {account!r} is in no stored dataset.{hint}")
+    return account
+
+
+def set_brand_list(account: str, phrases: Sequence[str]) -> list[str]:
+    """Set (or, with no phrases, clear) an account's brand list; returns what is stored.
+
+    The account must be in the stored data (checked in the same transaction as the
+    write); the change and the list before it go to the audit log."""
+    auth.require("set_brands")
+    cleaned = _clean(phrases)
     with store.transaction() as con:
+        account = _check_account(con, account)
+        before = con.execute("SELECT phrases FROM account_brands WHERE account = ?",
+                             [account]).fetchone()
         con.execute("DELETE FROM account_brands WHERE account = ?", [account])
         if cleaned:
             con.execute("INSERT INTO account_brands VALUES (?, ?, now())",
                         [account, json.dumps(cleaned, ensure_ascii=False)])
+        audit.record(con, "set_brands" if cleaned else "clear_brands", account,
+                     {"before": json.loads(before[0]) if before else [], "after": cleaned})
     return cleaned
+
+
+def clear_brand_list(account: str) -> list[str]:
+    """Remove an account's brand list; an error when it has none (nothing to undo)."""
+    auth.require("set_brands")
+    with store.transaction() as con:
+        before = con.execute("SELECT phrases FROM account_brands WHERE account = ?",
+                             [account]).fetchone()
+        if before is None:
+            raise NotFoundError(f"account {account!r} has no brand list to clear")
+        con.execute("DELETE FROM account_brands WHERE account = ?", [account])
+        audit.record(con, "clear_brands", account, {"before": json.loads(before[0]),
+                                                     "after": []})
+    return []

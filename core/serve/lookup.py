@@ -288,6 +288,11 @@ class Lookup:
                                min_similarity=min_similarity, brand_words=self.brand_words,
                                brands=self.brands)
 
+    def forget_brands(self) -> None:
+        """Drop the brand index built for this Lookup, so the next answer reads the brand
+        lists again (after `core.serve.brand_lists.set_brand_list`)."""
+        self.__dict__.pop("brands", None)
+
     @cached_property
     def brands(self) -> BrandIndex:
         """Every advertiser's brand (`core.model.brand`), with the per-account brand lists as
