@@ -448,7 +448,10 @@ def test_request_log_and_feedback_wait_for_a_busy_store_without_slowing_requests
 
 def test_request_log_keeps_30_days_and_a_row_cap_pruned_by_the_writer(home):
     old = audit.now() - timedelta(days=31)
-    writer = request_log.StoreWriter(keep_days=30, keep_rows=5, prune_every_s=3600)
+    # At most 2 rows per pruning transaction and 2 transactions per round: the 6 rows to
+    # go take two rounds, and the store is free between any two transactions.
+    writer = request_log.StoreWriter(keep_days=30, keep_rows=5, prune_every_s=3600,
+                                     prune_chunk=2, prune_chunks=2)
     for i in range(3):
         assert writer.put(request_log.Entry(f"old{i}", "neighbors", 200, 5.0, logged_at=old))
     for i in range(8):
@@ -456,10 +459,13 @@ def test_request_log_keeps_30_days_and_a_row_cap_pruned_by_the_writer(home):
                                             logged_at=audit.now() + timedelta(seconds=i)))
     assert store.query_one("SELECT count(*) FROM request_log")[0] == 0   # put never writes
     assert writer.flush() == 11
+    assert writer.pruned == 4                               # 2 transactions of 2 rows
+    kept = store.query("SELECT request_id FROM request_log ORDER BY logged_at")
+    assert kept["request_id"].tolist() == ["new1", *[f"new{i}" for i in range(2, 8)]]
+    assert writer.flush() == 0 and writer.pruned == 6       # the rest on the next round
     kept = store.query("SELECT request_id FROM request_log ORDER BY logged_at")
     assert kept["request_id"].tolist() == [f"new{i}" for i in range(3, 8)]  # newest 5
-    assert writer.pruned == 6
-    # Pruning runs at most every prune_every_s: the next writes are only appended.
+    # Done for this period: the next writes are only appended.
     for i in range(2):
         writer.put(request_log.Entry(f"later{i}", "suggest", 200, 5.0))
     assert writer.flush() == 2
@@ -471,6 +477,22 @@ def test_request_log_keeps_30_days_and_a_row_cap_pruned_by_the_writer(home):
     assert uncapped.flush() == 1
     assert store.query_one("SELECT count(*) FROM request_log")[0] == 7
     assert uncapped.pruned == 1
+    # A busy store: pruning waits for the next round instead of holding anything up.
+    busy = request_log.StoreWriter(keep_days=0, keep_rows=0, wait_s=0.1)
+    holder = subprocess.Popen(                 # another process holds the store's lock
+        [sys.executable, "-c", "import duckdb, sys; con = duckdb.connect(sys.argv[1]);"
+         " print('locked', flush=True); sys.stdin.read()", str(store.config.db_path())],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        started = time.perf_counter()
+        assert busy.flush() == 0 and busy.pruned == 0
+        assert time.perf_counter() - started < 2.0
+    finally:
+        holder.stdin.close()
+        holder.wait(20)
+    assert busy.flush() == 0 and busy.pruned == 2          # all but the 5 stamped ahead
+    assert store.query_one("SELECT count(*) FROM request_log")[0] == 5
 
 
 def test_ab_page_shows_live_traffic_per_variant(served):

@@ -8,8 +8,11 @@ and tries again on the next round. When the queue is full an entry is dropped an
 (`dropped`, shown in /metrics) rather than blocking a request.
 
 The log is kept for `keep_days` (30) and at most `keep_rows` rows (5,000,000): the same
-background thread deletes older rows, in the transaction of a write, at most every
-`prune_every_s` (10 minutes) — never on a request's path.
+background thread deletes older rows at most every `prune_every_s` (10 minutes) — never
+on a request's path — in transactions of its own of at most `prune_chunk` (20,000) rows,
+so it never holds the store's write lock for long, however much there is to delete
+(after a long stop, say): others get the store between two of them, and a busy store
+or a round's `prune_chunks` limit leaves the rest for the next round.
 
 The read side (`traffic`) is what the A/B page shows: requests, latency and errors per
 variant and model.
@@ -35,6 +38,7 @@ log = logging.getLogger(__name__)
 
 KEEP_DAYS = 30.0
 KEEP_ROWS = 5_000_000
+PRUNE_CHUNK = 20_000      # rows per pruning transaction: tens of milliseconds of lock
 COLUMNS = ("logged_at", "request_id", "endpoint", "status", "model_id", "variant",
            "latency_ms", "key_name", "items", "cache_hits")
 
@@ -73,7 +77,8 @@ class StoreWriter:
 
     def __init__(self, max_queue: int = 20_000, interval_s: float = 1.0,
                  wait_s: float = 0.5, keep_days: float = KEEP_DAYS,
-                 keep_rows: int = KEEP_ROWS, prune_every_s: float = 600.0) -> None:
+                 keep_rows: int = KEEP_ROWS, prune_every_s: float = 600.0,
+                 prune_chunk: int = PRUNE_CHUNK, prune_chunks: int = 50) -> None:
         self._queue: queue.Queue[Entry | Feedback] = queue.Queue(maxsize=max_queue)
         self._pending: list[Entry | Feedback] = []  # taken off the queue, not yet written
         self._max_pending = max_queue
@@ -83,7 +88,8 @@ class StoreWriter:
         self.pruned = 0                             # old rows deleted (retention)
         self.retention = Retention(keep_days, keep_rows)
         self.prune_every_s = prune_every_s
-        self._pruned_at = float("-inf")             # prune on the first write
+        self.prune_chunk, self.prune_chunks = prune_chunk, prune_chunks
+        self._pruned_at = float("-inf")             # prune on the first round
         self.busy_rounds = 0
         self._lock = threading.Lock()               # one flush at a time
         self._stop = threading.Event()
@@ -117,14 +123,15 @@ class StoreWriter:
         if self._thread is not None:
             self._thread.join(timeout_s)
             self._thread = None
-        self.flush(wait_s=timeout_s)
+        self.flush(wait_s=timeout_s, prune=False)
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
             self.flush()
 
-    def flush(self, wait_s: float | None = None) -> int:
-        """Write everything queued in one transaction; returns rows written (0 if busy)."""
+    def flush(self, wait_s: float | None = None, prune: bool = True) -> int:
+        """Write everything queued in one transaction, then prune when it is time (see
+        the module doc); returns rows written (0 if busy)."""
         with self._lock:
             while True:
                 try:
@@ -135,27 +142,45 @@ class StoreWriter:
                 excess = len(self._pending) - self._max_pending
                 self.dropped += excess
                 del self._pending[:excess]
-            prune = time.monotonic() - self._pruned_at >= self.prune_every_s
-            if not self._pending and not prune:
-                return 0
-            batch = list(self._pending)
-            try:
-                deleted = _write(batch, self.wait_s if wait_s is None else wait_s,
-                                 self.retention if prune else None)
-            except StoreBusyError:
-                self.busy_rounds += 1
-                return 0
-            except Exception:  # a broken store must not stop the service; say so and go on
-                log.exception("request log: %d entries could not be written", len(batch))
-                self.dropped += len(batch)
-                self._pending.clear()
-                return 0
+            written = self._write_pending(wait_s)
+            if prune and time.monotonic() - self._pruned_at >= self.prune_every_s:
+                self._prune(self.wait_s if wait_s is None else wait_s)
+            return written
+
+    def _write_pending(self, wait_s: float | None) -> int:
+        if not self._pending:
+            return 0
+        batch = list(self._pending)
+        try:
+            _write(batch, self.wait_s if wait_s is None else wait_s)
+        except StoreBusyError:
+            self.busy_rounds += 1
+            return 0
+        except Exception:  # a broken store must not stop the service; say so and go on
+            log.exception("request log: %d entries could not be written", len(batch))
+            self.dropped += len(batch)
             self._pending.clear()
-            self.written += len(batch)
-            if prune:
+            return 0
+        self._pending.clear()
+        self.written += len(batch)
+        return len(batch)
+
+    def _prune(self, wait_s: float) -> None:
+        """Delete what retention no longer keeps, `prune_chunk` rows per transaction; done
+        for this period once a chunk comes back short (busy or many chunks: next round)."""
+        for _ in range(self.prune_chunks):
+            try:
+                with store.transaction(wait_s=wait_s) as con:
+                    deleted = self.retention.prune(con, self.prune_chunk)
+            except StoreBusyError:
+                return
+            except Exception:
+                log.exception("request log: pruning failed")
+                return
+            self.pruned += deleted
+            if deleted < self.prune_chunk:
                 self._pruned_at = time.monotonic()
-                self.pruned += deleted
-            return len(batch)
+                return
 
 
 @dataclass(frozen=True)
@@ -166,25 +191,26 @@ class Retention:
     keep_days: float = KEEP_DAYS
     keep_rows: int = KEEP_ROWS
 
-    def prune(self, con: duckdb.DuckDBPyConnection) -> int:
-        """Delete what is older or beyond the limit, on an open transaction; rows deleted."""
-        def rows() -> int:
-            return con.execute("SELECT count(*) FROM request_log").fetchone()[0]
+    def prune(self, con: duckdb.DuckDBPyConnection, limit: int = PRUNE_CHUNK) -> int:
+        """Delete at most `limit` rows, the too old first, then the oldest beyond the row
+        cap, on an open transaction; rows deleted (fewer than `limit`: nothing is left)."""
+        deleted = con.execute(
+            "DELETE FROM request_log WHERE rowid IN (SELECT rowid FROM request_log "
+            "WHERE logged_at < ? LIMIT ?)",
+            [audit.now() - timedelta(days=self.keep_days), limit]).fetchone()[0]
+        if self.keep_rows > 0 and deleted < limit:
+            excess = con.execute("SELECT count(*) FROM request_log").fetchone()[0] \
+                - self.keep_rows
+            if excess > 0:
+                deleted += con.execute(
+                    "DELETE FROM request_log WHERE rowid IN (SELECT rowid FROM request_log "
+                    "ORDER BY logged_at LIMIT ?)", [min(excess, limit - deleted)]
+                ).fetchone()[0]
+        return deleted
 
-        before = rows()
-        con.execute("DELETE FROM request_log WHERE logged_at < ?",
-                    [audit.now() - timedelta(days=self.keep_days)])
-        if 0 < self.keep_rows < rows():
-            # The newest `keep_rows` by time (ties at the cut are kept: a few rows over).
-            con.execute("DELETE FROM request_log WHERE logged_at < (SELECT logged_at FROM "
-                        "request_log ORDER BY logged_at DESC LIMIT 1 OFFSET ?)",
-                        [self.keep_rows - 1])
-        return before - rows()
 
-
-def _write(batch: list[Entry | Feedback], wait_s: float, retention: Retention | None = None
-           ) -> int:
-    """Append the batch (and prune, when asked) in one transaction; rows pruned."""
+def _write(batch: list[Entry | Feedback], wait_s: float) -> None:
+    """Append the batch in one transaction."""
     entries = [asdict(e) for e in batch if isinstance(e, Entry)]
     feedback = [f for f in batch if isinstance(f, Feedback)]
     with store.transaction(wait_s=wait_s) as con:
@@ -203,7 +229,6 @@ def _write(batch: list[Entry | Feedback], wait_s: float, retention: Retention | 
                 audit.record(con, "feedback", item.campaign_id,
                              {"model_id": item.model_id, "neighbor": item.neighbor_id,
                               "useful": item.useful, "via": "service"})
-        return retention.prune(con) if retention else 0
 
 
 # -- read side: the A/B page ------------------------------------------------------------------
