@@ -213,6 +213,20 @@ KEYWORDS = (arg("--text", help='keywords of a new campaign: "kw1, kw2, …"'),
             arg("--file", help="a text file with one keyword per line"))
 SPARK_MASTER = arg("--spark-master", help="Spark master URL for --engine spark (default: "
                                           "$TOPICLAB_SPARK_MASTER, else local[*])")
+EXPORT_DIR = arg("--export-dir", help="for --engine spark: where the Parquet exports and "
+                                      "encoded counts live, a local folder or a Hadoop URI "
+                                      "(default: $TOPICLAB_SPARK_EXPORT_DIR, else "
+                                      "$TOPICLAB_HOME/parquet)")
+
+
+def _export_dir(args: argparse.Namespace):
+    """The command's `--export-dir` in force while it runs (only with the Spark engine;
+    an engine left to the dataset's settings may be Spark)."""
+    from core.data import spark_export
+    location = getattr(args, "export_dir", None)
+    if location is not None and args.engine not in (None, "spark"):
+        raise TopicLabError(f"--export-dir is for --engine spark, not {args.engine}")
+    return spark_export.chosen(location)
 
 
 def _training_args(sweep: bool = False) -> Callable[[], list[Arg]]:
@@ -234,7 +248,7 @@ def _training_args(sweep: bool = False) -> Callable[[], list[Arg]]:
                 arg("--sample", type=int,
                     help="campaigns the metrics are measured on when there are more "
                          "(default 20000)"),
-                SPARK_MASTER]
+                SPARK_MASTER, *([] if sweep else [EXPORT_DIR])]
     return build
 
 
@@ -312,7 +326,8 @@ def _spec(args: argparse.Namespace):
          _training_args())
 def _train(args: argparse.Namespace) -> Any:
     from core.ops import train
-    result = train.train(_spec(args), progress_line)
+    with _export_dir(args):
+        result = train.train(_spec(args), progress_line)
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     return result.to_dict()
@@ -390,14 +405,15 @@ def _delete_model(args: argparse.Namespace) -> Any:
          arg("model_id", nargs="?"),
          arg("--engine", choices=["local", "spark"], default="local",
              help="where to fold the campaigns in (spark: in Spark tasks)"),
-         SPARK_MASTER)
+         SPARK_MASTER, EXPORT_DIR)
 def _score(args: argparse.Namespace) -> Any:
-    if args.engine == "spark":
-        from core.ops import spark_engine
-        return spark_engine.score(args.model_id, progress_line,
-                                  master=args.spark_master).to_dict()
-    from core.serve import score
-    return score.score_dataset(args.model_id, progress_line).to_dict()
+    with _export_dir(args):  # refuses --export-dir without --engine spark
+        if args.engine == "spark":
+            from core.ops import spark_engine
+            return spark_engine.score(args.model_id, progress_line,
+                                      master=args.spark_master).to_dict()
+        from core.serve import score
+        return score.score_dataset(args.model_id, progress_line).to_dict()
 
 
 # --- lookup -------------------------------------------------------------------------------
@@ -551,15 +567,16 @@ def _map(args: argparse.Namespace) -> Any:
          arg("--tolerance", type=number(0, 2), default=0.02,
              help="how much lower NPMI than production still promotes"),
          _engine_choice,
-         SPARK_MASTER)
+         SPARK_MASTER, EXPORT_DIR)
 def _pipeline(args: argparse.Namespace) -> Any:
     from core.ops import pipeline
     overrides = {"engine": args.engine} if args.engine else {}
     if args.spark_master:
         overrides["params"] = {"master": args.spark_master}
-    return pipeline.run(args.dataset, args.paths, tolerance=args.tolerance,
-                        overrides=overrides or None, progress=progress_line,
-                        log=lambda line: print(line, file=sys.stderr)).to_dict()
+    with _export_dir(args):
+        return pipeline.run(args.dataset, args.paths, tolerance=args.tolerance,
+                            overrides=overrides or None, progress=progress_line,
+                            log=lambda line: print(line, file=sys.stderr)).to_dict()
 
 
 @command("drift", "drift of a dataset version against the production model",

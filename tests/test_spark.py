@@ -143,16 +143,20 @@ def test_spark_artifact_is_complete_like_a_local_one(home_with_model):
 
 @needs_spark
 def test_export_dir_can_be_a_hadoop_uri(home_with_model, tmp_path, monkeypatch):
-    """With TOPICLAB_SPARK_EXPORT_DIR a URI, the export is uploaded there through Hadoop's
-    FileSystem API, and a model whose counts are not there is encoded again in Spark."""
-    monkeypatch.setenv("TOPICLAB_SPARK_EXPORT_DIR", tmp_path.as_uri() + "/")
-    location = spark_export.export("planted", session=spark_session.get(MASTER))
-    assert location.startswith("file://")
-    folder = tmp_path / location.rsplit("/", 1)[-1]
-    assert (folder / "_SUCCESS").exists() and list(folder.glob("bucket=*/*.parquet"))
-    result = spark_engine.score(home_with_model, master=MASTER)
-    assert "encode" in result.timings and result.campaigns == 180
+    """With `--export-dir` a URI (over TOPICLAB_SPARK_EXPORT_DIR), the export is uploaded
+    there through Hadoop's FileSystem API, and a model whose counts are not there is
+    encoded again in Spark."""
+    monkeypatch.setenv("TOPICLAB_SPARK_EXPORT_DIR", str(tmp_path / "from-env"))
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert cli.main(["score", home_with_model, "--engine", "spark", "--spark-master",
+                         MASTER, "--export-dir", tmp_path.as_uri() + "/"]) == 0
+    result = json.loads(out.getvalue())
+    assert "encode" in result["timings"] and result["campaigns"] == 180
+    [folder] = [p for p in tmp_path.iterdir() if (p / "_SUCCESS").exists()]
+    assert list(folder.glob("bucket=*/*.parquet"))           # the export, uploaded
     assert (tmp_path / "counts" / home_with_model / "_SUCCESS").exists()
+    assert not (tmp_path / "from-env").exists()
     in_spark = score.load_fingerprints(home_with_model)
     score.score_dataset(home_with_model)
     np.testing.assert_allclose(in_spark.weights, score.load_fingerprints(home_with_model).weights,
@@ -280,6 +284,34 @@ def test_master_comes_from_the_argument_then_the_environment(monkeypatch):
         RuntimeError("Job aborted\njava.lang.OutOfMemoryError: Java heap space"))
     assert "executor was lost" in spark_session.explain(
         RuntimeError("ExecutorLostFailure (executor 3 exited)"))
+
+
+def test_export_dir_comes_from_the_flag_then_the_environment(home, monkeypatch, capsys):
+    """`--export-dir` over TOPICLAB_SPARK_EXPORT_DIR over $TOPICLAB_HOME/parquet, like the
+    master; the flag is refused where it means nothing, before any work (no Spark)."""
+    monkeypatch.delenv(spark_export.EXPORT_DIR_ENV, raising=False)
+    assert spark_export.export_dir() == str(home / "parquet")
+    monkeypatch.setenv(spark_export.EXPORT_DIR_ENV, "hdfs://namenode/topiclab/")
+    assert spark_export.export_dir() == "hdfs://namenode/topiclab"
+    with spark_export.chosen("s3a://bucket/lab"):
+        assert spark_export.export_dir() == "s3a://bucket/lab"
+        assert spark_export.counts_location("m1") == "s3a://bucket/lab/counts/m1"
+        assert spark_export.export_dir("/mnt/x") == "/mnt/x"
+    with spark_export.chosen(None):
+        assert spark_export.export_dir() == "hdfs://namenode/topiclab"
+    assert spark_export.export_dir() == "hdfs://namenode/topiclab"   # restored after
+    for argv, message in (
+            (["score", "--export-dir", "/mnt/x"], "--export-dir is for --engine spark"),
+            (["train", "--dataset", "d", "--engine", "gensim", "--export-dir", "/mnt/x"],
+             "--export-dir is for --engine spark, not gensim"),
+            (["train", "--dataset", "d", "--engine", "spark", "--export-dir", " "],
+             "--export-dir must name a folder")):
+        assert cli.main(argv) == 1
+        assert message in capsys.readouterr().err
+    parser = cli.build_parser()
+    for argv in (["train", "--dataset", "d", "--engine", "spark"], ["score", "--engine", "spark"],
+                 ["pipeline", "--dataset", "d", "--engine", "spark"]):
+        assert parser.parse_args([*argv, "--export-dir", "file:///x"]).export_dir == "file:///x"
 
 
 def test_local_engines_measure_metrics_on_a_sample(trained_home):

@@ -23,10 +23,13 @@ from __future__ import annotations
 import math
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from core import config
 from core.data import datasets, store
+from core.errors import InputError
 
 # Columns Spark needs: campaign, text, the weighting columns, and the import order.
 COLUMNS = ("campaign_id", "term", "impressions", "clicks", "source_file", "source_line")
@@ -41,11 +44,33 @@ def parquet_root() -> Path:
     return config.home() / "parquet"
 
 
-def export_dir() -> str:
-    """Where Spark reads exports and writes encoded counts: `TOPICLAB_SPARK_EXPORT_DIR`
-    (a local path or any Hadoop URI), else `$TOPICLAB_HOME/parquet`."""
-    configured = os.environ.get(EXPORT_DIR_ENV, "").strip()
-    return configured.rstrip("/") if configured else str(parquet_root())
+_chosen: str | None = None   # `--export-dir` of the command this process runs
+
+
+def export_dir(explicit: str | None = None) -> str:
+    """Where Spark reads exports and writes encoded counts: `explicit`, else the
+    `--export-dir` of the running command (`chosen`), else `TOPICLAB_SPARK_EXPORT_DIR`
+    (a local path or any Hadoop URI), else `$TOPICLAB_HOME/parquet` — the same order as
+    the Spark master's (`--spark-master`, then `TOPICLAB_SPARK_MASTER`)."""
+    for configured in (explicit, _chosen, os.environ.get(EXPORT_DIR_ENV)):
+        if configured and configured.strip():
+            return configured.strip().rstrip("/")
+    return str(parquet_root())
+
+
+@contextmanager
+def chosen(location: str | None) -> Iterator[None]:
+    """Use `location` as the export dir while a command runs (the CLI's `--export-dir`;
+    None leaves the environment's). One command per process, so a module value is
+    enough, and it reaches every place that resolves the dir, whichever thread."""
+    global _chosen
+    if location is not None and not location.strip():
+        raise InputError("--export-dir must name a folder or a Hadoop URI, not be empty")
+    previous, _chosen = _chosen, location
+    try:
+        yield
+    finally:
+        _chosen = previous
 
 
 def is_uri(location: str) -> bool:
