@@ -397,8 +397,8 @@ def _promote(args: argparse.Namespace) -> Any:
          arg("model_id"))
 def _delete_model(args: argparse.Namespace) -> Any:
     from core.serve import registry
-    registry.delete(args.model_id)
-    return {"deleted": args.model_id}
+    left = registry.delete(args.model_id)
+    return {"deleted": args.model_id, **({"counts_left": left} if left else {})}
 
 
 @command("score", "batch-score a model's dataset (default: production)",

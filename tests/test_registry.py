@@ -77,6 +77,47 @@ def test_production_cannot_be_deleted_others_can(trained_home):
         registry.get(other.model_id)
 
 
+def _counts_folder(folder) -> None:
+    """Encoded counts as Spark leaves them: Parquet parts and a _SUCCESS marker."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder.mkdir(parents=True)
+    pq.write_table(pa.table({"campaign_id": ["C00001"], "indices": [[0, 3]]}),
+                   folder / "part-00000.parquet")
+    (folder / "_SUCCESS").write_text("")
+
+
+def test_deleting_a_model_removes_its_encoded_counts_after_the_commit(two_models_home,
+                                                                      second_model, tmp_path,
+                                                                      monkeypatch, capsys):
+    """The counts Spark wrote for a model (export dir as a `file://` URI, and the local
+    default) go once the delete committed; a refused delete keeps them; others' stay."""
+    from core.cli import main as cli_main
+    from core.data import spark_export
+
+    shared = tmp_path / "shared"
+    monkeypatch.setenv(spark_export.EXPORT_DIR_ENV, shared.as_uri() + "/")
+    production = production_id()
+    folders = [shared / "counts" / m for m in (second_model, production)]
+    folders.append(two_models_home / "parquet" / "counts" / second_model)
+    for folder in folders:
+        _counts_folder(folder)
+    with pytest.raises(TopicLabError, match="production"):
+        registry.delete(production)            # refused in its transaction: nothing removed
+    assert all(f.exists() for f in folders)
+    assert cli_main(["delete-model", second_model]) == 0
+    assert json.loads(capsys.readouterr().out) == {"deleted": second_model}
+    assert [f.exists() for f in folders] == [False, True, False]
+    assert second_model not in registry.list_models()["model_id"].tolist()
+    # A cluster URI needs Hadoop's client: with no Spark session running it is left, and
+    # said, rather than starting Spark to delete.
+    assert spark_export.remove_counts("m9", "hdfs://namenode/lab/counts/m9") == [
+        "hdfs://namenode/lab/counts/m9"]
+    assert spark_export.counts_locations("m9", "/elsewhere/not-counts") == [
+        f"{shared.as_uri()}/counts/m9", str(two_models_home / "parquet" / "counts" / "m9")]
+
+
 def test_artifact_from_another_version_gives_a_clear_message(trained_home):
     model_id = production_id()
     path = config.models_dir() / model_id / "manifest.json"

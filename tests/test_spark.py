@@ -139,6 +139,10 @@ def test_spark_artifact_is_complete_like_a_local_one(home_with_model):
     assert "name_words" in model.manifest
     assert model.manifest["name_words"] == naming.detect_for(
         model.encoder, "planted", 1).to_dict()
+    # Where Spark wrote the counts is kept, so deleting the model removes them there.
+    counts_at = model.engine.fit_info_["counts"]
+    assert counts_at == spark_export.counts_location(home_with_model)
+    assert (Path(counts_at) / "_SUCCESS").exists()
 
 
 @needs_spark

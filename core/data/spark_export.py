@@ -20,6 +20,7 @@ itself, so scoring in Spark reads them instead of tokenising every campaign agai
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import shutil
@@ -30,6 +31,8 @@ from pathlib import Path
 from core import config
 from core.data import datasets, store
 from core.errors import InputError
+
+log = logging.getLogger(__name__)
 
 # Columns Spark needs: campaign, text, the weighting columns, and the import order.
 COLUMNS = ("campaign_id", "term", "impressions", "clicks", "source_file", "source_line")
@@ -82,6 +85,52 @@ def counts_location(model_id: str) -> str:
     """Where Spark keeps a model's encoded counts as Parquet (campaign_id, indices,
     values, oov_share, first_file, first_line)."""
     return f"{export_dir()}/counts/{model_id}"
+
+
+def counts_locations(model_id: str, recorded: str | None = None) -> list[str]:
+    """Every place a model's encoded counts may be: where Spark training wrote them
+    (`recorded` in the model), under the export dir now in force, and under the local
+    default. Only locations ending in `counts/<model id>` are ever named."""
+    places = [recorded, counts_location(model_id), str(parquet_root() / "counts" / model_id)]
+    suffix = f"counts/{model_id}"
+    return list(dict.fromkeys(p.rstrip("/") for p in places
+                              if p and p.rstrip("/").endswith(suffix)))
+
+
+def remove_counts(model_id: str, recorded: str | None = None, session=None) -> list[str]:
+    """Delete a deleted model's encoded counts (call after the delete committed); the
+    locations that could not be removed are returned (and logged).
+
+    Local paths and `file://` URIs are removed with the file system, without Spark; other
+    URIs through Hadoop's FileSystem API when a Spark `session` is running, else they are
+    left (starting Spark only to delete would take longer than the delete itself)."""
+    left = []
+    for location in counts_locations(model_id, recorded):
+        local = _local_path(location)
+        try:
+            if local is not None:
+                shutil.rmtree(local, ignore_errors=not local.exists())
+            elif session is not None:
+                HadoopFS(session).delete(location)
+            else:
+                left.append(location)
+        except Exception as err:  # the model is gone already: say what stayed, go on
+            log.warning("could not remove %s: %s", location, err)
+            left.append(location)
+    if left:
+        log.warning("encoded counts of deleted model %s left at %s (no Spark session to "
+                    "remove them with)", model_id, ", ".join(left))
+    return left
+
+
+def _local_path(location: str) -> Path | None:
+    """The local path of a plain path or `file://` URI; None for other URIs."""
+    if not is_uri(location):
+        return Path(location)
+    if location.startswith("file://"):
+        from urllib.parse import unquote, urlparse
+        return Path(unquote(urlparse(location).path))
+    return None
 
 
 def buckets_for(campaigns: int) -> int:

@@ -123,6 +123,12 @@ def get(master_url: str | None = None):
         return session
 
 
+def running():
+    """The process's session if one is running, else None (never starts Spark)."""
+    with _lock:
+        return _session if _session is not None and _alive(_session) else None
+
+
 def _alive(session) -> bool:
     try:
         return not session.sparkContext._jsc.sc().isStopped()

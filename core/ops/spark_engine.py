@@ -107,6 +107,7 @@ def train(spec, progress: Progress | None = None, *, sweep_id: str | None = None
     # and kept as Parquet for scoring in Spark) and the dataset's brand/place words.
     model_id = registry.new_model_id("spark", spec.k)
     counts_at = spark_export.counts_location(model_id)
+    engine.fit_info_["counts"] = counts_at   # so deleting the model removes them
     try:
         counts = spark_session.run_job(
             session, "encode counts",

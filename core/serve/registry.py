@@ -29,9 +29,9 @@ import duckdb
 import pandas as pd
 
 from core import config
-from core.data import audit, auth, store
+from core.data import audit, auth, spark_export, store
 from core.errors import InputError, NotFoundError, TopicLabError
-from core.model import artifact
+from core.model import artifact, spark_session
 from core.model.corpus import EncodedCounts, Encoder
 from core.model.engines import ENGINES
 from core.testpause import pause
@@ -297,8 +297,10 @@ def resolve(model_ref: str | None) -> str:
     return ref
 
 
-def delete(model_id: str) -> None:
-    """Remove a model, its fingerprints and labels; the production model cannot be deleted."""
+def delete(model_id: str) -> list[str]:
+    """Remove a model, its fingerprints and labels, then its files (the artifact and any
+    encoded counts Spark wrote); the production model cannot be deleted. Returns the
+    counts locations that could not be removed (a cluster URI with no Spark running)."""
     auth.require("delete")
     with store.transaction() as con:  # the checks and the delete see the same state
         get_in(con, model_id)
@@ -311,7 +313,21 @@ def delete(model_id: str) -> None:
         for table in ("aliases", "fingerprints", "topic_labels", "models"):
             con.execute(f"DELETE FROM {table} WHERE model_id = ?", [model_id])
         audit.record(con, "delete", model_id)
+    # Committed: now the files. A Spark model's encoded counts are where training wrote
+    # them (its engine.json says), others' under the export dir of a Spark scoring.
+    recorded = _recorded_counts(model_id)
     shutil.rmtree(model_dir(model_id), ignore_errors=True)
+    return spark_export.remove_counts(model_id, recorded, spark_session.running())
+
+
+def _recorded_counts(model_id: str) -> str | None:
+    """Where Spark training wrote a model's encoded counts (None for other engines)."""
+    try:
+        meta = json.loads((model_dir(model_id) / "engine" / "engine.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    counts = (meta.get("fit_info") or {}).get("counts")
+    return counts if isinstance(counts, str) else None
 
 
 def load(model_id: str) -> LoadedModel:
