@@ -551,6 +551,15 @@ def test_real_server_with_two_workers_hot_reloads_a_promotion_within_5_s(served)
                 assert server.poll() is None, server.stderr.read()
                 time.sleep(0.05)
             assert len(ready) == 2, f"workers ready: {ready}"
+            # Every worker answers what the app and the CLI show (fresh connections).
+            from core.serve.answers import plain
+            from core.serve.lookup import Lookup
+            lookup = Lookup(served["production"])
+            expected = plain(lookup.neighbor_records(lookup.find_neighbors(CAMPAIGN, 5)))
+            for _ in range(6):
+                r = http.post("/v1/neighbors", json={"campaign_id": CAMPAIGN, "n": 5},
+                              headers={"X-API-Key": key})
+                assert r.status_code == 200 and r.json()["neighbors"] == expected
 
             def traffic() -> None:
                 with httpx.Client(base_url=base, timeout=10,
