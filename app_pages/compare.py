@@ -128,6 +128,8 @@ elif clicked:
             st.caption(f"Scored {result.scoring.campaigns:,} campaigns.")
 if c2.button("Delete model", key="promote_delete"):
     with ui.friendly_errors():
-        registry.delete(target)
-        ui.flash(f"Deleted {target}.")
+        left = registry.delete(target)
+        ui.flash(f"Deleted {target}." + (f" Its Spark counts at {', '.join(left)} were left "
+                                         "(no Spark session here to remove them)."
+                                         if left else ""))
         st.rerun()

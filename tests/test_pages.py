@@ -136,6 +136,26 @@ def test_compare_page_aligns_and_promotes_only_after_confirmation(two_models_hom
     assert any(f"replacing {production}" in s.value for s in at.success)
 
 
+def test_compare_page_deletes_a_model_and_names_the_spark_counts_left(two_models_home,
+                                                                     second_model,
+                                                                     monkeypatch):
+    """Local counts go with the model; a cluster URI with no Spark session here is named."""
+    from core.data import spark_export
+
+    monkeypatch.setenv(spark_export.EXPORT_DIR_ENV, "hdfs://namenode/lab")
+    local = two_models_home / "parquet" / "counts" / second_model
+    local.mkdir(parents=True)
+    (local / "_SUCCESS").write_text("")
+    at = page("compare")
+    ok(at.selectbox(key="promote_model").set_value(second_model).run())
+    ok(at.button(key="promote_delete").click().run())
+    assert second_model not in registry.list_models()["model_id"].tolist()
+    assert not local.exists()
+    toasts = [t.value for t in at.toast]
+    assert any(f"Deleted {second_model}" in t and
+               f"hdfs://namenode/lab/counts/{second_model}" in t for t in toasts), toasts
+
+
 def test_compare_page_needs_an_explicit_yes_for_another_dataset(trained_home, tmp_path):
     production = registry.alias("production")
     ingest.import_paths([demo_subset(tmp_path / "other.parquet", 120)], "other")
