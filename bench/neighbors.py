@@ -20,6 +20,7 @@ synthetic fingerprints (Dirichlet 0.1) and a synthetic keyword matrix (40 terms 
 campaign, Zipf over 20,000 words), topic-only and blended.
 
     .venv/bin/python -m bench.neighbors [--quick] [--engine gensim] [--weights 0.5,0.7]
+        [--param diversify=true]
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 from sklearn.feature_extraction.text import TfidfVectorizer  # noqa: E402
 
+from bench.quality import parse_param  # noqa: E402
 from core.model import term_vectors  # noqa: E402
 from core.model.corpus import Corpus  # noqa: E402
 from core.model.engines import DEFAULT_ENGINE, DEFAULTS, bow_matrix, make_engine  # noqa: E402
@@ -100,7 +102,7 @@ def tfidf_precision(docs: list[str], labels: list[str], k: int = K_NEIGHBORS) ->
 
 
 def quality(name: str, corpus: Corpus, docs: list[str], labels: list[str], engine_name: str,
-            weights: list[float]) -> list[dict]:
+            weights: list[float], params: dict | None = None) -> list[dict]:
     rows = []
 
     def timed(method: str, fn) -> None:
@@ -111,7 +113,7 @@ def quality(name: str, corpus: Corpus, docs: list[str], labels: list[str], engin
 
     timed("tfidf (sklearn cosine)", lambda: tfidf_precision(docs, labels))
     started = time.perf_counter()
-    engine = make_engine(engine_name).fit(corpus)
+    engine = make_engine(engine_name, **(params or {})).fit(corpus)
     fit_s = time.perf_counter() - started
     fingerprints = engine.transform(corpus.bow)
     transform_s = time.perf_counter() - started - fit_s
@@ -183,23 +185,26 @@ def main(argv: list[str] | None = None) -> None:
                         help="subsample (M10 2,000, BBC 600, demo 1,000 docs), 50 latency queries")
     parser.add_argument("--engine", default=DEFAULT_ENGINE, help="engine name (default: project's)")
     parser.add_argument("--weights", default="", help="extra term weights, e.g. 0.4,0.5,0.7")
+    parser.add_argument("--param", action="append", default=[],
+                        help="KEY=VALUE (JSON) engine override, e.g. diversify=true")
     parser.add_argument("--skip-latency", action="store_true")
     args = parser.parse_args(argv)
     weights = [float(w) for w in args.weights.split(",") if w]
+    params = dict(parse_param(p) for p in args.param)
     n_m10, n_bbc, n_demo = (2000, 600, 1000) if args.quick else (None, None, None)
-    print(f"engine {args.engine} {DEFAULTS[args.engine]}", flush=True)
+    print(f"engine {args.engine} {DEFAULTS[args.engine] | params}", flush=True)
 
     results = []
     for name, n in [("octis_m10", n_m10), ("octis_bbc_news", n_bbc)]:
         ids, docs, labels, config = load_octis(name, n)
         corpus = Corpus.from_texts(docs, ids=ids, config=config)
-        results += quality(name, corpus, docs, labels, args.engine, weights)
+        results += quality(name, corpus, docs, labels, args.engine, weights, params)
     rows, ids, labels = load_demo(n_demo)
     corpus = Corpus.from_frame(rows, TextConfig())
     per_campaign = rows.groupby("campaign_id", sort=False)["term"].agg(" ".join)
     by_id = dict(zip(ids, labels, strict=True))
     results += quality("demo", corpus, per_campaign.loc[corpus.campaign_ids].tolist(),
-                       [by_id[c] for c in corpus.campaign_ids], args.engine, weights)
+                       [by_id[c] for c in corpus.campaign_ids], args.engine, weights, params)
     table = pd.DataFrame(results)
     print("\nprecision@10 of same-label neighbours (seconds = evaluation time)")
     print(table.pivot(index="method", columns="corpus", values="p@10")

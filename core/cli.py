@@ -244,6 +244,9 @@ def _training_args(sweep: bool = False) -> Callable[[], list[Arg]]:
                 arg("--eta", type=float),
                 arg("--iterations", type=int),
                 arg("--passes", type=int, help="gensim only"),
+                arg("--diversify", action="store_true",
+                    help="tomotopy only: merge topics that share top words and re-split "
+                         "another, kept only if diversity rises and NPMI does not fall"),
                 arg("--language", choices=["auto", "en", "ja"]),
                 arg("--sample", type=int,
                     help="campaigns the metrics are measured on when there are more "
@@ -314,6 +317,8 @@ def _spec(args: argparse.Namespace):
             params[name] = value
     if getattr(args, "spark_master", None):
         params["master"] = args.spark_master
+    if getattr(args, "diversify", False):
+        params["diversify"] = True
     text = TextConfig(language=args.language) if args.language else TextConfig()
     extra = {"sample": args.sample} if getattr(args, "sample", None) is not None else {}
     if getattr(args, "k", None) is not None:  # a sweep has --ks instead

@@ -61,7 +61,7 @@ DEFAULT_ENGINE = "tomotopy"
 DEFAULTS: dict[str, dict[str, Any]] = {
     "tomotopy": {"k": 20, "alpha": 0.05, "eta": 0.1, "iterations": 1300, "seed": 0,
                  "term_weight": "idf", "rm_top": 0, "optim_interval": 0, "burn_in": 0,
-                 "workers": _WORKERS},
+                 "workers": _WORKERS, "diversify": False},
     "gensim": {"k": 20, "alpha": "symmetric", "eta": None, "passes": 10, "iterations": 50,
                "seed": 0, "chunksize": 2000, "decay": 0.5, "offset": 1.0},
     # Spark MLlib online LDA (core/ops/spark_engine.py): alpha/eta None = MLlib's 1/K; master
@@ -390,7 +390,8 @@ class TomotopyLDA(Engine):
                  iterations: int = _T["iterations"], seed: int = _T["seed"],
                  term_weight: str = _T["term_weight"], rm_top: int = _T["rm_top"],
                  optim_interval: int = _T["optim_interval"], burn_in: int = _T["burn_in"],
-                 workers: int = _T["workers"], progress_every: int = 20) -> None:
+                 workers: int = _T["workers"], diversify: bool = _T["diversify"],
+                 progress_every: int = 20) -> None:
         self.k = k
         self.alpha = alpha
         self.eta = eta
@@ -401,6 +402,7 @@ class TomotopyLDA(Engine):
         self.optim_interval = optim_interval
         self.burn_in = burn_in
         self.workers = workers
+        self.diversify = diversify
         self.progress_every = progress_every
 
     def _train(self, corpus, progress):
@@ -444,7 +446,22 @@ class TomotopyLDA(Engine):
                 df[[i for i, c in doc if c > 0]] += 1
             with np.errstate(divide="ignore"):
                 term_weights = np.where(df > 0, np.log(added / np.maximum(df, 1)), 0.0)
+        if self.diversify:
+            topic_term, info["diversity_moves"] = self._diversify(corpus, topic_term,
+                                                                  model.alpha, term_weights)
         return Trained(topic_term, np.asarray(model.alpha, dtype=np.float64), term_weights, info)
+
+
+    def _diversify(self, corpus, topic_term, alpha, term_weights):
+        """Merge topics that repeat each other's top words and re-split another
+        (`core.model.diversity`); returns the new matrix and the moves made."""
+        from core.model import diversity
+
+        counts = bow_matrix(corpus.bow, topic_term.shape[1])
+        params = {"term_weight": self.term_weight, "alpha": self.alpha, "eta": self.eta}
+        return diversity.diversify(topic_term / topic_term.sum(axis=1, keepdims=True),
+                                   np.asarray(alpha, dtype=np.float64), counts, term_weights,
+                                   params, seed=int(self.seed))
 
 
 class SparkLDA(Engine):
