@@ -125,6 +125,32 @@ def test_a_non_brand_campaign_is_not_told_to_add_its_brand_in_katakana():
     assert leaks and leaks[0].evidence["term"].tolist() == ["アカシ勤怠"]
 
 
+def test_a_word_many_advertisers_use_is_not_an_own_brand_word():
+    """'reviews' is in a third of Summit's brand rows and none of its others; a model whose
+    vocabulary filter dropped it as too common knows it (`known_by`): not a brand."""
+    summit = pd.concat([SUMMIT_BRAND, SUMMIT_GENERIC], ignore_index=True)
+    vocabulary = [w for w in VOCABULARY if w != "reviews"]
+    idx = brand.BrandIndex.build(brand.campaign_table(ALL), vocabulary)
+    assert "reviews" in brand.owner_phrases(idx, "Summit Pro Plumbing", summit)
+    idx.is_known = lambda word: word == "reviews"
+    assert "reviews" not in brand.owner_phrases(idx, "Summit Pro Plumbing", summit)
+
+
+def test_a_competitor_phrase_that_starts_with_the_own_brand_is_not_foreign():
+    air = rows("F1", "Summit Air - Brand - US", "Summit Air",
+               [("summit first class tickets", 90.0, 9), ("acme direct plumbing", 5.0, 0)])
+    cars = rows("F2", "Summit First Auto Care - Repairs - US", "Summit First Auto Care",
+                [("brake repair", 10.0, 1)])
+    both = pd.concat([ALL, air, cars], ignore_index=True)
+    sold = [*VOCABULARY, "air", "auto", "care", "class", "tickets"]  # what is sold
+    idx = brand.BrandIndex.build(brand.campaign_table(both), sold)
+    assert idx.phrases["Summit Air"] == ("summit",)
+    assert idx.phrases["Summit First Auto Care"] == ("summit first",)
+    action = brand.brand_leak(air, idx, air)
+    # Summit Air's own brand followed by what it sells; Acme Direct is a competitor
+    assert action is not None and action.evidence["term"].tolist() == ["acme direct plumbing"]
+
+
 def _store_all(home) -> None:
     """ALL as a stored dataset (the brand list's account must be in the data)."""
     from core.data import ingest

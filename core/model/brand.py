@@ -39,7 +39,11 @@ of them as whole words (kana and CJK phrases: anywhere, as Japanese has no space
    sony).
 
 Competitor brands are the brand phrases (2) of every other advertiser of the data; one
-that is part of this advertiser's own brand ("summit" in "summit pro") is not foreign.
+that is part of this advertiser's own brand ("summit" in "summit pro") is not foreign, nor
+one that starts with it in a term naming it ("summit first" of Summit First Auto Care in
+Summit Air's "summit first class tickets"). Rule 3 leaves out the words the model's
+tokeniser knows (`known_by`): also those its vocabulary filter dropped as too common
+("reviews", "prices": many advertisers use them) and its stop words ("top", "zero").
 
 `score`: 0.3 + the share of the campaign's cost the flagged rows spent (capped at 1): a
 brand mix-up is worth fixing even when small, since it distorts the campaign's figures.
@@ -48,7 +52,7 @@ brand mix-up is worth fixing even when small, since it distorts the campaign's f
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -198,6 +202,10 @@ class BrandIndex:
     known: frozenset[str] = frozenset()          # the model's vocabulary
     brand_words: frozenset[str] = frozenset()    # the dataset's brand words
     by_first: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    # word -> whether the model's tokeniser knows it (`known_by(encoder)`): rule 3 then
+    # also leaves out words the vocabulary filter dropped as too common ("reviews",
+    # "prices") and words the tokeniser drops (stop words such as "top" or "zero")
+    is_known: Callable[[str], bool] | None = None
 
     def campaigns_of(self, campaign_id: str) -> list[str]:
         """The campaigns of a campaign's advertiser (itself included)."""
@@ -266,13 +274,19 @@ class BrandIndex:
         return cls(owner_of, phrases, known, brands, by_first)
 
     def foreign(self, term: str, owner: str) -> list[tuple[str, str]]:
-        """(phrase, owner) of other advertisers' brands a normalised term holds."""
+        """(phrase, owner) of other advertisers' brands a normalised term holds. Not one
+        that is part of this advertiser's own brand ("summit" of "summit pro"), nor one
+        that starts with it ("summit first" of another advertiser in "summit first class
+        tickets" of Summit Air: its own brand followed by what it sells)."""
         own = self.phrases.get(owner, ())
         found = []
         candidates = [c for w in set(words_of(term)) for c in self.by_first.get(w, [])]
         candidates += self.by_first.get("", [])
         for phrase, other in candidates:
             if other == owner or any(phrase in mine for mine in own):
+                continue
+            if any(phrase.split()[:len(mine.split())] == mine.split()
+                   and _pattern(mine).search(term) for mine in own if _LATIN.match(mine)):
                 continue
             if _pattern(phrase).search(term):
                 found.append((phrase, other))
@@ -348,7 +362,7 @@ def owner_phrases(index: BrandIndex, owner: str, owner_rows: pd.DataFrame | None
             if (w in STOP_WORDS or w in places or w in _MARKERS or w.isdigit()
                     or (len(w) < 3 and _LATIN.match(w))):
                 continue
-            if _known(w, index.known):
+            if _known(w, index.known) or (index.is_known is not None and index.is_known(w)):
                 continue
             if any(w in p.split() for p in phrases):  # part of a known brand phrase
                 continue
@@ -368,6 +382,21 @@ def owner_phrases(index: BrandIndex, owner: str, owner_rows: pd.DataFrame | None
                 if word not in index.known and loose(word) in keys:
                     phrases.append(word)
     return tuple(dict.fromkeys(phrases))
+
+
+def known_by(encoder) -> Callable[[str], bool]:
+    """Whether a `core.model.corpus.Encoder` knows a word: it tokenises to nothing (a stop
+    word), or only to tokens of the vocabulary or ones the vocabulary filter dropped as
+    too common (a word many advertisers use is nobody's brand)."""
+    vocabulary = encoder.dictionary.token2id
+    common = {w for w, why in encoder.dropped.items() if why == "too common"}
+
+    @cache
+    def known(word: str) -> bool:
+        tokens = encoder.tokenizer.transform([word])[0]
+        return all(t in vocabulary or t in common for t in tokens)
+
+    return known
 
 
 def _known(word: str, known: Collection[str]) -> bool:

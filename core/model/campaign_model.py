@@ -474,6 +474,7 @@ class CampaignModel(BaseEstimator):
         if self._brand_index is None:
             self._brand_index = BrandIndex.build(brand.campaign_table(self._rows.terms),
                                                  self.vocabulary_, self.brand_words_)
+            self._brand_index.is_known = brand.known_by(self.encoder_)
         return self._brand_index
 
     def _keyword_neighbors(self, fingerprint: Fingerprint, n: int) -> pd.DataFrame:

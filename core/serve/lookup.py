@@ -18,7 +18,7 @@ import pandas as pd
 
 from core.data import datasets
 from core.errors import InputError, NotFoundError
-from core.model import actions
+from core.model import actions, brand
 from core.model.brand import BrandIndex
 from core.model.campaign_model import (
     NEIGHBOR_COLUMNS,
@@ -298,8 +298,10 @@ class Lookup:
         """Every advertiser's brand (`core.model.brand`), with the per-account brand lists as
         they were when first needed (built once per Lookup)."""
         table = self.campaigns.reset_index()[["campaign_id", "campaign_name", "account"]]
-        return BrandIndex.build(table, self.model.vocabulary, self.brand_words,
-                                brand_lists.brand_lists())
+        index = BrandIndex.build(table, self.model.vocabulary, self.brand_words,
+                                 brand_lists.brand_lists())
+        index.is_known = brand.known_by(self.model.encoder)
+        return index
 
 
 def _check_floor(min_similarity: float) -> None:
