@@ -151,6 +151,24 @@ def test_a_competitor_phrase_that_starts_with_the_own_brand_is_not_foreign():
     assert action is not None and action.evidence["term"].tolist() == ["acme direct plumbing"]
 
 
+def test_own_brand_is_not_flagged_where_the_advertiser_keeps_no_brand_campaign():
+    """Sony's product exports (sony_camera, sony_bravia): every campaign bids on 'sony' and
+    none is a brand campaign, so there is no separation to keep and nowhere to move to."""
+    camera = rows("sony_camera", "sony_camera", None,
+                  [("sony a7", 50.0, 5), ("ミラーレス", 9.0, 1)])
+    tv = rows("sony_bravia", "sony_bravia", None, [("sony tv", 40.0, 2), ("4k テレビ", 8.0, 1)])
+    both = pd.concat([camera, tv], ignore_index=True)
+    idx = brand.BrandIndex.build(brand.campaign_table(both), ["tv"])
+    assert idx.phrases["~sony"] == ("sony",)
+    assert brand.brand_leak(camera, idx, both) is None
+    # once the advertiser runs a brand campaign, 'sony' in the others is a leak again
+    own = rows("sony_brand", "sony_brand", None, [("sony", 90.0, 20)])
+    three = pd.concat([both, own], ignore_index=True)
+    idx = brand.BrandIndex.build(brand.campaign_table(three), ["tv"])
+    action = brand.brand_leak(camera, idx, three)
+    assert action is not None and action.evidence["term"].tolist() == ["sony a7"]
+
+
 def _store_all(home) -> None:
     """ALL as a stored dataset (the brand list's account must be in the data)."""
     from core.data import ingest

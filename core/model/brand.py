@@ -14,6 +14,12 @@ start with the same word are one advertiser (exports named `<product>_<theme>`, 
 **Brand and non-brand.** A campaign is a brand campaign when its name says so ("… -
 Brand - …", `x_brand`) and does not say non-brand/generic (`core.model.actions` rule); an ad
 group named "Brand …" holds brand rows inside any campaign. Everything else is non-brand.
+The own brand in a non-brand campaign is flagged only where the advertiser keeps the two
+apart: the campaign's name says non-brand/generic, or the advertiser has a brand
+campaign or "Brand …" ad group. An advertiser without either (Sony's product exports
+`sony_camera`, `sony_bravia`…: every campaign bids on "sony"/"ソニー" on purpose) gets
+no own-brand flags: there is no brand campaign to move the terms to, and hundreds of
+rows per campaign would bury the other actions.
 
 **An advertiser's brand** is a list of phrases; a term names the brand when it holds one
 of them as whole words (kana and CJK phrases: anywhere, as Japanese has no spaces):
@@ -439,6 +445,14 @@ def brand_leak(campaign_terms: pd.DataFrame, index: BrandIndex,
     own = owner_phrases(index, owner, rows, s)
     brand_row = _role(campaign_terms)
     competitors = _competitor_group(campaign_terms)
+    # Own brand in a non-brand campaign is a leak only where brand and non-brand are kept
+    # apart: the campaign calls itself non-brand, or the advertiser has brand campaigns
+    # or "Brand …" ad groups to move the terms to. Without either (Sony's product
+    # exports: every campaign bids on "sony"), there is no separation to keep.
+    name = campaign_terms["campaign_name"].iloc[0] if "campaign_name" in campaign_terms \
+        else None
+    separated = (isinstance(name, str) and bool(_NON_BRAND.search(name))) or bool(
+        _role(rows).any())
     terms = campaign_terms["term"].map(normalize_term).to_numpy()
     hits: list[dict] = []
     for i, term in enumerate(terms):
@@ -447,7 +461,7 @@ def brand_leak(campaign_terms: pd.DataFrame, index: BrandIndex,
             if found:
                 hits.append({"position": i, "leak": COMPETITOR,
                              "brand": found[0][0], "brand_of": found[0][1].lstrip("~")})
-        elif not competitors[i]:
+        elif separated and not competitors[i]:
             mine = find_phrases(term, own)
             if mine:
                 hits.append({"position": i, "leak": OWN, "brand": mine[0],
