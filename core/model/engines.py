@@ -33,6 +33,7 @@ import scipy.sparse as sp
 
 from core.errors import InputError
 from core.model import spark_session
+from core.model.fold_kernel import fold_in_rows
 from core.progress import Progress
 
 Bow = Sequence[tuple[int, int | float]]
@@ -155,21 +156,22 @@ def bow_matrix(bow_docs: Sequence[Bow], n_terms: int) -> sp.csr_matrix:
 
 
 def fold_in(topic_term: np.ndarray, alpha: np.ndarray, bow_docs: Sequence[Bow] | sp.spmatrix,
-            term_weights: np.ndarray | None = None, max_iter: int = 200, tol: float = 1e-4,
-            chunk_nnz: int = 40_000) -> np.ndarray:
+            term_weights: np.ndarray | None = None, max_iter: int = 200,
+            tol: float = 1e-4) -> np.ndarray:
     """Document-topic proportions of documents under fixed topics (N x K, rows sum to 1).
 
     Fixed-point (EM) iterations of theta_d ∝ alpha + sum_v n_dv * r_dvk with
     r_dvk ∝ theta_dk * phi_kv: the posterior-mean estimate a Gibbs sampler reports,
-    with the topic-word distributions held fixed. Deterministic (starts uniform).
+    with the topic-word distributions held fixed. Deterministic (starts uniform), each
+    document iterated until its own change is below `tol`, so its result does not depend
+    on which other documents share the call (`core.model.fold_kernel` runs the loop).
     `term_weights` (length V) multiplies each word's count first, as the engine did in
     training. Words with zero probability under every topic (or zero weight) are
     ignored; a document with no known words gets the prior mean alpha / sum(alpha).
-    Processed in chunks of about `chunk_nnz` non-zeros to bound memory.
     """
     phi = np.asarray(topic_term, dtype=np.float64)
     k, n_terms = phi.shape
-    alpha = np.broadcast_to(np.asarray(alpha, dtype=np.float64), (k,))
+    alpha = np.ascontiguousarray(np.broadcast_to(np.asarray(alpha, dtype=np.float64), (k,)))
     counts = bow_docs.tocsr() if sp.issparse(bow_docs) else bow_matrix(bow_docs, n_terms)
     column_weights = (phi.sum(axis=0) > 0).astype(np.float64)
     if term_weights is not None:
@@ -178,50 +180,10 @@ def fold_in(topic_term: np.ndarray, alpha: np.ndarray, bow_docs: Sequence[Bow] |
         counts = (counts @ sp.diags(column_weights)).tocsr()
         counts.eliminate_zeros()
     theta = np.empty((counts.shape[0], k))
-    nnz_per_doc = np.diff(counts.indptr)
-    start = 0
-    while start < counts.shape[0]:
-        stop = start + max(1, int(np.searchsorted(np.cumsum(nnz_per_doc[start:]), chunk_nnz)))
-        theta[start:stop] = _fold_in_chunk(phi, alpha, counts[start:stop], max_iter, tol)
-        start = stop
-    return theta
-
-
-def _fold_in_chunk(phi: np.ndarray, alpha: np.ndarray, counts: sp.csr_matrix,
-                   max_iter: int, tol: float) -> np.ndarray:
-    """Iterate each document until its own change is below tol.
-
-    A converged document is frozen and dropped from the working set, so its result does
-    not depend on which other documents share the batch.
-    """
-    n_docs, k = counts.shape[0], phi.shape[0]
-    theta = np.full((n_docs, k), 1.0 / k)
-    phi_t = np.ascontiguousarray(phi.T)                       # V x K
-    active = np.arange(n_docs)
-    lengths = np.diff(counts.indptr)
-    cols, data = counts.indices, counts.data
-    rows = np.repeat(np.arange(n_docs), lengths)
-    phi_at = phi_t[cols]                                      # nnz x K: phi_kv per (d, v)
-    current = theta
-    for _ in range(max_iter):
-        if active.size == 0:
-            break
-        per_word = np.einsum("ik,ik->i", current[rows], phi_at)
-        # expected topic counts: sum_v n_dv * phi_kv / per_word, per document
-        indptr = np.r_[0, np.cumsum(lengths)]
-        weights = sp.csr_matrix((data / per_word, cols, indptr), shape=(active.size, len(phi_t)))
-        expected = weights @ phi_t
-        new = alpha + current * expected
-        new /= new.sum(axis=1, keepdims=True)
-        moving = np.abs(new - current).max(axis=1) >= tol
-        theta[active] = new
-        if not moving.all():
-            keep_nnz = np.repeat(moving, lengths)
-            active, lengths = active[moving], lengths[moving]
-            phi_at, data, cols = phi_at[keep_nnz], data[keep_nnz], cols[keep_nnz]
-            rows = np.repeat(np.arange(active.size), lengths)
-            new = new[moving]
-        current = new
+    # One signature (int64 indices, float64 values): numba compiles once, not per dtype.
+    fold_in_rows(counts.indptr.astype(np.int64), counts.indices.astype(np.int64),
+                 counts.data.astype(np.float64), np.ascontiguousarray(phi.T), alpha,
+                 int(max_iter), float(tol), theta)
     return theta
 
 
