@@ -82,7 +82,12 @@ def get(name: str, version: int | None = None) -> DatasetVersion:
 def terms(name: str, version: int, columns: Sequence[str] | None = None) -> pd.DataFrame:
     """The term rows of one version in import order: every column, or only `columns`
     (reading fewer is much faster at millions of rows: Lookup and scoring read only
-    theirs). Read through Arrow; integer columns with missing values come as float64.
+    theirs). Read through Arrow; integer columns with missing values come as float64."""
+    return term_table(name, version, columns).to_pandas()
+
+
+def term_table(name: str, version: int, columns: Sequence[str] | None = None) -> pa.Table:
+    """`terms` as an Arrow table, for callers that convert only the rows they use.
 
     Rows are read as stored and sorted only when they are not in import order already
     (DuckDB keeps insertion order, and an import inserts a version in file-then-line
@@ -94,13 +99,11 @@ def terms(name: str, version: int, columns: Sequence[str] | None = None) -> pd.D
     with store.connect(read_only=True) as con:
         table = con.sql(f"SELECT {picked} FROM terms WHERE dataset = ? AND version = ?",
                         params=[name, version]).to_arrow_table()
-    # One chunk per column: gathering a campaign's rows from many chunks is ~10x slower.
-    table = table.combine_chunks()
     if not _in_import_order(table):
         table = table.sort_by([(column, "ascending") for column in order])
     if columns is not None:
         table = table.select(list(columns))
-    return table.to_pandas()
+    return table
 
 
 def _in_import_order(table: pa.Table) -> bool:

@@ -61,34 +61,45 @@ CREATE TABLE IF NOT EXISTS terms (
 -- A search term's clicks are also its keyword's clicks: when a campaign has keyword
 -- rows with metrics, its totals count those rows only (as core.model.actions.campaign_totals).
 CREATE OR REPLACE VIEW campaigns AS
-WITH flagged AS (
-    SELECT *,
-           coalesce(term_type, 'keyword') = 'keyword' AS is_keyword,
-           bool_or(coalesce(term_type, 'keyword') = 'keyword'
-                   AND (impressions IS NOT NULL OR clicks IS NOT NULL OR cost IS NOT NULL
-                        OR conversions IS NOT NULL))
-               OVER (PARTITION BY dataset, version, campaign_id) AS keyword_based
+WITH marked AS (
+    SELECT dataset, version, campaign_id, campaign_name, account, term_type, label,
+           impressions, clicks, cost, conversions,
+           coalesce(term_type, 'keyword') = 'keyword' AS is_keyword
     FROM terms
-), counted AS (
-    SELECT *, is_keyword OR NOT keyword_based AS counts FROM flagged
+), per_campaign AS (     -- one pass, no window: totals of keyword rows and of all rows
+    SELECT dataset, version, campaign_id,
+           any_value(campaign_name) AS campaign_name,
+           any_value(account) AS account,
+           count(*) AS terms,
+           count(*) FILTER (WHERE term_type = 'search_term') AS search_terms,
+           bool_or(is_keyword AND (impressions IS NOT NULL OR clicks IS NOT NULL
+                                   OR cost IS NOT NULL OR conversions IS NOT NULL))
+               AS keyword_based,
+           sum(impressions) FILTER (WHERE is_keyword) AS k_impressions,
+           sum(clicks) FILTER (WHERE is_keyword) AS k_clicks,
+           sum(cost) FILTER (WHERE is_keyword) AS k_cost,
+           sum(conversions) FILTER (WHERE is_keyword) AS k_conversions,
+           sum(impressions) AS a_impressions, sum(clicks) AS a_clicks, sum(cost) AS a_cost,
+           sum(conversions) AS a_conversions,
+           mode(label) AS label
+    FROM marked
+    GROUP BY dataset, version, campaign_id
+), totals AS (
+    SELECT dataset, version, campaign_id, campaign_name, account, terms, search_terms,
+           if(keyword_based, k_impressions, a_impressions) AS impressions,
+           if(keyword_based, k_clicks, a_clicks) AS clicks,
+           if(keyword_based, k_cost, a_cost) AS cost,
+           if(keyword_based, k_conversions, a_conversions) AS conversions,
+           label
+    FROM per_campaign
 )
-SELECT dataset, version, campaign_id,
-       any_value(campaign_name) AS campaign_name,
-       any_value(account) AS account,
-       count(*) AS terms,
-       count(*) FILTER (WHERE term_type = 'search_term') AS search_terms,
-       sum(impressions) FILTER (WHERE counts) AS impressions,
-       sum(clicks) FILTER (WHERE counts) AS clicks,
-       sum(cost) FILTER (WHERE counts) AS cost,
-       sum(conversions) FILTER (WHERE counts) AS conversions,
-       sum(clicks) FILTER (WHERE counts)
-           / nullif(sum(impressions) FILTER (WHERE counts), 0) AS ctr,
-       sum(cost) FILTER (WHERE counts) / nullif(sum(clicks) FILTER (WHERE counts), 0) AS cpc,
-       sum(conversions) FILTER (WHERE counts)
-           / nullif(sum(clicks) FILTER (WHERE counts), 0) AS conversion_rate,
-       mode(label) AS label
-FROM counted
-GROUP BY dataset, version, campaign_id;
+SELECT dataset, version, campaign_id, campaign_name, account, terms, search_terms,
+       impressions, clicks, cost, conversions,
+       clicks / nullif(impressions, 0) AS ctr,
+       cost / nullif(clicks, 0) AS cpc,
+       conversions / nullif(clicks, 0) AS conversion_rate,
+       label
+FROM totals;
 
 CREATE TABLE IF NOT EXISTS dataset_settings (
     name VARCHAR PRIMARY KEY,

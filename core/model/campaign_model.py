@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 
@@ -177,23 +179,50 @@ def campaign_table(terms: pd.DataFrame) -> pd.DataFrame:
 
 class TermRows:
     """Term rows grouped by campaign, so a query gathers a few hundred rows instead of
-    scanning millions."""
+    scanning millions.
 
-    def __init__(self, terms: pd.DataFrame) -> None:
+    Holds a DataFrame, or an Arrow table (Lookup at 100,000 campaigns: turning 5M rows of
+    strings into pandas objects was most of its load; only the rows a query gathers are
+    converted). The table stays in the record batches it was read in: joining them into
+    one copied ~1 GB at that size, and a take over many chunks is ~300x slower than per
+    batch, so `of` takes from each batch it needs. Either way `of` returns a DataFrame
+    indexed by row position.
+    """
+
+    def __init__(self, terms: pd.DataFrame | pa.Table) -> None:
         self.terms = terms
-        codes, campaigns = pd.factorize(terms["campaign_id"].astype(str))
+        if isinstance(terms, pa.Table):
+            self._batches = terms.to_batches()
+            self._starts = np.cumsum([0] + [len(b) for b in self._batches])
+            # As the whole table's to_pandas: integers with a gap anywhere come as float64.
+            self._as_float = [c.name for c in terms.schema if pa.types.is_integer(c.type)
+                              and terms.column(c.name).null_count]
+            encoded = pc.dictionary_encode(terms.column("campaign_id").combine_chunks())
+            codes = encoded.indices.to_numpy(zero_copy_only=False)
+            campaigns = encoded.dictionary.to_pylist()
+        else:
+            codes, campaigns = pd.factorize(terms["campaign_id"].astype(str))
         self._rows_by_code = np.argsort(codes, kind="stable")
         self._bounds = np.searchsorted(codes[self._rows_by_code], np.arange(len(campaigns) + 1))
         self._code_of = {cid: i for i, cid in enumerate(campaigns)}
+        self._by_account: dict | None = None
+
+    def _columns(self) -> list[str]:
+        return self.terms.column_names if isinstance(self.terms, pa.Table) else list(self.terms)
 
     def of_account(self, account: object) -> pd.DataFrame | None:
         """The rows of every campaign of an account (None without one), for duplicate
         keywords; the account -> campaigns map is built on first use."""
-        if account is None or pd.isna(account) or "account" not in self.terms:
+        if account is None or pd.isna(account) or "account" not in self._columns():
             return None
-        if not hasattr(self, "_by_account"):
-            pairs = self.terms[["account", "campaign_id"]].drop_duplicates().dropna()
-            self._by_account = pairs.groupby("account")["campaign_id"].agg(list).to_dict()
+        if self._by_account is None:
+            if isinstance(self.terms, pa.Table):
+                pairs = self.terms.group_by(["account", "campaign_id"], use_threads=False
+                                            ).aggregate([]).to_pandas()
+            else:
+                pairs = self.terms[["account", "campaign_id"]].drop_duplicates()
+            self._by_account = (pairs.dropna().groupby("account")["campaign_id"]
+                                .agg(list).to_dict())
         return self.of([str(c) for c in self._by_account.get(account, [])])
 
     def of(self, campaign_ids: Sequence[str]) -> pd.DataFrame:
@@ -201,7 +230,18 @@ class TermRows:
         codes = [self._code_of[c] for c in campaign_ids if c in self._code_of]
         parts = [self._rows_by_code[self._bounds[c]:self._bounds[c + 1]] for c in codes]
         positions = np.sort(np.concatenate(parts)) if parts else np.empty(0, dtype=np.int64)
-        return self.terms.iloc[positions]
+        if not isinstance(self.terms, pa.Table):
+            return self.terms.iloc[positions]
+        which = np.searchsorted(self._starts, positions, side="right") - 1
+        cuts = np.flatnonzero(np.diff(which)) + 1
+        parts = [self._batches[w[0]].take(p - self._starts[w[0]])
+                 for w, p in zip(np.split(which, cuts), np.split(positions, cuts), strict=True)
+                 if len(p)]
+        frame = (pa.Table.from_batches(parts) if parts
+                 else self.terms.schema.empty_table()).to_pandas()
+        frame[self._as_float] = frame[self._as_float].astype("float64")
+        frame.index = positions
+        return frame
 
 
 # -- neighbours and actions: what Lookup and CampaignModel both answer with ----------------

@@ -15,6 +15,7 @@ from functools import cached_property
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from core.data import datasets
 from core.errors import InputError, NotFoundError
@@ -70,10 +71,11 @@ class LookupResult:
         }
 
 
-def _term_rows(name: str, version: int) -> pd.DataFrame:
+def _term_rows(name: str, version: int) -> pa.Table:
     """The term rows of a dataset version with the columns suggested actions read
-    (`actions.ROW_COLUMNS`; reading all of them took half of a load at 100,000 campaigns)."""
-    return datasets.terms(name, version, actions.ROW_COLUMNS)
+    (`actions.ROW_COLUMNS`; reading all of them took half of a load at 100,000 campaigns),
+    kept in Arrow: a query converts only the rows it gathers."""
+    return datasets.term_table(name, version, actions.ROW_COLUMNS)
 
 
 @dataclass
@@ -116,7 +118,7 @@ class Lookup:
         info = self.model.manifest["dataset"]
         self.dataset, self.version = info["name"], int(info["version"])
         self.fingerprints = score.load_fingerprints(self.model_id)
-        self.terms = _term_rows(self.dataset, self.version)
+        self._term_table = _term_rows(self.dataset, self.version)
         # The encoded term matrix saved with the model (encoding the rows again is most of
         # a load's time at 100,000 campaigns); models from before it was saved encode here.
         counts = registry.encoded_counts(self.model_id)
@@ -129,9 +131,14 @@ class Lookup:
                                word_similarity=self.model.encoder.word_similarity)
         self.campaigns = (datasets.campaigns(self.dataset, self.version)
                           .set_index("campaign_id").reindex(self.fingerprints.campaign_ids))
-        self._rows = TermRows(self.terms)
+        self._rows = TermRows(self._term_table)
         self._term_fit = actions.term_topic_fit_from(self.model.encoder, self.model.engine)
         self.brand_words = naming.name_words(self.model).brand  # kept out of keyword ideas
+
+    @cached_property
+    def terms(self) -> pd.DataFrame:
+        """Every term row of the model's data (the columns actions read), as a DataFrame."""
+        return self._term_table.to_pandas()
 
     def _rows_of(self, campaign_ids: Sequence[str]) -> pd.DataFrame:
         """The term rows of some campaigns, in import order (as a boolean filter gives)."""
