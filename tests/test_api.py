@@ -247,8 +247,34 @@ def test_lookup_reads_term_rows_in_import_order(home: Path, tmp_path: Path) -> N
     ingest.import_paths([demo_subset(tmp_path / "d.parquet", campaigns=30)], "demo")
     for name in ("two", "demo"):
         expected = datasets.terms(name, 1)
-        got = _term_rows(name, 1)
-        assert list(got.columns) == list(actions.ROW_COLUMNS)
-        assert got["term"].tolist() == expected["term"].tolist()
-        assert got["campaign_id"].tolist() == expected["campaign_id"].tolist()
-    assert _term_rows("two", 1)["term"].tolist()[0] == "word3 plumber"
+        got = _term_rows(name, 1)  # an Arrow table: Lookup converts only what it gathers
+        assert got.column_names == list(actions.ROW_COLUMNS)
+        assert got["term"].to_pylist() == expected["term"].tolist()
+        assert got["campaign_id"].to_pylist() == expected["campaign_id"].tolist()
+    assert _term_rows("two", 1)["term"].to_pylist()[0] == "word3 plumber"
+
+
+def test_term_rows_from_arrow_batches_match_the_dataframe_ones():
+    """Lookup keeps the rows in Arrow batches; what a query gathers must be the frame the
+    DataFrame path gives: same rows, order, index and dtypes (a gap in an integer column
+    anywhere makes it float64, as the whole table's to_pandas does)."""
+    import pyarrow as pa
+
+    from core.model.campaign_model import TermRows
+
+    frame = pd.DataFrame({"campaign_id": ["C1", "C2", "C1", "C3", "C2", "C1", "C3"],
+                          "account": ["A", "B", "A", None, "B", "A", None],
+                          "term": [f"t{i}" for i in range(7)],
+                          "clicks": pd.array([1, 2, None, 4, 5, 6, 7], dtype="Int64")})
+    # as DuckDB hands it over: no pandas metadata in the schema
+    table = pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata(None)
+    batched = pa.Table.from_batches(table.to_batches(max_chunksize=2))
+    assert len(batched.to_batches()) == 4
+    from_arrow, from_frame = TermRows(batched), TermRows(batched.to_pandas())
+    for ids in (["C1"], ["C3", "C1"], ["C2", "nope"], [], ["C1", "C2", "C3"]):
+        got, want = from_arrow.of(ids), from_frame.of(ids)
+        pd.testing.assert_frame_equal(got, want)
+    assert from_arrow.of(["C1"])["clicks"].dtype == "float64"
+    assert from_arrow.of(["C1"]).index.tolist() == [0, 2, 5]
+    pd.testing.assert_frame_equal(from_arrow.of_account("A"), from_frame.of_account("A"))
+    assert from_arrow.of_account(None) is None
