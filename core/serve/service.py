@@ -43,6 +43,7 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from threadpoolctl import threadpool_limits
 
 from core.serve import answers, canary, keys, request_log, throttle
 from core.serve.answers import AnswerError, FeedbackBody, Query
@@ -78,6 +79,7 @@ class Settings:
     log_keep_rows: int = request_log.KEEP_ROWS      # TOPICLAB_SERVICE_LOG_KEEP_ROWS (0: no cap)
     log_prune_s: float = 600.0                      # how often the writer prunes
     workers: int = 1                    # TOPICLAB_SERVICE_WORKERS, set by `serve --workers`
+    compute_slots: int = os.cpu_count() or 1    # TOPICLAB_SERVICE_COMPUTE_SLOTS
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -89,7 +91,9 @@ class Settings:
                    log_keep_days=_env("TOPICLAB_SERVICE_LOG_KEEP_DAYS", request_log.KEEP_DAYS),
                    log_keep_rows=int(_env("TOPICLAB_SERVICE_LOG_KEEP_ROWS",
                                           request_log.KEEP_ROWS)),
-                   workers=int(_env("TOPICLAB_SERVICE_WORKERS", 1)))
+                   workers=int(_env("TOPICLAB_SERVICE_WORKERS", 1)),
+                   compute_slots=max(1, int(_env("TOPICLAB_SERVICE_COMPUTE_SLOTS",
+                                                 os.cpu_count() or 1))))
 
 
 @dataclass
@@ -191,6 +195,10 @@ class Gateway:
                                   prune_every_s=settings.log_prune_s)
         self.rates = throttle.RateLimiter(workers=settings.workers)
         self.limit = throttle.ConcurrencyLimit(settings.max_in_flight)
+        # Answers that compute (not cache hits) run at most this many at once: each one
+        # sweeps every campaign's fingerprint, and 32 at once on 2 cores thrashed the
+        # memory and the GIL (stored neighbours fell from 27 to 6 answers a second).
+        self.compute = threading.BoundedSemaphore(settings.compute_slots)
         self.variant_counts: dict[str, int] = {}
         self._count_lock = threading.Lock()
         self.metrics = Metrics(self)
@@ -325,7 +333,8 @@ class Gateway:
                 pending.setdefault(lookup.model_id, []).append((i, query, variant, cache_key))
             else:
                 try:
-                    answer = answers.answer(lookup, outcome.endpoint, query)
+                    with self.compute:
+                        answer = answers.answer(lookup, outcome.endpoint, query)
                 except AnswerError as err:
                     results[i] = {"index": i, "status": err.status, "error": err.message}
                     continue
@@ -334,7 +343,8 @@ class Gateway:
                               "variant": variant, **answer}
         for model_id, group in pending.items():
             lookup = lookups[model_id]
-            computed = answers.fingerprint_many(lookup, [q for _, q, _, _ in group])
+            with self.compute:
+                computed = answers.fingerprint_many(lookup, [q for _, q, _, _ in group])
             for (i, _, variant, cache_key), answer in zip(group, computed, strict=True):
                 if isinstance(answer, AnswerError):
                     results[i] = {"index": i, "status": answer.status, "error": answer.message}
@@ -361,7 +371,8 @@ class Gateway:
         query = answers.parse(Query, raw)
         variant, lookup, cache_key, result = self._route(state, query, outcome)
         if result is None:
-            result = answers.answer(lookup, outcome.endpoint, query)
+            with self.compute:
+                result = answers.answer(lookup, outcome.endpoint, query)
             self.cache.put(cache_key, result)
         return {"model_id": lookup.model_id, "variant": variant, **result}
 
@@ -518,5 +529,11 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
     # Each worker builds its own app (the factory, imported by name in each process); it
     # reads the worker count to hold its share of every key's rate.
     os.environ["TOPICLAB_SERVICE_WORKERS"] = str(workers)
+    # Concurrency comes from requests in threads (and workers), not from BLAS threads inside
+    # one answer: both at once oversubscribe the cores. Env for spawned workers, the call
+    # for this process (numpy is loaded already).
+    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(variable, "1")
+    threadpool_limits(1)
     uvicorn.run("core.serve.service:create_app", factory=True, host=host, port=port,
                 workers=workers, log_level="warning", access_log=False)
