@@ -5,6 +5,8 @@
     .venv/bin/python -m bench.quality --quick       # K = 20, project defaults + OCTIS row
     .venv/bin/python -m bench.quality --k 20 --seeds 3 --engine tomotopy \\
         --param term_weight=one --param eta=0.01    # one extra variant, mean of 3 seeds
+    .venv/bin/python -m bench.quality --dataset m10 --k 20 --seeds 3 --engine tomotopy \
+        --param diversify=true --only-extra         # the diversity step (README, Benchmarks)
 
 Rows: each engine with the project's defaults (core.model.engines.DEFAULTS) and gensim with
 1 pass x 50 iterations, the OCTIS default that the BERTopic paper's LDA row used.
