@@ -345,11 +345,21 @@ def _role(rows: pd.DataFrame) -> np.ndarray:
 def owner_phrases(index: BrandIndex, owner: str, owner_rows: pd.DataFrame | None,
                   s: BrandSettings | None = None) -> tuple[str, ...]:
     """An advertiser's brand phrases: the index's (rules 1-2) plus those its own rows show
-    (rules 3-4)."""
+    (rules 3-4). Kept in the index per advertiser, settings and rows (every campaign of an
+    advertiser reads the same rows: an account of 10 campaigns reads them once)."""
     s = s or BrandSettings()
-    phrases = list(index.phrases.get(owner, ()))
     if owner_rows is None or owner_rows.empty:
-        return tuple(phrases)
+        return tuple(index.phrases.get(owner, ()))
+    key = (owner, s, len(owner_rows), owner_rows.index[0], owner_rows.index[-1])
+    memo = index.__dict__.setdefault("_owner_phrases", {})
+    if key not in memo:
+        memo[key] = _owner_phrases(index, owner, owner_rows, s)
+    return memo[key]
+
+
+def _owner_phrases(index: BrandIndex, owner: str, owner_rows: pd.DataFrame,
+                   s: BrandSettings) -> tuple[str, ...]:
+    phrases = list(index.phrases.get(owner, ()))
     terms = owner_rows["term"].map(normalize_term).to_numpy()
     brand_row = _role(owner_rows)
     from spacy.lang.en.stop_words import STOP_WORDS
