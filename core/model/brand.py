@@ -350,7 +350,7 @@ def owner_phrases(index: BrandIndex, owner: str, owner_rows: pd.DataFrame | None
     s = s or BrandSettings()
     if owner_rows is None or owner_rows.empty:
         return tuple(index.phrases.get(owner, ()))
-    key = (owner, s, len(owner_rows), owner_rows.index[0], owner_rows.index[-1])
+    key = (owner, s, index.is_known, len(owner_rows), owner_rows.index[0], owner_rows.index[-1])
     memo = index.__dict__.setdefault("_owner_phrases", {})
     if key not in memo:
         memo[key] = _owner_phrases(index, owner, owner_rows, s)
