@@ -280,9 +280,11 @@ def _add_keywords(own: set[str], neighbor_terms: pd.DataFrame, neighbors: pd.Dat
     value = per_use[weight_by].fillna(0) if weight_by else 1.0
     per_use["weighted_score"] = per_use["similarity"] * value
     by_term = per_use.groupby("term", sort=False)
-    ideas = by_term.agg(
-        weighted_score=("weighted_score", "sum"), neighbors=("campaign_id", "nunique"),
-        neighbor_similarity=("similarity", "sum"))
+    # per_use has one row per (term, neighbour), so a term's row count is its neighbours
+    # (a named aggregation with `nunique` was a quarter of a pasted-keyword lookup).
+    ideas = by_term[["weighted_score", "similarity"]].sum().rename(
+        columns={"similarity": "neighbor_similarity"})
+    ideas.insert(1, "neighbors", by_term.size().to_numpy())
     # One vectorised sum; NaN where no neighbour reported the metric at all.
     ideas[["neighbor_clicks", "neighbor_conversions"]] = (
         by_term[["clicks", "conversions"]].sum(min_count=1).to_numpy())
