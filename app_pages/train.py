@@ -85,18 +85,19 @@ defaults = {**DEFAULTS[engine], **(saved.params if engine == saved.engine else {
 mode = st.segmented_control("What to run", ["One model", "Sweep"], default="One model",
                             key="train_mode", required=True)
 
-cols = st.columns(4)
+settings = SETTINGS[engine]
+cols = st.columns(max(4, 1 + len(settings) + (engine == "spark")))  # K, settings, sample
 params: dict = {}
 if engine == "spark":
     try:
         spark_session.check_available()
     except spark_session.SparkUnavailable as err:
         st.warning(str(err))
-for column, setting in zip(cols[1:], SETTINGS[engine], strict=False):
+for column, setting in zip(cols[1:], settings, strict=False):  # as many columns or more
     params[setting.name] = _setting_input(column, setting, defaults[setting.name],
                                         key=f"train_{engine}_{setting.name}")
 if engine == "spark":  # a TrainSpec setting, not an engine one
-    sample = cols[3].number_input("Metrics sample (campaigns)", 100, 10_000_000,
+    sample = cols[1 + len(settings)].number_input("Metrics sample (campaigns)", 100, 10_000_000,
                                   train.TrainSpec.sample, step=1000, key="train_spark_sample",
                                   help="Coherence and perplexity are measured on this many "
                                        "campaigns when the dataset has more.")

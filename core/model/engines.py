@@ -118,7 +118,11 @@ SETTINGS: dict[str, tuple[Setting, ...]] = {
     "tomotopy": (
         Setting("iterations", "Gibbs iterations", "int", 10, 5000, 50),
         Setting("alpha", "alpha", "float", 0.001, 10.0, format="%.3f"),
-        Setting("eta", "eta", "float", 0.001, 1.0, format="%.3f")),
+        Setting("eta", "eta", "float", 0.001, 1.0, format="%.3f"),
+        Setting("diversify", "Diversify topics", "bool",
+                help="After training, merge topics that share their top words and re-split "
+                     "the broadest one (K stays); kept only where topic diversity rises and "
+                     "coherence does not fall. Off by default: see the README.")),
     "gensim": (
         Setting("passes", "Passes", "int", 1, 100),
         Setting("iterations", "Iterations per pass", "int", 10, 1000),
