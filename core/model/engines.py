@@ -33,7 +33,6 @@ import scipy.sparse as sp
 
 from core.errors import InputError
 from core.model import spark_session
-from core.model.fold_kernel import fold_in_rows
 from core.progress import Progress
 
 Bow = Sequence[tuple[int, int | float]]
@@ -184,6 +183,10 @@ def fold_in(topic_term: np.ndarray, alpha: np.ndarray, bow_docs: Sequence[Bow] |
         counts = (counts @ sp.diags(column_weights)).tocsr()
         counts.eliminate_zeros()
     theta = np.empty((counts.shape[0], k))
+    # Imported here: numba takes ~0.4 s to import, which commands that never fold in (and
+    # the test suite's many subprocesses) need not pay.
+    from core.model.fold_kernel import fold_in_rows
+
     # One signature (int64 indices, float64 values): numba compiles once, not per dtype.
     fold_in_rows(counts.indptr.astype(np.int64), counts.indices.astype(np.int64),
                  counts.data.astype(np.float64), np.ascontiguousarray(phi.T), alpha,
