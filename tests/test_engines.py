@@ -155,3 +155,32 @@ def test_idf_engine_keeps_its_term_weights_for_scoring(fitted, corpus):
     one_engine = make_engine("tomotopy", k=5, seed=3, iterations=60, term_weight="one")
     assert (one_engine.fit(corpus).term_weights_ == 1).all()
     assert (fitted["gensim"].term_weights_ == 1).all()
+
+
+def test_compiled_and_numpy_fold_in_agree():
+    """fold_in runs numba's loop from COMPILED_FROM documents on and numpy below: both
+    must give the same proportions (what a campaign scores must not depend on how many
+    were scored with it)."""
+    import scipy.sparse as sp
+
+    from core.model import engines
+    from core.model.fold_kernel import fold_in_rows
+
+    rng = np.random.default_rng(0)
+    k, v, n = 12, 300, engines.COMPILED_FROM + 200
+    phi = rng.dirichlet(np.full(v, 0.1), size=k)
+    alpha = np.full(k, 0.1)
+    counts = sp.random(n, v, density=0.03, random_state=1, format="csr",
+                       data_rvs=lambda size: rng.integers(1, 4, size).astype(float))
+    counts[5] = 0                                    # a campaign with no known word
+    counts.eliminate_zeros()
+    compiled = engines.fold_in(phi, alpha, counts)   # n >= COMPILED_FROM: numba
+    vectorised = engines._fold_in_vectorised(phi, alpha, counts, 200, 1e-4)
+    assert np.abs(compiled - vectorised).max() < 1e-12
+    few = engines.fold_in(phi, alpha, counts[:50])   # below: numpy
+    assert np.abs(few - compiled[:50]).max() < 1e-12
+    np.testing.assert_allclose(compiled[5], alpha / alpha.sum())
+    out = np.empty((3, k))
+    fold_in_rows(counts.indptr[:4].astype(np.int64), counts.indices.astype(np.int64),
+                 counts.data, np.ascontiguousarray(phi.T), alpha, 200, 1e-4, out)
+    assert np.abs(out - compiled[:3]).max() < 1e-12

@@ -158,6 +158,10 @@ def bow_matrix(bow_docs: Sequence[Bow], n_terms: int) -> sp.csr_matrix:
     return matrix
 
 
+# Below this many documents fold_in stays in numpy: loading numba costs more than it saves.
+COMPILED_FROM = 1_000
+
+
 def fold_in(topic_term: np.ndarray, alpha: np.ndarray, bow_docs: Sequence[Bow] | sp.spmatrix,
             term_weights: np.ndarray | None = None, max_iter: int = 200,
             tol: float = 1e-4) -> np.ndarray:
@@ -167,7 +171,8 @@ def fold_in(topic_term: np.ndarray, alpha: np.ndarray, bow_docs: Sequence[Bow] |
     r_dvk ∝ theta_dk * phi_kv: the posterior-mean estimate a Gibbs sampler reports,
     with the topic-word distributions held fixed. Deterministic (starts uniform), each
     document iterated until its own change is below `tol`, so its result does not depend
-    on which other documents share the call (`core.model.fold_kernel` runs the loop).
+    on which other documents share the call (from `COMPILED_FROM` documents on,
+    `core.model.fold_kernel` runs the loop compiled; fewer stay in numpy).
     `term_weights` (length V) multiplies each word's count first, as the engine did in
     training. Words with zero probability under every topic (or zero weight) are
     ignored; a document with no known words gets the prior mean alpha / sum(alpha).
@@ -182,15 +187,56 @@ def fold_in(topic_term: np.ndarray, alpha: np.ndarray, bow_docs: Sequence[Bow] |
     if not (column_weights == 1.0).all():
         counts = (counts @ sp.diags(column_weights)).tocsr()
         counts.eliminate_zeros()
+    if counts.shape[0] < COMPILED_FROM:
+        return _fold_in_vectorised(phi, alpha, counts, max_iter, tol)
     theta = np.empty((counts.shape[0], k))
-    # Imported here: numba takes ~0.4 s to import, which commands that never fold in (and
-    # the test suite's many subprocesses) need not pay.
+    # Imported here: numba takes ~0.4 s to import and ~0.2 s to load the compiled loop,
+    # which a command folding in a few documents need not pay.
     from core.model.fold_kernel import fold_in_rows
 
     # One signature (int64 indices, float64 values): numba compiles once, not per dtype.
     fold_in_rows(counts.indptr.astype(np.int64), counts.indices.astype(np.int64),
                  counts.data.astype(np.float64), np.ascontiguousarray(phi.T), alpha,
                  int(max_iter), float(tol), theta)
+    return theta
+
+
+def _fold_in_vectorised(phi: np.ndarray, alpha: np.ndarray, counts: sp.csr_matrix,
+                        max_iter: int, tol: float) -> np.ndarray:
+    """`fold_in` for a few documents, in numpy: the same iterations as the compiled loop
+    (a test compares them), without loading numba.
+
+    A converged document is frozen and dropped from the working set, so its result does
+    not depend on which other documents share the batch.
+    """
+    n_docs, k = counts.shape[0], phi.shape[0]
+    theta = np.full((n_docs, k), 1.0 / k)
+    phi_t = np.ascontiguousarray(phi.T)                       # V x K
+    active = np.arange(n_docs)
+    lengths = np.diff(counts.indptr)
+    cols, data = counts.indices, counts.data
+    rows = np.repeat(np.arange(n_docs), lengths)
+    phi_at = phi_t[cols]                                      # nnz x K: phi_kv per (d, v)
+    current = theta
+    for _ in range(max_iter):
+        if active.size == 0:
+            break
+        per_word = np.einsum("ik,ik->i", current[rows], phi_at)
+        # expected topic counts: sum_v n_dv * phi_kv / per_word, per document
+        indptr = np.r_[0, np.cumsum(lengths)]
+        weights = sp.csr_matrix((data / per_word, cols, indptr), shape=(active.size, len(phi_t)))
+        expected = weights @ phi_t
+        new = alpha + current * expected
+        new /= new.sum(axis=1, keepdims=True)
+        moving = np.abs(new - current).max(axis=1) >= tol
+        theta[active] = new
+        if not moving.all():
+            keep_nnz = np.repeat(moving, lengths)
+            active, lengths = active[moving], lengths[moving]
+            phi_at, data, cols = phi_at[keep_nnz], data[keep_nnz], cols[keep_nnz]
+            rows = np.repeat(np.arange(active.size), lengths)
+            new = new[moving]
+        current = new
     return theta
 
 
