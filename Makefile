@@ -12,9 +12,12 @@ run: init
 	$(BIN)/streamlit run app.py --server.headless true --server.address 127.0.0.1 \
 		--server.port $(PORT)
 
+# Two pytest workers, each taking whole test files (module fixtures are built once): most
+# tests wait on a browser, a server or a child process, so two cores run two of them at once.
+TEST_WORKERS ?= 2
 test: setup browser spark
 	$(BIN)/ruff check .
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 setup: $(VENV)/.installed
 
