@@ -189,8 +189,13 @@ class NeighborIndex:
             raise InputError("the query fingerprint has no weight")
         q = q / q.sum()
         if self.metric == "hellinger":
-            bc = self.sqrt_ @ np.sqrt(q)
-            return 1.0 - np.sqrt(np.clip(1.0 - bc, 0.0, 1.0))
+            # 1 - sqrt(1 - BC), in place on the one product's result (each temporary over
+            # 100,000 campaigns cost ~0.2 ms, a third of the sweep).
+            out = self.sqrt_ @ np.sqrt(q)
+            np.subtract(np.float32(1), out, out=out)
+            np.clip(out, 0.0, 1.0, out=out)
+            np.sqrt(out, out=out)
+            return np.subtract(np.float32(1), out, out=out)
         # The same distance as scipy's `jensenshannon` (test_neighbors compares them), but
         # with each campaign's entropy computed once at fit: one log per query instead of
         # two, in float32, ~10x faster than scipy over 100,000 campaigns.
@@ -223,8 +228,7 @@ class NeighborIndex:
         term = self.term_similarities(terms)
         if term is None:
             return topic, topic, None
-        w = np.float32(self.term_weight)
-        return (1 - w) * topic + w * term, topic, term
+        return self._blend(topic, term), topic, term
 
     # -- queries ------------------------------------------------------------------------
     def query(self, vector: np.ndarray, k: int = 10, *,
@@ -255,10 +259,16 @@ class NeighborIndex:
             term = np.zeros(len(self.ids_), dtype=np.float32)
             if row.nnz:
                 term += self.terms_csc_[:, row.indices] @ row.data
-            w = np.float32(self.term_weight)
-            combined = (1 - w) * topic + w * term
+            combined = self._blend(topic, term)
         return self._top(vector, combined, topic, term, k,
                          [*map(str, exclude), self.ids_[i]], allowed)
+
+    def _blend(self, topic: np.ndarray, term: np.ndarray) -> np.ndarray:
+        """(1 - w) * topic + w * term in float32, one temporary fewer than written out."""
+        w = np.float32(self.term_weight)
+        combined = topic * (np.float32(1) - w)
+        combined += term * w
+        return combined
 
     def _top(self, vector: np.ndarray, combined: np.ndarray, topic: np.ndarray,
              term: np.ndarray | None, k: int, exclude: Collection[str],

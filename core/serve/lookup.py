@@ -253,7 +253,7 @@ class Lookup:
         """Fingerprint (folded in) and the nearest stored campaigns as `Neighbor`s."""
         fingerprint = score.fold_in(self.model, keywords)
         bow, _ = self.model.encoder.encode(fingerprint.known_tokens + fingerprint.unknown_tokens)
-        counts = bow_matrix([bow], len(self.model.vocabulary))
+        counts = bow_matrix([bow], len(self.model.encoder.dictionary))
         _, allowed = self._filters(None, False, min_terms)
         return fingerprint, self.index.query(fingerprint.weights, n, terms=counts,
                                              allowed=allowed)

@@ -47,6 +47,7 @@ from threadpoolctl import threadpool_limits
 
 from core.serve import answers, canary, keys, request_log, throttle
 from core.serve.answers import AnswerError, FeedbackBody, Query
+from core.serve.lookup import Lookup
 from core.serve.request_log import Entry, Feedback, StoreWriter
 from core.serve.response_cache import ResponseCache
 from core.serve.serving import ModelHolder, Served
@@ -277,7 +278,17 @@ class Gateway:
                 "(`python -m core promote MODEL_ID`)") + ".")
         if outcome.endpoint == "feedback":
             return await run_in_threadpool(self._feedback, state, payload, outcome)
-        return await run_in_threadpool(self._score, state, payload, outcome)
+        if isinstance(payload, dict) and "items" in payload:
+            return await run_in_threadpool(self._batch_answer, state, payload, outcome)
+        # One query: parsed and looked up in the cache here, on the event loop (a dict
+        # lookup); only an answer that must be computed goes to a worker thread. A hit
+        # sends the bytes encoded when it was first answered.
+        query = answers.parse(Query, payload)
+        variant, lookup, cache_key, cached = self._route(state, query, outcome)
+        if cached is None:
+            cached = await run_in_threadpool(self._compute, lookup, outcome.endpoint, query,
+                                             cache_key)
+        return 200, cached.encoded(lookup.model_id, variant)
 
     async def _read_json(self, request: Request) -> Any:
         limit = self.settings.max_body_bytes
@@ -297,20 +308,19 @@ class Gateway:
         except (ValueError, UnicodeDecodeError) as err:
             raise AnswerError(422, f"The body is not valid JSON ({err}).") from None
 
-    def _score(self, state: Served, payload: Any, outcome: Outcome) -> tuple[int, dict]:
-        if isinstance(payload, dict) and "items" in payload:
-            if set(payload) != {"items"}:
-                raise AnswerError(422, "A batch body has only `items`; put the other fields "
-                                       "into each item.")
-            items = payload["items"]
-            if not isinstance(items, list) or not 1 <= len(items) <= answers.MAX_ITEMS:
-                raise AnswerError(422, f"field `items`: must be a list of 1 to "
-                                       f"{answers.MAX_ITEMS:,} objects")
-            outcome.items = len(items)
-            results = self._batch(state, items, outcome)
-            failed = sum(r["status"] != 200 for r in results)
-            return 200, {"items": results, "count": len(results), "failed": failed}
-        return 200, self._one(state, payload, outcome)
+    def _batch_answer(self, state: Served, payload: dict, outcome: Outcome
+                      ) -> tuple[int, dict]:
+        if set(payload) != {"items"}:
+            raise AnswerError(422, "A batch body has only `items`; put the other fields "
+                                   "into each item.")
+        items = payload["items"]
+        if not isinstance(items, list) or not 1 <= len(items) <= answers.MAX_ITEMS:
+            raise AnswerError(422, f"field `items`: must be a list of 1 to "
+                                   f"{answers.MAX_ITEMS:,} objects")
+        outcome.items = len(items)
+        results = self._batch(state, items, outcome)
+        failed = sum(r["status"] != 200 for r in results)
+        return 200, {"items": results, "count": len(results), "failed": failed}
 
     def _batch(self, state: Served, items: list, outcome: Outcome) -> list[dict]:
         """Item by item: parse, pick the variant, use the cache; fingerprints that are not
@@ -327,7 +337,7 @@ class Gateway:
             variant, lookup, cache_key, cached = self._route(state, query, outcome)
             if cached is not None:
                 results[i] = {"index": i, "status": 200, "model_id": lookup.model_id,
-                              "variant": variant, **cached}
+                              "variant": variant, **cached.answer}
             elif outcome.endpoint == "fingerprint":
                 lookups[lookup.model_id] = lookup
                 pending.setdefault(lookup.model_id, []).append((i, query, variant, cache_key))
@@ -338,7 +348,7 @@ class Gateway:
                 except AnswerError as err:
                     results[i] = {"index": i, "status": err.status, "error": err.message}
                     continue
-                self.cache.put(cache_key, answer)
+                self.cache.put(cache_key, CachedAnswer(answer))
                 results[i] = {"index": i, "status": 200, "model_id": lookup.model_id,
                               "variant": variant, **answer}
         for model_id, group in pending.items():
@@ -349,7 +359,7 @@ class Gateway:
                 if isinstance(answer, AnswerError):
                     results[i] = {"index": i, "status": answer.status, "error": answer.message}
                     continue
-                self.cache.put(cache_key, answer)
+                self.cache.put(cache_key, CachedAnswer(answer))
                 results[i] = {"index": i, "status": 200, "model_id": model_id,
                               "variant": variant, **answer}
         return [r for r in results if r is not None]
@@ -367,14 +377,13 @@ class Gateway:
             outcome.cache_hits += 1
         return variant, lookup, cache_key, cached
 
-    def _one(self, state: Served, raw: Any, outcome: Outcome) -> dict:
-        query = answers.parse(Query, raw)
-        variant, lookup, cache_key, result = self._route(state, query, outcome)
-        if result is None:
-            with self.compute:
-                result = answers.answer(lookup, outcome.endpoint, query)
-            self.cache.put(cache_key, result)
-        return {"model_id": lookup.model_id, "variant": variant, **result}
+    def _compute(self, lookup: Lookup, endpoint: str, query: Query, cache_key: tuple
+                 ) -> CachedAnswer:
+        """Answer one query that was not cached (in a worker thread), and cache it."""
+        with self.compute:
+            cached = CachedAnswer(answers.answer(lookup, endpoint, query))
+        self.cache.put(cache_key, cached)
+        return cached
 
     def _feedback(self, state: Served, payload: Any, outcome: Outcome) -> tuple[int, dict]:
         body = answers.parse(FeedbackBody, payload)
@@ -396,10 +405,11 @@ class Gateway:
                      "campaign_id": body.campaign_id, "neighbor_id": body.neighbor_id,
                      "useful": body.useful}
 
-    def _finish(self, outcome: Outcome, status: int, body: dict, headers: dict[str, str]
-                ) -> Response:
+    def _finish(self, outcome: Outcome, status: int, body: dict | bytes,
+                headers: dict[str, str]) -> Response:
         seconds = time.perf_counter() - outcome.started
-        body = {**body, "request_id": outcome.request_id} if status >= 400 else body
+        if status >= 400 and isinstance(body, dict):
+            body = {**body, "request_id": outcome.request_id}
         model = outcome.model_header
         self.metrics.requests.labels(outcome.endpoint, str(status), model).inc()
         self.metrics.latency.labels(outcome.endpoint).observe(seconds)
@@ -410,9 +420,33 @@ class Gateway:
             (outcome.variants[0] if outcome.variants else None),
             key_name=outcome.key.name if outcome.key else None, items=outcome.items,
             cache_hits=outcome.cache_hits))
-        return JSONResponse(body, status_code=status, headers={
-            **headers, "X-Request-Id": outcome.request_id, "X-Model-Id": model,
-            "X-Variant": ", ".join(outcome.variants) or "none"})
+        headers = {**headers, "X-Request-Id": outcome.request_id, "X-Model-Id": model,
+                   "X-Variant": ", ".join(outcome.variants) or "none"}
+        if isinstance(body, bytes):
+            return Response(body, status_code=status, headers=headers,
+                            media_type="application/json")
+        return JSONResponse(body, status_code=status, headers=headers)
+
+
+class CachedAnswer:
+    """One answer as the cache keeps it: the plain values (for batches) and, per variant,
+    the response body encoded once as JSONResponse encodes it (a cache hit sends these
+    bytes: no dict copy, no JSON encoding)."""
+
+    __slots__ = ("_encoded", "answer")
+
+    def __init__(self, answer: dict) -> None:
+        self.answer = answer
+        self._encoded: dict[tuple[str, str], bytes] = {}
+
+    def encoded(self, model_id: str, variant: str) -> bytes:
+        body = self._encoded.get((model_id, variant))
+        if body is None:
+            body = self._encoded[(model_id, variant)] = json.dumps(
+                {"model_id": model_id, "variant": variant, **self.answer},
+                ensure_ascii=False, allow_nan=False, indent=None,
+                separators=(",", ":")).encode("utf-8")
+        return body
 
 
 def request_id(request: Request) -> str:
