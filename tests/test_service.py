@@ -606,3 +606,40 @@ def test_real_server_with_two_workers_hot_reloads_a_promotion_within_5_s(served)
     assert max(old) < 5.0, f"the old model still answered {max(old):.1f} s after promotion"
     assert len([t for t in new if t >= 5.0]) >= 10     # all on the new model after
     assert "Traceback" not in stderr
+
+
+def test_worker_socket_gives_accepted_connections_tcp_nodelay():
+    """`serve --workers N` binds its socket so that asyncio sets TCP_NODELAY on each
+    connection it accepts (uvicorn's own binding left Nagle on: ~40 ms per keep-alive
+    request); uvicorn's socket alone would fail this."""
+    import asyncio
+    import socket
+
+    import uvicorn
+
+    from core.serve.service import bind_tcp
+
+    config = uvicorn.Config("core.serve.service:create_app", host="127.0.0.1", port=0)
+    plain_sock, ours = config.bind_socket(), bind_tcp(uvicorn.Config(
+        "core.serve.service:create_app", host="127.0.0.1", port=0))
+
+    async def nodelay(listener: socket.socket) -> int:
+        seen: list[int] = []
+
+        def accepted(reader, writer) -> None:
+            sock = writer.get_extra_info("socket")
+            seen.append(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        server = await asyncio.start_server(accepted, sock=listener)
+        _, writer = await asyncio.open_connection(*listener.getsockname()[:2])
+        for _ in range(200):
+            if seen:
+                break
+            await asyncio.sleep(0.01)
+        writer.close()
+        server.close()
+        return seen[0]
+
+    assert asyncio.run(nodelay(ours)) == 1
+    assert asyncio.run(nodelay(plain_sock)) == 0      # what uvicorn 0.54 alone gives
