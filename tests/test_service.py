@@ -410,10 +410,14 @@ def test_request_log_and_feedback_wait_for_a_busy_store_without_slowing_requests
     db = str(store.config.db_path())
     with client() as (c, gateway):
         assert post(c, "fingerprint", {"campaign_id": CAMPAIGN}, key).status_code == 200
-        # Another process holds the store's write lock until we close its stdin.
+        # Another process holds the store's write lock until we close its stdin (it waits
+        # for the service's own short connections, e.g. the request log's first flush).
         holder = subprocess.Popen(
-            [sys.executable, "-c", "import duckdb, sys; con = duckdb.connect(sys.argv[1]);"
-             " print('locked', flush=True); sys.stdin.read()", db],
+            [sys.executable, "-c", "import duckdb, sys, time\n"
+             "for _ in range(200):\n"
+             "    try:\n        con = duckdb.connect(sys.argv[1]); break\n"
+             "    except duckdb.IOException:\n        time.sleep(0.05)\n"
+             "print('locked', flush=True); sys.stdin.read()", db],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         try:
             assert holder.stdout.readline().strip() == "locked"
