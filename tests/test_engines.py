@@ -184,3 +184,22 @@ def test_compiled_and_numpy_fold_in_agree():
     fold_in_rows(counts.indptr[:4].astype(np.int64), counts.indices.astype(np.int64),
                  counts.data, np.ascontiguousarray(phi.T), alpha, 200, 1e-4, out)
     assert np.abs(out - compiled[:3]).max() < 1e-12
+
+
+def test_encoder_vocabulary_is_built_once_and_follows_its_dictionary():
+    """The vocabulary list is cached (pasted-keyword lookups read it), yet each call gives
+    a list of its own, and a dictionary rebuilt (as `compactify` does) is seen at once."""
+    from gensim.corpora import Dictionary
+
+    from core.model.corpus import Encoder
+    from core.model.text import TextConfig, Tokenizer
+
+    dictionary = Dictionary([["heat", "pump"], ["drain", "cleaning"]])
+    encoder = Encoder(Tokenizer(TextConfig()), dictionary)
+    words = encoder.vocabulary
+    assert words == [dictionary[i] for i in range(len(dictionary))]
+    words.append("changed by a caller")
+    assert encoder.vocabulary == words[:-1]
+    dictionary.filter_tokens(bad_ids=[dictionary.token2id["pump"]])   # compacts: new ids
+    assert encoder.vocabulary == [dictionary[i] for i in range(len(dictionary))]
+    assert "pump" not in encoder.vocabulary and len(encoder.vocabulary) == 3
