@@ -20,8 +20,15 @@ Kinds (the `kind` column; `detail` says more):
   another campaign of the same account (truth rows for both campaigns).
 - `brand_leakage`: the account's own brand searched in one of its non-brand campaigns,
   or a competitor's brand in a brand campaign.
-- `wrong_ad_group`: two search terms of a themed ad group moved to another ad group of
-  the same campaign (`detail` names the ad group they belong to).
+- `wrong_ad_group`: one search term with at least `MISPLACED_MIN_CLICKS` clicks moved
+  from its themed ad group to another themed ad group of the same campaign (`detail` names
+  the ad group it belongs to). Only a term that demonstrably belongs where it was: one
+  of that ad group's keywords matches it (all the keyword's words are in it) and none of
+  the other ad group's does, as when broad match lets the wrong keyword win the auction.
+
+Rows planted for the other kinds go where they fit: a wasteful query into the ad group of
+the keyword it extends, a copied keyword into the ad group of its theme (as in the
+campaign it was copied from), a brand query (no theme) into the campaign's main ad group.
 
 `origin` is `planted` for these. Rows with `origin = background` record what the
 generator makes on purpose anyway and a flag may rightly point at: search terms that can
@@ -47,6 +54,7 @@ MIN_CONVERSIONS = 25.0  # so that a planted waste of ~20 conversions' clicks is 
 _WASTE_TERMS = 4
 TRULY_CONVERTS = 0.5  # expected conversions of a search term worth a keyword (background)
 _EXPECTED_CONVERSIONS = 10.0  # the waste's clicks would have brought this many conversions
+MISPLACED_MIN_CLICKS = 5  # a misplaced term worth moving sent people to the wrong ad
 
 
 def plant(frame: pd.DataFrame, never_converts: np.ndarray, expected_conversions: np.ndarray,
@@ -158,8 +166,8 @@ class _Planter:
         rows = self.rows(campaign)
         present = {w for t in rows["term"] for w in t.split()}
         words = [w for w in self.waste_words if w not in present]
-        keywords = self._keywords(campaign)
-        bases = keywords["term"].drop_duplicates().tolist() or rows["term"].tolist()
+        keywords = self._keywords(campaign).drop_duplicates("term")
+        bases = keywords if len(keywords) else rows.drop_duplicates("term")
         if len(words) < 2 or len(bases) < 2:
             return
         picked = self.rng.choice(len(words), size=2, replace=False)
@@ -170,17 +178,19 @@ class _Planter:
             clicks = int(np.ceil(_EXPECTED_CONVERSIONS / max(cvr, 1e-3)))
             split = 1 + self.rng.multinomial(max(clicks - len(chosen), 0),
                                              np.full(len(chosen), 1 / len(chosen)))
-            group = self._themed_group(campaign)
             for j, b in enumerate(chosen):
-                term = f"{bases[b]} {word}" if j % 2 == 0 else f"{word} {bases[b]}"
+                # A query the base keyword matched lands in that keyword's ad group.
+                base, group = bases["term"].iloc[b], str(bases["ad_group"].iloc[b])
+                term = f"{base} {word}" if j % 2 == 0 else f"{word} {base}"
                 self._add(campaign, group, term, "search_term", int(split[j]), 0.0)
                 self.truth.append(("ngram_waste", campaign, group, term, "background",
                                    "never converts"))
+            group = str(bases["ad_group"].iloc[chosen[0]])
             if k == 0:
                 self.truth.append(("ngram_waste", campaign, group, word, "planted",
                                    f"{int(split.sum())} clicks, no conversion"))
             else:  # the conflict: the same word in a keyword of the campaign
-                keyword = f"{bases[chosen[0]]} {word} service"
+                keyword = f"{bases['term'].iloc[chosen[0]]} {word} service"
                 self._add(campaign, group, keyword, "keyword", 2, 0.0, match_type="phrase")
                 self.truth.append(("negative_conflicts", campaign, group, word, "planted",
                                    f"would block the keyword '{keyword}'"))
@@ -227,7 +237,7 @@ class _Planter:
             row = source.iloc[i]
             if (row["term"], "keyword", row["match_type"]) in taken:
                 continue
-            group = self._themed_group(campaign)
+            group = str(row["ad_group"])  # the same theme's ad group, as in the source
             clicks = int(max(1, row["clicks"]))
             self._add(campaign, group, row["term"], "keyword", clicks,
                       float(min(row["conversions"], clicks)), match_type=row["match_type"])
@@ -262,6 +272,9 @@ class _Planter:
         self.truth.append(("brand_leakage", campaign, group, term, "planted", detail))
 
     def wrong_ad_group(self, campaign: str) -> None:
+        """One search term with traffic moved from its themed ad group to another themed
+        ad group of the campaign. One per campaign: two moved together (often sharing a
+        head word) would vouch for each other in the ad group they were moved to."""
         rows = self.rows(campaign)
         themed = ~rows["ad_group"].str.startswith(("Brand - ", "Competitors"))
         searches = rows[themed & (rows["term_type"] == "search_term")
@@ -275,16 +288,30 @@ class _Planter:
             return
         right = source[int(self.rng.integers(len(source)))]
         wrong = [g for g in groups if g != right][int(self.rng.integers(len(groups) - 1))]
-        candidates = searches[(searches["ad_group"] == right) & ~pd.Series(
+        there = set(rows.loc[rows["ad_group"] == wrong, "term"])
+        keywords = rows[rows["term_type"] == "keyword"]
+        right_kw = [set(t.split()) for t in keywords.loc[keywords["ad_group"] == right, "term"]]
+        wrong_kw = [set(t.split()) for t in keywords.loc[keywords["ad_group"] == wrong, "term"]]
+
+        def belongs(term: str) -> bool:
+            # a query a keyword of its own ad group matches (all the keyword's words in
+            # it) and no keyword of the one it is moved to: it demonstrably fits `right`
+            words = set(term.split())
+            return (any(k <= words for k in right_kw)
+                    and not any(k <= words for k in wrong_kw))
+
+        candidates = searches[(searches["ad_group"] == right)
+                              & (searches["clicks"] >= MISPLACED_MIN_CLICKS)
+                              & ~searches["term"].isin(there)
+                              & searches["term"].map(belongs).astype(bool) & ~pd.Series(
             [self.frame.index.get_loc(i) in self.never_converts for i in searches.index],
             index=searches.index, dtype=bool)]
-        if len(candidates) < 2:
+        if candidates.empty:
             return
-        picked = candidates.iloc[self.rng.choice(len(candidates), size=2, replace=False)]
-        for label, row in picked.iterrows():
-            self.moved[self.frame.index.get_loc(label)] = wrong
-            self.truth.append(("wrong_ad_group", campaign, wrong, row["term"], "planted",
-                               f"belongs in '{right}'"))
+        label = candidates.index[int(self.rng.integers(len(candidates)))]
+        self.moved[self.frame.index.get_loc(label)] = wrong
+        self.truth.append(("wrong_ad_group", campaign, wrong, candidates.at[label, "term"],
+                           "planted", f"belongs in '{right}'"))
         self.used.add(campaign)
 
     def result(self) -> tuple[pd.DataFrame, pd.DataFrame]:
