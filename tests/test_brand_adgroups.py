@@ -255,51 +255,52 @@ def test_wrong_ad_group_on_a_planted_case():
         rows("C1", "Mixed", "A", [("dentist near me", 0, 0), ("teeth cleaning", 0, 0)],
              term_type="keyword", ad_group="Dental")])
     searches = pd.concat([
-        rows("C1", "Mixed", "A", [("plumber london", 30.0, 1), ("teeth whitening", 25.0, 2),
-                                  ("teeth reddit", 9.0, 0)],        # a negative, not a move
-             ad_group="Plumbing"),                                  # planted: teeth whitening
-        rows("C1", "Mixed", "A", [("dentist open now", 12.0, 1)], ad_group="Dental")])
+        rows("C1", "Mixed", "A", [("plumber london", 30.0, 1),
+                                  ("teeth cleaning london", 25.0, 2),   # planted
+                                  ("dentist reddit", 9.0, 0)],   # a negative, not a move
+             ad_group="Plumbing"),
+        rows("C1", "Mixed", "A", [("dentist open now", 12.0, 1),
+                                  ("emergency plumber teeth", 5.0, 1)], ad_group="Dental")])
     action = adgroups.wrong_ad_group(pd.concat([keywords, searches]), topic_fit)
     assert action is not None and action.kind == "wrong_ad_group"
     row = action.evidence.iloc[0]
-    assert len(action.evidence) == 1 and row["term"] == "teeth whitening"
+    assert len(action.evidence) == 2 and row["term"] == "teeth cleaning london"
     assert (row["current_ad_group"], row["better_ad_group"]) == ("Plumbing", "Dental")
+    assert row["matched_keyword"] == "teeth cleaning" and pd.isna(row["own_keyword"])
     assert row["better_fit"] > 0.9 and row["own_fit"] < 0.1 and row["cost"] == 25.0
+    # matched by a Plumbing keyword and by none of Dental's: it moves the other way
+    other = action.evidence.iloc[1]
+    assert (other["term"], other["better_ad_group"]) == ("emergency plumber teeth", "Plumbing")
+    # a term its own group's keyword matches as well as any other stays ("plumber london")
+    assert "plumber london" not in set(action.evidence["term"])
     # a query with a word the campaign never bids on nor converts with is not moved
-    assert "teeth reddit" not in set(action.evidence["term"])
+    assert "dentist reddit" not in set(action.evidence["term"])
     # one ad group only, or no search terms: nothing to move
     assert adgroups.wrong_ad_group(keywords.assign(ad_group="Plumbing"), topic_fit) is None
     assert adgroups.wrong_ad_group(keywords, topic_fit) is None
 
 
 def planted_campaign(lookup) -> tuple[str, pd.DataFrame, str, str, str]:
-    """A demo campaign with a search term moved into the ad group that fits it least."""
-    fit = lookup._term_fit
+    """A demo campaign with a search term that a keyword of its ad group matches (all the
+    keyword's words in it) moved into an ad group none of whose keywords does."""
     for cid in lookup.campaigns.index:
         own = lookup._rows_of([cid]).copy()
-        searches = own[own["term_type"] == "search_term"]
-        if own["ad_group"].nunique() < 2 or searches.empty:
-            continue
-        keywords = own[own["term_type"] == "keyword"]
-        groups = keywords.groupby("ad_group")["term"].agg(list)
-        groups = groups[groups.map(len) >= 2]
+        themed = ~own["ad_group"].astype(str).str.match(r"(?i)brand|competitor")
+        keywords = own[themed & (own["term_type"] == "keyword")]
+        groups = keywords.groupby("ad_group")["term"].agg(lambda ts: [set(t.split()) for t in ts])
         if len(groups) < 2:
             continue
-        profiles = {g: fit(list(t)).mean(axis=0) for g, t in groups.items()}
+        searches = own[themed & (own["term_type"] == "search_term") & (own["conversions"] > 0)]
         for i, term in searches["term"].items():
-            theta = fit([term])[0]
-            if (theta.sum() == 0 or own.at[i, "ad_group"] not in profiles
-                    or not own.at[i, "conversions"] > 0):  # converted: worth moving
-                continue
-            cos = {g: float(theta @ p / np.linalg.norm(theta) / np.linalg.norm(p))
-                   for g, p in profiles.items()}
+            words = set(term.split())
             home_group = own.at[i, "ad_group"]
-            worst = min(cos, key=cos.get)
-            runner_up = max(v for g, v in cos.items() if g != home_group)
-            # the home group clearly best (two ad groups of one theme may fit alike)
-            if cos[home_group] > 0.8 and cos[worst] < 0.1 and runner_up < cos[home_group] - 0.3:
-                own.loc[i, "ad_group"] = worst
-                return cid, own, actions.normalize_term(term), worst, home_group
+            if home_group not in groups or not any(k <= words for k in groups[home_group]):
+                continue
+            elsewhere = [g for g, ks in groups.items()
+                         if g != home_group and not any(k <= words for k in ks)]
+            if elsewhere:
+                own.loc[i, "ad_group"] = elsewhere[0]
+                return cid, own, actions.normalize_term(term), elsewhere[0], home_group
     raise AssertionError("no demo campaign to plant a misplaced search term in")
 
 

@@ -120,3 +120,24 @@ def test_a_folder_import_never_reads_the_truth(tmp_path: Path) -> None:
         "campaigns.parquet", "next.planted.parquet", "planted.parquet"]
     read = read_paths([tmp_path]).frame
     assert set(read["source_file"]) == {"campaigns.parquet"} and len(read) == len(frame)
+
+
+def test_the_planted_misplaced_search_term_is_moved_where_it_belongs(trained_home,
+                                                                     truth) -> None:
+    case, named = _first_found(trained_home, truth, "wrong_ad_group", "wrong_ad_group",
+                               "term")
+    assert key(case["term"]) in named
+    from core.serve.lookup import Lookup
+    lookup = Lookup("production")
+    actions = lookup.campaign(case["campaign_id"]).suggestions.actions
+    moved = next(a for a in actions if a.kind == "wrong_ad_group").evidence
+    row = moved[moved["term"].map(key) == key(case["term"])].iloc[0]
+    right = case["detail"].removeprefix("belongs in '").removesuffix("'")
+    assert (row["current_ad_group"], row["better_ad_group"]) == (case["ad_group"], right)
+    # the terms left in the ad group it came from, which its keywords match, stay there
+    rows = lookup._rows_of([case["campaign_id"]])
+    kept = rows[(rows["ad_group"] == right) & (rows["term_type"] == "search_term")]
+    own = [set(t.split()) for t in rows.loc[(rows["ad_group"] == right)
+                                            & (rows["term_type"] == "keyword"), "term"]]
+    matched = {key(t) for t in kept["term"] if any(k <= set(t.split()) for k in own)}
+    assert matched and not matched & set(moved["term"].map(key))
