@@ -113,6 +113,10 @@ def wrong_ad_group(campaign_terms: pd.DataFrame,
         # them already, the group demonstrably serves such queries ("cheap", "rewards").
         if all(served[own][w] > 1 for w in best[better][2] - best[own][2]):
             continue
+        # A word of the term that other terms of its own group use and no term of the
+        # better group does ("snow" tires, "rewards" credit card): its own group's claim.
+        if any(served[own][w] > 1 and not served[better][w] for w in words - best[better][2]):
+            continue
         found.append({"term": distinct.at[i, "term"], "current_ad_group": own,
                       "better_ad_group": better, "matched_keyword": best[better][1],
                       "own_keyword": best[own][1] or None})
