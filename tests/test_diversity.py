@@ -54,16 +54,19 @@ def test_step_raises_diversity_without_losing_coherence(titles, pair) -> None:
 
 
 def test_moves_follow_the_guard(pair) -> None:
-    """Each move merged a pair sharing top words, re-split a third topic, raised diversity
-    and kept document NPMI; the topics no move touched are the plain model's."""
+    """Each move merged a pair sharing top words, re-split a third topic and was a Pareto
+    improvement (diversity and document NPMI: neither fell, one rose); the topics no
+    move touched are the plain model's."""
     plain, diverse = pair
     moves = diverse.fit_info_["diversity_moves"]
     touched = set()
     for move in moves:
         i, j = move["merged"]
         assert move["split"] not in (i, j)
-        assert move["diversity_after"] > move["diversity_before"]
+        assert move["diversity_after"] >= move["diversity_before"]
         assert move["npmi_after"] >= move["npmi_before"]
+        assert (move["diversity_after"] > move["diversity_before"]
+                or move["npmi_after"] > move["npmi_before"])
         touched |= {i, j, move["split"]}
     for t in set(range(plain.k)) - touched:
         np.testing.assert_allclose(diverse.topic_term_[t], plain.topic_term_[t])
