@@ -23,12 +23,13 @@ Medians and ratios come from this one run; the machines are shared, so absolute 
 move with the load. A missed target is marked, not an error (exit status 0).
 
     .venv/bin/python -m bench.lookup [--quick | --campaigns N] [--iterations 20]
-        [--skip-page] [--skip-metrics] [--json]
+        [--skip-page] [--skip-metrics] [--json] [--home DIR]   # DIR: a bench.serve store
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -93,6 +94,21 @@ def build_store(n_campaigns: int, iterations: int, home: Path, figures: dict,
           f"{ {k: round(v, 1) for k, v in result.timings.items()} }", flush=True)
     registry.set_alias("production", result.model_id)
     return result.model_id
+
+
+def existing_store(figures: dict) -> str:
+    """The production model of the store in TOPICLAB_HOME, and its size, for `--home`."""
+    from core.data import auth, store
+    from core.serve import registry
+
+    auth.set_user(auth.local_user())
+    model_id = registry.resolve("production")
+    figures.update(campaigns=store.query_one("SELECT count(DISTINCT campaign_id) FROM terms")[0],
+                   term_rows=store.query_one("SELECT count(*) FROM terms")[0],
+                   train_iterations=registry.load(model_id).manifest["params"]["iterations"])
+    print(f"measuring {model_id} in {os.environ['TOPICLAB_HOME']} ({figures['campaigns']:,} "
+          f"campaigns, {figures['term_rows']:,} term rows)", flush=True)
+    return model_id
 
 
 def _train_only(spec):
@@ -273,14 +289,24 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--skip-metrics", action="store_true",
                         help="train without coherence metrics (minutes at 100k)")
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
+    parser.add_argument("--home", type=Path, default=None,
+                        help="measure on the store in this folder (built by an earlier "
+                             "`bench.serve --home`, the same generator and K): no "
+                             "generating, importing or training")
     args = parser.parse_args(argv)
     n_campaigns = 10_000 if args.quick else args.campaigns
     figures: dict = {"queries": args.queries}
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="topiclab-bench-") as tmp:
-        os.environ["TOPICLAB_HOME"] = tmp
-        model_id = build_store(n_campaigns, args.iterations, Path(tmp), figures,
-                               metrics=not args.skip_metrics)
+    with contextlib.ExitStack() as stack:
+        if args.home is None:
+            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="topiclab-bench-"))
+            os.environ["TOPICLAB_HOME"] = tmp
+            model_id = build_store(n_campaigns, args.iterations, Path(tmp), figures,
+                                   metrics=not args.skip_metrics)
+        else:
+            os.environ["TOPICLAB_HOME"] = str(args.home.resolve())
+            model_id = existing_store(figures)
+            n_campaigns = figures["campaigns"]
         bench_scoring(model_id, figures)
         samples = bench_queries(model_id, min(args.queries, n_campaigns), figures)
         if not args.skip_page:
