@@ -292,7 +292,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--home", type=Path, default=None,
                         help="measure on the store in this folder (built by an earlier "
                              "`bench.serve --home`, the same generator and K): no "
-                             "generating, importing or training")
+                             "generating, importing or training, and no page figures")
     args = parser.parse_args(argv)
     n_campaigns = 10_000 if args.quick else args.campaigns
     figures: dict = {"queries": args.queries}
@@ -309,7 +309,8 @@ def main(argv: list[str] | None = None) -> dict:
             n_campaigns = figures["campaigns"]
         bench_scoring(model_id, figures)
         samples = bench_queries(model_id, min(args.queries, n_campaigns), figures)
-        if not args.skip_page:
+        # A bench.serve model has no coherence metrics, which the app's Home page shows.
+        if not args.skip_page and args.home is None:
             bench_page(samples, args.reruns, figures)
     figures["total_s"] = time.perf_counter() - started
     print_table(figures)
