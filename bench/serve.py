@@ -12,13 +12,16 @@ One run, in a temporary TOPICLAB_HOME, on 127.0.0.1 only:
    uses campaigns no earlier request to its endpoint used;
 4. batches of 1,000 items to /v1/fingerprint: stored campaign ids, and pasted keyword sets
    (folded in) — campaigns/s;
-5. the canary share measured from the answers' X-Variant header and from /metrics.
+5. the canary share measured from the answers' X-Variant header and from /metrics;
+6. per case, the CPU milliseconds per request of the service (its processes, from /proc)
+   and of the client: unlike latencies, these hardly move with the machine's load.
 
 The client runs on the same (shared) machine as the server, so the figures include its
 own cost. A missed target is marked, not an error.
 
     .venv/bin/python -m bench.serve [--campaigns 100000] [--requests 200] [--json]
         [--home DIR]   # keep the built store in DIR and reuse it on the next run
+        [--workers N]  # service worker processes (default 1)
 """
 
 from __future__ import annotations
@@ -212,6 +215,24 @@ def drive(base: str, key: str, path: str, bodies: list, concurrency: int
     return [d[0] for d in done], [d[1] for d in done], [d[2] for d in done], wall
 
 
+def server_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) used so far by the service: its process and its worker
+    processes (with --workers N), read from /proc. Per request, this hardly moves with the
+    machine's load, unlike the latencies (Linux only; 0 elsewhere)."""
+    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    total = 0
+    for entry in Path("/proc").iterdir() if Path("/proc/self/stat").exists() else []:
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(entry.name) == pid or int(fields[1]) == pid:      # fields[1]: the parent
+            total += int(fields[11]) + int(fields[12])           # utime, stime
+    return total / ticks
+
+
 def summarise(latencies: list[float], statuses: list[int], wall: float) -> dict:
     ms = np.asarray(latencies) * 1000
     return {"requests": len(ms), "p50_ms": float(np.percentile(ms, 50)),
@@ -219,7 +240,7 @@ def summarise(latencies: list[float], statuses: list[int], wall: float) -> dict:
             "rps": len(ms) / wall, "failed": sum(s != 200 for s in statuses)}
 
 
-def run_cases(base: str, key: str, ids: list[str], terms: dict[str, list[str]],
+def run_cases(base: str, key: str, server_pid: int, ids: list[str], terms: dict[str, list[str]],
               n_requests: int, rng: np.random.Generator, results: dict) -> list[str]:
     # The cache key holds the endpoint, so each endpoint walks the campaigns on its own:
     # no uncached request repeats an earlier one of its endpoint.
@@ -252,9 +273,13 @@ def run_cases(base: str, key: str, ids: list[str], terms: dict[str, list[str]],
             "cache_hits": ("/v1/neighbors", [hot] * max(2 * n_requests, 200)),
         }
         for case, (path, bodies) in cases.items():
+            cpu = server_cpu_s(server_pid), time.process_time()
             latencies, statuses, models, wall = drive(base, key, path, bodies, concurrency)
             name = f"{case}@{concurrency}"
             results[name] = summarise(latencies, statuses, wall)
+            results[name].update(
+                server_cpu_ms=1000 * (server_cpu_s(server_pid) - cpu[0]) / len(bodies),
+                client_cpu_ms=1000 * (time.process_time() - cpu[1]) / len(bodies))
             if case == "neighbors_stored":
                 served_by += models
             r = results[name]
@@ -265,9 +290,12 @@ def run_cases(base: str, key: str, ids: list[str], terms: dict[str, list[str]],
                                                  for c in take("/v1/fingerprint", BATCH)]),
                        ("batch_keywords", lambda: [{"keywords": k} for k in pastes(BATCH)])):
         rounds = [make() for _ in range(BATCH_ROUNDS)]
+        cpu = server_cpu_s(server_pid), time.process_time()
         latencies, statuses, _, wall = drive(base, key, "/v1/fingerprint",
                                              [{"items": items} for items in rounds], 1)
         results[case] = {**summarise(latencies, statuses, wall),
+                         "server_cpu_ms": 1000 * (server_cpu_s(server_pid) - cpu[0]) / len(rounds),
+                         "client_cpu_ms": 1000 * (time.process_time() - cpu[1]) / len(rounds),
                          "campaigns_per_s": BATCH * len(rounds) / wall}
         print(f"{case:<22} {results[case]['campaigns_per_s']:,.0f} campaigns/s "
               f"(batches of {BATCH:,}, p50 {results[case]['p50_ms']:.0f} ms)", flush=True)
@@ -318,7 +346,8 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"service ready on 127.0.0.1:{port} in {figures['startup_s']:.1f} s", flush=True)
         base = f"http://127.0.0.1:{port}"
         try:
-            served_by = run_cases(base, key, ids, terms, args.requests, rng, results)
+            served_by = run_cases(base, key, server.pid, ids, terms, args.requests, rng,
+                                  results)
             import httpx
             text = httpx.get(f"{base}/metrics", timeout=10).text
             match = re.search(r"^topiclab_canary_share_measured ([0-9.e+-]+)$", text, re.M)
@@ -335,14 +364,16 @@ def main(argv: list[str] | None = None) -> dict:
           f"{args.requests} requests per case; canary {CANARY:g}%: measured "
           f"{100 * figures['canary_share_stored']:.1f}% of stored-campaign answers "
           f"({100 * (figures['canary_share_metrics'] or 0):.1f}% of all answers, /metrics)")
-    print(f"{'case':<22} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'req/s':>9}  failed")
+    print(f"{'case':<22} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'req/s':>9} "
+          f"{'cpu ms s/c':>12}  failed   (cpu: per request, server / client)")
     for case, r in results.items():
         extra = "".join(mark(case, f, r[f]) for f in ("p95_ms", "rps", "campaigns_per_s")
                         if f in r)
         if "campaigns_per_s" in r:
             extra = f"  {r['campaigns_per_s']:,.0f} campaigns/s" + extra
+        cpu = f"{r['server_cpu_ms']:.1f}/{r['client_cpu_ms']:.1f}"
         print(f"{case:<22} {r['p50_ms']:8.1f} {r['p95_ms']:8.1f} {r['p99_ms']:8.1f} "
-              f"{r['rps']:9.1f}  {r['failed']}{extra}")
+              f"{r['rps']:9.1f} {cpu:>12}  {r['failed']}{extra}")
     print(f"total {figures['total_s']:.0f} s (build {figures['build_s']:.0f} s, scoring "
           f"{figures['score_s']:.0f} s, service start-up {figures['startup_s']:.1f} s)")
     if args.json:
