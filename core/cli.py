@@ -246,7 +246,7 @@ def _training_args(sweep: bool = False) -> Callable[[], list[Arg]]:
                 arg("--passes", type=int, help="gensim only"),
                 arg("--diversify", action="store_true",
                     help="tomotopy only: merge topics that share top words and re-split "
-                         "another, kept only if diversity rises and NPMI does not fall"),
+                         "another, kept only if neither diversity nor NPMI falls and one rises"),
                 arg("--language", choices=["auto", "en", "ja"]),
                 arg("--sample", type=int,
                     help="campaigns the metrics are measured on when there are more "

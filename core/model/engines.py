@@ -120,8 +120,8 @@ SETTINGS: dict[str, tuple[Setting, ...]] = {
         Setting("eta", "eta", "float", 0.001, 1.0, format="%.3f"),
         Setting("diversify", "Diversify topics", "bool",
                 help="After training, merge topics that share their top words and re-split "
-                     "the broadest one (K stays); kept only where topic diversity rises and "
-                     "coherence does not fall. Off by default: see the README.")),
+                     "another (K stays); kept only where neither topic diversity nor coherence "
+                     "falls and one of them rises. Off by default: see the README.")),
     "gensim": (
         Setting("passes", "Passes", "int", 1, 100),
         Setting("iterations", "Iterations per pass", "int", 10, 1000),
