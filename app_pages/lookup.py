@@ -136,9 +136,10 @@ st.dataframe(ui.as_percent_points(result.neighbors), hide_index=True, column_ord
     "similar_enough": st.column_config.CheckboxColumn(
         "similar enough", help="At or above the minimum similarity: actions learn from it"),
 })
+# A download does not rerun the page (a rerun could swallow the next click).
 st.download_button("Download neighbours (CSV)", export.csv_bytes(result.neighbors),
                    file_name=f"neighbours-{result.campaign_id or 'new'}.csv", mime="text/csv",
-                   key="download_neighbours")
+                   key="download_neighbours", on_click="ignore")
 
 if result.campaign_id and auth.current_user().can("feedback"):
     with st.expander("Was a suggested neighbour useful? Tell us"), st.form("feedback"):
@@ -162,7 +163,7 @@ for action in result.suggestions.actions:
 st.download_button("Download actions (CSV)",
                    export.csv_bytes(actions.to_frame(result.suggestions.actions)),
                    file_name=f"actions-{result.campaign_id or 'new'}.csv", mime="text/csv",
-                   key="download_actions")
+                   key="download_actions", on_click="ignore")
 
 if result.campaign_id:
     owner = lookup.brands.owner_of.get(result.campaign_id)
