@@ -13,11 +13,14 @@ run: init
 		--server.port $(PORT)
 
 # Two pytest workers, each taking whole test files (module fixtures are built once): most
-# tests wait on a browser, a server or a child process, so two cores run two of them at once.
+# tests wait on a server or a child process, so two cores run two of them at once. The
+# real-browser tests run afterwards on their own: beside another worker, the journey's click
+# on "Send feedback" was lost in two fresh-clone runs (not yet understood).
 TEST_WORKERS ?= 2
 test: setup browser spark
 	$(BIN)/ruff check .
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile -m "not browser"
+	$(BIN)/pytest -m browser
 
 setup: $(VENV)/.installed
 
