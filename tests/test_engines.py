@@ -203,3 +203,21 @@ def test_encoder_vocabulary_is_built_once_and_follows_its_dictionary():
     dictionary.filter_tokens(bad_ids=[dictionary.token2id["pump"]])   # compacts: new ids
     assert encoder.vocabulary == [dictionary[i] for i in range(len(dictionary))]
     assert "pump" not in encoder.vocabulary and len(encoder.vocabulary) == 3
+
+
+def test_transform_keeps_the_topics_part_and_follows_new_arrays(fitted, corpus):
+    """`transform` keeps what it derives from the topics between calls (a pasted-keyword
+    request no longer copies the topic matrix): the same figures as `fold_in` from the
+    raw arrays, to the bit, and new fitted arrays are picked up, not the kept ones."""
+    import copy
+
+    engine = copy.deepcopy(fitted["tomotopy"])
+    docs = corpus.bow[:30]
+    first = engine.transform(docs)
+    assert np.array_equal(first, fold_in(engine.topic_term_, engine.alpha_, docs,
+                                         engine.term_weights_))
+    assert np.array_equal(engine.transform(docs), first)      # from what it kept
+    engine.term_weights_ = engine.term_weights_ * 2.0          # another array: rebuilt
+    assert np.array_equal(engine.transform(docs), fold_in(
+        engine.topic_term_, engine.alpha_, docs, engine.term_weights_))
+    assert not np.array_equal(engine.transform(docs), first)

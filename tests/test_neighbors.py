@@ -159,3 +159,29 @@ def test_blend_beats_topic_only_on_short_docs(m10: dict) -> None:
     p_blend = label_precision(blend, m10["labels"])
     assert p_blend >= p_topic
     assert p_blend >= 0.4  # 10 labels: chance is about 0.1
+
+
+def test_shared_topics_are_the_strong_common_topics_strongest_first():
+    """Shared topics of all neighbours at once equal the definition row by row: topics at
+    or above the floor in both fingerprints, by the smaller weight, ties by topic id."""
+    rng = np.random.default_rng(4)
+    k = 12
+    fingerprints = rng.dirichlet(np.full(k, 0.3), size=40)
+    fingerprints[3] = fingerprints[0]                  # identical rows: every tie kept
+    fingerprints[5, :4] = [0.25, 0.25, 0.25, 0.25]     # equal weights: by topic id
+    fingerprints[5, 4:] = 0
+    index = NeighborIndex(shared_topic_min=0.1).fit(fingerprints, [f"c{i}" for i in range(40)])
+    for i in (0, 5, 7):
+        q = index.fingerprints_[i].astype(np.float64)
+        q = q / q.sum()
+        rows = np.arange(40)
+        expected = []
+        for j in rows:
+            both = np.minimum(q, index.fingerprints_[j])
+            strong = [t for t in range(k) if both[t] >= 0.1]
+            expected.append(tuple(sorted(strong, key=lambda t: (-both[t], t))))
+        assert index._shared_topics(q, rows) == expected
+        assert any(len(t) > 1 for t in expected)
+        found = index.query_id(f"c{i}", 5)
+        assert [n.shared_topics for n in found] == [
+            expected[index.position_[n.campaign_id]] for n in found]

@@ -162,7 +162,32 @@ def bow_matrix(bow_docs: Sequence[Bow], n_terms: int) -> sp.csr_matrix:
 COMPILED_FROM = 1_000
 
 
-def fold_in(topic_term: np.ndarray, alpha: np.ndarray, bow_docs: Sequence[Bow] | sp.spmatrix,
+class FoldInTopics(NamedTuple):
+    """What `fold_in` derives from a model's topics before it reads any document: the same
+    for every call, so `Engine.transform` keeps it (rebuilding it copied the K x V topic
+    matrix twice per call: ~1.5 ms of a pasted-keyword request at 13,000 words)."""
+
+    phi: np.ndarray                    # K x V float64
+    phi_t: np.ndarray                  # V x K, contiguous (each word's topic row)
+    alpha: np.ndarray                  # length K float64
+    column_weights: np.ndarray | None  # length V; None when every weight is 1
+
+
+def fold_in_topics(topic_term: np.ndarray, alpha: np.ndarray,
+                   term_weights: np.ndarray | None = None) -> FoldInTopics:
+    """The per-model part of `fold_in` (see there), computed once."""
+    phi = np.asarray(topic_term, dtype=np.float64)
+    k = phi.shape[0]
+    alpha = np.ascontiguousarray(np.broadcast_to(np.asarray(alpha, dtype=np.float64), (k,)))
+    column_weights = (phi.sum(axis=0) > 0).astype(np.float64)
+    if term_weights is not None:
+        column_weights *= np.asarray(term_weights, dtype=np.float64)
+    return FoldInTopics(phi, np.ascontiguousarray(phi.T), alpha,
+                        None if (column_weights == 1.0).all() else column_weights)
+
+
+def fold_in(topic_term: np.ndarray | FoldInTopics, alpha: np.ndarray | None,
+            bow_docs: Sequence[Bow] | sp.spmatrix,
             term_weights: np.ndarray | None = None, max_iter: int = 200,
             tol: float = 1e-4) -> np.ndarray:
     """Document-topic proportions of documents under fixed topics (N x K, rows sum to 1).
@@ -176,19 +201,19 @@ def fold_in(topic_term: np.ndarray, alpha: np.ndarray, bow_docs: Sequence[Bow] |
     `term_weights` (length V) multiplies each word's count first, as the engine did in
     training. Words with zero probability under every topic (or zero weight) are
     ignored; a document with no known words gets the prior mean alpha / sum(alpha).
+    `topic_term` may be `fold_in_topics(...)` computed before (then `alpha` and
+    `term_weights` are not read).
     """
-    phi = np.asarray(topic_term, dtype=np.float64)
+    topics = (topic_term if isinstance(topic_term, FoldInTopics)
+              else fold_in_topics(topic_term, alpha, term_weights))
+    phi, alpha = topics.phi, topics.alpha
     k, n_terms = phi.shape
-    alpha = np.ascontiguousarray(np.broadcast_to(np.asarray(alpha, dtype=np.float64), (k,)))
     counts = bow_docs.tocsr() if sp.issparse(bow_docs) else bow_matrix(bow_docs, n_terms)
-    column_weights = (phi.sum(axis=0) > 0).astype(np.float64)
-    if term_weights is not None:
-        column_weights *= np.asarray(term_weights, dtype=np.float64)
-    if not (column_weights == 1.0).all():
-        counts = (counts @ sp.diags(column_weights)).tocsr()
+    if topics.column_weights is not None:
+        counts = (counts @ sp.diags(topics.column_weights)).tocsr()
         counts.eliminate_zeros()
     if counts.shape[0] < COMPILED_FROM:
-        return _fold_in_vectorised(phi, alpha, counts, max_iter, tol)
+        return _fold_in_vectorised(phi, alpha, counts, max_iter, tol, topics.phi_t)
     theta = np.empty((counts.shape[0], k))
     # Imported here: numba takes ~0.4 s to import and ~0.2 s to load the compiled loop,
     # which a command folding in a few documents need not pay.
@@ -196,13 +221,24 @@ def fold_in(topic_term: np.ndarray, alpha: np.ndarray, bow_docs: Sequence[Bow] |
 
     # One signature (int64 indices, float64 values): numba compiles once, not per dtype.
     fold_in_rows(counts.indptr.astype(np.int64), counts.indices.astype(np.int64),
-                 counts.data.astype(np.float64), np.ascontiguousarray(phi.T), alpha,
+                 counts.data.astype(np.float64), topics.phi_t, alpha,
                  int(max_iter), float(tol), theta)
     return theta
 
 
+def warm_compiled_fold_in() -> None:
+    """Load the compiled fold-in loop now (~0.6 s: numba and its cached machine code), so
+    the first large batch a long-running process folds in does not pay for it."""
+    from core.model.fold_kernel import fold_in_rows
+
+    theta = np.empty((1, 1))
+    fold_in_rows(np.array([0, 1], dtype=np.int64), np.array([0], dtype=np.int64),
+                 np.array([1.0]), np.ones((1, 1)), np.ones(1), 1, 1e-4, theta)
+
+
 def _fold_in_vectorised(phi: np.ndarray, alpha: np.ndarray, counts: sp.csr_matrix,
-                        max_iter: int, tol: float) -> np.ndarray:
+                        max_iter: int, tol: float, phi_t: np.ndarray | None = None
+                        ) -> np.ndarray:
     """`fold_in` for a few documents, in numpy: the same iterations as the compiled loop
     (a test compares them), without loading numba.
 
@@ -211,7 +247,8 @@ def _fold_in_vectorised(phi: np.ndarray, alpha: np.ndarray, counts: sp.csr_matri
     """
     n_docs, k = counts.shape[0], phi.shape[0]
     theta = np.full((n_docs, k), 1.0 / k)
-    phi_t = np.ascontiguousarray(phi.T)                       # V x K
+    if phi_t is None:
+        phi_t = np.ascontiguousarray(phi.T)                   # V x K
     active = np.arange(n_docs)
     lengths = np.diff(counts.indptr)
     cols, data = counts.indices, counts.data
@@ -282,7 +319,12 @@ class Engine(ABC):
     def transform(self, bow_docs: Sequence[Bow] | sp.spmatrix) -> np.ndarray:
         """Topic proportions (N x K, rows sum to 1) of bow documents; see `fold_in`."""
         self._check_fitted()
-        return fold_in(self.topic_term_, self.alpha_, bow_docs, self.term_weights_)
+        # The topics' part of the fold-in, kept while the fitted arrays are the same ones.
+        fitted = (self.topic_term_, self.alpha_, self.term_weights_)
+        kept = self.__dict__.get("_fold_in_topics")
+        if kept is None or any(a is not b for a, b in zip(kept[0], fitted, strict=True)):
+            kept = self._fold_in_topics = (fitted, fold_in_topics(*fitted))
+        return fold_in(kept[1], None, bow_docs)
 
     def top_words(self, k: int, n: int = 10) -> list[str]:
         """The n most probable words of topic k."""

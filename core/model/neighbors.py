@@ -291,15 +291,24 @@ class NeighborIndex:
         top = top[np.lexsort((top, -scores[top]))]  # best first; ties in fitted order
         q = np.clip(np.asarray(vector, dtype=np.float64).ravel(), 0, None)
         q = q / q.sum()
+        shared = self._shared_topics(q, top)
         return [Neighbor(campaign_id=str(self.ids_[i]), similarity=float(combined[i]),
                          topic_similarity=float(topic[i]),
                          term_similarity=None if term is None else float(term[i]),
-                         shared_topics=self._shared_topics(q, i)) for i in top]
+                         shared_topics=topics) for i, topics in zip(top, shared, strict=True)]
 
-    def _shared_topics(self, q: np.ndarray, i: int) -> tuple[int, ...]:
-        both = np.minimum(q, self.fingerprints_[i])
-        strong = np.flatnonzero(both >= self.shared_topic_min)
-        return tuple(int(t) for t in strong[np.argsort(-both[strong], kind="stable")])
+    def _shared_topics(self, q: np.ndarray, rows: np.ndarray) -> list[tuple[int, ...]]:
+        """Per fitted row: the topics holding at least `shared_topic_min` in both `q` and
+        the row, strongest (largest smaller weight) first, ties by topic id. One numpy
+        call for all rows, then plain Python over their few strong topics."""
+        both = np.minimum(q, self.fingerprints_[rows])
+        strong = both >= self.shared_topic_min
+        result = []
+        for weights, keep in zip(both.tolist(), strong.tolist(), strict=True):
+            topics = [t for t, kept in enumerate(keep) if kept]
+            topics.sort(key=lambda t: -weights[t])  # stable, as argsort(kind="stable")
+            result.append(tuple(topics))
+        return result
 
     def __len__(self) -> int:
         self._check_fitted()

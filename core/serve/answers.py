@@ -114,8 +114,8 @@ def answer(lookup: Lookup, endpoint: str, query: Query) -> dict:
         if endpoint == "fingerprint":
             return _fingerprint(lookup, query)     # plain Python already
         if endpoint == "neighbors":
-            result = _neighbors(lookup, query)
-        elif endpoint == "suggest":
+            return _neighbors(lookup, query)       # plain Python already
+        if endpoint == "suggest":
             result = _suggest(lookup, query)
         else:
             raise AnswerError(404, f"no endpoint {endpoint!r}")

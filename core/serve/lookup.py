@@ -178,7 +178,8 @@ class Lookup:
                        min_terms: int = 0) -> list:
         """The n nearest stored campaigns as `Neighbor`s (no table): see `neighbors`."""
         self.check(campaign_id)
-        account = self.campaigns.at[campaign_id, "account"]
+        # the account is only read to leave it out (a pandas lookup per request otherwise)
+        account = self.campaigns.at[campaign_id, "account"] if exclude_account else None
         exclude, allowed = self._filters(account, exclude_account, min_terms)
         return self.index.query_id(campaign_id, n, exclude=exclude, allowed=allowed)
 
@@ -261,27 +262,46 @@ class Lookup:
     def neighbor_records(self, found: Sequence) -> list[dict]:
         """The rows of `_neighbor_table(found)` as dicts, without building a DataFrame: the
         scoring service's hot path (pandas indexing was ~80% of a request's CPU). Same
-        columns, order and values (a test compares them)."""
+        columns, order and values (a test compares them), already JSON-ready
+        (`answers.plain`: missing values are None), so the service sends them as they are."""
         columns = self._performance_arrays()
         position = self._campaign_position()
         records = []
         for nb in found:
             i = position[nb.campaign_id]
             row = {c: column[i] for c, column in columns.items()}
-            row.update(campaign_id=nb.campaign_id, similarity=nb.similarity,
-                       topic_similarity=nb.topic_similarity,
-                       term_similarity=nb.term_similarity,
+            row.update(campaign_id=nb.campaign_id, similarity=_finite(nb.similarity),
+                       topic_similarity=_finite(nb.topic_similarity),
+                       term_similarity=_finite(nb.term_similarity),
                        shared_topics=shared_topic_names(nb.shared_topics, self.topic_names))
             records.append({**{c: row[c] for c in NEIGHBOR_COLUMNS},
                             "similar_enough": bool(nb.similarity >= MIN_SIMILARITY)})
         return records
 
-    def _performance_arrays(self) -> dict[str, np.ndarray]:
-        """The performance columns as object arrays in `campaigns` order (built once)."""
+    def _performance_arrays(self) -> dict[str, list]:
+        """The performance columns as JSON-ready values in `campaigns` order (built once)."""
         if getattr(self, "_performance", None) is None:
+            from core.serve.answers import plain  # answers imports this module
+
             frame = self.campaigns.reindex(columns=PERFORMANCE)
-            self._performance = {c: frame[c].to_numpy(dtype=object) for c in PERFORMANCE}
+            self._performance = {c: plain(frame[c].to_numpy(dtype=object))
+                                 for c in PERFORMANCE}
         return self._performance
+
+    def prepare_serving(self) -> None:
+        """Build now what the scoring service's first answers would otherwise build: the
+        neighbour rows' columns, the compiled fold-in of large batches (numba, ~0.6 s)
+        and the tokenizer's spaCy pipeline."""
+        from core.model.engines import warm_compiled_fold_in
+        from core.model.text import load_nlp
+
+        self._performance_arrays()
+        self._campaign_position()
+        warm_compiled_fold_in()
+        tokenizer = self.model.encoder.tokenizer
+        if not tokenizer.config.pretokenized:
+            load_nlp(getattr(tokenizer, "language_", tokenizer.config.language),
+                     tokenizer.config.ja_split_mode)
 
     def _campaign_position(self) -> dict[str, int]:
         if getattr(self, "_positions", None) is None:
@@ -309,6 +329,11 @@ class Lookup:
                                  brand_lists.brand_lists())
         index.is_known = brand.known_by(self.model.encoder)
         return index
+
+
+def _finite(value: float | None) -> float | None:
+    """A similarity as JSON takes it (None for NaN, as `answers.plain` does)."""
+    return None if value is None or value != value or abs(value) == float("inf") else value
 
 
 def _check_floor(min_similarity: float) -> None:
