@@ -79,6 +79,8 @@ def test_transform_is_deterministic_and_independent_of_batch(fitted, corpus):
     np.testing.assert_array_equal(engine.transform(corpus.bow), whole)
     np.testing.assert_array_equal(engine.transform(corpus.bow[17:40]), whole[17:40])
     np.testing.assert_array_equal(engine.transform([corpus.bow[5]])[0], whole[5])
+    for i in range(0, len(corpus.bow), 23):  # one document alone takes its own path
+        np.testing.assert_array_equal(engine.transform([corpus.bow[i]])[0], whole[i])
 
 
 def test_unknown_words_and_empty_documents_get_the_prior(fitted):

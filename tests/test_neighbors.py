@@ -185,3 +185,23 @@ def test_shared_topics_are_the_strong_common_topics_strongest_first():
         found = index.query_id(f"c{i}", 5)
         assert [n.shared_topics for n in found] == [
             expected[index.position_[n.campaign_id]] for n in found]
+
+
+def test_query_tfidf_row_is_scikit_learns_to_the_bit(bbc: dict) -> None:
+    """A query's TF-IDF row is computed without scikit-learn's checks (`_tfidf_row`): the
+    same indices and float32 values as `TfidfTransformer.transform` + `expand`, so a
+    pasted keyword list ranks exactly as before."""
+    import scipy.sparse as sp
+
+    from core.model import term_vectors
+
+    index = NeighborIndex().fit(bbc["fingerprints"], bbc["ids"], bbc["counts"])
+    counts = sp.csr_matrix(bbc["counts"], dtype=np.float64)
+    for i in range(0, counts.shape[0], 7):
+        row = counts[i]
+        expected = term_vectors.expand(index.tfidf_.transform(row), None)
+        got = index._tfidf_row(row)
+        assert got.dtype == expected.dtype == np.float32
+        assert np.array_equal(got.indices, expected.indices)
+        assert np.array_equal(got.data, expected.data)
+        assert np.array_equal(counts[i].toarray(), row.toarray())   # the input is kept

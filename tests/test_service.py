@@ -647,3 +647,19 @@ def test_worker_socket_gives_accepted_connections_tcp_nodelay():
 
     assert asyncio.run(nodelay(ours)) == 1
     assert asyncio.run(nodelay(plain_sock)) == 0      # what uvicorn 0.54 alone gives
+
+
+def test_fingerprint_rounding_is_pythons_round_to_the_bit():
+    """Fingerprints are rounded in numpy (`answers.round5`): the same floats as Python's
+    `round(w, 5)`, halves and their neighbours included, float32 weights too."""
+    import numpy as np
+
+    from core.serve.answers import round5
+
+    rng = np.random.default_rng(0)
+    halves = (rng.integers(0, 100_000, 20_000) + 0.5) / 1e5
+    values = np.concatenate([halves, np.nextafter(halves, 0), np.nextafter(halves, 1),
+                             halves.astype(np.float32), rng.random(20_000),
+                             rng.dirichlet(np.full(50, 0.1), 200).astype(np.float32).ravel(),
+                             [0.0, 1.0, 5e-6, 1.5e-5]])
+    assert round5(values) == [round(float(v), 5) for v in values]

@@ -260,9 +260,16 @@ def _fold_in_vectorised(phi: np.ndarray, alpha: np.ndarray, counts: sp.csr_matri
             break
         per_word = np.einsum("ik,ik->i", current[rows], phi_at)
         # expected topic counts: sum_v n_dv * phi_kv / per_word, per document
-        indptr = np.r_[0, np.cumsum(lengths)]
-        weights = sp.csr_matrix((data / per_word, cols, indptr), shape=(active.size, len(phi_t)))
-        expected = weights @ phi_t
+        if active.size == 1:
+            # One document (a pasted keyword list): its words' rows added in order, the
+            # sums the CSR product below makes, without building a scipy matrix per
+            # iteration (that cost more than the arithmetic).
+            expected = _sum_in_order((data / per_word)[:, None] * phi_at, k)
+        else:
+            indptr = np.r_[0, np.cumsum(lengths)]
+            weights = sp.csr_matrix((data / per_word, cols, indptr),
+                                    shape=(active.size, len(phi_t)))
+            expected = weights @ phi_t
         new = alpha + current * expected
         new /= new.sum(axis=1, keepdims=True)
         moving = np.abs(new - current).max(axis=1) >= tol
@@ -275,6 +282,14 @@ def _fold_in_vectorised(phi: np.ndarray, alpha: np.ndarray, counts: sp.csr_matri
             new = new[moving]
         current = new
     return theta
+
+
+def _sum_in_order(rows: np.ndarray, k: int) -> np.ndarray:
+    """1 x k: the rows added one after another from zero, as scipy's CSR product adds a
+    row's entries (`np.add.accumulate` is sequential; `sum` would add pairwise)."""
+    if rows.shape[0] == 0:
+        return np.zeros((1, k))
+    return np.add.accumulate(rows, axis=0)[-1:]
 
 
 # ---------------------------------------------------------------------------------------

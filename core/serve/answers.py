@@ -163,10 +163,23 @@ def _fingerprint_dict(lookup: Lookup, query: Query, weights, oov: float,
                       unknown: list[str]) -> dict:
     return {"campaign_id": query.campaign_id, "oov_share": round(float(oov), 4),
             "unknown_words": unknown[:50],
-            # tolist() turns the row into Python floats at once (the same values as
-            # float(w) one by one, a third of a 1,000-item batch's time before)
-            "fingerprint": [round(w, 5) for w in np.asarray(weights).tolist()],
+            "fingerprint": round5(weights),
             "top_topics": score.top_topics(weights, lookup.topic_names)}
+
+
+def round5(weights: Any) -> list[float]:
+    """`[round(float(w), 5) for w in weights]`, in numpy: Python's `round` was a fifth of a
+    1,000-item batch's time. `rint(w * 1e5) / 1e5` is the same float (the division is
+    correctly rounded, as `round` reads its decimal back) except where `w * 1e5` lies
+    within rounding error of a half: those few go through `round` itself."""
+    values = np.asarray(weights, dtype=np.float64).ravel()
+    scaled = values * 1e5
+    rounded = np.rint(scaled) / 1e5
+    near_half = ~(np.abs(scaled - np.floor(scaled) - 0.5) > 1e-6)   # NaN and inf too
+    out = rounded.tolist()
+    for i in np.flatnonzero(near_half).tolist():
+        out[i] = round(float(values[i]), 5)
+    return out
 
 
 def _neighbors(lookup: Lookup, query: Query) -> dict:
