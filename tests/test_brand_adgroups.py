@@ -280,6 +280,41 @@ def test_wrong_ad_group_on_a_planted_case():
     assert adgroups.wrong_ad_group(keywords, topic_fit) is None
 
 
+def test_a_term_its_own_ad_groups_name_or_theme_word_claims_is_not_moved():
+    """A keyword of another group that is only a part of the term ("dentist") does not
+    move it when the rest of the term is its own group's: named in its ad group's name
+    ("emergency" in "Emergency Dental"), or a word the model puts in one topic ("reverse"
+    mortgage). A spread word ("cheap") is a modifier and does not hold the term back."""
+    def fit(terms: list[str]) -> np.ndarray:  # "cheap" in both topics, the rest in one
+        topics = ({"mortgage", "reverse", "heloc", "cheap"}, {"dentist", "cheap", "toothache"})
+        theta = np.asarray([[len(set(t.split()) & ws) for ws in topics] for t in terms], float)
+        total = theta.sum(axis=1, keepdims=True)
+        return np.divide(theta, total, out=np.zeros_like(theta), where=total > 0)
+
+    frame = pd.concat([
+        rows("C1", "Mixed", "A", [("dentist", 0, 0), ("mortgage", 0, 0)], term_type="keyword",
+             ad_group="General"),
+        rows("C1", "Mixed", "A", [("toothache", 0, 0)], term_type="keyword",
+             ad_group="Emergency Dental"),
+        rows("C1", "Mixed", "A", [("heloc", 0, 0)], term_type="keyword", ad_group="Home Equity"),
+        rows("C1", "Mixed", "A", [("emergency dentist", 10.0, 1)], ad_group="Emergency Dental"),
+        rows("C1", "Mixed", "A", [("refinance", 0, 0)], term_type="keyword",
+             ad_group="Refinance"),
+        rows("C1", "Mixed", "A", [("reverse mortgage", 10.0, 1)], ad_group="Home Equity"),
+        rows("C1", "Mixed", "A", [("cheap mortgage", 10.0, 1)], ad_group="Refinance")])
+    moved = set(adgroups.wrong_ad_group(frame, fit).evidence["term"])
+    assert moved == {"cheap mortgage"}
+    # without a model only the name claims: the theme word is not known as one
+    assert set(adgroups.wrong_ad_group(frame).evidence["term"]) == {"cheap mortgage",
+                                                                    "reverse mortgage"}
+    # a theme word that the better group's own terms use does not hold the term back
+    used = pd.concat([frame, rows("C1", "Mixed", "A", [("reverse mortgage rates", 5.0, 1)],
+                                  ad_group="General")])
+    assert "reverse mortgage" in set(adgroups.wrong_ad_group(used, fit).evidence["term"])
+    renamed = frame.replace({"ad_group": {"Emergency Dental": "Urgent Care"}})
+    assert "emergency dentist" in set(adgroups.wrong_ad_group(renamed, fit).evidence["term"])
+
+
 def planted_campaign(lookup) -> tuple[str, pd.DataFrame, str, str, str]:
     """A demo campaign with a search term that a keyword of its ad group matches (all the
     keyword's words in it) moved into an ad group none of whose keywords does."""

@@ -122,20 +122,40 @@ def test_a_folder_import_never_reads_the_truth(tmp_path: Path) -> None:
     assert set(read["source_file"]) == {"campaigns.parquet"} and len(read) == len(frame)
 
 
-def test_the_planted_misplaced_search_term_is_moved_where_it_belongs(trained_home,
-                                                                     truth) -> None:
-    case, named = _first_found(trained_home, truth, "wrong_ad_group", "wrong_ad_group",
-                               "term")
-    assert key(case["term"]) in named
+def test_the_planted_misplaced_search_terms_are_moved_where_they_belong(trained_home,
+                                                                       truth) -> None:
+    """Most of the store's planted misplaced terms are found, each moved to the ad group it
+    was taken from, and shown by Lookup; the terms its keywords match there stay. (Not
+    every one: on a 400-campaign model a rare modifier can look like a theme word of its
+    own, `core.model.adgroups`, and then the term is rightly left where it is.)"""
+    from core.model import actions as rules
+    from core.model.adgroups import wrong_ad_group
     from core.serve.lookup import Lookup
+
     lookup = Lookup("production")
-    actions = lookup.campaign(case["campaign_id"]).suggestions.actions
+    k = lookup.model.k
+    plants = truth[(truth["kind"] == "wrong_ad_group") & (truth["origin"] == "planted")
+                   & truth["campaign_id"].isin(set(lookup.fingerprints.campaign_ids))]
+    assert len(plants) >= 5, "too few planted misplaced terms in the test store"
+    found = []
+    for case in plants.itertuples():
+        action = wrong_ad_group(lookup._rows_of([case.campaign_id]),
+                                lambda ts: rules._term_topics(ts, k, None, None,
+                                                              lookup._term_fit))
+        hit = (None if action is None else
+               action.evidence[action.evidence["term"].map(key) == key(case.term)])
+        if hit is not None and len(hit):
+            right = case.detail.removeprefix("belongs in '").removesuffix("'")
+            assert (hit.iloc[0]["current_ad_group"], hit.iloc[0]["better_ad_group"]) == (
+                case.ad_group, right)
+            found.append((case, right))
+    assert len(found) >= 0.7 * len(plants), (len(found), len(plants))
+    case, right = found[0]
+    actions = lookup.campaign(case.campaign_id).suggestions.actions
     moved = next(a for a in actions if a.kind == "wrong_ad_group").evidence
-    row = moved[moved["term"].map(key) == key(case["term"])].iloc[0]
-    right = case["detail"].removeprefix("belongs in '").removesuffix("'")
-    assert (row["current_ad_group"], row["better_ad_group"]) == (case["ad_group"], right)
+    assert key(case.term) in set(moved["term"].map(key))
     # the terms left in the ad group it came from, which its keywords match, stay there
-    rows = lookup._rows_of([case["campaign_id"]])
+    rows = lookup._rows_of([case.campaign_id])
     kept = rows[(rows["ad_group"] == right) & (rows["term_type"] == "search_term")]
     own = [set(t.split()) for t in rows.loc[(rows["ad_group"] == right)
                                             & (rows["term_type"] == "keyword"), "term"]]

@@ -25,6 +25,20 @@ is in a keyword or converting search term of the campaign, or in at least `recur
 other search terms; a query with a word the campaign never bids on that never converted,
 "... reddit", "how to become ...", is a negative, not a move). Terms of an ad group with
 no keywords (nothing to judge it by), and brand/competitor ad groups, are left alone.
+
+**The own group's claim.** A better keyword that is a part of the term ("dentist" of
+"emergency dentist") does not make a move when the rest of the term is a theme of its own:
+- *by name*: a word of the term beyond the matched keyword is a word of its own ad group's
+  name and not of the other's ("emergency" in "Emergency Dental"): the advertiser built
+  the group for it;
+- *by topic* (with a model): a word of the term beyond the matched keyword that no term
+  of the better group uses and that the topic model puts mostly in one topic (the largest
+  share of its topic mix at least `theme_share`) names a product of its own ("reverse"
+  mortgage, "mouse" exterminator, hotel with "meeting" rooms). Modifiers ("cheap", "for
+  startups", "2026") are spread over topics and do not block a move. On the demo's
+  planted truth (K=40, three generator seeds) this claim took precision from 0.85-0.88 to
+  0.9+ at a recall cost of 0.01-0.03; 0.5 lost rare modifiers ("for nonprofits") as
+  themes, 0.8 kept almost every false move.
 The topic model's fit (cosine of the term's topic mix with each group's keywords') is
 shown as evidence when a model is given. `score` is 0.2 + the share of the campaign's
 search-term cost that was misrouted (capped at 1).
@@ -52,6 +66,7 @@ class AdGroupSettings:
     min_gain: int = 1              # content words the better keyword matches beyond own's
     recurring: int = 2             # other search terms that make a word the campaign's
     campaign_words_only: bool = True  # every content word of a moved term is the campaign's
+    theme_share: float = 0.6       # a word this much in one topic names a theme (see above)
     listed: int = 20
 
 
@@ -66,7 +81,8 @@ def wrong_ad_group(campaign_terms: pd.DataFrame,
                    notes: list[str] | None = None) -> Action | None:
     """The `wrong_ad_group` action of one campaign, or None (see the module docstring).
 
-    term_topics: terms -> topic mixes (rows sum to 1), only for the fits shown as evidence."""
+    term_topics: terms -> topic mixes (rows sum to 1), for the fits shown as evidence and
+    the topic claim of the own group."""
     s = settings or AdGroupSettings()
     if "ad_group" not in campaign_terms or "term_type" not in campaign_terms:
         return None
@@ -117,12 +133,17 @@ def wrong_ad_group(campaign_terms: pd.DataFrame,
         # better group does ("snow" tires, "rewards" credit card): its own group's claim.
         if any(served[own][w] > 1 and not served[better][w] for w in words - best[better][2]):
             continue
-        found.append({"term": distinct.at[i, "term"], "current_ad_group": own,
+        rest = words - best[better][2]
+        if _name_claims(rest, own, better):
+            continue
+        found.append({"rest": rest - served[better].keys(),
+                      "term": distinct.at[i, "term"], "current_ad_group": own,
                       "better_ad_group": better, "matched_keyword": best[better][1],
                       "own_keyword": best[own][1] or None})
+    found = _without_theme_claims(found, term_topics, s.theme_share)
     if not found:
         return None
-    found = pd.DataFrame(found)
+    found = pd.DataFrame(found).drop(columns="rest")
     found = _with_topic_fits(found, distinct, term_topics)
     figures = _figures(campaign_terms[kinds.reindex(campaign_terms.index).fillna("keyword")
                                       .eq("search_term")])
@@ -149,6 +170,34 @@ def wrong_ad_group(campaign_terms: pd.DataFrame,
             [c for c in ("term", "current_ad_group", "better_ad_group", "matched_keyword",
                          "own_keyword", "own_fit", "better_fit", "impressions", "clicks",
                          "cost", "conversions") if c in found]])
+
+
+def _same_word(a: str, b: str) -> bool:
+    """Same word up to a plural or a suffix ("hotel"/"hotels", "color"/"coloring")."""
+    if a == b or a.rstrip("s") == b.rstrip("s"):
+        return True
+    short, long_ = sorted((a, b), key=len)
+    return len(short) >= 4 and long_.startswith(short)
+
+
+def _name_claims(rest: frozenset[str], own: str, other: str) -> bool:
+    """Whether a word of `rest` is a word of the ad group name `own` and not of `other`."""
+    mine, theirs = own.lower().split(), other.lower().split()
+    return any(any(_same_word(w, n) for n in mine) and not any(_same_word(w, n) for n in theirs)
+               for w in rest)
+
+
+def _without_theme_claims(found: list[dict],
+                          term_topics: Callable[[Sequence[str]], np.ndarray | None] | None,
+                          theme_share: float) -> list[dict]:
+    """The moves whose `rest` (words beyond the matched keyword that the better group does
+    not use) holds no theme word: one the model puts mostly in one topic."""
+    words = sorted({w for f in found for w in f["rest"]})
+    theta = term_topics(words) if words and term_topics is not None else None
+    if theta is None:
+        return found
+    themes = {w for w, mix in zip(words, theta, strict=True) if mix.max() >= theme_share}
+    return [f for f in found if not f["rest"] & themes]
 
 
 def _ignored() -> frozenset[str]:
