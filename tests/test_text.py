@@ -198,3 +198,24 @@ def test_encode_new_tokens_reports_oov_share(tmp_path):
     bows, oovs = loaded.encode_docs([["trail running shoes", "zebra crossing"]])
     assert oovs[0] == pytest.approx(2 / 5)
     assert {loaded.dictionary[i] for i, _ in bows[0]} == {"trail", "run", "shoe"}
+
+
+def test_warm_fills_the_word_cache_and_changes_no_token():
+    """`Tokenizer.warm` (the service runs it over a model's terms) runs spaCy over the
+    terms' words ahead of time: later calls find them cached and give the same tokens as a
+    tokenizer that never warmed, decorated and non-ASCII terms included."""
+    import pyarrow as pa
+
+    terms = ["Emergency Plumbers", "[boiler repairs]", "+cheap +flights", "café crème",
+             "running  shoes", "the best 24h plumber", "ｆｕｌｌ width"]
+    cold = Tokenizer(TextConfig(language="en")).fit(terms)
+    warm = Tokenizer(TextConfig(language="en")).fit(terms)
+    added = warm.warm(pa.chunked_array([pa.array([*terms, None, terms[0]])]))
+    cached = warm._chunk_tokens
+    assert added == len(cached) >= 10
+    assert {"Emergency", "boiler", "café", "full"} <= set(cached)     # words as cleaned:
+    assert "ｆｕｌｌ" not in cached and "[boiler" not in cached        # NFKC, no match marks
+    assert warm.warm(pa.array(terms)) == 0                             # nothing new
+    asked = [*terms, "emergency boiler", "Flights"]
+    assert warm.tokenize_terms(asked) == cold.tokenize_terms(asked)
+    assert Tokenizer(TextConfig(pretokenized=True)).fit(terms).warm(pa.array(terms)) == 0
