@@ -328,6 +328,33 @@ def test_neighbour_records_equal_the_cli_table(served):
     assert plain(lookup.neighbor_records(found)) == plain(table.to_dict(orient="records"))
 
 
+def test_batch_fingerprints_equal_one_by_one_answers(served):
+    """A batch's fingerprints are rounded and ranked for all items at once; each must be
+    the answer the definition gives for that item alone (weights rounded to 5 places, top
+    topics as `score.top_topics`), with unknown ids and wordless lists as their errors."""
+    from core.serve import answers, score
+    from core.serve.lookup import Lookup
+
+    lookup = Lookup(served["production"])
+    raw = [{"campaign_id": c} for c in lookup.index.ids_[:6]] + [
+        {"campaign_id": "nope"}, {"keywords": ["emergency plumber", "boiler repair"]},
+        {"keywords": ["zzzz qqqq"]}, {"keywords": ["plumber"]}]
+    queries = [answers.parse(answers.Query, r) for r in raw]
+    batch = answers.fingerprint_many(lookup, queries)
+    assert [getattr(a, "status", 200) for a in batch] == [200] * 6 + [404, 200, 422, 200]
+    for query, got in zip(queries, batch, strict=True):
+        if isinstance(got, answers.AnswerError):
+            continue
+        if query.campaign_id is not None:
+            weights = lookup.fingerprints.weights[lookup.fingerprints.index_of(
+                query.campaign_id)]
+        else:
+            weights = score.fold_in(lookup.model, query.keywords).weights
+        assert got["fingerprint"] == [round(float(w), 5) for w in weights]
+        assert got["top_topics"] == score.top_topics(weights, lookup.topic_names)
+        assert got == answers.fingerprint_many(lookup, [query])[0]
+
+
 def test_cache_hits_and_invalidation_on_promotion(served):
     key = keys.create("cache").key
     with client() as (c, gateway):
