@@ -333,13 +333,14 @@ class Gateway:
         results: list[dict | None] = [None] * len(items)
         pending: dict[str, list[tuple[int, Query, str, Any]]] = {}
         lookups = {}
+        tally: dict[str, int] = {}        # answers per variant, counted once per batch
         for i, raw in enumerate(items):
             try:
                 query = answers.parse(Query, raw, f"items.{i}")
             except AnswerError as err:
                 results[i] = {"index": i, "status": err.status, "error": err.message}
                 continue
-            variant, lookup, cache_key, cached = self._route(state, query, outcome)
+            variant, lookup, cache_key, cached = self._route(state, query, outcome, tally)
             if cached is not None:
                 results[i] = {"index": i, "status": 200, "model_id": lookup.model_id,
                               "variant": variant, **cached.answer}
@@ -356,6 +357,8 @@ class Gateway:
                 self.cache.put(cache_key, CachedAnswer(answer))
                 results[i] = {"index": i, "status": 200, "model_id": lookup.model_id,
                               "variant": variant, **answer}
+        for variant, count in tally.items():
+            self._count(variant, count)
         for model_id, group in pending.items():
             lookup = lookups[model_id]
             with self.compute:
@@ -369,18 +372,26 @@ class Gateway:
                               "variant": variant, **answer}
         return [r for r in results if r is not None]
 
-    def _route(self, state: Served, query: Query, outcome: Outcome):
-        """The variant and model for a query, its cache key and cached answer (or None)."""
+    def _route(self, state: Served, query: Query, outcome: Outcome,
+               tally: dict[str, int] | None = None):
+        """The variant and model for a query, its cache key and cached answer (or None).
+        The variant is counted now, or in `tally` for the caller to count (a batch)."""
         variant, lookup = state.pick(canary.sticky_key(query.campaign_id, query.keywords))
         outcome.served_by(variant, lookup.model_id)
-        with self._count_lock:
-            self.variant_counts[variant] = self.variant_counts.get(variant, 0) + 1
-        self.metrics.variant_items.labels(variant).inc()
+        if tally is None:
+            self._count(variant, 1)
+        else:
+            tally[variant] = tally.get(variant, 0) + 1
         cache_key = query.cache_key(outcome.endpoint, lookup.model_id)
         cached = self.cache.get(cache_key)
         if cached is not None:
             outcome.cache_hits += 1
         return variant, lookup, cache_key, cached
+
+    def _count(self, variant: str, answers_: int) -> None:
+        with self._count_lock:
+            self.variant_counts[variant] = self.variant_counts.get(variant, 0) + answers_
+        self.metrics.variant_items.labels(variant).inc(answers_)
 
     def _compute(self, lookup: Lookup, endpoint: str, query: Query, cache_key: tuple
                  ) -> CachedAnswer:
