@@ -205,3 +205,17 @@ def test_query_tfidf_row_is_scikit_learns_to_the_bit(bbc: dict) -> None:
         assert np.array_equal(got.indices, expected.indices)
         assert np.array_equal(got.data, expected.data)
         assert np.array_equal(counts[i].toarray(), row.toarray())   # the input is kept
+
+
+def test_compiled_term_part_is_scipys_column_product_to_the_bit(bbc: dict) -> None:
+    """A stored campaign's term similarities come from `core.model.term_kernel` (the
+    columns read in place): the same float32 values as scipy's column slice times the
+    row, which the index computed before."""
+    index = NeighborIndex().fit(bbc["fingerprints"], bbc["ids"], bbc["counts"])
+    for i in range(0, len(bbc["ids"]), 13):
+        row = index.terms_[i]
+        expected = np.zeros(len(bbc["ids"]), dtype=np.float32)
+        expected += index.terms_csc_[:, row.indices] @ row.data
+        got = index._stored_term_similarities(i)
+        assert got.dtype == np.float32 and np.array_equal(got, expected)
+        assert np.count_nonzero(got) > 1

@@ -278,13 +278,31 @@ class NeighborIndex:
         topic = self.topic_similarities(vector)
         combined, term = topic, None
         if self.terms_ is not None:
-            row = self.terms_[i]  # already TF-IDF and normalised
-            term = np.zeros(len(self.ids_), dtype=np.float32)
-            if row.nnz:
-                term += self.terms_csc_[:, row.indices] @ row.data
+            term = self._stored_term_similarities(i)
             combined = self._blend(topic, term)
         return self._top(vector, combined, topic, term, k,
                          [*map(str, exclude), self.ids_[i]], allowed)
+
+    def warm(self) -> None:
+        """Load the compiled term loop now (numba, ~0.3 s once per process), not in the
+        first query (a long-running service calls this when it loads a model)."""
+        if self.terms_ is not None and len(self.ids_):
+            self._stored_term_similarities(0)
+
+    def _stored_term_similarities(self, i: int) -> np.ndarray:
+        """Cosine of fitted campaign i's TF-IDF row (already expanded and normalised) with
+        every campaign's: `terms_csc_[:, row.indices] @ row.data`, computed in place by
+        `core.model.term_kernel` (the same float32 values)."""
+        from core.model.term_kernel import add_columns_dot  # numba: loaded on first use
+
+        rows = self.terms_
+        start, stop = rows.indptr[i], rows.indptr[i + 1]
+        out = np.zeros(len(self.ids_), dtype=np.float32)
+        if stop > start:
+            csc = self.terms_csc_
+            add_columns_dot(csc.indptr, csc.indices, csc.data, rows.indices[start:stop],
+                            rows.data[start:stop], out)
+        return out
 
     def _blend(self, topic: np.ndarray, term: np.ndarray) -> np.ndarray:
         """(1 - w) * topic + w * term in float32, one temporary fewer than written out."""

@@ -290,15 +290,17 @@ class Lookup:
 
     def prepare_serving(self) -> None:
         """Build now what the scoring service's first answers would otherwise build: the
-        neighbour rows' columns, the compiled fold-in of large batches (numba, ~0.6 s)
-        and the tokenizer's spaCy pipeline, run over the words of the model's own terms
-        (`Tokenizer.warm`: ~1-2 s at 100,000 campaigns, once per model)."""
+        neighbour rows' columns, the compiled loops (numba: the fold-in of large batches,
+        the term part of neighbour queries; ~0.6 s) and the tokenizer's spaCy pipeline,
+        run over the words of the model's own terms (`Tokenizer.warm`: ~4 s of CPU at
+        100,000 campaigns, once per model)."""
         from core.model.engines import warm_compiled_fold_in
         from core.model.text import load_nlp
 
         self._performance_arrays()
         self._campaign_position()
         warm_compiled_fold_in()
+        self.index.warm()
         tokenizer = self.model.encoder.tokenizer
         if not tokenizer.config.pretokenized:
             load_nlp(getattr(tokenizer, "language_", tokenizer.config.language),
