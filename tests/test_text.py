@@ -219,3 +219,18 @@ def test_warm_fills_the_word_cache_and_changes_no_token():
     asked = [*terms, "emergency boiler", "Flights"]
     assert warm.tokenize_terms(asked) == cold.tokenize_terms(asked)
     assert Tokenizer(TextConfig(pretokenized=True)).fit(terms).warm(pa.array(terms)) == 0
+
+
+def test_few_terms_are_cleaned_as_many_are():
+    """A pasted keyword list (a few terms) is checked in Python, a large one with Arrow:
+    both clean every term the same way (match marks, NFKC, edge whitespace)."""
+    from core.model.text import _FEW_TERMS, _clean_terms
+
+    tricky = ["plain words", "[exact match]", '"phrase match"', "+broad +match", "café",
+              "ｆｕｌｌ ｗｉｄｔｈ", " leading", "trailing ", "tab\tinside", "end\n", "", "a-b's",
+              "\x1cfile sep", "ﬁ ligature", "x]y"]
+    few = _clean_terms(tricky)
+    many = _clean_terms(tricky * (_FEW_TERMS // len(tricky) + 1))
+    assert len(tricky) < _FEW_TERMS <= len(tricky) * (_FEW_TERMS // len(tricky) + 1)
+    assert many[:len(tricky)] == few
+    assert few[1] == "exact match" and few[5] == "full width" and few[0] == "plain words"

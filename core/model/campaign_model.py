@@ -71,6 +71,7 @@ class Fingerprint:
     unknown_tokens: list[str] = field(default_factory=list)   # every token not in it
     dropped: dict[str, str] = field(default_factory=dict)     # of those: seen in training
                                                               # but filtered out -> why
+    bow: list[tuple[int, float]] = field(default_factory=list, repr=False)  # as folded in
 
     @property
     def confidence(self) -> float:
@@ -138,7 +139,7 @@ def fold_in_keyword_lists(encoder: Encoder, engine: Engine,
         bows.append(bow)
         slots.append(len(results))
         dropped = {t: encoder.dropped[t] for t in unknown if t in encoder.dropped}
-        results.append(Fingerprint(np.empty(0), oov, known, unknown, dropped))
+        results.append(Fingerprint(np.empty(0), oov, known, unknown, dropped, bow))
     if bows:
         weights = engine.transform(bows)
         for slot, row in zip(slots, weights, strict=True):

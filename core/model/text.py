@@ -158,9 +158,19 @@ def _stopwords(language: str) -> frozenset[str]:
 _MAY_CHANGE_RE = r'["+\[\]]|^[\t\n\x0b\x0c\r\x1c-\x1f ]|[\t\n\x0b\x0c\r\x1c-\x1f ]$'
 
 
+_MAY_CHANGE = re.compile(_MAY_CHANGE_RE)
+_FEW_TERMS = 64   # below this, Python's checks beat building an Arrow array
+
+
 def _clean_terms(terms: list[str]) -> list[str]:
     """`NFKC(strip_decorations(term))` of each term, calling Python only for the few terms
-    a vectorised (Arrow) check says it may change: most keywords are plain ASCII words."""
+    a vectorised (Arrow) check says it may change: most keywords are plain ASCII words.
+    A few terms (a pasted keyword list) are checked in Python: the same pattern, whose
+    `$` also matches before a final newline there, so it sends at least the same terms
+    to the full cleaning."""
+    if len(terms) < _FEW_TERMS:
+        return [t if t.isascii() and not _MAY_CHANGE.search(t)
+                else unicodedata.normalize("NFKC", strip_decorations(t)) for t in terms]
     array = pa.array(terms, pa.large_string())
     plain = pc.and_(pc.string_is_ascii(array),
                     pc.invert(pc.match_substring_regex(array, _MAY_CHANGE_RE)))

@@ -253,7 +253,9 @@ class Lookup:
                                min_terms: int = 0) -> tuple[score.Fingerprint, list]:
         """Fingerprint (folded in) and the nearest stored campaigns as `Neighbor`s."""
         fingerprint = score.fold_in(self.model, keywords)
-        bow, _ = self.model.encoder.encode(fingerprint.known_tokens + fingerprint.unknown_tokens)
+        # the bag of words the fold-in read (the same counts as encoding its tokens again)
+        bow = fingerprint.bow or self.model.encoder.encode(
+            fingerprint.known_tokens + fingerprint.unknown_tokens)[0]
         counts = bow_matrix([bow], len(self.model.encoder.dictionary))
         _, allowed = self._filters(None, False, min_terms)
         return fingerprint, self.index.query(fingerprint.weights, n, terms=counts,
