@@ -219,3 +219,22 @@ def test_compiled_term_part_is_scipys_column_product_to_the_bit(bbc: dict) -> No
         got = index._stored_term_similarities(i)
         assert got.dtype == np.float32 and np.array_equal(got, expected)
         assert np.count_nonzero(got) > 1
+
+
+def test_largest_picks_the_positions_argpartition_picks():
+    """The top-k search (`_largest`: a sampled threshold, argpartition only on a tie at the
+    k-th place) returns the same positions as argpartition over all scores: distinct
+    scores, many ties, dropped campaigns (-inf)."""
+    from core.model.neighbors import _largest
+
+    rng = np.random.default_rng(2)
+    for trial in range(300):
+        n, k = int(rng.choice([7, 2000, 30000])), int(rng.integers(1, 40))
+        scores = rng.random(n).astype(np.float32)
+        if trial % 3 == 1:
+            scores = np.round(scores, 2)                      # ties across the k-th place
+        if trial % 3 == 2:
+            scores[rng.integers(0, n, n // 3)] = -np.inf
+        k = min(k, int(np.isfinite(scores).sum()))
+        expected = np.argpartition(-scores, k - 1)[:k] if k < n else np.arange(n)
+        assert np.array_equal(np.sort(_largest(scores, k)), np.sort(expected))

@@ -327,7 +327,7 @@ class NeighborIndex:
         k = min(int(k), int(np.isfinite(scores).sum()))
         if k <= 0:
             return []
-        top = np.argpartition(-scores, k - 1)[:k] if k < scores.size else np.arange(scores.size)
+        top = _largest(scores, k)
         top = top[np.isfinite(scores[top])]
         top = top[np.lexsort((top, -scores[top]))]  # best first; ties in fitted order
         q = np.clip(np.asarray(vector, dtype=np.float64).ravel(), 0, None)
@@ -358,6 +358,30 @@ class NeighborIndex:
     def _check_fitted(self) -> None:
         if not hasattr(self, "fingerprints_"):
             raise RuntimeError("NeighborIndex is not fitted: call fit(fingerprints, ids) first")
+
+
+def _largest(scores: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the k largest scores (any order): `np.argpartition(-scores, k - 1)[:k]`,
+    which took ~0.4 ms of a query over 100,000 campaigns, usually without it. A strided
+    sample's k-th largest value t has at least k scores at or above it, so those few
+    candidates hold the k largest; when exactly k scores reach the k-th largest value the
+    answer is that set, whatever picks it. A tie across the k-th place (or no finite t)
+    goes to argpartition itself, so the same positions come out either way."""
+    n = scores.size
+    if k >= n:
+        return np.arange(n)
+    step = n // (20 * k)
+    if step >= 4:
+        sample = scores[::step]
+        t = np.partition(sample, sample.size - k)[sample.size - k]
+        if np.isfinite(t):
+            candidates = np.flatnonzero(scores >= t)
+            values = scores[candidates]
+            picked = np.argpartition(-values, k - 1)[:k]
+            # every score at or above the k-th largest is a candidate (it is >= t)
+            if np.count_nonzero(values >= values[picked].min()) == k:
+                return candidates[picked]
+    return np.argpartition(-scores, k - 1)[:k]
 
 
 def shared_topic_names(topics: Sequence[int], topic_names: Sequence[str] | None = None
