@@ -238,3 +238,16 @@ def test_end_to_end_on_demo_campaigns() -> None:
                                                   "vertical"].iloc[0], "term"].unique()[:20]
     f = fingerprints[i]
     assert (fit(list(own_terms)) @ f).mean() > 2 * (fit(list(other)) @ f).mean()
+
+
+def test_name_words_take_each_campaigns_first_known_name_as_groupby_first_does():
+    from core.model import actions
+
+    rows = pd.DataFrame({"campaign_id": ["C2", "C1", "C2", "C3"],
+                         "campaign_name": [None, "Acme Plumbing - Drains", "Best Boilers UK",
+                                           None],
+                         "account": ["Best Co", "Acme", None, None]})
+    words = actions._name_words_by_campaign(rows)
+    assert words == {"C2": {"best", "boilers"}, "C1": {"acme", "plumbing", "drains"},
+                     "C3": set()}
+    assert list(words) == list(rows.groupby("campaign_id", sort=False).first().index)

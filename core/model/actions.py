@@ -225,10 +225,20 @@ def _name_words_by_campaign(rows: pd.DataFrame) -> dict[str, set[str]]:
     columns = [c for c in ("campaign_name", "account") if c in rows.columns]
     if not columns:
         return {}
-    firsts = rows.groupby(rows["campaign_id"].astype(str), sort=False)[columns].first()
-    return {cid: {w for c in columns for w in words_of(firsts.at[cid, c])
-                  if len(w) > 2 and w not in STOP_WORDS}
-            for cid in firsts.index}
+    # Each column's first value per campaign, as groupby().first() gives, in plain Python:
+    # over a few hundred neighbour rows of Arrow strings that groupby was ~7 of a pasted
+    # lookup's ~80 ms of CPU, this loop ~1.
+    ids = rows["campaign_id"].astype(str).tolist()
+    firsts: dict[str, list[Any]] = {cid: [] for cid in ids}
+    for c in columns:
+        first: dict[str, Any] = {}
+        for cid, value in zip(ids, rows[c].tolist(), strict=True):
+            if cid not in first and value is not None and value == value:  # not NaN
+                first[cid] = value
+        for cid, value in first.items():
+            firsts[cid].append(value)
+    return {cid: {w for v in values for w in words_of(v) if len(w) > 2 and w not in STOP_WORDS}
+            for cid, values in firsts.items()}
 
 
 def _add_keywords(own: set[str], neighbor_terms: pd.DataFrame, neighbors: pd.DataFrame,
