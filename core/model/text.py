@@ -162,6 +162,12 @@ _MAY_CHANGE = re.compile(_MAY_CHANGE_RE)
 _FEW_TERMS = 64   # below this, Python's checks beat building an Arrow array
 
 
+def _plain(array: pa.Array) -> pa.BooleanArray:
+    """Per term, whether cleaning leaves it as it is: ASCII, nothing `_MAY_CHANGE_RE` finds."""
+    return pc.and_(pc.string_is_ascii(array),
+                   pc.invert(pc.match_substring_regex(array, _MAY_CHANGE_RE)))
+
+
 def _clean_terms(terms: list[str]) -> list[str]:
     """`NFKC(strip_decorations(term))` of each term, calling Python only for the few terms
     a vectorised (Arrow) check says it may change: most keywords are plain ASCII words.
@@ -171,9 +177,7 @@ def _clean_terms(terms: list[str]) -> list[str]:
     if len(terms) < _FEW_TERMS:
         return [t if t.isascii() and not _MAY_CHANGE.search(t)
                 else unicodedata.normalize("NFKC", strip_decorations(t)) for t in terms]
-    array = pa.array(terms, pa.large_string())
-    plain = pc.and_(pc.string_is_ascii(array),
-                    pc.invert(pc.match_substring_regex(array, _MAY_CHANGE_RE)))
+    plain = _plain(pa.array(terms, pa.large_string()))
     cleaned = list(terms)
     for i in np.flatnonzero(~plain.to_numpy(zero_copy_only=False)):
         cleaned[i] = unicodedata.normalize("NFKC", strip_decorations(terms[i]))
@@ -266,8 +270,7 @@ class Tokenizer:
             return 0
         distinct = pc.unique(terms.combine_chunks() if isinstance(terms, pa.ChunkedArray)
                              else terms).drop_null()
-        plain = pc.and_(pc.string_is_ascii(distinct),
-                        pc.invert(pc.match_substring_regex(distinct, _MAY_CHANGE_RE)))
+        plain = _plain(distinct)
         words = pc.unique(pc.list_flatten(pc.split_pattern(distinct.filter(plain), " ")))
         chunks = [words.to_pylist()]
         others = distinct.filter(pc.invert(plain)).to_pylist()   # cleaned as tokenize does
