@@ -266,15 +266,17 @@ class Lookup:
         scoring service's hot path (pandas indexing was ~80% of a request's CPU). Same
         columns, order and values (a test compares them), already JSON-ready
         (`answers.plain`: missing values are None), so the service sends them as they are."""
+        from core.serve.answers import plain  # answers imports this module
+
         columns = self._performance_arrays()
         position = self._campaign_position()
         records = []
         for nb in found:
             i = position[nb.campaign_id]
             row = {c: column[i] for c, column in columns.items()}
-            row.update(campaign_id=nb.campaign_id, similarity=_finite(nb.similarity),
-                       topic_similarity=_finite(nb.topic_similarity),
-                       term_similarity=_finite(nb.term_similarity),
+            row.update(campaign_id=nb.campaign_id, similarity=plain(nb.similarity),
+                       topic_similarity=plain(nb.topic_similarity),
+                       term_similarity=plain(nb.term_similarity),
                        shared_topics=shared_topic_names(nb.shared_topics, self.topic_names))
             records.append({**{c: row[c] for c in NEIGHBOR_COLUMNS},
                             "similar_enough": bool(nb.similarity >= MIN_SIMILARITY)})
@@ -335,11 +337,6 @@ class Lookup:
                                  brand_lists.brand_lists())
         index.is_known = brand.known_by(self.model.encoder)
         return index
-
-
-def _finite(value: float | None) -> float | None:
-    """A similarity as JSON takes it (None for NaN, as `answers.plain` does)."""
-    return None if value is None or value != value or abs(value) == float("inf") else value
 
 
 def _check_floor(min_similarity: float) -> None:
