@@ -29,7 +29,7 @@ import pytest
 from core.cli import main as cli_main
 from core.data import audit, store
 from core.ops import deploy
-from core.serve import canary, keys, registry, request_log, throttle
+from core.serve import answers, canary, keys, registry, request_log, throttle
 from core.serve.service import Settings, create_app
 from core.serve.serving import ModelHolder
 from tests.conftest import REPO, SECOND_K
@@ -230,6 +230,52 @@ def test_every_status_code(served):
         assert r.status_code == 503 and r.headers["Retry-After"] == "1"
 
 
+def test_small_queries_answer_on_the_event_loop_which_never_waits_for_a_slot(served,
+                                                                             monkeypatch):
+    """Stored campaigns and short keyword lists are answered on the event loop (a thread
+    hand-off cost more than the answer); suggest, batches and long lists in threads. When
+    every compute slot is taken, a small query goes to a thread and waits there: the loop
+    still answers /healthz and cache hits meanwhile, and the query is answered once a slot
+    frees."""
+    from core.serve.answers import Query
+    from core.serve.service import INLINE_KEYWORDS, inline
+
+    stored, few = Query(campaign_id=CAMPAIGN), Query(keywords=["emergency plumber"])
+    many = Query(keywords=[f"plumber {i}" for i in range(INLINE_KEYWORDS + 1)])
+    assert inline("neighbors", stored) and inline("fingerprint", few)
+    assert not inline("suggest", stored) and not inline("neighbors", many)
+
+    am = keys.create("am").key
+    with client(compute_slots=1) as (c, gateway):
+        assert post(c, "neighbors", {"campaign_id": "C00004"}, am).status_code == 200
+        seen = {}
+        real_answer = answers.answer
+
+        def noting_thread(lookup, endpoint, query):
+            seen[query.campaign_id] = threading.current_thread().name
+            return real_answer(lookup, endpoint, query)
+
+        monkeypatch.setattr(answers, "answer", noting_thread)  # a spy: the real answer
+        assert post(c, "neighbors", {"campaign_id": CAMPAIGN}, am).status_code == 200
+        assert post(c, "suggest", {"campaign_id": "C00005"}, am).status_code == 200
+        assert not seen[CAMPAIGN].startswith("topiclab-answer")   # the loop's thread
+        assert seen["C00005"].startswith("topiclab-answer")
+
+        assert gateway.compute.acquire(timeout=5)      # every slot taken
+        result = {}
+        waiting = threading.Thread(target=lambda: result.setdefault(
+            "r", post(c, "neighbors", {"campaign_id": "C00006"}, am)))
+        waiting.start()
+        time.sleep(0.5)
+        assert "r" not in result                           # waits for the slot...
+        assert c.get("/healthz").status_code == 200        # ...in a thread, not the loop
+        assert post(c, "neighbors", {"campaign_id": "C00004"}, am).status_code == 200  # a hit
+        gateway.compute.release()
+        waiting.join(30)
+        assert result["r"].status_code == 200
+        assert seen["C00006"].startswith("topiclab-answer")
+
+
 def test_without_a_production_model_the_service_is_up_but_not_ready(home):
     key = keys.create("early").key
     with client() as (c, _):
@@ -323,6 +369,9 @@ def test_neighbour_records_equal_the_cli_table(served):
         records = lookup.neighbor_records(lookup.find_neighbors(cid, 10, **options))
         assert plain(records) == plain(table.to_dict(orient="records")), cid
         assert list(records[0]) == list(table.columns)
+        # counts are JSON numbers (DuckDB's sums are HUGEINT; they once reached JSON as text)
+        assert all(isinstance(r[c], int) for r in records for c in ("clicks", "impressions")
+                   if r[c] is not None), records[0]
     _, table = lookup.keyword_neighbors(["emergency plumber", "boiler repair"], 7)
     _, found = lookup.find_keyword_neighbors(["emergency plumber", "boiler repair"], 7)
     assert plain(lookup.neighbor_records(found)) == plain(table.to_dict(orient="records"))
@@ -690,3 +739,16 @@ def test_fingerprint_rounding_is_pythons_round_to_the_bit():
                              rng.dirichlet(np.full(50, 0.1), 200).astype(np.float32).ravel(),
                              [0.0, 1.0, 5e-6, 1.5e-5]])
     assert round5(values) == [round(float(v), 5) for v in values]
+
+
+def test_plain_turns_database_decimals_into_json_numbers():
+    """DuckDB hands sums and DECIMAL columns over as `Decimal`; answers carry them as
+    numbers (they were sent as text), and a non-finite one as null."""
+    from decimal import Decimal
+
+    from core.serve.answers import plain
+
+    assert plain({"clicks": Decimal("80"), "cost": Decimal("2.50"), "x": Decimal("NaN"),
+                  "big": Decimal(2**70)}) == {"clicks": 80, "cost": 2.5, "x": None,
+                                               "big": 2**70}
+    assert type(plain(Decimal("80"))) is int

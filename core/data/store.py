@@ -86,8 +86,9 @@ WITH marked AS (
     GROUP BY dataset, version, campaign_id
 ), totals AS (
     SELECT dataset, version, campaign_id, campaign_name, account, terms, search_terms,
-           if(keyword_based, k_impressions, a_impressions) AS impressions,
-           if(keyword_based, k_clicks, a_clicks) AS clicks,
+           -- sum(BIGINT) is a HUGEINT, which reached pandas and JSON as Decimal text
+           if(keyword_based, k_impressions, a_impressions)::BIGINT AS impressions,
+           if(keyword_based, k_clicks, a_clicks)::BIGINT AS clicks,
            if(keyword_based, k_cost, a_cost) AS cost,
            if(keyword_based, k_conversions, a_conversions) AS conversions,
            label

@@ -12,6 +12,7 @@ import math
 import unicodedata
 from collections.abc import Mapping
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Annotated, Any
 
 import numpy as np
@@ -231,6 +232,10 @@ def plain(value: Any) -> Any:
         return bool(value)
     if isinstance(value, np.integer):
         return int(value)
+    if isinstance(value, Decimal):  # a DuckDB HUGEINT or DECIMAL: a number, not text
+        if not value.is_finite():
+            return None
+        return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, datetime | date | pd.Timestamp):
         return None if pd.isna(value) else value.isoformat()
     if value is pd.NA or value is pd.NaT:
