@@ -268,8 +268,8 @@ class Lookup:
         (`answers.plain`: missing values are None), so the service sends them as they are."""
         from core.serve.answers import plain  # answers imports this module
 
-        columns = self._performance_arrays()
-        position = self._campaign_position()
+        columns = self._performance_arrays
+        position = self._campaign_position
         records = []
         for nb in found:
             i = position[nb.campaign_id]
@@ -282,15 +282,13 @@ class Lookup:
                             "similar_enough": bool(nb.similarity >= MIN_SIMILARITY)})
         return records
 
+    @cached_property
     def _performance_arrays(self) -> dict[str, list]:
-        """The performance columns as JSON-ready values in `campaigns` order (built once)."""
-        if getattr(self, "_performance", None) is None:
-            from core.serve.answers import plain  # answers imports this module
+        """The performance columns as JSON-ready values in `campaigns` order."""
+        from core.serve.answers import plain  # answers imports this module
 
-            frame = self.campaigns.reindex(columns=PERFORMANCE)
-            self._performance = {c: plain(frame[c].to_numpy(dtype=object))
-                                 for c in PERFORMANCE}
-        return self._performance
+        frame = self.campaigns.reindex(columns=PERFORMANCE)
+        return {c: plain(frame[c].to_numpy(dtype=object)) for c in PERFORMANCE}
 
     def prepare_serving(self) -> None:
         """Build now what the scoring service's first answers would otherwise build: the
@@ -301,8 +299,7 @@ class Lookup:
         from core.model.engines import warm_compiled_fold_in
         from core.model.text import load_nlp
 
-        self._performance_arrays()
-        self._campaign_position()
+        _ = self._performance_arrays, self._campaign_position  # built now, not in an answer
         warm_compiled_fold_in()
         self.index.warm()
         tokenizer = self.model.encoder.tokenizer
@@ -311,10 +308,9 @@ class Lookup:
                      tokenizer.config.ja_split_mode)
             tokenizer.warm(self._term_table.column("term"))
 
+    @cached_property
     def _campaign_position(self) -> dict[str, int]:
-        if getattr(self, "_positions", None) is None:
-            self._positions = {c: i for i, c in enumerate(self.campaigns.index)}
-        return self._positions
+        return {c: i for i, c in enumerate(self.campaigns.index)}
 
     def _suggest(self, own: pd.DataFrame, fingerprint: score.Fingerprint,
                  table: pd.DataFrame, min_similarity: float) -> actions.SuggestionResult:
