@@ -333,9 +333,10 @@ class NeighborIndex:
         bound reaches the floor can be in it, and only theirs are scored. At 100,000
         campaigns that was 0.6% of them on average (p90 1.8%), instead of one sweep of
         the 20 MB fingerprint matrix per query. Where more than a quarter remain, it
-        sweeps everything as `_top` does. Same neighbours in the same order as the sweep;
-        a topic similarity may differ from the sweep's in the last bit of its float32 (BLAS
-        may sum a row in another order in a smaller product; a test compares them).
+        sweeps everything as `_top` does. Same neighbours in the same order as the sweep,
+        but for campaigns within float32 rounding of each other: BLAS may sum a row of a
+        smaller product in another order, and near identical fingerprints the square root
+        magnifies that last bit to ~1e-5 of topic similarity (a test compares them).
         """
         self.topic_similarities(vector, np.zeros(0, dtype=np.intp))  # checks the vector
         w = np.float32(self.term_weight)
