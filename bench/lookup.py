@@ -10,9 +10,9 @@ One run, on a synthetic corpus of `--campaigns` campaigns (`core.data.demo.gener
    term rows, tokenise + encode, fold-in, write to DuckDB) — target >= 5,000 campaigns/s;
 3. `Lookup(...)` load time (one-off) with the encoded counts saved at training time and,
    in the same run, without them (encoding the term rows again, as before), medians of 3
-   interleaved loads — target >= 3x faster; then the latency of `Lookup.neighbors` and of the full
-   `Lookup.campaign` (neighbours + actions) for `--queries` random stored campaigns
-   — target p95 <= 50 ms;
+   interleaved loads — target >= 3x faster; then the latency of `Lookup.neighbors` (target p95
+   <= 50 ms) and of the full `Lookup.campaign` (neighbours + actions; no target, the
+   issue named the neighbour query) for `--queries` random stored campaigns;
 4. `Lookup.keywords` of 5 pasted keywords (4 terms of a random campaign + 1 noise word)
    — target p95 <= 100 ms;
 5. the Lookup page under Streamlit's AppTest: the first run (loads the cached `Lookup`),
@@ -49,7 +49,6 @@ NOISE_WORDS = ("zxqv", "flurble", "near me", "best price 2027", "qwertyuiop")
 TARGETS = {  # figure -> (comparison, target)
     "score_campaigns_per_s": (">=", 5000.0),
     "neighbors_p95_ms": ("<=", 50.0),
-    "campaign_p95_ms": ("<=", 50.0),
     "keywords_p95_ms": ("<=", 100.0),
     "lookup_load_speedup": (">=", 3.0),
 }
