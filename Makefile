@@ -31,10 +31,10 @@ $(VENV)/.installed: requirements.txt
 	touch $@
 
 # The scoring service (HTTP/JSON API) on 127.0.0.1:$(SERVE_PORT); see README, Scoring service.
-# One worker process per core (bench/serve.py: at concurrency 8 two workers on 2 cores
-# answer about twice the requests of one); each loads its own copy of the models.
+# One worker meets every bench/serve.py target on 2 cores; SERVE_WORKERS=2 answers more
+# requests at once, but each worker has its own models, metrics and share of a key's rate.
 SERVE_PORT ?= 8000
-SERVE_WORKERS ?= $(shell nproc 2>/dev/null || echo 1)
+SERVE_WORKERS ?= 1
 serve: init
 	$(BIN)/python -m core serve --host 127.0.0.1 --port $(SERVE_PORT) --workers $(SERVE_WORKERS)
 
