@@ -303,8 +303,8 @@ class Gateway:
         if isinstance(payload, dict) and "items" in payload:
             return await self.in_thread(self._batch_answer, state, payload, outcome)
         # One query: parsed and looked up in the cache here, on the event loop (a dict
-        # lookup); only an answer that must be computed goes to a worker thread. A hit
-        # sends the bytes encoded when it was first answered.
+        # lookup; a hit sends the bytes encoded when it was first answered). An answer to
+        # compute is computed here too when it is small (`inline`), else in a thread.
         query = answers.parse(Query, payload)
         variant, lookup, cache_key, cached = self._route(state, query, outcome)
         if cached is None and inline(outcome.endpoint, query):
