@@ -238,12 +238,14 @@ def test_small_queries_answer_on_the_event_loop_which_never_waits_for_a_slot(ser
     still answers /healthz and cache hits meanwhile, and the query is answered once a slot
     frees."""
     from core.serve.answers import Query
-    from core.serve.service import INLINE_KEYWORDS, inline
+    from core.serve.service import INLINE_CHARACTERS, INLINE_KEYWORDS, inline
 
     stored, few = Query(campaign_id=CAMPAIGN), Query(keywords=["emergency plumber"])
     many = Query(keywords=[f"plumber {i}" for i in range(INLINE_KEYWORDS + 1)])
+    long = Query(keywords=["x" * 400] * (INLINE_CHARACTERS // 400 + 1))
     assert inline("neighbors", stored) and inline("fingerprint", few)
     assert not inline("suggest", stored) and not inline("neighbors", many)
+    assert not inline("neighbors", long)
 
     am = keys.create("am").key
     with client(compute_slots=1) as (c, gateway):

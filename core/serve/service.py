@@ -61,7 +61,7 @@ disable_created_metrics()  # no `_created` series beside every counter
 
 API_VERSION = "v1"
 T = TypeVar("T")
-INLINE_KEYWORDS = 50   # see `inline`
+INLINE_KEYWORDS, INLINE_CHARACTERS = 50, 2_000   # see `inline`
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.08, 0.1, 0.25, 0.5, 1.0,
                    2.5, 5.0, 10.0)
@@ -494,14 +494,16 @@ class CachedAnswer:
 def inline(endpoint: str, query: Query) -> bool:
     """Whether a query not in the cache is answered on the event loop itself rather than in
     a thread: one fingerprint or neighbours query, of a stored campaign or of at most
-    `INLINE_KEYWORDS` keywords (~2 and ~4 ms of CPU at 100,000 campaigns). Handing those
+    `INLINE_KEYWORDS` keywords and `INLINE_CHARACTERS` characters (words spaCy has not seen
+    are tokenised there; ~2 and ~4 ms of CPU at 100,000 campaigns). Handing those
     to a thread cost more than the answer (the loop and the threads trading the GIL): at
     concurrency 8, one worker, 100,000 campaigns, stored neighbours took 4.0 ms of service
     CPU a request in threads and 2.9 ms on the loop, pasted keywords 9.5 and 5.1 ms.
     Suggest (~200 ms), batches, feedback and long keyword lists stay in threads, and so
     does a query that finds every compute slot taken (`Gateway._compute`)."""
-    return endpoint != "suggest" and (query.keywords is None
-                                      or len(query.keywords) <= INLINE_KEYWORDS)
+    keywords = query.keywords
+    return endpoint != "suggest" and (keywords is None or (
+        len(keywords) <= INLINE_KEYWORDS and sum(map(len, keywords)) <= INLINE_CHARACTERS))
 
 
 def encode(body: dict) -> bytes:
