@@ -131,9 +131,9 @@ def wrong_ad_group(campaign_terms: pd.DataFrame,
             continue
         # A word of the term that other terms of its own group use and no term of the
         # better group does ("snow" tires, "rewards" credit card): its own group's claim.
-        if any(served[own][w] > 1 and not served[better][w] for w in words - best[better][2]):
-            continue
         rest = words - best[better][2]
+        if any(served[own][w] > 1 and not served[better][w] for w in rest):
+            continue
         if _name_claims(rest, own, better):
             continue
         found.append({"rest": rest - served[better].keys(),
