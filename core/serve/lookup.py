@@ -254,9 +254,7 @@ class Lookup:
         """Fingerprint (folded in) and the nearest stored campaigns as `Neighbor`s."""
         fingerprint = score.fold_in(self.model, keywords)
         # the bag of words the fold-in read (the same counts as encoding its tokens again)
-        bow = fingerprint.bow or self.model.encoder.encode(
-            fingerprint.known_tokens + fingerprint.unknown_tokens)[0]
-        counts = bow_matrix([bow], len(self.model.encoder.dictionary))
+        counts = bow_matrix([fingerprint.bow], len(self.model.encoder.dictionary))
         _, allowed = self._filters(None, False, min_terms)
         return fingerprint, self.index.query(fingerprint.weights, n, terms=counts,
                                              allowed=allowed)
