@@ -165,17 +165,12 @@ def fingerprint_many(lookup: Lookup, queries: list[Query]) -> list[dict | Answer
         matrix = np.vstack([np.asarray(row[2], dtype=np.float64) for row in found_rows])
         k = matrix.shape[1]
         rounded = round5(matrix)
-        # per row, as `score.top_topics`: strongest first, ties by topic id (stable)
-        top = np.argsort(-matrix, axis=1, kind="stable")[:, :5]
-        top_weights = np.take_along_axis(matrix, top, axis=1).tolist()
-        names = lookup.topic_names
+        tops = score.top_topics_many(matrix, lookup.topic_names)
         for r, (slot, query, _, oov, unknown) in enumerate(found_rows):
             answers[slot] = {
                 "campaign_id": query.campaign_id, "oov_share": round(float(oov), 4),
                 "unknown_words": unknown[:50], "fingerprint": rounded[r * k:(r + 1) * k],
-                "top_topics": [{"topic": t, "name": names[t], "weight": round(w, 4)}
-                               for t, w in zip(top[r].tolist(), top_weights[r],
-                                               strict=True)]}
+                "top_topics": tops[r]}
     return answers
 
 

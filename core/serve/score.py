@@ -241,10 +241,19 @@ def top_topics(weights: Sequence[float] | np.ndarray, names: Sequence[str], n: i
                ) -> list[dict]:
     """A fingerprint's `n` strongest topics, strongest first (ties by topic id), as the
     CLI, the Lookup answer and the scoring service print them."""
+    return top_topics_many(np.asarray(weights, dtype=float)[None, :], names, n)[0]
+
+
+def top_topics_many(weights: np.ndarray, names: Sequence[str], n: int = 5
+                    ) -> list[list[dict]]:
+    """`top_topics` of every row of an N x K matrix, in one sort (a batch of 1,000
+    fingerprints spent a third of its time in numpy calls made row by row)."""
     weights = np.asarray(weights, dtype=float)
-    order = np.argsort(-weights, kind="stable")[:n]
-    return [{"topic": int(t), "name": names[t], "weight": round(float(weights[t]), 4)}
-            for t in order]
+    order = np.argsort(-weights, axis=1, kind="stable")[:, :n]
+    strongest = np.take_along_axis(weights, order, axis=1).tolist()
+    return [[{"topic": t, "name": names[t], "weight": round(w, 4)}
+             for t, w in zip(topics, row, strict=True)]
+            for topics, row in zip(order.tolist(), strongest, strict=True)]
 
 
 def split_keywords(text: str) -> list[str]:
