@@ -372,14 +372,13 @@ class Gateway:
                 pending.setdefault(lookup.model_id, []).append((i, query, variant, cache_key))
             else:
                 try:
-                    with self.compute:
-                        answer = answers.answer(lookup, outcome.endpoint, query)
+                    computed = self._compute(lookup, outcome.endpoint, query, cache_key)
                 except AnswerError as err:
                     results[i] = {"index": i, "status": err.status, "error": err.message}
                     continue
-                self.cache.put(cache_key, CachedAnswer(answer))
+                assert computed is not None  # it waits for its compute slot
                 results[i] = {"index": i, "status": 200, "model_id": lookup.model_id,
-                              "variant": variant, **answer}
+                              "variant": variant, **computed.answer}
         for variant, count in tally.items():
             self._count(variant, count)
         for model_id, group in pending.items():
