@@ -67,10 +67,12 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     # Spark MLlib online LDA (core/ops/spark_engine.py): alpha/eta None = MLlib's 1/K; master
     # None = TOPICLAB_SPARK_MASTER, else local[*]. Whole-corpus mini-batches and a short
     # learning offset: 15 iterations recovered planted word groups exactly, where MLlib's
-    # own defaults (5% mini-batches, offset 1024) still mixed them after 40. On very large
-    # corpora a smaller subsampling_rate trades passes over the data for noise.
+    # own defaults (5% mini-batches, offset 1024) still mixed them after 40. Mini-batches
+    # stop growing at batch_documents: past it each iteration reads a random share of the
+    # corpus, so fitting costs the same at 1M campaigns as at 50,000 (README, Running on Spark).
     "spark": {"k": 20, "iterations": 15, "seed": 0, "alpha": None, "eta": None,
-              "subsampling_rate": 1.0, "learning_offset": 10.0, "learning_decay": 0.51,
+              "subsampling_rate": 1.0, "batch_documents": 50_000,
+              "learning_offset": 10.0, "learning_decay": 0.51,
               "optimize_alpha": True, "master": None},
     # Biterm topic model (bitermplus) for short documents: alpha/eta are BTM's corpus-level
     # topic prior (None = the paper's 50/K) and word prior; a background topic takes the
@@ -539,8 +541,9 @@ class TomotopyLDA(Engine):
 class SparkLDA(Engine):
     """MLlib's online variational Bayes LDA, trained on a Spark session.
 
-    `subsampling_rate` is the share of documents in each mini-batch, `learning_offset`
-    and `learning_decay` MLlib's tau0 and kappa; `alpha`/`eta` None keep MLlib's 1/K.
+    `subsampling_rate` is the share of documents in each mini-batch, lowered so that a
+    mini-batch holds about `batch_documents` at most (None: no cap); `learning_offset`
+    and `learning_decay` are MLlib's tau0 and kappa; `alpha`/`eta` None keep MLlib's 1/K.
     `master` is where it runs (None: `TOPICLAB_SPARK_MASTER`, else local[*]); the master
     it actually ran on is kept in `fit_info_`.
     """
@@ -550,6 +553,7 @@ class SparkLDA(Engine):
     def __init__(self, k: int = _D["k"], iterations: int = _D["iterations"],
                  seed: int = _D["seed"], alpha: float | None = _D["alpha"],
                  eta: float | None = _D["eta"], subsampling_rate: float = _D["subsampling_rate"],
+                 batch_documents: int | None = _D["batch_documents"],
                  learning_offset: float = _D["learning_offset"],
                  learning_decay: float = _D["learning_decay"],
                  optimize_alpha: bool = _D["optimize_alpha"], master: str | None = _D["master"]
@@ -560,6 +564,7 @@ class SparkLDA(Engine):
         self.alpha = alpha
         self.eta = eta
         self.subsampling_rate = subsampling_rate
+        self.batch_documents = batch_documents
         self.learning_offset = learning_offset
         self.learning_decay = learning_decay
         self.optimize_alpha = optimize_alpha
@@ -572,15 +577,26 @@ class SparkLDA(Engine):
                              f"not {self.iterations!r}.")
         if not 0 < self.subsampling_rate <= 1:
             raise InputError(f"subsampling_rate must be in (0, 1], not {self.subsampling_rate}")
+        if self.batch_documents is not None and not (
+                isinstance(self.batch_documents, int) and self.batch_documents >= 1):
+            raise InputError("batch_documents must be a whole number of at least 1 or None, "
+                             f"not {self.batch_documents!r}.")
         if self.learning_offset <= 0 or not 0.5 < self.learning_decay <= 1:
             raise InputError("learning_offset must be positive and learning_decay in (0.5, 1].")
 
-    def _lda(self):
+    def sampling_rate(self, documents: int) -> float:
+        """The share of `documents` each mini-batch reads: `subsampling_rate`, capped so a
+        mini-batch holds about `batch_documents`."""
+        if self.batch_documents is None or documents <= self.batch_documents:
+            return float(self.subsampling_rate)
+        return min(float(self.subsampling_rate), self.batch_documents / documents)
+
+    def _lda(self, documents: int):
         from pyspark.ml.clustering import LDA
 
         self.check_params()
         lda = LDA(k=self.k, maxIter=self.iterations, seed=int(self.seed), optimizer="online",
-                  subsamplingRate=float(self.subsampling_rate),
+                  subsamplingRate=self.sampling_rate(documents),
                   learningOffset=float(self.learning_offset),
                   learningDecay=float(self.learning_decay),
                   optimizeDocConcentration=bool(self.optimize_alpha),
@@ -591,15 +607,17 @@ class SparkLDA(Engine):
             lda.setTopicConcentration(float(self.eta))
         return lda
 
-    def fit_frame(self, session, features, progress: Progress | None = None
+    def fit_frame(self, session, features, documents: int, progress: Progress | None = None
                   ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-        """Fit on a DataFrame with a `features` count-vector column: (K x V, alpha, info)."""
-        lda = self._lda()
+        """Fit on a DataFrame of `documents` rows with a `features` count-vector column:
+        (K x V, alpha, info)."""
+        lda = self._lda(documents)
         model = spark_session.run_job(session, "online LDA", lambda: lda.fit(features),
                                       progress, expected_jobs=self.iterations + 2)
         topic_term = np.asarray(model.topicsMatrix().toArray(), dtype=np.float64).T
         alpha = np.asarray(model.estimatedDocConcentration().toArray(), dtype=np.float64)
-        return topic_term, alpha, spark_session.describe(session)
+        return topic_term, alpha, {**spark_session.describe(session),
+                                   "subsampling_rate": lda.getSubsamplingRate()}
 
     def _train(self, corpus, progress):
         """Fit on an in-memory Corpus (sweeps, the pipeline, notebooks): its bows go to
@@ -611,7 +629,7 @@ class SparkLDA(Engine):
         rows = [(SparseVector(n_terms, sorted((int(i), float(c)) for i, c in doc)),)
                 for doc in corpus.bow if doc]
         frame = session.createDataFrame(rows, ["features"])
-        topic_term, alpha, info = self.fit_frame(session, frame, progress)
+        topic_term, alpha, info = self.fit_frame(session, frame, len(rows), progress)
         return Trained(topic_term, alpha, None, {**info, "documents": len(rows)})
 
 

@@ -78,9 +78,10 @@ def train(spec, progress: Progress | None = None, *, sweep_id: str | None = None
         # tasks cost more in scheduling than they save.
         features = docs.filter(docs.fold >= cut).coalesce(
             session.sparkContext.defaultParallelism)
-        fit = _stage(progress, _STAGES["tokenize"], _STAGES["fit"])
-        topic_term, alpha, ran_on = engine.fit_frame(session, features.select("features"), fit)
         n_train = int(spark_session.run_job(session, "count", features.count))
+        fit = _stage(progress, _STAGES["tokenize"], _STAGES["fit"])
+        topic_term, alpha, ran_on = engine.fit_frame(session, features.select("features"),
+                                                     n_train, fit)
     finally:
         docs.unpersist()
     if not np.isfinite(topic_term).all() or (topic_term.sum(axis=1) <= 0).any():

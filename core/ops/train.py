@@ -49,7 +49,7 @@ _WHOLE: dict[str, tuple[int, int]] = {
     "iterations": (1, 100_000), "passes": (1, 10_000), "seed": (0, 2**32 - 1),
     "chunksize": (1, 10_000_000), "rm_top": (0, 100_000), "optim_interval": (0, 100_000),
     "burn_in": (0, 100_000), "workers": (1, 256), "progress_every": (1, 100_000),
-    "window": (2, 100_000),
+    "window": (2, 100_000), "batch_documents": (1, 10**9),
 }
 # Real parameters: (low, high), low excluded. alpha/eta are Dirichlet priors (> 0);
 # gensim's and MLlib's learning-rate decay must be in (0.5, 1] and offset tau_0 > 0.
@@ -70,6 +70,8 @@ def check_param(engine: str, name: str, value: Any) -> None:
     """One training parameter: finite, of the right kind, in its range; else an
     InputError naming the parameter and the value."""
     if name in _WHOLE:
+        if value is None and name == "batch_documents":
+            return  # no cap: every mini-batch is subsampling_rate of the corpus
         low, high = _WHOLE[name]
         if not (isinstance(value, numbers.Integral) and not isinstance(value, bool)
                 and low <= value <= high):
