@@ -36,6 +36,33 @@ def test_import_creates_numbered_versions_and_recognises_identical_content(home,
     assert datasets.terms("shop", 1)["clicks"].iloc[0] == 10  # version 1 untouched
 
 
+def test_files_are_stored_one_at_a_time_and_hashed_as_one_content(home, small_csv, tmp_path):
+    """Each file is staged as soon as it is read; how rows are split into files does not
+    change the content hash, the rows or the campaigns, and a bad later file stores nothing."""
+    from core.data import readers
+
+    rows = pd.read_csv(small_csv)
+    parts = [tmp_path / "a.csv", tmp_path / "b.csv"]
+    rows.iloc[:5].to_csv(parts[0], index=False)
+    rows.iloc[5:].to_csv(parts[1], index=False)
+    whole = readers.read_paths(parts)
+    split = ingest.import_paths(parts, "shop")
+    assert split.content_hash == ingest.content_hash(whole.frame)  # the whole frame's hash
+    assert (split.rows, split.campaigns, split.files) == (8, 3, ["a.csv", "b.csv"])
+    stored = datasets.terms("shop", 1).sort_values(["source_file", "source_line"])
+    assert stored["term"].tolist() == whole.frame["term"].tolist()
+    assert stored["clicks"].tolist() == whole.frame["clicks"].tolist()
+    assert ingest.import_paths([small_csv], "shop").status == "unchanged"  # one file, same rows
+
+    with pytest.raises(InputError, match="no such file"):  # every path, before any reading
+        readers.read_each([small_csv, tmp_path / "missing.csv"])
+    bad = tmp_path / "c.csv"
+    bad.write_text("campaign_id,keyword,clicks\nC9,boots,many\n")
+    with pytest.raises(InputError, match="clicks"):
+        ingest.import_paths([parts[0], bad], "shop")
+    assert list(datasets.list_versions("shop")["version"]) == [1]
+
+
 def test_campaign_table_totals_and_rates(home, small_csv):
     ingest.import_paths([small_csv], "shop")
     table = datasets.campaigns("shop", 1).set_index("campaign_id")

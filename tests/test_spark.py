@@ -257,9 +257,28 @@ def test_spark_engine_fits_an_in_memory_corpus_too(session):
     texts = [[" ".join(np.random.default_rng(i).choice(words, 2, replace=False))
               for _ in range(8)] for i, words in enumerate(list(GROUPS.values()) * 20)]
     corpus = Corpus.from_texts(texts)
-    engine = spark_engine.SparkLDA(k=3, iterations=3, seed=0, master=MASTER).fit(corpus)
+    engine = spark_engine.SparkLDA(k=3, iterations=3, seed=0, master=MASTER,
+                                   batch_documents=20).fit(corpus)
     assert engine.topic_term_.shape == (3, len(corpus.vocabulary))
     assert engine.vocabulary_ == corpus.vocabulary
+    # 60 campaigns, mini-batches capped at 20: MLlib was asked for a third of them.
+    assert engine.fit_info_["subsampling_rate"] == pytest.approx(20 / 60)
+
+
+def test_mini_batches_stop_growing_at_batch_documents():
+    from core.ops.train import check_param
+
+    capped = spark_engine.SparkLDA(batch_documents=50_000)
+    assert capped.sampling_rate(10_000) == 1.0
+    assert capped.sampling_rate(1_000_000) == pytest.approx(0.05)
+    assert spark_engine.SparkLDA(subsampling_rate=0.01).sampling_rate(1_000_000) == 0.01
+    assert spark_engine.SparkLDA(batch_documents=None).sampling_rate(10**7) == 1.0
+    check_param("spark", "batch_documents", None)  # no cap is allowed
+    for bad in (0, 2.5, "many"):
+        with pytest.raises(TopicLabError, match="batch_documents"):
+            check_param("spark", "batch_documents", bad)
+        with pytest.raises(TopicLabError, match="batch_documents"):
+            spark_engine.SparkLDA(batch_documents=bad).check_params()
 
 
 def test_missing_pyspark_or_java_is_one_line_saying_how_to_get_it(monkeypatch, home):

@@ -17,7 +17,7 @@ import io
 import os
 import re
 import stat
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -87,6 +87,7 @@ class ReadResult:
     warnings: list[str] = field(default_factory=list)
     format_by_file: dict[str, str] = field(default_factory=dict)
     currency: str | None = None  # Google Ads' "Currency code" when the files agree on one
+    currencies: set[str] = field(default_factory=set)  # every code the files give
 
 
 @dataclass
@@ -114,6 +115,14 @@ def read_paths(paths: Sequence[str | Path], *, names: Sequence[str] | None = Non
     name; None or "auto" to detect) applies to every text file. Only regular files are
     read (`core.data.files`): a device, FIFO or socket is refused before it is opened.
     """
+    return combine(list(read_each(paths, names=names, encoding=encoding)))
+
+
+def read_each(paths: Sequence[str | Path], *, names: Sequence[str] | None = None,
+              encoding: str | None = None) -> Iterator[ReadResult]:
+    """`read_paths` one file at a time: every path is checked first (kind, size, names),
+    then each file is read when the iteration reaches it, so an import of many files
+    holds one file's rows at a time (`core.data.ingest`). `combine` joins the results."""
     encoding = encodings.check_choice(encoding)
     if isinstance(paths, (str, Path)):
         paths = [paths]
@@ -136,15 +145,16 @@ def read_paths(paths: Sequence[str | Path], *, names: Sequence[str] | None = Non
     for path, shown in sources:  # every kind and size before any reading
         info = files.regular_file(path, shown if names is not None else str(path))
         files.check_size(info.st_size, shown)
-    return _read_all([(shown, files.read_limited(path, shown)) for path, shown in sources],
-                     encoding)
+    _check_distinct([shown for _, shown in sources])
+    return (_read_one(files.read_limited(path, shown), shown, encoding)
+            for path, shown in sources)
 
 
 def read_bytes(data: bytes, name: str, *, encoding: str | None = None) -> ReadResult:
     """Read one in-memory upload (e.g. Streamlit's `UploadedFile.getvalue()`)."""
     shown = Path(name).name
     files.check_size(len(data), shown)
-    return _read_all([(shown, data)], encodings.check_choice(encoding))
+    return combine([_read_one(data, shown, encodings.check_choice(encoding))])
 
 
 # --------------------------------------------------------------------------- files and folders
@@ -177,26 +187,29 @@ def _supported_files(folder: Path) -> list[Path]:
     return supported
 
 
-def _read_all(parts: list[tuple[str, bytes]], encoding: str | None = None) -> ReadResult:
-    names = [name for name, _ in parts]
+def _check_distinct(names: list[str]) -> None:
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise InputError(f"two input files are both named {repeated[0]!r}; rows are traced by "
                          "file name, so rename one of them", file=repeated[0])
-    frames, warnings, formats, currencies = [], [], {}, set()
-    for name, data in parts:
-        frame, file_warnings, file_format, file_currencies = _read_one(data, name, encoding)
-        frames.append(frame)
-        warnings.extend(file_warnings)
-        formats[name] = file_format
-        currencies |= file_currencies
+
+
+def combine(results: Sequence[ReadResult]) -> ReadResult:
+    """One result from several files' (their rows concatenated, their warnings, and a
+    warning when they give costs in different currencies)."""
+    warnings = [w for result in results for w in result.warnings]
+    currencies = set().union(*(result.currencies for result in results))
     if len(currencies) > 1:
         listed = ", ".join(sorted(currencies))
         warnings.append(f"the files give costs in several currencies ({listed}); costs are "
                         "summed as exported, without conversion")
-    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
-    return ReadResult(frame=frame, files=names, warnings=warnings, format_by_file=formats,
-                      currency=currencies.pop() if len(currencies) == 1 else None)
+    frames = [result.frame for result in results]
+    return ReadResult(
+        frame=frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True),
+        files=[f for result in results for f in result.files], warnings=warnings,
+        format_by_file={k: v for result in results for k, v in result.format_by_file.items()},
+        currency=next(iter(currencies)) if len(currencies) == 1 else None,
+        currencies=currencies)
 
 
 def _currencies(raw: _RawTable) -> set[str]:
@@ -206,8 +219,7 @@ def _currencies(raw: _RawTable) -> set[str]:
     return {v.strip().upper() for v in _as_text(raw.values["currency"]) if v and v.strip()}
 
 
-def _read_one(data: bytes, name: str, encoding: str | None = None
-              ) -> tuple[pd.DataFrame, list[str], str, set[str]]:
+def _read_one(data: bytes, name: str, encoding: str | None = None) -> ReadResult:
     if not data:
         raise InputError("the file is empty (0 bytes)", file=name)
     if data[:4] == b"PAR1":
@@ -220,7 +232,9 @@ def _read_one(data: bytes, name: str, encoding: str | None = None
         raw = _read_delimited(text, name)
         raw.warnings[:0] = encoding_warnings
     frame, warnings = _canonical_frame(raw, name)
-    return frame, raw.warnings + warnings, raw.format, _currencies(raw)
+    currencies = _currencies(raw)
+    return ReadResult(frame, [name], raw.warnings + warnings, {name: raw.format},
+                      next(iter(currencies)) if len(currencies) == 1 else None, currencies)
 
 
 # --------------------------------------------------------------------------- decoding
