@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -514,15 +515,12 @@ def _canonical_frame(raw: _RawTable, name: str) -> tuple[pd.DataFrame, list[str]
         return InputError(message, file=name, line=int(lines[position]),
                           column=raw.headers.get(column))
 
-    terms, decorated, written = [], [], []
-    for value in _as_text(raw.values["term"]):
-        term, match = strip_match_decoration(value) if value is not None else ("", None)
-        terms.append(term)
-        decorated.append(match)
-        written.append(" ".join(value.split()) if value is not None else "")
-    empty = next((i for i, term in enumerate(terms) if not term), None)
-    if empty is not None:
-        raise fail("the term is empty", empty, "term")
+    terms = _per_distinct(raw.values["term"], lambda v: strip_match_decoration(v)[0], "")
+    decorated = _per_distinct(raw.values["term"], lambda v: strip_match_decoration(v)[1], None)
+    written = _per_distinct(raw.values["term"], lambda v: " ".join(v.split()), "")
+    empty = np.flatnonzero(terms == "")
+    if empty.size:
+        raise fail("the term is empty", int(empty[0]), "term")
 
     stem = Path(name).stem
     if "campaign_id" in raw.values:
@@ -587,8 +585,17 @@ def _as_text(values: pd.Series) -> list[str | None]:
 
 def _stripped(values: pd.Series) -> pd.Series:
     """Text cells with surrounding whitespace removed; blank cells become null."""
-    cleaned = [(v.strip() or None) if v is not None else None for v in _as_text(values)]
-    return pd.Series(cleaned, dtype="str")
+    return pd.Series(_per_distinct(values, lambda v: v.strip() or None, None), dtype="str")
+
+
+def _per_distinct(values: pd.Series, clean: Callable[[str], Any], missing: Any) -> np.ndarray:
+    """`clean` of every cell as text (`missing` for empty cells), computed once per distinct
+    cell: exports repeat the same campaign, ad group and keyword on many rows."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    cleaned = np.empty(len(uniques) + 1, dtype=object)
+    cleaned[:-1] = [missing if v is None else clean(v) for v in _as_text(pd.Series(uniques))]
+    cleaned[-1] = missing  # code -1: an empty cell
+    return cleaned[codes]
 
 
 def _match_types(raw: _RawTable, decorated: list[str | None], name: str,
