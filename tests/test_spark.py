@@ -176,6 +176,9 @@ def test_spark_scoring_equals_local_scoring(home_with_model):
     result = json.loads(out.getvalue())
     assert result["engine"] == "spark" and result["campaigns"] == 180
     assert "encode" not in result["timings"]  # the counts Spark training wrote are read
+    # The fold-in's output went through a scratch folder, removed once read back.
+    scratch = Path(spark_export.export_dir()) / "scratch"
+    assert not scratch.exists() or not any(scratch.iterdir())
     in_spark = score.load_fingerprints(home_with_model)
     score.score_dataset(home_with_model)
     local = score.load_fingerprints(home_with_model)

@@ -123,6 +123,29 @@ def remove_counts(model_id: str, recorded: str | None = None, session=None) -> l
     return left
 
 
+def read_arrow(session, location: str):
+    """A Parquet folder Spark wrote, as one Arrow table on the driver.
+
+    A local folder (a path or `file://`) is read by pyarrow in this process. Spark's
+    `toArrow()` gathers every task's result in the driver JVM's heap first
+    (`TOPICLAB_SPARK_DRIVER_MEMORY`, 2 GB by default), which 1M campaigns' encoded counts
+    overflowed; other URIs (`hdfs://`, `s3a://`) still go that way, so a cluster's driver
+    needs the heap for what it collects (README, Running on a cluster)."""
+    local = _local_path(location)
+    if local is None:
+        return session.read.parquet(location).toArrow()
+    import pyarrow.parquet as pq
+
+    return pq.read_table(local)  # Spark's _SUCCESS and .crc files are skipped
+
+
+def scratch_location(name: str) -> str:
+    """A fresh folder under the export dir for a job's output the driver reads back."""
+    import uuid
+
+    return f"{export_dir()}/scratch/{name}-{uuid.uuid4().hex[:12]}"
+
+
 def _local_path(location: str) -> Path | None:
     """The local path of a plain path or `file://` URI; None for other URIs."""
     if not is_uri(location):

@@ -172,8 +172,10 @@ def _encode_job(session, location: str, encoder, target: str) -> None:
 def _write_counts(session, location: str, encoder, target: str):
     """Encode every campaign in Spark (Parquet at `target`) and collect them as the
     model's `EncodedCounts`, in import order like a local run's."""
+    from core.data import spark_export
+
     _encode_job(session, location, encoder, target)
-    table = session.read.parquet(target).toArrow()
+    table = spark_export.read_arrow(session, target)
     return _counts_from_arrow(table.sort_by([("first_file", "ascending"),
                                              ("first_line", "ascending")]),
                               len(encoder.vocabulary))
@@ -380,10 +382,15 @@ def score(model_id: str | None = None, progress: Progress | None = None, *,
                                                     "oov_share")
     scored = counts.repartition(_partitions(session)).mapInArrow(
         fold_batches, schema="campaign_id string, weights array<double>, oov_share double")
+    # Written as Parquet and read back rather than collected (`spark_export.read_arrow`).
+    scratch = spark_export.scratch_location(model_id)
     try:
-        table = spark_session.run_job(session, "fold-in", scored.toArrow, progress)
+        spark_session.run_job(session, "fold-in",
+                              lambda: scored.write.mode("overwrite").parquet(scratch), progress)
+        table = spark_export.read_arrow(session, scratch)
     finally:
         state.destroy()
+        spark_export.HadoopFS(session).delete(scratch)
     run.lap("fold_in")
     ids = table.column("campaign_id").to_pylist()
     k = model.k
