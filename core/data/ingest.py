@@ -129,7 +129,9 @@ def import_each(results: Iterable[readers.ReadResult], dataset: str) -> ImportSu
             campaigns.update(frame["campaign_id"].unique().tolist())
             staged.append(Path(tmp) / f"part-{len(staged):05d}.parquet")
             frame.to_parquet(staged[-1], index=False)
-            read.append(replace(result, frame=frame.iloc[:0].copy()))  # no view: frees the rows
+            # Only what the file said is kept: even an empty slice of `frame` would keep its
+            # Arrow string buffers, and so every file's rows, alive.
+            read.append(replace(result, frame=pd.DataFrame(columns=list(TERM_COLUMNS))))
             del frame, result
         if not read:
             raise InputError("nothing to read: no files given")
