@@ -21,7 +21,6 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -515,9 +514,9 @@ def _canonical_frame(raw: _RawTable, name: str) -> tuple[pd.DataFrame, list[str]
         return InputError(message, file=name, line=int(lines[position]),
                           column=raw.headers.get(column))
 
-    terms = _per_distinct(raw.values["term"], lambda v: strip_match_decoration(v)[0], "")
-    decorated = _per_distinct(raw.values["term"], lambda v: strip_match_decoration(v)[1], None)
-    written = _per_distinct(raw.values["term"], lambda v: " ".join(v.split()), "")
+    terms, decorated, written = _per_distinct(
+        raw.values["term"], lambda v: (*strip_match_decoration(v), " ".join(v.split())),
+        ("", None, ""))
     empty = np.flatnonzero(terms == "")
     if empty.size:
         raise fail("the term is empty", int(empty[0]), "term")
@@ -585,17 +584,24 @@ def _as_text(values: pd.Series) -> list[str | None]:
 
 def _stripped(values: pd.Series) -> pd.Series:
     """Text cells with surrounding whitespace removed; blank cells become null."""
-    return pd.Series(_per_distinct(values, lambda v: v.strip() or None, None), dtype="str")
+    (cleaned,) = _per_distinct(values, lambda v: (v.strip() or None,), (None,))
+    return pd.Series(cleaned, dtype="str")
 
 
-def _per_distinct(values: pd.Series, clean: Callable[[str], Any], missing: Any) -> np.ndarray:
-    """`clean` of every cell as text (`missing` for empty cells), computed once per distinct
-    cell: exports repeat the same campaign, ad group and keyword on many rows."""
+def _per_distinct(values: pd.Series, clean: Callable[[str], tuple],
+                  missing: tuple) -> list[np.ndarray]:
+    """Columns of `clean`'s outputs for every cell as text (`missing` for empty cells),
+    computed once per distinct cell: exports repeat the same campaign, ad group and
+    keyword on many rows."""
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    cleaned = np.empty(len(uniques) + 1, dtype=object)
-    cleaned[:-1] = [missing if v is None else clean(v) for v in _as_text(pd.Series(uniques))]
-    cleaned[-1] = missing  # code -1: an empty cell
-    return cleaned[codes]
+    outputs = [missing if v is None else clean(v) for v in _as_text(pd.Series(uniques))]
+    columns = []
+    for i, empty in enumerate(missing):
+        column = np.empty(len(outputs) + 1, dtype=object)
+        column[:-1] = [output[i] for output in outputs]
+        column[-1] = empty  # code -1: an empty cell
+        columns.append(column[codes])
+    return columns
 
 
 def _match_types(raw: _RawTable, decorated: list[str | None], name: str,
