@@ -153,33 +153,42 @@ def bench_scoring(model_id: str, figures: dict) -> None:
           f"{result.timings}", flush=True)
 
 
-def bench_queries(model_id: str, n_queries: int, figures: dict) -> dict:
-    """Lookup load and query latencies; returns sample campaigns/keywords for the page."""
+def bench_load(model_id: str, figures: dict, *, compare_encode: bool = True):
+    """Lookup's load time (median of `LOAD_ROUNDS`); returns the last Lookup loaded.
+
+    With `compare_encode`, also the load as it was before models carried their encoded
+    counts (encoding every row again), interleaved with today's; at a million campaigns
+    that comparison alone is beyond a 23 GB machine, so `bench.scale` leaves it out."""
     from core.serve import registry
     from core.serve.lookup import Lookup
 
-    # The load as it was before models carried their encoded counts (encode the rows),
-    # and as it is, interleaved `LOAD_ROUNDS` times: medians, since one load is noisy on
-    # a shared machine.
     saved = registry.model_dir(model_id) / "counts.npz"
     aside = saved.with_name("counts.npz.aside")
     before, after = [], []
-    has_counts = saved.exists()  # models trained in Spark have none: one plain load
-    for _ in range(LOAD_ROUNDS if has_counts else 1):
-        if has_counts:
+    compare_encode = compare_encode and saved.exists()  # Spark models keep theirs in Parquet
+    lookup = None
+    for _ in range(LOAD_ROUNDS if compare_encode else 1):
+        if compare_encode:
             saved.rename(aside)
             try:
                 before.append(seconds(lambda: Lookup(model_id))[0])
             finally:
                 aside.rename(saved)
+        lookup = None  # the previous round's, freed before the next is built
         took, lookup = seconds(lambda: Lookup(model_id))
         after.append(took)
     figures["lookup_load_s"] = statistics.median(after)
-    before = before or after
-    figures["lookup_load_encode_s"] = statistics.median(before)
-    figures["lookup_load_speedup"] = figures["lookup_load_encode_s"] / figures["lookup_load_s"]
-    print(f"Lookup loaded in {', '.join(f'{t:.1f}' for t in after)} s (encoding the rows "
-          f"again: {', '.join(f'{t:.1f}' for t in before)} s)", flush=True)
+    if before:
+        figures["lookup_load_encode_s"] = statistics.median(before)
+        figures["lookup_load_speedup"] = figures["lookup_load_encode_s"] / figures["lookup_load_s"]
+    print(f"Lookup loaded in {', '.join(f'{t:.1f}' for t in after)} s" + (
+        f" (encoding the rows again: {', '.join(f'{t:.1f}' for t in before)} s)"
+        if before else ""), flush=True)
+    return lookup
+
+
+def bench_queries(lookup, n_queries: int, figures: dict) -> dict:
+    """Query latencies of a loaded Lookup; returns sample campaigns/keywords for the page."""
     rng = np.random.default_rng(SEED)
     ids = lookup.fingerprints.campaign_ids
     sample = [ids[i] for i in rng.choice(len(ids), size=n_queries, replace=False)]
@@ -192,7 +201,7 @@ def bench_queries(model_id: str, n_queries: int, figures: dict) -> dict:
         times = [timed(name, lambda c=c, q=query: q(c, 10)) for c in sample]
         figures[f"{name}_p50_ms"], figures[f"{name}_p95_ms"] = percentiles_ms(times)
         figures[f"{name}_cpu_p50_ms"] = statistics.median(CPU_MS[name])
-    rows = lookup.terms[lookup.terms["campaign_id"].isin(sample)]
+    rows = lookup._rows_of(sample)   # not `lookup.terms`: every row, in memory
     terms_of = rows.groupby("campaign_id")["term"].agg(lambda t: sorted(set(t)))
     pastes = []
     for cid in sample:
@@ -328,7 +337,9 @@ def main(argv: list[str] | None = None) -> dict:
             model_id = existing_store(figures)
             n_campaigns = figures["campaigns"]
         bench_scoring(model_id, figures)
-        samples = bench_queries(model_id, min(args.queries, n_campaigns), figures)
+        lookup = bench_load(model_id, figures)
+        samples = bench_queries(lookup, min(args.queries, n_campaigns), figures)
+        del lookup
         # A bench.serve model has no coherence metrics, which the app's Home page shows.
         if not args.skip_page and args.home is None:
             bench_page(samples, args.reruns, figures)

@@ -9,13 +9,16 @@ rows), in one run and a temporary TOPICLAB_HOME:
    each model's NPMI and diversity (measured on the 20,000-campaign metrics sample);
 3. batch-score every campaign with the Spark model, locally (`core.serve.score`) and in Spark
    (`core.ops.spark_engine.score`), and check the two agree;
-4. Lookup on the Spark model: load time, stored-neighbour p95, pasted-keyword p95
-   (`bench/lookup.py`'s measurement), and label precision@10 of both models on
-   `--queries` random campaigns (the demo's vertical is the label).
+4. write Lookup's term rows to disk (`core.data.term_file`, once per dataset version);
+5. Lookup on each model: load time, stored-neighbour p95, pasted-keyword p95
+   (`bench/lookup.py`'s measurement), and label precision@10 on `--queries` random
+   campaigns (the demo's vertical is the label).
 
-Every step prints wall time, peak memory of this process and its children (the Spark
-JVM and Python workers) sampled every 0.2 s, and campaigns/s. The machines are shared: a
-figure is from this one run. Do not run the 1M case on a busy shared machine.
+Every step prints wall time, peak memory of this process and its children sampled every
+0.2 s (and at the peak, resident and anonymous memory of this process, the Spark JVM and
+its Python workers: mapped files count as resident but can be dropped), and campaigns/s.
+The machines are shared: a figure is from this one run. Do not run the 1M case on a busy
+shared machine.
 
     .venv/bin/python bench/scale.py [--campaigns N] [--sample N] [--master URL] [--json]
 """
@@ -46,10 +49,12 @@ TARGETS = {"total_s": ("<=", 1800.0), "peak_gb": ("<=", 8.0),
 
 
 class PeakMemory:
-    """Peak resident memory of this process and all its descendants, sampled in a thread."""
+    """Peak resident memory of this process and all its descendants, sampled in a thread;
+    `parts` says which processes held it at the peak (`tree_parts`)."""
 
     def __init__(self, every_s: float = 0.2) -> None:
         self.every_s, self.peak, self._stop = every_s, 0, threading.Event()
+        self.parts: dict[str, float] = {}
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def __enter__(self) -> PeakMemory:
@@ -62,30 +67,46 @@ class PeakMemory:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, tree_rss(os.getpid()))
+            parts = tree_parts(os.getpid())
+            total = sum(rss for rss, _ in parts.values())
+            if total > self.peak:
+                self.peak = total
+                self.parts = {f"{name} {kind}": round(value / 2**30, 2)
+                              for name, (rss, anon) in parts.items()
+                              for kind, value in (("rss", rss), ("anon", anon))}
             self._stop.wait(self.every_s)
 
 
-def tree_rss(pid: int) -> int:
-    """Resident bytes of a process and its descendants (from /proc)."""
+def tree_parts(pid: int) -> dict[str, tuple[int, int]]:
+    """(resident, anonymous) bytes of a process and its descendants by kind: this process
+    ("driver"), Java (Spark's JVM), other Python processes (Spark's workers), the rest.
+    Resident includes mapped files (Lookup's term rows), which the kernel can drop;
+    anonymous memory is what the processes need."""
     children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            parent, pages = int(fields[1]), int(fields[21])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(parent, []).append(int(entry.name))
-        rss[int(entry.name)] = pages * os.sysconf("SC_PAGE_SIZE")
-    total, todo = 0, [pid]
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    parts: dict[str, tuple[int, int]] = {}
+    todo = [pid]
     while todo:
         current = todo.pop()
-        total += rss.get(current, 0)
         todo.extend(children.get(current, []))
-    return total
+        try:
+            status = dict(line.split(":", 1) for line in
+                          Path(f"/proc/{current}/status").read_text().splitlines())
+            name = status["Name"].strip()
+        except (OSError, KeyError, ValueError):
+            continue
+        kb = {k: int(status.get(k, "0 kB").split()[0]) * 1024 for k in ("VmRSS", "RssAnon")}
+        kind = ("driver" if current == pid else "jvm" if name == "java"
+                else "python workers" if name.startswith("python") else "other")
+        rss, anon = parts.get(kind, (0, 0))
+        parts[kind] = (rss + kb["VmRSS"], anon + kb["RssAnon"])
+    return parts
 
 
 def step(figures: dict, name: str, fn: Callable[[], object], campaigns: int | None = None):
@@ -95,7 +116,8 @@ def step(figures: dict, name: str, fn: Callable[[], object], campaigns: int | No
         result = fn()
         took = time.perf_counter() - started
     figures[name] = {"seconds": round(took, 1), "peak_gb": round(memory.peak / 2**30, 2),
-                     "campaigns_per_s": round(campaigns / took, 1) if campaigns else None}
+                     "campaigns_per_s": round(campaigns / took, 1) if campaigns else None,
+                     "peak_parts_gb": memory.parts}
     print(f"{name}: {figures[name]}", flush=True)
     return result
 
@@ -103,13 +125,12 @@ def step(figures: dict, name: str, fn: Callable[[], object], campaigns: int | No
 def label_precision_at_10(model_id: str, queries: int) -> tuple[float, dict]:
     """Precision@10 of the label among a model's stored neighbours, and the Lookup figures
     (load, stored-neighbour and pasted-keyword latencies) from bench/lookup.py."""
-    from bench.lookup import bench_queries
+    from bench.lookup import bench_load, bench_queries
     from core.model.neighbors import label_precision
-    from core.serve.lookup import Lookup
 
     lookup_figures: dict = {}
-    bench_queries(model_id, queries, lookup_figures)
-    lookup = Lookup(model_id)
+    lookup = bench_load(model_id, lookup_figures, compare_encode=False)
+    bench_queries(lookup, queries, lookup_figures)
     campaigns = lookup.campaigns  # indexed by campaign id
     if "campaign_id" in campaigns.columns:
         campaigns = campaigns.set_index("campaign_id")
@@ -120,8 +141,8 @@ def label_precision_at_10(model_id: str, queries: int) -> tuple[float, dict]:
 
 
 def run(args: argparse.Namespace) -> dict:
-    from core.data import auth, demo, ingest
-    from core.model import spark_session
+    from core.data import auth, datasets, demo, ingest, term_file
+    from core.model import actions, spark_session
     from core.model.corpus import Corpus
     from core.ops import spark_engine, train
     from core.serve import registry, score
@@ -172,9 +193,14 @@ def run(args: argparse.Namespace) -> dict:
     print(f"score_overtake: {figures['score_overtake']}", flush=True)
     score.score_dataset(local.model_id)  # the tomotopy model's fingerprints, for its p@10
     registry.set_alias("production", spark.model_id)
+    spark_session.stop()  # Lookup runs in the app or the service, not beside Spark's JVM
 
+    # Lookup's term rows on disk, written once per dataset version (`core.data.term_file`)
+    step(figures, "term_rows_file", lambda: term_file.open_term_file(
+        "scale", datasets.get("scale").version, actions.ROW_COLUMNS), args.campaigns)
     for name, model_id in (("spark", spark.model_id), ("tomotopy", local.model_id)):
-        precision, lookup_figures = label_precision_at_10(model_id, args.queries)
+        precision, lookup_figures = step(
+            figures, f"lookup_{name}", partial(label_precision_at_10, model_id, args.queries))
         figures[f"{name}_label_p@10"] = round(precision, 3)
         if name == "spark":
             figures["lookup_load_s"] = round(lookup_figures["lookup_load_s"], 2)

@@ -230,30 +230,6 @@ def test_trained_models_carry_their_encoded_counts(trained_home: Path) -> None:
     assert drift.drift_report("demo").to_dict() == drift_fast
 
 
-def test_lookup_reads_term_rows_in_import_order(home: Path, tmp_path: Path) -> None:
-    """Lookup's rows come in import order (file, then line) whether or not the files were
-    inserted in that order, with the columns the actions read."""
-    from core.data import datasets, ingest
-    from core.model import actions
-    from core.serve.lookup import _term_rows
-
-    rows = [{"campaign_id": f"C{i % 3}", "keyword": f"word{i} plumber", "clicks": i}
-            for i in range(6)]
-    b = tmp_path / "b.csv"
-    a = tmp_path / "a.csv"
-    pd.DataFrame(rows[:3]).to_csv(b, index=False)
-    pd.DataFrame(rows[3:]).to_csv(a, index=False)
-    ingest.import_paths([b, a], "two")  # stored b's rows first
-    ingest.import_paths([demo_subset(tmp_path / "d.parquet", campaigns=30)], "demo")
-    for name in ("two", "demo"):
-        expected = datasets.terms(name, 1)
-        got = _term_rows(name, 1)  # an Arrow table: Lookup converts only what it gathers
-        assert got.column_names == list(actions.ROW_COLUMNS)
-        assert got["term"].to_pylist() == expected["term"].tolist()
-        assert got["campaign_id"].to_pylist() == expected["campaign_id"].tolist()
-    assert _term_rows("two", 1)["term"].to_pylist()[0] == "word3 plumber"
-
-
 def test_term_rows_from_arrow_batches_match_the_dataframe_ones():
     """Lookup keeps the rows in Arrow batches; what a query gathers must be the frame the
     DataFrame path gives: same rows, order, index and dtypes (a gap in an integer column

@@ -34,6 +34,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 
 from core.data.schema import METRIC_COLUMNS
+from core.data.term_file import POSITION, TermFile
 from core.errors import InputError, NotFoundError
 from core.model import actions, artifact, brand, namewords, relevance
 from core.model.brand import BrandIndex
@@ -182,22 +183,36 @@ class TermRows:
     """Term rows grouped by campaign, so a query gathers a few hundred rows instead of
     scanning millions.
 
-    Holds a DataFrame, or an Arrow table (Lookup at 100,000 campaigns: turning 5M rows of
-    strings into pandas objects was most of its load; only the rows a query gathers are
-    converted). The table stays in the record batches it was read in: joining them into
-    one copied ~1 GB at that size, and a take over many chunks is ~300x slower than per
-    batch, so `of` takes from each batch it needs. Either way `of` returns a DataFrame
-    indexed by row position.
+    Holds a DataFrame, an Arrow table, or a `TermFile` (Lookup: the rows on disk, sorted by
+    campaign and memory-mapped; in memory they did not fit at 1,000,000 campaigns). For
+    Arrow, only the rows a query gathers are converted to pandas (turning 5M rows of
+    strings into pandas objects was most of a load at 100,000 campaigns). The table stays
+    in the record batches it was read in: joining them into one copied ~1 GB at that size,
+    and a take over many chunks is ~300x slower than per batch, so `of` takes from each
+    batch it needs. Whatever it holds, `of` returns the same DataFrame, indexed by the
+    rows' import positions.
     """
 
-    def __init__(self, terms: pd.DataFrame | pa.Table) -> None:
-        self.terms = terms
-        if isinstance(terms, pa.Table):
-            self._batches = terms.to_batches()
+    def __init__(self, terms: pd.DataFrame | pa.Table | TermFile) -> None:
+        self._file = terms if isinstance(terms, TermFile) else None
+        self._by_account: dict | None = None
+        if self._file is not None:   # grouped by campaign already: no index to build
+            self.terms = self._file.table
+            self._rows_by_code, self._bounds = None, self._file.bounds
+            self._code_of = {cid: i for i, cid in enumerate(self._file.campaign_ids)}
+            self._by_account = (self._file.accounts.groupby("account")["campaign_id"]
+                                .agg(list).to_dict())
+        else:
+            self.terms = terms
+        if isinstance(self.terms, pa.Table):
+            self._batches = self.terms.to_batches()
             self._starts = np.cumsum([0] + [len(b) for b in self._batches])
             # As the whole table's to_pandas: integers with a gap anywhere come as float64.
-            self._as_float = [c.name for c in terms.schema if pa.types.is_integer(c.type)
-                              and terms.column(c.name).null_count]
+            self._as_float = [c.name for c in self.terms.schema if pa.types.is_integer(c.type)
+                              and c.name != POSITION and self.terms.column(c.name).null_count]
+        if self._file is not None:
+            return
+        if isinstance(terms, pa.Table):
             encoded = pc.dictionary_encode(terms.column("campaign_id").combine_chunks())
             codes = encoded.indices.to_numpy(zero_copy_only=False)
             campaigns = encoded.dictionary.to_pylist()
@@ -206,10 +221,11 @@ class TermRows:
         self._rows_by_code = np.argsort(codes, kind="stable")
         self._bounds = np.searchsorted(codes[self._rows_by_code], np.arange(len(campaigns) + 1))
         self._code_of = {cid: i for i, cid in enumerate(campaigns)}
-        self._by_account: dict | None = None
 
     def _columns(self) -> list[str]:
-        return self.terms.column_names if isinstance(self.terms, pa.Table) else list(self.terms)
+        if isinstance(self.terms, pa.Table):
+            return [c for c in self.terms.column_names if c != POSITION]
+        return list(self.terms)
 
     def of_account(self, account: object) -> pd.DataFrame | None:
         """The rows of every campaign of an account (None without one), for duplicate
@@ -229,7 +245,10 @@ class TermRows:
     def of(self, campaign_ids: Sequence[str]) -> pd.DataFrame:
         """The rows of some campaigns, in their original order (as a boolean filter gives)."""
         codes = [self._code_of[c] for c in campaign_ids if c in self._code_of]
-        parts = [self._rows_by_code[self._bounds[c]:self._bounds[c + 1]] for c in codes]
+        if self._rows_by_code is None:
+            parts = [np.arange(self._bounds[c], self._bounds[c + 1]) for c in codes]
+        else:
+            parts = [self._rows_by_code[self._bounds[c]:self._bounds[c + 1]] for c in codes]
         positions = np.sort(np.concatenate(parts)) if parts else np.empty(0, dtype=np.int64)
         if not isinstance(self.terms, pa.Table):
             return self.terms.iloc[positions]
@@ -241,8 +260,11 @@ class TermRows:
         frame = (pa.Table.from_batches(parts) if parts
                  else self.terms.schema.empty_table()).to_pandas()
         frame[self._as_float] = frame[self._as_float].astype("float64")
-        frame.index = positions
-        return frame
+        if self._file is None:
+            frame.index = positions
+            return frame
+        frame = frame.sort_values(POSITION, kind="stable")   # import order across campaigns
+        return frame.set_index(POSITION).rename_axis(None)
 
 
 # -- neighbours and actions: what Lookup and CampaignModel both answer with ----------------

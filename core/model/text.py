@@ -268,8 +268,7 @@ class Tokenizer:
         cfg = self.config
         if cfg.pretokenized or getattr(self, "language_", cfg.language) != "en":
             return 0
-        distinct = pc.unique(terms.combine_chunks() if isinstance(terms, pa.ChunkedArray)
-                             else terms).drop_null()
+        distinct = pc.unique(terms).drop_null()   # chunks are hashed as they are
         plain = _plain(distinct)
         words = pc.unique(pc.list_flatten(pc.split_pattern(distinct.filter(plain), " ")))
         chunks = [words.to_pylist()]

@@ -3,8 +3,9 @@ nearest neighbours with their performance, and the suggested actions.
 
 Everything a query needs is loaded once per model (`Lookup(model_id)`): the stored
 fingerprints, the campaigns' bag-of-words for the term part of the similarity (saved
-with the model), the per-campaign table and the term rows. Queries are then numpy work
-only, through the same functions as the notebook's `core.model.campaign_model.CampaignModel`.
+with the model), the per-campaign table, and the term rows (on disk, memory-mapped:
+`core.data.term_file`). Queries are then numpy work only, through the same functions as
+the notebook's `core.model.campaign_model.CampaignModel`.
 """
 
 from __future__ import annotations
@@ -15,9 +16,8 @@ from functools import cached_property
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
-from core.data import datasets
+from core.data import datasets, term_file
 from core.errors import InputError, NotFoundError
 from core.model import actions, brand
 from core.model.brand import BrandIndex
@@ -71,13 +71,6 @@ class LookupResult:
         }
 
 
-def _term_rows(name: str, version: int) -> pa.Table:
-    """The term rows of a dataset version with the columns suggested actions read
-    (`actions.ROW_COLUMNS`; reading all of them took half of a load at 100,000 campaigns),
-    kept in Arrow: a query converts only the rows it gathers."""
-    return datasets.term_table(name, version, actions.ROW_COLUMNS)
-
-
 @dataclass
 class AccountResult:
     """Suggested actions over every campaign of an account, ranked together."""
@@ -118,7 +111,9 @@ class Lookup:
         info = self.model.manifest["dataset"]
         self.dataset, self.version = info["name"], int(info["version"])
         self.fingerprints = score.load_fingerprints(self.model_id)
-        self._term_table = _term_rows(self.dataset, self.version)
+        # the columns suggested actions read, on disk and mapped (`core.data.term_file`)
+        self._term_file = term_file.open_term_file(self.dataset, self.version,
+                                                   actions.ROW_COLUMNS)
         # The encoded term matrix saved with the model (encoding the rows again is most of
         # a load's time at 100,000 campaigns); models from before it was saved encode here.
         counts = registry.encoded_counts(self.model_id)
@@ -131,14 +126,16 @@ class Lookup:
                                word_similarity=self.model.encoder.word_similarity)
         self.campaigns = (datasets.campaigns(self.dataset, self.version)
                           .set_index("campaign_id").reindex(self.fingerprints.campaign_ids))
-        self._rows = TermRows(self._term_table)
+        self._rows = TermRows(self._term_file)
         self._term_fit = actions.term_topic_fit_from(self.model.encoder, self.model.engine)
         self.brand_words = naming.name_words(self.model).brand  # kept out of keyword ideas
 
     @cached_property
     def terms(self) -> pd.DataFrame:
-        """Every term row of the model's data (the columns actions read), as a DataFrame."""
-        return self._term_table.to_pandas()
+        """Every term row of the model's data (the columns actions read), as a DataFrame in
+        import order. All of them in memory: for old models and benchmarks, not queries."""
+        table = self._term_file.table.sort_by(term_file.POSITION)
+        return table.drop_columns([term_file.POSITION]).to_pandas()
 
     def _rows_of(self, campaign_ids: Sequence[str]) -> pd.DataFrame:
         """The term rows of some campaigns, in import order (as a boolean filter gives)."""
@@ -304,7 +301,7 @@ class Lookup:
         if not tokenizer.config.pretokenized:
             load_nlp(getattr(tokenizer, "language_", tokenizer.config.language),
                      tokenizer.config.ja_split_mode)
-            tokenizer.warm(self._term_table.column("term"))
+            tokenizer.warm(self._term_file.table.column("term"))
 
     @cached_property
     def _campaign_position(self) -> dict[str, int]:
