@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from core.data import demo
+from core.model import term_vectors
 from core.model.corpus import Corpus
 from core.model.engines import DEFAULT_ENGINE, bow_matrix, make_engine
 from core.model.metrics import coherence, topic_diversity
@@ -59,6 +60,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--k", type=int, default=20)
     parser.add_argument("--npmi-docs", type=int, default=50_000)
     parser.add_argument("--queries", type=int, default=500)
+    parser.add_argument("--soft-terms", action="store_true",
+                        help="also the blend with soft terms (`TextConfig(soft_terms=True)`)")
     args = parser.parse_args(argv)
 
     started = time.perf_counter()
@@ -77,6 +80,11 @@ def main(argv: list[str] | None = None) -> None:
     queries = rng.choice(len(corpus), min(args.queries, len(corpus)), replace=False)
     counts = bow_matrix(corpus.bow, len(corpus.dictionary))
     ids = list(corpus.campaign_ids)
+    words = None
+    if args.soft_terms:
+        took = time.perf_counter()
+        words = term_vectors.learn(corpus.tokens, corpus.vocabulary)
+        print(f"word similarity learnt in {time.perf_counter() - took:.1f} s", flush=True)
     for name in args.engines.split(","):
         engine = make_engine(name, k=args.k)
         wall, cpu = time.perf_counter(), time.process_time()
@@ -88,9 +96,11 @@ def main(argv: list[str] | None = None) -> None:
                                   labels, ids, queries)
         blend_p = precision_at_10(NeighborIndex().fit(fingerprints, ids, counts),
                                   labels, ids, queries)
+        soft = "" if words is None else " soft {:.3f}".format(precision_at_10(
+            NeighborIndex().fit(fingerprints, ids, counts, words), labels, ids, queries))
         print(f"{name:<9} K={args.k} train {wall:6.1f} s wall {cpu:6.1f} s cpu  "
               f"NPMI {coherence(top, sample, 'c_npmi'):.4f}  TD {topic_diversity(top):.3f}  "
-              f"P@10 topic {topic_p:.3f} blend {blend_p:.3f}  "
+              f"P@10 topic {topic_p:.3f} blend {blend_p:.3f}{soft}  "
               f"(load {os.getloadavg()[0]:.1f})", flush=True)
 
 
