@@ -21,6 +21,7 @@ import pandas as pd
 from core.data import audit, auth, encodings, files, readers, store
 from core.errors import InputError
 from core.data.schema import TERM_COLUMNS
+from core.memory import releases_memory
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\- ]{0,63}$")
 # The hash ignores where rows came from, so the same content under another file name
@@ -112,6 +113,7 @@ def import_result(result: readers.ReadResult, dataset: str) -> ImportSummary:
     return import_each([result], dataset)
 
 
+@releases_memory
 def import_each(results: Iterable[readers.ReadResult], dataset: str) -> ImportSummary:
     """Write the files' rows as the next version of `dataset`, or recognise it.
 

@@ -276,7 +276,8 @@ def _open(read_only: bool, wait_s: float | None = None) -> duckdb.DuckDBPyConnec
     delay = 0.05
     while True:
         try:
-            return duckdb.connect(path, read_only=read_only)
+            return duckdb.connect(path, read_only=read_only,
+                                  config={"memory_limit": f"{config.store_memory_mb()}MB"})
         except duckdb.Error as err:
             if not _is_lock_conflict(err):
                 raise _unusable(path, err) from None

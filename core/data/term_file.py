@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +26,6 @@ from core import config
 
 POSITION = "row_position"   # the row's place in import order (source file, then line)
 _BATCH_ROWS = 64_000        # rows per record batch: small takes stay within a few batches
-_DUCKDB_MEMORY = "1GB"      # the sort spills to disk beyond this instead of growing
 
 
 @dataclass(frozen=True)
@@ -79,10 +77,7 @@ def _write(info, columns: list[str], path: Path, index: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     picked = ", ".join(columns)
     where = "FROM terms WHERE dataset = ? AND version = ?"
-    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".spill-") as spill, \
-            store.connect(read_only=True) as con:
-        con.execute(f"SET memory_limit = '{_DUCKDB_MEMORY}'")
-        con.execute(f"SET temp_directory = '{spill.replace(chr(39), chr(39) * 2)}'")
+    with store.connect(read_only=True) as con:   # the sort spills beyond the store's budget
         _write_ipc(con.sql(
             f"SELECT {picked}, row_number() OVER (ORDER BY source_file, source_line) - 1 "
             f"AS {POSITION} {where} ORDER BY campaign_id, {POSITION}",

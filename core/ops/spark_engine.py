@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from core.errors import InputError
+from core.memory import releases_memory
 from core.model import spark_session
 from core.model.engines import SparkLDA, fold_in
 from core.progress import Progress
@@ -343,6 +344,7 @@ def _sample_corpora(sample: pd.DataFrame, encoder, cut: int):
 
 # --- batch scoring -------------------------------------------------------------------------
 
+@releases_memory
 def score(model_id: str | None = None, progress: Progress | None = None, *,
           master: str | None = None, task_hook: TaskHook | None = None
           ) -> ScoreResult:

@@ -17,6 +17,7 @@ import numpy as np
 
 from core.data import auth, datasets, store
 from core.errors import InputError
+from core.memory import releases_memory
 from core.model import metrics, namewords
 from core.model.corpus import Corpus
 from core.model.engines import (
@@ -182,6 +183,7 @@ def build_corpus(dataset: str, version: int | None, text: TextConfig) -> tuple[C
     return Corpus.from_frame(datasets.terms(info.name, info.version), text), info
 
 
+@releases_memory
 def train(spec: TrainSpec, progress: Progress | None = None, *, corpus: Corpus | None = None,
           sweep_id: str | None = None) -> TrainResult:
     """Train, evaluate and register one model. `corpus` may be passed to reuse tokenisation."""

@@ -17,6 +17,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from core import memory
 from core.data import datasets, term_file
 from core.errors import InputError, NotFoundError
 from core.model import actions, brand
@@ -129,6 +130,7 @@ class Lookup:
         self._rows = TermRows(self._term_file)
         self._term_fit = actions.term_topic_fit_from(self.model.encoder, self.model.engine)
         self.brand_words = naming.name_words(self.model).brand  # kept out of keyword ideas
+        memory.release()  # what loading built and dropped (long-lived app, service)
 
     @cached_property
     def terms(self) -> pd.DataFrame:

@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from core.data import audit, auth, datasets, store
 from core.errors import InputError, NotFoundError
+from core.memory import releases_memory
 from core.model.campaign_model import Fingerprint, fold_in_keyword_lists
 from core.progress import Progress
 from core.serve import registry
@@ -122,6 +123,7 @@ def prepare(model_id: str | None) -> ScoringRun:
     return ScoringRun(model_id, registry.load(model_id))
 
 
+@releases_memory
 def score_dataset(model_id: str | None = None, progress: Progress | None = None
                   ) -> ScoreResult:
     """Fingerprint every campaign of the model's dataset version and store them atomically.
