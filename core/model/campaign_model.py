@@ -195,22 +195,18 @@ class TermRows:
 
     def __init__(self, terms: pd.DataFrame | pa.Table | TermFile) -> None:
         self._file = terms if isinstance(terms, TermFile) else None
+        self.terms = terms.table if isinstance(terms, TermFile) else terms
         self._by_account: dict | None = None
-        if self._file is not None:   # grouped by campaign already: no index to build
-            self.terms = self._file.table
-            self._rows_by_code, self._bounds = None, self._file.bounds
-            self._code_of = {cid: i for i, cid in enumerate(self._file.campaign_ids)}
-            self._by_account = (self._file.accounts.groupby("account")["campaign_id"]
-                                .agg(list).to_dict())
-        else:
-            self.terms = terms
         if isinstance(self.terms, pa.Table):
             self._batches = self.terms.to_batches()
             self._starts = np.cumsum([0] + [len(b) for b in self._batches])
             # As the whole table's to_pandas: integers with a gap anywhere come as float64.
             self._as_float = [c.name for c in self.terms.schema if pa.types.is_integer(c.type)
                               and c.name != POSITION and self.terms.column(c.name).null_count]
-        if self._file is not None:
+        if isinstance(terms, TermFile):   # grouped by campaign already: no index to build
+            self._rows_by_code, self._bounds = None, terms.bounds
+            self._code_of = {cid: i for i, cid in enumerate(terms.campaign_ids)}
+            self._by_account = terms.accounts.groupby("account")["campaign_id"].agg(list).to_dict()
             return
         if isinstance(terms, pa.Table):
             encoded = pc.dictionary_encode(terms.column("campaign_id").combine_chunks())
