@@ -27,3 +27,5 @@ TERM_COLUMNS: dict[str, str] = {
 
 REQUIRED_COLUMNS = ("campaign_id", "term")
 METRIC_COLUMNS = ("impressions", "clicks", "cost", "conversions")
+# A term row's place in import order (source file, then line), in Lookup's term file.
+ROW_POSITION = "row_position"

@@ -23,8 +23,8 @@ import pandas as pd
 import pyarrow as pa
 
 from core import config
+from core.data.schema import ROW_POSITION as POSITION
 
-POSITION = "row_position"   # the row's place in import order (source file, then line)
 _BATCH_ROWS = 64_000        # rows per record batch: small takes stay within a few batches
 
 

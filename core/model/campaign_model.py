@@ -24,7 +24,7 @@ import warnings
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -33,8 +33,7 @@ import pyarrow.compute as pc
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 
-from core.data.schema import METRIC_COLUMNS
-from core.data.term_file import POSITION, TermFile
+from core.data.schema import METRIC_COLUMNS, ROW_POSITION
 from core.errors import InputError, NotFoundError
 from core.model import actions, artifact, brand, namewords, relevance
 from core.model.brand import BrandIndex
@@ -179,11 +178,21 @@ def campaign_table(terms: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+class GroupedTermRows(Protocol):
+    """Term rows already grouped by campaign, with each row's import position in
+    `ROW_POSITION` (Lookup's term file on disk, `core.data.term_file.TermFile`)."""
+
+    table: pa.Table             # campaign i's rows are table[bounds[i]:bounds[i + 1]]
+    campaign_ids: list[str]
+    bounds: np.ndarray
+    accounts: pd.DataFrame      # distinct (account, campaign_id) pairs
+
+
 class TermRows:
     """Term rows grouped by campaign, so a query gathers a few hundred rows instead of
     scanning millions.
 
-    Holds a DataFrame, an Arrow table, or a `TermFile` (Lookup: the rows on disk, sorted by
+    Holds a DataFrame, an Arrow table, or `GroupedTermRows` (Lookup: the rows on disk, sorted by
     campaign and memory-mapped; in memory they did not fit at 1,000,000 campaigns). For
     Arrow, only the rows a query gathers are converted to pandas (turning 5M rows of
     strings into pandas objects was most of a load at 100,000 campaigns). The table stays
@@ -193,17 +202,18 @@ class TermRows:
     rows' import positions.
     """
 
-    def __init__(self, terms: pd.DataFrame | pa.Table | TermFile) -> None:
-        self._file = terms if isinstance(terms, TermFile) else None
-        self.terms = terms.table if isinstance(terms, TermFile) else terms
+    def __init__(self, terms: pd.DataFrame | pa.Table | GroupedTermRows) -> None:
+        grouped = not isinstance(terms, pd.DataFrame | pa.Table)
+        self._grouped = grouped
+        self.terms = terms.table if grouped else terms
         self._by_account: dict | None = None
         if isinstance(self.terms, pa.Table):
             self._batches = self.terms.to_batches()
             self._starts = np.cumsum([0] + [len(b) for b in self._batches])
             # As the whole table's to_pandas: integers with a gap anywhere come as float64.
             self._as_float = [c.name for c in self.terms.schema if pa.types.is_integer(c.type)
-                              and c.name != POSITION and self.terms.column(c.name).null_count]
-        if isinstance(terms, TermFile):   # grouped by campaign already: no index to build
+                              and c.name != ROW_POSITION and self.terms.column(c.name).null_count]
+        if grouped:   # by campaign already: no index to build
             self._rows_by_code, self._bounds = None, terms.bounds
             self._code_of = {cid: i for i, cid in enumerate(terms.campaign_ids)}
             self._by_account = terms.accounts.groupby("account")["campaign_id"].agg(list).to_dict()
@@ -220,7 +230,7 @@ class TermRows:
 
     def _columns(self) -> list[str]:
         if isinstance(self.terms, pa.Table):
-            return [c for c in self.terms.column_names if c != POSITION]
+            return [c for c in self.terms.column_names if c != ROW_POSITION]
         return list(self.terms)
 
     def of_account(self, account: object) -> pd.DataFrame | None:
@@ -256,11 +266,11 @@ class TermRows:
         frame = (pa.Table.from_batches(parts) if parts
                  else self.terms.schema.empty_table()).to_pandas()
         frame[self._as_float] = frame[self._as_float].astype("float64")
-        if self._file is None:
+        if not self._grouped:
             frame.index = positions
             return frame
-        frame = frame.sort_values(POSITION, kind="stable")   # import order across campaigns
-        return frame.set_index(POSITION).rename_axis(None)
+        frame = frame.sort_values(ROW_POSITION, kind="stable")   # import order across campaigns
+        return frame.set_index(ROW_POSITION).rename_axis(None)
 
 
 # -- neighbours and actions: what Lookup and CampaignModel both answer with ----------------
