@@ -72,7 +72,13 @@ def test_the_file_is_written_once_per_version_and_whole(home, tmp_path, small_cs
     assert term_file.open_term_file("small", 1, actions.ROW_COLUMNS).bounds[-1] == 8
     assert index.exists()
 
-    # a failing query leaves no partial file and no spill folder behind
+    # a damaged file is written again, not trusted
+    rows_file = next(f for f in files if not f.name.endswith(".campaigns.arrow"))
+    rows_file.write_bytes(b"not an arrow file")
+    assert term_file.open_term_file("small", 1, actions.ROW_COLUMNS).table.num_rows == 8
+    assert rows_file.stat().st_size > 100
+
+    # a failing query leaves no partial file behind
     before = sorted(p.name for p in term_file.root().iterdir())
     with pytest.raises(duckdb.BinderException, match="no_such_column"):
         term_file.open_term_file("small", 1, ["campaign_id", "no_such_column"])

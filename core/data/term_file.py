@@ -6,8 +6,8 @@ they cost 1.2 GB per 100,000 campaigns (Arrow, only the columns actions read), s
 version into an Arrow IPC file, sorted by campaign and then import order, with each row's
 import position; the file is mapped, not read: the kernel keeps the pages a query touches
 in its page cache (shared between processes, dropped under pressure) and a campaign's rows
-are one contiguous slice. Identical versions are written once; the file is written under a
-temporary name and renamed into place, so a crash never leaves half a file.
+are one contiguous slice. Each file is written under a temporary name and renamed into
+place, so a crash never leaves half a file; a damaged one is written again.
 """
 
 from __future__ import annotations
@@ -54,13 +54,20 @@ def open_term_file(name: str, version: int, columns: Sequence[str]) -> TermFile:
     index_path = root() / f"{key}.campaigns.arrow"
     if not (path.exists() and index_path.exists()):
         _write(info, list(columns), path, index_path)
+    try:
+        return _read(path, index_path)
+    except (pa.ArrowException, OSError, KeyError, ValueError):   # damaged: written again
+        _write(info, list(columns), path, index_path)
+        return _read(path, index_path)
+
+
+def _read(path: Path, index_path: Path) -> TermFile:
     table = _mapped(path)
     index = _mapped(index_path).to_pandas()
     rows = index.groupby("campaign_id", sort=False)["rows"].sum()   # in the file's order
     bounds = np.concatenate([[0], np.cumsum(rows.to_numpy())]).astype(np.int64)
     if bounds[-1] != table.num_rows:
-        raise RuntimeError(f"{path} does not match its campaign index; delete both files "
-                           "and look the model up again")
+        raise ValueError(f"{path} does not match its campaign index")
     return TermFile(table, rows.index.tolist(), bounds,
                     index.loc[index["account"].notna(), ["account", "campaign_id"]])
 
