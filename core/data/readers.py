@@ -604,8 +604,9 @@ def _per_distinct(values: pd.Series, clean: Callable[[str], tuple],
 
 
 def _spread(per_code: list[str | None], codes: np.ndarray, empty: str | None) -> pd.Series:
-    """One text per factorize code, spread over the rows in Arrow (`empty` for code -1):
-    building a "str" column from a million Python strings was a fifth of reading a file."""
+    """One text per factorize code, spread over the rows in Arrow (`empty` for code -1),
+    not built from a million Python strings (with Parquet text kept in Arrow: reading a
+    20,000-campaign part 6.0 -> 5.3 s)."""
     distinct = pa.array([*per_code, empty], pa.large_string())
     return distinct.take(pa.array(np.where(codes < 0, len(per_code), codes))).to_pandas()
 
