@@ -74,8 +74,8 @@ def sql_timeout_s() -> float:
 def store_memory_mb() -> int:
     """DuckDB's memory budget in every process that opens the store
     (`TOPICLAB_STORE_MEMORY_MB`, default 2048). DuckDB's own default is 80% of the machine:
-    exporting 1M campaigns for Spark sorted 52M rows in the driver's process and held
-    ~5 GB of it. Beyond the budget, sorts and aggregates spill to `<store>.tmp`."""
+    exporting 1M campaigns for Spark sorted 52M rows in the driver's process, which
+    reached 15.9 GB. Beyond the budget, sorts and aggregates spill to `<store>.tmp`."""
     return max(64, int(_env_number("TOPICLAB_STORE_MEMORY_MB", 2048)))
 
 
