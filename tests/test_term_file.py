@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from core.data import datasets, ingest, term_file
+from core.data.schema import ROW_POSITION
 from core.model import actions
 from core.model.campaign_model import TermRows
 from tests.conftest import write_terms_csv
@@ -100,7 +101,7 @@ def test_lookup_reads_term_rows_in_import_order(home, tmp_path):
     for name in ("two", "demo"):
         expected = datasets.terms(name, 1)
         stored = term_file.open_term_file(name, 1, actions.ROW_COLUMNS)
-        assert stored.table.column_names == [*actions.ROW_COLUMNS, term_file.POSITION]
+        assert stored.table.column_names == [*actions.ROW_COLUMNS, ROW_POSITION]
         got = TermRows(stored).of(stored.campaign_ids)
         assert got.index.tolist() == list(range(len(expected)))
         assert got["term"].tolist() == expected["term"].tolist()

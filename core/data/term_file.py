@@ -23,7 +23,7 @@ import pandas as pd
 import pyarrow as pa
 
 from core import config
-from core.data.schema import ROW_POSITION as POSITION
+from core.data.schema import ROW_POSITION
 
 _BATCH_ROWS = 64_000        # rows per record batch: small takes stay within a few batches
 
@@ -32,7 +32,7 @@ _BATCH_ROWS = 64_000        # rows per record batch: small takes stay within a f
 class TermFile:
     """The mapped rows and where each campaign's rows are."""
 
-    table: pa.Table             # sorted by campaign id, then POSITION; memory-mapped
+    table: pa.Table             # sorted by campaign id, then ROW_POSITION; memory-mapped
     campaign_ids: list[str]     # sorted as in the file
     bounds: np.ndarray          # campaign i's rows are bounds[i]:bounds[i + 1]
     accounts: pd.DataFrame      # distinct (account, campaign_id) pairs, no missing accounts
@@ -43,7 +43,7 @@ def root() -> Path:
 
 
 def open_term_file(name: str, version: int, columns: Sequence[str]) -> TermFile:
-    """The term rows (`columns` + POSITION) of one dataset version, written on first use."""
+    """The term rows (`columns` + ROW_POSITION) of one dataset version, written on first use."""
     from core.data import datasets   # here: `TermFile` alone must not load the store
 
     info = datasets.get(name, version)
@@ -87,7 +87,7 @@ def _write(info, columns: list[str], path: Path, index: Path) -> None:
     with store.connect(read_only=True) as con:   # the sort spills beyond the store's budget
         _write_ipc(con.sql(
             f"SELECT {picked}, row_number() OVER (ORDER BY source_file, source_line) - 1 "
-            f"AS {POSITION} {where} ORDER BY campaign_id, {POSITION}",
+            f"AS {ROW_POSITION} {where} ORDER BY campaign_id, {ROW_POSITION}",
             params=[info.name, info.version]), path)
         _write_ipc(con.sql(
             f"SELECT campaign_id, account, count(*) AS rows {where} "

@@ -213,10 +213,11 @@ class TermRows:
             # As the whole table's to_pandas: integers with a gap anywhere come as float64.
             self._as_float = [c.name for c in self.terms.schema if pa.types.is_integer(c.type)
                               and c.name != ROW_POSITION and self.terms.column(c.name).null_count]
+        # (account, campaign_id) pairs for `of_account`: a grouped source has them already
+        self._account_pairs = terms.accounts if grouped else None
         if grouped:   # by campaign already: no index to build
-            self._rows_by_code, self._bounds = None, terms.bounds
+            self._bounds = terms.bounds
             self._code_of = {cid: i for i, cid in enumerate(terms.campaign_ids)}
-            self._by_account = terms.accounts.groupby("account")["campaign_id"].agg(list).to_dict()
             return
         if isinstance(terms, pa.Table):
             encoded = pc.dictionary_encode(terms.column("campaign_id").combine_chunks())
@@ -239,10 +240,11 @@ class TermRows:
         if account is None or pd.isna(account) or "account" not in self._columns():
             return None
         if self._by_account is None:
-            if isinstance(self.terms, pa.Table):
+            pairs = self._account_pairs
+            if pairs is None and isinstance(self.terms, pa.Table):
                 pairs = self.terms.group_by(["account", "campaign_id"], use_threads=False
                                             ).aggregate([]).to_pandas()
-            else:
+            elif pairs is None:
                 pairs = self.terms[["account", "campaign_id"]].drop_duplicates()
             self._by_account = (pairs.dropna().groupby("account")["campaign_id"]
                                 .agg(list).to_dict())
@@ -251,7 +253,7 @@ class TermRows:
     def of(self, campaign_ids: Sequence[str]) -> pd.DataFrame:
         """The rows of some campaigns, in their original order (as a boolean filter gives)."""
         codes = [self._code_of[c] for c in campaign_ids if c in self._code_of]
-        if self._rows_by_code is None:
+        if self._grouped:
             parts = [np.arange(self._bounds[c], self._bounds[c + 1]) for c in codes]
         else:
             parts = [self._rows_by_code[self._bounds[c]:self._bounds[c + 1]] for c in codes]

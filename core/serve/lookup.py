@@ -19,6 +19,7 @@ import pandas as pd
 
 from core import memory
 from core.data import datasets, term_file
+from core.data.schema import ROW_POSITION
 from core.errors import InputError, NotFoundError
 from core.model import actions, brand
 from core.model.brand import BrandIndex
@@ -135,9 +136,10 @@ class Lookup:
     @cached_property
     def terms(self) -> pd.DataFrame:
         """Every term row of the model's data (the columns actions read), as a DataFrame in
-        import order. All of them in memory: for old models and benchmarks, not queries."""
-        table = self._term_file.table.sort_by(term_file.POSITION)
-        return table.drop_columns([term_file.POSITION]).to_pandas()
+        import order. All of them in memory: for models saved without encoded counts, not
+        for queries."""
+        table = self._term_file.table.sort_by(ROW_POSITION)
+        return table.drop_columns([ROW_POSITION]).to_pandas()
 
     def _rows_of(self, campaign_ids: Sequence[str]) -> pd.DataFrame:
         """The term rows of some campaigns, in import order (as a boolean filter gives)."""
