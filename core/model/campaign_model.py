@@ -265,14 +265,17 @@ class TermRows:
         parts = [self._batches[w[0]].take(p - self._starts[w[0]])
                  for w, p in zip(np.split(which, cuts), np.split(positions, cuts), strict=True)
                  if len(p)]
-        frame = (pa.Table.from_batches(parts) if parts
-                 else self.terms.schema.empty_table()).to_pandas()
+        table = (pa.Table.from_batches(parts) if parts
+                 else self.terms.schema.empty_table())
+        if self._grouped:   # back to import order across campaigns, in Arrow
+            index = table.column(ROW_POSITION).to_numpy()
+            order = np.argsort(index, kind="stable")
+            table, positions = table.drop_columns([ROW_POSITION]).combine_chunks().take(
+                order), index[order]
+        frame = table.to_pandas()
         frame[self._as_float] = frame[self._as_float].astype("float64")
-        if not self._grouped:
-            frame.index = positions
-            return frame
-        frame = frame.sort_values(ROW_POSITION, kind="stable")   # import order across campaigns
-        return frame.set_index(ROW_POSITION).rename_axis(None)
+        frame.index = positions
+        return frame
 
 
 # -- neighbours and actions: what Lookup and CampaignModel both answer with ----------------
