@@ -49,6 +49,7 @@ adding both would double them.
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from collections.abc import Callable, Collection, Sequence
@@ -137,21 +138,32 @@ def campaign_totals(terms: pd.DataFrame) -> pd.DataFrame:
     """Impressions, clicks, cost, conversions per campaign (NaN where never reported).
 
     Keyword rows are counted when the campaign has keyword rows with metrics, else all
-    of its rows (see the module docstring).
+    of its rows (see the module docstring). Campaigns in order of their first counted
+    row. NumPy sums by campaign code: a pandas group-by was ~4 ms of every lookup's
+    answer, most of it overhead on a handful of rows.
     """
     if "campaign_id" not in terms.columns:
         raise InputError("term rows lack the column 'campaign_id'")
-    metrics = pd.DataFrame({c: _numeric(terms, c) for c in METRIC_COLUMNS})
-    metrics["campaign_id"] = terms["campaign_id"].astype(str).to_numpy()
-    kind = (terms["term_type"].fillna("keyword") if "term_type" in terms.columns
-            else pd.Series("keyword", index=terms.index))
-    is_keyword = (kind == "keyword").to_numpy()
-    reported = metrics[list(METRIC_COLUMNS)].notna().any(axis=1).to_numpy()
-    keyword_based = pd.Series(is_keyword & reported).groupby(metrics["campaign_id"].to_numpy()
-                                                             ).transform("any").to_numpy()
-    use = ~keyword_based | is_keyword
-    return (metrics[use].groupby("campaign_id", sort=False)[list(METRIC_COLUMNS)]
-            .sum(min_count=1))
+    metrics = np.column_stack([_numeric(terms, c).to_numpy() for c in METRIC_COLUMNS]
+                              ).reshape(len(terms), len(METRIC_COLUMNS))
+    codes, ids = pd.factorize(terms["campaign_id"].astype(str).to_numpy())
+    is_keyword = ((terms["term_type"].fillna("keyword") == "keyword").to_numpy()
+                  if "term_type" in terms.columns else np.ones(len(terms), dtype=bool))
+    reported = ~np.isnan(metrics).all(axis=1)
+    keyword_based = np.bincount(codes[is_keyword & reported], minlength=len(ids)) > 0
+    use = (~keyword_based[codes] | is_keyword) & (codes >= 0)  # a missing id: no campaign
+    codes, order = pd.factorize(codes[use])  # first counted row's order, as groupby gives
+    used = metrics[use]
+    known = ~np.isnan(used)
+    sums = np.full((len(order), len(METRIC_COLUMNS)), np.nan)
+    for j in range(len(METRIC_COLUMNS)):
+        counted = np.bincount(codes[known[:, j]], minlength=len(order)) > 0
+        total = np.bincount(codes, weights=np.where(known[:, j], used[:, j], 0.0),
+                            minlength=len(order))
+        sums[counted, j] = total[counted]  # never reported stays NaN, as sum(min_count=1)
+    return pd.DataFrame(sums,
+                        index=pd.Index(ids[order], name="campaign_id"),
+                        columns=list(METRIC_COLUMNS))
 
 
 # -- topics of terms --------------------------------------------------------------------
@@ -220,19 +232,22 @@ def words_of(text: Any) -> set[str]:
 def _name_words_by_campaign(rows: pd.DataFrame) -> dict[str, set[str]]:
     """Words of each campaign's account and campaign name (stop words and 1-2 letter
     words left out: "the", "&", "co" name nothing)."""
+    columns = {c: rows[c].tolist() for c in ("campaign_name", "account") if c in rows.columns}
+    return _name_words_of([str(c) for c in rows["campaign_id"].tolist()], columns)
+
+
+def _name_words_of(ids: Sequence[str], columns: dict[str, list]) -> dict[str, set[str]]:
+    """`_name_words_by_campaign` over plain lists: each column's first known value per
+    campaign, as groupby().first() gives (over a few hundred neighbour rows of Arrow
+    strings that groupby was ~7 of a pasted lookup's ~80 ms of CPU, this loop ~1)."""
     from spacy.lang.en.stop_words import STOP_WORDS
 
-    columns = [c for c in ("campaign_name", "account") if c in rows.columns]
     if not columns:
         return {}
-    # Each column's first value per campaign, as groupby().first() gives, in plain Python:
-    # over a few hundred neighbour rows of Arrow strings that groupby was ~7 of a pasted
-    # lookup's ~80 ms of CPU, this loop ~1.
-    ids = rows["campaign_id"].astype(str).tolist()
     firsts: dict[str, list[Any]] = {cid: [] for cid in ids}
-    for c in columns:
+    for values in columns.values():
         first: dict[str, Any] = {}
-        for cid, value in zip(ids, rows[c].tolist(), strict=True):
+        for cid, value in zip(ids, values, strict=True):
             if cid not in first and value is not None and value == value:  # not NaN
                 first[cid] = value
         for cid, value in first.items():
@@ -241,83 +256,104 @@ def _name_words_by_campaign(rows: pd.DataFrame) -> dict[str, set[str]]:
             for cid, values in firsts.items()}
 
 
+def _nan_sum(values: Sequence[float]) -> float:
+    """Sum of the known values, NaN when none is known (pandas' `sum(min_count=1)`)."""
+    known = [v for v in values if v == v]
+    return math.fsum(known) if known else math.nan
+
+
 def _add_keywords(own: set[str], neighbor_terms: pd.DataFrame, neighbors: pd.DataFrame,
                   s: ActionSettings, notes: list[str], own_words: set[str] | None = None,
                   brand_words: Collection[str] = (),
                   brand_phrases: Collection[str] = ()) -> Action | None:
-    sims = neighbors.set_index(neighbors["campaign_id"].astype(str))["similarity"].astype(float)
-    sims = sims[~sims.index.duplicated()]
-    rows = neighbor_terms[neighbor_terms["campaign_id"].astype(str).isin(sims.index)]
-    if rows.empty:
+    # Plain Python over the neighbours' few hundred rows: the same table in pandas (filter,
+    # two group-bys, a sort) was about half of a pasted-keyword lookup's CPU.
+    sims: dict[str, float] = {}
+    for cid, similarity in zip(neighbors["campaign_id"].tolist(),
+                               _numeric(neighbors, "similarity").tolist(), strict=True):
+        sims.setdefault(str(cid), similarity)
+    ids = [str(c) for c in neighbor_terms["campaign_id"].tolist()]
+    kept = [i for i, cid in enumerate(ids) if cid in sims]
+    if not kept:
         return None
-    table = pd.DataFrame({"campaign_id": rows["campaign_id"].astype(str).to_numpy(),
-                          "term": rows["term"].map(normalize_term).to_numpy(),
-                          "clicks": _numeric(rows, "clicks").to_numpy(),
-                          "conversions": _numeric(rows, "conversions").to_numpy()})
+    raw = neighbor_terms["term"].tolist()
+    raw = [raw[i] for i in kept]
+    normal = {t: normalize_term(t) for t in dict.fromkeys(raw)}
+    terms = [normal[t] for t in raw]
+    ids = [ids[i] for i in kept]
+    clicks = _numeric(neighbor_terms, "clicks").to_numpy()[kept].tolist()
+    conversions = _numeric(neighbor_terms, "conversions").to_numpy()[kept].tolist()
     # Another advertiser's name or a place this campaign does not target is no idea.
     own_words = own_words if own_words is not None else {w for t in own for w in words_of(t)}
     places = (place_words() | set(brand_words)) - own_words
-    foreign = {cid: words - own_words
-               for cid, words in _name_words_by_campaign(rows).items()}
-    term_words = {t: words_of(t) for t in table["term"].unique()}
+    names = {c: neighbor_terms[c].tolist() for c in ("campaign_name", "account")
+             if c in neighbor_terms.columns}
+    names = {c: [values[i] for i in kept] for c, values in names.items()}
+    foreign = {cid: words - own_words for cid, words in _name_words_of(ids, names).items()}
+    term_words = {t: words_of(t) for t in dict.fromkeys(terms)}
     placed = {t: not words.isdisjoint(places) for t, words in term_words.items()}
-    none: set[str] = set()
-    carries = np.array([placed[t] or not term_words[t].isdisjoint(foreign.get(c, none))
-                        for c, t in zip(table["campaign_id"], table["term"], strict=True)],
-                       dtype=bool)
     if brand_phrases:  # this advertiser's own brand, in any spelling (core.model.brand)
         from core.model.brand import find_phrases
-        named = {t: bool(find_phrases(t, brand_phrases)) for t in term_words}
-        carries |= table["term"].map(named).to_numpy(dtype=bool)
-    if carries.any():
-        left_out = list(dict.fromkeys(table.loc[carries, "term"]))
-        left_out = [t for t in left_out if t not in own]
+        placed = {t: named or bool(find_phrases(t, brand_phrases)) for t, named in placed.items()}
+    none: set[str] = set()
+    carries = [placed[t] or not term_words[t].isdisjoint(foreign.get(c, none))
+               for c, t in zip(ids, terms, strict=True)]
+    if any(carries):
+        left_out = [t for t in dict.fromkeys(t for t, c in zip(terms, carries, strict=True) if c)
+                    if t not in own]
         if left_out:
             shown = ", ".join(f"'{t}'" for t in left_out[:3])
             notes.append(f"{len(left_out)} term(s) of similar campaigns were not suggested "
                          f"because they carry that advertiser's name or a place this "
                          f"campaign does not use (e.g. {shown}).")
-        table = table[~carries]
-        if table.empty:
+        rows = [r for r, c in zip(zip(terms, ids, clicks, conversions, strict=True), carries,
+                                  strict=True) if not c]
+        if not rows:
             return None
-    weight_by = next((m for m in ("conversions", "clicks") if table[m].fillna(0).sum() > 0), None)
+    else:
+        rows = list(zip(terms, ids, clicks, conversions, strict=True))
+    weight_by = next((m for m, j in (("conversions", 3), ("clicks", 2))
+                      if math.fsum(r[j] for r in rows if r[j] == r[j]) > 0), None)
     if weight_by is None:
         notes.append("No conversions or clicks for the similar campaigns' terms: keyword "
                      "ideas are ranked by how many similar campaigns use them (weighted by "
                      "similarity).")
-    per_use = table.groupby(["term", "campaign_id"], sort=False).sum(min_count=1).reset_index()
-    per_use["similarity"] = per_use["campaign_id"].map(sims).to_numpy()
-    value = per_use[weight_by].fillna(0) if weight_by else 1.0
-    per_use["weighted_score"] = per_use["similarity"] * value
-    by_term = per_use.groupby("term", sort=False)
-    # per_use has one row per (term, neighbour), so a term's row count is its neighbours
-    # (a named aggregation with `nunique` was a quarter of a pasted-keyword lookup).
-    ideas = by_term[["weighted_score", "similarity"]].sum().rename(
-        columns={"similarity": "neighbor_similarity"})
-    ideas.insert(1, "neighbors", by_term.size().to_numpy())
-    # One vectorised sum; NaN where no neighbour reported the metric at all.
-    ideas[["neighbor_clicks", "neighbor_conversions"]] = (
-        by_term[["clicks", "conversions"]].sum(min_count=1).to_numpy())
-    ideas = ideas.reset_index()
+    # Each term's uses: one per neighbour, with that neighbour's clicks and conversions.
+    uses: dict[str, dict[str, tuple[list[float], list[float]]]] = {}
+    for term, cid, click, conversion in rows:
+        use = uses.setdefault(term, {}).setdefault(cid, ([], []))
+        use[0].append(click)
+        use[1].append(conversion)
     need = min(s.keyword_min_neighbors, len(sims))
-    ideas = ideas[~ideas["term"].isin(own) & (ideas["neighbors"] >= need)
-                  & (ideas["weighted_score"] > 0)]
-    if ideas.empty:
+    column = {"clicks": 1, "conversions": 2}.get(weight_by or "")  # in per_use below
+    ideas = []
+    for term, by_neighbor in uses.items():
+        if term in own or len(by_neighbor) < need:
+            continue
+        per_use = [(sims[cid], _nan_sum(c), _nan_sum(v)) for cid, (c, v) in by_neighbor.items()]
+        weighted = math.fsum(p[0] * (1.0 if column is None else
+                                     p[column] if p[column] == p[column] else 0.0)
+                             for p in per_use)
+        if weighted > 0:
+            ideas.append((term, weighted, len(per_use), math.fsum(p[0] for p in per_use),
+                          _nan_sum([p[1] for p in per_use]), _nan_sum([p[2] for p in per_use])))
+    if not ideas:
         return None
-    ideas = ideas.sort_values(["weighted_score", "neighbors", "term"],
-                              ascending=[False, False, True]).head(s.keyword_max)
-    top = ideas.iloc[0]
+    ideas = sorted(ideas, key=lambda idea: (-idea[1], -idea[2], idea[0]))[:s.keyword_max]
+    top = dict(zip(("term", "weighted_score", "neighbors", "neighbor_similarity",
+                    "neighbor_clicks", "neighbor_conversions"), ideas[0], strict=True))
     detail = (f", {top['neighbor_' + weight_by]:,.0f} {weight_by}" if weight_by else "")
-    score = float(top["neighbor_similarity"] / max(sims.clip(lower=0).sum(), 1e-12))
-    evidence = ideas[["term", "weighted_score", "neighbors", "neighbor_clicks",
-                      "neighbor_conversions"]]
+    score = top["neighbor_similarity"] / max(math.fsum(max(v, 0.0) for v in sims.values()), 1e-12)
+    evidence = pd.DataFrame([(t, w, n, c, v) for t, w, n, _, c, v in ideas],
+                            columns=["term", "weighted_score", "neighbors", "neighbor_clicks",
+                                     "neighbor_conversions"])
     return Action(
         kind="add_keywords",
         title=f"Add {len(ideas)} keyword{'s' * (len(ideas) > 1)} that similar campaigns use",
         reason=(f"{len(ideas)} term(s) used by at least {need} of the {len(sims)} most similar "
                 f"campaigns are missing here; top: '{top['term']}' (used by "
                 f"{int(top['neighbors'])}{detail})"),
-        score=min(1.0, score), evidence=evidence.reset_index(drop=True))
+        score=min(1.0, float(score)), evidence=evidence)
 
 
 def _add_negatives(campaign_terms: pd.DataFrame, own_keywords: set[str], fingerprint: np.ndarray,

@@ -48,15 +48,21 @@ def duplicate_keywords(campaign_terms: pd.DataFrame,
     if account_terms is not None and len(account_terms):
         others = account_terms[account_terms["campaign_id"].astype(str) != campaign]
         places = pd.concat([own, _keywords(others)], ignore_index=True)
-    places = (places.groupby(["keyword", "match_type", "campaign_id", "ad_group"], sort=False)
-              .sum(min_count=1).reset_index())
-    counts = places.groupby(["keyword", "match_type"])["ad_group"].transform("size")
-    mine = set(zip(own["keyword"], own["match_type"], strict=True))
-    duplicated = places[(counts > 1) & pd.Series(
-        [k in mine for k in zip(places["keyword"], places["match_type"], strict=True)],
-        index=places.index)]
-    if duplicated.empty:
+    # Which of this campaign's keywords sit in more than one place, in plain Python first:
+    # most campaigns have none, and pandas' group-bys cost ~5 ms even on a pasted handful.
+    keys = list(zip(places["keyword"].tolist(), places["match_type"].tolist(), strict=True))
+    mine = set(keys[:len(own)])
+    where: dict[tuple[str, str], set[tuple[str, str]]] = {k: set() for k in mine}
+    for key, place in zip(keys, zip(places["campaign_id"].tolist(), places["ad_group"].tolist(),
+                                    strict=True), strict=True):
+        if key in where:
+            where[key].add(place)
+    duplicated_keys = {k for k, found in where.items() if len(found) > 1}
+    if not duplicated_keys:
         return None
+    duplicated = places[[k in duplicated_keys for k in keys]]
+    duplicated = (duplicated.groupby(["keyword", "match_type", "campaign_id", "ad_group"],
+                                     sort=False).sum(min_count=1).reset_index())
     keys = duplicated[["keyword", "match_type"]].drop_duplicates()
     here = duplicated[duplicated["campaign_id"] == campaign]
     cost_here = float(pd.to_numeric(here["cost"], errors="coerce").sum())

@@ -69,14 +69,16 @@ def ngram_table(rows: pd.DataFrame, max_n: int = 3) -> pd.DataFrame:
     """Metrics per fragment over the search-term rows of `rows` (a campaign, or a whole
     account): ngram, n, search_terms, impressions, clicks, cost, conversions,
     cost_per_conversion, and `terms` (the search terms containing it)."""
+    columns = ["ngram", "n", "search_terms", *METRIC_COLUMNS, "cost_per_conversion", "terms"]
     if "term_type" in rows:
         rows = rows[rows["term_type"] == "search_term"]
+    if rows.empty:  # keywords only (a pasted campaign, a keyword report): nothing to sum
+        return pd.DataFrame(columns=columns)
     metrics = pd.DataFrame({c: pd.to_numeric(rows[c], errors="coerce") if c in rows
                             else np.nan for c in METRIC_COLUMNS}, index=rows.index)
     metrics["term"] = rows["term"].map(lambda t: " ".join(words(t))).to_numpy()
     per_term = metrics.groupby("term", sort=False).sum(min_count=1).reset_index()
     per_term = per_term[per_term["term"] != ""]
-    columns = ["ngram", "n", "search_terms", *METRIC_COLUMNS, "cost_per_conversion", "terms"]
     # Plain dicts: a campaign has tens to hundreds of search terms, where pandas' per-group
     # overhead cost 4x more than the sums themselves.
     sums: dict[str, list[float]] = {}
