@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from core.data.demo import generate
+from core.data.schema import METRIC_COLUMNS
 from core.model.actions import (
     KINDS,
     Action,
@@ -78,6 +79,47 @@ def test_add_keywords_silent_when_neighbours_add_nothing_new() -> None:
     result = suggest(own, neighbor_terms, neighbors, PLUMBING, TOPIC_TERM, VOCAB)
     assert by_kind(result, "add_keywords") == []
 
+
+
+def test_add_keywords_aggregates_as_the_pandas_group_by_it_replaced() -> None:
+    """The plain-Python aggregation (per term: similarity x the neighbour's conversions,
+    neighbours, summed clicks and conversions; NaN only where no neighbour reported) gives
+    the same ideas as the pandas group-bys it replaced, on demo rows with gaps."""
+    from core.model.actions import _add_keywords
+
+    rows = generate(40, seed=11, plant=False)
+    ids = rows["campaign_id"].drop_duplicates().tolist()
+    rng = np.random.default_rng(0)
+    neighbor_terms = rows[rows["campaign_id"].isin(ids[1:13])].drop(
+        columns=["campaign_name", "account"]).reset_index(drop=True)  # no names to leave out
+    gaps = rng.random(len(neighbor_terms))
+    neighbor_terms.loc[gaps < 0.3, "conversions"] = np.nan
+    neighbor_terms.loc[gaps > 0.8, "clicks"] = np.nan
+    neighbors = pd.DataFrame({"campaign_id": ids[1:13], "similarity": rng.uniform(0.5, 1, 12)})
+    own = {normalize_term(t) for t in rows.loc[rows["campaign_id"] == ids[0], "term"]}
+    every_word = {w for t in neighbor_terms["term"] for w in normalize_term(t).split()}
+    settings = ActionSettings(keyword_max=1000)
+    action = _add_keywords(own, neighbor_terms, neighbors, settings, [], every_word)
+
+    table = pd.DataFrame({"term": neighbor_terms["term"].map(normalize_term),
+                          "campaign_id": neighbor_terms["campaign_id"],
+                          "clicks": neighbor_terms["clicks"],
+                          "conversions": neighbor_terms["conversions"]})
+    per_use = table.groupby(["term", "campaign_id"]).sum(min_count=1).reset_index()
+    per_use["similarity"] = per_use["campaign_id"].map(
+        neighbors.set_index("campaign_id")["similarity"])
+    per_use["weighted_score"] = per_use["similarity"] * per_use["conversions"].fillna(0)
+    expected = per_use.groupby("term").agg(
+        weighted_score=("weighted_score", "sum"), neighbors=("campaign_id", "nunique"),
+        neighbor_clicks=("clicks", lambda v: v.sum(min_count=1)),
+        neighbor_conversions=("conversions", lambda v: v.sum(min_count=1))).reset_index()
+    expected = expected[~expected["term"].isin(own) & (expected["neighbors"] >= 2)
+                        & (expected["weighted_score"] > 0)]
+    expected = expected.sort_values(["weighted_score", "neighbors", "term"],
+                                    ascending=[False, False, True]).reset_index(drop=True)
+    assert len(expected) > 20  # enough ideas to compare
+    pd.testing.assert_frame_equal(action.evidence, expected, check_dtype=False, rtol=1e-12)
+    assert f"{len(expected)} term(s)" in action.reason
 
 # -- negative keywords ------------------------------------------------------------------
 def test_add_negatives_flags_costly_off_topic_non_converting_search_terms() -> None:
@@ -153,6 +195,29 @@ def test_campaign_totals_do_not_double_count_search_terms() -> None:
     assert totals.loc["A", "clicks"] == 10 and totals.loc["B", "clicks"] == 5
     assert np.isnan(totals.loc["B", "conversions"])
 
+
+
+def test_campaign_totals_match_a_group_by_in_order_with_gaps() -> None:
+    """Sums per campaign in the order of its first counted row, NaN only where no counted
+    row reported the metric, and keyword rows alone where a campaign's keywords report."""
+    rows = generate(30, seed=5, plant=False).sample(frac=1, random_state=1)
+    rng = np.random.default_rng(1)
+    rows.loc[rng.random(len(rows)) < 0.2, "cost"] = np.nan
+    only_searches = rows["campaign_id"] == rows["campaign_id"].iloc[0]
+    rows.loc[only_searches & (rows["term_type"] == "keyword"), list(METRIC_COLUMNS)] = np.nan
+    silent = rows["campaign_id"] == rows["campaign_id"].iloc[-1]
+    rows.loc[silent, "conversions"] = np.nan
+    totals = campaign_totals(rows)
+
+    reported = rows[list(METRIC_COLUMNS)].notna().any(axis=1)
+    keyword_based = (reported & (rows["term_type"] == "keyword")).groupby(
+        rows["campaign_id"]).transform("any")
+    counted = rows[~keyword_based | (rows["term_type"] == "keyword")]
+    expected = counted.groupby("campaign_id", sort=False)[list(METRIC_COLUMNS)].sum(min_count=1)
+    pd.testing.assert_frame_equal(totals, expected, check_index_type=False, rtol=1e-12)
+    first = rows["campaign_id"].iloc[0]
+    assert totals.loc[first, "clicks"] == rows.loc[only_searches, "clicks"].sum()  # all rows
+    assert np.isnan(totals.loc[rows["campaign_id"].iloc[-1], "conversions"])
 
 # -- split ------------------------------------------------------------------------------
 def test_split_names_the_strong_topics() -> None:

@@ -131,7 +131,8 @@ def _numeric(frame: pd.DataFrame, column: str) -> pd.Series:
 
 
 def _has(frame: pd.DataFrame | None, column: str) -> bool:
-    return frame is not None and len(frame) > 0 and bool(_numeric(frame, column).notna().any())
+    return (frame is not None and len(frame) > 0 and column in frame.columns
+            and bool(_numeric(frame, column).notna().any()))
 
 
 def campaign_totals(terms: pd.DataFrame) -> pd.DataFrame:
@@ -285,13 +286,14 @@ def _add_keywords(own: set[str], neighbor_terms: pd.DataFrame, neighbors: pd.Dat
     conversions = _numeric(neighbor_terms, "conversions").to_numpy()[kept].tolist()
     # Another advertiser's name or a place this campaign does not target is no idea.
     own_words = own_words if own_words is not None else {w for t in own for w in words_of(t)}
-    places = (place_words() | set(brand_words)) - own_words
     names = {c: neighbor_terms[c].tolist() for c in ("campaign_name", "account")
              if c in neighbor_terms.columns}
     names = {c: [values[i] for i in kept] for c, values in names.items()}
     foreign = {cid: words - own_words for cid, words in _name_words_of(ids, names).items()}
-    term_words = {t: words_of(t) for t in dict.fromkeys(terms)}
-    placed = {t: not words.isdisjoint(places) for t, words in term_words.items()}
+    term_words = {t: set(_WORDS.findall(t)) for t in normal.values()}  # words_of, normalised
+    places, brand_words = place_words(), set(brand_words)  # 14k places: not copied per answer
+    placed = {t: any(w in places or w in brand_words for w in words - own_words)
+              for t, words in term_words.items()}
     if brand_phrases:  # this advertiser's own brand, in any spelling (core.model.brand)
         from core.model.brand import find_phrases
         placed = {t: named or bool(find_phrases(t, brand_phrases)) for t, named in placed.items()}
