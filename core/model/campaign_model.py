@@ -311,12 +311,18 @@ def neighbor_table(found, topic_names: Sequence[str], campaigns: pd.DataFrame) -
     `similar_enough` (at the floor suggested actions use by default; Lookup re-marks it at
     the floor the user picked)."""
     table = neighbors_frame(found, topic_names)
-    table["similar_enough"] = table["similarity"] >= MIN_SIMILARITY
-    performance = (campaigns.loc[table["campaign_id"]].reindex(columns=PERFORMANCE)
-                   .reset_index(drop=True))
-    table = pd.concat([table, performance], axis=1)
-    return table[[c for c in NEIGHBOR_COLUMNS if c in table]
-                 + [c for c in table if c not in NEIGHBOR_COLUMNS]]
+    columns = {c: table[c].array for c in table}
+    columns["similar_enough"] = (table["similarity"] >= MIN_SIMILARITY).to_numpy()
+    # Gathered column by column and built once: `loc`, a concat and a reorder of columns
+    # cost ~2.5 ms per answer, as much as the neighbour search itself.
+    positions = campaigns.index.get_indexer(table["campaign_id"])
+    if (positions < 0).any():
+        raise KeyError(f"not among the campaigns: {table['campaign_id'][positions < 0].tolist()}")
+    for c in PERFORMANCE:
+        columns[c] = (campaigns[c].array.take(positions) if c in campaigns.columns
+                      else np.full(len(table), np.nan))
+    order = [c for c in NEIGHBOR_COLUMNS if c in columns]
+    return pd.DataFrame({c: columns[c] for c in order + [c for c in columns if c not in order]})
 
 
 def suggest_actions(own: pd.DataFrame, fingerprint: Fingerprint, table: pd.DataFrame,
