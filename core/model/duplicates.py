@@ -50,17 +50,17 @@ def duplicate_keywords(campaign_terms: pd.DataFrame,
         places = pd.concat([own, _keywords(others)], ignore_index=True)
     # Which of this campaign's keywords sit in more than one place, in plain Python first:
     # most campaigns have none, and pandas' group-bys cost ~5 ms even on a pasted handful.
-    keys = list(zip(places["keyword"].tolist(), places["match_type"].tolist(), strict=True))
-    mine = set(keys[:len(own)])
+    row_keys = list(zip(places["keyword"].tolist(), places["match_type"].tolist(), strict=True))
+    mine = set(row_keys[:len(own)])
     where: dict[tuple[str, str], set[tuple[str, str]]] = {k: set() for k in mine}
-    for key, place in zip(keys, zip(places["campaign_id"].tolist(), places["ad_group"].tolist(),
+    for key, place in zip(row_keys, zip(places["campaign_id"].tolist(), places["ad_group"].tolist(),
                                     strict=True), strict=True):
         if key in where:
             where[key].add(place)
     duplicated_keys = {k for k, found in where.items() if len(found) > 1}
     if not duplicated_keys:
         return None
-    duplicated = places[[k in duplicated_keys for k in keys]]
+    duplicated = places[[k in duplicated_keys for k in row_keys]]
     duplicated = (duplicated.groupby(["keyword", "match_type", "campaign_id", "ad_group"],
                                      sort=False).sum(min_count=1).reset_index())
     keys = duplicated[["keyword", "match_type"]].drop_duplicates()
