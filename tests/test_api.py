@@ -230,6 +230,32 @@ def test_trained_models_carry_their_encoded_counts(trained_home: Path) -> None:
     assert drift.drift_report("demo").to_dict() == drift_fast
 
 
+def test_a_model_trained_on_a_sample_scores_every_campaign(trained_home: Path) -> None:
+    """Counts of a training sample are not saved as the dataset's: scoring encodes the
+    whole version (and keeps those counts), so every campaign gets a fingerprint and
+    Lookup knows it."""
+    from core.data import datasets
+    from core.model.corpus import Corpus
+    from core.model.text import TextConfig
+    from core.ops import train
+    from core.serve import registry, score
+    from core.serve.lookup import Lookup
+
+    rows = datasets.terms("demo", 1)
+    half = rows["campaign_id"].drop_duplicates().iloc[::2]
+    corpus = Corpus.from_frame(rows[rows["campaign_id"].isin(half)], TextConfig())
+    result = train.train(train.TrainSpec(dataset="demo", k=4, params={"iterations": 20}),
+                         corpus=corpus)
+    assert not (registry.model_dir(result.model_id) / "counts.npz").exists()
+    assert registry.encoded_counts(result.model_id) is None
+    score.score_dataset(result.model_id)
+    everyone = set(rows["campaign_id"])
+    assert set(score.load_fingerprints(result.model_id).campaign_ids) == everyone
+    saved = registry.encoded_counts(result.model_id)  # scoring kept what it encoded
+    assert saved is not None and set(saved.campaign_ids) == everyone
+    left_out = next(c for c in everyone if c not in set(half))
+    assert not Lookup(result.model_id).neighbors(left_out, 3).empty
+
 def test_term_rows_from_arrow_batches_match_the_dataframe_ones():
     """Lookup keeps the rows in Arrow batches; what a query gathers must be the frame the
     DataFrame path gives: same rows, order, index and dtypes (a gap in an integer column

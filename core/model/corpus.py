@@ -16,6 +16,7 @@ from __future__ import annotations
 import gc
 import itertools
 import json
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -148,15 +149,19 @@ class EncodedCounts:
     FILE: ClassVar[str] = "counts.npz"
 
     def save(self, folder: str | Path) -> Path:
+        """Write `counts.npz` into `folder` atomically: a model's reader never sees half
+        of it (scoring adds it to models saved without it)."""
         path = Path(folder) / self.FILE
+        partial = path.with_name(f".{path.stem}-{os.getpid()}.npz")
         data = self.matrix.data
         whole = data.size == 0 or (np.all(data == np.rint(data)) and data.max() < 2**31)
-        np.savez(path, campaign_ids=np.asarray(self.campaign_ids, dtype=str),
+        np.savez(partial, campaign_ids=np.asarray(self.campaign_ids, dtype=str),
                  indptr=self.matrix.indptr.astype(np.int64),
                  indices=self.matrix.indices.astype(np.int32),
                  data=data.astype(np.int32) if whole else data,
                  shape=np.asarray(self.matrix.shape, dtype=np.int64),
                  oov_share=np.asarray(self.oov_share, dtype=np.float64))
+        os.replace(partial, path)
         return path
 
     @classmethod

@@ -103,6 +103,8 @@ def register(*, engine: Any, engine_name: str, encoder: Encoder, params: dict[st
     }
     if name_words is not None:
         manifest["name_words"] = name_words
+    if counts is not None and not _covers_dataset(counts, dataset, version):
+        counts = None  # trained on a sample: scoring and Lookup encode the whole version
     final = artifact.write(model_dir(model_id), engine=engine, encoder=encoder,
                            manifest=manifest, counts=counts)
     try:
@@ -363,8 +365,22 @@ def load(model_id: str) -> LoadedModel:
 
 
 def encoded_counts(model_id: str) -> EncodedCounts | None:
-    """The encoded term matrix saved with a model, or None (models from before it was)."""
-    return EncodedCounts.load(model_dir(model_id))
+    """The encoded term matrix saved with a model, or None: models from before it was, and
+    counts that miss campaigns of the model's dataset version (a model trained on a sample
+    saved the sample's until stop 23; scoring from them left the other campaigns without
+    a fingerprint)."""
+    counts = EncodedCounts.load(model_dir(model_id))
+    if counts is None:
+        return None
+    record = get(model_id)
+    return counts if _covers_dataset(counts, record["dataset"], record["version"]) else None
+
+
+def _covers_dataset(counts: EncodedCounts, dataset: str, version: int) -> bool:
+    """Whether counts hold every campaign of the dataset version (what scoring needs)."""
+    row = store.query_one("SELECT campaigns FROM datasets WHERE name = ? AND version = ?",
+                          [dataset, version])
+    return row is not None and len(counts.campaign_ids) == int(row[0])
 
 
 def topic_labels(model_id: str) -> dict[int, str]:

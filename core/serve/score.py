@@ -13,6 +13,7 @@ import time
 import unicodedata
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,7 @@ from core.data import audit, auth, datasets, store
 from core.errors import InputError, NotFoundError
 from core.memory import releases_memory
 from core.model.campaign_model import Fingerprint, fold_in_keyword_lists
+from core.model.corpus import EncodedCounts
 from core.progress import Progress
 from core.serve import registry
 
@@ -149,6 +151,9 @@ def score_dataset(model_id: str | None = None, progress: Progress | None = None
     weights = _fold_in_batches(model, counts, progress)
     run.lap("fold_in")
     store_fingerprints(run.model_id, ids, weights, oov)
+    if saved is None:  # kept with the model: Lookup and the next scoring need not encode
+        with suppress(FileNotFoundError):  # the model was deleted meanwhile
+            EncodedCounts(list(ids), counts, oov).save(registry.model_dir(run.model_id))
     run.lap("write")
     return run.result(len(ids))
 
