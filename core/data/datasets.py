@@ -119,12 +119,21 @@ def _in_import_order(table: pa.Table) -> bool:
     return not pc.any(pc.and_(same, pc.invert(later))).as_py()
 
 
-def campaigns(name: str, version: int) -> pd.DataFrame:
-    """One row per campaign with its totals and rates (the `campaigns` view)."""
-    return store.query(
+def campaigns(name: str, version: int, ids: Sequence[str] | None = None) -> pd.DataFrame:
+    """One row per campaign with its totals and rates (the `campaigns` view).
+
+    With `ids`: indexed by campaign id in that order (an unknown id gets an empty row),
+    each text column in one Arrow chunk. Lookup takes a few rows per answer, and taking
+    them from a column of 9 chunks copied all of it (~10 ms per column at 1M campaigns).
+    """
+    frame = store.query(
         "SELECT * EXCLUDE (dataset, version) FROM campaigns WHERE dataset = ? AND version = ? "
         "ORDER BY campaign_id", [name, version]
     )
+    if ids is None:
+        return frame
+    frame = frame.set_index("campaign_id").reindex(ids)
+    return pa.Table.from_pandas(frame, preserve_index=True).combine_chunks().to_pandas()
 
 
 def top_terms(name: str, version: int, limit: int = 25) -> pd.DataFrame:

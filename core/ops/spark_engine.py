@@ -217,8 +217,7 @@ def _name_words(counts, encoder, info):
     from core.data import datasets
     from core.model import namewords
 
-    campaigns = (datasets.campaigns(info.name, info.version).set_index("campaign_id")
-                 .reindex(counts.campaign_ids))
+    campaigns = datasets.campaigns(info.name, info.version, counts.campaign_ids)
     return namewords.detect(counts.matrix, encoder.vocabulary,
                             campaigns["campaign_name"].tolist(), campaigns["account"].tolist(),
                             encoder.tokenizer)

@@ -236,8 +236,7 @@ def train(spec: TrainSpec, progress: Progress | None = None, *, corpus: Corpus |
 
 def _name_words(corpus: Corpus, info: Any) -> namewords.NameWords:
     """Brand and place words of the training data (kept out of automatic topic names)."""
-    campaigns = (datasets.campaigns(info.name, info.version).set_index("campaign_id")
-                 .reindex(corpus.campaign_ids))
+    campaigns = datasets.campaigns(info.name, info.version, corpus.campaign_ids)
     counts = bow_matrix(corpus.bow, len(corpus.vocabulary))
     return namewords.detect(counts, corpus.vocabulary, campaigns["campaign_name"].tolist(),
                             campaigns["account"].tolist(), corpus.tokenizer)

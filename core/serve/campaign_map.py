@@ -221,8 +221,7 @@ def campaign_map(model_id: str | None = None) -> CampaignMap:
     names = registry.topic_names(model)
     info = model.manifest["dataset"]
     prints = score.load_fingerprints(model_id)
-    table = (datasets.campaigns(info["name"], int(info["version"]))
-             .set_index("campaign_id").reindex(prints.campaign_ids))
+    table = datasets.campaigns(info["name"], int(info["version"]), prints.campaign_ids)
     labels = dominant_clusters(prints.weights)
     clusters = clusters_frame(prints.weights, labels, table.reset_index(drop=True), names)
     xy, total, cached = projection(model_id)

@@ -126,8 +126,8 @@ class Lookup:
                                counts, f"Model {self.model_id} (on {self.dataset} "
                                f"v{self.version})",
                                word_similarity=self.model.encoder.word_similarity)
-        self.campaigns = (datasets.campaigns(self.dataset, self.version)
-                          .set_index("campaign_id").reindex(self.fingerprints.campaign_ids))
+        self.campaigns = datasets.campaigns(self.dataset, self.version,
+                                            self.fingerprints.campaign_ids)
         self._rows = TermRows(self._term_file)
         self._term_fit = actions.term_topic_fit_from(self.model.encoder, self.model.engine)
         self.brand_words = naming.name_words(self.model).brand  # kept out of keyword ideas

@@ -65,7 +65,7 @@ def detect_for(encoder, dataset: str, version: int) -> namewords.NameWords:
     from core.data import datasets
     terms = datasets.terms(dataset, version)
     ids, counts, _ = encoder.encode_frame(terms, as_matrix=True)
-    campaigns = datasets.campaigns(dataset, version).set_index("campaign_id").reindex(ids)
+    campaigns = datasets.campaigns(dataset, version, ids)
     return namewords.detect(counts, encoder.vocabulary, campaigns["campaign_name"].tolist(),
                             campaigns["account"].tolist(), encoder.tokenizer)
 
