@@ -312,7 +312,8 @@ def test_name_words_take_each_campaigns_first_known_name_as_groupby_first_does()
                          "campaign_name": [None, "Acme Plumbing - Drains", "Best Boilers UK",
                                            None],
                          "account": ["Best Co", "Acme", None, None]})
-    words = actions._name_words_by_campaign(rows)
+    words = actions._name_words_by_campaign(
+        rows["campaign_id"].tolist(), {c: rows[c].tolist() for c in ("campaign_name", "account")})
     assert words == {"C2": {"best", "boilers"}, "C1": {"acme", "plumbing", "drains"},
                      "C3": set()}
     assert list(words) == list(rows.groupby("campaign_id", sort=False).first().index)

@@ -145,8 +145,7 @@ def campaign_totals(terms: pd.DataFrame) -> pd.DataFrame:
     """
     if "campaign_id" not in terms.columns:
         raise InputError("term rows lack the column 'campaign_id'")
-    metrics = np.column_stack([_numeric(terms, c).to_numpy() for c in METRIC_COLUMNS]
-                              ).reshape(len(terms), len(METRIC_COLUMNS))
+    metrics = np.column_stack([_numeric(terms, c).to_numpy() for c in METRIC_COLUMNS])
     codes, ids = pd.factorize(terms["campaign_id"].astype(str).to_numpy())
     is_keyword = ((terms["term_type"].fillna("keyword") == "keyword").to_numpy()
                   if "term_type" in terms.columns else np.ones(len(terms), dtype=bool))
@@ -230,17 +229,13 @@ def words_of(text: Any) -> set[str]:
     return set(_WORDS.findall(normalize_term(text)))
 
 
-def _name_words_by_campaign(rows: pd.DataFrame) -> dict[str, set[str]]:
-    """Words of each campaign's account and campaign name (stop words and 1-2 letter
-    words left out: "the", "&", "co" name nothing)."""
-    columns = {c: rows[c].tolist() for c in ("campaign_name", "account") if c in rows.columns}
-    return _name_words_of([str(c) for c in rows["campaign_id"].tolist()], columns)
-
-
-def _name_words_of(ids: Sequence[str], columns: dict[str, list]) -> dict[str, set[str]]:
-    """`_name_words_by_campaign` over plain lists: each column's first known value per
-    campaign, as groupby().first() gives (over a few hundred neighbour rows of Arrow
-    strings that groupby was ~7 of a pasted lookup's ~80 ms of CPU, this loop ~1)."""
+def _name_words_by_campaign(ids: Sequence[str], columns: dict[str, list]
+                            ) -> dict[str, set[str]]:
+    """Words of each campaign's account and campaign name (`columns`, values row by row
+    beside `ids`; stop words and 1-2 letter words left out: "the", "&", "co" name
+    nothing). Each column's first known value per campaign, as groupby().first() gives, in
+    plain Python: over a few hundred neighbour rows of Arrow strings that groupby was ~7
+    of a pasted lookup's ~80 ms of CPU, this loop ~1."""
     from spacy.lang.en.stop_words import STOP_WORDS
 
     if not columns:
@@ -289,7 +284,8 @@ def _add_keywords(own: set[str], neighbor_terms: pd.DataFrame, neighbors: pd.Dat
     names = {c: neighbor_terms[c].tolist() for c in ("campaign_name", "account")
              if c in neighbor_terms.columns}
     names = {c: [values[i] for i in kept] for c, values in names.items()}
-    foreign = {cid: words - own_words for cid, words in _name_words_of(ids, names).items()}
+    foreign = {cid: words - own_words
+               for cid, words in _name_words_by_campaign(ids, names).items()}
     term_words = {t: set(_WORDS.findall(t)) for t in normal.values()}  # words_of, normalised
     places, brand_words = place_words(), set(brand_words)  # 14k places: not copied per answer
     placed = {t: any(w in places or w in brand_words for w in words - own_words)
