@@ -241,11 +241,10 @@ class TermRows:
             return None
         if self._by_account is None:
             pairs = self._account_pairs
-            if pairs is None and isinstance(self.terms, pa.Table):
-                pairs = self.terms.group_by(["account", "campaign_id"], use_threads=False
-                                            ).aggregate([]).to_pandas()
-            elif pairs is None:
-                pairs = self.terms[["account", "campaign_id"]].drop_duplicates()
+            if pairs is None:
+                pairs = (self.terms.group_by(["account", "campaign_id"], use_threads=False)
+                         .aggregate([]).to_pandas() if isinstance(self.terms, pa.Table)
+                         else self.terms[["account", "campaign_id"]].drop_duplicates())
             self._by_account = (pairs.dropna().groupby("account")["campaign_id"]
                                 .agg(list).to_dict())
         return self.of([str(c) for c in self._by_account.get(account, [])])
