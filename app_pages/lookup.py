@@ -118,8 +118,13 @@ if result.below_floor:
 if not result.neighbors.empty and not result.neighbors["similar_enough"].any():
     st.info(f"No campaign is similar enough (similarity ≥ {result.min_similarity:.2f}) to "
             "learn from.")
-similarity = {c: st.column_config.NumberColumn(c.replace("_", " "), format="%.3f")
-              for c in ("topic_similarity", "term_similarity")}
+similarity = {c: st.column_config.NumberColumn(c.replace("_", " "), format="%.3f", help=why)
+              for c, why in [("topic_similarity", "How alike the two fingerprints are"),
+                             ("term_similarity", "How many rare words the campaigns share "
+                              "(TF-IDF cosine)"),
+                             ("vector_similarity", "How alike their words' meanings are "
+                              "(word vectors learnt on this dataset), also for different "
+                              "words")]}
 order = [c for c in NEIGHBOR_COLUMNS if c in result.neighbors]
 order.insert(order.index("similarity") + 1, "similar_enough")
 st.dataframe(ui.as_percent_points(result.neighbors), hide_index=True, column_order=order,

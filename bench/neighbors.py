@@ -6,14 +6,17 @@ OCTIS BBC News (2,225 articles) and the demo campaigns (label = vertical) — fo
 
 - `tfidf`: scikit-learn `TfidfVectorizer` defaults + cosine k-NN (the baseline to beat);
 - `topic`: topic-only Hellinger similarity of the fingerprints;
-- `default`: the project's default `NeighborIndex` (blend of topic and term similarity,
-  terms matched exactly);
-- `soft terms`: the same with the word similarity the corpus learns when
+- `topics + terms`: the blend of topic and term similarity alone (terms matched exactly;
+  the default before campaign vectors, term weight 0.6);
+- `default`: the project's default `NeighborIndex`: topics, terms and campaign vectors
+  (`core.model.campaign_vectors`, word2vec learnt on the corpus as `TextConfig()` does);
+- `soft terms`: the default with the word similarity the corpus learns when
   `TextConfig(soft_terms=True)` (`core.model.term_vectors`);
 
 all from one training run per corpus with the project defaults (`core.model.corpus` with the
 default `TextConfig`, `core.model.engines.make_engine()` with `DEFAULTS`, fingerprints from
-`Engine.transform`). `--weights 0.3,0.5,0.7` adds rows for other term weights.
+`Engine.transform`). `--weights 0.3,0.5` adds rows for other term weights (vector weight
+kept at its default).
 
 Speed: query latency (p50/p95) of `NeighborIndex.query` at N = 100,000, K = 50 on
 synthetic fingerprints (Dirichlet 0.1) and a synthetic keyword matrix (40 terms per
@@ -40,7 +43,12 @@ from bench.quality import parse_param  # noqa: E402
 from core.model import term_vectors  # noqa: E402
 from core.model.corpus import Corpus  # noqa: E402
 from core.model.engines import DEFAULT_ENGINE, DEFAULTS, bow_matrix, make_engine  # noqa: E402
-from core.model.neighbors import DEFAULT_TERM_WEIGHT, NeighborIndex, label_precision  # noqa: E402
+from core.model.neighbors import (  # noqa: E402
+    DEFAULT_TERM_WEIGHT,
+    DEFAULT_VECTOR_WEIGHT,
+    NeighborIndex,
+    label_precision,
+)
 from core.model.text import TextConfig  # noqa: E402
 
 SEED = 0
@@ -121,15 +129,21 @@ def quality(name: str, corpus: Corpus, docs: list[str], labels: list[str], engin
     ids, y = corpus.campaign_ids, labels  # callers pass docs and labels in corpus order
     timed("topic only (hellinger)",
           lambda: label_precision(NeighborIndex(term_weight=0).fit(fingerprints, ids), y))
-    timed(f"default (blend tw={DEFAULT_TERM_WEIGHT}, exact terms)",
-          lambda: label_precision(NeighborIndex().fit(fingerprints, ids, counts), y))
-    words = term_vectors.learn(corpus.tokens, corpus.vocabulary)  # TextConfig.soft_terms
-    timed(f"soft terms (blend tw={DEFAULT_TERM_WEIGHT}, word2vec)",
-          lambda: label_precision(NeighborIndex().fit(fingerprints, ids, counts, words), y))
+    timed("topics + terms (tw=0.6, no vectors)",
+          lambda: label_precision(NeighborIndex(term_weight=0.6, vector_weight=0).fit(
+              fingerprints, ids, counts), y))
+    vectors = corpus.encoder.word_vectors  # learnt with the corpus, as TextConfig() does
+    words = term_vectors.similar_words(vectors)  # what TextConfig(soft_terms=True) adds
+    timed(f"default (tw={DEFAULT_TERM_WEIGHT}, vw={DEFAULT_VECTOR_WEIGHT}, exact terms)",
+          lambda: label_precision(NeighborIndex().fit(fingerprints, ids, counts, None,
+                                                      vectors), y))
+    timed("default + soft terms",
+          lambda: label_precision(NeighborIndex().fit(fingerprints, ids, counts, words,
+                                                      vectors), y))
     for w in weights:
         timed(f"blend tw={w}",
               lambda w=w: label_precision(NeighborIndex(term_weight=w).fit(
-                  fingerprints, ids, counts), y))
+                  fingerprints, ids, counts, None, vectors), y))
     print(f"  {name}: {len(corpus)} docs, vocabulary {len(corpus.dictionary)}, "
           f"{engine_name} K={engine.k} fit {fit_s:.1f} s, transform {transform_s:.1f} s",
           flush=True)
@@ -138,7 +152,8 @@ def quality(name: str, corpus: Corpus, docs: list[str], labels: list[str], engin
 
 def latency(n: int = 100_000, k: int = 50, vocab: int = 20_000, terms_per_doc: int = 40,
             queries: int = 200) -> list[dict]:
-    """p50/p95 of one `query` at N x K, topic-only and with terms."""
+    """p50/p95 of one `query` at N x K, topic-only, with terms, with campaign vectors
+    (random word vectors: the cost, not the quality)."""
     import scipy.sparse as sp
 
     rng = np.random.default_rng(SEED)
@@ -152,13 +167,17 @@ def latency(n: int = 100_000, k: int = 50, vocab: int = 20_000, terms_per_doc: i
     similar = sp.csr_matrix((np.full(vocab * 10, 0.6, dtype=np.float32),
                              (np.repeat(np.arange(vocab), 10), rng.integers(0, vocab, vocab * 10))),
                             shape=(vocab, vocab))
+    vectors = rng.standard_normal((vocab, term_vectors.DIMENSIONS)).astype(np.float32)
     out = []
     for label, make, use_terms in [
         ("topic only", lambda: NeighborIndex(term_weight=0).fit(fingerprints, ids), False),
-        (f"blend tw={DEFAULT_TERM_WEIGHT} exact terms",
-         lambda: NeighborIndex().fit(fingerprints, ids, counts), True),
-        (f"blend tw={DEFAULT_TERM_WEIGHT} soft terms",
-         lambda: NeighborIndex().fit(fingerprints, ids, counts, similar), True),
+        ("topics + terms (tw=0.6, no vectors)",
+         lambda: NeighborIndex(term_weight=0.6, vector_weight=0).fit(fingerprints, ids,
+                                                                     counts), True),
+        (f"default (tw={DEFAULT_TERM_WEIGHT}, vw={DEFAULT_VECTOR_WEIGHT})",
+         lambda: NeighborIndex().fit(fingerprints, ids, counts, None, vectors), True),
+        ("default + soft terms",
+         lambda: NeighborIndex().fit(fingerprints, ids, counts, similar, vectors), True),
     ]:
         started = time.perf_counter()
         index = make()

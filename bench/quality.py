@@ -102,9 +102,9 @@ def load_corpus(dataset: str = "bbc", text: dict | None = None) -> Corpus:
     path = shared_data() / DATASETS[dataset] / "corpus.tsv"
     texts = [line.rstrip("\n").split("\t")[0] for line in path.open(encoding="utf-8")]
     # OCTIS already filtered the vocabulary; keep it exactly (published figures use it).
-    # Word similarity (soft_terms) is for neighbours only and does not change topics.
+    # Word similarity and vectors are for neighbours only and do not change topics.
     config = TextConfig(pretokenized=True, no_below=1, no_above=1.0, keep_n=10**6,
-                        soft_terms=False, **(text or {}))
+                        **{"soft_terms": False, "word_vectors": False, **(text or {})})
     return Corpus.from_texts(texts, config=config)
 
 

@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
     words = None
     if args.soft_terms:
         took = time.perf_counter()
-        words = term_vectors.learn(corpus.tokens, corpus.vocabulary)
+        words = term_vectors.similar_words(corpus.encoder.word_vectors)
         print(f"word similarity learnt in {time.perf_counter() - took:.1f} s", flush=True)
     for name in args.engines.split(","):
         engine = make_engine(name, k=args.k)
@@ -94,13 +94,18 @@ def main(argv: list[str] | None = None) -> None:
         fingerprints = engine.transform(counts)
         topic_p = precision_at_10(NeighborIndex(term_weight=0).fit(fingerprints, ids),
                                   labels, ids, queries)
-        blend_p = precision_at_10(NeighborIndex().fit(fingerprints, ids, counts),
+        vectors = corpus.encoder.word_vectors  # TextConfig(): learnt with the corpus
+        blend_p = precision_at_10(NeighborIndex().fit(fingerprints, ids, counts, None, vectors),
                                   labels, ids, queries)
+        two_p = precision_at_10(NeighborIndex(term_weight=0.6, vector_weight=0).fit(
+            fingerprints, ids, counts), labels, ids, queries)
         soft = "" if words is None else " soft {:.3f}".format(precision_at_10(
-            NeighborIndex().fit(fingerprints, ids, counts, words), labels, ids, queries))
+            NeighborIndex().fit(fingerprints, ids, counts, words, vectors), labels, ids,
+            queries))
         print(f"{name:<9} K={args.k} train {wall:6.1f} s wall {cpu:6.1f} s cpu  "
               f"NPMI {coherence(top, sample, 'c_npmi'):.4f}  TD {topic_diversity(top):.3f}  "
-              f"P@10 topic {topic_p:.3f} blend {blend_p:.3f}{soft}  "
+              f"P@10 topic {topic_p:.3f} topics+terms {two_p:.3f} default {blend_p:.3f}"
+              f"{soft}  "
               f"(load {os.getloadavg()[0]:.1f})", flush=True)
 
 

@@ -74,7 +74,8 @@ def main() -> None:
     corpus = Corpus.from_frame(rows, TextConfig())
     engine = make_engine("tomotopy", k=args.k, iterations=args.iterations, seed=0).fit(corpus)
     counts = bow_matrix(corpus.bow, len(corpus.vocabulary))
-    index = NeighborIndex().fit(engine.transform(counts), corpus.campaign_ids, counts)
+    index = NeighborIndex().fit(engine.transform(counts), corpus.campaign_ids, counts, None,
+                                corpus.encoder.word_vectors)
     print(f"trained K={args.k} on {len(corpus)} campaigns in "
           f"{time.perf_counter() - started:.0f} s")
 

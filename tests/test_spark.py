@@ -120,8 +120,9 @@ def test_spark_training_writes_a_loadable_artifact_that_recovers_planted_groups(
 
 @needs_spark
 def test_spark_artifact_is_complete_like_a_local_one(home_with_model):
-    """Encoded counts, corpus frequencies and brand/place words are saved as local engines
-    save them, so Lookup, Topics and drift need not encode the campaigns again."""
+    """Encoded counts, corpus frequencies, brand/place words and word vectors are saved as
+    local engines save them, so Lookup, Topics and drift need not encode the campaigns
+    again."""
     from core.data import datasets
     from core.model.corpus import EncodedCounts
     from core.serve import naming
@@ -139,6 +140,10 @@ def test_spark_artifact_is_complete_like_a_local_one(home_with_model):
     assert "name_words" in model.manifest
     assert model.manifest["name_words"] == naming.detect_for(
         model.encoder, "planted", 1).to_dict()
+    # word vectors for campaign vectors, learnt on the local sample (TextConfig default)
+    vectors = model.encoder.word_vectors
+    assert vectors is not None and vectors.shape[0] == len(model.encoder.vocabulary)
+    assert np.abs(vectors[model.encoder.dictionary.token2id["sushi"]]).sum() > 0
     # Where Spark wrote the counts is kept, so deleting the model removes them there.
     counts_at = model.engine.fit_info_["counts"]
     assert counts_at == spark_export.counts_location(home_with_model)

@@ -67,13 +67,13 @@ def test_soft_terms_rank_the_synonym_campaign_above_an_unrelated_one() -> None:
     urgent = [i for i, c in enumerate(corpus.campaign_ids) if c.startswith("urgent")]
     other = [i for i, c in enumerate(corpus.campaign_ids) if c.startswith(("running", "cheap"))]
 
-    hard = NeighborIndex(term_weight=1.0).fit(flat, corpus.campaign_ids, counts)
-    _, _, hard_terms = hard.similarities(flat[0], query)
+    hard = NeighborIndex(term_weight=1.0, vector_weight=0).fit(flat, corpus.campaign_ids, counts)
+    _, _, hard_terms, _ = hard.similarities(flat[0], query)
     assert hard_terms[urgent].max() == 0  # exact matching cannot see the synonym
 
-    soft = NeighborIndex(term_weight=1.0).fit(flat, corpus.campaign_ids, counts,
+    soft = NeighborIndex(term_weight=1.0, vector_weight=0).fit(flat, corpus.campaign_ids, counts,
                                              corpus.encoder.word_similarity)
-    _, _, soft_terms = soft.similarities(flat[0], query)
+    _, _, soft_terms, _ = soft.similarities(flat[0], query)
     assert soft_terms[urgent].min() > soft_terms[other].max()
     found = soft.query(flat[0], 5, terms=query, exclude=own)
     assert all(n.campaign_id.startswith("urgent") for n in found)

@@ -30,7 +30,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 
 from core.data.schema import METRIC_COLUMNS, ROW_POSITION
@@ -42,6 +41,7 @@ from core.model.engines import DEFAULT_ENGINE, Engine, bow_matrix, make_engine
 from core.model.neighbors import (
     DEFAULT_METRIC,
     DEFAULT_TERM_WEIGHT,
+    DEFAULT_VECTOR_WEIGHT,
     MIN_SIMILARITY,
     NeighborIndex,
     neighbors_frame,
@@ -55,7 +55,7 @@ PERFORMANCE = ["campaign_name", "account", "label", "terms", "impressions", "cli
 NEIGHBOR_COLUMNS = ["campaign_name", "campaign_id", "similarity", "ctr", "cpc",
                     "conversion_rate", "clicks", "impressions", "cost", "conversions",
                     "shared_topics", "account", "label", "terms", "topic_similarity",
-                    "term_similarity"]
+                    "term_similarity", "vector_similarity"]
 MAX_K = 500  # the same bound as core.ops.train.MAX_K (a test keeps them equal)
 TERMS_FILE = "terms.parquet"
 
@@ -279,17 +279,19 @@ class TermRows:
 
 # -- neighbours and actions: what Lookup and CampaignModel both answer with ----------------
 def fit_index(campaign_ids: Sequence[str], weights: np.ndarray, counts: EncodedCounts,
-              what: str, term_weight: float = DEFAULT_TERM_WEIGHT,
-              metric: str = DEFAULT_METRIC,
-              word_similarity: sp.spmatrix | None = None) -> NeighborIndex:
+              what: str, encoder: Encoder, term_weight: float = DEFAULT_TERM_WEIGHT,
+              vector_weight: float = DEFAULT_VECTOR_WEIGHT, metric: str = DEFAULT_METRIC
+              ) -> NeighborIndex:
     """The neighbour index over fingerprints (in the given campaign order) and the
-    campaigns' encoded terms, matched softly with the encoder's word similarity."""
+    campaigns' encoded terms, with what the encoder learnt of its words: their
+    similarity (soft terms) and vectors (campaign vectors), where it has them."""
     order = pd.Index(counts.campaign_ids).get_indexer(list(campaign_ids))
     if (order < 0).any():
         raise NotFoundError(f"{what} has fingerprints of campaigns that are not in its data: "
                             "score it again.")
-    return NeighborIndex(metric, term_weight).fit(weights, campaign_ids, counts.matrix[order],
-                                                  word_similarity)
+    return NeighborIndex(metric, term_weight, vector_weight).fit(
+        weights, campaign_ids, counts.matrix[order], encoder.word_similarity,
+        encoder.word_vectors)
 
 
 def query_filters(campaigns: pd.DataFrame, account: str | None, exclude_account: bool,
@@ -374,7 +376,8 @@ class CampaignModel(BaseEstimator):
     Parameters: `k` topics; `engine` ("tomotopy", "gensim" or "btm"); `seed`; `engine_params`,
     other engine settings (e.g. `{"iterations": 300}`; defaults in
     `core.model.engines.DEFAULTS`); `text`, a `TextConfig` (or its dict) for tokenising;
-    `term_weight`, the share of term similarity in the neighbour ranking.
+    `term_weight` and `vector_weight`, the shares of term and campaign-vector similarity
+    in the neighbour ranking (`core.model.neighbors`).
 
     Fitted attributes: `engine_`, `encoder_`, `vocabulary_`, `topic_term_` (K x V),
     `fingerprints_` (campaign_id x topic, rows sum to 1, float32 as stored by scoring),
@@ -385,13 +388,15 @@ class CampaignModel(BaseEstimator):
     def __init__(self, k: int = 20, engine: str = DEFAULT_ENGINE, seed: int = 0,
                  engine_params: dict[str, Any] | None = None,
                  text: TextConfig | dict[str, Any] | None = None,
-                 term_weight: float = DEFAULT_TERM_WEIGHT) -> None:
+                 term_weight: float = DEFAULT_TERM_WEIGHT,
+                 vector_weight: float = DEFAULT_VECTOR_WEIGHT) -> None:
         self.k = k
         self.engine = engine
         self.seed = seed
         self.engine_params = engine_params
         self.text = text
         self.term_weight = term_weight
+        self.vector_weight = vector_weight
 
     # -- fitting --------------------------------------------------------------------------
     def _text_config(self) -> TextConfig:
@@ -467,8 +472,8 @@ class CampaignModel(BaseEstimator):
             self.campaigns_ = pd.DataFrame(index=self.fingerprints_.index, columns=PERFORMANCE)
             self._rows = None
         self._brand_index: BrandIndex | None = None  # built by `_brands` when first asked
-        self.index_ = fit_index(ids, weights, counts, "This model", self.term_weight,
-                                word_similarity=encoder.word_similarity)
+        self.index_ = fit_index(ids, weights, counts, "This model", encoder,
+                                self.term_weight, self.vector_weight)
         self._term_fit = actions.term_topic_fit_from(encoder, engine)
 
     def _check_fitted(self) -> None:

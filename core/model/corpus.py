@@ -29,7 +29,7 @@ import scipy.sparse as sp
 from gensim.corpora import Dictionary
 
 from core.errors import InputError
-from core.model import term_vectors
+from core.model import campaign_vectors, term_vectors
 from core.model.engines import bow_matrix
 from core.model.text import TextConfig, Tokenizer
 
@@ -185,16 +185,20 @@ class Encoder:
     common"), so a report can tell those from words never seen (empty for artifacts
     saved before it was kept). `word_similarity` is the V x V word-similarity matrix the
     neighbour index matches terms with (`core.model.term_vectors`), None when
-    `TextConfig.soft_terms` is off or the artifact predates it.
+    `TextConfig.soft_terms` is off or the artifact predates it; `word_vectors` the V x D
+    word vectors of campaign vectors (`core.model.campaign_vectors`), None when
+    `TextConfig.word_vectors` is off or the artifact predates them.
     """
 
     def __init__(self, tokenizer: Tokenizer, dictionary: Dictionary,
                  dropped: dict[str, str] | None = None,
-                 word_similarity: sp.csr_matrix | None = None) -> None:
+                 word_similarity: sp.csr_matrix | None = None,
+                 word_vectors: np.ndarray | None = None) -> None:
         self.tokenizer = tokenizer
         self.dictionary = dictionary
         self.dropped = dropped or {}
         self.word_similarity = word_similarity
+        self.word_vectors = word_vectors
 
     def encode(self, tokens: Sequence[str]) -> tuple[Bow, float]:
         """Bow of a token list and the share of its tokens not in the vocabulary.
@@ -258,6 +262,8 @@ class Encoder:
                                              "utf-8")
         if self.word_similarity is not None:
             term_vectors.save(self.word_similarity, folder)
+        if self.word_vectors is not None:
+            campaign_vectors.save(self.word_vectors, folder)
 
     @classmethod
     def load(cls, folder: str | Path) -> Encoder:
@@ -270,7 +276,8 @@ class Encoder:
         dictionary.num_docs = vocab["num_docs"]
         dropped_file = folder / "dropped.json"  # absent in artifacts from before it existed
         dropped = json.loads(dropped_file.read_text("utf-8")) if dropped_file.exists() else {}
-        return cls(Tokenizer.load(folder), dictionary, dropped, term_vectors.load(folder))
+        return cls(Tokenizer.load(folder), dictionary, dropped, term_vectors.load(folder),
+                   campaign_vectors.load(folder))
 
 
 class Corpus:
@@ -285,7 +292,8 @@ class Corpus:
                  dictionary: Dictionary, tokenizer: Tokenizer,
                  campaign_names: list[str | None] | None = None,
                  dropped: dict[str, str] | None = None,
-                 word_similarity: sp.csr_matrix | None = None) -> None:
+                 word_similarity: sp.csr_matrix | None = None,
+                 word_vectors: np.ndarray | None = None) -> None:
         self.campaign_ids = campaign_ids
         self.campaign_names = campaign_names or [None] * len(campaign_ids)
         self.tokens = tokens
@@ -294,7 +302,7 @@ class Corpus:
         self.tokenizer = tokenizer
         self.config: TextConfig = tokenizer.config
         self.language: str = tokenizer.language_
-        self.encoder = Encoder(tokenizer, dictionary, dropped, word_similarity)
+        self.encoder = Encoder(tokenizer, dictionary, dropped, word_similarity, word_vectors)
 
     def __len__(self) -> int:
         return len(self.bow)
@@ -378,8 +386,9 @@ class Corpus:
                 "raise no_above")
         bow = [dictionary.doc2bow(doc) for doc in weighted]
         vocabulary = [dictionary[i] for i in range(len(dictionary))]
-        similarity = term_vectors.learn(tokens, vocabulary) if cfg.soft_terms else None
-        return cls(ids, tokens, bow, dictionary, tokenizer, names, dropped, similarity)
+        similarity, vectors = term_vectors.learn_for(tokens, vocabulary, cfg.soft_terms,
+                                                     cfg.word_vectors)
+        return cls(ids, tokens, bow, dictionary, tokenizer, names, dropped, similarity, vectors)
 
     # -- held-out split ---------------------------------------------------------------
     def split(self, test_share: float = 0.1, seed: int = 0) -> tuple[Corpus, Corpus]:
@@ -399,4 +408,4 @@ class Corpus:
         return Corpus([self.campaign_ids[i] for i in idx], [self.tokens[i] for i in idx],
                       [self.bow[i] for i in idx], self.dictionary, self.tokenizer,
                       [self.campaign_names[i] for i in idx], self.encoder.dropped,
-                      self.encoder.word_similarity)
+                      self.encoder.word_similarity, self.encoder.word_vectors)

@@ -22,9 +22,12 @@ BBC 0.943 -> 0.943 (cosine >= 0.5, weight 0.3), 0.937 (>= 0.7, weight 1.0); demo
 0.987 -> 0.968 (>= 0.5, weight 1.0), 0.973 (>= 0.5, 0.3), 0.978 (>= 0.7, 0.3) —
 probably because the demo's verticals share modifiers ("near me", "cheap"), so word2vec
 makes their head words similar and blurs them. Hence `TextConfig.soft_terms` is off by default and
-worth turning on for short titles. Cost: +28% of a demo training (tokenise + fit).
-Trained on one worker with a fixed seed, so the same corpus gives the same matrix.
-Corpora larger than `MAX_TOKENS` train on a fixed random sample of campaigns.
+worth turning on for short titles. (Those figures are 100-dimensional vectors, 20 epochs,
+before campaign vectors.) The same word vectors now also make campaign vectors
+(`core.model.campaign_vectors`, on by default), which chose 32 dimensions and fewer
+epochs for larger corpora (`epochs_for`). Trained on one worker with a fixed seed, so the
+same corpus gives the same vectors. Corpora larger than `MAX_TOKENS` train on a fixed
+random sample of campaigns.
 """
 
 from __future__ import annotations
@@ -36,9 +39,15 @@ import numpy as np
 import scipy.sparse as sp
 
 FILE = "word_similarity.npz"
-DIMENSIONS = 100
+DIMENSIONS = 32  # 100 gave the same precision (campaign_vectors); 32 keep queries fast
 WINDOW = 10
+# Passes over the words: small corpora need more (M10, 49,000 words: campaign-vector
+# precision 0.706 at 20 epochs, 0.692 at 10); from a few hundred thousand words 10 are as
+# good in half the time (BBC, 267,000 words: 0.948 against 0.946; demo, 459,000: 0.990
+# both). So about EPOCH_WORDS word passes, within MIN_EPOCHS..EPOCHS.
 EPOCHS = 20
+MIN_EPOCHS = 10
+EPOCH_WORDS = 2_500_000
 SKIP_GRAM = False  # CBOW: as good here as skip-gram, several times faster
 TOPN = 10
 THRESHOLD = 0.5
@@ -69,13 +78,18 @@ def word_vectors(tokens: Sequence[Sequence[str]], vocabulary: Sequence[str],
     out = np.zeros((len(vocabulary), DIMENSIONS), dtype=np.float32)
     if not sentences:
         return out
+    epochs = epochs_for(min(total, MAX_TOKENS))
     model = Word2Vec(sentences, vector_size=DIMENSIONS, window=WINDOW, min_count=1,
-                     sg=int(SKIP_GRAM),
-                     epochs=EPOCHS, seed=seed, workers=1)
+                     sg=int(SKIP_GRAM), epochs=epochs, seed=seed, workers=1)
     for i, word in enumerate(vocabulary):
         if word in model.wv.key_to_index:
             out[i] = model.wv[word]
     return out
+
+
+def epochs_for(words: int) -> int:
+    """word2vec epochs for a corpus of this many (vocabulary) words."""
+    return int(min(EPOCHS, max(MIN_EPOCHS, -(-EPOCH_WORDS // max(words, 1)))))
 
 
 def similar_words(vectors: np.ndarray, topn: int = TOPN,
@@ -106,10 +120,15 @@ def similar_words(vectors: np.ndarray, topn: int = TOPN,
     return matrix
 
 
-def learn(tokens: Sequence[Sequence[str]], vocabulary: Sequence[str],
-          seed: int = 0) -> sp.csr_matrix:
-    """The word-similarity matrix of a corpus (word2vec, then `similar_words`)."""
-    return similar_words(word_vectors(tokens, vocabulary, seed))
+def learn_for(tokens: Sequence[Sequence[str]], vocabulary: Sequence[str], soft_terms: bool,
+              keep_vectors: bool) -> tuple[sp.csr_matrix | None, np.ndarray | None]:
+    """(word similarity if `soft_terms`, word vectors if `keep_vectors`): what a model's
+    text settings ask to learn of its words, with word2vec trained once for both."""
+    if not (soft_terms or keep_vectors):
+        return None, None
+    vectors = word_vectors(tokens, vocabulary)
+    return (similar_words(vectors) if soft_terms else None,
+            vectors if keep_vectors else None)
 
 
 def expand(rows: sp.spmatrix, similarity: sp.spmatrix | None, beta: float = BETA

@@ -56,7 +56,10 @@ class TextConfig:
     vocabulary of words seen in at least 2 campaigns and at most half of them.
     `soft_terms` also learns which vocabulary words are similar (`core.model.term_vectors`), so
     that neighbours match "emergency plumber" with "urgent plumber": it helps short titles
-    (M10) but blurred the demo's verticals, so it is off by default.
+    (M10) but blurred the demo's verticals, so it is off by default. `word_vectors` keeps
+    the word vectors that word2vec learns on the corpus, for the campaign-vector part of
+    the neighbour score (`core.model.campaign_vectors`): it lifted every corpus measured,
+    so it is on by default.
     """
 
     language: str = "auto"               # "auto" | "en" | "ja"; auto = detect_language()
@@ -75,6 +78,8 @@ class TextConfig:
     ja_split_mode: str = "B"             # Sudachi mode: B splits 勤怠管理 into 勤怠 / 管理
     soft_terms: bool = False             # learn word similarity (word2vec on the corpus) for
                                          # the neighbour score; see core.model.term_vectors
+    word_vectors: bool = True            # keep word2vec's vectors for campaign vectors;
+                                         # see core.model.campaign_vectors
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "extra_stopwords", tuple(self.extra_stopwords))

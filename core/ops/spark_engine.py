@@ -30,7 +30,7 @@ import pandas as pd
 
 from core.errors import InputError
 from core.memory import releases_memory
-from core.model import spark_session
+from core.model import spark_session, term_vectors
 from core.model.engines import SparkLDA, fold_in
 from core.progress import Progress
 
@@ -100,6 +100,9 @@ def train(spec, progress: Progress | None = None, *, sweep_id: str | None = None
              f"sample of {min(spec.sample, n_docs):,} campaigns…")
     encoder = Encoder(tokenizer, _dictionary(vocabulary, dfs, n_docs))
     train_sample, heldout_sample = _sample_corpora(sample, encoder, cut)
+    # word2vec reads at most term_vectors.MAX_TOKENS tokens: the local sample is enough
+    encoder.word_similarity, encoder.word_vectors = term_vectors.learn_for(
+        train_sample.tokens, encoder.vocabulary, spec.text.soft_terms, spec.text.word_vectors)
     scores = metrics.evaluate(engine, train_sample, heldout_sample if cut else None)
     scores.update(documents=n_train, vocabulary_size=len(vocabulary),
                   metrics_documents=len(train_sample))

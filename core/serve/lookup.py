@@ -124,8 +124,7 @@ class Lookup:
         self._counts = counts
         self.index = fit_index(self.fingerprints.campaign_ids, self.fingerprints.weights,
                                counts, f"Model {self.model_id} (on {self.dataset} "
-                               f"v{self.version})",
-                               word_similarity=self.model.encoder.word_similarity)
+                               f"v{self.version})", self.model.encoder)
         self.campaigns = datasets.campaigns(self.dataset, self.version,
                                             self.fingerprints.campaign_ids)
         self._rows = TermRows(self._term_file)
@@ -276,6 +275,7 @@ class Lookup:
             row.update(campaign_id=nb.campaign_id, similarity=plain(nb.similarity),
                        topic_similarity=plain(nb.topic_similarity),
                        term_similarity=plain(nb.term_similarity),
+                       vector_similarity=plain(nb.vector_similarity),
                        shared_topics=shared_topic_names(nb.shared_topics, self.topic_names))
             records.append({**{c: row[c] for c in NEIGHBOR_COLUMNS},
                             "similar_enough": bool(nb.similarity >= MIN_SIMILARITY)})
