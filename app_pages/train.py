@@ -65,6 +65,7 @@ with st.expander("Text settings", expanded=False):
     bigrams = left.toggle("Join frequent word pairs (bigrams)", value=saved.text.bigrams)
     word_vectors = left.toggle(
         "Word vectors for similar campaigns", value=saved.text.word_vectors,
+        key="train_word_vectors",
         help="Learn word2vec vectors on this dataset, so that similar campaigns also match "
              "words of alike meaning (\"urgent\" and \"emergency\" plumber). Adds about a "
              "quarter to training; lifted neighbour precision on every corpus measured.")

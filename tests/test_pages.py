@@ -79,6 +79,13 @@ def test_train_page_trains_a_model_with_progress(trained_home):
     newest = models.iloc[0]
     assert newest["k"] == 4
     assert any(f"Trained `{newest['model_id']}`" in s.value for s in at.success)
+    # word vectors (for similar campaigns) are on unless the text settings turn them off
+    assert registry.load(newest["model_id"]).encoder.word_vectors is not None
+    at.toggle(key="train_word_vectors").set_value(False)
+    ok(at.button(key="train_start").click().run())
+    plain = registry.list_models().iloc[0]["model_id"]
+    assert plain != newest["model_id"]
+    assert registry.load(plain).encoder.word_vectors is None
 
 
 def test_train_page_runs_a_sweep(trained_home):
