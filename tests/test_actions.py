@@ -20,7 +20,7 @@ from core.model.actions import (
 )
 from core.model.corpus import Corpus
 from core.model.engines import bow_matrix, make_engine
-from core.model.neighbors import NeighborIndex, neighbors_frame
+from core.model.neighbors import MIN_SIMILARITY, NeighborIndex, neighbors_frame
 
 # A small explicit topic model: topic 0 = plumbing, topic 1 = shoes, topic 2 = flights.
 VOCAB = ["plumber", "emergency", "drain", "leak", "shoes", "running", "trainers", "free",
@@ -161,7 +161,7 @@ def test_add_negatives_uses_the_callers_term_topic_fit() -> None:
 # -- benchmark gaps ---------------------------------------------------------------------
 def _peers(ctr: float, n: int = 5) -> pd.DataFrame:
     return pd.DataFrame({"campaign_id": [f"N{i}" for i in range(n)],
-                         "similarity": np.linspace(0.9, 0.5, n),
+                         "similarity": np.linspace(0.9, MIN_SIMILARITY, n),  # all close
                          "impressions": 10_000, "clicks": [ctr * 10_000] * n,
                          "cost": [ctr * 10_000 * 1.0] * n, "conversions": [ctr * 500] * n})
 
