@@ -40,10 +40,10 @@ weights on a 0.1 grid, seed 0, then seeds 1 and 2 for the leading weights:
 epochs; TF-IDF kNN = scikit-learn `TfidfVectorizer` defaults + cosine.) With the final
 word2vec settings (32 dimensions, 10-20 epochs) 0.2 / 0.4 / 0.4 gave M10 0.706 0.709
 0.707, BBC 0.948 0.946 0.947, demo 0.990 0.991 0.990. No weight reached BBC 0.95 (best on
-the grid 0.948).
-0.2 / 0.4 / 0.4 is within 0.003 of the best row on every corpus and seed. Without word
-vectors (older models, `TextConfig(word_vectors=False)`), the weights become 1/3 / 2/3,
-close to the earlier default 0.4 / 0.6 (M10 0.663 / 0.666 at 0.6 / 0.7, demo 0.987 both).
+the grid 0.948). 0.2 / 0.4 / 0.4 is within 0.003 of the best row on every corpus and
+seed. Without word vectors (older models, `TextConfig(word_vectors=False)`), the weights
+become 1/3 / 2/3, close to the earlier default 0.4 / 0.6 (term weights 0.6 and 0.7 were
+within 0.006 of each other on every corpus when that default was chosen).
 Earlier findings that still hold: fold-in fingerprints (`Engine.transform`) beat
 tomotopy's own document-topic estimates for short texts (M10 topic-only 0.567 vs 0.51);
 K=50 did not help on M10; sublinear TF lifts the term part on long texts (BBC 0.915 vs
@@ -425,16 +425,16 @@ class NeighborIndex:
         (weak term matches: a few pasted keywords), every campaign's vector similarity is
         computed first (32 numbers a campaign against K = 50 topics: 17 against 33 ms at
         1,000,000 campaigns), which leaves only `w_topic` to bound; where still more than
-        a quarter remain, every campaign's topics are scored.
-        Same neighbours in the same order as the sweep, but for campaigns within float32
-        rounding of each other: BLAS may sum a row of a smaller product
-        in another order, and near identical fingerprints the square root magnifies that
-        last bit to ~1e-5 of topic similarity (a test compares them).
+        a quarter remain, every campaign's topics are scored. Same neighbours in the same
+        order as the sweep, but for campaigns within float32 rounding of each other: BLAS
+        may sum a row of a smaller product in another order, and near identical
+        fingerprints the square root magnifies that last bit to ~1e-5 of topic similarity
+        (a test compares them).
         """
         self.topic_similarities(vector, np.zeros(0, dtype=np.intp))  # checks the vector
-        _, w_term, _ = self.weights_
-        rest = np.float32(1 - w_term)          # all that topics and vectors can add
-        bound = term * np.float32(w_term)
+        w_topic, w_term, w_vector = (np.float32(w) for w in self.weights_)
+        rest = np.float32(1) - w_term          # all that topics and vectors can add
+        bound = term * w_term
         self._mask(bound, exclude, allowed)
         k = min(int(k), int(np.count_nonzero(np.isfinite(bound))))
         if k <= 0:
@@ -450,7 +450,6 @@ class NeighborIndex:
         floor = np.partition(blend, blend.size - k)[blend.size - k]
         # 1e-6: the float32 roundings of the blend, so that no campaign at the floor is lost
         rows = np.flatnonzero(bound >= floor - rest - np.float32(1e-6))
-        w_topic, _, w_vector = (np.float32(w) for w in self.weights_)
         swept = None
         if rows.size > bound.size // 4 and query is not None:
             # Too many left: every campaign's vector similarity (D numbers each, fewer than
