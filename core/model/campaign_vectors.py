@@ -23,10 +23,11 @@ direction lifts short titles (at `a` = 0.001: M10 0.687 without, 0.698 with; BBC
 within 0.001); a second direction did not help (0.703 / 0.990). TF-IDF weights instead of
 SIF's: M10 0.708, BBC 0.947, but the demo 0.980. Word vectors: 32 dimensions (the
 default, `term_vectors.DIMENSIONS`) 0.706 / 0.946 / 0.990, as good as 100 (0.704 / 0.946 /
-0.990), 50 or 200, and a third of the memory and time of 100 in every query that scores
-all campaigns (1,000,000 x 32 float32: 17 ms on one core); 16 dimensions 0.703 / 0.944 /
-0.988; window 5 0.704 / 0.946 / 0.990; 10 epochs 0.688 on M10 (too few passes over
-~50,000 words); skip-gram 0.698 / 0.942 / 0.990 at 3-6x the time. Soft terms use the same
+0.990), 50 or 200, with a third of the memory of 100 and half the time wherever a query
+scores every campaign (1,000,000 campaigns on one core: 17 ms at 32, 36 ms at 100);
+16 dimensions 0.703 / 0.944 / 0.988; window 5 0.704 / 0.946 / 0.990; 10 epochs 0.688 on
+M10 (too few passes over ~50,000 words, hence `term_vectors.epochs_for`); skip-gram
+0.698 / 0.942 / 0.990 at 3-6x the time. Soft terms use the same
 vectors (at 32 dimensions their precision moved by at most 0.004), so a model trains
 word2vec once for both.
 """
