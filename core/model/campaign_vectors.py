@@ -61,7 +61,19 @@ class CampaignVectors:
         self.components = components
 
     def fit(self, counts: sp.spmatrix) -> CampaignVectors:
-        counts = sp.csr_matrix(counts)
+        self._fit(sp.csr_matrix(counts))
+        return self
+
+    def fit_transform(self, counts: sp.spmatrix) -> np.ndarray:
+        """`fit(counts).transform(counts)`, building the campaigns' means once."""
+        return self._finish(self._fit(sp.csr_matrix(counts)))
+
+    def transform(self, counts: sp.spmatrix) -> np.ndarray:
+        return self._finish(self._weighted_means(sp.csr_matrix(counts)))
+
+    def _fit(self, counts: sp.csr_matrix) -> np.ndarray:
+        """Learn the word weights and the common directions; the weighted means they
+        were learnt from (N x D float32)."""
         vectors = np.asarray(self.word_vectors, dtype=np.float32)
         if vectors.ndim != 2 or vectors.shape[0] != counts.shape[1]:
             raise ValueError(f"word vectors are {vectors.shape}; the counts have "
@@ -77,11 +89,10 @@ class CampaignVectors:
             gram = mean.T.astype(np.float64) @ mean.astype(np.float64)
             _, eigenvectors = np.linalg.eigh(gram)
             self.components_ = eigenvectors[:, ::-1][:, :self.components].T.astype(np.float32)
-        return self
+        return mean
 
-    def transform(self, counts: sp.spmatrix) -> np.ndarray:
-        counts = sp.csr_matrix(counts)
-        out = self._weighted_means(counts)
+    def _finish(self, out: np.ndarray) -> np.ndarray:
+        """Weighted means without the common directions, L2-normalised, in place."""
         if self.components_.shape[0]:
             out -= (out @ self.components_.T) @ self.components_
         norms = np.linalg.norm(out, axis=1, keepdims=True)

@@ -193,14 +193,19 @@ class NeighborIndex:
             self.sqrt_ = np.sqrt(self.fingerprints_)
         else:
             self.entropy_ = _entropy(self.fingerprints_.astype(np.float64)).astype(np.float32)
-        self.terms_ = None
-        if term_matrix is not None and self.term_weight > 0:
-            # imported here: the CLI's parser reads this module
-            from sklearn.feature_extraction.text import TfidfTransformer
-
+        self.terms_ = self.vectors_ = None
+        use_terms = term_matrix is not None and self.term_weight > 0
+        use_vectors = (term_matrix is not None and word_vectors is not None
+                       and self.vector_weight > 0)
+        if use_terms or use_vectors:
             counts = sp.csr_matrix(term_matrix, dtype=np.float64)
             if counts.shape[0] != len(ids):
                 raise InputError(f"term_matrix has {counts.shape[0]} rows for {len(ids)} ids")
+            self.n_words_ = counts.shape[1]
+        if use_terms:
+            # imported here: the CLI's parser reads this module
+            from sklearn.feature_extraction.text import TfidfTransformer
+
             self.words_ = None
             if word_similarity is not None:
                 self.words_ = sp.csr_matrix(word_similarity, dtype=np.float32)
@@ -211,17 +216,13 @@ class NeighborIndex:
             rows = term_vectors.expand(self.tfidf_.transform(counts), self.words_)
             self.terms_ = rows.tocsr()
             self.terms_csc_ = rows.tocsc()  # column slices make a query cost O(its terms)
-        self.vectors_ = None
-        if term_matrix is not None and word_vectors is not None and self.vector_weight > 0:
-            counts = sp.csr_matrix(term_matrix, dtype=np.float32)
-            if counts.shape[0] != len(ids):
-                raise InputError(f"term_matrix has {counts.shape[0]} rows for {len(ids)} ids")
+        if use_vectors:
             vectors = np.asarray(word_vectors, dtype=np.float32)
             if vectors.ndim != 2 or vectors.shape[0] != counts.shape[1]:
                 raise InputError(f"word_vectors are {vectors.shape}; the term matrix has "
                                  f"{counts.shape[1]} columns")
-            self.vectorizer_ = CampaignVectors(vectors).fit(counts)
-            self.vectors_ = self.vectorizer_.transform(counts)
+            self.vectorizer_ = CampaignVectors(vectors)
+            self.vectors_ = self.vectorizer_.fit_transform(counts)
         parts = np.array([1 - self.term_weight - self.vector_weight,
                           self.term_weight if self.terms_ is not None else 0.0,
                           self.vector_weight if self.vectors_ is not None else 0.0])
@@ -268,15 +269,19 @@ class NeighborIndex:
         self._check_fitted()
         if self.terms_ is None or terms is None:
             return None
-        counts = sp.csr_matrix(terms, dtype=np.float64).reshape(1, -1)
-        if counts.shape[1] != self.terms_.shape[1]:
-            raise InputError(f"terms have {counts.shape[1]} columns; the index vocabulary "
-                             f"has {self.terms_.shape[1]}")
-        row = self._tfidf_row(counts)
+        row = self._tfidf_row(self._query_counts(terms))
         out = np.zeros(self.terms_.shape[0], dtype=np.float32)
         if row.nnz:
             out += self.terms_csc_[:, row.indices] @ row.data.astype(np.float32)
         return out
+
+    def _query_counts(self, terms: sp.spmatrix | np.ndarray) -> sp.csr_matrix:
+        """A query's raw term counts as one float64 CSR row over the index vocabulary."""
+        counts = sp.csr_matrix(terms, dtype=np.float64).reshape(1, -1)
+        if counts.shape[1] != self.n_words_:
+            raise InputError(f"terms have {counts.shape[1]} columns; the index vocabulary "
+                             f"has {self.n_words_}")
+        return counts
 
     def _tfidf_row(self, counts: sp.csr_matrix) -> sp.csr_matrix:
         """`term_vectors.expand(tfidf_.transform(counts), words_)` of one query row. Without
@@ -313,11 +318,7 @@ class NeighborIndex:
         self._check_fitted()
         if self.vectors_ is None or terms is None:
             return None
-        counts = sp.csr_matrix(terms, dtype=np.float32).reshape(1, -1)
-        if counts.shape[1] != self.vectorizer_.weights_.shape[0]:
-            raise InputError(f"terms have {counts.shape[1]} columns; the index vocabulary "
-                             f"has {self.vectorizer_.weights_.shape[0]}")
-        return self.vectorizer_.transform(counts)[0]
+        return self.vectorizer_.transform(self._query_counts(terms))[0]
 
     def _vector_scores(self, query: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
         out = (self.vectors_ if rows is None else self.vectors_[rows]) @ query
@@ -343,6 +344,9 @@ class NeighborIndex:
         returned (e.g. the campaign's own account). `allowed`: boolean mask over the
         fitted campaigns (e.g. a minimum size); False rows are never returned.
         """
+        self._check_fitted()
+        if terms is not None and (self.terms_ is not None or self.vectors_ is not None):
+            terms = self._query_counts(terms)  # once for both parts
         return self._ranked(vector, self.term_similarities(terms), self._query_vector(terms),
                             k, exclude, allowed)
 
@@ -440,13 +444,10 @@ class NeighborIndex:
         if k <= 0:
             return []
 
-        def vectors(rows: np.ndarray | None) -> np.ndarray | None:
-            return None if query is None else self._vector_scores(query, rows)
-
         sample = _largest(bound, min(max(PRUNE_SAMPLE, 4 * k), bound.size))
         sample = sample[np.isfinite(bound[sample])]
         blend = self._blend(self.topic_similarities(vector, sample), term[sample],
-                            vectors(sample))
+                            None if query is None else self._vector_scores(query, sample))
         floor = np.partition(blend, blend.size - k)[blend.size - k]
         # 1e-6: the float32 roundings of the blend, so that no campaign at the floor is lost
         rows = np.flatnonzero(bound >= floor - rest - np.float32(1e-6))
