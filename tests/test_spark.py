@@ -11,8 +11,9 @@ from __future__ import annotations
 import importlib.util
 import io
 import json
+import re
 import sys
-from contextlib import redirect_stdout
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import numpy as np
@@ -62,6 +63,9 @@ def session():
     spark_session.stop()
 
 
+SPARK_TRAINING: dict[str, str] = {}  # what the module's one CLI training printed on stderr
+
+
 @pytest.fixture(scope="module")
 def spark_home(session, tmp_path_factory) -> tuple[Path, str]:
     """A store with the planted dataset and one Spark model trained through the CLI."""
@@ -72,14 +76,15 @@ def spark_home(session, tmp_path_factory) -> tuple[Path, str]:
         path = home / "planted.csv"
         planted_rows().to_csv(path, index=False)
         ingest.import_paths([path], "planted")
-        out = io.StringIO()
-        with redirect_stdout(out):
+        out, err = io.StringIO(), io.StringIO()
+        with redirect_stdout(out), redirect_stderr(err):
             code = cli.main(["train", "--engine", "spark", "--dataset", "planted", "--k", "3",
                              "--seed", "1", "--spark-master", MASTER])
-        assert code == 0
+        assert code == 0, err.getvalue()
         model_id = json.loads(out.getvalue())["model_id"]
     finally:
         mp.undo()
+    SPARK_TRAINING["progress"] = err.getvalue()
     return home, model_id
 
 
@@ -116,6 +121,18 @@ def test_spark_training_writes_a_loadable_artifact_that_recovers_planted_groups(
     fp = score.fold_in(model, ["sushi taco", "pizza curry"])
     assert np.argmax(fp.weights) == np.argmax(model.engine.topic_term_[
         :, model.encoder.dictionary.token2id["sushi"]])
+
+
+@needs_spark
+def test_spark_training_progress_only_moves_forward_and_ends_at_100(home_with_model):
+    """The CLI's progress lines of the fixture's training: every stage, encoding the
+    counts included, stays within its slice of the bar (it once reached 159%)."""
+    shown = [float(m) for m in re.findall(r"^\[\s*([0-9.]+)%\]", SPARK_TRAINING["progress"],
+                                          flags=re.M)]
+    assert len(shown) > 5 and any("encode counts" in line for line in
+                                  SPARK_TRAINING["progress"].splitlines())
+    assert all(0 <= p <= 100 for p in shown), shown
+    assert shown == sorted(shown) and shown[-1] == 100, shown
 
 
 @needs_spark

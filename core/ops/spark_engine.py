@@ -117,7 +117,7 @@ def train(spec, progress: Progress | None = None, *, sweep_id: str | None = None
         counts = spark_session.run_job(
             session, "encode counts",
             lambda: _write_counts(session, location, encoder, counts_at),
-            _stage(progress, _TOTAL - _STAGES["evaluate"], _TOTAL - 1), 2)
+            _stage(progress, _TOTAL - _STAGES["evaluate"], _STAGES["evaluate"] - 1), 2)
         encoder.dictionary.cfs = _corpus_frequencies(counts)
         words = _name_words(counts, encoder, info)
         timings["counts"], clock = _lap(clock)
