@@ -63,12 +63,10 @@ def session():
     spark_session.stop()
 
 
-SPARK_TRAINING: dict[str, str] = {}  # what the module's one CLI training printed on stderr
-
-
 @pytest.fixture(scope="module")
-def spark_home(session, tmp_path_factory) -> tuple[Path, str]:
-    """A store with the planted dataset and one Spark model trained through the CLI."""
+def spark_home(session, tmp_path_factory) -> tuple[Path, str, str]:
+    """A store with the planted dataset and one Spark model trained through the CLI, and
+    what that training printed on stderr (its progress lines)."""
     home = tmp_path_factory.mktemp("spark-home")
     mp = pytest.MonkeyPatch()
     mp.setenv("TOPICLAB_HOME", str(home))
@@ -84,13 +82,12 @@ def spark_home(session, tmp_path_factory) -> tuple[Path, str]:
         model_id = json.loads(out.getvalue())["model_id"]
     finally:
         mp.undo()
-    SPARK_TRAINING["progress"] = err.getvalue()
-    return home, model_id
+    return home, model_id, err.getvalue()
 
 
 @pytest.fixture
 def home_with_model(spark_home, monkeypatch) -> str:
-    home, model_id = spark_home
+    home, model_id, _ = spark_home
     monkeypatch.setenv("TOPICLAB_HOME", str(home))
     return model_id
 
@@ -124,13 +121,12 @@ def test_spark_training_writes_a_loadable_artifact_that_recovers_planted_groups(
 
 
 @needs_spark
-def test_spark_training_progress_only_moves_forward_and_ends_at_100(home_with_model):
+def test_spark_training_progress_only_moves_forward_and_ends_at_100(spark_home):
     """The CLI's progress lines of the fixture's training: every stage, encoding the
     counts included, stays within its slice of the bar (it once reached 159%)."""
-    shown = [float(m) for m in re.findall(r"^\[\s*([0-9.]+)%\]", SPARK_TRAINING["progress"],
-                                          flags=re.M)]
-    assert len(shown) > 5 and any("encode counts" in line for line in
-                                  SPARK_TRAINING["progress"].splitlines())
+    printed = spark_home[2]
+    shown = [float(m) for m in re.findall(r"^\[\s*([0-9.]+)%\]", printed, flags=re.M)]
+    assert len(shown) > 5 and "] encode counts" in printed
     assert all(0 <= p <= 100 for p in shown), shown
     assert shown == sorted(shown) and shown[-1] == 100, shown
 
