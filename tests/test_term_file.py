@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from core.data import datasets, ingest, term_file
@@ -21,7 +22,8 @@ def _interleaved_files(folder) -> list:
                  "account": f"A{c % 2}", "keyword": f"word{c} kw{i}",
                  "impressions": 10 * i + c, "clicks": i, "cost": 1.5 * i}
                 for i in range(3) for c in (3, 1, 2)]
-    searches = [{"campaign_id": f"C{c}", "campaign_name": f"Camp {c}",
+    searches = [{"campaign_id": f"C{c}", "campaign_name": f"Camp {c}" + (" (renamed)" if c == 1
+                                                                      else ""),
                  "account": f"A{c % 2}", "search_term": f"query{c} st{i}",
                  "impressions": 5 + i, "clicks": None if (c, i) == (2, 1) else 1,
                  "cost": 0.5}
@@ -30,10 +32,17 @@ def _interleaved_files(folder) -> list:
             write_terms_csv(folder / "search_terms.csv", searches)]
 
 
-def test_rows_from_the_file_match_the_rows_in_memory(home, tmp_path):
+def test_rows_from_the_file_match_the_rows_in_memory(home, tmp_path, monkeypatch):
+    """Batches of 4 rows, so campaigns straddle batches; C1 was renamed between the
+    exports, and its run-end encoded name keeps both."""
+    monkeypatch.setattr(term_file, "_BATCH_ROWS", 4)
     ingest.import_paths(_interleaved_files(tmp_path), "mixed")
     info = datasets.get("mixed")
-    on_disk = TermRows(term_file.open_term_file("mixed", info.version, actions.ROW_COLUMNS))
+    stored = term_file.open_term_file("mixed", info.version, actions.ROW_COLUMNS)
+    assert stored.table.num_rows == 15 and len(stored.table.to_batches()) == 4
+    encoded = {f.name for f in stored.table.schema if pa.types.is_run_end_encoded(f.type)}
+    assert encoded == set(term_file.RUN_COLUMNS)
+    on_disk = TermRows(stored)
     in_memory = TermRows(datasets.term_table("mixed", info.version, actions.ROW_COLUMNS))
     for ids in (["C1"], ["C3", "C1"], ["C2", "nope"], [], ["C1", "C2", "C3"]):
         got, want = on_disk.of(ids), in_memory.of(ids)
@@ -51,6 +60,7 @@ def test_rows_from_the_file_match_the_rows_in_memory(home, tmp_path):
         else:
             pd.testing.assert_frame_equal(got, want)
     assert set(on_disk.of_account("A1")["campaign_id"]) == {"C1", "C3"}
+    assert set(on_disk.of(["C1"])["campaign_name"]) == {"Camp 1", "Camp 1 (renamed)"}
 
 
 def test_the_file_is_written_once_per_version_and_whole(home, tmp_path, small_csv):

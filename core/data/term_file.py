@@ -8,6 +8,13 @@ import position; the file is mapped, not read: the kernel keeps the pages a quer
 in its page cache (shared between processes, dropped under pressure) and a campaign's rows
 are one contiguous slice. Each file is written under a temporary name and renamed into
 place, so a crash never leaves half a file; a damaged one is written again.
+
+A campaign's id, name and account repeat on every one of its rows: at 1,000,000
+campaigns they were 4.7 GB of a 10 GB file. Sorted by campaign they come in runs, so they
+are written run-end encoded (each run once, with where it ends; Arrow's own layout, still
+mapped): nothing is lost when a campaign's name differs between rows, it is only a
+shorter run. Readers decode the few rows they gather (`core.model.campaign_model`).
+Files written before this hold plain columns and are read the same way.
 """
 
 from __future__ import annotations
@@ -21,11 +28,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from core import config
 from core.data.schema import ROW_POSITION
 
 _BATCH_ROWS = 64_000        # rows per record batch: small takes stay within a few batches
+RUN_COLUMNS = ("campaign_id", "campaign_name", "account")   # one value per campaign, mostly
 
 
 @dataclass(frozen=True)
@@ -88,22 +97,30 @@ def _write(info, columns: list[str], path: Path, index: Path) -> None:
         _write_ipc(con.sql(
             f"SELECT {picked}, row_number() OVER (ORDER BY source_file, source_line) - 1 "
             f"AS {ROW_POSITION} {where} ORDER BY campaign_id, {ROW_POSITION}",
-            params=[info.name, info.version]), path)
+            params=[info.name, info.version]), path, RUN_COLUMNS)
         _write_ipc(con.sql(
             f"SELECT campaign_id, account, count(*) AS rows {where} "
             "GROUP BY campaign_id, account ORDER BY campaign_id, account",
             params=[info.name, info.version]), index)
 
 
-def _write_ipc(relation, path: Path) -> None:
-    """A query's result streamed into an Arrow IPC file (never whole in memory)."""
+def _write_ipc(relation, path: Path, run_columns: Sequence[str] = ()) -> None:
+    """A query's result streamed into an Arrow IPC file (never whole in memory), the
+    `run_columns` it has run-end encoded."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with relation.to_arrow_reader(_BATCH_ROWS) as reader, \
-                pa.OSFile(str(tmp), "wb") as sink, \
-                pa.ipc.new_file(sink, reader.schema) as writer:
-            for batch in reader:
-                writer.write_batch(batch)
+        with relation.to_arrow_reader(_BATCH_ROWS) as reader:
+            schema = reader.schema
+            runs = [schema.get_field_index(c) for c in run_columns if c in schema.names]
+            for i in runs:
+                schema = schema.set(i, pa.field(schema.field(i).name, pa.run_end_encoded(
+                    pa.int32(), schema.field(i).type)))
+            with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
+                for batch in reader:
+                    columns = batch.columns
+                    for i in runs:
+                        columns[i] = pc.run_end_encode(columns[i], run_end_type=pa.int32())
+                    writer.write_batch(pa.RecordBatch.from_arrays(columns, schema=schema))
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -178,6 +178,15 @@ def campaign_table(terms: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+def decoded(table: pa.Table) -> pa.Table:
+    """`table` with its run-end encoded columns (the term file's per-campaign ones) as
+    plain arrays, which `take`, `sort_by` and `to_pandas` need."""
+    for i, column in enumerate(table.schema):
+        if pa.types.is_run_end_encoded(column.type):
+            table = table.set_column(i, column.name, pc.run_end_decode(table.column(i)))
+    return table
+
+
 class GroupedTermRows(Protocol):
     """Term rows already grouped by campaign, with each row's import position in
     `ROW_POSITION` (Lookup's term file on disk, `core.data.term_file.TermFile`)."""
@@ -198,8 +207,9 @@ class TermRows:
     strings into pandas objects was most of a load at 100,000 campaigns). The table stays
     in the record batches it was read in: joining them into one copied ~1 GB at that size,
     and a take over many chunks is ~300x slower than per batch, so `of` takes from each
-    batch it needs. Whatever it holds, `of` returns the same DataFrame, indexed by the
-    rows' import positions.
+    batch it needs (from a grouped source it slices each campaign's run of rows, and
+    decodes the run-end encoded columns of those rows only). Whatever it holds, `of`
+    returns the same DataFrame, indexed by the rows' import positions.
     """
 
     def __init__(self, terms: pd.DataFrame | pa.Table | GroupedTermRows) -> None:
@@ -234,6 +244,19 @@ class TermRows:
             return [c for c in self.terms.column_names if c != ROW_POSITION]
         return list(self.terms)
 
+    def _slices(self, codes: Sequence[int]) -> list[pa.RecordBatch]:
+        """The rows of some campaigns of a grouped source, in file order, as zero-copy
+        slices of the mapped batches (a campaign may straddle two)."""
+        slices = []
+        for c in sorted(codes):
+            lo, hi = int(self._bounds[c]), int(self._bounds[c + 1])
+            while lo < hi:
+                w = int(np.searchsorted(self._starts, lo, side="right")) - 1
+                end = min(hi, int(self._starts[w + 1]))
+                slices.append(self._batches[w].slice(lo - int(self._starts[w]), end - lo))
+                lo = end
+        return slices
+
     def of_account(self, account: object) -> pd.DataFrame | None:
         """The rows of every campaign of an account (None without one), for duplicate
         keywords; the account -> campaigns map is built on first use."""
@@ -252,25 +275,23 @@ class TermRows:
     def of(self, campaign_ids: Sequence[str]) -> pd.DataFrame:
         """The rows of some campaigns, in their original order (as a boolean filter gives)."""
         codes = [self._code_of[c] for c in campaign_ids if c in self._code_of]
-        if self._grouped:
-            parts = [np.arange(self._bounds[c], self._bounds[c + 1]) for c in codes]
-        else:
-            parts = [self._rows_by_code[self._bounds[c]:self._bounds[c + 1]] for c in codes]
-        positions = np.sort(np.concatenate(parts)) if parts else np.empty(0, dtype=np.int64)
-        if not isinstance(self.terms, pa.Table):
-            return self.terms.iloc[positions]
-        which = np.searchsorted(self._starts, positions, side="right") - 1
-        cuts = np.flatnonzero(np.diff(which)) + 1
-        parts = [self._batches[w[0]].take(p - self._starts[w[0]])
-                 for w, p in zip(np.split(which, cuts), np.split(positions, cuts), strict=True)
-                 if len(p)]
-        table = (pa.Table.from_batches(parts) if parts
-                 else self.terms.schema.empty_table())
-        if self._grouped:   # back to import order across campaigns, in Arrow
+        if self._grouped:   # each campaign's rows are one run: sliced, then in import order
+            table = decoded(pa.Table.from_batches(self._slices(codes), self.terms.schema))
             index = table.column(ROW_POSITION).to_numpy()
             order = np.argsort(index, kind="stable")
             table, positions = table.drop_columns([ROW_POSITION]).combine_chunks().take(
                 order), index[order]
+        else:
+            parts = [self._rows_by_code[self._bounds[c]:self._bounds[c + 1]] for c in codes]
+            positions = np.sort(np.concatenate(parts)) if parts else np.empty(0, dtype=np.int64)
+            if not isinstance(self.terms, pa.Table):
+                return self.terms.iloc[positions]
+            which = np.searchsorted(self._starts, positions, side="right") - 1
+            cuts = np.flatnonzero(np.diff(which)) + 1
+            table = pa.Table.from_batches(
+                [self._batches[w[0]].take(p - self._starts[w[0]]) for w, p in
+                 zip(np.split(which, cuts), np.split(positions, cuts), strict=True) if len(p)],
+                self.terms.schema)
         frame = table.to_pandas()
         frame[self._as_float] = frame[self._as_float].astype("float64")
         frame.index = positions

@@ -27,6 +27,7 @@ from core.model.campaign_model import (
     NEIGHBOR_COLUMNS,
     PERFORMANCE,
     TermRows,
+    decoded,
     fit_index,
     keyword_rows,
     neighbor_table,
@@ -137,7 +138,7 @@ class Lookup:
         """Every term row of the model's data (the columns actions read), as a DataFrame in
         import order. All of them in memory: for models saved without encoded counts, not
         for queries."""
-        table = self._term_file.table.sort_by(ROW_POSITION)
+        table = decoded(self._term_file.table).sort_by(ROW_POSITION)
         return table.drop_columns([ROW_POSITION]).to_pandas()
 
     def _rows_of(self, campaign_ids: Sequence[str]) -> pd.DataFrame:
