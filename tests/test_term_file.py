@@ -10,6 +10,7 @@ import pytest
 
 from core.data import datasets, ingest, term_file
 from core.data.schema import ROW_POSITION
+from core.errors import StoreError
 from core.model import actions
 from core.model.campaign_model import TermRows
 from tests.conftest import write_terms_csv
@@ -118,3 +119,16 @@ def test_lookup_reads_term_rows_in_import_order(home, tmp_path):
         assert got["campaign_id"].tolist() == expected["campaign_id"].tolist()
     assert TermRows(term_file.open_term_file("two", 1, actions.ROW_COLUMNS)).of(
         ["C0", "C1", "C2"])["term"].iloc[0] == "word3 plumber"
+
+
+def test_a_folder_that_cannot_hold_the_file_is_a_clear_error(home, small_csv):
+    """`term_rows` taken by a plain file (as a full disk, it cannot be written): Lookup's
+    load says which dataset and folder, and the store keeps its rows."""
+    ingest.import_paths([small_csv], "small")
+    term_file.root().write_text("not a folder")
+    with pytest.raises(StoreError, match=r"term rows of small v1 could not be written to "
+                                         r".*term_rows.*TOPICLAB_HOME"):
+        term_file.open_term_file("small", 1, actions.ROW_COLUMNS)
+    assert len(datasets.terms("small", 1)) == 8
+    term_file.root().unlink()
+    assert term_file.open_term_file("small", 1, actions.ROW_COLUMNS).table.num_rows == 8

@@ -32,6 +32,7 @@ import pyarrow.compute as pc
 
 from core import config
 from core.data.schema import ROW_POSITION
+from core.errors import StoreError
 
 _BATCH_ROWS = 64_000        # rows per record batch: small takes stay within a few batches
 RUN_COLUMNS = ("campaign_id", "campaign_name", "account")   # one value per campaign, mostly
@@ -53,7 +54,7 @@ def root() -> Path:
 
 def open_term_file(name: str, version: int, columns: Sequence[str]) -> TermFile:
     """The term rows (`columns` + ROW_POSITION) of one dataset version, written on first use."""
-    from core.data import datasets   # here: `TermFile` alone must not load the store
+    from core.data import datasets  # here: `TermFile` alone must not load the store
 
     info = datasets.get(name, version)
     key = hashlib.sha256(
@@ -87,21 +88,31 @@ def _mapped(path: Path) -> pa.Table:
 
 
 def _write(info, columns: list[str], path: Path, index: Path) -> None:
-    """Both files from one read-only connection, each renamed into place when complete."""
+    """Both files from one read-only connection, each renamed into place when complete.
+    A full disk or a folder that cannot hold them is a `StoreError` that says where."""
+    import duckdb
+
     from core.data import store
 
-    path.parent.mkdir(parents=True, exist_ok=True)
     picked = ", ".join(columns)
     where = "FROM terms WHERE dataset = ? AND version = ?"
-    with store.connect(read_only=True) as con:   # the sort spills beyond the store's budget
-        _write_ipc(con.sql(
-            f"SELECT {picked}, row_number() OVER (ORDER BY source_file, source_line) - 1 "
-            f"AS {ROW_POSITION} {where} ORDER BY campaign_id, {ROW_POSITION}",
-            params=[info.name, info.version]), path, RUN_COLUMNS)
-        _write_ipc(con.sql(
-            f"SELECT campaign_id, account, count(*) AS rows {where} "
-            "GROUP BY campaign_id, account ORDER BY campaign_id, account",
-            params=[info.name, info.version]), index)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with store.connect(read_only=True) as con:   # the sort spills beyond its budget
+            _write_ipc(con.sql(
+                f"SELECT {picked}, row_number() OVER (ORDER BY source_file, source_line) - 1 "
+                f"AS {ROW_POSITION} {where} ORDER BY campaign_id, {ROW_POSITION}",
+                params=[info.name, info.version]), path, RUN_COLUMNS)
+            _write_ipc(con.sql(
+                f"SELECT campaign_id, account, count(*) AS rows {where} "
+                "GROUP BY campaign_id, account ORDER BY campaign_id, account",
+                params=[info.name, info.version]), index)
+    except (OSError, duckdb.IOException) as err:
+        raise StoreError(
+            f"Lookup's copy of the term rows of {info.name} v{info.version} could not be "
+            f"written to {path.parent} ({str(err).splitlines()[0]}). It needs about as much "
+            "disk as the dataset's rows: free some space there, or point TOPICLAB_HOME at a "
+            "larger disk.") from err
 
 
 def _write_ipc(relation, path: Path, run_columns: Sequence[str] = ()) -> None:
