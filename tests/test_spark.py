@@ -12,6 +12,7 @@ import importlib.util
 import io
 import json
 import re
+import subprocess
 import sys
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
@@ -328,6 +329,20 @@ def test_master_comes_from_the_argument_then_the_environment(monkeypatch):
         RuntimeError("Job aborted\njava.lang.OutOfMemoryError: Java heap space"))
     assert "executor was lost" in spark_session.explain(
         RuntimeError("ExecutorLostFailure (executor 3 exited)"))
+
+
+def test_the_zip_of_core_for_executors_goes_when_the_process_exits():
+    """Each process that starts Spark writes `core` as a zip for its executors; it used to
+    stay in the temporary folder after every CLI run."""
+    made = subprocess.run(
+        [sys.executable, "-c", "from core.model import spark_session\n"
+         "path = spark_session._core_zip()\n"
+         "import zipfile; assert 'core/model/spark_session.py' in "
+         "zipfile.ZipFile(path).namelist()\nprint(path)"],
+        cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    folder = Path(made.stdout.strip()).parent
+    assert folder.name.startswith("topiclab-spark-") and not folder.exists()
 
 
 def test_export_dir_comes_from_the_flag_then_the_environment(home, monkeypatch, capsys):

@@ -18,6 +18,7 @@ an error in a task) instead of a Java stack trace.
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import shutil
@@ -155,9 +156,14 @@ def describe(session) -> dict[str, Any]:
 
 
 def _core_zip() -> Path:
-    """The `core` package as a zip for the executors (cluster nodes have no checkout)."""
+    """The `core` package as a zip for the executors (cluster nodes have no checkout).
+
+    Spark copies it when it is added, so its folder goes when this process exits (every
+    CLI run and app start that used Spark left one in the temporary folder)."""
     package = Path(__file__).resolve().parent.parent  # core/, not core/model/
-    target = Path(tempfile.mkdtemp(prefix="topiclab-spark-")) / "topiclab_core.zip"
+    folder = tempfile.mkdtemp(prefix="topiclab-spark-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    target = Path(folder) / "topiclab_core.zip"
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in sorted(package.rglob("*.py")):
             archive.write(path, Path("core") / path.relative_to(package))
