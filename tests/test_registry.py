@@ -7,11 +7,12 @@ import json
 import pytest
 
 from core import config
-from core.data import audit, auth, store
+from core.data import audit, auth, datasets, ingest, store, term_file
 from core.errors import InputError, NotFoundError, PermissionDenied, TopicLabError
+from core.model import actions
 from core.ops import deploy, train
 from core.serve import registry
-from tests.conftest import FAST_K, FAST_PARAMS
+from tests.conftest import FAST_K, FAST_PARAMS, demo_subset
 
 
 def production_id() -> str:
@@ -75,6 +76,32 @@ def test_production_cannot_be_deleted_others_can(trained_home):
     assert not (config.models_dir() / other.model_id).exists()
     with pytest.raises(NotFoundError, match=f"No model with id '{other.model_id}'"):
         registry.get(other.model_id)
+
+
+def test_the_last_model_of_a_dataset_version_takes_its_term_file_along(trained_home,
+                                                                       tmp_path):
+    """Lookup's copy of a version's rows (`core.data.term_file`) goes when the last model
+    on that version is deleted, not while another model still uses it; other versions'
+    copies stay."""
+    ingest.import_paths([demo_subset(tmp_path / "d2.parquet", campaigns=60, shift=0.3)],
+                        "demo")
+    first, second = (train.train(train.TrainSpec(dataset="demo", version=2, k=3, params={
+        "iterations": 20, "seed": seed})).model_id for seed in (0, 1))
+    v1, v2 = (term_file.open_term_file("demo", v, actions.ROW_COLUMNS) for v in (1, 2))
+    assert (v1.table.num_rows, len(v2.campaign_ids)) == (len(datasets.terms("demo", 1)), 60)
+
+    def files() -> set[str]:
+        return {p.name for p in term_file.root().iterdir()}
+
+    both = files()
+    assert len(both) == 4
+    registry.delete(first)                 # `second` is still on v2
+    assert files() == both
+    registry.delete(second)                # the last model on v2
+    kept = files()
+    assert len(kept) == 2 and kept < both
+    term_file.open_term_file("demo", 1, actions.ROW_COLUMNS)
+    assert files() == kept                 # v1's copy (production's) was kept
 
 
 def _counts_folder(folder) -> None:

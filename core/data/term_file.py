@@ -57,11 +57,7 @@ def open_term_file(name: str, version: int, columns: Sequence[str]) -> TermFile:
     from core.data import datasets  # here: `TermFile` alone must not load the store
 
     info = datasets.get(name, version)
-    key = hashlib.sha256(
-        repr((info.name, info.version, info.content_hash, tuple(columns))).encode()
-    ).hexdigest()[:24]
-    path = root() / f"{key}.arrow"
-    index_path = root() / f"{key}.campaigns.arrow"
+    path, index_path = _paths(info, columns)
     if not (path.exists() and index_path.exists()):
         _write(info, list(columns), path, index_path)
     try:
@@ -69,6 +65,23 @@ def open_term_file(name: str, version: int, columns: Sequence[str]) -> TermFile:
     except (pa.ArrowException, OSError, KeyError, ValueError):   # damaged: written again
         _write(info, list(columns), path, index_path)
         return _read(path, index_path)
+
+
+def remove(name: str, version: int, columns: Sequence[str]) -> None:
+    """Delete one dataset version's term files (when no model uses the version any more:
+    they are only a copy, written again on a later lookup)."""
+    from core.data import datasets
+
+    for path in _paths(datasets.get(name, version), columns):
+        path.unlink(missing_ok=True)
+
+
+def _paths(info, columns: Sequence[str]) -> tuple[Path, Path]:
+    """(rows file, campaign index file) of a dataset version and column list."""
+    key = hashlib.sha256(
+        repr((info.name, info.version, info.content_hash, tuple(columns))).encode()
+    ).hexdigest()[:24]
+    return root() / f"{key}.arrow", root() / f"{key}.campaigns.arrow"
 
 
 def _read(path: Path, index_path: Path) -> TermFile:
