@@ -233,6 +233,22 @@ def test_lookup_page_existing_and_new_campaign(trained_home):
     assert len(at.dataframe[0].value) == 10
 
 
+def test_lookup_page_says_where_its_term_rows_could_not_be_written(trained_home):
+    """A folder that cannot hold Lookup's copy of the term rows (as a full disk) is one
+    error naming it (a StoreError, which the app shows as a message), not a stack trace;
+    the page comes back once there is room."""
+    from core.data import term_file
+
+    shutil.rmtree(term_file.root(), ignore_errors=True)
+    term_file.root().write_text("not a folder")
+    at = page("lookup")
+    assert [e.value for e in at.error] and "term_rows" in at.error[0].value
+    assert "could not be written" in at.error[0].value
+    assert "lookup_campaign" not in [s.key for s in at.selectbox]   # the page stopped there
+    term_file.root().unlink()
+    assert ok(page("lookup")).selectbox(key="lookup_campaign")
+
+
 def test_lookup_mode_cannot_be_unselected(trained_home):
     at = page("lookup")
     at.segmented_control(key="lookup_mode").set_value(None).run()
