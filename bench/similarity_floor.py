@@ -86,13 +86,14 @@ def stored_neighbours(index: NeighborIndex, labels: np.ndarray
     return np.asarray(sims), np.asarray(same)
 
 
-def pasted_neighbours(corpus: Corpus, engine, index: NeighborIndex, rows: pd.DataFrame,
-                      size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """(similarities, same-vertical flags) of the neighbours of `size` keywords drawn from
+def pasted_neighbours(corpus: Corpus, engine, index: NeighborIndex, labels: np.ndarray,
+                      rows: pd.DataFrame, size: int, seed: int = 0
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """(similarities, same-label flags) of the neighbours of `size` keywords drawn from
     each demo campaign and folded in as pasted text, that campaign excluded."""
     rng = np.random.default_rng(seed)
     keywords = rows[rows["term_type"] == "keyword"].groupby("campaign_id")["term"].apply(list)
-    vertical = rows.groupby("campaign_id")["vertical"].first()
+    label_of = dict(zip(index.ids_, labels, strict=True))
     ids = [c for c in corpus.campaign_ids if c in keywords.index]
     lists = [list(rng.choice(keywords[c], min(size, len(keywords[c])), replace=False))
              for c in ids]
@@ -104,7 +105,7 @@ def pasted_neighbours(corpus: Corpus, engine, index: NeighborIndex, rows: pd.Dat
         terms = bow_matrix([fp.bow], len(corpus.vocabulary))
         for n in index.query(fp.weights, NEIGHBORS, terms=terms, exclude=[cid]):
             sims.append(n.similarity)
-            same.append(vertical[n.campaign_id] == vertical[cid])
+            same.append(label_of[n.campaign_id] == label_of[cid])
     return np.asarray(sims), np.asarray(same)
 
 
@@ -136,16 +137,14 @@ def main(argv: list[str] | None = None) -> None:
     for name in args.corpus:
         started = time.perf_counter()
         if name == "demo":
-            rows, _, _ = load_demo(None)
+            rows, ids, label_list = load_demo(None)
             keep = rows["campaign_id"].drop_duplicates().head(args.campaigns)
             rows = rows[rows["campaign_id"].isin(keep)]
             corpus = Corpus.from_frame(rows, TextConfig())
-            by_id = rows.groupby("campaign_id")["vertical"].first()
-            labels = by_id.reindex(corpus.campaign_ids).to_numpy()
         else:
             ids, docs, label_list, config = load_octis(OCTIS[name], None)
             corpus = Corpus.from_texts(docs, ids=ids, config=config)
-            labels = pd.Series(label_list, index=ids).reindex(corpus.campaign_ids).to_numpy()
+        labels = pd.Series(label_list, index=ids).reindex(corpus.campaign_ids).to_numpy()
         engine, index = fitted(corpus, args.k, args.iterations)
         print(f"{name}: trained K={args.k} on {len(corpus)} campaigns in "
               f"{time.perf_counter() - started:.0f} s", flush=True)
@@ -153,7 +152,8 @@ def main(argv: list[str] | None = None) -> None:
         if name == "demo":
             for size in sizes:
                 summary.append(report(f"demo, {size} pasted keywords",
-                                      *pasted_neighbours(corpus, engine, index, rows, size)))
+                                      *pasted_neighbours(corpus, engine, index, labels, rows,
+                                                        size)))
     print(f"\nfloor: the lowest similarity above which every {BIN:g}-wide bin holds >= "
           f"{TARGET:.0%} same-label neighbours; core.model.neighbors.MIN_SIMILARITY is "
           f"{MIN_SIMILARITY:g}")
