@@ -2,8 +2,9 @@
 
 Everything here is presentation; the work happens in `core`. Listings that change when
 anyone (this app, the CLI, a scheduler) changes the store are cached per *store
-generation* — the newest audit-log id, since every change is audited — so the app sees
-a pipeline's new production model on the next rerun without re-querying everything.
+generation* (`core.data.store.generation`, new after every audited change, and every
+change is audited), so the app sees a pipeline's new production model on the next rerun
+without re-querying everything.
 Dataset versions and model artifacts never change, so they are cached by id.
 """
 
@@ -23,24 +24,24 @@ from core.errors import TopicLabError
 from core.serve import registry
 
 
-def generation() -> int:
-    """The newest audit id: changes whenever the store does."""
-    row = store.query_one("SELECT coalesce(max(id), 0) FROM audit")
-    return int(row[0]) if row else 0
+def generation() -> str:
+    """Changes whenever the store does (every change is audited): a tiny file read, since
+    the pages ask several times per run and opening the store costs ~30 ms."""
+    return store.generation()
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
-def _dataset_versions(generation: int) -> pd.DataFrame:
+def _dataset_versions(generation: str) -> pd.DataFrame:
     return datasets.list_versions()
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
-def _models(generation: int) -> pd.DataFrame:
+def _models(generation: str) -> pd.DataFrame:
     return registry.list_models()
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
-def _aliases(generation: int) -> dict[str, str]:
+def _aliases(generation: str) -> dict[str, str]:
     return registry.aliases()
 
 
@@ -134,7 +135,7 @@ def model_label(model_id: str) -> str:
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
-def _model_labels(generation: int) -> dict[str, str]:
+def _model_labels(generation: str) -> dict[str, str]:
     return {row["model_id"]: registry.model_label(row)
             for row in _models(generation).to_dict(orient="records")}
 

@@ -15,7 +15,7 @@ if not scored:
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
-def load_map(model_id: str, generation: int) -> campaign_map.CampaignMap:
+def load_map(model_id: str, generation: str) -> campaign_map.CampaignMap:
     """Per store generation, so a topic's new name shows; the projection itself is read
     from the model's folder (computed once per model)."""
     return campaign_map.campaign_map(model_id)

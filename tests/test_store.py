@@ -30,6 +30,37 @@ def test_transaction_rolls_back_everything(home):
     assert store.query_one("SELECT count(*) FROM meta WHERE key = 'a'")[0] == 0
 
 
+def test_generation_is_new_after_each_audited_commit_and_only_then(home):
+    """The app keys its listings on `store.generation()` (a file read, no connection): it
+    must change with every committed audited change, also one made by another process,
+    and never for a read, an unaudited write or a rolled-back change."""
+    from core.data import audit, auth
+
+    store.ensure_schema()
+    seen = [store.generation()]
+    store.query("SELECT * FROM models")
+    store.execute("INSERT INTO meta VALUES ('quiet', 'x')")            # not audited
+    assert store.generation() == seen[-1]
+    with auth.use(auth.local_user()):
+        with pytest.raises(RuntimeError, match="boom"), store.transaction() as con:
+            audit.record(con, "probe", "rolled back")
+            raise RuntimeError("boom")
+        assert store.generation() == seen[-1]
+        for target in ("one", "two"):
+            with store.transaction() as con:
+                audit.record(con, "probe", target)
+            seen.append(store.generation())
+    subprocess.run([sys.executable, "-c", textwrap.dedent("""
+        from core.data import audit, auth, store
+        with auth.use(auth.local_user()), store.transaction() as con:
+            audit.record(con, "probe", "another process")
+    """)], cwd=REPO, env={**os.environ, "TOPICLAB_HOME": str(home)}, check=True,
+        timeout=120)
+    seen.append(store.generation())
+    assert len(set(seen)) == len(seen) == 4 and seen[0] == ""
+    assert store.query_one("SELECT count(*) FROM audit")[0] == 3
+
+
 def hold_store(home, seconds: float) -> subprocess.Popen:
     """Another process that opens the store read-write and keeps it for `seconds`."""
     store.ensure_schema()

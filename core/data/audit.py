@@ -22,6 +22,7 @@ def record(con: duckdb.DuckDBPyConnection, action: str, target: str | None = Non
         [now(), user.name, user.role, action, target,
          json.dumps(details or {}, default=str, ensure_ascii=False)],
     )
+    store.mark_change()
 
 
 def entries(limit: int = 200, action: str | None = None) -> pd.DataFrame:

@@ -20,6 +20,7 @@ import hashlib
 import os
 import threading
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -402,38 +403,64 @@ def transaction(wait_s: float | None = None) -> Iterator[duckdb.DuckDBPyConnecti
     """A read-write connection inside BEGIN … COMMIT; any exception rolls everything back."""
     with connect(wait_s=wait_s) as con:
         con.execute("BEGIN TRANSACTION")
-        _serving_change.flag = False
+        _marked.files = set()
         try:
             yield con
         except BaseException:
             con.execute("ROLLBACK")
-            _serving_change.flag = False
+            _marked.files = set()
             raise
         con.execute("COMMIT")
-        if _serving_change.flag:
-            _serving_change.flag = False
-            _bump_serving_generation()
+        files, _marked.files = _marked.files, set()
+        for name in sorted(files):
+            _bump(name)
 
 
-# -- what a running scoring service serves changed --------------------------------------------
-# The service polls twice a second; opening the store that often would keep its lock busy
-# (a promotion would wait for it). So transactions that change what it serves (an alias,
-# the canary share, a key, a topic name) call `mark_serving_change()`, and after their
-# COMMIT a small file beside the store is replaced: the service `stat`s that file.
-_serving_change = threading.local()
+# -- what changed, told by a `stat` or a tiny read instead of a connection ---------------------
+# Opening the store costs ~30 ms (DuckDB builds a database instance each time), so those
+# who ask often whether anything changed look at small files beside the store, replaced
+# after the COMMIT of a transaction that marked them:
+# - `serving.generation`: what a running scoring service serves changed (an alias, the
+#   canary share, a key, a topic name; `mark_serving_change()`). The service polls it
+#   twice a second; opening the store that often would keep its lock busy.
+# - `store.generation`: an audited change (`core.data.audit.record` marks it; every change
+#   is audited). The app keys its cached listings on it (ui.generation), several times
+#   per page run.
+_marked = threading.local()
 SERVING_GENERATION_FILE = "serving.generation"
+STORE_GENERATION_FILE = "store.generation"
+
+
+def _mark(name: str) -> None:
+    files = getattr(_marked, "files", None)
+    if files is None:
+        files = _marked.files = set()
+    files.add(name)
 
 
 def mark_serving_change() -> None:
     """Call inside `transaction()`: after it commits, running services reload."""
-    _serving_change.flag = True
+    _mark(SERVING_GENERATION_FILE)
 
 
-def _bump_serving_generation() -> None:
-    path = config.home() / SERVING_GENERATION_FILE
+def mark_change() -> None:
+    """Call inside `transaction()`: after it commits, `generation()` tells a new value."""
+    _mark(STORE_GENERATION_FILE)
+
+
+def _bump(name: str) -> None:
+    path = config.home() / name
     tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_text(str(time.time_ns()))
+    tmp.write_text(uuid.uuid4().hex)
     os.replace(tmp, path)                 # a new inode: a stat always tells it changed
+
+
+def generation() -> str:
+    """A token that changes with every committed audited change ("" before the first)."""
+    try:
+        return (config.home() / STORE_GENERATION_FILE).read_text()
+    except FileNotFoundError:
+        return ""
 
 
 def serving_generation() -> tuple | None:
