@@ -3,9 +3,11 @@ a query stays within its time, memory and result budgets and makes nobody else w
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
+import pyarrow as pa
 import pytest
 
 from core.data import sandbox, store
@@ -158,6 +160,32 @@ def test_result_is_capped_by_bytes_with_a_notice(seeded):
     assert "capped at 8 MB" in result.notice
     assert rss.growth_mb < 50, f"this process grew by {rss.growth_mb:.0f} MB"
     assert result.worker_peak_mb < 512 + sandbox.WORKER_BASE_MB
+
+
+def test_a_worker_that_dies_while_sending_rows_gives_one_clear_message(seeded, monkeypatch):
+    """Seen once on a loaded machine: the worker answered `ok`, then stopped part-way
+    through the Arrow stream, and the user got pyarrow's "Expected to be able to read …
+    bytes" instead of a message. A real process plays the worker: a good header and half
+    of a real stream, then it exits as a worker over its memory limit does."""
+    import subprocess
+    import sys
+
+    sink = pa.BufferOutputStream()
+    table = pa.table({"s": ["x" * 1000] * 200})
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    stream = sink.getvalue().to_pybytes()
+    header = json.dumps({"ok": True, "capped": None, "seconds": 0.1, "bytes": len(stream),
+                         "peak_mb": 90.0})
+    answer = header.encode() + b"\n" + stream[:len(stream) // 2]
+    script = (f"import sys; sys.stdin.read(); out = sys.stdout.buffer; out.write({answer!r}); "
+              "out.flush(); sys.stderr.write('MemoryError'); sys.exit(1)")
+    monkeypatch.setattr(sandbox, "_take_worker", lambda keep_spare: subprocess.Popen(
+        [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE))
+    with pytest.raises(QueryError) as caught:
+        sandbox.run_query("SELECT repeat('x', 1000) FROM range(200)")
+    assert "memory budget" in str(caught.value) and "Expected" not in str(caught.value)
 
 
 def test_row_cap_notice(seeded):

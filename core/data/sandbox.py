@@ -152,7 +152,10 @@ def run_query(sql: str, *, row_cap: int | None = None, timeout_s: float | None =
         error = QueryError(_failure_message(header, timeout_s, memory_mb))
         error.worker_peak_mb = header.get("peak_mb")  # measured, for tests and logs
         raise error
-    table = pa.ipc.open_stream(io.BytesIO(body)).read_all()
+    try:
+        table = pa.ipc.open_stream(io.BytesIO(body)).read_all()
+    except (OSError, pa.ArrowInvalid):  # it stopped while sending the rows: none are shown
+        raise QueryError(_crash_message(worker.returncode, err, memory_mb)) from None
     frame = table.rename_columns(_unique(table.column_names)).to_pandas()
     if time.perf_counter() - started > deadline:
         raise QueryError(_timeout_message(timeout_s))
