@@ -58,10 +58,18 @@ def planted_rows(campaigns_per_group: int = 60, seed: int = 0) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def session():
+    """The module's Spark. Its JVM compiles with C1 only: these jobs are tiny, and C2's
+    compiler threads took CPU from the other test worker (the session and two trainings:
+    113 → 70 CPU s, 64 → 50 s). Big jobs keep Java's default, which this does not change."""
     if not HAVE_PYSPARK:
         pytest.skip("pyspark is not installed: `make spark` (make test does it)")
-    yield spark_session.get(MASTER)
-    spark_session.stop()
+    mp = pytest.MonkeyPatch()
+    mp.setenv("JAVA_TOOL_OPTIONS", "-XX:TieredStopAtLevel=1")   # read when the JVM starts
+    try:
+        yield spark_session.get(MASTER)
+    finally:
+        spark_session.stop()
+        mp.undo()
 
 
 @pytest.fixture(scope="module")
