@@ -21,10 +21,9 @@ def fresh_caches():
 
 def run_page(page: str | None = None) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=60)
-    at.run()
     if page:
-        at.switch_page(page)
-        at.run()
+        at.switch_page(page)  # opened directly, as a link to it is
+    at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 

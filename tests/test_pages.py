@@ -31,8 +31,7 @@ def page(name: str) -> AppTest:
     st.cache_data.clear()
     st.cache_resource.clear()
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
-    at.run()
-    at.switch_page(f"app_pages/{name}.py")
+    at.switch_page(f"app_pages/{name}.py")  # opened directly, as a link to it is
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at
