@@ -416,7 +416,7 @@ def transaction(wait_s: float | None = None) -> Iterator[duckdb.DuckDBPyConnecti
             _bump(name)
 
 
-# -- what changed, told by a `stat` or a tiny read instead of a connection ---------------------
+# -- what changed, told by a tiny file read instead of a connection -----------------------------
 # Opening the store costs ~30 ms (DuckDB builds a database instance each time), so those
 # who ask often whether anything changed look at small files beside the store, replaced
 # after the COMMIT of a transaction that marked them:
@@ -451,25 +451,25 @@ def mark_change() -> None:
 def _bump(name: str) -> None:
     path = config.home() / name
     tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_text(uuid.uuid4().hex)
-    os.replace(tmp, path)                 # a new inode: a stat always tells it changed
+    tmp.write_text(uuid.uuid4().hex)      # a new token each time, never an old one again
+    os.replace(tmp, path)
+
+
+def _token(name: str) -> str | None:
+    try:
+        return (config.home() / name).read_text()
+    except FileNotFoundError:
+        return None
 
 
 def generation() -> str:
     """A token that changes with every committed audited change ("" before the first)."""
-    try:
-        return (config.home() / STORE_GENERATION_FILE).read_text()
-    except FileNotFoundError:
-        return ""
+    return _token(STORE_GENERATION_FILE) or ""
 
 
-def serving_generation() -> tuple | None:
-    """What `stat` says of the generation file (None before any change was marked)."""
-    try:
-        st = os.stat(config.home() / SERVING_GENERATION_FILE)
-    except FileNotFoundError:
-        return None
-    return (st.st_ino, st.st_size, st.st_mtime_ns)
+def serving_generation() -> str | None:
+    """A token that changes whenever what services serve changed (None before the first)."""
+    return _token(SERVING_GENERATION_FILE)
 
 
 def query(sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:

@@ -6,8 +6,8 @@ and uses it to the end, so a request in flight finishes on the model it started 
 
 A background poller looks every `poll_s` (0.5 s) at the store's serving-generation file,
 which every transaction that moves an alias, changes the canary share, a key or a topic
-name replaces after its commit (`store.mark_serving_change`): a `stat`, no connection, so
-the poller never keeps the store's lock busy. When it changed — or, every
+name replaces after its commit (`store.mark_serving_change`): a tiny file read, no
+connection, so the poller never keeps the store's lock busy. When it changed — or, every
 `full_check_s` (10 s), when the store file itself changed (a change made some other way)
 — it reads the aliases, the canary share, the keys and the topic names on one short
 read-only connection, loads any new model while the old snapshot keeps answering, and
@@ -136,7 +136,7 @@ class ModelHolder:
         self.reloads = 0                     # model changes after the first load
         self._settings = Polled({}, 0.0, {}, {})
         self._signature: tuple | None = None  # the store file when last read
-        self._generation: tuple | None = None  # the serving-generation file when last read
+        self._generation: str | None = None  # the serving-generation token when last read
         self._checked_at = float("-inf")       # last full check (monotonic)
         self.reads = 0                       # rounds that opened the store
         self._first_done = False
