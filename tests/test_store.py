@@ -11,7 +11,7 @@ import textwrap
 import pytest
 
 from core.data import store
-from core.errors import StoreBusyError
+from core.errors import StoreBusyError, StoreError
 from tests.conftest import REPO
 
 
@@ -59,6 +59,28 @@ def test_generation_is_new_after_each_audited_commit_and_only_then(home):
     seen.append(store.generation())
     assert len(set(seen)) == len(seen) == 4 and seen[0] == ""
     assert store.query_one("SELECT count(*) FROM audit")[0] == 3
+
+
+def test_a_pipe_or_folder_in_place_of_the_generation_file_is_named_not_waited_on(home):
+    """A pipe there would make every page run block on reading it; a folder would fail
+    the replace after the commit. Both are one message naming the file."""
+    from core.data import audit, auth
+
+    store.ensure_schema()
+    token = home / store.STORE_GENERATION_FILE
+    os.mkfifo(token)
+    with pytest.raises(StoreError, match=r"store\.generation is not a regular file \(a pipe"):
+        store.generation()
+    token.unlink()
+    token.mkdir()
+    with (auth.use(auth.local_user()),
+          pytest.raises(StoreError, match="the change itself was saved"),
+          store.transaction() as con):
+        audit.record(con, "probe", "kept")
+    assert store.query_one("SELECT target FROM audit")[0] == "kept"   # committed as said
+    assert not list(home.glob("store.generation.*.tmp"))
+    token.rmdir()
+    assert store.generation() == ""
 
 
 def hold_store(home, seconds: float) -> subprocess.Popen:

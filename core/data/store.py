@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -448,18 +450,32 @@ def mark_change() -> None:
     _mark(STORE_GENERATION_FILE)
 
 
+def _not_a_file(path: Path, what: str) -> StoreError:
+    return StoreError(f"{path} is not a regular file ({what}): Topic Lab keeps a small token "
+                      "there that it replaces after each change. Remove it; it is written "
+                      "again at the next change.")
+
+
 def _bump(name: str) -> None:
     path = config.home() / name
     tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     tmp.write_text(uuid.uuid4().hex)      # a new token each time, never an old one again
-    os.replace(tmp, path)
+    try:
+        os.replace(tmp, path)
+    except OSError as err:                # e.g. a folder by that name
+        tmp.unlink(missing_ok=True)
+        raise _not_a_file(path, f"{err.strerror}; the change itself was saved") from None
 
 
 def _token(name: str) -> str | None:
+    path = config.home() / name
     try:
-        return (config.home() / name).read_text()
+        mode = os.stat(path).st_mode
     except FileNotFoundError:
         return None
+    if not stat.S_ISREG(mode):            # a pipe would block the read, a folder fail it
+        raise _not_a_file(path, "a folder" if stat.S_ISDIR(mode) else "a pipe or device")
+    return path.read_text()
 
 
 def generation() -> str:
