@@ -22,6 +22,7 @@ test: setup browser spark
 	$(BIN)/ruff check .
 	@log=$$(mktemp); \
 	$(BIN)/pytest -m browser -p no:cacheprovider > $$log 2>&1 & browser=$$!; \
+	trap 'kill $$browser 2>/dev/null' INT TERM; \
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile -m "not browser"; rest=$$?; \
 	wait $$browser; seen=$$?; \
 	echo "-- the real-browser tests (run alongside) --"; cat $$log; rm -f $$log; \
