@@ -142,6 +142,23 @@ def test_compare_page_aligns_and_promotes_only_after_confirmation(two_models_hom
     assert any(f"replacing {production}" in s.value for s in at.success)
 
 
+def test_a_rerun_opens_the_store_a_few_times_not_once_per_picker_option(two_models_home,
+                                                                        second_model,
+                                                                        monkeypatch):
+    """Each open builds a DuckDB instance (~30 ms). The pickers' label function read the
+    store once per option (Compare: 47 opens, 2.4 s per rerun on the demo store); every
+    rerun follows a click, so it stays a handful (`bench/pages.py` has the times)."""
+    deploy.promote(second_model, "candidate")
+    opened = []
+    open_store = store._open
+    monkeypatch.setattr(store, "_open", lambda *a, **k: opened.append(1) or open_store(*a, **k))
+    for name in ("compare", "topics", "lookup", "map"):
+        at = page(name)
+        opened.clear()
+        ok(at.run())
+        assert 0 < len(opened) <= 4, f"{len(opened)} opens in one rerun of {name}"
+
+
 def test_compare_page_deletes_a_model_and_names_the_spark_counts_left(two_models_home,
                                                                      second_model,
                                                                      monkeypatch):
