@@ -391,11 +391,15 @@ def _label_topic(args: argparse.Namespace) -> Any:
          arg("model_id"),
          arg("--alias", default="production", choices=["production", "candidate"]),
          arg("--other-dataset", action="store_true",
-             help="confirm replacing a production model of another dataset"))
+             help="confirm replacing a production model of another dataset"),
+         arg("--force", action="store_true",
+             help="promote to production even if the model does not pass the pipeline's "
+                  "quality gate against the current production model"))
 def _promote(args: argparse.Namespace) -> Any:
     from core.ops import deploy
     return deploy.promote(args.model_id, args.alias, progress_line,
-                          other_dataset=args.other_dataset).to_dict()
+                          other_dataset=args.other_dataset,
+                          require_gate=not args.force).to_dict()
 
 
 @command("delete-model", "delete a model (never the production one)",

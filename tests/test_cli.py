@@ -92,14 +92,33 @@ def test_model_commands_print_json(trained_home):
     assert unknown.returncode == 1 and "vocabulary" in unknown.stderr
 
 
-def test_train_and_promote(trained_home):
-    trained = ok_json(cli("train", "--dataset", "demo", "--k", "5", "--iterations", "40",
-                          "--seed", "3", home=trained_home))
-    assert trained["k"] == 5 and "npmi" in trained["metrics"]
-    promoted = ok_json(cli("promote", trained["model_id"], home=trained_home))
-    assert promoted["alias"] == "production" and promoted["scoring"]["campaigns"] == 400
+def test_train_and_promote_through_the_quality_gate(trained_home):
+    """`promote` applies the pipeline's gate against production: a model much worse than it
+    is refused (nothing moves, nothing is scored or audited) unless `--force`."""
+    from core.serve import registry
+
+    production = registry.alias("production")
+    promotions = len(ok_json(cli("audit", "--action", "promote", home=trained_home)))
+    weak = ok_json(cli("train", "--dataset", "demo", "--k", "5", "--iterations", "40",
+                       "--seed", "3", home=trained_home))
+    assert weak["k"] == 5 and "npmi" in weak["metrics"]
+    refused = cli("promote", weak["model_id"], home=trained_home)
+    assert refused.returncode == 1, refused.stdout
+    assert "does not pass the quality gate" in refused.stderr and "--force" in refused.stderr
+    assert registry.alias("production") == production
+    assert len(ok_json(cli("audit", "--action", "promote", home=trained_home))) == promotions
+
+    forced = ok_json(cli("promote", weak["model_id"], "--force", home=trained_home))
+    assert forced["previous"] == production and forced["scoring"]["campaigns"] == 400
+    assert forced["gate"] is None and registry.alias("production") == weak["model_id"]
     log = ok_json(cli("audit", "--action", "promote", home=trained_home))
-    assert log[0]["target"] == trained["model_id"]
+    assert log[0]["target"] == weak["model_id"]
+
+    back = ok_json(cli("promote", production, home=trained_home))  # the better model passes
+    gate = back["gate"]
+    assert gate["passes"] and gate["evaluation"]["production"] == weak["model_id"]
+    assert gate["evaluation"]["new_npmi"] > gate["evaluation"]["production_npmi"]
+    assert registry.alias("production") == production
 
 
 def test_sweep_and_bad_values(trained_home):

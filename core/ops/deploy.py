@@ -7,9 +7,12 @@ be compared with production campaign by campaign (A/B).
 The safety net: a model that must not serve (`gate.problems`: NaN metrics, degenerate
 topics) or whose fingerprints hold NaN is refused; a model of another dataset than
 production's needs `other_dataset=True`; with `expected` the promotion is refused when
-production moved since the caller looked (the confirmation named another model). The
-alias, the cleared candidate alias and the dataset's retraining recipe are written in
-one transaction, with every check inside it.
+production moved since the caller looked (the confirmation named another model). With
+`require_gate` a promotion to production must also pass the pipeline's quality gate
+(`gate.verdict`) against the production model of the moment, which must still be
+production when the alias moves: the CLI asks for it unless `--force`. The alias, the
+cleared candidate alias and the dataset's retraining recipe are written in one
+transaction, with every check inside it.
 """
 
 from __future__ import annotations
@@ -35,15 +38,17 @@ class PromoteResult:
     alias: str
     previous: str | None
     scoring: score.ScoreResult | None
+    gate: gate.Verdict | None = None   # the quality gate's verdict, when it was asked for
 
     def to_dict(self) -> dict[str, Any]:
         return {"model_id": self.model_id, "alias": self.alias, "previous": self.previous,
-                "scoring": self.scoring.to_dict() if self.scoring else None}
+                "scoring": self.scoring.to_dict() if self.scoring else None,
+                "gate": self.gate.to_dict() if self.gate else None}
 
 
 def promote(model_id: str, alias: str = "production", progress: Progress | None = None, *,
-            expected: str | None = registry.ANY_PREVIOUS, other_dataset: bool = False
-            ) -> PromoteResult:
+            expected: str | None = registry.ANY_PREVIOUS, other_dataset: bool = False,
+            require_gate: bool = False) -> PromoteResult:
     """Point `alias` at `model_id`, fingerprinting its dataset first if not done yet."""
     registry.check_alias(alias)
     auth.require("promote")
@@ -54,6 +59,9 @@ def promote(model_id: str, alias: str = "production", progress: Progress | None 
     if alias == "production" and not other_dataset:
         with store.connect(read_only=True) as con:
             _same_dataset(con, record)  # early, before scoring; checked again below
+    verdict = None
+    if require_gate and alias == "production" and not other_dataset:
+        verdict, expected = _passes_gate(model_id, expected)
     scored = None
     if not score.is_scored(model_id):
         scored = score.score_dataset(model_id, progress)
@@ -63,7 +71,22 @@ def promote(model_id: str, alias: str = "production", progress: Progress | None 
         previous = registry.move_alias(con, alias, model_id, expected=expected)
         if alias == "production":
             registry.save_settings(model_id, con=con)  # the pipeline retrains it the same way
-    return PromoteResult(model_id, alias, previous, scored)
+    return PromoteResult(model_id, alias, previous, scored, verdict)
+
+
+def _passes_gate(model_id: str, expected: str | None) -> tuple[gate.Verdict | None, str | None]:
+    """The gate's verdict against the production model (`expected`, or today's; None:
+    nothing to compare with), refusing a model that does not pass; and the production
+    model the alias must still name when it moves."""
+    production = registry.alias("production") if expected is registry.ANY_PREVIOUS else expected
+    if production in (None, model_id):
+        return None, production
+    verdict = gate.verdict(model_id, production)
+    if not verdict.passes:
+        raise TopicLabError(f"Model {model_id} does not pass the quality gate: "
+                            f"{verdict.reason}. Compare the two models (the Compare page), "
+                            "or promote it anyway with `--force`.")
+    return verdict, production
 
 
 def _same_dataset(con: duckdb.DuckDBPyConnection, record: dict[str, Any]) -> None:
