@@ -53,6 +53,10 @@ machine is otherwise idle):
     PMI  alpha .1  eta .01 / eta .1 / eta .2                     0.109 / 0.112 / 0.109  ~0.93
     gensim 10 passes: default / eta .01 / alpha+eta auto         0.073 / 0.071 / 0.074  ~0.76
     gensim 20 passes / asymmetric alpha                          0.079 / 0.065  0.76 / 0.77
+    the default + spare_share 0.4 (8 spare topics at K=20, an option:
+      README, Benchmarks, *Spare topics*)                        0.161  0.94   3      40
+      ... the default in the same run                           0.131  0.92   3      39
+      ... on m10: 0.074 / 0.84 (the default: 0.025 / 0.80)
 
 Seed-to-seed spread is wide (the chosen setting ranges 0.106-0.144 NPMI over seeds
 0-11), as in the published LDA runs; compare bands, not single numbers.

@@ -9,6 +9,7 @@ diversity, and precision@10 of same-vertical neighbours (topic-only and the defa
 blend) on a sample of `--queries` campaigns as queries against all of them.
 
     .venv/bin/python -m bench.short [--campaigns 50000] [--keywords 3] [--engines btm]
+        [--param spare_share=0.4]  # adds a row: the default engine with these params
 
 One run at the defaults (50,000 campaigns, median 8 tokens, machine load 8-23; CPU s
 counts both of tomotopy's threads): tomotopy 112 CPU s, NPMI 0.010, TD 0.910, P@10
@@ -18,12 +19,14 @@ topic 0.722 / blend 0.898; btm 72 CPU s, NPMI 0.089, TD 0.815, P@10 0.713 / 0.90
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import time
 
 import numpy as np
 import pandas as pd
 
+from bench.quality import parse_param
 from core.data import demo
 from core.model import term_vectors
 from core.model.corpus import Corpus
@@ -60,6 +63,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--k", type=int, default=20)
     parser.add_argument("--npmi-docs", type=int, default=50_000)
     parser.add_argument("--queries", type=int, default=500)
+    parser.add_argument("--param", action="append", default=[],
+                        help="KEY=VALUE (JSON): add a row of the default engine with it")
     parser.add_argument("--soft-terms", action="store_true",
                         help="also the blend with soft terms (`TextConfig(soft_terms=True)`)")
     args = parser.parse_args(argv)
@@ -85,8 +90,11 @@ def main(argv: list[str] | None = None) -> None:
         took = time.perf_counter()
         words = term_vectors.similar_words(corpus.encoder.word_vectors)
         print(f"word similarity learnt in {time.perf_counter() - took:.1f} s", flush=True)
-    for name in args.engines.split(","):
-        engine = make_engine(name, k=args.k)
+    plan = [(name, {}) for name in args.engines.split(",")]
+    if args.param:
+        plan.append((DEFAULT_ENGINE, dict(parse_param(p) for p in args.param)))
+    for name, params in plan:
+        engine = make_engine(name, **{**params, "k": args.k})
         wall, cpu = time.perf_counter(), time.process_time()
         engine.fit(corpus)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
@@ -102,7 +110,8 @@ def main(argv: list[str] | None = None) -> None:
         soft = "" if words is None else " soft {:.3f}".format(precision_at_10(
             NeighborIndex().fit(fingerprints, ids, counts, words, vectors), labels, ids,
             queries))
-        print(f"{name:<9} K={args.k} train {wall:6.1f} s wall {cpu:6.1f} s cpu  "
+        label = f"{name} {json.dumps(params)}" if params else name
+        print(f"{label:<9} K={args.k} train {wall:6.1f} s wall {cpu:6.1f} s cpu  "
               f"NPMI {coherence(top, sample, 'c_npmi'):.4f}  TD {topic_diversity(top):.3f}  "
               f"P@10 topic {topic_p:.3f} topics+terms {two_p:.3f} default {blend_p:.3f}"
               f"{soft}  "

@@ -244,6 +244,9 @@ def _training_args(sweep: bool = False) -> Callable[[], list[Arg]]:
                 arg("--eta", type=float),
                 arg("--iterations", type=int),
                 arg("--passes", type=int, help="gensim only"),
+                arg("--spare-share", type=float,
+                    help="tomotopy only: train this share of K more topics and keep the K "
+                         "most coherent and distinct (0: exactly K)"),
                 arg("--diversify", action="store_true",
                     help="tomotopy only: merge topics that share top words and re-split "
                          "another, kept only if neither diversity nor NPMI falls and one rises"),
@@ -317,6 +320,8 @@ def _spec(args: argparse.Namespace):
             params[name] = value
     if getattr(args, "spark_master", None):
         params["master"] = args.spark_master
+    if getattr(args, "spare_share", None) is not None:
+        params["spare_share"] = args.spare_share
     if getattr(args, "diversify", False):
         params["diversify"] = True
     text = TextConfig(language=args.language) if args.language else TextConfig()

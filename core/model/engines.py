@@ -57,11 +57,21 @@ _WORKERS = max(1, min(2, os.cpu_count() or 1))
 # lowered NPMI with IDF. On the 3,000-campaign demo ad corpus the same settings give the
 # same neighbour purity as plain counts (0.63 same-vertical @10), and on the real Sony
 # keyword exports they separate the products cleanly.
+# spare_share (core/model/spare_topics.py) and diversify stay off: both lift NPMI and
+# diversity, and both lower the neighbour answers a little (README, Benchmarks).
 DEFAULT_ENGINE = "tomotopy"
+# How much data a topic needs. LDA estimates a topic from the campaigns that use it: with
+# fewer than ~5 campaigns per topic, topics become fragments of single campaigns (the
+# demo trains well at 3,000 / 40 = 75). Each topic is shown and scored by its top 10
+# words: with fewer than 10 words per topic those lists must overlap, and below 7 per
+# topic diversity cannot reach the 0.7 floor of sweeps. Training warns below either
+# (`core.ops.train.size_warnings`), and spare topics never take a corpus below them.
+CAMPAIGNS_PER_TOPIC = 5
+WORDS_PER_TOPIC = 10
 DEFAULTS: dict[str, dict[str, Any]] = {
     "tomotopy": {"k": 20, "alpha": 0.05, "eta": 0.1, "iterations": 1300, "seed": 0,
                  "term_weight": "idf", "rm_top": 0, "optim_interval": 0, "burn_in": 0,
-                 "workers": _WORKERS, "diversify": False},
+                 "workers": _WORKERS, "diversify": False, "spare_share": 0.0},
     "gensim": {"k": 20, "alpha": "symmetric", "eta": None, "passes": 10, "iterations": 50,
                "seed": 0, "chunksize": 2000, "decay": 0.5, "offset": 1.0},
     # Spark MLlib online LDA (core/ops/spark_engine.py): alpha/eta None = MLlib's 1/K; master
@@ -120,6 +130,11 @@ SETTINGS: dict[str, tuple[Setting, ...]] = {
         Setting("iterations", "Gibbs iterations", "int", 10, 5000, 50),
         Setting("alpha", "alpha", "float", 0.001, 10.0, format="%.3f"),
         Setting("eta", "eta", "float", 0.001, 1.0, format="%.3f"),
+        Setting("spare_share", "Spare topics (share of K)", "float", 0.0, 1.0, 0.1,
+                format="%.1f",
+                help="Train this share of K more topics (0.4 suggested), then keep the K "
+                     "whose top words are the most coherent and distinct: clearer topics, "
+                     "similar campaigns a little less precise (README). 0: exactly K."),
         Setting("diversify", "Diversify topics", "bool",
                 help="After training, merge topics that share their top words and re-split "
                      "another (K stays); kept only where neither topic diversity nor coherence "
@@ -454,7 +469,9 @@ class TomotopyLDA(Engine):
 
     `term_weight` is tomotopy's TermWeight ("one", "idf", "pmi"); `rm_top` drops the
     most frequent words; `optim_interval` re-estimates an asymmetric alpha every that
-    many iterations (0 = keep alpha fixed) after `burn_in` iterations. Training runs in
+    many iterations (0 = keep alpha fixed) after `burn_in` iterations. `spare_share`
+    trains that share of K more topics and keeps K (`core.model.spare_topics`);
+    `diversify` then runs the diversity step (`core.model.diversity`). Training runs in
     steps of `progress_every` iterations with progress reported between them.
     """
 
@@ -465,7 +482,7 @@ class TomotopyLDA(Engine):
                  term_weight: str = _T["term_weight"], rm_top: int = _T["rm_top"],
                  optim_interval: int = _T["optim_interval"], burn_in: int = _T["burn_in"],
                  workers: int = _T["workers"], diversify: bool = _T["diversify"],
-                 progress_every: int = 20) -> None:
+                 spare_share: float = _T["spare_share"], progress_every: int = 20) -> None:
         self.k = k
         self.alpha = alpha
         self.eta = eta
@@ -477,15 +494,21 @@ class TomotopyLDA(Engine):
         self.burn_in = burn_in
         self.workers = workers
         self.diversify = diversify
+        self.spare_share = spare_share
         self.progress_every = progress_every
 
     def _train(self, corpus, progress):
         import tomotopy as tp
 
+        from core.model import spare_topics
+
         weights = {"one": tp.TermWeight.ONE, "idf": tp.TermWeight.IDF, "pmi": tp.TermWeight.PMI}
         if self.term_weight not in weights:
             raise InputError(f"term_weight must be one of {sorted(weights)}")
-        model = tp.LDAModel(tw=weights[self.term_weight], k=self.k, alpha=self.alpha,
+        documents = sum(1 for doc in corpus.bow if doc)
+        spare = spare_topics.spare_count(self.k, self.spare_share, documents,
+                                         len(corpus.vocabulary))
+        model = tp.LDAModel(tw=weights[self.term_weight], k=self.k + spare, alpha=self.alpha,
                             eta=self.eta, seed=int(self.seed), rm_top=self.rm_top)
         vocabulary = corpus.vocabulary
         added = 0
@@ -509,10 +532,20 @@ class TomotopyLDA(Engine):
                     f"tomotopy: iteration {done}/{self.iterations}")
         token2id = corpus.dictionary.token2id
         columns = np.array([token2id[w] for w in model.used_vocabs], dtype=np.int64)
-        topic_term = np.zeros((self.k, len(vocabulary)))
-        topic_term[:, columns] = np.array([model.get_topic_word_dist(t) for t in range(self.k)])
+        topic_term = np.zeros((self.k + spare, len(vocabulary)))
+        topic_term[:, columns] = np.array([model.get_topic_word_dist(t)
+                                           for t in range(self.k + spare)])
+        alpha = np.broadcast_to(np.asarray(model.alpha, dtype=np.float64), (self.k + spare,))
         info = {"log_likelihood_per_word": float(model.ll_per_word), "documents": added,
                 "removed_top_words": list(model.removed_top_words)}
+        if spare:
+            keep, npmi = spare_topics.keep_best(
+                topic_term, bow_matrix(corpus.bow, len(vocabulary)), self.k)
+            dropped = np.setdiff1d(np.arange(self.k + spare), keep)
+            info["spare_topics_dropped"] = [
+                {"top_words": [vocabulary[i] for i in np.argsort(-topic_term[t])[:10]],
+                 "document_npmi": round(float(npmi[t]), 4)} for t in dropped]
+            topic_term, alpha = topic_term[keep], alpha[keep]
         term_weights = None
         if self.term_weight == "idf":  # tomotopy's weight: log(documents / document frequency)
             df = np.zeros(len(vocabulary))
@@ -521,9 +554,9 @@ class TomotopyLDA(Engine):
             with np.errstate(divide="ignore"):
                 term_weights = np.where(df > 0, np.log(added / np.maximum(df, 1)), 0.0)
         if self.diversify:
-            topic_term, info["diversity_moves"] = self._diversify(corpus, topic_term,
-                                                                  model.alpha, term_weights)
-        return Trained(topic_term, np.asarray(model.alpha, dtype=np.float64), term_weights, info)
+            topic_term, info["diversity_moves"] = self._diversify(corpus, topic_term, alpha,
+                                                                  term_weights)
+        return Trained(topic_term, alpha, term_weights, info)
 
 
     def _diversify(self, corpus, topic_term, alpha, term_weights):

@@ -21,9 +21,11 @@ from core.memory import releases_memory
 from core.model import metrics, namewords
 from core.model.corpus import Corpus
 from core.model.engines import (
+    CAMPAIGNS_PER_TOPIC,
     DEFAULT_ENGINE,
     DEFAULTS,
     GENSIM_NAMED,
+    WORDS_PER_TOPIC,
     bow_matrix,
     make_engine,
 )
@@ -32,13 +34,8 @@ from core.progress import Progress
 from core.serve import registry
 
 MIN_K, MAX_K = 2, 500  # the K a model may have (the Train page's input takes the same)
-# Size checks before training (`size_warnings`). LDA estimates a topic from the
-# campaigns that use it: with fewer than ~5 campaigns per topic, topics become fragments
-# of single campaigns (the demo trains well at 3,000 / 40 = 75). Each topic is shown and
-# scored by its top 10 words: with fewer than 10 words per topic those lists must
-# overlap, and below 7 per topic diversity cannot reach the 0.7 floor of sweeps.
-CAMPAIGNS_PER_TOPIC = 5
-WORDS_PER_TOPIC = 10
+# Size checks before training (`size_warnings`): CAMPAIGNS_PER_TOPIC, WORDS_PER_TOPIC
+# (core.model.engines, which also caps spare topics by them).
 
 # Share of the progress bar each stage gets.
 _STAGES = {"tokenize": 10, "fit": 75, "evaluate": 15}
@@ -57,9 +54,9 @@ _WHOLE: dict[str, tuple[int, int]] = {
 _REAL: dict[str, tuple[float, float]] = {
     "alpha": (0.0, 1e6), "eta": (0.0, 1e6), "decay": (0.5, 1.0),
     "offset": (0.0, 1e6), "learning_offset": (0.0, 1e6), "learning_decay": (0.5, 1.0),
-    "subsampling_rate": (0.0, 1.0), "fold_alpha": (0.0, 1e6),
+    "subsampling_rate": (0.0, 1.0), "fold_alpha": (0.0, 1e6), "spare_share": (0.0, 1.0),
 }
-_LOW_INCLUDED = {"decay"}  # gensim's default decay is 0.5 itself
+_LOW_INCLUDED = {"decay", "spare_share"}  # gensim's default decay is 0.5 itself; 0 spares
 _TERM_WEIGHTS = {"one", "idf", "pmi"}
 
 

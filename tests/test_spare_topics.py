@@ -1,0 +1,119 @@
+"""Spare topics (core/model/spare_topics.py): real tomotopy training on 1,500 M10 titles."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.errors import InputError
+from core.model import diversity, spare_topics
+from core.model.corpus import Corpus
+from core.model.engines import DEFAULTS, Engine, bow_matrix, make_engine
+from core.model.metrics import coherence, topic_diversity
+from core.model.text import TextConfig
+from tests.conftest import SHARED_DATA
+
+# Small enough for seconds; one worker makes tomotopy deterministic for a seed.
+FAST = {"k": 10, "iterations": 200, "seed": 0, "workers": 1}
+
+
+@pytest.fixture(scope="module")
+def titles() -> Corpus:
+    frame = pd.read_csv(SHARED_DATA / "octis_m10" / "corpus.tsv", sep="\t", header=None,
+                        names=["text", "split", "label"], quoting=3, keep_default_na=False,
+                        dtype=str)
+    rows = frame.iloc[np.sort(np.random.default_rng(0).choice(len(frame), 1500, replace=False))]
+    return Corpus.from_texts(rows["text"].tolist(), config=TextConfig(pretokenized=True))
+
+
+@pytest.fixture(scope="module")
+def counts(titles: Corpus):
+    return bow_matrix(titles.bow, len(titles.vocabulary))
+
+
+@pytest.fixture(scope="module")
+def plain(titles: Corpus) -> Engine:
+    return make_engine("tomotopy", spare_share=0.0, **FAST).fit(titles)
+
+
+def test_keep_best_drops_a_repeated_topic_and_one_without_a_theme(plain, counts) -> None:
+    """Two rows added to a trained model: a copy of its least coherent topic (it repeats
+    every top word) and a topic of ten words no two of which share a title (document
+    NPMI −1)."""
+    present = counts.toarray() > 0
+    lonely, seen = [], np.zeros(present.shape[0], dtype=bool)
+    for word in np.argsort(present.sum(axis=0), kind="stable"):
+        docs = present[:, word]
+        if docs.any() and not (docs & seen).any():
+            lonely.append(word)
+            seen |= docs
+        if len(lonely) == diversity.TOPN:
+            break
+    noise = np.full(counts.shape[1], 1e-6)
+    noise[lonely] = 1.0
+    _, npmi = spare_topics.keep_best(plain.topic_term_, counts, plain.k)
+    repeated = int(np.argmin(npmi))
+    rows = np.vstack([plain.topic_term_, plain.topic_term_[repeated], noise / noise.sum()])
+    keep, npmi = spare_topics.keep_best(rows, counts, plain.k)
+    assert npmi[-1] == pytest.approx(-1.0)
+    dropped = set(range(len(rows))) - set(keep.tolist())
+    assert len(keep) == plain.k and list(keep) == sorted(keep)
+    assert len(rows) - 1 in dropped and len(dropped & {repeated, len(rows) - 2}) == 1
+
+
+def test_a_coherent_topic_is_not_dropped_for_sharing_words(plain, counts) -> None:
+    """The median guard: the most coherent topic and its copy both stay, though dropping
+    either would raise diversity most; a topic at most as coherent as the median goes."""
+    _, npmi = spare_topics.keep_best(plain.topic_term_, counts, plain.k)
+    best = int(np.argmax(npmi))
+    rows = np.vstack([plain.topic_term_, plain.topic_term_[best]])
+    keep, npmi = spare_topics.keep_best(rows, counts, plain.k)
+    (dropped,) = set(range(len(rows))) - set(keep.tolist())
+    assert {best, plain.k} <= set(keep.tolist()) and npmi[dropped] <= np.median(npmi)
+
+
+def test_spares_never_leave_fewer_than_five_documents_or_ten_words_per_topic() -> None:
+    assert spare_topics.spare_count(20, 0.4, 3000, 2000) == 8
+    assert spare_topics.spare_count(20, 0.4, 110, 2000) == 2     # 110 // 5 = 22 topics
+    assert spare_topics.spare_count(20, 0.4, 3000, 230) == 3     # 230 // 10 = 23 topics
+    assert spare_topics.spare_count(8, 0.4, 14, 187) == 0        # the 16 Sony exports
+    assert spare_topics.spare_count(20, 0.0, 3000, 2000) == 0
+
+
+def test_engine_trains_spares_and_keeps_k_more_coherent_and_distinct(titles, plain) -> None:
+    spared = make_engine("tomotopy", spare_share=0.3, **FAST).fit(titles)
+    dropped = spared.fit_info_["spare_topics_dropped"]
+    assert len(dropped) == 3
+    assert all(len(d["top_words"]) == 10 for d in dropped)
+    assert spared.topic_term_.shape == plain.topic_term_.shape and spared.alpha_.shape == (10,)
+    np.testing.assert_allclose(spared.topic_term_.sum(axis=1), 1.0)
+    np.testing.assert_allclose(spared.transform(titles.bow[:50]).sum(axis=1), 1.0)
+
+    def objective(engine: Engine) -> float:
+        top = engine.topics(10)
+        return (coherence(top, titles, "c_npmi")
+                + spare_topics.DIVERSITY_WEIGHT * topic_diversity(top))
+
+    assert objective(spared) > objective(plain)
+
+
+def test_a_saved_model_keeps_its_setting_and_what_it_dropped(tmp_path, titles) -> None:
+    spared = make_engine("tomotopy", spare_share=0.2, **FAST).fit(titles)
+    loaded = Engine.load(spared.save(tmp_path / "m"))
+    assert loaded.spare_share == 0.2 and DEFAULTS["tomotopy"]["spare_share"] == 0.0
+    assert loaded.fit_info_["spare_topics_dropped"] == spared.fit_info_["spare_topics_dropped"]
+    np.testing.assert_allclose(loaded.topic_term_, spared.topic_term_)
+
+
+def test_cli_flag_reaches_the_engine_params_and_bad_shares_are_refused() -> None:
+    from core import cli
+    from core.ops.train import check_param
+
+    parser = cli.build_parser()
+    spec = cli._spec(parser.parse_args(["train", "--dataset", "d", "--spare-share", "0"]))
+    assert spec.params["spare_share"] == 0.0
+    check_param("tomotopy", "spare_share", 0.0)
+    for bad in (-0.1, 1.5, float("nan"), "many"):
+        with pytest.raises(InputError, match="spare_share"):
+            check_param("tomotopy", "spare_share", bad)
