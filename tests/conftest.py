@@ -124,6 +124,21 @@ FAST_PARAMS = {"iterations": 150, "seed": 0}
 FAST_K = 12
 
 
+def m10_titles(n: int = 1500):
+    """A fixed sample of `n` OCTIS M10 paper titles (~6 words each) as a corpus: short,
+    real text on which topic models train in seconds."""
+    import numpy as np
+
+    from core.model.corpus import Corpus
+    from core.model.text import TextConfig
+
+    frame = pd.read_csv(SHARED_DATA / "octis_m10" / "corpus.tsv", sep="\t", header=None,
+                        names=["text", "split", "label"], quoting=3, keep_default_na=False,
+                        dtype=str)
+    rows = frame.iloc[np.sort(np.random.default_rng(0).choice(len(frame), n, replace=False))]
+    return Corpus.from_texts(rows["text"].tolist(), config=TextConfig(pretokenized=True))
+
+
 def demo_subset(path: Path, campaigns: int = 400, shift: float = 0.0) -> Path:
     """The first `campaigns` campaigns of the demo corpus (or of a shifted month) as Parquet."""
     if shift:

@@ -5,15 +5,13 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from core.model import diversity
 from core.model.corpus import Corpus
 from core.model.engines import Engine, bow_matrix, make_engine
 from core.model.metrics import coherence, topic_diversity
-from core.model.text import TextConfig
-from tests.conftest import SHARED_DATA
+from tests.conftest import m10_titles
 
 # Training settings small enough for seconds; the same seed and one worker make the two
 # fits below identical up to the diversity step (tomotopy is deterministic then).
@@ -25,11 +23,7 @@ NPMI_MARGIN = 0.005
 
 @pytest.fixture(scope="module")
 def titles() -> Corpus:
-    frame = pd.read_csv(SHARED_DATA / "octis_m10" / "corpus.tsv", sep="\t", header=None,
-                        names=["text", "split", "label"], quoting=3, keep_default_na=False,
-                        dtype=str)
-    rows = frame.iloc[np.sort(np.random.default_rng(0).choice(len(frame), 1500, replace=False))]
-    return Corpus.from_texts(rows["text"].tolist(), config=TextConfig(pretokenized=True))
+    return m10_titles()
 
 
 @pytest.fixture(scope="module")

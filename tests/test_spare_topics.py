@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from core.errors import InputError
@@ -11,8 +10,7 @@ from core.model import diversity, spare_topics
 from core.model.corpus import Corpus
 from core.model.engines import DEFAULTS, Engine, bow_matrix, make_engine
 from core.model.metrics import coherence, topic_diversity
-from core.model.text import TextConfig
-from tests.conftest import SHARED_DATA
+from tests.conftest import m10_titles
 
 # Small enough for seconds; one worker makes tomotopy deterministic for a seed.
 FAST = {"k": 10, "iterations": 200, "seed": 0, "workers": 1}
@@ -20,11 +18,7 @@ FAST = {"k": 10, "iterations": 200, "seed": 0, "workers": 1}
 
 @pytest.fixture(scope="module")
 def titles() -> Corpus:
-    frame = pd.read_csv(SHARED_DATA / "octis_m10" / "corpus.tsv", sep="\t", header=None,
-                        names=["text", "split", "label"], quoting=3, keep_default_na=False,
-                        dtype=str)
-    rows = frame.iloc[np.sort(np.random.default_rng(0).choice(len(frame), 1500, replace=False))]
-    return Corpus.from_texts(rows["text"].tolist(), config=TextConfig(pretokenized=True))
+    return m10_titles()
 
 
 @pytest.fixture(scope="module")
