@@ -94,7 +94,9 @@ mode = st.segmented_control("What to run", ["One model", "Sweep"], default="One 
                             key="train_mode", required=True)
 
 settings = SETTINGS[engine]
-cols = st.columns(max(4, 1 + len(settings) + (engine == "spark")))  # K, settings, sample
+# K, the settings and (Spark) the metrics sample, four to a row
+slots = 1 + len(settings) + (engine == "spark")
+cols = [column for _ in range(0, slots, 4) for column in st.columns(4)]
 params: dict = {}
 if engine == "spark":
     try:
