@@ -314,14 +314,12 @@ def _spec(args: argparse.Namespace):
     from core.ops.train import TrainSpec
 
     params = {}
-    for name in ("alpha", "eta", "iterations", "passes", "seed"):
+    for name in ("alpha", "eta", "iterations", "passes", "seed", "spare_share"):
         value = getattr(args, name, None)
         if value is not None:
             params[name] = value
     if getattr(args, "spark_master", None):
         params["master"] = args.spark_master
-    if getattr(args, "spare_share", None) is not None:
-        params["spare_share"] = args.spare_share
     if getattr(args, "diversify", False):
         params["diversify"] = True
     text = TextConfig(language=args.language) if args.language else TextConfig()

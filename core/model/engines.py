@@ -501,6 +501,7 @@ class TomotopyLDA(Engine):
         import tomotopy as tp
 
         from core.model import spare_topics
+        from core.model.diversity import top_word_ids
 
         weights = {"one": tp.TermWeight.ONE, "idf": tp.TermWeight.IDF, "pmi": tp.TermWeight.PMI}
         if self.term_weight not in weights:
@@ -538,13 +539,15 @@ class TomotopyLDA(Engine):
         alpha = np.broadcast_to(np.asarray(model.alpha, dtype=np.float64), (self.k + spare,))
         info = {"log_likelihood_per_word": float(model.ll_per_word), "documents": added,
                 "removed_top_words": list(model.removed_top_words)}
+        # the raw counts, built once for what runs after sampling
+        counts = bow_matrix(corpus.bow, len(vocabulary)) if spare or self.diversify else None
         if spare:
-            keep, npmi = spare_topics.keep_best(
-                topic_term, bow_matrix(corpus.bow, len(vocabulary)), self.k)
+            keep, npmi = spare_topics.keep_best(topic_term, counts, self.k)
             dropped = np.setdiff1d(np.arange(self.k + spare), keep)
             info["spare_topics_dropped"] = [
-                {"top_words": [vocabulary[i] for i in np.argsort(-topic_term[t])[:10]],
-                 "document_npmi": round(float(npmi[t]), 4)} for t in dropped]
+                {"top_words": [vocabulary[i] for i in top],
+                 "document_npmi": round(float(npmi[t]), 4)}
+                for t, top in zip(dropped, top_word_ids(topic_term[dropped]), strict=True)]
             topic_term, alpha = topic_term[keep], alpha[keep]
         term_weights = None
         if self.term_weight == "idf":  # tomotopy's weight: log(documents / document frequency)
@@ -554,17 +557,17 @@ class TomotopyLDA(Engine):
             with np.errstate(divide="ignore"):
                 term_weights = np.where(df > 0, np.log(added / np.maximum(df, 1)), 0.0)
         if self.diversify:
-            topic_term, info["diversity_moves"] = self._diversify(corpus, topic_term, alpha,
+            topic_term, info["diversity_moves"] = self._diversify(counts, topic_term, alpha,
                                                                   term_weights)
         return Trained(topic_term, alpha, term_weights, info)
 
 
-    def _diversify(self, corpus, topic_term, alpha, term_weights):
+    def _diversify(self, counts, topic_term, alpha, term_weights):
         """Merge topics that repeat each other's top words and re-split another
-        (`core.model.diversity`); returns the new matrix and the moves made."""
+        (`core.model.diversity`, on the N x V raw training `counts`); returns the new
+        matrix and the moves made."""
         from core.model import diversity
 
-        counts = bow_matrix(corpus.bow, topic_term.shape[1])
         params = {"term_weight": self.term_weight, "alpha": self.alpha, "eta": self.eta}
         return diversity.diversify(topic_term / topic_term.sum(axis=1, keepdims=True),
                                    np.asarray(alpha, dtype=np.float64), counts, term_weights,
