@@ -33,7 +33,7 @@ DIVERSITY_WEIGHT = 1.0   # the plain sum; README, Benchmarks, *Spare topics*: 0.
 def spare_count(k: int, share: float, documents: int, vocabulary: int) -> int:
     """How many topics to train beyond `k`: `round(k × share)`, but never so many that
     the data holds fewer than CAMPAIGNS_PER_TOPIC documents or WORDS_PER_TOPIC words per
-    topic (on 14 campaigns, the 16 Sony exports, document NPMI cannot tell a theme from
+    topic (on the 16 Sony exports, 14 documents, document NPMI cannot tell a theme from
     one campaign's words, and a demand-forecasting theme was dropped)."""
     room = min(documents // CAMPAIGNS_PER_TOPIC, vocabulary // WORDS_PER_TOPIC) - k
     return max(0, min(round(k * share), room))
