@@ -16,7 +16,10 @@ each) unless a K is given (BERTopic paper, arXiv:2203.05794, Table 1; `PUBLISHED
 below quotes them). Shared data: `TOPICLAB_SHARED_DATA`,
 default `../shared/data` beside the repository. `--dataset m10` runs the short-document
 OCTIS M10 corpus (titles, ~6 words; no published LDA figures) as a sanity check that
-defaults do not only suit long news articles.
+defaults do not only suit long news articles. `--dataset wands` runs 480 real Wayfair
+search queries (~3 words each, one document per query) through the product's own text
+pipeline, `--dataset wands-class` the same queries joined per product class (188
+documents); both are tiny, the issue's other short-title corpus beside M10.
 
 How the defaults were picked (BBC, K=20, 1000 Gibbs iterations unless said; NPMI / TD;
 mean over the seeds listed; CPU seconds for 2 workers, wall is about half when the
@@ -77,7 +80,8 @@ from core.model.engines import DEFAULT_ENGINE, DEFAULTS, make_engine  # noqa: E4
 from core.model.metrics import coherence, topic_diversity  # noqa: E402
 from core.model.text import TextConfig  # noqa: E402
 
-DATASETS = {"bbc": "octis_bbc_news", "m10": "octis_m10"}
+DATASETS = {"bbc": "octis_bbc_news", "m10": "octis_m10", "wands": "wands_queries",
+            "wands-class": "wands_queries"}
 
 # BERTopic paper (arXiv:2203.05794) Table 1, BBC News; LDA per K recomputed from its
 # raw JSONs. (label, K or None for the mean over K=10..50, NPMI, TD)
@@ -99,16 +103,31 @@ def shared_data() -> Path:
 
 
 def load_corpus(dataset: str = "bbc", text: dict | None = None) -> Corpus:
-    """An OCTIS corpus (text, split, label; already tokenised), every split, as one corpus.
+    """The benchmark corpus `dataset`, every split, as one corpus.
 
+    OCTIS corpora (bbc, m10) are text, split, label, already tokenised. WANDS
+    (`wands_queries/query.csv`, tab-separated: query_id, query, query_class) is raw
+    English and goes through the product's own text pipeline: `wands` is one document
+    per search query (~3 words), `wands-class` one per product class, its queries joined
+    (the "ad group" reading of its PROVENANCE; rows without a class left out).
     `text`: TextConfig overrides, e.g. {"bigrams": True} (phrases change the vocabulary,
     so NPMI is then measured over phrase tokens, not the published word list)."""
-    path = shared_data() / DATASETS[dataset] / "corpus.tsv"
-    texts = [line.rstrip("\n").split("\t")[0] for line in path.open(encoding="utf-8")]
-    # OCTIS already filtered the vocabulary; keep it exactly (published figures use it).
     # Word similarity and vectors are for neighbours only and do not change topics.
+    overrides = {"soft_terms": False, "word_vectors": False, **(text or {})}
+    path = shared_data() / DATASETS[dataset]
+    if dataset.startswith("wands"):
+        import pandas as pd
+
+        frame = pd.read_csv(path / "query.csv", sep="\t", dtype=str, keep_default_na=False)
+        if dataset == "wands-class":
+            frame = (frame[frame["query_class"] != ""].groupby("query_class")["query"]
+                     .agg(" ; ".join).reset_index())
+        return Corpus.from_texts(frame["query"].tolist(), config=TextConfig(**overrides))
+    texts = [line.rstrip("\n").split("\t")[0]
+             for line in (path / "corpus.tsv").open(encoding="utf-8")]
+    # OCTIS already filtered the vocabulary; keep it exactly (published figures use it).
     config = TextConfig(pretokenized=True, no_below=1, no_above=1.0, keep_n=10**6,
-                        **{"soft_terms": False, "word_vectors": False, **(text or {})})
+                        **overrides)
     return Corpus.from_texts(texts, config=config)
 
 
