@@ -83,7 +83,8 @@ SHARED_TOPIC_MIN = 0.1
 # similarity above). Measured by `python -m bench.similarity_floor` on the demo (3,000
 # campaigns, K = 40, 50 neighbours each, vertical = ground truth): 0.55 is the lowest
 # similarity above which every 0.05-wide bin holds >= 90% same-vertical neighbours
-# (0.55-0.60: 95%, 0.50-0.55: 87%, 0.45-0.50: 77%, 0.40-0.45: 57%). Campaign vectors
+# (0.55-0.60: 95%, 0.50-0.55: 87%, 0.45-0.50: 77%, 0.40-0.45: 57%; the same floor at
+# K = 50, the demo model since stop 29: 94% and 88%). Campaign vectors
 # raised every similarity; with topics and terms alone it was 0.50 (0.50-0.55: 95%).
 # It holds for pasted lists of 1-10 of a campaign's keywords (93-98.5% of the neighbours
 # at or above it are of its vertical) and for BBC News (99.6%); on ~6-word paper titles
