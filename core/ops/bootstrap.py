@@ -15,8 +15,8 @@ from core.serve import registry
 DEMO_DATASET = "demo"
 DEMO_FILE = config.DEMO_DIR / "campaigns.parquet"
 # The demo has 46 verticals; a topic model needs at least one topic per theme to tell them
-# apart. Measured on it (tomotopy defaults, seeds 0-2, one run each; `bench.neighbors`'
-# demo corpus; "merged": verticals whose campaigns' commonest main topic is another
+# apart. Measured on it by `python -m bench.demo_k` (tomotopy defaults, seeds 0-2, one
+# run each; "merged": verticals whose campaigns' commonest main topic is another
 # vertical's too): K=20 NPMI -0.03, topic-only precision@10 0.63; K=40 NPMI 0.21-0.25,
 # TD 0.91, precision 0.84-0.90, 16-20 of 46 verticals merged (topics such as "payroll
 # plumb drain"); K=50 NPMI 0.31-0.33, TD 0.90-0.91, precision 0.94-0.98, 4-6 merged, in
