@@ -52,7 +52,8 @@ with ui.friendly_errors():
                          key=f"topic_pick:{model_id}")
     info = described[topic]
     st.caption(f"Automatic name **{info.automatic}**: its most relevant words (pyLDAvis "
-               f"relevance, λ = {relevance.LAMBDA}), leaving out brand and place words. "
+               f"relevance, λ = {relevance.LAMBDA}), leaving out brand and place words "
+               f"unless most of its top words are places (then named `places:`). "
                f"All top words by probability: {', '.join(info.words)}.")
     if info.carried_from and not info.confirmed:
         st.info(f"The name {info.label!r} was carried over from model {info.carried_from} "
