@@ -25,12 +25,10 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 
-from bench.neighbors import load_demo
-from core.model.corpus import Corpus
+from bench.neighbors import demo_corpus
 from core.model.engines import DEFAULT_ENGINE, bow_matrix, make_engine
 from core.model.metrics import coherence, topic_diversity
 from core.model.neighbors import NeighborIndex, label_precision
-from core.model.text import TextConfig
 from core.serve.score import LOW_CONFIDENCE
 
 
@@ -48,12 +46,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--k", default="40,50,60", help="comma-separated K values")
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
     args = parser.parse_args(argv)
-    rows, ids, labels = load_demo(None)
-    corpus = Corpus.from_frame(rows, TextConfig())
-    by_id = dict(zip(ids, labels, strict=True))
+    _, corpus, truth = demo_corpus(None)
     campaign_ids = corpus.campaign_ids
-    y = np.array([by_id[c] for c in campaign_ids], dtype=object)
-    truth = list(y)
+    y = np.array(truth, dtype=object)
     counts = bow_matrix(corpus.bow, len(corpus.dictionary))
     vectors = corpus.encoder.word_vectors
     print(f"demo: {len(corpus)} campaigns, {len(set(y))} verticals, "

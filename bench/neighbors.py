@@ -95,6 +95,15 @@ def load_demo(n: int | None) -> tuple[pd.DataFrame, list[str], list[str]]:
     return rows, labels.index.astype(str).tolist(), labels.astype(str).tolist()
 
 
+def demo_corpus(n: int | None) -> tuple[pd.DataFrame, Corpus, list[str]]:
+    """`load_demo(n)` as a Corpus with the project's default text settings: its term
+    rows, the corpus and each campaign's vertical in the corpus's order."""
+    rows, ids, labels = load_demo(n)
+    corpus = Corpus.from_frame(rows, TextConfig())
+    by_id = dict(zip(ids, labels, strict=True))
+    return rows, corpus, [by_id[c] for c in corpus.campaign_ids]
+
+
 def tfidf_precision(docs: list[str], labels: list[str], k: int = K_NEIGHBORS) -> float:
     """Baseline: TfidfVectorizer defaults (L2 rows), cosine k-NN, self excluded."""
     x = TfidfVectorizer().fit_transform(docs).astype(np.float32).tocsr()
@@ -218,12 +227,10 @@ def main(argv: list[str] | None = None) -> None:
         ids, docs, labels, config = load_octis(name, n)
         corpus = Corpus.from_texts(docs, ids=ids, config=config)
         results += quality(name, corpus, docs, labels, args.engine, weights, params)
-    rows, ids, labels = load_demo(n_demo)
-    corpus = Corpus.from_frame(rows, TextConfig())
+    rows, corpus, labels = demo_corpus(n_demo)
     per_campaign = rows.groupby("campaign_id", sort=False)["term"].agg(" ".join)
-    by_id = dict(zip(ids, labels, strict=True))
     results += quality("demo", corpus, per_campaign.loc[corpus.campaign_ids].tolist(),
-                       [by_id[c] for c in corpus.campaign_ids], args.engine, weights, params)
+                       labels, args.engine, weights, params)
     table = pd.DataFrame(results)
     print("\nprecision@10 of same-label neighbours (seconds = evaluation time)")
     print(table.pivot(index="method", columns="corpus", values="p@10")
