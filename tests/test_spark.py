@@ -14,6 +14,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
@@ -258,6 +259,29 @@ def test_cancelled_spark_training_leaves_no_model(home_with_model):
     assert set(registry.list_models()["model_id"]) == before
     assert not [p for p in config.models_dir().iterdir()
                 if p.name.startswith(".tmp-")]
+
+
+@needs_spark
+def test_a_cancel_while_no_job_runs_stops_the_jobs_after_it(session):
+    """Online LDA starts a Spark job per iteration. A cancel that landed between two of
+    them (or before the first) cancelled nothing, and the fit ran on to its end."""
+    ran, at_cancel = [], []
+
+    def iterations():
+        for _ in range(10):
+            session.range(10).count()
+            ran.append(1)
+            time.sleep(0.5)          # the driver's work between two jobs
+
+    def cancel(done, total, message):
+        if "Spark jobs done" in message and "running" not in message:
+            at_cancel.append(len(ran))
+            raise Cancelled("stopped by the user")
+
+    with pytest.raises(Cancelled):
+        spark_session.run_job(session, "iterations", iterations, cancel, expected_jobs=10)
+    assert at_cancel and at_cancel[0] < 10
+    assert len(ran) <= at_cancel[0] + 1, f"{len(ran) - at_cancel[0]} jobs ran after the cancel"
 
 
 @needs_spark

@@ -178,8 +178,9 @@ def run_job(session, label: str, action: Callable[[], T], progress: Progress | N
 
     `expected_jobs` is how many Spark jobs the action is expected to start (online LDA
     starts about one per iteration), so the bar moves with finished jobs and, within a
-    job, with its finished tasks. When `progress` raises, the jobs are cancelled and the
-    exception propagates; a failed job raises `SparkJobError` with one line of reason.
+    job, with its finished tasks. When `progress` raises, the group's jobs are cancelled,
+    those it would start later too, and the exception propagates; a failed job raises
+    `SparkJobError` with one line of reason.
     """
     sc = session.sparkContext
     group = f"topiclab-{label}-{threading.get_ident()}-{os.getpid()}-{id(action)}"
@@ -205,7 +206,10 @@ def run_job(session, label: str, action: Callable[[], T], progress: Progress | N
                     progress(done, 1000, f"{label}: {message}")
                     shown = (done, message)
     except BaseException:
-        sc.cancelJobGroup(group)
+        # The group's later jobs too: online LDA starts a job per iteration, and a cancel
+        # that landed between two of them let the fit run to its end (Spark 4's call;
+        # pyspark does not wrap it).
+        sc._jsc.sc().cancelJobGroupAndFutureJobs(group)
         thread.join(60)
         raise
     if "error" in outcome:
