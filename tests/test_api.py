@@ -256,6 +256,53 @@ def test_a_model_trained_on_a_sample_scores_every_campaign(trained_home: Path) -
     left_out = next(c for c in everyone if c not in set(half))
     assert not Lookup(result.model_id).neighbors(left_out, 3).empty
 
+def test_a_version_read_in_batches_gives_the_answers_of_reading_it_at_once(
+        trained_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Encoding a whole version (scoring a model without its counts, drift, name words,
+    the Topics view) reads it in batches of whole campaigns: scoring 1M campaigns with a
+    sample-trained model read all 50M rows at once and peaked at 13.2 GB."""
+    from core.data import datasets
+    from core.ops import drift
+    from core.serve import naming, registry, score, topics
+
+    model_id = registry.resolve("production")
+    model = registry.load(model_id)
+    whole_ids, whole, whole_oov = model.encoder.encode_frame(datasets.terms("demo", 1),
+                                                             as_matrix=True)
+    drift_at_once = drift.drift_report("demo")
+    names_at_once = naming.detect_for(model.encoder, "demo", 1).to_dict()
+    fingerprints_at_once = score.load_fingerprints(model_id)
+
+    info = datasets.get("demo", 1)
+    monkeypatch.setattr(datasets, "TERM_BATCH_ROWS", info.rows // 5)
+    batches = list(datasets.term_batches("demo", 1))
+    assert len(batches) >= 5
+    campaigns = [set(batch["campaign_id"]) for batch in batches]
+    assert sum(map(len, campaigns)) == len(set().union(*campaigns)) == info.campaigns
+    assert sum(map(len, batches)) == info.rows
+    for batch in batches:   # each campaign whole, in import order
+        where = list(zip(batch["source_file"], batch["source_line"], strict=True))
+        assert where == sorted(where)
+    ids, matrix, oov = model.encoder.encode_batches(iter(batches))
+    order = pd.Index(ids).get_indexer(whole_ids)
+    assert (order >= 0).all() and len(ids) == len(whole_ids)
+    assert (matrix[order] != whole).nnz == 0 and np.array_equal(oov[order], whole_oov)
+
+    (registry.model_dir(model_id) / "counts.npz").unlink()
+    view = topics.topic_view(model)     # no saved counts: encoded batch by batch
+    rows = pd.Index(view.campaign_ids).get_indexer(whole_ids)
+    np.testing.assert_array_equal(view.doc_lengths[rows], np.asarray(whole.sum(axis=1)).ravel())
+    result = score.score_dataset(model_id)
+    assert result.timings["read"] > 0 and result.timings["encode"] > 0
+    again = score.load_fingerprints(model_id)
+    assert again.campaign_ids == fingerprints_at_once.campaign_ids
+    np.testing.assert_allclose(again.weights, fingerprints_at_once.weights, atol=1e-6)
+    batched = drift.drift_report("demo")
+    assert batched.measures == drift_at_once.measures
+    assert batched.new_terms == drift_at_once.new_terms
+    assert naming.detect_for(model.encoder, "demo", 1).to_dict() == names_at_once
+
+
 def test_term_rows_from_arrow_batches_match_the_dataframe_ones():
     """Lookup keeps the rows in Arrow batches; what a query gathers must be the frame the
     DataFrame path gives: same rows, order, index and dtypes (a gap in an integer column

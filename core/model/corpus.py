@@ -17,7 +17,7 @@ import gc
 import itertools
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,7 +139,8 @@ class EncodedCounts:
     is most of the cost of loading a model, so it is computed once at training time and
     saved beside the model (`counts.npz`, plain arrays, no pickles). The numbers are
     exactly what `Encoder.encode_frame(terms, as_matrix=True)` gives for the model's
-    dataset version, in the same campaign order.
+    dataset version; readers find campaigns by id (scoring a large version encodes it
+    batch by batch, which orders them by batch).
     """
 
     campaign_ids: list[str]
@@ -231,6 +232,28 @@ class Encoder:
         bows = [list(zip(ids[a:b], values[a:b], strict=True))
                 for a, b in itertools.pairwise(bounds)]
         return rows.ids, bows, oov
+
+    @property
+    def columns(self) -> list[str]:
+        """The term-row columns `encode_frame` reads (reading fewer is faster)."""
+        weight_by = self.tokenizer.config.weight_by
+        return ["campaign_id", "term", *([weight_by] if weight_by else [])]
+
+    def encode_batches(self, frames: Iterable[pd.DataFrame]
+                       ) -> tuple[list[str], sp.csr_matrix, np.ndarray]:
+        """`encode_frame(..., as_matrix=True)` of term rows that come in batches of whole
+        campaigns (`core.data.datasets.term_batches`), stacked: one batch in memory at a
+        time, the campaigns batch after batch."""
+        ids: list[str] = []
+        matrices, oov = [], []
+        for frame in frames:
+            batch_ids, counts, batch_oov = self.encode_frame(frame, as_matrix=True)
+            ids += batch_ids
+            matrices.append(counts)
+            oov.append(batch_oov)
+        if len(matrices) == 1:
+            return ids, matrices[0], oov[0]
+        return ids, sp.vstack(matrices, format="csr"), np.concatenate(oov)
 
     @property
     def vocabulary(self) -> list[str]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -70,31 +71,37 @@ def _measure(value: float, threshold: float, baseline: float | None = None,
     return out
 
 
-def _profile(model: registry.LoadedModel, terms: pd.DataFrame,
+def _profile(model: registry.LoadedModel, batches: Iterable[pd.DataFrame],
              counts: EncodedCounts | None = None) -> dict[str, Any]:
-    """OOV share, mean fingerprint, confidences and per-token volume of some term rows.
-    `counts`: the rows already encoded (the model's own data, saved with it)."""
-    terms = terms[terms["term"].notna()]
-    if counts is None:
-        ids, bows, _ = model.encoder.encode_frame(terms, as_matrix=True)
-    else:
-        ids, bows = counts.campaign_ids, counts.matrix
+    """OOV share, mean fingerprint, confidences and per-token volume of some term rows,
+    read batch by batch (`datasets.term_batches`). `counts`: the rows already encoded
+    (the model's own data, saved with it)."""
     tokenizer = model.encoder.tokenizer
     vocabulary = model.encoder.dictionary.token2id
-    unique_terms = terms["term"].astype(str).unique().tolist()
-    per_term = dict(zip(unique_terms, tokenizer.tokenize_terms(unique_terms), strict=True))
-    volume = (pd.to_numeric(terms.get("impressions"), errors="coerce").fillna(0)
-              if "impressions" in terms else pd.Series(0, index=terms.index))
     total = unknown_count = 0
     token_volume: Counter[str] = Counter()
     token_rows: Counter[str] = Counter()
-    for term, vol in zip(terms["term"].astype(str), volume, strict=True):
-        for token in per_term[term]:
-            total += 1
-            unknown_count += token not in vocabulary
-            token_volume[token] += float(vol)
-            token_rows[token] += 1
-    fingerprints = model.engine.transform(bows)
+    ids: list[str] = []
+    parts = []
+    for terms in batches:
+        terms = terms[terms["term"].notna()]
+        if counts is None:
+            batch_ids, bows, _ = model.encoder.encode_frame(terms, as_matrix=True)
+            ids += batch_ids
+            parts.append(model.engine.transform(bows))
+        unique_terms = terms["term"].astype(str).unique().tolist()
+        per_term = dict(zip(unique_terms, tokenizer.tokenize_terms(unique_terms), strict=True))
+        volume = (pd.to_numeric(terms.get("impressions"), errors="coerce").fillna(0)
+                  if "impressions" in terms else pd.Series(0, index=terms.index))
+        for term, vol in zip(terms["term"].astype(str), volume, strict=True):
+            for token in per_term[term]:
+                total += 1
+                unknown_count += token not in vocabulary
+                token_volume[token] += float(vol)
+                token_rows[token] += 1
+    if counts is not None:
+        ids, parts = counts.campaign_ids, [model.engine.transform(counts.matrix)]
+    fingerprints = np.vstack(parts)
     confidence = fingerprints.max(axis=1)
     return {"oov_share": unknown_count / total if total else 1.0,
             "mean_fingerprint": fingerprints.mean(axis=0), "confidence": confidence,
@@ -108,9 +115,10 @@ def drift_report(dataset: str, version: int | None = None,
     model = registry.load(model_id)
     info = datasets.get(dataset, version)
     trained_on = model.manifest["dataset"]
-    base = _profile(model, datasets.terms(trained_on["name"], int(trained_on["version"])),
+    base = _profile(model, datasets.term_batches(trained_on["name"],
+                                                 int(trained_on["version"])),
                     registry.encoded_counts(model_id))
-    new = _profile(model, datasets.terms(info.name, info.version))
+    new = _profile(model, datasets.term_batches(info.name, info.version))
 
     low_base = float((base["confidence"] < LOW_CONFIDENCE).mean())
     low_new = float((new["confidence"] < LOW_CONFIDENCE).mean())

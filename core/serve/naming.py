@@ -63,8 +63,8 @@ def _detected(model_id: str) -> namewords.NameWords:
 def detect_for(encoder, dataset: str, version: int) -> namewords.NameWords:
     """Brand and place words of a dataset version over an encoder's vocabulary."""
     from core.data import datasets
-    terms = datasets.terms(dataset, version)
-    ids, counts, _ = encoder.encode_frame(terms, as_matrix=True)
+    ids, counts, _ = encoder.encode_batches(
+        datasets.term_batches(dataset, version, encoder.columns))
     campaigns = datasets.campaigns(dataset, version, ids)
     return namewords.detect(counts, encoder.vocabulary, campaigns["campaign_name"].tolist(),
                             campaigns["account"].tolist(), encoder.tokenizer)

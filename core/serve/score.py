@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -142,12 +142,13 @@ def score_dataset(model_id: str | None = None, progress: Progress | None = None
         run.lap("read")
         run.timings["encode"] = 0.0
     else:
-        weight_by = model.encoder.tokenizer.config.weight_by
-        terms = datasets.terms(dataset["name"], int(dataset["version"]),
-                               ["campaign_id", "term"] + ([weight_by] if weight_by else []))
-        run.lap("read")
-        ids, counts, oov = model.encoder.encode_frame(terms, as_matrix=True)
+        # batch by batch (reading and encoding take turns), timed apart
+        reading = _Timed(datasets.term_batches(dataset["name"], int(dataset["version"]),
+                                               model.encoder.columns))
+        ids, counts, oov = model.encoder.encode_batches(reading)
         run.lap("encode")
+        run.timings["read"] = reading.seconds
+        run.timings["encode"] -= reading.seconds
     weights = _fold_in_batches(model, counts, progress)
     run.lap("fold_in")
     store_fingerprints(run.model_id, ids, weights, oov)
@@ -156,6 +157,25 @@ def score_dataset(model_id: str | None = None, progress: Progress | None = None
             EncodedCounts(list(ids), counts, oov).save(registry.model_dir(run.model_id))
     run.lap("write")
     return run.result(len(ids))
+
+
+class _Timed:
+    """An iterator's items, with the seconds spent waiting for them in `seconds`."""
+
+    def __init__(self, items: Iterator) -> None:
+        self._items, self.seconds = items, 0.0
+
+    def __iter__(self) -> Iterator:
+        while True:
+            start = time.perf_counter()
+            item = next(self._items, _DONE)
+            self.seconds += time.perf_counter() - start
+            if item is _DONE:
+                return
+            yield item
+
+
+_DONE = object()
 
 
 def store_fingerprints(model_id: str, ids: Sequence[str], weights: np.ndarray,

@@ -32,8 +32,8 @@ def topic_view(model: registry.LoadedModel) -> TopicView:
         ids, matrix = saved.campaign_ids, saved.matrix
     else:
         info = model.manifest["dataset"]
-        terms = datasets.terms(info["name"], int(info["version"]))
-        ids, matrix, _ = model.encoder.encode_frame(terms, as_matrix=True)
+        ids, matrix, _ = model.encoder.encode_batches(
+            datasets.term_batches(info["name"], int(info["version"]), model.encoder.columns))
     if score.is_scored(model.model_id):
         stored = score.load_fingerprints(model.model_id)
         doc_topic = stored.weights[[stored.index_of(c) for c in ids]]
