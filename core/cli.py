@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import decimal
 import json
 import math
 import sys
@@ -108,8 +109,8 @@ class CsvOutput:
 
 def json_safe(value: Any) -> Any:
     """`value` with every non-finite float (NaN, ±inf, also numpy's) and missing marker
-    (pd.NA, NaT) turned into None, and numpy scalars into Python ones, so that
-    `json.dumps(..., allow_nan=False)` never fails nor prints the invalid `NaN`."""
+    (pd.NA, NaT) turned into None, decimals into numbers and numpy scalars into Python
+    ones, so that `json.dumps(..., allow_nan=False)` never fails nor prints `NaN`."""
     if isinstance(value, dict):
         return {key: json_safe(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
@@ -118,6 +119,9 @@ def json_safe(value: Any) -> Any:
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else None
+    if isinstance(value, decimal.Decimal):
+        from core.jsonable import decimal_number
+        return decimal_number(value)
     import numpy as np
     import pandas as pd
     if isinstance(value, np.ndarray):

@@ -6,10 +6,11 @@ Everything is read from the environment at call time, so tests can point
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
-from core.errors import StoreError
+from core.errors import InputError, StoreError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEMO_DIR = REPO_ROOT / "data" / "demo"
@@ -50,8 +51,19 @@ def models_dir() -> Path:
 
 
 def _env_number(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    return float(raw) if raw else default
+    """A positive number from the environment, or `default` when the variable is unset;
+    anything else (text, NaN, infinity, zero or less) is refused naming the variable."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise InputError(f"{name}={raw!r} is not a positive number: set it to one, or unset "
+                         f"it for the default ({default:g}).")
+    return value
 
 
 def max_upload_bytes() -> int:

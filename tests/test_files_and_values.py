@@ -24,6 +24,7 @@ import streamlit as st
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
+from core import config
 from core.data import export, ingest, store
 from core.data.readers import read_bytes, read_paths
 from core.errors import InputError
@@ -291,6 +292,26 @@ def test_cli_always_prints_strict_json(home: Path, tmp_path: Path) -> None:
     bad = write(tmp_path / "cost.csv", "campaign_id,term,cost\nc1,a,1e308\nc1,b,1e308\n")
     message = refused(cli("ingest", str(bad), "--dataset", "x", home=home, text=False))
     assert "cost.csv, line 2, column 'cost'" in message
+
+
+def test_cli_prints_database_sums_and_decimals_as_numbers(home: Path) -> None:
+    """DuckDB's sums are HUGEINT and its decimals DECIMAL: JSON numbers, not "10" text."""
+    result = cli("sql", "SELECT sum(x) AS s, 1.50::DECIMAL(10, 2) AS d, "
+                        "12345678901234567890::HUGEINT AS big FROM range(5) t(x)", home=home)
+    assert result.returncode == 0, result.stderr
+    assert strict_json(result.stdout)["data"] == [
+        {"s": 10, "d": 1.5, "big": 12345678901234567890}]
+
+
+@pytest.mark.parametrize("raw", ["abc", "nan", "inf", "-5", "0"])
+def test_a_bad_number_in_the_environment_is_one_line_naming_it(home: Path, raw: str,
+                                                               monkeypatch) -> None:
+    monkeypatch.setenv("TOPICLAB_SQL_TIMEOUT_S", raw)
+    result = cli("sql", "SELECT 1", home=home)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"TOPICLAB_SQL_TIMEOUT_S={raw!r} is not a positive number" in result.stderr
+    monkeypatch.setenv("TOPICLAB_SQL_TIMEOUT_S", " 2.5 ")
+    assert config.sql_timeout_s() == 2.5
 
 
 # --------------------------------------------------------------------------- 8: CSV exports

@@ -39,6 +39,17 @@ def test_row_cap_truncates(seeded):
 def test_duplicate_column_names_are_kept_apart(seeded):
     result = sandbox.run_query("SELECT 1 AS a, 2 AS a")
     assert list(result.frame.columns) == ["a", "a_2"]
+    # a renamed column never takes the name of another (it overwrote `a_2`'s value)
+    result = sandbox.run_query("SELECT 1 AS a, 2 AS a, 3 AS a_2")
+    assert result.frame.to_dict("records") == [{"a": 1, "a_3": 2, "a_2": 3}]
+
+
+def test_dates_pandas_cannot_hold_come_as_text(seeded):
+    """Year 10000 and DuckDB's infinities failed the whole query with a traceback."""
+    result = sandbox.run_query("SELECT DATE '10000-01-01' AS d, 'infinity'::date AS inf, "
+                               "'-infinity'::timestamp AS ninf, DATE '2024-05-01' AS ok")
+    assert result.frame.to_dict("records") == [
+        {"d": "10000-01-01", "inf": "infinity", "ninf": "-infinity", "ok": "2024-05-01"}]
 
 
 @pytest.mark.parametrize("sql, needle", [

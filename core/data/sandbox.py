@@ -156,7 +156,7 @@ def run_query(sql: str, *, row_cap: int | None = None, timeout_s: float | None =
         table = pa.ipc.open_stream(io.BytesIO(body)).read_all()
     except (OSError, pa.ArrowInvalid):  # it stopped while sending the rows: none are shown
         raise QueryError(_crash_message(worker.returncode, err, memory_mb)) from None
-    frame = table.rename_columns(_unique(table.column_names)).to_pandas()
+    frame = _frame(table)
     if time.perf_counter() - started > deadline:
         raise QueryError(_timeout_message(timeout_s))
     return QueryResult(frame=frame, truncated=header["capped"] is not None,
@@ -195,10 +195,38 @@ def _crash_message(returncode: int | None, stderr: bytes, memory_mb: int) -> str
 
 
 def _unique(columns: list[str]) -> list[str]:
-    """pandas and Arrow need distinct column names; `SELECT 1, 1` gives two '1's."""
-    seen: dict[str, int] = {}
-    out = []
+    """pandas and Arrow need distinct column names; `SELECT 1, 1` gives two '1's. A
+    renamed column skips names the result already has (`SELECT 1 a, 2 a, 3 a_2`)."""
+    taken, out = set(columns), []
     for name in columns:
-        seen[name] = seen.get(name, 0) + 1
-        out.append(name if seen[name] == 1 else f"{name}_{seen[name]}")
+        if name in out:
+            n = 2
+            while f"{name}_{n}" in taken:
+                n += 1
+            name = f"{name}_{n}"
+            taken.add(name)
+        out.append(name)
     return out
+
+
+def _frame(table: pa.Table) -> pd.DataFrame:
+    """The result as a DataFrame. Dates and times pandas cannot hold (after year 9999 or
+    2262, and DuckDB's 'infinity') come as text rather than failing the query."""
+    table = table.rename_columns(_unique(table.column_names))
+    try:
+        return table.to_pandas()
+    except (ValueError, OverflowError):
+        pass
+    columns = [_as_text(column) if pa.types.is_date(column.type)
+               or pa.types.is_timestamp(column.type) else column for column in table.columns]
+    return pa.table(columns, names=table.column_names).to_pandas()
+
+
+def _as_text(column: pa.ChunkedArray) -> pa.Array:
+    """Dates or timestamps as ISO text; DuckDB's ±infinity (Arrow's largest and smallest
+    values, which Arrow writes as "<value out of range: …>") as "infinity"/"-infinity"."""
+    def text(value: str | None) -> str | None:
+        if value is None or not value.startswith("<value out of range"):
+            return value
+        return "-infinity" if ": -" in value else "infinity"
+    return pa.array([text(v) for v in column.cast(pa.string()).to_pylist()], pa.string())

@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from core.errors import InputError, NotFoundError
+from core.jsonable import decimal_number
 from core.serve import score
 from core.serve.lookup import Lookup
 
@@ -227,10 +228,8 @@ def plain(value: Any) -> Any:
         return bool(value)
     if isinstance(value, np.integer):
         return int(value)
-    if isinstance(value, Decimal):  # a DuckDB HUGEINT or DECIMAL: a number, not text
-        if not value.is_finite():
-            return None
-        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, Decimal):
+        return decimal_number(value)
     if isinstance(value, datetime | date | pd.Timestamp):
         return None if pd.isna(value) else value.isoformat()
     if value is pd.NA or value is pd.NaT:
