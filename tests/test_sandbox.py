@@ -54,7 +54,7 @@ def test_dates_pandas_cannot_hold_come_as_text(seeded):
 
 @pytest.mark.parametrize("sql, needle", [
     ("SELECT * FROM read_csv('/etc/passwd')", "passwd"),
-    ("SELECT * FROM read_text('/etc/hostname')", "hostname"),
+    ("SELECT * FROM read_text('/etc/hostname')", "read_text"),
     ("COPY meta TO '/tmp/topiclab-leak.csv'", "COPY"),
     ("ATTACH '/tmp/other.duckdb' AS other", "ATTACH"),
     ("INSTALL httpfs", "INSTALL"),
@@ -76,6 +76,16 @@ def test_hostile_statements_fail_and_change_nothing(seeded, sql, needle):
     assert needle.lower() in str(err.value).lower()
     assert store.table_counts() == seeded
     assert store.query_one("SELECT value FROM meta WHERE key = 'probe'")[0] == "x"
+
+
+def test_the_store_file_itself_cannot_be_read(seeded):
+    """With external access off DuckDB still reads its own file: the raw store, deleted
+    rows in free blocks included, must not come out."""
+    from core import config
+
+    for function in ("read_blob", "read_text"):
+        with pytest.raises(QueryError, match=function):
+            sandbox.run_query(f"SELECT * FROM {function}('{config.db_path()}')")
 
 
 def test_file_functions_inside_select_are_refused_by_the_connection(seeded):

@@ -31,12 +31,14 @@ ALLOWED_STATEMENTS = ("SELECT", "EXPLAIN")
 
 # Functions and catalog views that reveal server paths (the store file, the temp and
 # extension folders, `allowed_paths`) or run SQL built from strings, which would get
-# round this list. Checked on DuckDB's own parse tree, so nesting does not hide them.
+# round this list, and the file readers that DuckDB still lets read its own store file
+# with external access off (its raw bytes, free blocks of deleted rows included).
+# Checked on DuckDB's own parse tree, so nesting does not hide them.
 REFUSED_FUNCTIONS = frozenset({
     "duckdb_settings", "current_setting", "pg_settings", "duckdb_databases",
     "pragma_database_list", "duckdb_extensions", "duckdb_temporary_files",
     "duckdb_secrets", "which_secret", "duckdb_logs", "duckdb_log_contexts",
-    "query", "query_table",
+    "query", "query_table", "read_blob", "read_text",
 })
 
 
@@ -97,7 +99,7 @@ def check(con: Any, sql: str) -> None:
     refused = sorted(_names(tree) & REFUSED_FUNCTIONS)
     if refused:
         raise Refused(f"{refused[0]}() is not available in the SQL editor: it shows server "
-                      "settings or file paths, or runs SQL built from text.")
+                      "settings or file paths, reads files, or runs SQL built from text.")
 
 
 def _first_line(err: BaseException) -> str:
