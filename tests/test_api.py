@@ -261,6 +261,7 @@ def test_a_version_read_in_batches_gives_the_answers_of_reading_it_at_once(
     """Encoding a whole version (scoring a model without its counts, drift, name words,
     the Topics view) reads it in batches of whole campaigns: scoring 1M campaigns with a
     sample-trained model read all 50M rows at once and peaked at 13.2 GB."""
+    from core import config
     from core.data import datasets
     from core.ops import drift
     from core.serve import naming, registry, score, topics
@@ -277,6 +278,9 @@ def test_a_version_read_in_batches_gives_the_answers_of_reading_it_at_once(
     monkeypatch.setattr(datasets, "TERM_BATCH_ROWS", info.rows // 5)
     batches = list(datasets.term_batches("demo", 1))
     assert len(batches) >= 5
+    assert not list(config.home().glob(".term-batches-*"))   # its temporary files went
+    at_once = datasets.terms("demo", 1)
+    assert all(batch.dtypes.equals(at_once.dtypes) for batch in batches)
     campaigns = [set(batch["campaign_id"]) for batch in batches]
     assert sum(map(len, campaigns)) == len(set().union(*campaigns)) == info.campaigns
     assert sum(map(len, batches)) == info.rows

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import math
 import re
+import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from core.data import audit, auth, store
 from core.errors import InputError, NotFoundError
@@ -89,7 +92,7 @@ def terms(name: str, version: int, columns: Sequence[str] | None = None) -> pd.D
 
 # Rows per batch when a whole version is encoded batch by batch (`term_batches`): a few
 # hundred MB of term rows at a time. Reading all 50M rows of 1M campaigns at once took
-# most of the 13.2 GB that scoring them with a sample-trained model peaked at.
+# most of the 11.5 GB that scoring them with a sample-trained model peaked at.
 TERM_BATCH_ROWS = 2_000_000
 
 
@@ -97,19 +100,45 @@ def term_batches(name: str, version: int, columns: Sequence[str] | None = None,
                  max_rows: int | None = None) -> Iterator[pd.DataFrame]:
     """`terms` in batches of whole campaigns, about `max_rows` (`TERM_BATCH_ROWS`) rows
     each, one batch when the version is that small: every row of a campaign is in one
-    batch, in import order. Campaigns go to batches by a hash of their id, as the Spark
-    export buckets them."""
-    rows = get(name, version).rows
-    batches = max(1, math.ceil(rows / (max_rows or TERM_BATCH_ROWS)))
-    for batch in range(batches):
-        part = None if batches == 1 else (batch, batches)
-        yield term_table(name, version, columns, part).to_pandas()
+    batch, in import order.
+
+    A larger version is split in one pass: DuckDB writes it to temporary Parquet files,
+    one folder per batch by a hash of the campaign id (as the Spark export buckets it),
+    and the batches are read back one at a time; the store is read only during that pass.
+    """
+    batches = max(1, math.ceil(get(name, version).rows / (max_rows or TERM_BATCH_ROWS)))
+    if batches == 1:
+        yield terms(name, version, columns)
+        return
+    from core import config
+
+    order = ["source_file", "source_line"]
+    picked = ", ".join(dict.fromkeys([*(columns or _term_columns()), *order]))
+    with tempfile.TemporaryDirectory(prefix=".term-batches-", dir=config.home()) as folder:
+        target = str(Path(folder) / "rows").replace("'", "''")
+        with store.connect(read_only=True) as con:
+            con.execute(f"COPY (SELECT {picked}, CAST(hash(campaign_id) % {batches} AS "
+                        "INTEGER) AS batch FROM terms WHERE dataset = ? AND version = ?) "
+                        f"TO '{target}' (FORMAT parquet, PARTITION_BY (batch))",
+                        [name, version])
+        for batch in range(batches):
+            part = Path(folder) / "rows" / f"batch={batch}"
+            if not part.exists():   # no campaign's id hashed to it
+                continue
+            table = pq.read_table(part)   # its files hold every column but `batch`
+            if not _in_import_order(table):
+                table = table.sort_by([(column, "ascending") for column in order])
+            yield table.select(list(columns or _term_columns())).to_pandas()
 
 
-def term_table(name: str, version: int, columns: Sequence[str] | None = None,
-               part: tuple[int, int] | None = None) -> pa.Table:
-    """`terms` as an Arrow table, for callers that convert only the rows they use;
-    `part=(i, n)`: only the campaigns of batch i of n (`term_batches`).
+def _term_columns() -> list[str]:
+    """Every column of the terms table but its dataset and version, in order."""
+    with store.connect(read_only=True) as con:
+        return con.sql("SELECT * EXCLUDE (dataset, version) FROM terms LIMIT 0").columns
+
+
+def term_table(name: str, version: int, columns: Sequence[str] | None = None) -> pa.Table:
+    """`terms` as an Arrow table, for callers that convert only the rows they use.
 
     Rows are read as stored and sorted only when they are not in import order already
     (DuckDB keeps insertion order, and an import inserts a version in file-then-line
@@ -118,13 +147,9 @@ def term_table(name: str, version: int, columns: Sequence[str] | None = None,
     order = ["source_file", "source_line"]
     picked = "* EXCLUDE (dataset, version)" if columns is None else ", ".join(
         [*columns, *(c for c in order if c not in columns)])
-    where, params = "dataset = ? AND version = ?", [name, version]
-    if part is not None:
-        where += " AND hash(campaign_id) % ? = ?"
-        params += [part[1], part[0]]
     with store.connect(read_only=True) as con:
-        table = con.sql(f"SELECT {picked} FROM terms WHERE {where}",
-                        params=params).to_arrow_table()
+        table = con.sql(f"SELECT {picked} FROM terms WHERE dataset = ? AND version = ?",
+                        params=[name, version]).to_arrow_table()
     if not _in_import_order(table):
         table = table.sort_by([(column, "ascending") for column in order])
     if columns is not None:
