@@ -375,3 +375,28 @@ def test_no_page_writes_csv_except_through_core() -> None:
         if "download_button" in source:
             assert "export.csv_bytes(" in source, page.name
 
+
+
+# --------------------------------------------------------------------------- import review
+
+ST_REPORT = ("Search terms report\n\"May 1, 2024\"\n"
+             "Search term\tCampaign\tAd group\tKeyword\tClicks\tImpr.\tCost\n"
+             "sony camera price\tCams\tA\tsony camera\t0\t1\t0\n"
+             "sony camera price\tCams\tA\tcamera price\t0\t1\t0\n")
+
+
+def test_rows_differing_only_in_an_ignored_column_are_all_kept(home: Path,
+                                                                tmp_path: Path) -> None:
+    """One search term matched by two keywords is two rows of the report, not a duplicate."""
+    path = tmp_path / "st.csv"
+    path.write_bytes(ST_REPORT.encode("utf-16"))
+    summary = strict_json(cli("ingest", str(path), "--dataset", "st", home=home).stdout)
+    assert summary["rows"] == 2 and summary["warnings"] == []
+    assert store.query("SELECT sum(impressions) AS n FROM terms")["n"].tolist() == [2]
+
+    repeated = tmp_path / "st2.csv"  # a row identical in every column is still dropped
+    repeated.write_bytes((ST_REPORT + ST_REPORT.splitlines(keepends=True)[-1]).encode("utf-16"))
+    result = read_paths([repeated])
+    assert result.frame["source_line"].tolist() == [4, 5]
+    assert result.warnings == ["st2.csv: 1 duplicate row dropped, identical in every column "
+                               "to an earlier one (line 6)"]
