@@ -400,3 +400,19 @@ def test_rows_differing_only_in_an_ignored_column_are_all_kept(home: Path,
     assert result.frame["source_line"].tolist() == [4, 5]
     assert result.warnings == ["st2.csv: 1 duplicate row dropped, identical in every column "
                                "to an earlier one (line 6)"]
+
+
+@pytest.mark.parametrize("blank", ["", "  "])
+def test_an_empty_path_is_refused(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                  blank: str) -> None:
+    from core import read_terms
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "k.csv").write_text("keyword\nshoes\n")  # what "." would have imported
+    assert "empty path" in read_error(blank)
+    with pytest.raises(InputError, match="empty path"):
+        read_terms(blank)
+    assert "empty path" in refused(cli("ingest", blank, "--dataset", "x", home=home,
+                                               text=False))
+    assert "empty path" in refused(cli("ingest", "k.csv", blank, "--dataset", "x",
+                                               home=home, text=False))
+    assert store.table_counts()["datasets"] == 0

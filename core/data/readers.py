@@ -133,6 +133,10 @@ def read_each(paths: Sequence[str | Path], *, names: Sequence[str] | None = None
         raise ValueError(f"got {len(names)} names for {len(paths)} paths")
     sources: list[tuple[Path, str]] = []
     for index, raw_path in enumerate(paths):
+        if isinstance(raw_path, str) and not raw_path.strip():
+            # Path("") is Path("."): an empty argument would import the current folder.
+            raise InputError(f"path {index + 1} of {len(paths)} is an empty path; name a file "
+                             "or folder (use '.' for the current folder)")
         path = Path(raw_path)
         shown = Path(names[index]).name if names is not None else None
         try:
