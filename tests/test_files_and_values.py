@@ -416,3 +416,14 @@ def test_an_empty_path_is_refused(home: Path, tmp_path: Path, monkeypatch: pytes
     assert "empty path" in refused(cli("ingest", "k.csv", blank, "--dataset", "x",
                                                home=home, text=False))
     assert store.table_counts()["datasets"] == 0
+
+
+def test_a_byte_order_mark_wins_over_the_chosen_encoding(home: Path) -> None:
+    sony = REPO / "tests" / "fixtures" / "sony" / "PO_brand.csv"
+    assert sony.read_bytes()[:2] == b"\xff\xfe"
+    chosen = read_paths([sony], encoding="cp932")
+    pd.testing.assert_frame_equal(chosen.frame, read_paths([sony]).frame)
+    assert any("byte-order mark" in w and "cp932" in w for w in chosen.warnings)
+    summary = strict_json(cli("ingest", str(sony), "--dataset", "sony", "--encoding", "cp932",
+                              home=home).stdout)
+    assert summary["rows"] == 48
