@@ -427,3 +427,26 @@ def test_a_byte_order_mark_wins_over_the_chosen_encoding(home: Path) -> None:
     summary = strict_json(cli("ingest", str(sony), "--dataset", "sony", "--encoding", "cp932",
                               home=home).stdout)
     assert summary["rows"] == 48
+
+
+def test_read_terms_takes_an_encoding(tmp_path: Path) -> None:
+    from core import read_terms
+    path = tmp_path / "cyrillic.csv"
+    path.write_bytes("campaign_id,term\nru,купить телефон\n".encode("cp1251"))
+    with pytest.raises(InputError, match="is not UTF-8"):
+        read_terms(path)
+    assert read_terms(path, encoding="cp1251")["term"].tolist() == ["купить телефон"]
+
+
+def test_fingerprint_and_suggest_take_an_encoding(trained_home: Path, tmp_path: Path) -> None:
+    path = tmp_path / "keywords.txt"
+    path.write_bytes("plumbing repair\nкупить телефон\n".encode("cp1251"))
+    for command in ("fingerprint", "suggest"):
+        assert "--encoding" in refused(cli(command, "--file", str(path), home=trained_home,
+                                           text=False))
+        result = cli(command, "--file", str(path), "--encoding", "cp1251", home=trained_home)
+        assert result.returncode == 0, result.stderr
+        # the unknown word, decoded right
+        assert "телефон" in json.dumps(strict_json(result.stdout), ensure_ascii=False)
+    assert "with --file only" in refused(cli("suggest", "--text", "plumbing", "--encoding",
+                                             "cp1251", home=trained_home, text=False))
