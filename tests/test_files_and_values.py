@@ -450,3 +450,19 @@ def test_fingerprint_and_suggest_take_an_encoding(trained_home: Path, tmp_path: 
         assert "телефон" in json.dumps(strict_json(result.stdout), ensure_ascii=False)
     assert "with --file only" in refused(cli("suggest", "--text", "plumbing", "--encoding",
                                              "cp1251", home=trained_home, text=False))
+
+
+def test_an_unterminated_quote_is_reported_where_it_starts(tmp_path: Path) -> None:
+    rows = [f"c{i % 50},keyword number {i},{i % 7}" for i in range(20_000)]
+    rows[3] = 'c3,"stray quote,1'  # line 5
+    path = tmp_path / "big.csv"
+    path.write_text("campaign_id,keyword,clicks\n" + "\n".join(rows) + "\n")
+    message = read_error(path)
+    assert message.startswith("big.csv, line 5:"), message
+    assert "an unterminated quote, or a field over 128 KB" in message
+
+    long = tmp_path / "long.csv"
+    long.write_text("campaign_id,keyword\nc1,short\nc1," + "x" * 2_000_000 + "\nc1,b\n")
+    message = read_error(long)
+    assert message.startswith("long.csv, line 3:"), message
+    assert "an unterminated quote, or a field over 128 KB" in message

@@ -443,6 +443,12 @@ def _rows_one_by_one(reader, layout: _Layout) -> tuple[list, list[int], int]:
             raise InputError(
                 "unterminated quoted field: a quote opened in this row is never closed",
                 file=name, line=start) from None
+        if "field limit" in str(err):  # the reader is far past the row by now
+            limit = f"{csv.field_size_limit() // 1024} KB"
+            raise InputError(
+                f"a field of the row starting here runs past {limit}: an unterminated quote, "
+                f"or a field over {limit}; close the quote, or shorten the field",
+                file=name, line=start) from None
         raise InputError(
             f"malformed quoting ({err}): quote the whole field and double any quote inside it",
             file=name, line=skip + reader.line_num) from None
