@@ -466,3 +466,31 @@ def test_an_unterminated_quote_is_reported_where_it_starts(tmp_path: Path) -> No
     message = read_error(long)
     assert message.startswith("long.csv, line 3:"), message
     assert "an unterminated quote, or a field over 128 KB" in message
+
+
+@pytest.mark.parametrize("header, first, second", [
+    ("Campaign,Keyword,Clicks,Clicks", "3 'Clicks'", "4 'Clicks'"),
+    ("Campaign,Keyword,Keyword", "2 'Keyword'", "3 'Keyword'"),
+    ("Campaign,keyword,Clicks, KEYWORD ", "2 'keyword'", "4 'KEYWORD'"),
+])
+def test_two_columns_of_one_name_are_refused(home: Path, tmp_path: Path, header: str,
+                                             first: str, second: str) -> None:
+    width = header.count(",") + 1
+    path = tmp_path / "twice.csv"
+    path.write_text(header + "\n" + ",".join(["c1", "shoes", "2", "3"][:width]) + "\n")
+    message = read_error(path)
+    assert message.startswith("twice.csv, line 1:"), message
+    assert f"columns {first} and {second}" in message
+    table = pa.table({"campaign": ["c1"], "keyword": ["a"], "Keyword": ["b"]})
+    pq.write_table(table, tmp_path / "twice.parquet")
+    assert "columns 2 'keyword' and 3 'Keyword'" in read_error(tmp_path / "twice.parquet")
+    assert "twice.csv" in refused(cli("ingest", str(path), "--dataset", "x", home=home,
+                                      text=False))
+    assert store.table_counts()["datasets"] == 0
+
+
+def test_repeated_ignored_columns_are_still_read(tmp_path: Path) -> None:
+    """A name no canonical column uses loses nothing by repeating; it is not refused."""
+    path = tmp_path / "notes.csv"
+    path.write_text("Campaign,Keyword,Note,Note\nc1,shoes,a,b\n")
+    assert read_paths([path]).frame["term"].tolist() == ["shoes"]

@@ -332,7 +332,7 @@ def _read_delimited(text: str, name: str) -> _RawTable:
                          line=skip + 1) from None
     header_end = skip + reader.line_num  # the header's last line (1-based)
 
-    matched = match_columns(header)
+    matched = _match_columns(header, name, skip + 1)
     if "term" not in matched:
         raise InputError(
             f"no term column. Columns found: {', '.join(repr(h) for h in header)}. "
@@ -360,6 +360,14 @@ def _read_delimited(text: str, name: str) -> _RawTable:
         term_header=header[layout.term_index],
         cells=lambda at: [tuple(columns[i][p] for i in range(layout.width)) for p in at],
         report_date=_report_date(range_line))
+
+
+def _match_columns(header: list[str], name: str, line: int | None = None) -> dict[str, int]:
+    """`match_columns`, its refusal of a repeated column name placed in the file."""
+    try:
+        return match_columns(header)
+    except InputError as err:
+        raise InputError(str(err), file=name, line=line) from None
 
 
 @dataclass(frozen=True)
@@ -478,7 +486,7 @@ def _read_parquet(data: bytes, name: str) -> _RawTable:
     except (pa.ArrowException, OSError, ValueError) as err:
         raise InputError(f"is not a readable Parquet file ({err})", file=name) from None
     header = [str(column) for column in table.column_names]
-    matched = match_columns(header)
+    matched = _match_columns(header, name)
     if "term" not in matched:
         raise InputError(
             f"no term column. Columns found: {', '.join(repr(h) for h in header)}. "
