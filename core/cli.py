@@ -213,8 +213,12 @@ def progress_line(done: int, total: int, message: str = "") -> None:
 SEED = whole(0, 2**31 - 1)
 VERSION = whole(1, 2**31 - 1)
 MODEL = arg("--model", help="model id or alias (default: production)")
+ENCODING_HELP = ("encoding of text files without a byte-order mark, e.g. utf-8, cp932 "
+                 "(Shift-JIS), euc_jp, cp1252 (Latin-1); default: auto, which reads UTF-8 or "
+                 "a checked guess and refuses when unsure")
 KEYWORDS = (arg("--text", help='keywords of a new campaign: "kw1, kw2, …"'),
-            arg("--file", help="a text file with one keyword per line"))
+            arg("--file", help="a text file with one keyword per line"),
+            arg("--encoding", help=f"for --file: {ENCODING_HELP}"))
 SPARK_MASTER = arg("--spark-master", help="Spark master URL for --engine spark (default: "
                                           "$TOPICLAB_SPARK_MASTER, else local[*])")
 EXPORT_DIR = arg("--export-dir", help="for --engine spark: where the Parquet exports and "
@@ -288,10 +292,7 @@ def _engine_choice() -> list[Arg]:
 @command("ingest", "import files or folders as a new dataset version",
          arg("paths", nargs="+", help="CSV/TSV/Parquet files, Google Ads exports, folders"),
          arg("--dataset", required=True, help="dataset name"),
-         arg("--encoding", default="auto",
-             help="encoding of text files without a byte-order mark, e.g. utf-8, "
-                  "cp932 (Shift-JIS), euc_jp, cp1252 (Latin-1); default: auto, which "
-                  "reads UTF-8 or a checked guess and refuses when unsure"))
+         arg("--encoding", default="auto", help=ENCODING_HELP))
 def _ingest(args: argparse.Namespace) -> Any:
     from core.data import ingest
     return ingest.import_paths(args.paths, args.dataset, encoding=args.encoding).to_dict()
@@ -442,8 +443,11 @@ def _lookup(args: argparse.Namespace):
 def _keywords_from(args: argparse.Namespace) -> list[str]:
     from core.data import encodings, files
     from core.serve import score
+    if args.encoding is not None and not args.file:
+        raise TopicLabError("--encoding is the encoding of --file; give it with --file only")
     if args.file:  # a regular file within the import limit, decoded as imports are
-        text, warnings = encodings.decode(files.read_limited(args.file), args.file)
+        text, warnings = encodings.decode(files.read_limited(args.file), args.file,
+                                          args.encoding)
         for warning in warnings:
             print(f"warning: {warning}", file=sys.stderr)
     elif args.text is not None:

@@ -396,3 +396,122 @@ def test_no_page_writes_csv_except_through_core() -> None:
         if "download_button" in source:
             assert "export.csv_bytes(" in source, page.name
 
+
+
+# --------------------------------------------------------------------------- import review
+
+ST_REPORT = ("Search terms report\n\"May 1, 2024\"\n"
+             "Search term\tCampaign\tAd group\tKeyword\tClicks\tImpr.\tCost\n"
+             "sony camera price\tCams\tA\tsony camera\t0\t1\t0\n"
+             "sony camera price\tCams\tA\tcamera price\t0\t1\t0\n")
+
+
+def test_rows_differing_only_in_an_ignored_column_are_all_kept(home: Path,
+                                                                tmp_path: Path) -> None:
+    """One search term matched by two keywords is two rows of the report, not a duplicate."""
+    path = tmp_path / "st.csv"
+    path.write_bytes(ST_REPORT.encode("utf-16"))
+    summary = strict_json(cli("ingest", str(path), "--dataset", "st", home=home).stdout)
+    assert summary["rows"] == 2 and summary["warnings"] == []
+    assert store.query("SELECT sum(impressions) AS n FROM terms")["n"].tolist() == [2]
+
+    repeated = tmp_path / "st2.csv"  # a row identical in every column is still dropped
+    repeated.write_bytes((ST_REPORT + ST_REPORT.splitlines(keepends=True)[-1]).encode("utf-16"))
+    result = read_paths([repeated])
+    assert result.frame["source_line"].tolist() == [4, 5]
+    assert result.warnings == ["st2.csv: 1 duplicate row dropped, identical in every column "
+                               "to an earlier one (line 6)"]
+
+
+@pytest.mark.parametrize("blank", ["", "  "])
+def test_an_empty_path_is_refused(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                  blank: str) -> None:
+    from core import read_terms
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "k.csv").write_text("keyword\nshoes\n")  # what "." would have imported
+    assert "empty path" in read_error(blank)
+    with pytest.raises(InputError, match="empty path"):
+        read_terms(blank)
+    assert "empty path" in refused(cli("ingest", blank, "--dataset", "x", home=home,
+                                               text=False))
+    assert "empty path" in refused(cli("ingest", "k.csv", blank, "--dataset", "x",
+                                               home=home, text=False))
+    assert store.table_counts()["datasets"] == 0
+
+
+def test_a_byte_order_mark_wins_over_the_chosen_encoding(home: Path) -> None:
+    sony = REPO / "tests" / "fixtures" / "sony" / "PO_brand.csv"
+    assert sony.read_bytes()[:2] == b"\xff\xfe"
+    chosen = read_paths([sony], encoding="cp932")
+    pd.testing.assert_frame_equal(chosen.frame, read_paths([sony]).frame)
+    assert any("byte-order mark" in w and "cp932" in w for w in chosen.warnings)
+    summary = strict_json(cli("ingest", str(sony), "--dataset", "sony", "--encoding", "cp932",
+                              home=home).stdout)
+    assert summary["rows"] == 48
+
+
+def test_read_terms_takes_an_encoding(tmp_path: Path) -> None:
+    from core import read_terms
+    path = tmp_path / "cyrillic.csv"
+    path.write_bytes("campaign_id,term\nru,купить телефон\n".encode("cp1251"))
+    with pytest.raises(InputError, match="is not UTF-8"):
+        read_terms(path)
+    assert read_terms(path, encoding="cp1251")["term"].tolist() == ["купить телефон"]
+
+
+def test_fingerprint_and_suggest_take_an_encoding(trained_home: Path, tmp_path: Path) -> None:
+    path = tmp_path / "keywords.txt"
+    path.write_bytes("plumbing repair\nкупить телефон\n".encode("cp1251"))
+    for command in ("fingerprint", "suggest"):
+        assert "--encoding" in refused(cli(command, "--file", str(path), home=trained_home,
+                                           text=False))
+        result = cli(command, "--file", str(path), "--encoding", "cp1251", home=trained_home)
+        assert result.returncode == 0, result.stderr
+        # the unknown word, decoded right
+        assert "телефон" in json.dumps(strict_json(result.stdout), ensure_ascii=False)
+    assert "with --file only" in refused(cli("suggest", "--text", "plumbing", "--encoding",
+                                             "cp1251", home=trained_home, text=False))
+
+
+def test_an_unterminated_quote_is_reported_where_it_starts(tmp_path: Path) -> None:
+    rows = [f"c{i % 50},keyword number {i},{i % 7}" for i in range(20_000)]
+    rows[3] = 'c3,"stray quote,1'  # line 5
+    path = tmp_path / "big.csv"
+    path.write_text("campaign_id,keyword,clicks\n" + "\n".join(rows) + "\n")
+    message = read_error(path)
+    assert message.startswith("big.csv, line 5:"), message
+    assert "an unterminated quote, or a field over 128 KB" in message
+
+    long = tmp_path / "long.csv"
+    long.write_text("campaign_id,keyword\nc1,short\nc1," + "x" * 2_000_000 + "\nc1,b\n")
+    message = read_error(long)
+    assert message.startswith("long.csv, line 3:"), message
+    assert "an unterminated quote, or a field over 128 KB" in message
+
+
+@pytest.mark.parametrize("header, first, second", [
+    ("Campaign,Keyword,Clicks,Clicks", "3 'Clicks'", "4 'Clicks'"),
+    ("Campaign,Keyword,Keyword", "2 'Keyword'", "3 'Keyword'"),
+    ("Campaign,keyword,Clicks, KEYWORD ", "2 'keyword'", "4 'KEYWORD'"),
+])
+def test_two_columns_of_one_name_are_refused(home: Path, tmp_path: Path, header: str,
+                                             first: str, second: str) -> None:
+    width = header.count(",") + 1
+    path = tmp_path / "twice.csv"
+    path.write_text(header + "\n" + ",".join(["c1", "shoes", "2", "3"][:width]) + "\n")
+    message = read_error(path)
+    assert message.startswith("twice.csv, line 1:"), message
+    assert f"columns {first} and {second}" in message
+    table = pa.table({"campaign": ["c1"], "keyword": ["a"], "Keyword": ["b"]})
+    pq.write_table(table, tmp_path / "twice.parquet")
+    assert "columns 2 'keyword' and 3 'Keyword'" in read_error(tmp_path / "twice.parquet")
+    assert "twice.csv" in refused(cli("ingest", str(path), "--dataset", "x", home=home,
+                                      text=False))
+    assert store.table_counts()["datasets"] == 0
+
+
+def test_repeated_ignored_columns_are_still_read(tmp_path: Path) -> None:
+    """A name no canonical column uses loses nothing by repeating; it is not refused."""
+    path = tmp_path / "notes.csv"
+    path.write_text("Campaign,Keyword,Note,Note\nc1,shoes,a,b\n")
+    assert read_paths([path]).frame["term"].tolist() == ["shoes"]

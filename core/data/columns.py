@@ -12,6 +12,8 @@ import re
 import unicodedata
 from collections.abc import Sequence
 
+from core.errors import InputError
+
 # canonical column -> accepted input names, most specific first.
 COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
     "campaign_id": ("campaign_id", "campaign id", "cid", "campaign"),
@@ -52,8 +54,9 @@ def match_columns(headers: Sequence[str]) -> dict[str, int]:
     """Canonical column -> index of the input column that feeds it.
 
     One input column may feed two canonical ones: a lone "Campaign" is both the
-    campaign id and its name. When two input columns share a normalised name, the
-    first one is used.
+    campaign id and its name. Two input columns that share a normalised name and feed a
+    canonical column are refused (`InputError`, naming both): taking either would drop
+    the other's values unseen. Repeated names no canonical column uses are left alone.
     """
     position: dict[str, int] = {}
     for index, header in enumerate(headers):
@@ -64,6 +67,14 @@ def match_columns(headers: Sequence[str]) -> dict[str, int]:
             if alias in position:
                 matched[column] = position[alias]
                 break
+    fed = {index: column for column, index in reversed(matched.items())}
+    for index, header in enumerate(headers):
+        first = position[normalise_name(header)]
+        if first != index and first in fed:
+            raise InputError(
+                f"columns {first + 1} {headers[first]!r} and {index + 1} {header!r} have the "
+                f"same name, so which one holds the {fed[first].replace('_', ' ')} is "
+                "unclear; rename or remove one of them")
     return matched
 
 

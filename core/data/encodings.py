@@ -71,14 +71,17 @@ def check_choice(encoding: str | None) -> str | None:
 def decode(data: bytes, name: str, encoding: str | None = None) -> tuple[str, list[str]]:
     """Text of a file, and warnings about how its encoding was chosen."""
     chosen = check_choice(encoding)
-    if chosen is not None:
-        skip = next((len(bom) for bom, codec, _ in BOMS  # a mark saying so is not text
-                     if codec == chosen and data.startswith(bom)), 0)
-        return _strict(data[skip:], chosen, name, chosen, skip), []
-    for bom, codec, label in BOMS:
+    # A byte-order mark wins over a chosen encoding: the choice is for files without one
+    # (a folder of UTF-16 exports and one Shift-JIS file is imported with one choice).
+    for bom, codec, shown in BOMS:
         if data.startswith(bom):
-            return _strict(data[len(bom):], codec, name, f"{label} (its byte-order mark says "
-                           "so)", len(bom)), []
+            notes = [] if chosen is None or _same_codec(chosen, codec) else [
+                f"{name}: its byte-order mark says {shown}, so it was read as {shown}, not "
+                f"as the chosen {chosen} (which applies to files without one)"]
+            return _strict(data[len(bom):], codec, name, f"{shown} (its byte-order mark says "
+                           "so)", len(bom)), notes
+    if chosen is not None:
+        return _strict(data, chosen, name, chosen, 0), []
     if b"\x00" in data:
         raise InputError("is not a text file: it contains NUL bytes (binary data, or UTF-16 "
                          "without a byte-order mark); expected CSV/TSV text or Parquet",
@@ -88,6 +91,13 @@ def decode(data: bytes, name: str, encoding: str | None = None) -> tuple[str, li
     except UnicodeDecodeError:
         pass
     return _guess(data, name)
+
+
+def _same_codec(chosen: str, marked: str) -> bool:
+    """Whether a chosen codec agrees with the one a byte-order mark names ("utf-16" and
+    "utf-16-le", "utf-8-sig" and "utf-8")."""
+    return chosen in (marked, marked.rsplit("-", 1)[0]) or (chosen, marked) == ("utf-8-sig",
+                                                                                "utf-8")
 
 
 def _strict(data: bytes, codec: str, name: str, label: str, offset: int) -> str:

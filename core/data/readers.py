@@ -99,6 +99,9 @@ class _RawTable:
     lines: np.ndarray
     format: str
     term_header: str
+    # The cells of every input column (used or not) of the rows at some positions: a row
+    # is a duplicate only when all of them repeat an earlier row's.
+    cells: Callable[[np.ndarray], list[tuple]]
     report_date: pd.Timestamp | None = None
     warnings: list[str] = field(default_factory=list)
 
@@ -130,6 +133,10 @@ def read_each(paths: Sequence[str | Path], *, names: Sequence[str] | None = None
         raise ValueError(f"got {len(names)} names for {len(paths)} paths")
     sources: list[tuple[Path, str]] = []
     for index, raw_path in enumerate(paths):
+        if isinstance(raw_path, str) and not raw_path.strip():
+            # Path("") is Path("."): an empty argument would import the current folder.
+            raise InputError(f"path {index + 1} of {len(paths)} is an empty path; name a file "
+                             "or folder (use '.' for the current folder)")
         path = Path(raw_path)
         shown = Path(names[index]).name if names is not None else None
         try:
@@ -325,7 +332,7 @@ def _read_delimited(text: str, name: str) -> _RawTable:
                          line=skip + 1) from None
     header_end = skip + reader.line_num  # the header's last line (1-based)
 
-    matched = match_columns(header)
+    matched = _match_columns(header, name, skip + 1)
     if "term" not in matched:
         raise InputError(
             f"no term column. Columns found: {', '.join(repr(h) for h in header)}. "
@@ -350,7 +357,17 @@ def _read_delimited(text: str, name: str) -> _RawTable:
     return _RawTable(
         values=values, headers={c: header[i] for c, i in matched.items()},
         lines=np.asarray(lines, dtype="int64"), format=file_format,
-        term_header=header[layout.term_index], report_date=_report_date(range_line))
+        term_header=header[layout.term_index],
+        cells=lambda at: [tuple(columns[i][p] for i in range(layout.width)) for p in at],
+        report_date=_report_date(range_line))
+
+
+def _match_columns(header: list[str], name: str, line: int | None = None) -> dict[str, int]:
+    """`match_columns`, its refusal of a repeated column name placed in the file."""
+    try:
+        return match_columns(header)
+    except InputError as err:
+        raise InputError(str(err), file=name, line=line) from None
 
 
 @dataclass(frozen=True)
@@ -434,6 +451,12 @@ def _rows_one_by_one(reader, layout: _Layout) -> tuple[list, list[int], int]:
             raise InputError(
                 "unterminated quoted field: a quote opened in this row is never closed",
                 file=name, line=start) from None
+        if "field limit" in str(err):  # the reader is far past the row by now
+            limit = f"{csv.field_size_limit() // 1024} KB"
+            raise InputError(
+                f"a field of the row starting here runs past {limit}: an unterminated quote, "
+                f"or a field over {limit}; close the quote, or shorten the field",
+                file=name, line=start) from None
         raise InputError(
             f"malformed quoting ({err}): quote the whole field and double any quote inside it",
             file=name, line=skip + reader.line_num) from None
@@ -463,7 +486,7 @@ def _read_parquet(data: bytes, name: str) -> _RawTable:
     except (pa.ArrowException, OSError, ValueError) as err:
         raise InputError(f"is not a readable Parquet file ({err})", file=name) from None
     header = [str(column) for column in table.column_names]
-    matched = match_columns(header)
+    matched = _match_columns(header, name)
     if "term" not in matched:
         raise InputError(
             f"no term column. Columns found: {', '.join(repr(h) for h in header)}. "
@@ -499,7 +522,13 @@ def _read_parquet(data: bytes, name: str) -> _RawTable:
     return _RawTable(
         values=values, headers={c: header[i] for c, i in matched.items()},
         lines=np.arange(1, table.num_rows + 1, dtype="int64"), format="parquet",
-        term_header=header[matched["term"]])
+        term_header=header[matched["term"]], cells=lambda at: _parquet_rows(table, at))
+
+
+def _parquet_rows(table: pa.Table, at: np.ndarray) -> list[tuple]:
+    """Every column's values of the rows at `at`, column by column (names may repeat)."""
+    taken = table.take(pa.array(at))
+    return list(zip(*(column.to_pylist() for column in taken.columns), strict=True))
 
 
 # --------------------------------------------------------------------------- cleaning
@@ -515,9 +544,7 @@ def _canonical_frame(raw: _RawTable, name: str) -> tuple[pd.DataFrame, list[str]
         return InputError(message, file=name, line=int(lines[position]),
                           column=raw.headers.get(column))
 
-    terms, decorated, written = _per_distinct(
-        raw.values["term"], lambda v: (*strip_match_decoration(v), " ".join(v.split())),
-        ("", None, ""))
+    terms, decorated = _per_distinct(raw.values["term"], strip_match_decoration, ("", None))
     empty = np.flatnonzero((terms == "").to_numpy())
     if empty.size:
         raise fail("the term is empty", int(empty[0]), "term")
@@ -562,17 +589,38 @@ def _canonical_frame(raw: _RawTable, name: str) -> tuple[pd.DataFrame, list[str]
     frame = pd.DataFrame({column: columns[column].reset_index(drop=True)
                           for column in TERM_COLUMNS})
 
-    # `+a` (broad match modifier) and `a` (broad) are two keywords in the account that
-    # clean to the same row; only rows whose term was also written alike are duplicates.
-    compared = frame.drop(columns="source_line").assign(written=written)
-    duplicated = compared.duplicated()
+    duplicated = _duplicates(frame, raw)
     if duplicated.any():
         dropped = frame.loc[duplicated, "source_line"].tolist()
         listed = ", ".join(str(n) for n in dropped[:_MAX_LISTED_LINES])
         more = ", ..." if len(dropped) > _MAX_LISTED_LINES else ""
-        warnings.append(f"{name}: {len(dropped)} duplicate rows dropped (lines {listed}{more})")
+        rows_, lines_ = ("row", "line") if len(dropped) == 1 else ("rows", "lines")
+        warnings.append(f"{name}: {len(dropped)} duplicate {rows_} dropped, identical in every "
+                        f"column to an earlier one ({lines_} {listed}{more})")
         frame = frame.loc[~duplicated].reset_index(drop=True)
     return frame, warnings
+
+
+def _duplicates(frame: pd.DataFrame, raw: _RawTable) -> np.ndarray:
+    """Rows identical in every input column to an earlier row (a report pasted twice).
+
+    Not rows that only clean alike: one search term matched by two keywords is two rows
+    that differ in the Keyword column, which the importer does not keep, and `+a` and
+    `a` are two keywords. Rows that are identical in every input column clean alike, so
+    only rows whose canonical form repeats are compared cell by cell.
+    """
+    duplicated = np.zeros(len(frame), dtype=bool)
+    alike = np.flatnonzero(frame.drop(columns="source_line").duplicated(keep=False).to_numpy())
+    if alike.size:
+        seen: set[tuple] = set()
+        for position, cells in zip(alike, raw.cells(alike), strict=True):
+            try:
+                hash(cells)
+            except TypeError:  # Parquet list or struct cells: compared as printed
+                cells = (repr(cells),)
+            duplicated[position] = cells in seen
+            seen.add(cells)
+    return duplicated
 
 
 def _as_text(values: pd.Series) -> list[str | None]:

@@ -378,12 +378,16 @@ def keyword_rows(keywords: Sequence[str]) -> pd.DataFrame:
 
 
 # -- reading term rows --------------------------------------------------------------------
-def read_terms(paths: str | Path | Sequence[str | Path]) -> pd.DataFrame:
+def read_terms(paths: str | Path | Sequence[str | Path],
+               encoding: str | None = None) -> pd.DataFrame:
     """Canonical term rows of files and/or folders (what an import would store), in the
-    store's order (by source file, then line). Reader warnings become Python warnings."""
+    store's order (by source file, then line). `encoding`: a codec name for text files
+    without a byte-order mark, as `ingest --encoding` (None: detect). Reader warnings
+    become Python warnings."""
     from core.data.readers import read_paths
 
-    result = read_paths([paths] if isinstance(paths, str | Path) else list(paths))
+    result = read_paths([paths] if isinstance(paths, str | Path) else list(paths),
+                        encoding=encoding)
     for message in result.warnings:
         warnings.warn(message, UserWarning, stacklevel=2)
     return (result.frame.sort_values(["source_file", "source_line"], kind="stable")
