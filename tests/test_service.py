@@ -92,6 +92,25 @@ def metric(c: TestClient, name: str, labels: str = "") -> float:
     return float(match.group(1)) if match else 0.0
 
 
+@contextmanager
+def store_locked() -> Iterator[None]:
+    """Another process holds the store's write lock until the block ends (it waits for the
+    service's own short connections, e.g. the request log's first flush)."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys, time\n"
+         "for _ in range(200):\n"
+         "    try:\n        con = duckdb.connect(sys.argv[1]); break\n"
+         "    except duckdb.IOException:\n        time.sleep(0.05)\n"
+         "print('locked', flush=True); sys.stdin.read()", str(store.config.db_path())],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        yield
+    finally:
+        holder.stdin.close()
+        holder.wait(20)
+
+
 # -- keys -------------------------------------------------------------------------------------
 def test_keys_cli_store_only_a_hash_need_a_data_scientist_and_are_audited(served, capsys,
                                                                           monkeypatch):
@@ -485,20 +504,9 @@ def test_canary_share_is_sticky_through_the_service(served):
 
 def test_request_log_and_feedback_wait_for_a_busy_store_without_slowing_requests(served):
     key = keys.create("logger", rate_per_minute=10_000).key
-    db = str(store.config.db_path())
     with client() as (c, gateway):
         assert post(c, "fingerprint", {"campaign_id": CAMPAIGN}, key).status_code == 200
-        # Another process holds the store's write lock until we close its stdin (it waits
-        # for the service's own short connections, e.g. the request log's first flush).
-        holder = subprocess.Popen(
-            [sys.executable, "-c", "import duckdb, sys, time\n"
-             "for _ in range(200):\n"
-             "    try:\n        con = duckdb.connect(sys.argv[1]); break\n"
-             "    except duckdb.IOException:\n        time.sleep(0.05)\n"
-             "print('locked', flush=True); sys.stdin.read()", db],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        try:
-            assert holder.stdout.readline().strip() == "locked"
+        with store_locked():                   # another process holds the write lock
             latencies = []
             for i in range(10):
                 started = time.perf_counter()
@@ -510,9 +518,6 @@ def test_request_log_and_feedback_wait_for_a_busy_store_without_slowing_requests
             assert r.status_code == 202
             assert max(latencies) < 2.0, latencies            # nobody waited on the lock
             assert gateway.writer.flush() == 0 and gateway.writer.backlog > 0
-        finally:
-            holder.stdin.close()
-            holder.wait(20)
     # Leaving the client stopped the service, which wrote what was queued.
     logged = store.query("SELECT endpoint, status, model_id, variant, key_name "
                          "FROM request_log")
@@ -526,6 +531,27 @@ def test_request_log_and_feedback_wait_for_a_busy_store_without_slowing_requests
     row = traffic[traffic["variant"] == "production"].iloc[0]
     assert row["requests"] == 12 and row["errors"] == 0 and row["p95_ms"] >= row["p50_ms"]
     assert row["verdicts"] == 1 and row["acceptance_rate"] == 1.0
+
+
+# -- hostile bodies ------------------------------------------------------------------------------
+def test_deeply_nested_json_is_422_and_refused_bodies_cost_one_token(served):
+    """JSON nested deeper than the parsers go is a bad body (422), not a crash. A batch
+    refused with 422, or `items` sent to feedback, counts as one request on the key's rate."""
+    batcher = keys.create("nested", rate_per_minute=3).key
+    am = keys.create("feedback-items", rate_per_minute=3).key
+    many = [{"campaign_id": CAMPAIGN}] * 3
+    with client() as (c, _):
+        for depth in (1100, 5000):
+            r = c.post("/v1/fingerprint", content=b"[" * depth + b"]" * depth,
+                       headers={"X-API-Key": batcher, "Content-Type": "application/json"})
+            assert r.status_code == 422 and "not valid JSON" in r.json()["error"], r.text
+        r = post(c, "fingerprint", {"items": many, "n": 5}, batcher)     # 3 -> 2 tokens
+        assert r.status_code == 422 and "only `items`" in r.json()["error"]
+        r = post(c, "feedback", {"items": many}, am)                       # 3 -> 2 tokens
+        assert r.status_code == 422, r.text
+        for key in (batcher, am):
+            assert post(c, "fingerprint", {"items": many[:2]}, key).status_code == 200
+            assert post(c, "fingerprint", {"campaign_id": CAMPAIGN}, key).status_code == 429
 
 
 def test_request_log_keeps_30_days_and_a_row_cap_pruned_by_the_writer(home):

@@ -282,11 +282,9 @@ class Gateway:
                                    "send feedback: that needs an account_manager or "
                                    "data_scientist key.")
         payload = await self._read_json(request)
-        # A batch of n items counts as n requests against the key's rate (a malformed
-        # batch as one: it is refused with 422 anyway).
-        items = payload.get("items") if isinstance(payload, dict) else None
-        count = (len(items) if isinstance(items, list) and 1 <= len(items) <= answers.MAX_ITEMS
-                 else 1)
+        # A batch of n items counts as n requests against the key's rate; a body that
+        # `_batch_answer` refuses (or `items` sent to feedback) as one: it is only a 422.
+        count = batch_size(payload) if outcome.endpoint in answers.ENDPOINTS else 1
         wait = self.rates.take(key.name, key.rate_per_minute, count)
         if wait > 0:
             what = f" (this batch counts as {count:,})" if count > 1 else ""
@@ -335,6 +333,8 @@ class Gateway:
             return json.loads(body)
         except (ValueError, UnicodeDecodeError) as err:
             raise AnswerError(422, f"The body is not valid JSON ({err}).") from None
+        except RecursionError:  # orjson stops at 1,024 levels, json.loads at ~1,000 frames
+            raise AnswerError(422, "The body is not valid JSON (nested too deeply).") from None
 
     def _batch_answer(self, state: Served, payload: dict, outcome: Outcome
                       ) -> tuple[int, dict]:
@@ -488,6 +488,15 @@ class CachedAnswer:
             body = self._encoded[(model_id, variant)] = encode(
                 {"model_id": model_id, "variant": variant, **self.answer})
         return body
+
+
+def batch_size(payload: Any) -> int:
+    """The items of a well-formed batch body (the checks of `Gateway._batch_answer`), else 1."""
+    if not isinstance(payload, dict) or set(payload) != {"items"}:
+        return 1
+    items = payload["items"]
+    return len(items) if isinstance(items, list) and 1 <= len(items) <= answers.MAX_ITEMS \
+        else 1
 
 
 def inline(endpoint: str, query: Query) -> bool:
