@@ -533,7 +533,36 @@ def test_request_log_and_feedback_wait_for_a_busy_store_without_slowing_requests
     assert row["verdicts"] == 1 and row["acceptance_rate"] == 1.0
 
 
-# -- hostile bodies ------------------------------------------------------------------------------
+# -- what reaches a running service, and what a request may not do -------------------------------
+def test_an_answer_computed_on_a_replaced_snapshot_is_not_cached(served, monkeypatch):
+    """A topic renamed while a request computes on the old snapshot: its answer (old names)
+    is sent but not cached after the poller cleared the cache, so the next request gets the
+    new name. The rename lands between the snapshot and the cache write, deterministically."""
+    key = keys.create("renames", rate_per_minute=10_000).key
+    real = answers.fingerprint_many
+    with client() as (c, gateway):
+        for cid, batch in (("C00004", False), ("C00005", True)):
+            body = {"items": [{"campaign_id": cid}]} if batch else {"campaign_id": cid}
+            top = post(c, "fingerprint", {"campaign_id": cid}, key).json()["top_topics"][0]
+            gateway.cache.clear()
+            name = f"Renamed in flight {cid}"
+
+            def rename_meanwhile(lookup, queries, topic=top["topic"], name=name):
+                answer = real(lookup, queries)         # on the request's (old) snapshot
+                registry.set_topic_label(served["production"], topic, name)
+                assert gateway.holder.refresh(force=False)
+                return answer
+
+            monkeypatch.setattr(answers, "fingerprint_many", rename_meanwhile)
+            stale = post(c, "fingerprint", body, key).json()
+            monkeypatch.setattr(answers, "fingerprint_many", real)
+            again = post(c, "fingerprint", body, key).json()
+            if batch:
+                stale, again = stale["items"][0], again["items"][0]
+            assert stale["top_topics"][0]["name"] == top["name"] != name   # the race
+            assert again["top_topics"][0]["name"] == name
+
+
 def test_deeply_nested_json_is_422_and_refused_bodies_cost_one_token(served):
     """JSON nested deeper than the parsers go is a bad body (422), not a crash. A batch
     refused with 422, or `items` sent to feedback, counts as one request on the key's rate."""

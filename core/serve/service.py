@@ -115,6 +115,7 @@ class Outcome:
     variants: list[str] = field(default_factory=list)
     items: int = 1
     cache_hits: int = 0
+    cache_generation: int = 0     # the cache's generation before the snapshot was taken
 
     def served_by(self, variant: str, model_id: str) -> None:
         if model_id not in self.model_ids:
@@ -252,6 +253,9 @@ class Gateway:
             headers["Retry-After"] = "1"
             return self._finish(outcome, status, body, headers)
         try:
+            # The cache's generation first, then the snapshot: a swap (and its clear) after
+            # this keeps this request's answers out of the cache (`ResponseCache.put`).
+            outcome.cache_generation = self.cache.generation
             state = self.holder.state          # this request's models, whatever reloads
             status, body = await self._answer(request, state, outcome)
         except AnswerError as err:
@@ -305,11 +309,13 @@ class Gateway:
         # compute is computed here too when it is small (`inline`), else in a thread.
         query = answers.parse(Query, payload)
         variant, lookup, cache_key, cached = self._route(state, query, outcome)
+        generation = outcome.cache_generation
         if cached is None and inline(outcome.endpoint, query):
-            cached = self._compute(lookup, outcome.endpoint, query, cache_key, wait=False)
+            cached = self._compute(lookup, outcome.endpoint, query, cache_key, generation,
+                                   wait=False)
         if cached is None:
             cached = await self.in_thread(self._compute, lookup, outcome.endpoint, query,
-                                          cache_key)
+                                          cache_key, generation)
         assert cached is not None  # a thread waits for its compute slot
         return 200, cached.encoded(lookup.model_id, variant)
 
@@ -372,7 +378,8 @@ class Gateway:
                 pending.setdefault(lookup.model_id, []).append((i, query, variant, cache_key))
             else:
                 try:
-                    computed = self._compute(lookup, outcome.endpoint, query, cache_key)
+                    computed = self._compute(lookup, outcome.endpoint, query, cache_key,
+                                             outcome.cache_generation)
                 except AnswerError as err:
                     results[i] = {"index": i, "status": err.status, "error": err.message}
                     continue
@@ -389,7 +396,7 @@ class Gateway:
                 if isinstance(answer, AnswerError):
                     results[i] = {"index": i, "status": answer.status, "error": answer.message}
                     continue
-                self.cache.put(cache_key, CachedAnswer(answer))
+                self.cache.put(cache_key, CachedAnswer(answer), outcome.cache_generation)
                 results[i] = {"index": i, "status": 200, "model_id": model_id,
                               "variant": variant, **answer}
         return [r for r in results if r is not None]
@@ -416,16 +423,17 @@ class Gateway:
         self.metrics.variant_items.labels(variant).inc(answers_)
 
     def _compute(self, lookup: Lookup, endpoint: str, query: Query, cache_key: tuple,
-                 wait: bool = True) -> CachedAnswer | None:
-        """Answer one query that was not cached, and cache it. `wait=False` (on the event
-        loop): None at once when every compute slot is taken, as the loop must never wait."""
+                 generation: int, wait: bool = True) -> CachedAnswer | None:
+        """Answer one query that was not cached, and cache it unless the cache was cleared
+        since `generation`. `wait=False` (on the event loop): None at once when every
+        compute slot is taken, as the loop must never wait."""
         if not self.compute.acquire(blocking=wait):
             return None
         try:
             cached = CachedAnswer(answers.answer(lookup, endpoint, query))
         finally:
             self.compute.release()
-        self.cache.put(cache_key, cached)
+        self.cache.put(cache_key, cached, generation)
         return cached
 
     def _feedback(self, state: Served, payload: Any, outcome: Outcome) -> tuple[int, dict]:
