@@ -29,7 +29,8 @@ import pytest
 from core.cli import main as cli_main
 from core.data import audit, store
 from core.ops import deploy
-from core.serve import answers, canary, keys, registry, request_log, throttle
+from core.serve import answers, brand_lists, canary, keys, registry, request_log, throttle
+from core.serve.lookup import Lookup
 from core.serve.service import Settings, create_app
 from core.serve.serving import ModelHolder
 from tests.conftest import REPO, SECOND_K
@@ -534,6 +535,36 @@ def test_request_log_and_feedback_wait_for_a_busy_store_without_slowing_requests
 
 
 # -- what reaches a running service, and what a request may not do -------------------------------
+BRAND_ACCOUNT, LEAKY = "Atlas Partners Immigration Law", "C00124"   # "Green Cards - Dallas"
+
+
+def _kinds(response: httpx.Response) -> list[str]:
+    assert response.status_code == 200, response.text
+    return [a["kind"] for a in response.json()["actions"]]
+
+
+def test_a_brand_list_change_reaches_the_running_service(served):
+    """`brands set` / `brands clear` mark a serving change: the poller reads the lists,
+    rebuilds the served models' brand index and clears the cache, so /v1/suggest answers
+    as the CLI does (this account has brand campaigns: "green card" in a non-brand one
+    is a leak)."""
+    key = keys.create("brands", rate_per_minute=10_000).key
+    body = {"campaign_id": LEAKY}
+    with client() as (c, gateway):
+        assert "brand_leak" not in _kinds(post(c, "suggest", body, key))
+        before = store.serving_generation()
+        brand_lists.set_brand_list(BRAND_ACCOUNT, ["green card"])
+        assert store.serving_generation() != before
+        assert gateway.holder.refresh(force=False)
+        assert "brand_leak" in _kinds(post(c, "suggest", body, key))
+        assert "brand_leak" in [a.kind for a in Lookup(served["production"]).campaign(
+            LEAKY).suggestions.actions]                      # what the CLI says
+        brand_lists.clear_brand_list(BRAND_ACCOUNT)
+        assert gateway.holder.refresh(force=False)
+        assert "brand_leak" not in _kinds(post(c, "suggest", body, key))
+        assert not gateway.holder.refresh(force=False)        # nothing changed since
+
+
 def test_an_answer_computed_on_a_replaced_snapshot_is_not_cached(served, monkeypatch):
     """A topic renamed while a request computes on the old snapshot: its answer (old names)
     is sent but not cached after the poller cleared the cache, so the next request gets the
@@ -561,6 +592,21 @@ def test_an_answer_computed_on_a_replaced_snapshot_is_not_cached(served, monkeyp
                 stale, again = stale["items"][0], again["items"][0]
             assert stale["top_topics"][0]["name"] == top["name"] != name   # the race
             assert again["top_topics"][0]["name"] == name
+
+
+def test_suggest_never_reads_the_store_and_a_busy_store_is_503(served, monkeypatch):
+    """The brand index is built by the loader, not by the first suggest: with the store's
+    lock held by another process, suggest answers at once. Should a request still need the
+    store, a busy store is 503 with Retry-After, not 500."""
+    monkeypatch.setenv("TOPICLAB_LOCK_WAIT_S", "1")
+    key = keys.create("busy", rate_per_minute=10_000).key
+    with client() as (c, gateway), store_locked():
+        r = post(c, "suggest", {"campaign_id": CAMPAIGN}, key)   # reading the store: 503
+        assert r.status_code == 200, r.text
+        gateway.holder.state.production.forget_brands()   # as if it were never built
+        r = post(c, "suggest", {"campaign_id": "C00004"}, key)
+        assert r.status_code == 503 and r.headers["Retry-After"]
+        assert "busy" in r.json()["error"]
 
 
 def test_deeply_nested_json_is_422_and_refused_bodies_cost_one_token(served):

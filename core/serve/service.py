@@ -49,6 +49,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from threadpoolctl import threadpool_limits
 
+from core.errors import StoreBusyError
 from core.serve import answers, canary, keys, request_log, throttle
 from core.serve.answers import AnswerError, FeedbackBody, Query
 from core.serve.lookup import Lookup
@@ -264,6 +265,12 @@ class Gateway:
                 headers["Retry-After"] = getattr(err, "retry_after", "1")
             elif status == 503:
                 headers["Retry-After"] = "5"
+        except StoreBusyError:  # answers do not read the store; should one, it is not a bug
+            log.warning("scoring service: %s found the store busy (request %s)", endpoint,
+                        outcome.request_id)
+            status, body = 503, {"error": "The store is busy (another process, e.g. an "
+                                          "import, holds it); retry shortly."}
+            headers["Retry-After"] = "5"
         except Exception:  # a bug: logged here with its trace, never sent to the client
             log.exception("scoring service: %s failed (request %s)", endpoint,
                           outcome.request_id)
