@@ -29,7 +29,8 @@ import pytest
 from core.cli import main as cli_main
 from core.data import audit, store
 from core.ops import deploy
-from core.serve import answers, canary, keys, registry, request_log, throttle
+from core.serve import answers, brand_lists, canary, keys, registry, request_log, throttle
+from core.serve.lookup import Lookup
 from core.serve.service import Settings, create_app
 from core.serve.serving import ModelHolder
 from tests.conftest import REPO, SECOND_K
@@ -90,6 +91,25 @@ def metric(c: TestClient, name: str, labels: str = "") -> float:
     text = c.get("/metrics").text
     match = re.search(rf"^{name}{re.escape(labels)} ([0-9.e+-]+)$", text, re.M)
     return float(match.group(1)) if match else 0.0
+
+
+@contextmanager
+def store_locked() -> Iterator[None]:
+    """Another process holds the store's write lock until the block ends (it waits for the
+    service's own short connections, e.g. the request log's first flush)."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys, time\n"
+         "for _ in range(200):\n"
+         "    try:\n        con = duckdb.connect(sys.argv[1]); break\n"
+         "    except duckdb.IOException:\n        time.sleep(0.05)\n"
+         "print('locked', flush=True); sys.stdin.read()", str(store.config.db_path())],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        yield
+    finally:
+        holder.stdin.close()
+        holder.wait(20)
 
 
 # -- keys -------------------------------------------------------------------------------------
@@ -485,20 +505,9 @@ def test_canary_share_is_sticky_through_the_service(served):
 
 def test_request_log_and_feedback_wait_for_a_busy_store_without_slowing_requests(served):
     key = keys.create("logger", rate_per_minute=10_000).key
-    db = str(store.config.db_path())
     with client() as (c, gateway):
         assert post(c, "fingerprint", {"campaign_id": CAMPAIGN}, key).status_code == 200
-        # Another process holds the store's write lock until we close its stdin (it waits
-        # for the service's own short connections, e.g. the request log's first flush).
-        holder = subprocess.Popen(
-            [sys.executable, "-c", "import duckdb, sys, time\n"
-             "for _ in range(200):\n"
-             "    try:\n        con = duckdb.connect(sys.argv[1]); break\n"
-             "    except duckdb.IOException:\n        time.sleep(0.05)\n"
-             "print('locked', flush=True); sys.stdin.read()", db],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        try:
-            assert holder.stdout.readline().strip() == "locked"
+        with store_locked():                   # another process holds the write lock
             latencies = []
             for i in range(10):
                 started = time.perf_counter()
@@ -510,9 +519,6 @@ def test_request_log_and_feedback_wait_for_a_busy_store_without_slowing_requests
             assert r.status_code == 202
             assert max(latencies) < 2.0, latencies            # nobody waited on the lock
             assert gateway.writer.flush() == 0 and gateway.writer.backlog > 0
-        finally:
-            holder.stdin.close()
-            holder.wait(20)
     # Leaving the client stopped the service, which wrote what was queued.
     logged = store.query("SELECT endpoint, status, model_id, variant, key_name "
                          "FROM request_log")
@@ -526,6 +532,101 @@ def test_request_log_and_feedback_wait_for_a_busy_store_without_slowing_requests
     row = traffic[traffic["variant"] == "production"].iloc[0]
     assert row["requests"] == 12 and row["errors"] == 0 and row["p95_ms"] >= row["p50_ms"]
     assert row["verdicts"] == 1 and row["acceptance_rate"] == 1.0
+
+
+# -- what reaches a running service, and what a request may not do -------------------------------
+BRAND_ACCOUNT, LEAKY = "Atlas Partners Immigration Law", "C00124"   # "Green Cards - Dallas"
+
+
+def _kinds(response: httpx.Response) -> list[str]:
+    assert response.status_code == 200, response.text
+    return [a["kind"] for a in response.json()["actions"]]
+
+
+def test_a_brand_list_change_reaches_the_running_service(served):
+    """`brands set` / `brands clear` mark a serving change: the poller reads the lists,
+    rebuilds the served models' brand index and clears the cache, so /v1/suggest answers
+    as the CLI does (this account has brand campaigns: "green card" in a non-brand one
+    is a leak)."""
+    key = keys.create("brands", rate_per_minute=10_000).key
+    body = {"campaign_id": LEAKY}
+    with client() as (c, gateway):
+        assert "brand_leak" not in _kinds(post(c, "suggest", body, key))
+        before = store.serving_generation()
+        brand_lists.set_brand_list(BRAND_ACCOUNT, ["green card"])
+        assert store.serving_generation() != before
+        assert gateway.holder.refresh(force=False)
+        assert "brand_leak" in _kinds(post(c, "suggest", body, key))
+        assert "brand_leak" in [a.kind for a in Lookup(served["production"]).campaign(
+            LEAKY).suggestions.actions]                      # what the CLI says
+        brand_lists.clear_brand_list(BRAND_ACCOUNT)
+        assert gateway.holder.refresh(force=False)
+        assert "brand_leak" not in _kinds(post(c, "suggest", body, key))
+        assert not gateway.holder.refresh(force=False)        # nothing changed since
+
+
+def test_an_answer_computed_on_a_replaced_snapshot_is_not_cached(served, monkeypatch):
+    """A topic renamed while a request computes on the old snapshot: its answer (old names)
+    is sent but not cached after the poller cleared the cache, so the next request gets the
+    new name. The rename lands between the snapshot and the cache write, deterministically."""
+    key = keys.create("renames", rate_per_minute=10_000).key
+    real = answers.fingerprint_many
+    with client() as (c, gateway):
+        for cid, batch in (("C00004", False), ("C00005", True)):
+            body = {"items": [{"campaign_id": cid}]} if batch else {"campaign_id": cid}
+            top = post(c, "fingerprint", {"campaign_id": cid}, key).json()["top_topics"][0]
+            gateway.cache.clear()
+            name = f"Renamed in flight {cid}"
+
+            def rename_meanwhile(lookup, queries, topic=top["topic"], name=name):
+                answer = real(lookup, queries)         # on the request's (old) snapshot
+                registry.set_topic_label(served["production"], topic, name)
+                assert gateway.holder.refresh(force=False)
+                return answer
+
+            monkeypatch.setattr(answers, "fingerprint_many", rename_meanwhile)
+            stale = post(c, "fingerprint", body, key).json()
+            monkeypatch.setattr(answers, "fingerprint_many", real)
+            again = post(c, "fingerprint", body, key).json()
+            if batch:
+                stale, again = stale["items"][0], again["items"][0]
+            assert stale["top_topics"][0]["name"] == top["name"] != name   # the race
+            assert again["top_topics"][0]["name"] == name
+
+
+def test_suggest_never_reads_the_store_and_a_busy_store_is_503(served, monkeypatch):
+    """The brand index is built by the loader, not by the first suggest: with the store's
+    lock held by another process, suggest answers at once. Should a request still need the
+    store, a busy store is 503 with Retry-After, not 500."""
+    monkeypatch.setenv("TOPICLAB_LOCK_WAIT_S", "1")
+    key = keys.create("busy", rate_per_minute=10_000).key
+    with client() as (c, gateway), store_locked():
+        r = post(c, "suggest", {"campaign_id": CAMPAIGN}, key)   # reading the store: 503
+        assert r.status_code == 200, r.text
+        gateway.holder.state.production.forget_brands()   # as if it were never built
+        r = post(c, "suggest", {"campaign_id": "C00004"}, key)
+        assert r.status_code == 503 and r.headers["Retry-After"]
+        assert "busy" in r.json()["error"]
+
+
+def test_deeply_nested_json_is_422_and_refused_bodies_cost_one_token(served):
+    """JSON nested deeper than the parsers go is a bad body (422), not a crash. A batch
+    refused with 422, or `items` sent to feedback, counts as one request on the key's rate."""
+    batcher = keys.create("nested", rate_per_minute=3).key
+    am = keys.create("feedback-items", rate_per_minute=3).key
+    many = [{"campaign_id": CAMPAIGN}] * 3
+    with client() as (c, _):
+        for depth in (1100, 5000):
+            r = c.post("/v1/fingerprint", content=b"[" * depth + b"]" * depth,
+                       headers={"X-API-Key": batcher, "Content-Type": "application/json"})
+            assert r.status_code == 422 and "not valid JSON" in r.json()["error"], r.text
+        r = post(c, "fingerprint", {"items": many, "n": 5}, batcher)     # 3 -> 2 tokens
+        assert r.status_code == 422 and "only `items`" in r.json()["error"]
+        r = post(c, "feedback", {"items": many}, am)                       # 3 -> 2 tokens
+        assert r.status_code == 422, r.text
+        for key in (batcher, am):
+            assert post(c, "fingerprint", {"items": many[:2]}, key).status_code == 200
+            assert post(c, "fingerprint", {"campaign_id": CAMPAIGN}, key).status_code == 429
 
 
 def test_request_log_keeps_30_days_and_a_row_cap_pruned_by_the_writer(home):

@@ -4,7 +4,8 @@ manager names by hand, used by `core.model.brand` before the brands it detects f
 Why by hand: a brand that is in no account or campaign name (a product name, a former
 name, a spelling in another script) is only found when someone says so. Setting or
 clearing a list is a write: role-checked (`set_brands`), audited with the list before and
-after, and checked against the data in the same transaction that writes it. The account
+after, and checked against the data in the same transaction that writes it; it marks a
+serving change, so a running scoring service reads the lists again. The account
 is an `account` of the stored term rows, or for exports without an account column the
 `~word` advertiser `core.model.brand` groups their campaigns under (`~akashi`).
 """
@@ -27,9 +28,15 @@ MAX_LENGTH = 100
 
 def brand_lists() -> dict[str, list[str]]:
     """{account: brand phrases} set with `set_brand_list`."""
-    frame = store.query("SELECT account, phrases FROM account_brands ORDER BY account")
-    return {str(a): list(json.loads(p)) for a, p in zip(frame["account"], frame["phrases"],
-                                                        strict=True)}
+    with store.connect(read_only=True) as con:
+        return {a: list(p) for a, p in read_lists(con).items()}
+
+
+def read_lists(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, ...]]:
+    """The brand lists on an open connection, as tuples: the scoring service's poller
+    reads them with its other settings and compares them between rounds."""
+    rows = con.execute("SELECT account, phrases FROM account_brands ORDER BY account")
+    return {str(a): tuple(json.loads(p)) for a, p in rows.fetchall()}
 
 
 def brand_list(account: str) -> list[str]:
@@ -87,6 +94,7 @@ def set_brand_list(account: str, phrases: Sequence[str]) -> list[str]:
                         [account, json.dumps(cleaned, ensure_ascii=False)])
         audit.record(con, "set_brands" if cleaned else "clear_brands", account,
                      {"before": json.loads(before[0]) if before else [], "after": cleaned})
+        store.mark_serving_change()       # running services rebuild their brand index
     return cleaned
 
 
@@ -101,4 +109,5 @@ def clear_brand_list(account: str) -> list[str]:
         con.execute("DELETE FROM account_brands WHERE account = ?", [account])
         audit.record(con, "clear_brands", account, {"before": json.loads(before[0]),
                                                      "after": []})
+        store.mark_serving_change()
     return []

@@ -10,7 +10,7 @@ the notebook's `core.model.campaign_model.CampaignModel`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -290,9 +290,11 @@ class Lookup:
         frame = self.campaigns.reindex(columns=PERFORMANCE)
         return {c: plain(frame[c].to_numpy(dtype=object)) for c in PERFORMANCE}
 
-    def prepare_serving(self) -> None:
+    def prepare_serving(self, lists: Mapping[str, Sequence[str]] | None = None) -> None:
         """Build now what the scoring service's first answers would otherwise build: the
-        neighbour rows' columns, the compiled loops (numba: the fold-in of large batches,
+        neighbour rows' columns, the brand index (from `lists`, the brand lists the poller
+        read; else read here: an answer must never open the store, whose lock an import
+        may hold for minutes), the compiled loops (numba: the fold-in of large batches,
         the term part of neighbour queries; ~0.6 s) and the tokenizer's spaCy pipeline,
         run over the words of the model's own terms (`Tokenizer.warm`: ~4 s of CPU at
         100,000 campaigns, once per model)."""
@@ -300,6 +302,7 @@ class Lookup:
         from core.model.text import load_nlp
 
         _ = self._performance_arrays, self._campaign_position  # built now, not in an answer
+        self.use_brand_lists(brand_lists.brand_lists() if lists is None else lists)
         warm_compiled_fold_in()
         self.index.warm()
         tokenizer = self.model.encoder.tokenizer
@@ -324,13 +327,20 @@ class Lookup:
         lists again (after `core.serve.brand_lists.set_brand_list`)."""
         self.__dict__.pop("brands", None)
 
+    def use_brand_lists(self, lists: Mapping[str, Sequence[str]]) -> None:
+        """Build the brand index with these per-account brand lists now (the scoring
+        service's poller, off the request path), instead of reading them when first needed."""
+        self.__dict__["brands"] = self._brand_index(lists)
+
     @cached_property
     def brands(self) -> BrandIndex:
         """Every advertiser's brand (`core.model.brand`), with the per-account brand lists as
         they were when first needed (built once per Lookup)."""
+        return self._brand_index(brand_lists.brand_lists())
+
+    def _brand_index(self, lists: Mapping[str, Sequence[str]]) -> BrandIndex:
         table = self.campaigns.reset_index()[["campaign_id", "campaign_name", "account"]]
-        index = BrandIndex.build(table, self.model.vocabulary, self.brand_words,
-                                 brand_lists.brand_lists())
+        index = BrandIndex.build(table, self.model.vocabulary, self.brand_words, lists)
         index.is_known = brand.known_by(self.model.encoder)
         return index
 

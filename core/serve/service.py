@@ -49,6 +49,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from threadpoolctl import threadpool_limits
 
+from core.errors import StoreBusyError
 from core.serve import answers, canary, keys, request_log, throttle
 from core.serve.answers import AnswerError, FeedbackBody, Query
 from core.serve.lookup import Lookup
@@ -115,6 +116,7 @@ class Outcome:
     variants: list[str] = field(default_factory=list)
     items: int = 1
     cache_hits: int = 0
+    cache_generation: int = 0     # the cache's generation before the snapshot was taken
 
     def served_by(self, variant: str, model_id: str) -> None:
         if model_id not in self.model_ids:
@@ -252,6 +254,9 @@ class Gateway:
             headers["Retry-After"] = "1"
             return self._finish(outcome, status, body, headers)
         try:
+            # The cache's generation first, then the snapshot: a swap (and its clear) after
+            # this keeps this request's answers out of the cache (`ResponseCache.put`).
+            outcome.cache_generation = self.cache.generation
             state = self.holder.state          # this request's models, whatever reloads
             status, body = await self._answer(request, state, outcome)
         except AnswerError as err:
@@ -260,6 +265,12 @@ class Gateway:
                 headers["Retry-After"] = getattr(err, "retry_after", "1")
             elif status == 503:
                 headers["Retry-After"] = "5"
+        except StoreBusyError:  # answers do not read the store; should one, it is not a bug
+            log.warning("scoring service: %s found the store busy (request %s)", endpoint,
+                        outcome.request_id)
+            status, body = 503, {"error": "The store is busy (another process, e.g. an "
+                                          "import, holds it); retry shortly."}
+            headers["Retry-After"] = "5"
         except Exception:  # a bug: logged here with its trace, never sent to the client
             log.exception("scoring service: %s failed (request %s)", endpoint,
                           outcome.request_id)
@@ -282,11 +293,9 @@ class Gateway:
                                    "send feedback: that needs an account_manager or "
                                    "data_scientist key.")
         payload = await self._read_json(request)
-        # A batch of n items counts as n requests against the key's rate (a malformed
-        # batch as one: it is refused with 422 anyway).
-        items = payload.get("items") if isinstance(payload, dict) else None
-        count = (len(items) if isinstance(items, list) and 1 <= len(items) <= answers.MAX_ITEMS
-                 else 1)
+        # A batch of n items counts as n requests against the key's rate; a body that
+        # `_batch_answer` refuses (or `items` sent to feedback) as one: it is only a 422.
+        count = batch_size(payload) if outcome.endpoint in answers.ENDPOINTS else 1
         wait = self.rates.take(key.name, key.rate_per_minute, count)
         if wait > 0:
             what = f" (this batch counts as {count:,})" if count > 1 else ""
@@ -307,11 +316,13 @@ class Gateway:
         # compute is computed here too when it is small (`inline`), else in a thread.
         query = answers.parse(Query, payload)
         variant, lookup, cache_key, cached = self._route(state, query, outcome)
+        generation = outcome.cache_generation
         if cached is None and inline(outcome.endpoint, query):
-            cached = self._compute(lookup, outcome.endpoint, query, cache_key, wait=False)
+            cached = self._compute(lookup, outcome.endpoint, query, cache_key, generation,
+                                   wait=False)
         if cached is None:
             cached = await self.in_thread(self._compute, lookup, outcome.endpoint, query,
-                                          cache_key)
+                                          cache_key, generation)
         assert cached is not None  # a thread waits for its compute slot
         return 200, cached.encoded(lookup.model_id, variant)
 
@@ -335,6 +346,8 @@ class Gateway:
             return json.loads(body)
         except (ValueError, UnicodeDecodeError) as err:
             raise AnswerError(422, f"The body is not valid JSON ({err}).") from None
+        except RecursionError:  # orjson stops at 1,024 levels, json.loads at ~1,000 frames
+            raise AnswerError(422, "The body is not valid JSON (nested too deeply).") from None
 
     def _batch_answer(self, state: Served, payload: dict, outcome: Outcome
                       ) -> tuple[int, dict]:
@@ -372,7 +385,8 @@ class Gateway:
                 pending.setdefault(lookup.model_id, []).append((i, query, variant, cache_key))
             else:
                 try:
-                    computed = self._compute(lookup, outcome.endpoint, query, cache_key)
+                    computed = self._compute(lookup, outcome.endpoint, query, cache_key,
+                                             outcome.cache_generation)
                 except AnswerError as err:
                     results[i] = {"index": i, "status": err.status, "error": err.message}
                     continue
@@ -389,7 +403,7 @@ class Gateway:
                 if isinstance(answer, AnswerError):
                     results[i] = {"index": i, "status": answer.status, "error": answer.message}
                     continue
-                self.cache.put(cache_key, CachedAnswer(answer))
+                self.cache.put(cache_key, CachedAnswer(answer), outcome.cache_generation)
                 results[i] = {"index": i, "status": 200, "model_id": model_id,
                               "variant": variant, **answer}
         return [r for r in results if r is not None]
@@ -416,16 +430,17 @@ class Gateway:
         self.metrics.variant_items.labels(variant).inc(answers_)
 
     def _compute(self, lookup: Lookup, endpoint: str, query: Query, cache_key: tuple,
-                 wait: bool = True) -> CachedAnswer | None:
-        """Answer one query that was not cached, and cache it. `wait=False` (on the event
-        loop): None at once when every compute slot is taken, as the loop must never wait."""
+                 generation: int, wait: bool = True) -> CachedAnswer | None:
+        """Answer one query that was not cached, and cache it unless the cache was cleared
+        since `generation`. `wait=False` (on the event loop): None at once when every
+        compute slot is taken, as the loop must never wait."""
         if not self.compute.acquire(blocking=wait):
             return None
         try:
             cached = CachedAnswer(answers.answer(lookup, endpoint, query))
         finally:
             self.compute.release()
-        self.cache.put(cache_key, cached)
+        self.cache.put(cache_key, cached, generation)
         return cached
 
     def _feedback(self, state: Served, payload: Any, outcome: Outcome) -> tuple[int, dict]:
@@ -488,6 +503,15 @@ class CachedAnswer:
             body = self._encoded[(model_id, variant)] = encode(
                 {"model_id": model_id, "variant": variant, **self.answer})
         return body
+
+
+def batch_size(payload: Any) -> int:
+    """The items of a well-formed batch body (the checks of `Gateway._batch_answer`), else 1."""
+    if not isinstance(payload, dict) or set(payload) != {"items"}:
+        return 1
+    items = payload["items"]
+    return len(items) if isinstance(items, list) and 1 <= len(items) <= answers.MAX_ITEMS \
+        else 1
 
 
 def inline(endpoint: str, query: Query) -> bool:

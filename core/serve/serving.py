@@ -1,16 +1,17 @@
 """What the scoring service serves, reloaded while it runs.
 
-`Served` is an immutable snapshot: the loaded production and candidate models, the canary
-share and the active API keys. A request takes the current snapshot once, at its start,
-and uses it to the end, so a request in flight finishes on the model it started with.
+`Served` is an immutable snapshot: the loaded production and candidate models (with their
+topic names and brand index), the canary share and the active API keys. A request takes
+the current snapshot once, at its start, and uses it to the end, so a request in flight
+finishes on the model it started with.
 
 A background poller looks every `poll_s` (0.5 s) at the store's serving-generation file,
-which every transaction that moves an alias, changes the canary share, a key or a topic
-name replaces after its commit (`store.mark_serving_change`): a tiny file read, no
+which every transaction that moves an alias, changes the canary share, a key, a topic
+name or a brand list replaces after its commit (`store.mark_serving_change`): a tiny file read, no
 connection, so the poller never keeps the store's lock busy. When it changed — or, every
 `full_check_s` (10 s), when the store file itself changed (a change made some other way)
-— it reads the aliases, the canary share, the keys and the topic names on one short
-read-only connection, loads any new model while the old snapshot keeps answering, and
+— it reads the aliases, the canary share, the keys, the topic names and the brand lists on
+one short read-only connection, loads any new model while the old snapshot keeps answering, and
 swaps in the new snapshot with one assignment. So a promotion is served within about
 poll_s plus the new model's load time (none when it was the loaded candidate). A store
 that is busy is skipped until the next round; a model that cannot be loaded leaves the
@@ -31,7 +32,7 @@ from dataclasses import dataclass, field
 from core import config
 from core.data import store
 from core.errors import StoreBusyError, TopicLabError
-from core.serve import canary, keys, registry
+from core.serve import brand_lists, canary, keys, registry
 from core.serve.lookup import Lookup
 
 log = logging.getLogger(__name__)
@@ -76,10 +77,12 @@ class Polled:
     canary_percent: float
     keys: dict[str, keys.ApiKey]
     labels: dict[str, tuple]             # model id -> its topic names, as stored
+    brands: dict[str, tuple[str, ...]] = field(default_factory=dict)  # account -> phrases
 
 
 def read_settings(wait_s: float) -> Polled:
-    """Aliases, canary share, active keys and topic names, on one read-only connection."""
+    """Aliases, canary share, active keys, topic names and brand lists, on one read-only
+    connection."""
     with store.connect(read_only=True, wait_s=wait_s) as con:
         aliases = dict(con.execute("SELECT alias, model_id FROM aliases").fetchall())
         labels: dict[str, list] = {}
@@ -88,7 +91,7 @@ def read_settings(wait_s: float) -> Polled:
                 "model_id) ORDER BY model_id, topic", [list(aliases.values())]).fetchall():
             labels.setdefault(model_id, []).append((topic, label))
         return Polled(aliases, canary.read_percent(con), keys.active_keys(con),
-                        {m: tuple(v) for m, v in labels.items()})
+                      {m: tuple(v) for m, v in labels.items()}, brand_lists.read_lists(con))
 
 
 def store_signature() -> tuple:
@@ -105,11 +108,16 @@ def store_signature() -> tuple:
     return tuple(signature)
 
 
-def _renamed(lookup: Lookup) -> Lookup:
-    """The same loaded model with its topic names read again (someone named a topic): a
-    shallow copy, so requests holding the old snapshot keep the old names."""
+def _refreshed(lookup: Lookup, renamed: bool, brands: dict[str, tuple[str, ...]] | None
+               ) -> Lookup:
+    """The same loaded model with its topic names read again (someone named a topic) and/or
+    its brand index built from new brand lists: a shallow copy, so requests holding the
+    old snapshot keep the old names and brands."""
     fresh = copy.copy(lookup)
-    fresh.topic_names = registry.topic_names(lookup.model)
+    if renamed:
+        fresh.topic_names = registry.topic_names(lookup.model)
+    if brands is not None:
+        fresh.use_brand_lists(brands)
     return fresh
 
 
@@ -170,16 +178,20 @@ class ModelHolder:
                 return False
             renamed = {m for m in set(settings.labels) | set(self._settings.labels)
                        if settings.labels.get(m) != self._settings.labels.get(m)}
-            loaded = {lk.model_id: lk for lk in (old.production, old.candidate)
-                      if lk and lk.model_id not in renamed}
+            brands = settings.brands if settings.brands != self._settings.brands else None
+            loaded: dict[str, Lookup] = {}
             for lookup in (old.production, old.candidate):
-                if lookup and lookup.model_id in renamed and lookup.model_id not in loaded:
-                    loaded[lookup.model_id] = _renamed(lookup)
+                if lookup is None or lookup.model_id in loaded:
+                    continue
+                changed = lookup.model_id in renamed
+                loaded[lookup.model_id] = (_refreshed(lookup, changed, brands)
+                                           if changed or brands is not None else lookup)
             problems: list[str] = []
             aliases = settings.aliases
             production = self._load(aliases.get("production"), loaded, old.production,
-                                    problems)
-            candidate = self._load(aliases.get("candidate"), loaded, old.candidate, problems)
+                                    problems, settings.brands)
+            candidate = self._load(aliases.get("candidate"), loaded, old.candidate, problems,
+                                   settings.brands)
             new = Served(production, candidate, settings.canary_percent, settings.keys,
                          aliases, "; ".join(problems) or None)
             self._settings = settings
@@ -196,19 +208,20 @@ class ModelHolder:
 
     @staticmethod
     def _load(model_id: str | None, loaded: dict[str, Lookup], previous: Lookup | None,
-              problems: list[str]) -> Lookup | None:
+              problems: list[str], brands: dict[str, tuple[str, ...]]) -> Lookup | None:
         if model_id is None:
             return None
         if model_id in loaded:
             return loaded[model_id]
         try:
             lookup = Lookup(model_id)
-            lookup.prepare_serving()
+            lookup.prepare_serving(brands)   # answers never read the store
             return lookup
         except TopicLabError as err:
             problems.append(f"{model_id}: {err}")
             log.warning("scoring service: cannot load %s: %s", model_id, err)
-            return previous
+            # the one serving so far, with this round's names and brands when it has them
+            return loaded.get(previous.model_id, previous) if previous else None
 
     def start(self) -> None:
         """Start polling (the first round loads the models at once)."""
