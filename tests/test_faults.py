@@ -141,10 +141,17 @@ def test_orphan_model_folders_are_cleaned_at_start_up(trained_home):
     saving_now = folder(".tmp-tomotopy-k12-saving-now", manifest=False, old=False)
     renamed_now = folder("tomotopy-k12-row-being-inserted", manifest=True, old=False)
     not_ours = folder("notes", manifest=False, old=True)
+    killed_encode = trained_home / ".term-batches-killed"   # `datasets.term_batches`
+    encoding_now = trained_home / ".term-batches-running"
+    for path in (killed_encode, encoding_now):
+        (path / "rows" / "batch=0").mkdir(parents=True)
+        (path / "rows" / "batch=0" / "data_0.parquet").write_bytes(b"0" * 100)
+    _make_old(killed_encode)
 
     result = cli("models", home=trained_home, lock_wait="2")
     assert result.returncode == 0, result.stderr  # any command cleans when it starts
     assert not crashed_save.exists() and not crashed_rename.exists()
+    assert not killed_encode.exists() and encoding_now.exists()
     assert saving_now.exists() and renamed_now.exists() and not_ours.exists()
     assert (models / production / "manifest.json").exists()
     assert registry.load(production).k > 0  # the registered model is whole

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import re
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -125,6 +126,7 @@ def term_batches(name: str, version: int, columns: Sequence[str] | None = None,
             part = Path(folder) / "rows" / f"batch={batch}"
             if not part.exists():   # no campaign's id hashed to it
                 continue
+            os.utime(folder)   # in use: start-up clean-up leaves it (`orphans.clean`)
             table = pq.read_table(part)   # its files hold every column but `batch`
             if not _in_import_order(table):
                 table = table.sort_by([(column, "ascending") for column in order])

@@ -1,4 +1,5 @@
-"""Start-up clean-up of model folders that a crashed save or delete left behind.
+"""Start-up clean-up of model folders that a crashed save or delete left behind (and of
+the temporary term batches a killed encode left).
 
 `registry.register` writes `models/.tmp-<id>/`, renames it to `models/<id>/` and only
 then inserts the registry row; `registry.delete` removes the row, then the folder. A
@@ -45,10 +46,11 @@ def clean(min_age_s: float = MIN_AGE_S) -> list[str]:
     there is something old to judge. Returns the names removed; when the store cannot
     be read, nothing is removed.
     """
+    cutoff = time.time() - min_age_s
+    removed = _old_term_batches(cutoff)
     folder = config.home() / "models"
     if not folder.is_dir():
-        return []
-    cutoff = time.time() - min_age_s
+        return removed
     candidates = []
     for entry in folder.iterdir():
         if entry.is_symlink() or not entry.is_dir():
@@ -59,14 +61,27 @@ def clean(min_age_s: float = MIN_AGE_S) -> list[str]:
             if _newest_mtime(entry) < cutoff:
                 candidates.append(entry)
     if not candidates:
-        return []
+        return removed
     try:
         registered = set(store.query("SELECT model_id FROM models")["model_id"])
     except TopicLabError:
-        return []
-    removed = []
+        return removed
     for entry in candidates:
         if entry.name.startswith(".tmp-") or entry.name not in registered:
             shutil.rmtree(entry, ignore_errors=True)
             removed.append(entry.name)
     return sorted(removed)
+
+
+def _old_term_batches(cutoff: float) -> list[str]:
+    """Remove `.term-batches-*` folders untouched since `cutoff`: `datasets.term_batches`
+    removes its own when done (and touches it at every batch), so only a hard kill leaves
+    one, with a copy of a version's rows."""
+    removed = []
+    for entry in config.home().glob(".term-batches-*"):
+        if entry.is_dir() and not entry.is_symlink():
+            with suppress(OSError):
+                if _newest_mtime(entry) < cutoff:
+                    shutil.rmtree(entry, ignore_errors=True)
+                    removed.append(entry.name)
+    return removed
