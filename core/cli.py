@@ -440,11 +440,15 @@ def _lookup(args: argparse.Namespace):
     return Lookup(args.model)
 
 
+def _encoding_only_with_file(args: argparse.Namespace) -> None:
+    """--encoding without --file (with --text, a campaign id or --account) would be ignored."""
+    if args.encoding is not None and not args.file:
+        raise TopicLabError("--encoding is the encoding of --file; give it with --file only")
+
+
 def _keywords_from(args: argparse.Namespace) -> list[str]:
     from core.data import encodings, files
     from core.serve import score
-    if args.encoding is not None and not args.file:
-        raise TopicLabError("--encoding is the encoding of --file; give it with --file only")
     if args.file:  # a regular file within the import limit, decoded as imports are
         text, warnings = encodings.decode(files.read_limited(args.file), args.file,
                                           args.encoding)
@@ -471,6 +475,7 @@ def _fingerprint(args: argparse.Namespace) -> Any:
     from core.serve import registry, score
     if args.campaign_id and (args.text or args.file):
         raise TopicLabError("give a campaign id, --text or --file, not several")
+    _encoding_only_with_file(args)
     keywords = None if args.campaign_id else _keywords_from(args)  # bad input fails fast
     model = registry.load(registry.resolve(args.model))
     names = registry.topic_names(model)
@@ -529,6 +534,7 @@ def _neighbors(args: argparse.Namespace) -> Any:
          arg("--format", choices=["json", "csv"], default="json",
              help="csv: the Lookup page's actions download"))
 def _suggest(args: argparse.Namespace) -> Any:
+    _encoding_only_with_file(args)
     if args.account is not None:
         if args.campaign_id or args.text or args.file:
             raise InputError("suggest: give --account, a campaign id, --text or --file, "

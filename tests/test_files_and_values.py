@@ -469,8 +469,11 @@ def test_fingerprint_and_suggest_take_an_encoding(trained_home: Path, tmp_path: 
         assert result.returncode == 0, result.stderr
         # the unknown word, decoded right
         assert "телефон" in json.dumps(strict_json(result.stdout), ensure_ascii=False)
-    assert "with --file only" in refused(cli("suggest", "--text", "plumbing", "--encoding",
-                                             "cp1251", home=trained_home, text=False))
+    campaign = strict_json(cli("find", "C", home=trained_home).stdout)[0]["campaign_id"]
+    for given in (["suggest", "--text", "plumbing"], ["suggest", campaign],
+                  ["fingerprint", campaign], ["suggest", "--account", "x"]):
+        assert "with --file only" in refused(cli(*given, "--encoding", "cp1251",
+                                                 home=trained_home, text=False)), given
 
 
 def test_an_unterminated_quote_is_reported_where_it_starts(tmp_path: Path) -> None:
