@@ -113,8 +113,8 @@ def term_batches(name: str, version: int, columns: Sequence[str] | None = None,
         return
     from core import config
 
-    order = ["source_file", "source_line"]
-    picked = ", ".join(dict.fromkeys([*(columns or _term_columns()), *order]))
+    order, wanted = ["source_file", "source_line"], list(columns or _term_columns())
+    picked = ", ".join(dict.fromkeys([*wanted, *order]))
     with tempfile.TemporaryDirectory(prefix=".term-batches-", dir=config.home()) as folder:
         target = str(Path(folder) / "rows").replace("'", "''")
         with store.connect(read_only=True) as con:
@@ -130,7 +130,7 @@ def term_batches(name: str, version: int, columns: Sequence[str] | None = None,
             table = pq.read_table(part)   # its files hold every column but `batch`
             if not _in_import_order(table):
                 table = table.sort_by([(column, "ascending") for column in order])
-            yield table.select(list(columns or _term_columns())).to_pandas()
+            yield table.select(wanted).to_pandas()
 
 
 def _term_columns() -> list[str]:
