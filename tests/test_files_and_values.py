@@ -281,6 +281,11 @@ def test_parquet_nan_and_huge_integers_are_refused(tmp_path: Path) -> None:
     message = read_error(tmp_path / "huge.parquet")
     assert message.startswith("huge.parquet, line 2, column 'clicks':")
     assert "out of range" in message
+    # a duration read as text is its count of microseconds: 5 s became 5,000,000 clicks
+    timed = huge.set_column(3, "clicks", pa.array([5_000_000, 1, 2], pa.duration("us")))
+    pq.write_table(timed, tmp_path / "timed.parquet")
+    message = read_error(tmp_path / "timed.parquet")
+    assert message.startswith("timed.parquet, column 'clicks': holds duration[us] values")
 
 
 def test_cli_always_prints_strict_json(home: Path, tmp_path: Path) -> None:

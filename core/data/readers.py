@@ -497,6 +497,10 @@ def _read_parquet(data: bytes, name: str) -> _RawTable:
     for column, index in matched.items():
         cells = table.column(index)
         kind = cells.type
+        if column in METRIC_COLUMNS and pa.types.is_temporal(kind):
+            # as text a duration is its count of units: 5 s would be 5,000,000 clicks
+            raise InputError(f"holds {kind} values, not numbers: export it as a number "
+                             "column", file=name, column=header[index])
         typed = ((column in METRIC_COLUMNS and (pa.types.is_integer(kind)
                                                 or pa.types.is_floating(kind)))
                  or (column == "date" and (pa.types.is_date(kind)
