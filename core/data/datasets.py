@@ -113,8 +113,8 @@ def term_batches(name: str, version: int, columns: Sequence[str] | None = None,
         return
     from core import config
 
-    order, wanted = ["source_file", "source_line"], list(columns or _term_columns())
-    picked = ", ".join(dict.fromkeys([*wanted, *order]))
+    wanted = list(columns or _term_columns())
+    picked = ", ".join(dict.fromkeys([*wanted, *_IMPORT_ORDER]))
     with tempfile.TemporaryDirectory(prefix=".term-batches-", dir=config.home()) as folder:
         target = str(Path(folder) / "rows").replace("'", "''")
         with store.connect(read_only=True) as con:
@@ -127,10 +127,8 @@ def term_batches(name: str, version: int, columns: Sequence[str] | None = None,
             if not part.exists():   # no campaign's id hashed to it
                 continue
             os.utime(folder)   # in use: start-up clean-up leaves it (`orphans.clean`)
-            table = pq.read_table(part)   # its files hold every column but `batch`
-            if not _in_import_order(table):
-                table = table.sort_by([(column, "ascending") for column in order])
-            yield table.select(wanted).to_pandas()
+            # its files hold every column but `batch`
+            yield _in_import_order_sorted(pq.read_table(part)).select(wanted).to_pandas()
 
 
 def _term_columns() -> list[str]:
@@ -146,17 +144,25 @@ def term_table(name: str, version: int, columns: Sequence[str] | None = None) ->
     (DuckDB keeps insertion order, and an import inserts a version in file-then-line
     order when its files came sorted): an ORDER BY sorts every time.
     """
-    order = ["source_file", "source_line"]
     picked = "* EXCLUDE (dataset, version)" if columns is None else ", ".join(
-        [*columns, *(c for c in order if c not in columns)])
+        [*columns, *(c for c in _IMPORT_ORDER if c not in columns)])
     with store.connect(read_only=True) as con:
         table = con.sql(f"SELECT {picked} FROM terms WHERE dataset = ? AND version = ?",
                         params=[name, version]).to_arrow_table()
-    if not _in_import_order(table):
-        table = table.sort_by([(column, "ascending") for column in order])
+    table = _in_import_order_sorted(table)
     if columns is not None:
         table = table.select(list(columns))
     return table
+
+
+_IMPORT_ORDER = ["source_file", "source_line"]
+
+
+def _in_import_order_sorted(table: pa.Table) -> pa.Table:
+    """The rows in import order, sorted only when they are not already."""
+    if _in_import_order(table):
+        return table
+    return table.sort_by([(column, "ascending") for column in _IMPORT_ORDER])
 
 
 def _in_import_order(table: pa.Table) -> bool:
