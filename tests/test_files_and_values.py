@@ -308,6 +308,38 @@ def test_cli_prints_database_sums_and_decimals_as_numbers(home: Path) -> None:
         {"s": 10, "d": 1.5, "big": 12345678901234567890}]
 
 
+def test_cli_prints_intervals_and_blobs_as_plain_text(home: Path) -> None:
+    """DuckDB's INTERVAL and BLOB reached the JSON as Python reprs
+    ("<DateOffset: days=0, months=0, nanoseconds=5000000000>", "b'ab'")."""
+    result = cli("sql", "SELECT INTERVAL 5 SECOND AS i, 'ab'::BLOB AS b, "
+                        "INTERVAL '14 months 2 days 3 hours 0.25 seconds' AS long, "
+                        "-INTERVAL 90 MINUTE AS neg, INTERVAL 0 DAY AS zero, "
+                        "'\\xAA\\xFF'::BLOB AS raw, NULL::INTERVAL AS ni, NULL::BLOB AS nb",
+                 home=home)
+    assert result.returncode == 0, result.stderr
+    assert strict_json(result.stdout)["data"] == [
+        {"i": "PT5S", "b": "YWI=", "long": "P1Y2M2DT3H0.25S", "neg": "PT-1H-30M",
+         "zero": "PT0S", "raw": "qv8=", "ni": None, "nb": None}]
+
+
+def test_durations_and_bytes_have_one_json_form_in_cli_and_service() -> None:
+    """The CLI and the scoring service share core/jsonable.py for these too."""
+    import datetime
+
+    from core.cli import json_safe
+    from core.serve.answers import plain
+
+    values = {"td": datetime.timedelta(days=-1, seconds=1), "pd": pd.Timedelta("1 day 2 ns"),
+              "np": np.timedelta64(1500, "ms"), "nat": np.timedelta64("NaT"),
+              "arrow": pa.scalar((1, 2, 3_000_000_000),
+                                 pa.month_day_nano_interval()).as_py(),
+              "bytes": b"\x00ab", "view": memoryview(b"ab")}
+    expected = {"td": "PT-23H-59M-59S", "pd": "P1DT0.000000002S", "np": "PT1.5S",
+                "nat": None, "arrow": "P1M2DT3S", "bytes": "AGFi", "view": "YWI="}
+    assert json_safe(values) == expected
+    assert plain(values) == expected
+
+
 @pytest.mark.parametrize("raw", ["abc", "nan", "inf", "-5", "0"])
 def test_a_bad_number_in_the_environment_is_one_line_naming_it(home: Path, raw: str,
                                                                monkeypatch) -> None:
