@@ -550,6 +550,21 @@ def test_two_columns_of_one_name_are_refused(home: Path, tmp_path: Path, header:
     assert store.table_counts()["datasets"] == 0
 
 
+def test_parquet_with_two_equal_column_names_is_refused_naming_them(tmp_path: Path) -> None:
+    """Arrow's dataset reader failed first, with its internals ("Multiple matches for
+    FieldRef.Name(clicks) in … __fragment_index: int32 …")."""
+    cells = [pa.array(["c1"]), pa.array(["shoes"]), pa.array([2]), pa.array([3])]
+    pq.write_table(pa.table(cells, names=["campaign", "keyword", "clicks", "clicks"]),
+                   tmp_path / "twice.parquet")
+    message = read_error(tmp_path / "twice.parquet")
+    assert message.startswith("twice.parquet:"), message
+    assert "columns 3 'clicks' and 4 'clicks' have the same name" in message
+    assert "FieldRef" not in message and "__" not in message
+    pq.write_table(pa.table(cells, names=["campaign", "keyword", "note", "note"]),
+                   tmp_path / "notes.parquet")  # a name no column is read from: left alone
+    assert read_paths([tmp_path / "notes.parquet"]).frame["term"].tolist() == ["shoes"]
+
+
 def test_repeated_ignored_columns_are_still_read(tmp_path: Path) -> None:
     """A name no canonical column uses loses nothing by repeating; it is not refused."""
     path = tmp_path / "notes.csv"

@@ -481,8 +481,9 @@ def _ragged_row(row: list[str], width: int, start: int, end: int, layout: _Layou
 
 
 def _read_parquet(data: bytes, name: str) -> _RawTable:
-    try:
-        table = pq.read_table(pa.BufferReader(data))
+    try:  # ParquetFile, not read_table: Arrow's dataset reader fails on a repeated column
+        # name with its internals; `_match_columns` refuses it naming both columns
+        table = pq.ParquetFile(pa.BufferReader(data)).read()
     except (pa.ArrowException, OSError, ValueError) as err:
         raise InputError(f"is not a readable Parquet file ({err})", file=name) from None
     header = [str(column) for column in table.column_names]
