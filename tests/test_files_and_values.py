@@ -288,6 +288,23 @@ def test_parquet_nan_and_huge_integers_are_refused(tmp_path: Path) -> None:
     assert message.startswith("timed.parquet, column 'clicks': holds duration[us] values")
 
 
+@pytest.mark.parametrize(("cells", "kind", "shown"), [
+    ([1, float("inf")], pa.float16(), "inf is not a number"),
+    ([1, -float("inf")], pa.float32(), "-inf is not a number"),
+    ([1, -5], pa.int64(), "-5 is negative"),
+    ([1, 1.5], pa.float64(), "1.5 is not a whole number"),
+])
+def test_parquet_numbers_are_shown_plainly_when_refused(tmp_path: Path, cells: list,
+                                                        kind: pa.DataType, shown: str) -> None:
+    """A refused Parquet number showed as numpy's repr: `np.float64(inf) is not a number`."""
+    table = pa.table({"campaign_id": ["c1", "c1"], "term": ["a", "b"],
+                      "clicks": pa.array(np.array(cells), kind)})
+    pq.write_table(table, tmp_path / "odd.parquet")
+    message = read_error(tmp_path / "odd.parquet")
+    assert message.startswith(f"odd.parquet, line 2, column 'clicks': {shown}"), message
+    assert "np." not in message
+
+
 def test_cli_always_prints_strict_json(home: Path, tmp_path: Path) -> None:
     result = cli("sql", "SELECT 'nan'::DOUBLE AS nan, 'inf'::DOUBLE AS inf, "
                         "-'inf'::DOUBLE AS ninf, 1.5::DOUBLE AS x", home=home, text=False)

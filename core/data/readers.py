@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -716,8 +717,8 @@ def _number_column(values: pd.Series, whole: bool, fail: _Fail, column: str) -> 
     blanks null; anything else that is not a non-negative number is refused."""
     if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(
             values.dtype):
-        numbers = pd.to_numeric(values).astype("float64").reset_index(drop=True)
-        original = numbers
+        original = values.reset_index(drop=True)  # shown as typed: -5, not -5.0
+        numbers = pd.to_numeric(original).astype("float64")
         bad = pd.Series(False, index=numbers.index)
     else:
         original = pd.Series(_as_text(values), dtype=object)
@@ -737,24 +738,30 @@ def _number_column(values: pd.Series, whole: bool, fail: _Fail, column: str) -> 
     bad |= np.isinf(numbers)
     if bad.any():
         at = int(np.flatnonzero(bad.to_numpy())[0])
-        raise fail(f"{original.iloc[at]!r} is not a number", at, column)
+        raise fail(f"{_shown(original.iloc[at])} is not a number", at, column)
     negative = np.flatnonzero((numbers < 0).to_numpy())
     if negative.size:
         at = int(negative[0])
-        raise fail(f"{original.iloc[at]!r} is negative; metrics must be 0 or more", at, column)
+        raise fail(f"{_shown(original.iloc[at])} is negative; metrics must be 0 or more", at, column)
     limit = _METRIC_MAX.get(column)
     too_big = np.flatnonzero((numbers > limit).to_numpy()) if limit else []
     if len(too_big):
         at = int(too_big[0])
-        raise fail(f"{original.iloc[at]!r} is out of range: {column} may be at most "
+        raise fail(f"{_shown(original.iloc[at])} is out of range: {column} may be at most "
                    f"{limit:,.0f} per row", at, column)
     if whole:
         fractional = np.flatnonzero((numbers.notna() & (numbers % 1 != 0)).to_numpy())
         if fractional.size:
             at = int(fractional[0])
-            raise fail(f"{original.iloc[at]!r} is not a whole number", at, column)
+            raise fail(f"{_shown(original.iloc[at])} is not a whole number", at, column)
         return numbers.round().astype("Int64")
     return numbers
+
+
+def _shown(cell: Any) -> str:
+    """A refused cell as messages show it: text quoted as the file has it ('1,5x'), a
+    number (Parquet) plainly: inf, -inf, nan, -5, not numpy's `np.float64(inf)`."""
+    return repr(cell.item() if isinstance(cell, np.generic) else cell)
 
 
 def _date_column(raw: _RawTable, fail: _Fail) -> pd.Series:
