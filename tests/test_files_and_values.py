@@ -135,6 +135,19 @@ def test_cli_refuses_process_substitution_and_devices(home: Path, small_csv: Pat
     assert store.table_counts() == before
 
 
+def test_keyword_file_commands_do_not_offer_folders(home: Path, tmp_path: Path) -> None:
+    """`--file <folder>` said "only regular files (or folders of them) can be read": a
+    keyword file must be one file; an import still takes a folder."""
+    for command in ("fingerprint", "suggest"):
+        message = refused(cli(command, "--file", str(tmp_path), home=home, text=False))
+        assert message.startswith(f"error: {tmp_path}: is a folder, not a regular file")
+        assert "folders of them" not in message and "give one file" in message
+        message = refused(cli(command, "--file", str(tmp_path / "gone.txt"), home=home,
+                              text=False))
+        assert "gone.txt: no such file" in message and "folder" not in message
+    assert "no such file or folder" in read_error(tmp_path / "gone.csv")
+
+
 # --------------------------------------------------------------------------- 6: encodings
 
 

@@ -151,10 +151,11 @@ def read_each(paths: Sequence[str | Path], *, names: Sequence[str] | None = None
     if not sources:
         raise InputError("nothing to read: no files given")
     for path, shown in sources:  # every kind and size before any reading
-        info = files.regular_file(path, shown if names is not None else str(path))
+        info = files.regular_file(path, shown if names is not None else str(path),
+                                  folders=True)
         files.check_size(info.st_size, shown)
     _check_distinct([shown for _, shown in sources])
-    return (_read_one(files.read_limited(path, shown), shown, encoding)
+    return (_read_one(files.read_limited(path, shown, folders=True), shown, encoding)
             for path, shown in sources)
 
 
@@ -182,7 +183,7 @@ def _supported_files(folder: Path) -> list[Path]:
         if stat.S_ISREG(mode):
             found.append(child)
         elif not stat.S_ISDIR(mode) and child.suffix.lower() in SUPPORTED_SUFFIXES:
-            raise files.not_regular(f"{folder}/{child.name}", mode)
+            raise files.not_regular(f"{folder}/{child.name}", mode, folders=True)
     # The demo generator's ground truth (`planted.parquet`, `x.planted.parquet`) sits
     # beside its corpus and is never term rows: models must not see it.
     supported = [p for p in found if p.suffix.lower() in SUPPORTED_SUFFIXES
