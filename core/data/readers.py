@@ -36,6 +36,7 @@ from core.data.columns import (
     accepted_names,
     match_columns,
     normalise_name,
+    rival_columns,
 )
 from core.errors import InputError
 from core.data.match_types import strip_match_decoration
@@ -353,6 +354,7 @@ def _read_delimited(text: str, name: str) -> _RawTable:
         raise InputError(f"the file has {what}", file=name, line=skip + 1)
 
     columns = dict(enumerate(zip(*rows, strict=True)))
+    _check_rivals(header, matched, columns.__getitem__, lines, name)
     values = {column: pd.Series(columns[index], dtype=object)
               for column, index in matched.items()}
     file_format = _report_format(title, delimiter, header[layout.term_index])
@@ -370,6 +372,25 @@ def _match_columns(header: list[str], name: str, line: int | None = None) -> dic
         return match_columns(header)
     except InputError as err:
         raise InputError(str(err), file=name, line=line) from None
+
+
+def _check_rivals(header: list[str], matched: dict[str, int],
+                  cells_of: Callable[[int], Sequence], lines: Sequence[int], name: str) -> None:
+    """Refuse two columns that name one canonical column ("Impr.", "Impressions") when
+    their values differ, naming both and the first line where they do: reading one would
+    drop the other unseen. Equal columns lose nothing and are read (`rival_columns`)."""
+    for column, kept, rival in rival_columns(header, matched):
+        ours, theirs = cells_of(kept), cells_of(rival)
+        if ours == theirs:
+            continue
+        at = next(p for p, pair in enumerate(zip(ours, theirs, strict=True))
+                  if pair[0] != pair[1])
+        what = column.replace("_", " ")
+        raise InputError(
+            f"columns {kept + 1} {header[kept]!r} and {rival + 1} {header[rival]!r} both "
+            f"name the {what} but differ here ({_shown(ours[at])} and "
+            f"{_shown(theirs[at])}), so which one holds the {what} is unclear; remove or "
+            "rename the other one", file=name, line=int(lines[at]))
 
 
 @dataclass(frozen=True)
@@ -496,6 +517,8 @@ def _read_parquet(data: bytes, name: str) -> _RawTable:
             f"Accepted names for the term column: {accepted_names('term')}", file=name)
     if table.num_rows == 0:
         raise InputError("the file has columns but no data rows", file=name)
+    _check_rivals(header, matched, lambda index: table.column(index).to_pylist(),
+                  np.arange(1, table.num_rows + 1), name)
     values = {}
     for column, index in matched.items():
         cells = table.column(index)
