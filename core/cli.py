@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.errors import InputError, TopicLabError
+from core.jsonable import bytes_text, decimal_number, duration_text
 
 Handler = Callable[[argparse.Namespace], Any]
 
@@ -109,18 +110,22 @@ class CsvOutput:
 
 def json_safe(value: Any) -> Any:
     """`value` with every non-finite float (NaN, ±inf, also numpy's) and missing marker
-    (pd.NA, NaT) turned into None, decimals into numbers and numpy scalars into Python
-    ones, so that `json.dumps(..., allow_nan=False)` never fails nor prints `NaN`."""
+    (pd.NA, NaT) turned into None, decimals into numbers, numpy scalars into Python
+    ones, durations and bytes into text (`core.jsonable`), so that
+    `json.dumps(..., allow_nan=False)` never fails nor prints `NaN` or a Python repr."""
     if isinstance(value, dict):
         return {key: json_safe(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(item) for item in value]
     if isinstance(value, (str, bool, int)) or value is None:
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else None
+    if (duration := duration_text(value)) is not None:  # before tuples: Arrow's is one
+        return duration
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes_text(value)
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
     if isinstance(value, decimal.Decimal):
-        from core.jsonable import decimal_number
         return decimal_number(value)
     import numpy as np
     import pandas as pd

@@ -3,7 +3,12 @@
 
 from __future__ import annotations
 
+import base64
+import datetime
 from decimal import Decimal
+from typing import Any
+
+NS_PER = {"D": 86_400 * 10**9, "H": 3_600 * 10**9, "M": 60 * 10**9}
 
 
 def decimal_number(value: Decimal) -> int | float | None:
@@ -12,3 +17,69 @@ def decimal_number(value: Decimal) -> int | float | None:
     if not value.is_finite():
         return None
     return int(value) if value == value.to_integral_value() else float(value)
+
+
+def bytes_text(value: bytes | bytearray | memoryview) -> str:
+    """A DuckDB BLOB (any bytes) as base64 text: JSON has no bytes, base64 is how JSON
+    usually carries them (BigQuery exports, protobuf's JSON), it keeps every byte (a BLOB
+    need not be UTF-8) and DuckDB reads it back with `from_base64(…)`."""
+    return base64.b64encode(bytes(value)).decode("ascii")
+
+
+def duration_text(value: Any) -> str | None:
+    """A duration (DuckDB INTERVAL as Arrow or pandas hands it over, `timedelta`,
+    `pd.Timedelta`, `np.timedelta64`) as ISO-8601 text, e.g. `P1M2DT3H0.5S`; None when
+    `value` is no duration (or numpy's NaT). ISO text rather than seconds because an
+    INTERVAL keeps months and days apart from time (a month is not a fixed number of
+    seconds); it is pandas' `Timedelta.isoformat()` form and PostgreSQL's
+    `intervalstyle = iso_8601`, with a sign on each negative part (`PT-1H-30M`)."""
+    parts = _interval_parts(value)
+    return None if parts is None else _iso_duration(*parts)
+
+
+def _interval_parts(value: Any) -> tuple[int, int, int] | None:
+    """(months, days, nanoseconds) of a duration, or None when `value` is no duration."""
+    if isinstance(value, datetime.timedelta):  # pd.Timedelta too (it adds nanoseconds)
+        micro = (value.days * 86_400 + value.seconds) * 10**6 + value.microseconds
+        return 0, *_split(micro * 1000 + int(getattr(value, "nanoseconds", 0)), NS_PER["D"])
+    kind = type(value).__name__
+    if kind == "MonthDayNano":  # pyarrow's INTERVAL scalar (a named tuple)
+        return int(value.months), int(value.days), int(value.nanoseconds)
+    if kind == "DateOffset" and set(value.kwds) <= {"months", "days", "nanoseconds"}:
+        # what pyarrow's to_pandas() makes of an INTERVAL column
+        months, days, nanoseconds = (int(value.kwds.get(part, 0)) * value.n
+                                     for part in ("months", "days", "nanoseconds"))
+        return months, days, nanoseconds
+    if kind == "timedelta64":
+        import numpy as np
+        if np.isnat(value):
+            return None
+        unit = np.datetime_data(value.dtype)[0]
+        if unit in ("Y", "M"):
+            return int(value.astype("timedelta64[M]").astype(np.int64)), 0, 0
+        return 0, *_split(int(value.astype("timedelta64[ns]").astype(np.int64)), NS_PER["D"])
+    return None
+
+
+def _split(total: int, unit: int) -> tuple[int, int]:
+    """Whole units and the rest, both toward zero: -90 min is -1 h and -30 min."""
+    whole = abs(total) // unit * (-1 if total < 0 else 1)
+    return whole, total - whole * unit
+
+
+def _iso_duration(months: int, days: int, nanoseconds: int) -> str:
+    years, months = _split(months, 12)
+    hours, rest = _split(nanoseconds, NS_PER["H"])
+    minutes, rest = _split(rest, NS_PER["M"])
+    date = "".join(f"{n}{unit}" for n, unit in ((years, "Y"), (months, "M"), (days, "D")) if n)
+    seconds = ""
+    if rest:
+        whole, frac = _split(rest, 10**9)
+        seconds = f"{'-' if rest < 0 and not whole else ''}{whole}"
+        if frac:
+            seconds += "." + f"{abs(frac):09d}".rstrip("0")
+        seconds += "S"
+    time = "".join(f"{n}{unit}" for n, unit in ((hours, "H"), (minutes, "M")) if n) + seconds
+    if not date and not time:
+        return "PT0S"
+    return f"P{date}" + (f"T{time}" if time else "")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
@@ -173,6 +174,18 @@ def test_explore_refused_upload_says_why_and_keeps_the_active_dataset(home, smal
     assert at.selectbox(key="dataset_picker").value == ("shop", 1)
     assert at.text_input(key="import_name").value == "broken"  # what was typed stays
     assert datasets.list_versions()["name"].tolist() == ["shop"]
+
+
+def test_explore_shows_sql_intervals_and_blobs(home, small_csv):
+    """INTERVAL and BLOB columns are shown as the CLI prints them (ISO-8601, base64)."""
+    ingest.import_paths([small_csv], "shop")
+    at = run_page("app_pages/explore.py")
+    at.text_area(key="sql_text").set_value(
+        "SELECT INTERVAL 5 SECOND AS i, 'ab'::BLOB AS b, NULL::INTERVAL AS n").run()
+    at.button(key="run_sql").click().run()
+    assert not at.error and not at.exception, [e.value for e in [*at.error, *at.exception]]
+    [row] = at.dataframe[-1].value.to_dict("records")
+    assert (row["i"], row["b"]) == ("PT5S", "YWI=") and pd.isna(row["n"])
 
 
 def test_explore_says_when_a_sql_result_is_capped(home, small_csv, monkeypatch):

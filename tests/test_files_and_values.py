@@ -135,6 +135,19 @@ def test_cli_refuses_process_substitution_and_devices(home: Path, small_csv: Pat
     assert store.table_counts() == before
 
 
+def test_keyword_file_commands_do_not_offer_folders(home: Path, tmp_path: Path) -> None:
+    """`--file <folder>` said "only regular files (or folders of them) can be read": a
+    keyword file must be one file; an import still takes a folder."""
+    for command in ("fingerprint", "suggest"):
+        message = refused(cli(command, "--file", str(tmp_path), home=home, text=False))
+        assert message.startswith(f"error: {tmp_path}: is a folder, not a regular file")
+        assert "folders of them" not in message and "give one file" in message
+        message = refused(cli(command, "--file", str(tmp_path / "gone.txt"), home=home,
+                              text=False))
+        assert "gone.txt: no such file" in message and "folder" not in message
+    assert "no such file or folder" in read_error(tmp_path / "gone.csv")
+
+
 # --------------------------------------------------------------------------- 6: encodings
 
 
@@ -288,6 +301,23 @@ def test_parquet_nan_and_huge_integers_are_refused(tmp_path: Path) -> None:
     assert message.startswith("timed.parquet, column 'clicks': holds duration[us] values")
 
 
+@pytest.mark.parametrize(("cells", "kind", "shown"), [
+    ([1, float("inf")], pa.float16(), "inf is not a number"),
+    ([1, -float("inf")], pa.float32(), "-inf is not a number"),
+    ([1, -5], pa.int64(), "-5 is negative"),
+    ([1, 1.5], pa.float64(), "1.5 is not a whole number"),
+])
+def test_parquet_numbers_are_shown_plainly_when_refused(tmp_path: Path, cells: list,
+                                                        kind: pa.DataType, shown: str) -> None:
+    """A refused Parquet number showed as numpy's repr: `np.float64(inf) is not a number`."""
+    table = pa.table({"campaign_id": ["c1", "c1"], "term": ["a", "b"],
+                      "clicks": pa.array(np.array(cells), kind)})
+    pq.write_table(table, tmp_path / "odd.parquet")
+    message = read_error(tmp_path / "odd.parquet")
+    assert message.startswith(f"odd.parquet, line 2, column 'clicks': {shown}"), message
+    assert "np." not in message
+
+
 def test_cli_always_prints_strict_json(home: Path, tmp_path: Path) -> None:
     result = cli("sql", "SELECT 'nan'::DOUBLE AS nan, 'inf'::DOUBLE AS inf, "
                         "-'inf'::DOUBLE AS ninf, 1.5::DOUBLE AS x", home=home, text=False)
@@ -306,6 +336,38 @@ def test_cli_prints_database_sums_and_decimals_as_numbers(home: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert strict_json(result.stdout)["data"] == [
         {"s": 10, "d": 1.5, "big": 12345678901234567890}]
+
+
+def test_cli_prints_intervals_and_blobs_as_plain_text(home: Path) -> None:
+    """DuckDB's INTERVAL and BLOB reached the JSON as Python reprs
+    ("<DateOffset: days=0, months=0, nanoseconds=5000000000>", "b'ab'")."""
+    result = cli("sql", "SELECT INTERVAL 5 SECOND AS i, 'ab'::BLOB AS b, "
+                        "INTERVAL '14 months 2 days 3 hours 0.25 seconds' AS long, "
+                        "-INTERVAL 90 MINUTE AS neg, INTERVAL 0 DAY AS zero, "
+                        "'\\xAA\\xFF'::BLOB AS raw, NULL::INTERVAL AS ni, NULL::BLOB AS nb",
+                 home=home)
+    assert result.returncode == 0, result.stderr
+    assert strict_json(result.stdout)["data"] == [
+        {"i": "PT5S", "b": "YWI=", "long": "P1Y2M2DT3H0.25S", "neg": "PT-1H-30M",
+         "zero": "PT0S", "raw": "qv8=", "ni": None, "nb": None}]
+
+
+def test_durations_and_bytes_have_one_json_form_in_cli_and_service() -> None:
+    """The CLI and the scoring service share core/jsonable.py for these too."""
+    import datetime
+
+    from core.cli import json_safe
+    from core.serve.answers import plain
+
+    values = {"td": datetime.timedelta(days=-1, seconds=1), "pd": pd.Timedelta("1 day 2 ns"),
+              "np": np.timedelta64(1500, "ms"), "nat": np.timedelta64("NaT"),
+              "arrow": pa.scalar((1, 2, 3_000_000_000),
+                                 pa.month_day_nano_interval()).as_py(),
+              "bytes": b"\x00ab", "view": memoryview(b"ab")}
+    expected = {"td": "PT-23H-59M-59S", "pd": "P1DT0.000000002S", "np": "PT1.5S",
+                "nat": None, "arrow": "P1M2DT3S", "bytes": "AGFi", "view": "YWI="}
+    assert json_safe(values) == expected
+    assert plain(values) == expected
 
 
 @pytest.mark.parametrize("raw", ["abc", "nan", "inf", "-5", "0"])
@@ -516,6 +578,46 @@ def test_two_columns_of_one_name_are_refused(home: Path, tmp_path: Path, header:
     assert "twice.csv" in refused(cli("ingest", str(path), "--dataset", "x", home=home,
                                       text=False))
     assert store.table_counts()["datasets"] == 0
+
+
+def test_two_names_of_one_column_must_agree(home: Path, tmp_path: Path) -> None:
+    """`Impr.` and `Impressions` (two aliases of one column) in one file: the importer read
+    the first and dropped the other silently. Differing values are refused, naming both;
+    equal ones lose nothing and are read."""
+    path = write(tmp_path / "two.csv", "Campaign,Keyword,Impr.,Impressions\n"
+                                       "c1,shoes,10,10\nc1,boots,7,70\n")
+    message = read_error(path)
+    assert message.startswith("two.csv, line 3: columns 4 'Impressions' and 3 'Impr.' both "
+                              "name the impressions but differ here ('70' and '7')"), message
+    assert "two.csv" in refused(cli("ingest", str(path), "--dataset", "x", home=home,
+                                    text=False))
+    assert store.table_counts()["datasets"] == 0
+    same = write(tmp_path / "same.csv", "Campaign,Keyword,Impr.,Impressions\n"
+                                        "c1,shoes,10,10\nc1,boots,7,7\n")
+    assert read_paths([same]).frame["impressions"].tolist() == [10, 7]
+    table = pa.table({"campaign_id": ["c1", "c1"], "term": ["a", "b"], "query": ["a", "c"]})
+    pq.write_table(table, tmp_path / "two.parquet")
+    assert read_error(tmp_path / "two.parquet").startswith(
+        "two.parquet, line 2: columns 2 'term' and 3 'query' both name the term")
+    # a search terms report's Keyword is the keyword the search term matched: left alone
+    report = tmp_path / "st.csv"
+    report.write_bytes(ST_REPORT.encode("utf-16"))
+    assert read_paths([report]).frame["term"].tolist() == ["sony camera price"] * 2
+
+
+def test_parquet_with_two_equal_column_names_is_refused_naming_them(tmp_path: Path) -> None:
+    """Arrow's dataset reader failed first, with its internals ("Multiple matches for
+    FieldRef.Name(clicks) in … __fragment_index: int32 …")."""
+    cells = [pa.array(["c1"]), pa.array(["shoes"]), pa.array([2]), pa.array([3])]
+    pq.write_table(pa.table(cells, names=["campaign", "keyword", "clicks", "clicks"]),
+                   tmp_path / "twice.parquet")
+    message = read_error(tmp_path / "twice.parquet")
+    assert message.startswith("twice.parquet:"), message
+    assert "columns 3 'clicks' and 4 'clicks' have the same name" in message
+    assert "FieldRef" not in message and "__" not in message
+    pq.write_table(pa.table(cells, names=["campaign", "keyword", "note", "note"]),
+                   tmp_path / "notes.parquet")  # a name no column is read from: left alone
+    assert read_paths([tmp_path / "notes.parquet"]).frame["term"].tolist() == ["shoes"]
 
 
 def test_repeated_ignored_columns_are_still_read(tmp_path: Path) -> None:

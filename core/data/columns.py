@@ -3,7 +3,9 @@
 Exports and hand-made files spell the same thing many ways ("Impr.", "impressions",
 "Search term", "query"); names are compared after lower-casing and dropping spaces and
 punctuation, against an ordered alias list per canonical column (first alias found wins,
-so "Search term" beats "Keyword" in a search terms report that has both).
+so "Search term" beats "Keyword" in a search terms report that has both). Any other
+column that names an already fed canonical column ("Impressions" beside "Impr.") is a
+rival: the reader imports the file only when the two hold the same values.
 """
 
 from __future__ import annotations
@@ -38,6 +40,12 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
 # Input names of the term column that say what kind of term it holds.
 SEARCH_TERM_NAMES = frozenset({"searchterm", "searchquery", "query"})
 KEYWORD_NAMES = frozenset({"keyword", "keywords"})
+
+
+# Two columns that both name one canonical column yet legitimately hold different things:
+# (canonical column, names of the column read, names of the one left alone). A search terms
+# report has the search term and the keyword it matched (the term is the search term).
+LEGITIMATE_RIVALS = (("term", SEARCH_TERM_NAMES, KEYWORD_NAMES),)
 
 
 def normalise_name(name: str) -> str:
@@ -76,6 +84,28 @@ def match_columns(headers: Sequence[str]) -> dict[str, int]:
                 f"same name, so which one holds the {fed[first].replace('_', ' ')} is "
                 "unclear; rename or remove one of them")
     return matched
+
+
+def rival_columns(headers: Sequence[str], matched: dict[str, int]
+                  ) -> list[tuple[str, int, int]]:
+    """(canonical column, index of the column read, index of a rival) for every input
+    column that names a canonical column another column already feeds and feeds none
+    itself ("Impr." and "Impressions"): taking the first alone would drop the other's
+    values unseen, so the reader compares them. `LEGITIMATE_RIVALS` are left out."""
+    fed = set(matched.values())
+    rivals = []
+    for column, kept in matched.items():
+        kept_name = normalise_name(headers[kept])
+        for index, header in enumerate(headers):
+            name = normalise_name(header)
+            if (index in fed or name == kept_name
+                    or name not in _NORMALISED_ALIASES[column]):
+                continue  # fed, or a repeated name (match_columns refuses those it reads)
+            if any(column == c and kept_name in read and name in left
+                   for c, read, left in LEGITIMATE_RIVALS):
+                continue
+            rivals.append((column, kept, index))
+    return rivals
 
 
 def accepted_names(column: str) -> str:

@@ -35,9 +35,14 @@ def kind_of(mode: int) -> str:
     return next((label for test, label in _KINDS if test(mode)), "not a regular file")
 
 
-def not_regular(shown: str, mode: int) -> InputError:
-    return InputError(f"is {kind_of(mode)}, not a regular file; only regular files (or "
-                      "folders of them) can be read", file=shown)
+def not_regular(shown: str, mode: int, *, folders: bool = False) -> InputError:
+    """The refusal of a path that is no regular file; `folders`: the caller also reads
+    folders (an import), so the message offers them, and only then."""
+    if folders:
+        return InputError(f"is {kind_of(mode)}, not a regular file; only regular files (or "
+                          "folders of them) can be read", file=shown)
+    return InputError(f"is {kind_of(mode)}, not a regular file; only a regular file can be "
+                      "read here: give one file", file=shown)
 
 
 def check_size(size: int, shown: str) -> None:
@@ -53,24 +58,29 @@ def megabytes(size: int) -> str:
     return f"{size / 2**20:.{0 if size >= 10 * 2**20 else 2}f} MB"
 
 
-def regular_file(path: str | Path, shown: str | None = None) -> os.stat_result:
-    """`os.stat` of a path that must be an existing regular file (links followed)."""
+def regular_file(path: str | Path, shown: str | None = None, *,
+                 folders: bool = False) -> os.stat_result:
+    """`os.stat` of a path that must be an existing regular file (links followed);
+    `folders`: the caller reads folders too, so its messages may say so."""
     shown = shown or str(path)
     try:
         info = os.stat(path)
     except FileNotFoundError:
-        raise InputError("no such file or folder", file=shown) from None
+        raise InputError("no such file or folder" if folders else "no such file",
+                         file=shown) from None
     except OSError as err:
         raise InputError(f"cannot be read ({err.strerror})", file=shown) from None
     if not stat.S_ISREG(info.st_mode):
-        raise not_regular(shown, info.st_mode)
+        raise not_regular(shown, info.st_mode, folders=folders)
     return info
 
 
-def read_limited(path: str | Path, shown: str | None = None) -> bytes:
-    """The bytes of a regular file, refused as soon as they pass the size limit."""
+def read_limited(path: str | Path, shown: str | None = None, *,
+                 folders: bool = False) -> bytes:
+    """The bytes of a regular file, refused as soon as they pass the size limit
+    (`folders` as for `regular_file`)."""
     shown = shown or str(path)
-    check_size(regular_file(path, shown).st_size, shown)
+    check_size(regular_file(path, shown, folders=folders).st_size, shown)
     limit = max_upload_bytes()
     try:
         # O_NONBLOCK: should the path have become a FIFO since the check, opening it
@@ -81,7 +91,7 @@ def read_limited(path: str | Path, shown: str | None = None) -> bytes:
     with os.fdopen(fd, "rb", buffering=0) as handle:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
-            raise not_regular(shown, mode)
+            raise not_regular(shown, mode, folders=folders)
         os.set_blocking(fd, True)
         chunks, total = [], 0
         while chunk := handle.read(min(_CHUNK, limit + 1 - total)):

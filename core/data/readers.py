@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -35,6 +36,7 @@ from core.data.columns import (
     accepted_names,
     match_columns,
     normalise_name,
+    rival_columns,
 )
 from core.errors import InputError
 from core.data.match_types import strip_match_decoration
@@ -150,10 +152,11 @@ def read_each(paths: Sequence[str | Path], *, names: Sequence[str] | None = None
     if not sources:
         raise InputError("nothing to read: no files given")
     for path, shown in sources:  # every kind and size before any reading
-        info = files.regular_file(path, shown if names is not None else str(path))
+        info = files.regular_file(path, shown if names is not None else str(path),
+                                  folders=True)
         files.check_size(info.st_size, shown)
     _check_distinct([shown for _, shown in sources])
-    return (_read_one(files.read_limited(path, shown), shown, encoding)
+    return (_read_one(files.read_limited(path, shown, folders=True), shown, encoding)
             for path, shown in sources)
 
 
@@ -181,7 +184,7 @@ def _supported_files(folder: Path) -> list[Path]:
         if stat.S_ISREG(mode):
             found.append(child)
         elif not stat.S_ISDIR(mode) and child.suffix.lower() in SUPPORTED_SUFFIXES:
-            raise files.not_regular(f"{folder}/{child.name}", mode)
+            raise files.not_regular(f"{folder}/{child.name}", mode, folders=True)
     # The demo generator's ground truth (`planted.parquet`, `x.planted.parquet`) sits
     # beside its corpus and is never term rows: models must not see it.
     supported = [p for p in found if p.suffix.lower() in SUPPORTED_SUFFIXES
@@ -351,6 +354,7 @@ def _read_delimited(text: str, name: str) -> _RawTable:
         raise InputError(f"the file has {what}", file=name, line=skip + 1)
 
     columns = dict(enumerate(zip(*rows, strict=True)))
+    _check_rivals(header, matched, columns.__getitem__, lines, name)
     values = {column: pd.Series(columns[index], dtype=object)
               for column, index in matched.items()}
     file_format = _report_format(title, delimiter, header[layout.term_index])
@@ -368,6 +372,25 @@ def _match_columns(header: list[str], name: str, line: int | None = None) -> dic
         return match_columns(header)
     except InputError as err:
         raise InputError(str(err), file=name, line=line) from None
+
+
+def _check_rivals(header: list[str], matched: dict[str, int],
+                  cells_of: Callable[[int], Sequence], lines: Sequence[int], name: str) -> None:
+    """Refuse two columns that name one canonical column ("Impr.", "Impressions") when
+    their values differ, naming both and the first line where they do: reading one would
+    drop the other unseen. Equal columns lose nothing and are read (`rival_columns`)."""
+    for column, kept, rival in rival_columns(header, matched):
+        ours, theirs = cells_of(kept), cells_of(rival)
+        if ours == theirs:
+            continue
+        at = next(p for p, pair in enumerate(zip(ours, theirs, strict=True))
+                  if pair[0] != pair[1])
+        what = column.replace("_", " ")
+        raise InputError(
+            f"columns {kept + 1} {header[kept]!r} and {rival + 1} {header[rival]!r} both "
+            f"name the {what} but differ here ({_shown(ours[at])} and "
+            f"{_shown(theirs[at])}), so which one holds the {what} is unclear; remove or "
+            "rename the other one", file=name, line=int(lines[at]))
 
 
 @dataclass(frozen=True)
@@ -481,8 +504,9 @@ def _ragged_row(row: list[str], width: int, start: int, end: int, layout: _Layou
 
 
 def _read_parquet(data: bytes, name: str) -> _RawTable:
-    try:
-        table = pq.read_table(pa.BufferReader(data))
+    try:  # ParquetFile, not read_table: Arrow's dataset reader fails on a repeated column
+        # name with its internals; `_match_columns` refuses it naming both columns
+        table = pq.ParquetFile(pa.BufferReader(data)).read()
     except (pa.ArrowException, OSError, ValueError) as err:
         raise InputError(f"is not a readable Parquet file ({err})", file=name) from None
     header = [str(column) for column in table.column_names]
@@ -493,6 +517,8 @@ def _read_parquet(data: bytes, name: str) -> _RawTable:
             f"Accepted names for the term column: {accepted_names('term')}", file=name)
     if table.num_rows == 0:
         raise InputError("the file has columns but no data rows", file=name)
+    _check_rivals(header, matched, lambda index: table.column(index).to_pylist(),
+                  np.arange(1, table.num_rows + 1), name)
     values = {}
     for column, index in matched.items():
         cells = table.column(index)
@@ -715,8 +741,8 @@ def _number_column(values: pd.Series, whole: bool, fail: _Fail, column: str) -> 
     blanks null; anything else that is not a non-negative number is refused."""
     if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(
             values.dtype):
-        numbers = pd.to_numeric(values).astype("float64").reset_index(drop=True)
-        original = numbers
+        original = values.reset_index(drop=True)  # shown as typed: -5, not -5.0
+        numbers = pd.to_numeric(original).astype("float64")
         bad = pd.Series(False, index=numbers.index)
     else:
         original = pd.Series(_as_text(values), dtype=object)
@@ -736,24 +762,30 @@ def _number_column(values: pd.Series, whole: bool, fail: _Fail, column: str) -> 
     bad |= np.isinf(numbers)
     if bad.any():
         at = int(np.flatnonzero(bad.to_numpy())[0])
-        raise fail(f"{original.iloc[at]!r} is not a number", at, column)
+        raise fail(f"{_shown(original.iloc[at])} is not a number", at, column)
     negative = np.flatnonzero((numbers < 0).to_numpy())
     if negative.size:
         at = int(negative[0])
-        raise fail(f"{original.iloc[at]!r} is negative; metrics must be 0 or more", at, column)
+        raise fail(f"{_shown(original.iloc[at])} is negative; metrics must be 0 or more", at, column)
     limit = _METRIC_MAX.get(column)
     too_big = np.flatnonzero((numbers > limit).to_numpy()) if limit else []
     if len(too_big):
         at = int(too_big[0])
-        raise fail(f"{original.iloc[at]!r} is out of range: {column} may be at most "
+        raise fail(f"{_shown(original.iloc[at])} is out of range: {column} may be at most "
                    f"{limit:,.0f} per row", at, column)
     if whole:
         fractional = np.flatnonzero((numbers.notna() & (numbers % 1 != 0)).to_numpy())
         if fractional.size:
             at = int(fractional[0])
-            raise fail(f"{original.iloc[at]!r} is not a whole number", at, column)
+            raise fail(f"{_shown(original.iloc[at])} is not a whole number", at, column)
         return numbers.round().astype("Int64")
     return numbers
+
+
+def _shown(cell: Any) -> str:
+    """A refused cell as messages show it: text quoted as the file has it ('1,5x'), a
+    number (Parquet) plainly: inf, -inf, nan, -5, not numpy's `np.float64(inf)`."""
+    return repr(cell.item() if isinstance(cell, np.generic) else cell)
 
 
 def _date_column(raw: _RawTable, fail: _Fail) -> pd.Series:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import pandas as pd
 import pyarrow as pa
 
-from core import config
+from core import config, jsonable
 from core.data import store
 from core.errors import QueryError
 
@@ -211,8 +211,12 @@ def _unique(columns: list[str]) -> list[str]:
 
 def _frame(table: pa.Table) -> pd.DataFrame:
     """The result as a DataFrame. Dates and times pandas cannot hold (after year 9999 or
-    2262, and DuckDB's 'infinity') come as text rather than failing the query."""
+    2262, and DuckDB's 'infinity') come as text rather than failing the query; INTERVAL
+    and BLOB columns come as the text the CLI prints for them (ISO-8601, base64), so the
+    page shows that rather than pandas' `DateOffset` or bytes."""
     table = table.rename_columns(_unique(table.column_names))
+    table = pa.table([_plain_text(column) for column in table.columns],
+                     names=table.column_names)
     try:
         return table.to_pandas()
     except (ValueError, OverflowError):
@@ -220,6 +224,18 @@ def _frame(table: pa.Table) -> pd.DataFrame:
     columns = [_as_text(column) if pa.types.is_date(column.type)
                or pa.types.is_timestamp(column.type) else column for column in table.columns]
     return pa.table(columns, names=table.column_names).to_pandas()
+
+
+def _plain_text(column: pa.ChunkedArray) -> pa.ChunkedArray | pa.Array:
+    """An INTERVAL or BLOB column as `core.jsonable` text; any other column as it is."""
+    if pa.types.is_interval(column.type):
+        convert = jsonable.duration_text
+    elif pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type):
+        convert = jsonable.bytes_text
+    else:
+        return column
+    return pa.array([None if v is None else convert(v) for v in column.to_pylist()],
+                    pa.string())
 
 
 def _as_text(column: pa.ChunkedArray) -> pa.Array:

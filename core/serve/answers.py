@@ -27,7 +27,7 @@ from pydantic import (
 )
 
 from core.errors import InputError, NotFoundError
-from core.jsonable import decimal_number
+from core.jsonable import bytes_text, decimal_number, duration_text
 from core.serve import score
 from core.serve.lookup import Lookup
 
@@ -213,19 +213,26 @@ def _suggest(lookup: Lookup, query: Query) -> dict:
 
 
 def plain(value: Any) -> Any:
-    """JSON-ready copy: numpy and pandas scalars to Python, NaN/NA to null, dates to ISO."""
+    """JSON-ready copy: numpy and pandas scalars to Python, NaN/NA to null, dates to ISO,
+    durations and bytes to text as the CLI prints them (`core.jsonable`)."""
     if isinstance(value, dict):
         return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, bool | str | int) or value is None:
+        return value
+    if (duration := duration_text(value)) is not None:  # before tuples: Arrow's is one
+        return duration
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes_text(value)
     if isinstance(value, list | tuple):
         return [plain(v) for v in value]
     if isinstance(value, np.ndarray):
         return [plain(v) for v in value.tolist()]
-    if isinstance(value, bool | str | int) or value is None:
-        return value
     if isinstance(value, float | np.floating):
         return float(value) if math.isfinite(value) else None
     if isinstance(value, np.bool_):
         return bool(value)
+    if isinstance(value, np.datetime64 | np.timedelta64):  # numpy counts them as integers
+        return None if np.isnat(value) else pd.Timestamp(value).isoformat()
     if isinstance(value, np.integer):
         return int(value)
     if isinstance(value, Decimal):
