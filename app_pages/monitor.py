@@ -59,8 +59,12 @@ else:
                     hover_data=["model_id"],
                     title="Drift per dataset version, against the production model of the "
                           "time (dashed: thresholds)")
-    for name, group in history.groupby("measure"):
-        chart.add_hline(y=group["threshold"].iloc[0], line_dash="dash", opacity=0.4,
-                        annotation_text=f"{name} threshold")
+    # One dashed line per threshold value, named in the legend (highest first, as the lines
+    # stand): measures that share a threshold (two at 0.15) printed their labels on top of
+    # each other at the line's end.
+    for threshold, group in reversed(list(history.groupby("threshold", sort=True))):
+        chart.add_hline(y=threshold, line_dash="dash", opacity=0.4, showlegend=True,
+                        name=f"{threshold:g}: {', '.join(dict.fromkeys(group['measure']))}",
+                        legendgroup="thresholds", legendgrouptitle_text="thresholds")
     chart.update_xaxes(dtick=1)
     st.plotly_chart(chart, width="stretch")

@@ -292,6 +292,16 @@ def test_ab_monitor_and_audit_pages(two_models_home, second_model):
     assert {m.label for m in at.metric} == {n.replace("_", " ") for n in recorded["measures"]}
     assert not any(m.value.startswith("-0.000") for m in at.metric)
     assert set(report["measure"]) == set(recorded["measures"])
+    # "Over time": each threshold once in the legend with its measures, no labels on the
+    # chart (two measures share 0.15: their labels were printed on top of each other).
+    over_time = json.loads(at.get("plotly_chart")[-1].proto.spec)["layout"]
+    assert not over_time.get("annotations")
+    lines = {shape["y0"]: shape["name"] for shape in over_time["shapes"]}
+    assert len(lines) == len(over_time["shapes"]) and all(
+        shape["showlegend"] for shape in over_time["shapes"])
+    thresholds = report.groupby("threshold")["measure"].agg(", ".join)
+    assert lines == {t: f"{t:g}: {names}" for t, names in thresholds.items()}
+    assert list(lines) == sorted(lines, reverse=True)   # the legend lists them as they stand
 
     at = ok(page("audit"))
     assert len(at.dataframe[0].value) == len(audit.entries(limit=1000))

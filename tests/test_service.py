@@ -399,6 +399,35 @@ def test_neighbour_records_equal_the_cli_table(served):
     assert plain(lookup.neighbor_records(found)) == plain(table.to_dict(orient="records"))
 
 
+def test_lookup_loads_with_one_store_open_what_its_helpers_read(served, monkeypatch):
+    """Loading a model (app, CLI, service) opened the store 8 times, ~30 ms each: half of
+    a load on the demo (`bench/lookup_load.py`). One open now, and the same state as the
+    helpers give one by one."""
+    from core.data import datasets
+    from core.serve import score
+
+    Lookup(served["candidate"])          # this process's schema check and first imports
+    opened = []
+    open_store = store._open
+    monkeypatch.setattr(store, "_open", lambda *a, **k: opened.append(1) or open_store(*a, **k))
+    registry.set_topic_label(served["production"], 1, "Boilers")
+    opened.clear()
+    lookup = Lookup("production")
+    assert len(opened) == 1
+    assert lookup.model_id == served["production"]
+    assert lookup.topic_names == registry.topic_names(registry.load(served["production"]))
+    assert lookup.topic_names[1] == "Boilers"
+    stored = score.load_fingerprints(served["production"])
+    assert lookup.fingerprints.campaign_ids == stored.campaign_ids
+    assert (lookup.fingerprints.weights == stored.weights).all()
+    campaigns = datasets.campaigns(lookup.dataset, lookup.version, stored.campaign_ids)
+    assert lookup.campaigns.equals(campaigns)
+    assert lookup._counts.campaign_ids == registry.encoded_counts(lookup.model_id).campaign_ids
+    opened.clear()
+    assert len(lookup.neighbors(CAMPAIGN, 5)) == 5   # queries need no store either
+    assert not opened
+
+
 def test_batch_fingerprints_equal_one_by_one_answers(served):
     """A batch's fingerprints are rounded and ranked for all items at once; each must be
     the answer the definition gives for that item alone (weights rounded to 5 places, top

@@ -30,6 +30,27 @@ def test_transaction_rolls_back_everything(home):
     assert store.query_one("SELECT count(*) FROM meta WHERE key = 'a'")[0] == 0
 
 
+def test_reading_block_opens_the_store_once_and_refuses_writes(home, monkeypatch):
+    """Helpers that each open the store share the block's one connection (each open builds
+    a DuckDB instance, ~30 ms); a write inside would need another configuration of the
+    file, which DuckDB refuses in one process, so it is refused in words."""
+    store.execute("INSERT INTO meta VALUES ('a', '1')")
+    opened = []
+    open_store = store._open
+    monkeypatch.setattr(store, "_open", lambda *a, **k: opened.append(1) or open_store(*a, **k))
+    with store.reading():
+        store.query_one("SELECT value FROM meta WHERE key = 'a'")  # left unfetched: no matter
+        assert store.query("SELECT value FROM meta WHERE key = 'a'")["value"].tolist() == ["1"]
+        with store.reading(), store.connect(read_only=True) as con:   # nested: the same
+            assert con.execute("SELECT count(*) FROM meta WHERE key = 'a'").fetchone() == (1,)
+        with pytest.raises(RuntimeError, match=r"write inside store\.reading"):
+            store.execute("INSERT INTO meta VALUES ('b', '2')")
+    assert len(opened) == 1
+    store.execute("INSERT INTO meta VALUES ('b', '2')")                # after it: as before
+    assert store.query_one("SELECT value FROM meta WHERE key = 'b'") == ("2",)
+    assert len(opened) == 3
+
+
 def test_generation_is_new_after_each_audited_commit_and_only_then(home):
     """The app keys its listings on `store.generation()` (a file read, no connection): it
     must change with every committed audited change, also one made by another process,

@@ -380,13 +380,28 @@ def ensure_schema() -> None:
         _schema_ready.add(path)
 
 
+_reading = threading.local()
+
+
 @contextmanager
 def connect(read_only: bool = False, wait_s: float | None = None
             ) -> Iterator[duckdb.DuckDBPyConnection]:
     """A short-lived connection; closed (and the file released) when the block ends.
 
     `wait_s` overrides how long to wait for another process's lock (background writers
-    such as the service's request log wait briefly and retry later instead)."""
+    such as the service's request log wait briefly and retry later instead). Inside
+    `reading()` a read-only connection is that block's, not a new one."""
+    shared = getattr(_reading, "con", None)
+    if shared is not None:
+        if not read_only:  # DuckDB refuses a second configuration of the file in a process
+            raise RuntimeError("A write inside store.reading(): it holds a read-only "
+                               "connection until the block ends; write after it.")
+        cursor = shared.cursor()  # the same open database: a result left unfetched by
+        try:                      # one helper (`query_one`) must not block the next
+            yield cursor
+        finally:
+            cursor.close()
+        return
     ensure_schema()
     with _process_lock:
         con = _open(read_only=read_only, wait_s=wait_s)
@@ -398,6 +413,24 @@ def connect(read_only: bool = False, wait_s: float | None = None
             raise
         finally:
             con.close()
+
+
+@contextmanager
+def reading() -> Iterator[duckdb.DuckDBPyConnection]:
+    """One read-only connection for a block of reads by several helpers: every
+    `connect(read_only=True)` in this thread inside the block (`query`, `query_one`, the
+    helpers' own) uses it instead of opening the store again (~30 ms each: loading a
+    `Lookup` opened it 8 times). Keep the block to the reads: while it lasts it holds the
+    file (other processes' writers wait) and this process's store lock."""
+    if getattr(_reading, "con", None) is not None:   # nested: the outer block's
+        yield _reading.con
+        return
+    with connect(read_only=True) as con:
+        _reading.con = con
+        try:
+            yield con
+        finally:
+            _reading.con = None
 
 
 @contextmanager

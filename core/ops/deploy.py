@@ -61,7 +61,7 @@ def promote(model_id: str, alias: str = "production", progress: Progress | None 
             _same_dataset(con, record)  # early, before scoring; checked again below
     verdict = None
     if require_gate and alias == "production" and not other_dataset:
-        verdict, expected = _passes_gate(model_id, expected)
+        verdict, expected = _passes_gate(model_id, expected, broken)
     scored = None
     if not score.is_scored(model_id):
         scored = score.score_dataset(model_id, progress)
@@ -74,14 +74,16 @@ def promote(model_id: str, alias: str = "production", progress: Progress | None 
     return PromoteResult(model_id, alias, previous, scored, verdict)
 
 
-def _passes_gate(model_id: str, expected: str | None) -> tuple[gate.Verdict | None, str | None]:
+def _passes_gate(model_id: str, expected: str | None, broken: list[str]
+                 ) -> tuple[gate.Verdict | None, str | None]:
     """The gate's verdict against the production model (`expected`, or today's; None:
     nothing to compare with), refusing a model that does not pass; and the production
-    model the alias must still name when it moves."""
+    model the alias must still name when it moves. `broken`: the model's `gate.problems`,
+    found by the caller (not looked for twice)."""
     production = registry.alias("production") if expected is registry.ANY_PREVIOUS else expected
     if production in (None, model_id):
         return None, production
-    verdict = gate.verdict(model_id, production)
+    verdict = gate.verdict(model_id, production, known_problems=broken)
     if not verdict.passes:
         raise TopicLabError(f"Model {model_id} does not pass the quality gate: "
                             f"{verdict.reason}. Compare the two models (the Compare page), "

@@ -80,12 +80,15 @@ def npmi_on(corpus, model_id: str) -> tuple[float, float]:
 
 
 def verdict(model_id: str, production_id: str | None, corpus=None, *,
-            tolerance: float = DEFAULT_TOLERANCE) -> Verdict:
+            tolerance: float = DEFAULT_TOLERANCE,
+            known_problems: list[str] | None = None) -> Verdict:
     """Should `model_id` replace `production_id`? `corpus` is the model's training corpus
-    (built from its dataset version and text settings when not given)."""
+    (built from its dataset version and text settings when not given). `known_problems`:
+    the model's `problems`, when the caller has just found them (a promotion checks them
+    first; finding them loads the model and its top words again)."""
     record = registry.get(model_id)
     label = f"{record['dataset']} v{int(record['version'])}"
-    broken = problems(model_id)
+    broken = problems(model_id) if known_problems is None else known_problems
     if broken:
         return Verdict(False, f"{model_id} cannot serve: " + "; ".join(broken))
     if production_id == model_id:

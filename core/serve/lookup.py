@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from core import memory
-from core.data import datasets, term_file
+from core.data import datasets, store, term_file
 from core.data.schema import ROW_POSITION
 from core.errors import InputError, NotFoundError
 from core.model import actions, brand
@@ -108,26 +108,31 @@ class Lookup:
     """Loaded state for one scored model. Build once, query many times."""
 
     def __init__(self, model_id: str | None = None) -> None:
-        self.model_id = registry.resolve(model_id)
-        self.model = registry.load(self.model_id)
-        self.topic_names = registry.topic_names(self.model)
-        info = self.model.manifest["dataset"]
-        self.dataset, self.version = info["name"], int(info["version"])
-        self.fingerprints = score.load_fingerprints(self.model_id)
-        # the columns suggested actions read, on disk and mapped (`core.data.term_file`)
-        self._term_file = term_file.open_term_file(self.dataset, self.version,
-                                                   actions.ROW_COLUMNS)
-        # The encoded term matrix saved with the model (encoding the rows again is most of
-        # a load's time at 100,000 campaigns); models from before it was saved encode here.
-        counts = registry.encoded_counts(self.model_id)
+        # Every store read of a load on one connection: each of the 8 reads opened the
+        # store (~30 ms each, half of a load on the demo). Only reads and files in this
+        # block; the work on them comes after it, with the store released.
+        with store.reading():
+            self.model_id = registry.resolve(model_id)
+            self.model = registry.load(self.model_id)
+            labels = naming.label_rows(self.model_id)
+            info = self.model.manifest["dataset"]
+            self.dataset, self.version = info["name"], int(info["version"])
+            self.fingerprints = score.load_fingerprints(self.model_id)
+            # the columns suggested actions read, on disk and mapped (`core.data.term_file`)
+            self._term_file = term_file.open_term_file(self.dataset, self.version,
+                                                       actions.ROW_COLUMNS)
+            # The encoded term matrix saved with the model (encoding the rows again is most
+            # of a load's time at 100,000 campaigns); older models encode below.
+            counts = registry.encoded_counts(self.model_id)
+            self.campaigns = datasets.campaigns(self.dataset, self.version,
+                                                self.fingerprints.campaign_ids)
+        self.topic_names = registry.topic_names(self.model, labels)
         if counts is None:
             counts = EncodedCounts(*self.model.encoder.encode_frame(self.terms, as_matrix=True))
         self._counts = counts
         self.index = fit_index(self.fingerprints.campaign_ids, self.fingerprints.weights,
                                counts, f"Model {self.model_id} (on {self.dataset} "
                                f"v{self.version})", self.model.encoder)
-        self.campaigns = datasets.campaigns(self.dataset, self.version,
-                                            self.fingerprints.campaign_ids)
         self._rows = TermRows(self._term_file)
         self._term_fit = actions.term_topic_fit_from(self.model.encoder, self.model.engine)
         self.brand_words = naming.name_words(self.model).brand  # kept out of keyword ideas

@@ -394,11 +394,12 @@ def topic_labels(model_id: str) -> dict[int, str]:
     return dict(zip(frame["topic"].astype(int), frame["label"], strict=True))
 
 
-def topic_names(model: LoadedModel) -> list[str]:
+def topic_names(model: LoadedModel, labels: dict[int, dict] | None = None) -> list[str]:
     """Human labels where people gave them, else 'T3: word, word, word' from the most
-    relevant words (`core.serve.naming.describe`, the one place that names topics)."""
+    relevant words (`core.serve.naming.describe`, the one place that names topics).
+    `labels`: `naming.label_rows` of the model when the caller read them already."""
     from core.serve import naming
-    return [t.name for t in naming.describe(model, n_words=3)]
+    return [t.name for t in naming.describe(model, n_words=3, labels=labels)]
 
 
 def set_topic_label(model_id: str, topic: int, label: str) -> None:
