@@ -47,13 +47,14 @@ def _wait_for_line(proc: subprocess.Popen, needle: str) -> list[str]:
 
 def race(home, paused: list[str], point: str, competing: list[str], lock_wait: float
          ) -> tuple[tuple[int, str], tuple[int, str]]:
-    """Run `paused` with a pause at `point`, and `competing` during that pause.
-    Returns (returncode, stderr) of both."""
+    """Run `paused` (CLI arguments, or `["-c", code]` for a path no command reaches) with a
+    pause at `point`, and `competing` during that pause. Returns (returncode, stderr) of both."""
     rival = subprocess.Popen([sys.executable, "-c", _COMPETITOR, *competing], cwd=REPO,
                              env=_env(home, lock_wait), stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _wait_for_line(rival, "ready")  # imports done: it acts within milliseconds of the go
-    first = subprocess.Popen([sys.executable, "-m", "core", *paused], cwd=REPO,
+    argv = paused if paused[0] == "-c" else ["-m", "core", *paused]
+    first = subprocess.Popen([sys.executable, *argv], cwd=REPO,
                              env=_env(home, 30, point), stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
     head = _wait_for_line(first, f"test pause: {point}")
@@ -117,3 +118,32 @@ def test_deleting_a_model_while_it_is_promoted(two_models_home, second_model):
         assert production == previous
     else:  # the promotion went first: the delete refused to remove production
         assert "production model" in d_err and production == second_model
+
+
+def _as_local_user(code: str) -> list[str]:
+    """`python -c` arguments running `code` as the CLI would: as the local user, with a
+    `TopicLabError` printed as `error: …` and exit 1."""
+    body = "".join(f"    {line}\n" for line in code.splitlines())
+    return ["-c", "import sys\nfrom core.data import auth\nfrom core.errors import "
+            "TopicLabError\nauth.set_user(auth.local_user())\ntry:\n" + body +
+            "except TopicLabError as err:\n    print(f'error: {err}', file=sys.stderr)\n"
+            "    sys.exit(1)\n"]
+
+
+def test_carrying_names_to_a_model_deleted_meanwhile_leaves_no_orphan(two_models_home,
+                                                                      second_model):
+    production = registry.alias("production")
+    for topic in range(registry.get(production)["k"]):
+        registry.set_topic_label(production, topic, f"Name {topic}")
+    carry_code = ("from core.ops import carry\n"
+                  f"carry.carry_labels({production!r}, {second_model!r}, max_js=1.0)")
+    (c_rc, c_err), (d_rc, d_err) = race(two_models_home, _as_local_user(carry_code),
+                                        "carry_labels", ["delete-model", second_model], 20)
+    orphans = store.query_one("SELECT count(*) FROM topic_labels WHERE model_id NOT IN "
+                              "(SELECT model_id FROM models)")[0]
+    assert orphans == 0
+    assert d_rc == 0, d_err
+    assert second_model not in registry.list_models()["model_id"].tolist()
+    assert "Traceback" not in c_err + d_err
+    if c_rc != 0:  # the delete went first: carrying found no model and said so
+        assert f"No model with id {second_model!r}" in c_err, c_err
