@@ -147,3 +147,31 @@ def test_carrying_names_to_a_model_deleted_meanwhile_leaves_no_orphan(two_models
     assert "Traceback" not in c_err + d_err
     if c_rc != 0:  # the delete went first: carrying found no model and said so
         assert f"No model with id {second_model!r}" in c_err, c_err
+
+
+def _audit_ids(action: str, target_column: str, value: str) -> list[int]:
+    return store.query(f"SELECT id FROM audit WHERE action = ? AND {target_column} = ? "
+                       "ORDER BY id", [action, value])["id"].tolist()
+
+
+@pytest.mark.parametrize("point", ["record_feedback", "record_review"])
+def test_feedback_and_reviews_are_never_recorded_for_a_model_deleted_meanwhile(
+        two_models_home, second_model, point):
+    first, other = store.query("SELECT campaign_id FROM fingerprints WHERE model_id = ? "
+                               "ORDER BY campaign_id LIMIT 2", [second_model])["campaign_id"]
+    call = (f"review.record_feedback({second_model!r}, {first!r}, {other!r}, True)"
+            if point == "record_feedback" else
+            f"review.record_review({second_model!r}, {first!r}, 'flag')")
+    (w_rc, w_err), (d_rc, d_err) = race(
+        two_models_home, _as_local_user(f"from core.serve import review\n{call}"), point,
+        ["delete-model", second_model], 20)
+    assert d_rc == 0, d_err
+    assert "Traceback" not in w_err + d_err
+    deleted = _audit_ids("delete", "target", second_model)
+    written = _audit_ids("feedback" if point == "record_feedback" else "review", "target",
+                         first)
+    assert len(deleted) == 1
+    # Either the verdict went in before the delete, or it was refused: never after it.
+    assert all(i < deleted[0] for i in written), (written, deleted)
+    if w_rc != 0:
+        assert f"No model with id {second_model!r}" in w_err, w_err
