@@ -288,7 +288,13 @@ def non_finite_metrics(metrics: dict[str, Any]) -> list[str]:
 
 
 def resolve(model_ref: str | None) -> str:
-    """A model id from an id, an alias name, or None (= production)."""
+    """A model id from an id, an alias name, or None (= production).
+
+    A blank id is refused, not read as "production": `label-topic "" 0 NAME` (a shell
+    variable left empty) named a topic of the production model."""
+    if isinstance(model_ref, str) and not model_ref.strip():
+        raise InputError(f"Model id {model_ref!r} is blank: give a model id, 'production' or "
+                         "'candidate' (`python -m core models` lists them).")
     ref = model_ref or "production"
     if ref in ALIASES:
         model_id = alias(ref)
