@@ -3,6 +3,8 @@ with one message naming what is wrong, and the store keeps what it had."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from core.data import store
@@ -26,3 +28,35 @@ def test_a_blank_model_id_is_refused_not_read_as_production(trained_home, blank)
     with pytest.raises(registry.InputError, match="blank"):
         registry.resolve(blank)
     assert registry.resolve(None) == production  # no id at all still means production
+
+
+@pytest.mark.parametrize("topic, label, needle", [
+    (1, "bell\x07here", "U+0007"),
+    (1, "two\nlines", "U+000A"),
+    (1, "zero\u200bwidth", "U+200B"),
+    (1, "x" * 81, "at most 80"),
+    (1, None, "text, not NoneType"),
+    (1, 5, "text, not int"),
+    (1.5, "Roofing", "whole number"),   # was stored on topic 2
+    ("1", "Roofing", "whole number"),   # was a TypeError traceback
+    (True, "Roofing", "whole number"),  # was stored on topic 1
+])
+def test_a_bad_topic_name_or_topic_is_refused_and_the_old_name_kept(trained_home, topic,
+                                                                    label, needle):
+    production = registry.alias("production")
+    registry.set_topic_label(production, 1, "Plumbing")
+    registry.set_topic_label(production, 2, "Heating")
+    before = store.table_counts()
+    with pytest.raises(registry.InputError, match=re.escape(needle)):
+        registry.set_topic_label(production, topic, label)
+    assert registry.topic_labels(production) == {1: "Plumbing", 2: "Heating"}
+    assert store.table_counts() == before
+
+
+def test_label_topic_in_the_cli_refuses_control_characters(trained_home):
+    production = registry.alias("production")
+    registry.set_topic_label(production, 0, "Plumbing")
+    result = cli("label-topic", "production", "0", "Roof\x1b[31mred", home=trained_home)
+    assert result.returncode == 1 and "U+001B" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    assert registry.topic_labels(production) == {0: "Plumbing"}

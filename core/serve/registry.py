@@ -17,6 +17,7 @@ import math
 import platform
 import secrets
 import shutil
+import unicodedata
 from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from core import config
@@ -410,9 +412,7 @@ def topic_names(model: LoadedModel) -> list[str]:
 def set_topic_label(model_id: str, topic: int, label: str) -> None:
     """Name a topic (empty label removes the name). Requires `label_topics`."""
     auth.require("label_topics")
-    label = label.strip()
-    if len(label) > 80:
-        raise InputError("A topic name may have at most 80 characters.")
+    label = _check_label(topic, label)
     with store.transaction() as con:  # a model deleted meanwhile gets no orphan label
         record = get_in(con, model_id)
         if not 0 <= topic < int(record["k"]):
@@ -428,6 +428,29 @@ def set_topic_label(model_id: str, topic: int, label: str) -> None:
                         [model_id, topic, label, audit.now(), auth.current_user().name,
                          None])
         audit.record(con, "label_topic", model_id, {"topic": topic, "label": label})
+
+
+MAX_LABEL = 80
+_INVISIBLE = ("Cc", "Cf", "Zl", "Zp")  # control, format and line/paragraph separators
+
+
+def _check_label(topic: object, label: object) -> str:
+    """The stripped name, or an InputError naming what is wrong. Names are shown in every
+    picker, table, CSV and API answer: a bell or a newline in one would garble them, and a
+    topic of 1.5 was stored as topic 2 (DuckDB rounds it into the INTEGER column)."""
+    if isinstance(topic, bool) or not isinstance(topic, int | np.integer):
+        raise InputError(f"A topic is a whole number (its id), not {topic!r}.")
+    if not isinstance(label, str):
+        raise InputError(f"A topic name is text, not {type(label).__name__} ({label!r}).")
+    label = label.strip()
+    bad = [c for c in label if unicodedata.category(c) in _INVISIBLE]
+    if bad:
+        raise InputError(f"The topic name {label[:40]!r} holds control or invisible "
+                         f"characters ({', '.join(f'U+{ord(c):04X}' for c in dict.fromkeys(bad))}"
+                         "); use plain text on one line.")
+    if len(label) > MAX_LABEL:
+        raise InputError(f"A topic name may have at most {MAX_LABEL} characters.")
+    return label
 
 
 def model_label(row: Mapping[str, Any]) -> str:
