@@ -60,3 +60,47 @@ def test_label_topic_in_the_cli_refuses_control_characters(trained_home):
     assert result.returncode == 1 and "U+001B" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
     assert registry.topic_labels(production) == {0: "Plumbing"}
+
+
+def _an_account() -> str:
+    return store.query_one("SELECT min(account) FROM terms")[0]
+
+
+@pytest.mark.parametrize("phrases, needle", [
+    (["   "], "every phrase given is blank"),   # was: the list silently cleared
+    (["", " \t "], "every phrase given is blank"),
+    ("acme", "not one string"),                 # was: stored as ['a', 'c', 'm', 'e']
+    (["ac\x00me"], "U+0000"),
+    (["acme\u200b"], "U+200B"),
+])
+def test_bad_brand_phrases_are_refused_and_the_list_kept(trained_home, phrases, needle):
+    from core.serve import brand_lists
+    account = _an_account()
+    brand_lists.set_brand_list(account, ["acme co"])
+    with pytest.raises(registry.InputError, match=re.escape(needle)):
+        brand_lists.set_brand_list(account, phrases)
+    assert brand_lists.brand_list(account) == ["acme co"]
+    assert brand_lists.set_brand_list(account, []) == []  # an empty list still clears
+
+
+def test_brands_set_with_only_blank_phrases_keeps_the_list(trained_home):
+    from core.serve import brand_lists
+    account = _an_account()
+    brand_lists.set_brand_list(account, ["acme co"])
+    result = cli("brands", "set", account, "  ", home=trained_home)
+    assert result.returncode == 1 and "brands clear" in result.stderr, result.stderr
+    assert brand_lists.brand_list(account) == ["acme co"]
+
+
+def test_emptying_the_lookup_pages_brand_box_still_clears_the_list(trained_home):
+    from core.serve import brand_lists
+    from tests.test_pages import ok, page
+    owner = store.query_one("SELECT any_value(account) FROM terms "
+                            "WHERE campaign_id = 'C00002'")[0]
+    brand_lists.set_brand_list(owner, ["acme co"])
+    at = page("lookup")
+    at.selectbox(key="lookup_campaign").set_value("C00002").run()
+    at.text_input(key=f"brand_list:{owner}").set_value("  ")
+    at.button(key="FormSubmitter:brand_list-Save brand list").click().run()
+    ok(at)
+    assert brand_lists.brand_list(owner) == []
