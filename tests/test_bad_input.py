@@ -104,3 +104,11 @@ def test_emptying_the_lookup_pages_brand_box_still_clears_the_list(trained_home)
     at.button(key="FormSubmitter:brand_list-Save brand list").click().run()
     ok(at)
     assert brand_lists.brand_list(owner) == []
+
+
+@pytest.mark.parametrize("rate", [2.5, "600", True, float("nan")])
+def test_a_key_rate_that_is_not_a_whole_number_is_refused(trained_home, rate):
+    from core.serve import keys
+    with pytest.raises(registry.InputError, match="rate"):
+        keys.create("notebook-key", rate_per_minute=rate)
+    assert keys.list_keys().empty
