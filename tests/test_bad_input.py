@@ -112,3 +112,12 @@ def test_a_key_rate_that_is_not_a_whole_number_is_refused(trained_home, rate):
     with pytest.raises(registry.InputError, match="rate"):
         keys.create("notebook-key", rate_per_minute=rate)
     assert keys.list_keys().empty
+
+
+@pytest.mark.parametrize("percent", ["5", True, None, float("nan"), float("inf")])
+def test_a_canary_share_that_is_not_a_finite_number_is_refused(trained_home, percent):
+    from core.serve import canary
+    canary.set_percent(10)
+    with pytest.raises(registry.InputError, match="canary share"):
+        canary.set_percent(percent)
+    assert canary.get_percent() == 10
