@@ -121,3 +121,27 @@ def test_a_canary_share_that_is_not_a_finite_number_is_refused(trained_home, per
     with pytest.raises(registry.InputError, match="canary share"):
         canary.set_percent(percent)
     assert canary.get_percent() == 10
+
+
+def test_the_candidate_is_not_deleted_while_the_canary_sends_it_traffic(two_models_home,
+                                                                       second_model):
+    import json
+
+    from core.data import audit
+    from core.serve import canary
+    registry.set_alias("candidate", second_model)
+    canary.set_percent(20)
+    before = store.table_counts()
+    result = cli("delete-model", second_model, home=two_models_home)
+    assert result.returncode == 1, result.stdout
+    assert "candidate" in result.stderr and "canary set 0" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    assert registry.alias("candidate") == second_model  # nothing lost
+    assert store.table_counts() == before
+    canary.set_percent(0)
+    served = store.serving_generation()
+    registry.delete(second_model)  # no live traffic: the alias goes with the model
+    assert registry.alias("candidate") is None
+    assert store.serving_generation() != served  # running services stop serving it
+    entry = audit.entries(action="delete")
+    assert json.loads(entry["details"].iloc[0]) == {"cleared_aliases": ["candidate"]}

@@ -36,6 +36,7 @@ from core.errors import InputError, NotFoundError, TopicLabError
 from core.model import actions, artifact, spark_session
 from core.model.corpus import EncodedCounts, Encoder
 from core.model.engines import ENGINES
+from core.serve import canary
 from core.testpause import pause
 
 ARTIFACT_FORMAT = artifact.FORMAT
@@ -309,7 +310,8 @@ def resolve(model_ref: str | None) -> str:
 
 def delete(model_id: str) -> list[str]:
     """Remove a model, its fingerprints and labels, then its files (the artifact and any
-    encoded counts Spark wrote); the production model cannot be deleted. Returns the
+    encoded counts Spark wrote); the production model cannot be deleted, nor the
+    candidate while the canary sends it traffic (the alias goes with it, audited). Returns the
     counts locations that could not be removed (a cluster URI with no Spark running)."""
     auth.require("delete")
     with store.transaction() as con:  # the checks and the delete see the same state
@@ -319,10 +321,21 @@ def delete(model_id: str) -> list[str]:
         if production and production[0] == model_id:
             raise TopicLabError(f"{model_id} is the production model; promote another one "
                                 "first.")
+        held = [r[0] for r in con.execute(
+            "SELECT alias FROM aliases WHERE model_id = ? ORDER BY alias", [model_id]).fetchall()]
+        if "candidate" in held:  # the canary may send it live traffic: say so, keep it
+            share = canary.read_percent(con)
+            if share > 0:
+                raise TopicLabError(
+                    f"{model_id} is the candidate model and the scoring service sends it "
+                    f"{share:g}% of traffic (canary). Stop the canary first (`python -m core "
+                    "canary set 0`), or promote another model to candidate.")
         pause("delete")
         for table in ("aliases", "fingerprints", "topic_labels", "models"):
             con.execute(f"DELETE FROM {table} WHERE model_id = ?", [model_id])
-        audit.record(con, "delete", model_id)
+        if held:  # running services drop the alias now, not at their 10 s full check
+            store.mark_serving_change()
+        audit.record(con, "delete", model_id, {"cleared_aliases": held} if held else None)
         last_on_version = not con.execute(
             "SELECT count(*) FROM models WHERE dataset = ? AND version = ?",
             [record["dataset"], record["version"]]).fetchone()[0]
