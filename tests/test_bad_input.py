@@ -145,3 +145,53 @@ def test_the_candidate_is_not_deleted_while_the_canary_sends_it_traffic(two_mode
     assert store.serving_generation() != served  # running services stop serving it
     entry = audit.entries(action="delete")
     assert json.loads(entry["details"].iloc[0]) == {"cleared_aliases": ["candidate"]}
+
+
+@pytest.fixture(scope="module")
+def few_terms(tmp_path_factory):
+    """Term rows of 150 demo campaigns, as a notebook reads them."""
+    import warnings
+
+    from core import read_terms
+    from tests.conftest import demo_subset
+    path = demo_subset(tmp_path_factory.mktemp("few") / "few.parquet", campaigns=150)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return path, read_terms(path)
+
+
+@pytest.mark.parametrize("params, needle", [
+    ({"alpha": float("nan")}, "alpha must be a finite number"),  # was: every fingerprint NaN
+    ({"eta": float("inf")}, "eta must be a finite number"),
+    ({"iterations": 0}, "iterations must be a whole number"),
+    ({"seed": -1}, "seed must be a whole number"),               # was: accepted
+    ({"seed": float("nan")}, "seed must be a whole number"),     # was: a ValueError
+])
+def test_campaign_model_checks_its_engine_settings_as_training_does(few_terms, params,
+                                                                    needle):
+    from core import CampaignModel
+    params = dict(params)
+    settings = {"seed": params.pop("seed")} if "seed" in params else {}
+    with pytest.raises(registry.InputError, match=needle):
+        CampaignModel(k=3, engine_params={"iterations": 20, **params}, **settings
+                      ).fit(few_terms[1])
+
+
+def test_a_negative_alpha_in_a_notebook_is_an_error_not_a_dead_kernel(few_terms):
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+    code = ("import warnings; warnings.simplefilter('ignore')\n"
+            "from core import CampaignModel, InputError, read_terms\n"
+            f"terms = read_terms({str(few_terms[0])!r})\n"
+            "try:\n"
+            "    CampaignModel(k=3, engine_params={'alpha': -1.0, 'iterations': 20})"
+            ".fit(terms)\n"
+            "except InputError as err:\n"
+            "    print('refused:', err)\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                          text=True, timeout=300)
+    # was: tomotopy's C++ exception ended the process (SIGABRT) inside fit
+    assert done.returncode == 0, done.stderr[-500:]
+    assert "refused: alpha must be greater than 0" in done.stdout

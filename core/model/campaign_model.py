@@ -37,7 +37,7 @@ from core.errors import InputError, NotFoundError
 from core.model import actions, artifact, brand, namewords, relevance
 from core.model.brand import BrandIndex
 from core.model.corpus import Corpus, EncodedCounts, Encoder
-from core.model.engines import DEFAULT_ENGINE, Engine, bow_matrix, make_engine
+from core.model.engines import DEFAULT_ENGINE, Engine, bow_matrix, check_param, make_engine
 from core.model.neighbors import (
     DEFAULT_METRIC,
     DEFAULT_TERM_WEIGHT,
@@ -439,6 +439,8 @@ class CampaignModel(BaseEstimator):
             if name in params:
                 raise InputError(f"give {name} as CampaignModel({name}=...), not in "
                                  "engine_params")
+        for name, value in {"seed": self.seed, **params}.items():  # as TrainSpec does
+            check_param(self.engine, name, value)
         return make_engine(self.engine, k=int(self.k), seed=self.seed, **params)
 
     def fit(self, terms: pd.DataFrame, y: None = None) -> CampaignModel:
