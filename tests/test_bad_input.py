@@ -195,3 +195,27 @@ def test_a_negative_alpha_in_a_notebook_is_an_error_not_a_dead_kernel(few_terms)
     # was: tomotopy's C++ exception ended the process (SIGABRT) inside fit
     assert done.returncode == 0, done.stderr[-500:]
     assert "refused: alpha must be greater than 0" in done.stdout
+
+
+@pytest.fixture(scope="module")
+def fitted(few_terms):
+    from core import CampaignModel
+    return CampaignModel(k=4, engine_params={"iterations": 30}).fit(few_terms[1])
+
+
+@pytest.mark.parametrize("n", [0, -1, float("nan"), 2.5, "5", True])
+def test_campaign_model_refuses_a_count_that_is_not_a_positive_whole_number(fitted, n):
+    campaign = fitted.fingerprints_.index[0]
+    for call in (lambda: fitted.neighbors(campaign, n),   # was: an empty table, or n=nan
+                 lambda: fitted.topics(n),                # a traceback; topics(-1): all
+                 lambda: fitted.suggest(campaign, n)):    # words but the last
+        with pytest.raises(registry.InputError, match=r"n must be a whole number"):
+            call()
+    with pytest.raises(registry.InputError, match="min_terms"):
+        fitted.neighbors(campaign, 5, min_terms=-1)
+
+
+@pytest.mark.parametrize("keywords", [None, [None], [5], 42])
+def test_campaign_model_refuses_keywords_that_are_not_text(fitted, keywords):
+    with pytest.raises(registry.InputError, match="keywords"):  # were tracebacks
+        fitted.fingerprint(keywords)
