@@ -175,3 +175,23 @@ def test_feedback_and_reviews_are_never_recorded_for_a_model_deleted_meanwhile(
     assert all(i < deleted[0] for i in written), (written, deleted)
     if w_rc != 0:
         assert f"No model with id {second_model!r}" in w_err, w_err
+
+
+def test_service_feedback_queued_before_its_model_was_deleted_is_not_written_after(
+        two_models_home, second_model):
+    """The service checks a verdict against the model it serves and queues it; the writer
+    commits it up to a second later, when another process may have deleted the model."""
+    from core.serve.request_log import Feedback, StoreWriter
+    first, other = store.query("SELECT campaign_id FROM fingerprints WHERE model_id = ? "
+                               "ORDER BY campaign_id LIMIT 2", [second_model])["campaign_id"]
+    writer = StoreWriter(interval_s=3600)  # flushed by hand below, not by its thread
+    assert writer.put(Feedback(second_model, first, other, True, "am-key", "account_manager"))
+    deleted = subprocess.run([sys.executable, "-m", "core", "delete-model", second_model],
+                             cwd=REPO, env=_env(two_models_home, 20), capture_output=True,
+                             text=True, timeout=120)
+    assert deleted.returncode == 0, deleted.stderr
+    writer.flush(wait_s=5)
+    rows = store.query_one("SELECT count(*) FROM neighbor_feedback WHERE model_id = ?",
+                           [second_model])[0]
+    assert rows == 0  # was: recorded (and audited) after the model's delete
+    assert _audit_ids("feedback", "target", first) == []
