@@ -219,3 +219,13 @@ def test_campaign_model_refuses_a_count_that_is_not_a_positive_whole_number(fitt
 def test_campaign_model_refuses_keywords_that_are_not_text(fitted, keywords):
     with pytest.raises(registry.InputError, match="keywords"):  # were tracebacks
         fitted.fingerprint(keywords)
+
+
+@pytest.mark.parametrize("args", [("datasets", "demoo"), ("models", "--dataset", "demoo"),
+                                  ("datasets", "  ")])
+def test_listing_an_unknown_dataset_names_it_instead_of_printing_nothing(trained_home, args):
+    result = cli(*args, home=trained_home)
+    assert result.returncode == 1, result.stdout  # was: exit 0 with []
+    assert f"No dataset named {args[-1]!r}" in result.stderr and "demo" in result.stderr
+    known = cli("models", "--dataset", "demo", home=trained_home)
+    assert known.returncode == 0 and known.stdout.strip() != "[]"
