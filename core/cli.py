@@ -397,8 +397,10 @@ def _topics(args: argparse.Namespace) -> Any:
 def _label_topic(args: argparse.Namespace) -> Any:
     from core.serve import registry
     model_id = registry.resolve(args.model_id)
-    registry.set_topic_label(model_id, args.topic, args.name)
-    return {"model_id": model_id, "topic": args.topic, "name": args.name}
+    stored = registry.set_topic_label(model_id, args.topic, args.name)
+    # What was stored, not what was typed: "  " removed the name, " Roof " is "Roof".
+    return {"model_id": model_id, "topic": args.topic, "name": stored or None,
+            **({} if stored else {"removed": True})}
 
 
 @command("promote", "point an alias at a model (production is scored)",

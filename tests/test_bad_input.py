@@ -229,3 +229,14 @@ def test_listing_an_unknown_dataset_names_it_instead_of_printing_nothing(trained
     assert f"No dataset named {args[-1]!r}" in result.stderr and "demo" in result.stderr
     known = cli("models", "--dataset", "demo", home=trained_home)
     assert known.returncode == 0 and known.stdout.strip() != "[]"
+
+
+def test_label_topic_prints_the_name_as_stored(trained_home):
+    import json
+    production = registry.alias("production")
+    named = cli("label-topic", "production", "0", "  Roofing ", home=trained_home)
+    assert json.loads(named.stdout)["name"] == "Roofing" == registry.topic_labels(production)[0]
+    removed = json.loads(cli("label-topic", "production", "0", "   ",
+                             home=trained_home).stdout)
+    assert removed["name"] is None and removed["removed"] is True  # was: "name": "   "
+    assert 0 not in registry.topic_labels(production)

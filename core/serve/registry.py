@@ -422,8 +422,9 @@ def topic_names(model: LoadedModel) -> list[str]:
     return [t.name for t in naming.describe(model, n_words=3)]
 
 
-def set_topic_label(model_id: str, topic: int, label: str) -> None:
-    """Name a topic (empty label removes the name). Requires `label_topics`."""
+def set_topic_label(model_id: str, topic: int, label: str) -> str:
+    """Name a topic (empty label removes the name). Requires `label_topics`. Returns the
+    name as stored (stripped; "" when removed), which the CLI prints."""
     auth.require("label_topics")
     label = _check_label(topic, label)
     with store.transaction() as con:  # a model deleted meanwhile gets no orphan label
@@ -441,6 +442,7 @@ def set_topic_label(model_id: str, topic: int, label: str) -> None:
                         [model_id, topic, label, audit.now(), auth.current_user().name,
                          None])
         audit.record(con, "label_topic", model_id, {"topic": topic, "label": label})
+    return label
 
 
 MAX_LABEL = 80
