@@ -240,3 +240,12 @@ def test_label_topic_prints_the_name_as_stored(trained_home):
                              home=trained_home).stdout)
     assert removed["name"] is None and removed["removed"] is True  # was: "name": "   "
     assert 0 not in registry.topic_labels(production)
+
+
+def test_the_production_model_cannot_also_be_the_candidate(two_models_home, second_model):
+    production = registry.alias("production")
+    registry.set_alias("candidate", second_model)
+    result = cli("promote", production, "--alias", "candidate", home=two_models_home)
+    assert result.returncode == 1, result.stdout  # was: both aliases on one model
+    assert "is the production model already" in result.stderr, result.stderr
+    assert registry.aliases() == {"production": production, "candidate": second_model}

@@ -249,7 +249,8 @@ def move_alias(con: duckdb.DuckDBPyConnection, name: str, model_id: str, *,
 
     Refuses a model that is gone, whose metrics or stored fingerprints hold NaN/inf, and
     (with `expected`) an alias that moved since the caller looked (someone else promoted
-    meanwhile). Moving the candidate's model to production clears `candidate`.
+    meanwhile), and the production model as candidate. Moving the candidate's model to
+    production clears `candidate`.
     """
     check_alias(name)
     auth.require("promote")
@@ -264,6 +265,13 @@ def move_alias(con: duckdb.DuckDBPyConnection, name: str, model_id: str, *,
     if bad:
         raise TopicLabError(f"Model {model_id} cannot be promoted: {bad:,} of its campaign "
                             "fingerprints hold NaN or infinite weights. Retrain it.")
+    if name == "candidate" and con.execute(
+            "SELECT 1 FROM aliases WHERE alias = 'production' AND model_id = ?",
+            [model_id]).fetchone():
+        # The mirror of "production clears candidate": a canary or A/B of a model with
+        # itself measures nothing, and the candidate it replaced would be lost for it.
+        raise TopicLabError(f"{model_id} is the production model already; the candidate "
+                            "is another model to compare with it.")
     rows = con.execute("SELECT model_id FROM aliases WHERE alias = ?", [name]).fetchall()
     previous = rows[0][0] if rows else None
     if expected is not ANY_PREVIOUS and previous != expected:
