@@ -249,3 +249,16 @@ def test_the_production_model_cannot_also_be_the_candidate(two_models_home, seco
     assert result.returncode == 1, result.stdout  # was: both aliases on one model
     assert "is the production model already" in result.stderr, result.stderr
     assert registry.aliases() == {"production": production, "candidate": second_model}
+
+
+def test_a_change_saved_beside_an_unwritable_token_still_tells_the_app(trained_home):
+    from core.errors import StoreError
+    from core.serve import canary
+    token = trained_home / store.SERVING_GENERATION_FILE
+    token.unlink(missing_ok=True)
+    token.mkdir()  # a folder where the serving token goes
+    before = store.generation()
+    with pytest.raises(StoreError, match="the change itself was saved"):
+        canary.set_percent(15)
+    assert canary.get_percent() == 15
+    assert store.generation() != before  # was: unchanged, so cached listings stayed stale
