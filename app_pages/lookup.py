@@ -182,7 +182,9 @@ if result.campaign_id:
                                  key=f"brand_list:{owner}")
             if st.form_submit_button("Save brand list"):
                 with ui.friendly_errors():
-                    stored = brand_lists.set_brand_list(owner, text.split(","))
+                    # An emptied box clears the list (blank phrases alone are refused)
+                    stored = brand_lists.set_brand_list(
+                        owner, [p for p in text.split(",") if p.strip()])
                     lookup.forget_brands()  # the next answer reads the new list
                     st.success(f"Saved {len(stored)} phrase(s) for {owner.lstrip('~')}: "
                                + (", ".join(stored) or "none (names only)"))

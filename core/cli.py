@@ -307,7 +307,10 @@ def _ingest(args: argparse.Namespace) -> Any:
          arg("name", nargs="?", help="only this dataset"))
 def _datasets(args: argparse.Namespace) -> Any:
     from core.data import datasets
-    return datasets.list_versions(args.name).to_dict(orient="records")
+    versions = datasets.list_versions(args.name)
+    if args.name is not None and versions.empty:
+        datasets.get(args.name)  # a typo is "No dataset named …, known: …", not []
+    return versions.to_dict(orient="records")
 
 
 @command("sql", "run one read-only SQL query against the store",
@@ -366,9 +369,12 @@ def _sweep(args: argparse.Namespace) -> Any:
 @command("models", "list registered models with aliases and metrics",
          arg("--dataset"))
 def _models(args: argparse.Namespace) -> Any:
+    from core.data import datasets
     from core.model import metrics
     from core.serve import registry
     table = registry.list_models(args.dataset)
+    if args.dataset is not None and table.empty:
+        datasets.get(args.dataset)  # a typo is "No dataset named …", not [] (no models)
     records = table.drop(columns=["params", "timings"]).to_dict(orient="records")
     for record in records:  # poor scores explained in words
         record["notes"] = metrics.explain(record["metrics"])
@@ -396,8 +402,10 @@ def _topics(args: argparse.Namespace) -> Any:
 def _label_topic(args: argparse.Namespace) -> Any:
     from core.serve import registry
     model_id = registry.resolve(args.model_id)
-    registry.set_topic_label(model_id, args.topic, args.name)
-    return {"model_id": model_id, "topic": args.topic, "name": args.name}
+    stored = registry.set_topic_label(model_id, args.topic, args.name)
+    # What was stored, not what was typed: "  " removed the name, " Roof " is "Roof".
+    return {"model_id": model_id, "topic": args.topic, "name": stored or None,
+            **({} if stored else {"removed": True})}
 
 
 @command("promote", "point an alias at a model (production is scored)",

@@ -47,13 +47,14 @@ def _wait_for_line(proc: subprocess.Popen, needle: str) -> list[str]:
 
 def race(home, paused: list[str], point: str, competing: list[str], lock_wait: float
          ) -> tuple[tuple[int, str], tuple[int, str]]:
-    """Run `paused` with a pause at `point`, and `competing` during that pause.
-    Returns (returncode, stderr) of both."""
+    """Run `paused` (CLI arguments, or `["-c", code]` for a path no command reaches) with a
+    pause at `point`, and `competing` during that pause. Returns (returncode, stderr) of both."""
     rival = subprocess.Popen([sys.executable, "-c", _COMPETITOR, *competing], cwd=REPO,
                              env=_env(home, lock_wait), stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _wait_for_line(rival, "ready")  # imports done: it acts within milliseconds of the go
-    first = subprocess.Popen([sys.executable, "-m", "core", *paused], cwd=REPO,
+    argv = paused if paused[0] == "-c" else ["-m", "core", *paused]
+    first = subprocess.Popen([sys.executable, *argv], cwd=REPO,
                              env=_env(home, 30, point), stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
     head = _wait_for_line(first, f"test pause: {point}")
@@ -117,3 +118,80 @@ def test_deleting_a_model_while_it_is_promoted(two_models_home, second_model):
         assert production == previous
     else:  # the promotion went first: the delete refused to remove production
         assert "production model" in d_err and production == second_model
+
+
+def _as_local_user(code: str) -> list[str]:
+    """`python -c` arguments running `code` as the CLI would: as the local user, with a
+    `TopicLabError` printed as `error: …` and exit 1."""
+    body = "".join(f"    {line}\n" for line in code.splitlines())
+    return ["-c", "import sys\nfrom core.data import auth\nfrom core.errors import "
+            "TopicLabError\nauth.set_user(auth.local_user())\ntry:\n" + body +
+            "except TopicLabError as err:\n    print(f'error: {err}', file=sys.stderr)\n"
+            "    sys.exit(1)\n"]
+
+
+def test_carrying_names_to_a_model_deleted_meanwhile_leaves_no_orphan(two_models_home,
+                                                                      second_model):
+    production = registry.alias("production")
+    for topic in range(registry.get(production)["k"]):
+        registry.set_topic_label(production, topic, f"Name {topic}")
+    carry_code = ("from core.ops import carry\n"
+                  f"carry.carry_labels({production!r}, {second_model!r}, max_js=1.0)")
+    (c_rc, c_err), (d_rc, d_err) = race(two_models_home, _as_local_user(carry_code),
+                                        "carry_labels", ["delete-model", second_model], 20)
+    orphans = store.query_one("SELECT count(*) FROM topic_labels WHERE model_id NOT IN "
+                              "(SELECT model_id FROM models)")[0]
+    assert orphans == 0
+    assert d_rc == 0, d_err
+    assert second_model not in registry.list_models()["model_id"].tolist()
+    assert "Traceback" not in c_err + d_err
+    if c_rc != 0:  # the delete went first: carrying found no model and said so
+        assert f"No model with id {second_model!r}" in c_err, c_err
+
+
+def _audit_ids(action: str, target_column: str, value: str) -> list[int]:
+    return store.query(f"SELECT id FROM audit WHERE action = ? AND {target_column} = ? "
+                       "ORDER BY id", [action, value])["id"].tolist()
+
+
+@pytest.mark.parametrize("point", ["record_feedback", "record_review"])
+def test_feedback_and_reviews_are_never_recorded_for_a_model_deleted_meanwhile(
+        two_models_home, second_model, point):
+    first, other = store.query("SELECT campaign_id FROM fingerprints WHERE model_id = ? "
+                               "ORDER BY campaign_id LIMIT 2", [second_model])["campaign_id"]
+    call = (f"review.record_feedback({second_model!r}, {first!r}, {other!r}, True)"
+            if point == "record_feedback" else
+            f"review.record_review({second_model!r}, {first!r}, 'flag')")
+    (w_rc, w_err), (d_rc, d_err) = race(
+        two_models_home, _as_local_user(f"from core.serve import review\n{call}"), point,
+        ["delete-model", second_model], 20)
+    assert d_rc == 0, d_err
+    assert "Traceback" not in w_err + d_err
+    deleted = _audit_ids("delete", "target", second_model)
+    written = _audit_ids("feedback" if point == "record_feedback" else "review", "target",
+                         first)
+    assert len(deleted) == 1
+    # Either the verdict went in before the delete, or it was refused: never after it.
+    assert all(i < deleted[0] for i in written), (written, deleted)
+    if w_rc != 0:
+        assert f"No model with id {second_model!r}" in w_err, w_err
+
+
+def test_service_feedback_queued_before_its_model_was_deleted_is_not_written_after(
+        two_models_home, second_model):
+    """The service checks a verdict against the model it serves and queues it; the writer
+    commits it up to a second later, when another process may have deleted the model."""
+    from core.serve.request_log import Feedback, StoreWriter
+    first, other = store.query("SELECT campaign_id FROM fingerprints WHERE model_id = ? "
+                               "ORDER BY campaign_id LIMIT 2", [second_model])["campaign_id"]
+    writer = StoreWriter(interval_s=3600)  # flushed by hand below, not by its thread
+    assert writer.put(Feedback(second_model, first, other, True, "am-key", "account_manager"))
+    deleted = subprocess.run([sys.executable, "-m", "core", "delete-model", second_model],
+                             cwd=REPO, env=_env(two_models_home, 20), capture_output=True,
+                             text=True, timeout=120)
+    assert deleted.returncode == 0, deleted.stderr
+    writer.flush(wait_s=5)
+    rows = store.query_one("SELECT count(*) FROM neighbor_feedback WHERE model_id = ?",
+                           [second_model])[0]
+    assert rows == 0  # was: recorded (and audited) after the model's delete
+    assert _audit_ids("feedback", "target", first) == []

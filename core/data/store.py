@@ -447,8 +447,16 @@ def transaction(wait_s: float | None = None) -> Iterator[duckdb.DuckDBPyConnecti
             raise
         con.execute("COMMIT")
         files, _marked.files = _marked.files, set()
+        # Committed: every marked token is replaced even when one cannot be (a folder by
+        # its name), else the app's listings would stay stale with the change saved.
+        failed = []
         for name in sorted(files):
-            _bump(name)
+            try:
+                _bump(name)
+            except StoreError as err:
+                failed.append(err)
+        if failed:
+            raise failed[0]
 
 
 # -- what changed, told by a tiny file read instead of a connection -----------------------------

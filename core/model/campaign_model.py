@@ -19,6 +19,7 @@ This module is the model layer: it never touches the store.
 
 from __future__ import annotations
 
+import numbers
 import time
 import warnings
 from collections.abc import Collection, Sequence
@@ -37,7 +38,7 @@ from core.errors import InputError, NotFoundError
 from core.model import actions, artifact, brand, namewords, relevance
 from core.model.brand import BrandIndex
 from core.model.corpus import Corpus, EncodedCounts, Encoder
-from core.model.engines import DEFAULT_ENGINE, Engine, bow_matrix, make_engine
+from core.model.engines import DEFAULT_ENGINE, Engine, bow_matrix, check_param, make_engine
 from core.model.neighbors import (
     DEFAULT_METRIC,
     DEFAULT_TERM_WEIGHT,
@@ -439,6 +440,8 @@ class CampaignModel(BaseEstimator):
             if name in params:
                 raise InputError(f"give {name} as CampaignModel({name}=...), not in "
                                  "engine_params")
+        for name, value in {"seed": self.seed, **params}.items():  # as TrainSpec does
+            check_param(self.engine, name, value)
         return make_engine(self.engine, k=int(self.k), seed=self.seed, **params)
 
     def fit(self, terms: pd.DataFrame, y: None = None) -> CampaignModel:
@@ -521,6 +524,7 @@ class CampaignModel(BaseEstimator):
     def topics(self, n: int = 10) -> pd.DataFrame:
         """One row per topic: `topic`, `name`, its `n` top `words` and their `weights`."""
         self._check_fitted()
+        n = _count("n", n, 1)
         phi = self.topic_term_
         order = np.argsort(-phi, axis=1, kind="stable")[:, :n]
         return pd.DataFrame({
@@ -534,6 +538,9 @@ class CampaignModel(BaseEstimator):
         self._check_fitted()
         if isinstance(keywords, str):
             keywords = [keywords]
+        if not isinstance(keywords, Sequence) or not all(isinstance(k, str) for k in keywords):
+            raise InputError(f"keywords: give a keyword or a list of keywords (text), not "
+                             f"{keywords!r:.80}.")
         return fold_in_keywords(self.encoder_, self.engine_, keywords, self._name)
 
     def _check_campaign(self, campaign_id: str) -> str:
@@ -547,6 +554,7 @@ class CampaignModel(BaseEstimator):
         """The n most similar campaigns with similarity, shared topics and performance:
         the table the Lookup page shows."""
         self._check_fitted()
+        n, min_terms = _count("n", n, 1), _count("min_terms", min_terms, 0)
         campaign_id = self._check_campaign(campaign_id)
         account = self.campaigns_.at[campaign_id, "account"]
         exclude, allowed = query_filters(self.campaigns_, account, exclude_account, min_terms)
@@ -558,6 +566,7 @@ class CampaignModel(BaseEstimator):
         keywords of a new campaign: the same as the Lookup page's. `actions.to_frame`
         turns them into one table."""
         self._check_fitted()
+        n = _count("n", n, 1)
         if self._rows is None:
             raise InputError("This model was loaded without its term rows: "
                              "CampaignModel.load(path, terms=...) to get suggestions.")
@@ -634,6 +643,14 @@ class CampaignModel(BaseEstimator):
         model = cls(**settings)
         model._set_state(manifest, engine, encoder, counts, terms)
         return model
+
+
+def _count(name: str, value: object, minimum: int) -> int:
+    """A count argument as an int, else an InputError naming it: n=0 or -1 gave an empty
+    table (topics(-1) all words but the last), n=nan a traceback, n=2.5 two rows."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise InputError(f"{name} must be a whole number of at least {minimum}, not {value!r}.")
+    return int(value)
 
 
 def _json_params(engine: Engine) -> dict[str, Any]:

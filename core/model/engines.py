@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import inspect
 import json
+import math
+import numbers
 import os
 import time
 import warnings
@@ -96,6 +98,63 @@ _T, _G, _D, _B = (DEFAULTS["tomotopy"], DEFAULTS["gensim"], DEFAULTS["spark"],
 # The named values gensim accepts instead of a number (its default first: the Train page
 # offers them in this order).
 GENSIM_NAMED = {"alpha": ("symmetric", "asymmetric", "auto"), "eta": ("symmetric", "auto")}
+
+
+# Whole-number parameters and their allowed range (inclusive), for every engine.
+_WHOLE: dict[str, tuple[int, int]] = {
+    "iterations": (1, 100_000), "passes": (1, 10_000), "seed": (0, 2**32 - 1),
+    "chunksize": (1, 10_000_000), "rm_top": (0, 100_000), "optim_interval": (0, 100_000),
+    "burn_in": (0, 100_000), "workers": (1, 256), "progress_every": (1, 100_000),
+    "window": (2, 100_000), "batch_documents": (1, 10**9),
+}
+# Real parameters: (low, high), low excluded. alpha/eta are Dirichlet priors (> 0);
+# gensim's and MLlib's learning-rate decay must be in (0.5, 1] and offset tau_0 > 0.
+_REAL: dict[str, tuple[float, float]] = {
+    "alpha": (0.0, 1e6), "eta": (0.0, 1e6), "decay": (0.5, 1.0),
+    "offset": (0.0, 1e6), "learning_offset": (0.0, 1e6), "learning_decay": (0.5, 1.0),
+    "subsampling_rate": (0.0, 1.0), "fold_alpha": (0.0, 1e6), "spare_share": (0.0, 1.0),
+}
+_LOW_INCLUDED = {"decay", "spare_share"}  # gensim's default decay is 0.5 itself; 0 spares
+_TERM_WEIGHTS = {"one", "idf", "pmi"}
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def check_param(engine: str, name: str, value: Any) -> None:
+    """One training parameter: finite, of the right kind, in its range; else an
+    InputError naming the parameter and the value. Here in the model layer so that the
+    notebook's `CampaignModel` checks as `TrainSpec` does (an alpha of -1 aborted the
+    whole process inside tomotopy; NaN trained a model of NaN fingerprints)."""
+    if name in _WHOLE:
+        if value is None and name == "batch_documents":
+            return  # no cap: every mini-batch is subsampling_rate of the corpus
+        low, high = _WHOLE[name]
+        if not (isinstance(value, numbers.Integral) and not isinstance(value, bool)
+                and low <= value <= high):
+            raise InputError(f"{name} must be a whole number from {low:,} to {high:,}, "
+                             f"not {value!r}.")
+    elif name in _REAL:
+        low, high = _REAL[name]
+        if value is None and engine != "tomotopy" and name in ("alpha", "eta"):
+            return  # the library's own default (gensim eta, MLlib's 1/K)
+        if engine == "gensim" and ((value is None and name == "eta") or (
+                isinstance(value, str) and value in GENSIM_NAMED.get(name, ()))):
+            return
+        if isinstance(value, str):
+            named = sorted(GENSIM_NAMED.get(name, ())) if engine == "gensim" else []
+            words = f" or one of {named}" if named else ""
+            raise InputError(f"{engine} needs a number{words} for {name}, not {value!r}.")
+        if not is_number(value) or not math.isfinite(value):
+            raise InputError(f"{name} must be a finite number, not {value!r}.")
+        inclusive = name in _LOW_INCLUDED
+        if not (low <= value <= high if inclusive else low < value <= high):
+            relation = "at least" if inclusive else "greater than"
+            raise InputError(f"{name} must be {relation} {low:g} and at most {high:g}, "
+                             f"not {value!r}.")
+    elif name == "term_weight" and value not in _TERM_WEIGHTS:
+        raise InputError(f"term_weight must be one of {sorted(_TERM_WEIGHTS)}, not {value!r}.")
 
 
 @dataclass(frozen=True)

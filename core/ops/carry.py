@@ -30,6 +30,7 @@ from core.data import audit, auth, store
 from core.errors import TopicLabError
 from core.model.metrics import js_distance_matrix
 from core.serve import naming, registry
+from core.testpause import pause
 
 MAX_JS = 0.5
 
@@ -102,6 +103,10 @@ def carry_labels(from_model_id: str, to_model_id: str, max_js: float = MAX_JS
                             "name": given["label"], "js": round(float(row.js), 3)})
     new_topics = sorted(set(range(new.k)) - {int(t) for t in matched["new_topic"]})
     with store.transaction() as con:
+        # Checked where the names are written: a model deleted since it was loaded above
+        # (by another process) gets no orphan names, and says so.
+        registry.get_in(con, to_model_id)
+        pause("carry_labels")
         existing = {int(r[0]) for r in con.execute(
             "SELECT topic FROM topic_labels WHERE model_id = ?", [to_model_id]).fetchall()}
         carried = [c for c in carried if c["new_topic"] not in existing]

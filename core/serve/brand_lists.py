@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import unicodedata
 from collections.abc import Sequence
 
 import duckdb
@@ -45,7 +46,22 @@ def brand_list(account: str) -> list[str]:
 
 
 def _clean(phrases: Sequence[str]) -> list[str]:
-    cleaned = list(dict.fromkeys(normalize_term(p) for p in phrases if str(p).strip()))
+    """The phrases normalised, blanks and repeats dropped; an InputError for what would
+    store nonsense or silently wipe the list: one string (it was split into its letters),
+    only blank phrases (`brands set ACCOUNT " "` cleared the list), control characters."""
+    if isinstance(phrases, str | bytes):
+        raise InputError(f"phrases: give a list of brand phrases, not one string "
+                         f"({phrases[:40]!r}); e.g. [{phrases[:40]!r}]")
+    given = list(phrases)
+    cleaned = list(dict.fromkeys(normalize_term(p) for p in given if str(p).strip()))
+    if given and not cleaned:
+        raise InputError("phrases: every phrase given is blank; to remove the account's "
+                         "brand list use `brands clear ACCOUNT` (clear_brand_list)")
+    for p in cleaned:
+        bad = [c for c in p if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")]
+        if bad:
+            raise InputError(f"phrase {p[:40]!r} holds control or invisible characters "
+                             f"({', '.join(f'U+{ord(c):04X}' for c in dict.fromkeys(bad))})")
     if len(cleaned) > MAX_PHRASES:
         raise InputError(f"phrases: {len(cleaned)} given; at most {MAX_PHRASES} per account")
     for p in cleaned:
@@ -78,7 +94,7 @@ def _check_account(con: duckdb.DuckDBPyConnection, account: object) -> str:
 
 
 def set_brand_list(account: str, phrases: Sequence[str]) -> list[str]:
-    """Set (or, with no phrases, clear) an account's brand list; returns what is stored.
+    """Set (or, with an empty list, clear) an account's brand list; returns what is stored.
 
     The account must be in the stored data (checked in the same transaction as the
     write); the change and the list before it go to the audit log."""

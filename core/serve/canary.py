@@ -10,6 +10,7 @@ traffic to the candidate (never back), and no state is kept between requests or 
 from __future__ import annotations
 
 import hashlib
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -47,6 +48,11 @@ def variant(key: str, percent: float) -> str:
 
 
 def check_percent(percent: float) -> float:
+    """The share as a float in [0, 100]; a string or a bool (from a notebook) is refused,
+    not a TypeError traceback or True read as 1 %."""
+    if isinstance(percent, bool) or not isinstance(percent, numbers.Real):
+        raise InputError(f"The canary share must be a number between 0 and 100, not "
+                         f"{percent!r}.")
     if not 0 <= percent <= 100:
         raise InputError(f"The canary share must be a percentage between 0 and 100, not "
                          f"{percent:g}.")

@@ -54,6 +54,10 @@ def _check(name: str, role: str, rate: int) -> None:
                          "'_', '.', '@' or '-', starting with a letter or digit.")
     if role not in ROLES:
         raise InputError(f"Unknown key role {role!r}; use one of {', '.join(ROLES)}.")
+    # A float rate was stored rounded into the INTEGER column (2.5 as 2) while the answer
+    # said 2.5; a string was a TypeError traceback.
+    if isinstance(rate, bool) or not isinstance(rate, int):
+        raise InputError(f"--rate must be a whole number of requests per minute, not {rate!r}.")
     if not 1 <= rate <= MAX_RATE:
         raise InputError(f"--rate must be between 1 and {MAX_RATE:,} requests per minute, "
                          f"not {rate}.")

@@ -17,6 +17,7 @@ import math
 import platform
 import secrets
 import shutil
+import unicodedata
 from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from core import config
@@ -34,6 +36,7 @@ from core.errors import InputError, NotFoundError, TopicLabError
 from core.model import actions, artifact, spark_session
 from core.model.corpus import EncodedCounts, Encoder
 from core.model.engines import ENGINES
+from core.serve import canary
 from core.testpause import pause
 
 ARTIFACT_FORMAT = artifact.FORMAT
@@ -246,7 +249,8 @@ def move_alias(con: duckdb.DuckDBPyConnection, name: str, model_id: str, *,
 
     Refuses a model that is gone, whose metrics or stored fingerprints hold NaN/inf, and
     (with `expected`) an alias that moved since the caller looked (someone else promoted
-    meanwhile). Moving the candidate's model to production clears `candidate`.
+    meanwhile), and the production model as candidate. Moving the candidate's model to
+    production clears `candidate`.
     """
     check_alias(name)
     auth.require("promote")
@@ -261,6 +265,13 @@ def move_alias(con: duckdb.DuckDBPyConnection, name: str, model_id: str, *,
     if bad:
         raise TopicLabError(f"Model {model_id} cannot be promoted: {bad:,} of its campaign "
                             "fingerprints hold NaN or infinite weights. Retrain it.")
+    if name == "candidate" and con.execute(
+            "SELECT 1 FROM aliases WHERE alias = 'production' AND model_id = ?",
+            [model_id]).fetchone():
+        # The mirror of "production clears candidate": a canary or A/B of a model with
+        # itself measures nothing, and the candidate it replaced would be lost for it.
+        raise TopicLabError(f"{model_id} is the production model already; the candidate "
+                            "is another model to compare with it.")
     rows = con.execute("SELECT model_id FROM aliases WHERE alias = ?", [name]).fetchall()
     previous = rows[0][0] if rows else None
     if expected is not ANY_PREVIOUS and previous != expected:
@@ -288,7 +299,13 @@ def non_finite_metrics(metrics: dict[str, Any]) -> list[str]:
 
 
 def resolve(model_ref: str | None) -> str:
-    """A model id from an id, an alias name, or None (= production)."""
+    """A model id from an id, an alias name, or None (= production).
+
+    A blank id is refused, not read as "production": `label-topic "" 0 NAME` (a shell
+    variable left empty) named a topic of the production model."""
+    if isinstance(model_ref, str) and not model_ref.strip():
+        raise InputError(f"Model id {model_ref!r} is blank: give a model id, 'production' or "
+                         "'candidate' (`python -m core models` lists them).")
     ref = model_ref or "production"
     if ref in ALIASES:
         model_id = alias(ref)
@@ -301,7 +318,8 @@ def resolve(model_ref: str | None) -> str:
 
 def delete(model_id: str) -> list[str]:
     """Remove a model, its fingerprints and labels, then its files (the artifact and any
-    encoded counts Spark wrote); the production model cannot be deleted. Returns the
+    encoded counts Spark wrote); the production model cannot be deleted, nor the
+    candidate while the canary sends it traffic (the alias goes with it, audited). Returns the
     counts locations that could not be removed (a cluster URI with no Spark running)."""
     auth.require("delete")
     with store.transaction() as con:  # the checks and the delete see the same state
@@ -311,10 +329,21 @@ def delete(model_id: str) -> list[str]:
         if production and production[0] == model_id:
             raise TopicLabError(f"{model_id} is the production model; promote another one "
                                 "first.")
+        held = [r[0] for r in con.execute(
+            "SELECT alias FROM aliases WHERE model_id = ? ORDER BY alias", [model_id]).fetchall()]
+        if "candidate" in held:  # the canary may send it live traffic: say so, keep it
+            share = canary.read_percent(con)
+            if share > 0:
+                raise TopicLabError(
+                    f"{model_id} is the candidate model and the scoring service sends it "
+                    f"{share:g}% of traffic (canary). Stop the canary first (`python -m core "
+                    "canary set 0`), or promote another model to candidate.")
         pause("delete")
         for table in ("aliases", "fingerprints", "topic_labels", "models"):
             con.execute(f"DELETE FROM {table} WHERE model_id = ?", [model_id])
-        audit.record(con, "delete", model_id)
+        if held:  # running services drop the alias now, not at their 10 s full check
+            store.mark_serving_change()
+        audit.record(con, "delete", model_id, {"cleared_aliases": held} if held else None)
         last_on_version = not con.execute(
             "SELECT count(*) FROM models WHERE dataset = ? AND version = ?",
             [record["dataset"], record["version"]]).fetchone()[0]
@@ -402,12 +431,11 @@ def topic_names(model: LoadedModel, labels: dict[int, dict] | None = None) -> li
     return [t.name for t in naming.describe(model, n_words=3, labels=labels)]
 
 
-def set_topic_label(model_id: str, topic: int, label: str) -> None:
-    """Name a topic (empty label removes the name). Requires `label_topics`."""
+def set_topic_label(model_id: str, topic: int, label: str) -> str:
+    """Name a topic (empty label removes the name). Requires `label_topics`. Returns the
+    name as stored (stripped; "" when removed), which the CLI prints."""
     auth.require("label_topics")
-    label = label.strip()
-    if len(label) > 80:
-        raise InputError("A topic name may have at most 80 characters.")
+    label = _check_label(topic, label)
     with store.transaction() as con:  # a model deleted meanwhile gets no orphan label
         record = get_in(con, model_id)
         if not 0 <= topic < int(record["k"]):
@@ -423,6 +451,30 @@ def set_topic_label(model_id: str, topic: int, label: str) -> None:
                         [model_id, topic, label, audit.now(), auth.current_user().name,
                          None])
         audit.record(con, "label_topic", model_id, {"topic": topic, "label": label})
+    return label
+
+
+MAX_LABEL = 80
+_INVISIBLE = ("Cc", "Cf", "Zl", "Zp")  # control, format and line/paragraph separators
+
+
+def _check_label(topic: object, label: object) -> str:
+    """The stripped name, or an InputError naming what is wrong. Names are shown in every
+    picker, table, CSV and API answer: a bell or a newline in one would garble them, and a
+    topic of 1.5 was stored as topic 2 (DuckDB rounds it into the INTEGER column)."""
+    if isinstance(topic, bool) or not isinstance(topic, int | np.integer):
+        raise InputError(f"A topic is a whole number (its id), not {topic!r}.")
+    if not isinstance(label, str):
+        raise InputError(f"A topic name is text, not {type(label).__name__} ({label!r}).")
+    label = label.strip()
+    bad = [c for c in label if unicodedata.category(c) in _INVISIBLE]
+    if bad:
+        raise InputError(f"The topic name {label[:40]!r} holds control or invisible "
+                         f"characters ({', '.join(f'U+{ord(c):04X}' for c in dict.fromkeys(bad))}"
+                         "); use plain text on one line.")
+    if len(label) > MAX_LABEL:
+        raise InputError(f"A topic name may have at most {MAX_LABEL} characters.")
+    return label
 
 
 def model_label(row: Mapping[str, Any]) -> str:

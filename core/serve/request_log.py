@@ -221,6 +221,14 @@ def _write(batch: list[Entry | Feedback], wait_s: float) -> None:
                         "FROM incoming_request_log")
             con.unregister("incoming_request_log")
         for item in feedback:
+            # Checked here, in the transaction that writes: the service checked the verdict
+            # against the model it served when it queued it, up to a flush interval ago,
+            # and another process may have deleted that model since.
+            if con.execute("SELECT 1 FROM models WHERE model_id = ?",
+                           [item.model_id]).fetchone() is None:
+                log.warning("feedback on %s dropped: the model was deleted meanwhile",
+                            item.model_id)
+                continue
             actor = auth.User(f"api-key:{item.key_name}", item.role)
             con.execute("INSERT INTO neighbor_feedback VALUES (?, ?, ?, ?, ?, ?)",
                         [item.model_id, item.campaign_id, item.neighbor_id, item.useful,

@@ -4,12 +4,14 @@ kept with the model id, so it survives restarts and stays comparable across mode
 
 from __future__ import annotations
 
+import duckdb
 import pandas as pd
 
 from core.data import audit, auth, store
 from core.errors import InputError, NotFoundError
 from core.serve import registry
 from core.serve.score import LOW_CONFIDENCE  # the queue lists fingerprints below it
+from core.testpause import pause
 
 DECISIONS = ("assign_topic", "flag", "dismiss")
 HIGH_OOV = 0.5         # more than half of the campaign's words are unknown to the model
@@ -39,12 +41,13 @@ def record_review(model_id: str, campaign_id: str, decision: str, *, topic: int 
     auth.require("review")
     if decision not in DECISIONS:
         raise InputError(f"Unknown review decision {decision!r}; use one of {DECISIONS}.")
-    record = registry.get(model_id)
-    if decision == "assign_topic" and (topic is None or not 0 <= topic < int(record["k"])):
-        raise InputError(f"Assigning a topic needs a topic id between 0 and "
-                         f"{int(record['k']) - 1}.")
-    _check_campaign(model_id, campaign_id)
-    with store.transaction() as con:
+    with store.transaction() as con:  # checked on the connection that writes (see below)
+        record = registry.get_in(con, model_id)
+        if decision == "assign_topic" and (topic is None or not 0 <= topic < int(record["k"])):
+            raise InputError(f"Assigning a topic needs a topic id between 0 and "
+                             f"{int(record['k']) - 1}.")
+        _check_campaign(con, model_id, campaign_id)
+        pause("record_review")
         con.execute("INSERT INTO reviews VALUES (?, ?, ?, ?, ?, ?, ?)",
                     [model_id, campaign_id, decision, topic, note, audit.now(),
                      auth.current_user().name])
@@ -64,10 +67,13 @@ def reviews_of(campaign_id: str, dataset: str) -> pd.DataFrame:
 def record_feedback(model_id: str, campaign_id: str, neighbor_id: str, useful: bool) -> None:
     """An account manager's verdict on one suggested neighbour."""
     auth.require("feedback")
-    registry.get(model_id)
-    _check_campaign(model_id, campaign_id)
-    _check_campaign(model_id, neighbor_id)
+    # Checked in the transaction that writes: a model deleted (or rescored) by another
+    # process between a check and the insert would get a verdict it never had.
     with store.transaction() as con:
+        registry.get_in(con, model_id)
+        _check_campaign(con, model_id, campaign_id)
+        _check_campaign(con, model_id, neighbor_id)
+        pause("record_feedback")
         con.execute("INSERT INTO neighbor_feedback VALUES (?, ?, ?, ?, ?, ?)",
                     [model_id, campaign_id, neighbor_id, bool(useful), audit.now(),
                      auth.current_user().name])
@@ -87,8 +93,9 @@ def acceptance(model_ids: list[str]) -> pd.DataFrame:
     return frame
 
 
-def _check_campaign(model_id: str, campaign_id: str) -> None:
-    row = store.query_one("SELECT 1 FROM fingerprints WHERE model_id = ? AND campaign_id = ?",
-                          [model_id, campaign_id])
+def _check_campaign(con: duckdb.DuckDBPyConnection, model_id: str, campaign_id: str) -> None:
+    """On the caller's writing connection, so the check and the insert see the same state."""
+    row = con.execute("SELECT 1 FROM fingerprints WHERE model_id = ? AND campaign_id = ?",
+                      [model_id, campaign_id]).fetchone()
     if row is None:
         raise NotFoundError(f"Campaign {campaign_id!r} is not scored under model {model_id}.")
