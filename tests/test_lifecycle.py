@@ -88,9 +88,10 @@ def test_drift_is_low_for_the_same_corpus_and_high_for_another(trained_home, tmp
 
 
 def test_drift_word_counts_equal_a_row_by_row_count(trained_home, tmp_path, monkeypatch):
-    """The drift profile counts words per distinct term with numpy; a plain count of every
-    row's tokens, one row at a time, must give the same occurrences, volumes, first-seen
-    order, OOV share and new terms, over several batches and missing impressions."""
+    """The drift profiles count words per distinct term (numpy; DuckDB for the training
+    data): a plain count of every row's tokens, one row at a time, must give the same
+    occurrences, volumes, first-seen order, OOV share and new terms, over several batches
+    and missing impressions."""
     from collections import Counter
 
     import pandas as pd
@@ -124,7 +125,12 @@ def test_drift_word_counts_equal_a_row_by_row_count(trained_home, tmp_path, monk
     assert profile["oov_share"] == oov
     assert profile["campaigns"] == datasets.get("next").campaigns
 
-    seen = plain("demo")[1]
+    seen_volume, seen, seen_oov = plain("demo")     # counted by DuckDB per distinct term
+    model_id = registry.resolve("production")
+    assert registry.encoded_counts(model_id) is not None
+    base = drift._training_profile(model_id, model)
+    assert base["token_rows"] == seen and base["token_volume"] == seen_volume
+    assert base["oov_share"] == seen_oov and base["campaigns"] == datasets.get("demo").campaigns
     new = sorted(((w, v) for w, v in volume.items() if w not in seen),
                  key=lambda item: item[1], reverse=True)[:20]
     report = drift.drift_report("next")

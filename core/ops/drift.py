@@ -89,8 +89,10 @@ class _WordTally:
         self.rows = np.zeros(0, dtype=np.int64)
         self.volume = np.zeros(0, dtype=np.float64)
 
-    def add(self, tokenizer: Tokenizer, terms: pd.Series, volume: np.ndarray) -> None:
-        """Count the words of these term rows (strings), each row weighing `volume`."""
+    def add(self, tokenizer: Tokenizer, terms: pd.Series, volume: np.ndarray,
+            rows: np.ndarray | None = None) -> None:
+        """Count the words of these term rows (strings), each row weighing `volume`; with
+        `rows`, each entry stands for that many rows and `volume` is their sum."""
         term_codes, unique_terms = pd.factorize(terms)   # distinct terms, first-seen order
         with _gc_paused():
             per_term = tokenizer.tokenize_terms(unique_terms.tolist())
@@ -106,11 +108,11 @@ class _WordTally:
                           dtype=np.int64, count=len(words))
         owner = np.repeat(np.arange(len(lengths)), lengths)
         word_ids = ids[word_codes]
-        term_rows = np.bincount(term_codes, minlength=len(lengths))
+        term_rows = np.bincount(term_codes, weights=rows, minlength=len(lengths))
         term_volume = np.bincount(term_codes, weights=volume, minlength=len(lengths))
         size = len(index)
-        rows = np.bincount(word_ids, weights=term_rows[owner], minlength=size)
-        self.rows = _grown(self.rows, size) + np.rint(rows).astype(np.int64)
+        occurrences = np.bincount(word_ids, weights=term_rows[owner], minlength=size)
+        self.rows = _grown(self.rows, size) + np.rint(occurrences).astype(np.int64)
         self.volume = _grown(self.volume, size) + np.bincount(
             word_ids, weights=term_volume[owner], minlength=size)
 
@@ -129,10 +131,8 @@ def _grown(values: np.ndarray, size: int) -> np.ndarray:
 def _profile(model: registry.LoadedModel, batches: Iterable[pd.DataFrame],
              counts: EncodedCounts | None = None) -> dict[str, Any]:
     """OOV share, mean fingerprint, confidences and per-token volume of some term rows,
-    read batch by batch (`datasets.term_batches`). `counts`: the rows already encoded
-    (the model's own data, saved with it)."""
-    tokenizer = model.encoder.tokenizer
-    vocabulary = model.encoder.dictionary.token2id
+    read batch by batch (`datasets.term_batches`, `_columns` are enough). `counts`: the
+    rows already encoded (the model's own data, saved with it)."""
     tally = _WordTally()
     ids: list[str] = []
     parts = []
@@ -144,19 +144,54 @@ def _profile(model: registry.LoadedModel, batches: Iterable[pd.DataFrame],
             parts.append(model.engine.transform(bows))
         volume = (pd.to_numeric(terms.get("impressions"), errors="coerce").fillna(0)
                   if "impressions" in terms else pd.Series(0, index=terms.index))
-        tally.add(tokenizer, terms["term"].astype(str), volume.to_numpy(dtype=np.float64))
+        tally.add(model.encoder.tokenizer, terms["term"].astype(str),
+                  volume.to_numpy(dtype=np.float64))
     if counts is not None:
         ids, parts = counts.campaign_ids, [model.engine.transform(counts.matrix)]
+    return _summary(model, tally, np.vstack(parts), len(ids))
+
+
+def _training_profile(model_id: str, model: registry.LoadedModel) -> dict[str, Any]:
+    """`_profile` of the model's training data. With its encoded counts saved (at training
+    or scoring) the fingerprints come from them and DuckDB counts the rows and impressions
+    per distinct term, so the version is not read row by row. Its words then come in no
+    particular order: of them a report uses only which words were seen and the OOV share,
+    both the same in any order."""
+    trained_on = model.manifest["dataset"]
+    name, version = trained_on["name"], int(trained_on["version"])
+    counts = registry.encoded_counts(model_id)
+    if counts is None:
+        return _profile(model, datasets.term_batches(name, version, _columns(model)))
+    per_term = store.query(
+        "SELECT term, count(*) AS n, coalesce(sum(impressions), 0)::DOUBLE AS volume "
+        "FROM terms WHERE dataset = ? AND version = ? AND term IS NOT NULL GROUP BY term",
+        [name, version])
+    tally = _WordTally()
+    tally.add(model.encoder.tokenizer, per_term["term"].astype(str),
+              per_term["volume"].to_numpy(dtype=np.float64),
+              per_term["n"].to_numpy(dtype=np.float64))
+    return _summary(model, tally, model.engine.transform(counts.matrix),
+                    len(counts.campaign_ids))
+
+
+def _columns(model: registry.LoadedModel) -> list[str]:
+    """The term-row columns a profile reads: the encoder's and the volume."""
+    return list(dict.fromkeys([*model.encoder.columns, "impressions"]))
+
+
+def _summary(model: registry.LoadedModel, tally: _WordTally, fingerprints: np.ndarray,
+             campaigns: int) -> dict[str, Any]:
+    """A profile from its word tally and its campaigns' fingerprints."""
+    vocabulary = model.encoder.dictionary.token2id
     token_volume, token_rows = tally.counters()
     known = np.fromiter(map(vocabulary.__contains__, tally.index), dtype=bool,
                         count=len(tally.index))
     total = int(tally.rows.sum())
     unknown_count = int(tally.rows[~known].sum())
-    fingerprints = np.vstack(parts)
-    confidence = fingerprints.max(axis=1)
     return {"oov_share": unknown_count / total if total else 1.0,
-            "mean_fingerprint": fingerprints.mean(axis=0), "confidence": confidence,
-            "token_volume": token_volume, "token_rows": token_rows, "campaigns": len(ids)}
+            "mean_fingerprint": fingerprints.mean(axis=0),
+            "confidence": fingerprints.max(axis=1),
+            "token_volume": token_volume, "token_rows": token_rows, "campaigns": campaigns}
 
 
 def drift_report(dataset: str, version: int | None = None,
@@ -165,11 +200,8 @@ def drift_report(dataset: str, version: int | None = None,
     model_id = registry.resolve(model_id)
     model = registry.load(model_id)
     info = datasets.get(dataset, version)
-    trained_on = model.manifest["dataset"]
-    base = _profile(model, datasets.term_batches(trained_on["name"],
-                                                 int(trained_on["version"])),
-                    registry.encoded_counts(model_id))
-    new = _profile(model, datasets.term_batches(info.name, info.version))
+    base = _training_profile(model_id, model)
+    new = _profile(model, datasets.term_batches(info.name, info.version, _columns(model)))
 
     low_base = float((base["confidence"] < LOW_CONFIDENCE).mean())
     low_new = float((new["confidence"] < LOW_CONFIDENCE).mean())
