@@ -26,7 +26,7 @@ import pandas as pd
 from scipy.spatial.distance import jensenshannon
 
 from core.data import audit, auth, datasets, store
-from core.model.corpus import EncodedCounts, _gc_paused
+from core.model.corpus import EncodedCounts, gc_paused
 from core.model.text import Tokenizer
 from core.serve import registry
 from core.serve.score import LOW_CONFIDENCE
@@ -94,7 +94,7 @@ class _WordTally:
         """Count the words of these term rows (strings), each row weighing `volume`; with
         `rows`, each entry stands for that many rows and `volume` is their sum."""
         term_codes, unique_terms = pd.factorize(terms)   # distinct terms, first-seen order
-        with _gc_paused():
+        with gc_paused():
             per_term = tokenizer.tokenize_terms(unique_terms.tolist())
             lengths = np.fromiter(map(len, per_term), dtype=np.int64, count=len(per_term))
             flat = list(itertools.chain.from_iterable(per_term))
