@@ -87,6 +87,58 @@ def test_drift_is_low_for_the_same_corpus_and_high_for_another(trained_home, tmp
     assert set(history["measure"]) == set(drift.THRESHOLDS) and history["exceeded"].any()
 
 
+def test_drift_word_counts_equal_a_row_by_row_count(trained_home, tmp_path, monkeypatch):
+    """The drift profiles count words per distinct term (numpy; DuckDB for the training
+    data): a plain count of every row's tokens, one row at a time, must give the same
+    occurrences, volumes, first-seen order, OOV share and new terms, over several batches
+    and missing impressions."""
+    from collections import Counter
+
+    import pandas as pd
+
+    from core.data import datasets, ingest
+
+    path = demo_subset(tmp_path / "next.parquet", 400, shift=0.8)
+    frame = pd.read_parquet(path)
+    frame.loc[frame.index[::7], "impressions"] = None   # missing volume counts as 0
+    frame.to_parquet(path, index=False)
+    ingest.import_paths([path], "next")
+    model = registry.load(registry.resolve("production"))
+    vocabulary = model.encoder.dictionary.token2id
+    monkeypatch.setattr(datasets, "TERM_BATCH_ROWS", datasets.get("next").rows // 4)
+
+    def plain(name: str) -> tuple[Counter, Counter, float]:
+        rows = pd.concat(list(datasets.term_batches(name, datasets.get(name).version)))
+        volume, occurrences, unknown = Counter(), Counter(), 0
+        for term, impressions in zip(rows["term"], rows["impressions"], strict=True):
+            for word in model.encoder.tokenizer.tokenize_terms([term])[0]:
+                occurrences[word] += 1
+                volume[word] += 0.0 if pd.isna(impressions) else float(impressions)
+                unknown += word not in vocabulary
+        return volume, occurrences, unknown / sum(occurrences.values())
+
+    volume, occurrences, oov = plain("next")
+    profile = drift._profile(model, datasets.term_batches("next", 1))
+    assert len(list(datasets.term_batches("next", 1))) >= 4
+    assert list(profile["token_rows"].items()) == list(occurrences.items())
+    assert list(profile["token_volume"].items()) == list(volume.items())
+    assert profile["oov_share"] == oov
+    assert profile["campaigns"] == datasets.get("next").campaigns
+
+    seen_volume, seen, seen_oov = plain("demo")     # counted by DuckDB per distinct term
+    model_id = registry.resolve("production")
+    assert registry.encoded_counts(model_id) is not None
+    base = drift._training_profile(model_id, model)
+    assert base["token_rows"] == seen and base["token_volume"] == seen_volume
+    assert base["oov_share"] == seen_oov and base["campaigns"] == datasets.get("demo").campaigns
+    new = sorted(((w, v) for w, v in volume.items() if w not in seen),
+                 key=lambda item: item[1], reverse=True)[:20]
+    report = drift.drift_report("next")
+    assert new and report.new_terms == [{"word": w, "volume": v, "rows": occurrences[w]}
+                                         for w, v in new]
+    assert report.measures["oov_increase"]["current"] == round(oov, 4)
+
+
 def test_review_and_feedback_survive_a_restart(trained_home):
     model_id = registry.alias("production")
     campaign, neighbour = score.load_fingerprints(model_id).campaign_ids[:2]

@@ -50,7 +50,7 @@ class CampaignRows:
         positions = np.asarray(self.positions, dtype=np.int64)
         order = np.argsort(positions, kind="stable")  # rows by campaign, in row order
         bounds = np.searchsorted(positions[order], np.arange(len(self.ids) + 1)).tolist()
-        with _gc_paused():
+        with gc_paused():
             per_term = tokenizer.tokenize_terms(unique_terms.tolist())
             rows = term_codes[order].tolist()
             tokens = [list(itertools.chain.from_iterable(map(per_term.__getitem__, rows[a:b])))
@@ -73,7 +73,7 @@ class CampaignRows:
         campaigns x terms matrix of row repeats sums them per campaign.
         """
         term_codes, unique_terms = pd.factorize(pd.Series(self.terms, dtype="str"))
-        with _gc_paused():  # millions of small token lists, no reference cycles
+        with gc_paused():  # millions of small token lists, no reference cycles
             per_term = tokenizer.tokenize_terms(unique_terms.tolist())
             lengths = np.fromiter(map(len, per_term), dtype=np.int64, count=len(per_term))
             flat = list(itertools.chain.from_iterable(per_term))
@@ -103,7 +103,7 @@ class CampaignRows:
 
 
 @contextmanager
-def _gc_paused() -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector: while millions of lists are created it would
     otherwise rescan them over and over (measured: half the encoding time at 5M rows)."""
     was_enabled = gc.isenabled()
@@ -351,7 +351,7 @@ class Corpus:
         matrix.sort_indices()
         lengths = np.fromiter(map(len, self.tokens), dtype=np.int64, count=len(self.tokens))
         token2id = self.dictionary.token2id
-        with _gc_paused():
+        with gc_paused():
             known = np.fromiter(map(token2id.__contains__,
                                     itertools.chain.from_iterable(self.tokens)),
                                 dtype=bool, count=int(lengths.sum()))
