@@ -209,3 +209,19 @@ def test_a_drift_report_is_not_recorded_for_a_model_deleted_while_it_was_measure
                               [second_model])[0]
     assert reports == 0  # was: a report (and its audit entry) of a deleted model
     assert _audit_ids("drift", "target", "demo v1") == []
+
+
+def test_a_sweep_is_not_recorded_with_a_best_model_deleted_while_it_ran(trained_home):
+    # One run, under a known id, so the rival can name the model the sweep will choose.
+    sweep_code = ("from core.ops import sweep, train\nfrom core.serve import registry\n"
+                  "registry.new_model_id = lambda engine, k: 'swept'\n"
+                  "sweep.sweep(train.TrainSpec(dataset='demo', k=4, params={'iterations': "
+                  "30}), [4], seeds=[0])")
+    (s_rc, s_err), (d_rc, d_err) = race(trained_home, _as_local_user(sweep_code),
+                                        "sweep_record", ["delete-model", "swept"], 20)
+    assert d_rc == 0, d_err  # the delete ran in the pause, before the sweep's transaction
+    assert s_rc == 1 and "No model with id 'swept': the sweep's best run was deleted" in s_err
+    assert "Traceback" not in s_err + d_err
+    # was: a sweep whose best model is gone
+    assert store.query_one("SELECT count(*) FROM sweeps")[0] == 0
+    assert store.query("SELECT id FROM audit WHERE action = 'sweep'").empty
