@@ -293,3 +293,16 @@ def test_the_known_audit_actions_are_those_the_code_base_records():
                 recorded |= {n.value for n in ast.walk(node.args[1])
                              if isinstance(n, ast.Constant) and isinstance(n.value, str)}
     assert recorded == set(audit.ACTIONS)
+
+
+def test_promote_takes_an_alias_name_as_other_commands_do(two_models_home, second_model):
+    production = registry.alias("production")
+    registry.set_alias("candidate", second_model)
+    itself = cli("promote", "production", home=two_models_home)
+    assert itself.returncode == 1  # was: No model with id 'production'
+    assert "'production' is the alias being moved, not a model" in itself.stderr
+    assert registry.alias("production") == production
+    moved = cli("promote", "candidate", "--force", home=two_models_home)
+    assert moved.returncode == 0, moved.stderr  # was: No model with id 'candidate'
+    assert registry.alias("production") == second_model
+    assert registry.alias("candidate") is None  # cleared, as promoting it by id does
