@@ -262,3 +262,47 @@ def test_a_change_saved_beside_an_unwritable_token_still_tells_the_app(trained_h
         canary.set_percent(15)
     assert canary.get_percent() == 15
     assert store.generation() != before  # was: unchanged, so cached listings stayed stale
+
+
+def test_an_unknown_audit_action_is_refused_naming_the_known_ones(home, small_csv):
+    import json
+    assert cli("ingest", str(small_csv), "--dataset", "shop", home=home).returncode == 0
+    result = cli("audit", "--action", "nope", home=home)
+    assert result.returncode == 1, result.stdout  # was: exit 0 with []
+    assert "Unknown audit action 'nope'" in result.stderr
+    assert "import, key_create" in result.stderr and "promote" in result.stderr
+    imported = cli("audit", "--action", "import", home=home)
+    assert imported.returncode == 0 and len(json.loads(imported.stdout)) == 1
+    none_yet = cli("audit", "--action", "promote", home=home)  # known, none recorded yet
+    assert none_yet.returncode == 0 and json.loads(none_yet.stdout) == []
+
+
+def test_the_known_audit_actions_are_those_the_code_base_records():
+    """audit.ACTIONS is written out by hand: a new `audit.record(con, "x", …)` must add x,
+    else `audit --action x` would be refused on a store that holds none yet."""
+    import ast
+
+    from core.data import audit
+    from tests.conftest import REPO
+
+    recorded = set()
+    for path in (REPO / "core").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr == "record" and ast.unparse(node.func.value) == "audit"):
+                recorded |= {n.value for n in ast.walk(node.args[1])
+                             if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+    assert recorded == set(audit.ACTIONS)
+
+
+def test_promote_takes_an_alias_name_as_other_commands_do(two_models_home, second_model):
+    production = registry.alias("production")
+    registry.set_alias("candidate", second_model)
+    itself = cli("promote", "production", home=two_models_home)
+    assert itself.returncode == 1  # was: No model with id 'production'
+    assert "'production' is the alias being moved, not a model" in itself.stderr
+    assert registry.alias("production") == production
+    moved = cli("promote", "candidate", "--force", home=two_models_home)
+    assert moved.returncode == 0, moved.stderr  # was: No model with id 'candidate'
+    assert registry.alias("production") == second_model
+    assert registry.alias("candidate") is None  # cleared, as promoting it by id does

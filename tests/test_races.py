@@ -195,3 +195,33 @@ def test_service_feedback_queued_before_its_model_was_deleted_is_not_written_aft
                            [second_model])[0]
     assert rows == 0  # was: recorded (and audited) after the model's delete
     assert _audit_ids("feedback", "target", first) == []
+
+
+def test_a_drift_report_is_not_recorded_for_a_model_deleted_while_it_was_measured(
+        two_models_home, second_model):
+    (r_rc, r_err), (d_rc, d_err) = race(
+        two_models_home, ["drift", "--dataset", "demo", "--model", second_model], "drift_record",
+        ["delete-model", second_model], 20)
+    assert d_rc == 0, d_err  # the delete ran in the pause, before the report's transaction
+    assert r_rc == 1 and f"No model with id {second_model!r}: it was deleted" in r_err, r_err
+    assert "Traceback" not in r_err + d_err
+    reports = store.query_one("SELECT count(*) FROM drift_reports WHERE model_id = ?",
+                              [second_model])[0]
+    assert reports == 0  # was: a report (and its audit entry) of a deleted model
+    assert _audit_ids("drift", "target", "demo v1") == []
+
+
+def test_a_sweep_is_not_recorded_with_a_best_model_deleted_while_it_ran(trained_home):
+    # One run, under a known id, so the rival can name the model the sweep will choose.
+    sweep_code = ("from core.ops import sweep, train\nfrom core.serve import registry\n"
+                  "registry.new_model_id = lambda engine, k: 'swept'\n"
+                  "sweep.sweep(train.TrainSpec(dataset='demo', k=4, params={'iterations': "
+                  "30}), [4], seeds=[0])")
+    (s_rc, s_err), (d_rc, d_err) = race(trained_home, _as_local_user(sweep_code),
+                                        "sweep_record", ["delete-model", "swept"], 20)
+    assert d_rc == 0, d_err  # the delete ran in the pause, before the sweep's transaction
+    assert s_rc == 1 and "No model with id 'swept': the sweep's best run was deleted" in s_err
+    assert "Traceback" not in s_err + d_err
+    # was: a sweep whose best model is gone
+    assert store.query_one("SELECT count(*) FROM sweeps")[0] == 0
+    assert store.query("SELECT id FROM audit WHERE action = 'sweep'").empty

@@ -10,6 +10,14 @@ import duckdb
 import pandas as pd
 
 from core.data import auth, store
+from core.errors import InputError
+
+# Every action the code base records (`record(con, ACTION, …)`; a test keeps this list and
+# the calls in step), so `entries(action=…)` can name a typo instead of finding nothing.
+ACTIONS = ("canary", "carry_labels", "clear_brands", "delete", "drift", "feedback",
+           "import", "key_create", "key_revoke", "label_topic", "pipeline", "promote",
+           "review", "save_settings", "score", "set_brands", "set_currency", "sweep",
+           "train")
 
 
 def record(con: duckdb.DuckDBPyConnection, action: str, target: str | None = None,
@@ -26,12 +34,24 @@ def record(con: duckdb.DuckDBPyConnection, action: str, target: str | None = Non
 
 
 def entries(limit: int = 200, action: str | None = None) -> pd.DataFrame:
-    """Newest first."""
-    where, params = ("WHERE action = ?", [action]) if action else ("", [])
+    """Newest first; `action` (one of ACTIONS) keeps that action's entries. An unknown
+    action is refused: a typo printed `[]`, which reads as "nothing happened"."""
+    if action is not None:
+        _check_action(action)
+    where, params = ("WHERE action = ?", [action]) if action is not None else ("", [])
     return store.query(
         f"SELECT id, logged_at, actor, role, action, target, details FROM audit {where} "
         "ORDER BY id DESC LIMIT ?", [*params, limit]
     )
+
+
+def _check_action(action: str) -> None:
+    """Known: an action of ACTIONS, or one the store holds (written by another version)."""
+    if isinstance(action, str) and (action in ACTIONS or store.query_one(
+            "SELECT 1 FROM audit WHERE action = ? LIMIT 1", [action])):
+        return
+    raise InputError(f"Unknown audit action {action!r}; the actions Topic Lab records are: "
+                     f"{', '.join(ACTIONS)}.")
 
 
 def now() -> datetime:

@@ -23,7 +23,7 @@ from typing import Any
 import duckdb
 
 from core.data import auth, store
-from core.errors import TopicLabError
+from core.errors import InputError, TopicLabError
 from core.ops import gate
 from core.progress import Progress
 from core.serve import registry, score
@@ -49,9 +49,18 @@ class PromoteResult:
 def promote(model_id: str, alias: str = "production", progress: Progress | None = None, *,
             expected: str | None = registry.ANY_PREVIOUS, other_dataset: bool = False,
             require_gate: bool = False) -> PromoteResult:
-    """Point `alias` at `model_id`, fingerprinting its dataset first if not done yet."""
+    """Point `alias` at `model_id`, fingerprinting its dataset first if not done yet.
+
+    `model_id` may name an alias, as in every other command (`promote candidate` moves
+    production to the candidate's model), but not the alias being moved."""
     registry.check_alias(alias)
     auth.require("promote")
+    named = model_id
+    if named == alias:
+        others = " or 'candidate'" if alias == "production" else ""
+        raise InputError(f"{alias!r} is the alias being moved, not a model to point it at: "
+                         f"name a model id (`python -m core models` lists them){others}.")
+    model_id = registry.resolve(named)
     record = registry.get(model_id)
     broken = gate.problems(model_id)
     if broken:
@@ -66,6 +75,8 @@ def promote(model_id: str, alias: str = "production", progress: Progress | None 
     if not score.is_scored(model_id):
         scored = score.score_dataset(model_id, progress)
     with store.transaction() as con:
+        if named in registry.ALIASES:
+            _still_named(con, named, model_id)
         if alias == "production" and not other_dataset:
             _same_dataset(con, record)
         previous = registry.move_alias(con, alias, model_id, expected=expected)
@@ -89,6 +100,16 @@ def _passes_gate(model_id: str, expected: str | None, broken: list[str]
                             f"{verdict.reason}. Compare the two models (the Compare page), "
                             "or promote it anyway with `--force`.")
     return verdict, production
+
+
+def _still_named(con: duckdb.DuckDBPyConnection, name: str, model_id: str) -> None:
+    """An alias named as the model (`promote candidate`) was read before scoring: refuse
+    when it moved since, rather than promote a model it no longer names."""
+    row = con.execute("SELECT model_id FROM aliases WHERE alias = ?", [name]).fetchone()
+    if row is None or row[0] != model_id:
+        raise TopicLabError(f"{name} changed while promoting: it now points at "
+                            f"{row[0] if row else 'nothing'}, not {model_id}. Look at it "
+                            "again before promoting.")
 
 
 def _same_dataset(con: duckdb.DuckDBPyConnection, record: dict[str, Any]) -> None:

@@ -26,10 +26,12 @@ import pandas as pd
 from scipy.spatial.distance import jensenshannon
 
 from core.data import audit, auth, datasets, store
+from core.errors import NotFoundError
 from core.model.corpus import EncodedCounts, gc_paused
 from core.model.text import Tokenizer
 from core.serve import registry
 from core.serve.score import LOW_CONFIDENCE
+from core.testpause import pause
 
 THRESHOLDS = {
     "oov_increase": 0.10,         # absolute rise in OOV token share
@@ -239,9 +241,21 @@ def drift_report(dataset: str, version: int | None = None,
 
 
 def record(report: DriftReport) -> None:
-    """Keep a report so the Monitor page can chart drift over versions."""
+    """Keep a report so the Monitor page can chart drift over versions.
+
+    Its model is checked in the transaction that writes: measuring takes seconds (minutes
+    on millions of rows), and a `delete-model` in another process meanwhile would leave a
+    report of a model that no longer exists."""
     auth.require("score")
+    pause("drift_record")  # the window: the model was loaded, the report not yet written
     with store.transaction() as con:
+        try:
+            registry.get_in(con, report.model_id)
+        except NotFoundError:
+            raise NotFoundError(
+                f"No model with id {report.model_id!r}: it was deleted while drift was "
+                f"measured against it, so no report of {report.dataset} v{report.version} "
+                "was recorded.") from None
         con.execute(
             "INSERT INTO drift_reports VALUES (?, ?, ?, ?, ?, ?)",
             [report.model_id, report.dataset, report.version, json.dumps(report.to_dict()),

@@ -17,15 +17,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import duckdb
 import pandas as pd
 
 from core.data import audit, auth, store
-from core.errors import InputError
+from core.errors import InputError, NotFoundError
 from core.model import metrics
 from core.model.metrics import DIVERSITY_FLOOR
 from core.ops.train import TrainResult, TrainSpec, build_corpus, train
 from core.progress import Progress
 from core.serve import registry
+from core.testpause import pause
 
 OBJECTIVE = (f"highest mean NPMI among configurations with mean topic diversity ≥ "
              f"{DIVERSITY_FLOOR}; the best seed of that configuration is chosen")
@@ -87,7 +89,9 @@ def sweep(base: TrainSpec, ks: Sequence[int], seeds: Sequence[int] = (0, 1),
     top_words = {r.model_id: registry.load(r.model_id).top_words(metrics.TOPN) for r in runs}
     table = _summarise(per_run, top_words)
     best_model_id, explanation = _choose(table, per_run)
+    pause("sweep_record")  # the window: the runs are registered, the sweep not yet
     with store.transaction() as con:
+        _check_best(con, best_model_id, sweep_id)
         con.execute(
             "INSERT INTO sweeps VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [sweep_id, info.name, info.version,
@@ -99,6 +103,18 @@ def sweep(base: TrainSpec, ks: Sequence[int], seeds: Sequence[int] = (0, 1),
         audit.record(con, "sweep", sweep_id, {"models": len(runs), "best": best_model_id})
     return SweepResult(sweep_id, runs, table, best_model_id, explanation,
                        grid={"k": list(ks), "alpha": alpha_values, "seeds": list(seeds)})
+
+
+def _check_best(con: duckdb.DuckDBPyConnection, model_id: str, sweep_id: str) -> None:
+    """On the connection that records the sweep: a sweep runs for minutes, and a model
+    deleted by another process meanwhile must not become the chosen model of a sweep."""
+    try:
+        registry.get_in(con, model_id)
+    except NotFoundError:
+        raise NotFoundError(
+            f"No model with id {model_id!r}: the sweep's best run was deleted while the "
+            f"sweep ran, so sweep {sweep_id} was not recorded (its other runs are kept as "
+            "models; `python -m core models` lists them).") from None
 
 
 def list_sweeps(dataset: str | None = None) -> pd.DataFrame:
