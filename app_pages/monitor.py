@@ -46,7 +46,10 @@ if report and report["dataset"] == dataset and report["version"] == version:
                              barmode="group", title="Fingerprint confidence (max topic weight)"),
                       width="stretch")
     right.markdown("**New words that matter most**")
-    right.dataframe(pd.DataFrame(report["new_terms"]), hide_index=True)
+    if report["new_terms"]:
+        right.dataframe(pd.DataFrame(report["new_terms"]), hide_index=True)
+    else:
+        right.caption("None: every word of this version was seen in the training data.")
 
 st.subheader("Over time")
 with st.spinner("Reading the drift history…"):

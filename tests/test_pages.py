@@ -292,6 +292,8 @@ def test_ab_monitor_and_audit_pages(two_models_home, second_model):
     assert {m.label for m in at.metric} == {n.replace("_", " ") for n in recorded["measures"]}
     assert not any(m.value.startswith("-0.000") for m in at.metric)
     assert set(report["measure"]) == set(recorded["measures"])
+    none_new = [c for c in at.caption if c.value.startswith("None: every word")]
+    assert len(none_new) == (not recorded["new_terms"])  # a sentence, not an empty table
     # "Over time": each threshold once in the legend with its measures, no labels on the
     # chart (two measures share 0.15: their labels were printed on top of each other).
     over_time = json.loads(at.get("plotly_chart")[-1].proto.spec)["layout"]
