@@ -306,3 +306,17 @@ def test_promote_takes_an_alias_name_as_other_commands_do(two_models_home, secon
     assert moved.returncode == 0, moved.stderr  # was: No model with id 'candidate'
     assert registry.alias("production") == second_model
     assert registry.alias("candidate") is None  # cleared, as promoting it by id does
+
+
+def test_campaign_model_takes_keywords_from_a_column_array_or_set(fitted):
+    """A notebook passes `frame["keyword"]` or an array as often as a list (the check for
+    non-text keywords refused them for a while)."""
+    import numpy as np
+    import pandas as pd
+
+    words = ["lawn care", "roof repair"]
+    expected = fitted.fingerprint(words).weights
+    for given in (pd.Series(words), np.array(words), tuple(words)):
+        assert np.allclose(fitted.fingerprint(given).weights, expected)
+    assert np.allclose(fitted.fingerprint({"lawn care"}).weights,
+                       fitted.fingerprint("lawn care").weights)

@@ -581,28 +581,40 @@ def test_two_columns_of_one_name_are_refused(home: Path, tmp_path: Path, header:
 
 
 def test_two_names_of_one_column_must_agree(home: Path, tmp_path: Path) -> None:
-    """`Impr.` and `Impressions` (two aliases of one column) in one file: the importer read
-    the first and dropped the other silently. Differing values are refused, naming both;
-    equal ones lose nothing and are read."""
+    """`Impr.` and `Impressions` (two aliases of one metric) in one file: the importer read
+    the first and dropped the other silently. Differing figures are refused, naming both;
+    equal ones (as numbers) lose nothing and are read. Columns whose aliases also name
+    neighbouring things (a manager account, a search term's keyword) are not rivals."""
     path = write(tmp_path / "two.csv", "Campaign,Keyword,Impr.,Impressions\n"
                                        "c1,shoes,10,10\nc1,boots,7,70\n")
     message = read_error(path)
     assert message.startswith("two.csv, line 3: columns 4 'Impressions' and 3 'Impr.' both "
-                              "name the impressions but differ here ('70' and '7')"), message
+                              "hold the impressions but differ here ('70' and '7')"), message
     assert "two.csv" in refused(cli("ingest", str(path), "--dataset", "x", home=home,
                                     text=False))
     assert store.table_counts()["datasets"] == 0
     same = write(tmp_path / "same.csv", "Campaign,Keyword,Impr.,Impressions\n"
-                                        "c1,shoes,10,10\nc1,boots,7,7\n")
-    assert read_paths([same]).frame["impressions"].tolist() == [10, 7]
-    table = pa.table({"campaign_id": ["c1", "c1"], "term": ["a", "b"], "query": ["a", "c"]})
-    pq.write_table(table, tmp_path / "two.parquet")
-    assert read_error(tmp_path / "two.parquet").startswith(
-        "two.parquet, line 2: columns 2 'term' and 3 'query' both name the term")
+                                        'c1,shoes,"1,234",1234\nc1,boots,,--\n')
+    assert read_paths([same]).frame["impressions"].tolist() == [1234, pd.NA]
+    spend = pa.table({"campaign_id": ["c1", "c1"], "term": ["a", "b"],
+                      "cost": [1.5, None], "spend": [1.5, None]})
+    pq.write_table(spend, tmp_path / "spend.parquet")
+    assert read_paths([tmp_path / "spend.parquet"]).frame["cost"].iloc[0] == 1.5
+    pq.write_table(spend.set_column(3, "spend", pa.array([1.5, 2.0])),
+                   tmp_path / "spend2.parquet")
+    assert read_error(tmp_path / "spend2.parquet").startswith(
+        "spend2.parquet, line 2: columns 3 'cost' and 4 'spend' both hold the cost but "
+        "differ here (nan and 2.0)")
     # a search terms report's Keyword is the keyword the search term matched: left alone
     report = tmp_path / "st.csv"
     report.write_bytes(ST_REPORT.encode("utf-16"))
     assert read_paths([report]).frame["term"].tolist() == ["sony camera price"] * 2
+    levels = write(tmp_path / "levels.csv",
+                   "Account name,Customer name,Campaign ID,Campaign name,Campaign,Keyword\n"
+                   "Acme Shoes,Acme Holdings,c1,Shoes,Shoes - US,red shoes\n")
+    frame = read_paths([levels]).frame
+    assert frame[["account", "campaign_id", "campaign_name"]].iloc[0].tolist() == [
+        "Acme Shoes", "c1", "Shoes"]
 
 
 def test_parquet_with_two_equal_column_names_is_refused_naming_them(tmp_path: Path) -> None:

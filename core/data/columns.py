@@ -3,9 +3,9 @@
 Exports and hand-made files spell the same thing many ways ("Impr.", "impressions",
 "Search term", "query"); names are compared after lower-casing and dropping spaces and
 punctuation, against an ordered alias list per canonical column (first alias found wins,
-so "Search term" beats "Keyword" in a search terms report that has both). Any other
-column that names an already fed canonical column ("Impressions" beside "Impr.") is a
-rival: the reader imports the file only when the two hold the same values.
+so "Search term" beats "Keyword" in a search terms report that has both). Another
+column that names an already fed metric column ("Impressions" beside "Impr.") is a
+rival: the reader imports the file only when the two hold the same numbers.
 """
 
 from __future__ import annotations
@@ -42,10 +42,12 @@ SEARCH_TERM_NAMES = frozenset({"searchterm", "searchquery", "query"})
 KEYWORD_NAMES = frozenset({"keyword", "keywords"})
 
 
-# Two columns that both name one canonical column yet legitimately hold different things:
-# (canonical column, names of the column read, names of the one left alone). A search terms
-# report has the search term and the keyword it matched (the term is the search term).
-LEGITIMATE_RIVALS = (("term", SEARCH_TERM_NAMES, KEYWORD_NAMES),)
+# Metric columns whose every alias is a synonym: a second one beside the first holds the
+# same figures or contradicts them. The other columns' aliases also name neighbouring
+# things, where the first, most specific one is meant and another legitimately differs:
+# "Keyword" beside "Search term" (the keyword the search matched), "Customer name"
+# beside "Account name" (a manager account), "Campaign" beside "Campaign ID".
+RIVAL_CHECKED = ("impressions", "clicks", "cost", "conversions")
 
 
 def normalise_name(name: str) -> str:
@@ -88,22 +90,22 @@ def match_columns(headers: Sequence[str]) -> dict[str, int]:
 
 def rival_columns(headers: Sequence[str], matched: dict[str, int]
                   ) -> list[tuple[str, int, int]]:
-    """(canonical column, index of the column read, index of a rival) for every input
-    column that names a canonical column another column already feeds and feeds none
+    """(metric column, index of the column read, index of a rival) for every input column
+    that names a `RIVAL_CHECKED` column another column already feeds and feeds none
     itself ("Impr." and "Impressions"): taking the first alone would drop the other's
-    values unseen, so the reader compares them. `LEGITIMATE_RIVALS` are left out."""
+    figures unseen, so the reader compares them."""
     fed = set(matched.values())
     rivals = []
-    for column, kept in matched.items():
+    for column in RIVAL_CHECKED:
+        if column not in matched:
+            continue
+        kept = matched[column]
         kept_name = normalise_name(headers[kept])
         for index, header in enumerate(headers):
             name = normalise_name(header)
             if (index in fed or name == kept_name
                     or name not in _NORMALISED_ALIASES[column]):
                 continue  # fed, or a repeated name (match_columns refuses those it reads)
-            if any(column == c and kept_name in read and name in left
-                   for c, read, left in LEGITIMATE_RIVALS):
-                continue
             rivals.append((column, kept, index))
     return rivals
 

@@ -376,21 +376,25 @@ def _match_columns(header: list[str], name: str, line: int | None = None) -> dic
 
 def _check_rivals(header: list[str], matched: dict[str, int],
                   cells_of: Callable[[int], Sequence], lines: Sequence[int], name: str) -> None:
-    """Refuse two columns that name one canonical column ("Impr.", "Impressions") when
-    their values differ, naming both and the first line where they do: reading one would
-    drop the other unseen. Equal columns lose nothing and are read (`rival_columns`)."""
+    """Refuse two columns that name one metric ("Impr.", "Impressions") when their
+    figures differ, naming both and the first line where they do: reading one would drop
+    the other unseen. Figures are compared as numbers ("1,234" and 1234 agree, two blanks
+    agree); cells that are no number are compared as text (`rival_columns`)."""
     for column, kept, rival in rival_columns(header, matched):
-        ours, theirs = cells_of(kept), cells_of(rival)
-        if ours == theirs:
+        ours, theirs = (pd.Series(cells_of(i)) for i in (kept, rival))
+        (a, a_bad), (b, b_bad) = _parsed_numbers(ours), _parsed_numbers(theirs)
+        same = (a == b) | (a.isna() & b.isna() & ~a_bad & ~b_bad)
+        odd = a_bad | b_bad  # not numbers: the same text, or the import refuses it later
+        same |= odd & (pd.Series(_as_text(ours)) == pd.Series(_as_text(theirs)))
+        if same.all():
             continue
-        at = next(p for p, pair in enumerate(zip(ours, theirs, strict=True))
-                  if pair[0] != pair[1])
+        at = int(np.flatnonzero(~same.to_numpy())[0])
         what = column.replace("_", " ")
         raise InputError(
             f"columns {kept + 1} {header[kept]!r} and {rival + 1} {header[rival]!r} both "
-            f"name the {what} but differ here ({_shown(ours[at])} and "
-            f"{_shown(theirs[at])}), so which one holds the {what} is unclear; remove or "
-            "rename the other one", file=name, line=int(lines[at]))
+            f"hold the {what} but differ here ({_shown(ours.iloc[at])} and "
+            f"{_shown(theirs.iloc[at])}), so which one holds the {what} is unclear; remove "
+            "or rename the other one", file=name, line=int(lines[at]))
 
 
 @dataclass(frozen=True)
@@ -736,29 +740,39 @@ def _term_types(raw: _RawTable, name: str, warnings: list[str]) -> pd.Series:
     return _spread([_TERM_TYPE_VALUES.get(key) or default for key in keys], codes, default)
 
 
-def _number_column(values: pd.Series, whole: bool, fail: _Fail, column: str) -> pd.Series:
-    """Metric cells as numbers: thousands separators and currency signs removed, `--` and
-    blanks null; anything else that is not a non-negative number is refused."""
+def _parsed_numbers(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """(numbers, cells that are no number) of metric cells: thousands separators and
+    currency signs removed, `--` and blanks null (null, not bad)."""
     if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(
             values.dtype):
-        original = values.reset_index(drop=True)  # shown as typed: -5, not -5.0
-        numbers = pd.to_numeric(original).astype("float64")
-        bad = pd.Series(False, index=numbers.index)
-    else:
-        original = pd.Series(_as_text(values), dtype=object)
-        # Plain numbers parse in C; only the rest ("1,340", " --", "¥500") is cleaned.
-        numbers = pd.to_numeric(original, errors="coerce").astype("float64")
-        odd = numbers.isna() & original.notna()
-        bad = pd.Series(False, index=numbers.index)
-        if odd.any():
-            text = original[odd].str.strip()
-            missing = text.str.casefold().isin(_NULL_TOKENS)
-            text = text.str.replace(_CURRENCY_PREFIX, "", regex=True)
-            grouped = text.str.match(_THOUSANDS)
-            text = text.where(~grouped, text.str.replace(",", "", regex=False))
-            parsed = pd.to_numeric(text.where(~missing, None), errors="coerce")
-            numbers[odd] = parsed.astype("float64")
-            bad[odd] = parsed.isna() & ~missing
+        numbers = pd.to_numeric(values.reset_index(drop=True)).astype("float64")
+        return numbers, pd.Series(False, index=numbers.index)
+    original = pd.Series(_as_text(values), dtype=object)
+    # Plain numbers parse in C; only the rest ("1,340", " --", "¥500") is cleaned.
+    numbers = pd.to_numeric(original, errors="coerce").astype("float64")
+    odd = numbers.isna() & original.notna()
+    bad = pd.Series(False, index=numbers.index)
+    if odd.any():
+        text = original[odd].str.strip()
+        missing = text.str.casefold().isin(_NULL_TOKENS)
+        text = text.str.replace(_CURRENCY_PREFIX, "", regex=True)
+        grouped = text.str.match(_THOUSANDS)
+        text = text.where(~grouped, text.str.replace(",", "", regex=False))
+        parsed = pd.to_numeric(text.where(~missing, None), errors="coerce")
+        numbers[odd] = parsed.astype("float64")
+        bad[odd] = parsed.isna() & ~missing
+    return numbers, bad
+
+
+def _number_column(values: pd.Series, whole: bool, fail: _Fail, column: str) -> pd.Series:
+    """Metric cells as numbers (`_parsed_numbers`); anything that is not a non-negative
+    number is refused."""
+    typed = pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(
+        values.dtype)
+    # shown as typed (-5, not -5.0) or as the file has it ('1,5x')
+    original = (values.reset_index(drop=True) if typed
+                else pd.Series(_as_text(values), dtype=object))
+    numbers, bad = _parsed_numbers(values)
     bad |= np.isinf(numbers)
     if bad.any():
         at = int(np.flatnonzero(bad.to_numpy())[0])

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numbers
 import time
 import warnings
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -538,7 +538,9 @@ class CampaignModel(BaseEstimator):
         self._check_fitted()
         if isinstance(keywords, str):
             keywords = [keywords]
-        if not isinstance(keywords, Sequence) or not all(isinstance(k, str) for k in keywords):
+        elif isinstance(keywords, Iterable) and not isinstance(keywords, bytes | Mapping):
+            keywords = list(keywords)  # a list, a Series or array of a column, a set
+        if not isinstance(keywords, list) or not all(isinstance(k, str) for k in keywords):
             raise InputError(f"keywords: give a keyword or a list of keywords (text), not "
                              f"{keywords!r:.80}.")
         return fold_in_keywords(self.encoder_, self.engine_, keywords, self._name)
