@@ -320,3 +320,15 @@ def test_campaign_model_takes_keywords_from_a_column_array_or_set(fitted):
         assert np.allclose(fitted.fingerprint(given).weights, expected)
     assert np.allclose(fitted.fingerprint({"lawn care"}).weights,
                        fitted.fingerprint("lawn care").weights)
+
+
+def test_names_keep_the_joiners_persian_and_indic_scripts_spell_with(trained_home):
+    """ZWNJ and ZWJ are format characters, but part of a word's correct spelling in
+    Persian and several Indic scripts; a zero-width space stays refused."""
+    production = registry.alias("production")
+    name = "می\u200cخواهم"  # "I want" in Persian, spelled with a ZWNJ
+    assert registry.set_topic_label(production, 0, name) == name
+    assert registry.topic_labels(production)[0] == name
+    with pytest.raises(registry.InputError, match="U\\+200B"):
+        registry.set_topic_label(production, 0, "roof\u200brepair")
+    assert registry.topic_labels(production)[0] == name

@@ -1,7 +1,7 @@
 """core/ is layered by pipeline stage; these tests keep it that way.
 
-    errors, config, progress, testpause, memory, jsonable  <  data  <  model  <  serve  <  ops
-    <  cli
+    errors, config, progress, testpause, memory, jsonable, plain_text
+    <  data  <  model  <  serve  <  ops  <  cli
 
 A module imports only from its own layer or the layers below it (lazy imports inside
 functions count too), `core/model` uses none of the store-backed data modules (a notebook
@@ -19,7 +19,7 @@ import pytest
 
 CORE = Path(__file__).resolve().parent.parent / "core"
 RANK = {"errors": 0, "config": 0, "testpause": 0, "progress": 0, "memory": 0, "jsonable": 0,
-        "data": 1, "model": 2, "serve": 3, "ops": 4,
+        "plain_text": 0, "data": 1, "model": 2, "serve": 3, "ops": 4,
         "cli": 5, "__main__": 5, "__init__": 5}
 
 

@@ -18,7 +18,6 @@ set a user may not change anything, and a blank name or an unknown role is an er
 from __future__ import annotations
 
 import os
-import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -26,6 +25,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatch
 
 from core.errors import PermissionDenied, TopicLabError
+from core.plain_text import hidden_characters
 
 
 class IdentityError(TopicLabError):
@@ -73,11 +73,10 @@ def check_name(name: object) -> str:
     if not isinstance(name, str) or not name.strip():
         raise IdentityError(f"A user name must not be empty or blank (got {name!r}); set "
                             "TOPICLAB_USER to who you are.")
-    bad = [c for c in name if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")]
+    bad = hidden_characters(name)
     if bad:
         raise IdentityError(f"The user name {name!r} holds control or invisible characters "
-                            f"({', '.join(f'U+{ord(c):04X}' for c in dict.fromkeys(bad))}); "
-                            "use plain text.")
+                            f"({bad}); use plain text.")
     if name != name.strip() or len(name) > _MAX_NAME:
         raise IdentityError(f"The user name {name[:40]!r}… must have no surrounding spaces "
                             f"and at most {_MAX_NAME} characters.")

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import unicodedata
 from collections.abc import Sequence
 
 import duckdb
@@ -22,6 +21,7 @@ import duckdb
 from core.data import audit, auth, store
 from core.errors import InputError, NotFoundError
 from core.model.actions import normalize_term
+from core.plain_text import hidden_characters
 
 MAX_PHRASES = 200
 MAX_LENGTH = 100
@@ -58,10 +58,9 @@ def _clean(phrases: Sequence[str]) -> list[str]:
         raise InputError("phrases: every phrase given is blank; to remove the account's "
                          "brand list use `brands clear ACCOUNT` (clear_brand_list)")
     for p in cleaned:
-        bad = [c for c in p if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")]
+        bad = hidden_characters(p)
         if bad:
-            raise InputError(f"phrase {p[:40]!r} holds control or invisible characters "
-                             f"({', '.join(f'U+{ord(c):04X}' for c in dict.fromkeys(bad))})")
+            raise InputError(f"phrase {p[:40]!r} holds control or invisible characters ({bad})")
     if len(cleaned) > MAX_PHRASES:
         raise InputError(f"phrases: {len(cleaned)} given; at most {MAX_PHRASES} per account")
     for p in cleaned:

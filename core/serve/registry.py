@@ -17,7 +17,6 @@ import math
 import platform
 import secrets
 import shutil
-import unicodedata
 from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from core.errors import InputError, NotFoundError, TopicLabError
 from core.model import actions, artifact, spark_session
 from core.model.corpus import EncodedCounts, Encoder
 from core.model.engines import ENGINES
+from core.plain_text import hidden_characters
 from core.serve import canary
 from core.testpause import pause
 
@@ -455,7 +455,6 @@ def set_topic_label(model_id: str, topic: int, label: str) -> str:
 
 
 MAX_LABEL = 80
-_INVISIBLE = ("Cc", "Cf", "Zl", "Zp")  # control, format and line/paragraph separators
 
 
 def _check_label(topic: object, label: object) -> str:
@@ -467,11 +466,10 @@ def _check_label(topic: object, label: object) -> str:
     if not isinstance(label, str):
         raise InputError(f"A topic name is text, not {type(label).__name__} ({label!r}).")
     label = label.strip()
-    bad = [c for c in label if unicodedata.category(c) in _INVISIBLE]
+    bad = hidden_characters(label)
     if bad:
         raise InputError(f"The topic name {label[:40]!r} holds control or invisible "
-                         f"characters ({', '.join(f'U+{ord(c):04X}' for c in dict.fromkeys(bad))}"
-                         "); use plain text on one line.")
+                         f"characters ({bad}); use plain text on one line.")
     if len(label) > MAX_LABEL:
         raise InputError(f"A topic name may have at most {MAX_LABEL} characters.")
     return label

@@ -1,0 +1,20 @@
+"""Which characters of a name a person cannot see or that break a line.
+
+User names, topic names and brand phrases are shown in every picker, table, CSV and API
+answer: a bell, a newline or a zero-width space in one garbles them or makes two names
+look equal. Control, format and line/paragraph separator characters are refused, except
+the zero-width (non-)joiners that Persian and Indic scripts need to spell words.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+_HIDDEN = ("Cc", "Cf", "Zl", "Zp")
+_JOINERS = ("\u200c", "\u200d")  # ZWNJ and ZWJ: part of correct spelling in some scripts
+
+
+def hidden_characters(text: str) -> str:
+    """The hidden characters of `text` as `U+XXXX, …` (each once), or "" when none."""
+    found = [c for c in text if unicodedata.category(c) in _HIDDEN and c not in _JOINERS]
+    return ", ".join(f"U+{ord(c):04X}" for c in dict.fromkeys(found))
