@@ -8,8 +8,6 @@ prints `error: <message>` on stderr and exits 1; progress lines go to stderr.
 from __future__ import annotations
 
 import argparse
-import datetime
-import decimal
 import json
 import math
 import sys
@@ -17,8 +15,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from core import jsonable
 from core.errors import InputError, TopicLabError
-from core.jsonable import bytes_text, decimal_number, duration_text
 
 Handler = Callable[[argparse.Namespace], Any]
 
@@ -109,38 +107,9 @@ class CsvOutput:
 
 
 def json_safe(value: Any) -> Any:
-    """`value` with every non-finite float (NaN, ±inf, also numpy's) and missing marker
-    (pd.NA, NaT) turned into None, decimals into numbers, numpy scalars into Python
-    ones, durations and bytes into text (`core.jsonable`), so that
-    `json.dumps(..., allow_nan=False)` never fails nor prints `NaN` or a Python repr."""
-    if isinstance(value, dict):
-        return {key: json_safe(item) for key, item in value.items()}
-    if isinstance(value, (str, bool, int)) or value is None:
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if (duration := duration_text(value)) is not None:  # before tuples: Arrow's is one
-        return duration
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes_text(value)
-    if isinstance(value, (list, tuple)):
-        return [json_safe(item) for item in value]
-    if isinstance(value, decimal.Decimal):
-        return decimal_number(value)
-    import numpy as np
-    import pandas as pd
-    if isinstance(value, np.ndarray):
-        return json_safe(value.tolist())
-    if isinstance(value, np.generic):
-        return json_safe(value.item())
-    if isinstance(value, (datetime.date, datetime.time)):
-        return None if value is pd.NaT else str(value)  # as before: default=str
-    try:
-        if pd.isna(value):
-            return None
-    except (TypeError, ValueError):
-        pass
-    return value
+    """`value` ready for `json.dumps(..., allow_nan=False)` (`core.jsonable.plain`):
+    dates as `str` prints them, objects it does not know left to `to_json`."""
+    return jsonable.plain(value, other=lambda unknown: unknown)
 
 
 def to_json(payload: Any) -> str:

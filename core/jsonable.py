@@ -1,12 +1,18 @@
-"""Values made JSON-ready the same way by the CLI (`cli.json_safe`) and the service
-(`serve.answers.plain`)."""
+"""Values made JSON-ready one way for the CLI (`cli.json_safe`) and the service
+(`serve.answers.plain`): `json.dumps(..., allow_nan=False)` must never fail on them nor
+print `NaN` or a Python repr."""
 
 from __future__ import annotations
 
 import base64
 import datetime
+import math
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
+
+import numpy as np
+import pandas as pd
 
 NS_PER = {"D": 86_400 * 10**9, "H": 3_600 * 10**9, "M": 60 * 10**9}
 
@@ -83,3 +89,42 @@ def _iso_duration(months: int, days: int, nanoseconds: int) -> str:
     if not date and not time:
         return "PT0S"
     return f"P{date}" + (f"T{time}" if time else "")
+
+
+def plain(value: Any, date_text: Callable[[Any], str] = str,
+          other: Callable[[Any], Any] = str) -> Any:
+    """`value` with dict keys as text, every non-finite float (numpy's too) and missing
+    marker (pd.NA, NaT) as None, numpy scalars and arrays as Python ones, decimals as
+    numbers, durations and bytes as text, dates and times through `date_text` (the CLI
+    prints `str`, the service ISO 8601) and any other object through `other`."""
+    if isinstance(value, dict):
+        return {str(key): plain(item, date_text, other) for key, item in value.items()}
+    if isinstance(value, bool | str | int) or value is None:
+        return value
+    if isinstance(value, float | np.floating):
+        return float(value) if math.isfinite(value) else None
+    if (duration := duration_text(value)) is not None:  # before tuples: Arrow's is one
+        return duration
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes_text(value)
+    if isinstance(value, list | tuple | np.ndarray):
+        return [plain(item, date_text, other) for item in list(value)]
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.datetime64 | np.timedelta64):  # numpy counts them as integers;
+        # a timedelta64 here is NaT (any other was a duration above)
+        return None if np.isnat(value) else date_text(pd.Timestamp(value))
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, Decimal):
+        return decimal_number(value)
+    if value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, datetime.date | datetime.time):
+        return date_text(value)
+    try:
+        if pd.isna(value):
+            return None
+    except (TypeError, ValueError):
+        pass
+    return other(value)

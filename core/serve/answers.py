@@ -8,15 +8,11 @@ answered, so the cache key and the answer come from the same input.
 
 from __future__ import annotations
 
-import math
 import unicodedata
 from collections.abc import Mapping
-from datetime import date, datetime
-from decimal import Decimal
 from typing import Annotated, Any
 
 import numpy as np
-import pandas as pd
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -26,8 +22,8 @@ from pydantic import (
     model_validator,
 )
 
+from core import jsonable
 from core.errors import InputError, NotFoundError
-from core.jsonable import bytes_text, decimal_number, duration_text
 from core.serve import score
 from core.serve.lookup import Lookup
 
@@ -213,32 +209,5 @@ def _suggest(lookup: Lookup, query: Query) -> dict:
 
 
 def plain(value: Any) -> Any:
-    """JSON-ready copy: numpy and pandas scalars to Python, NaN/NA to null, dates to ISO,
-    durations and bytes to text as the CLI prints them (`core.jsonable`)."""
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, bool | str | int) or value is None:
-        return value
-    if (duration := duration_text(value)) is not None:  # before tuples: Arrow's is one
-        return duration
-    if isinstance(value, bytes | bytearray | memoryview):
-        return bytes_text(value)
-    if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return [plain(v) for v in value.tolist()]
-    if isinstance(value, float | np.floating):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, np.datetime64 | np.timedelta64):  # numpy counts them as integers
-        return None if np.isnat(value) else pd.Timestamp(value).isoformat()
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, Decimal):
-        return decimal_number(value)
-    if isinstance(value, datetime | date | pd.Timestamp):
-        return None if pd.isna(value) else value.isoformat()
-    if value is pd.NA or value is pd.NaT:
-        return None
-    return str(value)
+    """JSON-ready copy (`core.jsonable.plain`), dates in ISO 8601, anything else as text."""
+    return jsonable.plain(value, date_text=lambda day: day.isoformat())
