@@ -332,3 +332,15 @@ def test_names_keep_the_joiners_persian_and_indic_scripts_spell_with(trained_hom
     with pytest.raises(registry.InputError, match="U\\+200B"):
         registry.set_topic_label(production, 0, "roof\u200brepair")
     assert registry.topic_labels(production)[0] == name
+
+
+def test_an_unknown_account_of_any_length_gets_a_short_message(trained_home):
+    """A pasted page of text as the account name was echoed whole in the error (and
+    difflib compared all of it with every account for a hint)."""
+    from core.serve import brand_lists
+    with pytest.raises(registry.NotFoundError) as refused:
+        brand_lists.set_brand_list("x" * 100_000, ["acme co"])
+    assert len(str(refused.value)) < 300 and "is in no stored dataset" in str(refused.value)
+    account = _an_account()
+    with pytest.raises(registry.NotFoundError, match=re.escape(repr(account[:-1]))):
+        brand_lists.set_brand_list(account[:-1], ["acme co"])  # a near miss: still named

@@ -80,15 +80,20 @@ def _known_accounts(con: duckdb.DuckDBPyConnection) -> list[str]:
     return sorted({owner_name(a, n, str(c)) for a, n, c in rows})
 
 
+_MAX_ACCOUNT = 200  # longer names are shown cut, and not matched for a hint
+
+
 def _check_account(con: duckdb.DuckDBPyConnection, account: object) -> str:
     if not isinstance(account, str) or not account.strip():
         raise InputError("account: give the account name the brand list is for")
     known = _known_accounts(con)
     if account not in known:
-        close = difflib.get_close_matches(account, known, n=3, cutoff=0.6)
+        close = [] if len(account) > _MAX_ACCOUNT else difflib.get_close_matches(
+            account, known, n=3, cutoff=0.6)  # (difflib's time grows with both lengths)
         close += [a for a in known if account.lower() in a.lower() and a not in close][:3]
         hint = f" Accounts like it: {', '.join(map(repr, close))}." if close else ""
-        raise NotFoundError(f"account {account!r} is in no stored dataset.{hint}")
+        shown = account if len(account) <= _MAX_ACCOUNT else f"{account[:40]}…"
+        raise NotFoundError(f"account {shown!r} is in no stored dataset.{hint}")
     return account
 
 
