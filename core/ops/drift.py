@@ -26,7 +26,6 @@ import pandas as pd
 from scipy.spatial.distance import jensenshannon
 
 from core.data import audit, auth, datasets, store
-from core.errors import NotFoundError
 from core.model.corpus import EncodedCounts, gc_paused
 from core.model.text import Tokenizer
 from core.serve import registry
@@ -249,13 +248,9 @@ def record(report: DriftReport) -> None:
     auth.require("score")
     pause("drift_record")  # the window: the model was loaded, the report not yet written
     with store.transaction() as con:
-        try:
-            registry.get_in(con, report.model_id)
-        except NotFoundError:
-            raise NotFoundError(
-                f"No model with id {report.model_id!r}: it was deleted while drift was "
-                f"measured against it, so no report of {report.dataset} v{report.version} "
-                "was recorded.") from None
+        registry.get_in(con, report.model_id, deleted_meanwhile=(
+            f"while drift was measured against it, so no report of {report.dataset} "
+            f"v{report.version} was recorded"))
         con.execute(
             "INSERT INTO drift_reports VALUES (?, ?, ?, ?, ?, ?)",
             [report.model_id, report.dataset, report.version, json.dumps(report.to_dict()),

@@ -21,7 +21,7 @@ import duckdb
 import pandas as pd
 
 from core.data import audit, auth, store
-from core.errors import InputError, NotFoundError
+from core.errors import InputError
 from core.model import metrics
 from core.model.metrics import DIVERSITY_FLOOR
 from core.ops.train import TrainResult, TrainSpec, build_corpus, train
@@ -108,13 +108,9 @@ def sweep(base: TrainSpec, ks: Sequence[int], seeds: Sequence[int] = (0, 1),
 def _check_best(con: duckdb.DuckDBPyConnection, model_id: str, sweep_id: str) -> None:
     """On the connection that records the sweep: a sweep runs for minutes, and a model
     deleted by another process meanwhile must not become the chosen model of a sweep."""
-    try:
-        registry.get_in(con, model_id)
-    except NotFoundError:
-        raise NotFoundError(
-            f"No model with id {model_id!r}: the sweep's best run was deleted while the "
-            f"sweep ran, so sweep {sweep_id} was not recorded (its other runs are kept as "
-            "models; `python -m core models` lists them).") from None
+    registry.get_in(con, model_id, deleted_meanwhile=(
+        f"while sweep {sweep_id} ran (it was its best run), so the sweep was not recorded "
+        "(its other runs are kept as models; `python -m core models` lists them)"))
 
 
 def list_sweeps(dataset: str | None = None) -> pd.DataFrame:

@@ -198,10 +198,15 @@ def get(model_id: str) -> dict[str, Any]:
         return get_in(con, model_id)
 
 
-def get_in(con: duckdb.DuckDBPyConnection, model_id: str) -> dict[str, Any]:
-    """The row on `con`, so a caller's transaction checks and writes the same state."""
+def get_in(con: duckdb.DuckDBPyConnection, model_id: str, *,
+           deleted_meanwhile: str | None = None) -> dict[str, Any]:
+    """The row on `con`, so a caller's transaction checks and writes the same state.
+    `deleted_meanwhile`: for a model the caller had found before (and worked with for
+    minutes), what a delete since then leaves undone, for the message."""
     cursor = con.execute("SELECT * FROM models WHERE model_id = ?", [model_id])
     rows = cursor.fetchall()
+    if not rows and deleted_meanwhile:
+        raise NotFoundError(f"No model with id {model_id!r}: it was deleted {deleted_meanwhile}.")
     if not rows:
         raise NotFoundError(f"No model with id {model_id!r}. `python -m core models` lists them.")
     record = dict(zip([d[0] for d in cursor.description], rows[0], strict=True))
