@@ -381,11 +381,11 @@ def _check_rivals(header: list[str], matched: dict[str, int],
     the other unseen. Figures are compared as numbers ("1,234" and 1234 agree, two blanks
     agree); cells that are no number are compared as text (`rival_columns`)."""
     for column, kept, rival in rival_columns(header, matched):
-        ours, theirs = (pd.Series(cells_of(i)) for i in (kept, rival))
-        (a, a_bad), (b, b_bad) = _parsed_numbers(ours), _parsed_numbers(theirs)
+        (ours, a, a_bad), (theirs, b, b_bad) = (_parsed_numbers(pd.Series(cells_of(i)))
+                                                for i in (kept, rival))
         same = (a == b) | (a.isna() & b.isna() & ~a_bad & ~b_bad)
         odd = a_bad | b_bad  # not numbers: the same text, or the import refuses it later
-        same |= odd & (pd.Series(_as_text(ours)) == pd.Series(_as_text(theirs)))
+        same |= odd & (ours == theirs)
         if same.all():
             continue
         at = int(np.flatnonzero(~same.to_numpy())[0])
@@ -740,13 +740,15 @@ def _term_types(raw: _RawTable, name: str, warnings: list[str]) -> pd.Series:
     return _spread([_TERM_TYPE_VALUES.get(key) or default for key in keys], codes, default)
 
 
-def _parsed_numbers(values: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """(numbers, cells that are no number) of metric cells: thousands separators and
-    currency signs removed, `--` and blanks null (null, not bad)."""
+def _parsed_numbers(values: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """(cells as typed or as text, numbers, cells that are no number) of metric cells:
+    thousands separators and currency signs removed, `--` and blanks null (null, not
+    bad). The cells are what messages show: -5 as typed, not -5.0; '1,5x' as written."""
     if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(
             values.dtype):
-        numbers = pd.to_numeric(values.reset_index(drop=True)).astype("float64")
-        return numbers, pd.Series(False, index=numbers.index)
+        original = values.reset_index(drop=True)
+        numbers = pd.to_numeric(original).astype("float64")
+        return original, numbers, pd.Series(False, index=numbers.index)
     original = pd.Series(_as_text(values), dtype=object)
     # Plain numbers parse in C; only the rest ("1,340", " --", "¥500") is cleaned.
     numbers = pd.to_numeric(original, errors="coerce").astype("float64")
@@ -761,18 +763,13 @@ def _parsed_numbers(values: pd.Series) -> tuple[pd.Series, pd.Series]:
         parsed = pd.to_numeric(text.where(~missing, None), errors="coerce")
         numbers[odd] = parsed.astype("float64")
         bad[odd] = parsed.isna() & ~missing
-    return numbers, bad
+    return original, numbers, bad
 
 
 def _number_column(values: pd.Series, whole: bool, fail: _Fail, column: str) -> pd.Series:
     """Metric cells as numbers (`_parsed_numbers`); anything that is not a non-negative
     number is refused."""
-    typed = pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(
-        values.dtype)
-    # shown as typed (-5, not -5.0) or as the file has it ('1,5x')
-    original = (values.reset_index(drop=True) if typed
-                else pd.Series(_as_text(values), dtype=object))
-    numbers, bad = _parsed_numbers(values)
+    original, numbers, bad = _parsed_numbers(values)
     bad |= np.isinf(numbers)
     if bad.any():
         at = int(np.flatnonzero(bad.to_numpy())[0])
