@@ -10,15 +10,27 @@ st.title("Review queue")
 
 model_id = ui.production_or_stop()
 
+threshold = st.slider(
+    "List campaigns whose strongest topic weighs less than", 0.05, 1.0,
+    review.LOW_CONFIDENCE, 0.05, key="review_threshold",
+    help=f"{review.LOW_CONFIDENCE} is the confidence the Monitor page and the scoring "
+         "service count as low; raise it to review the least confident campaigns when the "
+         "queue is empty.")
 with st.spinner("Loading the production model and its review queue…"):
     model = ui.model(model_id)
     topic_names = registry.topic_names(model)
-    queue = review.review_queue(model_id)
+    queue = review.review_queue(model_id, max_confidence=threshold)
 st.caption(f"Campaigns under {ui.model_label(model_id)} whose strongest topic weighs less "
-           f"than {review.LOW_CONFIDENCE} or whose words are mostly unknown to the model "
+           f"than {threshold:g} or whose words are mostly unknown to the model "
            f"(> {review.HIGH_OOV:.0%}), not yet reviewed.")
 if queue.empty:
-    st.success("Nothing to review: every scored campaign has a confident fingerprint.")
+    lowest = review.least_confident(model_id)
+    if lowest is None:
+        st.success("Nothing to review: every scored campaign has been reviewed.")
+    else:
+        st.success(f"Nothing to review: every campaign not yet reviewed has a strongest "
+                   f"topic of at least {threshold:g} (the least confident: {lowest:.2f}). "
+                   "Raise the threshold above to review the least confident ones.")
     st.stop()
 st.dataframe(queue, hide_index=True, column_config={
     "confidence": st.column_config.NumberColumn(format="%.3f"),

@@ -350,3 +350,35 @@ def test_review_page_lists_the_queue_and_saves_a_decision(review_home):
                                          "note": "drains"}]
     assert "X002" not in set(at.dataframe[0].value["campaign_id"])  # off the queue
     assert any("Saved: X002" in t.value for t in at.toast)  # survives the rerun
+
+
+def test_an_empty_review_queue_names_the_least_confident_and_can_be_widened(review_home):
+    """The default demo's model is confident about every campaign: the page then says how
+    high the threshold would have to go, and raising it lists the least confident."""
+    from core.serve import review
+
+    production = registry.resolve("production")
+    for campaign in review.review_queue(production)["campaign_id"]:
+        review.record_review(production, campaign, "dismiss")
+    assert review.review_queue(production).empty
+    lowest = review.least_confident(production)
+    assert review.LOW_CONFIDENCE <= lowest < 1
+
+    at = ok(page("review"))
+    assert not at.dataframe
+    assert f"the least confident: {lowest:.2f}" in at.success[0].value
+
+    at = ok(at.slider(key="review_threshold").set_value(1.0).run())
+    queue = at.dataframe[0].value
+    assert queue["confidence"].iloc[0] == pytest.approx(lowest)
+    assert set(queue["campaign_id"]).isdisjoint({"X001", "X002"})  # reviewed stay off
+    assert at.selectbox(key="review_campaign").options  # and can be decided on
+
+
+@pytest.mark.parametrize("threshold", [0, -0.1, 1.5, float("nan")])
+def test_the_review_queue_refuses_a_threshold_outside_0_to_1(review_home, threshold):
+    from core.errors import InputError
+    from core.serve import review
+
+    with pytest.raises(InputError, match="max_confidence must be above 0 and at most 1"):
+        review.review_queue(registry.resolve("production"), max_confidence=threshold)

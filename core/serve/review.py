@@ -19,8 +19,12 @@ HIGH_OOV = 0.5         # more than half of the campaign's words are unknown to t
 
 def review_queue(model_id: str, *, max_confidence: float = LOW_CONFIDENCE,
                  min_oov: float = HIGH_OOV, limit: int = 200) -> pd.DataFrame:
-    """Scored campaigns with a low-confidence fingerprint or mostly unknown words that no
-    one has reviewed yet under this model, least confident first."""
+    """Scored campaigns with a low-confidence fingerprint (strongest topic below
+    `max_confidence`) or mostly unknown words that no one has reviewed yet under this
+    model, least confident first."""
+    if not 0 < max_confidence <= 1:
+        raise InputError(f"max_confidence must be above 0 and at most 1, not "
+                         f"{max_confidence!r}")
     record = registry.get(model_id)
     return store.query(
         "SELECT f.campaign_id, c.campaign_name, f.confidence, f.oov_share, "
@@ -33,6 +37,17 @@ def review_queue(model_id: str, *, max_confidence: float = LOW_CONFIDENCE,
         [min_oov, record["dataset"], int(record["version"]), model_id, max_confidence, min_oov,
          model_id, limit],
     )
+
+
+def least_confident(model_id: str) -> float | None:
+    """The lowest confidence among the model's scored campaigns that no one has reviewed
+    yet, or None when there are none: how high an empty queue's threshold would have to
+    go to list any campaign."""
+    registry.get(model_id)  # names an unknown model
+    row = store.query_one(
+        "SELECT min(confidence) FROM fingerprints WHERE model_id = ? AND campaign_id NOT IN "
+        "(SELECT campaign_id FROM reviews WHERE model_id = ?)", [model_id, model_id])
+    return None if row is None or row[0] is None else float(row[0])
 
 
 def record_review(model_id: str, campaign_id: str, decision: str, *, topic: int | None = None,
