@@ -309,6 +309,20 @@ def test_ab_monitor_and_audit_pages(two_models_home, second_model):
     assert len(at.dataframe[0].value) == len(audit.entries(limit=1000))
 
 
+def test_ab_feedback_sent_twice_counts_once(two_models_home, second_model):
+    production = registry.resolve("production")
+    deploy.promote(second_model, "candidate")
+    at = ok(page("ab"))
+    at.selectbox(key="ab_campaign").set_value("C00003").run()
+    for _ in range(2):  # the form keeps its choice after the toast: easy to send again
+        send = next(b for b in at.button if b.label == "Send feedback")
+        ok(send.click().run())
+    assert store.query_one("SELECT count(*) FROM neighbor_feedback")[0] == 2
+    verdicts = at.dataframe[0].value.set_index("model_id")
+    assert verdicts.at[production, "verdicts"] == 1
+    assert verdicts.at[production, "acceptance_rate"] == 1.0
+
+
 @pytest.fixture(scope="module")
 def review_home_template(tmp_path_factory) -> str:
     """A small store whose production model is unsure about two campaigns: they are made
