@@ -13,6 +13,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from core.data import audit, ingest, store
+from core.model.text import TextConfig
 from core.ops import deploy, drift, gate, train
 from core.serve import registry
 from tests.conftest import FAST_K, REPO, SECOND_K, build_review_store, demo_subset
@@ -64,7 +65,20 @@ def test_pages_without_models_show_friendly_notices(home, small_csv):
         notices = [i.value for i in at.info]
         expected = "A/B needs two scored models" if name == "ab" else "No model is trained yet"
         assert any(expected in n for n in notices), (name, notices)
+        assert any("--dataset shop" in n for n in notices), (name, notices)  # not "demo"
         assert not at.dataframe, name  # a notice instead of the page's content
+
+
+def test_pages_with_a_model_trained_but_not_promoted_say_to_promote_it(home, small_csv):
+    """They said "No model is trained yet. Train one …" over a trained model."""
+    ingest.import_paths([small_csv], "shop")
+    train.train(train.TrainSpec(dataset="shop", k=2, params={"iterations": 20, "seed": 0},
+                                text=TextConfig(no_below=1, no_above=1.0)))
+    for name in ("home", "lookup", "map", "monitor", "review"):
+        notices = [i.value for i in page(name).info]
+        assert any("1 model is trained, but none is in production" in n
+                   and "Compare" in n for n in notices), (name, notices)
+        assert not any("No model is trained yet" in n for n in notices), name
 
 
 def test_train_page_trains_a_model_with_progress(trained_home):
