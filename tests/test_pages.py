@@ -279,6 +279,31 @@ def test_lookup_page_says_where_its_term_rows_could_not_be_written(trained_home)
     assert ok(page("lookup")).selectbox(key="lookup_campaign")
 
 
+def test_lookup_names_the_model_of_the_active_dataset_when_another_is_picked(trained_home,
+                                                                            tmp_path):
+    """It said the active dataset "has no scored model yet" when it had one."""
+    production = registry.resolve("production")
+    ingest.import_paths([demo_subset(tmp_path / "other.parquet", 120)], "other")
+
+    def lookup_with_other_active() -> AppTest:
+        at = page("lookup")
+        at.session_state["dataset"] = ("other", 1)  # as picked on Explore
+        return ok(at.run())
+
+    at = lookup_with_other_active()
+    captions = " ".join(c.value for c in at.caption)
+    assert "The active dataset is other v1, which has no scored model yet" in captions
+    other = train.train(train.TrainSpec(dataset="other", k=6, params={"iterations": 60}))
+    deploy.promote(other.model_id, "candidate")  # scores it
+    at = lookup_with_other_active()
+    model = picker(at, "lookup_model:('other', 1)")
+    assert model.value == other.model_id  # the active dataset's model by default
+    ok(model.set_value(production).run())
+    captions = " ".join(c.value for c in at.caption)
+    assert "no scored model" not in captions
+    assert f"The active dataset is other v1: pick `{other.model_id}` under *Model*" in captions
+
+
 def test_lookup_mode_cannot_be_unselected(trained_home):
     at = page("lookup")
     at.segmented_control(key="lookup_mode").set_value(None).run()
