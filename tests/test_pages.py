@@ -403,3 +403,21 @@ def test_review_page_lists_the_queue_and_saves_a_decision(review_home):
                                          "note": "drains"}]
     assert "X002" not in set(at.dataframe[0].value["campaign_id"])  # off the queue
     assert any("Saved: X002" in t.value for t in at.toast)  # survives the rerun
+
+
+def test_review_page_refuses_a_garbled_note_and_keeps_what_was_typed(review_home):
+    """A note with an escape sequence or a newline was stored and shown as it came."""
+    at = ok(page("review"))
+    at.selectbox(key="review_campaign").set_value("X002")
+    at.radio(key="review_decision").set_value("flag")
+    at.text_input(key="review_note").set_value("drains\x1b[31m")
+    at.button[0].click().run()
+    assert not at.exception
+    assert ["U+001B" in e.value and "note" in e.value for e in at.error] == [True]
+    assert store.query_one("SELECT count(*) FROM reviews")[0] == 0
+    assert at.text_input(key="review_note").value == "drains\x1b[31m"  # nothing lost
+    assert "X002" in set(at.dataframe[0].value["campaign_id"])
+
+    at.text_input(key="review_note").set_value("   ")  # blank: no note
+    ok(at.button[0].click().run())
+    assert store.query_one("SELECT campaign_id, note FROM reviews") == ("X002", None)

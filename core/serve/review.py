@@ -9,6 +9,7 @@ import pandas as pd
 
 from core.data import audit, auth, store
 from core.errors import InputError, NotFoundError
+from core.plain_text import hidden_characters
 from core.serve import registry
 from core.serve.score import LOW_CONFIDENCE  # the queue lists fingerprints below it
 from core.testpause import pause
@@ -41,6 +42,7 @@ def record_review(model_id: str, campaign_id: str, decision: str, *, topic: int 
     auth.require("review")
     if decision not in DECISIONS:
         raise InputError(f"Unknown review decision {decision!r}; use one of {DECISIONS}.")
+    note = _check_note(note)
     with store.transaction() as con:  # checked on the connection that writes (see below)
         record = registry.get_in(con, model_id)
         if decision == "assign_topic" and (topic is None or not 0 <= topic < int(record["k"])):
@@ -53,6 +55,28 @@ def record_review(model_id: str, campaign_id: str, decision: str, *, topic: int 
                      auth.current_user().name])
         audit.record(con, "review", campaign_id,
                      {"model_id": model_id, "decision": decision, "topic": topic, "note": note})
+
+
+MAX_NOTE = 500
+
+
+def _check_note(note: object) -> str | None:
+    """The stripped note (None when blank), or an InputError naming what is wrong. Notes
+    are shown on Lookup and in the audit log: an escape sequence or a newline in one
+    garbled them (and a terminal reading `python -m core audit`)."""
+    if note is None:
+        return None
+    if not isinstance(note, str):
+        raise InputError(f"A review note is text, not {type(note).__name__} ({note!r}).")
+    note = note.strip()
+    bad = hidden_characters(note)
+    if bad:
+        raise InputError(f"The note {note[:40]!r} holds control or invisible characters "
+                         f"({bad}); use plain text on one line.")
+    if len(note) > MAX_NOTE:
+        raise InputError(f"A review note may have at most {MAX_NOTE} characters, not "
+                         f"{len(note):,}.")
+    return note or None
 
 
 def reviews_of(campaign_id: str, dataset: str) -> pd.DataFrame:
