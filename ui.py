@@ -227,8 +227,21 @@ def empty_store_notice() -> None:
 
 
 def no_models_notice() -> None:
-    st.info("No model is trained yet. Train one on the **Train** page or run "
-            "`python -m core train --dataset demo`.")
+    """For a page that needs a (production or scored) model: the step that comes next.
+    "No model is trained yet" was shown over trained models that were not promoted, and
+    named the demo dataset in a store without it."""
+    active = active_dataset()
+    if active is None:
+        empty_store_notice()
+        return
+    trained = len(models_table())
+    if not trained:
+        st.info("No model is trained yet. Train one on the **Train** page or run "
+                f"`python -m core train --dataset {active[0]}`.")
+        return
+    st.info(f"{trained} model{'s are' if trained > 1 else ' is'} trained, but none is in "
+            "production yet. Promote one on the **Compare** page (promoting also scores "
+            "it for Lookup and the Map), or run `python -m core promote MODEL_ID`.")
 
 
 def production_or_stop() -> str:

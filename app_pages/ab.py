@@ -17,9 +17,10 @@ def neighbour_overlap(model_a: str, model_b: str) -> dict:
 
 scored = ui.scored_model_ids()
 if len(scored) < 2:
+    active = ui.active_dataset()
     st.info("A/B needs two scored models: a production model and a candidate. Run the "
-            "pipeline (`python -m core pipeline --dataset demo --from FILE`) or promote a "
-            "model to *candidate* on the Compare page.")
+            f"pipeline (`python -m core pipeline --dataset {active[0] if active else 'NAME'} "
+            "--from FILE`) or promote a model to *candidate* on the Compare page.")
     st.stop()
 
 defaults = [registry.alias("production"), registry.alias("candidate")]

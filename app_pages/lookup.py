@@ -39,7 +39,10 @@ topic_names = registry.topic_names(lookup.model)  # fresh: names may change afte
 st.caption(f"Campaigns of **{lookup.dataset} v{lookup.version}**, compared by model "
            f"{ui.model_label(model_id)}.")
 if active and (lookup.dataset, lookup.version) != tuple(active):
-    st.caption(f"The active dataset is {active[0]} v{active[1]}, which has no scored model "
+    st.caption(f"The active dataset is {active[0]} v{active[1]}: pick "
+               f"{' or '.join(f'`{m}`' for m in of_active)} under *Model* to look its "
+               "campaigns up." if of_active else
+               f"The active dataset is {active[0]} v{active[1]}, which has no scored model "
                "yet: promote one (Compare) to look its campaigns up.")
 money = ui.currency(lookup.dataset)
 

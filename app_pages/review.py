@@ -48,7 +48,7 @@ with st.form("review"):
                         format_func=lambda d: d.replace("_", " "))
     topic = ui.selectbox("Topic (for 'assign topic')", list(range(model.k)),
                          key="review_topic", format_func=lambda t: topic_names[t])
-    note = st.text_input("Note (optional)", key="review_note")
+    note = st.text_input("Note (optional)", key="review_note", max_chars=review.MAX_NOTE)
     if st.form_submit_button("Save decision", type="primary"):
         with ui.friendly_errors():
             review.record_review(model_id, campaign_id, decision,

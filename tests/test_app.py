@@ -188,6 +188,20 @@ def test_explore_shows_sql_intervals_and_blobs(home, small_csv):
     assert (row["i"], row["b"]) == ("PT5S", "YWI=") and pd.isna(row["n"])
 
 
+def test_explore_shows_a_sql_union_column_instead_of_a_traceback(home, small_csv):
+    ingest.import_paths([small_csv], "shop")
+    at = run_page("app_pages/explore.py")
+    at.text_area(key="sql_text").set_value(
+        "SELECT campaign_id, UNION_VALUE(n := terms) AS u FROM campaigns "
+        "ORDER BY campaign_id").run()
+    at.button(key="run_sql").click().run()
+    assert not at.error and not at.exception, [e.value for e in [*at.error, *at.exception]]
+    shown = at.dataframe[-1].value
+    assert shown.to_dict("records") == [{"campaign_id": "C1", "u": "3"},
+                                        {"campaign_id": "C2", "u": "2"},
+                                        {"campaign_id": "C3", "u": "3"}]
+
+
 def test_explore_says_when_a_sql_result_is_capped(home, small_csv, monkeypatch):
     ingest.import_paths([small_csv], "shop")
     monkeypatch.setenv("TOPICLAB_SQL_RESULT_MB", "1")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from core.data import audit, auth, store
-from core.errors import PermissionDenied
+from core.errors import InputError, PermissionDenied
 from core.ops import deploy, drift, pipeline, train
 from core.serve import registry, review, score
 from tests.conftest import BBC, demo_subset
@@ -158,8 +158,23 @@ def test_review_and_feedback_survive_a_restart(trained_home):
          f"print(review.reviews_of({campaign!r}, 'demo')['decision'].tolist(), "
          "review.acceptance([m])['acceptance_rate'].tolist())"],
         cwd=REPO, capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "['flag'] [0.5]"
+    assert out.stdout.strip() == "['flag'] [0.0]"  # amy's verdict as she last gave it
     assert campaign not in set(review.review_queue(model_id)["campaign_id"])
+
+
+def test_acceptance_counts_each_persons_verdict_on_a_neighbour_once(trained_home):
+    """A second click on *Send feedback* counted twice, a changed mind as both answers."""
+    model_id = registry.alias("production")
+    campaign, first, second = score.load_fingerprints(model_id).campaign_ids[:3]
+    with auth.use(AM):
+        review.record_feedback(model_id, campaign, first, useful=True)
+        review.record_feedback(model_id, campaign, first, useful=True)   # clicked twice
+        review.record_feedback(model_id, campaign, second, useful=True)
+        review.record_feedback(model_id, campaign, second, useful=False)  # changed her mind
+    review.record_feedback(model_id, campaign, first, useful=False)      # another person
+    [row] = review.acceptance([model_id]).to_dict("records")
+    assert (row["verdicts"], row["useful"]) == (3, 1)
+    assert store.query_one("SELECT count(*) FROM neighbor_feedback")[0] == 5  # all kept
 
 
 def test_account_manager_is_refused_in_core(trained_home, small_csv):
@@ -210,3 +225,17 @@ def test_topic_shift_of_nearly_equal_fingerprints_is_zero_not_nan():
     p, q = rng.dirichlet(np.ones(20), size=2)
     assert drift.topic_shift(p, q) == pytest.approx(jensenshannon(p, q, base=2))
     assert drift.topic_shift(p, q) > 0.05
+
+
+@pytest.mark.parametrize("note, needle", [
+    ("mixed\nbrands", "U+000A"), ("\u200bhidden", "U+200B"), ("x" * 501, "at most 500"),
+    (42, "is text, not int")])
+def test_a_review_note_must_be_plain_text_on_one_line(trained_home, note, needle):
+    model_id = registry.alias("production")
+    campaign = score.load_fingerprints(model_id).campaign_ids[0]
+    with pytest.raises(InputError) as refused:
+        review.record_review(model_id, campaign, "flag", note=note)
+    assert needle in str(refused.value)
+    assert store.query_one("SELECT count(*) FROM reviews")[0] == 0
+    review.record_review(model_id, campaign, "flag", note="  mixed brands  ")
+    assert store.query_one("SELECT note FROM reviews")[0] == "mixed brands"

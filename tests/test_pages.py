@@ -13,6 +13,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from core.data import audit, ingest, store
+from core.model.text import TextConfig
 from core.ops import deploy, drift, gate, train
 from core.serve import registry
 from tests.conftest import FAST_K, REPO, SECOND_K, build_review_store, demo_subset
@@ -64,7 +65,20 @@ def test_pages_without_models_show_friendly_notices(home, small_csv):
         notices = [i.value for i in at.info]
         expected = "A/B needs two scored models" if name == "ab" else "No model is trained yet"
         assert any(expected in n for n in notices), (name, notices)
+        assert any("--dataset shop" in n for n in notices), (name, notices)  # not "demo"
         assert not at.dataframe, name  # a notice instead of the page's content
+
+
+def test_pages_with_a_model_trained_but_not_promoted_say_to_promote_it(home, small_csv):
+    """They said "No model is trained yet. Train one …" over a trained model."""
+    ingest.import_paths([small_csv], "shop")
+    train.train(train.TrainSpec(dataset="shop", k=2, params={"iterations": 20, "seed": 0},
+                                text=TextConfig(no_below=1, no_above=1.0)))
+    for name in ("home", "lookup", "map", "monitor", "review"):
+        notices = [i.value for i in page(name).info]
+        assert any("1 model is trained, but none is in production" in n
+                   and "Compare" in n for n in notices), (name, notices)
+        assert not any("No model is trained yet" in n for n in notices), name
 
 
 def test_train_page_trains_a_model_with_progress(trained_home):
@@ -265,6 +279,31 @@ def test_lookup_page_says_where_its_term_rows_could_not_be_written(trained_home)
     assert ok(page("lookup")).selectbox(key="lookup_campaign")
 
 
+def test_lookup_names_the_model_of_the_active_dataset_when_another_is_picked(trained_home,
+                                                                            tmp_path):
+    """It said the active dataset "has no scored model yet" when it had one."""
+    production = registry.resolve("production")
+    ingest.import_paths([demo_subset(tmp_path / "other.parquet", 120)], "other")
+
+    def lookup_with_other_active() -> AppTest:
+        at = page("lookup")
+        at.session_state["dataset"] = ("other", 1)  # as picked on Explore
+        return ok(at.run())
+
+    at = lookup_with_other_active()
+    captions = " ".join(c.value for c in at.caption)
+    assert "The active dataset is other v1, which has no scored model yet" in captions
+    other = train.train(train.TrainSpec(dataset="other", k=6, params={"iterations": 60}))
+    deploy.promote(other.model_id, "candidate")  # scores it
+    at = lookup_with_other_active()
+    model = picker(at, "lookup_model:('other', 1)")
+    assert model.value == other.model_id  # the active dataset's model by default
+    ok(model.set_value(production).run())
+    captions = " ".join(c.value for c in at.caption)
+    assert "no scored model" not in captions
+    assert f"The active dataset is other v1: pick `{other.model_id}` under *Model*" in captions
+
+
 def test_lookup_mode_cannot_be_unselected(trained_home):
     at = page("lookup")
     at.segmented_control(key="lookup_mode").set_value(None).run()
@@ -307,6 +346,20 @@ def test_ab_monitor_and_audit_pages(two_models_home, second_model):
 
     at = ok(page("audit"))
     assert len(at.dataframe[0].value) == len(audit.entries(limit=1000))
+
+
+def test_ab_feedback_sent_twice_counts_once(two_models_home, second_model):
+    production = registry.resolve("production")
+    deploy.promote(second_model, "candidate")
+    at = ok(page("ab"))
+    at.selectbox(key="ab_campaign").set_value("C00003").run()
+    for _ in range(2):  # the form keeps its choice after the toast: easy to send again
+        send = next(b for b in at.button if b.label == "Send feedback")
+        ok(send.click().run())
+    assert store.query_one("SELECT count(*) FROM neighbor_feedback")[0] == 2
+    verdicts = at.dataframe[0].value.set_index("model_id")
+    assert verdicts.at[production, "verdicts"] == 1
+    assert verdicts.at[production, "acceptance_rate"] == 1.0
 
 
 @pytest.fixture(scope="module")
@@ -382,3 +435,21 @@ def test_the_review_queue_refuses_a_threshold_outside_0_to_1(review_home, thresh
 
     with pytest.raises(InputError, match="max_confidence must be above 0 and at most 1"):
         review.review_queue(registry.resolve("production"), max_confidence=threshold)
+
+
+def test_review_page_refuses_a_garbled_note_and_keeps_what_was_typed(review_home):
+    """A note with an escape sequence or a newline was stored and shown as it came."""
+    at = ok(page("review"))
+    at.selectbox(key="review_campaign").set_value("X002")
+    at.radio(key="review_decision").set_value("flag")
+    at.text_input(key="review_note").set_value("drains\x1b[31m")
+    at.button[0].click().run()
+    assert not at.exception
+    assert ["U+001B" in e.value and "note" in e.value for e in at.error] == [True]
+    assert store.query_one("SELECT count(*) FROM reviews")[0] == 0
+    assert at.text_input(key="review_note").value == "drains\x1b[31m"  # nothing lost
+    assert "X002" in set(at.dataframe[0].value["campaign_id"])
+
+    at.text_input(key="review_note").set_value("   ")  # blank: no note
+    ok(at.button[0].click().run())
+    assert store.query_one("SELECT campaign_id, note FROM reviews") == ("X002", None)

@@ -7,6 +7,7 @@ import json
 import threading
 import time
 
+import pandas as pd
 import pyarrow as pa
 import pytest
 
@@ -50,6 +51,24 @@ def test_dates_pandas_cannot_hold_come_as_text(seeded):
                                "'-infinity'::timestamp AS ninf, DATE '2024-05-01' AS ok")
     assert result.frame.to_dict("records") == [
         {"d": "10000-01-01", "inf": "infinity", "ninf": "-infinity", "ok": "2024-05-01"}]
+
+
+def test_infinite_timestamps_with_a_time_zone_come_as_text(seeded):
+    """pandas kept 'infinity'::TIMESTAMPTZ as a date in year 294247 that it cannot print:
+    the CLI's JSON failed with a traceback, and a plain TIMESTAMP showed that year."""
+    result = sandbox.run_query("SELECT 'infinity'::TIMESTAMPTZ AS tz, "
+                               "'-infinity'::TIMESTAMPTZ AS ntz, 'infinity'::TIMESTAMP AS t")
+    assert result.frame.to_dict("records") == [
+        {"tz": "infinity", "ntz": "-infinity", "t": "infinity"}]
+
+
+def test_union_columns_come_as_the_text_of_their_values(seeded):
+    """pandas has no column for DuckDB's UNION (alone, nested or NULL): the query failed
+    with ArrowNotImplementedError, a traceback on the page and in the CLI."""
+    result = sandbox.run_query("SELECT UNION_VALUE(k := 1) AS u, [UNION_VALUE(k := 2)] AS l, "
+                               "NULL::UNION(a INT, b VARCHAR) AS n, 3 AS x")
+    [row] = result.frame.to_dict("records")
+    assert (row["u"], row["l"], row["x"]) == ("1", "[2]", 3) and pd.isna(row["n"])
 
 
 @pytest.mark.parametrize("sql, needle", [

@@ -210,20 +210,35 @@ def _unique(columns: list[str]) -> list[str]:
 
 
 def _frame(table: pa.Table) -> pd.DataFrame:
-    """The result as a DataFrame. Dates and times pandas cannot hold (after year 9999 or
-    2262, and DuckDB's 'infinity') come as text rather than failing the query; INTERVAL
-    and BLOB columns come as the text the CLI prints for them (ISO-8601, base64), so the
-    page shows that rather than pandas' `DateOffset` or bytes."""
+    """The result as a DataFrame. When a date or time is one Python cannot hold (after
+    year 9999) or DuckDB's ±infinity, the result's dates and times come as text rather
+    than failing the query (the CLI's JSON too) or showing year 294247; INTERVAL and BLOB columns come as the text the CLI prints for them
+    (ISO-8601, base64), so the page shows that rather than pandas' `DateOffset` or bytes;
+    a column of a type pandas has no form for (a UNION) comes as the text of its values."""
     table = table.rename_columns(_unique(table.column_names))
-    table = pa.table([_plain_text(column) for column in table.columns],
-                     names=table.column_names)
+    dates_as_text = any(_beyond_python_dates(column) for column in table.columns)
+    columns = [_as_text(column) if dates_as_text and _is_date(column) else _plain_text(column)
+               for column in table.columns]
+    table = pa.table(columns, names=table.column_names)
     try:
         return table.to_pandas()
-    except (ValueError, OverflowError):
+    except NotImplementedError:  # pa.ArrowNotImplementedError: pandas has no such column
         pass
-    columns = [_as_text(column) if pa.types.is_date(column.type)
-               or pa.types.is_timestamp(column.type) else column for column in table.columns]
-    return pa.table(columns, names=table.column_names).to_pandas()
+    return pa.table([column if _pandas_can_hold(column) else _values_as_text(column)
+                     for column in table.columns], names=table.column_names).to_pandas()
+
+
+def _pandas_can_hold(column: pa.ChunkedArray) -> bool:
+    try:
+        pa.table([column.slice(0, 1)], names=["c"]).to_pandas()
+    except NotImplementedError:
+        return False
+    return True
+
+
+def _values_as_text(column: pa.ChunkedArray) -> pa.Array:
+    """Each value as Python prints it (a UNION's member, a list of them), nulls kept."""
+    return pa.array([None if v is None else str(v) for v in column.to_pylist()], pa.string())
 
 
 def _plain_text(column: pa.ChunkedArray) -> pa.ChunkedArray | pa.Array:
@@ -238,11 +253,40 @@ def _plain_text(column: pa.ChunkedArray) -> pa.ChunkedArray | pa.Array:
                     pa.string())
 
 
+def _is_date(column: pa.ChunkedArray) -> bool:
+    return pa.types.is_date(column.type) or pa.types.is_timestamp(column.type)
+
+
+def _beyond_python_dates(column: pa.ChunkedArray) -> bool:
+    """A date or timestamp column holding ±infinity or a value outside Python's dates
+    (years 1-9999), which pandas either refuses or keeps but cannot print."""
+    if not _is_date(column):
+        return False
+    if _infinities(column):
+        return True
+    try:
+        column.to_pylist()
+    except (ValueError, OverflowError):
+        return True
+    return False
+
+
+def _infinities(column: pa.ChunkedArray) -> list[str | None]:
+    """Per value "infinity", "-infinity" (DuckDB's stored as the largest and smallest
+    number of the column's width) or None."""
+    width = column.type.bit_width
+    largest = 2 ** (width - 1) - 1
+    raw = column.cast(pa.int32() if width == 32 else pa.int64()).to_pylist()
+    marks = ["infinity" if v == largest else "-infinity" if v == -largest else None
+             for v in raw]
+    return marks if any(marks) else []
+
+
 def _as_text(column: pa.ChunkedArray) -> pa.Array:
-    """Dates or timestamps as ISO text; DuckDB's ±infinity (Arrow's largest and smallest
-    values, which Arrow writes as "<value out of range: …>") as "infinity"/"-infinity"."""
-    def text(value: str | None) -> str | None:
-        if value is None or not value.startswith("<value out of range"):
-            return value
-        return "-infinity" if ": -" in value else "infinity"
-    return pa.array([text(v) for v in column.cast(pa.string()).to_pylist()], pa.string())
+    """Dates or timestamps as ISO text; DuckDB's ±infinity as "infinity"/"-infinity"
+    (as text Arrow writes them as "<value out of range: …>", or as a date in year 294247
+    when the column has a time zone)."""
+    texts = column.cast(pa.string()).to_pylist()
+    marks = _infinities(column) or [None] * len(texts)
+    return pa.array([mark or text for mark, text in zip(marks, texts, strict=True)],
+                    pa.string())

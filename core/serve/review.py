@@ -9,12 +9,14 @@ import pandas as pd
 
 from core.data import audit, auth, store
 from core.errors import InputError, NotFoundError
+from core.plain_text import hidden_characters
 from core.serve import registry
 from core.serve.score import LOW_CONFIDENCE  # the queue lists fingerprints below it
 from core.testpause import pause
 
 DECISIONS = ("assign_topic", "flag", "dismiss")
 HIGH_OOV = 0.5         # more than half of the campaign's words are unknown to the model
+MAX_NOTE = 500         # characters of a reviewer's note
 
 
 def review_queue(model_id: str, *, max_confidence: float = LOW_CONFIDENCE,
@@ -56,6 +58,7 @@ def record_review(model_id: str, campaign_id: str, decision: str, *, topic: int 
     auth.require("review")
     if decision not in DECISIONS:
         raise InputError(f"Unknown review decision {decision!r}; use one of {DECISIONS}.")
+    note = _check_note(note)
     with store.transaction() as con:  # checked on the connection that writes (see below)
         record = registry.get_in(con, model_id)
         if decision == "assign_topic" and (topic is None or not 0 <= topic < int(record["k"])):
@@ -68,6 +71,25 @@ def record_review(model_id: str, campaign_id: str, decision: str, *, topic: int 
                      auth.current_user().name])
         audit.record(con, "review", campaign_id,
                      {"model_id": model_id, "decision": decision, "topic": topic, "note": note})
+
+
+def _check_note(note: object) -> str | None:
+    """The stripped note (None when blank), or an InputError naming what is wrong. Notes
+    are shown on Lookup and in the audit log: an escape sequence or a newline in one
+    garbled them (and a terminal reading `python -m core audit`)."""
+    if note is None:
+        return None
+    if not isinstance(note, str):
+        raise InputError(f"A review note is text, not {type(note).__name__} ({note!r}).")
+    note = note.strip()
+    bad = hidden_characters(note)
+    if bad:
+        raise InputError(f"The note {note[:40]!r} holds control or invisible characters "
+                         f"({bad}); use plain text on one line.")
+    if len(note) > MAX_NOTE:
+        raise InputError(f"A review note may have at most {MAX_NOTE} characters, not "
+                         f"{len(note):,}.")
+    return note or None
 
 
 def reviews_of(campaign_id: str, dataset: str) -> pd.DataFrame:
@@ -97,10 +119,17 @@ def record_feedback(model_id: str, campaign_id: str, neighbor_id: str, useful: b
 
 
 def acceptance(model_ids: list[str]) -> pd.DataFrame:
-    """Per model: how many neighbour verdicts, how many useful, and the acceptance rate."""
+    """Per model: how many neighbour verdicts, how many useful, and the acceptance rate.
+    A person's verdict on one neighbour of one campaign counts once, as they last gave it:
+    a second click on *Send feedback* counted twice, and a changed mind as both answers.
+    Every verdict stays in `neighbor_feedback` (and the audit log)."""
     frame = store.query(
         "SELECT model_id, count(*) AS verdicts, count(*) FILTER (WHERE useful) AS useful "
-        "FROM neighbor_feedback WHERE list_contains(?, model_id) GROUP BY model_id",
+        "FROM (SELECT model_id, useful FROM neighbor_feedback "
+        "      WHERE list_contains(?, model_id) "
+        "      QUALIFY row_number() OVER (PARTITION BY model_id, campaign_id, neighbor_id, "
+        "                                 created_by ORDER BY created_at DESC, rowid DESC) = 1) "
+        "GROUP BY model_id",
         [model_ids])
     frame = pd.DataFrame({"model_id": model_ids}).merge(frame, how="left").fillna(0)
     frame[["verdicts", "useful"]] = frame[["verdicts", "useful"]].astype(int)
