@@ -399,6 +399,30 @@ def test_neighbour_records_equal_the_cli_table(served):
     assert plain(lookup.neighbor_records(found)) == plain(table.to_dict(orient="records"))
 
 
+def test_pasted_keywords_list_their_unknown_words_as_the_cli_does(served, capsys):
+    """The service answers a keyword set sorted (its cache key); the CLI reads it as given.
+    Both list the unknown words through `Fingerprint.unknown_words`: distinct, the most
+    frequent first, so the same keywords in any order give the same list (the CLI once
+    gave `zzfoo, qqbar, zzfoo`, the service `qqbar, zzfoo, zzfoo`)."""
+    given = ["zzfoo roof repair", "qqbar emergency plumber", "boiler zzfoo leak"]
+    expected = ["zzfoo", "qqbar"]
+    answers_ = {}
+    for command in ("fingerprint", "suggest"):
+        assert cli_main([command, "--text", ", ".join(given)]) == 0
+        answers_[f"cli {command}"] = json.loads(capsys.readouterr().out)
+    key = keys.create("am").key
+    with client() as (c, _):
+        for command in ("fingerprint", "suggest"):
+            for order in (given, given[::-1]):
+                r = post(c, command, {"keywords": order}, key)
+                assert r.status_code == 200, r.text
+                answers_[f"service {command} {order[0]}"] = r.json()
+    for name, answer in answers_.items():
+        assert answer["unknown_words"] == expected, name
+    reports = {name: a["unknown"]["never_seen"] for name, a in answers_.items()
+               if "suggest" in name or name.startswith("cli")}
+    assert set(map(tuple, reports.values())) == {tuple(expected)}, reports
+
 def test_lookup_loads_with_one_store_open_what_its_helpers_read(served, monkeypatch):
     """Loading a model (app, CLI, service) opened the store 8 times, ~30 ms each: half of
     a load on the demo (`bench/lookup_load.py`). One open now, and the same state as the

@@ -155,7 +155,7 @@ def fingerprint_many(lookup: Lookup, queries: list[Query]) -> list[dict | Answer
             if isinstance(found, InputError):
                 answers.append(AnswerError(422, f"field `keywords`: {found}"))
                 continue
-            weights, oov, unknown = found.weights, found.oov_share, found.unknown_tokens
+            weights, oov, unknown = found.weights, found.oov_share, found.unknown_words()
         found_rows.append((len(answers), query, weights, oov, unknown))
         answers.append({})                      # filled below
     if found_rows:
@@ -166,7 +166,7 @@ def fingerprint_many(lookup: Lookup, queries: list[Query]) -> list[dict | Answer
         for r, (slot, query, _, oov, unknown) in enumerate(found_rows):
             answers[slot] = {
                 "campaign_id": query.campaign_id, "oov_share": round(float(oov), 4),
-                "unknown_words": unknown[:50], "fingerprint": rounded[r * k:(r + 1) * k],
+                "unknown_words": unknown, "fingerprint": rounded[r * k:(r + 1) * k],
                 "top_topics": tops[r]}
     return answers
 
