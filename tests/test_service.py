@@ -556,6 +556,35 @@ def test_canary_share_is_sticky_through_the_service(served):
                 for cid in ids[:20]} == {served["production"]}
 
 
+def test_the_canary_never_sends_a_campaign_to_a_candidate_that_has_not_scored_it(served):
+    """A candidate trained on another version of the data lacks some of production's
+    campaigns (here: their fingerprints removed). At 100 % canary those stay on
+    production, answered and taking feedback (they were 404s); the others go to the
+    candidate."""
+    missing, kept = "C00005", "C00006"
+    with store.transaction() as con:
+        con.execute("DELETE FROM fingerprints WHERE model_id = ? AND campaign_id = ?",
+                    [served["candidate"], missing])
+    key = keys.create("canary", rate_per_minute=10_000).key
+    canary.set_percent(100)
+    with client() as (c, _):
+        for endpoint in ("fingerprint", "neighbors", "suggest"):
+            r = post(c, endpoint, {"campaign_id": missing}, key)
+            assert r.status_code == 200, r.text
+            assert r.headers["X-Variant"] == "production" == r.json()["variant"]
+            assert r.headers["X-Model-Id"] == served["production"]
+            assert post(c, endpoint, {"campaign_id": kept}, key).headers[
+                "X-Model-Id"] == served["candidate"]
+        r = post(c, "fingerprint", {"items": [{"campaign_id": missing},
+                                              {"campaign_id": kept}]}, key)
+        assert [(i["status"], i["variant"]) for i in r.json()["items"]] == [
+            (200, "production"), (200, "candidate")]
+        r = post(c, "feedback", {"campaign_id": missing, "neighbor_id": kept,
+                                 "useful": True}, key)
+        assert r.status_code == 202 and r.json()["model_id"] == served["production"]
+        assert post(c, "fingerprint", {"campaign_id": "NOPE-9"}, key).status_code == 404
+
+
 def test_request_log_and_feedback_wait_for_a_busy_store_without_slowing_requests(served):
     key = keys.create("logger", rate_per_minute=10_000).key
     with client() as (c, gateway):

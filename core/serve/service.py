@@ -412,7 +412,8 @@ class Gateway:
                tally: dict[str, int] | None = None):
         """The variant and model for a query, its cache key and cached answer (or None).
         The variant is counted now, or in `tally` for the caller to count (a batch)."""
-        variant, lookup = state.pick(canary.sticky_key(query.campaign_id, query.keywords))
+        variant, lookup = state.pick(canary.sticky_key(query.campaign_id, query.keywords),
+                                     query.campaign_id)
         outcome.served_by(variant, lookup.model_id)
         if tally is None:
             self._count(variant, 1)
@@ -446,7 +447,7 @@ class Gateway:
     def _feedback(self, state: Served, payload: Any, outcome: Outcome) -> tuple[int, dict]:
         body = answers.parse(FeedbackBody, payload)
         # The model that served (and serves) this campaign: the same sticky choice.
-        variant, lookup = state.pick(canary.sticky_key(body.campaign_id))
+        variant, lookup = state.pick(canary.sticky_key(body.campaign_id), body.campaign_id)
         outcome.served_by(variant, lookup.model_id)
         for field_name in ("campaign_id", "neighbor_id"):
             campaign_id = getattr(body, field_name)
