@@ -28,12 +28,13 @@ import pytest
 
 from core.cli import main as cli_main
 from core.data import audit, store
+from core.errors import TopicLabError
 from core.ops import deploy
 from core.serve import answers, brand_lists, canary, keys, registry, request_log, throttle
 from core.serve.lookup import Lookup
 from core.serve.service import Settings, create_app
 from core.serve.serving import ModelHolder
-from tests.conftest import REPO, SECOND_K
+from tests.conftest import REPO, SECOND_K, cli
 
 with warnings.catch_warnings():  # Starlette 1.10 prefers httpx2 for its TestClient; httpx works
     warnings.simplefilter("ignore")
@@ -937,3 +938,32 @@ def test_plain_turns_database_decimals_into_json_numbers():
                   "big": Decimal(2**70)}) == {"clicks": 80, "cost": 2.5, "x": None,
                                                "big": 2**70}
     assert type(plain(Decimal("80"))) is int
+
+
+@pytest.mark.parametrize("name, raw", [("TOPICLAB_SERVICE_POLL_S", "0"),
+                                       ("TOPICLAB_SERVICE_POLL_S", "abc"),
+                                       ("TOPICLAB_SERVICE_MAX_IN_FLIGHT", "nan"),
+                                       ("TOPICLAB_SERVICE_CACHE_ENTRIES", "-5"),
+                                       ("TOPICLAB_SERVICE_LOG_KEEP_DAYS", "inf")])
+def test_a_bad_service_number_in_the_environment_stops_serve_with_one_line(home, monkeypatch,
+                                                                           name, raw):
+    """As every TOPICLAB_* number (was: a ValueError traceback from inside uvicorn, or with
+    POLL_S=0 a poller reading the store without pause)."""
+    monkeypatch.setenv(name, raw)
+    result = cli("serve", "--port", str(_free_port()), home=home)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert f"{name}={raw!r} is not a" in result.stderr
+
+
+def test_service_numbers_where_zero_is_a_setting(monkeypatch):
+    for name, raw in (("TOPICLAB_SERVICE_CACHE_ENTRIES", "0"),
+                      ("TOPICLAB_SERVICE_LOG_KEEP_ROWS", "0"),
+                      ("TOPICLAB_SERVICE_MAX_IN_FLIGHT", "0.5"),
+                      ("TOPICLAB_SERVICE_POLL_S", " 9 ")):
+        monkeypatch.setenv(name, raw)
+    settings = Settings.from_env()
+    assert (settings.cache_entries, settings.log_keep_rows) == (0, 0)   # no cache, no cap
+    assert settings.max_in_flight == 1 and settings.poll_s == 2.0
+    monkeypatch.setenv("TOPICLAB_SERVICE_MAX_IN_FLIGHT", "0")
+    with pytest.raises(TopicLabError, match="MAX_IN_FLIGHT='0' is not a positive number"):
+        Settings.from_env()

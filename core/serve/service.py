@@ -49,6 +49,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from threadpoolctl import threadpool_limits
 
+from core import config
 from core.errors import StoreBusyError
 from core.serve import answers, canary, keys, request_log, throttle
 from core.serve.answers import AnswerError, FeedbackBody, Query
@@ -68,9 +69,11 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.08, 0.1, 0.25
                    2.5, 5.0, 10.0)
 
 
-def _env(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    return float(raw) if raw else default
+def _whole(name: str, default: int, zero: str | None = None) -> int:
+    """A count from the environment (`config.env_number`), as a whole number: at least 1
+    unless 0 means something (`zero`)."""
+    value = int(config.env_number(name, default, zero))
+    return value if zero else max(1, value)
 
 
 @dataclass(frozen=True)
@@ -91,17 +94,21 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
-        return cls(poll_s=min(2.0, _env("TOPICLAB_SERVICE_POLL_S", 0.5)),
-                   max_body_bytes=int(_env("TOPICLAB_SERVICE_MAX_BODY_MB", 4) * 1024 * 1024),
-                   max_in_flight=int(_env("TOPICLAB_SERVICE_MAX_IN_FLIGHT", 32)),
-                   cache_entries=int(_env("TOPICLAB_SERVICE_CACHE_ENTRIES", 20_000)),
-                   log_queue=int(_env("TOPICLAB_SERVICE_LOG_QUEUE", 50_000)),
-                   log_keep_days=_env("TOPICLAB_SERVICE_LOG_KEEP_DAYS", request_log.KEEP_DAYS),
-                   log_keep_rows=int(_env("TOPICLAB_SERVICE_LOG_KEEP_ROWS",
-                                          request_log.KEEP_ROWS)),
-                   workers=int(_env("TOPICLAB_SERVICE_WORKERS", 1)),
-                   compute_slots=max(1, int(_env("TOPICLAB_SERVICE_COMPUTE_SLOTS",
-                                                 os.cpu_count() or 1))))
+        """The limits the environment sets; a variable that is not a number (or zero where
+        0 means nothing, or negative) is refused naming it, before the service starts
+        (`poll_s=0` polled the store without pause, `MAX_IN_FLIGHT=nan` was a traceback)."""
+        number = config.env_number
+        return cls(poll_s=min(2.0, number("TOPICLAB_SERVICE_POLL_S", 0.5)),
+                   max_body_bytes=int(number("TOPICLAB_SERVICE_MAX_BODY_MB", 4) * 1024 * 1024),
+                   max_in_flight=_whole("TOPICLAB_SERVICE_MAX_IN_FLIGHT", 32),
+                   cache_entries=_whole("TOPICLAB_SERVICE_CACHE_ENTRIES", 20_000,
+                                        zero="no cache"),
+                   log_queue=_whole("TOPICLAB_SERVICE_LOG_QUEUE", 50_000),
+                   log_keep_days=number("TOPICLAB_SERVICE_LOG_KEEP_DAYS", request_log.KEEP_DAYS),
+                   log_keep_rows=_whole("TOPICLAB_SERVICE_LOG_KEEP_ROWS", request_log.KEEP_ROWS,
+                                        zero="no row cap"),
+                   workers=_whole("TOPICLAB_SERVICE_WORKERS", 1),
+                   compute_slots=_whole("TOPICLAB_SERVICE_COMPUTE_SLOTS", os.cpu_count() or 1))
 
 
 @dataclass
@@ -653,6 +660,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
     # Each worker builds its own app (the factory, imported by name in each process); it
     # reads the worker count to hold its share of every key's rate.
     os.environ["TOPICLAB_SERVICE_WORKERS"] = str(workers)
+    Settings.from_env()  # a bad TOPICLAB_SERVICE_* number: one line here, not in each worker
     # Concurrency comes from requests in threads (and workers), not from BLAS threads inside
     # one answer: both at once oversubscribe the cores. Env for spawned workers, the call
     # for this process (numpy is loaded already).
