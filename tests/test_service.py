@@ -420,9 +420,13 @@ def test_pasted_keywords_list_their_unknown_words_as_the_cli_does(served, capsys
                 answers_[f"service {command} {order[0]}"] = r.json()
     for name, answer in answers_.items():
         assert answer["unknown_words"] == expected, name
-    reports = {name: a["unknown"]["never_seen"] for name, a in answers_.items()
-               if "suggest" in name or name.startswith("cli")}
+    reports = {name: a["unknown"]["never_seen"] for name, a in answers_.items()}
     assert set(map(tuple, reports.values())) == {tuple(expected)}, reports
+    # the whole fingerprint answer is the CLI's (it lacked the `unknown` report)
+    for order in (given, given[::-1]):
+        answer = answers_[f"service fingerprint {order[0]}"]
+        assert answer.pop("variant") == "production"
+        assert answer == answers_["cli fingerprint"]
 
 def test_lookup_loads_with_one_store_open_what_its_helpers_read(served, monkeypatch):
     """Loading a model (app, CLI, service) opened the store 8 times, ~30 ms each: half of
