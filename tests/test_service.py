@@ -212,6 +212,9 @@ def test_every_status_code(served):
         r = post(c, "feedback", {"campaign_id": CAMPAIGN, "neighbor_id": "NOPE-2",
                                  "useful": False}, am)
         assert r.status_code == 404 and "neighbor_id" in r.json()["error"]
+        r = post(c, "feedback", {"campaign_id": CAMPAIGN, "neighbor_id": CAMPAIGN,
+                                 "useful": True}, am)
+        assert r.status_code == 422 and "the campaign itself" in r.json()["error"]
 
         for bad, field in (({"campaign_id": CAMPAIGN, "n": 0}, "`n`"),
                            ({"keywords": "plumber"}, "`keywords`"),

@@ -50,8 +50,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from threadpoolctl import threadpool_limits
 
 from core import config
-from core.errors import StoreBusyError
-from core.serve import answers, canary, keys, request_log, throttle
+from core.errors import InputError, StoreBusyError
+from core.serve import answers, canary, keys, request_log, review, throttle
 from core.serve.answers import AnswerError, FeedbackBody, Query
 from core.serve.lookup import Lookup
 from core.serve.request_log import Entry, Feedback, StoreWriter
@@ -453,6 +453,10 @@ class Gateway:
 
     def _feedback(self, state: Served, payload: Any, outcome: Outcome) -> tuple[int, dict]:
         body = answers.parse(FeedbackBody, payload)
+        try:
+            review.check_neighbor_pair(body.campaign_id, body.neighbor_id)
+        except InputError as err:
+            raise AnswerError(422, f"field `neighbor_id`: {err}") from None
         # The model that served (and serves) this campaign: the same sticky choice.
         variant, lookup = state.pick(canary.sticky_key(body.campaign_id), body.campaign_id)
         outcome.served_by(variant, lookup.model_id)
