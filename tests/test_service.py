@@ -7,6 +7,7 @@ promotes a model.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
@@ -719,6 +720,63 @@ def test_deeply_nested_json_is_422_and_refused_bodies_cost_one_token(served):
         for key in (batcher, am):
             assert post(c, "fingerprint", {"items": many[:2]}, key).status_code == 200
             assert post(c, "fingerprint", {"campaign_id": CAMPAIGN}, key).status_code == 429
+
+
+async def _asgi_post(app, key: str, parts: list[bytes], stall_s: float = 0.0
+                     ) -> tuple[int, dict]:
+    """POST /v1/fingerprint straight to the ASGI app, the body in `parts`, the client
+    stalling `stall_s` before its last part (as a client that hangs half-way)."""
+    parts = list(parts)
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        if len(parts) == 1 and stall_s:
+            await asyncio.sleep(stall_s)
+        if not parts:
+            await asyncio.sleep(3600)       # nothing more: the client went quiet
+        return {"type": "http.request", "body": parts.pop(0), "more_body": bool(parts)}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+             "method": "POST", "scheme": "http", "path": "/v1/fingerprint",
+             "raw_path": b"/v1/fingerprint", "query_string": b"", "root_path": "",
+             "headers": [(b"x-api-key", key.encode()), (b"content-type", b"application/json")],
+             "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 80)}
+    await app(scope, receive, send)
+    status = next(m["status"] for m in sent if m["type"] == "http.response.start")
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return status, json.loads(body)
+
+
+def test_a_body_that_stops_arriving_gives_up_its_slot_in_time(served):
+    """A client that stops sending its body half-way is answered 408 after
+    `body_timeout_s` and frees its in-flight slot (32 of them held every slot for as long
+    as they stayed connected, the service answering everyone else 503)."""
+    key = keys.create("trickle", rate_per_minute=10_000).key
+    app = create_app(Settings(poll_s=60.0, max_in_flight=1, body_timeout_s=0.5))
+    gateway = app.state.gateway
+    gateway.start()
+    whole = json.dumps({"campaign_id": CAMPAIGN}).encode()
+
+    async def scenario() -> list[tuple[int, dict]]:
+        stalled = asyncio.create_task(_asgi_post(app, key, [whole[:10], whole[10:]], 30))
+        await asyncio.sleep(0.1)
+        meanwhile = await _asgi_post(app, key, [whole])     # the one slot is taken
+        started = time.monotonic()
+        timed_out = await stalled
+        assert time.monotonic() - started < 2
+        return [meanwhile, timed_out, await _asgi_post(app, key, [whole])]
+
+    try:
+        assert gateway.holder.first_round.wait(120)
+        (busy, _), (status, body), (after, answer) = asyncio.run(scenario())
+    finally:
+        gateway.stop()
+    assert busy == 503
+    assert status == 408 and "did not arrive within 0.5 s (10 bytes came)" in body["error"]
+    assert after == 200 and answer["campaign_id"] == CAMPAIGN
 
 
 def test_request_log_keeps_30_days_and_a_row_cap_pruned_by_the_writer(home):

@@ -82,6 +82,7 @@ class Settings:
 
     poll_s: float = 0.5                 # TOPICLAB_SERVICE_POLL_S: store-change check (≤ 2)
     max_body_bytes: int = 4 * 1024 * 1024   # TOPICLAB_SERVICE_MAX_BODY_MB
+    body_timeout_s: float = 30.0        # TOPICLAB_SERVICE_BODY_TIMEOUT_S: see `_read_json`
     max_in_flight: int = 32             # TOPICLAB_SERVICE_MAX_IN_FLIGHT
     cache_entries: int = 20_000         # TOPICLAB_SERVICE_CACHE_ENTRIES
     log_queue: int = 50_000             # TOPICLAB_SERVICE_LOG_QUEUE
@@ -100,6 +101,7 @@ class Settings:
         number = config.env_number
         return cls(poll_s=min(2.0, number("TOPICLAB_SERVICE_POLL_S", 0.5)),
                    max_body_bytes=int(number("TOPICLAB_SERVICE_MAX_BODY_MB", 4) * 1024 * 1024),
+                   body_timeout_s=number("TOPICLAB_SERVICE_BODY_TIMEOUT_S", 30.0),
                    max_in_flight=_whole("TOPICLAB_SERVICE_MAX_IN_FLIGHT", 32),
                    cache_entries=_whole("TOPICLAB_SERVICE_CACHE_ENTRIES", 20_000,
                                         zero="no cache"),
@@ -334,6 +336,9 @@ class Gateway:
         return 200, cached.encoded(lookup.model_id, variant)
 
     async def _read_json(self, request: Request) -> Any:
+        """The body as JSON, read within `body_timeout_s`: the request holds one of the
+        in-flight slots while its body arrives, and 32 clients that stopped sending
+        theirs half-way held every slot, the service answering everyone else 503."""
         limit = self.settings.max_body_bytes
         too_large = AnswerError(413, f"The body is larger than {limit // 1024:,} KiB; send "
                                      "fewer items per batch.")
@@ -341,11 +346,17 @@ class Gateway:
         if declared and declared.isdigit() and int(declared) > limit:
             raise too_large
         chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise too_large
-            chunks.append(chunk)
+        seconds = self.settings.body_timeout_s
+        try:
+            async with asyncio.timeout(seconds):
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > limit:
+                        raise too_large
+                    chunks.append(chunk)
+        except TimeoutError:
+            raise AnswerError(408, f"The body did not arrive within {seconds:g} s "
+                                   f"({size:,} bytes came); send it whole.") from None
         body = b"".join(chunks)
         with suppress(orjson.JSONDecodeError):
             return orjson.loads(body)   # a 1,000-item batch: ~5x faster than json.loads
