@@ -245,6 +245,9 @@ def test_every_status_code(served):
 
         r = c.get("/v1/nowhere")
         assert r.status_code == 404 and "error" in r.json()
+        for path in ("/v1/nowhere", "/healthz", "/readyz", "/metrics"):  # every answer
+            headers = c.get(path).headers
+            assert (headers["X-Model-Id"], headers["X-Variant"]) == (production, "production")
         assert c.get("/docs").status_code == 404         # no CDN-backed Swagger page
         assert c.get("/openapi.json").json()["paths"]["/v1/suggest"]
         assert metric(c, "topiclab_requests_total",

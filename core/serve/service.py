@@ -597,7 +597,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                           openapi_extra=_OPENAPI_BODY[endpoint])
 
     def _plain_headers(state: Served, rid: str) -> dict[str, str]:
-        return {"X-Request-Id": rid, "X-Model-Id": state.model_ids[0] or "none"}
+        """The headers every answer has (README): here the production model's, as no
+        canary choice was made (X-Variant was missing)."""
+        production = state.model_ids[0]
+        return {"X-Request-Id": rid, "X-Model-Id": production or "none",
+                "X-Variant": canary.PRODUCTION if production else "none"}
 
     @app.get("/healthz")
     async def healthz(request: Request) -> Response:
