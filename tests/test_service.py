@@ -33,6 +33,7 @@ from core.errors import TopicLabError
 from core.ops import deploy
 from core.serve import answers, brand_lists, canary, keys, registry, request_log, throttle
 from core.serve.lookup import Lookup
+from core.serve.response_cache import ResponseCache
 from core.serve.service import Settings, create_app
 from core.serve.serving import ModelHolder
 from tests.conftest import REPO, SECOND_K, cli
@@ -522,6 +523,31 @@ def test_cache_hits_and_invalidation_on_promotion(served):
         assert renamed.headers["X-Model-Id"] == served["candidate"]
         assert metric(c, "topiclab_model_reloads_total") == 1   # same model, new names
         assert not gateway.holder.refresh()                      # nothing changed since
+
+
+def test_the_answer_cache_keeps_to_a_byte_budget(served):
+    """Answers differ a hundredfold in size: 20,000 entries of 200 neighbours each held
+    about 5 GB. The cache also keeps to `cache_bytes`, dropping the least recently used."""
+    cache = ResponseCache(max_entries=10, max_bytes=100)
+    for key, size in (("a", 40), ("b", 40), ("a", 30), ("c", 50)):
+        cache.put(key, key.upper(), size=size)
+    assert (cache.get("b"), cache.get("a"), cache.get("c"), cache.bytes) == (None, "A", "C", 80)
+    cache.put("huge", "H", size=101)                 # larger than the budget: not kept
+    assert cache.get("huge") is None and cache.bytes == 80
+    cache.clear()
+    assert cache.bytes == 0 and len(cache) == 0
+
+    key = keys.create("big", rate_per_minute=10_000).key
+    ids = [f"C{i:05d}" for i in range(1, 21)]
+    with client(cache_bytes=1_000_000) as (c, gateway):
+        for cid in ids:
+            assert post(c, "neighbors", {"campaign_id": cid, "n": 200}, key).status_code == 200
+        assert 0 < gateway.cache.bytes <= 1_000_000 and 1 < len(gateway.cache) < len(ids)
+        assert metric(c, "topiclab_cache_bytes") == gateway.cache.bytes
+        hits = metric(c, "topiclab_cache_hits_total")
+        post(c, "neighbors", {"campaign_id": ids[-1], "n": 200}, key)      # kept
+        post(c, "neighbors", {"campaign_id": ids[0], "n": 200}, key)       # dropped
+        assert metric(c, "topiclab_cache_hits_total") == hits + 1
 
 
 def test_poller_opens_the_store_only_when_what_it_serves_changed(served):

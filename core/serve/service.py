@@ -85,6 +85,7 @@ class Settings:
     body_timeout_s: float = 30.0        # TOPICLAB_SERVICE_BODY_TIMEOUT_S: see `_read_json`
     max_in_flight: int = 32             # TOPICLAB_SERVICE_MAX_IN_FLIGHT
     cache_entries: int = 20_000         # TOPICLAB_SERVICE_CACHE_ENTRIES
+    cache_bytes: int = 512 * 1024 * 1024  # TOPICLAB_SERVICE_CACHE_MB
     log_queue: int = 50_000             # TOPICLAB_SERVICE_LOG_QUEUE
     log_interval_s: float = 1.0
     log_keep_days: float = request_log.KEEP_DAYS    # TOPICLAB_SERVICE_LOG_KEEP_DAYS
@@ -105,6 +106,7 @@ class Settings:
                    max_in_flight=_whole("TOPICLAB_SERVICE_MAX_IN_FLIGHT", 32),
                    cache_entries=_whole("TOPICLAB_SERVICE_CACHE_ENTRIES", 20_000,
                                         zero="no cache"),
+                   cache_bytes=int(number("TOPICLAB_SERVICE_CACHE_MB", 512) * 1024 * 1024),
                    log_queue=_whole("TOPICLAB_SERVICE_LOG_QUEUE", 50_000),
                    log_keep_days=number("TOPICLAB_SERVICE_LOG_KEEP_DAYS", request_log.KEEP_DAYS),
                    log_keep_rows=_whole("TOPICLAB_SERVICE_LOG_KEEP_ROWS", request_log.KEEP_ROWS,
@@ -168,6 +170,8 @@ class _StateCollector:
                                   value=g.cache.misses)
         yield GaugeMetricFamily("topiclab_cache_entries", "Answers in the cache",
                                 value=len(g.cache))
+        yield GaugeMetricFamily("topiclab_cache_bytes", "About what the cached answers hold",
+                                value=g.cache.bytes)
         yield GaugeMetricFamily("topiclab_canary_percent", "Configured canary share (%)",
                                 value=state.canary_percent)
         counts = {v: g.variant_counts.get(v, 0) for v in (canary.PRODUCTION, canary.CANDIDATE)}
@@ -204,7 +208,7 @@ class Gateway:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.cache = ResponseCache(settings.cache_entries)
+        self.cache = ResponseCache(settings.cache_entries, settings.cache_bytes)
         self.holder = ModelHolder(poll_s=settings.poll_s, on_change=self._changed)
         self.writer = StoreWriter(max_queue=settings.log_queue,
                                   interval_s=settings.log_interval_s,
@@ -421,7 +425,8 @@ class Gateway:
                 if isinstance(answer, AnswerError):
                     results[i] = {"index": i, "status": answer.status, "error": answer.message}
                     continue
-                self.cache.put(cache_key, CachedAnswer(answer), outcome.cache_generation)
+                cached = CachedAnswer(answer)
+                self.cache.put(cache_key, cached, outcome.cache_generation, cached.size)
                 results[i] = {"index": i, "status": 200, "model_id": model_id,
                               "variant": variant, **answer}
         return [r for r in results if r is not None]
@@ -459,7 +464,7 @@ class Gateway:
             cached = CachedAnswer(answers.answer(lookup, endpoint, query))
         finally:
             self.compute.release()
-        self.cache.put(cache_key, cached, generation)
+        self.cache.put(cache_key, cached, generation, cached.size)
         return cached
 
     def _feedback(self, state: Served, payload: Any, outcome: Outcome) -> tuple[int, dict]:
@@ -514,11 +519,15 @@ class CachedAnswer:
     the response body encoded once (a cache hit sends these bytes: no dict copy, no JSON
     encoding)."""
 
-    __slots__ = ("_encoded", "answer")
+    __slots__ = ("_encoded", "answer", "size")
 
     def __init__(self, answer: dict) -> None:
         self.answer = answer
         self._encoded: dict[tuple[str, str], bytes] = {}
+        # About what it holds, for the cache's byte budget: its values took 1.5 times their
+        # JSON (200 neighbours: 159 KB for 109 KB), and a single request's body is kept
+        # encoded too. One orjson call: ~1.5 µs for a fingerprint, 0.2 ms for 200 rows.
+        self.size = len(encode(answer)) * 5 // 2
 
     def encoded(self, model_id: str, variant: str) -> bytes:
         body = self._encoded.get((model_id, variant))
