@@ -150,7 +150,7 @@ def start_server(home: Path, port: int, workers: int = 1) -> tuple[subprocess.Po
     import httpx
 
     env = {**os.environ, "TOPICLAB_HOME": str(home), "PYTHONPATH": str(REPO_ROOT),
-           "TOPICLAB_SERVICE_CACHE_ENTRIES": "100000"}
+           "TOPICLAB_SERVICE_CACHE_ENTRIES": "100000", "TOPICLAB_SERVICE_CACHE_MB": "4096"}
     started = time.perf_counter()
     server = subprocess.Popen([sys.executable, "-m", "core", "serve", "--port", str(port),
                                "--workers", str(workers)],

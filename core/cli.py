@@ -467,7 +467,7 @@ def _fingerprint(args: argparse.Namespace) -> Any:
         weights, oov, unknown = stored.weights[i], float(stored.oov_share[i]), []
     else:
         fp = score.fold_in(model, keywords)
-        weights, oov, unknown = fp.weights, fp.oov_share, fp.unknown_tokens
+        weights, oov, unknown = fp.weights, fp.oov_share, fp.unknown_words()
         report = fp.unknown_report()
     return {"model_id": model.model_id, "campaign_id": args.campaign_id,
             "oov_share": round(oov, 4), "unknown_words": unknown,

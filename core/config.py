@@ -50,9 +50,10 @@ def models_dir() -> Path:
     return path
 
 
-def _env_number(name: str, default: float) -> float:
+def env_number(name: str, default: float, zero: str | None = None) -> float:
     """A positive number from the environment, or `default` when the variable is unset;
-    anything else (text, NaN, infinity, zero or less) is refused naming the variable."""
+    anything else (text, NaN, infinity, zero or less) is refused naming the variable.
+    `zero`: what 0 means, for a variable where 0 is a setting (then 0 is taken too)."""
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
@@ -60,27 +61,28 @@ def _env_number(name: str, default: float) -> float:
         value = float(raw)
     except ValueError:
         value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise InputError(f"{name}={raw!r} is not a positive number: set it to one, or unset "
-                         f"it for the default ({default:g}).")
+    if not (math.isfinite(value) and (value > 0 or (zero is not None and value == 0))):
+        kind = f"a number of 0 ({zero}) or more" if zero else "a positive number"
+        raise InputError(f"{name}={raw!r} is not {kind}: set it to one, or unset it for "
+                         f"the default ({default:g}).")
     return value
 
 
 def max_upload_bytes() -> int:
     """Largest file an import accepts (`TOPICLAB_MAX_UPLOAD_MB`, default 200 MB)."""
-    return int(_env_number("TOPICLAB_MAX_UPLOAD_MB", 200) * 1024 * 1024)
+    return int(env_number("TOPICLAB_MAX_UPLOAD_MB", 200) * 1024 * 1024)
 
 
 def sql_row_cap() -> int:
     """Most rows a user SQL query returns (`TOPICLAB_SQL_ROW_CAP`, default 10,000)."""
-    return int(_env_number("TOPICLAB_SQL_ROW_CAP", 10_000))
+    return int(env_number("TOPICLAB_SQL_ROW_CAP", 10_000))
 
 
 def sql_timeout_s() -> float:
     """Seconds before a user SQL query is interrupted (`TOPICLAB_SQL_TIMEOUT_S`, default 10).
 
     Covers running the query, fetching its rows and converting them."""
-    return _env_number("TOPICLAB_SQL_TIMEOUT_S", 10.0)
+    return env_number("TOPICLAB_SQL_TIMEOUT_S", 10.0)
 
 
 def store_memory_mb() -> int:
@@ -88,7 +90,7 @@ def store_memory_mb() -> int:
     (`TOPICLAB_STORE_MEMORY_MB`, default 2048). DuckDB's own default is 80% of the machine:
     exporting 1M campaigns for Spark sorted 52M rows in the driver's process, which
     reached 15.9 GB. Beyond the budget, sorts and aggregates spill to `<store>.tmp`."""
-    return max(64, int(_env_number("TOPICLAB_STORE_MEMORY_MB", 2048)))
+    return max(64, int(env_number("TOPICLAB_STORE_MEMORY_MB", 2048)))
 
 
 def sql_memory_mb() -> int:
@@ -97,16 +99,16 @@ def sql_memory_mb() -> int:
     The query runs in its own process whose data segment is limited to this; DuckDB's
     `memory_limit` gets half of it, the rest is for DuckDB's unmanaged buffers, Python
     and the Arrow result. A query that needs more stops with a clear message."""
-    return int(_env_number("TOPICLAB_SQL_MEMORY_MB", 512))
+    return int(env_number("TOPICLAB_SQL_MEMORY_MB", 512))
 
 
 def sql_threads() -> int:
     """DuckDB threads for one user SQL query (`TOPICLAB_SQL_THREADS`, default 1), so the
     SQL editor never takes every core from the app and the scoring service."""
-    return max(1, int(_env_number("TOPICLAB_SQL_THREADS", 1)))
+    return max(1, int(env_number("TOPICLAB_SQL_THREADS", 1)))
 
 
 def sql_result_bytes() -> int:
     """Most bytes a user SQL query returns (`TOPICLAB_SQL_RESULT_MB`, default 20 MB, as
     Arrow data); beyond it the result is capped like the row cap, with a notice."""
-    return int(_env_number("TOPICLAB_SQL_RESULT_MB", 20) * 1024 * 1024)
+    return int(env_number("TOPICLAB_SQL_RESULT_MB", 20) * 1024 * 1024)

@@ -196,6 +196,8 @@ def test_account_manager_is_refused_in_core(trained_home, small_csv):
                 attempt()
         assert store.table_counts() == before
         review.record_feedback(model_id, campaign, neighbour, useful=True)  # allowed
+        with pytest.raises(InputError, match="the campaign itself"):
+            review.record_feedback(model_id, campaign, campaign, useful=True)
     entry = audit.entries(action="feedback")
     assert entry["actor"].iloc[0] == "amy" and entry["role"].iloc[0] == auth.ACCOUNT_MANAGER
 

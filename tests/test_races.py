@@ -225,3 +225,21 @@ def test_a_sweep_is_not_recorded_with_a_best_model_deleted_while_it_ran(trained_
     # was: a sweep whose best model is gone
     assert store.query_one("SELECT count(*) FROM sweeps")[0] == 0
     assert store.query("SELECT id FROM audit WHERE action = 'sweep'").empty
+
+
+def test_promote_candidate_is_refused_when_the_candidate_moved_while_it_was_scored(
+        two_models_home, second_model):
+    """`promote candidate` reads the alias, scores its model, then moves production: a
+    candidate that moved in between (here: deleted, which clears the alias) is refused by
+    name, rather than production being pointed at what the alias no longer names."""
+    production = registry.alias("production")
+    registry.set_alias("candidate", second_model)
+    (p_rc, p_err), (d_rc, d_err) = race(two_models_home, ["promote", "candidate", "--force"],
+                                        "promote", ["delete-model", second_model], 20)
+    assert d_rc == 0, d_err  # the delete ran in the pause, before the promotion's write
+    assert p_rc == 1, p_err
+    assert (f"candidate changed while promoting: it now points at nothing, not "
+            f"{second_model}") in p_err, p_err
+    assert "Traceback" not in p_err + d_err
+    assert _assert_production_is_whole() == production
+    assert registry.alias("candidate") is None

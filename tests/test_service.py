@@ -7,6 +7,7 @@ promotes a model.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
@@ -28,12 +29,14 @@ import pytest
 
 from core.cli import main as cli_main
 from core.data import audit, store
+from core.errors import TopicLabError
 from core.ops import deploy
 from core.serve import answers, brand_lists, canary, keys, registry, request_log, throttle
 from core.serve.lookup import Lookup
+from core.serve.response_cache import ResponseCache
 from core.serve.service import Settings, create_app
 from core.serve.serving import ModelHolder
-from tests.conftest import REPO, SECOND_K
+from tests.conftest import REPO, SECOND_K, cli
 
 with warnings.catch_warnings():  # Starlette 1.10 prefers httpx2 for its TestClient; httpx works
     warnings.simplefilter("ignore")
@@ -158,6 +161,8 @@ def test_canary_cli_checks_the_share_and_is_audited(served, capsys):
     assert canary.get_percent() == 20
     entry = audit.entries(limit=1).iloc[0]
     assert entry["action"] == "canary" and json.loads(entry["details"])["percent"] == 20
+    assert cli_main(["canary", "set", "-0"]) == 0      # 0, not -0.0 in /readyz and /metrics
+    assert "-0" not in capsys.readouterr().out and str(canary.get_percent()) == "0.0"
 
 
 # -- canary split (pure) -------------------------------------------------------------------------
@@ -211,6 +216,9 @@ def test_every_status_code(served):
         r = post(c, "feedback", {"campaign_id": CAMPAIGN, "neighbor_id": "NOPE-2",
                                  "useful": False}, am)
         assert r.status_code == 404 and "neighbor_id" in r.json()["error"]
+        r = post(c, "feedback", {"campaign_id": CAMPAIGN, "neighbor_id": CAMPAIGN,
+                                 "useful": True}, am)
+        assert r.status_code == 422 and "the campaign itself" in r.json()["error"]
 
         for bad, field in (({"campaign_id": CAMPAIGN, "n": 0}, "`n`"),
                            ({"keywords": "plumber"}, "`keywords`"),
@@ -238,6 +246,9 @@ def test_every_status_code(served):
 
         r = c.get("/v1/nowhere")
         assert r.status_code == 404 and "error" in r.json()
+        for path in ("/v1/nowhere", "/healthz", "/readyz", "/metrics"):  # every answer
+            headers = c.get(path).headers
+            assert (headers["X-Model-Id"], headers["X-Variant"]) == (production, "production")
         assert c.get("/docs").status_code == 404         # no CDN-backed Swagger page
         assert c.get("/openapi.json").json()["paths"]["/v1/suggest"]
         assert metric(c, "topiclab_requests_total",
@@ -399,6 +410,34 @@ def test_neighbour_records_equal_the_cli_table(served):
     assert plain(lookup.neighbor_records(found)) == plain(table.to_dict(orient="records"))
 
 
+def test_pasted_keywords_list_their_unknown_words_as_the_cli_does(served, capsys):
+    """The service answers a keyword set sorted (its cache key); the CLI reads it as given.
+    Both list the unknown words through `Fingerprint.unknown_words`: distinct, the most
+    frequent first, so the same keywords in any order give the same list (the CLI once
+    gave `zzfoo, qqbar, zzfoo`, the service `qqbar, zzfoo, zzfoo`)."""
+    given = ["zzfoo roof repair", "qqbar emergency plumber", "boiler zzfoo leak"]
+    expected = ["zzfoo", "qqbar"]
+    answers_ = {}
+    for command in ("fingerprint", "suggest"):
+        assert cli_main([command, "--text", ", ".join(given)]) == 0
+        answers_[f"cli {command}"] = json.loads(capsys.readouterr().out)
+    key = keys.create("am").key
+    with client() as (c, _):
+        for command in ("fingerprint", "suggest"):
+            for order in (given, given[::-1]):
+                r = post(c, command, {"keywords": order}, key)
+                assert r.status_code == 200, r.text
+                answers_[f"service {command} {order[0]}"] = r.json()
+    for name, answer in answers_.items():
+        assert answer["unknown_words"] == expected, name
+    reports = {name: a["unknown"]["never_seen"] for name, a in answers_.items()}
+    assert set(map(tuple, reports.values())) == {tuple(expected)}, reports
+    # the whole fingerprint answer is the CLI's (it lacked the `unknown` report)
+    for order in (given, given[::-1]):
+        answer = answers_[f"service fingerprint {order[0]}"]
+        assert answer.pop("variant") == "production"
+        assert answer == answers_["cli fingerprint"]
+
 def test_lookup_loads_with_one_store_open_what_its_helpers_read(served, monkeypatch):
     """Loading a model (app, CLI, service) opened the store 8 times, ~30 ms each: half of
     a load on the demo (`bench/lookup_load.py`). One open now, and the same state as the
@@ -486,6 +525,31 @@ def test_cache_hits_and_invalidation_on_promotion(served):
         assert not gateway.holder.refresh()                      # nothing changed since
 
 
+def test_the_answer_cache_keeps_to_a_byte_budget(served):
+    """Answers differ a hundredfold in size: 20,000 entries of 200 neighbours each held
+    about 5 GB. The cache also keeps to `cache_bytes`, dropping the least recently used."""
+    cache = ResponseCache(max_entries=10, max_bytes=100)
+    for key, size in (("a", 40), ("b", 40), ("a", 30), ("c", 50)):
+        cache.put(key, key.upper(), size=size)
+    assert (cache.get("b"), cache.get("a"), cache.get("c"), cache.bytes) == (None, "A", "C", 80)
+    cache.put("huge", "H", size=101)                 # larger than the budget: not kept
+    assert cache.get("huge") is None and cache.bytes == 80
+    cache.clear()
+    assert cache.bytes == 0 and len(cache) == 0
+
+    key = keys.create("big", rate_per_minute=10_000).key
+    ids = [f"C{i:05d}" for i in range(1, 21)]
+    with client(cache_bytes=1_000_000) as (c, gateway):
+        for cid in ids:
+            assert post(c, "neighbors", {"campaign_id": cid, "n": 200}, key).status_code == 200
+        assert 0 < gateway.cache.bytes <= 1_000_000 and 1 < len(gateway.cache) < len(ids)
+        assert metric(c, "topiclab_cache_bytes") == gateway.cache.bytes
+        hits = metric(c, "topiclab_cache_hits_total")
+        post(c, "neighbors", {"campaign_id": ids[-1], "n": 200}, key)      # kept
+        post(c, "neighbors", {"campaign_id": ids[0], "n": 200}, key)       # dropped
+        assert metric(c, "topiclab_cache_hits_total") == hits + 1
+
+
 def test_poller_opens_the_store_only_when_what_it_serves_changed(served):
     holder = ModelHolder(full_check_s=3600)
     assert holder.refresh(force=False)                       # the first round loads
@@ -530,6 +594,35 @@ def test_canary_share_is_sticky_through_the_service(served):
         assert gateway.holder.refresh()
         assert {post(c, "fingerprint", {"campaign_id": cid}, key).headers["X-Model-Id"]
                 for cid in ids[:20]} == {served["production"]}
+
+
+def test_the_canary_never_sends_a_campaign_to_a_candidate_that_has_not_scored_it(served):
+    """A candidate trained on another version of the data lacks some of production's
+    campaigns (here: their fingerprints removed). At 100 % canary those stay on
+    production, answered and taking feedback (they were 404s); the others go to the
+    candidate."""
+    missing, kept = "C00005", "C00006"
+    with store.transaction() as con:
+        con.execute("DELETE FROM fingerprints WHERE model_id = ? AND campaign_id = ?",
+                    [served["candidate"], missing])
+    key = keys.create("canary", rate_per_minute=10_000).key
+    canary.set_percent(100)
+    with client() as (c, _):
+        for endpoint in ("fingerprint", "neighbors", "suggest"):
+            r = post(c, endpoint, {"campaign_id": missing}, key)
+            assert r.status_code == 200, r.text
+            assert r.headers["X-Variant"] == "production" == r.json()["variant"]
+            assert r.headers["X-Model-Id"] == served["production"]
+            assert post(c, endpoint, {"campaign_id": kept}, key).headers[
+                "X-Model-Id"] == served["candidate"]
+        r = post(c, "fingerprint", {"items": [{"campaign_id": missing},
+                                              {"campaign_id": kept}]}, key)
+        assert [(i["status"], i["variant"]) for i in r.json()["items"]] == [
+            (200, "production"), (200, "candidate")]
+        r = post(c, "feedback", {"campaign_id": missing, "neighbor_id": kept,
+                                 "useful": True}, key)
+        assert r.status_code == 202 and r.json()["model_id"] == served["production"]
+        assert post(c, "fingerprint", {"campaign_id": "NOPE-9"}, key).status_code == 404
 
 
 def test_request_log_and_feedback_wait_for_a_busy_store_without_slowing_requests(served):
@@ -656,6 +749,63 @@ def test_deeply_nested_json_is_422_and_refused_bodies_cost_one_token(served):
         for key in (batcher, am):
             assert post(c, "fingerprint", {"items": many[:2]}, key).status_code == 200
             assert post(c, "fingerprint", {"campaign_id": CAMPAIGN}, key).status_code == 429
+
+
+async def _asgi_post(app, key: str, parts: list[bytes], stall_s: float = 0.0
+                     ) -> tuple[int, dict]:
+    """POST /v1/fingerprint straight to the ASGI app, the body in `parts`, the client
+    stalling `stall_s` before its last part (as a client that hangs half-way)."""
+    parts = list(parts)
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        if len(parts) == 1 and stall_s:
+            await asyncio.sleep(stall_s)
+        if not parts:
+            await asyncio.sleep(3600)       # nothing more: the client went quiet
+        return {"type": "http.request", "body": parts.pop(0), "more_body": bool(parts)}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+             "method": "POST", "scheme": "http", "path": "/v1/fingerprint",
+             "raw_path": b"/v1/fingerprint", "query_string": b"", "root_path": "",
+             "headers": [(b"x-api-key", key.encode()), (b"content-type", b"application/json")],
+             "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 80)}
+    await app(scope, receive, send)
+    status = next(m["status"] for m in sent if m["type"] == "http.response.start")
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return status, json.loads(body)
+
+
+def test_a_body_that_stops_arriving_gives_up_its_slot_in_time(served):
+    """A client that stops sending its body half-way is answered 408 after
+    `body_timeout_s` and frees its in-flight slot (32 of them held every slot for as long
+    as they stayed connected, the service answering everyone else 503)."""
+    key = keys.create("trickle", rate_per_minute=10_000).key
+    app = create_app(Settings(poll_s=60.0, max_in_flight=1, body_timeout_s=0.5))
+    gateway = app.state.gateway
+    gateway.start()
+    whole = json.dumps({"campaign_id": CAMPAIGN}).encode()
+
+    async def scenario() -> list[tuple[int, dict]]:
+        stalled = asyncio.create_task(_asgi_post(app, key, [whole[:10], whole[10:]], 30))
+        await asyncio.sleep(0.1)
+        meanwhile = await _asgi_post(app, key, [whole])     # the one slot is taken
+        started = time.monotonic()
+        timed_out = await stalled
+        assert time.monotonic() - started < 2
+        return [meanwhile, timed_out, await _asgi_post(app, key, [whole])]
+
+    try:
+        assert gateway.holder.first_round.wait(120)
+        (busy, _), (status, body), (after, answer) = asyncio.run(scenario())
+    finally:
+        gateway.stop()
+    assert busy == 503
+    assert status == 408 and "did not arrive within 0.5 s (10 bytes came)" in body["error"]
+    assert after == 200 and answer["campaign_id"] == CAMPAIGN
 
 
 def test_request_log_keeps_30_days_and_a_row_cap_pruned_by_the_writer(home):
@@ -884,3 +1034,32 @@ def test_plain_turns_database_decimals_into_json_numbers():
                   "big": Decimal(2**70)}) == {"clicks": 80, "cost": 2.5, "x": None,
                                                "big": 2**70}
     assert type(plain(Decimal("80"))) is int
+
+
+@pytest.mark.parametrize("name, raw", [("TOPICLAB_SERVICE_POLL_S", "0"),
+                                       ("TOPICLAB_SERVICE_POLL_S", "abc"),
+                                       ("TOPICLAB_SERVICE_MAX_IN_FLIGHT", "nan"),
+                                       ("TOPICLAB_SERVICE_CACHE_ENTRIES", "-5"),
+                                       ("TOPICLAB_SERVICE_LOG_KEEP_DAYS", "inf")])
+def test_a_bad_service_number_in_the_environment_stops_serve_with_one_line(home, monkeypatch,
+                                                                           name, raw):
+    """As every TOPICLAB_* number (was: a ValueError traceback from inside uvicorn, or with
+    POLL_S=0 a poller reading the store without pause)."""
+    monkeypatch.setenv(name, raw)
+    result = cli("serve", "--port", str(_free_port()), home=home)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert f"{name}={raw!r} is not a" in result.stderr
+
+
+def test_service_numbers_where_zero_is_a_setting(monkeypatch):
+    for name, raw in (("TOPICLAB_SERVICE_CACHE_ENTRIES", "0"),
+                      ("TOPICLAB_SERVICE_LOG_KEEP_ROWS", "0"),
+                      ("TOPICLAB_SERVICE_MAX_IN_FLIGHT", "0.5"),
+                      ("TOPICLAB_SERVICE_POLL_S", " 9 ")):
+        monkeypatch.setenv(name, raw)
+    settings = Settings.from_env()
+    assert (settings.cache_entries, settings.log_keep_rows) == (0, 0)   # no cache, no cap
+    assert settings.max_in_flight == 1 and settings.poll_s == 2.0
+    monkeypatch.setenv("TOPICLAB_SERVICE_MAX_IN_FLIGHT", "0")
+    with pytest.raises(TopicLabError, match="MAX_IN_FLIGHT='0' is not a positive number"):
+        Settings.from_env()

@@ -62,6 +62,21 @@ TERMS_FILE = "terms.parquet"
 
 
 # -- fingerprints of new keywords ---------------------------------------------------------
+UNKNOWN_SHOWN = 50  # unknown words listed at most
+
+
+def words_in_order(tokens: Iterable[str]) -> list[str]:
+    """Distinct tokens, the most frequent first, ties in alphabetical order: an order that
+    does not depend on the order the keywords came in. The scoring service answers (and
+    caches) a keyword set sorted, whatever order it was sent in, and the CLI reads it as
+    given: listed in first-seen order, the same keywords gave their unknown words in two
+    orders."""
+    counts: dict[str, int] = {}
+    for token in tokens:
+        counts[token] = counts.get(token, 0) + 1
+    return sorted(counts, key=lambda t: (-counts[t], t))
+
+
 @dataclass
 class Fingerprint:
     """One campaign's topic weights, with what the encoder could and could not read."""
@@ -88,16 +103,23 @@ class Fingerprint:
         """Unknown tokens the training data had but the vocabulary filters removed."""
         return [t for t in self.unknown_tokens if t in self.dropped]
 
+    def unknown_words(self, limit: int = UNKNOWN_SHOWN) -> list[str]:
+        """The distinct words the model could not read (`unknown_words` of the CLI, the
+        Lookup answer and the scoring service), in `words_in_order`."""
+        return words_in_order(self.unknown_tokens)[:limit]
+
     def unknown_report(self) -> dict[str, object]:
-        """Why words were not used, in shares of all tokens and distinct examples."""
+        """Why words were not used, in shares of all tokens and distinct examples (in
+        `words_in_order`)."""
         total = len(self.known_tokens) + len(self.unknown_tokens)
         never, dropped = self.never_seen_tokens, self.dropped_tokens
         return {
             "never_seen_share": round(len(never) / total, 4) if total else 0.0,
             "dropped_share": round(len(dropped) / total, 4) if total else 0.0,
-            "never_seen": list(dict.fromkeys(never))[:50],
-            "dropped": {t: self.dropped[t] for t in list(dict.fromkeys(dropped))[:50]},
+            "never_seen": words_in_order(never)[:UNKNOWN_SHOWN],
+            "dropped": {t: self.dropped[t] for t in words_in_order(dropped)[:UNKNOWN_SHOWN]},
         }
+
 
 
 def fold_in_keywords(encoder: Encoder, engine: Engine, terms: Sequence[str],

@@ -27,6 +27,7 @@ from core.errors import InputError, TopicLabError
 from core.ops import gate
 from core.progress import Progress
 from core.serve import registry, score
+from core.testpause import pause
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ def promote(model_id: str, alias: str = "production", progress: Progress | None 
     scored = None
     if not score.is_scored(model_id):
         scored = score.score_dataset(model_id, progress)
+    pause("promote")  # the window: the model was resolved and scored, the alias not moved
     with store.transaction() as con:
         if named in registry.ALIASES:
             _still_named(con, named, model_id)

@@ -140,7 +140,7 @@ def fingerprint_many(lookup: Lookup, queries: list[Query]) -> list[dict | Answer
     answers: list[dict | AnswerError] = []
     pasted = [q.keywords or [] for q in queries if q.campaign_id is None]
     folded = iter(score.fold_in_many(lookup.model, pasted) if pasted else [])
-    found_rows: list[tuple[int, Query, Any, float, list[str]]] = []
+    found_rows: list[tuple[int, Query, Any, float, dict]] = []
     for query in queries:
         if query.campaign_id is not None:
             try:
@@ -149,13 +149,16 @@ def fingerprint_many(lookup: Lookup, queries: list[Query]) -> list[dict | Answer
                 answers.append(AnswerError(404, str(err)))
                 continue
             weights = lookup.fingerprints.weights[i]
-            oov, unknown = float(lookup.fingerprints.oov_share[i]), []
+            oov, unknown = float(lookup.fingerprints.oov_share[i]), {"unknown_words": []}
         else:
             found = next(folded)
             if isinstance(found, InputError):
                 answers.append(AnswerError(422, f"field `keywords`: {found}"))
                 continue
-            weights, oov, unknown = found.weights, found.oov_share, found.unknown_tokens
+            weights, oov = found.weights, found.oov_share
+            # what the CLI's `fingerprint --text` says of them: the words and why
+            unknown = {"unknown_words": found.unknown_words(),
+                       "unknown": found.unknown_report()}
         found_rows.append((len(answers), query, weights, oov, unknown))
         answers.append({})                      # filled below
     if found_rows:
@@ -166,7 +169,7 @@ def fingerprint_many(lookup: Lookup, queries: list[Query]) -> list[dict | Answer
         for r, (slot, query, _, oov, unknown) in enumerate(found_rows):
             answers[slot] = {
                 "campaign_id": query.campaign_id, "oov_share": round(float(oov), 4),
-                "unknown_words": unknown[:50], "fingerprint": rounded[r * k:(r + 1) * k],
+                **unknown, "fingerprint": rounded[r * k:(r + 1) * k],
                 "top_topics": tops[r]}
     return answers
 

@@ -56,7 +56,7 @@ def check_percent(percent: float) -> float:
     if not 0 <= percent <= 100:
         raise InputError(f"The canary share must be a percentage between 0 and 100, not "
                          f"{percent:g}.")
-    return float(percent)
+    return float(percent) + 0.0   # -0.0 (`canary set -0`) is 0
 
 
 def read_percent(con: duckdb.DuckDBPyConnection) -> float:

@@ -63,7 +63,7 @@ class LookupResult:
             "fingerprint": [round(float(w), 5) for w in weights],
             "top_topics": score.top_topics(weights, topic_names),
             "oov_share": round(self.fingerprint.oov_share, 4),
-            "unknown_words": self.fingerprint.unknown_tokens[:50],
+            "unknown_words": self.fingerprint.unknown_words(),
             **({"unknown": self.fingerprint.unknown_report()} if self.campaign_id is None
                else {}),
             "min_similarity": self.min_similarity,

@@ -104,6 +104,7 @@ def reviews_of(campaign_id: str, dataset: str) -> pd.DataFrame:
 def record_feedback(model_id: str, campaign_id: str, neighbor_id: str, useful: bool) -> None:
     """An account manager's verdict on one suggested neighbour."""
     auth.require("feedback")
+    check_neighbor_pair(campaign_id, neighbor_id)
     # Checked in the transaction that writes: a model deleted (or rescored) by another
     # process between a check and the insert would get a verdict it never had.
     with store.transaction() as con:
@@ -116,6 +117,14 @@ def record_feedback(model_id: str, campaign_id: str, neighbor_id: str, useful: b
                      auth.current_user().name])
         audit.record(con, "feedback", campaign_id,
                      {"model_id": model_id, "neighbor": neighbor_id, "useful": bool(useful)})
+
+
+def check_neighbor_pair(campaign_id: str, neighbor_id: str) -> None:
+    """A campaign is never its own neighbour: a verdict on that pair (a careless client)
+    judges no suggestion and only moves the acceptance rate the A/B page compares."""
+    if campaign_id == neighbor_id:
+        raise InputError(f"The neighbour is the campaign itself ({campaign_id!r}); a "
+                         "campaign is never suggested as its own neighbour.")
 
 
 def acceptance(model_ids: list[str]) -> pd.DataFrame:

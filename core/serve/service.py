@@ -49,8 +49,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from threadpoolctl import threadpool_limits
 
-from core.errors import StoreBusyError
-from core.serve import answers, canary, keys, request_log, throttle
+from core import config
+from core.errors import InputError, StoreBusyError
+from core.serve import answers, canary, keys, request_log, review, throttle
 from core.serve.answers import AnswerError, FeedbackBody, Query
 from core.serve.lookup import Lookup
 from core.serve.request_log import Entry, Feedback, StoreWriter
@@ -68,9 +69,11 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.08, 0.1, 0.25
                    2.5, 5.0, 10.0)
 
 
-def _env(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    return float(raw) if raw else default
+def _whole(name: str, default: int, zero: str | None = None) -> int:
+    """A count from the environment (`config.env_number`), as a whole number: at least 1
+    unless 0 means something (`zero`)."""
+    value = int(config.env_number(name, default, zero))
+    return value if zero else max(1, value)
 
 
 @dataclass(frozen=True)
@@ -79,8 +82,10 @@ class Settings:
 
     poll_s: float = 0.5                 # TOPICLAB_SERVICE_POLL_S: store-change check (≤ 2)
     max_body_bytes: int = 4 * 1024 * 1024   # TOPICLAB_SERVICE_MAX_BODY_MB
+    body_timeout_s: float = 30.0        # TOPICLAB_SERVICE_BODY_TIMEOUT_S: see `_read_json`
     max_in_flight: int = 32             # TOPICLAB_SERVICE_MAX_IN_FLIGHT
     cache_entries: int = 20_000         # TOPICLAB_SERVICE_CACHE_ENTRIES
+    cache_bytes: int = 512 * 1024 * 1024  # TOPICLAB_SERVICE_CACHE_MB
     log_queue: int = 50_000             # TOPICLAB_SERVICE_LOG_QUEUE
     log_interval_s: float = 1.0
     log_keep_days: float = request_log.KEEP_DAYS    # TOPICLAB_SERVICE_LOG_KEEP_DAYS
@@ -91,17 +96,23 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
-        return cls(poll_s=min(2.0, _env("TOPICLAB_SERVICE_POLL_S", 0.5)),
-                   max_body_bytes=int(_env("TOPICLAB_SERVICE_MAX_BODY_MB", 4) * 1024 * 1024),
-                   max_in_flight=int(_env("TOPICLAB_SERVICE_MAX_IN_FLIGHT", 32)),
-                   cache_entries=int(_env("TOPICLAB_SERVICE_CACHE_ENTRIES", 20_000)),
-                   log_queue=int(_env("TOPICLAB_SERVICE_LOG_QUEUE", 50_000)),
-                   log_keep_days=_env("TOPICLAB_SERVICE_LOG_KEEP_DAYS", request_log.KEEP_DAYS),
-                   log_keep_rows=int(_env("TOPICLAB_SERVICE_LOG_KEEP_ROWS",
-                                          request_log.KEEP_ROWS)),
-                   workers=int(_env("TOPICLAB_SERVICE_WORKERS", 1)),
-                   compute_slots=max(1, int(_env("TOPICLAB_SERVICE_COMPUTE_SLOTS",
-                                                 os.cpu_count() or 1))))
+        """The limits the environment sets; a variable that is not a number (or zero where
+        0 means nothing, or negative) is refused naming it, before the service starts
+        (`poll_s=0` polled the store without pause, `MAX_IN_FLIGHT=nan` was a traceback)."""
+        number = config.env_number
+        return cls(poll_s=min(2.0, number("TOPICLAB_SERVICE_POLL_S", 0.5)),
+                   max_body_bytes=int(number("TOPICLAB_SERVICE_MAX_BODY_MB", 4) * 1024 * 1024),
+                   body_timeout_s=number("TOPICLAB_SERVICE_BODY_TIMEOUT_S", 30.0),
+                   max_in_flight=_whole("TOPICLAB_SERVICE_MAX_IN_FLIGHT", 32),
+                   cache_entries=_whole("TOPICLAB_SERVICE_CACHE_ENTRIES", 20_000,
+                                        zero="no cache"),
+                   cache_bytes=int(number("TOPICLAB_SERVICE_CACHE_MB", 512) * 1024 * 1024),
+                   log_queue=_whole("TOPICLAB_SERVICE_LOG_QUEUE", 50_000),
+                   log_keep_days=number("TOPICLAB_SERVICE_LOG_KEEP_DAYS", request_log.KEEP_DAYS),
+                   log_keep_rows=_whole("TOPICLAB_SERVICE_LOG_KEEP_ROWS", request_log.KEEP_ROWS,
+                                        zero="no row cap"),
+                   workers=_whole("TOPICLAB_SERVICE_WORKERS", 1),
+                   compute_slots=_whole("TOPICLAB_SERVICE_COMPUTE_SLOTS", os.cpu_count() or 1))
 
 
 @dataclass
@@ -159,6 +170,8 @@ class _StateCollector:
                                   value=g.cache.misses)
         yield GaugeMetricFamily("topiclab_cache_entries", "Answers in the cache",
                                 value=len(g.cache))
+        yield GaugeMetricFamily("topiclab_cache_bytes", "About what the cached answers hold",
+                                value=g.cache.bytes)
         yield GaugeMetricFamily("topiclab_canary_percent", "Configured canary share (%)",
                                 value=state.canary_percent)
         counts = {v: g.variant_counts.get(v, 0) for v in (canary.PRODUCTION, canary.CANDIDATE)}
@@ -195,7 +208,7 @@ class Gateway:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.cache = ResponseCache(settings.cache_entries)
+        self.cache = ResponseCache(settings.cache_entries, settings.cache_bytes)
         self.holder = ModelHolder(poll_s=settings.poll_s, on_change=self._changed)
         self.writer = StoreWriter(max_queue=settings.log_queue,
                                   interval_s=settings.log_interval_s,
@@ -327,6 +340,9 @@ class Gateway:
         return 200, cached.encoded(lookup.model_id, variant)
 
     async def _read_json(self, request: Request) -> Any:
+        """The body as JSON, read within `body_timeout_s`: the request holds one of the
+        in-flight slots while its body arrives, and 32 clients that stopped sending
+        theirs half-way held every slot, the service answering everyone else 503."""
         limit = self.settings.max_body_bytes
         too_large = AnswerError(413, f"The body is larger than {limit // 1024:,} KiB; send "
                                      "fewer items per batch.")
@@ -334,11 +350,17 @@ class Gateway:
         if declared and declared.isdigit() and int(declared) > limit:
             raise too_large
         chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise too_large
-            chunks.append(chunk)
+        seconds = self.settings.body_timeout_s
+        try:
+            async with asyncio.timeout(seconds):
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > limit:
+                        raise too_large
+                    chunks.append(chunk)
+        except TimeoutError:
+            raise AnswerError(408, f"The body did not arrive within {seconds:g} s "
+                                   f"({size:,} bytes came); send it whole.") from None
         body = b"".join(chunks)
         with suppress(orjson.JSONDecodeError):
             return orjson.loads(body)   # a 1,000-item batch: ~5x faster than json.loads
@@ -403,7 +425,8 @@ class Gateway:
                 if isinstance(answer, AnswerError):
                     results[i] = {"index": i, "status": answer.status, "error": answer.message}
                     continue
-                self.cache.put(cache_key, CachedAnswer(answer), outcome.cache_generation)
+                cached = CachedAnswer(answer)
+                self.cache.put(cache_key, cached, outcome.cache_generation, cached.size)
                 results[i] = {"index": i, "status": 200, "model_id": model_id,
                               "variant": variant, **answer}
         return [r for r in results if r is not None]
@@ -412,7 +435,8 @@ class Gateway:
                tally: dict[str, int] | None = None):
         """The variant and model for a query, its cache key and cached answer (or None).
         The variant is counted now, or in `tally` for the caller to count (a batch)."""
-        variant, lookup = state.pick(canary.sticky_key(query.campaign_id, query.keywords))
+        variant, lookup = state.pick(canary.sticky_key(query.campaign_id, query.keywords),
+                                     query.campaign_id)
         outcome.served_by(variant, lookup.model_id)
         if tally is None:
             self._count(variant, 1)
@@ -440,13 +464,17 @@ class Gateway:
             cached = CachedAnswer(answers.answer(lookup, endpoint, query))
         finally:
             self.compute.release()
-        self.cache.put(cache_key, cached, generation)
+        self.cache.put(cache_key, cached, generation, cached.size)
         return cached
 
     def _feedback(self, state: Served, payload: Any, outcome: Outcome) -> tuple[int, dict]:
         body = answers.parse(FeedbackBody, payload)
+        try:
+            review.check_neighbor_pair(body.campaign_id, body.neighbor_id)
+        except InputError as err:
+            raise AnswerError(422, f"field `neighbor_id`: {err}") from None
         # The model that served (and serves) this campaign: the same sticky choice.
-        variant, lookup = state.pick(canary.sticky_key(body.campaign_id))
+        variant, lookup = state.pick(canary.sticky_key(body.campaign_id), body.campaign_id)
         outcome.served_by(variant, lookup.model_id)
         for field_name in ("campaign_id", "neighbor_id"):
             campaign_id = getattr(body, field_name)
@@ -491,11 +519,15 @@ class CachedAnswer:
     the response body encoded once (a cache hit sends these bytes: no dict copy, no JSON
     encoding)."""
 
-    __slots__ = ("_encoded", "answer")
+    __slots__ = ("_encoded", "answer", "size")
 
     def __init__(self, answer: dict) -> None:
         self.answer = answer
         self._encoded: dict[tuple[str, str], bytes] = {}
+        # About what it holds, for the cache's byte budget: its values took 1.5 times their
+        # JSON (200 neighbours: 159 KB for 109 KB), and a single request's body is kept
+        # encoded too. One orjson call: ~1.5 µs for a fingerprint, 0.2 ms for 200 rows.
+        self.size = len(encode(answer)) * 5 // 2
 
     def encoded(self, model_id: str, variant: str) -> bytes:
         body = self._encoded.get((model_id, variant))
@@ -574,7 +606,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                           openapi_extra=_OPENAPI_BODY[endpoint])
 
     def _plain_headers(state: Served, rid: str) -> dict[str, str]:
-        return {"X-Request-Id": rid, "X-Model-Id": state.model_ids[0] or "none"}
+        """The headers every answer has (README): here the production model's, as no
+        canary choice was made (X-Variant was missing)."""
+        production = state.model_ids[0]
+        return {"X-Request-Id": rid, "X-Model-Id": production or "none",
+                "X-Variant": canary.PRODUCTION if production else "none"}
 
     @app.get("/healthz")
     async def healthz(request: Request) -> Response:
@@ -652,6 +688,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
     # Each worker builds its own app (the factory, imported by name in each process); it
     # reads the worker count to hold its share of every key's rate.
     os.environ["TOPICLAB_SERVICE_WORKERS"] = str(workers)
+    Settings.from_env()  # a bad TOPICLAB_SERVICE_* number: one line here, not in each worker
     # Concurrency comes from requests in threads (and workers), not from BLAS threads inside
     # one answer: both at once oversubscribe the cores. Env for spawned workers, the call
     # for this process (numpy is loaded already).

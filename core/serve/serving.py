@@ -59,11 +59,15 @@ class Served:
         return (self.production.model_id if self.production else None,
                 self.candidate.model_id if self.candidate else None)
 
-    def pick(self, sticky_key: str) -> tuple[str, Lookup]:
-        """The variant and model for a request (candidate only when one is loaded)."""
+    def pick(self, sticky_key: str, campaign_id: str | None = None) -> tuple[str, Lookup]:
+        """The variant and model for a request (candidate only when one is loaded). A
+        stored campaign the candidate has not scored stays on production: a candidate
+        trained on another version of the data (the pipeline's) lacks campaigns that
+        production answers, and the canary turned their lookups into 404s."""
         if self.candidate is not None and self.canary_percent > 0:
             chosen = canary.variant(sticky_key, self.canary_percent)
-            if chosen == canary.CANDIDATE:
+            if chosen == canary.CANDIDATE and (
+                    campaign_id is None or campaign_id in self.candidate.index.position_):
                 return chosen, self.candidate
         assert self.production is not None
         return canary.PRODUCTION, self.production
