@@ -55,6 +55,8 @@ with ui.friendly_errors():
     st.dataframe(ab.acceptance(model_a, model_b), hide_index=True, column_config={
         "acceptance_rate": st.column_config.NumberColumn("acceptance", format="percent")})
     st.dataframe(ab.metric_deltas(model_a, model_b), hide_index=True)
+    if note := ab.metrics_note(model_a, model_b):
+        st.caption(note)
 
     st.subheader("Live traffic (scoring service, last 24 h)")
     traffic = request_log.traffic(hours=24)

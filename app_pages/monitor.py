@@ -56,7 +56,7 @@ with st.spinner("Reading the drift history…"):
     history = drift.history(dataset)
 if history.empty:
     st.info("No drift checks recorded for this dataset yet: pick a version and check it, or "
-            "run `python -m core drift --dataset NAME`.")
+            f"run `python -m core drift --dataset {dataset}`.")
 else:
     chart = px.line(history, x="version", y="value", color="measure", markers=True,
                     hover_data=["model_id"],

@@ -16,7 +16,14 @@ from core.data import audit, ingest, store
 from core.model.text import TextConfig
 from core.ops import deploy, drift, gate, train
 from core.serve import registry
-from tests.conftest import FAST_K, REPO, SECOND_K, build_review_store, demo_subset
+from tests.conftest import (
+    FAST_K,
+    REPO,
+    SECOND_K,
+    SECOND_PARAMS,
+    build_review_store,
+    demo_subset,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -346,6 +353,18 @@ def test_ab_monitor_and_audit_pages(two_models_home, second_model):
 
     at = ok(page("audit"))
     assert len(at.dataframe[0].value) == len(audit.entries(limit=1000))
+
+
+def test_ab_says_when_the_metric_deltas_mix_two_versions_of_the_data(two_models_home,
+                                                                      tmp_path):
+    """Each model's NPMI and perplexity are measured on its own training data: models of
+    two versions get a note saying so (none for one version: the other A/B test)."""
+    ingest.import_paths([demo_subset(tmp_path / "v2.parquet", 300, shift=0.3)], "demo")
+    newer = train.train(train.TrainSpec(dataset="demo", k=SECOND_K, params=SECOND_PARAMS))
+    deploy.promote(newer.model_id, "candidate")
+    at = ok(page("ab"))
+    notes = [c.value for c in at.caption if c.value.startswith("Each model's metrics")]
+    assert len(notes) == 1 and "A on demo v1, B on demo v2" in notes[0]
 
 
 def test_ab_feedback_sent_twice_counts_once(two_models_home, second_model):

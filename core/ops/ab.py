@@ -87,6 +87,18 @@ def metric_deltas(model_a: str, model_b: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def metrics_note(model_a: str, model_b: str) -> str | None:
+    """What the metric deltas compare, when the two models were trained on different
+    versions of the data: each metric is measured on the model's own training data."""
+    a, b = registry.get(model_a), registry.get(model_b)
+    if int(a["version"]) == int(b["version"]):
+        return None
+    return (f"Each model's metrics are measured on its own training data (A on "
+            f"{a['dataset']} v{int(a['version'])}, B on {b['dataset']} v{int(b['version'])}), "
+            "so their differences mix the models with the data. The quality gate (Compare "
+            "page, promote) measures both on one version.")
+
+
 def acceptance(model_a: str, model_b: str) -> pd.DataFrame:
     """People's verdicts on each model's neighbours: count, useful, acceptance rate."""
     return review.acceptance([model_a, model_b])
