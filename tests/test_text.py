@@ -71,6 +71,16 @@ def test_match_type_decorations_are_stripped(raw, clean):
     assert en_tokens(raw) == ["run", "shoe"]
 
 
+@pytest.mark.parametrize("mark", [";", "|", "、", "・", "，", "｜"])
+def test_marks_between_words_separate_them_as_spaces_do(mark):
+    """spaCy's English tokenizer keeps "boiler;repair" as one token: it was an unknown word
+    to the service while the CLI's --text, which splits keywords on these marks, found
+    two known ones."""
+    assert en_tokens(f"boiler{mark}repairs") == en_tokens("boiler repairs") == [
+        "boiler", "repair"]
+    assert en_tokens("c++ course") == ["c++", "course"]  # other marks are spaCy's to read
+
+
 def test_no_lemmatize_keeps_surface_forms():
     assert en_tokens("running shoes", lemmatize=False) == ["running", "shoes"]
 

@@ -42,6 +42,10 @@ _CJK_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff
 _KANJI_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3005]")
 _LATIN_WORD_RE = re.compile(r"^[a-z][a-z0-9'.&-]*$")
 _NBATCH = 1000
+# Marks that separate words in keywords but that spaCy's English tokenizer keeps inside a
+# token ("boiler;repair", "boiler、repair"): read as spaces, as the CLI's `--text` and the
+# Lookup page read them between keywords. spaCy splits the others (, / - …) itself.
+_WORD_SEPARATORS = str.maketrans(dict.fromkeys(";|、・", " "))
 # Sudachi POS (Universal Dependencies, as spaCy reports them) that carry content.
 _JA_CONTENT_POS = frozenset({"NOUN", "PROPN", "VERB", "ADJ"})
 _JA_AFFIX_TAGS = ("接尾辞", "接頭辞")  # 化 in クラウド化, お in お見積り
@@ -252,7 +256,7 @@ class Tokenizer:
         nlp = load_nlp(language, cfg.ja_split_mode)
         stop |= _stopwords(language)
         if language == "en":
-            chunks = [text.split(" ") for text in cleaned]
+            chunks = [text.translate(_WORD_SEPARATORS).split(" ") for text in cleaned]
             words = self._english_words(nlp, stop, chunks)
             tokens = [[w for chunk in parts if chunk for w in words[chunk]] for parts in chunks]
         else:
