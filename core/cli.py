@@ -8,8 +8,10 @@ prints `error: <message>` on stderr and exits 1; progress lines go to stderr.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -716,4 +718,21 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted; nothing was written", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        return _reader_went_away()
     return 0
+
+
+SIGPIPE_EXIT = 141  # 128 + SIGPIPE: what a shell reports for `yes | head`
+
+
+def _reader_went_away() -> int:
+    """The reader of stdout closed it (`python -m core sql … | head`): end quietly, as Unix
+    tools do, instead of a BrokenPipeError traceback (and a second one when Python flushes
+    stdout at exit, which writing the rest to /dev/null prevents)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for stream in (sys.stdout, sys.stderr):
+        # not a real file (a test's buffer): nothing is flushed to a pipe at exit
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(devnull, stream.fileno())
+    return SIGPIPE_EXIT

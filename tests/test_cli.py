@@ -5,9 +5,12 @@ runs the real entry point in subprocesses; the others call the same `main` in-pr
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 from core.data import store
-from tests.conftest import FIXTURES, cli, cli_process, ok_json
+from tests.conftest import FIXTURES, REPO, cli, cli_process, ok_json
 
 
 def test_python_m_core_prints_json_and_exits_1_with_one_error_line(home, small_csv):
@@ -22,6 +25,20 @@ def test_python_m_core_prints_json_and_exits_1_with_one_error_line(home, small_c
     usage = cli_process("no-such-command", home=home)  # a usage error is one line too
     assert usage.returncode == 1 and usage.stderr.startswith("error: ")
     assert "no-such-command" in usage.stderr and "Traceback" not in usage.stderr
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly(home):
+    """`python -m core sql … | head` printed a BrokenPipeError traceback (twice: again when
+    Python flushed stdout at exit) and exited 1."""
+    env = {**os.environ, "TOPICLAB_HOME": str(home)}
+    big = "SELECT repeat('x', 1000) AS s FROM range(1000)"  # 1 MB: more than a pipe holds
+    process = subprocess.Popen([sys.executable, "-m", "core", "sql", big], cwd=REPO, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout.read(10) == b'{\n  "rows"'
+    process.stdout.close()  # as `head` does once it has its lines
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=120) == 141  # 128 + SIGPIPE, as a shell reports `yes | head`
+    assert stderr == ""
 
 
 def test_ingest_datasets_and_sql(home, small_csv):
