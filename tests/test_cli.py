@@ -138,6 +138,18 @@ def test_train_and_promote_through_the_quality_gate(trained_home):
     assert registry.alias("production") == production
 
 
+def test_a_value_given_twice_to_a_sweep_is_one_run(trained_home):
+    """`--seeds 0 0` trained seed 0 twice: a duplicate model, and stability 1.00 "across
+    seeds" from two identical runs."""
+    result = ok_json(cli("sweep", "--dataset", "demo", "--ks", "3", "3", "--seeds", "0", "0",
+                         "--iterations", "30", home=trained_home))
+    assert len(result["models"]) == 1
+    assert result["grid"]["k"] == [3] and result["grid"]["seeds"] == [0]
+    [configuration] = result["configurations"]
+    assert configuration["runs"] == 1 and configuration["stability"] is None
+    assert "stability" not in result["explanation"]
+
+
 def test_sweep_and_bad_values(trained_home):
     result = ok_json(cli("sweep", "--dataset", "demo", "--ks", "3", "4", "--seeds", "0",
                          "--iterations", "30", home=trained_home))
