@@ -156,6 +156,20 @@ def test_save_load_round_trip(fitted, tmp_path: Path) -> None:
         slim.suggest("C00042")
 
 
+def test_a_fitted_model_pickles_with_the_same_answers(fitted) -> None:
+    """A notebook's `joblib.dump(model, …)` / `pickle.dumps(model)` failed: "Can't pickle
+    local object 'term_topic_fit_from.<locals>.fit'"."""
+    import pickle
+
+    from core.model import actions
+
+    again = pickle.loads(pickle.dumps(fitted))
+    pd.testing.assert_frame_equal(again.fingerprints_, fitted.fingerprints_)
+    pd.testing.assert_frame_equal(again.neighbors("C00042"), fitted.neighbors("C00042"))
+    pd.testing.assert_frame_equal(actions.to_frame(again.suggest("C00042").actions),
+                                  actions.to_frame(fitted.suggest("C00042").actions))
+
+
 def test_same_answers_as_the_store_lookup(fitted, demo_file: Path, home: Path) -> None:
     """The notebook model registered in a store: Lookup (the page's object) gives the
     same neighbour tables, the same actions, and the same per-campaign table."""
