@@ -124,6 +124,18 @@ def test_scikit_learn_conventions(fitted, demo_file: Path) -> None:
         fitted.neighbors("C99999")
 
 
+def test_term_rows_without_a_campaign_are_refused_by_name(fitted) -> None:
+    """A DataFrame with missing campaign ids (after a merge) failed deep in the campaign
+    totals: "ValueError: 'list' argument must have no negative elements"."""
+    from core import CampaignModel, InputError
+
+    terms = fitted.terms_.copy()
+    terms.loc[terms.index[3:5], "campaign_id"] = None
+    with pytest.raises(InputError, match=r"2 term row\(s\) have no campaign_id \(the first is "
+                                         r"row 3, term '.+'\)"):
+        CampaignModel(**MODEL_ARGS).fit(terms)
+
+
 def test_max_k_is_the_training_bound() -> None:
     from core.model import campaign_model
     from core.ops import train
