@@ -106,6 +106,8 @@ def test_fitted_attributes_and_answers(fitted) -> None:
 
 def test_scikit_learn_conventions(fitted, demo_file: Path) -> None:
     from sklearn.base import clone
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
 
     from core import CampaignModel, InputError, NotFoundError
 
@@ -115,6 +117,12 @@ def test_scikit_learn_conventions(fitted, demo_file: Path) -> None:
     assert copy.get_params() == params and not hasattr(copy, "fingerprints_")
     with pytest.raises(RuntimeError, match="not fitted"):
         copy.neighbors("C00042")
+    # scikit-learn's own exception, as `check_is_fitted` raises it (was: RuntimeError only)
+    with pytest.raises(NotFittedError, match="not fitted: call fit"):
+        copy.suggest("C00042")
+    with pytest.raises(NotFittedError):
+        check_is_fitted(copy)
+    check_is_fitted(fitted)
     assert copy.set_params(k=7).k == 7
     with pytest.raises(InputError, match="K must be a whole number"):
         CampaignModel(k=0).fit(pd.read_parquet(demo_file))

@@ -32,6 +32,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
 
 from core.data.schema import METRIC_COLUMNS, ROW_POSITION
 from core.errors import InputError, NotFoundError
@@ -396,6 +397,12 @@ def read_terms(paths: str | Path | Sequence[str | Path],
 
 
 # -- the estimator ------------------------------------------------------------------------
+class ModelNotFittedError(NotFittedError, RuntimeError):
+    """An answer asked of a CampaignModel before `fit` or `load`: scikit-learn's
+    NotFittedError (what `check_is_fitted` raises and scikit-learn code catches), and a
+    RuntimeError as it was before."""
+
+
 class CampaignModel(BaseEstimator):
     """An LDA topic model of campaigns, with their fingerprints and neighbour index.
 
@@ -506,7 +513,8 @@ class CampaignModel(BaseEstimator):
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "index_"):
-            raise RuntimeError("CampaignModel is not fitted: call fit(terms) or load(path)")
+            raise ModelNotFittedError("CampaignModel is not fitted: call fit(terms) or "
+                                      "load(path)")
 
     @property
     def _name(self) -> str:
