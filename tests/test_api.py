@@ -183,6 +183,7 @@ def test_a_fitted_model_pickles_with_the_same_answers(fitted) -> None:
 
     from core.model import actions
 
+    fitted.suggest("C00042")  # builds the brand index, a cache of closures, as answers do
     again = pickle.loads(pickle.dumps(fitted))
     pd.testing.assert_frame_equal(again.fingerprints_, fitted.fingerprints_)
     pd.testing.assert_frame_equal(again.neighbors("C00042"), fitted.neighbors("C00042"))

@@ -597,6 +597,14 @@ class CampaignModel(BaseEstimator):
                                self.vocabulary_, self._term_fit, self.topic_names_,
                                brand_words=self.brand_words_, brands=self._brands())
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without the brand index, a cache of closures that pickle refuses
+        (`known_by.<locals>.known`): `_brands` builds it again when first asked."""
+        state = super().__getstate__()
+        if state.get("_brand_index") is not None:
+            state = {**state, "_brand_index": None}
+        return state
+
     def _brands(self) -> BrandIndex:
         """Every advertiser's brand in the term rows, built on first use after fit/load."""
         if self._brand_index is None:
