@@ -240,6 +240,25 @@ def test_register_refuses_a_model_of_other_rows(fitted, tmp_path: Path, home: Pa
     assert store.query("SELECT count(*) AS n FROM models")["n"].iloc[0] == 0
 
 
+def test_register_refuses_a_model_with_other_neighbour_weights(fitted, demo_file: Path,
+                                                               home: Path) -> None:
+    """Lookup ranks a registered model's neighbours with the default weights: a model fitted
+    with term_weight=0 was registered and then answered otherwise on the Lookup page."""
+    from sklearn.base import clone
+
+    from core import InputError
+    from core.data import ingest, store
+    from core.serve import registry
+
+    ingest.import_paths([demo_file], "demo")
+    topics_only = clone(fitted).set_params(term_weight=0.0).fit(fitted.terms_)
+    assert not topics_only.neighbors("C00042").equals(fitted.neighbors("C00042"))
+    with pytest.raises(InputError, match=r"ranks neighbours with term_weight=0\.0; registered "
+                                         r"models use term_weight=0\.4 and vector_weight=0\.4"):
+        registry.register_fitted(topics_only, "demo")
+    assert store.query("SELECT count(*) AS n FROM models")["n"].iloc[0] == 0
+
+
 def test_trained_models_carry_their_encoded_counts(trained_home: Path) -> None:
     """Training saves the encoded term matrix; it is exactly what encoding the rows
     again gives, and Lookup and drift answer the same with it as without it."""
