@@ -176,6 +176,17 @@ def test_save_load_round_trip(fitted, tmp_path: Path) -> None:
         slim.suggest("C00042")
 
 
+def test_to_frame_takes_what_suggest_returns(fitted) -> None:
+    """suggest's docstring says `actions.to_frame` turns its answer into one table; given
+    that answer it raised "TypeError: 'SuggestionResult' object is not iterable"."""
+    from core.model import actions
+
+    advice = fitted.suggest("C00042")
+    table = actions.to_frame(advice)
+    pd.testing.assert_frame_equal(table, actions.to_frame(advice.actions))
+    assert len(table) > len(advice.actions) > 0
+
+
 def test_a_fitted_model_pickles_with_the_same_answers(fitted) -> None:
     """A notebook's `joblib.dump(model, …)` / `pickle.dumps(model)` failed: "Can't pickle
     local object 'term_topic_fit_from.<locals>.fit'"."""

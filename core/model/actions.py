@@ -635,13 +635,17 @@ def _similar_enough(neighbors: pd.DataFrame, s: ActionSettings,
     return close
 
 
-def to_frame(actions: Sequence[Action]) -> pd.DataFrame:
-    """One row per action x evidence row, for CSV export.
+def to_frame(actions: Sequence[Action] | SuggestionResult) -> pd.DataFrame:
+    """One row per action x evidence row, for CSV export. Takes the actions or the whole
+    `SuggestionResult` (what `CampaignModel.suggest` returns, as its docstring says: that
+    was "TypeError: 'SuggestionResult' object is not iterable").
 
     Columns: rank, kind, title, reason, score, then the evidence columns of all actions
     (empty where an action has no such column). An evidence column whose name clashes
     with an action column is prefixed `evidence_`.
     """
+    if isinstance(actions, SuggestionResult):
+        actions = actions.actions
     fixed = ["rank", "kind", "title", "reason", "score"]
     parts = []
     for rank, action in enumerate(actions, start=1):
