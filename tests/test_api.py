@@ -144,6 +144,24 @@ def test_term_rows_without_a_campaign_are_refused_by_name(fitted) -> None:
         CampaignModel(**MODEL_ARGS).fit(terms)
 
 
+@pytest.mark.parametrize(("setting", "message"), [
+    ({"term_weight": float("nan")}, "term_weight must be a number from 0 to 1, not nan"),
+    ({"vector_weight": "0.4"}, "vector_weight must be a number from 0 to 1, not '0.4'"),
+    ({"term_weight": 0.7, "vector_weight": 0.7}, "must be at most 1, not 0.7 \\+ 0.7"),
+    ({"text": "english"}, "text must be a TextConfig or a dict of its settings, not 'english'"),
+    ({"engine_params": "iterations=5"}, "engine_params must be a dict"),
+])
+def test_every_setting_is_checked_before_training(fitted, setting, message) -> None:
+    """Neighbour weights were checked only once the engine had trained (minutes on a
+    real account), "0.4" then failed with a TypeError; text="english" and a string of
+    engine_params gave "dictionary update sequence element #0 has length 1". No rows
+    here: a setting checked after tokenising would fail with "no words are left"."""
+    from core import CampaignModel, InputError
+
+    with pytest.raises(InputError, match=message):
+        CampaignModel(**{**MODEL_ARGS, **setting}).fit(fitted.terms_.iloc[:0])
+
+
 def test_max_k_is_the_training_bound() -> None:
     from core.model import campaign_model
     from core.ops import train

@@ -46,6 +46,7 @@ from core.model.neighbors import (
     DEFAULT_VECTOR_WEIGHT,
     MIN_SIMILARITY,
     NeighborIndex,
+    check_weights,
     neighbors_frame,
 )
 from core.model.text import TextConfig
@@ -435,13 +436,20 @@ class CampaignModel(BaseEstimator):
     def _text_config(self) -> TextConfig:
         if self.text is None:
             return TextConfig()
-        return self.text if isinstance(self.text, TextConfig) else TextConfig.from_dict(
-            dict(self.text))
+        if isinstance(self.text, TextConfig):
+            return self.text
+        if not isinstance(self.text, Mapping):
+            raise InputError(f"text must be a TextConfig or a dict of its settings, not "
+                             f"{self.text!r:.80}")
+        return TextConfig.from_dict(dict(self.text))
 
     def _make_engine(self) -> Engine:
         if isinstance(self.k, bool) or not isinstance(self.k, int | np.integer) or not (
                 2 <= self.k <= MAX_K):
             raise InputError(f"K must be a whole number from 2 to {MAX_K}, not {self.k!r}.")
+        if self.engine_params is not None and not isinstance(self.engine_params, Mapping):
+            raise InputError(f"engine_params must be a dict of engine settings, not "
+                             f"{self.engine_params!r:.80}")
         params = dict(self.engine_params or {})
         for name in ("k", "seed"):
             if name in params:
@@ -458,8 +466,11 @@ class CampaignModel(BaseEstimator):
             raise InputError("fit takes a DataFrame of term rows (see read_terms), not "
                              f"{type(terms).__name__}")
         started = time.perf_counter()
+        # every setting is checked before the (minutes of) training, not after it
+        check_weights(self.term_weight, self.vector_weight)
+        config = self._text_config()
         engine = self._make_engine()
-        corpus = Corpus.from_frame(terms, self._text_config())
+        corpus = Corpus.from_frame(terms, config)
         engine.fit(corpus)
         counts = corpus.encoded_counts()
         names = campaign_table(terms).reindex(counts.campaign_ids)
