@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -504,6 +505,23 @@ def test_an_empty_path_is_refused(home: Path, tmp_path: Path, monkeypatch: pytes
     assert "empty path" in refused(cli("ingest", "k.csv", blank, "--dataset", "x",
                                                home=home, text=False))
     assert store.table_counts()["datasets"] == 0
+
+
+@pytest.mark.parametrize(("paths", "message"), [
+    (None, "read_terms takes a file or folder name, or a list of them, not None"),
+    (b"k.csv", "read_terms takes a file or folder name, or a list of them, not b'k.csv'"),
+    (["k.csv", None], "path 2 of 2 is None, not the name of a file or folder"),
+    ([3], "path 1 of 1 is 3, not the name of a file or folder"),
+])
+def test_read_terms_names_what_is_not_a_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                             paths: object, message: str) -> None:
+    """In a notebook, read_terms(None) or a list holding None gave TypeErrors from deep
+    inside ("'NoneType' object is not iterable", "expected str, bytes or os.PathLike")."""
+    from core import read_terms
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "k.csv").write_text("keyword\nshoes\n")
+    with pytest.raises(InputError, match=re.escape(message)):
+        read_terms(paths)
 
 
 def test_a_byte_order_mark_wins_over_the_chosen_encoding(home: Path) -> None:

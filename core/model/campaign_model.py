@@ -24,6 +24,7 @@ import time
 import warnings
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from os import PathLike
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -389,8 +390,12 @@ def read_terms(paths: str | Path | Sequence[str | Path],
     become Python warnings."""
     from core.data.readers import read_paths
 
-    result = read_paths([paths] if isinstance(paths, str | Path) else list(paths),
-                        encoding=encoding)
+    if isinstance(paths, str | PathLike):
+        paths = [paths]
+    elif not isinstance(paths, Iterable) or isinstance(paths, bytes | Mapping):
+        raise InputError(f"read_terms takes a file or folder name, or a list of them, not "
+                         f"{paths!r:.80}")
+    result = read_paths(list(paths), encoding=encoding)
     for message in result.warnings:
         warnings.warn(message, UserWarning, stacklevel=2)
     return (result.frame.sort_values(["source_file", "source_line"], kind="stable")
