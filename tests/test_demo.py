@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 
 import pandas as pd
@@ -129,6 +131,25 @@ def test_write_and_cli_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[
     frame = pd.read_parquet(summary["path"])
     pd.testing.assert_frame_equal(frame, demo.generate(25, seed=3, shift=0.2))
     assert frame["campaign_id"].nunique() >= 25
+
+
+def test_out_never_replaces_a_device_fifo_or_folder(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """`demo --out /dev/null` run as root replaced the device with a Parquet file (written
+    to a `.partial` file renamed over it); `--out <a folder>` was an IsADirectoryError
+    traceback that left the `.partial` file behind. (A FIFO stands in for the device.)"""
+    fifo, folder = tmp_path / "pipe", tmp_path / "folder"
+    os.mkfifo(fifo)
+    folder.mkdir()
+    for target, kind in ((fifo, "is a FIFO"), (folder, "is a folder"),
+                         (tmp_path / "pipe.parquet", "is a FIFO")):
+        if target.name == "pipe.parquet":  # the ground truth beside it would replace it
+            os.mkfifo(tmp_path / "pipe.planted.parquet")
+        assert cli.main(["demo", "--out", str(target), "--campaigns", "5"]) == 1
+        assert kind in capsys.readouterr().err
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode) and folder.is_dir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder", "pipe",
+                                                          "pipe.planted.parquet"]
 
 
 def test_committed_file_is_the_default_output(committed: pd.DataFrame) -> None:
