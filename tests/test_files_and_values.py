@@ -216,6 +216,29 @@ def test_an_explicit_encoding_is_checked(tmp_path: Path) -> None:
     assert "unknown encoding 'klingon'" in read_error(path, encoding="klingon")
 
 
+@pytest.mark.parametrize(("codec", "needle"), [
+    ("base64", "'base64' is not a text encoding"), ("zlib", "'zlib' is not a text encoding"),
+    ("rot13", "'rot13' is not a text encoding"),
+    ("punycode", "sjis.csv, line 1: cannot be decoded as punycode"),
+    ("undefined", "sjis.csv: cannot be decoded as undefined"),
+])
+def test_a_codec_that_reads_no_text_is_refused_by_name(home: Path, tmp_path: Path, codec: str,
+                                                       needle: str) -> None:
+    """`--encoding base64` (zlib, rot13: Python codecs, but of data, not text) was a
+    LookupError traceback; punycode and undefined a UnicodeError traceback."""
+    path = tmp_path / "sjis.csv"
+    path.write_bytes(keyword_csv(JAPANESE[:3], "cp932"))
+    assert needle in read_error(path, encoding=codec)
+    keywords = tmp_path / "keywords.txt"
+    keywords.write_text("plumber\n")  # punycode: no byte position in this refusal
+    assert needle.replace("sjis.csv, line 1", "keywords.txt").replace(
+        "sjis.csv", "keywords.txt") in read_error(keywords, encoding=codec)
+    for args in (("ingest", str(path), "--dataset", "x"), ("fingerprint", "--file",
+                                                          str(keywords))):
+        assert codec in refused(cli(*args, "--encoding", codec, home=home, text=False))
+    assert store.table_counts()["datasets"] == 0
+
+
 def test_cli_and_upload_take_an_encoding(home: Path, tmp_path: Path) -> None:
     path = tmp_path / "cyrillic.csv"
     path.write_bytes("campaign_id,term\nru,купить телефон\n".encode("cp1251"))
