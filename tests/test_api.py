@@ -220,6 +220,24 @@ def test_a_fitted_model_pickles_with_the_same_answers(fitted) -> None:
                                   actions.to_frame(fitted.suggest("C00042").actions))
 
 
+def test_load_refuses_term_rows_of_other_campaigns(fitted, tmp_path: Path) -> None:
+    """A registry model loaded with another version's or dataset's rows answered with
+    neighbours without names and no actions, silently."""
+    from core import CampaignModel, InputError
+
+    bare = fitted.save(tmp_path / "bare", include_terms=False)
+    terms = fitted.terms_
+    fewer = terms[terms["campaign_id"] != "C00042"]
+    other = terms.assign(campaign_id="X" + terms["campaign_id"])
+    with pytest.raises(InputError, match=r"1 of its 400 campaigns are not in them \(e\.g\. "
+                                         r"\['C00042'\]\) and they hold 0 other"):
+        CampaignModel.load(bare, terms=fewer)
+    with pytest.raises(InputError, match=r"400 of its 400 campaigns .* hold 400 other"):
+        CampaignModel.load(bare, terms=other)
+    again = CampaignModel.load(bare, terms=terms)  # its own rows load
+    pd.testing.assert_frame_equal(again.neighbors("C00042"), fitted.neighbors("C00042"))
+
+
 def test_same_answers_as_the_store_lookup(fitted, demo_file: Path, home: Path) -> None:
     """The notebook model registered in a store: Lookup (the page's object) gives the
     same neighbour tables, the same actions, and the same per-campaign table."""

@@ -660,6 +660,8 @@ class CampaignModel(BaseEstimator):
         if terms is None and (path / TERMS_FILE).exists():
             terms = pd.read_parquet(path / TERMS_FILE)
         counts = EncodedCounts.load(path)
+        if counts is not None and terms is not None:
+            _check_same_campaigns(terms, counts.campaign_ids, path)
         if counts is None:
             if terms is None:
                 raise InputError(f"The model in {path} has no saved encoded counts: "
@@ -677,6 +679,23 @@ class CampaignModel(BaseEstimator):
         model = cls(**settings)
         model._set_state(manifest, engine, encoder, counts, terms)
         return model
+
+
+def _check_same_campaigns(terms: pd.DataFrame, campaign_ids: Sequence[str], path: Path) -> None:
+    """Term rows given to `load` must be those of the model's campaigns: other rows (another
+    version or dataset) gave neighbours without names and empty or wrong actions, silently."""
+    if "campaign_id" not in terms.columns:
+        raise InputError("term rows lack the column(s) ['campaign_id']")
+    given = set(terms["campaign_id"].dropna().astype(str).unique())
+    own = set(campaign_ids)
+    if given != own:
+        missing, other = sorted(own - given), sorted(given - own)
+        raise InputError(
+            f"The term rows given are not those the model in {path} was trained on: "
+            f"{len(missing):,} of its {len(own):,} campaigns are not in them"
+            f"{f' (e.g. {missing[:3]})' if missing else ''} and they hold {len(other):,} "
+            f"other campaign(s){f' (e.g. {other[:3]})' if other else ''}. Pass the rows of "
+            "the dataset version it was trained on (read_terms of the same files).")
 
 
 def _count(name: str, value: object, minimum: int) -> int:
