@@ -130,6 +130,9 @@ def test_scikit_learn_conventions(fitted, demo_file: Path) -> None:
         CampaignModel(engine_params={"iteration": 5}).fit(pd.read_parquet(demo_file))
     with pytest.raises(NotFoundError, match="C99999"):
         fitted.neighbors("C99999")
+    for method in (fitted.transform, CampaignModel(**MODEL_ARGS).fit):  # not AttributeError
+        with pytest.raises(InputError, match=r"takes a DataFrame of term rows .*, not list"):
+            method(["emergency plumber"])
 
 
 def test_term_rows_without_a_campaign_are_refused_by_name(fitted) -> None:

@@ -467,9 +467,7 @@ class CampaignModel(BaseEstimator):
     def fit(self, terms: pd.DataFrame, y: None = None) -> CampaignModel:
         """Tokenise the term rows (one document per campaign), train the engine, and
         fingerprint and index every campaign. `y` is ignored (scikit-learn convention)."""
-        if not isinstance(terms, pd.DataFrame):
-            raise InputError("fit takes a DataFrame of term rows (see read_terms), not "
-                             f"{type(terms).__name__}")
+        _check_frame("fit", terms)
         started = time.perf_counter()
         # every setting is checked before the (minutes of) training, not after it
         check_weights(self.term_weight, self.vector_weight)
@@ -540,6 +538,7 @@ class CampaignModel(BaseEstimator):
     def transform(self, terms: pd.DataFrame) -> pd.DataFrame:
         """Fingerprints of the campaigns in other term rows (campaign_id x topic)."""
         self._check_fitted()
+        _check_frame("transform", terms)
         ids, matrix, _ = self.encoder_.encode_frame(terms, as_matrix=True)
         weights = self.engine_.transform(matrix).astype(np.float32)
         return pd.DataFrame(weights, index=pd.Index(ids, name="campaign_id"),
@@ -696,6 +695,14 @@ def _check_same_campaigns(terms: pd.DataFrame, campaign_ids: Sequence[str], path
             f"{f' (e.g. {missing[:3]})' if missing else ''} and they hold {len(other):,} "
             f"other campaign(s){f' (e.g. {other[:3]})' if other else ''}. Pass the rows of "
             "the dataset version it was trained on (read_terms of the same files).")
+
+
+def _check_frame(method: str, terms: object) -> None:
+    """fit and transform take term rows as a DataFrame (transform of a list of keywords
+    was "AttributeError: 'list' object has no attribute 'columns'")."""
+    if not isinstance(terms, pd.DataFrame):
+        raise InputError(f"{method} takes a DataFrame of term rows (see read_terms), not "
+                         f"{type(terms).__name__}")
 
 
 def _count(name: str, value: object, minimum: int) -> int:
