@@ -9,7 +9,10 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from core.data import store
+from core.errors import InputError
 from tests.conftest import FIXTURES, REPO, cli, cli_process, ok_json
 
 
@@ -39,6 +42,26 @@ def test_a_reader_that_stops_early_ends_the_command_quietly(home):
     stderr = process.stderr.read().decode()
     assert process.wait(timeout=120) == 141  # 128 + SIGPIPE, as a shell reports `yes | head`
     assert stderr == ""
+
+
+def test_an_export_dir_that_is_a_file_is_refused_before_spark_starts(home, small_csv,
+                                                                      monkeypatch):
+    """`score --engine spark --export-dir /dev/null` (or a CSV) was a FileExistsError
+    traceback from mkdir, after Spark had started; the environment's dir too."""
+    for argv in (("score", "--engine", "spark", "--export-dir", str(small_csv)),
+                 ("train", "--dataset", "d", "--engine", "spark", "--export-dir",
+                  str(small_csv / "sub"))):
+        result = cli(*argv, home=home)
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+        assert result.stderr.startswith(f"error: --export-dir {argv[-1]}: ")
+    assert "is a regular file, not a folder" in cli(
+        "score", "--engine", "spark", "--export-dir", str(small_csv), home=home).stderr
+    from core.data import spark_export
+    monkeypatch.setenv(spark_export.EXPORT_DIR_ENV, str(small_csv))
+    ok_json(cli("ingest", str(small_csv), "--dataset", "shop", home=home))
+    monkeypatch.setenv("TOPICLAB_HOME", str(home))
+    with pytest.raises(InputError, match=r"the Spark export dir .* is a regular file"):
+        spark_export.export("shop")
 
 
 def test_ingest_datasets_and_sql(home, small_csv):
