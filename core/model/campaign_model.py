@@ -36,7 +36,7 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
 from core.data.schema import METRIC_COLUMNS, ROW_POSITION
-from core.errors import InputError, NotFoundError
+from core.errors import InputError, NotFoundError, quoted
 from core.model import actions, artifact, brand, namewords, relevance
 from core.model.brand import BrandIndex
 from core.model.corpus import Corpus, EncodedCounts, Encoder
@@ -571,7 +571,7 @@ class CampaignModel(BaseEstimator):
     def _check_campaign(self, campaign_id: str) -> str:
         campaign_id = str(campaign_id)
         if campaign_id not in self.index_.position_:
-            raise NotFoundError(f"No campaign {campaign_id!r} in the data of {self._name}.")
+            raise NotFoundError(f"No campaign {quoted(campaign_id)} in the data of {self._name}.")
         return campaign_id
 
     def neighbors(self, campaign_id: str, n: int = 10, *, exclude_account: bool = False,
