@@ -309,6 +309,26 @@ def test_register_refuses_a_model_with_other_neighbour_weights(fitted, demo_file
     assert store.query("SELECT count(*) AS n FROM models")["n"].iloc[0] == 0
 
 
+def test_a_notebook_model_is_not_saved_into_the_registry_folder(fitted, demo_file: Path,
+                                                                home: Path) -> None:
+    """Saving a refitted model over `$TOPICLAB_HOME/models/<id>/` changed the registered
+    model under its registry row (its K, its topics; `score` then failed with a TypeError)."""
+    from core import InputError
+    from core.data import ingest
+    from core.serve import registry
+
+    ingest.import_paths([demo_file], "demo")
+    model_id = registry.register_fitted(fitted, "demo")
+    folder = registry.model_dir(model_id)
+    manifest = (folder / "manifest.json").read_text()
+    for target in (folder, folder.parent / "my-notebook-model"):
+        with pytest.raises(InputError, match="is in the models folder of the Topic Lab store"):
+            fitted.save(target)
+    assert (folder / "manifest.json").read_text() == manifest
+    assert not (folder.parent / "my-notebook-model").exists()
+    fitted.save(home / "elsewhere" / "m")  # anywhere else is fine
+
+
 def test_trained_models_carry_their_encoded_counts(trained_home: Path) -> None:
     """Training saves the encoded term matrix; it is exactly what encoding the rows
     again gives, and Lookup and drift answer the same with it as without it."""

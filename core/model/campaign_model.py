@@ -35,6 +35,7 @@ import pyarrow.compute as pc
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
+from core.config import STORE_FILE
 from core.data.schema import METRIC_COLUMNS, ROW_POSITION
 from core.errors import InputError, NotFoundError, quoted
 from core.model import actions, artifact, brand, namewords, relevance
@@ -639,6 +640,7 @@ class CampaignModel(BaseEstimator):
         """Write the model in the registry's artifact format (`core.model.artifact`), with the
         encoded counts and, unless `include_terms=False`, the term rows it was fitted on."""
         self._check_fitted()
+        _check_not_in_registry(Path(path))
         terms = self.terms_ if include_terms else None
 
         def write_terms(folder: Path) -> None:
@@ -695,6 +697,19 @@ def _check_same_campaigns(terms: pd.DataFrame, campaign_ids: Sequence[str], path
             f"{f' (e.g. {missing[:3]})' if missing else ''} and they hold {len(other):,} "
             f"other campaign(s){f' (e.g. {other[:3]})' if other else ''}. Pass the rows of "
             "the dataset version it was trained on (read_terms of the same files).")
+
+
+def _check_not_in_registry(path: Path) -> None:
+    """The models folder of a store (`$TOPICLAB_HOME/models/`) is the registry's: a notebook
+    model saved over a registered one changed it under its registry row (K = 4 there, 3 in
+    the folder; `score` then failed with a TypeError), and one saved beside them is removed
+    as an orphan. Only the folder's files are looked at, never the store itself."""
+    folder = path.resolve()
+    if folder.parent.name == "models" and (folder.parent.parent / STORE_FILE).is_file():
+        raise InputError(
+            f"{path} is in the models folder of the Topic Lab store {folder.parent.parent}, "
+            "which belongs to its registry: save the model elsewhere, or register it with "
+            "core.serve.registry.register_fitted.")
 
 
 def _check_frame(method: str, terms: object) -> None:
