@@ -608,13 +608,20 @@ def _audit(args: argparse.Namespace) -> Any:
 
 @command("demo", "write a synthetic demo corpus (e.g. a drifted next month)",
          arg("--out", help="Parquet file to write (default: the committed demo corpus)"),
-         arg("--campaigns", type=whole(1), default=3000),
-         arg("--seed", type=SEED, default=7),
+         arg("--campaigns", type=whole(1), default=3000),  # demo.DEFAULT_CAMPAIGNS
+         arg("--seed", type=SEED, default=7),               # demo.DEFAULT_SEED
          arg("--shift", type=number(0, 1), default=0.0,
              help="0 = the committed corpus; up to 1 = a strongly changed next month"),
          uses_store=False)
 def _demo(args: argparse.Namespace) -> Any:
     from core.data import demo
+    if args.out is None and (args.campaigns, args.seed, args.shift) != (
+            demo.DEFAULT_CAMPAIGNS, demo.DEFAULT_SEED, 0.0):
+        # Without --out only the committed corpus itself is written again (the same
+        # bytes): `demo --shift 0.3` replaced it, the ground truth of the benchmarks.
+        raise UsageError(f"give --out FILE: without it the committed demo corpus "
+                         f"{demo.DEFAULT_PATH} would be replaced by another one (e.g. "
+                         "python -m core demo --shift 0.3 --out next.parquet)")
     path = demo.write(args.out or demo.DEFAULT_PATH, n_campaigns=args.campaigns, seed=args.seed,
                       shift=args.shift)
     return {"path": str(path), "campaigns": args.campaigns, "shift": args.shift}

@@ -152,6 +152,22 @@ def test_out_never_replaces_a_device_fifo_or_folder(tmp_path: Path,
                                                           "pipe.planted.parquet"]
 
 
+def test_demo_without_out_never_replaces_the_committed_corpus(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """`demo --shift 0.3` without `--out` (a careless copy of the README's line) replaced
+    the committed corpus, the ground truth of tests and benchmarks, with a drifted one."""
+    committed = tmp_path / "campaigns.parquet"   # a copy stands in for the committed file
+    committed.write_bytes(demo.DEFAULT_PATH.read_bytes())
+    monkeypatch.setattr(demo, "DEFAULT_PATH", committed)
+    for argv in (["--shift", "0.3"], ["--campaigns", "5"], ["--seed", "1"]):
+        assert cli.main(["demo", *argv]) == 1
+        assert "give --out FILE" in capsys.readouterr().err
+    assert committed.read_bytes() == (DEMO_DIR / "campaigns.parquet").read_bytes()
+    defaults = cli.build_parser().parse_args(["demo"])  # the CLI's defaults are the module's
+    assert (defaults.campaigns, defaults.seed) == (demo.DEFAULT_CAMPAIGNS, demo.DEFAULT_SEED)
+
+
 def test_committed_file_is_the_default_output(committed: pd.DataFrame) -> None:
     assert COMMITTED.stat().st_size <= 3 * 1024 * 1024
     frame, truth = demo.generate_with_truth()
