@@ -8,8 +8,10 @@ prints `error: <message>` on stderr and exits 1; progress lines go to stderr.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -606,13 +608,20 @@ def _audit(args: argparse.Namespace) -> Any:
 
 @command("demo", "write a synthetic demo corpus (e.g. a drifted next month)",
          arg("--out", help="Parquet file to write (default: the committed demo corpus)"),
-         arg("--campaigns", type=whole(1), default=3000),
-         arg("--seed", type=SEED, default=7),
+         arg("--campaigns", type=whole(1), default=3000),  # demo.DEFAULT_CAMPAIGNS
+         arg("--seed", type=SEED, default=7),               # demo.DEFAULT_SEED
          arg("--shift", type=number(0, 1), default=0.0,
              help="0 = the committed corpus; up to 1 = a strongly changed next month"),
          uses_store=False)
 def _demo(args: argparse.Namespace) -> Any:
     from core.data import demo
+    if args.out is None and (args.campaigns, args.seed, args.shift) != (
+            demo.DEFAULT_CAMPAIGNS, demo.DEFAULT_SEED, 0.0):
+        # Without --out only the committed corpus itself is written again (the same
+        # bytes): `demo --shift 0.3` replaced it, the ground truth of the benchmarks.
+        raise UsageError(f"give --out FILE: without it the committed demo corpus "
+                         f"{demo.DEFAULT_PATH} would be replaced by another one (e.g. "
+                         "python -m core demo --shift 0.3 --out next.parquet)")
     path = demo.write(args.out or demo.DEFAULT_PATH, n_campaigns=args.campaigns, seed=args.seed,
                       shift=args.shift)
     return {"path": str(path), "campaigns": args.campaigns, "shift": args.shift}
@@ -716,4 +725,21 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted; nothing was written", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        return _reader_went_away()
     return 0
+
+
+SIGPIPE_EXIT = 141  # 128 + SIGPIPE: what a shell reports for `yes | head`
+
+
+def _reader_went_away() -> int:
+    """The reader of stdout closed it (`python -m core sql … | head`): end quietly, as Unix
+    tools do, instead of a BrokenPipeError traceback (and a second one when Python flushes
+    stdout at exit, which writing the rest to /dev/null prevents)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for stream in (sys.stdout, sys.stderr):
+        # not a real file (a test's buffer): nothing is flushed to a pipe at exit
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(devnull, stream.fileno())
+    return SIGPIPE_EXIT

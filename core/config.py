@@ -36,8 +36,11 @@ def home() -> Path:
     return path
 
 
+STORE_FILE = "topiclab.duckdb"   # in home(), beside the `models` folder
+
+
 def db_path() -> Path:
-    return home() / "topiclab.duckdb"
+    return home() / STORE_FILE
 
 
 def models_dir() -> Path:

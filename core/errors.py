@@ -7,6 +7,15 @@ else that escapes is a bug.
 from __future__ import annotations
 
 
+def quoted(value: object, limit: int = 200) -> str:
+    """A user-given id or name as messages show it (its repr), cut when longer than `limit`:
+    a pasted page of text as a campaign or model id was echoed whole in the error."""
+    text = str(value)
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:40]!r}… ({len(text):,} characters)"
+
+
 class TopicLabError(Exception):
     """A problem the user can fix: the message names what is wrong and where."""
 

@@ -106,6 +106,8 @@ def test_fitted_attributes_and_answers(fitted) -> None:
 
 def test_scikit_learn_conventions(fitted, demo_file: Path) -> None:
     from sklearn.base import clone
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
 
     from core import CampaignModel, InputError, NotFoundError
 
@@ -115,6 +117,12 @@ def test_scikit_learn_conventions(fitted, demo_file: Path) -> None:
     assert copy.get_params() == params and not hasattr(copy, "fingerprints_")
     with pytest.raises(RuntimeError, match="not fitted"):
         copy.neighbors("C00042")
+    # scikit-learn's own exception, as `check_is_fitted` raises it (was: RuntimeError only)
+    with pytest.raises(NotFittedError, match="not fitted: call fit"):
+        copy.suggest("C00042")
+    with pytest.raises(NotFittedError):
+        check_is_fitted(copy)
+    check_is_fitted(fitted)
     assert copy.set_params(k=7).k == 7
     with pytest.raises(InputError, match="K must be a whole number"):
         CampaignModel(k=0).fit(pd.read_parquet(demo_file))
@@ -122,6 +130,39 @@ def test_scikit_learn_conventions(fitted, demo_file: Path) -> None:
         CampaignModel(engine_params={"iteration": 5}).fit(pd.read_parquet(demo_file))
     with pytest.raises(NotFoundError, match="C99999"):
         fitted.neighbors("C99999")
+    for method in (fitted.transform, CampaignModel(**MODEL_ARGS).fit):  # not AttributeError
+        with pytest.raises(InputError, match=r"takes a DataFrame of term rows .*, not list"):
+            method(["emergency plumber"])
+
+
+def test_term_rows_without_a_campaign_are_refused_by_name(fitted) -> None:
+    """A DataFrame with missing campaign ids (after a merge) failed deep in the campaign
+    totals: "ValueError: 'list' argument must have no negative elements"."""
+    from core import CampaignModel, InputError
+
+    terms = fitted.terms_.copy()
+    terms.loc[terms.index[3:5], "campaign_id"] = None
+    with pytest.raises(InputError, match=r"2 term row\(s\) have no campaign_id \(the first is "
+                                         r"row 3, term '.+'\)"):
+        CampaignModel(**MODEL_ARGS).fit(terms)
+
+
+@pytest.mark.parametrize(("setting", "message"), [
+    ({"term_weight": float("nan")}, "term_weight must be a number from 0 to 1, not nan"),
+    ({"vector_weight": "0.4"}, "vector_weight must be a number from 0 to 1, not '0.4'"),
+    ({"term_weight": 0.7, "vector_weight": 0.7}, "must be at most 1, not 0.7 \\+ 0.7"),
+    ({"text": "english"}, "text must be a TextConfig or a dict of its settings, not 'english'"),
+    ({"engine_params": "iterations=5"}, "engine_params must be a dict"),
+])
+def test_every_setting_is_checked_before_training(fitted, setting, message) -> None:
+    """Neighbour weights were checked only once the engine had trained (minutes on a
+    real account), "0.4" then failed with a TypeError; text="english" and a string of
+    engine_params gave "dictionary update sequence element #0 has length 1". No rows
+    here: a setting checked after tokenising would fail with "no words are left"."""
+    from core import CampaignModel, InputError
+
+    with pytest.raises(InputError, match=message):
+        CampaignModel(**{**MODEL_ARGS, **setting}).fit(fitted.terms_.iloc[:0])
 
 
 def test_max_k_is_the_training_bound() -> None:
@@ -154,6 +195,50 @@ def test_save_load_round_trip(fitted, tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(slim.fingerprints_, fitted.fingerprints_)
     with pytest.raises(InputError, match="terms="):
         slim.suggest("C00042")
+
+
+def test_to_frame_takes_what_suggest_returns(fitted) -> None:
+    """suggest's docstring says `actions.to_frame` turns its answer into one table; given
+    that answer it raised "TypeError: 'SuggestionResult' object is not iterable"."""
+    from core.model import actions
+
+    advice = fitted.suggest("C00042")
+    table = actions.to_frame(advice)
+    pd.testing.assert_frame_equal(table, actions.to_frame(advice.actions))
+    assert len(table) > len(advice.actions) > 0
+
+
+def test_a_fitted_model_pickles_with_the_same_answers(fitted) -> None:
+    """A notebook's `joblib.dump(model, …)` / `pickle.dumps(model)` failed: "Can't pickle
+    local object 'term_topic_fit_from.<locals>.fit'"."""
+    import pickle
+
+    from core.model import actions
+
+    fitted.suggest("C00042")  # builds the brand index, a cache of closures, as answers do
+    again = pickle.loads(pickle.dumps(fitted))
+    pd.testing.assert_frame_equal(again.fingerprints_, fitted.fingerprints_)
+    pd.testing.assert_frame_equal(again.neighbors("C00042"), fitted.neighbors("C00042"))
+    pd.testing.assert_frame_equal(actions.to_frame(again.suggest("C00042").actions),
+                                  actions.to_frame(fitted.suggest("C00042").actions))
+
+
+def test_load_refuses_term_rows_of_other_campaigns(fitted, tmp_path: Path) -> None:
+    """A registry model loaded with another version's or dataset's rows answered with
+    neighbours without names and no actions, silently."""
+    from core import CampaignModel, InputError
+
+    bare = fitted.save(tmp_path / "bare", include_terms=False)
+    terms = fitted.terms_
+    fewer = terms[terms["campaign_id"] != "C00042"]
+    other = terms.assign(campaign_id="X" + terms["campaign_id"])
+    with pytest.raises(InputError, match=r"1 of its 400 campaigns are not in them \(e\.g\. "
+                                         r"\['C00042'\]\) and they hold 0 other"):
+        CampaignModel.load(bare, terms=fewer)
+    with pytest.raises(InputError, match=r"400 of its 400 campaigns .* hold 400 other"):
+        CampaignModel.load(bare, terms=other)
+    again = CampaignModel.load(bare, terms=terms)  # its own rows load
+    pd.testing.assert_frame_equal(again.neighbors("C00042"), fitted.neighbors("C00042"))
 
 
 def test_same_answers_as_the_store_lookup(fitted, demo_file: Path, home: Path) -> None:
@@ -203,6 +288,45 @@ def test_register_refuses_a_model_of_other_rows(fitted, tmp_path: Path, home: Pa
     with pytest.raises(InputError, match="other rows than small v1"):
         registry.register_fitted(fitted, "small")
     assert store.query("SELECT count(*) AS n FROM models")["n"].iloc[0] == 0
+
+
+def test_register_refuses_a_model_with_other_neighbour_weights(fitted, demo_file: Path,
+                                                               home: Path) -> None:
+    """Lookup ranks a registered model's neighbours with the default weights: a model fitted
+    with term_weight=0 was registered and then answered otherwise on the Lookup page."""
+    from sklearn.base import clone
+
+    from core import InputError
+    from core.data import ingest, store
+    from core.serve import registry
+
+    ingest.import_paths([demo_file], "demo")
+    topics_only = clone(fitted).set_params(term_weight=0.0).fit(fitted.terms_)
+    assert not topics_only.neighbors("C00042").equals(fitted.neighbors("C00042"))
+    with pytest.raises(InputError, match=r"ranks neighbours with term_weight=0\.0; registered "
+                                         r"models use term_weight=0\.4 and vector_weight=0\.4"):
+        registry.register_fitted(topics_only, "demo")
+    assert store.query("SELECT count(*) AS n FROM models")["n"].iloc[0] == 0
+
+
+def test_a_notebook_model_is_not_saved_into_the_registry_folder(fitted, demo_file: Path,
+                                                                home: Path) -> None:
+    """Saving a refitted model over `$TOPICLAB_HOME/models/<id>/` changed the registered
+    model under its registry row (its K, its topics; `score` then failed with a TypeError)."""
+    from core import InputError
+    from core.data import ingest
+    from core.serve import registry
+
+    ingest.import_paths([demo_file], "demo")
+    model_id = registry.register_fitted(fitted, "demo")
+    folder = registry.model_dir(model_id)
+    manifest = (folder / "manifest.json").read_text()
+    for target in (folder, folder.parent / "my-notebook-model"):
+        with pytest.raises(InputError, match="is in the models folder of the Topic Lab store"):
+            fitted.save(target)
+    assert (folder / "manifest.json").read_text() == manifest
+    assert not (folder.parent / "my-notebook-model").exists()
+    fitted.save(home / "elsewhere" / "m")  # anywhere else is fine
 
 
 def test_trained_models_carry_their_encoded_counts(trained_home: Path) -> None:

@@ -334,6 +334,20 @@ def test_names_keep_the_joiners_persian_and_indic_scripts_spell_with(trained_hom
     assert registry.topic_labels(production)[0] == name
 
 
+@pytest.mark.parametrize("argv", [("neighbors", "{}"), ("fingerprint", "{}"), ("topics", "{}"),
+                                  ("suggest", "--account", "{}"), ("ngrams", "{}"),
+                                  ("label-topic", "{}", "0", "Roofing")])
+def test_an_unknown_id_of_any_length_gets_a_short_message(trained_home, argv):
+    """A pasted page of text as a campaign, account or model id was echoed whole in the
+    error (100,000 characters on stderr), as brand lists' account names were."""
+    long_id = "C" * 100_000
+    result = cli(*[a.format(long_id) for a in argv], home=trained_home)
+    assert result.returncode == 1 and result.stderr.startswith("error: ")
+    assert len(result.stderr) < 400 and "… (100,000 characters)" in result.stderr
+    near = cli(*[a.format("C0004") for a in argv], home=trained_home)  # a short one: whole
+    assert "'C0004'" in near.stderr
+
+
 def test_an_unknown_account_of_any_length_gets_a_short_message(trained_home):
     """A pasted page of text as the account name was echoed whole in the error (and
     difflib compared all of it with every account for a hint)."""

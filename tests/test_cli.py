@@ -5,9 +5,15 @@ runs the real entry point in subprocesses; the others call the same `main` in-pr
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+
+import pytest
 
 from core.data import store
-from tests.conftest import FIXTURES, cli, cli_process, ok_json
+from core.errors import InputError
+from tests.conftest import FIXTURES, REPO, cli, cli_process, ok_json
 
 
 def test_python_m_core_prints_json_and_exits_1_with_one_error_line(home, small_csv):
@@ -22,6 +28,40 @@ def test_python_m_core_prints_json_and_exits_1_with_one_error_line(home, small_c
     usage = cli_process("no-such-command", home=home)  # a usage error is one line too
     assert usage.returncode == 1 and usage.stderr.startswith("error: ")
     assert "no-such-command" in usage.stderr and "Traceback" not in usage.stderr
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly(home):
+    """`python -m core sql … | head` printed a BrokenPipeError traceback (twice: again when
+    Python flushed stdout at exit) and exited 1."""
+    env = {**os.environ, "TOPICLAB_HOME": str(home)}
+    big = "SELECT repeat('x', 1000) AS s FROM range(1000)"  # 1 MB: more than a pipe holds
+    process = subprocess.Popen([sys.executable, "-m", "core", "sql", big], cwd=REPO, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout.read(10) == b'{\n  "rows"'
+    process.stdout.close()  # as `head` does once it has its lines
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=120) == 141  # 128 + SIGPIPE, as a shell reports `yes | head`
+    assert stderr == ""
+
+
+def test_an_export_dir_that_is_a_file_is_refused_before_spark_starts(home, small_csv,
+                                                                      monkeypatch):
+    """`score --engine spark --export-dir /dev/null` (or a CSV) was a FileExistsError
+    traceback from mkdir, after Spark had started; the environment's dir too."""
+    for argv in (("score", "--engine", "spark", "--export-dir", str(small_csv)),
+                 ("train", "--dataset", "d", "--engine", "spark", "--export-dir",
+                  str(small_csv / "sub"))):
+        result = cli(*argv, home=home)
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+        assert result.stderr.startswith(f"error: --export-dir {argv[-1]}: ")
+    assert "is a regular file, not a folder" in cli(
+        "score", "--engine", "spark", "--export-dir", str(small_csv), home=home).stderr
+    from core.data import spark_export
+    monkeypatch.setenv(spark_export.EXPORT_DIR_ENV, str(small_csv))
+    ok_json(cli("ingest", str(small_csv), "--dataset", "shop", home=home))
+    monkeypatch.setenv("TOPICLAB_HOME", str(home))
+    with pytest.raises(InputError, match=r"the Spark export dir .* is a regular file"):
+        spark_export.export("shop")
 
 
 def test_ingest_datasets_and_sql(home, small_csv):
@@ -119,6 +159,18 @@ def test_train_and_promote_through_the_quality_gate(trained_home):
     assert gate["passes"] and gate["evaluation"]["production"] == weak["model_id"]
     assert gate["evaluation"]["new_npmi"] > gate["evaluation"]["production_npmi"]
     assert registry.alias("production") == production
+
+
+def test_a_value_given_twice_to_a_sweep_is_one_run(trained_home):
+    """`--seeds 0 0` trained seed 0 twice: a duplicate model, and stability 1.00 "across
+    seeds" from two identical runs."""
+    result = ok_json(cli("sweep", "--dataset", "demo", "--ks", "3", "3", "--seeds", "0", "0",
+                         "--iterations", "30", home=trained_home))
+    assert len(result["models"]) == 1
+    assert result["grid"]["k"] == [3] and result["grid"]["seeds"] == [0]
+    [configuration] = result["configurations"]
+    assert configuration["runs"] == 1 and configuration["stability"] is None
+    assert "stability" not in result["explanation"]
 
 
 def test_sweep_and_bad_values(trained_home):

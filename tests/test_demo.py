@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 
 import pandas as pd
@@ -129,6 +131,41 @@ def test_write_and_cli_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[
     frame = pd.read_parquet(summary["path"])
     pd.testing.assert_frame_equal(frame, demo.generate(25, seed=3, shift=0.2))
     assert frame["campaign_id"].nunique() >= 25
+
+
+def test_out_never_replaces_a_device_fifo_or_folder(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """`demo --out /dev/null` run as root replaced the device with a Parquet file (written
+    to a `.partial` file renamed over it); `--out <a folder>` was an IsADirectoryError
+    traceback that left the `.partial` file behind. (A FIFO stands in for the device.)"""
+    fifo, folder = tmp_path / "pipe", tmp_path / "folder"
+    os.mkfifo(fifo)
+    folder.mkdir()
+    for target, kind in ((fifo, "is a FIFO"), (folder, "is a folder"),
+                         (tmp_path / "pipe.parquet", "is a FIFO")):
+        if target.name == "pipe.parquet":  # the ground truth beside it would replace it
+            os.mkfifo(tmp_path / "pipe.planted.parquet")
+        assert cli.main(["demo", "--out", str(target), "--campaigns", "5"]) == 1
+        assert kind in capsys.readouterr().err
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode) and folder.is_dir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder", "pipe",
+                                                          "pipe.planted.parquet"]
+
+
+def test_demo_without_out_never_replaces_the_committed_corpus(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """`demo --shift 0.3` without `--out` (a careless copy of the README's line) replaced
+    the committed corpus, the ground truth of tests and benchmarks, with a drifted one."""
+    committed = tmp_path / "campaigns.parquet"   # a copy stands in for the committed file
+    committed.write_bytes(demo.DEFAULT_PATH.read_bytes())
+    monkeypatch.setattr(demo, "DEFAULT_PATH", committed)
+    for argv in (["--shift", "0.3"], ["--campaigns", "5"], ["--seed", "1"]):
+        assert cli.main(["demo", *argv]) == 1
+        assert "give --out FILE" in capsys.readouterr().err
+    assert committed.read_bytes() == (DEMO_DIR / "campaigns.parquet").read_bytes()
+    defaults = cli.build_parser().parse_args(["demo"])  # the CLI's defaults are the module's
+    assert (defaults.campaigns, defaults.seed) == (demo.DEFAULT_CAMPAIGNS, demo.DEFAULT_SEED)
 
 
 def test_committed_file_is_the_default_output(committed: pd.DataFrame) -> None:

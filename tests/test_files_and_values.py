@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -213,6 +214,29 @@ def test_an_explicit_encoding_is_checked(tmp_path: Path) -> None:
     message = read_error(path, encoding="utf-8")
     assert message.startswith("sjis.csv, line 2:") and "cannot be decoded as utf-8" in message
     assert "unknown encoding 'klingon'" in read_error(path, encoding="klingon")
+
+
+@pytest.mark.parametrize(("codec", "needle"), [
+    ("base64", "'base64' is not a text encoding"), ("zlib", "'zlib' is not a text encoding"),
+    ("rot13", "'rot13' is not a text encoding"),
+    ("punycode", "sjis.csv, line 1: cannot be decoded as punycode"),
+    ("undefined", "sjis.csv: cannot be decoded as undefined"),
+])
+def test_a_codec_that_reads_no_text_is_refused_by_name(home: Path, tmp_path: Path, codec: str,
+                                                       needle: str) -> None:
+    """`--encoding base64` (zlib, rot13: Python codecs, but of data, not text) was a
+    LookupError traceback; punycode and undefined a UnicodeError traceback."""
+    path = tmp_path / "sjis.csv"
+    path.write_bytes(keyword_csv(JAPANESE[:3], "cp932"))
+    assert needle in read_error(path, encoding=codec)
+    keywords = tmp_path / "keywords.txt"
+    keywords.write_text("plumber\n")  # punycode: no byte position in this refusal
+    assert needle.replace("sjis.csv, line 1", "keywords.txt").replace(
+        "sjis.csv", "keywords.txt") in read_error(keywords, encoding=codec)
+    for args in (("ingest", str(path), "--dataset", "x"), ("fingerprint", "--file",
+                                                          str(keywords))):
+        assert codec in refused(cli(*args, "--encoding", codec, home=home, text=False))
+    assert store.table_counts()["datasets"] == 0
 
 
 def test_cli_and_upload_take_an_encoding(home: Path, tmp_path: Path) -> None:
@@ -504,6 +528,23 @@ def test_an_empty_path_is_refused(home: Path, tmp_path: Path, monkeypatch: pytes
     assert "empty path" in refused(cli("ingest", "k.csv", blank, "--dataset", "x",
                                                home=home, text=False))
     assert store.table_counts()["datasets"] == 0
+
+
+@pytest.mark.parametrize(("paths", "message"), [
+    (None, "read_terms takes a file or folder name, or a list of them, not None"),
+    (b"k.csv", "read_terms takes a file or folder name, or a list of them, not b'k.csv'"),
+    (["k.csv", None], "path 2 of 2 is None, not the name of a file or folder"),
+    ([3], "path 1 of 1 is 3, not the name of a file or folder"),
+])
+def test_read_terms_names_what_is_not_a_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                             paths: object, message: str) -> None:
+    """In a notebook, read_terms(None) or a list holding None gave TypeErrors from deep
+    inside ("'NoneType' object is not iterable", "expected str, bytes or os.PathLike")."""
+    from core import read_terms
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "k.csv").write_text("keyword\nshoes\n")
+    with pytest.raises(InputError, match=re.escape(message)):
+        read_terms(paths)
 
 
 def test_a_byte_order_mark_wins_over_the_chosen_encoding(home: Path) -> None:

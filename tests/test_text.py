@@ -95,6 +95,26 @@ def test_japanese_compounds_split_into_words():
     assert tokenizer.transform(["aws 構築", "gps キッズ"]) == [["aws", "構築"], ["gps", "キッズ"]]
 
 
+def test_a_japanese_text_longer_than_sudachi_reads_is_tokenised_in_pieces():
+    """Sudachi refuses over 49,149 bytes ("Input is too long"): a 22,500-character term (an
+    import accepts 128K) crashed training with a SudachiError traceback."""
+    tokenizer = Tokenizer(TextConfig(language="ja")).fit([["補聴器"]])
+    sentence = "補聴器のおすすめ。"
+    one = tokenizer.tokenize_terms([sentence])[0]
+    long_text, unbroken = sentence * 2500, "補聴器" * 10_000
+    assert len(long_text.encode()) > 49_149 and len(unbroken.encode()) > 49_149
+    assert tokenizer.tokenize_terms([long_text]) == [one * 2500]
+    assert set(tokenizer.tokenize_terms([unbroken])[0]) == {"補聴器"}
+
+
+def test_an_english_word_over_a_million_characters_is_one_token_not_a_traceback():
+    """A keyword file of one 2M-character line gave spaCy's E088 traceback (its limit
+    guards the parser and NER, which the pipeline has not)."""
+    tokenizer = Tokenizer(TextConfig(language="en")).fit([["plumber"]])
+    assert tokenizer.tokenize_terms(["y" * 2_000_000, "emergency plumber"]) == [
+        ["y" * 2_000_000], ["emergency", "plumber"]]
+
+
 def test_real_sony_keywords_become_japanese_words():
     docs = [sony_keywords("akashi_nonbrand.csv"), sony_keywords("amuelink_child_mimamori.csv")]
     tokenizer = Tokenizer().fit(docs)

@@ -15,6 +15,8 @@ The verticals (words, themes, CPC / CTR / conversion-rate levels) are data, in
 
 from __future__ import annotations
 
+import os
+import stat
 import tomllib
 from dataclasses import dataclass
 from functools import cache
@@ -26,8 +28,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from numpy.dtypes import StringDType
 
-from core.data import planted
 from core.config import DEMO_DIR
+from core.data import files, planted
+from core.errors import InputError
 
 DEFAULT_PATH = DEMO_DIR / "campaigns.parquet"
 DEFAULT_CAMPAIGNS = 3000
@@ -914,7 +917,12 @@ def write(path: str | Path = DEFAULT_PATH, n_campaigns: int = DEFAULT_CAMPAIGNS,
           seed: int = DEFAULT_SEED, shift: float = 0.0) -> Path:
     """Generate the corpus and save it as zstd Parquet; returns the path written."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    for target in (path, planted_path(path)):
+        _check_target(target)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise InputError(f"its folder cannot be made ({err.strerror})", file=str(path)) from None
     frame, truth = generate_with_truth(n_campaigns, seed, shift=shift)
     for table, target in ((truth, planted_path(path)), (frame, path)):
         partial = target.with_name(target.name + ".partial")  # never half a file
@@ -922,6 +930,22 @@ def write(path: str | Path = DEFAULT_PATH, n_campaigns: int = DEFAULT_CAMPAIGNS,
                        compression="zstd")
         partial.replace(target)
     return path
+
+
+def _check_target(target: Path) -> None:
+    """A file the corpus may replace: none yet, or a regular file. `--out /dev/null` run
+    as root replaced the device with a Parquet file (the write goes to a `.partial` file
+    renamed over the target), and `--out <a folder>` failed with IsADirectoryError."""
+    try:
+        mode = os.stat(target).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as err:
+        raise InputError(f"cannot be written ({err.strerror})", file=str(target)) from None
+    if not stat.S_ISREG(mode):
+        raise InputError(f"is {files.kind_of(mode)}, not a regular file; the demo corpus is "
+                         "written to a new file or replaces a regular one: name a file such "
+                         "as next.parquet", file=str(target))
 
 
 def planted_path(path: str | Path = DEFAULT_PATH) -> Path:

@@ -61,11 +61,19 @@ def check_choice(encoding: str | None) -> str | None:
     if encoding is None or encoding.strip().lower() in ("", AUTO):
         return None
     try:
-        return codecs.lookup(encoding.strip()).name
+        codec = codecs.lookup(encoding.strip())
     except LookupError:
         raise InputError(f"unknown encoding {encoding!r}; use one of "
                          f"{', '.join(c for c in CHOICES if c != AUTO)} or another Python "
                          "codec name") from None
+    # base64, zlib, rot13, hex, uu: codecs of bytes to bytes (or text to text), which
+    # `bytes.decode` refuses with a LookupError traceback
+    if not getattr(codec, "_is_text_encoding", True):
+        raise InputError(f"{encoding!r} is not a text encoding (a codec like base64, zlib or "
+                         "rot13 transforms data, it does not read text); use one of "
+                         f"{', '.join(c for c in CHOICES if c != AUTO)} or another text "
+                         "encoding")
+    return codec.name
 
 
 def decode(data: bytes, name: str, encoding: str | None = None) -> tuple[str, list[str]]:
@@ -108,6 +116,8 @@ def _strict(data: bytes, codec: str, name: str, label: str, offset: int) -> str:
         raise InputError(f"cannot be decoded as {label}: invalid bytes at byte "
                          f"{err.start + offset}", file=name,
                          line=good.count("\n") + 1) from None
+    except UnicodeError as err:  # codecs that name no position: punycode, undefined
+        raise InputError(f"cannot be decoded as {label} ({err})", file=name) from None
 
 
 def _guess(data: bytes, name: str) -> tuple[str, list[str]]:

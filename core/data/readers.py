@@ -135,6 +135,9 @@ def read_each(paths: Sequence[str | Path], *, names: Sequence[str] | None = None
         raise ValueError(f"got {len(names)} names for {len(paths)} paths")
     sources: list[tuple[Path, str]] = []
     for index, raw_path in enumerate(paths):
+        if not isinstance(raw_path, str | os.PathLike):  # None, a number, bytes
+            raise InputError(f"path {index + 1} of {len(paths)} is {raw_path!r:.80}, not the "
+                             "name of a file or folder")
         if isinstance(raw_path, str) and not raw_path.strip():
             # Path("") is Path("."): an empty argument would import the current folder.
             raise InputError(f"path {index + 1} of {len(paths)} is an empty path; name a file "

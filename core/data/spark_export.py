@@ -24,12 +24,13 @@ import logging
 import math
 import os
 import shutil
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from core import config
-from core.data import datasets, store
+from core.data import datasets, files, store
 from core.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -69,11 +70,29 @@ def chosen(location: str | None) -> Iterator[None]:
     global _chosen
     if location is not None and not location.strip():
         raise InputError("--export-dir must name a folder or a Hadoop URI, not be empty")
+    if location is not None:
+        check_local_folder(location.strip(), "--export-dir")
     previous, _chosen = _chosen, location
     try:
         yield
     finally:
         _chosen = previous
+
+
+def check_local_folder(location: str, what: str) -> None:
+    """A local export dir is a folder, or made when missing: a file there (`--export-dir
+    /dev/null`, a CSV) failed in `mkdir` with a FileExistsError traceback."""
+    if is_uri(location):
+        return
+    try:
+        mode = os.stat(location).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as err:
+        raise InputError(f"{what} {location}: cannot be used ({err.strerror})") from None
+    if not stat.S_ISDIR(mode):
+        raise InputError(f"{what} {location}: is {files.kind_of(mode)}, not a folder; name a "
+                         "folder (it is made when missing) or a Hadoop URI")
 
 
 def is_uri(location: str) -> bool:
@@ -167,6 +186,7 @@ def export(name: str, version: int | None = None, session=None) -> str:
     `session` (a SparkSession) is needed only when the export dir is a URI."""
     info = datasets.get(name, version)
     root = export_dir()
+    check_local_folder(root, "the Spark export dir")
     if not is_uri(root):
         return str(_export_local(info, Path(root)))
     if session is None:

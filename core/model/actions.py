@@ -167,19 +167,28 @@ def campaign_totals(terms: pd.DataFrame) -> pd.DataFrame:
 
 
 # -- topics of terms --------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class _ModelTermFit:
+    """`term_topic_fit_from`'s callable: a class, not a closure, so that whatever holds it
+    (a fitted `CampaignModel`) can be pickled or `joblib.dump`ed."""
+
+    encoder: Any
+    engine: Any
+
+    def __call__(self, terms: list[str]) -> np.ndarray:
+        bows, oov = self.encoder.encode_docs(list(terms))
+        theta = np.asarray(self.engine.transform(bows), dtype=float)
+        theta[np.asarray(oov) >= 1.0] = 0.0
+        return theta
+
+
 def term_topic_fit_from(encoder: Any, engine: Any) -> TermTopicFit:
     """A `term_topic_fit` from a model: `core.model.corpus.Encoder` + a fitted engine.
 
     Each term is tokenised as the training data was and folded in; a term with no word
     in the vocabulary gets a zero row (its fit is unknown, counted as 0).
     """
-    def fit(terms: list[str]) -> np.ndarray:
-        bows, oov = encoder.encode_docs(list(terms))
-        theta = np.asarray(engine.transform(bows), dtype=float)
-        theta[np.asarray(oov) >= 1.0] = 0.0
-        return theta
-
-    return fit
+    return _ModelTermFit(encoder, engine)
 
 
 def _term_topics(terms: Sequence[str], k: int, topic_term: np.ndarray | None,
@@ -626,13 +635,17 @@ def _similar_enough(neighbors: pd.DataFrame, s: ActionSettings,
     return close
 
 
-def to_frame(actions: Sequence[Action]) -> pd.DataFrame:
-    """One row per action x evidence row, for CSV export.
+def to_frame(actions: Sequence[Action] | SuggestionResult) -> pd.DataFrame:
+    """One row per action x evidence row, for CSV export. Takes the actions or the whole
+    `SuggestionResult` (what `CampaignModel.suggest` returns, as its docstring says: that
+    was "TypeError: 'SuggestionResult' object is not iterable").
 
     Columns: rank, kind, title, reason, score, then the evidence columns of all actions
     (empty where an action has no such column). An evidence column whose name clashes
     with an action column is prefixed `evidence_`.
     """
+    if isinstance(actions, SuggestionResult):
+        actions = actions.actions
     fixed = ["rank", "kind", "title", "reason", "score"]
     parts = []
     for rank, action in enumerate(actions, start=1):

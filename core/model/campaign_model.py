@@ -24,6 +24,7 @@ import time
 import warnings
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from os import PathLike
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -32,9 +33,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
 
+from core.config import STORE_FILE
 from core.data.schema import METRIC_COLUMNS, ROW_POSITION
-from core.errors import InputError, NotFoundError
+from core.errors import InputError, NotFoundError, quoted
 from core.model import actions, artifact, brand, namewords, relevance
 from core.model.brand import BrandIndex
 from core.model.corpus import Corpus, EncodedCounts, Encoder
@@ -45,6 +48,7 @@ from core.model.neighbors import (
     DEFAULT_VECTOR_WEIGHT,
     MIN_SIMILARITY,
     NeighborIndex,
+    check_weights,
     neighbors_frame,
 )
 from core.model.text import TextConfig
@@ -409,8 +413,12 @@ def read_terms(paths: str | Path | Sequence[str | Path],
     become Python warnings."""
     from core.data.readers import read_paths
 
-    result = read_paths([paths] if isinstance(paths, str | Path) else list(paths),
-                        encoding=encoding)
+    if isinstance(paths, str | PathLike):
+        paths = [paths]
+    elif not isinstance(paths, Iterable) or isinstance(paths, bytes | Mapping):
+        raise InputError(f"read_terms takes a file or folder name, or a list of them, not "
+                         f"{paths!r:.80}")
+    result = read_paths(list(paths), encoding=encoding)
     for message in result.warnings:
         warnings.warn(message, UserWarning, stacklevel=2)
     return (result.frame.sort_values(["source_file", "source_line"], kind="stable")
@@ -418,6 +426,12 @@ def read_terms(paths: str | Path | Sequence[str | Path],
 
 
 # -- the estimator ------------------------------------------------------------------------
+class ModelNotFittedError(NotFittedError, RuntimeError):
+    """An answer asked of a CampaignModel before `fit` or `load`: scikit-learn's
+    NotFittedError (what `check_is_fitted` raises and scikit-learn code catches), and a
+    RuntimeError as it was before."""
+
+
 class CampaignModel(BaseEstimator):
     """An LDA topic model of campaigns, with their fingerprints and neighbour index.
 
@@ -450,13 +464,20 @@ class CampaignModel(BaseEstimator):
     def _text_config(self) -> TextConfig:
         if self.text is None:
             return TextConfig()
-        return self.text if isinstance(self.text, TextConfig) else TextConfig.from_dict(
-            dict(self.text))
+        if isinstance(self.text, TextConfig):
+            return self.text
+        if not isinstance(self.text, Mapping):
+            raise InputError(f"text must be a TextConfig or a dict of its settings, not "
+                             f"{self.text!r:.80}")
+        return TextConfig.from_dict(dict(self.text))
 
     def _make_engine(self) -> Engine:
         if isinstance(self.k, bool) or not isinstance(self.k, int | np.integer) or not (
                 2 <= self.k <= MAX_K):
             raise InputError(f"K must be a whole number from 2 to {MAX_K}, not {self.k!r}.")
+        if self.engine_params is not None and not isinstance(self.engine_params, Mapping):
+            raise InputError(f"engine_params must be a dict of engine settings, not "
+                             f"{self.engine_params!r:.80}")
         params = dict(self.engine_params or {})
         for name in ("k", "seed"):
             if name in params:
@@ -469,12 +490,13 @@ class CampaignModel(BaseEstimator):
     def fit(self, terms: pd.DataFrame, y: None = None) -> CampaignModel:
         """Tokenise the term rows (one document per campaign), train the engine, and
         fingerprint and index every campaign. `y` is ignored (scikit-learn convention)."""
-        if not isinstance(terms, pd.DataFrame):
-            raise InputError("fit takes a DataFrame of term rows (see read_terms), not "
-                             f"{type(terms).__name__}")
+        _check_frame("fit", terms)
         started = time.perf_counter()
+        # every setting is checked before the (minutes of) training, not after it
+        check_weights(self.term_weight, self.vector_weight)
+        config = self._text_config()
         engine = self._make_engine()
-        corpus = Corpus.from_frame(terms, self._text_config())
+        corpus = Corpus.from_frame(terms, config)
         engine.fit(corpus)
         counts = corpus.encoded_counts()
         names = campaign_table(terms).reindex(counts.campaign_ids)
@@ -528,7 +550,8 @@ class CampaignModel(BaseEstimator):
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "index_"):
-            raise RuntimeError("CampaignModel is not fitted: call fit(terms) or load(path)")
+            raise ModelNotFittedError("CampaignModel is not fitted: call fit(terms) or "
+                                      "load(path)")
 
     @property
     def _name(self) -> str:
@@ -538,6 +561,7 @@ class CampaignModel(BaseEstimator):
     def transform(self, terms: pd.DataFrame) -> pd.DataFrame:
         """Fingerprints of the campaigns in other term rows (campaign_id x topic)."""
         self._check_fitted()
+        _check_frame("transform", terms)
         ids, matrix, _ = self.encoder_.encode_frame(terms, as_matrix=True)
         weights = self.engine_.transform(matrix).astype(np.float32)
         return pd.DataFrame(weights, index=pd.Index(ids, name="campaign_id"),
@@ -570,7 +594,7 @@ class CampaignModel(BaseEstimator):
     def _check_campaign(self, campaign_id: str) -> str:
         campaign_id = str(campaign_id)
         if campaign_id not in self.index_.position_:
-            raise NotFoundError(f"No campaign {campaign_id!r} in the data of {self._name}.")
+            raise NotFoundError(f"No campaign {quoted(campaign_id)} in the data of {self._name}.")
         return campaign_id
 
     def neighbors(self, campaign_id: str, n: int = 10, *, exclude_account: bool = False,
@@ -611,6 +635,14 @@ class CampaignModel(BaseEstimator):
                                self.vocabulary_, self._term_fit, self.topic_names_,
                                brand_words=self.brand_words_, brands=self._brands())
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without the brand index, a cache of closures that pickle refuses
+        (`known_by.<locals>.known`): `_brands` builds it again when first asked."""
+        state = super().__getstate__()
+        if state.get("_brand_index") is not None:
+            state = {**state, "_brand_index": None}
+        return state
+
     def _brands(self) -> BrandIndex:
         """Every advertiser's brand in the term rows, built on first use after fit/load."""
         if self._brand_index is None:
@@ -630,6 +662,7 @@ class CampaignModel(BaseEstimator):
         """Write the model in the registry's artifact format (`core.model.artifact`), with the
         encoded counts and, unless `include_terms=False`, the term rows it was fitted on."""
         self._check_fitted()
+        _check_not_in_registry(Path(path))
         terms = self.terms_ if include_terms else None
 
         def write_terms(folder: Path) -> None:
@@ -650,6 +683,8 @@ class CampaignModel(BaseEstimator):
         if terms is None and (path / TERMS_FILE).exists():
             terms = pd.read_parquet(path / TERMS_FILE)
         counts = EncodedCounts.load(path)
+        if counts is not None and terms is not None:
+            _check_same_campaigns(terms, counts.campaign_ids, path)
         if counts is None:
             if terms is None:
                 raise InputError(f"The model in {path} has no saved encoded counts: "
@@ -667,6 +702,44 @@ class CampaignModel(BaseEstimator):
         model = cls(**settings)
         model._set_state(manifest, engine, encoder, counts, terms)
         return model
+
+
+def _check_same_campaigns(terms: pd.DataFrame, campaign_ids: Sequence[str], path: Path) -> None:
+    """Term rows given to `load` must be those of the model's campaigns: other rows (another
+    version or dataset) gave neighbours without names and empty or wrong actions, silently."""
+    if "campaign_id" not in terms.columns:
+        raise InputError("term rows lack the column(s) ['campaign_id']")
+    given = set(terms["campaign_id"].dropna().astype(str).unique())
+    own = set(campaign_ids)
+    if given != own:
+        missing, other = sorted(own - given), sorted(given - own)
+        raise InputError(
+            f"The term rows given are not those the model in {path} was trained on: "
+            f"{len(missing):,} of its {len(own):,} campaigns are not in them"
+            f"{f' (e.g. {missing[:3]})' if missing else ''} and they hold {len(other):,} "
+            f"other campaign(s){f' (e.g. {other[:3]})' if other else ''}. Pass the rows of "
+            "the dataset version it was trained on (read_terms of the same files).")
+
+
+def _check_not_in_registry(path: Path) -> None:
+    """The models folder of a store (`$TOPICLAB_HOME/models/`) is the registry's: a notebook
+    model saved over a registered one changed it under its registry row (K = 4 there, 3 in
+    the folder; `score` then failed with a TypeError), and one saved beside them is removed
+    as an orphan. Only the folder's files are looked at, never the store itself."""
+    folder = path.resolve()
+    if folder.parent.name == "models" and (folder.parent.parent / STORE_FILE).is_file():
+        raise InputError(
+            f"{path} is in the models folder of the Topic Lab store {folder.parent.parent}, "
+            "which belongs to its registry: save the model elsewhere, or register it with "
+            "core.serve.registry.register_fitted.")
+
+
+def _check_frame(method: str, terms: object) -> None:
+    """fit and transform take term rows as a DataFrame (transform of a list of keywords
+    was "AttributeError: 'list' object has no attribute 'columns'")."""
+    if not isinstance(terms, pd.DataFrame):
+        raise InputError(f"{method} takes a DataFrame of term rows (see read_terms), not "
+                         f"{type(terms).__name__}")
 
 
 def _count(name: str, value: object, minimum: int) -> int:

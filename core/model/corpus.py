@@ -115,6 +115,18 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+def _check_campaign_ids(rows: pd.DataFrame) -> None:
+    """A term row without a campaign (a DataFrame built in a notebook, after a merge) is
+    refused by name: it failed deep in the campaign totals ("'list' argument must have no
+    negative elements"). Imports always give one (a file without the column is one campaign)."""
+    missing = rows["campaign_id"].isna().to_numpy()
+    if missing.any():
+        first, term = rows.index[missing][0], rows["term"][missing].iloc[0]
+        raise InputError(f"{int(missing.sum()):,} term row(s) have no campaign_id (the first "
+                         f"is row {first!r}, term {term!r:.80}): every term row needs the "
+                         "campaign it belongs to")
+
+
 def campaign_rows(terms: pd.DataFrame, weight_by: str | None) -> CampaignRows:
     """Group canonical term rows by campaign, with the weighting the config asks for."""
     missing = [c for c in ("campaign_id", "term") if c not in terms.columns]
@@ -123,6 +135,7 @@ def campaign_rows(terms: pd.DataFrame, weight_by: str | None) -> CampaignRows:
     if weight_by and weight_by not in terms.columns:
         raise InputError(f"weight_by={weight_by!r} but the data has no such column")
     rows = terms[terms["term"].notna()]
+    _check_campaign_ids(rows)
     positions, ids = pd.factorize(rows["campaign_id"].astype(str), use_na_sentinel=False)
     repeats = np.ones(len(rows), dtype=np.int64)
     if weight_by:

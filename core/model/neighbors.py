@@ -62,6 +62,7 @@ that size.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
@@ -144,6 +145,18 @@ def _entropy(p: np.ndarray) -> np.ndarray:
 
 
 # -- the index --------------------------------------------------------------------------
+def check_weights(term_weight: object, vector_weight: object) -> None:
+    """The shares of term and campaign-vector similarity: numbers from 0 to 1 (not
+    "0.4", None or nan) that leave the topic part a share (sum at most 1)."""
+    for name, value in (("term_weight", term_weight), ("vector_weight", vector_weight)):
+        if (isinstance(value, bool) or not isinstance(value, numbers.Real)
+                or not 0 <= value <= 1):
+            raise InputError(f"{name} must be a number from 0 to 1, not {value!r}")
+    if term_weight + vector_weight > 1 + 1e-9:  # type: ignore[operator]
+        raise InputError(f"term_weight + vector_weight must be at most 1, not "
+                         f"{term_weight} + {vector_weight}")
+
+
 class NeighborIndex:
     """Exact k-NN over fingerprints, scikit-learn style.
 
@@ -174,12 +187,7 @@ class NeighborIndex:
             word_vectors: np.ndarray | None = None) -> NeighborIndex:
         if self.metric not in METRICS:
             raise InputError(f"metric must be one of {METRICS}, not {self.metric!r}")
-        for name in ("term_weight", "vector_weight"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise InputError(f"{name} must be between 0 and 1")
-        if self.term_weight + self.vector_weight > 1 + 1e-9:
-            raise InputError(f"term_weight + vector_weight must be at most 1, not "
-                             f"{self.term_weight} + {self.vector_weight}")
+        check_weights(self.term_weight, self.vector_weight)
         fp = np.asarray(fingerprints, dtype=np.float32)
         if fp.ndim != 2 or fp.shape[0] != len(ids):
             raise InputError(f"fingerprints must be N x K with N = {len(ids)} ids; "

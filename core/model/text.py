@@ -49,6 +49,11 @@ _WORD_SEPARATORS = str.maketrans(dict.fromkeys(";|、・", " "))
 # Sudachi POS (Universal Dependencies, as spaCy reports them) that carry content.
 _JA_CONTENT_POS = frozenset({"NOUN", "PROPN", "VERB", "ADJ"})
 _JA_AFFIX_TAGS = ("接尾辞", "接頭辞")  # 化 in クラウド化, お in お見積り
+# Sudachi refuses a text over 49,149 UTF-8 bytes ("Input is too long"): a longer Japanese
+# term (a field an import accepts holds up to 128K characters) is read in pieces of at most
+# this many characters (4 bytes each at most), cut after a space or punctuation mark.
+_JA_PIECE_CHARS = 12_000
+_JA_CUT_AFTER = re.compile(r"[\s。．.、，,！!？?」』）)]")
 
 
 @dataclass(frozen=True)
@@ -148,6 +153,9 @@ def load_nlp(language: str, ja_split_mode: str = "B"):
         nlp = spacy.blank("en")
         nlp.add_pipe("lemmatizer", config={"mode": "lookup"})
         nlp.initialize()  # reads the lookup tables from spacy-lookups-data
+        # spaCy's 1M-character guard is for the parser and NER, which this pipeline has
+        # not: a longer "word" (a pasted file of one line) is one token, not a traceback.
+        nlp.max_length = 2**62
         return nlp
     if language == "ja":
         return spacy.blank("ja", config={"nlp": {"tokenizer": {"split_mode": ja_split_mode}}})
@@ -191,6 +199,19 @@ def _clean_terms(terms: list[str]) -> list[str]:
     for i in np.flatnonzero(~plain.to_numpy(zero_copy_only=False)):
         cleaned[i] = unicodedata.normalize("NFKC", strip_decorations(terms[i]))
     return cleaned
+
+
+def _ja_pieces(text: str) -> list[str]:
+    """A Japanese text in pieces Sudachi accepts (`_JA_PIECE_CHARS`), each cut after the
+    last space or punctuation mark it holds (else at its end); a short text is one piece."""
+    pieces = []
+    while len(text) > _JA_PIECE_CHARS:
+        window = text[:_JA_PIECE_CHARS]
+        marks = [m.end() for m in _JA_CUT_AFTER.finditer(window, _JA_PIECE_CHARS // 2)]
+        cut = marks[-1] if marks else _JA_PIECE_CHARS
+        pieces.append(text[:cut])
+        text = text[cut:]
+    return [*pieces, text]
 
 
 def _as_terms(doc: str | Sequence[str]) -> list[str]:
@@ -260,8 +281,10 @@ class Tokenizer:
             words = self._english_words(nlp, stop, chunks)
             tokens = [[w for chunk in parts if chunk for w in words[chunk]] for parts in chunks]
         else:
-            tokens = [[w for tok in doc for w in self._keep_ja(tok) if w not in stop]
-                      for doc in nlp.pipe(cleaned, batch_size=_NBATCH)]
+            pieces = [_ja_pieces(text) for text in cleaned]
+            docs = iter(nlp.pipe([p for parts in pieces for p in parts], batch_size=_NBATCH))
+            tokens = [[w for _ in parts for tok in next(docs) for w in self._keep_ja(tok)
+                       if w not in stop] for parts in pieces]
         if len(unique) == len(terms):  # already distinct: unique is terms, in order
             return tokens
         result = dict(zip(unique, tokens, strict=True))

@@ -61,8 +61,11 @@ def sweep(base: TrainSpec, ks: Sequence[int], seeds: Sequence[int] = (0, 1),
     auth.require("train")
     if not ks or not seeds:
         raise InputError("A sweep needs at least one K and one seed.")
-    alpha_values: list[Any] = list(alphas) if alphas else [None]
-    grid = list(itertools.product(sorted(set(ks)), alpha_values, list(seeds)))
+    # A value given twice is one run: `--seeds 0 0` trained seed 0 twice, and the two
+    # identical runs made the configuration look perfectly stable (stability 1.00).
+    ks, seeds = sorted(set(ks)), list(dict.fromkeys(seeds))
+    alpha_values: list[Any] = list(dict.fromkeys(alphas)) if alphas else [None]
+    grid = list(itertools.product(ks, alpha_values, seeds))
     specs = [base.with_(k=k, params={**base.params, "seed": seed,
                                      **({"alpha": alpha} if alpha is not None else {})})
              for k, alpha, seed in grid]  # every value is checked before any training

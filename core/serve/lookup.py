@@ -20,7 +20,7 @@ import pandas as pd
 from core import memory
 from core.data import datasets, store, term_file
 from core.data.schema import ROW_POSITION
-from core.errors import InputError, NotFoundError
+from core.errors import InputError, NotFoundError, quoted
 from core.model import actions, brand
 from core.model.brand import BrandIndex
 from core.model.campaign_model import (
@@ -159,7 +159,7 @@ class Lookup:
     def check(self, campaign_id: str) -> str:
         if campaign_id not in self.index.position_:
             raise NotFoundError(
-                f"No campaign {campaign_id!r} in {self.dataset} v{self.version} (the data of "
+                f"No campaign {quoted(campaign_id)} in {self.dataset} v{self.version} (the data of "
                 f"model {self.model_id}). Search by name with `python -m core find`.")
         return campaign_id
 
@@ -223,7 +223,7 @@ class Lookup:
                 self.campaigns.reset_index()[["campaign_id", "campaign_name", "account"]],
                 str(account), 5)["account"].dropna().unique().tolist()
             hint = f" Accounts like it: {', '.join(map(repr, close))}." if close else ""
-            raise NotFoundError(f"No account {account!r} in {self.dataset} v{self.version} "
+            raise NotFoundError(f"No account {quoted(account)} in {self.dataset} v{self.version} "
                                 f"(the data of model {self.model_id}).{hint}")
         found: list[tuple[str, actions.Action]] = []
         notes: dict[str, list[str]] = {}

@@ -5,7 +5,7 @@ and knows nothing of the store)."""
 from __future__ import annotations
 
 from core.data import datasets, store
-from core.errors import InputError, NotFoundError
+from core.errors import InputError, NotFoundError, quoted
 from core.model import ngrams
 
 
@@ -31,7 +31,7 @@ def report(campaign_id: str | None = None, account: str | None = None, *,
         f"FROM terms WHERE dataset = ? AND version = ? AND {column} = ? "
         "ORDER BY source_file, source_line", [info.name, info.version, value])
     if rows.empty:
-        raise NotFoundError(f"No {column.replace('_', ' ')} {value!r} in {info.label}.")
+        raise NotFoundError(f"No {column.replace('_', ' ')} {quoted(value)} in {info.label}.")
     notes: list[str] = []
     action = ngrams.ngram_waste(rows, settings, notes)
     table = ngrams.ngram_table(rows, (settings or ngrams.NgramSettings()).max_n)

@@ -31,7 +31,7 @@ import pandas as pd
 
 from core import config
 from core.data import audit, auth, spark_export, store, term_file
-from core.errors import InputError, NotFoundError, TopicLabError
+from core.errors import InputError, NotFoundError, TopicLabError, quoted
 from core.model import actions, artifact, spark_session
 from core.model.corpus import EncodedCounts, Encoder
 from core.model.engines import ENGINES
@@ -142,6 +142,7 @@ def register_fitted(model: Any, dataset: str, version: int | None = None) -> str
     if model.terms_ is None:
         raise InputError("This model holds no term rows; load it with "
                          "CampaignModel.load(path, terms=...) to register it.")
+    _check_neighbor_weights(model)
     info = datasets.get(dataset, version)
     missing = [c for c in TERM_COLUMNS if c not in model.terms_.columns]
     if missing or ingest.content_hash(model.terms_[list(TERM_COLUMNS)]) != info.content_hash:
@@ -157,6 +158,24 @@ def register_fitted(model: Any, dataset: str, version: int | None = None) -> str
                     metrics=metrics.evaluate(model.engine_, corpus),
                     timings=model.manifest_.get("timings", {}), counts=model.counts_,
                     name_words=model.manifest_.get("name_words"))
+
+
+def _check_neighbor_weights(model: Any) -> None:
+    """Registry models rank neighbours with the default term and vector weights (Lookup,
+    the service): a model fitted with others would answer differently once registered,
+    so it is refused rather than registered with its weights silently dropped."""
+    from core.model.neighbors import DEFAULT_TERM_WEIGHT, DEFAULT_VECTOR_WEIGHT
+
+    given = {"term_weight": (model.term_weight, DEFAULT_TERM_WEIGHT),
+             "vector_weight": (model.vector_weight, DEFAULT_VECTOR_WEIGHT)}
+    other = {name: value for name, (value, default) in given.items() if value != default}
+    if other:
+        shown = ", ".join(f"{name}={value!r}" for name, value in other.items())
+        raise InputError(
+            f"This model ranks neighbours with {shown}; registered models use term_weight="
+            f"{DEFAULT_TERM_WEIGHT} and vector_weight={DEFAULT_VECTOR_WEIGHT} (the Lookup "
+            "page's and the service's), so it would answer differently there. Fit it with "
+            "those to register it.")
 
 
 def _json(value: Any) -> str:
@@ -206,9 +225,11 @@ def get_in(con: duckdb.DuckDBPyConnection, model_id: str, *,
     cursor = con.execute("SELECT * FROM models WHERE model_id = ?", [model_id])
     rows = cursor.fetchall()
     if not rows and deleted_meanwhile:
-        raise NotFoundError(f"No model with id {model_id!r}: it was deleted {deleted_meanwhile}.")
+        raise NotFoundError(f"No model with id {quoted(model_id)}: it was deleted "
+                            f"{deleted_meanwhile}.")
     if not rows:
-        raise NotFoundError(f"No model with id {model_id!r}. `python -m core models` lists them.")
+        raise NotFoundError(f"No model with id {quoted(model_id)}. `python -m core models` "
+                            "lists them.")
     record = dict(zip([d[0] for d in cursor.description], rows[0], strict=True))
     for column in ("params", "text_config", "metrics", "timings", "library_versions"):
         record[column] = json.loads(record[column])

@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 
 from core.data import audit, auth, datasets, store
-from core.errors import InputError, NotFoundError
+from core.errors import InputError, NotFoundError, quoted
 from core.memory import releases_memory
 from core.model.campaign_model import Fingerprint, fold_in_keyword_lists
 from core.model.corpus import EncodedCounts
@@ -54,7 +54,7 @@ class Fingerprints:
             return self._positions[campaign_id]
         except KeyError:
             raise NotFoundError(
-                f"Campaign {campaign_id!r} has no fingerprint under model {self.model_id}."
+                f"Campaign {quoted(campaign_id)} has no fingerprint under model {self.model_id}."
             ) from None
 
     def __post_init__(self) -> None:
