@@ -108,15 +108,24 @@ def size_warnings(k: int, campaigns: int, vocabulary: int | None = None) -> list
         notes.append(
             f"K = {k} topics for {campaigns:,} campaigns is a lot: LDA needs several "
             f"campaigns per topic (at least ~{CAMPAIGNS_PER_TOPIC}), so expect topics that "
-            f"are fragments of single campaigns and a poor NPMI. Try K <= "
-            f"{max(2, campaigns // CAMPAIGNS_PER_TOPIC)}.")
+            f"are fragments of single campaigns and a poor NPMI. "
+            f"{_smaller_k(k, campaigns // CAMPAIGNS_PER_TOPIC, 'import more campaigns')}")
     if vocabulary is not None and vocabulary < WORDS_PER_TOPIC * k:
         notes.append(
             f"The vocabulary has {vocabulary:,} words for {k} topics: each topic is shown "
             f"by its top {WORDS_PER_TOPIC} words, which must then repeat across topics. "
-            f"Try K <= {max(2, vocabulary // WORDS_PER_TOPIC)} or loosen the vocabulary "
-            "filters (keep rarer words).")
+            + _smaller_k(k, vocabulary // WORDS_PER_TOPIC,
+                         "loosen the vocabulary filters (keep rarer words)",
+                         also="or loosen the vocabulary filters (keep rarer words)"))
     return notes
+
+
+def _smaller_k(k: int, fits: int, otherwise: str, also: str = "") -> str:
+    """Advice towards the K the data fits, or, when K is already the smallest (`MIN_K`),
+    what else to do (advising "K <= 2" to a K = 2 model helped no one)."""
+    if max(MIN_K, fits) < k:
+        return f"Try K <= {max(MIN_K, fits)}{' ' + also if also else ''}."
+    return f"K = {k} is already the smallest: {otherwise}."
 
 
 def build_corpus(dataset: str, version: int | None, text: TextConfig) -> tuple[Corpus, Any]:
