@@ -81,6 +81,32 @@ def test_add_keywords_silent_when_neighbours_add_nothing_new() -> None:
 
 
 
+def test_add_keywords_leave_out_what_a_neighbours_name_abbreviates() -> None:
+    """Sony's PO_brand was told to add "neural network console", the product that its one
+    similar neighbour, nnc_old_brand_alltime, abbreviates in its name."""
+    from core.model.actions import _spelled_out
+
+    own = term_rows("PO_brand", [("prediction one", 100, 5, 10, 1)]).assign(
+        campaign_name="PO_brand")
+    nnc = [("neural network console", 500, 50, 60, 9), ("sony neural network console", 90,
+            9, 9, 2), ("nnc download", 50, 5, 5, 1), ("sony deep learning", 300, 20, 30, 3)]
+    hvac = [("emergency plumber", 200, 9, 9, 2), ("sony deep learning", 30, 2, 3, 1)]
+    neighbor_terms, neighbors = neighbours_with({"nnc_old_brand_alltime": nnc, "N2": hvac})
+    names = {"nnc_old_brand_alltime": "nnc_old_brand_alltime", "N2": "Plumbing Co - Drains"}
+    neighbor_terms["campaign_name"] = neighbor_terms["campaign_id"].map(names)
+    result = suggest(own, neighbor_terms, neighbors, PLUMBING, TOPIC_TERM, VOCAB,
+                     settings=ActionSettings(keyword_min_neighbors=1))
+    [action] = by_kind(result, "add_keywords")
+    assert set(action.evidence["term"]) == {"sony deep learning", "emergency plumber"}
+    assert any("neural network console" in note for note in result.notes)
+    # One or two chance spellings in a campaign's many terms are not its name.
+    many = [f"word{i} term" for i in range(30)]
+    assert _spelled_out({"air"}, ["ac installation reviews", "best ac installation reviews",
+                                  *many]) == set()
+    assert _spelled_out({"air"}, ["ac installation reviews", "best ac installation reviews"]
+                        ) == {"ac", "installation", "reviews"}
+
+
 def test_add_keywords_aggregates_as_the_pandas_group_by_it_replaced() -> None:
     """The plain-Python aggregation (per term: similarity x the neighbour's conversions,
     neighbours, summed clicks and conversions; NaN only where no neighbour reported) gives

@@ -78,6 +78,7 @@ _WORDS = re.compile(r"[^\W_]+")  # words; "akashi_brand" is two
 # "Generic"); their own name words are the brand they must not bid on.
 _NON_BRAND = re.compile(r"non[\s_-]?brand|generic", re.IGNORECASE)
 _NON_BRAND_WORDS = {"non", "brand", "nonbrand", "generic"}
+SPELLED_OUT_SHARE = 0.1  # of a campaign's terms that spell out its name's abbreviation
 
 
 @dataclass(frozen=True)
@@ -261,6 +262,32 @@ def _name_words_by_campaign(ids: Sequence[str], columns: dict[str, list]
             for cid, values in firsts.items()}
 
 
+def _spelled_out(name_words: set[str], terms: Collection[str]) -> set[str]:
+    """Words that a campaign's short name words abbreviate, as its own terms spell them
+    out: "nnc" of Sony's `nnc_old_brand_alltime` is "neural network console" in its
+    keywords (44 of its 217 rows). A name word of 3-5 letters counts when the initials of
+    consecutive words spell it in at least 10% of the campaign's distinct terms, and in 2
+    at least: a few may be chance ("ac installation reviews" spells the "air" of a
+    "Heating & Air" campaign; 2 of its terms)."""
+    short = {w for w in name_words if 3 <= len(w) <= 5 and w.isascii() and w.isalpha()}
+    if not short:
+        return set()
+    seen: dict[tuple[str, ...], int] = {}
+    for term in terms:
+        words = _WORDS.findall(term)
+        initials = "".join(w[0] for w in words)
+        for w in short:
+            start = initials.find(w)
+            spelled = set()
+            while start != -1:
+                spelled.add(tuple(words[start:start + len(w)]))
+                start = initials.find(w, start + 1)
+            for phrase in spelled:
+                seen[phrase] = seen.get(phrase, 0) + 1
+    enough = max(2, SPELLED_OUT_SHARE * len(terms))
+    return {word for phrase, count in seen.items() if count >= enough for word in phrase}
+
+
 def _nan_sum(values: Sequence[float]) -> float:
     """Sum of the known values, NaN when none is known (pandas' `sum(min_count=1)`)."""
     known = [v for v in values if v == v]
@@ -293,8 +320,14 @@ def _add_keywords(own: set[str], neighbor_terms: pd.DataFrame, neighbors: pd.Dat
     names = {c: neighbor_terms[c].tolist() for c in ("campaign_name", "account")
              if c in neighbor_terms.columns}
     names = {c: [values[i] for i in kept] for c, values in names.items()}
-    foreign = {cid: words - own_words
-               for cid, words in _name_words_by_campaign(ids, names).items()}
+    named = _name_words_by_campaign(ids, names)
+    if named:
+        terms_of: dict[str, set[str]] = {}
+        for cid, t in zip(ids, terms, strict=True):
+            terms_of.setdefault(cid, set()).add(t)
+        named = {cid: words | _spelled_out(words, terms_of.get(cid, ()))
+                 for cid, words in named.items()}
+    foreign = {cid: words - own_words for cid, words in named.items()}
     term_words = {t: set(_WORDS.findall(t)) for t in normal.values()}  # words_of, normalised
     places, brand_words = place_words(), set(brand_words)  # 14k places: not copied per answer
     placed = {t: any(w in places or w in brand_words for w in words - own_words)
