@@ -239,6 +239,12 @@ def test_load_refuses_term_rows_of_other_campaigns(fitted, tmp_path: Path) -> No
         CampaignModel.load(bare, terms=other)
     again = CampaignModel.load(bare, terms=terms)  # its own rows load
     pd.testing.assert_frame_equal(again.neighbors("C00042"), fitted.neighbors("C00042"))
+    # a notebook row without a term is left out by fit (its campaign is not in the model):
+    # the rows it was fitted on still load (they were refused as "1 other campaign(s)")
+    termless = pd.concat([terms, terms.iloc[:1].assign(campaign_id="ZNOTERM", term=None)],
+                         ignore_index=True)
+    again = CampaignModel.load(bare, terms=termless)
+    assert "ZNOTERM" not in again.fingerprints_.index
 
 
 def test_same_answers_as_the_store_lookup(fitted, demo_file: Path, home: Path) -> None:

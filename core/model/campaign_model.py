@@ -707,9 +707,12 @@ class CampaignModel(BaseEstimator):
 def _check_same_campaigns(terms: pd.DataFrame, campaign_ids: Sequence[str], path: Path) -> None:
     """Term rows given to `load` must be those of the model's campaigns: other rows (another
     version or dataset) gave neighbours without names and empty or wrong actions, silently."""
-    if "campaign_id" not in terms.columns:
-        raise InputError("term rows lack the column(s) ['campaign_id']")
-    given = set(terms["campaign_id"].dropna().astype(str).unique())
+    missing_columns = [c for c in ("campaign_id", "term") if c not in terms.columns]
+    if missing_columns:
+        raise InputError(f"term rows lack the column(s) {missing_columns}")
+    # the campaigns fit learns from: those with a term (`corpus.campaign_rows`); a
+    # campaign whose rows have none is not in the model, so its own rows loaded must match
+    given = set(terms.loc[terms["term"].notna(), "campaign_id"].dropna().astype(str).unique())
     own = set(campaign_ids)
     if given != own:
         missing, other = sorted(own - given), sorted(given - own)
