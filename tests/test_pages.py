@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.data import audit, ingest, store
 from core.model.text import TextConfig
-from core.ops import deploy, drift, gate, train
+from core.ops import ab, deploy, drift, gate, train
 from core.serve import registry
 from tests.conftest import (
     FAST_K,
@@ -365,6 +365,17 @@ def test_ab_says_when_the_metric_deltas_mix_two_versions_of_the_data(two_models_
     at = ok(page("ab"))
     notes = [c.value for c in at.caption if c.value.startswith("Each model's metrics")]
     assert len(notes) == 1 and "A on demo v1, B on demo v2" in notes[0]
+
+
+def test_ab_notes_the_metric_deltas_of_models_of_two_datasets(two_models_home, tmp_path):
+    """Two datasets at the same version number are still two sets of data: the note was
+    left out because only the version numbers were compared."""
+    production = registry.resolve("production")
+    ingest.import_paths([demo_subset(tmp_path / "other.parquet", 300, shift=0.3)], "other")
+    other = train.train(train.TrainSpec(dataset="other", k=SECOND_K, params=SECOND_PARAMS))
+    note = ab.metrics_note(production, other.model_id)
+    assert note is not None and "A on demo v1, B on other v1" in note
+    assert ab.metrics_note(production, production) is None
 
 
 def test_ab_feedback_sent_twice_counts_once(two_models_home, second_model):

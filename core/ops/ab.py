@@ -88,10 +88,11 @@ def metric_deltas(model_a: str, model_b: str) -> pd.DataFrame:
 
 
 def metrics_note(model_a: str, model_b: str) -> str | None:
-    """What the metric deltas compare, when the two models were trained on different
-    versions of the data: each metric is measured on the model's own training data."""
+    """What the metric deltas compare, when the two models were trained on different data
+    (another version, or another dataset): each metric is measured on the model's own
+    training data."""
     a, b = registry.get(model_a), registry.get(model_b)
-    if int(a["version"]) == int(b["version"]):
+    if (a["dataset"], int(a["version"])) == (b["dataset"], int(b["version"])):
         return None
     return (f"Each model's metrics are measured on its own training data (A on "
             f"{a['dataset']} v{int(a['version'])}, B on {b['dataset']} v{int(b['version'])}), "
