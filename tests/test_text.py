@@ -249,6 +249,15 @@ def test_warm_fills_the_word_cache_and_changes_no_token():
     asked = [*terms, "emergency boiler", "Flights"]
     assert warm.tokenize_terms(asked) == cold.tokenize_terms(asked)
     assert Tokenizer(TextConfig(pretokenized=True)).fit(terms).warm(pa.array(terms)) == 0
+    # words between separators (; | 、 ・) are the chunks tokenising asks for: warmed, the
+    # tokenizer runs spaCy on nothing more (it had warmed "boiler;repair" as one chunk)
+    separated = ["boiler;repair", "roof|gutter", "drain、cleaning", "pipe・lagging"]
+    warm = Tokenizer(TextConfig(language="en")).fit(separated)
+    warm.warm(pa.array(separated))
+    before = set(warm._chunk_tokens)
+    assert {"boiler", "repair", "gutter", "drain", "lagging"} <= before
+    assert warm.tokenize_terms(separated) == cold.tokenize_terms(separated)
+    assert set(warm._chunk_tokens) == before
 
 
 def test_few_terms_are_cleaned_as_many_are():

@@ -46,6 +46,7 @@ _NBATCH = 1000
 # token ("boiler;repair", "boiler、repair"): read as spaces, as the CLI's `--text` and the
 # Lookup page read them between keywords. spaCy splits the others (, / - …) itself.
 _WORD_SEPARATORS = str.maketrans(dict.fromkeys(";|、・", " "))
+_ASCII_SEPARATORS = r"[;|]"   # those of them a plain (ASCII) term can hold, for Arrow
 # Sudachi POS (Universal Dependencies, as spaCy reports them) that carry content.
 _JA_CONTENT_POS = frozenset({"NOUN", "PROPN", "VERB", "ADJ"})
 _JA_AFFIX_TAGS = ("接尾辞", "接頭辞")  # 化 in クラウド化, お in お見積り
@@ -201,6 +202,12 @@ def _clean_terms(terms: list[str]) -> list[str]:
     return cleaned
 
 
+def _en_chunks(text: str) -> list[str]:
+    """A cleaned English term's space-separated chunks, `_WORD_SEPARATORS` read as spaces:
+    what `_english_words` caches, so `Tokenizer.warm` fills the cache with the same ones."""
+    return text.translate(_WORD_SEPARATORS).split(" ")
+
+
 def _ja_pieces(text: str) -> list[str]:
     """A Japanese text in pieces Sudachi accepts (`_JA_PIECE_CHARS`), each cut after the
     last space or punctuation mark it holds (else at its end); a short text is one piece."""
@@ -277,7 +284,7 @@ class Tokenizer:
         nlp = load_nlp(language, cfg.ja_split_mode)
         stop |= _stopwords(language)
         if language == "en":
-            chunks = [text.translate(_WORD_SEPARATORS).split(" ") for text in cleaned]
+            chunks = [_en_chunks(text) for text in cleaned]
             words = self._english_words(nlp, stop, chunks)
             tokens = [[w for chunk in parts if chunk for w in words[chunk]] for parts in chunks]
         else:
@@ -302,10 +309,11 @@ class Tokenizer:
             return 0
         distinct = pc.unique(terms).drop_null()   # chunks are hashed as they are
         plain = _plain(distinct)
-        words = pc.unique(pc.list_flatten(pc.split_pattern(distinct.filter(plain), " ")))
+        separated = pc.replace_substring_regex(distinct.filter(plain), _ASCII_SEPARATORS, " ")
+        words = pc.unique(pc.list_flatten(pc.split_pattern(separated, " ")))
         chunks = [words.to_pylist()]
         others = distinct.filter(pc.invert(plain)).to_pylist()   # cleaned as tokenize does
-        chunks += [text.split(" ") for text in _clean_terms(others)]
+        chunks += [_en_chunks(text) for text in _clean_terms(others)]
         stop = ({unicodedata.normalize("NFKC", w).lower() for w in cfg.extra_stopwords}
                 | _stopwords("en"))
         before = len(self.__dict__.get("_chunk_tokens", {}))
