@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import unicodedata
 
+from core.errors import InputError
+
 _HIDDEN = ("Cc", "Cf", "Zl", "Zp")
 _JOINERS = ("\u200c", "\u200d")  # ZWNJ and ZWJ: part of correct spelling in some scripts
 
@@ -18,3 +20,18 @@ def hidden_characters(text: str) -> str:
     """The hidden characters of `text` as `U+XXXX, …` (each once), or "" when none."""
     found = [c for c in text if unicodedata.category(c) in _HIDDEN and c not in _JOINERS]
     return ", ".join(f"U+{ord(c):04X}" for c in dict.fromkeys(found))
+
+
+def plain_line(value: object, what: str, limit: int) -> str:
+    """`value` stripped, or an InputError naming what is wrong: not text, a hidden
+    character, or more than `limit` characters. `what` names it ("topic name")."""
+    if not isinstance(value, str):
+        raise InputError(f"A {what} is text, not {type(value).__name__} ({value!r:.80}).")
+    value = value.strip()
+    bad = hidden_characters(value)
+    if bad:
+        raise InputError(f"The {what} {value[:40]!r} holds control or invisible characters "
+                         f"({bad}); use plain text on one line.")
+    if len(value) > limit:
+        raise InputError(f"A {what} may have at most {limit} characters, not {len(value):,}.")
+    return value

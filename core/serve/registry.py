@@ -35,7 +35,7 @@ from core.errors import InputError, NotFoundError, TopicLabError, quoted
 from core.model import actions, artifact, spark_session
 from core.model.corpus import EncodedCounts, Encoder
 from core.model.engines import ENGINES
-from core.plain_text import hidden_characters
+from core.plain_text import plain_line
 from core.serve import canary
 from core.testpause import pause
 
@@ -489,16 +489,7 @@ def _check_label(topic: object, label: object) -> str:
     topic of 1.5 was stored as topic 2 (DuckDB rounds it into the INTEGER column)."""
     if isinstance(topic, bool) or not isinstance(topic, int | np.integer):
         raise InputError(f"A topic is a whole number (its id), not {topic!r}.")
-    if not isinstance(label, str):
-        raise InputError(f"A topic name is text, not {type(label).__name__} ({label!r}).")
-    label = label.strip()
-    bad = hidden_characters(label)
-    if bad:
-        raise InputError(f"The topic name {label[:40]!r} holds control or invisible "
-                         f"characters ({bad}); use plain text on one line.")
-    if len(label) > MAX_LABEL:
-        raise InputError(f"A topic name may have at most {MAX_LABEL} characters.")
-    return label
+    return plain_line(label, "topic name", MAX_LABEL)
 
 
 def model_label(row: Mapping[str, Any]) -> str:

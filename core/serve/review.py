@@ -9,7 +9,7 @@ import pandas as pd
 
 from core.data import audit, auth, store
 from core.errors import InputError, NotFoundError
-from core.plain_text import hidden_characters
+from core.plain_text import plain_line
 from core.serve import registry
 from core.serve.score import LOW_CONFIDENCE  # the queue lists fingerprints below it
 from core.testpause import pause
@@ -79,17 +79,7 @@ def _check_note(note: object) -> str | None:
     garbled them (and a terminal reading `python -m core audit`)."""
     if note is None:
         return None
-    if not isinstance(note, str):
-        raise InputError(f"A review note is text, not {type(note).__name__} ({note!r}).")
-    note = note.strip()
-    bad = hidden_characters(note)
-    if bad:
-        raise InputError(f"The note {note[:40]!r} holds control or invisible characters "
-                         f"({bad}); use plain text on one line.")
-    if len(note) > MAX_NOTE:
-        raise InputError(f"A review note may have at most {MAX_NOTE} characters, not "
-                         f"{len(note):,}.")
-    return note or None
+    return plain_line(note, "review note", MAX_NOTE) or None
 
 
 def reviews_of(campaign_id: str, dataset: str) -> pd.DataFrame:
