@@ -16,8 +16,16 @@ from collections.abc import Sequence
 
 from core.errors import InputError
 
-# canonical column -> accepted input names, most specific first.
-COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
+
+def normalise_name(name: str) -> str:
+    """`"Impr."`, `"impr"` and `" IMPR "` all become `"impr"` (letters and digits only)."""
+    folded = unicodedata.normalize("NFKC", str(name)).casefold()
+    return re.sub(r"[\W_]+", "", folded)
+
+
+# canonical column -> accepted input names, most specific first (English; the Google Ads
+# UI translations below are appended to each).
+_ENGLISH_ALIASES: dict[str, tuple[str, ...]] = {
     "campaign_id": ("campaign_id", "campaign id", "cid", "campaign"),
     "campaign_name": ("campaign_name", "campaign name", "campaign"),
     "account": ("account", "account name", "customer", "customer name", "advertiser",
@@ -37,10 +45,120 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
     "currency": ("currency code", "currency"),
 }
 
-# Input names of the term column that say what kind of term it holds.
-SEARCH_TERM_NAMES = frozenset({"searchterm", "searchquery", "query"})
-KEYWORD_NAMES = frozenset({"keyword", "keywords"})
+# Column headers of the Google Ads UI when its display language is not English, per
+# language: the "Search keyword" / "Search terms" report columns and the Campaign, Day
+# and Account segments. Sources: the French names ("Terme de recherche", "Type de
+# correspondance", "Campagne", "Groupe d'annonces", "Clics", "Coût", "Impr.",
+# "Conversions") are read by two open-source French Google Ads export parsers (found with
+# the `search` tool); the rest follow Google Ads' localised UI and help-centre terms and
+# could NOT be confirmed against a real export here: an export with a header not listed
+# keeps being read without that column, as before. Left out on purpose: German "Tag"
+# (day) and Italian/Portuguese "Data" (date), which are also English words a hand-made
+# file may use for something else. The term column lists search-term names before
+# keyword names, so "Suchbegriff" beats "Keyword" in a search terms report, as in English.
+UI_LANGUAGE_ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
+    "de": {
+        "campaign_id": ("Kampagnen-ID", "Kampagne"), "campaign_name": ("Kampagne",),
+        "account": ("Kontoname", "Konto", "Kundenname"),
+        "ad_group": ("Anzeigengruppe",),
+        "search_term": ("Suchbegriff",), "keyword": ("Keyword",),
+        "match_type": ("Übereinstimmungstyp", "Keyword-Option"),
+        "impressions": ("Impr.", "Impressionen"), "clicks": ("Klicks",),
+        "cost": ("Kosten",), "conversions": ("Conversions", "Conv."),
+        "date": ("Datum",), "currency": ("Währungscode", "Währung"),
+    },
+    "fr": {
+        "campaign_id": ("ID de la campagne", "Campagne"), "campaign_name": ("Campagne",),
+        "account": ("Nom du compte", "Compte", "Nom du client"),
+        "ad_group": ("Groupe d'annonces",),
+        "search_term": ("Terme de recherche",), "keyword": ("Mot clé", "Mots clés"),
+        "match_type": ("Type de correspondance",),
+        "impressions": ("Impr.", "Impressions"), "clicks": ("Clics",),
+        "cost": ("Coût",), "conversions": ("Conversions", "Conv."),
+        "date": ("Jour",), "currency": ("Code de la devise", "Code devise", "Devise"),
+    },
+    "es": {
+        "campaign_id": ("ID de campaña", "Campaña"), "campaign_name": ("Campaña",),
+        "account": ("Nombre de la cuenta", "Cuenta", "Nombre del cliente"),
+        "ad_group": ("Grupo de anuncios",),
+        "search_term": ("Término de búsqueda",), "keyword": ("Palabra clave",),
+        "match_type": ("Tipo de concordancia",),
+        "impressions": ("Impr.", "Impresiones"), "clicks": ("Clics",),
+        "cost": ("Coste", "Costo"), "conversions": ("Conversiones", "Conv."),
+        "date": ("Día", "Fecha"), "currency": ("Código de moneda", "Moneda"),
+    },
+    "it": {
+        "campaign_id": ("ID campagna", "Campagna"), "campaign_name": ("Campagna",),
+        "account": ("Nome account", "Nome cliente"),
+        "ad_group": ("Gruppo di annunci", "Gruppo annunci"),
+        "search_term": ("Termine di ricerca",), "keyword": ("Parola chiave",),
+        "match_type": ("Tipo di corrispondenza",),
+        "impressions": ("Impr.", "Impressioni"), "clicks": ("Clic",),
+        "cost": ("Costo",), "conversions": ("Conversioni", "Conv."),
+        "date": ("Giorno",), "currency": ("Codice valuta", "Valuta"),
+    },
+    "pt": {
+        "campaign_id": ("ID da campanha", "Campanha"), "campaign_name": ("Campanha",),
+        "account": ("Nome da conta", "Conta", "Nome do cliente"),
+        "ad_group": ("Grupo de anúncios",),
+        "search_term": ("Termo de pesquisa",), "keyword": ("Palavra-chave",),
+        "match_type": ("Tipo de correspondência",),
+        "impressions": ("Impr.", "Impressões"), "clicks": ("Cliques",),
+        "cost": ("Custo",), "conversions": ("Conversões", "Conv."),
+        "date": ("Dia",), "currency": ("Código da moeda", "Moeda"),
+    },
+    "nl": {
+        "campaign_id": ("Campagne-ID", "Campagne"), "campaign_name": ("Campagne",),
+        "account": ("Accountnaam", "Klantnaam"),
+        "ad_group": ("Advertentiegroep",),
+        "search_term": ("Zoekterm",), "keyword": ("Zoekwoord",),
+        "match_type": ("Zoektype",),
+        "impressions": ("Vert.", "Vertoningen"), "clicks": ("Klikken",),
+        "cost": ("Kosten",), "conversions": ("Conversies", "Conv."),
+        "date": ("Dag",), "currency": ("Valutacode", "Valuta"),
+    },
+    "ja": {
+        "campaign_id": ("キャンペーン ID", "キャンペーン"), "campaign_name": ("キャンペーン",),
+        "account": ("アカウント名", "アカウント", "顧客名"),
+        "ad_group": ("広告グループ",),
+        "search_term": ("検索語句",), "keyword": ("キーワード",),
+        "match_type": ("マッチタイプ",),
+        "impressions": ("表示回数",), "clicks": ("クリック数",),
+        "cost": ("費用",), "conversions": ("コンバージョン",),
+        "date": ("日",), "currency": ("通貨コード",),
+    },
+}
+# UI languages whose numbers use a decimal comma ("1.234,56"); Japanese uses "1,234.56".
+DECIMAL_COMMA_LANGUAGES = ("de", "fr", "es", "it", "pt", "nl")
 
+
+def _with_translations() -> dict[str, tuple[str, ...]]:
+    """English aliases, then each language's, in order; the term column takes every
+    search-term name before any keyword name."""
+    merged = {column: list(aliases) for column, aliases in _ENGLISH_ALIASES.items()}
+    for names in UI_LANGUAGE_ALIASES.values():
+        for column, aliases in names.items():
+            if column not in ("search_term", "keyword"):
+                merged[column].extend(aliases)
+    keywords = merged["term"].index("keyword")
+    merged["term"][keywords:keywords] = [a for names in UI_LANGUAGE_ALIASES.values()
+                                         for a in names["search_term"]]
+    merged["term"].extend(a for names in UI_LANGUAGE_ALIASES.values() for a in names["keyword"])
+    return {column: tuple(_first_of_each_name(aliases)) for column, aliases in merged.items()}
+
+
+def _first_of_each_name(aliases: list[str]) -> list[str]:
+    """Aliases without the later ones that normalise alike ("Keyword" after "keyword")."""
+    seen: set[str] = set()
+    kept = []
+    for alias in aliases:
+        if normalise_name(alias) not in seen:
+            seen.add(normalise_name(alias))
+            kept.append(alias)
+    return kept
+
+
+COLUMN_ALIASES: dict[str, tuple[str, ...]] = _with_translations()
 
 # Metric columns whose every alias is a synonym: a second one beside the first holds the
 # same figures or contradicts them. The other columns' aliases also name neighbouring
@@ -50,11 +168,20 @@ KEYWORD_NAMES = frozenset({"keyword", "keywords"})
 RIVAL_CHECKED = ("impressions", "clicks", "cost", "conversions")
 
 
-def normalise_name(name: str) -> str:
-    """`"Impr."`, `"impr"` and `" IMPR "` all become `"impr"` (letters and digits only)."""
-    folded = unicodedata.normalize("NFKC", str(name)).casefold()
-    return re.sub(r"[\W_]+", "", folded)
+# Input names of the term column that say what kind of term it holds.
+SEARCH_TERM_NAMES = frozenset({"searchterm", "searchquery", "query"} | {
+    normalise_name(a) for names in UI_LANGUAGE_ALIASES.values() for a in names["search_term"]})
+KEYWORD_NAMES = frozenset({"keyword", "keywords"} | {
+    normalise_name(a) for names in UI_LANGUAGE_ALIASES.values() for a in names["keyword"]})
 
+# Header names only a decimal-comma UI language uses ("Klicks", "Coût"; not "Impr.",
+# which English shares): a file headed so writes one thousand two hundred thirty-four
+# as "1.234" (`core.data.readers` decides a file's number style).
+DECIMAL_COMMA_NAMES = frozenset(
+    {normalise_name(a) for language in DECIMAL_COMMA_LANGUAGES
+     for names in UI_LANGUAGE_ALIASES[language].values() for a in names}
+    - {normalise_name(a) for aliases in _ENGLISH_ALIASES.values() for a in aliases}
+    - {normalise_name(a) for names in UI_LANGUAGE_ALIASES["ja"].values() for a in names})
 
 _NORMALISED_ALIASES = {column: tuple(dict.fromkeys(normalise_name(a) for a in aliases))
                        for column, aliases in COLUMN_ALIASES.items()}
@@ -111,5 +238,8 @@ def rival_columns(headers: Sequence[str], matched: dict[str, int]
 
 
 def accepted_names(column: str) -> str:
-    """The aliases of one canonical column, for error messages."""
-    return ", ".join(repr(a) for a in COLUMN_ALIASES[column])
+    """The English aliases of one canonical column, for error messages (the translated
+    ones are summed up: listing them all would bury the message)."""
+    languages = ", ".join(UI_LANGUAGE_ALIASES)
+    return (", ".join(repr(a) for a in _ENGLISH_ALIASES[column])
+            + f", or their Google Ads UI names in {languages}")

@@ -28,3 +28,41 @@ def strip_match_decoration(term: str) -> tuple[str, str | None]:
         bare = " ".join(token[1:] if token.startswith("+") else token for token in tokens)
         return " ".join(bare.split()), "broad"
     return text, None
+
+
+# How the Google Ads UI names the match types (Match type column, report values such as
+# "Exact match (close variant)"), by the start of the name as `normalise_name` gives it;
+# the English ones ("exact match", "phrase match", "broad match") are matched by their
+# first word. French calls phrase match "Expression exacte" and exact match "Mot clé
+# exact", so "exact" alone is no sign of exact match outside English. German, French,
+# Spanish and Japanese names follow Google Ads' help centre; Italian, Portuguese and Dutch
+# ones could not be confirmed against a real export.
+MATCH_TYPE_NAMES: dict[str, str] = {
+    "exact": "exact", "phrase": "phrase", "broad": "broad",
+    # de
+    "exaktpassend": "exact", "wortgruppe": "phrase", "passendewortgruppe": "phrase",
+    "weitgehendpassend": "broad",
+    # fr
+    "motcléexact": "exact", "expressionexacte": "phrase", "requêtelarge": "broad",
+    # es
+    "concordanciaexacta": "exact", "concordanciadefrase": "phrase",
+    "concordanciaamplia": "broad",
+    # it
+    "corrispondenzaesatta": "exact", "corrispondenzaafrase": "phrase",
+    "corrispondenzagenerica": "broad",
+    # pt
+    "correspondênciaexata": "exact", "correspondênciadefrase": "phrase",
+    "correspondênciaampla": "broad",
+    # nl
+    "exactzoeken": "exact", "woordgroep": "phrase", "zoekenopwoordgroep": "phrase",
+    "breedzoeken": "broad",
+    # ja
+    "完全一致": "exact", "フレーズ一致": "phrase", "部分一致": "broad",
+}
+
+
+def named_match_type(key: str) -> str | None:
+    """The match type a normalised Match type cell names ("exaktpassend" -> exact),
+    by its longest known start, or None."""
+    starts = [name for name in MATCH_TYPE_NAMES if key.startswith(name)]
+    return MATCH_TYPE_NAMES[max(starts, key=len)] if starts else None

@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 
 from core.data import encodings, files
 from core.data.columns import (
+    DECIMAL_COMMA_NAMES,
     KEYWORD_NAMES,
     SEARCH_TERM_NAMES,
     accepted_names,
@@ -39,7 +40,7 @@ from core.data.columns import (
     rival_columns,
 )
 from core.errors import InputError
-from core.data.match_types import strip_match_decoration
+from core.data.match_types import named_match_type, strip_match_decoration
 from core.data.schema import METRIC_COLUMNS, TERM_COLUMNS
 
 PLANTED_SUFFIX = "planted.parquet"  # core.data.demo.planted_path: never read from a folder
@@ -51,16 +52,30 @@ _NO_DELIMITER = "\x1f"
 
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 
-# Google Ads UI downloads: "Search keyword report" / "Search terms report", then the range.
-_REPORT_TITLE = re.compile(r"^\s*\"?[\w ./&()-]*\breport\"?\s*$", re.IGNORECASE)
+# Google Ads UI downloads: "Search keyword report" / "Search terms report", then the range;
+# in another UI language the title says report in it ("Suchbegriffbericht", "Rapport sur
+# les termes de recherche", "Informe de ...", "Rapporto ...", "Relatório ...", "検索語句レポート").
+_REPORT_WORDS = r"(?:\breport|bericht|\brapport|\binforme|\brelat[óo]rio|レポート)"
+_REPORT_TITLE = re.compile(
+    r"^\s*\"?(?:[\w ./&()-]*\breport|[\w ./&()'’-]*" + _REPORT_WORDS + r"[\w ./&()'’-]*)\"?\s*$",
+    re.IGNORECASE)
 _DATE_RANGE_LINE = re.compile(r"^\s*\"?[^\t;|]*(\d{4}|all time)[^\t;|]*\"?\s*$", re.IGNORECASE)
 
 _NULL_TOKENS = frozenset({"", "--", "-", "n/a", "na", "nan", "null", "none"})
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$")
 _CURRENCY_PREFIX = re.compile(r"^[$€£¥￥]\s*")
-_TOTAL_PREFIX = "total:"
+# Decimal-comma numbers ("1.234,56", "1 234,56" with a space, NBSP or narrow NBSP, "12,5").
+_GROUP_SPACES = " \u00a0\u202f"
+_EUROPEAN = re.compile(r"^[+-]?(\d+|\d{1,3}(\.\d{3})+|\d{1,3}([ \u00a0\u202f]\d{3})+)(,\d*)?$")
+# A cell's number style, decided once per file (`_number_style`): only these say which.
+_COMMA_SIGNS = re.compile(r"^[+-]?(\d+,\d{1,2}|\d{1,3}(\.\d{3})+,\d*|\d{1,3}(\.\d{3}){2,}"
+                          r"|\d{1,3}([ \u00a0\u202f]\d{3})+(,\d*)?)$")
+_DOT_SIGNS = re.compile(r"^[+-]?(\d+\.\d{1,2}|\d{1,3}(,\d{3})+(\.\d*)?)$")
+_AMBIGUOUS = re.compile(r"^[+-]?\d{1,3}\.\d{3}$")  # "1.234": 1234 in a German export
+# "Total: Account" and its translations ("Gesamt:", "Total :", "Totale:", "Totaal:",
+# "合計:"), at the start of a cell.
+_TOTAL_LABEL = re.compile(r"\s*(?:total|totale|totaal|gesamt|合計|総計)\s*[:：]", re.IGNORECASE)
 
-_MATCH_TYPES = ("exact", "phrase", "broad")
 _TERM_TYPE_VALUES = {
     "keyword": "keyword", "keywords": "keyword", "kw": "keyword",
     "searchterm": "search_term", "searchterms": "search_term", "searchquery": "search_term",
@@ -106,6 +121,7 @@ class _RawTable:
     cells: Callable[[np.ndarray], list[tuple]]
     report_date: pd.Timestamp | None = None
     warnings: list[str] = field(default_factory=list)
+    decimal_comma: bool = False  # metrics written "1.234,56" (`_number_style`)
 
 
 # --------------------------------------------------------------------------- public API
@@ -357,7 +373,9 @@ def _read_delimited(text: str, name: str) -> _RawTable:
         raise InputError(f"the file has {what}", file=name, line=skip + 1)
 
     columns = dict(enumerate(zip(*rows, strict=True)))
-    _check_rivals(header, matched, columns.__getitem__, lines, name)
+    decimal_comma, style_warnings = _number_style(header, matched, columns.__getitem__,
+                                                  lines, name)
+    _check_rivals(header, matched, columns.__getitem__, lines, name, decimal_comma)
     values = {column: pd.Series(columns[index], dtype=object)
               for column, index in matched.items()}
     file_format = _report_format(title, delimiter, header[layout.term_index])
@@ -366,7 +384,8 @@ def _read_delimited(text: str, name: str) -> _RawTable:
         lines=np.asarray(lines, dtype="int64"), format=file_format,
         term_header=header[layout.term_index],
         cells=lambda at: [tuple(columns[i][p] for i in range(layout.width)) for p in at],
-        report_date=_report_date(range_line))
+        report_date=_report_date(range_line), warnings=style_warnings,
+        decimal_comma=decimal_comma)
 
 
 def _match_columns(header: list[str], name: str, line: int | None = None) -> dict[str, int]:
@@ -378,14 +397,15 @@ def _match_columns(header: list[str], name: str, line: int | None = None) -> dic
 
 
 def _check_rivals(header: list[str], matched: dict[str, int],
-                  cells_of: Callable[[int], Sequence], lines: Sequence[int], name: str) -> None:
+                  cells_of: Callable[[int], Sequence], lines: Sequence[int], name: str,
+                  decimal_comma: bool = False) -> None:
     """Refuse two columns that name one metric ("Impr.", "Impressions") when their
     figures differ, naming both and the first line where they do: reading one would drop
     the other unseen. Figures are compared as numbers ("1,234" and 1234 agree, two blanks
     agree); cells that are no number are compared as text (`rival_columns`)."""
     for column, kept, rival in rival_columns(header, matched):
-        (ours, a, a_bad), (theirs, b, b_bad) = (_parsed_numbers(pd.Series(cells_of(i)))
-                                                for i in (kept, rival))
+        (ours, a, a_bad), (theirs, b, b_bad) = (
+            _parsed_numbers(pd.Series(cells_of(i)), decimal_comma) for i in (kept, rival))
         same = (a == b) | (a.isna() & b.isna() & ~a_bad & ~b_bad)
         odd = a_bad | b_bad  # not numbers: the same text, or the import refuses it later
         same |= odd & (ours == theirs)
@@ -424,9 +444,9 @@ def _is_total(row: list[str], layout: _Layout) -> bool:
     """Totals rows: an empty term beside a "Total: ..." cell; in a Google Ads download
     the "Total: ..." label may also sit in the term column itself."""
     term = row[layout.term_index]
-    if term.strip() and not (layout.report and term.lstrip()[:6].casefold() == _TOTAL_PREFIX):
+    if term.strip() and not (layout.report and _TOTAL_LABEL.match(term)):
         return False
-    return any(cell.lstrip()[:6].casefold() == _TOTAL_PREFIX for cell in row)
+    return any(_TOTAL_LABEL.match(cell) for cell in row)
 
 
 def _rows_at_once(reader, layout: _Layout) -> tuple[list, list[int], int] | None:
@@ -443,7 +463,7 @@ def _rows_at_once(reader, layout: _Layout) -> tuple[list, list[int], int] | None
         return None  # blank, short or long rows
     term_index, report = layout.term_index, layout.report
     suspects = [i for i, row in enumerate(rows) if not row[term_index].strip()
-                or (report and row[term_index].lstrip()[:6].casefold() == _TOTAL_PREFIX)]
+                or (report and _TOTAL_LABEL.match(row[term_index]))]
     totals = {i for i in suspects if _is_total(rows[i], layout)}
     lines = list(range(layout.header_end + 1, layout.header_end + 1 + len(rows)))
     if totals:
@@ -524,8 +544,15 @@ def _read_parquet(data: bytes, name: str) -> _RawTable:
             f"Accepted names for the term column: {accepted_names('term')}", file=name)
     if table.num_rows == 0:
         raise InputError("the file has columns but no data rows", file=name)
-    _check_rivals(header, matched, lambda index: table.column(index).to_pylist(),
-                  np.arange(1, table.num_rows + 1), name)
+    def text_cells(index: int) -> list:  # typed numbers have no style to tell
+        cells = table.column(index)
+        return (cells.to_pylist() if pa.types.is_string(cells.type)
+                or pa.types.is_large_string(cells.type) else [])
+
+    lines = np.arange(1, table.num_rows + 1)
+    decimal_comma, style_warnings = _number_style(header, matched, text_cells, lines, name)
+    _check_rivals(header, matched, lambda index: table.column(index).to_pylist(), lines,
+                  name, decimal_comma)
     values = {}
     for column, index in matched.items():
         cells = table.column(index)
@@ -559,7 +586,8 @@ def _read_parquet(data: bytes, name: str) -> _RawTable:
     return _RawTable(
         values=values, headers={c: header[i] for c, i in matched.items()},
         lines=np.arange(1, table.num_rows + 1, dtype="int64"), format="parquet",
-        term_header=header[matched["term"]], cells=lambda at: _parquet_rows(table, at))
+        term_header=header[matched["term"]], cells=lambda at: _parquet_rows(table, at),
+        warnings=style_warnings, decimal_comma=decimal_comma)
 
 
 def _parquet_rows(table: pa.Table, at: np.ndarray) -> list[tuple]:
@@ -617,7 +645,8 @@ def _canonical_frame(raw: _RawTable, name: str) -> tuple[pd.DataFrame, list[str]
     for column in METRIC_COLUMNS:
         whole = column in ("impressions", "clicks")
         if column in raw.values:
-            columns[column] = _number_column(raw.values[column], whole, fail, column)
+            columns[column] = _number_column(raw.values[column], whole, fail, column,
+                                             raw.decimal_comma)
         else:
             columns[column] = pd.Series([None] * rows, dtype="Int64" if whole else "float64")
     columns["date"] = _date_column(raw, fail)
@@ -706,7 +735,7 @@ def _match_types(raw: _RawTable, decorated: pd.Series, name: str,
     found, unknown = [], {}
     for value, count in zip(_as_text(pd.Series(uniques)), rows_of, strict=True):
         key = normalise_name(value) if value else ""
-        found.append(next((m for m in _MATCH_TYPES if key.startswith(m)), None))
+        found.append(named_match_type(key))
         if key and found[-1] is None:
             unknown[value] = int(count)
     said = _spread(found, codes, None)
@@ -743,10 +772,59 @@ def _term_types(raw: _RawTable, name: str, warnings: list[str]) -> pd.Series:
     return _spread([_TERM_TYPE_VALUES.get(key) or default for key in keys], codes, default)
 
 
-def _parsed_numbers(values: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
+def _number_style(header: Sequence[str], matched: dict[str, int],
+                  cells_of: Callable[[int], Sequence], lines: Sequence[int], name: str
+                  ) -> tuple[bool, list[str]]:
+    """Whether the file writes its metrics with a decimal comma ("1.234,56", "1 234",
+    "12,5": a German, French, Spanish, Italian, Portuguese or Dutch Google Ads UI), and
+    the warning the choice needs. Decided once for the whole file from the kept metric
+    columns, never per cell: read cell by cell, "1.234" would be 1234 in one row and
+    1.234 in the next. Cells of both styles are refused, naming one of each; a file
+    whose cells fit both ("1.234" alone) is read with a decimal point, as an English
+    export, unless its headers are of a decimal-comma UI language ("Klicks", "Coût")."""
+    first: dict[str, tuple[int, int, str]] = {}  # style -> (column index, position, cell)
+    for column in METRIC_COLUMNS:
+        if column not in matched:
+            continue
+        cells = pd.Series([v for v in cells_of(matched[column])], dtype=object)
+        text = cells[cells.map(lambda v: isinstance(v, str))].drop_duplicates()
+        text = text.str.strip().str.replace(_CURRENCY_PREFIX, "", regex=True)
+        for style, pattern in (("comma", _COMMA_SIGNS), ("dot", _DOT_SIGNS),
+                               ("ambiguous", _AMBIGUOUS)):
+            hits = text.index[text.str.match(pattern).to_numpy(dtype=bool)]
+            if style not in first and len(hits):
+                first[style] = (matched[column], int(hits[0]), cells[hits[0]])
+
+    def where(style: str) -> str:
+        index, position, cell = first[style]
+        return f"{cell!r} (line {int(lines[position])}, column {header[index]!r})"
+
+    if "comma" in first and "dot" in first:
+        raise InputError(
+            f"the numbers are written in two styles: {where('comma')} has a decimal comma "
+            f"(1.234,56) and {where('dot')} a decimal point (1,234.56), so which one "
+            "every cell means is unclear; export the report again in one UI language",
+            file=name)
+    if "comma" in first:
+        return True, []
+    if "dot" in first or "ambiguous" not in first:
+        return False, []
+    language = next((h for h in header if normalise_name(h) in DECIMAL_COMMA_NAMES), None)
+    if language is None:
+        return False, []
+    return True, [f"{name}: numbers such as {where('ambiguous')} are read with a decimal "
+                  f"comma (as thousands), since the headers ({language!r}) are of a Google "
+                  "Ads UI language that writes 1.234,56; no cell showed which style the "
+                  "file uses"]
+
+
+def _parsed_numbers(values: pd.Series, decimal_comma: bool = False
+                    ) -> tuple[pd.Series, pd.Series, pd.Series]:
     """(cells as typed or as text, numbers, cells that are no number) of metric cells:
     thousands separators and currency signs removed, `--` and blanks null (null, not
-    bad). The cells are what messages show: -5 as typed, not -5.0; '1,5x' as written."""
+    bad). The cells are what messages show: -5 as typed, not -5.0; '1,5x' as written.
+    `decimal_comma` (the file's style, `_number_style`): "1.234,56" and "1 234,56" are
+    1234.56, "1.234" is 1234, and a cell written with a decimal point is no number."""
     if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(
             values.dtype):
         original = values.reset_index(drop=True)
@@ -755,24 +833,33 @@ def _parsed_numbers(values: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]
     original = pd.Series(_as_text(values), dtype=object)
     # Plain numbers parse in C; only the rest ("1,340", " --", "¥500") is cleaned.
     numbers = pd.to_numeric(original, errors="coerce").astype("float64")
+    if decimal_comma:  # "1.234" is 1234 here: the C parse would make it 1.234
+        numbers[original.str.contains(".", regex=False, na=False).to_numpy(bool)] = np.nan
     odd = numbers.isna() & original.notna()
     bad = pd.Series(False, index=numbers.index)
     if odd.any():
         text = original[odd].str.strip()
         missing = text.str.casefold().isin(_NULL_TOKENS)
         text = text.str.replace(_CURRENCY_PREFIX, "", regex=True)
-        grouped = text.str.match(_THOUSANDS)
-        text = text.where(~grouped, text.str.replace(",", "", regex=False))
+        if decimal_comma:
+            european = text.str.match(_EUROPEAN).astype(bool)
+            text = text.where(european | ~text.str.contains(r"[.,]").astype(bool), None)
+            text = text.where(~european, text.str.replace(f"[.{_GROUP_SPACES}]", "", regex=True)
+                              .str.replace(",", ".", regex=False))
+        else:
+            grouped = text.str.match(_THOUSANDS)
+            text = text.where(~grouped, text.str.replace(",", "", regex=False))
         parsed = pd.to_numeric(text.where(~missing, None), errors="coerce")
         numbers[odd] = parsed.astype("float64")
         bad[odd] = parsed.isna() & ~missing
     return original, numbers, bad
 
 
-def _number_column(values: pd.Series, whole: bool, fail: _Fail, column: str) -> pd.Series:
+def _number_column(values: pd.Series, whole: bool, fail: _Fail, column: str,
+                   decimal_comma: bool = False) -> pd.Series:
     """Metric cells as numbers (`_parsed_numbers`); anything that is not a non-negative
     number is refused."""
-    original, numbers, bad = _parsed_numbers(values)
+    original, numbers, bad = _parsed_numbers(values, decimal_comma)
     bad |= np.isinf(numbers)
     if bad.any():
         at = int(np.flatnonzero(bad.to_numpy())[0])

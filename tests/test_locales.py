@@ -1,0 +1,196 @@
+"""Google Ads exports downloaded with the UI in another language: translated headers, match
+types and totals rows, and decimal-comma numbers, decided once per file."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+from pathlib import Path
+
+import pytest
+
+from core.data import datasets, ingest
+from core.data.columns import _NORMALISED_ALIASES, normalise_name
+from core.data.readers import read_paths
+from core.errors import InputError
+from tests.conftest import SHARED_DATA
+
+NBSP, NNBSP = "\u00a0", "\u202f"
+
+
+def ui_download(path: Path, title: str, range_line: str, rows: list[list[str]]) -> Path:
+    """A file as the Google Ads UI downloads it: UTF-16 with BOM, tab-separated, a title
+    and a date-range line above the header (as the Sony exports are)."""
+    out = io.StringIO()
+    out.write(f'{title}\n"{range_line}"\n')
+    csv.writer(out, delimiter="\t", lineterminator="\n").writerows(rows)
+    path.write_bytes(codecs.BOM_UTF16_LE + out.getvalue().encode("utf-16-le"))
+    return path
+
+
+def imported(path: Path, dataset: str):
+    summary = ingest.import_paths([path], dataset)
+    terms = datasets.terms(dataset, summary.version).sort_values("source_line")
+    return summary, terms.reset_index(drop=True)
+
+
+def test_german_search_terms_report(home, tmp_path: Path) -> None:
+    path = ui_download(tmp_path / "de.csv", "Suchbegriffbericht", "1. Mai 2024 - 31. Mai 2024", [
+        ["Suchbegriff", "Übereinstimmungstyp", "Kampagne", "Anzeigengruppe", "Keyword",
+         "Währungscode", "Klicks", "Impr.", "CTR", "Kosten", "Conversions"],
+        ["gps uhr kinder", "Exakt passend (ähnliche Variante)", "Kinder GPS", "Uhren",
+         "[gps uhr]", "EUR", "1.234", "12.000", "10,28 %", "1.234,56", "3,00"],
+        ["gps kinder", "Wortgruppe", "Kinder GPS", "Uhren", '"gps kind"', "EUR", "7", "90",
+         "7,78 %", "12,5", "0,00"],
+        ["tracker app", "Weitgehend passend", "Tracker", "Apps", "tracker", "EUR", "0", "15",
+         " --", "0,00", " --"],
+        ["Gesamt: Konto", "", "", "", "", "", "1.241", "12.105", "", "1.247,06", "3,00"],
+    ])
+    summary, terms = imported(path, "de")
+    assert (summary.rows, summary.campaigns, summary.warnings) == (3, 2, [])
+    assert terms["term"].tolist() == ["gps uhr kinder", "gps kinder", "tracker app"]
+    assert set(terms["term_type"]) == {"search_term"}  # "Suchbegriff" beats "Keyword"
+    assert terms["campaign_id"].tolist() == ["Kinder GPS", "Kinder GPS", "Tracker"]
+    assert terms["ad_group"].tolist() == ["Uhren", "Uhren", "Apps"]
+    assert terms["match_type"].tolist() == ["exact", "phrase", "broad"]
+    assert terms["clicks"].tolist() == [1234, 7, 0]
+    assert terms["impressions"].tolist() == [12000, 90, 15]
+    assert terms["cost"].tolist() == pytest.approx([1234.56, 12.5, 0.0])
+    assert terms["conversions"].iloc[:2].tolist() == [3.0, 0.0]
+    assert terms["conversions"].isna().iloc[2]
+    assert datasets.currency("de") == "EUR"
+
+
+def test_french_keyword_report_with_space_thousands(home, tmp_path: Path) -> None:
+    path = ui_download(tmp_path / "fr.csv", "Rapport sur les mots clés",
+                       "1 mai 2024 - 31 mai 2024", [
+        ["Mot clé", "Type de correspondance", "Campagne", "Groupe d'annonces",
+         "Code de la devise", "Clics", "Impr.", "Coût", "Conversions"],
+        ["montre gps", "Mot clé exact", "Montres", "GPS", "EUR", f"1{NNBSP}234",
+         f"12{NBSP}000", f"1{NNBSP}234,56", "2,50"],
+        ["montre enfant", "Expression exacte", "Montres", "Enfants", "EUR", "3", "40",
+         "4,2", "0"],
+        ["traceur", "Requête large", "Traceurs", "Apps", "EUR", "0", "9", "0", "0"],
+        ["Total : compte", "", "", "", "", f"1{NNBSP}237", f"12{NBSP}049", f"1{NNBSP}238,76",
+         "2,50"],
+    ])
+    summary, terms = imported(path, "fr")
+    assert (summary.rows, summary.campaigns) == (3, 2)
+    assert set(terms["term_type"]) == {"keyword"}
+    assert terms["match_type"].tolist() == ["exact", "phrase", "broad"]  # not "exacte"
+    assert terms["clicks"].tolist() == [1234, 3, 0]
+    assert terms["impressions"].tolist() == [12000, 40, 9]
+    assert terms["cost"].tolist() == pytest.approx([1234.56, 4.2, 0.0])
+    assert terms["conversions"].tolist() == pytest.approx([2.5, 0.0, 0.0])
+
+
+def test_spanish_utf8_csv(home, tmp_path: Path) -> None:
+    path = tmp_path / "es.csv"
+    path.write_text(
+        "Informe de términos de búsqueda\n\"1 may 2024 - 31 may 2024\"\n"
+        "Término de búsqueda,Tipo de concordancia,Campaña,Grupo de anuncios,Clics,Impr.,"
+        "Coste,Conversiones\n"
+        'reloj gps,Concordancia exacta,Relojes,GPS,"1.234","12.000","1.234,56","3,00"\n'
+        'reloj niños,Concordancia de frase,Relojes,Niños,5,80,"0,75",0\n'
+        "localizador,Concordancia amplia,Localizadores,Apps,0,3,0,0\n"
+        'Total: cuenta,,,,"1.239","12.083","1.235,31","3,00"\n', encoding="utf-8")
+    summary, terms = imported(path, "es")
+    assert (summary.rows, summary.campaigns) == (3, 2)
+    assert set(terms["term_type"]) == {"search_term"}
+    assert terms["campaign_id"].tolist() == ["Relojes", "Relojes", "Localizadores"]
+    assert terms["match_type"].tolist() == ["exact", "phrase", "broad"]
+    assert terms["clicks"].tolist() == [1234, 5, 0]
+    assert terms["impressions"].tolist() == [12000, 80, 3]
+    assert terms["cost"].tolist() == pytest.approx([1234.56, 0.75, 0.0])
+
+
+def test_japanese_report_keeps_decimal_points(home, tmp_path: Path) -> None:
+    path = ui_download(tmp_path / "ja.csv", "検索語句レポート", "2024年5月1日～2024年5月31日", [
+        ["検索語句", "マッチタイプ", "キャンペーン", "広告グループ", "通貨コード", "クリック数",
+         "表示回数", "費用", "コンバージョン"],
+        ["見守り 時計", "完全一致（類似パターン）", "見守り", "時計", "JPY", "1,234", "12,000",
+         "45,600", "3.50"],
+        ["子供 gps", "フレーズ一致", "見守り", "GPS", "JPY", "7", "90", "1,200", "0.00"],
+        ["gps", "部分一致", "GPS", "汎用", "JPY", "0", "15", "0", " --"],
+        ["合計: アカウント", "", "", "", "", "1,241", "12,105", "46,800", "3.50"],
+    ])
+    summary, terms = imported(path, "ja")
+    assert (summary.rows, summary.campaigns) == (3, 2)
+    assert set(terms["term_type"]) == {"search_term"}
+    assert terms["match_type"].tolist() == ["exact", "phrase", "broad"]
+    assert terms["clicks"].tolist() == [1234, 7, 0]
+    assert terms["impressions"].tolist() == [12000, 90, 15]
+    assert terms["cost"].tolist() == [45600.0, 1200.0, 0.0]
+    assert terms["conversions"].iloc[:2].tolist() == [3.5, 0.0]
+    assert datasets.currency("ja") == "JPY"
+
+
+def test_mixed_number_styles_are_refused_naming_a_cell_of_each(home, tmp_path: Path) -> None:
+    path = tmp_path / "mixed.csv"
+    path.write_text('keyword;campaign;clicks;cost\nuhr;K1;5;"1.234,56"\nclock;C1;7;"1,234.50"\n',
+                    encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        ingest.import_paths([path], "mixed")
+    message = str(caught.value)
+    assert message.startswith("mixed.csv:") and "two styles" in message
+    assert "'1.234,56' (line 2, column 'cost')" in message
+    assert "'1,234.50' (line 3, column 'cost')" in message
+    assert datasets.list_versions().empty  # nothing stored
+
+
+def test_ambiguous_cells_follow_the_header_language(tmp_path: Path) -> None:
+    """"1.234" alone is 1234 under German headers (with a warning) and 1.234 under English
+    ones, as before."""
+    german = tmp_path / "de.csv"
+    german.write_text("Keyword;Kampagne;Klicks;Kosten\nuhr;K1;5;1.234\nwecker;K1;2;2.500\n",
+                      encoding="utf-8")
+    result = read_paths([german])
+    assert result.frame["cost"].tolist() == [1234.0, 2500.0]
+    assert len(result.warnings) == 1
+    assert "'1.234' (line 2, column 'Kosten')" in result.warnings[0]
+    assert "decimal comma" in result.warnings[0] and "'Kampagne'" in result.warnings[0]
+
+    english = tmp_path / "en.csv"
+    english.write_text("keyword,campaign,clicks,cost\nwatch,C1,5,1.234\n", encoding="utf-8")
+    result = read_paths([english])
+    assert result.frame["cost"].tolist() == [1.234] and result.warnings == []
+
+
+def test_decimal_comma_file_refuses_a_decimal_point_cell_it_cannot_place(tmp_path: Path
+                                                                          ) -> None:
+    path = tmp_path / "odd.csv"
+    path.write_text('Keyword;Kampagne;Klicks;Kosten\nuhr;K1;5;"12,5"\nwecker;K1;2;1.2345\n',
+                    encoding="utf-8")
+    with pytest.raises(InputError, match=r"odd.csv, line 3, column 'Kosten': '1.2345' is not "
+                                         "a number"):
+        read_paths([path])
+
+
+def test_rival_columns_compare_in_the_file_style(tmp_path: Path) -> None:
+    path = tmp_path / "rival.csv"
+    path.write_text('Keyword;Kampagne;Impr.;Impressionen\nuhr;K1;"1.234";"1.234"\n'
+                    'wecker;K1;"12,0";"12"\n', encoding="utf-8")
+    assert read_paths([path]).frame["impressions"].tolist() == [1234, 12]
+
+
+def test_translated_aliases_collide_with_no_other_column() -> None:
+    """Only a lone campaign column feeds both campaign id and name, in every language."""
+    owners: dict[str, set[str]] = {}
+    for column, aliases in _NORMALISED_ALIASES.items():
+        for alias in aliases:
+            owners.setdefault(alias, set()).add(column)
+    shared = {alias for alias, columns in owners.items() if len(columns) > 1}
+    assert all(owners[a] == {"campaign_id", "campaign_name"} for a in shared)
+    assert {normalise_name(a) for a in ("Campaign", "Kampagne", "Campagne", "Campaña",
+                                        "Campagna", "Campanha", "キャンペーン")} == shared
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "sony_okg_ad_keywords/keyword").is_dir(),
+                    reason="shared Sony exports not present")
+def test_sony_exports_import_as_before(home) -> None:
+    folder = SHARED_DATA / "sony_okg_ad_keywords/keyword"
+    summary = ingest.import_paths([folder], "sony")
+    terms = datasets.terms("sony", summary.version)
+    assert (summary.rows, summary.campaigns, summary.warnings) == (6634, 16, [])
+    assert int(terms["clicks"].sum()) == 209_649
