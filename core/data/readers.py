@@ -786,8 +786,9 @@ def _number_style(header: Sequence[str], matched: dict[str, int],
     for column in METRIC_COLUMNS:
         if column not in matched:
             continue
-        cells = pd.Series([v for v in cells_of(matched[column])], dtype=object)
-        text = cells[cells.map(lambda v: isinstance(v, str))].drop_duplicates()
+        cells = pd.Series(cells_of(matched[column]), dtype=object)
+        distinct = cells.drop_duplicates()  # exports repeat their figures; first rows kept
+        text = distinct[distinct.map(lambda v: isinstance(v, str)).astype(bool)]
         text = text.str.strip().str.replace(_CURRENCY_PREFIX, "", regex=True)
         for style, pattern in (("comma", _COMMA_SIGNS), ("dot", _DOT_SIGNS),
                                ("ambiguous", _AMBIGUOUS)):
