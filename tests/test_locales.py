@@ -194,3 +194,15 @@ def test_sony_exports_import_as_before(home) -> None:
     terms = datasets.terms("sony", summary.version)
     assert (summary.rows, summary.campaigns, summary.warnings) == (6634, 16, [])
     assert int(terms["clicks"].sum()) == 209_649
+
+
+@pytest.mark.parametrize("cell, expected", [
+    ("Genau passend", "exact"), ("Exakt passend (ähnliche Variante)", "exact"),
+    ("Passende Wortgruppe", "phrase"), ("Weitgehend passend", "broad"),
+    ("Mot clé exact", "exact"), ("Expression exacte", "phrase"), ("完全一致", "exact"),
+    ("Exact match (close variant)", "exact"), ("Kein Typ", None)])
+def test_translated_match_type_names(cell: str, expected: str | None) -> None:
+    from core.data.columns import normalise_name
+    from core.data.match_types import named_match_type
+
+    assert named_match_type(normalise_name(cell)) == expected

@@ -40,7 +40,8 @@ def strip_match_decoration(term: str) -> tuple[str, str | None]:
 MATCH_TYPE_NAMES: dict[str, str] = {
     "exact": "exact", "phrase": "phrase", "broad": "broad",
     # de
-    "exaktpassend": "exact", "wortgruppe": "phrase", "passendewortgruppe": "phrase",
+    "exaktpassend": "exact", "genaupassend": "exact", "wortgruppe": "phrase",
+    "passendewortgruppe": "phrase",
     "weitgehendpassend": "broad",
     # fr
     "motcléexact": "exact", "expressionexacte": "phrase", "requêtelarge": "broad",
