@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import html
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -198,6 +199,20 @@ def as_percent_points(frame: pd.DataFrame, columns=RATES) -> pd.DataFrame:
 
 
 PERCENT = "%.2f%%"
+
+
+def chart_text(values):
+    """Labels and hover text as a Plotly chart should draw them: literally. Plotly reads a
+    subset of HTML in them (<b>, <br>, <a href>), so an imported keyword, campaign or
+    label, or a topic name, holding tags was drawn as markup or as a link. Escaped, it
+    shows as typed (Plotly turns &lt; back into <). Takes a Series or a list; what is not
+    text is left as it is."""
+    def escape(value):
+        return html.escape(value, quote=False) if isinstance(value, str) else value
+
+    if isinstance(values, pd.Series):
+        return values.map(escape)
+    return [escape(v) for v in values]
 
 
 def flash(message: str, icon: str = ":material/check_circle:") -> None:

@@ -72,7 +72,8 @@ with ui.friendly_errors():
             "p50_ms": st.column_config.NumberColumn("p50 ms", format="%.1f"),
             "p95_ms": st.column_config.NumberColumn("p95 ms", format="%.1f"),
             "acceptance_rate": st.column_config.NumberColumn("acceptance", format="percent")})
-    heat = go.Figure(go.Heatmap(z=aligned["js"], x=names_b, y=names_a,
+    heat = go.Figure(go.Heatmap(z=aligned["js"], x=ui.chart_text(names_b),
+                                y=ui.chart_text(names_a),
                                 colorscale="Viridis_r", colorbar={"title": "JS"}))
     heat.update_layout(height=max(400, 20 * len(names_a)),
                        title="Topic alignment (rows A, columns B; lower = more alike)")

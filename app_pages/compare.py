@@ -60,8 +60,8 @@ if a and b:
         model_a, model_b = ui.model(a), ui.model(b)
         aligned = ab.alignment(model_a, model_b)
     js, best = aligned["js"], aligned["best"]
-    names_a = registry.topic_names(model_a)
-    names_b = registry.topic_names(model_b)
+    names_a = ui.chart_text(registry.topic_names(model_a))
+    names_b = ui.chart_text(registry.topic_names(model_b))
     heat = go.Figure(go.Heatmap(z=js, x=names_b, y=names_a, colorscale="Viridis_r",
                                 colorbar={"title": "JS distance"}))
     heat.add_trace(go.Scatter(x=[names_b[j] for j in best], y=names_a, mode="markers",

@@ -125,12 +125,14 @@ with tab_charts:
     with st.spinner("Counting the most widespread terms…"):
         top = ui.top_terms(name, version, 25)
     st.plotly_chart(
-        px.bar(top.iloc[::-1], x="campaigns", y="term", orientation="h", height=600,
+        px.bar(top.iloc[::-1].assign(term=lambda t: ui.chart_text(t["term"])), x="campaigns",
+               y="term", orientation="h", height=600,
                title="Most widespread terms (number of campaigns)"),
         width="stretch",
     )
     if table["cost"].notna().any() and table["label"].notna().any():
         by_label = table.groupby("label", as_index=False)[["cost", "clicks"]].sum()
+        by_label["label"] = ui.chart_text(by_label["label"])
         spend = px.bar(by_label.sort_values("cost"), x="cost", y="label", orientation="h",
                        height=max(400, 18 * len(by_label) + 120), title="Spend by label",
                        labels={"cost": ui.money_label("Cost", money), "label": ""})

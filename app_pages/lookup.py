@@ -89,6 +89,7 @@ if result is None:
 fingerprint = result.fingerprint_frame(topic_names)
 left, right = st.columns([2, 1])
 chart = fingerprint.sort_values("weight").tail(12)
+chart["name"] = ui.chart_text(chart["name"])
 left.plotly_chart(px.bar(chart, x="weight", y="name", orientation="h", range_x=[0, 1],
                          title="Fingerprint: strongest topics", labels={"name": ""}),
                   width="stretch")

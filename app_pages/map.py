@@ -2,6 +2,7 @@
 
 import plotly.express as px
 import streamlit as st
+from pandas.api.types import is_numeric_dtype
 
 import ui
 from core.serve import campaign_map
@@ -46,8 +47,10 @@ colour_options = {k: v for k, v in colour_options.items()
 colour = st.segmented_control("Colour by", list(colour_options), default="Dominant topic",
                               key="map_colour", required=True) or "Dominant topic"
 column = colour_options[colour]
+drawn = points.assign(**{c: ui.chart_text(points[c]) for c in (
+    "campaign_name", "top_topics", column) if c in points and not is_numeric_dtype(points[c])})
 figure = px.scatter(
-    points, x="x", y="y", color=column, hover_name="campaign_name",
+    drawn, x="x", y="y", color=column, hover_name="campaign_name",
     hover_data={"x": False, "y": False, "campaign_id": True, "top_topics": True,
                 column: True},
     custom_data=["campaign_id"], opacity=0.75, height=620,

@@ -70,7 +70,7 @@ with ui.friendly_errors():
     weights = model.engine.topic_term_[topic]
     order = np.argsort(-weights, kind="stable")[:15]  # the order Engine.top_words uses
     words = [model.vocabulary[i] for i in order]
-    left.plotly_chart(px.bar(x=weights[order][::-1], y=words[::-1],
+    left.plotly_chart(px.bar(x=weights[order][::-1], y=ui.chart_text(words[::-1]),
                              orientation="h", labels={"x": "P(word | topic)", "y": ""},
                              title="Top words"), width="stretch")
     dataset = model.manifest["dataset"]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import html
+import json
+
 import pandas as pd
 import pytest
 import streamlit as st
@@ -212,3 +215,20 @@ def test_explore_says_when_a_sql_result_is_capped(home, small_csv, monkeypatch):
     assert not at.error
     assert 0 < len(at.dataframe[-1].value) < 2000
     assert any("capped at 1 MB" in w.value for w in at.warning)
+
+
+def test_explore_charts_draw_imported_markup_as_text(home, tmp_path):
+    """Plotly reads <b>, <br> and <a href> in labels: an imported keyword holding a link
+    was drawn as one. The charts get the text escaped (Plotly shows &lt; as <)."""
+    link = '<a href="https://example.com">deal</a>'
+    rows = pd.DataFrame({"campaign_id": ["C1", "C1", "C2"], "keyword": [link, "plumber", link],
+                         "label": ["<b>bold</b>", "<b>bold</b>", "plain"],
+                         "clicks": [3, 4, 5], "impressions": [30, 40, 50], "cost": [1.0, 2, 3]})
+    path = tmp_path / "markup.csv"
+    rows.to_csv(path, index=False)
+    ingest.import_paths([path], "markup")
+    at = run_page("app_pages/explore.py")
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    drawn = {str(v) for spec in specs for trace in spec["data"] for v in trace.get("y", [])}
+    assert html.escape(link, quote=False) in drawn and "&lt;b&gt;bold&lt;/b&gt;" in drawn
+    assert not any("<a " in v or "<b>" in v for v in drawn)
