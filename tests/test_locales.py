@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from core.data import datasets, ingest
+from core.data import datasets, ingest, store
 from core.data.columns import _NORMALISED_ALIASES, normalise_name
 from core.data.readers import read_paths
 from core.errors import InputError
@@ -124,6 +124,30 @@ def test_japanese_report_keeps_decimal_points(home, tmp_path: Path) -> None:
     assert terms["cost"].tolist() == [45600.0, 1200.0, 0.0]
     assert terms["conversions"].iloc[:2].tolist() == [3.5, 0.0]
     assert datasets.currency("ja") == "JPY"
+
+
+def stored_format(dataset: str) -> str:
+    formats = store.query_one("SELECT formats FROM datasets WHERE name = ?", [dataset])[0]
+    assert len(formats) == 1
+    return formats[0]
+
+
+@pytest.mark.parametrize("title, term_header, expected", [
+    ("Rapport sur les mots clés", "Mot clé", "google_ads_keyword_report"),
+    ("Keyword-Bericht", "Keyword", "google_ads_keyword_report"),
+    ("Informe de palabras clave", "Palabra clave", "google_ads_keyword_report"),
+    ("Rapporto", "Parola chiave", "google_ads_keyword_report"),  # the column says
+    ("Relatório de termos de pesquisa", "Termo de pesquisa", "google_ads_search_terms_report"),
+    ("Rapport zoektermen", "Zoekterm", "google_ads_search_terms_report"),
+    ("キーワード レポート", "キーワード", "google_ads_keyword_report"),
+    ("Search keyword report", "Keyword", "google_ads_keyword_report"),
+    ("Campaign report", "Text", "google_ads_report")])
+def test_translated_report_gets_its_format_label(home, tmp_path: Path, title: str,
+                                                 term_header: str, expected: str) -> None:
+    path = ui_download(tmp_path / "report.csv", title, "1 mai 2024 - 31 mai 2024", [
+        [term_header, "Campaign", "Clicks"], ["uhr", "K1", "3"]])
+    ingest.import_paths([path], "labelled")
+    assert stored_format("labelled") == expected
 
 
 def test_mixed_number_styles_are_refused_naming_a_cell_of_each(home, tmp_path: Path) -> None:

@@ -307,13 +307,24 @@ def _has_delimiter(line: str) -> bool:
     return any(d in line for d in DELIMITERS)
 
 
+# What a report's title says it is, in English and the translated UIs ("Suchbegriffbericht",
+# "Rapport sur les termes de recherche", "Rapport sur les mots clés", "検索語句レポート").
+_SEARCH_TERMS_TITLE = re.compile(r"search term|suchbegriff|termes? de recherche|términos? de "
+                                 r"búsqueda|termini? di ricerca|termos? de pesquisa|zoekterm"
+                                 r"|検索語句", re.IGNORECASE)
+_KEYWORD_TITLE = re.compile(r"keyword|mots? clés?|palabras? clave|parole chiave|parola chiave"
+                            r"|palavras?-chave|zoekwoord|キーワード", re.IGNORECASE)
+
+
 def _report_format(title: str | None, delimiter: str, term_header: str) -> str:
+    """The format label: a Google Ads download is named by its title or, when the title
+    does not say, by its term column ("Suchbegriff", "Mot clé"), in any UI language."""
     if title is None:
         return "tsv" if delimiter == "\t" else "csv"
-    lowered = title.lower()
-    if "search term" in lowered or normalise_name(term_header) in SEARCH_TERM_NAMES:
+    term = normalise_name(term_header)
+    if _SEARCH_TERMS_TITLE.search(title) or term in SEARCH_TERM_NAMES:
         return "google_ads_search_terms_report"
-    if "keyword" in lowered:
+    if _KEYWORD_TITLE.search(title) or term in KEYWORD_NAMES:
         return "google_ads_keyword_report"
     return "google_ads_report"
 
