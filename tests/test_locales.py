@@ -150,6 +150,35 @@ def test_translated_report_gets_its_format_label(home, tmp_path: Path, title: st
     assert stored_format("labelled") == expected
 
 
+def test_currency_sign_after_the_number(home, tmp_path: Path) -> None:
+    """Hand-made files write "1.234,56 €" (the UI downloads write no sign); the sign after
+    the figure is dropped and the number style still read from such cells."""
+    path = tmp_path / "de.csv"
+    path.write_text(f'Keyword;Kampagne;Klicks;Kosten\nuhr;K1;5;"1.234,56 €"\n'
+                    f'wecker;K1;2;"12,5{NBSP}€"\nradio;K2;1;1.000€\nfunk;K2;0;0 €\n',
+                    encoding="utf-8")
+    summary, terms = imported(path, "signs")
+    assert (summary.rows, summary.warnings) == (4, [])
+    assert terms["cost"].tolist() == pytest.approx([1234.56, 12.5, 1000.0, 0.0])
+
+    french = tmp_path / "fr.csv"
+    french.write_text(f"Mot clé;Campagne;Clics;Coût\nmontre;M1;3;1{NNBSP}234,56{NNBSP}€\n"
+                      f"traceur;M1;1;£7\n", encoding="utf-8")
+    assert imported(french, "signs_fr")[1]["cost"].tolist() == pytest.approx([1234.56, 7.0])
+
+
+@pytest.mark.parametrize("cell", ["€5 €", "12,50 EUR", "5 € €"])
+def test_a_cell_with_two_signs_or_a_currency_code_is_refused(home, tmp_path: Path,
+                                                             cell: str) -> None:
+    path = tmp_path / "odd.csv"
+    path.write_text(f'Keyword;Kampagne;Klicks;Kosten\nuhr;K1;5;"1,50 €"\nwecker;K1;2;"{cell}"\n',
+                    encoding="utf-8")
+    with pytest.raises(InputError, match=f"odd.csv, line 3, column 'Kosten': '{cell}' is not "
+                                         "a number"):
+        ingest.import_paths([path], "odd")
+    assert datasets.list_versions().empty
+
+
 def test_mixed_number_styles_are_refused_naming_a_cell_of_each(home, tmp_path: Path) -> None:
     path = tmp_path / "mixed.csv"
     path.write_text('keyword;campaign;clicks;cost\nuhr;K1;5;"1.234,56"\nclock;C1;7;"1,234.50"\n',

@@ -63,7 +63,11 @@ _DATE_RANGE_LINE = re.compile(r"^\s*\"?[^\t;|]*(\d{4}|all time)[^\t;|]*\"?\s*$",
 
 _NULL_TOKENS = frozenset({"", "--", "-", "n/a", "na", "nan", "null", "none"})
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$")
-_CURRENCY_PREFIX = re.compile(r"^[$€£¥￥]\s*")
+# One currency sign before or after the figure ("$1,234.50", "1.234,56 €", "1 234,56\u00a0€"):
+# Google Ads downloads write none (the currency is a column), hand-made files do. Only
+# one: "€5 €" stays a cell that is no number. Codes ("12,50 EUR") are not stripped: a
+# code in a cell may contradict the file's currency column, and is refused by name.
+_CURRENCY_SIGN = re.compile(r"^[$€£¥￥]\s*(?=[^$€£¥￥]*$)|(?<=[^$€£¥￥\s])\s*[$€£¥￥]$")
 # Decimal-comma numbers ("1.234,56", "1 234,56" with a space, NBSP or narrow NBSP, "12,5").
 _GROUP_SPACES = " \u00a0\u202f"
 _EUROPEAN = re.compile(r"^[+-]?(\d+|\d{1,3}(\.\d{3})+|\d{1,3}([ \u00a0\u202f]\d{3})+)(,\d*)?$")
@@ -800,7 +804,7 @@ def _number_style(header: Sequence[str], matched: dict[str, int],
         cells = pd.Series(cells_of(matched[column]), dtype=object)
         distinct = cells.drop_duplicates()  # exports repeat their figures; first rows kept
         text = distinct[distinct.map(lambda v: isinstance(v, str)).astype(bool)]
-        text = text.str.strip().str.replace(_CURRENCY_PREFIX, "", regex=True)
+        text = text.str.strip().str.replace(_CURRENCY_SIGN, "", regex=True)
         for style, pattern in (("comma", _COMMA_SIGNS), ("dot", _DOT_SIGNS),
                                ("ambiguous", _AMBIGUOUS)):
             hits = text.index[text.str.match(pattern).to_numpy(dtype=bool)]
@@ -852,7 +856,7 @@ def _parsed_numbers(values: pd.Series, decimal_comma: bool = False
     if odd.any():
         text = original[odd].str.strip()
         missing = text.str.casefold().isin(_NULL_TOKENS)
-        text = text.str.replace(_CURRENCY_PREFIX, "", regex=True)
+        text = text.str.replace(_CURRENCY_SIGN, "", regex=True)
         if decimal_comma:
             european = text.str.match(_EUROPEAN).astype(bool)
             text = text.where(european | ~text.str.contains(r"[.,]").astype(bool), None)
