@@ -8,6 +8,7 @@ import csv
 import io
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from core.data import datasets, ingest, store
@@ -177,6 +178,58 @@ def test_a_cell_with_two_signs_or_a_currency_code_is_refused(home, tmp_path: Pat
                                          "a number"):
         ingest.import_paths([path], "odd")
     assert datasets.list_versions().empty
+
+
+@pytest.mark.parametrize("range_line", [
+    "1. Mai 2024 - 1. Mai 2024", "1. Mai 2024", "1er mai 2024 - 1 mai 2024",
+    "1 may. 2024 - 1 may. 2024", "1 de mayo de 2024 - 1 de mayo de 2024", "1 mag 2024",
+    "1 de mai. de 2024 - 1 de maio de 2024", "1 mei 2024 – 1 mei 2024",
+    "2024年5月1日～2024年5月1日", "May 1, 2024 - May 1, 2024"])
+def test_translated_one_day_range_line_dates_the_rows(home, tmp_path: Path,
+                                                      range_line: str) -> None:
+    path = ui_download(tmp_path / "day.csv", "Suchbegriffbericht", range_line, [
+        ["Suchbegriff", "Kampagne", "Klicks"], ["uhr", "K1", "3"], ["wecker", "K2", "1"]])
+    terms = imported(path, "day")[1]
+    assert pd.to_datetime(terms["date"]).tolist() == [pd.Timestamp("2024-05-01")] * 2
+
+
+@pytest.mark.parametrize("range_line", [
+    "1. Mai 2024 - 31. Mai 2024", "3. Sept. 2024 - 31. Dez. 2024", "1 ma 2024 - 1 ma 2024",
+    "31. Februar 2024 - 31. Februar 2024"])
+def test_a_translated_range_or_unreadable_day_leaves_rows_undated(home, tmp_path: Path,
+                                                                  range_line: str) -> None:
+    """As in English: figures summed over a range belong to no one day; a month that is
+    no month ("ma": März or Mai) or no such day gives no date rather than a wrong one."""
+    path = ui_download(tmp_path / "range.csv", "Suchbegriffbericht", range_line, [
+        ["Suchbegriff", "Kampagne", "Klicks"], ["uhr", "K1", "3"]])
+    summary, terms = imported(path, "range")
+    assert summary.rows == 1 and terms["date"].isna().all()
+
+
+def test_month_names_and_abbreviations() -> None:
+    from core.data.readers import _report_date
+
+    assert _report_date("31. Dez. 2024 - 31. Dezember 2024") == pd.Timestamp("2024-12-31")
+    assert _report_date("3 févr. 2024") == pd.Timestamp("2024-02-03")
+    assert _report_date("7 de set. de 2024") == pd.Timestamp("2024-09-07")
+    assert _report_date("9 mrt 2024") == pd.Timestamp("2024-03-09")
+    assert _report_date("２０２４年１０月５日") == pd.Timestamp("2024-10-05")
+    assert _report_date("1 ju 2024") is None  # Juni or Juli
+
+
+@pytest.mark.parametrize("all_time", ["Gesamter Zeitraum", "Gesamte Laufzeit",
+                                      "Toute la période", "Todo el período",
+                                      "Tutto il periodo", "Todo o período", "全期間"])
+def test_translated_all_time_line_is_the_range_line(home, tmp_path: Path,
+                                                    all_time: str) -> None:
+    """Before: the all-time line (no year in it) was taken for the header, and the file
+    refused as having no term column."""
+    path = ui_download(tmp_path / "all.csv", "Keyword-Bericht", all_time, [
+        ["Keyword", "Kampagne", "Klicks"], ["uhr", "K1", "3"]])
+    summary, terms = imported(path, "all")
+    assert summary.rows == 1 and terms["term"].tolist() == ["uhr"]
+    assert terms["date"].isna().all()
+    assert stored_format("all") == "google_ads_keyword_report"
 
 
 def test_mixed_number_styles_are_refused_naming_a_cell_of_each(home, tmp_path: Path) -> None:

@@ -17,9 +17,10 @@ import io
 import os
 import re
 import stat
+import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +60,37 @@ _REPORT_WORDS = r"(?:\breport|bericht|\brapport|\binforme|\brelat[óo]rio|レポ
 _REPORT_TITLE = re.compile(
     r"^\s*\"?(?:[\w ./&()-]*\breport|[\w ./&()'’-]*" + _REPORT_WORDS + r"[\w ./&()'’-]*)\"?\s*$",
     re.IGNORECASE)
-_DATE_RANGE_LINE = re.compile(r"^\s*\"?[^\t;|]*(\d{4}|all time)[^\t;|]*\"?\s*$", re.IGNORECASE)
+# "All time" in the translated UIs (from Google Ads' UI terms; not checked against a real
+# export): "Gesamter Zeitraum" / "Gesamte Laufzeit", "Toute la période", "Todo el período",
+# "Tutto il periodo", "Todo o período", "Gehele periode", "全期間".
+_ALL_TIME = (r"all time|gesamter zeitraum|gesamte laufzeit|toute la p[ée]riode"
+             r"|todo el per[ií]odo|tutto il periodo|todo o per[ií]odo|gehele periode"
+             r"|volledige periode|全期間")
+_DATE_RANGE_LINE = re.compile(r"^\s*\"?[^\t;|]*(\d{4}|" + _ALL_TIME + r")[^\t;|]*\"?\s*$",
+                              re.IGNORECASE)
+# The two ends of a range: "A - B", "A – B" (en dash), "A～B" (Japanese).
+_RANGE_DASH = re.compile(r"\s+[-–—]\s+|\s*[～〜~]\s*")
+# A day as the translated UIs write it: "1. Mai 2024", "1er mai 2024", "1 may. 2024",
+# "1 de mayo de 2024", "1 de mai. de 2024", "1 mei 2024"; Japanese "2024年5月1日".
+_DAY_MONTH_YEAR = re.compile(
+    r"^(\d{1,2})(?:er)?\.?\s+(?:de\s+)?([^\W\d_]+)\.?,?\s+(?:de\s+)?(\d{4})$")
+_JAPANESE_DAY = re.compile(r"^(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日$")
+# Month names of de, fr, es, it, pt and nl, January first; an abbreviation ("Sept.",
+# "févr.", "mag", "dez") is any start of at least 3 letters that names one month only.
+_MONTH_NAMES = (
+    ("januar", "janvier", "enero", "gennaio", "janeiro", "januari"),
+    ("februar", "février", "febrero", "febbraio", "fevereiro", "februari"),
+    ("märz", "mars", "marzo", "março", "maart", "mrt"),
+    ("april", "avril", "abril", "aprile"),
+    ("mai", "mayo", "maggio", "maio", "mei"),
+    ("juni", "juin", "junio", "giugno", "junho"),
+    ("juli", "juillet", "julio", "luglio", "julho"),
+    ("august", "août", "agosto", "augustus"),
+    ("september", "septembre", "septiembre", "setiembre", "settembre", "setembro"),
+    ("oktober", "octobre", "octubre", "ottobre", "outubro"),
+    ("november", "novembre", "noviembre", "novembro"),
+    ("dezember", "décembre", "diciembre", "dicembre", "dezembro", "december"),
+)
 
 _NULL_TOKENS = frozenset({"", "--", "-", "n/a", "na", "nan", "null", "none"})
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$")
@@ -334,22 +365,53 @@ def _report_format(title: str | None, delimiter: str, term_header: str) -> str:
 
 
 def _report_date(line: str | None) -> pd.Timestamp | None:
-    """The report's day when the range line names a single day (`"May 1, 2024"` or
-    `"May 1, 2024 - May 1, 2024"`); ranges and "All time" give no date."""
+    """The report's day when the range line names a single day (`"May 1, 2024"`,
+    `"May 1, 2024 - May 1, 2024"`, `"1. Mai 2024 - 1. Mai 2024"`, `"2024年5月1日"`);
+    ranges and "All time" (in any UI language) give no date: their figures are sums
+    over many days, which no one day stands for."""
     if not line:
         return None
-    ends = [part.strip() for part in line.split(" - ")]
     days = set()
-    for end in ends:
-        for pattern in ("%B %d, %Y", "%b %d, %Y", "%Y-%m-%d"):
-            try:
-                days.add(datetime.strptime(end, pattern).date())
-                break
-            except ValueError:
-                continue
-        else:
+    for end in _RANGE_DASH.split(line.strip()):
+        day = _english_day(end.strip()) or _translated_day(end.strip())
+        if day is None:
             return None
+        days.add(day)
     return pd.Timestamp(days.pop()) if len(days) == 1 else None
+
+
+def _english_day(text: str) -> date | None:
+    for pattern in ("%B %d, %Y", "%b %d, %Y", "%Y-%m-%d"):
+        try:
+            return datetime.strptime(text, pattern).date()
+        except ValueError:
+            continue
+    return None
+
+
+def _translated_day(text: str) -> date | None:
+    """A day of a translated range line (`_DAY_MONTH_YEAR`, `_JAPANESE_DAY`), or None."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    if found := _JAPANESE_DAY.match(folded):
+        year, month, day = (int(part) for part in found.groups())
+    elif found := _DAY_MONTH_YEAR.match(folded):
+        day, year = int(found[1]), int(found[3])
+        month = _month_number(found[2])
+    else:
+        return None
+    try:
+        return date(year, month, day) if month else None
+    except ValueError:  # "31. Februar 2024"
+        return None
+
+
+def _month_number(word: str) -> int | None:
+    """1-12 for a month name or an abbreviation only one month's names start with."""
+    if len(word) < 3:
+        return None
+    months = {number for number, names in enumerate(_MONTH_NAMES, start=1)
+              if any(name.startswith(word) for name in names)}
+    return months.pop() if len(months) == 1 else None
 
 
 def _read_delimited(text: str, name: str) -> _RawTable:
