@@ -40,9 +40,9 @@ from core.data.columns import (
     normalise_name,
     rival_columns,
 )
-from core.errors import InputError
 from core.data.match_types import named_match_type, strip_match_decoration
 from core.data.schema import METRIC_COLUMNS, TERM_COLUMNS
+from core.errors import InputError
 
 PLANTED_SUFFIX = "planted.parquet"  # core.data.demo.planted_path: never read from a folder
 SUPPORTED_SUFFIXES = (".csv", ".tsv", ".tab", ".txt", ".parquet", ".pq")
@@ -945,7 +945,8 @@ def _number_column(values: pd.Series, whole: bool, fail: _Fail, column: str,
     negative = np.flatnonzero((numbers < 0).to_numpy())
     if negative.size:
         at = int(negative[0])
-        raise fail(f"{_shown(original.iloc[at])} is negative; metrics must be 0 or more", at, column)
+        raise fail(f"{_shown(original.iloc[at])} is negative; metrics must be 0 or more", at,
+                   column)
     limit = _METRIC_MAX.get(column)
     too_big = np.flatnonzero((numbers > limit).to_numpy()) if limit else []
     if len(too_big):
