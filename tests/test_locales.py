@@ -8,9 +8,10 @@ import csv
 import io
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
-from core.data import datasets, ingest
+from core.data import datasets, ingest, store
 from core.data.columns import _NORMALISED_ALIASES, normalise_name
 from core.data.readers import read_paths
 from core.errors import InputError
@@ -124,6 +125,111 @@ def test_japanese_report_keeps_decimal_points(home, tmp_path: Path) -> None:
     assert terms["cost"].tolist() == [45600.0, 1200.0, 0.0]
     assert terms["conversions"].iloc[:2].tolist() == [3.5, 0.0]
     assert datasets.currency("ja") == "JPY"
+
+
+def stored_format(dataset: str) -> str:
+    formats = store.query_one("SELECT formats FROM datasets WHERE name = ?", [dataset])[0]
+    assert len(formats) == 1
+    return formats[0]
+
+
+@pytest.mark.parametrize("title, term_header, expected", [
+    ("Rapport sur les mots clés", "Mot clé", "google_ads_keyword_report"),
+    ("Keyword-Bericht", "Keyword", "google_ads_keyword_report"),
+    ("Informe de palabras clave", "Palabra clave", "google_ads_keyword_report"),
+    ("Rapporto", "Parola chiave", "google_ads_keyword_report"),  # the column says
+    ("Relatório de termos de pesquisa", "Termo de pesquisa", "google_ads_search_terms_report"),
+    ("Rapport zoektermen", "Zoekterm", "google_ads_search_terms_report"),
+    ("キーワード レポート", "キーワード", "google_ads_keyword_report"),
+    ("Search keyword report", "Keyword", "google_ads_keyword_report"),
+    ("Campaign report", "Text", "google_ads_report")])
+def test_translated_report_gets_its_format_label(home, tmp_path: Path, title: str,
+                                                 term_header: str, expected: str) -> None:
+    path = ui_download(tmp_path / "report.csv", title, "1 mai 2024 - 31 mai 2024", [
+        [term_header, "Campaign", "Clicks"], ["uhr", "K1", "3"]])
+    ingest.import_paths([path], "labelled")
+    assert stored_format("labelled") == expected
+
+
+def test_currency_sign_after_the_number(home, tmp_path: Path) -> None:
+    """Hand-made files write "1.234,56 €" (the UI downloads write no sign); the sign after
+    the figure is dropped and the number style still read from such cells."""
+    path = tmp_path / "de.csv"
+    path.write_text(f'Keyword;Kampagne;Klicks;Kosten\nuhr;K1;5;"1.234,56 €"\n'
+                    f'wecker;K1;2;"12,5{NBSP}€"\nradio;K2;1;1.000€\nfunk;K2;0;0 €\n',
+                    encoding="utf-8")
+    summary, terms = imported(path, "signs")
+    assert (summary.rows, summary.warnings) == (4, [])
+    assert terms["cost"].tolist() == pytest.approx([1234.56, 12.5, 1000.0, 0.0])
+
+    french = tmp_path / "fr.csv"
+    french.write_text(f"Mot clé;Campagne;Clics;Coût\nmontre;M1;3;1{NNBSP}234,56{NNBSP}€\n"
+                      f"traceur;M1;1;£7\n", encoding="utf-8")
+    assert imported(french, "signs_fr")[1]["cost"].tolist() == pytest.approx([1234.56, 7.0])
+
+
+@pytest.mark.parametrize("cell", ["€5 €", "12,50 EUR", "5 € €"])
+def test_a_cell_with_two_signs_or_a_currency_code_is_refused(home, tmp_path: Path,
+                                                             cell: str) -> None:
+    path = tmp_path / "odd.csv"
+    path.write_text(f'Keyword;Kampagne;Klicks;Kosten\nuhr;K1;5;"1,50 €"\nwecker;K1;2;"{cell}"\n',
+                    encoding="utf-8")
+    with pytest.raises(InputError, match=f"odd.csv, line 3, column 'Kosten': '{cell}' is not "
+                                         "a number"):
+        ingest.import_paths([path], "odd")
+    assert datasets.list_versions().empty
+
+
+@pytest.mark.parametrize("range_line", [
+    "1. Mai 2024 - 1. Mai 2024", "1. Mai 2024", "1er mai 2024 - 1 mai 2024",
+    "1 may. 2024 - 1 may. 2024", "1 de mayo de 2024 - 1 de mayo de 2024", "1 mag 2024",
+    "1 de mai. de 2024 - 1 de maio de 2024", "1 mei 2024 – 1 mei 2024",
+    "2024年5月1日～2024年5月1日", "May 1, 2024 - May 1, 2024"])
+def test_translated_one_day_range_line_dates_the_rows(home, tmp_path: Path,
+                                                      range_line: str) -> None:
+    path = ui_download(tmp_path / "day.csv", "Suchbegriffbericht", range_line, [
+        ["Suchbegriff", "Kampagne", "Klicks"], ["uhr", "K1", "3"], ["wecker", "K2", "1"]])
+    terms = imported(path, "day")[1]
+    assert pd.to_datetime(terms["date"]).tolist() == [pd.Timestamp("2024-05-01")] * 2
+
+
+@pytest.mark.parametrize("range_line", [
+    "1. Mai 2024 - 31. Mai 2024", "3. Sept. 2024 - 31. Dez. 2024", "1 ma 2024 - 1 ma 2024",
+    "31. Februar 2024 - 31. Februar 2024"])
+def test_a_translated_range_or_unreadable_day_leaves_rows_undated(home, tmp_path: Path,
+                                                                  range_line: str) -> None:
+    """As in English: figures summed over a range belong to no one day; a month that is
+    no month ("ma": März or Mai) or no such day gives no date rather than a wrong one."""
+    path = ui_download(tmp_path / "range.csv", "Suchbegriffbericht", range_line, [
+        ["Suchbegriff", "Kampagne", "Klicks"], ["uhr", "K1", "3"]])
+    summary, terms = imported(path, "range")
+    assert summary.rows == 1 and terms["date"].isna().all()
+
+
+def test_month_names_and_abbreviations() -> None:
+    from core.data.readers import _report_date
+
+    assert _report_date("31. Dez. 2024 - 31. Dezember 2024") == pd.Timestamp("2024-12-31")
+    assert _report_date("3 févr. 2024") == pd.Timestamp("2024-02-03")
+    assert _report_date("7 de set. de 2024") == pd.Timestamp("2024-09-07")
+    assert _report_date("9 mrt 2024") == pd.Timestamp("2024-03-09")
+    assert _report_date("２０２４年１０月５日") == pd.Timestamp("2024-10-05")
+    assert _report_date("1 ju 2024") is None  # Juni or Juli
+
+
+@pytest.mark.parametrize("all_time", ["Gesamter Zeitraum", "Gesamte Laufzeit",
+                                      "Toute la période", "Todo el período",
+                                      "Tutto il periodo", "Todo o período", "全期間"])
+def test_translated_all_time_line_is_the_range_line(home, tmp_path: Path,
+                                                    all_time: str) -> None:
+    """Before: the all-time line (no year in it) was taken for the header, and the file
+    refused as having no term column."""
+    path = ui_download(tmp_path / "all.csv", "Keyword-Bericht", all_time, [
+        ["Keyword", "Kampagne", "Klicks"], ["uhr", "K1", "3"]])
+    summary, terms = imported(path, "all")
+    assert summary.rows == 1 and terms["term"].tolist() == ["uhr"]
+    assert terms["date"].isna().all()
+    assert stored_format("all") == "google_ads_keyword_report"
 
 
 def test_mixed_number_styles_are_refused_naming_a_cell_of_each(home, tmp_path: Path) -> None:

@@ -17,9 +17,10 @@ import io
 import os
 import re
 import stat
+import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +40,9 @@ from core.data.columns import (
     normalise_name,
     rival_columns,
 )
-from core.errors import InputError
 from core.data.match_types import named_match_type, strip_match_decoration
 from core.data.schema import METRIC_COLUMNS, TERM_COLUMNS
+from core.errors import InputError
 
 PLANTED_SUFFIX = "planted.parquet"  # core.data.demo.planted_path: never read from a folder
 SUPPORTED_SUFFIXES = (".csv", ".tsv", ".tab", ".txt", ".parquet", ".pq")
@@ -59,11 +60,45 @@ _REPORT_WORDS = r"(?:\breport|bericht|\brapport|\binforme|\brelat[óo]rio|レポ
 _REPORT_TITLE = re.compile(
     r"^\s*\"?(?:[\w ./&()-]*\breport|[\w ./&()'’-]*" + _REPORT_WORDS + r"[\w ./&()'’-]*)\"?\s*$",
     re.IGNORECASE)
-_DATE_RANGE_LINE = re.compile(r"^\s*\"?[^\t;|]*(\d{4}|all time)[^\t;|]*\"?\s*$", re.IGNORECASE)
+# "All time" in the translated UIs (from Google Ads' UI terms; not checked against a real
+# export): "Gesamter Zeitraum" / "Gesamte Laufzeit", "Toute la période", "Todo el período",
+# "Tutto il periodo", "Todo o período", "Gehele periode", "全期間".
+_ALL_TIME = (r"all time|gesamter zeitraum|gesamte laufzeit|toute la p[ée]riode"
+             r"|todo el per[ií]odo|tutto il periodo|todo o per[ií]odo|gehele periode"
+             r"|volledige periode|全期間")
+_DATE_RANGE_LINE = re.compile(r"^\s*\"?[^\t;|]*(\d{4}|" + _ALL_TIME + r")[^\t;|]*\"?\s*$",
+                              re.IGNORECASE)
+# The two ends of a range: "A - B", "A – B" (en dash), "A～B" (Japanese).
+_RANGE_DASH = re.compile(r"\s+[-–—]\s+|\s*[～〜~]\s*")
+# A day as the translated UIs write it: "1. Mai 2024", "1er mai 2024", "1 may. 2024",
+# "1 de mayo de 2024", "1 de mai. de 2024", "1 mei 2024"; Japanese "2024年5月1日".
+_DAY_MONTH_YEAR = re.compile(
+    r"^(\d{1,2})(?:er)?\.?\s+(?:de\s+)?([^\W\d_]+)\.?,?\s+(?:de\s+)?(\d{4})$")
+_JAPANESE_DAY = re.compile(r"^(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日$")
+# Month names of de, fr, es, it, pt and nl, January first; an abbreviation ("Sept.",
+# "févr.", "mag", "dez") is any start of at least 3 letters that names one month only.
+_MONTH_NAMES = (
+    ("januar", "janvier", "enero", "gennaio", "janeiro", "januari"),
+    ("februar", "février", "febrero", "febbraio", "fevereiro", "februari"),
+    ("märz", "mars", "marzo", "março", "maart", "mrt"),
+    ("april", "avril", "abril", "aprile"),
+    ("mai", "mayo", "maggio", "maio", "mei"),
+    ("juni", "juin", "junio", "giugno", "junho"),
+    ("juli", "juillet", "julio", "luglio", "julho"),
+    ("august", "août", "agosto", "augustus"),
+    ("september", "septembre", "septiembre", "setiembre", "settembre", "setembro"),
+    ("oktober", "octobre", "octubre", "ottobre", "outubro"),
+    ("november", "novembre", "noviembre", "novembro"),
+    ("dezember", "décembre", "diciembre", "dicembre", "dezembro", "december"),
+)
 
 _NULL_TOKENS = frozenset({"", "--", "-", "n/a", "na", "nan", "null", "none"})
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$")
-_CURRENCY_PREFIX = re.compile(r"^[$€£¥￥]\s*")
+# One currency sign before or after the figure ("$1,234.50", "1.234,56 €", "1 234,56\u00a0€"):
+# Google Ads downloads write none (the currency is a column), hand-made files do. Only
+# one: "€5 €" stays a cell that is no number. Codes ("12,50 EUR") are not stripped: a
+# code in a cell may contradict the file's currency column, and is refused by name.
+_CURRENCY_SIGN = re.compile(r"^[$€£¥￥]\s*(?=[^$€£¥￥]*$)|(?<=[^$€£¥￥\s])\s*[$€£¥￥]$")
 # Decimal-comma numbers ("1.234,56", "1 234,56" with a space, NBSP or narrow NBSP, "12,5").
 _GROUP_SPACES = " \u00a0\u202f"
 _EUROPEAN = re.compile(r"^[+-]?(\d+|\d{1,3}(\.\d{3})+|\d{1,3}([ \u00a0\u202f]\d{3})+)(,\d*)?$")
@@ -307,34 +342,76 @@ def _has_delimiter(line: str) -> bool:
     return any(d in line for d in DELIMITERS)
 
 
+# What a report's title says it is, in English and the translated UIs ("Suchbegriffbericht",
+# "Rapport sur les termes de recherche", "Rapport sur les mots clés", "検索語句レポート").
+_SEARCH_TERMS_TITLE = re.compile(r"search term|suchbegriff|termes? de recherche|términos? de "
+                                 r"búsqueda|termini? di ricerca|termos? de pesquisa|zoekterm"
+                                 r"|検索語句", re.IGNORECASE)
+_KEYWORD_TITLE = re.compile(r"keyword|mots? clés?|palabras? clave|parole chiave|parola chiave"
+                            r"|palavras?-chave|zoekwoord|キーワード", re.IGNORECASE)
+
+
 def _report_format(title: str | None, delimiter: str, term_header: str) -> str:
+    """The format label: a Google Ads download is named by its title or, when the title
+    does not say, by its term column ("Suchbegriff", "Mot clé"), in any UI language."""
     if title is None:
         return "tsv" if delimiter == "\t" else "csv"
-    lowered = title.lower()
-    if "search term" in lowered or normalise_name(term_header) in SEARCH_TERM_NAMES:
+    term = normalise_name(term_header)
+    if _SEARCH_TERMS_TITLE.search(title) or term in SEARCH_TERM_NAMES:
         return "google_ads_search_terms_report"
-    if "keyword" in lowered:
+    if _KEYWORD_TITLE.search(title) or term in KEYWORD_NAMES:
         return "google_ads_keyword_report"
     return "google_ads_report"
 
 
 def _report_date(line: str | None) -> pd.Timestamp | None:
-    """The report's day when the range line names a single day (`"May 1, 2024"` or
-    `"May 1, 2024 - May 1, 2024"`); ranges and "All time" give no date."""
+    """The report's day when the range line names a single day (`"May 1, 2024"`,
+    `"May 1, 2024 - May 1, 2024"`, `"1. Mai 2024 - 1. Mai 2024"`, `"2024年5月1日"`);
+    ranges and "All time" (in any UI language) give no date: their figures are sums
+    over many days, which no one day stands for."""
     if not line:
         return None
-    ends = [part.strip() for part in line.split(" - ")]
     days = set()
-    for end in ends:
-        for pattern in ("%B %d, %Y", "%b %d, %Y", "%Y-%m-%d"):
-            try:
-                days.add(datetime.strptime(end, pattern).date())
-                break
-            except ValueError:
-                continue
-        else:
+    for end in _RANGE_DASH.split(line.strip()):
+        day = _english_day(end.strip()) or _translated_day(end.strip())
+        if day is None:
             return None
+        days.add(day)
     return pd.Timestamp(days.pop()) if len(days) == 1 else None
+
+
+def _english_day(text: str) -> date | None:
+    for pattern in ("%B %d, %Y", "%b %d, %Y", "%Y-%m-%d"):
+        try:
+            return datetime.strptime(text, pattern).date()
+        except ValueError:
+            continue
+    return None
+
+
+def _translated_day(text: str) -> date | None:
+    """A day of a translated range line (`_DAY_MONTH_YEAR`, `_JAPANESE_DAY`), or None."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    if found := _JAPANESE_DAY.match(folded):
+        year, month, day = (int(part) for part in found.groups())
+    elif found := _DAY_MONTH_YEAR.match(folded):
+        day, year = int(found[1]), int(found[3])
+        month = _month_number(found[2])
+    else:
+        return None
+    try:
+        return date(year, month, day) if month else None
+    except ValueError:  # "31. Februar 2024"
+        return None
+
+
+def _month_number(word: str) -> int | None:
+    """1-12 for a month name or an abbreviation only one month's names start with."""
+    if len(word) < 3:
+        return None
+    months = {number for number, names in enumerate(_MONTH_NAMES, start=1)
+              if any(name.startswith(word) for name in names)}
+    return months.pop() if len(months) == 1 else None
 
 
 def _read_delimited(text: str, name: str) -> _RawTable:
@@ -789,7 +866,7 @@ def _number_style(header: Sequence[str], matched: dict[str, int],
         cells = pd.Series(cells_of(matched[column]), dtype=object)
         distinct = cells.drop_duplicates()  # exports repeat their figures; first rows kept
         text = distinct[distinct.map(lambda v: isinstance(v, str)).astype(bool)]
-        text = text.str.strip().str.replace(_CURRENCY_PREFIX, "", regex=True)
+        text = text.str.strip().str.replace(_CURRENCY_SIGN, "", regex=True)
         for style, pattern in (("comma", _COMMA_SIGNS), ("dot", _DOT_SIGNS),
                                ("ambiguous", _AMBIGUOUS)):
             hits = text.index[text.str.match(pattern).to_numpy(dtype=bool)]
@@ -841,7 +918,7 @@ def _parsed_numbers(values: pd.Series, decimal_comma: bool = False
     if odd.any():
         text = original[odd].str.strip()
         missing = text.str.casefold().isin(_NULL_TOKENS)
-        text = text.str.replace(_CURRENCY_PREFIX, "", regex=True)
+        text = text.str.replace(_CURRENCY_SIGN, "", regex=True)
         if decimal_comma:
             european = text.str.match(_EUROPEAN).astype(bool)
             text = text.where(european | ~text.str.contains(r"[.,]").astype(bool), None)
@@ -868,7 +945,8 @@ def _number_column(values: pd.Series, whole: bool, fail: _Fail, column: str,
     negative = np.flatnonzero((numbers < 0).to_numpy())
     if negative.size:
         at = int(negative[0])
-        raise fail(f"{_shown(original.iloc[at])} is negative; metrics must be 0 or more", at, column)
+        raise fail(f"{_shown(original.iloc[at])} is negative; metrics must be 0 or more", at,
+                   column)
     limit = _METRIC_MAX.get(column)
     too_big = np.flatnonzero((numbers > limit).to_numpy()) if limit else []
     if len(too_big):
