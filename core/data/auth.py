@@ -124,8 +124,9 @@ def current_user() -> User:
     if user is None:
         raise PermissionDenied(
             "No user is set for this work, so it may not change anything. The app and the "
-            "CLI set one; in Python call `core.data.auth.set_user(core.data.auth.local_user())` (or "
-            "use `with core.data.auth.use(user):`) first, in the thread that does the work.")
+            "CLI set one; in Python call "
+            "`core.data.auth.set_user(core.data.auth.local_user())` (or use "
+            "`with core.data.auth.use(user):`) first, in the thread that does the work.")
     return user
 
 

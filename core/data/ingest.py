@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 
 from core.data import audit, auth, encodings, files, readers, store
-from core.errors import InputError
 from core.data.schema import TERM_COLUMNS
+from core.errors import InputError
 from core.memory import releases_memory
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\- ]{0,63}$")

@@ -212,8 +212,9 @@ def _unique(columns: list[str]) -> list[str]:
 def _frame(table: pa.Table) -> pd.DataFrame:
     """The result as a DataFrame. When a date or time is one Python cannot hold (after
     year 9999) or DuckDB's ±infinity, the result's dates and times come as text rather
-    than failing the query (the CLI's JSON too) or showing year 294247; INTERVAL and BLOB columns come as the text the CLI prints for them
-    (ISO-8601, base64), so the page shows that rather than pandas' `DateOffset` or bytes;
+    than failing the query (the CLI's JSON too) or showing year 294247; INTERVAL and BLOB
+    columns come as the text the CLI prints for them (ISO-8601, base64), so the page shows
+    that rather than pandas' `DateOffset` or bytes;
     a column of a type pandas has no form for (a UNION) comes as the text of its values."""
     table = table.rename_columns(_unique(table.column_names))
     dates_as_text = any(_beyond_python_dates(column) for column in table.columns)

@@ -31,8 +31,8 @@ import duckdb
 import pandas as pd
 
 from core import config
-from core.errors import StoreBusyError, StoreError
 from core.data.schema import TERM_COLUMNS
+from core.errors import StoreBusyError, StoreError
 
 SCHEMA_VERSION = 1
 
