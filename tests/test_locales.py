@@ -140,6 +140,7 @@ def stored_format(dataset: str) -> str:
     ("Rapporto", "Parola chiave", "google_ads_keyword_report"),  # the column says
     ("Relatório de termos de pesquisa", "Termo de pesquisa", "google_ads_search_terms_report"),
     ("Rapport zoektermen", "Zoekterm", "google_ads_search_terms_report"),
+    ("Zoektermenrapport", "Zoekterm", "google_ads_search_terms_report"),  # one compound
     ("キーワード レポート", "キーワード", "google_ads_keyword_report"),
     ("Search keyword report", "Keyword", "google_ads_keyword_report"),
     ("Campaign report", "Text", "google_ads_report")])

@@ -55,8 +55,9 @@ _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 
 # Google Ads UI downloads: "Search keyword report" / "Search terms report", then the range;
 # in another UI language the title says report in it ("Suchbegriffbericht", "Rapport sur
-# les termes de recherche", "Informe de ...", "Rapporto ...", "Relatório ...", "検索語句レポート").
-_REPORT_WORDS = r"(?:\breport|bericht|\brapport|\binforme|\brelat[óo]rio|レポート)"
+# les termes de recherche", "Informe de ...", "Rapporto ...", "Relatório ...", "検索語句レポート";
+# German and Dutch join it to what it reports on: "Zoektermenrapport").
+_REPORT_WORDS = r"(?:\breport|bericht|rapport|\binforme|\brelat[óo]rio|レポート)"
 _REPORT_TITLE = re.compile(
     r"^\s*\"?(?:[\w ./&()-]*\breport|[\w ./&()'’-]*" + _REPORT_WORDS + r"[\w ./&()'’-]*)\"?\s*$",
     re.IGNORECASE)
