@@ -8,31 +8,21 @@ from core.data import auth, orphans
 st.set_page_config(page_title="Topic Lab", page_icon="🧭", layout="wide")
 
 
-def login_configured() -> bool:
-    """Streamlit's OIDC login is on when secrets.toml has an `[auth]` section."""
-    try:
-        return "auth" in st.secrets
-    except FileNotFoundError:  # no secrets.toml at all
-        return False
-
-
 def signed_in_user() -> auth.User:
-    """The local user, or the signed-in one when login is configured."""
-    if not login_configured():
-        return auth.local_user()
+    """The local user, or the signed-in one when login is configured; otherwise the page
+    asks to sign in, or says there is no role, and the run stops."""
+    user = ui.session_user()
+    if user is not None:
+        return user
     if not st.user.is_logged_in:
         st.title("Topic Lab")
         st.write("Sign in to look up campaigns and work with topic models.")
         st.button("Sign in", type="primary", on_click=st.login)
         st.stop()
-    email = st.user.get("email")
-    role = auth.role_for(email, st.secrets.get("topiclab", {}).get("roles", {}))
-    if role is None:
-        st.error(f"{email} is signed in but has no role in Topic Lab; ask an administrator "
-                 "to add you to `[topiclab.roles]`.")
-        st.button("Sign out", on_click=st.logout)
-        st.stop()
-    return auth.User(str(email), role)
+    st.error(f"{st.user.get('email')} is signed in but has no role in Topic Lab; ask an "
+             "administrator to add you to `[topiclab.roles]`.")
+    st.button("Sign out", on_click=st.logout)
+    st.stop()
 
 
 @st.cache_resource(show_spinner=False)
@@ -49,8 +39,7 @@ try:
 except auth.IdentityError as err:  # a blank TOPICLAB_USER, an unknown role: no fallback
     st.error(f"Topic Lab cannot tell who you are: {err}")
     st.stop()
-auth.set_user(user)  # explicit for this run's thread: core has no default user
-ui.remember_user(user)  # and for the session's widget callbacks (ui.as_user)
+auth.set_user(user)  # explicit for this run's thread (callbacks: ui.as_user)
 
 pages = {
     "Topic Lab": [
@@ -82,7 +71,7 @@ with st.sidebar, ui.friendly_errors():
         st.caption("Production model")
         st.markdown(f"`{production}`")
     role = user.role.replace("_", " ")
-    if not login_configured():
+    if not ui.login_configured():
         st.caption(f"Single local user ({role}): no login is configured.")
     else:
         st.caption(f"Signed in as {user.name} ({role})")

@@ -268,21 +268,39 @@ def production_or_stop() -> str:
     return production
 
 
-_USER_KEY = "_topiclab_user"
+def login_configured() -> bool:
+    """Streamlit's OIDC login is on when secrets.toml has an `[auth]` section."""
+    try:
+        return "auth" in st.secrets
+    except FileNotFoundError:  # no secrets.toml at all
+        return False
 
 
-def remember_user(user: auth.User) -> None:
-    """app.py: keep this run's user for the session's widget callbacks (see `as_user`)."""
-    st.session_state[_USER_KEY] = user
+def session_user() -> auth.User | None:
+    """Who this session is right now: the local user without login, else the signed-in
+    person with the role `[topiclab.roles]` gives them now; None when signed out or
+    matching no role. Draws nothing (app.py says why there is no user). Raises
+    IdentityError for a bad TOPICLAB_USER / TOPICLAB_ROLE, a bad e-mail or role map."""
+    if not login_configured():
+        return auth.local_user()
+    if not st.user.is_logged_in:
+        return None
+    email = st.user.get("email")
+    role = auth.role_for(email, st.secrets.get("topiclab", {}).get("roles", {}))
+    return None if role is None else auth.User(str(email), role)
 
 
 def as_user(callback: Callable[..., Any]) -> Callable[..., Any]:
     """Wrap a widget callback that changes the store. Callbacks run before app.py names
-    the user of the run, in a thread with no user: this one acts as the user of the
-    session's last run, and without one core refuses the change (it never falls back)."""
+    the user of the run, in a thread with no user: this one works out who the session is
+    *now* (`session_user`), so a role taken away, or a sign-out, since the last run is
+    not honoured; with no user core refuses the change (it never falls back)."""
     @functools.wraps(callback)
     def run(*args: Any, **kwargs: Any) -> Any:
-        user = st.session_state.get(_USER_KEY)
+        try:
+            user = session_user()
+        except auth.IdentityError:
+            user = None  # app.py's run that follows shows why
         if user is None:
             return callback(*args, **kwargs)
         with auth.use(user):

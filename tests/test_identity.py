@@ -135,3 +135,25 @@ def test_a_widget_callback_acts_as_the_signed_in_user(home, small_csv):
     assert datasets.get("sony").campaigns == 1
     entry = audit.entries(action="import").iloc[0]
     assert entry["actor"] == "ana@example.com" and entry["role"] == auth.DATA_SCIENTIST
+
+
+def test_a_widget_callback_uses_the_role_the_role_map_gives_now(home, small_csv):
+    """A callback ran as the role of the session's previous run: with Ana's data-scientist
+    role taken out of `[topiclab.roles]` meanwhile, her next click still imported."""
+    from core.data import datasets, ingest
+    from tests.conftest import FIXTURES
+    ingest.import_paths([small_csv], "shop")
+    at = login_app({"is_logged_in": True, "email": "ana@example.com", "name": "Ana"})
+    at.run()
+    at.switch_page("app_pages/explore.py")
+    at.run()
+    at.secrets = {**AUTH_SECRETS, "topiclab": {"roles": {"account_manager": ["*@example.com"]}}}
+    sony = FIXTURES / "sony" / "PO_brand.csv"
+    at.file_uploader[0].upload(sony.name, sony.read_bytes(), "text/csv")
+    at.text_input(key="import_name").set_value("sony")
+    at.button[0].click().run()
+    assert not at.exception
+    assert any("ana@example.com (account manager) may not import" in e.value
+               for e in at.error), [e.value for e in at.error]
+    assert datasets.list_versions()["name"].tolist() == ["shop"]
+    assert audit.entries(action="import")["actor"].tolist() == ["local"]
