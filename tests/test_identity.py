@@ -157,3 +157,12 @@ def test_a_widget_callback_uses_the_role_the_role_map_gives_now(home, small_csv)
                for e in at.error), [e.value for e in at.error]
     assert datasets.list_versions()["name"].tolist() == ["shop"]
     assert audit.entries(action="import")["actor"].tolist() == ["local"]
+
+
+@pytest.mark.parametrize("who", ["ana", None, {"name": "ana", "role": "data_scientist"}])
+def test_use_needs_a_user_as_set_user_does(who):
+    """`use("ana")` was taken: the work failed halfway with an AttributeError (or, with
+    None, as "no user"), where `set_user` said what it needs."""
+    for enter in (auth.set_user, lambda u: auth.use(u).__enter__()):
+        with pytest.raises(TypeError, match=r"needs a core\.data\.auth\.User"):
+            enter(who)

@@ -132,15 +132,22 @@ def current_user() -> User:
 
 def set_user(user: User) -> None:
     """Make `user` the actor for the rest of this thread's work (one Streamlit run)."""
+    _current.set(_a_user(user, "set_user"))
+
+
+def _a_user(user: object, caller: str) -> User:
+    """`user` if it is a User: a bare name (`use("ana")`) failed later, in the middle of
+    the work, with an AttributeError, and it never went through User's checks."""
     if not isinstance(user, User):
-        raise TypeError("set_user needs a core.data.auth.User")
-    _current.set(user)
+        raise TypeError(f"{caller} needs a core.data.auth.User (e.g. "
+                        f"core.data.auth.User('ana', 'data_scientist')), not {user!r}")
+    return user
 
 
 @contextmanager
 def use(user: User) -> Iterator[User]:
     """Act as `user` inside the block (tests, a worker thread handed a user)."""
-    token = _current.set(user)
+    token = _current.set(_a_user(user, "use"))
     try:
         yield user
     finally:
