@@ -5,6 +5,7 @@ import plotly.express as px
 import streamlit as st
 
 import ui
+from core.data import auth
 from core.ops import drift
 from core.serve import registry
 
@@ -23,7 +24,9 @@ dataset = st.selectbox("Dataset", names, index=names.index(trained_on["dataset"]
 available = sorted(versions.loc[versions["name"] == dataset, "version"].astype(int))
 version = st.selectbox("Version to check", available, index=len(available) - 1)
 
-if st.button("Check drift", type="primary"):
+if not auth.current_user().can("score"):
+    st.caption("Your role may look at drift checks but not run them.")
+elif st.button("Check drift", type="primary"):
     with ui.friendly_errors(), st.spinner("Scoring the version against the model…"):
         report = drift.check(dataset, version, production)
         st.session_state["drift_report"] = report.to_dict()

@@ -241,3 +241,18 @@ def test_a_review_note_must_be_plain_text_on_one_line(trained_home, note, needle
     assert store.query_one("SELECT count(*) FROM reviews")[0] == 0
     review.record_review(model_id, campaign, "flag", note="  mixed brands  ")
     assert store.query_one("SELECT note FROM reviews")[0] == "mixed brands"
+
+
+def test_drift_check_refuses_an_account_manager_before_measuring(trained_home, monkeypatch):
+    """The role was checked only when the report was to be recorded: an account manager
+    waited for the whole measurement (here: was told the dataset did not exist) first."""
+    from tests.test_pages import page
+    with auth.use(AM), pytest.raises(PermissionDenied, match=r"amy \(account manager\) may not"):
+        drift.check("no-such-dataset")
+    assert store.query_one("SELECT count(*) FROM drift_reports")[0] == 0
+    monkeypatch.setenv("TOPICLAB_ROLE", auth.ACCOUNT_MANAGER)
+    at = page("monitor")
+    assert not [b for b in at.button if b.label == "Check drift"]
+    assert any("not run them" in c.value for c in at.caption)
+    monkeypatch.delenv("TOPICLAB_ROLE")
+    assert [b.label for b in page("monitor").button] == ["Check drift"]
