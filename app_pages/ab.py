@@ -4,6 +4,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 import ui
+from core.data import auth
 from core.ops import ab
 from core.serve import canary, registry, request_log, review
 
@@ -90,14 +91,17 @@ with ui.friendly_errors():
         st.dataframe(table, hide_index=True)
         changed = (table["A status"] == "only A").sum()
         st.caption(f"{changed} of {len(table)} neighbours changed between the models.")
-        with st.form("ab_feedback"):
-            st.caption("Rate suggested neighbours; each verdict is stored with its model.")
-            pick = st.selectbox("Neighbour", [f"A: {x}" for x in table["A"].dropna()]
-                                + [f"B: {x}" for x in table["B"].dropna()])
-            useful = st.radio("Verdict", ["useful", "not useful"], horizontal=True)
-            if st.form_submit_button("Send feedback"):
-                side, neighbor = pick.split(": ", 1)
-                review.record_feedback(model_a if side == "A" else model_b, campaign_id,
-                                       neighbor, useful == "useful")
-                ui.flash("Feedback recorded.")
-                st.rerun()
+        if not auth.current_user().can("feedback"):  # as Lookup: no form core refuses
+            st.caption("Your role may compare the neighbours but not rate them.")
+        else:
+            with st.form("ab_feedback"):
+                st.caption("Rate suggested neighbours; each verdict is stored with its model.")
+                pick = st.selectbox("Neighbour", [f"A: {x}" for x in table["A"].dropna()]
+                                    + [f"B: {x}" for x in table["B"].dropna()])
+                useful = st.radio("Verdict", ["useful", "not useful"], horizontal=True)
+                if st.form_submit_button("Send feedback"):
+                    side, neighbor = pick.split(": ", 1)
+                    review.record_feedback(model_a if side == "A" else model_b, campaign_id,
+                                           neighbor, useful == "useful")
+                    ui.flash("Feedback recorded.")
+                    st.rerun()

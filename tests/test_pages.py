@@ -392,6 +392,19 @@ def test_ab_feedback_sent_twice_counts_once(two_models_home, second_model):
     assert verdicts.at[production, "acceptance_rate"] == 1.0
 
 
+
+def test_ab_offers_no_feedback_form_to_a_role_that_may_not_give_feedback(
+        two_models_home, second_model, monkeypatch):
+    """Lookup hid the form from such a role; A/B showed it, and core refused the click."""
+    deploy.promote(second_model, "candidate")
+    monkeypatch.setenv("TOPICLAB_ROLE", "scorer")
+    at = ok(page("ab"))
+    at.selectbox(key="ab_campaign").set_value("C00003").run()
+    ok(at)
+    assert not [b for b in at.button if b.label == "Send feedback"]
+    assert any("not rate them" in c.value for c in at.caption)
+
+
 @pytest.fixture(scope="module")
 def review_home_template(tmp_path_factory) -> str:
     """A small store whose production model is unsure about two campaigns: they are made
