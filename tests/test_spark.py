@@ -363,6 +363,32 @@ def test_master_comes_from_the_argument_then_the_environment(monkeypatch):
         RuntimeError("ExecutorLostFailure (executor 3 exited)"))
 
 
+def test_a_master_spark_would_reject_is_refused_before_java_starts(home, monkeypatch,
+                                                                    capsys):
+    """`bogus` was reported as "is Java 17 installed?", `local[0]` as a bare Py4JJavaError,
+    and a blank TOPICLAB_SPARK_MASTER started Spark on the master ''."""
+    from core.ops.train import check_param
+
+    monkeypatch.setenv("TOPICLAB_SPARK_MASTER", "  ")
+    assert spark_session.master() == "local[*]"
+    for good in ("local", "local[*]", "local[2]", "local[4, 3]", "local-cluster[2,1,1024]",
+                 "yarn", "spark://head:7077", "k8s://https://host:443"):
+        spark_session.check_master(good)
+    check_param("spark", "master", " ")   # blank on the Train page: the default
+    for bad in ("bogus", "local[0]", "local[-1]", "spark://", "", 7):
+        with pytest.raises(TopicLabError, match="not a Spark master URL"):
+            spark_session.check_master(bad)
+        if bad != "":
+            with pytest.raises(TopicLabError, match=r"master .* is not a Spark master URL"):
+                check_param("spark", "master", bad)
+    monkeypatch.setenv("TOPICLAB_SPARK_MASTER", "bogus")
+    with pytest.raises(TopicLabError, match="'bogus' is not a Spark master URL"):
+        spark_session.get()
+    assert cli.main(["train", "--dataset", "d", "--engine", "spark",
+                     "--spark-master", "local[0]"]) == 1
+    assert "'local[0]' is not a Spark master URL" in capsys.readouterr().err
+
+
 def test_the_zip_of_core_for_executors_goes_when_the_process_exits():
     """Each process that starts Spark writes `core` as a zip for its executors; it used to
     stay in the temporary folder after every CLI run."""

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from core.errors import TopicLabError
+from core.errors import InputError, TopicLabError
 from core.progress import Progress
 
 DEFAULT_MASTER = "local[*]"
@@ -51,9 +51,30 @@ class SparkJobError(TopicLabError):
     """A Spark job failed or was lost; the message says why in one line."""
 
 
+# The master URLs Spark accepts (SparkContext's local patterns, spark-submit's rule for
+# the rest: "yarn" or spark://, k8s://); local with 0 threads is refused by Spark too.
+_MASTER_URL = re.compile(
+    r"local(\[(\*|[1-9]\d*)(\s*,\s*[1-9]\d*)?\])?"
+    r"|local-cluster\[\s*[1-9]\d*\s*,\s*[1-9]\d*\s*,\s*[1-9]\d*\s*\]"
+    r"|yarn|(spark|k8s)://\S+")
+
+
 def master(explicit: str | None = None) -> str:
-    """Where Spark runs: the explicit value, else `TOPICLAB_SPARK_MASTER`, else local[*]."""
-    return (explicit or os.environ.get("TOPICLAB_SPARK_MASTER") or DEFAULT_MASTER).strip()
+    """Where Spark runs: the explicit value, else `TOPICLAB_SPARK_MASTER`, else local[*]
+    (a blank value counts as unset, as a blank export dir does)."""
+    for configured in (explicit, os.environ.get("TOPICLAB_SPARK_MASTER")):
+        if configured and configured.strip():
+            return configured.strip()
+    return DEFAULT_MASTER
+
+
+def check_master(url: Any, what: str = "the Spark master") -> None:
+    """Refuse a master URL Spark would reject, before the JVM starts: `bogus` was
+    reported as "is Java 17 installed?" and `local[0]` as a bare Py4JJavaError."""
+    if not isinstance(url, str) or not _MASTER_URL.fullmatch(url.strip()):
+        raise InputError(
+            f"{what} {url!r} is not a Spark master URL: use local[*], local[N] (N at least "
+            "1), spark://host:7077, yarn or k8s://https://host:443")
 
 
 def driver_memory() -> str:
@@ -91,6 +112,7 @@ def get(master_url: str | None = None):
     with _lock:
         if _session is not None and _session_master == url and _alive(_session):
             return _session
+        check_master(url)
         check_available()
         if _session is not None:
             stop()
