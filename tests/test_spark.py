@@ -389,6 +389,19 @@ def test_a_master_spark_would_reject_is_refused_before_java_starts(home, monkeyp
     assert "'local[0]' is not a Spark master URL" in capsys.readouterr().err
 
 
+def test_an_unreachable_master_is_named_as_such():
+    """spark://host:port with nothing listening: Spark retries for about a minute, then
+    stops the context; the error text (as pyspark raised it) used to end up as
+    "Py4JJavaError: An error occurred while calling None…SparkSession."."""
+    raised = RuntimeError(
+        "An error occurred while calling None.org.apache.spark.sql.classic.SparkSession.\n"
+        ": java.lang.IllegalStateException: Cannot call methods on a stopped SparkContext.\n"
+        "This stopped SparkContext was created at:\n\n"
+        "org.apache.spark.api.java.JavaSparkContext.<init>(JavaSparkContext.scala:59)")
+    assert "master did not answer" in spark_session._start_failure("spark://h:1", raised)
+    assert "master did not answer" not in spark_session._start_failure("local[2]", raised)
+
+
 def test_the_zip_of_core_for_executors_goes_when_the_process_exits():
     """Each process that starts Spark writes `core` as a zip for its executors; it used to
     stay in the temporary folder after every CLI run."""

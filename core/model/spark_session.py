@@ -139,11 +139,23 @@ def get(master_url: str | None = None):
         try:
             session = builder.getOrCreate()
         except Exception as err:  # the JVM did not start: say why in one line
-            raise SparkJobError(f"Spark could not start on {url}: {explain(err)}") from err
+            raise SparkJobError(f"Spark could not start on {url}: {_start_failure(url, err)}"
+                                ) from err
         session.sparkContext.setLogLevel("ERROR")
         session.sparkContext.addPyFile(str(_core_zip()))
         _session, _session_master = session, url
         return session
+
+
+def _start_failure(url: str, err: BaseException) -> str:
+    """Why the session did not start: a cluster master that never answered stops the
+    context after Spark's retries, which said only "Py4JJavaError: An error occurred"."""
+    if not url.startswith("local") and re.search(
+            r"stopped SparkContext|All masters are unresponsive|Failed to connect to master",
+            str(err)):
+        return ("the master did not answer (is it running, and reachable from this machine "
+                "at that host and port?)")
+    return explain(err)
 
 
 def running():
