@@ -196,6 +196,24 @@ def test_export_dir_can_be_a_hadoop_uri(home_with_model, tmp_path, monkeypatch):
 
 
 @needs_spark
+def test_an_export_dir_hadoop_or_this_machine_cannot_use_is_one_line(home_with_model,
+                                                                     capsys):
+    """`--export-dir foo://x` (no such Hadoop file system), `file:relative` and a folder
+    that cannot be made (`/proc/x`) ended in Py4JJavaError / FileNotFoundError tracebacks;
+    now one line naming the place, and the stored fingerprints stay."""
+    score.score_dataset(home_with_model)
+    before = score.load_fingerprints(home_with_model).weights.copy()
+    for location, message in (("foo://x/y", 'No FileSystem for scheme "foo"'),
+                              ("file:relative", "Relative path in absolute URI"),
+                              ("/proc/topiclab-x", "/proc/topiclab-x: cannot be made")):
+        assert cli.main(["score", home_with_model, "--engine", "spark", "--spark-master",
+                         MASTER, "--export-dir", location]) == 1
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err, err
+    np.testing.assert_array_equal(score.load_fingerprints(home_with_model).weights, before)
+
+
+@needs_spark
 def test_spark_scoring_equals_local_scoring(home_with_model):
     out = io.StringIO()
     with redirect_stdout(out):
