@@ -407,6 +407,25 @@ def test_a_master_spark_would_reject_is_refused_before_java_starts(home, monkeyp
     assert "'local[0]' is not a Spark master URL" in capsys.readouterr().err
 
 
+def test_bad_driver_memory_or_partitions_are_refused_before_java_starts(monkeypatch):
+    """TOPICLAB_SPARK_DRIVER_MEMORY=lots was "is Java 17 installed?", and
+    TOPICLAB_SPARK_PARTITIONS=abc or 0 a Java traceback at the first query."""
+    monkeypatch.setenv("TOPICLAB_SPARK_MASTER", "local[3]")  # not the module's session
+    for name, value in (("TOPICLAB_SPARK_DRIVER_MEMORY", "lots"),
+                        ("TOPICLAB_SPARK_DRIVER_MEMORY", "0g"),
+                        ("TOPICLAB_SPARK_PARTITIONS", "abc"),
+                        ("TOPICLAB_SPARK_PARTITIONS", "0")):
+        with monkeypatch.context() as env:
+            env.setenv(name, value)
+            with pytest.raises(TopicLabError, match=f"{name} must be .*not '{value}'"):
+                spark_session.get()
+    for good in ("2g", "512m", "4096", "1GB"):
+        monkeypatch.setenv("TOPICLAB_SPARK_DRIVER_MEMORY", good)
+        assert spark_session.driver_memory() == good
+    assert spark_session.running() is None or spark_session.running().sparkContext.master \
+        != "local[3]"
+
+
 def test_an_unreachable_master_is_named_as_such():
     """spark://host:port with nothing listening: Spark retries for about a minute, then
     stops the context; the error text (as pyspark raised it) used to end up as

@@ -79,8 +79,23 @@ def check_master(url: Any, what: str = "the Spark master") -> None:
 
 def driver_memory() -> str:
     """Driver JVM heap (`TOPICLAB_SPARK_DRIVER_MEMORY`, default 2g): it holds the K x V
-    topic-word matrix of online LDA and the collected fingerprints."""
-    return os.environ.get("TOPICLAB_SPARK_DRIVER_MEMORY", "2g")
+    topic-word matrix of online LDA and the collected fingerprints. `lots` was reported
+    as "is Java 17 installed?", so a size Spark cannot read is refused here."""
+    value = os.environ.get("TOPICLAB_SPARK_DRIVER_MEMORY", "2g").strip()
+    if not re.fullmatch(r"[1-9]\d*([kmgtp]b?|b)?", value, re.I):
+        raise InputError(f"TOPICLAB_SPARK_DRIVER_MEMORY must be a size such as 2g or 4096m, "
+                         f"not {value!r}")
+    return value
+
+
+def shuffle_partitions() -> str:
+    """`TOPICLAB_SPARK_PARTITIONS` (default 8), a whole number of at least 1: `abc` or 0
+    was a Java traceback at the first query."""
+    value = os.environ.get("TOPICLAB_SPARK_PARTITIONS", "8").strip()
+    if not value.isdigit() or int(value) < 1:
+        raise InputError(f"TOPICLAB_SPARK_PARTITIONS must be a whole number of at least 1, "
+                         f"not {value!r}")
+    return value
 
 
 def java_path() -> str | None:
@@ -113,6 +128,7 @@ def get(master_url: str | None = None):
         if _session is not None and _session_master == url and _alive(_session):
             return _session
         check_master(url)
+        memory, partitions = driver_memory(), shuffle_partitions()
         check_available()
         if _session is not None:
             stop()
@@ -127,11 +143,10 @@ def get(master_url: str | None = None):
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
         builder = (SparkSession.builder.master(url).appName("topiclab")
-                   .config("spark.driver.memory", driver_memory())
+                   .config("spark.driver.memory", memory)
                    .config("spark.ui.enabled", "false")
                    .config("spark.ui.showConsoleProgress", "false")
-                   .config("spark.sql.shuffle.partitions",
-                           os.environ.get("TOPICLAB_SPARK_PARTITIONS", "8"))
+                   .config("spark.sql.shuffle.partitions", partitions)
                    .config("spark.sql.execution.arrow.pyspark.enabled", "true")
                    .config("spark.driver.extraJavaOptions", "-Dlog4j2.level=ERROR")
                    .config("spark.executorEnv.OMP_NUM_THREADS", "1")
