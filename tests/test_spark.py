@@ -196,6 +196,24 @@ def test_export_dir_can_be_a_hadoop_uri(home_with_model, tmp_path, monkeypatch):
 
 
 @needs_spark
+def test_an_export_dir_hadoop_or_this_machine_cannot_use_is_one_line(home_with_model,
+                                                                     capsys):
+    """`--export-dir foo://x` (no such Hadoop file system), `file:relative` and a folder
+    that cannot be made (`/proc/x`) ended in Py4JJavaError / FileNotFoundError tracebacks;
+    now one line naming the place, and the stored fingerprints stay."""
+    score.score_dataset(home_with_model)
+    before = score.load_fingerprints(home_with_model).weights.copy()
+    for location, message in (("foo://x/y", 'No FileSystem for scheme "foo"'),
+                              ("file:relative", "Relative path in absolute URI"),
+                              ("/proc/topiclab-x", "/proc/topiclab-x: cannot be made")):
+        assert cli.main(["score", home_with_model, "--engine", "spark", "--spark-master",
+                         MASTER, "--export-dir", location]) == 1
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err, err
+    np.testing.assert_array_equal(score.load_fingerprints(home_with_model).weights, before)
+
+
+@needs_spark
 def test_spark_scoring_equals_local_scoring(home_with_model):
     out = io.StringIO()
     with redirect_stdout(out):
@@ -361,6 +379,64 @@ def test_master_comes_from_the_argument_then_the_environment(monkeypatch):
         RuntimeError("Job aborted\njava.lang.OutOfMemoryError: Java heap space"))
     assert "executor was lost" in spark_session.explain(
         RuntimeError("ExecutorLostFailure (executor 3 exited)"))
+
+
+def test_a_master_spark_would_reject_is_refused_before_java_starts(home, monkeypatch,
+                                                                    capsys):
+    """`bogus` was reported as "is Java 17 installed?", `local[0]` as a bare Py4JJavaError,
+    and a blank TOPICLAB_SPARK_MASTER started Spark on the master ''."""
+    from core.ops.train import check_param
+
+    monkeypatch.setenv("TOPICLAB_SPARK_MASTER", "  ")
+    assert spark_session.master() == "local[*]"
+    for good in ("local", "local[*]", "local[2]", "local[4, 3]", "local-cluster[2,1,1024]",
+                 "yarn", "spark://head:7077", "k8s://https://host:443"):
+        spark_session.check_master(good)
+    check_param("spark", "master", " ")   # blank on the Train page: the default
+    for bad in ("bogus", "local[0]", "local[-1]", "spark://", "", 7):
+        with pytest.raises(TopicLabError, match="not a Spark master URL"):
+            spark_session.check_master(bad)
+        if bad != "":
+            with pytest.raises(TopicLabError, match=r"master .* is not a Spark master URL"):
+                check_param("spark", "master", bad)
+    monkeypatch.setenv("TOPICLAB_SPARK_MASTER", "bogus")
+    with pytest.raises(TopicLabError, match="'bogus' is not a Spark master URL"):
+        spark_session.get()
+    assert cli.main(["train", "--dataset", "d", "--engine", "spark",
+                     "--spark-master", "local[0]"]) == 1
+    assert "'local[0]' is not a Spark master URL" in capsys.readouterr().err
+
+
+def test_bad_driver_memory_or_partitions_are_refused_before_java_starts(monkeypatch):
+    """TOPICLAB_SPARK_DRIVER_MEMORY=lots was "is Java 17 installed?", and
+    TOPICLAB_SPARK_PARTITIONS=abc or 0 a Java traceback at the first query."""
+    monkeypatch.setenv("TOPICLAB_SPARK_MASTER", "local[3]")  # not the module's session
+    for name, value in (("TOPICLAB_SPARK_DRIVER_MEMORY", "lots"),
+                        ("TOPICLAB_SPARK_DRIVER_MEMORY", "0g"),
+                        ("TOPICLAB_SPARK_PARTITIONS", "abc"),
+                        ("TOPICLAB_SPARK_PARTITIONS", "0")):
+        with monkeypatch.context() as env:
+            env.setenv(name, value)
+            with pytest.raises(TopicLabError, match=f"{name} must be .*not '{value}'"):
+                spark_session.get()
+    for good in ("2g", "512m", "4096", "1GB"):
+        monkeypatch.setenv("TOPICLAB_SPARK_DRIVER_MEMORY", good)
+        assert spark_session.driver_memory() == good
+    assert spark_session.running() is None or spark_session.running().sparkContext.master \
+        != "local[3]"
+
+
+def test_an_unreachable_master_is_named_as_such():
+    """spark://host:port with nothing listening: Spark retries for about a minute, then
+    stops the context; the error text (as pyspark raised it) used to end up as
+    "Py4JJavaError: An error occurred while calling None…SparkSession."."""
+    raised = RuntimeError(
+        "An error occurred while calling None.org.apache.spark.sql.classic.SparkSession.\n"
+        ": java.lang.IllegalStateException: Cannot call methods on a stopped SparkContext.\n"
+        "This stopped SparkContext was created at:\n\n"
+        "org.apache.spark.api.java.JavaSparkContext.<init>(JavaSparkContext.scala:59)")
+    assert "master did not answer" in spark_session._start_failure("spark://h:1", raised)
+    assert "master did not answer" not in spark_session._start_failure("local[2]", raised)
 
 
 def test_the_zip_of_core_for_executors_goes_when_the_process_exits():

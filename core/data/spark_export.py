@@ -215,7 +215,11 @@ def _export_local(info, root: Path) -> Path:
     buckets = buckets_for(info.campaigns)
     tmp = root / f".tmp-{info.content_hash}"
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:  # `--export-dir /proc/x`: was a FileNotFoundError traceback
+        raise InputError(f"the Spark export dir {root}: cannot be made ({err.strerror}); "
+                         "name a folder this machine can write, or a Hadoop URI") from None
     columns = ", ".join(COLUMNS)
     try:
         with store.connect(read_only=True) as con:
@@ -238,6 +242,17 @@ def _sql_path(path: Path) -> str:
     return str(path).replace("'", "''")
 
 
+def _hadoop_reason(err: BaseException) -> str:
+    """The line of a Hadoop error that says what is wrong, without the Java stack."""
+    text = str(err)
+    for pattern in ("No FileSystem for scheme", "Relative path in absolute URI"):
+        at = text.find(pattern)
+        if at >= 0:
+            return text[at:].splitlines()[0].split(": ")[0].strip()
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[0][:200] if lines else type(err).__name__
+
+
 class HadoopFS:
     """The few file operations the export needs, on any Hadoop URI, through the Spark
     driver's JVM (`hdfs://`, `s3a://`, `file://`; whatever the cluster's Hadoop reads)."""
@@ -247,8 +262,14 @@ class HadoopFS:
         self._jvm, self._conf = sc._jvm, sc._jsc.hadoopConfiguration()
 
     def _path(self, location: str):
-        path = self._jvm.org.apache.hadoop.fs.Path(location)
-        return path, path.getFileSystem(self._conf)
+        try:
+            path = self._jvm.org.apache.hadoop.fs.Path(location)
+            return path, path.getFileSystem(self._conf)
+        except Exception as err:  # `foo://x`, `file:relative`: was a Py4JJavaError traceback
+            raise InputError(f"the Spark export dir: Hadoop cannot use {location} "
+                             f"({_hadoop_reason(err)}); name a local folder or a URI such as "
+                             "hdfs://namenode/topiclab, s3a://bucket/topiclab or "
+                             "file:///mnt/shared/topiclab") from None
 
     def exists(self, location: str) -> bool:
         path, fs = self._path(location)

@@ -153,8 +153,14 @@ def check_param(engine: str, name: str, value: Any) -> None:
             relation = "at least" if inclusive else "greater than"
             raise InputError(f"{name} must be {relation} {low:g} and at most {high:g}, "
                              f"not {value!r}.")
+    elif name == "master" and not _blank(value):   # blank: TOPICLAB_SPARK_MASTER, local[*]
+        spark_session.check_master(value, "master")
     elif name == "term_weight" and value not in _TERM_WEIGHTS:
         raise InputError(f"term_weight must be one of {sorted(_TERM_WEIGHTS)}, not {value!r}.")
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
 
 
 @dataclass(frozen=True)

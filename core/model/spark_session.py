@@ -31,7 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from core.errors import TopicLabError
+from core.errors import InputError, TopicLabError
 from core.progress import Progress
 
 DEFAULT_MASTER = "local[*]"
@@ -51,15 +51,51 @@ class SparkJobError(TopicLabError):
     """A Spark job failed or was lost; the message says why in one line."""
 
 
+# The master URLs Spark accepts (SparkContext's local patterns, spark-submit's rule for
+# the rest: "yarn" or spark://, k8s://); local with 0 threads is refused by Spark too.
+_MASTER_URL = re.compile(
+    r"local(\[(\*|[1-9]\d*)(\s*,\s*[1-9]\d*)?\])?"
+    r"|local-cluster\[\s*[1-9]\d*\s*,\s*[1-9]\d*\s*,\s*[1-9]\d*\s*\]"
+    r"|yarn|(spark|k8s)://\S+")
+
+
 def master(explicit: str | None = None) -> str:
-    """Where Spark runs: the explicit value, else `TOPICLAB_SPARK_MASTER`, else local[*]."""
-    return (explicit or os.environ.get("TOPICLAB_SPARK_MASTER") or DEFAULT_MASTER).strip()
+    """Where Spark runs: the explicit value, else `TOPICLAB_SPARK_MASTER`, else local[*]
+    (a blank value counts as unset, as a blank export dir does)."""
+    for configured in (explicit, os.environ.get("TOPICLAB_SPARK_MASTER")):
+        if configured and configured.strip():
+            return configured.strip()
+    return DEFAULT_MASTER
+
+
+def check_master(url: Any, what: str = "the Spark master") -> None:
+    """Refuse a master URL Spark would reject, before the JVM starts: `bogus` was
+    reported as "is Java 17 installed?" and `local[0]` as a bare Py4JJavaError."""
+    if not isinstance(url, str) or not _MASTER_URL.fullmatch(url.strip()):
+        raise InputError(
+            f"{what} {url!r} is not a Spark master URL: use local[*], local[N] (N at least "
+            "1), spark://host:7077, yarn or k8s://https://host:443")
 
 
 def driver_memory() -> str:
     """Driver JVM heap (`TOPICLAB_SPARK_DRIVER_MEMORY`, default 2g): it holds the K x V
-    topic-word matrix of online LDA and the collected fingerprints."""
-    return os.environ.get("TOPICLAB_SPARK_DRIVER_MEMORY", "2g")
+    topic-word matrix of online LDA and the collected fingerprints. `lots` was reported
+    as "is Java 17 installed?", so a size Spark cannot read is refused here."""
+    value = os.environ.get("TOPICLAB_SPARK_DRIVER_MEMORY", "2g").strip()
+    if not re.fullmatch(r"[1-9]\d*([kmgtp]b?|b)?", value, re.I):
+        raise InputError(f"TOPICLAB_SPARK_DRIVER_MEMORY must be a size such as 2g or 4096m, "
+                         f"not {value!r}")
+    return value
+
+
+def shuffle_partitions() -> str:
+    """`TOPICLAB_SPARK_PARTITIONS` (default 8), a whole number of at least 1: `abc` or 0
+    was a Java traceback at the first query."""
+    value = os.environ.get("TOPICLAB_SPARK_PARTITIONS", "8").strip()
+    if not value.isdigit() or int(value) < 1:
+        raise InputError(f"TOPICLAB_SPARK_PARTITIONS must be a whole number of at least 1, "
+                         f"not {value!r}")
+    return value
 
 
 def java_path() -> str | None:
@@ -91,6 +127,8 @@ def get(master_url: str | None = None):
     with _lock:
         if _session is not None and _session_master == url and _alive(_session):
             return _session
+        check_master(url)
+        memory, partitions = driver_memory(), shuffle_partitions()
         check_available()
         if _session is not None:
             stop()
@@ -105,11 +143,10 @@ def get(master_url: str | None = None):
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
         builder = (SparkSession.builder.master(url).appName("topiclab")
-                   .config("spark.driver.memory", driver_memory())
+                   .config("spark.driver.memory", memory)
                    .config("spark.ui.enabled", "false")
                    .config("spark.ui.showConsoleProgress", "false")
-                   .config("spark.sql.shuffle.partitions",
-                           os.environ.get("TOPICLAB_SPARK_PARTITIONS", "8"))
+                   .config("spark.sql.shuffle.partitions", partitions)
                    .config("spark.sql.execution.arrow.pyspark.enabled", "true")
                    .config("spark.driver.extraJavaOptions", "-Dlog4j2.level=ERROR")
                    .config("spark.executorEnv.OMP_NUM_THREADS", "1")
@@ -117,11 +154,23 @@ def get(master_url: str | None = None):
         try:
             session = builder.getOrCreate()
         except Exception as err:  # the JVM did not start: say why in one line
-            raise SparkJobError(f"Spark could not start on {url}: {explain(err)}") from err
+            raise SparkJobError(f"Spark could not start on {url}: {_start_failure(url, err)}"
+                                ) from err
         session.sparkContext.setLogLevel("ERROR")
         session.sparkContext.addPyFile(str(_core_zip()))
         _session, _session_master = session, url
         return session
+
+
+def _start_failure(url: str, err: BaseException) -> str:
+    """Why the session did not start: a cluster master that never answered stops the
+    context after Spark's retries, which said only "Py4JJavaError: An error occurred"."""
+    if not url.startswith("local") and re.search(
+            r"stopped SparkContext|All masters are unresponsive|Failed to connect to master",
+            str(err)):
+        return ("the master did not answer (is it running, and reachable from this machine "
+                "at that host and port?)")
+    return explain(err)
 
 
 def running():
