@@ -64,9 +64,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def build_model(n_campaigns: int, iterations: int, home: Path, figures: dict) -> str:
+def build_model(n_campaigns: int, iterations: int, home: Path, figures: dict
+                ) -> tuple[str, str]:
     """Generate and import the corpus (`core.data.demo`, as bench/lookup.py) and fit a K=50
-    model. No coherence metrics: they took minutes here and the service's speed does not
+    model, registered twice (production and candidate must be two models; one fit serves
+    both). No coherence metrics: they took minutes here and the service's speed does not
     depend on them."""
     from core.data import auth, demo, ingest
     from core.model.engines import make_engine
@@ -85,31 +87,32 @@ def build_model(n_campaigns: int, iterations: int, home: Path, figures: dict) ->
     ingest.import_paths([path], "bench")
     corpus, info = train.build_corpus("bench", None, TextConfig())
     engine = make_engine("tomotopy", k=K, iterations=iterations).fit(corpus)
-    model_id = registry.register(
+    model_ids = tuple(registry.register(
         engine=engine, engine_name="tomotopy", encoder=corpus.encoder,
         params={"k": K, **train.engine_params(engine)}, dataset="bench",
         version=info.version, dataset_hash=info.content_hash, metrics={}, timings={},
         counts=corpus.encoded_counts(),  # as train.train: scoring and Lookup reuse them
         name_words=train._name_words(corpus, info).to_dict())  # as train.train: naming
-    # topics without them re-reads the whole dataset (~50 s) every time a model loads
+        for _ in range(2))  # topics without them re-reads the dataset (~50 s) per model load
     figures["build_s"] = time.perf_counter() - started
     print(f"{n_campaigns:,} campaigns ({figures['term_rows']:,} term rows) imported and a K={K} "
           f"model fitted ({iterations} iterations) in {figures['build_s']:.1f} s", flush=True)
-    return model_id
+    return model_ids
 
 
 def prepare(n_campaigns: int, iterations: int, home: Path, figures: dict) -> str:
-    """Store, the model (scored) as production and as candidate, canary, an API key.
+    """Store, the model (scored) as production and its twin as candidate, canary, an API key.
 
-    One model behind both aliases: the service loads it once, and the canary split is
-    read from each answer's X-Variant header."""
+    Production refuses to be the candidate too, so the candidate is the same fit
+    registered again: both answer alike, the service loads both (as in a real canary),
+    and the canary split is read from each answer's X-Variant header."""
     from core.ops import deploy
     from core.serve import canary, keys
 
-    model_id = build_model(n_campaigns, iterations, home, figures)
+    model_id, twin = build_model(n_campaigns, iterations, home, figures)
     started = time.perf_counter()
     deploy.promote(model_id, "production")
-    deploy.promote(model_id, "candidate")
+    deploy.promote(twin, "candidate")
     canary.set_percent(CANARY)
     figures["score_s"] = time.perf_counter() - started
     print(f"scored {model_id} in {figures['score_s']:.1f} s; production and candidate; "
