@@ -71,6 +71,17 @@ def env_number(name: str, default: float, zero: str | None = None) -> float:
     return value
 
 
+def env_whole(name: str, default: int, zero: str | None = None) -> int:
+    """`env_number` for a count: a fraction is refused naming the variable, not rounded
+    (`TOPICLAB_SERVICE_MAX_IN_FLIGHT=0.5` ran with 1, `TOPICLAB_SQL_ROW_CAP=0.5` with 0)."""
+    value = env_number(name, default, zero)
+    if value != int(value):
+        kind = f"a whole number of 0 ({zero}) or more" if zero else "a whole number of 1 or more"
+        raise InputError(f"{name}={os.environ.get(name, '').strip()!r} is not {kind}: set it "
+                         f"to one, or unset it for the default ({default:g}).")
+    return int(value)
+
+
 def max_upload_bytes() -> int:
     """Largest file an import accepts (`TOPICLAB_MAX_UPLOAD_MB`, default 200 MB)."""
     return int(env_number("TOPICLAB_MAX_UPLOAD_MB", 200) * 1024 * 1024)
@@ -78,7 +89,7 @@ def max_upload_bytes() -> int:
 
 def sql_row_cap() -> int:
     """Most rows a user SQL query returns (`TOPICLAB_SQL_ROW_CAP`, default 10,000)."""
-    return int(env_number("TOPICLAB_SQL_ROW_CAP", 10_000))
+    return env_whole("TOPICLAB_SQL_ROW_CAP", 10_000)
 
 
 def sql_timeout_s() -> float:
@@ -108,7 +119,7 @@ def sql_memory_mb() -> int:
 def sql_threads() -> int:
     """DuckDB threads for one user SQL query (`TOPICLAB_SQL_THREADS`, default 1), so the
     SQL editor never takes every core from the app and the scoring service."""
-    return max(1, int(env_number("TOPICLAB_SQL_THREADS", 1)))
+    return env_whole("TOPICLAB_SQL_THREADS", 1)
 
 
 def sql_result_bytes() -> int:

@@ -1055,12 +1055,38 @@ def test_a_bad_service_number_in_the_environment_stops_serve_with_one_line(home,
 def test_service_numbers_where_zero_is_a_setting(monkeypatch):
     for name, raw in (("TOPICLAB_SERVICE_CACHE_ENTRIES", "0"),
                       ("TOPICLAB_SERVICE_LOG_KEEP_ROWS", "0"),
-                      ("TOPICLAB_SERVICE_MAX_IN_FLIGHT", "0.5"),
+                      ("TOPICLAB_SERVICE_MAX_IN_FLIGHT", "3.0"),
                       ("TOPICLAB_SERVICE_POLL_S", " 9 ")):
         monkeypatch.setenv(name, raw)
     settings = Settings.from_env()
     assert (settings.cache_entries, settings.log_keep_rows) == (0, 0)   # no cache, no cap
-    assert settings.max_in_flight == 1 and settings.poll_s == 2.0
+    assert settings.max_in_flight == 3 and settings.poll_s == 2.0
     monkeypatch.setenv("TOPICLAB_SERVICE_MAX_IN_FLIGHT", "0")
     with pytest.raises(TopicLabError, match="MAX_IN_FLIGHT='0' is not a positive number"):
         Settings.from_env()
+
+
+@pytest.mark.parametrize("name, raw, kind", [
+    ("TOPICLAB_SERVICE_MAX_IN_FLIGHT", "0.5", "a whole number of 1 or more"),
+    ("TOPICLAB_SERVICE_COMPUTE_SLOTS", "2.5", "a whole number of 1 or more"),
+    ("TOPICLAB_SERVICE_CACHE_ENTRIES", "0.4", "a whole number of 0 (no cache) or more"),
+    ("TOPICLAB_SERVICE_LOG_KEEP_ROWS", "1e3", None)])
+def test_a_count_setting_is_refused_unless_whole(monkeypatch, name, raw, kind):
+    """A count is refused naming the variable when it is a fraction (was:
+    MAX_IN_FLIGHT=0.5 rounded up to 1, CACHE_ENTRIES=0.4 down to 0: no cache)."""
+    monkeypatch.setenv(name, raw)
+    if kind is None:    # 1e3 is a whole number
+        assert Settings.from_env().log_keep_rows == 1000
+        return
+    with pytest.raises(TopicLabError, match=re.escape(f"{name}={raw!r} is not {kind}")):
+        Settings.from_env()
+
+
+def test_the_sql_counts_are_refused_unless_whole(monkeypatch):
+    from core import config
+
+    monkeypatch.setenv("TOPICLAB_SQL_ROW_CAP", "0.5")    # was: a cap of 0 rows
+    with pytest.raises(TopicLabError, match=r"TOPICLAB_SQL_ROW_CAP='0\.5' is not a whole"):
+        config.sql_row_cap()
+    monkeypatch.setenv("TOPICLAB_SQL_THREADS", "2")
+    assert config.sql_threads() == 2

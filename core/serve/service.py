@@ -70,10 +70,9 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.08, 0.1, 0.25
 
 
 def _whole(name: str, default: int, zero: str | None = None) -> int:
-    """A count from the environment (`config.env_number`), as a whole number: at least 1
-    unless 0 means something (`zero`)."""
-    value = int(config.env_number(name, default, zero))
-    return value if zero else max(1, value)
+    """A count from the environment (`config.env_whole`): a whole number, at least 1
+    unless 0 means something (`zero`); a fraction is refused, not rounded."""
+    return config.env_whole(name, default, zero)
 
 
 @dataclass(frozen=True)
