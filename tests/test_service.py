@@ -626,6 +626,74 @@ def test_the_canary_never_sends_a_campaign_to_a_candidate_that_has_not_scored_it
         assert post(c, "fingerprint", {"campaign_id": "NOPE-9"}, key).status_code == 404
 
 
+def _point_candidate_at(model_id: str) -> None:
+    """Move the candidate alias with plain SQL (promote refuses production as candidate),
+    telling running services, as every alias change does."""
+    with store.transaction() as con:
+        con.execute("UPDATE aliases SET model_id = ? WHERE alias = 'candidate'", [model_id])
+        store.mark_serving_change()
+
+
+def test_a_candidate_that_cannot_load_leaves_production_serving_and_says_so(served):
+    """A candidate whose folder was damaged after `canary set` (here a truncated
+    counts.npz, which raises zipfile's own error) was: at start, no model loaded at all
+    (every answer 503); while running, the old candidate kept answering as the candidate
+    and no reload was applied after it (a new key stayed 401). Now production answers
+    everything, /healthz, /readyz and /metrics name the model, and it is served once
+    repaired."""
+    production, candidate = served["production"], served["candidate"]
+    counts = registry.model_dir(candidate) / "counts.npz"
+    saved = counts.read_bytes()
+    counts.write_bytes(saved[:1000])
+    key = keys.create("canary", rate_per_minute=10_000).key
+    canary.set_percent(100)
+    ids = [f"C{i:05d}" for i in range(1, 21)]
+
+    def all_on_production(c: TestClient) -> None:
+        for cid in ids:
+            r = post(c, "fingerprint", {"campaign_id": cid}, key)
+            assert r.status_code == 200, r.text
+            assert (r.headers["X-Variant"], r.headers["X-Model-Id"]) == ("production",
+                                                                          production)
+
+    def says_so(c: TestClient) -> None:
+        for path in ("/healthz", "/readyz"):
+            problem = c.get(path).json()["problem"]
+            assert f"candidate {candidate} cannot be loaded" in problem, problem
+            assert "BadZipFile" in problem
+        assert metric(c, "topiclab_model", f'{{alias="candidate",model_id="{candidate}"}}'
+                      ) == 0
+        assert metric(c, "topiclab_model", f'{{alias="production",model_id="{production}"}}'
+                      ) == 1
+
+    with client() as (c, gateway):                  # damaged before the service started
+        assert c.get("/readyz").status_code == 200
+        assert gateway.holder.state.candidate is None
+        all_on_production(c)
+        says_so(c)
+        late = keys.create("late").key              # later changes are still applied
+        assert gateway.holder.refresh(force=False)
+        assert post(c, "fingerprint", {"campaign_id": ids[0]}, late).status_code == 200
+
+    _point_candidate_at(production)
+    with client() as (c, gateway):                  # damaged while another candidate served
+        assert gateway.holder.state.candidate.model_id == production
+        _point_candidate_at(candidate)
+        assert gateway.holder.refresh(force=False)
+        assert gateway.holder.state.candidate is None   # not the old one, as if the new
+        all_on_production(c)
+        says_so(c)
+
+        counts.write_bytes(saved)                   # repaired: served at the next check
+        assert gateway.holder.refresh()
+        assert c.get("/readyz").json()["problem"] is None
+        assert c.get("/healthz").json()["problem"] is None
+        assert post(c, "fingerprint", {"campaign_id": ids[0]}, key).headers[
+            "X-Model-Id"] == candidate
+        assert metric(c, "topiclab_model", f'{{alias="candidate",model_id="{candidate}"}}'
+                      ) == 1
+
+
 def test_request_log_and_feedback_wait_for_a_busy_store_without_slowing_requests(served):
     key = keys.create("logger", rate_per_minute=10_000).key
     with client() as (c, gateway):

@@ -193,12 +193,15 @@ class _StateCollector:
                                 value=g.limit.in_flight)
         yield CounterMetricFamily("topiclab_model_reloads", "Times the served models changed",
                                   value=g.holder.reloads)
-        info = GaugeMetricFamily("topiclab_model", "Model served per alias (1 = loaded)",
+        info = GaugeMetricFamily("topiclab_model", "Model served per alias (1 = loaded; 0 = "
+                                 "the alias names it but it cannot be loaded)",
                                  labels=["alias", "model_id"])
         for alias, lookup in (("production", state.production),
                               ("candidate", state.candidate)):
             if lookup is not None:
                 info.add_metric([alias, lookup.model_id], 1)
+        for alias, model_id in state.unloaded.items():
+            info.add_metric([alias, model_id], 0)
         yield info
 
 
@@ -620,9 +623,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/healthz")
     async def healthz(request: Request) -> Response:
         """The process is up (it may not have a model yet: see /readyz); `worker` is its
-        process id (with --workers N, N processes answer)."""
-        return JSONResponse({"status": "ok", "worker": os.getpid()},
-                            headers=_plain_headers(gateway.holder.state, request_id(request)))
+        process id (with --workers N, N processes answer); `problem`: why a model an alias
+        names is not served (None when all are)."""
+        state = gateway.holder.state
+        return JSONResponse({"status": "ok", "worker": os.getpid(), "problem": state.problem},
+                            headers=_plain_headers(state, request_id(request)))
 
     @app.get("/readyz")
     async def readyz(request: Request) -> Response:

@@ -14,8 +14,11 @@ connection, so the poller never keeps the store's lock busy. When it changed —
 one short read-only connection, loads any new model while the old snapshot keeps answering, and
 swaps in the new snapshot with one assignment. So a promotion is served within about
 poll_s plus the new model's load time (none when it was the loaded candidate). A store
-that is busy is skipped until the next round; a model that cannot be loaded leaves the
-previous one serving, with the reason kept (and is tried again every full check).
+that is busy is skipped until the next round; a production model that cannot be loaded
+(whatever the error: a damaged folder raises the libraries' own) leaves the previous one
+serving, a candidate none (the canary is off: never the old candidate answering as the
+new one), with the reason kept for /healthz, /readyz and /metrics (and it is tried again
+every full check).
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ class Served:
     keys: dict[str, keys.ApiKey] = field(default_factory=dict)
     aliases: dict[str, str] = field(default_factory=dict)
     problem: str | None = None            # why a model the aliases name is not served
+    unloaded: dict[str, str] = field(default_factory=dict)  # alias -> model it names, not served
     loaded_at: float = field(default_factory=time.time)
 
     @property
@@ -190,14 +194,15 @@ class ModelHolder:
                 changed = lookup.model_id in renamed
                 loaded[lookup.model_id] = (_refreshed(lookup, changed, brands)
                                            if changed or brands is not None else lookup)
-            problems: list[str] = []
+            problems: dict[str, str] = {}
             aliases = settings.aliases
-            production = self._load(aliases.get("production"), loaded, old.production,
+            production = self._load("production", aliases, loaded, old.production,
                                     problems, settings.brands)
-            candidate = self._load(aliases.get("candidate"), loaded, old.candidate, problems,
+            candidate = self._load("candidate", aliases, loaded, None, problems,
                                    settings.brands)
             new = Served(production, candidate, settings.canary_percent, settings.keys,
-                         aliases, "; ".join(problems) or None)
+                         aliases, "; ".join(problems.values()) or None,
+                         {alias: aliases[alias] for alias in problems})
             self._settings = settings
             self.state = new                  # the swap: one reference assignment
             if any(lk is not None and lk is not old.production and lk is not old.candidate
@@ -211,8 +216,16 @@ class ModelHolder:
             return True
 
     @staticmethod
-    def _load(model_id: str | None, loaded: dict[str, Lookup], previous: Lookup | None,
-              problems: list[str], brands: dict[str, tuple[str, ...]]) -> Lookup | None:
+    def _load(alias: str, aliases: dict[str, str], loaded: dict[str, Lookup],
+              previous: Lookup | None, problems: dict[str, str],
+              brands: dict[str, tuple[str, ...]]) -> Lookup | None:
+        """The model `alias` names, loaded; when it cannot be, `previous` (the one serving
+        so far: production keeps answering; the candidate passes None, so a moved
+        candidate alias never leaves the old candidate serving as if it were the new one)
+        with the reason in `problems`. Any error counts: a damaged folder raises the
+        libraries' own (a truncated counts.npz: `BadZipFile`), and one escaping here
+        stopped every reload, keys and promotions included."""
+        model_id = aliases.get(alias)
         if model_id is None:
             return None
         if model_id in loaded:
@@ -221,11 +234,18 @@ class ModelHolder:
             lookup = Lookup(model_id)
             lookup.prepare_serving(brands)   # answers never read the store
             return lookup
-        except TopicLabError as err:
-            problems.append(f"{model_id}: {err}")
-            log.warning("scoring service: cannot load %s: %s", model_id, err)
+        except Exception as err:
+            reason = str(err) if isinstance(err, TopicLabError) else \
+                f"its artifact in {registry.model_dir(model_id)} is damaged " \
+                f"({err.__class__.__name__}: {err})"
             # the one serving so far, with this round's names and brands when it has them
-            return loaded.get(previous.model_id, previous) if previous else None
+            kept = loaded.get(previous.model_id, previous) if previous else None
+            then = (f"still serving {kept.model_id}" if kept else
+                    "the canary is off: production answers every request"
+                    if alias == "candidate" else "nothing is served")
+            problems[alias] = f"{alias} {model_id} cannot be loaded, {then}: {reason}"
+            log.warning("scoring service: %s", problems[alias])
+            return kept
 
     def start(self) -> None:
         """Start polling (the first round loads the models at once)."""
