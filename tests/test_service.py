@@ -626,6 +626,40 @@ def test_the_canary_never_sends_a_campaign_to_a_candidate_that_has_not_scored_it
         assert post(c, "fingerprint", {"campaign_id": "NOPE-9"}, key).status_code == 404
 
 
+def test_a_campaign_only_the_candidate_has_scored_is_answered_by_the_candidate(served):
+    """The other way round: a candidate trained on a newer version of the data has
+    campaigns production lacks (here: production's fingerprint removed). Whatever their
+    bucket, the candidate answers them while the canary is on (was: 404 when the hash
+    picked production); at 0 % the canary is off and production's 404 stands."""
+    only_new, both = "C00007", "C00008"
+    assert canary.bucket(canary.sticky_key(only_new)) >= 100   # 1 % picks production
+    with store.transaction() as con:
+        con.execute("DELETE FROM fingerprints WHERE model_id = ? AND campaign_id = ?",
+                    [served["production"], only_new])
+    key = keys.create("canary", rate_per_minute=10_000).key
+    canary.set_percent(1)
+    with client() as (c, gateway):
+        for endpoint in ("fingerprint", "neighbors", "suggest"):
+            r = post(c, endpoint, {"campaign_id": only_new}, key)
+            assert r.status_code == 200, r.text
+            assert r.headers["X-Variant"] == "candidate" == r.json()["variant"]
+            assert r.headers["X-Model-Id"] == served["candidate"]
+            assert post(c, endpoint, {"campaign_id": both}, key).headers[
+                "X-Model-Id"] == served["production"]
+        r = post(c, "fingerprint", {"items": [{"campaign_id": only_new},
+                                              {"campaign_id": both}]}, key)
+        assert [(i["status"], i["variant"]) for i in r.json()["items"]] == [
+            (200, "candidate"), (200, "production")]
+        r = post(c, "feedback", {"campaign_id": only_new, "neighbor_id": both,
+                                 "useful": True}, key)
+        assert r.status_code == 202 and r.json()["model_id"] == served["candidate"]
+
+        canary.set_percent(0)
+        assert gateway.holder.refresh()
+        r = post(c, "fingerprint", {"campaign_id": only_new}, key)
+        assert r.status_code == 404 and r.headers["X-Variant"] == "production"
+
+
 def _point_candidate_at(model_id: str) -> None:
     """Move the candidate alias with plain SQL (promote refuses production as candidate),
     telling running services, as every alias change does."""

@@ -64,17 +64,26 @@ class Served:
                 self.candidate.model_id if self.candidate else None)
 
     def pick(self, sticky_key: str, campaign_id: str | None = None) -> tuple[str, Lookup]:
-        """The variant and model for a request (candidate only when one is loaded). A
-        stored campaign the candidate has not scored stays on production: a candidate
-        trained on another version of the data (the pipeline's) lacks campaigns that
-        production answers, and the canary turned their lookups into 404s."""
-        if self.candidate is not None and self.canary_percent > 0:
-            chosen = canary.variant(sticky_key, self.canary_percent)
-            if chosen == canary.CANDIDATE and (
-                    campaign_id is None or campaign_id in self.candidate.index.position_):
-                return chosen, self.candidate
+        """The variant and model for a request (candidate only when one is loaded and the
+        canary is on). A stored campaign only one of them has scored goes to that one,
+        whatever its bucket: a candidate trained on another version of the data (the
+        pipeline's) lacks some of production's campaigns and has newer ones production
+        lacks, and the canary turned lookups of either into 404s."""
         assert self.production is not None
-        return canary.PRODUCTION, self.production
+        if self.candidate is None or self.canary_percent <= 0:
+            return canary.PRODUCTION, self.production
+        chosen = canary.variant(sticky_key, self.canary_percent)
+        if campaign_id is not None:
+            if chosen == canary.CANDIDATE and not _scored(self.candidate, campaign_id):
+                chosen = canary.PRODUCTION
+            elif chosen == canary.PRODUCTION and not _scored(self.production, campaign_id) \
+                    and _scored(self.candidate, campaign_id):
+                chosen = canary.CANDIDATE
+        return chosen, self.candidate if chosen == canary.CANDIDATE else self.production
+
+
+def _scored(lookup: Lookup, campaign_id: str) -> bool:
+    return campaign_id in lookup.index.position_
 
 
 @dataclass(frozen=True)
