@@ -660,6 +660,34 @@ def test_a_campaign_only_the_candidate_has_scored_is_answered_by_the_candidate(s
         assert r.status_code == 404 and r.headers["X-Variant"] == "production"
 
 
+def test_variant_items_count_only_answers_given(served):
+    """`topiclab_variant_items_total` and the measured share count answers given: a
+    request or batch item that ends in a 404 (an unknown campaign) or 422 is not an
+    answer of its variant (was: counted, so unknown ids raised production's figure)."""
+    key = keys.create("canary", rate_per_minute=10_000).key
+    canary.set_percent(50)
+    with client() as (c, _):
+        for cid in ("NOPE-1", "NOPE-2", "NOPE-3"):
+            assert post(c, "fingerprint", {"campaign_id": cid}, key).status_code == 404
+        assert post(c, "neighbors", {"keywords": ["zzqx"]}, key).status_code == 422
+        assert metric(c, "topiclab_variant_items_total", '{variant="production"}') == 0
+        assert metric(c, "topiclab_variant_items_total", '{variant="candidate"}') == 0
+        given = {"production": 0, "candidate": 0}
+        for cid in (CAMPAIGN, "C00004", "C00005", "C00006"):
+            given[post(c, "neighbors", {"campaign_id": cid}, key).headers["X-Variant"]] += 1
+        for endpoint in ("fingerprint", "neighbors"):
+            r = post(c, endpoint, {"items": [{"campaign_id": "C00010"}, {"campaign_id": "NO"},
+                                             {"campaign_id": "C00011"}, {"n": 0}]}, key)
+            for item in r.json()["items"]:
+                if item["status"] == 200:
+                    given[item["variant"]] += 1
+            assert r.json()["failed"] == 2
+        for variant, n in given.items():
+            assert metric(c, "topiclab_variant_items_total", f'{{variant="{variant}"}}') == n
+        assert metric(c, "topiclab_canary_share_measured") == pytest.approx(
+            given["candidate"] / sum(given.values()))
+
+
 def _point_candidate_at(model_id: str) -> None:
     """Move the candidate alias with plain SQL (promote refuses production as candidate),
     telling running services, as every alias change does."""

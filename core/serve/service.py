@@ -19,6 +19,7 @@ page is off (FastAPI's loads Swagger UI from a CDN); `/openapi.json` describes t
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextvars
 import json
 import logging
@@ -149,8 +150,9 @@ class Metrics:
         self.latency = Histogram("topiclab_request_seconds", "Request latency",
                                  ["endpoint"], buckets=LATENCY_BUCKETS, registry=self.registry)
         self.variant_items = Counter("topiclab_variant_items",
-                                     "Answers (batch items count one each) by canary variant",
-                                     ["variant"], registry=self.registry)
+                                     "Answers given (status 200; batch items count one "
+                                     "each) by canary variant", ["variant"],
+                                     registry=self.registry)
         self.registry.register(_StateCollector(gateway))
 
 
@@ -339,6 +341,7 @@ class Gateway:
             cached = await self.in_thread(self._compute, lookup, outcome.endpoint, query,
                                           cache_key, generation, True, variant)
         assert cached is not None  # a thread waits for its compute slot
+        self._count(variant, 1)    # an answer given: a 404 or 422 is not one
         return 200, cached.encoded(lookup.model_id, variant)
 
     async def _read_json(self, request: Request) -> Any:
@@ -393,14 +396,13 @@ class Gateway:
         results: list[dict | None] = [None] * len(items)
         pending: dict[str, list[tuple[int, Query, str, Any]]] = {}
         lookups = {}
-        tally: dict[str, int] = {}        # answers per variant, counted once per batch
         for i, raw in enumerate(items):
             try:
                 query = answers.parse(Query, raw, f"items.{i}")
             except AnswerError as err:
                 results[i] = {"index": i, "status": err.status, "error": err.message}
                 continue
-            variant, lookup, cache_key, cached = self._route(state, query, outcome, tally)
+            variant, lookup, cache_key, cached = self._route(state, query, outcome)
             if cached is not None:
                 results[i] = {"index": i, "status": 200, "model_id": lookup.model_id,
                               "variant": variant, **cached.answer}
@@ -417,8 +419,6 @@ class Gateway:
                 assert computed is not None  # it waits for its compute slot
                 results[i] = {"index": i, "status": 200, "model_id": lookup.model_id,
                               "variant": variant, **computed.answer}
-        for variant, count in tally.items():
-            self._count(variant, count)
         for model_id, group in pending.items():
             lookup = lookups[model_id]
             with self.compute:
@@ -431,19 +431,18 @@ class Gateway:
                 self.cache.put(cache_key, cached, outcome.cache_generation, cached.size)
                 results[i] = {"index": i, "status": 200, "model_id": model_id,
                               "variant": variant, **answer}
-        return [r for r in results if r is not None]
+        answered = [r for r in results if r is not None]
+        tally = collections.Counter(r["variant"] for r in answered if r["status"] == 200)
+        for variant, count in tally.items():     # answers given, counted once per batch
+            self._count(variant, count)
+        return answered
 
-    def _route(self, state: Served, query: Query, outcome: Outcome,
-               tally: dict[str, int] | None = None):
+    def _route(self, state: Served, query: Query, outcome: Outcome):
         """The variant and model for a query, its cache key and cached answer (or None).
-        The variant is counted now, or in `tally` for the caller to count (a batch)."""
+        The caller counts the variant once the answer is given (`_count`)."""
         variant, lookup = state.pick(canary.sticky_key(query.campaign_id, query.keywords),
                                      query.campaign_id)
         outcome.served_by(variant, lookup.model_id)
-        if tally is None:
-            self._count(variant, 1)
-        else:
-            tally[variant] = tally.get(variant, 0) + 1
         cache_key = query.cache_key(outcome.endpoint, lookup.model_id)
         cached = self.cache.get(cache_key)
         if cached is not None:
