@@ -15,7 +15,9 @@ so it never holds the store's write lock for long, however much there is to dele
 or a round's `prune_chunks` limit leaves the rest for the next round.
 
 The read side (`traffic`) is what the A/B page shows: requests, latency and errors per
-variant and model.
+variant and model. A batch that both variants answered is logged as a row per variant
+(its items and cache hits split by variant, one request id and time); rows stored before
+that was so hold one `mixed` row, which is still read.
 """
 
 from __future__ import annotations
@@ -242,7 +244,9 @@ def _write(batch: list[Entry | Feedback], wait_s: float) -> None:
 # -- read side: the A/B page ------------------------------------------------------------------
 def traffic(hours: float = 24.0) -> pd.DataFrame:
     """Per variant and model over the last `hours`: requests, items, latency p50/p95,
-    errors, cache hits, and the acceptance rate of people's feedback on that model."""
+    errors, cache hits, and the acceptance rate of people's feedback on that model. A
+    batch both variants answered counts as a request of each, with its items and cache
+    hits split by variant; rows logged before that was so say `mixed`."""
     since = audit.now() - timedelta(hours=hours)
     frame = store.query(
         "SELECT variant, model_id, count(*) AS requests, sum(items) AS items, "
@@ -260,8 +264,11 @@ def traffic(hours: float = 24.0) -> pd.DataFrame:
 
 
 def totals(hours: float = 24.0) -> dict:
-    """All requests of the last `hours`, rejected ones included (401, 429, …), by status."""
+    """All requests of the last `hours`, rejected ones included (401, 429, …), by status.
+    A batch both variants answered has a row per variant, with one request id and time:
+    counted once."""
     since = audit.now() - timedelta(hours=hours)
-    frame = store.query("SELECT status, count(*) AS n FROM request_log WHERE logged_at >= ? "
-                        "GROUP BY status ORDER BY status", [since])
+    frame = store.query("SELECT status, count(DISTINCT (request_id, logged_at)) AS n "
+                        "FROM request_log WHERE logged_at >= ? GROUP BY status "
+                        "ORDER BY status", [since])
     return {int(s): int(n) for s, n in zip(frame["status"], frame["n"], strict=True)}

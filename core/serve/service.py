@@ -51,6 +51,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from threadpoolctl import threadpool_limits
 
 from core import config
+from core.data import audit
 from core.errors import InputError, StoreBusyError
 from core.serve import answers, canary, keys, request_log, review, throttle
 from core.serve.answers import AnswerError, FeedbackBody, Query
@@ -128,12 +129,34 @@ class Outcome:
     items: int = 1
     cache_hits: int = 0
     cache_generation: int = 0     # the cache's generation before the snapshot was taken
+    routed: dict[str, list] = field(default_factory=dict)  # variant -> [model, items, hits]
 
-    def served_by(self, variant: str, model_id: str) -> None:
+    def served_by(self, variant: str, model_id: str, cache_hit: bool = False) -> None:
+        """One query (a batch item) routed to `variant`'s model, from the cache or not."""
         if model_id not in self.model_ids:
             self.model_ids.append(model_id)
         if variant not in self.variants:
             self.variants.append(variant)
+        share = self.routed.setdefault(variant, [model_id, 0, 0])
+        share[1] += 1
+        share[2] += cache_hit
+        self.cache_hits += cache_hit
+
+    def log_entries(self, status: int, latency_ms: float) -> list[Entry]:
+        """The request's request-log rows: one, or for a batch both variants answered, one
+        per variant with its model, items and cache hits (the A/B page's figures by
+        variant; was one `mixed` row, which rows stored before still are). The rows share
+        the request id and time, so `request_log.totals` counts the request once."""
+        key_name = self.key.name if self.key else None
+        if len(self.routed) <= 1:
+            return [Entry(self.request_id, self.endpoint, status, latency_ms,
+                          self.model_ids[0] if self.model_ids else None,
+                          self.variants[0] if self.variants else None, key_name,
+                          self.items, self.cache_hits)]
+        logged_at = audit.now()
+        return [Entry(self.request_id, self.endpoint, status, latency_ms, model_id, variant,
+                      key_name, items, hits, logged_at)
+                for variant, (model_id, items, hits) in self.routed.items()]
 
     @property
     def model_header(self) -> str:
@@ -442,11 +465,9 @@ class Gateway:
         The caller counts the variant once the answer is given (`_count`)."""
         variant, lookup = state.pick(canary.sticky_key(query.campaign_id, query.keywords),
                                      query.campaign_id)
-        outcome.served_by(variant, lookup.model_id)
         cache_key = query.cache_key(outcome.endpoint, lookup.model_id)
         cached = self.cache.get(cache_key)
-        if cached is not None:
-            outcome.cache_hits += 1
+        outcome.served_by(variant, lookup.model_id, cached is not None)
         return variant, lookup, cache_key, cached
 
     def _count(self, variant: str, answers_: int) -> None:
@@ -503,13 +524,8 @@ class Gateway:
         model = outcome.model_header
         self.metrics.requests.labels(outcome.endpoint, str(status), model).inc()
         self.metrics.latency.labels(outcome.endpoint).observe(seconds)
-        self.writer.put(Entry(
-            request_id=outcome.request_id, endpoint=outcome.endpoint, status=status,
-            latency_ms=seconds * 1000, model_id=", ".join(outcome.model_ids) or None,
-            variant="mixed" if len(outcome.variants) > 1 else
-            (outcome.variants[0] if outcome.variants else None),
-            key_name=outcome.key.name if outcome.key else None, items=outcome.items,
-            cache_hits=outcome.cache_hits))
+        for entry in outcome.log_entries(status, seconds * 1000):
+            self.writer.put(entry)
         headers = {**headers, "X-Request-Id": outcome.request_id, "X-Model-Id": model,
                    "X-Variant": ", ".join(outcome.variants) or "none"}
         if not isinstance(body, bytes):
