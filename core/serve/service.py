@@ -66,6 +66,7 @@ disable_created_metrics()  # no `_created` series beside every counter
 API_VERSION = "v1"
 T = TypeVar("T")
 INLINE_KEYWORDS, INLINE_CHARACTERS = 50, 2_000   # see `inline`
+DISCONNECT_CHECK_S = 0.25     # how often a batch's client is checked (`Gateway._watched`)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.08, 0.1, 0.25, 0.5, 1.0,
                    2.5, 5.0, 10.0)
@@ -130,6 +131,13 @@ class Outcome:
     cache_hits: int = 0
     cache_generation: int = 0     # the cache's generation before the snapshot was taken
     routed: dict[str, list] = field(default_factory=dict)  # variant -> [model, items, hits]
+    abandoned: bool = False       # the client hung up: a batch stops at its next item
+
+    def check_client(self) -> None:
+        """Between a batch's items: stop when its client has gone (`Gateway._watched`)."""
+        if self.abandoned:
+            raise AnswerError(499, "The client closed the connection before the batch was "
+                                   "answered; it was stopped.")
 
     def served_by(self, variant: str, model_id: str, cache_hit: bool = False) -> None:
         """One query (a batch item) routed to `variant`'s model, from the cache or not."""
@@ -350,7 +358,8 @@ class Gateway:
         if outcome.endpoint == "feedback":
             return await self.in_thread(self._feedback, state, payload, outcome)
         if isinstance(payload, dict) and "items" in payload:
-            return await self.in_thread(self._batch_answer, state, payload, outcome)
+            return await self._watched(request, outcome, self._batch_answer, state, payload,
+                                       outcome)
         # One query: parsed and looked up in the cache here, on the event loop (a dict
         # lookup; a hit sends the bytes encoded when it was first answered). An answer to
         # compute is computed here too when it is small (`inline`), else in a thread.
@@ -366,6 +375,19 @@ class Gateway:
         assert cached is not None  # a thread waits for its compute slot
         self._count(variant, 1)    # an answer given: a 404 or 422 is not one
         return 200, cached.encoded(lookup.model_id, variant)
+
+    async def _watched(self, request: Request, outcome: Outcome,
+                       fn: Callable[..., T], *args: Any) -> T:
+        """`fn(*args)` in a thread (a batch), stopped between its items once the client
+        hangs up: a 1,000-item suggest batch computes for minutes, holding an in-flight
+        slot and the compute slots, and a client that timed out and retried started
+        another one each time."""
+        work = asyncio.ensure_future(self.in_thread(fn, *args))
+        while not (await asyncio.wait({work}, timeout=DISCONNECT_CHECK_S))[0]:
+            if await request.is_disconnected():
+                outcome.abandoned = True
+                break
+        return await work
 
     async def _read_json(self, request: Request) -> Any:
         """The body as JSON, read within `body_timeout_s`: the request holds one of the
@@ -420,6 +442,7 @@ class Gateway:
         pending: dict[str, list[tuple[int, Query, str, Any]]] = {}
         lookups = {}
         for i, raw in enumerate(items):
+            outcome.check_client()
             try:
                 query = answers.parse(Query, raw, f"items.{i}")
             except AnswerError as err:
@@ -443,6 +466,7 @@ class Gateway:
                 results[i] = {"index": i, "status": 200, "model_id": lookup.model_id,
                               "variant": variant, **computed.answer}
         for model_id, group in pending.items():
+            outcome.check_client()
             lookup = lookups[model_id]
             with self.compute:
                 computed = answers.fingerprint_many(lookup, [q for _, q, _, _ in group])
