@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import numpy as np
@@ -38,6 +38,9 @@ from core.model.engines import ENGINES
 from core.plain_text import plain_line
 from core.serve import canary
 from core.testpause import pause
+
+if TYPE_CHECKING:
+    from core.model.campaign_model import CampaignModel
 
 ARTIFACT_FORMAT = artifact.FORMAT
 ALIASES = ("production", "candidate")
@@ -442,6 +445,18 @@ def _covers_dataset(counts: EncodedCounts, dataset: str, version: int) -> bool:
     row = store.query_one("SELECT campaigns FROM datasets WHERE name = ? AND version = ?",
                           [dataset, version])
     return row is not None and len(counts.campaign_ids) == int(row[0])
+
+
+def campaign_model(model_ref: str | None = None,
+                   terms: pd.DataFrame | None = None) -> CampaignModel:
+    """A registry model (id or alias; default production) as a notebook's `CampaignModel`,
+    with the topic names people gave it on the Topics page: loading its folder with
+    `CampaignModel.load` gave the automatic names only, not those the app shows.
+    `terms`: its dataset version's rows, for suggestions (`datasets.terms(name, version)`)."""
+    from core.model.campaign_model import CampaignModel
+    model_id = resolve(model_ref)
+    get(model_id)
+    return CampaignModel.load(model_dir(model_id), terms, topic_names=topic_labels(model_id))
 
 
 def topic_labels(model_id: str) -> dict[int, str]:
