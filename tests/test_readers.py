@@ -585,6 +585,18 @@ def test_two_files_with_the_same_name(tmp_path: Path) -> None:
     assert "both named 'same.csv'" in error_of([first, second])
 
 
+def test_the_same_file_given_twice_is_named_as_such(tmp_path: Path, monkeypatch) -> None:
+    """`ingest f.csv f.csv` was told to rename one of two files that are one file."""
+    path = write(tmp_path / "f.csv", "keyword\na\n")
+    twice = error_of([path, path])
+    assert f"the same file was given twice ('{path}'); give it once" in twice
+    assert "rename" not in twice
+    monkeypatch.chdir(tmp_path)
+    assert "'f.csv' and" in error_of(["f.csv", tmp_path])   # a folder holding it
+    (tmp_path / "link.csv").symlink_to(path)
+    assert "the same file was given twice" in error_of([path, tmp_path / "link.csv"])
+
+
 # --------------------------------------------------------------------------- details
 
 

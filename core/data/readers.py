@@ -206,10 +206,13 @@ def read_each(paths: Sequence[str | Path], *, names: Sequence[str] | None = None
             sources.append((path, shown or path.name))
     if not sources:
         raise InputError("nothing to read: no files given")
+    identities = []
     for path, shown in sources:  # every kind and size before any reading
-        info = files.regular_file(path, shown if names is not None else str(path),
-                                  folders=True)
+        place = shown if names is not None else str(path)
+        info = files.regular_file(path, place, folders=True)
         files.check_size(info.st_size, shown)
+        identities.append((shown, place, (info.st_dev, info.st_ino)))
+    _check_once(identities)
     _check_distinct([shown for _, shown in sources])
     return (_read_one(files.read_limited(path, shown, folders=True), shown, encoding)
             for path, shown in sources)
@@ -250,6 +253,19 @@ def _supported_files(folder: Path) -> list[Path]:
             f"folder has no supported files ({', '.join(SUPPORTED_SUFFIXES)}); found: {seen}",
             file=str(folder))
     return supported
+
+
+def _check_once(sources: list[tuple[str, str, tuple[int, int]]]) -> None:
+    """Each file once: `ingest f.csv f.csv` (or `f.csv ./f.csv`, a folder and a file in
+    it, a link to it) was told the two files had the same name and to rename one."""
+    seen: dict[tuple[int, int], str] = {}
+    for shown, place, identity in sources:
+        if identity in seen:
+            given = f"{place!r}" if seen[identity] == place else \
+                f"{seen[identity]!r} and {place!r}, one file,"
+            raise InputError(f"the same file was given twice ({given}); give it once",
+                             file=shown)
+        seen[identity] = place
 
 
 def _check_distinct(names: list[str]) -> None:
