@@ -105,6 +105,32 @@ def test_encodings_round_trip(tmp_path: Path, variant: str) -> None:
         assert result.warnings == []
 
 
+@pytest.mark.parametrize("order", ["utf-16-be", "utf-16-le"])
+@pytest.mark.parametrize("choice", [None, "utf-16"])
+def test_utf16_without_a_byte_order_mark_is_read_in_its_byte_order(
+        tmp_path: Path, order: str, choice: str | None) -> None:
+    """Big-endian UTF-16 without a mark was read as garbage with `--encoding utf-16`
+    (Python's codec assumes little-endian), and both byte orders refused without it."""
+    from core.data import encodings
+
+    frame = small_frame()
+    path = tmp_path / "nobom.csv"
+    path.write_bytes(csv_text(frame).encode(order))
+    result = read_paths([path], encoding=choice)
+    assert result.frame["term"].tolist() == frame["term"].tolist()
+    assert result.frame["campaign_name"].tolist() == frame["campaign_name"].tolist()
+    shown = order.replace("utf-16-", "UTF-16 ").upper()
+    assert [w for w in result.warnings if shown in w and "byte-order mark" in w], result.warnings
+    keywords = "red shoes\ncafé crème\n".encode(order)   # `fingerprint --file`'s reading
+    assert encodings.decode(keywords, "kw.txt", choice)[0] == "red shoes\ncafé crème\n"
+
+
+def test_utf32_without_a_byte_order_mark_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "nobom32.csv"
+    path.write_bytes(csv_text(small_frame()).encode("utf-32-be"))
+    assert "UTF-32 without a byte-order mark" in error_of(path)
+
+
 def test_cp1252_is_guessed_and_named(tmp_path: Path) -> None:
     words = ["café crème", "naïve résumé", "pâtisserie française", "hôtel à paris",
              "réservation de vol", "voiture d'occasion", "chaussures élégantes",
