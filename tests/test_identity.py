@@ -49,6 +49,19 @@ def test_names_and_roles_are_checked_where_users_are_made():
     assert auth.User("Ana Müller", auth.ACCOUNT_MANAGER).can("feedback")
 
 
+def test_every_permission_in_the_role_table_is_checked_somewhere():
+    """`export` stood in the table though nothing checked it: a permission nobody checks
+    is a promise the table cannot keep (it was removed; reading is open to every role)."""
+    import re
+    sources = "\n".join(p.read_text(encoding="utf-8") for folder in ("core", "app_pages")
+                        for p in (REPO / folder).rglob("*.py"))
+    sources += (REPO / "ui.py").read_text(encoding="utf-8")
+    granted = set().union(*auth.PERMISSIONS.values())
+    unchecked = sorted(a for a in granted
+                       if not re.search(rf'(require|can)\(\s*"{a}"', sources))
+    assert unchecked == []
+
+
 def test_a_thread_that_never_set_a_user_may_change_nothing(trained_home):
     model_id = registry.alias("production")
     outcome: dict[str, BaseException | str] = {}

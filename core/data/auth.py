@@ -36,13 +36,15 @@ DATA_SCIENTIST = "data_scientist"
 ACCOUNT_MANAGER = "account_manager"
 SCORER = "scorer"  # a machine key of the scoring service: reads answers, changes nothing
 
-# What each role may do. Reading (lookup, explore, compare) is open to every role.
+# What each role may do. Reading (lookup, explore, compare) is open to every role, and so
+# is downloading what it reads (Lookup's CSVs, `--format csv`): the same rows are on the
+# page and in the JSON, so an `export` permission (never checked) guarded nothing.
 PERMISSIONS: dict[str, frozenset[str]] = {
     DATA_SCIENTIST: frozenset(
-        {"import", "train", "promote", "delete", "review", "label_topics", "feedback", "export",
+        {"import", "train", "promote", "delete", "review", "label_topics", "feedback",
          "score", "manage_keys", "set_brands"}
     ),
-    ACCOUNT_MANAGER: frozenset({"feedback", "export", "set_brands"}),
+    ACCOUNT_MANAGER: frozenset({"feedback", "set_brands"}),
     SCORER: frozenset(),
 }
 
