@@ -85,6 +85,14 @@ def check_name(name: object) -> str:
     return name
 
 
+def identity(name: str) -> str:
+    """The key a person is looked up by: names and e-mail addresses compared without case
+    (an identity provider gives "Ana@example.com" one day and "ana@example.com" the next;
+    counted as two people, one person's verdicts counted twice). Stored and shown as given.
+    Lower-cased as DuckDB's `lower` does, so SQL (`lower(created_by)`) agrees."""
+    return name.lower()
+
+
 def role_for(email: str | None, role_map: Mapping[str, Sequence[str]]) -> str | None:
     """The role whose patterns match this e-mail (case-insensitive), or None."""
     unknown = sorted(set(role_map) - set(PERMISSIONS))
@@ -93,9 +101,9 @@ def role_for(email: str | None, role_map: Mapping[str, Sequence[str]]) -> str | 
                             f"[topiclab.roles]; use {', '.join(sorted(PERMISSIONS))}.")
     if not email:
         return None
-    email = email.lower()
+    email = identity(email)
     for role in PERMISSIONS:
-        if any(fnmatch(email, pattern.lower()) for pattern in role_map.get(role, ())):
+        if any(fnmatch(email, identity(pattern)) for pattern in role_map.get(role, ())):
             return role
     return None
 
