@@ -222,7 +222,8 @@ def test_campaign_model_refuses_keywords_that_are_not_text(fitted, keywords):
 
 
 @pytest.mark.parametrize("args", [("datasets", "demoo"), ("models", "--dataset", "demoo"),
-                                  ("datasets", "  ")])
+                                  ("datasets", "  "), ("datasets", ""),
+                                  ("models", "--dataset", "")])   # "" listed every dataset
 def test_listing_an_unknown_dataset_names_it_instead_of_printing_nothing(trained_home, args):
     result = cli(*args, home=trained_home)
     assert result.returncode == 1, result.stdout  # was: exit 0 with []
