@@ -139,6 +139,11 @@ def test_the_candidate_is_not_deleted_while_the_canary_sends_it_traffic(two_mode
     assert registry.alias("candidate") == second_model  # nothing lost
     assert store.table_counts() == before
     canary.set_percent(0)
+    by_alias = cli("delete-model", "candidate", home=two_models_home)  # was: "No model with
+    assert by_alias.returncode == 1                                   # id 'candidate'"
+    assert f"'candidate' is an alias (it points at {second_model}), not a model id" \
+        in by_alias.stderr
+    assert registry.alias("candidate") == second_model
     served = store.serving_generation()
     registry.delete(second_model)  # no live traffic: the alias goes with the model
     assert registry.alias("candidate") is None

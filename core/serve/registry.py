@@ -346,6 +346,19 @@ def resolve(model_ref: str | None) -> str:
     return ref
 
 
+def _not_an_alias(con: duckdb.DuckDBPyConnection, model_id: str) -> None:
+    """`delete-model candidate` was "No model with id 'candidate'": a delete takes the id
+    of the model it removes (an alias may move between a look and the delete), so an
+    alias name is refused naming the model it points at now."""
+    if model_id not in ALIASES:
+        return
+    row = con.execute("SELECT model_id FROM aliases WHERE alias = ?", [model_id]).fetchone()
+    now = f"it points at {row[0]}" if row else "no model is marked so"
+    raise InputError(f"{model_id!r} is an alias ({now}), not a model id: delete-model takes "
+                     "the id of the model to delete (`python -m core models` lists them); "
+                     "the production model is never deleted.")
+
+
 def delete(model_id: str) -> list[str]:
     """Remove a model, its fingerprints and labels, then its files (the artifact and any
     encoded counts Spark wrote); the production model cannot be deleted, nor the
@@ -353,6 +366,7 @@ def delete(model_id: str) -> list[str]:
     counts locations that could not be removed (a cluster URI with no Spark running)."""
     auth.require("delete")
     with store.transaction() as con:  # the checks and the delete see the same state
+        _not_an_alias(con, model_id)
         record = get_in(con, model_id)
         production = con.execute("SELECT model_id FROM aliases WHERE alias = 'production'"
                                  ).fetchone()
