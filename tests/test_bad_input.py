@@ -208,6 +208,24 @@ def fitted(few_terms):
     return CampaignModel(k=4, engine_params={"iterations": 30}).fit(few_terms[1])
 
 
+def test_term_rows_with_a_column_twice_are_refused_by_name(fitted, few_terms, tmp_path):
+    """`pd.concat([terms, terms[["term"]]], axis=1)`: pandas' "cannot reindex on an axis
+    with duplicate labels" from inside fit (and transform, and load)."""
+    import pandas as pd
+
+    from core import CampaignModel, InputError
+    terms = few_terms[1]
+    twice = pd.concat([terms, terms[["term"]]], axis=1)
+    message = "the term rows have more than one column named 'term'"
+    with pytest.raises(InputError, match=f"fit: {message}"):
+        CampaignModel(k=4).fit(twice)
+    with pytest.raises(InputError, match=f"transform: {message}"):
+        fitted.transform(twice)
+    folder = fitted.save(tmp_path / "m", include_terms=False)
+    with pytest.raises(InputError, match=f"load: {message}"):
+        CampaignModel.load(folder, terms=twice)
+
+
 @pytest.mark.parametrize("n", [0, -1, float("nan"), 2.5, "5", True])
 def test_campaign_model_refuses_a_count_that_is_not_a_positive_whole_number(fitted, n):
     campaign = fitted.fingerprints_.index[0]

@@ -691,6 +691,8 @@ class CampaignModel(BaseEstimator):
         manifest, engine, encoder = artifact.read(path)
         if terms is None and (path / TERMS_FILE).exists():
             terms = pd.read_parquet(path / TERMS_FILE)
+        elif terms is not None:
+            _check_frame("load", terms)
         counts = EncodedCounts.load(path)
         if counts is not None and terms is not None:
             _check_same_campaigns(terms, counts.campaign_ids, path)
@@ -769,10 +771,17 @@ def _check_not_in_registry(path: Path) -> None:
 
 def _check_frame(method: str, terms: object) -> None:
     """fit and transform take term rows as a DataFrame (transform of a list of keywords
-    was "AttributeError: 'list' object has no attribute 'columns'")."""
+    was "AttributeError: 'list' object has no attribute 'columns'"), with each column once
+    (two `term` columns, e.g. from a `pd.concat(axis=1)`, gave pandas' "cannot reindex on
+    an axis with duplicate labels" from inside fit)."""
     if not isinstance(terms, pd.DataFrame):
         raise InputError(f"{method} takes a DataFrame of term rows (see read_terms), not "
                          f"{type(terms).__name__}")
+    repeated = terms.columns[terms.columns.duplicated()]
+    if len(repeated):
+        raise InputError(f"{method}: the term rows have more than one column named "
+                         f"{repeated[0]!r}, so which one to read is unclear; drop or rename "
+                         "the others")
 
 
 def _count(name: str, value: object, minimum: int) -> int:
