@@ -953,9 +953,12 @@ def _parsed_numbers(values: pd.Series, decimal_comma: bool = False) -> _Parsed:
     if odd.any():
         text = original[odd].str.strip()
         missing = text.str.casefold().isin(_NULL_TOKENS)
-        found = text.str.extract(_CURRENCY_SIGN)
-        marks[odd] = found["before"].fillna(found["after"])
-        text = text.str.replace(_CURRENCY_SIGN, "", regex=True)
+        stripped = text.str.replace(_CURRENCY_SIGN, "", regex=True)
+        signed = stripped != text  # only these are searched again, for the mark itself
+        if signed.any():
+            found = text[signed].str.extract(_CURRENCY_SIGN)
+            marks[found.index] = found["before"].fillna(found["after"])
+        text = stripped
         if decimal_comma:
             european = text.str.match(_EUROPEAN).astype(bool)
             text = text.where(european | ~text.str.contains(r"[.,]").astype(bool), None)
