@@ -152,6 +152,18 @@ def test_delimiters_are_sniffed(tmp_path: Path, sep: str) -> None:
     assert result.format_by_file["d.txt"] == ("tsv" if sep == "\t" else "csv")
 
 
+@pytest.mark.parametrize("hint", ["sep=;", '"sep=;"', "SEP=;"])
+def test_excels_sep_line_names_the_delimiter(tmp_path: Path, hint: str) -> None:
+    """A first line "sep=;" (written for Excel) was taken for the header: "no term
+    column. Columns found: 'sep=', ''"."""
+    frame = small_frame()
+    frame.loc[0, "term"] = "tokyo, hotel"   # a comma inside: only the hint says ";"
+    path = write(tmp_path / "hinted.csv", f"{hint}\n" + csv_text(frame, ";"))
+    result = read_paths([path])
+    assert result.frame["term"].tolist() == frame["term"].tolist()
+    assert result.frame["source_line"].tolist() == list(range(3, len(frame) + 3))
+
+
 def test_parquet_is_recognised_by_magic_bytes(tmp_path: Path) -> None:
     frame = small_frame()
     frame["date"] = pd.to_datetime(["2024-05-01"] * len(frame)).date  # Parquet date32

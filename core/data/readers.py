@@ -50,6 +50,9 @@ DELIMITERS = (",", "\t", ";", "|")
 _DELIMITER_NAMES = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}
 # A single-column file is read whole-line: this delimiter never occurs in text.
 _NO_DELIMITER = "\x1f"
+# Excel's delimiter hint, a first line "sep=;" that tools exporting for Excel write: it was
+# taken for the header ("no term column. Columns found: 'sep=', ''").
+_SEP_LINE = re.compile(r'^\s*"?sep=([,\t;|])"?\s*$', re.IGNORECASE)
 
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 
@@ -441,11 +444,13 @@ def _month_number(word: str) -> int | None:
 def _read_delimited(text: str, name: str) -> _RawTable:
     head = text[:65_536].splitlines()[:5]
     blank_lead = next((i for i, line in enumerate(head) if line.strip()), len(head))
+    hint = _SEP_LINE.match(head[blank_lead]) if blank_lead < len(head) else None
+    blank_lead += hint is not None
     skip, title, range_line = _preamble(head[blank_lead:])
     skip += blank_lead
     if skip >= len(head) or not head[skip].strip():
         raise InputError("the file has no header row (it is empty or blank)", file=name)
-    delimiter = _sniff_delimiter(head[skip])
+    delimiter = hint.group(1) if hint else _sniff_delimiter(head[skip])
 
     reader = _csv_rows(text, skip, delimiter)
     try:
