@@ -44,6 +44,16 @@ def test_pipeline_imports_new_files_first(trained_home, tmp_path):
     assert audit.entries(action="pipeline")["target"].iloc[0] == result.model_id
 
 
+def test_a_pipeline_of_an_unknown_dataset_says_so_before_any_step(trained_home):
+    """`pipeline --dataset demoo` logged "drift: skipped (production serves 'demo', not
+    'demoo')" before "No dataset named 'demoo'"."""
+    from tests.conftest import cli
+    result = cli("pipeline", "--dataset", "demoo", home=trained_home)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == ["error: No dataset named 'demoo'. Known datasets: "
+                                          "demo."]
+
+
 def test_a_failure_after_training_leaves_production_untouched(trained_home, monkeypatch):
     production = registry.alias("production")
     counts = store.query("SELECT model_id, count(*) AS n FROM fingerprints GROUP BY ALL")
