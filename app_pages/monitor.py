@@ -24,11 +24,16 @@ dataset = st.selectbox("Dataset", names, index=names.index(trained_on["dataset"]
 available = sorted(versions.loc[versions["name"] == dataset, "version"].astype(int))
 version = st.selectbox("Version to check", available, index=len(available) - 1)
 
+other_dataset = dataset != trained_on["dataset"]
 if not auth.current_user().can("score"):
     st.caption("Your role may look at drift checks but not run them.")
+elif other_dataset and not st.checkbox(
+        f"Measure **{dataset}** against this model of **{trained_on['dataset']}** anyway (it "
+        "shows how unlike the datasets are, not how one moved)", key="drift_other_dataset"):
+    st.caption(f"The production model was trained on {trained_on['dataset']}, not {dataset}.")
 elif st.button("Check drift", type="primary"):
     with ui.friendly_errors(), st.spinner("Scoring the version against the model…"):
-        report = drift.check(dataset, version, production)
+        report = drift.check(dataset, version, production, other_dataset=other_dataset)
         st.session_state["drift_report"] = report.to_dict()
 
 report = st.session_state.get("drift_report")

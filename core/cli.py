@@ -592,10 +592,13 @@ def _pipeline(args: argparse.Namespace) -> Any:
 @command("drift", "drift of a dataset version against the production model",
          arg("--dataset", required=True),
          arg("--version", type=VERSION, help="default: the latest"),
-         MODEL)
+         MODEL,
+         arg("--other-dataset", action="store_true",
+             help="measure against a model trained on another dataset"))
 def _drift(args: argparse.Namespace) -> Any:
     from core.ops import drift
-    return drift.check(args.dataset, args.version, args.model).to_dict()
+    return drift.check(args.dataset, args.version, args.model,
+                       other_dataset=args.other_dataset).to_dict()
 
 
 @command("audit", "the audit log, newest first",

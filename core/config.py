@@ -17,12 +17,20 @@ DEMO_DIR = REPO_ROOT / "data" / "demo"
 
 
 def home() -> Path:
-    """The store's folder: `TOPICLAB_HOME`, default `data/store/` in the repo.
+    """The store's folder: `TOPICLAB_HOME` (`~` expanded; blank refused), default
+    `data/store/` in the repo.
 
     Created when missing; a path that is a file or cannot be created is a `StoreError`
     saying what to do, not a traceback.
     """
-    path = Path(os.environ.get("TOPICLAB_HOME", REPO_ROOT / "data" / "store"))
+    raw = os.environ.get("TOPICLAB_HOME")
+    if raw is not None and not raw.strip():
+        # Path("") is the current folder: a store appeared wherever the command ran.
+        raise StoreError(f"TOPICLAB_HOME={raw!r} is blank: point it at a folder (it is "
+                         "created when missing), or unset it for the default, data/store/ "
+                         "in the repository.")
+    # "~/topiclab" as written in a .env file: made a folder named "~" in the current one.
+    path = Path(raw).expanduser() if raw is not None else REPO_ROOT / "data" / "store"
     if path.is_dir():
         return path
     if path.exists() or any(p.exists() and not p.is_dir() for p in path.parents):

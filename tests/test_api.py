@@ -281,8 +281,31 @@ def test_same_answers_as_the_store_lookup(fitted, demo_file: Path, home: Path) -
     mine = campaign_table(datasets.terms("demo", 1))
     pd.testing.assert_frame_equal(mine[view.columns], view, check_dtype=False)
     # and the registry's artifact loads in a notebook with the same fingerprints
-    again = CampaignModel.load(registry.model_dir(model_id), terms=datasets.terms("demo", 1))
+    with pytest.warns(UserWarning, match=r"registry\.campaign_model\(model_id\)"):
+        again = CampaignModel.load(registry.model_dir(model_id),
+                                   terms=datasets.terms("demo", 1))
     assert np.array_equal(again.fingerprints_.to_numpy(), stored.weights)
+
+
+def test_a_registry_model_loads_in_python_with_the_names_given_in_the_app(trained_home):
+    """`CampaignModel.load` of a registry model's folder named its topics automatically,
+    not as the Topics page (and every answer there) names them."""
+    from core import CampaignModel, InputError
+    from core.data import datasets
+    from core.serve import registry
+    from core.serve.lookup import Lookup
+
+    model_id = registry.alias("production")
+    registry.set_topic_label(model_id, 2, "Plumbing")
+    model = registry.campaign_model("production", terms=datasets.terms("demo", 1))
+    app = Lookup(model_id)
+    assert model.topic_names_ == app.topic_names == registry.topic_names(app.model)
+    assert model.topics()["name"][2] == "Plumbing"
+    assert model.topic_names_[3] == app.topic_names[3] != "Plumbing"   # automatic, as shown
+    pd.testing.assert_frame_equal(model.neighbors("C00042", 10), app.neighbors("C00042", 10),
+                                  check_dtype=False)
+    with pytest.raises(InputError, match="topics 0-11, not 12"):
+        CampaignModel.load(registry.model_dir(model_id), topic_names={12: "x"})
 
 
 def test_register_refuses_a_model_of_other_rows(fitted, tmp_path: Path, home: Path) -> None:

@@ -139,6 +139,11 @@ def test_the_candidate_is_not_deleted_while_the_canary_sends_it_traffic(two_mode
     assert registry.alias("candidate") == second_model  # nothing lost
     assert store.table_counts() == before
     canary.set_percent(0)
+    by_alias = cli("delete-model", "candidate", home=two_models_home)  # was: "No model with
+    assert by_alias.returncode == 1                                   # id 'candidate'"
+    assert f"'candidate' is an alias (it points at {second_model}), not a model id" \
+        in by_alias.stderr
+    assert registry.alias("candidate") == second_model
     served = store.serving_generation()
     registry.delete(second_model)  # no live traffic: the alias goes with the model
     assert registry.alias("candidate") is None
@@ -203,6 +208,24 @@ def fitted(few_terms):
     return CampaignModel(k=4, engine_params={"iterations": 30}).fit(few_terms[1])
 
 
+def test_term_rows_with_a_column_twice_are_refused_by_name(fitted, few_terms, tmp_path):
+    """`pd.concat([terms, terms[["term"]]], axis=1)`: pandas' "cannot reindex on an axis
+    with duplicate labels" from inside fit (and transform, and load)."""
+    import pandas as pd
+
+    from core import CampaignModel, InputError
+    terms = few_terms[1]
+    twice = pd.concat([terms, terms[["term"]]], axis=1)
+    message = "the term rows have more than one column named 'term'"
+    with pytest.raises(InputError, match=f"fit: {message}"):
+        CampaignModel(k=4).fit(twice)
+    with pytest.raises(InputError, match=f"transform: {message}"):
+        fitted.transform(twice)
+    folder = fitted.save(tmp_path / "m", include_terms=False)
+    with pytest.raises(InputError, match=f"load: {message}"):
+        CampaignModel.load(folder, terms=twice)
+
+
 @pytest.mark.parametrize("n", [0, -1, float("nan"), 2.5, "5", True])
 def test_campaign_model_refuses_a_count_that_is_not_a_positive_whole_number(fitted, n):
     campaign = fitted.fingerprints_.index[0]
@@ -222,7 +245,8 @@ def test_campaign_model_refuses_keywords_that_are_not_text(fitted, keywords):
 
 
 @pytest.mark.parametrize("args", [("datasets", "demoo"), ("models", "--dataset", "demoo"),
-                                  ("datasets", "  ")])
+                                  ("datasets", "  "), ("datasets", ""),
+                                  ("models", "--dataset", "")])   # "" listed every dataset
 def test_listing_an_unknown_dataset_names_it_instead_of_printing_nothing(trained_home, args):
     result = cli(*args, home=trained_home)
     assert result.returncode == 1, result.stdout  # was: exit 0 with []

@@ -61,6 +61,26 @@ def test_home_that_is_a_file(tmp_path):
     assert not_a_folder.read_text() == "x"
 
 
+@pytest.mark.parametrize("blank", ["", "   "])
+def test_a_blank_home_is_refused_not_read_as_the_current_folder(tmp_path, monkeypatch, blank):
+    """TOPICLAB_HOME="" made a store in whatever folder the command ran in ("   ": a folder
+    named with three spaces)."""
+    monkeypatch.chdir(tmp_path)
+    assert_one_line_error(cli("datasets", home=blank), f"TOPICLAB_HOME={blank!r} is blank")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_home_with_a_tilde_is_in_the_home_folder(tmp_path, monkeypatch):
+    """"~/topiclab" made a folder named "~" in the current one, then DuckDB (which expands
+    "~" itself) could not open the store in it."""
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
+    monkeypatch.setenv("HOME", str(tmp_path / "me"))
+    assert cli("datasets", home="~/topiclab").stdout.strip() == "[]"
+    assert (tmp_path / "me" / "topiclab" / "topiclab.duckdb").is_file()
+    assert list((tmp_path / "cwd").iterdir()) == []
+
+
 def _cannot_create_in(folder: Path) -> bool:
     try:
         (folder / "topiclab-probe").touch()

@@ -44,6 +44,16 @@ def test_pipeline_imports_new_files_first(trained_home, tmp_path):
     assert audit.entries(action="pipeline")["target"].iloc[0] == result.model_id
 
 
+def test_a_pipeline_of_an_unknown_dataset_says_so_before_any_step(trained_home):
+    """`pipeline --dataset demoo` logged "drift: skipped (production serves 'demo', not
+    'demoo')" before "No dataset named 'demoo'"."""
+    from tests.conftest import cli
+    result = cli("pipeline", "--dataset", "demoo", home=trained_home)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == ["error: No dataset named 'demoo'. Known datasets: "
+                                          "demo."]
+
+
 def test_a_failure_after_training_leaves_production_untouched(trained_home, monkeypatch):
     production = registry.alias("production")
     counts = store.query("SELECT model_id, count(*) AS n FROM fingerprints GROUP BY ALL")
@@ -69,7 +79,7 @@ def test_drift_is_low_for_the_same_corpus_and_high_for_another(trained_home, tmp
     frame = frame[frame["campaign_id"] <= "C00300"]  # a sample of the same campaigns
     frame.to_parquet(same)
     ingest.import_paths([same], "demo-sample")
-    low = drift.drift_report("demo-sample")
+    low = drift.drift_report("demo-sample", other_dataset=True)
     assert not low.retrain_recommended, low.measures
 
     bbc = pd.read_csv(BBC, sep="\t", header=None,
@@ -78,7 +88,7 @@ def test_drift_is_low_for_the_same_corpus_and_high_for_another(trained_home, tmp
                           "keyword": bbc["text"]})
     other.to_csv(tmp_path / "bbc.csv", index=False)
     ingest.import_paths([tmp_path / "bbc.csv"], "news")
-    high = drift.drift_report("news")
+    high = drift.drift_report("news", other_dataset=True)
     assert high.retrain_recommended
     assert high.measures["oov_increase"]["value"] > low.measures["oov_increase"]["value"] + 0.2
     assert high.new_terms and "word" in high.new_terms[0]
@@ -134,7 +144,7 @@ def test_drift_word_counts_equal_a_row_by_row_count(trained_home, tmp_path, monk
     assert base["oov_share"] == seen_oov and base["campaigns"] == datasets.get("demo").campaigns
     new = sorted(((w, v) for w, v in volume.items() if w not in seen),
                  key=lambda item: item[1], reverse=True)[:20]
-    report = drift.drift_report("next")
+    report = drift.drift_report("next", other_dataset=True)
     assert new and report.new_terms == [{"word": w, "volume": v, "rows": occurrences[w]}
                                          for w, v in new]
     assert report.measures["oov_increase"]["current"] == round(oov, 4)
@@ -256,3 +266,33 @@ def test_drift_check_refuses_an_account_manager_before_measuring(trained_home, m
     assert any("not run them" in c.value for c in at.caption)
     monkeypatch.delenv("TOPICLAB_ROLE")
     assert [b.label for b in page("monitor").button] == ["Check drift"]
+
+
+def test_drift_of_another_dataset_than_the_models_is_refused_unless_confirmed(trained_home,
+                                                                            small_csv):
+    """`drift --dataset sony` measured sony against the production model of demo: every
+    measure crossed its threshold, which says the datasets differ, not that sony moved."""
+    from core.data import ingest
+    from tests.conftest import cli, ok_json
+
+    ingest.import_paths([small_csv], "sony")
+    refused = cli("drift", "--dataset", "sony", home=trained_home)
+    assert refused.returncode == 1
+    assert "trained on dataset 'demo', not 'sony'" in refused.stderr, refused.stderr
+    assert "--other-dataset" in refused.stderr and "Traceback" not in refused.stderr
+    assert store.query_one("SELECT count(*) FROM drift_reports")[0] == 0
+    with pytest.raises(InputError, match="not 'sony'"):
+        drift.check("sony", model_id=registry.alias("production"))
+    report = ok_json(cli("drift", "--dataset", "sony", "--other-dataset", home=trained_home))
+    assert report["dataset"] == "sony"
+    assert ok_json(cli("drift", "--dataset", "demo", home=trained_home))["dataset"] == "demo"
+    assert store.query_one("SELECT count(*) FROM drift_reports")[0] == 2
+    from tests.test_pages import page
+    at = page("monitor")
+    at.selectbox[0].set_value("sony").run()
+    assert not [b for b in at.button if b.label == "Check drift"]
+    at.checkbox(key="drift_other_dataset").check().run()
+    at.button[0].click().run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [at.session_state["drift_report"]["verdict"]]
+    assert store.query_one("SELECT count(*) FROM drift_reports WHERE dataset = 'sony'")[0] == 2

@@ -6,6 +6,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -165,11 +166,45 @@ def test_currency_sign_after_the_number(home, tmp_path: Path) -> None:
 
     french = tmp_path / "fr.csv"
     french.write_text(f"Mot clé;Campagne;Clics;Coût\nmontre;M1;3;1{NNBSP}234,56{NNBSP}€\n"
-                      f"traceur;M1;1;£7\n", encoding="utf-8")
+                      f"traceur;M1;1;€7\n", encoding="utf-8")  # £7 here: two currencies
     assert imported(french, "signs_fr")[1]["cost"].tolist() == pytest.approx([1234.56, 7.0])
 
 
-@pytest.mark.parametrize("cell", ["€5 €", "12,50 EUR", "5 € €"])
+def test_a_currency_code_reads_as_a_sign_does(home, tmp_path: Path) -> None:
+    """"12,50 EUR" and "EUR 3" were refused as "not a number", though "12,50 €" was read."""
+    path = tmp_path / "codes.csv"
+    path.write_text('Keyword;Kampagne;Klicks;Kosten\nuhr;K1;5;"12,50 EUR"\nwecker;K1;2;EUR 3\n'
+                    'radio;K2;1;1.000,5EUR\nfunk;K2;0;"3,25 €"\n', encoding="utf-8")
+    summary, terms = imported(path, "codes")
+    assert (summary.rows, summary.warnings) == (4, [])
+    assert terms["cost"].tolist() == pytest.approx([12.5, 3.0, 1000.5, 3.25])
+    dollars = tmp_path / "usd.csv"
+    dollars.write_text("Keyword,Campaign,Cost\nshoes,C1,USD 3\nboots,C1,$1.50\n",
+                       encoding="utf-8")
+    assert imported(dollars, "usd")[1]["cost"].tolist() == pytest.approx([3.0, 1.5])
+
+
+@pytest.mark.parametrize(("first", "second"), [("$5", "7 €"), ("USD 3", "12.50 EUR"),
+                                               ("£2", "USD 1")])
+def test_cells_of_one_column_in_two_currencies_are_refused_naming_both(
+        home, tmp_path: Path, first: str, second: str) -> None:
+    path = tmp_path / "mixed.csv"
+    path.write_text(f'Keyword,Campaign,Cost\nshoes,C1,{first}\nboots,C1,1\n'
+                    f'hats,C2,"{second}"\n', encoding="utf-8")
+    with pytest.raises(InputError, match=re.escape(
+            f"mixed.csv, line 4, column 'Cost': '{second}' is in another currency than "
+            f"'{first}' (line 2); a sum of both would mean nothing")):
+        ingest.import_paths([path], "mixed")
+    assert datasets.list_versions().empty
+    coded = tmp_path / "coded.csv"
+    coded.write_text("Keyword,Campaign,Currency code,Cost\nshoes,C1,USD,5\n"
+                     "boots,C1,USD,5 EUR\n", encoding="utf-8")
+    with pytest.raises(InputError, match="line 3, column 'Cost': '5 EUR' is not in USD, the "
+                                         "currency code of its row"):
+        ingest.import_paths([coded], "coded")
+
+
+@pytest.mark.parametrize("cell", ["€5 €", "12,50 EUR EUR", "5 € €", "12,50 eur"])
 def test_a_cell_with_two_signs_or_a_currency_code_is_refused(home, tmp_path: Path,
                                                              cell: str) -> None:
     path = tmp_path / "odd.csv"

@@ -105,6 +105,32 @@ def test_encodings_round_trip(tmp_path: Path, variant: str) -> None:
         assert result.warnings == []
 
 
+@pytest.mark.parametrize("order", ["utf-16-be", "utf-16-le"])
+@pytest.mark.parametrize("choice", [None, "utf-16"])
+def test_utf16_without_a_byte_order_mark_is_read_in_its_byte_order(
+        tmp_path: Path, order: str, choice: str | None) -> None:
+    """Big-endian UTF-16 without a mark was read as garbage with `--encoding utf-16`
+    (Python's codec assumes little-endian), and both byte orders refused without it."""
+    from core.data import encodings
+
+    frame = small_frame()
+    path = tmp_path / "nobom.csv"
+    path.write_bytes(csv_text(frame).encode(order))
+    result = read_paths([path], encoding=choice)
+    assert result.frame["term"].tolist() == frame["term"].tolist()
+    assert result.frame["campaign_name"].tolist() == frame["campaign_name"].tolist()
+    shown = order.replace("utf-16-", "UTF-16 ").upper()
+    assert [w for w in result.warnings if shown in w and "byte-order mark" in w], result.warnings
+    keywords = "red shoes\ncafé crème\n".encode(order)   # `fingerprint --file`'s reading
+    assert encodings.decode(keywords, "kw.txt", choice)[0] == "red shoes\ncafé crème\n"
+
+
+def test_utf32_without_a_byte_order_mark_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "nobom32.csv"
+    path.write_bytes(csv_text(small_frame()).encode("utf-32-be"))
+    assert "UTF-32 without a byte-order mark" in error_of(path)
+
+
 def test_cp1252_is_guessed_and_named(tmp_path: Path) -> None:
     words = ["café crème", "naïve résumé", "pâtisserie française", "hôtel à paris",
              "réservation de vol", "voiture d'occasion", "chaussures élégantes",
@@ -124,6 +150,18 @@ def test_delimiters_are_sniffed(tmp_path: Path, sep: str) -> None:
     assert result.frame["term"].tolist() == frame["term"].tolist()
     assert result.frame["impressions"].tolist() == frame["impressions"].tolist()
     assert result.format_by_file["d.txt"] == ("tsv" if sep == "\t" else "csv")
+
+
+@pytest.mark.parametrize("hint", ["sep=;", '"sep=;"', "SEP=;"])
+def test_excels_sep_line_names_the_delimiter(tmp_path: Path, hint: str) -> None:
+    """A first line "sep=;" (written for Excel) was taken for the header: "no term
+    column. Columns found: 'sep=', ''"."""
+    frame = small_frame()
+    frame.loc[0, "term"] = "tokyo, hotel"   # a comma inside: only the hint says ";"
+    path = write(tmp_path / "hinted.csv", f"{hint}\n" + csv_text(frame, ";"))
+    result = read_paths([path])
+    assert result.frame["term"].tolist() == frame["term"].tolist()
+    assert result.frame["source_line"].tolist() == list(range(3, len(frame) + 3))
 
 
 def test_parquet_is_recognised_by_magic_bytes(tmp_path: Path) -> None:
@@ -583,6 +621,18 @@ def test_two_files_with_the_same_name(tmp_path: Path) -> None:
     first = write(tmp_path / "x" / "same.csv", "keyword\na\n")
     second = write(tmp_path / "y" / "same.csv", "keyword\nb\n")
     assert "both named 'same.csv'" in error_of([first, second])
+
+
+def test_the_same_file_given_twice_is_named_as_such(tmp_path: Path, monkeypatch) -> None:
+    """`ingest f.csv f.csv` was told to rename one of two files that are one file."""
+    path = write(tmp_path / "f.csv", "keyword\na\n")
+    twice = error_of([path, path])
+    assert f"the same file was given twice ('{path}'); give it once" in twice
+    assert "rename" not in twice
+    monkeypatch.chdir(tmp_path)
+    assert "'f.csv' and" in error_of(["f.csv", tmp_path])   # a folder holding it
+    (tmp_path / "link.csv").symlink_to(path)
+    assert "the same file was given twice" in error_of([path, tmp_path / "link.csv"])
 
 
 # --------------------------------------------------------------------------- details

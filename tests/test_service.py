@@ -1264,6 +1264,24 @@ def test_a_bad_service_number_in_the_environment_stops_serve_with_one_line(home,
     assert f"{name}={raw!r} is not a" in result.stderr
 
 
+def test_serve_on_an_address_it_cannot_listen_on_is_one_line(home):
+    """A host that does not resolve, or a port another process holds, printed uvicorn's
+    error, the poller's "now serving …" and a nanobind leak report, and exited 3."""
+    import socket
+    bad_host = cli("serve", "--host", "bad host", "--port", str(_free_port()), home=home)
+    assert bad_host.returncode == 1, bad_host.stderr
+    assert "error: --host 'bad host' is not an address this machine can listen on" \
+        in bad_host.stderr and "now serving" not in bad_host.stderr
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        held = cli("serve", "--port", str(port), home=home)
+    assert held.returncode == 1, held.stderr
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use (another process " \
+        "listens there" in held.stderr and "Traceback" not in held.stderr
+
+
 def test_service_numbers_where_zero_is_a_setting(monkeypatch):
     for name, raw in (("TOPICLAB_SERVICE_CACHE_ENTRIES", "0"),
                       ("TOPICLAB_SERVICE_LOG_KEEP_ROWS", "0"),

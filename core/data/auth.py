@@ -36,13 +36,15 @@ DATA_SCIENTIST = "data_scientist"
 ACCOUNT_MANAGER = "account_manager"
 SCORER = "scorer"  # a machine key of the scoring service: reads answers, changes nothing
 
-# What each role may do. Reading (lookup, explore, compare) is open to every role.
+# What each role may do. Reading (lookup, explore, compare) is open to every role, and so
+# is downloading what it reads (Lookup's CSVs, `--format csv`): the same rows are on the
+# page and in the JSON, so an `export` permission (never checked) guarded nothing.
 PERMISSIONS: dict[str, frozenset[str]] = {
     DATA_SCIENTIST: frozenset(
-        {"import", "train", "promote", "delete", "review", "label_topics", "feedback", "export",
+        {"import", "train", "promote", "delete", "review", "label_topics", "feedback",
          "score", "manage_keys", "set_brands"}
     ),
-    ACCOUNT_MANAGER: frozenset({"feedback", "export", "set_brands"}),
+    ACCOUNT_MANAGER: frozenset({"feedback", "set_brands"}),
     SCORER: frozenset(),
 }
 
@@ -83,6 +85,14 @@ def check_name(name: object) -> str:
     return name
 
 
+def identity(name: str) -> str:
+    """The key a person is looked up by: names and e-mail addresses compared without case
+    (an identity provider gives "Ana@example.com" one day and "ana@example.com" the next;
+    counted as two people, one person's verdicts counted twice). Stored and shown as given.
+    Lower-cased as DuckDB's `lower` does, so SQL (`lower(created_by)`) agrees."""
+    return name.lower()
+
+
 def role_for(email: str | None, role_map: Mapping[str, Sequence[str]]) -> str | None:
     """The role whose patterns match this e-mail (case-insensitive), or None."""
     unknown = sorted(set(role_map) - set(PERMISSIONS))
@@ -91,9 +101,9 @@ def role_for(email: str | None, role_map: Mapping[str, Sequence[str]]) -> str | 
                             f"[topiclab.roles]; use {', '.join(sorted(PERMISSIONS))}.")
     if not email:
         return None
-    email = email.lower()
+    email = identity(email)
     for role in PERMISSIONS:
-        if any(fnmatch(email, pattern.lower()) for pattern in role_map.get(role, ())):
+        if any(fnmatch(email, identity(pattern)) for pattern in role_map.get(role, ())):
             return role
     return None
 

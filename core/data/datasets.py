@@ -34,8 +34,9 @@ class DatasetVersion:
 
 
 def list_versions(name: str | None = None) -> pd.DataFrame:
-    """Every version (or those of one dataset), newest first within a name."""
-    where, params = ("WHERE name = ?", [name]) if name else ("", [])
+    """Every version (or those of one dataset), newest first within a name. A blank name
+    (a shell variable left empty) is a name no dataset has, not "every dataset"."""
+    where, params = ("WHERE name = ?", [name]) if name is not None else ("", [])
     return store.query(
         "SELECT name, version, rows, campaigns, source_files, content_hash, created_at, "
         f"created_by, warnings FROM datasets {where} ORDER BY name, version DESC", params

@@ -30,7 +30,7 @@ CHOICES: dict[str, str] = {
     "cp932": "Japanese Shift-JIS",
     "euc_jp": "Japanese EUC-JP",
     "cp1252": "Western European Windows-1252 / Latin-1",
-    "utf-16": "UTF-16 with byte-order mark",
+    "utf-16": "UTF-16 (byte order from its mark, else from its zero bytes)",
 }
 GUESSES = ("cp932", "euc_jp", "cp1252")
 
@@ -88,17 +88,46 @@ def decode(data: bytes, name: str, encoding: str | None = None) -> tuple[str, li
                 f"as the chosen {chosen} (which applies to files without one)"]
             return _strict(data[len(bom):], codec, name, f"{shown} (its byte-order mark says "
                            "so)", len(bom)), notes
-    if chosen is not None:
+    order = _utf16_order(data) if chosen in (None, "utf-16") else None
+    if chosen is not None and order is None:
         return _strict(data, chosen, name, chosen, 0), []
+    if order is not None:
+        shown = order.replace("utf-16-", "UTF-16 ").upper()
+        return _strict(data, order, name, shown, 0), [
+            f"{name}: UTF-16 without a byte-order mark; read as {shown}, the byte order its "
+            "zero bytes show; check that the text looks right, or save the file as UTF-8"]
     if b"\x00" in data:
         raise InputError("is not a text file: it contains NUL bytes (binary data, or UTF-16 "
-                         "without a byte-order mark); expected CSV/TSV text or Parquet",
-                         file=name)
+                         "or UTF-32 without a byte-order mark); expected CSV/TSV text or "
+                         "Parquet", file=name)
     try:
         return data.decode("utf-8"), []
     except UnicodeDecodeError:
         pass
     return _guess(data, name)
+
+
+# UTF-16 without a mark: the share of its code units that must have a zero byte on one side
+# (ASCII letters, digits, commas and line ends of a CSV) while the other side has almost none.
+_UTF16_MIN_ZEROS = 0.2
+_UTF16_SAMPLE = 1 << 16
+
+
+def _utf16_order(data: bytes) -> str | None:
+    """"utf-16-le" or "utf-16-be" for UTF-16 text without a byte-order mark, from where its
+    zero bytes sit ("a" is 61 00 little-endian, 00 61 big-endian), else None. Python's
+    utf-16 codec reads a file without a mark as little-endian, so a big-endian one came out
+    as CJK-looking garbage; refused as binary without `--encoding`, both are now read."""
+    sample = data[:_UTF16_SAMPLE]
+    if len(data) % 2 or len(sample) < 4:
+        return None
+    units = len(sample) // 2
+    even, odd = sample[0::2].count(0), sample[1::2].count(0)
+    if odd >= units * _UTF16_MIN_ZEROS and even * 10 <= odd:
+        return "utf-16-le"
+    if even >= units * _UTF16_MIN_ZEROS and odd * 10 <= even:
+        return "utf-16-be"
+    return None
 
 
 def _same_codec(chosen: str, marked: str) -> bool:

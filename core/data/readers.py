@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -50,6 +50,9 @@ DELIMITERS = (",", "\t", ";", "|")
 _DELIMITER_NAMES = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}
 # A single-column file is read whole-line: this delimiter never occurs in text.
 _NO_DELIMITER = "\x1f"
+# Excel's delimiter hint, a first line "sep=;" that tools exporting for Excel write: it was
+# taken for the header ("no term column. Columns found: 'sep=', ''").
+_SEP_LINE = re.compile(r'^\s*"?sep=([,\t;|])"?\s*$', re.IGNORECASE)
 
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 
@@ -95,11 +98,18 @@ _MONTH_NAMES = (
 
 _NULL_TOKENS = frozenset({"", "--", "-", "n/a", "na", "nan", "null", "none"})
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$")
-# One currency sign before or after the figure ("$1,234.50", "1.234,56 €", "1 234,56\u00a0€"):
-# Google Ads downloads write none (the currency is a column), hand-made files do. Only
-# one: "€5 €" stays a cell that is no number. Codes ("12,50 EUR") are not stripped: a
-# code in a cell may contradict the file's currency column, and is refused by name.
-_CURRENCY_SIGN = re.compile(r"^[$€£¥￥]\s*(?=[^$€£¥￥]*$)|(?<=[^$€£¥￥\s])\s*[$€£¥￥]$")
+# One currency sign or ISO code before or after the figure ("$1,234.50", "1.234,56 €",
+# "1 234,56\u00a0€", "12,50 EUR", "USD 3"): Google Ads downloads write none (the currency is
+# a column), hand-made files do. Only one: "€5 €" stays a cell that is no number. Cells of
+# one column in two currencies, or in another than their row's currency code, are refused
+# (`_check_one_currency`): their sum would mean nothing.
+_MARK = r"[$€£¥￥]|[A-Z]{3}"
+_CURRENCY_SIGN = re.compile(rf"^(?P<before>{_MARK})\s*(?=[^$€£¥￥A-Za-z]*$)"
+                            rf"|(?<=\d)\s*(?P<after>{_MARK})$")
+# The codes a sign may stand for: "$5" and "USD 5" agree, "$5" and "EUR 5" do not.
+_SIGN_CODES = {"$": frozenset({"USD", "CAD", "AUD", "NZD", "HKD", "SGD", "MXN", "TWD"}),
+               "€": frozenset({"EUR"}), "£": frozenset({"GBP"}),
+               "¥": frozenset({"JPY", "CNY"}), "￥": frozenset({"JPY", "CNY"})}
 # Decimal-comma numbers ("1.234,56", "1 234,56" with a space, NBSP or narrow NBSP, "12,5").
 _GROUP_SPACES = " \u00a0\u202f"
 _EUROPEAN = re.compile(r"^[+-]?(\d+|\d{1,3}(\.\d{3})+|\d{1,3}([ \u00a0\u202f]\d{3})+)(,\d*)?$")
@@ -206,10 +216,13 @@ def read_each(paths: Sequence[str | Path], *, names: Sequence[str] | None = None
             sources.append((path, shown or path.name))
     if not sources:
         raise InputError("nothing to read: no files given")
+    identities = []
     for path, shown in sources:  # every kind and size before any reading
-        info = files.regular_file(path, shown if names is not None else str(path),
-                                  folders=True)
+        place = shown if names is not None else str(path)
+        info = files.regular_file(path, place, folders=True)
         files.check_size(info.st_size, shown)
+        identities.append((shown, place, (info.st_dev, info.st_ino)))
+    _check_once(identities)
     _check_distinct([shown for _, shown in sources])
     return (_read_one(files.read_limited(path, shown, folders=True), shown, encoding)
             for path, shown in sources)
@@ -250,6 +263,19 @@ def _supported_files(folder: Path) -> list[Path]:
             f"folder has no supported files ({', '.join(SUPPORTED_SUFFIXES)}); found: {seen}",
             file=str(folder))
     return supported
+
+
+def _check_once(sources: list[tuple[str, str, tuple[int, int]]]) -> None:
+    """Each file once: `ingest f.csv f.csv` (or `f.csv ./f.csv`, a folder and a file in
+    it, a link to it) was told the two files had the same name and to rename one."""
+    seen: dict[tuple[int, int], str] = {}
+    for shown, place, identity in sources:
+        if identity in seen:
+            given = f"{place!r}" if seen[identity] == place else \
+                f"{seen[identity]!r} and {place!r}, one file,"
+            raise InputError(f"the same file was given twice ({given}); give it once",
+                             file=shown)
+        seen[identity] = place
 
 
 def _check_distinct(names: list[str]) -> None:
@@ -418,11 +444,13 @@ def _month_number(word: str) -> int | None:
 def _read_delimited(text: str, name: str) -> _RawTable:
     head = text[:65_536].splitlines()[:5]
     blank_lead = next((i for i, line in enumerate(head) if line.strip()), len(head))
+    hint = _SEP_LINE.match(head[blank_lead]) if blank_lead < len(head) else None
+    blank_lead += hint is not None
     skip, title, range_line = _preamble(head[blank_lead:])
     skip += blank_lead
     if skip >= len(head) or not head[skip].strip():
         raise InputError("the file has no header row (it is empty or blank)", file=name)
-    delimiter = _sniff_delimiter(head[skip])
+    delimiter = hint.group(1) if hint else _sniff_delimiter(head[skip])
 
     reader = _csv_rows(text, skip, delimiter)
     try:
@@ -482,7 +510,7 @@ def _check_rivals(header: list[str], matched: dict[str, int],
     the other unseen. Figures are compared as numbers ("1,234" and 1234 agree, two blanks
     agree); cells that are no number are compared as text (`rival_columns`)."""
     for column, kept, rival in rival_columns(header, matched):
-        (ours, a, a_bad), (theirs, b, b_bad) = (
+        (ours, a, a_bad, _), (theirs, b, b_bad, _) = (
             _parsed_numbers(pd.Series(cells_of(i)), decimal_comma) for i in (kept, rival))
         same = (a == b) | (a.isna() & b.isna() & ~a_bad & ~b_bad)
         odd = a_bad | b_bad  # not numbers: the same text, or the import refuses it later
@@ -724,7 +752,7 @@ def _canonical_frame(raw: _RawTable, name: str) -> tuple[pd.DataFrame, list[str]
         whole = column in ("impressions", "clicks")
         if column in raw.values:
             columns[column] = _number_column(raw.values[column], whole, fail, column,
-                                             raw.decimal_comma)
+                                             raw.decimal_comma, _row_currencies(raw), lines)
         else:
             columns[column] = pd.Series([None] * rows, dtype="Int64" if whole else "float64")
     columns["date"] = _date_column(raw, fail)
@@ -897,18 +925,28 @@ def _number_style(header: Sequence[str], matched: dict[str, int],
                   "file uses"]
 
 
-def _parsed_numbers(values: pd.Series, decimal_comma: bool = False
-                    ) -> tuple[pd.Series, pd.Series, pd.Series]:
-    """(cells as typed or as text, numbers, cells that are no number) of metric cells:
-    thousands separators and currency signs removed, `--` and blanks null (null, not
-    bad). The cells are what messages show: -5 as typed, not -5.0; '1,5x' as written.
-    `decimal_comma` (the file's style, `_number_style`): "1.234,56" and "1 234,56" are
-    1234.56, "1.234" is 1234, and a cell written with a decimal point is no number."""
+class _Parsed(NamedTuple):
+    """Metric cells: as typed or as text, as numbers, which are no number, and the currency
+    sign or code each names (None where none)."""
+
+    original: pd.Series
+    numbers: pd.Series
+    bad: pd.Series
+    marks: pd.Series
+
+
+def _parsed_numbers(values: pd.Series, decimal_comma: bool = False) -> _Parsed:
+    """Metric cells (`_Parsed`): thousands separators and currency signs or codes removed,
+    `--` and blanks null (null, not bad). The cells are what messages show: -5 as typed,
+    not -5.0; '1,5x' as written. `decimal_comma` (the file's style, `_number_style`):
+    "1.234,56" and "1 234,56" are 1234.56, "1.234" is 1234, and a cell written with a
+    decimal point is no number."""
     if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(
             values.dtype):
         original = values.reset_index(drop=True)
         numbers = pd.to_numeric(original).astype("float64")
-        return original, numbers, pd.Series(False, index=numbers.index)
+        nothing = pd.Series(None, index=numbers.index, dtype=object)
+        return _Parsed(original, numbers, pd.Series(False, index=numbers.index), nothing)
     original = pd.Series(_as_text(values), dtype=object)
     # Plain numbers parse in C; only the rest ("1,340", " --", "¥500") is cleaned.
     numbers = pd.to_numeric(original, errors="coerce").astype("float64")
@@ -916,10 +954,16 @@ def _parsed_numbers(values: pd.Series, decimal_comma: bool = False
         numbers[original.str.contains(".", regex=False, na=False).to_numpy(bool)] = np.nan
     odd = numbers.isna() & original.notna()
     bad = pd.Series(False, index=numbers.index)
+    marks = pd.Series(None, index=numbers.index, dtype=object)
     if odd.any():
         text = original[odd].str.strip()
         missing = text.str.casefold().isin(_NULL_TOKENS)
-        text = text.str.replace(_CURRENCY_SIGN, "", regex=True)
+        stripped = text.str.replace(_CURRENCY_SIGN, "", regex=True)
+        signed = stripped != text  # only these are searched again, for the mark itself
+        if signed.any():
+            found = text[signed].str.extract(_CURRENCY_SIGN)
+            marks[found.index] = found["before"].fillna(found["after"])
+        text = stripped
         if decimal_comma:
             european = text.str.match(_EUROPEAN).astype(bool)
             text = text.where(european | ~text.str.contains(r"[.,]").astype(bool), None)
@@ -931,18 +975,21 @@ def _parsed_numbers(values: pd.Series, decimal_comma: bool = False
         parsed = pd.to_numeric(text.where(~missing, None), errors="coerce")
         numbers[odd] = parsed.astype("float64")
         bad[odd] = parsed.isna() & ~missing
-    return original, numbers, bad
+        marks[bad] = None
+    return _Parsed(original, numbers, bad, marks)
 
 
 def _number_column(values: pd.Series, whole: bool, fail: _Fail, column: str,
-                   decimal_comma: bool = False) -> pd.Series:
+                   decimal_comma: bool = False, row_codes: pd.Series | None = None,
+                   lines: Sequence[int] = ()) -> pd.Series:
     """Metric cells as numbers (`_parsed_numbers`); anything that is not a non-negative
-    number is refused."""
-    original, numbers, bad = _parsed_numbers(values, decimal_comma)
+    number, or in two currencies (`_check_one_currency`), is refused."""
+    original, numbers, bad, marks = _parsed_numbers(values, decimal_comma)
     bad |= np.isinf(numbers)
     if bad.any():
         at = int(np.flatnonzero(bad.to_numpy())[0])
         raise fail(f"{_shown(original.iloc[at])} is not a number", at, column)
+    _check_one_currency(original, marks, fail, column, lines, row_codes)
     negative = np.flatnonzero((numbers < 0).to_numpy())
     if negative.size:
         at = int(negative[0])
@@ -961,6 +1008,40 @@ def _number_column(values: pd.Series, whole: bool, fail: _Fail, column: str,
             raise fail(f"{_shown(original.iloc[at])} is not a whole number", at, column)
         return numbers.round().astype("Int64")
     return numbers
+
+
+def _codes(mark: str) -> frozenset[str]:
+    return _SIGN_CODES.get(mark, frozenset({mark}))
+
+
+def _row_currencies(raw: _RawTable) -> pd.Series | None:
+    """Each row's currency code (upper-cased), when the file has a currency column."""
+    if "currency" not in raw.values:
+        return None
+    return pd.Series(_as_text(raw.values["currency"]), dtype=object).str.strip().str.upper()
+
+
+def _check_one_currency(original: pd.Series, marks: pd.Series, fail: _Fail, column: str,
+                        lines: Sequence[int], row_codes: pd.Series | None) -> None:
+    """Refuse a metric column whose cells name two currencies ("$5" and "€5", "USD 3" and
+    "EUR 3"), or a cell in another currency than its row's currency code: summed, they
+    would be a number in no currency. Two cells are named, the first of each currency."""
+    seen = marks.dropna().drop_duplicates()   # each mark at its first cell, in file order
+    for n, (at, mark) in enumerate(seen.items()):
+        clash = next((i for i, m in seen.iloc[:n].items() if not _codes(m) & _codes(mark)),
+                     None)
+        if clash is not None:
+            raise fail(f"{original.iloc[at]!r} is in another currency than "
+                       f"{original.iloc[clash]!r} (line {int(lines[clash])}); a sum of both "
+                       "would mean nothing: give every figure of a column in one currency",
+                       int(at), column)
+    if row_codes is None or seen.empty:
+        return
+    pairs = pd.DataFrame({"mark": marks, "code": row_codes.reset_index(drop=True)})
+    for at, (mark, code) in pairs.dropna().drop_duplicates().iterrows():
+        if code and code not in _codes(mark):
+            raise fail(f"{original.iloc[at]!r} is not in {code}, the currency code of its "
+                       "row; a sum of both would mean nothing", int(at), column)
 
 
 def _shown(cell: Any) -> str:

@@ -673,15 +673,26 @@ class CampaignModel(BaseEstimator):
                               manifest=self.manifest_, counts=self.counts_, extra=write_terms)
 
     @classmethod
-    def load(cls, path: str | Path, terms: pd.DataFrame | None = None) -> CampaignModel:
+    def load(cls, path: str | Path, terms: pd.DataFrame | None = None, *,
+             topic_names: Mapping[int, str] | None = None) -> CampaignModel:
         """A model from an artifact folder: one `save` wrote, or a registry model's
         (`$TOPICLAB_HOME/models/<model_id>/`). `terms`: the rows it was trained on, when
         the folder has none (registry models; needed for suggestions and for models
-        saved before encoded counts were)."""
+        saved before encoded counts were). `topic_names`: {topic: name} for topics people
+        named; the others keep their automatic names. A registry model's names live in
+        its store, not its folder: `core.serve.registry.campaign_model(model_id)` loads it
+        with them, as the app shows them."""
         path = Path(path)
+        if topic_names is None and _in_registry(path):
+            warnings.warn(
+                f"{path} is a registry model: loaded this way its topics have automatic names "
+                "only. core.serve.registry.campaign_model(model_id) loads it with the names "
+                "given on the Topics page.", UserWarning, stacklevel=2)
         manifest, engine, encoder = artifact.read(path)
         if terms is None and (path / TERMS_FILE).exists():
             terms = pd.read_parquet(path / TERMS_FILE)
+        elif terms is not None:
+            _check_frame("load", terms)
         counts = EncodedCounts.load(path)
         if counts is not None and terms is not None:
             _check_same_campaigns(terms, counts.campaign_ids, path)
@@ -700,8 +711,23 @@ class CampaignModel(BaseEstimator):
         if settings.get("text") is not None:
             settings["text"] = TextConfig.from_dict(settings["text"])
         model = cls(**settings)
-        model._set_state(manifest, engine, encoder, counts, terms)
+        model._set_state(manifest, engine, encoder, counts, terms,
+                         _checked_names(topic_names, int(manifest["k"])))
         return model
+
+
+def _checked_names(names: Mapping[int, str] | None, k: int) -> dict[int, str] | None:
+    """Topic names as {topic: name}, refused naming a topic the model does not have (a
+    name for topic 40 of a K = 20 model was dropped silently)."""
+    if names is None:
+        return None
+    if not isinstance(names, Mapping):
+        raise InputError(f"topic_names: give {{topic: name}}, not {type(names).__name__}.")
+    bad = [t for t in names if isinstance(t, bool) or not isinstance(t, numbers.Integral)
+           or not 0 <= t < k]
+    if bad:
+        raise InputError(f"topic_names: the model has topics 0-{k - 1}, not {bad[0]!r}.")
+    return {int(t): str(name) for t, name in names.items() if name}
 
 
 def _check_same_campaigns(terms: pd.DataFrame, campaign_ids: Sequence[str], path: Path) -> None:
@@ -724,13 +750,19 @@ def _check_same_campaigns(terms: pd.DataFrame, campaign_ids: Sequence[str], path
             "the dataset version it was trained on (read_terms of the same files).")
 
 
+def _in_registry(path: Path) -> bool:
+    """Whether `path` is in the models folder of a store (only its files are looked at)."""
+    folder = path.resolve()
+    return folder.parent.name == "models" and (folder.parent.parent / STORE_FILE).is_file()
+
+
 def _check_not_in_registry(path: Path) -> None:
     """The models folder of a store (`$TOPICLAB_HOME/models/`) is the registry's: a notebook
     model saved over a registered one changed it under its registry row (K = 4 there, 3 in
     the folder; `score` then failed with a TypeError), and one saved beside them is removed
     as an orphan. Only the folder's files are looked at, never the store itself."""
     folder = path.resolve()
-    if folder.parent.name == "models" and (folder.parent.parent / STORE_FILE).is_file():
+    if _in_registry(path):
         raise InputError(
             f"{path} is in the models folder of the Topic Lab store {folder.parent.parent}, "
             "which belongs to its registry: save the model elsewhere, or register it with "
@@ -739,10 +771,17 @@ def _check_not_in_registry(path: Path) -> None:
 
 def _check_frame(method: str, terms: object) -> None:
     """fit and transform take term rows as a DataFrame (transform of a list of keywords
-    was "AttributeError: 'list' object has no attribute 'columns'")."""
+    was "AttributeError: 'list' object has no attribute 'columns'"), with each column once
+    (two `term` columns, e.g. from a `pd.concat(axis=1)`, gave pandas' "cannot reindex on
+    an axis with duplicate labels" from inside fit)."""
     if not isinstance(terms, pd.DataFrame):
         raise InputError(f"{method} takes a DataFrame of term rows (see read_terms), not "
                          f"{type(terms).__name__}")
+    repeated = terms.columns[terms.columns.duplicated()]
+    if len(repeated):
+        raise InputError(f"{method}: the term rows have more than one column named "
+                         f"{repeated[0]!r}, so which one to read is unclear; drop or rename "
+                         "the others")
 
 
 def _count(name: str, value: object, minimum: int) -> int:

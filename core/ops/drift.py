@@ -26,6 +26,7 @@ import pandas as pd
 from scipy.spatial.distance import jensenshannon
 
 from core.data import audit, auth, datasets, store
+from core.errors import InputError
 from core.model.corpus import EncodedCounts, gc_paused
 from core.model.text import Tokenizer
 from core.serve import registry
@@ -206,12 +207,28 @@ def topic_shift(p: np.ndarray, q: np.ndarray) -> float:
         else float(distance)
 
 
+def check_same_dataset(model_id: str, dataset: str, other_dataset: bool = False) -> None:
+    """Refuse to measure a dataset against a model trained on another one unless asked to:
+    the store has one production model, and against a model of `demo` every measure of
+    `sony` crosses its threshold, which says the datasets differ, not that `sony` moved.
+    (The pipeline skips that check for the same reason.)"""
+    trained_on = registry.get(model_id)["dataset"]
+    if trained_on != dataset and not other_dataset:
+        raise InputError(
+            f"Model {model_id} was trained on dataset {trained_on!r}, not {dataset!r}: drift "
+            f"against it would measure how unlike the two datasets are, not how {dataset!r} "
+            f"moved. Check a model of {dataset!r} (--model), or confirm with "
+            "--other-dataset (other_dataset=True in Python).")
+
+
 def drift_report(dataset: str, version: int | None = None,
-                 model_id: str | None = None) -> DriftReport:
-    """Compare a dataset version with the training data of a model (default: production)."""
+                 model_id: str | None = None, *, other_dataset: bool = False) -> DriftReport:
+    """Compare a dataset version with the training data of a model (default: production)
+    of the same dataset; `other_dataset=True` allows a model of another one."""
     model_id = registry.resolve(model_id)
-    model = registry.load(model_id)
     info = datasets.get(dataset, version)
+    check_same_dataset(model_id, info.name, other_dataset)
+    model = registry.load(model_id)
     base = _training_profile(model_id, model)
     new = _profile(model, datasets.term_batches(info.name, info.version, _columns(model)))
 
@@ -262,12 +279,12 @@ def record(report: DriftReport) -> None:
 
 
 def check(dataset: str, version: int | None = None,
-          model_id: str | None = None) -> DriftReport:
+          model_id: str | None = None, *, other_dataset: bool = False) -> DriftReport:
     """Measure drift and record it: what the Monitor page, the CLI and the pipeline run.
     The role is checked first: an account manager waited for the whole measurement
     (minutes on millions of rows) to be refused when it was to be recorded."""
     auth.require("score")
-    report = drift_report(dataset, version, model_id)
+    report = drift_report(dataset, version, model_id, other_dataset=other_dataset)
     record(report)
     return report
 

@@ -75,6 +75,8 @@ def run(dataset: str, paths: Sequence[str | Path] | None = None, *,
 
     started = time.perf_counter()
     version = None
+    if not paths:  # a typo: said before "drift: skipped, production serves 'demo'" was logged
+        datasets.get(dataset)
     if paths:
         summary = ingest.import_paths(paths, dataset)
         version = summary.version

@@ -94,8 +94,10 @@ def create(name: str, role: str = auth.ACCOUNT_MANAGER, rate_per_minute: int = D
     _check(name, role, rate_per_minute)
     key = PREFIX + secrets.token_urlsafe(32)
     with store.transaction() as con:  # the name check and the insert see the same state
-        if con.execute("SELECT 1 FROM api_keys WHERE name = ?", [name]).fetchone():
-            raise InputError(f"A key named {name!r} exists already (maybe revoked); pick "
+        row = con.execute("SELECT name FROM api_keys WHERE lower(name) = ?",
+                          [auth.identity(name)]).fetchone()
+        if row:  # names are looked up without case: "Ana" and "ana" are one
+            raise InputError(f"A key named {row[0]!r} exists already (maybe revoked); pick "
                              "another name.")
         store.mark_serving_change()
         con.execute("INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, ?, NULL, NULL)",
@@ -109,10 +111,12 @@ def revoke(name: str) -> RevokedKey:
     """Revoke a key for good (the row stays, for the audit trail and the request log)."""
     user = auth.require("manage_keys")
     with store.transaction() as con:
-        row = con.execute("SELECT revoked_at FROM api_keys WHERE name = ?", [name]).fetchone()
+        row = con.execute("SELECT revoked_at, name FROM api_keys WHERE lower(name) = ? "
+                          "ORDER BY name = ? DESC", [auth.identity(name), name]).fetchone()
         if row is None:
             raise NotFoundError(f"No API key named {name!r}; `python -m core keys list` shows "
                                 "them.")
+        name = row[1]  # as it was created
         if row[0] is not None:
             raise InputError(f"The key {name!r} was revoked already, at {row[0]}.")
         now = audit.now()

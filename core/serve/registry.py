@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import numpy as np
@@ -38,6 +38,9 @@ from core.model.engines import ENGINES
 from core.plain_text import plain_line
 from core.serve import canary
 from core.testpause import pause
+
+if TYPE_CHECKING:
+    from core.model.campaign_model import CampaignModel
 
 ARTIFACT_FORMAT = artifact.FORMAT
 ALIASES = ("production", "candidate")
@@ -183,8 +186,9 @@ def _json(value: Any) -> str:
 
 
 def list_models(dataset: str | None = None) -> pd.DataFrame:
-    """Every registered model with its aliases and headline metrics, newest first."""
-    where, params = ("WHERE m.dataset = ?", [dataset]) if dataset else ("", [])
+    """Every registered model with its aliases and headline metrics, newest first (of one
+    dataset when named; "" is a name, not "every dataset")."""
+    where, params = ("WHERE m.dataset = ?", [dataset]) if dataset is not None else ("", [])
     frame = store.query(
         "SELECT m.model_id, m.engine, m.k, m.dataset, m.version, m.vocab_size, m.params, "
         "m.metrics, m.timings, m.sweep_id, m.created_at, m.created_by, "
@@ -342,6 +346,19 @@ def resolve(model_ref: str | None) -> str:
     return ref
 
 
+def _not_an_alias(con: duckdb.DuckDBPyConnection, model_id: str) -> None:
+    """`delete-model candidate` was "No model with id 'candidate'": a delete takes the id
+    of the model it removes (an alias may move between a look and the delete), so an
+    alias name is refused naming the model it points at now."""
+    if model_id not in ALIASES:
+        return
+    row = con.execute("SELECT model_id FROM aliases WHERE alias = ?", [model_id]).fetchone()
+    now = f"it points at {row[0]}" if row else "no model is marked so"
+    raise InputError(f"{model_id!r} is an alias ({now}), not a model id: delete-model takes "
+                     "the id of the model to delete (`python -m core models` lists them); "
+                     "the production model is never deleted.")
+
+
 def delete(model_id: str) -> list[str]:
     """Remove a model, its fingerprints and labels, then its files (the artifact and any
     encoded counts Spark wrote); the production model cannot be deleted, nor the
@@ -349,6 +366,7 @@ def delete(model_id: str) -> list[str]:
     counts locations that could not be removed (a cluster URI with no Spark running)."""
     auth.require("delete")
     with store.transaction() as con:  # the checks and the delete see the same state
+        _not_an_alias(con, model_id)
         record = get_in(con, model_id)
         production = con.execute("SELECT model_id FROM aliases WHERE alias = 'production'"
                                  ).fetchone()
@@ -442,6 +460,18 @@ def _covers_dataset(counts: EncodedCounts, dataset: str, version: int) -> bool:
     row = store.query_one("SELECT campaigns FROM datasets WHERE name = ? AND version = ?",
                           [dataset, version])
     return row is not None and len(counts.campaign_ids) == int(row[0])
+
+
+def campaign_model(model_ref: str | None = None,
+                   terms: pd.DataFrame | None = None) -> CampaignModel:
+    """A registry model (id or alias; default production) as a notebook's `CampaignModel`,
+    with the topic names people gave it on the Topics page: loading its folder with
+    `CampaignModel.load` gave the automatic names only, not those the app shows.
+    `terms`: its dataset version's rows, for suggestions (`datasets.terms(name, version)`)."""
+    from core.model.campaign_model import CampaignModel
+    model_id = resolve(model_ref)
+    get(model_id)
+    return CampaignModel.load(model_dir(model_id), terms, topic_names=topic_labels(model_id))
 
 
 def topic_labels(model_id: str) -> dict[int, str]:

@@ -121,13 +121,15 @@ def acceptance(model_ids: list[str]) -> pd.DataFrame:
     """Per model: how many neighbour verdicts, how many useful, and the acceptance rate.
     A person's verdict on one neighbour of one campaign counts once, as they last gave it:
     a second click on *Send feedback* counted twice, and a changed mind as both answers.
+    A person is their name without case (`auth.identity`): "Ana@…" and "ana@…" are one.
     Every verdict stays in `neighbor_feedback` (and the audit log)."""
     frame = store.query(
         "SELECT model_id, count(*) AS verdicts, count(*) FILTER (WHERE useful) AS useful "
         "FROM (SELECT model_id, useful FROM neighbor_feedback "
         "      WHERE list_contains(?, model_id) "
         "      QUALIFY row_number() OVER (PARTITION BY model_id, campaign_id, neighbor_id, "
-        "                                 created_by ORDER BY created_at DESC, rowid DESC) = 1) "
+        "                                 lower(created_by) ORDER BY created_at DESC, "
+        "                                 rowid DESC) = 1) "
         "GROUP BY model_id",
         [model_ids])
     frame = pd.DataFrame({"model_id": model_ids}).merge(frame, how="left").fillna(0)

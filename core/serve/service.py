@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextvars
+import errno
 import json
 import logging
 import os
@@ -738,6 +739,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
     # reads the worker count to hold its share of every key's rate.
     os.environ["TOPICLAB_SERVICE_WORKERS"] = str(workers)
     Settings.from_env()  # a bad TOPICLAB_SERVICE_* number: one line here, not in each worker
+    check_address(host, port)
     # Concurrency comes from requests in threads (and workers), not from BLAS threads inside
     # one answer: both at once oversubscribe the cores. Env for spawned workers, the call
     # for this process (numpy is loaded already).
@@ -763,6 +765,29 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
                             access_log=False, proxy_headers=False)
     with suppress(KeyboardInterrupt):
         Multiprocess(config, sockets=[bind_tcp(config)]).run()
+
+
+def check_address(host: str, port: int) -> None:
+    """Refuse an address the service cannot listen on before uvicorn starts: a host that
+    does not resolve (`--host 'bad host'`) or a port another process holds printed
+    uvicorn's log line, the poller's "now serving …", a nanobind leak report, and exit 3."""
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                   flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as err:
+        raise InputError(f"--host {host!r} is not an address this machine can listen on "
+                         f"({getattr(err, 'strerror', None) or err}); use 127.0.0.1 (this "
+                         "machine only), 0.0.0.0 (every interface) or a name that "
+                         "resolves") from None
+    family, kind, proto, _, address = found[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind(address)
+        except OSError as err:
+            held = (" (another process listens there: stop it, or pick another --port)"
+                    if err.errno == errno.EADDRINUSE else "")
+            raise InputError(f"cannot listen on {host}:{port}: {err.strerror}{held}") from None
 
 
 def bind_tcp(config: Any) -> socket.socket:
