@@ -13,9 +13,9 @@ st.title("Monitor drift")
 
 production = ui.production_or_stop()
 trained_on = registry.get(production)
-st.caption(f"Production model {ui.model_label(production)}, trained on **{trained_on['dataset']} "
-           f"v{trained_on['version']}**. Each measure has a threshold; crossing any of them "
-           "recommends retraining.")
+st.caption(f"Production model {ui.markdown_text(ui.model_label(production))}, trained on "
+           f"**{ui.markdown_text(trained_on['dataset'])} v{trained_on['version']}**. Each "
+           "measure has a threshold; crossing any of them recommends retraining.")
 
 versions = ui.dataset_versions()
 names = list(dict.fromkeys(versions["name"]))

@@ -165,7 +165,7 @@ if run:
             cards[2].metric("c_v", f"{m['c_v']:.3f}")
             cards[3].metric("Perplexity", f"{m['perplexity']:.0f}" if m["perplexity"] else "—")
             for warning in result.warnings:
-                st.warning(warning, icon=":material/warning:")
+                st.warning(ui.markdown_text(warning), icon=":material/warning:")
             st.session_state["trained_model"] = result.model_id
         st.page_link("app_pages/compare.py", label="Compare runs and promote one",
                      icon=":material/compare_arrows:")
@@ -181,7 +181,8 @@ if trained and production and trained != production:
         named = len(registry.topic_labels(production))
         if same_data and named:
             st.subheader("Topic names")
-            st.caption(f"Production ({ui.model_label(production)}) has {named} named "
+            st.caption(f"Production ({ui.markdown_text(ui.model_label(production))}) has "
+                       f"{named} named "
                        f"topic(s). Carry them to the matching topics of `{trained}` "
                        f"(Jensen–Shannon distance ≤ {carry.MAX_JS}); they stay marked as "
                        "carried until someone confirms them on the Topics page.")

@@ -166,6 +166,21 @@ def test_signed_in_roles_come_from_the_role_map(home, small_csv):
     assert "has no role" in at.error[0].value
 
 
+def test_a_signed_in_name_with_markdown_shows_literally(home, small_csv):
+    """The sidebar's "Signed in as" and the no-role error drew an e-mail holding Markdown
+    as bold text and a link."""
+    from tests.test_pages import shown_text
+    ingest.import_paths([small_csv], "shop")
+    email = "**bob**[x](http://e)@example.com"
+    at = login_app({"is_logged_in": True, "email": email})
+    at.run()
+    signed_in = [c.value for c in at.sidebar.caption if "Signed in as" in c.value]
+    assert [shown_text(c) for c in signed_in] == [f"Signed in as {email} (account manager)"]
+    at = login_app({"is_logged_in": True, "email": "**eve**@elsewhere.org"})
+    at.run()
+    assert shown_text(at.error[0].value).startswith("**eve**@elsewhere.org is signed in")
+
+
 def test_explore_refused_upload_says_why_and_keeps_the_active_dataset(home, small_csv):
     ingest.import_paths([small_csv], "shop")
     at = run_page("app_pages/explore.py")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import html
 import json
 import re
 import shutil
@@ -12,6 +13,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+import ui
 from core.data import audit, ingest, store
 from core.model.text import TextConfig
 from core.ops import ab, deploy, drift, gate, train
@@ -147,7 +149,8 @@ def test_compare_page_aligns_and_promotes_only_after_confirmation(two_models_hom
 
     at.selectbox(key="promote_model").set_value(second_model)
     ok(at.radio(key="promote_alias").set_value("production").run())
-    assert any(labels[production] in m.value and "replaces the production model" in m.value
+    shown = ui.markdown_text(labels[production])  # as plain text: it names the dataset
+    assert any(shown in m.value and "replaces the production model" in m.value
                for m in at.markdown)
     verdict = gate.verdict(second_model, production)  # what the pipeline would decide
     shown = [box.value for box in [*at.success, *at.warning]]
@@ -236,6 +239,58 @@ def test_topics_page_embeds_offline_ldavis_and_names_a_topic(trained_home):
     # The new name shows at once, and the confirmation survives the rerun as a toast.
     assert picker(at, f"topic_pick:{model_id}").options[0] == "Home services"
     assert any("named 'Home services'" in t.value for t in at.toast)
+
+
+MARKUP = "**x** [a](http://e)"
+
+
+def shown_text(markdown: str) -> str:
+    """What a CommonMark renderer (Streamlit's is one) draws for `markdown`, as plain text;
+    fails on formatting it would draw (bold, italics, a link, an image, struck text; the
+    page's own `code` is allowed)."""
+    from markdown_it import MarkdownIt
+
+    rendered = MarkdownIt("commonmark").enable("strikethrough").render(markdown).strip()
+    assert rendered.startswith("<p>") and rendered.endswith("</p>"), rendered
+    inner = rendered[3:-4]
+    assert not re.search(r"<(strong|em|a|img|s)\b", inner), rendered
+    return html.unescape(re.sub(r"</?code>", "", inner))
+
+
+def test_markdown_text_shows_names_and_data_as_typed():
+    from markdown_it import MarkdownIt
+
+    import ui
+
+    for text in [MARKUP, "![i](http://e/i.png)", "_x_ __y__ a_b_c", "`code` ~~gone~~",
+                 "# heading", "- item", "1. first", "> quote", "&lt;b&gt; &#42;",
+                 "<http://e> <b>x</b>", "back\\slash \\*", ":red[x] :material/home: $x$"]:
+        markdown = ui.markdown_text(text)
+        assert "<" not in MarkdownIt("commonmark").render(markdown).strip()[3:-4], text
+        assert shown_text(markdown) == text
+    # Streamlit's own directives and maths start with ':' or '$' (not CommonMark's).
+    assert ui.markdown_text(":red[x] :material/home: $x$") == (
+        "\\:red\\[x\\] \\:material\\/home\\: \\$x\\$")
+    assert ui.markdown_text("a\nb") == "a b"  # one line: no second paragraph or heading
+    assert ui.markdown_text("plain words, a_b c") == "plain words, a_b c"
+
+
+def test_a_topic_name_with_markdown_shows_literally(trained_home):
+    """A topic named `**x** [a](http://e)` was drawn bold with a link in the toast that
+    confirms it, in the info box of a carried name and in the error box of a refused one."""
+    model_id = registry.resolve("production")
+    at = page("topics")
+    at.text_input(key=f"topic_name:{model_id}:0").set_value(MARKUP)
+    ok(at.button[0].click().run())
+    assert registry.topic_labels(model_id)[0] == MARKUP
+    assert [shown_text(t.value) for t in at.toast] == [f"Topic 0 is now named '{MARKUP}'."]
+    assert picker(at, f"topic_pick:{model_id}").options[0] == MARKUP  # options: plain text
+
+    at.text_input(key=f"topic_name:{model_id}:0").set_value(MARKUP + "\x1b")
+    at.button[0].click().run()
+    assert [e.value for e in at.error], "the control character was not refused"
+    assert MARKUP in shown_text(at.error[0].value)
+    assert registry.topic_labels(model_id)[0] == MARKUP  # kept
 
 
 def test_topics_name_box_follows_the_selected_model(two_models_home, second_model):
