@@ -325,6 +325,43 @@ def test_lookup_page_existing_and_new_campaign(trained_home):
     assert len(at.dataframe[0].value) == 10
 
 
+def test_pasted_keywords_and_stop_words_with_control_characters_are_refused(trained_home):
+    """A terminal's colour code or a NUL was kept in a pasted keyword (the word around it
+    unknown to the model, shown garbled) and in a stop word (saved with the model, removing
+    nothing). Both are refused naming the keyword and the characters; the text stays."""
+    at = page("lookup")
+    at.segmented_control(key="lookup_mode").set_value("New campaign").run()
+    pasted = "emergency plumber\nblocked\x1b[31m drain\x00"
+    at.text_area(key="lookup_keywords").set_value(pasted).run()
+    assert not at.exception
+    assert [("Keyword 2" in e.value and "U+001B, U+0000" in e.value) for e in at.error] == [
+        True]
+    assert not at.dataframe  # nothing was looked up
+    assert at.text_area(key="lookup_keywords").value == pasted
+
+    at = page("train")
+    at.text_input(key="train_stopwords").set_value("plumber, repair\x1b[0m").run()
+    assert not at.exception
+    assert [("Extra stop word 2" in e.value and "U+001B" in e.value) for e in at.error] == [
+        True]
+    assert "train_start" not in [b.key for b in at.button]  # cannot train with it
+    assert at.text_input(key="train_stopwords").value == "plumber, repair\x1b[0m"
+    ok(at.text_input(key="train_stopwords").set_value("Plumber, repair").run())
+    assert at.button(key="train_start")
+
+
+def test_stop_words_are_checked_where_training_starts():
+    from core.errors import InputError
+    from core.model.text import parse_stopwords
+
+    assert parse_stopwords(" Plumber ,, repair ") == ("plumber", "repair")
+    with pytest.raises(InputError, match=r"stop word 1 'a\\u200bb'.*U\+200B"):
+        train.TrainSpec(dataset="demo", text=TextConfig(extra_stopwords=("a\u200bb",)))
+    with pytest.raises(InputError, match="not one string"):
+        TextConfig(extra_stopwords="plumber")  # was ("p", "l", "u", …)
+    TextConfig(extra_stopwords=("a\x00",))  # a model saved with one still loads
+
+
 def test_lookup_page_says_where_its_term_rows_could_not_be_written(trained_home):
     """A folder that cannot hold Lookup's copy of the term rows (as a full disk) is one
     error naming it (a StoreError, which the app shows as a message), not a stack trace;
