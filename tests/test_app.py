@@ -195,15 +195,18 @@ def test_explore_refused_upload_says_why_and_keeps_the_active_dataset(home, smal
 
 
 def test_explore_shows_sql_intervals_and_blobs(home, small_csv):
-    """INTERVAL and BLOB columns are shown as the CLI prints them (ISO-8601, base64)."""
+    """INTERVAL and BLOB columns are shown as the CLI prints them (ISO-8601, base64), in
+    lists too (they showed as `<DateOffset: …>` and `b'ab'`), and dates of any year."""
     ingest.import_paths([small_csv], "shop")
     at = run_page("app_pages/explore.py")
     at.text_area(key="sql_text").set_value(
-        "SELECT INTERVAL 5 SECOND AS i, 'ab'::BLOB AS b, NULL::INTERVAL AS n").run()
+        "SELECT INTERVAL 5 SECOND AS i, 'ab'::BLOB AS b, NULL::INTERVAL AS n, "
+        "[INTERVAL 1 MONTH] AS li, ['ab'::BLOB] AS lb, DATE '200000-01-01' AS d").run()
     at.button(key="run_sql").click().run()
     assert not at.error and not at.exception, [e.value for e in [*at.error, *at.exception]]
     [row] = at.dataframe[-1].value.to_dict("records")
     assert (row["i"], row["b"]) == ("PT5S", "YWI=") and pd.isna(row["n"])
+    assert (list(row["li"]), list(row["lb"]), row["d"]) == (["P1M"], ["YWI="], "200000-01-01")
 
 
 def test_explore_shows_a_sql_union_column_instead_of_a_traceback(home, small_csv):
