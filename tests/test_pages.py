@@ -447,6 +447,24 @@ def test_ab_monitor_and_audit_pages(two_models_home, second_model):
     assert len(at.dataframe[0].value) == len(audit.entries(limit=1000))
 
 
+def test_monitor_history_is_production_s_not_a_later_check_of_another_model(
+        two_models_home, second_model):
+    """`drift --model candidate` after the production check took the version's place in
+    the Monitor page's "Over time" chart (titled "against the production model of the
+    time"): a version production should be retrained for showed the other model's
+    figures."""
+    production = registry.alias("production")
+    drift.check("demo", 1, production)
+    drift.check("demo", 1, second_model)  # checked last
+    assert set(drift.history("demo")["model_id"]) == {production}
+    assert set(drift.history("demo", second_model)["model_id"]) == {second_model}
+    at = ok(page("monitor"))
+    over_time = json.loads(at.get("plotly_chart")[-1].proto.spec)
+    hovered = {c for trace in over_time["data"] for c in
+               np.array(trace.get("customdata", [])).ravel().tolist()}
+    assert hovered == {production}
+
+
 def test_ab_says_when_the_metric_deltas_mix_two_versions_of_the_data(two_models_home,
                                                                       tmp_path):
     """Each model's NPMI and perplexity are measured on its own training data: models of
