@@ -477,6 +477,40 @@ def test_ab_says_when_the_metric_deltas_mix_two_versions_of_the_data(two_models_
     assert len(notes) == 1 and "A on demo v1, B on demo v2" in notes[0]
 
 
+def test_ab_does_not_count_neighbours_the_other_version_lacks_as_changed(two_models_home,
+                                                                          tmp_path):
+    """A candidate trained on a version without some campaigns cannot find them: they
+    counted as the models disagreeing, in the overlap and as "only A" neighbours."""
+    from core.serve.lookup import Lookup
+
+    production = registry.resolve("production")
+    ingest.import_paths([demo_subset(tmp_path / "v2.parquet", 200)], "demo")  # 200 of 400
+    newer = train.train(train.TrainSpec(dataset="demo", k=SECOND_K, params=SECOND_PARAMS))
+    deploy.promote(newer.model_id, "candidate")
+    a, b = Lookup(production), Lookup(newer.model_id)
+    common = set(ab.common_campaigns(a, b))
+    assert len(common) == 200
+    # A's neighbours are searched among the campaigns B has too (same sample, seed 0)
+    mask = np.isin(a.index.ids_, sorted(common))
+    sampled = list(np.random.default_rng(0).choice(sorted(common), 40, replace=False))
+    expected = np.mean([
+        len({n.campaign_id for n in a.index.query_id(c, 10, allowed=mask)}
+            & {n.campaign_id for n in b.index.query_id(c, 10)}) / 10 for c in sampled])
+    assert ab.overlap_at_k(a, b, k=10, sample=40)["overlap_at_k"] == pytest.approx(expected)
+
+    campaign = next(c for c in sampled
+                    if any(n.campaign_id not in common for n in a.index.query_id(c, 10)))
+    table = ab.side_by_side(a, b, campaign)
+    absent = ~table["A"].isin(common)
+    assert absent.any() and (table.loc[absent, "A status"] == ab.NOT_IN_B).all()
+    assert (table["A status"] == "only A").sum() == (
+        ~table["A"].isin(table["B"]) & ~absent).sum()
+    at = ok(page("ab"))
+    at.selectbox(key="ab_campaign").set_value(campaign).run()
+    ok(at)
+    assert any(f"{absent.sum()} of A's are not in B's data" in c.value for c in at.caption)
+
+
 def test_ab_notes_the_metric_deltas_of_models_of_two_datasets(two_models_home, tmp_path):
     """Two datasets at the same version number are still two sets of data: the note was
     left out because only the version numbers were compared."""
