@@ -11,6 +11,13 @@ from core.serve import registry
 
 st.title("Monitor drift")
 
+
+def _shares(counts: list[int]) -> list[float]:
+    """Each bin's share of the campaigns (all 0 when there are none)."""
+    total = sum(counts)
+    return [c / total if total else 0.0 for c in counts]
+
+
 production = ui.production_or_stop()
 trained_on = registry.get(production)
 st.caption(f"Production model {ui.markdown_text(ui.model_label(production))}, trained on "
@@ -41,13 +48,17 @@ if report and report["dataset"] == dataset and report["version"] == version:
                     delta=f"threshold {m['threshold']}", delta_color="off")
     left, right = st.columns(2)
     hist = report["confidence_histogram"]
+    # Shares, not counts: the two hold different numbers of campaigns (16 and 11 of the
+    # Sony exports), and counts made every bar of the smaller one look lower.
     frame = pd.DataFrame({"confidence": hist["bins"][:-1] + hist["bins"][:-1],
-                          "campaigns": hist["training"] + hist["version"],
+                          "share": _shares(hist["training"]) + _shares(hist["version"]),
                           "data": ["training data"] * len(hist["training"])
                           + [f"v{version}"] * len(hist["version"])})
-    left.plotly_chart(px.bar(frame, x="confidence", y="campaigns", color="data",
-                             barmode="group", title="Fingerprint confidence (max topic weight)"),
-                      width="stretch")
+    chart = px.bar(frame, x="confidence", y="share", color="data", barmode="group",
+                   labels={"share": "share of campaigns"},
+                   title="Fingerprint confidence (max topic weight)")
+    chart.update_yaxes(tickformat=".0%")
+    left.plotly_chart(chart, width="stretch")
     right.markdown("**New words that matter most**")
     if report["new_terms"]:
         right.dataframe(pd.DataFrame(report["new_terms"]), hide_index=True)

@@ -465,6 +465,22 @@ def test_monitor_history_is_production_s_not_a_later_check_of_another_model(
     assert hovered == {production}
 
 
+def test_monitor_compares_confidence_as_shares_of_each_version_s_campaigns(trained_home,
+                                                                          tmp_path):
+    """The confidence chart drew campaign counts: a version with half the campaigns of the
+    training data looked less confident in every bar."""
+    ingest.import_paths([demo_subset(tmp_path / "v2.parquet", 200)], "demo")
+    at = ok(page("monitor"))
+    next(s for s in at.selectbox if s.label == "Version to check").set_value(2)
+    at.button[0].click().run()
+    assert not at.exception and at.session_state["drift_report"]["version"] == 2
+    chart = next(json.loads(c.proto.spec) for c in at.get("plotly_chart")
+                 if "Fingerprint confidence" in json.loads(c.proto.spec)["layout"]["title"]["text"])
+    assert {trace["name"] for trace in chart["data"]} == {"training data", "v2"}
+    for trace in chart["data"]:
+        assert sum(plotly_array(trace["y"])) == pytest.approx(1.0)
+
+
 def test_ab_says_when_the_metric_deltas_mix_two_versions_of_the_data(two_models_home,
                                                                       tmp_path):
     """Each model's NPMI and perplexity are measured on its own training data: models of
