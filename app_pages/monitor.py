@@ -39,7 +39,10 @@ elif st.button("Check drift", type="primary"):
         st.session_state["drift_report"] = report.to_dict()
 
 report = st.session_state.get("drift_report")
-if report and report["dataset"] == dataset and report["version"] == version:
+# Only a check of this version against today's production: after a promotion (a
+# pipeline, another tab) the last report measured the model production replaced.
+if report and (report["dataset"], report["version"], report["model_id"]) == (
+        dataset, version, production):
     (st.error if report["retrain_recommended"] else st.success)(report["verdict"])
     cards = st.columns(len(report["measures"]))
     for card, (name, m) in zip(cards, report["measures"].items(), strict=True):

@@ -481,6 +481,19 @@ def test_monitor_compares_confidence_as_shares_of_each_version_s_campaigns(train
         assert sum(plotly_array(trace["y"])) == pytest.approx(1.0)
 
 
+def test_monitor_shows_no_check_of_the_model_production_replaced(two_models_home,
+                                                                 second_model):
+    """After a promotion elsewhere, the last check (against the old production) stayed
+    on the page under the new production model's name."""
+    at = page("monitor")
+    at.button[0].click().run()
+    assert at.metric  # the check's measures
+    deploy.promote(second_model, "production")
+    at.run()
+    assert not at.exception and not at.metric
+    assert second_model in at.caption[0].value
+
+
 def test_ab_says_when_the_metric_deltas_mix_two_versions_of_the_data(two_models_home,
                                                                       tmp_path):
     """Each model's NPMI and perplexity are measured on its own training data: models of
