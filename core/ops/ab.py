@@ -86,8 +86,9 @@ def overlap_at_k(a: Lookup, b: Lookup, k: int = 10, sample: int | None = 500,
 def _only(lookup: Lookup, campaign_ids: list[str]) -> np.ndarray | None:
     """A mask over `lookup`'s neighbour index keeping `campaign_ids`; None keeps all."""
     ids = lookup.index.ids_
-    mask = np.isin(ids, np.asarray(campaign_ids, dtype=object))
-    return None if mask.all() else mask
+    if len(campaign_ids) == len(ids):  # all of them (they are among its ids): no mask
+        return None
+    return np.isin(ids, np.asarray(campaign_ids, dtype=object))
 
 
 def alignment(a: registry.LoadedModel, b: registry.LoadedModel) -> dict:
