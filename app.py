@@ -19,8 +19,8 @@ def signed_in_user() -> auth.User:
         st.write("Sign in to look up campaigns and work with topic models.")
         st.button("Sign in", type="primary", on_click=st.login)
         st.stop()
-    st.error(f"{st.user.get('email')} is signed in but has no role in Topic Lab; ask an "
-             "administrator to add you to `[topiclab.roles]`.")
+    st.error(f"{ui.markdown_text(st.user.get('email'))} is signed in but has no role in "
+             "Topic Lab; ask an administrator to add you to `[topiclab.roles]`.")
     st.button("Sign out", on_click=st.logout)
     st.stop()
 
@@ -37,7 +37,7 @@ with ui.friendly_errors():
 try:
     user = signed_in_user()
 except auth.IdentityError as err:  # a blank TOPICLAB_USER, an unknown role: no fallback
-    st.error(f"Topic Lab cannot tell who you are: {err}")
+    st.error(f"Topic Lab cannot tell who you are: {ui.markdown_text(err)}")
     st.stop()
 auth.set_user(user)  # explicit for this run's thread (callbacks: ui.as_user)
 
@@ -65,7 +65,7 @@ page = st.navigation(pages)
 with st.sidebar, ui.friendly_errors():
     active = ui.active_dataset()
     st.caption("Active dataset")
-    st.markdown(f"**{active[0]} v{active[1]}**" if active else "_none yet_")
+    st.markdown(f"**{ui.markdown_text(active[0])} v{active[1]}**" if active else "_none yet_")
     production = ui.production_model_id()
     if production:
         st.caption("Production model")
@@ -74,7 +74,7 @@ with st.sidebar, ui.friendly_errors():
     if not ui.login_configured():
         st.caption(f"Single local user ({role}): no login is configured.")
     else:
-        st.caption(f"Signed in as {user.name} ({role})")
+        st.caption(f"Signed in as {ui.markdown_text(user.name)} ({role})")
         st.button("Sign out", on_click=st.logout)
 
 ui.show_flashes()  # confirmations of the previous run (saved before an st.rerun)

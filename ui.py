@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import html
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -215,6 +216,35 @@ def chart_text(values):
     return [escape(v) for v in values]
 
 
+_MARKDOWN_ALWAYS = re.compile(r"[\\`*\[\]<$~:]|(?<=:material)/|&(?=[#A-Za-z])")
+_UNDERSCORES = re.compile(r"_+")
+_BLOCK_START = re.compile(r"^([#>+=-]|\d+(?=[.)]))")
+
+
+def markdown_text(value: object) -> str:
+    """User or data text as Streamlit's markdown (st.markdown, captions, info boxes, toasts,
+    expander labels) should show it: literally. A topic named `**x** [a](http://e)` was
+    shown bold with a link; `:red[x]`, `:material/home:` and `$x$` were colour, an icon
+    and maths. Each mark that can start such markup gets CommonMark's backslash escape
+    (`_` only outside a word: `a_b` is never emphasis; the `/` of `:material/`, which
+    Streamlit reads even after `\\:`), a line break becomes a space, and
+    a list, heading or quote mark at the start is escaped too. Bare web and e-mail
+    addresses are still linked by Streamlit, but only to the address they show."""
+    text = " ".join(str(value).splitlines()).strip()
+    text = _MARKDOWN_ALWAYS.sub(lambda m: "\\" + m.group(), text)
+    text = _UNDERSCORES.sub(_escape_underscores, text)
+    return _BLOCK_START.sub(lambda m: m.group() + "\\" if m.group()[0].isdigit()
+                            else "\\" + m.group(), text)
+
+
+def _escape_underscores(run: re.Match) -> str:
+    """A run of `_` between two letters or digits is no emphasis; any other is escaped."""
+    text, start, end = run.string, run.start(), run.end()
+    inside = (start > 0 and text[start - 1].isalnum()
+              and end < len(text) and text[end].isalnum())
+    return run.group() if inside else "\\_" * len(run.group())
+
+
 def flash(message: str, icon: str = ":material/check_circle:") -> None:
     """A confirmation that survives `st.rerun()`: shown as a toast on the next run."""
     st.session_state.setdefault("_flashes", []).append((message, icon))
@@ -310,11 +340,12 @@ def as_user(callback: Callable[..., Any]) -> Callable[..., Any]:
 
 @contextmanager
 def friendly_errors() -> Iterator[None]:
-    """Show a TopicLabError as an error box instead of a stack trace."""
+    """Show a TopicLabError as an error box instead of a stack trace (as plain text: it
+    quotes names and values people typed or imported)."""
     try:
         yield
     except TopicLabError as err:
-        st.error(str(err))
+        st.error(markdown_text(err))
 
 
 class StreamlitProgress:

@@ -90,7 +90,10 @@ with ui.friendly_errors():
         table = ab.side_by_side(a, b, campaign_id)
         st.dataframe(table, hide_index=True)
         changed = (table["A status"] == "only A").sum()
-        st.caption(f"{changed} of {len(table)} neighbours changed between the models.")
+        absent = (table["A status"] == ab.NOT_IN_B).sum()
+        st.caption(f"{changed} of {len(table)} neighbours changed between the models."
+                   + (f" {absent} of A's are not in B's data (B was trained on another "
+                      "version), so B could not find them." if absent else ""))
         if not auth.current_user().can("feedback"):  # as Lookup: no form core refuses
             st.caption("Your role may compare the neighbours but not rate them.")
         else:

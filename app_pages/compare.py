@@ -87,7 +87,8 @@ production = ui.production_model_id()
 ready, other_dataset = alias is not None, False
 if alias == "production" and target != production:
     if production:
-        st.markdown(f"This **replaces the production model** {labels.get(production)}.")
+        st.markdown("This **replaces the production model** "
+                    f"{ui.markdown_text(labels.get(production))}.")
     verdict = None
     with ui.friendly_errors(), st.spinner("Checking the quality gate (both models' NPMI on "
                                           "the new model's training data)…"):

@@ -23,7 +23,7 @@ def _import() -> None:
                                             st.session_state["import_name"],
                                             encoding=st.session_state.get("import_encoding"))
     except TopicLabError as err:
-        st.session_state["import_outcome"] = ("error", str(err), [])
+        st.session_state["import_outcome"] = ("error", ui.markdown_text(err), [])
         return
     ui.set_active_dataset(summary.dataset, summary.version)
     st.session_state["import_name"] = summary.dataset
@@ -35,9 +35,10 @@ def _import() -> None:
         st.session_state["import_outcome"] = ("info", message, summary.warnings)
     else:
         message = (f"Imported {summary.rows:,} rows in {summary.campaigns:,} campaigns as "
-                   f"**{summary.dataset} v{summary.version}**, now the active dataset.")
+                   f"**{ui.markdown_text(summary.dataset)} v{summary.version}**, now the "
+                   "active dataset.")
         st.session_state["import_outcome"] = ("success", message, summary.warnings)
-        ui.flash(f"Imported {summary.dataset} v{summary.version}.")
+        ui.flash(f"Imported {ui.markdown_text(summary.dataset)} v{summary.version}.")
 
 
 active = ui.active_dataset()
@@ -66,7 +67,7 @@ with st.expander("Import files as a new dataset version", expanded=active is Non
         kind, message, warnings = outcome
         {"error": st.error, "info": st.info, "success": st.success}[kind](message)
         for warning in warnings:
-            st.warning(warning)
+            st.warning(ui.markdown_text(warning))  # they quote file names and cells
 
 picked = ui.dataset_picker()
 if picked is None:
@@ -87,7 +88,7 @@ if table["cost"].notna().any() and money is None and can_import:
         if st.button("Save currency", key="save_currency"):
             with ui.friendly_errors():
                 saved = datasets.set_currency(name, code)
-                ui.flash(f"Cost of {name} is now shown in {saved}.")
+                ui.flash(f"Cost of {ui.markdown_text(name)} is now shown in {saved}.")
                 st.rerun()
 
 tab_campaigns, tab_charts, tab_sql = st.tabs(["Campaigns", "Charts", "SQL"])

@@ -17,7 +17,7 @@ if active is None:
     st.stop()
 
 name, version = active
-st.subheader(f"Dataset {name} v{version}")
+st.subheader(f"Dataset {ui.markdown_text(name)} v{version}")
 with st.spinner(f"Loading {name} v{version}…"):
     table = ui.campaigns(name, version)
 ui.summary_cards(table, ui.currency(name))

@@ -36,13 +36,14 @@ with st.sidebar:
 with st.spinner("Loading the model, its fingerprints and its campaigns…"):
     lookup = ui.lookup(model_id)
 topic_names = registry.topic_names(lookup.model)  # fresh: names may change after loading
-st.caption(f"Campaigns of **{lookup.dataset} v{lookup.version}**, compared by model "
-           f"{ui.model_label(model_id)}.")
+st.caption(f"Campaigns of **{ui.markdown_text(lookup.dataset)} v{lookup.version}**, compared "
+           f"by model {ui.markdown_text(ui.model_label(model_id))}.")
 if active and (lookup.dataset, lookup.version) != tuple(active):
-    st.caption(f"The active dataset is {active[0]} v{active[1]}: pick "
+    st.caption(f"The active dataset is {ui.markdown_text(active[0])} v{active[1]}: pick "
                f"{' or '.join(f'`{m}`' for m in of_active)} under *Model* to look its "
                "campaigns up." if of_active else
-               f"The active dataset is {active[0]} v{active[1]}, which has no scored model "
+               f"The active dataset is {ui.markdown_text(active[0])} v{active[1]}, which has no "
+               "scored model "
                "yet: promote one (Compare) to look its campaigns up.")
 money = ui.currency(lookup.dataset)
 
@@ -101,16 +102,17 @@ if result.fingerprint.unknown_tokens:
     unknown = result.fingerprint.unknown_report()
     if unknown["never_seen"]:
         right.caption(f"Never seen in training ({unknown['never_seen_share']:.0%}): "
-                      + ", ".join(unknown["never_seen"])[:300])
+                      + ui.markdown_text(", ".join(unknown["never_seen"])[:300]))
     if unknown["dropped"]:
         right.caption(f"Seen but dropped by the vocabulary filter "
                       f"({unknown['dropped_share']:.0%}): "
-                      + ", ".join(f"{w} ({why})" for w, why in unknown["dropped"].items())[:300])
+                      + ui.markdown_text(", ".join(f"{w} ({why})" for w, why
+                                                   in unknown["dropped"].items())[:300]))
 if result.campaign_id:
     past = review.reviews_of(result.campaign_id, lookup.dataset)
     if not past.empty:
         latest = past.iloc[0]
-        note = f" — {latest['note']}" if pd.notna(latest["note"]) else ""
+        note = f" — {ui.markdown_text(latest['note'])}" if pd.notna(latest["note"]) else ""
         right.caption(f"Reviewed {len(past)}×; latest: {latest['decision']}{note}")
 
 st.subheader("Most similar campaigns")
@@ -163,11 +165,12 @@ if result.campaign_id and auth.current_user().can("feedback"):
 
 st.subheader("Suggested actions")
 for note in result.suggestions.notes:
-    st.caption(note)
+    st.caption(ui.markdown_text(note))  # they quote terms and topic names
 if not result.suggestions.actions:
     st.info("Nothing to suggest: this campaign looks like its neighbours.")
 for action in result.suggestions.actions:
-    with st.expander(f"**{action.title}** — {action.reason}"):
+    with st.expander(f"**{ui.markdown_text(action.title)}** — "
+                     f"{ui.markdown_text(action.reason)}"):
         st.dataframe(export.export_frame(action.evidence), hide_index=True)
 st.download_button("Download actions (CSV)",
                    export.csv_bytes(actions.to_frame(result.suggestions.actions)),
@@ -177,7 +180,8 @@ st.download_button("Download actions (CSV)",
 if result.campaign_id:
     owner = lookup.brands.owner_of.get(result.campaign_id)
     if owner and auth.current_user().can("set_brands"):
-        with st.expander(f"Brand list of {owner.lstrip('~')}"), st.form("brand_list"):
+        with (st.expander(f"Brand list of {ui.markdown_text(owner.lstrip('~'))}"),
+              st.form("brand_list")):
             st.caption("Brand phrases of this advertiser that are in no account or campaign "
                        "name (products, old names, other spellings). Brand vs non-brand "
                        "checks use them first. Empty: names only.")
@@ -190,5 +194,6 @@ if result.campaign_id:
                     stored = brand_lists.set_brand_list(
                         owner, [p for p in text.split(",") if p.strip()])
                     lookup.forget_brands()  # the next answer reads the new list
-                    st.success(f"Saved {len(stored)} phrase(s) for {owner.lstrip('~')}: "
-                               + (", ".join(stored) or "none (names only)"))
+                    st.success(ui.markdown_text(
+                        f"Saved {len(stored)} phrase(s) for {owner.lstrip('~')}: "
+                        + (", ".join(stored) or "none (names only)")))

@@ -32,7 +32,8 @@ with st.spinner("Placing the campaigns (the first time for a model takes a while
     result = load_map(model_id, ui.generation())
 money = ui.currency(ui.models_table().set_index("model_id").at[model_id, "dataset"])
 
-st.caption(f"{result.total:,} campaigns of model {ui.model_label(model_id)}: campaigns close "
+st.caption(f"{result.total:,} campaigns of model {ui.markdown_text(ui.model_label(model_id))}: "
+           "campaigns close "
            "together have similar fingerprints (t-SNE of the Hellinger distance). "
            "Click a campaign to open it in Lookup, or box-select several to list them.")
 if result.note:

@@ -11,11 +11,18 @@ from core.serve import registry
 
 st.title("Monitor drift")
 
+
+def _shares(counts: list[int]) -> list[float]:
+    """Each bin's share of the campaigns (all 0 when there are none)."""
+    total = sum(counts)
+    return [c / total if total else 0.0 for c in counts]
+
+
 production = ui.production_or_stop()
 trained_on = registry.get(production)
-st.caption(f"Production model {ui.model_label(production)}, trained on **{trained_on['dataset']} "
-           f"v{trained_on['version']}**. Each measure has a threshold; crossing any of them "
-           "recommends retraining.")
+st.caption(f"Production model {ui.markdown_text(ui.model_label(production))}, trained on "
+           f"**{ui.markdown_text(trained_on['dataset'])} v{trained_on['version']}**. Each "
+           "measure has a threshold; crossing any of them recommends retraining.")
 
 versions = ui.dataset_versions()
 names = list(dict.fromkeys(versions["name"]))
@@ -37,7 +44,10 @@ elif st.button("Check drift", type="primary"):
         st.session_state["drift_report"] = report.to_dict()
 
 report = st.session_state.get("drift_report")
-if report and report["dataset"] == dataset and report["version"] == version:
+# Only a check of this version against today's production: after a promotion (a
+# pipeline, another tab) the last report measured the model production replaced.
+if report and (report["dataset"], report["version"], report["model_id"]) == (
+        dataset, version, production):
     (st.error if report["retrain_recommended"] else st.success)(report["verdict"])
     cards = st.columns(len(report["measures"]))
     for card, (name, m) in zip(cards, report["measures"].items(), strict=True):
@@ -46,13 +56,17 @@ if report and report["dataset"] == dataset and report["version"] == version:
                     delta=f"threshold {m['threshold']}", delta_color="off")
     left, right = st.columns(2)
     hist = report["confidence_histogram"]
+    # Shares, not counts: the two hold different numbers of campaigns (16 and 11 of the
+    # Sony exports), and counts made every bar of the smaller one look lower.
     frame = pd.DataFrame({"confidence": hist["bins"][:-1] + hist["bins"][:-1],
-                          "campaigns": hist["training"] + hist["version"],
+                          "share": _shares(hist["training"]) + _shares(hist["version"]),
                           "data": ["training data"] * len(hist["training"])
                           + [f"v{version}"] * len(hist["version"])})
-    left.plotly_chart(px.bar(frame, x="confidence", y="campaigns", color="data",
-                             barmode="group", title="Fingerprint confidence (max topic weight)"),
-                      width="stretch")
+    chart = px.bar(frame, x="confidence", y="share", color="data", barmode="group",
+                   labels={"share": "share of campaigns"},
+                   title="Fingerprint confidence (max topic weight)")
+    chart.update_yaxes(tickformat=".0%")
+    left.plotly_chart(chart, width="stretch")
     right.markdown("**New words that matter most**")
     if report["new_terms"]:
         right.dataframe(pd.DataFrame(report["new_terms"]), hide_index=True)

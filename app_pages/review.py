@@ -20,8 +20,8 @@ with st.spinner("Loading the production model and its review queue…"):
     model = ui.model(model_id)
     topic_names = registry.topic_names(model)
     queue = review.review_queue(model_id, max_confidence=threshold)
-st.caption(f"Campaigns under {ui.model_label(model_id)} whose strongest topic weighs less "
-           f"than {threshold:g} or whose words are mostly unknown to the model "
+st.caption(f"Campaigns under {ui.markdown_text(ui.model_label(model_id))} whose strongest "
+           f"topic weighs less than {threshold:g} or whose words are mostly unknown to the model "
            f"(> {review.HIGH_OOV:.0%}), not yet reviewed.")
 if queue.empty:
     lowest = review.least_confident(model_id)
@@ -54,5 +54,6 @@ with st.form("review"):
             review.record_review(model_id, campaign_id, decision,
                                  topic=topic if decision == "assign_topic" else None,
                                  note=note or None)
-            ui.flash(f"Saved: {campaign_id} — {decision.replace('_', ' ')}.")
+            ui.flash(f"Saved: {ui.markdown_text(campaign_id)} — "
+                     f"{decision.replace('_', ' ')}.")
             st.rerun()

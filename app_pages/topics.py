@@ -51,18 +51,18 @@ with ui.friendly_errors():
     topic = ui.selectbox("Topic", list(range(model.k)), format_func=shown,
                          key=f"topic_pick:{model_id}")
     info = described[topic]
-    st.caption(f"Automatic name **{info.automatic}**: its most relevant words (pyLDAvis "
-               f"relevance, λ = {relevance.LAMBDA}), leaving out brand and place words "
-               f"unless most of its top words are places (then named `places:`). "
-               f"All top words by probability: {', '.join(info.words)}.")
+    st.caption(f"Automatic name **{ui.markdown_text(info.automatic)}**: its most relevant "
+               f"words (pyLDAvis relevance, λ = {relevance.LAMBDA}), leaving out brand and "
+               f"place words unless most of its top words are places (then named `places:`). "
+               f"All top words by probability: {ui.markdown_text(', '.join(info.words))}.")
     if info.carried_from and not info.confirmed:
-        st.info(f"The name {info.label!r} was carried over from model {info.carried_from} "
-                "when this model was retrained (its closest topic). Confirm it, or give "
-                "the topic another name below.")
+        st.info(f"The name {ui.markdown_text(repr(info.label))} was carried over from model "
+                f"{info.carried_from} when this model was retrained (its closest topic). "
+                "Confirm it, or give the topic another name below.")
         if auth.current_user().can("label_topics") and st.button(
                 "Confirm name", key=f"confirm_name:{model_id}:{topic}"):
             registry.set_topic_label(model_id, topic, info.label)
-            ui.flash(f"Topic {topic}: name {info.label!r} confirmed.")
+            ui.flash(f"Topic {topic}: name {ui.markdown_text(repr(info.label))} confirmed.")
             st.rerun()
     if topic in new_topics:
         st.caption("New topic: no topic of the model its names came from is close to it.")
@@ -95,6 +95,7 @@ with ui.friendly_errors():
             if st.form_submit_button("Save name"):
                 label = st.session_state[name_key]
                 registry.set_topic_label(model_id, topic, label)
-                ui.flash(f"Topic {topic} is now named {label.strip()!r}." if label.strip()
+                ui.flash(f"Topic {topic} is now named {ui.markdown_text(repr(label.strip()))}."
+                         if label.strip()
                          else f"Topic {topic} has no name now.")
                 st.rerun()

@@ -6,9 +6,10 @@ import streamlit as st
 
 import ui
 from core.data import auth, datasets
+from core.errors import InputError
 from core.model import spark_session
 from core.model.engines import DEFAULTS, ENGINES, SETTINGS, Setting
-from core.model.text import LANGUAGES, WEIGHTINGS
+from core.model.text import LANGUAGES, WEIGHTINGS, parse_stopwords
 from core.ops import carry, sweep, train
 from core.serve import registry
 
@@ -75,12 +76,19 @@ with st.expander("Text settings", expanded=False):
     no_above = right.slider("…and at most this share of campaigns", 0.05, 1.0,
                             float(saved.text.no_above), 0.05)
     stopwords = right.text_input("Extra stop words (comma separated)",
-                                 ", ".join(saved.text.extra_stopwords))
+                                 ", ".join(saved.text.extra_stopwords), key="train_stopwords")
+    refused = None
+    try:
+        extra_stopwords = parse_stopwords(stopwords)
+    except InputError as err:  # the typed words stay in their box, to be corrected
+        extra_stopwords, refused = (), err
     text = replace(saved.text, language=language, weight_by=weight_by, bigrams=bigrams,
                    word_vectors=word_vectors,
                    no_below=int(no_below), no_above=float(no_above),
-                   extra_stopwords=tuple(w.strip().lower() for w in stopwords.split(",")
-                                         if w.strip()))
+                   extra_stopwords=extra_stopwords)
+if refused:  # below the settings, so it shows when they are folded away; nothing trains
+    st.error(ui.markdown_text(refused))
+    st.stop()
 
 engines = sorted(ENGINES)
 engine = st.selectbox("Engine", engines, index=engines.index(saved.engine),
@@ -165,7 +173,7 @@ if run:
             cards[2].metric("c_v", f"{m['c_v']:.3f}")
             cards[3].metric("Perplexity", f"{m['perplexity']:.0f}" if m["perplexity"] else "—")
             for warning in result.warnings:
-                st.warning(warning, icon=":material/warning:")
+                st.warning(ui.markdown_text(warning), icon=":material/warning:")
             st.session_state["trained_model"] = result.model_id
         st.page_link("app_pages/compare.py", label="Compare runs and promote one",
                      icon=":material/compare_arrows:")
@@ -181,7 +189,8 @@ if trained and production and trained != production:
         named = len(registry.topic_labels(production))
         if same_data and named:
             st.subheader("Topic names")
-            st.caption(f"Production ({ui.model_label(production)}) has {named} named "
+            st.caption(f"Production ({ui.markdown_text(ui.model_label(production))}) has "
+                       f"{named} named "
                        f"topic(s). Carry them to the matching topics of `{trained}` "
                        f"(Jensen–Shannon distance ≤ {carry.MAX_JS}); they stay marked as "
                        "carried until someone confirms them on the Topics page.")

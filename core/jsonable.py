@@ -5,6 +5,7 @@ print `NaN` or a Python repr."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime
 import math
 from collections.abc import Callable
@@ -89,6 +90,51 @@ def _iso_duration(months: int, days: int, nanoseconds: int) -> str:
     if not date and not time:
         return "PT0S"
     return f"P{date}" + (f"T{time}" if time else "")
+
+
+_PER_SECOND = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}
+_UTC_NAMES = {"UTC", "Etc/UTC", "GMT", "Etc/GMT", "Z", "+00:00", "00:00"}
+
+
+def calendar_date(days: int) -> str:
+    """Days since 1970-01-01 as an ISO date of the proleptic Gregorian calendar, for any
+    year DuckDB holds (to 5,881,580; year 0 is 1 BC, as in ISO 8601 and Arrow). Python's
+    dates stop at 9999 and Arrow's text at about year 146,000 (`<value out of range: …>`);
+    this is Hinnant's days-to-civil arithmetic, exact for any whole number of days."""
+    z = days + 719_468  # days since 0000-03-01
+    era = z // 146_097
+    day_of_era = z - era * 146_097
+    year_of_era = (day_of_era - day_of_era // 1460 + day_of_era // 36_524
+                   - day_of_era // 146_096) // 365
+    day_of_year = day_of_era - (365 * year_of_era + year_of_era // 4 - year_of_era // 100)
+    shifted_month = (5 * day_of_year + 2) // 153  # 0 = March
+    day = day_of_year - (153 * shifted_month + 2) // 5 + 1
+    month = shifted_month + 3 if shifted_month < 10 else shifted_month - 9
+    year = year_of_era + era * 400 + (month <= 2)
+    sign = "-" if year < 0 else ""
+    return f"{sign}{abs(year):04d}-{month:02d}-{day:02d}"
+
+
+def instant_text(value: int, unit: str, tz: str | None = None) -> str:
+    """A timestamp (`value` `unit`s since 1970-01-01 00:00 UTC) as `calendar_date` and the
+    time of day, as Python prints one (`2024-05-01 10:00:00.250000`; `+00:00` when it has
+    a time zone): for any year, where pandas' and Arrow's texts stop or, with a time
+    zone, went wrong past year 2262 (`-31072-01-01` for year 100,000). With a zone other
+    than UTC the time is converted to it within Python's years, and shown in UTC beyond."""
+    per_second = _PER_SECOND[unit]
+    seconds, fraction = divmod(value, per_second)
+    if tz is not None and tz not in _UTC_NAMES:
+        with contextlib.suppress(OverflowError, ValueError, KeyError):
+            from zoneinfo import ZoneInfo
+            moment = datetime.datetime.fromtimestamp(seconds, ZoneInfo(tz))
+            return str(moment.replace(microsecond=fraction * 10**6 // per_second))
+    days, second_of_day = divmod(seconds, 86_400)
+    hours, rest = divmod(second_of_day, 3600)
+    text = f"{calendar_date(days)} {hours:02d}:{rest // 60:02d}:{rest % 60:02d}"
+    if fraction:
+        digits = max(6, len(str(per_second)) - 1)
+        text += f".{fraction * 10**digits // per_second:0{digits}d}"
+    return text + ("+00:00" if tz is not None else "")
 
 
 def plain(value: Any, date_text: Callable[[Any], str] = str,

@@ -166,6 +166,21 @@ def test_signed_in_roles_come_from_the_role_map(home, small_csv):
     assert "has no role" in at.error[0].value
 
 
+def test_a_signed_in_name_with_markdown_shows_literally(home, small_csv):
+    """The sidebar's "Signed in as" and the no-role error drew an e-mail holding Markdown
+    as bold text and a link."""
+    from tests.test_pages import shown_text
+    ingest.import_paths([small_csv], "shop")
+    email = "**bob**[x](http://e)@example.com"
+    at = login_app({"is_logged_in": True, "email": email})
+    at.run()
+    signed_in = [c.value for c in at.sidebar.caption if "Signed in as" in c.value]
+    assert [shown_text(c) for c in signed_in] == [f"Signed in as {email} (account manager)"]
+    at = login_app({"is_logged_in": True, "email": "**eve**@elsewhere.org"})
+    at.run()
+    assert shown_text(at.error[0].value).startswith("**eve**@elsewhere.org is signed in")
+
+
 def test_explore_refused_upload_says_why_and_keeps_the_active_dataset(home, small_csv):
     ingest.import_paths([small_csv], "shop")
     at = run_page("app_pages/explore.py")
@@ -180,15 +195,18 @@ def test_explore_refused_upload_says_why_and_keeps_the_active_dataset(home, smal
 
 
 def test_explore_shows_sql_intervals_and_blobs(home, small_csv):
-    """INTERVAL and BLOB columns are shown as the CLI prints them (ISO-8601, base64)."""
+    """INTERVAL and BLOB columns are shown as the CLI prints them (ISO-8601, base64), in
+    lists too (they showed as `<DateOffset: …>` and `b'ab'`), and dates of any year."""
     ingest.import_paths([small_csv], "shop")
     at = run_page("app_pages/explore.py")
     at.text_area(key="sql_text").set_value(
-        "SELECT INTERVAL 5 SECOND AS i, 'ab'::BLOB AS b, NULL::INTERVAL AS n").run()
+        "SELECT INTERVAL 5 SECOND AS i, 'ab'::BLOB AS b, NULL::INTERVAL AS n, "
+        "[INTERVAL 1 MONTH] AS li, ['ab'::BLOB] AS lb, DATE '200000-01-01' AS d").run()
     at.button(key="run_sql").click().run()
     assert not at.error and not at.exception, [e.value for e in [*at.error, *at.exception]]
     [row] = at.dataframe[-1].value.to_dict("records")
     assert (row["i"], row["b"]) == ("PT5S", "YWI=") and pd.isna(row["n"])
+    assert (list(row["li"]), list(row["lb"]), row["d"]) == (["P1M"], ["YWI="], "200000-01-01")
 
 
 def test_explore_shows_a_sql_union_column_instead_of_a_traceback(home, small_csv):

@@ -132,6 +132,13 @@ def test_write_and_cli_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[
     pd.testing.assert_frame_equal(frame, demo.generate(25, seed=3, shift=0.2))
     assert frame["campaign_id"].nunique() >= 25
 
+    # The summary counts the campaigns written: a shift adds some (it said 3,000 of 3,090).
+    assert cli.main(["demo", "--out", str(tmp_path / "grown.parquet"), "--campaigns", "100",
+                     "--shift", "1"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    written = pd.read_parquet(summary["path"])["campaign_id"].nunique()
+    assert summary["campaigns"] == written > 100
+
 
 def test_out_never_replaces_a_device_fifo_or_folder(tmp_path: Path,
                                                   capsys: pytest.CaptureFixture[str]) -> None:

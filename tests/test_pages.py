@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import html
 import json
 import re
 import shutil
@@ -12,6 +13,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+import ui
 from core.data import audit, ingest, store
 from core.model.text import TextConfig
 from core.ops import ab, deploy, drift, gate, train
@@ -147,7 +149,8 @@ def test_compare_page_aligns_and_promotes_only_after_confirmation(two_models_hom
 
     at.selectbox(key="promote_model").set_value(second_model)
     ok(at.radio(key="promote_alias").set_value("production").run())
-    assert any(labels[production] in m.value and "replaces the production model" in m.value
+    shown = ui.markdown_text(labels[production])  # as plain text: it names the dataset
+    assert any(shown in m.value and "replaces the production model" in m.value
                for m in at.markdown)
     verdict = gate.verdict(second_model, production)  # what the pipeline would decide
     shown = [box.value for box in [*at.success, *at.warning]]
@@ -238,6 +241,58 @@ def test_topics_page_embeds_offline_ldavis_and_names_a_topic(trained_home):
     assert any("named 'Home services'" in t.value for t in at.toast)
 
 
+MARKUP = "**x** [a](http://e)"
+
+
+def shown_text(markdown: str) -> str:
+    """What a CommonMark renderer (Streamlit's is one) draws for `markdown`, as plain text;
+    fails on formatting it would draw (bold, italics, a link, an image, struck text; the
+    page's own `code` is allowed)."""
+    from markdown_it import MarkdownIt
+
+    rendered = MarkdownIt("commonmark").enable("strikethrough").render(markdown).strip()
+    assert rendered.startswith("<p>") and rendered.endswith("</p>"), rendered
+    inner = rendered[3:-4]
+    assert not re.search(r"<(strong|em|a|img|s)\b", inner), rendered
+    return html.unescape(re.sub(r"</?code>", "", inner))
+
+
+def test_markdown_text_shows_names_and_data_as_typed():
+    from markdown_it import MarkdownIt
+
+    import ui
+
+    for text in [MARKUP, "![i](http://e/i.png)", "_x_ __y__ a_b_c", "`code` ~~gone~~",
+                 "# heading", "- item", "1. first", "> quote", "&lt;b&gt; &#42;",
+                 "<http://e> <b>x</b>", "back\\slash \\*", ":red[x] :material/home: $x$"]:
+        markdown = ui.markdown_text(text)
+        assert "<" not in MarkdownIt("commonmark").render(markdown).strip()[3:-4], text
+        assert shown_text(markdown) == text
+    # Streamlit's own directives and maths start with ':' or '$' (not CommonMark's).
+    assert ui.markdown_text(":red[x] :material/home: $x$") == (
+        "\\:red\\[x\\] \\:material\\/home\\: \\$x\\$")
+    assert ui.markdown_text("a\nb") == "a b"  # one line: no second paragraph or heading
+    assert ui.markdown_text("plain words, a_b c") == "plain words, a_b c"
+
+
+def test_a_topic_name_with_markdown_shows_literally(trained_home):
+    """A topic named `**x** [a](http://e)` was drawn bold with a link in the toast that
+    confirms it, in the info box of a carried name and in the error box of a refused one."""
+    model_id = registry.resolve("production")
+    at = page("topics")
+    at.text_input(key=f"topic_name:{model_id}:0").set_value(MARKUP)
+    ok(at.button[0].click().run())
+    assert registry.topic_labels(model_id)[0] == MARKUP
+    assert [shown_text(t.value) for t in at.toast] == [f"Topic 0 is now named '{MARKUP}'."]
+    assert picker(at, f"topic_pick:{model_id}").options[0] == MARKUP  # options: plain text
+
+    at.text_input(key=f"topic_name:{model_id}:0").set_value(MARKUP + "\x1b")
+    at.button[0].click().run()
+    assert [e.value for e in at.error], "the control character was not refused"
+    assert MARKUP in shown_text(at.error[0].value)
+    assert registry.topic_labels(model_id)[0] == MARKUP  # kept
+
+
 def test_topics_name_box_follows_the_selected_model(two_models_home, second_model):
     production = registry.resolve("production")
     registry.set_topic_label(production, 0, "Production topic zero")
@@ -268,6 +323,43 @@ def test_lookup_page_existing_and_new_campaign(trained_home):
         "emergency plumber\nblocked drain\nwater heater repair").run()
     ok(at)
     assert len(at.dataframe[0].value) == 10
+
+
+def test_pasted_keywords_and_stop_words_with_control_characters_are_refused(trained_home):
+    """A terminal's colour code or a NUL was kept in a pasted keyword (the word around it
+    unknown to the model, shown garbled) and in a stop word (saved with the model, removing
+    nothing). Both are refused naming the keyword and the characters; the text stays."""
+    at = page("lookup")
+    at.segmented_control(key="lookup_mode").set_value("New campaign").run()
+    pasted = "emergency plumber\nblocked\x1b[31m drain\x00"
+    at.text_area(key="lookup_keywords").set_value(pasted).run()
+    assert not at.exception
+    assert [("Keyword 2" in e.value and "U+001B, U+0000" in e.value) for e in at.error] == [
+        True]
+    assert not at.dataframe  # nothing was looked up
+    assert at.text_area(key="lookup_keywords").value == pasted
+
+    at = page("train")
+    at.text_input(key="train_stopwords").set_value("plumber, repair\x1b[0m").run()
+    assert not at.exception
+    assert [("Extra stop word 2" in e.value and "U+001B" in e.value) for e in at.error] == [
+        True]
+    assert "train_start" not in [b.key for b in at.button]  # cannot train with it
+    assert at.text_input(key="train_stopwords").value == "plumber, repair\x1b[0m"
+    ok(at.text_input(key="train_stopwords").set_value("Plumber, repair").run())
+    assert at.button(key="train_start")
+
+
+def test_stop_words_are_checked_where_training_starts():
+    from core.errors import InputError
+    from core.model.text import parse_stopwords
+
+    assert parse_stopwords(" Plumber ,, repair ") == ("plumber", "repair")
+    with pytest.raises(InputError, match=r"stop word 1 'a\\u200bb'.*U\+200B"):
+        train.TrainSpec(dataset="demo", text=TextConfig(extra_stopwords=("a\u200bb",)))
+    with pytest.raises(InputError, match="not one string"):
+        TextConfig(extra_stopwords="plumber")  # was ("p", "l", "u", …)
+    TextConfig(extra_stopwords=("a\x00",))  # a model saved with one still loads
 
 
 def test_lookup_page_says_where_its_term_rows_could_not_be_written(trained_home):
@@ -355,6 +447,53 @@ def test_ab_monitor_and_audit_pages(two_models_home, second_model):
     assert len(at.dataframe[0].value) == len(audit.entries(limit=1000))
 
 
+def test_monitor_history_is_production_s_not_a_later_check_of_another_model(
+        two_models_home, second_model):
+    """`drift --model candidate` after the production check took the version's place in
+    the Monitor page's "Over time" chart (titled "against the production model of the
+    time"): a version production should be retrained for showed the other model's
+    figures."""
+    production = registry.alias("production")
+    drift.check("demo", 1, production)
+    drift.check("demo", 1, second_model)  # checked last
+    assert set(drift.history("demo")["model_id"]) == {production}
+    assert set(drift.history("demo", second_model)["model_id"]) == {second_model}
+    at = ok(page("monitor"))
+    over_time = json.loads(at.get("plotly_chart")[-1].proto.spec)
+    hovered = {c for trace in over_time["data"] for c in
+               np.array(trace.get("customdata", [])).ravel().tolist()}
+    assert hovered == {production}
+
+
+def test_monitor_compares_confidence_as_shares_of_each_version_s_campaigns(trained_home,
+                                                                          tmp_path):
+    """The confidence chart drew campaign counts: a version with half the campaigns of the
+    training data looked less confident in every bar."""
+    ingest.import_paths([demo_subset(tmp_path / "v2.parquet", 200)], "demo")
+    at = ok(page("monitor"))
+    next(s for s in at.selectbox if s.label == "Version to check").set_value(2)
+    at.button[0].click().run()
+    assert not at.exception and at.session_state["drift_report"]["version"] == 2
+    chart = next(json.loads(c.proto.spec) for c in at.get("plotly_chart")
+                 if "Fingerprint confidence" in json.loads(c.proto.spec)["layout"]["title"]["text"])
+    assert {trace["name"] for trace in chart["data"]} == {"training data", "v2"}
+    for trace in chart["data"]:
+        assert sum(plotly_array(trace["y"])) == pytest.approx(1.0)
+
+
+def test_monitor_shows_no_check_of_the_model_production_replaced(two_models_home,
+                                                                 second_model):
+    """After a promotion elsewhere, the last check (against the old production) stayed
+    on the page under the new production model's name."""
+    at = page("monitor")
+    at.button[0].click().run()
+    assert at.metric  # the check's measures
+    deploy.promote(second_model, "production")
+    at.run()
+    assert not at.exception and not at.metric
+    assert second_model in at.caption[0].value
+
+
 def test_ab_says_when_the_metric_deltas_mix_two_versions_of_the_data(two_models_home,
                                                                       tmp_path):
     """Each model's NPMI and perplexity are measured on its own training data: models of
@@ -365,6 +504,40 @@ def test_ab_says_when_the_metric_deltas_mix_two_versions_of_the_data(two_models_
     at = ok(page("ab"))
     notes = [c.value for c in at.caption if c.value.startswith("Each model's metrics")]
     assert len(notes) == 1 and "A on demo v1, B on demo v2" in notes[0]
+
+
+def test_ab_does_not_count_neighbours_the_other_version_lacks_as_changed(two_models_home,
+                                                                          tmp_path):
+    """A candidate trained on a version without some campaigns cannot find them: they
+    counted as the models disagreeing, in the overlap and as "only A" neighbours."""
+    from core.serve.lookup import Lookup
+
+    production = registry.resolve("production")
+    ingest.import_paths([demo_subset(tmp_path / "v2.parquet", 200)], "demo")  # 200 of 400
+    newer = train.train(train.TrainSpec(dataset="demo", k=SECOND_K, params=SECOND_PARAMS))
+    deploy.promote(newer.model_id, "candidate")
+    a, b = Lookup(production), Lookup(newer.model_id)
+    common = set(ab.common_campaigns(a, b))
+    assert len(common) == 200
+    # A's neighbours are searched among the campaigns B has too (same sample, seed 0)
+    mask = np.isin(a.index.ids_, sorted(common))
+    sampled = list(np.random.default_rng(0).choice(sorted(common), 40, replace=False))
+    expected = np.mean([
+        len({n.campaign_id for n in a.index.query_id(c, 10, allowed=mask)}
+            & {n.campaign_id for n in b.index.query_id(c, 10)}) / 10 for c in sampled])
+    assert ab.overlap_at_k(a, b, k=10, sample=40)["overlap_at_k"] == pytest.approx(expected)
+
+    campaign = next(c for c in sampled
+                    if any(n.campaign_id not in common for n in a.index.query_id(c, 10)))
+    table = ab.side_by_side(a, b, campaign)
+    absent = ~table["A"].isin(common)
+    assert absent.any() and (table.loc[absent, "A status"] == ab.NOT_IN_B).all()
+    assert (table["A status"] == "only A").sum() == (
+        ~table["A"].isin(table["B"]) & ~absent).sum()
+    at = ok(page("ab"))
+    at.selectbox(key="ab_campaign").set_value(campaign).run()
+    ok(at)
+    assert any(f"{absent.sum()} of A's are not in B's data" in c.value for c in at.caption)
 
 
 def test_ab_notes_the_metric_deltas_of_models_of_two_datasets(two_models_home, tmp_path):

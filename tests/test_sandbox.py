@@ -53,6 +53,37 @@ def test_dates_pandas_cannot_hold_come_as_text(seeded):
         {"d": "10000-01-01", "inf": "infinity", "ninf": "-infinity", "ok": "2024-05-01"}]
 
 
+def test_dates_past_any_year_come_as_their_text(seeded):
+    """Arrow writes a date past about year 146,000 as `<value out of range: 72328972>`,
+    and a TIMESTAMPTZ of year 100,000 as -31072-01-01: DuckDB's own dates, to its last."""
+    result = sandbox.run_query(
+        "SELECT DATE '200000-01-01' AS d, TIMESTAMP '200000-01-01 10:00:00.25' AS t, "
+        "'100000-01-01 00:00:00+00'::TIMESTAMPTZ AS tz, DATE '5881580-07-10' AS last, "
+        "DATE '-5000-03-01' AS bc, NULL::DATE AS n")
+    [row] = result.frame.to_dict("records")
+    assert pd.isna(row.pop("n"))
+    assert row == {"d": "200000-01-01", "t": "200000-01-01 10:00:00.250000",
+                   "tz": "100000-01-01 00:00:00+00:00", "last": "5881580-07-10",
+                   "bc": "-5000-03-01"}
+
+
+def test_intervals_blobs_and_dates_inside_lists_come_as_text(seeded):
+    """Inside a LIST, STRUCT or MAP an INTERVAL showed as `<DateOffset: days=0, months=0,
+    nanoseconds=5000000000>` and a BLOB as `b'ab'` on the page; a date past 9999 in a list
+    failed the query (`ValueError: year 200000 is out of range`)."""
+    result = sandbox.run_query(
+        "SELECT [INTERVAL 5 SECOND, NULL] AS li, ['ab'::BLOB] AS lb, "
+        "{'i': INTERVAL 2 DAY, 'b': 'x'::BLOB, 'd': DATE '200000-01-01'} AS s, "
+        "MAP {DATE '2024-01-01': 'x'::BLOB} AS m, [[TIMESTAMP_NS '2024-01-01 "
+        "00:00:00.123456789']] AS deep, ['infinity'::DATE] AS inf, "
+        "array_value(DATE '2024-01-02') AS arr, 7 AS x")
+    [row] = json.loads(result.frame.to_json(orient="records"))
+    assert row == {"li": ["PT5S", None], "lb": ["YWI="],
+                   "s": {"i": "P2D", "b": "eA==", "d": "200000-01-01"},
+                   "m": {"2024-01-01": "eA=="}, "deep": [["2024-01-01 00:00:00.123456789"]],
+                   "inf": ["infinity"], "arr": ["2024-01-02"], "x": 7}
+
+
 def test_infinite_timestamps_with_a_time_zone_come_as_text(seeded):
     """pandas kept 'infinity'::TIMESTAMPTZ as a date in year 294247 that it cannot print:
     the CLI's JSON failed with a traceback, and a plain TIMESTAMP showed that year."""

@@ -226,6 +226,8 @@ def test_every_status_code(served):
                            ({"campaign_id": CAMPAIGN, "colour": "red"}, "`colour`"),
                            ({"campaign_id": CAMPAIGN, "keywords": ["x"]}, "not both"),
                            ({"keywords": ["zzqqxx"]}, "`keywords`"),
+                           ({"keywords": ["plumber", "blocked\x1b[31m drain"]},
+                            "keyword 2 'blocked\\x1b[31m drain' holds control"),
                            ([1, 2], "JSON object")):
             r = post(c, "suggest", bad, am)
             assert r.status_code == 422, bad

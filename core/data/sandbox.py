@@ -25,6 +25,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -214,7 +215,8 @@ def _frame(table: pa.Table) -> pd.DataFrame:
     year 9999) or DuckDB's ±infinity, the result's dates and times come as text rather
     than failing the query (the CLI's JSON too) or showing year 294247; INTERVAL and BLOB
     columns come as the text the CLI prints for them (ISO-8601, base64), so the page shows
-    that rather than pandas' `DateOffset` or bytes;
+    that rather than pandas' `DateOffset` or bytes, and so do those inside a LIST, STRUCT
+    or MAP (whose dates come as text too: past year 9999 they failed the query);
     a column of a type pandas has no form for (a UNION) comes as the text of its values."""
     table = table.rename_columns(_unique(table.column_names))
     dates_as_text = any(_beyond_python_dates(column) for column in table.columns)
@@ -243,15 +245,106 @@ def _values_as_text(column: pa.ChunkedArray) -> pa.Array:
 
 
 def _plain_text(column: pa.ChunkedArray) -> pa.ChunkedArray | pa.Array:
-    """An INTERVAL or BLOB column as `core.jsonable` text; any other column as it is."""
+    """An INTERVAL or BLOB column as `core.jsonable` text, a LIST, STRUCT or MAP holding
+    them or dates with those values as text (`_nested_as_text`); any other as it is."""
     if pa.types.is_interval(column.type):
         convert = jsonable.duration_text
-    elif pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type):
+    elif _is_binary(column.type):
         convert = jsonable.bytes_text
+    elif pa.types.is_nested(column.type) and _holds_text_leaves(column.type):
+        return _nested_as_text(column)
     else:
         return column
     return pa.array([None if v is None else convert(v) for v in column.to_pylist()],
                     pa.string())
+
+
+def _is_binary(kind: pa.DataType) -> bool:
+    return pa.types.is_binary(kind) or pa.types.is_large_binary(kind)
+
+
+def _is_calendar(kind: pa.DataType) -> bool:
+    return pa.types.is_date(kind) or pa.types.is_timestamp(kind)
+
+
+def _children(kind: pa.DataType) -> list[pa.DataType]:
+    if pa.types.is_map(kind):
+        return [kind.key_type, kind.item_type]
+    if pa.types.is_struct(kind):
+        return [field.type for field in kind]
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind) \
+            or pa.types.is_fixed_size_list(kind):
+        return [kind.value_type]
+    return []
+
+
+def _holds_text_leaves(kind: pa.DataType) -> bool:
+    """Whether a nested type holds an INTERVAL, BLOB, date or timestamp anywhere."""
+    return any(pa.types.is_interval(child) or _is_binary(child) or _is_calendar(child)
+               or _holds_text_leaves(child) for child in _children(kind))
+
+
+def _numbered(kind: pa.DataType) -> pa.DataType:
+    """`kind` with its dates and timestamps as the integers Arrow stores them as: Python
+    reads those for any year (its dates stop at 9999, so `to_pylist` failed)."""
+    if pa.types.is_date32(kind):
+        return pa.int32()
+    if _is_calendar(kind):
+        return pa.int64()
+    if pa.types.is_map(kind):
+        return pa.map_(_numbered(kind.key_type), _numbered(kind.item_type))
+    if pa.types.is_struct(kind):
+        return pa.struct([field.with_type(_numbered(field.type)) for field in kind])
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind) \
+            or pa.types.is_fixed_size_list(kind):
+        return pa.list_(kind.value_field.with_type(_numbered(kind.value_type)))
+    return kind
+
+
+def _leaf_text(value: Any, kind: pa.DataType) -> Any:
+    """A value read as `_numbered(kind)` with its INTERVALs, BLOBs, dates and timestamps
+    as the CLI's text, at any depth; lists, structs (dicts) and maps (dicts) kept."""
+    if value is None:
+        return None
+    if _is_calendar(kind):
+        return _calendar_text(value, kind)
+    if pa.types.is_interval(kind):
+        return jsonable.duration_text(value)
+    if _is_binary(kind):
+        return jsonable.bytes_text(value)
+    if pa.types.is_map(kind):
+        return {str(_leaf_text(key, kind.key_type)): _leaf_text(item, kind.item_type)
+                for key, item in value}
+    if pa.types.is_struct(kind):
+        return {field.name: _leaf_text(value[field.name], field.type) for field in kind}
+    if _children(kind):
+        return [_leaf_text(item, kind.value_type) for item in value]
+    return value
+
+
+def _calendar_text(value: int, kind: pa.DataType) -> str:
+    """A date or timestamp stored as `value` (DuckDB's ±infinity too) as text."""
+    if abs(value) == 2 ** (kind.bit_width - 1) - 1:
+        return "infinity" if value > 0 else "-infinity"
+    if pa.types.is_date32(kind):
+        return jsonable.calendar_date(value)
+    if pa.types.is_date64(kind):
+        return jsonable.calendar_date(value // 86_400_000)
+    return jsonable.instant_text(value, kind.unit, kind.tz)
+
+
+def _nested_as_text(column: pa.ChunkedArray) -> pa.ChunkedArray | pa.Array:
+    """A LIST, STRUCT or MAP column with its INTERVALs, BLOBs, dates and timestamps as
+    text: the page showed `<DateOffset: days=0, months=0, nanoseconds=5000000000>` and
+    `b'ab'` inside lists, and a date past 9999 in one failed the whole query."""
+    try:
+        values = column.cast(_numbered(column.type)).to_pylist()
+    except (pa.ArrowException, ValueError, OverflowError):
+        return _values_as_text(column)
+    try:
+        return pa.array([_leaf_text(value, column.type) for value in values])
+    except (pa.ArrowException, TypeError, ValueError):  # no one Arrow type for them all
+        return _values_as_text(column)
 
 
 def _is_date(column: pa.ChunkedArray) -> bool:
@@ -284,10 +377,9 @@ def _infinities(column: pa.ChunkedArray) -> list[str | None]:
 
 
 def _as_text(column: pa.ChunkedArray) -> pa.Array:
-    """Dates or timestamps as ISO text; DuckDB's ±infinity as "infinity"/"-infinity"
-    (as text Arrow writes them as "<value out of range: …>", or as a date in year 294247
-    when the column has a time zone)."""
-    texts = column.cast(pa.string()).to_pylist()
-    marks = _infinities(column) or [None] * len(texts)
-    return pa.array([mark or text for mark, text in zip(marks, texts, strict=True)],
+    """Dates or timestamps as ISO text (`_calendar_text`); DuckDB's ±infinity as
+    "infinity"/"-infinity" (as text Arrow wrote them as "<value out of range: …>", as it
+    did years past about 146,000, and a time zone's year 100,000 as -31072)."""
+    numbers = column.cast(_numbered(column.type)).to_pylist()
+    return pa.array([None if v is None else _calendar_text(v, column.type) for v in numbers],
                     pa.string())

@@ -27,7 +27,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from core.data.match_types import strip_match_decoration
-from core.errors import InputError
+from core.errors import InputError, quoted
+from core.plain_text import hidden_characters
 
 LANGUAGES = ("auto", "en", "ja")
 WEIGHTINGS = (None, "impressions", "clicks")
@@ -93,6 +94,10 @@ class TextConfig:
                                          # see core.model.campaign_vectors
 
     def __post_init__(self) -> None:
+        if isinstance(self.extra_stopwords, str):  # tuple("ab") would be ("a", "b")
+            raise InputError("TextConfig: extra_stopwords is a list of words, not one string "
+                             f"({quoted(self.extra_stopwords)}); parse_stopwords splits "
+                             "comma-separated text.")
         object.__setattr__(self, "extra_stopwords", tuple(self.extra_stopwords))
         checks = [
             (self.language in LANGUAGES, f"language must be one of {LANGUAGES}"),
@@ -124,6 +129,28 @@ class TextConfig:
         if unknown:
             raise InputError(f"TextConfig: unknown settings {unknown}; known are {sorted(known)}")
         return cls(**data)
+
+
+def check_stopwords(words: Iterable[object]) -> tuple[str, ...]:
+    """Stop words to train with, or an InputError naming the first that is not text or
+    holds a control or invisible character (ESC, NUL, a zero-width space): such a word
+    matches no token, so it was saved with the model and silently removed nothing."""
+    words = tuple(words)
+    for number, word in enumerate(words, 1):
+        if not isinstance(word, str):
+            raise InputError(f"Extra stop word {number} is {type(word).__name__} "
+                             f"({quoted(word)}), not text.")
+        if bad := hidden_characters(word):
+            raise InputError(f"Extra stop word {number} {quoted(word)} holds control or "
+                             f"invisible characters ({bad}); type plain words, separated by "
+                             "commas.")
+    return words
+
+
+def parse_stopwords(text: str) -> tuple[str, ...]:
+    """The Train page's comma-separated stop words, stripped and lower-cased, each checked
+    by `check_stopwords`."""
+    return check_stopwords(w.strip().lower() for w in text.split(",") if w.strip())
 
 
 def detect_language(texts: Iterable[str] | Iterable[Sequence[str]]) -> str:

@@ -28,12 +28,23 @@ def common_campaigns(a: Lookup, b: Lookup) -> list[str]:
     return sorted(set(a.fingerprints.campaign_ids) & set(b.fingerprints.campaign_ids))
 
 
+NOT_IN_B, NOT_IN_A = "not in B's data", "not in A's data"
+
+
 def side_by_side(a: Lookup, b: Lookup, campaign_id: str, n: int = 10) -> pd.DataFrame:
-    """Rank by rank: each model's neighbour and whether the other model also found it."""
+    """Rank by rank: each model's neighbour and whether the other model also found it.
+    A neighbour the other model has no fingerprint for (models of two versions of the
+    data) is marked `not in B's data`, not `only A`: the other model could not find it."""
     check_comparable(a, b)
     left = a.neighbors(campaign_id, n)
     right = b.neighbors(campaign_id, n)
     in_a, in_b = set(left["campaign_id"]), set(right["campaign_id"])
+    data_a, data_b = set(a.fingerprints.campaign_ids), set(b.fingerprints.campaign_ids)
+
+    def status(neighbour: str, found: set[str], data: set[str], only: str, absent: str
+               ) -> str:
+        return "both" if neighbour in found else only if neighbour in data else absent
+
     rows = []
     for rank in range(max(len(left), len(right))):
         ra = left.iloc[rank] if rank < len(left) else None
@@ -43,30 +54,41 @@ def side_by_side(a: Lookup, b: Lookup, campaign_id: str, n: int = 10) -> pd.Data
             "A": None if ra is None else ra["campaign_id"],
             "A name": None if ra is None else ra["campaign_name"],
             "A similarity": None if ra is None else ra["similarity"],
-            "A status": None if ra is None else ("both" if ra["campaign_id"] in in_b
-                                                 else "only A"),
+            "A status": None if ra is None else status(ra["campaign_id"], in_b, data_b,
+                                                       "only A", NOT_IN_B),
             "B": None if rb is None else rb["campaign_id"],
             "B name": None if rb is None else rb["campaign_name"],
             "B similarity": None if rb is None else rb["similarity"],
-            "B status": None if rb is None else ("both" if rb["campaign_id"] in in_a
-                                                 else "only B"),
+            "B status": None if rb is None else status(rb["campaign_id"], in_a, data_a,
+                                                       "only B", NOT_IN_A),
         })
     return pd.DataFrame(rows)
 
 
 def overlap_at_k(a: Lookup, b: Lookup, k: int = 10, sample: int | None = 500,
                  seed: int = 0) -> dict[str, float]:
-    """Mean share of common neighbours in the top k, over campaigns both models scored."""
+    """Mean share of common neighbours in the top k, over campaigns both models scored.
+    Both search only those campaigns: with models of two versions of the data, a
+    neighbour one model has no fingerprint for counted as the models disagreeing."""
     common = common_campaigns(a, b)
+    allowed_a, allowed_b = _only(a, common), _only(b, common)
     if sample and len(common) > sample:
         common = list(np.random.default_rng(seed).choice(common, sample, replace=False))
     overlaps = []
     for campaign_id in common:
-        na = {n.campaign_id for n in a.index.query_id(campaign_id, k)}
-        nb = {n.campaign_id for n in b.index.query_id(campaign_id, k)}
+        na = {n.campaign_id for n in a.index.query_id(campaign_id, k, allowed=allowed_a)}
+        nb = {n.campaign_id for n in b.index.query_id(campaign_id, k, allowed=allowed_b)}
         overlaps.append(len(na & nb) / max(1, min(len(na), len(nb))))
     return {"overlap_at_k": float(np.mean(overlaps)) if overlaps else float("nan"),
             "k": k, "campaigns": len(common)}
+
+
+def _only(lookup: Lookup, campaign_ids: list[str]) -> np.ndarray | None:
+    """A mask over `lookup`'s neighbour index keeping `campaign_ids`; None keeps all."""
+    ids = lookup.index.ids_
+    if len(campaign_ids) == len(ids):  # all of them (they are among its ids): no mask
+        return None
+    return np.isin(ids, np.asarray(campaign_ids, dtype=object))
 
 
 def alignment(a: registry.LoadedModel, b: registry.LoadedModel) -> dict:

@@ -268,9 +268,14 @@ def record(report: DriftReport) -> None:
         registry.get_in(con, report.model_id, deleted_meanwhile=(
             f"while drift was measured against it, so no report of {report.dataset} "
             f"v{report.version} was recorded"))
+        production = con.execute(
+            "SELECT model_id FROM aliases WHERE alias = 'production'").fetchone()
+        stored = {**report.to_dict(),
+                  "against_production": production is not None
+                  and production[0] == report.model_id}
         con.execute(
             "INSERT INTO drift_reports VALUES (?, ?, ?, ?, ?, ?)",
-            [report.model_id, report.dataset, report.version, json.dumps(report.to_dict()),
+            [report.model_id, report.dataset, report.version, json.dumps(stored),
              report.retrain_recommended, audit.now()],
         )
         audit.record(con, "drift", f"{report.dataset} v{report.version}",
@@ -290,15 +295,22 @@ def check(dataset: str, version: int | None = None,
 
 
 def history(dataset: str, model_id: str | None = None) -> pd.DataFrame:
-    """The latest stored report per version of a dataset (against `model_id`, or against
-    whichever model was checked last), one row per measure."""
+    """The latest stored report per version of a dataset, one row per measure: against
+    `model_id`, or else against the production model of its time (the Monitor page's
+    chart). A check against another model (`drift --model candidate`) took a version's
+    place in that chart when it came last, though it says nothing of production; reports
+    recorded before that was known count as production's."""
     frame = store.query(
         "SELECT model_id, version, report, created_at FROM drift_reports WHERE dataset = ? "
-        "AND (? IS NULL OR model_id = ?) QUALIFY row_number() OVER (PARTITION BY version "
-        "ORDER BY created_at DESC) = 1 ORDER BY version", [dataset, model_id, model_id])
-    rows = []
+        "AND (? IS NULL OR model_id = ?) ORDER BY version, created_at DESC",
+        [dataset, model_id, model_id])
+    rows, done = [], set()
     for rec in frame.itertuples():
         report = json.loads(rec.report)
+        if rec.version in done or (model_id is None
+                                   and not report.get("against_production", True)):
+            continue
+        done.add(rec.version)
         for name, m in report["measures"].items():
             rows.append({"model_id": rec.model_id, "version": rec.version, "measure": name,
                          "value": m["value"], "threshold": m["threshold"],

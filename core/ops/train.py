@@ -29,7 +29,7 @@ from core.model.engines import (
     is_number,
     make_engine,
 )
-from core.model.text import TextConfig
+from core.model.text import TextConfig, check_stopwords
 from core.progress import Progress
 from core.serve import registry
 
@@ -69,6 +69,7 @@ class TrainSpec:
             raise InputError(f"heldout_share must be a number in [0, 1), not {share!r}.")
         if isinstance(self.sample, bool) or not isinstance(self.sample, int) or self.sample < 2:
             raise InputError(f"sample must be a whole number of at least 2, not {self.sample!r}.")
+        check_stopwords(self.text.extra_stopwords)  # here, not in TextConfig: saved models load
 
     def with_(self, **changes: Any) -> TrainSpec:
         return replace(self, **changes)

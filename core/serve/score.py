@@ -25,6 +25,7 @@ from core.errors import InputError, NotFoundError, quoted
 from core.memory import releases_memory
 from core.model.campaign_model import Fingerprint, fold_in_keyword_lists
 from core.model.corpus import EncodedCounts
+from core.plain_text import hidden_characters
 from core.progress import Progress
 from core.serve import registry
 
@@ -285,8 +286,18 @@ def top_topics_many(weights: np.ndarray, names: Sequence[str], n: int = 5
 
 def split_keywords(text: str) -> list[str]:
     """Pasted text -> keywords: one per line, or separated by commas, tabs or semicolons
-    (full-width and Japanese ones too: NFKC first, then 、)."""
+    (full-width and Japanese ones too: NFKC first, then 、).
+
+    A keyword holding a control or invisible character (a terminal's colour code ESC[31m,
+    NUL, a zero-width space) is refused, naming it: it was kept in the keyword, so the
+    word around it was unknown to every model and shown garbled."""
     text = unicodedata.normalize("NFKC", text)
     for sep in (";", "\t", ",", "、"):
         text = text.replace(sep, "\n")
-    return [line.strip() for line in text.splitlines() if line.strip()]
+    keywords = [line.strip() for line in text.splitlines() if line.strip()]
+    for number, keyword in enumerate(keywords, 1):
+        if bad := hidden_characters(keyword):
+            raise InputError(f"Keyword {number} {quoted(keyword)} holds control or invisible "
+                             f"characters ({bad}); paste plain text: one keyword per line, or "
+                             "separated by commas.")
+    return keywords
