@@ -35,9 +35,11 @@ other_dataset = dataset != trained_on["dataset"]
 if not auth.current_user().can("score"):
     st.caption("Your role may look at drift checks but not run them.")
 elif other_dataset and not st.checkbox(
-        f"Measure **{dataset}** against this model of **{trained_on['dataset']}** anyway (it "
-        "shows how unlike the datasets are, not how one moved)", key="drift_other_dataset"):
-    st.caption(f"The production model was trained on {trained_on['dataset']}, not {dataset}.")
+        f"Measure **{ui.markdown_text(dataset)}** against this model of "
+        f"**{ui.markdown_text(trained_on['dataset'])}** anyway (it shows how unlike the "
+        "datasets are, not how one moved)", key="drift_other_dataset"):
+    st.caption(f"The production model was trained on {ui.markdown_text(trained_on['dataset'])}"
+               f", not {ui.markdown_text(dataset)}.")
 elif st.button("Check drift", type="primary"):
     with ui.friendly_errors(), st.spinner("Scoring the version against the model…"):
         report = drift.check(dataset, version, production, other_dataset=other_dataset)
