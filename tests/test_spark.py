@@ -439,6 +439,30 @@ def test_an_unreachable_master_is_named_as_such():
     assert "master did not answer" not in spark_session._start_failure("local[2]", raised)
 
 
+def test_a_master_nothing_listens_on_is_named_in_seconds_and_keeps_the_session(monkeypatch):
+    """spark://127.0.0.1:<closed port> gave its message only after Spark's minute of
+    registration retries; a TCP check before Java starts says so at once, and a session
+    already running (another master) is not stopped for it."""
+    import socket
+
+    with socket.socket() as probe:      # a port nothing listens on once it is closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    before = spark_session.running()
+    monkeypatch.setenv("TOPICLAB_SPARK_MASTER", f"spark://127.0.0.1:{port}")
+    started = time.monotonic()
+    with pytest.raises(spark_session.SparkJobError) as failed:
+        spark_session.get()
+    assert time.monotonic() - started < 10
+    message = str(failed.value)
+    assert f"127.0.0.1:{port} refused the connection" in message
+    assert "master did not answer" in message and "\n" not in message
+    assert spark_session.running() is before
+    with pytest.raises(TopicLabError, match="is not a Spark master URL"):
+        spark_session.check_reachable("spark://127.0.0.1:port")
+    spark_session.check_reachable("local[2]")   # only standalone masters are checked
+
+
 def test_the_zip_of_core_for_executors_goes_when_the_process_exits():
     """Each process that starts Spark writes `core` as a zip for its executors; it used to
     stay in the temporary folder after every CLI run."""
