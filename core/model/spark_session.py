@@ -107,11 +107,10 @@ def _host_port(url: str, address: str) -> tuple[str, int]:
 
     try:
         parts = urlsplit(f"spark://{address.strip()}")
-        host, port = parts.hostname, parts.port
+        host, port = parts.hostname, parts.port   # a port that is not a number: ValueError
     except ValueError:
-        host = port = None
-        port = -1
-    if not host or port == -1:
+        host, port = None, None
+    if not host:
         raise InputError(f"the Spark master {url!r} is not a Spark master URL: use "
                          "spark://host:7077")
     return host, port or _STANDALONE_PORT
