@@ -303,6 +303,30 @@ def test_a_cancel_while_no_job_runs_stops_the_jobs_after_it(session):
 
 
 @needs_spark
+def test_pipeline_on_spark_exports_to_the_chosen_export_dir(session, tmp_path, monkeypatch):
+    """`pipeline --engine spark --export-dir DIR` tokenised on this machine and fitted
+    MLlib on that corpus: DIR stayed empty. Now it trains as `train --engine spark` does:
+    the version's Parquet and the model's encoded counts are in DIR."""
+    from core.ops import pipeline
+
+    monkeypatch.setenv("TOPICLAB_HOME", str(tmp_path / "home"))
+    path = tmp_path / "planted.csv"
+    planted_rows(campaigns_per_group=20).to_csv(path, index=False)
+    ingest.import_paths([path], "planted")
+    exported = tmp_path / "exported"
+    with spark_export.chosen(str(exported)):
+        result = pipeline.run("planted", overrides={
+            "engine": "spark", "k": 3, "params": {"master": MASTER, "iterations": 3}})
+    assert result.decision == "promoted"
+    assert [p.name for p in exported.iterdir() if (p / "_SUCCESS").exists()] == [
+        registry.get(result.model_id)["dataset_hash"]]
+    assert (exported / "counts" / result.model_id / "_SUCCESS").exists()
+    assert registry.load(result.model_id).engine.fit_info_["counts"] == str(
+        exported / "counts" / result.model_id)
+    assert not (tmp_path / "home" / "parquet").exists()
+
+
+@needs_spark
 def test_spark_model_is_in_the_registry_and_can_be_promoted(home_with_model):
     models = registry.list_models("planted")
     row = models[models["model_id"] == home_with_model].iloc[0]
