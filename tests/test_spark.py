@@ -196,6 +196,33 @@ def test_export_dir_can_be_a_hadoop_uri(home_with_model, tmp_path, monkeypatch):
 
 
 @needs_spark
+def test_counts_a_spark_scoring_wrote_elsewhere_go_with_the_model(home_with_model, tmp_path,
+                                                                  capsys):
+    """`score --engine spark --export-dir B` encodes a model's counts into B; a later
+    `delete-model` without the flag looked only where training wrote them and under the
+    export dir in force, so B kept them. The registry now remembers B."""
+    from core.data import store
+    from core.errors import NotFoundError
+
+    other = train(TrainSpec(dataset="planted", engine="tomotopy", k=3,
+                            params={"iterations": 20})).model_id
+    elsewhere = tmp_path / "elsewhere"
+    for model in (other, home_with_model):
+        assert cli.main(["score", model, "--engine", "spark", "--spark-master", MASTER,
+                         "--export-dir", str(elsewhere)]) == 0
+    capsys.readouterr()
+    assert (elsewhere / "counts" / other / "_SUCCESS").exists()
+    assert cli.main(["delete-model", other]) == 0
+    assert json.loads(capsys.readouterr().out) == {"deleted": other}
+    assert not (elsewhere / "counts" / other).exists()
+    assert (elsewhere / "counts" / home_with_model / "_SUCCESS").exists()   # others' stay
+    assert store.query_one("SELECT count(*) FROM spark_counts WHERE model_id = ?",
+                           [other])[0] == 0
+    with pytest.raises(NotFoundError):          # a model deleted meanwhile: no row
+        registry.record_counts(other, str(elsewhere / "counts" / other))
+
+
+@needs_spark
 def test_an_export_dir_hadoop_or_this_machine_cannot_use_is_one_line(home_with_model,
                                                                      capsys):
     """`--export-dir foo://x` (no such Hadoop file system), `file:relative` and a folder

@@ -25,7 +25,7 @@ import math
 import os
 import shutil
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -106,17 +106,21 @@ def counts_location(model_id: str) -> str:
     return f"{export_dir()}/counts/{model_id}"
 
 
-def counts_locations(model_id: str, recorded: str | None = None) -> list[str]:
-    """Every place a model's encoded counts may be: where Spark training wrote them
-    (`recorded` in the model), under the export dir now in force, and under the local
-    default. Only locations ending in `counts/<model id>` are ever named."""
-    places = [recorded, counts_location(model_id), str(parquet_root() / "counts" / model_id)]
+def counts_locations(model_id: str, recorded: str | Sequence[str] | None = None
+                     ) -> list[str]:
+    """Every place a model's encoded counts may be: where Spark wrote them (`recorded`:
+    training's in the model, Spark scorings' in the registry), under the export dir now in
+    force, and under the local default. Only locations ending in `counts/<model id>` are
+    ever named."""
+    known = [recorded] if isinstance(recorded, str) else list(recorded or ())
+    places = [*known, counts_location(model_id), str(parquet_root() / "counts" / model_id)]
     suffix = f"counts/{model_id}"
     return list(dict.fromkeys(p.rstrip("/") for p in places
                               if p and p.rstrip("/").endswith(suffix)))
 
 
-def remove_counts(model_id: str, recorded: str | None = None, session=None) -> list[str]:
+def remove_counts(model_id: str, recorded: str | Sequence[str] | None = None,
+                  session=None) -> list[str]:
     """Delete a deleted model's encoded counts (call after the delete committed); the
     locations that could not be removed are returned (and logged).
 

@@ -360,6 +360,7 @@ def score(model_id: str | None = None, progress: Progress | None = None, *,
     task before its campaigns are folded in (tests use it to make a job fail).
     """
     from core.data import spark_export
+    from core.serve import registry
     from core.serve import score as local_score
 
     run = local_score.prepare(model_id)
@@ -370,6 +371,7 @@ def score(model_id: str | None = None, progress: Progress | None = None, *,
     if not spark_export.HadoopFS(session).exists(f"{counts_at}/_SUCCESS"):
         location = spark_export.export(dataset["name"], int(dataset["version"]), session)
         run.lap("export")
+        registry.record_counts(model_id, counts_at)   # so delete-model finds them there
         spark_session.run_job(session, "encode counts",
                               lambda: _encode_job(session, location, model.encoder, counts_at),
                               progress)
