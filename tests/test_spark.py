@@ -133,12 +133,15 @@ def test_spark_training_writes_a_loadable_artifact_that_recovers_planted_groups(
 @needs_spark
 def test_spark_training_progress_only_moves_forward_and_ends_at_100(spark_home):
     """The CLI's progress lines of the fixture's training: every stage, encoding the
-    counts included, stays within its slice of the bar (it once reached 159%)."""
+    counts included, stays within its slice of the bar (it once reached 159%); and the
+    size and score warnings a local run gives."""
     printed = spark_home[2]
     shown = [float(m) for m in re.findall(r"^\[\s*([0-9.]+)%\]", printed, flags=re.M)]
     assert len(shown) > 5 and "] encode counts" in printed
     assert all(0 <= p <= 100 for p in shown), shown
     assert shown == sorted(shown) and shown[-1] == 100, shown
+    # A local run's warnings too (Spark training gave none): 24 words for K = 3.
+    assert "warning: The vocabulary has 24 words for 3 topics" in printed, printed
 
 
 @needs_spark

@@ -48,7 +48,15 @@ def train(spec, progress: Progress | None = None, *, sweep_id: str | None = None
     from core.data import datasets, spark_export
     from core.model import metrics
     from core.model.corpus import Encoder
-    from core.ops.train import _STAGES, _TOTAL, TrainResult, _noop, _stage, engine_params
+    from core.ops.train import (
+        _STAGES,
+        _TOTAL,
+        TrainResult,
+        _noop,
+        _stage,
+        engine_params,
+        size_warnings,
+    )
     from core.serve import registry
 
     progress = progress or _noop
@@ -73,6 +81,9 @@ def train(spec, progress: Progress | None = None, *, sweep_id: str | None = None
         session, "tokenise and count",
         lambda: _vocabulary(session, location, tokenizer, spec.text), tokenize, 14)
     timings["tokenize"], clock = _lap(clock)
+    warnings = size_warnings(spec.k, n_docs, len(vocabulary))  # as a local run warns
+    for warning in warnings:
+        progress(_STAGES["tokenize"], _TOTAL, f"Warning: {warning}")
 
     try:
         # One partition per core: online LDA starts a job per mini-batch, and small
@@ -131,7 +142,8 @@ def train(spec, progress: Progress | None = None, *, sweep_id: str | None = None
     except BaseException:
         spark_export.HadoopFS(session).delete(counts_at)
         raise
-    return TrainResult(model_id, info.name, info.version, "spark", spec.k, scores, timings)
+    return TrainResult(model_id, info.name, info.version, "spark", spec.k, scores, timings,
+                       warnings + metrics.explain(scores))
 
 
 COUNTS_SCHEMA = ("campaign_id string, first_file string, first_line int, indices array<int>, "
