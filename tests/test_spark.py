@@ -544,6 +544,11 @@ def test_export_dir_comes_from_the_flag_then_the_environment(home, monkeypatch, 
         assert spark_export.export_dir("/mnt/x") == "/mnt/x"
     with spark_export.chosen(None):
         assert spark_export.export_dir() == "hdfs://namenode/topiclab"
+    # A relative folder is this folder's: recorded as such, it was looked for elsewhere
+    # by a delete-model run from another folder, and the counts stayed.
+    monkeypatch.chdir(home)
+    with spark_export.chosen("relexp/"):
+        assert spark_export.counts_location("m1") == str(home / "relexp" / "counts" / "m1")
     assert spark_export.export_dir() == "hdfs://namenode/topiclab"   # restored after
     for argv, message in (
             (["score", "--export-dir", "/mnt/x"], "--export-dir is for --engine spark"),

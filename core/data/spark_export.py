@@ -58,8 +58,15 @@ def export_dir(explicit: str | None = None) -> str:
     the Spark master's (`--spark-master`, then `TOPICLAB_SPARK_MASTER`)."""
     for configured in (explicit, _chosen, os.environ.get(EXPORT_DIR_ENV)):
         if configured and configured.strip():
-            return configured.strip().rstrip("/")
+            return _absolute(configured.strip().rstrip("/"))
     return str(parquet_root())
+
+
+def _absolute(location: str) -> str:
+    """A relative local folder as an absolute path: the counts' place is recorded with the
+    model, and `delete-model` run from another folder looked for `relexp/counts/<id>`
+    there and left the real ones."""
+    return location if is_uri(location) or not location else os.path.abspath(location)
 
 
 @contextmanager
