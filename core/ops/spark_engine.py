@@ -86,11 +86,10 @@ def train(spec, progress: Progress | None = None, *, sweep_id: str | None = None
         progress(_STAGES["tokenize"], _TOTAL, f"Warning: {warning}")
 
     try:
-        # One partition per core: online LDA starts a job per mini-batch, and small
-        # tasks cost more in scheduling than they save.
-        features = docs.filter(docs.fold >= cut).coalesce(
-            session.sparkContext.defaultParallelism)
-        n_train = int(spark_session.run_job(session, "count", features.count))
+        features, n_train, cut = _training_rows(session, docs, cut)
+        if cut == 0 and spec.heldout_share:
+            warnings.append(_ALL_HELD_OUT.format(n=n_docs))
+            progress(_STAGES["tokenize"], _TOTAL, f"Warning: {warnings[-1]}")
         fit = _stage(progress, _STAGES["tokenize"], _STAGES["fit"])
         topic_term, alpha, ran_on = engine.fit_frame(session, features.select("features"),
                                                      n_train, fit)
@@ -103,7 +102,8 @@ def train(spec, progress: Progress | None = None, *, sweep_id: str | None = None
     engine.term_weights_ = np.ones(len(vocabulary))
     engine.vocabulary_ = list(vocabulary)
     engine.fit_seconds_, clock = _lap(clock)
-    engine.fit_info_ = {**ran_on, "documents": n_train, "heldout_share": spec.heldout_share,
+    engine.fit_info_ = {**ran_on, "documents": n_train,
+                        "heldout_share": spec.heldout_share if cut else 0.0,
                         "parquet": location.rsplit("/", 1)[-1]}
     timings["fit"] = engine.fit_seconds_
 
@@ -144,6 +144,25 @@ def train(spec, progress: Progress | None = None, *, sweep_id: str | None = None
         raise
     return TrainResult(model_id, info.name, info.version, "spark", spec.k, scores, timings,
                        warnings + metrics.explain(scores))
+
+
+_ALL_HELD_OUT = ("every one of the {n} campaigns fell in the held-out share (it is chosen "
+                 "by a hash of the campaign id): trained on all of them, perplexity not "
+                 "measured; import more campaigns for a held-out measure")
+
+
+def _training_rows(session, docs, cut: int):
+    """(the training campaigns' rows, how many, the fold cut used). The held-out
+    campaigns are those whose id hashes below `cut`; in a small dataset that can be every
+    one, and MLlib's LDA then failed with "empty collection": train on all instead."""
+    # One partition per core: online LDA starts a job per mini-batch, and small tasks
+    # cost more in scheduling than they save.
+    parallelism = session.sparkContext.defaultParallelism
+    features = docs.filter(docs.fold >= cut).coalesce(parallelism)
+    n_train = int(spark_session.run_job(session, "count", features.count))
+    if n_train == 0 and cut:
+        return _training_rows(session, docs, 0)
+    return features, n_train, cut
 
 
 COUNTS_SCHEMA = ("campaign_id string, first_file string, first_line int, indices array<int>, "
