@@ -357,27 +357,35 @@ def test_pipeline_on_spark_exports_to_the_chosen_export_dir(session, tmp_path, m
 
 
 @needs_spark
-def test_a_dataset_whose_campaigns_all_hash_into_the_held_out_share_trains(session, tmp_path,
-                                                                          monkeypatch):
-    """Spark holds out the campaigns whose id hashes below the share; in a small dataset
-    that can be all of them, and MLlib failed with "online LDA failed: empty collection"
-    (a local run splits at random and trained). Now it trains on all, and says so."""
+def test_a_small_dataset_held_out_all_or_none_by_the_hash_trains_a_servable_model(
+        session, tmp_path, monkeypatch):
+    """Spark holds out the campaigns whose id hashes below the share (a local run splits
+    at random, at least one each side). In a small dataset that can be all of them: MLlib
+    failed with "online LDA failed: empty collection"; now it trains on all, and says so.
+    Or none: perplexity was NaN, so the model "held non-finite metrics" and could not
+    serve; now it has no perplexity."""
     import duckdb
 
+    from core.ops import gate
+
     monkeypatch.setenv("TOPICLAB_HOME", str(tmp_path / "home"))
-    held = [r[0] for r in duckdb.sql(   # ids in the held-out tenth (fold < 100)
-        "SELECT campaign_id FROM (SELECT 'h' || i AS campaign_id, i FROM range(2000) t(i)) "
-        f"WHERE {spark_export.FOLD_SQL} < 100 ORDER BY i LIMIT 30").fetchall()]
     rows = planted_rows(campaigns_per_group=10)
-    rows["campaign_id"] = rows["campaign_id"].map(
-        dict(zip(rows["campaign_id"].unique(), held, strict=True)))
-    rows.to_csv(tmp_path / "held.csv", index=False)
-    ingest.import_paths([tmp_path / "held.csv"], "held")
-    result = train(TrainSpec(dataset="held", engine="spark", k=3,
-                             params={"master": MASTER, "iterations": 3}))
-    assert result.metrics["documents"] == 30 and result.metrics["perplexity"] is None
-    assert any("fell in the held-out share" in w for w in result.warnings), result.warnings
-    assert registry.load(result.model_id).engine.fit_info_["heldout_share"] == 0.0
+    for name, side in (("all", "<"), ("none", ">=")):
+        ids = [r[0] for r in duckdb.sql(   # ids in (or out of) the held-out tenth
+            "SELECT campaign_id FROM (SELECT 'h' || i AS campaign_id, i FROM range(2000) "
+            f"t(i)) WHERE {spark_export.FOLD_SQL} {side} 100 ORDER BY i LIMIT 30").fetchall()]
+        rows.assign(campaign_id=rows["campaign_id"].map(dict(zip(
+            rows["campaign_id"].unique(), ids, strict=True)))).to_csv(
+                tmp_path / f"{name}.csv", index=False)
+        ingest.import_paths([tmp_path / f"{name}.csv"], name)
+        result = train(TrainSpec(dataset=name, engine="spark", k=3,
+                                 params={"master": MASTER, "iterations": 3}))
+        assert result.metrics["documents"] == 30 and result.metrics["perplexity"] is None
+        assert gate.problems(result.model_id) == []
+        assert any("fell in the held-out share" in w for w in result.warnings) == (
+            name == "all"), result.warnings
+        assert registry.load(result.model_id).engine.fit_info_["heldout_share"] == (
+            0.0 if name == "all" else 0.1)
 
 
 @needs_spark

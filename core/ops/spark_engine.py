@@ -114,7 +114,10 @@ def train(spec, progress: Progress | None = None, *, sweep_id: str | None = None
     # word2vec reads at most term_vectors.MAX_TOKENS tokens: the local sample is enough
     encoder.word_similarity, encoder.word_vectors = term_vectors.learn_for(
         train_sample.tokens, encoder.vocabulary, spec.text.soft_terms, spec.text.word_vectors)
-    scores = metrics.evaluate(engine, train_sample, heldout_sample if cut else None)
+    # No campaign hashed into the held-out share (a small dataset): no perplexity, rather
+    # than a NaN that made the model "hold non-finite metrics" and unable to serve.
+    scores = metrics.evaluate(engine, train_sample,
+                              heldout_sample if cut and len(heldout_sample) else None)
     scores.update(documents=n_train, vocabulary_size=len(vocabulary),
                   metrics_documents=len(train_sample))
     timings["evaluate"], clock = _lap(clock)
