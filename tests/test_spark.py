@@ -226,6 +226,47 @@ def test_counts_a_spark_scoring_wrote_elsewhere_go_with_the_model(home_with_mode
 
 
 @needs_spark
+def test_counts_of_a_model_deleted_while_spark_scores_it_do_not_stay(home_with_model,
+                                                                     monkeypatch):
+    """`delete-model M` while Spark scores M. Deleted before the encode job wrote M's
+    counts, they were written after the delete and stayed, recorded nowhere, when scoring
+    failed ("deleted while it was being scored"); deleted after, the job failed with
+    pyspark's `[PATH_NOT_FOUND] Path does not exist`. Now the counts go and the error is
+    "deleted while it was being scored" both times."""
+    from core.data import auth, store
+    from core.errors import NotFoundError
+
+    def tomotopy_model() -> str:
+        return train(TrainSpec(dataset="planted", engine="tomotopy", k=3,
+                               params={"iterations": 10})).model_id
+
+    first, second = tomotopy_model(), tomotopy_model()
+    record, encode = registry.record_counts, spark_engine._encode_job
+
+    def record_then_delete(model_id, location):   # the delete lands before Spark writes
+        record(model_id, location)
+        registry.delete(model_id)
+
+    def encode_then_delete(session, location, encoder, target):   # ... or after
+        encode(session, location, encoder, target)
+        with auth.use(auth.local_user()):     # the job's own thread has no user
+            registry.delete(second)
+
+    for doomed, module, name, stand_in in (
+            (first, registry, "record_counts", record_then_delete),
+            (second, spark_engine, "_encode_job", encode_then_delete)):
+        with monkeypatch.context() as patched:
+            patched.setattr(module, name, stand_in)
+            with pytest.raises(NotFoundError, match="deleted while it was being scored"):
+                spark_engine.score(doomed, master=MASTER)
+    for doomed in (first, second):
+        assert not Path(spark_export.counts_location(doomed)).exists()
+        assert store.query_one("SELECT count(*) FROM spark_counts WHERE model_id = ?",
+                               [doomed])[0] == 0
+    assert not set(registry.list_models()["model_id"]) & {first, second}
+
+
+@needs_spark
 def test_an_export_dir_hadoop_or_this_machine_cannot_use_is_one_line(home_with_model,
                                                                      capsys):
     """`--export-dir foo://x` (no such Hadoop file system), `file:relative` and a folder

@@ -22,7 +22,8 @@ words pass the filters than `keep_n`, `vocabSize` keeps the most frequent by cou
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -402,44 +403,78 @@ def score(model_id: str | None = None, progress: Progress | None = None, *,
     session = spark_session.get(master)
     run.lap("spark_start")
     counts_at = spark_export.counts_location(model_id)
-    if not spark_export.HadoopFS(session).exists(f"{counts_at}/_SUCCESS"):
-        location = spark_export.export(dataset["name"], int(dataset["version"]), session)
-        run.lap("export")
-        registry.record_counts(model_id, counts_at)   # so delete-model finds them there
-        spark_session.run_job(session, "encode counts",
-                              lambda: _encode_job(session, location, model.encoder, counts_at),
-                              progress)
-        run.lap("encode")
-    state = session.sparkContext.broadcast({
-        "topic_term": model.engine.topic_term_, "alpha": model.engine.alpha_,
-        "term_weights": model.engine.term_weights_})
-    n_words = len(model.vocabulary)
+    with _counts_go_if_deleted(session, model_id, counts_at):
+        if not spark_export.HadoopFS(session).exists(f"{counts_at}/_SUCCESS"):
+            location = spark_export.export(dataset["name"], int(dataset["version"]), session)
+            run.lap("export")
+            registry.record_counts(model_id, counts_at)   # so delete-model finds them there
+            spark_session.run_job(session, "encode counts",
+                                  lambda: _encode_job(session, location, model.encoder, counts_at),
+                                  progress)
+            run.lap("encode")
+        state = session.sparkContext.broadcast({
+            "topic_term": model.engine.topic_term_, "alpha": model.engine.alpha_,
+            "term_weights": model.engine.term_weights_})
+        n_words = len(model.vocabulary)
 
-    def fold_batches(batches):
-        yield from _fold_in_batches(state.value, n_words, batches, task_hook)
+        def fold_batches(batches):
+            yield from _fold_in_batches(state.value, n_words, batches, task_hook)
 
-    counts = session.read.parquet(counts_at).select("campaign_id", "indices", "counts",
-                                                    "oov_share")
-    scored = counts.repartition(_partitions(session)).mapInArrow(
-        fold_batches, schema="campaign_id string, weights array<double>, oov_share double")
-    # Written as Parquet and read back rather than collected (`spark_export.read_arrow`).
-    scratch = spark_export.scratch_location(model_id)
-    try:
-        spark_session.run_job(session, "fold-in",
-                              lambda: scored.write.mode("overwrite").parquet(scratch), progress)
-        table = spark_export.read_arrow(session, scratch)
-    finally:
-        state.destroy()
-        spark_export.HadoopFS(session).delete(scratch)
-    run.lap("fold_in")
-    ids = table.column("campaign_id").to_pylist()
-    k = model.k
-    flat = table.column("weights").combine_chunks().flatten().to_numpy(zero_copy_only=False)
-    weights = flat.reshape(len(ids), k).astype(np.float32) if ids else np.empty((0, k))
-    oov = table.column("oov_share").to_numpy(zero_copy_only=False)
-    local_score.store_fingerprints(model_id, ids, weights, oov, {"engine": "spark"})
-    run.lap("write")
+        counts = session.read.parquet(counts_at).select("campaign_id", "indices", "counts",
+                                                        "oov_share")
+        scored = counts.repartition(_partitions(session)).mapInArrow(
+            fold_batches, schema="campaign_id string, weights array<double>, oov_share double")
+        # Written as Parquet and read back rather than collected (`spark_export.read_arrow`).
+        scratch = spark_export.scratch_location(model_id)
+        try:
+            spark_session.run_job(session, "fold-in",
+                                  lambda: scored.write.mode("overwrite").parquet(scratch), progress)
+            table = spark_export.read_arrow(session, scratch)
+        finally:
+            state.destroy()
+            spark_export.HadoopFS(session).delete(scratch)
+        run.lap("fold_in")
+        ids = table.column("campaign_id").to_pylist()
+        k = model.k
+        flat = table.column("weights").combine_chunks().flatten().to_numpy(zero_copy_only=False)
+        weights = flat.reshape(len(ids), k).astype(np.float32) if ids else np.empty((0, k))
+        oov = table.column("oov_share").to_numpy(zero_copy_only=False)
+        local_score.store_fingerprints(model_id, ids, weights, oov, {"engine": "spark"})
+        run.lap("write")
     return run.result(len(ids), "spark", spark_session.describe(session))
+
+
+@contextmanager
+def _counts_go_if_deleted(session, model_id: str, counts_at: str) -> Iterator[None]:
+    """A model deleted while Spark scores it: the delete removed the counts where they
+    were, but the encode job could write them after it (scoring then failed with
+    "deleted while it was being scored" and they stayed, recorded nowhere), and a job
+    that found them gone failed with pyspark's `[PATH_NOT_FOUND] Path does not exist`.
+    Either way the counts go and the error says the model was deleted."""
+    from core.data import spark_export
+    from core.errors import NotFoundError
+
+    try:
+        yield
+    except Exception as err:
+        if _registered(model_id):
+            raise
+        spark_export.HadoopFS(session).delete(counts_at)
+        if isinstance(err, NotFoundError):
+            raise
+        raise NotFoundError(f"Model {model_id} was deleted while it was being scored."
+                            ) from err
+
+
+def _registered(model_id: str) -> bool:
+    from core.errors import NotFoundError
+    from core.serve import registry
+
+    try:
+        registry.get(model_id)
+    except NotFoundError:
+        return False
+    return True
 
 
 def _partitions(session) -> int:
