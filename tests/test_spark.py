@@ -622,6 +622,8 @@ def test_export_dir_comes_from_the_flag_then_the_environment(home, monkeypatch, 
     monkeypatch.chdir(home)
     with spark_export.chosen("relexp/"):
         assert spark_export.counts_location("m1") == str(home / "relexp" / "counts" / "m1")
+    with spark_export.chosen("file:relative"):   # Hadoop's to refuse, not a folder here
+        assert spark_export.export_dir() == "file:relative"
     assert spark_export.export_dir() == "hdfs://namenode/topiclab"   # restored after
     for argv, message in (
             (["score", "--export-dir", "/mnt/x"], "--export-dir is for --engine spark"),

@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 import shutil
 import stat
 from collections.abc import Iterator, Sequence
@@ -65,8 +66,11 @@ def export_dir(explicit: str | None = None) -> str:
 def _absolute(location: str) -> str:
     """A relative local folder as an absolute path: the counts' place is recorded with the
     model, and `delete-model` run from another folder looked for `relexp/counts/<id>`
-    there and left the real ones."""
-    return location if is_uri(location) or not location else os.path.abspath(location)
+    there and left the real ones. Anything with a scheme (`file:relative` too, which
+    Hadoop refuses) is left as it is."""
+    if not location or re.match(r"[A-Za-z][A-Za-z0-9+.-]*:", location):
+        return location
+    return os.path.abspath(location)
 
 
 @contextmanager
