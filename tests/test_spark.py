@@ -630,7 +630,11 @@ def test_export_dir_comes_from_the_flag_then_the_environment(home, monkeypatch, 
             (["train", "--dataset", "d", "--engine", "gensim", "--export-dir", "/mnt/x"],
              "--export-dir is for --engine spark, not gensim"),
             (["train", "--dataset", "d", "--engine", "spark", "--export-dir", " "],
-             "--export-dir must name a folder")):
+             "--export-dir must name a folder"),
+            # the dataset's saved engine (none saved: the default) is not Spark: it was
+            # silently ignored
+            (["pipeline", "--dataset", "d", "--export-dir", "/mnt/x"],
+             "--export-dir is for --engine spark, and d is trained with tomotopy")):
         assert cli.main(argv) == 1
         assert message in capsys.readouterr().err
     parser = cli.build_parser()
