@@ -583,10 +583,24 @@ def _pipeline(args: argparse.Namespace) -> Any:
     overrides = {"engine": args.engine} if args.engine else {}
     if args.spark_master:
         overrides["params"] = {"master": args.spark_master}
+    _export_dir_needs_spark_settings(args)
     with _export_dir(args):
         return pipeline.run(args.dataset, args.paths, tolerance=args.tolerance,
                             overrides=overrides or None, progress=progress_line,
                             log=lambda line: print(line, file=sys.stderr)).to_dict()
+
+
+def _export_dir_needs_spark_settings(args: argparse.Namespace) -> None:
+    """`pipeline --export-dir` without `--engine` trains with the dataset's saved engine:
+    when that is not Spark the flag was silently ignored."""
+    if args.export_dir is None or args.engine:
+        return
+    from core.ops.train import saved_settings
+    engine = saved_settings(args.dataset).engine
+    if engine != "spark":
+        raise TopicLabError(f"--export-dir is for --engine spark, and {args.dataset} is "
+                            f"trained with {engine} (its saved settings, else the default): "
+                            "add --engine spark or leave --export-dir out")
 
 
 @command("drift", "drift of a dataset version against the production model",

@@ -62,6 +62,23 @@ def test_npmi_positive_when_words_co_occur_negative_when_they_never_do(toy):
         coherence(together, toy, "c_uci_typo")
 
 
+def test_top_words_the_reference_lacks_are_left_out_not_inf(toy):
+    """A Spark model's vocabulary spans every campaign, its metrics' reference only a
+    sample's training part: a top word the reference never holds made NPMI inf and c_v
+    NaN, and the model "could not serve". Such words are left out, as the gate does."""
+    no_weather = toy.subset([i for i, doc in enumerate(toy.tokens) if "sun" not in doc])
+    topics = [["apple", "banana", "cherry", "sun"], ["dog", "cat", "mouse", "rain"],
+              ["sun", "wind", "rain"]]
+    for measure in ("c_npmi", "c_v", "u_mass"):
+        per_topic = coherence_per_topic(topics, no_weather, measure)
+        assert np.isfinite(per_topic[:2]).all() and np.isnan(per_topic[2]), per_topic
+        assert per_topic[:2] == pytest.approx(coherence_per_topic(
+            [["apple", "banana", "cherry"], ["dog", "cat", "mouse"]], no_weather, measure))
+        assert coherence(topics, no_weather, measure) == pytest.approx(np.mean(per_topic[:2]))
+    assert coherence(topics, no_weather, "c_npmi") > 0.5
+    assert np.isnan(coherence([["sun", "rain"]], no_weather))
+
+
 def test_stability_identical_runs_and_different_runs():
     run = [["a", "b", "c"], ["d", "e", "f"]]
     assert stability([run, copy.deepcopy(run), run[::-1]]) == 1.0

@@ -133,12 +133,15 @@ def test_spark_training_writes_a_loadable_artifact_that_recovers_planted_groups(
 @needs_spark
 def test_spark_training_progress_only_moves_forward_and_ends_at_100(spark_home):
     """The CLI's progress lines of the fixture's training: every stage, encoding the
-    counts included, stays within its slice of the bar (it once reached 159%)."""
+    counts included, stays within its slice of the bar (it once reached 159%); and the
+    size and score warnings a local run gives."""
     printed = spark_home[2]
     shown = [float(m) for m in re.findall(r"^\[\s*([0-9.]+)%\]", printed, flags=re.M)]
     assert len(shown) > 5 and "] encode counts" in printed
     assert all(0 <= p <= 100 for p in shown), shown
     assert shown == sorted(shown) and shown[-1] == 100, shown
+    # A local run's warnings too (Spark training gave none): 24 words for K = 3.
+    assert "warning: The vocabulary has 24 words for 3 topics" in printed, printed
 
 
 @needs_spark
@@ -193,6 +196,74 @@ def test_export_dir_can_be_a_hadoop_uri(home_with_model, tmp_path, monkeypatch):
     score.score_dataset(home_with_model)
     np.testing.assert_allclose(in_spark.weights, score.load_fingerprints(home_with_model).weights,
                                atol=1e-6, rtol=0)
+
+
+@needs_spark
+def test_counts_a_spark_scoring_wrote_elsewhere_go_with_the_model(home_with_model, tmp_path,
+                                                                  capsys):
+    """`score --engine spark --export-dir B` encodes a model's counts into B; a later
+    `delete-model` without the flag looked only where training wrote them and under the
+    export dir in force, so B kept them. The registry now remembers B."""
+    from core.data import store
+    from core.errors import NotFoundError
+
+    other = train(TrainSpec(dataset="planted", engine="tomotopy", k=3,
+                            params={"iterations": 20})).model_id
+    elsewhere = tmp_path / "elsewhere"
+    for model in (other, home_with_model):
+        assert cli.main(["score", model, "--engine", "spark", "--spark-master", MASTER,
+                         "--export-dir", str(elsewhere)]) == 0
+    capsys.readouterr()
+    assert (elsewhere / "counts" / other / "_SUCCESS").exists()
+    assert cli.main(["delete-model", other]) == 0
+    assert json.loads(capsys.readouterr().out) == {"deleted": other}
+    assert not (elsewhere / "counts" / other).exists()
+    assert (elsewhere / "counts" / home_with_model / "_SUCCESS").exists()   # others' stay
+    assert store.query_one("SELECT count(*) FROM spark_counts WHERE model_id = ?",
+                           [other])[0] == 0
+    with pytest.raises(NotFoundError):          # a model deleted meanwhile: no row
+        registry.record_counts(other, str(elsewhere / "counts" / other))
+
+
+@needs_spark
+def test_counts_of_a_model_deleted_while_spark_scores_it_do_not_stay(home_with_model,
+                                                                     monkeypatch):
+    """`delete-model M` while Spark scores M. Deleted before the encode job wrote M's
+    counts, they were written after the delete and stayed, recorded nowhere, when scoring
+    failed ("deleted while it was being scored"); deleted after, the job failed with
+    pyspark's `[PATH_NOT_FOUND] Path does not exist`. Now the counts go and the error is
+    "deleted while it was being scored" both times."""
+    from core.data import auth, store
+    from core.errors import NotFoundError
+
+    def tomotopy_model() -> str:
+        return train(TrainSpec(dataset="planted", engine="tomotopy", k=3,
+                               params={"iterations": 10})).model_id
+
+    first, second = tomotopy_model(), tomotopy_model()
+    record, encode = registry.record_counts, spark_engine._encode_job
+
+    def record_then_delete(model_id, location):   # the delete lands before Spark writes
+        record(model_id, location)
+        registry.delete(model_id)
+
+    def encode_then_delete(session, location, encoder, target):   # ... or after
+        encode(session, location, encoder, target)
+        with auth.use(auth.local_user()):     # the job's own thread has no user
+            registry.delete(second)
+
+    for doomed, module, name, stand_in in (
+            (first, registry, "record_counts", record_then_delete),
+            (second, spark_engine, "_encode_job", encode_then_delete)):
+        with monkeypatch.context() as patched:
+            patched.setattr(module, name, stand_in)
+            with pytest.raises(NotFoundError, match="deleted while it was being scored"):
+                spark_engine.score(doomed, master=MASTER)
+    for doomed in (first, second):
+        assert not Path(spark_export.counts_location(doomed)).exists()
+        assert store.query_one("SELECT count(*) FROM spark_counts WHERE model_id = ?",
+                               [doomed])[0] == 0
+    assert not set(registry.list_models()["model_id"]) & {first, second}
 
 
 @needs_spark
@@ -300,6 +371,62 @@ def test_a_cancel_while_no_job_runs_stops_the_jobs_after_it(session):
         spark_session.run_job(session, "iterations", iterations, cancel, expected_jobs=10)
     assert at_cancel and at_cancel[0] < 10
     assert len(ran) <= at_cancel[0] + 1, f"{len(ran) - at_cancel[0]} jobs ran after the cancel"
+
+
+@needs_spark
+def test_pipeline_on_spark_exports_to_the_chosen_export_dir(session, tmp_path, monkeypatch):
+    """`pipeline --engine spark --export-dir DIR` tokenised on this machine and fitted
+    MLlib on that corpus: DIR stayed empty. Now it trains as `train --engine spark` does:
+    the version's Parquet and the model's encoded counts are in DIR."""
+    from core.ops import pipeline
+
+    monkeypatch.setenv("TOPICLAB_HOME", str(tmp_path / "home"))
+    path = tmp_path / "planted.csv"
+    planted_rows(campaigns_per_group=20).to_csv(path, index=False)
+    ingest.import_paths([path], "planted")
+    exported = tmp_path / "exported"
+    with spark_export.chosen(str(exported)):
+        result = pipeline.run("planted", overrides={
+            "engine": "spark", "k": 3, "params": {"master": MASTER, "iterations": 3}})
+    assert result.decision == "promoted"
+    assert [p.name for p in exported.iterdir() if (p / "_SUCCESS").exists()] == [
+        registry.get(result.model_id)["dataset_hash"]]
+    assert (exported / "counts" / result.model_id / "_SUCCESS").exists()
+    assert registry.load(result.model_id).engine.fit_info_["counts"] == str(
+        exported / "counts" / result.model_id)
+    assert not (tmp_path / "home" / "parquet").exists()
+
+
+@needs_spark
+def test_a_small_dataset_held_out_all_or_none_by_the_hash_trains_a_servable_model(
+        session, tmp_path, monkeypatch):
+    """Spark holds out the campaigns whose id hashes below the share (a local run splits
+    at random, at least one each side). In a small dataset that can be all of them: MLlib
+    failed with "online LDA failed: empty collection"; now it trains on all, and says so.
+    Or none: perplexity was NaN, so the model "held non-finite metrics" and could not
+    serve; now it has no perplexity."""
+    import duckdb
+
+    from core.ops import gate
+
+    monkeypatch.setenv("TOPICLAB_HOME", str(tmp_path / "home"))
+    rows = planted_rows(campaigns_per_group=10)
+    for name, side in (("all", "<"), ("none", ">=")):
+        ids = [r[0] for r in duckdb.sql(   # ids in (or out of) the held-out tenth
+            "SELECT campaign_id FROM (SELECT 'h' || i AS campaign_id, i FROM range(2000) "
+            f"t(i)) WHERE {spark_export.FOLD_SQL} {side} 100 ORDER BY i LIMIT 30").fetchall()]
+        rows.assign(campaign_id=rows["campaign_id"].map(dict(zip(
+            rows["campaign_id"].unique(), ids, strict=True)))).to_csv(
+                tmp_path / f"{name}.csv", index=False)
+        ingest.import_paths([tmp_path / f"{name}.csv"], name)
+        result = train(TrainSpec(dataset=name, engine="spark", k=3,
+                                 params={"master": MASTER, "iterations": 3}))
+        assert result.metrics["documents"] == 30 and result.metrics["perplexity"] is None
+        assert gate.problems(result.model_id) == []
+        assert any("fell in the held-out share" in w for w in result.warnings) == (
+            name == "all"), result.warnings
+        assert registry.load(result.model_id).engine.fit_info_["heldout_share"] == (
+            0.0 if name == "all" else 0.1)
 
 
 @needs_spark
@@ -439,6 +566,30 @@ def test_an_unreachable_master_is_named_as_such():
     assert "master did not answer" not in spark_session._start_failure("local[2]", raised)
 
 
+def test_a_master_nothing_listens_on_is_named_in_seconds_and_keeps_the_session(monkeypatch):
+    """spark://127.0.0.1:<closed port> gave its message only after Spark's minute of
+    registration retries; a TCP check before Java starts says so at once, and a session
+    already running (another master) is not stopped for it."""
+    import socket
+
+    with socket.socket() as probe:      # a port nothing listens on once it is closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    before = spark_session.running()
+    monkeypatch.setenv("TOPICLAB_SPARK_MASTER", f"spark://127.0.0.1:{port}")
+    started = time.monotonic()
+    with pytest.raises(spark_session.SparkJobError) as failed:
+        spark_session.get()
+    assert time.monotonic() - started < 10
+    message = str(failed.value)
+    assert f"127.0.0.1:{port} refused the connection" in message
+    assert "master did not answer" in message and "\n" not in message
+    assert spark_session.running() is before
+    with pytest.raises(TopicLabError, match="is not a Spark master URL"):
+        spark_session.check_reachable("spark://127.0.0.1:port")
+    spark_session.check_reachable("local[2]")   # only standalone masters are checked
+
+
 def test_the_zip_of_core_for_executors_goes_when_the_process_exits():
     """Each process that starts Spark writes `core` as a zip for its executors; it used to
     stay in the temporary folder after every CLI run."""
@@ -466,13 +617,24 @@ def test_export_dir_comes_from_the_flag_then_the_environment(home, monkeypatch, 
         assert spark_export.export_dir("/mnt/x") == "/mnt/x"
     with spark_export.chosen(None):
         assert spark_export.export_dir() == "hdfs://namenode/topiclab"
+    # A relative folder is this folder's: recorded as such, it was looked for elsewhere
+    # by a delete-model run from another folder, and the counts stayed.
+    monkeypatch.chdir(home)
+    with spark_export.chosen("relexp/"):
+        assert spark_export.counts_location("m1") == str(home / "relexp" / "counts" / "m1")
+    with spark_export.chosen("file:relative"):   # Hadoop's to refuse, not a folder here
+        assert spark_export.export_dir() == "file:relative"
     assert spark_export.export_dir() == "hdfs://namenode/topiclab"   # restored after
     for argv, message in (
             (["score", "--export-dir", "/mnt/x"], "--export-dir is for --engine spark"),
             (["train", "--dataset", "d", "--engine", "gensim", "--export-dir", "/mnt/x"],
              "--export-dir is for --engine spark, not gensim"),
             (["train", "--dataset", "d", "--engine", "spark", "--export-dir", " "],
-             "--export-dir must name a folder")):
+             "--export-dir must name a folder"),
+            # the dataset's saved engine (none saved: the default) is not Spark: it was
+            # silently ignored
+            (["pipeline", "--dataset", "d", "--export-dir", "/mnt/x"],
+             "--export-dir is for --engine spark, and d is trained with tomotopy")):
         assert cli.main(argv) == 1
         assert message in capsys.readouterr().err
     parser = cli.build_parser()

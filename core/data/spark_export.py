@@ -23,9 +23,10 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 import shutil
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -58,8 +59,18 @@ def export_dir(explicit: str | None = None) -> str:
     the Spark master's (`--spark-master`, then `TOPICLAB_SPARK_MASTER`)."""
     for configured in (explicit, _chosen, os.environ.get(EXPORT_DIR_ENV)):
         if configured and configured.strip():
-            return configured.strip().rstrip("/")
+            return _absolute(configured.strip().rstrip("/"))
     return str(parquet_root())
+
+
+def _absolute(location: str) -> str:
+    """A relative local folder as an absolute path: the counts' place is recorded with the
+    model, and `delete-model` run from another folder looked for `relexp/counts/<id>`
+    there and left the real ones. Anything with a scheme (`file:relative` too, which
+    Hadoop refuses) is left as it is."""
+    if not location or re.match(r"[A-Za-z][A-Za-z0-9+.-]*:", location):
+        return location
+    return os.path.abspath(location)
 
 
 @contextmanager
@@ -106,17 +117,21 @@ def counts_location(model_id: str) -> str:
     return f"{export_dir()}/counts/{model_id}"
 
 
-def counts_locations(model_id: str, recorded: str | None = None) -> list[str]:
-    """Every place a model's encoded counts may be: where Spark training wrote them
-    (`recorded` in the model), under the export dir now in force, and under the local
-    default. Only locations ending in `counts/<model id>` are ever named."""
-    places = [recorded, counts_location(model_id), str(parquet_root() / "counts" / model_id)]
+def counts_locations(model_id: str, recorded: str | Sequence[str] | None = None
+                     ) -> list[str]:
+    """Every place a model's encoded counts may be: where Spark wrote them (`recorded`:
+    training's in the model, Spark scorings' in the registry), under the export dir now in
+    force, and under the local default. Only locations ending in `counts/<model id>` are
+    ever named."""
+    known = [recorded] if isinstance(recorded, str) else list(recorded or ())
+    places = [*known, counts_location(model_id), str(parquet_root() / "counts" / model_id)]
     suffix = f"counts/{model_id}"
     return list(dict.fromkeys(p.rstrip("/") for p in places
                               if p and p.rstrip("/").endswith(suffix)))
 
 
-def remove_counts(model_id: str, recorded: str | None = None, session=None) -> list[str]:
+def remove_counts(model_id: str, recorded: str | Sequence[str] | None = None,
+                  session=None) -> list[str]:
     """Delete a deleted model's encoded counts (call after the delete committed); the
     locations that could not be removed are returned (and logged).
 

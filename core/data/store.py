@@ -221,6 +221,15 @@ CREATE TABLE IF NOT EXISTS audit (
     details JSON
 );
 
+-- Every place Spark wrote a model's encoded counts (`score --engine spark --export-dir`
+-- elsewhere than training did), recorded before it writes: delete-model removes them all.
+CREATE TABLE IF NOT EXISTS spark_counts (
+    model_id VARCHAR NOT NULL,
+    location VARCHAR NOT NULL,
+    recorded_at TIMESTAMP NOT NULL,
+    PRIMARY KEY (model_id, location)
+);
+
 -- The scoring service (core/serve/service.py): API keys (only a SHA-256 of each key is kept),
 -- its settings (the canary share), and one row per answered request (core/serve/request_log.py).
 CREATE TABLE IF NOT EXISTS api_keys (

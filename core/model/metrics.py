@@ -41,23 +41,46 @@ def coherence_per_topic(top_words: Sequence[Sequence[str]], corpus, measure: str
     """Coherence of each topic; `corpus` is a `core.model.corpus.Corpus` (the reference texts).
 
     measure: "c_npmi" (in [-1, 1], window 10), "c_v" (in [0, 1], window 110) or
-    "u_mass" (<= 0, document co-occurrence).
+    "u_mass" (<= 0, document co-occurrence). Top words the reference texts never contain
+    are left out; a topic left with fewer than 2 words is NaN.
     """
-    from gensim.models.coherencemodel import CoherenceModel
-
-    if measure not in MEASURES:
-        raise ValueError(f"measure must be one of {MEASURES}")
-    topics = [list(t)[:topn] for t in top_words]
-    model = CoherenceModel(topics=topics, texts=corpus.tokens, dictionary=corpus.dictionary,
-                           coherence=measure, topn=topn, processes=1)
-    return [float(v) for v in model.get_coherence_per_topic()]
+    return [float("nan") if v is None else v
+            for v in _scores(top_words, corpus, measure, topn)]
 
 
 def coherence(top_words: Sequence[Sequence[str]], corpus, measure: str = "c_npmi",
               topn: int = TOPN) -> float:
-    """Mean coherence over topics (see `coherence_per_topic`)."""
-    values = coherence_per_topic(top_words, corpus, measure, topn)
+    """Mean coherence over the topics that can be scored (see `coherence_per_topic`)."""
+    values = [v for v in _scores(top_words, corpus, measure, topn) if v is not None]
     return float(np.mean(values)) if values else float("nan")
+
+
+def _scores(top_words: Sequence[Sequence[str]], corpus, measure: str, topn: int
+            ) -> list[float | None]:
+    """gensim's coherence of each topic over the words the reference texts contain; None
+    for a topic left with fewer than 2 of them (the gate leaves such words out too).
+
+    A word the texts never hold made gensim's NPMI inf and c_v NaN: a Spark model's
+    vocabulary spans every campaign while its metrics' reference is a sample's training
+    part, and MLlib gives an unused topic random top words, so such a model "could not
+    serve"."""
+    from gensim.models.coherencemodel import CoherenceModel
+
+    if measure not in MEASURES:
+        raise ValueError(f"measure must be one of {MEASURES}")
+    seen: set[str] = set()
+    for doc in corpus.tokens:
+        seen.update(doc)
+    topics = [[w for w in list(t)[:topn] if w in seen] for t in top_words]
+    usable = [i for i, topic in enumerate(topics) if len(topic) >= 2]
+    values: list[float | None] = [None] * len(topics)
+    if usable:
+        model = CoherenceModel(topics=[topics[i] for i in usable], texts=corpus.tokens,
+                               dictionary=corpus.dictionary, coherence=measure, topn=topn,
+                               processes=1)
+        for i, value in zip(usable, model.get_coherence_per_topic(), strict=True):
+            values[i] = float(value)
+    return values
 
 
 def perplexity(engine: Engine, heldout_bow) -> float:

@@ -22,6 +22,7 @@ import atexit
 import os
 import re
 import shutil
+import socket
 import sys
 import tempfile
 import threading
@@ -77,6 +78,54 @@ def check_master(url: Any, what: str = "the Spark master") -> None:
             "1), spark://host:7077, yarn or k8s://https://host:443")
 
 
+_CONNECT_TIMEOUT_S = 3.0
+_STANDALONE_PORT = 7077
+
+
+def check_reachable(url: str, timeout_s: float = _CONNECT_TIMEOUT_S) -> None:
+    """A standalone master (`spark://host:port`, or `h1:port,h2:port` for standby
+    masters) must accept a TCP connection before the JVM starts: with nothing listening,
+    Spark retried for about a minute before its error. Other masters are not checked."""
+    if not url.startswith("spark://"):
+        return
+    reasons = []
+    for address in url[len("spark://"):].split(","):
+        host, port = _host_port(url, address)
+        try:
+            with socket.create_connection((host, port), timeout=timeout_s):
+                return
+        except OSError as err:
+            reasons.append(f"{host}:{port} {_socket_reason(err, timeout_s)}")
+    raise SparkJobError(f"Spark could not start on {url}: the master did not answer "
+                        f"({'; '.join(reasons)}; is it running, and reachable from this "
+                        "machine at that host and port?)")
+
+
+def _host_port(url: str, address: str) -> tuple[str, int]:
+    """(host, port) of one `host[:port]` of a spark:// URL (Spark's default port 7077)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(f"spark://{address.strip()}")
+        host, port = parts.hostname, parts.port   # a port that is not a number: ValueError
+    except ValueError:
+        host, port = None, None
+    if not host:
+        raise InputError(f"the Spark master {url!r} is not a Spark master URL: use "
+                         "spark://host:7077")
+    return host, port or _STANDALONE_PORT
+
+
+def _socket_reason(err: OSError, timeout_s: float) -> str:
+    """Why a connection failed, in a few words (refused, no such host, timed out)."""
+    if isinstance(err, TimeoutError | socket.timeout):
+        return f"did not answer within {timeout_s:g} s"
+    if isinstance(err, socket.gaierror):
+        return "is not a host name this machine can resolve"
+    return f"refused the connection ({err.strerror or err})" if isinstance(
+        err, ConnectionRefusedError) else f"could not be reached ({err.strerror or err})"
+
+
 def driver_memory() -> str:
     """Driver JVM heap (`TOPICLAB_SPARK_DRIVER_MEMORY`, default 2g): it holds the K x V
     topic-word matrix of online LDA and the collected fingerprints. `lots` was reported
@@ -130,6 +179,7 @@ def get(master_url: str | None = None):
         check_master(url)
         memory, partitions = driver_memory(), shuffle_partitions()
         check_available()
+        check_reachable(url)  # before the running session stops: it may be kept
         if _session is not None:
             stop()
         from pyspark.sql import SparkSession

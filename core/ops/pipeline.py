@@ -60,6 +60,14 @@ class PipelineResult:
                 "steps": self.steps, "seconds": self.seconds}
 
 
+def _training_corpus(spec, corpus):
+    """The corpus training reuses: none for Spark, which tokenises the whole version in
+    its tasks from the Parquet export (`--export-dir`) and keeps the encoded counts there,
+    as `train --engine spark` does; fitting MLlib on this process's corpus exported
+    nothing. The local corpus stays the gate's reference either way."""
+    return None if spec.engine == "spark" else corpus
+
+
 def run(dataset: str, paths: Sequence[str | Path] | None = None, *,
         tolerance: float = DEFAULT_TOLERANCE, overrides: dict[str, Any] | None = None,
         progress: Progress | None = None, log: Log | None = None) -> PipelineResult:
@@ -107,7 +115,7 @@ def run(dataset: str, paths: Sequence[str | Path] | None = None, *,
                           params={**kept, **overrides.get("params", {})})
     corpus, info = build_corpus(dataset, version, spec.text)
     spec = spec.with_(dataset=info.name, version=info.version)
-    result = train(spec, progress, corpus=corpus)
+    result = train(spec, progress, corpus=_training_corpus(spec, corpus))
     note("train", model_id=result.model_id, dataset=info.label, engine=spec.engine, k=spec.k)
 
     # Both models are judged on the same data: the whole version just trained on.

@@ -22,7 +22,8 @@ words pass the filters than `keep_n`, `vocabSize` keeps the most frequent by cou
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -48,7 +49,15 @@ def train(spec, progress: Progress | None = None, *, sweep_id: str | None = None
     from core.data import datasets, spark_export
     from core.model import metrics
     from core.model.corpus import Encoder
-    from core.ops.train import _STAGES, _TOTAL, TrainResult, _noop, _stage, engine_params
+    from core.ops.train import (
+        _STAGES,
+        _TOTAL,
+        TrainResult,
+        _noop,
+        _stage,
+        engine_params,
+        size_warnings,
+    )
     from core.serve import registry
 
     progress = progress or _noop
@@ -73,13 +82,15 @@ def train(spec, progress: Progress | None = None, *, sweep_id: str | None = None
         session, "tokenise and count",
         lambda: _vocabulary(session, location, tokenizer, spec.text), tokenize, 14)
     timings["tokenize"], clock = _lap(clock)
+    warnings = size_warnings(spec.k, n_docs, len(vocabulary))  # as a local run warns
+    for warning in warnings:
+        progress(_STAGES["tokenize"], _TOTAL, f"Warning: {warning}")
 
     try:
-        # One partition per core: online LDA starts a job per mini-batch, and small
-        # tasks cost more in scheduling than they save.
-        features = docs.filter(docs.fold >= cut).coalesce(
-            session.sparkContext.defaultParallelism)
-        n_train = int(spark_session.run_job(session, "count", features.count))
+        features, n_train, cut = _training_rows(session, docs, cut)
+        if cut == 0 and spec.heldout_share:
+            warnings.append(_ALL_HELD_OUT.format(n=n_docs))
+            progress(_STAGES["tokenize"], _TOTAL, f"Warning: {warnings[-1]}")
         fit = _stage(progress, _STAGES["tokenize"], _STAGES["fit"])
         topic_term, alpha, ran_on = engine.fit_frame(session, features.select("features"),
                                                      n_train, fit)
@@ -92,7 +103,8 @@ def train(spec, progress: Progress | None = None, *, sweep_id: str | None = None
     engine.term_weights_ = np.ones(len(vocabulary))
     engine.vocabulary_ = list(vocabulary)
     engine.fit_seconds_, clock = _lap(clock)
-    engine.fit_info_ = {**ran_on, "documents": n_train, "heldout_share": spec.heldout_share,
+    engine.fit_info_ = {**ran_on, "documents": n_train,
+                        "heldout_share": spec.heldout_share if cut else 0.0,
                         "parquet": location.rsplit("/", 1)[-1]}
     timings["fit"] = engine.fit_seconds_
 
@@ -103,7 +115,10 @@ def train(spec, progress: Progress | None = None, *, sweep_id: str | None = None
     # word2vec reads at most term_vectors.MAX_TOKENS tokens: the local sample is enough
     encoder.word_similarity, encoder.word_vectors = term_vectors.learn_for(
         train_sample.tokens, encoder.vocabulary, spec.text.soft_terms, spec.text.word_vectors)
-    scores = metrics.evaluate(engine, train_sample, heldout_sample if cut else None)
+    # No campaign hashed into the held-out share (a small dataset): no perplexity, rather
+    # than a NaN that made the model "hold non-finite metrics" and unable to serve.
+    scores = metrics.evaluate(engine, train_sample,
+                              heldout_sample if cut and len(heldout_sample) else None)
     scores.update(documents=n_train, vocabulary_size=len(vocabulary),
                   metrics_documents=len(train_sample))
     timings["evaluate"], clock = _lap(clock)
@@ -131,7 +146,27 @@ def train(spec, progress: Progress | None = None, *, sweep_id: str | None = None
     except BaseException:
         spark_export.HadoopFS(session).delete(counts_at)
         raise
-    return TrainResult(model_id, info.name, info.version, "spark", spec.k, scores, timings)
+    return TrainResult(model_id, info.name, info.version, "spark", spec.k, scores, timings,
+                       warnings + metrics.explain(scores))
+
+
+_ALL_HELD_OUT = ("every one of the {n} campaigns fell in the held-out share (it is chosen "
+                 "by a hash of the campaign id): trained on all of them, perplexity not "
+                 "measured; import more campaigns for a held-out measure")
+
+
+def _training_rows(session, docs, cut: int):
+    """(the training campaigns' rows, how many, the fold cut used). The held-out
+    campaigns are those whose id hashes below `cut`; in a small dataset that can be every
+    one, and MLlib's LDA then failed with "empty collection": train on all instead."""
+    # One partition per core: online LDA starts a job per mini-batch, and small tasks
+    # cost more in scheduling than they save.
+    parallelism = session.sparkContext.defaultParallelism
+    features = docs.filter(docs.fold >= cut).coalesce(parallelism)
+    n_train = int(spark_session.run_job(session, "count", features.count))
+    if n_train == 0 and cut:
+        return _training_rows(session, docs, 0)
+    return features, n_train, cut
 
 
 COUNTS_SCHEMA = ("campaign_id string, first_file string, first_line int, indices array<int>, "
@@ -360,6 +395,7 @@ def score(model_id: str | None = None, progress: Progress | None = None, *,
     task before its campaigns are folded in (tests use it to make a job fail).
     """
     from core.data import spark_export
+    from core.serve import registry
     from core.serve import score as local_score
 
     run = local_score.prepare(model_id)
@@ -367,43 +403,78 @@ def score(model_id: str | None = None, progress: Progress | None = None, *,
     session = spark_session.get(master)
     run.lap("spark_start")
     counts_at = spark_export.counts_location(model_id)
-    if not spark_export.HadoopFS(session).exists(f"{counts_at}/_SUCCESS"):
-        location = spark_export.export(dataset["name"], int(dataset["version"]), session)
-        run.lap("export")
-        spark_session.run_job(session, "encode counts",
-                              lambda: _encode_job(session, location, model.encoder, counts_at),
-                              progress)
-        run.lap("encode")
-    state = session.sparkContext.broadcast({
-        "topic_term": model.engine.topic_term_, "alpha": model.engine.alpha_,
-        "term_weights": model.engine.term_weights_})
-    n_words = len(model.vocabulary)
+    with _counts_go_if_deleted(session, model_id, counts_at):
+        if not spark_export.HadoopFS(session).exists(f"{counts_at}/_SUCCESS"):
+            location = spark_export.export(dataset["name"], int(dataset["version"]), session)
+            run.lap("export")
+            registry.record_counts(model_id, counts_at)   # so delete-model finds them there
+            spark_session.run_job(session, "encode counts",
+                                  lambda: _encode_job(session, location, model.encoder, counts_at),
+                                  progress)
+            run.lap("encode")
+        state = session.sparkContext.broadcast({
+            "topic_term": model.engine.topic_term_, "alpha": model.engine.alpha_,
+            "term_weights": model.engine.term_weights_})
+        n_words = len(model.vocabulary)
 
-    def fold_batches(batches):
-        yield from _fold_in_batches(state.value, n_words, batches, task_hook)
+        def fold_batches(batches):
+            yield from _fold_in_batches(state.value, n_words, batches, task_hook)
 
-    counts = session.read.parquet(counts_at).select("campaign_id", "indices", "counts",
-                                                    "oov_share")
-    scored = counts.repartition(_partitions(session)).mapInArrow(
-        fold_batches, schema="campaign_id string, weights array<double>, oov_share double")
-    # Written as Parquet and read back rather than collected (`spark_export.read_arrow`).
-    scratch = spark_export.scratch_location(model_id)
-    try:
-        spark_session.run_job(session, "fold-in",
-                              lambda: scored.write.mode("overwrite").parquet(scratch), progress)
-        table = spark_export.read_arrow(session, scratch)
-    finally:
-        state.destroy()
-        spark_export.HadoopFS(session).delete(scratch)
-    run.lap("fold_in")
-    ids = table.column("campaign_id").to_pylist()
-    k = model.k
-    flat = table.column("weights").combine_chunks().flatten().to_numpy(zero_copy_only=False)
-    weights = flat.reshape(len(ids), k).astype(np.float32) if ids else np.empty((0, k))
-    oov = table.column("oov_share").to_numpy(zero_copy_only=False)
-    local_score.store_fingerprints(model_id, ids, weights, oov, {"engine": "spark"})
-    run.lap("write")
+        counts = session.read.parquet(counts_at).select("campaign_id", "indices", "counts",
+                                                        "oov_share")
+        scored = counts.repartition(_partitions(session)).mapInArrow(
+            fold_batches, schema="campaign_id string, weights array<double>, oov_share double")
+        # Written as Parquet and read back rather than collected (`spark_export.read_arrow`).
+        scratch = spark_export.scratch_location(model_id)
+        try:
+            spark_session.run_job(session, "fold-in",
+                                  lambda: scored.write.mode("overwrite").parquet(scratch), progress)
+            table = spark_export.read_arrow(session, scratch)
+        finally:
+            state.destroy()
+            spark_export.HadoopFS(session).delete(scratch)
+        run.lap("fold_in")
+        ids = table.column("campaign_id").to_pylist()
+        k = model.k
+        flat = table.column("weights").combine_chunks().flatten().to_numpy(zero_copy_only=False)
+        weights = flat.reshape(len(ids), k).astype(np.float32) if ids else np.empty((0, k))
+        oov = table.column("oov_share").to_numpy(zero_copy_only=False)
+        local_score.store_fingerprints(model_id, ids, weights, oov, {"engine": "spark"})
+        run.lap("write")
     return run.result(len(ids), "spark", spark_session.describe(session))
+
+
+@contextmanager
+def _counts_go_if_deleted(session, model_id: str, counts_at: str) -> Iterator[None]:
+    """A model deleted while Spark scores it: the delete removed the counts where they
+    were, but the encode job could write them after it (scoring then failed with
+    "deleted while it was being scored" and they stayed, recorded nowhere), and a job
+    that found them gone failed with pyspark's `[PATH_NOT_FOUND] Path does not exist`.
+    Either way the counts go and the error says the model was deleted."""
+    from core.data import spark_export
+    from core.errors import NotFoundError
+
+    try:
+        yield
+    except Exception as err:
+        if _registered(model_id):
+            raise
+        spark_export.HadoopFS(session).delete(counts_at)
+        if isinstance(err, NotFoundError):
+            raise
+        raise NotFoundError(f"Model {model_id} was deleted while it was being scored."
+                            ) from err
+
+
+def _registered(model_id: str) -> bool:
+    from core.errors import NotFoundError
+    from core.serve import registry
+
+    try:
+        registry.get(model_id)
+    except NotFoundError:
+        return False
+    return True
 
 
 def _partitions(session) -> int:

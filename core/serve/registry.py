@@ -383,7 +383,10 @@ def delete(model_id: str) -> list[str]:
                     f"{share:g}% of traffic (canary). Stop the canary first (`python -m core "
                     "canary set 0`), or promote another model to candidate.")
         pause("delete")
-        for table in ("aliases", "fingerprints", "topic_labels", "models"):
+        places = [r[0] for r in con.execute(
+            "SELECT location FROM spark_counts WHERE model_id = ? ORDER BY recorded_at",
+            [model_id]).fetchall()]
+        for table in ("aliases", "fingerprints", "topic_labels", "spark_counts", "models"):
             con.execute(f"DELETE FROM {table} WHERE model_id = ?", [model_id])
         if held:  # running services drop the alias now, not at their 10 s full check
             store.mark_serving_change()
@@ -392,13 +395,24 @@ def delete(model_id: str) -> list[str]:
             "SELECT count(*) FROM models WHERE dataset = ? AND version = ?",
             [record["dataset"], record["version"]]).fetchone()[0]
     # Committed: now the files. A Spark model's encoded counts are where training wrote
-    # them (its engine.json says), others' under the export dir of a Spark scoring.
-    recorded = _recorded_counts(model_id)
+    # them (its engine.json says) and where Spark scorings wrote them (`spark_counts`).
+    recorded = [_recorded_counts(model_id), *places]
     shutil.rmtree(model_dir(model_id), ignore_errors=True)
     if last_on_version:  # Lookup's copy of the version's rows (5.4 GB at 1M campaigns)
         with suppress(TopicLabError, OSError):
             term_file.remove(record["dataset"], record["version"], actions.ROW_COLUMNS)
     return spark_export.remove_counts(model_id, recorded, spark_session.running())
+
+
+def record_counts(model_id: str, location: str) -> None:
+    """Remember that Spark writes `model_id`'s encoded counts at `location` (before it
+    writes, so a half-written folder is known too): `delete` removes every such place,
+    not only training's and the export dir in force then. A model deleted meanwhile is
+    `NotFoundError` and nothing is recorded."""
+    with store.transaction() as con:
+        get_in(con, model_id)
+        con.execute("INSERT OR IGNORE INTO spark_counts VALUES (?, ?, ?)",
+                    [model_id, location, audit.now()])
 
 
 def _recorded_counts(model_id: str) -> str | None:
