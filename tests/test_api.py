@@ -147,6 +147,25 @@ def test_term_rows_without_a_campaign_are_refused_by_name(fitted) -> None:
         CampaignModel(**MODEL_ARGS).fit(terms)
 
 
+def test_number_campaign_ids_fit_as_an_import_reads_them(fitted, tmp_path: Path) -> None:
+    """A frame of float campaign ids (pandas reads a column with a missing cell so) gave
+    ids "7.0" in Python while importing the same rows gives "7": fingerprints, neighbours
+    and load(terms=) of the store's rows did not meet."""
+    from core import CampaignModel, read_terms
+
+    terms = fitted.terms_[fitted.terms_["campaign_id"].isin(
+        fitted.terms_["campaign_id"].unique()[:40])].copy()
+    terms["campaign_id"] = pd.factorize(terms["campaign_id"])[0].astype("float64") + 1
+    terms.to_parquet(tmp_path / "numbers.parquet", index=False)
+    imported = read_terms(tmp_path / "numbers.parquet")
+    model = CampaignModel(**{**MODEL_ARGS, "k": 4}).fit(terms)
+    assert sorted(imported["campaign_id"].unique()) == model.fingerprints_.index.tolist()
+    assert "7" in model.fingerprints_.index and "7.0" not in model.fingerprints_.index
+    assert model.neighbors(7.0, n=3)["campaign_id"].tolist() == \
+        model.neighbors("7", n=3)["campaign_id"].tolist()
+    assert model.transform(terms).index.tolist() == model.transform(imported).index.tolist()
+
+
 @pytest.mark.parametrize(("setting", "message"), [
     ({"term_weight": float("nan")}, "term_weight must be a number from 0 to 1, not nan"),
     ({"vector_weight": "0.4"}, "vector_weight must be a number from 0 to 1, not '0.4'"),

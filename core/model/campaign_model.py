@@ -490,7 +490,7 @@ class CampaignModel(BaseEstimator):
     def fit(self, terms: pd.DataFrame, y: None = None) -> CampaignModel:
         """Tokenise the term rows (one document per campaign), train the engine, and
         fingerprint and index every campaign. `y` is ignored (scikit-learn convention)."""
-        _check_frame("fit", terms)
+        terms = _checked_frame("fit", terms)
         started = time.perf_counter()
         # every setting is checked before the (minutes of) training, not after it
         check_weights(self.term_weight, self.vector_weight)
@@ -561,7 +561,7 @@ class CampaignModel(BaseEstimator):
     def transform(self, terms: pd.DataFrame) -> pd.DataFrame:
         """Fingerprints of the campaigns in other term rows (campaign_id x topic)."""
         self._check_fitted()
-        _check_frame("transform", terms)
+        terms = _checked_frame("transform", terms)
         ids, matrix, _ = self.encoder_.encode_frame(terms, as_matrix=True)
         weights = self.engine_.transform(matrix).astype(np.float32)
         return pd.DataFrame(weights, index=pd.Index(ids, name="campaign_id"),
@@ -592,7 +592,7 @@ class CampaignModel(BaseEstimator):
         return fold_in_keywords(self.encoder_, self.engine_, keywords, self._name)
 
     def _check_campaign(self, campaign_id: str) -> str:
-        campaign_id = str(campaign_id)
+        campaign_id = str(_id_text(campaign_id))
         if campaign_id not in self.index_.position_:
             raise NotFoundError(f"No campaign {quoted(campaign_id)} in the data of {self._name}.")
         return campaign_id
@@ -692,7 +692,7 @@ class CampaignModel(BaseEstimator):
         if terms is None and (path / TERMS_FILE).exists():
             terms = pd.read_parquet(path / TERMS_FILE)
         elif terms is not None:
-            _check_frame("load", terms)
+            terms = _checked_frame("load", terms)
         counts = EncodedCounts.load(path)
         if counts is not None and terms is not None:
             _check_same_campaigns(terms, counts.campaign_ids, path)
@@ -769,11 +769,12 @@ def _check_not_in_registry(path: Path) -> None:
             "core.serve.registry.register_fitted.")
 
 
-def _check_frame(method: str, terms: object) -> None:
+def _checked_frame(method: str, terms: object) -> pd.DataFrame:
     """fit and transform take term rows as a DataFrame (transform of a list of keywords
     was "AttributeError: 'list' object has no attribute 'columns'"), with each column once
     (two `term` columns, e.g. from a `pd.concat(axis=1)`, gave pandas' "cannot reindex on
-    an axis with duplicate labels" from inside fit)."""
+    an axis with duplicate labels" from inside fit); campaign ids that are numbers become
+    the text an import gives them (`_id_texts`)."""
     if not isinstance(terms, pd.DataFrame):
         raise InputError(f"{method} takes a DataFrame of term rows (see read_terms), not "
                          f"{type(terms).__name__}")
@@ -782,6 +783,32 @@ def _check_frame(method: str, terms: object) -> None:
         raise InputError(f"{method}: the term rows have more than one column named "
                          f"{repeated[0]!r}, so which one to read is unclear; drop or rename "
                          "the others")
+    if "campaign_id" in terms.columns and terms["campaign_id"].dtype != "str":
+        terms = terms.assign(campaign_id=_id_texts(terms["campaign_id"]))
+    return terms
+
+
+def _id_texts(ids: pd.Series) -> pd.Series:
+    """Campaign ids as text the way an import of the same values gives them (Arrow's
+    cast, as the Parquet reader does): 7.0 is "7", not pandas' "7.0", so that a frame of
+    float ids (a CSV read by pandas, with a missing cell) fits the campaigns the store
+    holds. Missing ids stay missing, for the check that names them."""
+    if pd.api.types.is_numeric_dtype(ids) and not pd.api.types.is_bool_dtype(ids):
+        return pa.array(ids, from_pandas=True).cast(pa.large_string()).to_pandas()
+    if pd.api.types.infer_dtype(ids, skipna=True) in ("string", "empty"):
+        return ids
+    return pd.Series([_id_text(v) for v in ids.tolist()], index=ids.index, dtype=object)
+
+
+def _id_text(value: object) -> object:
+    """One campaign id as `_id_texts` writes it (None and NaN stay missing)."""
+    if isinstance(value, str) or value is None:
+        return value
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        if isinstance(value, float) and np.isnan(value):
+            return None
+        return pa.scalar(value).cast(pa.string()).as_py()
+    return str(value)
 
 
 def _count(name: str, value: object, minimum: int) -> int:
