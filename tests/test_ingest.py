@@ -117,6 +117,29 @@ def test_missing_path_and_bad_dataset_name(home, tmp_path):
     assert store.table_counts()["datasets"] == 0
 
 
+def test_a_dataset_name_differing_only_by_case_is_refused(home, small_csv):
+    """`--dataset Demo` beside `demo` made a second dataset that every picker shows as
+    the same one. It is refused naming the existing one, also when that one appears while
+    the files are read (the check is in the transaction that writes)."""
+    from core.data import readers
+
+    ingest.import_paths([small_csv], "shop")
+    before = store.table_counts()
+    with pytest.raises(InputError, match="Dataset 'shop' exists; a dataset named 'Shop' would "
+                                         "differ from it only by case"):
+        ingest.import_paths([small_csv], "Shop")
+    assert store.table_counts() == before
+    assert ingest.import_paths([small_csv], "shop").status == "unchanged"
+
+    def read_meanwhile():
+        ingest.import_paths([small_csv], "Other")  # after import_each's first check
+        yield from readers.read_each([small_csv])
+
+    with pytest.raises(InputError, match="Dataset 'Other' exists; a dataset named 'other'"):
+        ingest.import_each(read_meanwhile(), "other")
+    assert sorted(datasets.list_versions()["name"]) == ["Other", "shop"]
+
+
 def test_file_over_the_size_limit(home, small_csv, monkeypatch):
     monkeypatch.setenv("TOPICLAB_MAX_UPLOAD_MB", "0.0001")
     with pytest.raises(InputError, match="TOPICLAB_MAX_UPLOAD_MB"):

@@ -58,7 +58,23 @@ def _may_import(dataset: str) -> str:
     """The checked dataset name, once the current user may import (before any reading)."""
     dataset = check_dataset_name(dataset)
     auth.require("import")
+    _refuse_case_twin(store.query_one(_CASE_TWIN, [dataset]), dataset)
     return dataset
+
+
+# Another dataset whose name differs only by case: `Demo` beside `demo` looks like one
+# dataset in every picker and command, and holds versions the other's history lacks.
+_CASE_TWIN = ("SELECT name FROM datasets WHERE lower(name) = lower($1) AND name <> $1 "
+              "AND NOT EXISTS (SELECT 1 FROM datasets WHERE name = $1) ORDER BY name LIMIT 1")
+
+
+def _refuse_case_twin(twin: tuple | None, dataset: str) -> None:
+    """An InputError naming the existing dataset when `dataset` would be a new name that
+    differs from it only by case (adding versions to an existing name stays allowed)."""
+    if twin is not None:
+        raise InputError(f"Dataset {twin[0]!r} exists; a dataset named {dataset!r} would differ "
+                         f"from it only by case: import into {twin[0]!r}, or choose a name "
+                         "that differs in more than case.")
 
 
 def content_hash(frame: pd.DataFrame) -> str:
@@ -147,6 +163,7 @@ def _store(result: readers.ReadResult, dataset: str, staged: list[Path], rows: i
     """The version's row, its terms (from the staged Parquet files) and the audit entry, in
     one transaction; an existing version with the same content instead, if there is one."""
     with store.transaction() as con:
+        _refuse_case_twin(con.execute(_CASE_TWIN, [dataset]).fetchone(), dataset)
         same = con.execute(
             "SELECT version FROM datasets WHERE name = ? AND content_hash = ? "
             "ORDER BY version LIMIT 1", [dataset, digest]
