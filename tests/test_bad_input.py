@@ -123,6 +123,21 @@ def test_a_canary_share_that_is_not_a_finite_number_is_refused(trained_home, per
     assert canary.get_percent() == 10
 
 
+def test_a_canary_share_below_one_bucket_is_refused(trained_home):
+    """`canary set 1e-300` was stored and shown as on, though it rounds to none of the
+    10,000 buckets: the candidate got no traffic. Shares keep the 0.01 % a bucket is."""
+    from core.serve import canary
+    canary.set_percent(10)
+    for tiny in (1e-300, 0.004):
+        with pytest.raises(registry.InputError, match=r"must be 0 \(off\) or at least 0.01 %"):
+            canary.set_percent(tiny)
+    assert canary.get_percent() == 10
+    assert canary.set_percent(0.01).canary_percent == 0.01
+    assert any(canary.variant(f"c:C{i}", 0.01) == canary.CANDIDATE for i in range(50_000))
+    assert canary.set_percent(12.3456).canary_percent == canary.get_percent() == 12.35
+    assert canary.set_percent(0).canary_percent == 0
+
+
 def test_the_candidate_is_not_deleted_while_the_canary_sends_it_traffic(two_models_home,
                                                                        second_model):
     import json

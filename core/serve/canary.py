@@ -24,6 +24,7 @@ PRODUCTION = "production"
 CANDIDATE = "candidate"
 BUCKETS = 10_000
 SETTING = "canary_percent"
+MIN_PERCENT = 100 / BUCKETS  # one bucket: a share below it rounded to none while "on"
 
 
 def sticky_key(campaign_id: str | None = None, keywords: Sequence[str] | None = None) -> str:
@@ -48,15 +49,20 @@ def variant(key: str, percent: float) -> str:
 
 
 def check_percent(percent: float) -> float:
-    """The share as a float in [0, 100]; a string or a bool (from a notebook) is refused,
-    not a TypeError traceback or True read as 1 %."""
+    """The share as a float in [0, 100], to the 0.01 % a bucket is; a string or a bool
+    (from a notebook) is refused, not a TypeError traceback or True read as 1 %, and so is
+    a share above 0 below one bucket (1e-300 was stored as "on" and sent nothing)."""
     if isinstance(percent, bool) or not isinstance(percent, numbers.Real):
         raise InputError(f"The canary share must be a number between 0 and 100, not "
                          f"{percent!r}.")
     if not 0 <= percent <= 100:
         raise InputError(f"The canary share must be a percentage between 0 and 100, not "
                          f"{percent:g}.")
-    return float(percent) + 0.0   # -0.0 (`canary set -0`) is 0
+    if 0 < percent < MIN_PERCENT:
+        raise InputError(f"The canary share must be 0 (off) or at least {MIN_PERCENT:g} % (one "
+                         f"of the {BUCKETS:,} buckets the split uses), not {percent:g}: a "
+                         "smaller share sends the candidate no traffic at all.")
+    return round(float(percent), 2) + 0.0   # what the buckets apply; -0.0 (`set -0`) is 0
 
 
 def read_percent(con: duckdb.DuckDBPyConnection) -> float:
