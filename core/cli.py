@@ -478,6 +478,17 @@ def _fingerprint(args: argparse.Namespace) -> Any:
             "top_topics": score.top_topics(weights, names)}
 
 
+def _once_each(ids: list[str]) -> list[str]:
+    """Each id once, in the order given (`neighbors C1 C1` answered C1 twice), with a
+    warning naming the ids given more than once."""
+    once = list(dict.fromkeys(ids))
+    if len(once) < len(ids):
+        repeated = [cid for cid in once if ids.count(cid) > 1]
+        print(f"warning: {', '.join(map(repr, repeated))} given more than once; answered once",
+              file=sys.stderr)
+    return once
+
+
 @command("neighbors", "most similar campaigns, one JSON object per id",
          arg("campaign_ids", nargs="+"),
          arg("-n", type=whole(1), default=10),
@@ -489,6 +500,7 @@ def _fingerprint(args: argparse.Namespace) -> Any:
          arg("--format", choices=["json", "csv"], default="json",
              help="csv: the Lookup page's neighbours download (one campaign id)"))
 def _neighbors(args: argparse.Namespace) -> Any:
+    args.campaign_ids = _once_each(args.campaign_ids)
     if args.format == "csv" and len(args.campaign_ids) > 1:
         raise TopicLabError("--format csv writes one campaign's neighbours (as the Lookup "
                             "page's download does); give one campaign id per call")

@@ -126,6 +126,14 @@ def test_model_commands_print_json(trained_home):
     suggestions = ok_json(cli("suggest", campaign_ids[0], home=trained_home))
     assert suggestions["model_id"] == model_id and "actions" in suggestions
 
+    twice = cli("neighbors", campaign_ids[0], campaign_ids[1], campaign_ids[0], "-n", "2",
+                home=trained_home)                  # was answered twice
+    assert [r["campaign_id"] for r in ok_json(twice)] == campaign_ids
+    assert twice.stderr == f"warning: {campaign_ids[0]!r} given more than once; answered once\n"
+    csv = cli("neighbors", campaign_ids[0], campaign_ids[0], "--format", "csv",
+              home=trained_home, text=False)     # was refused as several ids
+    assert csv.returncode == 0 and csv.stdout == cli(
+        "neighbors", campaign_ids[0], "--format", "csv", home=trained_home, text=False).stdout
     missing = cli("neighbors", campaign_ids[0], "NO-SUCH-CAMPAIGN", home=trained_home)
     assert missing.returncode == 1 and "NO-SUCH-CAMPAIGN" in missing.stderr
     unknown = cli("fingerprint", "--text", "zxqv", home=trained_home)
