@@ -748,9 +748,16 @@ def main(argv: list[str] | None = None) -> int:
         from core.data import auth
         auth.set_user(auth.local_user())  # explicit: core has no default user
         cmd = COMMANDS[args.command]
+        _check_stdout()
         if cmd.uses_store:
             clean_at_start()
-        emit(cmd.run(args))
+        result = cmd.run(args)
+        try:
+            emit(result)
+        except BrokenPipeError:
+            raise
+        except OSError as err:
+            return _output_failed(err)
     except TopicLabError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -760,6 +767,28 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         return _reader_went_away()
     return 0
+
+
+def _check_stdout() -> None:
+    """Refuse to run with standard output closed (`python -m core models >&-`): Python
+    then sets `sys.stdout` to None and every print is dropped, so the answer (a new API
+    key's only copy, an import's version number) was lost and the exit status said 0."""
+    if sys.stdout is None:
+        raise TopicLabError("standard output is closed, so the command's answer would be "
+                            "lost: nothing was done (redirect it to a file, or to /dev/null "
+                            "to discard it)")
+
+
+def _output_failed(err: OSError) -> int:
+    """The answer could not be written (a full disk, stdout opened read-only): say so on
+    stderr and exit 1, not a traceback; the rest goes to /dev/null so that Python's flush
+    at exit does not fail a second time."""
+    print(f"error: the command ran, but its answer could not be written to standard output "
+          f"({err.strerror or err})", file=sys.stderr)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        os.dup2(devnull, sys.stdout.fileno())
+    return 1
 
 
 SIGPIPE_EXIT = 141  # 128 + SIGPIPE: what a shell reports for `yes | head`

@@ -44,6 +44,34 @@ def test_a_reader_that_stops_early_ends_the_command_quietly(home):
     assert stderr == ""
 
 
+def test_a_closed_or_unwritable_stdout_is_an_error_not_a_silent_success(home, small_csv,
+                                                                         tmp_path):
+    """`python -m core … >&-` ran the command, dropped its JSON (Python's sys.stdout is
+    None then) and exited 0; a write that fails (a full disk; here stdout opened
+    read-only) was an OSError traceback."""
+    import shlex
+
+    env = {**os.environ, "TOPICLAB_HOME": str(home)}
+    ingest = f"{shlex.quote(sys.executable)} -m core ingest {shlex.quote(str(small_csv))} " \
+             "--dataset shop"
+    closed = subprocess.run(f"{ingest} >&-", shell=True, cwd=REPO, env=env,
+                            stderr=subprocess.PIPE, text=True,
+                            timeout=120)
+    assert closed.returncode == 1
+    assert closed.stderr.startswith("error: standard output is closed, so the command's "
+                                    "answer would be lost: nothing was done")
+    assert ok_json(cli("datasets", home=home)) == []
+    unwritable = tmp_path / "read-only.txt"
+    unwritable.write_text("")
+    with unwritable.open("rb") as stdout:
+        failed = subprocess.run(ingest, shell=True, cwd=REPO, env=env, stdout=stdout,
+                                stderr=subprocess.PIPE, text=True, timeout=120)
+    assert failed.returncode == 1 and "Traceback" not in failed.stderr
+    assert failed.stderr == ("error: the command ran, but its answer could not be written to "
+                             "standard output (Bad file descriptor)\n")
+    assert [d["name"] for d in ok_json(cli("datasets", home=home))] == ["shop"]
+
+
 def test_an_export_dir_that_is_a_file_is_refused_before_spark_starts(home, small_csv,
                                                                       monkeypatch):
     """`score --engine spark --export-dir /dev/null` (or a CSV) was a FileExistsError
