@@ -8,12 +8,17 @@ the zero-width (non-)joiners that Persian and Indic scripts need to spell words.
 
 from __future__ import annotations
 
+import functools
+import re
+import sys
 import unicodedata
 
 from core.errors import InputError
 
 _HIDDEN = ("Cc", "Cf", "Zl", "Zp")
 _JOINERS = ("\u200c", "\u200d")  # ZWNJ and ZWJ: part of correct spelling in some scripts
+# Hidden characters that separate words where they stand: a cleaned cell gets a space.
+_SEPARATORS = "\t\n\v\f\r\x1c\x1d\x1e\x1f\x85\u2028\u2029"
 
 
 def hidden_characters(text: str) -> str:
@@ -35,3 +40,27 @@ def plain_line(value: object, what: str, limit: int) -> str:
     if len(value) > limit:
         raise InputError(f"A {what} may have at most {limit} characters, not {len(value):,}.")
     return value
+
+
+@functools.cache
+def hidden_pattern() -> re.Pattern[str]:
+    """One hidden character (as `hidden_characters` judges them), as a compiled class, so
+    that millions of imported cells are checked at the regex engine's speed. Built once
+    per process from the Unicode tables (about 0.1 s)."""
+    codes = [c for c in range(sys.maxunicode + 1)
+             if unicodedata.category(chr(c)) in _HIDDEN and chr(c) not in _JOINERS]
+    spans: list[list[int]] = []
+    for code in codes:
+        if spans and spans[-1][1] == code - 1:
+            spans[-1][1] = code
+        else:
+            spans.append([code, code])
+    return re.compile("[" + "".join(
+        re.escape(chr(a)) if a == b else f"{re.escape(chr(a))}-{re.escape(chr(b))}"
+        for a, b in spans) + "]")
+
+
+def visible_text(text: str) -> str:
+    """`text` without its hidden characters: tabs, line breaks and other separators become
+    a space (two words stay two), the rest (ESC, NUL, zero-width space, BOM) go."""
+    return hidden_pattern().sub(lambda m: " " if m.group() in _SEPARATORS else "", text)

@@ -423,10 +423,24 @@ def test_formula_cells_are_neutralised_and_numbers_kept() -> None:
                                        newline="")))
     assert rows[0] == ["campaign_name", "cost", "clicks", "mixed"]
     assert [r[0] for r in rows[1:]] == ["'" + HOSTILE, "'+33 1 23", "'-rebate", "'@SUM(A1)",
-                                        "'\tx", "'\rx", "plain - text", ""]
+                                        " x", " x", "plain - text", ""]  # tab, CR: spaces
     assert [r[1] for r in rows[1:]] == ["-3.5", "0.0", "1.25", "-0.0", "2.0", "3.0", "", "-7.0"]
     assert [r[2] for r in rows[1:]] == ["-1", "2", "3", "4", "5", "6", "7", ""]
     assert [r[3] for r in rows[1:]] == ["'-4", "-4", "5.5", "'=1+1", "ok", "", "x", "y"]
+
+
+def test_csv_cells_hold_no_terminal_escape_or_invisible_character() -> None:
+    """A name or term stored with ESC (imported before imports removed them, or written
+    by SQL) went raw into `neighbors --format csv`: `\x1b]0;…\x07` retitled the terminal,
+    `\x1b[2J` cleared it. CSV cells lose control and invisible characters as imports do."""
+    frame = pd.DataFrame({"campaign_name": ["Brand\x1b[2J\x1b]0;pwned\x07", "c\u009b31m",
+                                            "zero\u200bwidth", "=\u200b1+1"],
+                          "term\x1b[1m": ["a\r\nb", "x", "y", "z"]})
+    text = export.csv_bytes(frame).decode("utf-8-sig")
+    assert not any(c in text for c in "\x1b\x07\u009b\u200b")
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    assert rows == [["campaign_name", "term[1m"], ["Brand[2J]0;pwned", "a  b"],
+                    ["c31m", "x"], ["zerowidth", "y"], ["'=1+1", "z"]]
 
 
 @pytest.fixture

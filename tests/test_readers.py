@@ -589,6 +589,44 @@ def test_empty_term_or_campaign_names_the_line(tmp_path: Path, row: str, column:
     assert message.startswith(f"e.csv, line 3, column '{column}':") and what in message
 
 
+def test_control_or_invisible_characters_in_cells_and_file_names(tmp_path: Path) -> None:
+    """An ESC sequence, NUL-like controls or a zero-width space were stored as they came:
+    `--format csv` wrote them raw to the terminal, and `C1` with a zero-width space was a
+    second campaign that looks like `C1`. A campaign id holding one is refused naming its
+    line (CSV and Parquet), and so is a file name (a file without a campaign column is a
+    campaign named after it); terms and names lose them, every row kept, with a warning
+    counting the cells; a Persian word keeps its zero-width non-joiner."""
+    text = ("campaign_id,campaign_name,keyword,ad group,clicks\n"
+            "C1,Na\x1b[31mme,blocked\x1b[31m drain,g\u200b1,1\n"
+            'C1,Name,"two \u200bwords\tand\u2028more",g1,2\n'
+            "C2,\ufeffB,\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645,g2,3\n"
+            "C2,B,\x85x\x9b,g2,4\n")
+    result = read_paths([write(tmp_path / "ctl.csv", text)])
+    frame = result.frame
+    assert len(frame) == 4 and frame["clicks"].tolist() == [1, 2, 3, 4]
+    assert frame["term"].tolist() == ["blocked[31m drain", "two words and more",
+                                      "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645", "x"]
+    assert frame["campaign_name"].tolist() == ["Na[31mme", "Name", "B", "B"]
+    assert frame["ad_group"].tolist() == ["g1", "g1", "g2", "g2"]
+    assert ("ctl.csv: 3 cells of column 'keyword' held control or invisible characters "
+            "(U+0009, U+001B, U+0085, U+009B, U+200B, U+2028); they were removed (a tab or line "
+            "break became a space)") in result.warnings
+    assert any(w.startswith("ctl.csv: 2 cells of column 'campaign_name' held") and "U+FEFF" in w
+               for w in result.warnings)
+
+    bad_id = write(tmp_path / "ids.csv", "campaign_id,term\nC1,a\nC1\u200b,b\nC\x1b]0;x\x07,c\n")
+    assert error_of(bad_id) == ("ids.csv, line 3, column 'campaign_id': the campaign id "
+                                "'C1\\u200b' holds control or invisible characters (U+200B); "
+                                "correct it in the file")
+    pd.DataFrame({"campaign_id": ["C1", "C\x00"], "term": ["a", "b"]}).to_parquet(
+        tmp_path / "ids.parquet")
+    assert "line 2, column 'campaign_id': the campaign id 'C\\x00' holds" in error_of(
+        tmp_path / "ids.parquet")
+    named = write(tmp_path / "brand\x1b[2Jnew.csv", "keyword\nshoes\n")
+    assert error_of(named) == ("'brand\\x1b[2Jnew.csv': the file name holds control or "
+                               "invisible characters (U+001B); rename the file")
+
+
 def test_ragged_row_names_the_line(tmp_path: Path) -> None:
     text = "campaign_id,term,clicks\nc1,a,1\nc1,b,2,9\nc1,c,3\n"
     message = error_of(write(tmp_path / "r.csv", text))

@@ -10,7 +10,9 @@ Campaign names, terms and topic names come from imported files and people, so a 
 may read `=HYPERLINK("http://…","Open report")`; a spreadsheet would run it (CSV
 injection). Every text cell that starts with `=`, `+`, `-`, `@`, a tab or a carriage
 return gets a leading single quote, as OWASP recommends, so it is shown as text. Only
-text cells: a negative number in a numeric column stays a number. `csv_bytes` is the one
+text cells: a negative number in a numeric column stays a number. Control and invisible
+characters are dropped from text cells first, as imports drop them (a tab or line break
+becomes a space), so no cell carries a terminal escape. `csv_bytes` is the one
 CSV writer: the Lookup page's download buttons and `python -m core neighbors|suggest
 --format csv` write exactly its bytes (UTF-8 with a byte-order mark, so Excel shows
 Japanese and accented names right; CRLF line ends, so a CR inside a cell is quoted).
@@ -24,6 +26,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from core.plain_text import visible_text
 
 # Column name patterns -> decimals, first match wins; other float columns get 4.
 DECIMALS: tuple[tuple[re.Pattern[str], int], ...] = (
@@ -65,7 +69,9 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def neutralise(value: Any) -> Any:
-    """A text cell that a spreadsheet would run as a formula, made plain text; numbers,
+    """A text cell that a spreadsheet would run as a formula, made plain text, and without
+    control or invisible characters (`visible_text`: an ESC sequence in a name imported
+    before imports removed them recoloured the terminal of `--format csv`); numbers,
     missing values and other text unchanged. Other objects are written as their text."""
     if value is None or isinstance(value, (numbers.Number, pd.Timestamp)):
         return value
@@ -73,6 +79,7 @@ def neutralise(value: Any) -> Any:
         if pd.api.types.is_scalar(value) and pd.isna(value):
             return value
         value = str(value)
+    value = visible_text(value)
     return "'" + value if value.startswith(FORMULA_STARTS) else value
 
 
