@@ -499,6 +499,33 @@ def test_no_term_column_in_parquet(tmp_path: Path) -> None:
     assert message.startswith("p.parquet:") and "'campaign', 'clicks'" in message
 
 
+def test_parquet_binary_and_nested_text_columns(tmp_path: Path) -> None:
+    """Strings written as Parquet BINARY (older Hive and Spark) with one cell that is not
+    UTF-8 became the Python repr of every cell (`b'C1'`); a list of keywords in the term
+    column became one term "'a', 'b'", a struct a campaign id "{'a': 1}". Valid binary
+    text reads as text; the others are refused naming the column (and line)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    def parquet(name: str, **columns) -> Path:
+        pq.write_table(pa.table(columns), tmp_path / name)
+        return tmp_path / name
+
+    ok = parquet("bin.parquet", campaign_id=pa.array([b"C1", b"C2"], pa.binary()),
+                 term=pa.array(["東京 ホテル".encode(), b"cheap flights"], pa.large_binary()))
+    frame = read_paths([ok]).frame
+    assert frame["campaign_id"].tolist() == ["C1", "C2"]
+    assert frame["term"].tolist() == ["東京 ホテル", "cheap flights"]
+    bad = parquet("latin.parquet", campaign_id=pa.array([b"C1", b"caf\xe9"], pa.binary()),
+                  term=["a", "b"])
+    assert error_of(bad) == ("latin.parquet, line 2, column 'campaign_id': b'caf\\xe9' is not "
+                             "UTF-8 text")
+    listed = parquet("list.parquet", campaign_id=["C1", "C2"], term=[["a", "b"], ["c"]])
+    assert error_of(listed).startswith("list.parquet, column 'term': holds list<")
+    assert "not one value per cell" in error_of(parquet(
+        "struct.parquet", campaign_id=[{"a": 1}, {"a": 2}], term=["a", "b"]))
+
+
 def test_binary_junk_is_not_text(tmp_path: Path) -> None:
     path = tmp_path / "junk.csv"
     path.write_bytes(np.random.default_rng(7).integers(0, 256, 4000, dtype=np.uint8).tobytes())

@@ -677,6 +677,13 @@ def _read_parquet(data: bytes, name: str) -> _RawTable:
             # as text a duration is its count of units: 5 s would be 5,000,000 clicks
             raise InputError(f"holds {kind} values, not numbers: export it as a number "
                              "column", file=name, column=header[index])
+        if pa.types.is_nested(kind):
+            # printed, a list of keywords was one term "'a', 'b'" (its brackets read as an
+            # exact-match decoration), a struct a campaign id "{'a': 1}"
+            raise InputError(f"holds {kind} values, not one value per cell: export it as a "
+                             "plain text or number column", file=name, column=header[index])
+        if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
+            cells = _utf8_cells(cells, name, header[index])
         typed = ((column in METRIC_COLUMNS and (pa.types.is_integer(kind)
                                                 or pa.types.is_floating(kind)))
                  or (column == "date" and (pa.types.is_date(kind)
@@ -704,6 +711,22 @@ def _read_parquet(data: bytes, name: str) -> _RawTable:
         lines=np.arange(1, table.num_rows + 1, dtype="int64"), format="parquet",
         term_header=header[matched["term"]], cells=lambda at: _parquet_rows(table, at),
         warnings=style_warnings, decimal_comma=decimal_comma)
+
+
+def _utf8_cells(cells: pa.ChunkedArray, name: str, header: str) -> pa.ChunkedArray:
+    """A binary column (strings written without Parquet's UTF-8 annotation, as older Hive
+    and Spark do) as text, or an InputError naming the first cell that is not UTF-8: one
+    such cell made every cell of the column its Python repr, `b'C1'`."""
+    try:
+        return cells.cast(pa.large_string())
+    except pa.ArrowInvalid:
+        for line, value in enumerate(cells.to_pylist(), start=1):
+            try:
+                value is None or value.decode("utf-8")
+            except UnicodeDecodeError:
+                raise InputError(f"{value[:40]!r} is not UTF-8 text", file=name, line=line,
+                                 column=header) from None
+        raise
 
 
 def _parquet_rows(table: pa.Table, at: np.ndarray) -> list[tuple]:
