@@ -19,6 +19,7 @@ from typing import Any
 
 from core import jsonable
 from core.errors import InputError, TopicLabError
+from core.plain_text import hidden_pattern
 
 Handler = Callable[[argparse.Namespace], Any]
 
@@ -115,9 +116,30 @@ def json_safe(value: Any) -> Any:
 
 
 def to_json(payload: Any) -> str:
-    """Strict JSON text of a command's result (anything unknown printed as its text)."""
-    return json.dumps(json_safe(payload), indent=2, default=str, ensure_ascii=False,
+    """Strict JSON text of a command's result (anything unknown printed as its text), with
+    the hidden characters `json.dumps` leaves raw (C1 controls such as the one-byte CSI
+    U+009B, zero-width and direction marks) escaped as `\\u009b`: it escapes only those
+    below U+0020, and the text goes to a terminal."""
+    text = json.dumps(json_safe(payload), indent=2, default=str, ensure_ascii=False,
                       allow_nan=False)
+    if text.isascii() and "\x7f" not in text:
+        return text
+    # json.dumps escaped the ones below U+0020 in strings: what is left of them is the
+    # layout's line breaks; the others can only be inside strings
+    return hidden_pattern().sub(
+        lambda m: m.group() if m.group() < " " else json.dumps(m.group()).strip('"'), text)
+
+
+def printable(text: str) -> str:
+    """A message line for the terminal: control and invisible characters from a file or
+    folder name, a cell or an argument written as escapes (`\\x1b`, `\\u200b`), so that
+    an error or warning quoting them cannot recolour, retitle or clear the terminal; line
+    breaks are kept."""
+    if text.isascii() and text.isprintable():
+        return text
+    return hidden_pattern().sub(
+        lambda m: m.group() if m.group() == "\n" else
+        m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 class UsageError(TopicLabError):
@@ -181,7 +203,7 @@ def progress_line(done: int, total: int, message: str = "") -> None:
     """A progress line on stderr, rewritten in place on a terminal."""
     end = "\r" if sys.stderr.isatty() and done < total else "\n"
     pct = 100 * done / total if total else 100
-    print(f"[{pct:5.1f}%] {message}", end=end, file=sys.stderr, flush=True)
+    print(f"[{pct:5.1f}%] {printable(message)}", end=end, file=sys.stderr, flush=True)
 
 
 # --- arguments several commands share --------------------------------------------------------
@@ -321,7 +343,7 @@ def _train(args: argparse.Namespace) -> Any:
     with _export_dir(args):
         result = train.train(_spec(args), progress_line)
     for warning in result.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+        print(f"warning: {printable(warning)}", file=sys.stderr)
     return result.to_dict()
 
 
@@ -437,7 +459,7 @@ def _keywords_from(args: argparse.Namespace) -> list[str]:
         text, warnings = encodings.decode(files.read_limited(args.file), args.file,
                                           args.encoding)
         for warning in warnings:
-            print(f"warning: {warning}", file=sys.stderr)
+            print(f"warning: {printable(warning)}", file=sys.stderr)
     elif args.text is not None:
         text = args.text
     else:
@@ -599,7 +621,7 @@ def _pipeline(args: argparse.Namespace) -> Any:
     with _export_dir(args):
         return pipeline.run(args.dataset, args.paths, tolerance=args.tolerance,
                             overrides=overrides or None, progress=progress_line,
-                            log=lambda line: print(line, file=sys.stderr)).to_dict()
+                            log=lambda line: print(printable(line), file=sys.stderr)).to_dict()
 
 
 def _export_dir_needs_spark_settings(args: argparse.Namespace) -> None:
@@ -759,7 +781,7 @@ def main(argv: list[str] | None = None) -> int:
         except OSError as err:
             return _output_failed(err)
     except TopicLabError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {printable(str(err))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("error: interrupted; nothing was written", file=sys.stderr)

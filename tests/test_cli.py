@@ -72,6 +72,24 @@ def test_a_closed_or_unwritable_stdout_is_an_error_not_a_silent_success(home, sm
     assert [d["name"] for d in ok_json(cli("datasets", home=home))] == ["shop"]
 
 
+def test_terminal_escapes_in_messages_and_answers_are_printed_escaped(home, tmp_path):
+    """A folder named with `ESC[31m` was quoted raw in `error: …` (the terminal turned
+    red; `ESC[2J` cleared it), and JSON answers carried the C1 controls and invisible
+    characters json.dumps leaves raw (U+009B is a one-byte CSI). Both are escaped; the
+    JSON reads back to the same values."""
+    folder = tmp_path / "dir\x1b[31mred"
+    folder.mkdir()
+    (folder / "readme.md").write_text("not a term file")
+    refused = cli("ingest", str(folder), "--dataset", "x", home=home)
+    assert refused.returncode == 1 and "\x1b" not in refused.stderr
+    assert refused.stderr.startswith(f"error: {tmp_path}/dir\\x1b[31mred: folder has no ")
+    answer = cli("sql", "SELECT chr(155) || '31m' AS s, chr(8203) AS z, '東京' AS t, "
+                 "chr(127) AS d", home=home)
+    assert not set(answer.stdout) & {"\x9b", "\u200b", "\x7f"} and "東京" in answer.stdout
+    assert json.loads(answer.stdout)["data"] == [{"s": "\x9b31m", "z": "\u200b", "t": "東京",
+                                                  "d": "\x7f"}]
+
+
 def test_an_export_dir_that_is_a_file_is_refused_before_spark_starts(home, small_csv,
                                                                       monkeypatch):
     """`score --engine spark --export-dir /dev/null` (or a CSV) was a FileExistsError
