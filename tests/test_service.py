@@ -264,6 +264,67 @@ def test_every_status_code(served):
         assert r.status_code == 503 and r.headers["Retry-After"] == "1"
 
 
+def test_bad_bodies_are_named_in_json_words_and_ignored_fields_are_refused(served):
+    """Type errors named Python's types (`not NoneType`, `a valid list`); /v1/fingerprint
+    silently ignored `n`, `exclude_account` and `min_terms`, and pasted keywords ignored
+    `exclude_account`; `/v1/neighbors/` was a 307 redirect, which a POST client may not
+    follow (or follows without the body)."""
+    key = keys.create("strict").key
+    with client() as (c, _):
+        def refused(endpoint: str, raw: bytes) -> str:
+            r = c.post(f"/v1/{endpoint}", content=raw, headers={"X-API-Key": key})
+            assert r.status_code == 422, (raw, r.text)
+            return r.json()["error"]
+
+        for raw, said in ((b"null", "the body must be a JSON object, not null"),
+                          (b"[1]", "the body must be a JSON object, not an array"),
+                          (b'"x"', "the body must be a JSON object, not a string"),
+                          (b"true", "the body must be a JSON object, not true"),
+                          (b'{"keywords": "plumber"}',
+                           "field `keywords`: must be an array, not a string"),
+                          (b'{"campaign_id": "C00003", "n": 5.0}',
+                           "field `n`: must be a whole number, not 5.0"),
+                          (b'{"campaign_id": "C00003", "exclude_account": null}',
+                           "field `exclude_account`: must be true or false, not null"),
+                          (b'{"items": {"campaign_id": "C00003"}}',
+                           "field `items`: must be an array of 1 to 1,000 objects, not an "
+                           "object"),
+                          (b'{"items": [null]}', "`items.0` must be a JSON object, not null")):
+            error = refused("neighbors", raw) if b"items" not in raw else None
+            if error is None:
+                r = c.post("/v1/neighbors", content=raw, headers={"X-API-Key": key})
+                error = (r.json()["items"][0]["error"] if r.status_code == 200
+                         else r.json()["error"])
+            assert error == said, (raw, error)
+            assert not re.search(r"NoneType|\blist\b|\bstr\b|dictionary", error)
+
+        for extra in ({"n": 3}, {"min_terms": 2}, {"exclude_account": False}):
+            for base in ({"campaign_id": CAMPAIGN}, {"keywords": ["emergency plumber"]}):
+                error = refused("fingerprint", json.dumps({**base, **extra}).encode())
+                assert f"field `{next(iter(extra))}`: /v1/fingerprint does not use it" in error
+        r = post(c, "fingerprint", {"items": [{"campaign_id": CAMPAIGN},
+                                              {"campaign_id": CAMPAIGN, "n": 3}]}, key)
+        assert [i["status"] for i in r.json()["items"]] == [200, 422]
+        assert "field `items.1.n`: /v1/fingerprint" in r.json()["items"][1]["error"]
+
+        pasted = {"keywords": ["emergency plumber"], "exclude_account": True}
+        for endpoint in ("neighbors", "suggest"):
+            assert "pasted keywords belong to no account" in refused(
+                endpoint, json.dumps(pasted).encode())
+        assert post(c, "neighbors", {**pasted, "exclude_account": False}, key
+                    ).status_code == 200
+        assert post(c, "neighbors", {"campaign_id": CAMPAIGN, "exclude_account": True}, key
+                    ).status_code == 200
+
+        for method, path in (("POST", "/v1/neighbors/"), ("GET", "/healthz/")):
+            r = c.request(method, path, json={"campaign_id": CAMPAIGN},
+                          headers={"X-API-Key": key}, follow_redirects=False)
+            assert r.status_code == 404, (path, r.status_code)
+            assert f"the endpoint is {path.rstrip('/')}, without the trailing slash" in \
+                r.json()["error"]
+        assert "see /openapi.json" in c.get("/v1/nowhere/").json()["error"]
+
+
 def test_small_queries_answer_on_the_event_loop_which_never_waits_for_a_slot(served,
                                                                              monkeypatch):
     """Stored campaigns and short keyword lists are answered on the event loop (a thread

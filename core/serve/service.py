@@ -364,7 +364,7 @@ class Gateway:
         # One query: parsed and looked up in the cache here, on the event loop (a dict
         # lookup; a hit sends the bytes encoded when it was first answered). An answer to
         # compute is computed here too when it is small (`inline`), else in a thread.
-        query = answers.parse(Query, payload)
+        query = answers.parse_query(outcome.endpoint, payload)
         variant, lookup, cache_key, cached = self._route(state, query, outcome)
         generation = outcome.cache_generation
         if cached is None and inline(outcome.endpoint, query):
@@ -429,8 +429,10 @@ class Gateway:
                                    "into each item.")
         items = payload["items"]
         if not isinstance(items, list) or not 1 <= len(items) <= answers.MAX_ITEMS:
-            raise AnswerError(422, f"field `items`: must be a list of 1 to "
-                                   f"{answers.MAX_ITEMS:,} objects")
+            given = (f"{len(items):,} items" if isinstance(items, list)
+                     else answers.json_type(items))
+            raise AnswerError(422, f"field `items`: must be an array of 1 to "
+                                   f"{answers.MAX_ITEMS:,} objects, not {given}")
         outcome.items = len(items)
         results = self._batch(state, items, outcome)
         failed = sum(r["status"] != 200 for r in results)
@@ -445,7 +447,7 @@ class Gateway:
         for i, raw in enumerate(items):
             outcome.check_client()
             try:
-                query = answers.parse(Query, raw, f"items.{i}")
+                query = answers.parse_query(outcome.endpoint, raw, f"items.{i}")
             except AnswerError as err:
                 results[i] = {"index": i, "status": err.status, "error": err.message}
                 continue
@@ -636,8 +638,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await asyncio.to_thread(gateway.stop)
 
+    # redirect_slashes=False: `/v1/neighbors/` was a 307 to `/v1/neighbors`, which many
+    # clients do not follow for a POST (or follow without the body); now a 404 naming the
+    # path without the slash (`http_error`).
     app = FastAPI(title="Topic Lab scoring service", version=API_VERSION, lifespan=lifespan,
-                  docs_url=None, redoc_url=None,
+                  docs_url=None, redoc_url=None, redirect_slashes=False,
                   description="Fingerprints, neighbours and suggestions of ad campaigns. "
                               "Send your key in the X-API-Key header.")
     app.state.gateway = gateway
@@ -693,7 +698,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, err: StarletteHTTPException) -> Response:
         rid = request_id(request)
-        message = {404: f"No endpoint {request.url.path}; see /openapi.json.",
+        path = request.url.path
+        routes = {getattr(r, "path", None) for r in app.routes}
+        hint = (f"; the endpoint is {path.rstrip('/')}, without the trailing slash."
+                if path.endswith("/") and path.rstrip("/") in routes else
+                "; see /openapi.json.")
+        message = {404: f"No endpoint {path}{hint}",
                    405: f"{request.method} is not allowed on {request.url.path}."}
         return JSONResponse({"error": message.get(err.status_code, str(err.detail)),
                              "request_id": rid}, status_code=err.status_code,
