@@ -166,6 +166,31 @@ def test_canary_cli_checks_the_share_and_is_audited(served, capsys):
     assert str(shown) in ("0", "0.0") and str(canary.get_percent()) == "0.0"
 
 
+def test_canary_set_refuses_a_candidate_that_cannot_load(served, capsys):
+    """`canary set 20` with the candidate's folder damaged or gone was accepted without a
+    word, and the service then sent the candidate nothing."""
+    candidate = served["candidate"]
+    folder = registry.model_dir(candidate)
+    counts = folder / "counts.npz"
+    saved = counts.read_bytes()
+    counts.write_bytes(saved[:1000])
+    assert cli_main(["canary", "set", "20"]) == 1
+    err = capsys.readouterr().err
+    assert f"The candidate {candidate} cannot be loaded" in err and "BadZipFile" in err
+    assert canary.get_percent() == 0                   # nothing written
+    aside = folder.with_name(folder.name + ".aside")
+    counts.write_bytes(saved)
+    folder.rename(aside)                               # the whole folder gone
+    assert cli_main(["canary", "set", "20"]) == 1
+    assert f"The candidate {candidate} cannot be loaded" in capsys.readouterr().err
+    assert cli_main(["canary", "set", "0"]) == 0       # turning it off never loads it
+    capsys.readouterr()
+    aside.rename(folder)                               # repaired: accepted
+    assert cli_main(["canary", "set", "20"]) == 0
+    assert json.loads(capsys.readouterr().out)["candidate"] == candidate
+    assert canary.get_percent() == 20
+
+
 # -- canary split (pure) -------------------------------------------------------------------------
 def test_canary_split_is_sticky_monotone_and_close_to_the_share():
     ids = [f"C{i:05d}" for i in range(2000)]
@@ -767,11 +792,11 @@ def test_a_candidate_that_cannot_load_leaves_production_serving_and_says_so(serv
     everything, /healthz, /readyz and /metrics name the model, and it is served once
     repaired."""
     production, candidate = served["production"], served["candidate"]
+    canary.set_percent(100)          # before the damage: `canary set` refuses it after
     counts = registry.model_dir(candidate) / "counts.npz"
     saved = counts.read_bytes()
     counts.write_bytes(saved[:1000])
     key = keys.create("canary", rate_per_minute=10_000).key
-    canary.set_percent(100)
     ids = [f"C{i:05d}" for i in range(1, 21)]
 
     def all_on_production(c: TestClient) -> None:

@@ -138,6 +138,15 @@ def _refreshed(lookup: Lookup, renamed: bool, brands: dict[str, tuple[str, ...]]
     return fresh
 
 
+def load_failure(model_id: str, err: Exception) -> str:
+    """Why `model_id` could not be loaded: our own errors say it; a damaged folder raises
+    the libraries' own (a truncated counts.npz: `BadZipFile`), named with the folder."""
+    if isinstance(err, TopicLabError):
+        return str(err)
+    return (f"its artifact in {registry.model_dir(model_id)} is damaged "
+            f"({err.__class__.__name__}: {err})")
+
+
 def _freeze_heap() -> None:
     """Move every object alive now (the loaded models: ~170,000 containers at 100,000
     campaigns) out of the garbage collector's sight. Each full collection walked them all
@@ -244,9 +253,7 @@ class ModelHolder:
             lookup.prepare_serving(brands)   # answers never read the store
             return lookup
         except Exception as err:
-            reason = str(err) if isinstance(err, TopicLabError) else \
-                f"its artifact in {registry.model_dir(model_id)} is damaged " \
-                f"({err.__class__.__name__}: {err})"
+            reason = load_failure(model_id, err)
             # the one serving so far, with this round's names and brands when it has them
             kept = loaded.get(previous.model_id, previous) if previous else None
             then = (f"still serving {kept.model_id}" if kept else
