@@ -844,6 +844,36 @@ def test_a_candidate_that_cannot_load_leaves_production_serving_and_says_so(serv
                       ) == 1
 
 
+def test_a_model_that_cannot_load_is_tried_again_with_back_off(served, caplog):
+    """A candidate that cannot be loaded was read again (seconds of CPU at 100,000
+    campaigns) and logged at every full check, every 10 s; now after 10 s, then twice as
+    long each time up to 10 minutes, and at once when its folder changes."""
+    candidate = served["candidate"]
+    counts = registry.model_dir(candidate) / "counts.npz"
+    saved = counts.read_bytes()
+    counts.write_bytes(saved[:1000])
+    now = [0.0]
+    holder = ModelHolder(full_check_s=10.0, clock=lambda: now[0])
+    caplog.set_level("WARNING", logger="core.serve.serving")
+
+    def tries() -> int:
+        return sum(f"candidate {candidate} cannot be loaded" in r.getMessage()
+                   for r in caplog.records)
+
+    assert holder.refresh()
+    assert holder.state.candidate is None and tries() == 1
+    for second in range(10, 1201, 10):              # 20 minutes of full checks
+        now[0] = second
+        holder.refresh(force=False)
+    # tried at 0, 10, 30, 70, 150, 310, 630 and 1,230 s: not 121 times
+    assert 6 <= tries() <= 8, tries()
+    assert f"candidate {candidate} cannot be loaded" in holder.state.problem
+    counts.write_bytes(saved)                       # repaired: tried at the next check
+    now[0] += 10
+    assert holder.refresh(force=False)
+    assert holder.state.candidate.model_id == candidate and holder.state.problem is None
+
+
 def test_request_log_and_feedback_wait_for_a_busy_store_without_slowing_requests(served):
     key = keys.create("logger", rate_per_minute=10_000).key
     with client() as (c, gateway):
