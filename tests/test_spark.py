@@ -267,6 +267,37 @@ def test_counts_of_a_model_deleted_while_spark_scores_it_do_not_stay(home_with_m
 
 
 @needs_spark
+def test_two_spark_scorings_of_one_model_never_write_over_each_others_counts(
+        home_with_model, tmp_path, monkeypatch):
+    """Two `score --engine spark` of one model into one export dir both encoded straight
+    into `counts/<model>` in overwrite mode, each deleting what the other was writing or
+    reading. Now each encodes into its own scratch folder and moves it into place; when
+    the other run got there first, its complete counts are kept and this run's dropped.
+    No empty `scratch/` folder is left behind."""
+    export = tmp_path / "shared-export"
+    monkeypatch.setenv("TOPICLAB_SPARK_EXPORT_DIR", str(export))
+    counts_at = Path(spark_export.counts_location(home_with_model))
+    encode = spark_engine._encode_job
+
+    def the_other_run_finishes_first(session, location, encoder, target):
+        # the other process's run: its complete counts, marked, land while ours encodes
+        encode(session, location, encoder, str(counts_at))
+        (counts_at / "_written-by-the-other-run").write_text("mine")
+        encode(session, location, encoder, target)
+
+    monkeypatch.setattr(spark_engine, "_encode_job", the_other_run_finishes_first)
+    result = spark_engine.score(home_with_model, master=MASTER)
+    assert result.campaigns == 180
+    assert (counts_at / "_written-by-the-other-run").read_text() == "mine"   # kept whole
+    assert (counts_at / "_SUCCESS").exists()
+    assert not (export / "scratch").exists()         # the run's folder, and the empty parent
+    in_spark = score.load_fingerprints(home_with_model)
+    score.score_dataset(home_with_model)
+    np.testing.assert_allclose(in_spark.weights, score.load_fingerprints(home_with_model).weights,
+                               atol=1e-6, rtol=0)
+
+
+@needs_spark
 def test_an_export_dir_hadoop_or_this_machine_cannot_use_is_one_line(home_with_model,
                                                                      capsys):
     """`--export-dir foo://x` (no such Hadoop file system), `file:relative` and a folder
@@ -293,9 +324,9 @@ def test_spark_scoring_equals_local_scoring(home_with_model):
     result = json.loads(out.getvalue())
     assert result["engine"] == "spark" and result["campaigns"] == 180
     assert "encode" not in result["timings"]  # the counts Spark training wrote are read
-    # The fold-in's output went through a scratch folder, removed once read back.
-    scratch = Path(spark_export.export_dir()) / "scratch"
-    assert not scratch.exists() or not any(scratch.iterdir())
+    # The fold-in's output went through a scratch folder, removed once read back, and the
+    # `scratch/` folder with it once empty (it stayed).
+    assert not (Path(spark_export.export_dir()) / "scratch").exists()
     in_spark = score.load_fingerprints(home_with_model)
     score.score_dataset(home_with_model)
     local = score.load_fingerprints(home_with_model)

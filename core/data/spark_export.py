@@ -27,7 +27,7 @@ import re
 import shutil
 import stat
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from core import config
@@ -180,6 +180,52 @@ def scratch_location(name: str) -> str:
     return f"{export_dir()}/scratch/{name}-{uuid.uuid4().hex[:12]}"
 
 
+def remove_scratch(session, location: str) -> None:
+    """Delete a job's scratch folder, and the `scratch/` folder above it once empty (it
+    stayed under the export dir after every scoring). Another run's scratch folder in it
+    keeps it: the delete of the parent is not recursive."""
+    parent = location.rsplit("/", 1)[0]
+    local = _local_path(location)
+    if local is not None:
+        shutil.rmtree(local, ignore_errors=True)
+        with suppress(OSError):          # not empty (another run's), or gone already
+            local.parent.rmdir()
+        return
+    fs = HadoopFS(session)
+    fs.delete(location)
+    with suppress(Exception):            # not empty: Hadoop refuses a plain delete
+        fs.delete_if_empty(parent)
+
+
+def move_into_place(session, source: str, target: str) -> bool:
+    """Rename the finished folder `source` to `target` unless a complete `target` (with
+    Spark's `_SUCCESS`) is there already, written by another run meanwhile: that one is
+    kept, never replaced while its owner may be reading it (`source` is then left to the
+    caller to delete). True when `source` was moved. A local rename fails on a target
+    folder that is not empty, so two runs never both win."""
+    local, local_target = _local_path(source), _local_path(target)
+    if local is not None and local_target is not None:
+        if (local_target / "_SUCCESS").exists():
+            return False
+        if local_target.exists():        # a run that crashed half-way: nobody reads it
+            shutil.rmtree(local_target, ignore_errors=True)
+        local_target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            local.rename(local_target)
+        except OSError:                  # another run's folder got there first
+            if (local_target / "_SUCCESS").exists():
+                return False
+            raise
+        return True
+    fs = HadoopFS(session)
+    if fs.exists(f"{target}/_SUCCESS"):
+        return False
+    fs.delete(target)
+    fs.mkdirs(target.rsplit("/", 1)[0])
+    fs.rename(source, target)
+    return True
+
+
 def _local_path(location: str) -> Path | None:
     """The local path of a plain path or `file://` URI; None for other URIs."""
     if not is_uri(location):
@@ -294,6 +340,15 @@ class HadoopFS:
         path, fs = self._path(location)
         if fs.exists(path):
             fs.delete(path, True)
+
+    def delete_if_empty(self, location: str) -> None:
+        path, fs = self._path(location)
+        if fs.exists(path) and not fs.listStatus(path):
+            fs.delete(path, False)
+
+    def mkdirs(self, location: str) -> None:
+        path, fs = self._path(location)
+        fs.mkdirs(path)
 
     def upload(self, local: Path, location: str) -> None:
         path, fs = self._path(location)
