@@ -480,6 +480,49 @@ def test_parquet_export_is_cached_by_content_hash(home_with_model):
     assert not list(first.parent.glob(".tmp-*"))
 
 
+def test_two_exports_of_one_version_never_delete_each_others_files(home, monkeypatch):
+    """Two runs exporting one dataset version at once (two `score --engine spark`, or
+    the app and a scheduled pipeline) shared `.tmp-<hash>`, the second deleting what the
+    first was writing, and each removed `<hash>/` before renaming, while the other's
+    Spark jobs read it. Each run now has its own temporary folder and keeps a complete
+    export another run put in place first. DuckDB only: no Spark needed."""
+    import os
+
+    from core.data import datasets
+
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / "planted.csv"
+    planted_rows(campaigns_per_group=5).to_csv(path, index=False)
+    ingest.import_paths([path], "planted")
+    root = spark_export.parquet_root()
+    final = root / datasets.get("planted").content_hash
+    writing = root / f".tmp-{final.name}"           # the name every run used
+    writing.mkdir(parents=True)
+    (writing / "_still-being-written").write_text("x")
+    killed = root / f".tmp-{final.name}-0123456789ab"   # a run killed a day ago
+    killed.mkdir()
+    os.utime(killed, (time.time() - 86_400,) * 2)
+    assert spark_export.export("planted") == str(final)
+    assert (final / "_SUCCESS").exists() and sorted(final.glob("bucket=*"))
+    assert (writing / "_still-being-written").exists()   # another run's: left alone
+    assert not killed.exists()                          # a killed run's: cleaned
+
+    import shutil
+    shutil.rmtree(final)
+    write, other = spark_export._write_export, root / f".tmp-{final.name}-other"
+
+    def the_other_run_finishes_first(info, tmp, buckets):
+        write(info, tmp, buckets)                   # ours, while the other run...
+        write(info, other, buckets)
+        other.rename(final)                         # ...puts its own in place first
+        (final / "_read-by-the-other-run").write_text("x")
+
+    monkeypatch.setattr(spark_export, "_write_export", the_other_run_finishes_first)
+    assert spark_export.export("planted") == str(final)
+    assert (final / "_read-by-the-other-run").exists()     # not replaced under its reader
+    assert sorted(p.name for p in root.iterdir()) == sorted([final.name, writing.name])
+
+
 @needs_spark
 def test_spark_engine_fits_an_in_memory_corpus_too(session):
     from core.model.corpus import Corpus

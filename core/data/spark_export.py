@@ -26,6 +26,8 @@ import os
 import re
 import shutil
 import stat
+import time
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -175,8 +177,6 @@ def read_arrow(session, location: str):
 
 def scratch_location(name: str) -> str:
     """A fresh folder under the export dir for a job's output the driver reads back."""
-    import uuid
-
     return f"{export_dir()}/scratch/{name}-{uuid.uuid4().hex[:12]}"
 
 
@@ -257,46 +257,70 @@ def export(name: str, version: int | None = None, session=None) -> str:
     if fs.exists(f"{final}/_SUCCESS"):
         return final
     staged = _export_local(info, parquet_root())
-    tmp = f"{root}/.tmp-{info.content_hash}"
-    fs.delete(tmp)
+    tmp = f"{root}/.tmp-{info.content_hash}-{uuid.uuid4().hex[:12]}"   # this run's own
     try:
         fs.upload(staged, tmp)
-        fs.delete(final)
-        fs.rename(tmp, final)
-    except BaseException:
+        if not fs.exists(f"{final}/_SUCCESS"):   # else another run uploaded it meanwhile
+            fs.delete(final)
+            fs.rename(tmp, final)
+    finally:
         fs.delete(tmp)
-        raise
     return final
 
 
+_STALE_TMP_S = 6 * 3600   # a `.tmp-…` folder this old is a killed run's, not a running one's
+
+
 def _export_local(info, root: Path) -> Path:
+    """Export into a temporary folder of this run's own, then rename it into place. Two
+    runs exporting one version at once shared `.tmp-<hash>`, the second deleting what
+    the first was writing, and each removed `<hash>/` before its rename, while the
+    other's Spark jobs read it: now a complete `<hash>/` is never replaced."""
     final = root / info.content_hash
     if (final / "_SUCCESS").exists():
         return final
     buckets = buckets_for(info.campaigns)
-    tmp = root / f".tmp-{info.content_hash}"
-    shutil.rmtree(tmp, ignore_errors=True)
     try:
-        tmp.parent.mkdir(parents=True, exist_ok=True)
+        root.mkdir(parents=True, exist_ok=True)
     except OSError as err:  # `--export-dir /proc/x`: was a FileNotFoundError traceback
         raise InputError(f"the Spark export dir {root}: cannot be made ({err.strerror}); "
                          "name a folder this machine can write, or a Hadoop URI") from None
-    columns = ", ".join(COLUMNS)
+    _remove_stale_tmp(root, info.content_hash)
+    tmp = root / f".tmp-{info.content_hash}-{uuid.uuid4().hex[:12]}"
     try:
-        with store.connect(read_only=True) as con:
-            con.execute(
-                f"COPY (SELECT {columns}, {FOLD_SQL} AS fold, "
-                f"CAST(hash(campaign_id) % {buckets} AS INTEGER) AS bucket "
-                "FROM terms WHERE dataset = ? AND version = ? AND term IS NOT NULL "
-                f"ORDER BY bucket, source_file, source_line) TO '{_sql_path(tmp)}' "
-                "(FORMAT parquet, PARTITION_BY (bucket))", [info.name, info.version])
-        (tmp / "_SUCCESS").write_text(f"{info.label}\n", "utf-8")
-        shutil.rmtree(final, ignore_errors=True)
-        tmp.rename(final)
-    except BaseException:
+        _write_export(info, tmp, buckets)
+        if not (final / "_SUCCESS").exists():    # else another run exported it meanwhile
+            shutil.rmtree(final, ignore_errors=True)  # a half one of an older version
+            try:
+                tmp.rename(final)
+            except OSError:                      # another run's got there first
+                if not (final / "_SUCCESS").exists():
+                    raise
+    finally:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return final
+
+
+def _write_export(info, tmp: Path, buckets: int) -> None:
+    """DuckDB's Parquet export of one dataset version into `tmp`, `_SUCCESS` last."""
+    columns = ", ".join(COLUMNS)
+    with store.connect(read_only=True) as con:
+        con.execute(
+            f"COPY (SELECT {columns}, {FOLD_SQL} AS fold, "
+            f"CAST(hash(campaign_id) % {buckets} AS INTEGER) AS bucket "
+            "FROM terms WHERE dataset = ? AND version = ? AND term IS NOT NULL "
+            f"ORDER BY bucket, source_file, source_line) TO '{_sql_path(tmp)}' "
+            "(FORMAT parquet, PARTITION_BY (bucket))", [info.name, info.version])
+    (tmp / "_SUCCESS").write_text(f"{info.label}\n", "utf-8")
+
+
+def _remove_stale_tmp(root: Path, content_hash: str) -> None:
+    """Temporary folders of runs killed mid-export (each run names its own, so none is
+    reused); one younger than `_STALE_TMP_S` may be a running export's and stays."""
+    for old in root.glob(f".tmp-{content_hash}*"):
+        with suppress(OSError):
+            if time.time() - old.stat().st_mtime > _STALE_TMP_S:
+                shutil.rmtree(old, ignore_errors=True)
 
 
 def _sql_path(path: Path) -> str:
