@@ -664,6 +664,54 @@ def test_a_master_nothing_listens_on_is_named_in_seconds_and_keeps_the_session(m
     spark_session.check_reachable("local[2]")   # only standalone masters are checked
 
 
+@needs_spark
+def test_another_master_is_refused_while_a_run_of_this_process_uses_spark(home_with_model,
+                                                                         tmp_path):
+    """The app runs every visitor's work in one process: asking for Spark on another
+    master (a changed TOPICLAB_SPARK_MASTER, the Train page's "Spark master") stopped the
+    session while another thread's scoring ran on it, which failed. Now refused, naming
+    both masters, and the running scoring finishes."""
+    import threading
+
+    from core.data import auth
+
+    started, release = tmp_path / "started", tmp_path / "release"
+
+    def hook(frame):                    # in a Spark task: hold the job until released
+        started.touch()
+        deadline = time.monotonic() + 60
+        while not release.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    outcome = {}
+
+    def scoring():
+        with auth.use(auth.local_user()):
+            try:
+                outcome["result"] = spark_engine.score(home_with_model, master=MASTER,
+                                                       task_hook=hook)
+            except Exception as err:
+                outcome["error"] = err
+
+    thread = threading.Thread(target=scoring)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 120
+        while not started.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert started.exists(), outcome
+        with pytest.raises(spark_session.SparkBusy) as refused:
+            spark_session.get("local[1]")
+        message = str(refused.value)
+        assert f"on {MASTER}; starting it on local[1] would stop that run" in message
+        assert spark_session.running().sparkContext.master == MASTER
+    finally:
+        release.touch()
+        thread.join(180)
+    assert "error" not in outcome, outcome
+    assert outcome["result"].campaigns == 180
+
+
 def test_the_zip_of_core_for_executors_goes_when_the_process_exits():
     """Each process that starts Spark writes `core` as a zip for its executors; it used to
     stay in the temporary folder after every CLI run."""

@@ -44,6 +44,7 @@ TaskHook = Callable[[pd.DataFrame], None]
 
 # --- training from a dataset version -------------------------------------------------------
 
+@spark_session.holds
 def train(spec, progress: Progress | None = None, *, sweep_id: str | None = None):
     """Train a Spark model on a whole dataset version and register it (see module doc)."""
     from core.data import datasets, spark_export
@@ -382,6 +383,7 @@ def _sample_corpora(sample: pd.DataFrame, encoder, cut: int):
 # --- batch scoring -------------------------------------------------------------------------
 
 @releases_memory
+@spark_session.holds
 def score(model_id: str | None = None, progress: Progress | None = None, *,
           master: str | None = None, task_hook: TaskHook | None = None
           ) -> ScoreResult:
