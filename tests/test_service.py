@@ -350,6 +350,31 @@ def test_bad_bodies_are_named_in_json_words_and_ignored_fields_are_refused(serve
         assert "see /openapi.json" in c.get("/v1/nowhere/").json()["error"]
 
 
+def test_a_key_with_spaces_around_it_a_bearer_header_and_a_gzip_body(served):
+    """`X-API-Key:  tl_…  ` (HTTP's optional whitespace, which uvicorn passes on) was a
+    401 for a valid key; a key sent as `Authorization: Bearer` was only "missing"; a gzip
+    body was "not valid JSON ('utf-8' codec can't decode byte 0x8b …)"."""
+    import gzip
+
+    key = keys.create("spaced").key
+    with store.connect(read_only=True) as con:
+        known = keys.active_keys(con)
+    for presented in (f"  {key}  ", f"{key}\t", f"\t{key}"):
+        assert keys.find(presented, known) is not None, repr(presented)
+    assert keys.find("   ", known) is None and keys.find(f"{key}x", known) is None
+    body = json.dumps({"campaign_id": CAMPAIGN}).encode()
+    with client() as (c, _):
+        r = c.post("/v1/fingerprint", content=body, headers={"Authorization": f"Bearer {key}"})
+        assert r.status_code == 401
+        assert "the Authorization header is not read" in r.json()["error"]
+        r = c.post("/v1/fingerprint", content=gzip.compress(body),
+                   headers={"X-API-Key": key, "Content-Encoding": "gzip"})
+        assert r.status_code == 415, r.text
+        assert "Content-Encoding 'gzip'" in r.json()["error"] and "uncompressed" in r.text
+        assert c.post("/v1/fingerprint", content=body, headers={
+            "X-API-Key": key, "Content-Encoding": "identity"}).status_code == 200
+
+
 def test_small_queries_answer_on_the_event_loop_which_never_waits_for_a_slot(served,
                                                                              monkeypatch):
     """Stored campaigns and short keyword lists are answered on the event loop (a thread

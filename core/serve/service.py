@@ -334,8 +334,10 @@ class Gateway:
         key = keys.find(request.headers.get("x-api-key"), state.keys)
         if key is None:
             given = "missing" if not request.headers.get("x-api-key") else "unknown or revoked"
+            elsewhere = (" (the Authorization header is not read)" if given == "missing"
+                         and request.headers.get("authorization") else "")
             raise AnswerError(401, f"API key {given}: send a valid key in the X-API-Key "
-                                   "header (`python -m core keys create NAME`).")
+                                   f"header{elsewhere} (`python -m core keys create NAME`).")
         outcome.key = key
         if outcome.endpoint == "feedback" and not key.can("feedback"):
             raise AnswerError(403, f"Key {key.name!r} ({key.role.replace('_', ' ')}) may not "
@@ -397,6 +399,11 @@ class Gateway:
         limit = self.settings.max_body_bytes
         too_large = AnswerError(413, f"The body is larger than {limit // 1024:,} KiB; send "
                                      "fewer items per batch.")
+        encoding = request.headers.get("content-encoding", "").strip().lower()
+        if encoding not in ("", "identity"):   # gzip was read as text: "not valid JSON"
+            raise AnswerError(415, f"The body is sent with Content-Encoding {encoding!r}, "
+                                   "which the service does not read; send it "
+                                   "uncompressed.")
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limit:
             raise too_large
