@@ -349,6 +349,13 @@ def test_bad_bodies_are_named_in_json_words_and_ignored_fields_are_refused(serve
                 r.json()["error"]
         assert "see /openapi.json" in c.get("/v1/nowhere/").json()["error"]
 
+        described = c.get("/openapi.json").json()["paths"]   # says what is accepted
+        for endpoint, has_n in (("fingerprint", False), ("neighbors", True)):
+            one, batch = described[f"/v1/{endpoint}"]["post"]["requestBody"]["content"][
+                "application/json"]["schema"]["oneOf"]
+            assert ("n" in one["properties"]) is has_n, endpoint
+            assert ("n" in batch["properties"]["items"]["items"]["properties"]) is has_n
+
 
 def test_a_key_with_spaces_around_it_a_bearer_header_and_a_gzip_body(served):
     """`X-API-Key:  tl_…  ` (HTTP's optional whitespace, which uvicorn passes on) was a

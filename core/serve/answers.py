@@ -138,7 +138,7 @@ def parse(model: type[BaseModel], raw: Any, prefix: str = "") -> Any:
 # What each endpoint reads besides the campaign or keywords: /v1/fingerprint reads none of
 # these, and a client sending `n` there (or `exclude_account` with pasted keywords, which
 # belong to no account) got an answer that silently ignored it.
-_NEIGHBOR_FIELDS = ("n", "exclude_account", "min_terms")
+NEIGHBOR_FIELDS = ("n", "exclude_account", "min_terms")
 
 
 def parse_query(endpoint: str, raw: Any, prefix: str = "") -> Query:
@@ -147,7 +147,7 @@ def parse_query(endpoint: str, raw: Any, prefix: str = "") -> Query:
     query = parse(Query, raw, prefix)
     at = f"{prefix}." if prefix else ""
     if endpoint == "fingerprint":
-        for name in _NEIGHBOR_FIELDS:
+        for name in NEIGHBOR_FIELDS:
             if name in query.model_fields_set:
                 raise AnswerError(422, f"field `{at}{name}`: /v1/fingerprint does not use it "
                                        "(it is for /v1/neighbors and /v1/suggest); leave it "

@@ -737,12 +737,28 @@ _DOCS = {
                 "serves that campaign. Needs an account_manager or data_scientist key.",
 }
 
-_QUERY_SCHEMA = Query.model_json_schema()
-_BATCH_SCHEMA = {"type": "object", "required": ["items"], "properties": {
-    "items": {"type": "array", "maxItems": answers.MAX_ITEMS, "items": _QUERY_SCHEMA}}}
+def _query_schema(endpoint: str) -> dict:
+    """The JSON schema of one query to `endpoint`: /v1/fingerprint's without the fields it
+    refuses (`answers.parse_query`), which the API description listed as accepted."""
+    schema = Query.model_json_schema()
+    if endpoint == "fingerprint":
+        for name in answers.NEIGHBOR_FIELDS:
+            schema["properties"].pop(name)
+    return schema
+
+
+def _body_schema(endpoint: str) -> dict:
+    """One query, or a batch of them (`{"items": […]}`)."""
+    query = _query_schema(endpoint)
+    batch = {"type": "object", "required": ["items"], "additionalProperties": False,
+             "properties": {"items": {"type": "array", "minItems": 1,
+                                      "maxItems": answers.MAX_ITEMS, "items": query}}}
+    return {"requestBody": {"required": True, "content": {"application/json": {
+        "schema": {"oneOf": [query, batch]}}}}}
+
+
 _OPENAPI_BODY = {
-    **{e: {"requestBody": {"required": True, "content": {"application/json": {
-        "schema": {"oneOf": [_QUERY_SCHEMA, _BATCH_SCHEMA]}}}}} for e in answers.ENDPOINTS},
+    **{e: _body_schema(e) for e in answers.ENDPOINTS},
     "feedback": {"requestBody": {"required": True, "content": {"application/json": {
         "schema": FeedbackBody.model_json_schema()}}}},
 }
