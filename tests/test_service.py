@@ -1430,6 +1430,16 @@ def test_serve_on_an_address_it_cannot_listen_on_is_one_line(home):
     assert held.returncode == 1, held.stderr
     assert f"cannot listen on 127.0.0.1:{port}: Address already in use (another process " \
         "listens there" in held.stderr and "Traceback" not in held.stderr
+    if socket.has_ipv6:                 # an IPv6 address is written as URLs write it
+        with socket.socket(socket.AF_INET6) as holder:
+            holder.bind(("::1", 0))
+            holder.listen()
+            port = holder.getsockname()[1]
+            held = cli("serve", "--host", "::1", "--port", str(port), home=home)
+        assert f"cannot listen on [::1]:{port}: Address already in use" in held.stderr, \
+            held.stderr
+    from core.serve.service import host_port
+    assert host_port("::1", 8000) == "[::1]:8000" and host_port("0.0.0.0", 80) == "0.0.0.0:80"
 
 
 def test_service_numbers_where_zero_is_a_setting(monkeypatch):

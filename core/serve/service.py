@@ -820,7 +820,14 @@ def check_address(host: str, port: int) -> None:
         except OSError as err:
             held = (" (another process listens there: stop it, or pick another --port)"
                     if err.errno == errno.EADDRINUSE else "")
-            raise InputError(f"cannot listen on {host}:{port}: {err.strerror}{held}") from None
+            raise InputError(f"cannot listen on {host_port(host, port)}: {err.strerror}{held}"
+                             ) from None
+
+
+def host_port(host: str, port: int) -> str:
+    """`host:port` as a URL writes it: an IPv6 address in brackets (`[::1]:8000`; was
+    `http://::1:8000`, which no client reads)."""
+    return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
 
 
 def bind_tcp(config: Any) -> socket.socket:
