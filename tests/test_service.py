@@ -166,6 +166,31 @@ def test_canary_cli_checks_the_share_and_is_audited(served, capsys):
     assert str(shown) in ("0", "0.0") and str(canary.get_percent()) == "0.0"
 
 
+def test_canary_set_refuses_a_candidate_that_cannot_load(served, capsys):
+    """`canary set 20` with the candidate's folder damaged or gone was accepted without a
+    word, and the service then sent the candidate nothing."""
+    candidate = served["candidate"]
+    folder = registry.model_dir(candidate)
+    counts = folder / "counts.npz"
+    saved = counts.read_bytes()
+    counts.write_bytes(saved[:1000])
+    assert cli_main(["canary", "set", "20"]) == 1
+    err = capsys.readouterr().err
+    assert f"The candidate {candidate} cannot be loaded" in err and "BadZipFile" in err
+    assert canary.get_percent() == 0                   # nothing written
+    aside = folder.with_name(folder.name + ".aside")
+    counts.write_bytes(saved)
+    folder.rename(aside)                               # the whole folder gone
+    assert cli_main(["canary", "set", "20"]) == 1
+    assert f"The candidate {candidate} cannot be loaded" in capsys.readouterr().err
+    assert cli_main(["canary", "set", "0"]) == 0       # turning it off never loads it
+    capsys.readouterr()
+    aside.rename(folder)                               # repaired: accepted
+    assert cli_main(["canary", "set", "20"]) == 0
+    assert json.loads(capsys.readouterr().out)["candidate"] == candidate
+    assert canary.get_percent() == 20
+
+
 # -- canary split (pure) -------------------------------------------------------------------------
 def test_canary_split_is_sticky_monotone_and_close_to_the_share():
     ids = [f"C{i:05d}" for i in range(2000)]
@@ -262,6 +287,99 @@ def test_every_status_code(served):
     with client(max_in_flight=0) as (c, _):
         r = post(c, "fingerprint", {"campaign_id": CAMPAIGN}, am)
         assert r.status_code == 503 and r.headers["Retry-After"] == "1"
+
+
+def test_bad_bodies_are_named_in_json_words_and_ignored_fields_are_refused(served):
+    """Type errors named Python's types (`not NoneType`, `a valid list`); /v1/fingerprint
+    silently ignored `n`, `exclude_account` and `min_terms`, and pasted keywords ignored
+    `exclude_account`; `/v1/neighbors/` was a 307 redirect, which a POST client may not
+    follow (or follows without the body)."""
+    key = keys.create("strict").key
+    with client() as (c, _):
+        def refused(endpoint: str, raw: bytes) -> str:
+            r = c.post(f"/v1/{endpoint}", content=raw, headers={"X-API-Key": key})
+            assert r.status_code == 422, (raw, r.text)
+            return r.json()["error"]
+
+        for raw, said in ((b"null", "the body must be a JSON object, not null"),
+                          (b"[1]", "the body must be a JSON object, not an array"),
+                          (b'"x"', "the body must be a JSON object, not a string"),
+                          (b"true", "the body must be a JSON object, not true"),
+                          (b'{"keywords": "plumber"}',
+                           "field `keywords`: must be an array, not a string"),
+                          (b'{"campaign_id": "C00003", "n": 5.0}',
+                           "field `n`: must be a whole number, not 5.0"),
+                          (b'{"campaign_id": "C00003", "exclude_account": null}',
+                           "field `exclude_account`: must be true or false, not null"),
+                          (b'{"items": {"campaign_id": "C00003"}}',
+                           "field `items`: must be an array of 1 to 1,000 objects, not an "
+                           "object"),
+                          (b'{"items": [null]}', "`items.0` must be a JSON object, not null")):
+            error = refused("neighbors", raw) if b"items" not in raw else None
+            if error is None:
+                r = c.post("/v1/neighbors", content=raw, headers={"X-API-Key": key})
+                error = (r.json()["items"][0]["error"] if r.status_code == 200
+                         else r.json()["error"])
+            assert error == said, (raw, error)
+            assert not re.search(r"NoneType|\blist\b|\bstr\b|dictionary", error)
+
+        for extra in ({"n": 3}, {"min_terms": 2}, {"exclude_account": False}):
+            for base in ({"campaign_id": CAMPAIGN}, {"keywords": ["emergency plumber"]}):
+                error = refused("fingerprint", json.dumps({**base, **extra}).encode())
+                assert f"field `{next(iter(extra))}`: /v1/fingerprint does not use it" in error
+        r = post(c, "fingerprint", {"items": [{"campaign_id": CAMPAIGN},
+                                              {"campaign_id": CAMPAIGN, "n": 3}]}, key)
+        assert [i["status"] for i in r.json()["items"]] == [200, 422]
+        assert "field `items.1.n`: /v1/fingerprint" in r.json()["items"][1]["error"]
+
+        pasted = {"keywords": ["emergency plumber"], "exclude_account": True}
+        for endpoint in ("neighbors", "suggest"):
+            assert "pasted keywords belong to no account" in refused(
+                endpoint, json.dumps(pasted).encode())
+        assert post(c, "neighbors", {**pasted, "exclude_account": False}, key
+                    ).status_code == 200
+        assert post(c, "neighbors", {"campaign_id": CAMPAIGN, "exclude_account": True}, key
+                    ).status_code == 200
+
+        for method, path in (("POST", "/v1/neighbors/"), ("GET", "/healthz/")):
+            r = c.request(method, path, json={"campaign_id": CAMPAIGN},
+                          headers={"X-API-Key": key}, follow_redirects=False)
+            assert r.status_code == 404, (path, r.status_code)
+            assert f"the endpoint is {path.rstrip('/')}, without the trailing slash" in \
+                r.json()["error"]
+        assert "see /openapi.json" in c.get("/v1/nowhere/").json()["error"]
+
+        described = c.get("/openapi.json").json()["paths"]   # says what is accepted
+        for endpoint, has_n in (("fingerprint", False), ("neighbors", True)):
+            one, batch = described[f"/v1/{endpoint}"]["post"]["requestBody"]["content"][
+                "application/json"]["schema"]["oneOf"]
+            assert ("n" in one["properties"]) is has_n, endpoint
+            assert ("n" in batch["properties"]["items"]["items"]["properties"]) is has_n
+
+
+def test_a_key_with_spaces_around_it_a_bearer_header_and_a_gzip_body(served):
+    """`X-API-Key:  tl_…  ` (HTTP's optional whitespace, which uvicorn passes on) was a
+    401 for a valid key; a key sent as `Authorization: Bearer` was only "missing"; a gzip
+    body was "not valid JSON ('utf-8' codec can't decode byte 0x8b …)"."""
+    import gzip
+
+    key = keys.create("spaced").key
+    with store.connect(read_only=True) as con:
+        known = keys.active_keys(con)
+    for presented in (f"  {key}  ", f"{key}\t", f"\t{key}"):
+        assert keys.find(presented, known) is not None, repr(presented)
+    assert keys.find("   ", known) is None and keys.find(f"{key}x", known) is None
+    body = json.dumps({"campaign_id": CAMPAIGN}).encode()
+    with client() as (c, _):
+        r = c.post("/v1/fingerprint", content=body, headers={"Authorization": f"Bearer {key}"})
+        assert r.status_code == 401
+        assert "the Authorization header is not read" in r.json()["error"]
+        r = c.post("/v1/fingerprint", content=gzip.compress(body),
+                   headers={"X-API-Key": key, "Content-Encoding": "gzip"})
+        assert r.status_code == 415, r.text
+        assert "Content-Encoding 'gzip'" in r.json()["error"] and "uncompressed" in r.text
+        assert c.post("/v1/fingerprint", content=body, headers={
+            "X-API-Key": key, "Content-Encoding": "identity"}).status_code == 200
 
 
 def test_small_queries_answer_on_the_event_loop_which_never_waits_for_a_slot(served,
@@ -706,11 +824,11 @@ def test_a_candidate_that_cannot_load_leaves_production_serving_and_says_so(serv
     everything, /healthz, /readyz and /metrics name the model, and it is served once
     repaired."""
     production, candidate = served["production"], served["candidate"]
+    canary.set_percent(100)          # before the damage: `canary set` refuses it after
     counts = registry.model_dir(candidate) / "counts.npz"
     saved = counts.read_bytes()
     counts.write_bytes(saved[:1000])
     key = keys.create("canary", rate_per_minute=10_000).key
-    canary.set_percent(100)
     ids = [f"C{i:05d}" for i in range(1, 21)]
 
     def all_on_production(c: TestClient) -> None:
@@ -756,6 +874,36 @@ def test_a_candidate_that_cannot_load_leaves_production_serving_and_says_so(serv
             "X-Model-Id"] == candidate
         assert metric(c, "topiclab_model", f'{{alias="candidate",model_id="{candidate}"}}'
                       ) == 1
+
+
+def test_a_model_that_cannot_load_is_tried_again_with_back_off(served, caplog):
+    """A candidate that cannot be loaded was read again (seconds of CPU at 100,000
+    campaigns) and logged at every full check, every 10 s; now after 10 s, then twice as
+    long each time up to 10 minutes, and at once when its folder changes."""
+    candidate = served["candidate"]
+    counts = registry.model_dir(candidate) / "counts.npz"
+    saved = counts.read_bytes()
+    counts.write_bytes(saved[:1000])
+    now = [0.0]
+    holder = ModelHolder(full_check_s=10.0, clock=lambda: now[0])
+    caplog.set_level("WARNING", logger="core.serve.serving")
+
+    def tries() -> int:
+        return sum(f"candidate {candidate} cannot be loaded" in r.getMessage()
+                   for r in caplog.records)
+
+    assert holder.refresh()
+    assert holder.state.candidate is None and tries() == 1
+    for second in range(10, 1201, 10):              # 20 minutes of full checks
+        now[0] = second
+        holder.refresh(force=False)
+    # tried at 0, 10, 30, 70, 150, 310, 630 and 1,230 s: not 121 times
+    assert 6 <= tries() <= 8, tries()
+    assert f"candidate {candidate} cannot be loaded" in holder.state.problem
+    counts.write_bytes(saved)                       # repaired: tried at the next check
+    now[0] += 10
+    assert holder.refresh(force=False)
+    assert holder.state.candidate.model_id == candidate and holder.state.problem is None
 
 
 def test_request_log_and_feedback_wait_for_a_busy_store_without_slowing_requests(served):
@@ -1282,6 +1430,16 @@ def test_serve_on_an_address_it_cannot_listen_on_is_one_line(home):
     assert held.returncode == 1, held.stderr
     assert f"cannot listen on 127.0.0.1:{port}: Address already in use (another process " \
         "listens there" in held.stderr and "Traceback" not in held.stderr
+    if socket.has_ipv6:                 # an IPv6 address is written as URLs write it
+        with socket.socket(socket.AF_INET6) as holder:
+            holder.bind(("::1", 0))
+            holder.listen()
+            port = holder.getsockname()[1]
+            held = cli("serve", "--host", "::1", "--port", str(port), home=home)
+        assert f"cannot listen on [::1]:{port}: Address already in use" in held.stderr, \
+            held.stderr
+    from core.serve.service import host_port
+    assert host_port("::1", 8000) == "[::1]:8000" and host_port("0.0.0.0", 80) == "0.0.0.0:80"
 
 
 def test_service_numbers_where_zero_is_a_setting(monkeypatch):

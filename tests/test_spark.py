@@ -267,6 +267,37 @@ def test_counts_of_a_model_deleted_while_spark_scores_it_do_not_stay(home_with_m
 
 
 @needs_spark
+def test_two_spark_scorings_of_one_model_never_write_over_each_others_counts(
+        home_with_model, tmp_path, monkeypatch):
+    """Two `score --engine spark` of one model into one export dir both encoded straight
+    into `counts/<model>` in overwrite mode, each deleting what the other was writing or
+    reading. Now each encodes into its own scratch folder and moves it into place; when
+    the other run got there first, its complete counts are kept and this run's dropped.
+    No empty `scratch/` folder is left behind."""
+    export = tmp_path / "shared-export"
+    monkeypatch.setenv("TOPICLAB_SPARK_EXPORT_DIR", str(export))
+    counts_at = Path(spark_export.counts_location(home_with_model))
+    encode = spark_engine._encode_job
+
+    def the_other_run_finishes_first(session, location, encoder, target):
+        # the other process's run: its complete counts, marked, land while ours encodes
+        encode(session, location, encoder, str(counts_at))
+        (counts_at / "_written-by-the-other-run").write_text("mine")
+        encode(session, location, encoder, target)
+
+    monkeypatch.setattr(spark_engine, "_encode_job", the_other_run_finishes_first)
+    result = spark_engine.score(home_with_model, master=MASTER)
+    assert result.campaigns == 180
+    assert (counts_at / "_written-by-the-other-run").read_text() == "mine"   # kept whole
+    assert (counts_at / "_SUCCESS").exists()
+    assert not (export / "scratch").exists()         # the run's folder, and the empty parent
+    in_spark = score.load_fingerprints(home_with_model)
+    score.score_dataset(home_with_model)
+    np.testing.assert_allclose(in_spark.weights, score.load_fingerprints(home_with_model).weights,
+                               atol=1e-6, rtol=0)
+
+
+@needs_spark
 def test_an_export_dir_hadoop_or_this_machine_cannot_use_is_one_line(home_with_model,
                                                                      capsys):
     """`--export-dir foo://x` (no such Hadoop file system), `file:relative` and a folder
@@ -293,9 +324,9 @@ def test_spark_scoring_equals_local_scoring(home_with_model):
     result = json.loads(out.getvalue())
     assert result["engine"] == "spark" and result["campaigns"] == 180
     assert "encode" not in result["timings"]  # the counts Spark training wrote are read
-    # The fold-in's output went through a scratch folder, removed once read back.
-    scratch = Path(spark_export.export_dir()) / "scratch"
-    assert not scratch.exists() or not any(scratch.iterdir())
+    # The fold-in's output went through a scratch folder, removed once read back, and the
+    # `scratch/` folder with it once empty (it stayed).
+    assert not (Path(spark_export.export_dir()) / "scratch").exists()
     in_spark = score.load_fingerprints(home_with_model)
     score.score_dataset(home_with_model)
     local = score.load_fingerprints(home_with_model)
@@ -449,6 +480,49 @@ def test_parquet_export_is_cached_by_content_hash(home_with_model):
     assert not list(first.parent.glob(".tmp-*"))
 
 
+def test_two_exports_of_one_version_never_delete_each_others_files(home, monkeypatch):
+    """Two runs exporting one dataset version at once (two `score --engine spark`, or
+    the app and a scheduled pipeline) shared `.tmp-<hash>`, the second deleting what the
+    first was writing, and each removed `<hash>/` before renaming, while the other's
+    Spark jobs read it. Each run now has its own temporary folder and keeps a complete
+    export another run put in place first. DuckDB only: no Spark needed."""
+    import os
+
+    from core.data import datasets
+
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / "planted.csv"
+    planted_rows(campaigns_per_group=5).to_csv(path, index=False)
+    ingest.import_paths([path], "planted")
+    root = spark_export.parquet_root()
+    final = root / datasets.get("planted").content_hash
+    writing = root / f".tmp-{final.name}"           # the name every run used
+    writing.mkdir(parents=True)
+    (writing / "_still-being-written").write_text("x")
+    killed = root / f".tmp-{final.name}-0123456789ab"   # a run killed a day ago
+    killed.mkdir()
+    os.utime(killed, (time.time() - 86_400,) * 2)
+    assert spark_export.export("planted") == str(final)
+    assert (final / "_SUCCESS").exists() and sorted(final.glob("bucket=*"))
+    assert (writing / "_still-being-written").exists()   # another run's: left alone
+    assert not killed.exists()                          # a killed run's: cleaned
+
+    import shutil
+    shutil.rmtree(final)
+    write, other = spark_export._write_export, root / f".tmp-{final.name}-other"
+
+    def the_other_run_finishes_first(info, tmp, buckets):
+        write(info, tmp, buckets)                   # ours, while the other run...
+        write(info, other, buckets)
+        other.rename(final)                         # ...puts its own in place first
+        (final / "_read-by-the-other-run").write_text("x")
+
+    monkeypatch.setattr(spark_export, "_write_export", the_other_run_finishes_first)
+    assert spark_export.export("planted") == str(final)
+    assert (final / "_read-by-the-other-run").exists()     # not replaced under its reader
+    assert sorted(p.name for p in root.iterdir()) == sorted([final.name, writing.name])
+
+
 @needs_spark
 def test_spark_engine_fits_an_in_memory_corpus_too(session):
     from core.model.corpus import Corpus
@@ -588,6 +662,54 @@ def test_a_master_nothing_listens_on_is_named_in_seconds_and_keeps_the_session(m
     with pytest.raises(TopicLabError, match="is not a Spark master URL"):
         spark_session.check_reachable("spark://127.0.0.1:port")
     spark_session.check_reachable("local[2]")   # only standalone masters are checked
+
+
+@needs_spark
+def test_another_master_is_refused_while_a_run_of_this_process_uses_spark(home_with_model,
+                                                                         tmp_path):
+    """The app runs every visitor's work in one process: asking for Spark on another
+    master (a changed TOPICLAB_SPARK_MASTER, the Train page's "Spark master") stopped the
+    session while another thread's scoring ran on it, which failed. Now refused, naming
+    both masters, and the running scoring finishes."""
+    import threading
+
+    from core.data import auth
+
+    started, release = tmp_path / "started", tmp_path / "release"
+
+    def hook(frame):                    # in a Spark task: hold the job until released
+        started.touch()
+        deadline = time.monotonic() + 60
+        while not release.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    outcome = {}
+
+    def scoring():
+        with auth.use(auth.local_user()):
+            try:
+                outcome["result"] = spark_engine.score(home_with_model, master=MASTER,
+                                                       task_hook=hook)
+            except Exception as err:
+                outcome["error"] = err
+
+    thread = threading.Thread(target=scoring)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 120
+        while not started.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert started.exists(), outcome
+        with pytest.raises(spark_session.SparkBusy) as refused:
+            spark_session.get("local[1]")
+        message = str(refused.value)
+        assert f"on {MASTER}; starting it on local[1] would stop that run" in message
+        assert spark_session.running().sparkContext.master == MASTER
+    finally:
+        release.touch()
+        thread.join(180)
+    assert "error" not in outcome, outcome
+    assert outcome["result"].campaigns == 180
 
 
 def test_the_zip_of_core_for_executors_goes_when_the_process_exits():

@@ -26,8 +26,10 @@ import os
 import re
 import shutil
 import stat
+import time
+import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from core import config
@@ -175,9 +177,53 @@ def read_arrow(session, location: str):
 
 def scratch_location(name: str) -> str:
     """A fresh folder under the export dir for a job's output the driver reads back."""
-    import uuid
-
     return f"{export_dir()}/scratch/{name}-{uuid.uuid4().hex[:12]}"
+
+
+def remove_scratch(session, location: str) -> None:
+    """Delete a job's scratch folder, and the `scratch/` folder above it once empty (it
+    stayed under the export dir after every scoring). Another run's scratch folder in it
+    keeps it: the delete of the parent is not recursive."""
+    parent = location.rsplit("/", 1)[0]
+    local = _local_path(location)
+    if local is not None:
+        shutil.rmtree(local, ignore_errors=True)
+        with suppress(OSError):          # not empty (another run's), or gone already
+            local.parent.rmdir()
+        return
+    fs = HadoopFS(session)
+    fs.delete(location)
+    with suppress(Exception):            # not empty: Hadoop refuses a plain delete
+        fs.delete_if_empty(parent)
+
+
+def move_into_place(session, source: str, target: str) -> bool:
+    """Rename the finished folder `source` to `target` unless a complete `target` (with
+    Spark's `_SUCCESS`) is there already, written by another run meanwhile: that one is
+    kept, never replaced while its owner may be reading it (`source` is then left to the
+    caller to delete). True when `source` was moved. A local rename fails on a target
+    folder that is not empty, so two runs never both win."""
+    local, local_target = _local_path(source), _local_path(target)
+    if local is not None and local_target is not None:
+        if (local_target / "_SUCCESS").exists():
+            return False
+        if local_target.exists():        # a run that crashed half-way: nobody reads it
+            shutil.rmtree(local_target, ignore_errors=True)
+        local_target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            local.rename(local_target)
+        except OSError:                  # another run's folder got there first
+            if (local_target / "_SUCCESS").exists():
+                return False
+            raise
+        return True
+    fs = HadoopFS(session)
+    if fs.exists(f"{target}/_SUCCESS"):
+        return False
+    fs.delete(target)
+    fs.mkdirs(target.rsplit("/", 1)[0])
+    fs.rename(source, target)
+    return True
 
 
 def _local_path(location: str) -> Path | None:
@@ -211,46 +257,70 @@ def export(name: str, version: int | None = None, session=None) -> str:
     if fs.exists(f"{final}/_SUCCESS"):
         return final
     staged = _export_local(info, parquet_root())
-    tmp = f"{root}/.tmp-{info.content_hash}"
-    fs.delete(tmp)
+    tmp = f"{root}/.tmp-{info.content_hash}-{uuid.uuid4().hex[:12]}"   # this run's own
     try:
         fs.upload(staged, tmp)
-        fs.delete(final)
-        fs.rename(tmp, final)
-    except BaseException:
+        if not fs.exists(f"{final}/_SUCCESS"):   # else another run uploaded it meanwhile
+            fs.delete(final)
+            fs.rename(tmp, final)
+    finally:
         fs.delete(tmp)
-        raise
     return final
 
 
+_STALE_TMP_S = 6 * 3600   # a `.tmp-…` folder this old is a killed run's, not a running one's
+
+
 def _export_local(info, root: Path) -> Path:
+    """Export into a temporary folder of this run's own, then rename it into place. Two
+    runs exporting one version at once shared `.tmp-<hash>`, the second deleting what
+    the first was writing, and each removed `<hash>/` before its rename, while the
+    other's Spark jobs read it: now a complete `<hash>/` is never replaced."""
     final = root / info.content_hash
     if (final / "_SUCCESS").exists():
         return final
     buckets = buckets_for(info.campaigns)
-    tmp = root / f".tmp-{info.content_hash}"
-    shutil.rmtree(tmp, ignore_errors=True)
     try:
-        tmp.parent.mkdir(parents=True, exist_ok=True)
+        root.mkdir(parents=True, exist_ok=True)
     except OSError as err:  # `--export-dir /proc/x`: was a FileNotFoundError traceback
         raise InputError(f"the Spark export dir {root}: cannot be made ({err.strerror}); "
                          "name a folder this machine can write, or a Hadoop URI") from None
-    columns = ", ".join(COLUMNS)
+    _remove_stale_tmp(root, info.content_hash)
+    tmp = root / f".tmp-{info.content_hash}-{uuid.uuid4().hex[:12]}"
     try:
-        with store.connect(read_only=True) as con:
-            con.execute(
-                f"COPY (SELECT {columns}, {FOLD_SQL} AS fold, "
-                f"CAST(hash(campaign_id) % {buckets} AS INTEGER) AS bucket "
-                "FROM terms WHERE dataset = ? AND version = ? AND term IS NOT NULL "
-                f"ORDER BY bucket, source_file, source_line) TO '{_sql_path(tmp)}' "
-                "(FORMAT parquet, PARTITION_BY (bucket))", [info.name, info.version])
-        (tmp / "_SUCCESS").write_text(f"{info.label}\n", "utf-8")
-        shutil.rmtree(final, ignore_errors=True)
-        tmp.rename(final)
-    except BaseException:
+        _write_export(info, tmp, buckets)
+        if not (final / "_SUCCESS").exists():    # else another run exported it meanwhile
+            shutil.rmtree(final, ignore_errors=True)  # a half one of an older version
+            try:
+                tmp.rename(final)
+            except OSError:                      # another run's got there first
+                if not (final / "_SUCCESS").exists():
+                    raise
+    finally:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return final
+
+
+def _write_export(info, tmp: Path, buckets: int) -> None:
+    """DuckDB's Parquet export of one dataset version into `tmp`, `_SUCCESS` last."""
+    columns = ", ".join(COLUMNS)
+    with store.connect(read_only=True) as con:
+        con.execute(
+            f"COPY (SELECT {columns}, {FOLD_SQL} AS fold, "
+            f"CAST(hash(campaign_id) % {buckets} AS INTEGER) AS bucket "
+            "FROM terms WHERE dataset = ? AND version = ? AND term IS NOT NULL "
+            f"ORDER BY bucket, source_file, source_line) TO '{_sql_path(tmp)}' "
+            "(FORMAT parquet, PARTITION_BY (bucket))", [info.name, info.version])
+    (tmp / "_SUCCESS").write_text(f"{info.label}\n", "utf-8")
+
+
+def _remove_stale_tmp(root: Path, content_hash: str) -> None:
+    """Temporary folders of runs killed mid-export (each run names its own, so none is
+    reused); one younger than `_STALE_TMP_S` may be a running export's and stays."""
+    for old in root.glob(f".tmp-{content_hash}*"):
+        with suppress(OSError):
+            if time.time() - old.stat().st_mtime > _STALE_TMP_S:
+                shutil.rmtree(old, ignore_errors=True)
 
 
 def _sql_path(path: Path) -> str:
@@ -294,6 +364,15 @@ class HadoopFS:
         path, fs = self._path(location)
         if fs.exists(path):
             fs.delete(path, True)
+
+    def delete_if_empty(self, location: str) -> None:
+        path, fs = self._path(location)
+        if fs.exists(path) and not fs.listStatus(path):
+            fs.delete(path, False)
+
+    def mkdirs(self, location: str) -> None:
+        path, fs = self._path(location)
+        fs.mkdirs(path)
 
     def upload(self, local: Path, location: str) -> None:
         path, fs = self._path(location)

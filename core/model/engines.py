@@ -720,6 +720,7 @@ class SparkLDA(Engine):
         return topic_term, alpha, {**spark_session.describe(session),
                                    "subsampling_rate": lda.getSubsamplingRate()}
 
+    @spark_session.holds
     def _train(self, corpus, progress):
         """Fit on an in-memory Corpus (sweeps, the pipeline, notebooks): its bows go to
         Spark as count vectors; the vocabulary is the corpus's."""

@@ -19,6 +19,7 @@ an error in a task) instead of a Java stack trace.
 from __future__ import annotations
 
 import atexit
+import functools
 import os
 import re
 import shutil
@@ -42,6 +43,7 @@ _POLL_S = 0.5
 _lock = threading.RLock()
 _session: Any = None
 _session_master: str | None = None
+_holds: dict[int, int] = {}   # thread id -> runs of that thread using the session (`holds`)
 
 
 class SparkUnavailable(TopicLabError):
@@ -50,6 +52,37 @@ class SparkUnavailable(TopicLabError):
 
 class SparkJobError(TopicLabError):
     """A Spark job failed or was lost; the message says why in one line."""
+
+
+class SparkBusy(TopicLabError):
+    """Another run of this process uses the session on another master: switching would
+    stop it (`get`)."""
+
+
+def holds(work: Callable[..., T]) -> Callable[..., T]:
+    """Mark `work` (a training, a scoring) as using the process's session while it runs:
+    `get` on another master then refuses rather than stop the session under it. The app
+    runs every visitor's work in one process, and one visitor's "Spark master" stopped
+    the session another's training was running on (`the job was cancelled`)."""
+    @functools.wraps(work)
+    def holding(*args: Any, **kwargs: Any) -> T:
+        me = threading.get_ident()
+        with _lock:
+            _holds[me] = _holds.get(me, 0) + 1
+        try:
+            return work(*args, **kwargs)
+        finally:
+            with _lock:
+                _holds[me] -= 1
+                if not _holds[me]:
+                    del _holds[me]
+    return holding
+
+
+def _held_elsewhere() -> bool:
+    """Whether a run of another thread uses the session now (call with `_lock` held)."""
+    me = threading.get_ident()
+    return any(count for thread, count in _holds.items() if thread != me)
 
 
 # The master URLs Spark accepts (SparkContext's local patterns, spark-submit's rule for
@@ -180,6 +213,12 @@ def get(master_url: str | None = None):
         memory, partitions = driver_memory(), shuffle_partitions()
         check_available()
         check_reachable(url)  # before the running session stops: it may be kept
+        if _session is not None and _held_elsewhere() and _alive(_session):
+            raise SparkBusy(
+                f"Spark is running another training or scoring of this process on "
+                f"{_session_master}; starting it on {url} would stop that run. Wait until "
+                f"it ends, or use {_session_master} (--spark-master, TOPICLAB_SPARK_MASTER "
+                "or the Train page's \"Spark master\").")
         if _session is not None:
             stop()
         from pyspark.sql import SparkSession

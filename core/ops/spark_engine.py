@@ -44,6 +44,7 @@ TaskHook = Callable[[pd.DataFrame], None]
 
 # --- training from a dataset version -------------------------------------------------------
 
+@spark_session.holds
 def train(spec, progress: Progress | None = None, *, sweep_id: str | None = None):
     """Train a Spark model on a whole dataset version and register it (see module doc)."""
     from core.data import datasets, spark_export
@@ -382,6 +383,7 @@ def _sample_corpora(sample: pd.DataFrame, encoder, cut: int):
 # --- batch scoring -------------------------------------------------------------------------
 
 @releases_memory
+@spark_session.holds
 def score(model_id: str | None = None, progress: Progress | None = None, *,
           master: str | None = None, task_hook: TaskHook | None = None
           ) -> ScoreResult:
@@ -408,9 +410,7 @@ def score(model_id: str | None = None, progress: Progress | None = None, *,
             location = spark_export.export(dataset["name"], int(dataset["version"]), session)
             run.lap("export")
             registry.record_counts(model_id, counts_at)   # so delete-model finds them there
-            spark_session.run_job(session, "encode counts",
-                                  lambda: _encode_job(session, location, model.encoder, counts_at),
-                                  progress)
+            _encode_into_place(session, location, model.encoder, counts_at, progress)
             run.lap("encode")
         state = session.sparkContext.broadcast({
             "topic_term": model.engine.topic_term_, "alpha": model.engine.alpha_,
@@ -432,7 +432,7 @@ def score(model_id: str | None = None, progress: Progress | None = None, *,
             table = spark_export.read_arrow(session, scratch)
         finally:
             state.destroy()
-            spark_export.HadoopFS(session).delete(scratch)
+            spark_export.remove_scratch(session, scratch)
         run.lap("fold_in")
         ids = table.column("campaign_id").to_pylist()
         k = model.k
@@ -442,6 +442,24 @@ def score(model_id: str | None = None, progress: Progress | None = None, *,
         local_score.store_fingerprints(model_id, ids, weights, oov, {"engine": "spark"})
         run.lap("write")
     return run.result(len(ids), "spark", spark_session.describe(session))
+
+
+def _encode_into_place(session, location: str, encoder, counts_at: str,
+                       progress: Progress | None) -> None:
+    """Encode every campaign into a scratch folder of this run, then move it to
+    `counts_at` (`spark_export.move_into_place`): two `score --engine spark` of one model
+    into one export dir both wrote `counts_at` itself in overwrite mode, each deleting
+    the files the other was writing or reading."""
+    from core.data import spark_export
+
+    scratch = spark_export.scratch_location(f"counts-{counts_at.rsplit('/', 1)[-1]}")
+    try:
+        spark_session.run_job(session, "encode counts",
+                              lambda: _encode_job(session, location, encoder, scratch),
+                              progress)
+        spark_export.move_into_place(session, scratch, counts_at)
+    finally:
+        spark_export.remove_scratch(session, scratch)
 
 
 @contextmanager

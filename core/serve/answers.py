@@ -8,6 +8,7 @@ answered, so the cache key and the answer come from the same input.
 
 from __future__ import annotations
 
+import json
 import unicodedata
 from collections.abc import Mapping
 from typing import Annotated, Any
@@ -93,13 +94,33 @@ def normalise_keywords(keywords: list[str]) -> list[str]:
     return sorted(k for k in cleaned if k)
 
 
+# pydantic's type errors ("Input should be a valid list") name Python's types; a client
+# sends JSON, so the message names what was expected and what came in JSON's words.
+_EXPECTED = {"list_type": "an array", "string_type": "a string", "int_type": "a whole number",
+             "bool_type": "true or false", "dict_type": "an object", "model_type": "an object"}
+
+
+def json_type(value: Any) -> str:
+    """What a decoded JSON value is, in JSON's words: `null`, `true`, `5.0` (scalars as
+    written), `a string`, `an array`, `an object` (was Python's: NoneType, list, str)."""
+    if value is None or isinstance(value, bool | int | float):
+        return json.dumps(value)
+    if isinstance(value, str):
+        return "a string"
+    return "an array" if isinstance(value, list | tuple) else (
+        "an object" if isinstance(value, Mapping) else type(value).__name__)
+
+
 def validation_message(err: ValidationError, prefix: str = "") -> str:
-    """'field `n`: Input should be greater than or equal to 1; …' — names every bad field."""
+    """'field `n`: Input should be greater than or equal to 1; …' — names every bad field;
+    a value of the wrong type is 'field `n`: must be a whole number, not a string'."""
     parts = []
     for problem in err.errors(include_url=False)[:5]:
         where = ".".join(str(p) for p in problem["loc"])
         where = f"{prefix}.{where}" if prefix and where else (prefix or where)
         message = problem["msg"].removeprefix("Value error, ")
+        if problem["type"] in _EXPECTED:
+            message = f"must be {_EXPECTED[problem['type']]}, not {json_type(problem['input'])}"
         parts.append(f"field `{where}`: {message}" if where else message)
     return "; ".join(parts)
 
@@ -107,11 +128,35 @@ def validation_message(err: ValidationError, prefix: str = "") -> str:
 def parse(model: type[BaseModel], raw: Any, prefix: str = "") -> Any:
     if not isinstance(raw, Mapping):
         where = f"`{prefix}` " if prefix else "the body "
-        raise AnswerError(422, f"{where}must be a JSON object, not {type(raw).__name__}")
+        raise AnswerError(422, f"{where}must be a JSON object, not {json_type(raw)}")
     try:
         return model.model_validate(raw)
     except ValidationError as err:
         raise AnswerError(422, validation_message(err, prefix)) from None
+
+
+# What each endpoint reads besides the campaign or keywords: /v1/fingerprint reads none of
+# these, and a client sending `n` there (or `exclude_account` with pasted keywords, which
+# belong to no account) got an answer that silently ignored it.
+NEIGHBOR_FIELDS = ("n", "exclude_account", "min_terms")
+
+
+def parse_query(endpoint: str, raw: Any, prefix: str = "") -> Query:
+    """The body of one query (or batch item) for `endpoint`, refusing a field that endpoint
+    would ignore, naming it."""
+    query = parse(Query, raw, prefix)
+    at = f"{prefix}." if prefix else ""
+    if endpoint == "fingerprint":
+        for name in NEIGHBOR_FIELDS:
+            if name in query.model_fields_set:
+                raise AnswerError(422, f"field `{at}{name}`: /v1/fingerprint does not use it "
+                                       "(it is for /v1/neighbors and /v1/suggest); leave it "
+                                       "out")
+    elif query.keywords is not None and query.exclude_account:
+        raise AnswerError(422, f"field `{at}exclude_account`: pasted keywords belong to no "
+                               "account, so there is none to leave out; it applies to a "
+                               "stored campaign (`campaign_id`)")
+    return query
 
 
 def answer(lookup: Lookup, endpoint: str, query: Query) -> dict:

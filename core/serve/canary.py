@@ -18,7 +18,7 @@ from typing import Any
 import duckdb
 
 from core.data import audit, auth, store
-from core.errors import InputError
+from core.errors import InputError, StoreBusyError, TopicLabError
 
 PRODUCTION = "production"
 CANDIDATE = "candidate"
@@ -98,18 +98,53 @@ class CanaryChange:
 
 
 def set_percent(percent: float) -> CanaryChange:
-    """Send `percent`% of traffic to the candidate model. Requires `promote`; audited."""
+    """Send `percent`% of traffic to the candidate model. Requires `promote`; audited.
+    A share above 0 is refused when the candidate cannot be loaded (`check_loads`)."""
     user = auth.require("promote")
     percent = check_percent(percent)
+    checked = check_loads(_candidate()) if percent > 0 else None
     with store.transaction() as con:
         row = con.execute("SELECT value FROM service_settings WHERE name = ?",
                           [SETTING]).fetchone()
+        candidate = con.execute("SELECT model_id FROM aliases WHERE alias = 'candidate'"
+                                ).fetchone()
+        if percent > 0 and (candidate[0] if candidate else None) != checked:
+            raise TopicLabError(f"The candidate alias moved while {checked} was being "
+                                f"checked (it now names "
+                                f"{candidate[0] if candidate else 'no model'}); run the "
+                                "command again.")
         store.mark_serving_change()
         con.execute("INSERT OR REPLACE INTO service_settings VALUES (?, ?, ?, ?)",
                     [SETTING, percent, audit.now(), user.name])
-        candidate = con.execute("SELECT model_id FROM aliases WHERE alias = 'candidate'"
-                                ).fetchone()
         audit.record(con, "canary", candidate[0] if candidate else None,
                      {"percent": percent, "previous": row[0] if row else 0.0})
     return CanaryChange(percent, float(row[0]) if row else 0.0,
                         candidate[0] if candidate else None)
+
+
+def _candidate() -> str | None:
+    with store.connect(read_only=True) as con:
+        row = con.execute("SELECT model_id FROM aliases WHERE alias = 'candidate'").fetchone()
+    return row[0] if row else None
+
+
+def check_loads(model_id: str | None) -> str | None:
+    """`model_id` (None: no candidate), once it was loaded as the service loads it: a
+    candidate whose folder is damaged or gone was given the share without a word, and
+    the service then sent it nothing (production answers, /readyz names the problem)."""
+    if model_id is None:
+        return None
+    from core.serve.lookup import Lookup
+    from core.serve.serving import load_failure
+
+    try:
+        Lookup(model_id)
+    except StoreBusyError:
+        raise
+    except Exception as err:
+        raise TopicLabError(
+            f"The candidate {model_id} cannot be loaded, so the service would send it no "
+            f"traffic: {load_failure(model_id, err)}. Train it again or promote another "
+            "model with --alias candidate (`canary set 0` turns the canary off)."
+        ) from None
+    return model_id

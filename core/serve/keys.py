@@ -142,7 +142,10 @@ def active_keys(con: duckdb.DuckDBPyConnection) -> dict[str, ApiKey]:
 
 
 def find(key: str | None, known: dict[str, ApiKey]) -> ApiKey | None:
-    """The key a request presented, looked up by hash in `known`; None when unknown."""
+    """The key a request presented, looked up by hash in `known`; None when unknown.
+    Spaces and tabs around it are dropped: HTTP says they are not part of a header's
+    value, but uvicorn passed `X-API-Key:  tl_…  ` on with them, a 401 for a valid key."""
+    key = key.strip(" \t") if key else key
     if not key or len(key) > 200:
         return None
     # Looked up by hash: what is compared is never the secret itself.

@@ -334,8 +334,10 @@ class Gateway:
         key = keys.find(request.headers.get("x-api-key"), state.keys)
         if key is None:
             given = "missing" if not request.headers.get("x-api-key") else "unknown or revoked"
+            elsewhere = (" (the Authorization header is not read)" if given == "missing"
+                         and request.headers.get("authorization") else "")
             raise AnswerError(401, f"API key {given}: send a valid key in the X-API-Key "
-                                   "header (`python -m core keys create NAME`).")
+                                   f"header{elsewhere} (`python -m core keys create NAME`).")
         outcome.key = key
         if outcome.endpoint == "feedback" and not key.can("feedback"):
             raise AnswerError(403, f"Key {key.name!r} ({key.role.replace('_', ' ')}) may not "
@@ -364,7 +366,7 @@ class Gateway:
         # One query: parsed and looked up in the cache here, on the event loop (a dict
         # lookup; a hit sends the bytes encoded when it was first answered). An answer to
         # compute is computed here too when it is small (`inline`), else in a thread.
-        query = answers.parse(Query, payload)
+        query = answers.parse_query(outcome.endpoint, payload)
         variant, lookup, cache_key, cached = self._route(state, query, outcome)
         generation = outcome.cache_generation
         if cached is None and inline(outcome.endpoint, query):
@@ -397,6 +399,11 @@ class Gateway:
         limit = self.settings.max_body_bytes
         too_large = AnswerError(413, f"The body is larger than {limit // 1024:,} KiB; send "
                                      "fewer items per batch.")
+        encoding = request.headers.get("content-encoding", "").strip().lower()
+        if encoding not in ("", "identity"):   # gzip was read as text: "not valid JSON"
+            raise AnswerError(415, f"The body is sent with Content-Encoding {encoding!r}, "
+                                   "which the service does not read; send it "
+                                   "uncompressed.")
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limit:
             raise too_large
@@ -429,8 +436,10 @@ class Gateway:
                                    "into each item.")
         items = payload["items"]
         if not isinstance(items, list) or not 1 <= len(items) <= answers.MAX_ITEMS:
-            raise AnswerError(422, f"field `items`: must be a list of 1 to "
-                                   f"{answers.MAX_ITEMS:,} objects")
+            given = (f"{len(items):,} items" if isinstance(items, list)
+                     else answers.json_type(items))
+            raise AnswerError(422, f"field `items`: must be an array of 1 to "
+                                   f"{answers.MAX_ITEMS:,} objects, not {given}")
         outcome.items = len(items)
         results = self._batch(state, items, outcome)
         failed = sum(r["status"] != 200 for r in results)
@@ -445,7 +454,7 @@ class Gateway:
         for i, raw in enumerate(items):
             outcome.check_client()
             try:
-                query = answers.parse(Query, raw, f"items.{i}")
+                query = answers.parse_query(outcome.endpoint, raw, f"items.{i}")
             except AnswerError as err:
                 results[i] = {"index": i, "status": err.status, "error": err.message}
                 continue
@@ -636,8 +645,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await asyncio.to_thread(gateway.stop)
 
+    # redirect_slashes=False: `/v1/neighbors/` was a 307 to `/v1/neighbors`, which many
+    # clients do not follow for a POST (or follow without the body); now a 404 naming the
+    # path without the slash (`http_error`).
     app = FastAPI(title="Topic Lab scoring service", version=API_VERSION, lifespan=lifespan,
-                  docs_url=None, redoc_url=None,
+                  docs_url=None, redoc_url=None, redirect_slashes=False,
                   description="Fingerprints, neighbours and suggestions of ad campaigns. "
                               "Send your key in the X-API-Key header.")
     app.state.gateway = gateway
@@ -693,7 +705,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, err: StarletteHTTPException) -> Response:
         rid = request_id(request)
-        message = {404: f"No endpoint {request.url.path}; see /openapi.json.",
+        path = request.url.path
+        routes = {getattr(r, "path", None) for r in app.routes}
+        hint = (f"; the endpoint is {path.rstrip('/')}, without the trailing slash."
+                if path.endswith("/") and path.rstrip("/") in routes else
+                "; see /openapi.json.")
+        message = {404: f"No endpoint {path}{hint}",
                    405: f"{request.method} is not allowed on {request.url.path}."}
         return JSONResponse({"error": message.get(err.status_code, str(err.detail)),
                              "request_id": rid}, status_code=err.status_code,
@@ -720,12 +737,28 @@ _DOCS = {
                 "serves that campaign. Needs an account_manager or data_scientist key.",
 }
 
-_QUERY_SCHEMA = Query.model_json_schema()
-_BATCH_SCHEMA = {"type": "object", "required": ["items"], "properties": {
-    "items": {"type": "array", "maxItems": answers.MAX_ITEMS, "items": _QUERY_SCHEMA}}}
+def _query_schema(endpoint: str) -> dict:
+    """The JSON schema of one query to `endpoint`: /v1/fingerprint's without the fields it
+    refuses (`answers.parse_query`), which the API description listed as accepted."""
+    schema = Query.model_json_schema()
+    if endpoint == "fingerprint":
+        for name in answers.NEIGHBOR_FIELDS:
+            schema["properties"].pop(name)
+    return schema
+
+
+def _body_schema(endpoint: str) -> dict:
+    """One query, or a batch of them (`{"items": […]}`)."""
+    query = _query_schema(endpoint)
+    batch = {"type": "object", "required": ["items"], "additionalProperties": False,
+             "properties": {"items": {"type": "array", "minItems": 1,
+                                      "maxItems": answers.MAX_ITEMS, "items": query}}}
+    return {"requestBody": {"required": True, "content": {"application/json": {
+        "schema": {"oneOf": [query, batch]}}}}}
+
+
 _OPENAPI_BODY = {
-    **{e: {"requestBody": {"required": True, "content": {"application/json": {
-        "schema": {"oneOf": [_QUERY_SCHEMA, _BATCH_SCHEMA]}}}}} for e in answers.ENDPOINTS},
+    **{e: _body_schema(e) for e in answers.ENDPOINTS},
     "feedback": {"requestBody": {"required": True, "content": {"application/json": {
         "schema": FeedbackBody.model_json_schema()}}}},
 }
@@ -787,7 +820,14 @@ def check_address(host: str, port: int) -> None:
         except OSError as err:
             held = (" (another process listens there: stop it, or pick another --port)"
                     if err.errno == errno.EADDRINUSE else "")
-            raise InputError(f"cannot listen on {host}:{port}: {err.strerror}{held}") from None
+            raise InputError(f"cannot listen on {host_port(host, port)}: {err.strerror}{held}"
+                             ) from None
+
+
+def host_port(host: str, port: int) -> str:
+    """`host:port` as a URL writes it: an IPv6 address in brackets (`[::1]:8000`; was
+    `http://::1:8000`, which no client reads)."""
+    return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
 
 
 def bind_tcp(config: Any) -> socket.socket:

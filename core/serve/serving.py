@@ -17,12 +17,15 @@ poll_s plus the new model's load time (none when it was the loaded candidate). A
 that is busy is skipped until the next round; a production model that cannot be loaded
 (whatever the error: a damaged folder raises the libraries' own) leaves the previous one
 serving, a candidate none (the canary is off: never the old candidate answering as the
-new one), with the reason kept for /healthz, /readyz and /metrics (and it is tried again
-every full check).
+new one), with the reason kept for /healthz, /readyz and /metrics. It is tried again
+after `full_check_s`, then twice as long each time up to `RETRY_CAP_S` (10 minutes), and
+at once when a file in its folder changes (it was every full check: seconds of CPU and a
+warning every 10 s at 100,000 campaigns).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import gc
 import logging
@@ -138,6 +141,45 @@ def _refreshed(lookup: Lookup, renamed: bool, brands: dict[str, tuple[str, ...]]
     return fresh
 
 
+RETRY_CAP_S = 600.0   # a model that cannot load is tried again at most this far apart
+
+
+@dataclass
+class _Failure:
+    """A model that could not be loaded: why, its folder then, and when to try again."""
+
+    reason: str
+    folder: tuple | None
+    delay_s: float
+    retry_at: float
+
+
+def folder_signature(model_id: str) -> tuple | None:
+    """(path, size, mtime) of every file in a model's folder (None: no folder). A repair,
+    a restore or a rewrite changes it, so a model that could not be loaded is tried again
+    at once then, not only when its back-off ends."""
+    root = registry.model_dir(model_id)
+    if not root.is_dir():
+        return None
+    found = []
+    for folder, _, names in os.walk(root):
+        for name in names:
+            with contextlib.suppress(OSError):   # a file removed meanwhile
+                st = os.stat(os.path.join(folder, name))
+                found.append((os.path.relpath(os.path.join(folder, name), root),
+                              st.st_size, st.st_mtime_ns))
+    return tuple(sorted(found))
+
+
+def load_failure(model_id: str, err: Exception) -> str:
+    """Why `model_id` could not be loaded: our own errors say it; a damaged folder raises
+    the libraries' own (a truncated counts.npz: `BadZipFile`), named with the folder."""
+    if isinstance(err, TopicLabError):
+        return str(err)
+    return (f"its artifact in {registry.model_dir(model_id)} is damaged "
+            f"({err.__class__.__name__}: {err})")
+
+
 def _freeze_heap() -> None:
     """Move every object alive now (the loaded models: ~170,000 containers at 100,000
     campaigns) out of the garbage collector's sight. Each full collection walked them all
@@ -154,8 +196,10 @@ class ModelHolder:
 
     def __init__(self, poll_s: float = 0.5, wait_s: float = 1.0,
                  on_change: Callable[[Served, Served], None] | None = None,
-                 full_check_s: float = 10.0) -> None:
+                 full_check_s: float = 10.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.state = Served()
+        self._clock = clock                  # monotonic seconds (tests pass their own)
         self.poll_s, self.wait_s, self.full_check_s = poll_s, wait_s, full_check_s
         self.on_change = on_change
         self.reloads = 0                     # model changes after the first load
@@ -165,6 +209,7 @@ class ModelHolder:
         self._checked_at = float("-inf")       # last full check (monotonic)
         self.reads = 0                       # rounds that opened the store
         self._first_done = False
+        self._failed: dict[str, _Failure] = {}   # models that could not be loaded
         self._lock = threading.Lock()        # one refresh at a time
         self._stop = threading.Event()
         self.first_round = threading.Event()   # set once the first load was tried
@@ -178,11 +223,11 @@ class ModelHolder:
             old = self.state
             # Both stats before reading: a change committed meanwhile is seen next round.
             generation, signature = store.serving_generation(), store_signature()
-            now = time.monotonic()
+            now = self._clock()
             if not force and generation == self._generation:
                 if now - self._checked_at < self.full_check_s:
                     return False
-                if signature == self._signature and not old.problem:
+                if signature == self._signature and not self._retry_due(old, now):
                     self._checked_at = now
                     return False
             try:
@@ -191,7 +236,7 @@ class ModelHolder:
                 return False
             self.reads += 1
             self._generation, self._signature, self._checked_at = generation, signature, now
-            if settings == self._settings and not old.problem:
+            if settings == self._settings and not self._retry_due(old, now):
                 return False
             renamed = {m for m in set(settings.labels) | set(self._settings.labels)
                        if settings.labels.get(m) != self._settings.labels.get(m)}
@@ -209,6 +254,7 @@ class ModelHolder:
                                     problems, settings.brands)
             candidate = self._load("candidate", aliases, loaded, None, problems,
                                    settings.brands)
+            self._failed = {m: f for m, f in self._failed.items() if m in aliases.values()}
             new = Served(production, candidate, settings.canary_percent, settings.keys,
                          aliases, "; ".join(problems.values()) or None,
                          {alias: aliases[alias] for alias in problems})
@@ -224,8 +270,18 @@ class ModelHolder:
                 self.on_change(old, new)
             return True
 
-    @staticmethod
-    def _load(alias: str, aliases: dict[str, str], loaded: dict[str, Lookup],
+    def _retry_due(self, state: Served, now: float) -> bool:
+        """Whether a model the aliases name but that is not served should be tried again:
+        its back-off ended or its folder changed. Each try reads the whole model (seconds
+        of CPU at 100,000 campaigns) and logs a warning; it was every full check (10 s)."""
+        for model_id in state.unloaded.values():
+            failure = self._failed.get(model_id)
+            if failure is None or now >= failure.retry_at or \
+                    folder_signature(model_id) != failure.folder:
+                return True
+        return False
+
+    def _load(self, alias: str, aliases: dict[str, str], loaded: dict[str, Lookup],
               previous: Lookup | None, problems: dict[str, str],
               brands: dict[str, tuple[str, ...]]) -> Lookup | None:
         """The model `alias` names, loaded; when it cannot be, `previous` (the one serving
@@ -233,28 +289,40 @@ class ModelHolder:
         candidate alias never leaves the old candidate serving as if it were the new one)
         with the reason in `problems`. Any error counts: a damaged folder raises the
         libraries' own (a truncated counts.npz: `BadZipFile`), and one escaping here
-        stopped every reload, keys and promotions included."""
+        stopped every reload, keys and promotions included. A model that failed is tried
+        again after `full_check_s`, then twice as long each time up to `RETRY_CAP_S`, or
+        at once when its folder changes (`_retry_due`)."""
         model_id = aliases.get(alias)
         if model_id is None:
             return None
         if model_id in loaded:
             return loaded[model_id]
-        try:
-            lookup = Lookup(model_id)
-            lookup.prepare_serving(brands)   # answers never read the store
-            return lookup
-        except Exception as err:
-            reason = str(err) if isinstance(err, TopicLabError) else \
-                f"its artifact in {registry.model_dir(model_id)} is damaged " \
-                f"({err.__class__.__name__}: {err})"
-            # the one serving so far, with this round's names and brands when it has them
-            kept = loaded.get(previous.model_id, previous) if previous else None
-            then = (f"still serving {kept.model_id}" if kept else
-                    "the canary is off: production answers every request"
-                    if alias == "candidate" else "nothing is served")
-            problems[alias] = f"{alias} {model_id} cannot be loaded, {then}: {reason}"
-            log.warning("scoring service: %s", problems[alias])
-            return kept
+        failure, now = self._failed.get(model_id), self._clock()
+        folder = folder_signature(model_id)
+        waiting = failure is not None and now < failure.retry_at and folder == failure.folder
+        if waiting:
+            reason = failure.reason                # in its back-off: not read again
+        else:
+            try:
+                lookup = Lookup(model_id)
+                lookup.prepare_serving(brands)   # answers never read the store
+                self._failed.pop(model_id, None)
+                return lookup
+            except Exception as err:
+                reason = load_failure(model_id, err)
+            delay = min(RETRY_CAP_S, failure.delay_s * 2) if failure and \
+                folder == failure.folder else self.full_check_s
+            self._failed[model_id] = _Failure(reason, folder, delay, now + delay)
+        # the one serving so far, with this round's names and brands when it has them
+        kept = loaded.get(previous.model_id, previous) if previous else None
+        then = (f"still serving {kept.model_id}" if kept else
+                "the canary is off: production answers every request"
+                if alias == "candidate" else "nothing is served")
+        problems[alias] = f"{alias} {model_id} cannot be loaded, {then}: {reason}"
+        if not waiting:
+            log.warning("scoring service: %s (tried again in %.0f s, or when its folder "
+                        "changes)", problems[alias], self._failed[model_id].delay_s)
+        return kept
 
     def start(self) -> None:
         """Start polling (the first round loads the models at once)."""
