@@ -23,6 +23,8 @@ _SEPARATORS = "\t\n\v\f\r\x1c\x1d\x1e\x1f\x85\u2028\u2029"
 
 def hidden_characters(text: str) -> str:
     """The hidden characters of `text` as `U+XXXX, …` (each once), or "" when none."""
+    if text.isprintable():  # no Cc, Cf, Zl or Zp in it: the common case, at C speed
+        return ""
     found = [c for c in text if unicodedata.category(c) in _HIDDEN and c not in _JOINERS]
     return ", ".join(f"U+{ord(c):04X}" for c in dict.fromkeys(found))
 
