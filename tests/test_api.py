@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.errors import NotFoundError
 from core.model import actions
 from tests.conftest import FAST_K, FAST_PARAMS, REPO, demo_subset
 
@@ -163,6 +164,12 @@ def test_number_campaign_ids_fit_as_an_import_reads_them(fitted, tmp_path: Path)
     assert "7" in model.fingerprints_.index and "7.0" not in model.fingerprints_.index
     assert model.neighbors(7.0, n=3)["campaign_id"].tolist() == \
         model.neighbors("7", n=3)["campaign_id"].tolist()
+    # suggest took 7.0 for a list of keywords (TypeError: 'float' object is not iterable)
+    by_number, by_text = model.suggest(7.0, n=3), model.suggest("7", n=3)
+    assert ([a.kind for a in by_number.actions], by_number.notes) == \
+        ([a.kind for a in by_text.actions], by_text.notes)
+    with pytest.raises(NotFoundError, match="No campaign '999'"):
+        model.suggest(999)
     assert model.transform(terms).index.tolist() == model.transform(imported).index.tolist()
 
 

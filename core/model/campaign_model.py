@@ -618,6 +618,8 @@ class CampaignModel(BaseEstimator):
         if self._rows is None:
             raise InputError("This model was loaded without its term rows: "
                              "CampaignModel.load(path, terms=...) to get suggestions.")
+        if isinstance(campaign, numbers.Real) and not isinstance(campaign, bool):
+            campaign = self._check_campaign(campaign)  # an id as a number, as neighbors takes
         if isinstance(campaign, str) and campaign in self.index_.position_:
             table = self.neighbors(campaign, n)
             i = self.fingerprints_.index.get_loc(campaign)
