@@ -672,7 +672,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"X-Request-Id": rid, "X-Model-Id": production or "none",
                 "X-Variant": canary.PRODUCTION if production else "none"}
 
-    @app.get("/healthz")
+    # HEAD too: load balancers and uptime checkers probe health with HEAD (it was a 405).
+    @app.api_route("/healthz", methods=["GET", "HEAD"])
     async def healthz(request: Request) -> Response:
         """The process is up (it may not have a model yet: see /readyz); `worker` is its
         process id (with --workers N, N processes answer); `problem`: why a model an alias
@@ -681,7 +682,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse({"status": "ok", "worker": os.getpid(), "problem": state.problem},
                             headers=_plain_headers(state, request_id(request)))
 
-    @app.get("/readyz")
+    @app.api_route("/readyz", methods=["GET", "HEAD"])
     async def readyz(request: Request) -> Response:
         """200 when a production model is loaded and answering, 503 (with why) when not."""
         state = gateway.holder.state
