@@ -17,7 +17,12 @@ _JOINERS = ("\u200c", "\u200d")  # ZWNJ and ZWJ: part of correct spelling in som
 
 
 def hidden_characters(text: str) -> str:
-    """The hidden characters of `text` as `U+XXXX, …` (each once), or "" when none."""
+    """The hidden characters of `text` as `U+XXXX, …` (each once), or "" when none.
+    Text Python calls printable has none (it has no Cc, Cf, Zl or Zp character), and
+    that test runs in C: the loop below cost ~8 µs per keyword, 0.4 ms of every
+    50-keyword `/v1/neighbors` request and Lookup paste, all of them plain text."""
+    if text.isprintable():
+        return ""
     found = [c for c in text if unicodedata.category(c) in _HIDDEN and c not in _JOINERS]
     return ", ".join(f"U+{ord(c):04X}" for c in dict.fromkeys(found))
 
