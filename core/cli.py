@@ -666,9 +666,9 @@ def _serve(args: argparse.Namespace) -> Any:
     from core.serve import service
     if not 1 <= args.port <= 65535 or args.workers < 1:
         raise TopicLabError("--port must be 1-65535 and --workers at least 1")
-    print(f"Topic Lab scoring service on http://{args.host}:{args.port} "
-          f"({args.workers} worker(s)); Ctrl-C stops it.", file=sys.stderr, flush=True)
-    service.serve(args.host, args.port, args.workers)
+    service.serve(args.host, args.port, args.workers, announce=lambda: print(
+        f"Topic Lab scoring service on http://{args.host}:{args.port} "
+        f"({args.workers} worker(s)); Ctrl-C stops it.", file=sys.stderr, flush=True))
     return {"stopped": f"http://{args.host}:{args.port}"}
 
 
