@@ -9,8 +9,9 @@ the zero-width (non-)joiners that Persian and Indic scripts need to spell words.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterable
 
-from core.errors import InputError
+from core.errors import InputError, quoted
 
 _HIDDEN = ("Cc", "Cf", "Zl", "Zp")
 _JOINERS = ("\u200c", "\u200d")  # ZWNJ and ZWJ: part of correct spelling in some scripts
@@ -25,6 +26,18 @@ def hidden_characters(text: str) -> str:
         return ""
     found = [c for c in text if unicodedata.category(c) in _HIDDEN and c not in _JOINERS]
     return ", ".join(f"U+{ord(c):04X}" for c in dict.fromkeys(found))
+
+
+def first_hidden(texts: Iterable[str], what: str) -> str | None:
+    """`<what> <n> '<text>' holds control or invisible characters (U+…)` for the first of
+    `texts` (numbered from 1) that holds one, else None; the caller says what to do.
+    Pasted keywords, service keywords and stop words are checked so: such a word matches
+    no token, so it was unknown to every model, or a stop word that removed nothing."""
+    for number, text in enumerate(texts, 1):
+        if bad := hidden_characters(text):
+            return (f"{what} {number} {quoted(text)} holds control or invisible characters "
+                    f"({bad})")
+    return None
 
 
 def plain_line(value: object, what: str, limit: int) -> str:
