@@ -217,7 +217,9 @@ save_settings = registry.save_settings  # the writer, beside the aliases promoti
 
 
 def saved_settings(dataset: str) -> TrainSpec:
-    """How this dataset is trained: its saved settings, else production's, else defaults."""
+    """How this dataset is trained: its saved settings, else the default engine with its
+    defaults (production's settings are not read: the docstring said they were, and
+    `pipeline --export-dir` says "its saved settings, else the default")."""
     row = store.query_one("SELECT settings FROM dataset_settings WHERE name = ?", [dataset])
     if row:
         s = json.loads(row[0])
