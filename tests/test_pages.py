@@ -362,6 +362,30 @@ def test_stop_words_are_checked_where_training_starts():
     TextConfig(extra_stopwords=("a\x00",))  # a model saved with one still loads
 
 
+def test_saved_settings_with_a_stop_word_refused_now_still_train(trained_home):
+    """A production model promoted before hidden characters were refused saved its stop
+    words as the dataset's settings: `saved_settings` failed, so the pipeline stopped
+    after drift and the Train page showed only "type plain words", with no box to type
+    them in. The word (it matched no token) is left out; the stored row is kept."""
+    import json
+
+    from core.data import store
+
+    with store.transaction() as con:
+        raw = con.execute("SELECT settings FROM dataset_settings WHERE name = 'demo'"
+                          ).fetchone()[0]
+        saved = json.loads(raw)
+        saved["text"]["extra_stopwords"] = ["plumber\u200b", "repair"]
+        con.execute("UPDATE dataset_settings SET settings = ? WHERE name = 'demo'",
+                    [json.dumps(saved)])
+    assert train.saved_settings("demo").text.extra_stopwords == ("repair",)
+    at = ok(page("train"))
+    assert at.text_input(key="train_stopwords").value == "repair"
+    assert at.button(key="train_start")
+    stored = store.query_one("SELECT settings FROM dataset_settings WHERE name = 'demo'")[0]
+    assert json.loads(stored)["text"]["extra_stopwords"] == ["plumber\u200b", "repair"]
+
+
 def test_lookup_page_says_where_its_term_rows_could_not_be_written(trained_home):
     """A folder that cannot hold Lookup's copy of the term rows (as a full disk) is one
     error naming it (a StoreError, which the app shows as a message), not a stack trace;
