@@ -88,11 +88,16 @@ def overlap_at_k(a: Lookup, b: Lookup, k: int = 10, sample: int | None = 500,
 
 
 def _only(lookup: Lookup, campaign_ids: list[str]) -> np.ndarray | None:
-    """A mask over `lookup`'s neighbour index keeping `campaign_ids`; None keeps all."""
-    ids = lookup.index.ids_
-    if len(campaign_ids) == len(ids):  # all of them (they are among its ids): no mask
+    """A mask over `lookup`'s neighbour index keeping `campaign_ids` (all among its ids);
+    None keeps all. Set from the index's {id: row} map: `np.isin` over object arrays
+    compares every pair (numpy does not sort objects), 3 s at 20,000 campaigns and hours
+    at a million."""
+    position = lookup.index.position_
+    if len(campaign_ids) == len(position):  # all of them: no mask
         return None
-    return np.isin(ids, np.asarray(campaign_ids, dtype=object))
+    mask = np.zeros(len(position), dtype=bool)
+    mask[[position[c] for c in campaign_ids]] = True
+    return mask
 
 
 def alignment(a: registry.LoadedModel, b: registry.LoadedModel) -> dict:
