@@ -530,6 +530,22 @@ def test_ab_says_when_the_metric_deltas_mix_two_versions_of_the_data(two_models_
     assert len(notes) == 1 and "A on demo v1, B on demo v2" in notes[0]
 
 
+def test_compare_shows_a_sweeps_dataset_name_as_typed(trained_home):
+    """Dataset names may hold spaces and underscores: `my _test_ data` was shown with
+    `test` in italics in the list of sweeps, the one place the names were not escaped."""
+    import json
+
+    from core.data import audit, store
+
+    with store.transaction() as con:
+        con.execute("INSERT INTO sweeps VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    ["sweep-1", "my _test_ data", 1, json.dumps({"k": [3]}), "npmi", None,
+                     "K = 3 *chosen*", json.dumps([{"k": 3, "npmi": 0.1}]), audit.now()])
+    at = ok(page("compare"))
+    shown = [m.value for m in at.markdown if "sweep-1" in m.value]
+    assert shown == ["**sweep-1** (my \\_test\\_ data v1) — K = 3 \\*chosen\\*"], shown
+
+
 def test_the_overlap_mask_of_common_campaigns_takes_no_time_at_scale():
     """The mask of the campaigns both models have (models of two versions) came from
     `np.isin` over object arrays, which compares every pair: 3 s for 10,000 of 30,000,
