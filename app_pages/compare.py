@@ -44,7 +44,8 @@ sweeps = sweep.list_sweeps()
 if not sweeps.empty:
     with st.expander("Sweeps and the model each one chose"):
         for row in sweeps.itertuples():
-            st.markdown(f"**{row.sweep_id}** ({row.dataset} v{row.version}) — {row.explanation}")
+            st.markdown(f"**{row.sweep_id}** ({ui.markdown_text(row.dataset)} v{row.version}) "
+                        f"— {ui.markdown_text(row.explanation)}")
             st.dataframe(row.results, hide_index=True)
 
 st.subheader("Topic alignment of two models")

@@ -626,10 +626,15 @@ def _pipeline(args: argparse.Namespace) -> Any:
 
 def _export_dir_needs_spark_settings(args: argparse.Namespace) -> None:
     """`pipeline --export-dir` without `--engine` trains with the dataset's saved engine:
-    when that is not Spark the flag was silently ignored."""
+    when that is not Spark the flag was silently ignored. A dataset that is not there (a
+    typo, no `--from`) is named as such first: it was said to be trained with the
+    default engine."""
     if args.export_dir is None or args.engine:
         return
+    from core.data import datasets
     from core.ops.train import saved_settings
+    if not args.paths:
+        datasets.get(args.dataset)
     engine = saved_settings(args.dataset).engine
     if engine != "spark":
         raise TopicLabError(f"--export-dir is for --engine spark, and {args.dataset} is "
@@ -701,9 +706,9 @@ def _serve(args: argparse.Namespace) -> Any:
     if not 1 <= args.port <= 65535 or args.workers < 1:
         raise TopicLabError("--port must be 1-65535 and --workers at least 1")
     url = f"http://{service.host_port(args.host, args.port)}"
-    print(f"Topic Lab scoring service on {url} ({args.workers} worker(s)); Ctrl-C stops it.",
-          file=sys.stderr, flush=True)
-    service.serve(args.host, args.port, args.workers)
+    service.serve(args.host, args.port, args.workers, announce=lambda: print(
+        f"Topic Lab scoring service on {url} ({args.workers} worker(s)); Ctrl-C stops it.",
+        file=sys.stderr, flush=True))
     return {"stopped": url}
 
 

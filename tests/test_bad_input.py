@@ -62,6 +62,20 @@ def test_label_topic_in_the_cli_refuses_control_characters(trained_home):
     assert registry.topic_labels(production) == {0: "Plumbing"}
 
 
+@pytest.mark.parametrize("text, hidden", [
+    ("plain words 4k", ""), ("カメラ\u3000レンズ", ""), ("a\u00a0b", ""),  # spaces: shown
+    ("می\u200cخواهم", ""), ("\U0001F469\u200d\U0001F4BB", ""),  # joiners spell words
+    ("\ue000private", ""), ("\U000e0001tag", "U+E0001"), ("a\x1b[31mb\x1b", "U+001B"),
+    ("zero\u200bwidth\u2028line", "U+200B, U+2028"), ("nul\x00", "U+0000"),
+])
+def test_hidden_characters_are_named_whether_or_not_the_text_is_printable(text, hidden):
+    """`hidden_characters` skips its per-character loop for printable text (every pasted
+    keyword of a request goes through it): text that is not printable for another reason
+    (a no-break space, a joiner, a private-use character) still has nothing hidden."""
+    from core.plain_text import hidden_characters
+    assert hidden_characters(text) == hidden
+
+
 def _an_account() -> str:
     return store.query_one("SELECT min(account) FROM terms")[0]
 

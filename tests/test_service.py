@@ -1426,6 +1426,7 @@ def test_serve_on_an_address_it_cannot_listen_on_is_one_line(home):
     assert bad_host.returncode == 1, bad_host.stderr
     assert "error: --host 'bad host' is not an address this machine can listen on" \
         in bad_host.stderr and "now serving" not in bad_host.stderr
+    assert "scoring service on" not in bad_host.stderr   # was announced, then refused
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
@@ -1434,6 +1435,7 @@ def test_serve_on_an_address_it_cannot_listen_on_is_one_line(home):
     assert held.returncode == 1, held.stderr
     assert f"cannot listen on 127.0.0.1:{port}: Address already in use (another process " \
         "listens there" in held.stderr and "Traceback" not in held.stderr
+    assert held.stderr.count("\n") == 1, held.stderr      # the error line alone
     if socket.has_ipv6:                 # an IPv6 address is written as URLs write it
         with socket.socket(socket.AF_INET6) as holder:
             holder.bind(("::1", 0))

@@ -726,7 +726,8 @@ def test_the_zip_of_core_for_executors_goes_when_the_process_exits():
     assert folder.name.startswith("topiclab-spark-") and not folder.exists()
 
 
-def test_export_dir_comes_from_the_flag_then_the_environment(home, monkeypatch, capsys):
+def test_export_dir_comes_from_the_flag_then_the_environment(home, monkeypatch, capsys,
+                                                             small_csv):
     """`--export-dir` over TOPICLAB_SPARK_EXPORT_DIR over $TOPICLAB_HOME/parquet, like the
     master; the flag is refused where it means nothing, before any work (no Spark)."""
     monkeypatch.delenv(spark_export.EXPORT_DIR_ENV, raising=False)
@@ -755,8 +756,11 @@ def test_export_dir_comes_from_the_flag_then_the_environment(home, monkeypatch, 
              "--export-dir must name a folder"),
             # the dataset's saved engine (none saved: the default) is not Spark: it was
             # silently ignored
+            (["pipeline", "--dataset", "d", "--from", str(small_csv), "--export-dir", "/mnt/x"],
+             "--export-dir is for --engine spark, and d is trained with tomotopy"),
+            # a typo is named as one (was: "d is trained with tomotopy")
             (["pipeline", "--dataset", "d", "--export-dir", "/mnt/x"],
-             "--export-dir is for --engine spark, and d is trained with tomotopy")):
+             "The store holds no datasets yet")):
         assert cli.main(argv) == 1
         assert message in capsys.readouterr().err
     parser = cli.build_parser()

@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 
 from core.data.match_types import strip_match_decoration
 from core.errors import InputError, quoted
-from core.plain_text import hidden_characters
+from core.plain_text import first_hidden
 
 LANGUAGES = ("auto", "en", "ja")
 WEIGHTINGS = (None, "impressions", "clicks")
@@ -140,10 +140,8 @@ def check_stopwords(words: Iterable[object]) -> tuple[str, ...]:
         if not isinstance(word, str):
             raise InputError(f"Extra stop word {number} is {type(word).__name__} "
                              f"({quoted(word)}), not text.")
-        if bad := hidden_characters(word):
-            raise InputError(f"Extra stop word {number} {quoted(word)} holds control or "
-                             f"invisible characters ({bad}); type plain words, separated by "
-                             "commas.")
+    if problem := first_hidden(words, "Extra stop word"):
+        raise InputError(f"{problem}; type plain words, separated by commas.")
     return words
 
 

@@ -4,6 +4,8 @@ metrics differ, and how people rated each model's suggested neighbours."""
 
 from __future__ import annotations
 
+from collections.abc import Container
+
 import numpy as np
 import pandas as pd
 
@@ -39,10 +41,12 @@ def side_by_side(a: Lookup, b: Lookup, campaign_id: str, n: int = 10) -> pd.Data
     left = a.neighbors(campaign_id, n)
     right = b.neighbors(campaign_id, n)
     in_a, in_b = set(left["campaign_id"]), set(right["campaign_id"])
-    data_a, data_b = set(a.fingerprints.campaign_ids), set(b.fingerprints.campaign_ids)
+    # Each index's {campaign id: row}: a set of every campaign id, built per call, cost
+    # ~0.1 s per model at 1M campaigns on every run of the A/B page, for 20 look-ups.
+    data_a, data_b = a.index.position_, b.index.position_
 
-    def status(neighbour: str, found: set[str], data: set[str], only: str, absent: str
-               ) -> str:
+    def status(neighbour: str, found: set[str], data: Container[str], only: str,
+               absent: str) -> str:
         return "both" if neighbour in found else only if neighbour in data else absent
 
     rows = []
@@ -84,11 +88,16 @@ def overlap_at_k(a: Lookup, b: Lookup, k: int = 10, sample: int | None = 500,
 
 
 def _only(lookup: Lookup, campaign_ids: list[str]) -> np.ndarray | None:
-    """A mask over `lookup`'s neighbour index keeping `campaign_ids`; None keeps all."""
-    ids = lookup.index.ids_
-    if len(campaign_ids) == len(ids):  # all of them (they are among its ids): no mask
+    """A mask over `lookup`'s neighbour index keeping `campaign_ids` (all among its ids);
+    None keeps all. Set from the index's {id: row} map: `np.isin` over object arrays
+    compares every pair (numpy does not sort objects), 3 s at 20,000 campaigns and hours
+    at a million."""
+    position = lookup.index.position_
+    if len(campaign_ids) == len(position):  # all of them: no mask
         return None
-    return np.isin(ids, np.asarray(campaign_ids, dtype=object))
+    mask = np.zeros(len(position), dtype=bool)
+    mask[[position[c] for c in campaign_ids]] = True
+    return mask
 
 
 def alignment(a: registry.LoadedModel, b: registry.LoadedModel) -> dict:

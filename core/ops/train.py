@@ -30,6 +30,7 @@ from core.model.engines import (
     make_engine,
 )
 from core.model.text import TextConfig, check_stopwords
+from core.plain_text import hidden_characters
 from core.progress import Progress
 from core.serve import registry
 
@@ -217,10 +218,25 @@ save_settings = registry.save_settings  # the writer, beside the aliases promoti
 
 
 def saved_settings(dataset: str) -> TrainSpec:
-    """How this dataset is trained: its saved settings, else production's, else defaults."""
+    """How this dataset is trained: its saved settings, else the default engine with its
+    defaults (production's settings are not read: the docstring said they were, and
+    `pipeline --export-dir` says "its saved settings, else the default")."""
     row = store.query_one("SELECT settings FROM dataset_settings WHERE name = ?", [dataset])
     if row:
         s = json.loads(row[0])
         return TrainSpec(dataset=dataset, engine=s["engine"], k=int(s["k"]),
-                         params=s.get("params", {}), text=TextConfig.from_dict(s["text"]))
+                         params=s.get("params", {}),
+                         text=_plain_stopwords(TextConfig.from_dict(s["text"])))
     return TrainSpec(dataset=dataset, engine=DEFAULT_ENGINE)
+
+
+def _plain_stopwords(text: TextConfig) -> TextConfig:
+    """Saved text settings without the stop words that hold a control or invisible
+    character: saved from a model promoted before such words were refused
+    (`check_stopwords`), they made every `saved_settings` fail, so the pipeline stopped
+    after its drift step and the Train page showed only "type plain words", with no box
+    to type them in. Such a word matched no token, so training is the same without it;
+    the stored settings are left as they are."""
+    kept = tuple(w for w in text.extra_stopwords if not hidden_characters(str(w)))
+    return text if len(kept) == len(text.extra_stopwords) else replace(
+        text, extra_stopwords=kept)

@@ -24,8 +24,8 @@ from pydantic import (
 )
 
 from core import jsonable
-from core.errors import InputError, NotFoundError, quoted
-from core.plain_text import hidden_characters
+from core.errors import InputError, NotFoundError
+from core.plain_text import first_hidden
 from core.serve import score
 from core.serve.lookup import Lookup
 
@@ -87,10 +87,8 @@ def normalise_keywords(keywords: list[str]) -> list[str]:
     character (ESC, NUL, a zero-width space) is refused, as Lookup refuses it
     (`score.split_keywords`): it made the word around it unknown to the model."""
     cleaned = [" ".join(unicodedata.normalize("NFKC", k).split()) for k in keywords]
-    for number, keyword in enumerate(cleaned, 1):
-        if bad := hidden_characters(keyword):
-            raise ValueError(f"keyword {number} {quoted(keyword)} holds control or invisible "
-                             f"characters ({bad}); send plain text")
+    if problem := first_hidden(cleaned, "keyword"):
+        raise ValueError(f"{problem}; send plain text")
     return sorted(k for k in cleaned if k)
 
 

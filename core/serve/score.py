@@ -25,7 +25,7 @@ from core.errors import InputError, NotFoundError, quoted
 from core.memory import releases_memory
 from core.model.campaign_model import Fingerprint, fold_in_keyword_lists
 from core.model.corpus import EncodedCounts
-from core.plain_text import hidden_characters
+from core.plain_text import first_hidden
 from core.progress import Progress
 from core.serve import registry
 
@@ -295,9 +295,7 @@ def split_keywords(text: str) -> list[str]:
     for sep in (";", "\t", ",", "、"):
         text = text.replace(sep, "\n")
     keywords = [line.strip() for line in text.splitlines() if line.strip()]
-    for number, keyword in enumerate(keywords, 1):
-        if bad := hidden_characters(keyword):
-            raise InputError(f"Keyword {number} {quoted(keyword)} holds control or invisible "
-                             f"characters ({bad}); paste plain text: one keyword per line, or "
-                             "separated by commas.")
+    if problem := first_hidden(keywords, "Keyword"):
+        raise InputError(f"{problem}; paste plain text: one keyword per line, or separated "
+                         "by commas.")
     return keywords

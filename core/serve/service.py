@@ -765,8 +765,11 @@ _OPENAPI_BODY = {
 }
 
 
-def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
-    """Run the service with uvicorn until interrupted (Ctrl-C / SIGTERM)."""
+def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
+          announce: Callable[[], None] | None = None) -> None:
+    """Run the service with uvicorn until interrupted (Ctrl-C / SIGTERM). `announce` (the
+    CLI's "scoring service on http://…" line) is called once the settings and the address
+    are checked: called first, it said the service was on an address it then refused."""
     import uvicorn
 
     # Each worker builds its own app (the factory, imported by name in each process); it
@@ -774,6 +777,8 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
     os.environ["TOPICLAB_SERVICE_WORKERS"] = str(workers)
     Settings.from_env()  # a bad TOPICLAB_SERVICE_* number: one line here, not in each worker
     check_address(host, port)
+    if announce is not None:
+        announce()
     # Concurrency comes from requests in threads (and workers), not from BLAS threads inside
     # one answer: both at once oversubscribe the cores. Env for spawned workers, the call
     # for this process (numpy is loaded already).
