@@ -73,11 +73,6 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.08, 0.1, 0.25
                    2.5, 5.0, 10.0)
 
 
-def _whole(name: str, default: int, zero: str | None = None) -> int:
-    """A count from the environment (`config.env_whole`): a whole number, at least 1
-    unless 0 means something (`zero`); a fraction is refused, not rounded."""
-    return config.env_whole(name, default, zero)
-
 
 @dataclass(frozen=True)
 class Settings:
@@ -102,20 +97,20 @@ class Settings:
         """The limits the environment sets; a variable that is not a number (or zero where
         0 means nothing, or negative) is refused naming it, before the service starts
         (`poll_s=0` polled the store without pause, `MAX_IN_FLIGHT=nan` was a traceback)."""
-        number = config.env_number
+        number, whole = config.env_number, config.env_whole  # whole: counts, fractions refused
         return cls(poll_s=min(2.0, number("TOPICLAB_SERVICE_POLL_S", 0.5)),
                    max_body_bytes=int(number("TOPICLAB_SERVICE_MAX_BODY_MB", 4) * 1024 * 1024),
                    body_timeout_s=number("TOPICLAB_SERVICE_BODY_TIMEOUT_S", 30.0),
-                   max_in_flight=_whole("TOPICLAB_SERVICE_MAX_IN_FLIGHT", 32),
-                   cache_entries=_whole("TOPICLAB_SERVICE_CACHE_ENTRIES", 20_000,
-                                        zero="no cache"),
+                   max_in_flight=whole("TOPICLAB_SERVICE_MAX_IN_FLIGHT", 32),
+                   cache_entries=whole("TOPICLAB_SERVICE_CACHE_ENTRIES", 20_000,
+                                       zero="no cache"),
                    cache_bytes=int(number("TOPICLAB_SERVICE_CACHE_MB", 512) * 1024 * 1024),
-                   log_queue=_whole("TOPICLAB_SERVICE_LOG_QUEUE", 50_000),
+                   log_queue=whole("TOPICLAB_SERVICE_LOG_QUEUE", 50_000),
                    log_keep_days=number("TOPICLAB_SERVICE_LOG_KEEP_DAYS", request_log.KEEP_DAYS),
-                   log_keep_rows=_whole("TOPICLAB_SERVICE_LOG_KEEP_ROWS", request_log.KEEP_ROWS,
-                                        zero="no row cap"),
-                   workers=_whole("TOPICLAB_SERVICE_WORKERS", 1),
-                   compute_slots=_whole("TOPICLAB_SERVICE_COMPUTE_SLOTS", os.cpu_count() or 1))
+                   log_keep_rows=whole("TOPICLAB_SERVICE_LOG_KEEP_ROWS", request_log.KEEP_ROWS,
+                                       zero="no row cap"),
+                   workers=whole("TOPICLAB_SERVICE_WORKERS", 1),
+                   compute_slots=whole("TOPICLAB_SERVICE_COMPUTE_SLOTS", os.cpu_count() or 1))
 
 
 @dataclass
