@@ -43,6 +43,8 @@ def test_currency_setting_is_checked(home, small_csv):
     assert datasets.currency("shop") is None
     with pytest.raises(InputError, match="'EURO' is not an ISO 4217 code"):
         datasets.set_currency("shop", "euro")
+    with pytest.raises(InputError, match="'PCS' is not an ISO 4217 code"):
+        datasets.set_currency("shop", "pcs")
     with pytest.raises(NotFoundError, match="No dataset named 'nope'"):
         datasets.set_currency("nope", "EUR")
     assert datasets.set_currency("shop", " usd ") == "USD"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from core.data import audit, auth, store
+from core.data.currencies import is_currency
 from core.errors import InputError, NotFoundError
 
 
@@ -206,9 +206,6 @@ def top_terms(name: str, version: int, limit: int = 25) -> pd.DataFrame:
     )
 
 
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
-
-
 def currency(name: str) -> str | None:
     """The currency of a dataset's cost: from its exports' "Currency code" column, else
     the dataset's setting (`set_currency`), else None (unknown)."""
@@ -220,7 +217,7 @@ def set_currency(name: str, code: str) -> str:
     """Set the currency of a dataset's cost (ISO 4217, e.g. 'JPY'). Requires `import`."""
     auth.require("import")
     code = (code or "").strip().upper()
-    if not _CURRENCY.match(code):
+    if not is_currency(code):
         raise InputError(f"Currency {code!r} is not an ISO 4217 code such as EUR, USD or JPY.")
     with store.transaction() as con:
         if not con.execute("SELECT 1 FROM datasets WHERE name = ?", [name]).fetchone():

@@ -40,6 +40,7 @@ from core.data.columns import (
     normalise_name,
     rival_columns,
 )
+from core.data.currencies import is_currency
 from core.data.match_types import named_match_type, strip_match_decoration
 from core.data.schema import METRIC_COLUMNS, TERM_COLUMNS
 from core.errors import InputError
@@ -103,7 +104,8 @@ _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$")
 # "1 234,56\u00a0€", "12,50 EUR", "USD 3"): Google Ads downloads write none (the currency is
 # a column), hand-made files do. Only one: "€5 €" stays a cell that is no number. Cells of
 # one column in two currencies, or in another than their row's currency code, are refused
-# (`_check_one_currency`): their sum would mean nothing.
+# (`_check_one_currency`): their sum would mean nothing. Three capitals are a currency only
+# when ISO 4217 has them (`_unknown_codes`): "12 PCS" is no number, not 12 in "PCS".
 _MARK = r"[$€£¥￥]|[A-Z]{3}"
 _CURRENCY_SIGN = re.compile(rf"^(?P<before>{_MARK})\s*(?=[^$€£¥￥A-Za-z]*$)"
                             rf"|(?<=\d)\s*(?P<after>{_MARK})$")
@@ -1052,6 +1054,9 @@ def _parsed_numbers(values: pd.Series, decimal_comma: bool = False) -> _Parsed:
         if signed.any():
             found = text[signed].str.extract(_CURRENCY_SIGN)
             marks[found.index] = found["before"].fillna(found["after"])
+            unknown = _unknown_codes(marks)
+            stripped[unknown] = text[unknown]  # left as written, so it is no number
+            marks[unknown] = None
         text = stripped
         if decimal_comma:
             european = text.str.match(_EUROPEAN).astype(bool)
@@ -1066,6 +1071,12 @@ def _parsed_numbers(values: pd.Series, decimal_comma: bool = False) -> _Parsed:
         bad[odd] = parsed.isna() & ~missing
         marks[bad] = None
     return _Parsed(original, numbers, bad, marks)
+
+
+def _unknown_codes(marks: pd.Series) -> pd.Index:
+    """Where a cell's three capitals are no ISO 4217 code ("12 PCS", "5 ABC")."""
+    named = marks.dropna()
+    return named.index[[len(m) == 3 and not is_currency(m) for m in named]]
 
 
 def _number_column(values: pd.Series, whole: bool, fail: _Fail, column: str,
