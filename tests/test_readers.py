@@ -526,6 +526,17 @@ def test_parquet_binary_and_nested_text_columns(tmp_path: Path) -> None:
         "struct.parquet", campaign_id=[{"a": 1}, {"a": 2}], term=["a", "b"]))
 
 
+def test_a_parquet_campaign_id_column_of_booleans_is_refused(tmp_path: Path) -> None:
+    """A bool id column read as the two campaigns "true" and "false"."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "flags.parquet"
+    pq.write_table(pa.table({"campaign_id": [True, False, True], "term": ["a", "b", "c"]}), path)
+    assert error_of(path) == ("flags.parquet, column 'campaign_id': holds true/false values, "
+                              "not campaign ids: export the ids as a text or number column")
+
+
 def test_binary_junk_is_not_text(tmp_path: Path) -> None:
     path = tmp_path / "junk.csv"
     path.write_bytes(np.random.default_rng(7).integers(0, 256, 4000, dtype=np.uint8).tobytes())

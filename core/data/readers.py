@@ -684,6 +684,10 @@ def _read_parquet(data: bytes, name: str) -> _RawTable:
             # exact-match decoration), a struct a campaign id "{'a': 1}"
             raise InputError(f"holds {kind} values, not one value per cell: export it as a "
                              "plain text or number column", file=name, column=header[index])
+        if column == "campaign_id" and pa.types.is_boolean(kind):
+            # as text every campaign was "true" or "false": two campaigns of all the rows
+            raise InputError("holds true/false values, not campaign ids: export the ids "
+                             "as a text or number column", file=name, column=header[index])
         if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
             cells = _utf8_cells(cells, name, header[index])
         typed = ((column in METRIC_COLUMNS and (pa.types.is_integer(kind)
