@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 
 from core.data import audit, auth, datasets, ingest, store
-from core.errors import InputError, PermissionDenied
+from core.errors import InputError, NotFoundError, PermissionDenied
 from tests.conftest import FIXTURES
 
 
@@ -138,6 +140,26 @@ def test_a_dataset_name_differing_only_by_case_is_refused(home, small_csv):
     with pytest.raises(InputError, match="Dataset 'Other' exists; a dataset named 'other'"):
         ingest.import_each(read_meanwhile(), "other")
     assert sorted(datasets.list_versions()["name"]) == ["Other", "shop"]
+
+
+def test_an_unknown_name_in_another_case_names_the_known_one(home, small_csv):
+    """`datasets Demo` listed every dataset ("Known datasets: …, demo, …") and left the user
+    to spot that the name differs only by case; model ids and aliases said nothing."""
+    from core.serve import registry
+
+    ingest.import_paths([small_csv], "shop")
+    ingest.import_paths([small_csv], "shopping")
+    hint = re.escape("No dataset named 'Shop'. Did you mean 'shop'? Names are case-sensitive. "
+                     "Known")
+    with pytest.raises(NotFoundError, match=hint):
+        datasets.get("Shop")
+    with pytest.raises(NotFoundError, match=hint):
+        datasets.set_currency("Shop", "EUR")
+    with pytest.raises(NotFoundError, match=r"'shopx'\. Known datasets: shop, shopping\.$"):
+        datasets.get("shopx")
+    with pytest.raises(NotFoundError, match=re.escape("No model with id 'Production'. Did you "
+                                                      "mean 'production'?")):
+        registry.resolve("Production")
 
 
 def test_file_over_the_size_limit(home, small_csv, monkeypatch):

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 
 from core.data import audit, auth, store
 from core.data.currencies import is_currency
-from core.errors import InputError, NotFoundError
+from core.errors import InputError, NotFoundError, case_hint, quoted
 
 
 @dataclass(frozen=True)
@@ -78,11 +78,18 @@ def get(name: str, version: int | None = None) -> DatasetVersion:
         if known.empty:
             raise NotFoundError("The store holds no datasets yet: import a file first.")
         if name not in set(known["name"]):
-            names = ", ".join(sorted(set(known["name"])))
-            raise NotFoundError(f"No dataset named {name!r}. Known datasets: {names}.")
+            raise unknown_dataset(name, set(known["name"]))
         versions = ", ".join(str(v) for v in sorted(known.loc[known["name"] == name, "version"]))
         raise NotFoundError(f"Dataset {name!r} has no version {version}; it has {versions}.")
     return DatasetVersion(row[0], row[1], row[2], row[3], row[4], tuple(row[5]))
+
+
+def unknown_dataset(name: str, known: set[str]) -> NotFoundError:
+    """The error for a dataset name the store lacks: the name it has in another case
+    first, then every name."""
+    names = ", ".join(sorted(known))
+    return NotFoundError(f"No dataset named {quoted(name)}.{case_hint(name, known)} "
+                         f"Known datasets: {names}.")
 
 
 def terms(name: str, version: int, columns: Sequence[str] | None = None) -> pd.DataFrame:
@@ -221,7 +228,8 @@ def set_currency(name: str, code: str) -> str:
         raise InputError(f"Currency {code!r} is not an ISO 4217 code such as EUR, USD or JPY.")
     with store.transaction() as con:
         if not con.execute("SELECT 1 FROM datasets WHERE name = ?", [name]).fetchone():
-            raise NotFoundError(f"No dataset named {name!r}.")
+            known = {row[0] for row in con.execute("SELECT DISTINCT name FROM datasets").fetchall()}
+            raise unknown_dataset(name, known)
         con.execute("INSERT OR REPLACE INTO dataset_currency VALUES (?, ?, 'setting', ?)",
                     [name, code, audit.now()])
         audit.record(con, "set_currency", name, {"currency": code})
