@@ -70,6 +70,16 @@ def test_a_blank_home_is_refused_not_read_as_the_current_folder(tmp_path, monkey
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("spaced", ["store ", " store", "store\r"])
+def test_a_home_with_a_space_at_either_end_is_refused(tmp_path, monkeypatch, spaced):
+    """"store " (a quoting slip, or a .env file's CRLF) made a folder named "store "."""
+    monkeypatch.chdir(tmp_path)
+    assert_one_line_error(cli("datasets", home=spaced),
+                          f"TOPICLAB_HOME={spaced!r} starts or ends with a space",
+                          "set it to 'store'")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_home_with_a_tilde_is_in_the_home_folder(tmp_path, monkeypatch):
     """"~/topiclab" made a folder named "~" in the current one, then DuckDB (which expands
     "~" itself) could not open the store in it."""
