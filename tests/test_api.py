@@ -173,6 +173,35 @@ def test_number_campaign_ids_fit_as_an_import_reads_them(fitted, tmp_path: Path)
     assert model.transform(terms).index.tolist() == model.transform(imported).index.tolist()
 
 
+def test_fit_cleans_and_refuses_control_characters_as_an_import_does(fitted) -> None:
+    """A frame made in Python kept a zero-width space or a bell in its terms and names
+    (the word 'plum\u200bber' no keyword matches), and 'C1\u200b' was a second campaign
+    beside 'C1'; an import of the same cells cleans the text and refuses the id."""
+    from core import CampaignModel, InputError
+
+    terms = fitted.terms_[fitted.terms_["campaign_id"].isin(
+        fitted.terms_["campaign_id"].unique()[:40])].reset_index(drop=True)
+    clean = CampaignModel(**{**MODEL_ARGS, "k": 4}).fit(terms)
+    word = next(w for w in terms["term"].str.split().str[0].value_counts().index
+                if len(w) > 3 and w in clean.vocabulary_)
+    dirty = terms.assign(
+        term=terms["term"].str.replace(word, word[:2] + "\u200b" + word[2:], regex=False),
+        campaign_name=terms["campaign_name"] + "\x07")
+    with pytest.warns(UserWarning, match=r"fit: \d+ cells of column 'term' held control or "
+                                         r"invisible characters \(U\+200B\)"):
+        model = CampaignModel(**{**MODEL_ARGS, "k": 4}).fit(dirty)
+    assert model.vocabulary_ == clean.vocabulary_
+    assert np.allclose(model.fingerprints_, clean.fingerprints_)
+    assert not model.campaigns_["campaign_name"].str.contains("\x07").any()
+    twin = terms.copy()
+    twin.loc[7, "campaign_id"] = twin.loc[7, "campaign_id"] + "\u200b"
+    for method in (CampaignModel(**MODEL_ARGS).fit, fitted.transform):
+        with pytest.raises(InputError, match=r"term row \.iloc\[7\] \(index 7\), column "
+                                             r"'campaign_id': the campaign id '.+\\u200b' "
+                                             r"holds control or invisible characters"):
+            method(twin)
+
+
 @pytest.mark.parametrize(("setting", "message"), [
     ({"term_weight": float("nan")}, "term_weight must be a number from 0 to 1, not nan"),
     ({"vector_weight": "0.4"}, "vector_weight must be a number from 0 to 1, not '0.4'"),

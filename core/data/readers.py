@@ -836,7 +836,7 @@ def _hidden_cells(values: pd.Series) -> list[str]:
     return [text for text in candidates.to_pylist() if text and search(text)]
 
 
-def _check_visible_ids(values: pd.Series, fail: _Fail) -> None:
+def _check_visible_ids(values: pd.Series, fail: _Fail, source: str = "the file") -> None:
     """Refuse a campaign id holding a control or invisible character, naming its first
     row: `C1` and `C1` with a zero-width space would be two campaigns that look alike, and
     removing the character could merge two real ones."""
@@ -845,8 +845,38 @@ def _check_visible_ids(values: pd.Series, fail: _Fail) -> None:
         position = int(np.flatnonzero(values.isin(bad).to_numpy())[0])
         text = str(values.iloc[position])
         raise fail(f"the campaign id {text[:60]!r} holds control or invisible characters "
-                   f"({hidden_characters(text)}); correct it in the file", position,
+                   f"({hidden_characters(text)}); correct it in {source}", position,
                    "campaign_id")
+
+
+def visible_frame(frame: pd.DataFrame, name: str) -> tuple[pd.DataFrame, list[str]]:
+    """Term rows made in Python (`CampaignModel.fit`), checked as an import checks a file's:
+    control and invisible characters removed from the text columns, with a warning per
+    column, and a campaign id holding one refused naming its row. Only text cells are
+    looked at; a frame without such characters is returned as it is."""
+    def fail(message: str, position: int, column: str) -> InputError:
+        return InputError(f"{name}: term row .iloc[{position}] (index "
+                          f"{frame.index[position]!r}), column {column!r}: {message}")
+
+    if "campaign_id" in frame.columns:
+        _check_visible_ids(_text_cells(frame["campaign_id"]), fail, "the term rows")
+    warnings: list[str] = []
+    for column in _CLEANED_COLUMNS:
+        if column in frame.columns:
+            texts = _text_cells(frame[column])
+            cleaned = _visible_cells(texts, name, column, warnings)
+            if cleaned is not texts:
+                frame = frame.assign(**{column: frame[column].where(
+                    texts.isna().to_numpy(), cleaned.to_numpy())})
+    return frame, warnings
+
+
+def _text_cells(values: pd.Series) -> pd.Series:
+    """A column's text cells by position, other cells (numbers, None) missing."""
+    values = values.reset_index(drop=True)
+    if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
+        return values
+    return values.where(values.map(lambda v: isinstance(v, str)).astype(bool), None)
 
 
 def _visible_cells(values: pd.Series, name: str, header: str,

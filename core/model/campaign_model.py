@@ -776,7 +776,8 @@ def _checked_frame(method: str, terms: object) -> pd.DataFrame:
     was "AttributeError: 'list' object has no attribute 'columns'"), with each column once
     (two `term` columns, e.g. from a `pd.concat(axis=1)`, gave pandas' "cannot reindex on
     an axis with duplicate labels" from inside fit); campaign ids that are numbers become
-    the text an import gives them (`_id_texts`)."""
+    the text an import gives them (`_id_texts`), and control and invisible characters are
+    removed or refused as an import does (`visible_frame`)."""
     if not isinstance(terms, pd.DataFrame):
         raise InputError(f"{method} takes a DataFrame of term rows (see read_terms), not "
                          f"{type(terms).__name__}")
@@ -787,6 +788,13 @@ def _checked_frame(method: str, terms: object) -> pd.DataFrame:
                          "the others")
     if "campaign_id" in terms.columns and terms["campaign_id"].dtype != "str":
         terms = terms.assign(campaign_id=_id_texts(terms["campaign_id"]))
+    # as an import cleans a file's cells: a colour code or zero-width space in a term was a
+    # word no keyword matches, one in an id a second campaign that looks like the first
+    from core.data.readers import visible_frame
+
+    terms, notes = visible_frame(terms, method)
+    for note in notes:
+        warnings.warn(note, UserWarning, stacklevel=3)
     return terms
 
 
