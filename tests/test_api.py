@@ -173,10 +173,11 @@ def test_number_campaign_ids_fit_as_an_import_reads_them(fitted, tmp_path: Path)
     assert model.transform(terms).index.tolist() == model.transform(imported).index.tolist()
 
 
-def test_fit_cleans_and_refuses_control_characters_as_an_import_does(fitted) -> None:
+def test_fit_cleans_and_refuses_what_an_import_does(fitted) -> None:
     """A frame made in Python kept a zero-width space or a bell in its terms and names
     (the word 'plum\u200bber' no keyword matches), and 'C1\u200b' was a second campaign
-    beside 'C1'; an import of the same cells cleans the text and refuses the id."""
+    beside 'C1'; an import of the same cells cleans the text and refuses the id. A bool
+    id column was two campaigns, "True" and "False"."""
     from core import CampaignModel, InputError
 
     terms = fitted.terms_[fitted.terms_["campaign_id"].isin(
@@ -200,6 +201,8 @@ def test_fit_cleans_and_refuses_control_characters_as_an_import_does(fitted) -> 
                                              r"'campaign_id': the campaign id '.+\\u200b' "
                                              r"holds control or invisible characters"):
             method(twin)
+    with pytest.raises(InputError, match="fit: the campaign_id column holds true/false values"):
+        CampaignModel(**MODEL_ARGS).fit(terms.assign(campaign_id=terms.index % 2 == 0))
 
 
 @pytest.mark.parametrize(("setting", "message"), [

@@ -786,6 +786,10 @@ def _checked_frame(method: str, terms: object) -> pd.DataFrame:
         raise InputError(f"{method}: the term rows have more than one column named "
                          f"{repeated[0]!r}, so which one to read is unclear; drop or rename "
                          "the others")
+    if "campaign_id" in terms.columns and pd.api.types.is_bool_dtype(terms["campaign_id"]):
+        # as text every row was in campaign "True" or "False" (an import refuses it too)
+        raise InputError(f"{method}: the campaign_id column holds true/false values, not "
+                         "campaign ids")
     if "campaign_id" in terms.columns and terms["campaign_id"].dtype != "str":
         terms = terms.assign(campaign_id=_id_texts(terms["campaign_id"]))
     # as an import cleans a file's cells: a colour code or zero-width space in a term was a
