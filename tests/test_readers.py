@@ -125,6 +125,34 @@ def test_utf16_without_a_byte_order_mark_is_read_in_its_byte_order(
     assert encodings.decode(keywords, "kw.txt", choice)[0] == "red shoes\ncafé crème\n"
 
 
+@pytest.mark.parametrize("choice", ["utf-16", "utf-16-le", "utf-16-be", "utf-32"])
+def test_a_utf16_or_utf32_choice_for_utf8_bytes_is_refused_naming_utf8(
+        tmp_path: Path, choice: str) -> None:
+    """`--encoding utf-16` on a UTF-8 file read two bytes as one CJK-looking character:
+    silently for a keyword list (`fingerprint --file`), as "no term column '慃灭楡…'" for
+    a CSV."""
+    from core.data import encodings
+
+    path = write(tmp_path / "plain.csv", csv_text(small_frame()), "utf-8")
+    assert error_of(path, encoding=choice) == (
+        f"plain.csv: is not {choice} text: it has no zero bytes, which every comma, digit and "
+        f"line end of {choice} text has; its bytes read as UTF-8: choose utf-8 (or let the "
+        "encoding be detected)")
+    with pytest.raises(InputError, match=f"kw.txt: is not {choice} text"):
+        encodings.decode("red shoes\ncafé crème\n".encode(), "kw.txt", choice)
+
+
+def test_a_utf16_byte_order_choice_against_the_zero_bytes_is_refused(tmp_path: Path) -> None:
+    """`--encoding utf-16-be` on little-endian bytes read 'a,' as '愀'."""
+    path = tmp_path / "le.csv"
+    path.write_bytes(csv_text(small_frame()).encode("utf-16-le"))
+    assert error_of(path, encoding="utf-16-be") == (
+        "le.csv: is not utf-16-be text: its zero bytes sit where utf-16-le puts them; choose "
+        "utf-16-le (or utf-16, which finds the byte order)")
+    assert read_paths([path], encoding="utf-16-le").frame["term"].tolist() == \
+        small_frame()["term"].tolist()
+
+
 def test_utf32_without_a_byte_order_mark_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "nobom32.csv"
     path.write_bytes(csv_text(small_frame()).encode("utf-32-be"))

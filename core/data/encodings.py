@@ -90,6 +90,7 @@ def decode(data: bytes, name: str, encoding: str | None = None) -> tuple[str, li
                            "so)", len(bom)), notes
     order = _utf16_order(data) if chosen in (None, "utf-16") else None
     if chosen is not None and order is None:
+        _check_wide_choice(data, chosen, name)
         return _strict(data, chosen, name, chosen, 0), []
     if order is not None:
         shown = order.replace("utf-16-", "UTF-16 ").upper()
@@ -128,6 +129,28 @@ def _utf16_order(data: bytes) -> str | None:
     if even >= units * _UTF16_MIN_ZEROS and odd * 10 <= even:
         return "utf-16-be"
     return None
+
+
+def _check_wide_choice(data: bytes, chosen: str, name: str) -> None:
+    """Refuse a UTF-16 or UTF-32 choice for bytes (without a mark) that are not such text,
+    naming the likely encoding: `--encoding utf-16` on a UTF-8 file read every two bytes as
+    one CJK-looking character, silently where no header is looked for (`fingerprint
+    --file`). Every ASCII character (comma, digit, line end) of such text has a zero byte,
+    so bytes without one are not it; nor are UTF-16 bytes in the other byte order."""
+    if not chosen.startswith(("utf-16", "utf-32")) or not data:
+        return
+    if b"\x00" not in data:
+        try:
+            data.decode("utf-8")
+            likely = "its bytes read as UTF-8: choose utf-8 (or let the encoding be detected)"
+        except UnicodeDecodeError:
+            likely = "let the encoding be detected, or choose the one the file was saved in"
+        raise InputError(f"is not {chosen} text: it has no zero bytes, which every comma, "
+                         f"digit and line end of {chosen} text has; {likely}", file=name)
+    order = _utf16_order(data) if chosen in ("utf-16-le", "utf-16-be") else None
+    if order is not None and order != chosen:
+        raise InputError(f"is not {chosen} text: its zero bytes sit where {order} puts them; "
+                         f"choose {order} (or utf-16, which finds the byte order)", file=name)
 
 
 def _same_codec(chosen: str, marked: str) -> bool:
