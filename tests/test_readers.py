@@ -142,6 +142,24 @@ def test_a_utf16_or_utf32_choice_for_utf8_bytes_is_refused_naming_utf8(
         encodings.decode("red shoes\ncafé crème\n".encode(), "kw.txt", choice)
 
 
+@pytest.mark.parametrize(("choice", "read"), [("cp932", "cafﾃｩ"), ("cp1252", "cafÃ©"),
+                                                ("euc_jp", "caf辿")])
+def test_another_encoding_chosen_for_utf8_text_is_refused_naming_utf8(
+        tmp_path: Path, choice: str, read: str) -> None:
+    """`--encoding cp932` on a UTF-8 file imported 'café' as 'cafﾃｩ', silently; an ASCII
+    file reads the same in every one of them and is still read."""
+    frame = pd.DataFrame({"campaign_id": ["C1", "C2"], "term": ["plumber", "café crème"]})
+    path = write(tmp_path / "accents.csv", csv_text(frame), "utf-8")
+    message = error_of(path, encoding=choice)
+    assert message.startswith(f"accents.csv: is UTF-8, not {choice}: read as {choice}, ")
+    assert read in message and message.endswith("choose utf-8 (or let the encoding be "
+                                                "detected)")
+    ascii_only = frame.assign(term=["plumber", "cafe creme"])
+    plain = write(tmp_path / "plain.csv", csv_text(ascii_only), "utf-8")
+    assert read_paths([plain], encoding=choice).frame["term"].tolist() == ["plumber",
+                                                                          "cafe creme"]
+
+
 def test_a_utf16_byte_order_choice_against_the_zero_bytes_is_refused(tmp_path: Path) -> None:
     """`--encoding utf-16-be` on little-endian bytes read 'a,' as '愀'."""
     path = tmp_path / "le.csv"

@@ -91,7 +91,9 @@ def decode(data: bytes, name: str, encoding: str | None = None) -> tuple[str, li
     order = _utf16_order(data) if chosen in (None, "utf-16") else None
     if chosen is not None and order is None:
         _check_wide_choice(data, chosen, name)
-        return _strict(data, chosen, name, chosen, 0), []
+        text = _strict(data, chosen, name, chosen, 0)
+        _check_not_utf8(data, text, chosen, name)
+        return text, []
     if order is not None:
         shown = order.replace("utf-16-", "UTF-16 ").upper()
         return _strict(data, order, name, shown, 0), [
@@ -151,6 +153,22 @@ def _check_wide_choice(data: bytes, chosen: str, name: str) -> None:
     if order is not None and order != chosen:
         raise InputError(f"is not {chosen} text: its zero bytes sit where {order} puts them; "
                          f"choose {order} (or utf-16, which finds the byte order)", file=name)
+
+
+def _check_not_utf8(data: bytes, text: str, chosen: str, name: str) -> None:
+    """Refuse another encoding chosen for UTF-8 bytes that are not all ASCII: `--encoding
+    cp932` made 'café' 'cafﾃｩ', cp1252 'cafÃ©', silently. Text in those encodings is
+    valid UTF-8 only by rare chance (an accented capital before a symbol, every time)."""
+    if chosen.startswith("utf") or data.isascii():
+        return
+    try:
+        utf8 = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return
+    if utf8 != text:
+        raise InputError(f"is UTF-8, not {chosen}: read as {chosen}, "
+                         f"{_sample(text, utf8)!r} would be {_sample(utf8, text)!r}; choose "
+                         "utf-8 (or let the encoding be detected)", file=name)
 
 
 def _same_codec(chosen: str, marked: str) -> bool:
