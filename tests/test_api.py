@@ -177,7 +177,8 @@ def test_fit_cleans_and_refuses_what_an_import_does(fitted) -> None:
     """A frame made in Python kept a zero-width space or a bell in its terms and names
     (the word 'plum\u200bber' no keyword matches), and 'C1\u200b' was a second campaign
     beside 'C1'; an import of the same cells cleans the text and refuses the id. A bool
-    id column was two campaigns, "True" and "False"."""
+    id column was two campaigns, "True" and "False", an infinite float id the campaign
+    "inf"."""
     from core import CampaignModel, InputError
 
     terms = fitted.terms_[fitted.terms_["campaign_id"].isin(
@@ -203,6 +204,9 @@ def test_fit_cleans_and_refuses_what_an_import_does(fitted) -> None:
             method(twin)
     with pytest.raises(InputError, match="fit: the campaign_id column holds true/false values"):
         CampaignModel(**MODEL_ARGS).fit(terms.assign(campaign_id=terms.index % 2 == 0))
+    with pytest.raises(InputError, match=r"fit: term row \.iloc\[1\]: inf is not a campaign id"):
+        CampaignModel(**MODEL_ARGS).fit(terms.assign(
+            campaign_id=np.where(terms.index == 1, np.inf, terms.index % 5)))
 
 
 @pytest.mark.parametrize(("setting", "message"), [

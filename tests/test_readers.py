@@ -583,6 +583,20 @@ def test_a_parquet_campaign_id_column_of_booleans_is_refused(tmp_path: Path) -> 
                               "not campaign ids: export the ids as a text or number column")
 
 
+@pytest.mark.parametrize("odd", [float("nan"), float("inf")])
+def test_a_nan_or_infinite_parquet_campaign_id_is_refused(tmp_path: Path, odd: float) -> None:
+    """A float id column's NaN (other tools than pandas write it, not null) or infinity
+    became the campaign "nan" or "inf": every row without an id in one campaign."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "floats.parquet"
+    pq.write_table(pa.table({"campaign_id": pa.array([7.0, odd, 8.0]),
+                             "term": ["a", "b", "c"]}), path)
+    assert error_of(path) == (f"floats.parquet, line 2, column 'campaign_id': {odd} is not a "
+                              "campaign id: give every row its campaign's id")
+
+
 def test_binary_junk_is_not_text(tmp_path: Path) -> None:
     path = tmp_path / "junk.csv"
     path.write_bytes(np.random.default_rng(7).integers(0, 256, 4000, dtype=np.uint8).tobytes())

@@ -688,6 +688,8 @@ def _read_parquet(data: bytes, name: str) -> _RawTable:
             # as text every campaign was "true" or "false": two campaigns of all the rows
             raise InputError("holds true/false values, not campaign ids: export the ids "
                              "as a text or number column", file=name, column=header[index])
+        if column == "campaign_id" and pa.types.is_floating(kind):
+            _check_finite_ids(cells, name, header[index])
         if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
             cells = _utf8_cells(cells, name, header[index])
         typed = ((column in METRIC_COLUMNS and (pa.types.is_integer(kind)
@@ -717,6 +719,18 @@ def _read_parquet(data: bytes, name: str) -> _RawTable:
         lines=np.arange(1, table.num_rows + 1, dtype="int64"), format="parquet",
         term_header=header[matched["term"]], cells=lambda at: _parquet_rows(table, at),
         warnings=style_warnings, decimal_comma=decimal_comma)
+
+
+def _check_finite_ids(cells: pa.ChunkedArray, name: str, header: str) -> None:
+    """Refuse a NaN or infinite campaign id of a float column, naming its line: as text they
+    were the campaigns "nan" and "inf", every row without an id merged into one campaign
+    (a missing id, null, is refused as "the campaign is empty")."""
+    odd = pc.invert(pc.is_finite(cells.cast(pa.float64()))).fill_null(False)
+    at = np.flatnonzero(odd.to_numpy())
+    if at.size:
+        value = cells[int(at[0])].as_py()
+        raise InputError(f"{value} is not a campaign id: give every row its campaign's id",
+                         file=name, line=int(at[0]) + 1, column=header)
 
 
 def _utf8_cells(cells: pa.ChunkedArray, name: str, header: str) -> pa.ChunkedArray:

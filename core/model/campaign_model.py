@@ -790,6 +790,11 @@ def _checked_frame(method: str, terms: object) -> pd.DataFrame:
         # as text every row was in campaign "True" or "False" (an import refuses it too)
         raise InputError(f"{method}: the campaign_id column holds true/false values, not "
                          "campaign ids")
+    if "campaign_id" in terms.columns and pd.api.types.is_float_dtype(terms["campaign_id"]):
+        infinite = np.flatnonzero(np.isinf(terms["campaign_id"].to_numpy(float)))
+        if infinite.size:  # as text it was the campaign "inf" (an import refuses it too)
+            raise InputError(f"{method}: term row .iloc[{infinite[0]}]: "
+                             f"{terms['campaign_id'].iloc[infinite[0]]} is not a campaign id")
     if "campaign_id" in terms.columns and terms["campaign_id"].dtype != "str":
         terms = terms.assign(campaign_id=_id_texts(terms["campaign_id"]))
     # as an import cleans a file's cells: a colour code or zero-width space in a term was a
