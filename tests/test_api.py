@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -178,7 +179,7 @@ def test_fit_cleans_and_refuses_what_an_import_does(fitted) -> None:
     (the word 'plum\u200bber' no keyword matches), and 'C1\u200b' was a second campaign
     beside 'C1'; an import of the same cells cleans the text and refuses the id. A bool
     id column was two campaigns, "True" and "False", an infinite float id the campaign
-    "inf"."""
+    "inf"; -5 clicks made a negative CTR, an infinite cost an infinite CPC."""
     from core import CampaignModel, InputError
 
     terms = fitted.terms_[fitted.terms_["campaign_id"].isin(
@@ -204,6 +205,13 @@ def test_fit_cleans_and_refuses_what_an_import_does(fitted) -> None:
             method(twin)
     with pytest.raises(InputError, match="fit: the campaign_id column holds true/false values"):
         CampaignModel(**MODEL_ARGS).fit(terms.assign(campaign_id=terms.index % 2 == 0))
+    for column, value, message in [("clicks", -5, "-5 is negative"),
+                                   ("cost", np.inf, "inf is not a number"),
+                                   ("impressions", 1.5, "1.5 is not a whole number")]:
+        bad = terms.assign(**{column: np.where(terms.index == 3, value, 1)})
+        with pytest.raises(InputError, match=re.escape(
+                f"fit: term row .iloc[3] (index 3), column '{column}': {message}")):
+            CampaignModel(**MODEL_ARGS).fit(bad)
     with pytest.raises(InputError, match=r"fit: term row \.iloc\[1\]: inf is not a campaign id"):
         CampaignModel(**MODEL_ARGS).fit(terms.assign(
             campaign_id=np.where(terms.index == 1, np.inf, terms.index % 5)))

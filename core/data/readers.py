@@ -885,6 +885,22 @@ def visible_frame(frame: pd.DataFrame, name: str) -> tuple[pd.DataFrame, list[st
     return frame, warnings
 
 
+def checked_metrics(frame: pd.DataFrame, name: str) -> pd.DataFrame:
+    """Term rows made in Python (`CampaignModel.fit`) with their metric columns checked and
+    read as an import reads a file's (`_number_column`): -5 clicks, an infinite cost or
+    1.5 impressions are refused naming the row; "1,340" is 1340. Fit summed -5 clicks into
+    a negative CTR and an infinite cost into an infinite CPC."""
+    def fail(message: str, position: int, column: str) -> InputError:
+        return InputError(f"{name}: term row .iloc[{position}] (index "
+                          f"{frame.index[position]!r}), column {column!r}: {message}")
+
+    read = {column: _number_column(frame[column].reset_index(drop=True),
+                                   column in ("impressions", "clicks"), fail, column
+                                   ).set_axis(frame.index)
+            for column in METRIC_COLUMNS if column in frame.columns}
+    return frame.assign(**read) if read else frame
+
+
 def _text_cells(values: pd.Series) -> pd.Series:
     """A column's text cells by position, other cells (numbers, None) missing."""
     values = values.reset_index(drop=True)

@@ -799,9 +799,9 @@ def _checked_frame(method: str, terms: object) -> pd.DataFrame:
         terms = terms.assign(campaign_id=_id_texts(terms["campaign_id"]))
     # as an import cleans a file's cells: a colour code or zero-width space in a term was a
     # word no keyword matches, one in an id a second campaign that looks like the first
-    from core.data.readers import visible_frame
+    from core.data.readers import checked_metrics, visible_frame
 
-    terms, notes = visible_frame(terms, method)
+    terms, notes = visible_frame(checked_metrics(terms, method), method)
     for note in notes:
         warnings.warn(note, UserWarning, stacklevel=3)
     return terms
