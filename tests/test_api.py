@@ -179,7 +179,8 @@ def test_fit_cleans_and_refuses_what_an_import_does(fitted) -> None:
     (the word 'plum\u200bber' no keyword matches), and 'C1\u200b' was a second campaign
     beside 'C1'; an import of the same cells cleans the text and refuses the id. A bool
     id column was two campaigns, "True" and "False", an infinite float id the campaign
-    "inf"; -5 clicks made a negative CTR, an infinite cost an infinite CPC."""
+    "inf"; -5 clicks made a negative CTR, an infinite cost an infinite CPC. Bytes ids
+    were "b'C1'" (an import reads them as "C1"); columns on two levels an AttributeError."""
     from core import CampaignModel, InputError
 
     terms = fitted.terms_[fitted.terms_["campaign_id"].isin(
@@ -215,6 +216,13 @@ def test_fit_cleans_and_refuses_what_an_import_does(fitted) -> None:
     with pytest.raises(InputError, match=r"fit: term row \.iloc\[1\]: inf is not a campaign id"):
         CampaignModel(**MODEL_ARGS).fit(terms.assign(
             campaign_id=np.where(terms.index == 1, np.inf, terms.index % 5)))
+    as_bytes = fitted.transform(terms.assign(campaign_id=terms["campaign_id"].map(str.encode)))
+    assert as_bytes.index.tolist() == sorted(terms["campaign_id"].unique())  # was "b'C00001'"
+    with pytest.raises(InputError, match=re.escape(r"the campaign id b'C\xe9' is not UTF-8")):
+        fitted.transform(terms.assign(campaign_id=b"C\xe9"))
+    flat = terms.set_axis(pd.MultiIndex.from_product([terms.columns, ["x"]]), axis=1)
+    with pytest.raises(InputError, match="transform: the term rows have columns on 2 levels"):
+        fitted.transform(flat)
 
 
 @pytest.mark.parametrize(("setting", "message"), [

@@ -781,6 +781,10 @@ def _checked_frame(method: str, terms: object) -> pd.DataFrame:
     if not isinstance(terms, pd.DataFrame):
         raise InputError(f"{method} takes a DataFrame of term rows (see read_terms), not "
                          f"{type(terms).__name__}")
+    if isinstance(terms.columns, pd.MultiIndex):  # terms["term"] was a DataFrame, then
+        # "AttributeError: 'DataFrame' object has no attribute 'dtype'"
+        raise InputError(f"{method}: the term rows have columns on {terms.columns.nlevels} "
+                         "levels; give one level of names (campaign_id, term, …)")
     repeated = terms.columns[terms.columns.duplicated()]
     if len(repeated):
         raise InputError(f"{method}: the term rows have more than one column named "
@@ -823,6 +827,11 @@ def _id_text(value: object) -> object:
     """One campaign id as `_id_texts` writes it (None and NaN stay missing)."""
     if isinstance(value, str) or value is None:
         return value
+    if isinstance(value, bytes):  # as an import reads a BINARY id column: b"C1" is "C1"
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InputError(f"the campaign id {value[:40]!r} is not UTF-8 text") from None
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
         if isinstance(value, float) and np.isnan(value):
             return None
