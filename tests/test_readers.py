@@ -160,6 +160,24 @@ def test_another_encoding_chosen_for_utf8_text_is_refused_naming_utf8(
                                                                           "cafe creme"]
 
 
+@pytest.mark.parametrize(("utf8", "legacy", "codec"), [
+    ("café crème", "hôtel à paris", "cp1252"), ("東京 ホテル", "大阪 ホテル", "cp932"),
+    ("東京 ホテル", "大阪 ホテル", "euc_jp")])  # no guess reads the euc_jp line beside these
+def test_a_file_mixing_utf8_and_another_encoding_is_refused_naming_a_line_of_each(
+        tmp_path: Path, utf8: str, legacy: str, codec: str) -> None:
+    """Rows of a UTF-8 export pasted under a cp1252 or Shift-JIS one were read as 'cafÃ©
+    crÃ¨me' or '譚ｱ莠ｬ' with only the usual "read as cp1252" warning."""
+    path = tmp_path / "pasted.csv"
+    path.write_bytes(f"Campaign,Keyword\nC1,{utf8}\n".encode() + f"C2,{legacy}\n".encode(codec))
+    assert error_of(path) == (
+        f"pasted.csv: mixes encodings: line 2 is UTF-8 ('C1,{utf8}') and line 3 is not"
+        f"{'' if codec == 'euc_jp' else f' (it reads as {codec})'}, so one of them would be "
+        "garbled; save the file in one encoding, or choose one with --encoding (or Encoding "
+        "on the Explore page)")
+    if codec != "euc_jp":  # whose decoder refuses the UTF-8 line's bytes
+        assert read_paths([path], encoding=codec).frame["term"].iloc[1] == legacy  # as named
+
+
 def test_a_utf16_byte_order_choice_against_the_zero_bytes_is_refused(tmp_path: Path) -> None:
     """`--encoding utf-16-be` on little-endian bytes read 'a,' as '愀'."""
     path = tmp_path / "le.csv"

@@ -203,6 +203,7 @@ def _guess(data: bytes, name: str) -> tuple[str, list[str]]:
         best_share, best_codec, best_text = plausible[0]
         rivals = [r for r in plausible[1:] if r[0] == best_share and r[2] != best_text]
         if not rivals:
+            _refuse_mixed(data, name, best_codec)
             return best_text, [
                 f"{name}: not UTF-8; read as {label(best_codec)}, the only "
                 "one of the usual encodings that reads it plausibly; check that the text "
@@ -212,6 +213,7 @@ def _guess(data: bytes, name: str) -> tuple[str, list[str]]:
         raise InputError(f"is not UTF-8 and its encoding is ambiguous: {shown}. Choose the "
                          "encoding (--encoding, or Encoding on the Explore page) or save the "
                          "file as UTF-8", file=name)
+    _refuse_mixed(data, name, None)
     hint = ""
     best = charset_normalizer.from_bytes(data).best()
     if best is not None and best.encoding not in GUESSES:
@@ -220,6 +222,46 @@ def _guess(data: bytes, name: str) -> tuple[str, list[str]]:
     raise InputError(f"is not UTF-8, and none of {tried} reads it plausibly{hint}. Choose the "
                      "encoding (--encoding, or Encoding on the Explore page) or save the "
                      "file as UTF-8", file=name)
+
+
+# A line of UTF-8 text as ad exports hold it: its non-ASCII characters all Latin-1 or
+# Latin Extended-A, punctuation, kana, kanji or full-width forms, one at least an accented
+# letter (beside cp1252 lines) or kana or kanji (beside Japanese ones). Chance bytes of a
+# legacy encoding rarely decode to that (half-width katakana pairs decode to Armenian,
+# Syriac, Latin Extended-B or accented letters: 'պݱ Ƭ', 'Ħ Ź', never to kana).
+_TEXT_CHAR = r"\u00a0-\u017f\u2000-\u206f\u3000-\u30ff\u4e00-\u9fff\uff00-\uffef"
+_OTHER_CHAR = re.compile(rf"[^\x00-\x7f{_TEXT_CHAR}]")
+_TEXT_LETTERS = {True: re.compile(r"[\u3041-\u30ff\u4e00-\u9fff]"),  # a Japanese guess
+                 False: re.compile(r"[\u00c0-\u017f]")}
+_ANY_LETTER = re.compile(r"[\u00c0-\u017f\u3041-\u30ff\u4e00-\u9fff]")  # no guess read it
+
+
+def _refuse_mixed(data: bytes, name: str, codec: str | None) -> None:
+    """Refuse a file whose lines are in two encodings, naming a line of each: rows of a
+    UTF-8 export pasted under rows of a cp1252 or Shift-JIS one were read as 'cafÃ© crÃ¨me'
+    and '譚ｱ莠ｬ' with only the usual "read as cp1252" warning. A line counts as UTF-8 when it
+    decodes as UTF-8 to text (`_TEXT_LETTERS`, nothing `_OTHER_CHAR`), which a line of the
+    other encoding does only by rare chance (`--encoding` then reads the file as named).
+    `codec`: the guess that reads the other lines, None when none reads them plausibly."""
+    letters = _TEXT_LETTERS[codec != "cp1252"] if codec else _ANY_LETTER
+    utf8_line = other_line = None
+    for number, line in enumerate(data.split(b"\n"), start=1):
+        if line.isascii():
+            continue
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError:
+            other_line = other_line or number
+        else:
+            if letters.search(text) and not _OTHER_CHAR.search(text):
+                utf8_line = utf8_line or (number, text)
+        if utf8_line and other_line:
+            shown = utf8_line[1].strip()[:40]
+            raise InputError(
+                f"mixes encodings: line {utf8_line[0]} is UTF-8 ({shown!r}) and line "
+                f"{other_line} is not{f' (it reads as {codec})' if codec else ''}, so one of "
+                "them would be garbled; save the file in one encoding, or choose one with "
+                "--encoding (or Encoding on the Explore page)", file=name)
 
 
 def _sample(reference: str, text: str, width: int = 24) -> str:
