@@ -80,6 +80,19 @@ def test_a_home_with_a_space_at_either_end_is_refused(tmp_path, monkeypatch, spa
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("kind", ["fifo", "folder", "wal fifo"])
+def test_a_store_file_that_is_no_regular_file_is_refused(tmp_path, kind):
+    """A FIFO named topiclab.duckdb (or .wal) made every command wait for a writer
+    forever; a folder of that name was an IO Error from DuckDB."""
+    name = "topiclab.duckdb.wal" if kind == "wal fifo" else "topiclab.duckdb"
+    place = tmp_path / name
+    place.mkdir() if kind == "folder" else os.mkfifo(place)
+    shown = "a folder" if kind == "folder" else "a FIFO"
+    assert_one_line_error(cli("datasets", home=tmp_path, lock_wait="2"),
+                          f"The store file {place} is {shown}", "move it aside")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]
+
+
 def test_a_home_with_a_tilde_is_in_the_home_folder(tmp_path, monkeypatch):
     """"~/topiclab" made a folder named "~" in the current one, then DuckDB (which expands
     "~" itself) could not open the store in it."""
