@@ -601,6 +601,22 @@ def test_a_parquet_campaign_id_column_of_booleans_is_refused(tmp_path: Path) -> 
                               "not campaign ids: export the ids as a text or number column")
 
 
+@pytest.mark.parametrize("column", ["campaign_id", "term"])
+def test_a_parquet_cell_longer_than_a_csv_field_is_refused(tmp_path: Path, column: str) -> None:
+    """The same rows as CSV are refused past 128 KB a field; as Parquet a 200,000-character
+    campaign id or term was imported, and shown in every picker and answer."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    cells = {"campaign_id": ["C1", "C2"], "term": ["a", "b"]}
+    cells[column] = [cells[column][0], "x" * 200_000]
+    path = tmp_path / "long.parquet"
+    pq.write_table(pa.table(cells), path)
+    assert error_of(path) == (f"long.parquet, line 2, column '{column}': a cell of 200,000 "
+                              "characters is longer than the 128 KB a field may hold; "
+                              "shorten it")
+
+
 @pytest.mark.parametrize("odd", [float("nan"), float("inf")])
 def test_a_nan_or_infinite_parquet_campaign_id_is_refused(tmp_path: Path, odd: float) -> None:
     """A float id column's NaN (other tools than pandas write it, not null) or infinity

@@ -713,12 +713,28 @@ def _read_parquet(data: bytes, name: str) -> _RawTable:
         except (pa.ArrowException, NotImplementedError):
             text = pa.array([None if v is None else str(v) for v in cells.to_pylist()],
                             pa.large_string())
+        _check_cell_sizes(text, name, header[index])
         values[column] = text.to_pandas().reset_index(drop=True)  # "str", still in Arrow
     return _RawTable(
         values=values, headers={c: header[i] for c, i in matched.items()},
         lines=np.arange(1, table.num_rows + 1, dtype="int64"), format="parquet",
         term_header=header[matched["term"]], cells=lambda at: _parquet_rows(table, at),
         warnings=style_warnings, decimal_comma=decimal_comma)
+
+
+def _check_cell_sizes(text: pa.ChunkedArray | pa.Array, name: str, header: str) -> None:
+    """Refuse a text cell longer than a CSV field may be (`csv.field_size_limit`, 128 K
+    characters), naming its line: a Parquet file took a 5 MB campaign id or a 10 MB term
+    that the same rows as CSV are refused for, and every picker and answer carried it."""
+    limit = csv.field_size_limit()
+    lengths = pc.utf8_length(text)
+    if (pc.max(lengths).as_py() or 0) <= limit:
+        return
+    at = int(np.flatnonzero(pc.fill_null(pc.greater(lengths, limit), False).to_numpy(
+        zero_copy_only=False))[0])
+    raise InputError(f"a cell of {lengths[at].as_py():,} characters is longer than the "
+                     f"{limit // 1024} KB a field may hold; shorten it", file=name,
+                     line=at + 1, column=header)
 
 
 def _check_finite_ids(cells: pa.ChunkedArray, name: str, header: str) -> None:
