@@ -311,11 +311,20 @@ def combine(results: Sequence[ReadResult]) -> ReadResult:
         currencies=currencies)
 
 
-def _currencies(raw: _RawTable) -> set[str]:
-    """The currency codes a file's "Currency code" column holds (upper-cased), if any."""
+def _currencies(raw: _RawTable, name: str) -> set[str]:
+    """The currency codes a file's "Currency code" column holds (upper-cased), if any; a
+    code ISO 4217 lacks is refused naming its line ("PCS" became the dataset's currency)."""
     if "currency" not in raw.values:
         return set()
-    return {v.strip().upper() for v in _as_text(raw.values["currency"]) if v and v.strip()}
+    codes = pd.Series(_as_text(raw.values["currency"]), dtype=object).str.strip().str.upper()
+    found = {code for code in codes.dropna() if code.casefold() not in _NULL_TOKENS}
+    unknown = sorted(code for code in found if not is_currency(code))
+    if unknown:
+        at = int(np.flatnonzero((codes == unknown[0]).to_numpy())[0])
+        raise InputError(f"{raw.values['currency'].iloc[at]!r} is not an ISO 4217 currency "
+                         "code such as EUR, USD or JPY", file=name, line=int(raw.lines[at]),
+                         column=raw.headers["currency"])
+    return found
 
 
 def _read_one(data: bytes, name: str, encoding: str | None = None) -> ReadResult:
@@ -334,8 +343,8 @@ def _read_one(data: bytes, name: str, encoding: str | None = None) -> ReadResult
         text, encoding_warnings = _decode(data, name, encoding)
         raw = _read_delimited(text, name)
         raw.warnings[:0] = encoding_warnings
+    currencies = _currencies(raw, name)
     frame, warnings = _canonical_frame(raw, name)
-    currencies = _currencies(raw)
     return ReadResult(frame, [name], raw.warnings + warnings, {name: raw.format},
                       next(iter(currencies)) if len(currencies) == 1 else None, currencies)
 
