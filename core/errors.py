@@ -20,12 +20,15 @@ def quoted(value: object, limit: int = 200) -> str:
 
 def case_hint(name: object, known: Iterable[str]) -> str:
     """" Did you mean 'demo'? Names are case-sensitive." when `name` is a known name but
-    for case (else ""): `datasets Demo` listed every dataset and left the user to spot it."""
-    folded = str(name).casefold()
+    for case, or for spaces at its ends, which an import strips (else ""): `datasets Demo`
+    listed every dataset and left the user to spot it."""
+    folded = str(name).strip().casefold()
     same = sorted({k for k in known if k.casefold() == folded and k != name})
     if not same:
         return ""
-    return f" Did you mean {' or '.join(map(quoted, same))}? Names are case-sensitive."
+    cased = any(k != str(name).strip() for k in same)
+    return (f" Did you mean {' or '.join(map(quoted, same))}?"
+            f"{' Names are case-sensitive.' if cased else ''}")
 
 
 class TopicLabError(Exception):

@@ -177,6 +177,9 @@ def test_an_unknown_name_in_another_case_names_the_known_one(home, small_csv):
         datasets.get("Shop")
     with pytest.raises(NotFoundError, match=hint):
         datasets.set_currency("Shop", "EUR")
+    with pytest.raises(NotFoundError, match=r"No dataset named 'shop '\. Did you mean 'shop'\? "
+                                            r"Known datasets"):  # an import strips the name
+        datasets.get("shop ")
     with pytest.raises(NotFoundError, match=r"'shopx'\. Known datasets: shop, shopping\.$"):
         datasets.get("shopx")
     with pytest.raises(NotFoundError, match=re.escape("No model with id 'Production'. Did you "
