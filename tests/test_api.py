@@ -197,6 +197,9 @@ def test_fit_cleans_and_refuses_what_an_import_does(fitted) -> None:
     assert model.vocabulary_ == clean.vocabulary_
     assert np.allclose(model.fingerprints_, clean.fingerprints_)
     assert not model.campaigns_["campaign_name"].str.contains("\x07").any()
+    categorical = dirty.assign(term=pd.Categorical(dirty["term"]))  # was a TypeError
+    with pytest.warns(UserWarning, match="transform: .* of column 'term' held control"):
+        assert np.allclose(fitted.transform(categorical), fitted.transform(terms))
     twin = terms.copy()
     twin.loc[7, "campaign_id"] = twin.loc[7, "campaign_id"] + "\u200b"
     for method in (CampaignModel(**MODEL_ARGS).fit, fitted.transform):

@@ -904,8 +904,8 @@ def visible_frame(frame: pd.DataFrame, name: str) -> tuple[pd.DataFrame, list[st
         if column in frame.columns:
             texts = _text_cells(frame[column])
             cleaned = _visible_cells(texts, name, column, warnings)
-            if cleaned is not texts:
-                frame = frame.assign(**{column: frame[column].where(
+            if cleaned is not texts:  # as objects: a categorical lacks the cleaned texts
+                frame = frame.assign(**{column: frame[column].astype(object).where(
                     texts.isna().to_numpy(), cleaned.to_numpy())})
     return frame, warnings
 
@@ -929,6 +929,8 @@ def checked_metrics(frame: pd.DataFrame, name: str) -> pd.DataFrame:
 def _text_cells(values: pd.Series) -> pd.Series:
     """A column's text cells by position, other cells (numbers, None) missing."""
     values = values.reset_index(drop=True)
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        values = values.astype(object)
     if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
         return values
     return values.where(values.map(lambda v: isinstance(v, str)).astype(bool), None)
