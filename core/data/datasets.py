@@ -84,6 +84,15 @@ def get(name: str, version: int | None = None) -> DatasetVersion:
     return DatasetVersion(row[0], row[1], row[2], row[3], row[4], tuple(row[5]))
 
 
+def check_account(account: object) -> None:
+    """Refuse a blank account name (a shell variable left empty): it was "No account ''
+    … Accounts like it:" with the first accounts of the dataset, since every name
+    contains the empty text."""
+    if not isinstance(account, str) or not account.strip():
+        raise InputError(f"The account name {account!r} is blank: give an account name "
+                         "(`python -m core find TEXT` shows campaigns with their account).")
+
+
 def unknown_dataset(name: str, known: set[str]) -> NotFoundError:
     """The error for a dataset name the store lacks: the name it has in another case
     first, then every name."""
