@@ -17,7 +17,8 @@ DEMO_DIR = REPO_ROOT / "data" / "demo"
 
 
 def home() -> Path:
-    """The store's folder: `TOPICLAB_HOME` (`~` expanded; blank refused), default
+    """The store's folder: `TOPICLAB_HOME` (`~` expanded; blank, or with a space at either
+    end, refused), default
     `data/store/` in the repo.
 
     Created when missing; a path that is a file or cannot be created is a `StoreError`
@@ -29,6 +30,11 @@ def home() -> Path:
         raise StoreError(f"TOPICLAB_HOME={raw!r} is blank: point it at a folder (it is "
                          "created when missing), or unset it for the default, data/store/ "
                          "in the repository.")
+    if raw is not None and raw != raw.strip():
+        # "/data/store " (a quoting slip, or a .env file's CRLF line end) made a folder
+        # whose name ends in a space, beside the store meant
+        raise StoreError(f"TOPICLAB_HOME={raw!r} starts or ends with a space (or tab, or "
+                         f"line end): set it to {raw.strip()!r}, the folder meant.")
     # "~/topiclab" as written in a .env file: made a folder named "~" in the current one.
     path = Path(raw).expanduser() if raw is not None else REPO_ROOT / "data" / "store"
     if path.is_dir():

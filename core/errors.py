@@ -6,6 +6,8 @@ else that escapes is a bug.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 
 def quoted(value: object, limit: int = 200) -> str:
     """A user-given id or name as messages show it (its repr), cut when longer than `limit`:
@@ -14,6 +16,19 @@ def quoted(value: object, limit: int = 200) -> str:
     if len(text) <= limit:
         return repr(text)
     return f"{text[:40]!r}… ({len(text):,} characters)"
+
+
+def case_hint(name: object, known: Iterable[str]) -> str:
+    """" Did you mean 'demo'? Names are case-sensitive." when `name` is a known name but
+    for case, or for spaces at its ends, which an import strips (else ""): `datasets Demo`
+    listed every dataset and left the user to spot it."""
+    folded = str(name).strip().casefold()
+    same = sorted({k for k in known if k.casefold() == folded and k != name})
+    if not same:
+        return ""
+    cased = any(k != str(name).strip() for k in same)
+    return (f" Did you mean {' or '.join(map(quoted, same))}?"
+            f"{' Names are case-sensitive.' if cased else ''}")
 
 
 class TopicLabError(Exception):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -171,6 +172,60 @@ def test_number_campaign_ids_fit_as_an_import_reads_them(fitted, tmp_path: Path)
     with pytest.raises(NotFoundError, match="No campaign '999'"):
         model.suggest(999)
     assert model.transform(terms).index.tolist() == model.transform(imported).index.tolist()
+
+
+def test_fit_cleans_and_refuses_what_an_import_does(fitted) -> None:
+    """A frame made in Python kept a zero-width space or a bell in its terms and names
+    (the word 'plum\u200bber' no keyword matches), and 'C1\u200b' was a second campaign
+    beside 'C1'; an import of the same cells cleans the text and refuses the id. A bool
+    id column was two campaigns, "True" and "False", an infinite float id the campaign
+    "inf"; -5 clicks made a negative CTR, an infinite cost an infinite CPC. Bytes ids
+    were "b'C1'" (an import reads them as "C1"); columns on two levels an AttributeError."""
+    from core import CampaignModel, InputError
+
+    terms = fitted.terms_[fitted.terms_["campaign_id"].isin(
+        fitted.terms_["campaign_id"].unique()[:40])].reset_index(drop=True)
+    clean = CampaignModel(**{**MODEL_ARGS, "k": 4}).fit(terms)
+    word = next(w for w in terms["term"].str.split().str[0].value_counts().index
+                if len(w) > 3 and w in clean.vocabulary_)
+    dirty = terms.assign(
+        term=terms["term"].str.replace(word, word[:2] + "\u200b" + word[2:], regex=False),
+        campaign_name=terms["campaign_name"] + "\x07")
+    with pytest.warns(UserWarning, match=r"fit: \d+ cells of column 'term' held control or "
+                                         r"invisible characters \(U\+200B\)"):
+        model = CampaignModel(**{**MODEL_ARGS, "k": 4}).fit(dirty)
+    assert model.vocabulary_ == clean.vocabulary_
+    assert np.allclose(model.fingerprints_, clean.fingerprints_)
+    assert not model.campaigns_["campaign_name"].str.contains("\x07").any()
+    categorical = dirty.assign(term=pd.Categorical(dirty["term"]))  # was a TypeError
+    with pytest.warns(UserWarning, match="transform: .* of column 'term' held control"):
+        assert np.allclose(fitted.transform(categorical), fitted.transform(terms))
+    twin = terms.copy()
+    twin.loc[7, "campaign_id"] = twin.loc[7, "campaign_id"] + "\u200b"
+    for method in (CampaignModel(**MODEL_ARGS).fit, fitted.transform):
+        with pytest.raises(InputError, match=r"term row \.iloc\[7\] \(index 7\), column "
+                                             r"'campaign_id': the campaign id '.+\\u200b' "
+                                             r"holds control or invisible characters"):
+            method(twin)
+    with pytest.raises(InputError, match="fit: the campaign_id column holds true/false values"):
+        CampaignModel(**MODEL_ARGS).fit(terms.assign(campaign_id=terms.index % 2 == 0))
+    for column, value, message in [("clicks", -5, "-5 is negative"),
+                                   ("cost", np.inf, "inf is not a number"),
+                                   ("impressions", 1.5, "1.5 is not a whole number")]:
+        bad = terms.assign(**{column: np.where(terms.index == 3, value, 1)})
+        with pytest.raises(InputError, match=re.escape(
+                f"fit: term row .iloc[3] (index 3), column '{column}': {message}")):
+            CampaignModel(**MODEL_ARGS).fit(bad)
+    with pytest.raises(InputError, match=r"fit: term row \.iloc\[1\]: inf is not a campaign id"):
+        CampaignModel(**MODEL_ARGS).fit(terms.assign(
+            campaign_id=np.where(terms.index == 1, np.inf, terms.index % 5)))
+    as_bytes = fitted.transform(terms.assign(campaign_id=terms["campaign_id"].map(str.encode)))
+    assert as_bytes.index.tolist() == sorted(terms["campaign_id"].unique())  # was "b'C00001'"
+    with pytest.raises(InputError, match=re.escape(r"the campaign id b'C\xe9' is not UTF-8")):
+        fitted.transform(terms.assign(campaign_id=b"C\xe9"))
+    flat = terms.set_axis(pd.MultiIndex.from_product([terms.columns, ["x"]]), axis=1)
+    with pytest.raises(InputError, match="transform: the term rows have columns on 2 levels"):
+        fitted.transform(flat)
 
 
 @pytest.mark.parametrize(("setting", "message"), [

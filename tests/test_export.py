@@ -38,11 +38,28 @@ def test_google_ads_currency_code_becomes_the_dataset_currency(home):
     assert datasets.currency("sony") == "JPY"
 
 
+def test_a_currency_code_column_holding_no_iso_code_is_refused(home, tmp_path):
+    """A "Currency code" cell "PCS" became the dataset's currency; " --" stays no code."""
+    path = tmp_path / "codes.csv"
+    path.write_text("Campaign,Keyword,Currency code,Cost\nC1,a, --,5\nC2,b,pcs,3\n",
+                    encoding="utf-8")
+    with pytest.raises(InputError, match=r"codes\.csv, line 3, column 'Currency code': 'pcs' is "
+                                         r"not an ISO 4217 currency code"):
+        ingest.import_paths([path], "shop")
+    assert datasets.list_versions().empty
+    path.write_text("Campaign,Keyword,Currency code,Cost\nC1,a, --,5\nC2,b,eur,3\n",
+                    encoding="utf-8")
+    ingest.import_paths([path], "shop")
+    assert datasets.currency("shop") == "EUR"
+
+
 def test_currency_setting_is_checked(home, small_csv):
     ingest.import_paths([small_csv], "shop")
     assert datasets.currency("shop") is None
     with pytest.raises(InputError, match="'EURO' is not an ISO 4217 code"):
         datasets.set_currency("shop", "euro")
+    with pytest.raises(InputError, match="'PCS' is not an ISO 4217 code"):
+        datasets.set_currency("shop", "pcs")
     with pytest.raises(NotFoundError, match="No dataset named 'nope'"):
         datasets.set_currency("nope", "EUR")
     assert datasets.set_currency("shop", " usd ") == "USD"

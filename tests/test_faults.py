@@ -70,6 +70,29 @@ def test_a_blank_home_is_refused_not_read_as_the_current_folder(tmp_path, monkey
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("spaced", ["store ", " store", "store\r"])
+def test_a_home_with_a_space_at_either_end_is_refused(tmp_path, monkeypatch, spaced):
+    """"store " (a quoting slip, or a .env file's CRLF) made a folder named "store "."""
+    monkeypatch.chdir(tmp_path)
+    assert_one_line_error(cli("datasets", home=spaced),
+                          f"TOPICLAB_HOME={spaced!r} starts or ends with a space",
+                          "set it to 'store'")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder", "wal fifo"])
+def test_a_store_file_that_is_no_regular_file_is_refused(tmp_path, kind):
+    """A FIFO named topiclab.duckdb (or .wal) made every command wait for a writer
+    forever; a folder of that name was an IO Error from DuckDB."""
+    name = "topiclab.duckdb.wal" if kind == "wal fifo" else "topiclab.duckdb"
+    place = tmp_path / name
+    place.mkdir() if kind == "folder" else os.mkfifo(place)
+    shown = "a folder" if kind == "folder" else "a FIFO"
+    assert_one_line_error(cli("datasets", home=tmp_path, lock_wait="2"),
+                          f"The store file {place} is {shown}", "move it aside")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]
+
+
 def test_a_home_with_a_tilde_is_in_the_home_folder(tmp_path, monkeypatch):
     """"~/topiclab" made a folder named "~" in the current one, then DuckDB (which expands
     "~" itself) could not open the store in it."""

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 
 from core.data import audit, auth, datasets, ingest, store
-from core.errors import InputError, PermissionDenied
+from core.errors import InputError, NotFoundError, PermissionDenied
 from tests.conftest import FIXTURES
 
 
@@ -138,6 +140,51 @@ def test_a_dataset_name_differing_only_by_case_is_refused(home, small_csv):
     with pytest.raises(InputError, match="Dataset 'Other' exists; a dataset named 'other'"):
         ingest.import_each(read_meanwhile(), "other")
     assert sorted(datasets.list_versions()["name"]) == ["Other", "shop"]
+
+
+def test_case_twins_an_older_store_holds_take_versions_only_under_the_first_name(
+        home, small_csv, tmp_path):
+    """Twins made before they were refused ('shop', then 'Shop') both took new versions,
+    so each spelling grew a history of its own. The first made still takes them; the
+    other is refused naming it, and nothing is stored."""
+    ingest.import_paths([small_csv], "shop")
+    ingest.import_paths([small_csv], "later")
+    with store.transaction() as con:  # as a store made before the refusal holds them
+        con.execute("UPDATE datasets SET name = 'Shop' WHERE name = 'later'")
+        con.execute("UPDATE terms SET dataset = 'Shop' WHERE dataset = 'later'")
+    other = tmp_path / "other.csv"
+    other.write_text("campaign_id,term\nC9,new words\n", encoding="utf-8")
+    before = store.table_counts()
+    with pytest.raises(InputError, match=r"Datasets 'shop' and 'Shop' differ only by case .*"
+                                         r"new versions go to 'shop', the first made"):
+        ingest.import_paths([other], "Shop")
+    assert store.table_counts() == before
+    assert ingest.import_paths([other], "shop").version == 2
+    with pytest.raises(InputError, match="Dataset 'shop' exists; a dataset named 'SHOP'"):
+        ingest.import_paths([other], "SHOP")
+
+
+def test_an_unknown_name_in_another_case_names_the_known_one(home, small_csv):
+    """`datasets Demo` listed every dataset ("Known datasets: …, demo, …") and left the user
+    to spot that the name differs only by case; model ids and aliases said nothing."""
+    from core.serve import registry
+
+    ingest.import_paths([small_csv], "shop")
+    ingest.import_paths([small_csv], "shopping")
+    hint = re.escape("No dataset named 'Shop'. Did you mean 'shop'? Names are case-sensitive. "
+                     "Known")
+    with pytest.raises(NotFoundError, match=hint):
+        datasets.get("Shop")
+    with pytest.raises(NotFoundError, match=hint):
+        datasets.set_currency("Shop", "EUR")
+    with pytest.raises(NotFoundError, match=r"No dataset named 'shop '\. Did you mean 'shop'\? "
+                                            r"Known datasets"):  # an import strips the name
+        datasets.get("shop ")
+    with pytest.raises(NotFoundError, match=r"'shopx'\. Known datasets: shop, shopping\.$"):
+        datasets.get("shopx")
+    with pytest.raises(NotFoundError, match=re.escape("No model with id 'Production'. Did you "
+                                                      "mean 'production'?")):
+        registry.resolve("Production")
 
 
 def test_file_over_the_size_limit(home, small_csv, monkeypatch):

@@ -204,9 +204,11 @@ def test_cells_of_one_column_in_two_currencies_are_refused_naming_both(
         ingest.import_paths([coded], "coded")
 
 
-@pytest.mark.parametrize("cell", ["€5 €", "12,50 EUR EUR", "5 € €", "12,50 eur"])
+@pytest.mark.parametrize("cell", ["€5 €", "12,50 EUR EUR", "5 € €", "12,50 eur", "12 PCS",
+                                  "PCS 5", "3,50 XYZ"])
 def test_a_cell_with_two_signs_or_a_currency_code_is_refused(home, tmp_path: Path,
                                                              cell: str) -> None:
+    """Three capitals ISO 4217 lacks ("12 PCS") were read as a currency: 12 in "PCS"."""
     path = tmp_path / "odd.csv"
     path.write_text(f'Keyword;Kampagne;Klicks;Kosten\nuhr;K1;5;"1,50 €"\nwecker;K1;2;"{cell}"\n',
                     encoding="utf-8")

@@ -148,6 +148,19 @@ def test_cli_ngrams_of_a_campaign_and_of_its_account(trained_home):
         assert result.returncode == 1 and result.stderr.startswith("error: "), bad
 
 
+def test_a_blank_account_is_refused_not_answered_with_unrelated_accounts(trained_home):
+    """`suggest --account ""` (a shell variable left empty) was "No account '' … Accounts
+    like it:" and the first accounts of the dataset, which all contain the empty text."""
+    from tests.conftest import cli
+
+    for args in (["suggest", "--account", ""], ["ngrams", "--account", "  "]):
+        result = cli(*args, home=trained_home)
+        assert result.returncode == 1, args
+        assert result.stderr.startswith(f"error: The account name {args[-1]!r} is blank"), \
+            result.stderr
+        assert "like it" not in result.stderr
+
+
 def test_lookup_page_shows_the_ngram_waste_action(trained_home):
     import streamlit as st
 

@@ -125,6 +125,70 @@ def test_utf16_without_a_byte_order_mark_is_read_in_its_byte_order(
     assert encodings.decode(keywords, "kw.txt", choice)[0] == "red shoes\ncafé crème\n"
 
 
+@pytest.mark.parametrize("choice", ["utf-16", "utf-16-le", "utf-16-be", "utf-32"])
+def test_a_utf16_or_utf32_choice_for_utf8_bytes_is_refused_naming_utf8(
+        tmp_path: Path, choice: str) -> None:
+    """`--encoding utf-16` on a UTF-8 file read two bytes as one CJK-looking character:
+    silently for a keyword list (`fingerprint --file`), as "no term column '慃灭楡…'" for
+    a CSV."""
+    from core.data import encodings
+
+    path = write(tmp_path / "plain.csv", csv_text(small_frame()), "utf-8")
+    assert error_of(path, encoding=choice) == (
+        f"plain.csv: is not {choice} text: it has no zero bytes, which every comma, digit and "
+        f"line end of {choice} text has; its bytes read as UTF-8: choose utf-8 (or let the "
+        "encoding be detected)")
+    with pytest.raises(InputError, match=f"kw.txt: is not {choice} text"):
+        encodings.decode("red shoes\ncafé crème\n".encode(), "kw.txt", choice)
+
+
+@pytest.mark.parametrize(("choice", "read"), [("cp932", "cafﾃｩ"), ("cp1252", "cafÃ©"),
+                                                ("euc_jp", "caf辿")])
+def test_another_encoding_chosen_for_utf8_text_is_refused_naming_utf8(
+        tmp_path: Path, choice: str, read: str) -> None:
+    """`--encoding cp932` on a UTF-8 file imported 'café' as 'cafﾃｩ', silently; an ASCII
+    file reads the same in every one of them and is still read."""
+    frame = pd.DataFrame({"campaign_id": ["C1", "C2"], "term": ["plumber", "café crème"]})
+    path = write(tmp_path / "accents.csv", csv_text(frame), "utf-8")
+    message = error_of(path, encoding=choice)
+    assert message.startswith(f"accents.csv: is UTF-8, not {choice}: read as {choice}, ")
+    assert read in message and message.endswith("choose utf-8 (or let the encoding be "
+                                                "detected)")
+    ascii_only = frame.assign(term=["plumber", "cafe creme"])
+    plain = write(tmp_path / "plain.csv", csv_text(ascii_only), "utf-8")
+    assert read_paths([plain], encoding=choice).frame["term"].tolist() == ["plumber",
+                                                                          "cafe creme"]
+
+
+@pytest.mark.parametrize(("utf8", "legacy", "codec"), [
+    ("café crème", "hôtel à paris", "cp1252"), ("東京 ホテル", "大阪 ホテル", "cp932"),
+    ("東京 ホテル", "大阪 ホテル", "euc_jp")])  # no guess reads the euc_jp line beside these
+def test_a_file_mixing_utf8_and_another_encoding_is_refused_naming_a_line_of_each(
+        tmp_path: Path, utf8: str, legacy: str, codec: str) -> None:
+    """Rows of a UTF-8 export pasted under a cp1252 or Shift-JIS one were read as 'cafÃ©
+    crÃ¨me' or '譚ｱ莠ｬ' with only the usual "read as cp1252" warning."""
+    path = tmp_path / "pasted.csv"
+    path.write_bytes(f"Campaign,Keyword\nC1,{utf8}\n".encode() + f"C2,{legacy}\n".encode(codec))
+    assert error_of(path) == (
+        f"pasted.csv: mixes encodings: line 2 is UTF-8 ('C1,{utf8}') and line 3 is not"
+        f"{'' if codec == 'euc_jp' else f' (it reads as {codec})'}, so one of them would be "
+        "garbled; save the file in one encoding, or choose one with --encoding (or Encoding "
+        "on the Explore page)")
+    if codec != "euc_jp":  # whose decoder refuses the UTF-8 line's bytes
+        assert read_paths([path], encoding=codec).frame["term"].iloc[1] == legacy  # as named
+
+
+def test_a_utf16_byte_order_choice_against_the_zero_bytes_is_refused(tmp_path: Path) -> None:
+    """`--encoding utf-16-be` on little-endian bytes read 'a,' as '愀'."""
+    path = tmp_path / "le.csv"
+    path.write_bytes(csv_text(small_frame()).encode("utf-16-le"))
+    assert error_of(path, encoding="utf-16-be") == (
+        "le.csv: is not utf-16-be text: its zero bytes sit where utf-16-le puts them; choose "
+        "utf-16-le (or utf-16, which finds the byte order)")
+    assert read_paths([path], encoding="utf-16-le").frame["term"].tolist() == \
+        small_frame()["term"].tolist()
+
+
 def test_utf32_without_a_byte_order_mark_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "nobom32.csv"
     path.write_bytes(csv_text(small_frame()).encode("utf-32-be"))
@@ -524,6 +588,47 @@ def test_parquet_binary_and_nested_text_columns(tmp_path: Path) -> None:
     assert error_of(listed).startswith("list.parquet, column 'term': holds list<")
     assert "not one value per cell" in error_of(parquet(
         "struct.parquet", campaign_id=[{"a": 1}, {"a": 2}], term=["a", "b"]))
+
+
+def test_a_parquet_campaign_id_column_of_booleans_is_refused(tmp_path: Path) -> None:
+    """A bool id column read as the two campaigns "true" and "false"."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "flags.parquet"
+    pq.write_table(pa.table({"campaign_id": [True, False, True], "term": ["a", "b", "c"]}), path)
+    assert error_of(path) == ("flags.parquet, column 'campaign_id': holds true/false values, "
+                              "not campaign ids: export the ids as a text or number column")
+
+
+@pytest.mark.parametrize("column", ["campaign_id", "term"])
+def test_a_parquet_cell_longer_than_a_csv_field_is_refused(tmp_path: Path, column: str) -> None:
+    """The same rows as CSV are refused past 128 KB a field; as Parquet a 200,000-character
+    campaign id or term was imported, and shown in every picker and answer."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    cells = {"campaign_id": ["C1", "C2"], "term": ["a", "b"]}
+    cells[column] = [cells[column][0], "x" * 200_000]
+    path = tmp_path / "long.parquet"
+    pq.write_table(pa.table(cells), path)
+    assert error_of(path) == (f"long.parquet, line 2, column '{column}': a cell of 200,000 "
+                              "characters is longer than the 128 KB a field may hold; "
+                              "shorten it")
+
+
+@pytest.mark.parametrize("odd", [float("nan"), float("inf")])
+def test_a_nan_or_infinite_parquet_campaign_id_is_refused(tmp_path: Path, odd: float) -> None:
+    """A float id column's NaN (other tools than pandas write it, not null) or infinity
+    became the campaign "nan" or "inf": every row without an id in one campaign."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "floats.parquet"
+    pq.write_table(pa.table({"campaign_id": pa.array([7.0, odd, 8.0]),
+                             "term": ["a", "b", "c"]}), path)
+    assert error_of(path) == (f"floats.parquet, line 2, column 'campaign_id': {odd} is not a "
+                              "campaign id: give every row its campaign's id")
 
 
 def test_binary_junk_is_not_text(tmp_path: Path) -> None:

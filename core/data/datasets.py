@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -16,7 +15,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from core.data import audit, auth, store
-from core.errors import InputError, NotFoundError
+from core.data.currencies import is_currency
+from core.errors import InputError, NotFoundError, case_hint, quoted
 
 
 @dataclass(frozen=True)
@@ -78,11 +78,27 @@ def get(name: str, version: int | None = None) -> DatasetVersion:
         if known.empty:
             raise NotFoundError("The store holds no datasets yet: import a file first.")
         if name not in set(known["name"]):
-            names = ", ".join(sorted(set(known["name"])))
-            raise NotFoundError(f"No dataset named {name!r}. Known datasets: {names}.")
+            raise unknown_dataset(name, set(known["name"]))
         versions = ", ".join(str(v) for v in sorted(known.loc[known["name"] == name, "version"]))
         raise NotFoundError(f"Dataset {name!r} has no version {version}; it has {versions}.")
     return DatasetVersion(row[0], row[1], row[2], row[3], row[4], tuple(row[5]))
+
+
+def check_account(account: object) -> None:
+    """Refuse a blank account name (a shell variable left empty): it was "No account ''
+    … Accounts like it:" with the first accounts of the dataset, since every name
+    contains the empty text."""
+    if not isinstance(account, str) or not account.strip():
+        raise InputError(f"The account name {account!r} is blank: give an account name "
+                         "(`python -m core find TEXT` shows campaigns with their account).")
+
+
+def unknown_dataset(name: str, known: set[str]) -> NotFoundError:
+    """The error for a dataset name the store lacks: the name it has in another case
+    first, then every name."""
+    names = ", ".join(sorted(known))
+    return NotFoundError(f"No dataset named {quoted(name)}.{case_hint(name, known)} "
+                         f"Known datasets: {names}.")
 
 
 def terms(name: str, version: int, columns: Sequence[str] | None = None) -> pd.DataFrame:
@@ -206,9 +222,6 @@ def top_terms(name: str, version: int, limit: int = 25) -> pd.DataFrame:
     )
 
 
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
-
-
 def currency(name: str) -> str | None:
     """The currency of a dataset's cost: from its exports' "Currency code" column, else
     the dataset's setting (`set_currency`), else None (unknown)."""
@@ -220,11 +233,12 @@ def set_currency(name: str, code: str) -> str:
     """Set the currency of a dataset's cost (ISO 4217, e.g. 'JPY'). Requires `import`."""
     auth.require("import")
     code = (code or "").strip().upper()
-    if not _CURRENCY.match(code):
+    if not is_currency(code):
         raise InputError(f"Currency {code!r} is not an ISO 4217 code such as EUR, USD or JPY.")
     with store.transaction() as con:
         if not con.execute("SELECT 1 FROM datasets WHERE name = ?", [name]).fetchone():
-            raise NotFoundError(f"No dataset named {name!r}.")
+            known = {row[0] for row in con.execute("SELECT DISTINCT name FROM datasets").fetchall()}
+            raise unknown_dataset(name, known)
         con.execute("INSERT OR REPLACE INTO dataset_currency VALUES (?, ?, 'setting', ?)",
                     [name, code, audit.now()])
         audit.record(con, "set_currency", name, {"currency": code})

@@ -90,7 +90,10 @@ def decode(data: bytes, name: str, encoding: str | None = None) -> tuple[str, li
                            "so)", len(bom)), notes
     order = _utf16_order(data) if chosen in (None, "utf-16") else None
     if chosen is not None and order is None:
-        return _strict(data, chosen, name, chosen, 0), []
+        _check_wide_choice(data, chosen, name)
+        text = _strict(data, chosen, name, chosen, 0)
+        _check_not_utf8(data, text, chosen, name)
+        return text, []
     if order is not None:
         shown = order.replace("utf-16-", "UTF-16 ").upper()
         return _strict(data, order, name, shown, 0), [
@@ -130,6 +133,44 @@ def _utf16_order(data: bytes) -> str | None:
     return None
 
 
+def _check_wide_choice(data: bytes, chosen: str, name: str) -> None:
+    """Refuse a UTF-16 or UTF-32 choice for bytes (without a mark) that are not such text,
+    naming the likely encoding: `--encoding utf-16` on a UTF-8 file read every two bytes as
+    one CJK-looking character, silently where no header is looked for (`fingerprint
+    --file`). Every ASCII character (comma, digit, line end) of such text has a zero byte,
+    so bytes without one are not it; nor are UTF-16 bytes in the other byte order."""
+    if not chosen.startswith(("utf-16", "utf-32")) or not data:
+        return
+    if b"\x00" not in data:
+        try:
+            data.decode("utf-8")
+            likely = "its bytes read as UTF-8: choose utf-8 (or let the encoding be detected)"
+        except UnicodeDecodeError:
+            likely = "let the encoding be detected, or choose the one the file was saved in"
+        raise InputError(f"is not {chosen} text: it has no zero bytes, which every comma, "
+                         f"digit and line end of {chosen} text has; {likely}", file=name)
+    order = _utf16_order(data) if chosen in ("utf-16-le", "utf-16-be") else None
+    if order is not None and order != chosen:
+        raise InputError(f"is not {chosen} text: its zero bytes sit where {order} puts them; "
+                         f"choose {order} (or utf-16, which finds the byte order)", file=name)
+
+
+def _check_not_utf8(data: bytes, text: str, chosen: str, name: str) -> None:
+    """Refuse another encoding chosen for UTF-8 bytes that are not all ASCII: `--encoding
+    cp932` made 'café' 'cafﾃｩ', cp1252 'cafÃ©', silently. Text in those encodings is
+    valid UTF-8 only by rare chance (an accented capital before a symbol, every time)."""
+    if chosen.startswith("utf") or data.isascii():
+        return
+    try:
+        utf8 = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return
+    if utf8 != text:
+        raise InputError(f"is UTF-8, not {chosen}: read as {chosen}, "
+                         f"{_sample(text, utf8)!r} would be {_sample(utf8, text)!r}; choose "
+                         "utf-8 (or let the encoding be detected)", file=name)
+
+
 def _same_codec(chosen: str, marked: str) -> bool:
     """Whether a chosen codec agrees with the one a byte-order mark names ("utf-16" and
     "utf-16-le", "utf-8-sig" and "utf-8")."""
@@ -162,6 +203,7 @@ def _guess(data: bytes, name: str) -> tuple[str, list[str]]:
         best_share, best_codec, best_text = plausible[0]
         rivals = [r for r in plausible[1:] if r[0] == best_share and r[2] != best_text]
         if not rivals:
+            _refuse_mixed(data, name, best_codec)
             return best_text, [
                 f"{name}: not UTF-8; read as {label(best_codec)}, the only "
                 "one of the usual encodings that reads it plausibly; check that the text "
@@ -171,6 +213,7 @@ def _guess(data: bytes, name: str) -> tuple[str, list[str]]:
         raise InputError(f"is not UTF-8 and its encoding is ambiguous: {shown}. Choose the "
                          "encoding (--encoding, or Encoding on the Explore page) or save the "
                          "file as UTF-8", file=name)
+    _refuse_mixed(data, name, None)
     hint = ""
     best = charset_normalizer.from_bytes(data).best()
     if best is not None and best.encoding not in GUESSES:
@@ -179,6 +222,46 @@ def _guess(data: bytes, name: str) -> tuple[str, list[str]]:
     raise InputError(f"is not UTF-8, and none of {tried} reads it plausibly{hint}. Choose the "
                      "encoding (--encoding, or Encoding on the Explore page) or save the "
                      "file as UTF-8", file=name)
+
+
+# A line of UTF-8 text as ad exports hold it: its non-ASCII characters all Latin-1 or
+# Latin Extended-A, punctuation, kana, kanji or full-width forms, one at least an accented
+# letter (beside cp1252 lines) or kana or kanji (beside Japanese ones). Chance bytes of a
+# legacy encoding rarely decode to that (half-width katakana pairs decode to Armenian,
+# Syriac, Latin Extended-B or accented letters: 'պݱ Ƭ', 'Ħ Ź', never to kana).
+_TEXT_CHAR = r"\u00a0-\u017f\u2000-\u206f\u3000-\u30ff\u4e00-\u9fff\uff00-\uffef"
+_OTHER_CHAR = re.compile(rf"[^\x00-\x7f{_TEXT_CHAR}]")
+_TEXT_LETTERS = {True: re.compile(r"[\u3041-\u30ff\u4e00-\u9fff]"),  # a Japanese guess
+                 False: re.compile(r"[\u00c0-\u017f]")}
+_ANY_LETTER = re.compile(r"[\u00c0-\u017f\u3041-\u30ff\u4e00-\u9fff]")  # no guess read it
+
+
+def _refuse_mixed(data: bytes, name: str, codec: str | None) -> None:
+    """Refuse a file whose lines are in two encodings, naming a line of each: rows of a
+    UTF-8 export pasted under rows of a cp1252 or Shift-JIS one were read as 'cafÃ© crÃ¨me'
+    and '譚ｱ莠ｬ' with only the usual "read as cp1252" warning. A line counts as UTF-8 when it
+    decodes as UTF-8 to text (`_TEXT_LETTERS`, nothing `_OTHER_CHAR`), which a line of the
+    other encoding does only by rare chance (`--encoding` then reads the file as named).
+    `codec`: the guess that reads the other lines, None when none reads them plausibly."""
+    letters = _TEXT_LETTERS[codec != "cp1252"] if codec else _ANY_LETTER
+    utf8_line = other_line = None
+    for number, line in enumerate(data.split(b"\n"), start=1):
+        if line.isascii():
+            continue
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError:
+            other_line = other_line or number
+        else:
+            if letters.search(text) and not _OTHER_CHAR.search(text):
+                utf8_line = utf8_line or (number, text)
+        if utf8_line and other_line:
+            shown = utf8_line[1].strip()[:40]
+            raise InputError(
+                f"mixes encodings: line {utf8_line[0]} is UTF-8 ({shown!r}) and line "
+                f"{other_line} is not{f' (it reads as {codec})' if codec else ''}, so one of "
+                "them would be garbled; save the file in one encoding, or choose one with "
+                "--encoding (or Encoding on the Explore page)", file=name)
 
 
 def _sample(reference: str, text: str, width: int = 24) -> str:

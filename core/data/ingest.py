@@ -64,17 +64,27 @@ def _may_import(dataset: str) -> str:
 
 # Another dataset whose name differs only by case: `Demo` beside `demo` looks like one
 # dataset in every picker and command, and holds versions the other's history lacks.
-_CASE_TWIN = ("SELECT name FROM datasets WHERE lower(name) = lower($1) AND name <> $1 "
-              "AND NOT EXISTS (SELECT 1 FROM datasets WHERE name = $1) ORDER BY name LIMIT 1")
+# Of the names that differ only by case, the first made takes new versions: the others
+# (a new one, or a twin a store made before twins were refused) are refused naming it.
+_CASE_TWIN = ("SELECT name, EXISTS (SELECT 1 FROM datasets WHERE name = $1) FROM ("
+              "SELECT name, min(created_at) AS made FROM datasets WHERE lower(name) = lower($1) "
+              "GROUP BY name ORDER BY made, name LIMIT 1) WHERE name <> $1")
 
 
 def _refuse_case_twin(twin: tuple | None, dataset: str) -> None:
-    """An InputError naming the existing dataset when `dataset` would be a new name that
-    differs from it only by case (adding versions to an existing name stays allowed)."""
-    if twin is not None:
-        raise InputError(f"Dataset {twin[0]!r} exists; a dataset named {dataset!r} would differ "
-                         f"from it only by case: import into {twin[0]!r}, or choose a name "
-                         "that differs in more than case.")
+    """An InputError naming the first-made dataset whose name differs from `dataset` only
+    by case, when there is one: a new name, or an older store's later twin, would split
+    one dataset's history in two."""
+    if twin is None:
+        return
+    if twin[1]:
+        raise InputError(f"Datasets {twin[0]!r} and {dataset!r} differ only by case (a store "
+                         f"made before such names were refused); new versions go to "
+                         f"{twin[0]!r}, the first made: import into {twin[0]!r}, or choose a "
+                         "name that differs in more than case.")
+    raise InputError(f"Dataset {twin[0]!r} exists; a dataset named {dataset!r} would differ "
+                     f"from it only by case: import into {twin[0]!r}, or choose a name "
+                     "that differs in more than case.")
 
 
 def content_hash(frame: pd.DataFrame) -> str:

@@ -40,6 +40,7 @@ from core.data.columns import (
     normalise_name,
     rival_columns,
 )
+from core.data.currencies import is_currency
 from core.data.match_types import named_match_type, strip_match_decoration
 from core.data.schema import METRIC_COLUMNS, TERM_COLUMNS
 from core.errors import InputError
@@ -103,7 +104,8 @@ _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$")
 # "1 234,56\u00a0€", "12,50 EUR", "USD 3"): Google Ads downloads write none (the currency is
 # a column), hand-made files do. Only one: "€5 €" stays a cell that is no number. Cells of
 # one column in two currencies, or in another than their row's currency code, are refused
-# (`_check_one_currency`): their sum would mean nothing.
+# (`_check_one_currency`): their sum would mean nothing. Three capitals are a currency only
+# when ISO 4217 has them (`_unknown_codes`): "12 PCS" is no number, not 12 in "PCS".
 _MARK = r"[$€£¥￥]|[A-Z]{3}"
 _CURRENCY_SIGN = re.compile(rf"^(?P<before>{_MARK})\s*(?=[^$€£¥￥A-Za-z]*$)"
                             rf"|(?<=\d)\s*(?P<after>{_MARK})$")
@@ -309,11 +311,20 @@ def combine(results: Sequence[ReadResult]) -> ReadResult:
         currencies=currencies)
 
 
-def _currencies(raw: _RawTable) -> set[str]:
-    """The currency codes a file's "Currency code" column holds (upper-cased), if any."""
+def _currencies(raw: _RawTable, name: str) -> set[str]:
+    """The currency codes a file's "Currency code" column holds (upper-cased), if any; a
+    code ISO 4217 lacks is refused naming its line ("PCS" became the dataset's currency)."""
     if "currency" not in raw.values:
         return set()
-    return {v.strip().upper() for v in _as_text(raw.values["currency"]) if v and v.strip()}
+    codes = pd.Series(_as_text(raw.values["currency"]), dtype=object).str.strip().str.upper()
+    found = {code for code in codes.dropna() if code.casefold() not in _NULL_TOKENS}
+    unknown = sorted(code for code in found if not is_currency(code))
+    if unknown:
+        at = int(np.flatnonzero((codes == unknown[0]).to_numpy())[0])
+        raise InputError(f"{raw.values['currency'].iloc[at]!r} is not an ISO 4217 currency "
+                         "code such as EUR, USD or JPY", file=name, line=int(raw.lines[at]),
+                         column=raw.headers["currency"])
+    return found
 
 
 def _read_one(data: bytes, name: str, encoding: str | None = None) -> ReadResult:
@@ -332,8 +343,8 @@ def _read_one(data: bytes, name: str, encoding: str | None = None) -> ReadResult
         text, encoding_warnings = _decode(data, name, encoding)
         raw = _read_delimited(text, name)
         raw.warnings[:0] = encoding_warnings
+    currencies = _currencies(raw, name)
     frame, warnings = _canonical_frame(raw, name)
-    currencies = _currencies(raw)
     return ReadResult(frame, [name], raw.warnings + warnings, {name: raw.format},
                       next(iter(currencies)) if len(currencies) == 1 else None, currencies)
 
@@ -682,6 +693,12 @@ def _read_parquet(data: bytes, name: str) -> _RawTable:
             # exact-match decoration), a struct a campaign id "{'a': 1}"
             raise InputError(f"holds {kind} values, not one value per cell: export it as a "
                              "plain text or number column", file=name, column=header[index])
+        if column == "campaign_id" and pa.types.is_boolean(kind):
+            # as text every campaign was "true" or "false": two campaigns of all the rows
+            raise InputError("holds true/false values, not campaign ids: export the ids "
+                             "as a text or number column", file=name, column=header[index])
+        if column == "campaign_id" and pa.types.is_floating(kind):
+            _check_finite_ids(cells, name, header[index])
         if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
             cells = _utf8_cells(cells, name, header[index])
         typed = ((column in METRIC_COLUMNS and (pa.types.is_integer(kind)
@@ -705,12 +722,40 @@ def _read_parquet(data: bytes, name: str) -> _RawTable:
         except (pa.ArrowException, NotImplementedError):
             text = pa.array([None if v is None else str(v) for v in cells.to_pylist()],
                             pa.large_string())
+        _check_cell_sizes(text, name, header[index])
         values[column] = text.to_pandas().reset_index(drop=True)  # "str", still in Arrow
     return _RawTable(
         values=values, headers={c: header[i] for c, i in matched.items()},
         lines=np.arange(1, table.num_rows + 1, dtype="int64"), format="parquet",
         term_header=header[matched["term"]], cells=lambda at: _parquet_rows(table, at),
         warnings=style_warnings, decimal_comma=decimal_comma)
+
+
+def _check_cell_sizes(text: pa.ChunkedArray | pa.Array, name: str, header: str) -> None:
+    """Refuse a text cell longer than a CSV field may be (`csv.field_size_limit`, 128 K
+    characters), naming its line: a Parquet file took a 5 MB campaign id or a 10 MB term
+    that the same rows as CSV are refused for, and every picker and answer carried it."""
+    limit = csv.field_size_limit()
+    lengths = pc.utf8_length(text)
+    if (pc.max(lengths).as_py() or 0) <= limit:
+        return
+    at = int(np.flatnonzero(pc.fill_null(pc.greater(lengths, limit), False).to_numpy(
+        zero_copy_only=False))[0])
+    raise InputError(f"a cell of {lengths[at].as_py():,} characters is longer than the "
+                     f"{limit // 1024} KB a field may hold; shorten it", file=name,
+                     line=at + 1, column=header)
+
+
+def _check_finite_ids(cells: pa.ChunkedArray, name: str, header: str) -> None:
+    """Refuse a NaN or infinite campaign id of a float column, naming its line: as text they
+    were the campaigns "nan" and "inf", every row without an id merged into one campaign
+    (a missing id, null, is refused as "the campaign is empty")."""
+    odd = pc.invert(pc.is_finite(cells.cast(pa.float64()))).fill_null(False)
+    at = np.flatnonzero(odd.to_numpy())
+    if at.size:
+        value = cells[int(at[0])].as_py()
+        raise InputError(f"{value} is not a campaign id: give every row its campaign's id",
+                         file=name, line=int(at[0]) + 1, column=header)
 
 
 def _utf8_cells(cells: pa.ChunkedArray, name: str, header: str) -> pa.ChunkedArray:
@@ -830,7 +875,7 @@ def _hidden_cells(values: pd.Series) -> list[str]:
     return [text for text in candidates.to_pylist() if text and search(text)]
 
 
-def _check_visible_ids(values: pd.Series, fail: _Fail) -> None:
+def _check_visible_ids(values: pd.Series, fail: _Fail, source: str = "the file") -> None:
     """Refuse a campaign id holding a control or invisible character, naming its first
     row: `C1` and `C1` with a zero-width space would be two campaigns that look alike, and
     removing the character could merge two real ones."""
@@ -839,8 +884,56 @@ def _check_visible_ids(values: pd.Series, fail: _Fail) -> None:
         position = int(np.flatnonzero(values.isin(bad).to_numpy())[0])
         text = str(values.iloc[position])
         raise fail(f"the campaign id {text[:60]!r} holds control or invisible characters "
-                   f"({hidden_characters(text)}); correct it in the file", position,
+                   f"({hidden_characters(text)}); correct it in {source}", position,
                    "campaign_id")
+
+
+def visible_frame(frame: pd.DataFrame, name: str) -> tuple[pd.DataFrame, list[str]]:
+    """Term rows made in Python (`CampaignModel.fit`), checked as an import checks a file's:
+    control and invisible characters removed from the text columns, with a warning per
+    column, and a campaign id holding one refused naming its row. Only text cells are
+    looked at; a frame without such characters is returned as it is."""
+    def fail(message: str, position: int, column: str) -> InputError:
+        return InputError(f"{name}: term row .iloc[{position}] (index "
+                          f"{frame.index[position]!r}), column {column!r}: {message}")
+
+    if "campaign_id" in frame.columns:
+        _check_visible_ids(_text_cells(frame["campaign_id"]), fail, "the term rows")
+    warnings: list[str] = []
+    for column in _CLEANED_COLUMNS:
+        if column in frame.columns:
+            texts = _text_cells(frame[column])
+            cleaned = _visible_cells(texts, name, column, warnings)
+            if cleaned is not texts:  # as objects: a categorical lacks the cleaned texts
+                frame = frame.assign(**{column: frame[column].astype(object).where(
+                    texts.isna().to_numpy(), cleaned.to_numpy())})
+    return frame, warnings
+
+
+def checked_metrics(frame: pd.DataFrame, name: str) -> pd.DataFrame:
+    """Term rows made in Python (`CampaignModel.fit`) with their metric columns checked and
+    read as an import reads a file's (`_number_column`): -5 clicks, an infinite cost or
+    1.5 impressions are refused naming the row; "1,340" is 1340. Fit summed -5 clicks into
+    a negative CTR and an infinite cost into an infinite CPC."""
+    def fail(message: str, position: int, column: str) -> InputError:
+        return InputError(f"{name}: term row .iloc[{position}] (index "
+                          f"{frame.index[position]!r}), column {column!r}: {message}")
+
+    read = {column: _number_column(frame[column].reset_index(drop=True),
+                                   column in ("impressions", "clicks"), fail, column
+                                   ).set_axis(frame.index)
+            for column in METRIC_COLUMNS if column in frame.columns}
+    return frame.assign(**read) if read else frame
+
+
+def _text_cells(values: pd.Series) -> pd.Series:
+    """A column's text cells by position, other cells (numbers, None) missing."""
+    values = values.reset_index(drop=True)
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        values = values.astype(object)
+    if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
+        return values
+    return values.where(values.map(lambda v: isinstance(v, str)).astype(bool), None)
 
 
 def _visible_cells(values: pd.Series, name: str, header: str,
@@ -1052,6 +1145,9 @@ def _parsed_numbers(values: pd.Series, decimal_comma: bool = False) -> _Parsed:
         if signed.any():
             found = text[signed].str.extract(_CURRENCY_SIGN)
             marks[found.index] = found["before"].fillna(found["after"])
+            unknown = _unknown_codes(marks)
+            stripped[unknown] = text[unknown]  # left as written, so it is no number
+            marks[unknown] = None
         text = stripped
         if decimal_comma:
             european = text.str.match(_EUROPEAN).astype(bool)
@@ -1066,6 +1162,12 @@ def _parsed_numbers(values: pd.Series, decimal_comma: bool = False) -> _Parsed:
         bad[odd] = parsed.isna() & ~missing
         marks[bad] = None
     return _Parsed(original, numbers, bad, marks)
+
+
+def _unknown_codes(marks: pd.Series) -> pd.Index:
+    """Where a cell's three capitals are no ISO 4217 code ("12 PCS", "5 ABC")."""
+    named = marks.dropna()
+    return named.index[[len(m) == 3 and not is_currency(m) for m in named]]
 
 
 def _number_column(values: pd.Series, whole: bool, fail: _Fail, column: str,

@@ -31,6 +31,7 @@ import duckdb
 import pandas as pd
 
 from core import config
+from core.data import files
 from core.data.schema import TERM_COLUMNS
 from core.errors import StoreBusyError, StoreError
 
@@ -281,8 +282,23 @@ def _is_lock_conflict(err: Exception) -> bool:
     return "lock" in text and ("conflict" in text or "could not set" in text)
 
 
+def _check_regular(path: str) -> None:
+    """Refuse a store file (or its write-ahead log) that is no regular file: DuckDB opened
+    a FIFO named topiclab.duckdb and waited for a writer forever; a folder of that name was
+    "cannot be opened (IO Error: …)"."""
+    for place in (path, f"{path}.wal"):
+        try:
+            mode = os.stat(place).st_mode
+        except OSError:
+            continue  # missing (created on first use) or unreadable: DuckDB says which
+        if not stat.S_ISREG(mode):
+            raise StoreError(f"The store file {place} is {files.kind_of(mode)}, not a regular "
+                             "file: move it aside, or point TOPICLAB_HOME at another folder.")
+
+
 def _open(read_only: bool, wait_s: float | None = None) -> duckdb.DuckDBPyConnection:
     path = str(config.db_path())
+    _check_regular(path)
     wait_s = _lock_wait_s() if wait_s is None else wait_s
     deadline = time.monotonic() + wait_s
     delay = 0.05

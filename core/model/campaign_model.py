@@ -776,17 +776,38 @@ def _checked_frame(method: str, terms: object) -> pd.DataFrame:
     was "AttributeError: 'list' object has no attribute 'columns'"), with each column once
     (two `term` columns, e.g. from a `pd.concat(axis=1)`, gave pandas' "cannot reindex on
     an axis with duplicate labels" from inside fit); campaign ids that are numbers become
-    the text an import gives them (`_id_texts`)."""
+    the text an import gives them (`_id_texts`), and control and invisible characters are
+    removed or refused as an import does (`visible_frame`)."""
     if not isinstance(terms, pd.DataFrame):
         raise InputError(f"{method} takes a DataFrame of term rows (see read_terms), not "
                          f"{type(terms).__name__}")
+    if isinstance(terms.columns, pd.MultiIndex):  # terms["term"] was a DataFrame, then
+        # "AttributeError: 'DataFrame' object has no attribute 'dtype'"
+        raise InputError(f"{method}: the term rows have columns on {terms.columns.nlevels} "
+                         "levels; give one level of names (campaign_id, term, …)")
     repeated = terms.columns[terms.columns.duplicated()]
     if len(repeated):
         raise InputError(f"{method}: the term rows have more than one column named "
                          f"{repeated[0]!r}, so which one to read is unclear; drop or rename "
                          "the others")
+    if "campaign_id" in terms.columns and pd.api.types.is_bool_dtype(terms["campaign_id"]):
+        # as text every row was in campaign "True" or "False" (an import refuses it too)
+        raise InputError(f"{method}: the campaign_id column holds true/false values, not "
+                         "campaign ids")
+    if "campaign_id" in terms.columns and pd.api.types.is_float_dtype(terms["campaign_id"]):
+        infinite = np.flatnonzero(np.isinf(terms["campaign_id"].to_numpy(float)))
+        if infinite.size:  # as text it was the campaign "inf" (an import refuses it too)
+            raise InputError(f"{method}: term row .iloc[{infinite[0]}]: "
+                             f"{terms['campaign_id'].iloc[infinite[0]]} is not a campaign id")
     if "campaign_id" in terms.columns and terms["campaign_id"].dtype != "str":
         terms = terms.assign(campaign_id=_id_texts(terms["campaign_id"]))
+    # as an import cleans a file's cells: a colour code or zero-width space in a term was a
+    # word no keyword matches, one in an id a second campaign that looks like the first
+    from core.data.readers import checked_metrics, visible_frame
+
+    terms, notes = visible_frame(checked_metrics(terms, method), method)
+    for note in notes:
+        warnings.warn(note, UserWarning, stacklevel=3)
     return terms
 
 
@@ -806,6 +827,11 @@ def _id_text(value: object) -> object:
     """One campaign id as `_id_texts` writes it (None and NaN stay missing)."""
     if isinstance(value, str) or value is None:
         return value
+    if isinstance(value, bytes):  # as an import reads a BINARY id column: b"C1" is "C1"
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InputError(f"the campaign id {value[:40]!r} is not UTF-8 text") from None
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
         if isinstance(value, float) and np.isnan(value):
             return None

@@ -216,6 +216,7 @@ class Lookup:
         """Suggested actions of every campaign of an account, ranked by score across its
         campaigns (the same actions as `campaign` gives one by one)."""
         _check_floor(min_similarity)
+        datasets.check_account(account)
         names = self.campaigns["account"]
         ids = self.campaigns.index[(names == account).fillna(False).to_numpy()].tolist()
         if not ids:

@@ -19,6 +19,8 @@ def report(campaign_id: str | None = None, account: str | None = None, *,
         raise InputError(f"--top must be 1 or more, not {top}.")
     if (campaign_id is None) == (account is None):
         raise InputError("Give either a campaign id or --account NAME (one of the two).")
+    if account is not None:
+        datasets.check_account(account)
     if dataset is None:
         default = datasets.default_version()
         if default is None:

@@ -31,7 +31,7 @@ import pandas as pd
 
 from core import config
 from core.data import audit, auth, spark_export, store, term_file
-from core.errors import InputError, NotFoundError, TopicLabError, quoted
+from core.errors import InputError, NotFoundError, TopicLabError, case_hint, quoted
 from core.model import actions, artifact, spark_session
 from core.model.corpus import EncodedCounts, Encoder
 from core.model.engines import ENGINES
@@ -232,8 +232,11 @@ def get_in(con: duckdb.DuckDBPyConnection, model_id: str, *,
         raise NotFoundError(f"No model with id {quoted(model_id)}: it was deleted "
                             f"{deleted_meanwhile}.")
     if not rows:
-        raise NotFoundError(f"No model with id {quoted(model_id)}. `python -m core models` "
-                            "lists them.")
+        twins = con.execute("SELECT model_id FROM models WHERE lower(model_id) = lower(?)",
+                            [str(model_id)]).fetchall()
+        hint = case_hint(model_id, [*ALIASES, *(row[0] for row in twins)])
+        raise NotFoundError(f"No model with id {quoted(model_id)}.{hint} `python -m core "
+                            "models` lists them.")
     record = dict(zip([d[0] for d in cursor.description], rows[0], strict=True))
     for column in ("params", "text_config", "metrics", "timings", "library_versions"):
         record[column] = json.loads(record[column])

@@ -1,0 +1,35 @@
+"""The ISO 4217 currency codes a cost cell or a dataset's currency may name.
+
+Any three capital letters after a figure were read as a currency ("12 PCS" was 12 in
+currency "PCS"); only these are. No installed dependency lists them (Babel and pycountry
+are not pinned), so they are frozen here: ISO 4217 List One as of 2025 (with ZWG, XCG),
+without XTS (testing) and XXX (no currency), plus the codes withdrawn since 2015 that an
+older export may still name (HRK, SLL, ZWL, ANG, CUC, VEF, MRO, STD, BYR, LTL).
+"""
+
+from __future__ import annotations
+
+ISO_4217 = frozenset((
+    "AED", "AFN", "ALL", "AMD", "AOA", "ARS", "AUD", "AWG", "AZN", "BAM", "BBD", "BDT",
+    "BGN", "BHD", "BIF", "BMD", "BND", "BOB", "BOV", "BRL", "BSD", "BTN", "BWP", "BYN",
+    "BZD", "CAD", "CDF", "CHE", "CHF", "CHW", "CLF", "CLP", "CNY", "COP", "COU", "CRC",
+    "CUP", "CVE", "CZK", "DJF", "DKK", "DOP", "DZD", "EGP", "ERN", "ETB", "EUR", "FJD",
+    "FKP", "GBP", "GEL", "GHS", "GIP", "GMD", "GNF", "GTQ", "GYD", "HKD", "HNL", "HTG",
+    "HUF", "IDR", "ILS", "INR", "IQD", "IRR", "ISK", "JMD", "JOD", "JPY", "KES", "KGS",
+    "KHR", "KMF", "KPW", "KRW", "KWD", "KYD", "KZT", "LAK", "LBP", "LKR", "LRD", "LSL",
+    "LYD", "MAD", "MDL", "MGA", "MKD", "MMK", "MNT", "MOP", "MRU", "MUR", "MVR", "MWK",
+    "MXN", "MXV", "MYR", "MZN", "NAD", "NGN", "NIO", "NOK", "NPR", "NZD", "OMR", "PAB",
+    "PEN", "PGK", "PHP", "PKR", "PLN", "PYG", "QAR", "RON", "RSD", "RUB", "RWF", "SAR",
+    "SBD", "SCR", "SDG", "SEK", "SGD", "SHP", "SLE", "SOS", "SRD", "SSP", "STN", "SVC",
+    "SYP", "SZL", "THB", "TJS", "TMT", "TND", "TOP", "TRY", "TTD", "TWD", "TZS", "UAH",
+    "UGX", "USD", "USN", "UYI", "UYU", "UYW", "UZS", "VED", "VES", "VND", "VUV", "WST",
+    "XAF", "XAG", "XAU", "XBA", "XBB", "XBC", "XBD", "XCD", "XCG", "XDR", "XOF", "XPD",
+    "XPF", "XPT", "XSU", "XUA", "YER", "ZAR", "ZMW", "ZWG",
+    # withdrawn since 2015
+    "HRK", "SLL", "ZWL", "ANG", "CUC", "VEF", "MRO", "STD", "BYR", "LTL",
+))
+
+
+def is_currency(code: str) -> bool:
+    """Whether `code` (upper case, as written) is an ISO 4217 currency code."""
+    return code in ISO_4217
