@@ -386,6 +386,19 @@ def test_a_key_with_spaces_around_it_a_bearer_header_and_a_gzip_body(served):
             "X-API-Key": key, "Content-Encoding": "identity"}).status_code == 200
 
 
+def test_ambiguous_requests_are_refused_naming_what_is_wrong(served):
+    """What the service read one way without a word: two X-API-Key headers (the first
+    was used)."""
+    key = keys.create("twice").key
+    body = json.dumps({"campaign_id": CAMPAIGN}).encode()
+    with client() as (c, _):
+        for pair in ((key, "tl_other"), ("tl_other", key), (key, key)):
+            r = c.post("/v1/fingerprint", content=body,
+                       headers=[("X-API-Key", pair[0]), ("X-API-Key", pair[1])])
+            assert r.status_code == 400, (pair, r.text)
+            assert "X-API-Key header is sent 2 times" in r.json()["error"]
+
+
 def test_small_queries_answer_on_the_event_loop_which_never_waits_for_a_slot(served,
                                                                              monkeypatch):
     """Stored campaigns and short keyword lists are answered on the event loop (a thread

@@ -326,7 +326,7 @@ class Gateway:
 
     async def _answer(self, request: Request, state: Served, outcome: Outcome
                       ) -> tuple[int, dict]:
-        key = keys.find(request.headers.get("x-api-key"), state.keys)
+        key = keys.find(one_api_key(request), state.keys)
         if key is None:
             given = "missing" if not request.headers.get("x-api-key") else "unknown or revoked"
             elsewhere = (" (the Authorization header is not read)" if given == "missing"
@@ -620,6 +620,17 @@ def encode(body: dict) -> bytes:
     (`answers.plain`); a numpy number is written as its value, as `json.dumps` wrote a
     numpy float."""
     return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def one_api_key(request: Request) -> str | None:
+    """The request's X-API-Key, refused when the header comes more than once: the first
+    was used silently, so a proxy adding its own key (or a client's default beside a
+    per-call one) decided which key was charged and which role applied."""
+    given = request.headers.getlist("x-api-key")
+    if len(given) > 1:
+        raise AnswerError(400, f"The X-API-Key header is sent {len(given)} times; send it "
+                               "once, with one key.")
+    return given[0] if given else None
 
 
 def request_id(request: Request) -> str:
