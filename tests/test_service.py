@@ -388,7 +388,7 @@ def test_a_key_with_spaces_around_it_a_bearer_header_and_a_gzip_body(served):
 
 def test_ambiguous_requests_are_refused_naming_what_is_wrong(served):
     """What the service read one way without a word: two X-API-Key headers (the first
-    was used)."""
+    was used), a key repeated in a JSON object (the last value won)."""
     key = keys.create("twice").key
     body = json.dumps({"campaign_id": CAMPAIGN}).encode()
     with client() as (c, _):
@@ -397,6 +397,29 @@ def test_ambiguous_requests_are_refused_naming_what_is_wrong(served):
                        headers=[("X-API-Key", pair[0]), ("X-API-Key", pair[1])])
             assert r.status_code == 400, (pair, r.text)
             assert "X-API-Key header is sent 2 times" in r.json()["error"]
+
+        def sent(endpoint: str, raw: str) -> httpx.Response:
+            return c.post(f"/v1/{endpoint}", content=raw.encode(),
+                          headers={"X-API-Key": key, "Content-Type": "application/json"})
+
+        for endpoint, raw, repeated in (
+                ("neighbors", f'{{"campaign_id": "{CAMPAIGN}", "n": 3, "n": 50}}', "'n'"),
+                ("neighbors", f'{{"campaign_id": "{CAMPAIGN}", "n": NaN, "n": 3}}', "'n'"),
+                ("fingerprint", '{"items": [{"campaign_id": "C00004"}], "items": []}',
+                 "'items'"),
+                ("fingerprint", f'{{"items": [{{"campaign_id": "{CAMPAIGN}"}}, '
+                                '{"campaign_id": "C00004", "campaign_id": "C00005"}]}',
+                 "'campaign_id'"),
+                ("fingerprint", '{"keywords": ["plumber: 24h"], "keywords" : ["drain"]}',
+                 "'keywords'"),
+                ("feedback", f'{{"campaign_id": "{CAMPAIGN}", "neighbor_id": "C00004", '
+                             '"useful": true, "useful": false}', "'useful'")):
+            r = sent(endpoint, raw)
+            assert r.status_code == 422, (raw, r.text)
+            assert f"gives the key {repeated} twice" in r.json()["error"], r.text
+        # a colon inside a string is no repeated key (the body is read again to be sure)
+        r = sent("fingerprint", '{"keywords": ["plumber: 24h", "drain {\\"a\\": 1}"]}')
+        assert r.status_code == 200, r.text
 
 
 def test_small_queries_answer_on_the_event_loop_which_never_waits_for_a_slot(served,
