@@ -297,7 +297,8 @@ def test_bad_bodies_are_named_in_json_words_and_ignored_fields_are_refused(serve
     """Type errors named Python's types (`not NoneType`, `a valid list`); /v1/fingerprint
     silently ignored `n`, `exclude_account` and `min_terms`, and pasted keywords ignored
     `exclude_account`; `/v1/neighbors/` was a 307 redirect, which a POST client may not
-    follow (or follows without the body)."""
+    follow (or follows without the body); `{"keywords": []}` was pydantic's "List should
+    have at least 1 item after validation, not 0"."""
     key = keys.create("strict").key
     with client() as (c, _):
         def refused(endpoint: str, raw: bytes) -> str:
@@ -318,14 +319,21 @@ def test_bad_bodies_are_named_in_json_words_and_ignored_fields_are_refused(serve
                           (b'{"items": {"campaign_id": "C00003"}}',
                            "field `items`: must be an array of 1 to 1,000 objects, not an "
                            "object"),
-                          (b'{"items": [null]}', "`items.0` must be a JSON object, not null")):
+                          (b'{"items": [null]}', "`items.0` must be a JSON object, not null"),
+                          (b'{"keywords": []}', "field `keywords`: must be an array of 1 to "
+                                                "1,000 keywords, not an empty one"),
+                          (json.dumps({"keywords": ["plumber"] * 1001}).encode(),
+                           "field `keywords`: must be an array of 1 to 1,000 keywords, not "
+                           "1,001"),
+                          (b'{"items": [{"keywords": []}]}', "field `items.0.keywords`: must "
+                           "be an array of 1 to 1,000 keywords, not an empty one")):
             error = refused("neighbors", raw) if b"items" not in raw else None
             if error is None:
                 r = c.post("/v1/neighbors", content=raw, headers={"X-API-Key": key})
                 error = (r.json()["items"][0]["error"] if r.status_code == 200
                          else r.json()["error"])
             assert error == said, (raw, error)
-            assert not re.search(r"NoneType|\blist\b|\bstr\b|dictionary", error)
+            assert not re.search(r"NoneType|\blist\b|\bstr\b|dictionary|List should", error)
 
         for extra in ({"n": 3}, {"min_terms": 2}, {"exclude_account": False}):
             for base in ({"campaign_id": CAMPAIGN}, {"keywords": ["emergency plumber"]}):

@@ -109,9 +109,16 @@ def json_type(value: Any) -> str:
         "an object" if isinstance(value, Mapping) else type(value).__name__)
 
 
+# Arrays with a length range, as messages name them (pydantic's "List should have at least
+# 1 item after validation, not 0" for `{"keywords": []}`).
+_ARRAYS = {"keywords": ("keywords", 1, MAX_KEYWORDS)}
+
+
 def validation_message(err: ValidationError, prefix: str = "") -> str:
     """'field `n`: Input should be greater than or equal to 1; …' — names every bad field;
-    a value of the wrong type is 'field `n`: must be a whole number, not a string'."""
+    a value of the wrong type is 'field `n`: must be a whole number, not a string', an
+    array of the wrong length 'field `keywords`: must be an array of 1 to 1,000
+    keywords, not an empty one'."""
     parts = []
     for problem in err.errors(include_url=False)[:5]:
         where = ".".join(str(p) for p in problem["loc"])
@@ -119,6 +126,12 @@ def validation_message(err: ValidationError, prefix: str = "") -> str:
         message = problem["msg"].removeprefix("Value error, ")
         if problem["type"] in _EXPECTED:
             message = f"must be {_EXPECTED[problem['type']]}, not {json_type(problem['input'])}"
+        elif problem["type"] in ("too_short", "too_long") and problem["loc"] and \
+                problem["loc"][-1] in _ARRAYS and isinstance(problem["input"], list):
+            noun, least, most = _ARRAYS[problem["loc"][-1]]
+            given = len(problem["input"])
+            message = (f"must be an array of {least:,} to {most:,} {noun}, not "
+                       f"{f'{given:,}' if given else 'an empty one'}")
         parts.append(f"field `{where}`: {message}" if where else message)
     return "; ".join(parts)
 
