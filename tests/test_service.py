@@ -29,9 +29,18 @@ import pytest
 
 from core.cli import main as cli_main
 from core.data import audit, store
-from core.errors import TopicLabError
+from core.errors import InputError, TopicLabError
 from core.ops import deploy
-from core.serve import answers, brand_lists, canary, keys, registry, request_log, throttle
+from core.serve import (
+    answers,
+    brand_lists,
+    canary,
+    keys,
+    registry,
+    request_log,
+    score,
+    throttle,
+)
 from core.serve.lookup import Lookup
 from core.serve.response_cache import ResponseCache
 from core.serve.service import Settings, create_app
@@ -396,7 +405,8 @@ def test_a_key_with_spaces_around_it_a_bearer_header_and_a_gzip_body(served):
 
 def test_ambiguous_requests_are_refused_naming_what_is_wrong(served):
     """What the service read one way without a word: two X-API-Key headers (the first
-    was used), a key repeated in a JSON object (the last value won)."""
+    was used), a key repeated in a JSON object (the last value won), a keyword holding
+    U+001F (a space)."""
     key = keys.create("twice").key
     body = json.dumps({"campaign_id": CAMPAIGN}).encode()
     with client() as (c, _):
@@ -428,6 +438,25 @@ def test_ambiguous_requests_are_refused_naming_what_is_wrong(served):
         # a colon inside a string is no repeated key (the body is read again to be sure)
         r = sent("fingerprint", '{"keywords": ["plumber: 24h", "drain {\\"a\\": 1}"]}')
         assert r.status_code == 200, r.text
+
+        # U+001F inside a keyword became a space here, while Lookup and `neighbors
+        # --text` refuse it: refused alike, by name. So are the other characters
+        # `str.split` reads as spaces: Lookup splits a pasted text at them (a tab, a line
+        # break, U+001C), but a keyword of the array is one keyword.
+        with pytest.raises(InputError, match=r"Keyword 2 .* \(U\+001F\)"):
+            score.split_keywords("boiler repair;emergency\x1fplumber")
+        for hidden in ("\x1f", "\x1c", "\t", "\n", "\u2028"):
+            typed = f"emergency{hidden}plumber"
+            for endpoint in ("fingerprint", "neighbors"):
+                r = post(c, endpoint, {"keywords": ["boiler repair", typed]}, key)
+                assert r.status_code == 422, (hidden, r.text)
+                assert r.json()["error"].startswith(f"keyword 2 {typed!r} holds control or "
+                                                    f"invisible characters (U+{ord(hidden):04X})")
+        # at either end they are trimmed, as Lookup trims a pasted line
+        r = post(c, "fingerprint", {"keywords": ["\x1femergency plumber\n", " drain\t"]}, key)
+        assert r.status_code == 200, r.text
+        assert score.split_keywords("\x1femergency plumber\n;drain\t") == [
+            "emergency plumber", "drain"]
 
 
 def test_small_queries_answer_on_the_event_loop_which_never_waits_for_a_slot(served,

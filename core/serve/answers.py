@@ -84,12 +84,17 @@ class FeedbackBody(BaseModel):
 
 def normalise_keywords(keywords: list[str]) -> list[str]:
     """NFKC, one space between words, sorted; a keyword holding a control or invisible
-    character (ESC, NUL, a zero-width space) is refused, as Lookup refuses it
-    (`score.split_keywords`): it made the word around it unknown to the model."""
-    cleaned = [" ".join(unicodedata.normalize("NFKC", k).split()) for k in keywords]
-    if problem := first_hidden(cleaned, "keyword"):
+    character (ESC, NUL, U+001F, a zero-width space) is refused, as Lookup and
+    `neighbors --text` refuse it (`score.split_keywords`): it made the word around it
+    unknown to the model. Checked before the spaces are collapsed: `str.split` reads
+    U+001C-U+001F, tabs and line breaks as spaces, so U+001F became a space here alone.
+    Lookup splits pasted text at a tab or a line break; a keyword of the array is one
+    keyword, so one there is refused too. At either end they are trimmed, as Lookup
+    trims each pasted line."""
+    stripped = [unicodedata.normalize("NFKC", k).strip() for k in keywords]
+    if problem := first_hidden(stripped, "keyword"):
         raise ValueError(f"{problem}; send plain text")
-    return sorted(k for k in cleaned if k)
+    return sorted(" ".join(k.split()) for k in stripped if k)
 
 
 # pydantic's type errors ("Input should be a valid list") name Python's types; a client
