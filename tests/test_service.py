@@ -1138,7 +1138,8 @@ def test_suggest_never_reads_the_store_and_a_busy_store_is_503(served, monkeypat
 
 def test_deeply_nested_json_is_422_and_refused_bodies_cost_one_token(served):
     """JSON nested deeper than the parsers go is a bad body (422), not a crash. A batch
-    refused with 422, or `items` sent to feedback, counts as one request on the key's rate."""
+    refused with 422, or `items` sent to feedback, counts as one request on the key's rate;
+    feedback says it takes one verdict (it listed every verdict field as missing)."""
     batcher = keys.create("nested", rate_per_minute=3).key
     am = keys.create("feedback-items", rate_per_minute=3).key
     many = [{"campaign_id": CAMPAIGN}] * 3
@@ -1151,6 +1152,9 @@ def test_deeply_nested_json_is_422_and_refused_bodies_cost_one_token(served):
         assert r.status_code == 422 and "only `items`" in r.json()["error"]
         r = post(c, "feedback", {"items": many}, am)                       # 3 -> 2 tokens
         assert r.status_code == 422, r.text
+        assert r.json()["error"].startswith("/v1/feedback takes one verdict per request, "
+                                            '`{"campaign_id", "neighbor_id", "useful"}`, not '
+                                            "a batch (`items`)"), r.text
         for key in (batcher, am):
             assert post(c, "fingerprint", {"items": many[:2]}, key).status_code == 200
             assert post(c, "fingerprint", {"campaign_id": CAMPAIGN}, key).status_code == 429

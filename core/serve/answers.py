@@ -151,6 +151,17 @@ def parse(model: type[BaseModel], raw: Any, prefix: str = "") -> Any:
         raise AnswerError(422, validation_message(err, prefix)) from None
 
 
+def parse_feedback(raw: Any) -> FeedbackBody:
+    """The body of /v1/feedback: one verdict. `items` (a batch, as the scoring endpoints
+    take) was refused as "`campaign_id`: Field required; … `items`: Extra inputs are not
+    permitted", which reads as if the verdict's fields were missing from each item."""
+    if isinstance(raw, Mapping) and "items" in raw:
+        raise AnswerError(422, "/v1/feedback takes one verdict per request, `{\"campaign_id\", "
+                               "\"neighbor_id\", \"useful\"}`, not a batch (`items`); send "
+                               "each verdict as its own request")
+    return parse(FeedbackBody, raw)
+
+
 # What each endpoint reads besides the campaign or keywords: /v1/fingerprint reads none of
 # these, and a client sending `n` there (or `exclude_account` with pasted keywords, which
 # belong to no account) got an answer that silently ignored it.

@@ -514,7 +514,7 @@ class Gateway:
         return cached
 
     def _feedback(self, state: Served, payload: Any, outcome: Outcome) -> tuple[int, dict]:
-        body = answers.parse(FeedbackBody, payload)
+        body = answers.parse_feedback(payload)
         try:
             review.check_neighbor_pair(body.campaign_id, body.neighbor_id)
         except InputError as err:
