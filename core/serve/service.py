@@ -533,7 +533,9 @@ class Gateway:
         if not queued:
             raise AnswerError(503, "Feedback cannot be taken right now (the store is busy "
                                    "and the queue is full); retry shortly.")
-        return 202, {"recorded": True, "model_id": lookup.model_id, "variant": variant,
+        # `queued`, not `recorded`: the writer adds it within about a flush interval, and
+        # drops it should the model be deleted meanwhile (`request_log._write`).
+        return 202, {"queued": True, "model_id": lookup.model_id, "variant": variant,
                      "campaign_id": body.campaign_id, "neighbor_id": body.neighbor_id,
                      "useful": body.useful}
 
