@@ -793,6 +793,25 @@ def test_canary_share_is_sticky_through_the_service(served):
         assert {post(c, "fingerprint", {"campaign_id": cid}, key).headers["X-Model-Id"]
                 for cid in ids[:20]} == {served["production"]}
 
+        # The candidate alias cleared (as promoting it to production does) with the share
+        # still stored: /readyz and `canary show` said 50, as if the canary were on.
+        canary.set_percent(50)
+        assert gateway.holder.refresh()
+        ready = c.get("/readyz").json()
+        assert (ready["canary_percent"], ready["canary_percent_set"]) == (50, 50)
+        with store.transaction() as con:
+            con.execute("DELETE FROM aliases WHERE alias = 'candidate'")
+            store.mark_serving_change()
+        assert gateway.holder.refresh()
+        ready = c.get("/readyz").json()
+        assert ready["candidate"] is None
+        assert (ready["canary_percent"], ready["canary_percent_set"]) == (0, 50)
+        assert {post(c, "fingerprint", {"campaign_id": cid}, key).headers["X-Variant"]
+                for cid in ids[:20]} == {"production"}
+    shown = json.loads(cli("canary", "show", home=served["home"]).stdout)
+    assert shown["canary_percent"] == 50 and shown["candidate"] is None
+    assert "all traffic stays on production" in shown["note"]
+
 
 def test_the_canary_never_sends_a_campaign_to_a_candidate_that_has_not_scored_it(served):
     """A candidate trained on another version of the data lacks some of production's

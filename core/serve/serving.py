@@ -62,6 +62,13 @@ class Served:
         return self.production is not None
 
     @property
+    def canary_share(self) -> float:
+        """The share of traffic the candidate gets now: the configured one while a candidate
+        is loaded, else 0 (`pick` sends it all to production). /readyz showed the configured
+        share after the candidate alias was cleared, as if the canary were on."""
+        return self.canary_percent if self.candidate is not None else 0.0
+
+    @property
     def model_ids(self) -> tuple[str | None, str | None]:
         return (self.production.model_id if self.production else None,
                 self.candidate.model_id if self.candidate else None)
@@ -73,7 +80,7 @@ class Served:
         pipeline's) lacks some of production's campaigns and has newer ones production
         lacks, and the canary turned lookups of either into 404s."""
         assert self.production is not None
-        if self.candidate is None or self.canary_percent <= 0:
+        if self.canary_share <= 0:
             return canary.PRODUCTION, self.production
         chosen = canary.variant(sticky_key, self.canary_percent)
         if campaign_id is not None:
