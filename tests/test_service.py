@@ -1037,8 +1037,9 @@ def test_request_log_and_feedback_wait_for_a_busy_store_without_slowing_requests
 def test_a_batch_both_variants_answered_is_logged_per_variant(served):
     """A batch split by the canary is a request-log row per variant, with that variant's
     model, items and cache hits, so the A/B figures include batch items by variant (was:
-    one `mixed` row of both models); `totals` counts it once, and a `mixed` row stored
-    before is still read."""
+    one `mixed` row of both models), and a row of no variant with the items not valid
+    (they were on no row, so the rows did not add up to the batch); `totals` counts it
+    once, and a `mixed` row stored before is still read."""
     key = keys.create("batcher", rate_per_minute=10_000).key
     canary.set_percent(50)
     ids = [f"C{i:05d}" for i in range(1, 21)]
@@ -1049,21 +1050,24 @@ def test_a_batch_both_variants_answered_is_logged_per_variant(served):
             assert r.status_code == 200
             singles[r.headers["X-Variant"]] += 1
         r = post(c, "fingerprint", {"items": [{"campaign_id": cid} for cid in ids]
-                                    + [{"campaign_id": "NOPE-1"}]}, key)
-        assert r.status_code == 200 and r.json()["failed"] == 1
+                                    + [{"campaign_id": "NOPE-1"}, {"campaign_id": 7},
+                                       {"n": 3}]}, key)
+        assert r.status_code == 200 and r.json()["failed"] == 3
         batch_id = r.headers["X-Request-Id"]
-        items = r.json()["items"]
-    expected = {}
+        items = r.json()["items"][:-2]                        # the two items not valid
+    expected = {None: (None, 2, 0)}                          # no variant took them
     for item in items:
         variant = item.get("variant", "production")          # the 404 was production's
         model, n, hits = expected.get(variant, (item.get("model_id"), 0, 0))
         expected[variant] = (model or served[variant], n + 1,
                              hits + (item.get("campaign_id") in ids[:4]))
-    assert set(expected) == {"production", "candidate"}
+    assert set(expected) == {"production", "candidate", None}
     rows = store.query("SELECT variant, model_id, items, cache_hits, status, logged_at "
                        "FROM request_log WHERE request_id = ?", [batch_id])
+    rows = rows.astype(object).where(rows.notna(), None)
     assert {v: (m, n, h) for v, m, n, h in rows[["variant", "model_id", "items",
                                                  "cache_hits"]].values.tolist()} == expected
+    assert rows["items"].sum() == len(ids) + 3               # the rows add up to the batch
     assert set(rows["status"]) == {200} and rows["logged_at"].nunique() == 1
     assert request_log.totals() == {200: 5}                 # 4 single requests + the batch
 
@@ -1072,7 +1076,8 @@ def test_a_batch_both_variants_answered_is_logged_per_variant(served):
                     "'mixed', 5.0, 'batcher', 7, 0)",
                     [audit.now(), f"{served['production']}, {served['candidate']}"])
     traffic = {row["variant"]: row for row in request_log.traffic().to_dict("records")}
-    for variant, (model, n, hits) in expected.items():
+    for variant in ("production", "candidate"):      # the A/B page: variants only
+        model, n, hits = expected[variant]
         assert traffic[variant]["model_id"] == model
         assert traffic[variant]["requests"] == singles[variant] + 1
         assert int(traffic[variant]["items"]) == n + singles[variant]

@@ -149,8 +149,10 @@ class Outcome:
     def log_entries(self, status: int, latency_ms: float) -> list[Entry]:
         """The request's request-log rows: one, or for a batch both variants answered, one
         per variant with its model, items and cache hits (the A/B page's figures by
-        variant; was one `mixed` row, which rows stored before still are). The rows share
-        the request id and time, so `request_log.totals` counts the request once."""
+        variant; was one `mixed` row, which rows stored before still are), and the items
+        no variant took (not valid, or not reached once the client hung up) on a row of
+        no variant, so the rows' items add up to the batch (they were left out). The rows
+        share the request id and time, so `request_log.totals` counts the request once."""
         key_name = self.key.name if self.key else None
         if len(self.routed) <= 1:
             return [Entry(self.request_id, self.endpoint, status, latency_ms,
@@ -158,9 +160,14 @@ class Outcome:
                           self.variants[0] if self.variants else None, key_name,
                           self.items, self.cache_hits)]
         logged_at = audit.now()
-        return [Entry(self.request_id, self.endpoint, status, latency_ms, model_id, variant,
+        rows = [Entry(self.request_id, self.endpoint, status, latency_ms, model_id, variant,
                       key_name, items, hits, logged_at)
                 for variant, (model_id, items, hits) in self.routed.items()]
+        unrouted = self.items - sum(items for _, items, _ in self.routed.values())
+        if unrouted > 0:
+            rows.append(Entry(self.request_id, self.endpoint, status, latency_ms, None, None,
+                              key_name, unrouted, 0, logged_at))
+        return rows
 
     @property
     def model_header(self) -> str:
