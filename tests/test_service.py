@@ -406,7 +406,7 @@ def test_a_key_with_spaces_around_it_a_bearer_header_and_a_gzip_body(served):
 def test_ambiguous_requests_are_refused_naming_what_is_wrong(served):
     """What the service read one way without a word: two X-API-Key headers (the first
     was used), a key repeated in a JSON object (the last value won), a keyword holding
-    U+001F (a space)."""
+    U+001F (a space), a query string (`/v1/neighbors?n=2`: ignored)."""
     key = keys.create("twice").key
     body = json.dumps({"campaign_id": CAMPAIGN}).encode()
     with client() as (c, _):
@@ -415,6 +415,10 @@ def test_ambiguous_requests_are_refused_naming_what_is_wrong(served):
                        headers=[("X-API-Key", pair[0]), ("X-API-Key", pair[1])])
             assert r.status_code == 400, (pair, r.text)
             assert "X-API-Key header is sent 2 times" in r.json()["error"]
+        r = c.post("/v1/neighbors?n=2", content=body, headers={"X-API-Key": key})
+        assert r.status_code == 400, r.text
+        assert r.json()["error"] == ("The query string 'n=2' is not read: the service reads "
+                                     "only the JSON body, so put those fields there.")
 
         def sent(endpoint: str, raw: str) -> httpx.Response:
             return c.post(f"/v1/{endpoint}", content=raw.encode(),

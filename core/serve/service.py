@@ -345,6 +345,7 @@ class Gateway:
             raise AnswerError(403, f"Key {key.name!r} ({key.role.replace('_', ' ')}) may not "
                                    "send feedback: that needs an account_manager or "
                                    "data_scientist key.")
+        refuse_query_string(request)
         payload = await self._read_json(request)
         # A batch of n items counts as n requests against the key's rate; a body that
         # `_batch_answer` refuses (or `items` sent to feedback) as one: it is only a 422.
@@ -688,6 +689,15 @@ def one_api_key(request: Request) -> str | None:
         raise AnswerError(400, f"The X-API-Key header is sent {len(given)} times; send it "
                                "once, with one key.")
     return given[0] if given else None
+
+
+def refuse_query_string(request: Request) -> None:
+    """A POST's query string is refused: only the JSON body is read, and
+    `/v1/neighbors?n=2` answered 10 neighbours without a word."""
+    if request.url.query:
+        raise AnswerError(400, f"The query string {quoted(request.url.query)} is not read: "
+                               "the service reads only the JSON body, so put those fields "
+                               "there.")
 
 
 def request_id(request: Request) -> str:
