@@ -307,7 +307,8 @@ def test_bad_bodies_are_named_in_json_words_and_ignored_fields_are_refused(serve
     silently ignored `n`, `exclude_account` and `min_terms`, and pasted keywords ignored
     `exclude_account`; `/v1/neighbors/` was a 307 redirect, which a POST client may not
     follow (or follows without the body); `{"keywords": []}` was pydantic's "List should
-    have at least 1 item after validation, not 0"."""
+    have at least 1 item after validation, not 0", `{"campaign_id": ""}` its "String should
+    have at least 1 character", and blank keywords named no field."""
     key = keys.create("strict").key
     with client() as (c, _):
         def refused(endpoint: str, raw: bytes) -> str:
@@ -335,14 +336,21 @@ def test_bad_bodies_are_named_in_json_words_and_ignored_fields_are_refused(serve
                            "field `keywords`: must be an array of 1 to 1,000 keywords, not "
                            "1,001"),
                           (b'{"items": [{"keywords": []}]}', "field `items.0.keywords`: must "
-                           "be an array of 1 to 1,000 keywords, not an empty one")):
+                           "be an array of 1 to 1,000 keywords, not an empty one"),
+                          (b'{"keywords": ["", " "]}',
+                           "field `keywords`: has no keyword with any text"),
+                          (b'{"campaign_id": ""}', "field `campaign_id`: must not be an empty "
+                                                   "string"),
+                          (json.dumps({"keywords": ["x" * 501]}).encode(),
+                           "field `keywords.0`: must have at most 500 characters, not 501")):
             error = refused("neighbors", raw) if b"items" not in raw else None
             if error is None:
                 r = c.post("/v1/neighbors", content=raw, headers={"X-API-Key": key})
                 error = (r.json()["items"][0]["error"] if r.status_code == 200
                          else r.json()["error"])
             assert error == said, (raw, error)
-            assert not re.search(r"NoneType|\blist\b|\bstr\b|dictionary|List should", error)
+            assert not re.search(r"NoneType|\blist\b|\bstr\b|dictionary|List should|String "
+                                 r"should", error)
 
         for extra in ({"n": 3}, {"min_terms": 2}, {"exclude_account": False}):
             for base in ({"campaign_id": CAMPAIGN}, {"keywords": ["emergency plumber"]}):
@@ -454,8 +462,9 @@ def test_ambiguous_requests_are_refused_naming_what_is_wrong(served):
             for endpoint in ("fingerprint", "neighbors"):
                 r = post(c, endpoint, {"keywords": ["boiler repair", typed]}, key)
                 assert r.status_code == 422, (hidden, r.text)
-                assert r.json()["error"].startswith(f"keyword 2 {typed!r} holds control or "
-                                                    f"invisible characters (U+{ord(hidden):04X})")
+                assert r.json()["error"].startswith(
+                    f"field `keywords`: keyword 2 {typed!r} holds control or invisible "
+                    f"characters (U+{ord(hidden):04X})")
         # at either end they are trimmed, as Lookup trims a pasted line
         r = post(c, "fingerprint", {"keywords": ["\x1femergency plumber\n", " drain\t"]}, key)
         assert r.status_code == 200, r.text

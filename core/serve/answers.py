@@ -20,6 +20,7 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -55,15 +56,23 @@ class Query(BaseModel):
     exclude_account: bool = False
     min_terms: int = Field(default=0, ge=0, le=1_000_000)
 
+    @field_validator("keywords")
+    @classmethod
+    def _plain_keywords(cls, keywords: list[str] | None) -> list[str] | None:
+        """Normalised here, on the field, so a message names `keywords` (`items.3.keywords`
+        in a batch; was "keywords has no keyword with any text" with no field)."""
+        if keywords is None:
+            return None
+        keywords = normalise_keywords(keywords)
+        if not keywords:
+            raise ValueError("has no keyword with any text")
+        return keywords
+
     @model_validator(mode="after")
     def _one_input(self) -> Query:
         if (self.campaign_id is None) == (self.keywords is None):
             raise ValueError("give either campaign_id or keywords (a list of strings), "
                              "not both or neither")
-        if self.keywords is not None:
-            self.keywords = normalise_keywords(self.keywords)
-            if not self.keywords:
-                raise ValueError("keywords has no keyword with any text")
         return self
 
     def cache_key(self, endpoint: str, model_id: str) -> tuple:
@@ -123,7 +132,8 @@ def validation_message(err: ValidationError, prefix: str = "") -> str:
     """'field `n`: Input should be greater than or equal to 1; …' — names every bad field;
     a value of the wrong type is 'field `n`: must be a whole number, not a string', an
     array of the wrong length 'field `keywords`: must be an array of 1 to 1,000
-    keywords, not an empty one'."""
+    keywords, not an empty one', a text 'must not be an empty string' or 'must have at
+    most 500 characters, not 501' (pydantic's "String should have …")."""
     parts = []
     for problem in err.errors(include_url=False)[:5]:
         where = ".".join(str(p) for p in problem["loc"])
@@ -137,6 +147,11 @@ def validation_message(err: ValidationError, prefix: str = "") -> str:
             given = len(problem["input"])
             message = (f"must be an array of {least:,} to {most:,} {noun}, not "
                        f"{f'{given:,}' if given else 'an empty one'}")
+        elif problem["type"] == "string_too_short" and isinstance(problem["input"], str):
+            message = "must not be an empty string"    # every text field needs a character
+        elif problem["type"] == "string_too_long" and isinstance(problem["input"], str):
+            message = (f"must have at most {problem['ctx']['max_length']:,} characters, not "
+                       f"{len(problem['input']):,}")
         parts.append(f"field `{where}`: {message}" if where else message)
     return "; ".join(parts)
 
