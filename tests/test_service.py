@@ -531,6 +531,39 @@ def test_without_a_production_model_the_service_is_up_but_not_ready(home):
         assert r.headers["X-Model-Id"] == "none" and "No production model" in r.json()["error"]
 
 
+def test_while_the_models_load_requests_are_told_to_retry(served, monkeypatch):
+    """Before the poller's first read a valid key was a 401 "unknown or revoked" (no key
+    read yet: a client takes that as final) and /readyz said "no production model: train
+    one and promote it" (loading takes seconds at 100,000 campaigns); now a 503 saying the
+    service is starting, with Retry-After."""
+    from core.serve import serving
+
+    key = keys.create("early").key
+    release = threading.Event()
+
+    class SlowLookup(Lookup):
+        def __init__(self, *args, **kwargs) -> None:
+            release.wait(60)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(serving, "Lookup", SlowLookup)
+    app = create_app(Settings(poll_s=60.0))
+    with TestClient(app) as c:
+        try:
+            r = c.get("/readyz")
+            assert r.status_code == 503 and "is starting" in r.json()["problem"], r.text
+            assert "promote" not in r.json()["problem"]
+            assert "is starting" in c.get("/healthz").json()["problem"]
+            r = post(c, "fingerprint", {"campaign_id": CAMPAIGN}, key)
+            assert r.status_code == 503, r.text
+            assert "is starting" in r.json()["error"] and r.headers["Retry-After"]
+        finally:
+            release.set()
+        assert app.state.gateway.holder.first_round.wait(120)
+        assert c.get("/readyz").status_code == 200
+        assert post(c, "fingerprint", {"campaign_id": CAMPAIGN}, key).status_code == 200
+
+
 # -- batch, cache, canary, hot reload ------------------------------------------------------------
 def test_batch_answers_item_by_item(served):
     key = keys.create("batch").key

@@ -333,6 +333,8 @@ class Gateway:
 
     async def _answer(self, request: Request, state: Served, outcome: Outcome
                       ) -> tuple[int, dict]:
+        if state.starting:   # no key is known yet: a 401 would tell a client to give up
+            raise AnswerError(503, f"Not ready: {state.problem}.")
         key = keys.find(one_api_key(request), state.keys)
         if key is None:
             given = "missing" if not request.headers.get("x-api-key") else "unknown or revoked"
