@@ -147,18 +147,17 @@ class Outcome:
         self.cache_hits += cache_hit
 
     def log_entries(self, status: int, latency_ms: float) -> list[Entry]:
-        """The request's request-log rows: one, or for a batch both variants answered, one
-        per variant with its model, items and cache hits (the A/B page's figures by
-        variant; was one `mixed` row, which rows stored before still are), and the items
+        """The request's request-log rows: one per variant that took some of it, with its
+        model, items and cache hits (the A/B page's figures by variant; a batch both
+        answered was one `mixed` row, which rows stored before still are), and the items
         no variant took (not valid, or not reached once the client hung up) on a row of
-        no variant, so the rows' items add up to the batch (they were left out). The rows
-        share the request id and time, so `request_log.totals` counts the request once."""
+        no variant, so the rows' items add up to the batch (a split batch left them out,
+        a batch one variant answered counted them as that variant's). The rows share the
+        request id and time, so `request_log.totals` counts the request once."""
         key_name = self.key.name if self.key else None
-        if len(self.routed) <= 1:
-            return [Entry(self.request_id, self.endpoint, status, latency_ms,
-                          self.model_ids[0] if self.model_ids else None,
-                          self.variants[0] if self.variants else None, key_name,
-                          self.items, self.cache_hits)]
+        if not self.routed:     # refused before any model was picked
+            return [Entry(self.request_id, self.endpoint, status, latency_ms, None, None,
+                          key_name, self.items, 0)]
         logged_at = audit.now()
         rows = [Entry(self.request_id, self.endpoint, status, latency_ms, model_id, variant,
                       key_name, items, hits, logged_at)
