@@ -1239,11 +1239,12 @@ def test_deeply_nested_json_is_422_and_refused_bodies_cost_one_token(served):
 
 
 async def _asgi_post(app, key: str, parts: list[bytes], stall_s: float = 0.0,
-                     endpoint: str = "fingerprint", hang_up_s: float = 3600.0
-                     ) -> tuple[int, dict]:
+                     endpoint: str = "fingerprint", hang_up_s: float = 3600.0,
+                     cut: bool = False) -> tuple[int, dict]:
     """POST /v1/`endpoint` straight to the ASGI app, the body in `parts`, the client
     stalling `stall_s` before its last part (as a client that hangs half-way), and
-    hanging up `hang_up_s` after the start once it has sent it all."""
+    hanging up `hang_up_s` after the start once it has sent it all; `cut`: its last part
+    says more is coming, as a client that hangs up half-way through its body."""
     parts = list(parts)
     sent: list[dict] = []
     hang_up_at = time.monotonic() + hang_up_s
@@ -1255,7 +1256,7 @@ async def _asgi_post(app, key: str, parts: list[bytes], stall_s: float = 0.0,
             if time.monotonic() < hang_up_at:   # (a check once it has, as uvicorn's,
                 await asyncio.sleep(hang_up_at - time.monotonic())   # does not wait)
             return {"type": "http.disconnect"}
-        return {"type": "http.request", "body": parts.pop(0), "more_body": bool(parts)}
+        return {"type": "http.request", "body": parts.pop(0), "more_body": bool(parts) or cut}
 
     async def send(message: dict) -> None:
         sent.append(message)
@@ -1298,6 +1299,31 @@ def test_a_body_that_stops_arriving_gives_up_its_slot_in_time(served):
     assert busy == 503
     assert status == 408 and "did not arrive within 0.5 s (10 bytes came)" in body["error"]
     assert after == 200 and answer["campaign_id"] == CAMPAIGN
+
+
+def test_a_client_that_hangs_up_during_its_body_is_no_server_error(served, caplog):
+    """A client that closed the connection half-way through its body was logged as an
+    unhandled error with starlette's ClientDisconnect trace and counted as a 500 (the
+    A/B page's server errors); now a 499, as a batch whose client hangs up."""
+    key = keys.create("hang-up", rate_per_minute=10_000).key
+    app = create_app(Settings(poll_s=60.0))
+    gateway = app.state.gateway
+    gateway.start()
+    whole = json.dumps({"campaign_id": CAMPAIGN}).encode()
+    try:
+        assert gateway.holder.first_round.wait(120)
+        status, body = asyncio.run(_asgi_post(app, key, [whole[:10]], hang_up_s=0.1, cut=True))
+        after = asyncio.run(_asgi_post(app, key, [whole]))[0]
+        assert gateway.limit.in_flight == 0
+    finally:
+        gateway.stop()
+    assert status == 499, body
+    assert body["error"] == ("The client closed the connection before its body arrived "
+                             "whole (10 bytes came).")
+    assert after == 200
+    assert "Traceback" not in caplog.text and "failed (request" not in caplog.text
+    logged = store.query("SELECT status FROM request_log ORDER BY logged_at")
+    assert logged["status"].tolist() == [499, 200]
 
 
 def test_a_batch_stops_when_its_client_hangs_up(served):
