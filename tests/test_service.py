@@ -564,6 +564,22 @@ def test_while_the_models_load_requests_are_told_to_retry(served, monkeypatch):
         assert post(c, "fingerprint", {"campaign_id": CAMPAIGN}, key).status_code == 200
 
 
+def test_a_store_with_nothing_to_serve_is_read_once_not_every_round(home):
+    """A store with no alias and no key read the same as the poller's empty start, so its
+    first round swapped nothing and every round after it was a forced read (14 store
+    opens in 2 s at poll_s 0.1). Its first read now ends the start, as any other does."""
+    store.ensure_schema()
+    holder = ModelHolder(poll_s=0.05)
+    holder.start()
+    try:
+        assert holder.first_round.wait(30)
+        time.sleep(1.0)
+    finally:
+        holder.stop()
+    assert holder.reads == 1
+    assert not holder.state.starting and holder.state.problem is None
+
+
 # -- batch, cache, canary, hot reload ------------------------------------------------------------
 def test_batch_answers_item_by_item(served):
     key = keys.create("batch").key
