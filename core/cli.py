@@ -745,7 +745,7 @@ def _canary(args: argparse.Namespace) -> Any:
     from core.serve import canary
     if args.canary_command == "set":
         return canary.set_percent(args.percent).to_dict()
-    return {"canary_percent": canary.get_percent()}
+    return canary.show()
 
 
 @command("brands", "per-account brand lists (brand vs non-brand checks)", actions=[

@@ -20,6 +20,7 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -55,15 +56,23 @@ class Query(BaseModel):
     exclude_account: bool = False
     min_terms: int = Field(default=0, ge=0, le=1_000_000)
 
+    @field_validator("keywords")
+    @classmethod
+    def _plain_keywords(cls, keywords: list[str] | None) -> list[str] | None:
+        """Normalised here, on the field, so a message names `keywords` (`items.3.keywords`
+        in a batch; was "keywords has no keyword with any text" with no field)."""
+        if keywords is None:
+            return None
+        keywords = normalise_keywords(keywords)
+        if not keywords:
+            raise ValueError("has no keyword with any text")
+        return keywords
+
     @model_validator(mode="after")
     def _one_input(self) -> Query:
         if (self.campaign_id is None) == (self.keywords is None):
             raise ValueError("give either campaign_id or keywords (a list of strings), "
                              "not both or neither")
-        if self.keywords is not None:
-            self.keywords = normalise_keywords(self.keywords)
-            if not self.keywords:
-                raise ValueError("keywords has no keyword with any text")
         return self
 
     def cache_key(self, endpoint: str, model_id: str) -> tuple:
@@ -84,12 +93,17 @@ class FeedbackBody(BaseModel):
 
 def normalise_keywords(keywords: list[str]) -> list[str]:
     """NFKC, one space between words, sorted; a keyword holding a control or invisible
-    character (ESC, NUL, a zero-width space) is refused, as Lookup refuses it
-    (`score.split_keywords`): it made the word around it unknown to the model."""
-    cleaned = [" ".join(unicodedata.normalize("NFKC", k).split()) for k in keywords]
-    if problem := first_hidden(cleaned, "keyword"):
+    character (ESC, NUL, U+001F, a zero-width space) is refused, as Lookup and
+    `neighbors --text` refuse it (`score.split_keywords`): it made the word around it
+    unknown to the model. Checked before the spaces are collapsed: `str.split` reads
+    U+001C-U+001F, tabs and line breaks as spaces, so U+001F became a space here alone.
+    Lookup splits pasted text at a tab or a line break; a keyword of the array is one
+    keyword, so one there is refused too. At either end they are trimmed, as Lookup
+    trims each pasted line."""
+    stripped = [unicodedata.normalize("NFKC", k).strip() for k in keywords]
+    if problem := first_hidden(stripped, "keyword"):
         raise ValueError(f"{problem}; send plain text")
-    return sorted(k for k in cleaned if k)
+    return sorted(" ".join(k.split()) for k in stripped if k)
 
 
 # pydantic's type errors ("Input should be a valid list") name Python's types; a client
@@ -109,9 +123,17 @@ def json_type(value: Any) -> str:
         "an object" if isinstance(value, Mapping) else type(value).__name__)
 
 
+# Arrays with a length range, as messages name them (pydantic's "List should have at least
+# 1 item after validation, not 0" for `{"keywords": []}`).
+_ARRAYS = {"keywords": ("keywords", 1, MAX_KEYWORDS)}
+
+
 def validation_message(err: ValidationError, prefix: str = "") -> str:
     """'field `n`: Input should be greater than or equal to 1; …' — names every bad field;
-    a value of the wrong type is 'field `n`: must be a whole number, not a string'."""
+    a value of the wrong type is 'field `n`: must be a whole number, not a string', an
+    array of the wrong length 'field `keywords`: must be an array of 1 to 1,000
+    keywords, not an empty one', a text 'must not be an empty string' or 'must have at
+    most 500 characters, not 501' (pydantic's "String should have …")."""
     parts = []
     for problem in err.errors(include_url=False)[:5]:
         where = ".".join(str(p) for p in problem["loc"])
@@ -119,6 +141,17 @@ def validation_message(err: ValidationError, prefix: str = "") -> str:
         message = problem["msg"].removeprefix("Value error, ")
         if problem["type"] in _EXPECTED:
             message = f"must be {_EXPECTED[problem['type']]}, not {json_type(problem['input'])}"
+        elif problem["type"] in ("too_short", "too_long") and problem["loc"] and \
+                problem["loc"][-1] in _ARRAYS and isinstance(problem["input"], list):
+            noun, least, most = _ARRAYS[problem["loc"][-1]]
+            given = len(problem["input"])
+            message = (f"must be an array of {least:,} to {most:,} {noun}, not "
+                       f"{f'{given:,}' if given else 'an empty one'}")
+        elif problem["type"] == "string_too_short" and isinstance(problem["input"], str):
+            message = "must not be an empty string"    # every text field needs a character
+        elif problem["type"] == "string_too_long" and isinstance(problem["input"], str):
+            message = (f"must have at most {problem['ctx']['max_length']:,} characters, not "
+                       f"{len(problem['input']):,}")
         parts.append(f"field `{where}`: {message}" if where else message)
     return "; ".join(parts)
 
@@ -131,6 +164,17 @@ def parse(model: type[BaseModel], raw: Any, prefix: str = "") -> Any:
         return model.model_validate(raw)
     except ValidationError as err:
         raise AnswerError(422, validation_message(err, prefix)) from None
+
+
+def parse_feedback(raw: Any) -> FeedbackBody:
+    """The body of /v1/feedback: one verdict. `items` (a batch, as the scoring endpoints
+    take) was refused as "`campaign_id`: Field required; … `items`: Extra inputs are not
+    permitted", which reads as if the verdict's fields were missing from each item."""
+    if isinstance(raw, Mapping) and "items" in raw:
+        raise AnswerError(422, "/v1/feedback takes one verdict per request, `{\"campaign_id\", "
+                               "\"neighbor_id\", \"useful\"}`, not a batch (`items`); send "
+                               "each verdict as its own request")
+    return parse(FeedbackBody, raw)
 
 
 # What each endpoint reads besides the campaign or keywords: /v1/fingerprint reads none of

@@ -76,6 +76,18 @@ def get_percent() -> float:
         return read_percent(con)
 
 
+def show() -> dict[str, Any]:
+    """`canary show`: the stored share and the candidate, with a note when there is none
+    (the share alone read as if the canary were on after the candidate alias was
+    cleared, e.g. by promoting the candidate to production)."""
+    with store.connect(read_only=True) as con:
+        percent = read_percent(con)
+        row = con.execute("SELECT model_id FROM aliases WHERE alias = 'candidate'").fetchone()
+    shown = CanaryChange(percent, percent, row[0] if row else None).to_dict()
+    del shown["previous"]
+    return shown
+
+
 @dataclass(frozen=True)
 class CanaryChange:
     """The share of traffic now sent to the candidate, the one before, and the candidate

@@ -56,10 +56,18 @@ class Served:
     problem: str | None = None            # why a model the aliases name is not served
     unloaded: dict[str, str] = field(default_factory=dict)  # alias -> model it names, not served
     loaded_at: float = field(default_factory=time.time)
+    starting: bool = False                # before the poller's first read: nothing known yet
 
     @property
     def ready(self) -> bool:
         return self.production is not None
+
+    @property
+    def canary_share(self) -> float:
+        """The share of traffic the candidate gets now: the configured one while a candidate
+        is loaded, else 0 (`pick` sends it all to production). /readyz showed the configured
+        share after the candidate alias was cleared, as if the canary were on."""
+        return self.canary_percent if self.candidate is not None else 0.0
 
     @property
     def model_ids(self) -> tuple[str | None, str | None]:
@@ -73,7 +81,7 @@ class Served:
         pipeline's) lacks some of production's campaigns and has newer ones production
         lacks, and the canary turned lookups of either into 404s."""
         assert self.production is not None
-        if self.candidate is None or self.canary_percent <= 0:
+        if self.canary_share <= 0:
             return canary.PRODUCTION, self.production
         chosen = canary.variant(sticky_key, self.canary_percent)
         if campaign_id is not None:
@@ -87,6 +95,13 @@ class Served:
 
 def _scored(lookup: Lookup, campaign_id: str) -> bool:
     return campaign_id in lookup.index.position_
+
+
+# What a request, /healthz and /readyz hear before the first read: a valid key was a 401
+# "unknown or revoked" (the keys were not read yet) and /readyz said "no production model:
+# train one and promote it" while it loaded (seconds at 100,000 campaigns).
+STARTING = ("the service is starting: its models and keys are being loaded; retry in a "
+            "few seconds")
 
 
 @dataclass(frozen=True)
@@ -198,7 +213,7 @@ class ModelHolder:
                  on_change: Callable[[Served, Served], None] | None = None,
                  full_check_s: float = 10.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self.state = Served()
+        self.state = Served(problem=STARTING, starting=True)
         self._clock = clock                  # monotonic seconds (tests pass their own)
         self.poll_s, self.wait_s, self.full_check_s = poll_s, wait_s, full_check_s
         self.on_change = on_change
@@ -236,7 +251,8 @@ class ModelHolder:
                 return False
             self.reads += 1
             self._generation, self._signature, self._checked_at = generation, signature, now
-            if settings == self._settings and not self._retry_due(old, now):
+            if settings == self._settings and not self._retry_due(old, now) \
+                    and not old.starting:   # an empty store still ends the start
                 return False
             renamed = {m for m in set(settings.labels) | set(self._settings.labels)
                        if settings.labels.get(m) != self._settings.labels.get(m)}
