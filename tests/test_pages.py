@@ -730,3 +730,20 @@ def test_review_page_refuses_a_garbled_note_and_keeps_what_was_typed(review_home
     at.text_input(key="review_note").set_value("   ")  # blank: no note
     ok(at.button[0].click().run())
     assert store.query_one("SELECT campaign_id, note FROM reviews") == ("X002", None)
+
+
+def test_monitor_over_time_names_the_checks_of_other_models_and_shows_them(
+        two_models_home, second_model):
+    """Over time said "No drift checks recorded for this dataset yet" when the only checks
+    were against another model (`drift --model candidate`): they were there, unshown."""
+    drift.check("demo", 1, second_model)
+    at = ok(page("monitor"))
+    notices = [i.value for i in at.info]
+    assert not any("No drift checks recorded" in n for n in notices), notices
+    assert any("1 check against another model" in n for n in notices), notices
+    assert picker(at, "drift_history_model").value == second_model
+    over_time = json.loads(at.get("plotly_chart")[-1].proto.spec)
+    hovered = {c for trace in over_time["data"] for c in
+               np.array(trace.get("customdata", [])).ravel().tolist()}
+    assert hovered == {second_model}
+    assert "against the chosen model" in over_time["layout"]["title"]["text"]
