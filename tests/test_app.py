@@ -209,6 +209,23 @@ def test_explore_shows_sql_intervals_and_blobs(home, small_csv):
     assert (list(row["li"]), list(row["lb"]), row["d"]) == (["P1M"], ["YWI="], "200000-01-01")
 
 
+def test_explore_shows_sql_times_with_their_offset_and_bits_as_bits(home, small_csv):
+    """A TIMETZ showed without its offset (12:34:56 for 12:34:56+05:30) and a BIT as the
+    base64 of DuckDB's storage (`BPU=` for 0101), in lists too."""
+    ingest.import_paths([small_csv], "shop")
+    at = run_page("app_pages/explore.py")
+    at.text_area(key="sql_text").set_value(
+        "SELECT TIMETZ '12:34:56+05:30' AS t, '0101'::BIT AS b, NULL::BIT AS n, "
+        "[TIMETZ '01:00:00-02'] AS lt, 'ab'::BLOB AS blob, TIME '10:00:00' AS plain, "
+        "3 AS t").run()
+    at.button(key="run_sql").click().run()
+    assert not at.error and not at.exception, [e.value for e in [*at.error, *at.exception]]
+    [row] = at.dataframe[-1].value.to_dict("records")
+    assert (row["t"], row["b"], row["blob"], row["t_2"]) == ("12:34:56+05:30", "0101", "YWI=", 3)
+    assert pd.isna(row["n"]) and str(row["plain"]) == "10:00:00"
+    assert list(row["lt"]) == ["01:00:00-02"]
+
+
 def test_explore_shows_a_sql_union_column_instead_of_a_traceback(home, small_csv):
     ingest.import_paths([small_csv], "shop")
     at = run_page("app_pages/explore.py")
