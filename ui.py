@@ -349,13 +349,16 @@ def friendly_errors() -> Iterator[None]:
 
 
 class StreamlitProgress:
-    """A progress bar that core's long work reports to (done, total, message)."""
+    """A progress bar that core's long work reports to (done, total, message). Its text is
+    markdown, and core's messages quote dataset names and the cells of warnings: they are
+    shown as typed (`markdown_text`)."""
 
     def __init__(self, label: str) -> None:
-        self.bar = st.progress(0.0, text=label)
+        self.bar = st.progress(0.0, text=markdown_text(label))
 
     def __call__(self, done: int, total: int, message: str) -> None:
-        self.bar.progress(min(1.0, done / total) if total else 1.0, text=message)
+        self.bar.progress(min(1.0, done / total) if total else 1.0,
+                          text=markdown_text(message))
 
 
 def summary_cards(table: pd.DataFrame, currency_code: str | None = None) -> None:

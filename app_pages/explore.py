@@ -74,7 +74,7 @@ if picked is None:
     ui.empty_store_notice()
     st.stop()
 name, version = picked
-with st.spinner(f"Loading {name} v{version}…"):
+with st.spinner(f"Loading {ui.markdown_text(name)} v{version}…"):
     table = ui.campaigns(name, version)
 money = ui.currency(name)
 

@@ -204,9 +204,11 @@ def test_compare_page_deletes_a_model_and_names_the_spark_counts_left(two_models
 
 
 def test_compare_page_needs_an_explicit_yes_for_another_dataset(trained_home, tmp_path):
+    """The dataset names are shown as typed (`_other_` was drawn in italics)."""
     production = registry.alias("production")
-    ingest.import_paths([demo_subset(tmp_path / "other.parquet", 120)], "other")
-    other = train.train(train.TrainSpec(dataset="other", k=6, params={"iterations": 60}))
+    ingest.import_paths([demo_subset(tmp_path / "other.parquet", 120)], "my _other_ data")
+    other = train.train(train.TrainSpec(dataset="my _other_ data", k=6,
+                                        params={"iterations": 60}))
     at = page("compare")
     at.selectbox(key="promote_model").set_value(other.model_id)
     ok(at.radio(key="promote_alias").set_value("production").run())
@@ -214,7 +216,7 @@ def test_compare_page_needs_an_explicit_yes_for_another_dataset(trained_home, tm
     ok(at.checkbox(key=f"promote_confirm:{production}:{other.model_id}").check().run())
     assert at.button(key="promote_go").disabled  # the other dataset is not confirmed yet
     yes = at.checkbox(key=f"promote_other_dataset:{production}:{other.model_id}")
-    assert "'other' instead of 'demo'" in yes.label
+    assert "'my _other_ data' instead of 'demo'" in shown_text(yes.label)
     ok(yes.check().run())
     ok(at.button(key="promote_go").click().run())
     assert registry.alias("production") == other.model_id
@@ -273,6 +275,53 @@ def test_markdown_text_shows_names_and_data_as_typed():
         "\\:red\\[x\\] \\:material\\/home\\: \\$x\\$")
     assert ui.markdown_text("a\nb") == "a b"  # one line: no second paragraph or heading
     assert ui.markdown_text("plain words, a_b c") == "plain words, a_b c"
+
+
+def test_progress_bars_show_the_names_their_messages_quote_as_typed():
+    """Core's progress messages quote dataset names (`Tokenising my _test_ data v1…`) and
+    the cells of warnings; a progress bar's text is markdown and drew them formatted."""
+    def script():
+        import ui
+        progress = ui.StreamlitProgress("Starting **my _test_ data**…")
+        progress(1, 4, "Tokenising my _test_ data v1 [a](http://e)…")
+
+    at = AppTest.from_function(script)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    [bar] = at.get("progress")
+    assert shown_text(bar.proto.text) == "Tokenising my _test_ data v1 [a](http://e)…"
+
+
+def _quoted_values(path, calls: set[str]):
+    """(line, source) of each value an f-string interpolates into the first argument of
+    one of `calls` in a page's source."""
+    import ast
+
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if not isinstance(node, ast.Call) or not node.args:
+            continue
+        name = getattr(node.func, "attr", getattr(node.func, "id", None))
+        if name in calls:
+            for value in ast.walk(node.args[0]):
+                if isinstance(value, ast.FormattedValue) and value.format_spec is None:
+                    yield node.lineno, ast.unparse(value.value)
+
+
+def test_spinners_and_toasts_of_the_pages_escape_the_names_they_quote():
+    """A spinner or toast quoting a dataset name drew `my _test_ data` with `test` in
+    italics (Home's and Explore's "Loading …" spinners). Spinners vanish before AppTest
+    sees them, so their text is checked in the source: every value put into one goes
+    through `ui.markdown_text`, or is a count, a version or a generated id."""
+    plain = re.compile(r"^(len\(.*\)|(\w+\.)?(version|topic|target|saved)|"
+                       r"decision\.replace\(.*\))$")
+    quoted = [(path.name, line, source)
+              for path in sorted((REPO / "app_pages").glob("*.py"))
+              for line, source in _quoted_values(path, {"spinner", "status", "toast",
+                                                        "flash", "StreamlitProgress"})]
+    assert len(quoted) > 10  # the scan finds them
+    unescaped = [q for q in quoted if not q[2].startswith("ui.markdown_text(")
+                 and not plain.match(q[2])]
+    assert not unescaped
 
 
 def test_a_topic_name_with_markdown_shows_literally(trained_home):
