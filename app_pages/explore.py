@@ -29,7 +29,7 @@ def _import() -> None:
     st.session_state["import_name"] = summary.dataset
     st.session_state["import_round"] += 1  # a fresh, empty file box
     if summary.status == "unchanged":
-        message = (f"Identical content is already stored as {summary.dataset} "
+        message = (f"Identical content is already stored as {ui.markdown_text(summary.dataset)} "
                    f"v{summary.version}; nothing new was written. It is now the active "
                    "dataset.")
         st.session_state["import_outcome"] = ("info", message, summary.warnings)

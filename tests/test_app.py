@@ -181,6 +181,22 @@ def test_a_signed_in_name_with_markdown_shows_literally(home, small_csv):
     assert shown_text(at.error[0].value).startswith("**eve**@elsewhere.org is signed in")
 
 
+def test_explore_reimport_of_identical_content_names_the_dataset_as_typed(home, small_csv):
+    """The "identical content is already stored" notice was the one import message that
+    quoted the dataset name unescaped: `my _shop_ data` showed `shop` in italics."""
+    from tests.test_pages import shown_text
+
+    ingest.import_paths([small_csv], "my _shop_ data")
+    at = run_page("app_pages/explore.py")
+    at.file_uploader[0].upload(small_csv.name, small_csv.read_bytes(), "text/csv")
+    at.text_input(key="import_name").set_value("my _shop_ data")
+    at.button[0].click().run()
+    assert not at.error and not at.exception, [e.value for e in [*at.error, *at.exception]]
+    [notice] = [i.value for i in at.info if "Identical content" in i.value]
+    assert "already stored as my _shop_ data v1;" in shown_text(notice)
+    assert datasets.list_versions()["version"].tolist() == [1]
+
+
 def test_explore_refused_upload_says_why_and_keeps_the_active_dataset(home, small_csv):
     ingest.import_paths([small_csv], "shop")
     at = run_page("app_pages/explore.py")
