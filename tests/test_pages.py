@@ -355,6 +355,22 @@ def test_topics_name_box_follows_the_selected_model(two_models_home, second_mode
     assert len(picker(at, f"topic_pick:{second_model}").options) == SECOND_K
 
 
+def test_topics_name_box_follows_a_name_given_elsewhere(trained_home):
+    """A topic named from the CLI (or another tab) while the page was open got its new
+    name in the picker, but the name box kept the one the page first read (empty): saving
+    the form as shown put the old name back."""
+    production = registry.resolve("production")
+    at = ok(page("topics"))
+    box = f"topic_name:{production}:0"
+    assert at.text_input(key=box).value == ""
+    registry.set_topic_label(production, 0, "Plumbing")
+    ok(at.run())
+    assert picker(at, f"topic_pick:{production}").options[0] == "Plumbing"
+    assert at.text_input(key=box).value == "Plumbing"
+    registry.set_topic_label(production, 0, "")  # removed elsewhere: the box empties too
+    assert ok(at.run()).text_input(key=box).value == ""
+
+
 def test_lookup_page_existing_and_new_campaign(trained_home):
     at = page("lookup")
     assert at.segmented_control(key="lookup_mode").value == "Existing campaign"
