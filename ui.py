@@ -168,6 +168,18 @@ def selectbox(label: str, options: list, *, key: str, format_func=str, index: in
     return value
 
 
+def follow_stored(key: str, stored: str) -> None:
+    """Start a text box (`key`) at a value stored in the store, and follow that value when
+    it changes elsewhere (the CLI, another tab) unless the box holds something else
+    already. A box set once kept what the page first read: saving it as shown put an old
+    topic name back, or replaced a brand list with the one phrase typed into an empty box."""
+    seen = f"{key}:stored"
+    if key not in st.session_state or (stored != st.session_state.get(seen)
+                                       and st.session_state[key] == st.session_state.get(seen)):
+        st.session_state[key] = stored
+    st.session_state[seen] = stored
+
+
 def model_picker(label: str = "Model", key: str = "model_picker",
                  container=st) -> str | None:
     """A selectbox over registered models, production first, each with its label."""

@@ -185,9 +185,8 @@ if result.campaign_id:
             st.caption("Brand phrases of this advertiser that are in no account or campaign "
                        "name (products, old names, other spellings). Brand vs non-brand "
                        "checks use them first. Empty: names only.")
-            saved = brand_lists.brand_list(owner)
-            text = st.text_input("Brand phrases (comma separated)", ", ".join(saved),
-                                 key=f"brand_list:{owner}")
+            ui.follow_stored(f"brand_list:{owner}", ", ".join(brand_lists.brand_list(owner)))
+            text = st.text_input("Brand phrases (comma separated)", key=f"brand_list:{owner}")
             if st.form_submit_button("Save brand list"):
                 with ui.friendly_errors():
                     # An emptied box clears the list (blank phrases alone are refused)

@@ -30,17 +30,6 @@ def view(model_id: str) -> topics.TopicView:
     return topics.topic_view(ui.model(model_id))
 
 
-def _follow_stored_name(key: str, stored: str) -> None:
-    """Start the name box at the topic's stored name, and follow that name when it changes
-    elsewhere (the CLI, another tab) unless the box holds something else already: it kept
-    the name the page first read, so saving the form as shown put the old name back."""
-    seen = f"{key}:stored"
-    if key not in st.session_state or (stored != st.session_state.get(seen)
-                                       and st.session_state[key] == st.session_state.get(seen)):
-        st.session_state[key] = stored
-    st.session_state[seen] = stored
-
-
 with ui.friendly_errors():
     model = ui.model(model_id)
     topic_view = view(model_id)
@@ -98,7 +87,7 @@ with ui.friendly_errors():
 
     if auth.current_user().can("label_topics"):
         name_key = f"topic_name:{model_id}:{topic}"
-        _follow_stored_name(name_key, registry.topic_labels(model_id).get(topic, ""))
+        ui.follow_stored(name_key, registry.topic_labels(model_id).get(topic, ""))
         with st.form(f"name_topic:{model_id}"):
             st.text_input("Name this topic", key=name_key, max_chars=80,
                           help="Shown wherever this topic appears. Leave empty to remove "
