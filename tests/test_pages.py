@@ -110,6 +110,26 @@ def test_train_page_trains_a_model_with_progress(trained_home):
     assert registry.load(plain).encoder.word_vectors is None
 
 
+def test_train_page_settings_follow_the_dataset_picked(trained_home, tmp_path):
+    """The Train page starts from the picked dataset's saved recipe; its keyed widgets (K,
+    the engine's settings) kept the previous dataset's values after a switch: a dataset of
+    120 campaigns was offered demo's K and iterations."""
+    ingest.import_paths([demo_subset(tmp_path / "other.parquet", 120)], "other")
+    at = ok(page("train"))
+    assert at.selectbox(key="dataset_picker").value == ("demo", 1)  # production's
+    demo, fresh = train.saved_settings("demo"), train.saved_settings("other")
+    assert (demo.k, demo.params["iterations"]) != (fresh.k, 1300)
+    assert at.number_input(key="train_k").value == demo.k
+    at.number_input(key="train_k").set_value(7).run()  # typed for demo, kept while on demo
+    assert ok(at).number_input(key="train_k").value == 7
+    at.selectbox(key="dataset_picker").set_value(("other", 1)).run()
+    assert ok(at).number_input(key="train_k").value == fresh.k
+    assert at.number_input(key="train_tomotopy_iterations").value == 1300
+    at.selectbox(key="dataset_picker").set_value(("demo", 1)).run()
+    assert ok(at).number_input(key="train_k").value == demo.k
+    assert at.number_input(key="train_tomotopy_iterations").value == demo.params["iterations"]
+
+
 def test_train_page_runs_a_sweep(trained_home):
     at = page("train")
     at.segmented_control(key="train_mode").set_value("Sweep").run()
