@@ -37,7 +37,8 @@ if not auth.current_user().can("score"):
 elif other_dataset and not st.checkbox(
         f"Measure **{ui.markdown_text(dataset)}** against this model of "
         f"**{ui.markdown_text(trained_on['dataset'])}** anyway (it shows how unlike the "
-        "datasets are, not how one moved)", key="drift_other_dataset"):
+        "datasets are, not how one moved)",
+        key=f"drift_other_dataset:{production}:{dataset}"):  # never carried to another
     st.caption(f"The production model was trained on {ui.markdown_text(trained_on['dataset'])}"
                f", not {ui.markdown_text(dataset)}.")
 elif st.button("Check drift", type="primary"):

@@ -574,6 +574,25 @@ def test_monitor_history_is_production_s_not_a_later_check_of_another_model(
     assert hovered == {production}
 
 
+def test_monitor_asks_again_for_each_other_dataset(trained_home, tmp_path, small_csv):
+    """The tick confirming a check of another dataset than production's carried over to
+    the next dataset picked: its *Check drift* button showed without a new confirmation.
+    The key names the dataset and the production model, as Compare's confirmations do."""
+    ingest.import_paths([demo_subset(tmp_path / "other.parquet", 120)], "other")
+    ingest.import_paths([small_csv], "shop")
+    at = ok(page("monitor"))
+    datasets_box = next(s for s in at.selectbox if s.label == "Dataset")
+    datasets_box.set_value("other").run()
+    production = registry.alias("production")
+    tick = at.checkbox(key=f"drift_other_dataset:{production}:other")
+    assert "**other**" in tick.label and not at.button
+    tick.check().run()
+    assert [b.label for b in ok(at).button] == ["Check drift"]
+    next(s for s in at.selectbox if s.label == "Dataset").set_value("shop").run()
+    assert not ok(at).button  # shop is not confirmed: asked again
+    assert not at.checkbox(key=f"drift_other_dataset:{production}:shop").value
+
+
 def test_monitor_compares_confidence_as_shares_of_each_version_s_campaigns(trained_home,
                                                                           tmp_path):
     """The confidence chart drew campaign counts: a version with half the campaigns of the
