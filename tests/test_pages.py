@@ -784,6 +784,13 @@ def test_review_page_lists_the_queue_and_saves_a_decision(review_home):
                                          "note": "drains"}]
     assert "X002" not in set(at.dataframe[0].value["campaign_id"])  # off the queue
     assert any("Saved: X002" in t.value for t in at.toast)  # survives the rerun
+    # The note was about X002: the box is empty for the next campaign (it kept "drains",
+    # saved with the next decision unless someone cleared it by hand).
+    assert at.text_input(key="review_note").value == ""
+    at.selectbox(key="review_campaign").set_value("X001")
+    at.radio(key="review_decision").set_value("flag")
+    ok(at.button[0].click().run())
+    assert store.query_one("SELECT note FROM reviews WHERE campaign_id = 'X001'") == (None,)
 
 
 def test_an_empty_review_queue_names_the_least_confident_and_can_be_widened(review_home):
