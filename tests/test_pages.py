@@ -410,6 +410,20 @@ def test_lookup_page_existing_and_new_campaign(trained_home):
     assert len(at.dataframe[0].value) == 10
 
 
+def test_lookup_says_when_no_campaign_passes_the_filters_and_asks_no_feedback(trained_home):
+    """With *Neighbours need at least … terms* above every campaign the table was empty
+    with no word why, and the feedback form stayed: sending it said "Campaign None is not
+    scored under model …"."""
+    at = page("lookup")
+    at.selectbox(key="lookup_campaign").set_value("C00002").run()
+    next(n for n in at.number_input if n.label.startswith("Neighbours need")).set_value(500)
+    ok(at.run())
+    assert at.dataframe[0].value.empty
+    assert any("No campaign has at least 500 terms" in i.value for i in at.info), [
+        i.value for i in at.info]
+    assert not [b for b in at.button if b.label == "Send feedback"]
+
+
 def test_pasted_keywords_and_stop_words_with_control_characters_are_refused(trained_home):
     """A terminal's colour code or a NUL was kept in a pasted keyword (the word around it
     unknown to the model, shown garbled) and in a stop word (saved with the model, removing
