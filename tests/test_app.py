@@ -242,6 +242,19 @@ def test_explore_shows_sql_times_with_their_offset_and_bits_as_bits(home, small_
     assert list(row["lt"]) == ["01:00:00-02"]
 
 
+def test_explore_shows_a_sql_map_as_keys_and_values(home, small_csv):
+    """`histogram()` returns a MAP: it showed as `[('C1', 3)]`, and the struct beside it as
+    its Python text too."""
+    ingest.import_paths([small_csv], "shop")
+    at = run_page("app_pages/explore.py")
+    at.text_area(key="sql_text").set_value(
+        "SELECT histogram(campaign_id) AS h, {'k': 1} AS s FROM terms").run()
+    at.button(key="run_sql").click().run()
+    assert not at.error and not at.exception, [e.value for e in [*at.error, *at.exception]]
+    [row] = at.dataframe[-1].value.to_dict("records")
+    assert row["h"] == {"C1": 3, "C2": 2, "C3": 3} and row["s"] == {"k": 1}
+
+
 def test_explore_shows_a_sql_union_column_instead_of_a_traceback(home, small_csv):
     ingest.import_paths([small_csv], "shop")
     at = run_page("app_pages/explore.py")
