@@ -218,7 +218,7 @@ def test_compare_page_deletes_a_model_and_names_the_spark_counts_left(two_models
     ok(at.button(key="promote_delete").click().run())
     assert second_model not in registry.list_models()["model_id"].tolist()
     assert not local.exists()
-    toasts = [t.value for t in at.toast]
+    toasts = [shown_text(t.value) for t in at.toast]
     assert any(f"Deleted {second_model}" in t and
                f"hdfs://namenode/lab/counts/{second_model}" in t for t in toasts), toasts
 
