@@ -129,7 +129,11 @@ elif clicked:
                    + (f" (replacing {result.previous})." if result.previous else "."))
         if result.scoring:
             st.caption(f"Scored {result.scoring.campaigns:,} campaigns.")
-if c2.button("Delete model", key="promote_delete"):
+# Deleting takes the model's fingerprints and topic names with it: confirmed first, as a
+# promotion is (one click beside *Promote* deleted it).
+sure = c2.checkbox(f"Yes, delete {target} and its fingerprints and topic names",
+                   key=f"delete_confirm:{target}")
+if c2.button("Delete model", key="promote_delete", disabled=not sure):
     with ui.friendly_errors():
         left = registry.delete(target)
         ui.flash(f"Deleted {target}." + (" Its Spark counts at "

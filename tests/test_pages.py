@@ -215,6 +215,11 @@ def test_compare_page_deletes_a_model_and_names_the_spark_counts_left(two_models
     (local / "_SUCCESS").write_text("")
     at = page("compare")
     ok(at.selectbox(key="promote_model").set_value(second_model).run())
+    # One click next to *Promote* deleted the model, its fingerprints and names: a delete
+    # is confirmed first, like a promotion.
+    assert at.button(key="promote_delete").disabled
+    ok(at.checkbox(key=f"delete_confirm:{second_model}").check().run())
+    assert not at.button(key="promote_delete").disabled
     ok(at.button(key="promote_delete").click().run())
     assert second_model not in registry.list_models()["model_id"].tolist()
     assert not local.exists()
