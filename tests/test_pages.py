@@ -877,3 +877,20 @@ def test_monitor_over_time_names_the_checks_of_other_models_and_shows_them(
                np.array(trace.get("customdata", [])).ravel().tolist()}
     assert hovered == {second_model}
     assert "against the chosen model" in over_time["layout"]["title"]["text"]
+
+
+def test_audit_page_filters_the_whole_log_not_its_latest_page(trained_home):
+    """The page read the latest 1,000 entries and filtered those: once a thousand
+    feedbacks followed it, the promotion was not even an action to pick, and the page did
+    not say it showed only part of the log."""
+    with store.transaction() as con:
+        for i in range(1000):
+            audit.record(con, "feedback", f"C{i:05d}")
+    at = ok(page("audit"))
+    actions = at.multiselect[0]
+    assert "promote" in actions.options
+    assert any("latest 1,000" in c.value for c in at.caption), [c.value for c in at.caption]
+    ok(actions.set_value(["promote"]).run())
+    assert at.dataframe[0].value["action"].tolist() == ["promote"]
+    ok(at.multiselect[0].set_value([]).run())
+    assert not at.dataframe and any("Pick at least one action" in i.value for i in at.info)
