@@ -14,6 +14,7 @@ import functools
 import hashlib
 import html
 import re
+import shlex
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -294,7 +295,7 @@ def no_models_notice() -> None:
     trained = len(models_table())
     if not trained:
         st.info("No model is trained yet. Train one on the **Train** page or run "
-                f"`python -m core train --dataset {active[0]}`.")
+                f"`python -m core train --dataset {shlex.quote(active[0])}`.")
         return
     st.info(f"{trained} model{'s are' if trained > 1 else ' is'} trained, but none is in "
             "production yet. Promote one on the **Compare** page (promoting also scores "

@@ -1,5 +1,7 @@
 """Monitor: drift of each dataset version against the production model's training data."""
 
+import shlex
+
 import pandas as pd
 import plotly.express as px
 import streamlit as st
@@ -93,7 +95,7 @@ if history.empty and others:
     title = "Drift per dataset version, against the chosen model"
 if history.empty:
     st.info(f"No drift checks recorded for {ui.markdown_text(dataset)} yet: pick a version "
-            f"and check it, or run `python -m core drift --dataset {dataset}`.")
+            f"and check it, or run `python -m core drift --dataset {shlex.quote(dataset)}`.")
 else:
     chart = px.line(history, x="version", y="value", color="measure", markers=True,
                     hover_data=["model_id"], title=f"{title} (dashed: thresholds)")

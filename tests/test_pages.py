@@ -78,6 +78,15 @@ def test_pages_without_models_show_friendly_notices(home, small_csv):
         assert not at.dataframe, name  # a notice instead of the page's content
 
 
+def test_the_commands_pages_suggest_quote_a_dataset_name_with_spaces(home, small_csv):
+    """`python -m core train --dataset my shop` was suggested as it stands: pasted into a
+    shell it trains a dataset named `my` and fails on `shop`."""
+    ingest.import_paths([small_csv], "my shop")
+    for name in ("lookup", "ab"):
+        notices = [i.value for i in page(name).info]
+        assert any("--dataset 'my shop'" in n for n in notices), (name, notices)
+
+
 def test_pages_with_a_model_trained_but_not_promoted_say_to_promote_it(home, small_csv):
     """They said "No model is trained yet. Train one …" over a trained model."""
     ingest.import_paths([small_csv], "shop")
