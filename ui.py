@@ -14,6 +14,7 @@ import functools
 import hashlib
 import html
 import re
+import shlex
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -168,6 +169,18 @@ def selectbox(label: str, options: list, *, key: str, format_func=str, index: in
     return value
 
 
+def follow_stored(key: str, stored: str) -> None:
+    """Start a text box (`key`) at a value stored in the store, and follow that value when
+    it changes elsewhere (the CLI, another tab) unless the box holds something else
+    already. A box set once kept what the page first read: saving it as shown put an old
+    topic name back, or replaced a brand list with the one phrase typed into an empty box."""
+    seen = f"{key}:stored"
+    if key not in st.session_state or (stored != st.session_state.get(seen)
+                                       and st.session_state[key] == st.session_state.get(seen)):
+        st.session_state[key] = stored
+    st.session_state[seen] = stored
+
+
 def model_picker(label: str = "Model", key: str = "model_picker",
                  container=st) -> str | None:
     """A selectbox over registered models, production first, each with its label."""
@@ -282,7 +295,7 @@ def no_models_notice() -> None:
     trained = len(models_table())
     if not trained:
         st.info("No model is trained yet. Train one on the **Train** page or run "
-                f"`python -m core train --dataset {active[0]}`.")
+                f"`python -m core train --dataset {shlex.quote(active[0])}`.")
         return
     st.info(f"{trained} model{'s are' if trained > 1 else ' is'} trained, but none is in "
             "production yet. Promote one on the **Compare** page (promoting also scores "
@@ -349,13 +362,16 @@ def friendly_errors() -> Iterator[None]:
 
 
 class StreamlitProgress:
-    """A progress bar that core's long work reports to (done, total, message)."""
+    """A progress bar that core's long work reports to (done, total, message). Its text is
+    markdown, and core's messages quote dataset names and the cells of warnings: they are
+    shown as typed (`markdown_text`)."""
 
     def __init__(self, label: str) -> None:
-        self.bar = st.progress(0.0, text=label)
+        self.bar = st.progress(0.0, text=markdown_text(label))
 
     def __call__(self, done: int, total: int, message: str) -> None:
-        self.bar.progress(min(1.0, done / total) if total else 1.0, text=message)
+        self.bar.progress(min(1.0, done / total) if total else 1.0,
+                          text=markdown_text(message))
 
 
 def summary_cards(table: pd.DataFrame, currency_code: str | None = None) -> None:

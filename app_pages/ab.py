@@ -1,5 +1,7 @@
 """A/B: production against candidate, campaign by campaign and across the data."""
 
+import shlex
+
 import plotly.graph_objects as go
 import streamlit as st
 
@@ -20,7 +22,8 @@ scored = ui.scored_model_ids()
 if len(scored) < 2:
     active = ui.active_dataset()
     st.info("A/B needs two scored models: a production model and a candidate. Run the "
-            f"pipeline (`python -m core pipeline --dataset {active[0] if active else 'NAME'} "
+            "pipeline (`python -m core pipeline --dataset "
+            f"{shlex.quote(active[0]) if active else 'NAME'} "
             "--from FILE`) or promote a model to *candidate* on the Compare page.")
     st.stop()
 

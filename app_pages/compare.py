@@ -103,8 +103,9 @@ if alias == "production" and target != production:
     # The keys name both models: a confirmation never carries over to another pair.
     if verdict["other_dataset"]:
         other_dataset = st.checkbox(
-            f"Yes: production should serve dataset {by_id.at[target, 'dataset']!r} instead "
-            f"of {by_id.at[production, 'dataset']!r}",
+            "Yes: production should serve dataset "
+            f"{ui.markdown_text(repr(by_id.at[target, 'dataset']))} instead of "
+            f"{ui.markdown_text(repr(by_id.at[production, 'dataset']))}",
             key=f"promote_other_dataset:{production}:{target}")
     question = (f"Yes, replace {production} with {target} in production" if production
                 else f"Yes, make {target} the production model")
@@ -128,10 +129,15 @@ elif clicked:
                    + (f" (replacing {result.previous})." if result.previous else "."))
         if result.scoring:
             st.caption(f"Scored {result.scoring.campaigns:,} campaigns.")
-if c2.button("Delete model", key="promote_delete"):
+# Deleting takes the model's fingerprints and topic names with it: confirmed first, as a
+# promotion is (one click beside *Promote* deleted it).
+sure = c2.checkbox(f"Yes, delete {target} and its fingerprints and topic names",
+                   key=f"delete_confirm:{target}")
+if c2.button("Delete model", key="promote_delete", disabled=not sure):
     with ui.friendly_errors():
         left = registry.delete(target)
-        ui.flash(f"Deleted {target}." + (f" Its Spark counts at {', '.join(left)} were left "
+        ui.flash(f"Deleted {target}." + (" Its Spark counts at "
+                                         f"{ui.markdown_text(', '.join(left))} were left "
                                          "(no Spark session here to remove them)."
                                          if left else ""))
         st.rerun()

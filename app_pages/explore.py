@@ -29,7 +29,7 @@ def _import() -> None:
     st.session_state["import_name"] = summary.dataset
     st.session_state["import_round"] += 1  # a fresh, empty file box
     if summary.status == "unchanged":
-        message = (f"Identical content is already stored as {summary.dataset} "
+        message = (f"Identical content is already stored as {ui.markdown_text(summary.dataset)} "
                    f"v{summary.version}; nothing new was written. It is now the active "
                    "dataset.")
         st.session_state["import_outcome"] = ("info", message, summary.warnings)
@@ -74,7 +74,7 @@ if picked is None:
     ui.empty_store_notice()
     st.stop()
 name, version = picked
-with st.spinner(f"Loading {name} v{version}…"):
+with st.spinner(f"Loading {ui.markdown_text(name)} v{version}…"):
     table = ui.campaigns(name, version)
 money = ui.currency(name)
 

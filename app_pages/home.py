@@ -18,7 +18,7 @@ if active is None:
 
 name, version = active
 st.subheader(f"Dataset {ui.markdown_text(name)} v{version}")
-with st.spinner(f"Loading {name} v{version}…"):
+with st.spinner(f"Loading {ui.markdown_text(name)} v{version}…"):
     table = ui.campaigns(name, version)
 ui.summary_cards(table, ui.currency(name))
 

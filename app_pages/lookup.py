@@ -11,6 +11,18 @@ from core.model.neighbors import MIN_SIMILARITY
 from core.serve import brand_lists, registry, review, score
 from core.serve.lookup import NEIGHBOR_COLUMNS
 
+
+def _no_neighbours(min_terms: int, own_account_left_out: bool) -> str:
+    """Why the table of neighbours is empty: the filters above (it showed no word why)."""
+    if not min_terms and not own_account_left_out:
+        return "No other campaign to compare with."
+    why = (f"has at least {min_terms} terms" if min_terms else "is")
+    why += " outside this campaign's account" if own_account_left_out else ""
+    undo = ["lower *Neighbours need at least … terms*" if min_terms else "",
+            "show the own account's campaigns" if own_account_left_out else ""]
+    return f"No campaign {why}: {' or '.join(u for u in undo if u)}."
+
+
 st.title("Campaign lookup")
 
 scored = ui.scored_model_ids()
@@ -121,7 +133,9 @@ if result.below_floor:
     st.caption(f"{result.below_floor} of the {shown} nearest campaigns have similarity "
                f"below {result.min_similarity:.2f} (*similar enough*: no): suggested actions "
                "do not learn from them.")
-if not result.neighbors.empty and not result.neighbors["similar_enough"].any():
+if result.neighbors.empty:
+    st.info(_no_neighbours(int(min_terms), exclude_account and mode == "Existing campaign"))
+elif not result.neighbors["similar_enough"].any():
     st.info(f"No campaign is similar enough (similarity ≥ {result.min_similarity:.2f}) to "
             "learn from.")
 similarity = {c: st.column_config.NumberColumn(c.replace("_", " "), format="%.3f", help=why)
@@ -152,7 +166,7 @@ st.download_button("Download neighbours (CSV)", export.csv_bytes(result.neighbor
                    file_name=f"neighbours-{result.campaign_id or 'new'}.csv", mime="text/csv",
                    key="download_neighbours", on_click="ignore")
 
-if result.campaign_id and auth.current_user().can("feedback"):
+if result.campaign_id and not result.neighbors.empty and auth.current_user().can("feedback"):
     with st.expander("Was a suggested neighbour useful? Tell us"), st.form("feedback"):
         neighbor = st.selectbox("Neighbour", result.neighbors["campaign_id"].tolist())
         useful = st.radio("Verdict", ["useful", "not useful"], horizontal=True)
@@ -185,9 +199,8 @@ if result.campaign_id:
             st.caption("Brand phrases of this advertiser that are in no account or campaign "
                        "name (products, old names, other spellings). Brand vs non-brand "
                        "checks use them first. Empty: names only.")
-            saved = brand_lists.brand_list(owner)
-            text = st.text_input("Brand phrases (comma separated)", ", ".join(saved),
-                                 key=f"brand_list:{owner}")
+            ui.follow_stored(f"brand_list:{owner}", ", ".join(brand_lists.brand_list(owner)))
+            text = st.text_input("Brand phrases (comma separated)", key=f"brand_list:{owner}")
             if st.form_submit_button("Save brand list"):
                 with ui.friendly_errors():
                     # An emptied box clears the list (blank phrases alone are refused)

@@ -1,5 +1,7 @@
 """Monitor: drift of each dataset version against the production model's training data."""
 
+import shlex
+
 import pandas as pd
 import plotly.express as px
 import streamlit as st
@@ -37,7 +39,8 @@ if not auth.current_user().can("score"):
 elif other_dataset and not st.checkbox(
         f"Measure **{ui.markdown_text(dataset)}** against this model of "
         f"**{ui.markdown_text(trained_on['dataset'])}** anyway (it shows how unlike the "
-        "datasets are, not how one moved)", key="drift_other_dataset"):
+        "datasets are, not how one moved)",
+        key=f"drift_other_dataset:{production}:{dataset}"):  # never carried to another
     st.caption(f"The production model was trained on {ui.markdown_text(trained_on['dataset'])}"
                f", not {ui.markdown_text(dataset)}.")
 elif st.button("Check drift", type="primary"):
@@ -78,14 +81,24 @@ if report and (report["dataset"], report["version"], report["model_id"]) == (
 st.subheader("Over time")
 with st.spinner("Reading the drift history…"):
     history = drift.history(dataset)
+    others = drift.checks_of_other_models(dataset) if history.empty else {}
+title = "Drift per dataset version, against the production model of the time"
+if history.empty and others:
+    count = sum(others.values())
+    st.info(f"No check of **{ui.markdown_text(dataset)}** against the production model of "
+            f"its time yet; {count} check{'s' if count > 1 else ''} against "
+            f"{'other models' if len(others) > 1 else 'another model'} "
+            f"{'are' if count > 1 else 'is'} recorded, shown below.")
+    chosen = ui.selectbox("Show the checks against", list(others), key="drift_history_model",
+                          format_func=ui.model_label)
+    history = drift.history(dataset, chosen)
+    title = "Drift per dataset version, against the chosen model"
 if history.empty:
-    st.info("No drift checks recorded for this dataset yet: pick a version and check it, or "
-            f"run `python -m core drift --dataset {dataset}`.")
+    st.info(f"No drift checks recorded for {ui.markdown_text(dataset)} yet: pick a version "
+            f"and check it, or run `python -m core drift --dataset {shlex.quote(dataset)}`.")
 else:
     chart = px.line(history, x="version", y="value", color="measure", markers=True,
-                    hover_data=["model_id"],
-                    title="Drift per dataset version, against the production model of the "
-                          "time (dashed: thresholds)")
+                    hover_data=["model_id"], title=f"{title} (dashed: thresholds)")
     # One dashed line per threshold value, named in the legend (highest first, as the lines
     # stand): measures that share a threshold (two at 0.15) printed their labels on top of
     # each other at the line's end.

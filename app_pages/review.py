@@ -40,6 +40,10 @@ if not auth.current_user().can("review"):
     st.caption("Your role may see the queue but not decide on it.")
     st.stop()
 
+# A note is about one campaign: after a decision is saved the box starts empty (it kept
+# the note, to be saved with the next campaign's decision). A refused note stays.
+if st.session_state.pop("review_saved", False):
+    st.session_state["review_note"] = ""
 with st.form("review"):
     campaign_names = queue.set_index("campaign_id")["campaign_name"].fillna("").to_dict()
     campaign_id = st.selectbox("Campaign", queue["campaign_id"].tolist(), key="review_campaign",
@@ -54,6 +58,7 @@ with st.form("review"):
             review.record_review(model_id, campaign_id, decision,
                                  topic=topic if decision == "assign_topic" else None,
                                  note=note or None)
+            st.session_state["review_saved"] = True
             ui.flash(f"Saved: {ui.markdown_text(campaign_id)} — "
                      f"{decision.replace('_', ' ')}.")
             st.rerun()

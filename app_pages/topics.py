@@ -87,7 +87,7 @@ with ui.friendly_errors():
 
     if auth.current_user().can("label_topics"):
         name_key = f"topic_name:{model_id}:{topic}"
-        st.session_state.setdefault(name_key, registry.topic_labels(model_id).get(topic, ""))
+        ui.follow_stored(name_key, registry.topic_labels(model_id).get(topic, ""))
         with st.form(f"name_topic:{model_id}"):
             st.text_input("Name this topic", key=name_key, max_chars=80,
                           help="Shown wherever this topic appears. Leave empty to remove "

@@ -35,6 +35,21 @@ def _setting_input(container, setting: Setting, value, key: str):
     return container.text_input(setting.label, value, **common)
 
 
+_RECIPE_KEYS = {"train_k", "train_word_vectors", "train_stopwords", "train_spark_sample"}
+
+
+def _start_settings_from(dataset: str) -> None:
+    """The settings widgets are keyed, so what was typed survives reruns, and they start
+    from the dataset's saved recipe: after another dataset is picked they start again from
+    that one's (they kept the previous dataset's K and iterations)."""
+    if st.session_state.get("train_settings_of") == dataset:
+        return
+    engine_keys = tuple(f"train_{engine}_" for engine in ENGINES)
+    for key in [k for k in st.session_state if k in _RECIPE_KEYS or k.startswith(engine_keys)]:
+        del st.session_state[key]
+    st.session_state["train_settings_of"] = dataset
+
+
 st.title("Train")
 
 picked = ui.dataset_picker()
@@ -42,6 +57,7 @@ if picked is None:
     ui.empty_store_notice()
     st.stop()
 name, version = picked
+_start_settings_from(name)
 if not auth.current_user().can("train"):
     st.warning("Your role may look at models but not train them.")
     st.stop()

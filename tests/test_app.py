@@ -181,6 +181,22 @@ def test_a_signed_in_name_with_markdown_shows_literally(home, small_csv):
     assert shown_text(at.error[0].value).startswith("**eve**@elsewhere.org is signed in")
 
 
+def test_explore_reimport_of_identical_content_names_the_dataset_as_typed(home, small_csv):
+    """The "identical content is already stored" notice was the one import message that
+    quoted the dataset name unescaped: `my _shop_ data` showed `shop` in italics."""
+    from tests.test_pages import shown_text
+
+    ingest.import_paths([small_csv], "my _shop_ data")
+    at = run_page("app_pages/explore.py")
+    at.file_uploader[0].upload(small_csv.name, small_csv.read_bytes(), "text/csv")
+    at.text_input(key="import_name").set_value("my _shop_ data")
+    at.button[0].click().run()
+    assert not at.error and not at.exception, [e.value for e in [*at.error, *at.exception]]
+    [notice] = [i.value for i in at.info if "Identical content" in i.value]
+    assert "already stored as my _shop_ data v1;" in shown_text(notice)
+    assert datasets.list_versions()["version"].tolist() == [1]
+
+
 def test_explore_refused_upload_says_why_and_keeps_the_active_dataset(home, small_csv):
     ingest.import_paths([small_csv], "shop")
     at = run_page("app_pages/explore.py")
@@ -207,6 +223,36 @@ def test_explore_shows_sql_intervals_and_blobs(home, small_csv):
     [row] = at.dataframe[-1].value.to_dict("records")
     assert (row["i"], row["b"]) == ("PT5S", "YWI=") and pd.isna(row["n"])
     assert (list(row["li"]), list(row["lb"]), row["d"]) == (["P1M"], ["YWI="], "200000-01-01")
+
+
+def test_explore_shows_sql_times_with_their_offset_and_bits_as_bits(home, small_csv):
+    """A TIMETZ showed without its offset (12:34:56 for 12:34:56+05:30) and a BIT as the
+    base64 of DuckDB's storage (`BPU=` for 0101), in lists too."""
+    ingest.import_paths([small_csv], "shop")
+    at = run_page("app_pages/explore.py")
+    at.text_area(key="sql_text").set_value(
+        "SELECT TIMETZ '12:34:56+05:30' AS t, '0101'::BIT AS b, NULL::BIT AS n, "
+        "[TIMETZ '01:00:00-02'] AS lt, 'ab'::BLOB AS blob, TIME '10:00:00' AS plain, "
+        "3 AS t").run()
+    at.button(key="run_sql").click().run()
+    assert not at.error and not at.exception, [e.value for e in [*at.error, *at.exception]]
+    [row] = at.dataframe[-1].value.to_dict("records")
+    assert (row["t"], row["b"], row["blob"], row["t_2"]) == ("12:34:56+05:30", "0101", "YWI=", 3)
+    assert pd.isna(row["n"]) and str(row["plain"]) == "10:00:00"
+    assert list(row["lt"]) == ["01:00:00-02"]
+
+
+def test_explore_shows_a_sql_map_as_keys_and_values(home, small_csv):
+    """`histogram()` returns a MAP: it showed as `[('C1', 3)]`, and the struct beside it as
+    its Python text too."""
+    ingest.import_paths([small_csv], "shop")
+    at = run_page("app_pages/explore.py")
+    at.text_area(key="sql_text").set_value(
+        "SELECT histogram(campaign_id) AS h, {'k': 1} AS s FROM terms").run()
+    at.button(key="run_sql").click().run()
+    assert not at.error and not at.exception, [e.value for e in [*at.error, *at.exception]]
+    [row] = at.dataframe[-1].value.to_dict("records")
+    assert row["h"] == {"C1": 3, "C2": 2, "C3": 3} and row["s"] == {"k": 1}
 
 
 def test_explore_shows_a_sql_union_column_instead_of_a_traceback(home, small_csv):

@@ -399,3 +399,18 @@ def test_lookup_page_edits_the_brand_list_of_the_campaigns_account(trained_home)
     ok(at)
     assert brand_lists.brand_list(owner) == ["acme co", "acmeco"]
     assert any("acme co, acmeco" in s.value for s in at.success)
+
+
+def test_lookup_pages_brand_box_follows_a_list_set_elsewhere(trained_home):
+    """`brands set` (or another tab) while Lookup showed the campaign: the box stayed empty,
+    so a phrase typed into it and saved replaced the list nobody on the page had seen."""
+    from tests.test_pages import ok, page
+    at = page("lookup")
+    at.selectbox(key="lookup_campaign").set_value("C00002").run()
+    from core.data import store
+    owner = store.query_one("SELECT any_value(account) FROM terms WHERE campaign_id = 'C00002'"
+                            )[0]
+    assert at.text_input(key=f"brand_list:{owner}").value == ""
+    brand_lists.set_brand_list(owner, ["acme co", "acmeco"])
+    ok(at.run())
+    assert at.text_input(key=f"brand_list:{owner}").value == "acme co, acmeco"

@@ -316,7 +316,7 @@ def test_drift_of_another_dataset_than_the_models_is_refused_unless_confirmed(tr
     at = page("monitor")
     at.selectbox[0].set_value("sony").run()
     assert not [b for b in at.button if b.label == "Check drift"]
-    at.checkbox(key="drift_other_dataset").check().run()
+    at.checkbox(key=f"drift_other_dataset:{registry.alias('production')}:sony").check().run()
     at.button[0].click().run()
     assert not at.exception
     assert [e.value for e in at.error] == [at.session_state["drift_report"]["verdict"]]

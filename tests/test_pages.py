@@ -78,6 +78,15 @@ def test_pages_without_models_show_friendly_notices(home, small_csv):
         assert not at.dataframe, name  # a notice instead of the page's content
 
 
+def test_the_commands_pages_suggest_quote_a_dataset_name_with_spaces(home, small_csv):
+    """`python -m core train --dataset my shop` was suggested as it stands: pasted into a
+    shell it trains a dataset named `my` and fails on `shop`."""
+    ingest.import_paths([small_csv], "my shop")
+    for name in ("lookup", "ab"):
+        notices = [i.value for i in page(name).info]
+        assert any("--dataset 'my shop'" in n for n in notices), (name, notices)
+
+
 def test_pages_with_a_model_trained_but_not_promoted_say_to_promote_it(home, small_csv):
     """They said "No model is trained yet. Train one …" over a trained model."""
     ingest.import_paths([small_csv], "shop")
@@ -108,6 +117,26 @@ def test_train_page_trains_a_model_with_progress(trained_home):
     plain = registry.list_models().iloc[0]["model_id"]
     assert plain != newest["model_id"]
     assert registry.load(plain).encoder.word_vectors is None
+
+
+def test_train_page_settings_follow_the_dataset_picked(trained_home, tmp_path):
+    """The Train page starts from the picked dataset's saved recipe; its keyed widgets (K,
+    the engine's settings) kept the previous dataset's values after a switch: a dataset of
+    120 campaigns was offered demo's K and iterations."""
+    ingest.import_paths([demo_subset(tmp_path / "other.parquet", 120)], "other")
+    at = ok(page("train"))
+    assert at.selectbox(key="dataset_picker").value == ("demo", 1)  # production's
+    demo, fresh = train.saved_settings("demo"), train.saved_settings("other")
+    assert (demo.k, demo.params["iterations"]) != (fresh.k, 1300)
+    assert at.number_input(key="train_k").value == demo.k
+    at.number_input(key="train_k").set_value(7).run()  # typed for demo, kept while on demo
+    assert ok(at).number_input(key="train_k").value == 7
+    at.selectbox(key="dataset_picker").set_value(("other", 1)).run()
+    assert ok(at).number_input(key="train_k").value == fresh.k
+    assert at.number_input(key="train_tomotopy_iterations").value == 1300
+    at.selectbox(key="dataset_picker").set_value(("demo", 1)).run()
+    assert ok(at).number_input(key="train_k").value == demo.k
+    assert at.number_input(key="train_tomotopy_iterations").value == demo.params["iterations"]
 
 
 def test_train_page_runs_a_sweep(trained_home):
@@ -195,18 +224,25 @@ def test_compare_page_deletes_a_model_and_names_the_spark_counts_left(two_models
     (local / "_SUCCESS").write_text("")
     at = page("compare")
     ok(at.selectbox(key="promote_model").set_value(second_model).run())
+    # One click next to *Promote* deleted the model, its fingerprints and names: a delete
+    # is confirmed first, like a promotion.
+    assert at.button(key="promote_delete").disabled
+    ok(at.checkbox(key=f"delete_confirm:{second_model}").check().run())
+    assert not at.button(key="promote_delete").disabled
     ok(at.button(key="promote_delete").click().run())
     assert second_model not in registry.list_models()["model_id"].tolist()
     assert not local.exists()
-    toasts = [t.value for t in at.toast]
+    toasts = [shown_text(t.value) for t in at.toast]
     assert any(f"Deleted {second_model}" in t and
                f"hdfs://namenode/lab/counts/{second_model}" in t for t in toasts), toasts
 
 
 def test_compare_page_needs_an_explicit_yes_for_another_dataset(trained_home, tmp_path):
+    """The dataset names are shown as typed (`_other_` was drawn in italics)."""
     production = registry.alias("production")
-    ingest.import_paths([demo_subset(tmp_path / "other.parquet", 120)], "other")
-    other = train.train(train.TrainSpec(dataset="other", k=6, params={"iterations": 60}))
+    ingest.import_paths([demo_subset(tmp_path / "other.parquet", 120)], "my _other_ data")
+    other = train.train(train.TrainSpec(dataset="my _other_ data", k=6,
+                                        params={"iterations": 60}))
     at = page("compare")
     at.selectbox(key="promote_model").set_value(other.model_id)
     ok(at.radio(key="promote_alias").set_value("production").run())
@@ -214,7 +250,7 @@ def test_compare_page_needs_an_explicit_yes_for_another_dataset(trained_home, tm
     ok(at.checkbox(key=f"promote_confirm:{production}:{other.model_id}").check().run())
     assert at.button(key="promote_go").disabled  # the other dataset is not confirmed yet
     yes = at.checkbox(key=f"promote_other_dataset:{production}:{other.model_id}")
-    assert "'other' instead of 'demo'" in yes.label
+    assert "'my _other_ data' instead of 'demo'" in shown_text(yes.label)
     ok(yes.check().run())
     ok(at.button(key="promote_go").click().run())
     assert registry.alias("production") == other.model_id
@@ -275,6 +311,53 @@ def test_markdown_text_shows_names_and_data_as_typed():
     assert ui.markdown_text("plain words, a_b c") == "plain words, a_b c"
 
 
+def test_progress_bars_show_the_names_their_messages_quote_as_typed():
+    """Core's progress messages quote dataset names (`Tokenising my _test_ data v1…`) and
+    the cells of warnings; a progress bar's text is markdown and drew them formatted."""
+    def script():
+        import ui
+        progress = ui.StreamlitProgress("Starting **my _test_ data**…")
+        progress(1, 4, "Tokenising my _test_ data v1 [a](http://e)…")
+
+    at = AppTest.from_function(script)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    [bar] = at.get("progress")
+    assert shown_text(bar.proto.text) == "Tokenising my _test_ data v1 [a](http://e)…"
+
+
+def _quoted_values(path, calls: set[str]):
+    """(line, source) of each value an f-string interpolates into the first argument of
+    one of `calls` in a page's source."""
+    import ast
+
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if not isinstance(node, ast.Call) or not node.args:
+            continue
+        name = getattr(node.func, "attr", getattr(node.func, "id", None))
+        if name in calls:
+            for value in ast.walk(node.args[0]):
+                if isinstance(value, ast.FormattedValue) and value.format_spec is None:
+                    yield node.lineno, ast.unparse(value.value)
+
+
+def test_spinners_and_toasts_of_the_pages_escape_the_names_they_quote():
+    """A spinner or toast quoting a dataset name drew `my _test_ data` with `test` in
+    italics (Home's and Explore's "Loading …" spinners). Spinners vanish before AppTest
+    sees them, so their text is checked in the source: every value put into one goes
+    through `ui.markdown_text`, or is a count, a version or a generated id."""
+    plain = re.compile(r"^(len\(.*\)|(\w+\.)?(version|topic|target|saved)|"
+                       r"decision\.replace\(.*\))$")
+    quoted = [(path.name, line, source)
+              for path in sorted((REPO / "app_pages").glob("*.py"))
+              for line, source in _quoted_values(path, {"spinner", "status", "toast",
+                                                        "flash", "StreamlitProgress"})]
+    assert len(quoted) > 10  # the scan finds them
+    unescaped = [q for q in quoted if not q[2].startswith("ui.markdown_text(")
+                 and not plain.match(q[2])]
+    assert not unescaped
+
+
 def test_a_topic_name_with_markdown_shows_literally(trained_home):
     """A topic named `**x** [a](http://e)` was drawn bold with a link in the toast that
     confirms it, in the info box of a carried name and in the error box of a refused one."""
@@ -306,6 +389,22 @@ def test_topics_name_box_follows_the_selected_model(two_models_home, second_mode
     assert len(picker(at, f"topic_pick:{second_model}").options) == SECOND_K
 
 
+def test_topics_name_box_follows_a_name_given_elsewhere(trained_home):
+    """A topic named from the CLI (or another tab) while the page was open got its new
+    name in the picker, but the name box kept the one the page first read (empty): saving
+    the form as shown put the old name back."""
+    production = registry.resolve("production")
+    at = ok(page("topics"))
+    box = f"topic_name:{production}:0"
+    assert at.text_input(key=box).value == ""
+    registry.set_topic_label(production, 0, "Plumbing")
+    ok(at.run())
+    assert picker(at, f"topic_pick:{production}").options[0] == "Plumbing"
+    assert at.text_input(key=box).value == "Plumbing"
+    registry.set_topic_label(production, 0, "")  # removed elsewhere: the box empties too
+    assert ok(at.run()).text_input(key=box).value == ""
+
+
 def test_lookup_page_existing_and_new_campaign(trained_home):
     at = page("lookup")
     assert at.segmented_control(key="lookup_mode").value == "Existing campaign"
@@ -323,6 +422,20 @@ def test_lookup_page_existing_and_new_campaign(trained_home):
         "emergency plumber\nblocked drain\nwater heater repair").run()
     ok(at)
     assert len(at.dataframe[0].value) == 10
+
+
+def test_lookup_says_when_no_campaign_passes_the_filters_and_asks_no_feedback(trained_home):
+    """With *Neighbours need at least … terms* above every campaign the table was empty
+    with no word why, and the feedback form stayed: sending it said "Campaign None is not
+    scored under model …"."""
+    at = page("lookup")
+    at.selectbox(key="lookup_campaign").set_value("C00002").run()
+    next(n for n in at.number_input if n.label.startswith("Neighbours need")).set_value(500)
+    ok(at.run())
+    assert at.dataframe[0].value.empty
+    assert any("No campaign has at least 500 terms" in i.value for i in at.info), [
+        i.value for i in at.info]
+    assert not [b for b in at.button if b.label == "Send feedback"]
 
 
 def test_pasted_keywords_and_stop_words_with_control_characters_are_refused(trained_home):
@@ -487,6 +600,25 @@ def test_monitor_history_is_production_s_not_a_later_check_of_another_model(
     hovered = {c for trace in over_time["data"] for c in
                np.array(trace.get("customdata", [])).ravel().tolist()}
     assert hovered == {production}
+
+
+def test_monitor_asks_again_for_each_other_dataset(trained_home, tmp_path, small_csv):
+    """The tick confirming a check of another dataset than production's carried over to
+    the next dataset picked: its *Check drift* button showed without a new confirmation.
+    The key names the dataset and the production model, as Compare's confirmations do."""
+    ingest.import_paths([demo_subset(tmp_path / "other.parquet", 120)], "other")
+    ingest.import_paths([small_csv], "shop")
+    at = ok(page("monitor"))
+    datasets_box = next(s for s in at.selectbox if s.label == "Dataset")
+    datasets_box.set_value("other").run()
+    production = registry.alias("production")
+    tick = at.checkbox(key=f"drift_other_dataset:{production}:other")
+    assert "**other**" in tick.label and not at.button
+    tick.check().run()
+    assert [b.label for b in ok(at).button] == ["Check drift"]
+    next(s for s in at.selectbox if s.label == "Dataset").set_value("shop").run()
+    assert not ok(at).button  # shop is not confirmed: asked again
+    assert not at.checkbox(key=f"drift_other_dataset:{production}:shop").value
 
 
 def test_monitor_compares_confidence_as_shares_of_each_version_s_campaigns(trained_home,
@@ -680,6 +812,13 @@ def test_review_page_lists_the_queue_and_saves_a_decision(review_home):
                                          "note": "drains"}]
     assert "X002" not in set(at.dataframe[0].value["campaign_id"])  # off the queue
     assert any("Saved: X002" in t.value for t in at.toast)  # survives the rerun
+    # The note was about X002: the box is empty for the next campaign (it kept "drains",
+    # saved with the next decision unless someone cleared it by hand).
+    assert at.text_input(key="review_note").value == ""
+    at.selectbox(key="review_campaign").set_value("X001")
+    at.radio(key="review_decision").set_value("flag")
+    ok(at.button[0].click().run())
+    assert store.query_one("SELECT note FROM reviews WHERE campaign_id = 'X001'") == (None,)
 
 
 def test_an_empty_review_queue_names_the_least_confident_and_can_be_widened(review_home):
@@ -730,3 +869,37 @@ def test_review_page_refuses_a_garbled_note_and_keeps_what_was_typed(review_home
     at.text_input(key="review_note").set_value("   ")  # blank: no note
     ok(at.button[0].click().run())
     assert store.query_one("SELECT campaign_id, note FROM reviews") == ("X002", None)
+
+
+def test_monitor_over_time_names_the_checks_of_other_models_and_shows_them(
+        two_models_home, second_model):
+    """Over time said "No drift checks recorded for this dataset yet" when the only checks
+    were against another model (`drift --model candidate`): they were there, unshown."""
+    drift.check("demo", 1, second_model)
+    at = ok(page("monitor"))
+    notices = [i.value for i in at.info]
+    assert not any("No drift checks recorded" in n for n in notices), notices
+    assert any("1 check against another model" in n for n in notices), notices
+    assert picker(at, "drift_history_model").value == second_model
+    over_time = json.loads(at.get("plotly_chart")[-1].proto.spec)
+    hovered = {c for trace in over_time["data"] for c in
+               np.array(trace.get("customdata", [])).ravel().tolist()}
+    assert hovered == {second_model}
+    assert "against the chosen model" in over_time["layout"]["title"]["text"]
+
+
+def test_audit_page_filters_the_whole_log_not_its_latest_page(trained_home):
+    """The page read the latest 1,000 entries and filtered those: once a thousand
+    feedbacks followed it, the promotion was not even an action to pick, and the page did
+    not say it showed only part of the log."""
+    with store.transaction() as con:
+        for i in range(1000):
+            audit.record(con, "feedback", f"C{i:05d}")
+    at = ok(page("audit"))
+    actions = at.multiselect[0]
+    assert "promote" in actions.options
+    assert any("latest 1,000" in c.value for c in at.caption), [c.value for c in at.caption]
+    ok(actions.set_value(["promote"]).run())
+    assert at.dataframe[0].value["action"].tolist() == ["promote"]
+    ok(at.multiselect[0].set_value([]).run())
+    assert not at.dataframe and any("Pick at least one action" in i.value for i in at.info)

@@ -84,6 +84,31 @@ def test_intervals_blobs_and_dates_inside_lists_come_as_text(seeded):
                    "inf": ["infinity"], "arr": ["2024-01-02"], "x": 7}
 
 
+def test_times_with_a_time_zone_and_bits_come_as_duckdb_s_text_at_any_depth(seeded):
+    """Arrow gets a TIMETZ without its offset and a BIT as DuckDB's storage bytes: the page
+    and the CLI showed 12:34:56 for 12:34:56+05:30 and `BPU=` for 0101."""
+    result = sandbox.run_query(
+        "SELECT {'my \"BIT\"': '11'::BIT, 'x': 1} AS s, MAP {'101'::BIT: [TIMETZ "
+        "'01:00:00-02']} AS m, array_value('1'::BIT, '0'::BIT) AS arr, "
+        "UNION_VALUE(k := '10'::BIT) AS u, [{'t': TIMETZ '23:59:59+14'}] AS deep, "
+        "TIMETZ '12:34:56+05:30' AS t, 'ab'::BLOB AS blob, 1 AS t")
+    [row] = json.loads(result.frame.to_json(orient="records"))
+    assert row == {"s": {'my "BIT"': "11", "x": 1}, "m": {"101": ["01:00:00-02"]},
+                   "arr": ["1", "0"], "u": "10", "deep": [{"t": "23:59:59+14"}],
+                   "t": "12:34:56+05:30", "blob": "YWI=", "t_2": 1}
+
+
+def test_map_columns_come_as_objects_of_their_keys(seeded):
+    """A MAP (what `histogram()` returns) came as a list of (key, value) tuples: the page
+    drew it as Python's `[('keyword', 27825)]` and turned every STRUCT column of the
+    result into such text too; the CLI printed `[["keyword", 27825]]`."""
+    result = sandbox.run_query(
+        "SELECT histogram(x) AS h, MAP {1: 'a'} AS m, NULL::MAP(VARCHAR, INT) AS n, "
+        "{'k': 1} AS s FROM (VALUES ('a'), ('a'), ('b')) t(x)")
+    [row] = json.loads(result.frame.to_json(orient="records"))
+    assert row == {"h": {"a": 2, "b": 1}, "m": {"1": "a"}, "n": None, "s": {"k": 1}}
+
+
 def test_infinite_timestamps_with_a_time_zone_come_as_text(seeded):
     """pandas kept 'infinity'::TIMESTAMPTZ as a date in year 294247 that it cannot print:
     the CLI's JSON failed with a traceback, and a plain TIMESTAMP showed that year."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,16 +34,26 @@ def record(con: duckdb.DuckDBPyConnection, action: str, target: str | None = Non
     store.mark_change()
 
 
-def entries(limit: int = 200, action: str | None = None) -> pd.DataFrame:
-    """Newest first; `action` (one of ACTIONS) keeps that action's entries. An unknown
-    action is refused: a typo printed `[]`, which reads as "nothing happened"."""
-    if action is not None:
-        _check_action(action)
-    where, params = ("WHERE action = ?", [action]) if action is not None else ("", [])
+def entries(limit: int = 200, action: str | Collection[str] | None = None) -> pd.DataFrame:
+    """Newest first; `action` (one of ACTIONS, or several) keeps those actions' entries,
+    filtered in the store, so an old entry of a rare action is found behind thousands of
+    others. An unknown action is refused: a typo printed `[]`, which reads as "nothing
+    happened"."""
+    picked = None if action is None else [action] if isinstance(action, str) else list(action)
+    for name in picked or []:
+        _check_action(name)
+    where = "WHERE list_contains(?, action)" if picked is not None else ""
+    params = [picked] if picked is not None else []
     return store.query(
         f"SELECT id, logged_at, actor, role, action, target, details FROM audit {where} "
         "ORDER BY id DESC LIMIT ?", [*params, limit]
     )
+
+
+def recorded_actions() -> list[str]:
+    """The actions the log holds, sorted: what the Audit page offers to filter by."""
+    return [row[0] for row in store.query(
+        "SELECT DISTINCT action FROM audit ORDER BY action").itertuples(index=False)]
 
 
 def _check_action(action: str) -> None:

@@ -224,11 +224,26 @@ def _frame(table: pa.Table) -> pd.DataFrame:
                for column in table.columns]
     table = pa.table(columns, names=table.column_names)
     try:
-        return table.to_pandas()
+        return _maps_as_dicts(table.to_pandas(), table)
     except NotImplementedError:  # pa.ArrowNotImplementedError: pandas has no such column
         pass
-    return pa.table([column if _pandas_can_hold(column) else _values_as_text(column)
-                     for column in table.columns], names=table.column_names).to_pandas()
+    table = pa.table([column if _pandas_can_hold(column) else _values_as_text(column)
+                      for column in table.columns], names=table.column_names)
+    return _maps_as_dicts(table.to_pandas(), table)
+
+
+def _maps_as_dicts(frame: pd.DataFrame, table: pa.Table) -> pd.DataFrame:
+    """A MAP column (what `histogram()` returns) with each value as a dict of its keys:
+    pandas gets lists of (key, value) tuples, which the page drew as Python text, turning
+    every STRUCT column beside them into text too, and the CLI as `[["a", 2]]`. Keys that
+    cannot be dict keys (a MAP keyed by lists) leave the column as it was."""
+    for i, kind in enumerate(table.schema.types):
+        if pa.types.is_map(kind):
+            try:
+                frame.isetitem(i, [None if v is None else dict(v) for v in frame.iloc[:, i]])
+            except TypeError:
+                continue
+    return frame
 
 
 def _pandas_can_hold(column: pa.ChunkedArray) -> bool:

@@ -147,7 +147,7 @@ def run(request: dict[str, Any]) -> tuple[dict[str, Any], Any]:
     timer.start()
     batches, rows, size, capped = [], 0, 0, None
     try:
-        reader = con.sql(request["sql"]).to_arrow_reader(1024)
+        reader = _readable(con.sql(request["sql"])).to_arrow_reader(1024)
         schema = reader.schema
         for batch in reader:
             if rows + batch.num_rows > row_cap:
@@ -170,6 +170,48 @@ def run(request: dict[str, Any]) -> tuple[dict[str, Any], Any]:
     header = {"ok": True, "rows": rows, "bytes": size, "capped": capped,
               "seconds": seconds, "peak_mb": _rss_mb()}
     return header, table
+
+
+# DuckDB types that Arrow gets without what they mean: a TIMETZ as a plain time (its
+# offset dropped), a BIT as the bytes DuckDB stores it in (shown as base64).
+_AS_TEXT = ("time with time zone", "bit")
+
+
+def _readable(rel: Any) -> Any:
+    """The query's relation with its TIMETZ and BIT values (at any depth) cast to DuckDB's
+    own text of them (`12:34:56+05:30`, `0101`); the same relation when it has none."""
+    targets = [_text_type(kind) for kind in rel.types]
+    if not any(targets):
+        return rel
+    return rel.project(", ".join(
+        f"{f'CAST(#{i} AS {target})' if target else f'#{i}'} AS {_quoted(name)}"
+        for i, (name, target) in enumerate(zip(rel.columns, targets, strict=True), 1)))
+
+
+def _text_type(kind: Any) -> str | None:
+    """The type `kind` becomes with each TIMETZ or BIT in it as VARCHAR, or None when it
+    holds neither."""
+    if kind.id in _AS_TEXT:
+        return "VARCHAR"
+    children = kind.children if kind.id in ("list", "array", "struct", "map", "union") else []
+    if not any(_text_type(child) for _, child in children if not isinstance(child, int)):
+        return None
+    if kind.id == "union":  # a member's text is how the page shows a UNION anyway
+        return "VARCHAR"
+    inner = [_text_type(child) or str(child) for _, child in children
+             if not isinstance(child, int)]
+    if kind.id == "list":
+        return f"{inner[0]}[]"
+    if kind.id == "array":
+        return f"{inner[0]}[{children[1][1]}]"
+    if kind.id == "map":
+        return f"MAP({inner[0]}, {inner[1]})"
+    return "STRUCT(" + ", ".join(f"{_quoted(name)} {target}" for (name, _), target
+                                 in zip(children, inner, strict=True)) + ")"
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _failure(err: BaseException) -> dict[str, Any]:

@@ -329,3 +329,17 @@ def history(dataset: str, model_id: str | None = None) -> pd.DataFrame:
                          "exceeded": m["exceeded"]})
     return pd.DataFrame(rows)
 
+
+
+def checks_of_other_models(dataset: str) -> dict[str, int]:
+    """Per model, how many stored reports of a dataset were checked against a model that
+    was not production at the time (`drift --model M`), newest first: `history` leaves
+    them out, and the Monitor page said "no drift checks recorded" over them."""
+    frame = store.query(
+        "SELECT model_id, report FROM drift_reports WHERE dataset = ? "
+        "ORDER BY created_at DESC", [dataset])
+    counts: Counter[str] = Counter()
+    for rec in frame.itertuples():
+        if not json.loads(rec.report).get("against_production", True):
+            counts[rec.model_id] += 1
+    return dict(counts)
