@@ -794,3 +794,35 @@ def test_train_page_offers_spark_and_shows_where_it_ran(home_with_model):
     at.button(key="train_start").click().run()
     assert not at.exception and not at.error, [e.value for e in (*at.exception, *at.error)]
     assert any(f"`{MASTER}`" in c.value and "Ran on Spark" in c.value for c in at.caption)
+
+
+@needs_spark
+def test_a_scoring_whose_session_stops_says_so_not_what_cleaning_up_hit(home_with_model,
+                                                                      caplog):
+    """The session stopped while Spark scored (stopped, or its Java process died): the
+    clean-up after the job (destroying the broadcast) raised a Java NullPointerException,
+    and that was all the user saw. Now the job's own reason is raised, in one line, and
+    the clean-up's failure is logged. Last in the module: it stops the module's session
+    (the next `spark_session.get` starts another)."""
+    import logging
+
+    if not score.is_scored(home_with_model):
+        score.score_dataset(home_with_model)
+    before = score.load_fingerprints(home_with_model).weights.copy()
+
+    def stop_the_session(done, total, message):
+        if message.startswith("fold-in"):
+            spark_session.running().sparkContext.stop()
+
+    try:
+        with caplog.at_level(logging.WARNING, logger="core.model.spark_session"), \
+                pytest.raises(spark_session.SparkJobError) as failed:
+            spark_engine.score(home_with_model, stop_the_session, master=MASTER)
+    finally:
+        spark_session.stop()
+    message = str(failed.value)
+    assert message.startswith("Spark job 'fold-in' failed: the Spark session stopped while")
+    assert "\n" not in message and "Py4J" not in message, message
+    assert any("cleaning up after a failed Spark job also failed" in r.getMessage()
+               for r in caplog.records), caplog.text
+    np.testing.assert_array_equal(score.load_fingerprints(home_with_model).weights, before)

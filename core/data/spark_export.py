@@ -34,7 +34,7 @@ from pathlib import Path
 
 from core import config
 from core.data import datasets, files, store
-from core.errors import InputError
+from core.errors import InputError, TopicLabError
 
 log = logging.getLogger(__name__)
 
@@ -344,6 +344,9 @@ class HadoopFS:
 
     def __init__(self, session) -> None:
         sc = session.sparkContext
+        if sc._jsc is None:  # was AttributeError: 'NoneType' … 'hadoopConfiguration'
+            raise TopicLabError("the Spark session stopped, so Hadoop's FileSystem API "
+                                "cannot be reached through it")
         self._jvm, self._conf = sc._jvm, sc._jsc.hadoopConfiguration()
 
     def _path(self, location: str):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import atexit
 import functools
+import logging
 import os
 import re
 import shutil
@@ -29,12 +30,15 @@ import tempfile
 import threading
 import warnings
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 from core.errors import InputError, TopicLabError
 from core.progress import Progress
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MASTER = "local[*]"
 T = TypeVar("T")
@@ -337,8 +341,13 @@ def run_job(session, label: str, action: Callable[[], T], progress: Progress | N
     try:
         while thread.is_alive():
             thread.join(_POLL_S)
-            if progress is not None:
-                done, message = _status(sc, group, expected_jobs)
+            if progress is not None and not _stopped(sc):
+                try:
+                    done, message = _status(sc, group, expected_jobs)
+                except Exception:
+                    if not _stopped(sc):
+                        raise
+                    continue     # stopped meanwhile: the job's own error says so below
                 done = max(done, shown[0], 0)  # the bar only moves forward
                 if (done, message) != shown:  # report changes only, not every poll
                     progress(done, 1000, f"{label}: {message}")
@@ -347,15 +356,50 @@ def run_job(session, label: str, action: Callable[[], T], progress: Progress | N
         # The group's later jobs too: online LDA starts a job per iteration, and a cancel
         # that landed between two of them let the fit run to its end (Spark 4's call;
         # pyspark does not wrap it).
-        sc._jsc.sc().cancelJobGroupAndFutureJobs(group)
+        if not _stopped(sc):     # a stopped context has no jobs left to cancel
+            sc._jsc.sc().cancelJobGroupAndFutureJobs(group)
         thread.join(60)
         raise
     if "error" in outcome:
         err = outcome["error"]
         if isinstance(err, TopicLabError):
             raise err
-        raise SparkJobError(f"Spark job '{label}' failed: {explain(err)}") from err
+        raise SparkJobError(f"Spark job '{label}' failed: {_why(sc, err)}") from err
     return outcome["value"]
+
+
+def _stopped(sc) -> bool:
+    """Whether the SparkContext was stopped (by `stop`, or its Java process died): its
+    status tracker and job groups are gone then."""
+    try:
+        return sc._jsc is None or bool(sc._jsc.sc().isStopped())
+    except Exception:
+        return True
+
+
+@contextmanager
+def cleaning_up(*steps: Callable[[], object]) -> Iterator[None]:
+    """Run `steps` (unpersist, destroy a broadcast, remove a scratch folder) after the
+    block. When the block failed, a step that fails too is logged and the block's own error
+    goes on: a session stopped during a scoring made `Broadcast.destroy` raise a Java
+    NullPointerException, which was all the user saw of why the scoring failed."""
+    try:
+        yield
+    except BaseException:
+        for step in steps:
+            quietly(step)
+        raise
+    for step in steps:
+        step()
+
+
+def quietly(step: Callable[[], object]) -> None:
+    """Run a clean-up `step` while another error is on its way: its own failure is logged,
+    never raised in place of that error (`cleaning_up`)."""
+    try:
+        step()
+    except Exception as err:
+        log.warning("cleaning up after a failed Spark job also failed: %s", explain(err))
 
 
 def _status(sc, group: str, expected_jobs: int) -> tuple[int, str]:
@@ -381,16 +425,29 @@ def _status(sc, group: str, expected_jobs: int) -> tuple[int, str]:
     return round(999 * share), message
 
 
+_STOPPED = ("the Spark session stopped while the job ran (it was stopped, or its Java "
+            "process died)")
 _REASONS = (
     (re.compile(r"OutOfMemoryError|Java heap space|GC overhead", re.I),
      "out of memory (raise TOPICLAB_SPARK_DRIVER_MEMORY or spark.executor.memory)"),
     (re.compile(r"ExecutorLostFailure|executor lost|Lost executor", re.I),
      "an executor was lost (a worker died or was killed)"),
-    (re.compile(r"cancelled (job|because)|was cancelled|SparkContext was shut down", re.I),
+    (re.compile(r"SparkContext was shut down|stopped SparkContext|Py4JNetworkError|"
+                r"Answer from Java side is empty", re.I), _STOPPED),
+    (re.compile(r"cancelled (job|because)|was cancelled", re.I),
      "the job was cancelled"),
     (re.compile(r"JAVA_GATEWAY_EXITED|Java gateway process exited", re.I),
      "the Java process could not start (is Java 17 installed? `make spark`)"),
 )
+
+
+def _why(sc, err: BaseException) -> str:
+    """Why a job failed: a stopped session fails its running job with whatever Spark
+    hit next (an INTERNAL_ERROR about a null DAGScheduler), so when the context is stopped
+    and the error names no better reason, that is the reason given."""
+    if _stopped(sc) and not any(pattern.search(str(err)) for pattern, _ in _REASONS):
+        return _STOPPED
+    return explain(err)
 
 
 def explain(err: BaseException) -> str:
