@@ -665,6 +665,57 @@ def test_a_master_nothing_listens_on_is_named_in_seconds_and_keeps_the_session(m
 
 
 @needs_spark
+def test_a_master_url_where_something_else_listens_is_named_in_seconds(session,
+                                                                       monkeypatch):
+    """spark://host:<a web server's port> (the master's web UI, 8080, is the usual slip)
+    passed the TCP check; Spark then retried for its minute (70 s here) and said "the
+    master did not answer". The listener is now asked in Spark's RPC protocol: a web
+    server or another protocol is named at once, a Spark RPC server (this session's own
+    driver) passes, and a listener that does not answer is left to Spark, as before."""
+    import socket
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    web = ThreadingHTTPServer(("127.0.0.1", 0), SimpleHTTPRequestHandler)
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    banner, silent = socket.create_server(("127.0.0.1", 0)), socket.create_server(
+        ("127.0.0.1", 0))
+
+    def greet():                          # an SSH-like server: speaks first, not Spark
+        conn, _ = banner.accept()
+        with conn:
+            conn.sendall(b"SSH-2.0-OpenSSH_9.2\r\n")
+            conn.recv(4096)
+
+    threading.Thread(target=greet, daemon=True).start()
+    try:
+        url = f"spark://127.0.0.1:{web.server_address[1]}"
+        monkeypatch.setenv("TOPICLAB_SPARK_MASTER", url)
+        started = time.monotonic()
+        with pytest.raises(spark_session.SparkJobError) as failed:
+            spark_session.get()
+        assert time.monotonic() - started < 10
+        message = str(failed.value)
+        assert message.startswith(f"Spark could not start on {url}: no Spark master there")
+        assert "is a web server (it answered" in message, message
+        assert "7077 by default" in message and "\n" not in message
+        assert spark_session.running() is session          # the running one is kept
+        with pytest.raises(spark_session.SparkJobError, match="in another protocol"):
+            spark_session.check_reachable(f"spark://127.0.0.1:{banner.getsockname()[1]}")
+        conf = session.sparkContext.getConf()   # a Spark RPC server: the driver's own
+        spark_session.check_reachable(
+            f"spark://{conf.get('spark.driver.host')}:{conf.get('spark.driver.port')}")
+        spark_session.check_reachable(                      # standby masters: one is
+            f"{url},{conf.get('spark.driver.host')}:{conf.get('spark.driver.port')}")
+        spark_session.check_reachable(f"spark://127.0.0.1:{silent.getsockname()[1]}",
+                                      timeout_s=0.5)
+    finally:
+        web.shutdown()
+        banner.close()
+        silent.close()
+
+
+@needs_spark
 def test_another_master_is_refused_while_a_run_of_this_process_uses_spark(home_with_model,
                                                                          tmp_path):
     """The app runs every visitor's work in one process: asking for Spark on another

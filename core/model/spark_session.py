@@ -25,6 +25,7 @@ import os
 import re
 import shutil
 import socket
+import struct
 import sys
 import tempfile
 import threading
@@ -122,20 +123,94 @@ _STANDALONE_PORT = 7077
 def check_reachable(url: str, timeout_s: float = _CONNECT_TIMEOUT_S) -> None:
     """A standalone master (`spark://host:port`, or `h1:port,h2:port` for standby
     masters) must accept a TCP connection before the JVM starts: with nothing listening,
-    Spark retried for about a minute before its error. Other masters are not checked."""
+    Spark retried for about a minute before its error. Something else listening there (the
+    master's web UI on 8080, any web server) passed that check and Spark retried for its
+    minute too, then said "the master did not answer": so the listener is asked, in
+    Spark's own RPC protocol, whether it is a master (`_not_spark`). Other masters are not
+    checked."""
     if not url.startswith("spark://"):
         return
-    reasons = []
+    reasons, others = [], []
     for address in url[len("spark://"):].split(","):
         host, port = _host_port(url, address)
         try:
-            with socket.create_connection((host, port), timeout=timeout_s):
-                return
+            with socket.create_connection((host, port), timeout=timeout_s) as conn:
+                other = _not_spark(conn, host, port, timeout_s)
         except OSError as err:
             reasons.append(f"{host}:{port} {_socket_reason(err, timeout_s)}")
+            continue
+        if other is None:
+            return
+        others.append(f"{host}:{port} {other}")
+    if others:
+        raise SparkJobError(
+            f"Spark could not start on {url}: no Spark master there "
+            f"({'; '.join(others + reasons)}); the master URL names the port in the "
+            "master's log line \"Starting Spark master at spark://…\", 7077 by default, "
+            "not its web UI's")
     raise SparkJobError(f"Spark could not start on {url}: the master did not answer "
                         f"({'; '.join(reasons)}; is it running, and reachable from this "
                         "machine at that host and port?)")
+
+
+def _rpc_probe(host: str, port: int, request_id: bytes) -> bytes:
+    """The request a Spark driver sends a master first (one RPC frame: "does an endpoint
+    named Master exist?", as Spark's own `RpcEndpointVerifier.CheckExistence`). A master
+    answers true and logs only that a client disconnected, as for any driver."""
+    def utf(text: str) -> bytes:          # Java's DataOutputStream.writeUTF
+        data = text.encode()
+        return struct.pack(">H", len(data)) + data
+
+    body = (b"\x00"                                    # no sender address: a client
+            + b"\x01" + utf(host) + struct.pack(">i", port) + utf("endpoint-verifier")
+            + b"\xac\xed\x00\x05sr\x00=org.apache.spark.rpc.netty.RpcEndpointVerifier"
+            + b"$CheckExistence\x4a\xa5\x1e\x9e\xe4\xc1\x9a\xc4\x02\x00\x01L\x00\x04name"
+            + b"t\x00\x12Ljava/lang/String;xpt\x00\x06Master")
+    head = b"\x03" + request_id + struct.pack(">i", len(body))   # 3: an RPC request
+    return struct.pack(">q", 8 + len(head) + len(body)) + head + body
+
+
+def _first_bytes(conn: socket.socket) -> bytes:
+    """The first bytes (up to a frame's header) a listener sends before it closes or the
+    socket's timeout passes."""
+    reply = b""
+    try:
+        while len(reply) < 9:
+            chunk = conn.recv(512)
+            if not chunk:
+                break
+            reply += chunk
+    except TimeoutError:
+        pass
+    return reply
+
+
+def _not_spark(conn: socket.socket, host: str, port: int, timeout_s: float) -> str | None:
+    """What answered at host:port when it is certainly not a Spark master, else None.
+
+    Only a reply that is not Spark's counts: Spark answers every RPC frame with a frame
+    (8-byte length, a message type), a master with auth or TLS on may answer otherwise
+    or not at all, and a slow one may not answer within `timeout_s`: those are let through
+    to Spark, as before this check. A listener silent after the frame is sent an empty line
+    too (a line-based server answers only then; a Spark master has answered already)."""
+    conn.settimeout(timeout_s)
+    try:
+        conn.sendall(_rpc_probe(host, port, os.urandom(8)))
+        reply = _first_bytes(conn)
+        if not reply:      # a line-based server (Python's http.server) waits for its line
+            conn.sendall(b"\r\n\r\n")
+            reply = _first_bytes(conn)
+    except OSError:
+        return None
+    if not reply or reply[:1] in (b"\x15", b"\x16"):      # nothing, or a TLS record
+        return None
+    if len(reply) >= 9 and 9 <= struct.unpack(">q", reply[:8])[0] < 2**31 and reply[8] < 32:
+        return None                                       # a Spark RPC frame
+    if reply.startswith(b"HTTP/") or reply.lstrip().startswith(b"<"):   # HTTP/0.9: a page
+        status = reply.lstrip().splitlines()[0].decode("latin-1")[:60]
+        return (f"is a web server (it answered {status!r}; the web UI or REST port of a "
+                "Spark master?)")
+    return f"answered in another protocol than Spark's ({reply[:20]!r})"
 
 
 def _host_port(url: str, address: str) -> tuple[str, int]:
