@@ -420,8 +420,8 @@ def test_pipeline_on_spark_exports_to_the_chosen_export_dir(session, tmp_path, m
         result = pipeline.run("planted", overrides={
             "engine": "spark", "k": 3, "params": {"master": MASTER, "iterations": 3}})
     assert result.decision == "promoted"
-    assert [p.name for p in exported.iterdir() if (p / "_SUCCESS").exists()] == [
-        registry.get(result.model_id)["dataset_hash"]]
+    [folder] = [p.name for p in exported.iterdir() if (p / "_SUCCESS").exists()]
+    assert folder.startswith(registry.get(result.model_id)["dataset_hash"] + "-")
     assert (exported / "counts" / result.model_id / "_SUCCESS").exists()
     assert registry.load(result.model_id).engine.fit_info_["counts"] == str(
         exported / "counts" / result.model_id)
@@ -480,6 +480,33 @@ def test_parquet_export_is_cached_by_content_hash(home_with_model):
     assert not list(first.parent.glob(".tmp-*"))
 
 
+def test_equal_rows_of_another_dataset_are_exported_for_this_one(home):
+    """The export was keyed by the content hash alone, which leaves out file names and
+    lines: dataset b, the rows of dataset a from another file in another order, was given
+    a's export, whose `source_file` named a's file and whose lines (the import order
+    Spark's counts follow) were a's. Each version now has its own. DuckDB only."""
+    import pyarrow.parquet as pq
+
+    from core.data import datasets
+
+    home.mkdir(parents=True, exist_ok=True)
+    rows = planted_rows(campaigns_per_group=3)
+    rows.to_csv(home / "a.csv", index=False)
+    rows.iloc[::-1].to_csv(home / "b.csv", index=False)
+    ingest.import_paths([home / "a.csv"], "a")
+    ingest.import_paths([home / "b.csv"], "b")
+    assert datasets.get("a").content_hash == datasets.get("b").content_hash
+    for name in ("a", "b"):
+        folder = Path(spark_export.export(name))
+        table = pq.read_table(folder).to_pandas()
+        assert set(table["source_file"]) == {f"{name}.csv"}, folder
+        first = table.sort_values("source_line").iloc[0]
+        assert first["term"] == rows.iloc[0 if name == "a" else -1]["keyword"]
+        assert (folder / "_SUCCESS").read_text("utf-8") == f"{name} v1\n"
+    assert spark_export.export("a") == str(folder.parent / spark_export.export_key(
+        datasets.get("a")))                      # still one export per version, reused
+
+
 def test_two_exports_of_one_version_never_delete_each_others_files(home, monkeypatch):
     """Two runs exporting one dataset version at once (two `score --engine spark`, or
     the app and a scheduled pipeline) shared `.tmp-<hash>`, the second deleting what the
@@ -495,7 +522,7 @@ def test_two_exports_of_one_version_never_delete_each_others_files(home, monkeyp
     planted_rows(campaigns_per_group=5).to_csv(path, index=False)
     ingest.import_paths([path], "planted")
     root = spark_export.parquet_root()
-    final = root / datasets.get("planted").content_hash
+    final = root / spark_export.export_key(datasets.get("planted"))
     writing = root / f".tmp-{final.name}"           # the name every run used
     writing.mkdir(parents=True)
     (writing / "_still-being-written").write_text("x")

@@ -1,9 +1,10 @@
-"""A dataset version as Parquet files for Spark: exported by DuckDB, cached by content hash.
+"""A dataset version as Parquet files for Spark: exported by DuckDB, cached per version.
 
-Spark reads `<export dir>/<content hash>/` directly (no JDBC, nothing goes through
-pandas). The export dir is `TOPICLAB_SPARK_EXPORT_DIR` when set — any Hadoop URI the
-cluster can read (`hdfs://…`, `s3a://…`, `file:///shared/…`), so that executors on other
-machines find the files — else `$TOPICLAB_HOME/parquet` (local mode).
+Spark reads `<export dir>/<content hash>-<origin digest>/` (`export_key`) directly (no
+JDBC, nothing goes through pandas). The export dir is `TOPICLAB_SPARK_EXPORT_DIR` when
+set — any Hadoop URI the cluster can read (`hdfs://…`, `s3a://…`, `file:///shared/…`), so
+that executors on other machines find the files — else `$TOPICLAB_HOME/parquet` (local
+mode).
 
 DuckDB's `COPY (SELECT …) TO … (FORMAT parquet, PARTITION_BY bucket)` writes it, where
 `bucket` is a hash of the campaign id: all rows of one campaign are in one bucket, so a
@@ -20,6 +21,7 @@ itself, so scoring in Spark reads them instead of tokenising every campaign agai
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import os
@@ -252,12 +254,12 @@ def export(name: str, version: int | None = None, session=None) -> str:
         return str(_export_local(info, Path(root)))
     if session is None:
         raise ValueError("exporting to a URI needs the Spark session")
-    final = f"{root}/{info.content_hash}"
+    final = f"{root}/{export_key(info)}"
     fs = HadoopFS(session)
     if fs.exists(f"{final}/_SUCCESS"):
         return final
     staged = _export_local(info, parquet_root())
-    tmp = f"{root}/.tmp-{info.content_hash}-{uuid.uuid4().hex[:12]}"   # this run's own
+    tmp = f"{root}/.tmp-{export_key(info)}-{uuid.uuid4().hex[:12]}"   # this run's own
     try:
         fs.upload(staged, tmp)
         if not fs.exists(f"{final}/_SUCCESS"):   # else another run uploaded it meanwhile
@@ -268,6 +270,17 @@ def export(name: str, version: int | None = None, session=None) -> str:
     return final
 
 
+def export_key(info) -> str:
+    """The folder name of a version's export: its content hash, then a digest of the
+    version and the files it came from. The content hash leaves out file names and line
+    numbers (a re-import of the same rows is the same content), but the export holds them
+    (`source_file`, `source_line`: the import order Spark's counts follow): another
+    dataset's rows, equal but from other files or in another order, were reused, naming
+    that dataset's files and giving its order."""
+    origin = "\x00".join([info.name, str(info.version), *info.source_files])
+    return f"{info.content_hash}-{hashlib.sha256(origin.encode()).hexdigest()[:12]}"
+
+
 _STALE_TMP_S = 6 * 3600   # a `.tmp-…` folder this old is a killed run's, not a running one's
 
 
@@ -276,7 +289,7 @@ def _export_local(info, root: Path) -> Path:
     runs exporting one version at once shared `.tmp-<hash>`, the second deleting what
     the first was writing, and each removed `<hash>/` before its rename, while the
     other's Spark jobs read it: now a complete `<hash>/` is never replaced."""
-    final = root / info.content_hash
+    final = root / export_key(info)
     if (final / "_SUCCESS").exists():
         return final
     buckets = buckets_for(info.campaigns)
@@ -285,8 +298,8 @@ def _export_local(info, root: Path) -> Path:
     except OSError as err:  # `--export-dir /proc/x`: was a FileNotFoundError traceback
         raise InputError(f"the Spark export dir {root}: cannot be made ({err.strerror}); "
                          "name a folder this machine can write, or a Hadoop URI") from None
-    _remove_stale_tmp(root, info.content_hash)
-    tmp = root / f".tmp-{info.content_hash}-{uuid.uuid4().hex[:12]}"
+    _remove_stale_tmp(root, export_key(info))
+    tmp = root / f".tmp-{export_key(info)}-{uuid.uuid4().hex[:12]}"
     try:
         _write_export(info, tmp, buckets)
         if not (final / "_SUCCESS").exists():    # else another run exported it meanwhile
@@ -314,10 +327,10 @@ def _write_export(info, tmp: Path, buckets: int) -> None:
     (tmp / "_SUCCESS").write_text(f"{info.label}\n", "utf-8")
 
 
-def _remove_stale_tmp(root: Path, content_hash: str) -> None:
+def _remove_stale_tmp(root: Path, key: str) -> None:
     """Temporary folders of runs killed mid-export (each run names its own, so none is
     reused); one younger than `_STALE_TMP_S` may be a running export's and stays."""
-    for old in root.glob(f".tmp-{content_hash}*"):
+    for old in root.glob(f".tmp-{key}-*"):
         with suppress(OSError):
             if time.time() - old.stat().st_mtime > _STALE_TMP_S:
                 shutil.rmtree(old, ignore_errors=True)
