@@ -131,7 +131,5 @@ elif clicked:
 if c2.button("Delete model", key="promote_delete"):
     with ui.friendly_errors():
         left = registry.delete(target)
-        ui.flash(f"Deleted {target}." + (f" Its Spark counts at {', '.join(left)} were left "
-                                         "(no Spark session here to remove them)."
-                                         if left else ""))
+        ui.flash(f"Deleted {target}." + (f" {left.sentence()}" if left else ""))
         st.rerun()

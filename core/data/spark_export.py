@@ -32,6 +32,7 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 
 from core import config
@@ -134,15 +135,49 @@ def counts_locations(model_id: str, recorded: str | Sequence[str] | None = None
                               if p and p.rstrip("/").endswith(suffix)))
 
 
+@dataclass(frozen=True)
+class CountsLeft:
+    """What `remove_counts` could not remove: `left`, places Spark wrote counts to (or
+    whose removal failed) that keep them; `unchecked`, the export dir in force, a cluster
+    URI this process could not look at (no Spark session): counts are there only if a
+    Spark run wrote them without recording it. `delete-model` listed those as left, a
+    guess (a tomotopy model's "counts" at hdfs://… that never existed)."""
+
+    left: tuple[str, ...] = ()
+    unchecked: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.left or self.unchecked)
+
+    def report(self) -> dict[str, list[str]]:
+        """The CLI's keys for what is not empty: `counts_left`, `counts_not_checked`."""
+        return {key: list(places) for key, places in (
+            ("counts_left", self.left), ("counts_not_checked", self.unchecked)) if places}
+
+    def sentence(self) -> str:
+        """One sentence for the app ('' when nothing was left)."""
+        parts = []
+        if self.left:
+            parts.append(f"Its Spark counts at {', '.join(self.left)} were left (no Spark "
+                         "session here to remove them).")
+        if self.unchecked:
+            parts.append(f"{', '.join(self.unchecked)} could not be checked for counts (no "
+                         "Spark session here to look).")
+        return " ".join(parts)
+
+
 def remove_counts(model_id: str, recorded: str | Sequence[str] | None = None,
-                  session=None) -> list[str]:
-    """Delete a deleted model's encoded counts (call after the delete committed); the
-    locations that could not be removed are returned (and logged).
+                  session=None) -> CountsLeft:
+    """Delete a deleted model's encoded counts (call after the delete committed); what
+    could not be removed, or not looked at, is returned (and logged).
 
     Local paths and `file://` URIs are removed with the file system, without Spark; other
     URIs through Hadoop's FileSystem API when a Spark `session` is running, else they are
-    left (starting Spark only to delete would take longer than the delete itself)."""
-    left = []
+    left (starting Spark only to delete would take longer than the delete itself): a place
+    in `recorded` (Spark wrote there) as left, the export dir in force as not checked."""
+    known = {p.rstrip("/") for p in ([recorded] if isinstance(recorded, str)
+                                     else list(recorded or ())) if p}
+    left, unchecked = [], []
     for location in counts_locations(model_id, recorded):
         local = _local_path(location)
         try:
@@ -151,14 +186,17 @@ def remove_counts(model_id: str, recorded: str | Sequence[str] | None = None,
             elif session is not None:
                 HadoopFS(session).delete(location)
             else:
-                left.append(location)
+                (left if location in known else unchecked).append(location)
         except Exception as err:  # the model is gone already: say what stayed, go on
             log.warning("could not remove %s: %s", location, err)
             left.append(location)
     if left:
-        log.warning("encoded counts of deleted model %s left at %s (no Spark session to "
-                    "remove them with)", model_id, ", ".join(left))
-    return left
+        log.warning("encoded counts of deleted model %s left at %s", model_id,
+                    ", ".join(left))
+    if unchecked:
+        log.warning("%s not checked for encoded counts of deleted model %s (no Spark "
+                    "session to look with)", ", ".join(unchecked), model_id)
+    return CountsLeft(tuple(left), tuple(unchecked))
 
 
 def read_arrow(session, location: str):
