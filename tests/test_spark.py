@@ -298,6 +298,61 @@ def test_two_spark_scorings_of_one_model_never_write_over_each_others_counts(
 
 
 @needs_spark
+def test_a_hadoop_rename_onto_a_folder_fails_rather_than_nests(session, tmp_path,
+                                                               monkeypatch):
+    """On a Hadoop URI, `FileSystem.rename` moves a folder *into* a target folder that
+    exists: two runs moving their counts to one `counts/<model>` at once (the check before
+    the rename passed for both) nested one's folder in the other's, which Spark then could
+    not read. Now the rename refuses, the other run's folder is kept as it is and this
+    run's is left to the caller; the same through the fallback for file systems without
+    FileContext. Tested on file:// through the Hadoop API."""
+    fs = spark_export.HadoopFS(session)
+    base = tmp_path.as_uri()
+
+    def folder(name: str, *files: str) -> str:
+        (tmp_path / name).mkdir()
+        for file in files:
+            (tmp_path / name / file).write_text(name)
+        return f"{base}/{name}"
+
+    theirs, ours = folder("target", "_SUCCESS", "part-0"), folder("ours", "part-0")
+    assert fs.rename(ours, theirs) is False
+    assert sorted(p.name for p in (tmp_path / "target").iterdir()) == ["_SUCCESS", "part-0"]
+    assert (tmp_path / "ours" / "part-0").exists()
+    assert fs.rename(ours, f"{base}/fresh") is True and not (tmp_path / "ours").exists()
+
+    # The check-then-rename race of move_into_place: the other run's complete folder
+    # lands after the check, before the rename.
+    ours = folder("ours2", "part-0", "_SUCCESS")
+    target = f"{base}/counts/m1"
+    mkdirs = spark_export.HadoopFS.mkdirs
+
+    def the_other_run_lands(self, location):
+        mkdirs(self, location)
+        (tmp_path / "counts" / "m1").mkdir(exist_ok=True)
+        (tmp_path / "counts" / "m1" / "_SUCCESS").write_text("theirs")
+
+    monkeypatch.setattr(spark_export.HadoopFS, "mkdirs", the_other_run_lands)
+    assert spark_export._move_with_hadoop(fs, ours, target) is False
+    assert [p.name for p in (tmp_path / "counts" / "m1").iterdir()] == ["_SUCCESS"]
+    monkeypatch.undo()
+
+    # The fallback (FileSystem.rename) moved into the folder, then takes it out again.
+    exists, calls = fs.exists, []
+
+    def missed_once(location):                    # the pre-check runs before it lands
+        calls.append(location)
+        return False if len(calls) == 1 else exists(location)
+
+    monkeypatch.setattr(fs, "exists", missed_once)
+    theirs = folder("target2", "_SUCCESS")
+    assert fs._rename_then_check(ours, theirs) is False
+    assert calls == [theirs, f"{theirs}/ours2"]     # the pre-check missed it: undone
+    assert [p.name for p in (tmp_path / "target2").iterdir()] == ["_SUCCESS"]
+    assert (tmp_path / "ours2" / "part-0").exists()
+
+
+@needs_spark
 def test_an_export_dir_hadoop_or_this_machine_cannot_use_is_one_line(home_with_model,
                                                                      capsys):
     """`--export-dir foo://x` (no such Hadoop file system), `file:relative` and a folder

@@ -257,13 +257,22 @@ def move_into_place(session, source: str, target: str) -> bool:
                 return False
             raise
         return True
-    fs = HadoopFS(session)
+    return _move_with_hadoop(HadoopFS(session), source, target)
+
+
+def _move_with_hadoop(fs: HadoopFS, source: str, target: str) -> bool:
+    """`move_into_place` on a Hadoop URI: the rename never lands inside a folder another
+    run put at `target` after the check (`HadoopFS.rename`)."""
     if fs.exists(f"{target}/_SUCCESS"):
         return False
     fs.delete(target)
     fs.mkdirs(target.rsplit("/", 1)[0])
-    fs.rename(source, target)
-    return True
+    if fs.rename(source, target):
+        return True
+    if fs.exists(f"{target}/_SUCCESS"):      # another run's complete folder: kept
+        return False
+    raise OSError(f"could not move {source} to {target}: a folder that is not complete "
+                  "appeared there meanwhile")
 
 
 def _local_path(location: str) -> Path | None:
@@ -302,7 +311,9 @@ def export(name: str, version: int | None = None, session=None) -> str:
         fs.upload(staged, tmp)
         if not fs.exists(f"{final}/_SUCCESS"):   # else another run uploaded it meanwhile
             fs.delete(final)
-            fs.rename(tmp, final)
+            if not fs.rename(tmp, final) and not fs.exists(f"{final}/_SUCCESS"):
+                raise OSError(f"could not move the export to {final}: a folder that is "
+                              "not complete appeared there meanwhile")
     finally:
         fs.delete(tmp)
     return final
@@ -399,6 +410,7 @@ class HadoopFS:
             raise TopicLabError("the Spark session stopped, so Hadoop's FileSystem API "
                                 "cannot be reached through it")
         self._jvm, self._conf = sc._jvm, sc._jsc.hadoopConfiguration()
+        self._gateway = sc._gateway
 
     def _path(self, location: str):
         try:
@@ -433,7 +445,44 @@ class HadoopFS:
         source = self._jvm.org.apache.hadoop.fs.Path(local.resolve().as_uri())
         fs.copyFromLocalFile(False, True, source, path)
 
-    def rename(self, source: str, target: str) -> None:
+    def rename(self, source: str, target: str) -> bool:
+        """Rename `source` to `target` if nothing is there: False when something is (another
+        run's folder got there first), and `source` stays. `FileSystem.rename` moves a
+        folder *into* a target folder that exists, so two runs renaming to one target at
+        once nested one's folder in the other's (`counts/<model>/counts-<model>-<run>/`,
+        which Spark then failed to read). FileContext's rename with `Options.Rename.NONE`
+        refuses instead, atomically on HDFS; a file system without a FileContext binding
+        is renamed the old way and checked for a nested folder afterwards."""
         path, fs = self._path(source)
+        dest = self._path(target)[0]
+        try:
+            context = self._jvm.org.apache.hadoop.fs.FileContext.getFileContext(
+                dest.toUri(), self._conf)
+        except Exception:  # no AbstractFileSystem for this scheme
+            return self._rename_then_check(source, target)
+        rename_options = self._jvm.org.apache.hadoop.fs.Options.Rename
+        options = self._gateway.new_array(rename_options, 1)
+        options[0] = rename_options.NONE
+        try:
+            context.rename(path, dest, options)
+        except Exception as err:
+            if "FileAlreadyExistsException" in str(err) or fs.exists(dest):
+                return False
+            raise OSError(f"could not rename {source} to {target} "
+                          f"({_hadoop_reason(err)})") from None
+        return True
+
+    def _rename_then_check(self, source: str, target: str) -> bool:
+        """`FileSystem.rename`, then undo a move into a target that existed meanwhile."""
+        path, fs = self._path(source)
+        if self.exists(target):
+            return False
         if not fs.rename(path, self._path(target)[0]):
+            if self.exists(target):
+                return False
             raise OSError(f"could not rename {source} to {target}")
+        nested = f"{target}/{source.rstrip('/').rsplit('/', 1)[-1]}"
+        if self.exists(nested):          # moved into another run's folder: take it out
+            fs.rename(self._path(nested)[0], path)
+            return False
+        return True
