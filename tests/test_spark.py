@@ -881,12 +881,23 @@ def test_export_dir_comes_from_the_flag_then_the_environment(home, monkeypatch, 
     with spark_export.chosen("file:relative"):   # Hadoop's to refuse, not a folder here
         assert spark_export.export_dir() == "file:relative"
     assert spark_export.export_dir() == "hdfs://namenode/topiclab"   # restored after
+    with monkeypatch.context() as env:       # the variable's, or the default under a home
+        env.setenv(spark_export.EXPORT_DIR_ENV, "/data/{a,b}")
+        with pytest.raises(TopicLabError, match=r"Spark export dir /data/\{a,b\}: holds '\{'"):
+            spark_export.check_export_dir()
     for argv, message in (
             (["score", "--export-dir", "/mnt/x"], "--export-dir is for --engine spark"),
             (["train", "--dataset", "d", "--engine", "gensim", "--export-dir", "/mnt/x"],
              "--export-dir is for --engine spark, not gensim"),
             (["train", "--dataset", "d", "--engine", "spark", "--export-dir", " "],
              "--export-dir must name a folder"),
+            # Spark reads [ ] { } * ? \ as a pattern: x[1] was "[PATH_NOT_FOUND] Path does
+            # not exist" once the export was written, st*r a URISyntaxException on a sibling
+            (["score", "--engine", "spark", "--export-dir", str(home / "x[1]")],
+             f"--export-dir {home / 'x[1]'}: holds '[', which Spark reads as a file name "
+             "pattern"),
+            (["train", "--dataset", "d", "--engine", "spark", "--export-dir", "hdfs://n/st*r"],
+             "holds '*', which Spark reads as a file name pattern"),
             # the dataset's saved engine (none saved: the default) is not Spark: it was
             # silently ignored
             (["pipeline", "--dataset", "d", "--from", str(small_csv), "--export-dir", "/mnt/x"],

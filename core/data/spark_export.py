@@ -87,12 +87,32 @@ def chosen(location: str | None) -> Iterator[None]:
     if location is not None and not location.strip():
         raise InputError("--export-dir must name a folder or a Hadoop URI, not be empty")
     if location is not None:
-        check_local_folder(location.strip(), "--export-dir")
+        check_export_dir(location.strip(), "--export-dir")
     previous, _chosen = _chosen, location
     try:
         yield
     finally:
         _chosen = previous
+
+
+_PATTERN = re.compile(r"[\[\]{}*?\\]")
+
+
+def check_export_dir(location: str | None = None, what: str = "the Spark export dir"
+                     ) -> None:
+    """Refuse an export dir (`location`, else the one in force) Spark cannot read from,
+    before Spark starts: a folder that is a file (`check_local_folder`), or a name with
+    `[ ] { } * ? \\`, which Spark's `read.parquet` takes as a pattern: `x[1]` failed with
+    "[PATH_NOT_FOUND] Path does not exist" after the export was written, and `st*r`
+    listed the folder above, failing on a sibling named `a:b`."""
+    location = export_dir() if location is None else location
+    found = _PATTERN.search(location)
+    if found:
+        raise InputError(
+            f"{what} {location}: holds '{found.group()}', which Spark reads as a file name "
+            "pattern, not as part of a name; name a folder without [ ] { } * ? or \\ "
+            f"(--export-dir or {EXPORT_DIR_ENV}; the default is $TOPICLAB_HOME/parquet)")
+    check_local_folder(location, what)
 
 
 def check_local_folder(location: str, what: str) -> None:
@@ -296,7 +316,7 @@ def export(name: str, version: int | None = None, session=None) -> str:
     `session` (a SparkSession) is needed only when the export dir is a URI."""
     info = datasets.get(name, version)
     root = export_dir()
-    check_local_folder(root, "the Spark export dir")
+    check_export_dir(root)
     if not is_uri(root):
         return str(_export_local(info, Path(root)))
     if session is None:

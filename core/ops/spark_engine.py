@@ -65,6 +65,7 @@ def train(spec, progress: Progress | None = None, *, sweep_id: str | None = None
     info = datasets.get(spec.dataset, spec.version)
     engine = SparkLDA(k=spec.k, **spec.params)
     engine.check_params()  # bad params fail before any work
+    spark_export.check_export_dir()
     timings: dict[str, float] = {}
     clock = time.perf_counter()
     progress(0, _TOTAL, f"Starting Spark for {info.label}…")
@@ -400,6 +401,7 @@ def score(model_id: str | None = None, progress: Progress | None = None, *,
 
     run = local_score.prepare(model_id)
     model_id, model, dataset = run.model_id, run.model, run.dataset
+    spark_export.check_export_dir()
     session = spark_session.get(master)
     run.lap("spark_start")
     counts_at = spark_export.counts_location(model_id)
