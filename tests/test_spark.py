@@ -353,6 +353,23 @@ def test_a_hadoop_rename_onto_a_folder_fails_rather_than_nests(session, tmp_path
 
 
 @needs_spark
+def test_an_export_under_a_home_with_a_space_or_kana_uploads_to_a_uri(session, tmp_path):
+    """With a URI export dir, the driver uploads DuckDB's export from $TOPICLAB_HOME/parquet.
+    Hadoop's Path read the percent-escapes of that folder's file:// URI as they were, so
+    under `ホーム dir` the upload failed: `FileNotFoundException: File
+    file:/…/%E3%83%9B…%20dir/… does not exist`, a Py4JJavaError traceback."""
+    staged = tmp_path / "ホーム dir" / "parquet" / "export"
+    (staged / "bucket=0").mkdir(parents=True)
+    (staged / "bucket=0" / "part-0.parquet").write_bytes(b"PAR1")
+    (staged / "_SUCCESS").write_text("")
+    target = f"{(tmp_path / 'cluster').as_uri()}/export"
+    spark_export.HadoopFS(session).upload(staged, target)
+    assert (tmp_path / "cluster" / "export" / "bucket=0" / "part-0.parquet").read_bytes() \
+        == b"PAR1"
+    assert (tmp_path / "cluster" / "export" / "_SUCCESS").exists()
+
+
+@needs_spark
 def test_an_export_dir_hadoop_or_this_machine_cannot_use_is_one_line(home_with_model,
                                                                      capsys):
     """`--export-dir foo://x` (no such Hadoop file system), `file:relative` and a folder

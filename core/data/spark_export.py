@@ -462,7 +462,11 @@ class HadoopFS:
 
     def upload(self, local: Path, location: str) -> None:
         path, fs = self._path(location)
-        source = self._jvm.org.apache.hadoop.fs.Path(local.resolve().as_uri())
+        # From a java.net.URI: Path(String) takes `%E3%83…` and `%20` of `as_uri()` as
+        # they are, so a $TOPICLAB_HOME with a space or non-ASCII letter was "does not
+        # exist" (a Py4JJavaError traceback).
+        source = self._jvm.org.apache.hadoop.fs.Path(
+            self._jvm.java.net.URI.create(local.resolve().as_uri()))
         fs.copyFromLocalFile(False, True, source, path)
 
     def rename(self, source: str, target: str) -> bool:
