@@ -623,6 +623,27 @@ def test_two_exports_of_one_version_never_delete_each_others_files(home, monkeyp
 
 
 @needs_spark
+def test_a_killed_scorings_scratch_folder_goes_with_a_later_scoring(home, session):
+    """`kill -9` (or the OOM killer) during a Spark scoring left its scratch folder (the
+    fold-in's weights, or a model's encoded counts) under `<export dir>/scratch/` for
+    good: each run removed only its own. One untouched for 6 hours goes now, locally and
+    through Hadoop's API; a younger one may be a running scoring's and stays."""
+    import os
+
+    scratch = home / "parquet" / "scratch"
+    killed, running, ours = (scratch / name for name in ("m-killed", "m-running", "m-ours"))
+    for folder in (killed, running, ours):
+        (folder / "_temporary").mkdir(parents=True)
+    os.utime(killed, (time.time() - 86_400,) * 2)
+    spark_export.remove_scratch(session, str(ours))
+    assert sorted(p.name for p in scratch.iterdir()) == ["m-running"]
+    os.utime(running, (time.time() - 86_400,) * 2)
+    (scratch / "m-young").mkdir()
+    spark_export.HadoopFS(session).delete_older_than(scratch.as_uri(), 6 * 3600)
+    assert sorted(p.name for p in scratch.iterdir()) == ["m-young"]
+
+
+@needs_spark
 def test_spark_engine_fits_an_in_memory_corpus_too(session):
     from core.model.corpus import Corpus
 

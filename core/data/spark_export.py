@@ -243,16 +243,22 @@ def scratch_location(name: str) -> str:
 def remove_scratch(session, location: str) -> None:
     """Delete a job's scratch folder, and the `scratch/` folder above it once empty (it
     stayed under the export dir after every scoring). Another run's scratch folder in it
-    keeps it: the delete of the parent is not recursive."""
+    keeps it: the delete of the parent is not recursive. Scratch folders of killed runs
+    (`kill -9`, the OOM killer: a fold-in's N x K weights, a model's encoded counts) stayed
+    for good; one older than `_STALE_TMP_S` goes now too."""
     parent = location.rsplit("/", 1)[0]
     local = _local_path(location)
     if local is not None:
         shutil.rmtree(local, ignore_errors=True)
+        for old in _stale(local.parent.glob("*")):
+            shutil.rmtree(old, ignore_errors=True)
         with suppress(OSError):          # not empty (another run's), or gone already
             local.parent.rmdir()
         return
     fs = HadoopFS(session)
     fs.delete(location)
+    with suppress(Exception):            # the listing may be refused: the rest goes on
+        fs.delete_older_than(parent, _STALE_TMP_S)
     with suppress(Exception):            # not empty: Hadoop refuses a plain delete
         fs.delete_if_empty(parent)
 
@@ -399,10 +405,19 @@ def _write_export(info, tmp: Path, buckets: int) -> None:
 def _remove_stale_tmp(root: Path, key: str) -> None:
     """Temporary folders of runs killed mid-export (each run names its own, so none is
     reused); one younger than `_STALE_TMP_S` may be a running export's and stays."""
-    for old in root.glob(f".tmp-{key}-*"):
+    for old in _stale(root.glob(f".tmp-{key}-*")):
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _stale(paths: Iterator[Path]) -> list[Path]:
+    """The folders among `paths` untouched for `_STALE_TMP_S`: a killed run's, not a
+    running one's."""
+    old = []
+    for path in paths:
         with suppress(OSError):
-            if time.time() - old.stat().st_mtime > _STALE_TMP_S:
-                shutil.rmtree(old, ignore_errors=True)
+            if time.time() - path.stat().st_mtime > _STALE_TMP_S:
+                old.append(path)
+    return old
 
 
 def _sql_path(path: Path) -> str:
@@ -455,6 +470,16 @@ class HadoopFS:
         path, fs = self._path(location)
         if fs.exists(path) and not fs.listStatus(path):
             fs.delete(path, False)
+
+    def delete_older_than(self, location: str, seconds: float) -> None:
+        """Delete what is in the folder `location` and was last modified `seconds` ago."""
+        path, fs = self._path(location)
+        if not fs.exists(path):
+            return
+        cutoff = (time.time() - seconds) * 1000
+        for status in fs.listStatus(path):
+            if status.getModificationTime() < cutoff:
+                fs.delete(status.getPath(), True)
 
     def mkdirs(self, location: str) -> None:
         path, fs = self._path(location)
