@@ -370,6 +370,25 @@ def test_an_export_under_a_home_with_a_space_or_kana_uploads_to_a_uri(session, t
 
 
 @needs_spark
+def test_a_file_uri_with_percent_escapes_is_the_folder_spark_writes(home_with_model,
+                                                                   tmp_path, capsys):
+    """Hadoop takes `file:///x/pct%20dir` as the folder `pct%20dir`, and Spark wrote the
+    counts there; this process decoded it to `pct dir`, so moving the counts into place
+    failed with a FileNotFoundError traceback. Both read it as Hadoop does now, and
+    `delete-model` looks in the same folder."""
+    location = f"{tmp_path.as_uri()}/pct%20dir#1"
+    assert spark_export._local_path(location) == tmp_path / "pct%20dir#1"
+    other = train(TrainSpec(dataset="planted", engine="tomotopy", k=3,
+                            params={"iterations": 10})).model_id
+    assert cli.main(["score", other, "--engine", "spark", "--spark-master", MASTER,
+                     "--export-dir", location]) == 0, capsys.readouterr().err
+    counts = tmp_path / "pct%20dir#1" / "counts" / other
+    assert (counts / "_SUCCESS").exists() and not (tmp_path / "pct dir#1").exists()
+    assert cli.main(["delete-model", other]) == 0
+    assert not counts.exists()
+
+
+@needs_spark
 def test_an_export_dir_hadoop_or_this_machine_cannot_use_is_one_line(home_with_model,
                                                                      capsys):
     """`--export-dir foo://x` (no such Hadoop file system), `file:relative` and a folder

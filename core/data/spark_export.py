@@ -302,12 +302,17 @@ def _move_with_hadoop(fs: HadoopFS, source: str, target: str) -> bool:
 
 
 def _local_path(location: str) -> Path | None:
-    """The local path of a plain path or `file://` URI; None for other URIs."""
+    """The local path of a plain path or `file://` URI; None for other URIs.
+
+    Read as Hadoop's `Path` reads it, since Spark writes there through it: everything
+    after the authority, `%20` and `#` included as they are. Decoded (`%20` as a space),
+    `file:///x/a%20b` was `/x/a b` here while Spark wrote `/x/a%20b`, and scoring ended in
+    a FileNotFoundError traceback."""
     if not is_uri(location):
         return Path(location)
     if location.startswith("file://"):
-        from urllib.parse import unquote, urlparse
-        return Path(unquote(urlparse(location).path))
+        rest = location[len("file://"):]
+        return Path(rest[rest.index("/"):] if "/" in rest else "/")
     return None
 
 
