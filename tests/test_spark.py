@@ -473,6 +473,19 @@ def test_cancelled_spark_training_leaves_no_model(home_with_model):
 
 
 @needs_spark
+def test_ctrl_c_is_left_to_this_process_not_sparks_handler(session):
+    """SparkContext puts its own Ctrl-C handler on the main thread, which calls the JVM
+    inside the signal: landing during another JVM call (`run_job` polls every 0.5 s), a
+    CLI training's Ctrl-C printed py4j's "reentrant call" and two tracebacks. The
+    process's handler is kept, so Ctrl-C is a KeyboardInterrupt `run_job` cancels on."""
+    import signal
+
+    handler = signal.getsignal(signal.SIGINT)
+    assert "signal_handler" not in getattr(handler, "__qualname__", ""), handler
+    assert handler is signal.default_int_handler
+
+
+@needs_spark
 def test_a_cancel_while_no_job_runs_stops_the_jobs_after_it(session):
     """Online LDA starts a Spark job per iteration. A cancel that landed between two of
     them (or before the first) cancelled nothing, and the fit ran on to its end."""

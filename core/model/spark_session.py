@@ -24,6 +24,7 @@ import logging
 import os
 import re
 import shutil
+import signal
 import socket
 import struct
 import sys
@@ -320,7 +321,8 @@ def get(master_url: str | None = None):
                    .config("spark.executorEnv.OMP_NUM_THREADS", "1")
                    .config("spark.executorEnv.OPENBLAS_NUM_THREADS", "1"))
         try:
-            session = builder.getOrCreate()
+            with _keeping_sigint():
+                session = builder.getOrCreate()
         except Exception as err:  # the JVM did not start: say why in one line
             raise SparkJobError(f"Spark could not start on {url}: {_start_failure(url, err)}"
                                 ) from err
@@ -328,6 +330,24 @@ def get(master_url: str | None = None):
         session.sparkContext.addPyFile(str(_core_zip()))
         _session, _session_master = session, url
         return session
+
+
+@contextmanager
+def _keeping_sigint() -> Iterator[None]:
+    """Keep this process's Ctrl-C handler over the one SparkContext installs on the main
+    thread. Its handler calls the JVM from inside the signal: when Ctrl-C landed during
+    another call to the JVM (`run_job` polls the status tracker), py4j failed with
+    "reentrant call" and printed two Python tracebacks before "interrupted". A plain
+    KeyboardInterrupt reaches `run_job`, which cancels its job group (and the jobs it
+    would start later, which `cancelAllJobs` missed)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _start_failure(url: str, err: BaseException) -> str:
