@@ -136,8 +136,5 @@ sure = c2.checkbox(f"Yes, delete {target} and its fingerprints and topic names",
 if c2.button("Delete model", key="promote_delete", disabled=not sure):
     with ui.friendly_errors():
         left = registry.delete(target)
-        ui.flash(f"Deleted {target}." + (" Its Spark counts at "
-                                         f"{ui.markdown_text(', '.join(left))} were left "
-                                         "(no Spark session here to remove them)."
-                                         if left else ""))
+        ui.flash(f"Deleted {target}." + (f" {ui.markdown_text(left.sentence())}" if left else ""))
         st.rerun()

@@ -428,7 +428,7 @@ def _promote(args: argparse.Namespace) -> Any:
 def _delete_model(args: argparse.Namespace) -> Any:
     from core.serve import registry
     left = registry.delete(args.model_id)
-    return {"deleted": args.model_id, **({"counts_left": left} if left else {})}
+    return {"deleted": args.model_id, **left.report()}
 
 
 @command("score", "batch-score a model's dataset (default: production)",

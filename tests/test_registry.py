@@ -139,10 +139,30 @@ def test_deleting_a_model_removes_its_encoded_counts_after_the_commit(two_models
     assert second_model not in registry.list_models()["model_id"].tolist()
     # A cluster URI needs Hadoop's client: with no Spark session running it is left, and
     # said, rather than starting Spark to delete.
-    assert spark_export.remove_counts("m9", "hdfs://namenode/lab/counts/m9") == [
-        "hdfs://namenode/lab/counts/m9"]
+    assert spark_export.remove_counts("m9", "hdfs://namenode/lab/counts/m9").left == (
+        "hdfs://namenode/lab/counts/m9",)
     assert spark_export.counts_locations("m9", "/elsewhere/not-counts") == [
         f"{shared.as_uri()}/counts/m9", str(two_models_home / "parquet" / "counts" / "m9")]
+
+
+def test_counts_never_written_to_a_cluster_uri_are_not_reported_as_left(
+        two_models_home, second_model, monkeypatch, capsys):
+    """With the export dir a cluster URI and no Spark session, `delete-model` of a model
+    Spark never wrote counts for listed `<uri>/counts/<model>` under `counts_left`: a guess
+    it could not check. It is now said as such, apart from places Spark did write to."""
+    from core.cli import main as cli_main
+    from core.data import spark_export
+
+    monkeypatch.setenv(spark_export.EXPORT_DIR_ENV, "hdfs://namenode/lab")
+    assert cli_main(["delete-model", second_model]) == 0
+    assert json.loads(capsys.readouterr().out) == {
+        "deleted": second_model,
+        "counts_not_checked": [f"hdfs://namenode/lab/counts/{second_model}"]}
+    other = production_id()       # a place a Spark run recorded is left, and said so
+    left = spark_export.remove_counts(other, [f"hdfs://elsewhere/lab/counts/{other}"])
+    assert left.report() == {"counts_left": [f"hdfs://elsewhere/lab/counts/{other}"],
+                             "counts_not_checked": [f"hdfs://namenode/lab/counts/{other}"]}
+    assert "could not be checked" in left.sentence() and "were left" in left.sentence()
 
 
 def test_artifact_from_another_version_gives_a_clear_message(trained_home):

@@ -298,6 +298,97 @@ def test_two_spark_scorings_of_one_model_never_write_over_each_others_counts(
 
 
 @needs_spark
+def test_a_hadoop_rename_onto_a_folder_fails_rather_than_nests(session, tmp_path,
+                                                               monkeypatch):
+    """On a Hadoop URI, `FileSystem.rename` moves a folder *into* a target folder that
+    exists: two runs moving their counts to one `counts/<model>` at once (the check before
+    the rename passed for both) nested one's folder in the other's, which Spark then could
+    not read. Now the rename refuses, the other run's folder is kept as it is and this
+    run's is left to the caller; the same through the fallback for file systems without
+    FileContext. Tested on file:// through the Hadoop API."""
+    fs = spark_export.HadoopFS(session)
+    base = tmp_path.as_uri()
+
+    def folder(name: str, *files: str) -> str:
+        (tmp_path / name).mkdir()
+        for file in files:
+            (tmp_path / name / file).write_text(name)
+        return f"{base}/{name}"
+
+    theirs, ours = folder("target", "_SUCCESS", "part-0"), folder("ours", "part-0")
+    assert fs.rename(ours, theirs) is False
+    assert sorted(p.name for p in (tmp_path / "target").iterdir()) == ["_SUCCESS", "part-0"]
+    assert (tmp_path / "ours" / "part-0").exists()
+    assert fs.rename(ours, f"{base}/fresh") is True and not (tmp_path / "ours").exists()
+
+    # The check-then-rename race of move_into_place: the other run's complete folder
+    # lands after the check, before the rename.
+    ours = folder("ours2", "part-0", "_SUCCESS")
+    target = f"{base}/counts/m1"
+    mkdirs = spark_export.HadoopFS.mkdirs
+
+    def the_other_run_lands(self, location):
+        mkdirs(self, location)
+        (tmp_path / "counts" / "m1").mkdir(exist_ok=True)
+        (tmp_path / "counts" / "m1" / "_SUCCESS").write_text("theirs")
+
+    monkeypatch.setattr(spark_export.HadoopFS, "mkdirs", the_other_run_lands)
+    assert spark_export._move_with_hadoop(fs, ours, target) is False
+    assert [p.name for p in (tmp_path / "counts" / "m1").iterdir()] == ["_SUCCESS"]
+    monkeypatch.undo()
+
+    # The fallback (FileSystem.rename) moved into the folder, then takes it out again.
+    exists, calls = fs.exists, []
+
+    def missed_once(location):                    # the pre-check runs before it lands
+        calls.append(location)
+        return False if len(calls) == 1 else exists(location)
+
+    monkeypatch.setattr(fs, "exists", missed_once)
+    theirs = folder("target2", "_SUCCESS")
+    assert fs._rename_then_check(ours, theirs) is False
+    assert calls == [theirs, f"{theirs}/ours2"]     # the pre-check missed it: undone
+    assert [p.name for p in (tmp_path / "target2").iterdir()] == ["_SUCCESS"]
+    assert (tmp_path / "ours2" / "part-0").exists()
+
+
+@needs_spark
+def test_an_export_under_a_home_with_a_space_or_kana_uploads_to_a_uri(session, tmp_path):
+    """With a URI export dir, the driver uploads DuckDB's export from $TOPICLAB_HOME/parquet.
+    Hadoop's Path read the percent-escapes of that folder's file:// URI as they were, so
+    under `ホーム dir` the upload failed: `FileNotFoundException: File
+    file:/…/%E3%83%9B…%20dir/… does not exist`, a Py4JJavaError traceback."""
+    staged = tmp_path / "ホーム dir" / "parquet" / "export"
+    (staged / "bucket=0").mkdir(parents=True)
+    (staged / "bucket=0" / "part-0.parquet").write_bytes(b"PAR1")
+    (staged / "_SUCCESS").write_text("")
+    target = f"{(tmp_path / 'cluster').as_uri()}/export"
+    spark_export.HadoopFS(session).upload(staged, target)
+    assert (tmp_path / "cluster" / "export" / "bucket=0" / "part-0.parquet").read_bytes() \
+        == b"PAR1"
+    assert (tmp_path / "cluster" / "export" / "_SUCCESS").exists()
+
+
+@needs_spark
+def test_a_file_uri_with_percent_escapes_is_the_folder_spark_writes(home_with_model,
+                                                                   tmp_path, capsys):
+    """Hadoop takes `file:///x/pct%20dir` as the folder `pct%20dir`, and Spark wrote the
+    counts there; this process decoded it to `pct dir`, so moving the counts into place
+    failed with a FileNotFoundError traceback. Both read it as Hadoop does now, and
+    `delete-model` looks in the same folder."""
+    location = f"{tmp_path.as_uri()}/pct%20dir#1"
+    assert spark_export._local_path(location) == tmp_path / "pct%20dir#1"
+    other = train(TrainSpec(dataset="planted", engine="tomotopy", k=3,
+                            params={"iterations": 10})).model_id
+    assert cli.main(["score", other, "--engine", "spark", "--spark-master", MASTER,
+                     "--export-dir", location]) == 0, capsys.readouterr().err
+    counts = tmp_path / "pct%20dir#1" / "counts" / other
+    assert (counts / "_SUCCESS").exists() and not (tmp_path / "pct dir#1").exists()
+    assert cli.main(["delete-model", other]) == 0
+    assert not counts.exists()
+
+
+@needs_spark
 def test_an_export_dir_hadoop_or_this_machine_cannot_use_is_one_line(home_with_model,
                                                                      capsys):
     """`--export-dir foo://x` (no such Hadoop file system), `file:relative` and a folder
@@ -382,6 +473,19 @@ def test_cancelled_spark_training_leaves_no_model(home_with_model):
 
 
 @needs_spark
+def test_ctrl_c_is_left_to_this_process_not_sparks_handler(session):
+    """SparkContext puts its own Ctrl-C handler on the main thread, which calls the JVM
+    inside the signal: landing during another JVM call (`run_job` polls every 0.5 s), a
+    CLI training's Ctrl-C printed py4j's "reentrant call" and two tracebacks. The
+    process's handler is kept, so Ctrl-C is a KeyboardInterrupt `run_job` cancels on."""
+    import signal
+
+    handler = signal.getsignal(signal.SIGINT)
+    assert "signal_handler" not in getattr(handler, "__qualname__", ""), handler
+    assert handler is signal.default_int_handler
+
+
+@needs_spark
 def test_a_cancel_while_no_job_runs_stops_the_jobs_after_it(session):
     """Online LDA starts a Spark job per iteration. A cancel that landed between two of
     them (or before the first) cancelled nothing, and the fit ran on to its end."""
@@ -420,8 +524,8 @@ def test_pipeline_on_spark_exports_to_the_chosen_export_dir(session, tmp_path, m
         result = pipeline.run("planted", overrides={
             "engine": "spark", "k": 3, "params": {"master": MASTER, "iterations": 3}})
     assert result.decision == "promoted"
-    assert [p.name for p in exported.iterdir() if (p / "_SUCCESS").exists()] == [
-        registry.get(result.model_id)["dataset_hash"]]
+    [folder] = [p.name for p in exported.iterdir() if (p / "_SUCCESS").exists()]
+    assert folder.startswith(registry.get(result.model_id)["dataset_hash"] + "-")
     assert (exported / "counts" / result.model_id / "_SUCCESS").exists()
     assert registry.load(result.model_id).engine.fit_info_["counts"] == str(
         exported / "counts" / result.model_id)
@@ -480,6 +584,33 @@ def test_parquet_export_is_cached_by_content_hash(home_with_model):
     assert not list(first.parent.glob(".tmp-*"))
 
 
+def test_equal_rows_of_another_dataset_are_exported_for_this_one(home):
+    """The export was keyed by the content hash alone, which leaves out file names and
+    lines: dataset b, the rows of dataset a from another file in another order, was given
+    a's export, whose `source_file` named a's file and whose lines (the import order
+    Spark's counts follow) were a's. Each version now has its own. DuckDB only."""
+    import pyarrow.parquet as pq
+
+    from core.data import datasets
+
+    home.mkdir(parents=True, exist_ok=True)
+    rows = planted_rows(campaigns_per_group=3)
+    rows.to_csv(home / "a.csv", index=False)
+    rows.iloc[::-1].to_csv(home / "b.csv", index=False)
+    ingest.import_paths([home / "a.csv"], "a")
+    ingest.import_paths([home / "b.csv"], "b")
+    assert datasets.get("a").content_hash == datasets.get("b").content_hash
+    for name in ("a", "b"):
+        folder = Path(spark_export.export(name))
+        table = pq.read_table(folder).to_pandas()
+        assert set(table["source_file"]) == {f"{name}.csv"}, folder
+        first = table.sort_values("source_line").iloc[0]
+        assert first["term"] == rows.iloc[0 if name == "a" else -1]["keyword"]
+        assert (folder / "_SUCCESS").read_text("utf-8") == f"{name} v1\n"
+    assert spark_export.export("a") == str(folder.parent / spark_export.export_key(
+        datasets.get("a")))                      # still one export per version, reused
+
+
 def test_two_exports_of_one_version_never_delete_each_others_files(home, monkeypatch):
     """Two runs exporting one dataset version at once (two `score --engine spark`, or
     the app and a scheduled pipeline) shared `.tmp-<hash>`, the second deleting what the
@@ -495,7 +626,7 @@ def test_two_exports_of_one_version_never_delete_each_others_files(home, monkeyp
     planted_rows(campaigns_per_group=5).to_csv(path, index=False)
     ingest.import_paths([path], "planted")
     root = spark_export.parquet_root()
-    final = root / datasets.get("planted").content_hash
+    final = root / spark_export.export_key(datasets.get("planted"))
     writing = root / f".tmp-{final.name}"           # the name every run used
     writing.mkdir(parents=True)
     (writing / "_still-being-written").write_text("x")
@@ -521,6 +652,27 @@ def test_two_exports_of_one_version_never_delete_each_others_files(home, monkeyp
     assert spark_export.export("planted") == str(final)
     assert (final / "_read-by-the-other-run").exists()     # not replaced under its reader
     assert sorted(p.name for p in root.iterdir()) == sorted([final.name, writing.name])
+
+
+@needs_spark
+def test_a_killed_scorings_scratch_folder_goes_with_a_later_scoring(home, session):
+    """`kill -9` (or the OOM killer) during a Spark scoring left its scratch folder (the
+    fold-in's weights, or a model's encoded counts) under `<export dir>/scratch/` for
+    good: each run removed only its own. One untouched for 6 hours goes now, locally and
+    through Hadoop's API; a younger one may be a running scoring's and stays."""
+    import os
+
+    scratch = home / "parquet" / "scratch"
+    killed, running, ours = (scratch / name for name in ("m-killed", "m-running", "m-ours"))
+    for folder in (killed, running, ours):
+        (folder / "_temporary").mkdir(parents=True)
+    os.utime(killed, (time.time() - 86_400,) * 2)
+    spark_export.remove_scratch(session, str(ours))
+    assert sorted(p.name for p in scratch.iterdir()) == ["m-running"]
+    os.utime(running, (time.time() - 86_400,) * 2)
+    (scratch / "m-young").mkdir()
+    spark_export.HadoopFS(session).delete_older_than(scratch.as_uri(), 6 * 3600)
+    assert sorted(p.name for p in scratch.iterdir()) == ["m-young"]
 
 
 @needs_spark
@@ -665,6 +817,57 @@ def test_a_master_nothing_listens_on_is_named_in_seconds_and_keeps_the_session(m
 
 
 @needs_spark
+def test_a_master_url_where_something_else_listens_is_named_in_seconds(session,
+                                                                       monkeypatch):
+    """spark://host:<a web server's port> (the master's web UI, 8080, is the usual slip)
+    passed the TCP check; Spark then retried for its minute (70 s here) and said "the
+    master did not answer". The listener is now asked in Spark's RPC protocol: a web
+    server or another protocol is named at once, a Spark RPC server (this session's own
+    driver) passes, and a listener that does not answer is left to Spark, as before."""
+    import socket
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    web = ThreadingHTTPServer(("127.0.0.1", 0), SimpleHTTPRequestHandler)
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    banner, silent = socket.create_server(("127.0.0.1", 0)), socket.create_server(
+        ("127.0.0.1", 0))
+
+    def greet():                          # an SSH-like server: speaks first, not Spark
+        conn, _ = banner.accept()
+        with conn:
+            conn.sendall(b"SSH-2.0-OpenSSH_9.2\r\n")
+            conn.recv(4096)
+
+    threading.Thread(target=greet, daemon=True).start()
+    try:
+        url = f"spark://127.0.0.1:{web.server_address[1]}"
+        monkeypatch.setenv("TOPICLAB_SPARK_MASTER", url)
+        started = time.monotonic()
+        with pytest.raises(spark_session.SparkJobError) as failed:
+            spark_session.get()
+        assert time.monotonic() - started < 10
+        message = str(failed.value)
+        assert message.startswith(f"Spark could not start on {url}: no Spark master there")
+        assert "is a web server (it answered" in message, message
+        assert "7077 by default" in message and "\n" not in message
+        assert spark_session.running() is session          # the running one is kept
+        with pytest.raises(spark_session.SparkJobError, match="in another protocol"):
+            spark_session.check_reachable(f"spark://127.0.0.1:{banner.getsockname()[1]}")
+        conf = session.sparkContext.getConf()   # a Spark RPC server: the driver's own
+        spark_session.check_reachable(
+            f"spark://{conf.get('spark.driver.host')}:{conf.get('spark.driver.port')}")
+        spark_session.check_reachable(                      # standby masters: one is
+            f"{url},{conf.get('spark.driver.host')}:{conf.get('spark.driver.port')}")
+        spark_session.check_reachable(f"spark://127.0.0.1:{silent.getsockname()[1]}",
+                                      timeout_s=0.5)
+    finally:
+        web.shutdown()
+        banner.close()
+        silent.close()
+
+
+@needs_spark
 def test_another_master_is_refused_while_a_run_of_this_process_uses_spark(home_with_model,
                                                                          tmp_path):
     """The app runs every visitor's work in one process: asking for Spark on another
@@ -748,12 +951,23 @@ def test_export_dir_comes_from_the_flag_then_the_environment(home, monkeypatch, 
     with spark_export.chosen("file:relative"):   # Hadoop's to refuse, not a folder here
         assert spark_export.export_dir() == "file:relative"
     assert spark_export.export_dir() == "hdfs://namenode/topiclab"   # restored after
+    with monkeypatch.context() as env:       # the variable's, or the default under a home
+        env.setenv(spark_export.EXPORT_DIR_ENV, "/data/{a,b}")
+        with pytest.raises(TopicLabError, match=r"Spark export dir /data/\{a,b\}: holds '\{'"):
+            spark_export.check_export_dir()
     for argv, message in (
             (["score", "--export-dir", "/mnt/x"], "--export-dir is for --engine spark"),
             (["train", "--dataset", "d", "--engine", "gensim", "--export-dir", "/mnt/x"],
              "--export-dir is for --engine spark, not gensim"),
             (["train", "--dataset", "d", "--engine", "spark", "--export-dir", " "],
              "--export-dir must name a folder"),
+            # Spark reads [ ] { } * ? \ as a pattern: x[1] was "[PATH_NOT_FOUND] Path does
+            # not exist" once the export was written, st*r a URISyntaxException on a sibling
+            (["score", "--engine", "spark", "--export-dir", str(home / "x[1]")],
+             f"--export-dir {home / 'x[1]'}: holds '[', which Spark reads as a file name "
+             "pattern"),
+            (["train", "--dataset", "d", "--engine", "spark", "--export-dir", "hdfs://n/st*r"],
+             "holds '*', which Spark reads as a file name pattern"),
             # the dataset's saved engine (none saved: the default) is not Spark: it was
             # silently ignored
             (["pipeline", "--dataset", "d", "--from", str(small_csv), "--export-dir", "/mnt/x"],
@@ -794,3 +1008,35 @@ def test_train_page_offers_spark_and_shows_where_it_ran(home_with_model):
     at.button(key="train_start").click().run()
     assert not at.exception and not at.error, [e.value for e in (*at.exception, *at.error)]
     assert any(f"`{MASTER}`" in c.value and "Ran on Spark" in c.value for c in at.caption)
+
+
+@needs_spark
+def test_a_scoring_whose_session_stops_says_so_not_what_cleaning_up_hit(home_with_model,
+                                                                      caplog):
+    """The session stopped while Spark scored (stopped, or its Java process died): the
+    clean-up after the job (destroying the broadcast) raised a Java NullPointerException,
+    and that was all the user saw. Now the job's own reason is raised, in one line, and
+    the clean-up's failure is logged. Last in the module: it stops the module's session
+    (the next `spark_session.get` starts another)."""
+    import logging
+
+    if not score.is_scored(home_with_model):
+        score.score_dataset(home_with_model)
+    before = score.load_fingerprints(home_with_model).weights.copy()
+
+    def stop_the_session(done, total, message):
+        if message.startswith("fold-in"):
+            spark_session.running().sparkContext.stop()
+
+    try:
+        with caplog.at_level(logging.WARNING, logger="core.model.spark_session"), \
+                pytest.raises(spark_session.SparkJobError) as failed:
+            spark_engine.score(home_with_model, stop_the_session, master=MASTER)
+    finally:
+        spark_session.stop()
+    message = str(failed.value)
+    assert message.startswith("Spark job 'fold-in' failed: the Spark session stopped while")
+    assert "\n" not in message and "Py4J" not in message, message
+    assert any("cleaning up after a failed Spark job also failed" in r.getMessage()
+               for r in caplog.records), caplog.text
+    np.testing.assert_array_equal(score.load_fingerprints(home_with_model).weights, before)

@@ -1,9 +1,10 @@
-"""A dataset version as Parquet files for Spark: exported by DuckDB, cached by content hash.
+"""A dataset version as Parquet files for Spark: exported by DuckDB, cached per version.
 
-Spark reads `<export dir>/<content hash>/` directly (no JDBC, nothing goes through
-pandas). The export dir is `TOPICLAB_SPARK_EXPORT_DIR` when set — any Hadoop URI the
-cluster can read (`hdfs://…`, `s3a://…`, `file:///shared/…`), so that executors on other
-machines find the files — else `$TOPICLAB_HOME/parquet` (local mode).
+Spark reads `<export dir>/<content hash>-<origin digest>/` (`export_key`) directly (no
+JDBC, nothing goes through pandas). The export dir is `TOPICLAB_SPARK_EXPORT_DIR` when
+set — any Hadoop URI the cluster can read (`hdfs://…`, `s3a://…`, `file:///shared/…`), so
+that executors on other machines find the files — else `$TOPICLAB_HOME/parquet` (local
+mode).
 
 DuckDB's `COPY (SELECT …) TO … (FORMAT parquet, PARTITION_BY bucket)` writes it, where
 `bucket` is a hash of the campaign id: all rows of one campaign are in one bucket, so a
@@ -20,6 +21,7 @@ itself, so scoring in Spark reads them instead of tokenising every campaign agai
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import os
@@ -30,11 +32,12 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 
 from core import config
 from core.data import datasets, files, store
-from core.errors import InputError
+from core.errors import InputError, TopicLabError
 
 log = logging.getLogger(__name__)
 
@@ -84,12 +87,32 @@ def chosen(location: str | None) -> Iterator[None]:
     if location is not None and not location.strip():
         raise InputError("--export-dir must name a folder or a Hadoop URI, not be empty")
     if location is not None:
-        check_local_folder(location.strip(), "--export-dir")
+        check_export_dir(location.strip(), "--export-dir")
     previous, _chosen = _chosen, location
     try:
         yield
     finally:
         _chosen = previous
+
+
+_PATTERN = re.compile(r"[\[\]{}*?\\]")
+
+
+def check_export_dir(location: str | None = None, what: str = "the Spark export dir"
+                     ) -> None:
+    """Refuse an export dir (`location`, else the one in force) Spark cannot read from,
+    before Spark starts: a folder that is a file (`check_local_folder`), or a name with
+    `[ ] { } * ? \\`, which Spark's `read.parquet` takes as a pattern: `x[1]` failed with
+    "[PATH_NOT_FOUND] Path does not exist" after the export was written, and `st*r`
+    listed the folder above, failing on a sibling named `a:b`."""
+    location = export_dir() if location is None else location
+    found = _PATTERN.search(location)
+    if found:
+        raise InputError(
+            f"{what} {location}: holds '{found.group()}', which Spark reads as a file name "
+            "pattern, not as part of a name; name a folder without [ ] { } * ? or \\ "
+            f"(--export-dir or {EXPORT_DIR_ENV}; the default is $TOPICLAB_HOME/parquet)")
+    check_local_folder(location, what)
 
 
 def check_local_folder(location: str, what: str) -> None:
@@ -132,15 +155,49 @@ def counts_locations(model_id: str, recorded: str | Sequence[str] | None = None
                               if p and p.rstrip("/").endswith(suffix)))
 
 
+@dataclass(frozen=True)
+class CountsLeft:
+    """What `remove_counts` could not remove: `left`, places Spark wrote counts to (or
+    whose removal failed) that keep them; `unchecked`, the export dir in force, a cluster
+    URI this process could not look at (no Spark session): counts are there only if a
+    Spark run wrote them without recording it. `delete-model` listed those as left, a
+    guess (a tomotopy model's "counts" at hdfs://… that never existed)."""
+
+    left: tuple[str, ...] = ()
+    unchecked: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.left or self.unchecked)
+
+    def report(self) -> dict[str, list[str]]:
+        """The CLI's keys for what is not empty: `counts_left`, `counts_not_checked`."""
+        return {key: list(places) for key, places in (
+            ("counts_left", self.left), ("counts_not_checked", self.unchecked)) if places}
+
+    def sentence(self) -> str:
+        """One sentence for the app ('' when nothing was left)."""
+        parts = []
+        if self.left:
+            parts.append(f"Its Spark counts at {', '.join(self.left)} were left (no Spark "
+                         "session here to remove them).")
+        if self.unchecked:
+            parts.append(f"{', '.join(self.unchecked)} could not be checked for counts (no "
+                         "Spark session here to look).")
+        return " ".join(parts)
+
+
 def remove_counts(model_id: str, recorded: str | Sequence[str] | None = None,
-                  session=None) -> list[str]:
-    """Delete a deleted model's encoded counts (call after the delete committed); the
-    locations that could not be removed are returned (and logged).
+                  session=None) -> CountsLeft:
+    """Delete a deleted model's encoded counts (call after the delete committed); what
+    could not be removed, or not looked at, is returned (and logged).
 
     Local paths and `file://` URIs are removed with the file system, without Spark; other
     URIs through Hadoop's FileSystem API when a Spark `session` is running, else they are
-    left (starting Spark only to delete would take longer than the delete itself)."""
-    left = []
+    left (starting Spark only to delete would take longer than the delete itself): a place
+    in `recorded` (Spark wrote there) as left, the export dir in force as not checked."""
+    known = {p.rstrip("/") for p in ([recorded] if isinstance(recorded, str)
+                                     else list(recorded or ())) if p}
+    left, unchecked = [], []
     for location in counts_locations(model_id, recorded):
         local = _local_path(location)
         try:
@@ -149,14 +206,17 @@ def remove_counts(model_id: str, recorded: str | Sequence[str] | None = None,
             elif session is not None:
                 HadoopFS(session).delete(location)
             else:
-                left.append(location)
+                (left if location in known else unchecked).append(location)
         except Exception as err:  # the model is gone already: say what stayed, go on
             log.warning("could not remove %s: %s", location, err)
             left.append(location)
     if left:
-        log.warning("encoded counts of deleted model %s left at %s (no Spark session to "
-                    "remove them with)", model_id, ", ".join(left))
-    return left
+        log.warning("encoded counts of deleted model %s left at %s", model_id,
+                    ", ".join(left))
+    if unchecked:
+        log.warning("%s not checked for encoded counts of deleted model %s (no Spark "
+                    "session to look with)", ", ".join(unchecked), model_id)
+    return CountsLeft(tuple(left), tuple(unchecked))
 
 
 def read_arrow(session, location: str):
@@ -183,16 +243,22 @@ def scratch_location(name: str) -> str:
 def remove_scratch(session, location: str) -> None:
     """Delete a job's scratch folder, and the `scratch/` folder above it once empty (it
     stayed under the export dir after every scoring). Another run's scratch folder in it
-    keeps it: the delete of the parent is not recursive."""
+    keeps it: the delete of the parent is not recursive. Scratch folders of killed runs
+    (`kill -9`, the OOM killer: a fold-in's N x K weights, a model's encoded counts) stayed
+    for good; one older than `_STALE_TMP_S` goes now too."""
     parent = location.rsplit("/", 1)[0]
     local = _local_path(location)
     if local is not None:
         shutil.rmtree(local, ignore_errors=True)
+        for old in _stale(local.parent.glob("*")):
+            shutil.rmtree(old, ignore_errors=True)
         with suppress(OSError):          # not empty (another run's), or gone already
             local.parent.rmdir()
         return
     fs = HadoopFS(session)
     fs.delete(location)
+    with suppress(Exception):            # the listing may be refused: the rest goes on
+        fs.delete_older_than(parent, _STALE_TMP_S)
     with suppress(Exception):            # not empty: Hadoop refuses a plain delete
         fs.delete_if_empty(parent)
 
@@ -217,22 +283,36 @@ def move_into_place(session, source: str, target: str) -> bool:
                 return False
             raise
         return True
-    fs = HadoopFS(session)
+    return _move_with_hadoop(HadoopFS(session), source, target)
+
+
+def _move_with_hadoop(fs: HadoopFS, source: str, target: str) -> bool:
+    """`move_into_place` on a Hadoop URI: the rename never lands inside a folder another
+    run put at `target` after the check (`HadoopFS.rename`)."""
     if fs.exists(f"{target}/_SUCCESS"):
         return False
     fs.delete(target)
     fs.mkdirs(target.rsplit("/", 1)[0])
-    fs.rename(source, target)
-    return True
+    if fs.rename(source, target):
+        return True
+    if fs.exists(f"{target}/_SUCCESS"):      # another run's complete folder: kept
+        return False
+    raise OSError(f"could not move {source} to {target}: a folder that is not complete "
+                  "appeared there meanwhile")
 
 
 def _local_path(location: str) -> Path | None:
-    """The local path of a plain path or `file://` URI; None for other URIs."""
+    """The local path of a plain path or `file://` URI; None for other URIs.
+
+    Read as Hadoop's `Path` reads it, since Spark writes there through it: everything
+    after the authority, `%20` and `#` included as they are. Decoded (`%20` as a space),
+    `file:///x/a%20b` was `/x/a b` here while Spark wrote `/x/a%20b`, and scoring ended in
+    a FileNotFoundError traceback."""
     if not is_uri(location):
         return Path(location)
     if location.startswith("file://"):
-        from urllib.parse import unquote, urlparse
-        return Path(unquote(urlparse(location).path))
+        rest = location[len("file://"):]
+        return Path(rest[rest.index("/"):] if "/" in rest else "/")
     return None
 
 
@@ -247,25 +327,38 @@ def export(name: str, version: int | None = None, session=None) -> str:
     `session` (a SparkSession) is needed only when the export dir is a URI."""
     info = datasets.get(name, version)
     root = export_dir()
-    check_local_folder(root, "the Spark export dir")
+    check_export_dir(root)
     if not is_uri(root):
         return str(_export_local(info, Path(root)))
     if session is None:
         raise ValueError("exporting to a URI needs the Spark session")
-    final = f"{root}/{info.content_hash}"
+    final = f"{root}/{export_key(info)}"
     fs = HadoopFS(session)
     if fs.exists(f"{final}/_SUCCESS"):
         return final
     staged = _export_local(info, parquet_root())
-    tmp = f"{root}/.tmp-{info.content_hash}-{uuid.uuid4().hex[:12]}"   # this run's own
+    tmp = f"{root}/.tmp-{export_key(info)}-{uuid.uuid4().hex[:12]}"   # this run's own
     try:
         fs.upload(staged, tmp)
         if not fs.exists(f"{final}/_SUCCESS"):   # else another run uploaded it meanwhile
             fs.delete(final)
-            fs.rename(tmp, final)
+            if not fs.rename(tmp, final) and not fs.exists(f"{final}/_SUCCESS"):
+                raise OSError(f"could not move the export to {final}: a folder that is "
+                              "not complete appeared there meanwhile")
     finally:
         fs.delete(tmp)
     return final
+
+
+def export_key(info) -> str:
+    """The folder name of a version's export: its content hash, then a digest of the
+    version and the files it came from. The content hash leaves out file names and line
+    numbers (a re-import of the same rows is the same content), but the export holds them
+    (`source_file`, `source_line`: the import order Spark's counts follow): another
+    dataset's rows, equal but from other files or in another order, were reused, naming
+    that dataset's files and giving its order."""
+    origin = "\x00".join([info.name, str(info.version), *info.source_files])
+    return f"{info.content_hash}-{hashlib.sha256(origin.encode()).hexdigest()[:12]}"
 
 
 _STALE_TMP_S = 6 * 3600   # a `.tmp-…` folder this old is a killed run's, not a running one's
@@ -276,7 +369,7 @@ def _export_local(info, root: Path) -> Path:
     runs exporting one version at once shared `.tmp-<hash>`, the second deleting what
     the first was writing, and each removed `<hash>/` before its rename, while the
     other's Spark jobs read it: now a complete `<hash>/` is never replaced."""
-    final = root / info.content_hash
+    final = root / export_key(info)
     if (final / "_SUCCESS").exists():
         return final
     buckets = buckets_for(info.campaigns)
@@ -285,8 +378,8 @@ def _export_local(info, root: Path) -> Path:
     except OSError as err:  # `--export-dir /proc/x`: was a FileNotFoundError traceback
         raise InputError(f"the Spark export dir {root}: cannot be made ({err.strerror}); "
                          "name a folder this machine can write, or a Hadoop URI") from None
-    _remove_stale_tmp(root, info.content_hash)
-    tmp = root / f".tmp-{info.content_hash}-{uuid.uuid4().hex[:12]}"
+    _remove_stale_tmp(root, export_key(info))
+    tmp = root / f".tmp-{export_key(info)}-{uuid.uuid4().hex[:12]}"
     try:
         _write_export(info, tmp, buckets)
         if not (final / "_SUCCESS").exists():    # else another run exported it meanwhile
@@ -314,13 +407,22 @@ def _write_export(info, tmp: Path, buckets: int) -> None:
     (tmp / "_SUCCESS").write_text(f"{info.label}\n", "utf-8")
 
 
-def _remove_stale_tmp(root: Path, content_hash: str) -> None:
+def _remove_stale_tmp(root: Path, key: str) -> None:
     """Temporary folders of runs killed mid-export (each run names its own, so none is
     reused); one younger than `_STALE_TMP_S` may be a running export's and stays."""
-    for old in root.glob(f".tmp-{content_hash}*"):
+    for old in _stale(root.glob(f".tmp-{key}-*")):
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _stale(paths: Iterator[Path]) -> list[Path]:
+    """The folders among `paths` untouched for `_STALE_TMP_S`: a killed run's, not a
+    running one's."""
+    old = []
+    for path in paths:
         with suppress(OSError):
-            if time.time() - old.stat().st_mtime > _STALE_TMP_S:
-                shutil.rmtree(old, ignore_errors=True)
+            if time.time() - path.stat().st_mtime > _STALE_TMP_S:
+                old.append(path)
+    return old
 
 
 def _sql_path(path: Path) -> str:
@@ -344,7 +446,11 @@ class HadoopFS:
 
     def __init__(self, session) -> None:
         sc = session.sparkContext
+        if sc._jsc is None:  # was AttributeError: 'NoneType' … 'hadoopConfiguration'
+            raise TopicLabError("the Spark session stopped, so Hadoop's FileSystem API "
+                                "cannot be reached through it")
         self._jvm, self._conf = sc._jvm, sc._jsc.hadoopConfiguration()
+        self._gateway = sc._gateway
 
     def _path(self, location: str):
         try:
@@ -370,16 +476,67 @@ class HadoopFS:
         if fs.exists(path) and not fs.listStatus(path):
             fs.delete(path, False)
 
+    def delete_older_than(self, location: str, seconds: float) -> None:
+        """Delete what is in the folder `location` and was last modified `seconds` ago."""
+        path, fs = self._path(location)
+        if not fs.exists(path):
+            return
+        cutoff = (time.time() - seconds) * 1000
+        for status in fs.listStatus(path):
+            if status.getModificationTime() < cutoff:
+                fs.delete(status.getPath(), True)
+
     def mkdirs(self, location: str) -> None:
         path, fs = self._path(location)
         fs.mkdirs(path)
 
     def upload(self, local: Path, location: str) -> None:
         path, fs = self._path(location)
-        source = self._jvm.org.apache.hadoop.fs.Path(local.resolve().as_uri())
+        # From a java.net.URI: Path(String) takes `%E3%83…` and `%20` of `as_uri()` as
+        # they are, so a $TOPICLAB_HOME with a space or non-ASCII letter was "does not
+        # exist" (a Py4JJavaError traceback).
+        source = self._jvm.org.apache.hadoop.fs.Path(
+            self._jvm.java.net.URI.create(local.resolve().as_uri()))
         fs.copyFromLocalFile(False, True, source, path)
 
-    def rename(self, source: str, target: str) -> None:
+    def rename(self, source: str, target: str) -> bool:
+        """Rename `source` to `target` if nothing is there: False when something is (another
+        run's folder got there first), and `source` stays. `FileSystem.rename` moves a
+        folder *into* a target folder that exists, so two runs renaming to one target at
+        once nested one's folder in the other's (`counts/<model>/counts-<model>-<run>/`,
+        which Spark then failed to read). FileContext's rename with `Options.Rename.NONE`
+        refuses instead, atomically on HDFS; a file system without a FileContext binding
+        is renamed the old way and checked for a nested folder afterwards."""
         path, fs = self._path(source)
+        dest = self._path(target)[0]
+        try:
+            context = self._jvm.org.apache.hadoop.fs.FileContext.getFileContext(
+                dest.toUri(), self._conf)
+        except Exception:  # no AbstractFileSystem for this scheme
+            return self._rename_then_check(source, target)
+        rename_options = self._jvm.org.apache.hadoop.fs.Options.Rename
+        options = self._gateway.new_array(rename_options, 1)
+        options[0] = rename_options.NONE
+        try:
+            context.rename(path, dest, options)
+        except Exception as err:
+            if "FileAlreadyExistsException" in str(err) or fs.exists(dest):
+                return False
+            raise OSError(f"could not rename {source} to {target} "
+                          f"({_hadoop_reason(err)})") from None
+        return True
+
+    def _rename_then_check(self, source: str, target: str) -> bool:
+        """`FileSystem.rename`, then undo a move into a target that existed meanwhile."""
+        path, fs = self._path(source)
+        if self.exists(target):
+            return False
         if not fs.rename(path, self._path(target)[0]):
+            if self.exists(target):
+                return False
             raise OSError(f"could not rename {source} to {target}")
+        nested = f"{target}/{source.rstrip('/').rsplit('/', 1)[-1]}"
+        if self.exists(nested):          # moved into another run's folder: take it out
+            fs.rename(self._path(nested)[0], path)
+            return False
+        return True

@@ -20,21 +20,27 @@ from __future__ import annotations
 
 import atexit
 import functools
+import logging
 import os
 import re
 import shutil
+import signal
 import socket
+import struct
 import sys
 import tempfile
 import threading
 import warnings
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 from core.errors import InputError, TopicLabError
 from core.progress import Progress
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MASTER = "local[*]"
 T = TypeVar("T")
@@ -118,20 +124,94 @@ _STANDALONE_PORT = 7077
 def check_reachable(url: str, timeout_s: float = _CONNECT_TIMEOUT_S) -> None:
     """A standalone master (`spark://host:port`, or `h1:port,h2:port` for standby
     masters) must accept a TCP connection before the JVM starts: with nothing listening,
-    Spark retried for about a minute before its error. Other masters are not checked."""
+    Spark retried for about a minute before its error. Something else listening there (the
+    master's web UI on 8080, any web server) passed that check and Spark retried for its
+    minute too, then said "the master did not answer": so the listener is asked, in
+    Spark's own RPC protocol, whether it is a master (`_not_spark`). Other masters are not
+    checked."""
     if not url.startswith("spark://"):
         return
-    reasons = []
+    reasons, others = [], []
     for address in url[len("spark://"):].split(","):
         host, port = _host_port(url, address)
         try:
-            with socket.create_connection((host, port), timeout=timeout_s):
-                return
+            with socket.create_connection((host, port), timeout=timeout_s) as conn:
+                other = _not_spark(conn, host, port, timeout_s)
         except OSError as err:
             reasons.append(f"{host}:{port} {_socket_reason(err, timeout_s)}")
+            continue
+        if other is None:
+            return
+        others.append(f"{host}:{port} {other}")
+    if others:
+        raise SparkJobError(
+            f"Spark could not start on {url}: no Spark master there "
+            f"({'; '.join(others + reasons)}); the master URL names the port in the "
+            "master's log line \"Starting Spark master at spark://…\", 7077 by default, "
+            "not its web UI's")
     raise SparkJobError(f"Spark could not start on {url}: the master did not answer "
                         f"({'; '.join(reasons)}; is it running, and reachable from this "
                         "machine at that host and port?)")
+
+
+def _rpc_probe(host: str, port: int, request_id: bytes) -> bytes:
+    """The request a Spark driver sends a master first (one RPC frame: "does an endpoint
+    named Master exist?", as Spark's own `RpcEndpointVerifier.CheckExistence`). A master
+    answers true and logs only that a client disconnected, as for any driver."""
+    def utf(text: str) -> bytes:          # Java's DataOutputStream.writeUTF
+        data = text.encode()
+        return struct.pack(">H", len(data)) + data
+
+    body = (b"\x00"                                    # no sender address: a client
+            + b"\x01" + utf(host) + struct.pack(">i", port) + utf("endpoint-verifier")
+            + b"\xac\xed\x00\x05sr\x00=org.apache.spark.rpc.netty.RpcEndpointVerifier"
+            + b"$CheckExistence\x4a\xa5\x1e\x9e\xe4\xc1\x9a\xc4\x02\x00\x01L\x00\x04name"
+            + b"t\x00\x12Ljava/lang/String;xpt\x00\x06Master")
+    head = b"\x03" + request_id + struct.pack(">i", len(body))   # 3: an RPC request
+    return struct.pack(">q", 8 + len(head) + len(body)) + head + body
+
+
+def _first_bytes(conn: socket.socket) -> bytes:
+    """The first bytes (up to a frame's header) a listener sends before it closes or the
+    socket's timeout passes."""
+    reply = b""
+    try:
+        while len(reply) < 9:
+            chunk = conn.recv(512)
+            if not chunk:
+                break
+            reply += chunk
+    except TimeoutError:
+        pass
+    return reply
+
+
+def _not_spark(conn: socket.socket, host: str, port: int, timeout_s: float) -> str | None:
+    """What answered at host:port when it is certainly not a Spark master, else None.
+
+    Only a reply that is not Spark's counts: Spark answers every RPC frame with a frame
+    (8-byte length, a message type), a master with auth or TLS on may answer otherwise
+    or not at all, and a slow one may not answer within `timeout_s`: those are let through
+    to Spark, as before this check. A listener silent after the frame is sent an empty line
+    too (a line-based server answers only then; a Spark master has answered already)."""
+    conn.settimeout(timeout_s)
+    try:
+        conn.sendall(_rpc_probe(host, port, os.urandom(8)))
+        reply = _first_bytes(conn)
+        if not reply:      # a line-based server (Python's http.server) waits for its line
+            conn.sendall(b"\r\n\r\n")
+            reply = _first_bytes(conn)
+    except OSError:
+        return None
+    if not reply or reply[:1] in (b"\x15", b"\x16"):      # nothing, or a TLS record
+        return None
+    if len(reply) >= 9 and 9 <= struct.unpack(">q", reply[:8])[0] < 2**31 and reply[8] < 32:
+        return None                                       # a Spark RPC frame
+    if reply.startswith(b"HTTP/") or reply.lstrip().startswith(b"<"):   # HTTP/0.9: a page
+        status = reply.lstrip().splitlines()[0].decode("latin-1")[:60]
+        return (f"is a web server (it answered {status!r}; the web UI or REST port of a "
+                "Spark master?)")
+    return f"answered in another protocol than Spark's ({reply[:20]!r})"
 
 
 def _host_port(url: str, address: str) -> tuple[str, int]:
@@ -241,7 +321,8 @@ def get(master_url: str | None = None):
                    .config("spark.executorEnv.OMP_NUM_THREADS", "1")
                    .config("spark.executorEnv.OPENBLAS_NUM_THREADS", "1"))
         try:
-            session = builder.getOrCreate()
+            with _keeping_sigint():
+                session = builder.getOrCreate()
         except Exception as err:  # the JVM did not start: say why in one line
             raise SparkJobError(f"Spark could not start on {url}: {_start_failure(url, err)}"
                                 ) from err
@@ -249,6 +330,24 @@ def get(master_url: str | None = None):
         session.sparkContext.addPyFile(str(_core_zip()))
         _session, _session_master = session, url
         return session
+
+
+@contextmanager
+def _keeping_sigint() -> Iterator[None]:
+    """Keep this process's Ctrl-C handler over the one SparkContext installs on the main
+    thread. Its handler calls the JVM from inside the signal: when Ctrl-C landed during
+    another call to the JVM (`run_job` polls the status tracker), py4j failed with
+    "reentrant call" and printed two Python tracebacks before "interrupted". A plain
+    KeyboardInterrupt reaches `run_job`, which cancels its job group (and the jobs it
+    would start later, which `cancelAllJobs` missed)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _start_failure(url: str, err: BaseException) -> str:
@@ -337,8 +436,13 @@ def run_job(session, label: str, action: Callable[[], T], progress: Progress | N
     try:
         while thread.is_alive():
             thread.join(_POLL_S)
-            if progress is not None:
-                done, message = _status(sc, group, expected_jobs)
+            if progress is not None and not _stopped(sc):
+                try:
+                    done, message = _status(sc, group, expected_jobs)
+                except Exception:
+                    if not _stopped(sc):
+                        raise
+                    continue     # stopped meanwhile: the job's own error says so below
                 done = max(done, shown[0], 0)  # the bar only moves forward
                 if (done, message) != shown:  # report changes only, not every poll
                     progress(done, 1000, f"{label}: {message}")
@@ -347,15 +451,50 @@ def run_job(session, label: str, action: Callable[[], T], progress: Progress | N
         # The group's later jobs too: online LDA starts a job per iteration, and a cancel
         # that landed between two of them let the fit run to its end (Spark 4's call;
         # pyspark does not wrap it).
-        sc._jsc.sc().cancelJobGroupAndFutureJobs(group)
+        if not _stopped(sc):     # a stopped context has no jobs left to cancel
+            sc._jsc.sc().cancelJobGroupAndFutureJobs(group)
         thread.join(60)
         raise
     if "error" in outcome:
         err = outcome["error"]
         if isinstance(err, TopicLabError):
             raise err
-        raise SparkJobError(f"Spark job '{label}' failed: {explain(err)}") from err
+        raise SparkJobError(f"Spark job '{label}' failed: {_why(sc, err)}") from err
     return outcome["value"]
+
+
+def _stopped(sc) -> bool:
+    """Whether the SparkContext was stopped (by `stop`, or its Java process died): its
+    status tracker and job groups are gone then."""
+    try:
+        return sc._jsc is None or bool(sc._jsc.sc().isStopped())
+    except Exception:
+        return True
+
+
+@contextmanager
+def cleaning_up(*steps: Callable[[], object]) -> Iterator[None]:
+    """Run `steps` (unpersist, destroy a broadcast, remove a scratch folder) after the
+    block. When the block failed, a step that fails too is logged and the block's own error
+    goes on: a session stopped during a scoring made `Broadcast.destroy` raise a Java
+    NullPointerException, which was all the user saw of why the scoring failed."""
+    try:
+        yield
+    except BaseException:
+        for step in steps:
+            quietly(step)
+        raise
+    for step in steps:
+        step()
+
+
+def quietly(step: Callable[[], object]) -> None:
+    """Run a clean-up `step` while another error is on its way: its own failure is logged,
+    never raised in place of that error (`cleaning_up`)."""
+    try:
+        step()
+    except Exception as err:
+        log.warning("cleaning up after a failed Spark job also failed: %s", explain(err))
 
 
 def _status(sc, group: str, expected_jobs: int) -> tuple[int, str]:
@@ -381,16 +520,29 @@ def _status(sc, group: str, expected_jobs: int) -> tuple[int, str]:
     return round(999 * share), message
 
 
+_STOPPED = ("the Spark session stopped while the job ran (it was stopped, or its Java "
+            "process died)")
 _REASONS = (
     (re.compile(r"OutOfMemoryError|Java heap space|GC overhead", re.I),
      "out of memory (raise TOPICLAB_SPARK_DRIVER_MEMORY or spark.executor.memory)"),
     (re.compile(r"ExecutorLostFailure|executor lost|Lost executor", re.I),
      "an executor was lost (a worker died or was killed)"),
-    (re.compile(r"cancelled (job|because)|was cancelled|SparkContext was shut down", re.I),
+    (re.compile(r"SparkContext was shut down|stopped SparkContext|Py4JNetworkError|"
+                r"Answer from Java side is empty", re.I), _STOPPED),
+    (re.compile(r"cancelled (job|because)|was cancelled", re.I),
      "the job was cancelled"),
     (re.compile(r"JAVA_GATEWAY_EXITED|Java gateway process exited", re.I),
      "the Java process could not start (is Java 17 installed? `make spark`)"),
 )
+
+
+def _why(sc, err: BaseException) -> str:
+    """Why a job failed: a stopped session fails its running job with whatever Spark
+    hit next (an INTERNAL_ERROR about a null DAGScheduler), so when the context is stopped
+    and the error names no better reason, that is the reason given."""
+    if _stopped(sc) and not any(pattern.search(str(err)) for pattern, _ in _REASONS):
+        return _STOPPED
+    return explain(err)
 
 
 def explain(err: BaseException) -> str:

@@ -65,6 +65,7 @@ def train(spec, progress: Progress | None = None, *, sweep_id: str | None = None
     info = datasets.get(spec.dataset, spec.version)
     engine = SparkLDA(k=spec.k, **spec.params)
     engine.check_params()  # bad params fail before any work
+    spark_export.check_export_dir()
     timings: dict[str, float] = {}
     clock = time.perf_counter()
     progress(0, _TOTAL, f"Starting Spark for {info.label}…")
@@ -87,7 +88,7 @@ def train(spec, progress: Progress | None = None, *, sweep_id: str | None = None
     for warning in warnings:
         progress(_STAGES["tokenize"], _TOTAL, f"Warning: {warning}")
 
-    try:
+    with spark_session.cleaning_up(docs.unpersist):
         features, n_train, cut = _training_rows(session, docs, cut)
         if cut == 0 and spec.heldout_share:
             warnings.append(_ALL_HELD_OUT.format(n=n_docs))
@@ -95,8 +96,6 @@ def train(spec, progress: Progress | None = None, *, sweep_id: str | None = None
         fit = _stage(progress, _STAGES["tokenize"], _STAGES["fit"])
         topic_term, alpha, ran_on = engine.fit_frame(session, features.select("features"),
                                                      n_train, fit)
-    finally:
-        docs.unpersist()
     if not np.isfinite(topic_term).all() or (topic_term.sum(axis=1) <= 0).any():
         raise InputError("the corpus has no words to train on")
     engine.topic_term_ = topic_term / topic_term.sum(axis=1, keepdims=True)
@@ -145,7 +144,7 @@ def train(spec, progress: Progress | None = None, *, sweep_id: str | None = None
             timings={k: round(v, 3) for k, v in timings.items()}, sweep_id=sweep_id,
             model_id=model_id, counts=counts, name_words=words.to_dict())
     except BaseException:
-        spark_export.HadoopFS(session).delete(counts_at)
+        spark_session.quietly(lambda: spark_export.HadoopFS(session).delete(counts_at))
         raise
     return TrainResult(model_id, info.name, info.version, "spark", spec.k, scores, timings,
                        warnings + metrics.explain(scores))
@@ -402,6 +401,7 @@ def score(model_id: str | None = None, progress: Progress | None = None, *,
 
     run = local_score.prepare(model_id)
     model_id, model, dataset = run.model_id, run.model, run.dataset
+    spark_export.check_export_dir()
     session = spark_session.get(master)
     run.lap("spark_start")
     counts_at = spark_export.counts_location(model_id)
@@ -426,13 +426,11 @@ def score(model_id: str | None = None, progress: Progress | None = None, *,
             fold_batches, schema="campaign_id string, weights array<double>, oov_share double")
         # Written as Parquet and read back rather than collected (`spark_export.read_arrow`).
         scratch = spark_export.scratch_location(model_id)
-        try:
+        with spark_session.cleaning_up(state.destroy,
+                                       lambda: spark_export.remove_scratch(session, scratch)):
             spark_session.run_job(session, "fold-in",
                                   lambda: scored.write.mode("overwrite").parquet(scratch), progress)
             table = spark_export.read_arrow(session, scratch)
-        finally:
-            state.destroy()
-            spark_export.remove_scratch(session, scratch)
         run.lap("fold_in")
         ids = table.column("campaign_id").to_pylist()
         k = model.k
@@ -453,13 +451,11 @@ def _encode_into_place(session, location: str, encoder, counts_at: str,
     from core.data import spark_export
 
     scratch = spark_export.scratch_location(f"counts-{counts_at.rsplit('/', 1)[-1]}")
-    try:
+    with spark_session.cleaning_up(lambda: spark_export.remove_scratch(session, scratch)):
         spark_session.run_job(session, "encode counts",
                               lambda: _encode_job(session, location, encoder, scratch),
                               progress)
         spark_export.move_into_place(session, scratch, counts_at)
-    finally:
-        spark_export.remove_scratch(session, scratch)
 
 
 @contextmanager
@@ -477,7 +473,7 @@ def _counts_go_if_deleted(session, model_id: str, counts_at: str) -> Iterator[No
     except Exception as err:
         if _registered(model_id):
             raise
-        spark_export.HadoopFS(session).delete(counts_at)
+        spark_session.quietly(lambda: spark_export.HadoopFS(session).delete(counts_at))
         if isinstance(err, NotFoundError):
             raise
         raise NotFoundError(f"Model {model_id} was deleted while it was being scored."

@@ -362,11 +362,12 @@ def _not_an_alias(con: duckdb.DuckDBPyConnection, model_id: str) -> None:
                      "the production model is never deleted.")
 
 
-def delete(model_id: str) -> list[str]:
+def delete(model_id: str) -> spark_export.CountsLeft:
     """Remove a model, its fingerprints and labels, then its files (the artifact and any
     encoded counts Spark wrote); the production model cannot be deleted, nor the
     candidate while the canary sends it traffic (the alias goes with it, audited). Returns the
-    counts locations that could not be removed (a cluster URI with no Spark running)."""
+    counts locations that could not be removed or looked at (a cluster URI with no Spark
+    running)."""
     auth.require("delete")
     with store.transaction() as con:  # the checks and the delete see the same state
         _not_an_alias(con, model_id)
