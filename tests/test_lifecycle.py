@@ -25,10 +25,27 @@ def test_gate_promotes_a_clearly_better_model(trained_home, tmp_path):
                                                    "names"]
 
 
-def test_gate_keeps_a_clearly_worse_model_as_candidate(trained_home):
+def looked_for_problems(monkeypatch) -> list[str]:
+    """The models `gate.problems` is asked about from now on (each call loads the model and
+    its top words)."""
+    from core.ops import gate
+
+    asked, problems = [], gate.problems
+
+    def counted(model_id: str) -> list[str]:
+        asked.append(model_id)
+        return problems(model_id)
+
+    monkeypatch.setattr(gate, "problems", counted)
+    return asked
+
+
+def test_gate_keeps_a_clearly_worse_model_as_candidate(trained_home, monkeypatch):
     production = registry.alias("production")
     before = score.load_fingerprints(production).weights.copy()
+    asked = looked_for_problems(monkeypatch)
     result = pipeline.run("demo", overrides={"params": {"iterations": 3}})
+    assert asked == [result.model_id]   # once, for the gate and the promotion (was twice)
     assert result.decision == "candidate"
     assert "worse than production" in result.reason or "diversity" in result.reason
     assert registry.alias("production") == production
