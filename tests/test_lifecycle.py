@@ -135,37 +135,45 @@ def test_drift_word_counts_equal_a_row_by_row_count(trained_home, tmp_path, monk
     vocabulary = model.encoder.dictionary.token2id
     monkeypatch.setattr(datasets, "TERM_BATCH_ROWS", datasets.get("next").rows // 4)
 
-    def plain(name: str) -> tuple[Counter, Counter, float]:
+    def plain(name: str) -> tuple[Counter, Counter, float, Counter]:
         rows = pd.concat(list(datasets.term_batches(name, datasets.get(name).version)))
-        volume, occurrences, unknown = Counter(), Counter(), 0
-        for term, impressions in zip(rows["term"], rows["impressions"], strict=True):
+        volume, occurrences, unknown, pairs = Counter(), Counter(), 0, set()
+        for campaign, term, impressions in zip(rows["campaign_id"], rows["term"],
+                                               rows["impressions"], strict=True):
             for word in model.encoder.tokenizer.tokenize_terms([term])[0]:
                 occurrences[word] += 1
                 volume[word] += 0.0 if pd.isna(impressions) else float(impressions)
                 unknown += word not in vocabulary
-        return volume, occurrences, unknown / sum(occurrences.values())
+                pairs.add((campaign, word))
+        return (volume, occurrences, unknown / sum(occurrences.values()),
+                Counter(word for _, word in pairs))
 
-    volume, occurrences, oov = plain("next")
+    volume, occurrences, oov, in_campaigns = plain("next")
     profile = drift._profile(model, datasets.term_batches("next", 1))
     assert len(list(datasets.term_batches("next", 1))) >= 4
     assert list(profile["token_rows"].items()) == list(occurrences.items())
     assert list(profile["token_volume"].items()) == list(volume.items())
+    assert profile["token_campaigns"] == in_campaigns
     assert profile["oov_share"] == oov
     assert profile["campaigns"] == datasets.get("next").campaigns
 
-    seen_volume, seen, seen_oov = plain("demo")     # counted by DuckDB per distinct term
+    seen_volume, seen, seen_oov, _ = plain("demo")  # counted by DuckDB per distinct term
     model_id = registry.resolve("production")
     assert registry.encoded_counts(model_id) is not None
     base = drift._training_profile(model_id, model)
     assert base["token_rows"] == seen and base["token_volume"] == seen_volume
     assert base["oov_share"] == seen_oov and base["campaigns"] == datasets.get("demo").campaigns
-    new = sorted(((w, v) for w, v in volume.items() if w not in seen),
+    rare = {w for w, why in model.encoder.dropped.items() if why == "too rare"}
+    counted = {w for w in occurrences if w not in vocabulary
+               and (w not in seen or (w in rare and in_campaigns[w] >= 2))}
+    new = sorted(((w, v) for w, v in volume.items() if w in counted),
                  key=lambda item: item[1], reverse=True)[:20]
     report = drift.drift_report("next", other_dataset=True)
-    assert new and report.new_terms == [{"word": w, "volume": v, "rows": occurrences[w]}
-                                         for w, v in new]
-    unseen = sum(n for w, n in occurrences.items() if w not in seen) / sum(occurrences.values())
-    assert 0 < unseen < oov and report.measures["oov_increase"]["current"] == round(unseen, 4)
+    assert new and report.new_terms == [
+        {"word": w, "volume": v, "rows": occurrences[w], "campaigns": in_campaigns[w]}
+        for w, v in new]
+    share = sum(n for w, n in occurrences.items() if w in counted) / sum(occurrences.values())
+    assert 0 < share < oov and report.measures["oov_increase"]["current"] == round(share, 4)
 
 
 def test_a_version_of_words_training_saw_has_no_out_of_vocabulary_rise(trained_home, tmp_path):
@@ -190,6 +198,32 @@ def test_a_version_of_words_training_saw_has_no_out_of_vocabulary_rise(trained_h
     assert report.measures["oov_increase"] == {"value": 0.0, "threshold": 0.1,
                                                "exceeded": False, "baseline": 0.0,
                                                "current": 0.0}
+
+
+def test_a_word_rare_in_training_and_common_now_counts_as_out_of_vocabulary(trained_home,
+                                                                            tmp_path):
+    """Words the vocabulary filter dropped as too rare (in one campaign) and now in many
+    campaigns are words the model cannot represent: they counted for nothing, so a version
+    where a sixth of the tokens were such words got "no retraining needed" and no new terms."""
+    import pandas as pd
+
+    from core.data import datasets, ingest
+
+    model = registry.load(registry.resolve("production"))
+    rare = [w for w, why in model.encoder.dropped.items()
+            if why == "too rare" and w.isalpha() and len(w) > 3][:3]
+    assert len(rare) == 3
+    rows = datasets.terms("demo", 1)
+    own = rows.groupby("campaign_id", sort=False).head(6)
+    prefixed = own.assign(term=[f"{rare[i % 3]} {t}" for i, t in enumerate(own["term"])])
+    pd.concat([own, prefixed]).to_parquet(tmp_path / "common.parquet", index=False)
+    ingest.import_paths([tmp_path / "common.parquet"], "demo")
+    report = drift.drift_report("demo")
+    assert report.measures["oov_increase"]["current"] > 0.1, report.measures
+    assert "oov increase" in report.verdict
+    assert {t["word"] for t in report.new_terms[:3]} == set(rare)
+    every = datasets.get("demo").campaigns
+    assert [t["campaigns"] for t in report.new_terms[:3]] == [every] * 3
 
 
 def test_review_and_feedback_survive_a_restart(trained_home):
