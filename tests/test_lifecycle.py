@@ -71,6 +71,27 @@ def test_a_pipeline_of_an_unknown_dataset_says_so_before_any_step(trained_home):
                                           "demo."]
 
 
+def test_a_tolerance_that_is_not_a_finite_number_from_0_to_2_is_refused(trained_home,
+                                                                      tmp_path):
+    """From Python, `pipeline.run(tolerance=nan)` (or inf) promoted a model however much
+    worse its NPMI: no comparison with NaN is true, so none was "worse by more than the
+    tolerance". Now it is refused before the import, as `pipeline --tolerance nan` is."""
+    from core.data import datasets
+    from core.ops import gate
+
+    month = demo_subset(tmp_path / "month.parquet", 60, shift=0.3)
+    models = len(registry.list_models())
+    with pytest.raises(InputError, match="tolerance must be a finite number from 0 to 2, "
+                                         "not nan"):
+        pipeline.run("demo", [month], tolerance=float("nan"))
+    assert len(registry.list_models()) == models and datasets.get("demo").version == 1
+    production = registry.alias("production")
+    for tolerance in (float("nan"), float("inf"), -0.5, 2.5, "0.02", True, None):
+        with pytest.raises(InputError, match="tolerance must be a finite number"):
+            gate.verdict(production, None, tolerance=tolerance)
+    assert gate.verdict(production, None, tolerance=0).passes   # no production to beat
+
+
 def test_a_failure_after_training_leaves_production_untouched(trained_home, monkeypatch):
     production = registry.alias("production")
     counts = store.query("SELECT model_id, count(*) AS n FROM fingerprints GROUP BY ALL")

@@ -74,6 +74,7 @@ def run(dataset: str, paths: Sequence[str | Path] | None = None, *,
     """Run every step; raises on failure (nothing promoted), returns the decision otherwise."""
     for action in ("train", "promote"):  # refuse before doing any work
         auth.require(action)
+    tolerance = gate.check_tolerance(tolerance)
     steps: list[dict[str, Any]] = []
 
     def note(step: str, **detail: Any) -> None:
