@@ -76,7 +76,8 @@ if report and (report["dataset"], report["version"], report["model_id"]) == (
     if report["new_terms"]:
         right.dataframe(pd.DataFrame(report["new_terms"]), hide_index=True)
     else:
-        right.caption("None: every word of this version was seen in the training data.")
+        right.caption("None: every word of this version was seen in the training data, "
+                      "and none that its vocabulary dropped as too rare is common now.")
 
 st.subheader("Over time")
 with st.spinner("Reading the drift history…"):

@@ -687,7 +687,7 @@ def _demo(args: argparse.Namespace) -> Any:
                          "python -m core demo --shift 0.3 --out next.parquet)")
     path = demo.write(args.out or demo.DEFAULT_PATH, n_campaigns=args.campaigns, seed=args.seed,
                       shift=args.shift)
-    # What the file holds: a shift replaces campaigns and adds more (3,090 for 3,000 at 0.3)
+    # What the file holds: a shift replaces campaigns and adds more (3,810 for 3,000 at 0.3)
     import pyarrow.parquet as pq
     written = pq.read_table(path, columns=["campaign_id"]).column(0).unique()
     return {"path": str(path), "campaigns": len(written), "shift": args.shift}

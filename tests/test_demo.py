@@ -109,6 +109,16 @@ def test_shift_makes_next_month(small: pd.DataFrame) -> None:
     assert len(before & after) > len(after) / 2
 
 
+@pytest.mark.parametrize(("n_campaigns", "shift"), [(1, 0.0), (1, 1.0), (3, 0.3), (2, 1.0)])
+def test_a_corpus_of_a_few_campaigns_is_generated(n_campaigns: int, shift: float) -> None:
+    """`demo --campaigns 1` (and 3, or 2 shifted by 1) failed with `KeyError: 'campaign_id'`:
+    with no keyword repeated in the corpus, planting selected its rows with an empty list,
+    which pandas reads as no columns."""
+    frame, truth = demo.generate_with_truth(n_campaigns, seed=5, shift=shift)
+    assert frame["campaign_id"].nunique() >= n_campaigns
+    assert set(truth["campaign_id"]) <= set(frame["campaign_id"])
+
+
 def test_shift_zero_is_the_base_corpus(small: pd.DataFrame) -> None:
     pd.testing.assert_frame_equal(demo.generate(SMALL, seed=11, shift=0.0), small)
 

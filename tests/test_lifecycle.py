@@ -25,10 +25,27 @@ def test_gate_promotes_a_clearly_better_model(trained_home, tmp_path):
                                                    "names"]
 
 
-def test_gate_keeps_a_clearly_worse_model_as_candidate(trained_home):
+def looked_for_problems(monkeypatch) -> list[str]:
+    """The models `gate.problems` is asked about from now on (each call loads the model and
+    its top words)."""
+    from core.ops import gate
+
+    asked, problems = [], gate.problems
+
+    def counted(model_id: str) -> list[str]:
+        asked.append(model_id)
+        return problems(model_id)
+
+    monkeypatch.setattr(gate, "problems", counted)
+    return asked
+
+
+def test_gate_keeps_a_clearly_worse_model_as_candidate(trained_home, monkeypatch):
     production = registry.alias("production")
     before = score.load_fingerprints(production).weights.copy()
+    asked = looked_for_problems(monkeypatch)
     result = pipeline.run("demo", overrides={"params": {"iterations": 3}})
+    assert asked == [result.model_id]   # once, for the gate and the promotion (was twice)
     assert result.decision == "candidate"
     assert "worse than production" in result.reason or "diversity" in result.reason
     assert registry.alias("production") == production
@@ -52,6 +69,27 @@ def test_a_pipeline_of_an_unknown_dataset_says_so_before_any_step(trained_home):
     assert result.returncode == 1
     assert result.stderr.splitlines() == ["error: No dataset named 'demoo'. Known datasets: "
                                           "demo."]
+
+
+def test_a_tolerance_that_is_not_a_finite_number_from_0_to_2_is_refused(trained_home,
+                                                                      tmp_path):
+    """From Python, `pipeline.run(tolerance=nan)` (or inf) promoted a model however much
+    worse its NPMI: no comparison with NaN is true, so none was "worse by more than the
+    tolerance". Now it is refused before the import, as `pipeline --tolerance nan` is."""
+    from core.data import datasets
+    from core.ops import gate
+
+    month = demo_subset(tmp_path / "month.parquet", 60, shift=0.3)
+    models = len(registry.list_models())
+    with pytest.raises(InputError, match="tolerance must be a finite number from 0 to 2, "
+                                         "not nan"):
+        pipeline.run("demo", [month], tolerance=float("nan"))
+    assert len(registry.list_models()) == models and datasets.get("demo").version == 1
+    production = registry.alias("production")
+    for tolerance in (float("nan"), float("inf"), -0.5, 2.5, "0.02", True, None):
+        with pytest.raises(InputError, match="tolerance must be a finite number"):
+            gate.verdict(production, None, tolerance=tolerance)
+    assert gate.verdict(production, None, tolerance=0).passes   # no production to beat
 
 
 def test_a_failure_after_training_leaves_production_untouched(trained_home, monkeypatch):
@@ -118,37 +156,45 @@ def test_drift_word_counts_equal_a_row_by_row_count(trained_home, tmp_path, monk
     vocabulary = model.encoder.dictionary.token2id
     monkeypatch.setattr(datasets, "TERM_BATCH_ROWS", datasets.get("next").rows // 4)
 
-    def plain(name: str) -> tuple[Counter, Counter, float]:
+    def plain(name: str) -> tuple[Counter, Counter, float, Counter]:
         rows = pd.concat(list(datasets.term_batches(name, datasets.get(name).version)))
-        volume, occurrences, unknown = Counter(), Counter(), 0
-        for term, impressions in zip(rows["term"], rows["impressions"], strict=True):
+        volume, occurrences, unknown, pairs = Counter(), Counter(), 0, set()
+        for campaign, term, impressions in zip(rows["campaign_id"], rows["term"],
+                                               rows["impressions"], strict=True):
             for word in model.encoder.tokenizer.tokenize_terms([term])[0]:
                 occurrences[word] += 1
                 volume[word] += 0.0 if pd.isna(impressions) else float(impressions)
                 unknown += word not in vocabulary
-        return volume, occurrences, unknown / sum(occurrences.values())
+                pairs.add((campaign, word))
+        return (volume, occurrences, unknown / sum(occurrences.values()),
+                Counter(word for _, word in pairs))
 
-    volume, occurrences, oov = plain("next")
+    volume, occurrences, oov, in_campaigns = plain("next")
     profile = drift._profile(model, datasets.term_batches("next", 1))
     assert len(list(datasets.term_batches("next", 1))) >= 4
     assert list(profile["token_rows"].items()) == list(occurrences.items())
     assert list(profile["token_volume"].items()) == list(volume.items())
+    assert profile["token_campaigns"] == in_campaigns
     assert profile["oov_share"] == oov
     assert profile["campaigns"] == datasets.get("next").campaigns
 
-    seen_volume, seen, seen_oov = plain("demo")     # counted by DuckDB per distinct term
+    seen_volume, seen, seen_oov, _ = plain("demo")  # counted by DuckDB per distinct term
     model_id = registry.resolve("production")
     assert registry.encoded_counts(model_id) is not None
     base = drift._training_profile(model_id, model)
     assert base["token_rows"] == seen and base["token_volume"] == seen_volume
     assert base["oov_share"] == seen_oov and base["campaigns"] == datasets.get("demo").campaigns
-    new = sorted(((w, v) for w, v in volume.items() if w not in seen),
+    rare = {w for w, why in model.encoder.dropped.items() if why == "too rare"}
+    counted = {w for w in occurrences if w not in vocabulary
+               and (w not in seen or (w in rare and in_campaigns[w] >= 2))}
+    new = sorted(((w, v) for w, v in volume.items() if w in counted),
                  key=lambda item: item[1], reverse=True)[:20]
     report = drift.drift_report("next", other_dataset=True)
-    assert new and report.new_terms == [{"word": w, "volume": v, "rows": occurrences[w]}
-                                         for w, v in new]
-    unseen = sum(n for w, n in occurrences.items() if w not in seen) / sum(occurrences.values())
-    assert 0 < unseen < oov and report.measures["oov_increase"]["current"] == round(unseen, 4)
+    assert new and report.new_terms == [
+        {"word": w, "volume": v, "rows": occurrences[w], "campaigns": in_campaigns[w]}
+        for w, v in new]
+    share = sum(n for w, n in occurrences.items() if w in counted) / sum(occurrences.values())
+    assert 0 < share < oov and report.measures["oov_increase"]["current"] == round(share, 4)
 
 
 def test_a_version_of_words_training_saw_has_no_out_of_vocabulary_rise(trained_home, tmp_path):
@@ -173,6 +219,62 @@ def test_a_version_of_words_training_saw_has_no_out_of_vocabulary_rise(trained_h
     assert report.measures["oov_increase"] == {"value": 0.0, "threshold": 0.1,
                                                "exceeded": False, "baseline": 0.0,
                                                "current": 0.0}
+
+
+def test_a_word_rare_in_training_and_common_now_counts_as_out_of_vocabulary(trained_home,
+                                                                            tmp_path):
+    """Words the vocabulary filter dropped as too rare (in one campaign) and now in many
+    campaigns are words the model cannot represent: they counted for nothing, so a version
+    where a sixth of the tokens were such words got "no retraining needed" and no new terms."""
+    import pandas as pd
+
+    from core.data import datasets, ingest
+
+    model = registry.load(registry.resolve("production"))
+    rare = [w for w, why in model.encoder.dropped.items()
+            if why == "too rare" and w.isalpha() and len(w) > 3][:3]
+    assert len(rare) == 3
+    rows = datasets.terms("demo", 1)
+    own = rows.groupby("campaign_id", sort=False).head(6)
+    prefixed = own.assign(term=[f"{rare[i % 3]} {t}" for i, t in enumerate(own["term"])])
+    pd.concat([own, prefixed]).to_parquet(tmp_path / "common.parquet", index=False)
+    ingest.import_paths([tmp_path / "common.parquet"], "demo")
+    report = drift.drift_report("demo")
+    assert report.measures["oov_increase"]["current"] > 0.1, report.measures
+    assert "oov increase" in report.verdict
+    assert {t["word"] for t in report.new_terms[:3]} == set(rare)
+    every = datasets.get("demo").campaigns
+    assert [t["campaigns"] for t in report.new_terms[:3]] == [every] * 3
+
+
+def month_slice(shift: float, path) -> str:
+    """`python -m core demo --shift X` cut to the campaigns of the store's 400 (C00001 to
+    C00400) and the same share of the month's new ones (every 15th pair: 400 of 3,000)."""
+    from core.data import demo
+
+    frame = demo.generate(shift=shift)
+    number = frame["campaign_id"].str[1:].astype(int)
+    frame[(number <= 400) | ((number > 3000) & ((number - 3001) % 15 < 2))].to_parquet(
+        path, index=False)
+    return path
+
+
+def test_the_demo_month_shifted_by_0_3_crosses_a_drift_threshold_and_unshifted_none(
+        trained_home, tmp_path):
+    """`demo --shift 0.3`, the month the README tries drift monitoring on, crossed no
+    threshold (topic shift 0.04, OOV 0.015 against the full demo's model): its "next month"
+    held no campaign the model could not place. A client in a vertical the base corpus
+    lacks now arrives with the shift."""
+    from core.data import ingest
+
+    assert ingest.import_paths([month_slice(0.0, tmp_path / "same.parquet")],
+                               "demo").status == "unchanged"
+    calm = drift.drift_report("demo", 1)
+    assert not calm.retrain_recommended and calm.new_terms == [], calm.measures
+    ingest.import_paths([month_slice(0.3, tmp_path / "next.parquet")], "demo")
+    moved = drift.drift_report("demo", 2)
+    assert moved.retrain_recommended, moved.measures
+    assert {"counselor", "psychiatrist"} <= {t["word"] for t in moved.new_terms}
 
 
 def test_review_and_feedback_survive_a_restart(trained_home):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -43,6 +44,33 @@ def test_config_rejects_unknown_keys_by_name_and_bad_values():
         TextConfig(language="fr")
     with pytest.raises(InputError, match="no_above"):
         TextConfig(no_above=1.5)
+
+
+@pytest.mark.parametrize(("setting", "value"), [
+    ("keep_n", 1e4), ("keep_n", float("inf")), ("min_token_len", float("inf")),
+    ("no_below", 2.5), ("no_below", "3"), ("min_token_len", True),
+    ("bigram_threshold", float("inf")), ("no_above", float("nan")), ("no_above", "0.5")])
+def test_config_refuses_counts_that_are_not_whole_and_numbers_that_are_not_finite(
+        setting, value):
+    """`keep_n=1e4` passed and failed inside gensim with "slice indices must be integers",
+    `min_token_len=inf` left no word and said "lower no_below", `no_below="3"` was a bare
+    TypeError, `bigram_threshold=inf` was kept (and saved with the model). Refused where
+    a corpus is built or training is asked for; a saved model's settings still load."""
+    from core.ops.train import TrainSpec
+
+    try:
+        config = dataclasses.replace(TextConfig(language="en"), **{setting: value})
+    except InputError as err:   # TextConfig's own checks: a number, in its range
+        assert f"TextConfig: {setting} must be" in str(err)
+        return
+    texts = ["emergency plumber", "plumber near me", "drain cleaning"] * 3
+    for build in (lambda: Corpus.from_texts(texts, config=config),
+                  lambda: TrainSpec(dataset="demo", text=config)):
+        with pytest.raises(InputError, match=f"TextConfig: {setting} must be a "):
+            build()
+    assert TextConfig.from_dict(config.to_dict()) == config   # as a saved model's
+    fine = TextConfig(language="en", keep_n=np.int64(10), no_above=np.float64(0.9))
+    assert len(Corpus.from_texts(texts, config=fine).dictionary) > 0
 
 
 # -- English ------------------------------------------------------------------------------

@@ -6,7 +6,8 @@ generator is seeded and vectorised, so `generate()` returns the same rows byte f
 on every run (the committed `data/demo/campaigns.parquet` is its default output) and
 `generate(100_000)` stays fast enough for lookup benchmarks. `shift > 0` gives "next
 month's data" for drift demos: some campaigns replaced by new ids, a tilted vertical mix,
-emerging terms ("ai ...", "... 2027", new products) and freshly drawn metrics.
+emerging terms ("ai ...", "... 2027", new products), a new client's campaigns in a
+vertical the base corpus lacks, and freshly drawn metrics.
 
 The verticals (words, themes, CPC / CTR / conversion-rate levels) are data, in
 `core/data/demo_vocabulary.toml`; this module draws from them. Write a corpus with
@@ -68,6 +69,7 @@ class _Vertical:
     weight: float = 1.0  # share of campaigns
     tilt: float = 0.0  # >0 grows, <0 shrinks as shift rises
     extra_modifiers: tuple[str, ...] = ()  # vertical-only modifiers
+    arrives: float = 0.0  # >0: not in the base corpus; this share of a shift's new campaigns
 
 
 @cache
@@ -86,6 +88,9 @@ def _verticals() -> tuple[_Vertical, ...]:
         for key in ("modifier_groups", "extra_modifiers"):
             fields[key] = tuple(spec.get(key, ()))
         out.append(_Vertical(**fields))
+    arriving = [v.arrives > 0 for v in out]
+    # After the others: their heads, modifiers and draws stay those of the base corpus.
+    assert arriving == sorted(arriving), "arriving verticals come last in the vocabulary"
     return tuple(out)
 
 
@@ -364,7 +369,10 @@ def _campaigns(
     theme_width = theme_len + rng.integers(0, 4, size=n)
 
     mixed = rng.random(n) < _MIXED_SHARE
-    other = rng.integers(0, n_vert - 1, size=n)
+    # The second vertical of a mixed campaign is one of the base corpus's (a vertical
+    # arriving with a shift mixes with all of them but the last).
+    n_base = _base_vertical_count(vocab)
+    other = rng.integers(0, n_base - 1, size=n)
     other = other + (other >= vertical)
     second_vertical = np.where(mixed, other, -1)
     second_share = rng.uniform(0.2, 0.45, size=n)
@@ -799,11 +807,29 @@ def _metrics(
 # ---------------------------------------------------------------------------------------
 
 
+def _base_vertical_count(vocab: _Vocab) -> int:
+    """How many verticals the base corpus draws from: all but those arriving with a shift."""
+    return sum(v.arrives == 0 for v in vocab.verticals)
+
+
 def _vertical_weights(vocab: _Vocab, shift: float) -> np.ndarray:
+    """The base mix of verticals tilted by `shift`; none of the arriving ones."""
     base = np.array([v.weight for v in vocab.verticals])
     tilt = np.array([v.tilt for v in vocab.verticals])
-    weights = base * np.exp(2.0 * shift * tilt)
+    arrives = np.array([v.arrives for v in vocab.verticals])
+    weights = np.where(arrives > 0, 0.0, base * np.exp(2.0 * shift * tilt))
     return weights / weights.sum()
+
+
+def _arriving(vocab: _Vocab, shift: float, n_campaigns: int, n_new: int
+              ) -> tuple[int, np.ndarray]:
+    """How many campaigns the arriving verticals bring at `shift` (`arrives` x shift x the
+    base corpus's campaigns: a new client's launch, in words the base corpus never held),
+    and their mix. At most as many as keep every id below twice the base count (`n_new`
+    campaigns of the shift are numbered before them), the width ids are written with."""
+    arrives = np.array([v.arrives for v in vocab.verticals])
+    n = min(round(arrives.sum() * shift * n_campaigns), n_campaigns - n_new)
+    return n, (arrives / arrives.sum() if n else arrives)
 
 
 def _frame(
@@ -865,7 +891,8 @@ def generate_with_truth(n_campaigns: int = DEFAULT_CAMPAIGNS, seed: int = DEFAUL
     Same arguments, same rows, on every run. `shift` in [0, 1] turns it into "next
     month": up to 35% of campaigns replaced by new ids (numbered after the base range),
     10% more campaigns, a vertical mix tilted toward growing verticals, up to 25% of terms
-    emerging ones ("ai ...", "... 2027", new products) and new metrics; `shift=0` is the
+    emerging ones ("ai ...", "... 2027", new products), the campaigns of arriving verticals
+    (`arrives` x shift x `n_campaigns`, numbered last) and new metrics; `shift=0` is the
     base corpus exactly.
     """
     return _planted(_generated(n_campaigns, seed, shift), _vocab(), seed)
@@ -878,7 +905,8 @@ def _generated(n_campaigns: int, seed: int, shift: float) -> pd.DataFrame:
     if not 0.0 <= shift <= 1.0:
         raise ValueError("shift must be between 0 and 1")
     vocab = _vocab()
-    base_seq, shift_seq = np.random.SeedSequence(seed).spawn(2)
+    # spawn(3)'s first two children are spawn(2)'s: the third leaves the others' draws be
+    base_seq, shift_seq, arrive_seq = np.random.SeedSequence(seed).spawn(3)
     base_rng = np.random.default_rng(base_seq)
     no_accounts = np.zeros(len(vocab.verticals), dtype=np.int64)
     camp = _campaigns(n_campaigns, base_rng, vocab, _vertical_weights(vocab, 0.0), 1,
@@ -899,6 +927,14 @@ def _generated(n_campaigns: int, seed: int, shift: float) -> pd.DataFrame:
         new = _campaigns(n_new, rng, vocab, _vertical_weights(vocab, shift), n_campaigns + 1,
                          camp.accounts_per_vertical, set(camp.name.tolist()))
         new_rows = _rows(new, rng, vocab, emerging=_MAX_SHIFT_EMERGING * shift)
+        kept_rows = kept_rows.concat(new_rows, campaign_offset=len(kept.number))
+        kept = kept.concat(new)
+    n_arriving, mix = _arriving(vocab, shift, n_campaigns, n_new)
+    if n_arriving:  # their own draws: the other campaigns' terms stay as they were
+        arrive_rng = np.random.default_rng(arrive_seq)
+        new = _campaigns(n_arriving, arrive_rng, vocab, mix, n_campaigns + n_new + 1,
+                         kept.accounts_per_vertical, set(kept.name.tolist()))
+        new_rows = _rows(new, arrive_rng, vocab, emerging=_MAX_SHIFT_EMERGING * shift)
         kept_rows = kept_rows.concat(new_rows, campaign_offset=len(kept.number))
         kept = kept.concat(new)
     metrics = _metrics(kept, kept_rows, rng, vocab, 1.0 + 0.12 * shift,

@@ -344,8 +344,11 @@ def _background_duplicates(frame: pd.DataFrame, truth: pd.DataFrame) -> pd.DataF
     repeated = places[counts > 1]
     planted = set(zip(truth.loc[truth["kind"] == "duplicate_keywords", "campaign_id"],
                       truth.loc[truth["kind"] == "duplicate_keywords", "term"], strict=True))
-    repeated = repeated[[(c, t) not in planted for c, t in
-                         zip(repeated["campaign_id"], repeated["term"], strict=True)]]
+    # A boolean array, not a list: an empty list selects no *columns* (a one-campaign
+    # corpus has no repeated keyword, and `demo --campaigns 1` failed with KeyError).
+    repeated = repeated[np.fromiter(
+        ((c, t) not in planted for c, t in zip(repeated["campaign_id"], repeated["term"],
+                                               strict=True)), dtype=bool, count=len(repeated))]
     return pd.DataFrame({"kind": "duplicate_keywords",
                          "campaign_id": repeated["campaign_id"].to_numpy(),
                          "ad_group": repeated["ad_group"].to_numpy(),

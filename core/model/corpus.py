@@ -31,7 +31,7 @@ from gensim.corpora import Dictionary
 from core.errors import InputError
 from core.model import campaign_vectors, term_vectors
 from core.model.engines import bow_matrix
-from core.model.text import TextConfig, Tokenizer
+from core.model.text import TextConfig, Tokenizer, check_numbers
 
 Bow = list[tuple[int, int]]
 
@@ -378,6 +378,7 @@ class Corpus:
     def from_frame(cls, terms: pd.DataFrame, config: TextConfig | None = None) -> Corpus:
         """One document per campaign (first-seen order) from rows of `campaign_id`, `term`."""
         config = config or TextConfig()
+        check_numbers(config)
         rows = campaign_rows(terms, config.weight_by)
         grouped_terms: list[list[str]] = [[] for _ in rows.ids]
         for pos, term in zip(rows.positions, rows.terms, strict=True):
@@ -397,6 +398,7 @@ class Corpus:
                    config: TextConfig | None = None) -> Corpus:
         """One document per text, e.g. a benchmark corpus (`pretokenized=True` for OCTIS)."""
         config = config or TextConfig()
+        check_numbers(config)
         ids = [str(i) for i in ids] if ids is not None else [str(i) for i in range(len(texts))]
         if len(ids) != len(texts):
             raise InputError(f"{len(texts)} texts but {len(ids)} ids")

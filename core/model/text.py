@@ -14,6 +14,8 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import math
+import numbers
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -59,6 +61,27 @@ _JA_PIECE_CHARS = 12_000
 _JA_CUT_AFTER = re.compile(r"[\s。．.、，,！!？?」』）)]")
 
 
+_WHOLE_SETTINGS = ("min_token_len", "bigram_min_count", "no_below", "keep_n")
+_REAL_SETTINGS = ("no_above", "bigram_threshold")
+
+
+def check_numbers(config: TextConfig) -> None:
+    """Counts are whole numbers and shares and thresholds finite ones: `keep_n=1e4` failed
+    inside gensim ("slice indices must be integers"), `min_token_len=inf` said "lower
+    no_below", and `no_below="3"` was a bare TypeError. Checked where a corpus is built
+    and training starts, not in TextConfig: a model saved with such a setting still
+    loads (`no_below=2.5` trained)."""
+    for name in _WHOLE_SETTINGS:
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise InputError(f"TextConfig: {name} must be a whole number, not {value!r}")
+    for name in _REAL_SETTINGS:
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+                or not math.isfinite(value):
+            raise InputError(f"TextConfig: {name} must be a finite number, not {value!r}")
+
+
 @dataclass(frozen=True)
 class TextConfig:
     """How text becomes tokens and which tokens make the vocabulary.
@@ -99,6 +122,10 @@ class TextConfig:
                              f"({quoted(self.extra_stopwords)}); parse_stopwords splits "
                              "comma-separated text.")
         object.__setattr__(self, "extra_stopwords", tuple(self.extra_stopwords))
+        for name in (*_WHOLE_SETTINGS, *_REAL_SETTINGS):  # compared below: `no_below="3"`
+            value = getattr(self, name)                    # was a bare TypeError
+            if not isinstance(value, numbers.Real):
+                raise InputError(f"TextConfig: {name} must be a number, not {value!r}")
         checks = [
             (self.language in LANGUAGES, f"language must be one of {LANGUAGES}"),
             (self.weight_by in WEIGHTINGS, f"weight_by must be one of {WEIGHTINGS}"),

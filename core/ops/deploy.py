@@ -49,11 +49,14 @@ class PromoteResult:
 
 def promote(model_id: str, alias: str = "production", progress: Progress | None = None, *,
             expected: str | None = registry.ANY_PREVIOUS, other_dataset: bool = False,
-            require_gate: bool = False) -> PromoteResult:
+            require_gate: bool = False, known_problems: list[str] | None = None
+            ) -> PromoteResult:
     """Point `alias` at `model_id`, fingerprinting its dataset first if not done yet.
 
     `model_id` may name an alias, as in every other command (`promote candidate` moves
-    production to the candidate's model), but not the alias being moved."""
+    production to the candidate's model), but not the alias being moved.
+    `known_problems`: the model's `gate.problems`, when the caller has just found them
+    (the pipeline's gate did; finding them loads the model and its top words again)."""
     registry.check_alias(alias)
     auth.require("promote")
     named = model_id
@@ -63,7 +66,7 @@ def promote(model_id: str, alias: str = "production", progress: Progress | None 
                          f"name a model id (`python -m core models` lists them){others}.")
     model_id = registry.resolve(named)
     record = registry.get(model_id)
-    broken = gate.problems(model_id)
+    broken = gate.problems(model_id) if known_problems is None else known_problems
     if broken:
         raise TopicLabError(f"Model {model_id} cannot be promoted: " + "; ".join(broken) + ".")
     if alias == "production" and not other_dataset:

@@ -1,14 +1,16 @@
 """Drift: how far a dataset version has moved from what the production model learned from.
 
 Four measures, each with a threshold and a plain verdict:
-- out-of-vocabulary share: the share of the version's tokens whose words never occurred in
-  the model's training data (the new words below; 0 on the training data itself). Not the
-  share the model has no vocabulary entry for: that counts the words the vocabulary filter
-  dropped (in one campaign only, or in more than half), words the model was built
-  without, and their share moves with which campaigns a version holds: Sony's exports
-  without the five `nnc` campaigns rose from 0.11 to 0.30 with no new word at all;
-- new terms that matter: words never seen in the training data, ranked by the volume
-  they carry (impressions, else occurrences), to show *what* is new;
+- out-of-vocabulary share: the share of the version's tokens whose words the model has no
+  vocabulary entry for and that are new or newly common: never seen in training, or seen
+  there in fewer campaigns than the vocabulary's `no_below` and now in at least that many
+  (0 on the training data itself). Not every word without an entry: the words the
+  vocabulary filter dropped as too common, or that are as rare as they were, have a
+  share that moves with which campaigns a version holds (Sony's exports without the five
+  `nnc` campaigns rose from 0.11 to 0.30 with no new word at all), and a version that is
+  a subset of training holds no word in more campaigns than training did;
+- new terms that matter: the words that share counts, ranked by the volume they carry
+  (impressions, else occurrences), to show *what* is new;
 - topic-prevalence shift: Jensen–Shannon distance (base 2, 0..1) between the mean
   fingerprint of the training data and of the version;
 - confidence: the share of campaigns whose strongest topic is weak (max weight below
@@ -27,18 +29,19 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from scipy.spatial.distance import jensenshannon
 
 from core.data import audit, auth, datasets, store
 from core.errors import InputError
-from core.model.corpus import EncodedCounts, gc_paused
+from core.model.corpus import EncodedCounts, Encoder, gc_paused
 from core.model.text import Tokenizer
 from core.serve import registry
 from core.serve.score import LOW_CONFIDENCE
 from core.testpause import pause
 
 THRESHOLDS = {
-    "oov_increase": 0.10,         # share of tokens whose words training never saw
+    "oov_increase": 0.10,         # share of tokens of words new or newly common, no entry
     "topic_shift_js": 0.15,       # JS distance between mean fingerprints
     "low_confidence_increase": 0.15,  # absolute rise in the share of low-confidence campaigns
 }
@@ -87,18 +90,22 @@ class _WordTally:
     terms' words add those sums with `np.bincount`. The figures equal a row-by-row,
     token-by-token count: occurrences are integers, and the volume is impressions (a
     BIGINT column), whole numbers whose float sums are exact in any order below 2**53.
-    First-seen order is kept because it breaks ties in the ranking of new terms.
+    First-seen order is kept because it breaks ties in the ranking of new terms. Given
+    the rows' campaigns, it also counts the campaigns each word occurs in (`campaigns`).
     """
 
     def __init__(self) -> None:
         self.index: dict[str, int] = {}
         self.rows = np.zeros(0, dtype=np.int64)
         self.volume = np.zeros(0, dtype=np.float64)
+        self.campaigns = np.zeros(0, dtype=np.int64)
 
     def add(self, tokenizer: Tokenizer, terms: pd.Series, volume: np.ndarray,
-            rows: np.ndarray | None = None) -> None:
+            rows: np.ndarray | None = None, campaigns: pd.Series | None = None) -> None:
         """Count the words of these term rows (strings), each row weighing `volume`; with
-        `rows`, each entry stands for that many rows and `volume` is their sum."""
+        `rows`, each entry stands for that many rows and `volume` is their sum. With
+        `campaigns` (each row's campaign id; every row of a campaign in this batch, as
+        `datasets.term_batches` gives them), also the campaigns each word occurs in."""
         term_codes, unique_terms = pd.factorize(terms)   # distinct terms, first-seen order
         with gc_paused():
             per_term = tokenizer.tokenize_terms(unique_terms.tolist())
@@ -121,12 +128,31 @@ class _WordTally:
         self.rows = _grown(self.rows, size) + np.rint(occurrences).astype(np.int64)
         self.volume = _grown(self.volume, size) + np.bincount(
             word_ids, weights=term_volume[owner], minlength=size)
+        if campaigns is not None:
+            self.campaigns = _grown(self.campaigns, size) + _campaigns_per_word(
+                campaigns, term_codes, len(lengths), owner, word_ids, size)
 
-    def counters(self) -> tuple[Counter[str], Counter[str]]:
-        """(volume, occurrences) per word, in first-seen order."""
+    def counters(self) -> tuple[Counter[str], Counter[str], Counter[str]]:
+        """(volume, occurrences, campaigns) per word, in first-seen order; campaigns are
+        empty unless they were given."""
         words = list(self.index)
+        campaigns = self.campaigns.tolist() if len(self.campaigns) == len(words) else []
         return (Counter(dict(zip(words, self.volume.tolist(), strict=True))),
-                Counter(dict(zip(words, self.rows.tolist(), strict=True))))
+                Counter(dict(zip(words, self.rows.tolist(), strict=True))),
+                Counter(dict(zip(words, campaigns, strict=False))))
+
+
+def _campaigns_per_word(campaigns: pd.Series, term_codes: np.ndarray, n_terms: int,
+                        owner: np.ndarray, word_ids: np.ndarray, size: int) -> np.ndarray:
+    """In how many of these campaigns each word occurs (rows: `term_codes`, the distinct
+    terms' words: `word_ids` of term `owner`): a campaigns x terms times terms x words
+    product, whose stored entries are the distinct (campaign, word) pairs."""
+    campaign_codes, unique_campaigns = pd.factorize(campaigns)
+    campaign_terms = sp.csr_matrix((np.ones(len(term_codes)), (campaign_codes, term_codes)),
+                                   shape=(len(unique_campaigns), n_terms))
+    term_words = sp.csr_matrix((np.ones(len(word_ids)), (owner, word_ids)),
+                               shape=(n_terms, size))
+    return np.bincount((campaign_terms @ term_words).indices, minlength=size)
 
 
 def _grown(values: np.ndarray, size: int) -> np.ndarray:
@@ -151,7 +177,7 @@ def _profile(model: registry.LoadedModel, batches: Iterable[pd.DataFrame],
         volume = (pd.to_numeric(terms.get("impressions"), errors="coerce").fillna(0)
                   if "impressions" in terms else pd.Series(0, index=terms.index))
         tally.add(model.encoder.tokenizer, terms["term"].astype(str),
-                  volume.to_numpy(dtype=np.float64))
+                  volume.to_numpy(dtype=np.float64), campaigns=terms["campaign_id"])
     if counts is not None:
         ids, parts = counts.campaign_ids, [model.engine.transform(counts.matrix)]
     return _summary(model, tally, np.vstack(parts), len(ids))
@@ -189,7 +215,7 @@ def _summary(model: registry.LoadedModel, tally: _WordTally, fingerprints: np.nd
              campaigns: int) -> dict[str, Any]:
     """A profile from its word tally and its campaigns' fingerprints."""
     vocabulary = model.encoder.dictionary.token2id
-    token_volume, token_rows = tally.counters()
+    token_volume, token_rows, token_campaigns = tally.counters()
     known = np.fromiter(map(vocabulary.__contains__, tally.index), dtype=bool,
                         count=len(tally.index))
     total = int(tally.rows.sum())
@@ -197,16 +223,31 @@ def _summary(model: registry.LoadedModel, tally: _WordTally, fingerprints: np.nd
     return {"oov_share": unknown_count / total if total else 1.0,
             "mean_fingerprint": fingerprints.mean(axis=0),
             "confidence": fingerprints.max(axis=1),
-            "token_volume": token_volume, "token_rows": token_rows, "campaigns": campaigns}
+            "token_volume": token_volume, "token_rows": token_rows,
+            "token_campaigns": token_campaigns, "campaigns": campaigns}
 
 
-def new_word_share(rows: Counter[str], seen: Collection[str]) -> float:
-    """The share of the occurrences in `rows` (word -> occurrences) of words not in `seen`,
-    the training data's words; 1.0 for a version without a single word to read."""
+def unrepresented_words(version: dict[str, Any], seen: Collection[str],
+                        encoder: Encoder) -> set[str]:
+    """The words of a version's profile the model cannot represent that are new or newly
+    common: no vocabulary entry, and never `seen` in training, or dropped there as too
+    rare (in fewer campaigns than `no_below`) and now in at least that many. A word
+    dropped as too common, or as rare as it was, is left out: a version that is a subset
+    of training holds no word in more campaigns than training did."""
+    vocabulary, dropped = encoder.dictionary.token2id, encoder.dropped
+    no_below = encoder.tokenizer.config.no_below
+    return {word for word, campaigns in version["token_campaigns"].items()
+            if word not in vocabulary and (word not in seen or (
+                dropped.get(word) == "too rare" and campaigns >= no_below))}
+
+
+def word_share(rows: Counter[str], words: Collection[str]) -> float:
+    """The share of the occurrences in `rows` (word -> occurrences) of `words`; 1.0 for a
+    version without a single word to read."""
     total = sum(rows.values())
     if not total:
         return 1.0
-    return sum(n for word, n in rows.items() if word not in seen) / total
+    return sum(n for word, n in rows.items() if word in words) / total
 
 
 def topic_shift(p: np.ndarray, q: np.ndarray) -> float:
@@ -248,9 +289,10 @@ def drift_report(dataset: str, version: int | None = None,
     low_base = float((base["confidence"] < LOW_CONFIDENCE).mean())
     low_new = float((new["confidence"] < LOW_CONFIDENCE).mean())
     shift = topic_shift(base["mean_fingerprint"], new["mean_fingerprint"])
-    unseen_share = new_word_share(new["token_rows"], base["token_rows"])
+    unrepresented = unrepresented_words(new, base["token_rows"], model.encoder)
+    oov = word_share(new["token_rows"], unrepresented)
     measures = {
-        "oov_increase": _measure(unseen_share, THRESHOLDS["oov_increase"], 0.0, unseen_share),
+        "oov_increase": _measure(oov, THRESHOLDS["oov_increase"], 0.0, oov),
         "topic_shift_js": _measure(shift, THRESHOLDS["topic_shift_js"]),
         "low_confidence_increase": _measure(low_new - low_base,
                                             THRESHOLDS["low_confidence_increase"], low_base,
@@ -258,9 +300,9 @@ def drift_report(dataset: str, version: int | None = None,
     }
     use_volume = sum(new["token_volume"].values()) > 0
     ranking = new["token_volume"] if use_volume else new["token_rows"]
-    unseen = Counter({w: v for w, v in ranking.items() if w not in base["token_rows"]})
-    new_terms = [{"word": w, "volume": v, "rows": new["token_rows"][w]}
-                 for w, v in unseen.most_common(20)]
+    unseen = Counter({w: v for w, v in ranking.items() if w in unrepresented})
+    new_terms = [{"word": w, "volume": v, "rows": new["token_rows"][w],
+                  "campaigns": new["token_campaigns"][w]} for w, v in unseen.most_common(20)]
     bins = np.linspace(0, 1, 11)
     histogram = {"bins": bins.round(2).tolist(),
                  "training": np.histogram(base["confidence"], bins)[0].tolist(),

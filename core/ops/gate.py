@@ -14,18 +14,35 @@ answer:
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from core.errors import InputError
 from core.model import metrics
 from core.model.metrics import DIVERSITY_FLOOR
 from core.model.text import TextConfig
 from core.serve import registry
 
 DEFAULT_TOLERANCE = 0.02
+MAX_TOLERANCE = 2.0   # NPMI spans [-1, 1]: more than 2 lets every model through
 TOP_WORDS = metrics.TOPN
+
+
+def check_tolerance(tolerance: Any) -> float:
+    """The NPMI tolerance as a float, or an InputError naming it: a finite number from 0 to
+    MAX_TOLERANCE, as `pipeline --tolerance` takes. From Python, NaN let a model through
+    however much worse its NPMI (no comparison with NaN is true, so none was "worse by
+    more than" it), and so did infinity; a negative one asked for a model better than
+    production."""
+    if isinstance(tolerance, bool) or not isinstance(tolerance, numbers.Real) \
+            or not math.isfinite(tolerance) or not 0 <= tolerance <= MAX_TOLERANCE:
+        raise InputError(f"tolerance must be a finite number from 0 to {MAX_TOLERANCE:g}, "
+                         f"not {tolerance!r}.")
+    return float(tolerance)
 
 
 @dataclass(frozen=True)
@@ -86,6 +103,7 @@ def verdict(model_id: str, production_id: str | None, corpus=None, *,
     (built from its dataset version and text settings when not given). `known_problems`:
     the model's `problems`, when the caller has just found them (a promotion checks them
     first; finding them loads the model and its top words again)."""
+    tolerance = check_tolerance(tolerance)
     record = registry.get(model_id)
     label = f"{record['dataset']} v{int(record['version'])}"
     broken = problems(model_id) if known_problems is None else known_problems

@@ -74,6 +74,7 @@ def run(dataset: str, paths: Sequence[str | Path] | None = None, *,
     """Run every step; raises on failure (nothing promoted), returns the decision otherwise."""
     for action in ("train", "promote"):  # refuse before doing any work
         auth.require(action)
+    tolerance = gate.check_tolerance(tolerance)
     steps: list[dict[str, Any]] = []
 
     def note(step: str, **detail: Any) -> None:
@@ -118,19 +119,23 @@ def run(dataset: str, paths: Sequence[str | Path] | None = None, *,
     result = train(spec, progress, corpus=_training_corpus(spec, corpus))
     note("train", model_id=result.model_id, dataset=info.label, engine=spec.engine, k=spec.k)
 
-    # Both models are judged on the same data: the whole version just trained on.
-    decided = gate.verdict(result.model_id, production, corpus, tolerance=tolerance)
+    # Both models are judged on the same data: the whole version just trained on. Whether
+    # the model may serve at all is found once, for the gate and the promotion.
+    broken = gate.problems(result.model_id)
+    decided = gate.verdict(result.model_id, production, corpus, tolerance=tolerance,
+                           known_problems=broken)
     note("evaluate", **decided.evaluation)
     promote, reason = decided.passes, decided.reason
     note("gate", decision="promote" if promote else "candidate", reason=reason)
 
     if promote:
         # Judged against `production`: if someone promoted meanwhile, refuse (stale gate).
-        outcome = deploy.promote(result.model_id, "production", progress, expected=production)
+        outcome = deploy.promote(result.model_id, "production", progress, expected=production,
+                                 known_problems=broken)
         note("promote", alias="production", previous=outcome.previous,
              scored=outcome.scoring.campaigns if outcome.scoring else None)
     else:
-        outcome = deploy.promote(result.model_id, "candidate", progress)
+        outcome = deploy.promote(result.model_id, "candidate", progress, known_problems=broken)
         note("candidate", alias="candidate", previous=outcome.previous,
              scored=outcome.scoring.campaigns if outcome.scoring else None)
     names = None

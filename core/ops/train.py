@@ -29,7 +29,7 @@ from core.model.engines import (
     is_number,
     make_engine,
 )
-from core.model.text import TextConfig, check_stopwords
+from core.model.text import TextConfig, check_numbers, check_stopwords
 from core.plain_text import hidden_characters
 from core.progress import Progress
 from core.serve import registry
@@ -71,6 +71,7 @@ class TrainSpec:
         if isinstance(self.sample, bool) or not isinstance(self.sample, int) or self.sample < 2:
             raise InputError(f"sample must be a whole number of at least 2, not {self.sample!r}.")
         check_stopwords(self.text.extra_stopwords)  # here, not in TextConfig: saved models load
+        check_numbers(self.text)
 
     def with_(self, **changes: Any) -> TrainSpec:
         return replace(self, **changes)
