@@ -445,6 +445,24 @@ def test_without_a_production_model_the_service_is_up_but_not_ready(home):
         assert r.headers["X-Model-Id"] == "none" and "No production model" in r.json()["error"]
 
 
+def test_while_its_models_load_the_service_says_it_is_starting(served):
+    """Before the first load (seconds at startup) it said `no production model: train one
+    and promote it` and `API key unknown or revoked` of a store holding both."""
+    key = keys.create("early").key
+    app = create_app(Settings(poll_s=60.0))
+    early = TestClient(app)                 # no lifespan: the first load has not run
+    r = early.get("/readyz")
+    assert r.status_code == 503 and "starting" in r.json()["problem"]
+    assert "promote" not in r.json()["problem"]
+    r = post(early, "neighbors", {"campaign_id": CAMPAIGN}, key)
+    assert r.status_code == 503 and r.headers["Retry-After"]
+    assert "starting" in r.json()["error"] and "key" not in r.json()["error"]
+    with TestClient(app) as c:
+        assert app.state.gateway.holder.first_round.wait(120)
+        assert c.get("/readyz").status_code == 200
+        assert post(c, "neighbors", {"campaign_id": CAMPAIGN}, key).status_code == 200
+
+
 # -- batch, cache, canary, hot reload ------------------------------------------------------------
 def test_batch_answers_item_by_item(served):
     key = keys.create("batch").key

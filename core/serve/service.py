@@ -65,6 +65,8 @@ log = logging.getLogger(__name__)
 disable_created_metrics()  # no `_created` series beside every counter
 
 API_VERSION = "v1"
+# What /readyz and every answer say while the first load runs (seconds at startup)
+STARTING = "service is starting: its models are still loading; retry in a few seconds"
 T = TypeVar("T")
 INLINE_KEYWORDS, INLINE_CHARACTERS = 50, 2_000   # see `inline`
 DISCONNECT_CHECK_S = 0.25     # how often a batch's client is checked (`Gateway._watched`)
@@ -301,7 +303,10 @@ class Gateway:
             # The cache's generation first, then the snapshot: a swap (and its clear) after
             # this keeps this request's answers out of the cache (`ResponseCache.put`).
             outcome.cache_generation = self.cache.generation
+            starting = self.holder.starting    # before the snapshot: set after its swap
             state = self.holder.state          # this request's models, whatever reloads
+            if starting:
+                raise AnswerError(503, f"The {STARTING}.")
             status, body = await self._answer(request, state, outcome)
         except AnswerError as err:
             status, body = err.status, {"error": err.message}
@@ -680,12 +685,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.api_route("/readyz", methods=["GET", "HEAD"])
     async def readyz(request: Request) -> Response:
         """200 when a production model is loaded and answering, 503 (with why) when not."""
+        starting = gateway.holder.starting
         state = gateway.holder.state
         production, candidate = state.model_ids
         body = {"ready": state.ready, "production": production, "candidate": candidate,
                 "canary_percent": state.canary_percent, "problem": state.problem,
                 "worker": os.getpid()}
-        if not state.ready:
+        if starting:
+            body["problem"] = STARTING
+        elif not state.ready:
             body["problem"] = state.problem or ("no production model: train one and promote "
                                                 "it (`python -m core promote MODEL_ID`)")
         return JSONResponse(body, status_code=200 if state.ready else 503,

@@ -215,6 +215,13 @@ class ModelHolder:
         self.first_round = threading.Event()   # set once the first load was tried
         self._thread: threading.Thread | None = None
 
+    @property
+    def starting(self) -> bool:
+        """Whether the first load is still under way: until then no alias, key or model is
+        known, and answers said `no production model` and `API key unknown` of a store
+        that has both (for the seconds a model takes to load)."""
+        return not self.first_round.is_set()
+
     def refresh(self, force: bool = True) -> bool:
         """Read the settings and swap in a new snapshot if anything changed; True if so.
         Unless `force`, the store is opened only when the serving generation changed, or
