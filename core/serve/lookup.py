@@ -150,6 +150,17 @@ class Lookup:
         """The term rows of some campaigns, in import order (as a boolean filter gives)."""
         return self._rows.of(campaign_ids)
 
+    def unknown_of(self, campaign_id: str) -> score.Fingerprint | None:
+        """A stored campaign's words the model does not use, and why, read again from its
+        term rows: a stored fingerprint keeps only their share (the CLI printed
+        `oov_share` 0.26 with `unknown_words: []`, Lookup the share and no word). None
+        when the model knows none of its words."""
+        rows = self._rows_of([self.check(campaign_id)])
+        try:
+            return score.fold_in(self.model, rows["term"].dropna().astype(str).tolist())
+        except InputError:
+            return None
+
     # -- finding campaigns ------------------------------------------------------------
     def search(self, text: str, limit: int = 20) -> pd.DataFrame:
         """Campaigns whose id, name or account contains `text` (any case), exact ids first."""
