@@ -582,7 +582,11 @@ def _suggest(args: argparse.Namespace) -> Any:
         from core.data import export
         from core.model import actions
         return CsvOutput(export.csv_bytes(actions.to_frame(result.suggestions.actions)))
-    return {"model_id": lookup.model_id, **result.to_dict(lookup.topic_names)}
+    answer = {"model_id": lookup.model_id, **result.to_dict(lookup.topic_names)}
+    words = lookup.unknown_of(args.campaign_id) if keywords is None else None
+    if words is not None:   # as `fingerprint` says them (a stored fingerprint keeps the share)
+        answer |= {"unknown_words": words.unknown_words(), "unknown": words.unknown_report()}
+    return answer
 
 
 @command("ngrams", "1-3 word fragments of a campaign's or an account's search terms, and "

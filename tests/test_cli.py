@@ -173,6 +173,9 @@ def test_model_commands_print_json(trained_home):
     assert fp["oov_share"] > 0 and fp["unknown_words"]
     assert abs(fp["unknown"]["dropped_share"] + fp["unknown"]["never_seen_share"]
                - fp["oov_share"]) < 1e-3
+    suggested = ok_json(cli("suggest", unread, home=trained_home))
+    assert (suggested["unknown_words"], suggested["unknown"]) == (fp["unknown_words"],
+                                                                  fp["unknown"])
     pasted = ok_json(cli("fingerprint", "--text", "emergency plumber, drain cleaning",
                          home=trained_home))
     assert pasted["campaign_id"] is None and abs(sum(pasted["fingerprint"]) - 1) < 1e-3
