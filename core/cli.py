@@ -593,7 +593,7 @@ def _suggest(args: argparse.Namespace) -> Any:
          "the wasteful ones as safe negatives",
          arg("campaign_id", nargs="?"),
          arg("--account", help="every campaign of this account together"),
-         arg("--dataset", help="dataset name (default: the default dataset)"),
+         arg("--dataset", help="dataset name (default: the production model's, else demo)"),
          arg("--version", type=int, help="dataset version (default: newest)"),
          arg("--top", type=int, default=50, help="costliest fragments listed"))
 def _ngrams(args: argparse.Namespace) -> Any:
