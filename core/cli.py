@@ -632,9 +632,12 @@ def _pipeline(args: argparse.Namespace) -> Any:
         overrides["params"] = {"master": args.spark_master}
     _export_dir_needs_spark_settings(args)
     with _export_dir(args):
-        return pipeline.run(args.dataset, args.paths, tolerance=args.tolerance,
-                            overrides=overrides or None, progress=progress_line,
-                            log=lambda line: print(printable(line), file=sys.stderr)).to_dict()
+        result = pipeline.run(args.dataset, args.paths, tolerance=args.tolerance,
+                              overrides=overrides or None, progress=progress_line,
+                              log=lambda line: print(printable(line), file=sys.stderr))
+    for warning in result.warnings:   # as `train` prints them: a scheduler's log shows them
+        print(f"warning: {printable(warning)}", file=sys.stderr)
+    return result.to_dict()
 
 
 def _export_dir_needs_spark_settings(args: argparse.Namespace) -> None:
