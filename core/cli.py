@@ -490,15 +490,14 @@ def _fingerprint(args: argparse.Namespace) -> Any:
         raise TopicLabError("give a campaign id, --text or --file, not several")
     _encoding_only_with_file(args)
     keywords = None if args.campaign_id else _keywords_from(args)  # bad input fails fast
+    model = registry.load(registry.resolve(args.model))
+    names = registry.topic_names(model)
     if keywords is None:
-        lookup = _lookup(args)
-        model, names = lookup.model, lookup.topic_names
-        i = lookup.fingerprints.index_of(lookup.check(args.campaign_id))
-        weights, oov = lookup.fingerprints.weights[i], float(lookup.fingerprints.oov_share[i])
-        fp = lookup.unknown_of(args.campaign_id)   # its words, read again: why not used
+        stored = score.load_fingerprints(model.model_id)
+        i = stored.index_of(args.campaign_id)
+        weights, oov = stored.weights[i], float(stored.oov_share[i])
+        fp = score.unknown_of_stored(model, args.campaign_id)   # why its words were unused
     else:
-        model = registry.load(registry.resolve(args.model))
-        names = registry.topic_names(model)
         fp = score.fold_in(model, keywords)
         weights, oov = fp.weights, fp.oov_share
     return {"model_id": model.model_id, "campaign_id": args.campaign_id,

@@ -151,11 +151,9 @@ class Lookup:
         return self._rows.of(campaign_ids)
 
     def unknown_of(self, campaign_id: str) -> score.Fingerprint | None:
-        """A stored campaign's words the model does not use, and why, read again from its
-        term rows: a stored fingerprint keeps only their share (the CLI printed
-        `oov_share` 0.26 with `unknown_words: []`, Lookup the share and no word). None
-        when the model knows none of its words."""
-        rows = self._rows_of([self.check(campaign_id)])
+        """`score.unknown_of_stored` from Lookup's copy of the term rows (the page showed
+        the share of words the model does not use, and no word)."""
+        rows = self._rows_of([self.check(campaign_id)])   # mapped, not read from the store
         try:
             return score.fold_in(self.model, rows["term"].dropna().astype(str).tolist())
         except InputError:
