@@ -110,8 +110,11 @@ right.metric("Confidence (strongest topic)", f"{result.fingerprint.confidence:.2
 right.metric("Words the model does not use", f"{result.fingerprint.oov_share:.0%}",
              help="Never seen in the training data, or seen but dropped by the vocabulary "
                   "filter (in too few or too many campaigns).")
-if result.fingerprint.unknown_tokens:
-    unknown = result.fingerprint.unknown_report()
+# a stored campaign's fingerprint keeps only the share: its words are read again
+words = (result.fingerprint if result.campaign_id is None
+         else lookup.unknown_of(result.campaign_id))
+if words is not None and words.unknown_tokens:
+    unknown = words.unknown_report()
     if unknown["never_seen"]:
         right.caption(f"Never seen in training ({unknown['never_seen_share']:.0%}): "
                       + ui.markdown_text(", ".join(unknown["never_seen"])[:300]))

@@ -495,14 +495,15 @@ def _fingerprint(args: argparse.Namespace) -> Any:
     if keywords is None:
         stored = score.load_fingerprints(model.model_id)
         i = stored.index_of(args.campaign_id)
-        weights, oov, unknown = stored.weights[i], float(stored.oov_share[i]), []
+        weights, oov = stored.weights[i], float(stored.oov_share[i])
+        fp = score.unknown_of_stored(model, args.campaign_id)   # why its words were unused
     else:
         fp = score.fold_in(model, keywords)
-        weights, oov, unknown = fp.weights, fp.oov_share, fp.unknown_words()
-        report = fp.unknown_report()
+        weights, oov = fp.weights, fp.oov_share
     return {"model_id": model.model_id, "campaign_id": args.campaign_id,
-            "oov_share": round(oov, 4), "unknown_words": unknown,
-            **({} if args.campaign_id else {"unknown": report}),
+            "oov_share": round(oov, 4),
+            "unknown_words": fp.unknown_words() if fp is not None else [],
+            **({"unknown": fp.unknown_report()} if fp is not None else {}),
             "fingerprint": [round(float(w), 5) for w in weights],
             "top_topics": score.top_topics(weights, names)}
 
@@ -580,14 +581,18 @@ def _suggest(args: argparse.Namespace) -> Any:
         from core.data import export
         from core.model import actions
         return CsvOutput(export.csv_bytes(actions.to_frame(result.suggestions.actions)))
-    return {"model_id": lookup.model_id, **result.to_dict(lookup.topic_names)}
+    answer = {"model_id": lookup.model_id, **result.to_dict(lookup.topic_names)}
+    words = lookup.unknown_of(args.campaign_id) if keywords is None else None
+    if words is not None:   # as `fingerprint` says them (a stored fingerprint keeps the share)
+        answer |= {"unknown_words": words.unknown_words(), "unknown": words.unknown_report()}
+    return answer
 
 
 @command("ngrams", "1-3 word fragments of a campaign's or an account's search terms, and "
          "the wasteful ones as safe negatives",
          arg("campaign_id", nargs="?"),
          arg("--account", help="every campaign of this account together"),
-         arg("--dataset", help="dataset name (default: the default dataset)"),
+         arg("--dataset", help="dataset name (default: the production model's, else demo)"),
          arg("--version", type=int, help="dataset version (default: newest)"),
          arg("--top", type=int, default=50, help="costliest fragments listed"))
 def _ngrams(args: argparse.Namespace) -> Any:
@@ -626,9 +631,12 @@ def _pipeline(args: argparse.Namespace) -> Any:
         overrides["params"] = {"master": args.spark_master}
     _export_dir_needs_spark_settings(args)
     with _export_dir(args):
-        return pipeline.run(args.dataset, args.paths, tolerance=args.tolerance,
-                            overrides=overrides or None, progress=progress_line,
-                            log=lambda line: print(printable(line), file=sys.stderr)).to_dict()
+        result = pipeline.run(args.dataset, args.paths, tolerance=args.tolerance,
+                              overrides=overrides or None, progress=progress_line,
+                              log=lambda line: print(printable(line), file=sys.stderr))
+    for warning in result.warnings:   # as `train` prints them: a scheduler's log shows them
+        print(f"warning: {printable(warning)}", file=sys.stderr)
+    return result.to_dict()
 
 
 def _export_dir_needs_spark_settings(args: argparse.Namespace) -> None:

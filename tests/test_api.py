@@ -400,6 +400,22 @@ def test_register_refuses_a_model_of_other_rows(fitted, tmp_path: Path, home: Pa
     assert store.query("SELECT count(*) AS n FROM models")["n"].iloc[0] == 0
 
 
+def test_register_finds_the_version_of_the_rows_the_model_was_fitted_on(
+        fitted, demo_file: Path, tmp_path: Path, home: Path) -> None:
+    """A model fitted on version 1's files was refused (`other rows than demo v2`) once a
+    newer version was imported; `version=` still names one."""
+    from core import InputError
+    from core.data import ingest
+    from core.serve import registry
+
+    ingest.import_paths([demo_file], "demo")
+    ingest.import_paths([demo_subset(tmp_path / "d300.parquet", campaigns=300)], "demo")
+    with pytest.raises(InputError, match="other rows than demo v2"):
+        registry.register_fitted(fitted, "demo", version=2)
+    model_id = registry.register_fitted(fitted, "demo")
+    assert registry.list_models().set_index("model_id").loc[model_id, "version"] == 1
+
+
 def test_register_refuses_a_model_with_other_neighbour_weights(fitted, demo_file: Path,
                                                                home: Path) -> None:
     """Lookup ranks a registered model's neighbours with the default weights: a model fitted

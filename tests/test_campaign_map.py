@@ -89,6 +89,18 @@ def test_small_dominant_groups_merge_into_the_nearest_big_one():
     assert np.bincount(labels).sum() == 22
 
 
+def test_a_few_campaigns_keep_a_cluster_per_topic_that_holds_its_share():
+    """The 16 Sony campaigns (K = 8, about 2 a topic) were one cluster: no topic reached
+    the floor of 5, so the biggest group took every campaign."""
+    weights = np.full((16, 8), 0.02)
+    weights[np.arange(16), np.arange(16) % 8] = 0.86          # 2 campaigns a topic
+    weights[15] = np.full(8, 0.02)
+    weights[15, [0, 6]] = [0.46, 0.42]          # now topic 0's: topic 7 keeps 1 campaign
+    labels = campaign_map.dominant_clusters(weights)
+    assert list(labels[:7]) == list(range(7)) and labels[15] == 0
+    assert labels[7] != 7 and len(set(labels)) == 7          # a group of 1 still merges
+
+
 @pytest.mark.parametrize("n", [0, 1, 2, 4])
 def test_projection_of_tiny_inputs(n):
     weights = np.random.default_rng(0).dirichlet(np.ones(5), n) if n else np.empty((0, 5))

@@ -165,6 +165,17 @@ def test_model_commands_print_json(trained_home):
 
     fp = ok_json(cli("fingerprint", campaign_ids[0], home=trained_home))
     assert abs(sum(fp["fingerprint"]) - 1) < 1e-3
+    # a stored campaign's unread words, as for pasted ones (was `unknown_words: []`)
+    from core.serve.lookup import Lookup
+    stored = Lookup(model_id).fingerprints
+    unread = max(zip(stored.oov_share, stored.campaign_ids, strict=True))[1]
+    fp = ok_json(cli("fingerprint", unread, home=trained_home))
+    assert fp["oov_share"] > 0 and fp["unknown_words"]
+    assert abs(fp["unknown"]["dropped_share"] + fp["unknown"]["never_seen_share"]
+               - fp["oov_share"]) < 1e-3
+    suggested = ok_json(cli("suggest", unread, home=trained_home))
+    assert (suggested["unknown_words"], suggested["unknown"]) == (fp["unknown_words"],
+                                                                  fp["unknown"])
     pasted = ok_json(cli("fingerprint", "--text", "emergency plumber, drain cleaning",
                          home=trained_home))
     assert pasted["campaign_id"] is None and abs(sum(pasted["fingerprint"]) - 1) < 1e-3

@@ -92,6 +92,20 @@ def test_a_tolerance_that_is_not_a_finite_number_from_0_to_2_is_refused(trained_
     assert gate.verdict(production, None, tolerance=0).passes   # no production to beat
 
 
+def test_the_pipeline_prints_its_training_warnings_as_train_does(home):
+    """`train` printed `warning: K = … is a lot` on stderr; the pipeline kept them in its
+    JSON only, so a scheduler's log of the step lines never showed them."""
+    from core.data import ingest
+    from tests.conftest import FAST_PARAMS, FIXTURES, cli
+
+    ingest.import_paths([FIXTURES / "sony"], "tiny")
+    deploy.promote(train.train(train.TrainSpec(dataset="tiny", k=2, params=FAST_PARAMS)
+                               ).model_id, "production")
+    run = cli("pipeline", "--dataset", "tiny", home=home)
+    assert run.returncode == 0, run.stderr
+    assert "warning: K = 2 topics for 5 campaigns is a lot" in run.stderr
+
+
 def test_a_failure_after_training_leaves_production_untouched(trained_home, monkeypatch):
     production = registry.alias("production")
     counts = store.query("SELECT model_id, count(*) AS n FROM fingerprints GROUP BY ALL")

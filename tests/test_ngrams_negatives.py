@@ -178,3 +178,21 @@ def test_lookup_page_shows_the_ngram_waste_action(trained_home):
     ok(at)
     labels = [e.label for e in at.expander]
     assert any("wasteful search-term fragment" in label for label in labels), labels
+
+
+def test_cli_ngrams_reads_the_production_models_dataset_and_says_when_it_has_no_searches(
+        trained_home):
+    """`ngrams akashi_nonbrand` looked in demo while production served sony (`No campaign
+    id 'akashi_nonbrand' in demo v2`), and a keywords-only campaign gave `ngrams: []` with
+    no word of why."""
+    from core.data import ingest
+    from core.ops import deploy, train
+    from tests.conftest import FAST_PARAMS, FIXTURES, cli, ok_json
+
+    ingest.import_paths([FIXTURES / "sony"], "sony")
+    model = train.train(train.TrainSpec(dataset="sony", k=2, params=FAST_PARAMS))
+    deploy.promote(model.model_id, "production", other_dataset=True)
+    report = ok_json(cli("ngrams", "akashi_nonbrand", home=trained_home))
+    assert (report["dataset"], report["ngrams"]) == ("sony", [])
+    assert report["notes"][0].startswith("No search terms for this campaign")
+    assert ok_json(cli("ngrams", "C00001", "--dataset", "demo", home=trained_home))["ngrams"]

@@ -439,6 +439,24 @@ def test_lookup_says_when_no_campaign_passes_the_filters_and_asks_no_feedback(tr
     assert not [b for b in at.button if b.label == "Send feedback"]
 
 
+def test_lookup_names_the_words_a_stored_campaign_has_that_the_model_does_not_use(
+        trained_home):
+    """A stored campaign showed "Words the model does not use: 9%" and no word (its stored
+    fingerprint keeps only the share); pasted keywords listed theirs."""
+    from core.serve.lookup import Lookup
+
+    lookup = Lookup("production")
+    fingerprints = lookup.fingerprints
+    i = int(np.argmax(fingerprints.oov_share))
+    campaign_id = fingerprints.campaign_ids[i]
+    assert fingerprints.oov_share[i] > 0
+    at = page("lookup")
+    ok(at.selectbox(key="lookup_campaign").set_value(campaign_id).run())
+    shown = [c.value for c in at.caption if "vocabulary filter" in c.value
+             or c.value.startswith("Never seen")]
+    assert shown and lookup.unknown_of(campaign_id).unknown_words()[0] in " ".join(shown)
+
+
 def test_pasted_keywords_and_stop_words_with_control_characters_are_refused(trained_home):
     """A terminal's colour code or a NUL was kept in a pasted keyword (the word around it
     unknown to the model, shown garbled) and in a stop word (saved with the model, removing

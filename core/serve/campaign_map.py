@@ -162,12 +162,15 @@ def projection(model_id: str | None = None) -> tuple[pd.DataFrame, int, bool]:
 def dominant_clusters(weights: np.ndarray, min_cluster_size: int | None = None) -> np.ndarray:
     """Cluster id (a topic id) of every campaign: its dominant topic, with topics that
     dominate fewer than `min_cluster_size` campaigns (default max(5, 1% of them)) merged
-    into the nearest bigger cluster by Hellinger distance of the mean fingerprints."""
+    into the nearest bigger cluster by Hellinger distance of the mean fingerprints. With
+    fewer than 5 campaigns a topic on average, a topic dominating its share (n / K) is big
+    enough: the 16 Sony campaigns (K = 8, 2 each) were all one cluster."""
     weights = np.asarray(weights, dtype=np.float64)
     n = len(weights)
     if n == 0:
         return np.empty(0, dtype=np.int64)
-    floor = max(5, n // 100) if min_cluster_size is None else min_cluster_size
+    floor = (min(max(5, n // 100), max(1, n // weights.shape[1]))
+             if min_cluster_size is None else min_cluster_size)
     labels = weights.argmax(axis=1)
     sizes = np.bincount(labels, minlength=weights.shape[1])
     big = np.flatnonzero(sizes >= floor)

@@ -150,6 +150,15 @@ class Lookup:
         """The term rows of some campaigns, in import order (as a boolean filter gives)."""
         return self._rows.of(campaign_ids)
 
+    def unknown_of(self, campaign_id: str) -> score.Fingerprint | None:
+        """`score.unknown_of_stored` from Lookup's copy of the term rows (the page showed
+        the share of words the model does not use, and no word)."""
+        rows = self._rows_of([self.check(campaign_id)])   # mapped, not read from the store
+        try:
+            return score.fold_in(self.model, rows["term"].dropna().astype(str).tolist())
+        except InputError:
+            return None
+
     # -- finding campaigns ------------------------------------------------------------
     def search(self, text: str, limit: int = 20) -> pd.DataFrame:
         """Campaigns whose id, name or account contains `text` (any case), exact ids first."""

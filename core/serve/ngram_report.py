@@ -7,6 +7,7 @@ from __future__ import annotations
 from core.data import datasets, store
 from core.errors import InputError, NotFoundError, quoted
 from core.model import ngrams
+from core.serve import registry
 
 
 def report(campaign_id: str | None = None, account: str | None = None, *,
@@ -21,12 +22,7 @@ def report(campaign_id: str | None = None, account: str | None = None, *,
         raise InputError("Give either a campaign id or --account NAME (one of the two).")
     if account is not None:
         datasets.check_account(account)
-    if dataset is None:
-        default = datasets.default_version()
-        if default is None:
-            raise NotFoundError("The store holds no datasets yet: import a file first.")
-        dataset, version = default if version is None else (default[0], version)
-    info = datasets.get(dataset, version)
+    info = datasets.get(*_dataset_or_default(dataset, version))
     column, value = ("campaign_id", campaign_id) if campaign_id else ("account", account)
     rows = store.query(
         "SELECT campaign_id, account, term, term_type, impressions, clicks, cost, conversions "
@@ -35,6 +31,9 @@ def report(campaign_id: str | None = None, account: str | None = None, *,
     if rows.empty:
         raise NotFoundError(f"No {column.replace('_', ' ')} {quoted(value)} in {info.label}.")
     notes: list[str] = []
+    if not (rows["term_type"] == "search_term").any():
+        notes.append(f"No search terms for this {column.split('_')[0]}: n-grams are counted "
+                     "over the search terms report's rows, and these rows are keywords.")
     action = ngrams.ngram_waste(rows, settings, notes)
     table = ngrams.ngram_table(rows, (settings or ngrams.NgramSettings()).max_n)
     table = table.sort_values(["cost", "ngram"], ascending=[False, True]).head(top)
@@ -45,3 +44,18 @@ def report(campaign_id: str | None = None, account: str | None = None, *,
                 "kind": action.kind, "title": action.title, "reason": action.reason,
                 "score": action.score, "evidence": action.evidence.to_dict(orient="records")},
             "notes": notes}
+
+
+def _dataset_or_default(dataset: str | None, version: int | None) -> tuple[str, int | None]:
+    """The dataset named, else the production model's (the campaigns `suggest` and
+    `neighbors` answer from: `ngrams akashi_nonbrand` looked in demo while production
+    served sony), else `datasets.default_version`'s; its newest version unless given."""
+    if dataset is not None:
+        return dataset, version
+    production = registry.alias("production")
+    if production is not None:
+        return registry.get(production)["dataset"], version
+    default = datasets.default_version()
+    if default is None:
+        raise NotFoundError("The store holds no datasets yet: import a file first.")
+    return default[0], version if version is not None else default[1]

@@ -135,7 +135,7 @@ def register_fitted(model: Any, dataset: str, version: int | None = None) -> str
     """Register a `CampaignModel` fitted outside the store (e.g. in a notebook) on the
     rows of a dataset version: refused unless its term rows are that version's content.
     Its metrics are measured here; score it (or promote it) to use it in Lookup."""
-    from core.data import datasets, ingest
+    from core.data import ingest
     from core.data.schema import TERM_COLUMNS
     from core.model import metrics
     from core.model.corpus import Corpus
@@ -146,9 +146,10 @@ def register_fitted(model: Any, dataset: str, version: int | None = None) -> str
         raise InputError("This model holds no term rows; load it with "
                          "CampaignModel.load(path, terms=...) to register it.")
     _check_neighbor_weights(model)
-    info = datasets.get(dataset, version)
     missing = [c for c in TERM_COLUMNS if c not in model.terms_.columns]
-    if missing or ingest.content_hash(model.terms_[list(TERM_COLUMNS)]) != info.content_hash:
+    rows_hash = None if missing else ingest.content_hash(model.terms_[list(TERM_COLUMNS)])
+    info = _version_of_rows(dataset, version, rows_hash)
+    if rows_hash != info.content_hash:
         raise InputError(f"The model was fitted on other rows than {info.label} "
                          f"({info.rows} rows): fit it on read_terms of the same files.")
     corpus = Corpus.from_frame(model.terms_, model.encoder_.tokenizer.config)
@@ -161,6 +162,18 @@ def register_fitted(model: Any, dataset: str, version: int | None = None) -> str
                     metrics=metrics.evaluate(model.engine_, corpus),
                     timings=model.manifest_.get("timings", {}), counts=model.counts_,
                     name_words=model.manifest_.get("name_words"))
+
+
+def _version_of_rows(dataset: str, version: int | None, rows_hash: str | None) -> Any:
+    """The version given, else the newest of `dataset` whose content the rows are: a model
+    fitted on the files of version 1 was refused once version 2 had been imported."""
+    from core.data import datasets
+
+    if version is None and rows_hash is not None:
+        versions = datasets.list_versions(dataset)
+        same = versions.loc[versions["content_hash"] == rows_hash, "version"]
+        version = int(same.iloc[0]) if not same.empty else None
+    return datasets.get(dataset, version)
 
 
 def _check_neighbor_weights(model: Any) -> None:

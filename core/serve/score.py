@@ -225,6 +225,20 @@ def _fold_in_batches(model: registry.LoadedModel, counts, progress: Progress | N
     return weights
 
 
+def unknown_of_stored(model: registry.LoadedModel, campaign_id: str) -> Fingerprint | None:
+    """A stored campaign's words the model does not use, and why, read again from its
+    term rows: a stored fingerprint keeps only their share (the CLI printed `oov_share`
+    0.26 with `unknown_words: []`). None when the model knows none of its words."""
+    info = model.manifest["dataset"]
+    rows = store.query("SELECT term FROM terms WHERE dataset = ? AND version = ? AND "
+                       "campaign_id = ? AND term IS NOT NULL ORDER BY source_file, source_line",
+                       [info["name"], int(info["version"]), campaign_id])
+    try:
+        return fold_in(model, rows["term"].astype(str).tolist())
+    except InputError:
+        return None
+
+
 def load_fingerprints(model_id: str) -> Fingerprints:
     """The stored fingerprints of a model (scored campaigns only), in campaign-id order."""
     with store.connect(read_only=True) as con:
