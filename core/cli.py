@@ -190,6 +190,17 @@ def number(minimum: float, maximum: float) -> Callable[[str], float]:
     return parse
 
 
+def percent(text: str) -> float:
+    """An argparse `type=` for a share in percent: `20` or `20%` (how a share is usually
+    written; float() alone refused `50%` with "invalid float value"). The range is checked
+    where the share is used, for the CLI and Python alike."""
+    try:
+        return float(text.strip().removesuffix("%"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be a percentage such as 20 or 20%, not {text!r}") from None
+
+
 def _number_or_text(value: str) -> float | str:
     try:
         return float(value)
@@ -747,7 +758,7 @@ def _keys(args: argparse.Namespace) -> Any:
 
 @command("canary", "share of service traffic sent to the candidate model", actions=[
     Action("set", "send PERCENT of traffic to the candidate (0 = off)",
-           (arg("percent", type=float),)),
+           (arg("percent", type=percent),)),
     Action("show", "the current share")])
 def _canary(args: argparse.Namespace) -> Any:
     from core.serve import canary

@@ -47,3 +47,13 @@ def test_building_the_parser_imports_no_model_library() -> None:
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == ""
+
+
+def test_a_canary_share_may_be_written_with_a_percent_sign() -> None:
+    parser = cli.build_parser()
+    assert parser.parse_args(["canary", "set", "50%"]).percent == 50.0
+    assert parser.parse_args(["canary", "set", "12.5 %"]).percent == 12.5
+    assert parser.parse_args(["canary", "set", "0"]).percent == 0.0
+    with pytest.raises(cli.UsageError, match=r"percent: must be a percentage such as 20 or "
+                                             r"20%, not 'half'.*python -m core canary set"):
+        parser.parse_args(["canary", "set", "half"])
