@@ -19,7 +19,7 @@ from typing import Any
 
 from core import jsonable
 from core.errors import InputError, TopicLabError
-from core.plain_text import hidden_pattern
+from core.plain_text import given_id, hidden_pattern
 
 Handler = Callable[[argparse.Namespace], Any]
 
@@ -500,6 +500,7 @@ def _fingerprint(args: argparse.Namespace) -> Any:
     if args.campaign_id and (args.text or args.file):
         raise TopicLabError("give a campaign id, --text or --file, not several")
     _encoding_only_with_file(args)
+    args.campaign_id = given_id(args.campaign_id)  # trimmed, as an import trims ids
     keywords = None if args.campaign_id else _keywords_from(args)  # bad input fails fast
     model = registry.load(registry.resolve(args.model))
     names = registry.topic_names(model)
@@ -541,7 +542,7 @@ def _once_each(ids: list[str]) -> list[str]:
          arg("--format", choices=["json", "csv"], default="json",
              help="csv: the Lookup page's neighbours download (one campaign id)"))
 def _neighbors(args: argparse.Namespace) -> Any:
-    args.campaign_ids = _once_each(args.campaign_ids)
+    args.campaign_ids = _once_each([given_id(cid) for cid in args.campaign_ids])
     if args.format == "csv" and len(args.campaign_ids) > 1:
         raise TopicLabError("--format csv writes one campaign's neighbours (as the Lookup "
                             "page's download does); give one campaign id per call")
@@ -572,6 +573,7 @@ def _neighbors(args: argparse.Namespace) -> Any:
              help="csv: the Lookup page's actions download"))
 def _suggest(args: argparse.Namespace) -> Any:
     _encoding_only_with_file(args)
+    args.campaign_id = given_id(args.campaign_id)  # trimmed, as an import trims ids
     if args.account is not None:
         if args.campaign_id or args.text or args.file:
             raise InputError("suggest: give --account, a campaign id, --text or --file, "

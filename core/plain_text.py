@@ -45,6 +45,14 @@ def first_hidden(texts: Iterable[str], what: str) -> str | None:
     return None
 
 
+def given_id(campaign_id: str) -> str:
+    """A campaign id as typed or sent, without surrounding spaces: an import trims every id
+    it stores, so `" C1"` (pasted with a space, a cell padded by a spreadsheet) can only
+    mean `C1`; it was "No campaign ' C1'" from the CLI and a 404 from the service. A
+    value that is not text is left for the caller's own check."""
+    return campaign_id.strip() if isinstance(campaign_id, str) else campaign_id
+
+
 def plain_line(value: object, what: str, limit: int) -> str:
     """`value` stripped, or an InputError naming what is wrong: not text, a hidden
     character, or more than `limit` characters. `what` names it ("topic name")."""

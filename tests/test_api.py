@@ -106,6 +106,16 @@ def test_fitted_attributes_and_answers(fitted) -> None:
     assert "C00042" in near["campaign_id"].tolist()
 
 
+def test_a_campaign_id_with_spaces_around_it_is_the_campaign(fitted) -> None:
+    """An import trims the ids it stores, so `" C00042 "` can only mean C00042 (it was "No
+    campaign ' C00042 '"); a suggestion for it is the campaign's, not its characters'."""
+    assert fitted.neighbors(" C00042\t").equals(fitted.neighbors("C00042"))
+    padded, plain = fitted.suggest(" C00042 "), fitted.suggest("C00042")
+    assert actions.to_frame(padded.actions).equals(actions.to_frame(plain.actions))
+    with pytest.raises(NotFoundError, match="No campaign 'C 00042'"):
+        fitted.suggest(" C 00042")
+
+
 def test_scikit_learn_conventions(fitted, demo_file: Path) -> None:
     from sklearn.base import clone
     from sklearn.exceptions import NotFittedError

@@ -680,6 +680,36 @@ def test_neighbour_records_equal_the_cli_table(served):
     assert plain(lookup.neighbor_records(found)) == plain(table.to_dict(orient="records"))
 
 
+def test_a_campaign_id_with_spaces_around_it_is_the_campaign(served, capsys):
+    """An import trims the ids it stores, so `" C1 "` can only mean C1: the service, the
+    CLI and Python answer it as C1 (the service said 404, the CLI "No campaign ' C1 '")."""
+    cid = Lookup(served["production"]).index.ids_[3]
+    padded = f" {cid}\t"
+    key = keys.create("am").key
+    with client() as (c, _):
+        for endpoint in ("fingerprint", "neighbors", "suggest"):
+            plain, spaced = (post(c, endpoint, {"campaign_id": given}, key)
+                             for given in (cid, padded))
+            assert spaced.status_code == 200, (endpoint, spaced.text)
+            assert spaced.json() == plain.json(), endpoint
+        batch = post(c, "fingerprint", {"items": [{"campaign_id": padded}]}, key)
+        assert batch.json()["items"][0]["campaign_id"] == cid, batch.text
+        neighbor = post(c, "neighbors", {"campaign_id": cid}, key).json()["neighbors"][0]
+        verdict = post(c, "feedback", {"campaign_id": padded,
+                                       "neighbor_id": f" {neighbor['campaign_id']}",
+                                       "useful": True}, key)
+        assert verdict.status_code in (200, 202), verdict.text
+        blank = post(c, "neighbors", {"campaign_id": "   "}, key)
+        assert blank.status_code == 422 and "campaign_id" in blank.text, blank.text
+        assert "is blank" in blank.text, blank.text
+    for command in (["neighbors", "-n", "3"], ["fingerprint"], ["suggest", "-n", "3"]):
+        answers = []
+        for given in (cid, padded):
+            assert cli_main([*command, given]) == 0, capsys.readouterr().err
+            answers.append(json.loads(capsys.readouterr().out))
+        assert answers[0] == answers[1], command
+
+
 def test_pasted_keywords_list_their_unknown_words_as_the_cli_does(served, capsys):
     """The service answers a keyword set sorted (its cache key); the CLI reads it as given.
     Both list the unknown words through `Fingerprint.unknown_words`: distinct, the most

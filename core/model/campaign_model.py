@@ -52,6 +52,7 @@ from core.model.neighbors import (
     neighbors_frame,
 )
 from core.model.text import TextConfig
+from core.plain_text import given_id
 
 # Per-campaign columns shown beside each neighbour (the Lookup page's table).
 PERFORMANCE = ["campaign_name", "account", "label", "terms", "impressions", "clicks", "cost",
@@ -592,7 +593,7 @@ class CampaignModel(BaseEstimator):
         return fold_in_keywords(self.encoder_, self.engine_, keywords, self._name)
 
     def _check_campaign(self, campaign_id: str) -> str:
-        campaign_id = str(_id_text(campaign_id))
+        campaign_id = given_id(str(_id_text(campaign_id)))  # trimmed, as an import trims
         if campaign_id not in self.index_.position_:
             raise NotFoundError(f"No campaign {quoted(campaign_id)} in the data of {self._name}.")
         return campaign_id
@@ -618,17 +619,17 @@ class CampaignModel(BaseEstimator):
         if self._rows is None:
             raise InputError("This model was loaded without its term rows: "
                              "CampaignModel.load(path, terms=...) to get suggestions.")
-        if isinstance(campaign, numbers.Real) and not isinstance(campaign, bool):
-            campaign = self._check_campaign(campaign)  # an id as a number, as neighbors takes
-        if isinstance(campaign, str) and campaign in self.index_.position_:
+        if isinstance(campaign, str) or (isinstance(campaign, numbers.Real)
+                                         and not isinstance(campaign, bool)):
+            # an id (as a number too, as neighbors takes it); one that is not there: say so
+            campaign = self._check_campaign(campaign)
+        if isinstance(campaign, str):
             table = self.neighbors(campaign, n)
             i = self.fingerprints_.index.get_loc(campaign)
             fingerprint = Fingerprint(self.fingerprints_.to_numpy()[i].astype(float),
                                       float(self.oov_share_.iloc[i]))
             own = self._rows.of([campaign])
         else:
-            if isinstance(campaign, str):
-                self._check_campaign(campaign)  # an id that is not there: say so
             keywords = list(campaign)
             fingerprint = self.fingerprint(keywords)
             table = self._keyword_neighbors(fingerprint, n)

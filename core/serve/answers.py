@@ -26,7 +26,7 @@ from pydantic import (
 
 from core import jsonable
 from core.errors import InputError, NotFoundError
-from core.plain_text import first_hidden
+from core.plain_text import first_hidden, given_id
 from core.serve import score
 from core.serve.lookup import Lookup
 
@@ -55,6 +55,11 @@ class Query(BaseModel):
     n: int = Field(default=10, ge=1, le=200)
     exclude_account: bool = False
     min_terms: int = Field(default=0, ge=0, le=1_000_000)
+
+    @field_validator("campaign_id")
+    @classmethod
+    def _trimmed_id(cls, campaign_id: str | None) -> str | None:
+        return _trimmed(campaign_id)
 
     @field_validator("keywords")
     @classmethod
@@ -89,6 +94,19 @@ class FeedbackBody(BaseModel):
     campaign_id: str = Field(min_length=1, max_length=200)
     neighbor_id: str = Field(min_length=1, max_length=200)
     useful: bool
+
+    @field_validator("campaign_id", "neighbor_id")
+    @classmethod
+    def _trimmed_ids(cls, campaign_id: str) -> str:
+        return _trimmed(campaign_id)
+
+
+def _trimmed(campaign_id: str | None) -> str | None:
+    """Surrounding spaces trimmed, as an import trims every id it stores (`" C1"` was a
+    404 though the CLI and Python read it as `C1`); an id of spaces only is no id."""
+    if campaign_id is not None and not (campaign_id := given_id(campaign_id)):
+        raise ValueError("is blank: give a campaign id")
+    return campaign_id
 
 
 def normalise_keywords(keywords: list[str]) -> list[str]:

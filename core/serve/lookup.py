@@ -37,6 +37,7 @@ from core.model.campaign_model import (
 from core.model.corpus import EncodedCounts
 from core.model.engines import bow_matrix
 from core.model.neighbors import MIN_SIMILARITY, shared_topic_names
+from core.plain_text import given_id
 from core.serve import brand_lists, naming, registry, score
 
 
@@ -166,6 +167,9 @@ class Lookup:
         return datasets.search_campaigns(table, text, limit)
 
     def check(self, campaign_id: str) -> str:
+        """The id as stored (surrounding spaces trimmed, as an import trims them), or
+        NotFoundError naming the id."""
+        campaign_id = given_id(campaign_id)
         if campaign_id not in self.index.position_:
             raise NotFoundError(
                 f"No campaign {quoted(campaign_id)} in {self.dataset} v{self.version} (the data of "
@@ -192,7 +196,7 @@ class Lookup:
     def find_neighbors(self, campaign_id: str, n: int = 10, *, exclude_account: bool = False,
                        min_terms: int = 0) -> list:
         """The n nearest stored campaigns as `Neighbor`s (no table): see `neighbors`."""
-        self.check(campaign_id)
+        campaign_id = self.check(campaign_id)
         # the account is only read to leave it out (a pandas lookup per request otherwise)
         account = self.campaigns.at[campaign_id, "account"] if exclude_account else None
         exclude, allowed = self._filters(account, exclude_account, min_terms)
@@ -204,7 +208,7 @@ class Lookup:
         campaigns, only those at or above `min_similarity` are learnt from (the table
         marks them in `similar_enough`)."""
         _check_floor(min_similarity)
-        self.check(campaign_id)
+        campaign_id = self.check(campaign_id)
         weights = self.fingerprints.weights[self.fingerprints.index_of(campaign_id)]
         oov = float(self.fingerprints.oov_share[self.fingerprints.index_of(campaign_id)])
         fingerprint = score.Fingerprint(np.asarray(weights, dtype=float), oov)

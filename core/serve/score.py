@@ -25,7 +25,7 @@ from core.errors import InputError, NotFoundError, quoted
 from core.memory import releases_memory
 from core.model.campaign_model import Fingerprint, fold_in_keyword_lists
 from core.model.corpus import EncodedCounts
-from core.plain_text import first_hidden
+from core.plain_text import first_hidden, given_id
 from core.progress import Progress
 from core.serve import registry
 
@@ -52,7 +52,7 @@ class Fingerprints:
 
     def index_of(self, campaign_id: str) -> int:
         try:
-            return self._positions[campaign_id]
+            return self._positions[given_id(campaign_id)]
         except KeyError:
             raise NotFoundError(
                 f"Campaign {quoted(campaign_id)} has no fingerprint under model {self.model_id}."
