@@ -228,6 +228,23 @@ def test_excels_sep_line_names_the_delimiter(tmp_path: Path, hint: str) -> None:
     assert result.frame["source_line"].tolist() == list(range(3, len(frame) + 3))
 
 
+@pytest.mark.parametrize("end", ["\n\x1a", "\r\n\x1a", "\x1a", "\n\x1a\x1a"])
+def test_a_dos_end_of_file_mark_is_no_row(tmp_path: Path, end: str) -> None:
+    """Old DOS/Windows tools end a text file with Ctrl-Z (U+001A): refused as a ragged
+    last row ("row has 1 fields"), or removed from the last keyword with a warning."""
+    frame = small_frame()
+    path = tmp_path / "dos.csv"
+    path.write_bytes((csv_text(frame).rstrip("\n") + end).encode("utf-8"))
+    result = read_paths([path])
+    assert result.frame["term"].tolist() == frame["term"].tolist()
+    assert result.warnings == []
+    # anywhere but at the very end it is a character of a cell, as before
+    frame.loc[5, "term"] = "roof\x1a"
+    path.write_bytes(csv_text(frame).encode("utf-8"))
+    inside = read_paths([path])
+    assert inside.frame["term"].iloc[5] == "roof" and "U+001A" in inside.warnings[0]
+
+
 def test_parquet_is_recognised_by_magic_bytes(tmp_path: Path) -> None:
     frame = small_frame()
     frame["date"] = pd.to_datetime(["2024-05-01"] * len(frame)).date  # Parquet date32

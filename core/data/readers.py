@@ -355,11 +355,20 @@ def _read_one(data: bytes, name: str, encoding: str | None = None) -> ReadResult
 def _decode(data: bytes, name: str, encoding: str | None = None) -> tuple[str, list[str]]:
     """Text of the file (`core.data.encodings`) once it is known not to be binary."""
     text, warnings = encodings.decode(data, name, encoding)
+    text = _without_dos_end(text)
     sample = text[:1_000_000]
     if "\x00" in text or len(_CONTROL_CHARS.findall(sample)) > max(2, len(sample) // 1000):
         raise InputError("is not a text file: it holds binary control characters; expected "
                          "CSV/TSV text or Parquet", file=name)
     return text, warnings
+
+
+def _without_dos_end(text: str) -> str:
+    """The text without the Ctrl-Z (U+001A) that old DOS and Windows tools write as an
+    end-of-file mark (was: a last row of one field, refused as ragged, or removed from a
+    keyword with a warning). Only at the very end: one anywhere else is a character of a
+    cell, cleaned or refused as every control character is."""
+    return text.rstrip("\x1a")
 
 
 # --------------------------------------------------------------------------- delimited text
