@@ -7,7 +7,7 @@ import re
 import pandas as pd
 import pytest
 
-from core.data import audit, auth, datasets, ingest, store
+from core.data import audit, auth, datasets, ingest, readers, store
 from core.errors import InputError, NotFoundError, PermissionDenied
 from tests.conftest import FIXTURES
 
@@ -198,6 +198,21 @@ def test_uploads_keep_their_names(home, small_csv):
     summary = ingest.import_uploads([("my export.csv", small_csv.read_bytes())], "shop")
     assert summary.files == ["my export.csv"]
     assert set(datasets.terms("shop", 1)["source_file"]) == {"my export.csv"}
+
+
+@pytest.mark.parametrize("name", ["", "  ", ".", "..", "exports/..", None])
+def test_an_upload_whose_name_names_no_file_is_refused(home, small_csv, name):
+    """Stored as `upload-0` (the temporary file's name) or `..`, the source of every row
+    and the campaign id of a file without that column."""
+    with pytest.raises(InputError, match=r"upload 2 of 2 is named .*which names no file; "
+                                         r"give the file's own name, such as terms.csv"):
+        ingest.import_uploads([("a.csv", small_csv.read_bytes()),
+                               (name, small_csv.read_bytes())], "shop")
+    with pytest.raises(InputError, match="upload 1 of 1 is named"):
+        readers.read_bytes(small_csv.read_bytes(), name)
+    assert store.table_counts()["datasets"] == 0
+    assert ingest.import_uploads([("in/a/folder.csv", small_csv.read_bytes())],
+                                 "shop").files == ["folder.csv"]
 
 
 def test_account_manager_cannot_import(home, small_csv):

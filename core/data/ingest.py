@@ -122,16 +122,16 @@ def import_uploads(uploads: Sequence[tuple[str, bytes]], dataset: str, *,
     encoding = encodings.check_choice(encoding)
     if not uploads:
         raise InputError("No file was uploaded.")
-    for name, data in uploads:
-        files.check_size(len(data), Path(name).name)
+    names = [readers.upload_name(name, i, len(uploads)) for i, (name, _) in enumerate(uploads)]
+    for name, (_, data) in zip(names, uploads, strict=True):
+        files.check_size(len(data), name)
     with tempfile.TemporaryDirectory(prefix="topiclab-upload-") as tmp:
         paths = []
-        for i, (name, data) in enumerate(uploads):
+        for i, (name, (_, data)) in enumerate(zip(names, uploads, strict=True)):
             path = Path(tmp) / f"upload-{i}{Path(name).suffix.lower()[:10]}"
             path.write_bytes(data)
             paths.append(path)
-        return import_each(readers.read_each(
-            paths, names=[Path(name).name for name, _ in uploads], encoding=encoding), dataset)
+        return import_each(readers.read_each(paths, names=names, encoding=encoding), dataset)
 
 
 def import_result(result: readers.ReadResult, dataset: str) -> ImportSummary:

@@ -213,7 +213,7 @@ def read_each(paths: Sequence[str | Path], *, names: Sequence[str] | None = None
             raise InputError(f"path {index + 1} of {len(paths)} is an empty path; name a file "
                              "or folder (use '.' for the current folder)")
         path = Path(raw_path)
-        shown = Path(names[index]).name if names is not None else None
+        shown = upload_name(names[index], index, len(names)) if names is not None else None
         try:
             is_dir = stat.S_ISDIR(os.stat(path).st_mode)
         except OSError:
@@ -238,9 +238,22 @@ def read_each(paths: Sequence[str | Path], *, names: Sequence[str] | None = None
 
 def read_bytes(data: bytes, name: str, *, encoding: str | None = None) -> ReadResult:
     """Read one in-memory upload (e.g. Streamlit's `UploadedFile.getvalue()`)."""
-    shown = Path(name).name
+    shown = upload_name(name, 0, 1)
     files.check_size(len(data), shown)
     return combine([_read_one(data, shown, encodings.check_choice(encoding))])
+
+
+def upload_name(name: object, index: int, count: int) -> str:
+    """The file name an upload is stored under (its `source_file`, and the campaign id of
+    a file without that column): the last part of `name`, or an InputError when that names
+    no file. `""`, `"."` or `".."` (a browser never sends them; a script may) were stored
+    as `upload-0` (the temporary file's name) or `..`."""
+    base = Path(name).name if isinstance(name, str) else None
+    if base is None or base.strip() in ("", ".", ".."):
+        raise InputError(f"upload {index + 1} of {count} is named {name!r:.80}, which names no "
+                         "file; give the file's own name, such as terms.csv (it is stored as "
+                         "the source of every row)")
+    return base
 
 
 # --------------------------------------------------------------------------- files and folders
