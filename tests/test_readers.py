@@ -8,6 +8,7 @@ import csv
 import io
 import os
 import re
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -616,6 +617,42 @@ def test_a_parquet_campaign_id_column_of_booleans_is_refused(tmp_path: Path) -> 
     pq.write_table(pa.table({"campaign_id": [True, False, True], "term": ["a", "b", "c"]}), path)
     assert error_of(path) == ("flags.parquet, column 'campaign_id': holds true/false values, "
                               "not campaign ids: export the ids as a text or number column")
+
+
+@pytest.mark.parametrize(("days", "kind", "shown"), [
+    (-999_999, "date32", "-768-02-05"), (3_000_000, "date32", "10183-09-21"),
+    (2**31 - 1, "date32", "5881580-07-11"), (2**40, "timestamp[s]", "36812-02-20"),
+    (2**50, "date64", "37648-05-06")])
+def test_a_parquet_date_out_of_the_years_a_csv_date_may_have_is_refused(
+        tmp_path: Path, days: int, kind: str, shown: str) -> None:
+    """A CSV date is read from year 1 to 9999; as Parquet year -768 and 10183 were stored,
+    and a date past year 294,247 was an Arrow "out of bounds" traceback."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    types = {"date32": (pa.int32(), pa.date32()), "date64": (pa.int64(), pa.date64()),
+             "timestamp[s]": (pa.int64(), pa.timestamp("s", tz="UTC"))}
+    whole, typed = types[kind]
+    path = tmp_path / "far.parquet"
+    pq.write_table(pa.table({"campaign_id": ["C1", "C2"], "term": ["a", "b"],
+                             "date": pa.array([0, days], whole).cast(typed)}), path)
+    assert error_of(path) == (f"far.parquet, line 2, column 'date': {shown} is not a date "
+                              "from 0001-01-01 to 9999-12-31")
+
+
+def test_csv_and_parquet_dates_have_the_same_years(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = write(tmp_path / "far.csv", "campaign_id,term,date\nC1,a,2024-05-01\nC2,b,-0768-01-01\n")
+    assert error_of(path) == ("far.csv, line 3, column 'date': '-0768-01-01' is not a date "
+                              "from 0001-01-01 to 9999-12-31")
+    edges = [date(1, 1, 1), date(9999, 12, 31)]
+    write(path, "campaign_id,term,date\nC1,a,0001-01-01\nC2,b,9999-12-31\n")
+    pq.write_table(pa.table({"campaign_id": ["C1", "C2"], "term": ["a", "b"],
+                             "date": pa.array(edges, pa.date32())}), tmp_path / "far.parquet")
+    for source in (path, tmp_path / "far.parquet"):
+        assert [d.date() for d in read_paths([source]).frame["date"]] == edges, source
 
 
 @pytest.mark.parametrize("column", ["campaign_id", "term"])

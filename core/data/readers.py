@@ -49,6 +49,9 @@ from core.plain_text import hidden_characters, hidden_pattern, visible_text
 PLANTED_SUFFIX = "planted.parquet"  # core.data.demo.planted_path: never read from a folder
 SUPPORTED_SUFFIXES = (".csv", ".tsv", ".tab", ".txt", ".parquet", ".pq")
 DELIMITERS = (",", "\t", ";", "|")
+# The days a date may be: those Python's `datetime.date` holds (pandas reads a CSV's
+# "10000-01-01" as no date, Arrow and pandas hold years far outside these).
+FIRST_DAY, LAST_DAY = "0001-01-01", "9999-12-31"
 _DELIMITER_NAMES = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}
 # A single-column file is read whole-line: this delimiter never occurs in text.
 _NO_DELIMITER = "\x1f"
@@ -735,6 +738,8 @@ def _read_parquet(data: bytes, name: str) -> _RawTable:
                     raise InputError("NaN is not a number; leave the cell empty (null) when "
                                      "there is no value", file=name, line=int(nan[0]) + 1,
                                      column=header[index])
+            if column == "date":
+                _check_parquet_days(cells, name, header[index])
             if pa.types.is_date(kind):
                 cells = cells.cast(pa.timestamp("us"))
             values[column] = cells.to_pandas().reset_index(drop=True)
@@ -751,6 +756,28 @@ def _read_parquet(data: bytes, name: str) -> _RawTable:
         lines=np.arange(1, table.num_rows + 1, dtype="int64"), format="parquet",
         term_header=header[matched["term"]], cells=lambda at: _parquet_rows(table, at),
         warnings=style_warnings, decimal_comma=decimal_comma)
+
+
+def _check_parquet_days(cells: pa.ChunkedArray, name: str, header: str) -> None:
+    """Refuse a Parquet date or timestamp outside the years 1 to 9999, naming its line: a
+    CSV date outside them is refused (`_date_column`), these were stored (year -768 or
+    7445, an integer column cast to dates), and days past year 294,247 were an Arrow
+    "out of bounds" traceback. Compared as the integers Arrow keeps, in the column's unit."""
+    unit = "D" if pa.types.is_date32(cells.type) else (
+        "ms" if pa.types.is_date64(cells.type) else cells.type.unit)
+    counts = cells.cast(pa.int32() if unit == "D" else pa.int64())
+    per_day = int(np.timedelta64(1, "D") // np.timedelta64(1, unit))
+    epoch = np.datetime64("1970-01-01", "D")
+    bounds = [int((np.datetime64(day, "D") - epoch).astype(int)) * per_day
+              for day in (FIRST_DAY, LAST_DAY)]
+    low, high = max(bounds[0], -2**63), min(bounds[1] + per_day - 1, 2**63 - 1)
+    out = pc.or_(pc.less(counts, low), pc.greater(counts, high)).fill_null(False)
+    bad = np.flatnonzero(out.to_numpy(zero_copy_only=False))
+    if bad.size:
+        count = counts[int(bad[0])].as_py()
+        day = np.datetime64(count // per_day, "D")  # numpy's days reach any year
+        raise InputError(f"{day} is not a date from {FIRST_DAY} to {LAST_DAY}", file=name,
+                         line=int(bad[0]) + 1, column=header)
 
 
 def _check_cell_sizes(text: pa.ChunkedArray | pa.Array, name: str, header: str) -> None:
@@ -1283,6 +1310,12 @@ def _date_column(raw: _RawTable, fail: _Fail) -> pd.Series:
     if bad.size:
         at = int(bad[0])
         raise fail(f"{text.iloc[at]!r} is not a date", at, "date")
+    outside = np.flatnonzero(((days < pd.Timestamp(FIRST_DAY)) | (days > pd.Timestamp(LAST_DAY)))
+                             .to_numpy())
+    if outside.size:  # pandas reads "-0768-01-01"; no date picker, JSON or CSV writer does
+        at = int(outside[0])
+        raise fail(f"{text.iloc[at]!r} is not a date from {FIRST_DAY} to {LAST_DAY}", at,
+                   "date")
     return days
 
 
