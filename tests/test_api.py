@@ -219,6 +219,10 @@ def test_fit_cleans_and_refuses_what_an_import_does(fitted) -> None:
             method(twin)
     with pytest.raises(InputError, match="fit: the campaign_id column holds true/false values"):
         CampaignModel(**MODEL_ARGS).fit(terms.assign(campaign_id=terms.index % 2 == 0))
+    stamped = terms.assign(campaign_id=pd.to_datetime(terms.index % 9, unit="s"))
+    with pytest.raises(InputError, match=r"fit: the campaign_id column holds datetime64\[.+\] "
+                                         r"values \(dates or times\), not campaign ids"):
+        CampaignModel(**MODEL_ARGS).fit(stamped)
     for column, value, message in [("clicks", -5, "-5 is negative"),
                                    ("cost", np.inf, "inf is not a number"),
                                    ("impressions", 1.5, "1.5 is not a whole number")]:

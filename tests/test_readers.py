@@ -655,6 +655,24 @@ def test_csv_and_parquet_dates_have_the_same_years(tmp_path: Path) -> None:
         assert [d.date() for d in read_paths([source]).frame["date"]] == edges, source
 
 
+@pytest.mark.parametrize("kind", ["timestamp[ms]", "date32[day]", "time64[us]",
+                                  "duration[s]"])
+def test_a_parquet_campaign_id_column_of_dates_or_times_is_refused(tmp_path: Path,
+                                                                   kind: str) -> None:
+    """A timestamp id column read as the campaigns "1970-01-01 00:00:01.000", …"""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    typed = {"timestamp[ms]": pa.timestamp("ms"), "date32[day]": pa.date32(),
+             "time64[us]": pa.time64("us"), "duration[s]": pa.duration("s")}[kind]
+    ids = pa.array([1000, 2000], pa.int64() if kind != "date32[day]" else pa.int32())
+    path = tmp_path / "timed.parquet"
+    pq.write_table(pa.table({"campaign_id": ids.cast(typed), "term": ["a", "b"]}), path)
+    assert error_of(path) == (f"timed.parquet, column 'campaign_id': holds {kind} values (dates "
+                              "or times), not campaign ids: export the ids as a text or number "
+                              "column")
+
+
 @pytest.mark.parametrize("column", ["campaign_id", "term"])
 def test_a_parquet_cell_longer_than_a_csv_field_is_refused(tmp_path: Path, column: str) -> None:
     """The same rows as CSV are refused past 128 KB a field; as Parquet a 200,000-character

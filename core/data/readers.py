@@ -722,6 +722,11 @@ def _read_parquet(data: bytes, name: str) -> _RawTable:
             # as text every campaign was "true" or "false": two campaigns of all the rows
             raise InputError("holds true/false values, not campaign ids: export the ids "
                              "as a text or number column", file=name, column=header[index])
+        if column == "campaign_id" and pa.types.is_temporal(kind):
+            # as text a timestamp id 1 was "1970-01-01 00:00:01.000", a day of the week
+            raise InputError(f"holds {kind} values (dates or times), not campaign ids: export "
+                             "the ids as a text or number column", file=name,
+                             column=header[index])
         if column == "campaign_id" and pa.types.is_floating(kind):
             _check_finite_ids(cells, name, header[index])
         if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):

@@ -795,6 +795,13 @@ def _checked_frame(method: str, terms: object) -> pd.DataFrame:
         # as text every row was in campaign "True" or "False" (an import refuses it too)
         raise InputError(f"{method}: the campaign_id column holds true/false values, not "
                          "campaign ids")
+    if "campaign_id" in terms.columns and (
+            pd.api.types.is_datetime64_any_dtype(terms["campaign_id"])
+            or pd.api.types.is_timedelta64_dtype(terms["campaign_id"])):
+        # as text every id was a time, "1970-01-01 00:00:01" (an import refuses it too)
+        raise InputError(f"{method}: the campaign_id column holds "
+                         f"{terms['campaign_id'].dtype} values (dates or times), not "
+                         "campaign ids")
     if "campaign_id" in terms.columns and pd.api.types.is_float_dtype(terms["campaign_id"]):
         infinite = np.flatnonzero(np.isinf(terms["campaign_id"].to_numpy(float)))
         if infinite.size:  # as text it was the campaign "inf" (an import refuses it too)
