@@ -278,6 +278,29 @@ def test_topics_page_embeds_offline_ldavis_and_names_a_topic(trained_home):
     assert any("named 'Home services'" in t.value for t in at.toast)
 
 
+
+def test_the_ldavis_chart_leaves_out_words_no_topic_holds(trained_home):
+    """A word only held-out campaigns use has weight 0 in every topic (the dictionary is
+    built over all campaigns); pyLDAvis took its log, "divide by zero encountered in log",
+    on the demo model's Topics page."""
+    import warnings
+
+    from core.serve import ldavis, topics
+
+    model = registry.load(registry.resolve("production"))
+    view = topics.topic_view(model)
+    unseen = np.zeros((model.engine.topic_term_.shape[0], 1))  # as tomotopy leaves it
+    topic_term = np.hstack([model.engine.topic_term_, unseen])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        prepared = ldavis.prepare(topic_term, view.doc_topic, view.doc_lengths,
+                                  [*model.vocabulary, "zzunseen"],
+                                  np.append(view.term_frequency, 2))
+        topics.ldavis_html(model, view)
+    shown = set(prepared.topic_info["Term"])
+    assert "zzunseen" not in shown and len(shown) > 30
+
+
 MARKUP = "**x** [a](http://e)"
 
 

@@ -40,14 +40,21 @@ def _read(path: str) -> str:
 
 def prepare(topic_term: np.ndarray, doc_topic: np.ndarray, doc_lengths: Sequence[int],
             vocab: Sequence[str], term_frequency: Sequence[int], *, n_terms: int = 30):
-    """pyLDAvis' PreparedData with topic ids equal to the model's (0-based, unsorted)."""
+    """pyLDAvis' PreparedData with topic ids equal to the model's (0-based, unsorted).
+
+    Words no topic holds are left out: the dictionary is built over every campaign, the
+    engine learns from the training part, so a word only held-out campaigns use has weight
+    0 in every topic (3 words of the demo's K=50 model), and pyLDAvis took its log: "divide
+    by zero encountered in log" on every Topics page. No topic can show such a word."""
     doc_lengths = np.asarray(doc_lengths)
     keep = doc_lengths > 0  # pyLDAvis divides by document length
+    topic_term = np.asarray(topic_term, dtype=float)
+    held = topic_term.max(axis=0) > 0
     return pyLDAvis.prepare(
-        topic_term_dists=np.asarray(topic_term, dtype=float),
+        topic_term_dists=topic_term[:, held],
         doc_topic_dists=np.asarray(doc_topic, dtype=float)[keep],
-        doc_lengths=doc_lengths[keep], vocab=list(vocab),
-        term_frequency=np.maximum(np.asarray(term_frequency), 1), R=n_terms,
+        doc_lengths=doc_lengths[keep], vocab=[w for w, h in zip(vocab, held, strict=True) if h],
+        term_frequency=np.maximum(np.asarray(term_frequency), 1)[held], R=n_terms,
         sort_topics=False, start_index=0, n_jobs=1,
     )
 
