@@ -8,6 +8,7 @@ skipped only where pyspark is not installed.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import io
 import json
@@ -653,6 +654,39 @@ def test_two_exports_of_one_version_never_delete_each_others_files(home, monkeyp
     assert (final / "_read-by-the-other-run").exists()     # not replaced under its reader
     assert sorted(p.name for p in root.iterdir()) == sorted([final.name, writing.name])
 
+
+
+def test_exports_under_the_former_key_go_when_an_export_is_written(home):
+    """Exports were keyed `<content hash>/` before the origin digest was added: no run
+    reads them again, and they stayed for good. Only folders Topic Lab wrote (its
+    `_SUCCESS` marker) untouched for 6 hours go. DuckDB only: no Spark needed."""
+    import os
+
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / "planted.csv"
+    planted_rows(campaigns_per_group=3).to_csv(path, index=False)
+    ingest.import_paths([path], "planted")
+    root = spark_export.parquet_root()
+    day_ago = (time.time() - 86_400,) * 2
+    folders = {}
+    for name, marker, aged in [("ours", "demo v1\n", True), ("young", "demo v2\n", False),
+                               ("sparks", "", True), ("users", None, True)]:
+        folder = root / hashlib.sha256(name.encode()).hexdigest()
+        (folder / "bucket=0").mkdir(parents=True)
+        if marker is not None:
+            (folder / "_SUCCESS").write_text(marker, "utf-8")
+        if aged:
+            os.utime(folder, day_ago)
+        folders[name] = folder
+    other = root / "my-own-files"                   # not a content-hash name
+    other.mkdir()
+    (other / "_SUCCESS").write_text("demo v1\n", "utf-8")
+    os.utime(other, day_ago)
+    final = Path(spark_export.export("planted"))
+    assert (final / "_SUCCESS").exists()
+    assert not folders["ours"].exists()
+    assert all(folders[name].exists() for name in ("young", "sparks", "users"))
+    assert other.exists()
 
 @needs_spark
 def test_a_killed_scorings_scratch_folder_goes_with_a_later_scoring(home, session):

@@ -379,6 +379,7 @@ def _export_local(info, root: Path) -> Path:
         raise InputError(f"the Spark export dir {root}: cannot be made ({err.strerror}); "
                          "name a folder this machine can write, or a Hadoop URI") from None
     _remove_stale_tmp(root, export_key(info))
+    _remove_old_key_exports(root)
     tmp = root / f".tmp-{export_key(info)}-{uuid.uuid4().hex[:12]}"
     try:
         _write_export(info, tmp, buckets)
@@ -412,6 +413,28 @@ def _remove_stale_tmp(root: Path, key: str) -> None:
     reused); one younger than `_STALE_TMP_S` may be a running export's and stays."""
     for old in _stale(root.glob(f".tmp-{key}-*")):
         shutil.rmtree(old, ignore_errors=True)
+
+
+# An export folder named as before `export_key` held the origin digest: the content hash.
+_OLD_KEY = re.compile(r"[0-9a-f]{64}")
+# Topic Lab's own `_SUCCESS` marker holds the version's label (Spark's is empty).
+_OUR_MARKER = re.compile(r".+ v[0-9]+\n")
+
+
+def _remove_old_key_exports(root: Path) -> None:
+    """Exports written before the key held the origin digest (`<content hash>/`): no run
+    reads them again, and they stayed for good, one per dataset version. Only folders
+    Topic Lab wrote go (a content-hash name and its own `_SUCCESS` marker, `demo v1`),
+    once untouched for `_STALE_TMP_S` (a run of the older code might still read one)."""
+    with suppress(OSError):
+        candidates = [p for p in root.iterdir() if _OLD_KEY.fullmatch(p.name)]
+        for old in _stale(iter(candidates)):
+            with suppress(OSError, UnicodeDecodeError):
+                marker = (old / "_SUCCESS").read_text("utf-8")
+                if _OUR_MARKER.fullmatch(marker) and not (old / "_SUCCESS").is_symlink():
+                    shutil.rmtree(old)
+                    log.info("removed %s, an export of %s under its former key", old,
+                             marker.strip())
 
 
 def _stale(paths: Iterator[Path]) -> list[Path]:
