@@ -291,6 +291,28 @@ def test_the_demo_month_shifted_by_0_3_crosses_a_drift_threshold_and_unshifted_n
     assert {"counselor", "psychiatrist"} <= {t["word"] for t in moved.new_terms}
 
 
+def test_a_retrain_covering_a_drifted_version_clearly_better_is_promoted(trained_home,
+                                                                        tmp_path):
+    """On `demo --shift 0.3` drift recommended retraining, yet the retrained model stayed
+    candidate: the gate compared NPMI only, and production's top words still scored well
+    on a version whose new vertical it could not represent. Coverage now counts; a model
+    that is merely worse on that version is still kept as candidate."""
+    from core.ops import gate
+    from tests.conftest import FAST_K, FAST_PARAMS
+
+    production = registry.alias("production")
+    result = pipeline.run("demo", [month_slice(0.3, tmp_path / "next.parquet")],
+                          overrides={"k": FAST_K, "params": FAST_PARAMS})
+    evaluation = next(s for s in result.steps if s["step"] == "evaluate")
+    assert evaluation["new_npmi"] < evaluation["production_npmi"] - 0.02, evaluation
+    assert evaluation["coverage_gain"] > 0.05, evaluation
+    assert result.decision == "promoted" and "coverage gain" in result.reason, result.reason
+    weak = train.train(train.TrainSpec(dataset="demo", k=FAST_K, params={"iterations": 3}))
+    judged = gate.verdict(weak.model_id, production)   # covers v2 as well as the retrain
+    assert judged.evaluation["coverage_gain"] > 0.05, judged.evaluation
+    assert not judged.passes and "worse than production" in judged.reason, judged.reason
+
+
 def test_review_and_feedback_survive_a_restart(trained_home):
     model_id = registry.alias("production")
     campaign, neighbour = score.load_fingerprints(model_id).campaign_ids[:2]
