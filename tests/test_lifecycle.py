@@ -313,6 +313,20 @@ def test_a_retrain_covering_a_drifted_version_clearly_better_is_promoted(trained
     assert not judged.passes and "worse than production" in judged.reason, judged.reason
 
 
+def test_a_damaged_production_is_replaced_by_the_pipeline_not_a_blocker(trained_home):
+    """A truncated counts.npz in production's folder stopped the pipeline at its drift
+    step with a BadZipFile traceback, so it could not retrain its way out."""
+    production = registry.alias("production")
+    counts = registry.model_dir(production) / "counts.npz"
+    counts.write_bytes(counts.read_bytes()[:1000])
+    result = pipeline.run("demo", overrides={"params": {"iterations": 150}})
+    steps = {s["step"]: s for s in result.steps}
+    assert "BadZipFile" in steps["drift"]["skipped"] and production in steps["drift"]["skipped"]
+    assert result.decision == "promoted" and "cannot be loaded" in result.reason, result.reason
+    assert registry.alias("production") == result.model_id
+    assert score.is_scored(result.model_id) and "skipped" in steps["names"]
+
+
 def test_review_and_feedback_survive_a_restart(trained_home):
     model_id = registry.alias("production")
     campaign, neighbour = score.load_fingerprints(model_id).campaign_ids[:2]

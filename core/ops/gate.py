@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from core.errors import InputError
+from core.errors import InputError, PermissionDenied, StoreBusyError, TopicLabError
 from core.model import metrics
 from core.model.metrics import DIVERSITY_FLOOR
 from core.model.text import TextConfig
@@ -124,6 +124,25 @@ def fit_on(corpus, model_id: str, counts: Counter[str] | None = None) -> Fit:
     return Fit(npmi, missing, covered / total if total else 1.0)
 
 
+def damage(model_id: str) -> str | None:
+    """Why `model_id`'s folder cannot be read as the service and drift read it (None when
+    it can): its artifact, and the encoded counts saved beside it (a truncated
+    counts.npz raised `BadZipFile` through the pipeline's drift step, a traceback)."""
+    from core.model.corpus import EncodedCounts
+
+    try:
+        registry.load(model_id)
+        EncodedCounts.load(registry.model_dir(model_id))
+    except (StoreBusyError, PermissionDenied):
+        raise
+    except Exception as err:
+        if isinstance(err, TopicLabError):
+            return str(err)
+        return (f"its artifact in {registry.model_dir(model_id)} is damaged "
+                f"({err.__class__.__name__}: {err})")
+    return None
+
+
 def npmi_on(corpus, model_id: str) -> tuple[float, float]:
     """A model's NPMI with `corpus` as reference, and the share of its top words that
     corpus lacks (see `fit_on`)."""
@@ -157,6 +176,16 @@ def verdict(model_id: str, production_id: str | None, corpus=None, *,
     evaluation: dict[str, Any] = {"new_npmi": round(new_npmi, 4),
                                   "new_diversity": round(new_div, 4),
                                   "new_coverage": round(new.coverage, 4)}
+    damaged = damage(production_id) if production_id and serves == record["dataset"] \
+        else None
+    if damaged:
+        evaluation.update(production=production_id, production_damaged=damaged)
+        if new_div < DIVERSITY_FLOOR:
+            return Verdict(False, f"topic diversity {new_div:.2f} is below the floor "
+                                  f"{DIVERSITY_FLOOR} (production {production_id} cannot be "
+                                  f"loaded either: {damaged})", evaluation)
+        return Verdict(True, f"production {production_id} cannot be loaded, so it cannot be "
+                             f"better: {damaged}", evaluation)
     if production_id and serves == record["dataset"]:
         prod = fit_on(corpus, production_id, counts)
         evaluation.update(production=production_id, production_npmi=round(prod.npmi, 4),

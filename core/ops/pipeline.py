@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from core.data import audit, auth, datasets, ingest, store
-from core.errors import NotFoundError, TopicLabError
+from core.errors import NotFoundError, PermissionDenied, StoreBusyError, TopicLabError
 from core.ops import carry, deploy, drift, gate
 from core.ops.train import build_corpus, saved_settings, train
 from core.progress import Progress
@@ -68,6 +68,27 @@ def _training_corpus(spec, corpus):
     return None if spec.engine == "spark" else corpus
 
 
+def _drift_step(note: Callable[..., None], dataset: str, version: int | None,
+                production: str) -> str | None:
+    """Check drift against production and note it; None, or why production's folder
+    cannot be read. A damaged production stopped the pipeline here (a traceback), so it
+    could not retrain its way out: the step is noted as skipped with the reason, and the
+    gate lets a new model that can serve replace it."""
+    try:
+        report = drift.check(dataset, version, production)
+    except (StoreBusyError, PermissionDenied):
+        raise
+    except Exception:
+        damaged = gate.damage(production)
+        if damaged is None:
+            raise
+        note("drift", skipped=f"production {production} cannot be loaded: {damaged}")
+        return damaged
+    note("drift", against=production, retrain_recommended=report.retrain_recommended,
+         verdict=report.verdict)
+    return None
+
+
 def run(dataset: str, paths: Sequence[str | Path] | None = None, *,
         tolerance: float = DEFAULT_TOLERANCE, overrides: dict[str, Any] | None = None,
         progress: Progress | None = None, log: Log | None = None) -> PipelineResult:
@@ -101,12 +122,11 @@ def run(dataset: str, paths: Sequence[str | Path] | None = None, *,
     except NotFoundError:
         production = None
     serves = registry.get(production)["dataset"] if production else None
+    damaged = None
     if production and serves != dataset:
         note("drift", skipped=f"production serves dataset {serves!r}, not {dataset!r}")
     elif production:
-        report = drift.check(dataset, version, production)
-        note("drift", against=production, retrain_recommended=report.retrain_recommended,
-             verdict=report.verdict)
+        damaged = _drift_step(note, dataset, version, production)
 
     spec = saved_settings(dataset)
     if overrides:
@@ -139,7 +159,9 @@ def run(dataset: str, paths: Sequence[str | Path] | None = None, *,
         note("candidate", alias="candidate", previous=outcome.previous,
              scored=outcome.scoring.campaigns if outcome.scoring else None)
     names = None
-    if production and serves == dataset:
+    if production and serves == dataset and damaged:
+        note("names", skipped=f"production {production} cannot be loaded")
+    elif production and serves == dataset:
         names = carry.carry_labels(production, result.model_id)
         note("names", carried=len(names.carried), not_carried=len(names.not_carried),
              new_topics=names.new_topics)
