@@ -106,6 +106,31 @@ def test_the_pipeline_prints_its_training_warnings_as_train_does(home):
     assert "warning: K = 2 topics for 5 campaigns is a lot" in run.stderr
 
 
+def test_a_pipeline_model_that_cannot_serve_ends_in_a_clear_state(home):
+    """A new dataset of 5 campaigns with the default K = 20 gave degenerate topics; the
+    pipeline then failed promoting the model to candidate ("cannot be promoted", exit 1,
+    no word of what was left): now it says the model is kept without an alias, nothing
+    moved, and which K to try, and `--k` on the pipeline takes it."""
+    import json
+
+    from tests.conftest import FIXTURES, cli
+
+    run = cli("pipeline", "--dataset", "tiny", "--from", str(FIXTURES / "sony"), home=home)
+    assert run.returncode == 1 and run.stdout == "", run.stdout
+    error = run.stderr.splitlines()[-1]
+    model = registry.list_models()["model_id"].tolist()
+    assert len(model) == 1 and f"Model {model[0]} (tiny v1, K = 20)" in error, error
+    assert "cannot serve: its topics are degenerate" in error
+    assert "Nothing was promoted: production (none)" in error and "--k N" in error
+    assert "Try K <= 2" in error and "delete-model" in error
+    assert store.query_one("SELECT count(*) FROM aliases")[0] == 0
+    refused = audit.entries(action="pipeline").iloc[0]
+    assert json.loads(refused["details"])["decision"] == "refused"
+    again = cli("pipeline", "--dataset", "tiny", "--k", "2", home=home)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["decision"] == "promoted"
+
+
 def test_a_failure_after_training_leaves_production_untouched(trained_home, monkeypatch):
     production = registry.alias("production")
     counts = store.query("SELECT model_id, count(*) AS n FROM fingerprints GROUP BY ALL")
