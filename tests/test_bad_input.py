@@ -316,10 +316,12 @@ def test_the_production_model_cannot_also_be_the_candidate(two_models_home, seco
     assert registry.aliases() == {"production": production, "candidate": second_model}
 
 
-def test_a_change_saved_beside_an_unwritable_token_still_tells_the_app(trained_home):
+def test_a_change_saved_beside_an_unwritable_token_still_tells_the_app(two_models_home,
+                                                                      second_model):
     from core.errors import StoreError
     from core.serve import canary
-    token = trained_home / store.SERVING_GENERATION_FILE
+    registry.set_alias("candidate", second_model)   # a canary share needs a candidate
+    token = two_models_home / store.SERVING_GENERATION_FILE
     token.unlink(missing_ok=True)
     token.mkdir()  # a folder where the serving token goes
     before = store.generation()
