@@ -635,11 +635,15 @@ def _map(args: argparse.Namespace) -> Any:
              help="files or folders to import first as a new version"),
          arg("--tolerance", type=number(0, 2), default=0.02,
              help="how much lower NPMI than production still promotes"),
+         arg("--k", type=int, default=None,
+             help="number of topics (default: the dataset's saved settings, else 20)"),
          _engine_choice,
          SPARK_MASTER, EXPORT_DIR)
 def _pipeline(args: argparse.Namespace) -> Any:
     from core.ops import pipeline
-    overrides = {"engine": args.engine} if args.engine else {}
+    overrides: dict[str, Any] = {"engine": args.engine} if args.engine else {}
+    if args.k is not None:
+        overrides["k"] = args.k
     if args.spark_master:
         overrides["params"] = {"master": args.spark_master}
     _export_dir_needs_spark_settings(args)

@@ -129,18 +129,21 @@ def test_a_key_rate_that_is_not_a_whole_number_is_refused(trained_home, rate):
 
 
 @pytest.mark.parametrize("percent", ["5", True, None, float("nan"), float("inf")])
-def test_a_canary_share_that_is_not_a_finite_number_is_refused(trained_home, percent):
+def test_a_canary_share_that_is_not_a_finite_number_is_refused(two_models_home,
+                                                               second_model, percent):
     from core.serve import canary
+    registry.set_alias("candidate", second_model)
     canary.set_percent(10)
     with pytest.raises(registry.InputError, match="canary share"):
         canary.set_percent(percent)
     assert canary.get_percent() == 10
 
 
-def test_a_canary_share_below_one_bucket_is_refused(trained_home):
+def test_a_canary_share_below_one_bucket_is_refused(two_models_home, second_model):
     """`canary set 1e-300` was stored and shown as on, though it rounds to none of the
     10,000 buckets: the candidate got no traffic. Shares keep the 0.01 % a bucket is."""
     from core.serve import canary
+    registry.set_alias("candidate", second_model)
     canary.set_percent(10)
     for tiny in (1e-300, 0.004):
         with pytest.raises(registry.InputError, match=r"must be 0 \(off\) or at least 0.01 %"):
@@ -150,6 +153,15 @@ def test_a_canary_share_below_one_bucket_is_refused(trained_home):
     assert any(canary.variant(f"c:C{i}", 0.01) == canary.CANDIDATE for i in range(50_000))
     assert canary.set_percent(12.3456).canary_percent == canary.get_percent() == 12.35
     assert canary.set_percent(0).canary_percent == 0
+
+
+def test_a_canary_share_without_a_candidate_is_refused(trained_home):
+    """The share belongs to the candidate it is set for: with none, `canary set 10` was
+    stored for whatever model became candidate next (a pipeline's, failed gate and all)."""
+    from core.serve import canary
+    with pytest.raises(registry.TopicLabError, match="No model is marked candidate"):
+        canary.set_percent(10)
+    assert canary.get_percent() == 0 and canary.set_percent(0).canary_percent == 0
 
 
 def test_the_candidate_is_not_deleted_while_the_canary_sends_it_traffic(two_models_home,
@@ -304,10 +316,12 @@ def test_the_production_model_cannot_also_be_the_candidate(two_models_home, seco
     assert registry.aliases() == {"production": production, "candidate": second_model}
 
 
-def test_a_change_saved_beside_an_unwritable_token_still_tells_the_app(trained_home):
+def test_a_change_saved_beside_an_unwritable_token_still_tells_the_app(two_models_home,
+                                                                      second_model):
     from core.errors import StoreError
     from core.serve import canary
-    token = trained_home / store.SERVING_GENERATION_FILE
+    registry.set_alias("candidate", second_model)   # a canary share needs a candidate
+    token = two_models_home / store.SERVING_GENERATION_FILE
     token.unlink(missing_ok=True)
     token.mkdir()  # a folder where the serving token goes
     before = store.generation()

@@ -106,6 +106,31 @@ def test_the_pipeline_prints_its_training_warnings_as_train_does(home):
     assert "warning: K = 2 topics for 5 campaigns is a lot" in run.stderr
 
 
+def test_a_pipeline_model_that_cannot_serve_ends_in_a_clear_state(home):
+    """A new dataset of 5 campaigns with the default K = 20 gave degenerate topics; the
+    pipeline then failed promoting the model to candidate ("cannot be promoted", exit 1,
+    no word of what was left): now it says the model is kept without an alias, nothing
+    moved, and which K to try, and `--k` on the pipeline takes it."""
+    import json
+
+    from tests.conftest import FIXTURES, cli
+
+    run = cli("pipeline", "--dataset", "tiny", "--from", str(FIXTURES / "sony"), home=home)
+    assert run.returncode == 1 and run.stdout == "", run.stdout
+    error = run.stderr.splitlines()[-1]
+    model = registry.list_models()["model_id"].tolist()
+    assert len(model) == 1 and f"Model {model[0]} (tiny v1, K = 20)" in error, error
+    assert "cannot serve: its topics are degenerate" in error
+    assert "Nothing was promoted: production (none)" in error and "--k N" in error
+    assert "Try K <= 2" in error and "delete-model" in error
+    assert store.query_one("SELECT count(*) FROM aliases")[0] == 0
+    refused = audit.entries(action="pipeline").iloc[0]
+    assert json.loads(refused["details"])["decision"] == "refused"
+    again = cli("pipeline", "--dataset", "tiny", "--k", "2", home=home)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["decision"] == "promoted"
+
+
 def test_a_failure_after_training_leaves_production_untouched(trained_home, monkeypatch):
     production = registry.alias("production")
     counts = store.query("SELECT model_id, count(*) AS n FROM fingerprints GROUP BY ALL")
@@ -289,6 +314,42 @@ def test_the_demo_month_shifted_by_0_3_crosses_a_drift_threshold_and_unshifted_n
     moved = drift.drift_report("demo", 2)
     assert moved.retrain_recommended, moved.measures
     assert {"counselor", "psychiatrist"} <= {t["word"] for t in moved.new_terms}
+
+
+def test_a_retrain_covering_a_drifted_version_clearly_better_is_promoted(trained_home,
+                                                                        tmp_path):
+    """On `demo --shift 0.3` drift recommended retraining, yet the retrained model stayed
+    candidate: the gate compared NPMI only, and production's top words still scored well
+    on a version whose new vertical it could not represent. Coverage now counts; a model
+    that is merely worse on that version is still kept as candidate."""
+    from core.ops import gate
+    from tests.conftest import FAST_K, FAST_PARAMS
+
+    production = registry.alias("production")
+    result = pipeline.run("demo", [month_slice(0.3, tmp_path / "next.parquet")],
+                          overrides={"k": FAST_K, "params": FAST_PARAMS})
+    evaluation = next(s for s in result.steps if s["step"] == "evaluate")
+    assert evaluation["new_npmi"] < evaluation["production_npmi"] - 0.02, evaluation
+    assert evaluation["coverage_gain"] > 0.05, evaluation
+    assert result.decision == "promoted" and "coverage gain" in result.reason, result.reason
+    weak = train.train(train.TrainSpec(dataset="demo", k=FAST_K, params={"iterations": 3}))
+    judged = gate.verdict(weak.model_id, production)   # covers v2 as well as the retrain
+    assert judged.evaluation["coverage_gain"] > 0.05, judged.evaluation
+    assert not judged.passes and "worse than production" in judged.reason, judged.reason
+
+
+def test_a_damaged_production_is_replaced_by_the_pipeline_not_a_blocker(trained_home):
+    """A truncated counts.npz in production's folder stopped the pipeline at its drift
+    step with a BadZipFile traceback, so it could not retrain its way out."""
+    production = registry.alias("production")
+    counts = registry.model_dir(production) / "counts.npz"
+    counts.write_bytes(counts.read_bytes()[:1000])
+    result = pipeline.run("demo", overrides={"params": {"iterations": 150}})
+    steps = {s["step"]: s for s in result.steps}
+    assert "BadZipFile" in steps["drift"]["skipped"] and production in steps["drift"]["skipped"]
+    assert result.decision == "promoted" and "cannot be loaded" in result.reason, result.reason
+    assert registry.alias("production") == result.model_id
+    assert score.is_scored(result.model_id) and "skipped" in steps["names"]
 
 
 def test_review_and_feedback_survive_a_restart(trained_home):

@@ -911,8 +911,39 @@ def test_canary_share_is_sticky_through_the_service(served):
         assert {post(c, "fingerprint", {"campaign_id": cid}, key).headers["X-Variant"]
                 for cid in ids[:20]} == {"production"}
     shown = json.loads(cli("canary", "show", home=served["home"]).stdout)
-    assert shown["canary_percent"] == 50 and shown["candidate"] is None
+    assert (shown["canary_percent"], shown["canary_percent_set"]) == (0, 50)
+    assert shown["candidate"] is None and shown["set_for"] == served["candidate"]
     assert "all traffic stays on production" in shown["note"]
+
+
+def test_a_pipeline_moving_the_candidate_alias_turns_the_canary_off(served):
+    """The canary share was the candidate alias's, whatever model it named: a pipeline
+    whose model failed the gate moved the alias to it, and the service sent that model the
+    share at once. The share now belongs to the model it was set for."""
+    from core.ops import pipeline
+
+    key = keys.create("canary", rate_per_minute=10_000).key
+    assert canary.set_percent(50).set_for == served["candidate"]
+    ids = [f"C{i:05d}" for i in range(1, 41)]
+    with client() as (c, gateway):
+        assert c.get("/readyz").json()["canary_percent"] == 50
+        result = pipeline.run("demo", overrides={"params": {"iterations": 3}})
+        assert result.decision == "candidate", result.reason
+        assert registry.alias("candidate") == result.model_id
+        assert canary.get_percent() == 0
+        assert gateway.holder.refresh()
+        ready = c.get("/readyz").json()
+        assert ready["candidate"] == result.model_id
+        assert (ready["canary_percent"], ready["canary_percent_set"],
+                ready["canary_set_for"]) == (0, 50, served["candidate"])
+        assert {post(c, "fingerprint", {"campaign_id": cid}, key).headers["X-Variant"]
+                for cid in ids} == {"production"}
+        shown = canary.show()
+        assert (shown["canary_percent"], shown["candidate"]) == (0, result.model_id)
+        assert "canary set" in shown["note"] and served["candidate"] in shown["note"]
+        assert canary.set_percent(50).set_for == result.model_id   # asked for again: on
+        assert gateway.holder.refresh()
+        assert c.get("/readyz").json()["canary_percent"] == 50
 
 
 def test_the_canary_never_sends_a_campaign_to_a_candidate_that_has_not_scored_it(served):

@@ -250,6 +250,12 @@ CREATE TABLE IF NOT EXISTS service_settings (
     updated_at TIMESTAMP NOT NULL,
     updated_by VARCHAR
 );
+-- The model a setting belongs to (the canary share: the candidate it was set for; a
+-- pipeline moving the candidate alias gave its model the live traffic). A share stored
+-- before is given to the candidate of the moment, once, as it was served then.
+ALTER TABLE service_settings ADD COLUMN IF NOT EXISTS model_id VARCHAR;
+UPDATE service_settings SET model_id = (SELECT model_id FROM aliases WHERE alias = 'candidate')
+    WHERE name = 'canary_percent' AND model_id IS NULL AND value > 0;
 
 CREATE TABLE IF NOT EXISTS request_log (
     logged_at TIMESTAMP NOT NULL,

@@ -7,7 +7,8 @@ objective: NPMI coherence of the top-10 words, with the training texts of the ne
 version as reference. The new model is promoted unless it is worse than production by
 more than `tolerance`, or its topic diversity is below the floor; otherwise it becomes
 the `candidate` and the reason says why. A model that must not serve at all (NaN
-metrics, degenerate topics) is refused by promotion, and the pipeline fails. Production and its
+metrics, degenerate topics) is neither promoted nor made candidate: the pipeline fails
+saying so, the model kept without an alias, and what K to try. Production and its
 fingerprints are only touched by the final promotion, which scores before it moves the
 alias, so a failure at any step leaves them as they were. Last, the human topic names
 of the production model it was compared with are carried to the new model's aligned
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from core.data import audit, auth, datasets, ingest, store
-from core.errors import NotFoundError, TopicLabError
+from core.errors import NotFoundError, PermissionDenied, StoreBusyError, TopicLabError
 from core.ops import carry, deploy, drift, gate
 from core.ops.train import build_corpus, saved_settings, train
 from core.progress import Progress
@@ -68,6 +69,45 @@ def _training_corpus(spec, corpus):
     return None if spec.engine == "spark" else corpus
 
 
+def _drift_step(note: Callable[..., None], dataset: str, version: int | None,
+                production: str) -> str | None:
+    """Check drift against production and note it; None, or why production's folder
+    cannot be read. A damaged production stopped the pipeline here (a traceback), so it
+    could not retrain its way out: the step is noted as skipped with the reason, and the
+    gate lets a new model that can serve replace it."""
+    try:
+        report = drift.check(dataset, version, production)
+    except (StoreBusyError, PermissionDenied):
+        raise
+    except Exception:
+        damaged = gate.damage(production)
+        if damaged is None:
+            raise
+        note("drift", skipped=f"production {production} cannot be loaded: {damaged}")
+        return damaged
+    note("drift", against=production, retrain_recommended=report.retrain_recommended,
+         verdict=report.verdict)
+    return None
+
+
+def _refuse(result, label: str, broken: list[str], production: str | None) -> None:
+    """End a run whose model must not serve: audited as refused, and an error saying what
+    was left as it was and how to get out. Promoting it to candidate failed with "cannot
+    be promoted" alone, exit 1 and no JSON, the model left without an alias unexplained
+    (a new dataset trained with the default K = 20 on 5 campaigns: degenerate topics)."""
+    with store.transaction() as con:
+        audit.record(con, "pipeline", result.model_id,
+                     {"dataset": label, "decision": "refused", "reason": "; ".join(broken)})
+    hints = " ".join(w for w in result.warnings if w.startswith("K = "))
+    raise TopicLabError(
+        f"Model {result.model_id} ({label}, K = {result.k}) was trained but cannot serve: "
+        f"{'; '.join(broken)}. Nothing was promoted: production "
+        f"({production or 'none'}) and the candidate alias are as they were, and the model "
+        f"is kept without an alias for inspection (`python -m core delete-model "
+        f"{result.model_id}` removes it). {hints + ' ' if hints else ''}Run the pipeline "
+        "again with another K (`--k N`).")
+
+
 def run(dataset: str, paths: Sequence[str | Path] | None = None, *,
         tolerance: float = DEFAULT_TOLERANCE, overrides: dict[str, Any] | None = None,
         progress: Progress | None = None, log: Log | None = None) -> PipelineResult:
@@ -101,12 +141,11 @@ def run(dataset: str, paths: Sequence[str | Path] | None = None, *,
     except NotFoundError:
         production = None
     serves = registry.get(production)["dataset"] if production else None
+    damaged = None
     if production and serves != dataset:
         note("drift", skipped=f"production serves dataset {serves!r}, not {dataset!r}")
     elif production:
-        report = drift.check(dataset, version, production)
-        note("drift", against=production, retrain_recommended=report.retrain_recommended,
-             verdict=report.verdict)
+        damaged = _drift_step(note, dataset, version, production)
 
     spec = saved_settings(dataset)
     if overrides:
@@ -126,7 +165,10 @@ def run(dataset: str, paths: Sequence[str | Path] | None = None, *,
                            known_problems=broken)
     note("evaluate", **decided.evaluation)
     promote, reason = decided.passes, decided.reason
-    note("gate", decision="promote" if promote else "candidate", reason=reason)
+    note("gate", decision="refused" if broken else "promote" if promote else "candidate",
+         reason=reason)
+    if broken:
+        _refuse(result, info.label, broken, production)
 
     if promote:
         # Judged against `production`: if someone promoted meanwhile, refuse (stale gate).
@@ -139,7 +181,9 @@ def run(dataset: str, paths: Sequence[str | Path] | None = None, *,
         note("candidate", alias="candidate", previous=outcome.previous,
              scored=outcome.scoring.campaigns if outcome.scoring else None)
     names = None
-    if production and serves == dataset:
+    if production and serves == dataset and damaged:
+        note("names", skipped=f"production {production} cannot be loaded")
+    elif production and serves == dataset:
         names = carry.carry_labels(production, result.model_id)
         note("names", carried=len(names.carried), not_carried=len(names.not_carried),
              new_topics=names.new_topics)

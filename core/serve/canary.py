@@ -5,6 +5,11 @@ set) and the canary percentage: the key's SHA-256 picks one of 10,000 buckets, a
 below `percent × 100` go to the candidate. So the same campaign always gets the same
 variant while the percentage is unchanged, raising the percentage only moves production
 traffic to the candidate (never back), and no state is kept between requests or workers.
+
+The share belongs to the candidate model it was set for (stored with it): when the
+`candidate` alias moves to another model (a pipeline keeping its model as candidate, a
+promotion, a delete) the canary is off until `canary set` is run again, so a model that
+failed the gate never gets live traffic without someone asking for it.
 """
 
 from __future__ import annotations
@@ -65,10 +70,36 @@ def check_percent(percent: float) -> float:
     return round(float(percent), 2) + 0.0   # what the buckets apply; -0.0 (`set -0`) is 0
 
 
+@dataclass(frozen=True)
+class Stored:
+    """The share `canary set` stored, the candidate it was set for, and the candidate the
+    alias names now: the share applies only while those two are the same model."""
+
+    percent: float
+    set_for: str | None
+    candidate: str | None
+
+    @property
+    def applies(self) -> float:
+        """The share the candidate gets now: 0 once the alias names another model."""
+        return self.percent if self.candidate is not None \
+            and self.set_for == self.candidate else 0.0
+
+
+def read_stored(con: duckdb.DuckDBPyConnection) -> Stored:
+    """The stored share, its model and the candidate alias, on an open connection."""
+    row = con.execute("SELECT value, model_id FROM service_settings WHERE name = ?",
+                      [SETTING]).fetchone()
+    candidate = con.execute("SELECT model_id FROM aliases WHERE alias = 'candidate'"
+                            ).fetchone()
+    return Stored(float(row[0]) if row else 0.0, row[1] if row else None,
+                  candidate[0] if candidate else None)
+
+
 def read_percent(con: duckdb.DuckDBPyConnection) -> float:
-    """The share of traffic sent to the candidate (0 = canary off), on an open connection."""
-    row = con.execute("SELECT value FROM service_settings WHERE name = ?", [SETTING]).fetchone()
-    return float(row[0]) if row else 0.0
+    """The share of traffic sent to the candidate now (0 = canary off: none stored, or set
+    for a model the candidate alias no longer names), on an open connection."""
+    return read_stored(con).applies
 
 
 def get_percent() -> float:
@@ -77,61 +108,74 @@ def get_percent() -> float:
 
 
 def show() -> dict[str, Any]:
-    """`canary show`: the stored share and the candidate, with a note when there is none
-    (the share alone read as if the canary were on after the candidate alias was
-    cleared, e.g. by promoting the candidate to production)."""
+    """`canary show`: the share the candidate gets now, the share stored and the model it
+    was set for, with a note when they differ (no candidate, or the alias moved)."""
     with store.connect(read_only=True) as con:
-        percent = read_percent(con)
-        row = con.execute("SELECT model_id FROM aliases WHERE alias = 'candidate'").fetchone()
-    shown = CanaryChange(percent, percent, row[0] if row else None).to_dict()
+        stored = read_stored(con)
+    shown = CanaryChange(stored.applies, stored.applies, stored.candidate,
+                         stored.percent, stored.set_for).to_dict()
     del shown["previous"]
     return shown
 
 
 @dataclass(frozen=True)
 class CanaryChange:
-    """The share of traffic now sent to the candidate, the one before, and the candidate
-    (None: none yet, so all traffic stays on production and `note` says so)."""
+    """The share of traffic now sent to the candidate, the one before, the candidate
+    (None: none), the share stored and the model it was set for (`note` says why the
+    candidate gets none of a stored share)."""
 
     canary_percent: float
     previous: float
     candidate: str | None
+    canary_percent_set: float = 0.0
+    set_for: str | None = None
 
     @property
     def note(self) -> str | None:
-        if self.canary_percent > 0 and not self.candidate:
-            return ("No model is marked candidate yet: all traffic stays on production "
-                    "until one is promoted with --alias candidate.")
-        return None
+        if self.canary_percent_set <= 0 or self.canary_percent > 0:
+            return None
+        if not self.candidate:
+            return (f"The canary was set to {self.canary_percent_set:g}% for {self.set_for}, "
+                    "which is no longer the candidate and no model is: all traffic stays on "
+                    "production. Promote a model with --alias candidate, then `canary set` "
+                    "again.")
+        return (f"The canary was set to {self.canary_percent_set:g}% for {self.set_for}; the "
+                f"candidate is now {self.candidate}, so the canary is off and all traffic "
+                f"stays on production until `canary set` is run again for it.")
 
     def to_dict(self) -> dict[str, Any]:
         return {"canary_percent": self.canary_percent, "previous": self.previous,
-                "candidate": self.candidate, **({"note": self.note} if self.note else {})}
+                "candidate": self.candidate, "canary_percent_set": self.canary_percent_set,
+                "set_for": self.set_for, **({"note": self.note} if self.note else {})}
 
 
 def set_percent(percent: float) -> CanaryChange:
-    """Send `percent`% of traffic to the candidate model. Requires `promote`; audited.
-    A share above 0 is refused when the candidate cannot be loaded (`check_loads`)."""
+    """Send `percent`% of traffic to the candidate model of now, and to no later one.
+    Requires `promote`; audited. A share above 0 is refused when there is no candidate or
+    it cannot be loaded (`check_loads`); the alias is checked again in the transaction
+    that stores the share with its model."""
     user = auth.require("promote")
     percent = check_percent(percent)
     checked = check_loads(_candidate()) if percent > 0 else None
+    if percent > 0 and checked is None:
+        raise TopicLabError("No model is marked candidate, so a canary share would send "
+                            "nothing: promote one with --alias candidate (the pipeline "
+                            "keeps a model that did not pass its gate as candidate), then "
+                            "run `canary set` again.")
     with store.transaction() as con:
-        row = con.execute("SELECT value FROM service_settings WHERE name = ?",
-                          [SETTING]).fetchone()
-        candidate = con.execute("SELECT model_id FROM aliases WHERE alias = 'candidate'"
-                                ).fetchone()
-        if percent > 0 and (candidate[0] if candidate else None) != checked:
+        before = read_stored(con)
+        candidate = before.candidate
+        if percent > 0 and candidate != checked:
             raise TopicLabError(f"The candidate alias moved while {checked} was being "
-                                f"checked (it now names "
-                                f"{candidate[0] if candidate else 'no model'}); run the "
+                                f"checked (it now names {candidate or 'no model'}); run the "
                                 "command again.")
         store.mark_serving_change()
-        con.execute("INSERT OR REPLACE INTO service_settings VALUES (?, ?, ?, ?)",
-                    [SETTING, percent, audit.now(), user.name])
-        audit.record(con, "canary", candidate[0] if candidate else None,
-                     {"percent": percent, "previous": row[0] if row else 0.0})
-    return CanaryChange(percent, float(row[0]) if row else 0.0,
-                        candidate[0] if candidate else None)
+        con.execute("INSERT OR REPLACE INTO service_settings (name, value, updated_at, "
+                    "updated_by, model_id) VALUES (?, ?, ?, ?, ?)",
+                    [SETTING, percent, audit.now(), user.name, candidate])
+        audit.record(con, "canary", candidate,
+                     {"percent": percent, "previous": before.applies})
+    return CanaryChange(percent, before.applies, candidate, percent, candidate)
 
 
 def _candidate() -> str | None:

@@ -763,12 +763,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def readyz(request: Request) -> Response:
         """200 when a production model is loaded and answering, 503 (with why) when not;
         `canary_percent`: the share the candidate gets now (0 without a candidate served),
-        `canary_percent_set`: the share `canary set` stored, applied once there is one."""
+        `canary_percent_set`: the share `canary set` stored, `canary_set_for`: the
+        candidate it was stored for (it applies only while that model is the candidate)."""
         state = gateway.holder.state
         production, candidate = state.model_ids
         body = {"ready": state.ready, "production": production, "candidate": candidate,
                 "canary_percent": state.canary_share,
-                "canary_percent_set": state.canary_percent, "problem": state.problem,
+                "canary_percent_set": state.canary_percent,
+                "canary_set_for": state.canary_for, "problem": state.problem,
                 "worker": os.getpid()}
         if not state.ready:
             body["problem"] = state.problem or ("no production model: train one and promote "

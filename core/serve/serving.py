@@ -57,6 +57,7 @@ class Served:
     unloaded: dict[str, str] = field(default_factory=dict)  # alias -> model it names, not served
     loaded_at: float = field(default_factory=time.time)
     starting: bool = False                # before the poller's first read: nothing known yet
+    canary_for: str | None = None         # the candidate `canary set` stored the share for
 
     @property
     def ready(self) -> bool:
@@ -64,10 +65,12 @@ class Served:
 
     @property
     def canary_share(self) -> float:
-        """The share of traffic the candidate gets now: the configured one while a candidate
-        is loaded, else 0 (`pick` sends it all to production). /readyz showed the configured
-        share after the candidate alias was cleared, as if the canary were on."""
-        return self.canary_percent if self.candidate is not None else 0.0
+        """The share of traffic the candidate gets now: the configured one while the
+        candidate it was set for is loaded, else 0 (`pick` sends it all to production).
+        /readyz showed the configured share after the candidate alias was cleared, as if
+        the canary were on, and a pipeline moving the alias gave its model the share."""
+        return self.canary_percent if self.candidate is not None \
+            and self.candidate.model_id == self.canary_for else 0.0
 
     @property
     def model_ids(self) -> tuple[str | None, str | None]:
@@ -113,6 +116,7 @@ class Polled:
     keys: dict[str, keys.ApiKey]
     labels: dict[str, tuple]             # model id -> its topic names, as stored
     brands: dict[str, tuple[str, ...]] = field(default_factory=dict)  # account -> phrases
+    canary_for: str | None = None        # the model the share was set for
 
 
 def read_settings(wait_s: float) -> Polled:
@@ -125,8 +129,10 @@ def read_settings(wait_s: float) -> Polled:
                 "SELECT model_id, topic, label FROM topic_labels WHERE list_contains(?, "
                 "model_id) ORDER BY model_id, topic", [list(aliases.values())]).fetchall():
             labels.setdefault(model_id, []).append((topic, label))
-        return Polled(aliases, canary.read_percent(con), keys.active_keys(con),
-                      {m: tuple(v) for m, v in labels.items()}, brand_lists.read_lists(con))
+        stored = canary.read_stored(con)
+        return Polled(aliases, stored.percent, keys.active_keys(con),
+                      {m: tuple(v) for m, v in labels.items()}, brand_lists.read_lists(con),
+                      stored.set_for)
 
 
 def store_signature() -> tuple:
@@ -273,7 +279,8 @@ class ModelHolder:
             self._failed = {m: f for m, f in self._failed.items() if m in aliases.values()}
             new = Served(production, candidate, settings.canary_percent, settings.keys,
                          aliases, "; ".join(problems.values()) or None,
-                         {alias: aliases[alias] for alias in problems})
+                         {alias: aliases[alias] for alias in problems},
+                         canary_for=settings.canary_for)
             self._settings = settings
             self.state = new                  # the swap: one reference assignment
             if any(lk is not None and lk is not old.production and lk is not old.candidate
