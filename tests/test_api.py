@@ -581,3 +581,11 @@ def test_term_rows_from_arrow_batches_match_the_dataframe_ones():
     assert from_arrow.of(["C1"]).index.tolist() == [0, 2, 5]
     pd.testing.assert_frame_equal(from_arrow.of_account("A"), from_frame.of_account("A"))
     assert from_arrow.of_account(None) is None
+
+
+def test_readme_states_no_count_of_tests() -> None:
+    """The README said "871 tests" long after the suite had grown: it says how to count
+    them instead of a number that goes stale with every commit."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    assert not re.findall(r"\b\d[\d,]* (?:real-browser )?tests\b", readme)
+    assert "--collect-only" in readme
