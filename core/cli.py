@@ -582,9 +582,8 @@ def _suggest(args: argparse.Namespace) -> Any:
         from core.model import actions
         return CsvOutput(export.csv_bytes(actions.to_frame(result.suggestions.actions)))
     answer = {"model_id": lookup.model_id, **result.to_dict(lookup.topic_names)}
-    words = lookup.unknown_of(args.campaign_id) if keywords is None else None
-    if words is not None:   # as `fingerprint` says them (a stored fingerprint keeps the share)
-        answer |= {"unknown_words": words.unknown_words(), "unknown": words.unknown_report()}
+    if keywords is None:   # as `fingerprint` says them (a stored fingerprint keeps the share)
+        answer |= lookup.unknown_fields(args.campaign_id)
     return answer
 
 
