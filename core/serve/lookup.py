@@ -70,9 +70,11 @@ class LookupResult:
             "fingerprint": [round(float(w), 5) for w in weights],
             "top_topics": score.top_topics(weights, topic_names),
             "oov_share": round(self.fingerprint.oov_share, 4),
-            "unknown_words": self.fingerprint.unknown_words(),
-            **({"unknown": self.fingerprint.unknown_report()} if self.campaign_id is None
-               else {}),
+            # a stored campaign's fingerprint keeps only the share: its words are added by
+            # `Lookup.unknown_fields` where an answer can pay for reading them (None: not read)
+            **({"unknown_words": self.fingerprint.unknown_words(),
+                "unknown": self.fingerprint.unknown_report()} if self.campaign_id is None
+               else {"unknown_words": None}),
             "min_similarity": self.min_similarity,
             "below_floor": self.below_floor,
             "neighbors": self.neighbors.to_dict(orient="records"),
