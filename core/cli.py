@@ -281,8 +281,9 @@ def _floor_arg(default: float | None = None) -> Callable[[], list[Arg]]:
                              f"(default {MIN_SIMILARITY}, measured by "
                              "bench/similarity_floor.py)")]
         return [arg("--min-similarity", type=number(0.0, 1.0), default=default,
-                    help=f"leave out neighbours below this similarity (default {default}; "
-                         f"{MIN_SIMILARITY} is the floor suggested actions use)")]
+                    help=f"leave out neighbours below this similarity, and mark those kept "
+                         f"similar_enough (default {default}: all, marked at "
+                         f"{MIN_SIMILARITY}, the floor suggested actions use)")]
     return build
 
 

@@ -218,10 +218,14 @@ class Lookup:
     def neighbors(self, campaign_id: str, n: int = 10, *, exclude_account: bool = False,
                   min_terms: int = 0, min_similarity: float = 0.0) -> pd.DataFrame:
         """The n most similar stored campaigns, with similarity, shared topics, metrics;
-        those below `min_similarity` are left out (0 keeps all n)."""
+        those below `min_similarity` are left out (0 keeps all n). `similar_enough` marks
+        them at that floor, as the Lookup page marks at its own (it said False of kept
+        rows below 0.55), or at the one actions use (`MIN_SIMILARITY`) when there is none."""
         table = self._neighbor_table(self.find_neighbors(campaign_id, n,
                                                          exclude_account=exclude_account,
                                                          min_terms=min_terms))
+        if min_similarity:
+            table = table.assign(similar_enough=table["similarity"] >= min_similarity)
         return table[table["similarity"] >= min_similarity].reset_index(drop=True)
 
     def find_neighbors(self, campaign_id: str, n: int = 10, *, exclude_account: bool = False,
