@@ -292,8 +292,9 @@ def _floor_arg(default: float | None = None) -> Callable[[], list[Arg]]:
                              f"(default {MIN_SIMILARITY}, measured by "
                              "bench/similarity_floor.py)")]
         return [arg("--min-similarity", type=number(0.0, 1.0), default=default,
-                    help=f"leave out neighbours below this similarity (default {default}; "
-                         f"{MIN_SIMILARITY} is the floor suggested actions use)")]
+                    help=f"leave out neighbours below this similarity, and mark those kept "
+                         f"similar_enough (default {default}: all, marked at "
+                         f"{MIN_SIMILARITY}, the floor suggested actions use)")]
     return build
 
 
@@ -595,9 +596,8 @@ def _suggest(args: argparse.Namespace) -> Any:
         from core.model import actions
         return CsvOutput(export.csv_bytes(actions.to_frame(result.suggestions.actions)))
     answer = {"model_id": lookup.model_id, **result.to_dict(lookup.topic_names)}
-    words = lookup.unknown_of(args.campaign_id) if keywords is None else None
-    if words is not None:   # as `fingerprint` says them (a stored fingerprint keeps the share)
-        answer |= {"unknown_words": words.unknown_words(), "unknown": words.unknown_report()}
+    if keywords is None:   # as `fingerprint` says them (a stored fingerprint keeps the share)
+        answer |= lookup.unknown_fields(args.campaign_id)
     return answer
 
 

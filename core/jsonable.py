@@ -16,6 +16,13 @@ import numpy as np
 import pandas as pd
 
 NS_PER = {"D": 86_400 * 10**9, "H": 3_600 * 10**9, "M": 60 * 10**9}
+# Keys whose values are counts or ids: a whole float under one is written as an integer.
+# pandas makes a column float once it holds a missing value (an action's `topic` and
+# `keywords`, beside actions that have none), and sums of counts come back as floats, so
+# `suggest --account` printed `"topic": 12.0` and `ngrams` `"impressions": 5634.0`.
+# (`conversions` is not one: Google Ads reports fractional conversions.)
+COUNT_KEYS = frozenset({"topic", "keywords", "impressions", "clicks", "terms",
+                        "search_terms", "campaigns", "rank", "n", "k", "runs", "version"})
 
 
 def decimal_number(value: Decimal) -> int | float | None:
@@ -137,14 +144,24 @@ def instant_text(value: int, unit: str, tz: str | None = None) -> str:
     return text + ("+00:00" if tz is not None else "")
 
 
+def _whole(key: Any, value: Any) -> Any:
+    """`value` as an int when `key` names a count or an id (`COUNT_KEYS`) and it is a
+    whole float; anything else as it is."""
+    if type(value) is float and key in COUNT_KEYS and value.is_integer():
+        return int(value)
+    return value
+
+
 def plain(value: Any, date_text: Callable[[Any], str] = str,
           other: Callable[[Any], Any] = str) -> Any:
-    """`value` with dict keys as text, every non-finite float (numpy's too) and missing
+    """`value` with dict keys as text, whole floats under count keys (`COUNT_KEYS`) as
+    integers, every non-finite float (numpy's too) and missing
     marker (pd.NA, NaT) as None, numpy scalars and arrays as Python ones, decimals as
     numbers, durations and bytes as text, dates and times through `date_text` (the CLI
     prints `str`, the service ISO 8601) and any other object through `other`."""
     if isinstance(value, dict):
-        return {str(key): plain(item, date_text, other) for key, item in value.items()}
+        return {str(key): _whole(key, plain(item, date_text, other))
+                for key, item in value.items()}
     if isinstance(value, bool | str | int) or value is None:
         return value
     if isinstance(value, float | np.floating):

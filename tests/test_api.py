@@ -184,6 +184,23 @@ def test_number_campaign_ids_fit_as_an_import_reads_them(fitted, tmp_path: Path)
     assert model.transform(terms).index.tolist() == model.transform(imported).index.tolist()
 
 
+def test_fit_warns_when_k_is_too_large_for_the_data_as_train_does(fitted) -> None:
+    """`train` (CLI, Train page) warned "K = 12 topics for 20 campaigns is a lot"; the
+    notebook's `CampaignModel.fit` trained the same fragments of single campaigns silently.
+    One helper words both (`core.model.engines.size_warnings`)."""
+    from core import CampaignModel
+    from core.ops import train
+
+    terms = fitted.terms_[fitted.terms_["campaign_id"].isin(
+        fitted.terms_["campaign_id"].unique()[:20])]
+    with pytest.warns(UserWarning) as caught:
+        model = CampaignModel(**{**MODEL_ARGS, "k": 12}).fit(terms)
+    said = [str(w.message) for w in caught]
+    expected = train.size_warnings(12, 20, len(model.vocabulary_))
+    assert expected and expected[0].startswith("K = 12 topics for 20 campaigns is a lot")
+    assert [w for w in said if w in expected] == expected
+
+
 def test_fit_cleans_and_refuses_what_an_import_does(fitted) -> None:
     """A frame made in Python kept a zero-width space or a bell in its terms and names
     (the word 'plum\u200bber' no keyword matches), and 'C1\u200b' was a second campaign
@@ -595,3 +612,11 @@ def test_term_rows_from_arrow_batches_match_the_dataframe_ones():
     assert from_arrow.of(["C1"]).index.tolist() == [0, 2, 5]
     pd.testing.assert_frame_equal(from_arrow.of_account("A"), from_frame.of_account("A"))
     assert from_arrow.of_account(None) is None
+
+
+def test_readme_states_no_count_of_tests() -> None:
+    """The README said "871 tests" long after the suite had grown: it says how to count
+    them instead of a number that goes stale with every commit."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    assert not re.findall(r"\b\d[\d,]* (?:real-browser )?tests\b", readme)
+    assert "--collect-only" in readme

@@ -372,6 +372,10 @@ def test_suggest_over_an_account_ranks_every_campaign_json_and_csv(trained_home)
     assert ranked and {r["campaign_id"] for r in ranked} <= ids
     scores = [r["score"] for r in ranked]
     assert scores == sorted(scores, reverse=True)
+    # counts and ids as JSON integers (pandas made them floats beside missing ones: 12.0)
+    whole = [r[c] for r in ranked for c in ("rank", "topic", "keywords", "impressions",
+                                            "clicks") if r.get(c) is not None]
+    assert whole and all(type(v) is int for v in whole), whole
     one = lookup.campaign(next(iter(ids)))  # the same actions as campaign by campaign
     kinds = {(r["campaign_id"], r["kind"]) for r in ranked}
     assert {(one.campaign_id, a.kind) for a in one.suggestions.actions} <= kinds

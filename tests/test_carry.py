@@ -91,6 +91,9 @@ def test_poor_scores_are_explained_in_words() -> None:
     from core.model.metrics import explain
 
     assert "negative" in explain({"npmi": -0.27, "diversity": 0.9})[0]
+    # any score below chance is "negative" (the pipeline said "NPMI is low (-0.017…)")
+    assert explain({"npmi": -0.017, "diversity": 0.9})[0].startswith("NPMI is negative (-0.017")
+    assert explain({"npmi": 0.0, "diversity": 0.9})[0].startswith("NPMI is low (0.000")
     assert explain({"npmi": 0.2, "diversity": 0.9}) == []
     assert "diversity" in explain({"npmi": 0.2, "diversity": 0.5})[0].lower()
 

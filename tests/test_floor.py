@@ -123,3 +123,21 @@ def test_a_non_brand_campaign_is_not_told_to_add_its_own_brand() -> None:
     kept = actions.suggest(brand, own, neighbors.assign(campaign_id="akashi_nonbrand"),
                            np.array([0.9, 0.1]), settings=ActionSettings(keyword_min_neighbors=1))
     assert not any("akashi" in note for note in kept.notes)
+
+
+def test_neighbors_mark_similar_enough_at_the_floor_given(trained_home) -> None:
+    """`neighbors --min-similarity 0.3` kept the neighbours from 0.3 up but marked
+    `similar_enough` at 0.55 still, unlike the Lookup page, which marks at its slider's
+    floor. Without a floor (0, all n) the mark stays at the one actions use."""
+    from core.serve.lookup import Lookup
+
+    lookup = Lookup()
+    rows = [(cid, lookup.neighbors(cid, 10)) for cid in lookup.fingerprints.campaign_ids[:40]]
+    campaign_id, everyone = next((cid, t) for cid, t in rows
+                                 if (t["similarity"] < MIN_SIMILARITY).any()
+                                 and (t["similarity"] >= MIN_SIMILARITY).any())
+    assert everyone["similar_enough"].tolist() == (everyone["similarity"]
+                                                   >= MIN_SIMILARITY).tolist()
+    floor = float(everyone["similarity"].min())
+    kept = lookup.neighbors(campaign_id, 10, min_similarity=floor)
+    assert len(kept) == len(everyone) and kept["similar_enough"].all()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
 from core.data import datasets, store
 from core.errors import Cancelled, InputError
+from core.model.engines import DEFAULTS
 from core.ops import sweep, train
 from core.serve import registry, score
 from core.serve.lookup import Lookup
@@ -27,6 +30,11 @@ def test_sweep_registers_every_run_and_explains_its_choice(trained_home):
     assert seen[-1][0] == seen[-1][1]  # progress reached the end
     stored = sweep.list_sweeps("demo")
     assert stored["best_model_id"].iloc[0] == result.best_model_id
+    # the alpha the runs used, not `[null]` (no --alphas: the engine's default)
+    assert result.to_dict()["grid"]["alpha"] == [DEFAULTS["tomotopy"]["alpha"]]
+    assert json.loads(stored["grid"].iloc[0])["alpha"] == [DEFAULTS["tomotopy"]["alpha"]]
+    assert sweep.alphas_used(train.TrainSpec(dataset="demo", engine="btm", k=4),
+                             [None, 0.5]) == ["50/K (BTM's default)", 0.5]
 
 
 def test_cancelled_training_writes_nothing(trained_home):

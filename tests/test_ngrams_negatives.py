@@ -126,6 +126,9 @@ def test_cli_ngrams_of_a_campaign_and_of_its_account(trained_home):
     one = ok_json(cli("ngrams", "C00001", home=trained_home))
     assert one["campaigns"] == 1 and one["ngrams"]
     costs = [g["cost"] for g in one["ngrams"]]
+    counts = [g[c] for g in one["ngrams"] for c in ("n", "search_terms", "impressions",
+                                                    "clicks")]
+    assert all(type(v) is int for v in counts), one["ngrams"][0]   # was 5634.0
     assert costs == sorted(costs, reverse=True)
     # The largest accounts; not every one wastes money on a fragment, some must.
     sizes = campaigns["account"].value_counts()

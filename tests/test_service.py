@@ -25,6 +25,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 
 from core.cli import main as cli_main
@@ -737,6 +738,26 @@ def test_pasted_keywords_list_their_unknown_words_as_the_cli_does(served, capsys
         answer = answers_[f"service fingerprint {order[0]}"]
         assert answer.pop("variant") == "production"
         assert answer == answers_["cli fingerprint"]
+
+
+def test_a_stored_campaigns_unknown_words_are_the_clis_or_said_not_read(served, capsys):
+    """/v1/suggest of a stored campaign answered `unknown_words: []` beside an oov_share
+    of 0.2 while the CLI listed them: it lists the CLI's words now. /v1/fingerprint, whose
+    stored answer is a lookup 30x cheaper than reading them, says null (not read)."""
+    lookup = Lookup(served["production"])
+    i = int(np.argmax(lookup.fingerprints.oov_share))
+    campaign_id = lookup.fingerprints.campaign_ids[i]
+    assert cli_main(["suggest", campaign_id]) == 0
+    cli_answer = json.loads(capsys.readouterr().out)
+    assert cli_answer["unknown_words"]
+    key = keys.create("am").key
+    with client() as (c, _):
+        suggested = post(c, "suggest", {"campaign_id": campaign_id}, key).json()
+        fingerprint = post(c, "fingerprint", {"campaign_id": campaign_id}, key).json()
+    assert suggested["unknown_words"] == cli_answer["unknown_words"]
+    assert suggested["unknown"] == cli_answer["unknown"]
+    assert fingerprint["unknown_words"] is None and fingerprint["oov_share"] > 0
+
 
 def test_lookup_loads_with_one_store_open_what_its_helpers_read(served, monkeypatch):
     """Loading a model (app, CLI, service) opened the store 8 times, ~30 ms each: half of

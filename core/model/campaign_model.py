@@ -41,7 +41,15 @@ from core.errors import InputError, NotFoundError, quoted
 from core.model import actions, artifact, brand, namewords, relevance
 from core.model.brand import BrandIndex
 from core.model.corpus import Corpus, EncodedCounts, Encoder
-from core.model.engines import DEFAULT_ENGINE, Engine, bow_matrix, check_param, make_engine
+from core.model.engines import (
+    DEFAULT_ENGINE,
+    MAX_K,
+    Engine,
+    bow_matrix,
+    check_param,
+    make_engine,
+    size_warnings,
+)
 from core.model.neighbors import (
     DEFAULT_METRIC,
     DEFAULT_TERM_WEIGHT,
@@ -62,7 +70,6 @@ NEIGHBOR_COLUMNS = ["campaign_name", "campaign_id", "similarity", "ctr", "cpc",
                     "conversion_rate", "clicks", "impressions", "cost", "conversions",
                     "shared_topics", "account", "label", "terms", "topic_similarity",
                     "term_similarity", "vector_similarity"]
-MAX_K = 500  # the same bound as core.ops.train.MAX_K (a test keeps them equal)
 TERMS_FILE = "terms.parquet"
 
 
@@ -498,6 +505,9 @@ class CampaignModel(BaseEstimator):
         config = self._text_config()
         engine = self._make_engine()
         corpus = Corpus.from_frame(terms, config)
+        # K too large for the data: warned as `train` and the CLI warn (it said nothing here)
+        for note in size_warnings(self.k, len(corpus), len(corpus.vocabulary)):
+            warnings.warn(note, UserWarning, stacklevel=2)
         engine.fit(corpus)
         counts = corpus.encoded_counts()
         names = campaign_table(terms).reindex(counts.campaign_ids)

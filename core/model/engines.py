@@ -67,9 +67,40 @@ DEFAULT_ENGINE = "tomotopy"
 # demo trains well at 3,000 / 40 = 75). Each topic is shown and scored by its top 10
 # words: with fewer than 10 words per topic those lists must overlap, and below 7 per
 # topic diversity cannot reach the 0.7 floor of sweeps. Training warns below either
-# (`core.ops.train.size_warnings`), and spare topics never take a corpus below them.
+# (`size_warnings`: `train`, the Train page and `CampaignModel.fit`), and spare topics never
+# take a corpus below them.
 CAMPAIGNS_PER_TOPIC = 5
 WORDS_PER_TOPIC = 10
+MIN_K, MAX_K = 2, 500  # the K a model may have (the Train page's input takes the same)
+
+
+def size_warnings(k: int, campaigns: int, vocabulary: int | None = None) -> list[str]:
+    """Why K may be too large for the data (see CAMPAIGNS_PER_TOPIC), in words."""
+    notes = []
+    if campaigns < CAMPAIGNS_PER_TOPIC * k:
+        notes.append(
+            f"K = {k} topics for {campaigns:,} campaigns is a lot: LDA needs several "
+            f"campaigns per topic (at least ~{CAMPAIGNS_PER_TOPIC}), so expect topics that "
+            f"are fragments of single campaigns and a poor NPMI. "
+            f"{_smaller_k(k, campaigns // CAMPAIGNS_PER_TOPIC, 'import more campaigns')}")
+    if vocabulary is not None and vocabulary < WORDS_PER_TOPIC * k:
+        notes.append(
+            f"The vocabulary has {vocabulary:,} words for {k} topics: each topic is shown "
+            f"by its top {WORDS_PER_TOPIC} words, which must then repeat across topics. "
+            + _smaller_k(k, vocabulary // WORDS_PER_TOPIC,
+                         "loosen the vocabulary filters (keep rarer words)",
+                         also="or loosen the vocabulary filters (keep rarer words)"))
+    return notes
+
+
+def _smaller_k(k: int, fits: int, otherwise: str, also: str = "") -> str:
+    """Advice towards the K the data fits, or, when K is already the smallest (`MIN_K`),
+    what else to do (advising "K <= 2" to a K = 2 model helped no one)."""
+    if max(MIN_K, fits) < k:
+        return f"Try K <= {max(MIN_K, fits)}{' ' + also if also else ''}."
+    return f"K = {k} is already the smallest: {otherwise}."
+
+
 DEFAULTS: dict[str, dict[str, Any]] = {
     "tomotopy": {"k": 20, "alpha": 0.05, "eta": 0.1, "iterations": 1300, "seed": 0,
                  "term_weight": "idf", "rm_top": 0, "optim_interval": 0, "burn_in": 0,

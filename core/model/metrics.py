@@ -205,6 +205,24 @@ def evaluate(engine: Engine, corpus, heldout=None,
     return result
 
 
+def npmi_note(npmi: float) -> str:
+    """A poor NPMI (below 0.05) in words: "negative" whenever it is below 0 (the pipeline
+    said "NPMI is low (-0.017; 0 means chance)" of a score `train` called negative at
+    -0.06), with the advice that fits how far below chance it is."""
+    if npmi < 0:
+        advice = ("so the topics mix unrelated words. Usually K is too large for the data "
+                  "(too few campaigns per topic) or the data is too small; try fewer topics "
+                  "or more campaigns." if npmi < -0.05 else
+                  "so the topics are no better than chance. Compare a few values of K (a "
+                  "sweep), or add more campaigns.")
+        return (f"NPMI is negative ({npmi:.3f}; 0 means chance): the top words of a typical "
+                f"topic appear together in these campaigns less often than by chance, "
+                f"{advice}")
+    return (f"NPMI is low ({npmi:.3f}; 0 means chance): the top words of a topic occur "
+            "together hardly more often than unrelated words would, so the topics are "
+            "weak. Compare a few values of K (a sweep), or add more campaigns.")
+
+
 def explain(scores: dict[str, Any]) -> list[str]:
     """Poor scores in words, for pages and the CLI (empty when nothing looks poor).
 
@@ -214,18 +232,8 @@ def explain(scores: dict[str, Any]) -> list[str]:
     """
     notes = []
     npmi = scores.get("npmi")
-    if isinstance(npmi, int | float) and npmi == npmi:
-        if npmi < -0.05:
-            notes.append(
-                f"NPMI is negative ({npmi:.3f}): the top words of a typical topic appear "
-                "together in these campaigns less often than by chance, so the topics mix "
-                "unrelated words. Usually K is too large for the data (too few campaigns "
-                "per topic) or the data is too small; try fewer topics or more campaigns.")
-        elif npmi < 0.05:
-            notes.append(
-                f"NPMI is low ({npmi:.3f}; 0 means chance): the top words of a topic occur "
-                "together hardly more often than unrelated words would, so the topics "
-                "are weak. Compare a few values of K (a sweep), or add more campaigns.")
+    if isinstance(npmi, int | float) and npmi == npmi and npmi < 0.05:
+        notes.append(npmi_note(npmi))
     diversity = scores.get("diversity")
     if isinstance(diversity, int | float) and diversity < 0.7:
         notes.append(

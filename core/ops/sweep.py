@@ -23,6 +23,7 @@ import pandas as pd
 from core.data import audit, auth, store
 from core.errors import InputError
 from core.model import metrics
+from core.model.engines import DEFAULTS
 from core.model.metrics import DIVERSITY_FLOOR
 from core.ops.train import TrainResult, TrainSpec, build_corpus, train
 from core.progress import Progress
@@ -88,6 +89,7 @@ def sweep(base: TrainSpec, ks: Sequence[int], seeds: Sequence[int] = (0, 1),
                      **{m: result.metrics.get(m) for m in
                         ("npmi", "c_v", "u_mass", "diversity", "perplexity")}})
 
+    shown = {"k": list(ks), "alpha": alphas_used(base, alpha_values), "seeds": list(seeds)}
     per_run = pd.DataFrame(rows)
     top_words = {r.model_id: registry.load(r.model_id).top_words(metrics.TOPN) for r in runs}
     table = _summarise(per_run, top_words)
@@ -98,14 +100,27 @@ def sweep(base: TrainSpec, ks: Sequence[int], seeds: Sequence[int] = (0, 1),
         con.execute(
             "INSERT INTO sweeps VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [sweep_id, info.name, info.version,
-             json.dumps({"k": list(ks), "alpha": alpha_values, "seeds": list(seeds),
+             json.dumps({"k": list(ks), "alpha": shown["alpha"], "seeds": list(seeds),
                          "engine": base.engine}, default=str),
              OBJECTIVE, best_model_id, explanation,
              table.to_json(orient="records"), audit.now()],
         )
         audit.record(con, "sweep", sweep_id, {"models": len(runs), "best": best_model_id})
     return SweepResult(sweep_id, runs, table, best_model_id, explanation,
-                       grid={"k": list(ks), "alpha": alpha_values, "seeds": list(seeds)})
+                       grid=shown)
+
+
+# What an engine whose default alpha is None uses (core.model.engines.DEFAULTS).
+_ALPHA_RULES = {"spark": "1/K (MLlib's default)", "btm": "50/K (BTM's default)"}
+
+
+def alphas_used(base: TrainSpec, alpha_values: Sequence[Any]) -> list[Any]:
+    """The alphas a sweep trained with, as its grid shows them: a sweep without `alphas`
+    trains with the spec's alpha or the engine's default, and showed `"alpha": [null]`."""
+    used = base.params.get("alpha", DEFAULTS.get(base.engine, {}).get("alpha"))
+    if used is None:
+        used = _ALPHA_RULES.get(base.engine, "the engine's default")
+    return [used if alpha is None else alpha for alpha in alpha_values]
 
 
 def _check_best(con: duckdb.DuckDBPyConnection, model_id: str, sweep_id: str) -> None:

@@ -18,25 +18,26 @@ from core.errors import InputError
 from core.memory import releases_memory
 from core.model import metrics, namewords
 from core.model.corpus import Corpus
-from core.model.engines import (
-    CAMPAIGNS_PER_TOPIC,
+from core.model.engines import (  # noqa: F401  (re-exported: pages and tests read them here)
     DEFAULT_ENGINE,
     DEFAULTS,
-    GENSIM_NAMED,  # noqa: F401  (re-exported: pages and tests read train.GENSIM_NAMED)
-    WORDS_PER_TOPIC,
+    GENSIM_NAMED,
+    MAX_K,
+    MIN_K,
     bow_matrix,
     check_param,
     is_number,
     make_engine,
+    size_warnings,
 )
 from core.model.text import TextConfig, check_numbers, check_stopwords
 from core.plain_text import hidden_characters
 from core.progress import Progress
 from core.serve import registry
 
-MIN_K, MAX_K = 2, 500  # the K a model may have (the Train page's input takes the same)
-# Size checks before training (`size_warnings`): CAMPAIGNS_PER_TOPIC, WORDS_PER_TOPIC
-# (core.model.engines, which also caps spare topics by them).
+# The K a model may have (MIN_K, MAX_K: the Train page's input takes the same) and the
+# size checks before training (`size_warnings`: CAMPAIGNS_PER_TOPIC, WORDS_PER_TOPIC) live
+# in core.model.engines, so that `CampaignModel.fit` warns as `train` does.
 
 # Share of the progress bar each stage gets.
 _STAGES = {"tokenize": 10, "fit": 75, "evaluate": 15}
@@ -102,33 +103,6 @@ def _stage(progress: Progress, start: int, width: int) -> Progress:
         share = done / total if total else 1.0
         progress(start + round(width * share), _TOTAL, message)
     return report
-
-
-def size_warnings(k: int, campaigns: int, vocabulary: int | None = None) -> list[str]:
-    """Why K may be too large for the data (see CAMPAIGNS_PER_TOPIC), in words."""
-    notes = []
-    if campaigns < CAMPAIGNS_PER_TOPIC * k:
-        notes.append(
-            f"K = {k} topics for {campaigns:,} campaigns is a lot: LDA needs several "
-            f"campaigns per topic (at least ~{CAMPAIGNS_PER_TOPIC}), so expect topics that "
-            f"are fragments of single campaigns and a poor NPMI. "
-            f"{_smaller_k(k, campaigns // CAMPAIGNS_PER_TOPIC, 'import more campaigns')}")
-    if vocabulary is not None and vocabulary < WORDS_PER_TOPIC * k:
-        notes.append(
-            f"The vocabulary has {vocabulary:,} words for {k} topics: each topic is shown "
-            f"by its top {WORDS_PER_TOPIC} words, which must then repeat across topics. "
-            + _smaller_k(k, vocabulary // WORDS_PER_TOPIC,
-                         "loosen the vocabulary filters (keep rarer words)",
-                         also="or loosen the vocabulary filters (keep rarer words)"))
-    return notes
-
-
-def _smaller_k(k: int, fits: int, otherwise: str, also: str = "") -> str:
-    """Advice towards the K the data fits, or, when K is already the smallest (`MIN_K`),
-    what else to do (advising "K <= 2" to a K = 2 model helped no one)."""
-    if max(MIN_K, fits) < k:
-        return f"Try K <= {max(MIN_K, fits)}{' ' + also if also else ''}."
-    return f"K = {k} is already the smallest: {otherwise}."
 
 
 def build_corpus(dataset: str, version: int | None, text: TextConfig) -> tuple[Corpus, Any]:

@@ -10,9 +10,11 @@ the notebook's `core.model.campaign_model.CampaignModel`.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from threading import Lock
 
 import numpy as np
 import pandas as pd
@@ -40,6 +42,11 @@ from core.model.neighbors import MIN_SIMILARITY, shared_topic_names
 from core.plain_text import given_id
 from core.serve import brand_lists, naming, registry, score
 
+# Stored campaigns whose unread words a Lookup keeps (`Lookup.unknown_of`): reading them
+# again tokenises the campaign's term rows, 2-7 ms on the demo and more on Japanese ones,
+# which the Lookup page paid on every rerun.
+UNKNOWN_CACHED = 256
+
 
 @dataclass
 class LookupResult:
@@ -64,9 +71,11 @@ class LookupResult:
             "fingerprint": [round(float(w), 5) for w in weights],
             "top_topics": score.top_topics(weights, topic_names),
             "oov_share": round(self.fingerprint.oov_share, 4),
-            "unknown_words": self.fingerprint.unknown_words(),
-            **({"unknown": self.fingerprint.unknown_report()} if self.campaign_id is None
-               else {}),
+            # a stored campaign's fingerprint keeps only the share: its words are added by
+            # `Lookup.unknown_fields` where an answer can pay for reading them (None: not read)
+            **({"unknown_words": self.fingerprint.unknown_words(),
+                "unknown": self.fingerprint.unknown_report()} if self.campaign_id is None
+               else {"unknown_words": None}),
             "min_similarity": self.min_similarity,
             "below_floor": self.below_floor,
             "neighbors": self.neighbors.to_dict(orient="records"),
@@ -137,6 +146,10 @@ class Lookup:
         self._rows = TermRows(self._term_file)
         self._term_fit = actions.term_topic_fit_from(self.model.encoder, self.model.engine)
         self.brand_words = naming.name_words(self.model).brand  # kept out of keyword ideas
+        # campaign id -> its unread words, latest asked last (an lru_cache of a bound
+        # method would hold the Lookup in a cycle, kept after Streamlit drops it)
+        self._unknown: OrderedDict[str, score.Fingerprint | None] = OrderedDict()
+        self._unknown_lock = Lock()   # the service answers in threads
         memory.release()  # what loading built and dropped (long-lived app, service)
 
     @cached_property
@@ -153,8 +166,30 @@ class Lookup:
 
     def unknown_of(self, campaign_id: str) -> score.Fingerprint | None:
         """`score.unknown_of_stored` from Lookup's copy of the term rows (the page showed
-        the share of words the model does not use, and no word)."""
-        rows = self._rows_of([self.check(campaign_id)])   # mapped, not read from the store
+        the share of words the model does not use, and no word), kept for the last
+        `UNKNOWN_CACHED` campaigns asked: the Lookup page asks again on every rerun."""
+        self.check(campaign_id)
+        with self._unknown_lock:
+            if campaign_id in self._unknown:
+                self._unknown.move_to_end(campaign_id)
+                return self._unknown[campaign_id]
+        words = self._read_unknown(campaign_id)   # outside the lock: others need not wait
+        with self._unknown_lock:
+            self._unknown[campaign_id] = words
+            while len(self._unknown) > UNKNOWN_CACHED:
+                self._unknown.popitem(last=False)
+        return words
+
+    def unknown_fields(self, campaign_id: str) -> dict:
+        """A stored campaign's `unknown_words` and `unknown`, as `fingerprint --text` says
+        them of pasted keywords (`suggest` of the CLI and of the scoring service)."""
+        words = self.unknown_of(campaign_id)
+        if words is None:
+            return {"unknown_words": []}
+        return {"unknown_words": words.unknown_words(), "unknown": words.unknown_report()}
+
+    def _read_unknown(self, campaign_id: str) -> score.Fingerprint | None:
+        rows = self._rows_of([campaign_id])   # mapped, not read from the store
         try:
             return score.fold_in(self.model, rows["term"].dropna().astype(str).tolist())
         except InputError:
@@ -187,10 +222,14 @@ class Lookup:
     def neighbors(self, campaign_id: str, n: int = 10, *, exclude_account: bool = False,
                   min_terms: int = 0, min_similarity: float = 0.0) -> pd.DataFrame:
         """The n most similar stored campaigns, with similarity, shared topics, metrics;
-        those below `min_similarity` are left out (0 keeps all n)."""
+        those below `min_similarity` are left out (0 keeps all n). `similar_enough` marks
+        them at that floor, as the Lookup page marks at its own (it said False of kept
+        rows below 0.55), or at the one actions use (`MIN_SIMILARITY`) when there is none."""
         table = self._neighbor_table(self.find_neighbors(campaign_id, n,
                                                          exclude_account=exclude_account,
                                                          min_terms=min_terms))
+        if min_similarity:
+            table = table.assign(similar_enough=table["similarity"] >= min_similarity)
         return table[table["similarity"] >= min_similarity].reset_index(drop=True)
 
     def find_neighbors(self, campaign_id: str, n: int = 10, *, exclude_account: bool = False,

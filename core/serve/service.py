@@ -815,12 +815,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 _DOCS = {
-    "fingerprint": "Topic weights, top topics (with names) and unknown words of a stored "
-                   "campaign (`campaign_id`) or of pasted `keywords`. Batch: `{\"items\": "
-                   "[…]}`.",
+    "fingerprint": "Topic weights and top topics (with names) of a stored campaign "
+                   "(`campaign_id`) or of pasted `keywords`, with the unknown words of "
+                   "pasted ones (a stored campaign's `unknown_words` is null: not read; "
+                   "/v1/suggest lists them). Batch: `{\"items\": […]}`.",
     "neighbors": "The `n` most similar stored campaigns with similarity and performance, as "
                  "the CLI's `neighbors`; filters `exclude_account`, `min_terms`.",
-    "suggest": "Suggested actions with their evidence, as the CLI's `suggest`.",
+    "suggest": "Suggested actions with their evidence and the unknown words, as the CLI's "
+               "`suggest`.",
     "feedback": "Record whether a suggested neighbour was useful, against the model that "
                 "serves that campaign. Needs an account_manager or data_scientist key.",
 }
