@@ -1044,6 +1044,30 @@ def test_train_page_offers_spark_and_shows_where_it_ran(home_with_model):
     assert any(f"`{MASTER}`" in c.value and "Ran on Spark" in c.value for c in at.caption)
 
 
+def test_a_clean_up_that_fails_after_a_job_is_logged_not_raised(caplog):
+    """A session that stopped just after its job ended made `Broadcast.destroy` raise a
+    Java NullPointerException over a result already read; the clean-up is logged, the
+    other steps still run, and the block's own error, when it has one, goes on."""
+    import logging
+
+    ran = []
+
+    def fails():
+        raise RuntimeError("SparkEnv is gone")
+
+    with caplog.at_level(logging.WARNING, logger="core.model.spark_session"):
+        with spark_session.cleaning_up(fails, lambda: ran.append("scratch")):
+            ran.append("job")
+        with pytest.raises(KeyError, match="the job's own"), \
+                spark_session.cleaning_up(fails, lambda: ran.append("scratch")):
+            raise KeyError("the job's own")
+    assert ran == ["job", "scratch", "scratch"]
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages[0].startswith("cleaning up after a Spark job failed:"), messages
+    assert "SparkEnv is gone" in messages[0], messages
+    assert "cleaning up after a failed Spark job also failed" in messages[1], messages
+
+
 @needs_spark
 def test_a_scoring_whose_session_stops_says_so_not_what_cleaning_up_hit(home_with_model,
                                                                       caplog):
@@ -1062,10 +1086,14 @@ def test_a_scoring_whose_session_stops_says_so_not_what_cleaning_up_hit(home_wit
         if message.startswith("fold-in"):
             spark_session.running().sparkContext.stop()
 
+    def hold(frame):  # in a Spark task: the job cannot end before the session stops (it
+        time.sleep(5)     # did in CI, and the clean-up after a finished job was the error)
+
     try:
         with caplog.at_level(logging.WARNING, logger="core.model.spark_session"), \
                 pytest.raises(spark_session.SparkJobError) as failed:
-            spark_engine.score(home_with_model, stop_the_session, master=MASTER)
+            spark_engine.score(home_with_model, stop_the_session, master=MASTER,
+                               task_hook=hold)
     finally:
         spark_session.stop()
     message = str(failed.value)

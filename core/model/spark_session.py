@@ -475,9 +475,11 @@ def _stopped(sc) -> bool:
 @contextmanager
 def cleaning_up(*steps: Callable[[], object]) -> Iterator[None]:
     """Run `steps` (unpersist, destroy a broadcast, remove a scratch folder) after the
-    block. When the block failed, a step that fails too is logged and the block's own error
+    block; a step that fails is logged, never raised. When the block failed, its own error
     goes on: a session stopped during a scoring made `Broadcast.destroy` raise a Java
-    NullPointerException, which was all the user saw of why the scoring failed."""
+    NullPointerException, which was all the user saw of why the scoring failed. When it
+    succeeded, its result is complete (a session that stopped just after the job made the
+    same clean-up fail a scoring whose fingerprints had been read)."""
     try:
         yield
     except BaseException:
@@ -485,16 +487,17 @@ def cleaning_up(*steps: Callable[[], object]) -> Iterator[None]:
             quietly(step)
         raise
     for step in steps:
-        step()
+        quietly(step, after="a Spark job")
 
 
-def quietly(step: Callable[[], object]) -> None:
-    """Run a clean-up `step` while another error is on its way: its own failure is logged,
-    never raised in place of that error (`cleaning_up`)."""
+def quietly(step: Callable[[], object], after: str = "a failed Spark job") -> None:
+    """Run a clean-up `step`: its own failure is logged, never raised in place of the
+    error on its way or of a result (`cleaning_up`)."""
     try:
         step()
     except Exception as err:
-        log.warning("cleaning up after a failed Spark job also failed: %s", explain(err))
+        also = " also" if after == "a failed Spark job" else ""
+        log.warning("cleaning up after %s%s failed: %s", after, also, explain(err))
 
 
 def _status(sc, group: str, expected_jobs: int) -> tuple[int, str]:
