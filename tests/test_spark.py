@@ -193,10 +193,15 @@ def test_export_dir_can_be_a_hadoop_uri(home_with_model, tmp_path, monkeypatch):
     assert list(folder.glob("bucket=*/*.parquet"))           # the export, uploaded
     assert (tmp_path / "counts" / home_with_model / "_SUCCESS").exists()
     assert not (tmp_path / "from-env").exists()
-    in_spark = score.load_fingerprints(home_with_model)
-    score.score_dataset(home_with_model)
-    np.testing.assert_allclose(in_spark.weights, score.load_fingerprints(home_with_model).weights,
-                               atol=1e-6, rtol=0)
+    in_spark, local = _and_scored_locally(home_with_model)
+    np.testing.assert_allclose(in_spark.weights, local.weights, atol=1e-6, rtol=0)
+
+
+def _and_scored_locally(model_id: str):
+    """The fingerprints Spark stored for `model_id`, and those a local scoring then stores."""
+    in_spark = score.load_fingerprints(model_id)
+    score.score_dataset(model_id)
+    return in_spark, score.load_fingerprints(model_id)
 
 
 @needs_spark
@@ -292,10 +297,8 @@ def test_two_spark_scorings_of_one_model_never_write_over_each_others_counts(
     assert (counts_at / "_written-by-the-other-run").read_text() == "mine"   # kept whole
     assert (counts_at / "_SUCCESS").exists()
     assert not (export / "scratch").exists()         # the run's folder, and the empty parent
-    in_spark = score.load_fingerprints(home_with_model)
-    score.score_dataset(home_with_model)
-    np.testing.assert_allclose(in_spark.weights, score.load_fingerprints(home_with_model).weights,
-                               atol=1e-6, rtol=0)
+    in_spark, local = _and_scored_locally(home_with_model)
+    np.testing.assert_allclose(in_spark.weights, local.weights, atol=1e-6, rtol=0)
 
 
 @needs_spark
@@ -419,9 +422,7 @@ def test_spark_scoring_equals_local_scoring(home_with_model):
     # The fold-in's output went through a scratch folder, removed once read back, and the
     # `scratch/` folder with it once empty (it stayed).
     assert not (Path(spark_export.export_dir()) / "scratch").exists()
-    in_spark = score.load_fingerprints(home_with_model)
-    score.score_dataset(home_with_model)
-    local = score.load_fingerprints(home_with_model)
+    in_spark, local = _and_scored_locally(home_with_model)
     assert in_spark.campaign_ids == local.campaign_ids
     np.testing.assert_allclose(in_spark.weights, local.weights, atol=1e-6, rtol=0)
     np.testing.assert_allclose(in_spark.oov_share, local.oov_share, atol=1e-6, rtol=0)
