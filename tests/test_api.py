@@ -116,6 +116,26 @@ def test_a_campaign_id_with_spaces_around_it_is_the_campaign(fitted) -> None:
         fitted.suggest(" C 00042")
 
 
+def test_a_campaign_argument_that_is_no_id_is_refused_by_name(fitted) -> None:
+    """`suggest(None)` was "TypeError: 'NoneType' object is not iterable", `suggest(b"C1")`
+    read the bytes as the keywords [67, 49] though `neighbors(b"C1")` reads them as the id,
+    `suggest({...})` took a dict's keys as keywords, and `neighbors(None)` / `(nan)` said
+    "No campaign 'None'", as if a campaign had that id."""
+    from core import InputError
+
+    for missing in (None, float("nan"), pd.NA):
+        with pytest.raises(InputError, match="give a campaign id, not"):
+            fitted.neighbors(missing)
+        with pytest.raises(InputError, match="give a campaign id or a list of keywords"):
+            fitted.suggest(missing)
+    plain = actions.to_frame(fitted.suggest("C00042").actions)
+    assert actions.to_frame(fitted.suggest(b"C00042").actions).equals(plain)
+    with pytest.raises(NotFoundError, match="No campaign 'C99999'"):
+        fitted.suggest(b"C99999")
+    with pytest.raises(InputError, match="list of keywords"):
+        fitted.suggest({"emergency plumber": 1})
+
+
 def test_scikit_learn_conventions(fitted, demo_file: Path) -> None:
     from sklearn.base import clone
     from sklearn.exceptions import NotFittedError

@@ -593,16 +593,12 @@ class CampaignModel(BaseEstimator):
     def fingerprint(self, keywords: Sequence[str] | str) -> Fingerprint:
         """Fingerprint of a new campaign's keywords (a list of them, or one keyword)."""
         self._check_fitted()
-        if isinstance(keywords, str):
-            keywords = [keywords]
-        elif isinstance(keywords, Iterable) and not isinstance(keywords, bytes | Mapping):
-            keywords = list(keywords)  # a list, a Series or array of a column, a set
-        if not isinstance(keywords, list) or not all(isinstance(k, str) for k in keywords):
-            raise InputError(f"keywords: give a keyword or a list of keywords (text), not "
-                             f"{keywords!r:.80}.")
-        return fold_in_keywords(self.encoder_, self.engine_, keywords, self._name)
+        return fold_in_keywords(self.encoder_, self.engine_, _keyword_list(keywords),
+                                self._name)
 
     def _check_campaign(self, campaign_id: str) -> str:
+        if _missing(campaign_id):  # was "No campaign 'None'", as if an id were "None"
+            raise InputError(f"campaign_id: give a campaign id, not {campaign_id!r}.")
         campaign_id = given_id(str(_id_text(campaign_id)))  # trimmed, as an import trims
         if campaign_id not in self.index_.position_:
             raise NotFoundError(f"No campaign {quoted(campaign_id)} in the data of {self._name}.")
@@ -629,9 +625,12 @@ class CampaignModel(BaseEstimator):
         if self._rows is None:
             raise InputError("This model was loaded without its term rows: "
                              "CampaignModel.load(path, terms=...) to get suggestions.")
-        if isinstance(campaign, str) or (isinstance(campaign, numbers.Real)
-                                         and not isinstance(campaign, bool)):
-            # an id (as a number too, as neighbors takes it); one that is not there: say so
+        if _missing(campaign):  # list(None) was "TypeError: 'NoneType' object is not iterable"
+            raise InputError(f"give a campaign id or a list of keywords, not {campaign!r}.")
+        if isinstance(campaign, str | bytes) or (isinstance(campaign, numbers.Real)
+                                                 and not isinstance(campaign, bool)):
+            # an id (as a number or bytes too, as neighbors takes it: b"C1" was read as
+            # the keywords [67, 49]); one that is not there: say so
             campaign = self._check_campaign(campaign)
         if isinstance(campaign, str):
             table = self.neighbors(campaign, n)
@@ -640,7 +639,7 @@ class CampaignModel(BaseEstimator):
                                       float(self.oov_share_.iloc[i]))
             own = self._rows.of([campaign])
         else:
-            keywords = list(campaign)
+            keywords = _keyword_list(campaign)  # a dict's keys were taken as its keywords
             fingerprint = self.fingerprint(keywords)
             table = self._keyword_neighbors(fingerprint, n)
             own = keyword_rows(keywords)
@@ -855,6 +854,25 @@ def _id_text(value: object) -> object:
             return None
         return pa.scalar(value).cast(pa.string()).as_py()
     return str(value)
+
+
+def _keyword_list(keywords: object) -> list[str]:
+    """Keywords as a list of text: one keyword, or a list, Series, array or set of them;
+    anything else (None, bytes, a dict, a list holding a NaN) is refused naming it."""
+    if isinstance(keywords, str):
+        keywords = [keywords]
+    elif isinstance(keywords, Iterable) and not isinstance(keywords, bytes | Mapping):
+        keywords = list(keywords)  # a list, a Series or array of a column, a set
+    if not isinstance(keywords, list) or not all(isinstance(k, str) for k in keywords):
+        raise InputError(f"keywords: give a keyword or a list of keywords (text), not "
+                         f"{keywords!r:.80}.")
+    return keywords
+
+
+def _missing(value: object) -> bool:
+    """Whether an id argument is no value at all: None, NaN or pandas' NA."""
+    return value is None or (not isinstance(value, str | bytes) and pd.api.types.is_scalar(value)
+                             and bool(pd.isna(value)))
 
 
 def _count(name: str, value: object, minimum: int) -> int:
