@@ -329,6 +329,27 @@ def test_save_load_round_trip(fitted, tmp_path: Path) -> None:
         slim.suggest("C00042")
 
 
+def test_settings_changed_after_fit_do_not_change_what_the_model_says_it_was_trained_with(
+        fitted, tmp_path: Path) -> None:
+    """The manifest held the caller's `engine_params` dict itself: changing it after fit (for
+    the next model) made the fitted model, its saved folder and the model loaded from it say
+    `iterations: 999`, and a clone of the loaded one train something else."""
+    from core import CampaignModel
+
+    params = fitted.engine_params
+    trained = dict(params)
+    params["iterations"] = 999
+    try:
+        assert fitted.manifest_["estimator"]["engine_params"] == trained
+        loaded = CampaignModel.load(fitted.save(tmp_path / "m"))
+    finally:
+        params.clear()
+        params.update(trained)
+    assert loaded.get_params()["engine_params"] == trained
+    loaded.engine_params["iterations"] = 5  # the loaded model's own dict, not its manifest
+    assert loaded.manifest_["estimator"]["engine_params"] == trained
+
+
 def test_to_frame_takes_what_suggest_returns(fitted) -> None:
     """suggest's docstring says `actions.to_frame` turns its answer into one table; given
     that answer it raised "TypeError: 'SuggestionResult' object is not iterable"."""

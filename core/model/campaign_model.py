@@ -19,6 +19,7 @@ This module is the model layer: it never touches the store.
 
 from __future__ import annotations
 
+import copy
 import numbers
 import time
 import warnings
@@ -519,8 +520,7 @@ class CampaignModel(BaseEstimator):
                     "dataset": None, "k": int(self.k), "vocab_size": len(corpus.dictionary),
                     "metrics": {}, "name_words": found.to_dict(),
                     "timings": {"fit": round(time.perf_counter() - started, 3)},
-                    "estimator": {**self.get_params(), "text": None if self.text is None
-                                  else self._text_config().to_dict()}}
+                    "estimator": _settings_as_trained(self)}
         self._set_state(manifest, engine, corpus.encoder, counts, terms)
         return self
 
@@ -719,13 +719,22 @@ class CampaignModel(BaseEstimator):
             settings = {"k": int(params.pop("k", manifest["k"])), "engine": manifest["engine"],
                         "seed": params.pop("seed", 0), "engine_params": params,
                         "text": manifest["text_config"]}
-        settings = dict(settings)
+        settings = copy.deepcopy(dict(settings))  # the model's own, not its manifest's
         if settings.get("text") is not None:
             settings["text"] = TextConfig.from_dict(settings["text"])
         model = cls(**settings)
         model._set_state(manifest, engine, encoder, counts, terms,
                          _checked_names(topic_names, int(manifest["k"])))
         return model
+
+
+def _settings_as_trained(model: CampaignModel) -> dict[str, Any]:
+    """The estimator's settings for its manifest, copied: `engine_params` is the caller's
+    dict, so changing it after fit (`params["iterations"] = 999` for the next model)
+    changed what the fitted model's manifest, `save` and `load` said it was trained with."""
+    settings = copy.deepcopy(model.get_params())
+    settings["text"] = None if model.text is None else model._text_config().to_dict()
+    return settings
 
 
 def _checked_names(names: Mapping[int, str] | None, k: int) -> dict[int, str] | None:
