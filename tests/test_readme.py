@@ -1,0 +1,84 @@
+"""The README's commands against the CLI: a command or option renamed or removed in code
+while the README still shows it is a stale instruction a new user copies and gets a usage
+error from. Only the parser is built (no store, no model), so this is cheap."""
+
+from __future__ import annotations
+
+import argparse
+import re
+
+from core import cli
+from tests.conftest import REPO
+
+README = REPO / "README.md"
+OPTION = re.compile(r"(?<![\w-])--?[a-zA-Z][\w-]*")
+PLACEHOLDERS = {"…", "COMMAND", "--help"}  # "python -m core …", "python -m core COMMAND --help"
+
+
+def readme_commands() -> list[tuple[int, str]]:
+    """(line, text) of every `python -m core …` the README shows: each line of a fenced
+    block that runs one, with the indented `# [--flag …]` comment lines under it (the
+    reference block continues a command's options there), and each inline code span."""
+    found: list[tuple[int, str]] = []
+    in_block = False
+    for number, line in enumerate(README.read_text(encoding="utf-8").splitlines(), 1):
+        if line.startswith("```"):
+            in_block = not in_block
+            continue
+        if in_block:
+            code, _, comment = line.partition("#")
+            if "python -m core" in code:
+                found.append((number, code.split("python -m core", 1)[1] + comment))
+            elif found and found[-1][0] == number - 1 and not code.strip():
+                found[-1] = (number, found[-1][1] + " " + comment)  # options continued
+            continue
+        for span in re.findall(r"`python -m core ([^`]+)`", line):
+            found.append((number, span))
+    return found
+
+
+def subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+def options(parser: argparse.ArgumentParser) -> set[str]:
+    """The options of a command and of all its subcommands (`keys create --role`)."""
+    names = {name for action in parser._actions for name in action.option_strings}
+    for sub in subparsers(parser).values():
+        names |= options(sub)
+    return names
+
+
+def test_every_command_and_option_the_readme_shows_exists() -> None:
+    commands = subparsers(cli.build_parser())
+    shown = readme_commands()
+    assert len(shown) > 40  # the reference block and the prose, not an empty match
+    stale = []
+    for number, text in shown:
+        words = text.split()
+        if not words or words[0] in PLACEHOLDERS:
+            continue
+        command = commands.get(words[0])
+        if command is None:
+            stale.append(f"README line {number}: no command {words[0]!r}")
+            continue
+        second = subparsers(command)
+        if second and len(words) > 1 and words[1] not in second:
+            stale.append(f"README line {number}: {words[0]} has no {words[1]!r}")
+        known = options(command)
+        stale += [f"README line {number}: {words[0]} has no option {flag}"
+                  for flag in OPTION.findall(" ".join(words[1:])) if flag not in known]
+    assert not stale, "\n".join(stale)
+
+
+def test_the_check_sees_a_stale_option_and_command() -> None:
+    """The extraction reads the options of a reference line's comment continuation, so
+    an option renamed in code fails here rather than in a user's terminal."""
+    by_line = dict(readme_commands())
+    train = next(text for text in by_line.values() if text.split()[0] == "train"
+                 and "--spare-share" in text)
+    assert "--diversify" in train and "--engine" in train
+    assert "--spare-share" in options(subparsers(cli.build_parser())["train"])
