@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -327,6 +328,24 @@ def test_save_load_round_trip(fitted, tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(slim.fingerprints_, fitted.fingerprints_)
     with pytest.raises(InputError, match="terms="):
         slim.suggest("C00042")
+
+
+def test_transform_says_which_campaigns_it_could_not_read(fitted) -> None:
+    """A campaign whose words the model does not know got the engine's prior (1/K each) as
+    if read from its terms, and one with no term was left out of the answer, silently."""
+    rows = pd.DataFrame({"campaign_id": ["X", "X", "Y", "Z"],
+                         "term": ["zzqx wvvq", "qqzx", None, "emergency plumber"]})
+    with pytest.warns(UserWarning) as caught:
+        got = fitted.transform(rows)
+    notes = [str(w.message) for w in caught]
+    assert any("1 of 2 campaign(s) have no word the model knows (e.g. 'X')" in n for n in notes)
+    assert any("1 campaign(s) have no term and get no fingerprint (e.g. 'Y')" in n
+               for n in notes)
+    assert got.index.tolist() == ["X", "Z"]
+    assert np.allclose(got.loc["X"], 1 / FAST_K)  # what the warning is about
+    with warnings.catch_warnings():  # rows the model reads whole: nothing to say
+        warnings.simplefilter("error")
+        fitted.transform(rows.iloc[3:])
 
 
 def test_settings_changed_after_fit_do_not_change_what_the_model_says_it_was_trained_with(

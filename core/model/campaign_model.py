@@ -574,6 +574,8 @@ class CampaignModel(BaseEstimator):
         self._check_fitted()
         terms = _checked_frame("transform", terms)
         ids, matrix, _ = self.encoder_.encode_frame(terms, as_matrix=True)
+        for note in _unread_campaigns(terms, ids, matrix):
+            warnings.warn(note, UserWarning, stacklevel=2)
         weights = self.engine_.transform(matrix).astype(np.float32)
         return pd.DataFrame(weights, index=pd.Index(ids, name="campaign_id"),
                             columns=pd.RangeIndex(weights.shape[1], name="topic"))
@@ -863,6 +865,25 @@ def _id_text(value: object) -> object:
             return None
         return pa.scalar(value).cast(pa.string()).as_py()
     return str(value)
+
+
+def _unread_campaigns(terms: pd.DataFrame, ids: Sequence[str], matrix: Any) -> list[str]:
+    """What `transform` could not read, said: a campaign with no word the model knows got
+    the engine's prior as its fingerprint (1/K each, or BTM's topic mix), which looked
+    like a reading of its terms, and one without any term was left out of the answer,
+    both silently (`fingerprint` of such keywords is refused)."""
+    notes = []
+    empty = [ids[i] for i in np.flatnonzero(np.asarray(matrix.sum(axis=1)).ravel() == 0)]
+    if empty:
+        notes.append(f"transform: {len(empty):,} of {len(ids):,} campaign(s) have no word the "
+                     f"model knows (e.g. {', '.join(map(quoted, empty[:3]))}): their "
+                     "fingerprints are the model's prior, not a reading of their terms")
+    given = pd.unique(terms["campaign_id"].dropna())
+    absent = sorted(set(given) - set(ids))
+    if absent:
+        notes.append(f"transform: {len(absent):,} campaign(s) have no term and get no "
+                     f"fingerprint (e.g. {', '.join(map(quoted, absent[:3]))})")
+    return notes
 
 
 def _keyword_list(keywords: object) -> list[str]:
