@@ -29,7 +29,7 @@ from core import config
 from core.data import export, ingest, store
 from core.data.readers import read_bytes, read_paths
 from core.errors import InputError
-from tests.conftest import REPO, cli
+from tests.conftest import REPO, cli, ok_json
 
 
 def refused(result: subprocess.CompletedProcess) -> str:
@@ -403,6 +403,24 @@ def test_a_bad_number_in_the_environment_is_one_line_naming_it(home: Path, raw: 
     assert f"TOPICLAB_SQL_TIMEOUT_S={raw!r} is not a positive number" in result.stderr
     monkeypatch.setenv("TOPICLAB_SQL_TIMEOUT_S", " 2.5 ")
     assert config.sql_timeout_s() == 2.5
+
+
+def test_the_lock_wait_and_the_map_size_are_numbers_checked_as_the_others(
+        home: Path, monkeypatch) -> None:
+    """`TOPICLAB_LOCK_WAIT_S=abc` was a ValueError traceback from every command that opens
+    the store, and `TOPICLAB_MAP_MAX_POINTS=abc` one from `map` and the Map page."""
+    from core.serve import campaign_map
+
+    result = cli("models", home=home, lock_wait="abc")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "TOPICLAB_LOCK_WAIT_S='abc' is not a number of 0 (do not wait) or more" in result.stderr
+    assert ok_json(cli("models", home=home, lock_wait="0")) == []  # 0: do not wait
+    for raw in ("abc", "nan", "0", "2.5"):
+        monkeypatch.setenv("TOPICLAB_MAP_MAX_POINTS", raw)
+        with pytest.raises(InputError, match=f"TOPICLAB_MAP_MAX_POINTS={raw!r} is not a"):
+            campaign_map.max_points()
+    monkeypatch.setenv("TOPICLAB_MAP_MAX_POINTS", "1e3")
+    assert campaign_map.max_points() == 1000
 
 
 # --------------------------------------------------------------------------- 8: CSV exports

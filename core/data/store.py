@@ -280,7 +280,9 @@ _schema_ready: set[str] = set()
 
 
 def _lock_wait_s() -> float:
-    return float(os.environ.get("TOPICLAB_LOCK_WAIT_S", "30"))
+    """`TOPICLAB_LOCK_WAIT_S` (default 30; 0: do not wait), checked as every number of
+    the environment is: `abc` was a ValueError traceback from every command."""
+    return config.env_number("TOPICLAB_LOCK_WAIT_S", 30, zero="do not wait")
 
 
 def _is_lock_conflict(err: Exception) -> bool:

@@ -36,6 +36,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from threadpoolctl import threadpool_limits
 
+from core import config
 from core.data import datasets
 from core.serve import registry, score
 
@@ -44,9 +45,9 @@ _SEED = 0
 
 
 def max_points() -> int:
-    """Most campaigns the map draws (`TOPICLAB_MAP_MAX_POINTS`, default 20,000)."""
-    raw = os.environ.get("TOPICLAB_MAP_MAX_POINTS")
-    return max(int(float(raw)), 2) if raw else 20_000
+    """Most campaigns the map draws (`TOPICLAB_MAP_MAX_POINTS`, default 20,000; at least
+    2), checked as every number of the environment is (`abc` was a ValueError traceback)."""
+    return max(config.env_whole("TOPICLAB_MAP_MAX_POINTS", 20_000), 2)
 
 
 @dataclass
