@@ -82,3 +82,19 @@ def test_the_check_sees_a_stale_option_and_command() -> None:
                  and "--spare-share" in text)
     assert "--diversify" in train and "--engine" in train
     assert "--spare-share" in options(subparsers(cli.build_parser())["train"])
+
+
+def test_the_layout_table_names_every_module_of_core() -> None:
+    """The README's layer table is where a reader looks a module up: it lacked
+    `currencies`, `term_file`, `campaign_vectors`, `spare_topics`, `memory`, `jsonable` and
+    `plain_text` long after they were written."""
+    text = README.read_text(encoding="utf-8")
+    rows = {match[0]: set(re.findall(r"`(\w+)`", match[1]))
+            for match in re.findall(r"^\| `core/(\w*)/?` \| (.*) \|$", text, re.M)}
+    assert set(rows) == {"", "data", "model", "serve", "ops"}
+    core = REPO / "core"
+    for layer, named in rows.items():
+        modules = {path.stem for path in (core / layer).glob("*.py")} - {"__init__", "__main__"}
+        if not layer:
+            modules -= {"cli"}  # named as "on top", with `core/__init__.py`
+        assert modules <= named, f"core/{layer}: the README's layout lacks {modules - named}"
