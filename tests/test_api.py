@@ -137,6 +137,17 @@ def test_a_campaign_argument_that_is_no_id_is_refused_by_name(fitted) -> None:
         fitted.suggest({"emergency plumber": 1})
 
 
+def test_read_terms_refuses_an_encoding_that_is_no_name(demo_file: Path) -> None:
+    """`read_terms(..., encoding=5)` was "AttributeError: 'int' object has no attribute
+    'strip'"; a name is still taken, spaces and case aside."""
+    from core import InputError, read_terms
+
+    for wrong in (5, b"cp932", ["cp932"]):
+        with pytest.raises(InputError, match="encoding: give a codec name such as 'cp932'"):
+            read_terms(demo_file, encoding=wrong)
+    assert len(read_terms(demo_file, encoding=" UTF-8 ")) == len(read_terms(demo_file))
+
+
 def test_scikit_learn_conventions(fitted, demo_file: Path) -> None:
     from sklearn.base import clone
     from sklearn.exceptions import NotFittedError

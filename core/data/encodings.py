@@ -57,7 +57,11 @@ def label(codec: str) -> str:
 
 
 def check_choice(encoding: str | None) -> str | None:
-    """The codec name to use, or None to detect; an unknown name is refused."""
+    """The codec name to use, or None to detect; an unknown name is refused, and so is a
+    value that is no name (`read_terms(..., encoding=5)` was an AttributeError)."""
+    if encoding is not None and not isinstance(encoding, str):
+        raise InputError(f"encoding: give a codec name such as 'cp932' (or None to detect), "
+                         f"not {encoding!r:.80}")
     if encoding is None or encoding.strip().lower() in ("", AUTO):
         return None
     try:
