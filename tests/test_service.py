@@ -1066,6 +1066,23 @@ def _point_candidate_at(model_id: str) -> None:
         store.mark_serving_change()
 
 
+def test_metrics_export_the_canary_share_in_effect(served):
+    """`topiclab_canary_percent` was the stored share: 50 while the candidate alias named
+    another model than the one `canary set` was run for, and production took everything.
+    It is the share in effect now (/readyz's `canary_percent`), the stored one beside it."""
+    canary.set_percent(50)
+    with client() as (c, gateway):
+        assert metric(c, "topiclab_canary_percent") == 50
+        assert metric(c, "topiclab_canary_percent_set") == 50
+        _point_candidate_at(served["production"])
+        assert gateway.holder.refresh(force=False)
+        assert c.get("/readyz").json()["canary_percent"] == 0
+        assert metric(c, "topiclab_canary_percent") == 0
+        assert metric(c, "topiclab_canary_percent_set") == 50
+        text = c.get("/metrics").text
+        assert "# HELP topiclab_canary_percent Share of traffic the candidate gets now" in text
+
+
 def test_a_candidate_that_cannot_load_leaves_production_serving_and_says_so(served):
     """A candidate whose folder was damaged after `canary set` (here a truncated
     counts.npz, which raises zipfile's own error) was: at start, no model loaded at all

@@ -207,7 +207,15 @@ class _StateCollector:
                                 value=len(g.cache))
         yield GaugeMetricFamily("topiclab_cache_bytes", "About what the cached answers hold",
                                 value=g.cache.bytes)
-        yield GaugeMetricFamily("topiclab_canary_percent", "Configured canary share (%)",
+        # the share in effect, as /readyz's `canary_percent`: the stored one was exported,
+        # 10 % while the candidate it was set for was gone and production took everything
+        yield GaugeMetricFamily("topiclab_canary_percent",
+                                "Share of traffic the candidate gets now (%; 0 while the "
+                                "candidate served is not the one canary set was run for)",
+                                value=state.canary_share)
+        yield GaugeMetricFamily("topiclab_canary_percent_set",
+                                "Canary share canary set stored (%; applies only while "
+                                "the candidate it was set for is served)",
                                 value=state.canary_percent)
         counts = {v: g.variant_counts.get(v, 0) for v in (canary.PRODUCTION, canary.CANDIDATE)}
         total = sum(counts.values())
