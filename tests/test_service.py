@@ -669,9 +669,12 @@ def test_neighbour_records_equal_the_cli_table(served):
     lookup = Lookup(served["production"])
     for i, cid in enumerate(list(lookup.index.ids_[:40])):
         options = {"exclude_account": i % 2 == 1, "min_terms": 3 if i % 3 == 0 else 0}
-        table = lookup.neighbors(cid, 10, **options)
-        records = lookup.neighbor_records(lookup.find_neighbors(cid, 10, **options))
+        floor = (0.0, 0.0, 0.3, 0.6)[i % 4]      # the same floor as the CLI's, marks too
+        table = lookup.neighbors(cid, 10, **options, min_similarity=floor)
+        records = lookup.neighbor_records(lookup.find_neighbors(cid, 10, **options), floor)
         assert plain(records) == plain(table.to_dict(orient="records")), cid
+        if not records:
+            continue
         assert list(records[0]) == list(table.columns)
         # counts are JSON numbers (DuckDB's sums are HUGEINT; they once reached JSON as text)
         assert all(isinstance(r[c], int) for r in records for c in ("clicks", "impressions")
@@ -679,6 +682,51 @@ def test_neighbour_records_equal_the_cli_table(served):
     _, table = lookup.keyword_neighbors(["emergency plumber", "boiler repair"], 7)
     _, found = lookup.find_keyword_neighbors(["emergency plumber", "boiler repair"], 7)
     assert plain(lookup.neighbor_records(found)) == plain(table.to_dict(orient="records"))
+
+
+def test_neighbors_take_the_clis_similarity_floor(served, capsys):
+    """/v1/neighbors marked `similar_enough` at a fixed 0.55 and took no floor, while the
+    CLI's `neighbors --min-similarity` (and the Lookup page) take one: `min_similarity`
+    now leaves out those below it and marks the rest at it, the CLI's rows exactly
+    (`Lookup.neighbor_floor`, shared); /v1/suggest learns only from those at or above
+    it, as `suggest --min-similarity`. A floor that is not a finite number from 0 to 1
+    is a 422 naming the field, and /v1/fingerprint refuses it as it refuses `n`."""
+    lookup = Lookup(served["production"])
+    similarities = [nb.similarity for nb in lookup.find_neighbors(CAMPAIGN, 10)]
+    floor = round(float(np.median(similarities)), 3)
+    assert min(similarities) < floor <= max(similarities)
+    assert cli_main(["neighbors", CAMPAIGN, "--min-similarity", str(floor)]) == 0
+    cli_rows = json.loads(capsys.readouterr().out)[0]["neighbors"]
+    assert 0 < len(cli_rows) < 10 and all(r["similar_enough"] for r in cli_rows)
+    assert cli_main(["suggest", CAMPAIGN, "--min-similarity", str(floor)]) == 0
+    cli_suggest = json.loads(capsys.readouterr().out)
+    key = keys.create("am", rate_per_minute=10_000).key
+    with client() as (c, _):
+        r = post(c, "neighbors", {"campaign_id": CAMPAIGN, "min_similarity": floor}, key)
+        assert r.status_code == 200, r.text
+        assert r.json()["min_similarity"] == floor
+        assert r.json()["neighbors"] == answers.plain(cli_rows)
+        every = post(c, "neighbors", {"campaign_id": CAMPAIGN}, key).json()
+        assert len(every["neighbors"]) == 10 and every["min_similarity"] == 0
+        batch = post(c, "neighbors", {"items": [{"campaign_id": CAMPAIGN,
+                                                 "min_similarity": floor}]}, key).json()
+        assert batch["items"][0]["neighbors"] == r.json()["neighbors"]
+        suggested = post(c, "suggest", {"campaign_id": CAMPAIGN, "min_similarity": floor},
+                         key).json()
+        assert suggested["min_similarity"] == floor
+        assert suggested["below_floor"] == cli_suggest["below_floor"] == 10 - len(cli_rows)
+        for bad, said in ((1.5, "less than or equal to 1"), (-0.1, "greater than or equal"),
+                          ("0.5", "must be a number, not a string"),
+                          (True, "must be a number, not true")):
+            r = post(c, "neighbors", {"campaign_id": CAMPAIGN, "min_similarity": bad}, key)
+            assert r.status_code == 422 and "field `min_similarity`" in r.text, r.text
+            assert said in r.text, r.text
+        for literal in (b"NaN", b"Infinity"):   # not JSON, but Python's reader takes them
+            r = c.post("/v1/neighbors", headers={"X-API-Key": key},
+                       content=b'{"campaign_id": "C00003", "min_similarity": ' + literal + b"}")
+            assert r.status_code == 422 and "min_similarity" in r.text, r.text
+        r = post(c, "fingerprint", {"campaign_id": CAMPAIGN, "min_similarity": 0.5}, key)
+        assert r.status_code == 422 and "field `min_similarity`" in r.text, r.text
 
 
 def test_a_campaign_id_with_spaces_around_it_is_the_campaign(served, capsys):

@@ -828,7 +828,9 @@ _DOCS = {
                    "pasted ones (a stored campaign's `unknown_words` is null: not read; "
                    "/v1/suggest lists them). Batch: `{\"items\": […]}`.",
     "neighbors": "The `n` most similar stored campaigns with similarity and performance, as "
-                 "the CLI's `neighbors`; filters `exclude_account`, `min_terms`.",
+                 "the CLI's `neighbors`; filters `exclude_account`, `min_terms` and "
+                 "`min_similarity` (those below it left out, the rest marked "
+                 "`similar_enough` at it; by default none left out, marked at 0.55).",
     "suggest": "Suggested actions with their evidence and the unknown words, as the CLI's "
                "`suggest`.",
     "feedback": "Record whether a suggested neighbour was useful, against the model that "
