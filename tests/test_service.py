@@ -1406,13 +1406,14 @@ def test_deeply_nested_json_is_422_and_refused_bodies_cost_one_token(served):
 
 async def _asgi_post(app, key: str, parts: list[bytes], stall_s: float = 0.0,
                      endpoint: str = "fingerprint", hang_up_s: float = 3600.0,
-                     cut: bool = False) -> tuple[int, dict]:
+                     cut: bool = False, sent: list[dict] | None = None) -> tuple[int, dict]:
     """POST /v1/`endpoint` straight to the ASGI app, the body in `parts`, the client
     stalling `stall_s` before its last part (as a client that hangs half-way), and
     hanging up `hang_up_s` after the start once it has sent it all; `cut`: its last part
-    says more is coming, as a client that hangs up half-way through its body."""
+    says more is coming, as a client that hangs up half-way through its body. `sent`
+    gets the app's ASGI messages."""
     parts = list(parts)
-    sent: list[dict] = []
+    sent = [] if sent is None else sent
     hang_up_at = time.monotonic() + hang_up_s
 
     async def receive() -> dict:
@@ -1436,6 +1437,44 @@ async def _asgi_post(app, key: str, parts: list[bytes], stall_s: float = 0.0,
     status = next(m["status"] for m in sent if m["type"] == "http.response.start")
     body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
     return status, json.loads(body)
+
+
+def test_a_big_batch_answer_is_encoded_off_the_event_loop_and_written_in_blocks(
+        served, monkeypatch):
+    """A 1,000-item batch of 200 neighbours each (105 MB) was encoded by one call on the
+    event loop and written at once: other clients' requests waited 0.35-1.3 s
+    (bench/serve_big_answer.py). Now it is encoded in the batch's thread, item by item,
+    and written block by block with its Content-Length; the bytes are the same."""
+    from core.serve import service
+
+    monkeypatch.setattr(service, "ANSWER_BLOCK", 20_000, raising=False)  # blocks here
+    encoded_on = []
+    encode = service.encode
+    monkeypatch.setattr(service, "encode", lambda body: encoded_on.append(
+        threading.current_thread()) or encode(body))
+    key = keys.create("big", rate_per_minute=10_000).key
+    app = create_app(Settings(poll_s=60.0))
+    gateway = app.state.gateway
+    gateway.start()
+    ids = list(Lookup(served["production"]).index.ids_[:12])
+    items = [{"campaign_id": cid, "n": 40} for cid in ids] + [{"campaign_id": "NOPE"}]
+    sent: list[dict] = []
+    try:
+        assert gateway.holder.first_round.wait(120)
+        status, answer = asyncio.run(_asgi_post(
+            app, key, [json.dumps({"items": items}).encode()], endpoint="neighbors",
+            sent=sent))
+    finally:
+        gateway.stop()
+    assert status == 200 and (answer["count"], answer["failed"]) == (13, 1)
+    assert [len(a.get("neighbors", [])) for a in answer["items"]] == [40] * 12 + [0]
+    blocks = [m["body"] for m in sent if m["type"] == "http.response.body" and m["body"]]
+    whole = b"".join(blocks)
+    assert len(blocks) > 5 and max(map(len, blocks)) < 2 * 20_000 + 10_000
+    assert whole == encode(answer)                 # what one call over the answer wrote
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    assert dict(start["headers"])[b"content-length"] == str(len(whole)).encode()
+    assert encoded_on and threading.main_thread() not in encoded_on   # the loop's thread
 
 
 def test_a_body_that_stops_arriving_gives_up_its_slot_in_time(served):

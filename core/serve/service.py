@@ -38,7 +38,7 @@ from typing import Any, TypeVar
 
 import orjson
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -69,6 +69,7 @@ API_VERSION = "v1"
 T = TypeVar("T")
 INLINE_KEYWORDS, INLINE_CHARACTERS = 50, 2_000   # see `inline`
 DISCONNECT_CHECK_S = 0.25     # how often a batch's client is checked (`Gateway._watched`)
+ANSWER_BLOCK = 1 << 20        # bytes per write of a batch's answer (`EncodedBatch`)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.08, 0.1, 0.25, 0.5, 1.0,
                    2.5, 5.0, 10.0)
@@ -450,8 +451,7 @@ class Gateway:
                                    f"{answers.MAX_ITEMS:,} objects, not {given}")
         outcome.items = len(items)
         results = self._batch(state, items, outcome)
-        failed = sum(r["status"] != 200 for r in results)
-        return 200, {"items": results, "count": len(results), "failed": failed}
+        return 200, EncodedBatch(results)
 
     def _batch(self, state: Served, items: list, outcome: Outcome) -> list[dict]:
         """Item by item: parse, pick the variant, use the cache; fingerprints that are not
@@ -560,7 +560,7 @@ class Gateway:
                      "campaign_id": body.campaign_id, "neighbor_id": body.neighbor_id,
                      "useful": body.useful}
 
-    def _finish(self, outcome: Outcome, status: int, body: dict | bytes,
+    def _finish(self, outcome: Outcome, status: int, body: dict | bytes | EncodedBatch,
                 headers: dict[str, str]) -> Response:
         seconds = time.perf_counter() - outcome.started
         if status >= 400 and isinstance(body, dict):
@@ -572,6 +572,11 @@ class Gateway:
             self.writer.put(entry)
         headers = {**headers, "X-Request-Id": outcome.request_id, "X-Model-Id": model,
                    "X-Variant": ", ".join(outcome.variants) or "none"}
+        if isinstance(body, EncodedBatch):
+            if len(body.blocks) > 1:     # written block by block, as the client reads them
+                return StreamingResponse(body.stream(), status_code=status, headers={
+                    **headers, "Content-Length": str(body.size)}, media_type="application/json")
+            body = body.blocks[0]
         if not isinstance(body, bytes):
             body = encode(body)
         return Response(body, status_code=status, headers=headers,
@@ -602,6 +607,37 @@ class CachedAnswer:
             body = self._encoded[(model_id, variant)] = encode(
                 {"model_id": model_id, "variant": variant, **self.answer})
         return body
+
+
+class EncodedBatch:
+    """A batch's answer, `{"items": […], "count": n, "failed": f}` as `encode` writes it,
+    encoded item by item in the batch's thread and kept in blocks of about `ANSWER_BLOCK`
+    bytes. A 1,000-item batch of 200 neighbours each (105 MB) was encoded by one orjson
+    call on the event loop (which holds the GIL throughout) and written at once, copied
+    whole into the transport's buffer: every other client waited 0.35-1.3 s. Between
+    items the thread lets the loop run, and the loop writes one block at a time."""
+
+    __slots__ = ("blocks", "size")
+
+    def __init__(self, results: list[dict]) -> None:
+        failed = sum(r["status"] != 200 for r in results)
+        self.blocks: list[bytes] = []
+        parts, pending = [b'{"items":['], 0
+        for i, result in enumerate(results):
+            part = encode(result)
+            parts.append(b"," + part if i else part)
+            pending += len(part)
+            if pending >= ANSWER_BLOCK:
+                self.blocks.append(b"".join(parts))
+                parts, pending = [], 0
+        parts.append(b'],"count":%d,"failed":%d}' % (len(results), failed))
+        self.blocks.append(b"".join(parts))
+        self.size = sum(map(len, self.blocks))
+
+    async def stream(self):
+        """The blocks, each let go once written (the answer is not held twice)."""
+        while self.blocks:
+            yield self.blocks.pop(0)
 
 
 def decode_json(body: bytes) -> Any:
