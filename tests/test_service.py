@@ -791,7 +791,8 @@ def test_pasted_keywords_list_their_unknown_words_as_the_cli_does(served, capsys
 def test_a_stored_campaigns_unknown_words_are_the_clis_or_said_not_read(served, capsys):
     """/v1/suggest of a stored campaign answered `unknown_words: []` beside an oov_share
     of 0.2 while the CLI listed them: it lists the CLI's words now. /v1/fingerprint, whose
-    stored answer is a lookup 30x cheaper than reading them, says null (not read)."""
+    stored answer is a lookup ~150x cheaper than reading them, says null (not read), in
+    both fields a pasted answer has (it left `unknown` out), alone and in a batch."""
     lookup = Lookup(served["production"])
     i = int(np.argmax(lookup.fingerprints.oov_share))
     campaign_id = lookup.fingerprints.campaign_ids[i]
@@ -802,9 +803,13 @@ def test_a_stored_campaigns_unknown_words_are_the_clis_or_said_not_read(served, 
     with client() as (c, _):
         suggested = post(c, "suggest", {"campaign_id": campaign_id}, key).json()
         fingerprint = post(c, "fingerprint", {"campaign_id": campaign_id}, key).json()
+        pasted = post(c, "fingerprint", {"keywords": ["boiler repair"]}, key).json()
+        batch = post(c, "fingerprint", {"items": [{"campaign_id": "C00004"}]}, key).json()
     assert suggested["unknown_words"] == cli_answer["unknown_words"]
     assert suggested["unknown"] == cli_answer["unknown"]
     assert fingerprint["unknown_words"] is None and fingerprint["oov_share"] > 0
+    assert fingerprint["unknown"] is None and list(fingerprint) == list(pasted)
+    assert batch["items"][0]["unknown"] is None, batch
 
 
 def test_lookup_loads_with_one_store_open_what_its_helpers_read(served, monkeypatch):

@@ -861,8 +861,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 _DOCS = {
     "fingerprint": "Topic weights and top topics (with names) of a stored campaign "
                    "(`campaign_id`) or of pasted `keywords`, with the unknown words of "
-                   "pasted ones (a stored campaign's `unknown_words` is null: not read; "
-                   "/v1/suggest lists them). Batch: `{\"items\": […]}`.",
+                   "pasted ones (a stored campaign's `unknown_words` and `unknown` are "
+                   "null: not read, as that costs ~150x this lookup; /v1/suggest lists "
+                   "them). Batch: `{\"items\": […]}`.",
     "neighbors": "The `n` most similar stored campaigns with similarity and performance, as "
                  "the CLI's `neighbors`; filters `exclude_account`, `min_terms` and "
                  "`min_similarity` (those below it left out, the rest marked "
