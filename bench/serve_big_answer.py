@@ -1,6 +1,8 @@
-"""Does one huge answer stall the scoring service's other clients? Prints, for a small
-request sent again and again, its latency p50/p95/max alone and while another client gets
-a 1,000-item batch of `n: 200` neighbours (about 105 MB of JSON).
+"""Does one huge answer (or body) stall the scoring service's other clients? Prints, for a
+small request sent again and again, its latency p50/p95/max alone and while another client
+gets a 1,000-item batch of `n: 200` neighbours (about 105 MB of JSON), and while another
+sends 2.7 MB bodies of keywords holding colons (1,001 items: refused once read, so what
+is measured is reading them; `decode_json` reads such a body twice).
 
 On an existing store with a production model (`python -m core init` builds the demo's):
 
@@ -34,23 +36,26 @@ from bench.serve import REPO_ROOT, free_port, start_server
 # The big batch, sent from a child process: prints the seconds it took and the bytes read.
 BIG_CLIENT = """
 import http.client, sys, time
-port, key, body = int(sys.argv[1]), sys.argv[2], sys.stdin.buffer.read()
+port, key, times = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+path, body = sys.argv[4], sys.stdin.buffer.read()
 con = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
 print("start", time.time(), flush=True)
-con.request("POST", "/v1/neighbors", body, {"X-API-Key": key,
-                                            "Content-Type": "application/json"})
-r = con.getresponse()
-size = 0
-while chunk := r.read(1 << 20):
-    size += len(chunk)
+for _ in range(times):
+    con.request("POST", path, body, {"X-API-Key": key, "Content-Type": "application/json"})
+    r = con.getresponse()
+    size = 0
+    while chunk := r.read(1 << 20):
+        size += len(chunk)
 print("end", time.time(), r.status, size, flush=True)
 """
 
 
-def big_batch(port: int, key: str, body: bytes) -> tuple[float, float, int, int]:
-    """(start, end) wall times, status and bytes of one big batch from another process."""
-    done = subprocess.run([sys.executable, "-c", BIG_CLIENT, str(port), key], input=body,
-                          capture_output=True, timeout=900, check=True)
+def big_batch(port: int, key: str, body: bytes, times: int = 1,
+              path: str = "/v1/neighbors") -> tuple[float, float, int, int]:
+    """(start, end) wall times, status and bytes (of the last answer) of `times` big
+    requests sent one after the other from another process."""
+    done = subprocess.run([sys.executable, "-c", BIG_CLIENT, str(port), key, str(times),
+                           path], input=body, capture_output=True, timeout=900, check=True)
     lines = dict((line.split(" ", 1)[0], line.split(" ", 1)[1].split())
                  for line in done.stdout.decode().splitlines())
     return (float(lines["start"][0]), float(lines["end"][0]), int(lines["end"][1]),
@@ -80,6 +85,22 @@ def figures(latencies: list[float]) -> str:
     ms = np.asarray(latencies) * 1000
     return (f"{len(ms):5d} requests  p50 {np.percentile(ms, 50):7.1f} ms  "
             f"p95 {np.percentile(ms, 95):7.1f} ms  max {ms.max():7.1f} ms")
+
+
+def during(port: int, key: str, small: bytes, big: bytes, times: int, path: str
+           ) -> tuple[list[float], float, int]:
+    """The small request's latencies while `times` big requests are answered, the big
+    requests' seconds and the last one's status."""
+    stop = threading.Event()
+    found: list[tuple[float, float]] = []
+    runner = threading.Thread(target=lambda: found.extend(
+        small_requests(port, key, small, stop)))
+    runner.start()
+    time.sleep(0.3)
+    start, end, status, _ = big_batch(port, key, big, times, path)
+    stop.set()
+    runner.join()
+    return [s for t, s in found if t >= start and t + s <= end], end - start, status
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -117,26 +138,25 @@ def main(argv: list[str] | None = None) -> None:
         time.sleep(3)
         stop.set()
         runner.join()
-        during: list[float] = []
+        answered: list[float] = []
         batch_s = []
         for _ in range(args.rounds):
-            stop = threading.Event()
-            found: list[tuple[float, float]] = []
-            runner = threading.Thread(target=lambda f=found, s=stop: f.extend(
-                small_requests(port, key, small, s)))
-            runner.start()
-            time.sleep(0.3)
-            start, end, status, size = big_batch(port, key, body)
-            stop.set()
-            runner.join()
+            latencies, seconds, status = during(port, key, small, body, 1, "/v1/neighbors")
             if status != 200:
                 raise RuntimeError(f"big batch: {status}")
-            batch_s.append(end - start)
-            during += [s for t, s in found if t >= start and t + s <= end]
+            answered += latencies
+            batch_s.append(seconds)
         print(f"big batch (cached items): {np.median(batch_s):.2f} s median of "
-              f"{args.rounds}, {size / 1e6:.0f} MB")
+              f"{args.rounds}, {first[3] / 1e6:.0f} MB")
         print(f"small request alone:        {figures([s for _, s in alone])}")
-        print(f"small request during batch: {figures(during)}")
+        print(f"small request during batch: {figures(answered)}")
+        colons = json.dumps({"items": [{"keywords": [f"boiler repair {i}: emergency"
+                                                     for i in range(100)]}] * 1001}).encode()
+        latencies, seconds, status = during(port, key, small, colons, 10 * args.rounds,
+                                            "/v1/fingerprint")
+        print(f"{10 * args.rounds} refused bodies of {len(colons) / 1e6:.1f} MB (status "
+              f"{status}) in {seconds:.2f} s")
+        print(f"small request during them:  {figures(latencies)}")
     finally:
         server.terminate()
         try:

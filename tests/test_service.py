@@ -1482,6 +1482,42 @@ def test_a_big_batch_answer_is_encoded_off_the_event_loop_and_written_in_blocks(
     assert encoded_on and threading.main_thread() not in encoded_on   # the loop's thread
 
 
+def test_a_big_body_is_decoded_off_the_event_loop(served, monkeypatch):
+    """A 2.7 MB batch whose keywords hold colons is read a second time by the standard
+    library (to refuse a repeated key): 160 ms on the event loop, which answered nobody
+    else meanwhile. A body over 64 KB is decoded in a thread now, with the same answers
+    and refusals; a small one still on the loop (a thread costs more than it)."""
+    from core.serve import service
+
+    decoded_on = []
+    decode = service.decode_json
+    monkeypatch.setattr(service, "decode_json", lambda body: decoded_on.append(
+        (len(body), threading.current_thread())) or decode(body))
+    key = keys.create("big-body", rate_per_minute=100_000).key
+    app = create_app(Settings(poll_s=60.0))
+    gateway = app.state.gateway
+    gateway.start()
+    pasted = {"keywords": [f"boiler repair {i}: emergency" for i in range(100)]}
+    big = json.dumps({"items": [pasted] * 1001}).encode()
+    repeated = big[:-1] + b', "items": []}'
+    small = json.dumps({"campaign_id": CAMPAIGN}).encode()
+
+    async def scenario() -> list[tuple[int, dict]]:
+        return [await _asgi_post(app, key, [body]) for body in (big, repeated, small)]
+
+    try:
+        assert gateway.holder.first_round.wait(120)
+        (status, answer), (twice, said), (ok, _) = asyncio.run(scenario())
+    finally:
+        gateway.stop()
+    assert status == 422 and "not 1,001 items" in answer["error"], answer
+    assert twice == 422 and "gives the key 'items' twice" in said["error"], said
+    assert ok == 200
+    assert [size for size, _ in decoded_on] == [len(big), len(repeated), len(small)]
+    assert [thread is threading.main_thread() for _, thread in decoded_on] == [
+        False, False, True]
+
+
 def test_a_body_that_stops_arriving_gives_up_its_slot_in_time(served):
     """A client that stops sending its body half-way is answered 408 after
     `body_timeout_s` and frees its in-flight slot (32 of them held every slot for as long
