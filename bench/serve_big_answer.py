@@ -2,7 +2,8 @@
 small request sent again and again, its latency p50/p95/max alone and while another client
 gets a 1,000-item batch of `n: 200` neighbours (about 105 MB of JSON), and while another
 sends 2.7 MB bodies of keywords holding colons (1,001 items: refused once read, so what
-is measured is reading them; `decode_json` reads such a body twice).
+is measured is reading them; `decode_json` reads such a body twice), and while another
+sends 4 MB bodies of 900,000 tiny JSON objects (refused).
 
 On an existing store with a production model (`python -m core init` builds the demo's):
 
@@ -156,6 +157,12 @@ def main(argv: list[str] | None = None) -> None:
                                             "/v1/fingerprint")
         print(f"{10 * args.rounds} refused bodies of {len(colons) / 1e6:.1f} MB (status "
               f"{status}) in {seconds:.2f} s")
+        print(f"small request during them:  {figures(latencies)}")
+        hostile = b'{"items":[' + b",".join([b'{"a":{}}'] * 450_000) + b"]}"
+        latencies, seconds, status = during(port, key, small, hostile, 3 * args.rounds,
+                                            "/v1/fingerprint")
+        print(f"{3 * args.rounds} bodies of {len(hostile) / 1e6:.1f} MB of 900,000 objects "
+              f"(status {status}) in {seconds:.2f} s")
         print(f"small request during them:  {figures(latencies)}")
     finally:
         server.terminate()

@@ -1518,6 +1518,33 @@ def test_a_big_body_is_decoded_off_the_event_loop(served, monkeypatch):
         False, False, True]
 
 
+def test_a_body_of_millions_of_json_objects_is_refused_unread(served, monkeypatch):
+    """4 MB of `{"a":{}}` items took orjson 0.65-1.6 s holding the GIL, so the event loop
+    answered nobody (not even /healthz) meanwhile, though no valid body holds more than
+    2,002 objects and arrays: such a body is now counted (numpy, brackets inside strings
+    left out) and refused unread. Keywords holding brackets and escaped quotes are no
+    objects, however many."""
+    from core.serve import service
+    from core.serve.service import MAX_CONTAINERS, containers
+
+    with monkeypatch.context() as scan_all:       # the scan itself, on a small body
+        scan_all.setattr(service, "MAX_CONTAINERS", 0)
+        assert containers(b'{"a": "[{", "b": [1, {"c": "\\"[{\\\\"}]}') == 3
+        assert containers(b'["\\\\", {}, "\\\\\\"{["]') == 2
+    key = keys.create("many", rate_per_minute=100_000).key
+    hostile = b'{"items":[' + b",".join([b'{"a":{}}'] * 300_000) + b"]}"
+    quoted_words = [f'say \\"[boiler {i}]\\" {{repair}}' for i in range(1000)]
+    bracketed = json.dumps({"items": [{"keywords": quoted_words}] * 6}).encode()
+    assert bracketed.count(b"[") + bracketed.count(b"{") > MAX_CONTAINERS
+    with client() as (c, _):
+        r = c.post("/v1/fingerprint", content=hostile, headers={"X-API-Key": key})
+        assert r.status_code == 422, r.text
+        assert r.json()["error"].startswith("The body holds 600,002 JSON objects and arrays; "
+                                            "a valid one holds at most 2,002"), r.text
+        r = c.post("/v1/fingerprint", content=bracketed, headers={"X-API-Key": key})
+        assert r.status_code == 200 and r.json()["failed"] == 0, r.text
+
+
 def test_a_body_that_stops_arriving_gives_up_its_slot_in_time(served):
     """A client that stops sending its body half-way is answered 408 after
     `body_timeout_s` and frees its in-flight slot (32 of them held every slot for as long
