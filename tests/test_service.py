@@ -1136,6 +1136,30 @@ def test_metrics_export_the_canary_share_in_effect(served):
         assert "# HELP topiclab_canary_percent Share of traffic the candidate gets now" in text
 
 
+def test_a_share_stored_with_plain_sql_that_is_no_percentage_turns_the_canary_off(served):
+    """`canary set` refuses NaN and 150, but the column is a DOUBLE: a NaN written with
+    plain SQL made every scoring request a 500 (the split cannot round it), 150 sent
+    everything to the candidate. Both read as 0 now: production answers, said in
+    /readyz, /metrics and `canary show`."""
+    key = keys.create("sql", rate_per_minute=10_000).key
+    canary.set_percent(50)
+    with client() as (c, gateway):
+        for value in ("nan", "150", "-5"):
+            with store.transaction() as con:
+                con.execute("UPDATE service_settings SET value = CAST(? AS DOUBLE) WHERE "
+                            "name = 'canary_percent'", [value])
+                store.mark_serving_change()
+            gateway.holder.refresh(force=False)  # changed only the first time: all are 0
+            for cid in ("C00001", "C00002", "C00003", "C00004", "C00005", "C00006"):
+                r = post(c, "fingerprint", {"campaign_id": cid}, key)
+                assert r.status_code == 200, (value, r.text)
+                assert r.headers["X-Variant"] == "production", value
+            ready = c.get("/readyz").json()
+            assert (ready["canary_percent"], ready["canary_percent_set"]) == (0, 0), value
+            assert metric(c, "topiclab_canary_percent") == 0
+            assert canary.show()["canary_percent"] == 0
+
+
 def test_a_candidate_that_cannot_load_leaves_production_serving_and_says_so(served):
     """A candidate whose folder was damaged after `canary set` (here a truncated
     counts.npz, which raises zipfile's own error) was: at start, no model loaded at all
