@@ -390,6 +390,20 @@ def test_bad_bodies_are_named_in_json_words_and_ignored_fields_are_refused(serve
             assert ("n" in batch["properties"]["items"]["items"]["properties"]) is has_n
 
 
+def test_a_lone_surrogate_is_named_as_such(served):
+    """JSON may escape half of a UTF-16 pair (`\\ud800`), which is no character: the 422
+    said pydantic's "unable to parse raw data as a unicode string"."""
+    key = keys.create("surrogate").key
+    with client() as (c, _):
+        for body, field_name in ((b'{"keywords": ["\\ud800abc"]}', "keywords.0"),
+                                 (b'{"campaign_id": "C\\udfff"}', "campaign_id")):
+            r = c.post("/v1/fingerprint", content=body, headers={"X-API-Key": key})
+            assert r.status_code == 422, r.text
+            assert r.json()["error"] == (f"field `{field_name}`: must be Unicode text, and it "
+                                         "holds a lone surrogate (an escape from \\ud800 to "
+                                         "\\udfff without its pair), which is no character")
+
+
 def test_a_key_with_spaces_around_it_a_bearer_header_and_a_gzip_body(served):
     """`X-API-Key:  tl_…  ` (HTTP's optional whitespace, which uvicorn passes on) was a
     401 for a valid key; a key sent as `Authorization: Bearer` was only "missing"; a gzip

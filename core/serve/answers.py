@@ -172,6 +172,9 @@ def validation_message(err: ValidationError, prefix: str = "") -> str:
                        f"{f'{given:,}' if given else 'an empty one'}")
         elif problem["type"] == "string_too_short" and isinstance(problem["input"], str):
             message = "must not be an empty string"    # every text field needs a character
+        elif problem["type"] == "string_unicode":     # was "unable to parse raw data …"
+            message = ("must be Unicode text, and it holds a lone surrogate (an escape from "
+                       "\\ud800 to \\udfff without its pair), which is no character")
         elif problem["type"] == "string_too_long" and isinstance(problem["input"], str):
             message = (f"must have at most {problem['ctx']['max_length']:,} characters, not "
                        f"{len(problem['input']):,}")
