@@ -390,6 +390,20 @@ def test_bad_bodies_are_named_in_json_words_and_ignored_fields_are_refused(serve
             assert ("n" in batch["properties"]["items"]["items"]["properties"]) is has_n
 
 
+def test_a_lone_surrogate_is_named_as_such(served):
+    """JSON may escape half of a UTF-16 pair (`\\ud800`), which is no character: the 422
+    said pydantic's "unable to parse raw data as a unicode string"."""
+    key = keys.create("surrogate").key
+    with client() as (c, _):
+        for body, field_name in ((b'{"keywords": ["\\ud800abc"]}', "keywords.0"),
+                                 (b'{"campaign_id": "C\\udfff"}', "campaign_id")):
+            r = c.post("/v1/fingerprint", content=body, headers={"X-API-Key": key})
+            assert r.status_code == 422, r.text
+            assert r.json()["error"] == (f"field `{field_name}`: must be Unicode text, and it "
+                                         "holds a lone surrogate (an escape from \\ud800 to "
+                                         "\\udfff without its pair), which is no character")
+
+
 def test_a_key_with_spaces_around_it_a_bearer_header_and_a_gzip_body(served):
     """`X-API-Key:  tl_…  ` (HTTP's optional whitespace, which uvicorn passes on) was a
     401 for a valid key; a key sent as `Authorization: Bearer` was only "missing"; a gzip
@@ -669,9 +683,12 @@ def test_neighbour_records_equal_the_cli_table(served):
     lookup = Lookup(served["production"])
     for i, cid in enumerate(list(lookup.index.ids_[:40])):
         options = {"exclude_account": i % 2 == 1, "min_terms": 3 if i % 3 == 0 else 0}
-        table = lookup.neighbors(cid, 10, **options)
-        records = lookup.neighbor_records(lookup.find_neighbors(cid, 10, **options))
+        floor = (0.0, 0.0, 0.3, 0.6)[i % 4]      # the same floor as the CLI's, marks too
+        table = lookup.neighbors(cid, 10, **options, min_similarity=floor)
+        records = lookup.neighbor_records(lookup.find_neighbors(cid, 10, **options), floor)
         assert plain(records) == plain(table.to_dict(orient="records")), cid
+        if not records:
+            continue
         assert list(records[0]) == list(table.columns)
         # counts are JSON numbers (DuckDB's sums are HUGEINT; they once reached JSON as text)
         assert all(isinstance(r[c], int) for r in records for c in ("clicks", "impressions")
@@ -679,6 +696,51 @@ def test_neighbour_records_equal_the_cli_table(served):
     _, table = lookup.keyword_neighbors(["emergency plumber", "boiler repair"], 7)
     _, found = lookup.find_keyword_neighbors(["emergency plumber", "boiler repair"], 7)
     assert plain(lookup.neighbor_records(found)) == plain(table.to_dict(orient="records"))
+
+
+def test_neighbors_take_the_clis_similarity_floor(served, capsys):
+    """/v1/neighbors marked `similar_enough` at a fixed 0.55 and took no floor, while the
+    CLI's `neighbors --min-similarity` (and the Lookup page) take one: `min_similarity`
+    now leaves out those below it and marks the rest at it, the CLI's rows exactly
+    (`Lookup.neighbor_floor`, shared); /v1/suggest learns only from those at or above
+    it, as `suggest --min-similarity`. A floor that is not a finite number from 0 to 1
+    is a 422 naming the field, and /v1/fingerprint refuses it as it refuses `n`."""
+    lookup = Lookup(served["production"])
+    similarities = [nb.similarity for nb in lookup.find_neighbors(CAMPAIGN, 10)]
+    floor = round(float(np.median(similarities)), 3)
+    assert min(similarities) < floor <= max(similarities)
+    assert cli_main(["neighbors", CAMPAIGN, "--min-similarity", str(floor)]) == 0
+    cli_rows = json.loads(capsys.readouterr().out)[0]["neighbors"]
+    assert 0 < len(cli_rows) < 10 and all(r["similar_enough"] for r in cli_rows)
+    assert cli_main(["suggest", CAMPAIGN, "--min-similarity", str(floor)]) == 0
+    cli_suggest = json.loads(capsys.readouterr().out)
+    key = keys.create("am", rate_per_minute=10_000).key
+    with client() as (c, _):
+        r = post(c, "neighbors", {"campaign_id": CAMPAIGN, "min_similarity": floor}, key)
+        assert r.status_code == 200, r.text
+        assert r.json()["min_similarity"] == floor
+        assert r.json()["neighbors"] == answers.plain(cli_rows)
+        every = post(c, "neighbors", {"campaign_id": CAMPAIGN}, key).json()
+        assert len(every["neighbors"]) == 10 and every["min_similarity"] == 0
+        batch = post(c, "neighbors", {"items": [{"campaign_id": CAMPAIGN,
+                                                 "min_similarity": floor}]}, key).json()
+        assert batch["items"][0]["neighbors"] == r.json()["neighbors"]
+        suggested = post(c, "suggest", {"campaign_id": CAMPAIGN, "min_similarity": floor},
+                         key).json()
+        assert suggested["min_similarity"] == floor
+        assert suggested["below_floor"] == cli_suggest["below_floor"] == 10 - len(cli_rows)
+        for bad, said in ((1.5, "less than or equal to 1"), (-0.1, "greater than or equal"),
+                          ("0.5", "must be a number, not a string"),
+                          (True, "must be a number, not true")):
+            r = post(c, "neighbors", {"campaign_id": CAMPAIGN, "min_similarity": bad}, key)
+            assert r.status_code == 422 and "field `min_similarity`" in r.text, r.text
+            assert said in r.text, r.text
+        for literal in (b"NaN", b"Infinity"):   # not JSON, but Python's reader takes them
+            r = c.post("/v1/neighbors", headers={"X-API-Key": key},
+                       content=b'{"campaign_id": "C00003", "min_similarity": ' + literal + b"}")
+            assert r.status_code == 422 and "min_similarity" in r.text, r.text
+        r = post(c, "fingerprint", {"campaign_id": CAMPAIGN, "min_similarity": 0.5}, key)
+        assert r.status_code == 422 and "field `min_similarity`" in r.text, r.text
 
 
 def test_a_campaign_id_with_spaces_around_it_is_the_campaign(served, capsys):
@@ -743,7 +805,8 @@ def test_pasted_keywords_list_their_unknown_words_as_the_cli_does(served, capsys
 def test_a_stored_campaigns_unknown_words_are_the_clis_or_said_not_read(served, capsys):
     """/v1/suggest of a stored campaign answered `unknown_words: []` beside an oov_share
     of 0.2 while the CLI listed them: it lists the CLI's words now. /v1/fingerprint, whose
-    stored answer is a lookup 30x cheaper than reading them, says null (not read)."""
+    stored answer is a lookup ~150x cheaper than reading them, says null (not read), in
+    both fields a pasted answer has (it left `unknown` out), alone and in a batch."""
     lookup = Lookup(served["production"])
     i = int(np.argmax(lookup.fingerprints.oov_share))
     campaign_id = lookup.fingerprints.campaign_ids[i]
@@ -754,9 +817,13 @@ def test_a_stored_campaigns_unknown_words_are_the_clis_or_said_not_read(served, 
     with client() as (c, _):
         suggested = post(c, "suggest", {"campaign_id": campaign_id}, key).json()
         fingerprint = post(c, "fingerprint", {"campaign_id": campaign_id}, key).json()
+        pasted = post(c, "fingerprint", {"keywords": ["boiler repair"]}, key).json()
+        batch = post(c, "fingerprint", {"items": [{"campaign_id": "C00004"}]}, key).json()
     assert suggested["unknown_words"] == cli_answer["unknown_words"]
     assert suggested["unknown"] == cli_answer["unknown"]
     assert fingerprint["unknown_words"] is None and fingerprint["oov_share"] > 0
+    assert fingerprint["unknown"] is None and list(fingerprint) == list(pasted)
+    assert batch["items"][0]["unknown"] is None, batch
 
 
 def test_lookup_loads_with_one_store_open_what_its_helpers_read(served, monkeypatch):
@@ -1066,6 +1133,47 @@ def _point_candidate_at(model_id: str) -> None:
         store.mark_serving_change()
 
 
+def test_metrics_export_the_canary_share_in_effect(served):
+    """`topiclab_canary_percent` was the stored share: 50 while the candidate alias named
+    another model than the one `canary set` was run for, and production took everything.
+    It is the share in effect now (/readyz's `canary_percent`), the stored one beside it."""
+    canary.set_percent(50)
+    with client() as (c, gateway):
+        assert metric(c, "topiclab_canary_percent") == 50
+        assert metric(c, "topiclab_canary_percent_set") == 50
+        _point_candidate_at(served["production"])
+        assert gateway.holder.refresh(force=False)
+        assert c.get("/readyz").json()["canary_percent"] == 0
+        assert metric(c, "topiclab_canary_percent") == 0
+        assert metric(c, "topiclab_canary_percent_set") == 50
+        text = c.get("/metrics").text
+        assert "# HELP topiclab_canary_percent Share of traffic the candidate gets now" in text
+
+
+def test_a_share_stored_with_plain_sql_that_is_no_percentage_turns_the_canary_off(served):
+    """`canary set` refuses NaN and 150, but the column is a DOUBLE: a NaN written with
+    plain SQL made every scoring request a 500 (the split cannot round it), 150 sent
+    everything to the candidate. Both read as 0 now: production answers, said in
+    /readyz, /metrics and `canary show`."""
+    key = keys.create("sql", rate_per_minute=10_000).key
+    canary.set_percent(50)
+    with client() as (c, gateway):
+        for value in ("nan", "150", "-5"):
+            with store.transaction() as con:
+                con.execute("UPDATE service_settings SET value = CAST(? AS DOUBLE) WHERE "
+                            "name = 'canary_percent'", [value])
+                store.mark_serving_change()
+            gateway.holder.refresh(force=False)  # changed only the first time: all are 0
+            for cid in ("C00001", "C00002", "C00003", "C00004", "C00005", "C00006"):
+                r = post(c, "fingerprint", {"campaign_id": cid}, key)
+                assert r.status_code == 200, (value, r.text)
+                assert r.headers["X-Variant"] == "production", value
+            ready = c.get("/readyz").json()
+            assert (ready["canary_percent"], ready["canary_percent_set"]) == (0, 0), value
+            assert metric(c, "topiclab_canary_percent") == 0
+            assert canary.show()["canary_percent"] == 0
+
+
 def test_a_candidate_that_cannot_load_leaves_production_serving_and_says_so(served):
     """A candidate whose folder was damaged after `canary set` (here a truncated
     counts.npz, which raises zipfile's own error) was: at start, no model loaded at all
@@ -1341,13 +1449,14 @@ def test_deeply_nested_json_is_422_and_refused_bodies_cost_one_token(served):
 
 async def _asgi_post(app, key: str, parts: list[bytes], stall_s: float = 0.0,
                      endpoint: str = "fingerprint", hang_up_s: float = 3600.0,
-                     cut: bool = False) -> tuple[int, dict]:
+                     cut: bool = False, sent: list[dict] | None = None) -> tuple[int, dict]:
     """POST /v1/`endpoint` straight to the ASGI app, the body in `parts`, the client
     stalling `stall_s` before its last part (as a client that hangs half-way), and
     hanging up `hang_up_s` after the start once it has sent it all; `cut`: its last part
-    says more is coming, as a client that hangs up half-way through its body."""
+    says more is coming, as a client that hangs up half-way through its body. `sent`
+    gets the app's ASGI messages."""
     parts = list(parts)
-    sent: list[dict] = []
+    sent = [] if sent is None else sent
     hang_up_at = time.monotonic() + hang_up_s
 
     async def receive() -> dict:
@@ -1371,6 +1480,107 @@ async def _asgi_post(app, key: str, parts: list[bytes], stall_s: float = 0.0,
     status = next(m["status"] for m in sent if m["type"] == "http.response.start")
     body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
     return status, json.loads(body)
+
+
+def test_a_big_batch_answer_is_encoded_off_the_event_loop_and_written_in_blocks(
+        served, monkeypatch):
+    """A 1,000-item batch of 200 neighbours each (105 MB) was encoded by one call on the
+    event loop and written at once: other clients' requests waited 0.35-1.3 s
+    (bench/serve_big_answer.py). Now it is encoded in the batch's thread, item by item,
+    and written block by block with its Content-Length; the bytes are the same."""
+    from core.serve import service
+
+    monkeypatch.setattr(service, "ANSWER_BLOCK", 20_000, raising=False)  # blocks here
+    encoded_on = []
+    encode = service.encode
+    monkeypatch.setattr(service, "encode", lambda body: encoded_on.append(
+        threading.current_thread()) or encode(body))
+    key = keys.create("big", rate_per_minute=10_000).key
+    app = create_app(Settings(poll_s=60.0))
+    gateway = app.state.gateway
+    gateway.start()
+    ids = list(Lookup(served["production"]).index.ids_[:12])
+    items = [{"campaign_id": cid, "n": 40} for cid in ids] + [{"campaign_id": "NOPE"}]
+    sent: list[dict] = []
+    try:
+        assert gateway.holder.first_round.wait(120)
+        status, answer = asyncio.run(_asgi_post(
+            app, key, [json.dumps({"items": items}).encode()], endpoint="neighbors",
+            sent=sent))
+    finally:
+        gateway.stop()
+    assert status == 200 and (answer["count"], answer["failed"]) == (13, 1)
+    assert [len(a.get("neighbors", [])) for a in answer["items"]] == [40] * 12 + [0]
+    blocks = [m["body"] for m in sent if m["type"] == "http.response.body" and m["body"]]
+    whole = b"".join(blocks)
+    assert len(blocks) > 5 and max(map(len, blocks)) < 2 * 20_000 + 10_000
+    assert whole == encode(answer)                 # what one call over the answer wrote
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    assert dict(start["headers"])[b"content-length"] == str(len(whole)).encode()
+    assert encoded_on and threading.main_thread() not in encoded_on   # the loop's thread
+
+
+def test_a_big_body_is_decoded_off_the_event_loop(served, monkeypatch):
+    """A 2.7 MB batch whose keywords hold colons is read a second time by the standard
+    library (to refuse a repeated key): 160 ms on the event loop, which answered nobody
+    else meanwhile. A body over 64 KB is decoded in a thread now, with the same answers
+    and refusals; a small one still on the loop (a thread costs more than it)."""
+    from core.serve import service
+
+    decoded_on = []
+    decode = service.decode_json
+    monkeypatch.setattr(service, "decode_json", lambda body: decoded_on.append(
+        (len(body), threading.current_thread())) or decode(body))
+    key = keys.create("big-body", rate_per_minute=100_000).key
+    app = create_app(Settings(poll_s=60.0))
+    gateway = app.state.gateway
+    gateway.start()
+    pasted = {"keywords": [f"boiler repair {i}: emergency" for i in range(100)]}
+    big = json.dumps({"items": [pasted] * 1001}).encode()
+    repeated = big[:-1] + b', "items": []}'
+    small = json.dumps({"campaign_id": CAMPAIGN}).encode()
+
+    async def scenario() -> list[tuple[int, dict]]:
+        return [await _asgi_post(app, key, [body]) for body in (big, repeated, small)]
+
+    try:
+        assert gateway.holder.first_round.wait(120)
+        (status, answer), (twice, said), (ok, _) = asyncio.run(scenario())
+    finally:
+        gateway.stop()
+    assert status == 422 and "not 1,001 items" in answer["error"], answer
+    assert twice == 422 and "gives the key 'items' twice" in said["error"], said
+    assert ok == 200
+    assert [size for size, _ in decoded_on] == [len(big), len(repeated), len(small)]
+    assert [thread is threading.main_thread() for _, thread in decoded_on] == [
+        False, False, True]
+
+
+def test_a_body_of_millions_of_json_objects_is_refused_unread(served, monkeypatch):
+    """4 MB of `{"a":{}}` items took orjson 0.65-1.6 s holding the GIL, so the event loop
+    answered nobody (not even /healthz) meanwhile, though no valid body holds more than
+    2,002 objects and arrays: such a body is now counted (numpy, brackets inside strings
+    left out) and refused unread. Keywords holding brackets and escaped quotes are no
+    objects, however many."""
+    from core.serve import service
+    from core.serve.service import MAX_CONTAINERS, containers
+
+    with monkeypatch.context() as scan_all:       # the scan itself, on a small body
+        scan_all.setattr(service, "MAX_CONTAINERS", 0)
+        assert containers(b'{"a": "[{", "b": [1, {"c": "\\"[{\\\\"}]}') == 3
+        assert containers(b'["\\\\", {}, "\\\\\\"{["]') == 2
+    key = keys.create("many", rate_per_minute=100_000).key
+    hostile = b'{"items":[' + b",".join([b'{"a":{}}'] * 300_000) + b"]}"
+    quoted_words = [f'say \\"[boiler {i}]\\" {{repair}}' for i in range(1000)]
+    bracketed = json.dumps({"items": [{"keywords": quoted_words}] * 6}).encode()
+    assert bracketed.count(b"[") + bracketed.count(b"{") > MAX_CONTAINERS
+    with client() as (c, _):
+        r = c.post("/v1/fingerprint", content=hostile, headers={"X-API-Key": key})
+        assert r.status_code == 422, r.text
+        assert r.json()["error"].startswith("The body holds 600,002 JSON objects and arrays; "
+                                            "a valid one holds at most 2,002"), r.text
+        r = c.post("/v1/fingerprint", content=bracketed, headers={"X-API-Key": key})
+        assert r.status_code == 200 and r.json()["failed"] == 0, r.text
 
 
 def test_a_body_that_stops_arriving_gives_up_its_slot_in_time(served):

@@ -26,6 +26,7 @@ from pydantic import (
 
 from core import jsonable
 from core.errors import InputError, NotFoundError
+from core.model.neighbors import MIN_SIMILARITY
 from core.plain_text import first_hidden, given_id
 from core.serve import score
 from core.serve.lookup import Lookup
@@ -55,6 +56,9 @@ class Query(BaseModel):
     n: int = Field(default=10, ge=1, le=200)
     exclude_account: bool = False
     min_terms: int = Field(default=0, ge=0, le=1_000_000)
+    # as the CLI's --min-similarity: /v1/neighbors leaves out those below it (none by
+    # default), /v1/suggest learns only from those at or above it (MIN_SIMILARITY)
+    min_similarity: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
 
     @field_validator("campaign_id")
     @classmethod
@@ -83,7 +87,7 @@ class Query(BaseModel):
     def cache_key(self, endpoint: str, model_id: str) -> tuple:
         return (model_id, endpoint, self.campaign_id,
                 tuple(self.keywords) if self.keywords is not None else None,
-                self.n, self.exclude_account, self.min_terms)
+                self.n, self.exclude_account, self.min_terms, self.min_similarity)
 
 
 class FeedbackBody(BaseModel):
@@ -127,7 +131,8 @@ def normalise_keywords(keywords: list[str]) -> list[str]:
 # pydantic's type errors ("Input should be a valid list") name Python's types; a client
 # sends JSON, so the message names what was expected and what came in JSON's words.
 _EXPECTED = {"list_type": "an array", "string_type": "a string", "int_type": "a whole number",
-             "bool_type": "true or false", "dict_type": "an object", "model_type": "an object"}
+             "float_type": "a number", "bool_type": "true or false", "dict_type": "an object",
+             "model_type": "an object"}
 
 
 def json_type(value: Any) -> str:
@@ -167,6 +172,9 @@ def validation_message(err: ValidationError, prefix: str = "") -> str:
                        f"{f'{given:,}' if given else 'an empty one'}")
         elif problem["type"] == "string_too_short" and isinstance(problem["input"], str):
             message = "must not be an empty string"    # every text field needs a character
+        elif problem["type"] == "string_unicode":     # was "unable to parse raw data …"
+            message = ("must be Unicode text, and it holds a lone surrogate (an escape from "
+                       "\\ud800 to \\udfff without its pair), which is no character")
         elif problem["type"] == "string_too_long" and isinstance(problem["input"], str):
             message = (f"must have at most {problem['ctx']['max_length']:,} characters, not "
                        f"{len(problem['input']):,}")
@@ -198,7 +206,7 @@ def parse_feedback(raw: Any) -> FeedbackBody:
 # What each endpoint reads besides the campaign or keywords: /v1/fingerprint reads none of
 # these, and a client sending `n` there (or `exclude_account` with pasted keywords, which
 # belong to no account) got an answer that silently ignored it.
-NEIGHBOR_FIELDS = ("n", "exclude_account", "min_terms")
+NEIGHBOR_FIELDS = ("n", "exclude_account", "min_terms", "min_similarity")
 
 
 def parse_query(endpoint: str, raw: Any, prefix: str = "") -> Query:
@@ -262,9 +270,12 @@ def fingerprint_many(lookup: Lookup, queries: list[Query]) -> list[dict | Answer
                 answers.append(AnswerError(404, str(err)))
                 continue
             weights = lookup.fingerprints.weights[i]
-            # its words are not read here: tokenising its term rows again costs 30x this
-            # answer (`unknown_words: null`; /v1/suggest and the CLI list them)
-            oov, unknown = float(lookup.fingerprints.oov_share[i]), {"unknown_words": None}
+            # its words are not read here: its term rows read and folded in again took
+            # 3.2 ms against this answer's 0.02 (bench/unknown_words.py), so both fields are
+            # null, as a pasted answer's keys (`unknown` was left out; /v1/suggest and the
+            # CLI list them)
+            oov = float(lookup.fingerprints.oov_share[i])
+            unknown = {"unknown_words": None, "unknown": None}
         else:
             found = next(folded)
             if isinstance(found, InputError):
@@ -313,17 +324,21 @@ def _neighbors(lookup: Lookup, query: Query) -> dict:
     else:
         _, found = lookup.find_keyword_neighbors(query.keywords or [], query.n,
                                                  min_terms=query.min_terms)
-    return {"campaign_id": query.campaign_id, "neighbors": lookup.neighbor_records(found)}
+    floor = query.min_similarity or 0.0
+    return {"campaign_id": query.campaign_id, "min_similarity": floor,
+            "neighbors": lookup.neighbor_records(found, floor)}
 
 
 def _suggest(lookup: Lookup, query: Query) -> dict:
+    floor = MIN_SIMILARITY if query.min_similarity is None else query.min_similarity
     if query.campaign_id is not None:
         result = lookup.campaign(query.campaign_id, query.n,
                                  exclude_account=query.exclude_account,
-                                 min_terms=query.min_terms)
+                                 min_terms=query.min_terms, min_similarity=floor)
         # its words, as the CLI's `suggest` lists them: a few ms beside the actions' 100+
         return result.to_dict(lookup.topic_names) | lookup.unknown_fields(query.campaign_id)
-    result = lookup.keywords(query.keywords or [], query.n, min_terms=query.min_terms)
+    result = lookup.keywords(query.keywords or [], query.n, min_terms=query.min_terms,
+                             min_similarity=floor)
     return result.to_dict(lookup.topic_names)
 
 

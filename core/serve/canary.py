@@ -15,6 +15,8 @@ failed the gate never gets live traffic without someone asking for it.
 from __future__ import annotations
 
 import hashlib
+import logging
+import math
 import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +26,8 @@ import duckdb
 
 from core.data import audit, auth, store
 from core.errors import InputError, StoreBusyError, TopicLabError
+
+log = logging.getLogger(__name__)
 
 PRODUCTION = "production"
 CANDIDATE = "candidate"
@@ -92,8 +96,19 @@ def read_stored(con: duckdb.DuckDBPyConnection) -> Stored:
                       [SETTING]).fetchone()
     candidate = con.execute("SELECT model_id FROM aliases WHERE alias = 'candidate'"
                             ).fetchone()
-    return Stored(float(row[0]) if row else 0.0, row[1] if row else None,
+    return Stored(_usable(float(row[0])) if row else 0.0, row[1] if row else None,
                   candidate[0] if candidate else None)
+
+
+def _usable(percent: float) -> float:
+    """A stored share `canary set` could have stored; anything else (written with plain
+    SQL: NaN, 150, -5) is read as 0, off, with a warning. NaN made every scoring request
+    a 500 (the split cannot round it), 150 sent everything to the candidate."""
+    if math.isfinite(percent) and 0 <= percent <= 100:
+        return percent
+    log.warning("canary: the stored share %r is not a percentage from 0 to 100 (changed "
+                "with plain SQL?); the canary is off until `canary set` is run", percent)
+    return 0.0
 
 
 def read_percent(con: duckdb.DuckDBPyConnection) -> float:

@@ -224,13 +224,14 @@ class Lookup:
         """The n most similar stored campaigns, with similarity, shared topics, metrics;
         those below `min_similarity` are left out (0 keeps all n). `similar_enough` marks
         them at that floor, as the Lookup page marks at its own (it said False of kept
-        rows below 0.55), or at the one actions use (`MIN_SIMILARITY`) when there is none."""
+        rows below 0.55), or at the one actions use (`MIN_SIMILARITY`) when there is none
+        (`neighbor_floor`, which the scoring service's /v1/neighbors uses too)."""
+        keep_at, mark_at = neighbor_floor(min_similarity)
         table = self._neighbor_table(self.find_neighbors(campaign_id, n,
                                                          exclude_account=exclude_account,
                                                          min_terms=min_terms))
-        if min_similarity:
-            table = table.assign(similar_enough=table["similarity"] >= min_similarity)
-        return table[table["similarity"] >= min_similarity].reset_index(drop=True)
+        table = table.assign(similar_enough=table["similarity"] >= mark_at)
+        return table[table["similarity"] >= keep_at].reset_index(drop=True)
 
     def find_neighbors(self, campaign_id: str, n: int = 10, *, exclude_account: bool = False,
                        min_terms: int = 0) -> list:
@@ -318,17 +319,21 @@ class Lookup:
         return fingerprint, self.index.query(fingerprint.weights, n, terms=counts,
                                              allowed=allowed)
 
-    def neighbor_records(self, found: Sequence) -> list[dict]:
-        """The rows of `_neighbor_table(found)` as dicts, without building a DataFrame: the
+    def neighbor_records(self, found: Sequence, min_similarity: float = 0.0) -> list[dict]:
+        """The rows of `neighbors`' table as dicts, without building a DataFrame: the
         scoring service's hot path (pandas indexing was ~80% of a request's CPU). Same
-        columns, order and values (a test compares them), already JSON-ready
-        (`answers.plain`: missing values are None), so the service sends them as they are."""
+        columns, order and values (a test compares them), the same floor (`neighbor_floor`),
+        already JSON-ready (`answers.plain`: missing values are None), so the service
+        sends them as they are."""
         from core.serve.answers import plain  # answers imports this module
 
+        keep_at, mark_at = neighbor_floor(min_similarity)
         columns = self._performance_arrays
         position = self._campaign_position
         records = []
         for nb in found:
+            if not nb.similarity >= keep_at:
+                continue
             i = position[nb.campaign_id]
             row = {c: column[i] for c, column in columns.items()}
             row.update(campaign_id=nb.campaign_id, similarity=plain(nb.similarity),
@@ -337,7 +342,7 @@ class Lookup:
                        vector_similarity=plain(nb.vector_similarity),
                        shared_topics=shared_topic_names(nb.shared_topics, self.topic_names))
             records.append({**{c: row[c] for c in NEIGHBOR_COLUMNS},
-                            "similar_enough": bool(nb.similarity >= MIN_SIMILARITY)})
+                            "similar_enough": bool(nb.similarity >= mark_at)})
         return records
 
     @cached_property
@@ -401,6 +406,15 @@ class Lookup:
         index = BrandIndex.build(table, self.model.vocabulary, self.brand_words, lists)
         index.is_known = brand.known_by(self.model.encoder)
         return index
+
+
+def neighbor_floor(min_similarity: float) -> tuple[float, float]:
+    """(keep at, mark `similar_enough` at) of a neighbour list with this floor, as the
+    CLI's `neighbors --min-similarity` and the service's /v1/neighbors `min_similarity`
+    read it: below the floor is left out (0 keeps all n), and the kept rows are marked at
+    the floor, or at the one suggested actions use (`MIN_SIMILARITY`) when there is none."""
+    _check_floor(min_similarity)
+    return min_similarity, min_similarity or MIN_SIMILARITY
 
 
 def _check_floor(min_similarity: float) -> None:

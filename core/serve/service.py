@@ -36,9 +36,10 @@ from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import numpy as np
 import orjson
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -69,6 +70,9 @@ API_VERSION = "v1"
 T = TypeVar("T")
 INLINE_KEYWORDS, INLINE_CHARACTERS = 50, 2_000   # see `inline`
 DISCONNECT_CHECK_S = 0.25     # how often a batch's client is checked (`Gateway._watched`)
+ANSWER_BLOCK = 1 << 20        # bytes per write of a batch's answer (`EncodedBatch`)
+DECODE_ON_LOOP_BYTES = 64 * 1024   # a larger body is decoded in a thread (`_read_json`)
+MAX_CONTAINERS = 10 * answers.MAX_ITEMS   # JSON objects and arrays in a body (`containers`)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.08, 0.1, 0.25, 0.5, 1.0,
                    2.5, 5.0, 10.0)
@@ -207,7 +211,15 @@ class _StateCollector:
                                 value=len(g.cache))
         yield GaugeMetricFamily("topiclab_cache_bytes", "About what the cached answers hold",
                                 value=g.cache.bytes)
-        yield GaugeMetricFamily("topiclab_canary_percent", "Configured canary share (%)",
+        # the share in effect, as /readyz's `canary_percent`: the stored one was exported,
+        # 10 % while the candidate it was set for was gone and production took everything
+        yield GaugeMetricFamily("topiclab_canary_percent",
+                                "Share of traffic the candidate gets now (%; 0 while the "
+                                "candidate served is not the one canary set was run for)",
+                                value=state.canary_share)
+        yield GaugeMetricFamily("topiclab_canary_percent_set",
+                                "Canary share canary set stored (%; applies only while "
+                                "the candidate it was set for is served)",
                                 value=state.canary_percent)
         counts = {v: g.variant_counts.get(v, 0) for v in (canary.PRODUCTION, canary.CANDIDATE)}
         total = sum(counts.values())
@@ -427,7 +439,12 @@ class Gateway:
         except ClientDisconnect:  # was logged as a bug, with its trace, and counted a 500
             raise AnswerError(499, f"The client closed the connection before its body "
                                    f"arrived whole ({size:,} bytes came).") from None
-        return decode_json(b"".join(chunks))
+        body = b"".join(chunks)
+        if len(body) > DECODE_ON_LOOP_BYTES:
+            # a 2.7 MB batch of keywords holding colons is read again by the standard
+            # library (`decode_json`): 160 ms on the event loop, every client waiting
+            return await self.in_thread(decode_json, body)
+        return decode_json(body)
 
     def _batch_answer(self, state: Served, payload: dict, outcome: Outcome
                       ) -> tuple[int, dict]:
@@ -442,8 +459,7 @@ class Gateway:
                                    f"{answers.MAX_ITEMS:,} objects, not {given}")
         outcome.items = len(items)
         results = self._batch(state, items, outcome)
-        failed = sum(r["status"] != 200 for r in results)
-        return 200, {"items": results, "count": len(results), "failed": failed}
+        return 200, EncodedBatch(results)
 
     def _batch(self, state: Served, items: list, outcome: Outcome) -> list[dict]:
         """Item by item: parse, pick the variant, use the cache; fingerprints that are not
@@ -552,7 +568,7 @@ class Gateway:
                      "campaign_id": body.campaign_id, "neighbor_id": body.neighbor_id,
                      "useful": body.useful}
 
-    def _finish(self, outcome: Outcome, status: int, body: dict | bytes,
+    def _finish(self, outcome: Outcome, status: int, body: dict | bytes | EncodedBatch,
                 headers: dict[str, str]) -> Response:
         seconds = time.perf_counter() - outcome.started
         if status >= 400 and isinstance(body, dict):
@@ -564,6 +580,11 @@ class Gateway:
             self.writer.put(entry)
         headers = {**headers, "X-Request-Id": outcome.request_id, "X-Model-Id": model,
                    "X-Variant": ", ".join(outcome.variants) or "none"}
+        if isinstance(body, EncodedBatch):
+            if len(body.blocks) > 1:     # written block by block, as the client reads them
+                return StreamingResponse(body.stream(), status_code=status, headers={
+                    **headers, "Content-Length": str(body.size)}, media_type="application/json")
+            body = body.blocks[0]
         if not isinstance(body, bytes):
             body = encode(body)
         return Response(body, status_code=status, headers=headers,
@@ -596,6 +617,37 @@ class CachedAnswer:
         return body
 
 
+class EncodedBatch:
+    """A batch's answer, `{"items": […], "count": n, "failed": f}` as `encode` writes it,
+    encoded item by item in the batch's thread and kept in blocks of about `ANSWER_BLOCK`
+    bytes. A 1,000-item batch of 200 neighbours each (105 MB) was encoded by one orjson
+    call on the event loop (which holds the GIL throughout) and written at once, copied
+    whole into the transport's buffer: every other client waited 0.35-1.3 s. Between
+    items the thread lets the loop run, and the loop writes one block at a time."""
+
+    __slots__ = ("blocks", "size")
+
+    def __init__(self, results: list[dict]) -> None:
+        failed = sum(r["status"] != 200 for r in results)
+        self.blocks: list[bytes] = []
+        parts, pending = [b'{"items":['], 0
+        for i, result in enumerate(results):
+            part = encode(result)
+            parts.append(b"," + part if i else part)
+            pending += len(part)
+            if pending >= ANSWER_BLOCK:
+                self.blocks.append(b"".join(parts))
+                parts, pending = [], 0
+        parts.append(b'],"count":%d,"failed":%d}' % (len(results), failed))
+        self.blocks.append(b"".join(parts))
+        self.size = sum(map(len, self.blocks))
+
+    async def stream(self):
+        """The blocks, each let go once written (the answer is not held twice)."""
+        while self.blocks:
+            yield self.blocks.pop(0)
+
+
 def decode_json(body: bytes) -> Any:
     """A request body's JSON, refusing an object that repeats a key: the last value won
     without a word (`{"n": 3, "n": 50}` was 50 neighbours). orjson reads it but cannot
@@ -604,6 +656,11 @@ def decode_json(body: bytes) -> Any:
     standard library reads it again only when the body has more colons than the keys
     read (0.14 ms): every key is followed by one colon, so as many colons as keys means
     no key was dropped (a colon inside a string, e.g. in a keyword, costs the re-read)."""
+    if (found := containers(body)) > MAX_CONTAINERS:
+        raise AnswerError(422, f"The body holds {found:,} JSON objects and arrays; a valid "
+                               f"one holds at most {2 + 2 * answers.MAX_ITEMS:,} (the body, "
+                               "`items`, and per item an object and its `keywords`), so it "
+                               "is refused unread.")
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError:  # what orjson refuses (NaN, lone surrogates)
@@ -611,6 +668,27 @@ def decode_json(body: bytes) -> Any:
     if body.count(b":") != _keys_read(payload):
         _standard_json(body)        # refuses a repeated key; the values are orjson's
     return payload
+
+
+def containers(body: bytes) -> int:
+    """How many objects and arrays the JSON text opens, read with numpy, which lets go of
+    the GIL: 4 MB of `[]` or `{"a":{}}` took orjson 0.65-1.6 s holding it, the event
+    loop answering nobody meanwhile, though no valid body holds more than 2,002. Up to
+    `MAX_CONTAINERS` `{` and `[` bytes, their count (cheap; brackets inside strings
+    too); past it, the bytes are scanned and brackets inside strings left out (exact for
+    any valid JSON: keywords such as `[exact match]` do not count)."""
+    brackets = body.count(b"{") + body.count(b"[")
+    if brackets <= MAX_CONTAINERS:
+        return brackets
+    data = np.frombuffer(body, dtype=np.uint8)
+    quotes = data == 0x22
+    if b"\\" in body:     # a quote after an odd run of backslashes is inside its string
+        at = np.flatnonzero(quotes)
+        plain = np.maximum.accumulate(np.where(data != 0x5C, np.arange(len(data)), -1))
+        run = at - 1 - plain[np.maximum(at - 1, 0)]
+        quotes[at[(run % 2 == 1) & (at > 0)]] = False
+    outside = np.cumsum(quotes, dtype=np.int64) % 2 == 0
+    return int(np.count_nonzero(((data == 0x7B) | (data == 0x5B)) & outside))
 
 
 def _keys_read(payload: Any) -> int:
@@ -817,10 +895,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 _DOCS = {
     "fingerprint": "Topic weights and top topics (with names) of a stored campaign "
                    "(`campaign_id`) or of pasted `keywords`, with the unknown words of "
-                   "pasted ones (a stored campaign's `unknown_words` is null: not read; "
-                   "/v1/suggest lists them). Batch: `{\"items\": […]}`.",
+                   "pasted ones (a stored campaign's `unknown_words` and `unknown` are "
+                   "null: not read, as that costs ~150x this lookup; /v1/suggest lists "
+                   "them). Batch: `{\"items\": […]}`.",
     "neighbors": "The `n` most similar stored campaigns with similarity and performance, as "
-                 "the CLI's `neighbors`; filters `exclude_account`, `min_terms`.",
+                 "the CLI's `neighbors`; filters `exclude_account`, `min_terms` and "
+                 "`min_similarity` (those below it left out, the rest marked "
+                 "`similar_enough` at it; by default none left out, marked at 0.55).",
     "suggest": "Suggested actions with their evidence and the unknown words, as the CLI's "
                "`suggest`.",
     "feedback": "Record whether a suggested neighbour was useful, against the model that "
