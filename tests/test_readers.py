@@ -217,6 +217,26 @@ def test_delimiters_are_sniffed(tmp_path: Path, sep: str) -> None:
     assert result.format_by_file["d.txt"] == ("tsv" if sep == "\t" else "csv")
 
 
+@pytest.mark.parametrize("sep, other", [(";", ","), ("|", ","), ("\t", ";"), (";", "\t")])
+def test_a_delimiter_inside_a_column_name_does_not_win(tmp_path: Path, sep: str,
+                                                        other: str) -> None:
+    """"Keyword;Campaign,Name" is two fields by comma and by semicolon: the comma, tried
+    first, won on the header alone and "shoes;C1" was one field ("no term column").
+    The delimiter must also fit the rows."""
+    text = f"Keyword{sep}Campaign{other}ID\nshoes{sep}C1\n\n boots {sep}C2{sep}\n"
+    result = read_paths([write(tmp_path / "d.csv", text)])
+    assert result.frame["term"].tolist() == ["shoes", "boots"]
+    assert result.frame["campaign_id"].tolist() == ["C1", "C2"]
+    assert result.frame["source_line"].tolist() == [2, 4]
+
+
+def test_a_ragged_file_is_still_refused_at_its_ragged_row(tmp_path: Path) -> None:
+    """When no delimiter fits every row, the header decides and the ragged row is named."""
+    text = "Keyword,Campaign ID\nshoes,C1\nboots,C2,extra\n"
+    with pytest.raises(InputError, match=r"line 3: row has 3 fields but the header"):
+        read_paths([write(tmp_path / "r.csv", text)])
+
+
 @pytest.mark.parametrize("hint", ["sep=;", '"sep=;"', "SEP=;"])
 def test_excels_sep_line_names_the_delimiter(tmp_path: Path, hint: str) -> None:
     """A first line "sep=;" (written for Excel) was taken for the header: "no term

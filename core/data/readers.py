@@ -55,6 +55,8 @@ FIRST_DAY, LAST_DAY = "0001-01-01", "9999-12-31"
 _DELIMITER_NAMES = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}
 # A single-column file is read whole-line: this delimiter never occurs in text.
 _NO_DELIMITER = "\x1f"
+# Rows after the header that the delimiter must also fit (`_sniff_delimiter`).
+_SNIFF_ROWS = 20
 # Excel's delimiter hint, a first line "sep=;" that tools exporting for Excel write: it was
 # taken for the header ("no term column. Columns found: 'sep=', ''").
 _SEP_LINE = re.compile(r'^\s*"?sep=([,\t;|])"?\s*$', re.IGNORECASE)
@@ -390,15 +392,32 @@ def _without_dos_end(text: str) -> str:
 # --------------------------------------------------------------------------- delimited text
 
 
-def _sniff_delimiter(header: str) -> str:
+def _sniff_delimiter(header: str, sample: Sequence[str] = ()) -> str:
     """The candidate that splits the header into the most fields (column names rarely
-    contain delimiters, unlike data); a one-field header means a one-column file."""
-    best, best_count = _NO_DELIMITER, 1
-    for delimiter in DELIMITERS:
-        count = len(next(csv.reader([header], delimiter=delimiter)))
-        if count > best_count:
-            best, best_count = delimiter, count
-    return best
+    contain delimiters, unlike data) among those that split every `sample` row (the lines
+    after the header) into as many: "Keyword;Campaign,Name" is two fields by comma and by
+    semicolon, and the comma, tried first, won on the header alone, so "shoes;C1" was one
+    field. When no candidate fits every row (a ragged file) the header alone decides, and
+    the reader then names the ragged row. A one-field header means a one-column file."""
+    widths = {d: len(next(csv.reader([header], delimiter=d))) for d in DELIMITERS}
+    splitting = [d for d in DELIMITERS if widths[d] > 1]
+    fitting = [d for d in splitting if _fits_rows(sample, d, widths[d])]
+    candidates = fitting or splitting
+    if not candidates:
+        return _NO_DELIMITER
+    return max(candidates, key=widths.__getitem__)  # the first of equals: DELIMITERS' order
+
+
+def _fits_rows(sample: Sequence[str], delimiter: str, width: int) -> bool:
+    """Whether every non-blank sample row has `width` fields by `delimiter` (or more, the
+    extra ones empty: a trailing delimiter), as the reader will want."""
+    try:
+        rows = list(csv.reader(io.StringIO("\n".join(sample), newline=""),
+                               delimiter=delimiter))
+    except csv.Error:
+        return False
+    return all(len(row) == width or (len(row) > width and not any(c.strip() for c in row[width:]))
+               for row in rows if any(cell.strip() for cell in row))
 
 
 def _preamble(lines: list[str]) -> tuple[int, str | None, str | None]:
@@ -488,7 +507,8 @@ def _month_number(word: str) -> int | None:
 
 
 def _read_delimited(text: str, name: str) -> _RawTable:
-    head = text[:65_536].splitlines()[:5]
+    start = text[:65_536]
+    head = start.splitlines()[:5]
     blank_lead = next((i for i, line in enumerate(head) if line.strip()), len(head))
     hint = _SEP_LINE.match(head[blank_lead]) if blank_lead < len(head) else None
     blank_lead += hint is not None
@@ -496,7 +516,8 @@ def _read_delimited(text: str, name: str) -> _RawTable:
     skip += blank_lead
     if skip >= len(head) or not head[skip].strip():
         raise InputError("the file has no header row (it is empty or blank)", file=name)
-    delimiter = hint.group(1) if hint else _sniff_delimiter(head[skip])
+    delimiter = hint.group(1) if hint else _sniff_delimiter(head[skip],
+                                                            _sample_rows(start, skip))
 
     reader = _csv_rows(text, skip, delimiter)
     try:
@@ -538,6 +559,15 @@ def _read_delimited(text: str, name: str) -> _RawTable:
         cells=lambda at: [tuple(columns[i][p] for i in range(layout.width)) for p in at],
         report_date=_report_date(range_line), warnings=style_warnings,
         decimal_comma=decimal_comma)
+
+
+def _sample_rows(start: str, skip: int) -> list[str]:
+    """Up to `_SNIFF_ROWS` lines after the header line of the file's start, without the
+    last line when the start cut it (a half row would look ragged)."""
+    lines = start.splitlines(keepends=True)[skip + 1:]
+    if lines and not lines[-1].endswith(("\n", "\r")):
+        lines.pop()
+    return [line.rstrip("\r\n") for line in lines[:_SNIFF_ROWS]]
 
 
 def _match_columns(header: list[str], name: str, line: int | None = None) -> dict[str, int]:
