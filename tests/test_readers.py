@@ -339,6 +339,23 @@ def test_file_without_campaign_column_is_one_campaign(tmp_path: Path) -> None:
     assert "shoes_brand" in result.warnings[0] and "no campaign column" in result.warnings[0]
 
 
+def test_two_term_columns_say_which_one_is_read(tmp_path: Path) -> None:
+    """`Keyword,Keywords` reads the first accepted name, as documented, but said nothing:
+    the user could not tell whose terms were imported. A search term's matched keyword
+    ("Search term" beside "Keyword") is another thing, and gets no such warning."""
+    text = "Campaign ID,Keywords,Keyword\nC1,red shoes,shoes\n"
+    result = read_paths([write(tmp_path / "kk.csv", text)])
+    assert result.frame["term"].tolist() == ["shoes"]
+    told = [w for w in result.warnings if "terms are read from" in w]
+    assert told == ["kk.csv: terms are read from column 3 'Keyword', the first accepted name "
+                    "of the term column; column 2 'Keywords' also names it and is not "
+                    "imported: rename or remove the one whose terms you do not want"]
+    report = read_paths([write(tmp_path / "st.csv", "Search term,Keyword,Campaign ID\n"
+                                                    "red shoes,shoes,C1\n")])
+    assert report.frame["term"].tolist() == ["red shoes"]
+    assert not [w for w in report.warnings if "terms are read from" in w]
+
+
 def test_single_column_keyword_list_keeps_commas(tmp_path: Path) -> None:
     result = read_paths([write(tmp_path / "list.txt", "keyword\nshoes, cheap\nboots\n")])
     assert result.frame["term"].tolist() == ["shoes, cheap", "boots"]

@@ -237,6 +237,20 @@ def rival_columns(headers: Sequence[str], matched: dict[str, int]
     return rivals
 
 
+def unread_term_columns(headers: Sequence[str], matched: dict[str, int]) -> list[int]:
+    """Indexes of the other columns that also name the term column ("Keywords" beside
+    "Keyword", "Query" beside "Search term"): only the first accepted name is read, and
+    the user is told which. A keyword beside a search term is the keyword the search
+    matched (a search terms report has both), so it is not counted."""
+    if "term" not in matched:
+        return []
+    kept = normalise_name(headers[matched["term"]])
+    aliases = _NORMALISED_ALIASES["term"]
+    return [index for index, header in enumerate(headers)
+            if (name := normalise_name(header)) in aliases and name != kept
+            and not (kept in SEARCH_TERM_NAMES and name in KEYWORD_NAMES)]
+
+
 def accepted_names(column: str) -> str:
     """The English aliases of one canonical column, for error messages (the translated
     ones are summed up: listing them all would bury the message)."""

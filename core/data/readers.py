@@ -39,6 +39,7 @@ from core.data.columns import (
     match_columns,
     normalise_name,
     rival_columns,
+    unread_term_columns,
 )
 from core.data.currencies import is_currency
 from core.data.match_types import named_match_type, strip_match_decoration
@@ -557,7 +558,8 @@ def _read_delimited(text: str, name: str) -> _RawTable:
         lines=np.asarray(lines, dtype="int64"), format=file_format,
         term_header=header[layout.term_index],
         cells=lambda at: [tuple(columns[i][p] for i in range(layout.width)) for p in at],
-        report_date=_report_date(range_line), warnings=style_warnings,
+        report_date=_report_date(range_line),
+        warnings=_term_column_note(header, matched, name) + style_warnings,
         decimal_comma=decimal_comma)
 
 
@@ -576,6 +578,21 @@ def _match_columns(header: list[str], name: str, line: int | None = None) -> dic
         return match_columns(header)
     except InputError as err:
         raise InputError(str(err), file=name, line=line) from None
+
+
+def _term_column_note(header: list[str], matched: dict[str, int], name: str) -> list[str]:
+    """A warning naming the term column read when others also name it (`Keyword,Keywords`
+    read the first with no word of it, so the user could not tell which one was used)."""
+    unread = unread_term_columns(header, matched)
+    if not unread:
+        return []
+    kept = matched["term"]
+    others = ", ".join(f"{i + 1} {header[i]!r}" for i in unread)
+    many = len(unread) > 1
+    return [f"{name}: terms are read from column {kept + 1} {header[kept]!r}, the first "
+            f"accepted name of the term column; column{'s' if many else ''} {others} "
+            f"also name{'' if many else 's'} it and {'are' if many else 'is'} not imported: "
+            "rename or remove the one whose terms you do not want"]
 
 
 def _check_rivals(header: list[str], matched: dict[str, int],
@@ -790,7 +807,8 @@ def _read_parquet(data: bytes, name: str) -> _RawTable:
         values=values, headers={c: header[i] for c, i in matched.items()},
         lines=np.arange(1, table.num_rows + 1, dtype="int64"), format="parquet",
         term_header=header[matched["term"]], cells=lambda at: _parquet_rows(table, at),
-        warnings=style_warnings, decimal_comma=decimal_comma)
+        warnings=_term_column_note(header, matched, name) + style_warnings,
+        decimal_comma=decimal_comma)
 
 
 def _check_parquet_days(cells: pa.ChunkedArray, name: str, header: str) -> None:
