@@ -389,6 +389,21 @@ def test_acceptance_counts_each_persons_verdict_on_a_neighbour_once(trained_home
     assert store.query_one("SELECT count(*) FROM neighbor_feedback")[0] == 5  # all kept
 
 
+def test_review_and_feedback_trim_campaign_ids(trained_home):
+    """" C1 " was "not scored under model …" in `record_feedback` and `record_review`
+    though an import trims every id it stores (the CLI and service trim them too); and
+    trimmed only afterwards, " C1" beside "C1" would pass as two campaigns."""
+    model_id = registry.alias("production")
+    campaign, neighbour = score.load_fingerprints(model_id).campaign_ids[:2]
+    review.record_feedback(model_id, f" {campaign} ", f"{neighbour}\t", useful=True)
+    review.record_review(model_id, f"  {campaign}", "flag")
+    assert store.query_one("SELECT campaign_id, neighbor_id FROM neighbor_feedback") == (
+        campaign, neighbour)
+    assert review.reviews_of(f"{campaign} ", "demo")["campaign_id"].tolist() == [campaign]
+    with pytest.raises(InputError, match="the campaign itself"):
+        review.record_feedback(model_id, campaign, f" {campaign}", useful=True)
+
+
 def test_account_manager_is_refused_in_core(trained_home, small_csv):
     model_id = registry.alias("production")
     campaign, neighbour = score.load_fingerprints(model_id).campaign_ids[:2]
