@@ -116,6 +116,16 @@ def test_a_campaign_id_with_spaces_around_it_is_the_campaign(fitted) -> None:
         fitted.suggest(" C 00042")
 
 
+def test_a_campaign_id_in_another_case_is_named(fitted) -> None:
+    """`c00042` for C00042 was "No campaign 'c00042'" with no hint."""
+    with pytest.raises(NotFoundError, match=r"Did you mean 'C00042'\? Campaign ids are "
+                                            "case-sensitive"):
+        fitted.neighbors("c00042")
+    with pytest.raises(NotFoundError) as missed:
+        fitted.neighbors("x00042")
+    assert "Did you mean" not in str(missed.value)
+
+
 def test_scikit_learn_conventions(fitted, demo_file: Path) -> None:
     from sklearn.base import clone
     from sklearn.exceptions import NotFittedError

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from core.data import audit, auth, store
-from core.errors import InputError, PermissionDenied
+from core.errors import InputError, NotFoundError, PermissionDenied
 from core.ops import deploy, drift, pipeline, train
 from core.serve import registry, review, score
 from tests.conftest import BBC, demo_subset
@@ -402,6 +402,15 @@ def test_review_and_feedback_trim_campaign_ids(trained_home):
     assert review.reviews_of(f"{campaign} ", "demo")["campaign_id"].tolist() == [campaign]
     with pytest.raises(InputError, match="the campaign itself"):
         review.record_feedback(model_id, campaign, f" {campaign}", useful=True)
+
+
+def test_feedback_on_a_campaign_id_in_another_case_names_the_stored_one(trained_home):
+    """`c00001` for C00001 was "not scored under model …" with no hint; nothing written."""
+    model_id = registry.alias("production")
+    campaign, neighbour = score.load_fingerprints(model_id).campaign_ids[:2]
+    with pytest.raises(NotFoundError, match=f"Did you mean '{neighbour}'"):
+        review.record_feedback(model_id, campaign, neighbour.lower(), useful=True)
+    assert store.query_one("SELECT count(*) FROM neighbor_feedback")[0] == 0
 
 
 def test_account_manager_is_refused_in_core(trained_home, small_csv):

@@ -164,6 +164,20 @@ def test_cli_ngrams_trims_the_campaign_id_as_every_command_does(trained_home):
     assert blank.stderr.startswith("error: The campaign id '   ' is blank"), blank.stderr
 
 
+def test_a_campaign_id_in_another_case_is_named_by_every_command(trained_home):
+    """`c00001` for C00001 said "unknown" with no hint (ngrams, neighbors, suggest,
+    fingerprint); the stored spelling is looked up only on a miss."""
+    from tests.conftest import cli
+
+    for command in ("ngrams", "neighbors", "suggest", "fingerprint"):
+        missed = cli(command, "c00001", home=trained_home)
+        assert missed.returncode == 1, command
+        assert "Did you mean 'C00001'? Campaign ids are case-sensitive." in missed.stderr, \
+            (command, missed.stderr)
+        unknown = cli(command, "ZZ00001", home=trained_home)
+        assert unknown.returncode == 1 and "Did you mean" not in unknown.stderr, command
+
+
 def test_a_blank_account_is_refused_not_answered_with_unrelated_accounts(trained_home):
     """`suggest --account ""` (a shell variable left empty) was "No account '' … Accounts
     like it:" and the first accounts of the dataset, which all contain the empty text."""

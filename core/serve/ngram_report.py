@@ -35,7 +35,10 @@ def report(campaign_id: str | None = None, account: str | None = None, *,
         f"FROM terms WHERE dataset = ? AND version = ? AND {column} = ? "
         "ORDER BY source_file, source_line", [info.name, info.version, value])
     if rows.empty:
-        raise NotFoundError(f"No {column.replace('_', ' ')} {quoted(value)} in {info.label}.")
+        hint = (datasets.campaign_case_hint(value, dataset=info.name, version=info.version)
+                if column == "campaign_id" else "")
+        raise NotFoundError(f"No {column.replace('_', ' ')} {quoted(value)} in "
+                            f"{info.label}.{hint}")
     notes: list[str] = []
     if not (rows["term_type"] == "search_term").any():
         notes.append(f"No search terms for this {column.split('_')[0]}: n-grams are counted "

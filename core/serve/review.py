@@ -7,7 +7,7 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
-from core.data import audit, auth, store
+from core.data import audit, auth, datasets, store
 from core.errors import InputError, NotFoundError
 from core.plain_text import given_id, plain_line
 from core.serve import registry
@@ -146,4 +146,6 @@ def _check_campaign(con: duckdb.DuckDBPyConnection, model_id: str, campaign_id: 
     row = con.execute("SELECT 1 FROM fingerprints WHERE model_id = ? AND campaign_id = ?",
                       [model_id, campaign_id]).fetchone()
     if row is None:
-        raise NotFoundError(f"Campaign {campaign_id!r} is not scored under model {model_id}.")
+        hint = datasets.campaign_case_hint(campaign_id, model_id=model_id, con=con)
+        raise NotFoundError(f"Campaign {campaign_id!r} is not scored under model "
+                            f"{model_id}.{hint}")
