@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import tempfile
+import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,10 +35,34 @@ class DatasetVersion:
         return f"{self.name} v{self.version}"
 
 
+def canonical_name(name: str) -> str:
+    """A dataset name as it is stored: NFKC (full-width "ｄｅｍｏ" is "demo"), every run of
+    white space one space, none at the ends. "my  data" and "ｍｙ data" were new datasets
+    beside "my data", which every picker shows alike."""
+    text = unicodedata.normalize("NFKC", name) if isinstance(name, str) else ""
+    return " ".join(text.split())
+
+
+def stored_name(name: str) -> str:
+    """The name a dataset is stored under for a name as given: itself when a dataset has
+    it exactly, else the dataset whose name is `canonical_name(name)` but for runs of spaces
+    (a store made before names were normalised may hold "my  data"), else
+    `canonical_name(name)`. Names only ever held ASCII letters, digits, spaces and `_.-`,
+    so spaces are the only difference normalising makes to a stored name."""
+    if not isinstance(name, str):
+        return name
+    canonical = canonical_name(name)
+    row = store.query_one(
+        "SELECT name FROM datasets WHERE name = ? OR regexp_replace(name, ' +', ' ', 'g') = ? "
+        "ORDER BY name = ? DESC, created_at LIMIT 1", [name, canonical, name])
+    return row[0] if row else canonical
+
+
 def list_versions(name: str | None = None) -> pd.DataFrame:
-    """Every version (or those of one dataset), newest first within a name. A blank name
-    (a shell variable left empty) is a name no dataset has, not "every dataset"."""
-    where, params = ("WHERE name = ?", [name]) if name is not None else ("", [])
+    """Every version (or those of one dataset, by `stored_name`), newest first within a
+    name. A blank name (a shell variable left empty) is a name no dataset has, not "every
+    dataset"."""
+    where, params = ("WHERE name = ?", [stored_name(name)]) if name is not None else ("", [])
     return store.query(
         "SELECT name, version, rows, campaigns, source_files, content_hash, created_at, "
         f"created_by, warnings FROM datasets {where} ORDER BY name, version DESC", params
@@ -68,17 +93,18 @@ def search_campaigns(table: pd.DataFrame, text: str, limit: int | None = None) -
 
 
 def get(name: str, version: int | None = None) -> DatasetVersion:
-    """One version (the latest when `version` is None); NotFoundError names what exists."""
+    """One version (the latest when `version` is None) of the dataset `stored_name(name)`
+    names; NotFoundError names what exists."""
     row = store.query_one(
         "SELECT name, version, content_hash, rows, campaigns, source_files FROM datasets "
         "WHERE name = ? AND (? IS NULL OR version = ?) ORDER BY version DESC LIMIT 1",
-        [name, version, version],
+        [stored_name(name), version, version],
     )
     if row is None:
         known = list_versions()
         if known.empty:
             raise NotFoundError("The store holds no datasets yet: import a file first.")
-        if name not in set(known["name"]):
+        if stored_name(name) not in set(known["name"]):
             raise unknown_dataset(name, set(known["name"]))
         versions = ", ".join(str(v) for v in sorted(known.loc[known["name"] == name, "version"]))
         raise NotFoundError(f"Dataset {name!r} has no version {version}; it has {versions}.")
@@ -251,13 +277,15 @@ def top_terms(name: str, version: int, limit: int = 25) -> pd.DataFrame:
 def currency(name: str) -> str | None:
     """The currency of a dataset's cost: from its exports' "Currency code" column, else
     the dataset's setting (`set_currency`), else None (unknown)."""
-    row = store.query_one("SELECT currency FROM dataset_currency WHERE name = ?", [name])
+    row = store.query_one("SELECT currency FROM dataset_currency WHERE name = ?",
+                          [stored_name(name)])
     return row[0] if row else None
 
 
 def set_currency(name: str, code: str) -> str:
     """Set the currency of a dataset's cost (ISO 4217, e.g. 'JPY'). Requires `import`."""
     auth.require("import")
+    name = stored_name(name)
     code = (code or "").strip().upper()
     if not is_currency(code):
         raise InputError(f"Currency {code!r} is not an ISO 4217 code such as EUR, USD or JPY.")
