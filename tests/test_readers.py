@@ -329,6 +329,20 @@ def test_lone_campaign_column_is_both_id_and_name(tmp_path: Path) -> None:
     assert frame.loc[0, "term_type"] == "keyword"
 
 
+def test_a_campaign_name_column_without_ids_tells_campaigns_apart(tmp_path: Path) -> None:
+    """"Keyword,Campaign name" was one campaign named after the file ("no campaign
+    column"), every row's campaign name dropped: the names are the ids, as a lone
+    "Campaign" column's are; an empty one is refused as an empty id is."""
+    text = "Keyword,Campaign name\nshoes, Spring Shoes\nboots,Winter Boots\n"
+    result = read_paths([write(tmp_path / "cn.csv", text)])
+    assert result.frame["campaign_id"].tolist() == ["Spring Shoes", "Winter Boots"]
+    assert result.frame["campaign_name"].tolist() == ["Spring Shoes", "Winter Boots"]
+    assert not [w for w in result.warnings if "no campaign column" in w]
+    with pytest.raises(InputError, match=r"line 3, column 'Campaign name': the campaign is "
+                                         "empty"):
+        read_paths([write(tmp_path / "blank.csv", "Keyword,Campaign name\na,X\nb, \n")])
+
+
 def test_file_without_campaign_column_is_one_campaign(tmp_path: Path) -> None:
     text = 'keyword,clicks\n[blue shoes],3\n"""red shoes""",4\n+green +shoes,5\n'
     result = read_paths([write(tmp_path / "shoes_brand.csv", text)])
