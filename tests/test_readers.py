@@ -230,6 +230,17 @@ def test_a_delimiter_inside_a_column_name_does_not_win(tmp_path: Path, sep: str,
     assert result.frame["source_line"].tolist() == [2, 4]
 
 
+@pytest.mark.parametrize("sep", [",", ";", "\t"])
+def test_a_header_cell_with_a_line_break_is_read(tmp_path: Path, sep: str) -> None:
+    """A header cell "Key<Alt+Enter>word" (Excel writes it quoted, over two lines) was
+    sniffed up to the break, so with no delimiter: "the header row cannot be parsed"."""
+    text = f'"Key\r\nword"{sep}"Campaign\nID"\r\nshoes{sep}C1\r\nboots{sep}C2\r\n'
+    result = read_paths([write(tmp_path / "h.csv", text)])
+    assert result.frame["term"].tolist() == ["shoes", "boots"]
+    assert result.frame["campaign_id"].tolist() == ["C1", "C2"]
+    assert result.frame["source_line"].tolist() == [4, 5]
+
+
 def test_a_ragged_file_is_still_refused_at_its_ragged_row(tmp_path: Path) -> None:
     """When no delimiter fits every row, the header decides and the ragged row is named."""
     text = "Keyword,Campaign ID\nshoes,C1\nboots,C2,extra\n"

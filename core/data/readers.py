@@ -400,13 +400,22 @@ def _sniff_delimiter(header: str, sample: Sequence[str] = ()) -> str:
     semicolon, and the comma, tried first, won on the header alone, so "shoes;C1" was one
     field. When no candidate fits every row (a ragged file) the header alone decides, and
     the reader then names the ragged row. A one-field header means a one-column file."""
-    widths = {d: len(next(csv.reader([header], delimiter=d))) for d in DELIMITERS}
+    widths = {d: _header_width(header, d) for d in DELIMITERS}
     splitting = [d for d in DELIMITERS if widths[d] > 1]
     fitting = [d for d in splitting if _fits_rows(sample, d, widths[d])]
     candidates = fitting or splitting
     if not candidates:
         return _NO_DELIMITER
     return max(candidates, key=widths.__getitem__)  # the first of equals: DELIMITERS' order
+
+
+def _header_width(header: str, delimiter: str) -> int:
+    """Fields of the header by `delimiter`; 1 when they cannot be parsed by it (a quoted
+    line break read as split in the middle of a field)."""
+    try:
+        return len(next(csv.reader(io.StringIO(header, newline=""), delimiter=delimiter), []))
+    except csv.Error:
+        return 1
 
 
 def _fits_rows(sample: Sequence[str], delimiter: str, width: int) -> bool:
@@ -517,8 +526,7 @@ def _read_delimited(text: str, name: str) -> _RawTable:
     skip += blank_lead
     if skip >= len(head) or not head[skip].strip():
         raise InputError("the file has no header row (it is empty or blank)", file=name)
-    delimiter = hint.group(1) if hint else _sniff_delimiter(head[skip],
-                                                            _sample_rows(start, skip))
+    delimiter = hint.group(1) if hint else _sniff_delimiter(*_header_and_sample(start, skip))
 
     reader = _csv_rows(text, skip, delimiter)
     try:
@@ -563,13 +571,19 @@ def _read_delimited(text: str, name: str) -> _RawTable:
         decimal_comma=decimal_comma)
 
 
-def _sample_rows(start: str, skip: int) -> list[str]:
-    """Up to `_SNIFF_ROWS` lines after the header line of the file's start, without the
-    last line when the start cut it (a half row would look ragged)."""
-    lines = start.splitlines(keepends=True)[skip + 1:]
-    if lines and not lines[-1].endswith(("\n", "\r")):
-        lines.pop()
-    return [line.rstrip("\r\n") for line in lines[:_SNIFF_ROWS]]
+def _header_and_sample(start: str, skip: int) -> tuple[str, list[str]]:
+    """The header record of the file's start (its lines joined while a quote is open: a
+    header cell "Key<line break>word" was sniffed as the text up to the break, so no
+    delimiter, and the header was "cannot be parsed"), then up to `_SNIFF_ROWS` lines
+    after it, without the last one when the start cut it (a half row would look ragged)."""
+    lines = start.splitlines(keepends=True)[skip:]
+    end = 1
+    while end < len(lines) and "".join(lines[:end]).count('"') % 2:
+        end += 1
+    header, rest = "".join(lines[:end]).rstrip("\r\n"), lines[end:]
+    if rest and not rest[-1].endswith(("\n", "\r")):
+        rest.pop()
+    return header, [line.rstrip("\r\n") for line in rest[:_SNIFF_ROWS]]
 
 
 def _match_columns(header: list[str], name: str, line: int | None = None) -> dict[str, int]:
