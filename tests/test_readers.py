@@ -354,6 +354,19 @@ def test_a_campaign_name_column_without_ids_tells_campaigns_apart(tmp_path: Path
         read_paths([write(tmp_path / "blank.csv", "Keyword,Campaign name\na,X\nb, \n")])
 
 
+@pytest.mark.parametrize("shortened", ["1.23457E+10", "1E+11", "9,87654E+10"])
+def test_a_campaign_id_excel_wrote_in_scientific_notation_is_refused(tmp_path: Path,
+                                                                      shortened: str) -> None:
+    """Excel saves a long id shown in a narrow column as "1.23457E+10": two campaigns
+    12345678901 and 12345700000 were imported as one. Ids such as "3E4" or "E+10" stay."""
+    text = f'Campaign ID,Keyword\n12345678901,hats\n"{shortened}",shoes\n'
+    with pytest.raises(InputError, match=rf"line 3, column 'Campaign ID': the campaign id "
+                                         rf"'{re.escape(shortened)}' is a number in scientific"):
+        read_paths([write(tmp_path / "x.csv", text)])
+    kept = read_paths([write(tmp_path / "ok.csv", "Campaign ID,Keyword\n3E4,a\nE+10,b\n")])
+    assert kept.frame["campaign_id"].tolist() == ["3E4", "E+10"]
+
+
 def test_file_without_campaign_column_is_one_campaign(tmp_path: Path) -> None:
     text = 'keyword,clicks\n[blue shoes],3\n"""red shoes""",4\n+green +shoes,5\n'
     result = read_paths([write(tmp_path / "shoes_brand.csv", text)])

@@ -62,6 +62,9 @@ _SNIFF_ROWS = 20
 # taken for the header ("no term column. Columns found: 'sep=', ''").
 _SEP_LINE = re.compile(r'^\s*"?sep=([,\t;|])"?\s*$', re.IGNORECASE)
 
+# A number as Excel's General format writes a long one: "1.23457E+10", "1E+11".
+_SCIENTIFIC_ID = r"^\d(?:[.,]\d+)?E\+\d{2,}$"
+
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 
 # Google Ads UI downloads: "Search keyword report" / "Search terms report", then the range;
@@ -927,6 +930,7 @@ def _canonical_frame(raw: _RawTable, name: str) -> tuple[pd.DataFrame, list[str]
         missing = np.flatnonzero(campaign_ids.isna().to_numpy())
         if missing.size:
             raise fail("the campaign is empty", int(missing[0]), "campaign_id")
+        _check_unshortened_ids(campaign_ids, fail)
         campaign_names = (_stripped(raw.values["campaign_name"]) if "campaign_name" in raw.values
                           else pd.Series([None] * rows, dtype="str"))
     else:
@@ -1002,6 +1006,19 @@ def _check_visible_ids(values: pd.Series, fail: _Fail, source: str = "the file")
         raise fail(f"the campaign id {text[:60]!r} holds control or invisible characters "
                    f"({hidden_characters(text)}); correct it in {source}", position,
                    "campaign_id")
+
+
+def _check_unshortened_ids(ids: pd.Series, fail: _Fail) -> None:
+    """Refuse a campaign id in Excel's scientific notation ("1.23457E+10"): Excel saves a
+    long numeric id shown in a narrow General column so, its last digits lost, and every
+    campaign of the same first digits became one (they were imported merged)."""
+    shortened = np.flatnonzero(ids.str.match(_SCIENTIFIC_ID, na=False).to_numpy(bool))
+    if shortened.size:
+        at = int(shortened[0])
+        raise fail(f"the campaign id {ids.iloc[at]!r} is a number in scientific notation, as "
+                   "Excel saves a long id in a narrow column: its last digits are lost, so "
+                   "campaigns would merge; format the column as Text or Number with 0 "
+                   "decimals and save the file again", at, "campaign_id")
 
 
 def visible_frame(frame: pd.DataFrame, name: str) -> tuple[pd.DataFrame, list[str]]:
