@@ -260,6 +260,16 @@ def test_excels_sep_line_names_the_delimiter(tmp_path: Path, hint: str) -> None:
     assert result.frame["source_line"].tolist() == list(range(3, len(frame) + 3))
 
 
+def test_a_sep_line_naming_the_wrong_delimiter_is_named_in_the_refusal(tmp_path: Path) -> None:
+    """"sep=;" above a comma file: "no term column. Columns found: 'Keyword,Campaign'" left
+    the user to guess why the header was one column."""
+    path = write(tmp_path / "s.csv", "sep=;\nKeyword,Campaign\nshoes,C1\n")
+    with pytest.raises(InputError, match=r"line 2: no term column\. Columns found: "
+                                         r"'Keyword,Campaign' \(split by semicolon, as the line "
+                                         r"'sep=;' before it says"):
+        read_paths([path])
+
+
 @pytest.mark.parametrize("end", ["\n\x1a", "\r\n\x1a", "\x1a", "\n\x1a\x1a"])
 def test_a_dos_end_of_file_mark_is_no_row(tmp_path: Path, end: str) -> None:
     """Old DOS/Windows tools end a text file with Ctrl-Z (U+001A): refused as a ragged

@@ -541,8 +541,11 @@ def _read_delimited(text: str, name: str) -> _RawTable:
 
     matched = _match_columns(header, name, skip + 1)
     if "term" not in matched:
+        said = (f" (split by {_DELIMITER_NAMES[delimiter]}, as the line {hint.group(0).strip()!r} "
+                "before it says: correct or remove that line if the file uses another "
+                "delimiter)" if hint else "")
         raise InputError(
-            f"no term column. Columns found: {', '.join(repr(h) for h in header)}. "
+            f"no term column. Columns found: {', '.join(repr(h) for h in header)}{said}. "
             f"Accepted names for the term column: {accepted_names('term')}",
             file=name, line=skip + 1)
     layout = _Layout(name=name, skip=skip, delimiter=delimiter, width=len(header),
