@@ -377,6 +377,20 @@ def test_a_campaign_id_excel_wrote_in_scientific_notation_is_refused(tmp_path: P
     assert kept.frame["campaign_id"].tolist() == ["3E4", "E+10"]
 
 
+@pytest.mark.parametrize("clicks", [True, False])
+def test_a_repeated_header_row_is_dropped_with_a_warning(tmp_path: Path, clicks: bool) -> None:
+    """Two exports joined with `cat` repeat the header mid-file: it was the term "Keyword"
+    of a campaign "Campaign ID", or refused as "'Clicks' is not a number"."""
+    header = "Keyword,Campaign ID" + (",Clicks" if clicks else "")
+    cells = (",3", ",4") if clicks else ("", "")
+    text = f"{header}\nshoes,C1{cells[0]}\n{header}\nboots,C2{cells[1]}\n"
+    result = read_paths([write(tmp_path / "joined.csv", text)])
+    assert result.frame["term"].tolist() == ["shoes", "boots"]
+    assert result.frame["source_line"].tolist() == [2, 4]
+    assert "joined.csv: 1 row repeating the header (line 1) dropped (line 3)" in \
+        result.warnings[0]
+
+
 def test_file_without_campaign_column_is_one_campaign(tmp_path: Path) -> None:
     text = 'keyword,clicks\n[blue shoes],3\n"""red shoes""",4\n+green +shoes,5\n'
     result = read_paths([write(tmp_path / "shoes_brand.csv", text)])

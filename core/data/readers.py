@@ -533,10 +533,11 @@ def _read_delimited(text: str, name: str) -> _RawTable:
 
     reader = _csv_rows(text, skip, delimiter)
     try:
-        header = [cell.strip() for cell in next(reader)]
+        written = next(reader)
     except csv.Error as err:
         raise InputError(f"the header row cannot be parsed ({err})", file=name,
                          line=skip + 1) from None
+    header = [cell.strip() for cell in written]
     header_end = skip + reader.line_num  # the header's last line (1-based)
 
     matched = _match_columns(header, name, skip + 1)
@@ -556,6 +557,7 @@ def _read_delimited(text: str, name: str) -> _RawTable:
         next(reader)
         parsed = _rows_one_by_one(reader, layout)
     rows, lines, totals = parsed
+    rows, lines, repeats = _without_repeated_header(rows, lines, written, layout)
     if not rows:
         what = ("only totals rows" if totals else "a header but no data rows")
         raise InputError(f"the file has {what}", file=name, line=skip + 1)
@@ -573,7 +575,7 @@ def _read_delimited(text: str, name: str) -> _RawTable:
         term_header=header[layout.term_index],
         cells=lambda at: [tuple(columns[i][p] for i in range(layout.width)) for p in at],
         report_date=_report_date(range_line),
-        warnings=_term_column_note(header, matched, name) + style_warnings,
+        warnings=_term_column_note(header, matched, name) + repeats + style_warnings,
         decimal_comma=decimal_comma)
 
 
@@ -657,6 +659,26 @@ def _csv_rows(text: str, skip: int, delimiter: str):
     for _ in range(skip):
         stream.readline()
     return csv.reader(stream, delimiter=delimiter, strict=True)
+
+
+def _without_repeated_header(rows: list, lines: list[int], header: list[str],
+                             layout: _Layout) -> tuple[list, list[int], list[str]]:
+    """The rows without those that repeat the header cell for cell (two exports joined
+    with `cat`: "Keyword,Campaign ID" was imported as the term "Keyword" of a campaign
+    "Campaign ID", or refused as "'Clicks' is not a number"), and a warning naming them."""
+    term_index, term = layout.term_index, header[layout.term_index]
+    repeated = [i for i, row in enumerate(rows) if row[term_index] == term and row == header]
+    if not repeated:
+        return rows, lines, []
+    at = [lines[i] for i in repeated]
+    listed = ", ".join(str(n) for n in at[:_MAX_LISTED_LINES])
+    more = ", ..." if len(at) > _MAX_LISTED_LINES else ""
+    many = "s" if len(at) > 1 else ""
+    dropped = set(repeated)
+    return ([row for i, row in enumerate(rows) if i not in dropped],
+            [line for i, line in enumerate(lines) if i not in dropped],
+            [f"{layout.name}: {len(at)} row{many} repeating the header (line "
+             f"{layout.skip + 1}) dropped (line{many} {listed}{more}): files joined into one?"])
 
 
 def _is_total(row: list[str], layout: _Layout) -> bool:
