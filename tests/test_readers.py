@@ -241,6 +241,17 @@ def test_a_header_cell_with_a_line_break_is_read(tmp_path: Path, sep: str) -> No
     assert result.frame["source_line"].tolist() == [4, 5]
 
 
+def test_a_long_quoted_cell_in_the_sampled_rows_does_not_hide_the_delimiter(
+        tmp_path: Path) -> None:
+    """A quoted keyword of 40 lines was cut where the delimiter's sample of rows ends, so
+    its row looked ragged by semicolon, and the comma of "Campaign,ID" won again."""
+    long = "\n".join(f"line {i}" for i in range(40))
+    text = f'Keyword;Campaign,ID\nshoes;C1\n"{long}";C2\nboots;C3\n'
+    result = read_paths([write(tmp_path / "long.csv", text)])
+    assert result.frame["campaign_id"].tolist() == ["C1", "C2", "C3"]
+    assert result.frame["source_line"].tolist() == [2, 3, 43]
+
+
 def test_a_ragged_file_is_still_refused_at_its_ragged_row(tmp_path: Path) -> None:
     """When no delimiter fits every row, the header decides and the ragged row is named."""
     text = "Keyword,Campaign ID\nshoes,C1\nboots,C2,extra\n"

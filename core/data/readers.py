@@ -591,7 +591,18 @@ def _header_and_sample(start: str, skip: int) -> tuple[str, list[str]]:
     header, rest = "".join(lines[:end]).rstrip("\r\n"), lines[end:]
     if rest and not rest[-1].endswith(("\n", "\r")):
         rest.pop()
-    return header, [line.rstrip("\r\n") for line in rest[:_SNIFF_ROWS]]
+    return header, _whole_records(rest[:_SNIFF_ROWS])
+
+
+def _whole_records(lines: list[str]) -> list[str]:
+    """The lines without those of a last record whose quote they leave open (a quoted
+    field of 40 lines cut at 20 was a ragged row, so the right delimiter did not fit)."""
+    kept, quotes = 0, 0
+    for index, line in enumerate(lines, start=1):
+        quotes += line.count('"')
+        if quotes % 2 == 0:
+            kept = index
+    return [line.rstrip("\r\n") for line in lines[:kept]]
 
 
 def _match_columns(header: list[str], name: str, line: int | None = None) -> dict[str, int]:
