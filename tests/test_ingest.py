@@ -197,6 +197,8 @@ def test_dataset_names_are_normalised_and_old_spellings_still_found(home, small_
     assert (again.dataset, again.version, again.status) == ("my data", 1, "unchanged")
     assert datasets.list_versions()["name"].tolist() == ["my data"]
     assert datasets.get("my  data").label == "my data v1"
+    with pytest.raises(NotFoundError, match=r"'my  data' has no version 5; it has 1\.$"):
+        datasets.get("my  data", 5)
     assert len(datasets.list_versions("ｍｙ data")) == 1
     with pytest.raises(NotFoundError, match="Did you mean 'my data'"):
         datasets.get("My data")

@@ -51,18 +51,27 @@ def stored_name(name: str) -> str:
     so spaces are the only difference normalising makes to a stored name."""
     if not isinstance(name, str):
         return name
-    canonical = canonical_name(name)
-    row = store.query_one(
-        "SELECT name FROM datasets WHERE name = ? OR regexp_replace(name, ' +', ' ', 'g') = ? "
-        "ORDER BY name = ? DESC, created_at LIMIT 1", [name, canonical, name])
-    return row[0] if row else canonical
+    row = store.query_one(f"SELECT {_STORED_NAME}", _stored_name_params(name))
+    return row[0] if row and row[0] is not None else canonical_name(name)
+
+
+# `stored_name` as a subquery, so a lookup by name stays one query (each opens the store).
+_STORED_NAME = ("(SELECT name FROM datasets WHERE name = ? OR "
+                "regexp_replace(name, ' +', ' ', 'g') = ? ORDER BY name = ? DESC, created_at "
+                "LIMIT 1)")
+
+
+def _stored_name_params(name: str) -> list[str]:
+    return [name, canonical_name(name), name]
 
 
 def list_versions(name: str | None = None) -> pd.DataFrame:
     """Every version (or those of one dataset, by `stored_name`), newest first within a
     name. A blank name (a shell variable left empty) is a name no dataset has, not "every
     dataset"."""
-    where, params = ("WHERE name = ?", [stored_name(name)]) if name is not None else ("", [])
+    where, params = ("", [])
+    if name is not None:
+        where, params = f"WHERE name = {_STORED_NAME}", _stored_name_params(name)
     return store.query(
         "SELECT name, version, rows, campaigns, source_files, content_hash, created_at, "
         f"created_by, warnings FROM datasets {where} ORDER BY name, version DESC", params
@@ -97,16 +106,18 @@ def get(name: str, version: int | None = None) -> DatasetVersion:
     names; NotFoundError names what exists."""
     row = store.query_one(
         "SELECT name, version, content_hash, rows, campaigns, source_files FROM datasets "
-        "WHERE name = ? AND (? IS NULL OR version = ?) ORDER BY version DESC LIMIT 1",
-        [stored_name(name), version, version],
+        f"WHERE name = {_STORED_NAME} AND (? IS NULL OR version = ?) ORDER BY version DESC "
+        "LIMIT 1", [*_stored_name_params(name), version, version],
     )
     if row is None:
         known = list_versions()
         if known.empty:
             raise NotFoundError("The store holds no datasets yet: import a file first.")
-        if stored_name(name) not in set(known["name"]):
+        stored = stored_name(name)
+        if stored not in set(known["name"]):
             raise unknown_dataset(name, set(known["name"]))
-        versions = ", ".join(str(v) for v in sorted(known.loc[known["name"] == name, "version"]))
+        versions = ", ".join(str(v) for v in sorted(known.loc[known["name"] == stored,
+                                                              "version"]))
         raise NotFoundError(f"Dataset {name!r} has no version {version}; it has {versions}.")
     return DatasetVersion(row[0], row[1], row[2], row[3], row[4], tuple(row[5]))
 
