@@ -802,6 +802,14 @@ def clean_at_start() -> None:
     orphans.clean()
 
 
+def _stored_dataset_name(args: argparse.Namespace) -> None:
+    """`--dataset` as the store spells it (`datasets.stored_name`: "ｄｅｍｏ" is demo, "my  data"
+    is "my data"), so every command compares the stored name, as an import stores it."""
+    if isinstance(getattr(args, "dataset", None), str):
+        from core.data import datasets
+        args.dataset = datasets.stored_name(args.dataset)
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
@@ -811,6 +819,7 @@ def main(argv: list[str] | None = None) -> int:
         _check_stdout()
         if cmd.uses_store:
             clean_at_start()
+            _stored_dataset_name(args)
         result = cmd.run(args)
         try:
             emit(result)

@@ -18,17 +18,18 @@ def quoted(value: object, limit: int = 200) -> str:
     return f"{text[:40]!r}… ({len(text):,} characters)"
 
 
-def case_hint(name: object, known: Iterable[str]) -> str:
+def case_hint(name: object, known: Iterable[str], what: str = "Names") -> str:
     """" Did you mean 'demo'? Names are case-sensitive." when `name` is a known name but
     for case, or for spaces at its ends, which an import strips (else ""): `datasets Demo`
-    listed every dataset and left the user to spot it."""
+    listed every dataset and left the user to spot it. `what` says what is case-sensitive
+    ("Campaign ids")."""
     folded = str(name).strip().casefold()
     same = sorted({k for k in known if k.casefold() == folded and k != name})
     if not same:
         return ""
     cased = any(k != str(name).strip() for k in same)
     return (f" Did you mean {' or '.join(map(quoted, same))}?"
-            f"{' Names are case-sensitive.' if cased else ''}")
+            f"{f' {what} are case-sensitive.' if cased else ''}")
 
 
 class TopicLabError(Exception):

@@ -148,6 +148,16 @@ def test_read_terms_refuses_an_encoding_that_is_no_name(demo_file: Path) -> None
     assert len(read_terms(demo_file, encoding=" UTF-8 ")) == len(read_terms(demo_file))
 
 
+def test_a_campaign_id_in_another_case_is_named(fitted) -> None:
+    """`c00042` for C00042 was "No campaign 'c00042'" with no hint."""
+    with pytest.raises(NotFoundError, match=r"Did you mean 'C00042'\? Campaign ids are "
+                                            "case-sensitive"):
+        fitted.neighbors("c00042")
+    with pytest.raises(NotFoundError) as missed:
+        fitted.neighbors("x00042")
+    assert "Did you mean" not in str(missed.value)
+
+
 def test_scikit_learn_conventions(fitted, demo_file: Path) -> None:
     from sklearn.base import clone
     from sklearn.exceptions import NotFittedError

@@ -197,6 +197,21 @@ def test_explore_reimport_of_identical_content_names_the_dataset_as_typed(home, 
     assert datasets.list_versions()["version"].tolist() == [1]
 
 
+def test_explore_upload_under_a_full_width_or_spaced_name_adds_to_the_stored_one(home,
+                                                                                 small_csv):
+    """"ｓｈｏｐ " typed with an IME (or "my  shop") was refused as not valid (or made a
+    second dataset): the page's name goes through the import's normalisation."""
+    ingest.import_paths([small_csv], "shop")
+    at = run_page("app_pages/explore.py")
+    at.file_uploader[0].upload(small_csv.name, small_csv.read_bytes(), "text/csv")
+    at.text_input(key="import_name").set_value("ｓｈｏｐ ")
+    at.button[0].click().run()
+    assert not at.error and not at.exception, [e.value for e in [*at.error, *at.exception]]
+    assert any("already stored as shop v1;" in i.value for i in at.info)
+    assert at.text_input(key="import_name").value == "shop"
+    assert datasets.list_versions()["name"].tolist() == ["shop"]
+
+
 def test_explore_refused_upload_says_why_and_keeps_the_active_dataset(home, small_csv):
     ingest.import_paths([small_csv], "shop")
     at = run_page("app_pages/explore.py")

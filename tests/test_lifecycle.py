@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from core.data import audit, auth, store
-from core.errors import InputError, PermissionDenied
+from core.errors import InputError, NotFoundError, PermissionDenied
 from core.ops import deploy, drift, pipeline, train
 from core.serve import registry, review, score
 from tests.conftest import BBC, demo_subset
@@ -387,6 +387,30 @@ def test_acceptance_counts_each_persons_verdict_on_a_neighbour_once(trained_home
     [row] = review.acceptance([model_id]).to_dict("records")
     assert (row["verdicts"], row["useful"]) == (3, 1)
     assert store.query_one("SELECT count(*) FROM neighbor_feedback")[0] == 5  # all kept
+
+
+def test_review_and_feedback_trim_campaign_ids(trained_home):
+    """" C1 " was "not scored under model …" in `record_feedback` and `record_review`
+    though an import trims every id it stores (the CLI and service trim them too); and
+    trimmed only afterwards, " C1" beside "C1" would pass as two campaigns."""
+    model_id = registry.alias("production")
+    campaign, neighbour = score.load_fingerprints(model_id).campaign_ids[:2]
+    review.record_feedback(model_id, f" {campaign} ", f"{neighbour}\t", useful=True)
+    review.record_review(model_id, f"  {campaign}", "flag")
+    assert store.query_one("SELECT campaign_id, neighbor_id FROM neighbor_feedback") == (
+        campaign, neighbour)
+    assert review.reviews_of(f"{campaign} ", "demo")["campaign_id"].tolist() == [campaign]
+    with pytest.raises(InputError, match="the campaign itself"):
+        review.record_feedback(model_id, campaign, f" {campaign}", useful=True)
+
+
+def test_feedback_on_a_campaign_id_in_another_case_names_the_stored_one(trained_home):
+    """`c00001` for C00001 was "not scored under model …" with no hint; nothing written."""
+    model_id = registry.alias("production")
+    campaign, neighbour = score.load_fingerprints(model_id).campaign_ids[:2]
+    with pytest.raises(NotFoundError, match=f"Did you mean '{neighbour}'"):
+        review.record_feedback(model_id, campaign, neighbour.lower(), useful=True)
+    assert store.query_one("SELECT count(*) FROM neighbor_feedback")[0] == 0
 
 
 def test_account_manager_is_refused_in_core(trained_home, small_csv):

@@ -151,6 +151,33 @@ def test_cli_ngrams_of_a_campaign_and_of_its_account(trained_home):
         assert result.returncode == 1 and result.stderr.startswith("error: "), bad
 
 
+def test_cli_ngrams_trims_the_campaign_id_as_every_command_does(trained_home):
+    """`ngrams " C00001 "` was "No campaign id ' C00001 '" while `neighbors` and `suggest`
+    trim the id, as an import trims every id it stores; a blank one is refused."""
+    from tests.conftest import cli, ok_json
+
+    plain = ok_json(cli("ngrams", "C00001", "--top", "3", home=trained_home))
+    padded = ok_json(cli("ngrams", " C00001 ", "--top", "3", home=trained_home))
+    assert padded == plain and padded["campaign_id"] == "C00001"
+    blank = cli("ngrams", "   ", home=trained_home)
+    assert blank.returncode == 1
+    assert blank.stderr.startswith("error: The campaign id '   ' is blank"), blank.stderr
+
+
+def test_a_campaign_id_in_another_case_is_named_by_every_command(trained_home):
+    """`c00001` for C00001 said "unknown" with no hint (ngrams, neighbors, suggest,
+    fingerprint); the stored spelling is looked up only on a miss."""
+    from tests.conftest import cli
+
+    for command in ("ngrams", "neighbors", "suggest", "fingerprint"):
+        missed = cli(command, "c00001", home=trained_home)
+        assert missed.returncode == 1, command
+        assert "Did you mean 'C00001'? Campaign ids are case-sensitive." in missed.stderr, \
+            (command, missed.stderr)
+        unknown = cli(command, "ZZ00001", home=trained_home)
+        assert unknown.returncode == 1 and "Did you mean" not in unknown.stderr, command
+
+
 def test_a_blank_account_is_refused_not_answered_with_unrelated_accounts(trained_home):
     """`suggest --account ""` (a shell variable left empty) was "No account '' … Accounts
     like it:" and the first accounts of the dataset, which all contain the empty text."""

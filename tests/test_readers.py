@@ -217,6 +217,48 @@ def test_delimiters_are_sniffed(tmp_path: Path, sep: str) -> None:
     assert result.format_by_file["d.txt"] == ("tsv" if sep == "\t" else "csv")
 
 
+@pytest.mark.parametrize("sep, other", [(";", ","), ("|", ","), ("\t", ";"), (";", "\t")])
+def test_a_delimiter_inside_a_column_name_does_not_win(tmp_path: Path, sep: str,
+                                                        other: str) -> None:
+    """"Keyword;Campaign,Name" is two fields by comma and by semicolon: the comma, tried
+    first, won on the header alone and "shoes;C1" was one field ("no term column").
+    The delimiter must also fit the rows."""
+    text = f"Keyword{sep}Campaign{other}ID\nshoes{sep}C1\n\n boots {sep}C2{sep}\n"
+    result = read_paths([write(tmp_path / "d.csv", text)])
+    assert result.frame["term"].tolist() == ["shoes", "boots"]
+    assert result.frame["campaign_id"].tolist() == ["C1", "C2"]
+    assert result.frame["source_line"].tolist() == [2, 4]
+
+
+@pytest.mark.parametrize("sep", [",", ";", "\t"])
+def test_a_header_cell_with_a_line_break_is_read(tmp_path: Path, sep: str) -> None:
+    """A header cell "Key<Alt+Enter>word" (Excel writes it quoted, over two lines) was
+    sniffed up to the break, so with no delimiter: "the header row cannot be parsed"."""
+    text = f'"Key\r\nword"{sep}"Campaign\nID"\r\nshoes{sep}C1\r\nboots{sep}C2\r\n'
+    result = read_paths([write(tmp_path / "h.csv", text)])
+    assert result.frame["term"].tolist() == ["shoes", "boots"]
+    assert result.frame["campaign_id"].tolist() == ["C1", "C2"]
+    assert result.frame["source_line"].tolist() == [4, 5]
+
+
+def test_a_long_quoted_cell_in_the_sampled_rows_does_not_hide_the_delimiter(
+        tmp_path: Path) -> None:
+    """A quoted keyword of 40 lines was cut where the delimiter's sample of rows ends, so
+    its row looked ragged by semicolon, and the comma of "Campaign,ID" won again."""
+    long = "\n".join(f"line {i}" for i in range(40))
+    text = f'Keyword;Campaign,ID\nshoes;C1\n"{long}";C2\nboots;C3\n'
+    result = read_paths([write(tmp_path / "long.csv", text)])
+    assert result.frame["campaign_id"].tolist() == ["C1", "C2", "C3"]
+    assert result.frame["source_line"].tolist() == [2, 3, 43]
+
+
+def test_a_ragged_file_is_still_refused_at_its_ragged_row(tmp_path: Path) -> None:
+    """When no delimiter fits every row, the header decides and the ragged row is named."""
+    text = "Keyword,Campaign ID\nshoes,C1\nboots,C2,extra\n"
+    with pytest.raises(InputError, match=r"line 3: row has 3 fields but the header"):
+        read_paths([write(tmp_path / "r.csv", text)])
+
+
 @pytest.mark.parametrize("hint", ["sep=;", '"sep=;"', "SEP=;"])
 def test_excels_sep_line_names_the_delimiter(tmp_path: Path, hint: str) -> None:
     """A first line "sep=;" (written for Excel) was taken for the header: "no term
@@ -227,6 +269,16 @@ def test_excels_sep_line_names_the_delimiter(tmp_path: Path, hint: str) -> None:
     result = read_paths([path])
     assert result.frame["term"].tolist() == frame["term"].tolist()
     assert result.frame["source_line"].tolist() == list(range(3, len(frame) + 3))
+
+
+def test_a_sep_line_naming_the_wrong_delimiter_is_named_in_the_refusal(tmp_path: Path) -> None:
+    """"sep=;" above a comma file: "no term column. Columns found: 'Keyword,Campaign'" left
+    the user to guess why the header was one column."""
+    path = write(tmp_path / "s.csv", "sep=;\nKeyword,Campaign\nshoes,C1\n")
+    with pytest.raises(InputError, match=r"line 2: no term column\. Columns found: "
+                                         r"'Keyword,Campaign' \(split by semicolon, as the line "
+                                         r"'sep=;' before it says"):
+        read_paths([path])
 
 
 @pytest.mark.parametrize("end", ["\n\x1a", "\r\n\x1a", "\x1a", "\n\x1a\x1a"])
@@ -309,6 +361,47 @@ def test_lone_campaign_column_is_both_id_and_name(tmp_path: Path) -> None:
     assert frame.loc[0, "term_type"] == "keyword"
 
 
+def test_a_campaign_name_column_without_ids_tells_campaigns_apart(tmp_path: Path) -> None:
+    """"Keyword,Campaign name" was one campaign named after the file ("no campaign
+    column"), every row's campaign name dropped: the names are the ids, as a lone
+    "Campaign" column's are; an empty one is refused as an empty id is."""
+    text = "Keyword,Campaign name\nshoes, Spring Shoes\nboots,Winter Boots\n"
+    result = read_paths([write(tmp_path / "cn.csv", text)])
+    assert result.frame["campaign_id"].tolist() == ["Spring Shoes", "Winter Boots"]
+    assert result.frame["campaign_name"].tolist() == ["Spring Shoes", "Winter Boots"]
+    assert not [w for w in result.warnings if "no campaign column" in w]
+    with pytest.raises(InputError, match=r"line 3, column 'Campaign name': the campaign is "
+                                         "empty"):
+        read_paths([write(tmp_path / "blank.csv", "Keyword,Campaign name\na,X\nb, \n")])
+
+
+@pytest.mark.parametrize("shortened", ["1.23457E+10", "1E+11", "9,87654E+10"])
+def test_a_campaign_id_excel_wrote_in_scientific_notation_is_refused(tmp_path: Path,
+                                                                      shortened: str) -> None:
+    """Excel saves a long id shown in a narrow column as "1.23457E+10": two campaigns
+    12345678901 and 12345700000 were imported as one. Ids such as "3E4" or "E+10" stay."""
+    text = f'Campaign ID,Keyword\n12345678901,hats\n"{shortened}",shoes\n'
+    with pytest.raises(InputError, match=rf"line 3, column 'Campaign ID': the campaign id "
+                                         rf"'{re.escape(shortened)}' is a number in scientific"):
+        read_paths([write(tmp_path / "x.csv", text)])
+    kept = read_paths([write(tmp_path / "ok.csv", "Campaign ID,Keyword\n3E4,a\nE+10,b\n")])
+    assert kept.frame["campaign_id"].tolist() == ["3E4", "E+10"]
+
+
+@pytest.mark.parametrize("clicks", [True, False])
+def test_a_repeated_header_row_is_dropped_with_a_warning(tmp_path: Path, clicks: bool) -> None:
+    """Two exports joined with `cat` repeat the header mid-file: it was the term "Keyword"
+    of a campaign "Campaign ID", or refused as "'Clicks' is not a number"."""
+    header = "Keyword,Campaign ID" + (",Clicks" if clicks else "")
+    cells = (",3", ",4") if clicks else ("", "")
+    text = f"{header}\nshoes,C1{cells[0]}\n{header}\nboots,C2{cells[1]}\n"
+    result = read_paths([write(tmp_path / "joined.csv", text)])
+    assert result.frame["term"].tolist() == ["shoes", "boots"]
+    assert result.frame["source_line"].tolist() == [2, 4]
+    assert "joined.csv: 1 row repeating the header (line 1) dropped (line 3)" in \
+        result.warnings[0]
+
+
 def test_file_without_campaign_column_is_one_campaign(tmp_path: Path) -> None:
     text = 'keyword,clicks\n[blue shoes],3\n"""red shoes""",4\n+green +shoes,5\n'
     result = read_paths([write(tmp_path / "shoes_brand.csv", text)])
@@ -317,6 +410,23 @@ def test_file_without_campaign_column_is_one_campaign(tmp_path: Path) -> None:
     assert frame["term"].tolist() == ["blue shoes", "red shoes", "green shoes"]
     assert frame["match_type"].tolist() == ["exact", "phrase", "broad"]
     assert "shoes_brand" in result.warnings[0] and "no campaign column" in result.warnings[0]
+
+
+def test_two_term_columns_say_which_one_is_read(tmp_path: Path) -> None:
+    """`Keyword,Keywords` reads the first accepted name, as documented, but said nothing:
+    the user could not tell whose terms were imported. A search term's matched keyword
+    ("Search term" beside "Keyword") is another thing, and gets no such warning."""
+    text = "Campaign ID,Keywords,Keyword\nC1,red shoes,shoes\n"
+    result = read_paths([write(tmp_path / "kk.csv", text)])
+    assert result.frame["term"].tolist() == ["shoes"]
+    told = [w for w in result.warnings if "terms are read from" in w]
+    assert told == ["kk.csv: terms are read from column 3 'Keyword', the first accepted name "
+                    "of the term column; column 2 'Keywords' also names it and is not "
+                    "imported: rename or remove the one whose terms you do not want"]
+    report = read_paths([write(tmp_path / "st.csv", "Search term,Keyword,Campaign ID\n"
+                                                    "red shoes,shoes,C1\n")])
+    assert report.frame["term"].tolist() == ["red shoes"]
+    assert not [w for w in report.warnings if "terms are read from" in w]
 
 
 def test_single_column_keyword_list_keeps_commas(tmp_path: Path) -> None:

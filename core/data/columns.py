@@ -190,10 +190,11 @@ _NORMALISED_ALIASES = {column: tuple(dict.fromkeys(normalise_name(a) for a in al
 def match_columns(headers: Sequence[str]) -> dict[str, int]:
     """Canonical column -> index of the input column that feeds it.
 
-    One input column may feed two canonical ones: a lone "Campaign" is both the
-    campaign id and its name. Two input columns that share a normalised name and feed a
-    canonical column are refused (`InputError`, naming both): taking either would drop
-    the other's values unseen. Repeated names no canonical column uses are left alone.
+    One input column may feed two canonical ones: a lone "Campaign" (or "Campaign name"
+    without an id column) is both the campaign id and its name. Two input columns that
+    share a normalised name and feed a canonical column are refused (`InputError`, naming
+    both): taking either would drop the other's values unseen. Repeated names no
+    canonical column uses are left alone.
     """
     position: dict[str, int] = {}
     for index, header in enumerate(headers):
@@ -204,6 +205,10 @@ def match_columns(headers: Sequence[str]) -> dict[str, int]:
             if alias in position:
                 matched[column] = position[alias]
                 break
+    if "campaign_name" in matched and "campaign_id" not in matched:
+        # as a lone "Campaign" is: "Keyword,Campaign name" was one campaign named after the
+        # file, every row's campaign name dropped
+        matched["campaign_id"] = matched["campaign_name"]
     fed = {index: column for column, index in reversed(matched.items())}
     for index, header in enumerate(headers):
         first = position[normalise_name(header)]
@@ -235,6 +240,20 @@ def rival_columns(headers: Sequence[str], matched: dict[str, int]
                 continue  # fed, or a repeated name (match_columns refuses those it reads)
             rivals.append((column, kept, index))
     return rivals
+
+
+def unread_term_columns(headers: Sequence[str], matched: dict[str, int]) -> list[int]:
+    """Indexes of the other columns that also name the term column ("Keywords" beside
+    "Keyword", "Query" beside "Search term"): only the first accepted name is read, and
+    the user is told which. A keyword beside a search term is the keyword the search
+    matched (a search terms report has both), so it is not counted."""
+    if "term" not in matched:
+        return []
+    kept = normalise_name(headers[matched["term"]])
+    aliases = _NORMALISED_ALIASES["term"]
+    return [index for index, header in enumerate(headers)
+            if (name := normalise_name(header)) in aliases and name != kept
+            and not (kept in SEARCH_TERM_NAMES and name in KEYWORD_NAMES)]
 
 
 def accepted_names(column: str) -> str:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import math
 import os
 import tempfile
+import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -33,10 +35,43 @@ class DatasetVersion:
         return f"{self.name} v{self.version}"
 
 
+def canonical_name(name: str) -> str:
+    """A dataset name as it is stored: NFKC (full-width "ｄｅｍｏ" is "demo"), every run of
+    white space one space, none at the ends. "my  data" and "ｍｙ data" were new datasets
+    beside "my data", which every picker shows alike."""
+    text = unicodedata.normalize("NFKC", name) if isinstance(name, str) else ""
+    return " ".join(text.split())
+
+
+def stored_name(name: str) -> str:
+    """The name a dataset is stored under for a name as given: itself when a dataset has
+    it exactly, else the dataset whose name is `canonical_name(name)` but for runs of spaces
+    (a store made before names were normalised may hold "my  data"), else
+    `canonical_name(name)`. Names only ever held ASCII letters, digits, spaces and `_.-`,
+    so spaces are the only difference normalising makes to a stored name."""
+    if not isinstance(name, str):
+        return name
+    row = store.query_one(f"SELECT {_STORED_NAME}", _stored_name_params(name))
+    return row[0] if row and row[0] is not None else canonical_name(name)
+
+
+# `stored_name` as a subquery, so a lookup by name stays one query (each opens the store).
+_STORED_NAME = ("(SELECT name FROM datasets WHERE name = ? OR "
+                "regexp_replace(name, ' +', ' ', 'g') = ? ORDER BY name = ? DESC, created_at "
+                "LIMIT 1)")
+
+
+def _stored_name_params(name: str) -> list[str]:
+    return [name, canonical_name(name), name]
+
+
 def list_versions(name: str | None = None) -> pd.DataFrame:
-    """Every version (or those of one dataset), newest first within a name. A blank name
-    (a shell variable left empty) is a name no dataset has, not "every dataset"."""
-    where, params = ("WHERE name = ?", [name]) if name is not None else ("", [])
+    """Every version (or those of one dataset, by `stored_name`), newest first within a
+    name. A blank name (a shell variable left empty) is a name no dataset has, not "every
+    dataset"."""
+    where, params = ("", [])
+    if name is not None:
+        where, params = f"WHERE name = {_STORED_NAME}", _stored_name_params(name)
     return store.query(
         "SELECT name, version, rows, campaigns, source_files, content_hash, created_at, "
         f"created_by, warnings FROM datasets {where} ORDER BY name, version DESC", params
@@ -67,19 +102,22 @@ def search_campaigns(table: pd.DataFrame, text: str, limit: int | None = None) -
 
 
 def get(name: str, version: int | None = None) -> DatasetVersion:
-    """One version (the latest when `version` is None); NotFoundError names what exists."""
+    """One version (the latest when `version` is None) of the dataset `stored_name(name)`
+    names; NotFoundError names what exists."""
     row = store.query_one(
         "SELECT name, version, content_hash, rows, campaigns, source_files FROM datasets "
-        "WHERE name = ? AND (? IS NULL OR version = ?) ORDER BY version DESC LIMIT 1",
-        [name, version, version],
+        f"WHERE name = {_STORED_NAME} AND (? IS NULL OR version = ?) ORDER BY version DESC "
+        "LIMIT 1", [*_stored_name_params(name), version, version],
     )
     if row is None:
         known = list_versions()
         if known.empty:
             raise NotFoundError("The store holds no datasets yet: import a file first.")
-        if name not in set(known["name"]):
+        stored = stored_name(name)
+        if stored not in set(known["name"]):
             raise unknown_dataset(name, set(known["name"]))
-        versions = ", ".join(str(v) for v in sorted(known.loc[known["name"] == name, "version"]))
+        versions = ", ".join(str(v) for v in sorted(known.loc[known["name"] == stored,
+                                                              "version"]))
         raise NotFoundError(f"Dataset {name!r} has no version {version}; it has {versions}.")
     return DatasetVersion(row[0], row[1], row[2], row[3], row[4], tuple(row[5]))
 
@@ -99,6 +137,31 @@ def unknown_dataset(name: str, known: set[str]) -> NotFoundError:
     names = ", ".join(sorted(known))
     return NotFoundError(f"No dataset named {quoted(name)}.{case_hint(name, known)} "
                          f"Known datasets: {names}.")
+
+
+# Stored ids named in a "Did you mean" for a campaign id given in another case.
+_CASE_MATCHES = 3
+
+
+def campaign_case_hint(campaign_id: object, *, dataset: str | None = None,
+                       version: int | None = None, model_id: str | None = None,
+                       con: duckdb.DuckDBPyConnection | None = None) -> str:
+    """" Did you mean 'C001'? Campaign ids are case-sensitive." when a campaign id that was
+    not found is stored in another case, in a dataset version's rows or (with `model_id`)
+    a model's fingerprints (else ""): `c001` for `C001` was "unknown" with no hint. For
+    the error path only: `lower(campaign_id)` has no index, so this scans the version (at
+    1M campaigns, 50M rows, ~50 ms; see README "Hostile input and faults"). `con`: the
+    caller's connection, when it holds one."""
+    if not isinstance(campaign_id, str) or not campaign_id.strip():
+        return ""
+    source, params = (("fingerprints WHERE model_id = ?", [model_id]) if model_id is not None
+                      else ("terms WHERE dataset = ? AND version = ?", [dataset, version]))
+    sql = (f"SELECT DISTINCT campaign_id FROM {source} AND lower(campaign_id) = lower(?) "
+           f"ORDER BY campaign_id LIMIT {_CASE_MATCHES}")
+    params.append(campaign_id.strip())
+    rows = (con.execute(sql, params).fetchall() if con is not None
+            else store.query(sql, params).itertuples(index=False))
+    return case_hint(campaign_id, [row[0] for row in rows], "Campaign ids")
 
 
 def terms(name: str, version: int, columns: Sequence[str] | None = None) -> pd.DataFrame:
@@ -225,13 +288,15 @@ def top_terms(name: str, version: int, limit: int = 25) -> pd.DataFrame:
 def currency(name: str) -> str | None:
     """The currency of a dataset's cost: from its exports' "Currency code" column, else
     the dataset's setting (`set_currency`), else None (unknown)."""
-    row = store.query_one("SELECT currency FROM dataset_currency WHERE name = ?", [name])
+    row = store.query_one("SELECT currency FROM dataset_currency WHERE name = ?",
+                          [stored_name(name)])
     return row[0] if row else None
 
 
 def set_currency(name: str, code: str) -> str:
     """Set the currency of a dataset's cost (ISO 4217, e.g. 'JPY'). Requires `import`."""
     auth.require("import")
+    name = stored_name(name)
     code = (code or "").strip().upper()
     if not is_currency(code):
         raise InputError(f"Currency {code!r} is not an ISO 4217 code such as EUR, USD or JPY.")

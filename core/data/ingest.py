@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core.data import audit, auth, encodings, files, readers, store
+from core.data import audit, auth, datasets, encodings, files, readers, store
 from core.data.schema import TERM_COLUMNS
 from core.errors import InputError
 from core.memory import releases_memory
@@ -45,7 +45,9 @@ class ImportSummary:
 
 
 def check_dataset_name(name: str) -> str:
-    name = (name or "").strip()
+    """The name as stored (`datasets.canonical_name`: NFKC, one space between words), or an
+    InputError when that is no valid name."""
+    name = datasets.canonical_name(name or "")
     if not _NAME.match(name):
         raise InputError(
             f"Dataset name {name!r} is not valid: use 1-64 letters, digits, spaces, '_', '-' "
@@ -55,8 +57,9 @@ def check_dataset_name(name: str) -> str:
 
 
 def _may_import(dataset: str) -> str:
-    """The checked dataset name, once the current user may import (before any reading)."""
-    dataset = check_dataset_name(dataset)
+    """The checked dataset name, once the current user may import (before any reading): an
+    existing dataset's own spelling when one differs from it only by runs of spaces."""
+    dataset = datasets.stored_name(check_dataset_name(dataset))
     auth.require("import")
     _refuse_case_twin(store.query_one(_CASE_TWIN, [dataset]), dataset)
     return dataset
@@ -66,8 +69,11 @@ def _may_import(dataset: str) -> str:
 # dataset in every picker and command, and holds versions the other's history lacks.
 # Of the names that differ only by case, the first made takes new versions: the others
 # (a new one, or a twin a store made before twins were refused) are refused naming it.
+# Runs of spaces count as one (`datasets.canonical_name`): "My  Data" is a twin of "my data".
 _CASE_TWIN = ("SELECT name, EXISTS (SELECT 1 FROM datasets WHERE name = $1) FROM ("
-              "SELECT name, min(created_at) AS made FROM datasets WHERE lower(name) = lower($1) "
+              "SELECT name, min(created_at) AS made FROM datasets "
+              "WHERE lower(regexp_replace(name, ' +', ' ', 'g')) = "
+              "lower(regexp_replace($1, ' +', ' ', 'g')) "
               "GROUP BY name ORDER BY made, name LIMIT 1) WHERE name <> $1")
 
 

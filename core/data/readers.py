@@ -39,6 +39,7 @@ from core.data.columns import (
     match_columns,
     normalise_name,
     rival_columns,
+    unread_term_columns,
 )
 from core.data.currencies import is_currency
 from core.data.match_types import named_match_type, strip_match_decoration
@@ -55,9 +56,14 @@ FIRST_DAY, LAST_DAY = "0001-01-01", "9999-12-31"
 _DELIMITER_NAMES = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}
 # A single-column file is read whole-line: this delimiter never occurs in text.
 _NO_DELIMITER = "\x1f"
+# Rows after the header that the delimiter must also fit (`_sniff_delimiter`).
+_SNIFF_ROWS = 20
 # Excel's delimiter hint, a first line "sep=;" that tools exporting for Excel write: it was
 # taken for the header ("no term column. Columns found: 'sep=', ''").
 _SEP_LINE = re.compile(r'^\s*"?sep=([,\t;|])"?\s*$', re.IGNORECASE)
+
+# A number as Excel's General format writes a long one: "1.23457E+10", "1E+11".
+_SCIENTIFIC_ID = r"^\d(?:[.,]\d+)?E\+\d{2,}$"
 
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 
@@ -390,15 +396,41 @@ def _without_dos_end(text: str) -> str:
 # --------------------------------------------------------------------------- delimited text
 
 
-def _sniff_delimiter(header: str) -> str:
+def _sniff_delimiter(header: str, sample: Sequence[str] = ()) -> str:
     """The candidate that splits the header into the most fields (column names rarely
-    contain delimiters, unlike data); a one-field header means a one-column file."""
-    best, best_count = _NO_DELIMITER, 1
-    for delimiter in DELIMITERS:
-        count = len(next(csv.reader([header], delimiter=delimiter)))
-        if count > best_count:
-            best, best_count = delimiter, count
-    return best
+    contain delimiters, unlike data) among those that split every `sample` row (the lines
+    after the header) into as many: "Keyword;Campaign,Name" is two fields by comma and by
+    semicolon, and the comma, tried first, won on the header alone, so "shoes;C1" was one
+    field. When no candidate fits every row (a ragged file) the header alone decides, and
+    the reader then names the ragged row. A one-field header means a one-column file."""
+    widths = {d: _header_width(header, d) for d in DELIMITERS}
+    splitting = [d for d in DELIMITERS if widths[d] > 1]
+    fitting = [d for d in splitting if _fits_rows(sample, d, widths[d])]
+    candidates = fitting or splitting
+    if not candidates:
+        return _NO_DELIMITER
+    return max(candidates, key=widths.__getitem__)  # the first of equals: DELIMITERS' order
+
+
+def _header_width(header: str, delimiter: str) -> int:
+    """Fields of the header by `delimiter`; 1 when they cannot be parsed by it (a quoted
+    line break read as split in the middle of a field)."""
+    try:
+        return len(next(csv.reader(io.StringIO(header, newline=""), delimiter=delimiter), []))
+    except csv.Error:
+        return 1
+
+
+def _fits_rows(sample: Sequence[str], delimiter: str, width: int) -> bool:
+    """Whether every non-blank sample row has `width` fields by `delimiter` (or more, the
+    extra ones empty: a trailing delimiter), as the reader will want."""
+    try:
+        rows = list(csv.reader(io.StringIO("\n".join(sample), newline=""),
+                               delimiter=delimiter))
+    except csv.Error:
+        return False
+    return all(len(row) == width or (len(row) > width and not any(c.strip() for c in row[width:]))
+               for row in rows if any(cell.strip() for cell in row))
 
 
 def _preamble(lines: list[str]) -> tuple[int, str | None, str | None]:
@@ -488,7 +520,8 @@ def _month_number(word: str) -> int | None:
 
 
 def _read_delimited(text: str, name: str) -> _RawTable:
-    head = text[:65_536].splitlines()[:5]
+    start = text[:65_536]
+    head = start.splitlines()[:5]
     blank_lead = next((i for i, line in enumerate(head) if line.strip()), len(head))
     hint = _SEP_LINE.match(head[blank_lead]) if blank_lead < len(head) else None
     blank_lead += hint is not None
@@ -496,20 +529,24 @@ def _read_delimited(text: str, name: str) -> _RawTable:
     skip += blank_lead
     if skip >= len(head) or not head[skip].strip():
         raise InputError("the file has no header row (it is empty or blank)", file=name)
-    delimiter = hint.group(1) if hint else _sniff_delimiter(head[skip])
+    delimiter = hint.group(1) if hint else _sniff_delimiter(*_header_and_sample(start, skip))
 
     reader = _csv_rows(text, skip, delimiter)
     try:
-        header = [cell.strip() for cell in next(reader)]
+        written = next(reader)
     except csv.Error as err:
         raise InputError(f"the header row cannot be parsed ({err})", file=name,
                          line=skip + 1) from None
+    header = [cell.strip() for cell in written]
     header_end = skip + reader.line_num  # the header's last line (1-based)
 
     matched = _match_columns(header, name, skip + 1)
     if "term" not in matched:
+        said = (f" (split by {_DELIMITER_NAMES[delimiter]}, as the line {hint.group(0).strip()!r} "
+                "before it says: correct or remove that line if the file uses another "
+                "delimiter)" if hint else "")
         raise InputError(
-            f"no term column. Columns found: {', '.join(repr(h) for h in header)}. "
+            f"no term column. Columns found: {', '.join(repr(h) for h in header)}{said}. "
             f"Accepted names for the term column: {accepted_names('term')}",
             file=name, line=skip + 1)
     layout = _Layout(name=name, skip=skip, delimiter=delimiter, width=len(header),
@@ -520,6 +557,7 @@ def _read_delimited(text: str, name: str) -> _RawTable:
         next(reader)
         parsed = _rows_one_by_one(reader, layout)
     rows, lines, totals = parsed
+    rows, lines, repeats = _without_repeated_header(rows, lines, written, layout)
     if not rows:
         what = ("only totals rows" if totals else "a header but no data rows")
         raise InputError(f"the file has {what}", file=name, line=skip + 1)
@@ -536,8 +574,35 @@ def _read_delimited(text: str, name: str) -> _RawTable:
         lines=np.asarray(lines, dtype="int64"), format=file_format,
         term_header=header[layout.term_index],
         cells=lambda at: [tuple(columns[i][p] for i in range(layout.width)) for p in at],
-        report_date=_report_date(range_line), warnings=style_warnings,
+        report_date=_report_date(range_line),
+        warnings=_term_column_note(header, matched, name) + repeats + style_warnings,
         decimal_comma=decimal_comma)
+
+
+def _header_and_sample(start: str, skip: int) -> tuple[str, list[str]]:
+    """The header record of the file's start (its lines joined while a quote is open: a
+    header cell "Key<line break>word" was sniffed as the text up to the break, so no
+    delimiter, and the header was "cannot be parsed"), then up to `_SNIFF_ROWS` lines
+    after it, without the last one when the start cut it (a half row would look ragged)."""
+    lines = start.splitlines(keepends=True)[skip:]
+    end = 1
+    while end < len(lines) and "".join(lines[:end]).count('"') % 2:
+        end += 1
+    header, rest = "".join(lines[:end]).rstrip("\r\n"), lines[end:]
+    if rest and not rest[-1].endswith(("\n", "\r")):
+        rest.pop()
+    return header, _whole_records(rest[:_SNIFF_ROWS])
+
+
+def _whole_records(lines: list[str]) -> list[str]:
+    """The lines without those of a last record whose quote they leave open (a quoted
+    field of 40 lines cut at 20 was a ragged row, so the right delimiter did not fit)."""
+    kept, quotes = 0, 0
+    for index, line in enumerate(lines, start=1):
+        quotes += line.count('"')
+        if quotes % 2 == 0:
+            kept = index
+    return [line.rstrip("\r\n") for line in lines[:kept]]
 
 
 def _match_columns(header: list[str], name: str, line: int | None = None) -> dict[str, int]:
@@ -546,6 +611,21 @@ def _match_columns(header: list[str], name: str, line: int | None = None) -> dic
         return match_columns(header)
     except InputError as err:
         raise InputError(str(err), file=name, line=line) from None
+
+
+def _term_column_note(header: list[str], matched: dict[str, int], name: str) -> list[str]:
+    """A warning naming the term column read when others also name it (`Keyword,Keywords`
+    read the first with no word of it, so the user could not tell which one was used)."""
+    unread = unread_term_columns(header, matched)
+    if not unread:
+        return []
+    kept = matched["term"]
+    others = ", ".join(f"{i + 1} {header[i]!r}" for i in unread)
+    many = len(unread) > 1
+    return [f"{name}: terms are read from column {kept + 1} {header[kept]!r}, the first "
+            f"accepted name of the term column; column{'s' if many else ''} {others} "
+            f"also name{'' if many else 's'} it and {'are' if many else 'is'} not imported: "
+            "rename or remove the one whose terms you do not want"]
 
 
 def _check_rivals(header: list[str], matched: dict[str, int],
@@ -590,6 +670,26 @@ def _csv_rows(text: str, skip: int, delimiter: str):
     for _ in range(skip):
         stream.readline()
     return csv.reader(stream, delimiter=delimiter, strict=True)
+
+
+def _without_repeated_header(rows: list, lines: list[int], header: list[str],
+                             layout: _Layout) -> tuple[list, list[int], list[str]]:
+    """The rows without those that repeat the header cell for cell (two exports joined
+    with `cat`: "Keyword,Campaign ID" was imported as the term "Keyword" of a campaign
+    "Campaign ID", or refused as "'Clicks' is not a number"), and a warning naming them."""
+    term_index, term = layout.term_index, header[layout.term_index]
+    repeated = [i for i, row in enumerate(rows) if row[term_index] == term and row == header]
+    if not repeated:
+        return rows, lines, []
+    at = [lines[i] for i in repeated]
+    listed = ", ".join(str(n) for n in at[:_MAX_LISTED_LINES])
+    more = ", ..." if len(at) > _MAX_LISTED_LINES else ""
+    many = "s" if len(at) > 1 else ""
+    dropped = set(repeated)
+    return ([row for i, row in enumerate(rows) if i not in dropped],
+            [line for i, line in enumerate(lines) if i not in dropped],
+            [f"{layout.name}: {len(at)} row{many} repeating the header (line "
+             f"{layout.skip + 1}) dropped (line{many} {listed}{more}): files joined into one?"])
 
 
 def _is_total(row: list[str], layout: _Layout) -> bool:
@@ -760,7 +860,8 @@ def _read_parquet(data: bytes, name: str) -> _RawTable:
         values=values, headers={c: header[i] for c, i in matched.items()},
         lines=np.arange(1, table.num_rows + 1, dtype="int64"), format="parquet",
         term_header=header[matched["term"]], cells=lambda at: _parquet_rows(table, at),
-        warnings=style_warnings, decimal_comma=decimal_comma)
+        warnings=_term_column_note(header, matched, name) + style_warnings,
+        decimal_comma=decimal_comma)
 
 
 def _check_parquet_days(cells: pa.ChunkedArray, name: str, header: str) -> None:
@@ -865,6 +966,7 @@ def _canonical_frame(raw: _RawTable, name: str) -> tuple[pd.DataFrame, list[str]
         missing = np.flatnonzero(campaign_ids.isna().to_numpy())
         if missing.size:
             raise fail("the campaign is empty", int(missing[0]), "campaign_id")
+        _check_unshortened_ids(campaign_ids, fail)
         campaign_names = (_stripped(raw.values["campaign_name"]) if "campaign_name" in raw.values
                           else pd.Series([None] * rows, dtype="str"))
     else:
@@ -940,6 +1042,19 @@ def _check_visible_ids(values: pd.Series, fail: _Fail, source: str = "the file")
         raise fail(f"the campaign id {text[:60]!r} holds control or invisible characters "
                    f"({hidden_characters(text)}); correct it in {source}", position,
                    "campaign_id")
+
+
+def _check_unshortened_ids(ids: pd.Series, fail: _Fail) -> None:
+    """Refuse a campaign id in Excel's scientific notation ("1.23457E+10"): Excel saves a
+    long numeric id shown in a narrow General column so, its last digits lost, and every
+    campaign of the same first digits became one (they were imported merged)."""
+    shortened = np.flatnonzero(ids.str.match(_SCIENTIFIC_ID, na=False).to_numpy(bool))
+    if shortened.size:
+        at = int(shortened[0])
+        raise fail(f"the campaign id {ids.iloc[at]!r} is a number in scientific notation, as "
+                   "Excel saves a long id in a narrow column: its last digits are lost, so "
+                   "campaigns would merge; format the column as Text or Number with 0 "
+                   "decimals and save the file again", at, "campaign_id")
 
 
 def visible_frame(frame: pd.DataFrame, name: str) -> tuple[pd.DataFrame, list[str]]:

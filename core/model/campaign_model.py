@@ -38,7 +38,7 @@ from sklearn.exceptions import NotFittedError
 
 from core.config import STORE_FILE
 from core.data.schema import METRIC_COLUMNS, ROW_POSITION
-from core.errors import InputError, NotFoundError, quoted
+from core.errors import InputError, NotFoundError, case_hint, quoted
 from core.model import actions, artifact, brand, namewords, relevance
 from core.model.brand import BrandIndex
 from core.model.corpus import Corpus, EncodedCounts, Encoder
@@ -602,8 +602,10 @@ class CampaignModel(BaseEstimator):
         if _missing(campaign_id):  # was "No campaign 'None'", as if an id were "None"
             raise InputError(f"campaign_id: give a campaign id, not {campaign_id!r}.")
         campaign_id = given_id(str(_id_text(campaign_id)))  # trimmed, as an import trims
-        if campaign_id not in self.index_.position_:
-            raise NotFoundError(f"No campaign {quoted(campaign_id)} in the data of {self._name}.")
+        if campaign_id not in self.index_.position_:  # a scan for the hint, on a miss only
+            hint = case_hint(campaign_id, self.index_.position_, "Campaign ids")
+            raise NotFoundError(f"No campaign {quoted(campaign_id)} in the data of "
+                                f"{self._name}.{hint}")
         return campaign_id
 
     def neighbors(self, campaign_id: str, n: int = 10, *, exclude_account: bool = False,

@@ -206,9 +206,10 @@ class Lookup:
         NotFoundError naming the id."""
         campaign_id = given_id(campaign_id)
         if campaign_id not in self.index.position_:
+            hint = datasets.campaign_case_hint(campaign_id, model_id=self.model_id)
             raise NotFoundError(
                 f"No campaign {quoted(campaign_id)} in {self.dataset} v{self.version} (the data of "
-                f"model {self.model_id}). Search by name with `python -m core find`.")
+                f"model {self.model_id}).{hint} Search by name with `python -m core find`.")
         return campaign_id
 
     # -- queries ----------------------------------------------------------------------

@@ -7,6 +7,7 @@ from __future__ import annotations
 from core.data import datasets, store
 from core.errors import InputError, NotFoundError, quoted
 from core.model import ngrams
+from core.plain_text import given_id
 from core.serve import registry
 
 
@@ -18,6 +19,11 @@ def report(campaign_id: str | None = None, account: str | None = None, *,
     `ngram_waste` action with its conflict-checked negatives (the CLI's `ngrams`)."""
     if top < 1:
         raise InputError(f"--top must be 1 or more, not {top}.")
+    given, campaign_id = campaign_id, given_id(campaign_id)  # trimmed, as an import trims
+    # ids and the CLI's other commands trim them: " C1" was "No campaign id ' C1'"
+    if campaign_id == "":
+        raise InputError(f"The campaign id {given!r} is blank: give a campaign id or "
+                         "--account NAME.")
     if (campaign_id is None) == (account is None):
         raise InputError("Give either a campaign id or --account NAME (one of the two).")
     if account is not None:
@@ -29,7 +35,10 @@ def report(campaign_id: str | None = None, account: str | None = None, *,
         f"FROM terms WHERE dataset = ? AND version = ? AND {column} = ? "
         "ORDER BY source_file, source_line", [info.name, info.version, value])
     if rows.empty:
-        raise NotFoundError(f"No {column.replace('_', ' ')} {quoted(value)} in {info.label}.")
+        hint = (datasets.campaign_case_hint(value, dataset=info.name, version=info.version)
+                if column == "campaign_id" else "")
+        raise NotFoundError(f"No {column.replace('_', ' ')} {quoted(value)} in "
+                            f"{info.label}.{hint}")
     notes: list[str] = []
     if not (rows["term_type"] == "search_term").any():
         notes.append(f"No search terms for this {column.split('_')[0]}: n-grams are counted "

@@ -201,6 +201,9 @@ def _json(value: Any) -> str:
 def list_models(dataset: str | None = None) -> pd.DataFrame:
     """Every registered model with its aliases and headline metrics, newest first (of one
     dataset when named; "" is a name, not "every dataset")."""
+    if dataset is not None:
+        from core.data import datasets
+        dataset = datasets.stored_name(dataset)   # "ｄｅｍｏ", "my  data" as stored
     where, params = ("WHERE m.dataset = ?", [dataset]) if dataset is not None else ("", [])
     frame = store.query(
         "SELECT m.model_id, m.engine, m.k, m.dataset, m.version, m.vocab_size, m.params, "

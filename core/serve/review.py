@@ -7,9 +7,9 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
-from core.data import audit, auth, store
+from core.data import audit, auth, datasets, store
 from core.errors import InputError, NotFoundError
-from core.plain_text import plain_line
+from core.plain_text import given_id, plain_line
 from core.serve import registry
 from core.serve.score import LOW_CONFIDENCE  # the queue lists fingerprints below it
 from core.testpause import pause
@@ -59,6 +59,7 @@ def record_review(model_id: str, campaign_id: str, decision: str, *, topic: int 
     if decision not in DECISIONS:
         raise InputError(f"Unknown review decision {decision!r}; use one of {DECISIONS}.")
     note = _check_note(note)
+    campaign_id = given_id(campaign_id)  # trimmed, as an import trims ids
     with store.transaction() as con:  # checked on the connection that writes (see below)
         record = registry.get_in(con, model_id)
         if decision == "assign_topic" and (topic is None or not 0 <= topic < int(record["k"])):
@@ -88,12 +89,14 @@ def reviews_of(campaign_id: str, dataset: str) -> pd.DataFrame:
     return store.query(
         "SELECT r.* FROM reviews r JOIN models m USING (model_id) "
         "WHERE r.campaign_id = ? AND m.dataset = ? ORDER BY r.created_at DESC",
-        [campaign_id, dataset])
+        [given_id(campaign_id), dataset])
 
 
 def record_feedback(model_id: str, campaign_id: str, neighbor_id: str, useful: bool) -> None:
     """An account manager's verdict on one suggested neighbour."""
     auth.require("feedback")
+    # trimmed, as an import trims ids (" C1" was "not scored"), before they are compared
+    campaign_id, neighbor_id = given_id(campaign_id), given_id(neighbor_id)
     check_neighbor_pair(campaign_id, neighbor_id)
     # Checked in the transaction that writes: a model deleted (or rescored) by another
     # process between a check and the insert would get a verdict it never had.
@@ -143,4 +146,6 @@ def _check_campaign(con: duckdb.DuckDBPyConnection, model_id: str, campaign_id: 
     row = con.execute("SELECT 1 FROM fingerprints WHERE model_id = ? AND campaign_id = ?",
                       [model_id, campaign_id]).fetchone()
     if row is None:
-        raise NotFoundError(f"Campaign {campaign_id!r} is not scored under model {model_id}.")
+        hint = datasets.campaign_case_hint(campaign_id, model_id=model_id, con=con)
+        raise NotFoundError(f"Campaign {campaign_id!r} is not scored under model "
+                            f"{model_id}.{hint}")

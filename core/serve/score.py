@@ -54,9 +54,9 @@ class Fingerprints:
         try:
             return self._positions[given_id(campaign_id)]
         except KeyError:
-            raise NotFoundError(
-                f"Campaign {quoted(campaign_id)} has no fingerprint under model {self.model_id}."
-            ) from None
+            hint = datasets.campaign_case_hint(given_id(campaign_id), model_id=self.model_id)
+            raise NotFoundError(f"Campaign {quoted(campaign_id)} has no fingerprint under "
+                                f"model {self.model_id}.{hint}") from None
 
     def __post_init__(self) -> None:
         self._positions = {cid: i for i, cid in enumerate(self.campaign_ids)}
