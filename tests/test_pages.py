@@ -480,6 +480,29 @@ def test_lookup_names_the_words_a_stored_campaign_has_that_the_model_does_not_us
     assert shown and lookup.unknown_of(campaign_id).unknown_words()[0] in " ".join(shown)
 
 
+def test_lookup_names_the_words_of_a_campaign_the_model_knows_no_word_of(home, tmp_path):
+    """A Sony campaign (`amuelind_brand`) whose every word the vocabulary filter dropped
+    showed "Words the model does not use: 100%" and no word (they were read by folding
+    them in, which refuses a campaign with no known word); `fingerprint` printed
+    `unknown_words: []`."""
+    from tests.conftest import cli, ok_json, write_terms_csv
+
+    rows = [("C1", "red shoes"), ("C1", "blue shoes"), ("C2", "red boots"),
+            ("C2", "blue boots"), ("C3", "red shoes sale"), ("C4", "blue boots sale"),
+            ("C5", "zorblax quintor"), ("C5", "flimwax")]
+    ingest.import_paths([write_terms_csv(tmp_path / "odd.csv", [
+        {"campaign_id": c, "campaign_name": c, "keyword": k} for c, k in rows])], "odd")
+    model = train.train(train.TrainSpec(dataset="odd", k=2, params={"iterations": 20}))
+    deploy.promote(model.model_id, "production")
+    at = page("lookup")
+    ok(at.selectbox(key="lookup_campaign").set_value("C5").run())
+    assert [m.value for m in at.metric if m.label.startswith("Words")] == ["100%"]
+    dropped = [c.value for c in at.caption if "vocabulary filter" in c.value]
+    assert dropped and all(w in dropped[0] for w in ("zorblax", "quintor", "flimwax"))
+    printed = ok_json(cli("fingerprint", "C5", home=home))
+    assert sorted(printed["unknown_words"]) == ["flimwax", "quintor", "zorblax"]
+
+
 def test_a_stored_campaigns_unknown_words_are_read_once_per_lookup(trained_home, monkeypatch):
     """The Lookup page read a stored campaign's words again on every rerun (tokenising its
     term rows: 0.2-0.7 s on a loaded machine, 3.5 s for a first Japanese one); its Lookup
