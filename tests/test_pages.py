@@ -462,6 +462,22 @@ def test_lookup_says_when_no_campaign_passes_the_filters_and_asks_no_feedback(tr
     assert not [b for b in at.button if b.label == "Send feedback"]
 
 
+def test_lookup_does_not_say_a_campaign_looks_like_neighbours_none_is_similar_to(
+        trained_home):
+    """Under "No campaign is similar enough … to learn from" the page said "Nothing to
+    suggest: this campaign looks like its neighbours" (Sony's `amuelind_brand`, whose
+    nearest campaign has similarity 0.08)."""
+    at = page("lookup")
+    at.slider(key="lookup_min_similarity").set_value(1.0)
+    at.segmented_control(key="lookup_mode").set_value("New campaign").run()
+    ok(at.text_area(key="lookup_keywords").set_value("emergency plumber\nblocked drain").run())
+    assert not at.dataframe[0].value["similar_enough"].any()
+    infos = [i.value for i in at.info]
+    assert any(i.startswith("Nothing to suggest: no campaign is similar enough")
+               for i in infos), infos
+    assert not any("looks like its neighbours" in i for i in infos)
+
+
 def test_lookup_names_the_words_a_stored_campaign_has_that_the_model_does_not_use(
         trained_home):
     """A stored campaign showed "Words the model does not use: 9%" and no word (its stored
