@@ -195,6 +195,14 @@ def test_compare_page_aligns_and_promotes_only_after_confirmation(two_models_hom
     assert any(f"replacing {production}" in s.value for s in at.success)
 
 
+def test_compare_puts_k_ticks_only_at_the_ks_trained(trained_home):
+    """With one model (the Sony store's K = 8) plotly ticked K at 7, 7.5, 8, 8.5 and 9."""
+    at = page("compare")
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    by_k = next(c for c in charts if c["layout"]["title"]["text"] == "npmi by K")
+    assert by_k["layout"]["xaxis"]["tickvals"] == [FAST_K]
+
+
 def test_a_rerun_opens_the_store_a_few_times_not_once_per_picker_option(two_models_home,
                                                                         second_model,
                                                                         monkeypatch):
