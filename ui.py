@@ -215,6 +215,13 @@ def as_percent_points(frame: pd.DataFrame, columns=RATES) -> pd.DataFrame:
 PERCENT = "%.2f%%"
 
 
+def empty_columns(table: pd.DataFrame) -> list[str]:
+    """Columns of a dataset's campaign table that hold no value at all (the account and
+    label of exports that have neither, as Sony's; the metrics of a keyword list). Tables
+    leave them out: they showed a whole column of "None"."""
+    return [] if table.empty else table.columns[table.isna().all()].tolist()
+
+
 def chart_text(values):
     """Labels and hover text as a Plotly chart should draw them: literally. Plotly reads a
     subset of HTML in them (<b>, <br>, <a href>), so an imported keyword, campaign or

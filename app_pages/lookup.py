@@ -157,7 +157,8 @@ similarity = {c: st.column_config.NumberColumn(c.replace("_", " "), format="%.3f
                              ("vector_similarity", "How alike their words' meanings are "
                               "(word vectors learnt on this dataset), also for different "
                               "words")]}
-order = [c for c in NEIGHBOR_COLUMNS if c in result.neighbors]
+hidden = set(ui.empty_columns(lookup.campaigns))  # no account in the data: no column of None
+order = [c for c in NEIGHBOR_COLUMNS if c in result.neighbors and c not in hidden]
 order.insert(order.index("similarity") + 1, "similar_enough")
 st.dataframe(ui.as_percent_points(result.neighbors), hide_index=True, column_order=order,
              column_config={

@@ -99,6 +99,27 @@ def test_pages_with_a_model_trained_but_not_promoted_say_to_promote_it(home, sma
         assert not any("No model is trained yet" in n for n in notices), name
 
 
+def test_tables_leave_out_columns_the_data_holds_no_value_in(home, tmp_path):
+    """Exports without accounts or labels (all 16 Sony ones) showed a column of "None"
+    for each in Explore's campaign table and Lookup's neighbours."""
+    from tests.conftest import write_terms_csv
+
+    rows = [("C1", "red shoes"), ("C1", "blue shoes"), ("C2", "red boots"),
+            ("C2", "blue boots"), ("C3", "red shoes sale"), ("C4", "blue boots sale")]
+    ingest.import_paths([write_terms_csv(tmp_path / "plain.csv", [
+        {"campaign_id": c, "campaign_name": c, "keyword": k, "clicks": 1}
+        for c, k in rows])], "plain")
+    model = train.train(train.TrainSpec(dataset="plain", k=2, params={"iterations": 20}))
+    deploy.promote(model.model_id, "production")
+    table = ok(page("explore")).dataframe[0].value
+    assert "campaign_id" in table and not {"account", "label"} & set(table.columns)
+    at = page("lookup")
+    ok(at.selectbox(key="lookup_campaign").set_value("C1").run())
+    shown = list(at.dataframe[0].proto.column_order)
+    assert "similarity" in shown and not {"account", "label"} & set(shown)
+    assert {"account", "label"} <= set(at.dataframe[0].value.columns)  # the CSV keeps them
+
+
 def test_train_page_trains_a_model_with_progress(trained_home):
     at = page("train")
     before = len(registry.list_models())
