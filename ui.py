@@ -222,6 +222,15 @@ def empty_columns(table: pd.DataFrame) -> list[str]:
     return [] if table.empty else table.columns[table.isna().all()].tolist()
 
 
+def count_axis(figure, largest: float, axis: str = "y"):
+    """An axis of counts (campaigns) ticked at whole numbers when they are few: plotly
+    ticked 0, 0.5, 1 … 3 campaigns on Sony's 16 (its own ticks are whole from about 20
+    up). `largest`: the highest count the axis can reach."""
+    if largest <= 20:
+        figure.update_layout({f"{axis}axis": {"tick0": 0, "dtick": 1}})
+    return figure
+
+
 def chart_text(values):
     """Labels and hover text as a Plotly chart should draw them: literally. Plotly reads a
     subset of HTML in them (<b>, <br>, <a href>), so an imported keyword, campaign or

@@ -81,6 +81,19 @@ def test_explore_search_finds_names_typed_in_full_or_half_width(home, tmp_path):
         assert at.dataframe[0].value["campaign_id"].tolist() == found, typed
 
 
+def test_explore_charts_count_few_campaigns_in_whole_numbers(home, small_csv):
+    """On the 16 Sony campaigns plotly ticked 0, 0.5, 1 … campaigns on the histograms and
+    on *Most widespread terms*."""
+    ingest.import_paths([small_csv], "shop")
+    at = run_page("app_pages/explore.py")
+    charts = {c["layout"]["title"]["text"]: c["layout"]
+              for c in (json.loads(p.proto.spec) for p in at.get("plotly_chart"))}
+    for title, axis in [("Terms per campaign", "yaxis"),
+                        ("Click-through rate per campaign", "yaxis"),
+                        ("Most widespread terms (number of campaigns)", "xaxis")]:
+        assert charts[title][axis]["dtick"] == 1, title
+
+
 def test_explore_refuses_hostile_sql_with_a_message(home, small_csv):
     ingest.import_paths([small_csv], "shop")
     at = run_page("app_pages/explore.py")
