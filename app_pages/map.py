@@ -109,7 +109,8 @@ if st.session_state.pop("map_open_lookup", False):
 st.subheader("Clusters of campaigns")
 st.caption("One cluster per dominant topic; topics that lead only a few campaigns are merged "
            "into the nearest cluster. Rates are the medians of the cluster's campaigns.")
-st.dataframe(ui.as_percent_points(result.clusters, ("median_ctr", "median_conversion_rate")),
+clusters = result.clusters.drop(columns=ui.empty_columns(result.clusters))  # no metrics
+st.dataframe(ui.as_percent_points(clusters, ("median_ctr", "median_conversion_rate")),
              hide_index=True, column_config={
                  "cluster": None,
                  "name": st.column_config.TextColumn("cluster", pinned=True),

@@ -118,6 +118,8 @@ def test_tables_leave_out_columns_the_data_holds_no_value_in(home, tmp_path):
     shown = list(at.dataframe[0].proto.column_order)
     assert "similarity" in shown and not {"account", "label"} & set(shown)
     assert {"account", "label"} <= set(at.dataframe[0].value.columns)  # the CSV keeps them
+    clusters = ok(page("map")).dataframe[0].value  # no cost or impressions: no rate column
+    assert "campaigns" in clusters and not {"median_ctr", "median_cpc", "cost"} & set(clusters)
 
 
 def test_train_page_trains_a_model_with_progress(trained_home):
