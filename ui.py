@@ -222,6 +222,18 @@ def empty_columns(table: pd.DataFrame) -> list[str]:
     return [] if table.empty else table.columns[table.isna().all()].tolist()
 
 
+def campaign_labels(ids: pd.Series, names: pd.Series) -> dict[str, str]:
+    """Campaign id -> how a campaign picker offers it: `id — name`, or the id alone when
+    the name adds nothing (none, or the id itself: the Sony exports name every campaign
+    by its id, offered as `akashi_brand — akashi_brand`, and one without a name was
+    `C1 — `)."""
+    ids = pd.Series(ids, dtype=object).astype(str).reset_index(drop=True)
+    names = pd.Series(names, dtype=object).reset_index(drop=True).fillna("").astype(str)
+    names = names.str.strip()
+    plain = (names == "") | (names == ids)
+    return dict(zip(ids, ids.where(plain, ids + " — " + names), strict=True))
+
+
 def count_axis(figure, largest: float, axis: str = "y"):
     """An axis of counts (campaigns) ticked at whole numbers when they are few: plotly
     ticked 0, 0.5, 1 … 3 campaigns on Sony's 16 (its own ticks are whole from about 20

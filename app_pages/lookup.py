@@ -86,9 +86,7 @@ result = None
 with ui.friendly_errors():
     if mode == "Existing campaign":
         table = lookup.campaigns.reset_index()
-        labels = dict(zip(table["campaign_id"],
-                          table["campaign_id"] + " — " + table["campaign_name"].fillna(""),
-                          strict=True))
+        labels = ui.campaign_labels(table["campaign_id"], table["campaign_name"])
         campaign_id = st.selectbox("Campaign (type an id or part of a name)", list(labels),
                                    format_func=labels.get, index=None,
                                    placeholder="e.g. plumbing, C00042 …", key="lookup_campaign")

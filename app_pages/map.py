@@ -99,9 +99,8 @@ shown = points[points["campaign_id"].isin(chosen)] if len(chosen) > 1 else point
 st.selectbox(f"Open in Lookup ({len(shown):,} campaigns"
              + (" selected)" if len(chosen) > 1 else ")"),
              shown["campaign_id"].tolist(), index=None, key="map_open", on_change=picked,
-             format_func=dict(zip(shown["campaign_id"],
-                                  shown["campaign_id"] + " — " + shown["campaign_name"].fillna(""),
-                                  strict=True)).get,
+             format_func=ui.campaign_labels(shown["campaign_id"],
+                                            shown["campaign_name"]).get,
              placeholder="type an id or part of a name")
 if st.session_state.pop("map_open_lookup", False):
     st.switch_page("app_pages/lookup.py")

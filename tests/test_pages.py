@@ -9,6 +9,7 @@ import re
 import shutil
 
 import numpy as np
+import pandas as pd
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
@@ -114,12 +115,20 @@ def test_tables_leave_out_columns_the_data_holds_no_value_in(home, tmp_path):
     table = ok(page("explore")).dataframe[0].value
     assert "campaign_id" in table and not {"account", "label"} & set(table.columns)
     at = page("lookup")
+    # Named by their ids, as the Sony exports are: offered as `C1`, not `C1 — C1`
+    assert at.selectbox(key="lookup_campaign").options == ["C1", "C2", "C3", "C4"]
     ok(at.selectbox(key="lookup_campaign").set_value("C1").run())
     shown = list(at.dataframe[0].proto.column_order)
     assert "similarity" in shown and not {"account", "label"} & set(shown)
     assert {"account", "label"} <= set(at.dataframe[0].value.columns)  # the CSV keeps them
     clusters = ok(page("map")).dataframe[0].value  # no cost or impressions: no rate column
     assert "campaigns" in clusters and not {"median_ctr", "median_cpc", "cost"} & set(clusters)
+
+
+def test_campaign_pickers_offer_the_id_alone_when_the_name_adds_nothing():
+    labels = ui.campaign_labels(pd.Series(["C1", "C2", "C3", "C4"]),
+                                pd.Series(["C1", None, " ", "Acme — shoes"]))
+    assert labels == {"C1": "C1", "C2": "C2", "C3": "C3", "C4": "C4 — Acme — shoes"}
 
 
 def test_train_page_trains_a_model_with_progress(trained_home):
