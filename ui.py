@@ -215,6 +215,34 @@ def as_percent_points(frame: pd.DataFrame, columns=RATES) -> pd.DataFrame:
 PERCENT = "%.2f%%"
 
 
+def empty_columns(table: pd.DataFrame) -> list[str]:
+    """Columns of a dataset's campaign table that hold no value at all (the account and
+    label of exports that have neither, as Sony's; the metrics of a keyword list). Tables
+    leave them out: they showed a whole column of "None"."""
+    return [] if table.empty else table.columns[table.isna().all()].tolist()
+
+
+def campaign_labels(ids: pd.Series, names: pd.Series) -> dict[str, str]:
+    """Campaign id -> how a campaign picker offers it: `id — name`, or the id alone when
+    the name adds nothing (none, or the id itself: the Sony exports name every campaign
+    by its id, offered as `akashi_brand — akashi_brand`, and one without a name was
+    `C1 — `)."""
+    ids = pd.Series(ids, dtype=object).astype(str).reset_index(drop=True)
+    names = pd.Series(names, dtype=object).reset_index(drop=True).fillna("").astype(str)
+    names = names.str.strip()
+    plain = (names == "") | (names == ids)
+    return dict(zip(ids, ids.where(plain, ids + " — " + names), strict=True))
+
+
+def count_axis(figure, largest: float, axis: str = "y"):
+    """An axis of counts (campaigns) ticked at whole numbers when they are few: plotly
+    ticked 0, 0.5, 1 … 3 campaigns on Sony's 16 (its own ticks are whole from about 20
+    up). `largest`: the highest count the axis can reach."""
+    if largest <= 20:
+        figure.update_layout({f"{axis}axis": {"tick0": 0, "dtick": 1}})
+    return figure
+
+
 def chart_text(values):
     """Labels and hover text as a Plotly chart should draw them: literally. Plotly reads a
     subset of HTML in them (<b>, <br>, <a href>), so an imported keyword, campaign or

@@ -2,6 +2,7 @@
 
 import shlex
 
+import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
@@ -85,9 +86,10 @@ with ui.friendly_errors():
 
     st.subheader("One campaign")
     common = ab.common_campaigns(a, b)
-    names = a.campaigns["campaign_name"].fillna("").to_dict()
+    names = a.campaigns["campaign_name"].reindex(common)
+    labels = ui.campaign_labels(pd.Series(common, dtype=object), names)
     campaign_id = st.selectbox("Campaign", common, index=None, key="ab_campaign",
-                               format_func=lambda c: f"{c} — {names.get(c, '')}",
+                               format_func=labels.get,
                                placeholder="type an id or part of a name")
     if campaign_id:
         table = ab.side_by_side(a, b, campaign_id)

@@ -99,7 +99,8 @@ with tab_campaigns:
     shown = datasets.search_campaigns(table, search)
     st.caption(f"{len(shown):,} of {len(table):,} campaigns")
     st.dataframe(
-        ui.as_percent_points(shown), hide_index=True, height=420,
+        ui.as_percent_points(shown.drop(columns=ui.empty_columns(table))), hide_index=True,
+        height=420,
         column_config={
             "ctr": st.column_config.NumberColumn("CTR", format=ui.PERCENT),
             "conversion_rate": st.column_config.NumberColumn("Conv. rate", format=ui.PERCENT),
@@ -111,24 +112,26 @@ with tab_campaigns:
 
 with tab_charts:
     left, right = st.columns(2)
-    left.plotly_chart(
-        px.histogram(table, x="terms", nbins=40, title="Terms per campaign"),
+    left.plotly_chart(ui.count_axis(
+        px.histogram(table, x="terms", nbins=40, title="Terms per campaign"), len(table)),
         width="stretch",
     )
     if table["ctr"].notna().any():
-        right.plotly_chart(
-            px.histogram(table.dropna(subset=["ctr"]), x="ctr", nbins=40,
-                         title="Click-through rate per campaign"),
+        rated = table.dropna(subset=["ctr"])
+        right.plotly_chart(ui.count_axis(
+            px.histogram(rated, x="ctr", nbins=40, title="Click-through rate per campaign"),
+            len(rated)),
             width="stretch",
         )
     else:
         right.info("This dataset has no impressions or clicks, so no CTR chart.")
     with st.spinner("Counting the most widespread terms…"):
         top = ui.top_terms(name, version, 25)
-    st.plotly_chart(
+    st.plotly_chart(ui.count_axis(
         px.bar(top.iloc[::-1].assign(term=lambda t: ui.chart_text(t["term"])), x="campaigns",
                y="term", orientation="h", height=600,
                title="Most widespread terms (number of campaigns)"),
+        top["campaigns"].max() if len(top) else 0, axis="x"),
         width="stretch",
     )
     if table["cost"].notna().any() and table["label"].notna().any():

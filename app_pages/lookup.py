@@ -23,6 +23,15 @@ def _no_neighbours(min_terms: int, own_account_left_out: bool) -> str:
     return f"No campaign {why}: {' or '.join(u for u in undo if u)}."
 
 
+def _nothing_to_suggest(neighbors: pd.DataFrame) -> str:
+    """Why there is no action: with no neighbour similar enough nothing was learnt, which
+    is not "looks like its neighbours" (said under "No campaign is similar enough")."""
+    if neighbors.empty or not neighbors["similar_enough"].any():
+        return ("Nothing to suggest: no campaign is similar enough to learn from (see "
+                "*Minimum similarity*).")
+    return "Nothing to suggest: this campaign looks like its neighbours."
+
+
 st.title("Campaign lookup")
 
 scored = ui.scored_model_ids()
@@ -77,9 +86,7 @@ result = None
 with ui.friendly_errors():
     if mode == "Existing campaign":
         table = lookup.campaigns.reset_index()
-        labels = dict(zip(table["campaign_id"],
-                          table["campaign_id"] + " — " + table["campaign_name"].fillna(""),
-                          strict=True))
+        labels = ui.campaign_labels(table["campaign_id"], table["campaign_name"])
         campaign_id = st.selectbox("Campaign (type an id or part of a name)", list(labels),
                                    format_func=labels.get, index=None,
                                    placeholder="e.g. plumbing, C00042 …", key="lookup_campaign")
@@ -148,7 +155,8 @@ similarity = {c: st.column_config.NumberColumn(c.replace("_", " "), format="%.3f
                              ("vector_similarity", "How alike their words' meanings are "
                               "(word vectors learnt on this dataset), also for different "
                               "words")]}
-order = [c for c in NEIGHBOR_COLUMNS if c in result.neighbors]
+hidden = set(ui.empty_columns(lookup.campaigns))  # no account in the data: no column of None
+order = [c for c in NEIGHBOR_COLUMNS if c in result.neighbors and c not in hidden]
 order.insert(order.index("similarity") + 1, "similar_enough")
 st.dataframe(ui.as_percent_points(result.neighbors), hide_index=True, column_order=order,
              column_config={
@@ -184,7 +192,7 @@ st.subheader("Suggested actions")
 for note in result.suggestions.notes:
     st.caption(ui.markdown_text(note))  # they quote terms and topic names
 if not result.suggestions.actions:
-    st.info("Nothing to suggest: this campaign looks like its neighbours.")
+    st.info(_nothing_to_suggest(result.neighbors))
 for action in result.suggestions.actions:
     with st.expander(f"**{ui.markdown_text(action.title)}** — "
                      f"{ui.markdown_text(action.reason)}"):

@@ -99,9 +99,8 @@ shown = points[points["campaign_id"].isin(chosen)] if len(chosen) > 1 else point
 st.selectbox(f"Open in Lookup ({len(shown):,} campaigns"
              + (" selected)" if len(chosen) > 1 else ")"),
              shown["campaign_id"].tolist(), index=None, key="map_open", on_change=picked,
-             format_func=dict(zip(shown["campaign_id"],
-                                  shown["campaign_id"] + " — " + shown["campaign_name"].fillna(""),
-                                  strict=True)).get,
+             format_func=ui.campaign_labels(shown["campaign_id"],
+                                            shown["campaign_name"]).get,
              placeholder="type an id or part of a name")
 if st.session_state.pop("map_open_lookup", False):
     st.switch_page("app_pages/lookup.py")
@@ -109,7 +108,8 @@ if st.session_state.pop("map_open_lookup", False):
 st.subheader("Clusters of campaigns")
 st.caption("One cluster per dominant topic; topics that lead only a few campaigns are merged "
            "into the nearest cluster. Rates are the medians of the cluster's campaigns.")
-st.dataframe(ui.as_percent_points(result.clusters, ("median_ctr", "median_conversion_rate")),
+clusters = result.clusters.drop(columns=ui.empty_columns(result.clusters))  # no metrics
+st.dataframe(ui.as_percent_points(clusters, ("median_ctr", "median_conversion_rate")),
              hide_index=True, column_config={
                  "cluster": None,
                  "name": st.column_config.TextColumn("cluster", pinned=True),

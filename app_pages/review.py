@@ -45,9 +45,9 @@ if not auth.current_user().can("review"):
 if st.session_state.pop("review_saved", False):
     st.session_state["review_note"] = ""
 with st.form("review"):
-    campaign_names = queue.set_index("campaign_id")["campaign_name"].fillna("").to_dict()
+    labels = ui.campaign_labels(queue["campaign_id"], queue["campaign_name"])
     campaign_id = st.selectbox("Campaign", queue["campaign_id"].tolist(), key="review_campaign",
-                               format_func=lambda c: f"{c} — {campaign_names[c]}")
+                               format_func=labels.get)
     decision = st.radio("Decision", review.DECISIONS, horizontal=True, key="review_decision",
                         format_func=lambda d: d.replace("_", " "))
     topic = ui.selectbox("Topic (for 'assign topic')", list(range(model.k)),

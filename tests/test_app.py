@@ -11,7 +11,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from core.data import datasets, ingest
-from tests.conftest import FIXTURES, REPO
+from tests.conftest import FIXTURES, REPO, write_terms_csv
 
 APP = str(REPO / "app.py")
 
@@ -65,6 +65,33 @@ def test_explore_tables_and_sql(home, small_csv):
     result = at.dataframe[-1].value
     assert result["campaign_id"].tolist() == ["C2", "C1", "C3"]
     assert any("3 rows" in c.value for c in at.caption)
+
+
+def test_explore_search_finds_names_typed_in_full_or_half_width(home, tmp_path):
+    """A Japanese input method left on types full-width `ＡＫＡＳＨＩ`, which found none
+    of Sony's `akashi_…` campaigns; half-width `ｱｶｼ` did not find `アカシ` either."""
+    rows = [{"campaign_id": "akashi_brand", "campaign_name": "akashi_brand", "keyword": "a"},
+            {"campaign_id": "C2", "campaign_name": "アカシ 勤怠", "keyword": "b"},
+            {"campaign_id": "C3", "campaign_name": "other", "keyword": "c"}]
+    ingest.import_paths([write_terms_csv(tmp_path / "wide.csv", rows)], "wide")
+    at = run_page("app_pages/explore.py")
+    for typed, found in [("ＡＫＡＳＨＩ", ["akashi_brand"]), ("ｱｶｼ", ["C2"]),
+                         ("アカシ", ["C2"]), ("akashi", ["akashi_brand"])]:
+        at.text_input(key="campaign_search").set_value(typed).run()
+        assert at.dataframe[0].value["campaign_id"].tolist() == found, typed
+
+
+def test_explore_charts_count_few_campaigns_in_whole_numbers(home, small_csv):
+    """On the 16 Sony campaigns plotly ticked 0, 0.5, 1 … campaigns on the histograms and
+    on *Most widespread terms*."""
+    ingest.import_paths([small_csv], "shop")
+    at = run_page("app_pages/explore.py")
+    charts = {c["layout"]["title"]["text"]: c["layout"]
+              for c in (json.loads(p.proto.spec) for p in at.get("plotly_chart"))}
+    for title, axis in [("Terms per campaign", "yaxis"),
+                        ("Click-through rate per campaign", "yaxis"),
+                        ("Most widespread terms (number of campaigns)", "xaxis")]:
+        assert charts[title][axis]["dtick"] == 1, title
 
 
 def test_explore_refuses_hostile_sql_with_a_message(home, small_csv):

@@ -40,6 +40,8 @@ def test_a_blank_model_id_is_refused_not_read_as_production(trained_home, blank)
     (1.5, "Roofing", "whole number"),   # was stored on topic 2
     ("1", "Roofing", "whole number"),   # was a TypeError traceback
     (True, "Roofing", "whole number"),  # was stored on topic 1
+    (3, "Plumbing", "Topic 1 of model"),   # two topics of one name: one bar in charts
+    (3, " heating ", "named 'Heating' already: give topic 3 another name"),
 ])
 def test_a_bad_topic_name_or_topic_is_refused_and_the_old_name_kept(trained_home, topic,
                                                                     label, needle):

@@ -118,3 +118,15 @@ def test_cli_map_prints_clusters_and_cached_points(trained_home):
     assert full["cached"] and full["campaigns"] == len(full["points"]) == 400
     missing = cli("map", "no-such-model", home=trained_home)
     assert missing.returncode == 1 and missing.stderr.startswith("error: ")
+
+
+def test_top_topics_leave_out_topics_that_would_show_as_zero_percent():
+    """A Sony cluster of one topic at 99% listed "T1: sony, ソニー, network (0%)" among its
+    top topics (on the Map's clusters table and hover)."""
+    names = ["T0: a", "T1: b", "T2: c", "T3: d"]
+    assert campaign_map._top_topics(np.array([0.994, 0.004, 0.001, 0.001]), names) == (
+        "T0: a (99%)")
+    assert campaign_map._top_topics(np.array([0.6, 0.3, 0.006, 0.094]), names) == (
+        "T0: a (60%); T1: b (30%); T3: d (9%)")
+    assert campaign_map._top_topics(np.full(4, 0.25), names) == (
+        "T0: a (25%); T1: b (25%); T2: c (25%)")

@@ -9,6 +9,7 @@ import re
 import shutil
 
 import numpy as np
+import pandas as pd
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
@@ -97,6 +98,37 @@ def test_pages_with_a_model_trained_but_not_promoted_say_to_promote_it(home, sma
         assert any("1 model is trained, but none is in production" in n
                    and "Compare" in n for n in notices), (name, notices)
         assert not any("No model is trained yet" in n for n in notices), name
+
+
+def test_tables_leave_out_columns_the_data_holds_no_value_in(home, tmp_path):
+    """Exports without accounts or labels (all 16 Sony ones) showed a column of "None"
+    for each in Explore's campaign table and Lookup's neighbours."""
+    from tests.conftest import write_terms_csv
+
+    rows = [("C1", "red shoes"), ("C1", "blue shoes"), ("C2", "red boots"),
+            ("C2", "blue boots"), ("C3", "red shoes sale"), ("C4", "blue boots sale")]
+    ingest.import_paths([write_terms_csv(tmp_path / "plain.csv", [
+        {"campaign_id": c, "campaign_name": c, "keyword": k, "clicks": 1}
+        for c, k in rows])], "plain")
+    model = train.train(train.TrainSpec(dataset="plain", k=2, params={"iterations": 20}))
+    deploy.promote(model.model_id, "production")
+    table = ok(page("explore")).dataframe[0].value
+    assert "campaign_id" in table and not {"account", "label"} & set(table.columns)
+    at = page("lookup")
+    # Named by their ids, as the Sony exports are: offered as `C1`, not `C1 — C1`
+    assert at.selectbox(key="lookup_campaign").options == ["C1", "C2", "C3", "C4"]
+    ok(at.selectbox(key="lookup_campaign").set_value("C1").run())
+    shown = list(at.dataframe[0].proto.column_order)
+    assert "similarity" in shown and not {"account", "label"} & set(shown)
+    assert {"account", "label"} <= set(at.dataframe[0].value.columns)  # the CSV keeps them
+    clusters = ok(page("map")).dataframe[0].value  # no cost or impressions: no rate column
+    assert "campaigns" in clusters and not {"median_ctr", "median_cpc", "cost"} & set(clusters)
+
+
+def test_campaign_pickers_offer_the_id_alone_when_the_name_adds_nothing():
+    labels = ui.campaign_labels(pd.Series(["C1", "C2", "C3", "C4"]),
+                                pd.Series(["C1", None, " ", "Acme — shoes"]))
+    assert labels == {"C1": "C1", "C2": "C2", "C3": "C3", "C4": "C4 — Acme — shoes"}
 
 
 def test_train_page_trains_a_model_with_progress(trained_home):
@@ -193,6 +225,14 @@ def test_compare_page_aligns_and_promotes_only_after_confirmation(two_models_hom
     assert registry.alias("production") == second_model
     assert registry.alias("candidate") is None  # promoting the candidate clears it
     assert any(f"replacing {production}" in s.value for s in at.success)
+
+
+def test_compare_puts_k_ticks_only_at_the_ks_trained(trained_home):
+    """With one model (the Sony store's K = 8) plotly ticked K at 7, 7.5, 8, 8.5 and 9."""
+    at = page("compare")
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    by_k = next(c for c in charts if c["layout"]["title"]["text"] == "npmi by K")
+    assert by_k["layout"]["xaxis"]["tickvals"] == [FAST_K]
 
 
 def test_a_rerun_opens_the_store_a_few_times_not_once_per_picker_option(two_models_home,
@@ -462,6 +502,22 @@ def test_lookup_says_when_no_campaign_passes_the_filters_and_asks_no_feedback(tr
     assert not [b for b in at.button if b.label == "Send feedback"]
 
 
+def test_lookup_does_not_say_a_campaign_looks_like_neighbours_none_is_similar_to(
+        trained_home):
+    """Under "No campaign is similar enough … to learn from" the page said "Nothing to
+    suggest: this campaign looks like its neighbours" (Sony's `amuelind_brand`, whose
+    nearest campaign has similarity 0.08)."""
+    at = page("lookup")
+    at.slider(key="lookup_min_similarity").set_value(1.0)
+    at.segmented_control(key="lookup_mode").set_value("New campaign").run()
+    ok(at.text_area(key="lookup_keywords").set_value("emergency plumber\nblocked drain").run())
+    assert not at.dataframe[0].value["similar_enough"].any()
+    infos = [i.value for i in at.info]
+    assert any(i.startswith("Nothing to suggest: no campaign is similar enough")
+               for i in infos), infos
+    assert not any("looks like its neighbours" in i for i in infos)
+
+
 def test_lookup_names_the_words_a_stored_campaign_has_that_the_model_does_not_use(
         trained_home):
     """A stored campaign showed "Words the model does not use: 9%" and no word (its stored
@@ -478,6 +534,29 @@ def test_lookup_names_the_words_a_stored_campaign_has_that_the_model_does_not_us
     shown = [c.value for c in at.caption if "vocabulary filter" in c.value
              or c.value.startswith("Never seen")]
     assert shown and lookup.unknown_of(campaign_id).unknown_words()[0] in " ".join(shown)
+
+
+def test_lookup_names_the_words_of_a_campaign_the_model_knows_no_word_of(home, tmp_path):
+    """A Sony campaign (`amuelind_brand`) whose every word the vocabulary filter dropped
+    showed "Words the model does not use: 100%" and no word (they were read by folding
+    them in, which refuses a campaign with no known word); `fingerprint` printed
+    `unknown_words: []`."""
+    from tests.conftest import cli, ok_json, write_terms_csv
+
+    rows = [("C1", "red shoes"), ("C1", "blue shoes"), ("C2", "red boots"),
+            ("C2", "blue boots"), ("C3", "red shoes sale"), ("C4", "blue boots sale"),
+            ("C5", "zorblax quintor"), ("C5", "flimwax")]
+    ingest.import_paths([write_terms_csv(tmp_path / "odd.csv", [
+        {"campaign_id": c, "campaign_name": c, "keyword": k} for c, k in rows])], "odd")
+    model = train.train(train.TrainSpec(dataset="odd", k=2, params={"iterations": 20}))
+    deploy.promote(model.model_id, "production")
+    at = page("lookup")
+    ok(at.selectbox(key="lookup_campaign").set_value("C5").run())
+    assert [m.value for m in at.metric if m.label.startswith("Words")] == ["100%"]
+    dropped = [c.value for c in at.caption if "vocabulary filter" in c.value]
+    assert dropped and all(w in dropped[0] for w in ("zorblax", "quintor", "flimwax"))
+    printed = ok_json(cli("fingerprint", "C5", home=home))
+    assert sorted(printed["unknown_words"]) == ["flimwax", "quintor", "zorblax"]
 
 
 def test_a_stored_campaigns_unknown_words_are_read_once_per_lookup(trained_home, monkeypatch):

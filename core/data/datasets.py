@@ -88,15 +88,27 @@ def default_version(versions: pd.DataFrame | None = None) -> tuple[str, int] | N
     return name, int(versions.loc[versions["name"] == name, "version"].max())
 
 
+def _searchable(text: pd.Series) -> pd.Series:
+    """Text as a campaign search compares it: lower case, and NFKC (what Lookup does to
+    pasted keywords), so full-width `ＡＫＡＳＨＩ`, typed with a Japanese input method
+    left on, finds `akashi_brand` (it found nothing), and half-width `ｱｶｼ` finds `アカシ`.
+    Only text that is not ASCII is normalised: that costs ~1 s per million names."""
+    text = text.str.lower()
+    wide = ~text.str.isascii()
+    if wide.any():
+        text = text.where(~wide, text[wide].str.normalize("NFKC").str.lower())
+    return text
+
+
 def search_campaigns(table: pd.DataFrame, text: str, limit: int | None = None) -> pd.DataFrame:
-    """Rows of a campaign table whose id, name or account contains `text` (any case);
-    exact id matches first."""
-    needle = text.strip().lower()
+    """Rows of a campaign table whose id, name or account contains `text` (any case, any
+    width: `_searchable`); exact id matches first."""
+    needle = _searchable(pd.Series([text.strip()], dtype=str)).iloc[0].strip()
     if needle:
-        hay = (table["campaign_id"].astype(str) + " " + table["campaign_name"].fillna("")
-               + " " + table["account"].fillna("")).str.lower()
+        hay = _searchable(table["campaign_id"].astype(str) + " "
+                          + table["campaign_name"].fillna("") + " " + table["account"].fillna(""))
         hits = table[hay.str.contains(needle, regex=False)]
-        exact = hits["campaign_id"].astype(str).str.lower() == needle
+        exact = _searchable(hits["campaign_id"].astype(str)) == needle
         table = pd.concat([hits[exact], hits[~exact]])
     return table if limit is None else table.head(limit)
 

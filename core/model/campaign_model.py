@@ -144,6 +144,24 @@ def fold_in_keywords(encoder: Encoder, engine: Engine, terms: Sequence[str],
     return result
 
 
+def read_words(encoder: Encoder, terms: Sequence[str]) -> Fingerprint | None:
+    """What the model reads of a stored campaign's terms: its known and unknown words, and
+    why each dropped one was dropped, without folding them in (its weights are stored, so
+    `weights` is left empty). Also when the model knows none of them, which
+    `fold_in_keywords` refuses: the Lookup page showed "Words the model does not use:
+    100%" and not one word. None when the terms hold no word at all."""
+    cleaned = [t.strip() for t in terms if t and t.strip()]
+    tokens = [tok for term in encoder.tokenizer.tokenize_terms(cleaned) for tok in term
+              ] if cleaned else []
+    if not tokens:
+        return None
+    vocabulary = encoder.dictionary.token2id
+    known = [t for t in tokens if t in vocabulary]
+    unknown = [t for t in tokens if t not in vocabulary]
+    dropped = {t: encoder.dropped[t] for t in unknown if t in encoder.dropped}
+    return Fingerprint(np.empty(0), len(unknown) / len(tokens), known, unknown, dropped)
+
+
 def fold_in_keyword_lists(encoder: Encoder, engine: Engine,
                           keyword_lists: Sequence[Sequence[str]], model_name: str
                           ) -> list[Fingerprint | InputError]:

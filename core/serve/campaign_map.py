@@ -189,8 +189,12 @@ def dominant_clusters(weights: np.ndarray, min_cluster_size: int | None = None) 
 
 
 def _top_topics(mean: np.ndarray, names: list[str], n: int = 3) -> str:
+    """The `n` strongest topics with their share, leaving out any that would show as 0%:
+    a Sony cluster of one topic at 99% listed two more topics at "(0%)" as its top ones.
+    The strongest is always named."""
     order = np.argsort(-mean, kind="stable")[:n]
-    return "; ".join(f"{names[t]} ({mean[t]:.0%})" for t in order)
+    shown = [t for i, t in enumerate(order) if i == 0 or mean[t] >= 0.005]
+    return "; ".join(f"{names[t]} ({mean[t]:.0%})" for t in shown)
 
 
 def clusters_frame(weights: np.ndarray, labels: np.ndarray, campaigns: pd.DataFrame,

@@ -34,6 +34,7 @@ from core.model.campaign_model import (
     keyword_rows,
     neighbor_table,
     query_filters,
+    read_words,
     suggest_actions,
 )
 from core.model.corpus import EncodedCounts
@@ -190,10 +191,7 @@ class Lookup:
 
     def _read_unknown(self, campaign_id: str) -> score.Fingerprint | None:
         rows = self._rows_of([campaign_id])   # mapped, not read from the store
-        try:
-            return score.fold_in(self.model, rows["term"].dropna().astype(str).tolist())
-        except InputError:
-            return None
+        return read_words(self.model.encoder, rows["term"].dropna().astype(str).tolist())
 
     # -- finding campaigns ------------------------------------------------------------
     def search(self, text: str, limit: int = 20) -> pd.DataFrame:

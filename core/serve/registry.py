@@ -531,6 +531,8 @@ def set_topic_label(model_id: str, topic: int, label: str) -> str:
         if not 0 <= topic < int(record["k"]):
             raise InputError(f"Model {model_id} has topics 0-{int(record['k']) - 1}; "
                              f"there is no topic {topic}.")
+        if label:
+            _check_name_free(con, model_id, topic, label)
         pause("set_topic_label")
         store.mark_serving_change()
         con.execute("DELETE FROM topic_labels WHERE model_id = ? AND topic = ?",
@@ -545,6 +547,20 @@ def set_topic_label(model_id: str, topic: int, label: str) -> str:
 
 
 MAX_LABEL = 80
+
+
+def _check_name_free(con: duckdb.DuckDBPyConnection, model_id: str, topic: int,
+                     label: str) -> None:
+    """InputError when another topic of the model has this name (in any case): two topics
+    of one name could not be told apart in the pickers, the CSVs and the API, and the
+    Lookup and Compare charts drew both on one bar or row."""
+    for other, name in con.execute("SELECT topic, label FROM topic_labels WHERE model_id = ? "
+                                   "AND topic <> ? ORDER BY topic",
+                                   [model_id, topic]).fetchall():
+        if name.casefold() == label.casefold():
+            raise InputError(f"Topic {other} of model {model_id} is named {quoted(name)} "
+                             f"already: give topic {topic} another name (two topics of one "
+                             "name cannot be told apart in pickers, charts and exports).")
 
 
 def _check_label(topic: object, label: object) -> str:

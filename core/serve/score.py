@@ -23,7 +23,7 @@ import pyarrow as pa
 from core.data import audit, auth, datasets, store
 from core.errors import InputError, NotFoundError, quoted
 from core.memory import releases_memory
-from core.model.campaign_model import Fingerprint, fold_in_keyword_lists
+from core.model.campaign_model import Fingerprint, fold_in_keyword_lists, read_words
 from core.model.corpus import EncodedCounts
 from core.plain_text import first_hidden, given_id
 from core.progress import Progress
@@ -228,15 +228,14 @@ def _fold_in_batches(model: registry.LoadedModel, counts, progress: Progress | N
 def unknown_of_stored(model: registry.LoadedModel, campaign_id: str) -> Fingerprint | None:
     """A stored campaign's words the model does not use, and why, read again from its
     term rows: a stored fingerprint keeps only their share (the CLI printed `oov_share`
-    0.26 with `unknown_words: []`). None when the model knows none of its words."""
+    0.26 with `unknown_words: []`), also when the model knows none of them
+    (`campaign_model.read_words`; `weights` is empty: the stored ones are the fingerprint).
+    None when its terms hold no word."""
     info = model.manifest["dataset"]
     rows = store.query("SELECT term FROM terms WHERE dataset = ? AND version = ? AND "
                        "campaign_id = ? AND term IS NOT NULL ORDER BY source_file, source_line",
                        [info["name"], int(info["version"]), campaign_id])
-    try:
-        return fold_in(model, rows["term"].astype(str).tolist())
-    except InputError:
-        return None
+    return read_words(model.encoder, rows["term"].astype(str).tolist())
 
 
 def load_fingerprints(model_id: str) -> Fingerprints:
