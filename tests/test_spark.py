@@ -44,8 +44,11 @@ GROUPS = {
 }
 
 
-def planted_rows(campaigns_per_group: int = 60, seed: int = 0) -> pd.DataFrame:
-    """Campaigns whose two-word keywords all come from one of three word groups."""
+def planted_rows(campaigns_per_group: int = 60, seed: int = 0, filtered: bool = False
+                 ) -> pd.DataFrame:
+    """Campaigns whose two-word keywords all come from one of three word groups; with
+    `filtered`, also a word in every campaign ("acme", too common for the vocabulary) and
+    one in a single campaign ("zeppelin", too rare)."""
     rng = np.random.default_rng(seed)
     rows = []
     for group, words in GROUPS.items():
@@ -55,6 +58,10 @@ def planted_rows(campaigns_per_group: int = 60, seed: int = 0) -> pd.DataFrame:
                 a, b = rng.choice(words, 2, replace=False)
                 rows.append({"campaign_id": cid, "campaign_name": f"{group} {c}",
                              "keyword": f"{a} {b}", "clicks": int(rng.integers(0, 50))})
+            if filtered:
+                rows.append({"campaign_id": cid, "campaign_name": f"{group} {c}",
+                             "keyword": "acme" if c or group != "food" else "acme zeppelin",
+                             "clicks": 1})
     return pd.DataFrame(rows)
 
 
@@ -83,7 +90,7 @@ def spark_home(session, tmp_path_factory) -> tuple[Path, str, str]:
     mp.setenv("TOPICLAB_HOME", str(home))
     try:
         path = home / "planted.csv"
-        planted_rows().to_csv(path, index=False)
+        planted_rows(filtered=True).to_csv(path, index=False)
         ingest.import_paths([path], "planted")
         out, err = io.StringIO(), io.StringIO()
         with redirect_stdout(out), redirect_stderr(err):
@@ -175,6 +182,27 @@ def test_spark_artifact_is_complete_like_a_local_one(home_with_model):
     counts_at = model.engine.fit_info_["counts"]
     assert counts_at == spark_export.counts_location(home_with_model)
     assert (Path(counts_at) / "_SUCCESS").exists()
+
+
+@needs_spark
+def test_spark_and_local_models_split_pasted_unknown_words_alike(home_with_model):
+    """A Spark model keeps the words its vocabulary filters dropped, as a local model does
+    (`encoder/dropped.json`): pasted words were all "never seen" in a Spark model, so
+    "acme" (in every campaign) and "zeppelin" (in one) were counted as new words."""
+    from core.model.campaign_model import fold_in_keywords
+    from core.ops.train import make_engine
+
+    model = registry.load(home_with_model)
+    local, _ = build_corpus("planted", None, TrainSpec(dataset="planted").text)
+    assert model.encoder.dropped == local.encoder.dropped == {
+        "acme": "too common", "zeppelin": "too rare"}
+    engine = make_engine("gensim", k=3, passes=1, iterations=5).fit(local)
+    pasted = ["sushi acme", "zeppelin pizza", "unheardof taco"]
+    in_spark = score.fold_in(model, pasted)
+    in_local = fold_in_keywords(local.encoder, engine, pasted, "local")
+    assert in_spark.oov_share == in_local.oov_share == 0.5
+    assert in_spark.unknown_report() == in_local.unknown_report()
+    assert in_spark.unknown_report()["never_seen"] == ["unheardof"]
 
 
 @needs_spark
