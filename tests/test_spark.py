@@ -681,7 +681,8 @@ def test_two_exports_of_one_version_never_delete_each_others_files(home, monkeyp
     monkeypatch.setattr(spark_export, "_write_export", the_other_run_finishes_first)
     assert spark_export.export("planted") == str(final)
     assert (final / "_read-by-the-other-run").exists()     # not replaced under its reader
-    assert sorted(p.name for p in root.iterdir()) == sorted([final.name, writing.name])
+    assert sorted(p.name for p in root.iterdir() if not p.name.startswith(".in-use-")
+                  ) == sorted([final.name, writing.name])
 
 
 
@@ -716,6 +717,27 @@ def test_exports_under_the_former_key_go_when_an_export_is_written(home):
     assert not folders["ours"].exists()
     assert all(folders[name].exists() for name in ("young", "sparks", "users"))
     assert other.exists()
+
+def test_an_older_versions_export_goes_unless_a_run_reads_it(home):
+    """One export per dataset version ever run on Spark stayed for good, a full copy of
+    the dataset each. Writing a version's export removes those of the dataset's older
+    versions, except one a run reads now (`exported`: a lock the run holds, so a run
+    killed by `kill -9` holds nothing); other datasets' stay. DuckDB only: no Spark."""
+    home.mkdir(parents=True, exist_ok=True)
+    for seed in (0, 1, 2, 3):
+        path = home / f"planted-{seed}.csv"
+        planted_rows(campaigns_per_group=2, seed=seed).to_csv(path, index=False)
+        ingest.import_paths([path], "planted" if seed else "other")
+    other, v1 = Path(spark_export.export("other")), Path(spark_export.export("planted", 1))
+    with spark_export.exported("planted", 2) as read_now:
+        v3 = Path(spark_export.export("planted", 3))
+        assert not v1.exists()                         # superseded, read by no run
+        assert Path(read_now).exists() and other.exists()
+    assert Path(spark_export.export("planted", 3)) == v3   # the next run's cleans it
+    assert not Path(read_now).exists() and (v3 / "_SUCCESS").exists()
+    assert sorted(p.name for p in v3.parent.iterdir() if not p.name.startswith(".")) == \
+        sorted([other.name, v3.name])
+
 
 @needs_spark
 def test_a_killed_scorings_scratch_folder_goes_with_a_later_scoring(home, session):

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -47,6 +47,11 @@ TaskHook = Callable[[pd.DataFrame], None]
 @spark_session.holds
 def train(spec, progress: Progress | None = None, *, sweep_id: str | None = None):
     """Train a Spark model on a whole dataset version and register it (see module doc)."""
+    with ExitStack() as exports:  # the export stays until its last job (`exported`)
+        return _train(spec, progress, sweep_id, exports)
+
+
+def _train(spec, progress: Progress | None, sweep_id: str | None, exports: ExitStack):
     from core.data import datasets, spark_export
     from core.model import metrics
     from core.model.corpus import Encoder
@@ -73,7 +78,8 @@ def train(spec, progress: Progress | None = None, *, sweep_id: str | None = None
     timings["spark_start"], clock = _lap(clock)
 
     progress(1, _TOTAL, f"Exporting {info.label} to Parquet…")
-    location = spark_export.export(info.name, info.version, session)
+    location = exports.enter_context(spark_export.exported(info.name, info.version,
+                                                           session))
     timings["export"], clock = _lap(clock)
 
     cut = round(spec.heldout_share * 1000)
@@ -421,10 +427,11 @@ def score(model_id: str | None = None, progress: Progress | None = None, *,
     counts_at = spark_export.counts_location(model_id)
     with _counts_go_if_deleted(session, model_id, counts_at):
         if not spark_export.HadoopFS(session).exists(f"{counts_at}/_SUCCESS"):
-            location = spark_export.export(dataset["name"], int(dataset["version"]), session)
-            run.lap("export")
-            registry.record_counts(model_id, counts_at)   # so delete-model finds them there
-            _encode_into_place(session, location, model.encoder, counts_at, progress)
+            with spark_export.exported(dataset["name"], int(dataset["version"]),
+                                       session) as location:
+                run.lap("export")
+                registry.record_counts(model_id, counts_at)  # so delete-model finds them
+                _encode_into_place(session, location, model.encoder, counts_at, progress)
             run.lap("encode")
         state = session.sparkContext.broadcast({
             "topic_term": model.engine.topic_term_, "alpha": model.engine.alpha_,
