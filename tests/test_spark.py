@@ -1014,6 +1014,25 @@ def test_the_zip_of_core_for_executors_goes_when_the_process_exits():
     assert folder.name.startswith("topiclab-spark-") and not folder.exists()
 
 
+def test_a_file_uri_without_authority_is_that_local_folder(home, monkeypatch, small_csv):
+    """`file:/x`, Hadoop's short form of a local path, is the folder `/x`: DuckDB wrote
+    into `./file:/x` under the working folder, then failed with an IO Error traceback, and
+    a file there was not refused. DuckDB only: no Spark needed."""
+    from core.data import datasets
+
+    monkeypatch.chdir(home.parent)
+    ingest.import_paths([small_csv], "d")
+    with spark_export.chosen(f"file:{home}/short/"):
+        assert spark_export.export_dir() == f"{home}/short"
+        assert spark_export.counts_location("m1") == f"{home}/short/counts/m1"
+        assert spark_export.export("d") == str(
+            home / "short" / spark_export.export_key(datasets.get("d")))
+    assert not (home.parent / "file:").exists()
+    (home / "a-file").write_text("x")
+    with pytest.raises(TopicLabError, match="a-file: is a regular file, not a folder"):
+        spark_export.check_export_dir(f"file:{home}/a-file")
+
+
 def test_export_dir_comes_from_the_flag_then_the_environment(home, monkeypatch, capsys,
                                                              small_csv):
     """`--export-dir` over TOPICLAB_SPARK_EXPORT_DIR over $TOPICLAB_HOME/parquet, like the

@@ -71,8 +71,12 @@ def export_dir(explicit: str | None = None) -> str:
 def _absolute(location: str) -> str:
     """A relative local folder as an absolute path: the counts' place is recorded with the
     model, and `delete-model` run from another folder looked for `relexp/counts/<id>`
-    there and left the real ones. Anything with a scheme (`file:relative` too, which
+    there and left the real ones. `file:/x`, Hadoop's short form of a local path, is
+    the path `/x` (DuckDB wrote into `./file:/x` under the working folder, then failed
+    with an IO Error traceback). Anything else with a scheme (`file:relative` too, which
     Hadoop refuses) is left as it is."""
+    if re.match(r"file:/(?!/)", location):
+        return location[len("file:"):]
     if not location or re.match(r"[A-Za-z][A-Za-z0-9+.-]*:", location):
         return location
     return os.path.abspath(location)
@@ -105,7 +109,7 @@ def check_export_dir(location: str | None = None, what: str = "the Spark export 
     `[ ] { } * ? \\`, which Spark's `read.parquet` takes as a pattern: `x[1]` failed with
     "[PATH_NOT_FOUND] Path does not exist" after the export was written, and `st*r`
     listed the folder above, failing on a sibling named `a:b`."""
-    location = export_dir() if location is None else location
+    location = export_dir() if location is None else _absolute(location)
     found = _PATTERN.search(location)
     if found:
         raise InputError(
