@@ -539,6 +539,29 @@ def test_a_cancel_while_no_job_runs_stops_the_jobs_after_it(session):
 
 
 @needs_spark
+def test_a_long_task_is_reported_when_it_starts_and_while_it_runs(session, monkeypatch):
+    """Progress came from finished tasks only: a stage of long tasks (tokenising a bucket
+    of 15,000 campaigns) showed `0/10 tasks` for a minute and more. Started tasks are
+    counted, and a line comes every HEARTBEAT_S while nothing else changes."""
+    monkeypatch.setattr(spark_session, "HEARTBEAT_S", 1.0, raising=False)
+    lines = []
+
+    def slow_tasks():
+        return session.sparkContext.parallelize(range(2), 2).map(
+            lambda x: time.sleep(3) or x).count()
+
+    def report(done, total, message):
+        lines.append((time.monotonic(), message))
+
+    assert spark_session.run_job(session, "slow", slow_tasks, report) == 2
+    running = [t for t, m in lines if re.search(r"0/2 tasks done, [12] running", m)]
+    assert running, lines                      # before any task ended
+    assert len(running) >= 2 and re.search(r", [1-9] s$", lines[-1][1]), lines
+    gaps = np.diff([t for t, _ in lines])
+    assert gaps.max() < 2.5, lines             # never silent for a task's length
+
+
+@needs_spark
 def test_pipeline_on_spark_exports_to_the_chosen_export_dir(session, tmp_path, monkeypatch):
     """`pipeline --engine spark --export-dir DIR` tokenised on this machine and fitted
     MLlib on that corpus: DIR stayed empty. Now it trains as `train --engine spark` does:

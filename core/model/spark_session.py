@@ -30,6 +30,7 @@ import struct
 import sys
 import tempfile
 import threading
+import time
 import warnings
 import zipfile
 from collections.abc import Callable, Iterator
@@ -46,6 +47,7 @@ DEFAULT_MASTER = "local[*]"
 T = TypeVar("T")
 
 _POLL_S = 0.5
+HEARTBEAT_S = 10.0   # a progress line at least this often while a job runs
 _lock = threading.RLock()
 _session: Any = None
 _session_master: str | None = None
@@ -431,8 +433,9 @@ def run_job(session, label: str, action: Callable[[], T], progress: Progress | N
             outcome["error"] = err
 
     thread = threading.Thread(target=work, name=f"spark-{label}", daemon=True)
+    started = time.monotonic()
     thread.start()
-    shown = (-1, "")
+    shown, shown_at = (-1, ""), started
     try:
         while thread.is_alive():
             thread.join(_POLL_S)
@@ -444,9 +447,11 @@ def run_job(session, label: str, action: Callable[[], T], progress: Progress | N
                         raise
                     continue     # stopped meanwhile: the job's own error says so below
                 done = max(done, shown[0], 0)  # the bar only moves forward
-                if (done, message) != shown:  # report changes only, not every poll
-                    progress(done, 1000, f"{label}: {message}")
-                    shown = (done, message)
+                now = time.monotonic()
+                if (done, message) != shown or now - shown_at >= HEARTBEAT_S:
+                    # changes, and a line every HEARTBEAT_S while a long task runs on
+                    progress(done, 1000, f"{label}: {message}, {now - started:.0f} s")
+                    shown, shown_at = (done, message), now
     except BaseException:
         # The group's later jobs too: online LDA starts a job per iteration, and a cancel
         # that landed between two of them let the fit run to its end (Spark 4's call;
@@ -506,7 +511,7 @@ def _status(sc, group: str, expected_jobs: int) -> tuple[int, str]:
     jobs = [tracker.getJobInfo(j) for j in tracker.getJobIdsForGroup(group)]
     jobs = [j for j in jobs if j is not None]
     finished = sum(1 for j in jobs if j.status in ("SUCCEEDED", "FAILED"))
-    tasks_done = tasks_total = 0
+    tasks_done = tasks_total = active = 0
     for job in jobs:
         if job.status != "RUNNING":
             continue
@@ -515,11 +520,12 @@ def _status(sc, group: str, expected_jobs: int) -> tuple[int, str]:
             if stage is not None:
                 tasks_done += stage.numCompletedTasks
                 tasks_total += stage.numTasks
+                active += stage.numActiveTasks
     within = tasks_done / tasks_total if tasks_total else 0.0
     share = min(1.0, (finished + within) / max(expected_jobs, finished + 1))
     message = f"{finished} Spark jobs done"
     if tasks_total:
-        message += f", running one: {tasks_done}/{tasks_total} tasks"
+        message += f", running one: {tasks_done}/{tasks_total} tasks done, {active} running"
     return round(999 * share), message
 
 
