@@ -539,6 +539,40 @@ def test_a_cancel_while_no_job_runs_stops_the_jobs_after_it(session):
 
 
 @needs_spark
+def test_a_cancelled_job_leaves_java_quiet_until_the_next_job(session):
+    """Ctrl-C printed `ERROR ShuffleBlockFetcherIterator: Error occurred while fetching
+    local blocks` (tasks interrupted mid-read) after `error: interrupted; nothing was
+    written`. A cancel turns Java's log off while the tasks stop; the next job logs
+    errors again, and a job that fails by itself leaves the level as it was."""
+    def level() -> str:
+        jvm = session.sparkContext._jvm
+        return str(jvm.org.apache.logging.log4j.LogManager.getRootLogger().getLevel())
+
+    def slow_tasks():
+        return session.sparkContext.parallelize(range(2), 2).map(
+            lambda x: time.sleep(5) or x).count()
+
+    def cancel(done, total, message):
+        if "running" in message:
+            raise KeyboardInterrupt
+
+    spark_session.run_job(session, "before", session.range(3).count)  # after any cancel
+    assert level() == "ERROR"
+    with pytest.raises(KeyboardInterrupt):
+        spark_session.run_job(session, "cancelled", slow_tasks, cancel)
+    assert level() == "OFF"
+    assert spark_session.run_job(session, "next", session.range(3).count) == 3
+    assert level() == "ERROR"
+
+    def fails():
+        return session.sparkContext.parallelize(range(2), 2).map(lambda x: 1 / 0).count()
+
+    with pytest.raises(spark_session.SparkJobError, match="ZeroDivisionError"):
+        spark_session.run_job(session, "fails", fails, lambda *a: None)
+    assert level() == "ERROR"
+
+
+@needs_spark
 def test_a_long_task_is_reported_when_it_starts_and_while_it_runs(session, monkeypatch):
     """Progress came from finished tasks only: a stage of long tasks (tokenising a bucket
     of 15,000 campaigns) showed `0/10 tasks` for a minute and more. Started tasks are

@@ -328,7 +328,8 @@ def get(master_url: str | None = None):
         except Exception as err:  # the JVM did not start: say why in one line
             raise SparkJobError(f"Spark could not start on {url}: {_start_failure(url, err)}"
                                 ) from err
-        session.sparkContext.setLogLevel("ERROR")
+        session.sparkContext.setLogLevel(_LOG_LEVEL)
+        _quieted.clear()
         session.sparkContext.addPyFile(str(_core_zip()))
         _session, _session_master = session, url
         return session
@@ -422,6 +423,7 @@ def run_job(session, label: str, action: Callable[[], T], progress: Progress | N
     `SparkJobError` with one line of reason.
     """
     sc = session.sparkContext
+    _log_errors_again(sc)
     group = f"topiclab-{label}-{threading.get_ident()}-{os.getpid()}-{id(action)}"
     outcome: dict[str, Any] = {}
 
@@ -457,6 +459,7 @@ def run_job(session, label: str, action: Callable[[], T], progress: Progress | N
         # that landed between two of them let the fit run to its end (Spark 4's call;
         # pyspark does not wrap it).
         if not _stopped(sc):     # a stopped context has no jobs left to cancel
+            _quiet_while_cancelling(sc)
             sc._jsc.sc().cancelJobGroupAndFutureJobs(group)
         thread.join(60)
         raise
@@ -466,6 +469,30 @@ def run_job(session, label: str, action: Callable[[], T], progress: Progress | N
             raise err
         raise SparkJobError(f"Spark job '{label}' failed: {_why(sc, err)}") from err
     return outcome["value"]
+
+
+_LOG_LEVEL = "ERROR"          # Java's log level while no job is being cancelled
+_quieted = threading.Event()  # set from a cancel until the next job starts
+
+
+def _quiet_while_cancelling(sc) -> None:
+    """Silence Java's log while a cancelled job's tasks stop: interrupted tasks log
+    `ERROR ShuffleBlockFetcherIterator: Error occurred while fetching local blocks`, and
+    Ctrl-C printed those after `error: interrupted; nothing was written`. The cancel
+    itself is the one line the user sees; the next job logs errors again
+    (`_log_errors_again`), and a job's failure is never told by these lines anyway."""
+    try:
+        sc.setLogLevel("OFF")
+        _quieted.set()
+    except Exception as err:   # the cancel goes on whatever the log does
+        log.debug("could not quiet Spark's log: %s", err)
+
+
+def _log_errors_again(sc) -> None:
+    """Java's log level back to ERROR after `_quiet_while_cancelling`."""
+    if _quieted.is_set():
+        sc.setLogLevel(_LOG_LEVEL)
+        _quieted.clear()
 
 
 def _stopped(sc) -> bool:
