@@ -921,6 +921,22 @@ def test_bad_driver_memory_or_partitions_are_refused_before_java_starts(monkeypa
         != "local[3]"
 
 
+@needs_spark
+def test_yarn_without_the_clusters_hadoop_config_is_named_before_java_starts(monkeypatch):
+    """Master `yarn` with neither HADOOP_CONF_DIR nor YARN_CONF_DIR set: spark-submit
+    printed a Java stack trace and the run said "the Java process could not start (is
+    Java 17 installed? `make spark`)"."""
+    monkeypatch.delenv("HADOOP_CONF_DIR", raising=False)
+    monkeypatch.setenv("YARN_CONF_DIR", " ")
+    began = time.monotonic()
+    with pytest.raises(spark_session.SparkJobError,
+                       match="neither HADOOP_CONF_DIR nor YARN_CONF_DIR is set") as raised:
+        spark_session.get("yarn")
+    assert "Java 17" not in str(raised.value) and time.monotonic() - began < 5
+    monkeypatch.setenv("YARN_CONF_DIR", "/etc/hadoop/conf")
+    spark_session.check_yarn_config("yarn")         # set: left to Spark
+
+
 def test_an_unreachable_master_is_named_as_such():
     """spark://host:port with nothing listening: Spark retries for about a minute, then
     stops the context; the error text (as pyspark raised it) used to end up as

@@ -156,6 +156,20 @@ def check_reachable(url: str, timeout_s: float = _CONNECT_TIMEOUT_S) -> None:
                         "machine at that host and port?)")
 
 
+def check_yarn_config(url: str) -> None:
+    """Master `yarn` needs the cluster's Hadoop configuration (`HADOOP_CONF_DIR` or
+    `YARN_CONF_DIR`): without either, spark-submit exited with a Java stack trace and the
+    run said "the Java process could not start (is Java 17 installed?)"."""
+    if url.strip() != "yarn":
+        return
+    if any((os.environ.get(name) or "").strip() for name in ("HADOOP_CONF_DIR",
+                                                              "YARN_CONF_DIR")):
+        return
+    raise SparkJobError(
+        "Spark could not start on yarn: neither HADOOP_CONF_DIR nor YARN_CONF_DIR is set; "
+        "set one to the folder holding the cluster's yarn-site.xml and core-site.xml")
+
+
 def _rpc_probe(host: str, port: int, request_id: bytes) -> bytes:
     """The request a Spark driver sends a master first (one RPC frame: "does an endpoint
     named Master exist?", as Spark's own `RpcEndpointVerifier.CheckExistence`). A master
@@ -295,6 +309,7 @@ def get(master_url: str | None = None):
         memory, partitions = driver_memory(), shuffle_partitions()
         check_available()
         check_reachable(url)  # before the running session stops: it may be kept
+        check_yarn_config(url)
         if _session is not None and _held_elsewhere() and _alive(_session):
             raise SparkBusy(
                 f"Spark is running another training or scoring of this process on "
