@@ -44,8 +44,11 @@ GROUPS = {
 }
 
 
-def planted_rows(campaigns_per_group: int = 60, seed: int = 0) -> pd.DataFrame:
-    """Campaigns whose two-word keywords all come from one of three word groups."""
+def planted_rows(campaigns_per_group: int = 60, seed: int = 0, filtered: bool = False
+                 ) -> pd.DataFrame:
+    """Campaigns whose two-word keywords all come from one of three word groups; with
+    `filtered`, also a word in every campaign ("acme", too common for the vocabulary) and
+    one in a single campaign ("zeppelin", too rare)."""
     rng = np.random.default_rng(seed)
     rows = []
     for group, words in GROUPS.items():
@@ -55,6 +58,10 @@ def planted_rows(campaigns_per_group: int = 60, seed: int = 0) -> pd.DataFrame:
                 a, b = rng.choice(words, 2, replace=False)
                 rows.append({"campaign_id": cid, "campaign_name": f"{group} {c}",
                              "keyword": f"{a} {b}", "clicks": int(rng.integers(0, 50))})
+            if filtered:
+                rows.append({"campaign_id": cid, "campaign_name": f"{group} {c}",
+                             "keyword": "acme" if c or group != "food" else "acme zeppelin",
+                             "clicks": 1})
     return pd.DataFrame(rows)
 
 
@@ -83,7 +90,7 @@ def spark_home(session, tmp_path_factory) -> tuple[Path, str, str]:
     mp.setenv("TOPICLAB_HOME", str(home))
     try:
         path = home / "planted.csv"
-        planted_rows().to_csv(path, index=False)
+        planted_rows(filtered=True).to_csv(path, index=False)
         ingest.import_paths([path], "planted")
         out, err = io.StringIO(), io.StringIO()
         with redirect_stdout(out), redirect_stderr(err):
@@ -175,6 +182,27 @@ def test_spark_artifact_is_complete_like_a_local_one(home_with_model):
     counts_at = model.engine.fit_info_["counts"]
     assert counts_at == spark_export.counts_location(home_with_model)
     assert (Path(counts_at) / "_SUCCESS").exists()
+
+
+@needs_spark
+def test_spark_and_local_models_split_pasted_unknown_words_alike(home_with_model):
+    """A Spark model keeps the words its vocabulary filters dropped, as a local model does
+    (`encoder/dropped.json`): pasted words were all "never seen" in a Spark model, so
+    "acme" (in every campaign) and "zeppelin" (in one) were counted as new words."""
+    from core.model.campaign_model import fold_in_keywords
+    from core.ops.train import make_engine
+
+    model = registry.load(home_with_model)
+    local, _ = build_corpus("planted", None, TrainSpec(dataset="planted").text)
+    assert model.encoder.dropped == local.encoder.dropped == {
+        "acme": "too common", "zeppelin": "too rare"}
+    engine = make_engine("gensim", k=3, passes=1, iterations=5).fit(local)
+    pasted = ["sushi acme", "zeppelin pizza", "unheardof taco"]
+    in_spark = score.fold_in(model, pasted)
+    in_local = fold_in_keywords(local.encoder, engine, pasted, "local")
+    assert in_spark.oov_share == in_local.oov_share == 0.5
+    assert in_spark.unknown_report() == in_local.unknown_report()
+    assert in_spark.unknown_report()["never_seen"] == ["unheardof"]
 
 
 @needs_spark
@@ -511,6 +539,63 @@ def test_a_cancel_while_no_job_runs_stops_the_jobs_after_it(session):
 
 
 @needs_spark
+def test_a_cancelled_job_leaves_java_quiet_until_the_next_job(session):
+    """Ctrl-C printed `ERROR ShuffleBlockFetcherIterator: Error occurred while fetching
+    local blocks` (tasks interrupted mid-read) after `error: interrupted; nothing was
+    written`. A cancel turns Java's log off while the tasks stop; the next job logs
+    errors again, and a job that fails by itself leaves the level as it was."""
+    def level() -> str:
+        jvm = session.sparkContext._jvm
+        return str(jvm.org.apache.logging.log4j.LogManager.getRootLogger().getLevel())
+
+    def slow_tasks():
+        return session.sparkContext.parallelize(range(2), 2).map(
+            lambda x: time.sleep(5) or x).count()
+
+    def cancel(done, total, message):
+        if "running" in message:
+            raise KeyboardInterrupt
+
+    spark_session.run_job(session, "before", session.range(3).count)  # after any cancel
+    assert level() == "ERROR"
+    with pytest.raises(KeyboardInterrupt):
+        spark_session.run_job(session, "cancelled", slow_tasks, cancel)
+    assert level() == "OFF"
+    assert spark_session.run_job(session, "next", session.range(3).count) == 3
+    assert level() == "ERROR"
+
+    def fails():
+        return session.sparkContext.parallelize(range(2), 2).map(lambda x: 1 / 0).count()
+
+    with pytest.raises(spark_session.SparkJobError, match="ZeroDivisionError"):
+        spark_session.run_job(session, "fails", fails, lambda *a: None)
+    assert level() == "ERROR"
+
+
+@needs_spark
+def test_a_long_task_is_reported_when_it_starts_and_while_it_runs(session, monkeypatch):
+    """Progress came from finished tasks only: a stage of long tasks (tokenising a bucket
+    of 15,000 campaigns) showed `0/10 tasks` for a minute and more. Started tasks are
+    counted, and a line comes every HEARTBEAT_S while nothing else changes."""
+    monkeypatch.setattr(spark_session, "HEARTBEAT_S", 1.0, raising=False)
+    lines = []
+
+    def slow_tasks():
+        return session.sparkContext.parallelize(range(2), 2).map(
+            lambda x: time.sleep(3) or x).count()
+
+    def report(done, total, message):
+        lines.append((time.monotonic(), message))
+
+    assert spark_session.run_job(session, "slow", slow_tasks, report) == 2
+    running = [t for t, m in lines if re.search(r"0/2 tasks done, [12] running", m)]
+    assert running, lines                      # before any task ended
+    assert len(running) >= 2 and re.search(r", [1-9] s$", lines[-1][1]), lines
+    gaps = np.diff([t for t, _ in lines])
+    assert gaps.max() < 2.5, lines             # never silent for a task's length
+
+
+@needs_spark
 def test_pipeline_on_spark_exports_to_the_chosen_export_dir(session, tmp_path, monkeypatch):
     """`pipeline --engine spark --export-dir DIR` tokenised on this machine and fitted
     MLlib on that corpus: DIR stayed empty. Now it trains as `train --engine spark` does:
@@ -653,7 +738,8 @@ def test_two_exports_of_one_version_never_delete_each_others_files(home, monkeyp
     monkeypatch.setattr(spark_export, "_write_export", the_other_run_finishes_first)
     assert spark_export.export("planted") == str(final)
     assert (final / "_read-by-the-other-run").exists()     # not replaced under its reader
-    assert sorted(p.name for p in root.iterdir()) == sorted([final.name, writing.name])
+    assert sorted(p.name for p in root.iterdir() if not p.name.startswith(".in-use-")
+                  ) == sorted([final.name, writing.name])
 
 
 
@@ -688,6 +774,27 @@ def test_exports_under_the_former_key_go_when_an_export_is_written(home):
     assert not folders["ours"].exists()
     assert all(folders[name].exists() for name in ("young", "sparks", "users"))
     assert other.exists()
+
+def test_an_older_versions_export_goes_unless_a_run_reads_it(home):
+    """One export per dataset version ever run on Spark stayed for good, a full copy of
+    the dataset each. Writing a version's export removes those of the dataset's older
+    versions, except one a run reads now (`exported`: a lock the run holds, so a run
+    killed by `kill -9` holds nothing); other datasets' stay. DuckDB only: no Spark."""
+    home.mkdir(parents=True, exist_ok=True)
+    for seed in (0, 1, 2, 3):
+        path = home / f"planted-{seed}.csv"
+        planted_rows(campaigns_per_group=2, seed=seed).to_csv(path, index=False)
+        ingest.import_paths([path], "planted" if seed else "other")
+    other, v1 = Path(spark_export.export("other")), Path(spark_export.export("planted", 1))
+    with spark_export.exported("planted", 2) as read_now:
+        v3 = Path(spark_export.export("planted", 3))
+        assert not v1.exists()                         # superseded, read by no run
+        assert Path(read_now).exists() and other.exists()
+    assert Path(spark_export.export("planted", 3)) == v3   # the next run's cleans it
+    assert not Path(read_now).exists() and (v3 / "_SUCCESS").exists()
+    assert sorted(p.name for p in v3.parent.iterdir() if not p.name.startswith(".")) == \
+        sorted([other.name, v3.name])
+
 
 @needs_spark
 def test_a_killed_scorings_scratch_folder_goes_with_a_later_scoring(home, session):
@@ -812,6 +919,22 @@ def test_bad_driver_memory_or_partitions_are_refused_before_java_starts(monkeypa
         assert spark_session.driver_memory() == good
     assert spark_session.running() is None or spark_session.running().sparkContext.master \
         != "local[3]"
+
+
+@needs_spark
+def test_yarn_without_the_clusters_hadoop_config_is_named_before_java_starts(monkeypatch):
+    """Master `yarn` with neither HADOOP_CONF_DIR nor YARN_CONF_DIR set: spark-submit
+    printed a Java stack trace and the run said "the Java process could not start (is
+    Java 17 installed? `make spark`)"."""
+    monkeypatch.delenv("HADOOP_CONF_DIR", raising=False)
+    monkeypatch.setenv("YARN_CONF_DIR", " ")
+    began = time.monotonic()
+    with pytest.raises(spark_session.SparkJobError,
+                       match="neither HADOOP_CONF_DIR nor YARN_CONF_DIR is set") as raised:
+        spark_session.get("yarn")
+    assert "Java 17" not in str(raised.value) and time.monotonic() - began < 5
+    monkeypatch.setenv("YARN_CONF_DIR", "/etc/hadoop/conf")
+    spark_session.check_yarn_config("yarn")         # set: left to Spark
 
 
 def test_an_unreachable_master_is_named_as_such():
@@ -962,6 +1085,25 @@ def test_the_zip_of_core_for_executors_goes_when_the_process_exits():
     assert made.returncode == 0, made.stderr
     folder = Path(made.stdout.strip()).parent
     assert folder.name.startswith("topiclab-spark-") and not folder.exists()
+
+
+def test_a_file_uri_without_authority_is_that_local_folder(home, monkeypatch, small_csv):
+    """`file:/x`, Hadoop's short form of a local path, is the folder `/x`: DuckDB wrote
+    into `./file:/x` under the working folder, then failed with an IO Error traceback, and
+    a file there was not refused. DuckDB only: no Spark needed."""
+    from core.data import datasets
+
+    monkeypatch.chdir(home.parent)
+    ingest.import_paths([small_csv], "d")
+    with spark_export.chosen(f"file:{home}/short/"):
+        assert spark_export.export_dir() == f"{home}/short"
+        assert spark_export.counts_location("m1") == f"{home}/short/counts/m1"
+        assert spark_export.export("d") == str(
+            home / "short" / spark_export.export_key(datasets.get("d")))
+    assert not (home.parent / "file:").exists()
+    (home / "a-file").write_text("x")
+    with pytest.raises(TopicLabError, match="a-file: is a regular file, not a folder"):
+        spark_export.check_export_dir(f"file:{home}/a-file")
 
 
 def test_export_dir_comes_from_the_flag_then_the_environment(home, monkeypatch, capsys,

@@ -71,8 +71,12 @@ def export_dir(explicit: str | None = None) -> str:
 def _absolute(location: str) -> str:
     """A relative local folder as an absolute path: the counts' place is recorded with the
     model, and `delete-model` run from another folder looked for `relexp/counts/<id>`
-    there and left the real ones. Anything with a scheme (`file:relative` too, which
+    there and left the real ones. `file:/x`, Hadoop's short form of a local path, is
+    the path `/x` (DuckDB wrote into `./file:/x` under the working folder, then failed
+    with an IO Error traceback). Anything else with a scheme (`file:relative` too, which
     Hadoop refuses) is left as it is."""
+    if re.match(r"file:/(?!/)", location):
+        return location[len("file:"):]
     if not location or re.match(r"[A-Za-z][A-Za-z0-9+.-]*:", location):
         return location
     return os.path.abspath(location)
@@ -105,7 +109,7 @@ def check_export_dir(location: str | None = None, what: str = "the Spark export 
     `[ ] { } * ? \\`, which Spark's `read.parquet` takes as a pattern: `x[1]` failed with
     "[PATH_NOT_FOUND] Path does not exist" after the export was written, and `st*r`
     listed the folder above, failing on a sibling named `a:b`."""
-    location = export_dir() if location is None else location
+    location = export_dir() if location is None else _absolute(location)
     found = _PATTERN.search(location)
     if found:
         raise InputError(
@@ -324,22 +328,39 @@ def buckets_for(campaigns: int) -> int:
 def export(name: str, version: int | None = None, session=None) -> str:
     """The location of one dataset version's Parquet files, exporting it on first use.
 
-    `session` (a SparkSession) is needed only when the export dir is a URI."""
+    `session` (a SparkSession) is needed only when the export dir is a URI. A caller that
+    reads the export in Spark jobs afterwards uses `exported`, which keeps it in place."""
+    with exported(name, version, session) as location:
+        return location
+
+
+@contextmanager
+def exported(name: str, version: int | None = None, session=None) -> Iterator[str]:
+    """`export`, with the export kept while the block runs: in a local export dir an
+    export of an older version of the dataset is removed when a newer one is written
+    (`_remove_superseded`), never while a run holds it here."""
     info = datasets.get(name, version)
     root = export_dir()
     check_export_dir(root)
     if not is_uri(root):
-        return str(_export_local(info, Path(root)))
+        with _held(Path(root), export_key(info)):
+            yield str(_export_local(info, Path(root)))
+        return
+    yield _export_to_uri(info, root, session)
+
+
+def _export_to_uri(info, root: str, session) -> str:
+    """`export` into a Hadoop URI: staged locally, uploaded, renamed into place."""
     if session is None:
         raise ValueError("exporting to a URI needs the Spark session")
     final = f"{root}/{export_key(info)}"
     fs = HadoopFS(session)
     if fs.exists(f"{final}/_SUCCESS"):
         return final
-    staged = _export_local(info, parquet_root())
     tmp = f"{root}/.tmp-{export_key(info)}-{uuid.uuid4().hex[:12]}"   # this run's own
     try:
-        fs.upload(staged, tmp)
+        with _held(parquet_root(), export_key(info)):   # the staging copy, while uploaded
+            fs.upload(_export_local(info, parquet_root()), tmp)
         if not fs.exists(f"{final}/_SUCCESS"):   # else another run uploaded it meanwhile
             fs.delete(final)
             if not fs.rename(tmp, final) and not fs.exists(f"{final}/_SUCCESS"):
@@ -370,14 +391,11 @@ def _export_local(info, root: Path) -> Path:
     the first was writing, and each removed `<hash>/` before its rename, while the
     other's Spark jobs read it: now a complete `<hash>/` is never replaced."""
     final = root / export_key(info)
+    _remove_superseded(root, info)
     if (final / "_SUCCESS").exists():
         return final
     buckets = buckets_for(info.campaigns)
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-    except OSError as err:  # `--export-dir /proc/x`: was a FileNotFoundError traceback
-        raise InputError(f"the Spark export dir {root}: cannot be made ({err.strerror}); "
-                         "name a folder this machine can write, or a Hadoop URI") from None
+    _make_root(root)
     _remove_stale_tmp(root, export_key(info))
     _remove_old_key_exports(root)
     tmp = root / f".tmp-{export_key(info)}-{uuid.uuid4().hex[:12]}"
@@ -435,6 +453,94 @@ def _remove_old_key_exports(root: Path) -> None:
                     shutil.rmtree(old)
                     log.info("removed %s, an export of %s under its former key", old,
                              marker.strip())
+
+
+# A current export's name: the content hash, then the origin digest (`export_key`).
+_KEY = re.compile(r"[0-9a-f]{64}-[0-9a-f]{12}")
+
+
+@contextmanager
+def _held(root: Path, key: str, exclusive: bool = False) -> Iterator[bool]:
+    """Hold the lock `<root>/.in-use-<key>` of one export while the block runs: shared by
+    every run reading it (`exported`), exclusive and without waiting to remove it (True
+    when got). Released when this process ends however it ends (`kill -9` too): no lock
+    file is taken for stale. One that another run removed meanwhile is taken again."""
+    import fcntl
+
+    lock = root / f".in-use-{key}"
+    _make_root(root)
+    while True:
+        handle = open(lock, "a+b")  # noqa: SIM115 - held for the block
+        try:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB if exclusive
+                            else fcntl.LOCK_SH)
+            except BlockingIOError:
+                yield False
+                return
+            if _same_file(lock, handle):
+                yield True
+                if exclusive:     # the export is gone: so is its lock file
+                    lock.unlink(missing_ok=True)
+                return
+        finally:
+            handle.close()
+
+
+def _same_file(path: Path, handle) -> bool:
+    """Whether `path` is still the file `handle` has open (not removed or replaced)."""
+    try:
+        return os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino
+    except OSError:
+        return False
+
+
+def _make_root(root: Path) -> None:
+    """Make the local export dir, or say in one line why it cannot be made."""
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as err:  # `--export-dir /proc/x`: was a FileNotFoundError traceback
+        raise InputError(f"the Spark export dir {root}: cannot be made ({err.strerror}); "
+                         "name a folder this machine can write, or a Hadoop URI") from None
+
+
+def _remove_superseded(root: Path, info) -> None:
+    """Exports of older versions of `info`'s dataset (Topic Lab's `_SUCCESS` marker
+    `name vN`, N below this version): a cache of one export per version ever run on Spark
+    piled up, one full copy of the dataset each. One a run reads now (`exported`) stays;
+    a later run on that version exports it again."""
+    with suppress(OSError):
+        for folder in root.iterdir():
+            if _KEY.fullmatch(folder.name) and _older_version_of(folder, info):
+                _remove_unless_held(root, folder)
+
+
+def _older_version_of(folder: Path, info) -> bool:
+    """Whether `folder` is Topic Lab's export of an older version of `info`'s dataset."""
+    marker = folder / "_SUCCESS"
+    try:
+        if marker.is_symlink():
+            return False
+        label = marker.read_text("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    if not _OUR_MARKER.fullmatch(label):
+        return False
+    name, version = label.strip().rsplit(" v", 1)
+    return name == info.name and int(version) < info.version
+
+
+def _remove_unless_held(root: Path, folder: Path) -> None:
+    """Remove one export unless a run holds it: moved aside under the lock first, so no run
+    that takes the lock after finds half of it."""
+    with _held(root, folder.name, exclusive=True) as got:
+        if not got:
+            return
+        aside = root / f".tmp-{folder.name}-gone-{uuid.uuid4().hex[:12]}"
+        with suppress(OSError):
+            folder.rename(aside)
+            shutil.rmtree(aside, ignore_errors=True)
+            log.info("removed %s, the export of an older dataset version", folder)
 
 
 def _stale(paths: Iterator[Path]) -> list[Path]:

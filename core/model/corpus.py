@@ -17,7 +17,7 @@ import gc
 import itertools
 import json
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Container, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -188,6 +188,16 @@ class EncodedCounts:
             matrix = sp.csr_matrix((z["data"].astype(np.float64), z["indices"], z["indptr"]),
                                    shape=tuple(int(n) for n in z["shape"]))
             return cls(z["campaign_ids"].tolist(), matrix, z["oov_share"])
+
+
+def dropped_words(seen: dict[str, int], kept: Container[str], common: float
+                  ) -> dict[str, str]:
+    """Each word of the training documents (`seen`: word -> documents holding it) that the
+    vocabulary filters removed, and why: in more than `common` documents "too common",
+    else "too rare" (fewer than `no_below`, or past `keep_n`). One rule for local and
+    Spark training, so a model's unknown words are split alike whichever trained it."""
+    return {w: "too common" if df > common else "too rare"
+            for w, df in seen.items() if w not in kept}
 
 
 class Encoder:
@@ -414,9 +424,7 @@ class Corpus:
         seen = {w: dictionary.dfs[i] for w, i in dictionary.token2id.items()}
         dictionary.filter_extremes(no_below=cfg.no_below, no_above=cfg.no_above,
                                    keep_n=cfg.keep_n)
-        common = cfg.no_above * len(tokens)
-        dropped = {w: "too common" if df > common else "too rare"
-                   for w, df in seen.items() if w not in dictionary.token2id}
+        dropped = dropped_words(seen, dictionary.token2id, cfg.no_above * len(tokens))
         if len(dictionary) == 0:
             raise InputError(
                 f"no words are left after the vocabulary filters ({len(ids)} documents, "

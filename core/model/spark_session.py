@@ -30,6 +30,7 @@ import struct
 import sys
 import tempfile
 import threading
+import time
 import warnings
 import zipfile
 from collections.abc import Callable, Iterator
@@ -46,6 +47,7 @@ DEFAULT_MASTER = "local[*]"
 T = TypeVar("T")
 
 _POLL_S = 0.5
+HEARTBEAT_S = 10.0   # a progress line at least this often while a job runs
 _lock = threading.RLock()
 _session: Any = None
 _session_master: str | None = None
@@ -152,6 +154,20 @@ def check_reachable(url: str, timeout_s: float = _CONNECT_TIMEOUT_S) -> None:
     raise SparkJobError(f"Spark could not start on {url}: the master did not answer "
                         f"({'; '.join(reasons)}; is it running, and reachable from this "
                         "machine at that host and port?)")
+
+
+def check_yarn_config(url: str) -> None:
+    """Master `yarn` needs the cluster's Hadoop configuration (`HADOOP_CONF_DIR` or
+    `YARN_CONF_DIR`): without either, spark-submit exited with a Java stack trace and the
+    run said "the Java process could not start (is Java 17 installed?)"."""
+    if url.strip() != "yarn":
+        return
+    if any((os.environ.get(name) or "").strip() for name in ("HADOOP_CONF_DIR",
+                                                              "YARN_CONF_DIR")):
+        return
+    raise SparkJobError(
+        "Spark could not start on yarn: neither HADOOP_CONF_DIR nor YARN_CONF_DIR is set; "
+        "set one to the folder holding the cluster's yarn-site.xml and core-site.xml")
 
 
 def _rpc_probe(host: str, port: int, request_id: bytes) -> bytes:
@@ -293,6 +309,7 @@ def get(master_url: str | None = None):
         memory, partitions = driver_memory(), shuffle_partitions()
         check_available()
         check_reachable(url)  # before the running session stops: it may be kept
+        check_yarn_config(url)
         if _session is not None and _held_elsewhere() and _alive(_session):
             raise SparkBusy(
                 f"Spark is running another training or scoring of this process on "
@@ -326,7 +343,8 @@ def get(master_url: str | None = None):
         except Exception as err:  # the JVM did not start: say why in one line
             raise SparkJobError(f"Spark could not start on {url}: {_start_failure(url, err)}"
                                 ) from err
-        session.sparkContext.setLogLevel("ERROR")
+        session.sparkContext.setLogLevel(_LOG_LEVEL)
+        _quieted.clear()
         session.sparkContext.addPyFile(str(_core_zip()))
         _session, _session_master = session, url
         return session
@@ -420,6 +438,7 @@ def run_job(session, label: str, action: Callable[[], T], progress: Progress | N
     `SparkJobError` with one line of reason.
     """
     sc = session.sparkContext
+    _log_errors_again(sc)
     group = f"topiclab-{label}-{threading.get_ident()}-{os.getpid()}-{id(action)}"
     outcome: dict[str, Any] = {}
 
@@ -431,8 +450,9 @@ def run_job(session, label: str, action: Callable[[], T], progress: Progress | N
             outcome["error"] = err
 
     thread = threading.Thread(target=work, name=f"spark-{label}", daemon=True)
+    started = time.monotonic()
     thread.start()
-    shown = (-1, "")
+    shown, shown_at = (-1, ""), started
     try:
         while thread.is_alive():
             thread.join(_POLL_S)
@@ -444,14 +464,17 @@ def run_job(session, label: str, action: Callable[[], T], progress: Progress | N
                         raise
                     continue     # stopped meanwhile: the job's own error says so below
                 done = max(done, shown[0], 0)  # the bar only moves forward
-                if (done, message) != shown:  # report changes only, not every poll
-                    progress(done, 1000, f"{label}: {message}")
-                    shown = (done, message)
+                now = time.monotonic()
+                if (done, message) != shown or now - shown_at >= HEARTBEAT_S:
+                    # changes, and a line every HEARTBEAT_S while a long task runs on
+                    progress(done, 1000, f"{label}: {message}, {now - started:.0f} s")
+                    shown, shown_at = (done, message), now
     except BaseException:
         # The group's later jobs too: online LDA starts a job per iteration, and a cancel
         # that landed between two of them let the fit run to its end (Spark 4's call;
         # pyspark does not wrap it).
         if not _stopped(sc):     # a stopped context has no jobs left to cancel
+            _quiet_while_cancelling(sc)
             sc._jsc.sc().cancelJobGroupAndFutureJobs(group)
         thread.join(60)
         raise
@@ -461,6 +484,30 @@ def run_job(session, label: str, action: Callable[[], T], progress: Progress | N
             raise err
         raise SparkJobError(f"Spark job '{label}' failed: {_why(sc, err)}") from err
     return outcome["value"]
+
+
+_LOG_LEVEL = "ERROR"          # Java's log level while no job is being cancelled
+_quieted = threading.Event()  # set from a cancel until the next job starts
+
+
+def _quiet_while_cancelling(sc) -> None:
+    """Silence Java's log while a cancelled job's tasks stop: interrupted tasks log
+    `ERROR ShuffleBlockFetcherIterator: Error occurred while fetching local blocks`, and
+    Ctrl-C printed those after `error: interrupted; nothing was written`. The cancel
+    itself is the one line the user sees; the next job logs errors again
+    (`_log_errors_again`), and a job's failure is never told by these lines anyway."""
+    try:
+        sc.setLogLevel("OFF")
+        _quieted.set()
+    except Exception as err:   # the cancel goes on whatever the log does
+        log.debug("could not quiet Spark's log: %s", err)
+
+
+def _log_errors_again(sc) -> None:
+    """Java's log level back to ERROR after `_quiet_while_cancelling`."""
+    if _quieted.is_set():
+        sc.setLogLevel(_LOG_LEVEL)
+        _quieted.clear()
 
 
 def _stopped(sc) -> bool:
@@ -506,7 +553,7 @@ def _status(sc, group: str, expected_jobs: int) -> tuple[int, str]:
     jobs = [tracker.getJobInfo(j) for j in tracker.getJobIdsForGroup(group)]
     jobs = [j for j in jobs if j is not None]
     finished = sum(1 for j in jobs if j.status in ("SUCCEEDED", "FAILED"))
-    tasks_done = tasks_total = 0
+    tasks_done = tasks_total = active = 0
     for job in jobs:
         if job.status != "RUNNING":
             continue
@@ -515,11 +562,12 @@ def _status(sc, group: str, expected_jobs: int) -> tuple[int, str]:
             if stage is not None:
                 tasks_done += stage.numCompletedTasks
                 tasks_total += stage.numTasks
+                active += stage.numActiveTasks
     within = tasks_done / tasks_total if tasks_total else 0.0
     share = min(1.0, (finished + within) / max(expected_jobs, finished + 1))
     message = f"{finished} Spark jobs done"
     if tasks_total:
-        message += f", running one: {tasks_done}/{tasks_total} tasks"
+        message += f", running one: {tasks_done}/{tasks_total} tasks done, {active} running"
     return round(999 * share), message
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -47,6 +47,11 @@ TaskHook = Callable[[pd.DataFrame], None]
 @spark_session.holds
 def train(spec, progress: Progress | None = None, *, sweep_id: str | None = None):
     """Train a Spark model on a whole dataset version and register it (see module doc)."""
+    with ExitStack() as exports:  # the export stays until its last job (`exported`)
+        return _train(spec, progress, sweep_id, exports)
+
+
+def _train(spec, progress: Progress | None, sweep_id: str | None, exports: ExitStack):
     from core.data import datasets, spark_export
     from core.model import metrics
     from core.model.corpus import Encoder
@@ -73,14 +78,15 @@ def train(spec, progress: Progress | None = None, *, sweep_id: str | None = None
     timings["spark_start"], clock = _lap(clock)
 
     progress(1, _TOTAL, f"Exporting {info.label} to Parquet…")
-    location = spark_export.export(info.name, info.version, session)
+    location = exports.enter_context(spark_export.exported(info.name, info.version,
+                                                           session))
     timings["export"], clock = _lap(clock)
 
     cut = round(spec.heldout_share * 1000)
     sample = _sample_rows(info.name, info.version, spec.sample, spec.text.weight_by)
     tokenizer = _fit_tokenizer(sample, spec.text)
     tokenize = _stage(progress, 2, _STAGES["tokenize"] - 2)
-    docs, n_docs, vocabulary, dfs = spark_session.run_job(
+    docs, n_docs, vocabulary, dfs, dropped = spark_session.run_job(
         session, "tokenise and count",
         lambda: _vocabulary(session, location, tokenizer, spec.text), tokenize, 14)
     timings["tokenize"], clock = _lap(clock)
@@ -110,7 +116,7 @@ def train(spec, progress: Progress | None = None, *, sweep_id: str | None = None
 
     progress(_TOTAL - _STAGES["evaluate"], _TOTAL, "Measuring coherence and perplexity on a "
              f"sample of {min(spec.sample, n_docs):,} campaigns…")
-    encoder = Encoder(tokenizer, _dictionary(vocabulary, dfs, n_docs))
+    encoder = Encoder(tokenizer, _dictionary(vocabulary, dfs, n_docs), dropped)
     train_sample, heldout_sample = _sample_corpora(sample, encoder, cut)
     # word2vec reads at most term_vectors.MAX_TOKENS tokens: the local sample is enough
     encoder.word_similarity, encoder.word_vectors = term_vectors.learn_for(
@@ -315,9 +321,11 @@ def _tokenize_bucket(tokenizer_state: dict[str, Any], weight_by: str | None,
 
 
 def _vocabulary(session, path: str, tokenizer, text):
-    """(cached documents with count vectors, documents, vocabulary, document frequencies)."""
+    """(cached documents with count vectors, documents, vocabulary, document frequencies,
+    the words the filters dropped and why)."""
     from pyspark.ml.feature import CountVectorizer
-    from pyspark.sql import functions as F
+
+    from core.model.corpus import dropped_words
 
     state, weight_by = tokenizer.to_dict(), text.weight_by
 
@@ -344,14 +352,26 @@ def _vocabulary(session, path: str, tokenizer, text):
             f"no words are left after the vocabulary filters ({n_docs} documents, "
             f"no_below={text.no_below}, no_above={text.no_above}): lower no_below or "
             "raise no_above")
-    kept = session.createDataFrame([(w,) for w in vocabulary], "word string")
-    counted = (docs.select(F.explode(F.array_distinct("tokens")).alias("word"))
-               .join(F.broadcast(kept), "word").groupBy("word").count().collect())
-    dfs = {row["word"]: int(row["count"]) for row in counted}
+    seen = _document_frequencies(docs)
+    dfs = {w: seen.get(w, 0) for w in vocabulary}
+    dropped = dropped_words(seen, set(vocabulary), text.no_above * n_docs)
     features = model.transform(docs).select("campaign_id", "fold", "features").cache()
     features.count()
     docs.unpersist()
-    return features, n_docs, vocabulary, dfs
+    return features, n_docs, vocabulary, dfs, dropped
+
+
+def _document_frequencies(docs) -> dict[str, int]:
+    """Every word of the documents -> how many hold it, kept ones and filtered ones: the
+    filtered ones are the model's `dropped` words, which Spark models did not save (their
+    unknown words were all "never seen", and drift took words dropped as too common for
+    new ones). Gathered as Arrow, not as a Row per word."""
+    from pyspark.sql import functions as F
+
+    table = (docs.select(F.explode(F.array_distinct("tokens")).alias("word"))
+             .groupBy("word").count().toArrow())
+    return dict(zip(table.column("word").to_pylist(), table.column("count").to_pylist(),
+                    strict=True))
 
 
 def _dictionary(words: list[str], dfs: dict[str, int], num_docs: int):
@@ -407,10 +427,11 @@ def score(model_id: str | None = None, progress: Progress | None = None, *,
     counts_at = spark_export.counts_location(model_id)
     with _counts_go_if_deleted(session, model_id, counts_at):
         if not spark_export.HadoopFS(session).exists(f"{counts_at}/_SUCCESS"):
-            location = spark_export.export(dataset["name"], int(dataset["version"]), session)
-            run.lap("export")
-            registry.record_counts(model_id, counts_at)   # so delete-model finds them there
-            _encode_into_place(session, location, model.encoder, counts_at, progress)
+            with spark_export.exported(dataset["name"], int(dataset["version"]),
+                                       session) as location:
+                run.lap("export")
+                registry.record_counts(model_id, counts_at)  # so delete-model finds them
+                _encode_into_place(session, location, model.encoder, counts_at, progress)
             run.lap("encode")
         state = session.sparkContext.broadcast({
             "topic_term": model.engine.topic_term_, "alpha": model.engine.alpha_,
