@@ -149,6 +149,15 @@ def samples(n: int, rng: np.random.Generator) -> tuple[list[str], dict[str, list
     return order, dict(zip(frame["campaign_id"], frame["terms"], strict=True))
 
 
+def stop_server(server: subprocess.Popen) -> None:
+    """Stop a server `start_server` started: politely first, then for good."""
+    server.terminate()
+    try:
+        server.wait(30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+
+
 def start_server(home: Path, port: int, workers: int = 1) -> tuple[subprocess.Popen, float]:
     import httpx
 
@@ -358,11 +367,7 @@ def main(argv: list[str] | None = None) -> dict:
             figures["canary_share_metrics"] = float(match.group(1)) if match else None
             figures["canary_share_stored"] = served_by.count("candidate") / len(served_by)
         finally:
-            server.terminate()
-            try:
-                server.wait(30)
-            except subprocess.TimeoutExpired:
-                server.kill()
+            stop_server(server)
     figures["total_s"] = time.perf_counter() - started
     print(f"\nservice bench: {figures['campaigns']:,} campaigns, K=50, "
           f"{args.requests} requests per case; canary {CANARY:g}%: measured "

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.serve import REPO_ROOT, free_port, start_server
+from bench.serve import REPO_ROOT, free_port, start_server, stop_server
 
 # The big batch, sent from a child process: prints the seconds it took and the bytes read.
 BIG_CLIENT = """
@@ -165,11 +165,7 @@ def main(argv: list[str] | None = None) -> None:
               f"(status {status}) in {seconds:.2f} s")
         print(f"small request during them:  {figures(latencies)}")
     finally:
-        server.terminate()
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_server(server)
 
 
 if __name__ == "__main__":
