@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from core.data import audit, auth, store
-from core.errors import InputError, PermissionDenied
+from core.errors import InputError, PermissionDenied, TopicLabError
 from core.ops import deploy, drift, pipeline, train
 from core.serve import registry, review, score
 from tests.conftest import BBC, demo_subset
@@ -32,9 +32,9 @@ def looked_for_problems(monkeypatch) -> list[str]:
 
     asked, problems = [], gate.problems
 
-    def counted(model_id: str) -> list[str]:
+    def counted(model_id: str, model=None) -> list[str]:
         asked.append(model_id)
-        return problems(model_id)
+        return problems(model_id, model)
 
     monkeypatch.setattr(gate, "problems", counted)
     return asked
@@ -51,6 +51,38 @@ def test_gate_keeps_a_clearly_worse_model_as_candidate(trained_home, monkeypatch
     assert registry.alias("production") == production
     assert registry.alias("candidate") == result.model_id
     assert (score.load_fingerprints(production).weights == before).all()
+
+
+def loads_counted(monkeypatch) -> dict[str, int]:
+    """How many times each model's artifact is loaded (`registry.load`) from now on."""
+    loads: dict[str, int] = {}
+    load = registry.load
+
+    def counted(model_id: str):
+        loads[model_id] = loads.get(model_id, 0) + 1
+        return load(model_id)
+
+    monkeypatch.setattr(registry, "load", counted)
+    return loads
+
+
+def test_the_gate_loads_each_model_once(second_model, monkeypatch):
+    """`gate.verdict` loaded production twice (`damage`, then `fit_on`) and the new model
+    twice (`problems`, then `fit_on`); a promotion through the gate the new model a third
+    time. Each artifact is now loaded once and passed along."""
+    from core.ops import gate
+
+    production = registry.alias("production")
+    loads = loads_counted(monkeypatch)
+    judged = gate.verdict(second_model, production)
+    assert "production_npmi" in judged.evaluation   # both models were scored
+    assert loads == {second_model: 1, production: 1}
+    loads.clear()
+    try:
+        deploy.promote(second_model, "production", require_gate=True)
+    except TopicLabError as err:   # it may not pass: the loads are what is counted
+        assert "quality gate" in str(err)
+    assert loads.get(second_model) == 1 and loads.get(production) == 1, loads
 
 
 def test_pipeline_imports_new_files_first(trained_home, tmp_path):

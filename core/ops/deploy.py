@@ -66,7 +66,10 @@ def promote(model_id: str, alias: str = "production", progress: Progress | None 
                          f"name a model id (`python -m core models` lists them){others}.")
     model_id = registry.resolve(named)
     record = registry.get(model_id)
-    broken = gate.problems(model_id) if known_problems is None else known_problems
+    loaded = None
+    if known_problems is None:  # loaded once, for the problems and the gate's fit
+        loaded = registry.load(model_id)
+    broken = gate.problems(model_id, loaded) if known_problems is None else known_problems
     if broken:
         raise TopicLabError(f"Model {model_id} cannot be promoted: " + "; ".join(broken) + ".")
     if alias == "production" and not other_dataset:
@@ -74,7 +77,7 @@ def promote(model_id: str, alias: str = "production", progress: Progress | None 
             _same_dataset(con, record)  # early, before scoring; checked again below
     verdict = None
     if require_gate and alias == "production" and not other_dataset:
-        verdict, expected = _passes_gate(model_id, expected, broken)
+        verdict, expected = _passes_gate(model_id, expected, broken, loaded)
     scored = None
     if not score.is_scored(model_id):
         scored = score.score_dataset(model_id, progress)
@@ -90,16 +93,17 @@ def promote(model_id: str, alias: str = "production", progress: Progress | None 
     return PromoteResult(model_id, alias, previous, scored, verdict)
 
 
-def _passes_gate(model_id: str, expected: str | None, broken: list[str]
+def _passes_gate(model_id: str, expected: str | None, broken: list[str],
+                 loaded: registry.LoadedModel | None = None
                  ) -> tuple[gate.Verdict | None, str | None]:
     """The gate's verdict against the production model (`expected`, or today's; None:
     nothing to compare with), refusing a model that does not pass; and the production
     model the alias must still name when it moves. `broken`: the model's `gate.problems`,
-    found by the caller (not looked for twice)."""
+    found by the caller (not looked for twice); `loaded`: its artifact, when loaded."""
     production = registry.alias("production") if expected is registry.ANY_PREVIOUS else expected
     if production in (None, model_id):
         return None, production
-    verdict = gate.verdict(model_id, production, known_problems=broken)
+    verdict = gate.verdict(model_id, production, known_problems=broken, model=loaded)
     if not verdict.passes:
         raise TopicLabError(f"Model {model_id} does not pass the quality gate: "
                             f"{verdict.reason}. Compare the two models (the Compare page), "

@@ -66,14 +66,15 @@ class Verdict:
                 "other_dataset": self.other_dataset}
 
 
-def problems(model_id: str) -> list[str]:
-    """Why this model must not serve (empty when it may)."""
+def problems(model_id: str, model: registry.LoadedModel | None = None) -> list[str]:
+    """Why this model must not serve (empty when it may). `model`: its artifact, when the
+    caller loaded it already (the pipeline and a promotion judge it next)."""
     record = registry.get(model_id)
     found = []
     bad_metrics = registry.non_finite_metrics(record["metrics"])
     if bad_metrics:
         found.append(f"its metrics hold non-finite values ({', '.join(bad_metrics)})")
-    model = registry.load(model_id)
+    model = _loaded(model if model is not None else model_id)
     topic_term = np.asarray(model.engine.topic_term_)
     if not np.isfinite(topic_term).all() or not np.isfinite(model.engine.alpha_).all():
         found.append("its topic-word matrix or alpha holds NaN or infinite values (were its "
@@ -106,11 +107,19 @@ def word_counts(corpus) -> Counter[str]:
     return Counter(itertools.chain.from_iterable(corpus.tokens))
 
 
-def fit_on(corpus, model_id: str, counts: Counter[str] | None = None) -> Fit:
-    """`model_id` scored on `corpus`: NPMI with it as reference (top words the corpus lacks
-    are left out; a topic left with fewer than 2 words is dropped) and coverage, the share
-    of the occurrences in `counts` (`word_counts(corpus)`) whose word the model knows."""
-    model = registry.load(model_id)
+def _loaded(model: str | registry.LoadedModel) -> registry.LoadedModel:
+    """A model id's artifact, loaded; an artifact loaded already as it is (loading one is
+    a few reads and a library's parse: the gate loaded each model two or three times)."""
+    return model if isinstance(model, registry.LoadedModel) else registry.load(model)
+
+
+def fit_on(corpus, model: str | registry.LoadedModel,
+           counts: Counter[str] | None = None) -> Fit:
+    """`model` (an id, or its artifact loaded) scored on `corpus`: NPMI with it as reference
+    (top words the corpus lacks are left out; a topic left with fewer than 2 words is
+    dropped) and coverage, the share of the occurrences in `counts` (`word_counts(corpus)`)
+    whose word the model knows."""
+    model = _loaded(model)
     top = model.top_words(TOP_WORDS)
     known = corpus.dictionary.token2id
     kept = [[w for w in topic if w in known] for topic in top]
@@ -128,19 +137,25 @@ def damage(model_id: str) -> str | None:
     """Why `model_id`'s folder cannot be read as the service and drift read it (None when
     it can): its artifact, and the encoded counts saved beside it (a truncated
     counts.npz raised `BadZipFile` through the pipeline's drift step, a traceback)."""
+    return _load_intact(model_id)[1]
+
+
+def _load_intact(model_id: str) -> tuple[registry.LoadedModel | None, str | None]:
+    """`model_id`'s artifact, loaded, and None; or None and why its folder cannot be read
+    (see `damage`), so the gate loads production once to check it and to score it."""
     from core.model.corpus import EncodedCounts
 
     try:
-        registry.load(model_id)
+        model = registry.load(model_id)
         EncodedCounts.load(registry.model_dir(model_id))
     except (StoreBusyError, PermissionDenied):
         raise
     except Exception as err:
         if isinstance(err, TopicLabError):
-            return str(err)
-        return (f"its artifact in {registry.model_dir(model_id)} is damaged "
-                f"({err.__class__.__name__}: {err})")
-    return None
+            return None, str(err)
+        return None, (f"its artifact in {registry.model_dir(model_id)} is damaged "
+                      f"({err.__class__.__name__}: {err})")
+    return model, None
 
 
 def npmi_on(corpus, model_id: str) -> tuple[float, float]:
@@ -152,17 +167,21 @@ def npmi_on(corpus, model_id: str) -> tuple[float, float]:
 
 def verdict(model_id: str, production_id: str | None, corpus=None, *,
             tolerance: float = DEFAULT_TOLERANCE,
-            known_problems: list[str] | None = None) -> Verdict:
+            known_problems: list[str] | None = None,
+            model: registry.LoadedModel | None = None) -> Verdict:
     """Should `model_id` replace `production_id`? `corpus` is the model's training corpus
     (built from its dataset version and text settings when not given). `known_problems`:
     the model's `problems`, when the caller has just found them (a promotion checks them
-    first; finding them loads the model and its top words again)."""
+    first; finding them loads the model and its top words again). `model`: `model_id`'s
+    artifact, when the caller loaded it. Each model is loaded once here."""
     tolerance = check_tolerance(tolerance)
     record = registry.get(model_id)
     label = f"{record['dataset']} v{int(record['version'])}"
-    broken = problems(model_id) if known_problems is None else known_problems
-    if broken:
-        return Verdict(False, f"{model_id} cannot serve: " + "; ".join(broken))
+    if known_problems is None:  # finding them loads the model: once, for its fit below too
+        model = _loaded(model if model is not None else model_id)
+        known_problems = problems(model_id, model)
+    if known_problems:
+        return Verdict(False, f"{model_id} cannot serve: " + "; ".join(known_problems))
     if production_id == model_id:
         return Verdict(False, f"{model_id} is already the production model")
     serves = registry.get(production_id)["dataset"] if production_id else None
@@ -171,13 +190,13 @@ def verdict(model_id: str, production_id: str | None, corpus=None, *,
         corpus, _ = build_corpus(record["dataset"], int(record["version"]),
                                  TextConfig.from_dict(record["text_config"]))
     counts = word_counts(corpus)
-    new = fit_on(corpus, model_id, counts)
+    new = fit_on(corpus, model if model is not None else model_id, counts)
     new_npmi, new_div = new.npmi, float(record["metrics"]["diversity"])
     evaluation: dict[str, Any] = {"new_npmi": round(new_npmi, 4),
                                   "new_diversity": round(new_div, 4),
                                   "new_coverage": round(new.coverage, 4)}
-    damaged = damage(production_id) if production_id and serves == record["dataset"] \
-        else None
+    production, damaged = _load_intact(production_id) \
+        if production_id and serves == record["dataset"] else (None, None)
     if damaged:
         evaluation.update(production=production_id, production_damaged=damaged)
         if new_div < DIVERSITY_FLOOR:
@@ -187,7 +206,7 @@ def verdict(model_id: str, production_id: str | None, corpus=None, *,
         return Verdict(True, f"production {production_id} cannot be loaded, so it cannot be "
                              f"better: {damaged}", evaluation)
     if production_id and serves == record["dataset"]:
-        prod = fit_on(corpus, production_id, counts)
+        prod = fit_on(corpus, production, counts)
         evaluation.update(production=production_id, production_npmi=round(prod.npmi, 4),
                           production_top_words_missing=round(prod.top_words_missing, 3),
                           production_coverage=round(prod.coverage, 4),
