@@ -201,6 +201,38 @@ def test_canary_set_refuses_a_candidate_that_cannot_load(served, capsys):
     assert canary.get_percent() == 20
 
 
+def test_canary_set_checks_every_file_of_the_candidate_without_building_a_lookup(
+        served, monkeypatch):
+    """`canary set` built a whole `Lookup` of the candidate (neighbour index, topic names,
+    the mapped term file) to throw it away: now it reads each file the service's load
+    reads and checks their shapes agree, so a damaged one is still refused."""
+    from core.model.neighbors import NeighborIndex
+
+    candidate = served["candidate"]
+    built, fit = [], NeighborIndex.fit
+    monkeypatch.setattr(NeighborIndex, "fit", lambda self, *a, **kw: built.append(1)
+                        or fit(self, *a, **kw))
+    assert canary.set_percent(20).canary_percent == 20
+    assert built == []
+    canary.set_percent(0)
+    folder = registry.model_dir(candidate)
+    for name in ("manifest.json", "engine/topic_term.npy", "engine/alpha.npy",
+                 "encoder/vocabulary.json", "encoder/tokenizer.json", "counts.npz"):
+        path = folder / name
+        saved = path.read_bytes()
+        path.write_bytes(saved[:len(saved) // 2])
+        with pytest.raises(TopicLabError, match=f"The candidate {candidate} cannot be loaded"):
+            canary.set_percent(20)
+        path.write_bytes(saved)
+    with store.transaction() as con:   # fingerprints of fewer topics than the model has
+        con.execute("UPDATE fingerprints SET weights = weights[2:] WHERE model_id = ?",
+                    [candidate])
+    with pytest.raises(TopicLabError, match=f"stored fingerprints have {SECOND_K - 1} topic "
+                                            f"weights, its artifact K = {SECOND_K}"):
+        canary.set_percent(20)
+    assert canary.get_percent() == 0 and built == []
+
+
 # -- canary split (pure) -------------------------------------------------------------------------
 def test_canary_split_is_sticky_monotone_and_close_to_the_share():
     ids = [f"C{i:05d}" for i in range(2000)]

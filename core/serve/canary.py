@@ -185,22 +185,60 @@ def _candidate() -> str | None:
 
 
 def check_loads(model_id: str | None) -> str | None:
-    """`model_id` (None: no candidate), once it was loaded as the service loads it: a
-    candidate whose folder is damaged or gone was given the share without a word, and
-    the service then sent it nothing (production answers, /readyz names the problem)."""
+    """`model_id` (None: no candidate), once every file the service's load of it reads
+    was read and found consistent (`check_usable`): a candidate whose folder is damaged
+    or gone was given the share without a word, and the service then sent it nothing
+    (production answers, /readyz names the problem)."""
     if model_id is None:
         return None
-    from core.serve.lookup import Lookup
     from core.serve.serving import load_failure
 
     try:
-        Lookup(model_id)
+        check_usable(model_id)
     except StoreBusyError:
         raise
     except Exception as err:
         raise TopicLabError(
             f"The candidate {model_id} cannot be loaded, so the service would send it no "
-            f"traffic: {load_failure(model_id, err)}. Train it again or promote another "
-            "model with --alias candidate (`canary set 0` turns the canary off)."
+            f"traffic: {load_failure(model_id, err).rstrip('.')}. Train it again or promote "
+            "another model with --alias candidate (`canary set 0` turns the canary off)."
         ) from None
     return model_id
+
+
+def check_usable(model_id: str) -> None:
+    """Raise what the service's load of `model_id` (a `Lookup`) would raise from the
+    model's own data: its artifact parsed (engine, encoder with its word similarities and
+    vectors), its encoded counts and stored fingerprints read, and their shapes checked
+    against each other (K columns of fingerprints, a counts column per vocabulary word, a
+    counts row for each fingerprinted campaign), as the neighbour index needs them. The
+    rest of a load is computed from those and the dataset's rows (the index, topic names,
+    the mapped term file) and was the larger part of `canary set`'s time: it built a whole
+    `Lookup` to throw it away (`bench/gate.py`)."""
+    from core.serve import registry, score
+
+    with store.reading():   # one store connection for the reads, as a Lookup's load
+        model = registry.load(model_id)
+        fingerprints = score.load_fingerprints(model_id)
+        counts = registry.encoded_counts(model_id)
+    words = len(model.encoder.dictionary)
+    found = []
+    if fingerprints.weights.shape[1] != model.k:
+        found.append(f"its stored fingerprints have {fingerprints.weights.shape[1]} topic "
+                     f"weights, its artifact K = {model.k} topics")
+    if model.engine.topic_term_.shape != (model.k, words):
+        found.append(f"its topic-word matrix is {model.engine.topic_term_.shape}, not "
+                     f"{model.k} x {words} (K x vocabulary)")
+    for name, matrix in (("word similarities", model.encoder.word_similarity),
+                         ("word vectors", model.encoder.word_vectors)):
+        if matrix is not None and matrix.shape[0] != words:
+            found.append(f"its {name} have {matrix.shape[0]} rows for {words} words")
+    if counts is not None:
+        if counts.matrix.shape[1] != words:
+            found.append(f"its encoded counts have {counts.matrix.shape[1]} columns for "
+                         f"{words} words")
+        if not set(fingerprints.campaign_ids) <= set(counts.campaign_ids):
+            found.append("it has fingerprints of campaigns that are not in its encoded "
+                         "counts (score it again)")
+    if found:
+        raise TopicLabError(f"Model {model_id}'s files do not agree: " + "; ".join(found))
