@@ -6,7 +6,7 @@ import streamlit as st
 
 import ui
 from core.data import auth
-from core.ops import ab, deploy, sweep
+from core.ops import ab, deploy, gate, sweep
 from core.serve import registry
 
 st.title("Compare models")
@@ -16,6 +16,10 @@ if table.empty:
     ui.no_models_notice()
     st.stop()
 
+production_now = ui.production_model_id()
+floor = gate.production_floor_note(production_now) if production_now else None
+if floor:   # the first model serves whatever its diversity: say so while it does
+    st.warning(ui.markdown_text(floor))
 st.caption("All runs; click a column header to sort.")
 columns = ["model_id", "aliases", "engine", "k", "dataset", "version", "npmi", "c_v", "u_mass",
            "diversity", "perplexity", "seconds_fit", "created_at"]
@@ -127,6 +131,8 @@ elif clicked:
                                 other_dataset=other_dataset)
         st.success(f"{target} is now {alias}"
                    + (f" (replacing {result.previous})." if result.previous else "."))
+        if result.warning:
+            st.warning(ui.markdown_text(result.warning))
         if result.scoring:
             st.caption(f"Scored {result.scoring.campaigns:,} campaigns.")
 # Deleting takes the model's fingerprints and topic names with it: confirmed first, as a

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -136,6 +138,42 @@ def test_the_pipeline_prints_its_training_warnings_as_train_does(home):
     run = cli("pipeline", "--dataset", "tiny", home=home)
     assert run.returncode == 0, run.stderr
     assert "warning: K = 2 topics for 5 campaigns is a lot" in run.stderr
+
+
+def test_a_first_model_below_the_diversity_floor_is_promoted_and_says_so(home, capsys):
+    """The floor applies only once a production model exists, so Sony's first model went to
+    production with topic diversity 0.40 and nothing said so. It still serves (nothing else
+    would), but the pipeline's reason and warnings, `promote` and the Compare page say it
+    is below the floor and why it serves."""
+    from core.cli import main as cli_main
+    from core.data import ingest
+    from core.ops import gate
+    from tests.conftest import FAST_PARAMS, FIXTURES
+    from tests.test_pages import page
+
+    ingest.import_paths([FIXTURES / "sony"], "tiny")   # 5 campaigns: K = 3 gives 0.60
+    assert cli_main(["pipeline", "--dataset", "tiny", "--k", "3"]) == 0
+    captured = capsys.readouterr()
+    run = json.loads(captured.out)
+    diversity = f"{run['metrics']['diversity']:.2f}"
+    assert run["decision"] == "promoted" and float(diversity) < 0.7
+    assert run["reason"] == (f"there is no production model yet, so it is promoted although "
+                             f"its topic diversity {diversity} is below the floor 0.7 (nothing "
+                             "else would serve)")
+    note = (f"warning: {run['model_id']}'s topic diversity {diversity} is below the floor 0.7 "
+            "(its topics repeat each other's top words); it serves because it is the first "
+            "production model and nothing else would.")
+    assert note in captured.err
+    assert gate.production_floor_note(run["model_id"]).startswith(note[len("warning: "):])
+    compare = page("compare")
+    assert any("below the floor 0.7" in w.value and "first production model" in w.value
+               for w in compare.warning), [w.value for w in compare.warning]
+    # promoted by hand past the gate, the note says that instead
+    second = train.train(train.TrainSpec(dataset="tiny", k=4, params=FAST_PARAMS))
+    capsys.readouterr()
+    assert cli_main(["promote", second.model_id, "--force"]) == 0
+    assert "warning: " not in capsys.readouterr().err   # not the first production model
+    assert "past the quality gate" in gate.production_floor_note(second.model_id)
 
 
 def test_a_pipeline_model_that_cannot_serve_ends_in_a_clear_state(home):

@@ -40,11 +40,13 @@ class PromoteResult:
     previous: str | None
     scoring: score.ScoreResult | None
     gate: gate.Verdict | None = None   # the quality gate's verdict, when it was asked for
+    warning: str | None = None         # the first production model is below the floor
 
     def to_dict(self) -> dict[str, Any]:
         return {"model_id": self.model_id, "alias": self.alias, "previous": self.previous,
                 "scoring": self.scoring.to_dict() if self.scoring else None,
-                "gate": self.gate.to_dict() if self.gate else None}
+                "gate": self.gate.to_dict() if self.gate else None,
+                **({"warning": self.warning} if self.warning else {})}
 
 
 def promote(model_id: str, alias: str = "production", progress: Progress | None = None, *,
@@ -90,7 +92,10 @@ def promote(model_id: str, alias: str = "production", progress: Progress | None 
         previous = registry.move_alias(con, alias, model_id, expected=expected)
         if alias == "production":
             registry.save_settings(model_id, con=con)  # the pipeline retrains it the same way
-    return PromoteResult(model_id, alias, previous, scored, verdict)
+    warning = None
+    if alias == "production" and previous is None:   # no gate to hold it to the floor
+        warning = gate.floor_note(model_id, float(record["metrics"].get("diversity", 1.0)))
+    return PromoteResult(model_id, alias, previous, scored, verdict, warning)
 
 
 def _passes_gate(model_id: str, expected: str | None, broken: list[str],

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from core.data import store
 from core.errors import InputError, PermissionDenied, StoreBusyError, TopicLabError
 from core.model import metrics
 from core.model.metrics import DIVERSITY_FLOOR
@@ -60,10 +61,46 @@ class Verdict:
     reason: str
     evaluation: dict[str, Any] = field(default_factory=dict)
     other_dataset: bool = False    # production serves another dataset
+    warning: str | None = None     # passes, but the user should know (`first_model_note`)
 
     def to_dict(self) -> dict[str, Any]:
         return {"passes": self.passes, "reason": self.reason, "evaluation": self.evaluation,
-                "other_dataset": self.other_dataset}
+                "other_dataset": self.other_dataset,
+                **({"warning": self.warning} if self.warning else {})}
+
+
+def below_floor(diversity: float) -> bool:
+    """Whether a model's topic diversity is below the floor the gate holds models to."""
+    return diversity < DIVERSITY_FLOOR
+
+
+def floor_note(model_id: str, diversity: float, first: bool = True) -> str | None:
+    """Why a production model below the diversity floor serves anyway (None when it is
+    not below): the gate promotes the first model whatever its scores, since nothing else
+    would serve, and the floor applies from the second on (`first`; else it was promoted
+    past the gate). Sony's first model went to production with diversity 0.40 without a
+    word of it."""
+    if not below_floor(diversity):
+        return None
+    why = ("it serves because it is the first production model and nothing else would"
+           if first else "it was promoted to production past the quality gate "
+           "(`promote --force`)")
+    return (f"{model_id}'s topic diversity {diversity:.2f} is below the floor "
+            f"{DIVERSITY_FLOOR} (its topics repeat each other's top words); {why}. The gate "
+            "holds the next models to the floor: train one with another K and promote it "
+            "when it is above.")
+
+
+def production_floor_note(model_id: str) -> str | None:
+    """`floor_note` of a production model, first or not as its promotion was audited
+    (the Compare page shows it for as long as the model serves)."""
+    diversity = registry.get(model_id)["metrics"].get("diversity")
+    if not isinstance(diversity, int | float) or not below_floor(float(diversity)):
+        return None
+    row = store.query_one(
+        "SELECT details->>'previous' FROM audit WHERE action = 'promote' AND target = ? "
+        "AND details->>'alias' = 'production' ORDER BY id DESC LIMIT 1", [model_id])
+    return floor_note(model_id, float(diversity), first=row is None or row[0] is None)
 
 
 def problems(model_id: str, model: registry.LoadedModel | None = None) -> list[str]:
@@ -199,7 +236,7 @@ def verdict(model_id: str, production_id: str | None, corpus=None, *,
         if production_id and serves == record["dataset"] else (None, None)
     if damaged:
         evaluation.update(production=production_id, production_damaged=damaged)
-        if new_div < DIVERSITY_FLOOR:
+        if below_floor(new_div):
             return Verdict(False, f"topic diversity {new_div:.2f} is below the floor "
                                   f"{DIVERSITY_FLOOR} (production {production_id} cannot be "
                                   f"loaded either: {damaged})", evaluation)
@@ -212,13 +249,16 @@ def verdict(model_id: str, production_id: str | None, corpus=None, *,
                           production_coverage=round(prod.coverage, 4),
                           coverage_gain=round(max(0.0, new.coverage - prod.coverage), 4))
     if production_id is None:
-        return Verdict(True, "there is no production model yet", evaluation)
+        return Verdict(True, "there is no production model yet" + (
+            f", so it is promoted although its topic diversity {new_div:.2f} is below the "
+            f"floor {DIVERSITY_FLOOR} (nothing else would serve)" if below_floor(new_div)
+            else ""), evaluation, warning=floor_note(model_id, new_div))
     if serves != record["dataset"]:
         return Verdict(False, (
             f"production ({production_id}) serves dataset {serves!r}; a model of "
             f"{record['dataset']!r} does not replace it automatically — promote it with "
             "`python -m core promote --other-dataset`"), evaluation, other_dataset=True)
-    if new_div < DIVERSITY_FLOOR:
+    if below_floor(new_div):
         return Verdict(False, f"topic diversity {new_div:.2f} is below the floor "
                               f"{DIVERSITY_FLOOR}", evaluation)
     prod_npmi, gain = evaluation["production_npmi"], evaluation["coverage_gain"]

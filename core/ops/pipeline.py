@@ -193,6 +193,7 @@ def run(dataset: str, paths: Sequence[str | Path] | None = None, *,
     with store.transaction() as con:
         audit.record(con, "pipeline", result.model_id,
                      {"dataset": info.label, "decision": decision, "reason": reason})
+    warnings = [*result.warnings, *([decided.warning] if decided.warning else [])]
     return PipelineResult(decision, reason, result.model_id, info.name, info.version,
-                          production, result.metrics, result.warnings, names, steps,
+                          production, result.metrics, warnings, names, steps,
                           round(time.perf_counter() - started, 2))
