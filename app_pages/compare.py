@@ -6,7 +6,7 @@ import streamlit as st
 
 import ui
 from core.data import auth
-from core.ops import ab, deploy, gate, sweep
+from core.ops import ab, deploy, drift, gate, sweep
 from core.serve import registry
 
 st.title("Compare models")
@@ -142,5 +142,8 @@ sure = c2.checkbox(f"Yes, delete {target} and its fingerprints and topic names",
 if c2.button("Delete model", key="promote_delete", disabled=not sure):
     with ui.friendly_errors():
         left = registry.delete(target)
-        ui.flash(f"Deleted {target}." + (f" {ui.markdown_text(left.sentence())}" if left else ""))
+        kept = drift.kept_reports(target)
+        ui.flash(f"Deleted {target}." + (f" {ui.markdown_text(left.sentence())}" if left else "")
+                 + (f" Its {kept} drift check{'s' * (kept > 1)} stay in the Monitor page's "
+                    "history, marked as of a deleted model." if kept else ""))
         st.rerun()

@@ -440,9 +440,12 @@ def _promote(args: argparse.Namespace) -> Any:
 @command("delete-model", "delete a model (never the production one)",
          arg("model_id"))
 def _delete_model(args: argparse.Namespace) -> Any:
+    from core.ops import drift
     from core.serve import registry
     left = registry.delete(args.model_id)
-    return {"deleted": args.model_id, **left.report()}
+    # committed: no report is recorded against it any more, so the count holds
+    return {"deleted": args.model_id, "drift_reports_kept": drift.kept_reports(args.model_id),
+            **left.report()}
 
 
 @command("score", "batch-score a model's dataset (default: production)",

@@ -568,3 +568,24 @@ def test_drift_of_another_dataset_than_the_models_is_refused_unless_confirmed(tr
     assert not at.exception
     assert [e.value for e in at.error] == [at.session_state["drift_report"]["verdict"]]
     assert store.query_one("SELECT count(*) FROM drift_reports WHERE dataset = 'sony'")[0] == 2
+
+
+def test_drift_checks_of_a_deleted_model_stay_in_the_history_marked_deleted(second_model,
+                                                                         capsys):
+    """Drift reports of a deleted model stayed in the history the Monitor page shows with
+    nothing saying the model was gone (the picker showed its bare id). They are the
+    history of the data, so a delete keeps them: `delete-model` says how many stay, the
+    history marks them and the page labels the model "(deleted)"."""
+    from core.cli import main as cli_main
+    from tests.test_pages import page, picker
+
+    drift.check("demo", 1, second_model)   # a check against a model not in production
+    assert cli_main(["delete-model", second_model]) == 0
+    assert json.loads(capsys.readouterr().out)["drift_reports_kept"] == 1
+    history = drift.history("demo", second_model)
+    assert not history.empty and history["model_deleted"].all()
+    assert drift.checks_of_other_models("demo") == {second_model: 1}
+    assert drift.deleted([second_model, registry.alias("production")]) == {second_model}
+    monitor = page("monitor")
+    assert picker(monitor, "drift_history_model").options == [f"{second_model} (deleted)"]
+    assert any("(deleted)" in c.value for c in monitor.caption)
