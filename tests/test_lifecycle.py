@@ -87,6 +87,29 @@ def test_the_gate_loads_each_model_once(second_model, monkeypatch):
     assert loads.get(second_model) == 1 and loads.get(production) == 1, loads
 
 
+def test_the_gate_scores_both_models_in_one_pass_with_the_same_figures(second_model,
+                                                                    monkeypatch):
+    """Nearly all of a verdict's time was gensim counting word windows over the version's
+    texts, once for the new model and once again for production. One pass serves both:
+    each topic's NPMI does not depend on the topics scored beside it."""
+    from core.model import metrics
+    from core.ops import gate
+
+    production = registry.alias("production")
+    record = registry.get(second_model)
+    corpus, _ = train.build_corpus("demo", 1, train.TextConfig.from_dict(record["text_config"]))
+    tops = [registry.load(m).top_words(metrics.TOPN) for m in (second_model, production)]
+    assert metrics.coherence_of_each(tops, corpus) == [metrics.coherence(t, corpus)
+                                                       for t in tops]
+    passes, scores = [], metrics._scores
+    monkeypatch.setattr(metrics, "_scores",
+                        lambda *args, **kw: passes.append(1) or scores(*args, **kw))
+    judged = gate.verdict(second_model, production, corpus)
+    assert len(passes) == 1   # was 2
+    assert (judged.evaluation["new_npmi"], judged.evaluation["production_npmi"]) == tuple(
+        round(metrics.coherence(t, corpus), 4) for t in tops)
+
+
 def test_pipeline_imports_new_files_first(trained_home, tmp_path):
     month = demo_subset(tmp_path / "next-month.parquet", 400, shift=0.3)
     result = pipeline.run("demo", [month], overrides={"params": {"iterations": 100}})
