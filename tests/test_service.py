@@ -233,6 +233,33 @@ def test_canary_set_checks_every_file_of_the_candidate_without_building_a_lookup
     assert canary.get_percent() == 0 and built == []
 
 
+def test_no_canary_for_a_candidate_of_another_dataset_than_production(served):
+    """The pipeline keeps a model of another dataset as candidate; `canary set 20` took it,
+    and the service answered a fifth of production's traffic from another dataset's
+    campaigns (a campaign id there names another campaign). Refused in the transaction
+    that stores the share; and a production moved to another dataset after `canary set`
+    turns the canary off in the service."""
+    from core.data import ingest
+    from core.ops import train
+    from core.serve.serving import Served
+    from tests.conftest import FIXTURES
+
+    ingest.import_paths([FIXTURES / "sony"], "tiny")
+    other = train.train(train.TrainSpec(dataset="tiny", k=2, params={"iterations": 50}))
+    deploy.promote(other.model_id, "candidate")
+    with pytest.raises(TopicLabError, match=r"candidate .* is a model of dataset 'tiny' and "
+                                            r"production of 'demo': a canary would answer"):
+        canary.set_percent(20)
+    assert canary.get_percent() == 0 and canary.set_percent(0).canary_percent == 0
+    production, candidate = Lookup(served["production"]), Lookup(other.model_id)
+    state = Served(production, candidate, 20.0, canary_for=other.model_id)
+    assert state.canary_share == 0
+    assert state.pick("k:plumber")[0] == canary.PRODUCTION
+    same = Served(production, Lookup(served["candidate"]), 20.0,
+                  canary_for=served["candidate"])
+    assert same.canary_share == 20.0
+
+
 # -- canary split (pure) -------------------------------------------------------------------------
 def test_canary_split_is_sticky_monotone_and_close_to_the_share():
     ids = [f"C{i:05d}" for i in range(2000)]

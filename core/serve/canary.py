@@ -169,6 +169,8 @@ def set_percent(percent: float) -> CanaryChange:
             raise TopicLabError(f"The candidate alias moved while {checked} was being "
                                 f"checked (it now names {candidate or 'no model'}); run the "
                                 "command again.")
+        if percent > 0:
+            _same_dataset_as_production(con, candidate)
         store.mark_serving_change()
         con.execute("INSERT OR REPLACE INTO service_settings (name, value, updated_at, "
                     "updated_by, model_id) VALUES (?, ?, ?, ?, ?)",
@@ -176,6 +178,24 @@ def set_percent(percent: float) -> CanaryChange:
         audit.record(con, "canary", candidate,
                      {"percent": percent, "previous": before.applies})
     return CanaryChange(percent, before.applies, candidate, percent, candidate)
+
+
+def _same_dataset_as_production(con: duckdb.DuckDBPyConnection, candidate: str) -> None:
+    """Refuse a canary for a candidate of another dataset than production's (the pipeline
+    keeps a model of another dataset as candidate): it answered a share of production's
+    traffic from another dataset's campaigns, and a campaign id there names another
+    campaign. Checked in the transaction that stores the share."""
+    rows = con.execute(
+        "SELECT a.alias, m.dataset FROM aliases a JOIN models m USING (model_id) "
+        "WHERE a.alias IN ('production', 'candidate')").fetchall()
+    datasets = dict(rows)
+    if "production" in datasets and datasets.get("candidate") != datasets["production"]:
+        raise TopicLabError(
+            f"The candidate {candidate} is a model of dataset {datasets.get('candidate')!r} "
+            f"and production of {datasets['production']!r}: a canary would answer a share of "
+            f"{datasets['production']!r}'s traffic from another dataset's campaigns. Promote "
+            f"a model of {datasets['production']!r} with --alias candidate, or promote this "
+            "one to production (`promote --other-dataset`).")
 
 
 def _candidate() -> str | None:
