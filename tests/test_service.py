@@ -258,6 +258,11 @@ def test_no_canary_for_a_candidate_of_another_dataset_than_production(served):
     same = Served(production, Lookup(served["candidate"]), 20.0,
                   canary_for=served["candidate"])
     assert same.canary_share == 20.0
+    deploy.promote(served["candidate"], "candidate")   # of demo, as production: taken
+    assert canary.set_percent(20).canary_percent == 20
+    deploy.promote(other.model_id, "production", other_dataset=True)   # production moves
+    assert canary.get_percent() == 0   # as the service applies it, so a delete may go on
+    assert "production is now a model of another dataset" in canary.show()["note"]
 
 
 # -- canary split (pure) -------------------------------------------------------------------------

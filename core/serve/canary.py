@@ -78,12 +78,14 @@ class Stored:
     percent: float
     set_for: str | None
     candidate: str | None
+    other_dataset: bool = False    # the candidate and production are of two datasets
 
     @property
     def applies(self) -> float:
-        """The share the candidate gets now: 0 once the alias names another model."""
+        """The share the candidate gets now: 0 once the alias names another model, or
+        while production is a model of another dataset (as the service applies it)."""
         return self.percent if self.candidate is not None \
-            and self.set_for == self.candidate else 0.0
+            and self.set_for == self.candidate and not self.other_dataset else 0.0
 
 
 def read_stored(con: duckdb.DuckDBPyConnection) -> Stored:
@@ -92,8 +94,11 @@ def read_stored(con: duckdb.DuckDBPyConnection) -> Stored:
                       [SETTING]).fetchone()
     candidate = con.execute("SELECT model_id FROM aliases WHERE alias = 'candidate'"
                             ).fetchone()
+    datasets = dict(con.execute(
+        "SELECT a.alias, m.dataset FROM aliases a JOIN models m USING (model_id)").fetchall())
+    other = len(datasets) == 2 and datasets["production"] != datasets["candidate"]
     return Stored(float(row[0]) if row else 0.0, row[1] if row else None,
-                  candidate[0] if candidate else None)
+                  candidate[0] if candidate else None, other)
 
 
 def read_percent(con: duckdb.DuckDBPyConnection) -> float:
@@ -115,6 +120,10 @@ def show() -> dict[str, Any]:
     shown = CanaryChange(stored.applies, stored.applies, stored.candidate,
                          stored.percent, stored.set_for).to_dict()
     del shown["previous"]
+    if stored.other_dataset and stored.percent > 0 and stored.set_for == stored.candidate:
+        shown["note"] = (f"The canary was set to {stored.percent:g}% for {stored.candidate}, "
+                         "but production is now a model of another dataset, so the canary is "
+                         "off and all traffic stays on production.")
     return shown
 
 
