@@ -444,7 +444,8 @@ def _delete_model(args: argparse.Namespace) -> Any:
     from core.serve import registry
     left = registry.delete(args.model_id)
     # committed: no report is recorded against it any more, so the count holds
-    return {"deleted": args.model_id, "drift_reports_kept": drift.kept_reports(args.model_id),
+    kept = drift.kept_reports(args.model_id)
+    return {"deleted": args.model_id, **({"drift_reports_kept": kept} if kept else {}),
             **left.report()}
 
 
