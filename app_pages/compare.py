@@ -16,10 +16,13 @@ if table.empty:
     ui.no_models_notice()
     st.stop()
 
-production_now = ui.production_model_id()
-floor = gate.production_floor_note(production_now) if production_now else None
-if floor:   # the first model serves whatever its diversity: say so while it does
-    st.warning(ui.markdown_text(floor))
+# The first model serves whatever its diversity: say so while it does (the table has the
+# figure; the store is read again only for a model below the floor).
+serving = table[table["aliases"].str.split(", ").map(lambda names: "production" in names)]
+if not serving.empty and gate.below_floor(float(serving.iloc[0].get("diversity", 1.0))):
+    floor = gate.production_floor_note(str(serving.iloc[0]["model_id"]))
+    if floor:
+        st.warning(ui.markdown_text(floor))
 st.caption("All runs; click a column header to sort.")
 columns = ["model_id", "aliases", "engine", "k", "dataset", "version", "npmi", "c_v", "u_mass",
            "diversity", "perplexity", "seconds_fit", "created_at"]
@@ -142,8 +145,7 @@ sure = c2.checkbox(f"Yes, delete {target} and its fingerprints and topic names",
 if c2.button("Delete model", key="promote_delete", disabled=not sure):
     with ui.friendly_errors():
         left = registry.delete(target)
-        kept = drift.kept_reports(target)
+        kept = drift.kept_sentence(target)
         ui.flash(f"Deleted {target}." + (f" {ui.markdown_text(left.sentence())}" if left else "")
-                 + (f" Its {kept} drift check{'s' * (kept > 1)} stay in the Monitor page's "
-                    "history, marked as of a deleted model." if kept else ""))
+                 + (f" {ui.markdown_text(kept)}" if kept else ""))
         st.rerun()

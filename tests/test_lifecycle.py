@@ -605,6 +605,9 @@ def test_drift_checks_of_a_deleted_model_stay_in_the_history_marked_deleted(seco
     drift.check("demo", 1, second_model)   # a check against a model not in production
     assert cli_main(["delete-model", second_model]) == 0
     assert json.loads(capsys.readouterr().out)["drift_reports_kept"] == 1
+    assert drift.kept_sentence(second_model) == ("Its 1 drift check stays in the Monitor "
+                                                 "page's history, marked as of a deleted "
+                                                 "model.")   # what the Compare page says
     history = drift.history("demo", second_model)
     assert not history.empty and history["model_deleted"].all()
     assert drift.checks_of_other_models("demo") == {second_model: 1}

@@ -386,6 +386,13 @@ def kept_reports(model_id: str) -> int:
     return int(row[0]) if row else 0
 
 
+def kept_sentence(model_id: str) -> str:
+    """What a delete tells of the drift reports it kept ("" when none)."""
+    kept = kept_reports(model_id)
+    return (f"Its {kept} drift check{'s stay' if kept > 1 else ' stays'} in the Monitor "
+            "page's history, marked as of a deleted model." if kept else "")
+
+
 def deleted(model_ids: Collection[str]) -> set[str]:
     """Those of `model_ids` the registry no longer holds (deleted since their reports)."""
     known = set(store.query("SELECT model_id FROM models")["model_id"])
