@@ -6,7 +6,7 @@ import streamlit as st
 
 import ui
 from core.data import auth
-from core.ops import ab, deploy, sweep
+from core.ops import ab, deploy, drift, gate, sweep
 from core.serve import registry
 
 
@@ -25,6 +25,13 @@ if table.empty:
     ui.no_models_notice()
     st.stop()
 
+# The first model serves whatever its diversity: say so while it does (the table has the
+# figure; the store is read again only for a model below the floor).
+serving = table[table["aliases"].str.split(", ").map(lambda names: "production" in names)]
+if not serving.empty and gate.below_floor(float(serving.iloc[0].get("diversity", 1.0))):
+    floor = gate.production_floor_note(str(serving.iloc[0]["model_id"]))
+    if floor:
+        st.warning(ui.markdown_text(floor))
 st.caption("All runs; click a column header to sort.")
 columns = ["model_id", "aliases", "engine", "k", "dataset", "version", "npmi", "c_v", "u_mass",
            "diversity", "perplexity", "seconds_fit", "created_at"]
@@ -137,6 +144,8 @@ elif clicked:
                                 other_dataset=other_dataset)
         st.success(f"{target} is now {alias}"
                    + (f" (replacing {result.previous})." if result.previous else "."))
+        if result.warning:
+            st.warning(ui.markdown_text(result.warning))
         if result.scoring:
             st.caption(f"Scored {result.scoring.campaigns:,} campaigns.")
 # Deleting takes the model's fingerprints and topic names with it: confirmed first, as a
@@ -146,5 +155,7 @@ sure = c2.checkbox(f"Yes, delete {target} and its fingerprints and topic names",
 if c2.button("Delete model", key="promote_delete", disabled=not sure):
     with ui.friendly_errors():
         left = registry.delete(target)
-        ui.flash(f"Deleted {target}." + (f" {ui.markdown_text(left.sentence())}" if left else ""))
+        kept = drift.kept_sentence(target)
+        ui.flash(f"Deleted {target}." + (f" {ui.markdown_text(left.sentence())}" if left else "")
+                 + (f" {ui.markdown_text(kept)}" if kept else ""))
         st.rerun()

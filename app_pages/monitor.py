@@ -90,16 +90,23 @@ if history.empty and others:
             f"its time yet; {count} check{'s' if count > 1 else ''} against "
             f"{'other models' if len(others) > 1 else 'another model'} "
             f"{'are' if count > 1 else 'is'} recorded, shown below.")
+    gone = drift.deleted(others)
     chosen = ui.selectbox("Show the checks against", list(others), key="drift_history_model",
-                          format_func=ui.model_label)
+                          format_func=lambda m: f"{m} (deleted)" if m in gone
+                          else ui.model_label(m))
     history = drift.history(dataset, chosen)
     title = "Drift per dataset version, against the chosen model"
 if history.empty:
     st.info(f"No drift checks recorded for {ui.markdown_text(dataset)} yet: pick a version "
             f"and check it, or run `python -m core drift --dataset {shlex.quote(dataset)}`.")
 else:
+    history = history.assign(model=history["model_id"].where(
+        ~history["model_deleted"], history["model_id"] + " (deleted)"))
+    if history["model_deleted"].any():
+        st.caption("Some checks were made against a model deleted since: they are kept as "
+                   "the history of the data, marked *(deleted)*.")
     chart = px.line(history, x="version", y="value", color="measure", markers=True,
-                    hover_data=["model_id"], title=f"{title} (dashed: thresholds)")
+                    hover_data=["model"], title=f"{title} (dashed: thresholds)")
     # One dashed line per threshold value, named in the legend (highest first, as the lines
     # stand): measures that share a threshold (two at 0.15) printed their labels on top of
     # each other at the line's end.

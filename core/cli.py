@@ -430,17 +430,23 @@ def _label_topic(args: argparse.Namespace) -> Any:
                   "quality gate against the current production model"))
 def _promote(args: argparse.Namespace) -> Any:
     from core.ops import deploy
-    return deploy.promote(args.model_id, args.alias, progress_line,
-                          other_dataset=args.other_dataset,
-                          require_gate=not args.force).to_dict()
+    result = deploy.promote(args.model_id, args.alias, progress_line,
+                            other_dataset=args.other_dataset, require_gate=not args.force)
+    if result.warning:   # the first production model below the diversity floor
+        print(f"warning: {printable(result.warning)}", file=sys.stderr)
+    return result.to_dict()
 
 
 @command("delete-model", "delete a model (never the production one)",
          arg("model_id"))
 def _delete_model(args: argparse.Namespace) -> Any:
+    from core.ops import drift
     from core.serve import registry
     left = registry.delete(args.model_id)
-    return {"deleted": args.model_id, **left.report()}
+    # committed: no report is recorded against it any more, so the count holds
+    kept = drift.kept_reports(args.model_id)
+    return {"deleted": args.model_id, **({"drift_reports_kept": kept} if kept else {}),
+            **left.report()}
 
 
 @command("score", "batch-score a model's dataset (default: production)",
@@ -723,7 +729,11 @@ def _demo(args: argparse.Namespace) -> Any:
          arg("--no-train", action="store_true", help="only import the demo corpus"))
 def _init(args: argparse.Namespace) -> Any:
     from core.ops import bootstrap
-    return bootstrap.ensure_demo(train_model=not args.no_train, progress=progress_line)
+    report = bootstrap.ensure_demo(train_model=not args.no_train, progress=progress_line)
+    warning = (report.get("promote") or {}).get("warning")
+    if warning:   # the first production model below the diversity floor
+        print(f"warning: {printable(warning)}", file=sys.stderr)
+    return report
 
 
 # --- scoring service --------------------------------------------------------------------

@@ -427,3 +427,41 @@ def test_an_unknown_account_of_any_length_gets_a_short_message(trained_home):
     account = _an_account()
     with pytest.raises(registry.NotFoundError, match=re.escape(repr(account[:-1]))):
         brand_lists.set_brand_list(account[:-1], ["acme co"])  # a near miss: still named
+
+
+def test_versions_and_counts_that_are_not_whole_numbers_are_refused_naming_them(trained_home):
+    """A bool is an int to Python and DuckDB rounds a float into an INTEGER: `datasets.get(
+    "demo", True)` read version 1, `Lookup.neighbors(c, 2.5)` gave two rows, `top_terms(…,
+    limit=True)` one; n=nan was numpy's ValueError, `audit.entries(-1)` DuckDB's binder
+    error and `registry.get(True)` its "Could not convert string … to BOOL". Each is now
+    refused naming the argument (`core.whole`)."""
+    import numpy as np
+
+    from core.data import audit, datasets
+    from core.errors import InputError
+    from core.serve.lookup import Lookup
+
+    lookup = Lookup()
+    campaign = lookup.campaigns.index[0]
+    calls = {
+        "version": [lambda v: datasets.get("demo", v), lambda v: datasets.terms("demo", v),
+                    lambda v: datasets.campaigns("demo", v),
+                    lambda v: datasets.top_terms("demo", v)],
+        "limit": [lambda v: datasets.top_terms("demo", 1, v), audit.entries,
+                  lambda v: lookup.search("a", v)],
+        "n": [lambda v: lookup.neighbors(campaign, v),
+              lambda v: lookup.keywords(["plumber london"], v)],
+    }
+    for name, functions in calls.items():
+        for call in functions:
+            for bad in (True, 1.0, 2.5, float("nan"), float("inf"), "1", 0, -1):
+                with pytest.raises(InputError, match=f"^{name} must be a whole number of at "
+                                                     f"least 1, not {re.escape(repr(bad))}"):
+                    call(bad)
+            call(np.int64(1))   # a whole number from numpy or pandas is one
+    with pytest.raises(InputError, match="min_terms must be a whole number of at least 0"):
+        lookup.neighbors(campaign, 3, min_terms=1.5)
+    with pytest.raises(InputError, match=r"A model id is text .*, not True"):
+        registry.get(True)
+    assert datasets.get("demo", None).version == datasets.get("demo", 1).version == 1
+    assert len(lookup.neighbors(campaign, 2)) == 2

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
 from core.data import audit, auth, store
-from core.errors import InputError, NotFoundError, PermissionDenied
+from core.errors import InputError, NotFoundError, PermissionDenied, TopicLabError
 from core.ops import deploy, drift, pipeline, train
 from core.serve import registry, review, score
 from tests.conftest import BBC, demo_subset
@@ -32,9 +34,9 @@ def looked_for_problems(monkeypatch) -> list[str]:
 
     asked, problems = [], gate.problems
 
-    def counted(model_id: str) -> list[str]:
+    def counted(model_id: str, model=None) -> list[str]:
         asked.append(model_id)
-        return problems(model_id)
+        return problems(model_id, model)
 
     monkeypatch.setattr(gate, "problems", counted)
     return asked
@@ -51,6 +53,61 @@ def test_gate_keeps_a_clearly_worse_model_as_candidate(trained_home, monkeypatch
     assert registry.alias("production") == production
     assert registry.alias("candidate") == result.model_id
     assert (score.load_fingerprints(production).weights == before).all()
+
+
+def loads_counted(monkeypatch) -> dict[str, int]:
+    """How many times each model's artifact is loaded (`registry.load`) from now on."""
+    loads: dict[str, int] = {}
+    load = registry.load
+
+    def counted(model_id: str):
+        loads[model_id] = loads.get(model_id, 0) + 1
+        return load(model_id)
+
+    monkeypatch.setattr(registry, "load", counted)
+    return loads
+
+
+def test_the_gate_loads_each_model_once(second_model, monkeypatch):
+    """`gate.verdict` loaded production twice (`damage`, then `fit_on`) and the new model
+    twice (`problems`, then `fit_on`); a promotion through the gate the new model a third
+    time. Each artifact is now loaded once and passed along."""
+    from core.ops import gate
+
+    production = registry.alias("production")
+    loads = loads_counted(monkeypatch)
+    judged = gate.verdict(second_model, production)
+    assert "production_npmi" in judged.evaluation   # both models were scored
+    assert loads == {second_model: 1, production: 1}
+    loads.clear()
+    try:
+        deploy.promote(second_model, "production", require_gate=True)
+    except TopicLabError as err:   # it may not pass: the loads are what is counted
+        assert "quality gate" in str(err)
+    assert loads.get(second_model) == 1 and loads.get(production) == 1, loads
+
+
+def test_the_gate_scores_both_models_in_one_pass_with_the_same_figures(second_model,
+                                                                    monkeypatch):
+    """Nearly all of a verdict's time was gensim counting word windows over the version's
+    texts, once for the new model and once again for production. One pass serves both:
+    each topic's NPMI does not depend on the topics scored beside it."""
+    from core.model import metrics
+    from core.ops import gate
+
+    production = registry.alias("production")
+    record = registry.get(second_model)
+    corpus, _ = train.build_corpus("demo", 1, train.TextConfig.from_dict(record["text_config"]))
+    tops = [registry.load(m).top_words(metrics.TOPN) for m in (second_model, production)]
+    assert metrics.coherence_of_each(tops, corpus) == [metrics.coherence(t, corpus)
+                                                       for t in tops]
+    passes, scores = [], metrics._scores
+    monkeypatch.setattr(metrics, "_scores",
+                        lambda *args, **kw: passes.append(1) or scores(*args, **kw))
+    judged = gate.verdict(second_model, production, corpus)
+    assert len(passes) == 1   # was 2
+    assert (judged.evaluation["new_npmi"], judged.evaluation["production_npmi"]) == tuple(
+        round(metrics.coherence(t, corpus), 4) for t in tops)
 
 
 def test_pipeline_imports_new_files_first(trained_home, tmp_path):
@@ -104,6 +161,42 @@ def test_the_pipeline_prints_its_training_warnings_as_train_does(home):
     run = cli("pipeline", "--dataset", "tiny", home=home)
     assert run.returncode == 0, run.stderr
     assert "warning: K = 2 topics for 5 campaigns is a lot" in run.stderr
+
+
+def test_a_first_model_below_the_diversity_floor_is_promoted_and_says_so(home, capsys):
+    """The floor applies only once a production model exists, so Sony's first model went to
+    production with topic diversity 0.40 and nothing said so. It still serves (nothing else
+    would), but the pipeline's reason and warnings, `promote` and the Compare page say it
+    is below the floor and why it serves."""
+    from core.cli import main as cli_main
+    from core.data import ingest
+    from core.ops import gate
+    from tests.conftest import FAST_PARAMS, FIXTURES
+    from tests.test_pages import page
+
+    ingest.import_paths([FIXTURES / "sony"], "tiny")   # 5 campaigns: K = 3 gives 0.60
+    assert cli_main(["pipeline", "--dataset", "tiny", "--k", "3"]) == 0
+    captured = capsys.readouterr()
+    run = json.loads(captured.out)
+    diversity = f"{run['metrics']['diversity']:.2f}"
+    assert run["decision"] == "promoted" and float(diversity) < 0.7
+    assert run["reason"] == (f"there is no production model yet, so it is promoted although "
+                             f"its topic diversity {diversity} is below the floor 0.7 (nothing "
+                             "else would serve)")
+    note = (f"warning: {run['model_id']}'s topic diversity {diversity} is below the floor 0.7 "
+            "(its topics repeat each other's top words); it serves because it is the first "
+            "production model and nothing else would.")
+    assert note in captured.err
+    assert gate.production_floor_note(run["model_id"]).startswith(note[len("warning: "):])
+    compare = page("compare")
+    assert any("below the floor 0.7" in w.value and "first production model" in w.value
+               for w in compare.warning), [w.value for w in compare.warning]
+    # promoted by hand past the gate, the note says that instead
+    second = train.train(train.TrainSpec(dataset="tiny", k=4, params=FAST_PARAMS))
+    capsys.readouterr()
+    assert cli_main(["promote", second.model_id, "--force"]) == 0
+    assert "warning: " not in capsys.readouterr().err   # not the first production model
+    assert "past the quality gate" in gate.production_floor_note(second.model_id)
 
 
 def test_a_pipeline_model_that_cannot_serve_ends_in_a_clear_state(home):
@@ -522,3 +615,27 @@ def test_drift_of_another_dataset_than_the_models_is_refused_unless_confirmed(tr
     assert not at.exception
     assert [e.value for e in at.error] == [at.session_state["drift_report"]["verdict"]]
     assert store.query_one("SELECT count(*) FROM drift_reports WHERE dataset = 'sony'")[0] == 2
+
+
+def test_drift_checks_of_a_deleted_model_stay_in_the_history_marked_deleted(second_model,
+                                                                         capsys):
+    """Drift reports of a deleted model stayed in the history the Monitor page shows with
+    nothing saying the model was gone (the picker showed its bare id). They are the
+    history of the data, so a delete keeps them: `delete-model` says how many stay, the
+    history marks them and the page labels the model "(deleted)"."""
+    from core.cli import main as cli_main
+    from tests.test_pages import page, picker
+
+    drift.check("demo", 1, second_model)   # a check against a model not in production
+    assert cli_main(["delete-model", second_model]) == 0
+    assert json.loads(capsys.readouterr().out)["drift_reports_kept"] == 1
+    assert drift.kept_sentence(second_model) == ("Its 1 drift check stays in the Monitor "
+                                                 "page's history, marked as of a deleted "
+                                                 "model.")   # what the Compare page says
+    history = drift.history("demo", second_model)
+    assert not history.empty and history["model_deleted"].all()
+    assert drift.checks_of_other_models("demo") == {second_model: 1}
+    assert drift.deleted([second_model, registry.alias("production")]) == {second_model}
+    monitor = page("monitor")
+    assert picker(monitor, "drift_history_model").options == [f"{second_model} (deleted)"]
+    assert any("(deleted)" in c.value for c in monitor.caption)

@@ -201,6 +201,70 @@ def test_canary_set_refuses_a_candidate_that_cannot_load(served, capsys):
     assert canary.get_percent() == 20
 
 
+def test_canary_set_checks_every_file_of_the_candidate_without_building_a_lookup(
+        served, monkeypatch):
+    """`canary set` built a whole `Lookup` of the candidate (neighbour index, topic names,
+    the mapped term file) to throw it away: now it reads each file the service's load
+    reads and checks their shapes agree, so a damaged one is still refused."""
+    from core.model.neighbors import NeighborIndex
+
+    candidate = served["candidate"]
+    built, fit = [], NeighborIndex.fit
+    monkeypatch.setattr(NeighborIndex, "fit", lambda self, *a, **kw: built.append(1)
+                        or fit(self, *a, **kw))
+    assert canary.set_percent(20).canary_percent == 20
+    assert built == []
+    canary.set_percent(0)
+    folder = registry.model_dir(candidate)
+    for name in ("manifest.json", "engine/topic_term.npy", "engine/alpha.npy",
+                 "encoder/vocabulary.json", "encoder/tokenizer.json", "counts.npz"):
+        path = folder / name
+        saved = path.read_bytes()
+        path.write_bytes(saved[:len(saved) // 2])
+        with pytest.raises(TopicLabError, match=f"The candidate {candidate} cannot be loaded"):
+            canary.set_percent(20)
+        path.write_bytes(saved)
+    with store.transaction() as con:   # fingerprints of fewer topics than the model has
+        con.execute("UPDATE fingerprints SET weights = weights[2:] WHERE model_id = ?",
+                    [candidate])
+    with pytest.raises(TopicLabError, match=f"stored fingerprints have {SECOND_K - 1} topic "
+                                            f"weights, its artifact K = {SECOND_K}"):
+        canary.set_percent(20)
+    assert canary.get_percent() == 0 and built == []
+
+
+def test_no_canary_for_a_candidate_of_another_dataset_than_production(served):
+    """The pipeline keeps a model of another dataset as candidate; `canary set 20` took it,
+    and the service answered a fifth of production's traffic from another dataset's
+    campaigns (a campaign id there names another campaign). Refused in the transaction
+    that stores the share; and a production moved to another dataset after `canary set`
+    turns the canary off in the service."""
+    from core.data import ingest
+    from core.ops import train
+    from core.serve.serving import Served
+    from tests.conftest import FIXTURES
+
+    ingest.import_paths([FIXTURES / "sony"], "tiny")
+    other = train.train(train.TrainSpec(dataset="tiny", k=2, params={"iterations": 50}))
+    deploy.promote(other.model_id, "candidate")
+    with pytest.raises(TopicLabError, match=r"candidate .* is a model of dataset 'tiny' and "
+                                            r"production of 'demo': a canary would answer"):
+        canary.set_percent(20)
+    assert canary.get_percent() == 0 and canary.set_percent(0).canary_percent == 0
+    production, candidate = Lookup(served["production"]), Lookup(other.model_id)
+    state = Served(production, candidate, 20.0, canary_for=other.model_id)
+    assert state.canary_share == 0
+    assert state.pick("k:plumber")[0] == canary.PRODUCTION
+    same = Served(production, Lookup(served["candidate"]), 20.0,
+                  canary_for=served["candidate"])
+    assert same.canary_share == 20.0
+    deploy.promote(served["candidate"], "candidate")   # of demo, as production: taken
+    assert canary.set_percent(20).canary_percent == 20
+    deploy.promote(other.model_id, "production", other_dataset=True)   # production moves
+    assert canary.get_percent() == 0   # as the service applies it, so a delete may go on
+    assert "production is now a model of another dataset" in canary.show()["note"]
+
+
 # -- canary split (pure) -------------------------------------------------------------------------
 def test_canary_split_is_sticky_monotone_and_close_to_the_share():
     ids = [f"C{i:05d}" for i in range(2000)]

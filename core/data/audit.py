@@ -10,6 +10,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from core import whole
 from core.data import auth, store
 from core.errors import InputError
 
@@ -39,6 +40,7 @@ def entries(limit: int = 200, action: str | Collection[str] | None = None) -> pd
     filtered in the store, so an old entry of a rare action is found behind thousands of
     others. An unknown action is refused: a typo printed `[]`, which reads as "nothing
     happened"."""
+    limit = whole.whole("limit", limit)   # -1 was a DuckDB binder error, True one entry
     picked = None if action is None else [action] if isinstance(action, str) else list(action)
     for name in picked or []:
         _check_action(name)

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from core import whole
 from core.data import audit, auth, store
 from core.data.currencies import is_currency
 from core.errors import InputError, NotFoundError, case_hint, quoted
@@ -115,7 +116,9 @@ def search_campaigns(table: pd.DataFrame, text: str, limit: int | None = None) -
 
 def get(name: str, version: int | None = None) -> DatasetVersion:
     """One version (the latest when `version` is None) of the dataset `stored_name(name)`
-    names; NotFoundError names what exists."""
+    names; NotFoundError names what exists. A version that is no whole number is refused
+    (True read version 1, 1.5 "no version")."""
+    version = whole.version(version)
     row = store.query_one(
         "SELECT name, version, content_hash, rows, campaigns, source_files FROM datasets "
         f"WHERE name = {_STORED_NAME} AND (? IS NULL OR version = ?) ORDER BY version DESC "
@@ -236,6 +239,7 @@ def term_table(name: str, version: int, columns: Sequence[str] | None = None) ->
     (DuckDB keeps insertion order, and an import inserts a version in file-then-line
     order when its files came sorted): an ORDER BY sorts every time.
     """
+    version = whole.whole("version", version)
     picked = "* EXCLUDE (dataset, version)" if columns is None else ", ".join(
         [*columns, *(c for c in _IMPORT_ORDER if c not in columns)])
     with store.connect(read_only=True) as con:
@@ -277,6 +281,7 @@ def campaigns(name: str, version: int, ids: Sequence[str] | None = None) -> pd.D
     each text column in one Arrow chunk. Lookup takes a few rows per answer, and taking
     them from a column of 9 chunks copied all of it (~10 ms per column at 1M campaigns).
     """
+    version = whole.whole("version", version)
     frame = store.query(
         "SELECT * EXCLUDE (dataset, version) FROM campaigns WHERE dataset = ? AND version = ? "
         "ORDER BY campaign_id", [name, version]
@@ -289,6 +294,7 @@ def campaigns(name: str, version: int, ids: Sequence[str] | None = None) -> pd.D
 
 def top_terms(name: str, version: int, limit: int = 25) -> pd.DataFrame:
     """Most widespread terms: in how many campaigns, with their clicks and cost."""
+    version, limit = whole.whole("version", version), whole.whole("limit", limit)
     return store.query(
         "SELECT term, count(DISTINCT campaign_id) AS campaigns, sum(impressions) AS impressions,"
         " sum(clicks) AS clicks, sum(cost) AS cost FROM terms WHERE dataset = ? AND version = ?"

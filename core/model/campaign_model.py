@@ -36,6 +36,7 @@ import pyarrow.compute as pc
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
+from core import whole
 from core.config import STORE_FILE
 from core.data.schema import METRIC_COLUMNS, ROW_POSITION
 from core.errors import InputError, NotFoundError, case_hint, quoted
@@ -601,7 +602,7 @@ class CampaignModel(BaseEstimator):
     def topics(self, n: int = 10) -> pd.DataFrame:
         """One row per topic: `topic`, `name`, its `n` top `words` and their `weights`."""
         self._check_fitted()
-        n = _count("n", n, 1)
+        n = whole.whole("n", n, 1)
         phi = self.topic_term_
         order = np.argsort(-phi, axis=1, kind="stable")[:, :n]
         return pd.DataFrame({
@@ -631,7 +632,7 @@ class CampaignModel(BaseEstimator):
         """The n most similar campaigns with similarity, shared topics and performance:
         the table the Lookup page shows."""
         self._check_fitted()
-        n, min_terms = _count("n", n, 1), _count("min_terms", min_terms, 0)
+        n, min_terms = whole.whole("n", n, 1), whole.whole("min_terms", min_terms, 0)
         campaign_id = self._check_campaign(campaign_id)
         account = self.campaigns_.at[campaign_id, "account"]
         exclude, allowed = query_filters(self.campaigns_, account, exclude_account, min_terms)
@@ -643,7 +644,7 @@ class CampaignModel(BaseEstimator):
         keywords of a new campaign: the same as the Lookup page's. `actions.to_frame`
         turns them into one table."""
         self._check_fitted()
-        n = _count("n", n, 1)
+        n = whole.whole("n", n, 1)
         if self._rows is None:
             raise InputError("This model was loaded without its term rows: "
                              "CampaignModel.load(path, terms=...) to get suggestions.")
@@ -923,14 +924,6 @@ def _missing(value: object) -> bool:
     """Whether an id argument is no value at all: None, NaN or pandas' NA."""
     return value is None or (not isinstance(value, str | bytes) and pd.api.types.is_scalar(value)
                              and bool(pd.isna(value)))
-
-
-def _count(name: str, value: object, minimum: int) -> int:
-    """A count argument as an int, else an InputError naming it: n=0 or -1 gave an empty
-    table (topics(-1) all words but the last), n=nan a traceback, n=2.5 two rows."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise InputError(f"{name} must be a whole number of at least {minimum}, not {value!r}.")
-    return int(value)
 
 
 def _json_params(engine: Engine) -> dict[str, Any]:

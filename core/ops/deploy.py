@@ -40,11 +40,13 @@ class PromoteResult:
     previous: str | None
     scoring: score.ScoreResult | None
     gate: gate.Verdict | None = None   # the quality gate's verdict, when it was asked for
+    warning: str | None = None         # the first production model is below the floor
 
     def to_dict(self) -> dict[str, Any]:
         return {"model_id": self.model_id, "alias": self.alias, "previous": self.previous,
                 "scoring": self.scoring.to_dict() if self.scoring else None,
-                "gate": self.gate.to_dict() if self.gate else None}
+                "gate": self.gate.to_dict() if self.gate else None,
+                **({"warning": self.warning} if self.warning else {})}
 
 
 def promote(model_id: str, alias: str = "production", progress: Progress | None = None, *,
@@ -66,7 +68,10 @@ def promote(model_id: str, alias: str = "production", progress: Progress | None 
                          f"name a model id (`python -m core models` lists them){others}.")
     model_id = registry.resolve(named)
     record = registry.get(model_id)
-    broken = gate.problems(model_id) if known_problems is None else known_problems
+    loaded = None
+    if known_problems is None:  # loaded once, for the problems and the gate's fit
+        loaded = registry.load(model_id)
+    broken = gate.problems(model_id, loaded) if known_problems is None else known_problems
     if broken:
         raise TopicLabError(f"Model {model_id} cannot be promoted: " + "; ".join(broken) + ".")
     if alias == "production" and not other_dataset:
@@ -74,7 +79,7 @@ def promote(model_id: str, alias: str = "production", progress: Progress | None 
             _same_dataset(con, record)  # early, before scoring; checked again below
     verdict = None
     if require_gate and alias == "production" and not other_dataset:
-        verdict, expected = _passes_gate(model_id, expected, broken)
+        verdict, expected = _passes_gate(model_id, expected, broken, loaded)
     scored = None
     if not score.is_scored(model_id):
         scored = score.score_dataset(model_id, progress)
@@ -87,19 +92,23 @@ def promote(model_id: str, alias: str = "production", progress: Progress | None 
         previous = registry.move_alias(con, alias, model_id, expected=expected)
         if alias == "production":
             registry.save_settings(model_id, con=con)  # the pipeline retrains it the same way
-    return PromoteResult(model_id, alias, previous, scored, verdict)
+    warning = None
+    if alias == "production" and previous is None:   # no gate to hold it to the floor
+        warning = gate.floor_note(model_id, float(record["metrics"].get("diversity", 1.0)))
+    return PromoteResult(model_id, alias, previous, scored, verdict, warning)
 
 
-def _passes_gate(model_id: str, expected: str | None, broken: list[str]
+def _passes_gate(model_id: str, expected: str | None, broken: list[str],
+                 loaded: registry.LoadedModel | None = None
                  ) -> tuple[gate.Verdict | None, str | None]:
     """The gate's verdict against the production model (`expected`, or today's; None:
     nothing to compare with), refusing a model that does not pass; and the production
     model the alias must still name when it moves. `broken`: the model's `gate.problems`,
-    found by the caller (not looked for twice)."""
+    found by the caller (not looked for twice); `loaded`: its artifact, when loaded."""
     production = registry.alias("production") if expected is registry.ANY_PREVIOUS else expected
     if production in (None, model_id):
         return None, production
-    verdict = gate.verdict(model_id, production, known_problems=broken)
+    verdict = gate.verdict(model_id, production, known_problems=broken, model=loaded)
     if not verdict.passes:
         raise TopicLabError(f"Model {model_id} does not pass the quality gate: "
                             f"{verdict.reason}. Compare the two models (the Compare page), "

@@ -353,9 +353,11 @@ def history(dataset: str, model_id: str | None = None) -> pd.DataFrame:
     `model_id`, or else against the production model of its time (the Monitor page's
     chart). A check against another model (`drift --model candidate`) took a version's
     place in that chart when it came last, though it says nothing of production; reports
-    recorded before that was known count as production's."""
+    recorded before that was known count as production's. `model_deleted` marks reports
+    of a model deleted since (`kept_reports`)."""
     frame = store.query(
-        "SELECT model_id, version, report, created_at FROM drift_reports WHERE dataset = ? "
+        "SELECT model_id, version, report, created_at, model_id NOT IN (SELECT model_id FROM "
+        "models) AS model_deleted FROM drift_reports WHERE dataset = ? "
         "AND (? IS NULL OR model_id = ?) ORDER BY version, created_at DESC",
         [dataset, model_id, model_id])
     rows, done = [], set()
@@ -368,9 +370,33 @@ def history(dataset: str, model_id: str | None = None) -> pd.DataFrame:
         for name, m in report["measures"].items():
             rows.append({"model_id": rec.model_id, "version": rec.version, "measure": name,
                          "value": m["value"], "threshold": m["threshold"],
-                         "exceeded": m["exceeded"]})
+                         "exceeded": m["exceeded"], "model_deleted": rec.model_deleted})
     return pd.DataFrame(rows)
 
+
+
+def kept_reports(model_id: str) -> int:
+    """How many drift reports were recorded against `model_id`. A delete keeps them: they
+    are the history of how the data moved (a former production model's checks are the
+    Monitor chart's points for those versions), shown marked as of a deleted model; no
+    report is recorded against a model once it is deleted (`record`), so after a delete
+    this count no longer changes."""
+    row = store.query_one("SELECT count(*) FROM drift_reports WHERE model_id = ?",
+                          [model_id])
+    return int(row[0]) if row else 0
+
+
+def kept_sentence(model_id: str) -> str:
+    """What a delete tells of the drift reports it kept ("" when none)."""
+    kept = kept_reports(model_id)
+    return (f"Its {kept} drift check{'s stay' if kept > 1 else ' stays'} in the Monitor "
+            "page's history, marked as of a deleted model." if kept else "")
+
+
+def deleted(model_ids: Collection[str]) -> set[str]:
+    """Those of `model_ids` the registry no longer holds (deleted since their reports)."""
+    known = set(store.query("SELECT model_id FROM models")["model_id"])
+    return {m for m in model_ids if m not in known}
 
 
 def checks_of_other_models(dataset: str) -> dict[str, int]:

@@ -159,10 +159,12 @@ def run(dataset: str, paths: Sequence[str | Path] | None = None, *,
     note("train", model_id=result.model_id, dataset=info.label, engine=spec.engine, k=spec.k)
 
     # Both models are judged on the same data: the whole version just trained on. Whether
-    # the model may serve at all is found once, for the gate and the promotion.
-    broken = gate.problems(result.model_id)
+    # the model may serve at all is found once, for the gate and the promotion, and its
+    # artifact loaded once for both.
+    model = registry.load(result.model_id)
+    broken = gate.problems(result.model_id, model)
     decided = gate.verdict(result.model_id, production, corpus, tolerance=tolerance,
-                           known_problems=broken)
+                           known_problems=broken, model=model)
     note("evaluate", **decided.evaluation)
     promote, reason = decided.passes, decided.reason
     note("gate", decision="refused" if broken else "promote" if promote else "candidate",
@@ -191,6 +193,7 @@ def run(dataset: str, paths: Sequence[str | Path] | None = None, *,
     with store.transaction() as con:
         audit.record(con, "pipeline", result.model_id,
                      {"dataset": info.label, "decision": decision, "reason": reason})
+    warnings = [*result.warnings, *([decided.warning] if decided.warning else [])]
     return PipelineResult(decision, reason, result.model_id, info.name, info.version,
-                          production, result.metrics, result.warnings, names, steps,
+                          production, result.metrics, warnings, names, steps,
                           round(time.perf_counter() - started, 2))

@@ -82,12 +82,14 @@ class Stored:
     percent: float
     set_for: str | None
     candidate: str | None
+    other_dataset: bool = False    # the candidate and production are of two datasets
 
     @property
     def applies(self) -> float:
-        """The share the candidate gets now: 0 once the alias names another model."""
+        """The share the candidate gets now: 0 once the alias names another model, or
+        while production is a model of another dataset (as the service applies it)."""
         return self.percent if self.candidate is not None \
-            and self.set_for == self.candidate else 0.0
+            and self.set_for == self.candidate and not self.other_dataset else 0.0
 
 
 def read_stored(con: duckdb.DuckDBPyConnection) -> Stored:
@@ -96,8 +98,11 @@ def read_stored(con: duckdb.DuckDBPyConnection) -> Stored:
                       [SETTING]).fetchone()
     candidate = con.execute("SELECT model_id FROM aliases WHERE alias = 'candidate'"
                             ).fetchone()
+    datasets = dict(con.execute(
+        "SELECT a.alias, m.dataset FROM aliases a JOIN models m USING (model_id)").fetchall())
+    other = len(datasets) == 2 and datasets["production"] != datasets["candidate"]
     return Stored(_usable(float(row[0])) if row else 0.0, row[1] if row else None,
-                  candidate[0] if candidate else None)
+                  candidate[0] if candidate else None, other)
 
 
 def _usable(percent: float) -> float:
@@ -130,6 +135,10 @@ def show() -> dict[str, Any]:
     shown = CanaryChange(stored.applies, stored.applies, stored.candidate,
                          stored.percent, stored.set_for).to_dict()
     del shown["previous"]
+    if stored.other_dataset and stored.percent > 0 and stored.set_for == stored.candidate:
+        shown["note"] = (f"The canary was set to {stored.percent:g}% for {stored.candidate}, "
+                         "but production is now a model of another dataset, so the canary is "
+                         "off and all traffic stays on production.")
     return shown
 
 
@@ -184,6 +193,8 @@ def set_percent(percent: float) -> CanaryChange:
             raise TopicLabError(f"The candidate alias moved while {checked} was being "
                                 f"checked (it now names {candidate or 'no model'}); run the "
                                 "command again.")
+        if percent > 0:
+            _same_dataset_as_production(con, candidate)
         store.mark_serving_change()
         con.execute("INSERT OR REPLACE INTO service_settings (name, value, updated_at, "
                     "updated_by, model_id) VALUES (?, ?, ?, ?, ?)",
@@ -193,6 +204,24 @@ def set_percent(percent: float) -> CanaryChange:
     return CanaryChange(percent, before.applies, candidate, percent, candidate)
 
 
+def _same_dataset_as_production(con: duckdb.DuckDBPyConnection, candidate: str) -> None:
+    """Refuse a canary for a candidate of another dataset than production's (the pipeline
+    keeps a model of another dataset as candidate): it answered a share of production's
+    traffic from another dataset's campaigns, and a campaign id there names another
+    campaign. Checked in the transaction that stores the share."""
+    rows = con.execute(
+        "SELECT a.alias, m.dataset FROM aliases a JOIN models m USING (model_id) "
+        "WHERE a.alias IN ('production', 'candidate')").fetchall()
+    datasets = dict(rows)
+    if "production" in datasets and datasets.get("candidate") != datasets["production"]:
+        raise TopicLabError(
+            f"The candidate {candidate} is a model of dataset {datasets.get('candidate')!r} "
+            f"and production of {datasets['production']!r}: a canary would answer a share of "
+            f"{datasets['production']!r}'s traffic from another dataset's campaigns. Promote "
+            f"a model of {datasets['production']!r} with --alias candidate, or promote this "
+            "one to production (`promote --other-dataset`).")
+
+
 def _candidate() -> str | None:
     with store.connect(read_only=True) as con:
         row = con.execute("SELECT model_id FROM aliases WHERE alias = 'candidate'").fetchone()
@@ -200,22 +229,60 @@ def _candidate() -> str | None:
 
 
 def check_loads(model_id: str | None) -> str | None:
-    """`model_id` (None: no candidate), once it was loaded as the service loads it: a
-    candidate whose folder is damaged or gone was given the share without a word, and
-    the service then sent it nothing (production answers, /readyz names the problem)."""
+    """`model_id` (None: no candidate), once every file the service's load of it reads
+    was read and found consistent (`check_usable`): a candidate whose folder is damaged
+    or gone was given the share without a word, and the service then sent it nothing
+    (production answers, /readyz names the problem)."""
     if model_id is None:
         return None
-    from core.serve.lookup import Lookup
     from core.serve.serving import load_failure
 
     try:
-        Lookup(model_id)
+        check_usable(model_id)
     except StoreBusyError:
         raise
     except Exception as err:
         raise TopicLabError(
             f"The candidate {model_id} cannot be loaded, so the service would send it no "
-            f"traffic: {load_failure(model_id, err)}. Train it again or promote another "
-            "model with --alias candidate (`canary set 0` turns the canary off)."
+            f"traffic: {load_failure(model_id, err).rstrip('.')}. Train it again or promote "
+            "another model with --alias candidate (`canary set 0` turns the canary off)."
         ) from None
     return model_id
+
+
+def check_usable(model_id: str) -> None:
+    """Raise what the service's load of `model_id` (a `Lookup`) would raise from the
+    model's own data: its artifact parsed (engine, encoder with its word similarities and
+    vectors), its encoded counts and stored fingerprints read, and their shapes checked
+    against each other (K columns of fingerprints, a counts column per vocabulary word, a
+    counts row for each fingerprinted campaign), as the neighbour index needs them. The
+    rest of a load is computed from those and the dataset's rows (the index, topic names,
+    the mapped term file) and was the larger part of `canary set`'s time: it built a whole
+    `Lookup` to throw it away (`bench/gate.py`)."""
+    from core.serve import registry, score
+
+    with store.reading():   # one store connection for the reads, as a Lookup's load
+        model = registry.load(model_id)
+        fingerprints = score.load_fingerprints(model_id)
+        counts = registry.encoded_counts(model_id)
+    words = len(model.encoder.dictionary)
+    found = []
+    if fingerprints.weights.shape[1] != model.k:
+        found.append(f"its stored fingerprints have {fingerprints.weights.shape[1]} topic "
+                     f"weights, its artifact K = {model.k} topics")
+    if model.engine.topic_term_.shape != (model.k, words):
+        found.append(f"its topic-word matrix is {model.engine.topic_term_.shape}, not "
+                     f"{model.k} x {words} (K x vocabulary)")
+    for name, matrix in (("word similarities", model.encoder.word_similarity),
+                         ("word vectors", model.encoder.word_vectors)):
+        if matrix is not None and matrix.shape[0] != words:
+            found.append(f"its {name} have {matrix.shape[0]} rows for {words} words")
+    if counts is not None:
+        if counts.matrix.shape[1] != words:
+            found.append(f"its encoded counts have {counts.matrix.shape[1]} columns for "
+                         f"{words} words")
+        if not set(fingerprints.campaign_ids) <= set(counts.campaign_ids):
+            found.append("it has fingerprints of campaigns that are not in its encoded "
+                         "counts (score it again)")
+    if found:
+        raise TopicLabError(f"Model {model_id}'s files do not agree: " + "; ".join(found))

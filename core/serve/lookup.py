@@ -19,7 +19,7 @@ from threading import Lock
 import numpy as np
 import pandas as pd
 
-from core import memory
+from core import memory, whole
 from core.data import datasets, store, term_file
 from core.data.schema import ROW_POSITION
 from core.errors import InputError, NotFoundError, quoted
@@ -196,6 +196,7 @@ class Lookup:
     # -- finding campaigns ------------------------------------------------------------
     def search(self, text: str, limit: int = 20) -> pd.DataFrame:
         """Campaigns whose id, name or account contains `text` (any case), exact ids first."""
+        limit = whole.whole("limit", limit)
         table = self.campaigns.reset_index()[["campaign_id", "campaign_name", "account"]]
         return datasets.search_campaigns(table, text, limit)
 
@@ -235,6 +236,7 @@ class Lookup:
     def find_neighbors(self, campaign_id: str, n: int = 10, *, exclude_account: bool = False,
                        min_terms: int = 0) -> list:
         """The n nearest stored campaigns as `Neighbor`s (no table): see `neighbors`."""
+        n, min_terms = whole.whole("n", n), whole.whole("min_terms", min_terms, 0)
         campaign_id = self.check(campaign_id)
         # the account is only read to leave it out (a pandas lookup per request otherwise)
         account = self.campaigns.at[campaign_id, "account"] if exclude_account else None
@@ -311,6 +313,7 @@ class Lookup:
     def find_keyword_neighbors(self, keywords: Sequence[str], n: int = 10, *,
                                min_terms: int = 0) -> tuple[score.Fingerprint, list]:
         """Fingerprint (folded in) and the nearest stored campaigns as `Neighbor`s."""
+        n, min_terms = whole.whole("n", n), whole.whole("min_terms", min_terms, 0)
         fingerprint = score.fold_in(self.model, keywords)
         # the bag of words the fold-in read (the same counts as encoding its tokens again)
         counts = bow_matrix([fingerprint.bow], len(self.model.encoder.dictionary))

@@ -241,7 +241,12 @@ def get_in(con: duckdb.DuckDBPyConnection, model_id: str, *,
            deleted_meanwhile: str | None = None) -> dict[str, Any]:
     """The row on `con`, so a caller's transaction checks and writes the same state.
     `deleted_meanwhile`: for a model the caller had found before (and worked with for
-    minutes), what a delete since then leaves undone, for the message."""
+    minutes), what a delete since then leaves undone, for the message. An id that is not
+    text is refused naming it (`get(True)` was DuckDB's "Could not convert string … to
+    BOOL")."""
+    if not isinstance(model_id, str):
+        raise InputError(f"A model id is text (`python -m core models` lists them), not "
+                         f"{model_id!r}.")
     cursor = con.execute("SELECT * FROM models WHERE model_id = ?", [model_id])
     rows = cursor.fetchall()
     if not rows and deleted_meanwhile:

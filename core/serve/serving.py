@@ -68,9 +68,14 @@ class Served:
         """The share of traffic the candidate gets now: the configured one while the
         candidate it was set for is loaded, else 0 (`pick` sends it all to production).
         /readyz showed the configured share after the candidate alias was cleared, as if
-        the canary were on, and a pipeline moving the alias gave its model the share."""
+        the canary were on, and a pipeline moving the alias gave its model the share.
+        Also 0 while the candidate is a model of another dataset than production's
+        (production moved to another dataset after `canary set`): campaign ids name other
+        campaigns there, and the candidate answered a share of traffic from them."""
         return self.canary_percent if self.candidate is not None \
-            and self.candidate.model_id == self.canary_for else 0.0
+            and self.candidate.model_id == self.canary_for \
+            and (self.production is None
+                 or self.candidate.dataset == self.production.dataset) else 0.0
 
     @property
     def model_ids(self) -> tuple[str | None, str | None]:
