@@ -582,7 +582,7 @@ def test_a_long_task_is_reported_when_it_starts_and_while_it_runs(session, monke
 
     def slow_tasks():
         return session.sparkContext.parallelize(range(2), 2).map(
-            lambda x: time.sleep(3) or x).count()
+            lambda x: time.sleep(6) or x).count()   # 3 s: under load, one line
 
     def report(done, total, message):
         lines.append((time.monotonic(), message))
@@ -590,9 +590,9 @@ def test_a_long_task_is_reported_when_it_starts_and_while_it_runs(session, monke
     assert spark_session.run_job(session, "slow", slow_tasks, report) == 2
     running = [t for t, m in lines if re.search(r"0/2 tasks done, [12] running", m)]
     assert running, lines                      # before any task ended
-    assert len(running) >= 2 and re.search(r", [1-9] s$", lines[-1][1]), lines
+    assert len(running) >= 2 and re.search(r", [1-9][0-9]* s$", lines[-1][1]), lines
     gaps = np.diff([t for t, _ in lines])
-    assert gaps.max() < 2.5, lines             # never silent for a task's length
+    assert gaps.max() < 3, lines               # never silent for a task's length
 
 
 @needs_spark
