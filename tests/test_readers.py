@@ -402,6 +402,18 @@ def test_a_repeated_header_row_is_dropped_with_a_warning(tmp_path: Path, clicks:
         result.warnings[0]
 
 
+def test_a_keyword_named_like_the_term_column_is_kept(tmp_path: Path) -> None:
+    """Only a row repeating the whole header is dropped: the keyword "Keyword" of a
+    campaign is a term (the check looks the header's term up in the term column first),
+    and a file of a header and its repeat has no data rows."""
+    text = "Keyword,Campaign ID\nKeyword,C1\nKeyword,Campaign ID\nshoes,C2\n"
+    result = read_paths([write(tmp_path / "kept.csv", text)])
+    assert result.frame["term"].tolist() == ["Keyword", "shoes"]
+    assert result.frame["source_line"].tolist() == [2, 4]
+    with pytest.raises(InputError, match="a header but no data rows"):
+        read_paths([write(tmp_path / "only.csv", "Keyword,Campaign ID\nKeyword,Campaign ID\n")])
+
+
 def test_file_without_campaign_column_is_one_campaign(tmp_path: Path) -> None:
     text = 'keyword,clicks\n[blue shoes],3\n"""red shoes""",4\n+green +shoes,5\n'
     result = read_paths([write(tmp_path / "shoes_brand.csv", text)])
