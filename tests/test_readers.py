@@ -562,6 +562,19 @@ def test_google_ads_search_terms_report(tmp_path: Path) -> None:
     assert (frame["date"] == pd.Timestamp("2024-06-03")).all()
 
 
+@pytest.mark.parametrize("odd", ["\u2028", "\x1c", "\x0b", "\x85"])
+def test_a_title_line_holding_a_unicode_line_separator_is_one_line(tmp_path: Path,
+                                                                    odd: str) -> None:
+    """The preamble was split with `str.splitlines`, which also breaks at U+2028, U+001C,
+    U+000B, U+0085 …, while the CSV reader breaks only at \\n and \\r: a title ending in
+    one was two lines, so the file was refused as "has no header row"."""
+    text = f"Search keyword report{odd}\nAll time\nKeyword,Campaign ID\nshoes,C1\n"
+    result = read_paths([write(tmp_path / "title.csv", text)])
+    assert result.format_by_file == {"title.csv": "google_ads_keyword_report"}
+    assert result.frame[["term", "campaign_id", "source_line"]].values.tolist() == [
+        ["shoes", "C1", 4]]
+
+
 # --------------------------------------------------------------------------- real Sony exports
 
 

@@ -521,7 +521,7 @@ def _month_number(word: str) -> int | None:
 
 def _read_delimited(text: str, name: str) -> _RawTable:
     start = text[:65_536]
-    head = start.splitlines()[:5]
+    head = [line.rstrip("\r\n") for line in _physical_lines(start)[:5]]
     blank_lead = next((i for i, line in enumerate(head) if line.strip()), len(head))
     hint = _SEP_LINE.match(head[blank_lead]) if blank_lead < len(head) else None
     blank_lead += hint is not None
@@ -580,12 +580,20 @@ def _read_delimited(text: str, name: str) -> _RawTable:
         decimal_comma=decimal_comma)
 
 
+def _physical_lines(text: str) -> list[str]:
+    """The lines of `text` with their ends, split where the CSV reader splits them (at line
+    feeds and carriage returns only): `str.splitlines` also splits at U+2028, U+000B,
+    U+001C …, so a title "Search keyword report<U+2028>" was two lines and the header was
+    looked for one line too early ("the file has no header row")."""
+    return io.StringIO(text, newline="").readlines()
+
+
 def _header_and_sample(start: str, skip: int) -> tuple[str, list[str]]:
     """The header record of the file's start (its lines joined while a quote is open: a
     header cell "Key<line break>word" was sniffed as the text up to the break, so no
     delimiter, and the header was "cannot be parsed"), then up to `_SNIFF_ROWS` lines
     after it, without the last one when the start cut it (a half row would look ragged)."""
-    lines = start.splitlines(keepends=True)[skip:]
+    lines = _physical_lines(start)[skip:]
     end = 1
     while end < len(lines) and "".join(lines[:end]).count('"') % 2:
         end += 1
