@@ -775,6 +775,26 @@ def test_a_parquet_date_out_of_the_years_a_csv_date_may_have_is_refused(
                               "from 0001-01-01 to 9999-12-31")
 
 
+def test_an_excel_serial_date_is_refused_naming_the_likely_cause(tmp_path: Path) -> None:
+    """A day Excel saved as its serial number ("45413", a date column formatted as General)
+    was refused as "not a date" alone; the message now says what it likely is and which
+    day it would be, in CSV and in an integer Parquet column. Not read: Excel for Mac may
+    count from 1904. A cell that is no serial ("2024-13-45") gets no such note."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    note = ("is not a date; it looks like a day Excel saved as a number (serial 45413 is "
+            "2024-05-01 counted from 1900): format the column as a date (yyyy-mm-dd)")
+    path = write(tmp_path / "serial.csv", "campaign_id,term,Day\nC1,a,2024-05-01\nC2,b,45413\n")
+    assert error_of(path).startswith(f"serial.csv, line 3, column 'Day': '45413' {note}")
+    pq.write_table(pa.table({"campaign_id": ["C1"], "term": ["a"],
+                             "date": pa.array([45413], pa.int64())}), tmp_path / "serial.parquet")
+    assert error_of(tmp_path / "serial.parquet").startswith(
+        f"serial.parquet, line 1, column 'date': '45413' {note}")
+    write(path, "campaign_id,term,date\nC1,a,2024-13-45\n")
+    assert error_of(path) == "serial.csv, line 2, column 'date': '2024-13-45' is not a date"
+
+
 def test_csv_and_parquet_dates_have_the_same_years(tmp_path: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq

@@ -65,6 +65,10 @@ _SEP_LINE = re.compile(r'^\s*"?sep=([,\t;|])"?\s*$', re.IGNORECASE)
 # A number as Excel's General format writes a long one: "1.23457E+10", "1E+11".
 _SCIENTIFIC_ID = r"^\d(?:[.,]\d+)?E\+\d{2,}$"
 
+# A day as Excel's serial number (days from 1899-12-30), 1927-05-18 to 2173-10-14.
+_EXCEL_SERIAL = re.compile(r"^[1-9]\d{4}(?:\.0*)?$")
+_EXCEL_EPOCH = pd.Timestamp("1899-12-30")
+
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 
 # Google Ads UI downloads: "Search keyword report" / "Search terms report", then the range;
@@ -1445,7 +1449,8 @@ def _date_column(raw: _RawTable, fail: _Fail) -> pd.Series:
     bad = np.flatnonzero((days.isna() & ~missing).to_numpy())
     if bad.size:
         at = int(bad[0])
-        raise fail(f"{text.iloc[at]!r} is not a date", at, "date")
+        raise fail(f"{text.iloc[at]!r} is not a date{_serial_day_note(text.iloc[at])}", at,
+                   "date")
     outside = np.flatnonzero(((days < pd.Timestamp(FIRST_DAY)) | (days > pd.Timestamp(LAST_DAY)))
                              .to_numpy())
     if outside.size:  # pandas reads "-0768-01-01"; no date picker, JSON or CSV writer does
@@ -1453,6 +1458,18 @@ def _date_column(raw: _RawTable, fail: _Fail) -> pd.Series:
         raise fail(f"{text.iloc[at]!r} is not a date from {FIRST_DAY} to {LAST_DAY}", at,
                    "date")
     return days
+
+
+def _serial_day_note(cell: str) -> str:
+    """What a date cell of a whole number from 10000 to 99999 ("45413") likely is: a day
+    Excel saved as its serial number (the cell formatted as General or Number). Named, not
+    read: Excel for Mac may count from 1904, so a guess could be four years out unseen."""
+    if not _EXCEL_SERIAL.match(cell):
+        return ""
+    day = _EXCEL_EPOCH + pd.Timedelta(days=int(float(cell)))
+    return (f"; it looks like a day Excel saved as a number (serial {int(float(cell))} is "
+            f"{day:%Y-%m-%d} counted from 1900): format the column as a date (yyyy-mm-dd) "
+            "and save the file again")
 
 
 def _local_days(text: pd.Series) -> pd.Series:
