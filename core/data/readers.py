@@ -62,8 +62,11 @@ _SNIFF_ROWS = 20
 # taken for the header ("no term column. Columns found: 'sep=', ''").
 _SEP_LINE = re.compile(r'^\s*"?sep=([,\t;|])"?\s*$', re.IGNORECASE)
 
-# A number as Excel's General format writes a long one: "1.23457E+10", "1E+11".
-_SCIENTIFIC_ID = r"^\d(?:[.,]\d+)?E\+\d{2,}$"
+# A number as Excel's General format writes a long one: "1.23457E+10", "1E+11"; pandas,
+# Python and Arrow write "1.2e+16".
+_SCIENTIFIC_ID = r"^\d(?:[.,]\d+)?[Ee]\+\d{2,}$"
+# Whole numbers from here on are not all floats: a float id this large lost digits.
+_EXACT_FLOAT_IDS = 2.0 ** 53
 
 # A day as Excel's serial number (days from 1899-12-30), 1927-05-18 to 2173-10-14.
 _EXCEL_SERIAL = re.compile(r"^[1-9]\d{4}(?:\.0*)?$")
@@ -849,6 +852,8 @@ def _read_parquet(data: bytes, name: str) -> _RawTable:
                              column=header[index])
         if column == "campaign_id" and pa.types.is_floating(kind):
             _check_finite_ids(cells, name, header[index])
+            _check_exact_float_ids(cells, name, header[index])
+            cells = float_id_texts(cells)
         if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
             cells = _utf8_cells(cells, name, header[index])
         typed = ((column in METRIC_COLUMNS and (pa.types.is_integer(kind)
@@ -931,6 +936,33 @@ def _check_finite_ids(cells: pa.ChunkedArray, name: str, header: str) -> None:
         value = cells[int(at[0])].as_py()
         raise InputError(f"{value} is not a campaign id: give every row its campaign's id",
                          file=name, line=int(at[0]) + 1, column=header)
+
+
+def _check_exact_float_ids(cells: pa.ChunkedArray, name: str, header: str) -> None:
+    """Refuse a float campaign id of 2**53 or more, naming its line: a float keeps about 16
+    digits, so such ids lost their last ones and different campaigns became one id
+    (1.2345678901234568e+17 for every id of those first digits)."""
+    floats = cells.cast(pa.float64())
+    big = pc.greater_equal(pc.abs(floats), _EXACT_FLOAT_IDS).fill_null(False)
+    at = np.flatnonzero(big.to_numpy(zero_copy_only=False))
+    if at.size:
+        value = floats[int(at[0])].as_py()
+        raise InputError(f"the campaign id {value!r} is a float too large to hold every digit "
+                         "(2**53 or more): its last digits are lost, so campaigns would "
+                         "merge; store the ids as integers or text", file=name,
+                         line=int(at[0]) + 1, column=header)
+
+
+def float_id_texts(cells: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """Float campaign ids as text, whole ones as integers: 12345678901.0 is "12345678901",
+    as a CSV gives it, not Arrow's "1.2345678901e+10" (a second campaign beside the CSV's,
+    and a text that looks as if Excel shortened it). Other values as Arrow writes them;
+    nulls stay null. Also `CampaignModel.fit`'s, so a frame of float ids fits the store's."""
+    floats = cells.cast(pa.float64())
+    whole = pc.and_(pc.equal(floats, pc.floor(floats)),
+                    pc.less(pc.abs(floats), _EXACT_FLOAT_IDS))
+    integers = pc.if_else(whole, floats, 0.0).cast(pa.int64()).cast(pa.large_string())
+    return pc.if_else(whole, integers, floats.cast(pa.large_string()))
 
 
 def _utf8_cells(cells: pa.ChunkedArray, name: str, header: str) -> pa.ChunkedArray:
@@ -1067,14 +1099,18 @@ def _check_visible_ids(values: pd.Series, fail: _Fail, source: str = "the file")
 def _check_unshortened_ids(ids: pd.Series, fail: _Fail) -> None:
     """Refuse a campaign id in Excel's scientific notation ("1.23457E+10"): Excel saves a
     long numeric id shown in a narrow General column so, its last digits lost, and every
-    campaign of the same first digits became one (they were imported merged)."""
+    campaign of the same first digits became one (they were imported merged). Python and
+    pandas write a float id so too ("1.2e+16"); "3E4" has no "+" and stays an id."""
     shortened = np.flatnonzero(ids.str.match(_SCIENTIFIC_ID, na=False).to_numpy(bool))
     if shortened.size:
         at = int(shortened[0])
-        raise fail(f"the campaign id {ids.iloc[at]!r} is a number in scientific notation, as "
-                   "Excel saves a long id in a narrow column: its last digits are lost, so "
-                   "campaigns would merge; format the column as Text or Number with 0 "
-                   "decimals and save the file again", at, "campaign_id")
+        shown = ids.iloc[at]
+        cause, fix = (("Excel saves a long id in a narrow column", "format the column as Text "
+                       "or Number with 0 decimals and save the file again") if "E" in shown
+                      else ("a program writes a float id", "write the ids as integers or text"))
+        raise fail(f"the campaign id {shown!r} is a number in scientific notation, as {cause}: "
+                   f"its last digits are lost, so campaigns would merge; {fix}", at,
+                   "campaign_id")
 
 
 def visible_frame(frame: pd.DataFrame, name: str) -> tuple[pd.DataFrame, list[str]]:
