@@ -870,7 +870,10 @@ def _id_texts(ids: pd.Series) -> pd.Series:
 
         return float_id_texts(pa.array(ids, from_pandas=True)).to_pandas().set_axis(ids.index)
     if pd.api.types.is_numeric_dtype(ids) and not pd.api.types.is_bool_dtype(ids):
-        return pa.array(ids, from_pandas=True).cast(pa.large_string()).to_pandas()
+        # on the frame's own index: `assign` aligns by label, and a 0..n index gave a frame
+        # indexed [10, 11] no ids and one indexed [0, 2, 1] its rows' ids swapped
+        text = pa.array(ids, from_pandas=True).cast(pa.large_string()).to_pandas()
+        return text.set_axis(ids.index)
     if pd.api.types.infer_dtype(ids, skipna=True) in ("string", "empty"):
         return ids
     return pd.Series([_id_text(v) for v in ids.tolist()], index=ids.index, dtype=object)
