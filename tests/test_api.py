@@ -226,6 +226,20 @@ def test_number_campaign_ids_fit_as_an_import_reads_them(fitted, tmp_path: Path)
     assert model.transform(terms).index.tolist() == model.transform(imported).index.tolist()
 
 
+def test_number_campaign_ids_keep_their_rows_whatever_the_frame_index() -> None:
+    """Integer ids were turned into text on a 0..n index and assigned back by label: a
+    frame indexed [10, 11, 12] (a filtered one) lost every id, one indexed [0, 2, 1] had
+    two rows' ids swapped, silently."""
+    from core.model.campaign_model import _checked_frame
+
+    for index in ([10, 11, 12], [0, 2, 1]):
+        terms = pd.DataFrame({"campaign_id": [3, 4, 3], "term": ["a b", "c d", "e f"]},
+                             index=index)
+        checked = _checked_frame("fit", terms)
+        assert checked["campaign_id"].tolist() == ["3", "4", "3"], index
+        assert checked.index.tolist() == index
+
+
 def test_fit_warns_when_k_is_too_large_for_the_data_as_train_does(fitted) -> None:
     """`train` (CLI, Train page) warned "K = 12 topics for 20 campaigns is a lot"; the
     notebook's `CampaignModel.fit` trained the same fragments of single campaigns silently.

@@ -447,6 +447,18 @@ def test_formula_cells_are_neutralised_and_numbers_kept() -> None:
     assert [r[3] for r in rows[1:]] == ["'-4", "-4", "5.5", "'=1+1", "ok", "", "x", "y"]
 
 
+def test_full_width_formula_starts_are_neutralised() -> None:
+    """A cell starting with a full-width `＝`, `＋`, `－` or `＠` (or a small form, `﹦`)
+    went out as it was: a spreadsheet that folds full-width input to ASCII, as Japanese
+    Excel does for digits, may run `＝HYPERLINK(…)`. A full-width letter or `（` does not
+    start a formula."""
+    cells = ["＝HYPERLINK(\"http://evil.example/x\")", "＋81 3", "－rebate", "＠SUM(A1)",
+             "﹦1+1", "Ａｄ", "（株）ソニー"]
+    rows = list(csv.reader(io.StringIO(export.csv_bytes(pd.DataFrame({"name": cells}))
+                                       .decode("utf-8-sig"), newline="")))
+    assert [r[0] for r in rows[1:]] == ["'" + c for c in cells[:5]] + cells[5:]
+
+
 def test_csv_cells_hold_no_terminal_escape_or_invisible_character() -> None:
     """A name or term stored with ESC (imported before imports removed them, or written
     by SQL) went raw into `neighbors --format csv`: `\x1b]0;…\x07` retitled the terminal,

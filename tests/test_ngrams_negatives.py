@@ -178,6 +178,24 @@ def test_a_campaign_id_in_another_case_is_named_by_every_command(trained_home):
         assert unknown.returncode == 1 and "Did you mean" not in unknown.stderr, command
 
 
+def test_an_account_in_another_case_is_named_by_ngrams(trained_home):
+    """`ngrams --account` of an account in another case said "No account" with no hint,
+    while a campaign id got one (`datasets.campaign_case_hint`, now of either column)."""
+    import pytest
+
+    from core.data import datasets
+    from core.errors import NotFoundError
+    from core.serve import ngram_report
+
+    account = datasets.campaigns("demo", 1)["account"].value_counts().index[0]
+    with pytest.raises(NotFoundError, match=rf"Did you mean '{account}'\? Account names are "
+                                            "case-sensitive."):
+        ngram_report.report(account=account.swapcase(), dataset="demo", version=1)
+    with pytest.raises(NotFoundError) as unknown:
+        ngram_report.report(account="no such account", dataset="demo", version=1)
+    assert "Did you mean" not in str(unknown.value)
+
+
 def test_a_blank_account_is_refused_not_answered_with_unrelated_accounts(trained_home):
     """`suggest --account ""` (a shell variable left empty) was "No account '' … Accounts
     like it:" and the first accounts of the dataset, which all contain the empty text."""

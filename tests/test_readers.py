@@ -388,6 +388,41 @@ def test_a_campaign_id_excel_wrote_in_scientific_notation_is_refused(tmp_path: P
     assert kept.frame["campaign_id"].tolist() == ["3E4", "E+10"]
 
 
+def test_float_campaign_ids_are_read_whole_or_refused_when_digits_are_lost(
+        tmp_path: Path) -> None:
+    """A Parquet float id column (pandas writes one for an id column with a missing cell)
+    gave 12345678901.0 the id "1.2345678901e+10", not the CSV's "12345678901", and ids of
+    2**53 or more, whose last digits a float lost, merged unseen; a CSV id written so by
+    Python ("1.2e+16") passed the Excel check, which looked for "E+" only."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    def parquet(ids: list) -> Path:
+        path = tmp_path / "floats.parquet"
+        pq.write_table(pa.table({"campaign_id": pa.array(ids, pa.float64()),
+                                 "term": [f"t{i}" for i in range(len(ids))]}), path)
+        return path
+
+    read = read_paths([parquet([12345678901.0, 7.0, 1.5])]).frame
+    assert read["campaign_id"].tolist() == ["12345678901", "7", "1.5"]
+    assert error_of(parquet([1.0, 123456789012345678.0])) == (
+        "floats.parquet, line 2, column 'campaign_id': the campaign id 1.2345678901234568e+17 "
+        "is a float too large to hold every digit (2**53 or more): its last digits are lost, "
+        "so campaigns would merge; store the ids as integers or text")
+    path = write(tmp_path / "py.csv", "Campaign ID,Keyword\n12345678901,a\n1.2e+16,b\n3e4,c\n")
+    assert error_of(path) == (
+        "py.csv, line 3, column 'Campaign ID': the campaign id '1.2e+16' is a number in "
+        "scientific notation, as a program writes a float id: its last digits are lost, so "
+        "campaigns would merge; write the ids as integers or text")
+    kept = read_paths([write(path, "Campaign ID,Keyword\n3e4,a\n3E4,b\n")]).frame
+    assert kept["campaign_id"].tolist() == ["3e4", "3E4"]
+    # CampaignModel.fit gives a frame's float ids the text an import gives them
+    from core.model.campaign_model import _id_texts
+
+    fitted = _id_texts(pd.Series([12345678901.0, None, 7.0], index=[5, 6, 7]))
+    assert fitted.tolist()[::2] == ["12345678901", "7"] and fitted.index.tolist() == [5, 6, 7]
+
+
 @pytest.mark.parametrize("clicks", [True, False])
 def test_a_repeated_header_row_is_dropped_with_a_warning(tmp_path: Path, clicks: bool) -> None:
     """Two exports joined with `cat` repeat the header mid-file: it was the term "Keyword"
@@ -400,6 +435,18 @@ def test_a_repeated_header_row_is_dropped_with_a_warning(tmp_path: Path, clicks:
     assert result.frame["source_line"].tolist() == [2, 4]
     assert "joined.csv: 1 row repeating the header (line 1) dropped (line 3)" in \
         result.warnings[0]
+
+
+def test_a_keyword_named_like_the_term_column_is_kept(tmp_path: Path) -> None:
+    """Only a row repeating the whole header is dropped: the keyword "Keyword" of a
+    campaign is a term (the check looks the header's term up in the term column first),
+    and a file of a header and its repeat has no data rows."""
+    text = "Keyword,Campaign ID\nKeyword,C1\nKeyword,Campaign ID\nshoes,C2\n"
+    result = read_paths([write(tmp_path / "kept.csv", text)])
+    assert result.frame["term"].tolist() == ["Keyword", "shoes"]
+    assert result.frame["source_line"].tolist() == [2, 4]
+    with pytest.raises(InputError, match="a header but no data rows"):
+        read_paths([write(tmp_path / "only.csv", "Keyword,Campaign ID\nKeyword,Campaign ID\n")])
 
 
 def test_file_without_campaign_column_is_one_campaign(tmp_path: Path) -> None:
@@ -548,6 +595,19 @@ def test_google_ads_search_terms_report(tmp_path: Path) -> None:
     assert frame["conversions"].isna().tolist() == [False, False, True]
     assert frame["source_line"].tolist() == [4, 5, 6]
     assert (frame["date"] == pd.Timestamp("2024-06-03")).all()
+
+
+@pytest.mark.parametrize("odd", ["\u2028", "\x1c", "\x0b", "\x85"])
+def test_a_title_line_holding_a_unicode_line_separator_is_one_line(tmp_path: Path,
+                                                                    odd: str) -> None:
+    """The preamble was split with `str.splitlines`, which also breaks at U+2028, U+001C,
+    U+000B, U+0085 …, while the CSV reader breaks only at \\n and \\r: a title ending in
+    one was two lines, so the file was refused as "has no header row"."""
+    text = f"Search keyword report{odd}\nAll time\nKeyword,Campaign ID\nshoes,C1\n"
+    result = read_paths([write(tmp_path / "title.csv", text)])
+    assert result.format_by_file == {"title.csv": "google_ads_keyword_report"}
+    assert result.frame[["term", "campaign_id", "source_line"]].values.tolist() == [
+        ["shoes", "C1", 4]]
 
 
 # --------------------------------------------------------------------------- real Sony exports
@@ -748,6 +808,26 @@ def test_a_parquet_date_out_of_the_years_a_csv_date_may_have_is_refused(
                              "date": pa.array([0, days], whole).cast(typed)}), path)
     assert error_of(path) == (f"far.parquet, line 2, column 'date': {shown} is not a date "
                               "from 0001-01-01 to 9999-12-31")
+
+
+def test_an_excel_serial_date_is_refused_naming_the_likely_cause(tmp_path: Path) -> None:
+    """A day Excel saved as its serial number ("45413", a date column formatted as General)
+    was refused as "not a date" alone; the message now says what it likely is and which
+    day it would be, in CSV and in an integer Parquet column. Not read: Excel for Mac may
+    count from 1904. A cell that is no serial ("2024-13-45") gets no such note."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    note = ("is not a date; it looks like a day Excel saved as a number (serial 45413 is "
+            "2024-05-01 counted from 1900): format the column as a date (yyyy-mm-dd)")
+    path = write(tmp_path / "serial.csv", "campaign_id,term,Day\nC1,a,2024-05-01\nC2,b,45413\n")
+    assert error_of(path).startswith(f"serial.csv, line 3, column 'Day': '45413' {note}")
+    pq.write_table(pa.table({"campaign_id": ["C1"], "term": ["a"],
+                             "date": pa.array([45413], pa.int64())}), tmp_path / "serial.parquet")
+    assert error_of(tmp_path / "serial.parquet").startswith(
+        f"serial.parquet, line 1, column 'date': '45413' {note}")
+    write(path, "campaign_id,term,date\nC1,a,2024-13-45\n")
+    assert error_of(path) == "serial.csv, line 2, column 'date': '2024-13-45' is not a date"
 
 
 def test_csv_and_parquet_dates_have_the_same_years(tmp_path: Path) -> None:

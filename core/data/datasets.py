@@ -156,27 +156,32 @@ def unknown_dataset(name: str, known: set[str]) -> NotFoundError:
 
 # Stored ids named in a "Did you mean" for a campaign id given in another case.
 _CASE_MATCHES = 3
+# The columns a case hint looks in, and what the hint says is case-sensitive.
+_CASE_COLUMNS = {"campaign_id": "Campaign ids", "account": "Account names"}
 
 
 def campaign_case_hint(campaign_id: object, *, dataset: str | None = None,
                        version: int | None = None, model_id: str | None = None,
-                       con: duckdb.DuckDBPyConnection | None = None) -> str:
+                       con: duckdb.DuckDBPyConnection | None = None,
+                       column: str = "campaign_id") -> str:
     """" Did you mean 'C001'? Campaign ids are case-sensitive." when a campaign id that was
     not found is stored in another case, in a dataset version's rows or (with `model_id`)
     a model's fingerprints (else ""): `c001` for `C001` was "unknown" with no hint. For
     the error path only: `lower(campaign_id)` has no index, so this scans the version (at
     1M campaigns, 50M rows, ~50 ms; see README "Hostile input and faults"). `con`: the
-    caller's connection, when it holds one."""
+    caller's connection, when it holds one. `column="account"` hints an account name of
+    the version's rows instead (`ngrams --account acme` for "Acme" had no hint)."""
     if not isinstance(campaign_id, str) or not campaign_id.strip():
         return ""
+    what = _CASE_COLUMNS[column]  # a column name from this table only: it is put in the SQL
     source, params = (("fingerprints WHERE model_id = ?", [model_id]) if model_id is not None
                       else ("terms WHERE dataset = ? AND version = ?", [dataset, version]))
-    sql = (f"SELECT DISTINCT campaign_id FROM {source} AND lower(campaign_id) = lower(?) "
-           f"ORDER BY campaign_id LIMIT {_CASE_MATCHES}")
+    sql = (f"SELECT DISTINCT {column} FROM {source} AND lower({column}) = lower(?) "
+           f"ORDER BY {column} LIMIT {_CASE_MATCHES}")
     params.append(campaign_id.strip())
     rows = (con.execute(sql, params).fetchall() if con is not None
             else store.query(sql, params).itertuples(index=False))
-    return case_hint(campaign_id, [row[0] for row in rows], "Campaign ids")
+    return case_hint(campaign_id, [row[0] for row in rows], what)
 
 
 def terms(name: str, version: int, columns: Sequence[str] | None = None) -> pd.DataFrame:

@@ -8,20 +8,22 @@ integers. The on-screen tables use the same precision through `st.column_config`
 
 Campaign names, terms and topic names come from imported files and people, so a cell
 may read `=HYPERLINK("http://…","Open report")`; a spreadsheet would run it (CSV
-injection). Every text cell that starts with `=`, `+`, `-`, `@`, a tab or a carriage
-return gets a leading single quote, as OWASP recommends, so it is shown as text. Only
-text cells: a negative number in a numeric column stays a number. Control and invisible
-characters are dropped from text cells first, as imports drop them (a tab or line break
-becomes a space), so no cell carries a terminal escape. `csv_bytes` is the one
-CSV writer: the Lookup page's download buttons and `python -m core neighbors|suggest
---format csv` write exactly its bytes (UTF-8 with a byte-order mark, so Excel shows
-Japanese and accented names right; CRLF line ends, so a CR inside a cell is quoted).
+injection). Every text cell that starts with `=`, `+`, `-`, `@` (or their full-width
+forms `＝`, `＋`, `－`, `＠`), a tab or a carriage return gets a leading single
+quote, as OWASP recommends, so it is shown as text. Only text cells: a negative number
+in a numeric column stays a number. Control and invisible characters are dropped from
+text cells first, as imports drop them (a tab or line break becomes a space), so no
+cell carries a terminal escape. `csv_bytes` is the one CSV writer: the Lookup page's
+download buttons and `python -m core neighbors|suggest --format csv` write exactly its
+bytes (UTF-8 with a byte-order mark, so Excel shows Japanese and accented names right;
+CRLF line ends, so a CR inside a cell is quoted).
 """
 
 from __future__ import annotations
 
 import numbers
 import re
+import unicodedata
 from typing import Any
 
 import numpy as np
@@ -80,7 +82,17 @@ def neutralise(value: Any) -> Any:
             return value
         value = str(value)
     value = visible_text(value)
-    return "'" + value if value.startswith(FORMULA_STARTS) else value
+    return "'" + value if _formula_start(value) else value
+
+
+def _formula_start(text: str) -> bool:
+    """Whether `text` starts as a formula would, its first character compatibility-folded
+    (NFKC, so `＝`, `＋`, `－`, `＠` and the small `﹦`, `﹢`, `﹣`, `﹫` count): Japanese
+    Excel turns full-width digits entered in a cell into numbers, and guides disagree on
+    whether it does so for `＝` (LibreOffice looks for an ASCII `=` only), so
+    `＝HYPERLINK(…)` is quoted too. The cost is a visible `'` in plain-text readers, as
+    for `=`."""
+    return unicodedata.normalize("NFKC", text[:1]).startswith(FORMULA_STARTS)
 
 
 def safe_frame(frame: pd.DataFrame) -> pd.DataFrame:

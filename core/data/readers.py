@@ -62,8 +62,15 @@ _SNIFF_ROWS = 20
 # taken for the header ("no term column. Columns found: 'sep=', ''").
 _SEP_LINE = re.compile(r'^\s*"?sep=([,\t;|])"?\s*$', re.IGNORECASE)
 
-# A number as Excel's General format writes a long one: "1.23457E+10", "1E+11".
-_SCIENTIFIC_ID = r"^\d(?:[.,]\d+)?E\+\d{2,}$"
+# A number as Excel's General format writes a long one: "1.23457E+10", "1E+11"; pandas,
+# Python and Arrow write "1.2e+16".
+_SCIENTIFIC_ID = r"^\d(?:[.,]\d+)?[Ee]\+\d{2,}$"
+# Whole numbers from here on are not all floats: a float id this large lost digits.
+_EXACT_FLOAT_IDS = 2.0 ** 53
+
+# A day as Excel's serial number (days from 1899-12-30), 1927-05-18 to 2173-10-14.
+_EXCEL_SERIAL = re.compile(r"^[1-9]\d{4}(?:\.0*)?$")
+_EXCEL_EPOCH = pd.Timestamp("1899-12-30")
 
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 
@@ -521,7 +528,7 @@ def _month_number(word: str) -> int | None:
 
 def _read_delimited(text: str, name: str) -> _RawTable:
     start = text[:65_536]
-    head = start.splitlines()[:5]
+    head = [line.rstrip("\r\n") for line in _physical_lines(start)[:5]]
     blank_lead = next((i for i, line in enumerate(head) if line.strip()), len(head))
     hint = _SEP_LINE.match(head[blank_lead]) if blank_lead < len(head) else None
     blank_lead += hint is not None
@@ -557,12 +564,13 @@ def _read_delimited(text: str, name: str) -> _RawTable:
         next(reader)
         parsed = _rows_one_by_one(reader, layout)
     rows, lines, totals = parsed
-    rows, lines, repeats = _without_repeated_header(rows, lines, written, layout)
+    columns = dict(enumerate(zip(*rows, strict=True)))
+    rows, lines, columns, repeats = _without_repeated_header(rows, lines, columns, written,
+                                                             layout)
     if not rows:
         what = ("only totals rows" if totals else "a header but no data rows")
         raise InputError(f"the file has {what}", file=name, line=skip + 1)
 
-    columns = dict(enumerate(zip(*rows, strict=True)))
     decimal_comma, style_warnings = _number_style(header, matched, columns.__getitem__,
                                                   lines, name)
     _check_rivals(header, matched, columns.__getitem__, lines, name, decimal_comma)
@@ -579,12 +587,20 @@ def _read_delimited(text: str, name: str) -> _RawTable:
         decimal_comma=decimal_comma)
 
 
+def _physical_lines(text: str) -> list[str]:
+    """The lines of `text` with their ends, split where the CSV reader splits them (at line
+    feeds and carriage returns only): `str.splitlines` also splits at U+2028, U+000B,
+    U+001C …, so a title "Search keyword report<U+2028>" was two lines and the header was
+    looked for one line too early ("the file has no header row")."""
+    return io.StringIO(text, newline="").readlines()
+
+
 def _header_and_sample(start: str, skip: int) -> tuple[str, list[str]]:
     """The header record of the file's start (its lines joined while a quote is open: a
     header cell "Key<line break>word" was sniffed as the text up to the break, so no
     delimiter, and the header was "cannot be parsed"), then up to `_SNIFF_ROWS` lines
     after it, without the last one when the start cut it (a half row would look ragged)."""
-    lines = start.splitlines(keepends=True)[skip:]
+    lines = _physical_lines(start)[skip:]
     end = 1
     while end < len(lines) and "".join(lines[:end]).count('"') % 2:
         end += 1
@@ -672,22 +688,29 @@ def _csv_rows(text: str, skip: int, delimiter: str):
     return csv.reader(stream, delimiter=delimiter, strict=True)
 
 
-def _without_repeated_header(rows: list, lines: list[int], header: list[str],
-                             layout: _Layout) -> tuple[list, list[int], list[str]]:
-    """The rows without those that repeat the header cell for cell (two exports joined
-    with `cat`: "Keyword,Campaign ID" was imported as the term "Keyword" of a campaign
-    "Campaign ID", or refused as "'Clicks' is not a number"), and a warning naming them."""
+def _without_repeated_header(rows: list, lines: list[int], columns: dict[int, tuple],
+                             header: list[str], layout: _Layout
+                             ) -> tuple[list, list[int], dict[int, tuple], list[str]]:
+    """The rows (and their columns) without those that repeat the header cell for cell (two
+    exports joined with `cat`: "Keyword,Campaign ID" was imported as the term "Keyword" of
+    a campaign "Campaign ID", or refused as "'Clicks' is not a number"), and a warning
+    naming them. The header's term is first looked for in the term column at C speed
+    (`in` over the column's tuple): a Python pass over every row cost 0.3 s per 2M rows
+    (bench/read_csv.py)."""
     term_index, term = layout.term_index, header[layout.term_index]
-    repeated = [i for i, row in enumerate(rows) if row[term_index] == term and row == header]
+    if not rows or term not in columns[term_index]:
+        return rows, lines, columns, []
+    repeated = {i for i, cell in enumerate(columns[term_index])
+                if cell == term and rows[i] == header}
     if not repeated:
-        return rows, lines, []
-    at = [lines[i] for i in repeated]
+        return rows, lines, columns, []
+    at = [lines[i] for i in sorted(repeated)]
     listed = ", ".join(str(n) for n in at[:_MAX_LISTED_LINES])
     more = ", ..." if len(at) > _MAX_LISTED_LINES else ""
     many = "s" if len(at) > 1 else ""
-    dropped = set(repeated)
-    return ([row for i, row in enumerate(rows) if i not in dropped],
-            [line for i, line in enumerate(lines) if i not in dropped],
+    rows = [row for i, row in enumerate(rows) if i not in repeated]
+    return (rows, [line for i, line in enumerate(lines) if i not in repeated],
+            dict(enumerate(zip(*rows, strict=True))),
             [f"{layout.name}: {len(at)} row{many} repeating the header (line "
              f"{layout.skip + 1}) dropped (line{many} {listed}{more}): files joined into one?"])
 
@@ -829,6 +852,8 @@ def _read_parquet(data: bytes, name: str) -> _RawTable:
                              column=header[index])
         if column == "campaign_id" and pa.types.is_floating(kind):
             _check_finite_ids(cells, name, header[index])
+            _check_exact_float_ids(cells, name, header[index])
+            cells = float_id_texts(cells)
         if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
             cells = _utf8_cells(cells, name, header[index])
         typed = ((column in METRIC_COLUMNS and (pa.types.is_integer(kind)
@@ -911,6 +936,33 @@ def _check_finite_ids(cells: pa.ChunkedArray, name: str, header: str) -> None:
         value = cells[int(at[0])].as_py()
         raise InputError(f"{value} is not a campaign id: give every row its campaign's id",
                          file=name, line=int(at[0]) + 1, column=header)
+
+
+def _check_exact_float_ids(cells: pa.ChunkedArray, name: str, header: str) -> None:
+    """Refuse a float campaign id of 2**53 or more, naming its line: a float keeps about 16
+    digits, so such ids lost their last ones and different campaigns became one id
+    (1.2345678901234568e+17 for every id of those first digits)."""
+    floats = cells.cast(pa.float64())
+    big = pc.greater_equal(pc.abs(floats), _EXACT_FLOAT_IDS).fill_null(False)
+    at = np.flatnonzero(big.to_numpy(zero_copy_only=False))
+    if at.size:
+        value = floats[int(at[0])].as_py()
+        raise InputError(f"the campaign id {value!r} is a float too large to hold every digit "
+                         "(2**53 or more): its last digits are lost, so campaigns would "
+                         "merge; store the ids as integers or text", file=name,
+                         line=int(at[0]) + 1, column=header)
+
+
+def float_id_texts(cells: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """Float campaign ids as text, whole ones as integers: 12345678901.0 is "12345678901",
+    as a CSV gives it, not Arrow's "1.2345678901e+10" (a second campaign beside the CSV's,
+    and a text that looks as if Excel shortened it). Other values as Arrow writes them;
+    nulls stay null. Also `CampaignModel.fit`'s, so a frame of float ids fits the store's."""
+    floats = cells.cast(pa.float64())
+    whole = pc.and_(pc.equal(floats, pc.floor(floats)),
+                    pc.less(pc.abs(floats), _EXACT_FLOAT_IDS))
+    integers = pc.if_else(whole, floats, 0.0).cast(pa.int64()).cast(pa.large_string())
+    return pc.if_else(whole, integers, floats.cast(pa.large_string()))
 
 
 def _utf8_cells(cells: pa.ChunkedArray, name: str, header: str) -> pa.ChunkedArray:
@@ -1047,14 +1099,18 @@ def _check_visible_ids(values: pd.Series, fail: _Fail, source: str = "the file")
 def _check_unshortened_ids(ids: pd.Series, fail: _Fail) -> None:
     """Refuse a campaign id in Excel's scientific notation ("1.23457E+10"): Excel saves a
     long numeric id shown in a narrow General column so, its last digits lost, and every
-    campaign of the same first digits became one (they were imported merged)."""
+    campaign of the same first digits became one (they were imported merged). Python and
+    pandas write a float id so too ("1.2e+16"); "3E4" has no "+" and stays an id."""
     shortened = np.flatnonzero(ids.str.match(_SCIENTIFIC_ID, na=False).to_numpy(bool))
     if shortened.size:
         at = int(shortened[0])
-        raise fail(f"the campaign id {ids.iloc[at]!r} is a number in scientific notation, as "
-                   "Excel saves a long id in a narrow column: its last digits are lost, so "
-                   "campaigns would merge; format the column as Text or Number with 0 "
-                   "decimals and save the file again", at, "campaign_id")
+        shown = ids.iloc[at]
+        cause, fix = (("Excel saves a long id in a narrow column", "format the column as Text "
+                       "or Number with 0 decimals and save the file again") if "E" in shown
+                      else ("a program writes a float id", "write the ids as integers or text"))
+        raise fail(f"the campaign id {shown!r} is a number in scientific notation, as {cause}: "
+                   f"its last digits are lost, so campaigns would merge; {fix}", at,
+                   "campaign_id")
 
 
 def visible_frame(frame: pd.DataFrame, name: str) -> tuple[pd.DataFrame, list[str]]:
@@ -1429,7 +1485,8 @@ def _date_column(raw: _RawTable, fail: _Fail) -> pd.Series:
     bad = np.flatnonzero((days.isna() & ~missing).to_numpy())
     if bad.size:
         at = int(bad[0])
-        raise fail(f"{text.iloc[at]!r} is not a date", at, "date")
+        raise fail(f"{text.iloc[at]!r} is not a date{_serial_day_note(text.iloc[at])}", at,
+                   "date")
     outside = np.flatnonzero(((days < pd.Timestamp(FIRST_DAY)) | (days > pd.Timestamp(LAST_DAY)))
                              .to_numpy())
     if outside.size:  # pandas reads "-0768-01-01"; no date picker, JSON or CSV writer does
@@ -1437,6 +1494,18 @@ def _date_column(raw: _RawTable, fail: _Fail) -> pd.Series:
         raise fail(f"{text.iloc[at]!r} is not a date from {FIRST_DAY} to {LAST_DAY}", at,
                    "date")
     return days
+
+
+def _serial_day_note(cell: str) -> str:
+    """What a date cell of a whole number from 10000 to 99999 ("45413") likely is: a day
+    Excel saved as its serial number (the cell formatted as General or Number). Named, not
+    read: Excel for Mac may count from 1904, so a guess could be four years out unseen."""
+    if not _EXCEL_SERIAL.match(cell):
+        return ""
+    day = _EXCEL_EPOCH + pd.Timedelta(days=int(float(cell)))
+    return (f"; it looks like a day Excel saved as a number (serial {int(float(cell))} is "
+            f"{day:%Y-%m-%d} counted from 1900): format the column as a date (yyyy-mm-dd) "
+            "and save the file again")
 
 
 def _local_days(text: pd.Series) -> pd.Series:

@@ -865,8 +865,15 @@ def _id_texts(ids: pd.Series) -> pd.Series:
     cast, as the Parquet reader does): 7.0 is "7", not pandas' "7.0", so that a frame of
     float ids (a CSV read by pandas, with a missing cell) fits the campaigns the store
     holds. Missing ids stay missing, for the check that names them."""
+    if pd.api.types.is_float_dtype(ids):  # 12345678901.0 is "12345678901", as imported
+        from core.data.readers import float_id_texts
+
+        return float_id_texts(pa.array(ids, from_pandas=True)).to_pandas().set_axis(ids.index)
     if pd.api.types.is_numeric_dtype(ids) and not pd.api.types.is_bool_dtype(ids):
-        return pa.array(ids, from_pandas=True).cast(pa.large_string()).to_pandas()
+        # on the frame's own index: `assign` aligns by label, and a 0..n index gave a frame
+        # indexed [10, 11] no ids and one indexed [0, 2, 1] its rows' ids swapped
+        text = pa.array(ids, from_pandas=True).cast(pa.large_string()).to_pandas()
+        return text.set_axis(ids.index)
     if pd.api.types.infer_dtype(ids, skipna=True) in ("string", "empty"):
         return ids
     return pd.Series([_id_text(v) for v in ids.tolist()], index=ids.index, dtype=object)

@@ -35,8 +35,8 @@ def report(campaign_id: str | None = None, account: str | None = None, *,
         f"FROM terms WHERE dataset = ? AND version = ? AND {column} = ? "
         "ORDER BY source_file, source_line", [info.name, info.version, value])
     if rows.empty:
-        hint = (datasets.campaign_case_hint(value, dataset=info.name, version=info.version)
-                if column == "campaign_id" else "")
+        hint = datasets.campaign_case_hint(value, dataset=info.name, version=info.version,
+                                           column=column)
         raise NotFoundError(f"No {column.replace('_', ' ')} {quoted(value)} in "
                             f"{info.label}.{hint}")
     notes: list[str] = []
