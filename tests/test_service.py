@@ -604,6 +604,7 @@ def test_small_queries_answer_on_the_event_loop_which_never_waits_for_a_slot(ser
 
 def test_without_a_production_model_the_service_is_up_but_not_ready(home):
     key = keys.create("early").key
+    slow = keys.create("one-a-minute", rate_per_minute=1).key
     with client() as (c, _):
         assert c.get("/healthz").status_code == 200
         r = c.get("/readyz")
@@ -611,6 +612,10 @@ def test_without_a_production_model_the_service_is_up_but_not_ready(home):
         r = post(c, "fingerprint", {"campaign_id": CAMPAIGN}, key)
         assert r.status_code == 503 and r.headers["Retry-After"]
         assert r.headers["X-Model-Id"] == "none" and "No production model" in r.json()["error"]
+        # A refusal before any work costs no token: a key of 1 a minute polling a service
+        # that has no model yet is told 503 each time, never 429 (the 503 took its token).
+        assert [post(c, "neighbors", {"campaign_id": CAMPAIGN}, slow).status_code
+                for _ in range(3)] == [503, 503, 503]
 
 
 def test_while_the_models_load_requests_are_told_to_retry(served, monkeypatch):

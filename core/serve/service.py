@@ -360,6 +360,12 @@ class Gateway:
                                    "send feedback: that needs an account_manager or "
                                    "data_scientist key.")
         refuse_query_string(request)
+        # Refused before any work (starting, key, role, query string, no production model,
+        # a body that is no JSON): no token taken. A body read and then refused takes one.
+        if not state.ready:
+            raise AnswerError(503, "No production model is loaded" + (
+                f" ({state.problem})" if state.problem else ": train one and promote it "
+                "(`python -m core promote MODEL_ID`)") + ".")
         payload = await self._read_json(request)
         # A batch of n items counts as n requests against the key's rate; a body that
         # `_batch_answer` refuses (or `items` sent to feedback) as one: it is only a 422.
@@ -371,10 +377,6 @@ class Gateway:
                                    f"{key.rate_per_minute} requests a minute{what}.")
             err.retry_after = throttle.retry_after(wait)  # type: ignore[attr-defined]
             raise err
-        if not state.ready:
-            raise AnswerError(503, "No production model is loaded" + (
-                f" ({state.problem})" if state.problem else ": train one and promote it "
-                "(`python -m core promote MODEL_ID`)") + ".")
         if outcome.endpoint == "feedback":
             return await self.in_thread(self._feedback, state, payload, outcome)
         if isinstance(payload, dict) and "items" in payload:
