@@ -748,10 +748,19 @@ def _serve(args: argparse.Namespace) -> Any:
     if not 1 <= args.port <= 65535 or args.workers < 1:
         raise TopicLabError("--port must be 1-65535 and --workers at least 1")
     url = f"http://{service.host_port(args.host, args.port)}"
-    service.serve(args.host, args.port, args.workers, announce=lambda: print(
-        f"Topic Lab scoring service on {url} ({args.workers} worker(s)); Ctrl-C stops it.",
-        file=sys.stderr, flush=True))
+    service.serve(args.host, args.port, args.workers,
+                  announce=lambda: _announce_service(url, args.workers))
     return {"stopped": url}
+
+
+def _announce_service(url: str, workers: int) -> None:
+    """The address, and the keys too slow for the worker count (they can burst)."""
+    print(f"Topic Lab scoring service on {url} ({workers} worker(s)); Ctrl-C stops it.",
+          file=sys.stderr, flush=True)
+    from core.serve import service
+    warning = service.start_warning(workers)
+    if warning:
+        print(f"warning: {printable(warning)}", file=sys.stderr, flush=True)
 
 
 @command("keys", "API keys of the scoring service", actions=[
