@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from core import jsonable
+from core import config, jsonable
 from core.errors import InputError, TopicLabError
 from core.plain_text import given_id, hidden_pattern
 
@@ -161,14 +161,35 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see `{self.prog} --help`)")
 
 
+def integer(text: str) -> int:
+    """An argparse `type=` for any whole number, in ASCII digits (`config.read_whole`):
+    `type=int` read '٥' as 5."""
+    try:
+        return config.read_whole(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}"
+                                         f"{config.digits_hint(text)}") from None
+
+
+def real(text: str) -> float:
+    """An argparse `type=` for any number, in ASCII (`config.read_number`); ranges are
+    checked where the value is used."""
+    try:
+        return config.read_number(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, not {text!r}"
+                                         f"{config.digits_hint(text)}") from None
+
+
 def whole(minimum: int, maximum: int = 1_000_000) -> Callable[[str], int]:
     """An argparse `type=` for a whole number in [minimum, maximum]; the message names
     the value, argparse adds the argument's name."""
     def parse(text: str) -> int:
         try:
-            value = int(text)
+            value = config.read_whole(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}") from None
+            raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}"
+                                             f"{config.digits_hint(text)}") from None
         if not minimum <= value <= maximum:
             raise argparse.ArgumentTypeError(
                 f"must be from {minimum:,} to {maximum:,}, not {value:,}")
@@ -180,9 +201,10 @@ def number(minimum: float, maximum: float) -> Callable[[str], float]:
     """An argparse `type=` for a finite number in [minimum, maximum] (no nan or inf)."""
     def parse(text: str) -> float:
         try:
-            value = float(text)
+            value = config.read_number(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"must be a number, not {text!r}") from None
+            raise argparse.ArgumentTypeError(f"must be a number, not {text!r}"
+                                             f"{config.digits_hint(text)}") from None
         if not math.isfinite(value) or not minimum <= value <= maximum:
             raise argparse.ArgumentTypeError(f"must be from {minimum:g} to {maximum:g}, "
                                              f"not {text}")
@@ -195,15 +217,16 @@ def percent(text: str) -> float:
     written; float() alone refused `50%` with "invalid float value"). The range is checked
     where the share is used, for the CLI and Python alike."""
     try:
-        return float(text.strip().removesuffix("%"))
+        return config.read_number(text.strip().removesuffix("%"))
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"must be a percentage such as 20 or 20%, not {text!r}") from None
+            f"must be a percentage such as 20 or 20%, not {text!r}"
+            f"{config.digits_hint(text)}") from None
 
 
 def _number_or_text(value: str) -> float | str:
     try:
-        return float(value)
+        return config.read_number(value)
     except ValueError:
         return value
 
@@ -258,24 +281,24 @@ def _training_args(sweep: bool = False) -> Callable[[], list[Arg]]:
     def build() -> list[Arg]:
         from core.model.engines import DEFAULT_ENGINE, DEFAULTS, ENGINES
         k = DEFAULTS[DEFAULT_ENGINE]["k"]
-        single = [] if sweep else [arg("--k", type=int, default=k, help="number of topics"),
+        single = [] if sweep else [arg("--k", type=integer, default=k, help="number of topics"),
                                    arg("--seed", type=SEED),
                                    arg("--alpha", type=_number_or_text)]
         return [arg("--dataset", required=True),
                 arg("--version", type=VERSION, help="dataset version (default: the latest)"),
                 arg("--engine", default=DEFAULT_ENGINE, choices=sorted(ENGINES)),
                 *single,
-                arg("--eta", type=float),
-                arg("--iterations", type=int),
-                arg("--passes", type=int, help="gensim only"),
-                arg("--spare-share", type=float,
+                arg("--eta", type=real),
+                arg("--iterations", type=integer),
+                arg("--passes", type=integer, help="gensim only"),
+                arg("--spare-share", type=real,
                     help="tomotopy only: train this share of K more topics and keep the K "
                          "most coherent and distinct (0: exactly K)"),
                 arg("--diversify", action="store_true",
                     help="tomotopy only: merge topics that share top words and re-split "
                          "another, kept only if neither diversity nor NPMI falls and one rises"),
                 arg("--language", choices=["auto", "en", "ja"]),
-                arg("--sample", type=int,
+                arg("--sample", type=integer,
                     help="campaigns the metrics are measured on when there are more "
                          "(default 20000)"),
                 SPARK_MASTER, *([] if sweep else [EXPORT_DIR])]
@@ -368,7 +391,7 @@ def _train(args: argparse.Namespace) -> Any:
 
 @command("sweep", "train a grid of K (and alpha) × seeds, pick the best",
          _training_args(sweep=True),
-         arg("--ks", type=int, nargs="+", required=True, help="values of K"),
+         arg("--ks", type=integer, nargs="+", required=True, help="values of K"),
          arg("--seeds", type=SEED, nargs="+", default=[0, 1]),
          arg("--alphas", nargs="+", help="alpha values to try as well"))
 def _sweep(args: argparse.Namespace) -> Any:
@@ -410,7 +433,7 @@ def _topics(args: argparse.Namespace) -> Any:
 
 
 @command("label-topic", "name a topic",
-         arg("model_id"), arg("topic", type=int), arg("name"))
+         arg("model_id"), arg("topic", type=integer), arg("name"))
 def _label_topic(args: argparse.Namespace) -> Any:
     from core.serve import registry
     model_id = registry.resolve(args.model_id)
@@ -612,8 +635,8 @@ def _suggest(args: argparse.Namespace) -> Any:
          arg("campaign_id", nargs="?"),
          arg("--account", help="every campaign of this account together"),
          arg("--dataset", help="dataset name (default: the production model's, else demo)"),
-         arg("--version", type=int, help="dataset version (default: newest)"),
-         arg("--top", type=int, default=50, help="costliest fragments listed"))
+         arg("--version", type=integer, help="dataset version (default: newest)"),
+         arg("--top", type=integer, default=50, help="costliest fragments listed"))
 def _ngrams(args: argparse.Namespace) -> Any:
     from core.serve import ngram_report
     return ngram_report.report(args.campaign_id, args.account, dataset=args.dataset,
@@ -641,7 +664,7 @@ def _map(args: argparse.Namespace) -> Any:
              help="files or folders to import first as a new version"),
          arg("--tolerance", type=number(0, 2), default=0.02,
              help="how much lower NPMI than production still promotes"),
-         arg("--k", type=int, default=None,
+         arg("--k", type=integer, default=None,
              help="number of topics (default: the dataset's saved settings, else 20)"),
          _engine_choice,
          SPARK_MASTER, EXPORT_DIR)
@@ -769,7 +792,7 @@ def _announce_service(url: str, workers: int) -> None:
         arg("--role", default="account_manager",
             choices=["scorer", "account_manager", "data_scientist"],
             help="scorer keys only read answers; feedback needs account_manager+"),
-        arg("--rate", type=int, default=600, help="requests per minute"))),
+        arg("--rate", type=integer, default=600, help="requests per minute"))),
     Action("list", "every key, without secrets"),
     Action("revoke", "revoke a key for good", (arg("name"),))])
 def _keys(args: argparse.Namespace) -> Any:
