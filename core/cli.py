@@ -504,8 +504,9 @@ def _keywords_from(args: argparse.Namespace) -> list[str]:
     from core.data import encodings, files
     from core.serve import score
     if args.file:  # a regular file within the import limit, decoded as imports are
-        text, warnings = encodings.decode(files.read_limited(args.file), args.file,
-                                          args.encoding)
+        text, warnings = encodings.decode(
+            files.read_limited(files.given_path(args.file), args.file), args.file,
+            args.encoding)
         for warning in warnings:
             print(f"warning: {printable(warning)}", file=sys.stderr)
     elif args.text is not None:
@@ -739,7 +740,9 @@ def _demo(args: argparse.Namespace) -> Any:
         raise UsageError(f"give --out FILE: without it the committed demo corpus "
                          f"{demo.DEFAULT_PATH} would be replaced by another one (e.g. "
                          "python -m core demo --shift 0.3 --out next.parquet)")
-    path = demo.write(args.out or demo.DEFAULT_PATH, n_campaigns=args.campaigns, seed=args.seed,
+    from core.data import files
+    out = files.given_path(args.out) if args.out else demo.DEFAULT_PATH
+    path = demo.write(out, n_campaigns=args.campaigns, seed=args.seed,
                       shift=args.shift)
     # What the file holds: a shift replaces campaigns and adds more (3,810 for 3,000 at 0.3)
     import pyarrow.parquet as pq
