@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from core import jsonable
+from core import config, jsonable
 from core.errors import InputError, TopicLabError
 from core.plain_text import given_id, hidden_pattern
 
@@ -161,14 +161,35 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see `{self.prog} --help`)")
 
 
+def integer(text: str) -> int:
+    """An argparse `type=` for any whole number, in ASCII digits (`config.read_whole`):
+    `type=int` read '٥' as 5."""
+    try:
+        return config.read_whole(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}"
+                                         f"{config.digits_hint(text)}") from None
+
+
+def real(text: str) -> float:
+    """An argparse `type=` for any number, in ASCII (`config.read_number`); ranges are
+    checked where the value is used."""
+    try:
+        return config.read_number(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, not {text!r}"
+                                         f"{config.digits_hint(text)}") from None
+
+
 def whole(minimum: int, maximum: int = 1_000_000) -> Callable[[str], int]:
     """An argparse `type=` for a whole number in [minimum, maximum]; the message names
     the value, argparse adds the argument's name."""
     def parse(text: str) -> int:
         try:
-            value = int(text)
+            value = config.read_whole(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}") from None
+            raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}"
+                                             f"{config.digits_hint(text)}") from None
         if not minimum <= value <= maximum:
             raise argparse.ArgumentTypeError(
                 f"must be from {minimum:,} to {maximum:,}, not {value:,}")
@@ -180,9 +201,10 @@ def number(minimum: float, maximum: float) -> Callable[[str], float]:
     """An argparse `type=` for a finite number in [minimum, maximum] (no nan or inf)."""
     def parse(text: str) -> float:
         try:
-            value = float(text)
+            value = config.read_number(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"must be a number, not {text!r}") from None
+            raise argparse.ArgumentTypeError(f"must be a number, not {text!r}"
+                                             f"{config.digits_hint(text)}") from None
         if not math.isfinite(value) or not minimum <= value <= maximum:
             raise argparse.ArgumentTypeError(f"must be from {minimum:g} to {maximum:g}, "
                                              f"not {text}")
@@ -195,15 +217,16 @@ def percent(text: str) -> float:
     written; float() alone refused `50%` with "invalid float value"). The range is checked
     where the share is used, for the CLI and Python alike."""
     try:
-        return float(text.strip().removesuffix("%"))
+        return config.read_number(text.strip().removesuffix("%"))
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"must be a percentage such as 20 or 20%, not {text!r}") from None
+            f"must be a percentage such as 20 or 20%, not {text!r}"
+            f"{config.digits_hint(text)}") from None
 
 
 def _number_or_text(value: str) -> float | str:
     try:
-        return float(value)
+        return config.read_number(value)
     except ValueError:
         return value
 
@@ -258,24 +281,24 @@ def _training_args(sweep: bool = False) -> Callable[[], list[Arg]]:
     def build() -> list[Arg]:
         from core.model.engines import DEFAULT_ENGINE, DEFAULTS, ENGINES
         k = DEFAULTS[DEFAULT_ENGINE]["k"]
-        single = [] if sweep else [arg("--k", type=int, default=k, help="number of topics"),
+        single = [] if sweep else [arg("--k", type=integer, default=k, help="number of topics"),
                                    arg("--seed", type=SEED),
                                    arg("--alpha", type=_number_or_text)]
         return [arg("--dataset", required=True),
                 arg("--version", type=VERSION, help="dataset version (default: the latest)"),
                 arg("--engine", default=DEFAULT_ENGINE, choices=sorted(ENGINES)),
                 *single,
-                arg("--eta", type=float),
-                arg("--iterations", type=int),
-                arg("--passes", type=int, help="gensim only"),
-                arg("--spare-share", type=float,
+                arg("--eta", type=real),
+                arg("--iterations", type=integer),
+                arg("--passes", type=integer, help="gensim only"),
+                arg("--spare-share", type=real,
                     help="tomotopy only: train this share of K more topics and keep the K "
                          "most coherent and distinct (0: exactly K)"),
                 arg("--diversify", action="store_true",
                     help="tomotopy only: merge topics that share top words and re-split "
                          "another, kept only if neither diversity nor NPMI falls and one rises"),
                 arg("--language", choices=["auto", "en", "ja"]),
-                arg("--sample", type=int,
+                arg("--sample", type=integer,
                     help="campaigns the metrics are measured on when there are more "
                          "(default 20000)"),
                 SPARK_MASTER, *([] if sweep else [EXPORT_DIR])]
@@ -368,7 +391,7 @@ def _train(args: argparse.Namespace) -> Any:
 
 @command("sweep", "train a grid of K (and alpha) × seeds, pick the best",
          _training_args(sweep=True),
-         arg("--ks", type=int, nargs="+", required=True, help="values of K"),
+         arg("--ks", type=integer, nargs="+", required=True, help="values of K"),
          arg("--seeds", type=SEED, nargs="+", default=[0, 1]),
          arg("--alphas", nargs="+", help="alpha values to try as well"))
 def _sweep(args: argparse.Namespace) -> Any:
@@ -410,7 +433,7 @@ def _topics(args: argparse.Namespace) -> Any:
 
 
 @command("label-topic", "name a topic",
-         arg("model_id"), arg("topic", type=int), arg("name"))
+         arg("model_id"), arg("topic", type=integer), arg("name"))
 def _label_topic(args: argparse.Namespace) -> Any:
     from core.serve import registry
     model_id = registry.resolve(args.model_id)
@@ -481,8 +504,9 @@ def _keywords_from(args: argparse.Namespace) -> list[str]:
     from core.data import encodings, files
     from core.serve import score
     if args.file:  # a regular file within the import limit, decoded as imports are
-        text, warnings = encodings.decode(files.read_limited(args.file), args.file,
-                                          args.encoding)
+        text, warnings = encodings.decode(
+            files.read_limited(files.given_path(args.file), args.file), args.file,
+            args.encoding)
         for warning in warnings:
             print(f"warning: {printable(warning)}", file=sys.stderr)
     elif args.text is not None:
@@ -612,8 +636,8 @@ def _suggest(args: argparse.Namespace) -> Any:
          arg("campaign_id", nargs="?"),
          arg("--account", help="every campaign of this account together"),
          arg("--dataset", help="dataset name (default: the production model's, else demo)"),
-         arg("--version", type=int, help="dataset version (default: newest)"),
-         arg("--top", type=int, default=50, help="costliest fragments listed"))
+         arg("--version", type=integer, help="dataset version (default: newest)"),
+         arg("--top", type=integer, default=50, help="costliest fragments listed"))
 def _ngrams(args: argparse.Namespace) -> Any:
     from core.serve import ngram_report
     return ngram_report.report(args.campaign_id, args.account, dataset=args.dataset,
@@ -641,7 +665,7 @@ def _map(args: argparse.Namespace) -> Any:
              help="files or folders to import first as a new version"),
          arg("--tolerance", type=number(0, 2), default=0.02,
              help="how much lower NPMI than production still promotes"),
-         arg("--k", type=int, default=None,
+         arg("--k", type=integer, default=None,
              help="number of topics (default: the dataset's saved settings, else 20)"),
          _engine_choice,
          SPARK_MASTER, EXPORT_DIR)
@@ -716,7 +740,9 @@ def _demo(args: argparse.Namespace) -> Any:
         raise UsageError(f"give --out FILE: without it the committed demo corpus "
                          f"{demo.DEFAULT_PATH} would be replaced by another one (e.g. "
                          "python -m core demo --shift 0.3 --out next.parquet)")
-    path = demo.write(args.out or demo.DEFAULT_PATH, n_campaigns=args.campaigns, seed=args.seed,
+    from core.data import files
+    out = files.given_path(args.out) if args.out else demo.DEFAULT_PATH
+    path = demo.write(out, n_campaigns=args.campaigns, seed=args.seed,
                       shift=args.shift)
     # What the file holds: a shift replaces campaigns and adds more (3,810 for 3,000 at 0.3)
     import pyarrow.parquet as pq
@@ -748,10 +774,19 @@ def _serve(args: argparse.Namespace) -> Any:
     if not 1 <= args.port <= 65535 or args.workers < 1:
         raise TopicLabError("--port must be 1-65535 and --workers at least 1")
     url = f"http://{service.host_port(args.host, args.port)}"
-    service.serve(args.host, args.port, args.workers, announce=lambda: print(
-        f"Topic Lab scoring service on {url} ({args.workers} worker(s)); Ctrl-C stops it.",
-        file=sys.stderr, flush=True))
+    service.serve(args.host, args.port, args.workers,
+                  announce=lambda: _announce_service(url, args.workers))
     return {"stopped": url}
+
+
+def _announce_service(url: str, workers: int) -> None:
+    """The address, and the keys too slow for the worker count (they can burst)."""
+    print(f"Topic Lab scoring service on {url} ({workers} worker(s)); Ctrl-C stops it.",
+          file=sys.stderr, flush=True)
+    from core.serve import service
+    warning = service.start_warning(workers)
+    if warning:
+        print(f"warning: {printable(warning)}", file=sys.stderr, flush=True)
 
 
 @command("keys", "API keys of the scoring service", actions=[
@@ -760,7 +795,7 @@ def _serve(args: argparse.Namespace) -> Any:
         arg("--role", default="account_manager",
             choices=["scorer", "account_manager", "data_scientist"],
             help="scorer keys only read answers; feedback needs account_manager+"),
-        arg("--rate", type=int, default=600, help="requests per minute"))),
+        arg("--rate", type=integer, default=600, help="requests per minute"))),
     Action("list", "every key, without secrets"),
     Action("revoke", "revoke a key for good", (arg("name"),))])
 def _keys(args: argparse.Namespace) -> Any:

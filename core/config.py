@@ -67,6 +67,27 @@ def models_dir() -> Path:
     return path
 
 
+def read_number(text: str) -> float:
+    """`text` as a float, in ASCII only: Python's float() and int() also read other scripts'
+    digits (`canary set '٥'` set 5 %, `'５'` too), which no one types meaning a number on
+    purpose. A ValueError otherwise, as float()'s; `digits_hint` says why."""
+    if not text.isascii():
+        raise ValueError(f"not an ASCII number: {text!r}")
+    return float(text)
+
+
+def read_whole(text: str) -> int:
+    """`read_number` for a whole number (int()'s syntax, ASCII only)."""
+    if not text.isascii():
+        raise ValueError(f"not an ASCII number: {text!r}")
+    return int(text)
+
+
+def digits_hint(text: str) -> str:
+    """What to add to a refusal of `text` as a number when it holds non-ASCII characters."""
+    return "" if text.isascii() else " (write numbers with the digits 0-9)"
+
+
 def env_number(name: str, default: float, zero: str | None = None) -> float:
     """A positive number from the environment, or `default` when the variable is unset;
     anything else (text, NaN, infinity, zero or less) is refused naming the variable.
@@ -75,13 +96,13 @@ def env_number(name: str, default: float, zero: str | None = None) -> float:
     if not raw:
         return default
     try:
-        value = float(raw)
+        value = read_number(raw)
     except ValueError:
         value = math.nan
     if not (math.isfinite(value) and (value > 0 or (zero is not None and value == 0))):
         kind = f"a number of 0 ({zero}) or more" if zero else "a positive number"
-        raise InputError(f"{name}={raw!r} is not {kind}: set it to one, or unset it for "
-                         f"the default ({default:g}).")
+        raise InputError(f"{name}={raw!r} is not {kind}{digits_hint(raw)}: set it to one, "
+                         f"or unset it for the default ({default:g}).")
     return value
 
 

@@ -515,6 +515,25 @@ def test_a_registry_model_loads_in_python_with_the_names_given_in_the_app(traine
         CampaignModel.load(registry.model_dir(model_id), topic_names={12: "x"})
 
 
+def test_a_registry_model_loads_with_its_versions_term_rows(trained_home):
+    """`registry.campaign_model("production")` had no term rows: its neighbours had no
+    names or performance, and `suggest` pointed to `CampaignModel.load(path, terms=...)`."""
+    from core import InputError
+    from core.serve import registry
+    from core.serve.lookup import Lookup
+
+    model = registry.campaign_model("production")
+    app = Lookup(registry.alias("production"))
+    mine = model.neighbors("C00042", 5)
+    assert mine["campaign_name"].notna().all() and mine["clicks"].notna().all()
+    pd.testing.assert_frame_equal(mine, app.neighbors("C00042", 5), check_dtype=False)
+    assert model.suggest("C00042").actions
+    bare = registry.campaign_model("production", with_terms=False)
+    assert bare.neighbors("C00042", 5)["campaign_name"].isna().all()
+    with pytest.raises(InputError, match=r"registry\.campaign_model\(model_id\)"):
+        bare.suggest("C00042")
+
+
 def test_register_refuses_a_model_of_other_rows(fitted, tmp_path: Path, home: Path) -> None:
     from core import InputError
     from core.data import ingest, store

@@ -57,3 +57,30 @@ def test_a_canary_share_may_be_written_with_a_percent_sign() -> None:
     with pytest.raises(cli.UsageError, match=r"percent: must be a percentage such as 20 or "
                                              r"20%, not 'half'.*python -m core canary set"):
         parser.parse_args(["canary", "set", "half"])
+
+
+@pytest.mark.parametrize("argv", [
+    ["canary", "set", "٥"],                                   # Arabic-Indic five
+    ["canary", "set", "５%"],                                  # full-width five
+    ["keys", "create", "bot", "--rate", "١٢٠"],
+    ["train", "--dataset", "d", "--version", "٢"],            # whole(): int() read it
+    ["train", "--dataset", "d", "--k", "٥"],                  # type=int read it
+    ["train", "--dataset", "d", "--eta", "٠.١"],              # type=float read it
+])
+def test_numbers_are_ascii_digits_only(argv: list[str]) -> None:
+    """float() and int() read other scripts' digits: `canary set '٥'` set 5 %."""
+    with pytest.raises(cli.UsageError, match=r"not '.*' \(write numbers with the digits "
+                                             r"0-9\)"):
+        cli.build_parser().parse_args(argv)
+
+
+def test_a_setting_is_ascii_digits_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    from core import config
+    from core.errors import InputError
+    monkeypatch.setenv("TOPICLAB_SQL_ROW_CAP", "٥٠")
+    with pytest.raises(InputError, match=r"TOPICLAB_SQL_ROW_CAP='٥٠' is not a positive "
+                                         r"number \(write numbers with the digits 0-9\)"):
+        config.sql_row_cap()
+    monkeypatch.setenv("TOPICLAB_SQL_ROW_CAP", "50")
+    assert config.sql_row_cap() == 50
+    assert cli.build_parser().parse_args(["canary", "set", "5"]).percent == 5.0

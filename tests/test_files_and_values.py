@@ -574,6 +574,32 @@ def test_an_empty_path_is_refused(home: Path, tmp_path: Path, monkeypatch: pytes
     assert store.table_counts()["datasets"] == 0
 
 
+def test_a_path_given_with_a_tilde_is_in_the_home_folder(home: Path, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch,
+                                                         small_csv: Path) -> None:
+    """`read_terms("~/x")`, `ingest "~/folder"` (quoted, or from a script) and `--file
+    ~/x` reached Python unexpanded and were read as a folder named `~` in the current one:
+    `no such file or folder`."""
+    import argparse
+
+    from core import cli as core_cli
+    from core import read_terms
+    user = tmp_path / "user"
+    (user / "exports").mkdir(parents=True)
+    (user / "exports" / "k.csv").write_bytes(small_csv.read_bytes())
+    (user / "kw.txt").write_text("emergency plumber\nboiler repair\n")
+    monkeypatch.setenv("HOME", str(user))
+    monkeypatch.chdir(tmp_path)              # no `~` folder here: it would be read instead
+    assert len(read_terms("~/exports/k.csv")) == 8
+    assert len(read_terms(["~/exports"])) == 8
+    summary = ok_json(cli("ingest", "~/exports", "--dataset", "tilde", home=home))
+    assert summary["rows"] == 8 and store.table_counts()["datasets"] == 1
+    args = argparse.Namespace(file="~/kw.txt", encoding=None, text=None)
+    assert core_cli._keywords_from(args) == ["emergency plumber", "boiler repair"]
+    with pytest.raises(InputError, match="no such file"):   # another user's: as given
+        read_terms("~nosuchuser_topiclab/k.csv")
+
+
 @pytest.mark.parametrize(("paths", "message"), [
     (None, "read_terms takes a file or folder name, or a list of them, not None"),
     (b"k.csv", "read_terms takes a file or folder name, or a list of them, not b'k.csv'"),

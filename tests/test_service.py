@@ -45,6 +45,7 @@ from core.serve import (
 from core.serve.lookup import Lookup
 from core.serve.response_cache import ResponseCache
 from core.serve.service import Settings, create_app
+from core.serve.service import start_warning as service_start_warning
 from core.serve.serving import ModelHolder
 from tests.conftest import REPO, SECOND_K, cli
 
@@ -604,6 +605,7 @@ def test_small_queries_answer_on_the_event_loop_which_never_waits_for_a_slot(ser
 
 def test_without_a_production_model_the_service_is_up_but_not_ready(home):
     key = keys.create("early").key
+    slow = keys.create("one-a-minute", rate_per_minute=1).key
     with client() as (c, _):
         assert c.get("/healthz").status_code == 200
         r = c.get("/readyz")
@@ -611,6 +613,10 @@ def test_without_a_production_model_the_service_is_up_but_not_ready(home):
         r = post(c, "fingerprint", {"campaign_id": CAMPAIGN}, key)
         assert r.status_code == 503 and r.headers["Retry-After"]
         assert r.headers["X-Model-Id"] == "none" and "No production model" in r.json()["error"]
+        # A refusal before any work costs no token: a key of 1 a minute polling a service
+        # that has no model yet is told 503 each time, never 429 (the 503 took its token).
+        assert [post(c, "neighbors", {"campaign_id": CAMPAIGN}, slow).status_code
+                for _ in range(3)] == [503, 503, 503]
 
 
 def test_while_the_models_load_requests_are_told_to_retry(served, monkeypatch):
@@ -717,6 +723,33 @@ def test_token_bucket_counts_batch_items_and_lets_a_big_batch_run_into_debt():
     # With 2 workers each holds half of a key's rate: together they keep to it.
     limiter = throttle.RateLimiter(clock=lambda: now[0], workers=2)
     assert limiter.take("k", 60, 30) == 0 and limiter.take("k", 60) == pytest.approx(2.0)
+
+
+def test_a_key_slower_than_the_worker_count_is_warned_of(served, caplog, capsys):
+    """With N workers a key's share is rate/N, but each worker lets a whole request
+    through: a key of 1 a minute on 2 workers could send 2 at once. `serve` names such
+    keys as it starts, and a worker logs one created while it serves."""
+    now = [0.0]
+    workers = [throttle.RateLimiter(clock=lambda: now[0], workers=2) for _ in range(2)]
+    assert [w.take("slow", 1) for w in workers] == [0, 0]          # the burst warned of
+    keys.create("slow", rate_per_minute=1)
+    keys.create("fast", rate_per_minute=600)
+    assert service_start_warning(1) is None
+    warning = service_start_warning(2)
+    assert "'slow' (1/min)" in warning and "fast" not in warning and "2 workers" in warning
+    from core.cli import _announce_service
+    _announce_service("http://127.0.0.1:8000", 2)
+    assert "warning: key(s) 'slow' (1/min)" in capsys.readouterr().err
+    caplog.set_level("WARNING", logger="core.serve.service")
+    with client(workers=3) as (_, gateway):
+        assert "below the" not in caplog.text                  # at start: `serve` said it
+        keys.create("late", rate_per_minute=2)
+        assert gateway.holder.refresh()
+        logged = [r.getMessage() for r in caplog.records if "below the" in r.getMessage()]
+        assert len(logged) == 1 and "'late' (2/min)" in logged[0] and "slow" not in logged[0]
+        keys.create("later", rate_per_minute=600)              # not slow: no new line
+        assert gateway.holder.refresh()
+        assert sum("below the" in r.getMessage() for r in caplog.records) == 1
 
 
 def test_a_batch_counts_its_items_against_the_keys_rate(served):

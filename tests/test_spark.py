@@ -975,6 +975,32 @@ def test_a_master_nothing_listens_on_is_named_in_seconds_and_keeps_the_session(m
 
 
 @needs_spark
+def test_a_kubernetes_master_that_cannot_be_reached_is_one_line_in_seconds(monkeypatch):
+    """k8s://https://nohost:443 printed a Java stack trace after ~30 s and then
+    `Py4JJavaError: An error occurred while calling None…JavaSparkContext`: the API server
+    is resolved and connected to first, as a spark:// master is."""
+    import socket
+
+    with socket.socket() as probe:      # a port nothing listens on once it is closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    before = spark_session.running()
+    for url, reason in (("k8s://https://nohost.invalid:443",
+                         "nohost.invalid:443 is not a host name this machine can resolve"),
+                        (f"k8s://127.0.0.1:{port}", f"127.0.0.1:{port} refused the connection")):
+        monkeypatch.setenv("TOPICLAB_SPARK_MASTER", url)
+        started = time.monotonic()
+        with pytest.raises(spark_session.SparkJobError) as failed:
+            spark_session.get()
+        assert time.monotonic() - started < 10
+        message = str(failed.value)
+        assert f"Spark could not start on {url}: the Kubernetes API server {reason}" in message
+        assert "\n" not in message and "Py4J" not in message
+    assert spark_session.running() is before
+    with pytest.raises(TopicLabError, match="is not a Kubernetes master URL"):
+        spark_session.check_reachable("k8s://https://host:port")
+
+
 def test_a_master_url_where_something_else_listens_is_named_in_seconds(session,
                                                                        monkeypatch):
     """spark://host:<a web server's port> (the master's web UI, 8080, is the usual slip)

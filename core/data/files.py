@@ -58,6 +58,18 @@ def megabytes(size: int) -> str:
     return f"{size / 2**20:.{0 if size >= 10 * 2**20 else 2}f} MB"
 
 
+def given_path(raw: str | os.PathLike) -> Path:
+    """A path as a user gave it, `~` expanded: once, where paths come in (`read_terms`,
+    `ingest`, `--file`, `demo --out`). A quoted `"~/x"`, `--file=~/x` or a notebook's
+    `read_terms("~/x")` reach Python unexpanded, and were read as a folder named `~`.
+    `~nosuchuser/x` is left as given (then "no such file" names it)."""
+    path = Path(raw)
+    try:
+        return path.expanduser()
+    except RuntimeError:
+        return path
+
+
 def regular_file(path: str | Path, shown: str | None = None, *,
                  folders: bool = False) -> os.stat_result:
     """`os.stat` of a path that must be an existing regular file (links followed);
@@ -105,4 +117,4 @@ def read_limited(path: str | Path, shown: str | None = None, *,
     return b"".join(chunks)
 
 
-__all__ = ["check_size", "kind_of", "read_limited", "regular_file"]
+__all__ = ["check_size", "given_path", "kind_of", "read_limited", "regular_file"]

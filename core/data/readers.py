@@ -228,7 +228,7 @@ def read_each(paths: Sequence[str | Path], *, names: Sequence[str] | None = None
             # Path("") is Path("."): an empty argument would import the current folder.
             raise InputError(f"path {index + 1} of {len(paths)} is an empty path; name a file "
                              "or folder (use '.' for the current folder)")
-        path = Path(raw_path)
+        path = files.given_path(raw_path)
         shown = upload_name(names[index], index, len(names)) if names is not None else None
         try:
             is_dir = stat.S_ISDIR(os.stat(path).st_mode)

@@ -225,12 +225,23 @@ def campaign_table(terms: pd.DataFrame) -> pd.DataFrame:
     table["ctr"] = table["clicks"] / table["impressions"].where(table["impressions"] != 0)
     table["cpc"] = table["cost"] / table["clicks"].where(table["clicks"] != 0)
     table["conversion_rate"] = table["conversions"] / table["clicks"].where(table["clicks"] != 0)
-    labels = frame.dropna(subset=["label"]) if "label" in frame else frame.iloc[:0]
-    table["label"] = (labels.groupby("campaign_id")["label"]
-                      .agg(lambda v: v.value_counts().index[0]) if len(labels)
-                      else pd.Series(dtype=object)).reindex(table.index)
+    table["label"] = _most_common_label(frame).reindex(table.index)
     table.index.name = "campaign_id"
     return table
+
+
+def _most_common_label(frame: pd.DataFrame) -> pd.Series:
+    """Each campaign's most common label (a tie: the one seen first), counted in one
+    groupby: a `value_counts` per campaign took 0.9 of the 1.1 s a registry model's load
+    with its 157,000 demo rows took (`registry.campaign_model` reads them by default)."""
+    if "label" not in frame:
+        return pd.Series(dtype=object)
+    labels = frame.dropna(subset=["label"])
+    counts = labels.groupby(["campaign_id", "label"], sort=False).size()
+    best = counts.sort_values(ascending=False, kind="stable").reset_index()
+    best = best.drop_duplicates("campaign_id")
+    return pd.Series(best["label"].to_numpy(), index=best["campaign_id"].to_numpy(),
+                     dtype=labels["label"].dtype)
 
 
 def decoded(table: pa.Table) -> pa.Table:
@@ -647,7 +658,9 @@ class CampaignModel(BaseEstimator):
         n = whole.whole("n", n, 1)
         if self._rows is None:
             raise InputError("This model was loaded without its term rows: "
-                             "CampaignModel.load(path, terms=...) to get suggestions.")
+                             "CampaignModel.load(path, terms=...) to get suggestions (a "
+                             "registry model: core.serve.registry.campaign_model(model_id), "
+                             "which reads its dataset version's rows).")
         if _missing(campaign):  # list(None) was "TypeError: 'NoneType' object is not iterable"
             raise InputError(f"give a campaign id or a list of keywords, not {campaign!r}.")
         if isinstance(campaign, str | bytes) or (isinstance(campaign, numbers.Real)

@@ -130,7 +130,10 @@ def check_reachable(url: str, timeout_s: float = _CONNECT_TIMEOUT_S) -> None:
     master's web UI on 8080, any web server) passed that check and Spark retried for its
     minute too, then said "the master did not answer": so the listener is asked, in
     Spark's own RPC protocol, whether it is a master (`_not_spark`). Other masters are not
-    checked."""
+    checked here; a Kubernetes master's API server must accept one too (`_check_k8s`)."""
+    if url.startswith("k8s://"):
+        _check_k8s(url, timeout_s)
+        return
     if not url.startswith("spark://"):
         return
     reasons, others = [], []
@@ -154,6 +157,37 @@ def check_reachable(url: str, timeout_s: float = _CONNECT_TIMEOUT_S) -> None:
     raise SparkJobError(f"Spark could not start on {url}: the master did not answer "
                         f"({'; '.join(reasons)}; is it running, and reachable from this "
                         "machine at that host and port?)")
+
+
+def _check_k8s(url: str, timeout_s: float) -> None:
+    """`k8s://https://host:443` must name an API server this machine reaches: a host that
+    does not resolve (or nothing listening) printed a Java stack trace after ~30 s and then
+    `Py4JJavaError: An error occurred while calling None…JavaSparkContext`, no reason."""
+    host, port = _k8s_host_port(url)
+    try:
+        socket.create_connection((host, port), timeout=timeout_s).close()
+    except OSError as err:
+        raise SparkJobError(
+            f"Spark could not start on {url}: the Kubernetes API server {host}:{port} "
+            f"{_socket_reason(err, timeout_s)} (is the URL right, and the cluster reachable "
+            "from this machine?)") from None
+
+
+def _k8s_host_port(url: str) -> tuple[str, int]:
+    """(host, port) of a k8s:// master's API server; Spark reads `k8s://host:port` as
+    https, and the port defaults to the scheme's (443, or 80 for http)."""
+    from urllib.parse import urlsplit
+
+    rest = url[len("k8s://"):].strip()
+    try:
+        parts = urlsplit(rest if "://" in rest else f"https://{rest}")
+        host, port = parts.hostname, parts.port   # a port that is not a number: ValueError
+    except ValueError:
+        host, port = None, None
+    if not host or parts.scheme not in ("https", "http"):
+        raise InputError(f"the Spark master {url!r} is not a Kubernetes master URL: use "
+                         "k8s://https://host:443 (the cluster's API server)")
+    return host, port or (80 if parts.scheme == "http" else 443)
 
 
 def check_yarn_config(url: str) -> None:

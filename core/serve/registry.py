@@ -501,15 +501,21 @@ def _covers_dataset(counts: EncodedCounts, dataset: str, version: int) -> bool:
     return row is not None and len(counts.campaign_ids) == int(row[0])
 
 
-def campaign_model(model_ref: str | None = None,
-                   terms: pd.DataFrame | None = None) -> CampaignModel:
+def campaign_model(model_ref: str | None = None, terms: pd.DataFrame | None = None, *,
+                   with_terms: bool = True) -> CampaignModel:
     """A registry model (id or alias; default production) as a notebook's `CampaignModel`,
     with the topic names people gave it on the Topics page: loading its folder with
     `CampaignModel.load` gave the automatic names only, not those the app shows.
-    `terms`: its dataset version's rows, for suggestions (`datasets.terms(name, version)`)."""
+    `terms`: its rows; by default its dataset version's are read (without them neighbours
+    had no names or performance and `suggest` was refused; 0.9 s in all against 0.4 s
+    without, on the demo's 157,000 rows).
+    `with_terms=False` skips them, for fingerprints and neighbour ids of a large version."""
+    from core.data import datasets
     from core.model.campaign_model import CampaignModel
     model_id = resolve(model_ref)
-    get(model_id)
+    record = get(model_id)
+    if terms is None and with_terms:
+        terms = datasets.terms(record["dataset"], int(record["version"]))
     return CampaignModel.load(model_dir(model_id), terms, topic_names=topic_labels(model_id))
 
 

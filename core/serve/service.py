@@ -36,6 +36,7 @@ from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import duckdb
 import numpy as np
 import orjson
 from fastapi import FastAPI, Request
@@ -55,7 +56,7 @@ from threadpoolctl import threadpool_limits
 
 from core import config
 from core.data import audit
-from core.errors import InputError, StoreBusyError, quoted
+from core.errors import InputError, StoreBusyError, TopicLabError, quoted
 from core.serve import answers, canary, keys, request_log, review, throttle
 from core.serve.answers import AnswerError, FeedbackBody, Query
 from core.serve.lookup import Lookup
@@ -282,6 +283,24 @@ class Gateway:
         if old.model_ids != new.model_ids:
             log.warning("scoring service: now serving production=%s candidate=%s",
                         *new.model_ids)
+        if not old.starting:  # the keys at start: `serve` printed them once, not per worker
+            self._warn_bursty(old, new)
+
+    def _warn_bursty(self, old: Served, new: Served) -> None:
+        """A key created (or given a new rate) while serving whose rate is below the worker
+        count: logged once, as `serve` warns of those there at start."""
+        workers = self.settings.workers
+
+        def rates(served: Served) -> dict[str, int]:
+            return {k.name: k.rate_per_minute for k in served.keys.values()}
+
+        before = set(throttle.bursty_keys(rates(old), workers))
+        now = rates(new)
+        fresh = {name: now[name] for name in throttle.bursty_keys(now, workers)
+                 if name not in before}
+        warning = throttle.burst_warning(fresh, workers)
+        if warning:
+            log.warning("scoring service: %s", warning)
 
     def start(self) -> None:
         """Start the background threads; the models load in the poller's first round."""
@@ -360,6 +379,12 @@ class Gateway:
                                    "send feedback: that needs an account_manager or "
                                    "data_scientist key.")
         refuse_query_string(request)
+        # Refused before any work (starting, key, role, query string, no production model,
+        # a body that is no JSON): no token taken. A body read and then refused takes one.
+        if not state.ready:
+            raise AnswerError(503, "No production model is loaded" + (
+                f" ({state.problem})" if state.problem else ": train one and promote it "
+                "(`python -m core promote MODEL_ID`)") + ".")
         payload = await self._read_json(request)
         # A batch of n items counts as n requests against the key's rate; a body that
         # `_batch_answer` refuses (or `items` sent to feedback) as one: it is only a 422.
@@ -371,10 +396,6 @@ class Gateway:
                                    f"{key.rate_per_minute} requests a minute{what}.")
             err.retry_after = throttle.retry_after(wait)  # type: ignore[attr-defined]
             raise err
-        if not state.ready:
-            raise AnswerError(503, "No production model is loaded" + (
-                f" ({state.problem})" if state.problem else ": train one and promote it "
-                "(`python -m core promote MODEL_ID`)") + ".")
         if outcome.endpoint == "feedback":
             return await self.in_thread(self._feedback, state, payload, outcome)
         if isinstance(payload, dict) and "items" in payload:
@@ -974,6 +995,19 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
                             access_log=False, proxy_headers=False)
     with suppress(KeyboardInterrupt):
         Multiprocess(config, sockets=[bind_tcp(config)]).run()
+
+
+def start_warning(workers: int) -> str | None:
+    """The keys whose rate is below `workers` (they can burst that many at once), as
+    `throttle.burst_warning`; None when none, or when the store cannot be read now (the
+    workers read the keys themselves)."""
+    if workers <= 1:
+        return None
+    try:
+        rates = keys.active_rates()
+    except (TopicLabError, duckdb.Error):
+        return None
+    return throttle.burst_warning(rates, workers)
 
 
 def check_address(host: str, port: int) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Mapping
 
 
 class TokenBucket:
@@ -59,6 +60,25 @@ class RateLimiter:
             if bucket is None or bucket.rate_per_minute != share:
                 bucket = self._buckets[name] = TokenBucket(share, self._clock)
         return bucket.take(n)
+
+
+def bursty_keys(rates: Mapping[str, int], workers: int) -> list[str]:
+    """Names of the keys whose rate is below `workers`, sorted. Each worker's share of such
+    a key is under one request a minute, yet a request needs a whole token, so each worker
+    lets one through after a pause: together they let `workers` through at once."""
+    return sorted(name for name, rate in rates.items() if workers > 1 and rate < workers)
+
+
+def burst_warning(rates: Mapping[str, int], workers: int) -> str | None:
+    """One line naming the keys `bursty_keys` finds, and what to do; None when none."""
+    names = bursty_keys(rates, workers)
+    if not names:
+        return None
+    listed = ", ".join(f"{name!r} ({rates[name]}/min)" for name in names)
+    return (f"key(s) {listed} have a rate below the {workers} workers: each worker lets "
+            f"one request through, so such a key can send {workers} at once, over its "
+            f"rate; give it a rate of at least {workers} (`keys revoke` and `keys create "
+            "--rate`) or run fewer workers")
 
 
 def retry_after(seconds: float) -> str:
