@@ -901,6 +901,21 @@ def test_ab_feedback_sent_twice_counts_once(two_models_home, second_model):
 
 
 
+def test_ab_says_which_model_nobody_has_rated_yet(two_models_home, second_model):
+    """With no verdicts the acceptance table was two rows of zeros and "None"."""
+    production = registry.resolve("production")
+    deploy.promote(second_model, "candidate")
+    at = ok(page("ab"))
+    assert not [d for d in at.dataframe if "acceptance_rate" in d.value.columns]
+    assert any("No one has rated either model's" in i.value for i in at.info)
+    at.selectbox(key="ab_campaign").set_value("C00003").run()
+    ok(next(b for b in at.button if b.label == "Send feedback").click().run())  # A's
+    tables = [d.value for d in at.dataframe if "acceptance_rate" in d.value.columns]
+    assert tables[0].set_index("model_id").at[production, "verdicts"] == 1
+    notes = [i.value for i in at.info if "No one has rated" in i.value]
+    assert len(notes) == 1 and second_model in notes[0] and production not in notes[0]
+
+
 def test_ab_offers_no_feedback_form_to_a_role_that_may_not_give_feedback(
         two_models_home, second_model, monkeypatch):
     """Lookup hid the form from such a role; A/B showed it, and core refused the click."""

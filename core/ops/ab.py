@@ -134,3 +134,16 @@ def metrics_note(model_a: str, model_b: str) -> str | None:
 def acceptance(model_a: str, model_b: str) -> pd.DataFrame:
     """People's verdicts on each model's neighbours: count, useful, acceptance rate."""
     return review.acceptance([model_a, model_b])
+
+
+def acceptance_note(verdicts: pd.DataFrame) -> str | None:
+    """Which models of `acceptance`'s table nobody has rated yet: they have no rate, and
+    the table showed it as "None". None when every model has verdicts."""
+    unrated = verdicts.loc[verdicts["verdicts"] == 0, "model_id"].tolist()
+    if not unrated:
+        return None
+    if len(unrated) == len(verdicts):
+        return ("No one has rated either model's suggested neighbours yet, so neither has "
+                "an acceptance rate. Rate them under *One campaign* below or on Lookup.")
+    return (f"No one has rated {unrated[0]}'s suggested neighbours yet, so it has no "
+            "acceptance rate. Rate them under *One campaign* below or on Lookup.")
