@@ -227,6 +227,29 @@ def test_compare_page_aligns_and_promotes_only_after_confirmation(two_models_hom
     assert any(f"replacing {production}" in s.value for s in at.success)
 
 
+def test_compare_aligns_production_with_the_candidate_or_the_newest_other(
+        two_models_home, second_model):
+    """Model A was the newest model, so a new run stood as A and production as B."""
+    production = registry.alias("production")
+    at = ok(page("compare"))
+    assert picker(at, "align_a").value == production
+    assert picker(at, "align_b").value == second_model  # no candidate: the newest other
+    table = pd.DataFrame({"model_id": ["new", "cand", "prod", "old"],
+                          "aliases": ["", "candidate", "production", ""]})
+    assert ab.default_pair(table) == ("prod", "cand")
+    assert ab.default_pair(table.assign(aliases="")) == ("new", "cand")
+    assert ab.default_pair(table.iloc[[2]]) == ("prod", None)
+
+
+def test_compare_with_one_model_says_a_second_is_needed_to_align(trained_home):
+    """It aligned the one model with itself: A and B were the same model."""
+    at = ok(page("compare"))
+    assert not [s for s in at.selectbox if s.label in ("Model A", "Model B")]
+    assert any("Only one model is trained" in i.value for i in at.info)
+    assert not [c for c in at.get("plotly_chart")
+                if json.loads(c.proto.spec)["data"][0]["type"] == "heatmap"]
+
+
 def test_compare_puts_k_ticks_only_at_the_ks_trained(trained_home):
     """With one model (the Sony store's K = 8) plotly ticked K at 7, 7.5, 8, 8.5 and 9."""
     at = page("compare")

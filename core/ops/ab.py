@@ -109,6 +109,27 @@ def alignment(a: registry.LoadedModel, b: registry.LoadedModel) -> dict:
             "mean_best_js": float(js[np.arange(len(best)), best].mean())}
 
 
+def default_pair(table: pd.DataFrame) -> tuple[str | None, str | None]:
+    """Which two models of `registry.metrics_table` (newest first) a comparison starts
+    with: A the production model, B the candidate, else the newest other model. Compare
+    started with the newest model as A, so a new candidate stood as A against itself or
+    an old run. (None, None) without models; B is None with one model."""
+    if table.empty:
+        return None, None
+    ids = table["model_id"].tolist()
+
+    def holding(alias: str) -> str | None:
+        named = table.loc[table["aliases"].str.split(", ").map(lambda a: alias in a),
+                          "model_id"]
+        return str(named.iloc[0]) if not named.empty else None
+
+    a = holding("production") or ids[0]
+    b = holding("candidate")
+    if b is None or b == a:
+        b = next((m for m in ids if m != a), None)
+    return a, b
+
+
 def metric_deltas(model_a: str, model_b: str) -> pd.DataFrame:
     """Each headline metric of both models and the difference B − A."""
     ma, mb = registry.get(model_a)["metrics"], registry.get(model_b)["metrics"]
