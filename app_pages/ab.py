@@ -78,6 +78,8 @@ with ui.friendly_errors():
     else:
         st.caption(f"Canary share: {share:g}% of requests go to the candidate. Acceptance is "
                    "people's feedback on each model's neighbours (app and service).")
+        shown = registry.marked_deleted(traffic["model_id"])  # a candidate deleted since
+        traffic = traffic.assign(model_id=traffic["model_id"].map(lambda m: shown.get(m, m)))
         st.dataframe(traffic, hide_index=True, column_config={
             "p50_ms": st.column_config.NumberColumn("p50 ms", format="%.1f"),
             "p95_ms": st.column_config.NumberColumn("p95 ms", format="%.1f"),

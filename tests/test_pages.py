@@ -939,6 +939,23 @@ def test_ab_says_which_model_nobody_has_rated_yet(two_models_home, second_model)
     assert len(notes) == 1 and second_model in notes[0] and production not in notes[0]
 
 
+def test_ab_traffic_marks_a_model_deleted_since_as_monitor_does(two_models_home,
+                                                                second_model):
+    """The service's traffic of a candidate deleted since showed as its bare id, as if it
+    still existed; Monitor marks such a model "M (deleted)"."""
+    production = registry.resolve("production")
+    deploy.promote(second_model, "candidate")
+    gone = "tomotopy-k6-20260101-000000-dead"   # the candidate before this one
+    with store.transaction() as con:
+        for model_id, variant in ((production, "production"), (gone, "candidate")):
+            con.execute("INSERT INTO request_log VALUES (?, 'r1', '/score', 200, ?, ?, 5.0, "
+                        "'k', 1, 0)", [audit.now(), model_id, variant])
+    traffic = next(d.value for d in ok(page("ab")).dataframe if "p50_ms" in d.value)
+    assert sorted(traffic["model_id"]) == sorted([production, f"{gone} (deleted)"])
+    assert registry.marked_deleted([production, gone, None]) == {
+        production: production, gone: registry.deleted_label(gone)}
+
+
 def test_ab_offers_no_feedback_form_to_a_role_that_may_not_give_feedback(
         two_models_home, second_model, monkeypatch):
     """Lookup hid the form from such a role; A/B showed it, and core refused the click."""
