@@ -57,8 +57,13 @@ with ui.friendly_errors():
                     help="Jensen–Shannon distance of each A topic to its closest B topic "
                          "(0 = identical topics).")
     st.caption("People's verdicts on each model's suggested neighbours")
-    st.dataframe(ab.acceptance(model_a, model_b), hide_index=True, column_config={
-        "acceptance_rate": st.column_config.NumberColumn("acceptance", format="percent")})
+    verdicts = ab.acceptance(model_a, model_b)
+    unrated = ab.acceptance_note(verdicts)
+    if verdicts["verdicts"].any():  # a table of zeros and "None" says nothing
+        st.dataframe(verdicts, hide_index=True, column_config={
+            "acceptance_rate": st.column_config.NumberColumn("acceptance", format="percent")})
+    if unrated:
+        st.info(unrated)
     st.dataframe(ab.metric_deltas(model_a, model_b), hide_index=True)
     if note := ab.metrics_note(model_a, model_b):
         st.caption(note)
@@ -73,6 +78,8 @@ with ui.friendly_errors():
     else:
         st.caption(f"Canary share: {share:g}% of requests go to the candidate. Acceptance is "
                    "people's feedback on each model's neighbours (app and service).")
+        shown = registry.marked_deleted(traffic["model_id"])  # a candidate deleted since
+        traffic = traffic.assign(model_id=traffic["model_id"].map(lambda m: shown.get(m, m)))
         st.dataframe(traffic, hide_index=True, column_config={
             "p50_ms": st.column_config.NumberColumn("p50 ms", format="%.1f"),
             "p95_ms": st.column_config.NumberColumn("p95 ms", format="%.1f"),

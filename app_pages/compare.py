@@ -68,12 +68,20 @@ if not sweeps.empty:
 st.subheader("Topic alignment of two models")
 ids = table["model_id"].tolist()
 labels = ui.model_labels()
-left, right = st.columns(2)
-a = ui.selectbox("Model A", ids, index=0, key="align_a", format_func=ui.model_label,
-                container=left)
-b = ui.selectbox("Model B", ids, index=min(1, len(ids) - 1), key="align_b",
-                 format_func=ui.model_label, container=right)
-if a and b:
+first, second = ab.default_pair(table)
+a = b = None
+if second is None:
+    st.info(f"Only one model is trained ({ui.markdown_text(first)}): train a second one on "
+            "the Train page to compare their topics.")
+else:
+    left, right = st.columns(2)
+    a = ui.selectbox("Model A", ids, index=ids.index(first), key="align_a",
+                     format_func=ui.model_label, container=left)
+    b = ui.selectbox("Model B", ids, index=ids.index(second), key="align_b",
+                     format_func=ui.model_label, container=right)
+    if a == b:
+        st.warning("Model A and B are the same model: pick another for one of them.")
+if a and b and a != b:
     with st.spinner("Loading both models and aligning their topics…"):
         model_a, model_b = ui.model(a), ui.model(b)
         aligned = ab.alignment(model_a, model_b)

@@ -90,9 +90,9 @@ if history.empty and others:
             f"its time yet; {count} check{'s' if count > 1 else ''} against "
             f"{'other models' if len(others) > 1 else 'another model'} "
             f"{'are' if count > 1 else 'is'} recorded, shown below.")
-    gone = drift.deleted(others)
+    shown = registry.marked_deleted(others)
     chosen = ui.selectbox("Show the checks against", list(others), key="drift_history_model",
-                          format_func=lambda m: f"{m} (deleted)" if m in gone
+                          format_func=lambda m: shown[m] if shown[m] != m
                           else ui.model_label(m))
     history = drift.history(dataset, chosen)
     title = "Drift per dataset version, against the chosen model"
@@ -101,7 +101,7 @@ if history.empty:
             f"and check it, or run `python -m core drift --dataset {shlex.quote(dataset)}`.")
 else:
     history = history.assign(model=history["model_id"].where(
-        ~history["model_deleted"], history["model_id"] + " (deleted)"))
+        ~history["model_deleted"], history["model_id"].map(registry.deleted_label)))
     if history["model_deleted"].any():
         st.caption("Some checks were made against a model deleted since: they are kept as "
                    "the history of the data, marked *(deleted)*.")

@@ -78,7 +78,27 @@ def test_add_keywords_silent_when_neighbours_add_nothing_new() -> None:
         "N1": [("emergency plumber", 500, 50, 60, 9)], "N2": [("Leak  Detection", 1, 1, 1, 1)]})
     result = suggest(own, neighbor_terms, neighbors, PLUMBING, TOPIC_TERM, VOCAB)
     assert by_kind(result, "add_keywords") == []
+    assert "No keyword ideas: this campaign has every term the 2 similar campaigns use." in (
+        result.notes)
 
+
+def test_no_keyword_idea_says_no_term_is_shared_by_enough_similar_campaigns() -> None:
+    """Sony, pasting `勤怠管理 システム`: two similar campaigns, no term used by both, so
+    Lookup showed no idea and no word why."""
+    own = term_rows("C0", [("plumber", 10, 1, 1, 0)])
+    neighbor_terms, neighbors = neighbours_with({
+        "N1": [("emergency plumber", 500, 50, 60, 9), ("drain repair", 50, 5, 5, 1)],
+        "N2": [("leak detection", 400, 40, 50, 6)]})
+    result = suggest(own, neighbor_terms, neighbors, PLUMBING, TOPIC_TERM, VOCAB)
+    assert by_kind(result, "add_keywords") == []
+    assert ("No keyword ideas: none of the 3 term(s) of the 2 similar campaigns that this "
+            "campaign lacks is used by both (an idea needs 2 campaigns).") in result.notes
+    three = suggest(own, *neighbours_with({"N1": [("drain repair", 5, 1, 1, 0)],
+                                           "N2": [("drain repair", 5, 1, 1, 0)],
+                                           "N3": [("leak", 5, 1, 1, 0)]}),
+                    PLUMBING, TOPIC_TERM, VOCAB, settings=ActionSettings(
+                        keyword_min_neighbors=3))
+    assert any("is used by 3 of them (an idea needs 3" in n for n in three.notes), three.notes
 
 
 def test_add_keywords_leave_out_what_a_neighbours_name_abbreviates() -> None:

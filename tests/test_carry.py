@@ -61,6 +61,33 @@ def test_pipeline_carries_human_names_to_the_retrained_model_marked_as_carried(h
     assert confirmed.confirmed and confirmed.carried_from is None
 
 
+def test_a_carried_name_never_doubles_a_name_the_new_model_has(two_models_home,
+                                                               second_model) -> None:
+    """Names are unique per model, but carrying wrote a topic's old name next to the
+    same name a person gave another topic of the new model (or an old store's duplicate
+    names twice)."""
+    old_id = registry.resolve("production")
+    pairs = carry.align(registry.load(old_id), registry.load(second_model)).dropna()
+    (o1, n1), (o2, n2), (o3, n3), (_, n4) = pairs[["old_topic", "new_topic"]].astype(
+        int).values[:4].tolist()
+    registry.set_topic_label(old_id, o1, "Dentists")
+    registry.set_topic_label(second_model, n4, "dentists")   # a person's name
+    registry.set_topic_label(old_id, o2, "Plumbers")
+    with store.transaction() as con:   # two topics of one name, as stores before this had
+        con.execute("INSERT INTO topic_labels VALUES (?, ?, 'PLUMBERS', now(), 'ana', NULL, "
+                    "true)", [old_id, o3])
+    report = carry.carry_labels(old_id, second_model, max_js=1.0)
+    names = {t: row["label"] for t, row in naming.label_rows(second_model).items()}
+    _, first = sorted([(o2, (n2, "Plumbers")), (o3, (n3, "PLUMBERS"))])[0]
+    assert names == {n4: "dentists", first[0]: first[1]}, names
+    assert n1 not in names  # "Dentists" is n4's, as a person named it
+    assert [c["name"] for c in report.carried] == [first[1]]
+    skipped = {c["name"]: c["reason"] for c in report.not_carried}
+    assert f"topic {n4} of the new model has this name already" in skipped["Dentists"]
+    assert f"topic {first[0]} of the new model" in skipped[{"Plumbers": "PLUMBERS",
+                                                            "PLUMBERS": "Plumbers"}[first[1]]]
+
+
 def test_stores_made_before_carried_names_keep_their_labels(home) -> None:
     """The topic_labels table gains its two columns in place; old names stay confirmed."""
     config.home().mkdir(parents=True, exist_ok=True)

@@ -227,6 +227,29 @@ def test_compare_page_aligns_and_promotes_only_after_confirmation(two_models_hom
     assert any(f"replacing {production}" in s.value for s in at.success)
 
 
+def test_compare_aligns_production_with_the_candidate_or_the_newest_other(
+        two_models_home, second_model):
+    """Model A was the newest model, so a new run stood as A and production as B."""
+    production = registry.alias("production")
+    at = ok(page("compare"))
+    assert picker(at, "align_a").value == production
+    assert picker(at, "align_b").value == second_model  # no candidate: the newest other
+    table = pd.DataFrame({"model_id": ["new", "cand", "prod", "old"],
+                          "aliases": ["", "candidate", "production", ""]})
+    assert ab.default_pair(table) == ("prod", "cand")
+    assert ab.default_pair(table.assign(aliases="")) == ("new", "cand")
+    assert ab.default_pair(table.iloc[[2]]) == ("prod", None)
+
+
+def test_compare_with_one_model_says_a_second_is_needed_to_align(trained_home):
+    """It aligned the one model with itself: A and B were the same model."""
+    at = ok(page("compare"))
+    assert not [s for s in at.selectbox if s.label in ("Model A", "Model B")]
+    assert any("Only one model is trained" in i.value for i in at.info)
+    assert not [c for c in at.get("plotly_chart")
+                if json.loads(c.proto.spec)["data"][0]["type"] == "heatmap"]
+
+
 def test_compare_puts_k_ticks_only_at_the_ks_trained(trained_home):
     """With one model (the Sony store's K = 8) plotly ticked K at 7, 7.5, 8, 8.5 and 9."""
     at = page("compare")
@@ -899,6 +922,38 @@ def test_ab_feedback_sent_twice_counts_once(two_models_home, second_model):
     assert verdicts.at[production, "verdicts"] == 1
     assert verdicts.at[production, "acceptance_rate"] == 1.0
 
+
+
+def test_ab_says_which_model_nobody_has_rated_yet(two_models_home, second_model):
+    """With no verdicts the acceptance table was two rows of zeros and "None"."""
+    production = registry.resolve("production")
+    deploy.promote(second_model, "candidate")
+    at = ok(page("ab"))
+    assert not [d for d in at.dataframe if "acceptance_rate" in d.value.columns]
+    assert any("No one has rated either model's" in i.value for i in at.info)
+    at.selectbox(key="ab_campaign").set_value("C00003").run()
+    ok(next(b for b in at.button if b.label == "Send feedback").click().run())  # A's
+    tables = [d.value for d in at.dataframe if "acceptance_rate" in d.value.columns]
+    assert tables[0].set_index("model_id").at[production, "verdicts"] == 1
+    notes = [i.value for i in at.info if "No one has rated" in i.value]
+    assert len(notes) == 1 and second_model in notes[0] and production not in notes[0]
+
+
+def test_ab_traffic_marks_a_model_deleted_since_as_monitor_does(two_models_home,
+                                                                second_model):
+    """The service's traffic of a candidate deleted since showed as its bare id, as if it
+    still existed; Monitor marks such a model "M (deleted)"."""
+    production = registry.resolve("production")
+    deploy.promote(second_model, "candidate")
+    gone = "tomotopy-k6-20260101-000000-dead"   # the candidate before this one
+    with store.transaction() as con:
+        for model_id, variant in ((production, "production"), (gone, "candidate")):
+            con.execute("INSERT INTO request_log VALUES (?, 'r1', '/score', 200, ?, ?, 5.0, "
+                        "'k', 1, 0)", [audit.now(), model_id, variant])
+    traffic = next(d.value for d in ok(page("ab")).dataframe if "p50_ms" in d.value)
+    assert sorted(traffic["model_id"]) == sorted([production, f"{gone} (deleted)"])
+    assert registry.marked_deleted([production, gone, None]) == {
+        production: production, gone: registry.deleted_label(gone)}
 
 
 def test_ab_offers_no_feedback_form_to_a_role_that_may_not_give_feedback(

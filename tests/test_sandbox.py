@@ -153,6 +153,18 @@ def test_hostile_statements_fail_and_change_nothing(seeded, sql, needle):
     assert store.query_one("SELECT value FROM meta WHERE key = 'probe'")[0] == "x"
 
 
+@pytest.mark.parametrize("sql, said", [
+    ("ATTACH '/tmp/other.duckdb' AS other", "this is an ATTACH statement"),
+    ("UPDATE meta SET value = 'y'", "this is an UPDATE statement"),
+    ("USE memory", "this is a USE statement"),
+    ("COPY meta TO 'x.csv'", "this is a COPY statement"),
+])
+def test_a_refused_statement_is_named_with_its_article(seeded, sql, said):
+    """The refusal read "this is a ATTACH statement"."""
+    with pytest.raises(QueryError, match=said):
+        sandbox.run_query(sql)
+
+
 def test_the_store_file_itself_cannot_be_read(seeded):
     """With external access off DuckDB still reads its own file: the raw store, deleted
     rows in free blocks included, must not come out."""
@@ -176,8 +188,9 @@ def test_runaway_query_is_interrupted(seeded):
 
 
 def test_empty_and_unparsable(seeded):
-    with pytest.raises(QueryError, match="empty"):
-        sandbox.run_query("   ")
+    for empty in ("   ", ";", "-- nothing here\n;"):  # `;` "holds 0 statements"
+        with pytest.raises(QueryError, match="empty"):
+            sandbox.run_query(empty)
     with pytest.raises(QueryError, match="parsed"):
         sandbox.run_query("SELEC nonsense")
 

@@ -80,7 +80,10 @@ def check(con: Any, sql: str) -> None:
         statements = con.extract_statements(sql)
     except duckdb.Error as err:
         raise Refused(f"The query could not be parsed: {_first_line(err)}") from None
-    if len(statements) != 1:
+    if not statements:  # only `;` or comments: "holds 0 statements" said nothing useful
+        raise Refused("The query is empty (no statement, only `;` or comments): write a "
+                      "SELECT statement.")
+    if len(statements) > 1:
         raise Refused(f"Run one statement at a time; this text holds {len(statements)} "
                       "statements.")
     statement = statements[0]
@@ -88,8 +91,9 @@ def check(con: Any, sql: str) -> None:
     if kind not in ALLOWED_STATEMENTS:
         name = statement.query.split(None, 1)[0].upper()
         raise Refused(
-            "Only read queries (SELECT, WITH … SELECT, EXPLAIN) are allowed here; this is a "
-            f"{name} statement. The store cannot be changed from the SQL editor.")
+            "Only read queries (SELECT, WITH … SELECT, EXPLAIN) are allowed here; this is "
+            f"{_article(name)} {name} statement. The store cannot be changed from the SQL "
+            "editor.")
     body = statement.query
     if kind == "EXPLAIN":
         body = re.sub(r"^\s*explain(\s+analy[sz]e)?\s+", "", body, flags=re.IGNORECASE)
@@ -100,6 +104,12 @@ def check(con: Any, sql: str) -> None:
     if refused:
         raise Refused(f"{refused[0]}() is not available in the SQL editor: it shows server "
                       "settings or file paths, reads files, or runs SQL built from text.")
+
+
+def _article(word: str) -> str:
+    """"an ATTACH", "an UPDATE" but "a USE", "a COPY": the refusal read "a ATTACH"."""
+    spoken_vowel = word[:1] in "AEIO" or (word[:1] == "U" and not word.startswith("US"))
+    return "an" if word and spoken_vowel else "a"
 
 
 def _first_line(err: BaseException) -> str:

@@ -378,6 +378,7 @@ def _add_keywords(own: set[str], neighbor_terms: pd.DataFrame, neighbors: pd.Dat
             ideas.append((term, weighted, len(per_use), math.fsum(p[0] for p in per_use),
                           _nan_sum([p[1] for p in per_use]), _nan_sum([p[2] for p in per_use])))
     if not ideas:
+        notes.append(_no_ideas_note(uses, own, need, len(sims), weight_by))
         return None
     ideas = sorted(ideas, key=lambda idea: (-idea[1], -idea[2], idea[0]))[:s.keyword_max]
     top = dict(zip(("term", "weighted_score", "neighbors", "neighbor_similarity",
@@ -394,6 +395,24 @@ def _add_keywords(own: set[str], neighbor_terms: pd.DataFrame, neighbors: pd.Dat
                 f"campaigns are missing here; top: '{top['term']}' (used by "
                 f"{int(top['neighbors'])}{detail})"),
         score=min(1.0, float(score)), evidence=evidence)
+
+
+def _no_ideas_note(uses: dict[str, dict], own: set[str], need: int, similar: int,
+                   weight_by: str | None) -> str:
+    """Why the similar campaigns gave no keyword idea: Lookup showed none and said nothing
+    (the Sony store, pasting `勤怠管理 システム`: no term of its 2 similar campaigns is
+    used by both)."""
+    missing = [t for t in uses if t not in own]
+    shared = [t for t in missing if len(uses[t]) >= need]
+    of = f"the {similar} similar campaign{'s' * (similar > 1)}"
+    if not missing:
+        return f"No keyword ideas: this campaign has every term {of} use."
+    if not shared:
+        by = "both" if need == similar == 2 else f"{need} of them"
+        return (f"No keyword ideas: none of the {len(missing)} term(s) of {of} that this "
+                f"campaign lacks is used by {by} (an idea needs {need} campaigns).")
+    return (f"No keyword ideas: the {len(shared)} term(s) used by {need} or more of {of} "
+            f"had no {weight_by or 'similarity above 0'}.")
 
 
 def _add_negatives(campaign_terms: pd.DataFrame, own_keywords: set[str], fingerprint: np.ndarray,

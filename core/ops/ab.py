@@ -109,6 +109,27 @@ def alignment(a: registry.LoadedModel, b: registry.LoadedModel) -> dict:
             "mean_best_js": float(js[np.arange(len(best)), best].mean())}
 
 
+def default_pair(table: pd.DataFrame) -> tuple[str | None, str | None]:
+    """Which two models of `registry.metrics_table` (newest first) a comparison starts
+    with: A the production model, B the candidate, else the newest other model. Compare
+    started with the newest model as A, so a new candidate stood as A against itself or
+    an old run. (None, None) without models; B is None with one model."""
+    if table.empty:
+        return None, None
+    ids = table["model_id"].tolist()
+
+    def holding(alias: str) -> str | None:
+        named = table.loc[table["aliases"].str.split(", ").map(lambda a: alias in a),
+                          "model_id"]
+        return str(named.iloc[0]) if not named.empty else None
+
+    a = holding("production") or ids[0]
+    b = holding("candidate")
+    if b is None or b == a:
+        b = next((m for m in ids if m != a), None)
+    return a, b
+
+
 def metric_deltas(model_a: str, model_b: str) -> pd.DataFrame:
     """Each headline metric of both models and the difference B − A."""
     ma, mb = registry.get(model_a)["metrics"], registry.get(model_b)["metrics"]
@@ -134,3 +155,16 @@ def metrics_note(model_a: str, model_b: str) -> str | None:
 def acceptance(model_a: str, model_b: str) -> pd.DataFrame:
     """People's verdicts on each model's neighbours: count, useful, acceptance rate."""
     return review.acceptance([model_a, model_b])
+
+
+def acceptance_note(verdicts: pd.DataFrame) -> str | None:
+    """Which models of `acceptance`'s table nobody has rated yet: they have no rate, and
+    the table showed it as "None". None when every model has verdicts."""
+    unrated = verdicts.loc[verdicts["verdicts"] == 0, "model_id"].tolist()
+    if not unrated:
+        return None
+    if len(unrated) == len(verdicts):
+        return ("No one has rated either model's suggested neighbours yet, so neither has "
+                "an acceptance rate. Rate them under *One campaign* below or on Lookup.")
+    return (f"No one has rated {unrated[0]}'s suggested neighbours yet, so it has no "
+            "acceptance rate. Rate them under *One campaign* below or on Lookup.")

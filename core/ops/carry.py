@@ -110,6 +110,8 @@ def carry_labels(from_model_id: str, to_model_id: str, max_js: float = MAX_JS
         existing = {int(r[0]) for r in con.execute(
             "SELECT topic FROM topic_labels WHERE model_id = ?", [to_model_id]).fetchall()}
         carried = [c for c in carried if c["new_topic"] not in existing]
+        carried, taken = _unique_names(con, to_model_id, carried)
+        not_carried += taken
         store.mark_serving_change()
         for c in carried:
             con.execute("INSERT INTO topic_labels (model_id, topic, label, updated_at, "
@@ -120,6 +122,26 @@ def carry_labels(from_model_id: str, to_model_id: str, max_js: float = MAX_JS
                      {"from": from_model_id, "carried": len(carried),
                       "not_carried": len(not_carried), "new_topics": new_topics})
     return CarryReport(from_model_id, to_model_id, max_js, carried, not_carried, new_topics)
+
+
+def _unique_names(con, model_id: str, carried: list[dict[str, Any]]
+                  ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The carried names the model has no topic of yet (in any case), and the others as
+    not carried: names are unique per model (`registry.set_topic_label`), a person's name
+    wins over a carried one, and an old store's duplicate names are carried once."""
+    names = {label.casefold(): int(topic) for topic, label in con.execute(
+        "SELECT topic, label FROM topic_labels WHERE model_id = ?", [model_id]).fetchall()}
+    kept, skipped = [], []
+    for c in carried:
+        holder = names.get(c["name"].casefold())
+        if holder is None:
+            names[c["name"].casefold()] = c["new_topic"]
+            kept.append(c)
+        else:
+            skipped.append({"old_topic": c["old_topic"], "name": c["name"],
+                            "reason": f"topic {holder} of the new model has this name "
+                                      "already (names are unique per model)"})
+    return kept, skipped
 
 
 def new_topics(model, topics: list[naming.TopicName] | None = None) -> set[int] | None:

@@ -395,8 +395,7 @@ def kept_sentence(model_id: str) -> str:
 
 def deleted(model_ids: Collection[str]) -> set[str]:
     """Those of `model_ids` the registry no longer holds (deleted since their reports)."""
-    known = set(store.query("SELECT model_id FROM models")["model_id"])
-    return {m for m in model_ids if m not in known}
+    return {m for m, shown in registry.marked_deleted(model_ids).items() if shown != m}
 
 
 def checks_of_other_models(dataset: str) -> dict[str, int]:

@@ -17,7 +17,7 @@ import math
 import platform
 import secrets
 import shutil
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
@@ -216,6 +216,23 @@ def list_models(dataset: str | None = None) -> pd.DataFrame:
     for column in ("params", "metrics", "timings"):
         frame[column] = frame[column].map(json.loads)
     return frame
+
+
+def deleted_label(model_id: str) -> str:
+    """How pages name a model deleted since a record of it was kept (drift checks, service
+    traffic, feedback): its bare id read as a model that still exists."""
+    return f"{model_id} (deleted)"
+
+
+def marked_deleted(model_ids: Iterable[str | None]) -> dict[str, str]:
+    """Each id as pages show it next to kept records: itself, or `deleted_label` for a
+    model the registry no longer holds (one read of the registry)."""
+    ids = {str(m) for m in model_ids if m is not None and m == m}
+    if not ids:
+        return {}
+    known = set(store.query("SELECT model_id FROM models WHERE list_contains(?, model_id)",
+                            [sorted(ids)])["model_id"])
+    return {m: m if m in known else deleted_label(m) for m in ids}
 
 
 def metrics_table(dataset: str | None = None) -> pd.DataFrame:
