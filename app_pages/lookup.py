@@ -23,15 +23,6 @@ def _no_neighbours(min_terms: int, own_account_left_out: bool) -> str:
     return f"No campaign {why}: {' or '.join(u for u in undo if u)}."
 
 
-def _nothing_to_suggest(neighbors: pd.DataFrame) -> str:
-    """Why there is no action: with no neighbour similar enough nothing was learnt, which
-    is not "looks like its neighbours" (said under "No campaign is similar enough")."""
-    if neighbors.empty or not neighbors["similar_enough"].any():
-        return ("Nothing to suggest: no campaign is similar enough to learn from (see "
-                "*Minimum similarity*).")
-    return "Nothing to suggest: this campaign looks like its neighbours."
-
-
 st.title("Campaign lookup")
 
 scored = ui.scored_model_ids()
@@ -192,7 +183,7 @@ st.subheader("Suggested actions")
 for note in result.suggestions.notes:
     st.caption(ui.markdown_text(note))  # they quote terms and topic names
 if not result.suggestions.actions:
-    st.info(_nothing_to_suggest(result.neighbors))
+    st.info(result.suggestions.nothing_to_suggest(result.neighbors))
 for action in result.suggestions.actions:
     with st.expander(f"**{ui.markdown_text(action.title)}** — "
                      f"{ui.markdown_text(action.reason)}"):

@@ -99,6 +99,14 @@ def test_no_keyword_idea_says_no_term_is_shared_by_enough_similar_campaigns() ->
                     PLUMBING, TOPIC_TERM, VOCAB, settings=ActionSettings(
                         keyword_min_neighbors=3))
     assert any("is used by 3 of them (an idea needs 3" in n for n in three.notes), three.notes
+    # Lookup said "this campaign looks like its neighbours" under that note
+    assert result.nothing_to_suggest(neighbors.assign(similar_enough=True)) == (
+        "Nothing to suggest: the notes above say why.")
+    assert "no campaign is similar enough" in result.nothing_to_suggest(
+        neighbors.assign(similar_enough=False))
+    quiet = type(result)(actions=[], notes=[])
+    assert "looks like its neighbours" in quiet.nothing_to_suggest(
+        neighbors.assign(similar_enough=True))
 
 
 def test_add_keywords_leave_out_what_a_neighbours_name_abbreviates() -> None:

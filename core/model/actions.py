@@ -118,6 +118,19 @@ class SuggestionResult:
     actions: list[Action]            # best first
     notes: list[str]                 # what was skipped and why
 
+    def nothing_to_suggest(self, neighbors: pd.DataFrame) -> str:
+        """Why there is no action, for a reader who sees none: with no neighbour similar
+        enough nothing was learnt, and with notes they say why; only with neither does
+        the campaign look like its neighbours (Sony, `勤怠管理 システム`: two similar
+        campaigns sharing no term were "looks like its neighbours" under a note saying
+        no term was shared)."""
+        if neighbors.empty or not neighbors["similar_enough"].any():
+            return ("Nothing to suggest: no campaign is similar enough to learn from (see "
+                    "*Minimum similarity*).")
+        if self.notes:
+            return "Nothing to suggest: the notes above say why."
+        return "Nothing to suggest: this campaign looks like its neighbours."
+
 
 def normalize_term(term: Any) -> str:
     """Comparable form of a term: NFKC, lower-case, whitespace collapsed."""
