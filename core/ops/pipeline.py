@@ -25,7 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from core.data import audit, auth, datasets, ingest, store
-from core.errors import NotFoundError, PermissionDenied, StoreBusyError, TopicLabError
+from core.errors import (
+    AliasMovedError,
+    NotFoundError,
+    PermissionDenied,
+    StoreBusyError,
+    TopicLabError,
+)
 from core.ops import carry, deploy, drift, gate
 from core.ops.train import build_corpus, saved_settings, train
 from core.progress import Progress
@@ -108,6 +114,48 @@ def _refuse(result, label: str, broken: list[str], production: str | None) -> No
         "again with another K (`--k N`).")
 
 
+REJUDGE = 3  # production moved this many times while judging: the model stays candidate
+
+
+def _place(model_id: str, model: registry.LoadedModel, decided: gate.Verdict,
+           production: str | None, corpus, tolerance: float, progress: Progress | None,
+           note: Callable[..., None]) -> tuple[gate.Verdict, str | None]:
+    """Promote the model or make it candidate as `decided` says; returns the verdict that
+    placed it and the production model it was judged against. The promotion is refused
+    when production moved since the gate read it (another pipeline or `promote` won: the
+    alias is checked and moved in one transaction); the model is then judged again
+    against the new production and placed by that verdict. Two overlapping runs failed
+    the second with "production changed while you were deciding", its fully trained
+    model left without an alias."""
+    for _ in range(REJUDGE):
+        if not decided.passes:
+            break
+        try:
+            # Judged against `production`: promoted only if it still is (stale gate).
+            outcome = deploy.promote(model_id, "production", progress, expected=production,
+                                     known_problems=[])
+        except AliasMovedError as moved:
+            note("production_moved", judged_against=production, now=moved.now)
+            production = moved.now
+            decided = gate.verdict(model_id, production, corpus, tolerance=tolerance,
+                                   known_problems=[], model=model)
+            note("gate", decision="promote" if decided.passes else "candidate",
+                 against=production, reason=decided.reason)
+            continue
+        note("promote", alias="production", previous=outcome.previous,
+             scored=outcome.scoring.campaigns if outcome.scoring else None)
+        return decided, production
+    else:
+        decided = gate.Verdict(False, (
+            f"production changed {REJUDGE} times while this model was judged (now "
+            f"{production}); it is kept as candidate: compare it with production and "
+            "promote it if it is better"), decided.evaluation)
+    outcome = deploy.promote(model_id, "candidate", progress, known_problems=[])
+    note("candidate", alias="candidate", previous=outcome.previous,
+         scored=outcome.scoring.campaigns if outcome.scoring else None)
+    return decided, production
+
+
 def run(dataset: str, paths: Sequence[str | Path] | None = None, *,
         tolerance: float = DEFAULT_TOLERANCE, overrides: dict[str, Any] | None = None,
         progress: Progress | None = None, log: Log | None = None) -> PipelineResult:
@@ -172,16 +220,13 @@ def run(dataset: str, paths: Sequence[str | Path] | None = None, *,
     if broken:
         _refuse(result, info.label, broken, production)
 
-    if promote:
-        # Judged against `production`: if someone promoted meanwhile, refuse (stale gate).
-        outcome = deploy.promote(result.model_id, "production", progress, expected=production,
-                                 known_problems=broken)
-        note("promote", alias="production", previous=outcome.previous,
-             scored=outcome.scoring.campaigns if outcome.scoring else None)
-    else:
-        outcome = deploy.promote(result.model_id, "candidate", progress, known_problems=broken)
-        note("candidate", alias="candidate", previous=outcome.previous,
-             scored=outcome.scoring.campaigns if outcome.scoring else None)
+    judged = production
+    decided, production = _place(result.model_id, model, decided, production, corpus,
+                                 tolerance, progress, note)
+    promote, reason = decided.passes, decided.reason
+    if production != judged:  # production moved while this run judged: names come from it
+        serves = registry.get(production)["dataset"] if production else None
+        damaged = decided.evaluation.get("production_damaged")
     names = None
     if production and serves == dataset and damaged:
         note("names", skipped=f"production {production} cannot be loaded")
@@ -195,5 +240,5 @@ def run(dataset: str, paths: Sequence[str | Path] | None = None, *,
                      {"dataset": info.label, "decision": decision, "reason": reason})
     warnings = [*result.warnings, *([decided.warning] if decided.warning else [])]
     return PipelineResult(decision, reason, result.model_id, info.name, info.version,
-                          production, result.metrics, warnings, names, steps,
+                          judged, result.metrics, warnings, names, steps,
                           round(time.perf_counter() - started, 2))
