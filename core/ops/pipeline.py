@@ -28,8 +28,6 @@ from core.data import audit, auth, datasets, ingest, store
 from core.errors import (
     AliasMovedError,
     NotFoundError,
-    PermissionDenied,
-    StoreBusyError,
     TopicLabError,
 )
 from core.ops import carry, deploy, drift, gate
@@ -76,24 +74,20 @@ def _training_corpus(spec, corpus):
 
 
 def _drift_step(note: Callable[..., None], dataset: str, version: int | None,
-                production: str) -> str | None:
-    """Check drift against production and note it; None, or why production's folder
-    cannot be read. A damaged production stopped the pipeline here (a traceback), so it
-    could not retrain its way out: the step is noted as skipped with the reason, and the
-    gate lets a new model that can serve replace it."""
-    try:
-        report = drift.check(dataset, version, production)
-    except (StoreBusyError, PermissionDenied):
-        raise
-    except Exception:
-        damaged = gate.damage(production)
-        if damaged is None:
-            raise
+                production: str) -> tuple[registry.LoadedModel | None, str | None]:
+    """Check drift against production and note it; production's artifact, loaded once for
+    drift, the gate and the names (each loaded it again: seconds of a K = 50 model's
+    parse), or why its folder cannot be read. A damaged production stopped the pipeline
+    here (a traceback), so it could not retrain its way out: the step is noted as skipped
+    with the reason, and the gate lets a new model that can serve replace it."""
+    model, damaged = gate.load_intact(production)
+    if damaged is not None:
         note("drift", skipped=f"production {production} cannot be loaded: {damaged}")
-        return damaged
+        return None, damaged
+    report = drift.check(dataset, version, production, model=model)
     note("drift", against=production, retrain_recommended=report.retrain_recommended,
          verdict=report.verdict)
-    return None
+    return model, None
 
 
 def _refuse(result, label: str, broken: list[str], production: str | None) -> None:
@@ -133,7 +127,7 @@ def _place(model_id: str, model: registry.LoadedModel, decided: gate.Verdict,
         try:
             # Judged against `production`: promoted only if it still is (stale gate).
             outcome = deploy.promote(model_id, "production", progress, expected=production,
-                                     known_problems=[])
+                                     known_problems=[], model=model)
         except AliasMovedError as moved:
             note("production_moved", judged_against=production, now=moved.now)
             production = moved.now
@@ -150,7 +144,7 @@ def _place(model_id: str, model: registry.LoadedModel, decided: gate.Verdict,
             f"production changed {REJUDGE} times while this model was judged (now "
             f"{production}); it is kept as candidate: compare it with production and "
             "promote it if it is better"), decided.evaluation)
-    outcome = deploy.promote(model_id, "candidate", progress, known_problems=[])
+    outcome = deploy.promote(model_id, "candidate", progress, known_problems=[], model=model)
     note("candidate", alias="candidate", previous=outcome.previous,
          scored=outcome.scoring.campaigns if outcome.scoring else None)
     return decided, production
@@ -189,11 +183,11 @@ def run(dataset: str, paths: Sequence[str | Path] | None = None, *,
     except NotFoundError:
         production = None
     serves = registry.get(production)["dataset"] if production else None
-    damaged = None
+    damaged = production_model = None
     if production and serves != dataset:
         note("drift", skipped=f"production serves dataset {serves!r}, not {dataset!r}")
     elif production:
-        damaged = _drift_step(note, dataset, version, production)
+        production_model, damaged = _drift_step(note, dataset, version, production)
 
     spec = saved_settings(dataset)
     if overrides:
@@ -212,7 +206,7 @@ def run(dataset: str, paths: Sequence[str | Path] | None = None, *,
     model = registry.load(result.model_id)
     broken = gate.problems(result.model_id, model)
     decided = gate.verdict(result.model_id, production, corpus, tolerance=tolerance,
-                           known_problems=broken, model=model)
+                           known_problems=broken, model=model, production=production_model)
     note("evaluate", **decided.evaluation)
     promote, reason = decided.passes, decided.reason
     note("gate", decision="refused" if broken else "promote" if promote else "candidate",
@@ -227,11 +221,13 @@ def run(dataset: str, paths: Sequence[str | Path] | None = None, *,
     if production != judged:  # production moved while this run judged: names come from it
         serves = registry.get(production)["dataset"] if production else None
         damaged = decided.evaluation.get("production_damaged")
+        production_model = None
     names = None
     if production and serves == dataset and damaged:
         note("names", skipped=f"production {production} cannot be loaded")
     elif production and serves == dataset:
-        names = carry.carry_labels(production, result.model_id)
+        names = carry.carry_labels(production, result.model_id, loaded=(
+            production_model or registry.load(production), model))
         note("names", carried=len(names.carried), not_carried=len(names.not_carried),
              new_topics=names.new_topics)
     decision = "promoted" if promote else "candidate"
