@@ -139,7 +139,7 @@ def _place(model_id: str, model: registry.LoadedModel, decided: gate.Verdict,
         note("promote", alias="production", previous=outcome.previous,
              scored=outcome.scoring.campaigns if outcome.scoring else None)
         return decided, production
-    else:
+    if decided.passes:  # still passing, but production kept moving under it
         decided = gate.Verdict(False, (
             f"production changed {REJUDGE} times while this model was judged (now "
             f"{production}); it is kept as candidate: compare it with production and "
