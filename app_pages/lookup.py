@@ -6,7 +6,7 @@ import streamlit as st
 
 import ui
 from core.data import auth, export
-from core.model import actions
+from core.model import actions, brand
 from core.model.neighbors import MIN_SIMILARITY
 from core.serve import brand_lists, registry, review, score
 from core.serve.lookup import NEIGHBOR_COLUMNS
@@ -196,7 +196,9 @@ st.download_button("Download actions (CSV)",
 if result.campaign_id:
     owner = lookup.brands.owner_of.get(result.campaign_id)
     if owner and auth.current_user().can("set_brands"):
-        with (st.expander(f"Brand list of {ui.markdown_text(owner.lstrip('~'))}"),
+        named = lookup.campaigns["campaign_name"].get(result.campaign_id)  # its spelling
+        owner_label = brand.owner_label(owner, named)
+        with (st.expander(f"Brand list of {ui.markdown_text(owner_label)}"),
               st.form("brand_list")):
             st.caption("Brand phrases of this advertiser that are in no account or campaign "
                        "name (products, old names, other spellings). Brand vs non-brand "
@@ -210,5 +212,5 @@ if result.campaign_id:
                         owner, [p for p in text.split(",") if p.strip()])
                     lookup.forget_brands()  # the next answer reads the new list
                     st.success(ui.markdown_text(
-                        f"Saved {len(stored)} phrase(s) for {owner.lstrip('~')}: "
+                        f"Saved {len(stored)} phrase(s) for {owner_label}: "
                         + (", ".join(stored) or "none (names only)")))

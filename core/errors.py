@@ -69,6 +69,15 @@ class StoreBusyError(TopicLabError):
     """Another process held the store's write lock for longer than we wait."""
 
 
+class AliasMovedError(TopicLabError):
+    """An alias moved since the caller read it (another process promoted meanwhile);
+    `now` is the model it names now, so a caller may judge again against that one."""
+
+    def __init__(self, message: str, *, alias: str, now: str | None) -> None:
+        super().__init__(message)
+        self.alias, self.now = alias, now
+
+
 class PermissionDenied(TopicLabError):
     """The signed-in role may not do this."""
 

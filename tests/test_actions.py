@@ -371,3 +371,23 @@ def test_name_words_take_each_campaigns_first_known_name_as_groupby_first_does()
     assert words == {"C2": {"best", "boilers"}, "C1": {"acme", "plumbing", "drains"},
                      "C3": set()}
     assert list(words) == list(rows.groupby("campaign_id", sort=False).first().index)
+
+
+def test_a_neighbours_product_words_are_ideas_its_brand_is_not() -> None:
+    """Sony: "windows server" (from the campaign name `bitdrive_windows_server_alltime`)
+    was left out of keyword ideas as "that advertiser's name"; its brand is "bitdrive"."""
+    from core.model import brand
+
+    own = term_rows("PO_general", [("prediction one", 100, 5, 10, 1)]).assign(
+        campaign_name="PO_general")
+    bitdrive = [("windows server", 500, 50, 60, 9), ("bitdrive backup", 90, 9, 9, 2)]
+    neighbor_terms, neighbors = neighbours_with({"bitdrive_windows_server_alltime": bitdrive})
+    neighbor_terms["campaign_name"] = "bitdrive_windows_server_alltime"
+    brands = brand.BrandIndex.build(brand.campaign_table(pd.concat([own, neighbor_terms])),
+                                    VOCAB)
+    assert brands.phrases["~bitdrive"] == ("bitdrive",)
+    result = suggest(own, neighbor_terms, neighbors, PLUMBING, TOPIC_TERM, VOCAB,
+                     settings=ActionSettings(keyword_min_neighbors=1), brands=brands)
+    [action] = by_kind(result, "add_keywords")
+    assert set(action.evidence["term"]) == {"windows server"}   # was: none
+    assert any("'bitdrive backup'" in note for note in result.notes)

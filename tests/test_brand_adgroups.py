@@ -418,3 +418,12 @@ def test_lookup_pages_brand_box_follows_a_list_set_elsewhere(trained_home):
     brand_lists.set_brand_list(owner, ["acme co", "acmeco"])
     ok(at.run())
     assert at.text_input(key=f"brand_list:{owner}").value == "acme co, acmeco"
+
+
+def test_an_owner_without_an_account_is_labelled_by_its_campaigns():
+    """Lookup's brand box said "Brand list of po" for Sony's `PO_general`."""
+    owner = brand.owner_name(None, "PO_general", "1")
+    assert owner == "~po"  # the key brand lists are stored under is unchanged
+    assert brand.owner_label(owner, "PO_general") == "PO (campaigns named PO…)"
+    assert brand.owner_label(owner, "Other_x") == "po (campaigns named po…)"
+    assert brand.owner_label("Acme Dental", "Acme - Brand") == "Acme Dental"

@@ -110,12 +110,20 @@ def test_the_gate_scores_both_models_in_one_pass_with_the_same_figures(second_mo
         round(metrics.coherence(t, corpus), 4) for t in tops)
 
 
-def test_pipeline_imports_new_files_first(trained_home, tmp_path):
+def test_pipeline_imports_new_files_first(trained_home, tmp_path, monkeypatch):
     month = demo_subset(tmp_path / "next-month.parquet", 400, shift=0.3)
+    production = registry.alias("production")
+    loads: list[str] = []
+    load = registry.load
+    monkeypatch.setattr(registry, "load", lambda model_id: loads.append(model_id)
+                        or load(model_id))
     result = pipeline.run("demo", [month], overrides={"params": {"iterations": 100}})
     assert result.steps[0]["step"] == "import" and result.version == 2
     assert result.decision in ("promoted", "candidate") and result.reason
     assert audit.entries(action="pipeline")["target"].iloc[0] == result.model_id
+    # Each model's artifact is loaded once, for drift, the gate, scoring and the names
+    # (was: production 3 times, the new model 3 times)
+    assert sorted(loads) == sorted([production, result.model_id]), loads
 
 
 def test_a_pipeline_of_an_unknown_dataset_says_so_before_any_step(trained_home):

@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-from core.data import store
+from core.data import audit, store
 from core.errors import TopicLabError
 from core.serve import registry, score
 from tests.conftest import REPO
@@ -243,3 +243,28 @@ def test_promote_candidate_is_refused_when_the_candidate_moved_while_it_was_scor
     assert "Traceback" not in p_err + d_err
     assert _assert_production_is_whole() == production
     assert registry.alias("candidate") is None
+
+
+def test_a_pipeline_whose_production_moved_while_it_judged_is_judged_again(
+        two_models_home, second_model):
+    """Two overlapping runs: the second's gate read production P, the first (here a
+    `promote`) moved it to Q before the second promoted. It failed with "production
+    changed while you were deciding", its trained model left without an alias; now it
+    is judged again against Q and placed by that verdict."""
+    judged = registry.alias("production")
+    run = ["pipeline", "--dataset", "demo", "--tolerance", "2"]  # passes any NPMI gate
+    (p_rc, p_err), (r_rc, r_err) = race(two_models_home, run, "promote",
+                                        ["promote", second_model, "--force"], 20)
+    assert r_rc == 0, r_err  # the rival moved production during the pipeline's pause
+    assert p_rc == 0, p_err  # was: exit 1, "production changed while you were deciding"
+    assert "Traceback" not in p_err + r_err
+    assert f'"judged_against": "{judged}", "now": "{second_model}"' in p_err, p_err
+    entry = audit.entries(action="pipeline").iloc[0]
+    new = entry["target"]
+    assert new not in (judged, second_model)
+    aliases = registry.aliases()
+    assert new in aliases.values()  # production (passed against Q) or candidate, not none
+    if aliases["production"] == new:
+        assert '"previous": "' + second_model in p_err  # it replaced Q, not P
+    else:
+        assert aliases["production"] == second_model and aliases["candidate"] == new

@@ -275,6 +275,26 @@ def _name_words_by_campaign(ids: Sequence[str], columns: dict[str, list]
             for cid, values in firsts.items()}
 
 
+def _brand_name_words(named: dict[str, set[str]], brands: Any) -> dict[str, set[str]]:
+    """Of each campaign's name words, those that name its advertiser: the words of its
+    brand phrases (`core.model.brand.BrandIndex`, which leaves out the words that say
+    what is sold: endings many account names share, words the model knows). A campaign
+    the index does not know keeps every name word. Sony's
+    `bitdrive_windows_server_alltime` kept "windows server" out of its neighbours'
+    keyword ideas as "that advertiser's name"; its advertiser's brand is "bitdrive"."""
+    if brands is None:
+        return named
+    out = {}
+    for cid, words in named.items():
+        owner = brands.owner_of.get(cid)
+        if owner is None:
+            out[cid] = words
+            continue
+        branded = {w for p in brands.phrases.get(owner, ()) for w in words_of(p)}
+        out[cid] = words & branded
+    return out
+
+
 def _spelled_out(name_words: set[str], terms: Collection[str]) -> set[str]:
     """Words that a campaign's short name words abbreviate, as its own terms spell them
     out: "nnc" of Sony's `nnc_old_brand_alltime` is "neural network console" in its
@@ -310,7 +330,7 @@ def _nan_sum(values: Sequence[float]) -> float:
 def _add_keywords(own: set[str], neighbor_terms: pd.DataFrame, neighbors: pd.DataFrame,
                   s: ActionSettings, notes: list[str], own_words: set[str] | None = None,
                   brand_words: Collection[str] = (),
-                  brand_phrases: Collection[str] = ()) -> Action | None:
+                  brand_phrases: Collection[str] = (), brands: Any = None) -> Action | None:
     # Plain Python over the neighbours' few hundred rows: the same table in pandas (filter,
     # two group-bys, a sort) was about half of a pasted-keyword lookup's CPU.
     sims: dict[str, float] = {}
@@ -333,7 +353,7 @@ def _add_keywords(own: set[str], neighbor_terms: pd.DataFrame, neighbors: pd.Dat
     names = {c: neighbor_terms[c].tolist() for c in ("campaign_name", "account")
              if c in neighbor_terms.columns}
     names = {c: [values[i] for i in kept] for c, values in names.items()}
-    named = _name_words_by_campaign(ids, names)
+    named = _brand_name_words(_name_words_by_campaign(ids, names), brands)
     if named:
         terms_of: dict[str, set[str]] = {}
         for cid, t in zip(ids, terms, strict=True):
@@ -635,7 +655,7 @@ def suggest(campaign_terms: pd.DataFrame, neighbor_terms: pd.DataFrame,
                  if own_id is not None and not brand.is_brand_name(name) else ())
 
     idea = _add_keywords(own_terms, neighbor_terms, neighbors, s, notes, own_words,
-                         brand_words, own_brand)
+                         brand_words, own_brand, brands)
     if idea:
         actions.append(idea)
 

@@ -199,6 +199,19 @@ def _owner(account: object, campaign_name: object, campaign_id: str) -> str:
 owner_name = _owner  # public name (core.serve.brand_lists keys the brand lists by it)
 
 
+def owner_label(owner: str, campaign_name: object = None) -> str:
+    """An owner as people read it: the account, or for `~word` (exports without accounts)
+    the campaigns it stands for, spelled as `campaign_name` spells the word. Lookup said
+    "Brand list of po" for `PO_general`: a lower-cased name part that reads as a word."""
+    if not owner.startswith("~"):
+        return owner
+    word = owner[1:]
+    first = _SEPARATORS.split(str(campaign_name).strip(), maxsplit=1)[0] \
+        if isinstance(campaign_name, str) else ""
+    spelled = first if normalize_term(first) == word else word
+    return f"{spelled} (campaigns named {spelled}…)"
+
+
 @dataclass
 class BrandIndex:
     """Every advertiser's brand phrases (rules 1-2), built once per dataset's rows."""

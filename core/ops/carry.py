@@ -77,16 +77,18 @@ class CarryReport:
                 "new_topics": self.new_topics}
 
 
-def carry_labels(from_model_id: str, to_model_id: str, max_js: float = MAX_JS
+def carry_labels(from_model_id: str, to_model_id: str, max_js: float = MAX_JS, *,
+                 loaded: tuple[registry.LoadedModel, registry.LoadedModel] | None = None
                  ) -> CarryReport:
     """Copy the human names of `from_model_id`'s topics to the aligned topics of
     `to_model_id` (never over a name the new model already has), marked as carried.
 
     Returns what happened: carried names, names not carried (no close match), and the
-    new model's new topics.
+    new model's new topics. `loaded`: both artifacts, when the caller has them (the
+    pipeline gated with them).
     """
     auth.require("train")
-    old, new = registry.load(from_model_id), registry.load(to_model_id)
+    old, new = loaded or (registry.load(from_model_id), registry.load(to_model_id))
     pairs = align(old, new)
     matched = pairs[pairs["js"].notna() & (pairs["js"] <= max_js)]
     old_labels = naming.label_rows(from_model_id)

@@ -51,14 +51,15 @@ class PromoteResult:
 
 def promote(model_id: str, alias: str = "production", progress: Progress | None = None, *,
             expected: str | None = registry.ANY_PREVIOUS, other_dataset: bool = False,
-            require_gate: bool = False, known_problems: list[str] | None = None
-            ) -> PromoteResult:
+            require_gate: bool = False, known_problems: list[str] | None = None,
+            model: registry.LoadedModel | None = None) -> PromoteResult:
     """Point `alias` at `model_id`, fingerprinting its dataset first if not done yet.
 
     `model_id` may name an alias, as in every other command (`promote candidate` moves
     production to the candidate's model), but not the alias being moved.
     `known_problems`: the model's `gate.problems`, when the caller has just found them
-    (the pipeline's gate did; finding them loads the model and its top words again)."""
+    (the pipeline's gate did; finding them loads the model and its top words again).
+    `model`: its artifact, when the caller loaded it (scoring then need not load it)."""
     registry.check_alias(alias)
     auth.require("promote")
     named = model_id
@@ -68,8 +69,8 @@ def promote(model_id: str, alias: str = "production", progress: Progress | None 
                          f"name a model id (`python -m core models` lists them){others}.")
     model_id = registry.resolve(named)
     record = registry.get(model_id)
-    loaded = None
-    if known_problems is None:  # loaded once, for the problems and the gate's fit
+    loaded = model if model is not None and model.model_id == model_id else None
+    if known_problems is None and loaded is None:  # once, for the problems and the gate
         loaded = registry.load(model_id)
     broken = gate.problems(model_id, loaded) if known_problems is None else known_problems
     if broken:
@@ -82,7 +83,7 @@ def promote(model_id: str, alias: str = "production", progress: Progress | None 
         verdict, expected = _passes_gate(model_id, expected, broken, loaded)
     scored = None
     if not score.is_scored(model_id):
-        scored = score.score_dataset(model_id, progress)
+        scored = score.score_dataset(model_id, progress, model=loaded)
     pause("promote")  # the window: the model was resolved and scored, the alias not moved
     with store.transaction() as con:
         if named in registry.ALIASES:

@@ -276,13 +276,15 @@ def check_same_dataset(model_id: str, dataset: str, other_dataset: bool = False)
 
 
 def drift_report(dataset: str, version: int | None = None,
-                 model_id: str | None = None, *, other_dataset: bool = False) -> DriftReport:
+                 model_id: str | None = None, *, other_dataset: bool = False,
+                 model: registry.LoadedModel | None = None) -> DriftReport:
     """Compare a dataset version with the training data of a model (default: production)
-    of the same dataset; `other_dataset=True` allows a model of another one."""
+    of the same dataset; `other_dataset=True` allows a model of another one. `model`: its
+    artifact, when the caller loaded it already (the pipeline gates with it next)."""
     model_id = registry.resolve(model_id)
     info = datasets.get(dataset, version)
     check_same_dataset(model_id, info.name, other_dataset)
-    model = registry.load(model_id)
+    model = model if model is not None else registry.load(model_id)
     base = _training_profile(model_id, model)
     new = _profile(model, datasets.term_batches(info.name, info.version, _columns(model)))
 
@@ -338,12 +340,14 @@ def record(report: DriftReport) -> None:
 
 
 def check(dataset: str, version: int | None = None,
-          model_id: str | None = None, *, other_dataset: bool = False) -> DriftReport:
+          model_id: str | None = None, *, other_dataset: bool = False,
+          model: registry.LoadedModel | None = None) -> DriftReport:
     """Measure drift and record it: what the Monitor page, the CLI and the pipeline run.
     The role is checked first: an account manager waited for the whole measurement
     (minutes on millions of rows) to be refused when it was to be recorded."""
     auth.require("score")
-    report = drift_report(dataset, version, model_id, other_dataset=other_dataset)
+    report = drift_report(dataset, version, model_id, other_dataset=other_dataset,
+                          model=model)
     record(report)
     return report
 

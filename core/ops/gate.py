@@ -185,10 +185,10 @@ def damage(model_id: str) -> str | None:
     """Why `model_id`'s folder cannot be read as the service and drift read it (None when
     it can): its artifact, and the encoded counts saved beside it (a truncated
     counts.npz raised `BadZipFile` through the pipeline's drift step, a traceback)."""
-    return _load_intact(model_id)[1]
+    return load_intact(model_id)[1]
 
 
-def _load_intact(model_id: str) -> tuple[registry.LoadedModel | None, str | None]:
+def load_intact(model_id: str) -> tuple[registry.LoadedModel | None, str | None]:
     """`model_id`'s artifact, loaded, and None; or None and why its folder cannot be read
     (see `damage`), so the gate loads production once to check it and to score it."""
     from core.model.corpus import EncodedCounts
@@ -216,12 +216,15 @@ def npmi_on(corpus, model_id: str) -> tuple[float, float]:
 def verdict(model_id: str, production_id: str | None, corpus=None, *,
             tolerance: float = DEFAULT_TOLERANCE,
             known_problems: list[str] | None = None,
-            model: registry.LoadedModel | None = None) -> Verdict:
+            model: registry.LoadedModel | None = None,
+            production: registry.LoadedModel | None = None) -> Verdict:
     """Should `model_id` replace `production_id`? `corpus` is the model's training corpus
     (built from its dataset version and text settings when not given). `known_problems`:
     the model's `problems`, when the caller has just found them (a promotion checks them
     first; finding them loads the model and its top words again). `model`: `model_id`'s
-    artifact, when the caller loaded it. Each model is loaded once here."""
+    artifact, when the caller loaded it; `production`: `production_id`'s, loaded by
+    `load_intact` (the pipeline measured drift with it). Each model is loaded once here."""
+    production_model = production
     tolerance = check_tolerance(tolerance)
     record = registry.get(model_id)
     label = f"{record['dataset']} v{int(record['version'])}"
@@ -238,8 +241,11 @@ def verdict(model_id: str, production_id: str | None, corpus=None, *,
         corpus, _ = build_corpus(record["dataset"], int(record["version"]),
                                  TextConfig.from_dict(record["text_config"]))
     counts = word_counts(corpus)
-    production, damaged = _load_intact(production_id) \
-        if production_id and serves == record["dataset"] else (None, None)
+    if production_model is not None and serves == record["dataset"]:
+        production, damaged = production_model, None
+    else:
+        production, damaged = load_intact(production_id) \
+            if production_id and serves == record["dataset"] else (None, None)
     # both models' NPMI in one pass over the texts (two took twice as long)
     fits = fits_on(corpus, [model if model is not None else model_id,
                             *([production] if production is not None else [])], counts)

@@ -25,7 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from core.data import audit, auth, datasets, ingest, store
-from core.errors import NotFoundError, PermissionDenied, StoreBusyError, TopicLabError
+from core.errors import (
+    AliasMovedError,
+    NotFoundError,
+    TopicLabError,
+)
 from core.ops import carry, deploy, drift, gate
 from core.ops.train import build_corpus, saved_settings, train
 from core.progress import Progress
@@ -70,24 +74,20 @@ def _training_corpus(spec, corpus):
 
 
 def _drift_step(note: Callable[..., None], dataset: str, version: int | None,
-                production: str) -> str | None:
-    """Check drift against production and note it; None, or why production's folder
-    cannot be read. A damaged production stopped the pipeline here (a traceback), so it
-    could not retrain its way out: the step is noted as skipped with the reason, and the
-    gate lets a new model that can serve replace it."""
-    try:
-        report = drift.check(dataset, version, production)
-    except (StoreBusyError, PermissionDenied):
-        raise
-    except Exception:
-        damaged = gate.damage(production)
-        if damaged is None:
-            raise
+                production: str) -> tuple[registry.LoadedModel | None, str | None]:
+    """Check drift against production and note it; production's artifact, loaded once for
+    drift, the gate and the names (each loaded it again: seconds of a K = 50 model's
+    parse), or why its folder cannot be read. A damaged production stopped the pipeline
+    here (a traceback), so it could not retrain its way out: the step is noted as skipped
+    with the reason, and the gate lets a new model that can serve replace it."""
+    model, damaged = gate.load_intact(production)
+    if damaged is not None:
         note("drift", skipped=f"production {production} cannot be loaded: {damaged}")
-        return damaged
+        return None, damaged
+    report = drift.check(dataset, version, production, model=model)
     note("drift", against=production, retrain_recommended=report.retrain_recommended,
          verdict=report.verdict)
-    return None
+    return model, None
 
 
 def _refuse(result, label: str, broken: list[str], production: str | None) -> None:
@@ -106,6 +106,48 @@ def _refuse(result, label: str, broken: list[str], production: str | None) -> No
         f"is kept without an alias for inspection (`python -m core delete-model "
         f"{result.model_id}` removes it). {hints + ' ' if hints else ''}Run the pipeline "
         "again with another K (`--k N`).")
+
+
+REJUDGE = 3  # production moved this many times while judging: the model stays candidate
+
+
+def _place(model_id: str, model: registry.LoadedModel, decided: gate.Verdict,
+           production: str | None, corpus, tolerance: float, progress: Progress | None,
+           note: Callable[..., None]) -> tuple[gate.Verdict, str | None]:
+    """Promote the model or make it candidate as `decided` says; returns the verdict that
+    placed it and the production model it was judged against. The promotion is refused
+    when production moved since the gate read it (another pipeline or `promote` won: the
+    alias is checked and moved in one transaction); the model is then judged again
+    against the new production and placed by that verdict. Two overlapping runs failed
+    the second with "production changed while you were deciding", its fully trained
+    model left without an alias."""
+    for _ in range(REJUDGE):
+        if not decided.passes:
+            break
+        try:
+            # Judged against `production`: promoted only if it still is (stale gate).
+            outcome = deploy.promote(model_id, "production", progress, expected=production,
+                                     known_problems=[], model=model)
+        except AliasMovedError as moved:
+            note("production_moved", judged_against=production, now=moved.now)
+            production = moved.now
+            decided = gate.verdict(model_id, production, corpus, tolerance=tolerance,
+                                   known_problems=[], model=model)
+            note("gate", decision="promote" if decided.passes else "candidate",
+                 against=production, reason=decided.reason)
+            continue
+        note("promote", alias="production", previous=outcome.previous,
+             scored=outcome.scoring.campaigns if outcome.scoring else None)
+        return decided, production
+    if decided.passes:  # still passing, but production kept moving under it
+        decided = gate.Verdict(False, (
+            f"production changed {REJUDGE} times while this model was judged (now "
+            f"{production}); it is kept as candidate: compare it with production and "
+            "promote it if it is better"), decided.evaluation)
+    outcome = deploy.promote(model_id, "candidate", progress, known_problems=[], model=model)
+    note("candidate", alias="candidate", previous=outcome.previous,
+         scored=outcome.scoring.campaigns if outcome.scoring else None)
+    return decided, production
 
 
 def run(dataset: str, paths: Sequence[str | Path] | None = None, *,
@@ -141,11 +183,11 @@ def run(dataset: str, paths: Sequence[str | Path] | None = None, *,
     except NotFoundError:
         production = None
     serves = registry.get(production)["dataset"] if production else None
-    damaged = None
+    damaged = production_model = None
     if production and serves != dataset:
         note("drift", skipped=f"production serves dataset {serves!r}, not {dataset!r}")
     elif production:
-        damaged = _drift_step(note, dataset, version, production)
+        production_model, damaged = _drift_step(note, dataset, version, production)
 
     spec = saved_settings(dataset)
     if overrides:
@@ -164,7 +206,7 @@ def run(dataset: str, paths: Sequence[str | Path] | None = None, *,
     model = registry.load(result.model_id)
     broken = gate.problems(result.model_id, model)
     decided = gate.verdict(result.model_id, production, corpus, tolerance=tolerance,
-                           known_problems=broken, model=model)
+                           known_problems=broken, model=model, production=production_model)
     note("evaluate", **decided.evaluation)
     promote, reason = decided.passes, decided.reason
     note("gate", decision="refused" if broken else "promote" if promote else "candidate",
@@ -172,21 +214,20 @@ def run(dataset: str, paths: Sequence[str | Path] | None = None, *,
     if broken:
         _refuse(result, info.label, broken, production)
 
-    if promote:
-        # Judged against `production`: if someone promoted meanwhile, refuse (stale gate).
-        outcome = deploy.promote(result.model_id, "production", progress, expected=production,
-                                 known_problems=broken)
-        note("promote", alias="production", previous=outcome.previous,
-             scored=outcome.scoring.campaigns if outcome.scoring else None)
-    else:
-        outcome = deploy.promote(result.model_id, "candidate", progress, known_problems=broken)
-        note("candidate", alias="candidate", previous=outcome.previous,
-             scored=outcome.scoring.campaigns if outcome.scoring else None)
+    judged = production
+    decided, production = _place(result.model_id, model, decided, production, corpus,
+                                 tolerance, progress, note)
+    promote, reason = decided.passes, decided.reason
+    if production != judged:  # production moved while this run judged: names come from it
+        serves = registry.get(production)["dataset"] if production else None
+        damaged = decided.evaluation.get("production_damaged")
+        production_model = None
     names = None
     if production and serves == dataset and damaged:
         note("names", skipped=f"production {production} cannot be loaded")
     elif production and serves == dataset:
-        names = carry.carry_labels(production, result.model_id)
+        names = carry.carry_labels(production, result.model_id, loaded=(
+            production_model or registry.load(production), model))
         note("names", carried=len(names.carried), not_carried=len(names.not_carried),
              new_topics=names.new_topics)
     decision = "promoted" if promote else "candidate"
@@ -195,5 +236,5 @@ def run(dataset: str, paths: Sequence[str | Path] | None = None, *,
                      {"dataset": info.label, "decision": decision, "reason": reason})
     warnings = [*result.warnings, *([decided.warning] if decided.warning else [])]
     return PipelineResult(decision, reason, result.model_id, info.name, info.version,
-                          production, result.metrics, warnings, names, steps,
+                          judged, result.metrics, warnings, names, steps,
                           round(time.perf_counter() - started, 2))

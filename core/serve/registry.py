@@ -31,7 +31,14 @@ import pandas as pd
 
 from core import config
 from core.data import audit, auth, spark_export, store, term_file
-from core.errors import InputError, NotFoundError, TopicLabError, case_hint, quoted
+from core.errors import (
+    AliasMovedError,
+    InputError,
+    NotFoundError,
+    TopicLabError,
+    case_hint,
+    quoted,
+)
 from core.model import actions, artifact, spark_session
 from core.model.corpus import EncodedCounts, Encoder
 from core.model.engines import ENGINES
@@ -346,9 +353,10 @@ def move_alias(con: duckdb.DuckDBPyConnection, name: str, model_id: str, *,
     rows = con.execute("SELECT model_id FROM aliases WHERE alias = ?", [name]).fetchall()
     previous = rows[0][0] if rows else None
     if expected is not ANY_PREVIOUS and previous != expected:
-        raise TopicLabError(
+        raise AliasMovedError(
             f"{name} changed while you were deciding: it now points at {previous or 'nothing'}"
-            f", not {expected or 'nothing'}. Look at it again before promoting.")
+            f", not {expected or 'nothing'}. Look at it again before promoting.",
+            alias=name, now=previous)
     pause("set_alias")
     store.mark_serving_change()
     con.execute("INSERT OR REPLACE INTO aliases VALUES (?, ?, ?, ?)",

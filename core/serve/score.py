@@ -118,24 +118,27 @@ class ScoringRun:
                            engine, ran_on)
 
 
-def prepare(model_id: str | None) -> ScoringRun:
-    """Check the caller may score, resolve and load the model, and start the clock: the
-    start both local and Spark scoring share."""
+def prepare(model_id: str | None, model: registry.LoadedModel | None = None) -> ScoringRun:
+    """Check the caller may score, resolve and load the model (`model`: loaded already),
+    and start the clock: the start both local and Spark scoring share."""
     auth.require("score")
     model_id = registry.resolve(model_id)
-    return ScoringRun(model_id, registry.load(model_id))
+    if model is None or model.model_id != model_id:
+        model = registry.load(model_id)
+    return ScoringRun(model_id, model)
 
 
 @releases_memory
-def score_dataset(model_id: str | None = None, progress: Progress | None = None
-                  ) -> ScoreResult:
+def score_dataset(model_id: str | None = None, progress: Progress | None = None, *,
+                  model: registry.LoadedModel | None = None) -> ScoreResult:
     """Fingerprint every campaign of the model's dataset version and store them atomically.
 
     The result's `timings` splits the seconds into reading the term rows, tokenising and
     encoding them, folding them in and writing the fingerprints. A model saved with its
     encoded counts (`registry.encoded_counts`) skips reading and encoding the rows.
+    `model`: its artifact, when the caller loaded it (the pipeline gated with it).
     """
-    run = prepare(model_id)
+    run = prepare(model_id, model)
     model, dataset = run.model, run.dataset
     saved = registry.encoded_counts(run.model_id)  # encoded at training time, when saved
     if saved is not None:
