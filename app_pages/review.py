@@ -31,6 +31,9 @@ if queue.empty:
         st.success(f"Nothing to review: every campaign not yet reviewed has a strongest "
                    f"topic of at least {threshold:g} (the least confident: {lowest:.2f}). "
                    "Raise the threshold above to review the least confident ones.")
+        widened = review.threshold_listing(lowest)
+        st.button(f"List the least confident (threshold {widened:g})", key="review_widen",
+                  on_click=lambda: st.session_state.update(review_threshold=widened))
     st.stop()
 st.dataframe(queue, hide_index=True, column_config={
     "confidence": st.column_config.NumberColumn(format="%.3f"),

@@ -1029,10 +1029,16 @@ def test_an_empty_review_queue_names_the_least_confident_and_can_be_widened(revi
     assert review.review_queue(production).empty
     lowest = review.least_confident(production)
     assert review.LOW_CONFIDENCE <= lowest < 1
+    assert [review.threshold_listing(c) for c in (0.34, 0.35, 0.97, 0.999)] == [
+        0.35, 0.4, 1.0, 1.0]                    # the queue lists confidence < threshold
 
     at = ok(page("review"))
     assert not at.dataframe
     assert f"the least confident: {lowest:.2f}" in at.success[0].value
+
+    at = ok(at.button(key="review_widen").click().run())   # one click lists the lowest
+    assert at.slider(key="review_threshold").value == review.threshold_listing(lowest)
+    assert at.dataframe[0].value["confidence"].iloc[0] == pytest.approx(lowest)
 
     at = ok(at.slider(key="review_threshold").set_value(1.0).run())
     queue = at.dataframe[0].value

@@ -4,6 +4,8 @@ kept with the model id, so it survives restarts and stays comparable across mode
 
 from __future__ import annotations
 
+import math
+
 import duckdb
 import pandas as pd
 
@@ -50,6 +52,12 @@ def least_confident(model_id: str) -> float | None:
         "SELECT min(confidence) FROM fingerprints WHERE model_id = ? AND campaign_id NOT IN "
         "(SELECT campaign_id FROM reviews WHERE model_id = ?)", [model_id, model_id])
     return None if row is None or row[0] is None else float(row[0])
+
+
+def threshold_listing(lowest: float, step: float = 0.05) -> float:
+    """The first threshold on a `step` grid (the page's slider) that lists a campaign of
+    confidence `lowest`: an empty queue is widened in one click rather than by trial."""
+    return min(1.0, round((math.floor(lowest / step + 1e-9) + 1) * step, 10))
 
 
 def record_review(model_id: str, campaign_id: str, decision: str, *, topic: int | None = None,
