@@ -32,7 +32,8 @@ if queue.empty:
                    f"topic of at least {threshold:g} (the least confident: {lowest:.2f}). "
                    "Raise the threshold above to review the least confident ones.")
     st.stop()
-st.dataframe(queue, hide_index=True, column_config={
+st.dataframe(queue.drop(columns=ui.names_adding_nothing(queue)),
+             hide_index=True, column_config={
     "confidence": st.column_config.NumberColumn(format="%.3f"),
     "oov_share": st.column_config.NumberColumn("unknown words", format="percent")})
 
