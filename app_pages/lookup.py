@@ -126,7 +126,9 @@ if result.campaign_id:
     if not past.empty:
         latest = past.iloc[0]
         note = f" — {ui.markdown_text(latest['note'])}" if pd.notna(latest["note"]) else ""
-        right.caption(f"Reviewed {len(past)}×; latest: {latest['decision']}{note}")
+        deleted = int(past["model_deleted"].sum())
+        under = f" ({deleted} under a model since deleted)" if deleted else ""
+        right.caption(f"Reviewed {len(past)}×{under}; latest: {latest['decision']}{note}")
 
 st.subheader("Most similar campaigns")
 if result.below_floor:

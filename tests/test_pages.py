@@ -127,6 +127,23 @@ def test_tables_leave_out_columns_the_data_holds_no_value_in(home, tmp_path):
     assert "campaigns" in clusters and not {"median_ctr", "median_cpc", "cost"} & set(clusters)
 
 
+def test_lookup_counts_reviews_made_under_a_model_deleted_since(second_model):
+    """"Reviewed 1×" for a campaign reviewed twice: the review under a deleted model was
+    dropped by a join on `models`. Both count, and the caption says which is which."""
+    from core.serve import review, score
+
+    production = registry.alias("production")
+    campaign = score.load_fingerprints(production).campaign_ids[0]
+    review.record_review(second_model, campaign, "flag")
+    review.record_review(production, campaign, "dismiss", note="fine now")
+    registry.delete(second_model)
+    at = page("lookup")
+    ok(at.selectbox(key="lookup_campaign").set_value(campaign).run())
+    captions = [c.value for c in at.caption if c.value.startswith("Reviewed")]
+    assert captions == ["Reviewed 2× (1 under a model since deleted); latest: dismiss — fine "
+                        "now"]
+
+
 def test_campaign_pickers_offer_the_id_alone_when_the_name_adds_nothing():
     labels = ui.campaign_labels(pd.Series(["C1", "C2", "C3", "C4"]),
                                 pd.Series(["C1", None, " ", "Acme — shoes"]))
