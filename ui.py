@@ -227,11 +227,27 @@ def campaign_labels(ids: pd.Series, names: pd.Series) -> dict[str, str]:
     the name adds nothing (none, or the id itself: the Sony exports name every campaign
     by its id, offered as `akashi_brand — akashi_brand`, and one without a name was
     `C1 — `)."""
+    ids, names, plain = _plain_names(ids, names)
+    return dict(zip(ids, ids.where(plain, ids + " — " + names), strict=True))
+
+
+def _plain_names(ids: pd.Series, names: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Ids and stripped names as text, and where the name adds nothing to the id (none,
+    blank, or the id itself): the one rule of pickers and tables."""
     ids = pd.Series(ids, dtype=object).astype(str).reset_index(drop=True)
     names = pd.Series(names, dtype=object).reset_index(drop=True).fillna("").astype(str)
     names = names.str.strip()
-    plain = (names == "") | (names == ids)
-    return dict(zip(ids, ids.where(plain, ids + " — " + names), strict=True))
+    return ids, names, (names == "") | (names == ids)
+
+
+def names_adding_nothing(table: pd.DataFrame) -> list[str]:
+    """`["campaign_name"]` when that column says nothing `campaign_id` does not in any row
+    shown (the rule of `campaign_labels`), else none: tables leave it out, as every Sony
+    campaign showed its id twice, as `campaign` and `id`. Downloads keep it."""
+    if table.empty or not {"campaign_id", "campaign_name"} <= set(table.columns):
+        return []
+    plain = _plain_names(table["campaign_id"], table["campaign_name"])[2]
+    return ["campaign_name"] if plain.all() else []
 
 
 def count_axis(figure, largest: float, axis: str = "y"):

@@ -99,7 +99,9 @@ with tab_campaigns:
     shown = datasets.search_campaigns(table, search)
     st.caption(f"{len(shown):,} of {len(table):,} campaigns")
     st.dataframe(
-        ui.as_percent_points(shown.drop(columns=ui.empty_columns(table))), hide_index=True,
+        ui.as_percent_points(shown.drop(columns=ui.empty_columns(table)
+                                        + ui.names_adding_nothing(shown))),
+        hide_index=True,
         height=420,
         column_config={
             "ctr": st.column_config.NumberColumn("CTR", format=ui.PERCENT),

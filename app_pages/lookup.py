@@ -126,7 +126,9 @@ if result.campaign_id:
     if not past.empty:
         latest = past.iloc[0]
         note = f" — {ui.markdown_text(latest['note'])}" if pd.notna(latest["note"]) else ""
-        right.caption(f"Reviewed {len(past)}×; latest: {latest['decision']}{note}")
+        deleted = int(past["model_deleted"].sum())
+        under = f" ({deleted} under a model since deleted)" if deleted else ""
+        right.caption(f"Reviewed {len(past)}×{under}; latest: {latest['decision']}{note}")
 
 st.subheader("Most similar campaigns")
 if result.below_floor:
@@ -147,12 +149,14 @@ similarity = {c: st.column_config.NumberColumn(c.replace("_", " "), format="%.3f
                               "(word vectors learnt on this dataset), also for different "
                               "words")]}
 hidden = set(ui.empty_columns(lookup.campaigns))  # no account in the data: no column of None
+ids_only = bool(ui.names_adding_nothing(result.neighbors))  # Sony's: `campaign` was `id`
+hidden.update(ui.names_adding_nothing(result.neighbors))  # then the id leads, pinned
 order = [c for c in NEIGHBOR_COLUMNS if c in result.neighbors and c not in hidden]
 order.insert(order.index("similarity") + 1, "similar_enough")
 st.dataframe(ui.as_percent_points(result.neighbors), hide_index=True, column_order=order,
              column_config={
     "campaign_name": st.column_config.TextColumn("campaign", pinned=True),
-    "campaign_id": st.column_config.TextColumn("id"),
+    "campaign_id": st.column_config.TextColumn("id", pinned=ids_only),
     "similarity": st.column_config.ProgressColumn("similarity", min_value=0.0, max_value=1.0,
                                                   format="%.3f"),
     **similarity,

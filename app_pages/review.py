@@ -35,7 +35,8 @@ if queue.empty:
         st.button(f"List the least confident (threshold {widened:g})", key="review_widen",
                   on_click=lambda: st.session_state.update(review_threshold=widened))
     st.stop()
-st.dataframe(queue, hide_index=True, column_config={
+st.dataframe(queue.drop(columns=ui.names_adding_nothing(queue)),
+             hide_index=True, column_config={
     "confidence": st.column_config.NumberColumn(format="%.3f"),
     "oov_share": st.column_config.NumberColumn("unknown words", format="percent")})
 

@@ -79,7 +79,8 @@ with ui.friendly_errors():
     top = topics.top_campaigns(topic_view, topic, 15).merge(campaign_names, how="left",
                                                             on="campaign_id")
     right.markdown("**Top campaigns**")
-    right.dataframe(top[["campaign_name", "campaign_id", "weight"]], hide_index=True,
+    right.dataframe(top[["campaign_name", "campaign_id", "weight"]].drop(
+                        columns=ui.names_adding_nothing(top)), hide_index=True,
                     column_config={
                         "campaign_name": st.column_config.TextColumn("campaign"),
                         "weight": st.column_config.ProgressColumn(

@@ -475,6 +475,26 @@ def test_review_and_feedback_survive_a_restart(trained_home):
     assert campaign not in set(review.review_queue(model_id)["campaign_id"])
 
 
+def test_reviews_of_a_campaign_keep_those_under_a_model_deleted_since(second_model):
+    """`reviews_of` joined `models`: a review under a deleted model vanished from Lookup's
+    "Reviewed N×", though it is about the campaign; so did those of a store made before
+    reviews kept their dataset (filled in from the audited training)."""
+    production = registry.alias("production")
+    campaign = score.load_fingerprints(production).campaign_ids[0]
+    review.record_review(second_model, campaign, "flag", note="under K=6")
+    review.record_review(production, campaign, "dismiss")
+    registry.delete(second_model)
+    past = review.reviews_of(campaign, "demo")
+    assert past["decision"].tolist() == ["dismiss", "flag"]
+    assert past["model_deleted"].tolist() == [False, True]
+    assert review.reviews_of(campaign, "other").empty  # still one dataset's only
+    # A store from before: no dataset column, the model already gone
+    store.execute("ALTER TABLE reviews DROP COLUMN dataset")
+    store.execute("UPDATE meta SET value = 'old' WHERE key = 'schema_fingerprint'")
+    store._schema_ready.clear()
+    assert review.reviews_of(campaign, "demo")["model_deleted"].tolist() == [False, True]
+
+
 def test_acceptance_counts_each_persons_verdict_on_a_neighbour_once(trained_home):
     """A second click on *Send feedback* counted twice, a changed mind as both answers."""
     model_id = registry.alias("production")

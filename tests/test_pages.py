@@ -114,21 +114,45 @@ def test_tables_leave_out_columns_the_data_holds_no_value_in(home, tmp_path):
     deploy.promote(model.model_id, "production")
     table = ok(page("explore")).dataframe[0].value
     assert "campaign_id" in table and not {"account", "label"} & set(table.columns)
+    assert "campaign_name" not in table  # each is its id, as Sony's: one column, not two
     at = page("lookup")
     # Named by their ids, as the Sony exports are: offered as `C1`, not `C1 — C1`
     assert at.selectbox(key="lookup_campaign").options == ["C1", "C2", "C3", "C4"]
     ok(at.selectbox(key="lookup_campaign").set_value("C1").run())
     shown = list(at.dataframe[0].proto.column_order)
     assert "similarity" in shown and not {"account", "label"} & set(shown)
-    assert {"account", "label"} <= set(at.dataframe[0].value.columns)  # the CSV keeps them
+    assert shown[0] == "campaign_id" and "campaign_name" not in shown  # was `campaign`, `id`
+    assert {"account", "label", "campaign_name"} <= set(at.dataframe[0].value.columns)  # CSV
     clusters = ok(page("map")).dataframe[0].value  # no cost or impressions: no rate column
     assert "campaigns" in clusters and not {"median_ctr", "median_cpc", "cost"} & set(clusters)
+
+
+def test_lookup_counts_reviews_made_under_a_model_deleted_since(second_model):
+    """"Reviewed 1×" for a campaign reviewed twice: the review under a deleted model was
+    dropped by a join on `models`. Both count, and the caption says which is which."""
+    from core.serve import review, score
+
+    production = registry.alias("production")
+    campaign = score.load_fingerprints(production).campaign_ids[0]
+    review.record_review(second_model, campaign, "flag")
+    review.record_review(production, campaign, "dismiss", note="fine now")
+    registry.delete(second_model)
+    at = page("lookup")
+    ok(at.selectbox(key="lookup_campaign").set_value(campaign).run())
+    captions = [c.value for c in at.caption if c.value.startswith("Reviewed")]
+    assert captions == ["Reviewed 2× (1 under a model since deleted); latest: dismiss — fine "
+                        "now"]
 
 
 def test_campaign_pickers_offer_the_id_alone_when_the_name_adds_nothing():
     labels = ui.campaign_labels(pd.Series(["C1", "C2", "C3", "C4"]),
                                 pd.Series(["C1", None, " ", "Acme — shoes"]))
     assert labels == {"C1": "C1", "C2": "C2", "C3": "C3", "C4": "C4 — Acme — shoes"}
+    # Tables leave the name out by the same rule, only when no row shown is named
+    table = pd.DataFrame({"campaign_id": ["C1", "C2", "C3", "C4"],
+                          "campaign_name": ["C1", None, " ", "Acme — shoes"]})
+    assert ui.names_adding_nothing(table) == []
+    assert ui.names_adding_nothing(table.head(3)) == ["campaign_name"]
 
 
 def test_train_page_trains_a_model_with_progress(trained_home):

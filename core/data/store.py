@@ -222,6 +222,18 @@ CREATE TABLE IF NOT EXISTS audit (
     details JSON
 );
 
+-- The dataset a review is about, kept with it: reviews outlive their model (delete-model
+-- keeps them), and Lookup's "Reviewed N×" found a campaign's through `models`, so lost
+-- those under a deleted model. Reviews stored before take it from their model, or from
+-- the audited training of one deleted since ("demo v1").
+ALTER TABLE reviews ADD COLUMN IF NOT EXISTS dataset VARCHAR;
+UPDATE reviews SET dataset = (SELECT m.dataset FROM models m WHERE m.model_id = reviews.model_id)
+    WHERE dataset IS NULL;
+UPDATE reviews SET dataset = (
+    SELECT regexp_extract(a.details->>'dataset', '^(.*) v[0-9]+$', 1) FROM audit a
+    WHERE a.action = 'train' AND a.target = reviews.model_id ORDER BY a.id LIMIT 1)
+    WHERE dataset IS NULL;
+
 -- Every place Spark wrote a model's encoded counts (`score --engine spark --export-dir`
 -- elsewhere than training did), recorded before it writes: delete-model removes them all.
 CREATE TABLE IF NOT EXISTS spark_counts (

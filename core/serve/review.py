@@ -75,9 +75,10 @@ def record_review(model_id: str, campaign_id: str, decision: str, *, topic: int 
                              f"{int(record['k']) - 1}.")
         _check_campaign(con, model_id, campaign_id)
         pause("record_review")
-        con.execute("INSERT INTO reviews VALUES (?, ?, ?, ?, ?, ?, ?)",
+        con.execute("INSERT INTO reviews (model_id, campaign_id, decision, topic, note, "
+                    "created_at, created_by, dataset) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     [model_id, campaign_id, decision, topic, note, audit.now(),
-                     auth.current_user().name])
+                     auth.current_user().name, record["dataset"]])
         audit.record(con, "review", campaign_id,
                      {"model_id": model_id, "decision": decision, "topic": topic, "note": note})
 
@@ -92,11 +93,13 @@ def _check_note(note: object) -> str | None:
 
 
 def reviews_of(campaign_id: str, dataset: str) -> pd.DataFrame:
-    """Every decision people made about a campaign of a dataset (under any of its models),
-    newest first. Campaign ids are only unique within a dataset."""
+    """Every decision people made about a campaign of a dataset (under any of its models,
+    also one deleted since: the review is about the campaign), newest first, with
+    `model_deleted`. Campaign ids are only unique within a dataset."""
     return store.query(
-        "SELECT r.* FROM reviews r JOIN models m USING (model_id) "
-        "WHERE r.campaign_id = ? AND m.dataset = ? ORDER BY r.created_at DESC",
+        "SELECT r.*, m.model_id IS NULL AS model_deleted FROM reviews r "
+        "LEFT JOIN models m USING (model_id) WHERE r.campaign_id = ? "
+        "AND coalesce(r.dataset, m.dataset) = ? ORDER BY r.created_at DESC",
         [given_id(campaign_id), dataset])
 
 
