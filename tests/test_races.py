@@ -9,6 +9,7 @@ waits for the lock and then sees the new state, or gives up with "store is busy"
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -45,10 +46,11 @@ def _wait_for_line(proc: subprocess.Popen, needle: str) -> list[str]:
     raise AssertionError(f"{needle!r} never appeared; stderr: {''.join(seen)}")
 
 
-def race(home, paused: list[str], point: str, competing: list[str], lock_wait: float
-         ) -> tuple[tuple[int, str], tuple[int, str]]:
+def race(home, paused: list[str], point: str, competing: list[str], lock_wait: float,
+         out: list[str] | None = None) -> tuple[tuple[int, str], tuple[int, str]]:
     """Run `paused` (CLI arguments, or `["-c", code]` for a path no command reaches) with a
-    pause at `point`, and `competing` during that pause. Returns (returncode, stderr) of both."""
+    pause at `point`, and `competing` during that pause. Returns (returncode, stderr) of both;
+    `out`, when given, gets the paused command's stdout (its JSON answer)."""
     rival = subprocess.Popen([sys.executable, "-c", _COMPETITOR, *competing], cwd=REPO,
                              env=_env(home, lock_wait), stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -60,7 +62,9 @@ def race(home, paused: list[str], point: str, competing: list[str], lock_wait: f
     head = _wait_for_line(first, f"test pause: {point}")
     rival.stdin.write("go\n")
     rival.stdin.flush()
-    _, err_first = first.communicate(timeout=120)
+    out_first, err_first = first.communicate(timeout=120)
+    if out is not None:
+        out.append(out_first)
     _, err_rival = rival.communicate(timeout=120)
     return ((first.returncode, "".join(head) + err_first), (rival.returncode, err_rival))
 
@@ -253,8 +257,9 @@ def test_a_pipeline_whose_production_moved_while_it_judged_is_judged_again(
     is judged again against Q and placed by that verdict."""
     judged = registry.alias("production")
     run = ["pipeline", "--dataset", "demo", "--tolerance", "2"]  # passes any NPMI gate
+    answer: list[str] = []
     (p_rc, p_err), (r_rc, r_err) = race(two_models_home, run, "promote",
-                                        ["promote", second_model, "--force"], 20)
+                                        ["promote", second_model, "--force"], 20, answer)
     assert r_rc == 0, r_err  # the rival moved production during the pipeline's pause
     assert p_rc == 0, p_err  # was: exit 1, "production changed while you were deciding"
     assert "Traceback" not in p_err + r_err
@@ -268,3 +273,7 @@ def test_a_pipeline_whose_production_moved_while_it_judged_is_judged_again(
         assert '"previous": "' + second_model in p_err  # it replaced Q, not P
     else:
         assert aliases["production"] == second_model and aliases["candidate"] == new
+    # The answer names the production it replaced (or was kept as candidate beside), Q:
+    # it named P, which it was first judged against, as if P had been replaced.
+    result = json.loads(answer[0])
+    assert result["model_id"] == new and result["production_before"] == second_model, result

@@ -1186,6 +1186,30 @@ def test_export_dir_comes_from_the_flag_then_the_environment(home, monkeypatch, 
         assert parser.parse_args([*argv, "--export-dir", "file:///x"]).export_dir == "file:///x"
 
 
+def test_an_export_dir_given_with_a_tilde_is_in_the_home_folder(home, tmp_path,
+                                                                 monkeypatch):
+    """`--export-dir "~/x"` (quoted, `--export-dir=~/x`) or `TOPICLAB_SPARK_EXPORT_DIR=~/x`
+    in a service file reach Python unexpanded: the export dir was a folder named `~` in
+    the one the command ran in, recorded so with the model. `~` is expanded as for every
+    other path (`files.given_path`); a URI is left as it is. No Spark needed."""
+    user_home = tmp_path / "user"
+    monkeypatch.setenv("HOME", str(user_home))
+    monkeypatch.chdir(home.parent)
+    monkeypatch.setenv(spark_export.EXPORT_DIR_ENV, "~/from-env/")
+    assert spark_export.export_dir() == str(user_home / "from-env")
+    with spark_export.chosen("~/lab"):
+        assert spark_export.export_dir() == str(user_home / "lab")
+        assert spark_export.counts_location("m1") == str(user_home / "lab" / "counts" / "m1")
+    monkeypatch.setenv(spark_export.EXPORT_DIR_ENV, "hdfs://namenode/~/lab")
+    assert spark_export.export_dir() == "hdfs://namenode/~/lab"
+    user_home.mkdir()
+    (user_home / "a-file").write_text("x")
+    with pytest.raises(TopicLabError, match=f"--export-dir {user_home}/a-file: is a "
+                                            "regular file, not a folder"):
+        spark_export.check_export_dir("~/a-file", "--export-dir")
+    assert not (home.parent / "~").exists()
+
+
 def test_local_engines_measure_metrics_on_a_sample(trained_home):
     spec = TrainSpec(dataset="demo", k=5, params={"iterations": 30}, sample=100)
     result = train(spec)

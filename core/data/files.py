@@ -60,8 +60,9 @@ def megabytes(size: int) -> str:
 
 def given_path(raw: str | os.PathLike) -> Path:
     """A path as a user gave it, `~` expanded: once, where paths come in (`read_terms`,
-    `ingest`, `--file`, `demo --out`). A quoted `"~/x"`, `--file=~/x` or a notebook's
-    `read_terms("~/x")` reach Python unexpanded, and were read as a folder named `~`.
+    `ingest`, `--file`, `demo --out`, the Spark export dir). A quoted `"~/x"`,
+    `--file=~/x` or a notebook's `read_terms("~/x")` reach Python unexpanded, and were
+    read as a folder named `~`.
     `~nosuchuser/x` is left as given (then "no such file" names it)."""
     path = Path(raw)
     try:

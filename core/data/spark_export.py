@@ -74,12 +74,14 @@ def _absolute(location: str) -> str:
     there and left the real ones. `file:/x`, Hadoop's short form of a local path, is
     the path `/x` (DuckDB wrote into `./file:/x` under the working folder, then failed
     with an IO Error traceback). Anything else with a scheme (`file:relative` too, which
-    Hadoop refuses) is left as it is."""
+    Hadoop refuses) is left as it is. A local `~/x` is the home folder's
+    (`files.given_path`, as every other path): a quoted `--export-dir "~/x"` or the
+    variable set in a service file was a folder named `~` in the working folder."""
     if re.match(r"file:/(?!/)", location):
         return location[len("file:"):]
     if not location or re.match(r"[A-Za-z][A-Za-z0-9+.-]*:", location):
         return location
-    return os.path.abspath(location)
+    return os.path.abspath(files.given_path(location))
 
 
 @contextmanager

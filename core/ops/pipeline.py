@@ -42,7 +42,11 @@ Log = Callable[[str], None]
 @dataclass(frozen=True)
 class PipelineResult:
     """The decision ("promoted" or "candidate") and why, the new model, the dataset version
-    it was trained on, production before the run, and every step with its details."""
+    it was trained on, the production it was placed against (`production_before`: the
+    model it replaced, or kept as candidate beside), and every step with its details.
+    When production moved during the run that is the new one, which the model was judged
+    again against: the one the run started with was named, as if it had been replaced
+    (it is in the `production_moved` step)."""
 
     decision: str
     reason: str
@@ -236,5 +240,5 @@ def run(dataset: str, paths: Sequence[str | Path] | None = None, *,
                      {"dataset": info.label, "decision": decision, "reason": reason})
     warnings = [*result.warnings, *([decided.warning] if decided.warning else [])]
     return PipelineResult(decision, reason, result.model_id, info.name, info.version,
-                          judged, result.metrics, warnings, names, steps,
+                          production, result.metrics, warnings, names, steps,
                           round(time.perf_counter() - started, 2))
