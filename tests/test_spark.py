@@ -950,6 +950,17 @@ def test_an_unreachable_master_is_named_as_such():
     assert "master did not answer" not in spark_session._start_failure("local[2]", raised)
 
 
+def refusal_in_seconds(monkeypatch, url: str) -> str:
+    """`spark_session.get()` with `url` as the master: refused within 10 s (Spark's own
+    retries take a minute); the refusal's message."""
+    monkeypatch.setenv("TOPICLAB_SPARK_MASTER", url)
+    started = time.monotonic()
+    with pytest.raises(spark_session.SparkJobError) as failed:
+        spark_session.get()
+    assert time.monotonic() - started < 10
+    return str(failed.value)
+
+
 def test_a_master_nothing_listens_on_is_named_in_seconds_and_keeps_the_session(monkeypatch):
     """spark://127.0.0.1:<closed port> gave its message only after Spark's minute of
     registration retries; a TCP check before Java starts says so at once, and a session
@@ -960,12 +971,7 @@ def test_a_master_nothing_listens_on_is_named_in_seconds_and_keeps_the_session(m
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     before = spark_session.running()
-    monkeypatch.setenv("TOPICLAB_SPARK_MASTER", f"spark://127.0.0.1:{port}")
-    started = time.monotonic()
-    with pytest.raises(spark_session.SparkJobError) as failed:
-        spark_session.get()
-    assert time.monotonic() - started < 10
-    message = str(failed.value)
+    message = refusal_in_seconds(monkeypatch, f"spark://127.0.0.1:{port}")
     assert f"127.0.0.1:{port} refused the connection" in message
     assert "master did not answer" in message and "\n" not in message
     assert spark_session.running() is before
@@ -988,12 +994,7 @@ def test_a_kubernetes_master_that_cannot_be_reached_is_one_line_in_seconds(monke
     for url, reason in (("k8s://https://nohost.invalid:443",
                          "nohost.invalid:443 is not a host name this machine can resolve"),
                         (f"k8s://127.0.0.1:{port}", f"127.0.0.1:{port} refused the connection")):
-        monkeypatch.setenv("TOPICLAB_SPARK_MASTER", url)
-        started = time.monotonic()
-        with pytest.raises(spark_session.SparkJobError) as failed:
-            spark_session.get()
-        assert time.monotonic() - started < 10
-        message = str(failed.value)
+        message = refusal_in_seconds(monkeypatch, url)
         assert f"Spark could not start on {url}: the Kubernetes API server {reason}" in message
         assert "\n" not in message and "Py4J" not in message
     assert spark_session.running() is before
@@ -1026,12 +1027,7 @@ def test_a_master_url_where_something_else_listens_is_named_in_seconds(session,
     threading.Thread(target=greet, daemon=True).start()
     try:
         url = f"spark://127.0.0.1:{web.server_address[1]}"
-        monkeypatch.setenv("TOPICLAB_SPARK_MASTER", url)
-        started = time.monotonic()
-        with pytest.raises(spark_session.SparkJobError) as failed:
-            spark_session.get()
-        assert time.monotonic() - started < 10
-        message = str(failed.value)
+        message = refusal_in_seconds(monkeypatch, url)
         assert message.startswith(f"Spark could not start on {url}: no Spark master there")
         assert "is a web server (it answered" in message, message
         assert "7077 by default" in message and "\n" not in message
