@@ -1,6 +1,6 @@
 """core/ is layered by pipeline stage; these tests keep it that way.
 
-    errors, config, progress, testpause, memory, jsonable, plain_text
+    errors, config, progress, testpause, memory, jsonable, plain_text, whole
     <  data  <  model  <  serve  <  ops  <  cli
 
 A module imports only from its own layer or the layers below it (lazy imports inside
@@ -19,7 +19,7 @@ import pytest
 
 CORE = Path(__file__).resolve().parent.parent / "core"
 RANK = {"errors": 0, "config": 0, "testpause": 0, "progress": 0, "memory": 0, "jsonable": 0,
-        "plain_text": 0, "data": 1, "model": 2, "serve": 3, "ops": 4,
+        "plain_text": 0, "whole": 0, "data": 1, "model": 2, "serve": 3, "ops": 4,
         "cli": 5, "__main__": 5, "__init__": 5}
 
 
