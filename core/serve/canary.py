@@ -82,7 +82,14 @@ class Stored:
     percent: float
     set_for: str | None
     candidate: str | None
-    other_dataset: bool = False    # the candidate and production are of two datasets
+    production_dataset: str | None = None
+    candidate_dataset: str | None = None
+
+    @property
+    def other_dataset(self) -> bool:
+        """Whether the candidate and production are models of two datasets."""
+        return None not in (self.production_dataset, self.candidate_dataset) \
+            and self.production_dataset != self.candidate_dataset
 
     @property
     def applies(self) -> float:
@@ -100,9 +107,9 @@ def read_stored(con: duckdb.DuckDBPyConnection) -> Stored:
                             ).fetchone()
     datasets = dict(con.execute(
         "SELECT a.alias, m.dataset FROM aliases a JOIN models m USING (model_id)").fetchall())
-    other = len(datasets) == 2 and datasets["production"] != datasets["candidate"]
     return Stored(_usable(float(row[0])) if row else 0.0, row[1] if row else None,
-                  candidate[0] if candidate else None, other)
+                  candidate[0] if candidate else None, datasets.get("production"),
+                  datasets.get("candidate"))
 
 
 def _usable(percent: float) -> float:
@@ -194,7 +201,7 @@ def set_percent(percent: float) -> CanaryChange:
                                 f"checked (it now names {candidate or 'no model'}); run the "
                                 "command again.")
         if percent > 0:
-            _same_dataset_as_production(con, candidate)
+            _same_dataset_as_production(before)
         store.mark_serving_change()
         con.execute("INSERT OR REPLACE INTO service_settings (name, value, updated_at, "
                     "updated_by, model_id) VALUES (?, ?, ?, ?, ?)",
@@ -204,22 +211,19 @@ def set_percent(percent: float) -> CanaryChange:
     return CanaryChange(percent, before.applies, candidate, percent, candidate)
 
 
-def _same_dataset_as_production(con: duckdb.DuckDBPyConnection, candidate: str) -> None:
+def _same_dataset_as_production(stored: Stored) -> None:
     """Refuse a canary for a candidate of another dataset than production's (the pipeline
     keeps a model of another dataset as candidate): it answered a share of production's
     traffic from another dataset's campaigns, and a campaign id there names another
-    campaign. Checked in the transaction that stores the share."""
-    rows = con.execute(
-        "SELECT a.alias, m.dataset FROM aliases a JOIN models m USING (model_id) "
-        "WHERE a.alias IN ('production', 'candidate')").fetchall()
-    datasets = dict(rows)
-    if "production" in datasets and datasets.get("candidate") != datasets["production"]:
+    campaign. Checked on what the transaction that stores the share read (`read_stored`)."""
+    if stored.other_dataset:
+        production = stored.production_dataset
         raise TopicLabError(
-            f"The candidate {candidate} is a model of dataset {datasets.get('candidate')!r} "
-            f"and production of {datasets['production']!r}: a canary would answer a share of "
-            f"{datasets['production']!r}'s traffic from another dataset's campaigns. Promote "
-            f"a model of {datasets['production']!r} with --alias candidate, or promote this "
-            "one to production (`promote --other-dataset`).")
+            f"The candidate {stored.candidate} is a model of dataset "
+            f"{stored.candidate_dataset!r} and production of {production!r}: a canary would "
+            f"answer a share of {production!r}'s traffic from another dataset's campaigns. "
+            f"Promote a model of {production!r} with --alias candidate, or promote this one "
+            "to production (`promote --other-dataset`).")
 
 
 def _candidate() -> str | None:
