@@ -28,11 +28,15 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
 from bench.serve import REPO_ROOT, free_port, start_server, stop_server
+
+T = TypeVar("T")
 
 # The big batch, sent from a child process: prints the seconds it took and the bytes read.
 BIG_CLIENT = """
@@ -88,19 +92,29 @@ def figures(latencies: list[float]) -> str:
             f"p95 {np.percentile(ms, 95):7.1f} ms  max {ms.max():7.1f} ms")
 
 
-def during(port: int, key: str, small: bytes, big: bytes, times: int, path: str
-           ) -> tuple[list[float], float, int]:
-    """The small request's latencies while `times` big requests are answered, the big
-    requests' seconds and the last one's status."""
+def small_requests_while(port: int, key: str, small: bytes, work: Callable[[], T]
+                         ) -> tuple[list[tuple[float, float]], T]:
+    """`small_requests` sent from a thread while `work` runs (they start 0.3 s before
+    it), and what `work` returned."""
     stop = threading.Event()
     found: list[tuple[float, float]] = []
     runner = threading.Thread(target=lambda: found.extend(
         small_requests(port, key, small, stop)))
     runner.start()
     time.sleep(0.3)
-    start, end, status, _ = big_batch(port, key, big, times, path)
-    stop.set()
-    runner.join()
+    try:
+        return found, work()
+    finally:
+        stop.set()
+        runner.join()
+
+
+def during(port: int, key: str, small: bytes, big: bytes, times: int, path: str
+           ) -> tuple[list[float], float, int]:
+    """The small request's latencies while `times` big requests are answered, the big
+    requests' seconds and the last one's status."""
+    found, (start, end, status, _) = small_requests_while(
+        port, key, small, lambda: big_batch(port, key, big, times, path))
     return [s for t, s in found if t >= start and t + s <= end], end - start, status
 
 
@@ -131,14 +145,7 @@ def main(argv: list[str] | None = None) -> None:
         first = big_batch(port, key, body)       # computes and caches the items
         print(f"first batch (computed): {first[1] - first[0]:.2f} s, status {first[2]}, "
               f"{first[3] / 1e6:.0f} MB", flush=True)
-        stop = threading.Event()
-        alone: list[tuple[float, float]] = []
-        runner = threading.Thread(target=lambda: alone.extend(
-            small_requests(port, key, small, stop)))
-        runner.start()
-        time.sleep(3)
-        stop.set()
-        runner.join()
+        alone, _ = small_requests_while(port, key, small, lambda: time.sleep(2.7))
         answered: list[float] = []
         batch_s = []
         for _ in range(args.rounds):
