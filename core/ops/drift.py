@@ -284,7 +284,7 @@ def drift_report(dataset: str, version: int | None = None,
     model_id = registry.resolve(model_id)
     info = datasets.get(dataset, version)
     check_same_dataset(model_id, info.name, other_dataset)
-    model = model if model is not None else registry.load(model_id)
+    model = registry.loaded(model_id, model)
     base = _training_profile(model_id, model)
     new = _profile(model, datasets.term_batches(info.name, info.version, _columns(model)))
 

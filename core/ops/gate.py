@@ -111,7 +111,7 @@ def problems(model_id: str, model: registry.LoadedModel | None = None) -> list[s
     bad_metrics = registry.non_finite_metrics(record["metrics"])
     if bad_metrics:
         found.append(f"its metrics hold non-finite values ({', '.join(bad_metrics)})")
-    model = _loaded(model if model is not None else model_id)
+    model = registry.loaded(model_id, model)
     topic_term = np.asarray(model.engine.topic_term_)
     if not np.isfinite(topic_term).all() or not np.isfinite(model.engine.alpha_).all():
         found.append("its topic-word matrix or alpha holds NaN or infinite values (were its "
@@ -229,7 +229,7 @@ def verdict(model_id: str, production_id: str | None, corpus=None, *,
     record = registry.get(model_id)
     label = f"{record['dataset']} v{int(record['version'])}"
     if known_problems is None:  # finding them loads the model: once, for its fit below too
-        model = _loaded(model if model is not None else model_id)
+        model = registry.loaded(model_id, model)
         known_problems = problems(model_id, model)
     if known_problems:
         return Verdict(False, f"{model_id} cannot serve: " + "; ".join(known_problems))

@@ -475,6 +475,12 @@ def _recorded_counts(model_id: str) -> str | None:
     return counts if isinstance(counts, str) else None
 
 
+def loaded(model_id: str, model: LoadedModel | None = None) -> LoadedModel:
+    """`model_id`'s artifact: `model` when the caller loaded that one already (the pipeline
+    passes each model through drift, the gate, scoring and names), else loaded now."""
+    return model if model is not None and model.model_id == model_id else load(model_id)
+
+
 def load(model_id: str) -> LoadedModel:
     """Load a registered model's artifact; a clear message when it cannot be used."""
     get(model_id)

@@ -123,9 +123,7 @@ def prepare(model_id: str | None, model: registry.LoadedModel | None = None) -> 
     and start the clock: the start both local and Spark scoring share."""
     auth.require("score")
     model_id = registry.resolve(model_id)
-    if model is None or model.model_id != model_id:
-        model = registry.load(model_id)
-    return ScoringRun(model_id, model)
+    return ScoringRun(model_id, registry.loaded(model_id, model))
 
 
 @releases_memory
