@@ -141,13 +141,6 @@ def active_keys(con: duckdb.DuckDBPyConnection) -> dict[str, ApiKey]:
     return {h: ApiKey(name, role, int(rate)) for h, name, role, rate in rows}
 
 
-def active_rates() -> dict[str, int]:
-    """Name -> rate of every key not revoked (one short read-only connection)."""
-    with store.connect(read_only=True) as con:
-        return {name: int(rate) for name, rate in con.execute(
-            "SELECT name, rate_per_minute FROM api_keys WHERE revoked_at IS NULL").fetchall()}
-
-
 def find(key: str | None, known: dict[str, ApiKey]) -> ApiKey | None:
     """The key a request presented, looked up by hash in `known`; None when unknown.
     Spaces and tabs around it are dropped: HTTP says they are not part of a header's
