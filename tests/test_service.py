@@ -784,6 +784,34 @@ def test_the_service_takes_from_the_shared_file_it_is_given(served, tmp_path):
     assert isinstance(Gateway(Settings()).rates, throttle.RateLimiter)   # one worker: memory
 
 
+def test_a_key_whose_rate_or_role_was_written_with_plain_sql_is_refused_by_name(served):
+    """`keys create` takes rates of 1 to 1,000,000 and three roles, but the columns take
+    any: a rate of 0 made the key's second request a 500 (a division by zero), -5 let
+    it through unthrottled, and an unknown role made its feedback a 500 (KeyError). Now
+    a 403 naming the key and the stored value; the others keep working."""
+    good = keys.create("good", rate_per_minute=600, role="account_manager").key
+    made = {name: keys.create(name, rate_per_minute=600, role="account_manager").key
+            for name in ("zero", "minus", "boss")}
+    with store.transaction() as con:
+        for name, column, value in (("zero", "rate_per_minute", 0),
+                                    ("minus", "rate_per_minute", -5),
+                                    ("boss", "role", "admin")):
+            con.execute(f"UPDATE api_keys SET {column} = ? WHERE name = ?", [value, name])
+        store.mark_serving_change()
+    feedback = {"campaign_id": CAMPAIGN, "neighbor_id": "C00004", "useful": True}
+    with client() as (c, _):
+        for name, stored in (("zero", "rate of 0"), ("minus", "rate of -5"),
+                             ("boss", "role 'admin'")):
+            for endpoint, body in (("fingerprint", {"campaign_id": CAMPAIGN}),
+                                   ("fingerprint", {"campaign_id": CAMPAIGN}),
+                                   ("feedback", feedback)):
+                r = post(c, endpoint, body, made[name])
+                assert r.status_code == 403, (name, r.text)
+                assert f"Key {name!r}" in r.json()["error"] and stored in r.json()["error"]
+        assert post(c, "fingerprint", {"campaign_id": CAMPAIGN}, good).status_code == 200
+        assert post(c, "feedback", feedback, good).status_code == 202
+
+
 def test_a_batch_counts_its_items_against_the_keys_rate(served):
     key = keys.create("batcher", rate_per_minute=5).key
     small = keys.create("small", rate_per_minute=2).key

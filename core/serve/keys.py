@@ -44,6 +44,18 @@ class ApiKey:
         return auth.User(self.name, self.role).can(action)
 
 
+def stored_problem(key: ApiKey) -> str | None:
+    """What makes a key as stored unusable, or None: a role or a rate below 1 that `keys
+    create` refuses, written with plain SQL (the columns take any). A rate of 0 made
+    every request after the first a 500 (a division by zero), a negative one let every
+    request through, an unknown role made feedback a 500."""
+    if key.role not in ROLES:
+        return f"role {key.role!r} (not one of {', '.join(ROLES)})"
+    if key.rate_per_minute < 1:
+        return f"rate of {key.rate_per_minute} requests a minute (at least 1)"
+    return None
+
+
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 

@@ -362,6 +362,11 @@ class Gateway:
             raise AnswerError(401, f"API key {given}: send a valid key in the X-API-Key "
                                    f"header{elsewhere} (`python -m core keys create NAME`).")
         outcome.key = key
+        problem = keys.stored_problem(key)
+        if problem:
+            raise AnswerError(403, f"Key {key.name!r} is stored with a {problem}, which "
+                                   "`keys create` refuses: revoke it and create it again "
+                                   "(`python -m core keys revoke NAME`).")
         if outcome.endpoint == "feedback" and not key.can("feedback"):
             raise AnswerError(403, f"Key {key.name!r} ({key.role.replace('_', ' ')}) may not "
                                    "send feedback: that needs an account_manager or "
