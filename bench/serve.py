@@ -158,15 +158,17 @@ def stop_server(server: subprocess.Popen) -> None:
         server.kill()
 
 
-def start_server(home: Path, port: int, workers: int = 1) -> tuple[subprocess.Popen, float]:
+def start_server(home: Path, port: int, workers: int = 1,
+                 repo: Path = REPO_ROOT) -> tuple[subprocess.Popen, float]:
+    """`python -m core serve` of `repo`'s code (another checkout: a before/after figure)."""
     import httpx
 
-    env = {**os.environ, "TOPICLAB_HOME": str(home), "PYTHONPATH": str(REPO_ROOT),
+    env = {**os.environ, "TOPICLAB_HOME": str(home), "PYTHONPATH": str(repo),
            "TOPICLAB_SERVICE_CACHE_ENTRIES": "100000", "TOPICLAB_SERVICE_CACHE_MB": "4096"}
     started = time.perf_counter()
     server = subprocess.Popen([sys.executable, "-m", "core", "serve", "--port", str(port),
                                "--workers", str(workers)],
-                              cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL,
+                              cwd=repo, env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:

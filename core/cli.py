@@ -768,7 +768,8 @@ def _init(args: argparse.Namespace) -> Any:
          arg("--host", default="127.0.0.1", help="address to bind (default loopback)"),
          arg("--port", type=whole(1, 65535), default=8000),
          arg("--workers", type=whole(1, 64), default=1,
-             help="worker processes (each has its own cache, rates and metrics)"))
+             help="worker processes (each has its own cache and metrics; they share "
+                  "the keys' rates)"))
 def _serve(args: argparse.Namespace) -> Any:
     from core.serve import service
     if not 1 <= args.port <= 65535 or args.workers < 1:
@@ -780,13 +781,9 @@ def _serve(args: argparse.Namespace) -> Any:
 
 
 def _announce_service(url: str, workers: int) -> None:
-    """The address, and the keys too slow for the worker count (they can burst)."""
+    """The address and the worker count."""
     print(f"Topic Lab scoring service on {url} ({workers} worker(s)); Ctrl-C stops it.",
           file=sys.stderr, flush=True)
-    from core.serve import service
-    warning = service.start_warning(workers)
-    if warning:
-        print(f"warning: {printable(warning)}", file=sys.stderr, flush=True)
 
 
 @command("keys", "API keys of the scoring service", actions=[

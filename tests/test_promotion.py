@@ -141,3 +141,14 @@ def test_model_label_names_alias_dataset_k_npmi_and_date(trained_home):
     table_row = registry.metrics_table().iloc[0]
     assert registry.model_label(table_row) == label
     assert registry.model_labels() == {production: label}
+
+
+def test_the_gate_measures_the_diversity_of_a_model_registered_without_metrics(
+        two_models_home, second_model):
+    """`registry.register(metrics={})` from Python (bench/serve.py's models): `promote`
+    was a KeyError traceback at the gate; its diversity is measured on its topics, as
+    training records it, and the gate judges it."""
+    recorded = registry.get(second_model)["metrics"]["diversity"]
+    store.execute("UPDATE models SET metrics = '{}' WHERE model_id = ?", [second_model])
+    verdict = gate.verdict(second_model, registry.alias("production"))
+    assert verdict.evaluation["new_diversity"] == round(recorded, 4)

@@ -103,6 +103,19 @@ def production_floor_note(model_id: str) -> str | None:
     return floor_note(model_id, float(diversity), first=row is None or row[0] is None)
 
 
+def recorded_diversity(model_id: str, record: dict,
+                       model: registry.LoadedModel | None = None) -> float:
+    """The model's topic diversity as training recorded it, else measured on its topics
+    as training does (`metrics.evaluate`): a model registered from Python without metrics
+    (`registry.register(metrics={})`, as bench/serve.py does) made `promote` a KeyError
+    traceback at the gate."""
+    value = record["metrics"].get("diversity")
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    top = registry.loaded(model_id, model).engine.topics(metrics.TOPN)
+    return metrics.topic_diversity(top)
+
+
 def problems(model_id: str, model: registry.LoadedModel | None = None) -> list[str]:
     """Why this model must not serve (empty when it may). `model`: its artifact, when the
     caller loaded it already (the pipeline and a promotion judge it next)."""
@@ -250,7 +263,7 @@ def verdict(model_id: str, production_id: str | None, corpus=None, *,
     fits = fits_on(corpus, [model if model is not None else model_id,
                             *([production] if production is not None else [])], counts)
     new = fits[0]
-    new_npmi, new_div = new.npmi, float(record["metrics"]["diversity"])
+    new_npmi, new_div = new.npmi, recorded_diversity(model_id, record, model)
     evaluation: dict[str, Any] = {"new_npmi": round(new_npmi, 4),
                                   "new_diversity": round(new_div, 4),
                                   "new_coverage": round(new.coverage, 4)}

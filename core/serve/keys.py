@@ -44,6 +44,18 @@ class ApiKey:
         return auth.User(self.name, self.role).can(action)
 
 
+def stored_problem(key: ApiKey) -> str | None:
+    """What makes a key as stored unusable, or None: a role or a rate below 1 that `keys
+    create` refuses, written with plain SQL (the columns take any). A rate of 0 made
+    every request after the first a 500 (a division by zero), a negative one let every
+    request through, an unknown role made feedback a 500."""
+    if key.role not in ROLES:
+        return f"role {key.role!r} (not one of {', '.join(ROLES)})"
+    if key.rate_per_minute < 1:
+        return f"rate of {key.rate_per_minute} requests a minute (at least 1)"
+    return None
+
+
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
@@ -139,13 +151,6 @@ def active_keys(con: duckdb.DuckDBPyConnection) -> dict[str, ApiKey]:
     rows = con.execute("SELECT key_hash, name, role, rate_per_minute FROM api_keys "
                        "WHERE revoked_at IS NULL").fetchall()
     return {h: ApiKey(name, role, int(rate)) for h, name, role, rate in rows}
-
-
-def active_rates() -> dict[str, int]:
-    """Name -> rate of every key not revoked (one short read-only connection)."""
-    with store.connect(read_only=True) as con:
-        return {name: int(rate) for name, rate in con.execute(
-            "SELECT name, rate_per_minute FROM api_keys WHERE revoked_at IS NULL").fetchall()}
 
 
 def find(key: str | None, known: dict[str, ApiKey]) -> ApiKey | None:
