@@ -12,10 +12,13 @@ import hashlib
 import importlib.util
 import io
 import json
+import os
 import re
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
@@ -65,17 +68,67 @@ def planted_rows(campaigns_per_group: int = 60, seed: int = 0, filtered: bool = 
     return pd.DataFrame(rows)
 
 
+class Started:
+    """What starting the module's Spark printed: the progress lines `get` reported, and
+    everything Java wrote on stderr (`tee_java_stderr`), then and since."""
+
+    def __init__(self) -> None:
+        self.progress: list[str] = []
+        self.java = bytearray()
+        self.teed = False          # whether this module started Java (and read its stderr)
+
+    def __call__(self, done: int, total: int, message: str) -> None:
+        self.progress.append(message)
+
+
+def tee_java_stderr(started: Started) -> Callable[[], None]:
+    """Start Java with a pipe as its stderr, read by a thread that keeps every byte in
+    `started.java` and writes it on to this process's stderr (pytest's capture, as
+    before). The JVM inherits fd 2 when it starts, so the pipe is its stderr for good; the
+    returned function puts this process's own fd 2 back."""
+    started.teed = True
+    read_end, write_end = os.pipe()
+    saved = os.dup(2)
+    os.dup2(write_end, 2)
+    os.close(write_end)
+
+    def pump() -> None:
+        while chunk := os.read(read_end, 65536):
+            started.java.extend(chunk)
+            os.write(saved, chunk)
+
+    threading.Thread(target=pump, name="java-stderr", daemon=True).start()
+
+    def restore() -> None:
+        os.dup2(saved, 2)
+    return restore
+
+
 @pytest.fixture(scope="module")
-def session():
+def started() -> Started:
+    return Started()
+
+
+@pytest.fixture(scope="module")
+def session(started):
     """The module's Spark. Its JVM compiles with C1 only: these jobs are tiny, and C2's
     compiler threads took CPU from the other test worker (the session and two trainings:
-    113 → 70 CPU s, 64 → 50 s). Big jobs keep Java's default, which this does not change."""
+    113 → 70 CPU s, 64 → 50 s). Big jobs keep Java's default, which this does not change.
+    What its start printed is kept in `started` (when this module starts Java)."""
     if not HAVE_PYSPARK:
         pytest.skip("pyspark is not installed: `make spark` (make test does it)")
+    from pyspark import SparkContext
+
     mp = pytest.MonkeyPatch()
     mp.setenv("JAVA_TOOL_OPTIONS", "-XX:TieredStopAtLevel=1")   # read when the JVM starts
+    restore = tee_java_stderr(started) if SparkContext._gateway is None else None
     try:
-        yield spark_session.get(MASTER)
+        try:
+            spark = spark_session.get(MASTER, started)
+        finally:
+            if restore:
+                restore()
+        yield spark
     finally:
         spark_session.stop()
         mp.undo()
@@ -108,6 +161,18 @@ def home_with_model(spark_home, monkeypatch) -> str:
     home, model_id, _ = spark_home
     monkeypatch.setenv("TOPICLAB_HOME", str(home))
     return model_id
+
+
+@needs_spark
+def test_starting_spark_says_so_and_how_long_it_took(session, started):
+    """The first Spark command sat ~30 s without a word while Java and the session
+    started: now the start is announced and timed through `progress` (the CLI's lines,
+    the Train page's bar); a session that is running already says nothing."""
+    assert started.progress[0] == ("Starting Spark on local[2] (Java and a Spark session; "
+                                   "the first start takes half a minute or more)…")
+    assert re.fullmatch(r"Spark started on local\[2\] in \d+ s", started.progress[1])
+    assert spark_session.get(MASTER, started) is session
+    assert len(started.progress) == 2
 
 
 @needs_spark

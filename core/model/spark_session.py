@@ -332,8 +332,13 @@ def check_available() -> None:
             "set: run `make spark` (installs Debian's openjdk-17-jre-headless).")
 
 
-def get(master_url: str | None = None):
-    """The process's SparkSession on `master_url` (see `master`), started on first use."""
+def get(master_url: str | None = None, progress: Progress | None = None):
+    """The process's SparkSession on `master_url` (see `master`), started on first use.
+
+    Starting it (Java, then the session) takes half a minute and more on a busy machine,
+    and the first Spark command sat that long without a word: `progress` is told before
+    (what starts, that it takes a while) and after (in how many seconds). A session that
+    is running already is returned without a word."""
     global _session, _session_master
     url = master(master_url)
     with _lock:
@@ -371,6 +376,10 @@ def get(master_url: str | None = None):
                    .config("spark.driver.extraJavaOptions", "-Dlog4j2.level=ERROR")
                    .config("spark.executorEnv.OMP_NUM_THREADS", "1")
                    .config("spark.executorEnv.OPENBLAS_NUM_THREADS", "1"))
+        report = progress or (lambda done, total, message: None)
+        report(0, 1, f"Starting Spark on {url} (Java and a Spark session; the first start "
+                     "takes half a minute or more)…")
+        started = time.monotonic()
         try:
             with _keeping_sigint():
                 session = builder.getOrCreate()
@@ -381,6 +390,7 @@ def get(master_url: str | None = None):
         _quieted.clear()
         session.sparkContext.addPyFile(str(_core_zip()))
         _session, _session_master = session, url
+        report(0, 1, f"Spark started on {url} in {time.monotonic() - started:.0f} s")
         return session
 
 
