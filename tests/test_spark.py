@@ -176,6 +176,38 @@ def test_starting_spark_says_so_and_how_long_it_took(session, started):
 
 
 @needs_spark
+def test_java_prints_errors_only(session, started):
+    """Java printed the WARN lines of Spark's default log profile at every start (the
+    hostname's loopback address, no native Hadoop library, "Setting default log level to
+    WARN"): now only errors reach stderr, and they still do."""
+    if not started.teed:
+        pytest.skip("Java was started before this module: its start-up lines are not here")
+    log4j = session.sparkContext._jvm.org.apache.logging.log4j.LogManager.getLogger("check")
+    log4j.warn("a warning nobody needs to see")
+    log4j.error("an error the user must see")
+    deadline = time.monotonic() + 10
+    while b"an error the user must see" not in started.java and time.monotonic() < deadline:
+        time.sleep(0.1)
+    printed = started.java.decode(errors="replace")
+    assert "ERROR check: an error the user must see" in printed, printed
+    for noise in (r"\b(WARN|INFO)\b", "log4j profile", "Setting default log level"):
+        assert not re.search(noise, printed), printed
+
+
+def test_a_log4j2_properties_in_sparks_conf_folder_is_left_to_rule(tmp_path, monkeypatch):
+    """Topic Lab's quiet log profile is passed unless Spark's conf folder has its own
+    log4j2.properties (which `-Dlog4j.configurationFile` would override). No Spark."""
+    monkeypatch.delenv("SPARK_HOME", raising=False)
+    monkeypatch.setenv("SPARK_CONF_DIR", str(tmp_path / "with space"))
+    option = spark_session._driver_java_options()
+    assert option.startswith("-Dlog4j.configurationFile=file:///") and " " not in option
+    assert Path(option.split("file://", 1)[1].replace("%20", " ")).is_file()
+    (tmp_path / "with space").mkdir()
+    (tmp_path / "with space" / "log4j2.properties").write_text("rootLogger.level = info\n")
+    assert spark_session._driver_java_options() == ""
+
+
+@needs_spark
 def test_spark_training_writes_a_loadable_artifact_that_recovers_planted_groups(
         home_with_model):
     model = registry.load(home_with_model)

@@ -373,9 +373,11 @@ def get(master_url: str | None = None, progress: Progress | None = None):
                    .config("spark.ui.showConsoleProgress", "false")
                    .config("spark.sql.shuffle.partitions", partitions)
                    .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-                   .config("spark.driver.extraJavaOptions", "-Dlog4j2.level=ERROR")
                    .config("spark.executorEnv.OMP_NUM_THREADS", "1")
                    .config("spark.executorEnv.OPENBLAS_NUM_THREADS", "1"))
+        java_options = _driver_java_options()
+        if java_options:
+            builder = builder.config("spark.driver.extraJavaOptions", java_options)
         report = progress or (lambda done, total, message: None)
         report(0, 1, f"Starting Spark on {url} (Java and a Spark session; the first start "
                      "takes half a minute or more)…")
@@ -392,6 +394,22 @@ def get(master_url: str | None = None, progress: Progress | None = None):
         _session, _session_master = session, url
         report(0, 1, f"Spark started on {url} in {time.monotonic() - started:.0f} s")
         return session
+
+
+_LOG4J2 = Path(__file__).with_name("spark_log4j2.properties")
+
+
+def _driver_java_options() -> str:
+    """The driver JVM's options: Java's log through `spark_log4j2.properties` (ERROR and
+    above on stderr), unless Spark's conf folder has a log4j2.properties of its own.
+    `-Dlog4j2.level=ERROR`, used before, is only read when log4j finds no configuration,
+    and Spark then loads its default profile: its WARN lines reached the terminal at every
+    start. The file is named as a URI, so a checkout path with spaces stays one option."""
+    conf_dir = os.environ.get("SPARK_CONF_DIR") or (
+        os.environ.get("SPARK_HOME") and os.path.join(os.environ["SPARK_HOME"], "conf"))
+    if conf_dir and (Path(conf_dir) / "log4j2.properties").is_file():
+        return ""
+    return f"-Dlog4j.configurationFile={_LOG4J2.as_uri()}"
 
 
 @contextmanager
