@@ -526,7 +526,8 @@ def test_an_export_dir_hadoop_or_this_machine_cannot_use_is_one_line(home_with_m
     score.score_dataset(home_with_model)
     before = score.load_fingerprints(home_with_model).weights.copy()
     for location, message in (("foo://x/y", 'No FileSystem for scheme "foo"'),
-                              ("file:relative", "Relative path in absolute URI"),
+                              ("file:relative", "file:relative: a file: URI names a "
+                                                "folder from the root"),
                               ("/proc/topiclab-x", "/proc/topiclab-x: cannot be made")):
         assert cli.main(["score", home_with_model, "--engine", "spark", "--spark-master",
                          MASTER, "--export-dir", location]) == 1
@@ -1244,8 +1245,11 @@ def test_export_dir_comes_from_the_flag_then_the_environment(home, monkeypatch, 
     monkeypatch.chdir(home)
     with spark_export.chosen("relexp/"):
         assert spark_export.counts_location("m1") == str(home / "relexp" / "counts" / "m1")
-    with spark_export.chosen("file:relative"):   # Hadoop's to refuse, not a folder here
-        assert spark_export.export_dir() == "file:relative"
+    # not a folder here: DuckDB wrote the export into ./file:relative, Hadoop refused it
+    with pytest.raises(TopicLabError, match="--export-dir file:relative: a file: URI names "
+                                            "a folder from the root"):
+        spark_export.check_export_dir("file:relative", "--export-dir")
+    assert not (home / "file:relative").exists()
     assert spark_export.export_dir() == "hdfs://namenode/topiclab"   # restored after
     with monkeypatch.context() as env:       # the variable's, or the default under a home
         env.setenv(spark_export.EXPORT_DIR_ENV, "/data/{a,b}")
@@ -1284,7 +1288,8 @@ def test_an_export_dir_given_with_a_tilde_is_in_the_home_folder(home, tmp_path,
     """`--export-dir "~/x"` (quoted, `--export-dir=~/x`) or `TOPICLAB_SPARK_EXPORT_DIR=~/x`
     in a service file reach Python unexpanded: the export dir was a folder named `~` in
     the one the command ran in, recorded so with the model. `~` is expanded as for every
-    other path (`files.given_path`); a URI is left as it is. No Spark needed."""
+    other path (`files.given_path`), after `file:` too; a URI is left as it is. No Spark
+    needed."""
     user_home = tmp_path / "user"
     monkeypatch.setenv("HOME", str(user_home))
     monkeypatch.chdir(home.parent)
@@ -1293,6 +1298,11 @@ def test_an_export_dir_given_with_a_tilde_is_in_the_home_folder(home, tmp_path,
     with spark_export.chosen("~/lab"):
         assert spark_export.export_dir() == str(user_home / "lab")
         assert spark_export.counts_location("m1") == str(user_home / "lab" / "counts" / "m1")
+    # file:~/x (and file://~/x) too: DuckDB wrote the export into ./file:~/x
+    for given in ("file:~/lab/", "file://~/lab"):
+        with spark_export.chosen(given):
+            assert spark_export.export_dir() == str(user_home / "lab")
+    assert spark_export.export_dir("file:///~/lab") == "file:///~/lab"   # a folder /~
     monkeypatch.setenv(spark_export.EXPORT_DIR_ENV, "hdfs://namenode/~/lab")
     assert spark_export.export_dir() == "hdfs://namenode/~/lab"
     user_home.mkdir()
@@ -1300,7 +1310,9 @@ def test_an_export_dir_given_with_a_tilde_is_in_the_home_folder(home, tmp_path,
     with pytest.raises(TopicLabError, match=f"--export-dir {user_home}/a-file: is a "
                                             "regular file, not a folder"):
         spark_export.check_export_dir("~/a-file", "--export-dir")
-    assert not (home.parent / "~").exists()
+    with pytest.raises(TopicLabError, match=f"{user_home}/a-file: is a regular file"):
+        spark_export.check_export_dir("file:~/a-file", "--export-dir")
+    assert not (home.parent / "~").exists() and not (home.parent / "file:~").exists()
 
 
 def test_local_engines_measure_metrics_on_a_sample(trained_home):
