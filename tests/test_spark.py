@@ -14,12 +14,13 @@ import io
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
-from contextlib import redirect_stderr, redirect_stdout
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import numpy as np
@@ -76,6 +77,7 @@ class Started:
         self.progress: list[str] = []
         self.java = bytearray()
         self.teed = False          # whether this module started Java (and read its stderr)
+        self.sigint_handler: object = None   # the main thread's, while the session started
 
     def __call__(self, done: int, total: int, message: str) -> None:
         self.progress.append(message)
@@ -104,6 +106,23 @@ def tee_java_stderr(started: Started) -> Callable[[], None]:
     return restore
 
 
+@contextmanager
+def noting_the_sigint_handler(started: Started) -> Iterator[None]:
+    """Note in `started` the main thread's Ctrl-C handler when the SparkSession is made
+    (after its SparkContext started: the seconds a Ctrl-C met Spark's handler)."""
+    from pyspark.sql import SparkSession
+
+    made = SparkSession.__init__
+
+    def noting(self, *args, **kwargs):
+        started.sigint_handler = signal.getsignal(signal.SIGINT)
+        made(self, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(SparkSession, "__init__", noting)
+        yield
+
+
 @pytest.fixture(scope="module")
 def started() -> Started:
     return Started()
@@ -124,7 +143,8 @@ def session(started):
     restore = tee_java_stderr(started) if SparkContext._gateway is None else None
     try:
         try:
-            spark = spark_session.get(MASTER, started)
+            with noting_the_sigint_handler(started):
+                spark = spark_session.get(MASTER, started)
         finally:
             if restore:
                 restore()
@@ -601,16 +621,17 @@ def test_cancelled_spark_training_leaves_no_model(home_with_model):
 
 
 @needs_spark
-def test_ctrl_c_is_left_to_this_process_not_sparks_handler(session):
+def test_ctrl_c_is_left_to_this_process_not_sparks_handler(session, started):
     """SparkContext puts its own Ctrl-C handler on the main thread, which calls the JVM
     inside the signal: landing during another JVM call (`run_job` polls every 0.5 s), a
     CLI training's Ctrl-C printed py4j's "reentrant call" and two tracebacks. The
-    process's handler is kept, so Ctrl-C is a KeyboardInterrupt `run_job` cancels on."""
-    import signal
-
+    process's handler is kept, so Ctrl-C is a KeyboardInterrupt `run_job` cancels on.
+    During the start too: the handler was put back only once the session had started,
+    and a Ctrl-C while the SparkSession was made (seconds) printed those tracebacks."""
     handler = signal.getsignal(signal.SIGINT)
     assert "signal_handler" not in getattr(handler, "__qualname__", ""), handler
     assert handler is signal.default_int_handler
+    assert started.sigint_handler is signal.default_int_handler, started.sigint_handler
 
 
 @needs_spark
