@@ -1333,6 +1333,10 @@ def test_an_export_dir_given_with_a_tilde_is_in_the_home_folder(home, tmp_path,
         spark_export.check_export_dir("~/a-file", "--export-dir")
     with pytest.raises(TopicLabError, match=f"{user_home}/a-file: is a regular file"):
         spark_export.check_export_dir("file:~/a-file", "--export-dir")
+    for unknown in ("~nosuchuser-tl/lab", "file:~nosuchuser-tl/lab"):  # was ./~nosuchuser-tl
+        with pytest.raises(TopicLabError, match="--export-dir ~nosuchuser-tl/lab: "
+                                                "~nosuchuser-tl names no user of this machine"):
+            spark_export.check_export_dir(unknown, "--export-dir")
     assert not (home.parent / "~").exists() and not (home.parent / "file:~").exists()
 
 

@@ -86,7 +86,8 @@ def _absolute(location: str) -> str:
         location = location[home.end():]
     elif not location or re.match(r"[A-Za-z][A-Za-z0-9+.-]*:", location):
         return location
-    return os.path.abspath(files.given_path(location))
+    path = str(files.given_path(location))
+    return path if path.startswith("~") else os.path.abspath(path)   # `check_export_dir`
 
 
 @contextmanager
@@ -117,8 +118,13 @@ def check_export_dir(location: str | None = None, what: str = "the Spark export 
     "[PATH_NOT_FOUND] Path does not exist" after the export was written, and `st*r`
     listed the folder above, failing on a sibling named `a:b`. `file:relative` too, which
     Hadoop refuses (a relative path in an absolute URI) after DuckDB wrote the export
-    into a folder named `file:relative` under the working folder."""
+    into a folder named `file:relative` under the working folder, and `~nosuchuser/x`,
+    which `~` cannot expand: the export went into a folder `./~nosuchuser/x`."""
     location = export_dir() if location is None else _absolute(location)
+    if location.startswith("~"):
+        raise InputError(
+            f"{what} {location}: {location.split('/')[0]} names no user of this machine, so "
+            "it is not a home folder; name the folder in full")
     if re.match(r"file:(?!/)", location):
         raise InputError(
             f"{what} {location}: a file: URI names a folder from the root (file:///x, "
