@@ -557,6 +557,16 @@ def test_an_export_dir_hadoop_or_this_machine_cannot_use_is_one_line(home_with_m
 
 
 @needs_spark
+def test_a_uri_hadoop_refuses_is_named_with_hadoops_reason(session):
+    """`--export-dir hdfs://` (no host) said only py4j's "An error occurred while calling
+    o44.getFileSystem."; Java's own reason is the one given."""
+    with pytest.raises(TopicLabError) as refused:
+        spark_export.HadoopFS(session).exists("hdfs:/topiclab")
+    assert "(Incomplete HDFS URI, no host: hdfs:/topiclab)" in str(refused.value), refused.value
+    assert "An error occurred" not in str(refused.value)
+
+
+@needs_spark
 def test_spark_scoring_equals_local_scoring(home_with_model):
     out = io.StringIO()
     with redirect_stdout(out):

@@ -586,6 +586,11 @@ def _hadoop_reason(err: BaseException) -> str:
         if at >= 0:
             return text[at:].splitlines()[0].split(": ")[0].strip()
     lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].startswith("An error occurred while calling"):
+        # py4j's own first line names only the Java method; the next is Java's exception
+        # (`hdfs://` said "An error occurred while calling o44.getFileSystem.", not
+        # "Incomplete HDFS URI, no host")
+        return re.sub(r"^:?\s*([\w$]+\.)+[\w$]+(Exception|Error):\s*", "", lines[1])[:200]
     return lines[0][:200] if lines else type(err).__name__
 
 
