@@ -12,11 +12,15 @@ import hashlib
 import importlib.util
 import io
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
+import threading
 import time
-from contextlib import redirect_stderr, redirect_stdout
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import numpy as np
@@ -65,17 +69,86 @@ def planted_rows(campaigns_per_group: int = 60, seed: int = 0, filtered: bool = 
     return pd.DataFrame(rows)
 
 
+class Started:
+    """What starting the module's Spark printed: the progress lines `get` reported, and
+    everything Java wrote on stderr (`tee_java_stderr`), then and since."""
+
+    def __init__(self) -> None:
+        self.progress: list[str] = []
+        self.java = bytearray()
+        self.teed = False          # whether this module started Java (and read its stderr)
+        self.sigint_handler: object = None   # the main thread's, while the session started
+
+    def __call__(self, done: int, total: int, message: str) -> None:
+        self.progress.append(message)
+
+
+def tee_java_stderr(started: Started) -> Callable[[], None]:
+    """Start Java with a pipe as its stderr, read by a thread that keeps every byte in
+    `started.java` and writes it on to this process's stderr (pytest's capture, as
+    before). The JVM inherits fd 2 when it starts, so the pipe is its stderr for good; the
+    returned function puts this process's own fd 2 back."""
+    started.teed = True
+    read_end, write_end = os.pipe()
+    saved = os.dup(2)
+    os.dup2(write_end, 2)
+    os.close(write_end)
+
+    def pump() -> None:
+        while chunk := os.read(read_end, 65536):
+            started.java.extend(chunk)
+            os.write(saved, chunk)
+
+    threading.Thread(target=pump, name="java-stderr", daemon=True).start()
+
+    def restore() -> None:
+        os.dup2(saved, 2)
+    return restore
+
+
+@contextmanager
+def noting_the_sigint_handler(started: Started) -> Iterator[None]:
+    """Note in `started` the main thread's Ctrl-C handler when the SparkSession is made
+    (after its SparkContext started: the seconds a Ctrl-C met Spark's handler)."""
+    from pyspark.sql import SparkSession
+
+    made = SparkSession.__init__
+
+    def noting(self, *args, **kwargs):
+        started.sigint_handler = signal.getsignal(signal.SIGINT)
+        made(self, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(SparkSession, "__init__", noting)
+        yield
+
+
 @pytest.fixture(scope="module")
-def session():
+def started() -> Started:
+    return Started()
+
+
+@pytest.fixture(scope="module")
+def session(started):
     """The module's Spark. Its JVM compiles with C1 only: these jobs are tiny, and C2's
     compiler threads took CPU from the other test worker (the session and two trainings:
-    113 → 70 CPU s, 64 → 50 s). Big jobs keep Java's default, which this does not change."""
+    113 → 70 CPU s, 64 → 50 s). Big jobs keep Java's default, which this does not change.
+    What its start printed is kept in `started` (when this module starts Java)."""
     if not HAVE_PYSPARK:
         pytest.skip("pyspark is not installed: `make spark` (make test does it)")
+    from pyspark import SparkContext
+
     mp = pytest.MonkeyPatch()
     mp.setenv("JAVA_TOOL_OPTIONS", "-XX:TieredStopAtLevel=1")   # read when the JVM starts
+    restore = tee_java_stderr(started) if SparkContext._gateway is None else None
     try:
-        yield spark_session.get(MASTER)
+        try:
+            with noting_the_sigint_handler(started):
+                spark = spark_session.get(MASTER, started)
+        finally:
+            if restore:
+                restore()
+        yield spark
     finally:
         spark_session.stop()
         mp.undo()
@@ -108,6 +181,50 @@ def home_with_model(spark_home, monkeypatch) -> str:
     home, model_id, _ = spark_home
     monkeypatch.setenv("TOPICLAB_HOME", str(home))
     return model_id
+
+
+@needs_spark
+def test_starting_spark_says_so_and_how_long_it_took(session, started):
+    """The first Spark command sat ~30 s without a word while Java and the session
+    started: now the start is announced and timed through `progress` (the CLI's lines,
+    the Train page's bar); a session that is running already says nothing."""
+    assert started.progress[0] == ("Starting Spark on local[2] (Java and a Spark session; "
+                                   "the first start takes half a minute or more)…")
+    assert re.fullmatch(r"Spark started on local\[2\] in \d+ s", started.progress[1])
+    assert spark_session.get(MASTER, started) is session
+    assert len(started.progress) == 2
+
+
+@needs_spark
+def test_java_prints_errors_only(session, started):
+    """Java printed the WARN lines of Spark's default log profile at every start (the
+    hostname's loopback address, no native Hadoop library, "Setting default log level to
+    WARN"): now only errors reach stderr, and they still do."""
+    if not started.teed:
+        pytest.skip("Java was started before this module: its start-up lines are not here")
+    log4j = session.sparkContext._jvm.org.apache.logging.log4j.LogManager.getLogger("check")
+    log4j.warn("a warning nobody needs to see")
+    log4j.error("an error the user must see")
+    deadline = time.monotonic() + 10
+    while b"an error the user must see" not in started.java and time.monotonic() < deadline:
+        time.sleep(0.1)
+    printed = started.java.decode(errors="replace")
+    assert "ERROR check: an error the user must see" in printed, printed
+    for noise in (r"\b(WARN|INFO)\b", "log4j profile", "Setting default log level"):
+        assert not re.search(noise, printed), printed
+
+
+def test_a_log4j2_properties_in_sparks_conf_folder_is_left_to_rule(tmp_path, monkeypatch):
+    """Topic Lab's quiet log profile is passed unless Spark's conf folder has its own
+    log4j2.properties (which `-Dlog4j.configurationFile` would override). No Spark."""
+    monkeypatch.delenv("SPARK_HOME", raising=False)
+    monkeypatch.setenv("SPARK_CONF_DIR", str(tmp_path / "with space"))
+    option = spark_session._driver_java_options()
+    assert option.startswith("-Dlog4j.configurationFile=file:///") and " " not in option
+    assert Path(option.split("file://", 1)[1].replace("%20", " ")).is_file()
+    (tmp_path / "with space").mkdir()
+    (tmp_path / "with space" / "log4j2.properties").write_text("rootLogger.level = info\n")
+    assert spark_session._driver_java_options() == ""
 
 
 @needs_spark
@@ -429,13 +546,24 @@ def test_an_export_dir_hadoop_or_this_machine_cannot_use_is_one_line(home_with_m
     score.score_dataset(home_with_model)
     before = score.load_fingerprints(home_with_model).weights.copy()
     for location, message in (("foo://x/y", 'No FileSystem for scheme "foo"'),
-                              ("file:relative", "Relative path in absolute URI"),
+                              ("file:relative", "file:relative: a file: URI names a "
+                                                "folder from the root"),
                               ("/proc/topiclab-x", "/proc/topiclab-x: cannot be made")):
         assert cli.main(["score", home_with_model, "--engine", "spark", "--spark-master",
                          MASTER, "--export-dir", location]) == 1
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err, err
     np.testing.assert_array_equal(score.load_fingerprints(home_with_model).weights, before)
+
+
+@needs_spark
+def test_a_uri_hadoop_refuses_is_named_with_hadoops_reason(session):
+    """`--export-dir hdfs://` (no host) said only py4j's "An error occurred while calling
+    o44.getFileSystem."; Java's own reason is the one given."""
+    with pytest.raises(TopicLabError) as refused:
+        spark_export.HadoopFS(session).exists("hdfs:/topiclab")
+    assert "(Incomplete HDFS URI, no host: hdfs:/topiclab)" in str(refused.value), refused.value
+    assert "An error occurred" not in str(refused.value)
 
 
 @needs_spark
@@ -503,16 +631,17 @@ def test_cancelled_spark_training_leaves_no_model(home_with_model):
 
 
 @needs_spark
-def test_ctrl_c_is_left_to_this_process_not_sparks_handler(session):
+def test_ctrl_c_is_left_to_this_process_not_sparks_handler(session, started):
     """SparkContext puts its own Ctrl-C handler on the main thread, which calls the JVM
     inside the signal: landing during another JVM call (`run_job` polls every 0.5 s), a
     CLI training's Ctrl-C printed py4j's "reentrant call" and two tracebacks. The
-    process's handler is kept, so Ctrl-C is a KeyboardInterrupt `run_job` cancels on."""
-    import signal
-
+    process's handler is kept, so Ctrl-C is a KeyboardInterrupt `run_job` cancels on.
+    During the start too: the handler was put back only once the session had started,
+    and a Ctrl-C while the SparkSession was made (seconds) printed those tracebacks."""
     handler = signal.getsignal(signal.SIGINT)
     assert "signal_handler" not in getattr(handler, "__qualname__", ""), handler
     assert handler is signal.default_int_handler
+    assert started.sigint_handler is signal.default_int_handler, started.sigint_handler
 
 
 @needs_spark
@@ -1147,8 +1276,11 @@ def test_export_dir_comes_from_the_flag_then_the_environment(home, monkeypatch, 
     monkeypatch.chdir(home)
     with spark_export.chosen("relexp/"):
         assert spark_export.counts_location("m1") == str(home / "relexp" / "counts" / "m1")
-    with spark_export.chosen("file:relative"):   # Hadoop's to refuse, not a folder here
-        assert spark_export.export_dir() == "file:relative"
+    # not a folder here: DuckDB wrote the export into ./file:relative, Hadoop refused it
+    with pytest.raises(TopicLabError, match="--export-dir file:relative: a file: URI names "
+                                            "a folder from the root"):
+        spark_export.check_export_dir("file:relative", "--export-dir")
+    assert not (home / "file:relative").exists()
     assert spark_export.export_dir() == "hdfs://namenode/topiclab"   # restored after
     with monkeypatch.context() as env:       # the variable's, or the default under a home
         env.setenv(spark_export.EXPORT_DIR_ENV, "/data/{a,b}")
@@ -1187,7 +1319,8 @@ def test_an_export_dir_given_with_a_tilde_is_in_the_home_folder(home, tmp_path,
     """`--export-dir "~/x"` (quoted, `--export-dir=~/x`) or `TOPICLAB_SPARK_EXPORT_DIR=~/x`
     in a service file reach Python unexpanded: the export dir was a folder named `~` in
     the one the command ran in, recorded so with the model. `~` is expanded as for every
-    other path (`files.given_path`); a URI is left as it is. No Spark needed."""
+    other path (`files.given_path`), after `file:` too; a URI is left as it is. No Spark
+    needed."""
     user_home = tmp_path / "user"
     monkeypatch.setenv("HOME", str(user_home))
     monkeypatch.chdir(home.parent)
@@ -1196,6 +1329,11 @@ def test_an_export_dir_given_with_a_tilde_is_in_the_home_folder(home, tmp_path,
     with spark_export.chosen("~/lab"):
         assert spark_export.export_dir() == str(user_home / "lab")
         assert spark_export.counts_location("m1") == str(user_home / "lab" / "counts" / "m1")
+    # file:~/x (and file://~/x) too: DuckDB wrote the export into ./file:~/x
+    for given in ("file:~/lab/", "file://~/lab"):
+        with spark_export.chosen(given):
+            assert spark_export.export_dir() == str(user_home / "lab")
+    assert spark_export.export_dir("file:///~/lab") == "file:///~/lab"   # a folder /~
     monkeypatch.setenv(spark_export.EXPORT_DIR_ENV, "hdfs://namenode/~/lab")
     assert spark_export.export_dir() == "hdfs://namenode/~/lab"
     user_home.mkdir()
@@ -1203,7 +1341,13 @@ def test_an_export_dir_given_with_a_tilde_is_in_the_home_folder(home, tmp_path,
     with pytest.raises(TopicLabError, match=f"--export-dir {user_home}/a-file: is a "
                                             "regular file, not a folder"):
         spark_export.check_export_dir("~/a-file", "--export-dir")
-    assert not (home.parent / "~").exists()
+    with pytest.raises(TopicLabError, match=f"{user_home}/a-file: is a regular file"):
+        spark_export.check_export_dir("file:~/a-file", "--export-dir")
+    for unknown in ("~nosuchuser-tl/lab", "file:~nosuchuser-tl/lab"):  # was ./~nosuchuser-tl
+        with pytest.raises(TopicLabError, match="--export-dir ~nosuchuser-tl/lab: "
+                                                "~nosuchuser-tl names no user of this machine"):
+            spark_export.check_export_dir(unknown, "--export-dir")
+    assert not (home.parent / "~").exists() and not (home.parent / "file:~").exists()
 
 
 def test_local_engines_measure_metrics_on_a_sample(trained_home):

@@ -76,12 +76,18 @@ def _absolute(location: str) -> str:
     with an IO Error traceback). Anything else with a scheme (`file:relative` too, which
     Hadoop refuses) is left as it is. A local `~/x` is the home folder's
     (`files.given_path`, as every other path): a quoted `--export-dir "~/x"` or the
-    variable set in a service file was a folder named `~` in the working folder."""
+    variable set in a service file was a folder named `~` in the working folder. So is
+    `file:~/x` (and `file://~/x`, whose "host" `~` no machine has): DuckDB wrote the
+    export into `./file:~/x` under the working folder, which Spark then could not read."""
     if re.match(r"file:/(?!/)", location):
         return location[len("file:"):]
-    if not location or re.match(r"[A-Za-z][A-Za-z0-9+.-]*:", location):
+    home = re.match(r"file:(//)?(?=~)", location)   # file:~/x, file://~/x: ~/x, as typed
+    if home:
+        location = location[home.end():]
+    elif not location or re.match(r"[A-Za-z][A-Za-z0-9+.-]*:", location):
         return location
-    return os.path.abspath(files.given_path(location))
+    path = str(files.given_path(location))
+    return path if path.startswith("~") else os.path.abspath(path)   # `check_export_dir`
 
 
 @contextmanager
@@ -110,8 +116,20 @@ def check_export_dir(location: str | None = None, what: str = "the Spark export 
     before Spark starts: a folder that is a file (`check_local_folder`), or a name with
     `[ ] { } * ? \\`, which Spark's `read.parquet` takes as a pattern: `x[1]` failed with
     "[PATH_NOT_FOUND] Path does not exist" after the export was written, and `st*r`
-    listed the folder above, failing on a sibling named `a:b`."""
+    listed the folder above, failing on a sibling named `a:b`. `file:relative` too, which
+    Hadoop refuses (a relative path in an absolute URI) after DuckDB wrote the export
+    into a folder named `file:relative` under the working folder, and `~nosuchuser/x`,
+    which `~` cannot expand: the export went into a folder `./~nosuchuser/x`."""
     location = export_dir() if location is None else _absolute(location)
+    if location.startswith("~"):
+        raise InputError(
+            f"{what} {location}: {location.split('/')[0]} names no user of this machine, so "
+            "it is not a home folder; name the folder in full")
+    if re.match(r"file:(?!/)", location):
+        raise InputError(
+            f"{what} {location}: a file: URI names a folder from the root (file:///x, "
+            "file:/x) or the home folder (file:~/x); for a folder under this one, leave "
+            "out file:")
     found = _PATTERN.search(location)
     if found:
         raise InputError(
@@ -568,6 +586,11 @@ def _hadoop_reason(err: BaseException) -> str:
         if at >= 0:
             return text[at:].splitlines()[0].split(": ")[0].strip()
     lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].startswith("An error occurred while calling"):
+        # py4j's own first line names only the Java method; the next is Java's exception
+        # (`hdfs://` said "An error occurred while calling o44.getFileSystem.", not
+        # "Incomplete HDFS URI, no host")
+        return re.sub(r"^:?\s*([\w$]+\.)+[\w$]+(Exception|Error):\s*", "", lines[1])[:200]
     return lines[0][:200] if lines else type(err).__name__
 
 

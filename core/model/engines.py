@@ -757,7 +757,7 @@ class SparkLDA(Engine):
         Spark as count vectors; the vocabulary is the corpus's."""
         from pyspark.ml.linalg import SparseVector
 
-        session = spark_session.get(self.master)
+        session = spark_session.get(self.master, progress)
         n_terms = len(corpus.dictionary)
         rows = [(SparseVector(n_terms, sorted((int(i), float(c)) for i, c in doc)),)
                 for doc in corpus.bow if doc]

@@ -24,7 +24,6 @@ import logging
 import os
 import re
 import shutil
-import signal
 import socket
 import struct
 import sys
@@ -332,8 +331,13 @@ def check_available() -> None:
             "set: run `make spark` (installs Debian's openjdk-17-jre-headless).")
 
 
-def get(master_url: str | None = None):
-    """The process's SparkSession on `master_url` (see `master`), started on first use."""
+def get(master_url: str | None = None, progress: Progress | None = None):
+    """The process's SparkSession on `master_url` (see `master`), started on first use.
+
+    Starting it (Java, then the session) takes half a minute and more on a busy machine,
+    and the first Spark command sat that long without a word: `progress` is told before
+    (what starts, that it takes a while) and after (in how many seconds). A session that
+    is running already is returned without a word."""
     global _session, _session_master
     url = master(master_url)
     with _lock:
@@ -368,38 +372,76 @@ def get(master_url: str | None = None):
                    .config("spark.ui.showConsoleProgress", "false")
                    .config("spark.sql.shuffle.partitions", partitions)
                    .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-                   .config("spark.driver.extraJavaOptions", "-Dlog4j2.level=ERROR")
                    .config("spark.executorEnv.OMP_NUM_THREADS", "1")
                    .config("spark.executorEnv.OPENBLAS_NUM_THREADS", "1"))
-        try:
-            with _keeping_sigint():
-                session = builder.getOrCreate()
-        except Exception as err:  # the JVM did not start: say why in one line
-            raise SparkJobError(f"Spark could not start on {url}: {_start_failure(url, err)}"
-                                ) from err
-        session.sparkContext.setLogLevel(_LOG_LEVEL)
-        _quieted.clear()
-        session.sparkContext.addPyFile(str(_core_zip()))
+        java_options = _driver_java_options()
+        if java_options:
+            builder = builder.config("spark.driver.extraJavaOptions", java_options)
+        report = progress or (lambda done, total, message: None)
+        report(0, 1, f"Starting Spark on {url} (Java and a Spark session; the first start "
+                     "takes half a minute or more)…")
+        started = time.monotonic()
+        session = _off_the_main_thread(lambda: _start(builder, url))
         _session, _session_master = session, url
+        report(0, 1, f"Spark started on {url} in {time.monotonic() - started:.0f} s")
         return session
 
 
-@contextmanager
-def _keeping_sigint() -> Iterator[None]:
-    """Keep this process's Ctrl-C handler over the one SparkContext installs on the main
-    thread. Its handler calls the JVM from inside the signal: when Ctrl-C landed during
-    another call to the JVM (`run_job` polls the status tracker), py4j failed with
-    "reentrant call" and printed two Python tracebacks before "interrupted". A plain
-    KeyboardInterrupt reaches `run_job`, which cancels its job group (and the jobs it
-    would start later, which `cancelAllJobs` missed)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.getsignal(signal.SIGINT)
+_LOG4J2 = Path(__file__).with_name("spark_log4j2.properties")
+
+
+def _driver_java_options() -> str:
+    """The driver JVM's options: Java's log through `spark_log4j2.properties` (ERROR and
+    above on stderr), unless Spark's conf folder has a log4j2.properties of its own.
+    `-Dlog4j2.level=ERROR`, used before, is only read when log4j finds no configuration,
+    and Spark then loads its default profile: its WARN lines reached the terminal at every
+    start. The file is named as a URI, so a checkout path with spaces stays one option."""
+    conf_dir = os.environ.get("SPARK_CONF_DIR") or (
+        os.environ.get("SPARK_HOME") and os.path.join(os.environ["SPARK_HOME"], "conf"))
+    if conf_dir and (Path(conf_dir) / "log4j2.properties").is_file():
+        return ""
+    return f"-Dlog4j.configurationFile={_LOG4J2.as_uri()}"
+
+
+def _start(builder, url: str):
+    """Start the session (Java first when it is not running), quiet Java's log and ship
+    `core` to the executors."""
     try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
+        session = builder.getOrCreate()
+    except Exception as err:  # the JVM did not start: say why in one line
+        raise SparkJobError(f"Spark could not start on {url}: {_start_failure(url, err)}"
+                            ) from err
+    session.sparkContext.setLogLevel(_LOG_LEVEL)
+    _quieted.clear()
+    session.sparkContext.addPyFile(str(_core_zip()))
+    return session
+
+
+def _off_the_main_thread(work: Callable[[], T]) -> T:
+    """Run `work` (starting Spark) in a thread of its own while this one waits for it.
+
+    SparkContext puts its own Ctrl-C handler on the main thread when it is started there,
+    and that handler calls Java from inside the signal: when Ctrl-C landed during another
+    call to Java, py4j printed "reentrant call" and two tracebacks before "interrupted".
+    Restoring this process's handler once the session had started left the session's
+    own start (seconds) to Spark's handler, and a Ctrl-C then printed those tracebacks.
+    Started in another thread, Spark installs no handler at all; Ctrl-C is this thread's
+    KeyboardInterrupt while it waits, and `run_job` cancels its job group on it later."""
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = work()
+        except BaseException as err:
+            outcome["error"] = err
+
+    thread = threading.Thread(target=run, name="spark-start", daemon=True)
+    thread.start()
+    while thread.is_alive():
+        thread.join(_POLL_S)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
 
 
 def _start_failure(url: str, err: BaseException) -> str:

@@ -73,8 +73,7 @@ def _train(spec, progress: Progress | None, sweep_id: str | None, exports: ExitS
     spark_export.check_export_dir()
     timings: dict[str, float] = {}
     clock = time.perf_counter()
-    progress(0, _TOTAL, f"Starting Spark for {info.label}…")
-    session = spark_session.get(engine.master)
+    session = spark_session.get(engine.master, progress)
     timings["spark_start"], clock = _lap(clock)
 
     progress(1, _TOTAL, f"Exporting {info.label} to Parquet…")
@@ -422,7 +421,7 @@ def score(model_id: str | None = None, progress: Progress | None = None, *,
     run = local_score.prepare(model_id)
     model_id, model, dataset = run.model_id, run.model, run.dataset
     spark_export.check_export_dir()
-    session = spark_session.get(master)
+    session = spark_session.get(master, progress)
     run.lap("spark_start")
     counts_at = spark_export.counts_location(model_id)
     with _counts_go_if_deleted(session, model_id, counts_at):
