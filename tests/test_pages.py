@@ -1130,3 +1130,19 @@ def test_audit_page_filters_the_whole_log_not_its_latest_page(trained_home):
     assert at.dataframe[0].value["action"].tolist() == ["promote"]
     ok(at.multiselect[0].set_value([]).run())
     assert not at.dataframe and any("Pick at least one action" in i.value for i in at.info)
+
+
+def test_audit_page_marks_a_model_deleted_since(two_models_home, second_model):
+    """A deleted model's train and score entries showed its bare id, as if it still
+    existed; Monitor and A/B mark such a model "M (deleted)". A dataset version or a
+    campaign that happens to look like no model id is left as it is."""
+    production = registry.resolve("production")
+    registry.delete(second_model)
+    log = ok(page("audit")).dataframe[0].value
+    gone = registry.deleted_label(second_model)
+    targets = log.groupby("action")["target"].agg(set)
+    assert targets["train"] == {production, gone} and targets["score"] == {production, gone}
+    assert targets["delete"] == {gone} and targets["promote"] == {production}
+    assert targets["import"] == {"demo v1"}
+    assert not (log["target"] == second_model).any()
+    assert set(audit.MODEL_ACTIONS) <= set(audit.ACTIONS)
