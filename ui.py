@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 from core.data import auth, datasets, store
@@ -240,14 +241,17 @@ def _plain_names(ids: pd.Series, names: pd.Series) -> tuple[pd.Series, pd.Series
     return ids, names, (names == "") | (names == ids)
 
 
-def names_adding_nothing(table: pd.DataFrame) -> list[str]:
+def names_adding_nothing(table: pd.DataFrame,
+                         pairs=(("campaign_id", "campaign_name"),)) -> list[str]:
     """`["campaign_name"]` when that column says nothing `campaign_id` does not in any row
     shown (the rule of `campaign_labels`), else none: tables leave it out, as every Sony
-    campaign showed its id twice, as `campaign` and `id`. Downloads keep it."""
-    if table.empty or not {"campaign_id", "campaign_name"} <= set(table.columns):
+    campaign showed its id twice, as `campaign` and `id`. Downloads keep it. `pairs`:
+    (id column, name column) of tables with several (A/B's "A neighbour", "A name")."""
+    if table.empty:
         return []
-    plain = _plain_names(table["campaign_id"], table["campaign_name"])[2]
-    return ["campaign_name"] if plain.all() else []
+    return [name for id_column, name in pairs if {id_column, name} <= set(table.columns)
+            and _plain_names(table[id_column].dropna(),
+                             table.loc[table[id_column].notna(), name])[2].all()]
 
 
 def count_axis(figure, largest: float, axis: str = "y"):
@@ -257,6 +261,22 @@ def count_axis(figure, largest: float, axis: str = "y"):
     if largest <= 20:
         figure.update_layout({f"{axis}axis": {"tick0": 0, "dtick": 1}})
     return figure
+
+
+def alignment_heatmap(js, names_a: list[str], names_b: list[str], model_a: str,
+                      model_b: str, title: str) -> go.Figure:
+    """Two models' topic alignment (rows A, columns B) as Compare and A/B draw it. Each
+    axis and each hover names its model: two models of one data name their topics alike
+    (Sony's `T1: 勤怠, 管理, 工数` in both), and the hover said only `x`, `y`, `z`. Every
+    row is labelled (at 20 px a row, A/B labelled every other topic of a K = 50 model)."""
+    heat = go.Figure(go.Heatmap(
+        z=js, x=chart_text(names_b), y=chart_text(names_a), colorscale="Viridis_r",
+        colorbar={"title": "JS distance"},
+        hovertemplate="A: %{y}<br>B: %{x}<br>JS distance: %{z:.2f}<extra></extra>"))
+    heat.update_layout(height=max(400, 22 * len(names_a)), title=title)
+    heat.update_yaxes(title_text=f"A: {chart_text([model_a])[0]}", dtick=1)
+    heat.update_xaxes(title_text=f"B: {chart_text([model_b])[0]}", dtick=1)
+    return heat
 
 
 def chart_text(values):

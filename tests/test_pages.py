@@ -912,14 +912,45 @@ def test_ab_does_not_count_neighbours_the_other_version_lacks_as_changed(two_mod
     campaign = next(c for c in sampled
                     if any(n.campaign_id not in common for n in a.index.query_id(c, 10)))
     table = ab.side_by_side(a, b, campaign)
-    absent = ~table["A"].isin(common)
+    absent = ~table["A neighbour"].isin(common)
     assert absent.any() and (table.loc[absent, "A status"] == ab.NOT_IN_B).all()
     assert (table["A status"] == "only A").sum() == (
-        ~table["A"].isin(table["B"]) & ~absent).sum()
+        ~table["A neighbour"].isin(table["B neighbour"]) & ~absent).sum()
     at = ok(page("ab"))
     at.selectbox(key="ab_campaign").set_value(campaign).run()
     ok(at)
     assert any(f"{absent.sum()} of A's are not in B's data" in c.value for c in at.caption)
+
+
+def test_ab_names_each_column_and_axis_by_its_model(two_models_home, second_model):
+    """The neighbour columns were headed "A" and "B", as if they held the models; on data
+    whose campaigns are named by their ids (the Sony exports) each neighbour showed twice,
+    as "A" and "A name". The alignment, drawn under "Live traffic", labelled every other
+    row and its hover said x and y: two models of one data name their topics alike."""
+    production = registry.resolve("production")
+    deploy.promote(second_model, "candidate")
+    at = ok(page("ab"))
+    at.selectbox(key="ab_campaign").set_value("C00003").run()
+    shown = ok(at).dataframe[-1].value
+    assert {"A neighbour", "A name", "B neighbour", "B name"} <= set(shown.columns)
+    assert shown["A name"].notna().all() and "A" not in shown.columns
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert spec["data"][0]["hovertemplate"].startswith("A: %{y}<br>B: %{x}")
+    assert spec["layout"]["yaxis"]["title"]["text"] == f"A: {production}"
+    assert spec["layout"]["xaxis"]["title"]["text"] == f"B: {second_model}"
+    assert spec["layout"]["yaxis"]["dtick"] == 1
+    blocks = [b.value if b.type == "subheader" else b.type for b in at.main]
+    assert blocks.index("plotly_chart") < blocks.index("Live traffic (scoring service, last 24 h)")
+
+    with store.transaction() as con:  # named by their ids, as Sony's campaigns are
+        con.execute("UPDATE terms SET campaign_name = campaign_id")
+    at = ok(page("ab"))
+    at.selectbox(key="ab_campaign").set_value("C00003").run()
+    assert list(ok(at).dataframe[-1].value.columns) == [
+        "rank", "A neighbour", "A similarity", "A status",
+        "B neighbour", "B similarity", "B status"]
+    neighbour = next(s for s in at.selectbox if s.label == "Neighbour")
+    assert neighbour.options[0] == f"A: {shown['A neighbour'][0]}"
 
 
 def test_ab_notes_the_metric_deltas_of_models_of_two_datasets(two_models_home, tmp_path):
