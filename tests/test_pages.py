@@ -773,6 +773,15 @@ def test_ab_monitor_and_audit_pages(two_models_home, second_model):
     assert len(at.dataframe[0].value) == len(audit.entries(limit=1000))
 
 
+def test_monitor_over_time_ticks_only_the_versions_checked(trained_home):
+    """With one version checked the version axis read 0, 1 and 2: versions 0 and 2 do not
+    exist."""
+    at = ok(page("monitor"))
+    ok(at.button[0].click().run())
+    over_time = json.loads(at.get("plotly_chart")[-1].proto.spec)["layout"]["xaxis"]
+    assert over_time["tickvals"] == [1] and over_time["tickmode"] == "array"
+
+
 def test_monitor_history_is_production_s_not_a_later_check_of_another_model(
         two_models_home, second_model):
     """`drift --model candidate` after the production check took the version's place in
