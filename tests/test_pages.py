@@ -18,7 +18,7 @@ import ui
 from core.data import audit, ingest, store
 from core.model.text import TextConfig
 from core.ops import ab, deploy, drift, gate, train
-from core.serve import registry
+from core.serve import registry, review
 from tests.conftest import (
     FAST_K,
     REPO,
@@ -1055,6 +1055,11 @@ def test_review_page_lists_the_queue_and_saves_a_decision(review_home):
     at = ok(page("review"))
     queue = at.dataframe[0].value
     assert {"X001", "X002"} <= set(queue["campaign_id"])
+    # unknown words in percent points, all with two decimals ("100%" stood above "60.99%")
+    shares = review.review_queue(production)["oov_share"]
+    assert queue["oov_share"].tolist() == pytest.approx((shares * 100).tolist())
+    assert json.loads(at.dataframe[0].proto.columns)["oov_share"]["type_config"][
+        "format"] == ui.PERCENT
     assert store.query_one("SELECT count(*) FROM reviews")[0] == 0
     campaign = at.selectbox(key="review_campaign")
     assert "X002 — Odd two" in campaign.options  # campaign names, not topic names
