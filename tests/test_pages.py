@@ -583,12 +583,10 @@ def test_lookup_names_the_words_a_stored_campaign_has_that_the_model_does_not_us
     assert shown and lookup.unknown_of(campaign_id).unknown_words()[0] in " ".join(shown)
 
 
-def test_lookup_names_the_words_of_a_campaign_the_model_knows_no_word_of(home, tmp_path):
-    """A Sony campaign (`amuelind_brand`) whose every word the vocabulary filter dropped
-    showed "Words the model does not use: 100%" and no word (they were read by folding
-    them in, which refuses a campaign with no known word); `fingerprint` printed
-    `unknown_words: []`."""
-    from tests.conftest import cli, ok_json, write_terms_csv
+def odd_store(tmp_path) -> str:
+    """Dataset `odd` and its production model (K = 2), which knows no word of C5: the
+    vocabulary filter drops every word of it, as Sony's `amuelind_brand`."""
+    from tests.conftest import write_terms_csv
 
     rows = [("C1", "red shoes"), ("C1", "blue shoes"), ("C2", "red boots"),
             ("C2", "blue boots"), ("C3", "red shoes sale"), ("C4", "blue boots sale"),
@@ -597,6 +595,33 @@ def test_lookup_names_the_words_of_a_campaign_the_model_knows_no_word_of(home, t
         {"campaign_id": c, "campaign_name": c, "keyword": k} for c, k in rows])], "odd")
     model = train.train(train.TrainSpec(dataset="odd", k=2, params={"iterations": 20}))
     deploy.promote(model.model_id, "production")
+    return model.model_id
+
+
+def test_topics_page_leaves_a_campaign_the_model_knows_no_word_of_out_of_top_campaigns(
+        home, tmp_path):
+    """Its fingerprint is the prior alone (1/K on every topic): Sony's `amuelind_brand`
+    stood second among the top campaigns of most topics at 0.125. Weights shown as 0.000
+    were listed too (14 of Sony's 16 campaigns under a topic one campaign holds)."""
+    model_id = odd_store(tmp_path)
+    at = ok(page("topics"))
+    for topic in (0, 1):
+        ok(picker(at, f"topic_pick:{model_id}").set_value(topic).run())
+        top = at.dataframe[0].value  # C1-C4 hold both topics
+        assert "C5" not in set(top["campaign_id"]) and not top.empty
+        assert (top["weight"] >= 0.0005).all()  # none shown as 0.000
+        assert any("Left out: 1 campaign the model knows no word of" in c.value
+                   for c in at.caption)
+
+
+def test_lookup_names_the_words_of_a_campaign_the_model_knows_no_word_of(home, tmp_path):
+    """A Sony campaign (`amuelind_brand`) whose every word the vocabulary filter dropped
+    showed "Words the model does not use: 100%" and no word (they were read by folding
+    them in, which refuses a campaign with no known word); `fingerprint` printed
+    `unknown_words: []`."""
+    from tests.conftest import cli, ok_json
+
+    odd_store(tmp_path)
     at = page("lookup")
     ok(at.selectbox(key="lookup_campaign").set_value("C5").run())
     assert [m.value for m in at.metric if m.label.startswith("Words")] == ["100%"]
