@@ -614,6 +614,20 @@ def test_topics_page_leaves_a_campaign_the_model_knows_no_word_of_out_of_top_cam
                    for c in at.caption)
 
 
+def test_map_shows_a_campaign_the_model_knows_no_word_of_as_such(home, tmp_path):
+    """It was painted as topic 0's (the first maximum of its 1/K prior) and counted in
+    T0's cluster; its own legend entry and cluster row say what it is."""
+    odd_store(tmp_path)
+    at = ok(page("map"))
+    legend = {trace["name"] for trace in json.loads(at.get("plotly_chart")[0].proto.spec)[
+        "data"]}
+    unknown = "no word the model knows"
+    assert unknown in legend
+    clusters = at.dataframe[0].value.set_index("name")
+    assert clusters.at[unknown, "campaigns"] == 1
+    assert clusters.index[-1] == unknown and clusters["campaigns"].sum() == 5
+
+
 def test_lookup_names_the_words_of_a_campaign_the_model_knows_no_word_of(home, tmp_path):
     """A Sony campaign (`amuelind_brand`) whose every word the vocabulary filter dropped
     showed "Words the model does not use: 100%" and no word (they were read by folding
