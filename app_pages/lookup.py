@@ -70,8 +70,11 @@ min_similarity = options[1].slider(
          f"{MIN_SIMILARITY:.2f}: on the demo, 90% of neighbours at or above it are the same "
          "kind of business (bench/similarity_floor.py).")
 min_terms = options[2].number_input("Neighbours need at least … terms", 0, 500, 0)
+# Data that names no account (the Sony exports): the toggle changed nothing, unexplained.
+no_accounts = "account" in ui.empty_columns(lookup.campaigns)
 exclude_account = options[3].toggle("Leave out the campaign's own account",
-                                    disabled=mode != "Existing campaign")
+                                    disabled=mode != "Existing campaign" or no_accounts,
+                                    help="The data names no account." if no_accounts else None)
 
 result = None
 with ui.friendly_errors():

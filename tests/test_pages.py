@@ -119,6 +119,8 @@ def test_tables_leave_out_columns_the_data_holds_no_value_in(home, tmp_path):
     # Named by their ids, as the Sony exports are: offered as `C1`, not `C1 — C1`
     assert at.selectbox(key="lookup_campaign").options == ["C1", "C2", "C3", "C4"]
     ok(at.selectbox(key="lookup_campaign").set_value("C1").run())
+    own_account = at.toggle[0]   # it changed nothing: no campaign names an account
+    assert own_account.disabled and own_account.help == "The data names no account."
     shown = list(at.dataframe[0].proto.column_order)
     assert "similarity" in shown and not {"account", "label"} & set(shown)
     assert shown[0] == "campaign_id" and "campaign_name" not in shown  # was `campaign`, `id`
