@@ -177,7 +177,10 @@ st.download_button("Download neighbours (CSV)", export.csv_bytes(result.neighbor
 
 if result.campaign_id and not result.neighbors.empty and auth.current_user().can("feedback"):
     with st.expander("Was a suggested neighbour useful? Tell us"), st.form("feedback"):
-        neighbor = st.selectbox("Neighbour", result.neighbors["campaign_id"].tolist())
+        named = ui.campaign_labels(result.neighbors["campaign_id"],  # as every picker:
+                                   result.neighbors["campaign_name"])  # bare ids were opaque
+        neighbor = st.selectbox("Neighbour", result.neighbors["campaign_id"].tolist(),
+                                format_func=named.get)
         useful = st.radio("Verdict", ["useful", "not useful"], horizontal=True)
         if st.form_submit_button("Send feedback"):
             with ui.friendly_errors():

@@ -530,6 +530,9 @@ def test_lookup_page_existing_and_new_campaign(trained_home):
     assert list(neighbours.columns[:6]) == ["campaign_name", "campaign_id", "similarity",
                                             "ctr", "cpc", "conversion_rate"]
     assert len(at.get("download_button")) == 2  # neighbours and actions
+    rated = next(s for s in at.selectbox if s.label == "Neighbour")  # `id — name`, as pickers
+    first = neighbours.iloc[0]
+    assert rated.options[0] == f"{first['campaign_id']} — {first['campaign_name']}"
     at.segmented_control(key="lookup_mode").set_value("New campaign").run()
     at.text_area(key="lookup_keywords").set_value(
         "emergency plumber\nblocked drain\nwater heater repair").run()
