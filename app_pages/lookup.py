@@ -100,6 +100,11 @@ if result is None:
     st.info("Pick a campaign, or switch to *New campaign* and paste its keywords.")
     st.stop()
 
+if result.fingerprint.knows_no_word:  # Sony's amuelind_brand: 8 bars of 0.125, unexplained
+    st.warning("The model knows no word of this campaign: its fingerprint is the prior "
+               "alone, the same weight on every topic, so its topics, its confidence and "
+               "the neighbours found by them say nothing about it. The words and why each "
+               "was not used are listed below; retrain with them kept, or review it.")
 fingerprint = result.fingerprint_frame(topic_names)
 left, right = st.columns([2, 1])
 chart = fingerprint.sort_values("weight").tail(12)

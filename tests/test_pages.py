@@ -644,6 +644,11 @@ def test_lookup_names_the_words_of_a_campaign_the_model_knows_no_word_of(home, t
     at = page("lookup")
     ok(at.selectbox(key="lookup_campaign").set_value("C5").run())
     assert [m.value for m in at.metric if m.label.startswith("Words")] == ["100%"]
+    # its fingerprint is the prior alone (0.5 and 0.5 here): the page says so
+    assert [w.value for w in at.warning if "knows no word of this campaign" in w.value]
+    ok(at.selectbox(key="lookup_campaign").set_value("C1").run())
+    assert not [w.value for w in at.warning if "knows no word" in w.value]
+    ok(at.selectbox(key="lookup_campaign").set_value("C5").run())
     dropped = [c.value for c in at.caption if "vocabulary filter" in c.value]
     assert dropped and all(w in dropped[0] for w in ("zorblax", "quintor", "flimwax"))
     printed = ok_json(cli("fingerprint", "C5", home=home))
