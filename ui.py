@@ -170,6 +170,22 @@ def selectbox(label: str, options: list, *, key: str, format_func=str, index: in
     return value
 
 
+def kept(key: str, options: list | None = None) -> str:
+    """`key`, for a widget whose value should outlive a visit to another page: Streamlit
+    forgets the state of a widget a run does not draw, so Lookup lost its campaign (and
+    pasted keywords) on a trip to the Map and back, and A/B its campaign. Each run copies
+    the value under `key:kept` (no widget's key: Streamlit leaves it alone) and gives it
+    back when the widget is drawn again, if it is still one of `options` (when given).
+    For widgets drawn without a default (Streamlit warns when a default meets a value
+    set here)."""
+    copy = f"{key}:kept"
+    if key in st.session_state:
+        st.session_state[copy] = st.session_state[key]
+    elif copy in st.session_state and (options is None or st.session_state[copy] in options):
+        st.session_state[key] = st.session_state[copy]
+    return key
+
+
 def follow_stored(key: str, stored: str) -> None:
     """Start a text box (`key`) at a value stored in the store, and follow that value when
     it changes elsewhere (the CLI, another tab) unless the box holds something else

@@ -92,7 +92,8 @@ with ui.friendly_errors():
     common = ab.common_campaigns(a, b)
     names = a.campaigns["campaign_name"].reindex(common)
     labels = ui.campaign_labels(pd.Series(common, dtype=object), names)
-    campaign_id = st.selectbox("Campaign", common, index=None, key="ab_campaign",
+    campaign_id = st.selectbox("Campaign", common, index=None,
+                               key=ui.kept("ab_campaign", common),
                                format_func=labels.get,
                                placeholder="type an id or part of a name")
     if campaign_id:

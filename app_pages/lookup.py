@@ -59,8 +59,10 @@ if active and (lookup.dataset, lookup.version) != tuple(active):
                "yet: promote one (Compare) to look its campaigns up.")
 money = ui.currency(lookup.dataset)
 
+mode_key = ui.kept("lookup_mode")  # a default beside a value set in state: a warning
 mode = st.segmented_control("Look up", ["Existing campaign", "New campaign"],
-                            default="Existing campaign", key="lookup_mode",
+                            default=None if mode_key in st.session_state
+                            else "Existing campaign", key=mode_key,
                             required=True) or "Existing campaign"  # never "no mode"
 options = st.columns(4)
 n = options[0].slider("Neighbours", 5, 50, 10)
@@ -83,14 +85,15 @@ with ui.friendly_errors():
         labels = ui.campaign_labels(table["campaign_id"], table["campaign_name"])
         campaign_id = st.selectbox("Campaign (type an id or part of a name)", list(labels),
                                    format_func=labels.get, index=None,
-                                   placeholder="e.g. plumbing, C00042 …", key="lookup_campaign")
+                                   placeholder="e.g. plumbing, C00042 …",
+                                   key=ui.kept("lookup_campaign", list(labels)))
         if campaign_id:
             result = lookup.campaign(campaign_id, n, exclude_account=exclude_account,
                                      min_terms=int(min_terms),
                                      min_similarity=float(min_similarity))
     else:
         text = st.text_area("Keywords of the new campaign (one per line, or comma separated)",
-                            height=140, key="lookup_keywords",
+                            height=140, key=ui.kept("lookup_keywords"),
                             placeholder="emergency plumber\nblocked drain\nwater heater repair")
         if text.strip():
             result = lookup.keywords(score.split_keywords(text), n, min_terms=int(min_terms),

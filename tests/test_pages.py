@@ -540,6 +540,35 @@ def test_lookup_page_existing_and_new_campaign(trained_home):
     assert len(at.dataframe[0].value) == 10
 
 
+def test_lookup_and_ab_keep_their_campaign_over_a_visit_to_another_page(two_models_home,
+                                                                        second_model):
+    """Streamlit forgets a widget a run does not draw: Lookup's campaign, mode and pasted
+    keywords, and A/B's campaign, were gone after a look at another page."""
+    deploy.promote(second_model, "candidate")
+    at = page("lookup")
+    ok(at.selectbox(key="lookup_campaign").set_value("C00002").run())
+    ok(at.segmented_control(key="lookup_mode").set_value("New campaign").run())
+    ok(at.text_area(key="lookup_keywords").set_value("blocked drain").run())
+    at.switch_page("app_pages/map.py")
+    ok(at.run())
+    at.switch_page("app_pages/lookup.py")
+    ok(at.run())
+    assert at.segmented_control(key="lookup_mode").value == "New campaign"
+    assert at.text_area(key="lookup_keywords").value == "blocked drain"
+    ok(at.segmented_control(key="lookup_mode").set_value("Existing campaign").run())
+    assert at.selectbox(key="lookup_campaign").value == "C00002" and at.dataframe
+
+    at.switch_page("app_pages/ab.py")
+    ok(at.run())
+    ok(at.selectbox(key="ab_campaign").set_value("C00003").run())
+    at.switch_page("app_pages/home.py")
+    ok(at.run())
+    at.switch_page("app_pages/ab.py")
+    ok(at.run())
+    assert at.selectbox(key="ab_campaign").value == "C00003"
+    assert "A status" in at.dataframe[-1].value.columns
+
+
 def test_lookup_says_when_no_campaign_passes_the_filters_and_asks_no_feedback(trained_home):
     """With *Neighbours need at least … terms* above every campaign the table was empty
     with no word why, and the feedback form stayed: sending it said "Campaign None is not
