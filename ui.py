@@ -279,17 +279,22 @@ def count_axis(figure, largest: float, axis: str = "y"):
     return figure
 
 
+HEATMAP_MARGINS = 260  # px of an alignment chart outside its rows
+
+
 def alignment_heatmap(js, names_a: list[str], names_b: list[str], model_a: str,
                       model_b: str, title: str) -> go.Figure:
     """Two models' topic alignment (rows A, columns B) as Compare and A/B draw it. Each
     axis and each hover names its model: two models of one data name their topics alike
     (Sony's `T1: 勤怠, 管理, 工数` in both), and the hover said only `x`, `y`, `z`. Every
-    row is labelled (at 20 px a row, A/B labelled every other topic of a K = 50 model)."""
+    row is labelled (at 20 px a row, A/B labelled every other topic of a K = 50 model)
+    and gets that height: the title, the slanted B labels and the axis names take about
+    260 px, and a floor of 400 px left Sony's 8 rows 165 px between them."""
     heat = go.Figure(go.Heatmap(
         z=js, x=chart_text(names_b), y=chart_text(names_a), colorscale="Viridis_r",
         colorbar={"title": "JS distance"},
         hovertemplate="A: %{y}<br>B: %{x}<br>JS distance: %{z:.2f}<extra></extra>"))
-    heat.update_layout(height=max(400, 22 * len(names_a)), title=title)
+    heat.update_layout(height=HEATMAP_MARGINS + 22 * len(names_a), title=title)
     heat.update_yaxes(title_text=f"A: {chart_text([model_a])[0]}", dtick=1)
     heat.update_xaxes(title_text=f"B: {chart_text([model_b])[0]}", dtick=1)
     return heat

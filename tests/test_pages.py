@@ -1026,6 +1026,8 @@ def test_ab_names_each_column_and_axis_by_its_model(two_models_home, second_mode
     assert spec["layout"]["yaxis"]["title"]["text"] == f"A: {production}"
     assert spec["layout"]["xaxis"]["title"]["text"] == f"B: {second_model}"
     assert spec["layout"]["yaxis"]["dtick"] == 1
+    # 22 px a row besides the margins: 400 px in all left the rows of a small K squashed
+    assert spec["layout"]["height"] == ui.HEATMAP_MARGINS + 22 * FAST_K
     blocks = [b.value if b.type == "subheader" else b.type for b in at.main]
     assert blocks.index("plotly_chart") < blocks.index("Live traffic (scoring service, last 24 h)")
 
