@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 from core.data import auth, datasets, store
@@ -169,6 +170,22 @@ def selectbox(label: str, options: list, *, key: str, format_func=str, index: in
     return value
 
 
+def kept(key: str, options: list | None = None) -> str:
+    """`key`, for a widget whose value should outlive a visit to another page: Streamlit
+    forgets the state of a widget a run does not draw, so Lookup lost its campaign (and
+    pasted keywords) on a trip to the Map and back, and A/B its campaign. Each run copies
+    the value under `key:kept` (no widget's key: Streamlit leaves it alone) and gives it
+    back when the widget is drawn again, if it is still one of `options` (when given).
+    For widgets drawn without a default (Streamlit warns when a default meets a value
+    set here)."""
+    copy = f"{key}:kept"
+    if key in st.session_state:
+        st.session_state[copy] = st.session_state[key]
+    elif copy in st.session_state and (options is None or st.session_state[copy] in options):
+        st.session_state[key] = st.session_state[copy]
+    return key
+
+
 def follow_stored(key: str, stored: str) -> None:
     """Start a text box (`key`) at a value stored in the store, and follow that value when
     it changes elsewhere (the CLI, another tab) unless the box holds something else
@@ -240,14 +257,17 @@ def _plain_names(ids: pd.Series, names: pd.Series) -> tuple[pd.Series, pd.Series
     return ids, names, (names == "") | (names == ids)
 
 
-def names_adding_nothing(table: pd.DataFrame) -> list[str]:
+def names_adding_nothing(table: pd.DataFrame,
+                         pairs=(("campaign_id", "campaign_name"),)) -> list[str]:
     """`["campaign_name"]` when that column says nothing `campaign_id` does not in any row
     shown (the rule of `campaign_labels`), else none: tables leave it out, as every Sony
-    campaign showed its id twice, as `campaign` and `id`. Downloads keep it."""
-    if table.empty or not {"campaign_id", "campaign_name"} <= set(table.columns):
+    campaign showed its id twice, as `campaign` and `id`. Downloads keep it. `pairs`:
+    (id column, name column) of tables with several (A/B's "A neighbour", "A name")."""
+    if table.empty:
         return []
-    plain = _plain_names(table["campaign_id"], table["campaign_name"])[2]
-    return ["campaign_name"] if plain.all() else []
+    return [name for id_column, name in pairs if {id_column, name} <= set(table.columns)
+            and _plain_names(table[id_column].dropna(),
+                             table.loc[table[id_column].notna(), name])[2].all()]
 
 
 def count_axis(figure, largest: float, axis: str = "y"):
@@ -257,6 +277,27 @@ def count_axis(figure, largest: float, axis: str = "y"):
     if largest <= 20:
         figure.update_layout({f"{axis}axis": {"tick0": 0, "dtick": 1}})
     return figure
+
+
+HEATMAP_MARGINS = 260  # px of an alignment chart outside its rows
+
+
+def alignment_heatmap(js, names_a: list[str], names_b: list[str], model_a: str,
+                      model_b: str, title: str) -> go.Figure:
+    """Two models' topic alignment (rows A, columns B) as Compare and A/B draw it. Each
+    axis and each hover names its model: two models of one data name their topics alike
+    (Sony's `T1: 勤怠, 管理, 工数` in both), and the hover said only `x`, `y`, `z`. Every
+    row is labelled (at 20 px a row, A/B labelled every other topic of a K = 50 model)
+    and gets that height: the title, the slanted B labels and the axis names take about
+    260 px, and a floor of 400 px left Sony's 8 rows 165 px between them."""
+    heat = go.Figure(go.Heatmap(
+        z=js, x=chart_text(names_b), y=chart_text(names_a), colorscale="Viridis_r",
+        colorbar={"title": "JS distance"},
+        hovertemplate="A: %{y}<br>B: %{x}<br>JS distance: %{z:.2f}<extra></extra>"))
+    heat.update_layout(height=HEATMAP_MARGINS + 22 * len(names_a), title=title)
+    heat.update_yaxes(title_text=f"A: {chart_text([model_a])[0]}", dtick=1)
+    heat.update_xaxes(title_text=f"B: {chart_text([model_b])[0]}", dtick=1)
+    return heat
 
 
 def chart_text(values):

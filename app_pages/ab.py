@@ -3,7 +3,6 @@
 import shlex
 
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
 import ui
@@ -67,6 +66,10 @@ with ui.friendly_errors():
     st.dataframe(ab.metric_deltas(model_a, model_b), hide_index=True)
     if note := ab.metrics_note(model_a, model_b):
         st.caption(note)
+    # Under "Across the data", which it is about (it was drawn under the live traffic)
+    st.plotly_chart(ui.alignment_heatmap(
+        aligned["js"], names_a, names_b, model_a, model_b,
+        "Topic alignment (rows A, columns B; lower = more alike)"), width="stretch")
 
     st.subheader("Live traffic (scoring service, last 24 h)")
     traffic = request_log.traffic(hours=24)
@@ -84,23 +87,20 @@ with ui.friendly_errors():
             "p50_ms": st.column_config.NumberColumn("p50 ms", format="%.1f"),
             "p95_ms": st.column_config.NumberColumn("p95 ms", format="%.1f"),
             "acceptance_rate": st.column_config.NumberColumn("acceptance", format="percent")})
-    heat = go.Figure(go.Heatmap(z=aligned["js"], x=ui.chart_text(names_b),
-                                y=ui.chart_text(names_a),
-                                colorscale="Viridis_r", colorbar={"title": "JS"}))
-    heat.update_layout(height=max(400, 20 * len(names_a)),
-                       title="Topic alignment (rows A, columns B; lower = more alike)")
-    st.plotly_chart(heat, width="stretch")
 
     st.subheader("One campaign")
     common = ab.common_campaigns(a, b)
     names = a.campaigns["campaign_name"].reindex(common)
     labels = ui.campaign_labels(pd.Series(common, dtype=object), names)
-    campaign_id = st.selectbox("Campaign", common, index=None, key="ab_campaign",
+    campaign_id = st.selectbox("Campaign", common, index=None,
+                               key=ui.kept("ab_campaign", common),
                                format_func=labels.get,
                                placeholder="type an id or part of a name")
     if campaign_id:
         table = ab.side_by_side(a, b, campaign_id)
-        st.dataframe(table, hide_index=True)
+        # Sony's campaigns are named by their ids: each neighbour was shown twice
+        st.dataframe(table.drop(columns=ui.names_adding_nothing(table, ab.NEIGHBOUR_COLUMNS)),
+                     hide_index=True)
         changed = (table["A status"] == "only A").sum()
         absent = (table["A status"] == ab.NOT_IN_B).sum()
         st.caption(f"{changed} of {len(table)} neighbours changed between the models."
@@ -111,11 +111,12 @@ with ui.friendly_errors():
         else:
             with st.form("ab_feedback"):
                 st.caption("Rate suggested neighbours; each verdict is stored with its model.")
-                pick = st.selectbox("Neighbour", [f"A: {x}" for x in table["A"].dropna()]
-                                    + [f"B: {x}" for x in table["B"].dropna()])
+                found = [(side, x) for side in "AB" for x in table[f"{side} neighbour"].dropna()]
+                pick = st.selectbox("Neighbour", found,  # named as the campaign picker names
+                                    format_func=lambda o: f"{o[0]}: {labels.get(o[1], o[1])}")
                 useful = st.radio("Verdict", ["useful", "not useful"], horizontal=True)
                 if st.form_submit_button("Send feedback"):
-                    side, neighbor = pick.split(": ", 1)
+                    side, neighbor = pick
                     review.record_feedback(model_a if side == "A" else model_b, campaign_id,
                                            neighbor, useful == "useful")
                     ui.flash("Feedback recorded.")

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from core.data import audit
+from core.serve import registry
 
 st.title("Audit log")
 st.caption("Every change is recorded here by the library itself; nothing in the log can be "
@@ -18,7 +19,7 @@ picked = st.multiselect("Actions", actions, default=actions)
 if not picked:
     st.info("Pick at least one action to list its entries.")
     st.stop()
-log = audit.entries(limit=LIMIT, action=picked)
+log = registry.audit_entries(limit=LIMIT, action=picked)  # deleted models marked
 if len(log) == LIMIT:
     st.caption(f"The latest {LIMIT:,} entries of these actions; `python -m core audit "
                "--limit N [--action A]` lists more.")

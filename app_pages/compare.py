@@ -86,15 +86,14 @@ if a and b and a != b:
         model_a, model_b = ui.model(a), ui.model(b)
         aligned = ab.alignment(model_a, model_b)
     js, best = aligned["js"], aligned["best"]
-    names_a = ui.chart_text(registry.topic_names(model_a))
-    names_b = ui.chart_text(registry.topic_names(model_b))
-    heat = go.Figure(go.Heatmap(z=js, x=names_b, y=names_a, colorscale="Viridis_r",
-                                colorbar={"title": "JS distance"}))
-    heat.add_trace(go.Scatter(x=[names_b[j] for j in best], y=names_a, mode="markers",
+    names_a, names_b = registry.topic_names(model_a), registry.topic_names(model_b)
+    heat = ui.alignment_heatmap(js, names_a, names_b, a, b, "Jensen–Shannon distance "
+                                "between topic-word distributions (lower = more alike)")
+    shown_b = ui.chart_text(names_b)
+    heat.add_trace(go.Scatter(x=[shown_b[j] for j in best], y=ui.chart_text(names_a),
+                              mode="markers", name="best match",
                               marker={"symbol": "x", "color": "red", "size": 9},
-                              name="best match"))
-    heat.update_layout(height=max(400, 22 * len(names_a)), title="Jensen–Shannon distance "
-                       "between topic-word distributions (lower = more alike)")
+                              hovertemplate="A: %{y}<br>best match in B: %{x}<extra></extra>"))
     st.plotly_chart(heat, width="stretch")
 
 st.subheader("Promote")

@@ -59,8 +59,10 @@ if active and (lookup.dataset, lookup.version) != tuple(active):
                "yet: promote one (Compare) to look its campaigns up.")
 money = ui.currency(lookup.dataset)
 
+mode_key = ui.kept("lookup_mode")  # a default beside a value set in state: a warning
 mode = st.segmented_control("Look up", ["Existing campaign", "New campaign"],
-                            default="Existing campaign", key="lookup_mode",
+                            default=None if mode_key in st.session_state
+                            else "Existing campaign", key=mode_key,
                             required=True) or "Existing campaign"  # never "no mode"
 options = st.columns(4)
 n = options[0].slider("Neighbours", 5, 50, 10)
@@ -70,8 +72,11 @@ min_similarity = options[1].slider(
          f"{MIN_SIMILARITY:.2f}: on the demo, 90% of neighbours at or above it are the same "
          "kind of business (bench/similarity_floor.py).")
 min_terms = options[2].number_input("Neighbours need at least … terms", 0, 500, 0)
+# Data that names no account (the Sony exports): the toggle changed nothing, unexplained.
+no_accounts = "account" in ui.empty_columns(lookup.campaigns)
 exclude_account = options[3].toggle("Leave out the campaign's own account",
-                                    disabled=mode != "Existing campaign")
+                                    disabled=mode != "Existing campaign" or no_accounts,
+                                    help="The data names no account." if no_accounts else None)
 
 result = None
 with ui.friendly_errors():
@@ -80,14 +85,15 @@ with ui.friendly_errors():
         labels = ui.campaign_labels(table["campaign_id"], table["campaign_name"])
         campaign_id = st.selectbox("Campaign (type an id or part of a name)", list(labels),
                                    format_func=labels.get, index=None,
-                                   placeholder="e.g. plumbing, C00042 …", key="lookup_campaign")
+                                   placeholder="e.g. plumbing, C00042 …",
+                                   key=ui.kept("lookup_campaign", list(labels)))
         if campaign_id:
             result = lookup.campaign(campaign_id, n, exclude_account=exclude_account,
                                      min_terms=int(min_terms),
                                      min_similarity=float(min_similarity))
     else:
         text = st.text_area("Keywords of the new campaign (one per line, or comma separated)",
-                            height=140, key="lookup_keywords",
+                            height=140, key=ui.kept("lookup_keywords"),
                             placeholder="emergency plumber\nblocked drain\nwater heater repair")
         if text.strip():
             result = lookup.keywords(score.split_keywords(text), n, min_terms=int(min_terms),
@@ -97,6 +103,11 @@ if result is None:
     st.info("Pick a campaign, or switch to *New campaign* and paste its keywords.")
     st.stop()
 
+if result.fingerprint.knows_no_word:  # Sony's amuelind_brand: 8 bars of 0.125, unexplained
+    st.warning("The model knows no word of this campaign: its fingerprint is the prior "
+               "alone, the same weight on every topic, so its topics, its confidence and "
+               "the neighbours found by them say nothing about it. The words and why each "
+               "was not used are listed below; retrain with them kept, or review it.")
 fingerprint = result.fingerprint_frame(topic_names)
 left, right = st.columns([2, 1])
 chart = fingerprint.sort_values("weight").tail(12)
@@ -174,7 +185,10 @@ st.download_button("Download neighbours (CSV)", export.csv_bytes(result.neighbor
 
 if result.campaign_id and not result.neighbors.empty and auth.current_user().can("feedback"):
     with st.expander("Was a suggested neighbour useful? Tell us"), st.form("feedback"):
-        neighbor = st.selectbox("Neighbour", result.neighbors["campaign_id"].tolist())
+        named = ui.campaign_labels(result.neighbors["campaign_id"],  # as every picker:
+                                   result.neighbors["campaign_name"])  # bare ids were opaque
+        neighbor = st.selectbox("Neighbour", result.neighbors["campaign_id"].tolist(),
+                                format_func=named.get)
         useful = st.radio("Verdict", ["useful", "not useful"], horizontal=True)
         if st.form_submit_button("Send feedback"):
             with ui.friendly_errors():

@@ -114,5 +114,7 @@ else:
         chart.add_hline(y=threshold, line_dash="dash", opacity=0.4, showlegend=True,
                         name=f"{threshold:g}: {', '.join(dict.fromkeys(group['measure']))}",
                         legendgroup="thresholds", legendgrouptitle_text="thresholds")
-    chart.update_xaxes(dtick=1)
+    # Ticks at the versions checked and only there: with one version plotly ticked 0, 1
+    # and 2, versions that do not exist (as Compare's K axis).
+    chart.update_xaxes(tickmode="array", tickvals=sorted({int(v) for v in history["version"]}))
     st.plotly_chart(chart, width="stretch")

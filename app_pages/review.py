@@ -35,10 +35,13 @@ if queue.empty:
         st.button(f"List the least confident (threshold {widened:g})", key="review_widen",
                   on_click=lambda: st.session_state.update(review_threshold=widened))
     st.stop()
-st.dataframe(queue.drop(columns=ui.names_adding_nothing(queue)),
+# In percent points with two decimals: the "percent" preset drops trailing zeros, and
+# Sony's queue read "100%" above "60.99%".
+st.dataframe(ui.as_percent_points(queue.drop(columns=ui.names_adding_nothing(queue)),
+                                  ("oov_share",)),
              hide_index=True, column_config={
     "confidence": st.column_config.NumberColumn(format="%.3f"),
-    "oov_share": st.column_config.NumberColumn("unknown words", format="percent")})
+    "oov_share": st.column_config.NumberColumn("unknown words", format=ui.PERCENT)})
 
 if not auth.current_user().can("review"):
     st.caption("Your role may see the queue but not decide on it.")

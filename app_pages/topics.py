@@ -79,12 +79,18 @@ with ui.friendly_errors():
     top = topics.top_campaigns(topic_view, topic, 15).merge(campaign_names, how="left",
                                                             on="campaign_id")
     right.markdown("**Top campaigns**")
-    right.dataframe(top[["campaign_name", "campaign_id", "weight"]].drop(
-                        columns=ui.names_adding_nothing(top)), hide_index=True,
-                    column_config={
-                        "campaign_name": st.column_config.TextColumn("campaign"),
-                        "weight": st.column_config.ProgressColumn(
-                            "weight", min_value=0.0, max_value=1.0, format="%.3f")})
+    if unknown := topics.without_known_words(topic_view):
+        right.caption(f"Left out: {unknown:,} campaign{'s' * (unknown > 1)} the model knows "
+                      "no word of (the same weight on every topic says nothing about them).")
+    if top.empty:
+        right.caption("No campaign weighs on this topic (each one's weight rounds to 0).")
+    else:
+        right.dataframe(top[["campaign_name", "campaign_id", "weight"]].drop(
+                            columns=ui.names_adding_nothing(top)), hide_index=True,
+                        column_config={
+                            "campaign_name": st.column_config.TextColumn("campaign"),
+                            "weight": st.column_config.ProgressColumn(
+                                "weight", min_value=0.0, max_value=1.0, format="%.3f")})
 
     if auth.current_user().can("label_topics"):
         name_key = f"topic_name:{model_id}:{topic}"

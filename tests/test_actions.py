@@ -239,6 +239,8 @@ def test_benchmark_gap_fires_on_low_ctr_only_with_enough_volume() -> None:
     result = suggest(small, neighbor_terms, _peers(0.05), PLUMBING)
     assert by_kind(result, "benchmark_gap") == []
     assert any("CTR was not compared" in n and "minimum 1,000" in n for n in result.notes)
+    assert any(n.startswith("Conversion rate was not compared: this campaign has 1 clicks")
+               for n in result.notes)   # a sentence, as its neighbours (was lower case)
 
 
 def test_campaign_totals_do_not_double_count_search_terms() -> None:

@@ -101,6 +101,24 @@ def test_a_few_campaigns_keep_a_cluster_per_topic_that_holds_its_share():
     assert labels[7] != 7 and len(set(labels)) == 7          # a group of 1 still merges
 
 
+def test_a_campaign_the_model_knows_no_word_of_joins_no_topic_s_cluster():
+    """Its fingerprint is the prior alone (1/K everywhere), whose first maximum is topic 0:
+    Sony's `amuelind_brand` made T0 a cluster of two, and a campaign of T3 merged into
+    "T0", whose strongest topic was then T3."""
+    weights = np.full((16, 8), 0.02)
+    weights[np.arange(14), np.arange(14) % 7 + 1] = 0.86     # 2 campaigns a topic, 1-7
+    weights[14] = np.full(8, 0.02)
+    weights[14, [0, 6]] = [0.68, 0.18]                       # topic 0 leads one campaign
+    weights[15] = np.full(8, 1 / 8)                          # no word the model knows
+    known = np.arange(16) != 15
+    assert campaign_map.dominant_clusters(weights)[15] == 0  # what it was counted as
+    labels = campaign_map.dominant_clusters(weights, known=known)
+    assert labels[15] == campaign_map.UNKNOWN_CLUSTER
+    assert (labels[:15] == weights[:15].argmax(axis=1)).all()  # 15 // 8: 1 is big enough
+    assert campaign_map.dominant_clusters(weights[15:], known=known[15:]).tolist() == [
+        campaign_map.UNKNOWN_CLUSTER]                           # none known: no topic
+
+
 @pytest.mark.parametrize("n", [0, 1, 2, 4])
 def test_projection_of_tiny_inputs(n):
     weights = np.random.default_rng(0).dirichlet(np.ones(5), n) if n else np.empty((0, 5))

@@ -18,7 +18,7 @@ import ui
 from core.data import audit, ingest, store
 from core.model.text import TextConfig
 from core.ops import ab, deploy, drift, gate, train
-from core.serve import registry
+from core.serve import registry, review
 from tests.conftest import (
     FAST_K,
     REPO,
@@ -119,6 +119,8 @@ def test_tables_leave_out_columns_the_data_holds_no_value_in(home, tmp_path):
     # Named by their ids, as the Sony exports are: offered as `C1`, not `C1 — C1`
     assert at.selectbox(key="lookup_campaign").options == ["C1", "C2", "C3", "C4"]
     ok(at.selectbox(key="lookup_campaign").set_value("C1").run())
+    own_account = at.toggle[0]   # it changed nothing: no campaign names an account
+    assert own_account.disabled and own_account.help == "The data names no account."
     shown = list(at.dataframe[0].proto.column_order)
     assert "similarity" in shown and not {"account", "label"} & set(shown)
     assert shown[0] == "campaign_id" and "campaign_name" not in shown  # was `campaign`, `id`
@@ -528,11 +530,43 @@ def test_lookup_page_existing_and_new_campaign(trained_home):
     assert list(neighbours.columns[:6]) == ["campaign_name", "campaign_id", "similarity",
                                             "ctr", "cpc", "conversion_rate"]
     assert len(at.get("download_button")) == 2  # neighbours and actions
+    rated = next(s for s in at.selectbox if s.label == "Neighbour")  # `id — name`, as pickers
+    first = neighbours.iloc[0]
+    assert rated.options[0] == f"{first['campaign_id']} — {first['campaign_name']}"
     at.segmented_control(key="lookup_mode").set_value("New campaign").run()
     at.text_area(key="lookup_keywords").set_value(
         "emergency plumber\nblocked drain\nwater heater repair").run()
     ok(at)
     assert len(at.dataframe[0].value) == 10
+
+
+def test_lookup_and_ab_keep_their_campaign_over_a_visit_to_another_page(two_models_home,
+                                                                        second_model):
+    """Streamlit forgets a widget a run does not draw: Lookup's campaign, mode and pasted
+    keywords, and A/B's campaign, were gone after a look at another page."""
+    deploy.promote(second_model, "candidate")
+    at = page("lookup")
+    ok(at.selectbox(key="lookup_campaign").set_value("C00002").run())
+    ok(at.segmented_control(key="lookup_mode").set_value("New campaign").run())
+    ok(at.text_area(key="lookup_keywords").set_value("blocked drain").run())
+    at.switch_page("app_pages/map.py")
+    ok(at.run())
+    at.switch_page("app_pages/lookup.py")
+    ok(at.run())
+    assert at.segmented_control(key="lookup_mode").value == "New campaign"
+    assert at.text_area(key="lookup_keywords").value == "blocked drain"
+    ok(at.segmented_control(key="lookup_mode").set_value("Existing campaign").run())
+    assert at.selectbox(key="lookup_campaign").value == "C00002" and at.dataframe
+
+    at.switch_page("app_pages/ab.py")
+    ok(at.run())
+    ok(at.selectbox(key="ab_campaign").set_value("C00003").run())
+    at.switch_page("app_pages/home.py")
+    ok(at.run())
+    at.switch_page("app_pages/ab.py")
+    ok(at.run())
+    assert at.selectbox(key="ab_campaign").value == "C00003"
+    assert "A status" in at.dataframe[-1].value.columns
 
 
 def test_lookup_says_when_no_campaign_passes_the_filters_and_asks_no_feedback(trained_home):
@@ -583,12 +617,10 @@ def test_lookup_names_the_words_a_stored_campaign_has_that_the_model_does_not_us
     assert shown and lookup.unknown_of(campaign_id).unknown_words()[0] in " ".join(shown)
 
 
-def test_lookup_names_the_words_of_a_campaign_the_model_knows_no_word_of(home, tmp_path):
-    """A Sony campaign (`amuelind_brand`) whose every word the vocabulary filter dropped
-    showed "Words the model does not use: 100%" and no word (they were read by folding
-    them in, which refuses a campaign with no known word); `fingerprint` printed
-    `unknown_words: []`."""
-    from tests.conftest import cli, ok_json, write_terms_csv
+def odd_store(tmp_path) -> str:
+    """Dataset `odd` and its production model (K = 2), which knows no word of C5: the
+    vocabulary filter drops every word of it, as Sony's `amuelind_brand`."""
+    from tests.conftest import write_terms_csv
 
     rows = [("C1", "red shoes"), ("C1", "blue shoes"), ("C2", "red boots"),
             ("C2", "blue boots"), ("C3", "red shoes sale"), ("C4", "blue boots sale"),
@@ -597,9 +629,55 @@ def test_lookup_names_the_words_of_a_campaign_the_model_knows_no_word_of(home, t
         {"campaign_id": c, "campaign_name": c, "keyword": k} for c, k in rows])], "odd")
     model = train.train(train.TrainSpec(dataset="odd", k=2, params={"iterations": 20}))
     deploy.promote(model.model_id, "production")
+    return model.model_id
+
+
+def test_topics_page_leaves_a_campaign_the_model_knows_no_word_of_out_of_top_campaigns(
+        home, tmp_path):
+    """Its fingerprint is the prior alone (1/K on every topic): Sony's `amuelind_brand`
+    stood second among the top campaigns of most topics at 0.125. Weights shown as 0.000
+    were listed too (14 of Sony's 16 campaigns under a topic one campaign holds)."""
+    model_id = odd_store(tmp_path)
+    at = ok(page("topics"))
+    for topic in (0, 1):
+        ok(picker(at, f"topic_pick:{model_id}").set_value(topic).run())
+        top = at.dataframe[0].value  # C1-C4 hold both topics
+        assert "C5" not in set(top["campaign_id"]) and not top.empty
+        assert (top["weight"] >= 0.0005).all()  # none shown as 0.000
+        assert any("Left out: 1 campaign the model knows no word of" in c.value
+                   for c in at.caption)
+
+
+def test_map_shows_a_campaign_the_model_knows_no_word_of_as_such(home, tmp_path):
+    """It was painted as topic 0's (the first maximum of its 1/K prior) and counted in
+    T0's cluster; its own legend entry and cluster row say what it is."""
+    odd_store(tmp_path)
+    at = ok(page("map"))
+    legend = {trace["name"] for trace in json.loads(at.get("plotly_chart")[0].proto.spec)[
+        "data"]}
+    unknown = "no word the model knows"
+    assert unknown in legend
+    clusters = at.dataframe[0].value.set_index("name")
+    assert clusters.at[unknown, "campaigns"] == 1
+    assert clusters.index[-1] == unknown and clusters["campaigns"].sum() == 5
+
+
+def test_lookup_names_the_words_of_a_campaign_the_model_knows_no_word_of(home, tmp_path):
+    """A Sony campaign (`amuelind_brand`) whose every word the vocabulary filter dropped
+    showed "Words the model does not use: 100%" and no word (they were read by folding
+    them in, which refuses a campaign with no known word); `fingerprint` printed
+    `unknown_words: []`."""
+    from tests.conftest import cli, ok_json
+
+    odd_store(tmp_path)
     at = page("lookup")
     ok(at.selectbox(key="lookup_campaign").set_value("C5").run())
     assert [m.value for m in at.metric if m.label.startswith("Words")] == ["100%"]
+    # its fingerprint is the prior alone (0.5 and 0.5 here): the page says so
+    assert [w.value for w in at.warning if "knows no word of this campaign" in w.value]
+    ok(at.selectbox(key="lookup_campaign").set_value("C1").run())
+    assert not [w.value for w in at.warning if "knows no word" in w.value]
+    ok(at.selectbox(key="lookup_campaign").set_value("C5").run())
     dropped = [c.value for c in at.caption if "vocabulary filter" in c.value]
     assert dropped and all(w in dropped[0] for w in ("zorblax", "quintor", "flimwax"))
     printed = ok_json(cli("fingerprint", "C5", home=home))
@@ -773,6 +851,15 @@ def test_ab_monitor_and_audit_pages(two_models_home, second_model):
     assert len(at.dataframe[0].value) == len(audit.entries(limit=1000))
 
 
+def test_monitor_over_time_ticks_only_the_versions_checked(trained_home):
+    """With one version checked the version axis read 0, 1 and 2: versions 0 and 2 do not
+    exist."""
+    at = ok(page("monitor"))
+    ok(at.button[0].click().run())
+    over_time = json.loads(at.get("plotly_chart")[-1].proto.spec)["layout"]["xaxis"]
+    assert over_time["tickvals"] == [1] and over_time["tickmode"] == "array"
+
+
 def test_monitor_history_is_production_s_not_a_later_check_of_another_model(
         two_models_home, second_model):
     """`drift --model candidate` after the production check took the version's place in
@@ -912,14 +999,47 @@ def test_ab_does_not_count_neighbours_the_other_version_lacks_as_changed(two_mod
     campaign = next(c for c in sampled
                     if any(n.campaign_id not in common for n in a.index.query_id(c, 10)))
     table = ab.side_by_side(a, b, campaign)
-    absent = ~table["A"].isin(common)
+    absent = ~table["A neighbour"].isin(common)
     assert absent.any() and (table.loc[absent, "A status"] == ab.NOT_IN_B).all()
     assert (table["A status"] == "only A").sum() == (
-        ~table["A"].isin(table["B"]) & ~absent).sum()
+        ~table["A neighbour"].isin(table["B neighbour"]) & ~absent).sum()
     at = ok(page("ab"))
     at.selectbox(key="ab_campaign").set_value(campaign).run()
     ok(at)
     assert any(f"{absent.sum()} of A's are not in B's data" in c.value for c in at.caption)
+
+
+def test_ab_names_each_column_and_axis_by_its_model(two_models_home, second_model):
+    """The neighbour columns were headed "A" and "B", as if they held the models; on data
+    whose campaigns are named by their ids (the Sony exports) each neighbour showed twice,
+    as "A" and "A name". The alignment, drawn under "Live traffic", labelled every other
+    row and its hover said x and y: two models of one data name their topics alike."""
+    production = registry.resolve("production")
+    deploy.promote(second_model, "candidate")
+    at = ok(page("ab"))
+    at.selectbox(key="ab_campaign").set_value("C00003").run()
+    shown = ok(at).dataframe[-1].value
+    assert {"A neighbour", "A name", "B neighbour", "B name"} <= set(shown.columns)
+    assert shown["A name"].notna().all() and "A" not in shown.columns
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert spec["data"][0]["hovertemplate"].startswith("A: %{y}<br>B: %{x}")
+    assert spec["layout"]["yaxis"]["title"]["text"] == f"A: {production}"
+    assert spec["layout"]["xaxis"]["title"]["text"] == f"B: {second_model}"
+    assert spec["layout"]["yaxis"]["dtick"] == 1
+    # 22 px a row besides the margins: 400 px in all left the rows of a small K squashed
+    assert spec["layout"]["height"] == ui.HEATMAP_MARGINS + 22 * FAST_K
+    blocks = [b.value if b.type == "subheader" else b.type for b in at.main]
+    assert blocks.index("plotly_chart") < blocks.index("Live traffic (scoring service, last 24 h)")
+
+    with store.transaction() as con:  # named by their ids, as Sony's campaigns are
+        con.execute("UPDATE terms SET campaign_name = campaign_id")
+    at = ok(page("ab"))
+    at.selectbox(key="ab_campaign").set_value("C00003").run()
+    assert list(ok(at).dataframe[-1].value.columns) == [
+        "rank", "A neighbour", "A similarity", "A status",
+        "B neighbour", "B similarity", "B status"]
+    neighbour = next(s for s in at.selectbox if s.label == "Neighbour")
+    assert neighbour.options[0] == f"A: {shown['A neighbour'][0]}"
 
 
 def test_ab_notes_the_metric_deltas_of_models_of_two_datasets(two_models_home, tmp_path):
@@ -1015,6 +1135,11 @@ def test_review_page_lists_the_queue_and_saves_a_decision(review_home):
     at = ok(page("review"))
     queue = at.dataframe[0].value
     assert {"X001", "X002"} <= set(queue["campaign_id"])
+    # unknown words in percent points, all with two decimals ("100%" stood above "60.99%")
+    shares = review.review_queue(production)["oov_share"]
+    assert queue["oov_share"].tolist() == pytest.approx((shares * 100).tolist())
+    assert json.loads(at.dataframe[0].proto.columns)["oov_share"]["type_config"][
+        "format"] == ui.PERCENT
     assert store.query_one("SELECT count(*) FROM reviews")[0] == 0
     campaign = at.selectbox(key="review_campaign")
     assert "X002 — Odd two" in campaign.options  # campaign names, not topic names
@@ -1130,3 +1255,19 @@ def test_audit_page_filters_the_whole_log_not_its_latest_page(trained_home):
     assert at.dataframe[0].value["action"].tolist() == ["promote"]
     ok(at.multiselect[0].set_value([]).run())
     assert not at.dataframe and any("Pick at least one action" in i.value for i in at.info)
+
+
+def test_audit_page_marks_a_model_deleted_since(two_models_home, second_model):
+    """A deleted model's train and score entries showed its bare id, as if it still
+    existed; Monitor and A/B mark such a model "M (deleted)". A dataset version or a
+    campaign that happens to look like no model id is left as it is."""
+    production = registry.resolve("production")
+    registry.delete(second_model)
+    log = ok(page("audit")).dataframe[0].value
+    gone = registry.deleted_label(second_model)
+    targets = log.groupby("action")["target"].agg(set)
+    assert targets["train"] == {production, gone} and targets["score"] == {production, gone}
+    assert targets["delete"] == {gone} and targets["promote"] == {production}
+    assert targets["import"] == {"demo v1"}
+    assert not (log["target"] == second_model).any()
+    assert set(audit.MODEL_ACTIONS) <= set(audit.ACTIONS)

@@ -20,6 +20,10 @@ ACTIONS = ("canary", "carry_labels", "clear_brands", "delete", "drift", "feedbac
            "import", "key_create", "key_revoke", "label_topic", "pipeline", "promote",
            "review", "save_settings", "score", "set_brands", "set_currency", "sweep",
            "train")
+# The actions whose target is a model id (the others name a dataset version, a campaign,
+# an account, a key or a sweep): pages mark those of a model deleted since.
+MODEL_ACTIONS = ("canary", "carry_labels", "delete", "label_topic", "pipeline", "promote",
+                 "score", "train")
 
 
 def record(con: duckdb.DuckDBPyConnection, action: str, target: str | None = None,

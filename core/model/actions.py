@@ -506,17 +506,19 @@ def _benchmark_gaps(own: pd.Series, peers: pd.DataFrame, s: ActionSettings,
     actions = []
     for name, num, den, higher_better, ratio_key, min_key in _GAPS:
         ratio_limit, minimum = getattr(s, ratio_key), getattr(s, min_key)
+        # a note is a sentence: "conversion rate was not compared" stood among capitals
+        skipped = f"{name[:1].upper()}{name[1:]} was not compared"
         if pd.isna(own.get(num)) or pd.isna(own.get(den)):
-            notes.append(f"{name} was not compared: this campaign has no {num} or {den}.")
+            notes.append(f"{skipped}: this campaign has no {num} or {den}.")
             continue
         if own[den] < minimum:
-            notes.append(f"{name} was not compared: this campaign has {own[den]:,.0f} {den} "
+            notes.append(f"{skipped}: this campaign has {own[den]:,.0f} {den} "
                          f"(minimum {minimum:,}).")
             continue
         ok = peers[den].fillna(0) >= minimum
         values = (peers.loc[ok, num] / peers.loc[ok, den]).dropna()
         if len(values) < s.min_neighbors:
-            notes.append(f"{name} was not compared: {len(values)} similar campaign(s) have "
+            notes.append(f"{skipped}: {len(values)} similar campaign(s) have "
                          f"{minimum:,}+ {den} (minimum {s.min_neighbors}).")
             continue
         value, median = float(own[num] / own[den]), float(values.median())

@@ -108,6 +108,12 @@ class Fingerprint:
         return float(self.weights.max())
 
     @property
+    def knows_no_word(self) -> bool:
+        """No word of the campaign is in the model's vocabulary: its weights are the prior
+        alone (1/K on every topic), which says nothing of what it is about."""
+        return self.oov_share >= 1
+
+    @property
     def never_seen_tokens(self) -> list[str]:
         """Unknown tokens the training data never had (not merely filtered out)."""
         return [t for t in self.unknown_tokens if t not in self.dropped]

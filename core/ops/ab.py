@@ -31,12 +31,16 @@ def common_campaigns(a: Lookup, b: Lookup) -> list[str]:
 
 
 NOT_IN_B, NOT_IN_A = "not in B's data", "not in A's data"
+# Each side's (neighbour id, name) columns of `side_by_side`.
+NEIGHBOUR_COLUMNS = (("A neighbour", "A name"), ("B neighbour", "B name"))
 
 
 def side_by_side(a: Lookup, b: Lookup, campaign_id: str, n: int = 10) -> pd.DataFrame:
     """Rank by rank: each model's neighbour and whether the other model also found it.
     A neighbour the other model has no fingerprint for (models of two versions of the
-    data) is marked `not in B's data`, not `only A`: the other model could not find it."""
+    data) is marked `not in B's data`, not `only A`: the other model could not find it.
+    The neighbours' columns say whose they are ("A neighbour"): headed "A" and "B", a
+    column of campaign ids read as the models' ids or topics."""
     check_comparable(a, b)
     left = a.neighbors(campaign_id, n)
     right = b.neighbors(campaign_id, n)
@@ -55,12 +59,12 @@ def side_by_side(a: Lookup, b: Lookup, campaign_id: str, n: int = 10) -> pd.Data
         rb = right.iloc[rank] if rank < len(right) else None
         rows.append({
             "rank": rank + 1,
-            "A": None if ra is None else ra["campaign_id"],
+            "A neighbour": None if ra is None else ra["campaign_id"],
             "A name": None if ra is None else ra["campaign_name"],
             "A similarity": None if ra is None else ra["similarity"],
             "A status": None if ra is None else status(ra["campaign_id"], in_b, data_b,
                                                        "only A", NOT_IN_B),
-            "B": None if rb is None else rb["campaign_id"],
+            "B neighbour": None if rb is None else rb["campaign_id"],
             "B name": None if rb is None else rb["campaign_name"],
             "B similarity": None if rb is None else rb["similarity"],
             "B status": None if rb is None else status(rb["campaign_id"], in_a, data_a,

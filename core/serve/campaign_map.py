@@ -160,13 +160,31 @@ def projection(model_id: str | None = None) -> tuple[pd.DataFrame, int, bool]:
     return frame, len(ids), False
 
 
-def dominant_clusters(weights: np.ndarray, min_cluster_size: int | None = None) -> np.ndarray:
+# The cluster, dominant topic and top topics of a campaign the model knows no word of.
+UNKNOWN_CLUSTER, NO_KNOWN_WORD = -1, "no word the model knows"
+
+
+def dominant_clusters(weights: np.ndarray, min_cluster_size: int | None = None,
+                      known: np.ndarray | None = None) -> np.ndarray:
     """Cluster id (a topic id) of every campaign: its dominant topic, with topics that
     dominate fewer than `min_cluster_size` campaigns (default max(5, 1% of them)) merged
     into the nearest bigger cluster by Hellinger distance of the mean fingerprints. With
     fewer than 5 campaigns a topic on average, a topic dominating its share (n / K) is big
-    enough: the 16 Sony campaigns (K = 8, 2 each) were all one cluster."""
+    enough: the 16 Sony campaigns (K = 8, 2 each) were all one cluster.
+
+    `known`: False for a campaign the model knows no word of, which gets UNKNOWN_CLUSTER.
+    Its fingerprint is the prior alone, 1/K on every topic, whose first maximum is topic
+    0: Sony's `amuelind_brand` made T0 a cluster of two, and a T3 campaign merged into it
+    named "T0" with T3 its strongest topic."""
     weights = np.asarray(weights, dtype=np.float64)
+    labels = np.full(len(weights), UNKNOWN_CLUSTER, dtype=np.int64)
+    known = np.ones(len(weights), dtype=bool) if known is None else np.asarray(known, bool)
+    labels[known] = _merged_dominant(weights[known], min_cluster_size)
+    return labels
+
+
+def _merged_dominant(weights: np.ndarray, min_cluster_size: int | None) -> np.ndarray:
+    """`dominant_clusters` of campaigns the model knows words of."""
     n = len(weights)
     if n == 0:
         return np.empty(0, dtype=np.int64)
@@ -207,9 +225,11 @@ def clusters_frame(weights: np.ndarray, labels: np.ndarray, campaigns: pd.DataFr
         members = labels == cluster
         mean = np.asarray(weights, dtype=np.float64)[members].mean(axis=0)
         part = campaigns.loc[members]
+        unknown = cluster == UNKNOWN_CLUSTER
         rows.append({
-            "cluster": int(cluster), "name": names[int(cluster)],
-            "campaigns": int(members.sum()), "top_topics": _top_topics(mean, names),
+            "cluster": int(cluster), "name": NO_KNOWN_WORD if unknown else names[int(cluster)],
+            "campaigns": int(members.sum()),
+            "top_topics": NO_KNOWN_WORD if unknown else _top_topics(mean, names),
             **{f"median_{c}": float(pd.to_numeric(part[c], errors="coerce").median())
                if c in part else float("nan") for c in ("ctr", "cpc", "conversion_rate")},
             "cost": float(pd.to_numeric(part["cost"], errors="coerce").sum(min_count=1))
@@ -218,8 +238,9 @@ def clusters_frame(weights: np.ndarray, labels: np.ndarray, campaigns: pd.DataFr
     frame = pd.DataFrame(rows, columns=["cluster", "name", "campaigns", "top_topics",
                                         "median_ctr", "median_cpc", "median_conversion_rate",
                                         "cost"])
-    return frame.sort_values(["campaigns", "cluster"], ascending=[False, True],
-                             ignore_index=True)
+    frame = frame.assign(last=frame["cluster"] == UNKNOWN_CLUSTER)   # after the topics
+    return frame.sort_values(["last", "campaigns", "cluster"], ascending=[True, False, True],
+                             ignore_index=True).drop(columns="last")
 
 
 def campaign_map(model_id: str | None = None) -> CampaignMap:
@@ -230,21 +251,24 @@ def campaign_map(model_id: str | None = None) -> CampaignMap:
     info = model.manifest["dataset"]
     prints = score.load_fingerprints(model_id)
     table = datasets.campaigns(info["name"], int(info["version"]), prints.campaign_ids)
-    labels = dominant_clusters(prints.weights)
+    known = np.asarray(prints.oov_share) < 1   # 1: no word of it is in the vocabulary
+    labels = dominant_clusters(prints.weights, known=known)
     clusters = clusters_frame(prints.weights, labels, table.reset_index(drop=True), names)
     xy, total, cached = projection(model_id)
     rows = pd.Index(prints.campaign_ids).get_indexer(xy["campaign_id"])
     weights = prints.weights[rows]
-    dominant = weights.argmax(axis=1)
+    dominant = np.where(known[rows], weights.argmax(axis=1), UNKNOWN_CLUSTER)
+    names_of = dict(enumerate(names)) | {UNKNOWN_CLUSTER: NO_KNOWN_WORD}
     detail = table.iloc[rows].reset_index(drop=True)
     points = xy.assign(
         campaign_name=detail["campaign_name"].to_numpy() if "campaign_name" in detail else None,
         account=detail["account"].to_numpy() if "account" in detail else None,
         label=detail["label"].to_numpy() if "label" in detail else None,
-        topic=dominant, topic_name=[names[t] for t in dominant],
+        topic=dominant, topic_name=[names_of[t] for t in dominant],
         weight=weights.max(axis=1),
-        top_topics=[_top_topics(w, names) for w in weights],
-        cluster=[names[c] for c in labels[rows]],
+        top_topics=[_top_topics(w, names) if t != UNKNOWN_CLUSTER else NO_KNOWN_WORD
+                    for w, t in zip(weights, dominant, strict=True)],
+        cluster=[names_of[c] for c in labels[rows]],
         **{c: pd.to_numeric(detail[c], errors="coerce").to_numpy()
            for c in ("ctr", "cpc", "conversion_rate", "cost") if c in detail},
     )

@@ -17,7 +17,7 @@ import math
 import platform
 import secrets
 import shutil
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
@@ -240,6 +240,18 @@ def marked_deleted(model_ids: Iterable[str | None]) -> dict[str, str]:
     known = set(store.query("SELECT model_id FROM models WHERE list_contains(?, model_id)",
                             [sorted(ids)])["model_id"])
     return {m: m if m in known else deleted_label(m) for m in ids}
+
+
+def audit_entries(limit: int = 200, action: str | Collection[str] | None = None
+                  ) -> pd.DataFrame:
+    """`audit.entries` as the Audit page lists them: the target of a model's entry reads
+    `deleted_label` once the model is deleted, as Monitor and A/B mark it (the page showed
+    a deleted model's train, promote and score entries by its bare id, as if it served)."""
+    log = audit.entries(limit=limit, action=action)
+    about_models = log["action"].isin(audit.MODEL_ACTIONS)
+    shown = marked_deleted(log.loc[about_models, "target"])
+    return log.assign(target=log["target"].where(
+        ~about_models, log["target"].map(lambda target: shown.get(target, target))))
 
 
 def metrics_table(dataset: str | None = None) -> pd.DataFrame:
