@@ -925,6 +925,27 @@ def test_excel_workbook_is_refused(tmp_path: Path) -> None:
     assert "Excel" in error_of(path)
 
 
+def test_a_compressed_csv_is_refused_naming_its_compression(tmp_path: Path) -> None:
+    """A gzip (or bzip2, xz) of a CSV was refused as "NUL bytes (binary data, or UTF-16 or
+    UTF-32 without a byte-order mark)", which sent the user after an encoding; a text
+    header starting "BZh" is no bzip2 file."""
+    import bz2
+    import gzip
+    import lzma
+
+    text = b"Keyword,Campaign ID\nred shoes,C1\n"
+    for suffix, packed, kind in ((".csv.gz", gzip.compress(text), "gzip"),
+                                 (".csv.bz2", bz2.compress(text), "bzip2"),
+                                 (".csv.xz", lzma.compress(text), "xz")):
+        path = tmp_path / f"terms{suffix}"
+        path.write_bytes(packed)
+        assert error_of(path) == (f"terms{suffix}: this is a {kind}-compressed file, which "
+                                  "cannot be imported as it is; decompress it and import the "
+                                  "CSV or Parquet file inside")
+    plain = write(tmp_path / "bzh.csv", "BZh,Keyword\nx,red shoes\n")
+    assert read_paths([plain]).frame["term"].tolist() == ["red shoes"]
+
+
 def test_corrupt_parquet(tmp_path: Path) -> None:
     path = tmp_path / "broken.parquet"
     path.write_bytes(b"PAR1" + b"garbage" * 20)

@@ -380,6 +380,9 @@ def _read_one(data: bytes, name: str, encoding: str | None = None) -> ReadResult
     elif data[:4] == b"PK\x03\x04":
         raise InputError("this is a ZIP archive or an Excel workbook, which cannot be imported; "
                          "save the sheet as CSV (UTF-8) and import that", file=name)
+    elif kind := _compressed_kind(data):
+        raise InputError(f"this is a {kind}-compressed file, which cannot be imported as it is; "
+                         "decompress it and import the CSV or Parquet file inside", file=name)
     else:
         text, encoding_warnings = _decode(data, name, encoding)
         raw = _read_delimited(text, name)
@@ -388,6 +391,20 @@ def _read_one(data: bytes, name: str, encoding: str | None = None) -> ReadResult
     frame, warnings = _canonical_frame(raw, name)
     return ReadResult(frame, [name], raw.warnings + warnings, {name: raw.format},
                       next(iter(currencies)) if len(currencies) == 1 else None, currencies)
+
+
+# The first bytes of compressed files: a gzip of a CSV was refused as "NUL bytes (binary
+# data, or UTF-16 or UTF-32 without a byte-order mark)", naming the wrong cause.
+_COMPRESSED = {b"\x1f\x8b": "gzip", b"\xfd7zXZ\x00": "xz", b"\x28\xb5\x2f\xfd": "zstd",
+               b"7z\xbc\xaf\x27\x1c": "7-Zip"}
+_BZIP2 = re.compile(rb"^BZh[1-9]1AY&SY")  # "BZh" alone may start a header
+
+
+def _compressed_kind(data: bytes) -> str | None:
+    """The compression whose mark `data` starts with ("gzip"), or None."""
+    if _BZIP2.match(data[:10]):
+        return "bzip2"
+    return next((kind for mark, kind in _COMPRESSED.items() if data.startswith(mark)), None)
 
 
 # --------------------------------------------------------------------------- decoding
