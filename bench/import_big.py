@@ -70,6 +70,7 @@ def child(path: Path) -> dict[str, Any]:
     from core.data import auth, ingest, readers
 
     spent = dict.fromkeys(STEPS, 0.0)
+    peaks: dict[str, float] = {}
 
     def timed(module, attribute: str, step: str) -> None:
         original = getattr(module, attribute)
@@ -81,6 +82,7 @@ def child(path: Path) -> dict[str, Any]:
                 return original(*args, **kwargs)
             finally:
                 spent[step] += time.process_time() - started
+                peaks[step] = peak_mb()  # the peak so far: where it grows is the step's
         setattr(module, attribute, run)
 
     timed(readers, "_decode", "decode")
@@ -94,7 +96,7 @@ def child(path: Path) -> dict[str, Any]:
     total, cpu = time.perf_counter() - started, time.process_time() - cpu
     spent["read_delimited"] -= spent["rows_at_once"]  # the rest of the delimited read
     return {"seconds": total, "cpu_seconds": cpu, **spent, "peak_mb": peak_mb(),
-            "rows": summary.rows, "hash": summary.content_hash}
+            "peak_mb_by_step": peaks, "rows": summary.rows, "hash": summary.content_hash}
 
 
 def run_once(path: Path) -> dict[str, Any]:
