@@ -269,3 +269,37 @@ def test_campaign_totals_do_not_count_search_term_clicks_twice(home, tmp_path):
     table = datasets.campaigns("mixed", 1).set_index("campaign_id")
     assert table.loc["K", "clicks"] == 10 and table.loc["K", "impressions"] == 100
     assert table.loc["S", "clicks"] == 5 and table.loc["K", "search_terms"] == 1
+
+
+def test_a_reimport_names_campaign_ids_an_older_import_spelled_as_floats(home, tmp_path):
+    """Imports before float ids were read whole stored a Parquet float id 12345678901.0 as
+    '1.2345678901e+10' (and 7.0 as '7.0'); the same file imported again now stores
+    '12345678901', a new version whose campaigns match no review or neighbour verdict of
+    the old one, which the import did not say. It says so now, naming one pair, and the
+    version keeps the warning."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "excel.parquet"
+    pq.write_table(pa.table({"campaign_id": pa.array([12345678901.0, 7.0, 8.0], pa.float64()),
+                             "term": ["red shoes", "blue socks", "green hats"]}), path)
+    ingest.import_paths([path], "excel")
+    with store.transaction() as con:  # as an import before stop 35 stored them
+        con.execute("UPDATE terms SET campaign_id = CASE campaign_id "
+                    "WHEN '12345678901' THEN '1.2345678901e+10' WHEN '7' THEN '7.0' "
+                    "ELSE campaign_id END WHERE dataset = 'excel'")
+        con.execute("UPDATE datasets SET content_hash = 'of the old spelling'")
+    again = ingest.import_paths([path], "excel")
+    assert (again.version, again.status) == (2, "created")
+    note = ("2 campaign ids of this version are spelled as a float in an earlier version "
+            "('1.2345678901e+10' in v1 is '12345678901' now: imports before float ids were "
+            "read as integers stored them so); reviews, neighbour feedback and models of that "
+            "version name the old spelling, so they do not apply to these campaigns")
+    assert again.warnings == [note]
+    stored = datasets.list_versions("excel").set_index("version")["warnings"]
+    assert list(stored[2]) == [note] and list(stored[1]) == []
+    # a file of other ids, or a dataset without old spellings, gets no such note
+    other = tmp_path / "other.csv"
+    other.write_text("campaign_id,term\n9,new words\n", encoding="utf-8")
+    assert ingest.import_paths([other], "excel").warnings == []
+    assert ingest.import_paths([path], "fresh").warnings == []

@@ -174,6 +174,38 @@ def import_each(results: Iterable[readers.ReadResult], dataset: str) -> ImportSu
         return _store(result, dataset, staged, rows, len(campaigns), _digest(hashes))
 
 
+# Campaign ids an import before whole float ids were read as integers (stop 35) stored
+# as Arrow or pandas printed a float ("1.2345678901e+10", "7.0"), and the integer each
+# is now read as: the text `readers.float_id_texts` gives it.
+_RESPELLED_IDS = (
+    "SELECT count(*), arg_min(old.id, new.id), min(new.id), arg_min(old.version, new.id) "
+    "FROM (SELECT campaign_id AS id, max(version) AS version FROM terms WHERE dataset = ? "
+    "      AND regexp_matches(campaign_id, '^-?\\d+(\\.\\d+)?e\\+\\d+$|^-?\\d+\\.0$') "
+    "      GROUP BY campaign_id) old "
+    "JOIN (SELECT DISTINCT campaign_id AS id FROM read_parquet(?)) new "
+    "ON CAST(TRY_CAST(TRY_CAST(old.id AS DOUBLE) AS BIGINT) AS VARCHAR) = new.id")
+
+
+def _respelled_ids(con, dataset: str, staged: list[Path]) -> list[str]:
+    """A warning when campaign ids of the new version are spelled otherwise in an earlier
+    version of `dataset` (a Parquet float id: "1.2345678901e+10" then, "12345678901" now):
+    they are other campaigns to every review, neighbour verdict and model of the old
+    version, so a re-import of the same file is a new version that matches none of them.
+    Old versions are immutable and models on disk name their ids, so nothing is rewritten."""
+    if not staged:
+        return []
+    count, old, new, version = con.execute(
+        _RESPELLED_IDS, [dataset, [str(path) for path in staged]]).fetchone()
+    if not count:
+        return []
+    many = count > 1
+    return [f"{count:,} campaign id{'s' if many else ''} of this version {'are' if many else 'is'} "
+            f"spelled as a float in an earlier version ({old!r} in v{version} is {new!r} "
+            "now: imports before float ids were read as integers stored them so); reviews, "
+            "neighbour feedback and models of that version name the old spelling, so they "
+            "do not apply to these campaigns"]
+
+
 def _store(result: readers.ReadResult, dataset: str, staged: list[Path], rows: int,
            campaigns: int, digest: str) -> ImportSummary:
     """The version's row, its terms (from the staged Parquet files) and the audit entry, in
@@ -190,6 +222,8 @@ def _store(result: readers.ReadResult, dataset: str, staged: list[Path], rows: i
         version = con.execute(
             "SELECT coalesce(max(version), 0) + 1 FROM datasets WHERE name = ?", [dataset]
         ).fetchone()[0]
+        result = replace(result, warnings=[*result.warnings,
+                                           *_respelled_ids(con, dataset, staged)])
         con.execute(
             "INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [dataset, version, digest, list(result.files),

@@ -12,8 +12,12 @@ only an irregular one is re-read row by row to say where it goes wrong.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import functools
+import gc
 import io
+import itertools
 import os
 import re
 import stat
@@ -160,6 +164,14 @@ _CLEANED_COLUMNS = ("term", "campaign_name", "term_type", "match_type", *_TEXT_C
 # impressions/clicks fit int64 with room to spare.
 _METRIC_MAX = {"impressions": 1e12, "clicks": 1e12, "cost": 1e15, "conversions": 1e12}
 _MAX_LISTED_LINES = 10
+# Rows of a CSV parsed before their cells move to Arrow (`_rows_at_once`), and characters
+# of its text the CSV reader is given at a time (`_text_lines`).
+_CHUNK_ROWS = 100_000
+_TEXT_PIECE = 1 << 20
+# A cell of Python whitespace only (`str.strip` leaves nothing), for Arrow's RE2, whose \s
+# is ASCII only; and a superset of the totals labels `_TOTAL_LABEL` matches.
+_BLANK_CELL = r"^[\s\x0b\x1c-\x1f\x85\p{Z}]*$"
+_TOTAL_WORD = r"(?i)tota|gesamt|合計|総計"
 
 # Builds the error for (message, row position, canonical column) of the file being read.
 _Fail = Callable[[str, int, str], InputError]
@@ -368,6 +380,9 @@ def _read_one(data: bytes, name: str, encoding: str | None = None) -> ReadResult
     elif data[:4] == b"PK\x03\x04":
         raise InputError("this is a ZIP archive or an Excel workbook, which cannot be imported; "
                          "save the sheet as CSV (UTF-8) and import that", file=name)
+    elif kind := _compressed_kind(data):
+        raise InputError(f"this is a {kind}-compressed file, which cannot be imported as it is; "
+                         "decompress it and import the CSV or Parquet file inside", file=name)
     else:
         text, encoding_warnings = _decode(data, name, encoding)
         raw = _read_delimited(text, name)
@@ -376,6 +391,20 @@ def _read_one(data: bytes, name: str, encoding: str | None = None) -> ReadResult
     frame, warnings = _canonical_frame(raw, name)
     return ReadResult(frame, [name], raw.warnings + warnings, {name: raw.format},
                       next(iter(currencies)) if len(currencies) == 1 else None, currencies)
+
+
+# The first bytes of compressed files: a gzip of a CSV was refused as "NUL bytes (binary
+# data, or UTF-16 or UTF-32 without a byte-order mark)", naming the wrong cause.
+_COMPRESSED = {b"\x1f\x8b": "gzip", b"\xfd7zXZ\x00": "xz", b"\x28\xb5\x2f\xfd": "zstd",
+               b"7z\xbc\xaf\x27\x1c": "7-Zip"}
+_BZIP2 = re.compile(rb"^BZh[1-9]1AY&SY")  # "BZh" alone may start a header
+
+
+def _compressed_kind(data: bytes) -> str | None:
+    """The compression whose mark `data` starts with ("gzip"), or None."""
+    if _BZIP2.match(data[:10]):
+        return "bzip2"
+    return next((kind for mark, kind in _COMPRESSED.items() if data.startswith(mark)), None)
 
 
 # --------------------------------------------------------------------------- decoding
@@ -563,25 +592,24 @@ def _read_delimited(text: str, name: str) -> _RawTable:
         reader = _csv_rows(text, skip, delimiter)
         next(reader)
         parsed = _rows_one_by_one(reader, layout)
-    rows, lines, totals = parsed
-    columns = dict(enumerate(zip(*rows, strict=True)))
-    rows, lines, columns, repeats = _without_repeated_header(rows, lines, columns, written,
-                                                             layout)
-    if not rows:
+    columns, lines, totals = parsed
+    columns, lines, repeats = _without_repeated_header(columns, lines, written, layout)
+    if not len(lines):
         what = ("only totals rows" if totals else "a header but no data rows")
         raise InputError(f"the file has {what}", file=name, line=skip + 1)
 
-    decimal_comma, style_warnings = _number_style(header, matched, columns.__getitem__,
-                                                  lines, name)
-    _check_rivals(header, matched, columns.__getitem__, lines, name, decimal_comma)
-    values = {column: pd.Series(columns[index], dtype=object)
-              for column, index in matched.items()}
+    def cells_of(index: int) -> pd.Series:  # "str", still in Arrow
+        return columns[index].to_pandas()
+
+    decimal_comma, style_warnings = _number_style(header, matched, cells_of, lines, name)
+    _check_rivals(header, matched, cells_of, lines, name, decimal_comma)
+    values = {column: cells_of(index) for column, index in matched.items()}
+    table = pa.table(columns, names=[str(i) for i in range(layout.width)])
     file_format = _report_format(title, delimiter, header[layout.term_index])
     return _RawTable(
         values=values, headers={c: header[i] for c, i in matched.items()},
-        lines=np.asarray(lines, dtype="int64"), format=file_format,
-        term_header=header[layout.term_index],
-        cells=lambda at: [tuple(columns[i][p] for i in range(layout.width)) for p in at],
+        lines=lines, format=file_format, term_header=header[layout.term_index],
+        cells=lambda at: _parquet_rows(table, at),
         report_date=_report_date(range_line),
         warnings=_term_column_note(header, matched, name) + repeats + style_warnings,
         decimal_comma=decimal_comma)
@@ -682,37 +710,57 @@ class _Layout:
 
 
 def _csv_rows(text: str, skip: int, delimiter: str):
-    stream = io.StringIO(text, newline="")
+    lines = _text_lines(text)
     for _ in range(skip):
-        stream.readline()
-    return csv.reader(stream, delimiter=delimiter, strict=True)
+        next(lines, None)
+    return csv.reader(lines, delimiter=delimiter, strict=True)
 
 
-def _without_repeated_header(rows: list, lines: list[int], columns: dict[int, tuple],
+def _text_lines(text: str) -> Iterator[str]:
+    """The lines of `text` as `io.StringIO(text, newline="")` gives them, read from pieces
+    of about `_TEXT_PIECE` characters cut after a line feed: a StringIO of the whole text
+    held four bytes per character beside it (533 MB for a 133 MB CSV)."""
+    start = 0
+    while start < len(text):
+        end = text.find("\n", start + _TEXT_PIECE)
+        end = len(text) if end < 0 else end + 1
+        yield from io.StringIO(text[start:end], newline="")
+        start = end
+
+
+def _without_repeated_header(columns: list[pa.ChunkedArray], lines: np.ndarray,
                              header: list[str], layout: _Layout
-                             ) -> tuple[list, list[int], dict[int, tuple], list[str]]:
-    """The rows (and their columns) without those that repeat the header cell for cell (two
-    exports joined with `cat`: "Keyword,Campaign ID" was imported as the term "Keyword" of
-    a campaign "Campaign ID", or refused as "'Clicks' is not a number"), and a warning
-    naming them. The header's term is first looked for in the term column at C speed
-    (`in` over the column's tuple): a Python pass over every row cost 0.3 s per 2M rows
-    (bench/read_csv.py)."""
-    term_index, term = layout.term_index, header[layout.term_index]
-    if not rows or term not in columns[term_index]:
-        return rows, lines, columns, []
-    repeated = {i for i, cell in enumerate(columns[term_index])
-                if cell == term and rows[i] == header}
-    if not repeated:
-        return rows, lines, columns, []
-    at = [lines[i] for i in sorted(repeated)]
+                             ) -> tuple[list[pa.ChunkedArray], np.ndarray, list[str]]:
+    """The columns without the rows that repeat the header cell for cell (two exports
+    joined with `cat`: "Keyword,Campaign ID" was imported as the term "Keyword" of a
+    campaign "Campaign ID", or refused as "'Clicks' is not a number"), and a warning naming
+    them. Compared in Arrow, the term column first: a Python pass over every row cost
+    0.3 s per 2M rows (bench/read_csv.py)."""
+    term_index = layout.term_index
+    if not len(lines) or not pc.any(pc.equal(columns[term_index], header[term_index])).as_py():
+        return columns, lines, []
+    same = functools.reduce(pc.and_, (pc.equal(column, cell)
+                                      for column, cell in zip(columns, header, strict=True)))
+    repeated = np.flatnonzero(same.to_numpy(zero_copy_only=False))
+    if not repeated.size:
+        return columns, lines, []
+    at = lines[repeated].tolist()
     listed = ", ".join(str(n) for n in at[:_MAX_LISTED_LINES])
     more = ", ..." if len(at) > _MAX_LISTED_LINES else ""
     many = "s" if len(at) > 1 else ""
-    rows = [row for i, row in enumerate(rows) if i not in repeated]
-    return (rows, [line for i, line in enumerate(lines) if i not in repeated],
-            dict(enumerate(zip(*rows, strict=True))),
+    columns, lines = _without_rows(columns, lines, repeated)
+    return (columns, lines,
             [f"{layout.name}: {len(at)} row{many} repeating the header (line "
              f"{layout.skip + 1}) dropped (line{many} {listed}{more}): files joined into one?"])
+
+
+def _without_rows(columns: list[pa.ChunkedArray], lines: np.ndarray, positions: np.ndarray
+                  ) -> tuple[list[pa.ChunkedArray], np.ndarray]:
+    """The columns and lines without the rows at `positions`."""
+    keep = np.ones(len(lines), dtype=bool)
+    keep[positions] = False
+    mask = pa.array(keep)
+    return [column.filter(mask) for column in columns], lines[keep]
 
 
 def _is_total(row: list[str], layout: _Layout) -> bool:
@@ -724,32 +772,87 @@ def _is_total(row: list[str], layout: _Layout) -> bool:
     return any(_TOTAL_LABEL.match(cell) for cell in row)
 
 
-def _rows_at_once(reader, layout: _Layout) -> tuple[list, list[int], int] | None:
+def _rows_at_once(reader, layout: _Layout
+                  ) -> tuple[list[pa.ChunkedArray], np.ndarray, int] | None:
     """All rows in one C-speed pass when the file is regular (one line per row, every row
-    as wide as the header); None otherwise."""
+    as wide as the header), as Arrow text columns, totals rows dropped; None otherwise.
+
+    Rows are parsed `_CHUNK_ROWS` at a time and each chunk's cells moved to Arrow at once:
+    one Python string per cell of the whole file held 3.0 GB at 2M rows (133 MB), and the
+    width and totals checks were Python passes over every row (bench/import_big.py)."""
+    width = layout.width
+    parts: list[list[pa.Array]] = [[] for _ in range(width)]
+    rows = 0
     try:
-        rows = list(reader)
+        with _no_cycle_collection():
+            for chunk in _csv_chunks(reader):
+                try:
+                    cells = list(zip(*chunk, strict=True))
+                except ValueError:
+                    return None  # blank, short or long rows
+                if len(cells) != width:
+                    return None
+                for part, column in zip(parts, cells, strict=True):
+                    part.append(pa.array(column, pa.large_string()))
+                rows += len(chunk)
     except csv.Error:
         return None
-    if layout.skip + reader.line_num - layout.header_end != len(rows):
+    if layout.skip + reader.line_num - layout.header_end != rows:
         return None  # a quoted field spans lines, so line numbers need counting
-    width = layout.width
-    if any(len(row) != width for row in rows):
-        return None  # blank, short or long rows
-    term_index, report = layout.term_index, layout.report
-    suspects = [i for i, row in enumerate(rows) if not row[term_index].strip()
-                or (report and _TOTAL_LABEL.match(row[term_index]))]
-    totals = {i for i in suspects if _is_total(rows[i], layout)}
-    lines = list(range(layout.header_end + 1, layout.header_end + 1 + len(rows)))
-    if totals:
-        rows = [row for i, row in enumerate(rows) if i not in totals]
-        lines = [line for i, line in enumerate(lines) if i not in totals]
-    return rows, lines, len(totals)
+    columns = [pa.chunked_array(part, pa.large_string()) for part in parts]
+    lines = np.arange(layout.header_end + 1, layout.header_end + 1 + rows, dtype="int64")
+    totals = _total_rows(columns, layout)
+    if totals.size:
+        columns, lines = _without_rows(columns, lines, totals)
+    return columns, lines, int(totals.size)
 
 
-def _rows_one_by_one(reader, layout: _Layout) -> tuple[list, list[int], int]:
-    """Rows with the line each starts on; blank lines skipped; the first malformed or
-    ragged row refused with its line."""
+def _csv_chunks(reader) -> Iterator[list[list[str]]]:
+    """The reader's rows, `_CHUNK_ROWS` at a time."""
+    while chunk := list(itertools.islice(reader, _CHUNK_ROWS)):
+        yield chunk
+
+
+@contextlib.contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """No cyclic garbage collection while a CSV is parsed: its rows are lists of strings,
+    which form no cycles, yet each million of them started collections that went over
+    every object alive (3.6 of 5.1 CPU seconds of parsing 500k rows)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _total_rows(columns: list[pa.ChunkedArray], layout: _Layout) -> np.ndarray:
+    """Positions of the totals rows (`_is_total`): Arrow finds the few rows that may be one
+    (a blank term; in a Google Ads download also a term naming a total), `_is_total`
+    judges them."""
+    terms = columns[layout.term_index]
+    suspect = pc.match_substring_regex(terms, _BLANK_CELL)
+    if layout.report:
+        suspect = pc.or_(suspect, pc.match_substring_regex(terms, _TOTAL_WORD))
+    at = np.flatnonzero(suspect.to_numpy(zero_copy_only=False))
+    return np.array([i for i in at
+                     if _is_total([column[int(i)].as_py() for column in columns], layout)],
+                    dtype="int64")
+
+
+def _arrow_columns(rows: list[list[str]], width: int) -> list[pa.ChunkedArray]:
+    """Rows as Arrow text columns."""
+    if not rows:
+        return [pa.chunked_array([], pa.large_string()) for _ in range(width)]
+    return [pa.chunked_array([pa.array(cells, pa.large_string())])
+            for cells in zip(*rows, strict=True)]
+
+
+def _rows_one_by_one(reader, layout: _Layout
+                     ) -> tuple[list[pa.ChunkedArray], np.ndarray, int]:
+    """Rows (as Arrow text columns) with the line each starts on; blank lines skipped; the
+    first malformed or ragged row refused with its line."""
     name, skip, width = layout.name, layout.skip, layout.width
     rows: list[list[str]] = []
     lines: list[int] = []
@@ -785,7 +888,7 @@ def _rows_one_by_one(reader, layout: _Layout) -> tuple[list, list[int], int]:
         raise InputError(
             f"malformed quoting ({err}): quote the whole field and double any quote inside it",
             file=name, line=skip + reader.line_num) from None
-    return rows, lines, totals
+    return _arrow_columns(rows, width), np.asarray(lines, dtype="int64"), totals
 
 
 def _ragged_row(row: list[str], width: int, start: int, end: int, layout: _Layout
@@ -1203,13 +1306,13 @@ def _duplicates(frame: pd.DataFrame, raw: _RawTable) -> np.ndarray:
 
 
 def _as_text(values: pd.Series) -> list[str | None]:
-    """Cells as Python strings (None for missing). Object columns of a `_RawTable` hold
-    only str/None already, "str" columns (Parquet text, kept in Arrow) str/NaN; typed
-    (numeric, date) columns are printed."""
+    """Cells as Python strings (None for missing). Object columns hold only str/None
+    already, "str" columns (CSV and Parquet text, kept in Arrow) str/NaN, converted in C (a
+    Python pass cost ~0.3 s per 2M cells); typed (numeric, date) columns are printed."""
     if values.dtype == object:
         return values.tolist()
     if isinstance(values.dtype, pd.StringDtype):
-        return [v if isinstance(v, str) else None for v in values.tolist()]
+        return values.to_numpy(dtype=object, na_value=None).tolist()
     return [None if pd.isna(v) else str(v) for v in values.tolist()]
 
 
@@ -1299,8 +1402,8 @@ def _number_style(header: Sequence[str], matched: dict[str, int],
     for column in METRIC_COLUMNS:
         if column not in matched:
             continue
-        cells = pd.Series(cells_of(matched[column]), dtype=object)
-        distinct = cells.drop_duplicates()  # exports repeat their figures; first rows kept
+        cells = pd.Series(cells_of(matched[column]))
+        distinct = _first_of_each(cells)  # exports repeat their figures
         text = distinct[distinct.map(lambda v: isinstance(v, str)).astype(bool)]
         text = text.str.strip().str.replace(_CURRENCY_SIGN, "", regex=True)
         for style, pattern in (("comma", _COMMA_SIGNS), ("dot", _DOT_SIGNS),
@@ -1330,6 +1433,15 @@ def _number_style(header: Sequence[str], matched: dict[str, int],
                   f"comma (as thousands), since the headers ({language!r}) are of a Google "
                   "Ads UI language that writes 1.234,56; no cell showed which style the "
                   "file uses"]
+
+
+def _first_of_each(cells: pd.Series) -> pd.Series:
+    """The first cell of each distinct value, in file order (`drop_duplicates`), hashed by
+    `factorize`, which hashes Arrow text in Arrow: `drop_duplicates` made a Python string
+    of every cell first (1.7x the text of a CSV at once)."""
+    codes, _ = pd.factorize(cells, use_na_sentinel=True)
+    _, first = np.unique(codes, return_index=True)
+    return cells.iloc[np.sort(first)]
 
 
 class _Parsed(NamedTuple):
