@@ -561,6 +561,25 @@ def test_register_finds_the_version_of_the_rows_the_model_was_fitted_on(
     assert registry.list_models().set_index("model_id").loc[model_id, "version"] == 1
 
 
+def test_register_refuses_what_is_no_model_or_no_dataset_name(fitted, demo_file: Path,
+                                                             home: Path) -> None:
+    """A notebook passing a model id, or a dataset name that is no text, got
+    "AttributeError: 'str' object has no attribute '_check_fitted'" and DuckDB's
+    "Could not convert string 'demo' to INT32"; each is named now, and nothing is stored."""
+    from core import InputError
+    from core.data import ingest, store
+    from core.serve import registry
+
+    ingest.import_paths([demo_file], "demo")
+    with pytest.raises(InputError, match=r"takes a fitted CampaignModel, not str 'tomotopy-k12'"):
+        registry.register_fitted("tomotopy-k12", "demo")
+    for name in (5, None, ["demo"]):
+        shown = re.escape(repr(name))
+        with pytest.raises(InputError, match=rf"A dataset name is text .*, not {shown}"):
+            registry.register_fitted(fitted, name)
+    assert store.query("SELECT count(*) AS n FROM models")["n"].iloc[0] == 0
+
+
 def test_register_refuses_a_model_with_other_neighbour_weights(fitted, demo_file: Path,
                                                                home: Path) -> None:
     """Lookup ranks a registered model's neighbours with the default weights: a model fitted

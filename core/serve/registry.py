@@ -145,9 +145,15 @@ def register_fitted(model: Any, dataset: str, version: int | None = None) -> str
     from core.data import ingest
     from core.data.schema import TERM_COLUMNS
     from core.model import metrics
+    from core.model.campaign_model import CampaignModel
     from core.model.corpus import Corpus
 
     auth.require("train")
+    if not isinstance(model, CampaignModel):  # a model id was "AttributeError: 'str' object
+        # has no attribute '_check_fitted'"
+        raise InputError(f"register_fitted takes a fitted CampaignModel, not "
+                         f"{type(model).__name__} {model!r:.80} (a registered model already "
+                         "has its id: `python -m core models` lists them).")
     model._check_fitted()
     if model.terms_ is None:
         raise InputError("This model holds no term rows; load it with "
