@@ -315,6 +315,26 @@ def test_fit_cleans_and_refuses_what_an_import_does(fitted) -> None:
         fitted.transform(flat)
 
 
+def test_campaign_ids_that_are_dates_in_any_dtype_are_refused(fitted) -> None:
+    """A datetime64 id column was refused, but the same dates as an object column (a
+    frame built from Timestamps or `date`s), a Period column or a categorical of dates
+    became campaigns such as '2024-01-01 00:00:00' and '2024-01', silently."""
+    from core import InputError
+
+    terms = fitted.terms_.head(20).reset_index(drop=True)
+    days = pd.to_datetime(terms.index % 3, unit="D", origin="2024-01-01")
+    for ids, kind in [(pd.Series(days, dtype=object), "object of datetime"),
+                      (days.date, "object of date"),
+                      (days.to_period("M"), r"period\[M\] of period"),
+                      (pd.Categorical(days), "category of datetime64"),
+                      (pd.Series(days - days[0], dtype=object), "object of timedelta")]:
+        with pytest.raises(InputError, match=rf"transform: the campaign_id column holds "
+                                             rf"{kind} values \(dates or times\)"):
+            fitted.transform(terms.assign(campaign_id=ids))
+    mixed = pd.Series(terms["campaign_id"], dtype=object)  # text ids of object dtype stay ids
+    assert fitted.transform(terms.assign(campaign_id=mixed)).equals(fitted.transform(terms))
+
+
 @pytest.mark.parametrize(("setting", "message"), [
     ({"term_weight": float("nan")}, "term_weight must be a number from 0 to 1, not nan"),
     ({"vector_weight": "0.4"}, "vector_weight must be a number from 0 to 1, not '0.4'"),

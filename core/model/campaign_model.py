@@ -849,13 +849,10 @@ def _checked_frame(method: str, terms: object) -> pd.DataFrame:
         # as text every row was in campaign "True" or "False" (an import refuses it too)
         raise InputError(f"{method}: the campaign_id column holds true/false values, not "
                          "campaign ids")
-    if "campaign_id" in terms.columns and (
-            pd.api.types.is_datetime64_any_dtype(terms["campaign_id"])
-            or pd.api.types.is_timedelta64_dtype(terms["campaign_id"])):
-        # as text every id was a time, "1970-01-01 00:00:01" (an import refuses it too)
-        raise InputError(f"{method}: the campaign_id column holds "
-                         f"{terms['campaign_id'].dtype} values (dates or times), not "
-                         "campaign ids")
+    dates = "campaign_id" in terms.columns and _date_kind(terms["campaign_id"])
+    if dates:  # as text every id was a time, "1970-01-01 00:00:01" (an import refuses it too)
+        raise InputError(f"{method}: the campaign_id column holds {dates} values (dates or "
+                         "times), not campaign ids")
     if "campaign_id" in terms.columns and pd.api.types.is_float_dtype(terms["campaign_id"]):
         infinite = np.flatnonzero(np.isinf(terms["campaign_id"].to_numpy(float)))
         if infinite.size:  # as text it was the campaign "inf" (an import refuses it too)
@@ -871,6 +868,21 @@ def _checked_frame(method: str, terms: object) -> pd.DataFrame:
     for note in notes:
         warnings.warn(note, UserWarning, stacklevel=3)
     return terms
+
+
+_DATE_KINDS = ("datetime64", "datetime", "date", "time", "timedelta64", "timedelta", "period")
+
+
+def _date_kind(ids: pd.Series) -> str | None:
+    """What dates or times a campaign id column holds (its dtype, or pandas' inferred kind),
+    else None: besides datetime64 columns, an object column of Timestamps or `date`s, a
+    Period column and a categorical of dates were read as ids such as
+    '2024-01-01 00:00:00' and '2024-01'."""
+    if pd.api.types.is_datetime64_any_dtype(ids) or pd.api.types.is_timedelta64_dtype(ids):
+        return str(ids.dtype)
+    values = ids.cat.categories if isinstance(ids.dtype, pd.CategoricalDtype) else ids
+    kind = pd.api.types.infer_dtype(values, skipna=True)
+    return f"{ids.dtype} of {kind}" if kind in _DATE_KINDS else None
 
 
 def _id_texts(ids: pd.Series) -> pd.Series:
