@@ -385,6 +385,21 @@ def test_save_load_round_trip(fitted, tmp_path: Path) -> None:
         slim.suggest("C00042")
 
 
+def test_a_missing_topic_name_is_no_name(fitted, tmp_path: Path) -> None:
+    """Names taken from a column (`dict(zip(frame.topic, frame.name))`) hold NaN for the
+    topics nobody named: those topics were named "nan"; now they keep their automatic
+    names, as a topic given "" does."""
+    from core import CampaignModel
+
+    folder = fitted.save(tmp_path / "m")
+    names = pd.DataFrame({"topic": [0, 1, 2, 3], "name": ["Plumbing", np.nan, None, ""]})
+    model = CampaignModel.load(folder, topic_names=dict(zip(names["topic"], names["name"],
+                                                            strict=True)))
+    assert model.topic_names_[0] == "Plumbing"
+    assert model.topic_names_[1:4] == fitted.topic_names_[1:4]
+    assert "nan" not in model.topics()["name"].tolist()
+
+
 def test_transform_says_which_campaigns_it_could_not_read(fitted) -> None:
     """A campaign whose words the model does not know got the engine's prior (1/K each) as
     if read from its terms, and one with no term was left out of the answer, silently."""

@@ -784,7 +784,9 @@ def _checked_names(names: Mapping[int, str] | None, k: int) -> dict[int, str] | 
            or not 0 <= t < k]
     if bad:
         raise InputError(f"topic_names: the model has topics 0-{k - 1}, not {bad[0]!r}.")
-    return {int(t): str(name) for t, name in names.items() if name}
+    # a missing name (NaN from a column of names, as `dict(zip(df.topic, df.name))` gives
+    # for unnamed topics) is no name, as "" is: it named the topic "nan"
+    return {int(t): str(name) for t, name in names.items() if not _missing(name) and name}
 
 
 def _check_same_campaigns(terms: pd.DataFrame, campaign_ids: Sequence[str], path: Path) -> None:
