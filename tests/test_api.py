@@ -137,6 +137,19 @@ def test_a_campaign_argument_that_is_no_id_is_refused_by_name(fitted) -> None:
         fitted.suggest({"emergency plumber": 1})
 
 
+def test_neighbors_of_several_campaigns_at_once_is_refused_by_name(fitted) -> None:
+    """`neighbors(["C00042", "C00043"])` (the CLI takes several ids) said "No campaign
+    \"['C00042', 'C00043']\"", as if a campaign had that id."""
+    from core import InputError
+
+    for many in (["C00042", "C00043"], ("C00042",), pd.Series(["C00042"]),
+                 np.array(["C00042"])):
+        with pytest.raises(InputError, match=r"give one campaign id, not a \w+ .*ask once "
+                                             "per campaign"):
+            fitted.neighbors(many)
+    assert fitted.neighbors(np.str_("C00042")).equals(fitted.neighbors("C00042"))
+
+
 def test_read_terms_refuses_an_encoding_that_is_no_name(demo_file: Path) -> None:
     """`read_terms(..., encoding=5)` was "AttributeError: 'int' object has no attribute
     'strip'"; a name is still taken, spaces and case aside."""

@@ -631,6 +631,10 @@ class CampaignModel(BaseEstimator):
     def _check_campaign(self, campaign_id: str) -> str:
         if _missing(campaign_id):  # was "No campaign 'None'", as if an id were "None"
             raise InputError(f"campaign_id: give a campaign id, not {campaign_id!r}.")
+        if not pd.api.types.is_scalar(campaign_id):  # was "No campaign \"['C1', 'C2']\""
+            raise InputError(f"campaign_id: give one campaign id, not a "
+                             f"{type(campaign_id).__name__} ({list(campaign_id)!r:.80}); ask once "
+                             "per campaign.")
         campaign_id = given_id(str(_id_text(campaign_id)))  # trimmed, as an import trims
         if campaign_id not in self.index_.position_:  # a scan for the hint, on a miss only
             hint = case_hint(campaign_id, self.index_.position_, "Campaign ids")
