@@ -150,6 +150,19 @@ def test_neighbors_of_several_campaigns_at_once_is_refused_by_name(fitted) -> No
     assert fitted.neighbors(np.str_("C00042")).equals(fitted.neighbors("C00042"))
 
 
+def test_exclude_account_takes_true_or_false_only(fitted) -> None:
+    """`exclude_account="no"` (or "false", 0.5) was truthy: the campaign's own account was
+    left out of its neighbours, silently."""
+    from core import InputError
+
+    for value in ("no", "false", 0.5, None):
+        with pytest.raises(InputError, match=rf"exclude_account must be True or False, not "
+                                             rf"{re.escape(repr(value))}"):
+            fitted.neighbors("C00042", exclude_account=value)
+    assert fitted.neighbors("C00042", exclude_account=np.bool_(False)).equals(
+        fitted.neighbors("C00042"))
+
+
 def test_read_terms_refuses_an_encoding_that_is_no_name(demo_file: Path) -> None:
     """`read_terms(..., encoding=5)` was "AttributeError: 'int' object has no attribute
     'strip'"; a name is still taken, spaces and case aside."""

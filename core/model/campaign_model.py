@@ -648,6 +648,9 @@ class CampaignModel(BaseEstimator):
         the table the Lookup page shows."""
         self._check_fitted()
         n, min_terms = whole.whole("n", n, 1), whole.whole("min_terms", min_terms, 0)
+        if not isinstance(exclude_account, bool | np.bool_):  # "no" left the account out
+            raise InputError(f"exclude_account must be True or False, not "
+                             f"{exclude_account!r:.80}.")
         campaign_id = self._check_campaign(campaign_id)
         account = self.campaigns_.at[campaign_id, "account"]
         exclude, allowed = query_filters(self.campaigns_, account, exclude_account, min_terms)
