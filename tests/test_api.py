@@ -85,6 +85,37 @@ def test_readme_example_runs_without_a_store(demo_file: Path, tmp_path: Path,
     assert (tmp_path / "m" / "counts.npz").is_file()
 
 
+def readme_python_snippet() -> list[str]:
+    """The lines of the README's notebook example (the first Python block of "Use from
+    Python"), as a reader pastes them."""
+    section = (REPO / "README.md").read_text(encoding="utf-8").split("## Use from Python", 1)[1]
+    return section.split("```python\n", 1)[1].split("```", 1)[0].splitlines()
+
+
+def test_the_readmes_python_snippet_runs_as_written(fitted, demo_file: Path, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's own lines, not a copy of them (EXAMPLE above is one, and could drift):
+    the files it reads become the demo subset, and the module's fitted model stands for the
+    fit line, whose estimator is built and its settings checked without the training."""
+    from core import CampaignModel
+
+    lines = readme_python_snippet()
+    fit = [line for line in lines if ".fit(terms)" in line]
+    reads = [line for line in lines if re.search(r"read_terms\(\[[^\]]*\]\)", line)]
+    assert len(fit) == 1 and len(reads) == 1 and len(lines) > 6
+    monkeypatch.delenv("TOPICLAB_HOME", raising=False)
+    monkeypatch.chdir(tmp_path)
+    unfitted: dict = {"CampaignModel": CampaignModel}
+    exec(fit[0].split("#")[0].replace(".fit(terms)", ""), unfitted)
+    unfitted["model"]._make_engine()  # its settings are valid ones
+    code = "\n".join(line for line in lines if line not in fit).replace(
+        re.search(r"read_terms\(\[[^\]]*\]\)", reads[0])[0], f"read_terms([{str(demo_file)!r}])")
+    namespace = {"model": fitted}
+    exec(compile(code, "README.md (Use from Python)", "exec"), namespace)
+    assert len(namespace["terms"]) == len(fitted.terms_)
+    assert (tmp_path / "m" / "manifest.json").is_file()
+
+
 def test_fitted_attributes_and_answers(fitted) -> None:
     fp = fitted.fingerprints_
     assert fp.shape == (400, FAST_K) and fp.index.is_monotonic_increasing
