@@ -605,6 +605,11 @@ def test_a_registry_model_loads_in_python_with_the_names_given_in_the_app(traine
                                   check_dtype=False)
     with pytest.raises(InputError, match="topics 0-11, not 12"):
         CampaignModel.load(registry.model_dir(model_id), topic_names={12: "x"})
+    # an id of another dataset (a Sony campaign asked of a demo model) names the version,
+    # as the CLI does; it said "in the data of <model id>" alone
+    with pytest.raises(NotFoundError, match=rf"No campaign 'akashi_brand' in demo v1 \(the "
+                                            rf"data of model {model_id}\)"):
+        model.suggest("akashi_brand")
 
 
 def test_a_registry_model_loads_with_its_versions_term_rows(trained_home):

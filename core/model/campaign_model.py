@@ -598,6 +598,17 @@ class CampaignModel(BaseEstimator):
     def _name(self) -> str:
         return str(self.manifest_.get("model_id") or "CampaignModel")
 
+    @property
+    def _data(self) -> str:
+        """The rows the model was trained on, for messages: a registry model's dataset
+        version, as the CLI names it (a Sony id asked of a demo model was "No campaign
+        'akashi_brand' in the data of tomotopy-k50-…", which dataset that was unsaid)."""
+        dataset = self.manifest_.get("dataset")
+        if isinstance(dataset, Mapping) and dataset.get("name") is not None:
+            return (f"{dataset['name']} v{dataset.get('version')} (the data of model "
+                    f"{self._name})")
+        return f"the data of {self._name}"
+
     # -- answers --------------------------------------------------------------------------
     def transform(self, terms: pd.DataFrame) -> pd.DataFrame:
         """Fingerprints of the campaigns in other term rows (campaign_id x topic)."""
@@ -638,8 +649,7 @@ class CampaignModel(BaseEstimator):
         campaign_id = given_id(str(_id_text(campaign_id)))  # trimmed, as an import trims
         if campaign_id not in self.index_.position_:  # a scan for the hint, on a miss only
             hint = case_hint(campaign_id, self.index_.position_, "Campaign ids")
-            raise NotFoundError(f"No campaign {quoted(campaign_id)} in the data of "
-                                f"{self._name}.{hint}")
+            raise NotFoundError(f"No campaign {quoted(campaign_id)} in {self._data}.{hint}")
         return campaign_id
 
     def neighbors(self, campaign_id: str, n: int = 10, *, exclude_account: bool = False,
