@@ -677,6 +677,18 @@ def test_register_refuses_what_is_no_model_or_no_dataset_name(fitted, demo_file:
     assert store.query("SELECT count(*) AS n FROM models")["n"].iloc[0] == 0
 
 
+def test_a_registry_model_read_in_python_registers_on_its_own_version(trained_home) -> None:
+    """`campaign_model` reads its version's rows from the store, whose empty dates are
+    None, not an import's NaT: registering that model again (after a save, say) was refused
+    as "fitted on other rows than demo v1", rows for rows the same."""
+    from core.serve import registry
+
+    model = registry.campaign_model("production")
+    model_id = registry.register_fitted(model, "demo")
+    record = registry.get(model_id)
+    assert (record["dataset"], record["version"]) == ("demo", 1)
+
+
 def test_register_refuses_a_model_with_other_neighbour_weights(fitted, demo_file: Path,
                                                                home: Path) -> None:
     """Lookup ranks a registered model's neighbours with the default weights: a model fitted

@@ -160,7 +160,8 @@ def register_fitted(model: Any, dataset: str, version: int | None = None) -> str
                          "CampaignModel.load(path, terms=...) to register it.")
     _check_neighbor_weights(model)
     missing = [c for c in TERM_COLUMNS if c not in model.terms_.columns]
-    rows_hash = None if missing else ingest.content_hash(model.terms_[list(TERM_COLUMNS)])
+    rows_hash = None if missing else ingest.content_hash(
+        _as_imported(model.terms_[list(TERM_COLUMNS)]))
     info = _version_of_rows(dataset, version, rows_hash)
     if rows_hash != info.content_hash:
         raise InputError(f"The model was fitted on other rows than {info.label} "
@@ -175,6 +176,23 @@ def register_fitted(model: Any, dataset: str, version: int | None = None) -> str
                     metrics=metrics.evaluate(model.engine_, corpus),
                     timings=model.manifest_.get("timings", {}), counts=model.counts_,
                     name_words=model.manifest_.get("name_words"))
+
+
+_IMPORTED_DTYPES = {"impressions": "Int64", "clicks": "Int64", "cost": "float64",
+                    "conversions": "float64"}
+
+
+def _as_imported(rows: pd.DataFrame) -> pd.DataFrame:
+    """Term rows in the dtypes an import gives them, for the content hash, which is
+    dtype-sensitive: the same rows with dates as None (a registry model's, read by
+    `campaign_model`) or other number dtypes (a frame built by hand) hashed otherwise, and
+    the model was refused as "fitted on other rows than demo v1". Rows that do not cast
+    are hashed as they are (and so refused)."""
+    try:
+        return rows.astype(_IMPORTED_DTYPES).assign(
+            date=pd.to_datetime(rows["date"]).astype("datetime64[us]"))
+    except (TypeError, ValueError):
+        return rows
 
 
 def _version_of_rows(dataset: str, version: int | None, rows_hash: str | None) -> Any:
