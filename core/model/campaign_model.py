@@ -454,6 +454,10 @@ def read_terms(paths: str | Path | Sequence[str | Path],
 
     if isinstance(paths, str | PathLike):
         paths = [paths]
+    elif isinstance(paths, pd.DataFrame):  # a frame's column names were read as
+        # paths: "campaign_id: no such file or folder"
+        raise InputError(f"read_terms reads files and folders, not a {type(paths).__name__}: "
+                         "give a frame of term rows to fit or transform as it is")
     elif not isinstance(paths, Iterable) or isinstance(paths, bytes | Mapping):
         raise InputError(f"read_terms takes a file or folder name, or a list of them, not "
                          f"{paths!r:.80}")
