@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -629,6 +630,36 @@ def test_a_registry_model_loads_with_its_versions_term_rows(trained_home):
     assert bare.neighbors("C00042", 5)["campaign_name"].isna().all()
     with pytest.raises(InputError, match=r"registry\.campaign_model\(model_id\)"):
         bare.suggest("C00042")
+
+
+def test_a_model_deleted_while_a_notebook_loads_it_is_named_as_deleted(
+        second_model: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another process deleting the model while `campaign_model` read its rows gave "…
+    holds no readable Topic Lab model (manifest.json is missing or unreadable)", as if its
+    artifact were broken. A model already held keeps answering from memory."""
+    import threading
+
+    from core.data import auth
+    from core.serve import registry
+
+    held = registry.campaign_model(second_model, with_terms=False)
+    monkeypatch.setenv("TOPICLAB_TEST_PAUSE", "campaign_model:3")
+    user = auth.local_user()
+
+    def delete_soon() -> None:
+        time.sleep(1)
+        with auth.use(user):
+            registry.delete(second_model)
+
+    deleter = threading.Thread(target=delete_soon)
+    deleter.start()
+    try:
+        with pytest.raises(NotFoundError, match=rf"Model {second_model} was deleted \(by "
+                                                r"another process\) while it was being loaded"):
+            registry.campaign_model(second_model, with_terms=False)
+    finally:
+        deleter.join()
+    assert len(held.neighbors("C00042", 3)) == 3
 
 
 def test_register_refuses_a_model_of_other_rows(fitted, tmp_path: Path, home: Path) -> None:

@@ -571,7 +571,22 @@ def campaign_model(model_ref: str | None = None, terms: pd.DataFrame | None = No
     record = get(model_id)
     if terms is None and with_terms:
         terms = datasets.terms(record["dataset"], int(record["version"]))
-    return CampaignModel.load(model_dir(model_id), terms, topic_names=topic_labels(model_id))
+    pause("campaign_model")
+    try:
+        return CampaignModel.load(model_dir(model_id), terms, topic_names=topic_labels(model_id))
+    except (TopicLabError, OSError) as err:
+        _check_not_deleted(model_id, err)
+        raise
+
+
+def _check_not_deleted(model_id: str, err: Exception) -> None:
+    """A model deleted by another process while this one read its rows (a second on the
+    demo) said its folder "holds no readable Topic Lab model (manifest.json is missing …)",
+    as if the artifact were broken: say that it was deleted."""
+    if store.query_one("SELECT 1 FROM models WHERE model_id = ?", [model_id]) is None:
+        raise NotFoundError(f"Model {model_id} was deleted (by another process) while it was "
+                            "being loaded; `python -m core models` lists the models left."
+                            ) from err
 
 
 def topic_labels(model_id: str) -> dict[int, str]:
