@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -85,6 +86,37 @@ def test_readme_example_runs_without_a_store(demo_file: Path, tmp_path: Path,
     assert (tmp_path / "m" / "counts.npz").is_file()
 
 
+def readme_python_snippet() -> list[str]:
+    """The lines of the README's notebook example (the first Python block of "Use from
+    Python"), as a reader pastes them."""
+    section = (REPO / "README.md").read_text(encoding="utf-8").split("## Use from Python", 1)[1]
+    return section.split("```python\n", 1)[1].split("```", 1)[0].splitlines()
+
+
+def test_the_readmes_python_snippet_runs_as_written(fitted, demo_file: Path, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's own lines, not a copy of them (EXAMPLE above is one, and could drift):
+    the files it reads become the demo subset, and the module's fitted model stands for the
+    fit line, whose estimator is built and its settings checked without the training."""
+    from core import CampaignModel
+
+    lines = readme_python_snippet()
+    fit = [line for line in lines if ".fit(terms)" in line]
+    reads = [line for line in lines if re.search(r"read_terms\(\[[^\]]*\]\)", line)]
+    assert len(fit) == 1 and len(reads) == 1 and len(lines) > 6
+    monkeypatch.delenv("TOPICLAB_HOME", raising=False)
+    monkeypatch.chdir(tmp_path)
+    unfitted: dict = {"CampaignModel": CampaignModel}
+    exec(fit[0].split("#")[0].replace(".fit(terms)", ""), unfitted)
+    unfitted["model"]._make_engine()  # its settings are valid ones
+    code = "\n".join(line for line in lines if line not in fit).replace(
+        re.search(r"read_terms\(\[[^\]]*\]\)", reads[0])[0], f"read_terms([{str(demo_file)!r}])")
+    namespace = {"model": fitted}
+    exec(compile(code, "README.md (Use from Python)", "exec"), namespace)
+    assert len(namespace["terms"]) == len(fitted.terms_)
+    assert (tmp_path / "m" / "manifest.json").is_file()
+
+
 def test_fitted_attributes_and_answers(fitted) -> None:
     fp = fitted.fingerprints_
     assert fp.shape == (400, FAST_K) and fp.index.is_monotonic_increasing
@@ -135,6 +167,32 @@ def test_a_campaign_argument_that_is_no_id_is_refused_by_name(fitted) -> None:
         fitted.suggest(b"C99999")
     with pytest.raises(InputError, match="list of keywords"):
         fitted.suggest({"emergency plumber": 1})
+
+
+def test_neighbors_of_several_campaigns_at_once_is_refused_by_name(fitted) -> None:
+    """`neighbors(["C00042", "C00043"])` (the CLI takes several ids) said "No campaign
+    \"['C00042', 'C00043']\"", as if a campaign had that id."""
+    from core import InputError
+
+    for many in (["C00042", "C00043"], ("C00042",), pd.Series(["C00042"]),
+                 np.array(["C00042"])):
+        with pytest.raises(InputError, match=r"give one campaign id, not a \w+ .*ask once "
+                                             "per campaign"):
+            fitted.neighbors(many)
+    assert fitted.neighbors(np.str_("C00042")).equals(fitted.neighbors("C00042"))
+
+
+def test_exclude_account_takes_true_or_false_only(fitted) -> None:
+    """`exclude_account="no"` (or "false", 0.5) was truthy: the campaign's own account was
+    left out of its neighbours, silently."""
+    from core import InputError
+
+    for value in ("no", "false", 0.5, None):
+        with pytest.raises(InputError, match=rf"exclude_account must be True or False, not "
+                                             rf"{re.escape(repr(value))}"):
+            fitted.neighbors("C00042", exclude_account=value)
+    assert fitted.neighbors("C00042", exclude_account=np.bool_(False)).equals(
+        fitted.neighbors("C00042"))
 
 
 def test_read_terms_refuses_an_encoding_that_is_no_name(demo_file: Path) -> None:
@@ -315,6 +373,26 @@ def test_fit_cleans_and_refuses_what_an_import_does(fitted) -> None:
         fitted.transform(flat)
 
 
+def test_campaign_ids_that_are_dates_in_any_dtype_are_refused(fitted) -> None:
+    """A datetime64 id column was refused, but the same dates as an object column (a
+    frame built from Timestamps or `date`s), a Period column or a categorical of dates
+    became campaigns such as '2024-01-01 00:00:00' and '2024-01', silently."""
+    from core import InputError
+
+    terms = fitted.terms_.head(20).reset_index(drop=True)
+    days = pd.to_datetime(terms.index % 3, unit="D", origin="2024-01-01")
+    for ids, kind in [(pd.Series(days, dtype=object), "object of datetime"),
+                      (days.date, "object of date"),
+                      (days.to_period("M"), r"period\[M\] of period"),
+                      (pd.Categorical(days), "category of datetime64"),
+                      (pd.Series(days - days[0], dtype=object), "object of timedelta")]:
+        with pytest.raises(InputError, match=rf"transform: the campaign_id column holds "
+                                             rf"{kind} values \(dates or times\)"):
+            fitted.transform(terms.assign(campaign_id=ids))
+    mixed = pd.Series(terms["campaign_id"], dtype=object)  # text ids of object dtype stay ids
+    assert fitted.transform(terms.assign(campaign_id=mixed)).equals(fitted.transform(terms))
+
+
 @pytest.mark.parametrize(("setting", "message"), [
     ({"term_weight": float("nan")}, "term_weight must be a number from 0 to 1, not nan"),
     ({"vector_weight": "0.4"}, "vector_weight must be a number from 0 to 1, not '0.4'"),
@@ -363,6 +441,21 @@ def test_save_load_round_trip(fitted, tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(slim.fingerprints_, fitted.fingerprints_)
     with pytest.raises(InputError, match="terms="):
         slim.suggest("C00042")
+
+
+def test_a_missing_topic_name_is_no_name(fitted, tmp_path: Path) -> None:
+    """Names taken from a column (`dict(zip(frame.topic, frame.name))`) hold NaN for the
+    topics nobody named: those topics were named "nan"; now they keep their automatic
+    names, as a topic given "" does."""
+    from core import CampaignModel
+
+    folder = fitted.save(tmp_path / "m")
+    names = pd.DataFrame({"topic": [0, 1, 2, 3], "name": ["Plumbing", np.nan, None, ""]})
+    model = CampaignModel.load(folder, topic_names=dict(zip(names["topic"], names["name"],
+                                                            strict=True)))
+    assert model.topic_names_[0] == "Plumbing"
+    assert model.topic_names_[1:4] == fitted.topic_names_[1:4]
+    assert "nan" not in model.topics()["name"].tolist()
 
 
 def test_transform_says_which_campaigns_it_could_not_read(fitted) -> None:
@@ -513,6 +606,11 @@ def test_a_registry_model_loads_in_python_with_the_names_given_in_the_app(traine
                                   check_dtype=False)
     with pytest.raises(InputError, match="topics 0-11, not 12"):
         CampaignModel.load(registry.model_dir(model_id), topic_names={12: "x"})
+    # an id of another dataset (a Sony campaign asked of a demo model) names the version,
+    # as the CLI does; it said "in the data of <model id>" alone
+    with pytest.raises(NotFoundError, match=rf"No campaign 'akashi_brand' in demo v1 \(the "
+                                            rf"data of model {model_id}\)"):
+        model.suggest("akashi_brand")
 
 
 def test_a_registry_model_loads_with_its_versions_term_rows(trained_home):
@@ -532,6 +630,36 @@ def test_a_registry_model_loads_with_its_versions_term_rows(trained_home):
     assert bare.neighbors("C00042", 5)["campaign_name"].isna().all()
     with pytest.raises(InputError, match=r"registry\.campaign_model\(model_id\)"):
         bare.suggest("C00042")
+
+
+def test_a_model_deleted_while_a_notebook_loads_it_is_named_as_deleted(
+        second_model: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another process deleting the model while `campaign_model` read its rows gave "…
+    holds no readable Topic Lab model (manifest.json is missing or unreadable)", as if its
+    artifact were broken. A model already held keeps answering from memory."""
+    import threading
+
+    from core.data import auth
+    from core.serve import registry
+
+    held = registry.campaign_model(second_model, with_terms=False)
+    monkeypatch.setenv("TOPICLAB_TEST_PAUSE", "campaign_model:3")
+    user = auth.local_user()
+
+    def delete_soon() -> None:
+        time.sleep(1)
+        with auth.use(user):
+            registry.delete(second_model)
+
+    deleter = threading.Thread(target=delete_soon)
+    deleter.start()
+    try:
+        with pytest.raises(NotFoundError, match=rf"Model {second_model} was deleted \(by "
+                                                r"another process\) while it was being loaded"):
+            registry.campaign_model(second_model, with_terms=False)
+    finally:
+        deleter.join()
+    assert len(held.neighbors("C00042", 3)) == 3
 
 
 def test_register_refuses_a_model_of_other_rows(fitted, tmp_path: Path, home: Path) -> None:
@@ -559,6 +687,37 @@ def test_register_finds_the_version_of_the_rows_the_model_was_fitted_on(
         registry.register_fitted(fitted, "demo", version=2)
     model_id = registry.register_fitted(fitted, "demo")
     assert registry.list_models().set_index("model_id").loc[model_id, "version"] == 1
+
+
+def test_register_refuses_what_is_no_model_or_no_dataset_name(fitted, demo_file: Path,
+                                                             home: Path) -> None:
+    """A notebook passing a model id, or a dataset name that is no text, got
+    "AttributeError: 'str' object has no attribute '_check_fitted'" and DuckDB's
+    "Could not convert string 'demo' to INT32"; each is named now, and nothing is stored."""
+    from core import InputError
+    from core.data import ingest, store
+    from core.serve import registry
+
+    ingest.import_paths([demo_file], "demo")
+    with pytest.raises(InputError, match=r"takes a fitted CampaignModel, not str 'tomotopy-k12'"):
+        registry.register_fitted("tomotopy-k12", "demo")
+    for name in (5, None, ["demo"]):
+        shown = re.escape(repr(name))
+        with pytest.raises(InputError, match=rf"A dataset name is text .*, not {shown}"):
+            registry.register_fitted(fitted, name)
+    assert store.query("SELECT count(*) AS n FROM models")["n"].iloc[0] == 0
+
+
+def test_a_registry_model_read_in_python_registers_on_its_own_version(trained_home) -> None:
+    """`campaign_model` reads its version's rows from the store, whose empty dates are
+    None, not an import's NaT: registering that model again (after a save, say) was refused
+    as "fitted on other rows than demo v1", rows for rows the same."""
+    from core.serve import registry
+
+    model = registry.campaign_model("production")
+    model_id = registry.register_fitted(model, "demo")
+    record = registry.get(model_id)
+    assert (record["dataset"], record["version"]) == ("demo", 1)
 
 
 def test_register_refuses_a_model_with_other_neighbour_weights(fitted, demo_file: Path,

@@ -605,6 +605,9 @@ def test_a_path_given_with_a_tilde_is_in_the_home_folder(home: Path, tmp_path: P
     (b"k.csv", "read_terms takes a file or folder name, or a list of them, not b'k.csv'"),
     (["k.csv", None], "path 2 of 2 is None, not the name of a file or folder"),
     ([3], "path 1 of 1 is 3, not the name of a file or folder"),
+    # a frame of term rows: its column names were read as paths, "campaign_id: no such file"
+    (pd.DataFrame({"campaign_id": ["C1"], "term": ["shoes"]}),
+     "read_terms reads files and folders, not a DataFrame: give a frame of term rows to fit"),
 ])
 def test_read_terms_names_what_is_not_a_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                              paths: object, message: str) -> None:

@@ -63,6 +63,11 @@ _STORED_NAME = ("(SELECT name FROM datasets WHERE name = ? OR "
 
 
 def _stored_name_params(name: str) -> list[str]:
+    """The subquery's parameters; a name that is no text is refused naming it (a notebook's
+    `register_fitted(model, 5)` reached DuckDB: "Could not convert string 'demo' to INT32")."""
+    if not isinstance(name, str):
+        raise InputError(f"A dataset name is text (`python -m core datasets` lists them), "
+                         f"not {name!r:.80}.")
     return [name, canonical_name(name), name]
 
 

@@ -460,6 +460,10 @@ def read_terms(paths: str | Path | Sequence[str | Path],
 
     if isinstance(paths, str | PathLike):
         paths = [paths]
+    elif isinstance(paths, pd.DataFrame):  # a frame's column names were read as
+        # paths: "campaign_id: no such file or folder"
+        raise InputError(f"read_terms reads files and folders, not a {type(paths).__name__}: "
+                         "give a frame of term rows to fit or transform as it is")
     elif not isinstance(paths, Iterable) or isinstance(paths, bytes | Mapping):
         raise InputError(f"read_terms takes a file or folder name, or a list of them, not "
                          f"{paths!r:.80}")
@@ -604,6 +608,17 @@ class CampaignModel(BaseEstimator):
     def _name(self) -> str:
         return str(self.manifest_.get("model_id") or "CampaignModel")
 
+    @property
+    def _data(self) -> str:
+        """The rows the model was trained on, for messages: a registry model's dataset
+        version, as the CLI names it (a Sony id asked of a demo model was "No campaign
+        'akashi_brand' in the data of tomotopy-k50-…", which dataset that was unsaid)."""
+        dataset = self.manifest_.get("dataset")
+        if isinstance(dataset, Mapping) and dataset.get("name") is not None:
+            return (f"{dataset['name']} v{dataset.get('version')} (the data of model "
+                    f"{self._name})")
+        return f"the data of {self._name}"
+
     # -- answers --------------------------------------------------------------------------
     def transform(self, terms: pd.DataFrame) -> pd.DataFrame:
         """Fingerprints of the campaigns in other term rows (campaign_id x topic)."""
@@ -637,11 +652,14 @@ class CampaignModel(BaseEstimator):
     def _check_campaign(self, campaign_id: str) -> str:
         if _missing(campaign_id):  # was "No campaign 'None'", as if an id were "None"
             raise InputError(f"campaign_id: give a campaign id, not {campaign_id!r}.")
+        if not pd.api.types.is_scalar(campaign_id):  # was "No campaign \"['C1', 'C2']\""
+            raise InputError(f"campaign_id: give one campaign id, not a "
+                             f"{type(campaign_id).__name__} ({list(campaign_id)!r:.80}); ask once "
+                             "per campaign.")
         campaign_id = given_id(str(_id_text(campaign_id)))  # trimmed, as an import trims
         if campaign_id not in self.index_.position_:  # a scan for the hint, on a miss only
             hint = case_hint(campaign_id, self.index_.position_, "Campaign ids")
-            raise NotFoundError(f"No campaign {quoted(campaign_id)} in the data of "
-                                f"{self._name}.{hint}")
+            raise NotFoundError(f"No campaign {quoted(campaign_id)} in {self._data}.{hint}")
         return campaign_id
 
     def neighbors(self, campaign_id: str, n: int = 10, *, exclude_account: bool = False,
@@ -650,6 +668,9 @@ class CampaignModel(BaseEstimator):
         the table the Lookup page shows."""
         self._check_fitted()
         n, min_terms = whole.whole("n", n, 1), whole.whole("min_terms", min_terms, 0)
+        if not isinstance(exclude_account, bool | np.bool_):  # "no" left the account out
+            raise InputError(f"exclude_account must be True or False, not "
+                             f"{exclude_account!r:.80}.")
         campaign_id = self._check_campaign(campaign_id)
         account = self.campaigns_.at[campaign_id, "account"]
         exclude, allowed = query_filters(self.campaigns_, account, exclude_account, min_terms)
@@ -790,7 +811,9 @@ def _checked_names(names: Mapping[int, str] | None, k: int) -> dict[int, str] | 
            or not 0 <= t < k]
     if bad:
         raise InputError(f"topic_names: the model has topics 0-{k - 1}, not {bad[0]!r}.")
-    return {int(t): str(name) for t, name in names.items() if name}
+    # a missing name (NaN from a column of names, as `dict(zip(df.topic, df.name))` gives
+    # for unnamed topics) is no name, as "" is: it named the topic "nan"
+    return {int(t): str(name) for t, name in names.items() if not _missing(name) and name}
 
 
 def _check_same_campaigns(terms: pd.DataFrame, campaign_ids: Sequence[str], path: Path) -> None:
@@ -855,13 +878,10 @@ def _checked_frame(method: str, terms: object) -> pd.DataFrame:
         # as text every row was in campaign "True" or "False" (an import refuses it too)
         raise InputError(f"{method}: the campaign_id column holds true/false values, not "
                          "campaign ids")
-    if "campaign_id" in terms.columns and (
-            pd.api.types.is_datetime64_any_dtype(terms["campaign_id"])
-            or pd.api.types.is_timedelta64_dtype(terms["campaign_id"])):
-        # as text every id was a time, "1970-01-01 00:00:01" (an import refuses it too)
-        raise InputError(f"{method}: the campaign_id column holds "
-                         f"{terms['campaign_id'].dtype} values (dates or times), not "
-                         "campaign ids")
+    dates = "campaign_id" in terms.columns and _date_kind(terms["campaign_id"])
+    if dates:  # as text every id was a time, "1970-01-01 00:00:01" (an import refuses it too)
+        raise InputError(f"{method}: the campaign_id column holds {dates} values (dates or "
+                         "times), not campaign ids")
     if "campaign_id" in terms.columns and pd.api.types.is_float_dtype(terms["campaign_id"]):
         infinite = np.flatnonzero(np.isinf(terms["campaign_id"].to_numpy(float)))
         if infinite.size:  # as text it was the campaign "inf" (an import refuses it too)
@@ -877,6 +897,21 @@ def _checked_frame(method: str, terms: object) -> pd.DataFrame:
     for note in notes:
         warnings.warn(note, UserWarning, stacklevel=3)
     return terms
+
+
+_DATE_KINDS = ("datetime64", "datetime", "date", "time", "timedelta64", "timedelta", "period")
+
+
+def _date_kind(ids: pd.Series) -> str | None:
+    """What dates or times a campaign id column holds (its dtype, or pandas' inferred kind),
+    else None: besides datetime64 columns, an object column of Timestamps or `date`s, a
+    Period column and a categorical of dates were read as ids such as
+    '2024-01-01 00:00:00' and '2024-01'."""
+    if pd.api.types.is_datetime64_any_dtype(ids) or pd.api.types.is_timedelta64_dtype(ids):
+        return str(ids.dtype)
+    values = ids.cat.categories if isinstance(ids.dtype, pd.CategoricalDtype) else ids
+    kind = pd.api.types.infer_dtype(values, skipna=True)
+    return f"{ids.dtype} of {kind}" if kind in _DATE_KINDS else None
 
 
 def _id_texts(ids: pd.Series) -> pd.Series:

@@ -145,16 +145,23 @@ def register_fitted(model: Any, dataset: str, version: int | None = None) -> str
     from core.data import ingest
     from core.data.schema import TERM_COLUMNS
     from core.model import metrics
+    from core.model.campaign_model import CampaignModel
     from core.model.corpus import Corpus
 
     auth.require("train")
+    if not isinstance(model, CampaignModel):  # a model id was "AttributeError: 'str' object
+        # has no attribute '_check_fitted'"
+        raise InputError(f"register_fitted takes a fitted CampaignModel, not "
+                         f"{type(model).__name__} {model!r:.80} (a registered model already "
+                         "has its id: `python -m core models` lists them).")
     model._check_fitted()
     if model.terms_ is None:
         raise InputError("This model holds no term rows; load it with "
                          "CampaignModel.load(path, terms=...) to register it.")
     _check_neighbor_weights(model)
     missing = [c for c in TERM_COLUMNS if c not in model.terms_.columns]
-    rows_hash = None if missing else ingest.content_hash(model.terms_[list(TERM_COLUMNS)])
+    rows_hash = None if missing else ingest.content_hash(
+        _as_imported(model.terms_[list(TERM_COLUMNS)]))
     info = _version_of_rows(dataset, version, rows_hash)
     if rows_hash != info.content_hash:
         raise InputError(f"The model was fitted on other rows than {info.label} "
@@ -169,6 +176,23 @@ def register_fitted(model: Any, dataset: str, version: int | None = None) -> str
                     metrics=metrics.evaluate(model.engine_, corpus),
                     timings=model.manifest_.get("timings", {}), counts=model.counts_,
                     name_words=model.manifest_.get("name_words"))
+
+
+_IMPORTED_DTYPES = {"impressions": "Int64", "clicks": "Int64", "cost": "float64",
+                    "conversions": "float64"}
+
+
+def _as_imported(rows: pd.DataFrame) -> pd.DataFrame:
+    """Term rows in the dtypes an import gives them, for the content hash, which is
+    dtype-sensitive: the same rows with dates as None (a registry model's, read by
+    `campaign_model`) or other number dtypes (a frame built by hand) hashed otherwise, and
+    the model was refused as "fitted on other rows than demo v1". Rows that do not cast
+    are hashed as they are (and so refused)."""
+    try:
+        return rows.astype(_IMPORTED_DTYPES).assign(
+            date=pd.to_datetime(rows["date"]).astype("datetime64[us]"))
+    except (TypeError, ValueError):
+        return rows
 
 
 def _version_of_rows(dataset: str, version: int | None, rows_hash: str | None) -> Any:
@@ -559,7 +583,22 @@ def campaign_model(model_ref: str | None = None, terms: pd.DataFrame | None = No
     record = get(model_id)
     if terms is None and with_terms:
         terms = datasets.terms(record["dataset"], int(record["version"]))
-    return CampaignModel.load(model_dir(model_id), terms, topic_names=topic_labels(model_id))
+    pause("campaign_model")
+    try:
+        return CampaignModel.load(model_dir(model_id), terms, topic_names=topic_labels(model_id))
+    except (TopicLabError, OSError) as err:
+        _check_not_deleted(model_id, err)
+        raise
+
+
+def _check_not_deleted(model_id: str, err: Exception) -> None:
+    """A model deleted by another process while this one read its rows (a second on the
+    demo) said its folder "holds no readable Topic Lab model (manifest.json is missing …)",
+    as if the artifact were broken: say that it was deleted."""
+    if store.query_one("SELECT 1 FROM models WHERE model_id = ?", [model_id]) is None:
+        raise NotFoundError(f"Model {model_id} was deleted (by another process) while it was "
+                            "being loaded; `python -m core models` lists the models left."
+                            ) from err
 
 
 def topic_labels(model_id: str) -> dict[int, str]:
