@@ -167,7 +167,7 @@ def walk(j: Journey, page, fresh_home: Path) -> None:
     keywords.press("Control+Enter")
     page.get_by_role("heading", name="Most similar campaigns").wait_for(timeout=TIMEOUT)
     j.check("lookup-keywords", page.get_by_role("heading", name="Suggested actions"))
-    assert page.get_by_role("button", name="Download actions (CSV)").is_visible()
+    page.get_by_role("button", name="Download actions (CSV)").wait_for(timeout=TIMEOUT)
 
     # -- data scientist: import Sony exports; they become the active dataset --------
     j.go("Explore")

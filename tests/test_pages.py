@@ -540,6 +540,13 @@ def test_lookup_page_existing_and_new_campaign(trained_home):
     assert len(at.dataframe[0].value) == 10
 
 
+def away_and_back(at, away: str, back: str) -> None:
+    """Visit page `away`, then return to page `back`, as a user clicking the sidebar."""
+    for name in (away, back):
+        at.switch_page(f"app_pages/{name}.py")
+        ok(at.run())
+
+
 def test_lookup_and_ab_keep_their_campaign_over_a_visit_to_another_page(two_models_home,
                                                                         second_model):
     """Streamlit forgets a widget a run does not draw: Lookup's campaign, mode and pasted
@@ -549,10 +556,7 @@ def test_lookup_and_ab_keep_their_campaign_over_a_visit_to_another_page(two_mode
     ok(at.selectbox(key="lookup_campaign").set_value("C00002").run())
     ok(at.segmented_control(key="lookup_mode").set_value("New campaign").run())
     ok(at.text_area(key="lookup_keywords").set_value("blocked drain").run())
-    at.switch_page("app_pages/map.py")
-    ok(at.run())
-    at.switch_page("app_pages/lookup.py")
-    ok(at.run())
+    away_and_back(at, "map", "lookup")
     assert at.segmented_control(key="lookup_mode").value == "New campaign"
     assert at.text_area(key="lookup_keywords").value == "blocked drain"
     ok(at.segmented_control(key="lookup_mode").set_value("Existing campaign").run())
@@ -561,10 +565,7 @@ def test_lookup_and_ab_keep_their_campaign_over_a_visit_to_another_page(two_mode
     at.switch_page("app_pages/ab.py")
     ok(at.run())
     ok(at.selectbox(key="ab_campaign").set_value("C00003").run())
-    at.switch_page("app_pages/home.py")
-    ok(at.run())
-    at.switch_page("app_pages/ab.py")
-    ok(at.run())
+    away_and_back(at, "home", "ab")
     assert at.selectbox(key="ab_campaign").value == "C00003"
     assert "A status" in at.dataframe[-1].value.columns
 
