@@ -64,6 +64,10 @@ machine is otherwise idle):
       model's vocabulary only, stop 36, not adopted)                0.142  0.92   3      16
       ... the default in the same run                           0.131  0.92   3      16
       ... on m10 at 0.2% / 0.5%: 0.058 / 0.81, 0.079 / 0.79
+    the best of two seeds at 650 iterations each, higher c_npmi kept
+      (runs {0,1} {2,3} {4,5}; stop 37, not adopted)            0.127  0.92   3      19+3
+      ... the default in the same run                           0.131  0.92   3      17
+      ... on m10: 0.055 / 0.81 (the default: 0.025 / 0.80)
 
 Seed-to-seed spread is wide (the chosen setting ranges 0.106-0.144 NPMI over seeds
 0-11), as in the published LDA runs; compare bands, not single numbers.

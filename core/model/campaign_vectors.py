@@ -29,7 +29,9 @@ scores every campaign (1,000,000 campaigns on one core: 17 ms at 32, 36 ms at 10
 M10 (too few passes over ~50,000 words, hence `term_vectors.epochs_for`); skip-gram
 0.698 / 0.942 / 0.990 at 3-6x the time. Soft terms use the same
 vectors (at 32 dimensions their precision moved by at most 0.004), so a model trains
-word2vec once for both.
+word2vec once for both. fastText (gensim, same settings, character 3-6-grams, 20,000 or
+100,000 buckets) instead of word2vec: 0.696 / 0.945 / 0.991 at 4-5x word2vec's time and a
+2.6-12.8 MB n-gram table (README, Benchmarks, stop 37), so word2vec stays.
 """
 
 from __future__ import annotations
