@@ -123,13 +123,16 @@ def noting_the_sigint_handler(started: Started) -> Iterator[None]:
         yield
 
 
+USER_OPTION = "topiclab.test.user.option"
+
+
 @pytest.fixture(scope="module")
 def started() -> Started:
     return Started()
 
 
 @pytest.fixture(scope="module")
-def session(started):
+def session(started, tmp_path_factory):
     """The module's Spark. Its JVM compiles with C1 only: these jobs are tiny, and C2's
     compiler threads took CPU from the other test worker (the session and two trainings:
     113 → 70 CPU s, 64 → 50 s). Big jobs keep Java's default, which this does not change.
@@ -140,6 +143,10 @@ def session(started):
 
     mp = pytest.MonkeyPatch()
     mp.setenv("JAVA_TOOL_OPTIONS", "-XX:TieredStopAtLevel=1")   # read when the JVM starts
+    conf = tmp_path_factory.mktemp("spark-conf")   # a user's own driver option (`USER_OPTION`)
+    (conf / "spark-defaults.conf").write_text(
+        f"spark.driver.extraJavaOptions  -D{USER_OPTION}=kept\n", "utf-8")
+    mp.setenv("SPARK_CONF_DIR", str(conf))
     restore = tee_java_stderr(started) if SparkContext._gateway is None else None
     try:
         try:
@@ -225,6 +232,33 @@ def test_a_log4j2_properties_in_sparks_conf_folder_is_left_to_rule(tmp_path, mon
     (tmp_path / "with space").mkdir()
     (tmp_path / "with space" / "log4j2.properties").write_text("rootLogger.level = info\n")
     assert spark_session._driver_java_options() == ""
+
+
+def test_a_users_driver_java_options_are_kept_and_ours_appended(tmp_path, monkeypatch):
+    """Our log4j option replaced the user's `spark.driver.extraJavaOptions` of
+    spark-defaults.conf (the builder's value wins over the file's): theirs now come first,
+    ours after, and a log4j configuration of their own is left to rule. No Spark."""
+    monkeypatch.delenv("SPARK_HOME", raising=False)
+    monkeypatch.setenv("SPARK_CONF_DIR", str(tmp_path))
+    defaults = tmp_path / "spark-defaults.conf"
+    defaults.write_text("# mine\nspark.executor.memory 3g\nspark.driver.extraJavaOptions = "
+                        "-Duser.timezone=UTC \\\n    -Xss4m\n", "utf-8")
+    option = spark_session._driver_java_options()
+    assert option.startswith("-Duser.timezone=UTC -Xss4m -Dlog4j.configurationFile=file:/")
+    defaults.write_text("spark.driver.extraJavaOptions -Dlog4j2.configurationFile=/my.xml",
+                        "utf-8")
+    assert spark_session._driver_java_options() == "-Dlog4j2.configurationFile=/my.xml"
+
+
+@needs_spark
+def test_a_users_driver_java_option_reaches_the_driver_with_ours(session, started):
+    """The module's Spark started with a spark-defaults.conf of the user's holding a
+    driver option: the JVM has it, and our quiet log profile too."""
+    if not started.teed:
+        pytest.skip("Java was started before this module, without the user's option")
+    system = session.sparkContext._jvm.java.lang.System
+    assert system.getProperty(USER_OPTION) == "kept"
+    assert system.getProperty("log4j.configurationFile").endswith("spark_log4j2.properties")
 
 
 @needs_spark
