@@ -759,6 +759,28 @@ def test_a_long_task_is_reported_when_it_starts_and_while_it_runs(session, monke
 
 
 @needs_spark
+def test_a_stage_a_job_skips_is_not_counted_as_tasks_to_do(session):
+    """Spark runs a shuffle's map stage as a job of its own and lists it again, under a
+    new id, in the job that reads it, where it never runs: its tasks were counted as not
+    done, so the bar of that job stopped short (`4/6 tasks done` at its end)."""
+    lines = []
+
+    def slowly(batches):
+        for batch in batches:
+            time.sleep(2)
+            yield batch
+
+    def shuffled():
+        frame = session.range(0, 40, numPartitions=2).repartition(2)
+        return len(frame.mapInPandas(slowly, schema="id long").collect())
+
+    assert spark_session.run_job(session, "shuffled", shuffled,
+                                 lambda done, total, message: lines.append(message), 2) == 40
+    counted = re.findall(r"running one: \d+/(\d+) tasks", "\n".join(lines))
+    assert counted and set(counted) == {"2"}, lines
+
+
+@needs_spark
 def test_pipeline_on_spark_exports_to_the_chosen_export_dir(session, tmp_path, monkeypatch):
     """`pipeline --engine spark --export-dir DIR` tokenised on this machine and fitted
     MLlib on that corpus: DIR stayed empty. Now it trains as `train --engine spark` does:

@@ -672,18 +672,30 @@ def _status(sc, group: str, expected_jobs: int) -> tuple[int, str]:
     for job in jobs:
         if job.status != "RUNNING":
             continue
-        for stage_id in job.stageIds:
-            stage = tracker.getStageInfo(stage_id)
-            if stage is not None:
-                tasks_done += stage.numCompletedTasks
-                tasks_total += stage.numTasks
-                active += stage.numActiveTasks
+        for stage in _stages_to_run(tracker, job):
+            tasks_done += stage.numCompletedTasks
+            tasks_total += stage.numTasks
+            active += stage.numActiveTasks
     within = tasks_done / tasks_total if tasks_total else 0.0
     share = min(1.0, (finished + within) / max(expected_jobs, finished + 1))
     message = f"{finished} Spark jobs done"
     if tasks_total:
         message += f", running one: {tasks_done}/{tasks_total} tasks done, {active} running"
     return round(999 * share), message
+
+
+def _stages_to_run(tracker, job) -> list:
+    """A running job's stages, less those it skips: a shuffle's map stage, which Spark runs
+    as a job of its own first, is listed again in the job after it (under a new id) and
+    never runs there. Its tasks counted as never done, and the bar of a job stopped short
+    (4/6 tasks at its end). A stage no task of which ran or runs, before one that has
+    begun, is such a stage: a job's stages start after those they read from."""
+    stages = [s for s in (tracker.getStageInfo(i) for i in sorted(job.stageIds))
+              if s is not None]
+    begun = [i for i, s in enumerate(stages) if s.numCompletedTasks or s.numActiveTasks]
+    last = begun[-1] if begun else -1
+    return [s for i, s in enumerate(stages)
+            if i >= last or s.numCompletedTasks or s.numActiveTasks]
 
 
 _STOPPED = ("the Spark session stopped while the job ran (it was stopped, or its Java "
