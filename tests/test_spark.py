@@ -781,6 +781,36 @@ def test_a_stage_a_job_skips_is_not_counted_as_tasks_to_do(session):
 
 
 @needs_spark
+def test_spark_scoring_names_each_step_and_reaches_100_only_when_stored(home_with_model):
+    """Scoring's bar was the fold-in job's alone: it sat at 99.9% (74.9% after the last
+    job) while the fingerprints were read back and written, and ~17 s passed without a
+    line before the first `fold-in:` one (loading the model, shipping it, reading the
+    counts). Each step has its line and its share of one bar now, which only moves
+    forward and reaches 100% once the fingerprints are stored."""
+    from core.data import audit
+
+    scorings = len(audit.entries(action="score"))
+    lines: list[tuple[float, str]] = []
+
+    def report(done, total, message):
+        if done == total:
+            assert len(audit.entries(action="score")) == scorings + 1, message
+        lines.append((done / total, message))
+
+    spark_engine.score(home_with_model, report, master=MASTER)
+    shares, messages = [s for s, _ in lines], [m for _, m in lines]
+    assert messages[0] == f"Loading model {home_with_model}…", messages
+    shipping = next(i for i, m in enumerate(messages) if m.startswith("Shipping the model"))
+    assert "(3 topics x 24 words)" in messages[shipping] and "encoded counts at " in \
+        messages[shipping]
+    assert shipping < min(i for i, m in enumerate(messages) if m.startswith("fold-in: "))
+    assert messages[-3:] == ["Reading the fingerprints back…",
+                             "Writing 180 fingerprints to the store…",
+                             "Scored 180 campaigns in Spark"], messages
+    assert shares == sorted(shares) and shares[-1] == 1 and shares[-2] < 1, lines
+
+
+@needs_spark
 def test_pipeline_on_spark_exports_to_the_chosen_export_dir(session, tmp_path, monkeypatch):
     """`pipeline --engine spark --export-dir DIR` tokenised on this machine and fitted
     MLlib on that corpus: DIR stayed empty. Now it trains as `train --engine spark` does:
