@@ -672,10 +672,10 @@ def _status(sc, group: str, expected_jobs: int) -> tuple[int, str]:
     for job in jobs:
         if job.status != "RUNNING":
             continue
-        for stage in _stages_to_run(tracker, job):
-            tasks_done += stage.numCompletedTasks
-            tasks_total += stage.numTasks
-            active += stage.numActiveTasks
+        for stage in _stages_to_run(sc, job):
+            tasks_done += stage.numCompletedTasks()
+            tasks_total += stage.numTasks()
+            active += stage.numActiveTasks()
     within = tasks_done / tasks_total if tasks_total else 0.0
     share = min(1.0, (finished + within) / max(expected_jobs, finished + 1))
     message = f"{finished} Spark jobs done"
@@ -684,18 +684,18 @@ def _status(sc, group: str, expected_jobs: int) -> tuple[int, str]:
     return round(999 * share), message
 
 
-def _stages_to_run(tracker, job) -> list:
+def _stages_to_run(sc, job) -> list:
     """A running job's stages, less those it skips: a shuffle's map stage, which Spark runs
     as a job of its own first, is listed again in the job after it (under a new id) and
     never runs there. Its tasks counted as never done, and the bar of a job stopped short
-    (4/6 tasks at its end). A stage no task of which ran or runs, before one that has
-    begun, is such a stage: a job's stages start after those they read from."""
+    (4/6 tasks at its end). A stage never submitted, before one that was, is such a
+    stage: a job submits the stages it reads from first, and they have lower ids."""
+    tracker = sc._jsc.statusTracker()   # pyspark's leaves out when a stage was submitted
     stages = [s for s in (tracker.getStageInfo(i) for i in sorted(job.stageIds))
               if s is not None]
-    begun = [i for i, s in enumerate(stages) if s.numCompletedTasks or s.numActiveTasks]
-    last = begun[-1] if begun else -1
-    return [s for i, s in enumerate(stages)
-            if i >= last or s.numCompletedTasks or s.numActiveTasks]
+    submitted = [i for i, s in enumerate(stages) if s.submissionTime() > 0]
+    last = submitted[-1] if submitted else -1
+    return [s for i, s in enumerate(stages) if i >= last or s.submissionTime() > 0]
 
 
 _STOPPED = ("the Spark session stopped while the job ran (it was stopped, or its Java "
