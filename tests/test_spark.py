@@ -1339,8 +1339,45 @@ def test_a_file_uri_without_authority_is_that_local_folder(home, monkeypatch, sm
             home / "short" / spark_export.export_key(datasets.get("d")))
     assert not (home.parent / "file:").exists()
     (home / "a-file").write_text("x")
-    with pytest.raises(TopicLabError, match="a-file: is a regular file, not a folder"):
+    with pytest.raises(TopicLabError, match=f"file:{home}/a-file \\(that is {home}/a-file"
+                                            r"\): is a regular file, not a folder"):
         spark_export.check_export_dir(f"file:{home}/a-file")
+
+
+def test_one_folder_has_one_spelling_and_keeps_the_users_in_messages(home, monkeypatch,
+                                                                     small_csv):
+    """Trailing and doubled slashes and `file://` forms named one folder in several ways:
+    `/` became an empty export dir (the current folder), `file:///` the refused `file:`,
+    `/x/counts/m` and `file:///x/counts/m` were two places, and a `file:///x` export dir
+    was staged under $TOPICLAB_HOME/parquet and uploaded through Spark (a second copy; no
+    export without a session) while `/x` was written in place. Messages name the folder
+    as the user gave it. DuckDB only: no Spark needed."""
+    monkeypatch.chdir(home.parent)
+    for given, tidy in (("/", "/"), ("///", "/"), ("file:///", "file:///"),
+                        ("file:/", "/"), ("file:///x//y/", "file:///x/y"),
+                        ("file://localhost/x/", "file:///x"), ("/x//y//", "/x/y"),
+                        ("hdfs://nn/a//b/", "hdfs://nn/a/b"), ("hdfs://nn/", "hdfs://nn")):
+        assert spark_export.export_dir(given) == tidy, given
+    spark_export.check_export_dir("file:///")          # the root, not `file:`
+    with spark_export.chosen("/"):
+        assert spark_export.counts_location("m1") == "/counts/m1"
+    shared = home / "shared"
+    with spark_export.chosen(f"{shared}/"):
+        assert spark_export.counts_locations("m1", f"{shared.as_uri()}//counts/m1/") == [
+            f"{shared.as_uri()}/counts/m1", str(home / "parquet" / "counts" / "m1")]
+    ingest.import_paths([small_csv], "d")
+    with spark_export.chosen(f"{shared.as_uri()}/"):
+        location = spark_export.export("d")          # no Spark session: written in place
+    assert location == f"{shared.as_uri()}/{location.rsplit('/', 1)[-1]}"
+    assert (shared / location.rsplit("/", 1)[-1] / "_SUCCESS").exists()
+    assert not (home / "parquet").exists()            # no staged second copy
+    (home / "a-file").write_text("x")
+    with pytest.raises(TopicLabError, match=f"--export-dir {home.as_uri()}/a-file: is a "
+                                            "regular file, not a folder"):
+        spark_export.check_export_dir(f"{home.as_uri()}/a-file/", "--export-dir")
+    with pytest.raises(TopicLabError, match=r"--export-dir file:/x\[1\]/ \(that is /x\[1\]\):"
+                                            r" holds '\['"):
+        spark_export.check_export_dir("file:/x[1]/", "--export-dir")
 
 
 def test_export_dir_comes_from_the_flag_then_the_environment(home, monkeypatch, capsys,
@@ -1424,13 +1461,14 @@ def test_an_export_dir_given_with_a_tilde_is_in_the_home_folder(home, tmp_path,
     assert spark_export.export_dir() == "hdfs://namenode/~/lab"
     user_home.mkdir()
     (user_home / "a-file").write_text("x")
-    with pytest.raises(TopicLabError, match=f"--export-dir {user_home}/a-file: is a "
-                                            "regular file, not a folder"):
+    with pytest.raises(TopicLabError, match=f"--export-dir ~/a-file \\(that is {user_home}/"
+                                            r"a-file\): is a regular file, not a folder"):
         spark_export.check_export_dir("~/a-file", "--export-dir")
-    with pytest.raises(TopicLabError, match=f"{user_home}/a-file: is a regular file"):
+    with pytest.raises(TopicLabError, match=f"file:~/a-file \\(that is {user_home}/a-file\\): "
+                                            "is a regular file"):
         spark_export.check_export_dir("file:~/a-file", "--export-dir")
     for unknown in ("~nosuchuser-tl/lab", "file:~nosuchuser-tl/lab"):  # was ./~nosuchuser-tl
-        with pytest.raises(TopicLabError, match="--export-dir ~nosuchuser-tl/lab: "
+        with pytest.raises(TopicLabError, match=f"--export-dir {unknown}.*: "
                                                 "~nosuchuser-tl names no user of this machine"):
             spark_export.check_export_dir(unknown, "--export-dir")
     assert not (home.parent / "~").exists() and not (home.parent / "file:~").exists()
