@@ -123,13 +123,16 @@ def noting_the_sigint_handler(started: Started) -> Iterator[None]:
         yield
 
 
+USER_OPTION = "topiclab.test.user.option"
+
+
 @pytest.fixture(scope="module")
 def started() -> Started:
     return Started()
 
 
 @pytest.fixture(scope="module")
-def session(started):
+def session(started, tmp_path_factory):
     """The module's Spark. Its JVM compiles with C1 only: these jobs are tiny, and C2's
     compiler threads took CPU from the other test worker (the session and two trainings:
     113 → 70 CPU s, 64 → 50 s). Big jobs keep Java's default, which this does not change.
@@ -140,6 +143,10 @@ def session(started):
 
     mp = pytest.MonkeyPatch()
     mp.setenv("JAVA_TOOL_OPTIONS", "-XX:TieredStopAtLevel=1")   # read when the JVM starts
+    conf = tmp_path_factory.mktemp("spark-conf")   # a user's own driver option (`USER_OPTION`)
+    (conf / "spark-defaults.conf").write_text(
+        f"spark.driver.extraJavaOptions  -D{USER_OPTION}=kept\n", "utf-8")
+    mp.setenv("SPARK_CONF_DIR", str(conf))
     restore = tee_java_stderr(started) if SparkContext._gateway is None else None
     try:
         try:
@@ -225,6 +232,33 @@ def test_a_log4j2_properties_in_sparks_conf_folder_is_left_to_rule(tmp_path, mon
     (tmp_path / "with space").mkdir()
     (tmp_path / "with space" / "log4j2.properties").write_text("rootLogger.level = info\n")
     assert spark_session._driver_java_options() == ""
+
+
+def test_a_users_driver_java_options_are_kept_and_ours_appended(tmp_path, monkeypatch):
+    """Our log4j option replaced the user's `spark.driver.extraJavaOptions` of
+    spark-defaults.conf (the builder's value wins over the file's): theirs now come first,
+    ours after, and a log4j configuration of their own is left to rule. No Spark."""
+    monkeypatch.delenv("SPARK_HOME", raising=False)
+    monkeypatch.setenv("SPARK_CONF_DIR", str(tmp_path))
+    defaults = tmp_path / "spark-defaults.conf"
+    defaults.write_text("# mine\nspark.executor.memory 3g\nspark.driver.extraJavaOptions = "
+                        "-Duser.timezone=UTC \\\n    -Xss4m\n", "utf-8")
+    option = spark_session._driver_java_options()
+    assert option.startswith("-Duser.timezone=UTC -Xss4m -Dlog4j.configurationFile=file:/")
+    defaults.write_text("spark.driver.extraJavaOptions -Dlog4j2.configurationFile=/my.xml",
+                        "utf-8")
+    assert spark_session._driver_java_options() == "-Dlog4j2.configurationFile=/my.xml"
+
+
+@needs_spark
+def test_a_users_driver_java_option_reaches_the_driver_with_ours(session, started):
+    """The module's Spark started with a spark-defaults.conf of the user's holding a
+    driver option: the JVM has it, and our quiet log profile too."""
+    if not started.teed:
+        pytest.skip("Java was started before this module, without the user's option")
+    system = session.sparkContext._jvm.java.lang.System
+    assert system.getProperty(USER_OPTION) == "kept"
+    assert system.getProperty("log4j.configurationFile").endswith("spark_log4j2.properties")
 
 
 @needs_spark
@@ -722,6 +756,58 @@ def test_a_long_task_is_reported_when_it_starts_and_while_it_runs(session, monke
     assert len(running) >= 2 and re.search(r", [1-9][0-9]* s$", lines[-1][1]), lines
     gaps = np.diff([t for t, _ in lines])
     assert gaps.max() < 3, lines               # never silent for a task's length
+
+
+@needs_spark
+def test_a_stage_a_job_skips_is_not_counted_as_tasks_to_do(session):
+    """Spark runs a shuffle's map stage as a job of its own and lists it again, under a
+    new id, in the job that reads it, where it never runs: its tasks were counted as not
+    done, so the bar of that job stopped short (`4/6 tasks done` at its end)."""
+    lines = []
+
+    def slowly(batches):
+        for batch in batches:
+            time.sleep(2)
+            yield batch
+
+    def shuffled():
+        frame = session.range(0, 40, numPartitions=2).repartition(2)
+        return len(frame.mapInPandas(slowly, schema="id long").collect())
+
+    assert spark_session.run_job(session, "shuffled", shuffled,
+                                 lambda done, total, message: lines.append(message), 2) == 40
+    counted = re.findall(r"running one: \d+/(\d+) tasks", "\n".join(lines))
+    assert counted and set(counted) == {"2"}, lines
+
+
+@needs_spark
+def test_spark_scoring_names_each_step_and_reaches_100_only_when_stored(home_with_model):
+    """Scoring's bar was the fold-in job's alone: it sat at 99.9% (74.9% after the last
+    job) while the fingerprints were read back and written, and ~17 s passed without a
+    line before the first `fold-in:` one (loading the model, shipping it, reading the
+    counts). Each step has its line and its share of one bar now, which only moves
+    forward and reaches 100% once the fingerprints are stored."""
+    from core.data import audit
+
+    scorings = len(audit.entries(action="score"))
+    lines: list[tuple[float, str]] = []
+
+    def report(done, total, message):
+        if done == total:
+            assert len(audit.entries(action="score")) == scorings + 1, message
+        lines.append((done / total, message))
+
+    spark_engine.score(home_with_model, report, master=MASTER)
+    shares, messages = [s for s, _ in lines], [m for _, m in lines]
+    assert messages[0] == f"Loading model {home_with_model}…", messages
+    shipping = next(i for i, m in enumerate(messages) if m.startswith("Shipping the model"))
+    assert "(3 topics x 24 words)" in messages[shipping] and "encoded counts at " in \
+        messages[shipping]
+    assert shipping < min(i for i, m in enumerate(messages) if m.startswith("fold-in: "))
+    assert messages[-3:] == ["Reading the fingerprints back…",
+                             "Writing 180 fingerprints to the store…",
+                             "Scored 180 campaigns in Spark"], messages
+    assert shares == sorted(shares) and shares[-1] == 1 and shares[-2] < 1, lines
 
 
 @needs_spark
@@ -1253,8 +1339,45 @@ def test_a_file_uri_without_authority_is_that_local_folder(home, monkeypatch, sm
             home / "short" / spark_export.export_key(datasets.get("d")))
     assert not (home.parent / "file:").exists()
     (home / "a-file").write_text("x")
-    with pytest.raises(TopicLabError, match="a-file: is a regular file, not a folder"):
+    with pytest.raises(TopicLabError, match=f"file:{home}/a-file \\(that is {home}/a-file"
+                                            r"\): is a regular file, not a folder"):
         spark_export.check_export_dir(f"file:{home}/a-file")
+
+
+def test_one_folder_has_one_spelling_and_keeps_the_users_in_messages(home, monkeypatch,
+                                                                     small_csv):
+    """Trailing and doubled slashes and `file://` forms named one folder in several ways:
+    `/` became an empty export dir (the current folder), `file:///` the refused `file:`,
+    `/x/counts/m` and `file:///x/counts/m` were two places, and a `file:///x` export dir
+    was staged under $TOPICLAB_HOME/parquet and uploaded through Spark (a second copy; no
+    export without a session) while `/x` was written in place. Messages name the folder
+    as the user gave it. DuckDB only: no Spark needed."""
+    monkeypatch.chdir(home.parent)
+    for given, tidy in (("/", "/"), ("///", "/"), ("file:///", "file:///"),
+                        ("file:/", "/"), ("file:///x//y/", "file:///x/y"),
+                        ("file://localhost/x/", "file:///x"), ("/x//y//", "/x/y"),
+                        ("hdfs://nn/a//b/", "hdfs://nn/a/b"), ("hdfs://nn/", "hdfs://nn")):
+        assert spark_export.export_dir(given) == tidy, given
+    spark_export.check_export_dir("file:///")          # the root, not `file:`
+    with spark_export.chosen("/"):
+        assert spark_export.counts_location("m1") == "/counts/m1"
+    shared = home / "shared"
+    with spark_export.chosen(f"{shared}/"):
+        assert spark_export.counts_locations("m1", f"{shared.as_uri()}//counts/m1/") == [
+            f"{shared.as_uri()}/counts/m1", str(home / "parquet" / "counts" / "m1")]
+    ingest.import_paths([small_csv], "d")
+    with spark_export.chosen(f"{shared.as_uri()}/"):
+        location = spark_export.export("d")          # no Spark session: written in place
+    assert location == f"{shared.as_uri()}/{location.rsplit('/', 1)[-1]}"
+    assert (shared / location.rsplit("/", 1)[-1] / "_SUCCESS").exists()
+    assert not (home / "parquet").exists()            # no staged second copy
+    (home / "a-file").write_text("x")
+    with pytest.raises(TopicLabError, match=f"--export-dir {home.as_uri()}/a-file: is a "
+                                            "regular file, not a folder"):
+        spark_export.check_export_dir(f"{home.as_uri()}/a-file/", "--export-dir")
+    with pytest.raises(TopicLabError, match=r"--export-dir file:/x\[1\]/ \(that is /x\[1\]\):"
+                                            r" holds '\['"):
+        spark_export.check_export_dir("file:/x[1]/", "--export-dir")
 
 
 def test_export_dir_comes_from_the_flag_then_the_environment(home, monkeypatch, capsys,
@@ -1338,13 +1461,14 @@ def test_an_export_dir_given_with_a_tilde_is_in_the_home_folder(home, tmp_path,
     assert spark_export.export_dir() == "hdfs://namenode/~/lab"
     user_home.mkdir()
     (user_home / "a-file").write_text("x")
-    with pytest.raises(TopicLabError, match=f"--export-dir {user_home}/a-file: is a "
-                                            "regular file, not a folder"):
+    with pytest.raises(TopicLabError, match=f"--export-dir ~/a-file \\(that is {user_home}/"
+                                            r"a-file\): is a regular file, not a folder"):
         spark_export.check_export_dir("~/a-file", "--export-dir")
-    with pytest.raises(TopicLabError, match=f"{user_home}/a-file: is a regular file"):
+    with pytest.raises(TopicLabError, match=f"file:~/a-file \\(that is {user_home}/a-file\\): "
+                                            "is a regular file"):
         spark_export.check_export_dir("file:~/a-file", "--export-dir")
     for unknown in ("~nosuchuser-tl/lab", "file:~nosuchuser-tl/lab"):  # was ./~nosuchuser-tl
-        with pytest.raises(TopicLabError, match="--export-dir ~nosuchuser-tl/lab: "
+        with pytest.raises(TopicLabError, match=f"--export-dir {unknown}.*: "
                                                 "~nosuchuser-tl names no user of this machine"):
             spark_export.check_export_dir(unknown, "--export-dir")
     assert not (home.parent / "~").exists() and not (home.parent / "file:~").exists()

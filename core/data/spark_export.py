@@ -62,10 +62,34 @@ def export_dir(explicit: str | None = None) -> str:
     `--export-dir` of the running command (`chosen`), else `TOPICLAB_SPARK_EXPORT_DIR`
     (a local path or any Hadoop URI), else `$TOPICLAB_HOME/parquet` — the same order as
     the Spark master's (`--spark-master`, then `TOPICLAB_SPARK_MASTER`)."""
+    given = _given(explicit)
+    return str(parquet_root()) if given is None else _tidy(_absolute(given))
+
+
+def _given(explicit: str | None = None) -> str | None:
+    """The export dir as the user gave it (`export_dir`'s order), None for the default."""
     for configured in (explicit, _chosen, os.environ.get(EXPORT_DIR_ENV)):
         if configured and configured.strip():
-            return _absolute(configured.strip().rstrip("/"))
-    return str(parquet_root())
+            return configured.strip()
+    return None
+
+
+_AUTHORITY = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^/]*)(/.*)?")
+
+
+def _tidy(location: str) -> str:
+    """One spelling per folder: no trailing or doubled slashes, and a local `file://` URI
+    as `file:///x` (`file://localhost/x` too). `file:///x/` and `file:///x` were two
+    places (so were `/x/` and `/x//`), and stripping every trailing slash made the root
+    `file:///` the refused `file:` and `/` an empty export dir: the current folder."""
+    found = _AUTHORITY.fullmatch(location)
+    if found is None:    # a local path, absolute by now, or a URI without `//`
+        return (re.sub("/+", "/", location).rstrip("/") or "/") if location.startswith(
+            "/") else location
+    head, path = found.group(1), re.sub("/+", "/", found.group(2) or "").rstrip("/")
+    if re.fullmatch(r"file://(localhost)?", head, re.I):
+        return f"file://{path or '/'}"
+    return head + path
 
 
 def _absolute(location: str) -> str:
@@ -120,38 +144,51 @@ def check_export_dir(location: str | None = None, what: str = "the Spark export 
     Hadoop refuses (a relative path in an absolute URI) after DuckDB wrote the export
     into a folder named `file:relative` under the working folder, and `~nosuchuser/x`,
     which `~` cannot expand: the export went into a folder `./~nosuchuser/x`."""
-    location = export_dir() if location is None else _absolute(location)
+    given = _given() if location is None else location.strip()
+    location = export_dir() if location is None else _tidy(_absolute(given))
+    named = _as_given(given, location)
     if location.startswith("~"):
         raise InputError(
-            f"{what} {location}: {location.split('/')[0]} names no user of this machine, so "
+            f"{what} {named}: {location.split('/')[0]} names no user of this machine, so "
             "it is not a home folder; name the folder in full")
     if re.match(r"file:(?!/)", location):
         raise InputError(
-            f"{what} {location}: a file: URI names a folder from the root (file:///x, "
+            f"{what} {named}: a file: URI names a folder from the root (file:///x, "
             "file:/x) or the home folder (file:~/x); for a folder under this one, leave "
             "out file:")
     found = _PATTERN.search(location)
     if found:
         raise InputError(
-            f"{what} {location}: holds '{found.group()}', which Spark reads as a file name "
+            f"{what} {named}: holds '{found.group()}', which Spark reads as a file name "
             "pattern, not as part of a name; name a folder without [ ] { } * ? or \\ "
             f"(--export-dir or {EXPORT_DIR_ENV}; the default is $TOPICLAB_HOME/parquet)")
-    check_local_folder(location, what)
+    check_local_folder(location, what, named)
 
 
-def check_local_folder(location: str, what: str) -> None:
-    """A local export dir is a folder, or made when missing: a file there (`--export-dir
-    /dev/null`, a CSV) failed in `mkdir` with a FileExistsError traceback."""
-    if is_uri(location):
+def _as_given(given: str | None, location: str) -> str:
+    """The export dir as the user typed it, and the folder that is when it reads
+    otherwise (`~/x`, `file:/x`, a relative path): messages named only the tidied form."""
+    if given is None or given.rstrip("/") == location or given == location:
+        return location
+    return f"{given} (that is {location})"
+
+
+def check_local_folder(location: str, what: str, named: str | None = None) -> None:
+    """A local export dir (a path or `file:///x`) is a folder, or made when missing: a
+    file there (`--export-dir /dev/null`, a CSV) failed in `mkdir` with a
+    FileExistsError traceback. `named`: the place as the user gave it, for the message."""
+    local = _local_path(location)
+    if local is None:
         return
+    location, named = str(local), named or location
     try:
         mode = os.stat(location).st_mode
     except FileNotFoundError:
         return
     except OSError as err:
-        raise InputError(f"{what} {location}: cannot be used ({err.strerror})") from None
+        raise InputError(f"{what} {named}: cannot be used ({err.strerror})") from None
     if not stat.S_ISDIR(mode):
-        raise InputError(f"{what} {location}: is {files.kind_of(mode)}, not a folder; name a "
+        raise InputError(f"{what} {named}: is {files.kind_of(mode)}, not a folder; name a "
                          "folder (it is made when missing) or a Hadoop URI")
 
 
@@ -163,7 +200,7 @@ def is_uri(location: str) -> bool:
 def counts_location(model_id: str) -> str:
     """Where Spark keeps a model's encoded counts as Parquet (campaign_id, indices,
     values, oov_share, first_file, first_line)."""
-    return f"{export_dir()}/counts/{model_id}"
+    return f"{export_dir().rstrip('/')}/counts/{model_id}"   # the root `/` too
 
 
 def counts_locations(model_id: str, recorded: str | Sequence[str] | None = None
@@ -175,8 +212,11 @@ def counts_locations(model_id: str, recorded: str | Sequence[str] | None = None
     known = [recorded] if isinstance(recorded, str) else list(recorded or ())
     places = [*known, counts_location(model_id), str(parquet_root() / "counts" / model_id)]
     suffix = f"counts/{model_id}"
-    return list(dict.fromkeys(p.rstrip("/") for p in places
-                              if p and p.rstrip("/").endswith(suffix)))
+    found: dict[object, str] = {}   # one entry per folder: `/x/…` is `file:///x/…`
+    for place in (_tidy(p) for p in places if p):
+        if place.endswith(suffix):
+            found.setdefault(_local_path(place) or place, place)
+    return list(found.values())
 
 
 @dataclass(frozen=True)
@@ -219,7 +259,7 @@ def remove_counts(model_id: str, recorded: str | Sequence[str] | None = None,
     URIs through Hadoop's FileSystem API when a Spark `session` is running, else they are
     left (starting Spark only to delete would take longer than the delete itself): a place
     in `recorded` (Spark wrote there) as left, the export dir in force as not checked."""
-    known = {p.rstrip("/") for p in ([recorded] if isinstance(recorded, str)
+    known = {_tidy(p) for p in ([recorded] if isinstance(recorded, str)
                                      else list(recorded or ())) if p}
     left, unchecked = [], []
     for location in counts_locations(model_id, recorded):
@@ -261,7 +301,7 @@ def read_arrow(session, location: str):
 
 def scratch_location(name: str) -> str:
     """A fresh folder under the export dir for a job's output the driver reads back."""
-    return f"{export_dir()}/scratch/{name}-{uuid.uuid4().hex[:12]}"
+    return f"{export_dir().rstrip('/')}/scratch/{name}-{uuid.uuid4().hex[:12]}"
 
 
 def remove_scratch(session, location: str) -> None:
@@ -362,11 +402,16 @@ def exported(name: str, version: int | None = None, session=None) -> Iterator[st
     info = datasets.get(name, version)
     root = export_dir()
     check_export_dir(root)
-    if not is_uri(root):
-        with _held(Path(root), export_key(info)):
-            yield str(_export_local(info, Path(root)))
+    local = _local_path(root)
+    if local is None:
+        yield _export_to_uri(info, root, session)
         return
-    yield _export_to_uri(info, root, session)
+    # A `file:///x` export dir is the folder /x of this machine too: DuckDB writes there
+    # as for `/x` (it was staged under $TOPICLAB_HOME/parquet and uploaded, a second copy
+    # whose older versions were never removed, and its readers held no lock of /x).
+    with _held(local, export_key(info)):
+        folder = _export_local(info, local)
+        yield str(folder) if not is_uri(root) else f"{root.rstrip('/')}/{folder.name}"
 
 
 def _export_to_uri(info, root: str, session) -> str:

@@ -390,17 +390,56 @@ def get(master_url: str | None = None, progress: Progress | None = None):
 _LOG4J2 = Path(__file__).with_name("spark_log4j2.properties")
 
 
+_JAVA_OPTIONS = "spark.driver.extraJavaOptions"
+_LOG4J_SET = re.compile(r"(^|\s)-Dlog4j2?\.configurationFile=")
+
+
 def _driver_java_options() -> str:
-    """The driver JVM's options: Java's log through `spark_log4j2.properties` (ERROR and
-    above on stderr), unless Spark's conf folder has a log4j2.properties of its own.
+    """The driver JVM's options: the user's own `spark.driver.extraJavaOptions` from
+    `spark-defaults.conf`, then Java's log through `spark_log4j2.properties` (ERROR and
+    above on stderr), unless Spark's conf folder has a log4j2.properties of its own or
+    their options name a log4j configuration. The builder's value replaces the defaults
+    file's, so a user's options there (`-Duser.timezone=UTC`, a proxy) were dropped at
+    every start: now they come first and ours is appended.
     `-Dlog4j2.level=ERROR`, used before, is only read when log4j finds no configuration,
     and Spark then loads its default profile: its WARN lines reached the terminal at every
     start. The file is named as a URI, so a checkout path with spaces stays one option."""
-    conf_dir = os.environ.get("SPARK_CONF_DIR") or (
+    conf_dir = _spark_conf_dir()
+    theirs = spark_defaults(conf_dir).get(_JAVA_OPTIONS, "").strip()
+    if _LOG4J_SET.search(theirs) or (
+            conf_dir and (Path(conf_dir) / "log4j2.properties").is_file()):
+        return theirs
+    return f"{theirs} -Dlog4j.configurationFile={_LOG4J2.as_uri()}".strip()
+
+
+def _spark_conf_dir() -> str | None:
+    """The folder spark-submit reads `spark-defaults.conf` and `log4j2.properties` from."""
+    return os.environ.get("SPARK_CONF_DIR") or (
         os.environ.get("SPARK_HOME") and os.path.join(os.environ["SPARK_HOME"], "conf"))
-    if conf_dir and (Path(conf_dir) / "log4j2.properties").is_file():
-        return ""
-    return f"-Dlog4j.configurationFile={_LOG4J2.as_uri()}"
+
+
+_CONTINUED = re.compile(r"(?<!\\)((?:\\\\)*)\\\n[ \t\f]*")   # an odd backslash ends the line
+_PROPERTY = re.compile(r"((?:[^\s=:\\]|\\.)+)[ \t\f]*[=:]?[ \t\f]*(.*)")
+
+
+def spark_defaults(conf_dir: str | None = None) -> dict[str, str]:
+    """The settings of `spark-defaults.conf` in `conf_dir` (else Spark's conf folder),
+    read as Spark reads it (a Java properties file: `#`/`!` comments, the key ended by
+    `=`, `:` or blanks, a trailing backslash continuing the line, values trimmed); {}
+    when there is none."""
+    conf_dir = conf_dir if conf_dir is not None else _spark_conf_dir()
+    if not conf_dir:
+        return {}
+    try:
+        text = (Path(conf_dir) / "spark-defaults.conf").read_text("utf-8", errors="replace")
+    except OSError:
+        return {}
+    settings: dict[str, str] = {}
+    for line in _CONTINUED.sub(r"\1", text).splitlines():
+        line = line.strip()
+        if line and line[0] not in "#!" and (found := _PROPERTY.match(line)):
+            settings[found.group(1).replace("\\", "")] = found.group(2).strip()
+    return settings
 
 
 def _start(builder, url: str):
@@ -633,18 +672,30 @@ def _status(sc, group: str, expected_jobs: int) -> tuple[int, str]:
     for job in jobs:
         if job.status != "RUNNING":
             continue
-        for stage_id in job.stageIds:
-            stage = tracker.getStageInfo(stage_id)
-            if stage is not None:
-                tasks_done += stage.numCompletedTasks
-                tasks_total += stage.numTasks
-                active += stage.numActiveTasks
+        for stage in _stages_to_run(sc, job):
+            tasks_done += stage.numCompletedTasks()
+            tasks_total += stage.numTasks()
+            active += stage.numActiveTasks()
     within = tasks_done / tasks_total if tasks_total else 0.0
     share = min(1.0, (finished + within) / max(expected_jobs, finished + 1))
     message = f"{finished} Spark jobs done"
     if tasks_total:
         message += f", running one: {tasks_done}/{tasks_total} tasks done, {active} running"
     return round(999 * share), message
+
+
+def _stages_to_run(sc, job) -> list:
+    """A running job's stages, less those it skips: a shuffle's map stage, which Spark runs
+    as a job of its own first, is listed again in the job after it (under a new id) and
+    never runs there. Its tasks counted as never done, and the bar of a job stopped short
+    (4/6 tasks at its end). A stage never submitted, before one that was, is such a
+    stage: a job submits the stages it reads from first, and they have lower ids."""
+    tracker = sc._jsc.statusTracker()   # pyspark's leaves out when a stage was submitted
+    stages = [s for s in (tracker.getStageInfo(i) for i in sorted(job.stageIds))
+              if s is not None]
+    submitted = [i for i, s in enumerate(stages) if s.submissionTime() > 0]
+    last = submitted[-1] if submitted else -1
+    return [s for i, s in enumerate(stages) if i >= last or s.submissionTime() > 0]
 
 
 _STOPPED = ("the Spark session stopped while the job ran (it was stopped, or its Java "

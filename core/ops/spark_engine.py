@@ -418,20 +418,30 @@ def score(model_id: str | None = None, progress: Progress | None = None, *,
     from core.serve import registry
     from core.serve import score as local_score
 
+    report = progress or (lambda done, total, message: None)
+    report(0, _SCORE_STEPS, f"Loading model {model_id or 'production'}…")
     run = local_score.prepare(model_id)
     model_id, model, dataset = run.model_id, run.model, run.dataset
     spark_export.check_export_dir()
-    session = spark_session.get(master, progress)
+    session = spark_session.get(master, report)
     run.lap("spark_start")
     counts_at = spark_export.counts_location(model_id)
+    fold_from = _SCORE_PHASES["ship"]
     with _counts_go_if_deleted(session, model_id, counts_at):
         if not spark_export.HadoopFS(session).exists(f"{counts_at}/_SUCCESS"):
+            report(_SCORE_PHASES["export"], _SCORE_STEPS,
+                   f"Exporting {dataset['name']} v{dataset['version']} to Parquet for Spark…")
             with spark_export.exported(dataset["name"], int(dataset["version"]),
                                        session) as location:
                 run.lap("export")
                 registry.record_counts(model_id, counts_at)  # so delete-model finds them
-                _encode_into_place(session, location, model.encoder, counts_at, progress)
+                _encode_into_place(session, location, model.encoder, counts_at, _part(
+                    report, _SCORE_PHASES["encode"], _SCORE_PHASES["encoded"]))
             run.lap("encode")
+            fold_from = _SCORE_PHASES["encoded"]
+        report(fold_from, _SCORE_STEPS,
+               f"Shipping the model ({model.k} topics x {len(model.vocabulary):,} words) to "
+               f"Spark and reading its encoded counts at {counts_at}…")
         state = session.sparkContext.broadcast({
             "topic_term": model.engine.topic_term_, "alpha": model.engine.alpha_,
             "term_weights": model.engine.term_weights_})
@@ -440,16 +450,22 @@ def score(model_id: str | None = None, progress: Progress | None = None, *,
         def fold_batches(batches):
             yield from _fold_in_batches(state.value, n_words, batches, task_hook)
 
-        counts = session.read.parquet(counts_at).select("campaign_id", "indices", "counts",
-                                                        "oov_share")
-        scored = counts.repartition(_partitions(session)).mapInArrow(
-            fold_batches, schema="campaign_id string, weights array<double>, oov_share double")
+        def fold_in_job() -> None:   # reading the counts' schema is part of the job group
+            counts = session.read.parquet(counts_at).select("campaign_id", "indices",
+                                                            "counts", "oov_share")
+            scored = counts.repartition(_partitions(session)).mapInArrow(
+                fold_batches,
+                schema="campaign_id string, weights array<double>, oov_share double")
+            scored.write.mode("overwrite").parquet(scratch)
+
         # Written as Parquet and read back rather than collected (`spark_export.read_arrow`).
         scratch = spark_export.scratch_location(model_id)
         with spark_session.cleaning_up(state.destroy,
                                        lambda: spark_export.remove_scratch(session, scratch)):
-            spark_session.run_job(session, "fold-in",
-                                  lambda: scored.write.mode("overwrite").parquet(scratch), progress)
+            spark_session.run_job(session, "fold-in", fold_in_job,
+                                  _part(report, fold_from, _SCORE_PHASES["read"]),
+                                  _FOLD_IN_JOBS)
+            report(_SCORE_PHASES["read"], _SCORE_STEPS, "Reading the fingerprints back…")
             table = spark_export.read_arrow(session, scratch)
         run.lap("fold_in")
         ids = table.column("campaign_id").to_pylist()
@@ -457,9 +473,31 @@ def score(model_id: str | None = None, progress: Progress | None = None, *,
         flat = table.column("weights").combine_chunks().flatten().to_numpy(zero_copy_only=False)
         weights = flat.reshape(len(ids), k).astype(np.float32) if ids else np.empty((0, k))
         oov = table.column("oov_share").to_numpy(zero_copy_only=False)
+        report(_SCORE_PHASES["write"], _SCORE_STEPS,
+               f"Writing {len(ids):,} fingerprints to the store…")
         local_score.store_fingerprints(model_id, ids, weights, oov, {"engine": "spark"})
         run.lap("write")
+    report(_SCORE_STEPS, _SCORE_STEPS, f"Scored {len(ids):,} campaigns in Spark")
     return run.result(len(ids), "spark", spark_session.describe(session))
+
+
+# Where each step of a Spark scoring starts on its bar of `_SCORE_STEPS`: the bar reaches
+# the end only when the fingerprints are stored (the fold-in's own bar of several Spark
+# jobs sat at 99.9% while later jobs, reading back and writing went on).
+_SCORE_STEPS = 1000
+_SCORE_PHASES = {"export": 10, "encode": 20, "encoded": 500, "ship": 20, "read": 900,
+                 "write": 950}
+_FOLD_IN_JOBS = 3     # reading the counts' schema, the shuffle's map stage, the write
+_ENCODE_JOBS = 3      # listing the export, the shuffle's map stage, the write
+
+
+def _part(progress: Progress, start: int, end: int) -> Progress:
+    """A job's own progress (`done` of `total`) mapped onto [start, end] of the
+    scoring's bar."""
+    def report(done: int, total: int, message: str) -> None:
+        share = done / total if total else 1.0
+        progress(start + round((end - start) * share), _SCORE_STEPS, message)
+    return report
 
 
 def _encode_into_place(session, location: str, encoder, counts_at: str,
@@ -474,7 +512,7 @@ def _encode_into_place(session, location: str, encoder, counts_at: str,
     with spark_session.cleaning_up(lambda: spark_export.remove_scratch(session, scratch)):
         spark_session.run_job(session, "encode counts",
                               lambda: _encode_job(session, location, encoder, scratch),
-                              progress)
+                              progress, _ENCODE_JOBS)
         spark_export.move_into_place(session, scratch, counts_at)
 
 
