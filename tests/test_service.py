@@ -722,6 +722,20 @@ def test_token_bucket_counts_batch_items_and_lets_a_big_batch_run_into_debt():
     assert bucket.take() == 0
 
 
+def test_a_batch_paid_for_in_two_takes_costs_what_one_take_did():
+    """The service takes one token before it reads a body and the rest of a batch once
+    it has read it (`paid`): the same tokens and debt as one take, and a batch refused
+    then gives its first token back."""
+    now = [0.0]
+    bucket = throttle.TokenBucket(60, clock=lambda: now[0])
+    assert bucket.take() == 0 and bucket.take(100, paid=1) == 0     # full bucket: -40
+    assert bucket.take() == pytest.approx(41.0)
+    now[0] = 101.0                                                 # 60 again
+    assert bucket.take(50) == 0 and bucket.take() == 0             # 10, its first: 9
+    assert bucket.take(11, paid=1) == pytest.approx(1.0)           # 10 of 11: a second
+    assert bucket.take(10) == 0 and bucket.take() > 0              # the 1 was given back
+
+
 def test_workers_share_each_keys_bucket_and_a_new_rate_refills_it(tmp_path):
     """Two workers' limiters on one file take from one bucket per key: a key of 5 a
     minute gets 5 between them, whichever answers (each held 2.5 of it, so 2 each,
@@ -1582,13 +1596,14 @@ def test_suggest_never_reads_the_store_and_a_busy_store_is_503(served, monkeypat
 
 def test_deeply_nested_json_is_422_and_refused_bodies_cost_one_token(served):
     """JSON nested deeper than the parsers go is a bad body (422), not a crash. A batch
-    refused with 422, or `items` sent to feedback, counts as one request on the key's rate;
+    refused with 422, or `items` sent to feedback, counts as one request on the key's rate,
+    and so does a body that is no JSON (its token is taken before the body is read);
     feedback says it takes one verdict (it listed every verdict field as missing)."""
-    batcher = keys.create("nested", rate_per_minute=3).key
+    batcher = keys.create("nested", rate_per_minute=5).key
     am = keys.create("feedback-items", rate_per_minute=3).key
     many = [{"campaign_id": CAMPAIGN}] * 3
     with client() as (c, _):
-        for depth in (1100, 5000):
+        for depth in (1100, 5000):                                       # 5 -> 3 tokens
             r = c.post("/v1/fingerprint", content=b"[" * depth + b"]" * depth,
                        headers={"X-API-Key": batcher, "Content-Type": "application/json"})
             assert r.status_code == 422 and "not valid JSON" in r.json()["error"], r.text
@@ -1767,6 +1782,40 @@ def test_a_body_that_stops_arriving_gives_up_its_slot_in_time(served):
     assert busy == 503
     assert status == 408 and "did not arrive within 0.5 s (10 bytes came)" in body["error"]
     assert after == 200 and answer["campaign_id"] == CAMPAIGN
+
+
+def test_a_key_over_its_rate_is_refused_before_its_body_is_read(served):
+    """The key's first token is taken before the body is read: a key over its rate whose
+    client sends its headers and then trickles its body is refused (429) at once, and
+    holds no in-flight slot meanwhile. Its body was read first (30 s allowed), holding a
+    slot, so with 32 such clients every other key got 503. Measured against a real
+    uvicorn (TOPICLAB_SERVICE_MAX_IN_FLIGHT=1, headers then 5 bytes): another key's
+    request got 503 `More than 1 requests are in flight` while it trickled."""
+    over = keys.create("over", rate_per_minute=1).key
+    other = keys.create("other", rate_per_minute=10_000).key
+    app = create_app(Settings(poll_s=60.0, max_in_flight=1))
+    gateway = app.state.gateway
+    gateway.start()
+    whole = json.dumps({"campaign_id": CAMPAIGN}).encode()
+
+    async def scenario() -> tuple:
+        spent = await _asgi_post(app, over, [whole])
+        started = time.monotonic()
+        trickled = asyncio.create_task(_asgi_post(app, over, [whole[:5], whole[5:]], 5))
+        await asyncio.sleep(0.2)
+        meanwhile = await _asgi_post(app, other, [whole])
+        refused = await trickled
+        return spent, refused, time.monotonic() - started, meanwhile
+
+    try:
+        assert gateway.holder.first_round.wait(120)
+        (first, _), (status, body), seconds, (meanwhile, _) = asyncio.run(scenario())
+    finally:
+        gateway.stop()
+    assert first == 200
+    assert status == 429 and "over its rate of 1 requests a minute" in body["error"], body
+    assert seconds < 2                                    # not after its 5 s body
+    assert meanwhile == 200                               # the one slot was free
 
 
 def test_a_client_that_hangs_up_during_its_body_is_no_server_error(served, caplog):

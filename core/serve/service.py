@@ -373,22 +373,22 @@ class Gateway:
                                    "data_scientist key.")
         refuse_query_string(request)
         # Refused before any work (starting, key, role, query string, no production model,
-        # a body that is no JSON): no token taken. A body read and then refused takes one.
+        # a compressed or declared too large body): no token taken.
         if not state.ready:
             raise AnswerError(503, "No production model is loaded" + (
                 f" ({state.problem})" if state.problem else ": train one and promote it "
                 "(`python -m core promote MODEL_ID`)") + ".")
+        refuse_body_headers(request, self.settings.max_body_bytes)
+        # One token before the body is read: a key over its rate was let send its whole
+        # body first (holding an in-flight slot while a slow one trickled in), only to be
+        # refused then. The token is kept whatever the body turns out to be.
+        self._charge(key, 1)
         payload = await self._read_json(request)
         # A batch of n items counts as n requests against the key's rate; a body that
         # `_batch_answer` refuses (or `items` sent to feedback) as one: it is only a 422.
         count = batch_size(payload) if outcome.endpoint in answers.ENDPOINTS else 1
-        wait = self._take(key, count)
-        if wait > 0:
-            what = f" (this batch counts as {count:,})" if count > 1 else ""
-            err = AnswerError(429, f"Key {key.name!r} is over its rate of "
-                                   f"{key.rate_per_minute} requests a minute{what}.")
-            err.retry_after = throttle.retry_after(wait)  # type: ignore[attr-defined]
-            raise err
+        if count > 1:
+            self._charge(key, count, paid=1)
         if outcome.endpoint == "feedback":
             return await self.in_thread(self._feedback, state, payload, outcome)
         if isinstance(payload, dict) and "items" in payload:
@@ -410,10 +410,21 @@ class Gateway:
         self._count(variant, 1)    # an answer given: a 404 or 422 is not one
         return 200, cached.encoded(lookup.model_id, variant)
 
-    def _take(self, key: keys.ApiKey, count: int) -> float:
+    def _charge(self, key: keys.ApiKey, count: int, paid: int = 0) -> None:
+        """Take `count` tokens (`paid` of them taken before) from the key's bucket, or
+        refuse the request with 429 and how long to wait."""
+        wait = self._take(key, count, paid)
+        if wait > 0:
+            what = f" (this batch counts as {count:,})" if count > 1 else ""
+            err = AnswerError(429, f"Key {key.name!r} is over its rate of "
+                                   f"{key.rate_per_minute} requests a minute{what}.")
+            err.retry_after = throttle.retry_after(wait)  # type: ignore[attr-defined]
+            raise err
+
+    def _take(self, key: keys.ApiKey, count: int, paid: int = 0) -> float:
         """`count` tokens from the key's bucket: 0, or the seconds until they are there."""
         try:
-            return self.rates.take(key.name, key.rate_per_minute, count)
+            return self.rates.take(key.name, key.rate_per_minute, count, paid)
         except throttle.RatesUnavailable as err:
             log.warning("scoring service: %s", err)
             raise AnswerError(503, "The rate limiter shared by the service's workers "
@@ -437,16 +448,7 @@ class Gateway:
         in-flight slots while its body arrives, and 32 clients that stopped sending
         theirs half-way held every slot, the service answering everyone else 503."""
         limit = self.settings.max_body_bytes
-        too_large = AnswerError(413, f"The body is larger than {limit // 1024:,} KiB; send "
-                                     "fewer items per batch.")
-        encoding = request.headers.get("content-encoding", "").strip().lower()
-        if encoding not in ("", "identity"):   # gzip was read as text: "not valid JSON"
-            raise AnswerError(415, f"The body is sent with Content-Encoding {encoding!r}, "
-                                   "which the service does not read; send it "
-                                   "uncompressed.")
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > limit:
-            raise too_large
+        too_large = body_too_large(limit)
         chunks, size = [], 0
         seconds = self.settings.body_timeout_s
         try:
@@ -795,6 +797,24 @@ def one_api_key(request: Request) -> str | None:
         raise AnswerError(400, f"The X-API-Key header is sent {len(given)} times; send it "
                                "once, with one key.")
     return given[0] if given else None
+
+
+def body_too_large(limit: int) -> AnswerError:
+    return AnswerError(413, f"The body is larger than {limit // 1024:,} KiB; send fewer "
+                            "items per batch.")
+
+
+def refuse_body_headers(request: Request, limit: int) -> None:
+    """What the headers alone show about the body, before a token is taken and the body
+    read: it is compressed (gzip was read as text: "not valid JSON"), or it says it is
+    larger than `limit` bytes."""
+    encoding = request.headers.get("content-encoding", "").strip().lower()
+    if encoding not in ("", "identity"):
+        raise AnswerError(415, f"The body is sent with Content-Encoding {encoding!r}, "
+                               "which the service does not read; send it uncompressed.")
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise body_too_large(limit)
 
 
 def refuse_query_string(request: Request) -> None:

@@ -15,9 +15,13 @@ from core.testpause import pause
 
 
 def refill_and_take(tokens: float, elapsed_s: float, rate_per_minute: float,
-                    n: int) -> tuple[float, float]:
+                    n: int, paid: int = 0) -> tuple[float, float]:
     """A bucket of `tokens`, `elapsed_s` after it was last read: the tokens it then holds
     and 0 when `n` were taken, or its tokens and the seconds until `n` are available.
+    `paid`: tokens of those `n` taken before (the service takes one before it reads a
+    body, the rest of a batch once it knows its size), so `n` costs `n` in all, a big
+    batch still needs only what a full bucket held before its first token was taken, and
+    a batch refused gives them back (a refusal costs nothing).
 
     It refills at `rate_per_minute` and holds at most a minute's worth (at least one), so
     an idle key may burst up to its rate and then keeps to it. A batch of n items costs n
@@ -28,10 +32,10 @@ def refill_and_take(tokens: float, elapsed_s: float, rate_per_minute: float,
     capacity = float(max(1, rate_per_minute))
     per_second = rate_per_minute / 60.0
     tokens = min(capacity, tokens + max(0.0, elapsed_s) * per_second)
-    needed = min(float(n), capacity)
+    needed = min(float(n), capacity) - paid
     if tokens >= needed:
-        return tokens - n, 0.0
-    return tokens, (needed - tokens) / per_second
+        return tokens - (n - paid), 0.0
+    return min(capacity, tokens + paid), (needed - tokens) / per_second
 
 
 class TokenBucket:
@@ -44,12 +48,13 @@ class TokenBucket:
         self._updated = clock()
         self._lock = threading.Lock()
 
-    def take(self, n: int = 1) -> float:
-        """0 when `n` tokens were taken; otherwise the seconds until they are available."""
+    def take(self, n: int = 1, paid: int = 0) -> float:
+        """0 when `n` tokens were taken (`paid` of them before); otherwise the seconds
+        until they are available."""
         with self._lock:
             now = self._clock()
             self._tokens, wait = refill_and_take(self._tokens, now - self._updated,
-                                                 self.rate_per_minute, n)
+                                                 self.rate_per_minute, n, paid)
             self._updated = now
             return wait
 
@@ -63,13 +68,14 @@ class RateLimiter:
         self._lock = threading.Lock()
         self._clock = clock
 
-    def take(self, name: str, rate_per_minute: int, n: int = 1) -> float:
-        """Take `n` tokens (a batch's items) from the key's bucket; 0 or seconds to wait."""
+    def take(self, name: str, rate_per_minute: int, n: int = 1, paid: int = 0) -> float:
+        """Take `n` tokens (a batch's items; `paid` of them taken before) from the key's
+        bucket; 0 or seconds to wait."""
         with self._lock:
             bucket = self._buckets.get(name)
             if bucket is None or bucket.rate_per_minute != rate_per_minute:
                 bucket = self._buckets[name] = TokenBucket(rate_per_minute, self._clock)
-        return bucket.take(n)
+        return bucket.take(n, paid)
 
 
 class RatesUnavailable(Exception):
@@ -108,7 +114,7 @@ class SharedRateLimiter:
         start; a worker makes them again should the file have gone)."""
         _open(str(path)).close()
 
-    def take(self, name: str, rate_per_minute: int, n: int = 1) -> float:
+    def take(self, name: str, rate_per_minute: int, n: int = 1, paid: int = 0) -> float:
         """As `RateLimiter.take`, against the bucket every worker shares."""
         with self._lock:
             try:
@@ -117,7 +123,7 @@ class SharedRateLimiter:
                     self._con = _open(self.path)
                 fcntl.flock(self._guard, fcntl.LOCK_EX)
                 try:
-                    return self._take(self._con, name, rate_per_minute, n)
+                    return self._take(self._con, name, rate_per_minute, n, paid)
                 finally:
                     fcntl.flock(self._guard, fcntl.LOCK_UN)
             except (sqlite3.Error, OSError) as err:
@@ -126,7 +132,7 @@ class SharedRateLimiter:
                                        f"be read ({err})") from err
 
     def _take(self, con: sqlite3.Connection, name: str, rate_per_minute: int,
-              n: int) -> float:
+              n: int, paid: int) -> float:
         con.execute("BEGIN IMMEDIATE")
         try:
             pause("rate_take")
@@ -135,8 +141,9 @@ class SharedRateLimiter:
                               (name,)).fetchone()
             if row is None or row[0] != rate_per_minute:   # new key, or a new rate
                 row = (rate_per_minute, float(max(1, rate_per_minute)), now)
-            tokens, wait = refill_and_take(row[1], now - row[2], rate_per_minute, n)
-            if wait == 0.0:   # a refusal leaves the bucket as it was: the same refill
+            tokens, wait = refill_and_take(row[1], now - row[2], rate_per_minute, n, paid)
+            if wait == 0.0 or paid:  # a refusal leaves the bucket as it was (the same
+                # refill), but for the tokens it gives back
                 con.execute("INSERT OR REPLACE INTO buckets VALUES (?, ?, ?, ?)",
                             (name, rate_per_minute, tokens, now))
             con.execute("COMMIT")
