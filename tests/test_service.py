@@ -494,6 +494,38 @@ def test_a_key_with_spaces_around_it_a_bearer_header_and_a_gzip_body(served):
             "X-API-Key": key, "Content-Encoding": "identity"}).status_code == 200
 
 
+def test_a_body_in_another_charset_than_utf8_is_named_as_such(served):
+    """JSON is UTF-8 (RFC 8259): a body sent as `charset=latin-1` holding `é` was a 422
+    `not valid JSON ('utf-8' codec can't decode byte 0xe9 …)`, naming neither the
+    charset nor UTF-8. Now a 415 naming the charset, or, with no charset, a 422 naming
+    the byte and UTF-8. An ASCII body reads alike in either and is answered."""
+    key = keys.create("latin").key
+    latin = '{"keywords": ["emergency plumber café"]}'.encode("latin-1")
+    plain = json.dumps({"campaign_id": CAMPAIGN}).encode()
+    with client() as (c, _):
+        for content_type in ("application/json; charset=latin-1",
+                             'application/json;Charset="ISO-8859-1"'):
+            r = c.post("/v1/fingerprint", content=latin,
+                       headers={"X-API-Key": key, "Content-Type": content_type})
+            assert r.status_code == 415, r.text
+            assert r.json()["error"].startswith("The body is sent as charset=") and (
+                "but JSON must be UTF-8 (RFC 8259)" in r.json()["error"]), r.text
+        assert "charset=iso-8859-1 (its Content-Type)" in r.json()["error"]
+        r = c.post("/v1/fingerprint", content=latin,
+                   headers={"X-API-Key": key, "Content-Type": "application/json"})
+        assert r.status_code == 422 and r.json()["error"] == (
+            f"The body is not UTF-8 (byte 0xe9 at position {latin.index(0xE9)}), and JSON "
+            "must be UTF-8 (RFC 8259): send its text as UTF-8."), r.text
+        for content_type in ("application/json; charset=latin-1",
+                             "application/json; charset=UTF-8"):
+            r = c.post("/v1/fingerprint", content=plain,
+                       headers={"X-API-Key": key, "Content-Type": content_type})
+            assert r.status_code == 200, (content_type, r.text)
+        r = c.post("/v1/fingerprint", content=latin.decode("latin-1").encode(),
+                   headers={"X-API-Key": key, "Content-Type": "application/json; charset=utf-8"})
+        assert r.status_code == 200 and "café" in r.json()["unknown_words"], r.text
+
+
 def test_ambiguous_requests_are_refused_naming_what_is_wrong(served):
     """What the service read one way without a word: two X-API-Key headers (the first
     was used), a key repeated in a JSON object (the last value won), a keyword holding

@@ -77,6 +77,8 @@ DECODE_ON_LOOP_BYTES = 64 * 1024   # a larger body is decoded in a thread (`_rea
 MAX_CONTAINERS = 10 * answers.MAX_ITEMS   # JSON objects and arrays in a body (`containers`)
 RATES_FILE_ENV = "TOPICLAB_SERVICE_RATES_FILE"   # the workers' shared buckets (`serve`)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_CHARSET = re.compile(r';\s*charset\s*=\s*"?([^";\s]*)', re.IGNORECASE)
+_UTF8_NAMES = {"utf-8", "utf8", "us-ascii", "ascii"}   # ASCII: a subset UTF-8 reads alike
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.08, 0.1, 0.25, 0.5, 1.0,
                    2.5, 5.0, 10.0)
 
@@ -465,6 +467,7 @@ class Gateway:
             raise AnswerError(499, f"The client closed the connection before its body "
                                    f"arrived whole ({size:,} bytes came).") from None
         body = b"".join(chunks)
+        refuse_charset(request, body)
         if len(body) > DECODE_ON_LOOP_BYTES:
             # a 2.7 MB batch of keywords holding colons is read again by the standard
             # library (`decode_json`): 160 ms on the event loop, every client waiting
@@ -749,7 +752,11 @@ def _standard_json(body: bytes) -> Any:
         raise AnswerError(422, f"The body gives the key {quoted(err.args[0])} twice in one "
                                "object, and only one value can count; send each field "
                                "once.") from None
-    except (ValueError, UnicodeDecodeError) as err:
+    except UnicodeDecodeError as err:
+        raise AnswerError(422, f"The body is not UTF-8 (byte {body[err.start]:#04x} at "
+                               f"position {err.start:,}), and JSON must be UTF-8 (RFC "
+                               "8259): send its text as UTF-8.") from None
+    except ValueError as err:
         raise AnswerError(422, f"The body is not valid JSON ({err}).") from None
     except RecursionError:  # orjson stops at 1,024 levels, json.loads at ~1,000 frames
         raise AnswerError(422, "The body is not valid JSON (nested too deeply).") from None
@@ -815,6 +822,19 @@ def refuse_body_headers(request: Request, limit: int) -> None:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise body_too_large(limit)
+
+
+def refuse_charset(request: Request, body: bytes) -> None:
+    """A body its Content-Type says is in another charset than UTF-8 (`charset=latin-1`),
+    and holding bytes beyond ASCII, where the two differ: JSON is UTF-8 (RFC 8259), so
+    reading it as UTF-8 would garble its text or fail (was a 422 `not valid JSON ('utf-8'
+    codec can't decode byte 0xe9 …)` that named neither the charset nor UTF-8)."""
+    found = _CHARSET.search(request.headers.get("content-type", ""))
+    charset = found.group(1).lower() if found else "utf-8"
+    if charset not in _UTF8_NAMES and not body.isascii():
+        raise AnswerError(415, f"The body is sent as charset={charset} (its Content-Type), "
+                               "but JSON must be UTF-8 (RFC 8259): send its text as UTF-8, "
+                               "with charset=utf-8 or no charset.")
 
 
 def refuse_query_string(request: Request) -> None:
