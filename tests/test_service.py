@@ -811,6 +811,34 @@ def test_a_worker_killed_inside_a_take_leaves_no_stuck_lock(tmp_path):
         doomed.wait(10)
 
 
+def test_shared_buckets_removed_while_serving_are_made_again_and_still_shared(
+        tmp_path, caplog, monkeypatch):
+    """The folder of the workers' shared buckets removed while the service runs (a
+    cleaner of /tmp): a worker that opened the file after that answered every request
+    503 until the service restarted, and one that had it open kept taking from its own
+    unlinked copy. Now the folder is made again (this user's alone) and every worker
+    moves to the new file, so they still share; a folder someone else put there (here a
+    link) is refused, a 503, rather than written to."""
+    monkeypatch.setattr(throttle.SharedRateLimiter, "CHECK_EVERY_S", 0.0)  # every take
+    folder = tmp_path / "topiclab-serve-x"
+    folder.mkdir(mode=0o700)
+    path = folder / "rates.sqlite"
+    throttle.SharedRateLimiter.create(path)
+    a, b = throttle.SharedRateLimiter(path), throttle.SharedRateLimiter(path)
+    assert [a.take("k", 2), b.take("k", 2), a.take("k", 2) > 0] == [0, 0, True]
+    shutil.rmtree(folder)
+    fresh = throttle.SharedRateLimiter(path)           # a worker opening it only now
+    assert [fresh.take("k", 2), a.take("k", 2), b.take("k", 2) > 0] == [0, 0, True]
+    assert folder.is_dir() and folder.stat().st_mode & 0o777 == 0o700
+    assert "was removed while the service ran; made it again" in caplog.text
+    assert "were removed while the service ran; opened again" in caplog.text
+    shutil.rmtree(folder)
+    folder.symlink_to(tmp_path)                        # not a folder made by the service
+    with pytest.raises(throttle.RatesUnavailable, match="is not a folder of this user's"):
+        throttle.SharedRateLimiter(path).take("k", 2)
+    assert not (tmp_path / "rates.sqlite").exists()
+
+
 def test_the_service_takes_from_the_shared_file_it_is_given(served, tmp_path):
     """`serve --workers N` gives each worker the file (TOPICLAB_SERVICE_RATES_FILE): what
     another worker took counts here; a file that cannot be opened is a 503 to retry,
@@ -823,7 +851,8 @@ def test_the_service_takes_from_the_shared_file_it_is_given(served, tmp_path):
         assert isinstance(gateway.rates, throttle.SharedRateLimiter)
         assert [post(c, "fingerprint", {"campaign_id": CAMPAIGN}, key).status_code
                 for _ in range(2)] == [200, 429]
-    with client(rates_file=str(tmp_path / "gone" / "rates.sqlite")) as (c, _):
+    (tmp_path / "a-file").write_text("")      # a folder that cannot be made
+    with client(rates_file=str(tmp_path / "a-file" / "rates.sqlite")) as (c, _):
         r = post(c, "fingerprint", {"campaign_id": CAMPAIGN}, key)
         assert r.status_code == 503 and r.headers["Retry-After"]
         assert "rate limiter shared by the service's workers" in r.json()["error"]
@@ -1988,20 +2017,20 @@ FRESH = {"Connection": "close"}                     # each request on a new conn
 
 
 @contextmanager
-def real_server(workers: int, home: Path) -> Iterator[tuple[str, dict]]:
+def real_server(workers: int, home: Path, **env_vars: str) -> Iterator[tuple[str, dict]]:
     """`python -m core serve --workers N` of the store in `home` on a free loopback port,
     once every worker is ready (each answered /readyz); yields its base URL and a dict
     that gets its standard error once it stopped (written to a file meanwhile: a pipe
-    nobody reads would stall a server that logs much)."""
+    nobody reads would stall a server that logs much). `env_vars`: more environment."""
     port = _free_port()
-    env = {**os.environ, "PYTHONPATH": str(REPO), "TOPICLAB_HOME": str(home)}
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TOPICLAB_HOME": str(home), **env_vars}
     env.pop("TOPICLAB_SERVICE_POLL_S", None)                      # the default interval
     errors = home.parent / f"serve-{port}.stderr"
     with errors.open("w") as sink:
         server = subprocess.Popen([sys.executable, "-m", "core", "serve", "--port",
                                    str(port), "--workers", str(workers)], cwd=REPO, env=env,
                                   stdout=subprocess.DEVNULL, stderr=sink, text=True)
-    base, stopped = f"http://127.0.0.1:{port}", {"stderr": ""}
+    base, stopped = f"http://127.0.0.1:{port}", {"stderr": "", "stderr_file": errors}
     try:
         with httpx.Client(base_url=base, timeout=10, headers=FRESH) as http:
             ready: set[int] = set()
@@ -2027,14 +2056,16 @@ def real_server(workers: int, home: Path) -> Iterator[tuple[str, dict]]:
         stopped["stderr"] = errors.read_text()
 
 
-LIVE_KEYS = {"live": 100_000, "odd": 5, "slow": 1}   # name -> rate of `two_workers`'s keys
+LIVE_KEYS = {"live": 100_000, "odd": 5, "slow": 1,   # name -> rate of `two_workers`'s keys
+             "five": 5}
 
 
 @pytest.fixture(scope="module")
 def two_workers(service_template: dict, tmp_path_factory) -> Iterator[dict]:
     """One real `serve --workers 2` for the tests below (the workers' start, each loading
     the models, is most of their time), on a private copy of the store with the keys
-    `LIVE_KEYS` made before it starts. A test points TOPICLAB_HOME at `home` itself."""
+    `LIVE_KEYS` made before it starts, and its temporary folders in `temp`. A test points
+    TOPICLAB_HOME at `home` itself."""
     home = tmp_path_factory.mktemp("live") / "home"
     shutil.copytree(service_template["home"], home)
     mp = pytest.MonkeyPatch()
@@ -2045,8 +2076,11 @@ def two_workers(service_template: dict, tmp_path_factory) -> Iterator[dict]:
                 for name, rate in LIVE_KEYS.items()}
     finally:
         mp.undo()
-    with real_server(2, home) as (base, stopped):
-        yield {**service_template, "home": home, "base": base, "keys": made}
+    temp = home.parent / "tmp"
+    temp.mkdir()
+    with real_server(2, home, TMPDIR=str(temp)) as (base, stopped):
+        yield {**service_template, "home": home, "base": base, "keys": made, "temp": temp,
+               "stopped": stopped}
     assert "Traceback" not in stopped["stderr"]
 
 
@@ -2166,6 +2200,26 @@ def test_worker_socket_gives_accepted_connections_tcp_nodelay():
 
     assert asyncio.run(nodelay(ours)) == 1
     assert asyncio.run(nodelay(plain_sock)) == 0      # what uvicorn 0.54 alone gives
+
+
+def test_two_workers_make_their_shared_buckets_again_when_the_folder_is_removed(
+        two_workers):
+    """`serve --workers 2` whose temporary folder of shared buckets a cleaner of /tmp
+    removes: a worker that opened it after that answered every request 503 (`The rate
+    limiter shared by the service's workers cannot be read`) until a restart, and one
+    that had it open went on with its own unlinked copy. Now the folder is made again,
+    said in the log, and a key still gets exactly its rate across both workers."""
+    folder, = two_workers["temp"].glob("topiclab-serve-*")
+    shutil.rmtree(folder)
+    time.sleep(throttle.SharedRateLimiter.CHECK_EVERY_S + 0.2)  # each worker sees it gone
+    with httpx.Client(base_url=two_workers["base"], timeout=10,
+                      headers={**FRESH, "X-API-Key": two_workers["keys"]["five"]}) as http:
+        statuses = [http.post("/v1/fingerprint", json={"campaign_id": CAMPAIGN}).status_code
+                    for _ in range(12)]
+    assert (statuses.count(200), statuses.count(429)) == (5, 7), statuses
+    assert folder.is_dir() and (folder / "rates.sqlite").is_file()
+    logged = two_workers["stopped"]["stderr_file"].read_text()
+    assert "was removed while the service ran; made it again" in logged, logged
 
 
 def test_fingerprint_rounding_is_pythons_round_to_the_bit():

@@ -3,16 +3,20 @@ requests in flight that refuses (503 + Retry-After) instead of queueing without 
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import logging
 import math
 import os
 import sqlite3
+import stat
 import threading
 import time
 from pathlib import Path
 
 from core.testpause import pause
 
+log = logging.getLogger(__name__)
 
 def refill_and_take(tokens: float, elapsed_s: float, rate_per_minute: float,
                     n: int, paid: int = 0) -> tuple[float, float]:
@@ -101,12 +105,16 @@ class SharedRateLimiter:
     service of one worker keeps `RateLimiter`. The clock is `time.monotonic`, one clock
     for every process of a machine."""
 
+    CHECK_EVERY_S = 1.0   # how often a take checks that its files are still there
+
     def __init__(self, path: str | Path, clock=time.monotonic) -> None:
         self.path = str(path)
         self._clock = clock
         self._lock = threading.Lock()   # one connection per process, one take at a time
         self._con: sqlite3.Connection | None = None
         self._guard: int | None = None  # the lock file's descriptor
+        self._inode = 0                 # the buckets' file this process has open
+        self._check_at = 0.0            # `_removed` costs ~3 µs: once a second, not a take
 
     @staticmethod
     def create(path: str | Path) -> None:
@@ -118,9 +126,14 @@ class SharedRateLimiter:
         """As `RateLimiter.take`, against the bucket every worker shares."""
         with self._lock:
             try:
+                if self._con is not None and self._removed():  # (checked once a second)
+                    self._close()
+                    log.warning("scoring service: the shared rate buckets in %s were "
+                                "removed while the service ran; opened again (if made "
+                                "anew, every key's bucket starts full)", self.path)
                 if self._con is None:
-                    self._guard = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
-                    self._con = _open(self.path)
+                    self._connect()
+                assert self._guard is not None and self._con is not None
                 fcntl.flock(self._guard, fcntl.LOCK_EX)
                 try:
                     return self._take(self._con, name, rate_per_minute, n, paid)
@@ -130,6 +143,35 @@ class SharedRateLimiter:
                 self._close()            # opened again at the next take
                 raise RatesUnavailable(f"the shared rate buckets in {self.path} cannot "
                                        f"be read ({err})") from err
+
+    def _connect(self) -> None:
+        """Open the lock file and the buckets' file, making their folder again should it
+        be gone (a cleaner of /tmp removed it while the service ran): every request of a
+        worker that opened them after that was a 503 until the service restarted."""
+        folder = os.path.dirname(self.path) or "."
+        if _private_folder(folder):
+            log.warning("scoring service: the folder of the shared rate buckets, %s, was "
+                        "removed while the service ran; made it again (every key's bucket "
+                        "starts full)", folder)
+        self._guard = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        self._con = _open(self.path)
+        self._inode = os.stat(self.path).st_ino
+        self._check_at = time.monotonic() + self.CHECK_EVERY_S
+
+    def _removed(self) -> bool:
+        """Whether the lock file or the buckets' file this process has open was removed
+        (or replaced): a worker then kept taking from its own unlinked copy while one
+        that opened them later took from another, so the workers no longer shared."""
+        now = time.monotonic()
+        if now < self._check_at:
+            return False
+        self._check_at = now + self.CHECK_EVERY_S
+        assert self._guard is not None
+        try:
+            return (os.fstat(self._guard).st_nlink == 0
+                    or os.stat(self.path).st_ino != self._inode)
+        except FileNotFoundError:
+            return True
 
     def _take(self, con: sqlite3.Connection, name: str, rate_per_minute: int,
               n: int, paid: int) -> float:
@@ -160,6 +202,22 @@ class SharedRateLimiter:
         if self._guard is not None:
             os.close(self._guard)
             self._guard = None
+
+
+def _private_folder(folder: str) -> bool:
+    """Whether `folder` had to be made again (readable by this user alone, as `tempfile`
+    made it). Refused (OSError) when it is not a folder of this user's, such as a link
+    or a folder someone else put in a shared /tmp once it was removed: its buckets could
+    be written by them."""
+    made = False
+    if not os.path.lexists(folder):
+        with contextlib.suppress(FileExistsError):   # another worker made it first
+            os.mkdir(folder, 0o700)
+            made = True
+    found = os.lstat(folder)
+    if not stat.S_ISDIR(found.st_mode) or found.st_uid != os.getuid():
+        raise OSError(f"{folder} is not a folder of this user's")
+    return made
 
 
 def _open(path: str) -> sqlite3.Connection:
