@@ -2202,6 +2202,31 @@ def test_worker_socket_gives_accepted_connections_tcp_nodelay():
     assert asyncio.run(nodelay(plain_sock)) == 0      # what uvicorn 0.54 alone gives
 
 
+def test_a_content_length_that_is_no_whole_number_is_refused_before_the_service(
+        two_workers):
+    """A Content-Length that is negative, not a number, signed, hexadecimal, a list,
+    beyond 64 bits, or given twice with two values never reaches the service: uvicorn's
+    HTTP parser answers 400 `Invalid HTTP request received.` (plain text, without a
+    request id) and closes the connection; the service answers on."""
+    port = int(two_workers["base"].rsplit(":", 1)[1])
+    key = two_workers["keys"]["live"].encode()
+    body = json.dumps({"campaign_id": CAMPAIGN}).encode()
+    for declared in (b"-5", b"abc", b"+25", b"0x19", b"25, 25", b"9" * 30,
+                     b"25\r\nContent-Length: 26"):
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+            conn.sendall(b"POST /v1/fingerprint HTTP/1.1\r\nHost: t\r\nX-API-Key: " + key
+                         + b"\r\nContent-Type: application/json\r\nContent-Length: "
+                         + declared + b"\r\n\r\n" + body)
+            answer = b""
+            while chunk := conn.recv(4096):           # until uvicorn closes it
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 400 Bad Request\r\n"), (declared, answer)
+        assert answer.endswith(b"\r\n\r\nInvalid HTTP request received."), answer
+    with httpx.Client(base_url=two_workers["base"], timeout=10, headers=FRESH) as http:
+        r = http.post("/v1/fingerprint", content=body, headers={"X-API-Key": key.decode()})
+        assert r.status_code == 200, r.text
+
+
 def test_two_workers_make_their_shared_buckets_again_when_the_folder_is_removed(
         two_workers):
     """`serve --workers 2` whose temporary folder of shared buckets a cleaner of /tmp
