@@ -369,6 +369,8 @@ def test_every_status_code(served):
     with client(max_in_flight=0) as (c, _):
         r = post(c, "fingerprint", {"campaign_id": CAMPAIGN}, am)
         assert r.status_code == 503 and r.headers["Retry-After"] == "1"
+        assert r.json()["error"] == "More than 0 requests are in flight; retry shortly."
+        assert c.get("/healthz").status_code == 200          # takes no slot
 
 
 def test_bad_bodies_are_named_in_json_words_and_ignored_fields_are_refused(served):
