@@ -77,7 +77,7 @@ DECODE_ON_LOOP_BYTES = 64 * 1024   # a larger body is decoded in a thread (`_rea
 MAX_CONTAINERS = 10 * answers.MAX_ITEMS   # JSON objects and arrays in a body (`containers`)
 RATES_FILE_ENV = "TOPICLAB_SERVICE_RATES_FILE"   # the workers' shared buckets (`serve`)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-_CHARSET = re.compile(r';\s*charset\s*=\s*"?([^";\s]*)', re.IGNORECASE)
+_CHARSET = re.compile(r';\s*charset\s*=\s*"?([A-Za-z0-9!#$%&\'*+.^_`|~-]{0,40})', re.IGNORECASE)
 _UTF8_NAMES = {"utf-8", "utf8", "us-ascii", "ascii"}   # ASCII: a subset UTF-8 reads alike
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.08, 0.1, 0.25, 0.5, 1.0,
                    2.5, 5.0, 10.0)
@@ -807,6 +807,7 @@ def one_api_key(request: Request) -> str | None:
 
 
 def body_too_large(limit: int) -> AnswerError:
+    """The 413 of a body over `limit` bytes, said or found as it arrives."""
     return AnswerError(413, f"The body is larger than {limit // 1024:,} KiB; send fewer "
                             "items per batch.")
 
