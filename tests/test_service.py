@@ -369,6 +369,8 @@ def test_every_status_code(served):
     with client(max_in_flight=0) as (c, _):
         r = post(c, "fingerprint", {"campaign_id": CAMPAIGN}, am)
         assert r.status_code == 503 and r.headers["Retry-After"] == "1"
+        assert r.json()["error"] == "More than 0 requests are in flight; retry shortly."
+        assert c.get("/healthz").status_code == 200          # takes no slot
 
 
 def test_bad_bodies_are_named_in_json_words_and_ignored_fields_are_refused(served):
@@ -492,6 +494,38 @@ def test_a_key_with_spaces_around_it_a_bearer_header_and_a_gzip_body(served):
         assert "Content-Encoding 'gzip'" in r.json()["error"] and "uncompressed" in r.text
         assert c.post("/v1/fingerprint", content=body, headers={
             "X-API-Key": key, "Content-Encoding": "identity"}).status_code == 200
+
+
+def test_a_body_in_another_charset_than_utf8_is_named_as_such(served):
+    """JSON is UTF-8 (RFC 8259): a body sent as `charset=latin-1` holding `é` was a 422
+    `not valid JSON ('utf-8' codec can't decode byte 0xe9 …)`, naming neither the
+    charset nor UTF-8. Now a 415 naming the charset, or, with no charset, a 422 naming
+    the byte and UTF-8. An ASCII body reads alike in either and is answered."""
+    key = keys.create("latin").key
+    latin = '{"keywords": ["emergency plumber café"]}'.encode("latin-1")
+    plain = json.dumps({"campaign_id": CAMPAIGN}).encode()
+    with client() as (c, _):
+        for content_type in ("application/json; charset=latin-1",
+                             'application/json;Charset="ISO-8859-1"'):
+            r = c.post("/v1/fingerprint", content=latin,
+                       headers={"X-API-Key": key, "Content-Type": content_type})
+            assert r.status_code == 415, r.text
+            assert r.json()["error"].startswith("The body is sent as charset=") and (
+                "but JSON must be UTF-8 (RFC 8259)" in r.json()["error"]), r.text
+        assert "charset=iso-8859-1 (its Content-Type)" in r.json()["error"]
+        r = c.post("/v1/fingerprint", content=latin,
+                   headers={"X-API-Key": key, "Content-Type": "application/json"})
+        assert r.status_code == 422 and r.json()["error"] == (
+            f"The body is not UTF-8 (byte 0xe9 at position {latin.index(0xE9)}), and JSON "
+            "must be UTF-8 (RFC 8259): send its text as UTF-8."), r.text
+        for content_type in ("application/json; charset=latin-1",
+                             "application/json; charset=UTF-8"):
+            r = c.post("/v1/fingerprint", content=plain,
+                       headers={"X-API-Key": key, "Content-Type": content_type})
+            assert r.status_code == 200, (content_type, r.text)
+        r = c.post("/v1/fingerprint", content=latin.decode("latin-1").encode(),
+                   headers={"X-API-Key": key, "Content-Type": "application/json; charset=utf-8"})
+        assert r.status_code == 200 and "café" in r.json()["unknown_words"], r.text
 
 
 def test_ambiguous_requests_are_refused_naming_what_is_wrong(served):
@@ -722,6 +756,20 @@ def test_token_bucket_counts_batch_items_and_lets_a_big_batch_run_into_debt():
     assert bucket.take() == 0
 
 
+def test_a_batch_paid_for_in_two_takes_costs_what_one_take_did():
+    """The service takes one token before it reads a body and the rest of a batch once
+    it has read it (`paid`): the same tokens and debt as one take, and a batch refused
+    then gives its first token back."""
+    now = [0.0]
+    bucket = throttle.TokenBucket(60, clock=lambda: now[0])
+    assert bucket.take() == 0 and bucket.take(100, paid=1) == 0     # full bucket: -40
+    assert bucket.take() == pytest.approx(41.0)
+    now[0] = 101.0                                                 # 60 again
+    assert bucket.take(50) == 0 and bucket.take() == 0             # 10, its first: 9
+    assert bucket.take(11, paid=1) == pytest.approx(1.0)           # 10 of 11: a second
+    assert bucket.take(10) == 0 and bucket.take() > 0              # the 1 was given back
+
+
 def test_workers_share_each_keys_bucket_and_a_new_rate_refills_it(tmp_path):
     """Two workers' limiters on one file take from one bucket per key: a key of 5 a
     minute gets 5 between them, whichever answers (each held 2.5 of it, so 2 each,
@@ -765,6 +813,34 @@ def test_a_worker_killed_inside_a_take_leaves_no_stuck_lock(tmp_path):
         doomed.wait(10)
 
 
+def test_shared_buckets_removed_while_serving_are_made_again_and_still_shared(
+        tmp_path, caplog, monkeypatch):
+    """The folder of the workers' shared buckets removed while the service runs (a
+    cleaner of /tmp): a worker that opened the file after that answered every request
+    503 until the service restarted, and one that had it open kept taking from its own
+    unlinked copy. Now the folder is made again (this user's alone) and every worker
+    moves to the new file, so they still share; a folder someone else put there (here a
+    link) is refused, a 503, rather than written to."""
+    monkeypatch.setattr(throttle.SharedRateLimiter, "CHECK_EVERY_S", 0.0)  # every take
+    folder = tmp_path / "topiclab-serve-x"
+    folder.mkdir(mode=0o700)
+    path = folder / "rates.sqlite"
+    throttle.SharedRateLimiter.create(path)
+    a, b = throttle.SharedRateLimiter(path), throttle.SharedRateLimiter(path)
+    assert [a.take("k", 2), b.take("k", 2), a.take("k", 2) > 0] == [0, 0, True]
+    shutil.rmtree(folder)
+    fresh = throttle.SharedRateLimiter(path)           # a worker opening it only now
+    assert [fresh.take("k", 2), a.take("k", 2), b.take("k", 2) > 0] == [0, 0, True]
+    assert folder.is_dir() and folder.stat().st_mode & 0o777 == 0o700
+    assert "was removed while the service ran; made it again" in caplog.text
+    assert "were removed while the service ran; opened again" in caplog.text
+    shutil.rmtree(folder)
+    folder.symlink_to(tmp_path)                        # not a folder made by the service
+    with pytest.raises(throttle.RatesUnavailable, match="is not a folder of this user's"):
+        throttle.SharedRateLimiter(path).take("k", 2)
+    assert not (tmp_path / "rates.sqlite").exists()
+
+
 def test_the_service_takes_from_the_shared_file_it_is_given(served, tmp_path):
     """`serve --workers N` gives each worker the file (TOPICLAB_SERVICE_RATES_FILE): what
     another worker took counts here; a file that cannot be opened is a 503 to retry,
@@ -777,7 +853,8 @@ def test_the_service_takes_from_the_shared_file_it_is_given(served, tmp_path):
         assert isinstance(gateway.rates, throttle.SharedRateLimiter)
         assert [post(c, "fingerprint", {"campaign_id": CAMPAIGN}, key).status_code
                 for _ in range(2)] == [200, 429]
-    with client(rates_file=str(tmp_path / "gone" / "rates.sqlite")) as (c, _):
+    (tmp_path / "a-file").write_text("")      # a folder that cannot be made
+    with client(rates_file=str(tmp_path / "a-file" / "rates.sqlite")) as (c, _):
         r = post(c, "fingerprint", {"campaign_id": CAMPAIGN}, key)
         assert r.status_code == 503 and r.headers["Retry-After"]
         assert "rate limiter shared by the service's workers" in r.json()["error"]
@@ -1582,13 +1659,14 @@ def test_suggest_never_reads_the_store_and_a_busy_store_is_503(served, monkeypat
 
 def test_deeply_nested_json_is_422_and_refused_bodies_cost_one_token(served):
     """JSON nested deeper than the parsers go is a bad body (422), not a crash. A batch
-    refused with 422, or `items` sent to feedback, counts as one request on the key's rate;
+    refused with 422, or `items` sent to feedback, counts as one request on the key's rate,
+    and so does a body that is no JSON (its token is taken before the body is read);
     feedback says it takes one verdict (it listed every verdict field as missing)."""
-    batcher = keys.create("nested", rate_per_minute=3).key
+    batcher = keys.create("nested", rate_per_minute=5).key
     am = keys.create("feedback-items", rate_per_minute=3).key
     many = [{"campaign_id": CAMPAIGN}] * 3
     with client() as (c, _):
-        for depth in (1100, 5000):
+        for depth in (1100, 5000):                                       # 5 -> 3 tokens
             r = c.post("/v1/fingerprint", content=b"[" * depth + b"]" * depth,
                        headers={"X-API-Key": batcher, "Content-Type": "application/json"})
             assert r.status_code == 422 and "not valid JSON" in r.json()["error"], r.text
@@ -1769,6 +1847,40 @@ def test_a_body_that_stops_arriving_gives_up_its_slot_in_time(served):
     assert after == 200 and answer["campaign_id"] == CAMPAIGN
 
 
+def test_a_key_over_its_rate_is_refused_before_its_body_is_read(served):
+    """The key's first token is taken before the body is read: a key over its rate whose
+    client sends its headers and then trickles its body is refused (429) at once, and
+    holds no in-flight slot meanwhile. Its body was read first (30 s allowed), holding a
+    slot, so with 32 such clients every other key got 503. Measured against a real
+    uvicorn (TOPICLAB_SERVICE_MAX_IN_FLIGHT=1, headers then 5 bytes): another key's
+    request got 503 `More than 1 requests are in flight` while it trickled."""
+    over = keys.create("over", rate_per_minute=1).key
+    other = keys.create("other", rate_per_minute=10_000).key
+    app = create_app(Settings(poll_s=60.0, max_in_flight=1))
+    gateway = app.state.gateway
+    gateway.start()
+    whole = json.dumps({"campaign_id": CAMPAIGN}).encode()
+
+    async def scenario() -> tuple:
+        spent = await _asgi_post(app, over, [whole])
+        started = time.monotonic()
+        trickled = asyncio.create_task(_asgi_post(app, over, [whole[:5], whole[5:]], 5))
+        await asyncio.sleep(0.2)
+        meanwhile = await _asgi_post(app, other, [whole])
+        refused = await trickled
+        return spent, refused, time.monotonic() - started, meanwhile
+
+    try:
+        assert gateway.holder.first_round.wait(120)
+        (first, _), (status, body), seconds, (meanwhile, _) = asyncio.run(scenario())
+    finally:
+        gateway.stop()
+    assert first == 200
+    assert status == 429 and "over its rate of 1 requests a minute" in body["error"], body
+    assert seconds < 2                                    # not after its 5 s body
+    assert meanwhile == 200                               # the one slot was free
+
+
 def test_a_client_that_hangs_up_during_its_body_is_no_server_error(served, caplog):
     """A client that closed the connection half-way through its body was logged as an
     unhandled error with starlette's ClientDisconnect trace and counted as a 500 (the
@@ -1907,20 +2019,20 @@ FRESH = {"Connection": "close"}                     # each request on a new conn
 
 
 @contextmanager
-def real_server(workers: int, home: Path) -> Iterator[tuple[str, dict]]:
+def real_server(workers: int, home: Path, **env_vars: str) -> Iterator[tuple[str, dict]]:
     """`python -m core serve --workers N` of the store in `home` on a free loopback port,
     once every worker is ready (each answered /readyz); yields its base URL and a dict
     that gets its standard error once it stopped (written to a file meanwhile: a pipe
-    nobody reads would stall a server that logs much)."""
+    nobody reads would stall a server that logs much). `env_vars`: more environment."""
     port = _free_port()
-    env = {**os.environ, "PYTHONPATH": str(REPO), "TOPICLAB_HOME": str(home)}
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TOPICLAB_HOME": str(home), **env_vars}
     env.pop("TOPICLAB_SERVICE_POLL_S", None)                      # the default interval
     errors = home.parent / f"serve-{port}.stderr"
     with errors.open("w") as sink:
         server = subprocess.Popen([sys.executable, "-m", "core", "serve", "--port",
                                    str(port), "--workers", str(workers)], cwd=REPO, env=env,
                                   stdout=subprocess.DEVNULL, stderr=sink, text=True)
-    base, stopped = f"http://127.0.0.1:{port}", {"stderr": ""}
+    base, stopped = f"http://127.0.0.1:{port}", {"stderr": "", "stderr_file": errors}
     try:
         with httpx.Client(base_url=base, timeout=10, headers=FRESH) as http:
             ready: set[int] = set()
@@ -1946,14 +2058,16 @@ def real_server(workers: int, home: Path) -> Iterator[tuple[str, dict]]:
         stopped["stderr"] = errors.read_text()
 
 
-LIVE_KEYS = {"live": 100_000, "odd": 5, "slow": 1}   # name -> rate of `two_workers`'s keys
+LIVE_KEYS = {"live": 100_000, "odd": 5, "slow": 1,   # name -> rate of `two_workers`'s keys
+             "five": 5}
 
 
 @pytest.fixture(scope="module")
 def two_workers(service_template: dict, tmp_path_factory) -> Iterator[dict]:
     """One real `serve --workers 2` for the tests below (the workers' start, each loading
     the models, is most of their time), on a private copy of the store with the keys
-    `LIVE_KEYS` made before it starts. A test points TOPICLAB_HOME at `home` itself."""
+    `LIVE_KEYS` made before it starts, and its temporary folders in `temp`. A test points
+    TOPICLAB_HOME at `home` itself."""
     home = tmp_path_factory.mktemp("live") / "home"
     shutil.copytree(service_template["home"], home)
     mp = pytest.MonkeyPatch()
@@ -1964,8 +2078,11 @@ def two_workers(service_template: dict, tmp_path_factory) -> Iterator[dict]:
                 for name, rate in LIVE_KEYS.items()}
     finally:
         mp.undo()
-    with real_server(2, home) as (base, stopped):
-        yield {**service_template, "home": home, "base": base, "keys": made}
+    temp = home.parent / "tmp"
+    temp.mkdir()
+    with real_server(2, home, TMPDIR=str(temp)) as (base, stopped):
+        yield {**service_template, "home": home, "base": base, "keys": made, "temp": temp,
+               "stopped": stopped}
     assert "Traceback" not in stopped["stderr"]
 
 
@@ -2085,6 +2202,51 @@ def test_worker_socket_gives_accepted_connections_tcp_nodelay():
 
     assert asyncio.run(nodelay(ours)) == 1
     assert asyncio.run(nodelay(plain_sock)) == 0      # what uvicorn 0.54 alone gives
+
+
+def test_a_content_length_that_is_no_whole_number_is_refused_before_the_service(
+        two_workers):
+    """A Content-Length that is negative, not a number, signed, hexadecimal, a list,
+    beyond 64 bits, or given twice with two values never reaches the service: uvicorn's
+    HTTP parser answers 400 `Invalid HTTP request received.` (plain text, without a
+    request id) and closes the connection; the service answers on."""
+    port = int(two_workers["base"].rsplit(":", 1)[1])
+    key = two_workers["keys"]["live"].encode()
+    body = json.dumps({"campaign_id": CAMPAIGN}).encode()
+    for declared in (b"-5", b"abc", b"+25", b"0x19", b"25, 25", b"9" * 30,
+                     b"25\r\nContent-Length: 26"):
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+            conn.sendall(b"POST /v1/fingerprint HTTP/1.1\r\nHost: t\r\nX-API-Key: " + key
+                         + b"\r\nContent-Type: application/json\r\nContent-Length: "
+                         + declared + b"\r\n\r\n" + body)
+            answer = b""
+            while chunk := conn.recv(4096):           # until uvicorn closes it
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 400 Bad Request\r\n"), (declared, answer)
+        assert answer.endswith(b"\r\n\r\nInvalid HTTP request received."), answer
+    with httpx.Client(base_url=two_workers["base"], timeout=10, headers=FRESH) as http:
+        r = http.post("/v1/fingerprint", content=body, headers={"X-API-Key": key.decode()})
+        assert r.status_code == 200, r.text
+
+
+def test_two_workers_make_their_shared_buckets_again_when_the_folder_is_removed(
+        two_workers):
+    """`serve --workers 2` whose temporary folder of shared buckets a cleaner of /tmp
+    removes: a worker that opened it after that answered every request 503 (`The rate
+    limiter shared by the service's workers cannot be read`) until a restart, and one
+    that had it open went on with its own unlinked copy. Now the folder is made again,
+    said in the log, and a key still gets exactly its rate across both workers."""
+    folder, = two_workers["temp"].glob("topiclab-serve-*")
+    shutil.rmtree(folder)
+    time.sleep(throttle.SharedRateLimiter.CHECK_EVERY_S + 0.2)  # each worker sees it gone
+    with httpx.Client(base_url=two_workers["base"], timeout=10,
+                      headers={**FRESH, "X-API-Key": two_workers["keys"]["five"]}) as http:
+        statuses = [http.post("/v1/fingerprint", json={"campaign_id": CAMPAIGN}).status_code
+                    for _ in range(12)]
+    assert (statuses.count(200), statuses.count(429)) == (5, 7), statuses
+    assert folder.is_dir() and (folder / "rates.sqlite").is_file()
+    logged = two_workers["stopped"]["stderr_file"].read_text()
+    assert "was removed while the service ran; made it again" in logged, logged
 
 
 def test_fingerprint_rounding_is_pythons_round_to_the_bit():

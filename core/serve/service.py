@@ -77,6 +77,8 @@ DECODE_ON_LOOP_BYTES = 64 * 1024   # a larger body is decoded in a thread (`_rea
 MAX_CONTAINERS = 10 * answers.MAX_ITEMS   # JSON objects and arrays in a body (`containers`)
 RATES_FILE_ENV = "TOPICLAB_SERVICE_RATES_FILE"   # the workers' shared buckets (`serve`)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_CHARSET = re.compile(r';\s*charset\s*=\s*"?([A-Za-z0-9!#$%&\'*+.^_`|~-]{0,40})', re.IGNORECASE)
+_UTF8_NAMES = {"utf-8", "utf8", "us-ascii", "ascii"}   # ASCII: a subset UTF-8 reads alike
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.08, 0.1, 0.25, 0.5, 1.0,
                    2.5, 5.0, 10.0)
 
@@ -373,22 +375,22 @@ class Gateway:
                                    "data_scientist key.")
         refuse_query_string(request)
         # Refused before any work (starting, key, role, query string, no production model,
-        # a body that is no JSON): no token taken. A body read and then refused takes one.
+        # a compressed or declared too large body): no token taken.
         if not state.ready:
             raise AnswerError(503, "No production model is loaded" + (
                 f" ({state.problem})" if state.problem else ": train one and promote it "
                 "(`python -m core promote MODEL_ID`)") + ".")
+        refuse_body_headers(request, self.settings.max_body_bytes)
+        # One token before the body is read: a key over its rate was let send its whole
+        # body first (holding an in-flight slot while a slow one trickled in), only to be
+        # refused then. The token is kept whatever the body turns out to be.
+        self._charge(key, 1)
         payload = await self._read_json(request)
         # A batch of n items counts as n requests against the key's rate; a body that
         # `_batch_answer` refuses (or `items` sent to feedback) as one: it is only a 422.
         count = batch_size(payload) if outcome.endpoint in answers.ENDPOINTS else 1
-        wait = self._take(key, count)
-        if wait > 0:
-            what = f" (this batch counts as {count:,})" if count > 1 else ""
-            err = AnswerError(429, f"Key {key.name!r} is over its rate of "
-                                   f"{key.rate_per_minute} requests a minute{what}.")
-            err.retry_after = throttle.retry_after(wait)  # type: ignore[attr-defined]
-            raise err
+        if count > 1:
+            self._charge(key, count, paid=1)
         if outcome.endpoint == "feedback":
             return await self.in_thread(self._feedback, state, payload, outcome)
         if isinstance(payload, dict) and "items" in payload:
@@ -410,10 +412,21 @@ class Gateway:
         self._count(variant, 1)    # an answer given: a 404 or 422 is not one
         return 200, cached.encoded(lookup.model_id, variant)
 
-    def _take(self, key: keys.ApiKey, count: int) -> float:
+    def _charge(self, key: keys.ApiKey, count: int, paid: int = 0) -> None:
+        """Take `count` tokens (`paid` of them taken before) from the key's bucket, or
+        refuse the request with 429 and how long to wait."""
+        wait = self._take(key, count, paid)
+        if wait > 0:
+            what = f" (this batch counts as {count:,})" if count > 1 else ""
+            err = AnswerError(429, f"Key {key.name!r} is over its rate of "
+                                   f"{key.rate_per_minute} requests a minute{what}.")
+            err.retry_after = throttle.retry_after(wait)  # type: ignore[attr-defined]
+            raise err
+
+    def _take(self, key: keys.ApiKey, count: int, paid: int = 0) -> float:
         """`count` tokens from the key's bucket: 0, or the seconds until they are there."""
         try:
-            return self.rates.take(key.name, key.rate_per_minute, count)
+            return self.rates.take(key.name, key.rate_per_minute, count, paid)
         except throttle.RatesUnavailable as err:
             log.warning("scoring service: %s", err)
             raise AnswerError(503, "The rate limiter shared by the service's workers "
@@ -437,16 +450,7 @@ class Gateway:
         in-flight slots while its body arrives, and 32 clients that stopped sending
         theirs half-way held every slot, the service answering everyone else 503."""
         limit = self.settings.max_body_bytes
-        too_large = AnswerError(413, f"The body is larger than {limit // 1024:,} KiB; send "
-                                     "fewer items per batch.")
-        encoding = request.headers.get("content-encoding", "").strip().lower()
-        if encoding not in ("", "identity"):   # gzip was read as text: "not valid JSON"
-            raise AnswerError(415, f"The body is sent with Content-Encoding {encoding!r}, "
-                                   "which the service does not read; send it "
-                                   "uncompressed.")
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > limit:
-            raise too_large
+        too_large = body_too_large(limit)
         chunks, size = [], 0
         seconds = self.settings.body_timeout_s
         try:
@@ -463,6 +467,7 @@ class Gateway:
             raise AnswerError(499, f"The client closed the connection before its body "
                                    f"arrived whole ({size:,} bytes came).") from None
         body = b"".join(chunks)
+        refuse_charset(request, body)
         if len(body) > DECODE_ON_LOOP_BYTES:
             # a 2.7 MB batch of keywords holding colons is read again by the standard
             # library (`decode_json`): 160 ms on the event loop, every client waiting
@@ -747,7 +752,11 @@ def _standard_json(body: bytes) -> Any:
         raise AnswerError(422, f"The body gives the key {quoted(err.args[0])} twice in one "
                                "object, and only one value can count; send each field "
                                "once.") from None
-    except (ValueError, UnicodeDecodeError) as err:
+    except UnicodeDecodeError as err:
+        raise AnswerError(422, f"The body is not UTF-8 (byte {body[err.start]:#04x} at "
+                               f"position {err.start:,}), and JSON must be UTF-8 (RFC "
+                               "8259): send its text as UTF-8.") from None
+    except ValueError as err:
         raise AnswerError(422, f"The body is not valid JSON ({err}).") from None
     except RecursionError:  # orjson stops at 1,024 levels, json.loads at ~1,000 frames
         raise AnswerError(422, "The body is not valid JSON (nested too deeply).") from None
@@ -795,6 +804,38 @@ def one_api_key(request: Request) -> str | None:
         raise AnswerError(400, f"The X-API-Key header is sent {len(given)} times; send it "
                                "once, with one key.")
     return given[0] if given else None
+
+
+def body_too_large(limit: int) -> AnswerError:
+    """The 413 of a body over `limit` bytes, said or found as it arrives."""
+    return AnswerError(413, f"The body is larger than {limit // 1024:,} KiB; send fewer "
+                            "items per batch.")
+
+
+def refuse_body_headers(request: Request, limit: int) -> None:
+    """What the headers alone show about the body, before a token is taken and the body
+    read: it is compressed (gzip was read as text: "not valid JSON"), or it says it is
+    larger than `limit` bytes."""
+    encoding = request.headers.get("content-encoding", "").strip().lower()
+    if encoding not in ("", "identity"):
+        raise AnswerError(415, f"The body is sent with Content-Encoding {encoding!r}, "
+                               "which the service does not read; send it uncompressed.")
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise body_too_large(limit)
+
+
+def refuse_charset(request: Request, body: bytes) -> None:
+    """A body its Content-Type says is in another charset than UTF-8 (`charset=latin-1`),
+    and holding bytes beyond ASCII, where the two differ: JSON is UTF-8 (RFC 8259), so
+    reading it as UTF-8 would garble its text or fail (was a 422 `not valid JSON ('utf-8'
+    codec can't decode byte 0xe9 …)` that named neither the charset nor UTF-8)."""
+    found = _CHARSET.search(request.headers.get("content-type", ""))
+    charset = found.group(1).lower() if found else "utf-8"
+    if charset not in _UTF8_NAMES and not body.isascii():
+        raise AnswerError(415, f"The body is sent as charset={charset} (its Content-Type), "
+                               "but JSON must be UTF-8 (RFC 8259): send its text as UTF-8, "
+                               "with charset=utf-8 or no charset.")
 
 
 def refuse_query_string(request: Request) -> None:

@@ -3,21 +3,29 @@ requests in flight that refuses (503 + Retry-After) instead of queueing without 
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import logging
 import math
 import os
 import sqlite3
+import stat
 import threading
 import time
 from pathlib import Path
 
 from core.testpause import pause
 
+log = logging.getLogger(__name__)
 
 def refill_and_take(tokens: float, elapsed_s: float, rate_per_minute: float,
-                    n: int) -> tuple[float, float]:
+                    n: int, paid: int = 0) -> tuple[float, float]:
     """A bucket of `tokens`, `elapsed_s` after it was last read: the tokens it then holds
     and 0 when `n` were taken, or its tokens and the seconds until `n` are available.
+    `paid`: tokens of those `n` taken before (the service takes one before it reads a
+    body, the rest of a batch once it knows its size), so `n` costs `n` in all, a big
+    batch still needs only what a full bucket held before its first token was taken, and
+    a batch refused gives them back (a refusal costs nothing).
 
     It refills at `rate_per_minute` and holds at most a minute's worth (at least one), so
     an idle key may burst up to its rate and then keeps to it. A batch of n items costs n
@@ -28,10 +36,10 @@ def refill_and_take(tokens: float, elapsed_s: float, rate_per_minute: float,
     capacity = float(max(1, rate_per_minute))
     per_second = rate_per_minute / 60.0
     tokens = min(capacity, tokens + max(0.0, elapsed_s) * per_second)
-    needed = min(float(n), capacity)
+    needed = min(float(n), capacity) - paid
     if tokens >= needed:
-        return tokens - n, 0.0
-    return tokens, (needed - tokens) / per_second
+        return tokens - (n - paid), 0.0
+    return min(capacity, tokens + paid), (needed - tokens) / per_second
 
 
 class TokenBucket:
@@ -44,12 +52,13 @@ class TokenBucket:
         self._updated = clock()
         self._lock = threading.Lock()
 
-    def take(self, n: int = 1) -> float:
-        """0 when `n` tokens were taken; otherwise the seconds until they are available."""
+    def take(self, n: int = 1, paid: int = 0) -> float:
+        """0 when `n` tokens were taken (`paid` of them before); otherwise the seconds
+        until they are available."""
         with self._lock:
             now = self._clock()
             self._tokens, wait = refill_and_take(self._tokens, now - self._updated,
-                                                 self.rate_per_minute, n)
+                                                 self.rate_per_minute, n, paid)
             self._updated = now
             return wait
 
@@ -63,13 +72,14 @@ class RateLimiter:
         self._lock = threading.Lock()
         self._clock = clock
 
-    def take(self, name: str, rate_per_minute: int, n: int = 1) -> float:
-        """Take `n` tokens (a batch's items) from the key's bucket; 0 or seconds to wait."""
+    def take(self, name: str, rate_per_minute: int, n: int = 1, paid: int = 0) -> float:
+        """Take `n` tokens (a batch's items; `paid` of them taken before) from the key's
+        bucket; 0 or seconds to wait."""
         with self._lock:
             bucket = self._buckets.get(name)
             if bucket is None or bucket.rate_per_minute != rate_per_minute:
                 bucket = self._buckets[name] = TokenBucket(rate_per_minute, self._clock)
-        return bucket.take(n)
+        return bucket.take(n, paid)
 
 
 class RatesUnavailable(Exception):
@@ -95,12 +105,16 @@ class SharedRateLimiter:
     service of one worker keeps `RateLimiter`. The clock is `time.monotonic`, one clock
     for every process of a machine."""
 
+    CHECK_EVERY_S = 1.0   # how often a take checks that its files are still there
+
     def __init__(self, path: str | Path, clock=time.monotonic) -> None:
         self.path = str(path)
         self._clock = clock
         self._lock = threading.Lock()   # one connection per process, one take at a time
         self._con: sqlite3.Connection | None = None
         self._guard: int | None = None  # the lock file's descriptor
+        self._inode = 0                 # the buckets' file this process has open
+        self._check_at = 0.0            # `_removed` costs ~3 µs: once a second, not a take
 
     @staticmethod
     def create(path: str | Path) -> None:
@@ -108,16 +122,21 @@ class SharedRateLimiter:
         start; a worker makes them again should the file have gone)."""
         _open(str(path)).close()
 
-    def take(self, name: str, rate_per_minute: int, n: int = 1) -> float:
+    def take(self, name: str, rate_per_minute: int, n: int = 1, paid: int = 0) -> float:
         """As `RateLimiter.take`, against the bucket every worker shares."""
         with self._lock:
             try:
+                if self._con is not None and self._removed():  # (checked once a second)
+                    self._close()
+                    log.warning("scoring service: the shared rate buckets in %s were "
+                                "removed while the service ran; opened again (if made "
+                                "anew, every key's bucket starts full)", self.path)
                 if self._con is None:
-                    self._guard = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
-                    self._con = _open(self.path)
+                    self._connect()
+                assert self._guard is not None and self._con is not None
                 fcntl.flock(self._guard, fcntl.LOCK_EX)
                 try:
-                    return self._take(self._con, name, rate_per_minute, n)
+                    return self._take(self._con, name, rate_per_minute, n, paid)
                 finally:
                     fcntl.flock(self._guard, fcntl.LOCK_UN)
             except (sqlite3.Error, OSError) as err:
@@ -125,8 +144,37 @@ class SharedRateLimiter:
                 raise RatesUnavailable(f"the shared rate buckets in {self.path} cannot "
                                        f"be read ({err})") from err
 
+    def _connect(self) -> None:
+        """Open the lock file and the buckets' file, making their folder again should it
+        be gone (a cleaner of /tmp removed it while the service ran): every request of a
+        worker that opened them after that was a 503 until the service restarted."""
+        folder = os.path.dirname(self.path) or "."
+        if _private_folder(folder):
+            log.warning("scoring service: the folder of the shared rate buckets, %s, was "
+                        "removed while the service ran; made it again (every key's bucket "
+                        "starts full)", folder)
+        self._guard = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        self._con = _open(self.path)
+        self._inode = os.stat(self.path).st_ino
+        self._check_at = time.monotonic() + self.CHECK_EVERY_S
+
+    def _removed(self) -> bool:
+        """Whether the lock file or the buckets' file this process has open was removed
+        (or replaced): a worker then kept taking from its own unlinked copy while one
+        that opened them later took from another, so the workers no longer shared."""
+        now = time.monotonic()
+        if now < self._check_at:
+            return False
+        self._check_at = now + self.CHECK_EVERY_S
+        assert self._guard is not None
+        try:
+            return (os.fstat(self._guard).st_nlink == 0
+                    or os.stat(self.path).st_ino != self._inode)
+        except FileNotFoundError:
+            return True
+
     def _take(self, con: sqlite3.Connection, name: str, rate_per_minute: int,
-              n: int) -> float:
+              n: int, paid: int) -> float:
         con.execute("BEGIN IMMEDIATE")
         try:
             pause("rate_take")
@@ -135,8 +183,9 @@ class SharedRateLimiter:
                               (name,)).fetchone()
             if row is None or row[0] != rate_per_minute:   # new key, or a new rate
                 row = (rate_per_minute, float(max(1, rate_per_minute)), now)
-            tokens, wait = refill_and_take(row[1], now - row[2], rate_per_minute, n)
-            if wait == 0.0:   # a refusal leaves the bucket as it was: the same refill
+            tokens, wait = refill_and_take(row[1], now - row[2], rate_per_minute, n, paid)
+            if wait == 0.0 or paid:  # a refusal leaves the bucket as it was (the same
+                # refill), but for the tokens it gives back
                 con.execute("INSERT OR REPLACE INTO buckets VALUES (?, ?, ?, ?)",
                             (name, rate_per_minute, tokens, now))
             con.execute("COMMIT")
@@ -153,6 +202,22 @@ class SharedRateLimiter:
         if self._guard is not None:
             os.close(self._guard)
             self._guard = None
+
+
+def _private_folder(folder: str) -> bool:
+    """Whether `folder` had to be made again (readable by this user alone, as `tempfile`
+    made it). Refused (OSError) when it is not a folder of this user's, such as a link
+    or a folder someone else put in a shared /tmp once it was removed: its buckets could
+    be written by them."""
+    made = False
+    if not os.path.lexists(folder):
+        with contextlib.suppress(FileExistsError):   # another worker made it first
+            os.mkdir(folder, 0o700)
+            made = True
+    found = os.lstat(folder)
+    if not stat.S_ISDIR(found.st_mode) or found.st_uid != os.getuid():
+        raise OSError(f"{folder} is not a folder of this user's")
+    return made
 
 
 def _open(path: str) -> sqlite3.Connection:
