@@ -23,7 +23,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from core.data import auth, datasets, store
+from core.data import auth, currencies, datasets, store
 from core.errors import TopicLabError
 from core.serve import registry
 
@@ -217,6 +217,25 @@ def currency(name: str) -> str | None:
 def money_label(label: str, code: str | None) -> str:
     """'Cost (JPY)' when the currency is known, else 'Cost'."""
     return f"{label} ({code})" if code else label
+
+
+def money_column(label: str, code: str | None):
+    """A table column of amounts in `code`: labelled with it, thousands separators and
+    the currency's decimals (Sony's JPY cost showed as 12345.00)."""
+    return st.column_config.NumberColumn(money_label(label, code),
+                                         format=currencies.money_format(code))
+
+
+def money_columns(code: str | None, **labels: str) -> dict:
+    """`column_config` of a table's `cpc` and `cost` columns (and any others named in
+    `labels`, column=label) as amounts in `code`."""
+    return {column: money_column(label, code)
+            for column, label in {"cpc": "CPC", "cost": "Cost", **labels}.items()}
+
+
+def money_axis(code: str | None) -> str:
+    """Plotly's tick format of an axis of amounts in `code` (d3: ",.0f" for JPY)."""
+    return f",.{currencies.minor_unit(code)}f"
 
 
 RATES = ("ctr", "conversion_rate")
@@ -464,9 +483,12 @@ def summary_cards(table: pd.DataFrame, currency_code: str | None = None) -> None
     def total(column: str) -> str:
         return f"{table[column].sum():,.0f}" if table[column].notna().any() else "—"
 
+    cost = (currencies.format_amount(float(table["cost"].sum()), currency_code)
+            if table["cost"].notna().any() else "—")
+
     cards = st.columns(5)
     cards[0].metric("Campaigns", f"{len(table):,}")
     cards[1].metric("Terms", f"{int(table['terms'].sum()):,}")
     cards[2].metric("Impressions", total("impressions"))
     cards[3].metric("Clicks", total("clicks"))
-    cards[4].metric(money_label("Cost", currency_code), total("cost"))
+    cards[4].metric(money_label("Cost", currency_code), cost)

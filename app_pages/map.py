@@ -116,10 +116,8 @@ st.dataframe(ui.as_percent_points(clusters, ("median_ctr", "median_conversion_ra
                  "campaigns": st.column_config.NumberColumn("campaigns", format="%d"),
                  "top_topics": st.column_config.TextColumn("top topics (mean weight)"),
                  "median_ctr": st.column_config.NumberColumn("median CTR", format=ui.PERCENT),
-                 "median_cpc": st.column_config.NumberColumn(
-                     ui.money_label("median CPC", money), format="%.2f"),
+                 "median_cpc": ui.money_column("median CPC", money),
                  "median_conversion_rate": st.column_config.NumberColumn(
                      "median conv. rate", format=ui.PERCENT),
-                 "cost": st.column_config.NumberColumn(ui.money_label("cost", money),
-                                                       format="%.2f"),
+                 "cost": ui.money_column("cost", money),
              })

@@ -15,7 +15,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 import ui
-from core.data import audit, ingest, store
+from core.data import audit, datasets, ingest, store
 from core.model.text import TextConfig
 from core.ops import ab, deploy, drift, gate, train
 from core.serve import registry, review
@@ -532,6 +532,38 @@ def test_topics_name_box_follows_a_name_given_elsewhere(trained_home):
     assert at.text_input(key=box).value == "Plumbing"
     registry.set_topic_label(production, 0, "")  # removed elsewhere: the box empties too
     assert ok(at.run()).text_input(key=box).value == ""
+
+
+def money_formats(frame) -> dict[str, tuple[str, str]]:
+    """(label, printf format) of a shown table's money columns."""
+    config = json.loads(frame.proto.columns)
+    return {c: (config[c].get("label"), config[c]["type_config"].get("format"))
+            for c in ("cpc", "cost", "median_cpc") if c in config}
+
+
+def test_costs_show_in_the_datasets_currency_with_its_decimals(trained_home):
+    """Sony's JPY costs showed as 12345.00 (no thousands separators, hundredths of a yen)
+    in every table, and the actions' reasons quoted `spent 30.25`."""
+    datasets.set_currency("demo", "JPY")
+    at = ok(page("explore"))
+    assert money_formats(at.dataframe[0]) == {"cpc": ("CPC (JPY)", "%,.0f"),
+                                              "cost": ("Cost (JPY)", "%,.0f")}
+    assert re.fullmatch(r"\d{1,3}(,\d{3})+", next(m.value for m in at.metric
+                                                 if m.label == "Cost (JPY)"))
+    at = page("lookup")
+    ok(at.selectbox(key="lookup_campaign").set_value("C00002").run())
+    assert money_formats(at.dataframe[0]) == {"cpc": ("CPC (JPY)", "%,.0f"),
+                                              "cost": ("Cost (JPY)", "%,.0f")}
+    reasons = " ".join(e.label for e in at.expander)
+    assert re.search(r"spent [\d,]+ JPY", reasons) and re.search(
+        r"CPC [\d,]+ JPY vs median [\d,]+ JPY", reasons), reasons
+    evidence = [money_formats(f) for f in at.dataframe[1:] if "cost" in f.value]
+    assert evidence and all(e["cost"] == ("Cost (JPY)", "%,.0f") for e in evidence)
+    clusters = ok(page("map")).dataframe[0]
+    assert money_formats(clusters) == {"median_cpc": ("median CPC (JPY)", "%,.0f"),
+                                       "cost": ("cost (JPY)", "%,.0f")}
+    datasets.set_currency("demo", "EUR")  # cents, and separators
+    assert money_formats(ok(page("explore")).dataframe[0])["cost"] == ("Cost (EUR)", "%,.2f")
 
 
 def test_lookup_page_existing_and_new_campaign(trained_home):
