@@ -23,7 +23,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from core.data import auth, currencies, datasets, store
+from core.data import auth, currencies, datasets, export, store
 from core.errors import TopicLabError
 from core.serve import registry
 
@@ -231,6 +231,36 @@ def money_columns(code: str | None, **labels: str) -> dict:
     `labels`, column=label) as amounts in `code`."""
     return {column: money_column(label, code)
             for column, label in {"cpc": "CPC", "cost": "Cost", **labels}.items()}
+
+
+def hover_format(column: str, code: str | None) -> str | bool:
+    """How a chart's hover shows a campaign metric: rates in percent with two decimals
+    (the Map's CTR hover read 0.0423), amounts as `money_axis`, others as they are."""
+    if column in RATES:
+        return ":.2%"
+    if column in ("cpc", "cost"):
+        return ":" + money_axis(code)
+    return True
+
+
+_BENCHMARK_VALUES = ("campaign_value", "neighbor_median")
+
+
+def evidence_table(evidence: pd.DataFrame, code: str | None) -> tuple[pd.DataFrame, dict]:
+    """An action's evidence rows as a table shows them, and their `column_config`: a
+    benchmark's CTR or conversion rate in percent points as its reason and every other
+    table show rates (it read 0.058 under "CTR 5.75% vs median 9.79%"), its CPC in the
+    currency; amounts (`cost`) as `money_columns`."""
+    config = money_columns(code)
+    metric = evidence["metric"].iloc[0] if "metric" in evidence and len(evidence) else None
+    if metric in ("CTR", "conversion rate"):
+        evidence = evidence.assign(**{c: evidence[c] * 100 for c in _BENCHMARK_VALUES
+                                      if c in evidence})
+        config |= {c: st.column_config.NumberColumn(c.replace("_", " "), format=PERCENT)
+                   for c in _BENCHMARK_VALUES}
+    elif metric == "CPC":
+        config |= {c: money_column(c.replace("_", " "), code) for c in _BENCHMARK_VALUES}
+    return export.export_frame(evidence), config
 
 
 def money_axis(code: str | None) -> str:

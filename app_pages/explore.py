@@ -118,12 +118,11 @@ with tab_charts:
         width="stretch",
     )
     if table["ctr"].notna().any():
-        rated = table.dropna(subset=["ctr"])
-        right.plotly_chart(ui.count_axis(
-            px.histogram(rated, x="ctr", nbins=40, title="Click-through rate per campaign"),
-            len(rated)),
-            width="stretch",
-        )
+        rated = ui.as_percent_points(table.dropna(subset=["ctr"]))  # as the table shows it
+        rates = px.histogram(rated, x="ctr", nbins=40, title="Click-through rate per campaign",
+                             labels={"ctr": "CTR"})
+        rates.update_xaxes(ticksuffix="%")
+        right.plotly_chart(ui.count_axis(rates, len(rated)), width="stretch")
     else:
         right.info("This dataset has no impressions or clicks, so no CTR chart.")
     with st.spinner("Counting the most widespread terms…"):

@@ -204,8 +204,8 @@ if not result.suggestions.actions:
 for action in result.suggestions.actions:
     with st.expander(f"**{ui.markdown_text(action.title)}** — "
                      f"{ui.markdown_text(action.reason)}"):
-        st.dataframe(export.export_frame(action.evidence), hide_index=True,
-                     column_config=ui.money_columns(money))
+        shown, config = ui.evidence_table(action.evidence, money)
+        st.dataframe(shown, hide_index=True, column_config=config)
 st.download_button("Download actions (CSV)",
                    export.csv_bytes(actions.to_frame(result.suggestions.actions)),
                    file_name=f"actions-{result.campaign_id or 'new'}.csv", mime="text/csv",

@@ -53,12 +53,15 @@ drawn = points.assign(**{c: ui.chart_text(points[c]) for c in (
 figure = px.scatter(
     drawn, x="x", y="y", color=column, hover_name="campaign_name",
     hover_data={"x": False, "y": False, "campaign_id": True, "top_topics": True,
-                column: True},
+                column: ui.hover_format(column, money)},
     custom_data=["campaign_id"], opacity=0.75, height=620,
     labels={"topic_name": "dominant topic", "top_topics": "top topics"},
     color_continuous_scale="Viridis",
 )
 figure.update_traces(marker={"size": 6})
+if is_numeric_dtype(points[column]):  # its colour bar as the hover and tables show it
+    figure.update_coloraxes(colorbar_tickformat=".1%" if column in ui.RATES
+                            else ui.money_axis(money))
 figure.update_xaxes(visible=False)
 figure.update_yaxes(visible=False)
 if points[column].nunique() > 30:

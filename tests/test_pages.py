@@ -566,6 +566,33 @@ def test_costs_show_in_the_datasets_currency_with_its_decimals(trained_home):
     assert money_formats(ok(page("explore")).dataframe[0])["cost"] == ("Cost (EUR)", "%,.2f")
 
 
+def test_rates_show_in_percent_in_charts_and_evidence_as_in_tables(trained_home):
+    """Explore's CTR histogram was of fractions (0.05) beside the table's percent (5.00%),
+    the Map's CTR hover and colour bar too, and a CTR benchmark's evidence read 0.058
+    under its reason's "CTR 5.75%"."""
+    at = ok(page("explore"))
+    shown = at.dataframe[0].value.set_index("campaign_id")
+    rates = next(c for c in map(json.loads, (c.proto.spec for c in at.get("plotly_chart")))
+                 if c["layout"]["title"]["text"] == "Click-through rate per campaign")
+    assert max(plotly_array(rates["data"][0]["x"])) == pytest.approx(shown["ctr"].max())
+    assert shown["ctr"].max() > 1 and rates["layout"]["xaxis"]["ticksuffix"] == "%"
+    at = ok(page("map"))
+    ok(at.segmented_control(key="map_colour").set_value("CTR").run())
+    figure = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert ":.2%" in figure["data"][0]["hovertemplate"]
+    assert figure["layout"]["coloraxis"]["colorbar"]["tickformat"] == ".1%"
+    at = page("lookup")
+    ok(at.selectbox(key="lookup_campaign").set_value("C00002").run())
+    ctr = next(f for f in at.dataframe[1:] if "metric" in f.value
+               and f.value["metric"].iloc[0] == "CTR")
+    reason = next(e.label for e in at.expander if "CTR " in e.label)
+    value = re.search(r"CTR ([\d.]+)% vs median ([\d.]+)%", reason)
+    assert ctr.value["campaign_value"].iloc[0] == pytest.approx(float(value[1]), abs=0.01)
+    assert ctr.value["neighbor_median"].iloc[0] == pytest.approx(float(value[2]), abs=0.01)
+    assert json.loads(ctr.proto.columns)["campaign_value"]["type_config"]["format"] == \
+        ui.PERCENT
+
+
 def test_lookup_page_existing_and_new_campaign(trained_home):
     at = page("lookup")
     assert at.segmented_control(key="lookup_mode").value == "Existing campaign"
