@@ -15,7 +15,7 @@ import hashlib
 import html
 import re
 import shlex
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -288,13 +288,25 @@ def empty_columns(table: pd.DataFrame) -> list[str]:
     return [] if table.empty else table.columns[table.isna().all()].tolist()
 
 
-def campaign_labels(ids: pd.Series, names: pd.Series) -> dict[str, str]:
+NO_KNOWN_WORDS = " (no word the model knows)"
+
+
+def campaign_labels(ids: pd.Series, names: pd.Series,
+                    unknown: Collection[str] = frozenset(),
+                    mark: str = NO_KNOWN_WORDS) -> dict[str, str]:
     """Campaign id -> how a campaign picker offers it: `id — name`, or the id alone when
     the name adds nothing (none, or the id itself: the Sony exports name every campaign
     by its id, offered as `akashi_brand — akashi_brand`, and one without a name was
-    `C1 — `)."""
+    `C1 — `). Campaigns in `unknown` (the model knows no word of them) come last, with
+    `mark`: Sony's `amuelind_brand` was offered among the others, as if its neighbours
+    meant something, while the Map and Topics already set it apart."""
     ids, names, plain = _plain_names(ids, names)
-    return dict(zip(ids, ids.where(plain, ids + " — " + names), strict=True))
+    shown = ids.where(plain, ids + " — " + names)
+    unknown = set(unknown)
+    last = ids.isin(unknown)
+    shown = shown.where(~last, shown + mark)
+    order = list(ids[~last].index) + list(ids[last].index)
+    return {ids[i]: shown[i] for i in order}
 
 
 def _plain_names(ids: pd.Series, names: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:

@@ -82,7 +82,8 @@ result = None
 with ui.friendly_errors():
     if mode == "Existing campaign":
         table = lookup.campaigns.reset_index()
-        labels = ui.campaign_labels(table["campaign_id"], table["campaign_name"])
+        labels = ui.campaign_labels(table["campaign_id"], table["campaign_name"],
+                                    lookup.fingerprints.without_known_words())
         campaign_id = st.selectbox("Campaign (type an id or part of a name)", list(labels),
                                    format_func=labels.get, index=None,
                                    placeholder="e.g. plumbing, C00042 …",

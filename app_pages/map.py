@@ -99,12 +99,13 @@ st.plotly_chart(figure, key="map_chart", on_select=chart_selected,
 
 chosen = selected()
 shown = points[points["campaign_id"].isin(chosen)] if len(chosen) > 1 else points
+offered = ui.campaign_labels(shown["campaign_id"], shown["campaign_name"],
+                             shown.loc[shown["topic"] == campaign_map.UNKNOWN_CLUSTER,
+                                       "campaign_id"])
 st.selectbox(f"Open in Lookup ({len(shown):,} campaigns"
              + (" selected)" if len(chosen) > 1 else ")"),
-             shown["campaign_id"].tolist(), index=None, key="map_open", on_change=picked,
-             format_func=ui.campaign_labels(shown["campaign_id"],
-                                            shown["campaign_name"]).get,
-             placeholder="type an id or part of a name")
+             list(offered), index=None, key="map_open", on_change=picked,
+             format_func=offered.get, placeholder="type an id or part of a name")
 if st.session_state.pop("map_open_lookup", False):
     st.switch_page("app_pages/lookup.py")
 

@@ -692,14 +692,14 @@ def test_lookup_names_the_words_a_stored_campaign_has_that_the_model_does_not_us
     assert shown and lookup.unknown_of(campaign_id).unknown_words()[0] in " ".join(shown)
 
 
-def odd_store(tmp_path) -> str:
-    """Dataset `odd` and its production model (K = 2), which knows no word of C5: the
-    vocabulary filter drops every word of it, as Sony's `amuelind_brand`."""
+def odd_store(tmp_path, unknown: str = "C5") -> str:
+    """Dataset `odd` and its production model (K = 2), which knows no word of C5 (or
+    `unknown`): the vocabulary filter drops every word of it, as Sony's `amuelind_brand`."""
     from tests.conftest import write_terms_csv
 
     rows = [("C1", "red shoes"), ("C1", "blue shoes"), ("C2", "red boots"),
             ("C2", "blue boots"), ("C3", "red shoes sale"), ("C4", "blue boots sale"),
-            ("C5", "zorblax quintor"), ("C5", "flimwax")]
+            (unknown, "zorblax quintor"), (unknown, "flimwax")]
     ingest.import_paths([write_terms_csv(tmp_path / "odd.csv", [
         {"campaign_id": c, "campaign_name": c, "keyword": k} for c, k in rows])], "odd")
     model = train.train(train.TrainSpec(dataset="odd", k=2, params={"iterations": 20}))
@@ -735,6 +735,28 @@ def test_map_shows_a_campaign_the_model_knows_no_word_of_as_such(home, tmp_path)
     clusters = at.dataframe[0].value.set_index("name")
     assert clusters.at[unknown, "campaigns"] == 1
     assert clusters.index[-1] == unknown and clusters["campaigns"].sum() == 5
+
+
+def test_campaign_pickers_offer_a_campaign_no_model_word_of_last_and_say_so(home, tmp_path):
+    """Sony's `amuelind_brand` was offered among the others in Lookup, A/B and the Map's
+    picker, as if its neighbours meant something; the Map and Topics set it apart."""
+    from core.serve import score
+
+    first = odd_store(tmp_path, unknown="A0")   # its id sorts first
+    second = train.train(train.TrainSpec(dataset="odd", k=2, params={"iterations": 20,
+                                                                     "seed": 1}))
+    score.score_dataset(second.model_id)
+    mark = "A0 (no word the model knows)"
+    at = ok(page("lookup"))
+    offered = at.selectbox(key="lookup_campaign")
+    assert offered.options[-1] == mark and mark not in offered.options[:-1]
+    assert offered.options[0] == "C1"
+    at = ok(page("map"))
+    assert at.selectbox(key="map_open").options[-1] == mark
+    at = ok(page("ab"))
+    assert at.selectbox(key="ab_campaign").options[-1] == "A0 (no word A or B knows)"
+    ok(at.selectbox(key="ab_campaign").set_value("A0").run())  # still selectable
+    assert registry.alias("production") == first
 
 
 def test_lookup_names_the_words_of_a_campaign_the_model_knows_no_word_of(home, tmp_path):

@@ -251,7 +251,7 @@ def campaign_map(model_id: str | None = None) -> CampaignMap:
     info = model.manifest["dataset"]
     prints = score.load_fingerprints(model_id)
     table = datasets.campaigns(info["name"], int(info["version"]), prints.campaign_ids)
-    known = np.asarray(prints.oov_share) < 1   # 1: no word of it is in the vocabulary
+    known = ~prints.knows_no_word()
     labels = dominant_clusters(prints.weights, known=known)
     clusters = clusters_frame(prints.weights, labels, table.reset_index(drop=True), names)
     xy, total, cached = projection(model_id)
