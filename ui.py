@@ -288,6 +288,17 @@ def empty_columns(table: pd.DataFrame) -> list[str]:
     return [] if table.empty else table.columns[table.isna().all()].tolist()
 
 
+ROW_PX = 35           # a row of st.dataframe, its header too
+TABLE_ROWS = 15       # rows a long table shows before it scrolls
+
+
+def table_height(rows: int, most: int = TABLE_ROWS) -> int | str:
+    """A table's height: its content when it has at most `most` rows, else `most` rows
+    and a scroll bar (the Audit log's fixed 600 px left a blank box under three entries;
+    "content" grows up to 10,000 px, a thousand entries' page)."""
+    return "content" if rows <= most else (most + 1) * ROW_PX + 3
+
+
 NO_KNOWN_WORDS = " (no word the model knows)"
 
 

@@ -103,7 +103,7 @@ with tab_campaigns:
         ui.as_percent_points(shown.drop(columns=ui.empty_columns(table)
                                         + ui.names_adding_nothing(shown))),
         hide_index=True,
-        height=420,
+        height=ui.table_height(len(shown)),
         column_config={
             "ctr": st.column_config.NumberColumn("CTR", format=ui.PERCENT),
             "conversion_rate": st.column_config.NumberColumn("Conv. rate", format=ui.PERCENT),

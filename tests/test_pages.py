@@ -1354,6 +1354,23 @@ def test_audit_page_filters_the_whole_log_not_its_latest_page(trained_home):
     assert not at.dataframe and any("Pick at least one action" in i.value for i in at.info)
 
 
+def test_audit_log_is_as_tall_as_its_entries(trained_home):
+    """The table was 600 px high whatever it held (three entries over a blank box), and
+    an empty log said only "Nothing has happened yet."."""
+    assert ui.table_height(3) == "content" and ui.table_height(ui.TABLE_ROWS) == "content"
+    assert ui.table_height(1000) == (ui.TABLE_ROWS + 1) * ui.ROW_PX + 3 < 600
+    at = ok(page("audit"))
+    entries = len(at.dataframe[0].value)
+    assert f"{entries:,} entries, newest first." in [c.value for c in at.caption]
+
+
+def test_an_empty_audit_log_says_what_it_will_list(home):
+    at = ok(page("audit"))
+    assert not at.dataframe
+    assert any("Nothing is recorded yet" in i.value and "python -m core init" in i.value
+               for i in at.info), [i.value for i in at.info]
+
+
 def test_audit_page_marks_a_model_deleted_since(two_models_home, second_model):
     """A deleted model's train and score entries showed its bare id, as if it still
     existed; Monitor and A/B mark such a model "M (deleted)". A dataset version or a
