@@ -57,6 +57,7 @@ figure = px.scatter(
     custom_data=["campaign_id"], opacity=0.75, height=620,
     labels={"topic_name": "dominant topic", "top_topics": "top topics"},
     color_continuous_scale="Viridis",
+    category_orders={column: ui.chart_text(result.legend_order(column))},
 )
 figure.update_traces(marker={"size": 6})
 if is_numeric_dtype(points[column]):  # its colour bar as the hover and tables show it

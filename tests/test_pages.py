@@ -728,10 +728,10 @@ def test_map_shows_a_campaign_the_model_knows_no_word_of_as_such(home, tmp_path)
     T0's cluster; its own legend entry and cluster row say what it is."""
     odd_store(tmp_path)
     at = ok(page("map"))
-    legend = {trace["name"] for trace in json.loads(at.get("plotly_chart")[0].proto.spec)[
-        "data"]}
+    legend = [trace["name"] for trace in json.loads(at.get("plotly_chart")[0].proto.spec)[
+        "data"]]
     unknown = "no word the model knows"
-    assert unknown in legend
+    assert legend[-1] == unknown  # after the topics
     clusters = at.dataframe[0].value.set_index("name")
     assert clusters.at[unknown, "campaigns"] == 1
     assert clusters.index[-1] == unknown and clusters["campaigns"].sum() == 5
@@ -757,6 +757,23 @@ def test_campaign_pickers_offer_a_campaign_no_model_word_of_last_and_say_so(home
     assert at.selectbox(key="ab_campaign").options[-1] == "A0 (no word A or B knows)"
     ok(at.selectbox(key="ab_campaign").set_value("A0").run())  # still selectable
     assert registry.alias("production") == first
+
+
+def test_map_legend_lists_topics_by_number_and_clusters_by_size(trained_home):
+    """Plotly listed the legend in the order the points came in (T5, T2, T0 …)."""
+    from core.serve import campaign_map
+
+    result = campaign_map.campaign_map()
+    names = registry.topic_names(registry.load(result.model_id))
+    at = ok(page("map"))
+    legend = [t["name"] for t in json.loads(at.get("plotly_chart")[0].proto.spec)["data"]]
+    assert legend == [names[t] for t in sorted(set(result.points["topic"]))]
+    assert legend != list(pd.unique(result.points["topic_name"]))  # arrival order differs
+    ok(at.segmented_control(key="map_colour").set_value("Cluster").run())
+    legend = [t["name"] for t in json.loads(at.get("plotly_chart")[0].proto.spec)["data"]]
+    assert legend == at.dataframe[0].value["name"].tolist()  # the clusters table's order
+    sizes = at.dataframe[0].value["campaigns"].tolist()
+    assert sizes == sorted(sizes, reverse=True)
 
 
 def test_lookup_names_the_words_of_a_campaign_the_model_knows_no_word_of(home, tmp_path):
