@@ -15,7 +15,7 @@ import hashlib
 import html
 import re
 import shlex
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -23,7 +23,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from core.data import auth, datasets, store
+from core.data import auth, currencies, datasets, export, store
 from core.errors import TopicLabError
 from core.serve import registry
 
@@ -219,6 +219,55 @@ def money_label(label: str, code: str | None) -> str:
     return f"{label} ({code})" if code else label
 
 
+def money_column(label: str, code: str | None):
+    """A table column of amounts in `code`: labelled with it, thousands separators and
+    the currency's decimals (Sony's JPY cost showed as 12345.00)."""
+    return st.column_config.NumberColumn(money_label(label, code),
+                                         format=currencies.money_format(code))
+
+
+def money_columns(code: str | None, **labels: str) -> dict:
+    """`column_config` of a table's `cpc` and `cost` columns (and any others named in
+    `labels`, column=label) as amounts in `code`."""
+    return {column: money_column(label, code)
+            for column, label in {"cpc": "CPC", "cost": "Cost", **labels}.items()}
+
+
+def hover_format(column: str, code: str | None) -> str | bool:
+    """How a chart's hover shows a campaign metric: rates in percent with two decimals
+    (the Map's CTR hover read 0.0423), amounts as `money_axis`, others as they are."""
+    if column in RATES:
+        return ":.2%"
+    if column in ("cpc", "cost"):
+        return ":" + money_axis(code)
+    return True
+
+
+_BENCHMARK_VALUES = ("campaign_value", "neighbor_median")
+
+
+def evidence_table(evidence: pd.DataFrame, code: str | None) -> tuple[pd.DataFrame, dict]:
+    """An action's evidence rows as a table shows them, and their `column_config`: a
+    benchmark's CTR or conversion rate in percent points as its reason and every other
+    table show rates (it read 0.058 under "CTR 5.75% vs median 9.79%"), its CPC in the
+    currency; amounts (`cost`) as `money_columns`."""
+    config = money_columns(code)
+    metric = evidence["metric"].iloc[0] if "metric" in evidence and len(evidence) else None
+    if metric in ("CTR", "conversion rate"):
+        evidence = evidence.assign(**{c: evidence[c] * 100 for c in _BENCHMARK_VALUES
+                                      if c in evidence})
+        config |= {c: st.column_config.NumberColumn(c.replace("_", " "), format=PERCENT)
+                   for c in _BENCHMARK_VALUES}
+    elif metric == "CPC":
+        config |= {c: money_column(c.replace("_", " "), code) for c in _BENCHMARK_VALUES}
+    return export.export_frame(evidence), config
+
+
+def money_axis(code: str | None) -> str:
+    """Plotly's tick format of an axis of amounts in `code` (d3: ",.0f" for JPY)."""
+    return f",.{currencies.minor_unit(code)}f"
+
+
 RATES = ("ctr", "conversion_rate")
 
 
@@ -239,13 +288,36 @@ def empty_columns(table: pd.DataFrame) -> list[str]:
     return [] if table.empty else table.columns[table.isna().all()].tolist()
 
 
-def campaign_labels(ids: pd.Series, names: pd.Series) -> dict[str, str]:
+ROW_PX = 35           # a row of st.dataframe, its header too
+TABLE_ROWS = 15       # rows a long table shows before it scrolls
+
+
+def table_height(rows: int, most: int = TABLE_ROWS) -> int | str:
+    """A table's height: its content when it has at most `most` rows, else `most` rows
+    and a scroll bar (the Audit log's fixed 600 px left a blank box under three entries;
+    "content" grows up to 10,000 px, a thousand entries' page)."""
+    return "content" if rows <= most else (most + 1) * ROW_PX + 3
+
+
+NO_KNOWN_WORDS = " (no word the model knows)"
+
+
+def campaign_labels(ids: pd.Series, names: pd.Series,
+                    unknown: Collection[str] = frozenset(),
+                    mark: str = NO_KNOWN_WORDS) -> dict[str, str]:
     """Campaign id -> how a campaign picker offers it: `id — name`, or the id alone when
     the name adds nothing (none, or the id itself: the Sony exports name every campaign
     by its id, offered as `akashi_brand — akashi_brand`, and one without a name was
-    `C1 — `)."""
+    `C1 — `). Campaigns in `unknown` (the model knows no word of them) come last, with
+    `mark`: Sony's `amuelind_brand` was offered among the others, as if its neighbours
+    meant something, while the Map and Topics already set it apart."""
     ids, names, plain = _plain_names(ids, names)
-    return dict(zip(ids, ids.where(plain, ids + " — " + names), strict=True))
+    shown = ids.where(plain, ids + " — " + names)
+    unknown = set(unknown)
+    last = ids.isin(unknown)
+    shown = shown.where(~last, shown + mark)
+    order = list(ids[~last].index) + list(ids[last].index)
+    return {ids[i]: shown[i] for i in order}
 
 
 def _plain_names(ids: pd.Series, names: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
@@ -464,9 +536,12 @@ def summary_cards(table: pd.DataFrame, currency_code: str | None = None) -> None
     def total(column: str) -> str:
         return f"{table[column].sum():,.0f}" if table[column].notna().any() else "—"
 
+    cost = (currencies.format_amount(float(table["cost"].sum()), currency_code)
+            if table["cost"].notna().any() else "—")
+
     cards = st.columns(5)
     cards[0].metric("Campaigns", f"{len(table):,}")
     cards[1].metric("Terms", f"{int(table['terms'].sum()):,}")
     cards[2].metric("Impressions", total("impressions"))
     cards[3].metric("Clicks", total("clicks"))
-    cards[4].metric(money_label("Cost", currency_code), total("cost"))
+    cards[4].metric(money_label("Cost", currency_code), cost)

@@ -91,7 +91,11 @@ with ui.friendly_errors():
     st.subheader("One campaign")
     common = ab.common_campaigns(a, b)
     names = a.campaigns["campaign_name"].reindex(common)
-    labels = ui.campaign_labels(pd.Series(common, dtype=object), names)
+    labels = ui.campaign_labels(pd.Series(common, dtype=object), names,
+                                a.fingerprints.without_known_words()
+                                | b.fingerprints.without_known_words(),
+                                " (no word A or B knows)")
+    common = list(labels)  # those A or B knows no word of last
     campaign_id = st.selectbox("Campaign", common, index=None,
                                key=ui.kept("ab_campaign", common),
                                format_func=labels.get,

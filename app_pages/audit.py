@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+import ui
 from core.data import audit
 from core.serve import registry
 
@@ -11,7 +12,9 @@ st.caption("Every change is recorded here by the library itself; nothing in the 
 LIMIT = 1000
 actions = audit.recorded_actions()
 if not actions:
-    st.info("Nothing has happened yet.")
+    st.info("Nothing is recorded yet. Imports, trainings, promotions, deletions, topic "
+            "names, reviews and feedback are listed here as they happen: import data on "
+            "the **Explore** page or run `python -m core init` to start.")
     st.stop()
 # Filtered in the store: filtering the latest entries hid an old promotion behind a
 # thousand feedbacks, and left it out of the actions to pick.
@@ -23,4 +26,8 @@ log = registry.audit_entries(limit=LIMIT, action=picked)  # deleted models marke
 if len(log) == LIMIT:
     st.caption(f"The latest {LIMIT:,} entries of these actions; `python -m core audit "
                "--limit N [--action A]` lists more.")
-st.dataframe(log, hide_index=True, height=600)
+if log.empty:  # the actions were read a moment before: a deletion may have emptied them
+    st.info("No entry of these actions is left in the log.")
+    st.stop()
+st.caption(f"{len(log):,} entr{'y' if len(log) == 1 else 'ies'}, newest first.")
+st.dataframe(log, hide_index=True, height=ui.table_height(len(log)))

@@ -88,6 +88,7 @@ if table["cost"].notna().any() and money is None and can_import:
         if st.button("Save currency", key="save_currency"):
             with ui.friendly_errors():
                 saved = datasets.set_currency(name, code)
+                ui.lookup.clear()  # its suggested actions quote amounts in the currency
                 ui.flash(f"Cost of {ui.markdown_text(name)} is now shown in {saved}.")
                 st.rerun()
 
@@ -102,13 +103,11 @@ with tab_campaigns:
         ui.as_percent_points(shown.drop(columns=ui.empty_columns(table)
                                         + ui.names_adding_nothing(shown))),
         hide_index=True,
-        height=420,
+        height=ui.table_height(len(shown)),
         column_config={
             "ctr": st.column_config.NumberColumn("CTR", format=ui.PERCENT),
             "conversion_rate": st.column_config.NumberColumn("Conv. rate", format=ui.PERCENT),
-            "cpc": st.column_config.NumberColumn(ui.money_label("CPC", money), format="%.2f"),
-            "cost": st.column_config.NumberColumn(ui.money_label("Cost", money),
-                                                  format="%.2f"),
+            **ui.money_columns(money),
         },
     )
 
@@ -119,12 +118,11 @@ with tab_charts:
         width="stretch",
     )
     if table["ctr"].notna().any():
-        rated = table.dropna(subset=["ctr"])
-        right.plotly_chart(ui.count_axis(
-            px.histogram(rated, x="ctr", nbins=40, title="Click-through rate per campaign"),
-            len(rated)),
-            width="stretch",
-        )
+        rated = ui.as_percent_points(table.dropna(subset=["ctr"]))  # as the table shows it
+        rates = px.histogram(rated, x="ctr", nbins=40, title="Click-through rate per campaign",
+                             labels={"ctr": "CTR"})
+        rates.update_xaxes(ticksuffix="%")
+        right.plotly_chart(ui.count_axis(rates, len(rated)), width="stretch")
     else:
         right.info("This dataset has no impressions or clicks, so no CTR chart.")
     with st.spinner("Counting the most widespread terms…"):
@@ -143,6 +141,8 @@ with tab_charts:
                        height=max(400, 18 * len(by_label) + 120), title="Spend by label",
                        labels={"cost": ui.money_label("Cost", money), "label": ""})
         spend.update_yaxes(tickmode="linear", dtick=1)  # every bar named, not every other
+        spend.update_xaxes(tickformat=ui.money_axis(money))
+        spend.update_traces(hovertemplate=f"%{{y}}: %{{x:{ui.money_axis(money)}}}<extra></extra>")
         st.plotly_chart(spend, width="stretch")
 
 with tab_sql:

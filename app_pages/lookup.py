@@ -82,7 +82,8 @@ result = None
 with ui.friendly_errors():
     if mode == "Existing campaign":
         table = lookup.campaigns.reset_index()
-        labels = ui.campaign_labels(table["campaign_id"], table["campaign_name"])
+        labels = ui.campaign_labels(table["campaign_id"], table["campaign_name"],
+                                    lookup.fingerprints.without_known_words())
         campaign_id = st.selectbox("Campaign (type an id or part of a name)", list(labels),
                                    format_func=labels.get, index=None,
                                    placeholder="e.g. plumbing, C00042 …",
@@ -173,8 +174,7 @@ st.dataframe(ui.as_percent_points(result.neighbors), hide_index=True, column_ord
     **similarity,
     "ctr": st.column_config.NumberColumn("CTR", format=ui.PERCENT),
     "conversion_rate": st.column_config.NumberColumn("Conv. rate", format=ui.PERCENT),
-    "cpc": st.column_config.NumberColumn(ui.money_label("CPC", money), format="%.2f"),
-    "cost": st.column_config.NumberColumn(ui.money_label("Cost", money), format="%.2f"),
+    **ui.money_columns(money),
     "similar_enough": st.column_config.CheckboxColumn(
         "similar enough", help="At or above the minimum similarity: actions learn from it"),
 })
@@ -205,7 +205,8 @@ if not result.suggestions.actions:
 for action in result.suggestions.actions:
     with st.expander(f"**{ui.markdown_text(action.title)}** — "
                      f"{ui.markdown_text(action.reason)}"):
-        st.dataframe(export.export_frame(action.evidence), hide_index=True)
+        shown, config = ui.evidence_table(action.evidence, money)
+        st.dataframe(shown, hide_index=True, column_config=config)
 st.download_button("Download actions (CSV)",
                    export.csv_bytes(actions.to_frame(result.suggestions.actions)),
                    file_name=f"actions-{result.campaign_id or 'new'}.csv", mime="text/csv",

@@ -53,12 +53,16 @@ drawn = points.assign(**{c: ui.chart_text(points[c]) for c in (
 figure = px.scatter(
     drawn, x="x", y="y", color=column, hover_name="campaign_name",
     hover_data={"x": False, "y": False, "campaign_id": True, "top_topics": True,
-                column: True},
+                column: ui.hover_format(column, money)},
     custom_data=["campaign_id"], opacity=0.75, height=620,
     labels={"topic_name": "dominant topic", "top_topics": "top topics"},
     color_continuous_scale="Viridis",
+    category_orders={column: ui.chart_text(result.legend_order(column))},
 )
 figure.update_traces(marker={"size": 6})
+if is_numeric_dtype(points[column]):  # its colour bar as the hover and tables show it
+    figure.update_coloraxes(colorbar_tickformat=".1%" if column in ui.RATES
+                            else ui.money_axis(money))
 figure.update_xaxes(visible=False)
 figure.update_yaxes(visible=False)
 if points[column].nunique() > 30:
@@ -96,12 +100,13 @@ st.plotly_chart(figure, key="map_chart", on_select=chart_selected,
 
 chosen = selected()
 shown = points[points["campaign_id"].isin(chosen)] if len(chosen) > 1 else points
+offered = ui.campaign_labels(shown["campaign_id"], shown["campaign_name"],
+                             shown.loc[shown["topic"] == campaign_map.UNKNOWN_CLUSTER,
+                                       "campaign_id"])
 st.selectbox(f"Open in Lookup ({len(shown):,} campaigns"
              + (" selected)" if len(chosen) > 1 else ")"),
-             shown["campaign_id"].tolist(), index=None, key="map_open", on_change=picked,
-             format_func=ui.campaign_labels(shown["campaign_id"],
-                                            shown["campaign_name"]).get,
-             placeholder="type an id or part of a name")
+             list(offered), index=None, key="map_open", on_change=picked,
+             format_func=offered.get, placeholder="type an id or part of a name")
 if st.session_state.pop("map_open_lookup", False):
     st.switch_page("app_pages/lookup.py")
 
@@ -116,10 +121,8 @@ st.dataframe(ui.as_percent_points(clusters, ("median_ctr", "median_conversion_ra
                  "campaigns": st.column_config.NumberColumn("campaigns", format="%d"),
                  "top_topics": st.column_config.TextColumn("top topics (mean weight)"),
                  "median_ctr": st.column_config.NumberColumn("median CTR", format=ui.PERCENT),
-                 "median_cpc": st.column_config.NumberColumn(
-                     ui.money_label("median CPC", money), format="%.2f"),
+                 "median_cpc": ui.money_column("median CPC", money),
                  "median_conversion_rate": st.column_config.NumberColumn(
                      "median conv. rate", format=ui.PERCENT),
-                 "cost": st.column_config.NumberColumn(ui.money_label("cost", money),
-                                                       format="%.2f"),
+                 "cost": ui.money_column("cost", money),
              })

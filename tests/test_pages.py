@@ -15,7 +15,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 import ui
-from core.data import audit, ingest, store
+from core.data import audit, datasets, ingest, store
 from core.model.text import TextConfig
 from core.ops import ab, deploy, drift, gate, train
 from core.serve import registry, review
@@ -251,6 +251,22 @@ def test_compare_page_aligns_and_promotes_only_after_confirmation(two_models_hom
     assert registry.alias("production") == second_model
     assert registry.alias("candidate") is None  # promoting the candidate clears it
     assert any(f"replacing {production}" in s.value for s in at.success)
+
+
+def test_compare_table_and_quality_gate_show_one_npmi_for_a_model(two_models_home,
+                                                                  second_model):
+    """The table's NPMI was counted over the training part (90% of the version), the
+    gate's over all of it: 0.143 in the table, 0.148 in the gate for one demo model."""
+    production = registry.alias("production")
+    at = page("compare")
+    table = at.dataframe[0].value.set_index("model_id")
+    at.selectbox(key="promote_model").set_value(second_model)
+    ok(at.radio(key="promote_alias").set_value("production").run())
+    shown = " ".join(box.value for box in [*at.success, *at.warning])
+    found = re.search(r"NPMI (-?[\d.]+) (?:vs|is worse than) production's (-?[\d.]+)", shown)
+    assert found, shown
+    assert found.groups() == (f"{table.at[second_model, 'npmi']:.3f}",
+                              f"{table.at[production, 'npmi']:.3f}")
 
 
 def test_compare_aligns_production_with_the_candidate_or_the_newest_other(
@@ -518,6 +534,65 @@ def test_topics_name_box_follows_a_name_given_elsewhere(trained_home):
     assert ok(at.run()).text_input(key=box).value == ""
 
 
+def money_formats(frame) -> dict[str, tuple[str, str]]:
+    """(label, printf format) of a shown table's money columns."""
+    config = json.loads(frame.proto.columns)
+    return {c: (config[c].get("label"), config[c]["type_config"].get("format"))
+            for c in ("cpc", "cost", "median_cpc") if c in config}
+
+
+def test_costs_show_in_the_datasets_currency_with_its_decimals(trained_home):
+    """Sony's JPY costs showed as 12345.00 (no thousands separators, hundredths of a yen)
+    in every table, and the actions' reasons quoted `spent 30.25`."""
+    datasets.set_currency("demo", "JPY")
+    at = ok(page("explore"))
+    assert money_formats(at.dataframe[0]) == {"cpc": ("CPC (JPY)", "%,.0f"),
+                                              "cost": ("Cost (JPY)", "%,.0f")}
+    assert re.fullmatch(r"\d{1,3}(,\d{3})+", next(m.value for m in at.metric
+                                                 if m.label == "Cost (JPY)"))
+    at = page("lookup")
+    ok(at.selectbox(key="lookup_campaign").set_value("C00002").run())
+    assert money_formats(at.dataframe[0]) == {"cpc": ("CPC (JPY)", "%,.0f"),
+                                              "cost": ("Cost (JPY)", "%,.0f")}
+    reasons = " ".join(e.label for e in at.expander)
+    assert re.search(r"spent [\d,]+ JPY", reasons) and re.search(
+        r"CPC [\d,]+ JPY vs median [\d,]+ JPY", reasons), reasons
+    evidence = [money_formats(f) for f in at.dataframe[1:] if "cost" in f.value]
+    assert evidence and all(e["cost"] == ("Cost (JPY)", "%,.0f") for e in evidence)
+    clusters = ok(page("map")).dataframe[0]
+    assert money_formats(clusters) == {"median_cpc": ("median CPC (JPY)", "%,.0f"),
+                                       "cost": ("cost (JPY)", "%,.0f")}
+    datasets.set_currency("demo", "EUR")  # cents, and separators
+    assert money_formats(ok(page("explore")).dataframe[0])["cost"] == ("Cost (EUR)", "%,.2f")
+
+
+def test_rates_show_in_percent_in_charts_and_evidence_as_in_tables(trained_home):
+    """Explore's CTR histogram was of fractions (0.05) beside the table's percent (5.00%),
+    the Map's CTR hover and colour bar too, and a CTR benchmark's evidence read 0.058
+    under its reason's "CTR 5.75%"."""
+    at = ok(page("explore"))
+    shown = at.dataframe[0].value.set_index("campaign_id")
+    rates = next(c for c in map(json.loads, (c.proto.spec for c in at.get("plotly_chart")))
+                 if c["layout"]["title"]["text"] == "Click-through rate per campaign")
+    assert max(plotly_array(rates["data"][0]["x"])) == pytest.approx(shown["ctr"].max())
+    assert shown["ctr"].max() > 1 and rates["layout"]["xaxis"]["ticksuffix"] == "%"
+    at = ok(page("map"))
+    ok(at.segmented_control(key="map_colour").set_value("CTR").run())
+    figure = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert ":.2%" in figure["data"][0]["hovertemplate"]
+    assert figure["layout"]["coloraxis"]["colorbar"]["tickformat"] == ".1%"
+    at = page("lookup")
+    ok(at.selectbox(key="lookup_campaign").set_value("C00002").run())
+    ctr = next(f for f in at.dataframe[1:] if "metric" in f.value
+               and f.value["metric"].iloc[0] == "CTR")
+    reason = next(e.label for e in at.expander if "CTR " in e.label)
+    value = re.search(r"CTR ([\d.]+)% vs median ([\d.]+)%", reason)
+    assert ctr.value["campaign_value"].iloc[0] == pytest.approx(float(value[1]), abs=0.01)
+    assert ctr.value["neighbor_median"].iloc[0] == pytest.approx(float(value[2]), abs=0.01)
+    assert json.loads(ctr.proto.columns)["campaign_value"]["type_config"]["format"] == \
+        ui.PERCENT
+
+
 def test_lookup_page_existing_and_new_campaign(trained_home):
     at = page("lookup")
     assert at.segmented_control(key="lookup_mode").value == "Existing campaign"
@@ -618,14 +693,14 @@ def test_lookup_names_the_words_a_stored_campaign_has_that_the_model_does_not_us
     assert shown and lookup.unknown_of(campaign_id).unknown_words()[0] in " ".join(shown)
 
 
-def odd_store(tmp_path) -> str:
-    """Dataset `odd` and its production model (K = 2), which knows no word of C5: the
-    vocabulary filter drops every word of it, as Sony's `amuelind_brand`."""
+def odd_store(tmp_path, unknown: str = "C5") -> str:
+    """Dataset `odd` and its production model (K = 2), which knows no word of C5 (or
+    `unknown`): the vocabulary filter drops every word of it, as Sony's `amuelind_brand`."""
     from tests.conftest import write_terms_csv
 
     rows = [("C1", "red shoes"), ("C1", "blue shoes"), ("C2", "red boots"),
             ("C2", "blue boots"), ("C3", "red shoes sale"), ("C4", "blue boots sale"),
-            ("C5", "zorblax quintor"), ("C5", "flimwax")]
+            (unknown, "zorblax quintor"), (unknown, "flimwax")]
     ingest.import_paths([write_terms_csv(tmp_path / "odd.csv", [
         {"campaign_id": c, "campaign_name": c, "keyword": k} for c, k in rows])], "odd")
     model = train.train(train.TrainSpec(dataset="odd", k=2, params={"iterations": 20}))
@@ -654,13 +729,52 @@ def test_map_shows_a_campaign_the_model_knows_no_word_of_as_such(home, tmp_path)
     T0's cluster; its own legend entry and cluster row say what it is."""
     odd_store(tmp_path)
     at = ok(page("map"))
-    legend = {trace["name"] for trace in json.loads(at.get("plotly_chart")[0].proto.spec)[
-        "data"]}
+    legend = [trace["name"] for trace in json.loads(at.get("plotly_chart")[0].proto.spec)[
+        "data"]]
     unknown = "no word the model knows"
-    assert unknown in legend
+    assert legend[-1] == unknown  # after the topics
     clusters = at.dataframe[0].value.set_index("name")
     assert clusters.at[unknown, "campaigns"] == 1
     assert clusters.index[-1] == unknown and clusters["campaigns"].sum() == 5
+
+
+def test_campaign_pickers_offer_a_campaign_no_model_word_of_last_and_say_so(home, tmp_path):
+    """Sony's `amuelind_brand` was offered among the others in Lookup, A/B and the Map's
+    picker, as if its neighbours meant something; the Map and Topics set it apart."""
+    from core.serve import score
+
+    first = odd_store(tmp_path, unknown="A0")   # its id sorts first
+    second = train.train(train.TrainSpec(dataset="odd", k=2, params={"iterations": 20,
+                                                                     "seed": 1}))
+    score.score_dataset(second.model_id)
+    mark = "A0 (no word the model knows)"
+    at = ok(page("lookup"))
+    offered = at.selectbox(key="lookup_campaign")
+    assert offered.options[-1] == mark and mark not in offered.options[:-1]
+    assert offered.options[0] == "C1"
+    at = ok(page("map"))
+    assert at.selectbox(key="map_open").options[-1] == mark
+    at = ok(page("ab"))
+    assert at.selectbox(key="ab_campaign").options[-1] == "A0 (no word A or B knows)"
+    ok(at.selectbox(key="ab_campaign").set_value("A0").run())  # still selectable
+    assert registry.alias("production") == first
+
+
+def test_map_legend_lists_topics_by_number_and_clusters_by_size(trained_home):
+    """Plotly listed the legend in the order the points came in (T5, T2, T0 …)."""
+    from core.serve import campaign_map
+
+    result = campaign_map.campaign_map()
+    names = registry.topic_names(registry.load(result.model_id))
+    at = ok(page("map"))
+    legend = [t["name"] for t in json.loads(at.get("plotly_chart")[0].proto.spec)["data"]]
+    assert legend == [names[t] for t in sorted(set(result.points["topic"]))]
+    assert legend != list(pd.unique(result.points["topic_name"]))  # arrival order differs
+    ok(at.segmented_control(key="map_colour").set_value("Cluster").run())
+    legend = [t["name"] for t in json.loads(at.get("plotly_chart")[0].proto.spec)["data"]]
+    assert legend == at.dataframe[0].value["name"].tolist()  # the clusters table's order
+    sizes = at.dataframe[0].value["campaigns"].tolist()
+    assert sizes == sorted(sizes, reverse=True)
 
 
 def test_lookup_names_the_words_of_a_campaign_the_model_knows_no_word_of(home, tmp_path):
@@ -1256,6 +1370,23 @@ def test_audit_page_filters_the_whole_log_not_its_latest_page(trained_home):
     assert at.dataframe[0].value["action"].tolist() == ["promote"]
     ok(at.multiselect[0].set_value([]).run())
     assert not at.dataframe and any("Pick at least one action" in i.value for i in at.info)
+
+
+def test_audit_log_is_as_tall_as_its_entries(trained_home):
+    """The table was 600 px high whatever it held (three entries over a blank box), and
+    an empty log said only "Nothing has happened yet."."""
+    assert ui.table_height(3) == "content" and ui.table_height(ui.TABLE_ROWS) == "content"
+    assert ui.table_height(1000) == (ui.TABLE_ROWS + 1) * ui.ROW_PX + 3 < 600
+    at = ok(page("audit"))
+    entries = len(at.dataframe[0].value)
+    assert f"{entries:,} entries, newest first." in [c.value for c in at.caption]
+
+
+def test_an_empty_audit_log_says_what_it_will_list(home):
+    at = ok(page("audit"))
+    assert not at.dataframe
+    assert any("Nothing is recorded yet" in i.value and "python -m core init" in i.value
+               for i in at.info), [i.value for i in at.info]
 
 
 def test_audit_page_marks_a_model_deleted_since(two_models_home, second_model):

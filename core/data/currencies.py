@@ -33,3 +33,37 @@ ISO_4217 = frozenset((
 def is_currency(code: str) -> bool:
     """Whether `code` (upper case, as written) is an ISO 4217 currency code."""
     return code in ISO_4217
+
+# ISO 4217 minor units other than 2 (List One, 2025): digits after the decimal point.
+_MINOR_UNITS = {
+    **dict.fromkeys(("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF",
+                     "UGX", "UYI", "VND", "VUV", "XAF", "XOF", "XPF",
+                     "BYR", "MRO", "STD"), 0),
+    **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
+    **dict.fromkeys(("CLF", "UYW"), 4),
+}
+
+
+def minor_unit(code: str | None) -> int:
+    """Decimals of an amount in `code` (2 when unknown): Sony's JPY costs showed as
+    12345.00, yen having no minor unit."""
+    return _MINOR_UNITS.get((code or "").upper(), 2)
+
+
+def money_format(code: str | None) -> str:
+    """The printf format of a table column of amounts in `code`: thousands separators
+    and the currency's decimals ("%,.0f" for JPY, "%,.2f" for EUR or an unknown one)."""
+    return f"%,.{minor_unit(code)}f"
+
+
+def format_amount(amount: float, code: str | None) -> str:
+    """An amount in `code` with thousands separators and the currency's decimals, without
+    the code (for a figure whose label names it): '12,346', '1,234.50'."""
+    return f"{amount:,.{minor_unit(code)}f}"
+
+
+def format_money(amount: float, code: str | None) -> str:
+    """An amount as a sentence shows it: '12,345 JPY', '1,234.50 EUR', '1,234.50' when the
+    currency is unknown."""
+    text = format_amount(amount, code)
+    return f"{text} {code}" if code else text

@@ -59,6 +59,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.data.currencies import format_money
 from core.data.schema import METRIC_COLUMNS
 from core.errors import InputError
 from core.model.namewords import place_words
@@ -100,6 +101,8 @@ class ActionSettings:
     split_min_weight: float = 0.25   # a "strong" topic
     split_min_topics: int = 2        # strong topics that suggest a split
     split_examples: int = 5          # example keywords listed per topic
+    currency: str | None = None      # of the cost, for the amounts reasons quote (JPY: none
+                                     # of Sony's yen are split into hundredths)
 
 
 @dataclass
@@ -487,7 +490,8 @@ def _add_negatives(campaign_terms: pd.DataFrame, own_keywords: set[str], fingerp
     return Action(
         kind="add_negatives",
         title=f"Add {len(poor)} negative keyword{'s' * (len(poor) > 1)}",
-        reason=(f"{len(poor)} search term(s) spent {wasted:,.2f} ({share:.0%} of the "
+        reason=(f"{len(poor)} search term(s) spent {format_money(wasted, s.currency)} "
+                f"({share:.0%} of the "
                 f"campaign's cost) without converting and fit its topics poorly "
                 f"(fit < {s.negative_fit_max:g})"),
         score=float(np.sqrt(min(1.0, share))),
@@ -528,7 +532,8 @@ def _benchmark_gaps(own: pd.Series, peers: pd.DataFrame, s: ActionSettings,
         worse = relative < ratio_limit if higher_better else relative > ratio_limit
         if not worse:
             continue
-        fmt = (lambda x: f"{x:.2%}") if name != "CPC" else (lambda x: f"{x:,.2f}")
+        fmt = ((lambda x: f"{x:.2%}") if name != "CPC"
+               else (lambda x: format_money(x, s.currency)))
         actions.append(Action(
             kind="benchmark_gap",
             title=f"{name} is {'below' if higher_better else 'above'} similar campaigns",

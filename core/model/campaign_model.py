@@ -424,17 +424,20 @@ def suggest_actions(own: pd.DataFrame, fingerprint: Fingerprint, table: pd.DataF
                     term_fit: actions.TermTopicFit, topic_names: Sequence[str], *,
                     min_similarity: float = MIN_SIMILARITY,
                     brand_words: Collection[str] = (),
-                    brands: BrandIndex) -> actions.SuggestionResult:
+                    brands: BrandIndex,
+                    currency: str | None = None) -> actions.SuggestionResult:
     """Suggested actions for a campaign's own rows given its neighbour table; only
     neighbours at or above `min_similarity` are learnt from (`core.model.actions`).
-    brands: every advertiser's brand, built once by the caller (Lookup, CampaignModel)."""
+    brands: every advertiser's brand, built once by the caller (Lookup, CampaignModel).
+    currency: of the cost, for the amounts the reasons quote."""
     close = table[pd.to_numeric(table["similarity"], errors="coerce") >= min_similarity]
     neighbor_terms = rows.of(close["campaign_id"].tolist())
     own_id = str(own["campaign_id"].iloc[0]) if len(own) else None
     return actions.suggest(own, neighbor_terms, table, fingerprint.weights,
                            topic_term=engine.topic_term_, vocab=vocabulary,
                            term_topic_fit=term_fit, topic_names=topic_names,
-                           settings=actions.ActionSettings(min_similarity=min_similarity),
+                           settings=actions.ActionSettings(min_similarity=min_similarity,
+                                                           currency=currency),
                            brand_words=brand_words,
                            account_terms=rows.of_account(
                                own["account"].dropna().iloc[0]

@@ -61,6 +61,27 @@ class CampaignMap:
     method: str
     cached: bool                # the projection came from the model's folder
 
+    def legend_order(self, column: str) -> list:
+        """The values of a categorical `column` of `points` in the order a legend lists
+        them (plotly's own was the order the points came in, T5 before T0): dominant
+        topics by topic number, clusters as the clusters table (biggest first), accounts
+        and labels by campaigns drawn, most first; campaigns the model knows no word of
+        last. A numeric column has no legend: empty."""
+        points = self.points
+        if column not in points or pd.api.types.is_numeric_dtype(points[column]):
+            return []
+        if column == "topic_name":
+            ordered = points.sort_values("topic", key=lambda t: t.where(
+                t != UNKNOWN_CLUSTER, np.iinfo(np.int64).max), kind="stable")[column]
+        elif column == "cluster":
+            ordered = self.clusters["name"]
+        else:
+            counts = points[column].dropna().value_counts()
+            ordered = counts.rename_axis("value").reset_index().sort_values(
+                ["count", "value"], ascending=[False, True], kind="stable")["value"]
+        drawn = set(points[column].dropna())
+        return [v for v in pd.unique(ordered) if v in drawn]
+
     @property
     def note(self) -> str | None:
         """Why fewer points than campaigns are drawn, if they are."""
@@ -251,7 +272,7 @@ def campaign_map(model_id: str | None = None) -> CampaignMap:
     info = model.manifest["dataset"]
     prints = score.load_fingerprints(model_id)
     table = datasets.campaigns(info["name"], int(info["version"]), prints.campaign_ids)
-    known = np.asarray(prints.oov_share) < 1   # 1: no word of it is in the vocabulary
+    known = ~prints.knows_no_word()
     labels = dominant_clusters(prints.weights, known=known)
     clusters = clusters_frame(prints.weights, labels, table.reset_index(drop=True), names)
     xy, total, cached = projection(model_id)

@@ -137,6 +137,7 @@ class Lookup:
             counts = registry.encoded_counts(self.model_id)
             self.campaigns = datasets.campaigns(self.dataset, self.version,
                                                 self.fingerprints.campaign_ids)
+            self.currency = datasets.currency(self.dataset)  # of amounts actions quote
         self.topic_names = registry.topic_names(self.model, labels)
         if counts is None:
             counts = EncodedCounts(*self.model.encoder.encode_frame(self.terms, as_matrix=True))
@@ -385,7 +386,7 @@ class Lookup:
         return suggest_actions(own, fingerprint, table, self._rows, self.model.engine,
                                self.model.vocabulary, self._term_fit, self.topic_names,
                                min_similarity=min_similarity, brand_words=self.brand_words,
-                               brands=self.brands)
+                               brands=self.brands, currency=self.currency)
 
     def forget_brands(self) -> None:
         """Drop the brand index built for this Lookup, so the next answer reads the brand

@@ -61,6 +61,16 @@ class Fingerprints:
     def __post_init__(self) -> None:
         self._positions = {cid: i for i, cid in enumerate(self.campaign_ids)}
 
+    def knows_no_word(self) -> np.ndarray:
+        """Per campaign, whether the model knows no word of it (its fingerprint is the
+        prior alone, as Sony's `amuelind_brand`'s): the Map clusters such campaigns apart
+        and pickers mark them."""
+        return ~(np.asarray(self.oov_share) < 1)   # 1: no word of it is in the vocabulary
+
+    def without_known_words(self) -> frozenset[str]:
+        """Ids of the campaigns the model knows no word of (`knows_no_word`)."""
+        return frozenset(np.asarray(self.campaign_ids, dtype=object)[self.knows_no_word()])
+
 
 @dataclass(frozen=True)
 class ScoreResult:
