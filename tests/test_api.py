@@ -195,6 +195,46 @@ def test_exclude_account_takes_true_or_false_only(fitted) -> None:
         fitted.neighbors("C00042"))
 
 
+def test_yes_no_settings_take_true_or_false_only(fitted, tmp_path: Path) -> None:
+    """`save(include_terms="no")` saved the term rows (a truthy string), silently; `save`
+    and `registry.campaign_model(with_terms=...)` check their flag as `neighbors` does."""
+    from core import InputError
+    from core.serve import registry
+
+    for value in ("no", 0, None):
+        with pytest.raises(InputError, match=rf"include_terms must be True or False, not "
+                                             rf"{re.escape(repr(value))}"):
+            fitted.save(tmp_path / "m", include_terms=value)
+        with pytest.raises(InputError, match="with_terms must be True or False"):
+            registry.campaign_model("production", with_terms=value)  # refused before the store
+    assert not (tmp_path / "m").exists()
+    fitted.save(tmp_path / "m", include_terms=np.bool_(False))
+    assert not (tmp_path / "m" / "terms.parquet").exists()
+
+
+def test_a_path_that_is_no_folder_name_is_refused_by_name(fitted, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    """`load(5)` and `save(5)` were pathlib's "TypeError: expected str, bytes or
+    os.PathLike object, not int" from deep inside; "" was the current folder."""
+    from core import CampaignModel, InputError
+
+    monkeypatch.chdir(tmp_path)
+    for value in (5, None, b"m", ["m"]):
+        with pytest.raises(InputError, match=rf"load: path must be a folder name \(text or a "
+                                             rf"pathlib.Path\), not {type(value).__name__}"):
+            CampaignModel.load(value)
+        with pytest.raises(InputError, match=rf"save: path must be a folder name .* not "
+                                             rf"{type(value).__name__}"):
+            fitted.save(value)
+    for empty in ("", "  "):
+        with pytest.raises(InputError, match="save: path is empty"):
+            fitted.save(empty)
+        with pytest.raises(InputError, match="load: path is empty"):
+            CampaignModel.load(empty)
+    assert not list(tmp_path.iterdir())
+
+
 def test_read_terms_refuses_an_encoding_that_is_no_name(demo_file: Path) -> None:
     """`read_terms(..., encoding=5)` was "AttributeError: 'int' object has no attribute
     'strip'"; a name is still taken, spaces and case aside."""

@@ -25,7 +25,7 @@ import time
 import warnings
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from os import PathLike
+from os import PathLike, fspath
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -668,9 +668,7 @@ class CampaignModel(BaseEstimator):
         the table the Lookup page shows."""
         self._check_fitted()
         n, min_terms = whole.whole("n", n, 1), whole.whole("min_terms", min_terms, 0)
-        if not isinstance(exclude_account, bool | np.bool_):  # "no" left the account out
-            raise InputError(f"exclude_account must be True or False, not "
-                             f"{exclude_account!r:.80}.")
+        exclude_account = whole.flag("exclude_account", exclude_account)  # "no" left it out
         campaign_id = self._check_campaign(campaign_id)
         account = self.campaigns_.at[campaign_id, "account"]
         exclude, allowed = query_filters(self.campaigns_, account, exclude_account, min_terms)
@@ -737,8 +735,9 @@ class CampaignModel(BaseEstimator):
         """Write the model in the registry's artifact format (`core.model.artifact`), with the
         encoded counts and, unless `include_terms=False`, the term rows it was fitted on."""
         self._check_fitted()
-        _check_not_in_registry(Path(path))
-        terms = self.terms_ if include_terms else None
+        path = _folder_path("save", path)
+        _check_not_in_registry(path)
+        terms = self.terms_ if whole.flag("include_terms", include_terms) else None
 
         def write_terms(folder: Path) -> None:
             if terms is not None:
@@ -757,7 +756,7 @@ class CampaignModel(BaseEstimator):
         named; the others keep their automatic names. A registry model's names live in
         its store, not its folder: `core.serve.registry.campaign_model(model_id)` loads it
         with them, as the app shows them."""
-        path = Path(path)
+        path = _folder_path("load", path)
         if topic_names is None and _in_registry(path):
             warnings.warn(
                 f"{path} is a registry model: loaded this way its topics have automatic names "
@@ -834,6 +833,19 @@ def _check_same_campaigns(terms: pd.DataFrame, campaign_ids: Sequence[str], path
             f"{f' (e.g. {missing[:3]})' if missing else ''} and they hold {len(other):,} "
             f"other campaign(s){f' (e.g. {other[:3]})' if other else ''}. Pass the rows of "
             "the dataset version it was trained on (read_terms of the same files).")
+
+
+def _folder_path(method: str, path: object) -> Path:
+    """An artifact folder given to `save` or `load` as a Path, refused naming the argument
+    unless it is text or a path: `load(5)` was pathlib's "expected str, bytes or
+    os.PathLike object, not int" from deep inside, and "" was read as the current folder."""
+    text = fspath(path) if isinstance(path, PathLike) else path
+    if not isinstance(text, str):
+        raise InputError(f"{method}: path must be a folder name (text or a pathlib.Path), not "
+                         f"{type(path).__name__} {path!r:.80}.")
+    if not text.strip():
+        raise InputError(f"{method}: path is empty; give the model's folder.")
+    return Path(text)
 
 
 def _in_registry(path: Path) -> bool:
