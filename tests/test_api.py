@@ -299,6 +299,25 @@ def test_term_rows_without_a_campaign_are_refused_by_name(fitted) -> None:
         CampaignModel(**MODEL_ARGS).fit(terms)
 
 
+def test_fit_on_rows_with_nothing_to_learn_says_so(fitted) -> None:
+    """An empty frame, a term column of blanks and terms of stop words only were all "no
+    words are left after the vocabulary filters (… no_below=2, no_above=0.5): lower
+    no_below or raise no_above", a setting to change that would not help."""
+    from core import CampaignModel, InputError
+
+    model = CampaignModel(**MODEL_ARGS)
+    with pytest.raises(InputError, match=r"the term rows are empty \(0 rows\)"):
+        model.fit(fitted.terms_.iloc[:0])
+    blanks = pd.DataFrame({"campaign_id": ["C1", "C2", "C3"], "term": [None, np.nan, None]})
+    with pytest.raises(InputError, match="none of the 3 term rows has a term"):
+        model.fit(blanks)
+    stop_words = pd.DataFrame({"campaign_id": ["C1", "C2"], "term": ["the and", "of 42 !"]})
+    with pytest.raises(InputError, match=r"no word is left after tokenising the 2 documents: "
+                                         r"every word is a stop word, a number"):
+        model.fit(stop_words)
+    assert not hasattr(model, "index_")
+
+
 def test_number_campaign_ids_fit_as_an_import_reads_them(fitted, tmp_path: Path) -> None:
     """A frame of float campaign ids (pandas reads a column with a missing cell so) gave
     ids "7.0" in Python while importing the same rows gives "7": fingerprints, neighbours

@@ -127,6 +127,19 @@ def _check_campaign_ids(rows: pd.DataFrame) -> None:
                          "campaign it belongs to")
 
 
+def _check_some_terms(terms: pd.DataFrame, ids: Sequence[str]) -> None:
+    """Term rows with no term at all (an empty frame, a filter that kept nothing, a column
+    of blanks) are named as such: they were "no words are left after the vocabulary filters
+    (0 documents, …): lower no_below or raise no_above", as if a setting were wrong."""
+    if len(ids):
+        return
+    if terms.empty:
+        raise InputError("the term rows are empty (0 rows): there is nothing to learn topics "
+                         "from; give the rows of your campaigns (read_terms reads files)")
+    raise InputError(f"none of the {len(terms):,} term rows has a term (the term column is "
+                     "empty): there is nothing to learn topics from")
+
+
 def campaign_rows(terms: pd.DataFrame, weight_by: str | None) -> CampaignRows:
     """Group canonical term rows by campaign, with the weighting the config asks for."""
     missing = [c for c in ("campaign_id", "term") if c not in terms.columns]
@@ -390,6 +403,7 @@ class Corpus:
         config = config or TextConfig()
         check_numbers(config)
         rows = campaign_rows(terms, config.weight_by)
+        _check_some_terms(terms, rows.ids)
         grouped_terms: list[list[str]] = [[] for _ in rows.ids]
         for pos, term in zip(rows.positions, rows.terms, strict=True):
             grouped_terms[pos].append(term)
@@ -425,6 +439,11 @@ class Corpus:
         dictionary.filter_extremes(no_below=cfg.no_below, no_above=cfg.no_above,
                                    keep_n=cfg.keep_n)
         dropped = dropped_words(seen, dictionary.token2id, cfg.no_above * len(tokens))
+        if not seen:  # the filters had nothing to drop: "lower no_below" would not help
+            raise InputError(
+                f"no word is left after tokenising the {len(ids):,} documents: every word is "
+                f"a stop word, a number, punctuation or shorter than min_token_len="
+                f"{cfg.min_token_len}, so there is nothing to learn topics from")
         if len(dictionary) == 0:
             raise InputError(
                 f"no words are left after the vocabulary filters ({len(ids)} documents, "
