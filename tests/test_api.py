@@ -294,7 +294,7 @@ def test_term_rows_without_a_campaign_are_refused_by_name(fitted) -> None:
 
     terms = fitted.terms_.copy()
     terms.loc[terms.index[3:5], "campaign_id"] = None
-    with pytest.raises(InputError, match=r"2 term row\(s\) have no campaign_id \(the first is "
+    with pytest.raises(InputError, match=r"2 term rows have no campaign_id \(the first is "
                                          r"row 3, term '.+'\)"):
         CampaignModel(**MODEL_ARGS).fit(terms)
 
@@ -525,8 +525,10 @@ def test_transform_says_which_campaigns_it_could_not_read(fitted) -> None:
     with pytest.warns(UserWarning) as caught:
         got = fitted.transform(rows)
     notes = [str(w.message) for w in caught]
-    assert any("1 of 2 campaign(s) have no word the model knows (e.g. 'X')" in n for n in notes)
-    assert any("1 campaign(s) have no term and get no fingerprint (e.g. 'Y')" in n
+    # in the number of their count: "1 of 2 campaign(s) have …", "1 campaign(s) have …"
+    assert any("1 of 2 campaigns has no word the model knows (e.g. 'X'): its fingerprint is "
+               "the model's prior, not a reading of its terms" in n for n in notes)
+    assert any("1 campaign has no term and gets no fingerprint (e.g. 'Y')" in n
                for n in notes)
     assert got.index.tolist() == ["X", "Z"]
     assert np.allclose(got.loc["X"], 1 / FAST_K)  # what the warning is about
@@ -591,10 +593,11 @@ def test_load_refuses_term_rows_of_other_campaigns(fitted, tmp_path: Path) -> No
     terms = fitted.terms_
     fewer = terms[terms["campaign_id"] != "C00042"]
     other = terms.assign(campaign_id="X" + terms["campaign_id"])
-    with pytest.raises(InputError, match=r"1 of its 400 campaigns are not in them \(e\.g\. "
-                                         r"\['C00042'\]\) and they hold 0 other"):
+    with pytest.raises(InputError, match=r"1 of its 400 campaigns is not in them \(e\.g\. "
+                                         r"\['C00042'\]\) and they hold 0 other campaigns\."):
         CampaignModel.load(bare, terms=fewer)
-    with pytest.raises(InputError, match=r"400 of its 400 campaigns .* hold 400 other"):
+    with pytest.raises(InputError, match=r"400 of its 400 campaigns are not .* hold 400 other "
+                                         r"campaigns \(e\.g\."):
         CampaignModel.load(bare, terms=other)
     again = CampaignModel.load(bare, terms=terms)  # its own rows load
     pd.testing.assert_frame_equal(again.neighbors("C00042"), fitted.neighbors("C00042"))

@@ -48,7 +48,7 @@ from core.data.columns import (
 from core.data.currencies import is_currency
 from core.data.match_types import named_match_type, strip_match_decoration
 from core.data.schema import METRIC_COLUMNS, TERM_COLUMNS
-from core.errors import InputError
+from core.errors import InputError, counted, plural
 from core.plain_text import hidden_characters, hidden_pattern, visible_text
 
 PLANTED_SUFFIX = "planted.parquet"  # core.data.demo.planted_path: never read from a folder
@@ -1357,7 +1357,9 @@ def _match_types(raw: _RawTable, decorated: pd.Series, name: str,
     said = _spread(found, codes, None)
     if unknown:
         examples = ", ".join(repr(v) for v in list(unknown)[:3])
-        warnings.append(f"{name}: {sum(unknown.values())} rows have a match type that is not "
+        n = sum(unknown.values())
+        warnings.append(f"{name}: {counted(n, 'row')} {plural(n, 'has', 'have')} a match type "
+                        f"that is not "
                         f"exact, phrase or broad ({examples}); taken from the term's "
                         "decoration where it has one, else left empty")
     return said.where(said.notna(), decorated)

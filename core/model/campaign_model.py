@@ -39,7 +39,7 @@ from sklearn.exceptions import NotFittedError
 from core import whole
 from core.config import STORE_FILE
 from core.data.schema import METRIC_COLUMNS, ROW_POSITION
-from core.errors import InputError, NotFoundError, case_hint, quoted
+from core.errors import InputError, NotFoundError, case_hint, counted, plural, quoted
 from core.model import actions, artifact, brand, namewords, relevance
 from core.model.brand import BrandIndex
 from core.model.corpus import Corpus, EncodedCounts, Encoder
@@ -829,9 +829,11 @@ def _check_same_campaigns(terms: pd.DataFrame, campaign_ids: Sequence[str], path
         missing, other = sorted(own - given), sorted(given - own)
         raise InputError(
             f"The term rows given are not those the model in {path} was trained on: "
-            f"{len(missing):,} of its {len(own):,} campaigns are not in them"
-            f"{f' (e.g. {missing[:3]})' if missing else ''} and they hold {len(other):,} "
-            f"other campaign(s){f' (e.g. {other[:3]})' if other else ''}. Pass the rows of "
+            f"{len(missing):,} of its {counted(len(own), 'campaign')} "
+            f"{plural(len(missing), 'is', 'are')} not in them"
+            f"{f' (e.g. {missing[:3]})' if missing else ''} and they hold "
+            f"{counted(len(other), 'other campaign')}"
+            f"{f' (e.g. {other[:3]})' if other else ''}. Pass the rows of "
             "the dataset version it was trained on (read_terms of the same files).")
 
 
@@ -969,14 +971,19 @@ def _unread_campaigns(terms: pd.DataFrame, ids: Sequence[str], matrix: Any) -> l
     notes = []
     empty = [ids[i] for i in np.flatnonzero(np.asarray(matrix.sum(axis=1)).ravel() == 0)]
     if empty:
-        notes.append(f"transform: {len(empty):,} of {len(ids):,} campaign(s) have no word the "
-                     f"model knows (e.g. {', '.join(map(quoted, empty[:3]))}): their "
-                     "fingerprints are the model's prior, not a reading of their terms")
+        notes.append(f"transform: {len(empty):,} of {counted(len(ids), 'campaign')} "
+                     f"{plural(len(empty), 'has', 'have')} no word the model knows (e.g. "
+                     f"{', '.join(map(quoted, empty[:3]))}): "
+                     f"{plural(len(empty), 'its fingerprint is', 'their fingerprints are')} "
+                     f"the model's prior, not a reading of "
+                     f"{plural(len(empty), 'its', 'their')} terms")
     given = pd.unique(terms["campaign_id"].dropna())
     absent = sorted(set(given) - set(ids))
     if absent:
-        notes.append(f"transform: {len(absent):,} campaign(s) have no term and get no "
-                     f"fingerprint (e.g. {', '.join(map(quoted, absent[:3]))})")
+        notes.append(f"transform: {counted(len(absent), 'campaign')} "
+                     f"{plural(len(absent), 'has no term and gets', 'have no term and get')}"
+                     f" no fingerprint (e.g. "
+                     f"{', '.join(map(quoted, absent[:3]))})")
     return notes
 
 

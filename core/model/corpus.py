@@ -28,7 +28,7 @@ import pandas as pd
 import scipy.sparse as sp
 from gensim.corpora import Dictionary
 
-from core.errors import InputError
+from core.errors import InputError, counted, plural
 from core.model import campaign_vectors, term_vectors
 from core.model.engines import bow_matrix
 from core.model.text import TextConfig, Tokenizer, check_numbers
@@ -122,9 +122,10 @@ def _check_campaign_ids(rows: pd.DataFrame) -> None:
     missing = rows["campaign_id"].isna().to_numpy()
     if missing.any():
         first, term = rows.index[missing][0], rows["term"][missing].iloc[0]
-        raise InputError(f"{int(missing.sum()):,} term row(s) have no campaign_id (the first "
-                         f"is row {first!r}, term {term!r:.80}): every term row needs the "
-                         "campaign it belongs to")
+        n = int(missing.sum())
+        raise InputError(f"{counted(n, 'term row')} {plural(n, 'has', 'have')} no campaign_id "
+                         f"(the first is row {first!r}, term {term!r:.80}): every term row "
+                         "needs the campaign it belongs to")
 
 
 def _check_some_terms(terms: pd.DataFrame, ids: Sequence[str]) -> None:
