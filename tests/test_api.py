@@ -294,8 +294,8 @@ def test_term_rows_without_a_campaign_are_refused_by_name(fitted) -> None:
 
     terms = fitted.terms_.copy()
     terms.loc[terms.index[3:5], "campaign_id"] = None
-    with pytest.raises(InputError, match=r"2 term rows have no campaign_id \(the first is "
-                                         r"row 3, term '.+'\)"):
+    with pytest.raises(InputError, match=r"2 term rows have no campaign_id \(the first: "
+                                         r"term row \.iloc\[3\] \(index 3\), term '.+'\)"):
         CampaignModel(**MODEL_ARGS).fit(terms)
 
 
@@ -316,6 +316,25 @@ def test_fit_on_rows_with_nothing_to_learn_says_so(fitted) -> None:
                                          r"every word is a stop word, a number"):
         model.fit(stop_words)
     assert not hasattr(model, "index_")
+
+
+def test_every_check_of_a_term_row_names_it_the_same_way(fitted) -> None:
+    """A bad row of a frame given to fit was "row 103" (its index label) when its
+    campaign_id was missing, "term row .iloc[3]" (its position, no label) when the id was
+    infinite, and "term row .iloc[3] (index 103)" for a bad metric: one wording now, the
+    position and the label, which differ after a filter or concat."""
+    from core import CampaignModel, InputError
+
+    terms = fitted.terms_.iloc[:60].set_axis(range(100, 160))
+    label = re.escape("term row .iloc[3] (index 103)")
+    model = CampaignModel(**MODEL_ARGS)
+    bad = [("1 term row has no campaign_id (the first: ", terms.assign(
+               campaign_id=terms["campaign_id"].where(terms.index != 103, None))),
+           ("fit: ", terms.assign(campaign_id=np.where(terms.index == 103, np.inf, 1.0))),
+           ("fit: ", terms.assign(clicks=np.where(terms.index == 103, -5, 1)))]
+    for said, frame in bad:
+        with pytest.raises(InputError, match=re.escape(said) + label):
+            model.fit(frame)
 
 
 def test_number_campaign_ids_fit_as_an_import_reads_them(fitted, tmp_path: Path) -> None:
@@ -420,7 +439,8 @@ def test_fit_cleans_and_refuses_what_an_import_does(fitted) -> None:
         with pytest.raises(InputError, match=re.escape(
                 f"fit: term row .iloc[3] (index 3), column '{column}': {message}")):
             CampaignModel(**MODEL_ARGS).fit(bad)
-    with pytest.raises(InputError, match=r"fit: term row \.iloc\[1\]: inf is not a campaign id"):
+    with pytest.raises(InputError, match=r"fit: term row \.iloc\[1\] \(index 1\), column "
+                                         r"'campaign_id': inf is not a campaign id"):
         CampaignModel(**MODEL_ARGS).fit(terms.assign(
             campaign_id=np.where(terms.index == 1, np.inf, terms.index % 5)))
     as_bytes = fitted.transform(terms.assign(campaign_id=terms["campaign_id"].map(str.encode)))

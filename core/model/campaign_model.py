@@ -687,7 +687,8 @@ class CampaignModel(BaseEstimator):
                              "registry model: core.serve.registry.campaign_model(model_id), "
                              "which reads its dataset version's rows).")
         if _missing(campaign):  # list(None) was "TypeError: 'NoneType' object is not iterable"
-            raise InputError(f"give a campaign id or a list of keywords, not {campaign!r}.")
+            raise InputError(f"campaign: give a campaign id or a list of keywords, not "
+                             f"{campaign!r}.")
         if isinstance(campaign, str | bytes) or (isinstance(campaign, numbers.Real)
                                                  and not isinstance(campaign, bool)):
             # an id (as a number or bytes too, as neighbors takes it: b"C1" was read as
@@ -899,8 +900,11 @@ def _checked_frame(method: str, terms: object) -> pd.DataFrame:
     if "campaign_id" in terms.columns and pd.api.types.is_float_dtype(terms["campaign_id"]):
         infinite = np.flatnonzero(np.isinf(terms["campaign_id"].to_numpy(float)))
         if infinite.size:  # as text it was the campaign "inf" (an import refuses it too)
-            raise InputError(f"{method}: term row .iloc[{infinite[0]}]: "
-                             f"{terms['campaign_id'].iloc[infinite[0]]} is not a campaign id")
+            from core.data.readers import row_label
+
+            raise InputError(f"{method}: {row_label(terms, int(infinite[0]))}, column "
+                             f"'campaign_id': {terms['campaign_id'].iloc[infinite[0]]} is not "
+                             "a campaign id")
     if "campaign_id" in terms.columns and terms["campaign_id"].dtype != "str":
         terms = terms.assign(campaign_id=_id_texts(terms["campaign_id"]))
     # as an import cleans a file's cells: a colour code or zero-width space in a term was a

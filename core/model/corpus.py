@@ -115,17 +115,20 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _check_campaign_ids(rows: pd.DataFrame) -> None:
+def _check_campaign_ids(terms: pd.DataFrame) -> None:
     """A term row without a campaign (a DataFrame built in a notebook, after a merge) is
     refused by name: it failed deep in the campaign totals ("'list' argument must have no
-    negative elements"). Imports always give one (a file without the column is one campaign)."""
-    missing = rows["campaign_id"].isna().to_numpy()
+    negative elements"). Imports always give one (a file without the column is one campaign).
+    Rows without a term are left out anyway, so only rows with one are looked at."""
+    missing = (terms["term"].notna() & terms["campaign_id"].isna()).to_numpy()
     if missing.any():
-        first, term = rows.index[missing][0], rows["term"][missing].iloc[0]
-        n = int(missing.sum())
+        from core.data.readers import row_label
+
+        first, n = int(np.flatnonzero(missing)[0]), int(missing.sum())
         raise InputError(f"{counted(n, 'term row')} {plural(n, 'has', 'have')} no campaign_id "
-                         f"(the first is row {first!r}, term {term!r:.80}): every term row "
-                         "needs the campaign it belongs to")
+                         f"(the first: {row_label(terms, first)}, term "
+                         f"{terms['term'].iloc[first]!r:.80}): every term row needs the "
+                         "campaign it belongs to")
 
 
 def _check_some_terms(terms: pd.DataFrame, ids: Sequence[str]) -> None:
@@ -148,8 +151,8 @@ def campaign_rows(terms: pd.DataFrame, weight_by: str | None) -> CampaignRows:
         raise InputError(f"term rows lack the column(s) {missing}")
     if weight_by and weight_by not in terms.columns:
         raise InputError(f"weight_by={weight_by!r} but the data has no such column")
+    _check_campaign_ids(terms)
     rows = terms[terms["term"].notna()]
-    _check_campaign_ids(rows)
     positions, ids = pd.factorize(rows["campaign_id"].astype(str), use_na_sentinel=False)
     repeats = np.ones(len(rows), dtype=np.int64)
     if weight_by:
