@@ -227,6 +227,15 @@ def test_a_path_that_is_no_folder_name_is_refused_by_name(fitted, tmp_path: Path
         with pytest.raises(InputError, match=rf"save: path must be a folder name .* not "
                                              rf"{type(value).__name__}"):
             fitted.save(value)
+    # a folder that is not there, or a file, was "holds no readable Topic Lab model
+    # (manifest.json is missing or unreadable: FileNotFoundError)", as if it were damaged
+    with pytest.raises(NotFoundError, match=r"nope is not there, not a model folder: give the "
+                                            r"folder `save` wrote"):
+        CampaignModel.load(tmp_path / "nope")
+    (tmp_path / "file.txt").write_text("x")
+    with pytest.raises(NotFoundError, match=r"file\.txt is a file, not a model folder"):
+        CampaignModel.load(tmp_path / "file.txt")
+    (tmp_path / "file.txt").unlink()
     for empty in ("", "  "):
         with pytest.raises(InputError, match="save: path is empty"):
             fitted.save(empty)
