@@ -458,9 +458,11 @@ def test_spinners_and_toasts_of_the_pages_escape_the_names_they_quote():
     """A spinner or toast quoting a dataset name drew `my _test_ data` with `test` in
     italics (Home's and Explore's "Loading …" spinners). Spinners vanish before AppTest
     sees them, so their text is checked in the source: every value put into one goes
-    through `ui.markdown_text`, or is a count, a version or a generated id."""
+    through `ui.markdown_text`, or is a count (with its word: `counted(n, 'file')`), a
+    version or a generated id."""
     plain = re.compile(r"^(len\(.*\)|(\w+\.)?(version|topic|target|saved)|"
-                       r"decision\.replace\(.*\))$")
+                       r"decision\.replace\(.*\)|"
+                       r"(counted|plural)\((len\(.*\)|\w+), '[\w -]*'(, '[\w -]*')?\))$")
     quoted = [(path.name, line, source)
               for path in sorted((REPO / "app_pages").glob("*.py"))
               for line, source in _quoted_values(path, {"spinner", "status", "toast",
