@@ -7,6 +7,7 @@ import streamlit as st
 
 import ui
 from core.data import auth
+from core.errors import plural
 from core.ops import ab
 from core.serve import canary, registry, request_log, review
 
@@ -108,8 +109,9 @@ with ui.friendly_errors():
         changed = (table["A status"] == "only A").sum()
         absent = (table["A status"] == ab.NOT_IN_B).sum()
         st.caption(f"{changed} of {len(table)} neighbours changed between the models."
-                   + (f" {absent} of A's are not in B's data (B was trained on another "
-                      "version), so B could not find them." if absent else ""))
+                   + (f" {absent} of A's {plural(absent, 'is', 'are')} not in B's data (B was "
+                      f"trained on another version), so B could not find "
+                      f"{plural(absent, 'it', 'them')}." if absent else ""))
         if not auth.current_user().can("feedback"):  # as Lookup: no form core refuses
             st.caption("Your role may compare the neighbours but not rate them.")
         else:

@@ -6,7 +6,7 @@ import streamlit as st
 import ui
 from core import config
 from core.data import auth, datasets, encodings, ingest, sandbox
-from core.errors import TopicLabError
+from core.errors import TopicLabError, counted
 
 st.title("Explore")
 
@@ -18,7 +18,7 @@ def _import() -> None:
     version is active in the sidebar, the picker and the cards of that same run."""
     uploads = st.session_state.get(f"import_files_{st.session_state['import_round']}") or []
     try:
-        with st.spinner(f"Importing {len(uploads)} file(s)…"):
+        with st.spinner(f"Importing {counted(len(uploads), 'file')}…"):
             summary = ingest.import_uploads([(f.name, f.getvalue()) for f in uploads],
                                             st.session_state["import_name"],
                                             encoding=st.session_state.get("import_encoding"))

@@ -6,6 +6,7 @@ import streamlit as st
 
 import ui
 from core.data import auth, export
+from core.errors import counted, plural
 from core.model import actions, brand
 from core.model.neighbors import MIN_SIMILARITY
 from core.serve import brand_lists, registry, review, score
@@ -145,7 +146,8 @@ if result.campaign_id:
 st.subheader("Most similar campaigns")
 if result.below_floor:
     shown = len(result.neighbors)
-    st.caption(f"{result.below_floor} of the {shown} nearest campaigns have similarity "
+    st.caption(f"{result.below_floor} of the {shown} nearest campaigns "
+               f"{plural(result.below_floor, 'has', 'have')} similarity "
                f"below {result.min_similarity:.2f} (*similar enough*: no): suggested actions "
                "do not learn from them.")
 if result.neighbors.empty:
@@ -231,5 +233,5 @@ if result.campaign_id:
                         owner, [p for p in text.split(",") if p.strip()])
                     lookup.forget_brands()  # the next answer reads the new list
                     st.success(ui.markdown_text(
-                        f"Saved {len(stored)} phrase(s) for {owner_label}: "
+                        f"Saved {counted(len(stored), 'phrase')} for {owner_label}: "
                         + (", ".join(stored) or "none (names only)")))

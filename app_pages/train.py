@@ -6,7 +6,7 @@ import streamlit as st
 
 import ui
 from core.data import auth, datasets
-from core.errors import InputError
+from core.errors import InputError, counted, plural
 from core.model import spark_session
 from core.model.engines import DEFAULTS, ENGINES, SETTINGS, Setting
 from core.model.text import LANGUAGES, WEIGHTINGS, parse_stopwords
@@ -206,14 +206,16 @@ if trained and production and trained != production:
         if same_data and named:
             st.subheader("Topic names")
             st.caption(f"Production ({ui.markdown_text(ui.model_label(production))}) has "
-                       f"{named} named "
-                       f"topic(s). Carry them to the matching topics of `{trained}` "
+                       f"{named} named {plural(named, 'topic')}. Carry "
+                       f"{plural(named, 'it', 'them')} to the matching topics of `{trained}` "
                        f"(Jensen–Shannon distance ≤ {carry.MAX_JS}); they stay marked as "
                        "carried until someone confirms them on the Topics page.")
             if st.button("Carry names from production", key="carry_names"):
                 report = carry.carry_labels(production, trained)
                 st.session_state.pop("trained_model", None)
-                ui.flash(f"{len(report.carried)} name(s) carried; "
+                new = len(report.new_topics)
+                ui.flash(f"{counted(len(report.carried), 'name')} carried; "
                          f"{len(report.not_carried)} had no close match; "
-                         f"{len(report.new_topics)} topic(s) of the new model are new.")
+                         f"{counted(new, 'topic')} of the new model "
+                         f"{plural(new, 'is', 'are')} new.")
                 st.rerun()

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core import config, jsonable
-from core.errors import InputError, TopicLabError
+from core.errors import InputError, TopicLabError, counted
 from core.plain_text import given_id, hidden_pattern
 
 Handler = Callable[[argparse.Namespace], Any]
@@ -781,9 +781,10 @@ def _serve(args: argparse.Namespace) -> Any:
 
 
 def _announce_service(url: str, workers: int) -> None:
-    """The address and the worker count."""
-    print(f"Topic Lab scoring service on {url} ({workers} worker(s)); Ctrl-C stops it.",
-          file=sys.stderr, flush=True)
+    """The address, the worker count, and that the models load before it answers."""
+    print(f"Topic Lab scoring service on {url} ({counted(workers, 'worker')}), loading its "
+          f"models: it answers 503 \"starting\" until a line says it is ready; Ctrl-C stops "
+          "it.", file=sys.stderr, flush=True)
 
 
 @command("keys", "API keys of the scoring service", actions=[

@@ -18,6 +18,18 @@ def quoted(value: object, limit: int = 200) -> str:
     return f"{text[:40]!r}… ({len(text):,} characters)"
 
 
+def plural(n: int, one: str, many: str | None = None) -> str:
+    """`one` for a count of 1, else `many` (`one` + "s" unless given): the word or verb
+    that agrees with a count. Messages wrote "1 of its 3,000 campaigns are not in them"
+    and "1 term row(s) have no campaign_id"."""
+    return one if n == 1 else (one + "s" if many is None else many)
+
+
+def counted(n: int, one: str, many: str | None = None) -> str:
+    """A count with its noun in the right number: "1 campaign", "3,000 campaigns"."""
+    return f"{n:,} {plural(n, one, many)}"
+
+
 def case_hint(name: object, known: Iterable[str], what: str = "Names") -> str:
     """" Did you mean 'demo'? Names are case-sensitive." when `name` is a known name but
     for case, or for spaces at its ends, which an import strips (else ""): `datasets Demo`

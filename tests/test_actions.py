@@ -91,7 +91,7 @@ def test_no_keyword_idea_says_no_term_is_shared_by_enough_similar_campaigns() ->
         "N2": [("leak detection", 400, 40, 50, 6)]})
     result = suggest(own, neighbor_terms, neighbors, PLUMBING, TOPIC_TERM, VOCAB)
     assert by_kind(result, "add_keywords") == []
-    assert ("No keyword ideas: none of the 3 term(s) of the 2 similar campaigns that this "
+    assert ("No keyword ideas: none of the 3 terms of the 2 similar campaigns that this "
             "campaign lacks is used by both (an idea needs 2 campaigns).") in result.notes
     three = suggest(own, *neighbours_with({"N1": [("drain repair", 5, 1, 1, 0)],
                                            "N2": [("drain repair", 5, 1, 1, 0)],
@@ -173,7 +173,7 @@ def test_add_keywords_aggregates_as_the_pandas_group_by_it_replaced() -> None:
                                     ascending=[False, False, True]).reset_index(drop=True)
     assert len(expected) > 20  # enough ideas to compare
     pd.testing.assert_frame_equal(action.evidence, expected, check_dtype=False, rtol=1e-12)
-    assert f"{len(expected)} term(s)" in action.reason
+    assert f"{len(expected)} terms used by at least" in action.reason
 
 # -- negative keywords ------------------------------------------------------------------
 def test_add_negatives_flags_costly_off_topic_non_converting_search_terms() -> None:

@@ -195,6 +195,55 @@ def test_exclude_account_takes_true_or_false_only(fitted) -> None:
         fitted.neighbors("C00042"))
 
 
+def test_yes_no_settings_take_true_or_false_only(fitted, tmp_path: Path) -> None:
+    """`save(include_terms="no")` saved the term rows (a truthy string), silently; `save`
+    and `registry.campaign_model(with_terms=...)` check their flag as `neighbors` does."""
+    from core import InputError
+    from core.serve import registry
+
+    for value in ("no", 0, None):
+        with pytest.raises(InputError, match=rf"include_terms must be True or False, not "
+                                             rf"{re.escape(repr(value))}"):
+            fitted.save(tmp_path / "m", include_terms=value)
+        with pytest.raises(InputError, match="with_terms must be True or False"):
+            registry.campaign_model("production", with_terms=value)  # refused before the store
+    assert not (tmp_path / "m").exists()
+    fitted.save(tmp_path / "m", include_terms=np.bool_(False))
+    assert not (tmp_path / "m" / "terms.parquet").exists()
+
+
+def test_a_path_that_is_no_folder_name_is_refused_by_name(fitted, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    """`load(5)` and `save(5)` were pathlib's "TypeError: expected str, bytes or
+    os.PathLike object, not int" from deep inside; "" was the current folder."""
+    from core import CampaignModel, InputError
+
+    monkeypatch.chdir(tmp_path)
+    for value in (5, None, b"m", ["m"]):
+        with pytest.raises(InputError, match=rf"load: path must be a folder name \(text or a "
+                                             rf"pathlib.Path\), not {type(value).__name__}"):
+            CampaignModel.load(value)
+        with pytest.raises(InputError, match=rf"save: path must be a folder name .* not "
+                                             rf"{type(value).__name__}"):
+            fitted.save(value)
+    # a folder that is not there, or a file, was "holds no readable Topic Lab model
+    # (manifest.json is missing or unreadable: FileNotFoundError)", as if it were damaged
+    with pytest.raises(NotFoundError, match=r"nope is not there, not a model folder: give the "
+                                            r"folder `save` wrote"):
+        CampaignModel.load(tmp_path / "nope")
+    (tmp_path / "file.txt").write_text("x")
+    with pytest.raises(NotFoundError, match=r"file\.txt is a file, not a model folder"):
+        CampaignModel.load(tmp_path / "file.txt")
+    (tmp_path / "file.txt").unlink()
+    for empty in ("", "  "):
+        with pytest.raises(InputError, match="save: path is empty"):
+            fitted.save(empty)
+        with pytest.raises(InputError, match="load: path is empty"):
+            CampaignModel.load(empty)
+    assert not list(tmp_path.iterdir())
+
+
 def test_read_terms_refuses_an_encoding_that_is_no_name(demo_file: Path) -> None:
     """`read_terms(..., encoding=5)` was "AttributeError: 'int' object has no attribute
     'strip'"; a name is still taken, spaces and case aside."""
@@ -254,9 +303,47 @@ def test_term_rows_without_a_campaign_are_refused_by_name(fitted) -> None:
 
     terms = fitted.terms_.copy()
     terms.loc[terms.index[3:5], "campaign_id"] = None
-    with pytest.raises(InputError, match=r"2 term row\(s\) have no campaign_id \(the first is "
-                                         r"row 3, term '.+'\)"):
+    with pytest.raises(InputError, match=r"2 term rows have no campaign_id \(the first: "
+                                         r"term row \.iloc\[3\] \(index 3\), term '.+'\)"):
         CampaignModel(**MODEL_ARGS).fit(terms)
+
+
+def test_fit_on_rows_with_nothing_to_learn_says_so(fitted) -> None:
+    """An empty frame, a term column of blanks and terms of stop words only were all "no
+    words are left after the vocabulary filters (… no_below=2, no_above=0.5): lower
+    no_below or raise no_above", a setting to change that would not help."""
+    from core import CampaignModel, InputError
+
+    model = CampaignModel(**MODEL_ARGS)
+    with pytest.raises(InputError, match=r"the term rows are empty \(0 rows\)"):
+        model.fit(fitted.terms_.iloc[:0])
+    blanks = pd.DataFrame({"campaign_id": ["C1", "C2", "C3"], "term": [None, np.nan, None]})
+    with pytest.raises(InputError, match="none of the 3 term rows has a term"):
+        model.fit(blanks)
+    stop_words = pd.DataFrame({"campaign_id": ["C1", "C2"], "term": ["the and", "of 42 !"]})
+    with pytest.raises(InputError, match=r"no word is left after tokenising the 2 documents: "
+                                         r"every word is a stop word, a number"):
+        model.fit(stop_words)
+    assert not hasattr(model, "index_")
+
+
+def test_every_check_of_a_term_row_names_it_the_same_way(fitted) -> None:
+    """A bad row of a frame given to fit was "row 103" (its index label) when its
+    campaign_id was missing, "term row .iloc[3]" (its position, no label) when the id was
+    infinite, and "term row .iloc[3] (index 103)" for a bad metric: one wording now, the
+    position and the label, which differ after a filter or concat."""
+    from core import CampaignModel, InputError
+
+    terms = fitted.terms_.iloc[:60].set_axis(range(100, 160))
+    label = re.escape("term row .iloc[3] (index 103)")
+    model = CampaignModel(**MODEL_ARGS)
+    bad = [("1 term row has no campaign_id (the first: ", terms.assign(
+               campaign_id=terms["campaign_id"].where(terms.index != 103, None))),
+           ("fit: ", terms.assign(campaign_id=np.where(terms.index == 103, np.inf, 1.0))),
+           ("fit: ", terms.assign(clicks=np.where(terms.index == 103, -5, 1)))]
+    for said, frame in bad:
+        with pytest.raises(InputError, match=re.escape(said) + label):
+            model.fit(frame)
 
 
 def test_number_campaign_ids_fit_as_an_import_reads_them(fitted, tmp_path: Path) -> None:
@@ -361,7 +448,8 @@ def test_fit_cleans_and_refuses_what_an_import_does(fitted) -> None:
         with pytest.raises(InputError, match=re.escape(
                 f"fit: term row .iloc[3] (index 3), column '{column}': {message}")):
             CampaignModel(**MODEL_ARGS).fit(bad)
-    with pytest.raises(InputError, match=r"fit: term row \.iloc\[1\]: inf is not a campaign id"):
+    with pytest.raises(InputError, match=r"fit: term row \.iloc\[1\] \(index 1\), column "
+                                         r"'campaign_id': inf is not a campaign id"):
         CampaignModel(**MODEL_ARGS).fit(terms.assign(
             campaign_id=np.where(terms.index == 1, np.inf, terms.index % 5)))
     as_bytes = fitted.transform(terms.assign(campaign_id=terms["campaign_id"].map(str.encode)))
@@ -466,8 +554,10 @@ def test_transform_says_which_campaigns_it_could_not_read(fitted) -> None:
     with pytest.warns(UserWarning) as caught:
         got = fitted.transform(rows)
     notes = [str(w.message) for w in caught]
-    assert any("1 of 2 campaign(s) have no word the model knows (e.g. 'X')" in n for n in notes)
-    assert any("1 campaign(s) have no term and get no fingerprint (e.g. 'Y')" in n
+    # in the number of their count: "1 of 2 campaign(s) have …", "1 campaign(s) have …"
+    assert any("1 of 2 campaigns has no word the model knows (e.g. 'X'): its fingerprint is "
+               "the model's prior, not a reading of its terms" in n for n in notes)
+    assert any("1 campaign has no term and gets no fingerprint (e.g. 'Y')" in n
                for n in notes)
     assert got.index.tolist() == ["X", "Z"]
     assert np.allclose(got.loc["X"], 1 / FAST_K)  # what the warning is about
@@ -532,10 +622,11 @@ def test_load_refuses_term_rows_of_other_campaigns(fitted, tmp_path: Path) -> No
     terms = fitted.terms_
     fewer = terms[terms["campaign_id"] != "C00042"]
     other = terms.assign(campaign_id="X" + terms["campaign_id"])
-    with pytest.raises(InputError, match=r"1 of its 400 campaigns are not in them \(e\.g\. "
-                                         r"\['C00042'\]\) and they hold 0 other"):
+    with pytest.raises(InputError, match=r"1 of its 400 campaigns is not in them \(e\.g\. "
+                                         r"\['C00042'\]\) and they hold 0 other campaigns\."):
         CampaignModel.load(bare, terms=fewer)
-    with pytest.raises(InputError, match=r"400 of its 400 campaigns .* hold 400 other"):
+    with pytest.raises(InputError, match=r"400 of its 400 campaigns are not .* hold 400 other "
+                                         r"campaigns \(e\.g\."):
         CampaignModel.load(bare, terms=other)
     again = CampaignModel.load(bare, terms=terms)  # its own rows load
     pd.testing.assert_frame_equal(again.neighbors("C00042"), fitted.neighbors("C00042"))

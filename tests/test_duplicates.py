@@ -31,7 +31,7 @@ def test_duplicates_within_the_campaign_and_across_the_account():
     plumber = evidence[evidence["keyword"] == "emergency plumber"]
     assert sorted(plumber["campaign_id"]) == ["C1", "C2"]  # side by side
     assert plumber["cost"].tolist() == [50.0, 70.0]
-    assert "2 keyword(s)" in action.reason
+    assert "2 keywords of this campaign" in action.reason
 
 
 def test_without_account_rows_only_its_own_ad_groups_count():

@@ -474,9 +474,11 @@ def test_spinners_and_toasts_of_the_pages_escape_the_names_they_quote():
     """A spinner or toast quoting a dataset name drew `my _test_ data` with `test` in
     italics (Home's and Explore's "Loading …" spinners). Spinners vanish before AppTest
     sees them, so their text is checked in the source: every value put into one goes
-    through `ui.markdown_text`, or is a count, a version or a generated id."""
+    through `ui.markdown_text`, or is a count (with its word: `counted(n, 'file')`), a
+    version or a generated id."""
     plain = re.compile(r"^(len\(.*\)|(\w+\.)?(version|topic|target|saved)|"
-                       r"decision\.replace\(.*\))$")
+                       r"decision\.replace\(.*\)|"
+                       r"(counted|plural)\((len\(.*\)|\w+), '[\w -]*'(, '[\w -]*')?\))$")
     quoted = [(path.name, line, source)
               for path in sorted((REPO / "app_pages").glob("*.py"))
               for line, source in _quoted_values(path, {"spinner", "status", "toast",
@@ -1121,7 +1123,8 @@ def test_ab_does_not_count_neighbours_the_other_version_lacks_as_changed(two_mod
     at = ok(page("ab"))
     at.selectbox(key="ab_campaign").set_value(campaign).run()
     ok(at)
-    assert any(f"{absent.sum()} of A's are not in B's data" in c.value for c in at.caption)
+    verb = "is" if absent.sum() == 1 else "are"   # "1 of A's are not" was said
+    assert any(f"{absent.sum()} of A's {verb} not in B's data" in c.value for c in at.caption)
 
 
 def test_ab_names_each_column_and_axis_by_its_model(two_models_home, second_model):

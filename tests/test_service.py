@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -637,13 +638,17 @@ def test_small_queries_answer_on_the_event_loop_which_never_waits_for_a_slot(ser
         assert seen["C00006"].startswith("topiclab-answer")
 
 
-def test_without_a_production_model_the_service_is_up_but_not_ready(home):
+def test_without_a_production_model_the_service_is_up_but_not_ready(home, caplog):
     key = keys.create("early").key
     slow = keys.create("one-a-minute", rate_per_minute=1).key
-    with client() as (c, _):
+    with caplog.at_level(logging.WARNING, logger="core.serve.service"), client() as (c, _):
         assert c.get("/healthz").status_code == 200
         r = c.get("/readyz")
         assert r.status_code == 503 and "promote" in r.json()["problem"]
+        # the start's end is said (it said nothing at all without a production model)
+        assert re.search(r"scoring service: started after \d+\.\d s but not ready \(/readyz "
+                         r"answers 503\): no production model: train one and promote it",
+                         caplog.text), caplog.text
         r = post(c, "fingerprint", {"campaign_id": CAMPAIGN}, key)
         assert r.status_code == 503 and r.headers["Retry-After"]
         assert r.headers["X-Model-Id"] == "none" and "No production model" in r.json()["error"]
@@ -653,7 +658,7 @@ def test_without_a_production_model_the_service_is_up_but_not_ready(home):
                 for _ in range(3)] == [503, 503, 503]
 
 
-def test_while_the_models_load_requests_are_told_to_retry(served, monkeypatch):
+def test_while_the_models_load_requests_are_told_to_retry(served, monkeypatch, caplog):
     """Before the poller's first read a valid key was a 401 "unknown or revoked" (no key
     read yet: a client takes that as final) and /readyz said "no production model: train
     one and promote it" (loading takes seconds at 100,000 campaigns); now a 503 saying the
@@ -669,6 +674,7 @@ def test_while_the_models_load_requests_are_told_to_retry(served, monkeypatch):
             super().__init__(*args, **kwargs)
 
     monkeypatch.setattr(serving, "Lookup", SlowLookup)
+    caplog.set_level(logging.WARNING, logger="core.serve.service")
     app = create_app(Settings(poll_s=60.0))
     with TestClient(app) as c:
         try:
@@ -684,6 +690,14 @@ def test_while_the_models_load_requests_are_told_to_retry(served, monkeypatch):
         assert app.state.gateway.holder.first_round.wait(120)
         assert c.get("/readyz").status_code == 200
         assert post(c, "fingerprint", {"campaign_id": CAMPAIGN}, key).status_code == 200
+    # the end of the start is one line, with how long the load took ("now serving …" only,
+    # and nothing said it was the service becoming ready)
+    production = registry.alias("production")
+    ready = [r.getMessage() for r in caplog.records if "ready after" in r.getMessage()]
+    assert len(ready) == 1 and re.fullmatch(
+        rf"scoring service: ready after \d+\.\d s, serving production={production} "
+        rf"candidate=\S+", ready[0]), caplog.text
+    assert "now serving" not in caplog.text
 
 
 def test_a_store_with_nothing_to_serve_is_read_once_not_every_round(home):
@@ -2084,6 +2098,10 @@ def two_workers(service_template: dict, tmp_path_factory) -> Iterator[dict]:
         yield {**service_template, "home": home, "base": base, "keys": made, "temp": temp,
                "stopped": stopped}
     assert "Traceback" not in stopped["stderr"]
+    # the start is said as it goes: loading, then each worker's ready line (it said where
+    # it listens, then nothing that said the service was ready)
+    assert "(2 workers), loading its models: it answers 503" in stopped["stderr"]
+    assert stopped["stderr"].count("scoring service: ready after") == 2, stopped["stderr"]
 
 
 def test_two_workers_let_a_key_through_exactly_its_rate(two_workers):

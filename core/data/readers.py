@@ -48,7 +48,7 @@ from core.data.columns import (
 from core.data.currencies import is_currency
 from core.data.match_types import named_match_type, strip_match_decoration
 from core.data.schema import METRIC_COLUMNS, TERM_COLUMNS
-from core.errors import InputError
+from core.errors import InputError, counted, plural
 from core.plain_text import hidden_characters, hidden_pattern, visible_text
 
 PLANTED_SUFFIX = "planted.parquet"  # core.data.demo.planted_path: never read from a folder
@@ -1216,14 +1216,21 @@ def _check_unshortened_ids(ids: pd.Series, fail: _Fail) -> None:
                    "campaign_id")
 
 
+def row_label(frame: pd.DataFrame, position: int) -> str:
+    """How a message names one row of a frame given in Python: `term row .iloc[3]
+    (index 7)`, its position and its index label (they differ after a filter). One wording
+    for every check of such rows: they said "row 7" (the label), "term row .iloc[3]" (the
+    position) or nothing."""
+    return f"term row .iloc[{position}] (index {frame.index[position]!r})"
+
+
 def visible_frame(frame: pd.DataFrame, name: str) -> tuple[pd.DataFrame, list[str]]:
     """Term rows made in Python (`CampaignModel.fit`), checked as an import checks a file's:
     control and invisible characters removed from the text columns, with a warning per
     column, and a campaign id holding one refused naming its row. Only text cells are
     looked at; a frame without such characters is returned as it is."""
     def fail(message: str, position: int, column: str) -> InputError:
-        return InputError(f"{name}: term row .iloc[{position}] (index "
-                          f"{frame.index[position]!r}), column {column!r}: {message}")
+        return InputError(f"{name}: {row_label(frame, position)}, column {column!r}: {message}")
 
     if "campaign_id" in frame.columns:
         _check_visible_ids(_text_cells(frame["campaign_id"]), fail, "the term rows")
@@ -1244,8 +1251,7 @@ def checked_metrics(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     1.5 impressions are refused naming the row; "1,340" is 1340. Fit summed -5 clicks into
     a negative CTR and an infinite cost into an infinite CPC."""
     def fail(message: str, position: int, column: str) -> InputError:
-        return InputError(f"{name}: term row .iloc[{position}] (index "
-                          f"{frame.index[position]!r}), column {column!r}: {message}")
+        return InputError(f"{name}: {row_label(frame, position)}, column {column!r}: {message}")
 
     read = {column: _number_column(frame[column].reset_index(drop=True),
                                    column in ("impressions", "clicks"), fail, column
@@ -1357,7 +1363,9 @@ def _match_types(raw: _RawTable, decorated: pd.Series, name: str,
     said = _spread(found, codes, None)
     if unknown:
         examples = ", ".join(repr(v) for v in list(unknown)[:3])
-        warnings.append(f"{name}: {sum(unknown.values())} rows have a match type that is not "
+        n = sum(unknown.values())
+        warnings.append(f"{name}: {counted(n, 'row')} {plural(n, 'has', 'have')} a match type "
+                        f"that is not "
                         f"exact, phrase or broad ({examples}); taken from the term's "
                         "decoration where it has one, else left empty")
     return said.where(said.notna(), decorated)

@@ -61,7 +61,7 @@ import pandas as pd
 
 from core.data.currencies import format_money
 from core.data.schema import METRIC_COLUMNS
-from core.errors import InputError
+from core.errors import InputError, counted, plural
 from core.model.namewords import place_words
 from core.model.neighbors import MIN_SIMILARITY
 
@@ -379,9 +379,11 @@ def _add_keywords(own: set[str], neighbor_terms: pd.DataFrame, neighbors: pd.Dat
                     if t not in own]
         if left_out:
             shown = ", ".join(f"'{t}'" for t in left_out[:3])
-            notes.append(f"{len(left_out)} term(s) of similar campaigns were not suggested "
-                         f"because they carry that advertiser's name or a place this "
-                         f"campaign does not use (e.g. {shown}).")
+            notes.append(f"{counted(len(left_out), 'term')} of similar campaigns "
+                         f"{plural(len(left_out), 'was', 'were')} not suggested because "
+                         f"{plural(len(left_out), 'it carries', 'they carry')} that "
+                         f"advertiser's name or a place this campaign does not use "
+                         f"(e.g. {shown}).")
         rows = [r for r, c in zip(zip(terms, ids, clicks, conversions, strict=True), carries,
                                   strict=True) if not c]
         if not rows:
@@ -427,9 +429,9 @@ def _add_keywords(own: set[str], neighbor_terms: pd.DataFrame, neighbors: pd.Dat
     return Action(
         kind="add_keywords",
         title=f"Add {len(ideas)} keyword{'s' * (len(ideas) > 1)} that similar campaigns use",
-        reason=(f"{len(ideas)} term(s) used by at least {need} of the {len(sims)} most similar "
-                f"campaigns are missing here; top: '{top['term']}' (used by "
-                f"{int(top['neighbors'])}{detail})"),
+        reason=(f"{counted(len(ideas), 'term')} used by at least {need} of the {len(sims)} "
+                f"most similar campaigns {plural(len(ideas), 'is', 'are')} missing here; "
+                f"top: '{top['term']}' (used by {int(top['neighbors'])}{detail})"),
         score=min(1.0, float(score)), evidence=evidence)
 
 
@@ -445,9 +447,9 @@ def _no_ideas_note(uses: dict[str, dict], own: set[str], need: int, similar: int
         return f"No keyword ideas: this campaign has every term {of} use."
     if not shared:
         by = "both" if need == similar == 2 else f"{need} of them"
-        return (f"No keyword ideas: none of the {len(missing)} term(s) of {of} that this "
+        return (f"No keyword ideas: none of the {counted(len(missing), 'term')} of {of} that this "
                 f"campaign lacks is used by {by} (an idea needs {need} campaigns).")
-    return (f"No keyword ideas: the {len(shared)} term(s) used by {need} or more of {of} "
+    return (f"No keyword ideas: the {counted(len(shared), 'term')} used by {need} or more of {of} "
             f"had no {weight_by or 'similarity above 0'}.")
 
 
@@ -490,8 +492,8 @@ def _add_negatives(campaign_terms: pd.DataFrame, own_keywords: set[str], fingerp
     return Action(
         kind="add_negatives",
         title=f"Add {len(poor)} negative keyword{'s' * (len(poor) > 1)}",
-        reason=(f"{len(poor)} search term(s) spent {format_money(wasted, s.currency)} "
-                f"({share:.0%} of the "
+        reason=(f"{counted(len(poor), 'search term')} spent "
+                f"{format_money(wasted, s.currency)} ({share:.0%} of the "
                 f"campaign's cost) without converting and fit its topics poorly "
                 f"(fit < {s.negative_fit_max:g})"),
         score=float(np.sqrt(min(1.0, share))),
@@ -522,7 +524,8 @@ def _benchmark_gaps(own: pd.Series, peers: pd.DataFrame, s: ActionSettings,
         ok = peers[den].fillna(0) >= minimum
         values = (peers.loc[ok, num] / peers.loc[ok, den]).dropna()
         if len(values) < s.min_neighbors:
-            notes.append(f"{skipped}: {len(values)} similar campaign(s) have "
+            notes.append(f"{skipped}: {counted(len(values), 'similar campaign')} "
+                         f"{plural(len(values), 'has', 'have')} "
                          f"{minimum:,}+ {den} (minimum {s.min_neighbors}).")
             continue
         value, median = float(own[num] / own[den]), float(values.median())
@@ -720,10 +723,12 @@ def _similar_enough(neighbors: pd.DataFrame, s: ActionSettings,
     elif len(close) < s.min_neighbors and below:
         notes.append(f"Only {len(close)} campaign{'s are' if len(close) > 1 else ' is'} "
                      f"similar enough to benchmark against ({floor}; benchmarks need "
-                     f"{s.min_neighbors}); {below} less similar one(s) were not used.")
+                     f"{s.min_neighbors}); {below} less similar "
+                     f"{plural(below, 'one was', 'ones were')} not used.")
     elif below:
-        notes.append(f"{len(close)} of the {len(neighbors)} nearest campaigns are similar "
-                     f"enough ({floor}); the other {below} were not used for actions.")
+        notes.append(f"{len(close)} of the {len(neighbors)} nearest campaigns "
+                     f"{plural(len(close), 'is', 'are')} similar enough ({floor}); the other "
+                     f"{below} {plural(below, 'was', 'were')} not used for actions.")
     return close
 
 

@@ -54,6 +54,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from core.errors import counted, plural
 from core.model.actions import Action, normalize_term
 
 KIND = "wrong_ad_group"
@@ -160,8 +161,9 @@ def wrong_ad_group(campaign_terms: pd.DataFrame,
         kind=KIND,
         title=(f"Move {n} search term{'s' * (n > 1)} to the ad group that fits "
                f"{'them' if n > 1 else 'it'}"),
-        reason=(f"{n} search term(s) are matched by a keyword of another ad group of this "
-                f"campaign better than by any keyword of the one that served them "
+        reason=(f"{counted(n, 'search term')} {plural(n, 'is', 'are')} matched by a keyword "
+                f"of another ad group of this campaign better than by any keyword of the one "
+                f"that served {plural(n, 'it', 'them')} "
                 f"({share:.0%} of its search-term cost); e.g. '{top['term']}' in "
                 f"'{top['current_ad_group']}' is matched by '{top['matched_keyword']}' of "
                 f"'{top['better_ad_group']}'"),

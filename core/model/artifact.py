@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from core.errors import InputError, TopicLabError
+from core.errors import InputError, NotFoundError, TopicLabError
 from core.model.corpus import EncodedCounts, Encoder
 from core.model.engines import ENGINES, Engine
 
@@ -66,6 +66,10 @@ def read(folder: str | Path) -> tuple[dict[str, Any], Engine, Encoder]:
     """(manifest, engine, encoder) of an artifact folder, with a clear message when the
     folder is not one this version can use."""
     folder = Path(folder)
+    if not folder.is_dir():  # a mistyped path "held no readable model (… FileNotFoundError)"
+        raise NotFoundError(f"{folder} is {'a file' if folder.exists() else 'not there'}, "
+                            "not a model folder: give the folder `save` wrote (it holds "
+                            f"{MANIFEST}).")
     try:
         manifest = json.loads((folder / MANIFEST).read_text("utf-8"))
     except (OSError, ValueError) as err:

@@ -65,6 +65,7 @@ from functools import cache
 import numpy as np
 import pandas as pd
 
+from core.errors import counted, plural
 from core.model.actions import _NON_BRAND, Action, normalize_term, words_of
 from core.model.namewords import place_words
 
@@ -508,17 +509,20 @@ def brand_leak(campaign_terms: pd.DataFrame, index: BrandIndex,
     top = evidence.iloc[0]
     if n_own:
         title = f"Move {n_own} own-brand term{'s' * (n_own > 1)} out of this non-brand campaign"
-        reason = (f"{n_own} row(s) name the advertiser's brand ('{top['brand']}', e.g. "
+        reason = (f"{counted(n_own, 'row')} {plural(n_own, 'names', 'name')} the "
+                  f"advertiser's brand ('{top['brand']}', e.g. "
                   f"'{top['term']}') in a non-brand campaign ({share:.0%} of its cost): "
-                  f"brand traffic flatters non-brand figures; move them to the brand "
+                  f"brand traffic flatters non-brand figures; move "
+                  f"{plural(n_own, 'it', 'them')} to the brand "
                   f"campaign and add the brand as a negative here")
     else:
         title = (f"Remove {n_comp} competitor-brand term{'s' * (n_comp > 1)} from this brand "
                  "campaign")
-        reason = (f"{n_comp} row(s) of this brand campaign name another advertiser's brand "
+        reason = (f"{counted(n_comp, 'row')} of this brand campaign "
+                  f"{plural(n_comp, 'names', 'name')} another advertiser's brand "
                   f"('{top['brand']}' of {top['brand_of']}, e.g. '{top['term']}'; "
                   f"{share:.0%} of its cost): add it as a negative here")
     if n_own and n_comp:
-        reason += f"; also {n_comp} competitor-brand row(s)"
+        reason += f"; also {counted(n_comp, 'competitor-brand row')}"
     return Action(kind=KIND, title=title, reason=reason, score=float(min(1.0, 0.3 + share)),
                   evidence=evidence.head(s.listed))

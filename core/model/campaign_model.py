@@ -25,7 +25,7 @@ import time
 import warnings
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from os import PathLike
+from os import PathLike, fspath
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -39,7 +39,7 @@ from sklearn.exceptions import NotFittedError
 from core import whole
 from core.config import STORE_FILE
 from core.data.schema import METRIC_COLUMNS, ROW_POSITION
-from core.errors import InputError, NotFoundError, case_hint, quoted
+from core.errors import InputError, NotFoundError, case_hint, counted, plural, quoted
 from core.model import actions, artifact, brand, namewords, relevance
 from core.model.brand import BrandIndex
 from core.model.corpus import Corpus, EncodedCounts, Encoder
@@ -671,9 +671,7 @@ class CampaignModel(BaseEstimator):
         the table the Lookup page shows."""
         self._check_fitted()
         n, min_terms = whole.whole("n", n, 1), whole.whole("min_terms", min_terms, 0)
-        if not isinstance(exclude_account, bool | np.bool_):  # "no" left the account out
-            raise InputError(f"exclude_account must be True or False, not "
-                             f"{exclude_account!r:.80}.")
+        exclude_account = whole.flag("exclude_account", exclude_account)  # "no" left it out
         campaign_id = self._check_campaign(campaign_id)
         account = self.campaigns_.at[campaign_id, "account"]
         exclude, allowed = query_filters(self.campaigns_, account, exclude_account, min_terms)
@@ -692,7 +690,8 @@ class CampaignModel(BaseEstimator):
                              "registry model: core.serve.registry.campaign_model(model_id), "
                              "which reads its dataset version's rows).")
         if _missing(campaign):  # list(None) was "TypeError: 'NoneType' object is not iterable"
-            raise InputError(f"give a campaign id or a list of keywords, not {campaign!r}.")
+            raise InputError(f"campaign: give a campaign id or a list of keywords, not "
+                             f"{campaign!r}.")
         if isinstance(campaign, str | bytes) or (isinstance(campaign, numbers.Real)
                                                  and not isinstance(campaign, bool)):
             # an id (as a number or bytes too, as neighbors takes it: b"C1" was read as
@@ -740,8 +739,9 @@ class CampaignModel(BaseEstimator):
         """Write the model in the registry's artifact format (`core.model.artifact`), with the
         encoded counts and, unless `include_terms=False`, the term rows it was fitted on."""
         self._check_fitted()
-        _check_not_in_registry(Path(path))
-        terms = self.terms_ if include_terms else None
+        path = _folder_path("save", path)
+        _check_not_in_registry(path)
+        terms = self.terms_ if whole.flag("include_terms", include_terms) else None
 
         def write_terms(folder: Path) -> None:
             if terms is not None:
@@ -760,7 +760,7 @@ class CampaignModel(BaseEstimator):
         named; the others keep their automatic names. A registry model's names live in
         its store, not its folder: `core.serve.registry.campaign_model(model_id)` loads it
         with them, as the app shows them."""
-        path = Path(path)
+        path = _folder_path("load", path)
         if topic_names is None and _in_registry(path):
             warnings.warn(
                 f"{path} is a registry model: loaded this way its topics have automatic names "
@@ -833,10 +833,25 @@ def _check_same_campaigns(terms: pd.DataFrame, campaign_ids: Sequence[str], path
         missing, other = sorted(own - given), sorted(given - own)
         raise InputError(
             f"The term rows given are not those the model in {path} was trained on: "
-            f"{len(missing):,} of its {len(own):,} campaigns are not in them"
-            f"{f' (e.g. {missing[:3]})' if missing else ''} and they hold {len(other):,} "
-            f"other campaign(s){f' (e.g. {other[:3]})' if other else ''}. Pass the rows of "
+            f"{len(missing):,} of its {counted(len(own), 'campaign')} "
+            f"{plural(len(missing), 'is', 'are')} not in them"
+            f"{f' (e.g. {missing[:3]})' if missing else ''} and they hold "
+            f"{counted(len(other), 'other campaign')}"
+            f"{f' (e.g. {other[:3]})' if other else ''}. Pass the rows of "
             "the dataset version it was trained on (read_terms of the same files).")
+
+
+def _folder_path(method: str, path: object) -> Path:
+    """An artifact folder given to `save` or `load` as a Path, refused naming the argument
+    unless it is text or a path: `load(5)` was pathlib's "expected str, bytes or
+    os.PathLike object, not int" from deep inside, and "" was read as the current folder."""
+    text = fspath(path) if isinstance(path, PathLike) else path
+    if not isinstance(text, str):
+        raise InputError(f"{method}: path must be a folder name (text or a pathlib.Path), not "
+                         f"{type(path).__name__} {path!r:.80}.")
+    if not text.strip():
+        raise InputError(f"{method}: path is empty; give the model's folder.")
+    return Path(text)
 
 
 def _in_registry(path: Path) -> bool:
@@ -888,8 +903,11 @@ def _checked_frame(method: str, terms: object) -> pd.DataFrame:
     if "campaign_id" in terms.columns and pd.api.types.is_float_dtype(terms["campaign_id"]):
         infinite = np.flatnonzero(np.isinf(terms["campaign_id"].to_numpy(float)))
         if infinite.size:  # as text it was the campaign "inf" (an import refuses it too)
-            raise InputError(f"{method}: term row .iloc[{infinite[0]}]: "
-                             f"{terms['campaign_id'].iloc[infinite[0]]} is not a campaign id")
+            from core.data.readers import row_label
+
+            raise InputError(f"{method}: {row_label(terms, int(infinite[0]))}, column "
+                             f"'campaign_id': {terms['campaign_id'].iloc[infinite[0]]} is not "
+                             "a campaign id")
     if "campaign_id" in terms.columns and terms["campaign_id"].dtype != "str":
         terms = terms.assign(campaign_id=_id_texts(terms["campaign_id"]))
     # as an import cleans a file's cells: a colour code or zero-width space in a term was a
@@ -960,14 +978,19 @@ def _unread_campaigns(terms: pd.DataFrame, ids: Sequence[str], matrix: Any) -> l
     notes = []
     empty = [ids[i] for i in np.flatnonzero(np.asarray(matrix.sum(axis=1)).ravel() == 0)]
     if empty:
-        notes.append(f"transform: {len(empty):,} of {len(ids):,} campaign(s) have no word the "
-                     f"model knows (e.g. {', '.join(map(quoted, empty[:3]))}): their "
-                     "fingerprints are the model's prior, not a reading of their terms")
+        notes.append(f"transform: {len(empty):,} of {counted(len(ids), 'campaign')} "
+                     f"{plural(len(empty), 'has', 'have')} no word the model knows (e.g. "
+                     f"{', '.join(map(quoted, empty[:3]))}): "
+                     f"{plural(len(empty), 'its fingerprint is', 'their fingerprints are')} "
+                     f"the model's prior, not a reading of "
+                     f"{plural(len(empty), 'its', 'their')} terms")
     given = pd.unique(terms["campaign_id"].dropna())
     absent = sorted(set(given) - set(ids))
     if absent:
-        notes.append(f"transform: {len(absent):,} campaign(s) have no term and get no "
-                     f"fingerprint (e.g. {', '.join(map(quoted, absent[:3]))})")
+        notes.append(f"transform: {counted(len(absent), 'campaign')} "
+                     f"{plural(len(absent), 'has no term and gets', 'have no term and get')}"
+                     f" no fingerprint (e.g. "
+                     f"{', '.join(map(quoted, absent[:3]))})")
     return notes
 
 

@@ -28,7 +28,7 @@ import pandas as pd
 import scipy.sparse as sp
 from gensim.corpora import Dictionary
 
-from core.errors import InputError
+from core.errors import InputError, counted, plural
 from core.model import campaign_vectors, term_vectors
 from core.model.engines import bow_matrix
 from core.model.text import TextConfig, Tokenizer, check_numbers
@@ -115,16 +115,33 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _check_campaign_ids(rows: pd.DataFrame) -> None:
+def _check_campaign_ids(terms: pd.DataFrame) -> None:
     """A term row without a campaign (a DataFrame built in a notebook, after a merge) is
     refused by name: it failed deep in the campaign totals ("'list' argument must have no
-    negative elements"). Imports always give one (a file without the column is one campaign)."""
-    missing = rows["campaign_id"].isna().to_numpy()
+    negative elements"). Imports always give one (a file without the column is one campaign).
+    Rows without a term are left out anyway, so only rows with one are looked at."""
+    missing = (terms["term"].notna() & terms["campaign_id"].isna()).to_numpy()
     if missing.any():
-        first, term = rows.index[missing][0], rows["term"][missing].iloc[0]
-        raise InputError(f"{int(missing.sum()):,} term row(s) have no campaign_id (the first "
-                         f"is row {first!r}, term {term!r:.80}): every term row needs the "
+        from core.data.readers import row_label
+
+        first, n = int(np.flatnonzero(missing)[0]), int(missing.sum())
+        raise InputError(f"{counted(n, 'term row')} {plural(n, 'has', 'have')} no campaign_id "
+                         f"(the first: {row_label(terms, first)}, term "
+                         f"{terms['term'].iloc[first]!r:.80}): every term row needs the "
                          "campaign it belongs to")
+
+
+def _check_some_terms(terms: pd.DataFrame, ids: Sequence[str]) -> None:
+    """Term rows with no term at all (an empty frame, a filter that kept nothing, a column
+    of blanks) are named as such: they were "no words are left after the vocabulary filters
+    (0 documents, …): lower no_below or raise no_above", as if a setting were wrong."""
+    if len(ids):
+        return
+    if terms.empty:
+        raise InputError("the term rows are empty (0 rows): there is nothing to learn topics "
+                         "from; give the rows of your campaigns (read_terms reads files)")
+    raise InputError(f"none of the {len(terms):,} term rows has a term (the term column is "
+                     "empty): there is nothing to learn topics from")
 
 
 def campaign_rows(terms: pd.DataFrame, weight_by: str | None) -> CampaignRows:
@@ -134,8 +151,8 @@ def campaign_rows(terms: pd.DataFrame, weight_by: str | None) -> CampaignRows:
         raise InputError(f"term rows lack the column(s) {missing}")
     if weight_by and weight_by not in terms.columns:
         raise InputError(f"weight_by={weight_by!r} but the data has no such column")
+    _check_campaign_ids(terms)
     rows = terms[terms["term"].notna()]
-    _check_campaign_ids(rows)
     positions, ids = pd.factorize(rows["campaign_id"].astype(str), use_na_sentinel=False)
     repeats = np.ones(len(rows), dtype=np.int64)
     if weight_by:
@@ -390,6 +407,7 @@ class Corpus:
         config = config or TextConfig()
         check_numbers(config)
         rows = campaign_rows(terms, config.weight_by)
+        _check_some_terms(terms, rows.ids)
         grouped_terms: list[list[str]] = [[] for _ in rows.ids]
         for pos, term in zip(rows.positions, rows.terms, strict=True):
             grouped_terms[pos].append(term)
@@ -425,6 +443,11 @@ class Corpus:
         dictionary.filter_extremes(no_below=cfg.no_below, no_above=cfg.no_above,
                                    keep_n=cfg.keep_n)
         dropped = dropped_words(seen, dictionary.token2id, cfg.no_above * len(tokens))
+        if not seen:  # the filters had nothing to drop: "lower no_below" would not help
+            raise InputError(
+                f"no word is left after tokenising the {len(ids):,} documents: every word is "
+                f"a stop word, a number, punctuation or shorter than min_token_len="
+                f"{cfg.min_token_len}, so there is nothing to learn topics from")
         if len(dictionary) == 0:
             raise InputError(
                 f"no words are left after the vocabulary filters ({len(ids)} documents, "

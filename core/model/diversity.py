@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from core.model.engines import fold_in
+from core.model.engines import fold_in, tomotopy
 
 TOPN = 10
 MIN_OVERLAP = 1          # shared top-10 words that make two topics a merge candidate
@@ -87,7 +87,7 @@ def _responsibilities(topic_term: np.ndarray, alpha: np.ndarray, counts: sp.csr_
 def _split(tokens: list[list[int]], n_terms: int, params: dict[str, Any], seed: int
            ) -> np.ndarray | None:
     """Two sub-topics (2 x V) of the given token lists, or None if there is too little."""
-    import tomotopy as tp
+    tp = tomotopy()
 
     weights = {"one": tp.TermWeight.ONE, "idf": tp.TermWeight.IDF, "pmi": tp.TermWeight.PMI}
     model = tp.LDAModel(tw=weights[params["term_weight"]], k=2, alpha=params["alpha"],

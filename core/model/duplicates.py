@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from core.data.schema import METRIC_COLUMNS
+from core.errors import counted, plural
 from core.model.actions import Action
 from core.model.negatives import words
 
@@ -74,10 +75,12 @@ def duplicate_keywords(campaign_terms: pd.DataFrame,
     return Action(
         kind=KIND,
         title=f"Resolve {len(keys)} duplicate keyword{'s' * (len(keys) > 1)}",
-        reason=(f"{len(keys)} keyword(s) of this campaign ({share:.0%} of its keyword cost) "
-                f"also sit in another ad group or in {other_campaigns.nunique()} other "
-                f"campaign(s) of the account with the same match type, so they compete in "
-                f"the same auctions; e.g. '{top['keyword']}' "
+        reason=(f"{counted(len(keys), 'keyword')} of this campaign ({share:.0%} of its "
+                f"keyword cost) also {plural(len(keys), 'sits', 'sit')} in another ad group "
+                f"or in {counted(other_campaigns.nunique(), 'other campaign')} of the "
+                f"account with the same match type, so "
+                f"{plural(len(keys), 'it competes', 'they compete')} in the same auctions; "
+                f"e.g. '{top['keyword']}' "
                 f"({top['match_type'] or 'no match type'})"),
         score=float(min(1.0, 0.5 * share + 0.1)),
         evidence=evidence.head(LISTED).reset_index(drop=True))

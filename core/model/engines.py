@@ -62,6 +62,18 @@ _WORKERS = max(1, min(2, os.cpu_count() or 1))
 # spare_share (core/model/spare_topics.py) and diversify stay off: both lift NPMI and
 # diversity, and both lower the neighbour answers a little (README, Benchmarks).
 DEFAULT_ENGINE = "tomotopy"
+
+
+def tomotopy() -> Any:
+    """The tomotopy module, imported without the DeprecationWarning its compiled extension
+    raises at import ("builtin type _VocabDict has no __module__ attribute", from
+    CPython's import machinery: a type the extension defines, not anything we call). It
+    showed in notebooks and test runs at every first fit; only that message is silenced."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"builtin type \w+ has no __module__ "
+                                r"attribute", category=DeprecationWarning)
+        import tomotopy as tp
+    return tp
 # How much data a topic needs. LDA estimates a topic from the campaigns that use it: with
 # fewer than ~5 campaigns per topic, topics become fragments of single campaigns (the
 # demo trains well at 3,000 / 40 = 75). Each topic is shown and scored by its top 10
@@ -594,7 +606,7 @@ class TomotopyLDA(Engine):
         self.progress_every = progress_every
 
     def _train(self, corpus, progress):
-        import tomotopy as tp
+        tp = tomotopy()
 
         from core.model import spare_topics
         from core.model.diversity import top_word_ids

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from core.data.schema import METRIC_COLUMNS
+from core.errors import counted, plural
 from core.model.actions import Action
 from core.model.negatives import check_conflicts, match_type_for, words
 
@@ -171,8 +172,9 @@ def ngram_waste(campaign_terms: pd.DataFrame, settings: NgramSettings | None = N
             "blocks": dropped["blocked"]})], ignore_index=True)
     evidence = evidence.astype({"n": "Int64", "search_terms": "Int64"})
     if safe.empty:
-        notes.append(f"{len(check.conflicts['negative'].unique())} wasteful fragment(s) were "
-                     "not suggested as negatives: each would block a keyword or a converting "
+        n = len(check.conflicts['negative'].unique())
+        notes.append(f"{counted(n, 'wasteful fragment')} {plural(n, 'was', 'were')} not "
+                     "suggested as negatives: each would block a keyword or a converting "
                      "search term.")
         return None
     share = wasted / float(totals["cost"]) if totals["cost"] > 0 else 1.0
@@ -180,8 +182,9 @@ def ngram_waste(campaign_terms: pd.DataFrame, settings: NgramSettings | None = N
     return Action(
         kind=KIND,
         title=f"Block {len(safe)} wasteful search-term fragment{'s' * (len(safe) > 1)}",
-        reason=(f"{len(safe)} fragment(s) of 1-{s.max_n} words spent {wasted:,.2f} "
-                f"({share:.0%} of search-term cost) on {len(blocked)} search term(s) without a "
+        reason=(f"{counted(len(safe), 'fragment')} of 1-{s.max_n} words spent {wasted:,.2f} "
+                f"({share:.0%} of search-term cost) on {counted(len(blocked), 'search term')} "
+                f"without a "
                 f"conversion, each with >= {need} clicks (conversion rate {rate:.1%}) and "
                 f">= {cpa:,.2f} cost (the cost per conversion); top: '{top['ngram']}' "
                 f"({top['match_type']}, {top['cost']:,.2f})"),

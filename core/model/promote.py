@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from core.errors import counted, plural
 from core.model.actions import Action
 from core.model.negatives import words
 from core.model.ngrams import stop_words
@@ -97,9 +98,11 @@ def promote_search_terms(campaign_terms: pd.DataFrame, settings: PromoteSettings
     return Action(
         kind=KIND,
         title=f"Add {len(picks)} converting search term{'s' * (len(picks) > 1)} as keywords",
-        reason=(f"{len(picks)} search term(s) brought {picks['conversions'].sum():,.1f} "
+        reason=(f"{counted(len(picks), 'search term')} brought "
+                f"{picks['conversions'].sum():,.1f} "
                 f"conversions ({share:.0%} of the campaign's) at a cost per conversion <= "
-                f"{s.max_cpa_ratio:g}x the campaign's ({campaign_cpa:,.2f}) and are not "
-                f"keywords yet, even as close variants; top: '{top['term']}'{where}"),
+                f"{s.max_cpa_ratio:g}x the campaign's ({campaign_cpa:,.2f}) and "
+                f"{plural(len(picks), 'is not a keyword', 'are not keywords')} yet, even as "
+                f"close variants; top: '{top['term']}'{where}"),
         score=float(s.score_weight * min(1.0, share)),
         evidence=picks.head(s.listed).assign(match_type="exact").reset_index(drop=True))

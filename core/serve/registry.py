@@ -29,7 +29,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from core import config
+from core import config, whole
 from core.data import audit, auth, spark_export, store, term_file
 from core.errors import (
     AliasMovedError,
@@ -579,6 +579,7 @@ def campaign_model(model_ref: str | None = None, terms: pd.DataFrame | None = No
     `with_terms=False` skips them, for fingerprints and neighbour ids of a large version."""
     from core.data import datasets
     from core.model.campaign_model import CampaignModel
+    with_terms = whole.flag("with_terms", with_terms)  # "no" read the rows
     model_id = resolve(model_ref)
     record = get(model_id)
     if terms is None and with_terms:
