@@ -565,7 +565,11 @@ def test_costs_show_in_the_datasets_currency_with_its_decimals(trained_home):
     assert money_formats(clusters) == {"median_cpc": ("median CPC (JPY)", "%,.0f"),
                                        "cost": ("cost (JPY)", "%,.0f")}
     datasets.set_currency("demo", "EUR")  # cents, and separators
-    assert money_formats(ok(page("explore")).dataframe[0])["cost"] == ("Cost (EUR)", "%,.2f")
+    at = ok(page("explore"))
+    assert money_formats(at.dataframe[0])["cost"] == ("Cost (EUR)", "%,.2f")
+    card = next(m for m in at.metric if m.label == "Cost (EUR)")  # a total in millions was
+    assert re.fullmatch(r"\d{1,3}(,\d{3})*", card.value)  # cut to "15,943,7…" with cents
+    assert re.fullmatch(r"Exactly \d{1,3}(,\d{3})*\.\d\d EUR", card.proto.help)
 
 
 def test_rates_show_in_percent_in_charts_and_evidence_as_in_tables(trained_home):
