@@ -57,7 +57,7 @@ from threadpoolctl import threadpool_limits
 
 from core import config
 from core.data import audit
-from core.errors import InputError, StoreBusyError, quoted
+from core.errors import InputError, StoreBusyError, counted, plural, quoted
 from core.serve import answers, canary, keys, request_log, review, throttle
 from core.serve.answers import AnswerError, FeedbackBody, Query
 from core.serve.lookup import Lookup
@@ -339,8 +339,9 @@ class Gateway:
         outcome = Outcome(endpoint, request_id(request))
         status, body, headers = 500, {"error": "internal error"}, {}
         if not self.limit.try_acquire():
-            status, body = 503, {"error": f"More than {self.limit.limit} requests are in "
-                                          "flight; retry shortly."}
+            n = self.limit.limit
+            status, body = 503, {"error": f"More than {counted(n, 'request')} "
+                                          f"{plural(n, 'is', 'are')} in flight; retry shortly."}
             headers["Retry-After"] = "1"
             return self._finish(outcome, status, body, headers)
         try:
