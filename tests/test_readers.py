@@ -1212,6 +1212,48 @@ def test_a_csvs_bytes_and_text_are_not_held_while_its_rows_are_cleaned(
     assert len(result.frame) == 20_000
 
 
+def test_only_cells_that_need_cleaning_are_cleaned_in_python() -> None:
+    """Terms and names are cleaned in Python only where Arrow finds a cell cleaning may
+    change (`_PLAIN_TERM`, `_PLAIN_STRIPPED`): a Python string per distinct term and its
+    cleaned forms held 470 MB of a 2M-row file whose terms needed none
+    (bench/import_big.py). Every cell comes out as the Python cleaning gives it: in two
+    Arrow chunks, with nulls, decorations and every kind of whitespace Python knows."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from core.data import readers
+
+    every = pa.array([chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF],
+                     pa.large_string())
+    spaces = every.filter(pc.match_substring_regex(every, f"^[{readers._PY_SPACE}]$"))
+    assert spaces.to_pylist() == [c for c in every.to_pylist() if c.isspace()]
+
+    odd = ["[a b]", '"a b"', "+a +b", "a  b", " a", "a ", "a\u3000b", "a\xa0", "\x1cb",
+           "[", "a+", "+", '"']
+    cells = ["a b", "東京 ホテル", "a", None, "", *odd, "c [d]", 'c "d"']
+    values = pa.chunked_array([pa.array(cells[:9], pa.large_string()),
+                               pa.array(cells[9:], pa.large_string())]).to_pandas()
+    seen: list[str] = []
+
+    def counted(cell: str) -> tuple[str, str | None]:
+        seen.append(cell)
+        return strip_match_decoration(cell)
+
+    terms, decorated = readers._per_distinct(values, counted, ("", None), readers._PLAIN_TERM)
+    expected = [strip_match_decoration(cell) if cell is not None else ("", None)
+                for cell in cells]
+    assert terms.tolist() == [term for term, _ in expected]
+    assert [None if pd.isna(v) else v for v in decorated] == [kind for _, kind in expected]
+    assert sorted(seen) == sorted(odd)
+    stripped = readers._stripped(values)
+    assert [None if pd.isna(v) else v for v in stripped] == [
+        cell.strip() or None if cell is not None else None for cell in cells]
+    seen.clear()
+    plain = pd.Series(["a b", "東京 ホテル"] * 3, dtype="str")
+    terms, decorated = readers._per_distinct(plain, counted, ("", None), readers._PLAIN_TERM)
+    assert terms.tolist() == plain.tolist() and decorated.isna().all() and seen == []
+
+
 def test_sony_research_file_keeps_rows_that_differ_in_rank() -> None:
     """sony_bank_morgage.csv repeats keywords with another Rank (a column the importer
     ignores); PROVENANCE.md gives 1,000 rows, and every one is kept."""
