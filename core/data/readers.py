@@ -1188,12 +1188,12 @@ _MAYBE_HIDDEN = r"[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]"
 
 
 def _hidden_cells(values: pd.Series) -> list[str]:
-    """The distinct cells that hold a hidden character. Arrow finds the candidates among
-    the distinct cells (0.1 s for 1.5M terms; a Python pass doubled the read time), then
-    `hidden_pattern` judges them."""
+    """The distinct cells that hold a hidden character. Arrow finds the candidates (0.1 s
+    for 1.5M terms; a Python pass doubled the read time), then `hidden_pattern` judges
+    them. Only the candidates are made distinct: the distinct cells of all (2M terms of a
+    2M-row file) held 190 MB."""
     cells = pa.array(values, from_pandas=True, type=pa.large_string())
-    distinct = pc.unique(cells)
-    candidates = distinct.filter(pc.match_substring_regex(distinct, _MAYBE_HIDDEN))
+    candidates = pc.unique(cells.filter(pc.match_substring_regex(cells, _MAYBE_HIDDEN)))
     search = hidden_pattern().search
     return [text for text in candidates.to_pylist() if text and search(text)]
 
