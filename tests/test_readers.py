@@ -1181,6 +1181,147 @@ def test_a_regular_csv_is_parsed_without_a_python_string_per_cell_held_at_once(
     assert raw.cells(np.array([1])) == [("kw 1 x1", "C1", "1", "1", "1.5")]
 
 
+def test_an_irregular_csv_is_read_row_by_row_without_every_row_held_in_python(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A CSV the one-pass parse cannot take (here one blank line) is read row by row, and
+    its rows also go to Arrow `_CHUNK_ROWS` at a time: they were all held as Python lists
+    of strings (a 133 MB file with one blank line peaked at 2.1 GB, 1.0 GB now). Lines,
+    the blank line and the totals row are as before."""
+    import tracemalloc
+
+    from core.data import readers
+
+    monkeypatch.setattr(readers, "_CHUNK_ROWS", 1_000, raising=False)
+    monkeypatch.setattr(readers, "_TEXT_PIECE", 20_000, raising=False)
+    body = [f"kw {i} x{i % 7},C{i % 300},{i % 9},{i % 90},{i % 13}.5\n" for i in range(30_000)]
+    text = ("Keyword,Campaign ID,Clicks,Impr.,Cost\n" + "".join(body[:15_000]) + "\n"
+            + "".join(body[15_000:]) + ",Total: account,9,9,9\n")
+    tracemalloc.start()
+    try:
+        raw = readers._read_delimited(text, "big.csv")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * len(text), f"peak {peak / len(text):.1f}x the text"
+    assert raw.lines.tolist() == [*range(2, 15_002), *range(15_003, 30_003)]
+    assert raw.values["term"].iloc[[0, -1]].tolist() == ["kw 0 x0", "kw 29999 x4"]
+    assert raw.cells(np.array([15_000])) == [("kw 15000 x6", "C0", "6", "60", "11.5")]
+
+
+def test_a_csvs_bytes_and_text_are_not_held_while_its_rows_are_cleaned(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once a CSV's cells are in Arrow its bytes and decoded text are let go: the reader
+    held both through the cleaning, where a big import peaks (266 MB of a 133 MB file's
+    1.9 GB, bench/import_big.py). No frame of the reader holds either when it starts."""
+    import sys
+
+    from core.data import readers
+
+    text = "Keyword,Campaign ID,Clicks\n" + "".join(
+        f"term {i} word,C{i % 50},{i % 7}\n" for i in range(20_000))
+    path = write(tmp_path / "big.csv", text)
+    held: list[str] = []
+    clean = readers._canonical_frame
+
+    def measured(raw, name):
+        frame = sys._getframe(1)
+        while frame is not None:
+            if frame.f_globals["__name__"].startswith("core."):
+                held.extend(f"{frame.f_code.co_name}: {local}"
+                            for local, value in frame.f_locals.items()
+                            if isinstance(value, str | bytes) and len(value) >= len(text) // 2)
+            frame = frame.f_back
+        return clean(raw, name)
+
+    monkeypatch.setattr(readers, "_canonical_frame", measured)
+    result = read_paths([path])
+    assert held == []
+    assert len(result.frame) == 20_000
+
+
+def test_only_cells_that_need_cleaning_are_cleaned_in_python() -> None:
+    """Terms and names are cleaned in Python only where Arrow finds a cell cleaning may
+    change (`_PLAIN_TERM`, `_PLAIN_STRIPPED`): a Python string per distinct term and its
+    cleaned forms held 470 MB of a 2M-row file whose terms needed none
+    (bench/import_big.py). Every cell comes out as the Python cleaning gives it: in two
+    Arrow chunks, with nulls, decorations and every kind of whitespace Python knows."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from core.data import readers
+
+    every = pa.array([chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF],
+                     pa.large_string())
+    spaces = every.filter(pc.match_substring_regex(every, f"^[{readers._PY_SPACE}]$"))
+    assert spaces.to_pylist() == [c for c in every.to_pylist() if c.isspace()]
+
+    odd = ["[a b]", '"a b"', "+a +b", "a  b", " a", "a ", "a\u3000b", "a\xa0", "\x1cb",
+           "[", "a+", "+", '"']
+    cells = ["a b", "東京 ホテル", "a", None, "", *odd, "c [d]", 'c "d"']
+    values = pa.chunked_array([pa.array(cells[:9], pa.large_string()),
+                               pa.array(cells[9:], pa.large_string())]).to_pandas()
+    seen: list[str] = []
+
+    def counted(cell: str) -> tuple[str, str | None]:
+        seen.append(cell)
+        return strip_match_decoration(cell)
+
+    terms, decorated = readers._per_distinct(values, counted, ("", None), readers._PLAIN_TERM)
+    expected = [strip_match_decoration(cell) if cell is not None else ("", None)
+                for cell in cells]
+    assert terms.tolist() == [term for term, _ in expected]
+    assert [None if pd.isna(v) else v for v in decorated] == [kind for _, kind in expected]
+    assert sorted(seen) == sorted(odd)
+    stripped = readers._stripped(values)
+    assert [None if pd.isna(v) else v for v in stripped] == [
+        cell.strip() or None if cell is not None else None for cell in cells]
+    seen.clear()
+    plain = pd.Series(["a b", "東京 ホテル"] * 3, dtype="str")
+    terms, decorated = readers._per_distinct(plain, counted, ("", None), readers._PLAIN_TERM)
+    assert terms.tolist() == plain.tolist() and decorated.isna().all() and seen == []
+
+
+def test_hidden_characters_are_looked_for_without_making_every_cell_distinct() -> None:
+    """Only the cells that may hold a hidden character are made distinct: the distinct
+    cells of all of them (2M terms of a 2M-row file) held 190 MB, four times the column,
+    to find none. Arrow now allocates next to nothing for a column without one."""
+    import pyarrow as pa
+
+    from core.data import readers
+
+    values = pa.array([f"term {i} word" for i in range(200_000)], pa.large_string()).to_pandas()
+    default = pa.default_memory_pool()
+    pool = pa.proxy_memory_pool(default)  # counts what is allocated from here on
+    pa.set_memory_pool(pool)
+    try:
+        assert readers._hidden_cells(values) == []
+        assert readers._hidden_cells(pd.concat([values, pd.Series(["a\u200bb"], dtype="str")],
+                                               ignore_index=True)) == ["a\u200bb"]
+    finally:
+        pa.set_memory_pool(default)
+    assert pool.max_memory() < values.array.nbytes / 10
+
+
+def test_rows_are_hashed_for_the_duplicate_check_in_duckdb() -> None:
+    """Rows that may repeat are found by a 64-bit hash of each canonical row, in DuckDB
+    a vector at a time (pandas' `duplicated` held 410 MB of per-column codes and hash
+    tables for 2M rows): equal rows hash alike, and a row that differs in any one column,
+    if only by a null against an empty text, 0 or a day, hashes apart."""
+    from core.data import readers
+
+    row = {"campaign_id": "C1", "term": "a b", "clicks": 3, "cost": 1.5,
+           "date": pd.Timestamp("2024-05-01")}
+    others = [{**row, "campaign_id": None}, {**row, "campaign_id": ""}, {**row, "term": "a  b"},
+              {**row, "clicks": None}, {**row, "clicks": 0}, {**row, "cost": None},
+              {**row, "cost": 0.0}, {**row, "date": None}, {**row, "date": pd.Timestamp(0)}]
+    frame = pd.DataFrame([row, *others, row]).astype(
+        {"campaign_id": "str", "term": "str", "clicks": "Int64", "cost": "float64",
+         "date": "datetime64[us]"})
+    hashes = readers._row_hashes(frame)
+    assert len(hashes) == len(frame) and hashes[0] == hashes[-1]
+    assert len(set(hashes[:-1].tolist())) == len(frame) - 1
+
+
 def test_sony_research_file_keeps_rows_that_differ_in_rank() -> None:
     """sony_bank_morgage.csv repeats keywords with another Rank (a column the importer
     ignores); PROVENANCE.md gives 1,000 rows, and every one is kept."""

@@ -12,6 +12,7 @@ only an irregular one is re-read row by row to say where it goes wrong.
 
 from __future__ import annotations
 
+import array
 import contextlib
 import csv
 import functools
@@ -28,6 +29,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -171,6 +173,15 @@ _TEXT_PIECE = 1 << 20
 # A cell of Python whitespace only (`str.strip` leaves nothing), for Arrow's RE2, whose \s
 # is ASCII only; and a superset of the totals labels `_TOTAL_LABEL` matches.
 _BLANK_CELL = r"^[\s\x0b\x1c-\x1f\x85\p{Z}]*$"
+# The characters Python's `str.split` and `str.strip` take for whitespace (`str.isspace`),
+# as an RE2 class body; and, by them, the cells that cleaning leaves as they are
+# (`_per_distinct`): a term without whitespace but single spaces between words, a first
+# `[` or `"` or any `+` (`strip_match_decoration`), and a non-blank cell without
+# whitespace at either end (`_stripped`).
+_PY_SPACE = (r"\t-\r\x1c-\x20\x85\xa0\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}"
+             r"\x{205f}\x{3000}")
+_PLAIN_TERM = rf'^(?:[^{_PY_SPACE}\["+][^{_PY_SPACE}+]*(?: [^{_PY_SPACE}+]+)*)?$'
+_PLAIN_STRIPPED = rf"^[^{_PY_SPACE}](?s:.*[^{_PY_SPACE}])?$"
 _TOTAL_WORD = r"(?i)tota|gesamt|合計|総計"
 
 # Builds the error for (message, row position, canonical column) of the file being read.
@@ -385,7 +396,9 @@ def _read_one(data: bytes, name: str, encoding: str | None = None) -> ReadResult
                          "decompress it and import the CSV or Parquet file inside", file=name)
     else:
         text, encoding_warnings = _decode(data, name, encoding)
-        raw = _read_delimited(text, name)
+        del data  # the cells are in Arrow from here on: neither the bytes (when this was
+        raw = _read_delimited(text, name)  # their last holder) nor the text are held
+        del text  # through the cleaning (266 MB of a 133 MB file's peak)
         raw.warnings[:0] = encoding_warnings
     currencies = _currencies(raw, name)
     frame, warnings = _canonical_frame(raw, name)
@@ -841,38 +854,45 @@ def _total_rows(columns: list[pa.ChunkedArray], layout: _Layout) -> np.ndarray:
                     dtype="int64")
 
 
-def _arrow_columns(rows: list[list[str]], width: int) -> list[pa.ChunkedArray]:
-    """Rows as Arrow text columns."""
-    if not rows:
-        return [pa.chunked_array([], pa.large_string()) for _ in range(width)]
-    return [pa.chunked_array([pa.array(cells, pa.large_string())])
-            for cells in zip(*rows, strict=True)]
+def _to_arrow(rows: list[list[str]], parts: list[list[pa.Array]]) -> None:
+    """Move `rows` to Arrow, one array a column appended to `parts`, and empty it."""
+    if rows:
+        for part, cells in zip(parts, zip(*rows, strict=True), strict=True):
+            part.append(pa.array(cells, pa.large_string()))
+        rows.clear()
 
 
 def _rows_one_by_one(reader, layout: _Layout
                      ) -> tuple[list[pa.ChunkedArray], np.ndarray, int]:
     """Rows (as Arrow text columns) with the line each starts on; blank lines skipped; the
-    first malformed or ragged row refused with its line."""
+    first malformed or ragged row refused with its line. Rows go to Arrow `_CHUNK_ROWS`
+    at a time, as `_rows_at_once`'s do, with cyclic GC paused: a Python list of strings
+    per row of the whole file was held at once (a 133 MB file with one blank line peaked
+    at 2.1 GB, now 1.0 GB, and its read took 24.4 CPU s, now 13.7)."""
     name, skip, width = layout.name, layout.skip, layout.width
     rows: list[list[str]] = []
-    lines: list[int] = []
+    parts: list[list[pa.Array]] = [[] for _ in range(width)]
+    lines = array.array("q")
     totals = 0
     end_line = reader.line_num  # physical lines consumed after the preamble
     try:
-        for row in reader:
-            start, end_line = skip + end_line + 1, reader.line_num
-            if len(row) != width:
-                if not any(cell.strip() for cell in row):
-                    continue  # blank line
-                if len(row) > width and not any(cell.strip() for cell in row[width:]):
-                    row = row[:width]  # trailing empty cells from a trailing delimiter
-                else:
-                    raise _ragged_row(row, width, start, skip + end_line, layout)
-            if _is_total(row, layout):
-                totals += 1
-                continue
-            rows.append(row)
-            lines.append(start)
+        with _no_cycle_collection():
+            for row in reader:
+                start, end_line = skip + end_line + 1, reader.line_num
+                if len(row) != width:
+                    if not any(cell.strip() for cell in row):
+                        continue  # blank line
+                    if len(row) > width and not any(cell.strip() for cell in row[width:]):
+                        row = row[:width]  # trailing empty cells from a trailing delimiter
+                    else:
+                        raise _ragged_row(row, width, start, skip + end_line, layout)
+                if _is_total(row, layout):
+                    totals += 1
+                    continue
+                rows.append(row)
+                lines.append(start)
+                if len(rows) == _CHUNK_ROWS:
+                    _to_arrow(rows, parts)
     except csv.Error as err:
         start = skip + end_line + 1
         if "unexpected end of data" in str(err):
@@ -888,7 +908,9 @@ def _rows_one_by_one(reader, layout: _Layout
         raise InputError(
             f"malformed quoting ({err}): quote the whole field and double any quote inside it",
             file=name, line=skip + reader.line_num) from None
-    return _arrow_columns(rows, width), np.asarray(lines, dtype="int64"), totals
+    _to_arrow(rows, parts)
+    return ([pa.chunked_array(part, pa.large_string()) for part in parts],
+            np.asarray(lines, dtype="int64"), totals)
 
 
 def _ragged_row(row: list[str], width: int, start: int, end: int, layout: _Layout
@@ -1110,7 +1132,8 @@ def _canonical_frame(raw: _RawTable, name: str) -> tuple[pd.DataFrame, list[str]
             raw.values[column] = _visible_cells(raw.values[column], name,
                                                 raw.headers[column], warnings)
 
-    terms, decorated = _per_distinct(raw.values["term"], strip_match_decoration, ("", None))
+    terms, decorated = _per_distinct(raw.values["term"], strip_match_decoration, ("", None),
+                                     _PLAIN_TERM)
     empty = np.flatnonzero((terms == "").to_numpy())
     if empty.size:
         raise fail("the term is empty", int(empty[0]), "term")
@@ -1176,12 +1199,12 @@ _MAYBE_HIDDEN = r"[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]"
 
 
 def _hidden_cells(values: pd.Series) -> list[str]:
-    """The distinct cells that hold a hidden character. Arrow finds the candidates among
-    the distinct cells (0.1 s for 1.5M terms; a Python pass doubled the read time), then
-    `hidden_pattern` judges them."""
+    """The distinct cells that hold a hidden character. Arrow finds the candidates (0.1 s
+    for 1.5M terms; a Python pass doubled the read time), then `hidden_pattern` judges
+    them. Only the candidates are made distinct: the distinct cells of all (2M terms of a
+    2M-row file) held 190 MB."""
     cells = pa.array(values, from_pandas=True, type=pa.large_string())
-    distinct = pc.unique(cells)
-    candidates = distinct.filter(pc.match_substring_regex(distinct, _MAYBE_HIDDEN))
+    candidates = pc.unique(cells.filter(pc.match_substring_regex(cells, _MAYBE_HIDDEN)))
     search = hidden_pattern().search
     return [text for text in candidates.to_pylist() if text and search(text)]
 
@@ -1295,10 +1318,12 @@ def _duplicates(frame: pd.DataFrame, raw: _RawTable) -> np.ndarray:
     Not rows that only clean alike: one search term matched by two keywords is two rows
     that differ in the Keyword column, which the importer does not keep, and `+a` and
     `a` are two keywords. Rows that are identical in every input column clean alike, so
-    only rows whose canonical form repeats are compared cell by cell.
+    only rows whose canonical form repeats (whose hash repeats, `_row_hashes`: a superset)
+    are compared cell by cell.
     """
     duplicated = np.zeros(len(frame), dtype=bool)
-    alike = np.flatnonzero(frame.drop(columns="source_line").duplicated(keep=False).to_numpy())
+    hashes = pd.Series(_row_hashes(frame.drop(columns="source_line")))
+    alike = np.flatnonzero(hashes.duplicated(keep=False).to_numpy())
     if alike.size:
         seen: set[tuple] = set()
         for position, cells in zip(alike, raw.cells(alike), strict=True):
@@ -1309,6 +1334,17 @@ def _duplicates(frame: pd.DataFrame, raw: _RawTable) -> np.ndarray:
             duplicated[position] = cells in seen
             seen.add(cells)
     return duplicated
+
+
+def _row_hashes(frame: pd.DataFrame) -> np.ndarray:
+    """A 64-bit hash of each row of `frame` (equal rows hash alike), by DuckDB over its
+    Arrow columns a vector at a time: pandas' `duplicated` held 410 MB of per-column codes
+    and hash tables for 2M rows of 14 columns (bench/import_big.py)."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    listed = ", ".join(f'"{column}"' for column in table.column_names)
+    with duckdb.connect(config={"threads": 1, "preserve_insertion_order": True}) as con:
+        con.register("term_rows", table)
+        return con.execute(f"SELECT hash({listed}) AS h FROM term_rows").fetchnumpy()["h"]
 
 
 def _as_text(values: pd.Series) -> list[str | None]:
@@ -1324,19 +1360,46 @@ def _as_text(values: pd.Series) -> list[str | None]:
 
 def _stripped(values: pd.Series) -> pd.Series:
     """Text cells with surrounding whitespace removed; blank cells become null."""
-    (cleaned,) = _per_distinct(values, lambda v: (v.strip() or None,), (None,))
+    (cleaned,) = _per_distinct(values, lambda v: (v.strip() or None,), (None,),
+                               _PLAIN_STRIPPED)
     return cleaned
 
 
-def _per_distinct(values: pd.Series, clean: Callable[[str], tuple],
-                  missing: tuple) -> list[pd.Series]:
+def _per_distinct(values: pd.Series, clean: Callable[[str], tuple], missing: tuple,
+                  plain: str | None = None) -> list[pd.Series]:
     """"str" columns of `clean`'s outputs for every cell as text (`missing` for empty
     cells), computed once per distinct cell: exports repeat the same campaign, ad group
-    and keyword on many rows."""
+    and keyword on many rows.
+
+    `plain`: an RE2 pattern of the cells `clean` gives back as they are, None for its
+    other outputs. Arrow finds them, and only the other cells are cleaned in Python: a
+    Python string per distinct term and its cleaned forms held 470 MB of a 2M-row file
+    whose terms (nearly all distinct) needed no cleaning (bench/import_big.py)."""
+    if plain is not None:
+        return _per_odd_cell(values, clean, missing, plain)
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     outputs = [missing if v is None else clean(v) for v in _as_text(pd.Series(uniques))]
     return [_spread([output[i] for output in outputs], codes, empty)
             for i, empty in enumerate(missing)]
+
+
+def _per_odd_cell(values: pd.Series, clean: Callable[[str], tuple], missing: tuple,
+                  plain: str) -> list[pd.Series]:
+    """`_per_distinct` of the cells not matching `plain` (and the empty ones), the rest
+    kept as they are: `values` itself when every cell is plain."""
+    cells = pa.array(values, from_pandas=True, type=pa.large_string())
+    odd = pc.invert(pc.match_substring_regex(cells, plain)).fill_null(True)
+    odd = pa.array(odd.to_numpy(zero_copy_only=False))  # one mask for all chunks of `cells`
+    odd_at = np.flatnonzero(odd.to_numpy(zero_copy_only=False))
+    rows = len(values)
+    if not odd_at.size:
+        nothing = np.full(rows, -1, dtype=np.int64)
+        return [values.reset_index(drop=True), *(_spread([], nothing, None) for _ in missing[1:])]
+    cleaned = _per_distinct(values.iloc[odd_at], clean, missing)
+    bases = [cells, *(pa.nulls(rows, pa.large_string()) for _ in missing[1:])]
+    return [pc.replace_with_mask(base, odd, pa.array(part, from_pandas=True,
+                                                     type=pa.large_string())).to_pandas()
+            for base, part in zip(bases, cleaned, strict=True)]
 
 
 def _spread(per_code: list[str | None], codes: np.ndarray, empty: str | None) -> pd.Series:
