@@ -29,7 +29,6 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -1340,8 +1339,11 @@ def _row_hashes(frame: pd.DataFrame) -> np.ndarray:
     """A 64-bit hash of each row of `frame` (equal rows hash alike), by DuckDB over its
     Arrow columns a vector at a time: pandas' `duplicated` held 410 MB of per-column codes
     and hash tables for 2M rows of 14 columns (bench/import_big.py)."""
+    import duckdb  # here: a notebook's read_terms imports nothing of the store's engine
+
     table = pa.Table.from_pandas(frame, preserve_index=False)
-    listed = ", ".join(f'"{column}"' for column in table.column_names)
+    listed = ", ".join('"{}"'.format(str(column).replace('"', '""'))
+                       for column in table.column_names)
     with duckdb.connect(config={"threads": 1, "preserve_insertion_order": True}) as con:
         con.register("term_rows", table)
         return con.execute(f"SELECT hash({listed}) AS h FROM term_rows").fetchnumpy()["h"]
