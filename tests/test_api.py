@@ -195,6 +195,24 @@ def test_exclude_account_takes_true_or_false_only(fitted) -> None:
         fitted.neighbors("C00042"))
 
 
+def test_the_store_lookup_takes_exclude_account_true_or_false_only(trained_home) -> None:
+    """`Lookup.neighbors(exclude_account="no")` left the campaign's own account out, as
+    `CampaignModel.neighbors` did before it used the shared flag check."""
+    from core import InputError
+    from core.serve import registry
+    from core.serve.lookup import Lookup
+
+    lookup = Lookup(registry.alias("production"))
+    for value in ("no", 0, None):
+        with pytest.raises(InputError, match=rf"exclude_account must be True or False, not "
+                                             rf"{re.escape(repr(value))}"):
+            lookup.neighbors("C00042", exclude_account=value)
+        with pytest.raises(InputError, match="exclude_account must be True or False"):
+            lookup.campaign("C00042", exclude_account=value)
+    assert lookup.neighbors("C00042", exclude_account=np.bool_(False)).equals(
+        lookup.neighbors("C00042"))
+
+
 def test_yes_no_settings_take_true_or_false_only(fitted, tmp_path: Path) -> None:
     """`save(include_terms="no")` saved the term rows (a truthy string), silently; `save`
     and `registry.campaign_model(with_terms=...)` check their flag as `neighbors` does."""
