@@ -741,6 +741,22 @@ def test_a_registry_model_loads_with_its_versions_term_rows(trained_home):
         bare.suggest("C00042")
 
 
+def test_campaign_models_term_rows_are_refused_naming_campaign_model(trained_home):
+    """`registry.campaign_model(terms=5)` said "load takes a DataFrame …", naming a function
+    the user had not called."""
+    from core import InputError
+    from core.data import datasets
+    from core.serve import registry
+
+    with pytest.raises(InputError, match=r"^campaign_model takes a DataFrame of term rows .*"
+                                         r"not int"):
+        registry.campaign_model("production", terms=5)
+    doubled = pd.concat([datasets.terms("demo", 1)[["campaign_id", "term"]]] * 2, axis=1)
+    with pytest.raises(InputError, match=r"^campaign_model: the term rows have more than one "
+                                         r"column named 'campaign_id'"):
+        registry.campaign_model("production", terms=doubled)
+
+
 def test_a_model_deleted_while_a_notebook_loads_it_is_named_as_deleted(
         second_model: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Another process deleting the model while `campaign_model` read its rows gave "…

@@ -752,14 +752,17 @@ class CampaignModel(BaseEstimator):
 
     @classmethod
     def load(cls, path: str | Path, terms: pd.DataFrame | None = None, *,
-             topic_names: Mapping[int, str] | None = None) -> CampaignModel:
+             topic_names: Mapping[int, str] | None = None,
+             _caller: str = "load") -> CampaignModel:
         """A model from an artifact folder: one `save` wrote, or a registry model's
         (`$TOPICLAB_HOME/models/<model_id>/`). `terms`: the rows it was trained on, when
         the folder has none (registry models; needed for suggestions and for models
         saved before encoded counts were). `topic_names`: {topic: name} for topics people
         named; the others keep their automatic names. A registry model's names live in
         its store, not its folder: `core.serve.registry.campaign_model(model_id)` loads it
-        with them, as the app shows them."""
+        with them, as the app shows them. `_caller`: the function the user called, which
+        messages about `terms` name (`registry.campaign_model(terms=5)` said "load takes a
+        DataFrame …")."""
         path = _folder_path("load", path)
         if topic_names is None and _in_registry(path):
             warnings.warn(
@@ -770,7 +773,7 @@ class CampaignModel(BaseEstimator):
         if terms is None and (path / TERMS_FILE).exists():
             terms = pd.read_parquet(path / TERMS_FILE)
         elif terms is not None:
-            terms = _checked_frame("load", terms)
+            terms = _checked_frame(_caller, terms)
         counts = EncodedCounts.load(path)
         if counts is not None and terms is not None:
             _check_same_campaigns(terms, counts.campaign_ids, path)
