@@ -326,6 +326,29 @@ def test_term_rows_without_a_campaign_are_refused_by_name(fitted) -> None:
         CampaignModel(**MODEL_ARGS).fit(terms)
 
 
+def test_messages_listing_names_agree_with_how_many(fitted) -> None:
+    """Messages listing names read "lack the column(s) ['term']" and "Unknown role(s) …"
+    whether one name was missing or several."""
+    from core import CampaignModel, InputError
+    from core.data import auth
+    from core.model import engines
+
+    rows = pd.DataFrame({"campaign_id": ["C1"], "term": ["plumber"]})
+    with pytest.raises(InputError, match=r"term rows lack the column 'term'$"):
+        CampaignModel(**MODEL_ARGS).fit(rows[["campaign_id"]])
+    with pytest.raises(InputError, match=r"lack the columns 'campaign_id', 'term'$"):
+        CampaignModel(**MODEL_ARGS).fit(rows.rename(columns={"campaign_id": "a", "term": "b"}))
+    with pytest.raises(InputError, match=r"has no parameter 'iteration'; it takes"):
+        engines.make_engine("tomotopy", iteration=5)
+    with pytest.raises(InputError, match=r"has no parameters 'a', 'b'; it takes"):
+        engines.make_engine("tomotopy", b=1, a=2)
+    with pytest.raises(InputError, match=r"^neighbors lacks the columns 'campaign_id', "
+                                         r"'similarity'$"):
+        actions.suggest(rows, rows, pd.DataFrame({"x": [1]}), np.ones(3))
+    with pytest.raises(auth.IdentityError, match=r"^Unknown roles 'elf', 'wizard' in"):
+        auth.role_for("ana@example.com", {"wizard": ["*"], "elf": ["*"]})
+
+
 def test_fit_on_rows_with_nothing_to_learn_says_so(fitted) -> None:
     """An empty frame, a term column of blanks and terms of stop words only were all "no
     words are left after the vocabulary filters (… no_below=2, no_above=0.5): lower

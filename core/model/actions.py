@@ -61,7 +61,7 @@ import pandas as pd
 
 from core.data.currencies import format_money
 from core.data.schema import METRIC_COLUMNS
-from core.errors import InputError, counted, plural
+from core.errors import InputError, counted, listed, plural
 from core.model.namewords import place_words
 from core.model.neighbors import MIN_SIMILARITY
 
@@ -616,7 +616,7 @@ def suggest(campaign_terms: pd.DataFrame, neighbor_terms: pd.DataFrame,
                                  (neighbors, "neighbors", ("campaign_id", "similarity"))]:
         missing = [c for c in needed if c not in frame.columns]
         if missing:
-            raise InputError(f"{label} lacks the column(s) {missing}")
+            raise InputError(f"{label} lacks the {listed('column', missing)}")
     fingerprint = np.asarray(fingerprint, dtype=float).ravel()
     if fingerprint.size == 0 or fingerprint.sum() <= 0:
         raise InputError("the fingerprint must have a positive total weight")

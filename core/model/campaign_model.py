@@ -39,7 +39,7 @@ from sklearn.exceptions import NotFittedError
 from core import whole
 from core.config import STORE_FILE
 from core.data.schema import METRIC_COLUMNS, ROW_POSITION
-from core.errors import InputError, NotFoundError, case_hint, counted, plural, quoted
+from core.errors import InputError, NotFoundError, case_hint, counted, listed, plural, quoted
 from core.model import actions, artifact, brand, namewords, relevance
 from core.model.brand import BrandIndex
 from core.model.corpus import Corpus, EncodedCounts, Encoder
@@ -827,7 +827,7 @@ def _check_same_campaigns(terms: pd.DataFrame, campaign_ids: Sequence[str], path
     version or dataset) gave neighbours without names and empty or wrong actions, silently."""
     missing_columns = [c for c in ("campaign_id", "term") if c not in terms.columns]
     if missing_columns:
-        raise InputError(f"term rows lack the column(s) {missing_columns}")
+        raise InputError(f"term rows lack the {listed('column', missing_columns)}")
     # the campaigns fit learns from: those with a term (`corpus.campaign_rows`); a
     # campaign whose rows have none is not in the model, so its own rows loaded must match
     given = set(terms.loc[terms["term"].notna(), "campaign_id"].dropna().astype(str).unique())
