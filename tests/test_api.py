@@ -764,6 +764,32 @@ def test_a_registry_model_loads_with_its_versions_term_rows(trained_home):
         bare.suggest("C00042")
 
 
+def test_suggest_quotes_amounts_in_the_datasets_currency(trained_home):
+    """`CampaignModel.suggest` quoted every amount with 2 decimals and no code ("spent
+    30.00") where the app, knowing the dataset's currency, says "spent 30 JPY"."""
+    from core import InputError
+    from core.data import datasets
+    from core.model.actions import to_frame
+    from core.serve import registry
+    from core.serve.lookup import Lookup
+
+    datasets.set_currency("demo", "JPY")
+    model = registry.campaign_model("production")
+    assert model.currency_ == "JPY"
+    mine = to_frame(model.suggest("C00042").actions)
+    pd.testing.assert_frame_equal(mine, to_frame(Lookup(registry.alias("production"))
+                                                 .campaign("C00042").suggestions.actions),
+                                  check_dtype=False)
+    reasons = " ".join(mine["reason"])
+    assert re.search(r"CPC \d+ JPY vs median \d+ JPY", reasons), reasons  # yen have no cents
+    euros = " ".join(to_frame(model.suggest("C00042", currency=" eur ").actions)["reason"])
+    assert re.search(r"CPC \d+\.\d\d EUR", euros) and " JPY" not in euros
+    with pytest.raises(InputError, match=r"Currency 'EURO' is not an ISO 4217 code"):
+        model.suggest("C00042", currency="euro")
+    with pytest.raises(InputError, match=r"Currency 5 is not an ISO 4217 code"):
+        model.suggest("C00042", currency=5)
+
+
 def test_campaign_models_term_rows_are_refused_naming_campaign_model(trained_home):
     """`registry.campaign_model(terms=5)` said "load takes a DataFrame …", naming a function
     the user had not called."""

@@ -38,6 +38,7 @@ from sklearn.exceptions import NotFittedError
 
 from core import whole
 from core.config import STORE_FILE
+from core.data.currencies import checked_code
 from core.data.schema import METRIC_COLUMNS, ROW_POSITION
 from core.errors import InputError, NotFoundError, case_hint, counted, listed, plural, quoted
 from core.model import actions, artifact, brand, namewords, relevance
@@ -496,7 +497,9 @@ class CampaignModel(BaseEstimator):
     Fitted attributes: `engine_`, `encoder_`, `vocabulary_`, `topic_term_` (K x V),
     `fingerprints_` (campaign_id x topic, rows sum to 1, float32 as stored by scoring),
     `oov_share_`, `counts_` (the encoded term matrix), `topic_names_`, `campaigns_` (one
-    row per campaign), `terms_` (the rows fitted on), `index_`, `manifest_`.
+    row per campaign), `terms_` (the rows fitted on), `index_`, `manifest_`, `currency_`
+    (of the cost, for the amounts `suggest` quotes: None, or the dataset's for a registry
+    model loaded with `core.serve.registry.campaign_model`).
     """
 
     def __init__(self, k: int = 20, engine: str = DEFAULT_ENGINE, seed: int = 0,
@@ -598,6 +601,7 @@ class CampaignModel(BaseEstimator):
             self.campaigns_ = pd.DataFrame(index=self.fingerprints_.index, columns=PERFORMANCE)
             self._rows = None
         self._brand_index: BrandIndex | None = None  # built by `_brands` when first asked
+        self.currency_: str | None = None
         self.index_ = fit_index(ids, weights, counts, "This model", encoder,
                                 self.term_weight, self.vector_weight)
         self._term_fit = actions.term_topic_fit_from(encoder, engine)
@@ -678,12 +682,16 @@ class CampaignModel(BaseEstimator):
         found = self.index_.query_id(campaign_id, n, exclude=exclude, allowed=allowed)
         return neighbor_table(found, self.topic_names_, self.campaigns_)
 
-    def suggest(self, campaign: str | Sequence[str], n: int = 10) -> actions.SuggestionResult:
+    def suggest(self, campaign: str | Sequence[str], n: int = 10, *,
+                currency: str | None = None) -> actions.SuggestionResult:
         """Suggested actions (best first, with evidence) for a campaign id, or for the
         keywords of a new campaign: the same as the Lookup page's. `actions.to_frame`
-        turns them into one table."""
+        turns them into one table. `currency`: an ISO 4217 code, the cost's, for the
+        amounts reasons quote (default `currency_`): they said "spent 30.00" where the
+        app says "spent 30 JPY"."""
         self._check_fitted()
         n = whole.whole("n", n, 1)
+        currency = self.currency_ if currency is None else checked_code(currency)
         if self._rows is None:
             raise InputError("This model was loaded without its term rows: "
                              "CampaignModel.load(path, terms=...) to get suggestions (a "
@@ -710,7 +718,8 @@ class CampaignModel(BaseEstimator):
             own = keyword_rows(keywords)
         return suggest_actions(own, fingerprint, table, self._rows, self.engine_,
                                self.vocabulary_, self._term_fit, self.topic_names_,
-                               brand_words=self.brand_words_, brands=self._brands())
+                               brand_words=self.brand_words_, brands=self._brands(),
+                               currency=currency)
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickled without the brand index, a cache of closures that pickle refuses
