@@ -226,6 +226,25 @@ def money_column(label: str, code: str | None):
                                          format=currencies.money_format(code))
 
 
+# Whole counts with thousands separators (Lookup's and Explore's clicks showed as 2337504
+# beside costs' 2,547,311); conversions, which Google Ads reports in fractions (16.50 in
+# the Sony exports), with its two decimals. CSV downloads keep the raw numbers.
+COUNT = "%,d"
+CONVERSIONS = "%,.2f"
+COUNT_COLUMNS = ("clicks", "impressions", "terms")
+
+
+def count_columns() -> dict:
+    """`column_config` of a table's counts (`COUNT_COLUMNS`, `conversions`)."""
+    return {**{c: st.column_config.NumberColumn(format=COUNT) for c in COUNT_COLUMNS},
+            "conversions": st.column_config.NumberColumn(format=CONVERSIONS)}
+
+
+def metric_columns(code: str | None) -> dict:
+    """`column_config` of a table of campaign metrics: amounts in `code` and counts."""
+    return money_columns(code) | count_columns()
+
+
 def money_columns(code: str | None, **labels: str) -> dict:
     """`column_config` of a table's `cpc` and `cost` columns (and any others named in
     `labels`, column=label) as amounts in `code`."""
@@ -251,7 +270,7 @@ def evidence_table(evidence: pd.DataFrame, code: str | None) -> tuple[pd.DataFra
     benchmark's CTR or conversion rate in percent points as its reason and every other
     table show rates (it read 0.058 under "CTR 5.75% vs median 9.79%"), its CPC in the
     currency; amounts (`cost`) as `money_columns`."""
-    config = money_columns(code)
+    config = metric_columns(code)
     metric = evidence["metric"].iloc[0] if "metric" in evidence and len(evidence) else None
     if metric in ("CTR", "conversion rate"):
         evidence = evidence.assign(**{c: evidence[c] * 100 for c in _BENCHMARK_VALUES

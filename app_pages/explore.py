@@ -107,7 +107,7 @@ with tab_campaigns:
         column_config={
             "ctr": st.column_config.NumberColumn("CTR", format=ui.PERCENT),
             "conversion_rate": st.column_config.NumberColumn("Conv. rate", format=ui.PERCENT),
-            **ui.money_columns(money),
+            **ui.metric_columns(money),
         },
     )
 

@@ -176,7 +176,7 @@ st.dataframe(ui.as_percent_points(result.neighbors), hide_index=True, column_ord
     **similarity,
     "ctr": st.column_config.NumberColumn("CTR", format=ui.PERCENT),
     "conversion_rate": st.column_config.NumberColumn("Conv. rate", format=ui.PERCENT),
-    **ui.money_columns(money),
+    **ui.metric_columns(money),
     "similar_enough": st.column_config.CheckboxColumn(
         "similar enough", help="At or above the minimum similarity: actions learn from it"),
 })

@@ -118,7 +118,8 @@ st.dataframe(ui.as_percent_points(clusters, ("median_ctr", "median_conversion_ra
              hide_index=True, column_config={
                  "cluster": None,
                  "name": st.column_config.TextColumn("cluster", pinned=True),
-                 "campaigns": st.column_config.NumberColumn("campaigns", format="%d"),
+                 **ui.count_columns(),
+                 "campaigns": st.column_config.NumberColumn("campaigns", format=ui.COUNT),
                  "top_topics": st.column_config.TextColumn("top topics (mean weight)"),
                  "median_ctr": st.column_config.NumberColumn("median CTR", format=ui.PERCENT),
                  "median_cpc": ui.money_column("median CPC", money),

@@ -6,6 +6,7 @@ import streamlit as st
 
 import ui
 from core.data import auth
+from core.errors import counted
 from core.model import relevance
 from core.ops import carry
 from core.serve import naming, registry, topics
@@ -80,7 +81,7 @@ with ui.friendly_errors():
                                                             on="campaign_id")
     right.markdown("**Top campaigns**")
     if unknown := topics.without_known_words(topic_view):
-        right.caption(f"Left out: {unknown:,} campaign{'s' * (unknown > 1)} the model knows "
+        right.caption(f"Left out: {counted(unknown, 'campaign')} the model knows "
                       "no word of (the same weight on every topic says nothing about them).")
     if top.empty:
         right.caption("No campaign weighs on this topic (each one's weight rounds to 0).")

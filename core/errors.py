@@ -30,6 +30,13 @@ def counted(n: int, one: str, many: str | None = None) -> str:
     return f"{n:,} {plural(n, one, many)}"
 
 
+def listed(one: str, names: Iterable[object], many: str | None = None) -> str:
+    """`one` (or `many`) and the names quoted: "column 'term'", "columns 'campaign_id',
+    'term'". Messages said "lack the column(s) ['term']" and "Unknown role(s) …"."""
+    names = list(names)
+    return f"{plural(len(names), one, many)} {', '.join(map(repr, names))}"
+
+
 def case_hint(name: object, known: Iterable[str], what: str = "Names") -> str:
     """" Did you mean 'demo'? Names are case-sensitive." when `name` is a known name but
     for case, or for spaces at its ends, which an import strips (else ""): `datasets Demo`

@@ -196,6 +196,24 @@ def test_exclude_account_takes_true_or_false_only(fitted) -> None:
         fitted.neighbors("C00042"))
 
 
+def test_the_store_lookup_takes_exclude_account_true_or_false_only(trained_home) -> None:
+    """`Lookup.neighbors(exclude_account="no")` left the campaign's own account out, as
+    `CampaignModel.neighbors` did before it used the shared flag check."""
+    from core import InputError
+    from core.serve import registry
+    from core.serve.lookup import Lookup
+
+    lookup = Lookup(registry.alias("production"))
+    for value in ("no", 0, None):
+        with pytest.raises(InputError, match=rf"exclude_account must be True or False, not "
+                                             rf"{re.escape(repr(value))}"):
+            lookup.neighbors("C00042", exclude_account=value)
+        with pytest.raises(InputError, match="exclude_account must be True or False"):
+            lookup.campaign("C00042", exclude_account=value)
+    assert lookup.neighbors("C00042", exclude_account=np.bool_(False)).equals(
+        lookup.neighbors("C00042"))
+
+
 def test_yes_no_settings_take_true_or_false_only(fitted, tmp_path: Path) -> None:
     """`save(include_terms="no")` saved the term rows (a truthy string), silently; `save`
     and `registry.campaign_model(with_terms=...)` check their flag as `neighbors` does."""
@@ -307,6 +325,29 @@ def test_term_rows_without_a_campaign_are_refused_by_name(fitted) -> None:
     with pytest.raises(InputError, match=r"2 term rows have no campaign_id \(the first: "
                                          r"term row \.iloc\[3\] \(index 3\), term '.+'\)"):
         CampaignModel(**MODEL_ARGS).fit(terms)
+
+
+def test_messages_listing_names_agree_with_how_many(fitted) -> None:
+    """Messages listing names read "lack the column(s) ['term']" and "Unknown role(s) …"
+    whether one name was missing or several."""
+    from core import CampaignModel, InputError
+    from core.data import auth
+    from core.model import engines
+
+    rows = pd.DataFrame({"campaign_id": ["C1"], "term": ["plumber"]})
+    with pytest.raises(InputError, match=r"term rows lack the column 'term'$"):
+        CampaignModel(**MODEL_ARGS).fit(rows[["campaign_id"]])
+    with pytest.raises(InputError, match=r"lack the columns 'campaign_id', 'term'$"):
+        CampaignModel(**MODEL_ARGS).fit(rows.rename(columns={"campaign_id": "a", "term": "b"}))
+    with pytest.raises(InputError, match=r"has no parameter 'iteration'; it takes"):
+        engines.make_engine("tomotopy", iteration=5)
+    with pytest.raises(InputError, match=r"has no parameters 'a', 'b'; it takes"):
+        engines.make_engine("tomotopy", b=1, a=2)
+    with pytest.raises(InputError, match=r"^neighbors lacks the columns 'campaign_id', "
+                                         r"'similarity'$"):
+        actions.suggest(rows, rows, pd.DataFrame({"x": [1]}), np.ones(3))
+    with pytest.raises(auth.IdentityError, match=r"^Unknown roles 'elf', 'wizard' in"):
+        auth.role_for("ana@example.com", {"wizard": ["*"], "elf": ["*"]})
 
 
 def test_fit_on_rows_with_nothing_to_learn_says_so(fitted) -> None:
@@ -722,6 +763,48 @@ def test_a_registry_model_loads_with_its_versions_term_rows(trained_home):
     assert bare.neighbors("C00042", 5)["campaign_name"].isna().all()
     with pytest.raises(InputError, match=r"registry\.campaign_model\(model_id\)"):
         bare.suggest("C00042")
+
+
+def test_suggest_quotes_amounts_in_the_datasets_currency(trained_home):
+    """`CampaignModel.suggest` quoted every amount with 2 decimals and no code ("spent
+    30.00") where the app, knowing the dataset's currency, says "spent 30 JPY"."""
+    from core import InputError
+    from core.data import datasets
+    from core.model.actions import to_frame
+    from core.serve import registry
+    from core.serve.lookup import Lookup
+
+    datasets.set_currency("demo", "JPY")
+    model = registry.campaign_model("production")
+    assert model.currency_ == "JPY"
+    mine = to_frame(model.suggest("C00042").actions)
+    pd.testing.assert_frame_equal(mine, to_frame(Lookup(registry.alias("production"))
+                                                 .campaign("C00042").suggestions.actions),
+                                  check_dtype=False)
+    reasons = " ".join(mine["reason"])
+    assert re.search(r"CPC \d+ JPY vs median \d+ JPY", reasons), reasons  # yen have no cents
+    euros = " ".join(to_frame(model.suggest("C00042", currency=" eur ").actions)["reason"])
+    assert re.search(r"CPC \d+\.\d\d EUR", euros) and " JPY" not in euros
+    with pytest.raises(InputError, match=r"Currency 'EURO' is not an ISO 4217 code"):
+        model.suggest("C00042", currency="euro")
+    with pytest.raises(InputError, match=r"Currency 5 is not an ISO 4217 code"):
+        model.suggest("C00042", currency=5)
+
+
+def test_campaign_models_term_rows_are_refused_naming_campaign_model(trained_home):
+    """`registry.campaign_model(terms=5)` said "load takes a DataFrame …", naming a function
+    the user had not called."""
+    from core import InputError
+    from core.data import datasets
+    from core.serve import registry
+
+    with pytest.raises(InputError, match=r"^campaign_model takes a DataFrame of term rows .*"
+                                         r"not int"):
+        registry.campaign_model("production", terms=5)
+    doubled = pd.concat([datasets.terms("demo", 1)[["campaign_id", "term"]]] * 2, axis=1)
+    with pytest.raises(InputError, match=r"^campaign_model: the term rows have more than one "
+                                         r"column named 'campaign_id'"):
+        registry.campaign_model("production", terms=doubled)
 
 
 def test_a_model_deleted_while_a_notebook_loads_it_is_named_as_deleted(

@@ -40,6 +40,29 @@ def test_without_account_rows_only_its_own_ad_groups_count():
     assert duplicates.duplicate_keywords(OTHER) is None
 
 
+def test_titles_count_with_separators_and_agreement():
+    """Titles spelled their counts `{n} keyword{'s' * (n > 1)}`: no thousands separator
+    ("Resolve 1200 duplicate keywords") and "0 keyword" for a zero; they use `counted`."""
+    many = rows("C1", [(f"kw {i}", "exact", group, 1.0)
+                       for i in range(1200) for group in ("A", "B")])
+    assert duplicates.duplicate_keywords(many).title == "Resolve 1,200 duplicate keywords"
+    assert duplicates.duplicate_keywords(OWN).title == "Resolve 1 duplicate keyword"
+
+
+def test_no_count_agrees_by_multiplying_an_s():
+    """The idiom `'s' * (n > 1)` gives "0 keyword" and no separators; `core.errors.counted`
+    and `plural` say it for every count."""
+    import re
+    from pathlib import Path
+    repo = Path(__file__).resolve().parent.parent
+    sources = [*repo.joinpath("core").rglob("*.py"), *repo.joinpath("app_pages").glob("*.py"),
+               repo / "ui.py", repo / "app.py"]
+    found = [f"{p.name}:{n}" for p in sources
+             for n, line in enumerate(p.read_text("utf-8").splitlines(), 1)
+             if re.search(r"""['"]s['"] \* \(""", line)]
+    assert found == []
+
+
 def test_lookup_suggests_duplicates_across_the_account(trained_home):
     from core.serve.lookup import Lookup
 

@@ -127,7 +127,7 @@ def test_app_refuses_an_unknown_role_in_the_role_map(home, small_csv):
     at.secrets = {**AUTH_SECRETS, "topiclab": {"roles": {"wizard": ["*@example.com"]}}}
     at.run()
     assert not at.exception
-    assert any("Unknown role(s) 'wizard'" in e.value for e in at.error)
+    assert any("Unknown role 'wizard'" in e.value for e in at.error)
 
 
 def test_a_widget_callback_acts_as_the_signed_in_user(home, small_csv):

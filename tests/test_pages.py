@@ -572,6 +572,31 @@ def test_costs_show_in_the_datasets_currency_with_its_decimals(trained_home):
     assert re.fullmatch(r"Exactly \d{1,3}(,\d{3})*\.\d\d EUR", card.proto.help)
 
 
+def count_formats(frame) -> dict[str, str]:
+    """printf format of a shown table's count columns."""
+    config = json.loads(frame.proto.columns)
+    return {c: config[c]["type_config"].get("format") for c in
+            ("clicks", "impressions", "terms", "conversions", "campaigns") if c in config}
+
+
+def test_counts_show_with_thousands_separators_as_costs_do(trained_home):
+    """Lookup's neighbours and Explore's campaigns showed clicks and impressions as
+    2337504 beside costs' 2,547,311."""
+    counts = {"clicks": ui.COUNT, "impressions": ui.COUNT, "terms": ui.COUNT,
+              "conversions": ui.CONVERSIONS}
+    assert ui.COUNT == "%,d" and ui.CONVERSIONS == "%,.2f"
+    at = ok(page("explore"))
+    assert count_formats(at.dataframe[0]) == counts
+    assert at.dataframe[0].value["clicks"].max() >= 1000  # a count that needs a separator
+    at = page("lookup")
+    ok(at.selectbox(key="lookup_campaign").set_value("C00002").run())
+    assert count_formats(at.dataframe[0]) == counts
+    assert pd.api.types.is_integer_dtype(at.dataframe[0].value["clicks"])  # raw numbers
+    evidence = [count_formats(f) for f in at.dataframe[1:] if "clicks" in f.value]
+    assert evidence and all(e["clicks"] == ui.COUNT for e in evidence)
+    assert count_formats(ok(page("map")).dataframe[0])["campaigns"] == ui.COUNT
+
+
 def test_rates_show_in_percent_in_charts_and_evidence_as_in_tables(trained_home):
     """Explore's CTR histogram was of fractions (0.05) beside the table's percent (5.00%),
     the Map's CTR hover and colour bar too, and a CTR benchmark's evidence read 0.058

@@ -24,7 +24,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from fnmatch import fnmatch
 
-from core.errors import PermissionDenied, TopicLabError
+from core.errors import PermissionDenied, TopicLabError, listed
 from core.plain_text import hidden_characters
 
 
@@ -97,7 +97,7 @@ def role_for(email: str | None, role_map: Mapping[str, Sequence[str]]) -> str | 
     """The role whose patterns match this e-mail (case-insensitive), or None."""
     unknown = sorted(set(role_map) - set(PERMISSIONS))
     if unknown:
-        raise IdentityError(f"Unknown role(s) {', '.join(map(repr, unknown))} in "
+        raise IdentityError(f"Unknown {listed('role', unknown)} in "
                             f"[topiclab.roles]; use {', '.join(sorted(PERMISSIONS))}.")
     if not email:
         return None

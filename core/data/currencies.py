@@ -9,6 +9,8 @@ older export may still name (HRK, SLL, ZWL, ANG, CUC, VEF, MRO, STD, BYR, LTL).
 
 from __future__ import annotations
 
+from core.errors import InputError
+
 ISO_4217 = frozenset((
     "AED", "AFN", "ALL", "AMD", "AOA", "ARS", "AUD", "AWG", "AZN", "BAM", "BBD", "BDT",
     "BGN", "BHD", "BIF", "BMD", "BND", "BOB", "BOV", "BRL", "BSD", "BTN", "BWP", "BYN",
@@ -33,6 +35,17 @@ ISO_4217 = frozenset((
 def is_currency(code: str) -> bool:
     """Whether `code` (upper case, as written) is an ISO 4217 currency code."""
     return code in ISO_4217
+
+def checked_code(code: object) -> str:
+    """`code` as a currency code (spaces trimmed, upper-cased), or an InputError naming it
+    unless ISO 4217 has it: a dataset's setting and the amounts `suggest` quotes take the
+    same codes."""
+    text = code.strip().upper() if isinstance(code, str) else None
+    if text is None or not is_currency(text):
+        shown = repr(text) if text is not None else f"{code!r:.80}"
+        raise InputError(f"Currency {shown} is not an ISO 4217 code such as EUR, USD or JPY.")
+    return text
+
 
 # ISO 4217 minor units other than 2 (List One, 2025): digits after the decimal point.
 _MINOR_UNITS = {

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 
 from core import whole
 from core.data import audit, auth, store
-from core.data.currencies import is_currency
+from core.data.currencies import checked_code
 from core.errors import InputError, NotFoundError, case_hint, quoted
 
 
@@ -325,9 +325,7 @@ def set_currency(name: str, code: str) -> str:
     """Set the currency of a dataset's cost (ISO 4217, e.g. 'JPY'). Requires `import`."""
     auth.require("import")
     name = stored_name(name)
-    code = (code or "").strip().upper()
-    if not is_currency(code):
-        raise InputError(f"Currency {code!r} is not an ISO 4217 code such as EUR, USD or JPY.")
+    code = checked_code(code or "")
     with store.transaction() as con:
         if not con.execute("SELECT 1 FROM datasets WHERE name = ?", [name]).fetchone():
             known = {row[0] for row in con.execute("SELECT DISTINCT name FROM datasets").fetchall()}

@@ -61,7 +61,7 @@ import pandas as pd
 
 from core.data.currencies import format_money
 from core.data.schema import METRIC_COLUMNS
-from core.errors import InputError, counted, plural
+from core.errors import InputError, counted, listed, plural
 from core.model.namewords import place_words
 from core.model.neighbors import MIN_SIMILARITY
 
@@ -428,7 +428,7 @@ def _add_keywords(own: set[str], neighbor_terms: pd.DataFrame, neighbors: pd.Dat
                                      "neighbor_conversions"])
     return Action(
         kind="add_keywords",
-        title=f"Add {len(ideas)} keyword{'s' * (len(ideas) > 1)} that similar campaigns use",
+        title=f"Add {counted(len(ideas), 'keyword')} that similar campaigns use",
         reason=(f"{counted(len(ideas), 'term')} used by at least {need} of the {len(sims)} "
                 f"most similar campaigns {plural(len(ideas), 'is', 'are')} missing here; "
                 f"top: '{top['term']}' (used by {int(top['neighbors'])}{detail})"),
@@ -442,7 +442,7 @@ def _no_ideas_note(uses: dict[str, dict], own: set[str], need: int, similar: int
     used by both)."""
     missing = [t for t in uses if t not in own]
     shared = [t for t in missing if len(uses[t]) >= need]
-    of = f"the {similar} similar campaign{'s' * (similar > 1)}"
+    of = f"the {counted(similar, 'similar campaign')}"
     if not missing:
         return f"No keyword ideas: this campaign has every term {of} use."
     if not shared:
@@ -491,7 +491,7 @@ def _add_negatives(campaign_terms: pd.DataFrame, own_keywords: set[str], fingerp
     listed = poor.head(s.negative_max)
     return Action(
         kind="add_negatives",
-        title=f"Add {len(poor)} negative keyword{'s' * (len(poor) > 1)}",
+        title=f"Add {counted(len(poor), 'negative keyword')}",
         reason=(f"{counted(len(poor), 'search term')} spent "
                 f"{format_money(wasted, s.currency)} ({share:.0%} of the "
                 f"campaign's cost) without converting and fit its topics poorly "
@@ -616,7 +616,7 @@ def suggest(campaign_terms: pd.DataFrame, neighbor_terms: pd.DataFrame,
                                  (neighbors, "neighbors", ("campaign_id", "similarity"))]:
         missing = [c for c in needed if c not in frame.columns]
         if missing:
-            raise InputError(f"{label} lacks the column(s) {missing}")
+            raise InputError(f"{label} lacks the {listed('column', missing)}")
     fingerprint = np.asarray(fingerprint, dtype=float).ravel()
     if fingerprint.size == 0 or fingerprint.sum() <= 0:
         raise InputError("the fingerprint must have a positive total weight")

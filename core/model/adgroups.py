@@ -159,7 +159,7 @@ def wrong_ad_group(campaign_terms: pd.DataFrame,
     n = len(found)
     return Action(
         kind=KIND,
-        title=(f"Move {n} search term{'s' * (n > 1)} to the ad group that fits "
+        title=(f"Move {counted(n, 'search term')} to the ad group that fits "
                f"{'them' if n > 1 else 'it'}"),
         reason=(f"{counted(n, 'search term')} {plural(n, 'is', 'are')} matched by a keyword "
                 f"of another ad group of this campaign better than by any keyword of the one "

@@ -508,7 +508,7 @@ def brand_leak(campaign_terms: pd.DataFrame, index: BrandIndex,
     n_own, n_comp = int((found["leak"] == OWN).sum()), int((found["leak"] == COMPETITOR).sum())
     top = evidence.iloc[0]
     if n_own:
-        title = f"Move {n_own} own-brand term{'s' * (n_own > 1)} out of this non-brand campaign"
+        title = f"Move {counted(n_own, 'own-brand term')} out of this non-brand campaign"
         reason = (f"{counted(n_own, 'row')} {plural(n_own, 'names', 'name')} the "
                   f"advertiser's brand ('{top['brand']}', e.g. "
                   f"'{top['term']}') in a non-brand campaign ({share:.0%} of its cost): "
@@ -516,7 +516,7 @@ def brand_leak(campaign_terms: pd.DataFrame, index: BrandIndex,
                   f"{plural(n_own, 'it', 'them')} to the brand "
                   f"campaign and add the brand as a negative here")
     else:
-        title = (f"Remove {n_comp} competitor-brand term{'s' * (n_comp > 1)} from this brand "
+        title = (f"Remove {counted(n_comp, 'competitor-brand term')} from this brand "
                  "campaign")
         reason = (f"{counted(n_comp, 'row')} of this brand campaign "
                   f"{plural(n_comp, 'names', 'name')} another advertiser's brand "

@@ -38,8 +38,9 @@ from sklearn.exceptions import NotFittedError
 
 from core import whole
 from core.config import STORE_FILE
+from core.data.currencies import checked_code
 from core.data.schema import METRIC_COLUMNS, ROW_POSITION
-from core.errors import InputError, NotFoundError, case_hint, counted, plural, quoted
+from core.errors import InputError, NotFoundError, case_hint, counted, listed, plural, quoted
 from core.model import actions, artifact, brand, namewords, relevance
 from core.model.brand import BrandIndex
 from core.model.corpus import Corpus, EncodedCounts, Encoder
@@ -496,7 +497,9 @@ class CampaignModel(BaseEstimator):
     Fitted attributes: `engine_`, `encoder_`, `vocabulary_`, `topic_term_` (K x V),
     `fingerprints_` (campaign_id x topic, rows sum to 1, float32 as stored by scoring),
     `oov_share_`, `counts_` (the encoded term matrix), `topic_names_`, `campaigns_` (one
-    row per campaign), `terms_` (the rows fitted on), `index_`, `manifest_`.
+    row per campaign), `terms_` (the rows fitted on), `index_`, `manifest_`, `currency_`
+    (of the cost, for the amounts `suggest` quotes: None, or the dataset's for a registry
+    model loaded with `core.serve.registry.campaign_model`).
     """
 
     def __init__(self, k: int = 20, engine: str = DEFAULT_ENGINE, seed: int = 0,
@@ -598,6 +601,7 @@ class CampaignModel(BaseEstimator):
             self.campaigns_ = pd.DataFrame(index=self.fingerprints_.index, columns=PERFORMANCE)
             self._rows = None
         self._brand_index: BrandIndex | None = None  # built by `_brands` when first asked
+        self.currency_: str | None = None
         self.index_ = fit_index(ids, weights, counts, "This model", encoder,
                                 self.term_weight, self.vector_weight)
         self._term_fit = actions.term_topic_fit_from(encoder, engine)
@@ -678,12 +682,16 @@ class CampaignModel(BaseEstimator):
         found = self.index_.query_id(campaign_id, n, exclude=exclude, allowed=allowed)
         return neighbor_table(found, self.topic_names_, self.campaigns_)
 
-    def suggest(self, campaign: str | Sequence[str], n: int = 10) -> actions.SuggestionResult:
+    def suggest(self, campaign: str | Sequence[str], n: int = 10, *,
+                currency: str | None = None) -> actions.SuggestionResult:
         """Suggested actions (best first, with evidence) for a campaign id, or for the
         keywords of a new campaign: the same as the Lookup page's. `actions.to_frame`
-        turns them into one table."""
+        turns them into one table. `currency`: an ISO 4217 code, the cost's, for the
+        amounts reasons quote (default `currency_`): they said "spent 30.00" where the
+        app says "spent 30 JPY"."""
         self._check_fitted()
         n = whole.whole("n", n, 1)
+        currency = self.currency_ if currency is None else checked_code(currency)
         if self._rows is None:
             raise InputError("This model was loaded without its term rows: "
                              "CampaignModel.load(path, terms=...) to get suggestions (a "
@@ -710,7 +718,8 @@ class CampaignModel(BaseEstimator):
             own = keyword_rows(keywords)
         return suggest_actions(own, fingerprint, table, self._rows, self.engine_,
                                self.vocabulary_, self._term_fit, self.topic_names_,
-                               brand_words=self.brand_words_, brands=self._brands())
+                               brand_words=self.brand_words_, brands=self._brands(),
+                               currency=currency)
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickled without the brand index, a cache of closures that pickle refuses
@@ -752,14 +761,17 @@ class CampaignModel(BaseEstimator):
 
     @classmethod
     def load(cls, path: str | Path, terms: pd.DataFrame | None = None, *,
-             topic_names: Mapping[int, str] | None = None) -> CampaignModel:
+             topic_names: Mapping[int, str] | None = None,
+             _caller: str = "load") -> CampaignModel:
         """A model from an artifact folder: one `save` wrote, or a registry model's
         (`$TOPICLAB_HOME/models/<model_id>/`). `terms`: the rows it was trained on, when
         the folder has none (registry models; needed for suggestions and for models
         saved before encoded counts were). `topic_names`: {topic: name} for topics people
         named; the others keep their automatic names. A registry model's names live in
         its store, not its folder: `core.serve.registry.campaign_model(model_id)` loads it
-        with them, as the app shows them."""
+        with them, as the app shows them. `_caller`: the function the user called, which
+        messages about `terms` name (`registry.campaign_model(terms=5)` said "load takes a
+        DataFrame …")."""
         path = _folder_path("load", path)
         if topic_names is None and _in_registry(path):
             warnings.warn(
@@ -770,7 +782,7 @@ class CampaignModel(BaseEstimator):
         if terms is None and (path / TERMS_FILE).exists():
             terms = pd.read_parquet(path / TERMS_FILE)
         elif terms is not None:
-            terms = _checked_frame("load", terms)
+            terms = _checked_frame(_caller, terms)
         counts = EncodedCounts.load(path)
         if counts is not None and terms is not None:
             _check_same_campaigns(terms, counts.campaign_ids, path)
@@ -824,7 +836,7 @@ def _check_same_campaigns(terms: pd.DataFrame, campaign_ids: Sequence[str], path
     version or dataset) gave neighbours without names and empty or wrong actions, silently."""
     missing_columns = [c for c in ("campaign_id", "term") if c not in terms.columns]
     if missing_columns:
-        raise InputError(f"term rows lack the column(s) {missing_columns}")
+        raise InputError(f"term rows lack the {listed('column', missing_columns)}")
     # the campaigns fit learns from: those with a term (`corpus.campaign_rows`); a
     # campaign whose rows have none is not in the model, so its own rows loaded must match
     given = set(terms.loc[terms["term"].notna(), "campaign_id"].dropna().astype(str).unique())

@@ -74,7 +74,7 @@ def duplicate_keywords(campaign_terms: pd.DataFrame,
     top = evidence.iloc[0]
     return Action(
         kind=KIND,
-        title=f"Resolve {len(keys)} duplicate keyword{'s' * (len(keys) > 1)}",
+        title=f"Resolve {counted(len(keys), 'duplicate keyword')}",
         reason=(f"{counted(len(keys), 'keyword')} of this campaign ({share:.0%} of its "
                 f"keyword cost) also {plural(len(keys), 'sits', 'sit')} in another ad group "
                 f"or in {counted(other_campaigns.nunique(), 'other campaign')} of the "

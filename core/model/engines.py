@@ -33,7 +33,7 @@ from typing import Any, ClassVar, NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
-from core.errors import InputError
+from core.errors import InputError, listed
 from core.model import spark_session
 from core.progress import Progress
 
@@ -856,5 +856,6 @@ def make_engine(name: str = DEFAULT_ENGINE, **params: Any) -> Engine:
     allowed = [p for p in inspect.signature(engine_cls.__init__).parameters if p != "self"]
     unknown = sorted(set(params) - set(allowed))
     if unknown:
-        raise InputError(f"engine {name!r} has no parameter(s) {unknown}; it takes {allowed}")
+        raise InputError(f"engine {name!r} has no {listed('parameter', unknown)}; it takes "
+                         f"{allowed}")
     return engine_cls(**params)

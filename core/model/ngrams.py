@@ -181,7 +181,7 @@ def ngram_waste(campaign_terms: pd.DataFrame, settings: NgramSettings | None = N
     top = safe.iloc[0]
     return Action(
         kind=KIND,
-        title=f"Block {len(safe)} wasteful search-term fragment{'s' * (len(safe) > 1)}",
+        title=f"Block {counted(len(safe), 'wasteful search-term fragment')}",
         reason=(f"{counted(len(safe), 'fragment')} of 1-{s.max_n} words spent {wasted:,.2f} "
                 f"({share:.0%} of search-term cost) on {counted(len(blocked), 'search term')} "
                 f"without a "

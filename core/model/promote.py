@@ -97,7 +97,7 @@ def promote_search_terms(campaign_terms: pd.DataFrame, settings: PromoteSettings
     where = f" in ad group '{top['ad_group']}'" if top["ad_group"] else ""
     return Action(
         kind=KIND,
-        title=f"Add {len(picks)} converting search term{'s' * (len(picks) > 1)} as keywords",
+        title=f"Add {counted(len(picks), 'converting search term')} as keywords",
         reason=(f"{counted(len(picks), 'search term')} brought "
                 f"{picks['conversions'].sum():,.1f} "
                 f"conversions ({share:.0%} of the campaign's) at a cost per conversion <= "

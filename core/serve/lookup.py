@@ -238,6 +238,8 @@ class Lookup:
                        min_terms: int = 0) -> list:
         """The n nearest stored campaigns as `Neighbor`s (no table): see `neighbors`."""
         n, min_terms = whole.whole("n", n), whole.whole("min_terms", min_terms, 0)
+        # "no" left the campaign's own account out, as it did in `CampaignModel.neighbors`
+        exclude_account = whole.flag("exclude_account", exclude_account)
         campaign_id = self.check(campaign_id)
         # the account is only read to leave it out (a pandas lookup per request otherwise)
         account = self.campaigns.at[campaign_id, "account"] if exclude_account else None

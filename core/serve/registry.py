@@ -586,10 +586,13 @@ def campaign_model(model_ref: str | None = None, terms: pd.DataFrame | None = No
         terms = datasets.terms(record["dataset"], int(record["version"]))
     pause("campaign_model")
     try:
-        return CampaignModel.load(model_dir(model_id), terms, topic_names=topic_labels(model_id))
+        model = CampaignModel.load(model_dir(model_id), terms, topic_names=topic_labels(model_id),
+                                   _caller="campaign_model")
     except (TopicLabError, OSError) as err:
         _check_not_deleted(model_id, err)
         raise
+    model.currency_ = datasets.currency(record["dataset"])  # as Lookup quotes amounts
+    return model
 
 
 def _check_not_deleted(model_id: str, err: Exception) -> None:
