@@ -1627,6 +1627,32 @@ def test_a_brand_list_change_reaches_the_running_service(served):
         assert not gateway.holder.refresh(force=False)        # nothing changed since
 
 
+def test_a_currency_change_reaches_the_running_service(served):
+    """`set_currency` (Explore's currency setting) marks a serving change: the served
+    models quote amounts in the new currency and the cache is cleared. /v1/suggest kept
+    quoting the currency the model was loaded with (here none) until a restart."""
+    from core.data import datasets
+
+    key = keys.create("currency", rate_per_minute=10_000).key
+    body = {"campaign_id": CAMPAIGN}
+
+    def negatives(response: httpx.Response) -> str:
+        assert response.status_code == 200, response.text
+        return next(a["reason"] for a in response.json()["actions"]
+                    if a["kind"] == "add_negatives")
+
+    with client() as (c, gateway):
+        assert re.search(r"spent \d+\.\d\d \(", negatives(post(c, "suggest", body, key)))
+        dataset = gateway.holder.state.production.dataset
+        datasets.set_currency(dataset, "JPY")
+        assert gateway.holder.refresh(force=False)
+        assert re.search(r"spent [\d,]+ JPY \(", negatives(post(c, "suggest", body, key)))
+        datasets.set_currency(dataset, "EUR")
+        assert gateway.holder.refresh(force=False)
+        assert re.search(r"spent \d+\.\d\d EUR \(", negatives(post(c, "suggest", body, key)))
+        assert not gateway.holder.refresh(force=False)        # nothing changed since
+
+
 def test_an_answer_computed_on_a_replaced_snapshot_is_not_cached(served, monkeypatch):
     """A topic renamed while a request computes on the old snapshot: its answer (old names)
     is sent but not cached after the poller cleared the cache, so the next request gets the
