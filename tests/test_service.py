@@ -529,6 +529,36 @@ def test_a_body_in_another_charset_than_utf8_is_named_as_such(served):
         assert r.status_code == 200 and "café" in r.json()["unknown_words"], r.text
 
 
+
+def test_a_utf16_or_utf32_body_is_refused_and_a_utf8_bom_tolerated(served):
+    """The standard library guesses UTF-16/32 from a body's first bytes, so such a body,
+    with or without a byte-order mark, was answered (200), though JSON on the wire must be
+    UTF-8 (RFC 8259 §8.1); and `charset=utf-16` with ASCII text (`{\0"\0…`: NUL bytes are
+    ASCII) passed the charset check. Now a 422 naming the encoding (415 with the charset
+    said). A UTF-8 byte-order mark is tolerated, as the RFC allows a parser to."""
+    key = keys.create("wide").key
+    text = json.dumps({"campaign_id": CAMPAIGN})
+    json_type = {"X-API-Key": key, "Content-Type": "application/json"}
+    with client() as (c, _):
+        for encoding, said in (("utf-16-le", "UTF-16-LE text (no byte-order mark)"),
+                               ("utf-16-be", "UTF-16-BE text (no byte-order mark)"),
+                               ("utf-16", "UTF-16 text (with byte-order mark)"),
+                               ("utf-32-le", "UTF-32-LE text (no byte-order mark)"),
+                               ("utf-32", "UTF-32 text (with byte-order mark)")):
+            r = c.post("/v1/fingerprint", content=text.encode(encoding), headers=json_type)
+            assert r.status_code == 422, (encoding, r.text)
+            assert r.json()["error"] == (f"The body is {said}, and JSON must be UTF-8 (RFC "
+                                         "8259): send its text as UTF-8."), r.text
+            assert r.json()["request_id"] == r.headers["X-Request-Id"]
+        r = c.post("/v1/fingerprint", content=text.encode("utf-16-le"),
+                   headers={**json_type, "Content-Type": "application/json; charset=utf-16"})
+        assert r.status_code == 415 and r.json()["error"].startswith(
+            "The body is sent as charset=utf-16 (its Content-Type), but JSON must be UTF-8"), \
+            r.text
+        r = c.post("/v1/fingerprint", content=text.encode("utf-8-sig"), headers=json_type)
+        assert r.status_code == 200 and r.json()["campaign_id"] == CAMPAIGN, r.text
+
+
 def test_ambiguous_requests_are_refused_naming_what_is_wrong(served):
     """What the service read one way without a word: two X-API-Key headers (the first
     was used), a key repeated in a JSON object (the last value won), a keyword holding

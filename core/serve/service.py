@@ -763,8 +763,24 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
     return found
 
 
+def refuse_other_utf(body: bytes) -> None:
+    """A body in UTF-16 or UTF-32 (with or without a byte-order mark), which the standard
+    library reads by guessing the encoding from its first bytes (`json.detect_encoding`):
+    such bodies were answered, though JSON on the wire must be UTF-8 (RFC 8259 §8.1). A
+    UTF-8 byte-order mark is tolerated (the RFC lets a parser ignore it): read as absent."""
+    encoding = json.detect_encoding(body)
+    if encoding in ("utf-8", "utf-8-sig"):
+        return
+    name = encoding.upper()
+    mark = "with" if name in ("UTF-16", "UTF-32") else "no"
+    raise AnswerError(422, f"The body is {name} text ({mark} byte-order mark), and JSON "
+                           "must be UTF-8 (RFC 8259): send its text as UTF-8.")
+
+
 def _standard_json(body: bytes) -> Any:
-    """The body as the standard library reads it, refusing a repeated key by name."""
+    """The body as the standard library reads it, refusing a repeated key by name (and any
+    encoding but UTF-8, which it would have guessed and read)."""
+    refuse_other_utf(body)
     try:
         return json.loads(body, object_pairs_hook=_unique_keys)
     except _RepeatedKey as err:
@@ -851,7 +867,9 @@ def refuse_charset(request: Request, body: bytes) -> None:
     codec can't decode byte 0xe9 …)` that named neither the charset nor UTF-8)."""
     found = _CHARSET.search(request.headers.get("content-type", ""))
     charset = found.group(1).lower() if found else "utf-8"
-    if charset not in _UTF8_NAMES and not body.isascii():
+    # A NUL byte is ASCII, but never in UTF-8 JSON (it must be escaped): a `charset=utf-16`
+    # body of ASCII text (`{\0"\0…`) passed as if it read alike, and was decoded as UTF-16.
+    if charset not in _UTF8_NAMES and not (body.isascii() and b"\0" not in body):
         raise AnswerError(415, f"The body is sent as charset={charset} (its Content-Type), "
                                "but JSON must be UTF-8 (RFC 8259): send its text as UTF-8, "
                                "with charset=utf-8 or no charset.")
