@@ -714,7 +714,22 @@ def test_while_the_models_load_requests_are_told_to_retry(served, monkeypatch, c
             assert "is starting" in c.get("/healthz").json()["problem"]
             r = post(c, "fingerprint", {"campaign_id": CAMPAIGN}, key)
             assert r.status_code == 503, r.text
-            assert "is starting" in r.json()["error"] and r.headers["Retry-After"]
+            assert "is starting" in r.json()["error"] and r.headers["Retry-After"] == "1"
+            # How long it has been loading, and a Retry-After of as long again (was "retry
+            # in a few seconds" and 5 s, 21 s into the demo's start on a busy machine).
+            app.state.gateway.started_at -= 20
+            r = post(c, "fingerprint", {"campaign_id": CAMPAIGN}, key)
+            assert r.status_code == 503 and r.headers["Retry-After"] == "21", r.text
+            assert re.fullmatch(r"Not ready: the service is starting: its models and keys are "
+                                r"being loaded, for 20\.\d s so far; retry in 21 s\.",
+                                r.json()["error"]), r.text
+            r = c.get("/readyz")
+            assert r.status_code == 503 and r.headers["Retry-After"] == "21"
+            assert "for 20." in r.json()["problem"]
+            app.state.gateway.started_at -= 100
+            r = post(c, "fingerprint", {"campaign_id": CAMPAIGN}, key)
+            assert r.headers["Retry-After"] == "30" and "retry in 30 s or later." in \
+                r.json()["error"], r.text
         finally:
             release.set()
         assert app.state.gateway.holder.first_round.wait(120)

@@ -109,8 +109,8 @@ def _scored(lookup: Lookup, campaign_id: str) -> bool:
 # What a request, /healthz and /readyz hear before the first read: a valid key was a 401
 # "unknown or revoked" (the keys were not read yet) and /readyz said "no production model:
 # train one and promote it" while it loaded (seconds at 100,000 campaigns).
-STARTING = ("the service is starting: its models and keys are being loaded; retry in a "
-            "few seconds")
+# The gateway adds how long it has been loading and when to retry (`Gateway.starting`).
+STARTING = "the service is starting: its models and keys are being loaded"
 
 
 @dataclass(frozen=True)
