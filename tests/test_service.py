@@ -673,8 +673,11 @@ def test_without_a_production_model_the_service_is_up_but_not_ready(home, caplog
     slow = keys.create("one-a-minute", rate_per_minute=1).key
     with caplog.at_level(logging.WARNING, logger="core.serve.service"), client() as (c, _):
         assert c.get("/healthz").status_code == 200
-        r = c.get("/readyz")
+        r = c.get("/readyz", headers={"X-Request-Id": "probe-1"})
         assert r.status_code == 503 and "promote" in r.json()["problem"]
+        # an error body as every other: `error` and `request_id` (it had neither)
+        assert r.json()["error"] == f"Not ready: {r.json()['problem']}."
+        assert r.json()["request_id"] == r.headers["X-Request-Id"] == "probe-1"
         # the start's end is said (it said nothing at all without a production model)
         assert re.search(r"scoring service: started after \d+\.\d s but not ready \(/readyz "
                          r"answers 503\): no production model: train one and promote it",
@@ -726,6 +729,8 @@ def test_while_the_models_load_requests_are_told_to_retry(served, monkeypatch, c
             r = c.get("/readyz")
             assert r.status_code == 503 and r.headers["Retry-After"] == "21"
             assert "for 20." in r.json()["problem"]
+            assert r.json()["error"].startswith("Not ready: the service is starting")
+            assert r.json()["request_id"] == r.headers["X-Request-Id"]
             app.state.gateway.started_at -= 100
             r = post(c, "fingerprint", {"campaign_id": CAMPAIGN}, key)
             assert r.headers["Retry-After"] == "30" and "retry in 30 s or later." in \
@@ -743,6 +748,21 @@ def test_while_the_models_load_requests_are_told_to_retry(served, monkeypatch, c
         rf"scoring service: ready after \d+\.\d s, serving production={production} "
         rf"candidate=\S+", ready[0]), caplog.text
     assert "now serving" not in caplog.text
+
+
+def test_a_bug_outside_the_scoring_endpoints_is_a_500_with_the_request_id(served):
+    """The app's last-resort handler (a bug in /metrics, /healthz, /readyz): the same body
+    as a bug in a scoring endpoint, which says where the details are (it said only
+    "internal error"), the request id in it and in the header, and no trace."""
+    app = create_app(Settings(poll_s=60.0))
+    with TestClient(app, raise_server_exceptions=False) as c:
+        assert app.state.gateway.holder.first_round.wait(120)
+        app.state.gateway.metrics.registry = None      # generate_latest(None) fails
+        r = c.get("/metrics", headers={"X-Request-Id": "scrape-7"})
+        assert r.status_code == 500 and "Traceback" not in r.text
+        assert r.json() == {"error": "internal error; the request id is in the service's log",
+                            "request_id": "scrape-7"}
+        assert r.headers["X-Request-Id"] == "scrape-7"
 
 
 def test_a_store_with_nothing_to_serve_is_read_once_not_every_round(home):

@@ -67,6 +67,7 @@ from core.serve.response_cache import ResponseCache
 from core.serve.serving import ModelHolder, Served
 
 log = logging.getLogger(__name__)
+INTERNAL_ERROR = "internal error; the request id is in the service's log"  # a bug: no trace
 NO_PRODUCTION = "no production model: train one and promote it (`python -m core promote MODEL_ID`)"
 disable_created_metrics()  # no `_created` series beside every counter
 
@@ -349,7 +350,7 @@ class Gateway:
     # -- one request ------------------------------------------------------------------
     async def handle(self, request: Request, endpoint: str) -> Response:
         outcome = Outcome(endpoint, request_id(request))
-        status, body, headers = 500, {"error": "internal error"}, {}
+        status, body, headers = 500, {"error": INTERNAL_ERROR}, {}
         if not self.limit.try_acquire():
             n = self.limit.limit
             status, body = 503, {"error": f"More than {counted(n, 'request')} "
@@ -377,8 +378,7 @@ class Gateway:
         except Exception:  # a bug: logged here with its trace, never sent to the client
             log.exception("scoring service: %s failed (request %s)", endpoint,
                           outcome.request_id)
-            status, body = 500, {"error": "internal error; the request id is in the "
-                                          "service's log"}
+            status, body = 500, {"error": INTERNAL_ERROR}
         finally:
             self.limit.release()
         return self._finish(outcome, status, body, headers)
@@ -967,12 +967,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "canary_percent_set": state.canary_percent,
                 "canary_set_for": state.canary_for, "problem": state.problem,
                 "worker": os.getpid()}
-        headers = _plain_headers(state, request_id(request))
+        rid = request_id(request)
+        headers = _plain_headers(state, rid)
         if state.starting:
             body["problem"], retry = gateway.starting()
             headers["Retry-After"] = str(retry)
         elif not state.ready:
             body["problem"] = state.problem or NO_PRODUCTION
+        if not state.ready:   # an error body as every other (it had neither `error` nor id)
+            body.update(error=f"Not ready: {body['problem']}.", request_id=rid)
         return JSONResponse(body, status_code=200 if state.ready else 503, headers=headers)
 
     @app.get("/metrics")
@@ -1005,7 +1008,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def crash(request: Request, err: Exception) -> Response:
         rid = request_id(request)
         log.exception("scoring service: unhandled error (request %s)", rid, exc_info=err)
-        return JSONResponse({"error": "internal error", "request_id": rid}, status_code=500,
+        return JSONResponse({"error": INTERNAL_ERROR, "request_id": rid}, status_code=500,
                             headers=_plain_headers(gateway.holder.state, rid))
 
     return app
