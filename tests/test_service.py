@@ -350,6 +350,14 @@ def test_every_status_code(served):
 
         r = c.get("/v1/nowhere")
         assert r.status_code == 404 and "error" in r.json()
+        # a wrong method names the right one, in words and in Allow (it had no Allow)
+        r = c.get("/v1/suggest")
+        assert (r.status_code, r.headers["Allow"]) == (405, "POST"), r.headers
+        assert r.json()["error"] == "GET is not allowed on /v1/suggest; use POST."
+        assert r.json()["request_id"] == r.headers["X-Request-Id"]
+        r = c.post("/healthz")
+        assert (r.status_code, r.headers["Allow"]) == (405, "GET, HEAD"), r.headers
+        assert r.json()["error"] == "POST is not allowed on /healthz; use GET or HEAD."
         for path in ("/v1/nowhere", "/healthz", "/readyz", "/metrics"):  # every answer
             headers = c.get(path).headers
             assert (headers["X-Model-Id"], headers["X-Variant"]) == (production, "production")

@@ -998,11 +998,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         hint = (f"; the endpoint is {path.rstrip('/')}, without the trailing slash."
                 if path.endswith("/") and path.rstrip("/") in routes else
                 "; see /openapi.json.")
+        # 405: the methods the path takes, said and in `Allow` (RFC 9110 requires it; the
+        # header Starlette set was dropped, and the message did not say to use POST)
+        allowed = sorted({m for r in app.routes if getattr(r, "path", None) == path
+                          for m in getattr(r, "methods", None) or ()})
         message = {404: f"No endpoint {path}{hint}",
-                   405: f"{request.method} is not allowed on {request.url.path}."}
+                   405: f"{request.method} is not allowed on {path}; use "
+                        f"{' or '.join(allowed)}."}
+        headers = _plain_headers(gateway.holder.state, rid)
+        if err.status_code == 405 and allowed:
+            headers["Allow"] = ", ".join(allowed)
         return JSONResponse({"error": message.get(err.status_code, str(err.detail)),
                              "request_id": rid}, status_code=err.status_code,
-                            headers=_plain_headers(gateway.holder.state, rid))
+                            headers=headers)
 
     @app.exception_handler(Exception)
     async def crash(request: Request, err: Exception) -> Response:
