@@ -335,6 +335,11 @@ def test_every_status_code(served):
             assert field in r.json()["error"], (bad, r.json())
         r = c.post("/v1/suggest", content=b'{"campaign_id": ', headers={"X-API-Key": am})
         assert r.status_code == 422 and "not valid JSON" in r.json()["error"]
+        for empty, said in ((b"", "empty:"), (b" \r\n", "empty but for white space:")):
+            r = c.post("/v1/suggest", content=empty, headers={"X-API-Key": am})
+            assert r.status_code == 422 and r.json()["error"] == (
+                f'The body is {said} send a JSON object, such as {{"campaign_id": '
+                '"C00042"}.'), r.text
         r = post(c, "feedback", {"campaign_id": CAMPAIGN, "neighbor_id": "C00004"}, am)
         assert r.status_code == 422 and "`useful`" in r.json()["error"]
 

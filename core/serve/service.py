@@ -796,6 +796,9 @@ def _standard_json(body: bytes) -> Any:
     """The body as the standard library reads it, refusing a repeated key by name (and any
     encoding but UTF-8, which it would have guessed and read)."""
     refuse_other_utf(body)
+    if not body.strip():   # was "not valid JSON (Expecting value: line 1 column 1 (char 0))"
+        raise AnswerError(422, "The body is empty" + (" but for white space" if body else "")
+                          + ": send a JSON object, such as {\"campaign_id\": \"C00042\"}.")
     try:
         return json.loads(body, object_pairs_hook=_unique_keys)
     except _RepeatedKey as err:
