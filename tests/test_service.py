@@ -335,6 +335,11 @@ def test_every_status_code(served):
             assert field in r.json()["error"], (bad, r.json())
         r = c.post("/v1/suggest", content=b'{"campaign_id": ', headers={"X-API-Key": am})
         assert r.status_code == 422 and "not valid JSON" in r.json()["error"]
+        for empty, said in ((b"", "empty:"), (b" \r\n", "empty but for white space:")):
+            r = c.post("/v1/suggest", content=empty, headers={"X-API-Key": am})
+            assert r.status_code == 422 and r.json()["error"] == (
+                f'The body is {said} send a JSON object, such as {{"campaign_id": '
+                '"C00042"}.'), r.text
         r = post(c, "feedback", {"campaign_id": CAMPAIGN, "neighbor_id": "C00004"}, am)
         assert r.status_code == 422 and "`useful`" in r.json()["error"]
 
@@ -350,6 +355,14 @@ def test_every_status_code(served):
 
         r = c.get("/v1/nowhere")
         assert r.status_code == 404 and "error" in r.json()
+        # a wrong method names the right one, in words and in Allow (it had no Allow)
+        r = c.get("/v1/suggest")
+        assert (r.status_code, r.headers["Allow"]) == (405, "POST"), r.headers
+        assert r.json()["error"] == "GET is not allowed on /v1/suggest; use POST."
+        assert r.json()["request_id"] == r.headers["X-Request-Id"]
+        r = c.post("/healthz")
+        assert (r.status_code, r.headers["Allow"]) == (405, "GET, HEAD"), r.headers
+        assert r.json()["error"] == "POST is not allowed on /healthz; use GET or HEAD."
         for path in ("/v1/nowhere", "/healthz", "/readyz", "/metrics"):  # every answer
             headers = c.get(path).headers
             assert (headers["X-Model-Id"], headers["X-Variant"]) == (production, "production")
@@ -529,6 +542,36 @@ def test_a_body_in_another_charset_than_utf8_is_named_as_such(served):
         assert r.status_code == 200 and "café" in r.json()["unknown_words"], r.text
 
 
+
+def test_a_utf16_or_utf32_body_is_refused_and_a_utf8_bom_tolerated(served):
+    """The standard library guesses UTF-16/32 from a body's first bytes, so such a body,
+    with or without a byte-order mark, was answered (200), though JSON on the wire must be
+    UTF-8 (RFC 8259 §8.1); and `charset=utf-16` with ASCII text (`{\0"\0…`: NUL bytes are
+    ASCII) passed the charset check. Now a 422 naming the encoding (415 with the charset
+    said). A UTF-8 byte-order mark is tolerated, as the RFC allows a parser to."""
+    key = keys.create("wide").key
+    text = json.dumps({"campaign_id": CAMPAIGN})
+    json_type = {"X-API-Key": key, "Content-Type": "application/json"}
+    with client() as (c, _):
+        for encoding, said in (("utf-16-le", "UTF-16-LE text (no byte-order mark)"),
+                               ("utf-16-be", "UTF-16-BE text (no byte-order mark)"),
+                               ("utf-16", "UTF-16 text (with byte-order mark)"),
+                               ("utf-32-le", "UTF-32-LE text (no byte-order mark)"),
+                               ("utf-32", "UTF-32 text (with byte-order mark)")):
+            r = c.post("/v1/fingerprint", content=text.encode(encoding), headers=json_type)
+            assert r.status_code == 422, (encoding, r.text)
+            assert r.json()["error"] == (f"The body is {said}, and JSON must be UTF-8 (RFC "
+                                         "8259): send its text as UTF-8."), r.text
+            assert r.json()["request_id"] == r.headers["X-Request-Id"]
+        r = c.post("/v1/fingerprint", content=text.encode("utf-16-le"),
+                   headers={**json_type, "Content-Type": "application/json; charset=utf-16"})
+        assert r.status_code == 415 and r.json()["error"].startswith(
+            "The body is sent as charset=utf-16 (its Content-Type), but JSON must be UTF-8"), \
+            r.text
+        r = c.post("/v1/fingerprint", content=text.encode("utf-8-sig"), headers=json_type)
+        assert r.status_code == 200 and r.json()["campaign_id"] == CAMPAIGN, r.text
+
+
 def test_ambiguous_requests_are_refused_naming_what_is_wrong(served):
     """What the service read one way without a word: two X-API-Key headers (the first
     was used), a key repeated in a JSON object (the last value won), a keyword holding
@@ -643,8 +686,11 @@ def test_without_a_production_model_the_service_is_up_but_not_ready(home, caplog
     slow = keys.create("one-a-minute", rate_per_minute=1).key
     with caplog.at_level(logging.WARNING, logger="core.serve.service"), client() as (c, _):
         assert c.get("/healthz").status_code == 200
-        r = c.get("/readyz")
+        r = c.get("/readyz", headers={"X-Request-Id": "probe-1"})
         assert r.status_code == 503 and "promote" in r.json()["problem"]
+        # an error body as every other: `error` and `request_id` (it had neither)
+        assert r.json()["error"] == f"Not ready: {r.json()['problem']}."
+        assert r.json()["request_id"] == r.headers["X-Request-Id"] == "probe-1"
         # the start's end is said (it said nothing at all without a production model)
         assert re.search(r"scoring service: started after \d+\.\d s but not ready \(/readyz "
                          r"answers 503\): no production model: train one and promote it",
@@ -684,7 +730,24 @@ def test_while_the_models_load_requests_are_told_to_retry(served, monkeypatch, c
             assert "is starting" in c.get("/healthz").json()["problem"]
             r = post(c, "fingerprint", {"campaign_id": CAMPAIGN}, key)
             assert r.status_code == 503, r.text
-            assert "is starting" in r.json()["error"] and r.headers["Retry-After"]
+            assert "is starting" in r.json()["error"] and r.headers["Retry-After"] == "1"
+            # How long it has been loading, and a Retry-After of as long again (was "retry
+            # in a few seconds" and 5 s, 21 s into the demo's start on a busy machine).
+            app.state.gateway.started_at -= 20
+            r = post(c, "fingerprint", {"campaign_id": CAMPAIGN}, key)
+            assert r.status_code == 503 and r.headers["Retry-After"] == "21", r.text
+            assert re.fullmatch(r"Not ready: the service is starting: its models and keys are "
+                                r"being loaded, for 20\.\d s so far; retry in 21 s\.",
+                                r.json()["error"]), r.text
+            r = c.get("/readyz")
+            assert r.status_code == 503 and r.headers["Retry-After"] == "21"
+            assert "for 20." in r.json()["problem"]
+            assert r.json()["error"].startswith("Not ready: the service is starting")
+            assert r.json()["request_id"] == r.headers["X-Request-Id"]
+            app.state.gateway.started_at -= 100
+            r = post(c, "fingerprint", {"campaign_id": CAMPAIGN}, key)
+            assert r.headers["Retry-After"] == "30" and "retry in 30 s or later." in \
+                r.json()["error"], r.text
         finally:
             release.set()
         assert app.state.gateway.holder.first_round.wait(120)
@@ -698,6 +761,21 @@ def test_while_the_models_load_requests_are_told_to_retry(served, monkeypatch, c
         rf"scoring service: ready after \d+\.\d s, serving production={production} "
         rf"candidate=\S+", ready[0]), caplog.text
     assert "now serving" not in caplog.text
+
+
+def test_a_bug_outside_the_scoring_endpoints_is_a_500_with_the_request_id(served):
+    """The app's last-resort handler (a bug in /metrics, /healthz, /readyz): the same body
+    as a bug in a scoring endpoint, which says where the details are (it said only
+    "internal error"), the request id in it and in the header, and no trace."""
+    app = create_app(Settings(poll_s=60.0))
+    with TestClient(app, raise_server_exceptions=False) as c:
+        assert app.state.gateway.holder.first_round.wait(120)
+        app.state.gateway.metrics.registry = None      # generate_latest(None) fails
+        r = c.get("/metrics", headers={"X-Request-Id": "scrape-7"})
+        assert r.status_code == 500 and "Traceback" not in r.text
+        assert r.json() == {"error": "internal error; the request id is in the service's log",
+                            "request_id": "scrape-7"}
+        assert r.headers["X-Request-Id"] == "scrape-7"
 
 
 def test_a_store_with_nothing_to_serve_is_read_once_not_every_round(home):
@@ -1624,6 +1702,32 @@ def test_a_brand_list_change_reaches_the_running_service(served):
         brand_lists.clear_brand_list(BRAND_ACCOUNT)
         assert gateway.holder.refresh(force=False)
         assert "brand_leak" not in _kinds(post(c, "suggest", body, key))
+        assert not gateway.holder.refresh(force=False)        # nothing changed since
+
+
+def test_a_currency_change_reaches_the_running_service(served):
+    """`set_currency` (Explore's currency setting) marks a serving change: the served
+    models quote amounts in the new currency and the cache is cleared. /v1/suggest kept
+    quoting the currency the model was loaded with (here none) until a restart."""
+    from core.data import datasets
+
+    key = keys.create("currency", rate_per_minute=10_000).key
+    body = {"campaign_id": CAMPAIGN}
+
+    def negatives(response: httpx.Response) -> str:
+        assert response.status_code == 200, response.text
+        return next(a["reason"] for a in response.json()["actions"]
+                    if a["kind"] == "add_negatives")
+
+    with client() as (c, gateway):
+        assert re.search(r"spent \d+\.\d\d \(", negatives(post(c, "suggest", body, key)))
+        dataset = gateway.holder.state.production.dataset
+        datasets.set_currency(dataset, "JPY")
+        assert gateway.holder.refresh(force=False)
+        assert re.search(r"spent [\d,]+ JPY \(", negatives(post(c, "suggest", body, key)))
+        datasets.set_currency(dataset, "EUR")
+        assert gateway.holder.refresh(force=False)
+        assert re.search(r"spent \d+\.\d\d EUR \(", negatives(post(c, "suggest", body, key)))
         assert not gateway.holder.refresh(force=False)        # nothing changed since
 
 

@@ -333,4 +333,5 @@ def set_currency(name: str, code: str) -> str:
         con.execute("INSERT OR REPLACE INTO dataset_currency VALUES (?, ?, 'setting', ?)",
                     [name, code, audit.now()])
         audit.record(con, "set_currency", name, {"currency": code})
+        store.mark_serving_change()   # a running service's suggest reasons quote it
     return code

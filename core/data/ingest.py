@@ -244,6 +244,7 @@ def _store(result: readers.ReadResult, dataset: str, staged: list[Path], rows: i
         if result.currency:  # the exports say which currency the cost is in
             con.execute("INSERT OR REPLACE INTO dataset_currency VALUES (?, ?, 'export', ?)",
                         [dataset, result.currency, audit.now()])
+            store.mark_serving_change()   # running services quote amounts in it
         summary = ImportSummary(dataset, version, rows, campaigns, digest, "created",
                                 list(result.files), list(result.warnings))
         audit.record(con, "import", f"{dataset} v{version}",

@@ -509,8 +509,9 @@ def transaction(wait_s: float | None = None) -> Iterator[duckdb.DuckDBPyConnecti
 # who ask often whether anything changed look at small files beside the store, replaced
 # after the COMMIT of a transaction that marked them:
 # - `serving.generation`: what a running scoring service serves changed (an alias, the
-#   canary share, a key, a topic name, a brand list; `mark_serving_change()`). The service polls it
-#   twice a second; opening the store that often would keep its lock busy.
+#   canary share, a key, a topic name, a brand list, a dataset's currency;
+#   `mark_serving_change()`). The service polls it twice a second; opening the store
+#   that often would keep its lock busy.
 # - `store.generation`: an audited change (`core.data.audit.record` marks it; every change
 #   is audited). The app keys its cached listings on it (ui.generation), several times
 #   per page run.

@@ -7,11 +7,12 @@ finishes on the model it started with.
 
 A background poller looks every `poll_s` (0.5 s) at the store's serving-generation file,
 which every transaction that moves an alias, changes the canary share, a key, a topic
-name or a brand list replaces after its commit (`store.mark_serving_change`): a tiny file read, no
-connection, so the poller never keeps the store's lock busy. When it changed — or, every
-`full_check_s` (10 s), when the store file itself changed (a change made some other way)
-— it reads the aliases, the canary share, the keys, the topic names and the brand lists on
-one short read-only connection, loads any new model while the old snapshot keeps answering, and
+name, a brand list or a dataset's currency replaces after its commit
+(`store.mark_serving_change`): a tiny file read, no connection, so the poller never keeps
+the store's lock busy. When it changed — or, every `full_check_s` (10 s), when the store
+file itself changed (a change made some other way) — it reads the aliases, the canary
+share, the keys, the topic names, the brand lists and the currencies on one short
+read-only connection, loads any new model while the old snapshot keeps answering, and
 swaps in the new snapshot with one assignment. So a promotion is served within about
 poll_s plus the new model's load time (none when it was the loaded candidate). A store
 that is busy is skipped until the next round; a production model that cannot be loaded
@@ -108,8 +109,8 @@ def _scored(lookup: Lookup, campaign_id: str) -> bool:
 # What a request, /healthz and /readyz hear before the first read: a valid key was a 401
 # "unknown or revoked" (the keys were not read yet) and /readyz said "no production model:
 # train one and promote it" while it loaded (seconds at 100,000 campaigns).
-STARTING = ("the service is starting: its models and keys are being loaded; retry in a "
-            "few seconds")
+# The gateway adds how long it has been loading and when to retry (`Gateway.starting`).
+STARTING = "the service is starting: its models and keys are being loaded"
 
 
 @dataclass(frozen=True)
@@ -122,11 +123,12 @@ class Polled:
     labels: dict[str, tuple]             # model id -> its topic names, as stored
     brands: dict[str, tuple[str, ...]] = field(default_factory=dict)  # account -> phrases
     canary_for: str | None = None        # the model the share was set for
+    currencies: dict[str, str] = field(default_factory=dict)  # dataset -> its cost's currency
 
 
 def read_settings(wait_s: float) -> Polled:
-    """Aliases, canary share, active keys, topic names and brand lists, on one read-only
-    connection."""
+    """Aliases, canary share, active keys, topic names, brand lists and the datasets'
+    currencies (suggest's reasons quote amounts in them), on one read-only connection."""
     with store.connect(read_only=True, wait_s=wait_s) as con:
         aliases = dict(con.execute("SELECT alias, model_id FROM aliases").fetchall())
         labels: dict[str, list] = {}
@@ -135,9 +137,10 @@ def read_settings(wait_s: float) -> Polled:
                 "model_id) ORDER BY model_id, topic", [list(aliases.values())]).fetchall():
             labels.setdefault(model_id, []).append((topic, label))
         stored = canary.read_stored(con)
+        currencies = dict(con.execute("SELECT name, currency FROM dataset_currency").fetchall())
         return Polled(aliases, stored.percent, keys.active_keys(con),
                       {m: tuple(v) for m, v in labels.items()}, brand_lists.read_lists(con),
-                      stored.set_for)
+                      stored.set_for, currencies)
 
 
 def store_signature() -> tuple:
@@ -154,12 +157,13 @@ def store_signature() -> tuple:
     return tuple(signature)
 
 
-def _refreshed(lookup: Lookup, renamed: bool, brands: dict[str, tuple[str, ...]] | None
-               ) -> Lookup:
-    """The same loaded model with its topic names read again (someone named a topic) and/or
-    its brand index built from new brand lists: a shallow copy, so requests holding the
-    old snapshot keep the old names and brands."""
+def _refreshed(lookup: Lookup, renamed: bool, brands: dict[str, tuple[str, ...]] | None,
+               currency: str | None) -> Lookup:
+    """The same loaded model with its topic names read again (someone named a topic), its
+    brand index built from new brand lists and/or its dataset's currency as now set: a
+    shallow copy, so requests holding the old snapshot keep the old names and brands."""
     fresh = copy.copy(lookup)
+    fresh.currency = currency
     if renamed:
         fresh.topic_names = registry.topic_names(lookup.model)
     if brands is not None:
@@ -273,8 +277,11 @@ class ModelHolder:
                 if lookup is None or lookup.model_id in loaded:
                     continue
                 changed = lookup.model_id in renamed
-                loaded[lookup.model_id] = (_refreshed(lookup, changed, brands)
-                                           if changed or brands is not None else lookup)
+                # `set_currency` (Explore): suggest's reasons quoted the old one until restart
+                currency = settings.currencies.get(lookup.dataset)
+                stale = changed or brands is not None or currency != lookup.currency
+                loaded[lookup.model_id] = (_refreshed(lookup, changed, brands, currency)
+                                           if stale else lookup)
             problems: dict[str, str] = {}
             aliases = settings.aliases
             production = self._load("production", aliases, loaded, old.production,
