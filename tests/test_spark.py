@@ -1378,6 +1378,17 @@ def test_one_folder_has_one_spelling_and_keeps_the_users_in_messages(home, monke
     with pytest.raises(TopicLabError, match=r"--export-dir file:/x\[1\]/ \(that is /x\[1\]\):"
                                             r" holds '\['"):
         spark_export.check_export_dir("file:/x[1]/", "--export-dir")
+    # file://otherhost/x was this machine's /x (Hadoop ignores the host): written here,
+    # recorded as the other machine's
+    for given, host in (("file://otherhost/x/", "otherhost"), ("FILE://nas:2049/x", "nas:2049")):
+        with pytest.raises(TopicLabError, match=f"--export-dir {given.rstrip('/')}: names the "
+                                                f"host {host}, but a file: URI is a folder of "
+                                                "the machine that reads it .* its own /x, not "
+                                                f"{host}'s\\); name it file:///x "):
+            spark_export.check_export_dir(given, "--export-dir")
+        with pytest.raises(TopicLabError, match=f"names the host {host}"), \
+                spark_export.chosen(given):
+            pass
 
 
 def test_export_dir_comes_from_the_flag_then_the_environment(home, monkeypatch, capsys,

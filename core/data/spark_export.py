@@ -156,6 +156,15 @@ def check_export_dir(location: str | None = None, what: str = "the Spark export 
             f"{what} {named}: a file: URI names a folder from the root (file:///x, "
             "file:/x) or the home folder (file:~/x); for a folder under this one, leave "
             "out file:")
+    host = _other_host(location)
+    if host:
+        path = location[len(f"file://{host}"):] or "/"
+        raise InputError(
+            f"{what} {named}: names the host {host}, but a file: URI is a folder of the "
+            f"machine that reads it (Hadoop ignores the host: each Spark process would "
+            f"use its own {path}, not {host}'s); name it file://{path} (a folder mounted "
+            "there on every machine) or the URI of a shared file system (hdfs://…, "
+            "s3a://…)")
     found = _PATTERN.search(location)
     if found:
         raise InputError(
@@ -163,6 +172,14 @@ def check_export_dir(location: str | None = None, what: str = "the Spark export 
             "pattern, not as part of a name; name a folder without [ ] { } * ? or \\ "
             f"(--export-dir or {EXPORT_DIR_ENV}; the default is $TOPICLAB_HOME/parquet)")
     check_local_folder(location, what, named)
+
+
+def _other_host(location: str) -> str | None:
+    """The host a `file://host/x` URI names (None for `file:///x`; `localhost` is tidied
+    away): Hadoop's local file system ignores it, so `file://otherhost/x` was this
+    machine's `/x`, written and recorded as if it were the other machine's."""
+    found = re.match(r"file://([^/]+)", location, re.I)
+    return found.group(1) if found else None
 
 
 def _as_given(given: str | None, location: str) -> str:
