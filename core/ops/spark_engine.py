@@ -33,7 +33,7 @@ from core.errors import InputError
 from core.memory import releases_memory
 from core.model import spark_session, term_vectors
 from core.model.engines import SparkLDA, fold_in
-from core.progress import Progress
+from core.progress import Progress, part
 
 if TYPE_CHECKING:
     from core.serve.score import ScoreResult
@@ -492,12 +492,8 @@ _ENCODE_JOBS = 3      # listing the export, the shuffle's map stage, the write
 
 
 def _part(progress: Progress, start: int, end: int) -> Progress:
-    """A job's own progress (`done` of `total`) mapped onto [start, end] of the
-    scoring's bar."""
-    def report(done: int, total: int, message: str) -> None:
-        share = done / total if total else 1.0
-        progress(start + round((end - start) * share), _SCORE_STEPS, message)
-    return report
+    """A job's own progress mapped onto [start, end] of the scoring's bar."""
+    return part(progress, start, end, _SCORE_STEPS)
 
 
 def _encode_into_place(session, location: str, encoder, counts_at: str,
