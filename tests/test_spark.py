@@ -384,6 +384,25 @@ def _and_scored_locally(model_id: str):
 
 
 @needs_spark
+def test_a_finished_export_is_said_to_be_reused_not_exported(spark_home, home_with_model):
+    """Training exported the version; a Spark scoring that finds that export in place
+    said "Exporting planted v1 to Parquet for Spark…" all the same, though it wrote
+    nothing."""
+    assert "] Exporting planted v1 to Parquet" in spark_home[2]   # training wrote it
+    other = train(TrainSpec(dataset="planted", engine="tomotopy", k=3,
+                            params={"iterations": 20})).model_id
+    lines: list[str] = []
+    try:
+        spark_engine.score(other, lambda done, total, message: lines.append(message),
+                           master=MASTER)
+    finally:
+        registry.delete(other)
+    assert "Reusing the export of planted v1 to Parquet (written by an earlier run)…" \
+        in lines, lines
+    assert not [m for m in lines if m.startswith("Exporting")], lines
+
+
+@needs_spark
 def test_counts_a_spark_scoring_wrote_elsewhere_go_with_the_model(home_with_model, tmp_path,
                                                                   capsys):
     """`score --engine spark --export-dir B` encodes a model's counts into B; a later

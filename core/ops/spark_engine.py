@@ -76,9 +76,9 @@ def _train(spec, progress: Progress | None, sweep_id: str | None, exports: ExitS
     session = spark_session.get(engine.master, progress)
     timings["spark_start"], clock = _lap(clock)
 
-    progress(1, _TOTAL, f"Exporting {info.label} to Parquet…")
-    location = exports.enter_context(spark_export.exported(info.name, info.version,
-                                                           session))
+    location = exports.enter_context(spark_export.exported(
+        info.name, info.version, session,
+        lambda writes: progress(1, _TOTAL, exporting(info.label, writes))))
     timings["export"], clock = _lap(clock)
 
     cut = round(spec.heldout_share * 1000)
@@ -153,6 +153,14 @@ def _train(spec, progress: Progress | None, sweep_id: str | None, exports: ExitS
         raise
     return TrainResult(model_id, info.name, info.version, "spark", spec.k, scores, timings,
                        warnings + metrics.explain(scores))
+
+
+def exporting(label: str, writes: bool) -> str:
+    """The export step's line: whether the version is written as Parquet or a finished
+    export of it is reused (every run said "Exporting …", also when it wrote nothing)."""
+    if writes:
+        return f"Exporting {label} to Parquet for Spark…"
+    return f"Reusing the export of {label} to Parquet (written by an earlier run)…"
 
 
 _ALL_HELD_OUT = ("every one of the {n} campaigns fell in the held-out share (it is chosen "
@@ -429,10 +437,12 @@ def score(model_id: str | None = None, progress: Progress | None = None, *,
     fold_from = _SCORE_PHASES["ship"]
     with _counts_go_if_deleted(session, model_id, counts_at):
         if not spark_export.HadoopFS(session).exists(f"{counts_at}/_SUCCESS"):
-            report(_SCORE_PHASES["export"], _SCORE_STEPS,
-                   f"Exporting {dataset['name']} v{dataset['version']} to Parquet for Spark…")
-            with spark_export.exported(dataset["name"], int(dataset["version"]),
-                                       session) as location:
+            label = f"{dataset['name']} v{dataset['version']}"
+            with spark_export.exported(dataset["name"], int(dataset["version"]), session,
+                                       lambda writes: report(_SCORE_PHASES["export"],
+                                                             _SCORE_STEPS,
+                                                             exporting(label, writes))
+                                       ) as location:
                 run.lap("export")
                 registry.record_counts(model_id, counts_at)  # so delete-model finds them
                 _encode_into_place(session, location, model.encoder, counts_at, _part(
