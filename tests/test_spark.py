@@ -336,6 +336,20 @@ def test_spark_artifact_is_complete_like_a_local_one(home_with_model):
 
 
 @needs_spark
+def test_a_spark_models_npmi_is_the_one_the_quality_gate_counts(home_with_model):
+    """The Compare table's NPMI of a Spark model was counted over its sample's training
+    part, the gate's over the whole version (as a local model's is now): the two differed
+    for one model. Both count over the whole version when it is no larger than the sample."""
+    from core.model.text import TextConfig
+    from core.ops import gate
+
+    record = registry.get(home_with_model)
+    corpus, _ = build_corpus("planted", 1, TextConfig.from_dict(record["text_config"]))
+    recorded = record["metrics"]["npmi"]
+    assert recorded == pytest.approx(gate.fit_on(corpus, home_with_model).npmi, abs=1e-9)
+
+
+@needs_spark
 def test_spark_and_local_models_split_pasted_unknown_words_alike(home_with_model):
     """A Spark model keeps the words its vocabulary filters dropped, as a local model does
     (`encoder/dropped.json`): pasted words were all "never seen" in a Spark model, so
