@@ -124,6 +124,7 @@ def noting_the_sigint_handler(started: Started) -> Iterator[None]:
 
 
 USER_OPTION = "topiclab.test.user.option"
+SUBMIT_OPTION = "topiclab.test.submit.option"
 
 
 @pytest.fixture(scope="module")
@@ -147,6 +148,10 @@ def session(started, tmp_path_factory):
     (conf / "spark-defaults.conf").write_text(
         f"spark.driver.extraJavaOptions  -D{USER_OPTION}=kept\n", "utf-8")
     mp.setenv("SPARK_CONF_DIR", str(conf))
+    # and one in PYSPARK_SUBMIT_ARGS (`SUBMIT_OPTION`), which pyspark passes after ours
+    mp.setenv("PYSPARK_SUBMIT_ARGS",
+              f"--driver-java-options '-D{SUBMIT_OPTION}=kept -D{SUBMIT_OPTION}.2=kept' "
+              "pyspark-shell")
     restore = tee_java_stderr(started) if SparkContext._gateway is None else None
     try:
         try:
@@ -225,6 +230,7 @@ def test_a_log4j2_properties_in_sparks_conf_folder_is_left_to_rule(tmp_path, mon
     """Topic Lab's quiet log profile is passed unless Spark's conf folder has its own
     log4j2.properties (which `-Dlog4j.configurationFile` would override). No Spark."""
     monkeypatch.delenv("SPARK_HOME", raising=False)
+    monkeypatch.delenv("PYSPARK_SUBMIT_ARGS", raising=False)   # the module session's
     monkeypatch.setenv("SPARK_CONF_DIR", str(tmp_path / "with space"))
     option = spark_session._driver_java_options()
     assert option.startswith("-Dlog4j.configurationFile=file:///") and " " not in option
@@ -239,6 +245,7 @@ def test_a_users_driver_java_options_are_kept_and_ours_appended(tmp_path, monkey
     spark-defaults.conf (the builder's value wins over the file's): theirs now come first,
     ours after, and a log4j configuration of their own is left to rule. No Spark."""
     monkeypatch.delenv("SPARK_HOME", raising=False)
+    monkeypatch.delenv("PYSPARK_SUBMIT_ARGS", raising=False)   # the module session's
     monkeypatch.setenv("SPARK_CONF_DIR", str(tmp_path))
     defaults = tmp_path / "spark-defaults.conf"
     defaults.write_text("# mine\nspark.executor.memory 3g\nspark.driver.extraJavaOptions = "
@@ -248,6 +255,24 @@ def test_a_users_driver_java_options_are_kept_and_ours_appended(tmp_path, monkey
     defaults.write_text("spark.driver.extraJavaOptions -Dlog4j2.configurationFile=/my.xml",
                         "utf-8")
     assert spark_session._driver_java_options() == "-Dlog4j2.configurationFile=/my.xml"
+    # PYSPARK_SUBMIT_ARGS's, as spark-submit reads them (the last given wins), after the
+    # file's: pyspark passed them after ours, so they replaced ours and the file's
+    defaults.write_text("spark.driver.extraJavaOptions -Duser.timezone=UTC", "utf-8")
+    monkeypatch.setenv("PYSPARK_SUBMIT_ARGS", "--master 'local[2]' --driver-java-options "
+                       "'-Dold=1' --conf spark.driver.extraJavaOptions='-Da=1 -Db=2' --conf "
+                       "spark.x=1 pyspark-shell app-arg --driver-java-options z")
+    option = spark_session._driver_java_options()
+    assert option.startswith("-Duser.timezone=UTC -Da=1 -Db=2 -Dlog4j.configurationFile=")
+    assert spark_session.submit_java_options(os.environ["PYSPARK_SUBMIT_ARGS"])[1] == (
+        "--master 'local[2]' --conf spark.x=1 pyspark-shell app-arg --driver-java-options z")
+    for given in ("--driver-java-options=-Da=1 pyspark-shell",
+                  "-c spark.driver.extraJavaOptions=-Da=1 pyspark-shell",
+                  "--conf=spark.driver.extraJavaOptions=-Da=1 pyspark-shell"):
+        assert spark_session.submit_java_options(given) == ("-Da=1", "pyspark-shell"), given
+    monkeypatch.setenv("PYSPARK_SUBMIT_ARGS", "--driver-java-options '-Da=1 pyspark-shell")
+    with pytest.raises(TopicLabError, match="PYSPARK_SUBMIT_ARGS cannot be read as "
+                                            r"spark-submit's arguments \(No closing quotation"):
+        spark_session._driver_java_options()
 
 
 @needs_spark
@@ -259,6 +284,10 @@ def test_a_users_driver_java_option_reaches_the_driver_with_ours(session, starte
     system = session.sparkContext._jvm.java.lang.System
     assert system.getProperty(USER_OPTION) == "kept"
     assert system.getProperty("log4j.configurationFile").endswith("spark_log4j2.properties")
+    # PYSPARK_SUBMIT_ARGS's --driver-java-options replaced ours (and the file's)
+    assert system.getProperty(SUBMIT_OPTION) == system.getProperty(f"{SUBMIT_OPTION}.2") \
+        == "kept"
+    assert os.environ["PYSPARK_SUBMIT_ARGS"].startswith("--driver-java-options")  # put back
 
 
 @needs_spark
