@@ -61,6 +61,34 @@ def test_fingerprints_sum_to_one_and_rescoring_is_stable(trained_home):
     np.testing.assert_allclose(second.weights, first.weights, atol=1e-6)
 
 
+def test_local_scoring_names_each_step_and_reaches_100_only_when_stored(trained_home):
+    """Local scoring's bar was the fold-in's alone: it reached 100% at the last batch and
+    sat there while the fingerprints were written. One bar now, as Spark scoring's, that
+    only moves forward and ends once they are stored; a model without saved counts says
+    it reads and encodes the campaigns first."""
+    from core.data import audit
+    from core.model.corpus import EncodedCounts
+
+    model_id = registry.resolve("production")
+    for encoded in (True, False):
+        if not encoded:
+            (registry.model_dir(model_id) / EncodedCounts.FILE).unlink()
+        scorings, lines = len(audit.entries(action="score")), []
+
+        def report(done, total, message, scorings=scorings, lines=lines):
+            if done == total:
+                assert len(audit.entries(action="score")) == scorings + 1, message
+            lines.append((done / total, message))
+
+        score.score_dataset(model_id, report)
+        shares, messages = [s for s, _ in lines], [m for _, m in lines]
+        assert messages[-2:] == ["Writing 400 fingerprints to the store…",
+                                 "Scored 400 campaigns"], messages
+        assert "Folded in 400 of 400 campaigns" in messages
+        assert messages[0].startswith("Reading and encoding") is not encoded, messages
+        assert shares == sorted(shares) and shares[-1] == 1 and shares[-2] < 1, lines
+
+
 def test_fold_in_of_a_campaigns_own_terms_lands_closest_to_it(trained_home):
     lookup = Lookup()
     terms = datasets.terms("demo", 1)

@@ -124,6 +124,7 @@ def noting_the_sigint_handler(started: Started) -> Iterator[None]:
 
 
 USER_OPTION = "topiclab.test.user.option"
+SUBMIT_OPTION = "topiclab.test.submit.option"
 
 
 @pytest.fixture(scope="module")
@@ -147,6 +148,10 @@ def session(started, tmp_path_factory):
     (conf / "spark-defaults.conf").write_text(
         f"spark.driver.extraJavaOptions  -D{USER_OPTION}=kept\n", "utf-8")
     mp.setenv("SPARK_CONF_DIR", str(conf))
+    # and one in PYSPARK_SUBMIT_ARGS (`SUBMIT_OPTION`), which pyspark passes after ours
+    mp.setenv("PYSPARK_SUBMIT_ARGS",
+              f"--driver-java-options '-D{SUBMIT_OPTION}=kept -D{SUBMIT_OPTION}.2=kept' "
+              "pyspark-shell")
     restore = tee_java_stderr(started) if SparkContext._gateway is None else None
     try:
         try:
@@ -225,6 +230,7 @@ def test_a_log4j2_properties_in_sparks_conf_folder_is_left_to_rule(tmp_path, mon
     """Topic Lab's quiet log profile is passed unless Spark's conf folder has its own
     log4j2.properties (which `-Dlog4j.configurationFile` would override). No Spark."""
     monkeypatch.delenv("SPARK_HOME", raising=False)
+    monkeypatch.delenv("PYSPARK_SUBMIT_ARGS", raising=False)   # the module session's
     monkeypatch.setenv("SPARK_CONF_DIR", str(tmp_path / "with space"))
     option = spark_session._driver_java_options()
     assert option.startswith("-Dlog4j.configurationFile=file:///") and " " not in option
@@ -239,6 +245,7 @@ def test_a_users_driver_java_options_are_kept_and_ours_appended(tmp_path, monkey
     spark-defaults.conf (the builder's value wins over the file's): theirs now come first,
     ours after, and a log4j configuration of their own is left to rule. No Spark."""
     monkeypatch.delenv("SPARK_HOME", raising=False)
+    monkeypatch.delenv("PYSPARK_SUBMIT_ARGS", raising=False)   # the module session's
     monkeypatch.setenv("SPARK_CONF_DIR", str(tmp_path))
     defaults = tmp_path / "spark-defaults.conf"
     defaults.write_text("# mine\nspark.executor.memory 3g\nspark.driver.extraJavaOptions = "
@@ -248,6 +255,24 @@ def test_a_users_driver_java_options_are_kept_and_ours_appended(tmp_path, monkey
     defaults.write_text("spark.driver.extraJavaOptions -Dlog4j2.configurationFile=/my.xml",
                         "utf-8")
     assert spark_session._driver_java_options() == "-Dlog4j2.configurationFile=/my.xml"
+    # PYSPARK_SUBMIT_ARGS's, as spark-submit reads them (the last given wins), after the
+    # file's: pyspark passed them after ours, so they replaced ours and the file's
+    defaults.write_text("spark.driver.extraJavaOptions -Duser.timezone=UTC", "utf-8")
+    monkeypatch.setenv("PYSPARK_SUBMIT_ARGS", "--master 'local[2]' --driver-java-options "
+                       "'-Dold=1' --conf spark.driver.extraJavaOptions='-Da=1 -Db=2' --conf "
+                       "spark.x=1 pyspark-shell app-arg --driver-java-options z")
+    option = spark_session._driver_java_options()
+    assert option.startswith("-Duser.timezone=UTC -Da=1 -Db=2 -Dlog4j.configurationFile=")
+    assert spark_session.submit_java_options(os.environ["PYSPARK_SUBMIT_ARGS"])[1] == (
+        "--master 'local[2]' --conf spark.x=1 pyspark-shell app-arg --driver-java-options z")
+    for given in ("--driver-java-options=-Da=1 pyspark-shell",
+                  "-c spark.driver.extraJavaOptions=-Da=1 pyspark-shell",
+                  "--conf=spark.driver.extraJavaOptions=-Da=1 pyspark-shell"):
+        assert spark_session.submit_java_options(given) == ("-Da=1", "pyspark-shell"), given
+    monkeypatch.setenv("PYSPARK_SUBMIT_ARGS", "--driver-java-options '-Da=1 pyspark-shell")
+    with pytest.raises(TopicLabError, match="PYSPARK_SUBMIT_ARGS cannot be read as "
+                                            r"spark-submit's arguments \(No closing quotation"):
+        spark_session._driver_java_options()
 
 
 @needs_spark
@@ -259,6 +284,10 @@ def test_a_users_driver_java_option_reaches_the_driver_with_ours(session, starte
     system = session.sparkContext._jvm.java.lang.System
     assert system.getProperty(USER_OPTION) == "kept"
     assert system.getProperty("log4j.configurationFile").endswith("spark_log4j2.properties")
+    # PYSPARK_SUBMIT_ARGS's --driver-java-options replaced ours (and the file's)
+    assert system.getProperty(SUBMIT_OPTION) == system.getProperty(f"{SUBMIT_OPTION}.2") \
+        == "kept"
+    assert os.environ["PYSPARK_SUBMIT_ARGS"].startswith("--driver-java-options")  # put back
 
 
 @needs_spark
@@ -336,6 +365,20 @@ def test_spark_artifact_is_complete_like_a_local_one(home_with_model):
 
 
 @needs_spark
+def test_a_spark_models_npmi_is_the_one_the_quality_gate_counts(home_with_model):
+    """The Compare table's NPMI of a Spark model was counted over its sample's training
+    part, the gate's over the whole version (as a local model's is now): the two differed
+    for one model. Both count over the whole version when it is no larger than the sample."""
+    from core.model.text import TextConfig
+    from core.ops import gate
+
+    record = registry.get(home_with_model)
+    corpus, _ = build_corpus("planted", 1, TextConfig.from_dict(record["text_config"]))
+    recorded = record["metrics"]["npmi"]
+    assert recorded == pytest.approx(gate.fit_on(corpus, home_with_model).npmi, abs=1e-9)
+
+
+@needs_spark
 def test_spark_and_local_models_split_pasted_unknown_words_alike(home_with_model):
     """A Spark model keeps the words its vocabulary filters dropped, as a local model does
     (`encoder/dropped.json`): pasted words were all "never seen" in a Spark model, so
@@ -381,6 +424,25 @@ def _and_scored_locally(model_id: str):
     in_spark = score.load_fingerprints(model_id)
     score.score_dataset(model_id)
     return in_spark, score.load_fingerprints(model_id)
+
+
+@needs_spark
+def test_a_finished_export_is_said_to_be_reused_not_exported(spark_home, home_with_model):
+    """Training exported the version; a Spark scoring that finds that export in place
+    said "Exporting planted v1 to Parquet for Spark…" all the same, though it wrote
+    nothing."""
+    assert "] Exporting planted v1 to Parquet" in spark_home[2]   # training wrote it
+    other = train(TrainSpec(dataset="planted", engine="tomotopy", k=3,
+                            params={"iterations": 20})).model_id
+    lines: list[str] = []
+    try:
+        spark_engine.score(other, lambda done, total, message: lines.append(message),
+                           master=MASTER)
+    finally:
+        registry.delete(other)
+    assert "Reusing the export of planted v1 to Parquet (written by an earlier run)…" \
+        in lines, lines
+    assert not [m for m in lines if m.startswith("Exporting")], lines
 
 
 @needs_spark
@@ -1378,6 +1440,17 @@ def test_one_folder_has_one_spelling_and_keeps_the_users_in_messages(home, monke
     with pytest.raises(TopicLabError, match=r"--export-dir file:/x\[1\]/ \(that is /x\[1\]\):"
                                             r" holds '\['"):
         spark_export.check_export_dir("file:/x[1]/", "--export-dir")
+    # file://otherhost/x was this machine's /x (Hadoop ignores the host): written here,
+    # recorded as the other machine's
+    for given, host in (("file://otherhost/x/", "otherhost"), ("FILE://nas:2049/x", "nas:2049")):
+        with pytest.raises(TopicLabError, match=f"--export-dir {given.rstrip('/')}: names the "
+                                                f"host {host}, but a file: URI is a folder of "
+                                                "the machine that reads it .* its own /x, not "
+                                                f"{host}'s\\); name it file:///x "):
+            spark_export.check_export_dir(given, "--export-dir")
+        with pytest.raises(TopicLabError, match=f"names the host {host}"), \
+                spark_export.chosen(given):
+            pass
 
 
 def test_export_dir_comes_from_the_flag_then_the_environment(home, monkeypatch, capsys,

@@ -30,7 +30,7 @@ import shutil
 import stat
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +46,7 @@ COLUMNS = ("campaign_id", "term", "impressions", "clicks", "source_file", "sourc
 FOLD_SQL = "CAST(hash(campaign_id || '#fold') % 1000 AS INTEGER)"
 EXPORT_DIR_ENV = "TOPICLAB_SPARK_EXPORT_DIR"
 _CAMPAIGNS_PER_BUCKET = 15_000
+Announce = Callable[[bool], None]   # told whether an export is written (True) or reused
 _MAX_BUCKETS = 256
 
 
@@ -156,6 +157,15 @@ def check_export_dir(location: str | None = None, what: str = "the Spark export 
             f"{what} {named}: a file: URI names a folder from the root (file:///x, "
             "file:/x) or the home folder (file:~/x); for a folder under this one, leave "
             "out file:")
+    host = _other_host(location)
+    if host:
+        path = location[len(f"file://{host}"):] or "/"
+        raise InputError(
+            f"{what} {named}: names the host {host}, but a file: URI is a folder of the "
+            f"machine that reads it (Hadoop ignores the host: each Spark process would "
+            f"use its own {path}, not {host}'s); name it file://{path} (a folder mounted "
+            "there on every machine) or the URI of a shared file system (hdfs://…, "
+            "s3a://…)")
     found = _PATTERN.search(location)
     if found:
         raise InputError(
@@ -163,6 +173,14 @@ def check_export_dir(location: str | None = None, what: str = "the Spark export 
             "pattern, not as part of a name; name a folder without [ ] { } * ? or \\ "
             f"(--export-dir or {EXPORT_DIR_ENV}; the default is $TOPICLAB_HOME/parquet)")
     check_local_folder(location, what, named)
+
+
+def _other_host(location: str) -> str | None:
+    """The host a `file://host/x` URI names (None for `file:///x`; `localhost` is tidied
+    away): Hadoop's local file system ignores it, so `file://otherhost/x` was this
+    machine's `/x`, written and recorded as if it were the other machine's."""
+    found = re.match(r"file://([^/]+)", location, re.I)
+    return found.group(1) if found else None
 
 
 def _as_given(given: str | None, location: str) -> str:
@@ -395,32 +413,37 @@ def export(name: str, version: int | None = None, session=None) -> str:
 
 
 @contextmanager
-def exported(name: str, version: int | None = None, session=None) -> Iterator[str]:
+def exported(name: str, version: int | None = None, session=None,
+             announce: Announce | None = None) -> Iterator[str]:
     """`export`, with the export kept while the block runs: in a local export dir an
     export of an older version of the dataset is removed when a newer one is written
-    (`_remove_superseded`), never while a run holds it here."""
+    (`_remove_superseded`), never while a run holds it here. `announce(True)` is called
+    before an export is written, `announce(False)` when a finished one is reused (runs
+    said "Exporting …" for an export they only found in place)."""
     info = datasets.get(name, version)
     root = export_dir()
     check_export_dir(root)
     local = _local_path(root)
     if local is None:
-        yield _export_to_uri(info, root, session)
+        yield _export_to_uri(info, root, session, announce)
         return
     # A `file:///x` export dir is the folder /x of this machine too: DuckDB writes there
     # as for `/x` (it was staged under $TOPICLAB_HOME/parquet and uploaded, a second copy
     # whose older versions were never removed, and its readers held no lock of /x).
     with _held(local, export_key(info)):
-        folder = _export_local(info, local)
+        folder = _export_local(info, local, announce)
         yield str(folder) if not is_uri(root) else f"{root.rstrip('/')}/{folder.name}"
 
 
-def _export_to_uri(info, root: str, session) -> str:
+def _export_to_uri(info, root: str, session, announce: Announce | None = None) -> str:
     """`export` into a Hadoop URI: staged locally, uploaded, renamed into place."""
     if session is None:
         raise ValueError("exporting to a URI needs the Spark session")
     final = f"{root}/{export_key(info)}"
     fs = HadoopFS(session)
-    if fs.exists(f"{final}/_SUCCESS"):
+    done = fs.exists(f"{final}/_SUCCESS")
+    _tell(announce, not done)
+    if done:
         return final
     tmp = f"{root}/.tmp-{export_key(info)}-{uuid.uuid4().hex[:12]}"   # this run's own
     try:
@@ -450,14 +473,16 @@ def export_key(info) -> str:
 _STALE_TMP_S = 6 * 3600   # a `.tmp-…` folder this old is a killed run's, not a running one's
 
 
-def _export_local(info, root: Path) -> Path:
+def _export_local(info, root: Path, announce: Announce | None = None) -> Path:
     """Export into a temporary folder of this run's own, then rename it into place. Two
     runs exporting one version at once shared `.tmp-<hash>`, the second deleting what
     the first was writing, and each removed `<hash>/` before its rename, while the
     other's Spark jobs read it: now a complete `<hash>/` is never replaced."""
     final = root / export_key(info)
     _remove_superseded(root, info)
-    if (final / "_SUCCESS").exists():
+    done = (final / "_SUCCESS").exists()
+    _tell(announce, not done)
+    if done:
         return final
     buckets = buckets_for(info.campaigns)
     _make_root(root)
@@ -476,6 +501,11 @@ def _export_local(info, root: Path) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return final
+
+
+def _tell(announce: Announce | None, writes: bool) -> None:
+    if announce is not None:
+        announce(writes)
 
 
 def _write_export(info, tmp: Path, buckets: int) -> None:

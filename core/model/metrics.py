@@ -79,8 +79,8 @@ def _scores(top_words: Sequence[Sequence[str]], corpus, measure: str, topn: int
     for a topic left with fewer than 2 of them (the gate leaves such words out too).
 
     A word the texts never hold made gensim's NPMI inf and c_v NaN: a Spark model's
-    vocabulary spans every campaign while its metrics' reference is a sample's training
-    part, and MLlib gives an unused topic random top words, so such a model "could not
+    vocabulary spans every campaign while its metrics' reference is a sample of them, and
+    MLlib gives an unused topic random top words, so such a model "could not
     serve"."""
     from gensim.models.coherencemodel import CoherenceModel
 

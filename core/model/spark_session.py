@@ -23,6 +23,7 @@ import functools
 import logging
 import os
 import re
+import shlex
 import shutil
 import socket
 import struct
@@ -381,7 +382,8 @@ def get(master_url: str | None = None, progress: Progress | None = None):
         report(0, 1, f"Starting Spark on {url} (Java and a Spark session; the first start "
                      "takes half a minute or more)…")
         started = time.monotonic()
-        session = _off_the_main_thread(lambda: _start(builder, url))
+        with _submit_args_without_java_options():   # ours carry theirs (see above)
+            session = _off_the_main_thread(lambda: _start(builder, url))
         _session, _session_master = session, url
         report(0, 1, f"Spark started on {url} in {time.monotonic() - started:.0f} s")
         return session
@@ -396,20 +398,80 @@ _LOG4J_SET = re.compile(r"(^|\s)-Dlog4j2?\.configurationFile=")
 
 def _driver_java_options() -> str:
     """The driver JVM's options: the user's own `spark.driver.extraJavaOptions` from
-    `spark-defaults.conf`, then Java's log through `spark_log4j2.properties` (ERROR and
-    above on stderr), unless Spark's conf folder has a log4j2.properties of its own or
-    their options name a log4j configuration. The builder's value replaces the defaults
-    file's, so a user's options there (`-Duser.timezone=UTC`, a proxy) were dropped at
-    every start: now they come first and ours is appended.
+    `spark-defaults.conf`, then those `PYSPARK_SUBMIT_ARGS` sets (`--driver-java-options`,
+    `--conf spark.driver.extraJavaOptions=…`; Java takes the last of an option given
+    twice, so theirs win over the file's), then Java's log through
+    `spark_log4j2.properties` (ERROR and above on stderr), unless Spark's conf folder has
+    a log4j2.properties of its own or their options name a log4j configuration. The
+    builder's value replaces the defaults file's, so a user's options there
+    (`-Duser.timezone=UTC`, a proxy) were dropped at every start, and one from
+    `PYSPARK_SUBMIT_ARGS` (read after ours) replaced ours: now they come first and ours
+    is appended (`_submit_args_without_java_options` takes theirs out of the variable).
     `-Dlog4j2.level=ERROR`, used before, is only read when log4j finds no configuration,
     and Spark then loads its default profile: its WARN lines reached the terminal at every
     start. The file is named as a URI, so a checkout path with spaces stays one option."""
     conf_dir = _spark_conf_dir()
-    theirs = spark_defaults(conf_dir).get(_JAVA_OPTIONS, "").strip()
+    submitted, _ = submit_java_options(os.environ.get(_SUBMIT_ARGS, ""))
+    theirs = " ".join(part for part in (
+        spark_defaults(conf_dir).get(_JAVA_OPTIONS, "").strip(), submitted.strip()) if part)
     if _LOG4J_SET.search(theirs) or (
             conf_dir and (Path(conf_dir) / "log4j2.properties").is_file()):
         return theirs
     return f"{theirs} -Dlog4j.configurationFile={_LOG4J2.as_uri()}".strip()
+
+
+_SUBMIT_ARGS = "PYSPARK_SUBMIT_ARGS"
+_JAVA_FLAG = "--driver-java-options"
+_SETTING_FLAGS = (_JAVA_FLAG, "--conf", "-c")   # spark-submit's, each with one value
+
+
+def submit_java_options(args: str) -> tuple[str, str]:
+    """(the driver Java options `args`, a `PYSPARK_SUBMIT_ARGS` value, sets, and `args`
+    without them). As spark-submit reads them: `--driver-java-options X` and `--conf
+    spark.driver.extraJavaOptions=X` (`=` forms and `-c` too) set one value, the last
+    given wins; arguments after `pyspark-shell`, the application's, are left alone."""
+    try:
+        words = shlex.split(args)
+    except ValueError as err:   # pyspark's own split failed with a traceback
+        raise InputError(f"{_SUBMIT_ARGS} cannot be read as spark-submit's arguments "
+                         f"({err}): {args!r}; quote as a shell does") from None
+    value, kept, i = "", [], 0
+    while i < len(words):
+        flag, eq, attached = words[i].partition("=")
+        if words[i] == "pyspark-shell":
+            kept.extend(words[i:])
+            break
+        used = 1 if eq and flag.startswith("--") else 2
+        if flag not in _SETTING_FLAGS or (eq and used == 2) or i + used > len(words):
+            kept.append(words[i])
+            i += 1
+            continue
+        given = attached if used == 1 else words[i + 1]
+        key, _, setting = given.partition("=")
+        if flag == _JAVA_FLAG:
+            value = given
+        elif key.strip() == _JAVA_OPTIONS:
+            value = setting
+        else:
+            kept.extend(words[i:i + used])
+        i += used
+    return value.strip(), shlex.join(kept)
+
+
+@contextmanager
+def _submit_args_without_java_options() -> Iterator[None]:
+    """`PYSPARK_SUBMIT_ARGS` without its driver Java options while Spark starts: pyspark
+    passes that variable after the builder's settings, so its value replaced ours (and
+    Java's log was Spark's WARN profile again); `_driver_java_options` carries theirs."""
+    given = os.environ.get(_SUBMIT_ARGS)
+    if given is None or not submit_java_options(given)[0]:
+        yield
+        return
+    os.environ[_SUBMIT_ARGS] = submit_java_options(given)[1]
+    try:
+        yield
+    finally:
+        os.environ[_SUBMIT_ARGS] = given
 
 
 def _spark_conf_dir() -> str | None:

@@ -6,7 +6,8 @@ each bucket of campaigns inside Spark tasks with the project's own `Tokenizer` a
 vocabulary with `CountVectorizer` (explicit `minDF`/`maxDF`/`vocabSize` from the text
 settings), fits `LDA(optimizer="online")`, normalises `topicsMatrix` to K x V and
 registers the same artifact as the local engines (`engine: spark` in the manifest).
-Metrics are measured locally on a sample of campaigns (`TrainSpec.sample`).
+Metrics are measured locally on a sample of campaigns (`TrainSpec.sample`), coherence
+over the whole sample (held-out campaigns too), as a local run's and the gate's.
 
 Scoring (`score`) folds every campaign in inside Spark tasks with `core.model.engines.fold_in`
 and the model's encoder, the topic-word matrix broadcast, so Spark and local scoring give
@@ -33,7 +34,7 @@ from core.errors import InputError
 from core.memory import releases_memory
 from core.model import spark_session, term_vectors
 from core.model.engines import SparkLDA, fold_in
-from core.progress import Progress
+from core.progress import Progress, part
 
 if TYPE_CHECKING:
     from core.serve.score import ScoreResult
@@ -76,9 +77,9 @@ def _train(spec, progress: Progress | None, sweep_id: str | None, exports: ExitS
     session = spark_session.get(engine.master, progress)
     timings["spark_start"], clock = _lap(clock)
 
-    progress(1, _TOTAL, f"Exporting {info.label} to Parquet…")
-    location = exports.enter_context(spark_export.exported(info.name, info.version,
-                                                           session))
+    location = exports.enter_context(spark_export.exported(
+        info.name, info.version, session,
+        lambda writes: progress(1, _TOTAL, exporting(info.label, writes))))
     timings["export"], clock = _lap(clock)
 
     cut = round(spec.heldout_share * 1000)
@@ -123,7 +124,8 @@ def _train(spec, progress: Progress | None, sweep_id: str | None, exports: ExitS
     # No campaign hashed into the held-out share (a small dataset): no perplexity, rather
     # than a NaN that made the model "hold non-finite metrics" and unable to serve.
     scores = metrics.evaluate(engine, train_sample,
-                              heldout_sample if cut and len(heldout_sample) else None)
+                              heldout_sample if cut and len(heldout_sample) else None,
+                              reference=_whole(train_sample, heldout_sample))
     scores.update(documents=n_train, vocabulary_size=len(vocabulary),
                   metrics_documents=len(train_sample))
     timings["evaluate"], clock = _lap(clock)
@@ -153,6 +155,14 @@ def _train(spec, progress: Progress | None, sweep_id: str | None, exports: ExitS
         raise
     return TrainResult(model_id, info.name, info.version, "spark", spec.k, scores, timings,
                        warnings + metrics.explain(scores))
+
+
+def exporting(label: str, writes: bool) -> str:
+    """The export step's line: whether the version is written as Parquet or a finished
+    export of it is reused (every run said "Exporting …", also when it wrote nothing)."""
+    if writes:
+        return f"Exporting {label} to Parquet for Spark…"
+    return f"Reusing the export of {label} to Parquet (written by an earlier run)…"
 
 
 _ALL_HELD_OUT = ("every one of the {n} campaigns fell in the held-out share (it is chosen "
@@ -398,6 +408,18 @@ def _sample_corpora(sample: pd.DataFrame, encoder, cut: int):
     return parts[0], parts[1]
 
 
+def _whole(train_part, heldout):
+    """Both parts of the sample as one Corpus: coherence's reference texts, every sampled
+    campaign of the version, as a local run's (`core.ops.train._cut`) and the quality
+    gate's. Counted over the training part, a Spark model's NPMI in the Compare table
+    (-0.0140) was not the gate's on the same version (-0.0150)."""
+    from core.model.corpus import Corpus
+
+    return Corpus(train_part.campaign_ids + heldout.campaign_ids,
+                  train_part.tokens + heldout.tokens, train_part.bow + heldout.bow,
+                  train_part.dictionary, train_part.tokenizer)
+
+
 # --- batch scoring -------------------------------------------------------------------------
 
 @releases_memory
@@ -429,10 +451,12 @@ def score(model_id: str | None = None, progress: Progress | None = None, *,
     fold_from = _SCORE_PHASES["ship"]
     with _counts_go_if_deleted(session, model_id, counts_at):
         if not spark_export.HadoopFS(session).exists(f"{counts_at}/_SUCCESS"):
-            report(_SCORE_PHASES["export"], _SCORE_STEPS,
-                   f"Exporting {dataset['name']} v{dataset['version']} to Parquet for Spark…")
-            with spark_export.exported(dataset["name"], int(dataset["version"]),
-                                       session) as location:
+            label = f"{dataset['name']} v{dataset['version']}"
+            with spark_export.exported(dataset["name"], int(dataset["version"]), session,
+                                       lambda writes: report(_SCORE_PHASES["export"],
+                                                             _SCORE_STEPS,
+                                                             exporting(label, writes))
+                                       ) as location:
                 run.lap("export")
                 registry.record_counts(model_id, counts_at)  # so delete-model finds them
                 _encode_into_place(session, location, model.encoder, counts_at, _part(
@@ -492,12 +516,8 @@ _ENCODE_JOBS = 3      # listing the export, the shuffle's map stage, the write
 
 
 def _part(progress: Progress, start: int, end: int) -> Progress:
-    """A job's own progress (`done` of `total`) mapped onto [start, end] of the
-    scoring's bar."""
-    def report(done: int, total: int, message: str) -> None:
-        share = done / total if total else 1.0
-        progress(start + round((end - start) * share), _SCORE_STEPS, message)
-    return report
+    """A job's own progress mapped onto [start, end] of the scoring's bar."""
+    return part(progress, start, end, _SCORE_STEPS)
 
 
 def _encode_into_place(session, location: str, encoder, counts_at: str,

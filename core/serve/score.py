@@ -26,7 +26,7 @@ from core.memory import releases_memory
 from core.model.campaign_model import Fingerprint, fold_in_keyword_lists, read_words
 from core.model.corpus import EncodedCounts
 from core.plain_text import first_hidden, given_id
-from core.progress import Progress
+from core.progress import Progress, part
 from core.serve import registry
 
 # A fingerprint's confidence is its strongest topic weight; below this the model is unsure
@@ -146,14 +146,19 @@ def score_dataset(model_id: str | None = None, progress: Progress | None = None,
     encoded counts (`registry.encoded_counts`) skips reading and encoding the rows.
     `model`: its artifact, when the caller loaded it (the pipeline gated with it).
     """
+    report = progress or (lambda done, total, message: None)
     run = prepare(model_id, model)
     model, dataset = run.model, run.dataset
     saved = registry.encoded_counts(run.model_id)  # encoded at training time, when saved
+    fold_from = 0
     if saved is not None:
         ids, counts, oov = saved.campaign_ids, saved.matrix, saved.oov_share
         run.lap("read")
         run.timings["encode"] = 0.0
     else:
+        report(0, _STEPS, f"Reading and encoding the campaigns of {dataset['name']} "
+                          f"v{int(dataset['version'])}…")
+        fold_from = _PHASES["encoded"]
         # batch by batch (reading and encoding take turns), timed apart
         reading = _Timed(datasets.term_batches(dataset["name"], int(dataset["version"]),
                                                model.encoder.columns))
@@ -161,14 +166,24 @@ def score_dataset(model_id: str | None = None, progress: Progress | None = None,
         run.lap("encode")
         run.timings["read"] = reading.seconds
         run.timings["encode"] -= reading.seconds
-    weights = _fold_in_batches(model, counts, progress)
+    weights = _fold_in_batches(model, counts,
+                               part(report, fold_from, _PHASES["write"], _STEPS))
     run.lap("fold_in")
+    report(_PHASES["write"], _STEPS, f"Writing {len(ids):,} fingerprints to the store…")
     store_fingerprints(run.model_id, ids, weights, oov)
     if saved is None:  # kept with the model: Lookup and the next scoring need not encode
         with suppress(FileNotFoundError):  # the model was deleted meanwhile
             EncodedCounts(list(ids), counts, oov).save(registry.model_dir(run.model_id))
     run.lap("write")
+    report(_STEPS, _STEPS, f"Scored {len(ids):,} campaigns")
     return run.result(len(ids))
+
+
+# Where each step of a local scoring starts on its bar of `_STEPS`: the bar reaches the
+# end only once the fingerprints are stored (it reached 100% at the last fold-in batch,
+# and then sat there while they were written), as Spark scoring's does.
+_STEPS = 1000
+_PHASES = {"encoded": 100, "write": 950}
 
 
 class _Timed:
@@ -230,7 +245,7 @@ def _fold_in_batches(model: registry.LoadedModel, counts, progress: Progress | N
     try:
         for stop in pool.map(fold, starts):  # in order, so progress only moves forward
             if progress:
-                progress(stop, n, f"Scored {stop:,} of {n:,} campaigns")
+                progress(stop, n, f"Folded in {stop:,} of {n:,} campaigns")
     finally:  # a cancelled run (progress raised) drops the batches not yet started
         pool.shutdown(wait=True, cancel_futures=True)
     return weights
