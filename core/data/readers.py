@@ -212,6 +212,7 @@ class _RawTable:
     # The cells of every input column (used or not) of the rows at some positions: a row
     # is a duplicate only when all of them repeat an earlier row's.
     cells: Callable[[np.ndarray], list[tuple]]
+    table: pa.Table  # every input column (names may repeat): the duplicate check's rows
     report_date: pd.Timestamp | None = None
     warnings: list[str] = field(default_factory=list)
     decimal_comma: bool = False  # metrics written "1.234,56" (`_number_style`)
@@ -622,7 +623,7 @@ def _read_delimited(text: str, name: str) -> _RawTable:
     return _RawTable(
         values=values, headers={c: header[i] for c, i in matched.items()},
         lines=lines, format=file_format, term_header=header[layout.term_index],
-        cells=lambda at: _parquet_rows(table, at),
+        cells=lambda at: _parquet_rows(table, at), table=table,
         report_date=_report_date(range_line),
         warnings=_term_column_note(header, matched, name) + repeats + style_warnings,
         decimal_comma=decimal_comma)
@@ -1010,6 +1011,7 @@ def _read_parquet(data: bytes, name: str) -> _RawTable:
         values=values, headers={c: header[i] for c, i in matched.items()},
         lines=np.arange(1, table.num_rows + 1, dtype="int64"), format="parquet",
         term_header=header[matched["term"]], cells=lambda at: _parquet_rows(table, at),
+        table=table,
         warnings=_term_column_note(header, matched, name) + style_warnings,
         decimal_comma=decimal_comma)
 
@@ -1319,21 +1321,46 @@ def _duplicates(frame: pd.DataFrame, raw: _RawTable) -> np.ndarray:
     that differ in the Keyword column, which the importer does not keep, and `+a` and
     `a` are two keywords. Rows that are identical in every input column clean alike, so
     only rows whose canonical form repeats (whose hash repeats, `_row_hashes`: a superset)
-    are compared cell by cell.
+    are compared cell by cell, in DuckDB (`_repeated_rows`).
     """
     duplicated = np.zeros(len(frame), dtype=bool)
     hashes = pd.Series(_row_hashes(frame.drop(columns="source_line")))
     alike = np.flatnonzero(hashes.duplicated(keep=False).to_numpy())
     if alike.size:
-        seen: set[tuple] = set()
-        for position, cells in zip(alike, raw.cells(alike), strict=True):
-            try:
-                hash(cells)
-            except TypeError:  # Parquet list or struct cells: compared as printed
-                cells = (repr(cells),)
-            duplicated[position] = cells in seen
-            seen.add(cells)
+        try:
+            duplicated[_repeated_rows(raw.table, alike)] = True
+        except duckdb.Error:  # a Parquet type DuckDB cannot group: compared in Python
+            duplicated[_repeated_in_python(raw, alike)] = True
     return duplicated
+
+
+def _repeated_rows(table: pa.Table, at: np.ndarray) -> np.ndarray:
+    """The rows among `at` whose every input cell equals an earlier row's, grouped by DuckDB
+    over their Arrow cells (nulls alike): a Python tuple of every candidate row's cells
+    made a file pasted twice (1M rows, 500k of them repeated) take 2.6 CPU s here."""
+    names = [f"c{i}" for i in range(table.num_columns)]
+    rows = table.take(pa.array(at)).rename_columns(names).append_column(
+        "position", pa.array(at, pa.int64()))
+    listed = ", ".join(f'"{name}"' for name in names)
+    with duckdb.connect(config={"threads": 1}) as con:
+        con.register("candidates", rows)
+        first = con.execute(f"SELECT min(position) AS p FROM candidates GROUP BY {listed}"
+                            ).fetchnumpy()["p"]
+    return at[~np.isin(at, first)]
+
+
+def _repeated_in_python(raw: _RawTable, at: np.ndarray) -> np.ndarray:
+    """`_repeated_rows` by a Python tuple of each row's cells."""
+    repeated, seen = [], set()
+    for position, cells in zip(at, raw.cells(at), strict=True):
+        try:
+            hash(cells)
+        except TypeError:  # Parquet list or struct cells: compared as printed
+            cells = (repr(cells),)
+        if cells in seen:
+            repeated.append(position)
+        seen.add(cells)
+    return np.asarray(repeated, dtype=np.int64)
 
 
 def _row_hashes(frame: pd.DataFrame) -> np.ndarray:
