@@ -1405,3 +1405,49 @@ def test_duplicate_rows_are_compared_in_duckdb_not_as_python_tuples(
     result = read_paths([tmp_path / "t.parquet"])
     assert result.frame["source_line"].tolist() == [1, 2, 5, 6]
     assert result.warnings[-1].endswith("(lines 3, 4)")
+
+
+def test_a_quoted_line_break_late_in_a_csv_does_not_parse_the_file_twice(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A chunk whose rows span more lines than rows (a quoted line break), or that holds a
+    blank or ragged row, is noticed as it is parsed, and the row-by-row read goes on from
+    that chunk: the fast parse only noticed at the end of the file, which was then parsed
+    again from its start. Lines, totals rows and the row-by-row refusals are as before."""
+    from core.data import readers
+
+    monkeypatch.setattr(readers, "_CHUNK_ROWS", 1_000, raising=False)
+    monkeypatch.setattr(readers, "_TEXT_PIECE", 20_000, raising=False)
+    given = 0
+    csv_rows = readers._csv_rows
+
+    class Counted:  # the CSV reader, counting the records it parses
+        def __init__(self, *args) -> None:
+            self.reader = csv_rows(*args)
+
+        def __iter__(self):
+            return self
+
+        def __next__(self) -> list[str]:
+            nonlocal given
+            given += 1
+            return next(self.reader)
+
+        @property
+        def line_num(self) -> int:
+            return self.reader.line_num
+
+    monkeypatch.setattr(readers, "_csv_rows", Counted)
+    body = [f"kw {i},C{i % 300},{i % 9}\n" for i in range(30_000)]
+    body[500] = ",Total: account,9\n"
+    body[28_500] = '"kw\nbroken",C1,1\n'
+    text = "Keyword,Campaign ID,Clicks\n" + "".join(body)
+    raw = readers._read_delimited(text, "late.csv")
+    assert given < 30_001 + 2 * 1_000, f"{given} records parsed for 30,001"
+    assert raw.lines.tolist() == [*range(2, 502), *range(503, 28_503), *range(28_504, 30_003)]
+    assert raw.values["term"].iloc[28_499] == "kw\nbroken"
+    assert raw.values["term"].iloc[-1] == "kw 29999"
+    ragged = text + "a,b,c,d\n"
+    with pytest.raises(InputError, match=r"late.csv, line 30003: row has 4 fields"):
+        readers._read_delimited(ragged, "late.csv")
+    with pytest.raises(InputError, match=r"late.csv, line 30003: unterminated quoted field"):
+        readers._read_delimited(text + '"a,b,c\n', "late.csv")

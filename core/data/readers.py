@@ -602,10 +602,9 @@ def _read_delimited(text: str, name: str) -> _RawTable:
     layout = _Layout(name=name, skip=skip, delimiter=delimiter, width=len(header),
                      term_index=matched["term"], report=title is not None, header_end=header_end)
     parsed = _rows_at_once(reader, layout)
-    if parsed is None:  # something unusual: re-read row by row to say exactly where
-        reader = _csv_rows(text, skip, delimiter)
-        next(reader)
-        parsed = _rows_one_by_one(reader, layout)
+    if isinstance(parsed, _Prefix):  # something unusual: the rest row by row, to say where
+        reader = _csv_rows(text, layout.header_end + parsed.rows, delimiter)
+        parsed = _rows_one_by_one(reader, layout, parsed)
     columns, lines, totals = parsed
     columns, lines, repeats = _without_repeated_header(columns, lines, written, layout)
     if not len(lines):
@@ -786,35 +785,52 @@ def _is_total(row: list[str], layout: _Layout) -> bool:
     return any(_TOTAL_LABEL.match(cell) for cell in row)
 
 
+class _Prefix(NamedTuple):
+    """The rows `_rows_at_once` took (as Arrow arrays, one list a column) before a chunk it
+    could not: `rows` rows of one line each, right after the header."""
+
+    parts: list[list[pa.Array]]
+    rows: int
+
+
 def _rows_at_once(reader, layout: _Layout
-                  ) -> tuple[list[pa.ChunkedArray], np.ndarray, int] | None:
+                  ) -> tuple[list[pa.ChunkedArray], np.ndarray, int] | _Prefix:
     """All rows in one C-speed pass when the file is regular (one line per row, every row
-    as wide as the header), as Arrow text columns, totals rows dropped; None otherwise.
+    as wide as the header), as Arrow text columns, totals rows dropped; else the regular
+    chunks before the first irregular one (`_Prefix`), for `_rows_one_by_one` to go on
+    from.
 
     Rows are parsed `_CHUNK_ROWS` at a time and each chunk's cells moved to Arrow at once:
     one Python string per cell of the whole file held 3.0 GB at 2M rows (133 MB), and the
-    width and totals checks were Python passes over every row (bench/import_big.py)."""
+    width and totals checks were Python passes over every row (bench/import_big.py). A
+    chunk is checked as it is parsed: a quoted line break was only noticed at the end,
+    and the whole file parsed again row by row."""
     width = layout.width
     parts: list[list[pa.Array]] = [[] for _ in range(width)]
-    rows = 0
+    rows, lines_read = 0, reader.line_num
     try:
         with _no_cycle_collection():
             for chunk in _csv_chunks(reader):
                 try:
                     cells = list(zip(*chunk, strict=True))
                 except ValueError:
-                    return None  # blank, short or long rows
-                if len(cells) != width:
-                    return None
+                    return _Prefix(parts, rows)  # blank, short or long rows
+                if len(cells) != width or reader.line_num - lines_read != len(chunk):
+                    return _Prefix(parts, rows)  # or a quoted field spans lines
+                lines_read = reader.line_num
                 for part, column in zip(parts, cells, strict=True):
                     part.append(pa.array(column, pa.large_string()))
                 rows += len(chunk)
     except csv.Error:
-        return None
-    if layout.skip + reader.line_num - layout.header_end != rows:
-        return None  # a quoted field spans lines, so line numbers need counting
+        return _Prefix(parts, rows)
     columns = [pa.chunked_array(part, pa.large_string()) for part in parts]
     lines = np.arange(layout.header_end + 1, layout.header_end + 1 + rows, dtype="int64")
+    return _without_totals(columns, lines, layout)
+
+
+def _without_totals(columns: list[pa.ChunkedArray], lines: np.ndarray, layout: _Layout
+                    ) -> tuple[list[pa.ChunkedArray], np.ndarray, int]:
+    """The columns and lines without their totals rows (`_total_rows`), and how many."""
     totals = _total_rows(columns, layout)
     if totals.size:
         columns, lines = _without_rows(columns, lines, totals)
@@ -863,19 +879,23 @@ def _to_arrow(rows: list[list[str]], parts: list[list[pa.Array]]) -> None:
         rows.clear()
 
 
-def _rows_one_by_one(reader, layout: _Layout
+def _rows_one_by_one(reader, layout: _Layout, prefix: _Prefix
                      ) -> tuple[list[pa.ChunkedArray], np.ndarray, int]:
-    """Rows (as Arrow text columns) with the line each starts on; blank lines skipped; the
-    first malformed or ragged row refused with its line. Rows go to Arrow `_CHUNK_ROWS`
-    at a time, as `_rows_at_once`'s do, with cyclic GC paused: a Python list of strings
-    per row of the whole file was held at once (a 133 MB file with one blank line peaked
-    at 2.1 GB, now 1.0 GB, and its read took 24.4 CPU s, now 13.7)."""
-    name, skip, width = layout.name, layout.skip, layout.width
+    """Rows (as Arrow text columns) with the line each starts on, after the `prefix`'s
+    (`reader` starts at the line after them); blank lines skipped; the first malformed or
+    ragged row refused with its line. Rows go to Arrow `_CHUNK_ROWS` at a time, as
+    `_rows_at_once`'s do, with cyclic GC paused: a Python list of strings per row of the
+    whole file was held at once (a 133 MB file with one blank line peaked at 2.1 GB, now
+    1.0 GB, and its read took 24.4 CPU s, now 13.7)."""
+    name, width = layout.name, layout.width
+    skip = layout.header_end + prefix.rows  # physical lines before the reader's first
+    columns = [pa.chunked_array(part, pa.large_string()) for part in prefix.parts]
+    first = np.arange(layout.header_end + 1, skip + 1, dtype="int64")
+    columns, first, totals = _without_totals(columns, first, layout)
+    parts: list[list[pa.Array]] = [list(column.chunks) for column in columns]
     rows: list[list[str]] = []
-    parts: list[list[pa.Array]] = [[] for _ in range(width)]
-    lines = array.array("q")
-    totals = 0
-    end_line = reader.line_num  # physical lines consumed after the preamble
+    lines = array.array("q", first.tobytes())
+    end_line = reader.line_num  # physical lines the reader has consumed
     try:
         with _no_cycle_collection():
             for row in reader:
