@@ -211,6 +211,7 @@ class _RawTable:
     # The cells of every input column (used or not) of the rows at some positions: a row
     # is a duplicate only when all of them repeat an earlier row's.
     cells: Callable[[np.ndarray], list[tuple]]
+    table: pa.Table  # every input column (names may repeat): the duplicate check's rows
     report_date: pd.Timestamp | None = None
     warnings: list[str] = field(default_factory=list)
     decimal_comma: bool = False  # metrics written "1.234,56" (`_number_style`)
@@ -600,10 +601,9 @@ def _read_delimited(text: str, name: str) -> _RawTable:
     layout = _Layout(name=name, skip=skip, delimiter=delimiter, width=len(header),
                      term_index=matched["term"], report=title is not None, header_end=header_end)
     parsed = _rows_at_once(reader, layout)
-    if parsed is None:  # something unusual: re-read row by row to say exactly where
-        reader = _csv_rows(text, skip, delimiter)
-        next(reader)
-        parsed = _rows_one_by_one(reader, layout)
+    if isinstance(parsed, _Prefix):  # something unusual: the rest row by row, to say where
+        reader = _csv_rows(text, layout.header_end + parsed.rows, delimiter)
+        parsed = _rows_one_by_one(reader, layout, parsed)
     columns, lines, totals = parsed
     columns, lines, repeats = _without_repeated_header(columns, lines, written, layout)
     if not len(lines):
@@ -621,7 +621,7 @@ def _read_delimited(text: str, name: str) -> _RawTable:
     return _RawTable(
         values=values, headers={c: header[i] for c, i in matched.items()},
         lines=lines, format=file_format, term_header=header[layout.term_index],
-        cells=lambda at: _parquet_rows(table, at),
+        cells=lambda at: _parquet_rows(table, at), table=table,
         report_date=_report_date(range_line),
         warnings=_term_column_note(header, matched, name) + repeats + style_warnings,
         decimal_comma=decimal_comma)
@@ -784,35 +784,52 @@ def _is_total(row: list[str], layout: _Layout) -> bool:
     return any(_TOTAL_LABEL.match(cell) for cell in row)
 
 
+class _Prefix(NamedTuple):
+    """The rows `_rows_at_once` took (as Arrow arrays, one list a column) before a chunk it
+    could not: `rows` rows of one line each, right after the header."""
+
+    parts: list[list[pa.Array]]
+    rows: int
+
+
 def _rows_at_once(reader, layout: _Layout
-                  ) -> tuple[list[pa.ChunkedArray], np.ndarray, int] | None:
+                  ) -> tuple[list[pa.ChunkedArray], np.ndarray, int] | _Prefix:
     """All rows in one C-speed pass when the file is regular (one line per row, every row
-    as wide as the header), as Arrow text columns, totals rows dropped; None otherwise.
+    as wide as the header), as Arrow text columns, totals rows dropped; else the regular
+    chunks before the first irregular one (`_Prefix`), for `_rows_one_by_one` to go on
+    from.
 
     Rows are parsed `_CHUNK_ROWS` at a time and each chunk's cells moved to Arrow at once:
     one Python string per cell of the whole file held 3.0 GB at 2M rows (133 MB), and the
-    width and totals checks were Python passes over every row (bench/import_big.py)."""
+    width and totals checks were Python passes over every row (bench/import_big.py). A
+    chunk is checked as it is parsed: a quoted line break was only noticed at the end,
+    and the whole file parsed again row by row."""
     width = layout.width
     parts: list[list[pa.Array]] = [[] for _ in range(width)]
-    rows = 0
+    rows, lines_read = 0, reader.line_num
     try:
         with _no_cycle_collection():
             for chunk in _csv_chunks(reader):
                 try:
                     cells = list(zip(*chunk, strict=True))
                 except ValueError:
-                    return None  # blank, short or long rows
-                if len(cells) != width:
-                    return None
+                    return _Prefix(parts, rows)  # blank, short or long rows
+                if len(cells) != width or reader.line_num - lines_read != len(chunk):
+                    return _Prefix(parts, rows)  # or a quoted field spans lines
+                lines_read = reader.line_num
                 for part, column in zip(parts, cells, strict=True):
                     part.append(pa.array(column, pa.large_string()))
                 rows += len(chunk)
     except csv.Error:
-        return None
-    if layout.skip + reader.line_num - layout.header_end != rows:
-        return None  # a quoted field spans lines, so line numbers need counting
+        return _Prefix(parts, rows)
     columns = [pa.chunked_array(part, pa.large_string()) for part in parts]
     lines = np.arange(layout.header_end + 1, layout.header_end + 1 + rows, dtype="int64")
+    return _without_totals(columns, lines, layout)
+
+
+def _without_totals(columns: list[pa.ChunkedArray], lines: np.ndarray, layout: _Layout
+                    ) -> tuple[list[pa.ChunkedArray], np.ndarray, int]:
+    """The columns and lines without their totals rows (`_total_rows`), and how many."""
     totals = _total_rows(columns, layout)
     if totals.size:
         columns, lines = _without_rows(columns, lines, totals)
@@ -861,19 +878,23 @@ def _to_arrow(rows: list[list[str]], parts: list[list[pa.Array]]) -> None:
         rows.clear()
 
 
-def _rows_one_by_one(reader, layout: _Layout
+def _rows_one_by_one(reader, layout: _Layout, prefix: _Prefix
                      ) -> tuple[list[pa.ChunkedArray], np.ndarray, int]:
-    """Rows (as Arrow text columns) with the line each starts on; blank lines skipped; the
-    first malformed or ragged row refused with its line. Rows go to Arrow `_CHUNK_ROWS`
-    at a time, as `_rows_at_once`'s do, with cyclic GC paused: a Python list of strings
-    per row of the whole file was held at once (a 133 MB file with one blank line peaked
-    at 2.1 GB, now 1.0 GB, and its read took 24.4 CPU s, now 13.7)."""
-    name, skip, width = layout.name, layout.skip, layout.width
+    """Rows (as Arrow text columns) with the line each starts on, after the `prefix`'s
+    (`reader` starts at the line after them); blank lines skipped; the first malformed or
+    ragged row refused with its line. Rows go to Arrow `_CHUNK_ROWS` at a time, as
+    `_rows_at_once`'s do, with cyclic GC paused: a Python list of strings per row of the
+    whole file was held at once (a 133 MB file with one blank line peaked at 2.1 GB, now
+    1.0 GB, and its read took 24.4 CPU s, now 13.7)."""
+    name, width = layout.name, layout.width
+    skip = layout.header_end + prefix.rows  # physical lines before the reader's first
+    columns = [pa.chunked_array(part, pa.large_string()) for part in prefix.parts]
+    first = np.arange(layout.header_end + 1, skip + 1, dtype="int64")
+    columns, first, totals = _without_totals(columns, first, layout)
+    parts: list[list[pa.Array]] = [list(column.chunks) for column in columns]
     rows: list[list[str]] = []
-    parts: list[list[pa.Array]] = [[] for _ in range(width)]
-    lines = array.array("q")
-    totals = 0
-    end_line = reader.line_num  # physical lines consumed after the preamble
+    lines = array.array("q", first.tobytes())
+    end_line = reader.line_num  # physical lines the reader has consumed
     try:
         with _no_cycle_collection():
             for row in reader:
@@ -1009,6 +1030,7 @@ def _read_parquet(data: bytes, name: str) -> _RawTable:
         values=values, headers={c: header[i] for c, i in matched.items()},
         lines=np.arange(1, table.num_rows + 1, dtype="int64"), format="parquet",
         term_header=header[matched["term"]], cells=lambda at: _parquet_rows(table, at),
+        table=table,
         warnings=_term_column_note(header, matched, name) + style_warnings,
         decimal_comma=decimal_comma)
 
@@ -1318,21 +1340,73 @@ def _duplicates(frame: pd.DataFrame, raw: _RawTable) -> np.ndarray:
     that differ in the Keyword column, which the importer does not keep, and `+a` and
     `a` are two keywords. Rows that are identical in every input column clean alike, so
     only rows whose canonical form repeats (whose hash repeats, `_row_hashes`: a superset)
-    are compared cell by cell.
+    are compared cell by cell, in DuckDB (`_repeated_rows`).
     """
     duplicated = np.zeros(len(frame), dtype=bool)
     hashes = pd.Series(_row_hashes(frame.drop(columns="source_line")))
     alike = np.flatnonzero(hashes.duplicated(keep=False).to_numpy())
     if alike.size:
-        seen: set[tuple] = set()
-        for position, cells in zip(alike, raw.cells(alike), strict=True):
+        firsts, differing = _same_as_first(raw.table, alike, hashes.to_numpy()[alike])
+        duplicated[alike[firsts != alike]] = True
+        duplicated[alike[differing]] = False
+        if differing.any():  # rows of one hash that differ: grouped cell by cell
             try:
-                hash(cells)
-            except TypeError:  # Parquet list or struct cells: compared as printed
-                cells = (repr(cells),)
-            duplicated[position] = cells in seen
-            seen.add(cells)
+                duplicated[_repeated_rows(raw.table, alike[differing])] = True
+            except duckdb.Error:  # a Parquet type DuckDB cannot group: compared in Python
+                duplicated[_repeated_in_python(raw, alike[differing])] = True
     return duplicated
+
+
+def _same_as_first(table: pa.Table, at: np.ndarray, hashes: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """For the rows `at` (ascending) and their row hashes: the first row of each one's hash
+    and, marked on every row of a hash, whether any of its rows differs from that first
+    row in an input cell. Compared column by column in Arrow (nulls alike): grouping the
+    rows of a file pasted twice (4M) by all their cells at once held 1.3 GB in DuckDB.
+    A column Arrow cannot compare marks every row as differing."""
+    _, first_index, inverse = np.unique(hashes, return_index=True, return_inverse=True)
+    firsts = at[first_index][inverse]
+    same = np.ones(len(at), dtype=bool)
+    ours, theirs = pa.array(at), pa.array(firsts)
+    for column in table.columns:
+        try:
+            a, b = column.take(ours), column.take(theirs)
+            equal = pc.fill_null(pc.equal(a, b), False)
+            both_null = pc.and_(pc.is_null(a), pc.is_null(b))
+            same &= pc.or_(equal, both_null).to_numpy(zero_copy_only=False)
+        except (pa.ArrowNotImplementedError, pa.ArrowInvalid):  # list or struct cells
+            return firsts, np.ones(len(at), dtype=bool)
+    bad_groups = np.unique(inverse[~same])
+    return firsts, np.isin(inverse, bad_groups)
+
+
+def _repeated_rows(table: pa.Table, at: np.ndarray) -> np.ndarray:
+    """The rows among `at` whose every input cell equals an earlier row's, grouped by DuckDB
+    over their Arrow cells (nulls alike): a Python tuple of every candidate row's cells
+    made a file pasted twice (1M rows, 500k of them repeated) take 2.6 CPU s here."""
+    names = [f"c{i}" for i in range(table.num_columns)]
+    rows = table.take(pa.array(at)).rename_columns(names).append_column(
+        "position", pa.array(at, pa.int64()))
+    listed = ", ".join(f'"{name}"' for name in names)
+    with duckdb.connect(config={"threads": 1}) as con:
+        con.register("candidates", rows)
+        first = con.execute(f"SELECT min(position) AS p FROM candidates GROUP BY {listed}"
+                            ).fetchnumpy()["p"]
+    return at[~np.isin(at, first)]
+
+
+def _repeated_in_python(raw: _RawTable, at: np.ndarray) -> np.ndarray:
+    """`_repeated_rows` by a Python tuple of each row's cells."""
+    repeated, seen = [], set()
+    for position, cells in zip(at, raw.cells(at), strict=True):
+        try:
+            hash(cells)
+        except TypeError:  # Parquet list or struct cells: compared as printed
+            cells = (repr(cells),)
+        if cells in seen:
+            repeated.append(position)
+        seen.add(cells)
+    return np.asarray(repeated, dtype=np.int64)
 
 
 def _row_hashes(frame: pd.DataFrame) -> np.ndarray:
@@ -1574,6 +1648,41 @@ def _parsed_numbers(values: pd.Series, decimal_comma: bool = False) -> _Parsed:
     return _Parsed(original, numbers, bad, marks)
 
 
+# Cells Arrow's cast reads as `pd.to_numeric` does (`_plain_numbers`): at most 15 digits
+# (their float is one correctly rounded division, so both parsers agree), no sign, no
+# separator; with a decimal comma, whole numbers only.
+_PLAIN_NUMBER = r"^\d{1,15}$|^\d{1,14}\.\d$|^\d{1,13}\.\d\d$|^\d{1,9}\.\d{1,6}$"
+_PLAIN_WHOLE = r"^\d{1,15}$"
+
+
+def _plain_numbers(values: pd.Series, decimal_comma: bool = False) -> _Parsed:
+    """`_parsed_numbers` of a text column, each cell parsed once: plain numbers ("12",
+    "3.50") by Arrow's cast, the other cells by `_parsed_numbers` once per distinct value.
+    A Python string per cell of a 2M-row column (~90 MB, ~0.5 CPU s a column) was made
+    for `pd.to_numeric` before. `original` is `values` (messages read one cell of it)."""
+    if values.dtype == object or pd.api.types.is_numeric_dtype(values.dtype) \
+            or pd.api.types.is_bool_dtype(values.dtype):
+        return _parsed_numbers(values, decimal_comma)
+    original = values.reset_index(drop=True)
+    cells = pa.array(original, from_pandas=True, type=pa.large_string())
+    plain = pc.match_substring_regex(cells, _PLAIN_WHOLE if decimal_comma else _PLAIN_NUMBER)
+    plain = plain.fill_null(False)
+    numbers = pc.if_else(plain, cells, None).cast(pa.float64()).to_numpy(zero_copy_only=False)
+    odd_at = np.flatnonzero(pc.and_(pc.invert(plain), pc.is_valid(cells)).to_numpy(
+        zero_copy_only=False))
+    bad = np.zeros(len(original), dtype=bool)
+    marks = pd.Series(None, index=original.index, dtype=object)
+    if odd_at.size:
+        codes, uniques = pd.factorize(original.iloc[odd_at], use_na_sentinel=True)
+        distinct = _parsed_numbers(pd.Series(_as_text(pd.Series(uniques)), dtype=object),
+                                   decimal_comma)
+        numbers[odd_at] = distinct.numbers.to_numpy()[codes]
+        bad[odd_at] = distinct.bad.to_numpy(dtype=bool)[codes]
+        if distinct.marks.notna().any():
+            marks.iloc[odd_at] = distinct.marks.to_numpy()[codes]
+    return _Parsed(original, pd.Series(numbers, dtype="float64"), pd.Series(bad), marks)
+
+
 def _unknown_codes(marks: pd.Series) -> pd.Index:
     """Where a cell's three capitals are no ISO 4217 code ("12 PCS", "5 ABC")."""
     named = marks.dropna()
@@ -1586,7 +1695,7 @@ def _number_column(values: pd.Series, whole: bool, fail: _Fail, column: str,
     """Metric cells as numbers (`_parsed_numbers`); anything that is not a non-negative
     number, or in two currencies (`_check_one_currency`; `currency`: the file's currency
     code column, as read), is refused."""
-    original, numbers, bad, marks = _parsed_numbers(values, decimal_comma)
+    original, numbers, bad, marks = _plain_numbers(values, decimal_comma)
     bad |= np.isinf(numbers)
     if bad.any():
         at = int(np.flatnonzero(bad.to_numpy())[0])
