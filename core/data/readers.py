@@ -29,6 +29,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -1413,11 +1414,10 @@ def _row_hashes(frame: pd.DataFrame) -> np.ndarray:
     """A 64-bit hash of each row of `frame` (equal rows hash alike), by DuckDB over its
     Arrow columns a vector at a time: pandas' `duplicated` held 410 MB of per-column codes
     and hash tables for 2M rows of 14 columns (bench/import_big.py)."""
-    import duckdb  # here: a notebook's read_terms imports nothing of the store's engine
-
     table = pa.Table.from_pandas(frame, preserve_index=False)
-    listed = ", ".join('"{}"'.format(str(column).replace('"', '""'))
-                       for column in table.column_names)
+    names = [f"c{i}" for i in range(table.num_columns)]  # SQL names whatever the headers
+    table = table.rename_columns(names)
+    listed = ", ".join(names)
     with duckdb.connect(config={"threads": 1, "preserve_insertion_order": True}) as con:
         con.register("term_rows", table)
         return con.execute(f"SELECT hash({listed}) AS h FROM term_rows").fetchnumpy()["h"]
