@@ -1152,22 +1152,15 @@ def test_many_rows_stay_aligned(tmp_path: Path) -> None:
     assert got.loc[got["term"] == "term 19999", "source_line"].item() == n + 2
 
 
-def test_a_regular_csv_is_parsed_without_a_python_string_per_cell_held_at_once(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    """A regular CSV was parsed into one Python list of strings per row, all held at once
-    and then transposed, beside a StringIO of the whole text (four bytes per character):
-    3.0 GB at 2M rows for a 133 MB file (bench/import_big.py). Its rows now go to Arrow
-    `_CHUNK_ROWS` at a time, from pieces of the text: Python holds about twice the text at
-    its peak (23x before), and every row, line and totals row is as it was."""
+def read_in_small_chunks(text: str, monkeypatch: pytest.MonkeyPatch):
+    """`_read_delimited` of `text` in chunks of 1,000 rows and pieces of 20,000 characters,
+    asserting Python held less than 4x the text at its peak."""
     import tracemalloc
 
     from core.data import readers
 
     monkeypatch.setattr(readers, "_CHUNK_ROWS", 1_000, raising=False)
     monkeypatch.setattr(readers, "_TEXT_PIECE", 20_000, raising=False)
-    text = "Keyword,Campaign ID,Clicks,Impr.,Cost\n" + "".join(
-        f"kw {i} x{i % 7},C{i % 300},{i % 9},{i % 90},{i % 13}.5\n" for i in range(30_000))
-    text += ",Total: account,9,9,9\n"
     tracemalloc.start()
     try:
         raw = readers._read_delimited(text, "big.csv")
@@ -1175,6 +1168,20 @@ def test_a_regular_csv_is_parsed_without_a_python_string_per_cell_held_at_once(
     finally:
         tracemalloc.stop()
     assert peak < 4 * len(text), f"peak {peak / len(text):.1f}x the text"
+    return raw
+
+
+def test_a_regular_csv_is_parsed_without_a_python_string_per_cell_held_at_once(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A regular CSV was parsed into one Python list of strings per row, all held at once
+    and then transposed, beside a StringIO of the whole text (four bytes per character):
+    3.0 GB at 2M rows for a 133 MB file (bench/import_big.py). Its rows now go to Arrow
+    `_CHUNK_ROWS` at a time, from pieces of the text: Python holds about twice the text at
+    its peak (23x before), and every row, line and totals row is as it was."""
+    text = "Keyword,Campaign ID,Clicks,Impr.,Cost\n" + "".join(
+        f"kw {i} x{i % 7},C{i % 300},{i % 9},{i % 90},{i % 13}.5\n" for i in range(30_000))
+    text += ",Total: account,9,9,9\n"
+    raw = read_in_small_chunks(text, monkeypatch)
     assert raw.lines.tolist() == list(range(2, 30_002))  # the totals row dropped
     assert raw.values["term"].iloc[[0, -1]].tolist() == ["kw 0 x0", "kw 29999 x4"]
     assert raw.values["clicks"].iloc[-1] == str(29_999 % 9)
@@ -1187,22 +1194,10 @@ def test_an_irregular_csv_is_read_row_by_row_without_every_row_held_in_python(
     its rows also go to Arrow `_CHUNK_ROWS` at a time: they were all held as Python lists
     of strings (a 133 MB file with one blank line peaked at 2.1 GB, 1.0 GB now). Lines,
     the blank line and the totals row are as before."""
-    import tracemalloc
-
-    from core.data import readers
-
-    monkeypatch.setattr(readers, "_CHUNK_ROWS", 1_000, raising=False)
-    monkeypatch.setattr(readers, "_TEXT_PIECE", 20_000, raising=False)
     body = [f"kw {i} x{i % 7},C{i % 300},{i % 9},{i % 90},{i % 13}.5\n" for i in range(30_000)]
     text = ("Keyword,Campaign ID,Clicks,Impr.,Cost\n" + "".join(body[:15_000]) + "\n"
             + "".join(body[15_000:]) + ",Total: account,9,9,9\n")
-    tracemalloc.start()
-    try:
-        raw = readers._read_delimited(text, "big.csv")
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert peak < 4 * len(text), f"peak {peak / len(text):.1f}x the text"
+    raw = read_in_small_chunks(text, monkeypatch)
     assert raw.lines.tolist() == [*range(2, 15_002), *range(15_003, 30_003)]
     assert raw.values["term"].iloc[[0, -1]].tolist() == ["kw 0 x0", "kw 29999 x4"]
     assert raw.cells(np.array([15_000])) == [("kw 15000 x6", "C0", "6", "60", "11.5")]
