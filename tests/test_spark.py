@@ -807,11 +807,13 @@ def test_a_long_task_is_reported_when_it_starts_and_while_it_runs(session, monke
 
     def slow_tasks():
         return session.sparkContext.parallelize(range(2), 2).map(
-            lambda x: time.sleep(6) or x).count()   # 3 s: under load, one line
+            lambda x: time.sleep(6) or x).count()
 
     def report(done, total, message):
         lines.append((time.monotonic(), message))
 
+    session.sparkContext.parallelize(range(4), 2).count()  # warm: tasks then start within
+    # 100 ms of their stage, and Spark's default status updates never showed them running
     assert spark_session.run_job(session, "slow", slow_tasks, report) == 2
     running = [t for t, m in lines if re.search(r"0/2 tasks done, [12] running", m)]
     assert running, lines                      # before any task ended

@@ -371,6 +371,10 @@ def get(master_url: str | None = None, progress: Progress | None = None):
                    .config("spark.driver.memory", memory)
                    .config("spark.ui.enabled", "false")
                    .config("spark.ui.showConsoleProgress", "false")
+                   # Every task start reaches the status tracker: at the default 100 ms,
+                   # tasks started within 100 ms of their stage showed "0 running" until
+                   # one ended or an executor heartbeat (10 s) flushed them.
+                   .config("spark.ui.liveUpdate.period", "0ms")
                    .config("spark.sql.shuffle.partitions", partitions)
                    .config("spark.sql.execution.arrow.pyspark.enabled", "true")
                    .config("spark.executorEnv.OMP_NUM_THREADS", "1")
