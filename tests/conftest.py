@@ -20,6 +20,23 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 BBC = SHARED_DATA / "octis_bbc_news" / "corpus.tsv"
 
 
+def run_python(code: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """`code` in a fresh interpreter started in the repository (what a notebook or a first
+    import sees), its output captured as text."""
+    return subprocess.run([sys.executable, "-c", code, *args], cwd=REPO, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def stop_process(proc: subprocess.Popen, timeout: float) -> None:
+    """Ask `proc` to end; kill it if it has not within `timeout` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def bbc_corpus(documents: int):
     """The first BBC News documents (OCTIS, already tokenised) as a Corpus."""
     from core.model.corpus import Corpus

@@ -226,10 +226,7 @@ def test_campaign_model_checks_its_engine_settings_as_training_does(few_terms, p
 
 
 def test_a_negative_alpha_in_a_notebook_is_an_error_not_a_dead_kernel(few_terms):
-    import subprocess
-    import sys
-
-    from tests.conftest import REPO
+    from tests.conftest import run_python
     code = ("import warnings; warnings.simplefilter('ignore')\n"
             "from core import CampaignModel, InputError, read_terms\n"
             f"terms = read_terms({str(few_terms[0])!r})\n"
@@ -238,8 +235,7 @@ def test_a_negative_alpha_in_a_notebook_is_an_error_not_a_dead_kernel(few_terms)
             ".fit(terms)\n"
             "except InputError as err:\n"
             "    print('refused:', err)\n")
-    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
-                          text=True, timeout=300)
+    done = run_python(code, timeout=300)
     # was: tomotopy's C++ exception ended the process (SIGABRT) inside fit
     assert done.returncode == 0, done.stderr[-500:]
     assert "refused: alpha must be greater than 0" in done.stdout

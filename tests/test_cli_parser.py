@@ -3,13 +3,10 @@ is assembled from them and must stay cheap to build."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
 from core import cli
-from tests.conftest import REPO
+from tests.conftest import run_python
 
 
 def test_every_command_has_a_handler_and_its_own_help(capsys: pytest.CaptureFixture[str]
@@ -43,8 +40,7 @@ def test_building_the_parser_imports_no_model_library() -> None:
     code = ("import sys; from core.cli import build_parser; build_parser(); "
             "print(' '.join(m for m in ('gensim', 'sklearn', 'tomotopy', 'spacy', 'duckdb', "
             "'streamlit') if m in sys.modules))")
-    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
-                          text=True, timeout=120)
+    done = run_python(code)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == ""
 

@@ -231,17 +231,14 @@ def test_tomotopy_is_imported_without_its_extensions_deprecation_warning() -> No
     fit; `engines.tomotopy()` imports it without that one message, and is the only place
     core imports it (a fresh interpreter: the import happens once per process)."""
     import re
-    import subprocess
-    import sys
 
-    from tests.conftest import REPO
+    from tests.conftest import REPO, run_python
 
     code = ("import warnings; warnings.simplefilter('always')\n"
             "from core.model.engines import tomotopy\n"
             "tp = tomotopy(); print(tp.LDAModel.__name__)\n"
             "warnings.warn('still shown', DeprecationWarning)\n")
-    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
-                         text=True, timeout=120)
+    out = run_python(code)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "LDAModel"
     assert "has no __module__" not in out.stderr

@@ -48,7 +48,7 @@ from core.serve.lookup import Lookup
 from core.serve.response_cache import ResponseCache
 from core.serve.service import Gateway, Settings, create_app
 from core.serve.serving import ModelHolder
-from tests.conftest import REPO, SECOND_K, cli
+from tests.conftest import REPO, SECOND_K, cli, stop_process
 
 with warnings.catch_warnings():  # Starlette 1.10 prefers httpx2 for its TestClient; httpx works
     warnings.simplefilter("ignore")
@@ -2167,12 +2167,7 @@ def real_server(workers: int, home: Path, **env_vars: str) -> Iterator[tuple[str
             assert len(ready) == workers, f"workers ready: {ready}"
         yield base, stopped
     finally:
-        server.terminate()
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_process(server, 30)
         stopped["stderr"] = errors.read_text()
 
 
