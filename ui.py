@@ -555,14 +555,14 @@ def summary_cards(table: pd.DataFrame, currency_code: str | None = None) -> None
     def total(column: str) -> str:
         return f"{table[column].sum():,.0f}" if table[column].notna().any() else "—"
 
+    # Whole units on the card, as every total: cents of a total in millions cut it to
+    # "15,943,7…". The exact amount is in its help.
     spent = float(table["cost"].sum()) if table["cost"].notna().any() else None
-    # Whole units on the card: cents of a total in millions cut it to "15,943,7…".
-    cost = "—" if spent is None else f"{spent:,.0f}"
 
     cards = st.columns(5)
     cards[0].metric("Campaigns", f"{len(table):,}")
     cards[1].metric("Terms", f"{int(table['terms'].sum()):,}")
     cards[2].metric("Impressions", total("impressions"))
     cards[3].metric("Clicks", total("clicks"))
-    cards[4].metric(money_label("Cost", currency_code), cost, help=None if spent is None
+    cards[4].metric(money_label("Cost", currency_code), total("cost"), help=None if spent is None
                     else f"Exactly {currencies.format_money(spent, currency_code)}")
