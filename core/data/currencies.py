@@ -36,6 +36,7 @@ def is_currency(code: str) -> bool:
     """Whether `code` (upper case, as written) is an ISO 4217 currency code."""
     return code in ISO_4217
 
+
 def checked_code(code: object) -> str:
     """`code` as a currency code (spaces trimmed, upper-cased), or an InputError naming it
     unless ISO 4217 has it: a dataset's setting and the amounts `suggest` quotes take the
