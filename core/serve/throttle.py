@@ -18,6 +18,7 @@ from core.testpause import pause
 
 log = logging.getLogger(__name__)
 
+
 def refill_and_take(tokens: float, elapsed_s: float, rate_per_minute: float,
                     n: int, paid: int = 0) -> tuple[float, float]:
     """A bucket of `tokens`, `elapsed_s` after it was last read: the tokens it then holds
