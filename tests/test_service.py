@@ -563,6 +563,21 @@ def test_a_utf16_or_utf32_body_is_refused_and_a_utf8_bom_tolerated(served):
             assert r.json()["error"] == (f"The body is {said}, and JSON must be UTF-8 (RFC "
                                          "8259): send its text as UTF-8."), r.text
             assert r.json()["request_id"] == r.headers["X-Request-Id"]
+        # NUL-led bytes that are no text in the encoding guessed from where the NULs are
+        # (binary data) were named UTF-16/32 text too; now as not UTF-8
+        nul_text = ("The body is not UTF-8 text: it holds a NUL byte (at position 0), as "
+                    "binary data does and JSON text never does; send JSON as UTF-8 text "
+                    "(RFC 8259).")
+        for garbage, said in ((b"\x00garbage", nul_text),              # was UTF-16-BE
+                              (b"\x00\x00\x00\x01\x02\x03\x04\x05", nul_text),  # UTF-32-BE
+                              (b"a\x00\x00\x00\x00\x00\x00\x00", nul_text.replace(
+                                  "position 0", "position 1")),     # was UTF-32-LE
+                              (b"\x00\x00\xff\xfe\x01", "The body is not UTF-8 (byte 0xff "
+                               "at position 2), and JSON must be UTF-8 (RFC 8259): send its "
+                               "text as UTF-8.")):
+            r = c.post("/v1/fingerprint", content=garbage, headers=json_type)
+            assert r.status_code == 422 and r.json()["error"] == said, (garbage, r.text)
+            assert r.json()["request_id"] == r.headers["X-Request-Id"]
         r = c.post("/v1/fingerprint", content=text.encode("utf-16-le"),
                    headers={**json_type, "Content-Type": "application/json; charset=utf-16"})
         assert r.status_code == 415 and r.json()["error"].startswith(

@@ -82,6 +82,8 @@ RATES_FILE_ENV = "TOPICLAB_SERVICE_RATES_FILE"   # the workers' shared buckets (
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _CHARSET = re.compile(r';\s*charset\s*=\s*"?([A-Za-z0-9!#$%&\'*+.^_`|~-]{0,40})', re.IGNORECASE)
 _UTF8_NAMES = {"utf-8", "utf8", "us-ascii", "ascii"}   # ASCII: a subset UTF-8 reads alike
+_JSON_STARTS = frozenset('{["-0123456789tfn')   # the first character of any JSON value
+_JSON_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")  # never unescaped in JSON
 STARTING_RETRY_CAP_S = 30     # the longest Retry-After while the models load (`starting`)
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.08, 0.1, 0.25, 0.5, 1.0,
                    2.5, 5.0, 10.0)
@@ -782,14 +784,46 @@ def refuse_other_utf(body: bytes) -> None:
     """A body in UTF-16 or UTF-32 (with or without a byte-order mark), which the standard
     library reads by guessing the encoding from its first bytes (`json.detect_encoding`):
     such bodies were answered, though JSON on the wire must be UTF-8 (RFC 8259 §8.1). A
-    UTF-8 byte-order mark is tolerated (the RFC lets a parser ignore it): read as absent."""
+    UTF-8 byte-order mark is tolerated (the RFC lets a parser ignore it): read as absent.
+    The guess looks only at where the first four bytes hold NULs, so bytes that are no
+    text in the encoding guessed (binary data, NUL-led garbage) are named as not UTF-8,
+    not as UTF-16/32 text (`not_utf8`)."""
     encoding = json.detect_encoding(body)
     if encoding in ("utf-8", "utf-8-sig"):
         return
+    if not reads_as_json_text(body, encoding):
+        raise not_utf8(body)
     name = encoding.upper()
     mark = "with" if name in ("UTF-16", "UTF-32") else "no"
     raise AnswerError(422, f"The body is {name} text ({mark} byte-order mark), and JSON "
                            "must be UTF-8 (RFC 8259): send its text as UTF-8.")
+
+
+def reads_as_json_text(body: bytes, encoding: str) -> bool:
+    """Whether the body is text in `encoding` that JSON could be: it decodes, starts as a
+    JSON value does (the guess assumes an ASCII first character), and holds no control
+    character JSON never has unescaped (U+0000-U+001F but tab, LF and CR)."""
+    try:
+        text = body.decode(encoding)
+    except UnicodeDecodeError:
+        return False
+    start = text.lstrip(" \t\n\r")[:1]
+    return bool(start) and start in _JSON_STARTS and _JSON_CONTROL.search(text) is None
+
+
+def not_utf8(body: bytes) -> AnswerError:
+    """The 422 of a body that is no UTF-8 text: the first byte UTF-8 cannot read, or, for
+    bytes that read as UTF-8, the first NUL (JSON text never holds one: binary data)."""
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as err:
+        return AnswerError(422, f"The body is not UTF-8 (byte {body[err.start]:#04x} at "
+                                f"position {err.start:,}), and JSON must be UTF-8 (RFC "
+                                "8259): send its text as UTF-8.")
+    nul = body.find(b"\0")
+    return AnswerError(422, f"The body is not UTF-8 text: it holds a NUL byte (at position "
+                            f"{nul:,}), as binary data does and JSON text never does; send "
+                            "JSON as UTF-8 text (RFC 8259).")
 
 
 def _standard_json(body: bytes) -> Any:
@@ -805,10 +839,8 @@ def _standard_json(body: bytes) -> Any:
         raise AnswerError(422, f"The body gives the key {quoted(err.args[0])} twice in one "
                                "object, and only one value can count; send each field "
                                "once.") from None
-    except UnicodeDecodeError as err:
-        raise AnswerError(422, f"The body is not UTF-8 (byte {body[err.start]:#04x} at "
-                               f"position {err.start:,}), and JSON must be UTF-8 (RFC "
-                               "8259): send its text as UTF-8.") from None
+    except UnicodeDecodeError:
+        raise not_utf8(body) from None
     except ValueError as err:
         raise AnswerError(422, f"The body is not valid JSON ({err}).") from None
     except RecursionError:  # orjson stops at 1,024 levels, json.loads at ~1,000 frames
