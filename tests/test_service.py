@@ -542,6 +542,39 @@ def test_a_body_in_another_charset_than_utf8_is_named_as_such(served):
         assert r.status_code == 200 and "café" in r.json()["unknown_words"], r.text
 
 
+def test_a_body_of_another_media_type_than_json_is_refused_naming_it(served):
+    """`curl -d 'a=b'` sends `Content-Type: application/x-www-form-urlencoded`, and such a
+    body was read as JSON (a form of JSON text was answered 200, any other a 422 "not
+    valid JSON"). Now a 415 naming the type received and the one read, before a token is
+    taken. No Content-Type at all is read as JSON, as FastAPI does."""
+    key = keys.create("form", rate_per_minute=1).key
+    text = json.dumps({"campaign_id": CAMPAIGN})
+    with client() as (c, _):
+        for content_type, content in (
+                ("application/x-www-form-urlencoded", text),      # curl -d '{…}'
+                ("application/x-www-form-urlencoded", f"campaign_id={CAMPAIGN}"),
+                ("text/plain; charset=utf-8", text), ("text/json", text),
+                ("application/json-patch+json", text), ("multipart/form-data", text)):
+            r = c.post("/v1/fingerprint", content=content.encode(),
+                       headers={"X-API-Key": key, "Content-Type": content_type})
+            assert r.status_code == 415, (content_type, r.text)
+            media_type = content_type.split(";")[0]
+            assert r.json()["error"] == (
+                f"The body is sent as Content-Type '{media_type}', but the service reads "
+                "only application/json (with or without charset=utf-8): send the body as "
+                "JSON, with Content-Type: application/json."), r.text
+            assert r.json()["request_id"] == r.headers["X-Request-Id"]
+        r = c.post("/v1/fingerprint", data={"campaign_id": CAMPAIGN}, headers={"X-API-Key": key})
+        assert r.status_code == 415 and "x-www-form-urlencoded" in r.json()["error"], r.text
+        # a JSON type with a charset, in any case, and no Content-Type at all, are read;
+        # none of the refusals took the key's one token a minute
+        r = c.post("/v1/fingerprint", content=text.encode(), headers={
+            "X-API-Key": key, "Content-Type": "Application/JSON ; charset=UTF-8"})
+        assert r.status_code == 200 and r.json()["campaign_id"] == CAMPAIGN, r.text
+        r = c.post("/v1/fingerprint", content=text.encode(), headers={"X-API-Key": key})
+        assert r.status_code == 429, r.text    # read (a token asked for), not refused 415
+
+
 
 def test_a_utf16_or_utf32_body_is_refused_and_a_utf8_bom_tolerated(served):
     """The standard library guesses UTF-16/32 from a body's first bytes, so such a body,

@@ -81,6 +81,7 @@ MAX_CONTAINERS = 10 * answers.MAX_ITEMS   # JSON objects and arrays in a body (`
 RATES_FILE_ENV = "TOPICLAB_SERVICE_RATES_FILE"   # the workers' shared buckets (`serve`)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _CHARSET = re.compile(r';\s*charset\s*=\s*"?([A-Za-z0-9!#$%&\'*+.^_`|~-]{0,40})', re.IGNORECASE)
+JSON_MEDIA_TYPE = "application/json"   # the one body type read (`refuse_media_type`)
 _UTF8_NAMES = {"utf-8", "utf8", "us-ascii", "ascii"}   # ASCII: a subset UTF-8 reads alike
 _JSON_STARTS = frozenset('{["-0123456789tfn')   # the first character of any JSON value
 _JSON_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")  # never unescaped in JSON
@@ -899,8 +900,9 @@ def body_too_large(limit: int) -> AnswerError:
 
 def refuse_body_headers(request: Request, limit: int) -> None:
     """What the headers alone show about the body, before a token is taken and the body
-    read: it is compressed (gzip was read as text: "not valid JSON"), or it says it is
-    larger than `limit` bytes."""
+    read: it is no JSON (`refuse_media_type`), it is compressed (gzip was read as text:
+    "not valid JSON"), or it says it is larger than `limit` bytes."""
+    refuse_media_type(request)
     encoding = request.headers.get("content-encoding", "").strip().lower()
     if encoding not in ("", "identity"):
         raise AnswerError(415, f"The body is sent with Content-Encoding {encoding!r}, "
@@ -908,6 +910,21 @@ def refuse_body_headers(request: Request, limit: int) -> None:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise body_too_large(limit)
+
+
+def refuse_media_type(request: Request) -> None:
+    """A body its Content-Type says is no JSON is refused (415) naming the type: `curl -d
+    'a=b'` sends `application/x-www-form-urlencoded`, and such a body was read as JSON.
+    No Content-Type at all is read as JSON, as FastAPI reads a JSON body (and as most
+    JSON APIs do): the body says what it is, and a client that sends none declares no
+    other type. Parameters (`charset=…`) are `refuse_charset`'s."""
+    for given in request.headers.getlist("content-type"):
+        media_type = given.split(";", 1)[0].strip()
+        if media_type and media_type.lower() != JSON_MEDIA_TYPE:
+            raise AnswerError(415, f"The body is sent as Content-Type {quoted(media_type)}, "
+                                   f"but the service reads only {JSON_MEDIA_TYPE} (with or "
+                                   "without charset=utf-8): send the body as JSON, with "
+                                   f"Content-Type: {JSON_MEDIA_TYPE}.")
 
 
 def refuse_charset(request: Request, body: bytes) -> None:
