@@ -855,6 +855,10 @@ def test_batch_answers_item_by_item(served):
         assert r.json()["failed"] == 3
         assert "items.2.n" in answers[2]["error"] and "NOPE" in answers[1]["error"]
         assert len(answers[0]["neighbors"]) == 10 and len(answers[3]["neighbors"]) == 10
+        # a failed item carries the request id, as a request's error body does (it was
+        # only in the header); an answer does not
+        assert [a.get("request_id") for a in answers] == [
+            None, *[r.headers["X-Request-Id"]] * 2, None, r.headers["X-Request-Id"]]
         assert post(c, "neighbors", {"items": []}, key).status_code == 422
         assert gateway.writer.flush(wait_s=5) > 0
         # the items production took (the 404 too) on its row, the two not valid on a row
@@ -868,7 +872,9 @@ def test_batch_answers_item_by_item(served):
         pastes = [["emergency plumber", "boiler repair"], ["immigration lawyer"], ["zzqqxx"],
                   ["water heater delivery", "lawn care", "qwertyuiop"]]
         items = [{"keywords": k} for k in pastes] + [{"campaign_id": CAMPAIGN}]
-        together = post(c, "fingerprint", {"items": items}, key).json()["items"]
+        sent = post(c, "fingerprint", {"items": items}, key)
+        together = sent.json()["items"]
+        assert together[2]["request_id"] == sent.headers["X-Request-Id"]   # folded in: 422
         gateway.cache.clear()
         for item, answer in zip(items, together, strict=True):
             alone = post(c, "fingerprint", item, key)

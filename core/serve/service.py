@@ -537,7 +537,7 @@ class Gateway:
             try:
                 query = answers.parse_query(outcome.endpoint, raw, f"items.{i}")
             except AnswerError as err:
-                results[i] = {"index": i, "status": err.status, "error": err.message}
+                results[i] = item_error(i, err, outcome)
                 continue
             variant, lookup, cache_key, cached = self._route(state, query, outcome)
             if cached is not None:
@@ -551,7 +551,7 @@ class Gateway:
                     computed = self._compute(lookup, outcome.endpoint, query, cache_key,
                                              outcome.cache_generation)
                 except AnswerError as err:
-                    results[i] = {"index": i, "status": err.status, "error": err.message}
+                    results[i] = item_error(i, err, outcome)
                     continue
                 assert computed is not None  # it waits for its compute slot
                 results[i] = {"index": i, "status": 200, "model_id": lookup.model_id,
@@ -563,7 +563,7 @@ class Gateway:
                 computed = answers.fingerprint_many(lookup, [q for _, q, _, _ in group])
             for (i, _, variant, cache_key), answer in zip(group, computed, strict=True):
                 if isinstance(answer, AnswerError):
-                    results[i] = {"index": i, "status": answer.status, "error": answer.message}
+                    results[i] = item_error(i, answer, outcome)
                     continue
                 cached = CachedAnswer(answer)
                 self.cache.put(cache_key, cached, outcome.cache_generation, cached.size)
@@ -654,6 +654,14 @@ class Gateway:
             body = encode(body)
         return Response(body, status_code=status, headers=headers,
                         media_type="application/json")
+
+
+def item_error(index: int, err: AnswerError, outcome: Outcome) -> dict:
+    """A batch item's error, shaped as a request's error body (`error` and `request_id`,
+    `Gateway._finish`) with its index and status: the request id was only in the
+    response's header, so a client that logs failed items one by one lost it."""
+    return {"index": index, "status": err.status, "error": err.message,
+            "request_id": outcome.request_id}
 
 
 class CachedAnswer:
