@@ -385,6 +385,8 @@ def test_every_status_code(served):
         assert r.status_code == 503 and r.headers["Retry-After"] == "1"
         assert r.json()["error"] == "More than 0 requests are in flight; retry shortly."
         assert c.get("/healthz").status_code == 200          # takes no slot
+        for key in (None, gone):      # checked before a slot is asked for (was 503)
+            assert post(c, "fingerprint", {"campaign_id": CAMPAIGN}, key).status_code == 401
 
 
 def test_bad_bodies_are_named_in_json_words_and_ignored_fields_are_refused(served):
@@ -2017,6 +2019,42 @@ def test_a_body_that_stops_arriving_gives_up_its_slot_in_time(served):
     assert busy == 503
     assert status == 408 and "did not arrive within 0.5 s (10 bytes came)" in body["error"]
     assert after == 200 and answer["campaign_id"] == CAMPAIGN
+
+
+def test_a_bad_key_is_told_so_while_every_slot_is_taken(served):
+    """The key is checked before the request takes an in-flight slot: a wrong or missing
+    key took one first, so while the slots were full it was told 503 "retry shortly" (and
+    retried) rather than that its key is bad. A flood of them holds no slot (the check
+    never awaits), and a good key still finds none while they are full."""
+    good = keys.create("holder", rate_per_minute=10_000).key
+    app = create_app(Settings(poll_s=60.0, max_in_flight=1))
+    gateway = app.state.gateway
+    gateway.start()
+    whole = json.dumps({"campaign_id": CAMPAIGN}).encode()
+
+    async def scenario() -> tuple:
+        held = asyncio.create_task(_asgi_post(app, good, [whole[:5], whole[5:]], 1.5))
+        await asyncio.sleep(0.2)
+        assert gateway.limit.in_flight == 1          # the one slot, while its body trickles
+        refused = await asyncio.gather(*(_asgi_post(app, bad, [whole])
+                                         for bad in ("tl_wrong", "") * 20))
+        taken = gateway.limit.in_flight
+        busy = await _asgi_post(app, good, [whole])
+        return refused, taken, busy, await held
+
+    try:
+        assert gateway.holder.first_round.wait(120)
+        refused, taken, (busy, busy_body), (held, answer) = asyncio.run(scenario())
+    finally:
+        gateway.stop()
+    assert [status for status, _ in refused] == [401] * 40, refused[:2]
+    assert {body["error"].split(":")[0] for _, body in refused} == {
+        "API key unknown or revoked", "API key missing"}
+    assert all(body["request_id"] for _, body in refused)
+    assert taken == 1                               # none of the 40 held a slot
+    assert busy == 503 and busy_body["error"] == (
+        "More than 1 request is in flight; retry shortly."), busy_body
+    assert held == 200 and answer["campaign_id"] == CAMPAIGN
 
 
 def test_a_key_over_its_rate_is_refused_before_its_body_is_read(served):

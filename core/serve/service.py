@@ -354,17 +354,20 @@ class Gateway:
     async def handle(self, request: Request, endpoint: str) -> Response:
         outcome = Outcome(endpoint, request_id(request))
         status, body, headers = 500, {"error": INTERNAL_ERROR}, {}
-        if not self.limit.try_acquire():
-            n = self.limit.limit
-            status, body = 503, {"error": f"More than {counted(n, 'request')} "
-                                          f"{plural(n, 'is', 'are')} in flight; retry shortly."}
-            headers["Retry-After"] = "1"
-            return self._finish(outcome, status, body, headers)
+        slot = False
         try:
             # The cache's generation first, then the snapshot: a swap (and its clear) after
             # this keeps this request's answers out of the cache (`ResponseCache.put`).
             outcome.cache_generation = self.cache.generation
             state = self.holder.state          # this request's models, whatever reloads
+            self._admit(request, state, outcome)
+            slot = self.limit.try_acquire()
+            if not slot:
+                n = self.limit.limit
+                err = AnswerError(503, f"More than {counted(n, 'request')} "
+                                       f"{plural(n, 'is', 'are')} in flight; retry shortly.")
+                err.retry_after = "1"  # type: ignore[attr-defined]
+                raise err
             status, body = await self._answer(request, state, outcome)
         except AnswerError as err:
             status, body = err.status, {"error": err.message}
@@ -383,11 +386,19 @@ class Gateway:
                           outcome.request_id)
             status, body = 500, {"error": INTERNAL_ERROR}
         finally:
-            self.limit.release()
+            if slot:
+                self.limit.release()
         return self._finish(outcome, status, body, headers)
 
-    async def _answer(self, request: Request, state: Served, outcome: Outcome
-                      ) -> tuple[int, dict]:
+    def _admit(self, request: Request, state: Served, outcome: Outcome) -> None:
+        """What the headers alone refuse, before the request takes an in-flight slot or a
+        token: the service starting, the key (401) and its role (403), a query string, no
+        production model, the body's type, encoding or declared size. A wrong or missing
+        key took a slot first, so while the slots were full it was told 503 "retry
+        shortly" rather than that its key is bad. This is synchronous on purpose: it
+        never awaits, so a flood of refused requests holds nothing between them (each
+        costs a header read and at most one SHA-256 of a key of at most 200 characters,
+        `keys.find`), and every request let in still needs a slot."""
         if state.starting:   # no key is known yet: a 401 would tell a client to give up
             problem, retry = self.starting()
             err = AnswerError(503, f"Not ready: {problem}.")
@@ -411,13 +422,19 @@ class Gateway:
                                    "send feedback: that needs an account_manager or "
                                    "data_scientist key.")
         refuse_query_string(request)
-        # Refused before any work (starting, key, role, query string, no production model,
-        # a compressed or declared too large body): no token taken.
         if not state.ready:
             raise AnswerError(503, "No production model is loaded" + (
                 f" ({state.problem})" if state.problem else ": train one and promote it "
                 "(`python -m core promote MODEL_ID`)") + ".")
         refuse_body_headers(request, self.settings.max_body_bytes)
+
+    async def _answer(self, request: Request, state: Served, outcome: Outcome
+                      ) -> tuple[int, dict]:
+        key = outcome.key
+        assert key is not None     # `_admit` let it in
+        # Refused before any work (`_admit`: starting, key, role, query string, no
+        # production model, a body of another type, compressed or declared too large, and
+        # no free slot): no token taken.
         # One token before the body is read: a key over its rate was let send its whole
         # body first (holding an in-flight slot while a slow one trickled in), only to be
         # refused then. The token is kept whatever the body turns out to be.
