@@ -1085,6 +1085,26 @@ def test_ab_says_when_the_metric_deltas_mix_two_versions_of_the_data(two_models_
     assert len(notes) == 1 and "A on demo v1, B on demo v2" in notes[0]
 
 
+def test_compare_tables_show_counts_with_thousands_separators(trained_home):
+    """Each run's documents and vocabulary (the demo's 2,700 and 1,879; they were not in
+    the table) and K, and a sweep's K and runs, are counts: separators as every table."""
+    with store.transaction() as con:
+        con.execute("INSERT INTO sweeps VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    ["sweep-1", "demo", 1, json.dumps({"k": [1200]}), "npmi", None, "K",
+                     json.dumps([{"k": 1200, "runs": 2, "npmi": 0.1}]), audit.now()])
+    at = ok(page("compare"))
+    runs, sweep = at.dataframe[0], at.dataframe[1]
+    assert count_formats(runs, ("k", "documents", "vocabulary_size", "version")) == {
+        "k": ui.COUNT, "documents": ui.COUNT, "vocabulary_size": ui.COUNT}
+    assert json.loads(runs.proto.columns)["vocabulary_size"]["label"] == "vocabulary"
+    model = registry.get(registry.alias("production"))["metrics"]
+    shown = runs.value.iloc[0]
+    assert (shown["documents"], shown["vocabulary_size"]) == (model["documents"],
+                                                              model["vocabulary_size"])
+    assert count_formats(sweep, ("k", "runs", "npmi")) == {"k": ui.COUNT, "runs": ui.COUNT}
+    assert sweep.value["k"].tolist() == [1200]
+
+
 def test_compare_shows_a_sweeps_dataset_name_as_typed(trained_home):
     """Dataset names may hold spaces and underscores: `my _test_ data` was shown with
     `test` in italics in the list of sweeps, the one place the names were not escaped."""
