@@ -234,9 +234,15 @@ CONVERSIONS = "%,.2f"
 COUNT_COLUMNS = ("clicks", "impressions", "terms")
 
 
-def count_columns() -> dict:
-    """`column_config` of a table's counts (`COUNT_COLUMNS`, `conversions`)."""
-    return {**{c: st.column_config.NumberColumn(format=COUNT) for c in COUNT_COLUMNS},
+def count_column(label: str | None = None):
+    """A table column of whole counts, with thousands separators (`COUNT`)."""
+    return st.column_config.NumberColumn(label, format=COUNT)
+
+
+def count_columns(*others: str) -> dict:
+    """`column_config` of a table's counts (`COUNT_COLUMNS` and `others`) and
+    `conversions`."""
+    return {**{c: count_column() for c in (*COUNT_COLUMNS, *others)},
             "conversions": st.column_config.NumberColumn(format=CONVERSIONS)}
 
 

@@ -13,6 +13,9 @@ from core.serve import canary, registry, request_log, review
 
 st.title("A/B: production vs candidate")
 
+# Counts of the service's traffic table: a busy service answers millions of requests.
+TRAFFIC_COUNTS = ("requests", "items", "errors", "server_errors", "cache_hits", "verdicts")
+
 
 @st.cache_data(show_spinner="Comparing neighbour lists…", max_entries=8)
 def neighbour_overlap(model_a: str, model_b: str) -> dict:
@@ -61,6 +64,7 @@ with ui.friendly_errors():
     unrated = ab.acceptance_note(verdicts)
     if verdicts["verdicts"].any():  # a table of zeros and "None" says nothing
         st.dataframe(verdicts, hide_index=True, column_config={
+            **ui.count_columns("verdicts", "useful"),
             "acceptance_rate": st.column_config.NumberColumn("acceptance", format="percent")})
     if unrated:
         st.info(unrated)
@@ -85,6 +89,7 @@ with ui.friendly_errors():
         shown = registry.marked_deleted(traffic["model_id"])  # a candidate deleted since
         traffic = traffic.assign(model_id=traffic["model_id"].map(lambda m: shown.get(m, m)))
         st.dataframe(traffic, hide_index=True, column_config={
+            **ui.count_columns(*TRAFFIC_COUNTS),
             "p50_ms": st.column_config.NumberColumn("p50 ms", format="%.1f"),
             "p95_ms": st.column_config.NumberColumn("p95 ms", format="%.1f"),
             "acceptance_rate": st.column_config.NumberColumn("acceptance", format="percent")})

@@ -33,11 +33,14 @@ if not serving.empty and gate.below_floor(float(serving.iloc[0].get("diversity",
     if floor:
         st.warning(ui.markdown_text(floor))
 st.caption("All runs; click a column header to sort.")
-columns = ["model_id", "aliases", "engine", "k", "dataset", "version", "npmi", "c_v", "u_mass",
-           "diversity", "perplexity", "seconds_fit", "created_at"]
+columns = ["model_id", "aliases", "engine", "k", "dataset", "version", "documents",
+           "vocabulary_size", "npmi", "c_v", "u_mass", "diversity", "perplexity",
+           "seconds_fit", "created_at"]
 st.dataframe(table[[c for c in columns if c in table]], hide_index=True,
-             column_config={c: st.column_config.NumberColumn(format="%.3f")
-                            for c in ("npmi", "c_v", "u_mass", "diversity")})
+             column_config={**{c: st.column_config.NumberColumn(format="%.3f")
+                               for c in ("npmi", "c_v", "u_mass", "diversity")},
+                            **ui.count_columns("k", "documents"),
+                            "vocabulary_size": ui.count_column("vocabulary")})
 
 st.subheader("Quality against K")
 chart_metric = st.segmented_control("Metric", ["npmi", "diversity", "perplexity", "c_v",
@@ -63,7 +66,7 @@ if not sweeps.empty:
         for row in sweeps.itertuples():
             st.markdown(f"**{row.sweep_id}** ({ui.markdown_text(row.dataset)} v{row.version}) "
                         f"— {ui.markdown_text(row.explanation)}")
-            st.dataframe(row.results, hide_index=True)
+            st.dataframe(row.results, hide_index=True, column_config=ui.count_columns("k", "runs"))
 
 st.subheader("Topic alignment of two models")
 ids = table["model_id"].tolist()

@@ -169,4 +169,5 @@ with tab_sql:
             st.caption(f"{len(result.frame):,} rows in {result.seconds * 1000:.0f} ms")
             if result.notice:
                 st.warning(f"Result {result.notice}.", icon=":material/content_cut:")
-            st.dataframe(result.frame, hide_index=True)
+            st.dataframe(result.frame, hide_index=True, column_config={
+                c: ui.count_column() for c in sandbox.count_columns(result.frame)})

@@ -67,6 +67,32 @@ def test_explore_tables_and_sql(home, small_csv):
     assert any("3 rows" in c.value for c in at.caption)
 
 
+
+def test_explore_sql_shows_whole_numbers_with_separators_but_not_ids_or_years(home,
+                                                                               small_csv):
+    """A result's counts showed as 2337504 where every other table shows 2,337,504; an id
+    or a year is a name (2024, not 2,024), a float keeps its value."""
+    ingest.import_paths([small_csv], "shop")
+    at = run_page("app_pages/explore.py")
+    at.text_area(key="sql_text").set_value(
+        "SELECT 2337504 AS clicks, count(*) * 1000 AS n, sum(terms) * 1000 AS terms, "
+        "2024 AS year, 2024 AS campaign_id, 2024 AS \"Campaign ID\", 2024 AS modelId, "
+        "2024 AS version, 1234.5 AS cost, 2500.25::DOUBLE AS spend, true AS flag "
+        "FROM campaigns").run()
+    at.button(key="run_sql").click().run()
+    assert not at.error and not at.exception, [e.value for e in [*at.error, *at.exception]]
+    shown = at.dataframe[-1]
+    config = json.loads(shown.proto.columns)
+    formats = {c: config.get(c, {}).get("type_config", {}).get("format")
+               for c in shown.value.columns}
+    assert formats == {"clicks": "%,d", "n": "%,d", "terms": "%,d", "year": None,
+                       "campaign_id": None, "Campaign ID": None, "modelId": None,
+                       "version": None, "cost": None, "spend": None, "flag": None}
+    [row] = shown.value.to_dict("records")  # the values themselves stay raw
+    assert (row["clicks"], row["n"], int(row["terms"]), float(row["spend"])) == (
+        2337504, 3000, 8000, 2500.25)
+
+
 def test_explore_search_finds_names_typed_in_full_or_half_width(home, tmp_path):
     """A Japanese input method left on types full-width `ＡＫＡＳＨＩ`, which found none
     of Sony's `akashi_…` campaigns; half-width `ｱｶｼ` did not find `アカシ` either."""

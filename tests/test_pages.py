@@ -572,11 +572,12 @@ def test_costs_show_in_the_datasets_currency_with_its_decimals(trained_home):
     assert re.fullmatch(r"Exactly \d{1,3}(,\d{3})*\.\d\d EUR", card.proto.help)
 
 
-def count_formats(frame) -> dict[str, str]:
-    """printf format of a shown table's count columns."""
+def count_formats(frame, columns=("clicks", "impressions", "terms", "conversions",
+                                   "campaigns")) -> dict[str, str]:
+    """printf format of a shown table's count columns (those of `columns` it has)."""
     config = json.loads(frame.proto.columns)
-    return {c: config[c]["type_config"].get("format") for c in
-            ("clicks", "impressions", "terms", "conversions", "campaigns") if c in config}
+    return {c: config[c]["type_config"].get("format") for c in columns
+            if c in config and c in frame.value}
 
 
 def test_counts_show_with_thousands_separators_as_costs_do(trained_home):
@@ -1084,6 +1085,26 @@ def test_ab_says_when_the_metric_deltas_mix_two_versions_of_the_data(two_models_
     assert len(notes) == 1 and "A on demo v1, B on demo v2" in notes[0]
 
 
+def test_compare_tables_show_counts_with_thousands_separators(trained_home):
+    """Each run's documents and vocabulary (the demo's 2,700 and 1,879; they were not in
+    the table) and K, and a sweep's K and runs, are counts: separators as every table."""
+    with store.transaction() as con:
+        con.execute("INSERT INTO sweeps VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    ["sweep-1", "demo", 1, json.dumps({"k": [1200]}), "npmi", None, "K",
+                     json.dumps([{"k": 1200, "runs": 2, "npmi": 0.1}]), audit.now()])
+    at = ok(page("compare"))
+    runs, sweep = at.dataframe[0], at.dataframe[1]
+    assert count_formats(runs, ("k", "documents", "vocabulary_size", "version")) == {
+        "k": ui.COUNT, "documents": ui.COUNT, "vocabulary_size": ui.COUNT}
+    assert json.loads(runs.proto.columns)["vocabulary_size"]["label"] == "vocabulary"
+    model = registry.get(registry.alias("production"))["metrics"]
+    shown = runs.value.iloc[0]
+    assert (shown["documents"], shown["vocabulary_size"]) == (model["documents"],
+                                                              model["vocabulary_size"])
+    assert count_formats(sweep, ("k", "runs", "npmi")) == {"k": ui.COUNT, "runs": ui.COUNT}
+    assert sweep.value["k"].tolist() == [1200]
+
+
 def test_compare_shows_a_sweeps_dataset_name_as_typed(trained_home):
     """Dataset names may hold spaces and underscores: `my _test_ data` was shown with
     `test` in italics in the list of sweeps, the one place the names were not escaped."""
@@ -1245,6 +1266,26 @@ def test_ab_traffic_marks_a_model_deleted_since_as_monitor_does(two_models_home,
     assert sorted(traffic["model_id"]) == sorted([production, f"{gone} (deleted)"])
     assert registry.marked_deleted([production, gone, None]) == {
         production: production, gone: registry.deleted_label(gone)}
+
+
+def test_ab_tables_show_counts_with_thousands_separators(two_models_home, second_model):
+    """The verdicts and the service's traffic showed counts as 2500 beside other tables'
+    2,337,504."""
+    production = registry.resolve("production")
+    deploy.promote(second_model, "candidate")
+    with store.transaction() as con:
+        con.execute("INSERT INTO request_log VALUES (?, 'r1', '/score', 200, ?, 'production', "
+                    "5.0, 'k', 2500, 1200)", [audit.now(), production])
+    at = ok(page("ab"))
+    at.selectbox(key="ab_campaign").set_value("C00003").run()
+    ok(next(b for b in at.button if b.label == "Send feedback").click().run())
+    verdicts = next(d for d in at.dataframe if "useful" in d.value)
+    assert count_formats(verdicts, ("verdicts", "useful")) == {"verdicts": ui.COUNT,
+                                                              "useful": ui.COUNT}
+    traffic = next(d for d in at.dataframe if "p50_ms" in d.value)
+    counts = ("requests", "items", "errors", "server_errors", "cache_hits", "verdicts")
+    assert count_formats(traffic, counts) == dict.fromkeys(counts, ui.COUNT)
+    assert traffic.value["items"].tolist() == [2500]  # a count that needs a separator, raw
 
 
 def test_ab_offers_no_feedback_form_to_a_role_that_may_not_give_feedback(

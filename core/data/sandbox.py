@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import subprocess
 import sys
 import threading
 import time
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import pandas as pd
@@ -89,6 +91,41 @@ EXAMPLE_QUERIES: dict[str, str] = {
 def example_query(title: str, dataset: str, version: int) -> str:
     """An example with the active dataset filled in (names are validated on import)."""
     return EXAMPLE_QUERIES[title].format(dataset=dataset, version=version)
+
+
+# A whole number under such a name is a name itself, not an amount: an id or a year of
+# 2024 read as `2,024` is wrong. A word of the name (`campaign_id`, `Campaign ID`,
+# `rowid`, `year(created_at)`, `version`) or a camel-case `…Id` / `…ID` (`campaignId`).
+_NAMES_NOT_AMOUNTS = re.compile(
+    r"(^|[^a-z])(id|ids|rowid|year|years|yyyy|yyyymmdd|version|date|code)($|[^a-z])")
+_CAMEL_ID = re.compile(r"[a-z0-9](Id|ID|Ids|IDs)($|[^a-z])")
+
+
+def count_columns(frame: pd.DataFrame) -> list[str]:
+    """Columns of a result that hold whole numbers (integers, and the decimals without
+    a fraction that DuckDB's sums of integers come as: `sum(clicks)`) and whose name does
+    not say they are ids, years or versions (`_NAMES_NOT_AMOUNTS`): the page shows them
+    with thousands separators, as every other table's counts. Floats are not counts."""
+    return [str(name) for name, values in frame.items()
+            if not _names_no_amount(str(name)) and _whole_numbers(values)]
+
+
+def _names_no_amount(name: str) -> bool:
+    return bool(_NAMES_NOT_AMOUNTS.search(name.lower()) or _CAMEL_ID.search(name))
+
+
+def _whole_numbers(values: pd.Series) -> bool:
+    """An integer column, or one of decimals of scale 0 (HUGEINT, DECIMAL(18,0))."""
+    if pd.api.types.is_bool_dtype(values):
+        return False
+    if pd.api.types.is_integer_dtype(values):
+        return True
+    if values.dtype != object:
+        return False
+    present = values.dropna()
+    return len(present) > 0 and all(
+        isinstance(v, Decimal) and v.is_finite() and v.as_tuple().exponent == 0
+        for v in present)
 
 
 @dataclass(frozen=True)
