@@ -18,10 +18,11 @@ import pytest
 
 from core.errors import NotFoundError
 from core.model import actions
-from tests.conftest import FAST_K, FAST_PARAMS, REPO, demo_subset
+from tests.conftest import FAST_K, FAST_PARAMS, REPO, SHARED_DATA, demo_subset
 
 MODEL_ARGS = {"k": FAST_K, "engine": "tomotopy", "seed": 0,
               "engine_params": {"iterations": FAST_PARAMS["iterations"]}}
+SONY = SHARED_DATA / "sony_okg_ad_keywords" / "keyword"
 
 
 @pytest.fixture(scope="module")
@@ -789,6 +790,62 @@ def test_suggest_quotes_amounts_in_the_datasets_currency(trained_home):
         model.suggest("C00042", currency="euro")
     with pytest.raises(InputError, match=r"Currency 5 is not an ISO 4217 code"):
         model.suggest("C00042", currency=5)
+
+
+@pytest.fixture(scope="module")
+def sony_model():
+    """A small model of the Sony exports (16 campaigns, cost in the exports' JPY), fitted
+    in-process from `read_terms` of their folder."""
+    from core import CampaignModel, read_terms
+
+    if not SONY.is_dir():
+        pytest.skip("shared Sony exports not present")
+    return CampaignModel(k=3, seed=0, engine_params={"iterations": 50}).fit(read_terms(SONY))
+
+
+def amount_reasons(model, currency: str | None = None) -> list[str]:
+    """The reasons quoting a CPC among the actions suggested for the Sony campaign whose
+    CPC is flagged (1.78x its neighbours' median)."""
+    from core.model.actions import to_frame
+
+    actions_ = model.suggest("bitdrive_management_cloud_alltime", currency=currency).actions
+    return [r for r in to_frame(actions_)["reason"] if "CPC " in r]
+
+
+def test_a_model_fitted_on_exports_quotes_their_currency(sony_model) -> None:
+    """`fit(read_terms(folder))` of the Sony exports left `currency_` None, so `suggest`
+    quoted "CPC 432.00 vs median 242.00" where the app, importing the same files, says
+    "CPC 432 JPY": read_terms now carries the exports' *Currency code* in the frame's
+    attrs, and fit takes it."""
+    from core import read_terms
+
+    assert read_terms(SONY / "akashi_brand.csv").attrs["currency"] == "JPY"
+    assert sony_model.currency_ == "JPY"
+    quoted = amount_reasons(sony_model)
+    assert quoted and all(re.search(r"CPC \d+ JPY", r) for r in quoted), quoted
+    assert all(" EUR" in r for r in amount_reasons(sony_model, currency="EUR"))
+
+
+def test_term_rows_without_a_currency_code_fit_without_a_currency(fitted, demo_file: Path,
+                                                                  tmp_path: Path) -> None:
+    """Rows with no *Currency code* (the demo), or in two currencies, give no currency, as
+    an import stores none; a code set by hand in attrs that ISO 4217 lacks is refused
+    before training, naming where it came from."""
+    from core import CampaignModel, InputError, read_terms
+
+    assert fitted.currency_ is None
+    assert read_terms(demo_file).attrs["currency"] is None
+    rows = tmp_path / "two"
+    rows.mkdir()
+    for name, code in (("a.csv", "JPY"), ("b.csv", "EUR")):
+        (rows / name).write_text(f"Campaign,Keyword,Cost,Currency code\n{name},shoes,5,{code}\n")
+    with pytest.warns(UserWarning, match="several currencies"):
+        assert read_terms(rows).attrs["currency"] is None
+    terms = fitted.terms_.copy()
+    terms.attrs["currency"] = "yen"
+    with pytest.raises(InputError, match=r"^fit: the term rows' attrs\['currency'\]: Currency "
+                                         r"'YEN' is not an ISO 4217 code"):
+        CampaignModel(**MODEL_ARGS).fit(terms)
 
 
 def test_campaign_models_term_rows_are_refused_naming_campaign_model(trained_home):

@@ -74,6 +74,7 @@ NEIGHBOR_COLUMNS = ["campaign_name", "campaign_id", "similarity", "ctr", "cpc",
                     "shared_topics", "account", "label", "terms", "topic_similarity",
                     "term_similarity", "vector_similarity"]
 TERMS_FILE = "terms.parquet"
+CURRENCY_ATTR = "currency"  # of term rows' cost: read_terms sets it in the frame's attrs
 
 
 # -- fingerprints of new keywords ---------------------------------------------------------
@@ -459,7 +460,9 @@ def read_terms(paths: str | Path | Sequence[str | Path],
     """Canonical term rows of files and/or folders (what an import would store), in the
     store's order (by source file, then line). `encoding`: a codec name for text files
     without a byte-order mark, as `ingest --encoding` (None: detect). Reader warnings
-    become Python warnings."""
+    become Python warnings. The exports' "Currency code" (when the files agree on one,
+    as an import stores it for its dataset) is the frame's `attrs["currency"]`, which
+    `CampaignModel.fit` takes as its `currency_`."""
     from core.data.readers import read_paths
 
     if isinstance(paths, str | PathLike):
@@ -474,8 +477,10 @@ def read_terms(paths: str | Path | Sequence[str | Path],
     result = read_paths(list(paths), encoding=encoding)
     for message in result.warnings:
         warnings.warn(message, UserWarning, stacklevel=2)
-    return (result.frame.sort_values(["source_file", "source_line"], kind="stable")
-            .reset_index(drop=True))
+    frame = (result.frame.sort_values(["source_file", "source_line"], kind="stable")
+             .reset_index(drop=True))
+    frame.attrs[CURRENCY_ATTR] = result.currency
+    return frame
 
 
 # -- the estimator ------------------------------------------------------------------------
@@ -544,8 +549,11 @@ class CampaignModel(BaseEstimator):
 
     def fit(self, terms: pd.DataFrame, y: None = None) -> CampaignModel:
         """Tokenise the term rows (one document per campaign), train the engine, and
-        fingerprint and index every campaign. `y` is ignored (scikit-learn convention)."""
+        fingerprint and index every campaign. `y` is ignored (scikit-learn convention).
+        The cost's currency, `currency_`, is the rows' `attrs["currency"]` (`read_terms`
+        sets it from the exports' "Currency code"), else None."""
         terms = _checked_frame("fit", terms)
+        currency = _frame_currency(terms)
         started = time.perf_counter()
         # every setting is checked before the (minutes of) training, not after it
         check_weights(self.term_weight, self.vector_weight)
@@ -568,6 +576,7 @@ class CampaignModel(BaseEstimator):
                     "timings": {"fit": round(time.perf_counter() - started, 3)},
                     "estimator": _settings_as_trained(self)}
         self._set_state(manifest, engine, corpus.encoder, counts, terms)
+        self.currency_ = currency
         return self
 
     def _set_state(self, manifest: dict[str, Any], engine: Engine, encoder: Encoder,
@@ -813,6 +822,19 @@ def _settings_as_trained(model: CampaignModel) -> dict[str, Any]:
     settings = copy.deepcopy(model.get_params())
     settings["text"] = None if model.text is None else model._text_config().to_dict()
     return settings
+
+
+def _frame_currency(terms: pd.DataFrame) -> str | None:
+    """The currency `read_terms` found in the exports (the frame's `attrs["currency"]`),
+    checked as `suggest(currency=...)` checks one: fitted on Sony's exports the model
+    quoted "spent 30.00" where the app, from the same files, says "spent 30 JPY"."""
+    code = terms.attrs.get(CURRENCY_ATTR)
+    if code is None:
+        return None
+    try:
+        return checked_code(code)
+    except InputError as err:
+        raise InputError(f"fit: the term rows' attrs[{CURRENCY_ATTR!r}]: {err}") from None
 
 
 def _checked_names(names: Mapping[int, str] | None, k: int) -> dict[int, str] | None:
