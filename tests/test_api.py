@@ -826,6 +826,34 @@ def test_a_model_fitted_on_exports_quotes_their_currency(sony_model) -> None:
     assert all(" EUR" in r for r in amount_reasons(sony_model, currency="EUR"))
 
 
+def test_a_saved_model_keeps_its_currency(sony_model, fitted, tmp_path: Path) -> None:
+    """`save` wrote no currency, so a model of the Sony exports loaded back quoted "CPC
+    432.00" again; a folder saved before (no currency in its manifest) still loads, with
+    none, and a code ISO 4217 lacks is refused where it enters: in `save`, or in a
+    manifest edited by hand."""
+    from core import CampaignModel, InputError
+
+    loaded = CampaignModel.load(sony_model.save(tmp_path / "sony"))
+    assert loaded.currency_ == "JPY"
+    assert amount_reasons(loaded) == amount_reasons(sony_model)
+    assert CampaignModel.load(fitted.save(tmp_path / "demo")).currency_ is None
+    manifest_file = tmp_path / "sony" / "manifest.json"
+    manifest = json.loads(manifest_file.read_text("utf-8"))
+    manifest_file.write_text(json.dumps({k: v for k, v in manifest.items() if k != "currency"}))
+    assert CampaignModel.load(tmp_path / "sony").currency_ is None
+    manifest_file.write_text(json.dumps({**manifest, "currency": "PCS"}))
+    with pytest.raises(InputError, match=r"sony: its manifest's currency: Currency 'PCS' is "
+                                         r"not an ISO 4217 code"):
+        CampaignModel.load(tmp_path / "sony")
+    euros = CampaignModel.load(sony_model.save(tmp_path / "eur"))
+    euros.currency_ = " eur "
+    assert CampaignModel.load(euros.save(tmp_path / "eur")).currency_ == "EUR"
+    euros.currency_ = "euro"
+    with pytest.raises(InputError, match=r"^save: the model's currency_: Currency 'EURO'"):
+        euros.save(tmp_path / "eur")
+    assert CampaignModel.load(tmp_path / "eur").currency_ == "EUR"  # the folder kept
+
+
 def test_term_rows_without_a_currency_code_fit_without_a_currency(fitted, demo_file: Path,
                                                                   tmp_path: Path) -> None:
     """Rows with no *Currency code* (the demo), or in two currencies, give no currency, as

@@ -75,6 +75,7 @@ NEIGHBOR_COLUMNS = ["campaign_name", "campaign_id", "similarity", "ctr", "cpc",
                     "term_similarity", "vector_similarity"]
 TERMS_FILE = "terms.parquet"
 CURRENCY_ATTR = "currency"  # of term rows' cost: read_terms sets it in the frame's attrs
+CURRENCY_KEY = "currency"  # of the model's cost, in the manifest `save` writes
 
 
 # -- fingerprints of new keywords ---------------------------------------------------------
@@ -503,8 +504,9 @@ class CampaignModel(BaseEstimator):
     `fingerprints_` (campaign_id x topic, rows sum to 1, float32 as stored by scoring),
     `oov_share_`, `counts_` (the encoded term matrix), `topic_names_`, `campaigns_` (one
     row per campaign), `terms_` (the rows fitted on), `index_`, `manifest_`, `currency_`
-    (of the cost, for the amounts `suggest` quotes: None, or the dataset's for a registry
-    model loaded with `core.serve.registry.campaign_model`).
+    (of the cost, for the amounts `suggest` quotes: the exports' *Currency code* as
+    `read_terms` found it, kept by `save` and `load`; the dataset's for a registry model
+    loaded with `core.serve.registry.campaign_model`; else None).
     """
 
     def __init__(self, k: int = 20, engine: str = DEFAULT_ENGINE, seed: int = 0,
@@ -755,18 +757,21 @@ class CampaignModel(BaseEstimator):
     # -- persistence ----------------------------------------------------------------------
     def save(self, path: str | Path, *, include_terms: bool = True) -> Path:
         """Write the model in the registry's artifact format (`core.model.artifact`), with the
-        encoded counts and, unless `include_terms=False`, the term rows it was fitted on."""
+        encoded counts, its `currency_` and, unless `include_terms=False`, the term rows it
+        was fitted on."""
         self._check_fitted()
         path = _folder_path("save", path)
         _check_not_in_registry(path)
         terms = self.terms_ if whole.flag("include_terms", include_terms) else None
+        manifest = {**self.manifest_, CURRENCY_KEY: _known_currency(
+            self.currency_, "save: the model's currency_")}
 
         def write_terms(folder: Path) -> None:
             if terms is not None:
                 terms.to_parquet(folder / TERMS_FILE, index=False)
 
         return artifact.write(path, engine=self.engine_, encoder=self.encoder_,
-                              manifest=self.manifest_, counts=self.counts_, extra=write_terms)
+                              manifest=manifest, counts=self.counts_, extra=write_terms)
 
     @classmethod
     def load(cls, path: str | Path, terms: pd.DataFrame | None = None, *,
@@ -812,6 +817,10 @@ class CampaignModel(BaseEstimator):
         model = cls(**settings)
         model._set_state(manifest, engine, encoder, counts, terms,
                          _checked_names(topic_names, int(manifest["k"])))
+        # None in a folder saved before models kept their currency, and in a registry
+        # model's (its dataset's is in the store: `registry.campaign_model` reads it)
+        model.currency_ = _known_currency(manifest.get(CURRENCY_KEY),
+                                          f"The model in {path}: its manifest's currency")
         return model
 
 
@@ -828,13 +837,19 @@ def _frame_currency(terms: pd.DataFrame) -> str | None:
     """The currency `read_terms` found in the exports (the frame's `attrs["currency"]`),
     checked as `suggest(currency=...)` checks one: fitted on Sony's exports the model
     quoted "spent 30.00" where the app, from the same files, says "spent 30 JPY"."""
-    code = terms.attrs.get(CURRENCY_ATTR)
+    return _known_currency(terms.attrs.get(CURRENCY_ATTR),
+                           f"fit: the term rows' attrs[{CURRENCY_ATTR!r}]")
+
+
+def _known_currency(code: object, where: str) -> str | None:
+    """`code` as an ISO 4217 code, or None for none; else an InputError saying `where` it
+    came from, so a bad code is refused where it enters, not quoted in every reason."""
     if code is None:
         return None
     try:
         return checked_code(code)
     except InputError as err:
-        raise InputError(f"fit: the term rows' attrs[{CURRENCY_ATTR!r}]: {err}") from None
+        raise InputError(f"{where}: {err}") from None
 
 
 def _checked_names(names: Mapping[int, str] | None, k: int) -> dict[int, str] | None:
