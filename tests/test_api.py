@@ -892,6 +892,34 @@ def test_campaign_models_term_rows_are_refused_naming_campaign_model(trained_hom
         registry.campaign_model("production", terms=doubled)
 
 
+def test_load_has_no_private_keyword_and_names_itself(fitted, tmp_path: Path) -> None:
+    """`load` showed a `_caller=` keyword (registry.campaign_model's, so that its messages
+    name campaign_model) in its signature and help; it is gone, and `load`'s own messages
+    still name `load` and its warning the line that called it."""
+    import inspect
+
+    from core import CampaignModel, InputError
+
+    assert list(inspect.signature(CampaignModel.load).parameters) == [
+        "path", "terms", "topic_names"]
+    folder = fitted.save(tmp_path / "m", include_terms=False)
+    with pytest.raises(TypeError, match="_caller"):
+        CampaignModel.load(folder, _caller="campaign_model")
+    with pytest.raises(InputError, match=r"^load takes a DataFrame of term rows .*not int"):
+        CampaignModel.load(folder, terms=5)
+    with pytest.raises(InputError, match=r"^load: path must be a folder name"):
+        CampaignModel.load(5)
+
+
+def test_a_registry_folder_loaded_directly_warns_at_the_callers_line(trained_home) -> None:
+    from core import CampaignModel
+    from core.serve import registry
+
+    with pytest.warns(UserWarning, match="automatic names only") as caught:
+        CampaignModel.load(registry.model_dir(registry.alias("production")))
+    assert {Path(w.filename).name for w in caught} == {Path(__file__).name}
+
+
 def test_a_model_deleted_while_a_notebook_loads_it_is_named_as_deleted(
         second_model: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Another process deleting the model while `campaign_model` read its rows gave "…

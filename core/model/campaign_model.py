@@ -775,28 +775,34 @@ class CampaignModel(BaseEstimator):
 
     @classmethod
     def load(cls, path: str | Path, terms: pd.DataFrame | None = None, *,
-             topic_names: Mapping[int, str] | None = None,
-             _caller: str = "load") -> CampaignModel:
+             topic_names: Mapping[int, str] | None = None) -> CampaignModel:
         """A model from an artifact folder: one `save` wrote, or a registry model's
         (`$TOPICLAB_HOME/models/<model_id>/`). `terms`: the rows it was trained on, when
         the folder has none (registry models; needed for suggestions and for models
         saved before encoded counts were). `topic_names`: {topic: name} for topics people
         named; the others keep their automatic names. A registry model's names live in
         its store, not its folder: `core.serve.registry.campaign_model(model_id)` loads it
-        with them, as the app shows them. `_caller`: the function the user called, which
-        messages about `terms` name (`registry.campaign_model(terms=5)` said "load takes a
-        DataFrame …")."""
+        with them, as the app shows them."""
         path = _folder_path("load", path)
         if topic_names is None and _in_registry(path):
             warnings.warn(
                 f"{path} is a registry model: loaded this way its topics have automatic names "
                 "only. core.serve.registry.campaign_model(model_id) loads it with the names "
                 "given on the Topics page.", UserWarning, stacklevel=2)
+        return cls._load(path, terms, topic_names, "load")
+
+    @classmethod
+    def _load(cls, path: Path, terms: pd.DataFrame | None,
+              topic_names: Mapping[int, str] | None, caller: str) -> CampaignModel:
+        """`load`, for it and `registry.campaign_model`: `caller` is the function the user
+        called, which messages about `terms` name (`registry.campaign_model(terms=5)` said
+        "load takes a DataFrame …"); kept out of `load`'s signature, where it was a
+        `_caller=` keyword."""
         manifest, engine, encoder = artifact.read(path)
         if terms is None and (path / TERMS_FILE).exists():
             terms = pd.read_parquet(path / TERMS_FILE)
         elif terms is not None:
-            terms = _checked_frame(_caller, terms)
+            terms = _checked_frame(caller, terms)
         counts = EncodedCounts.load(path)
         if counts is not None and terms is not None:
             _check_same_campaigns(terms, counts.campaign_ids, path)
