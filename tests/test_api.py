@@ -171,6 +171,25 @@ def test_a_campaign_argument_that_is_no_id_is_refused_by_name(fitted) -> None:
         fitted.suggest({"emergency plumber": 1})
 
 
+def test_no_keywords_are_refused_naming_the_argument(fitted) -> None:
+    """`fingerprint([])` said the Lookup page's "No keywords were given: paste one keyword
+    per line or separate them with commas", naming neither the argument nor anything a
+    notebook user can paste into; `suggest([])` said the same."""
+    from core import InputError
+
+    for empty in ([], "", ["  ", ""], pd.Series([], dtype=object)):
+        with pytest.raises(InputError, match=r"^keywords: give at least one keyword with "
+                                             r"text, not") as caught:
+            fitted.fingerprint(empty)
+        assert "paste" not in str(caught.value)
+        with pytest.raises(InputError, match=r"^campaign: give at least one keyword with "
+                                             r"text, not"):
+            fitted.suggest(empty if not isinstance(empty, str) else [empty])
+    with pytest.raises(InputError, match=r"^campaign: give a keyword or a list of keywords"):
+        fitted.suggest({"emergency plumber": 1})
+    assert fitted.fingerprint([" ", "emergency plumber"]).known_tokens
+
+
 def test_neighbors_of_several_campaigns_at_once_is_refused_by_name(fitted) -> None:
     """`neighbors(["C00042", "C00043"])` (the CLI takes several ids) said "No campaign
     \"['C00042', 'C00043']\"", as if a campaign had that id."""

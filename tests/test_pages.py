@@ -851,6 +851,17 @@ def test_a_stored_campaigns_unknown_words_are_read_once_per_lookup(trained_home,
         lookup.unknown_of("no such campaign")
 
 
+def test_pasted_text_holding_no_keyword_is_told_to_paste_them(trained_home):
+    """The page's own wording for no keyword (the CLI and the Python API name their
+    option or argument instead): text of separators only is no keyword."""
+    at = page("lookup")
+    at.segmented_control(key="lookup_mode").set_value("New campaign").run()
+    at.text_area(key="lookup_keywords").set_value(" , ;\n").run()
+    assert not at.exception and not at.dataframe
+    assert [("No keywords were given" in e.value and "paste one keyword per line" in e.value)
+            for e in at.error] == [True]
+
+
 def test_pasted_keywords_and_stop_words_with_control_characters_are_refused(trained_home):
     """A terminal's colour code or a NUL was kept in a pasted keyword (the word around it
     unknown to the model, shown garbled) and in a stop word (saved with the model, removing

@@ -723,7 +723,8 @@ class CampaignModel(BaseEstimator):
                                       float(self.oov_share_.iloc[i]))
             own = self._rows.of([campaign])
         else:
-            keywords = _keyword_list(campaign)  # a dict's keys were taken as its keywords
+            # a dict's keys were taken as its keywords
+            keywords = _keyword_list(campaign, "campaign")
             fingerprint = self.fingerprint(keywords)
             table = self._keyword_neighbors(fingerprint, n)
             own = keyword_rows(keywords)
@@ -1049,15 +1050,20 @@ def _unread_campaigns(terms: pd.DataFrame, ids: Sequence[str], matrix: Any) -> l
     return notes
 
 
-def _keyword_list(keywords: object) -> list[str]:
+def _keyword_list(keywords: object, argument: str = "keywords") -> list[str]:
     """Keywords as a list of text: one keyword, or a list, Series, array or set of them;
-    anything else (None, bytes, a dict, a list holding a NaN) is refused naming it."""
+    anything else (None, bytes, a dict, a list holding a NaN) is refused naming it, and so
+    is a list with no keyword with text, naming the `argument` the user gave it as (it was
+    the Lookup page's "No keywords were given: paste one keyword per line …")."""
     if isinstance(keywords, str):
         keywords = [keywords]
     elif isinstance(keywords, Iterable) and not isinstance(keywords, bytes | Mapping):
         keywords = list(keywords)  # a list, a Series or array of a column, a set
     if not isinstance(keywords, list) or not all(isinstance(k, str) for k in keywords):
-        raise InputError(f"keywords: give a keyword or a list of keywords (text), not "
+        raise InputError(f"{argument}: give a keyword or a list of keywords (text), not "
+                         f"{keywords!r:.80}.")
+    if not any(k.strip() for k in keywords):  # what the fold-in keeps of them
+        raise InputError(f"{argument}: give at least one keyword with text, not "
                          f"{keywords!r:.80}.")
     return keywords
 
