@@ -1389,7 +1389,10 @@ def test_monitor_over_time_names_the_checks_of_other_models_and_shows_them(
     at = ok(page("monitor"))
     notices = [i.value for i in at.info]
     assert not any("No drift checks recorded" in n for n in notices), notices
-    assert any("1 check against another model" in n for n in notices), notices
+    assert any("1 check against another model is recorded" in n for n in notices), notices
+    drift.check("demo", 1, second_model)
+    notices = [i.value for i in ok(page("monitor")).info]
+    assert any("2 checks against another model are recorded" in n for n in notices), notices
     assert picker(at, "drift_history_model").value == second_model
     over_time = json.loads(at.get("plotly_chart")[-1].proto.spec)
     hovered = {c for trace in over_time["data"] for c in
