@@ -24,7 +24,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core.data import auth, currencies, datasets, export, store
-from core.errors import TopicLabError
+from core.errors import TopicLabError, counted, plural
 from core.serve import registry
 
 
@@ -479,7 +479,7 @@ def no_models_notice() -> None:
         st.info("No model is trained yet. Train one on the **Train** page or run "
                 f"`python -m core train --dataset {shlex.quote(active[0])}`.")
         return
-    st.info(f"{trained} model{'s are' if trained > 1 else ' is'} trained, but none is in "
+    st.info(f"{counted(trained, 'model')} {plural(trained, 'is', 'are')} trained, but none is in "
             "production yet. Promote one on the **Compare** page (promoting also scores "
             "it for Lookup and the Map), or run `python -m core promote MODEL_ID`.")
 

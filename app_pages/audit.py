@@ -4,6 +4,7 @@ import streamlit as st
 
 import ui
 from core.data import audit
+from core.errors import counted
 from core.serve import registry
 
 st.title("Audit log")
@@ -29,5 +30,5 @@ if len(log) == LIMIT:
 if log.empty:  # the actions were read a moment before: a deletion may have emptied them
     st.info("No entry of these actions is left in the log.")
     st.stop()
-st.caption(f"{len(log):,} entr{'y' if len(log) == 1 else 'ies'}, newest first.")
+st.caption(f"{counted(len(log), 'entry', 'entries')}, newest first.")
 st.dataframe(log, hide_index=True, height=ui.table_height(len(log)))

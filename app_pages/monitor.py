@@ -8,6 +8,7 @@ import streamlit as st
 
 import ui
 from core.data import auth
+from core.errors import counted, plural
 from core.ops import drift
 from core.serve import registry
 
@@ -87,9 +88,9 @@ title = "Drift per dataset version, against the production model of the time"
 if history.empty and others:
     count = sum(others.values())
     st.info(f"No check of **{ui.markdown_text(dataset)}** against the production model of "
-            f"its time yet; {count} check{'s' if count > 1 else ''} against "
+            f"its time yet; {counted(count, 'check')} against "
             f"{'other models' if len(others) > 1 else 'another model'} "
-            f"{'are' if count > 1 else 'is'} recorded, shown below.")
+            f"{plural(count, 'is', 'are')} recorded, shown below.")
     shown = registry.marked_deleted(others)
     chosen = ui.selectbox("Show the checks against", list(others), key="drift_history_model",
                           format_func=lambda m: shown[m] if shown[m] != m

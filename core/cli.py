@@ -513,7 +513,12 @@ def _keywords_from(args: argparse.Namespace) -> list[str]:
         text = args.text
     else:
         raise TopicLabError("give a campaign id, --text \"kw1, kw2\" or --file PATH")
-    return score.split_keywords(text)
+    keywords = score.split_keywords(text)
+    if not keywords:  # it was the Lookup page's "No keywords were given: paste one …"
+        raise InputError(f"--file {args.file} holds no keyword: give one keyword per line"
+                         if args.file else f"--text {args.text!r:.80} holds no keyword: give "
+                         "keywords separated by commas, \"kw1, kw2\"")
+    return keywords
 
 
 @command("find", "campaigns whose id or name contains TEXT",

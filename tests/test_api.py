@@ -18,10 +18,11 @@ import pytest
 
 from core.errors import NotFoundError
 from core.model import actions
-from tests.conftest import FAST_K, FAST_PARAMS, REPO, demo_subset
+from tests.conftest import FAST_K, FAST_PARAMS, REPO, SHARED_DATA, demo_subset
 
 MODEL_ARGS = {"k": FAST_K, "engine": "tomotopy", "seed": 0,
               "engine_params": {"iterations": FAST_PARAMS["iterations"]}}
+SONY = SHARED_DATA / "sony_okg_ad_keywords" / "keyword"
 
 
 @pytest.fixture(scope="module")
@@ -168,6 +169,25 @@ def test_a_campaign_argument_that_is_no_id_is_refused_by_name(fitted) -> None:
         fitted.suggest(b"C99999")
     with pytest.raises(InputError, match="list of keywords"):
         fitted.suggest({"emergency plumber": 1})
+
+
+def test_no_keywords_are_refused_naming_the_argument(fitted) -> None:
+    """`fingerprint([])` said the Lookup page's "No keywords were given: paste one keyword
+    per line or separate them with commas", naming neither the argument nor anything a
+    notebook user can paste into; `suggest([])` said the same."""
+    from core import InputError
+
+    for empty in ([], "", ["  ", ""], pd.Series([], dtype=object)):
+        with pytest.raises(InputError, match=r"^keywords: give at least one keyword with "
+                                             r"text, not") as caught:
+            fitted.fingerprint(empty)
+        assert "paste" not in str(caught.value)
+        with pytest.raises(InputError, match=r"^campaign: give at least one keyword with "
+                                             r"text, not"):
+            fitted.suggest(empty if not isinstance(empty, str) else [empty])
+    with pytest.raises(InputError, match=r"^campaign: give a keyword or a list of keywords"):
+        fitted.suggest({"emergency plumber": 1})
+    assert fitted.fingerprint([" ", "emergency plumber"]).known_tokens
 
 
 def test_neighbors_of_several_campaigns_at_once_is_refused_by_name(fitted) -> None:
@@ -791,6 +811,90 @@ def test_suggest_quotes_amounts_in_the_datasets_currency(trained_home):
         model.suggest("C00042", currency=5)
 
 
+@pytest.fixture(scope="module")
+def sony_model():
+    """A small model of the Sony exports (16 campaigns, cost in the exports' JPY), fitted
+    in-process from `read_terms` of their folder."""
+    from core import CampaignModel, read_terms
+
+    if not SONY.is_dir():
+        pytest.skip("shared Sony exports not present")
+    return CampaignModel(k=3, seed=0, engine_params={"iterations": 50}).fit(read_terms(SONY))
+
+
+def amount_reasons(model, currency: str | None = None) -> list[str]:
+    """The reasons quoting a CPC among the actions suggested for the Sony campaign whose
+    CPC is flagged (1.78x its neighbours' median)."""
+    from core.model.actions import to_frame
+
+    actions_ = model.suggest("bitdrive_management_cloud_alltime", currency=currency).actions
+    return [r for r in to_frame(actions_)["reason"] if "CPC " in r]
+
+
+def test_a_model_fitted_on_exports_quotes_their_currency(sony_model) -> None:
+    """`fit(read_terms(folder))` of the Sony exports left `currency_` None, so `suggest`
+    quoted "CPC 432.00 vs median 242.00" where the app, importing the same files, says
+    "CPC 432 JPY": read_terms now carries the exports' *Currency code* in the frame's
+    attrs, and fit takes it."""
+    from core import read_terms
+
+    assert read_terms(SONY / "akashi_brand.csv").attrs["currency"] == "JPY"
+    assert sony_model.currency_ == "JPY"
+    quoted = amount_reasons(sony_model)
+    assert quoted and all(re.search(r"CPC \d+ JPY", r) for r in quoted), quoted
+    assert all(" EUR" in r for r in amount_reasons(sony_model, currency="EUR"))
+
+
+def test_a_saved_model_keeps_its_currency(sony_model, fitted, tmp_path: Path) -> None:
+    """`save` wrote no currency, so a model of the Sony exports loaded back quoted "CPC
+    432.00" again; a folder saved before (no currency in its manifest) still loads, with
+    none, and a code ISO 4217 lacks is refused where it enters: in `save`, or in a
+    manifest edited by hand."""
+    from core import CampaignModel, InputError
+
+    loaded = CampaignModel.load(sony_model.save(tmp_path / "sony"))
+    assert loaded.currency_ == "JPY"
+    assert amount_reasons(loaded) == amount_reasons(sony_model)
+    assert CampaignModel.load(fitted.save(tmp_path / "demo")).currency_ is None
+    manifest_file = tmp_path / "sony" / "manifest.json"
+    manifest = json.loads(manifest_file.read_text("utf-8"))
+    manifest_file.write_text(json.dumps({k: v for k, v in manifest.items() if k != "currency"}))
+    assert CampaignModel.load(tmp_path / "sony").currency_ is None
+    manifest_file.write_text(json.dumps({**manifest, "currency": "PCS"}))
+    with pytest.raises(InputError, match=r"sony: its manifest's currency: Currency 'PCS' is "
+                                         r"not an ISO 4217 code"):
+        CampaignModel.load(tmp_path / "sony")
+    euros = CampaignModel.load(sony_model.save(tmp_path / "eur"))
+    euros.currency_ = " eur "
+    assert CampaignModel.load(euros.save(tmp_path / "eur")).currency_ == "EUR"
+    euros.currency_ = "euro"
+    with pytest.raises(InputError, match=r"^save: the model's currency_: Currency 'EURO'"):
+        euros.save(tmp_path / "eur")
+    assert CampaignModel.load(tmp_path / "eur").currency_ == "EUR"  # the folder kept
+
+
+def test_term_rows_without_a_currency_code_fit_without_a_currency(fitted, demo_file: Path,
+                                                                  tmp_path: Path) -> None:
+    """Rows with no *Currency code* (the demo), or in two currencies, give no currency, as
+    an import stores none; a code set by hand in attrs that ISO 4217 lacks is refused
+    before training, naming where it came from."""
+    from core import CampaignModel, InputError, read_terms
+
+    assert fitted.currency_ is None
+    assert read_terms(demo_file).attrs["currency"] is None
+    rows = tmp_path / "two"
+    rows.mkdir()
+    for name, code in (("a.csv", "JPY"), ("b.csv", "EUR")):
+        (rows / name).write_text(f"Campaign,Keyword,Cost,Currency code\n{name},shoes,5,{code}\n")
+    with pytest.warns(UserWarning, match="several currencies"):
+        assert read_terms(rows).attrs["currency"] is None
+    terms = fitted.terms_.copy()
+    terms.attrs["currency"] = "yen"
+    with pytest.raises(InputError, match=r"^fit: the term rows' attrs\['currency'\]: Currency "
+                                         r"'YEN' is not an ISO 4217 code"):
+        CampaignModel(**MODEL_ARGS).fit(terms)
+
+
 def test_campaign_models_term_rows_are_refused_naming_campaign_model(trained_home):
     """`registry.campaign_model(terms=5)` said "load takes a DataFrame …", naming a function
     the user had not called."""
@@ -805,6 +909,34 @@ def test_campaign_models_term_rows_are_refused_naming_campaign_model(trained_hom
     with pytest.raises(InputError, match=r"^campaign_model: the term rows have more than one "
                                          r"column named 'campaign_id'"):
         registry.campaign_model("production", terms=doubled)
+
+
+def test_load_has_no_private_keyword_and_names_itself(fitted, tmp_path: Path) -> None:
+    """`load` showed a `_caller=` keyword (registry.campaign_model's, so that its messages
+    name campaign_model) in its signature and help; it is gone, and `load`'s own messages
+    still name `load` and its warning the line that called it."""
+    import inspect
+
+    from core import CampaignModel, InputError
+
+    assert list(inspect.signature(CampaignModel.load).parameters) == [
+        "path", "terms", "topic_names"]
+    folder = fitted.save(tmp_path / "m", include_terms=False)
+    with pytest.raises(TypeError, match="_caller"):
+        CampaignModel.load(folder, _caller="campaign_model")
+    with pytest.raises(InputError, match=r"^load takes a DataFrame of term rows .*not int"):
+        CampaignModel.load(folder, terms=5)
+    with pytest.raises(InputError, match=r"^load: path must be a folder name"):
+        CampaignModel.load(5)
+
+
+def test_a_registry_folder_loaded_directly_warns_at_the_callers_line(trained_home) -> None:
+    from core import CampaignModel
+    from core.serve import registry
+
+    with pytest.warns(UserWarning, match="automatic names only") as caught:
+        CampaignModel.load(registry.model_dir(registry.alias("production")))
+    assert {Path(w.filename).name for w in caught} == {Path(__file__).name}
 
 
 def test_a_model_deleted_while_a_notebook_loads_it_is_named_as_deleted(

@@ -197,6 +197,22 @@ def test_model_commands_print_json(trained_home):
     assert unknown.returncode == 1 and "vocabulary" in unknown.stderr
 
 
+def test_keyword_options_holding_no_keyword_are_named(trained_home, tmp_path) -> None:
+    """`fingerprint --text ","` (or an empty `--file`) said the Lookup page's "No keywords
+    were given: paste one keyword per line …", naming no option; now the option, before
+    the model is loaded."""
+    blank = tmp_path / "blank.txt"
+    blank.write_text("\n ,\n")
+    for command in ("fingerprint", "suggest"):
+        text = cli(command, "--text", " , ;", home=trained_home)
+        assert (text.returncode, text.stderr) == (1, "error: --text ' , ;' holds no keyword: "
+                                                     'give keywords separated by commas, '
+                                                     '"kw1, kw2"\n')
+        file = cli(command, "--file", str(blank), home=trained_home)
+        assert file.returncode == 1
+        assert file.stderr == f"error: --file {blank} holds no keyword: give one keyword per line\n"
+
+
 def test_train_and_promote_through_the_quality_gate(trained_home):
     """`promote` applies the pipeline's gate against production: a model much worse than it
     is refused (nothing moves, nothing is scored or audited) unless `--force`."""

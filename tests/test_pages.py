@@ -852,6 +852,17 @@ def test_a_stored_campaigns_unknown_words_are_read_once_per_lookup(trained_home,
         lookup.unknown_of("no such campaign")
 
 
+def test_pasted_text_holding_no_keyword_is_told_to_paste_them(trained_home):
+    """The page's own wording for no keyword (the CLI and the Python API name their
+    option or argument instead): text of separators only is no keyword."""
+    at = page("lookup")
+    at.segmented_control(key="lookup_mode").set_value("New campaign").run()
+    at.text_area(key="lookup_keywords").set_value(" , ;\n").run()
+    assert not at.exception and not at.dataframe
+    assert [("No keywords were given" in e.value and "paste one keyword per line" in e.value)
+            for e in at.error] == [True]
+
+
 def test_pasted_keywords_and_stop_words_with_control_characters_are_refused(trained_home):
     """A terminal's colour code or a NUL was kept in a pasted keyword (the word around it
     unknown to the model, shown garbled) and in a stop word (saved with the model, removing
@@ -1419,7 +1430,10 @@ def test_monitor_over_time_names_the_checks_of_other_models_and_shows_them(
     at = ok(page("monitor"))
     notices = [i.value for i in at.info]
     assert not any("No drift checks recorded" in n for n in notices), notices
-    assert any("1 check against another model" in n for n in notices), notices
+    assert any("1 check against another model is recorded" in n for n in notices), notices
+    drift.check("demo", 1, second_model)
+    notices = [i.value for i in ok(page("monitor")).info]
+    assert any("2 checks against another model are recorded" in n for n in notices), notices
     assert picker(at, "drift_history_model").value == second_model
     over_time = json.loads(at.get("plotly_chart")[-1].proto.spec)
     hovered = {c for trace in over_time["data"] for c in

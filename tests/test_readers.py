@@ -437,6 +437,19 @@ def test_a_repeated_header_row_is_dropped_with_a_warning(tmp_path: Path, clicks:
         result.warnings[0]
 
 
+def test_counts_in_reader_warnings_agree_and_have_thousands_separators(tmp_path: Path) -> None:
+    """The warnings spelled their plurals by hand and printed the counts bare ("1000
+    duplicate rows dropped"), where every other count has its separators: now
+    `core.errors.counted` writes them."""
+    rows = "".join(f"shoes {i},C1\n" for i in range(1000))
+    text = "Keyword,Campaign ID\n" + rows + rows + "Keyword,Campaign ID\nboots,C2\n" * 1000
+    result = read_paths([write(tmp_path / "big.csv", text)])
+    assert result.warnings[0].startswith("big.csv: 1,000 rows repeating the header (line 1) "
+                                         "dropped (lines 2002, 2004, ")
+    assert result.warnings[1].startswith("big.csv: 1,999 duplicate rows dropped, identical in "
+                                         "every column to an earlier one (lines 1002, 1003, ")
+
+
 def test_a_keyword_named_like_the_term_column_is_kept(tmp_path: Path) -> None:
     """Only a row repeating the whole header is dropped: the keyword "Keyword" of a
     campaign is a term (the check looks the header's term up in the term column first),

@@ -20,7 +20,7 @@ import pandas as pd
 
 from core.data import audit, auth, datasets, encodings, files, readers, store
 from core.data.schema import TERM_COLUMNS
-from core.errors import InputError
+from core.errors import InputError, counted, plural
 from core.memory import releases_memory
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\- ]{0,63}$")
@@ -206,8 +206,7 @@ def _respelled_ids(con, dataset: str, staged: list[Path]) -> list[str]:
         _RESPELLED_IDS, [dataset, [str(path) for path in staged]]).fetchone()
     if not count:
         return []
-    many = count > 1
-    return [f"{count:,} campaign id{'s' if many else ''} of this version {'are' if many else 'is'} "
+    return [f"{counted(count, 'campaign id')} of this version {plural(count, 'is', 'are')} "
             f"spelled as a float in an earlier version ({old!r} in v{version} is {new!r} "
             "now: imports before float ids were read as integers stored them so); reviews, "
             "neighbour feedback and models of that version name the old spelling, so they "

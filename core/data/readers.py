@@ -678,10 +678,10 @@ def _term_column_note(header: list[str], matched: dict[str, int], name: str) -> 
         return []
     kept = matched["term"]
     others = ", ".join(f"{i + 1} {header[i]!r}" for i in unread)
-    many = len(unread) > 1
+    n = len(unread)
     return [f"{name}: terms are read from column {kept + 1} {header[kept]!r}, the first "
-            f"accepted name of the term column; column{'s' if many else ''} {others} "
-            f"also name{'' if many else 's'} it and {'are' if many else 'is'} not imported: "
+            f"accepted name of the term column; {plural(n, 'column')} {others} "
+            f"also {plural(n, 'names', 'name')} it and {plural(n, 'is', 'are')} not imported: "
             "rename or remove the one whose terms you do not want"]
 
 
@@ -760,11 +760,11 @@ def _without_repeated_header(columns: list[pa.ChunkedArray], lines: np.ndarray,
     at = lines[repeated].tolist()
     listed = ", ".join(str(n) for n in at[:_MAX_LISTED_LINES])
     more = ", ..." if len(at) > _MAX_LISTED_LINES else ""
-    many = "s" if len(at) > 1 else ""
     columns, lines = _without_rows(columns, lines, repeated)
     return (columns, lines,
-            [f"{layout.name}: {len(at)} row{many} repeating the header (line "
-             f"{layout.skip + 1}) dropped (line{many} {listed}{more}): files joined into one?"])
+            [f"{layout.name}: {counted(len(at), 'row')} repeating the header (line "
+             f"{layout.skip + 1}) dropped ({plural(len(at), 'line')} {listed}{more}): files "
+             "joined into one?"])
 
 
 def _without_rows(columns: list[pa.ChunkedArray], lines: np.ndarray, positions: np.ndarray
@@ -1208,9 +1208,9 @@ def _canonical_frame(raw: _RawTable, name: str) -> tuple[pd.DataFrame, list[str]
         dropped = frame.loc[duplicated, "source_line"].tolist()
         listed = ", ".join(str(n) for n in dropped[:_MAX_LISTED_LINES])
         more = ", ..." if len(dropped) > _MAX_LISTED_LINES else ""
-        rows_, lines_ = ("row", "line") if len(dropped) == 1 else ("rows", "lines")
-        warnings.append(f"{name}: {len(dropped)} duplicate {rows_} dropped, identical in every "
-                        f"column to an earlier one ({lines_} {listed}{more})")
+        warnings.append(f"{name}: {counted(len(dropped), 'duplicate row')} dropped, identical "
+                        f"in every column to an earlier one ({plural(len(dropped), 'line')} "
+                        f"{listed}{more})")
         frame = frame.loc[~duplicated].reset_index(drop=True)
     return frame, warnings
 
@@ -1327,7 +1327,7 @@ def _visible_cells(values: pd.Series, name: str, header: str,
     changed = values.isin(bad).to_numpy()
     cells = int(changed.sum())
     shown = ", ".join(f"U+{ord(c):04X}" for c in found[:8]) + (", …" if len(found) > 8 else "")
-    warnings.append(f"{name}: {cells:,} {'cell' if cells == 1 else 'cells'} of column "
+    warnings.append(f"{name}: {counted(cells, 'cell')} of column "
                     f"{header!r} held control or invisible characters ({shown}); they were "
                     "removed (a tab or line break became a space)")
     cleaned = {text: visible_text(text) for text in bad}

@@ -721,7 +721,7 @@ def _similar_enough(neighbors: pd.DataFrame, s: ActionSettings,
         notes.append(f"No campaign is similar enough to learn from ({floor}; the nearest has "
                      f"{similarity.max():.2f}): keyword ideas and benchmarks were skipped.")
     elif len(close) < s.min_neighbors and below:
-        notes.append(f"Only {len(close)} campaign{'s are' if len(close) > 1 else ' is'} "
+        notes.append(f"Only {counted(len(close), 'campaign')} {plural(len(close), 'is', 'are')} "
                      f"similar enough to benchmark against ({floor}; benchmarks need "
                      f"{s.min_neighbors}); {below} less similar "
                      f"{plural(below, 'one was', 'ones were')} not used.")

@@ -160,7 +160,7 @@ def wrong_ad_group(campaign_terms: pd.DataFrame,
     return Action(
         kind=KIND,
         title=(f"Move {counted(n, 'search term')} to the ad group that fits "
-               f"{'them' if n > 1 else 'it'}"),
+               f"{plural(n, 'it', 'them')}"),
         reason=(f"{counted(n, 'search term')} {plural(n, 'is', 'are')} matched by a keyword "
                 f"of another ad group of this campaign better than by any keyword of the one "
                 f"that served {plural(n, 'it', 'them')} "

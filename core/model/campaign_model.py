@@ -74,6 +74,8 @@ NEIGHBOR_COLUMNS = ["campaign_name", "campaign_id", "similarity", "ctr", "cpc",
                     "shared_topics", "account", "label", "terms", "topic_similarity",
                     "term_similarity", "vector_similarity"]
 TERMS_FILE = "terms.parquet"
+CURRENCY_ATTR = "currency"  # of term rows' cost: read_terms sets it in the frame's attrs
+CURRENCY_KEY = "currency"  # of the model's cost, in the manifest `save` writes
 
 
 # -- fingerprints of new keywords ---------------------------------------------------------
@@ -459,7 +461,9 @@ def read_terms(paths: str | Path | Sequence[str | Path],
     """Canonical term rows of files and/or folders (what an import would store), in the
     store's order (by source file, then line). `encoding`: a codec name for text files
     without a byte-order mark, as `ingest --encoding` (None: detect). Reader warnings
-    become Python warnings."""
+    become Python warnings. The exports' "Currency code" (when the files agree on one,
+    as an import stores it for its dataset) is the frame's `attrs["currency"]`, which
+    `CampaignModel.fit` takes as its `currency_`."""
     from core.data.readers import read_paths
 
     if isinstance(paths, str | PathLike):
@@ -474,8 +478,10 @@ def read_terms(paths: str | Path | Sequence[str | Path],
     result = read_paths(list(paths), encoding=encoding)
     for message in result.warnings:
         warnings.warn(message, UserWarning, stacklevel=2)
-    return (result.frame.sort_values(["source_file", "source_line"], kind="stable")
-            .reset_index(drop=True))
+    frame = (result.frame.sort_values(["source_file", "source_line"], kind="stable")
+             .reset_index(drop=True))
+    frame.attrs[CURRENCY_ATTR] = result.currency
+    return frame
 
 
 # -- the estimator ------------------------------------------------------------------------
@@ -498,8 +504,9 @@ class CampaignModel(BaseEstimator):
     `fingerprints_` (campaign_id x topic, rows sum to 1, float32 as stored by scoring),
     `oov_share_`, `counts_` (the encoded term matrix), `topic_names_`, `campaigns_` (one
     row per campaign), `terms_` (the rows fitted on), `index_`, `manifest_`, `currency_`
-    (of the cost, for the amounts `suggest` quotes: None, or the dataset's for a registry
-    model loaded with `core.serve.registry.campaign_model`).
+    (of the cost, for the amounts `suggest` quotes: the exports' *Currency code* as
+    `read_terms` found it, kept by `save` and `load`; the dataset's for a registry model
+    loaded with `core.serve.registry.campaign_model`; else None).
     """
 
     def __init__(self, k: int = 20, engine: str = DEFAULT_ENGINE, seed: int = 0,
@@ -544,8 +551,11 @@ class CampaignModel(BaseEstimator):
 
     def fit(self, terms: pd.DataFrame, y: None = None) -> CampaignModel:
         """Tokenise the term rows (one document per campaign), train the engine, and
-        fingerprint and index every campaign. `y` is ignored (scikit-learn convention)."""
+        fingerprint and index every campaign. `y` is ignored (scikit-learn convention).
+        The cost's currency, `currency_`, is the rows' `attrs["currency"]` (`read_terms`
+        sets it from the exports' "Currency code"), else None."""
         terms = _checked_frame("fit", terms)
+        currency = _frame_currency(terms)
         started = time.perf_counter()
         # every setting is checked before the (minutes of) training, not after it
         check_weights(self.term_weight, self.vector_weight)
@@ -568,6 +578,7 @@ class CampaignModel(BaseEstimator):
                     "timings": {"fit": round(time.perf_counter() - started, 3)},
                     "estimator": _settings_as_trained(self)}
         self._set_state(manifest, engine, corpus.encoder, counts, terms)
+        self.currency_ = currency
         return self
 
     def _set_state(self, manifest: dict[str, Any], engine: Engine, encoder: Encoder,
@@ -712,7 +723,8 @@ class CampaignModel(BaseEstimator):
                                       float(self.oov_share_.iloc[i]))
             own = self._rows.of([campaign])
         else:
-            keywords = _keyword_list(campaign)  # a dict's keys were taken as its keywords
+            # a dict's keys were taken as its keywords
+            keywords = _keyword_list(campaign, "campaign")
             fingerprint = self.fingerprint(keywords)
             table = self._keyword_neighbors(fingerprint, n)
             own = keyword_rows(keywords)
@@ -746,43 +758,52 @@ class CampaignModel(BaseEstimator):
     # -- persistence ----------------------------------------------------------------------
     def save(self, path: str | Path, *, include_terms: bool = True) -> Path:
         """Write the model in the registry's artifact format (`core.model.artifact`), with the
-        encoded counts and, unless `include_terms=False`, the term rows it was fitted on."""
+        encoded counts, its `currency_` and, unless `include_terms=False`, the term rows it
+        was fitted on."""
         self._check_fitted()
         path = _folder_path("save", path)
         _check_not_in_registry(path)
         terms = self.terms_ if whole.flag("include_terms", include_terms) else None
+        manifest = {**self.manifest_, CURRENCY_KEY: _known_currency(
+            self.currency_, "save: the model's currency_")}
 
         def write_terms(folder: Path) -> None:
             if terms is not None:
                 terms.to_parquet(folder / TERMS_FILE, index=False)
 
         return artifact.write(path, engine=self.engine_, encoder=self.encoder_,
-                              manifest=self.manifest_, counts=self.counts_, extra=write_terms)
+                              manifest=manifest, counts=self.counts_, extra=write_terms)
 
     @classmethod
     def load(cls, path: str | Path, terms: pd.DataFrame | None = None, *,
-             topic_names: Mapping[int, str] | None = None,
-             _caller: str = "load") -> CampaignModel:
+             topic_names: Mapping[int, str] | None = None) -> CampaignModel:
         """A model from an artifact folder: one `save` wrote, or a registry model's
         (`$TOPICLAB_HOME/models/<model_id>/`). `terms`: the rows it was trained on, when
         the folder has none (registry models; needed for suggestions and for models
         saved before encoded counts were). `topic_names`: {topic: name} for topics people
         named; the others keep their automatic names. A registry model's names live in
         its store, not its folder: `core.serve.registry.campaign_model(model_id)` loads it
-        with them, as the app shows them. `_caller`: the function the user called, which
-        messages about `terms` name (`registry.campaign_model(terms=5)` said "load takes a
-        DataFrame …")."""
+        with them, as the app shows them."""
         path = _folder_path("load", path)
         if topic_names is None and _in_registry(path):
             warnings.warn(
                 f"{path} is a registry model: loaded this way its topics have automatic names "
                 "only. core.serve.registry.campaign_model(model_id) loads it with the names "
                 "given on the Topics page.", UserWarning, stacklevel=2)
+        return cls._load(path, terms, topic_names, "load")
+
+    @classmethod
+    def _load(cls, path: Path, terms: pd.DataFrame | None,
+              topic_names: Mapping[int, str] | None, caller: str) -> CampaignModel:
+        """`load`, for it and `registry.campaign_model`: `caller` is the function the user
+        called, which messages about `terms` name (`registry.campaign_model(terms=5)` said
+        "load takes a DataFrame …"); kept out of `load`'s signature, where it was a
+        `_caller=` keyword."""
         manifest, engine, encoder = artifact.read(path)
         if terms is None and (path / TERMS_FILE).exists():
             terms = pd.read_parquet(path / TERMS_FILE)
         elif terms is not None:
-            terms = _checked_frame(_caller, terms)
+            terms = _checked_frame(caller, terms)
         counts = EncodedCounts.load(path)
         if counts is not None and terms is not None:
             _check_same_campaigns(terms, counts.campaign_ids, path)
@@ -803,6 +824,10 @@ class CampaignModel(BaseEstimator):
         model = cls(**settings)
         model._set_state(manifest, engine, encoder, counts, terms,
                          _checked_names(topic_names, int(manifest["k"])))
+        # None in a folder saved before models kept their currency, and in a registry
+        # model's (its dataset's is in the store: `registry.campaign_model` reads it)
+        model.currency_ = _known_currency(manifest.get(CURRENCY_KEY),
+                                          f"The model in {path}: its manifest's currency")
         return model
 
 
@@ -813,6 +838,25 @@ def _settings_as_trained(model: CampaignModel) -> dict[str, Any]:
     settings = copy.deepcopy(model.get_params())
     settings["text"] = None if model.text is None else model._text_config().to_dict()
     return settings
+
+
+def _frame_currency(terms: pd.DataFrame) -> str | None:
+    """The currency `read_terms` found in the exports (the frame's `attrs["currency"]`),
+    checked as `suggest(currency=...)` checks one: fitted on Sony's exports the model
+    quoted "spent 30.00" where the app, from the same files, says "spent 30 JPY"."""
+    return _known_currency(terms.attrs.get(CURRENCY_ATTR),
+                           f"fit: the term rows' attrs[{CURRENCY_ATTR!r}]")
+
+
+def _known_currency(code: object, where: str) -> str | None:
+    """`code` as an ISO 4217 code, or None for none; else an InputError saying `where` it
+    came from, so a bad code is refused where it enters, not quoted in every reason."""
+    if code is None:
+        return None
+    try:
+        return checked_code(code)
+    except InputError as err:
+        raise InputError(f"{where}: {err}") from None
 
 
 def _checked_names(names: Mapping[int, str] | None, k: int) -> dict[int, str] | None:
@@ -1006,15 +1050,20 @@ def _unread_campaigns(terms: pd.DataFrame, ids: Sequence[str], matrix: Any) -> l
     return notes
 
 
-def _keyword_list(keywords: object) -> list[str]:
+def _keyword_list(keywords: object, argument: str = "keywords") -> list[str]:
     """Keywords as a list of text: one keyword, or a list, Series, array or set of them;
-    anything else (None, bytes, a dict, a list holding a NaN) is refused naming it."""
+    anything else (None, bytes, a dict, a list holding a NaN) is refused naming it, and so
+    is a list with no keyword with text, naming the `argument` the user gave it as (it was
+    the Lookup page's "No keywords were given: paste one keyword per line …")."""
     if isinstance(keywords, str):
         keywords = [keywords]
     elif isinstance(keywords, Iterable) and not isinstance(keywords, bytes | Mapping):
         keywords = list(keywords)  # a list, a Series or array of a column, a set
     if not isinstance(keywords, list) or not all(isinstance(k, str) for k in keywords):
-        raise InputError(f"keywords: give a keyword or a list of keywords (text), not "
+        raise InputError(f"{argument}: give a keyword or a list of keywords (text), not "
+                         f"{keywords!r:.80}.")
+    if not any(k.strip() for k in keywords):  # what the fold-in keeps of them
+        raise InputError(f"{argument}: give at least one keyword with text, not "
                          f"{keywords!r:.80}.")
     return keywords
 

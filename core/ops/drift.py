@@ -33,7 +33,7 @@ import scipy.sparse as sp
 from scipy.spatial.distance import jensenshannon
 
 from core.data import audit, auth, datasets, store
-from core.errors import InputError
+from core.errors import InputError, counted, plural
 from core.model.corpus import EncodedCounts, Encoder, gc_paused
 from core.model.text import Tokenizer
 from core.serve import registry
@@ -393,7 +393,7 @@ def kept_reports(model_id: str) -> int:
 def kept_sentence(model_id: str) -> str:
     """What a delete tells of the drift reports it kept ("" when none)."""
     kept = kept_reports(model_id)
-    return (f"Its {kept} drift check{'s stay' if kept > 1 else ' stays'} in the Monitor "
+    return (f"Its {counted(kept, 'drift check')} {plural(kept, 'stays', 'stay')} in the Monitor "
             "page's history, marked as of a deleted model." if kept else "")
 
 

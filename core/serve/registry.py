@@ -586,8 +586,8 @@ def campaign_model(model_ref: str | None = None, terms: pd.DataFrame | None = No
         terms = datasets.terms(record["dataset"], int(record["version"]))
     pause("campaign_model")
     try:
-        model = CampaignModel.load(model_dir(model_id), terms, topic_names=topic_labels(model_id),
-                                   _caller="campaign_model")
+        model = CampaignModel._load(model_dir(model_id), terms, topic_labels(model_id),
+                                    "campaign_model")
     except (TopicLabError, OSError) as err:
         _check_not_deleted(model_id, err)
         raise
