@@ -1149,6 +1149,7 @@ def _canonical_frame(raw: _RawTable, name: str) -> tuple[pd.DataFrame, list[str]
 
     if "campaign_id" in raw.values:
         _check_visible_ids(raw.values["campaign_id"], fail)
+    repeated = _input_duplicates(raw)  # before the cleaned columns exist beside the cells
     for column in _CLEANED_COLUMNS:
         if column in raw.values:
             raw.values[column] = _visible_cells(raw.values[column], name,
@@ -1203,7 +1204,7 @@ def _canonical_frame(raw: _RawTable, name: str) -> tuple[pd.DataFrame, list[str]
     frame = pd.DataFrame({column: columns[column].reset_index(drop=True)
                           for column in TERM_COLUMNS})
 
-    duplicated = _duplicates(frame, raw)
+    duplicated = _duplicates(frame, raw) if repeated is None else repeated
     if duplicated.any():
         dropped = frame.loc[duplicated, "source_line"].tolist()
         listed = ", ".join(str(n) for n in dropped[:_MAX_LISTED_LINES])
@@ -1343,8 +1344,26 @@ def _duplicates(frame: pd.DataFrame, raw: _RawTable) -> np.ndarray:
     only rows whose canonical form repeats (whose hash repeats, `_row_hashes`: a superset)
     are compared cell by cell, in DuckDB (`_repeated_rows`).
     """
-    duplicated = np.zeros(len(frame), dtype=bool)
-    hashes = pd.Series(_row_hashes(frame.drop(columns="source_line")))
+    return _hashed_duplicates(raw, _row_hashes(frame.drop(columns="source_line")))
+
+
+def _input_duplicates(raw: _RawTable) -> np.ndarray | None:
+    """`_duplicates` from a hash of each row's input cells, before the file is cleaned (None
+    when DuckDB cannot hash a Parquet column's type): hashed beside the cleaned columns,
+    the check's hashes and hash table were the peak of importing a 2M-row, 133 MB file
+    (bench/import_big.py)."""
+    try:
+        hashes = _table_hashes(raw.table)
+    except duckdb.Error:
+        return None
+    return _hashed_duplicates(raw, hashes)
+
+
+def _hashed_duplicates(raw: _RawTable, row_hashes: np.ndarray) -> np.ndarray:
+    """`_duplicates` given a hash of each row that is equal for rows of equal input cells:
+    only the rows whose hash repeats are compared cell by cell."""
+    duplicated = np.zeros(len(row_hashes), dtype=bool)
+    hashes = pd.Series(row_hashes)
     alike = np.flatnonzero(hashes.duplicated(keep=False).to_numpy())
     if alike.size:
         firsts, differing = _same_as_first(raw.table, alike, hashes.to_numpy()[alike])
@@ -1414,7 +1433,11 @@ def _row_hashes(frame: pd.DataFrame) -> np.ndarray:
     """A 64-bit hash of each row of `frame` (equal rows hash alike), by DuckDB over its
     Arrow columns a vector at a time: pandas' `duplicated` held 410 MB of per-column codes
     and hash tables for 2M rows of 14 columns (bench/import_big.py)."""
-    table = pa.Table.from_pandas(frame, preserve_index=False)
+    return _table_hashes(pa.Table.from_pandas(frame, preserve_index=False))
+
+
+def _table_hashes(table: pa.Table) -> np.ndarray:
+    """`_row_hashes` of an Arrow table (its column names may repeat)."""
     names = [f"c{i}" for i in range(table.num_columns)]  # SQL names whatever the headers
     table = table.rename_columns(names)
     listed = ", ".join(names)
