@@ -819,7 +819,7 @@ def _rows_at_once(reader, layout: _Layout
                     return _Prefix(parts, rows)  # or a quoted field spans lines
                 lines_read = reader.line_num
                 for part, column in zip(parts, cells, strict=True):
-                    part.append(pa.array(column, pa.large_string()))
+                    part.append(_cells_array(column))
                 rows += len(chunk)
     except csv.Error:
         return _Prefix(parts, rows)
@@ -871,11 +871,18 @@ def _total_rows(columns: list[pa.ChunkedArray], layout: _Layout) -> np.ndarray:
                     dtype="int64")
 
 
+def _cells_array(cells: Sequence[str]) -> pa.Array:
+    """Parsed cells as an Arrow text array in the system allocator's memory: in Arrow's
+    default pool (mimalloc) the 9 columns of a 2M-row, 133 MB file (253 MB of cells)
+    kept ~50-100 MB more resident through the whole cleaning (bench/import_big.py)."""
+    return pa.array(cells, pa.large_string(), memory_pool=pa.system_memory_pool())
+
+
 def _to_arrow(rows: list[list[str]], parts: list[list[pa.Array]]) -> None:
     """Move `rows` to Arrow, one array a column appended to `parts`, and empty it."""
     if rows:
         for part, cells in zip(parts, zip(*rows, strict=True), strict=True):
-            part.append(pa.array(cells, pa.large_string()))
+            part.append(_cells_array(cells))
         rows.clear()
 
 
@@ -1149,6 +1156,7 @@ def _canonical_frame(raw: _RawTable, name: str) -> tuple[pd.DataFrame, list[str]
 
     if "campaign_id" in raw.values:
         _check_visible_ids(raw.values["campaign_id"], fail)
+    repeated = _input_duplicates(raw)  # before the cleaned columns exist beside the cells
     for column in _CLEANED_COLUMNS:
         if column in raw.values:
             raw.values[column] = _visible_cells(raw.values[column], name,
@@ -1200,10 +1208,12 @@ def _canonical_frame(raw: _RawTable, name: str) -> tuple[pd.DataFrame, list[str]
     columns["date"] = _date_column(raw, fail)
     columns["source_file"] = pd.Series([name] * rows, dtype="str")
     columns["source_line"] = pd.Series(lines, dtype="int64")
+    # copy=False: a copy of every number, day and line column (each consolidated into one
+    # block per type) was made beside them, 50 MB of the peak of a 2M-row file
     frame = pd.DataFrame({column: columns[column].reset_index(drop=True)
-                          for column in TERM_COLUMNS})
+                          for column in TERM_COLUMNS}, copy=False)
 
-    duplicated = _duplicates(frame, raw)
+    duplicated = _duplicates(frame, raw) if repeated is None else repeated
     if duplicated.any():
         dropped = frame.loc[duplicated, "source_line"].tolist()
         listed = ", ".join(str(n) for n in dropped[:_MAX_LISTED_LINES])
@@ -1343,8 +1353,26 @@ def _duplicates(frame: pd.DataFrame, raw: _RawTable) -> np.ndarray:
     only rows whose canonical form repeats (whose hash repeats, `_row_hashes`: a superset)
     are compared cell by cell, in DuckDB (`_repeated_rows`).
     """
-    duplicated = np.zeros(len(frame), dtype=bool)
-    hashes = pd.Series(_row_hashes(frame.drop(columns="source_line")))
+    return _hashed_duplicates(raw, _row_hashes(frame.drop(columns="source_line")))
+
+
+def _input_duplicates(raw: _RawTable) -> np.ndarray | None:
+    """`_duplicates` from a hash of each row's input cells, before the file is cleaned (None
+    when DuckDB cannot hash a Parquet column's type): hashed beside the cleaned columns,
+    the check's hashes and hash table were the peak of importing a 2M-row, 133 MB file
+    (bench/import_big.py)."""
+    try:
+        hashes = _table_hashes(raw.table)
+    except duckdb.Error:
+        return None
+    return _hashed_duplicates(raw, hashes)
+
+
+def _hashed_duplicates(raw: _RawTable, row_hashes: np.ndarray) -> np.ndarray:
+    """`_duplicates` given a hash of each row that is equal for rows of equal input cells:
+    only the rows whose hash repeats are compared cell by cell."""
+    duplicated = np.zeros(len(row_hashes), dtype=bool)
+    hashes = pd.Series(row_hashes)
     alike = np.flatnonzero(hashes.duplicated(keep=False).to_numpy())
     if alike.size:
         firsts, differing = _same_as_first(raw.table, alike, hashes.to_numpy()[alike])
@@ -1414,7 +1442,11 @@ def _row_hashes(frame: pd.DataFrame) -> np.ndarray:
     """A 64-bit hash of each row of `frame` (equal rows hash alike), by DuckDB over its
     Arrow columns a vector at a time: pandas' `duplicated` held 410 MB of per-column codes
     and hash tables for 2M rows of 14 columns (bench/import_big.py)."""
-    table = pa.Table.from_pandas(frame, preserve_index=False)
+    return _table_hashes(pa.Table.from_pandas(frame, preserve_index=False))
+
+
+def _table_hashes(table: pa.Table) -> np.ndarray:
+    """`_row_hashes` of an Arrow table (its column names may repeat)."""
     names = [f"c{i}" for i in range(table.num_columns)]  # SQL names whatever the headers
     table = table.rename_columns(names)
     listed = ", ".join(names)
