@@ -232,12 +232,16 @@ def _number_or_text(value: str) -> float | str:
 
 
 def emit(payload: Any) -> None:
+    """Print the answer and flush it, so a write that fails does so here, where `main`
+    reports it: a block-buffered stdout (a file, without PYTHONUNBUFFERED) failed only at
+    Python's flush at exit, "Exception ignored … OSError" and exit status 120."""
     if isinstance(payload, CsvOutput):
         sys.stdout.flush()
         sys.stdout.buffer.write(payload.data)
         sys.stdout.buffer.flush()
         return
     print(to_json(payload))
+    sys.stdout.flush()
 
 
 def progress_line(done: int, total: int, message: str = "") -> None:

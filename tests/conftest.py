@@ -16,6 +16,20 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("TOPICLAB_SHARED_DATA", REPO.parent / "shared" / "data"))
+TEST_SETTINGS = {"TOPICLAB_SHARED_DATA"}   # the tests' own; every other TOPICLAB_ is Topic Lab's
+
+
+def clear_topiclab_settings() -> None:
+    """Drop the Topic Lab settings of the shell that runs the tests, before any fixture or
+    subprocess reads them: with `TOPICLAB_ROLE=account_manager` exported, every CLI test
+    failed "may not import", and with `TOPICLAB_HOME` a test that sets no home of its own
+    would use the user's store. Each test sets what it needs (`home`, monkeypatch)."""
+    for name in [n for n in os.environ if n.startswith("TOPICLAB_")]:
+        if name not in TEST_SETTINGS:
+            del os.environ[name]
+
+
+clear_topiclab_settings()
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 BBC = SHARED_DATA / "octis_bbc_news" / "corpus.tsv"
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import io
 import json
+import time
+from datetime import timedelta
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from core.model import actions, adgroups, brand
 from core.model.actions import ActionSettings
@@ -187,6 +190,23 @@ def test_brand_list_setting_is_stored_and_used(home):
     assert "smile co" in idx.phrases["Bright Smile Dental"]
     assert brand_lists.set_brand_list("Bright Smile Dental", []) == []
     assert brand_lists.brand_lists() == {}
+
+
+def test_a_brand_lists_time_is_utc_as_every_stored_time(home):
+    """Its `updated_at` was DuckDB's now() cast to TIMESTAMP, the machine's local time
+    (Tokyo: nine hours ahead of the audit entry written in the same transaction)."""
+    from core.data import audit, store
+    _store_all(home)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TZ", "Asia/Tokyo")
+        time.tzset()
+        try:
+            brand_lists.set_brand_list("Bright Smile Dental", ["smile co"])
+        finally:
+            mp.undo()
+            time.tzset()
+    stored = store.query_one("SELECT updated_at FROM account_brands")[0]
+    assert abs(stored - audit.now()) < timedelta(minutes=5), (stored, audit.now())
 
 
 def test_brands_cli_sets_lists_clears_audits_and_checks_account_and_role(home):

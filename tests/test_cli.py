@@ -48,10 +48,13 @@ def test_a_closed_or_unwritable_stdout_is_an_error_not_a_silent_success(home, sm
                                                                          tmp_path):
     """`python -m core … >&-` ran the command, dropped its JSON (Python's sys.stdout is
     None then) and exited 0; a write that fails (a full disk; here stdout opened
-    read-only) was an OSError traceback."""
+    read-only) was an OSError traceback. Without PYTHONUNBUFFERED (a user's shell; the
+    environment the tests ran in set it) the answer waited in Python's buffer and the
+    write failed at exit: "Exception ignored … OSError" and exit status 120."""
     import shlex
 
     env = {**os.environ, "TOPICLAB_HOME": str(home)}
+    env.pop("PYTHONUNBUFFERED", None)
     ingest = f"{shlex.quote(sys.executable)} -m core ingest {shlex.quote(str(small_csv))} " \
              "--dataset shop"
     closed = subprocess.run(f"{ingest} >&-", shell=True, cwd=REPO, env=env,

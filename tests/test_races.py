@@ -215,6 +215,27 @@ def test_a_drift_report_is_not_recorded_for_a_model_deleted_while_it_was_measure
     assert _audit_ids("drift", "target", "demo v1") == []
 
 
+def test_a_drift_check_of_production_names_the_model_it_measured_when_promoted_meanwhile(
+        two_models_home, second_model):
+    """`drift` without --model measures the production model of its start; a promote
+    while it measures must not make its report production's new model's."""
+    from core.ops import drift
+    first = registry.alias("production")
+    out: list[str] = []
+    (r_rc, r_err), (p_rc, p_err) = race(
+        two_models_home, ["drift", "--dataset", "demo"], "drift_record",
+        ["promote", second_model, "--force"], 20, out)
+    assert p_rc == 0 and r_rc == 0, p_err + r_err
+    assert registry.alias("production") == second_model
+    printed = json.loads(out[0])
+    assert printed["model_id"] == first and printed["against_production"] is False
+    row = store.query_one("SELECT model_id, report FROM drift_reports")
+    assert row[0] == first and json.loads(row[1])["model_id"] == first
+    assert json.loads(row[1])["against_production"] is False
+    assert drift.history("demo").empty   # not charted as the new production's
+    assert drift.checks_of_other_models("demo") == {first: 1}
+
+
 def test_a_sweep_is_not_recorded_with_a_best_model_deleted_while_it_ran(trained_home):
     # One run, under a known id, so the rival can name the model the sweep will choose.
     sweep_code = ("from core.ops import sweep, train\nfrom core.serve import registry\n"

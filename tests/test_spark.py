@@ -78,6 +78,7 @@ class Started:
         self.java = bytearray()
         self.teed = False          # whether this module started Java (and read its stderr)
         self.sigint_handler: object = None   # the main thread's, while the session started
+        self.sigint_before: object = None    # the process's, before Spark started
 
     def __call__(self, done: int, total: int, message: str) -> None:
         self.progress.append(message)
@@ -133,7 +134,20 @@ def started() -> Started:
 
 
 @pytest.fixture(scope="module")
-def session(started, tmp_path_factory):
+def python_ctrl_c() -> Iterator[None]:
+    """Python's own Ctrl-C handler while the module runs (restored after): a process
+    started as a background job of a non-interactive shell (`.ci/run &`) inherits SIGINT
+    ignored, and a check that Ctrl-C is still a KeyboardInterrupt after Spark started
+    needs a process where it was one before."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@pytest.fixture(scope="module")
+def session(started, python_ctrl_c, tmp_path_factory):
     """The module's Spark. Its JVM compiles with C1 only: these jobs are tiny, and C2's
     compiler threads took CPU from the other test worker (the session and two trainings:
     113 → 70 CPU s, 64 → 50 s). Big jobs keep Java's default, which this does not change.
@@ -153,6 +167,7 @@ def session(started, tmp_path_factory):
               f"--driver-java-options '-D{SUBMIT_OPTION}=kept -D{SUBMIT_OPTION}.2=kept' "
               "pyspark-shell")
     restore = tee_java_stderr(started) if SparkContext._gateway is None else None
+    started.sigint_before = signal.getsignal(signal.SIGINT)
     try:
         try:
             with noting_the_sigint_handler(started):
@@ -736,8 +751,12 @@ def test_ctrl_c_is_left_to_this_process_not_sparks_handler(session, started):
     and a Ctrl-C while the SparkSession was made (seconds) printed those tracebacks."""
     handler = signal.getsignal(signal.SIGINT)
     assert "signal_handler" not in getattr(handler, "__qualname__", ""), handler
-    assert handler is signal.default_int_handler
-    assert started.sigint_handler is signal.default_int_handler, started.sigint_handler
+    assert handler is started.sigint_before, (handler, started.sigint_before)
+    assert started.sigint_handler is started.sigint_before, started.sigint_handler
+    assert started.sigint_before is signal.default_int_handler   # `python_ctrl_c`
+    with pytest.raises(KeyboardInterrupt):
+        os.kill(os.getpid(), signal.SIGINT)   # a Ctrl-C, as the terminal sends it
+        time.sleep(5)   # the handler runs in this thread before the sleep is over
 
 
 @needs_spark

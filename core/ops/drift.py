@@ -55,6 +55,9 @@ class DriftReport:
     measures: dict[str, dict[str, Any]]
     new_terms: list[dict[str, Any]] = field(default_factory=list)
     confidence_histogram: dict[str, list[float]] = field(default_factory=dict)
+    # whether `model_id` was production when the report was recorded (None: not recorded):
+    # a promote while drift measured makes it False, the report that of the model measured
+    against_production: bool | None = None
 
     @property
     def retrain_recommended(self) -> bool:
@@ -317,7 +320,9 @@ def record(report: DriftReport) -> None:
 
     Its model is checked in the transaction that writes: measuring takes seconds (minutes
     on millions of rows), and a `delete-model` in another process meanwhile would leave a
-    report of a model that no longer exists."""
+    report of a model that no longer exists. Whether that model is production is read
+    there too (`against_production`): a promote meanwhile leaves the report the measured
+    model's, out of the new production's chart."""
     auth.require("score")
     pause("drift_record")  # the window: the model was loaded, the report not yet written
     with store.transaction() as con:
@@ -326,12 +331,11 @@ def record(report: DriftReport) -> None:
             f"v{report.version} was recorded"))
         production = con.execute(
             "SELECT model_id FROM aliases WHERE alias = 'production'").fetchone()
-        stored = {**report.to_dict(),
-                  "against_production": production is not None
-                  and production[0] == report.model_id}
+        report.against_production = (production is not None
+                                     and production[0] == report.model_id)
         con.execute(
             "INSERT INTO drift_reports VALUES (?, ?, ?, ?, ?, ?)",
-            [report.model_id, report.dataset, report.version, json.dumps(stored),
+            [report.model_id, report.dataset, report.version, json.dumps(report.to_dict()),
              report.retrain_recommended, audit.now()],
         )
         audit.record(con, "drift", f"{report.dataset} v{report.version}",

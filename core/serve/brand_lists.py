@@ -110,8 +110,10 @@ def set_brand_list(account: str, phrases: Sequence[str]) -> list[str]:
                              [account]).fetchone()
         con.execute("DELETE FROM account_brands WHERE account = ?", [account])
         if cleaned:
-            con.execute("INSERT INTO account_brands VALUES (?, ?, now())",
-                        [account, json.dumps(cleaned, ensure_ascii=False)])
+            # audit.now(), UTC as every stored time: DuckDB's now() cast to TIMESTAMP
+            # is the machine's local time
+            con.execute("INSERT INTO account_brands VALUES (?, ?, ?)",
+                        [account, json.dumps(cleaned, ensure_ascii=False), audit.now()])
         audit.record(con, "set_brands" if cleaned else "clear_brands", account,
                      {"before": json.loads(before[0]) if before else [], "after": cleaned})
         store.mark_serving_change()       # running services rebuild their brand index
