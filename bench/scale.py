@@ -14,9 +14,11 @@ rows), in one run and a temporary TOPICLAB_HOME:
    (`bench/lookup.py`'s measurement), and label precision@10 on `--queries` random
    campaigns (the demo's vertical is the label).
 
-Every step prints wall time, peak memory of this process and its children sampled every
-0.2 s (and at the peak, resident and anonymous memory of this process, the Spark JVM and
-its Python workers: mapped files count as resident but can be dropped), and campaigns/s.
+Every step prints wall time, CPU seconds of this process and its descendants (Spark's
+JVM and Python workers, with the children they reaped), peak memory of this process and
+its children sampled every 0.2 s (and at the peak, resident and anonymous memory of this
+process, the Spark JVM and its Python workers: mapped files count as resident but can be
+dropped), and campaigns/s.
 `total_s` and `peak_gb` are the target's pipeline: import, Spark start, Spark training
 and Spark scoring. The machines are shared: a figure is from this one run. Do not run
 the 1M case on a busy shared machine.
@@ -79,11 +81,8 @@ class PeakMemory:
             self._stop.wait(self.every_s)
 
 
-def tree_parts(pid: int) -> dict[str, tuple[int, int]]:
-    """(resident, anonymous) bytes of a process and its descendants by kind: this process
-    ("driver"), Java (Spark's JVM), other Python processes (Spark's workers), the rest.
-    Resident includes mapped files (Lookup's term rows), which the kernel can drop;
-    anonymous memory is what the processes need."""
+def tree(pid: int) -> list[int]:
+    """A process and its live descendants (Spark's JVM and its Python workers)."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -92,11 +91,35 @@ def tree_parts(pid: int) -> dict[str, tuple[int, int]]:
             except (OSError, IndexError, ValueError):
                 continue
             children.setdefault(parent, []).append(int(entry.name))
-    parts: dict[str, tuple[int, int]] = {}
-    todo = [pid]
+    found, todo = [], [pid]
     while todo:
         current = todo.pop()
+        found.append(current)
         todo.extend(children.get(current, []))
+    return found
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) of a process and its live descendants, with the
+    children each has reaped: the JVM's and its Python workers' work is not in this
+    process's own CPU time, so a Spark step's `process_time` alone says nothing."""
+    ticks = 0
+    for current in tree(pid):
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        ticks += sum(int(v) for v in fields[11:15])  # utime stime cutime cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def tree_parts(pid: int) -> dict[str, tuple[int, int]]:
+    """(resident, anonymous) bytes of a process and its descendants by kind: this process
+    ("driver"), Java (Spark's JVM), other Python processes (Spark's workers), the rest.
+    Resident includes mapped files (Lookup's term rows), which the kernel can drop;
+    anonymous memory is what the processes need."""
+    parts: dict[str, tuple[int, int]] = {}
+    for current in tree(pid):
         try:
             status = dict(line.split(":", 1) for line in
                           Path(f"/proc/{current}/status").read_text().splitlines())
@@ -112,12 +135,15 @@ def tree_parts(pid: int) -> dict[str, tuple[int, int]]:
 
 
 def step(figures: dict, name: str, fn: Callable[[], object], campaigns: int | None = None):
-    """Run one step, record seconds, peak GB and campaigns/s under `name`."""
+    """Run one step, record seconds, CPU seconds of the process tree, peak GB and
+    campaigns/s under `name`."""
     with PeakMemory() as memory:
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), tree_cpu_seconds(os.getpid())
         result = fn()
         took = time.perf_counter() - started
-    figures[name] = {"seconds": round(took, 1), "peak_gb": round(memory.peak / 2**30, 2),
+        cpu = tree_cpu_seconds(os.getpid()) - cpu_started
+    figures[name] = {"seconds": round(took, 1), "cpu_s": round(cpu, 1),
+                     "peak_gb": round(memory.peak / 2**30, 2),
                      "campaigns_per_s": round(campaigns / took, 1) if campaigns else None,
                      "peak_parts_gb": memory.parts}
     print(f"{name}: {figures[name]}", flush=True)
@@ -276,11 +302,12 @@ def overtake(figures: dict) -> str:
 def print_table(figures: dict) -> None:
     print(f"\n{figures['campaigns']:,} campaigns ({figures['term_rows']:,} term rows), "
           f"K={K}, Spark master {figures['master']}")
-    print(f"{'step':<24}{'seconds':>10}{'peak GB':>10}{'campaigns/s':>14}")
+    print(f"{'step':<24}{'seconds':>10}{'cpu s':>10}{'peak GB':>10}{'campaigns/s':>14}")
     for name, value in figures.items():
         if isinstance(value, dict) and "seconds" in value:
             rate = value["campaigns_per_s"]
-            print(f"{name:<24}{value['seconds']:>10.1f}{value['peak_gb']:>10.2f}"
+            print(f"{name:<24}{value['seconds']:>10.1f}{value['cpu_s']:>10.1f}"
+                  f"{value['peak_gb']:>10.2f}"
                   f"{'' if rate is None else f'{rate:,.0f}':>14}")
     for name in ("tomotopy_npmi", "spark_npmi", "tomotopy_diversity", "spark_diversity",
                  "tomotopy_label_p@10", "spark_label_p@10", "score_max_abs_difference",
