@@ -283,6 +283,25 @@ def test_a_path_that_is_no_folder_name_is_refused_by_name(fitted, tmp_path: Path
     assert not list(tmp_path.iterdir())
 
 
+def test_save_and_load_expand_a_home_folder_as_read_terms_does(fitted, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch
+                                                             ) -> None:
+    """`save("~/models/m1")` made a folder named `~` in the current folder, then failed
+    with "OSError: Cannot save file into a non-existent directory: '<home>/.tmp-m1'";
+    `load("~/…")` said the folder was not there."""
+    from core import CampaignModel
+
+    home, cwd = tmp_path / "home", tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(cwd)
+    assert fitted.save("~/models/m1") == home / "models" / "m1"
+    assert (home / "models" / "m1" / "manifest.json").is_file()
+    assert not list(cwd.iterdir())  # no folder named "~"
+    loaded = CampaignModel.load("~/models/m1")
+    assert loaded.fingerprints_.equals(fitted.fingerprints_)
+
+
 def test_read_terms_refuses_an_encoding_that_is_no_name(demo_file: Path) -> None:
     """`read_terms(..., encoding=5)` was "AttributeError: 'int' object has no attribute
     'strip'"; a name is still taken, spaces and case aside."""

@@ -39,6 +39,7 @@ from sklearn.exceptions import NotFittedError
 from core import whole
 from core.config import STORE_FILE
 from core.data.currencies import checked_code
+from core.data.files import given_path
 from core.data.schema import METRIC_COLUMNS, ROW_POSITION
 from core.errors import InputError, NotFoundError, case_hint, counted, listed, plural, quoted
 from core.model import actions, artifact, brand, namewords, relevance
@@ -898,16 +899,19 @@ def _check_same_campaigns(terms: pd.DataFrame, campaign_ids: Sequence[str], path
 
 
 def _folder_path(method: str, path: object) -> Path:
-    """An artifact folder given to `save` or `load` as a Path, refused naming the argument
-    unless it is text or a path: `load(5)` was pathlib's "expected str, bytes or
-    os.PathLike object, not int" from deep inside, and "" was read as the current folder."""
+    """An artifact folder given to `save` or `load` as a Path, `~` expanded as
+    `read_terms` expands it (`save("~/models/m1")` made a folder named `~` in the current
+    one, then failed with "Cannot save file into a non-existent directory"), refused
+    naming the argument unless it is text or a path: `load(5)` was pathlib's "expected
+    str, bytes or os.PathLike object, not int" from deep inside, and "" was read as the
+    current folder."""
     text = fspath(path) if isinstance(path, PathLike) else path
     if not isinstance(text, str):
         raise InputError(f"{method}: path must be a folder name (text or a pathlib.Path), not "
                          f"{type(path).__name__} {path!r:.80}.")
     if not text.strip():
         raise InputError(f"{method}: path is empty; give the model's folder.")
-    return Path(text)
+    return given_path(text)
 
 
 def _in_registry(path: Path) -> bool:
