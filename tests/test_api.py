@@ -366,6 +366,27 @@ def test_term_rows_without_a_campaign_are_refused_by_name(fitted) -> None:
         CampaignModel(**MODEL_ARGS).fit(terms)
 
 
+def test_campaign_ids_are_trimmed_and_a_blank_one_refused_as_an_import_does(fitted) -> None:
+    """Ids padded by a spreadsheet (" C00042 ") were fitted as such, so no query reached
+    them (`neighbors` trims the id asked: " C00042 " and "C00042" alike were "No campaign
+    'C00042'"), and rows with an id of "" or "  " were one campaign of many campaigns'
+    rows; an import trims ids and refuses a blank one."""
+    from core import CampaignModel, InputError
+
+    padded = fitted.terms_.assign(campaign_id=" " + fitted.terms_["campaign_id"] + "  ")
+    assert fitted.transform(padded).index.equals(fitted.fingerprints_.index)
+    model = CampaignModel(**{**MODEL_ARGS, "k": 3}).fit(padded.iloc[:3000])
+    assert " " not in "".join(model.fingerprints_.index)
+    first = model.fingerprints_.index[0]
+    assert len(model.neighbors(f" {first} ", n=2)) == 2
+    for blank in ("", "  "):
+        terms = fitted.terms_.copy()
+        terms.loc[terms.index[3:5], "campaign_id"] = blank
+        with pytest.raises(InputError, match=r"2 term rows have no campaign_id \(the first: "
+                                             r"term row \.iloc\[3\] \(index 3\)"):
+            CampaignModel(**MODEL_ARGS).fit(terms)
+
+
 def test_messages_listing_names_agree_with_how_many(fitted) -> None:
     """Messages listing names read "lack the column(s) ['term']" and "Unknown role(s) …"
     whether one name was missing or several."""

@@ -968,8 +968,11 @@ def _checked_frame(method: str, terms: object) -> pd.DataFrame:
             raise InputError(f"{method}: {row_label(terms, int(infinite[0]))}, column "
                              f"'campaign_id': {terms['campaign_id'].iloc[infinite[0]]} is not "
                              "a campaign id")
-    if "campaign_id" in terms.columns and terms["campaign_id"].dtype != "str":
-        terms = terms.assign(campaign_id=_id_texts(terms["campaign_id"]))
+    if "campaign_id" in terms.columns:
+        ids = terms["campaign_id"]
+        ids = _trimmed_ids(ids if ids.dtype == "str" else _id_texts(ids))
+        if ids is not terms["campaign_id"]:
+            terms = terms.assign(campaign_id=ids)
     # as an import cleans a file's cells: a colour code or zero-width space in a term was a
     # word no keyword matches, one in an id a second campaign that looks like the first
     from core.data.readers import checked_metrics, visible_frame
@@ -1012,6 +1015,20 @@ def _id_texts(ids: pd.Series) -> pd.Series:
     if pd.api.types.infer_dtype(ids, skipna=True) in ("string", "empty"):
         return ids
     return pd.Series([_id_text(v) for v in ids.tolist()], index=ids.index, dtype=object)
+
+
+def _trimmed_ids(ids: pd.Series) -> pd.Series:
+    """Campaign ids (as text) without surrounding spaces, a blank one missing, as an import
+    trims them and refuses a blank one ("the campaign is empty"): fitted on ids padded by a
+    spreadsheet, " C1 " was a campaign no query reaches (`neighbors` trims the id asked
+    for, so " C1 " and "C1" alike were "No campaign 'C1'"), and rows of "" or "  " made
+    one campaign of many. `ids` itself when no id changes. Trimmed once per distinct id."""
+    codes, uniques = pd.factorize(ids, use_na_sentinel=True)
+    trimmed = [given_id(u) or None if isinstance(u, str) else u for u in uniques]
+    if all(a == b for a, b in zip(trimmed, uniques, strict=True)):
+        return ids
+    values = np.asarray([*trimmed, None], dtype=object)[codes]  # code -1 (missing): None
+    return pd.Series(values, index=ids.index, dtype=ids.dtype, name=ids.name)
 
 
 def _id_text(value: object) -> object:
