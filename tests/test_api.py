@@ -387,6 +387,28 @@ def test_campaign_ids_are_trimmed_and_a_blank_one_refused_as_an_import_does(fitt
             CampaignModel(**MODEL_ARGS).fit(terms)
 
 
+def test_cells_holding_lists_are_refused_as_an_import_refuses_them(fitted) -> None:
+    """A term column of token lists (`str.split()`) was read as their printed form: with
+    `pretokenized` the vocabulary was "'access'," and "'accord',", silently; an id ['C1']
+    was the campaign "['C1']". An import refuses a list column."""
+    from core import CampaignModel, InputError, TextConfig
+
+    terms = fitted.terms_.iloc[:3000]
+    tokens = terms.assign(term=terms["term"].str.split())
+    model = CampaignModel(**{**MODEL_ARGS, "k": 3, "text": TextConfig(pretokenized=True)})
+    for method in (model.fit, fitted.transform):
+        with pytest.raises(InputError, match=r"term row \.iloc\[0\] \(index 0\), column "
+                                             r"'term': holds list \['.+, not one value per "
+                                             r"cell: give it as text"):
+            method(tokens)
+    ids = terms.assign(campaign_id=[[c] for c in terms["campaign_id"]])
+    with pytest.raises(InputError, match=r"column 'campaign_id': holds list \['C00001'\]"):
+        model.fit(ids)
+    # joined as the message says, the same rows fit on words, not on their printed form
+    model.fit(tokens.assign(term=tokens["term"].str.join(" ")))
+    assert not [w for w in model.vocabulary_ if "'" in w or "," in w]
+
+
 def test_messages_listing_names_agree_with_how_many(fitted) -> None:
     """Messages listing names read "lack the column(s) ['term']" and "Unknown role(s) …"
     whether one name was missing or several."""

@@ -1300,6 +1300,33 @@ def visible_frame(frame: pd.DataFrame, name: str) -> tuple[pd.DataFrame, list[st
     return frame, warnings
 
 
+def check_one_value_per_cell(frame: pd.DataFrame, name: str) -> None:
+    """Refuse term rows made in Python whose id or text cells hold lists, tuples, arrays,
+    sets or dicts, naming the first such row, as an import refuses a list column: a term
+    column of token lists (`str.split()`) was read as their printed form, so with
+    `pretokenized` the words were "'access'," and "'accord',", and an id ['C1'] was the
+    campaign "['C1']". Columns of text (the usual case) are passed by dtype alone."""
+    for column in ("campaign_id", *_CLEANED_COLUMNS):
+        if column not in frame.columns:
+            continue
+        values = frame[column]
+        if isinstance(values.dtype, pd.ArrowDtype) and pa.types.is_nested(
+                values.dtype.pyarrow_dtype):
+            found = np.flatnonzero(values.notna().to_numpy())
+        elif values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) not in (
+                "string", "empty", "integer", "floating", "mixed-integer-float", "decimal"):
+            found = np.flatnonzero([not pd.api.types.is_scalar(v) for v in values.tolist()])
+        else:
+            continue
+        if found.size:
+            at = int(found[0])
+            value = values.iloc[at]
+            raise InputError(
+                f"{name}: {row_label(frame, at)}, column {column!r}: holds "
+                f"{type(value).__name__} {value!r:.60}, not one value per cell: give it as "
+                f"text (tokens joined by spaces: frame[{column!r}].str.join(' '))")
+
+
 def checked_metrics(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     """Term rows made in Python (`CampaignModel.fit`) with their metric columns checked and
     read as an import reads a file's (`_number_column`): -5 clicks, an infinite cost or

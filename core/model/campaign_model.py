@@ -952,6 +952,9 @@ def _checked_frame(method: str, terms: object) -> pd.DataFrame:
         raise InputError(f"{method}: the term rows have more than one column named "
                          f"{repeated[0]!r}, so which one to read is unclear; drop or rename "
                          "the others")
+    from core.data.readers import check_one_value_per_cell, checked_metrics, visible_frame
+
+    check_one_value_per_cell(terms, method)  # a list of tokens was read as its printed form
     if "campaign_id" in terms.columns and pd.api.types.is_bool_dtype(terms["campaign_id"]):
         # as text every row was in campaign "True" or "False" (an import refuses it too)
         raise InputError(f"{method}: the campaign_id column holds true/false values, not "
@@ -975,8 +978,6 @@ def _checked_frame(method: str, terms: object) -> pd.DataFrame:
             terms = terms.assign(campaign_id=ids)
     # as an import cleans a file's cells: a colour code or zero-width space in a term was a
     # word no keyword matches, one in an id a second campaign that looks like the first
-    from core.data.readers import checked_metrics, visible_frame
-
     terms, notes = visible_frame(checked_metrics(terms, method), method)
     for note in notes:
         warnings.warn(note, UserWarning, stacklevel=3)
