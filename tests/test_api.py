@@ -468,6 +468,10 @@ def test_every_check_of_a_term_row_names_it_the_same_way(fitted) -> None:
     for said, frame in bad:
         with pytest.raises(InputError, match=re.escape(said) + label):
             model.fit(frame)
+    # after a filter the labels are numpy integers: they read "(index np.int64(104))"
+    kept = fitted.terms_.iloc[:160][lambda f: (f.index >= 100) & (f.index != 101)]
+    with pytest.raises(InputError, match=re.escape("fit: term row .iloc[3] (index 104), ")):
+        model.fit(kept.assign(clicks=np.where(kept.index == 104, -5, 1)))
 
 
 def test_number_campaign_ids_fit_as_an_import_reads_them(fitted, tmp_path: Path) -> None:

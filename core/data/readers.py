@@ -1275,8 +1275,11 @@ def row_label(frame: pd.DataFrame, position: int) -> str:
     """How a message names one row of a frame given in Python: `term row .iloc[3]
     (index 7)`, its position and its index label (they differ after a filter). One wording
     for every check of such rows: they said "row 7" (the label), "term row .iloc[3]" (the
-    position) or nothing."""
-    return f"term row .iloc[{position}] (index {frame.index[position]!r})"
+    position) or nothing. Numpy labels read as plain numbers."""
+    label = frame.index[position]
+    if isinstance(label, np.generic):  # a filtered frame's: "(index np.int64(103))"
+        label = label.item()
+    return f"term row .iloc[{position}] (index {label!r})"
 
 
 def visible_frame(frame: pd.DataFrame, name: str) -> tuple[pd.DataFrame, list[str]]:
