@@ -302,6 +302,24 @@ def test_save_and_load_expand_a_home_folder_as_read_terms_does(fitted, tmp_path:
     assert loaded.fingerprints_.equals(fitted.fingerprints_)
 
 
+def test_save_refuses_the_current_folder_and_the_folders_holding_it(
+        fitted, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`save(".")` in an empty folder was "OSError: [Errno 16] Device or resource busy:
+    '.' -> '.old-'"; by its full name the folder would have been replaced, leaving Python
+    in a deleted folder."""
+    from core import InputError
+
+    here = tmp_path / "notebooks"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    for path, said in ((".", "is the current folder"), ("./", "is the current folder"),
+                       (str(here), "is the current folder"), ("..", "holds the current")):
+        with pytest.raises(InputError, match=f"save: .* {said} .*give a new folder"):
+            fitted.save(path)
+    assert not list(here.iterdir()) and [p.name for p in tmp_path.iterdir()] == ["notebooks"]
+    assert (fitted.save("model/") / "manifest.json").is_file()  # a folder in it is fine
+
+
 def test_read_terms_refuses_an_encoding_that_is_no_name(demo_file: Path) -> None:
     """`read_terms(..., encoding=5)` was "AttributeError: 'int' object has no attribute
     'strip'"; a name is still taken, spaces and case aside."""

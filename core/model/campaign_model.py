@@ -763,6 +763,7 @@ class CampaignModel(BaseEstimator):
         was fitted on."""
         self._check_fitted()
         path = _folder_path("save", path)
+        _check_not_current_folder(path)
         _check_not_in_registry(path)
         terms = self.terms_ if whole.flag("include_terms", include_terms) else None
         manifest = {**self.manifest_, CURRENCY_KEY: _known_currency(
@@ -912,6 +913,18 @@ def _folder_path(method: str, path: object) -> Path:
     if not text.strip():
         raise InputError(f"{method}: path is empty; give the model's folder.")
     return given_path(text)
+
+
+def _check_not_current_folder(path: Path) -> None:
+    """`save` replaces its folder whole, so the current folder (or one holding it) cannot be
+    it: `save(".")` in an empty folder was "OSError: [Errno 16] Device or resource busy:
+    '.' -> '.old-'", and by its full name it would have left Python in a deleted folder."""
+    cwd = Path.cwd().resolve()
+    folder = path.resolve()
+    if folder == cwd or folder in cwd.parents:
+        where = "is the current folder" if folder == cwd else "holds the current folder"
+        raise InputError(f"save: {path} {where} ({cwd}), which saving would replace: give a "
+                         "new folder for the model, e.g. save(\"model/\").")
 
 
 def _in_registry(path: Path) -> bool:
