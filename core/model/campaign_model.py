@@ -684,7 +684,8 @@ class CampaignModel(BaseEstimator):
     def neighbors(self, campaign_id: str, n: int = 10, *, exclude_account: bool = False,
                   min_terms: int = 0) -> pd.DataFrame:
         """The n most similar campaigns with similarity, shared topics and performance:
-        the table the Lookup page shows."""
+        the table the Lookup page shows. `exclude_account`: leave out the campaign's own
+        account's campaigns; `min_terms`: only campaigns with at least that many term rows."""
         self._check_fitted()
         n, min_terms = whole.whole("n", n, 1), whole.whole("min_terms", min_terms, 0)
         exclude_account = whole.flag("exclude_account", exclude_account)  # "no" left it out
@@ -697,7 +698,8 @@ class CampaignModel(BaseEstimator):
     def suggest(self, campaign: str | Sequence[str], n: int = 10, *,
                 currency: str | None = None) -> actions.SuggestionResult:
         """Suggested actions (best first, with evidence) for a campaign id, or for the
-        keywords of a new campaign: the same as the Lookup page's. `actions.to_frame`
+        keywords of a new campaign (a list of them; one text is an id): the same as the
+        Lookup page's, learnt from its `n` nearest neighbours. `core.model.actions.to_frame`
         turns them into one table. `currency`: an ISO 4217 code, the cost's, for the
         amounts reasons quote (default `currency_`): they said "spent 30.00" where the
         app says "spent 30 JPY"."""
