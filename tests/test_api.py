@@ -677,6 +677,29 @@ def test_save_load_round_trip(fitted, tmp_path: Path) -> None:
         slim.suggest("C00042")
 
 
+def test_numpy_settings_save_and_load_as_numbers(fitted, tmp_path: Path) -> None:
+    """Settings from a grid (`np.arange`, a results frame) are numpy numbers: a TextConfig
+    setting or seed made `save` fail with "TypeError: Object of type int64 is not JSON
+    serializable" after training, and np.int64 iterations were left out of the manifest's
+    params."""
+    from sklearn.base import clone
+
+    from core import CampaignModel
+
+    terms = fitted.terms_.iloc[:3000]
+    model = CampaignModel(k=np.int64(3), seed=np.int64(1), term_weight=np.float64(0.3),
+                          engine_params={"iterations": np.int64(FAST_PARAMS["iterations"])},
+                          text={"no_below": np.int64(2)}).fit(terms)
+    assert model.manifest_["params"]["iterations"] == FAST_PARAMS["iterations"]
+    loaded = CampaignModel.load(model.save(tmp_path / "m"))
+    params = loaded.get_params()
+    assert params["seed"] == 1 and type(params["seed"]) is int
+    assert params["engine_params"] == {"iterations": FAST_PARAMS["iterations"]}
+    assert type(params["engine_params"]["iterations"]) is int
+    assert params["text"].no_below == 2 and type(params["text"].no_below) is int
+    assert clone(loaded).fit(terms).fingerprints_.equals(model.fingerprints_)
+
+
 def test_a_missing_topic_name_is_no_name(fitted, tmp_path: Path) -> None:
     """Names taken from a column (`dict(zip(frame.topic, frame.name))`) hold NaN for the
     topics nobody named: those topics were named "nan"; now they keep their automatic
