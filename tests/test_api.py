@@ -427,6 +427,26 @@ def test_cells_holding_lists_are_refused_as_an_import_refuses_them(fitted) -> No
     assert not [w for w in model.vocabulary_ if "'" in w or "," in w]
 
 
+def test_rows_indexed_by_a_column_they_keep_fit(fitted, tmp_path: Path) -> None:
+    """`set_index("campaign_id", drop=False)` (or a MultiIndex of columns) failed inside fit
+    with pandas' "'campaign_id' is both an index level and a column label, which is
+    ambiguous"; the columns are what is read."""
+    from core import CampaignModel
+
+    terms = fitted.terms_.iloc[:3000]
+    plain = CampaignModel(**{**MODEL_ARGS, "k": 3}).fit(terms)
+    for indexed in (terms.set_index("campaign_id", drop=False),
+                    terms.set_index(["label", "term"], drop=False)):
+        model = CampaignModel(**{**MODEL_ARGS, "k": 3}).fit(indexed)
+        assert model.fingerprints_.equals(plain.fingerprints_)
+        assert model.campaigns_["label"].equals(plain.campaigns_["label"])
+        assert len(model.suggest("C00001").actions) == len(plain.suggest("C00001").actions)
+    assert indexed.index.names == ["label", "term"]  # the caller's frame is left as it was
+    loaded = CampaignModel.load(plain.save(tmp_path / "m", include_terms=False),
+                                terms=terms.set_index("campaign_id", drop=False))
+    assert loaded.neighbors("C00001", n=3).equals(plain.neighbors("C00001", n=3))
+
+
 def test_messages_listing_names_agree_with_how_many(fitted) -> None:
     """Messages listing names read "lack the column(s) ['term']" and "Unknown role(s) …"
     whether one name was missing or several."""

@@ -965,7 +965,8 @@ def _checked_frame(method: str, terms: object) -> pd.DataFrame:
     """fit and transform take term rows as a DataFrame (transform of a list of keywords
     was "AttributeError: 'list' object has no attribute 'columns'"), with each column once
     (two `term` columns, e.g. from a `pd.concat(axis=1)`, gave pandas' "cannot reindex on
-    an axis with duplicate labels" from inside fit); campaign ids that are numbers become
+    an axis with duplicate labels" from inside fit), and index levels named as a column
+    unnamed (only the columns are read); campaign ids that are numbers become
     the text an import gives them (`_id_texts`), and control and invisible characters are
     removed or refused as an import does (`visible_frame`)."""
     if not isinstance(terms, pd.DataFrame):
@@ -980,6 +981,11 @@ def _checked_frame(method: str, terms: object) -> pd.DataFrame:
         raise InputError(f"{method}: the term rows have more than one column named "
                          f"{repeated[0]!r}, so which one to read is unclear; drop or rename "
                          "the others")
+    clashing = [name for name in terms.index.names if name is not None and name in terms.columns]
+    if clashing:  # set_index("campaign_id", drop=False): pandas' "'campaign_id' is both an
+        # index level and a column label, which is ambiguous" from inside fit and suggest
+        terms = terms.rename_axis(index=[None if name in clashing else name
+                                         for name in terms.index.names])
     from core.data.readers import check_one_value_per_cell, checked_metrics, visible_frame
 
     check_one_value_per_cell(terms, method)  # a list of tokens was read as its printed form
