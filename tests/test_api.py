@@ -720,6 +720,26 @@ def test_numpy_settings_save_and_load_as_numbers(fitted, tmp_path: Path) -> None
     assert clone(loaded).fit(terms).fingerprints_.equals(model.fingerprints_)
 
 
+def test_a_damaged_saved_model_is_named_as_damaged(fitted, tmp_path: Path) -> None:
+    """A truncated terms.parquet was pyarrow's "ArrowInvalid: … Parquet magic bytes not
+    found in footer", a truncated counts.npz "BadZipFile: File is not a zip file", where a
+    broken engine or encoder file is one TopicLabError naming the folder."""
+    import shutil
+
+    from core import CampaignModel, TopicLabError
+
+    saved = fitted.save(tmp_path / "m")
+    for name, error in (("terms.parquet", "ArrowInvalid"), ("counts.npz", "BadZipFile")):
+        broken = tmp_path / f"broken-{name}"
+        shutil.copytree(saved, broken)
+        data = (broken / name).read_bytes()
+        (broken / name).write_bytes(data[:len(data) // 2])
+        with pytest.raises(TopicLabError, match=rf"The model in .*broken-{re.escape(name)} is "
+                                                rf"damaged: its {re.escape(name)} cannot be "
+                                                rf"read \({error}: "):
+            CampaignModel.load(broken)
+
+
 def test_a_missing_topic_name_is_no_name(fitted, tmp_path: Path) -> None:
     """Names taken from a column (`dict(zip(frame.topic, frame.name))`) hold NaN for the
     topics nobody named: those topics were named "nan"; now they keep their automatic

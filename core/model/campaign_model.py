@@ -23,7 +23,7 @@ import copy
 import numbers
 import time
 import warnings
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from os import PathLike, fspath
 from pathlib import Path
@@ -41,7 +41,16 @@ from core.config import STORE_FILE
 from core.data.currencies import checked_code
 from core.data.files import given_path
 from core.data.schema import METRIC_COLUMNS, ROW_POSITION
-from core.errors import InputError, NotFoundError, case_hint, counted, listed, plural, quoted
+from core.errors import (
+    InputError,
+    NotFoundError,
+    TopicLabError,
+    case_hint,
+    counted,
+    listed,
+    plural,
+    quoted,
+)
 from core.model import actions, artifact, brand, namewords, relevance
 from core.model.brand import BrandIndex
 from core.model.corpus import Corpus, EncodedCounts, Encoder
@@ -806,10 +815,10 @@ class CampaignModel(BaseEstimator):
         `_caller=` keyword."""
         manifest, engine, encoder = artifact.read(path)
         if terms is None and (path / TERMS_FILE).exists():
-            terms = pd.read_parquet(path / TERMS_FILE)
+            terms = _read_part(path, TERMS_FILE, lambda: pd.read_parquet(path / TERMS_FILE))
         elif terms is not None:
             terms = _checked_frame(caller, terms)
-        counts = EncodedCounts.load(path)
+        counts = _read_part(path, EncodedCounts.FILE, lambda: EncodedCounts.load(path))
         if counts is not None and terms is not None:
             _check_same_campaigns(terms, counts.campaign_ids, path)
         if counts is None:
@@ -834,6 +843,19 @@ class CampaignModel(BaseEstimator):
         model.currency_ = _known_currency(manifest.get(CURRENCY_KEY),
                                           f"The model in {path}: its manifest's currency")
         return model
+
+
+def _read_part(path: Path, name: str, read: Callable[[], Any]) -> Any:
+    """`read()` of the file `name` of the model folder `path`, its failure one message
+    naming the folder and the file, as `artifact.read` names a broken engine or encoder: a
+    truncated terms.parquet was pyarrow's "ArrowInvalid: … Parquet magic bytes not found
+    in footer", a truncated counts.npz "BadZipFile: File is not a zip file"."""
+    try:
+        return read()
+    except Exception as err:
+        raise TopicLabError(
+            f"The model in {path} is damaged: its {name} cannot be read "
+            f"({err.__class__.__name__}: {str(err)[:200]}).") from err
 
 
 def _settings_as_trained(model: CampaignModel) -> dict[str, Any]:
