@@ -740,6 +740,29 @@ def test_a_damaged_saved_model_is_named_as_damaged(fitted, tmp_path: Path) -> No
             CampaignModel.load(broken)
 
 
+def test_a_saved_model_says_what_it_was_saved_with(fitted, tmp_path: Path) -> None:
+    """A notebook's folder kept no library versions, so one that would not load said "it
+    was saved with None."; now it keeps them as a registry model's does, and a folder
+    saved before says nothing of them."""
+    import shutil
+
+    from core import CampaignModel, TopicLabError
+
+    saved = fitted.save(tmp_path / "m")
+    manifest = json.loads((saved / "manifest.json").read_text("utf-8"))
+    assert {"python", "tomotopy", "numpy"} <= set(manifest["library_versions"])
+    (saved / "encoder" / "tokenizer.json").write_text("{", "utf-8")
+    with pytest.raises(TopicLabError, match=r"could not be loaded \(JSONDecodeError: .*\); it "
+                                            r"was saved with \{'python': "):
+        CampaignModel.load(saved)
+    older = tmp_path / "older"
+    shutil.copytree(saved, older)
+    del manifest["library_versions"]
+    (older / "manifest.json").write_text(json.dumps(manifest), "utf-8")
+    with pytest.raises(TopicLabError, match=r"could not be loaded \(JSONDecodeError: .*\)\.$"):
+        CampaignModel.load(older)
+
+
 def test_a_missing_topic_name_is_no_name(fitted, tmp_path: Path) -> None:
     """Names taken from a column (`dict(zip(frame.topic, frame.name))`) hold NaN for the
     topics nobody named: those topics were named "nan"; now they keep their automatic

@@ -587,6 +587,7 @@ class CampaignModel(BaseEstimator):
                     "dataset": None, "k": int(self.k), "vocab_size": len(corpus.dictionary),
                     "metrics": {}, "name_words": found.to_dict(),
                     "timings": {"fit": round(time.perf_counter() - started, 3)},
+                    "library_versions": artifact.library_versions(),
                     "estimator": _settings_as_trained(self)}
         self._set_state(manifest, engine, corpus.encoder, counts, terms)
         self.currency_ = currency
