@@ -763,6 +763,16 @@ def test_a_saved_model_says_what_it_was_saved_with(fitted, tmp_path: Path) -> No
         CampaignModel.load(older)
 
 
+def test_fingerprints_compare_with_equals(fitted) -> None:
+    """`fingerprint(a) == fingerprint(a)` (and `in` a list) was "ValueError: The truth
+    value of an array with more than one element is ambiguous", from the dataclass's
+    own `==` over the weights array."""
+    same = fitted.fingerprint(["emergency plumber"])
+    assert same == fitted.fingerprint(["emergency plumber"])
+    other = fitted.fingerprint(["blocked drain"])
+    assert same != other and other in [same, other] and same != "emergency plumber"
+
+
 def test_a_missing_topic_name_is_no_name(fitted, tmp_path: Path) -> None:
     """Names taken from a column (`dict(zip(frame.topic, frame.name))`) hold NaN for the
     topics nobody named: those topics were named "nan"; now they keep their automatic

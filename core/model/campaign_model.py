@@ -24,7 +24,7 @@ import numbers
 import time
 import warnings
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from os import PathLike, fspath
 from pathlib import Path
 from typing import Any, Protocol
@@ -115,6 +115,17 @@ class Fingerprint:
     dropped: dict[str, str] = field(default_factory=dict)     # of those: seen in training
                                                               # but filtered out -> why
     bow: list[tuple[int, float]] = field(default_factory=list, repr=False)  # as folded in
+
+    def __eq__(self, other: object) -> bool:
+        """Field by field, the weights as arrays: the dataclass's own `==` compared the
+        fields as tuples, "ValueError: The truth value of an array with more than one
+        element is ambiguous" (also for `fingerprint in a_list`)."""
+        if not isinstance(other, Fingerprint):
+            return NotImplemented
+        return all(np.array_equal(mine, theirs) if isinstance(mine, np.ndarray)
+                   else mine == theirs
+                   for mine, theirs in ((getattr(self, f.name), getattr(other, f.name))
+                                        for f in fields(self)))
 
     @property
     def confidence(self) -> float:
