@@ -372,6 +372,18 @@ def test_scikit_learn_conventions(fitted, demo_file: Path) -> None:
             method(["emergency plumber"])
 
 
+def test_term_rows_are_not_metadata_to_route() -> None:
+    """scikit-learn read `terms` (fit's and transform's X) from the signatures as metadata:
+    help(CampaignModel) listed set_fit_request(terms=…) and set_transform_request(terms=…),
+    saying "metadata should be passed to the fit method"."""
+    from core import CampaignModel
+
+    assert not hasattr(CampaignModel, "set_fit_request")
+    assert not hasattr(CampaignModel, "set_transform_request")
+    requests = CampaignModel()._get_metadata_request()
+    assert "terms" not in requests.fit.requests and "terms" not in requests.transform.requests
+
+
 def test_term_rows_without_a_campaign_are_refused_by_name(fitted) -> None:
     """A DataFrame with missing campaign ids (after a merge) failed deep in the campaign
     totals: "ValueError: 'list' argument must have no negative elements"."""

@@ -27,7 +27,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from os import PathLike, fspath
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 import pandas as pd
@@ -35,6 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
+from sklearn.utils import metadata_routing
 
 from core import whole
 from core.config import STORE_FILE
@@ -529,6 +530,13 @@ class CampaignModel(BaseEstimator):
     `read_terms` found it, kept by `save` and `load`; the dataset's for a registry model
     loaded with `core.serve.registry.campaign_model`; else None).
     """
+
+    # `terms` is what fit and transform work on (scikit-learn's X), not metadata to route:
+    # read from the signatures it was, so help() listed `set_fit_request(terms=…)` and
+    # `set_transform_request(terms=…)`, which say "metadata should be passed"
+    __metadata_request__fit: ClassVar[dict[str, str]] = {"terms": metadata_routing.UNUSED}
+    __metadata_request__transform: ClassVar[dict[str, str]] = {
+        "terms": metadata_routing.UNUSED}
 
     def __init__(self, k: int = 20, engine: str = DEFAULT_ENGINE, seed: int = 0,
                  engine_params: dict[str, Any] | None = None,
