@@ -130,6 +130,7 @@ class Fingerprint:
 
     @property
     def confidence(self) -> float:
+        """The largest topic weight: the share of the campaign its main topic holds."""
         return float(self.weights.max())
 
     @property
@@ -516,7 +517,8 @@ class ModelNotFittedError(NotFittedError, RuntimeError):
 class CampaignModel(BaseEstimator):
     """An LDA topic model of campaigns, with their fingerprints and neighbour index.
 
-    Parameters: `k` topics; `engine` ("tomotopy", "gensim" or "btm"); `seed`; `engine_params`,
+    Parameters: `k` topics; `engine` ("tomotopy", "gensim", "btm", or "spark" once `make
+    spark` installed pyspark and Java); `seed`; `engine_params`,
     other engine settings (e.g. `{"iterations": 300}`; defaults in
     `core.model.engines.DEFAULTS`); `text`, a `TextConfig` (or its dict) for tokenising;
     `term_weight` and `vector_weight`, the shares of term and campaign-vector similarity
