@@ -459,6 +459,29 @@ def test_rows_indexed_by_a_column_they_keep_fit(fitted, tmp_path: Path) -> None:
     assert loaded.neighbors("C00001", n=3).equals(plain.neighbors("C00001", n=3))
 
 
+def test_term_types_in_a_reports_spelling_are_read_as_an_import_reads_them(fitted) -> None:
+    """"Keyword" and "Search term" (as `pd.read_csv` keeps a report's values) were kept as
+    given, so no row was a search term: `campaigns_` counted 0 of them and the actions
+    learnt from search terms were silently missing. An import reads them, and leaves
+    other values empty with a warning."""
+    from core import CampaignModel
+
+    terms = fitted.terms_.iloc[:3000]
+    spelt = terms.assign(term_type=terms["term_type"].map(
+        {"keyword": "Keyword", "search_term": "Search term"}))
+    model = CampaignModel(**{**MODEL_ARGS, "k": 3})
+    plain = model.fit(terms).campaigns_
+    assert plain["search_terms"].sum() > 0
+    assert model.fit(spelt).campaigns_["search_terms"].equals(plain["search_terms"])
+    assert model.terms_["term_type"].equals(terms["term_type"])
+    assert "promote_search_terms" in {a.kind for a in model.suggest("C00001").actions}
+    odd = terms.assign(term_type=terms["term_type"].where(terms.index != 5, "Keyword idea"))
+    with pytest.warns(UserWarning, match=r"fit: term type values \['Keyword idea'\] are not "
+                                         r"'keyword' or 'search_term'; left empty"):
+        model.fit(odd)
+    assert model.terms_["term_type"].isna().sum() == 1
+
+
 def test_messages_listing_names_agree_with_how_many(fitted) -> None:
     """Messages listing names read "lack the column(s) ['term']" and "Unknown role(s) …"
     whether one name was missing or several."""

@@ -1330,6 +1330,27 @@ def check_one_value_per_cell(frame: pd.DataFrame, name: str) -> None:
                 f"text (tokens joined by spaces: frame[{column!r}].str.join(' '))")
 
 
+def canonical_term_types(frame: pd.DataFrame, name: str) -> tuple[pd.DataFrame, list[str]]:
+    """Term rows made in Python with their `term_type` read as an import reads a file's
+    (`_term_types`): "Keyword" and "Search term" (a report's own spelling, as
+    `pd.read_csv` keeps it) are 'keyword' and 'search_term', other values are left empty
+    with a warning. They were kept as given, so no row was a search term: the campaigns'
+    search terms counted 0 and the actions learnt from them were silently missing."""
+    if "term_type" not in frame.columns:
+        return frame, []
+    codes, uniques = pd.factorize(frame["term_type"], use_na_sentinel=True)
+    values = [v if isinstance(v, str) else None for v in uniques]
+    canonical = [_TERM_TYPE_VALUES.get(normalise_name(v)) if v else None for v in values]
+    if canonical == values:
+        return frame, []
+    unknown = sorted({str(v) for v, c in zip(uniques, canonical, strict=True)
+                      if c is None and not (isinstance(v, str) and not v.strip())})
+    notes = ([f"{name}: term type values {unknown[:3]} are not 'keyword' or 'search_term'; "
+              "left empty"] if unknown else [])
+    read = np.asarray([*canonical, None], dtype=object)[codes]  # code -1 (missing): None
+    return frame.assign(term_type=pd.Series(read, index=frame.index, dtype="str")), notes
+
+
 def checked_metrics(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     """Term rows made in Python (`CampaignModel.fit`) with their metric columns checked and
     read as an import reads a file's (`_number_column`): -5 clicks, an infinite cost or

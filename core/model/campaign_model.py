@@ -1030,7 +1030,12 @@ def _checked_frame(method: str, terms: object) -> pd.DataFrame:
         # index level and a column label, which is ambiguous" from inside fit and suggest
         terms = terms.rename_axis(index=[None if name in clashing else name
                                          for name in terms.index.names])
-    from core.data.readers import check_one_value_per_cell, checked_metrics, visible_frame
+    from core.data.readers import (
+        canonical_term_types,
+        check_one_value_per_cell,
+        checked_metrics,
+        visible_frame,
+    )
 
     check_one_value_per_cell(terms, method)  # a list of tokens was read as its printed form
     if "campaign_id" in terms.columns and pd.api.types.is_bool_dtype(terms["campaign_id"]):
@@ -1057,7 +1062,8 @@ def _checked_frame(method: str, terms: object) -> pd.DataFrame:
     # as an import cleans a file's cells: a colour code or zero-width space in a term was a
     # word no keyword matches, one in an id a second campaign that looks like the first
     terms, notes = visible_frame(checked_metrics(terms, method), method)
-    for note in notes:
+    terms, type_notes = canonical_term_types(terms, method)
+    for note in notes + type_notes:
         warnings.warn(note, UserWarning, stacklevel=3)
     return terms
 
