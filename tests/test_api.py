@@ -283,6 +283,43 @@ def test_a_path_that_is_no_folder_name_is_refused_by_name(fitted, tmp_path: Path
     assert not list(tmp_path.iterdir())
 
 
+def test_save_and_load_expand_a_home_folder_as_read_terms_does(fitted, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch
+                                                             ) -> None:
+    """`save("~/models/m1")` made a folder named `~` in the current folder, then failed
+    with "OSError: Cannot save file into a non-existent directory: '<home>/.tmp-m1'";
+    `load("~/…")` said the folder was not there."""
+    from core import CampaignModel
+
+    home, cwd = tmp_path / "home", tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(cwd)
+    assert fitted.save("~/models/m1") == home / "models" / "m1"
+    assert (home / "models" / "m1" / "manifest.json").is_file()
+    assert not list(cwd.iterdir())  # no folder named "~"
+    loaded = CampaignModel.load("~/models/m1")
+    assert loaded.fingerprints_.equals(fitted.fingerprints_)
+
+
+def test_save_refuses_the_current_folder_and_the_folders_holding_it(
+        fitted, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`save(".")` in an empty folder was "OSError: [Errno 16] Device or resource busy:
+    '.' -> '.old-'"; by its full name the folder would have been replaced, leaving Python
+    in a deleted folder."""
+    from core import InputError
+
+    here = tmp_path / "notebooks"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    for path, said in ((".", "is the current folder"), ("./", "is the current folder"),
+                       (str(here), "is the current folder"), ("..", "holds the current")):
+        with pytest.raises(InputError, match=f"save: .* {said} .*give a new folder"):
+            fitted.save(path)
+    assert not list(here.iterdir()) and [p.name for p in tmp_path.iterdir()] == ["notebooks"]
+    assert (fitted.save("model/") / "manifest.json").is_file()  # a folder in it is fine
+
+
 def test_read_terms_refuses_an_encoding_that_is_no_name(demo_file: Path) -> None:
     """`read_terms(..., encoding=5)` was "AttributeError: 'int' object has no attribute
     'strip'"; a name is still taken, spaces and case aside."""
@@ -335,6 +372,18 @@ def test_scikit_learn_conventions(fitted, demo_file: Path) -> None:
             method(["emergency plumber"])
 
 
+def test_term_rows_are_not_metadata_to_route() -> None:
+    """scikit-learn read `terms` (fit's and transform's X) from the signatures as metadata:
+    help(CampaignModel) listed set_fit_request(terms=…) and set_transform_request(terms=…),
+    saying "metadata should be passed to the fit method"."""
+    from core import CampaignModel
+
+    assert not hasattr(CampaignModel, "set_fit_request")
+    assert not hasattr(CampaignModel, "set_transform_request")
+    requests = CampaignModel()._get_metadata_request()
+    assert "terms" not in requests.fit.requests and "terms" not in requests.transform.requests
+
+
 def test_term_rows_without_a_campaign_are_refused_by_name(fitted) -> None:
     """A DataFrame with missing campaign ids (after a merge) failed deep in the campaign
     totals: "ValueError: 'list' argument must have no negative elements"."""
@@ -345,6 +394,92 @@ def test_term_rows_without_a_campaign_are_refused_by_name(fitted) -> None:
     with pytest.raises(InputError, match=r"2 term rows have no campaign_id \(the first: "
                                          r"term row \.iloc\[3\] \(index 3\), term '.+'\)"):
         CampaignModel(**MODEL_ARGS).fit(terms)
+
+
+def test_campaign_ids_are_trimmed_and_a_blank_one_refused_as_an_import_does(fitted) -> None:
+    """Ids padded by a spreadsheet (" C00042 ") were fitted as such, so no query reached
+    them (`neighbors` trims the id asked: " C00042 " and "C00042" alike were "No campaign
+    'C00042'"), and rows with an id of "" or "  " were one campaign of many campaigns'
+    rows; an import trims ids and refuses a blank one."""
+    from core import CampaignModel, InputError
+
+    padded = fitted.terms_.assign(campaign_id=" " + fitted.terms_["campaign_id"] + "  ")
+    assert fitted.transform(padded).index.equals(fitted.fingerprints_.index)
+    model = CampaignModel(**{**MODEL_ARGS, "k": 3}).fit(padded.iloc[:3000])
+    assert " " not in "".join(model.fingerprints_.index)
+    first = model.fingerprints_.index[0]
+    assert len(model.neighbors(f" {first} ", n=2)) == 2
+    for blank in ("", "  "):
+        terms = fitted.terms_.copy()
+        terms.loc[terms.index[3:5], "campaign_id"] = blank
+        with pytest.raises(InputError, match=r"2 term rows have no campaign_id \(the first: "
+                                             r"term row \.iloc\[3\] \(index 3\)"):
+            CampaignModel(**MODEL_ARGS).fit(terms)
+
+
+def test_cells_holding_lists_are_refused_as_an_import_refuses_them(fitted) -> None:
+    """A term column of token lists (`str.split()`) was read as their printed form: with
+    `pretokenized` the vocabulary was "'access'," and "'accord',", silently; an id ['C1']
+    was the campaign "['C1']". An import refuses a list column."""
+    from core import CampaignModel, InputError, TextConfig
+
+    terms = fitted.terms_.iloc[:3000]
+    tokens = terms.assign(term=terms["term"].str.split())
+    model = CampaignModel(**{**MODEL_ARGS, "k": 3, "text": TextConfig(pretokenized=True)})
+    for method in (model.fit, fitted.transform):
+        with pytest.raises(InputError, match=r"term row \.iloc\[0\] \(index 0\), column "
+                                             r"'term': holds list \['.+, not one value per "
+                                             r"cell: give it as text"):
+            method(tokens)
+    ids = terms.assign(campaign_id=[[c] for c in terms["campaign_id"]])
+    with pytest.raises(InputError, match=r"column 'campaign_id': holds list \['C00001'\]"):
+        model.fit(ids)
+    # joined as the message says, the same rows fit on words, not on their printed form
+    model.fit(tokens.assign(term=tokens["term"].str.join(" ")))
+    assert not [w for w in model.vocabulary_ if "'" in w or "," in w]
+
+
+def test_rows_indexed_by_a_column_they_keep_fit(fitted, tmp_path: Path) -> None:
+    """`set_index("campaign_id", drop=False)` (or a MultiIndex of columns) failed inside fit
+    with pandas' "'campaign_id' is both an index level and a column label, which is
+    ambiguous"; the columns are what is read."""
+    from core import CampaignModel
+
+    terms = fitted.terms_.iloc[:3000]
+    plain = CampaignModel(**{**MODEL_ARGS, "k": 3}).fit(terms)
+    for indexed in (terms.set_index("campaign_id", drop=False),
+                    terms.set_index(["label", "term"], drop=False)):
+        model = CampaignModel(**{**MODEL_ARGS, "k": 3}).fit(indexed)
+        assert model.fingerprints_.equals(plain.fingerprints_)
+        assert model.campaigns_["label"].equals(plain.campaigns_["label"])
+        assert len(model.suggest("C00001").actions) == len(plain.suggest("C00001").actions)
+    assert indexed.index.names == ["label", "term"]  # the caller's frame is left as it was
+    loaded = CampaignModel.load(plain.save(tmp_path / "m", include_terms=False),
+                                terms=terms.set_index("campaign_id", drop=False))
+    assert loaded.neighbors("C00001", n=3).equals(plain.neighbors("C00001", n=3))
+
+
+def test_term_types_in_a_reports_spelling_are_read_as_an_import_reads_them(fitted) -> None:
+    """"Keyword" and "Search term" (as `pd.read_csv` keeps a report's values) were kept as
+    given, so no row was a search term: `campaigns_` counted 0 of them and the actions
+    learnt from search terms were silently missing. An import reads them, and leaves
+    other values empty with a warning."""
+    from core import CampaignModel
+
+    terms = fitted.terms_.iloc[:3000]
+    spelt = terms.assign(term_type=terms["term_type"].map(
+        {"keyword": "Keyword", "search_term": "Search term"}))
+    model = CampaignModel(**{**MODEL_ARGS, "k": 3})
+    plain = model.fit(terms).campaigns_
+    assert plain["search_terms"].sum() > 0
+    assert model.fit(spelt).campaigns_["search_terms"].equals(plain["search_terms"])
+    assert model.terms_["term_type"].equals(terms["term_type"])
+    assert "promote_search_terms" in {a.kind for a in model.suggest("C00001").actions}
+    odd = terms.assign(term_type=terms["term_type"].where(terms.index != 5, "Keyword idea"))
+    with pytest.warns(UserWarning, match=r"fit: term type values \['Keyword idea'\] are not "
+                                         r"'keyword' or 'search_term'; left empty"):
+        model.fit(odd)
+    assert model.terms_["term_type"].isna().sum() == 1
 
 
 def test_messages_listing_names_agree_with_how_many(fitted) -> None:
@@ -406,6 +541,10 @@ def test_every_check_of_a_term_row_names_it_the_same_way(fitted) -> None:
     for said, frame in bad:
         with pytest.raises(InputError, match=re.escape(said) + label):
             model.fit(frame)
+    # after a filter the labels are numpy integers: they read "(index np.int64(104))"
+    kept = fitted.terms_.iloc[:160][lambda f: (f.index >= 100) & (f.index != 101)]
+    with pytest.raises(InputError, match=re.escape("fit: term row .iloc[3] (index 104), ")):
+        model.fit(kept.assign(clicks=np.where(kept.index == 104, -5, 1)))
 
 
 def test_number_campaign_ids_fit_as_an_import_reads_them(fitted, tmp_path: Path) -> None:
@@ -591,6 +730,82 @@ def test_save_load_round_trip(fitted, tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(slim.fingerprints_, fitted.fingerprints_)
     with pytest.raises(InputError, match="terms="):
         slim.suggest("C00042")
+
+
+def test_numpy_settings_save_and_load_as_numbers(fitted, tmp_path: Path) -> None:
+    """Settings from a grid (`np.arange`, a results frame) are numpy numbers: a TextConfig
+    setting or seed made `save` fail with "TypeError: Object of type int64 is not JSON
+    serializable" after training, and np.int64 iterations were left out of the manifest's
+    params."""
+    from sklearn.base import clone
+
+    from core import CampaignModel
+
+    terms = fitted.terms_.iloc[:3000]
+    model = CampaignModel(k=np.int64(3), seed=np.int64(1), term_weight=np.float64(0.3),
+                          engine_params={"iterations": np.int64(FAST_PARAMS["iterations"])},
+                          text={"no_below": np.int64(2)}).fit(terms)
+    assert model.manifest_["params"]["iterations"] == FAST_PARAMS["iterations"]
+    loaded = CampaignModel.load(model.save(tmp_path / "m"))
+    params = loaded.get_params()
+    assert params["seed"] == 1 and type(params["seed"]) is int
+    assert params["engine_params"] == {"iterations": FAST_PARAMS["iterations"]}
+    assert type(params["engine_params"]["iterations"]) is int
+    assert params["text"].no_below == 2 and type(params["text"].no_below) is int
+    assert clone(loaded).fit(terms).fingerprints_.equals(model.fingerprints_)
+
+
+def test_a_damaged_saved_model_is_named_as_damaged(fitted, tmp_path: Path) -> None:
+    """A truncated terms.parquet was pyarrow's "ArrowInvalid: … Parquet magic bytes not
+    found in footer", a truncated counts.npz "BadZipFile: File is not a zip file", where a
+    broken engine or encoder file is one TopicLabError naming the folder."""
+    import shutil
+
+    from core import CampaignModel, TopicLabError
+
+    saved = fitted.save(tmp_path / "m")
+    for name, error in (("terms.parquet", "ArrowInvalid"), ("counts.npz", "BadZipFile")):
+        broken = tmp_path / f"broken-{name}"
+        shutil.copytree(saved, broken)
+        data = (broken / name).read_bytes()
+        (broken / name).write_bytes(data[:len(data) // 2])
+        with pytest.raises(TopicLabError, match=rf"The model in .*broken-{re.escape(name)} is "
+                                                rf"damaged: its {re.escape(name)} cannot be "
+                                                rf"read \({error}: "):
+            CampaignModel.load(broken)
+
+
+def test_a_saved_model_says_what_it_was_saved_with(fitted, tmp_path: Path) -> None:
+    """A notebook's folder kept no library versions, so one that would not load said "it
+    was saved with None."; now it keeps them as a registry model's does, and a folder
+    saved before says nothing of them."""
+    import shutil
+
+    from core import CampaignModel, TopicLabError
+
+    saved = fitted.save(tmp_path / "m")
+    manifest = json.loads((saved / "manifest.json").read_text("utf-8"))
+    assert {"python", "tomotopy", "numpy"} <= set(manifest["library_versions"])
+    (saved / "encoder" / "tokenizer.json").write_text("{", "utf-8")
+    with pytest.raises(TopicLabError, match=r"could not be loaded \(JSONDecodeError: .*\); it "
+                                            r"was saved with \{'python': "):
+        CampaignModel.load(saved)
+    older = tmp_path / "older"
+    shutil.copytree(saved, older)
+    del manifest["library_versions"]
+    (older / "manifest.json").write_text(json.dumps(manifest), "utf-8")
+    with pytest.raises(TopicLabError, match=r"could not be loaded \(JSONDecodeError: .*\)\.$"):
+        CampaignModel.load(older)
+
+
+def test_fingerprints_compare_with_equals(fitted) -> None:
+    """`fingerprint(a) == fingerprint(a)` (and `in` a list) was "ValueError: The truth
+    value of an array with more than one element is ambiguous", from the dataclass's
+    own `==` over the weights array."""
+    same = fitted.fingerprint(["emergency plumber"])
+    assert same == fitted.fingerprint(["emergency plumber"])
+    other = fitted.fingerprint(["blocked drain"])
+    assert same != other and other in [same, other] and same != "emergency plumber"
 
 
 def test_a_missing_topic_name_is_no_name(fitted, tmp_path: Path) -> None:

@@ -1275,8 +1275,11 @@ def row_label(frame: pd.DataFrame, position: int) -> str:
     """How a message names one row of a frame given in Python: `term row .iloc[3]
     (index 7)`, its position and its index label (they differ after a filter). One wording
     for every check of such rows: they said "row 7" (the label), "term row .iloc[3]" (the
-    position) or nothing."""
-    return f"term row .iloc[{position}] (index {frame.index[position]!r})"
+    position) or nothing. Numpy labels read as plain numbers."""
+    label = frame.index[position]
+    if isinstance(label, np.generic):  # a filtered frame's: "(index np.int64(103))"
+        label = label.item()
+    return f"term row .iloc[{position}] (index {label!r})"
 
 
 def visible_frame(frame: pd.DataFrame, name: str) -> tuple[pd.DataFrame, list[str]]:
@@ -1298,6 +1301,54 @@ def visible_frame(frame: pd.DataFrame, name: str) -> tuple[pd.DataFrame, list[st
                 frame = frame.assign(**{column: frame[column].astype(object).where(
                     texts.isna().to_numpy(), cleaned.to_numpy())})
     return frame, warnings
+
+
+def check_one_value_per_cell(frame: pd.DataFrame, name: str) -> None:
+    """Refuse term rows made in Python whose id or text cells hold lists, tuples, arrays,
+    sets or dicts, naming the first such row, as an import refuses a list column: a term
+    column of token lists (`str.split()`) was read as their printed form, so with
+    `pretokenized` the words were "'access'," and "'accord',", and an id ['C1'] was the
+    campaign "['C1']". Columns of text (the usual case) are passed by dtype alone."""
+    for column in ("campaign_id", *_CLEANED_COLUMNS):
+        if column not in frame.columns:
+            continue
+        values = frame[column]
+        if isinstance(values.dtype, pd.ArrowDtype) and pa.types.is_nested(
+                values.dtype.pyarrow_dtype):
+            found = np.flatnonzero(values.notna().to_numpy())
+        elif values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) not in (
+                "string", "empty", "integer", "floating", "mixed-integer-float", "decimal"):
+            found = np.flatnonzero([not pd.api.types.is_scalar(v) for v in values.tolist()])
+        else:
+            continue
+        if found.size:
+            at = int(found[0])
+            value = values.iloc[at]
+            raise InputError(
+                f"{name}: {row_label(frame, at)}, column {column!r}: holds "
+                f"{type(value).__name__} {value!r:.60}, not one value per cell: give it as "
+                f"text (tokens joined by spaces: frame[{column!r}].str.join(' '))")
+
+
+def canonical_term_types(frame: pd.DataFrame, name: str) -> tuple[pd.DataFrame, list[str]]:
+    """Term rows made in Python with their `term_type` read as an import reads a file's
+    (`_term_types`): "Keyword" and "Search term" (a report's own spelling, as
+    `pd.read_csv` keeps it) are 'keyword' and 'search_term', other values are left empty
+    with a warning. They were kept as given, so no row was a search term: the campaigns'
+    search terms counted 0 and the actions learnt from them were silently missing."""
+    if "term_type" not in frame.columns:
+        return frame, []
+    codes, uniques = pd.factorize(frame["term_type"], use_na_sentinel=True)
+    values = [v if isinstance(v, str) else None for v in uniques]
+    canonical = [_TERM_TYPE_VALUES.get(normalise_name(v)) if v else None for v in values]
+    if canonical == values:
+        return frame, []
+    unknown = sorted({str(v) for v, c in zip(uniques, canonical, strict=True)
+                      if c is None and not (isinstance(v, str) and not v.strip())})
+    notes = ([f"{name}: term type values {unknown[:3]} are not 'keyword' or 'search_term'; "
+              "left empty"] if unknown else [])
+    read = np.asarray([*canonical, None], dtype=object)[codes]  # code -1 (missing): None
+    return frame.assign(term_type=pd.Series(read, index=frame.index, dtype="str")), notes
 
 
 def checked_metrics(frame: pd.DataFrame, name: str) -> pd.DataFrame:

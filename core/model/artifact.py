@@ -12,8 +12,11 @@ a crash leaves either a whole artifact or none.
 from __future__ import annotations
 
 import json
+import platform
 import shutil
 from collections.abc import Callable
+from contextlib import suppress
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +26,17 @@ from core.model.engines import ENGINES, Engine
 
 FORMAT = 1
 MANIFEST = "manifest.json"
+_LIBRARIES = ("gensim", "tomotopy", "bitermplus", "spacy", "numpy", "duckdb")
+
+
+def library_versions() -> dict[str, str]:
+    """Python's and the model libraries' versions, for a manifest: a model that a later
+    version cannot load says what it was saved with."""
+    versions = {"python": platform.python_version()}
+    for name in _LIBRARIES:
+        with suppress(metadata.PackageNotFoundError):
+            versions[name] = metadata.version(name)
+    return versions
 
 
 def write(folder: str | Path, *, engine: Engine, encoder: Encoder, manifest: dict[str, Any],
@@ -86,7 +100,8 @@ def read(folder: str | Path) -> tuple[dict[str, Any], Engine, Encoder]:
         engine = ENGINES[manifest["engine"]].load(folder / "engine")
         encoder = Encoder.load(folder / "encoder")
     except Exception as err:  # any library's own load error becomes one clear message
+        saved = manifest.get("library_versions")  # none in a notebook's folder before
         raise TopicLabError(
-            f"The model in {folder} could not be loaded ({err.__class__.__name__}: {err}); "
-            f"it was saved with {manifest.get('library_versions')}.") from err
+            f"The model in {folder} could not be loaded ({err.__class__.__name__}: {err})"
+            f"{f'; it was saved with {saved}' if saved else ''}.") from err
     return manifest, engine, encoder

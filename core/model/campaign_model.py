@@ -23,11 +23,11 @@ import copy
 import numbers
 import time
 import warnings
-from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from os import PathLike, fspath
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 import pandas as pd
@@ -35,12 +35,23 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
+from sklearn.utils import metadata_routing
 
 from core import whole
 from core.config import STORE_FILE
 from core.data.currencies import checked_code
+from core.data.files import given_path
 from core.data.schema import METRIC_COLUMNS, ROW_POSITION
-from core.errors import InputError, NotFoundError, case_hint, counted, listed, plural, quoted
+from core.errors import (
+    InputError,
+    NotFoundError,
+    TopicLabError,
+    case_hint,
+    counted,
+    listed,
+    plural,
+    quoted,
+)
 from core.model import actions, artifact, brand, namewords, relevance
 from core.model.brand import BrandIndex
 from core.model.corpus import Corpus, EncodedCounts, Encoder
@@ -106,8 +117,20 @@ class Fingerprint:
                                                               # but filtered out -> why
     bow: list[tuple[int, float]] = field(default_factory=list, repr=False)  # as folded in
 
+    def __eq__(self, other: object) -> bool:
+        """Field by field, the weights as arrays: the dataclass's own `==` compared the
+        fields as tuples, "ValueError: The truth value of an array with more than one
+        element is ambiguous" (also for `fingerprint in a_list`)."""
+        if not isinstance(other, Fingerprint):
+            return NotImplemented
+        return all(np.array_equal(mine, theirs) if isinstance(mine, np.ndarray)
+                   else mine == theirs
+                   for mine, theirs in ((getattr(self, f.name), getattr(other, f.name))
+                                        for f in fields(self)))
+
     @property
     def confidence(self) -> float:
+        """The largest topic weight: the share of the campaign its main topic holds."""
         return float(self.weights.max())
 
     @property
@@ -494,7 +517,8 @@ class ModelNotFittedError(NotFittedError, RuntimeError):
 class CampaignModel(BaseEstimator):
     """An LDA topic model of campaigns, with their fingerprints and neighbour index.
 
-    Parameters: `k` topics; `engine` ("tomotopy", "gensim" or "btm"); `seed`; `engine_params`,
+    Parameters: `k` topics; `engine` ("tomotopy", "gensim", "btm", or "spark" once `make
+    spark` installed pyspark and Java); `seed`; `engine_params`,
     other engine settings (e.g. `{"iterations": 300}`; defaults in
     `core.model.engines.DEFAULTS`); `text`, a `TextConfig` (or its dict) for tokenising;
     `term_weight` and `vector_weight`, the shares of term and campaign-vector similarity
@@ -508,6 +532,13 @@ class CampaignModel(BaseEstimator):
     `read_terms` found it, kept by `save` and `load`; the dataset's for a registry model
     loaded with `core.serve.registry.campaign_model`; else None).
     """
+
+    # `terms` is what fit and transform work on (scikit-learn's X), not metadata to route:
+    # read from the signatures it was, so help() listed `set_fit_request(terms=…)` and
+    # `set_transform_request(terms=…)`, which say "metadata should be passed"
+    __metadata_request__fit: ClassVar[dict[str, str]] = {"terms": metadata_routing.UNUSED}
+    __metadata_request__transform: ClassVar[dict[str, str]] = {
+        "terms": metadata_routing.UNUSED}
 
     def __init__(self, k: int = 20, engine: str = DEFAULT_ENGINE, seed: int = 0,
                  engine_params: dict[str, Any] | None = None,
@@ -540,14 +571,15 @@ class CampaignModel(BaseEstimator):
         if self.engine_params is not None and not isinstance(self.engine_params, Mapping):
             raise InputError(f"engine_params must be a dict of engine settings, not "
                              f"{self.engine_params!r:.80}")
-        params = dict(self.engine_params or {})
+        params = _plain(dict(self.engine_params or {}))
         for name in ("k", "seed"):
             if name in params:
                 raise InputError(f"give {name} as CampaignModel({name}=...), not in "
                                  "engine_params")
-        for name, value in {"seed": self.seed, **params}.items():  # as TrainSpec does
+        seed = _plain(self.seed)
+        for name, value in {"seed": seed, **params}.items():  # as TrainSpec does
             check_param(self.engine, name, value)
-        return make_engine(self.engine, k=int(self.k), seed=self.seed, **params)
+        return make_engine(self.engine, k=int(self.k), seed=seed, **params)
 
     def fit(self, terms: pd.DataFrame, y: None = None) -> CampaignModel:
         """Tokenise the term rows (one document per campaign), train the engine, and
@@ -576,6 +608,7 @@ class CampaignModel(BaseEstimator):
                     "dataset": None, "k": int(self.k), "vocab_size": len(corpus.dictionary),
                     "metrics": {}, "name_words": found.to_dict(),
                     "timings": {"fit": round(time.perf_counter() - started, 3)},
+                    "library_versions": artifact.library_versions(),
                     "estimator": _settings_as_trained(self)}
         self._set_state(manifest, engine, corpus.encoder, counts, terms)
         self.currency_ = currency
@@ -683,7 +716,8 @@ class CampaignModel(BaseEstimator):
     def neighbors(self, campaign_id: str, n: int = 10, *, exclude_account: bool = False,
                   min_terms: int = 0) -> pd.DataFrame:
         """The n most similar campaigns with similarity, shared topics and performance:
-        the table the Lookup page shows."""
+        the table the Lookup page shows. `exclude_account`: leave out the campaign's own
+        account's campaigns; `min_terms`: only campaigns with at least that many term rows."""
         self._check_fitted()
         n, min_terms = whole.whole("n", n, 1), whole.whole("min_terms", min_terms, 0)
         exclude_account = whole.flag("exclude_account", exclude_account)  # "no" left it out
@@ -696,7 +730,8 @@ class CampaignModel(BaseEstimator):
     def suggest(self, campaign: str | Sequence[str], n: int = 10, *,
                 currency: str | None = None) -> actions.SuggestionResult:
         """Suggested actions (best first, with evidence) for a campaign id, or for the
-        keywords of a new campaign: the same as the Lookup page's. `actions.to_frame`
+        keywords of a new campaign (a list of them; one text is an id): the same as the
+        Lookup page's, learnt from its `n` nearest neighbours. `core.model.actions.to_frame`
         turns them into one table. `currency`: an ISO 4217 code, the cost's, for the
         amounts reasons quote (default `currency_`): they said "spent 30.00" where the
         app says "spent 30 JPY"."""
@@ -762,6 +797,7 @@ class CampaignModel(BaseEstimator):
         was fitted on."""
         self._check_fitted()
         path = _folder_path("save", path)
+        _check_not_current_folder(path)
         _check_not_in_registry(path)
         terms = self.terms_ if whole.flag("include_terms", include_terms) else None
         manifest = {**self.manifest_, CURRENCY_KEY: _known_currency(
@@ -801,10 +837,10 @@ class CampaignModel(BaseEstimator):
         `_caller=` keyword."""
         manifest, engine, encoder = artifact.read(path)
         if terms is None and (path / TERMS_FILE).exists():
-            terms = pd.read_parquet(path / TERMS_FILE)
+            terms = _read_part(path, TERMS_FILE, lambda: pd.read_parquet(path / TERMS_FILE))
         elif terms is not None:
             terms = _checked_frame(caller, terms)
-        counts = EncodedCounts.load(path)
+        counts = _read_part(path, EncodedCounts.FILE, lambda: EncodedCounts.load(path))
         if counts is not None and terms is not None:
             _check_same_campaigns(terms, counts.campaign_ids, path)
         if counts is None:
@@ -831,13 +867,38 @@ class CampaignModel(BaseEstimator):
         return model
 
 
+def _read_part(path: Path, name: str, read: Callable[[], Any]) -> Any:
+    """`read()` of the file `name` of the model folder `path`, its failure one message
+    naming the folder and the file, as `artifact.read` names a broken engine or encoder: a
+    truncated terms.parquet was pyarrow's "ArrowInvalid: … Parquet magic bytes not found
+    in footer", a truncated counts.npz "BadZipFile: File is not a zip file"."""
+    try:
+        return read()
+    except Exception as err:
+        raise TopicLabError(
+            f"The model in {path} is damaged: its {name} cannot be read "
+            f"({err.__class__.__name__}: {str(err)[:200]}).") from err
+
+
 def _settings_as_trained(model: CampaignModel) -> dict[str, Any]:
     """The estimator's settings for its manifest, copied: `engine_params` is the caller's
     dict, so changing it after fit (`params["iterations"] = 999` for the next model)
     changed what the fitted model's manifest, `save` and `load` said it was trained with."""
-    settings = copy.deepcopy(model.get_params())
+    settings = _plain(copy.deepcopy(model.get_params()))
     settings["text"] = None if model.text is None else model._text_config().to_dict()
     return settings
+
+
+def _plain(value: Any) -> Any:
+    """`value` with numpy numbers (in dicts and lists too) as Python's, for the manifest
+    and the engine: settings from a grid (`np.arange`, a results frame) made `save` fail
+    ("Object of type int64 is not JSON serializable") or were written as the text "30",
+    and an engine's np.int64 iterations were left out of the manifest's params."""
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_plain(v) for v in value)
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _frame_currency(terms: pd.DataFrame) -> str | None:
@@ -898,16 +959,31 @@ def _check_same_campaigns(terms: pd.DataFrame, campaign_ids: Sequence[str], path
 
 
 def _folder_path(method: str, path: object) -> Path:
-    """An artifact folder given to `save` or `load` as a Path, refused naming the argument
-    unless it is text or a path: `load(5)` was pathlib's "expected str, bytes or
-    os.PathLike object, not int" from deep inside, and "" was read as the current folder."""
+    """An artifact folder given to `save` or `load` as a Path, `~` expanded as
+    `read_terms` expands it (`save("~/models/m1")` made a folder named `~` in the current
+    one, then failed with "Cannot save file into a non-existent directory"), refused
+    naming the argument unless it is text or a path: `load(5)` was pathlib's "expected
+    str, bytes or os.PathLike object, not int" from deep inside, and "" was read as the
+    current folder."""
     text = fspath(path) if isinstance(path, PathLike) else path
     if not isinstance(text, str):
         raise InputError(f"{method}: path must be a folder name (text or a pathlib.Path), not "
                          f"{type(path).__name__} {path!r:.80}.")
     if not text.strip():
         raise InputError(f"{method}: path is empty; give the model's folder.")
-    return Path(text)
+    return given_path(text)
+
+
+def _check_not_current_folder(path: Path) -> None:
+    """`save` replaces its folder whole, so the current folder (or one holding it) cannot be
+    it: `save(".")` in an empty folder was "OSError: [Errno 16] Device or resource busy:
+    '.' -> '.old-'", and by its full name it would have left Python in a deleted folder."""
+    cwd = Path.cwd().resolve()
+    folder = path.resolve()
+    if folder == cwd or folder in cwd.parents:
+        where = "is the current folder" if folder == cwd else "holds the current folder"
+        raise InputError(f"save: {path} {where} ({cwd}), which saving would replace: give a "
+                         "new folder for the model, e.g. save(\"model/\").")
 
 
 def _in_registry(path: Path) -> bool:
@@ -933,7 +1009,8 @@ def _checked_frame(method: str, terms: object) -> pd.DataFrame:
     """fit and transform take term rows as a DataFrame (transform of a list of keywords
     was "AttributeError: 'list' object has no attribute 'columns'"), with each column once
     (two `term` columns, e.g. from a `pd.concat(axis=1)`, gave pandas' "cannot reindex on
-    an axis with duplicate labels" from inside fit); campaign ids that are numbers become
+    an axis with duplicate labels" from inside fit), and index levels named as a column
+    unnamed (only the columns are read); campaign ids that are numbers become
     the text an import gives them (`_id_texts`), and control and invisible characters are
     removed or refused as an import does (`visible_frame`)."""
     if not isinstance(terms, pd.DataFrame):
@@ -948,6 +1025,19 @@ def _checked_frame(method: str, terms: object) -> pd.DataFrame:
         raise InputError(f"{method}: the term rows have more than one column named "
                          f"{repeated[0]!r}, so which one to read is unclear; drop or rename "
                          "the others")
+    clashing = [name for name in terms.index.names if name is not None and name in terms.columns]
+    if clashing:  # set_index("campaign_id", drop=False): pandas' "'campaign_id' is both an
+        # index level and a column label, which is ambiguous" from inside fit and suggest
+        terms = terms.rename_axis(index=[None if name in clashing else name
+                                         for name in terms.index.names])
+    from core.data.readers import (
+        canonical_term_types,
+        check_one_value_per_cell,
+        checked_metrics,
+        visible_frame,
+    )
+
+    check_one_value_per_cell(terms, method)  # a list of tokens was read as its printed form
     if "campaign_id" in terms.columns and pd.api.types.is_bool_dtype(terms["campaign_id"]):
         # as text every row was in campaign "True" or "False" (an import refuses it too)
         raise InputError(f"{method}: the campaign_id column holds true/false values, not "
@@ -964,14 +1054,16 @@ def _checked_frame(method: str, terms: object) -> pd.DataFrame:
             raise InputError(f"{method}: {row_label(terms, int(infinite[0]))}, column "
                              f"'campaign_id': {terms['campaign_id'].iloc[infinite[0]]} is not "
                              "a campaign id")
-    if "campaign_id" in terms.columns and terms["campaign_id"].dtype != "str":
-        terms = terms.assign(campaign_id=_id_texts(terms["campaign_id"]))
+    if "campaign_id" in terms.columns:
+        ids = terms["campaign_id"]
+        ids = _trimmed_ids(ids if ids.dtype == "str" else _id_texts(ids))
+        if ids is not terms["campaign_id"]:
+            terms = terms.assign(campaign_id=ids)
     # as an import cleans a file's cells: a colour code or zero-width space in a term was a
     # word no keyword matches, one in an id a second campaign that looks like the first
-    from core.data.readers import checked_metrics, visible_frame
-
     terms, notes = visible_frame(checked_metrics(terms, method), method)
-    for note in notes:
+    terms, type_notes = canonical_term_types(terms, method)
+    for note in notes + type_notes:
         warnings.warn(note, UserWarning, stacklevel=3)
     return terms
 
@@ -1008,6 +1100,20 @@ def _id_texts(ids: pd.Series) -> pd.Series:
     if pd.api.types.infer_dtype(ids, skipna=True) in ("string", "empty"):
         return ids
     return pd.Series([_id_text(v) for v in ids.tolist()], index=ids.index, dtype=object)
+
+
+def _trimmed_ids(ids: pd.Series) -> pd.Series:
+    """Campaign ids (as text) without surrounding spaces, a blank one missing, as an import
+    trims them and refuses a blank one ("the campaign is empty"): fitted on ids padded by a
+    spreadsheet, " C1 " was a campaign no query reaches (`neighbors` trims the id asked
+    for, so " C1 " and "C1" alike were "No campaign 'C1'"), and rows of "" or "  " made
+    one campaign of many. `ids` itself when no id changes. Trimmed once per distinct id."""
+    codes, uniques = pd.factorize(ids, use_na_sentinel=True)
+    trimmed = [given_id(u) or None if isinstance(u, str) else u for u in uniques]
+    if all(a == b for a, b in zip(trimmed, uniques, strict=True)):
+        return ids
+    values = np.asarray([*trimmed, None], dtype=object)[codes]  # code -1 (missing): None
+    return pd.Series(values, index=ids.index, dtype=ids.dtype, name=ids.name)
 
 
 def _id_text(value: object) -> object:

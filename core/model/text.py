@@ -122,6 +122,10 @@ class TextConfig:
                              f"({quoted(self.extra_stopwords)}); parse_stopwords splits "
                              "comma-separated text.")
         object.__setattr__(self, "extra_stopwords", tuple(self.extra_stopwords))
+        for f in dataclasses.fields(self):  # numpy numbers (a grid from np.arange) as
+            value = getattr(self, f.name)   # Python's: `save` could not write np.int64
+            if type(value).__module__ == "numpy" and hasattr(value, "item"):
+                object.__setattr__(self, f.name, value.item())
         for name in (*_WHOLE_SETTINGS, *_REAL_SETTINGS):  # compared below: `no_below="3"`
             value = getattr(self, name)                    # was a bare TypeError
             if not isinstance(value, numbers.Real):

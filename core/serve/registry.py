@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import json
 import math
-import platform
 import secrets
 import shutil
 from collections.abc import Collection, Iterable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,7 +49,6 @@ if TYPE_CHECKING:
 
 ARTIFACT_FORMAT = artifact.FORMAT
 ALIASES = ("production", "candidate")
-_LIBRARIES = ("gensim", "tomotopy", "bitermplus", "spacy", "numpy", "duckdb")
 
 
 @dataclass
@@ -73,14 +70,6 @@ class LoadedModel:
 
     def top_words(self, n: int = 10) -> list[list[str]]:
         return self.engine.topics(n)
-
-
-def library_versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for name in _LIBRARIES:
-        with suppress(metadata.PackageNotFoundError):
-            versions[name] = metadata.version(name)
-    return versions
 
 
 def new_model_id(engine: str, k: int) -> str:
@@ -110,7 +99,7 @@ def register(*, engine: Any, engine_name: str, encoder: Encoder, params: dict[st
         "params": params, "text_config": text_config, "language": encoder.tokenizer.language_,
         "dataset": {"name": dataset, "version": version, "hash": dataset_hash},
         "k": k, "vocab_size": len(encoder.vocabulary), "metrics": metrics,
-        "timings": timings, "library_versions": library_versions(),
+        "timings": timings, "library_versions": artifact.library_versions(),
         "created_at": audit.now().isoformat(timespec="seconds"),
         "created_by": auth.current_user().name,
     }
