@@ -431,7 +431,8 @@ def _add_keywords(own: set[str], neighbor_terms: pd.DataFrame, neighbors: pd.Dat
         title=f"Add {counted(len(ideas), 'keyword')} that similar campaigns use",
         reason=(f"{counted(len(ideas), 'term')} used by at least {need} of the {len(sims)} "
                 f"most similar campaigns {plural(len(ideas), 'is', 'are')} missing here; "
-                f"top: '{top['term']}' (used by {int(top['neighbors'])}{detail})"),
+                f"top: '{top['term']}' (used by "
+                f"{counted(int(top['neighbors']), 'similar campaign')}{detail})"),
         score=min(1.0, float(score)), evidence=evidence)
 
 
