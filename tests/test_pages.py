@@ -251,6 +251,11 @@ def test_compare_page_aligns_and_promotes_only_after_confirmation(two_models_hom
     assert registry.alias("production") == second_model
     assert registry.alias("candidate") is None  # promoting the candidate clears it
     assert any(f"replacing {production}" in s.value for s in at.success)
+    # The page is drawn again after the promotion: the sidebar and the table named the
+    # replaced model as production until the next click.
+    assert f"`{second_model}`" in [m.value for m in at.sidebar.markdown]
+    aliases = at.dataframe[0].value.set_index("model_id")["aliases"]
+    assert aliases[second_model] == "production" and aliases[production] == ""
 
 
 def test_compare_table_and_quality_gate_show_one_npmi_for_a_model(two_models_home,
