@@ -1193,6 +1193,19 @@ def test_ab_does_not_count_neighbours_the_other_version_lacks_as_changed(two_mod
     assert any(f"{absent.sum()} of A's {verb} not in B's data" in c.value for c in at.caption)
 
 
+def test_alignment_rows_are_as_tall_as_the_model_id_drawn_along_them():
+    """A/B of Sony's K = 3 production and K = 20 candidate: three rows of 22 px, and the
+    rotated `A: tomotopy-k3-…` title ran up over the chart's title."""
+    model_a = "tomotopy-k3-20261203-101253-2feb"
+    spec = ui.alignment_heatmap(np.zeros((3, 20)), [f"T{t}" for t in range(3)],
+                                [f"T{t}" for t in range(20)], model_a, "b", "t").to_dict()
+    rows = spec["layout"]["height"] - ui.HEATMAP_MARGINS
+    assert rows >= 6.5 * len(f"A: {model_a}")  # Plotly's 14 px font: ~6.5 px a character
+    many = ui.alignment_heatmap(np.zeros((50, 3)), [f"T{t}" for t in range(50)],
+                                ["T0", "T1", "T2"], model_a, "b", "t").to_dict()
+    assert many["layout"]["height"] == ui.HEATMAP_MARGINS + 22 * 50
+
+
 def test_ab_names_each_column_and_axis_by_its_model(two_models_home, second_model):
     """The neighbour columns were headed "A" and "B", as if they held the models; on data
     whose campaigns are named by their ids (the Sony exports) each neighbour showed twice,
