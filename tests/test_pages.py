@@ -1276,6 +1276,9 @@ def test_ab_says_which_model_nobody_has_rated_yet(two_models_home, second_model)
     ok(next(b for b in at.button if b.label == "Send feedback").click().run())  # A's
     tables = [d.value for d in at.dataframe if "acceptance_rate" in d.value.columns]
     assert tables[0].set_index("model_id").at[production, "verdicts"] == 1
+    # The model nobody rated is named in the note, not a row whose rate shows as "None"
+    # (Sony's A/B, in the browser: `tomotopy-k20-… 0 0 None`).
+    assert tables[0]["model_id"].tolist() == [production]
     notes = [i.value for i in at.info if "No one has rated" in i.value]
     assert len(notes) == 1 and second_model in notes[0] and production not in notes[0]
 
