@@ -761,6 +761,19 @@ def test_topics_page_leaves_a_campaign_the_model_knows_no_word_of_out_of_top_cam
                    for c in at.caption)
 
 
+def test_lookup_suggests_no_split_of_a_campaign_the_model_knows_no_word_of(home, tmp_path):
+    """Sony's `amuelind_brand` under a K = 3 model was told to split by topic: "its
+    fingerprint holds 3 topics of weight >= 0.25 … normalised entropy 1.00", the prior
+    the page's own warning says nothing about it."""
+    odd_store(tmp_path)
+    at = ok(page("lookup"))
+    ok(at.selectbox(key="lookup_campaign").set_value("C5").run())
+    assert not [e for e in at.expander if "Split the campaign" in e.label]
+    assert any("No split by topic" in c.value and "knows no word" in c.value for c in at.caption)
+    ok(at.selectbox(key="lookup_campaign").set_value("C1").run())  # C1 is still told
+    assert not any("No split by topic" in c.value for c in at.caption)
+
+
 def test_map_shows_a_campaign_the_model_knows_no_word_of_as_such(home, tmp_path):
     """It was painted as topic 0's (the first maximum of its 1/K prior) and counted in
     T0's cluster; its own legend entry and cluster row say what it is."""
