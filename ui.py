@@ -379,6 +379,13 @@ def count_axis(figure, largest: float, axis: str = "y"):
 HEATMAP_MARGINS = 260  # px of an alignment chart outside its rows
 
 
+def _rows_px(rows: int, a_title: str) -> int:
+    """The rows' height: 22 px a row, and at least the A axis title's length (7 px a
+    character at Plotly's 14 px font), which is drawn along them: at K = 3 (Sony) the
+    rows were 66 px and the model id ran 230 px up over the chart's title."""
+    return max(22 * rows, 7 * len(a_title))
+
+
 def alignment_heatmap(js, names_a: list[str], names_b: list[str], model_a: str,
                       model_b: str, title: str) -> go.Figure:
     """Two models' topic alignment (rows A, columns B) as Compare and A/B draw it. Each
@@ -391,8 +398,9 @@ def alignment_heatmap(js, names_a: list[str], names_b: list[str], model_a: str,
         z=js, x=chart_text(names_b), y=chart_text(names_a), colorscale="Viridis_r",
         colorbar={"title": "JS distance"},
         hovertemplate="A: %{y}<br>B: %{x}<br>JS distance: %{z:.2f}<extra></extra>"))
-    heat.update_layout(height=HEATMAP_MARGINS + 22 * len(names_a), title=title)
-    heat.update_yaxes(title_text=f"A: {chart_text([model_a])[0]}", dtick=1)
+    a_title = f"A: {chart_text([model_a])[0]}"
+    heat.update_layout(height=HEATMAP_MARGINS + _rows_px(len(names_a), a_title), title=title)
+    heat.update_yaxes(title_text=a_title, dtick=1)
     heat.update_xaxes(title_text=f"B: {chart_text([model_b])[0]}", dtick=1)
     return heat
 

@@ -63,7 +63,8 @@ with ui.friendly_errors():
     verdicts = ab.acceptance(model_a, model_b)
     unrated = ab.acceptance_note(verdicts)
     if verdicts["verdicts"].any():  # a table of zeros and "None" says nothing
-        st.dataframe(verdicts, hide_index=True, column_config={
+        # Only the rated models: the note names the other, whose rate showed as "None".
+        st.dataframe(verdicts[verdicts["verdicts"] > 0], hide_index=True, column_config={
             **ui.count_columns("verdicts", "useful"),
             "acceptance_rate": st.column_config.NumberColumn("acceptance", format="percent")})
     if unrated:

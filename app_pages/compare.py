@@ -152,12 +152,21 @@ elif clicked:
                                 expected=production if alias == "production"
                                 else registry.ANY_PREVIOUS,
                                 other_dataset=other_dataset)
-        st.success(f"{target} is now {alias}"
-                   + (f" (replacing {result.previous})." if result.previous else "."))
-        if result.warning:
-            st.warning(ui.markdown_text(result.warning))
-        if result.scoring:
-            st.caption(f"Scored {result.scoring.campaigns:,} campaigns.")
+        # Shown after a rerun: the sidebar, the table's aliases and the pickers were drawn
+        # before the promotion and went on naming the replaced model as production.
+        st.session_state["promote_outcome"] = (
+            f"{target} is now {alias}"
+            + (f" (replacing {result.previous})." if result.previous else "."),
+            ui.markdown_text(result.warning) if result.warning else None,
+            f"Scored {result.scoring.campaigns:,} campaigns." if result.scoring else None)
+        st.rerun()
+if outcome := st.session_state.pop("promote_outcome", None):
+    done, warning, scored = outcome
+    st.success(done)
+    if warning:
+        st.warning(warning)
+    if scored:
+        st.caption(scored)
 # Deleting takes the model's fingerprints and topic names with it: confirmed first, as a
 # promotion is (one click beside *Promote* deleted it).
 sure = c2.checkbox(f"Yes, delete {target} and its fingerprints and topic names",

@@ -145,6 +145,14 @@ with tab_charts:
         spend.update_traces(hovertemplate=f"%{{y}}: %{{x:{ui.money_axis(money)}}}<extra></extra>")
         st.plotly_chart(spend, width="stretch")
 
+def _start_query_from(example: str) -> None:
+    """The starting query follows the active dataset until the user edits it: kept as it
+    was first set, it went on querying the demo after the Sony exports were imported."""
+    if st.session_state.get("sql_text") in (None, st.session_state.get("sql_started_as")):
+        st.session_state["sql_text"] = example
+    st.session_state["sql_started_as"] = example
+
+
 with tab_sql:
     st.caption(
         "Read-only SQL over the store (DuckDB). Tables and views: `datasets`, `terms`, "
@@ -156,8 +164,7 @@ with tab_sql:
         if title:
             st.session_state["sql_text"] = sandbox.example_query(title, name, version)
 
-    st.session_state.setdefault(
-        "sql_text", sandbox.example_query("Campaigns with the most spend", name, version))
+    _start_query_from(sandbox.example_query("Campaigns with the most spend", name, version))
     st.selectbox("Example queries", list(sandbox.EXAMPLE_QUERIES), index=None,
                  key="sql_example", on_change=_use_example,
                  placeholder="Pick an example to start from")

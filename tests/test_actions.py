@@ -72,6 +72,23 @@ def test_add_keywords_suggests_common_missing_terms_weighted_by_conversions() ->
     assert "emergency plumber" in action.reason and "3 most similar" in action.reason
 
 
+def test_add_keywords_reason_names_what_its_two_counts_count() -> None:
+    """Sony's PO_brand: "(used by 1, 322 conversions)" read as 1,322 conversions; the count
+    of campaigns says what it counts."""
+    own = term_rows("C0", [("drain repair", 80, 4, 8, 0)])
+    neighbor_terms, neighbors = neighbours_with({
+        "N1": [("emergency plumber", 500, 50, 60, 300)],
+        "N2": [("emergency plumber", 400, 40, 50, 22)]})
+    [action] = by_kind(suggest(own, neighbor_terms, neighbors, PLUMBING, TOPIC_TERM, VOCAB),
+                       "add_keywords")
+    assert "'emergency plumber' (used by 2 similar campaigns, 322 conversions)" in action.reason
+    alone = ActionSettings(keyword_min_neighbors=1)
+    one = suggest(own, neighbor_terms.iloc[:1], neighbors.iloc[:1], PLUMBING, TOPIC_TERM, VOCAB,
+                  settings=alone)
+    [action] = by_kind(one, "add_keywords")
+    assert "(used by 1 similar campaign, 300 conversions)" in action.reason
+
+
 def test_add_keywords_silent_when_neighbours_add_nothing_new() -> None:
     own = term_rows("C0", [("emergency plumber", 10, 1, 1, 0), ("leak detection", 10, 1, 1, 0)])
     neighbor_terms, neighbors = neighbours_with({

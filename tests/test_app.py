@@ -133,6 +133,7 @@ def test_explore_upload_creates_a_version_that_becomes_active(home, small_csv):
     ingest.import_paths([small_csv], "shop")
     at = run_page("app_pages/explore.py")
     assert at.selectbox(key="dataset_picker").value == ("shop", 1)
+    assert "dataset = 'shop' AND version = 1" in at.text_area(key="sql_text").value
     sony = FIXTURES / "sony" / "PO_brand.csv"
     at.file_uploader[0].upload(sony.name, sony.read_bytes(), "text/csv")
     at.text_input(key="import_name").set_value("sony")
@@ -150,11 +151,19 @@ def test_explore_upload_creates_a_version_that_becomes_active(home, small_csv):
     # The export's "Currency code" column gives the cost a currency.
     assert datasets.currency("sony") == "JPY"
     assert metrics["Cost (JPY)"] != "—"
+    # The starting query follows the active dataset until it is edited: after the import of
+    # the Sony exports it still queried the demo (`WHERE dataset = 'demo'`).
+    assert "dataset = 'sony' AND version = 1" in at.text_area(key="sql_text").value
 
     # Picking another version moves the sidebar in the same run, not one step later.
     at.selectbox(key="dataset_picker").set_value(("shop", 1)).run()
     assert [m.value for m in at.sidebar.markdown if " v" in m.value] == ["**shop v1**"]
     assert {m.label: m.value for m in at.metric}["Campaigns"] == "3"
+    assert "dataset = 'shop' AND version = 1" in at.text_area(key="sql_text").value
+    at.text_area(key="sql_text").set_value("SELECT 42 AS mine").run()
+    at.selectbox(key="dataset_picker").set_value(("sony", 1)).run()
+    assert at.text_area(key="sql_text").value == "SELECT 42 AS mine"  # edited: kept
+    at.selectbox(key="dataset_picker").set_value(("shop", 1)).run()
     at.switch_page("app_pages/home.py")
     at.run()
     assert any(s.value == "Dataset shop v1" for s in at.subheader)

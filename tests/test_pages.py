@@ -251,6 +251,11 @@ def test_compare_page_aligns_and_promotes_only_after_confirmation(two_models_hom
     assert registry.alias("production") == second_model
     assert registry.alias("candidate") is None  # promoting the candidate clears it
     assert any(f"replacing {production}" in s.value for s in at.success)
+    # The page is drawn again after the promotion: the sidebar and the table named the
+    # replaced model as production until the next click.
+    assert f"`{second_model}`" in [m.value for m in at.sidebar.markdown]
+    aliases = at.dataframe[0].value.set_index("model_id")["aliases"]
+    assert aliases[second_model] == "production" and aliases[production] == ""
 
 
 def test_compare_table_and_quality_gate_show_one_npmi_for_a_model(two_models_home,
@@ -756,6 +761,19 @@ def test_topics_page_leaves_a_campaign_the_model_knows_no_word_of_out_of_top_cam
                    for c in at.caption)
 
 
+def test_lookup_suggests_no_split_of_a_campaign_the_model_knows_no_word_of(home, tmp_path):
+    """Sony's `amuelind_brand` under a K = 3 model was told to split by topic: "its
+    fingerprint holds 3 topics of weight >= 0.25 … normalised entropy 1.00", the prior
+    the page's own warning says nothing about it."""
+    odd_store(tmp_path)
+    at = ok(page("lookup"))
+    ok(at.selectbox(key="lookup_campaign").set_value("C5").run())
+    assert not [e for e in at.expander if "Split the campaign" in e.label]
+    assert any("No split by topic" in c.value and "knows no word" in c.value for c in at.caption)
+    ok(at.selectbox(key="lookup_campaign").set_value("C1").run())  # C1 is still told
+    assert not any("No split by topic" in c.value for c in at.caption)
+
+
 def test_map_shows_a_campaign_the_model_knows_no_word_of_as_such(home, tmp_path):
     """It was painted as topic 0's (the first maximum of its 1/K prior) and counted in
     T0's cluster; its own legend entry and cluster row say what it is."""
@@ -1188,6 +1206,19 @@ def test_ab_does_not_count_neighbours_the_other_version_lacks_as_changed(two_mod
     assert any(f"{absent.sum()} of A's {verb} not in B's data" in c.value for c in at.caption)
 
 
+def test_alignment_rows_are_as_tall_as_the_model_id_drawn_along_them():
+    """A/B of Sony's K = 3 production and K = 20 candidate: three rows of 22 px, and the
+    rotated `A: tomotopy-k3-…` title ran up over the chart's title."""
+    model_a = "tomotopy-k3-20261203-101253-2feb"
+    spec = ui.alignment_heatmap(np.zeros((3, 20)), [f"T{t}" for t in range(3)],
+                                [f"T{t}" for t in range(20)], model_a, "b", "t").to_dict()
+    rows = spec["layout"]["height"] - ui.HEATMAP_MARGINS
+    assert rows >= 6.5 * len(f"A: {model_a}")  # Plotly's 14 px font: ~6.5 px a character
+    many = ui.alignment_heatmap(np.zeros((50, 3)), [f"T{t}" for t in range(50)],
+                                ["T0", "T1", "T2"], model_a, "b", "t").to_dict()
+    assert many["layout"]["height"] == ui.HEATMAP_MARGINS + 22 * 50
+
+
 def test_ab_names_each_column_and_axis_by_its_model(two_models_home, second_model):
     """The neighbour columns were headed "A" and "B", as if they held the models; on data
     whose campaigns are named by their ids (the Sony exports) each neighbour showed twice,
@@ -1258,6 +1289,9 @@ def test_ab_says_which_model_nobody_has_rated_yet(two_models_home, second_model)
     ok(next(b for b in at.button if b.label == "Send feedback").click().run())  # A's
     tables = [d.value for d in at.dataframe if "acceptance_rate" in d.value.columns]
     assert tables[0].set_index("model_id").at[production, "verdicts"] == 1
+    # The model nobody rated is named in the note, not a row whose rate shows as "None"
+    # (Sony's A/B, in the browser: `tomotopy-k20-… 0 0 None`).
+    assert tables[0]["model_id"].tolist() == [production]
     notes = [i.value for i in at.info if "No one has rated" in i.value]
     assert len(notes) == 1 and second_model in notes[0] and production not in notes[0]
 

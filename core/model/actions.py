@@ -431,7 +431,8 @@ def _add_keywords(own: set[str], neighbor_terms: pd.DataFrame, neighbors: pd.Dat
         title=f"Add {counted(len(ideas), 'keyword')} that similar campaigns use",
         reason=(f"{counted(len(ideas), 'term')} used by at least {need} of the {len(sims)} "
                 f"most similar campaigns {plural(len(ideas), 'is', 'are')} missing here; "
-                f"top: '{top['term']}' (used by {int(top['neighbors'])}{detail})"),
+                f"top: '{top['term']}' (used by "
+                f"{counted(int(top['neighbors']), 'similar campaign')}{detail})"),
         score=min(1.0, float(score)), evidence=evidence)
 
 
@@ -550,6 +551,12 @@ def _benchmark_gaps(own: pd.Series, peers: pd.DataFrame, s: ActionSettings,
     return actions
 
 
+# Sony's `amuelind_brand` (no word in a K = 3 model's vocabulary) was told to split into
+# its prior's three topics of 0.33, "normalised entropy 1.00".
+_NO_SPLIT_OF_PRIOR = ("No split by topic suggested: the model knows no word of this campaign, "
+                      "so its fingerprint is the prior alone, the same weight on every topic.")
+
+
 def _split(campaign_terms: pd.DataFrame, fingerprint: np.ndarray,
            term_topics: Callable[[Sequence[str]], np.ndarray | None],
            name: Callable[[int], str], s: ActionSettings) -> Action | None:
@@ -591,7 +598,8 @@ def suggest(campaign_terms: pd.DataFrame, neighbor_terms: pd.DataFrame,
             settings: ActionSettings | None = None,
             brand_words: Collection[str] = (),
             account_terms: pd.DataFrame | None = None,
-            brands: Any = None, owner_terms: pd.DataFrame | None = None) -> SuggestionResult:
+            brands: Any = None, owner_terms: pd.DataFrame | None = None,
+            prior_only: bool = False) -> SuggestionResult:
     """Suggested actions for one campaign, best first, and notes on what was skipped.
 
     campaign_terms: this campaign's rows (core.data.schema columns; `term` required, metrics
@@ -609,6 +617,8 @@ def suggest(campaign_terms: pd.DataFrame, neighbor_terms: pd.DataFrame,
         brand_leak; without it only this campaign's own names are known.
     owner_terms: the rows of every campaign of its advertiser (`BrandIndex.campaigns_of`),
         where brands that are in no name show (default: account_terms).
+    prior_only: the model knows no word of the campaign (`Fingerprint.knows_no_word`): its
+        fingerprint is the prior, which says nothing of its topics, so no split.
     """
     s = settings or ActionSettings()
     for frame, label, needed in [(campaign_terms, "campaign_terms", ("term",)),
@@ -702,8 +712,11 @@ def suggest(campaign_terms: pd.DataFrame, neighbor_terms: pd.DataFrame,
     leak = brand.brand_leak(campaign_terms, brands, owner_rows)
     misplaced = adgroups.wrong_ad_group(campaign_terms, term_topics, notes=notes)
     actions += [a for a in (duplicated, leak, misplaced) if a]
-    split = _split(campaign_terms, fingerprint, term_topics,
-                   lambda t: _topic_name(t, topic_term, vocab, topic_names), s)
+    split = None if prior_only else _split(
+        campaign_terms, fingerprint, term_topics,
+        lambda t: _topic_name(t, topic_term, vocab, topic_names), s)
+    if prior_only:
+        notes.append(_NO_SPLIT_OF_PRIOR)
     if split:
         actions.append(split)
     actions.sort(key=lambda a: (-a.score, KINDS.index(a.kind)))

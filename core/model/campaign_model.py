@@ -470,7 +470,8 @@ def suggest_actions(own: pd.DataFrame, fingerprint: Fingerprint, table: pd.DataF
                                if "account" in own and own["account"].notna().any() else None),
                            brands=brands,
                            owner_terms=(rows.of(brands.campaigns_of(own_id))
-                                        if own_id in brands.owner_of else None))
+                                        if own_id in brands.owner_of else None),
+                           prior_only=fingerprint.knows_no_word)
 
 
 def keyword_rows(keywords: Sequence[str]) -> pd.DataFrame:
