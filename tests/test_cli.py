@@ -193,6 +193,12 @@ def test_model_commands_print_json(trained_home):
         "neighbors", campaign_ids[0], "--format", "csv", home=trained_home, text=False).stdout
     missing = cli("neighbors", campaign_ids[0], "NO-SUCH-CAMPAIGN", home=trained_home)
     assert missing.returncode == 1 and "NO-SUCH-CAMPAIGN" in missing.stderr
+    # as neighbors says it, naming the model's data (was "has no fingerprint under model M",
+    # which a replaced campaign of a newer month got from `fingerprint` alone)
+    absent = cli("fingerprint", "NO-SUCH-CAMPAIGN", home=trained_home)
+    assert absent.returncode == 1 and absent.stderr == missing.stderr
+    assert f"No campaign 'NO-SUCH-CAMPAIGN' in demo v1 (the data of model {model_id})" \
+        in absent.stderr
     unknown = cli("fingerprint", "--text", "zxqv", home=trained_home)
     assert unknown.returncode == 1 and "vocabulary" in unknown.stderr
 
