@@ -836,9 +836,9 @@ def _brands(args: argparse.Namespace) -> Any:
                 "phrases": brand_lists.set_brand_list(args.account, args.phrases)}
     if args.brands_command == "clear":
         return {"account": args.account, "phrases": brand_lists.clear_brand_list(args.account)}
-    lists = brand_lists.brand_lists()
     if args.account is not None:
-        return {"account": args.account, "phrases": lists.get(args.account, [])}
+        return {"account": args.account, "phrases": brand_lists.listed(args.account)}
+    lists = brand_lists.brand_lists()
     return [{"account": a, "phrases": p} for a, p in lists.items()]
 
 
