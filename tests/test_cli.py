@@ -232,6 +232,10 @@ def test_train_and_promote_through_the_quality_gate(trained_home):
     refused = cli("promote", weak["model_id"], home=trained_home)
     assert refused.returncode == 1, refused.stdout
     assert "does not pass the quality gate" in refused.stderr and "--force" in refused.stderr
+    # the seconds of the gate's scoring are said (nothing was printed meanwhile)
+    assert refused.stderr.splitlines()[0] == (
+        f"[  0.0%] Quality gate: scoring the top words of {weak['model_id']} and of "
+        f"production {production} (NPMI)…")
     assert registry.alias("production") == production
     assert len(ok_json(cli("audit", "--action", "promote", home=trained_home))) == promotions
 
