@@ -199,6 +199,13 @@ def test_model_commands_print_json(trained_home):
     assert absent.returncode == 1 and absent.stderr == missing.stderr
     assert f"No campaign 'NO-SUCH-CAMPAIGN' in demo v1 (the data of model {model_id})" \
         in absent.stderr
+    # how to get a candidate (it said "train one and promote it", and `promote M` makes M
+    # production)
+    none = cli("promote", "candidate", home=trained_home)
+    assert none.returncode == 1 and none.stderr == (
+        "error: No model is marked 'candidate' yet: train one and promote it with `python -m "
+        "core promote MODEL_ID --alias candidate` (the pipeline keeps a model that did not "
+        "pass its gate as candidate).\n")
     unknown = cli("fingerprint", "--text", "zxqv", home=trained_home)
     assert unknown.returncode == 1 and "vocabulary" in unknown.stderr
 
