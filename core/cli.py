@@ -256,6 +256,7 @@ def progress_line(done: int, total: int, message: str = "") -> None:
 SEED = whole(0, 2**31 - 1)
 VERSION = whole(1, 2**31 - 1)
 MODEL = arg("--model", help="model id or alias (default: production)")
+DATASET = arg("--dataset", required=True, help="dataset name (`datasets` lists them)")
 ENCODING_HELP = ("encoding of text files without a byte-order mark, e.g. utf-8, cp932 "
                  "(Shift-JIS), euc_jp, cp1252 (Latin-1); default: auto, which reads UTF-8 or "
                  "a checked guess and refuses when unsure")
@@ -285,15 +286,20 @@ def _training_args(sweep: bool = False) -> Callable[[], list[Arg]]:
     def build() -> list[Arg]:
         from core.model.engines import DEFAULT_ENGINE, DEFAULTS, ENGINES
         k = DEFAULTS[DEFAULT_ENGINE]["k"]
-        single = [] if sweep else [arg("--k", type=integer, default=k, help="number of topics"),
-                                   arg("--seed", type=SEED),
-                                   arg("--alpha", type=_number_or_text)]
-        return [arg("--dataset", required=True),
+        single = [] if sweep else [
+            arg("--k", type=integer, default=k, help=f"number of topics (default {k})"),
+            arg("--seed", type=SEED, help="random seed (default: the engine's)"),
+            arg("--alpha", type=_number_or_text,
+                help="document-topic prior (default: the engine's; gensim also takes "
+                     "symmetric, asymmetric or auto)")]
+        return [DATASET,
                 arg("--version", type=VERSION, help="dataset version (default: the latest)"),
-                arg("--engine", default=DEFAULT_ENGINE, choices=sorted(ENGINES)),
+                arg("--engine", default=DEFAULT_ENGINE, choices=sorted(ENGINES),
+                    help=f"default {DEFAULT_ENGINE}"),
                 *single,
-                arg("--eta", type=real),
-                arg("--iterations", type=integer),
+                arg("--eta", type=real, help="topic-word prior (default: the engine's)"),
+                arg("--iterations", type=integer,
+                    help="training iterations (default: the engine's)"),
                 arg("--passes", type=integer, help="gensim only"),
                 arg("--spare-share", type=real,
                     help="tomotopy only: train this share of K more topics and keep the K "
@@ -301,7 +307,8 @@ def _training_args(sweep: bool = False) -> Callable[[], list[Arg]]:
                 arg("--diversify", action="store_true",
                     help="tomotopy only: merge topics that share top words and re-split "
                          "another, kept only if neither diversity nor NPMI falls and one rises"),
-                arg("--language", choices=["auto", "en", "ja"]),
+                arg("--language", choices=["auto", "en", "ja"],
+                    help="tokenizer language (default auto: detected from the text)"),
                 arg("--sample", type=integer,
                     help="campaigns the metrics are measured on when there are more "
                          "(default 20000)"),
@@ -353,7 +360,7 @@ def _datasets(args: argparse.Namespace) -> Any:
 
 
 @command("sql", "run one read-only SQL query against the store",
-         arg("query"))
+         arg("query", help='one SELECT statement, e.g. "SELECT * FROM campaigns LIMIT 5"'))
 def _sql(args: argparse.Namespace) -> Any:
     from core.data import sandbox
     return sandbox.run_query(args.query, keep_spare=False).to_dict()
@@ -396,7 +403,8 @@ def _train(args: argparse.Namespace) -> Any:
 @command("sweep", "train a grid of K (and alpha) × seeds, pick the best",
          _training_args(sweep=True),
          arg("--ks", type=integer, nargs="+", required=True, help="values of K"),
-         arg("--seeds", type=SEED, nargs="+", default=[0, 1]),
+         arg("--seeds", type=SEED, nargs="+", default=[0, 1],
+             help="random seeds, each K trained once per seed (default 0 1)"),
          arg("--alphas", nargs="+", help="alpha values to try as well"))
 def _sweep(args: argparse.Namespace) -> Any:
     from core.ops import sweep
@@ -406,7 +414,7 @@ def _sweep(args: argparse.Namespace) -> Any:
 
 
 @command("models", "list registered models with aliases and metrics",
-         arg("--dataset"))
+         arg("--dataset", help="only this dataset's models"))
 def _models(args: argparse.Namespace) -> Any:
     from core.data import datasets
     from core.model import metrics
@@ -422,7 +430,8 @@ def _models(args: argparse.Namespace) -> Any:
 
 @command("topics", "each topic's id, name and top words",
          arg("model_id", nargs="?", default="production", help="id or alias"),
-         arg("--words", type=whole(1, 1000), default=10))
+         arg("--words", type=whole(1, 1000), default=10,
+             help="top words listed per topic (default 10)"))
 def _topics(args: argparse.Namespace) -> Any:
     from core.ops import carry
     from core.serve import naming, registry
@@ -437,7 +446,9 @@ def _topics(args: argparse.Namespace) -> Any:
 
 
 @command("label-topic", "name a topic",
-         arg("model_id"), arg("topic", type=integer), arg("name"))
+         arg("model_id", help="model id or alias"),
+         arg("topic", type=integer, help="topic number (as `topics` lists them)"),
+         arg("name", help='the name; "" removes it'))
 def _label_topic(args: argparse.Namespace) -> Any:
     from core.serve import registry
     model_id = registry.resolve(args.model_id)
@@ -448,8 +459,9 @@ def _label_topic(args: argparse.Namespace) -> Any:
 
 
 @command("promote", "point an alias at a model (production is scored)",
-         arg("model_id"),
-         arg("--alias", default="production", choices=["production", "candidate"]),
+         arg("model_id", help="model id, or 'candidate'"),
+         arg("--alias", default="production", choices=["production", "candidate"],
+             help="default production"),
          arg("--other-dataset", action="store_true",
              help="confirm replacing a production model of another dataset"),
          arg("--force", action="store_true",
@@ -465,7 +477,7 @@ def _promote(args: argparse.Namespace) -> Any:
 
 
 @command("delete-model", "delete a model (never the production one)",
-         arg("model_id"))
+         arg("model_id", help="model id (not an alias)"))
 def _delete_model(args: argparse.Namespace) -> Any:
     from core.ops import drift
     from core.serve import registry
@@ -477,7 +489,7 @@ def _delete_model(args: argparse.Namespace) -> Any:
 
 
 @command("score", "batch-score a model's dataset (default: production)",
-         arg("model_id", nargs="?"),
+         arg("model_id", nargs="?", help="model id or alias (default: production)"),
          arg("--engine", choices=["local", "spark"], default="local",
              help="where to fold the campaigns in (spark: in Spark tasks)"),
          SPARK_MASTER, EXPORT_DIR)
@@ -526,15 +538,16 @@ def _keywords_from(args: argparse.Namespace) -> list[str]:
 
 
 @command("find", "campaigns whose id or name contains TEXT",
-         arg("text"),
-         arg("--limit", type=whole(1), default=20),
+         arg("text", help="part of a campaign id, name or account"),
+         arg("--limit", type=whole(1), default=20, help="campaigns listed (default 20)"),
          MODEL)
 def _find(args: argparse.Namespace) -> Any:
     return _lookup(args).search(args.text, args.limit).to_dict(orient="records")
 
 
 @command("fingerprint", "a campaign's topic fingerprint, stored or folded in",
-         arg("campaign_id", nargs="?"), *KEYWORDS, MODEL)
+         arg("campaign_id", nargs="?", help="a stored campaign (or --text / --file)"),
+         *KEYWORDS, MODEL)
 def _fingerprint(args: argparse.Namespace) -> Any:
     from core.serve import registry, score
     if args.campaign_id and (args.text or args.file):
@@ -572,8 +585,8 @@ def _once_each(ids: list[str]) -> list[str]:
 
 
 @command("neighbors", "most similar campaigns, one JSON object per id",
-         arg("campaign_ids", nargs="+"),
-         arg("-n", type=whole(1), default=10),
+         arg("campaign_ids", nargs="+", help="one or more stored campaigns"),
+         arg("-n", type=whole(1), default=10, help="neighbours per campaign (default 10)"),
          arg("--exclude-account", action="store_true",
              help="leave out campaigns of the same account"),
          arg("--min-terms", type=whole(0), default=0, help="neighbours need this many terms"),
@@ -604,7 +617,8 @@ def _neighbors(args: argparse.Namespace) -> Any:
 
 
 @command("suggest", "suggested actions with their evidence",
-         arg("campaign_id", nargs="?"), *KEYWORDS,
+         arg("campaign_id", nargs="?",
+             help="a stored campaign (or --text / --file / --account)"), *KEYWORDS,
          arg("--account", help="every campaign of this account, ranked together"),
          arg("-n", type=whole(1), default=10, help="neighbours to learn from"),
          _floor_arg(),
@@ -642,7 +656,7 @@ def _suggest(args: argparse.Namespace) -> Any:
 
 @command("ngrams", "1-3 word fragments of a campaign's or an account's search terms, and "
          "the wasteful ones as safe negatives",
-         arg("campaign_id", nargs="?"),
+         arg("campaign_id", nargs="?", help="a campaign of the dataset (or --account)"),
          arg("--account", help="every campaign of this account together"),
          arg("--dataset", help="dataset name (default: the production model's, else demo)"),
          arg("--version", type=integer, help="dataset version (default: newest)"),
@@ -669,11 +683,11 @@ def _map(args: argparse.Namespace) -> Any:
 # --- lifecycle ----------------------------------------------------------------------------
 
 @command("pipeline", "import → train → evaluate → gate → promote → score",
-         arg("--dataset", required=True),
+         DATASET,
          arg("--from", dest="paths", nargs="+", metavar="PATH",
              help="files or folders to import first as a new version"),
          arg("--tolerance", type=number(0, 2), default=0.02,
-             help="how much lower NPMI than production still promotes"),
+             help="how much lower NPMI than production still promotes (default 0.02)"),
          arg("--k", type=integer, default=None,
              help="number of topics (default: the dataset's saved settings, else 20)"),
          _engine_choice,
@@ -714,7 +728,7 @@ def _export_dir_needs_spark_settings(args: argparse.Namespace) -> None:
 
 
 @command("drift", "drift of a dataset version against the production model",
-         arg("--dataset", required=True),
+         DATASET,
          arg("--version", type=VERSION, help="default: the latest"),
          MODEL,
          arg("--other-dataset", action="store_true",
@@ -726,7 +740,7 @@ def _drift(args: argparse.Namespace) -> Any:
 
 
 @command("audit", "the audit log, newest first",
-         arg("--limit", type=whole(1), default=100),
+         arg("--limit", type=whole(1), default=100, help="entries listed (default 100)"),
          arg("--action", help="only this action (import, train, promote, …)"))
 def _audit(args: argparse.Namespace) -> Any:
     from core.data import audit
@@ -735,8 +749,10 @@ def _audit(args: argparse.Namespace) -> Any:
 
 @command("demo", "write a synthetic demo corpus (e.g. a drifted next month)",
          arg("--out", help="Parquet file to write (default: the committed demo corpus)"),
-         arg("--campaigns", type=whole(1), default=3000),  # demo.DEFAULT_CAMPAIGNS
-         arg("--seed", type=SEED, default=7),               # demo.DEFAULT_SEED
+         arg("--campaigns", type=whole(1), default=3000,    # demo.DEFAULT_CAMPAIGNS
+             help="campaigns of the base corpus (default 3000)"),
+         arg("--seed", type=SEED, default=7,                # demo.DEFAULT_SEED
+             help="random seed (default 7, the committed corpus)"),
          arg("--shift", type=number(0, 1), default=0.0,
              help="0 = the committed corpus; up to 1 = a strongly changed next month"),
          uses_store=False)
@@ -775,7 +791,7 @@ def _init(args: argparse.Namespace) -> Any:
 
 @command("serve", "run the scoring service (HTTP/JSON API) with uvicorn",
          arg("--host", default="127.0.0.1", help="address to bind (default loopback)"),
-         arg("--port", type=whole(1, 65535), default=8000),
+         arg("--port", type=whole(1, 65535), default=8000, help="default 8000"),
          arg("--workers", type=whole(1, 64), default=1,
              help="worker processes (each has its own cache and metrics; they share "
                   "the keys' rates)"))
@@ -798,13 +814,13 @@ def _announce_service(url: str, workers: int) -> None:
 
 @command("keys", "API keys of the scoring service", actions=[
     Action("create", "make a key and print it once", (
-        arg("name"),
+        arg("name", help="who or what the key is for"),
         arg("--role", default="account_manager",
             choices=["scorer", "account_manager", "data_scientist"],
             help="scorer keys only read answers; feedback needs account_manager+"),
         arg("--rate", type=integer, default=600, help="requests per minute"))),
     Action("list", "every key, without secrets"),
-    Action("revoke", "revoke a key for good", (arg("name"),))])
+    Action("revoke", "revoke a key for good", (arg("name", help="the key's name"),))])
 def _keys(args: argparse.Namespace) -> Any:
     from core.serve import keys
     if args.keys_command == "create":
@@ -816,7 +832,7 @@ def _keys(args: argparse.Namespace) -> Any:
 
 @command("canary", "share of service traffic sent to the candidate model", actions=[
     Action("set", "send PERCENT of traffic to the candidate (0 = off)",
-           (arg("percent", type=percent),)),
+           (arg("percent", type=percent, help="0 to 100, e.g. 10 or 10%"),)),
     Action("show", "the current share")])
 def _canary(args: argparse.Namespace) -> Any:
     from core.serve import canary
@@ -831,8 +847,9 @@ def _canary(args: argparse.Namespace) -> Any:
                                 "without accounts"),
             arg("phrases", nargs="+", help='brand phrases, e.g. "smile co" smileco'))),
     Action("list", "every account's list, or one account's",
-           (arg("account", nargs="?"),)),
-    Action("clear", "remove an account's brand list", (arg("account"),))])
+           (arg("account", nargs="?", help="only this account"),)),
+    Action("clear", "remove an account's brand list",
+           (arg("account", help="the account whose list is removed"),))])
 def _brands(args: argparse.Namespace) -> Any:
     from core.serve import brand_lists
     if args.brands_command == "set":
@@ -840,9 +857,9 @@ def _brands(args: argparse.Namespace) -> Any:
                 "phrases": brand_lists.set_brand_list(args.account, args.phrases)}
     if args.brands_command == "clear":
         return {"account": args.account, "phrases": brand_lists.clear_brand_list(args.account)}
-    lists = brand_lists.brand_lists()
     if args.account is not None:
-        return {"account": args.account, "phrases": lists.get(args.account, [])}
+        return {"account": args.account, "phrases": brand_lists.listed(args.account)}
+    lists = brand_lists.brand_lists()
     return [{"account": a, "phrases": p} for a, p in lists.items()]
 
 

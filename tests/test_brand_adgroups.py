@@ -223,6 +223,11 @@ def test_brands_cli_sets_lists_clears_audits_and_checks_account_and_role(home):
     assert ok_json(cli("brands", "list", home=home)) == [
         {"account": "Bright Smile Dental", "phrases": ["smile co", "smileco"]}]
     assert ok_json(cli("brands", "list", "Acme Direct Plumbing", home=home))["phrases"] == []
+    # a misspelt account is named as `set` names it (it was listed as [], no list set)
+    typo = cli("brands", "list", "Bright Smile Dentl", home=home)
+    assert typo.returncode == 1 and typo.stdout == ""
+    assert "'Bright Smile Dentl' is in no stored dataset" in typo.stderr
+    assert "'Bright Smile Dental'" in typo.stderr
     with auth.use(auth.User("machine", auth.SCORER)):
         try:
             brand_lists.set_brand_list("Bright Smile Dental", ["other"])

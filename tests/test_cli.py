@@ -196,6 +196,19 @@ def test_model_commands_print_json(trained_home):
         "neighbors", campaign_ids[0], "--format", "csv", home=trained_home, text=False).stdout
     missing = cli("neighbors", campaign_ids[0], "NO-SUCH-CAMPAIGN", home=trained_home)
     assert missing.returncode == 1 and "NO-SUCH-CAMPAIGN" in missing.stderr
+    # as neighbors says it, naming the model's data (was "has no fingerprint under model M",
+    # which a replaced campaign of a newer month got from `fingerprint` alone)
+    absent = cli("fingerprint", "NO-SUCH-CAMPAIGN", home=trained_home)
+    assert absent.returncode == 1 and absent.stderr == missing.stderr
+    assert f"No campaign 'NO-SUCH-CAMPAIGN' in demo v1 (the data of model {model_id})" \
+        in absent.stderr
+    # how to get a candidate (it said "train one and promote it", and `promote M` makes M
+    # production)
+    none = cli("promote", "candidate", home=trained_home)
+    assert none.returncode == 1 and none.stderr == (
+        "error: No model is marked 'candidate' yet: train one and promote it with `python -m "
+        "core promote MODEL_ID --alias candidate` (the pipeline keeps a model that did not "
+        "pass its gate as candidate).\n")
     unknown = cli("fingerprint", "--text", "zxqv", home=trained_home)
     assert unknown.returncode == 1 and "vocabulary" in unknown.stderr
 
@@ -229,6 +242,10 @@ def test_train_and_promote_through_the_quality_gate(trained_home):
     refused = cli("promote", weak["model_id"], home=trained_home)
     assert refused.returncode == 1, refused.stdout
     assert "does not pass the quality gate" in refused.stderr and "--force" in refused.stderr
+    # the seconds of the gate's scoring are said (nothing was printed meanwhile)
+    assert refused.stderr.splitlines()[0] == (
+        f"[  0.0%] Quality gate: scoring the top words of {weak['model_id']} and of "
+        f"production {production} (NPMI)…")
     assert registry.alias("production") == production
     assert len(ok_json(cli("audit", "--action", "promote", home=trained_home))) == promotions
 

@@ -80,3 +80,22 @@ def test_a_setting_is_ascii_digits_only(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("TOPICLAB_SQL_ROW_CAP", "50")
     assert config.sql_row_cap() == 50
     assert cli.build_parser().parse_args(["canary", "set", "5"]).percent == 5.0
+
+
+def test_every_argument_says_what_it_is_in_help() -> None:
+    """`--help` listed 41 arguments by name alone (`sql query`, `label-topic model_id topic
+    name`, `train --seed`, `promote --alias`): a new user had to read the README to learn
+    what `topic` takes or what `--tolerance` defaults to."""
+    import argparse
+
+    def bare(parser: argparse.ArgumentParser, name: str) -> list[str]:
+        found = []
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for word, sub in action.choices.items():
+                    found += bare(sub, f"{name} {word}".strip())
+            elif not isinstance(action, argparse._HelpAction) and not action.help:
+                found.append(f"{name} {'/'.join(action.option_strings) or action.dest}")
+        return found
+
+    assert bare(cli.build_parser(), "") == []

@@ -36,6 +36,14 @@ def test_import_creates_numbered_versions_and_recognises_identical_content(home,
     assert list(versions["version"]) == [2, 1]
     assert datasets.get("shop").version == 2
     assert datasets.terms("shop", 1)["clicks"].iloc[0] == 10  # version 1 untouched
+    # v1's files again: stored already, but not the newest, which training would use
+    older = ingest.import_paths([small_csv], "shop")
+    assert (older.version, older.status) == (1, "unchanged")
+    assert older.warnings == ["these files hold exactly shop v1, stored already; it is not "
+                              "the newest version (v2), which train, drift and the pages use "
+                              "unless told otherwise: give `--version 1` to train on it or "
+                              "check its drift"]
+    assert ingest.import_paths([other], "shop").warnings == []   # the newest: nothing to say
 
 
 def test_files_are_stored_one_at_a_time_and_hashed_as_one_content(home, small_csv, tmp_path):

@@ -357,3 +357,14 @@ def test_settings_that_remain_hold_no_paths(seeded, home):
         "SELECT database_name, schema_name, table_name FROM duckdb_tables()")
     assert "meta" in set(result.frame["table_name"])
     assert not any(str(home) in str(v) for v in result.frame.to_numpy().ravel())
+
+
+def test_a_misspelt_table_or_column_is_named_with_duckdb_s_suggestion(seeded):
+    """DuckDB's hint line (`Did you mean "meta"?`, `Candidate bindings: "key"`) was cut
+    off with everything after the message's first line: the CLI said only that the table
+    did not exist."""
+    with pytest.raises(QueryError, match=r'does not exist.* Did you mean "meta"'):
+        sandbox.run_query("SELECT * FROM metaa")
+    with pytest.raises(QueryError, match=r'not found.* Candidate bindings: "key"') as err:
+        sandbox.run_query("SELECT kye FROM meta")
+    assert "LINE 1" not in str(err.value) and "\n" not in str(err.value)

@@ -226,8 +226,17 @@ def test_weighting_repeats_tokens_by_log_impressions():
 
 
 def test_empty_vocabulary_and_missing_columns_are_clear_errors():
-    with pytest.raises(InputError, match="no words are left"):
+    with pytest.raises(InputError, match="no words are left") as err:
         Corpus.from_frame(_frame(), TextConfig(language="en", no_below=4))
+    assert "(3 documents, no_below=4" in str(err.value) and "there are only 3" in str(err.value)
+    # one campaign (a version of one export file) can share no word with another: the data
+    # is what to change (it said "(1 documents, …): lower no_below")
+    one = _frame()[_frame()["campaign_id"] == "c1"]
+    with pytest.raises(InputError, match=r"\(1 document, no_below=2.*there is only 1; .*more "
+                                         "campaigns"):
+        Corpus.from_frame(one, TextConfig(language="en"))
+    with pytest.raises(InputError, match=r"no_above=0.1\): lower no_below or raise no_above"):
+        Corpus.from_frame(_frame(), TextConfig(language="en", no_below=1, no_above=0.1))
     with pytest.raises(InputError, match="term"):
         Corpus.from_frame(_frame().drop(columns="term"))
 

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
 
@@ -213,6 +214,19 @@ def _respelled_ids(con, dataset: str, staged: list[Path]) -> list[str]:
             "do not apply to these campaigns"]
 
 
+def _older_version(con: duckdb.DuckDBPyConnection, dataset: str, version: int) -> list[str]:
+    """A warning when the files hold exactly a version older than the newest: `train`,
+    `drift` and the pages use the newest, so re-importing the whole account after a
+    one-file version said only `unchanged`, version 1, and training went on the one file."""
+    latest = con.execute("SELECT max(version) FROM datasets WHERE name = ?",
+                         [dataset]).fetchone()[0]
+    if latest is None or version >= latest:
+        return []
+    return [f"these files hold exactly {dataset} v{version}, stored already; it is not the "
+            f"newest version (v{latest}), which train, drift and the pages use unless told "
+            f"otherwise: give `--version {version}` to train on it or check its drift"]
+
+
 def _store(result: readers.ReadResult, dataset: str, staged: list[Path], rows: int,
            campaigns: int, digest: str) -> ImportSummary:
     """The version's row, its terms (from the staged Parquet files) and the audit entry, in
@@ -225,7 +239,8 @@ def _store(result: readers.ReadResult, dataset: str, staged: list[Path], rows: i
         ).fetchone()
         if same:
             return ImportSummary(dataset, same[0], rows, campaigns, digest, "unchanged",
-                                 list(result.files), list(result.warnings))
+                                 list(result.files),
+                                 [*result.warnings, *_older_version(con, dataset, same[0])])
         version = con.execute(
             "SELECT coalesce(max(version), 0) + 1 FROM datasets WHERE name = ?", [dataset]
         ).fetchone()[0]

@@ -79,7 +79,7 @@ def check(con: Any, sql: str) -> None:
     try:
         statements = con.extract_statements(sql)
     except duckdb.Error as err:
-        raise Refused(f"The query could not be parsed: {_first_line(err)}") from None
+        raise Refused(f"The query could not be parsed: {_summary(err)}") from None
     if not statements:  # only `;` or comments: "holds 0 statements" said nothing useful
         raise Refused("The query is empty (no statement, only `;` or comments): write a "
                       "SELECT statement.")
@@ -112,8 +112,12 @@ def _article(word: str) -> str:
     return "an" if word and spoken_vowel else "a"
 
 
-def _first_line(err: BaseException) -> str:
-    return str(err).split("\n")[0]
+def _summary(err: BaseException) -> str:
+    """DuckDB's message with its hints (`Did you mean "campaigns"?`, `Candidate bindings:
+    "name"`) on one line: its first paragraph, before the `LINE 1:` excerpt. Only the
+    first line was kept, so a misspelt table or column was named without the fix."""
+    paragraph = str(err).strip().split("\n\n")[0]
+    return " ".join(line.strip() for line in paragraph.splitlines() if line.strip())
 
 
 def _connect(request: dict[str, Any]) -> Any:
@@ -228,7 +232,7 @@ def _failure(err: BaseException) -> dict[str, Any]:
     """The header for a query that stopped: timeout, memory, or its own error."""
     import duckdb
 
-    text = _first_line(err)
+    text = _summary(err)
     if isinstance(err, duckdb.InterruptException) or "interrupt" in text.lower():
         return {"ok": False, "kind": "timeout", "peak_mb": _rss_mb()}
     if isinstance(err, (duckdb.OutOfMemoryException, MemoryError)) \

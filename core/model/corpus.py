@@ -144,6 +144,20 @@ def _check_some_terms(terms: pd.DataFrame, ids: Sequence[str]) -> None:
                      "empty): there is nothing to learn topics from")
 
 
+def _no_vocabulary(documents: int, cfg: TextConfig) -> str:
+    """Why the vocabulary filters kept no word. Fewer documents than `no_below` can share
+    no word (a version of one campaign: `train` said "(1 documents, no_below=2, …): lower
+    no_below", when the data, not the setting, is what to change)."""
+    found = (f"no words are left after the vocabulary filters ({counted(documents, 'document')}, "
+             f"no_below={cfg.no_below}, no_above={cfg.no_above})")
+    if documents < cfg.no_below:
+        return (f"{found}: a word is kept only when at least {cfg.no_below:,} documents use "
+                f"it, and there {plural(documents, 'is', 'are')} only {documents:,}; topics "
+                "are learnt from the words campaigns share, so train on data with more "
+                "campaigns (or lower no_below)")
+    return f"{found}: lower no_below or raise no_above"
+
+
 def campaign_rows(terms: pd.DataFrame, weight_by: str | None) -> CampaignRows:
     """Group canonical term rows by campaign, with the weighting the config asks for."""
     missing = [c for c in ("campaign_id", "term") if c not in terms.columns]
@@ -449,10 +463,7 @@ class Corpus:
                 f"a stop word, a number, punctuation or shorter than min_token_len="
                 f"{cfg.min_token_len}, so there is nothing to learn topics from")
         if len(dictionary) == 0:
-            raise InputError(
-                f"no words are left after the vocabulary filters ({len(ids)} documents, "
-                f"no_below={cfg.no_below}, no_above={cfg.no_above}): lower no_below or "
-                "raise no_above")
+            raise InputError(_no_vocabulary(len(ids), cfg))
         bow = [dictionary.doc2bow(doc) for doc in weighted]
         vocabulary = [dictionary[i] for i in range(len(dictionary))]
         similarity, vectors = term_vectors.learn_for(tokens, vocabulary, cfg.soft_terms,

@@ -46,6 +46,14 @@ THRESHOLDS = {
     "low_confidence_increase": 0.15,  # absolute rise in the share of low-confidence campaigns
 }
 
+# The measures in words, with the value that crossed: the verdict said "topic shift js
+# crossed the threshold", the key's spelling and no figure.
+MEASURE_NAMES = {
+    "oov_increase": "the rise in out-of-vocabulary words",
+    "topic_shift_js": "the topic shift (Jensen-Shannon distance)",
+    "low_confidence_increase": "the rise in low-confidence campaigns",
+}
+
 
 @dataclass
 class DriftReport:
@@ -67,8 +75,9 @@ class DriftReport:
     def verdict(self) -> str:
         if not self.retrain_recommended:
             return "No retraining needed: every measure is within its threshold."
-        crossed = [name.replace("_", " ") for name, m in self.measures.items() if m["exceeded"]]
-        return f"Retrain recommended: {', '.join(crossed)} crossed the threshold."
+        crossed = [f"{MEASURE_NAMES.get(name, name)} {m['value']:.2f} is above its threshold "
+                   f"{m['threshold']:.2f}" for name, m in self.measures.items() if m["exceeded"]]
+        return f"Retrain recommended: {'; '.join(crossed)}."
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "retrain_recommended": self.retrain_recommended,

@@ -45,6 +45,17 @@ def brand_list(account: str) -> list[str]:
     return brand_lists().get(account, [])
 
 
+def listed(account: str) -> list[str]:
+    """`brands list ACCOUNT`: the account's phrases, [] when it has none, and the error
+    `set_brand_list` gives (with accounts like it) when it has none and is in no stored
+    dataset: a misspelt account was listed as `[]`, as if it had no brand list."""
+    with store.connect(read_only=True) as con:
+        phrases = read_lists(con).get(account)
+        if phrases is None:
+            _check_account(con, account)
+    return list(phrases or ())
+
+
 def _clean(phrases: Sequence[str]) -> list[str]:
     """The phrases normalised, blanks and repeats dropped; an InputError for what would
     store nonsense or silently wipe the list: one string (it was split into its letters),

@@ -402,6 +402,17 @@ def non_finite_metrics(metrics: dict[str, Any]) -> list[str]:
                   if isinstance(value, float) and not math.isfinite(value))
 
 
+# How a model gets each alias: "train one and promote it" led to `promote M`, which makes
+# M production, when the alias missing was the candidate.
+_HOW_TO_MARK = {
+    "production": "train one and promote it (`python -m core promote MODEL_ID`), or run "
+                  "`python -m core pipeline`.",
+    "candidate": "train one and promote it with `python -m core promote MODEL_ID --alias "
+                 "candidate` (the pipeline keeps a model that did not pass its gate as "
+                 "candidate).",
+}
+
+
 def resolve(model_ref: str | None) -> str:
     """A model id from an id, an alias name, or None (= production).
 
@@ -414,7 +425,7 @@ def resolve(model_ref: str | None) -> str:
     if ref in ALIASES:
         model_id = alias(ref)
         if model_id is None:
-            raise NotFoundError(f"No model is marked {ref!r} yet: train one and promote it.")
+            raise NotFoundError(f"No model is marked {ref!r} yet: {_HOW_TO_MARK[ref]}")
         return model_id
     get(ref)
     return ref

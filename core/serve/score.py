@@ -55,8 +55,16 @@ class Fingerprints:
             return self._positions[given_id(campaign_id)]
         except KeyError:
             hint = datasets.campaign_case_hint(given_id(campaign_id), model_id=self.model_id)
-            raise NotFoundError(f"Campaign {quoted(campaign_id)} has no fingerprint under "
-                                f"model {self.model_id}.{hint}") from None
+            raise NotFoundError(f"No campaign {quoted(campaign_id)} in {self._data()}.{hint} "
+                                "Search by name with `python -m core find`.") from None
+
+    def _data(self) -> str:
+        """"demo v2 (the data of model M)", as Lookup names it: a scored model has a
+        fingerprint for every campaign of its data, so an id without one is not in it
+        (`fingerprint C00042` under the shifted month's model said only "has no
+        fingerprint under model M")."""
+        row = registry.get(self.model_id)
+        return f"{row['dataset']} v{row['version']} (the data of model {self.model_id})"
 
     def __post_init__(self) -> None:
         self._positions = {cid: i for i, cid in enumerate(self.campaign_ids)}
