@@ -39,11 +39,12 @@ Keyword = Annotated[str, StringConstraints(max_length=500)]
 
 
 class AnswerError(Exception):
-    """A request (or batch item) that cannot be answered: HTTP-like status + message."""
+    """A request (or batch item) that cannot be answered: HTTP-like status + message, and
+    for a 429 or 503 the seconds a client should wait (`Retry-After`; None: the default)."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, retry_after: str | None = None) -> None:
         super().__init__(message)
-        self.status, self.message = status, message
+        self.status, self.message, self.retry_after = status, message, retry_after
 
 
 class Query(BaseModel):

@@ -364,17 +364,16 @@ class Gateway:
             slot = self.limit.try_acquire()
             if not slot:
                 n = self.limit.limit
-                err = AnswerError(503, f"More than {counted(n, 'request')} "
-                                       f"{plural(n, 'is', 'are')} in flight; retry shortly.")
-                err.retry_after = "1"  # type: ignore[attr-defined]
-                raise err
+                raise AnswerError(503, f"More than {counted(n, 'request')} "
+                                       f"{plural(n, 'is', 'are')} in flight; retry shortly.",
+                                  retry_after="1")
             status, body = await self._answer(request, state, outcome)
         except AnswerError as err:
             status, body = err.status, {"error": err.message}
             if status == 429:
-                headers["Retry-After"] = getattr(err, "retry_after", "1")
+                headers["Retry-After"] = err.retry_after or "1"
             elif status == 503:
-                headers["Retry-After"] = getattr(err, "retry_after", "5")
+                headers["Retry-After"] = err.retry_after or "5"
         except StoreBusyError:  # answers do not read the store; should one, it is not a bug
             log.warning("scoring service: %s found the store busy (request %s)", endpoint,
                         outcome.request_id)
@@ -401,9 +400,7 @@ class Gateway:
         `keys.find`), and every request let in still needs a slot."""
         if state.starting:   # no key is known yet: a 401 would tell a client to give up
             problem, retry = self.starting()
-            err = AnswerError(503, f"Not ready: {problem}.")
-            err.retry_after = str(retry)  # type: ignore[attr-defined]
-            raise err
+            raise AnswerError(503, f"Not ready: {problem}.", retry_after=str(retry))
         key = keys.find(one_api_key(request), state.keys)
         if key is None:
             given = "missing" if not request.headers.get("x-api-key") else "unknown or revoked"
@@ -472,10 +469,9 @@ class Gateway:
         wait = self._take(key, count, paid)
         if wait > 0:
             what = f" (this batch counts as {count:,})" if count > 1 else ""
-            err = AnswerError(429, f"Key {key.name!r} is over its rate of "
-                                   f"{key.rate_per_minute} requests a minute{what}.")
-            err.retry_after = throttle.retry_after(wait)  # type: ignore[attr-defined]
-            raise err
+            raise AnswerError(429, f"Key {key.name!r} is over its rate of "
+                                   f"{key.rate_per_minute} requests a minute{what}.",
+                              retry_after=throttle.retry_after(wait))
 
     def _take(self, key: keys.ApiKey, count: int, paid: int = 0) -> float:
         """`count` tokens from the key's bucket: 0, or the seconds until they are there."""
