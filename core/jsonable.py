@@ -25,6 +25,18 @@ COUNT_KEYS = frozenset({"topic", "keywords", "impressions", "clicks", "terms",
                         "search_terms", "campaigns", "rank", "n", "k", "runs", "version"})
 
 
+def python_numbers(value: Any) -> Any:
+    """`value` with numpy numbers (in dicts, lists and tuples too) as Python's, for a
+    model's manifest and settings: a grid from `np.arange` or a results frame gave
+    np.int64 settings, and `save` failed with "Object of type int64 is not JSON
+    serializable"."""
+    if isinstance(value, dict):
+        return {k: python_numbers(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(python_numbers(v) for v in value)
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def decimal_number(value: Decimal) -> int | float | None:
     """A DuckDB HUGEINT or DECIMAL (sums, casts) as a JSON number, not text; None when it
     is not finite."""

@@ -52,6 +52,7 @@ from core.errors import (
     plural,
     quoted,
 )
+from core.jsonable import python_numbers
 from core.model import actions, artifact, brand, namewords, relevance
 from core.model.brand import BrandIndex
 from core.model.corpus import Corpus, EncodedCounts, Encoder
@@ -572,12 +573,12 @@ class CampaignModel(BaseEstimator):
         if self.engine_params is not None and not isinstance(self.engine_params, Mapping):
             raise InputError(f"engine_params must be a dict of engine settings, not "
                              f"{self.engine_params!r:.80}")
-        params = _plain(dict(self.engine_params or {}))
+        params = python_numbers(dict(self.engine_params or {}))
         for name in ("k", "seed"):
             if name in params:
                 raise InputError(f"give {name} as CampaignModel({name}=...), not in "
                                  "engine_params")
-        seed = _plain(self.seed)
+        seed = python_numbers(self.seed)
         for name, value in {"seed": seed, **params}.items():  # as TrainSpec does
             check_param(self.engine, name, value)
         return make_engine(self.engine, k=int(self.k), seed=seed, **params)
@@ -885,21 +886,9 @@ def _settings_as_trained(model: CampaignModel) -> dict[str, Any]:
     """The estimator's settings for its manifest, copied: `engine_params` is the caller's
     dict, so changing it after fit (`params["iterations"] = 999` for the next model)
     changed what the fitted model's manifest, `save` and `load` said it was trained with."""
-    settings = _plain(copy.deepcopy(model.get_params()))
+    settings = python_numbers(copy.deepcopy(model.get_params()))
     settings["text"] = None if model.text is None else model._text_config().to_dict()
     return settings
-
-
-def _plain(value: Any) -> Any:
-    """`value` with numpy numbers (in dicts and lists too) as Python's, for the manifest
-    and the engine: settings from a grid (`np.arange`, a results frame) made `save` fail
-    ("Object of type int64 is not JSON serializable") or were written as the text "30",
-    and an engine's np.int64 iterations were left out of the manifest's params."""
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return type(value)(_plain(v) for v in value)
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def _frame_currency(terms: pd.DataFrame) -> str | None:

@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 
 from core.data.match_types import strip_match_decoration
 from core.errors import InputError, quoted
+from core.jsonable import python_numbers
 from core.plain_text import first_hidden
 
 LANGUAGES = ("auto", "en", "ja")
@@ -123,9 +124,7 @@ class TextConfig:
                              "comma-separated text.")
         object.__setattr__(self, "extra_stopwords", tuple(self.extra_stopwords))
         for f in dataclasses.fields(self):  # numpy numbers (a grid from np.arange) as
-            value = getattr(self, f.name)   # Python's: `save` could not write np.int64
-            if type(value).__module__ == "numpy" and hasattr(value, "item"):
-                object.__setattr__(self, f.name, value.item())
+            object.__setattr__(self, f.name, python_numbers(getattr(self, f.name)))
         for name in (*_WHOLE_SETTINGS, *_REAL_SETTINGS):  # compared below: `no_below="3"`
             value = getattr(self, name)                    # was a bare TypeError
             if not isinstance(value, numbers.Real):
