@@ -287,7 +287,7 @@ def _training_args(sweep: bool = False) -> Callable[[], list[Arg]]:
         from core.model.engines import DEFAULT_ENGINE, DEFAULTS, ENGINES
         k = DEFAULTS[DEFAULT_ENGINE]["k"]
         single = [] if sweep else [
-            arg("--k", type=integer, default=k, help=f"number of topics (default {k})"),
+            arg("--k", type=integer, default=k, help="number of topics (default %(default)s)"),
             arg("--seed", type=SEED, help="random seed (default: the engine's)"),
             arg("--alpha", type=_number_or_text,
                 help="document-topic prior (default: the engine's; gensim also takes "
@@ -295,7 +295,7 @@ def _training_args(sweep: bool = False) -> Callable[[], list[Arg]]:
         return [DATASET,
                 arg("--version", type=VERSION, help="dataset version (default: the latest)"),
                 arg("--engine", default=DEFAULT_ENGINE, choices=sorted(ENGINES),
-                    help=f"default {DEFAULT_ENGINE}"),
+                    help="default %(default)s"),
                 *single,
                 arg("--eta", type=real, help="topic-word prior (default: the engine's)"),
                 arg("--iterations", type=integer,
@@ -431,7 +431,7 @@ def _models(args: argparse.Namespace) -> Any:
 @command("topics", "each topic's id, name and top words",
          arg("model_id", nargs="?", default="production", help="id or alias"),
          arg("--words", type=whole(1, 1000), default=10,
-             help="top words listed per topic (default 10)"))
+             help="top words listed per topic (default %(default)s)"))
 def _topics(args: argparse.Namespace) -> Any:
     from core.ops import carry
     from core.serve import naming, registry
@@ -461,7 +461,7 @@ def _label_topic(args: argparse.Namespace) -> Any:
 @command("promote", "point an alias at a model (production is scored)",
          arg("model_id", help="model id, or 'candidate'"),
          arg("--alias", default="production", choices=["production", "candidate"],
-             help="default production"),
+             help="default %(default)s"),
          arg("--other-dataset", action="store_true",
              help="confirm replacing a production model of another dataset"),
          arg("--force", action="store_true",
@@ -539,7 +539,7 @@ def _keywords_from(args: argparse.Namespace) -> list[str]:
 
 @command("find", "campaigns whose id or name contains TEXT",
          arg("text", help="part of a campaign id, name or account"),
-         arg("--limit", type=whole(1), default=20, help="campaigns listed (default 20)"),
+         arg("--limit", type=whole(1), default=20, help="campaigns listed (default %(default)s)"),
          MODEL)
 def _find(args: argparse.Namespace) -> Any:
     return _lookup(args).search(args.text, args.limit).to_dict(orient="records")
@@ -586,7 +586,7 @@ def _once_each(ids: list[str]) -> list[str]:
 
 @command("neighbors", "most similar campaigns, one JSON object per id",
          arg("campaign_ids", nargs="+", help="one or more stored campaigns"),
-         arg("-n", type=whole(1), default=10, help="neighbours per campaign (default 10)"),
+         arg("-n", type=whole(1), default=10, help="neighbours per campaign (default %(default)s)"),
          arg("--exclude-account", action="store_true",
              help="leave out campaigns of the same account"),
          arg("--min-terms", type=whole(0), default=0, help="neighbours need this many terms"),
@@ -687,7 +687,7 @@ def _map(args: argparse.Namespace) -> Any:
          arg("--from", dest="paths", nargs="+", metavar="PATH",
              help="files or folders to import first as a new version"),
          arg("--tolerance", type=number(0, 2), default=0.02,
-             help="how much lower NPMI than production still promotes (default 0.02)"),
+             help="how much lower NPMI than production still promotes (default %(default)s)"),
          arg("--k", type=integer, default=None,
              help="number of topics (default: the dataset's saved settings, else 20)"),
          _engine_choice,
@@ -740,7 +740,7 @@ def _drift(args: argparse.Namespace) -> Any:
 
 
 @command("audit", "the audit log, newest first",
-         arg("--limit", type=whole(1), default=100, help="entries listed (default 100)"),
+         arg("--limit", type=whole(1), default=100, help="entries listed (default %(default)s)"),
          arg("--action", help="only this action (import, train, promote, …)"))
 def _audit(args: argparse.Namespace) -> Any:
     from core.data import audit
@@ -750,9 +750,9 @@ def _audit(args: argparse.Namespace) -> Any:
 @command("demo", "write a synthetic demo corpus (e.g. a drifted next month)",
          arg("--out", help="Parquet file to write (default: the committed demo corpus)"),
          arg("--campaigns", type=whole(1), default=3000,    # demo.DEFAULT_CAMPAIGNS
-             help="campaigns of the base corpus (default 3000)"),
+             help="campaigns of the base corpus (default %(default)s)"),
          arg("--seed", type=SEED, default=7,                # demo.DEFAULT_SEED
-             help="random seed (default 7, the committed corpus)"),
+             help="random seed (default %(default)s, the committed corpus)"),
          arg("--shift", type=number(0, 1), default=0.0,
              help="0 = the committed corpus; up to 1 = a strongly changed next month"),
          uses_store=False)
