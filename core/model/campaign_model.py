@@ -499,13 +499,42 @@ def read_terms(paths: str | Path | Sequence[str | Path],
     elif not isinstance(paths, Iterable) or isinstance(paths, bytes | Mapping):
         raise InputError(f"read_terms takes a file or folder name, or a list of them, not "
                          f"{paths!r:.80}")
-    result = read_paths(list(paths), encoding=encoding)
+    paths = list(paths)
+    if not paths:  # as glob.glob of a pattern that matches nothing gives: "no files given"
+        raise InputError("read_terms: the list of paths is empty (a glob.glob(...) that "
+                         "matched no file gives one); name files or folders")
+    for path in paths:
+        _check_not_a_pattern(path)
+    result = read_paths(paths, encoding=encoding)
     for message in result.warnings:
         warnings.warn(message, UserWarning, stacklevel=2)
     frame = (result.frame.sort_values(["source_file", "source_line"], kind="stable")
              .reset_index(drop=True))
     frame.attrs[CURRENCY_ATTR] = result.currency
     return frame
+
+
+def _check_not_a_pattern(path: object) -> None:
+    """A path holding `*`, `?` or `[` that names nothing is a pattern, which read_terms
+    does not expand (a shell does, Python does not): `read_terms("exports/*.csv")` said
+    "no such file or folder", as if the files were not there."""
+    if not isinstance(path, str | PathLike):
+        return  # read_paths names what is not a path
+    text = fspath(path)
+    if not isinstance(text, str) or not any(c in text for c in "*?[") or (
+            given_path(text).exists()):
+        return
+    import glob
+
+    pattern = str(given_path(text))
+    found = len(glob.glob(pattern))
+    said = "no such file or folder; read_terms does not expand patterns such as *"
+    if not found:
+        raise InputError(f"{said}, and as a pattern it matches nothing either", file=text)
+    folder = Path(pattern).parent
+    raise InputError(f"{said} (as a pattern it matches {counted(found, 'path')}): give "
+                     f"read_terms(glob.glob({pattern!r})), or the folder {str(folder)!r} to "
+                     "read every file in it", file=text)
 
 
 # -- the estimator ------------------------------------------------------------------------
