@@ -482,6 +482,35 @@ def test_term_types_in_a_reports_spelling_are_read_as_an_import_reads_them(fitte
     assert model.terms_["term_type"].isna().sum() == 1
 
 
+def test_rows_headed_as_an_export_are_pointed_to_read_terms(fitted) -> None:
+    """A frame of an export read with pandas ("Campaign ID", "Keyword", as Google Ads
+    heads them) was "term rows lack the columns 'campaign_id', 'term'", naming neither the
+    columns it had nor `read_terms`, which maps them: both are said, with the rename that
+    would do, in fit, transform and load alike; other columns are listed, at most 8."""
+    from core import CampaignModel, InputError
+
+    export = pd.DataFrame({"Campaign ID": ["C1", "C2"], "Keyword": ["plumber", "drain"],
+                           "Clicks": [3, 4], "Currency code": ["JPY", "JPY"]})
+    said = re.escape(
+        "term rows lack the columns 'campaign_id', 'term'; their columns are 'Campaign ID', "
+        "'Keyword', 'Clicks', 'Currency code'. These look like an export's headers: read its "
+        "files with read_terms (from core import read_terms), which maps them and reads their "
+        "values as an import does, or rename them: .rename(columns={'Campaign ID': "
+        "'campaign_id', 'Keyword': 'term', 'Clicks': 'clicks'})")
+    with pytest.raises(InputError, match=f"^{said}$"):
+        CampaignModel(**MODEL_ARGS).fit(export)
+    with pytest.raises(InputError, match=f"^{said}$"):
+        fitted.transform(export)
+    renamed = export.rename(columns={"Campaign ID": "campaign_id", "Keyword": "term"})
+    with warnings.catch_warnings():  # words the model may not know: a warning, not this
+        warnings.simplefilter("ignore")
+        assert list(fitted.transform(renamed).index) == ["C1", "C2"]  # the rename reads
+    wide = pd.DataFrame({f"c{i}": ["x"] for i in range(12)})
+    with pytest.raises(InputError, match=r"their columns are 'c0', 'c1', 'c2', 'c3', 'c4', "
+                                         r"'c5', 'c6', 'c7', … \(12 in all\)$"):
+        CampaignModel(**MODEL_ARGS).fit(wide)
+
+
 def test_messages_listing_names_agree_with_how_many(fitted) -> None:
     """Messages listing names read "lack the column(s) ['term']" and "Unknown role(s) …"
     whether one name was missing or several."""
@@ -490,9 +519,11 @@ def test_messages_listing_names_agree_with_how_many(fitted) -> None:
     from core.model import engines
 
     rows = pd.DataFrame({"campaign_id": ["C1"], "term": ["plumber"]})
-    with pytest.raises(InputError, match=r"term rows lack the column 'term'$"):
+    with pytest.raises(InputError, match=r"term rows lack the column 'term'; their columns "
+                                         r"are 'campaign_id'$"):
         CampaignModel(**MODEL_ARGS).fit(rows[["campaign_id"]])
-    with pytest.raises(InputError, match=r"lack the columns 'campaign_id', 'term'$"):
+    with pytest.raises(InputError, match=r"lack the columns 'campaign_id', 'term'; their "
+                                         r"columns are 'a', 'b'$"):
         CampaignModel(**MODEL_ARGS).fit(rows.rename(columns={"campaign_id": "a", "term": "b"}))
     with pytest.raises(InputError, match=r"has no parameter 'iteration'; it takes"):
         engines.make_engine("tomotopy", iteration=5)

@@ -39,6 +39,7 @@ from sklearn.utils import metadata_routing
 
 from core import whole
 from core.config import STORE_FILE
+from core.data.columns import lacking_columns
 from core.data.currencies import checked_code
 from core.data.files import given_path
 from core.data.schema import METRIC_COLUMNS, ROW_POSITION
@@ -48,7 +49,6 @@ from core.errors import (
     TopicLabError,
     case_hint,
     counted,
-    listed,
     plural,
     quoted,
 )
@@ -971,7 +971,7 @@ def _check_same_campaigns(terms: pd.DataFrame, campaign_ids: Sequence[str], path
     version or dataset) gave neighbours without names and empty or wrong actions, silently."""
     missing_columns = [c for c in ("campaign_id", "term") if c not in terms.columns]
     if missing_columns:
-        raise InputError(f"term rows lack the {listed('column', missing_columns)}")
+        raise InputError(lacking_columns(terms.columns, missing_columns))
     # the campaigns fit learns from: those with a term (`corpus.campaign_rows`); a
     # campaign whose rows have none is not in the model, so its own rows loaded must match
     given = set(terms.loc[terms["term"].notna(), "campaign_id"].dropna().astype(str).unique())
