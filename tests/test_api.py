@@ -786,6 +786,30 @@ def test_numpy_settings_save_and_load_as_numbers(fitted, tmp_path: Path) -> None
     assert clone(loaded).fit(terms).fingerprints_.equals(model.fingerprints_)
 
 
+@pytest.mark.parametrize(("settings", "said"), [
+    ({"k": np.float64(5.0)}, "K must be a whole number from 2 to 500, not 5.0."),
+    ({"engine_params": {"iterations": np.float64(30)}},
+     "iterations must be a whole number from 1 to 100,000, not 30.0."),
+    ({"term_weight": np.float32(1.5)}, "term_weight must be a number from 0 to 1, not 1.5"),
+    ({"text": {"no_below": np.float64(2.5)}},
+     "TextConfig: no_below must be a whole number, not 2.5"),
+])
+def test_numpy_settings_show_as_numbers_in_messages(fitted, settings: dict,
+                                                    said: str) -> None:
+    """A value from a grid is a numpy number, which numpy 2 writes `np.float64(5.0)`: the
+    message read "K must be a whole number …, not np.float64(5.0)". Shown as the number
+    (`core.errors.shown`, which every setting's message uses), before any training."""
+    from core import CampaignModel, InputError
+    from core.errors import shown
+
+    with pytest.raises(InputError, match=f"^{re.escape(said)}$"):
+        CampaignModel(**{**MODEL_ARGS, **settings}).fit(fitted.terms_.iloc[:50])
+    with pytest.raises(InputError, match=r"^n must be a whole number of at least 1, not 2\.0\.$"):
+        fitted.neighbors("C00042", n=np.float64(2.0))
+    assert [shown(v) for v in (np.int64(3), np.True_, np.str_("a"), "a", None)] == [
+        "3", "True", "'a'", "'a'", "None"]
+
+
 def test_a_damaged_saved_model_is_named_as_damaged(fitted, tmp_path: Path) -> None:
     """A truncated terms.parquet was pyarrow's "ArrowInvalid: … Parquet magic bytes not
     found in footer", a truncated counts.npz "BadZipFile: File is not a zip file", where a

@@ -51,6 +51,7 @@ from core.errors import (
     counted,
     plural,
     quoted,
+    shown,
 )
 from core.model import actions, artifact, brand, namewords, relevance
 from core.model.brand import BrandIndex
@@ -597,7 +598,7 @@ class CampaignModel(BaseEstimator):
     def _make_engine(self) -> Engine:
         if isinstance(self.k, bool) or not isinstance(self.k, int | np.integer) or not (
                 2 <= self.k <= MAX_K):
-            raise InputError(f"K must be a whole number from 2 to {MAX_K}, not {self.k!r}.")
+            raise InputError(f"K must be a whole number from 2 to {MAX_K}, not {shown(self.k)}.")
         if self.engine_params is not None and not isinstance(self.engine_params, Mapping):
             raise InputError(f"engine_params must be a dict of engine settings, not "
                              f"{self.engine_params!r:.80}")

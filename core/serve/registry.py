@@ -36,6 +36,7 @@ from core.errors import (
     TopicLabError,
     case_hint,
     quoted,
+    shown,
 )
 from core.model import actions, artifact, spark_session
 from core.model.corpus import EncodedCounts, Encoder
@@ -665,7 +666,7 @@ def _check_label(topic: object, label: object) -> str:
     picker, table, CSV and API answer: a bell or a newline in one would garble them, and a
     topic of 1.5 was stored as topic 2 (DuckDB rounds it into the INTEGER column)."""
     if isinstance(topic, bool) or not isinstance(topic, int | np.integer):
-        raise InputError(f"A topic is a whole number (its id), not {topic!r}.")
+        raise InputError(f"A topic is a whole number (its id), not {shown(topic)}.")
     return plain_line(label, "topic name", MAX_LABEL)
 
 
