@@ -1266,6 +1266,49 @@ def test_register_finds_the_version_of_the_rows_the_model_was_fitted_on(
     assert registry.list_models().set_index("model_id").loc[model_id, "version"] == 1
 
 
+def test_registering_the_same_model_twice_returns_its_id(fitted, demo_file: Path,
+                                                         home: Path) -> None:
+    """A notebook cell `register_fitted(model, "demo")` run twice registered the model
+    twice: two registry rows and folders of one model. The second call (or one of a
+    pickled copy) returns the id the model has, with a warning, adding nothing; the check
+    is in the transaction that inserts, so a register racing it adds nothing either. A
+    model deleted since is registered anew."""
+    import pickle
+
+    from core.data import ingest, store
+    from core.model import metrics
+    from core.model.corpus import Corpus
+    from core.serve import registry
+
+    def models() -> list[str]:
+        return store.query("SELECT model_id FROM models ORDER BY model_id")["model_id"].tolist()
+
+    ingest.import_paths([demo_file], "demo")
+    first = registry.register_fitted(fitted, "demo")
+    with pytest.warns(UserWarning, match=rf"already registered on demo v1, as {first}: its id "
+                                         r"is returned and nothing is added"):
+        assert registry.register_fitted(fitted, "demo") == first
+    with pytest.warns(UserWarning, match="already registered"):
+        assert registry.register_fitted(pickle.loads(pickle.dumps(fitted)), "demo") == first
+    assert models() == [first]
+    assert [p.name for p in registry.model_dir(first).parent.iterdir()] == [first]
+    # a register that passed the first look (a race): the transaction finds the model
+    identity = registry.fitted_identity(fitted, "demo", 1)
+    info = registry.get(first)
+    again = registry.register(
+        engine=fitted.engine_, engine_name="tomotopy", encoder=fitted.encoder_,
+        params=fitted.manifest_["params"], dataset="demo", version=1,
+        dataset_hash=info["dataset_hash"],
+        metrics=metrics.evaluate(fitted.engine_, Corpus.from_frame(
+            fitted.terms_, fitted.encoder_.tokenizer.config)),
+        timings={}, model_id="racing-copy", fitted=identity)
+    assert again == first and models() == [first]
+    assert not registry.model_dir("racing-copy").exists()
+    registry.delete(first)
+    renewed = registry.register_fitted(fitted, "demo")
+    assert renewed != first and models() == [renewed]
+
+
 def test_register_refuses_what_is_no_model_or_no_dataset_name(fitted, demo_file: Path,
                                                              home: Path) -> None:
     """A notebook passing a model id, or a dataset name that is no text, got
