@@ -878,6 +878,23 @@ def test_a_missing_topic_name_is_no_name(fitted, tmp_path: Path) -> None:
     assert "nan" not in model.topics()["name"].tolist()
 
 
+def test_fit_transform_gives_what_transform_gives_after_fit(fitted) -> None:
+    """scikit-learn's transformers have `fit_transform`; CampaignModel had none
+    (AttributeError, so no Pipeline step of it either). It fits, then answers what
+    `transform` of the same rows answers, in transform's order: campaigns as the rows
+    first name them, not sorted as `fingerprints_`."""
+    from sklearn.base import clone
+
+    terms = fitted.terms_.iloc[:3000].iloc[::-1]  # first named: not in id order
+    model = clone(fitted)
+    fingerprints = model.fit_transform(terms)
+    assert hasattr(model, "fingerprints_")  # fitted, as fit leaves it
+    pd.testing.assert_frame_equal(fingerprints, model.transform(terms))
+    assert fingerprints.index.tolist() == terms["campaign_id"].drop_duplicates().tolist()
+    assert fingerprints.index.tolist() != sorted(fingerprints.index)
+    assert np.allclose(fingerprints.sum(axis=1), 1, atol=1e-5)
+
+
 def test_transform_says_which_campaigns_it_could_not_read(fitted) -> None:
     """A campaign whose words the model does not know got the engine's prior (1/K each) as
     if read from its terms, and one with no term was left out of the answer, silently."""

@@ -703,12 +703,29 @@ class CampaignModel(BaseEstimator):
 
     # -- answers --------------------------------------------------------------------------
     def transform(self, terms: pd.DataFrame) -> pd.DataFrame:
-        """Fingerprints of the campaigns in other term rows (campaign_id x topic)."""
+        """Fingerprints of the campaigns in other term rows (campaign_id x topic), one row
+        per campaign with a term, in the order the rows first name them (not sorted, as
+        `fingerprints_` is)."""
         self._check_fitted()
         terms = _checked_frame("transform", terms)
         ids, matrix, _ = self.encoder_.encode_frame(terms, as_matrix=True)
+        return self._fingerprints_of(terms, ids, matrix)
+
+    def fit_transform(self, terms: pd.DataFrame, y: None = None) -> pd.DataFrame:
+        """`fit(terms)`, then the fingerprints `transform(terms)` gives, in its row order
+        (campaigns as the rows first name them), as scikit-learn's fit_transform: it was
+        missing, so a Pipeline step or `fit_transform` call failed. The rows are encoded
+        once: fit's own encoding is what `transform` would make of them again."""
+        self.fit(terms, y)
+        return self._fingerprints_of(self.terms_, self.counts_.campaign_ids,
+                                     self.counts_.matrix)
+
+    def _fingerprints_of(self, terms: pd.DataFrame, ids: Sequence[str], matrix: Any
+                         ) -> pd.DataFrame:
+        """The fingerprints of encoded campaigns (`ids`, rows of `matrix`), warning of
+        those `_unread_campaigns` finds at the user's line."""
         for note in _unread_campaigns(terms, ids, matrix):
-            warnings.warn(note, UserWarning, stacklevel=2)
+            warnings.warn(note, UserWarning, stacklevel=3)
         weights = self.engine_.transform(matrix).astype(np.float32)
         return pd.DataFrame(weights, index=pd.Index(ids, name="campaign_id"),
                             columns=pd.RangeIndex(weights.shape[1], name="topic"))
