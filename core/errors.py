@@ -18,6 +18,19 @@ def quoted(value: object, limit: int = 200) -> str:
     return f"{text[:40]!r}… ({len(text):,} characters)"
 
 
+def shown(value: object) -> str:
+    """A setting or argument as messages show it: its repr, a numpy number (or bool or
+    text) as the Python value it holds. numpy 2 writes `np.float64(5.0)`, so a value from
+    a grid (`np.arange`, a results frame) read "K must be a whole number …, not
+    np.float64(5.0)". numpy is not imported here."""
+    if type(value).__module__ == "numpy" and getattr(value, "shape", None) == () and hasattr(
+            value, "item"):
+        item = value.item()  # type: ignore[attr-defined]
+        # a float32's item is 0.10000000149011612; its str is 0.1, as given
+        return repr(item) if isinstance(item, str | bytes) else str(value)
+    return repr(value)
+
+
 def plural(n: int, one: str, many: str | None = None) -> str:
     """`one` for a count of 1, else `many` (`one` + "s" unless given): the word or verb
     that agrees with a count. Messages wrote "1 of its 3,000 campaigns are not in them"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numbers
 
-from core.errors import InputError
+from core.errors import InputError, shown
 
 
 def whole(name: str, value: object, minimum: int = 1) -> int:
@@ -20,7 +20,7 @@ def whole(name: str, value: object, minimum: int = 1) -> int:
     2.0: a count is not measured), NaN or infinity, or a number below `minimum`."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise InputError(f"{name} must be a whole number of at least {minimum}, not "
-                         f"{value!r}.")
+                         f"{shown(value)}.")
     return int(value)
 
 
@@ -29,7 +29,7 @@ def flag(name: str, value: object) -> bool:
     too) are yes and no; "no", "false", 0 or None were read as Python reads them."""
     if isinstance(value, bool) or _numpy_bool(value):
         return bool(value)
-    raise InputError(f"{name} must be True or False, not {value!r:.80}.")
+    raise InputError(f"{name} must be True or False, not {shown(value):.80}.")
 
 
 def _numpy_bool(value: object) -> bool:

@@ -482,6 +482,35 @@ def test_term_types_in_a_reports_spelling_are_read_as_an_import_reads_them(fitte
     assert model.terms_["term_type"].isna().sum() == 1
 
 
+def test_rows_headed_as_an_export_are_pointed_to_read_terms(fitted) -> None:
+    """A frame of an export read with pandas ("Campaign ID", "Keyword", as Google Ads
+    heads them) was "term rows lack the columns 'campaign_id', 'term'", naming neither the
+    columns it had nor `read_terms`, which maps them: both are said, with the rename that
+    would do, in fit, transform and load alike; other columns are listed, at most 8."""
+    from core import CampaignModel, InputError
+
+    export = pd.DataFrame({"Campaign ID": ["C1", "C2"], "Keyword": ["plumber", "drain"],
+                           "Clicks": [3, 4], "Currency code": ["JPY", "JPY"]})
+    said = re.escape(
+        "term rows lack the columns 'campaign_id', 'term'; their columns are 'Campaign ID', "
+        "'Keyword', 'Clicks', 'Currency code'. These look like an export's headers: read its "
+        "files with read_terms (from core import read_terms), which maps them and reads their "
+        "values as an import does, or rename them: .rename(columns={'Campaign ID': "
+        "'campaign_id', 'Keyword': 'term', 'Clicks': 'clicks'})")
+    with pytest.raises(InputError, match=f"^{said}$"):
+        CampaignModel(**MODEL_ARGS).fit(export)
+    with pytest.raises(InputError, match=f"^{said}$"):
+        fitted.transform(export)
+    renamed = export.rename(columns={"Campaign ID": "campaign_id", "Keyword": "term"})
+    with warnings.catch_warnings():  # words the model may not know: a warning, not this
+        warnings.simplefilter("ignore")
+        assert list(fitted.transform(renamed).index) == ["C1", "C2"]  # the rename reads
+    wide = pd.DataFrame({f"c{i}": ["x"] for i in range(12)})
+    with pytest.raises(InputError, match=r"their columns are 'c0', 'c1', 'c2', 'c3', 'c4', "
+                                         r"'c5', 'c6', 'c7', … \(12 in all\)$"):
+        CampaignModel(**MODEL_ARGS).fit(wide)
+
+
 def test_messages_listing_names_agree_with_how_many(fitted) -> None:
     """Messages listing names read "lack the column(s) ['term']" and "Unknown role(s) …"
     whether one name was missing or several."""
@@ -490,9 +519,11 @@ def test_messages_listing_names_agree_with_how_many(fitted) -> None:
     from core.model import engines
 
     rows = pd.DataFrame({"campaign_id": ["C1"], "term": ["plumber"]})
-    with pytest.raises(InputError, match=r"term rows lack the column 'term'$"):
+    with pytest.raises(InputError, match=r"term rows lack the column 'term'; their columns "
+                                         r"are 'campaign_id'$"):
         CampaignModel(**MODEL_ARGS).fit(rows[["campaign_id"]])
-    with pytest.raises(InputError, match=r"lack the columns 'campaign_id', 'term'$"):
+    with pytest.raises(InputError, match=r"lack the columns 'campaign_id', 'term'; their "
+                                         r"columns are 'a', 'b'$"):
         CampaignModel(**MODEL_ARGS).fit(rows.rename(columns={"campaign_id": "a", "term": "b"}))
     with pytest.raises(InputError, match=r"has no parameter 'iteration'; it takes"):
         engines.make_engine("tomotopy", iteration=5)
@@ -755,6 +786,30 @@ def test_numpy_settings_save_and_load_as_numbers(fitted, tmp_path: Path) -> None
     assert clone(loaded).fit(terms).fingerprints_.equals(model.fingerprints_)
 
 
+@pytest.mark.parametrize(("settings", "said"), [
+    ({"k": np.float64(5.0)}, "K must be a whole number from 2 to 500, not 5.0."),
+    ({"engine_params": {"iterations": np.float64(30)}},
+     "iterations must be a whole number from 1 to 100,000, not 30.0."),
+    ({"term_weight": np.float32(1.5)}, "term_weight must be a number from 0 to 1, not 1.5"),
+    ({"text": {"no_below": np.float64(2.5)}},
+     "TextConfig: no_below must be a whole number, not 2.5"),
+])
+def test_numpy_settings_show_as_numbers_in_messages(fitted, settings: dict,
+                                                    said: str) -> None:
+    """A value from a grid is a numpy number, which numpy 2 writes `np.float64(5.0)`: the
+    message read "K must be a whole number …, not np.float64(5.0)". Shown as the number
+    (`core.errors.shown`, which every setting's message uses), before any training."""
+    from core import CampaignModel, InputError
+    from core.errors import shown
+
+    with pytest.raises(InputError, match=f"^{re.escape(said)}$"):
+        CampaignModel(**{**MODEL_ARGS, **settings}).fit(fitted.terms_.iloc[:50])
+    with pytest.raises(InputError, match=r"^n must be a whole number of at least 1, not 2\.0\.$"):
+        fitted.neighbors("C00042", n=np.float64(2.0))
+    assert [shown(v) for v in (np.int64(3), np.True_, np.str_("a"), "a", None)] == [
+        "3", "True", "'a'", "'a'", "None"]
+
+
 def test_a_damaged_saved_model_is_named_as_damaged(fitted, tmp_path: Path) -> None:
     """A truncated terms.parquet was pyarrow's "ArrowInvalid: … Parquet magic bytes not
     found in footer", a truncated counts.npz "BadZipFile: File is not a zip file", where a
@@ -821,6 +876,23 @@ def test_a_missing_topic_name_is_no_name(fitted, tmp_path: Path) -> None:
     assert model.topic_names_[0] == "Plumbing"
     assert model.topic_names_[1:4] == fitted.topic_names_[1:4]
     assert "nan" not in model.topics()["name"].tolist()
+
+
+def test_fit_transform_gives_what_transform_gives_after_fit(fitted) -> None:
+    """scikit-learn's transformers have `fit_transform`; CampaignModel had none
+    (AttributeError, so no Pipeline step of it either). It fits, then answers what
+    `transform` of the same rows answers, in transform's order: campaigns as the rows
+    first name them, not sorted as `fingerprints_`."""
+    from sklearn.base import clone
+
+    terms = fitted.terms_.iloc[:3000].iloc[::-1]  # first named: not in id order
+    model = clone(fitted)
+    fingerprints = model.fit_transform(terms)
+    assert hasattr(model, "fingerprints_")  # fitted, as fit leaves it
+    pd.testing.assert_frame_equal(fingerprints, model.transform(terms))
+    assert fingerprints.index.tolist() == terms["campaign_id"].drop_duplicates().tolist()
+    assert fingerprints.index.tolist() != sorted(fingerprints.index)
+    assert np.allclose(fingerprints.sum(axis=1), 1, atol=1e-5)
 
 
 def test_transform_says_which_campaigns_it_could_not_read(fitted) -> None:
@@ -1209,6 +1281,49 @@ def test_register_finds_the_version_of_the_rows_the_model_was_fitted_on(
         registry.register_fitted(fitted, "demo", version=2)
     model_id = registry.register_fitted(fitted, "demo")
     assert registry.list_models().set_index("model_id").loc[model_id, "version"] == 1
+
+
+def test_registering_the_same_model_twice_returns_its_id(fitted, demo_file: Path,
+                                                         home: Path) -> None:
+    """A notebook cell `register_fitted(model, "demo")` run twice registered the model
+    twice: two registry rows and folders of one model. The second call (or one of a
+    pickled copy) returns the id the model has, with a warning, adding nothing; the check
+    is in the transaction that inserts, so a register racing it adds nothing either. A
+    model deleted since is registered anew."""
+    import pickle
+
+    from core.data import ingest, store
+    from core.model import metrics
+    from core.model.corpus import Corpus
+    from core.serve import registry
+
+    def models() -> list[str]:
+        return store.query("SELECT model_id FROM models ORDER BY model_id")["model_id"].tolist()
+
+    ingest.import_paths([demo_file], "demo")
+    first = registry.register_fitted(fitted, "demo")
+    with pytest.warns(UserWarning, match=rf"already registered on demo v1, as {first}: its id "
+                                         r"is returned and nothing is added"):
+        assert registry.register_fitted(fitted, "demo") == first
+    with pytest.warns(UserWarning, match="already registered"):
+        assert registry.register_fitted(pickle.loads(pickle.dumps(fitted)), "demo") == first
+    assert models() == [first]
+    assert [p.name for p in registry.model_dir(first).parent.iterdir()] == [first]
+    # a register that passed the first look (a race): the transaction finds the model
+    identity = registry.fitted_identity(fitted, "demo", 1)
+    info = registry.get(first)
+    again = registry.register(
+        engine=fitted.engine_, engine_name="tomotopy", encoder=fitted.encoder_,
+        params=fitted.manifest_["params"], dataset="demo", version=1,
+        dataset_hash=info["dataset_hash"],
+        metrics=metrics.evaluate(fitted.engine_, Corpus.from_frame(
+            fitted.terms_, fitted.encoder_.tokenizer.config)),
+        timings={}, model_id="racing-copy", fitted=identity)
+    assert again == first and models() == [first]
+    assert not registry.model_dir("racing-copy").exists()
+    registry.delete(first)
+    renewed = registry.register_fitted(fitted, "demo")
+    assert renewed != first and models() == [renewed]
 
 
 def test_register_refuses_what_is_no_model_or_no_dataset_name(fitted, demo_file: Path,

@@ -620,6 +620,32 @@ def test_read_terms_names_what_is_not_a_path(tmp_path: Path, monkeypatch: pytest
         read_terms(paths)
 
 
+def test_read_terms_says_a_pattern_is_not_expanded(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """`read_terms("exports/*.csv")` said "no such file or folder", as if the files were
+    missing: a pattern is named as one, with the call that reads its files; the list
+    `glob.glob` gives is read, and an empty one (a pattern matching nothing) is named."""
+    import glob
+
+    from core import read_terms
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "exports").mkdir()
+    for name in ("a.csv", "b.csv"):
+        (tmp_path / "exports" / name).write_text(f"campaign_id,term\n{name},shoes\n")
+    with pytest.raises(InputError, match=re.escape(
+            "exports/*.csv: no such file or folder; read_terms does not expand patterns such "
+            "as * (as a pattern it matches 2 paths): give read_terms(glob.glob("
+            "'exports/*.csv')), or the folder 'exports' to read every file in it")):
+        read_terms("exports/*.csv")
+    with pytest.raises(InputError, match=r"exports/\*\.xlsx: .* it matches nothing either$"):
+        read_terms(["exports/a.csv", "exports/*.xlsx"])
+    assert read_terms(glob.glob("exports/*.csv"))["campaign_id"].tolist() == ["a.csv", "b.csv"]
+    with pytest.raises(InputError, match=r"the list of paths is empty \(a glob\.glob"):
+        read_terms(glob.glob("exports/*.xlsx"))
+    (tmp_path / "exports" / "[x].csv").write_text("campaign_id,term\nx,shoes\n")
+    assert read_terms("exports/[x].csv")["campaign_id"].tolist() == ["x"]  # a real name
+
+
 def test_a_byte_order_mark_wins_over_the_chosen_encoding(home: Path) -> None:
     sony = REPO / "tests" / "fixtures" / "sony" / "PO_brand.csv"
     assert sony.read_bytes()[:2] == b"\xff\xfe"

@@ -256,6 +256,38 @@ def unread_term_columns(headers: Sequence[str], matched: dict[str, int]) -> list
             and not (kept in SEARCH_TERM_NAMES and name in KEYWORD_NAMES)]
 
 
+COLUMNS_SHOWN = 8  # columns a message about missing ones lists at most
+
+
+def lacking_columns(found: Sequence[object], missing: Sequence[str]) -> str:
+    """Why term rows given as a frame cannot be read: the canonical columns they lack, the
+    columns they have, and, when those are an export's headers ("Campaign ID", "Keyword",
+    as Google Ads names them and an import accepts), how to read them. "term rows lack
+    the columns 'campaign_id', 'term'" named neither what the frame held nor the reader
+    that maps such headers."""
+    from core.errors import listed
+
+    names = [str(c) for c in found]
+    shown = ", ".join(map(repr, names[:COLUMNS_SHOWN]))
+    if len(names) > COLUMNS_SHOWN:
+        shown += f", … ({len(names):,} in all)"
+    said = (f"term rows lack the {listed('column', missing)}; "
+            + (f"their columns are {shown}" if names else "they have no columns"))
+    try:
+        matched = match_columns(names)
+    except InputError:  # two columns of one name: no mapping to offer
+        return said
+    if not any(column in matched for column in missing):
+        return said
+    renames: dict[str, str] = {}
+    for column, index in matched.items():
+        if column != "currency" and names[index] != column:
+            renames.setdefault(names[index], column)
+    return (f"{said}. These look like an export's headers: read its files with read_terms (from "
+            f"core import read_terms), which maps them and reads their values as an import "
+            f"does, or rename them: .rename(columns={renames!r})")
+
+
 def accepted_names(column: str) -> str:
     """The English aliases of one canonical column, for error messages (the translated
     ones are summed up: listing them all would bury the message)."""

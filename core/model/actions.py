@@ -59,6 +59,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.data.columns import lacking_columns
 from core.data.currencies import format_money
 from core.data.schema import METRIC_COLUMNS
 from core.errors import InputError, counted, listed, plural
@@ -161,7 +162,7 @@ def campaign_totals(terms: pd.DataFrame) -> pd.DataFrame:
     answer, most of it overhead on a handful of rows.
     """
     if "campaign_id" not in terms.columns:
-        raise InputError("term rows lack the column 'campaign_id'")
+        raise InputError(lacking_columns(terms.columns, ["campaign_id"]))
     metrics = np.column_stack([_numeric(terms, c).to_numpy() for c in METRIC_COLUMNS])
     codes, ids = pd.factorize(terms["campaign_id"].astype(str).to_numpy())
     is_keyword = ((terms["term_type"].fillna("keyword") == "keyword").to_numpy()

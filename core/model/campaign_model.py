@@ -39,6 +39,7 @@ from sklearn.utils import metadata_routing
 
 from core import whole
 from core.config import STORE_FILE
+from core.data.columns import lacking_columns
 from core.data.currencies import checked_code
 from core.data.files import given_path
 from core.data.schema import METRIC_COLUMNS, ROW_POSITION
@@ -48,9 +49,9 @@ from core.errors import (
     TopicLabError,
     case_hint,
     counted,
-    listed,
     plural,
     quoted,
+    shown,
 )
 from core.jsonable import python_numbers
 from core.model import actions, artifact, brand, namewords, relevance
@@ -500,13 +501,42 @@ def read_terms(paths: str | Path | Sequence[str | Path],
     elif not isinstance(paths, Iterable) or isinstance(paths, bytes | Mapping):
         raise InputError(f"read_terms takes a file or folder name, or a list of them, not "
                          f"{paths!r:.80}")
-    result = read_paths(list(paths), encoding=encoding)
+    paths = list(paths)
+    if not paths:  # as glob.glob of a pattern that matches nothing gives: "no files given"
+        raise InputError("read_terms: the list of paths is empty (a glob.glob(...) that "
+                         "matched no file gives one); name files or folders")
+    for path in paths:
+        _check_not_a_pattern(path)
+    result = read_paths(paths, encoding=encoding)
     for message in result.warnings:
         warnings.warn(message, UserWarning, stacklevel=2)
     frame = (result.frame.sort_values(["source_file", "source_line"], kind="stable")
              .reset_index(drop=True))
     frame.attrs[CURRENCY_ATTR] = result.currency
     return frame
+
+
+def _check_not_a_pattern(path: object) -> None:
+    """A path holding `*`, `?` or `[` that names nothing is a pattern, which read_terms
+    does not expand (a shell does, Python does not): `read_terms("exports/*.csv")` said
+    "no such file or folder", as if the files were not there."""
+    if not isinstance(path, str | PathLike):
+        return  # read_paths names what is not a path
+    text = fspath(path)
+    if not isinstance(text, str) or not any(c in text for c in "*?[") or (
+            given_path(text).exists()):
+        return
+    import glob
+
+    pattern = str(given_path(text))
+    found = len(glob.glob(pattern))
+    said = "no such file or folder; read_terms does not expand patterns such as *"
+    if not found:
+        raise InputError(f"{said}, and as a pattern it matches nothing either", file=text)
+    folder = Path(pattern).parent
+    raise InputError(f"{said} (as a pattern it matches {counted(found, 'path')}): give "
+                     f"read_terms(glob.glob({pattern!r})), or the folder {str(folder)!r} to "
+                     "read every file in it", file=text)
 
 
 # -- the estimator ------------------------------------------------------------------------
@@ -569,7 +599,7 @@ class CampaignModel(BaseEstimator):
     def _make_engine(self) -> Engine:
         if isinstance(self.k, bool) or not isinstance(self.k, int | np.integer) or not (
                 2 <= self.k <= MAX_K):
-            raise InputError(f"K must be a whole number from 2 to {MAX_K}, not {self.k!r}.")
+            raise InputError(f"K must be a whole number from 2 to {MAX_K}, not {shown(self.k)}.")
         if self.engine_params is not None and not isinstance(self.engine_params, Mapping):
             raise InputError(f"engine_params must be a dict of engine settings, not "
                              f"{self.engine_params!r:.80}")
@@ -674,12 +704,29 @@ class CampaignModel(BaseEstimator):
 
     # -- answers --------------------------------------------------------------------------
     def transform(self, terms: pd.DataFrame) -> pd.DataFrame:
-        """Fingerprints of the campaigns in other term rows (campaign_id x topic)."""
+        """Fingerprints of the campaigns in other term rows (campaign_id x topic), one row
+        per campaign with a term, in the order the rows first name them (not sorted, as
+        `fingerprints_` is)."""
         self._check_fitted()
         terms = _checked_frame("transform", terms)
         ids, matrix, _ = self.encoder_.encode_frame(terms, as_matrix=True)
+        return self._fingerprints_of(terms, ids, matrix)
+
+    def fit_transform(self, terms: pd.DataFrame, y: None = None) -> pd.DataFrame:
+        """`fit(terms)`, then the fingerprints `transform(terms)` gives, in its row order
+        (campaigns as the rows first name them), as scikit-learn's fit_transform: it was
+        missing, so a Pipeline step or `fit_transform` call failed. The rows are encoded
+        once: fit's own encoding is what `transform` would make of them again."""
+        self.fit(terms, y)
+        return self._fingerprints_of(self.terms_, self.counts_.campaign_ids,
+                                     self.counts_.matrix)
+
+    def _fingerprints_of(self, terms: pd.DataFrame, ids: Sequence[str], matrix: Any
+                         ) -> pd.DataFrame:
+        """The fingerprints of encoded campaigns (`ids`, rows of `matrix`), warning of
+        those `_unread_campaigns` finds at the user's line."""
         for note in _unread_campaigns(terms, ids, matrix):
-            warnings.warn(note, UserWarning, stacklevel=2)
+            warnings.warn(note, UserWarning, stacklevel=3)
         weights = self.engine_.transform(matrix).astype(np.float32)
         return pd.DataFrame(weights, index=pd.Index(ids, name="campaign_id"),
                             columns=pd.RangeIndex(weights.shape[1], name="topic"))
@@ -931,7 +978,7 @@ def _check_same_campaigns(terms: pd.DataFrame, campaign_ids: Sequence[str], path
     version or dataset) gave neighbours without names and empty or wrong actions, silently."""
     missing_columns = [c for c in ("campaign_id", "term") if c not in terms.columns]
     if missing_columns:
-        raise InputError(f"term rows lack the {listed('column', missing_columns)}")
+        raise InputError(lacking_columns(terms.columns, missing_columns))
     # the campaigns fit learns from: those with a term (`corpus.campaign_rows`); a
     # campaign whose rows have none is not in the model, so its own rows loaded must match
     given = set(terms.loc[terms["term"].notna(), "campaign_id"].dropna().astype(str).unique())

@@ -28,7 +28,8 @@ import pandas as pd
 import scipy.sparse as sp
 from gensim.corpora import Dictionary
 
-from core.errors import InputError, counted, listed, plural
+from core.data.columns import lacking_columns
+from core.errors import InputError, counted, plural
 from core.model import campaign_vectors, term_vectors
 from core.model.engines import bow_matrix
 from core.model.text import TextConfig, Tokenizer, check_numbers
@@ -162,7 +163,7 @@ def campaign_rows(terms: pd.DataFrame, weight_by: str | None) -> CampaignRows:
     """Group canonical term rows by campaign, with the weighting the config asks for."""
     missing = [c for c in ("campaign_id", "term") if c not in terms.columns]
     if missing:
-        raise InputError(f"term rows lack the {listed('column', missing)}")
+        raise InputError(lacking_columns(terms.columns, missing))
     if weight_by and weight_by not in terms.columns:
         raise InputError(f"weight_by={weight_by!r} but the data has no such column")
     _check_campaign_ids(terms)

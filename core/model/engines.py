@@ -33,7 +33,7 @@ from typing import Any, ClassVar, NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
-from core.errors import InputError, listed
+from core.errors import InputError, listed, shown
 from core.model import spark_session
 from core.progress import Progress
 
@@ -177,7 +177,7 @@ def check_param(engine: str, name: str, value: Any) -> None:
         if not (isinstance(value, numbers.Integral) and not isinstance(value, bool)
                 and low <= value <= high):
             raise InputError(f"{name} must be a whole number from {low:,} to {high:,}, "
-                             f"not {value!r}.")
+                             f"not {shown(value)}.")
     elif name in _REAL:
         low, high = _REAL[name]
         if value is None and engine != "tomotopy" and name in ("alpha", "eta"):
@@ -188,18 +188,18 @@ def check_param(engine: str, name: str, value: Any) -> None:
         if isinstance(value, str):
             named = sorted(GENSIM_NAMED.get(name, ())) if engine == "gensim" else []
             words = f" or one of {named}" if named else ""
-            raise InputError(f"{engine} needs a number{words} for {name}, not {value!r}.")
+            raise InputError(f"{engine} needs a number{words} for {name}, not {shown(value)}.")
         if not is_number(value) or not math.isfinite(value):
-            raise InputError(f"{name} must be a finite number, not {value!r}.")
+            raise InputError(f"{name} must be a finite number, not {shown(value)}.")
         inclusive = name in _LOW_INCLUDED
         if not (low <= value <= high if inclusive else low < value <= high):
             relation = "at least" if inclusive else "greater than"
             raise InputError(f"{name} must be {relation} {low:g} and at most {high:g}, "
-                             f"not {value!r}.")
+                             f"not {shown(value)}.")
     elif name == "master" and not _blank(value):   # blank: TOPICLAB_SPARK_MASTER, local[*]
         spark_session.check_master(value, "master")
     elif name == "term_weight" and value not in _TERM_WEIGHTS:
-        raise InputError(f"term_weight must be one of {sorted(_TERM_WEIGHTS)}, not {value!r}.")
+        raise InputError(f"term_weight must be one of {sorted(_TERM_WEIGHTS)}, not {shown(value)}.")
 
 
 def _blank(value: Any) -> bool:
@@ -718,13 +718,13 @@ class SparkLDA(Engine):
         """Refuse values MLlib would reject, with a message, before Spark starts."""
         if not isinstance(self.iterations, int) or self.iterations < 1:
             raise InputError(f"iterations must be a whole number of at least 1, "
-                             f"not {self.iterations!r}.")
+                             f"not {shown(self.iterations)}.")
         if not 0 < self.subsampling_rate <= 1:
             raise InputError(f"subsampling_rate must be in (0, 1], not {self.subsampling_rate}")
         if self.batch_documents is not None and not (
                 isinstance(self.batch_documents, int) and self.batch_documents >= 1):
             raise InputError("batch_documents must be a whole number of at least 1 or None, "
-                             f"not {self.batch_documents!r}.")
+                             f"not {shown(self.batch_documents)}.")
         if self.learning_offset <= 0 or not 0.5 < self.learning_decay <= 1:
             raise InputError("learning_offset must be positive and learning_decay in (0.5, 1].")
 
@@ -813,7 +813,8 @@ class BitermTM(Engine):
         import bitermplus
 
         if not isinstance(self.window, int) or self.window < 2:
-            raise InputError(f"window must be a whole number of at least 2, not {self.window!r}")
+            raise InputError("window must be a whole number of at least 2, not "
+                             f"{shown(self.window)}")
         token2id = corpus.dictionary.token2id
         docs = [np.fromiter((token2id[w] for w in tokens if w in token2id), dtype=np.int32)
                 for tokens in corpus.tokens]

@@ -70,7 +70,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from core.errors import InputError, NotFoundError
+from core.errors import InputError, NotFoundError, shown
 from core.model import term_vectors
 from core.model.campaign_vectors import CampaignVectors
 
@@ -151,7 +151,7 @@ def check_weights(term_weight: object, vector_weight: object) -> None:
     for name, value in (("term_weight", term_weight), ("vector_weight", vector_weight)):
         if (isinstance(value, bool) or not isinstance(value, numbers.Real)
                 or not 0 <= value <= 1):
-            raise InputError(f"{name} must be a number from 0 to 1, not {value!r}")
+            raise InputError(f"{name} must be a number from 0 to 1, not {shown(value)}")
     if term_weight + vector_weight > 1 + 1e-9:  # type: ignore[operator]
         raise InputError(f"term_weight + vector_weight must be at most 1, not "
                          f"{term_weight} + {vector_weight}")
@@ -186,7 +186,7 @@ class NeighborIndex:
             word_similarity: sp.spmatrix | None = None,
             word_vectors: np.ndarray | None = None) -> NeighborIndex:
         if self.metric not in METRICS:
-            raise InputError(f"metric must be one of {METRICS}, not {self.metric!r}")
+            raise InputError(f"metric must be one of {METRICS}, not {shown(self.metric)}")
         check_weights(self.term_weight, self.vector_weight)
         fp = np.asarray(fingerprints, dtype=np.float32)
         if fp.ndim != 2 or fp.shape[0] != len(ids):

@@ -38,7 +38,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from core.errors import InputError, TopicLabError
+from core.errors import InputError, TopicLabError, shown
 from core.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -296,7 +296,7 @@ def driver_memory() -> str:
     value = os.environ.get("TOPICLAB_SPARK_DRIVER_MEMORY", "2g").strip()
     if not re.fullmatch(r"[1-9]\d*([kmgtp]b?|b)?", value, re.I):
         raise InputError(f"TOPICLAB_SPARK_DRIVER_MEMORY must be a size such as 2g or 4096m, "
-                         f"not {value!r}")
+                         f"not {shown(value)}")
     return value
 
 
@@ -306,7 +306,7 @@ def shuffle_partitions() -> str:
     value = os.environ.get("TOPICLAB_SPARK_PARTITIONS", "8").strip()
     if not value.isdigit() or int(value) < 1:
         raise InputError(f"TOPICLAB_SPARK_PARTITIONS must be a whole number of at least 1, "
-                         f"not {value!r}")
+                         f"not {shown(value)}")
     return value
 
 

@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from core.data.match_types import strip_match_decoration
-from core.errors import InputError, quoted
+from core.errors import InputError, quoted, shown
 from core.jsonable import python_numbers
 from core.plain_text import first_hidden
 
@@ -75,12 +75,12 @@ def check_numbers(config: TextConfig) -> None:
     for name in _WHOLE_SETTINGS:
         value = getattr(config, name)
         if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-            raise InputError(f"TextConfig: {name} must be a whole number, not {value!r}")
+            raise InputError(f"TextConfig: {name} must be a whole number, not {shown(value)}")
     for name in _REAL_SETTINGS:
         value = getattr(config, name)
         if isinstance(value, bool) or not isinstance(value, numbers.Real) \
                 or not math.isfinite(value):
-            raise InputError(f"TextConfig: {name} must be a finite number, not {value!r}")
+            raise InputError(f"TextConfig: {name} must be a finite number, not {shown(value)}")
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,7 @@ class TextConfig:
         for name in (*_WHOLE_SETTINGS, *_REAL_SETTINGS):  # compared below: `no_below="3"`
             value = getattr(self, name)                    # was a bare TypeError
             if not isinstance(value, numbers.Real):
-                raise InputError(f"TextConfig: {name} must be a number, not {value!r}")
+                raise InputError(f"TextConfig: {name} must be a number, not {shown(value)}")
         checks = [
             (self.language in LANGUAGES, f"language must be one of {LANGUAGES}"),
             (self.weight_by in WEIGHTINGS, f"weight_by must be one of {WEIGHTINGS}"),

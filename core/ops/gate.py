@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from core.data import store
-from core.errors import InputError, PermissionDenied, StoreBusyError, TopicLabError
+from core.errors import InputError, PermissionDenied, StoreBusyError, TopicLabError, shown
 from core.model import metrics
 from core.model.metrics import DIVERSITY_FLOOR
 from core.model.text import TextConfig
@@ -49,7 +49,7 @@ def check_tolerance(tolerance: Any) -> float:
     if isinstance(tolerance, bool) or not isinstance(tolerance, numbers.Real) \
             or not math.isfinite(tolerance) or not 0 <= tolerance <= MAX_TOLERANCE:
         raise InputError(f"tolerance must be a finite number from 0 to {MAX_TOLERANCE:g}, "
-                         f"not {tolerance!r}.")
+                         f"not {shown(tolerance)}.")
     return float(tolerance)
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from core.data import auth, datasets, store
-from core.errors import InputError
+from core.errors import InputError, shown
 from core.memory import releases_memory
 from core.model import metrics, namewords
 from core.model.corpus import Corpus
@@ -62,15 +62,17 @@ class TrainSpec:
         any work (tomotopy aborts the whole process on K = 0; NaN or inf alpha/eta train
         a model whose every fingerprint is NaN)."""
         if isinstance(self.k, bool) or not isinstance(self.k, int) or not MIN_K <= self.k <= MAX_K:
-            raise InputError(f"K must be a whole number from {MIN_K} to {MAX_K}, not {self.k!r}.")
+            raise InputError(f"K must be a whole number from {MIN_K} to {MAX_K}, not "
+                             f"{shown(self.k)}.")
         make_engine(self.engine, k=self.k, **self.params)  # unknown engine or parameter names
         for name, value in self.params.items():
             check_param(self.engine, name, value)
         share = self.heldout_share
         if not is_number(share) or not 0 <= share < 1:
-            raise InputError(f"heldout_share must be a number in [0, 1), not {share!r}.")
+            raise InputError(f"heldout_share must be a number in [0, 1), not {shown(share)}.")
         if isinstance(self.sample, bool) or not isinstance(self.sample, int) or self.sample < 2:
-            raise InputError(f"sample must be a whole number of at least 2, not {self.sample!r}.")
+            raise InputError("sample must be a whole number of at least 2, not "
+                             f"{shown(self.sample)}.")
         check_stopwords(self.text.extra_stopwords)  # here, not in TextConfig: saved models load
         check_numbers(self.text)
 

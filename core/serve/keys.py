@@ -19,7 +19,7 @@ import duckdb
 import pandas as pd
 
 from core.data import audit, auth, store
-from core.errors import InputError, NotFoundError
+from core.errors import InputError, NotFoundError, shown
 
 # Roles a key can have: a person's roles (core.data.auth) plus `scorer`, a machine key that
 # may only read answers (no feedback).
@@ -69,7 +69,8 @@ def _check(name: str, role: str, rate: int) -> None:
     # A float rate was stored rounded into the INTEGER column (2.5 as 2) while the answer
     # said 2.5; a string was a TypeError traceback.
     if isinstance(rate, bool) or not isinstance(rate, int):
-        raise InputError(f"--rate must be a whole number of requests per minute, not {rate!r}.")
+        raise InputError("--rate must be a whole number of requests per minute, not "
+                         f"{shown(rate)}.")
     if not 1 <= rate <= MAX_RATE:
         raise InputError(f"--rate must be between 1 and {MAX_RATE:,} requests per minute, "
                          f"not {rate}.")

@@ -22,7 +22,7 @@ import pandas as pd
 from core import memory, whole
 from core.data import datasets, store, term_file
 from core.data.schema import ROW_POSITION
-from core.errors import InputError, NotFoundError, quoted
+from core.errors import InputError, NotFoundError, quoted, shown
 from core.model import actions, brand
 from core.model.brand import BrandIndex
 from core.model.campaign_model import (
@@ -425,4 +425,4 @@ def neighbor_floor(min_similarity: float) -> tuple[float, float]:
 def _check_floor(min_similarity: float) -> None:
     if isinstance(min_similarity, bool) or not isinstance(min_similarity, int | float) or \
             not 0 <= min_similarity <= 1:
-        raise InputError(f"min_similarity must be between 0 and 1, not {min_similarity!r}.")
+        raise InputError(f"min_similarity must be between 0 and 1, not {shown(min_similarity)}.")

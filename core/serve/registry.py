@@ -36,6 +36,7 @@ from core.errors import (
     TopicLabError,
     case_hint,
     quoted,
+    shown,
 )
 from core.model import actions, artifact, spark_session
 from core.model.corpus import EncodedCounts, Encoder
@@ -85,12 +86,15 @@ def register(*, engine: Any, engine_name: str, encoder: Encoder, params: dict[st
              dataset: str, version: int, dataset_hash: str, metrics: dict[str, Any],
              timings: dict[str, Any], sweep_id: str | None = None,
              model_id: str | None = None, counts: EncodedCounts | None = None,
-             name_words: dict[str, list[str]] | None = None) -> str:
+             name_words: dict[str, list[str]] | None = None, fitted: str | None = None) -> str:
     """Write the artifact atomically, then its registry row (with an audit entry).
 
     `counts`: the encoded term matrix of the dataset version's campaigns, saved with the
     model so that scoring, Lookup and Topics need not encode the terms again.
-    `name_words`: brand and place words, left out of automatic topic names."""
+    `name_words`: brand and place words, left out of automatic topic names.
+    `fitted`: the identity of a notebook model (`register_fitted`), kept in the audit
+    entry; when a registered model already has it, checked in the transaction that would
+    insert the row, nothing is added and that model's id is returned."""
     k = int(engine.topic_term_.shape[0])
     model_id = model_id or new_model_id(engine_name, k)
     text_config = encoder.tokenizer.config.to_dict()
@@ -111,26 +115,63 @@ def register(*, engine: Any, engine_name: str, encoder: Encoder, params: dict[st
                            manifest=manifest, counts=counts)
     try:
         with store.transaction() as con:
-            con.execute(
-                "INSERT INTO models VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [model_id, engine_name, _json(params), _json(text_config), dataset, version,
-                 dataset_hash, k, manifest["vocab_size"], _json(metrics), _json(timings),
-                 _json(manifest["library_versions"]), sweep_id, audit.now(),
-                 manifest["created_by"]],
-            )
-            audit.record(con, "train", model_id,
-                         {"dataset": f"{dataset} v{version}", "engine": engine_name,
-                          "k": k, "npmi": metrics.get("npmi")})
+            existing = fitted and registered_fitted(fitted, con)
+            if not existing:
+                con.execute(
+                    "INSERT INTO models VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [model_id, engine_name, _json(params), _json(text_config), dataset,
+                     version, dataset_hash, k, manifest["vocab_size"], _json(metrics),
+                     _json(timings), _json(manifest["library_versions"]), sweep_id,
+                     audit.now(), manifest["created_by"]],
+                )
+                audit.record(con, "train", model_id,
+                             {"dataset": f"{dataset} v{version}", "engine": engine_name,
+                              "k": k, "npmi": metrics.get("npmi"),
+                              **({FITTED_KEY: fitted} if fitted else {})})
     except BaseException:
         shutil.rmtree(final, ignore_errors=True)
         raise
+    if existing:  # registered meanwhile (another call on the same model): this copy goes
+        shutil.rmtree(final, ignore_errors=True)
+        return existing
     return model_id
+
+
+FITTED_KEY = "fitted"  # the audit detail holding a notebook model's identity
+
+
+def registered_fitted(fitted: str, con: duckdb.DuckDBPyConnection | None = None) -> str | None:
+    """The id of the registered model (not deleted) that `register_fitted` registered from
+    a model of identity `fitted` (`fitted_identity`), else None; on `con` when given, so
+    that the check and the insert are one transaction."""
+    sql = ("SELECT a.target FROM audit a JOIN models m ON m.model_id = a.target "
+           f"WHERE a.action = 'train' AND a.details->>'{FITTED_KEY}' = ? ORDER BY a.id LIMIT 1")
+    row = (con.execute(sql, [fitted]).fetchone() if con is not None
+           else store.query_one(sql, [fitted]))
+    return None if row is None else str(row[0])
+
+
+def fitted_identity(model: CampaignModel, dataset: str, version: int) -> str:
+    """What makes a fitted model the same one, whichever object holds it (a pickled copy
+    too): its engine, settings, vocabulary and learnt topic-word weights, on one dataset
+    version. A hash of them."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for part in (model.manifest_["engine"], _json(model.manifest_["params"]),
+                 _json(model.encoder_.tokenizer.config.to_dict()), dataset, str(version),
+                 "\n".join(model.vocabulary_)):
+        digest.update(part.encode("utf-8") + b"\0")
+    digest.update(np.ascontiguousarray(model.topic_term_, dtype=np.float64).tobytes())
+    return digest.hexdigest()
 
 
 def register_fitted(model: Any, dataset: str, version: int | None = None) -> str:
     """Register a `CampaignModel` fitted outside the store (e.g. in a notebook) on the
     rows of a dataset version: refused unless its term rows are that version's content.
-    Its metrics are measured here; score it (or promote it) to use it in Lookup."""
+    Its metrics are measured here; score it (or promote it) to use it in Lookup. The same
+    model registered again (a cell run twice) is not added twice: the id it has is
+    returned, with a warning."""
     from core.data import ingest
     from core.data.schema import TERM_COLUMNS
     from core.model import metrics
@@ -155,16 +196,36 @@ def register_fitted(model: Any, dataset: str, version: int | None = None) -> str
     if rows_hash != info.content_hash:
         raise InputError(f"The model was fitted on other rows than {info.label} "
                          f"({info.rows} rows): fit it on read_terms of the same files.")
+    fitted = fitted_identity(model, info.name, info.version)
+    if existing := registered_fitted(fitted):  # before measuring and writing it again
+        return _already_registered(existing, info.label)
     corpus = Corpus.from_frame(model.terms_, model.encoder_.tokenizer.config)
     if corpus.vocabulary != model.vocabulary_:
         raise InputError("Tokenising the model's rows again gave another vocabulary; "
                          "refit the model with this version of Topic Lab.")
-    return register(engine=model.engine_, engine_name=model.manifest_["engine"],
-                    encoder=model.encoder_, params=model.manifest_["params"],
-                    dataset=info.name, version=info.version, dataset_hash=info.content_hash,
-                    metrics=metrics.evaluate(model.engine_, corpus),
-                    timings=model.manifest_.get("timings", {}), counts=model.counts_,
-                    name_words=model.manifest_.get("name_words"))
+    model_id = new_model_id(model.manifest_["engine"], int(model.manifest_["k"]))
+    registered = register(engine=model.engine_, engine_name=model.manifest_["engine"],
+                          encoder=model.encoder_, params=model.manifest_["params"],
+                          dataset=info.name, version=info.version,
+                          dataset_hash=info.content_hash,
+                          metrics=metrics.evaluate(model.engine_, corpus),
+                          timings=model.manifest_.get("timings", {}), counts=model.counts_,
+                          name_words=model.manifest_.get("name_words"), model_id=model_id,
+                          fitted=fitted)
+    return registered if registered == model_id else _already_registered(registered,
+                                                                         info.label)
+
+
+def _already_registered(model_id: str, version: str) -> str:
+    """`model_id`, the registered model a second `register_fitted` of the same model found,
+    said with a warning: a notebook cell run twice registered the model twice, two
+    registry rows and folders of one model."""
+    import warnings
+
+    warnings.warn(f"This model is already registered on {version}, as {model_id}: its id "
+                  "is returned and nothing is added (fit another model to register one).",
+                  UserWarning, stacklevel=3)
+    return model_id
 
 
 _IMPORTED_DTYPES = {"impressions": "Int64", "clicks": "Int64", "cost": "float64",
@@ -665,7 +726,7 @@ def _check_label(topic: object, label: object) -> str:
     picker, table, CSV and API answer: a bell or a newline in one would garble them, and a
     topic of 1.5 was stored as topic 2 (DuckDB rounds it into the INTEGER column)."""
     if isinstance(topic, bool) or not isinstance(topic, int | np.integer):
-        raise InputError(f"A topic is a whole number (its id), not {topic!r}.")
+        raise InputError(f"A topic is a whole number (its id), not {shown(topic)}.")
     return plain_line(label, "topic name", MAX_LABEL)
 
 
