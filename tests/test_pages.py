@@ -175,6 +175,8 @@ def test_train_page_trains_a_model_with_progress(trained_home):
     newest = models.iloc[0]
     assert newest["k"] == 4
     assert any(f"Trained `{newest['model_id']}`" in s.value for s in at.success)
+    # Nothing is left to cancel: the button stayed under "Done."
+    assert not [b for b in at.button if b.label == "Cancel"]
     # word vectors (for similar campaigns) are on unless the text settings turn them off
     assert registry.load(newest["model_id"]).encoder.word_vectors is not None
     at.toggle(key="train_word_vectors").set_value(False)
@@ -207,11 +209,18 @@ def test_train_page_settings_follow_the_dataset_picked(trained_home, tmp_path):
 def test_train_page_runs_a_sweep(trained_home):
     at = page("train")
     at.segmented_control(key="train_mode").set_value("Sweep").run()
+    at.multiselect(key="train_ks").set_value([])
+    at.button(key="train_start").click().run()
+    assert [e.value for e in at.error] == ["Pick at least one K."]
+    assert not [b for b in at.button if b.label == "Cancel"]
+    ok(at.run())  # the next run did not say a training was cancelled: none had started
+    assert not [w for w in at.warning if "cancelled" in w.value]
     at.multiselect(key="train_ks").set_value([5, 8])
     at.slider(key="train_seeds").set_value(1)
     at.number_input(key="train_tomotopy_iterations").set_value(60)
     ok(at.button(key="train_start").click().run())
     assert any("2 models trained" in s.value for s in at.success)
+    assert not [b for b in at.button if b.label == "Cancel"]
     chosen = next(m.value for m in at.markdown if "Chosen model" in m.value)
     swept = registry.list_models()
     swept = swept[swept["sweep_id"].notna()]
