@@ -104,8 +104,9 @@ if not auth.current_user().can("promote"):
     st.caption("Your role may compare models but not promote or delete them.")
     st.stop()
 
-# Nothing is preselected: promoting is a decision, not a default.
-target = st.selectbox("Model", ids, index=None, key="promote_model", format_func=labels.get,
+# Nothing is preselected: promoting is a decision, not a default. `ui.selectbox`: after a
+# promotion the browser went on showing the new production model as `[candidate]`.
+target = ui.selectbox("Model", ids, index=None, key="promote_model", format_func=labels.get,
                       placeholder="Choose a model to promote or delete")
 alias = st.radio("Alias", registry.ALIASES, index=None, horizontal=True, key="promote_alias")
 if target is None:

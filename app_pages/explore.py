@@ -177,4 +177,5 @@ with tab_sql:
             if result.notice:
                 st.warning(f"Result {result.notice}.", icon=":material/content_cut:")
             st.dataframe(result.frame, hide_index=True, column_config={
-                c: ui.count_column() for c in sandbox.count_columns(result.frame)})
+                **{c: ui.count_column() for c in sandbox.count_columns(result.frame)},
+                **{c: ui.money_column(c, money) for c in sandbox.money_columns(result.frame)}})

@@ -55,7 +55,9 @@ figure = px.scatter(
     hover_data={"x": False, "y": False, "campaign_id": True, "top_topics": True,
                 column: ui.hover_format(column, money)},
     custom_data=["campaign_id"], opacity=0.75, height=620,
-    labels={"topic_name": "dominant topic", "top_topics": "top topics"},
+    # CPC's colour bar and hover named as the clusters table does: `CPC (JPY)`, not `cpc`.
+    labels={"topic_name": "dominant topic", "top_topics": "top topics",
+            "cpc": ui.money_label("CPC", money)},
     color_continuous_scale="Viridis",
     category_orders={column: ui.chart_text(result.legend_order(column))},
 )

@@ -153,8 +153,13 @@ for warning in train.size_warnings(largest_k, campaign_count):
     st.warning(warning, icon=":material/warning:")
 
 run = st.button("Start", type="primary", key="train_start")
+if run and mode == "Sweep" and not ks:  # before the run starts: nothing to cancel
+    st.error("Pick at least one K.")
+    st.stop()
 if run:
-    st.button("Cancel", help="Stops training; nothing is saved.")
+    # Hidden once training ends: it stayed under "Done." as if something still ran.
+    cancel = st.empty()
+    cancel.button("Cancel", help="Stops training; nothing is saved.")
     spec = train.TrainSpec(dataset=name, version=version, engine=engine, params=params,
                            text=text, **({"k": int(k)} if mode != "Sweep" else {}),
                            **({"sample": int(sample)} if engine == "spark" else {}))
@@ -162,9 +167,6 @@ if run:
     st.session_state["training_started"] = True
     with ui.friendly_errors():
         if mode == "Sweep":
-            if not ks:
-                st.error("Pick at least one K.")
-                st.stop()
             result = sweep.sweep(spec, ks, seeds=range(seeds), progress=progress)
             progress(1, 1, "Done.")
             st.session_state.pop("training_started", None)
@@ -194,6 +196,7 @@ if run:
         st.page_link("app_pages/compare.py", label="Compare runs and promote one",
                      icon=":material/compare_arrows:")
     st.session_state.pop("training_started", None)
+    cancel.empty()
 
 # After training: offer to carry the production model's topic names to the new model's
 # matching topics (core.ops.carry; the pipeline does the same on its own).

@@ -93,6 +93,29 @@ def test_explore_sql_shows_whole_numbers_with_separators_but_not_ids_or_years(ho
         2337504, 3000, 8000, 2500.25)
 
 
+def test_explore_sql_shows_amounts_of_money_in_the_dataset_currency(home, small_csv):
+    """Sony's `sum(cost)` (a DOUBLE) showed as 10400688 where the campaigns table shows
+    10,400,688; floats not named as amounts, and shares of a cost, keep their value."""
+    ingest.import_paths([small_csv], "shop")
+    datasets.set_currency("shop", "JPY")
+    at = run_page("app_pages/explore.py")
+    at.text_area(key="sql_text").set_value(
+        "SELECT sum(cost) * 1000, max(cost) AS cost, avg(cost / clicks) AS avg_cpc, "
+        "0.25::DOUBLE AS cost_share, 2500.25::DOUBLE AS spend FROM campaigns").run()
+    at.button(key="run_sql").click().run()
+    assert not at.error and not at.exception, [e.value for e in [*at.error, *at.exception]]
+    shown = at.dataframe[-1]
+    config = json.loads(shown.proto.columns)
+    formats = {c: (config.get(c, {}).get("label"),
+                   config.get(c, {}).get("type_config", {}).get("format"))
+               for c in shown.value.columns}
+    assert formats == {"(sum(\"cost\") * 1000)": ("(sum(\"cost\") * 1000) (JPY)", "%,.0f"),
+                       "cost": ("cost (JPY)", "%,.0f"), "avg_cpc": ("avg_cpc (JPY)", "%,.0f"),
+                       "cost_share": (None, None), "spend": (None, None)}
+    [row] = shown.value.to_dict("records")  # the values themselves stay raw
+    assert row["(sum(\"cost\") * 1000)"] == 224000.0 and row["cost_share"] == 0.25
+
+
 def test_explore_search_finds_names_typed_in_full_or_half_width(home, tmp_path):
     """A Japanese input method left on types full-width `ＡＫＡＳＨＩ`, which found none
     of Sony's `akashi_…` campaigns; half-width `ｱｶｼ` did not find `アカシ` either."""

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import streamlit as st
 
-from core.data import ingest
+from core.data import datasets, ingest
 from core.serve import campaign_map, registry
 from tests.test_pages import ok, page
 
@@ -45,3 +47,13 @@ def test_map_page_without_a_model_is_friendly(home, small_csv):
     at = ok(page("map"))
     assert any("No model is trained yet" in i.value for i in at.info)
     assert not at.get("plotly_chart") and not at.dataframe
+
+
+def test_map_page_cpc_colour_bar_names_the_currency_as_the_clusters_table(trained_home):
+    """The colour bar was titled `cpc` beside the table's `median CPC (JPY)`."""
+    datasets.set_currency("demo", "JPY")
+    at = ok(page("map"))
+    ok(at.segmented_control(key="map_colour").set_value("CPC").run())
+    chart = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert chart["layout"]["coloraxis"]["colorbar"]["title"]["text"] == "CPC (JPY)"
+    assert "CPC (JPY)=" in chart["data"][0]["hovertemplate"]

@@ -55,6 +55,13 @@ def picker(at: AppTest, key: str):
     return found[0]
 
 
+def promote_picker(at: AppTest):
+    """Compare's *Promote* model picker (whatever its widget's key)."""
+    found = [s for s in at.selectbox if s.label == "Model"]
+    assert len(found) == 1, [s.label for s in at.selectbox]
+    return found[0]
+
+
 def plotly_array(value) -> list:
     """A data array of a chart's JSON: a list, or plotly's typed array ({dtype, bdata})."""
     if isinstance(value, dict) and "bdata" in value:
@@ -168,6 +175,8 @@ def test_train_page_trains_a_model_with_progress(trained_home):
     newest = models.iloc[0]
     assert newest["k"] == 4
     assert any(f"Trained `{newest['model_id']}`" in s.value for s in at.success)
+    # Nothing is left to cancel: the button stayed under "Done."
+    assert not [b for b in at.button if b.label == "Cancel"]
     # word vectors (for similar campaigns) are on unless the text settings turn them off
     assert registry.load(newest["model_id"]).encoder.word_vectors is not None
     at.toggle(key="train_word_vectors").set_value(False)
@@ -200,11 +209,18 @@ def test_train_page_settings_follow_the_dataset_picked(trained_home, tmp_path):
 def test_train_page_runs_a_sweep(trained_home):
     at = page("train")
     at.segmented_control(key="train_mode").set_value("Sweep").run()
+    at.multiselect(key="train_ks").set_value([])
+    at.button(key="train_start").click().run()
+    assert [e.value for e in at.error] == ["Pick at least one K."]
+    assert not [b for b in at.button if b.label == "Cancel"]
+    ok(at.run())  # the next run did not say a training was cancelled: none had started
+    assert not [w for w in at.warning if "cancelled" in w.value]
     at.multiselect(key="train_ks").set_value([5, 8])
     at.slider(key="train_seeds").set_value(1)
     at.number_input(key="train_tomotopy_iterations").set_value(60)
     ok(at.button(key="train_start").click().run())
     assert any("2 models trained" in s.value for s in at.success)
+    assert not [b for b in at.button if b.label == "Cancel"]
     chosen = next(m.value for m in at.markdown if "Chosen model" in m.value)
     swept = registry.list_models()
     swept = swept[swept["sweep_id"].notna()]
@@ -229,12 +245,12 @@ def test_compare_page_aligns_and_promotes_only_after_confirmation(two_models_hom
                      for m in (production, second_model)}
     labels = registry.model_labels()
     assert labels[production] in next(s for s in at.selectbox if s.label == "Model A").options
-    assert labels[second_model] in at.selectbox(key="promote_model").options
+    assert labels[second_model] in promote_picker(at).options
     # Nothing is preselected and nothing can be promoted yet.
-    assert at.selectbox(key="promote_model").value is None
+    assert promote_picker(at).value is None
     assert at.radio(key="promote_alias").value is None
 
-    at.selectbox(key="promote_model").set_value(second_model)
+    promote_picker(at).set_value(second_model)
     ok(at.radio(key="promote_alias").set_value("production").run())
     shown = ui.markdown_text(labels[production])  # as plain text: it names the dataset
     assert any(shown in m.value and "replaces the production model" in m.value
@@ -247,8 +263,15 @@ def test_compare_page_aligns_and_promotes_only_after_confirmation(two_models_hom
     assert at.button(key="promote_go").disabled  # no confirmation, no promotion
 
     ok(confirm.check().run())
+    before = promote_picker(at).key
     ok(at.button(key="promote_go").click().run())
     assert registry.alias("production") == second_model
+    # The browser keeps a selectbox's shown label while its widget stays the same: the
+    # new production model was still offered as `[candidate]`. A new widget, same choice.
+    after = promote_picker(at)
+    assert after.key != before and after.value == second_model
+    assert registry.model_labels()[second_model] in after.options
+    assert "[production]" in after.options[after.index]
     assert registry.alias("candidate") is None  # promoting the candidate clears it
     assert any(f"replacing {production}" in s.value for s in at.success)
     # The page is drawn again after the promotion: the sidebar and the table named the
@@ -265,7 +288,7 @@ def test_compare_table_and_quality_gate_show_one_npmi_for_a_model(two_models_hom
     production = registry.alias("production")
     at = page("compare")
     table = at.dataframe[0].value.set_index("model_id")
-    at.selectbox(key="promote_model").set_value(second_model)
+    promote_picker(at).set_value(second_model)
     ok(at.radio(key="promote_alias").set_value("production").run())
     shown = " ".join(box.value for box in [*at.success, *at.warning])
     found = re.search(r"NPMI (-?[\d.]+) (?:vs|is worse than) production's (-?[\d.]+)", shown)
@@ -333,7 +356,7 @@ def test_compare_page_deletes_a_model_and_names_the_spark_counts_left(two_models
     local.mkdir(parents=True)
     (local / "_SUCCESS").write_text("")
     at = page("compare")
-    ok(at.selectbox(key="promote_model").set_value(second_model).run())
+    ok(promote_picker(at).set_value(second_model).run())
     # One click next to *Promote* deleted the model, its fingerprints and names: a delete
     # is confirmed first, like a promotion.
     assert at.button(key="promote_delete").disabled
@@ -355,7 +378,7 @@ def test_compare_page_needs_an_explicit_yes_for_another_dataset(trained_home, tm
     other = train.train(train.TrainSpec(dataset="my _other_ data", k=6,
                                         params={"iterations": 60}))
     at = page("compare")
-    at.selectbox(key="promote_model").set_value(other.model_id)
+    promote_picker(at).set_value(other.model_id)
     ok(at.radio(key="promote_alias").set_value("production").run())
     assert any("serves dataset 'demo'" in w.value for w in at.warning)
     ok(at.checkbox(key=f"promote_confirm:{production}:{other.model_id}").check().run())

@@ -110,6 +110,25 @@ def count_columns(frame: pd.DataFrame) -> list[str]:
             if not _names_no_amount(str(name)) and _whole_numbers(values)]
 
 
+# A float under such a name is an amount of money, as Explore's `cost` and `cpc` columns
+# (`sum(cost)`, `avg_cpc`, `Cost`), unless the name says it is a share or a rate of one.
+_MONEY_NAMES = re.compile(r"(^|[^a-z])(cost|costs|cpc)($|[^a-z])")
+_NOT_MONEY = re.compile(r"(^|[^a-z])(share|ratio|pct|percent|rate|rank)($|[^a-z])")
+
+
+def money_columns(frame: pd.DataFrame) -> list[str]:
+    """Float columns of a result named as amounts (`_MONEY_NAMES`): the page shows them in
+    the dataset's currency, as Explore's tables (Sony's `sum(cost)` showed as 10400688
+    beside the campaigns table's 10,400,688). Other floats keep their value as it is."""
+    return [str(name) for name, values in frame.items()
+            if pd.api.types.is_float_dtype(values) and _names_money(str(name))]
+
+
+def _names_money(name: str) -> bool:
+    name = name.lower()
+    return bool(_MONEY_NAMES.search(name)) and not _NOT_MONEY.search(name)
+
+
 def _names_no_amount(name: str) -> bool:
     return bool(_NAMES_NOT_AMOUNTS.search(name.lower()) or _CAMEL_ID.search(name))
 
