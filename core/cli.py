@@ -763,7 +763,7 @@ def _drift(args: argparse.Namespace) -> Any:
          arg("--action", help="only this action (import, train, promote, …)"))
 def _audit(args: argparse.Namespace) -> Any:
     from core.data import audit
-    return audit.entries(args.limit, args.action).to_dict(orient="records")
+    return audit.records(args.limit, args.action)
 
 
 @command("demo", "write a synthetic demo corpus (e.g. a drifted next month)",
