@@ -24,7 +24,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core.data import auth, currencies, datasets, export, store
-from core.errors import TopicLabError, counted, plural
+from core.errors import Controls, TopicLabError, counted, plural
 from core.serve import registry
 
 
@@ -114,6 +114,16 @@ def set_active_dataset(name: str, version: int) -> None:
 
 def _picker_changed() -> None:
     st.session_state["dataset"] = st.session_state["dataset_picker"]
+
+
+# What core's messages name on the pages, where the CLI's flags are a checkbox or a picker.
+PAGE_CONTROLS = Controls(
+    other_dataset="tick the confirmation below to promote it",
+    force="on the Compare page, or with `python -m core promote --force`",
+    older_version="it is the active version now, so the pages use it until you pick "
+                  "another under *Dataset version* (`python -m core train` and `drift` "
+                  "take `--version {version}`)",
+)
 
 
 def dataset_picker(container=st) -> tuple[str, int] | None:
@@ -462,9 +472,9 @@ def show_flashes() -> None:
 @st.cache_data(show_spinner=False, max_entries=16)
 def gate_verdict(model_id: str, production_id: str | None) -> dict:
     """The pipeline's quality gate for replacing production (models never change, so the
-    verdict of a pair can be cached)."""
+    verdict of a pair can be cached), naming the page's controls."""
     from core.ops import gate
-    return gate.verdict(model_id, production_id).to_dict()
+    return gate.verdict(model_id, production_id, controls=PAGE_CONTROLS).to_dict()
 
 
 def empty_store_notice() -> None:

@@ -29,7 +29,7 @@ if table.empty:
 # figure; the store is read again only for a model below the floor).
 serving = table[table["aliases"].str.split(", ").map(lambda names: "production" in names)]
 if not serving.empty and gate.below_floor(float(serving.iloc[0].get("diversity", 1.0))):
-    floor = gate.production_floor_note(str(serving.iloc[0]["model_id"]))
+    floor = gate.production_floor_note(str(serving.iloc[0]["model_id"]), ui.PAGE_CONTROLS)
     if floor:
         st.warning(ui.markdown_text(floor))
 st.caption("All runs; click a column header to sort.")

@@ -21,7 +21,8 @@ def _import() -> None:
         with st.spinner(f"Importing {counted(len(uploads), 'file')}…"):
             summary = ingest.import_uploads([(f.name, f.getvalue()) for f in uploads],
                                             st.session_state["import_name"],
-                                            encoding=st.session_state.get("import_encoding"))
+                                            encoding=st.session_state.get("import_encoding"),
+                                            controls=ui.PAGE_CONTROLS)
     except TopicLabError as err:
         st.session_state["import_outcome"] = ("error", ui.markdown_text(err), [])
         return

@@ -368,6 +368,24 @@ def _sql(args: argparse.Namespace) -> Any:
 
 # --- models -------------------------------------------------------------------------------
 
+# `train`'s and `sweep`'s options that only some engines take, by engine parameter.
+_ENGINE_OPTIONS = {"passes": "--passes", "spare_share": "--spare-share",
+                   "diversify": "--diversify", "master": "--spark-master"}
+
+
+def _check_engine_options(engine: str, params: dict[str, Any]) -> None:
+    """`--passes` with tomotopy named the engine's parameters as a Python list
+    (['k', 'alpha', …, 'progress_every']); say which engines take the option instead."""
+    from core.model.engines import ENGINES, engines_taking
+    if engine not in ENGINES:
+        return  # argparse's choices refused it already; make_engine names it otherwise
+    for param, option in _ENGINE_OPTIONS.items():
+        takers = engines_taking(param)
+        if param in params and engine not in takers:
+            raise TopicLabError(f"{option} is for {' or '.join(f'--engine {e}' for e in takers)}"
+                                f", not {engine}")
+
+
 def _spec(args: argparse.Namespace):
     from core.model.text import TextConfig
     from core.ops.train import TrainSpec
@@ -381,6 +399,7 @@ def _spec(args: argparse.Namespace):
         params["master"] = args.spark_master
     if getattr(args, "diversify", False):
         params["diversify"] = True
+    _check_engine_options(args.engine, params)
     text = TextConfig(language=args.language) if args.language else TextConfig()
     extra = {"sample": args.sample} if getattr(args, "sample", None) is not None else {}
     if getattr(args, "k", None) is not None:  # a sweep has --ks instead
@@ -744,7 +763,7 @@ def _drift(args: argparse.Namespace) -> Any:
          arg("--action", help="only this action (import, train, promote, …)"))
 def _audit(args: argparse.Namespace) -> Any:
     from core.data import audit
-    return audit.entries(args.limit, args.action).to_dict(orient="records")
+    return audit.records(args.limit, args.action)
 
 
 @command("demo", "write a synthetic demo corpus (e.g. a drifted next month)",

@@ -7,6 +7,7 @@ else that escapes is a bug.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import NamedTuple
 
 
 def quoted(value: object, limit: int = 200) -> str:
@@ -62,6 +63,25 @@ def case_hint(name: object, known: Iterable[str], what: str = "Names") -> str:
     cased = any(k != str(name).strip() for k in same)
     return (f" Did you mean {' or '.join(map(quoted, same))}?"
             f"{f' {what} are case-sensitive.' if cased else ''}")
+
+
+# How a message names the control that does what it suggests. Core's messages name the
+# CLI's flags by default; a page offers a checkbox or a picker instead and passes its own
+# `Controls`, so each caller's message names the control its user has (the Compare page
+# said "promote it with `python -m core promote --other-dataset`" above its checkbox).
+class Controls(NamedTuple):
+    """Each control as a phrase that completes the message's sentence."""
+
+    other_dataset: str  # confirm replacing a production model of another dataset
+    force: str          # promote past the quality gate
+    older_version: str  # work on an older dataset version; `{version}` is its number
+
+
+CLI = Controls(
+    other_dataset="promote it with `python -m core promote --other-dataset`",
+    force="`promote --force`",
+    older_version="give `--version {version}` to train on it or check its drift",
+)
 
 
 class TopicLabError(Exception):

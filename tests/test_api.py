@@ -529,6 +529,10 @@ def test_messages_listing_names_agree_with_how_many(fitted) -> None:
         engines.make_engine("tomotopy", iteration=5)
     with pytest.raises(InputError, match=r"has no parameters 'a', 'b'; it takes"):
         engines.make_engine("tomotopy", b=1, a=2)
+    with pytest.raises(InputError, match=r"^engine 'btm' has no parameters 'passes', 'spare_"
+                                         r"share' \(gensim takes 'passes'; tomotopy takes "
+                                         r"'spare_share'\); it takes 'k', 'alpha', "):
+        engines.make_engine("btm", spare_share=0.2, passes=3)  # was a Python list ['k', …]
     with pytest.raises(InputError, match=r"^neighbors lacks the columns 'campaign_id', "
                                          r"'similarity'$"):
         actions.suggest(rows, rows, pd.DataFrame({"x": [1]}), np.ones(3))

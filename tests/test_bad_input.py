@@ -338,6 +338,9 @@ def test_an_unknown_audit_action_is_refused_naming_the_known_ones(home, small_cs
     assert "import, key_create" in result.stderr and "promote" in result.stderr
     imported = cli("audit", "--action", "import", home=home)
     assert imported.returncode == 0 and len(json.loads(imported.stdout)) == 1
+    # details is an object in the JSON, not its text (was "{\"files\": 1, …}")
+    [entry] = json.loads(imported.stdout)
+    assert entry["details"]["rows"] == 8 and entry["details"]["files"] == ["small.csv"]
     none_yet = cli("audit", "--action", "promote", home=home)  # known, none recorded yet
     assert none_yet.returncode == 0 and json.loads(none_yet.stdout) == []
 

@@ -138,6 +138,21 @@ def test_cli_map_prints_clusters_and_cached_points(trained_home):
     assert missing.returncode == 1 and missing.stderr.startswith("error: ")
 
 
+def test_cluster_costs_are_shown_in_the_currencys_minor_unit(trained_home):
+    """A cluster's summed cost read `487610.1199999999`: money is rounded to the dataset
+    currency's minor unit (cents when unknown, whole yen for JPY), where it is shown."""
+    from core.data import datasets
+
+    for code, decimals in ((None, 2), ("JPY", 0)):
+        if code:
+            datasets.set_currency("demo", code)
+        clusters = campaign_map.campaign_map().clusters
+        for column in ("cost", "median_cpc"):
+            values = clusters[column].dropna()
+            assert len(values) and (values == values.round(decimals)).all(), (code, values)
+    assert (clusters["cost"] % 1 == 0).all()
+
+
 def test_top_topics_leave_out_topics_that_would_show_as_zero_percent():
     """A Sony cluster of one topic at 99% listed "T1: sony, ソニー, network (0%)" among its
     top topics (on the Map's clusters table and hover)."""

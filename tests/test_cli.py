@@ -262,6 +262,23 @@ def test_train_and_promote_through_the_quality_gate(trained_home):
     assert registry.alias("production") == production
 
 
+def test_an_option_of_another_engine_names_the_option_and_the_engines_taking_it(home):
+    """`train --passes 3` (tomotopy) listed the engine's internal parameter names as a
+    Python list (['k', 'alpha', …, 'progress_every']) instead of naming the option."""
+    for args, message in [
+            (("train", "--passes", "3"), "--passes is for --engine gensim, not tomotopy"),
+            (("sweep", "--ks", "3", "--passes", "3"),
+             "--passes is for --engine gensim, not tomotopy"),
+            (("train", "--engine", "gensim", "--spare-share", "0.2"),
+             "--spare-share is for --engine tomotopy, not gensim"),
+            (("train", "--engine", "btm", "--diversify"),
+             "--diversify is for --engine tomotopy, not btm"),
+            (("train", "--spark-master", "local[1]"),
+             "--spark-master is for --engine spark, not tomotopy")]:
+        refused = cli(*args, "--dataset", "demo", home=home)
+        assert (refused.returncode, refused.stderr) == (1, f"error: {message}\n"), args
+
+
 def test_a_value_given_twice_to_a_sweep_is_one_run(trained_home):
     """`--seeds 0 0` trained seed 0 twice: a duplicate model, and stability 1.00 "across
     seeds" from two identical runs."""

@@ -44,6 +44,15 @@ def test_import_creates_numbered_versions_and_recognises_identical_content(home,
                               "unless told otherwise: give `--version 1` to train on it or "
                               "check its drift"]
     assert ingest.import_paths([other], "shop").warnings == []   # the newest: nothing to say
+    # the Explore page names its picker, where the import made v1 active (it said "give
+    # `--version 1`", a flag the page has no box for)
+    import ui
+    uploaded = ingest.import_uploads([("a.csv", small_csv.read_bytes())], "shop",
+                                     controls=ui.PAGE_CONTROLS)
+    assert uploaded.warnings == [older.warnings[0].replace(
+        "give `--version 1` to train on it or check its drift",
+        "it is the active version now, so the pages use it until you pick another under "
+        "*Dataset version* (`python -m core train` and `drift` take `--version 1`)")]
 
 
 def test_files_are_stored_one_at_a_time_and_hashed_as_one_content(home, small_csv, tmp_path):

@@ -204,7 +204,12 @@ def test_a_first_model_below_the_diversity_floor_is_promoted_and_says_so(home, c
     capsys.readouterr()
     assert cli_main(["promote", second.model_id, "--force"]) == 0
     assert "warning: " not in capsys.readouterr().err   # not the first production model
-    assert "past the quality gate" in gate.production_floor_note(second.model_id)
+    assert "past the quality gate (`promote --force`)" in gate.production_floor_note(
+        second.model_id)
+    # the Compare page, where promoting past the gate is its Promote button, says so too
+    compare = page("compare")
+    assert any("past the quality gate (on the Compare page, or with" in w.value
+               for w in compare.warning), [w.value for w in compare.warning]
 
 
 def test_a_pipeline_model_that_cannot_serve_ends_in_a_clear_state(home):

@@ -33,6 +33,10 @@ def test_sweep_registers_every_run_and_explains_its_choice(trained_home):
     # the alpha the runs used, not `[null]` (no --alphas: the engine's default)
     assert result.to_dict()["grid"]["alpha"] == [DEFAULTS["tomotopy"]["alpha"]]
     assert json.loads(stored["grid"].iloc[0])["alpha"] == [DEFAULTS["tomotopy"]["alpha"]]
+    # each configuration names that alpha too (it said "default" beside the grid's 0.05)
+    configurations = result.to_dict()["configurations"]
+    assert [c["alpha"] for c in configurations] == [DEFAULTS["tomotopy"]["alpha"]] * 2
+    assert stored["results"].iloc[0]["alpha"].tolist() == [DEFAULTS["tomotopy"]["alpha"]] * 2
     assert sweep.alphas_used(train.TrainSpec(dataset="demo", engine="btm", k=4),
                              [None, 0.5]) == ["50/K (BTM's default)", 0.5]
 

@@ -129,6 +129,11 @@ def test_cli_ngrams_of_a_campaign_and_of_its_account(trained_home):
     counts = [g[c] for g in one["ngrams"] for c in ("n", "search_terms", "impressions",
                                                     "clicks")]
     assert all(type(v) is int for v in counts), one["ngrams"][0]   # was 5634.0
+    # sums in the currency's minor unit (cents, the demo's currency being unknown), with
+    # no float noise (was 7697.5599999999995)
+    money = [g[c] for g in one["ngrams"] for c in ("cost", "cost_per_conversion")
+             if g[c] is not None]
+    assert money and all(v == round(v, 2) for v in money), money
     assert costs == sorted(costs, reverse=True)
     # The largest accounts; not every one wastes money on a fragment, some must.
     sizes = campaigns["account"].value_counts()
@@ -149,6 +154,22 @@ def test_cli_ngrams_of_a_campaign_and_of_its_account(trained_home):
                 ["ngrams", "NOPE"], ["ngrams", "C00001", "--top", "0"]):
         result = cli(*bad, home=trained_home)
         assert result.returncode == 1 and result.stderr.startswith("error: "), bad
+
+
+def test_shown_sums_drop_float_noise_and_keep_what_is_stored_elsewhere():
+    """Sums of floats as reports show them: `ngrams` printed 1486.0000000000005 for a sum
+    of counts and 7697.5599999999995 for a cost; a fractional conversion is kept."""
+    from core.data.currencies import shown_sums
+
+    sums = pd.DataFrame({"impressions": [sum([0.1] * 10) * 1486], "conversions": [0.1 + 0.2],
+                         "cost": [7697.5599999999995], "term": ["kept"]})
+    assert sums["impressions"].iloc[0] != 1486 and sums["conversions"].iloc[0] != 0.3
+    shown = shown_sums(sums, None)
+    assert shown.to_dict(orient="records") == [{"impressions": 1486.0, "conversions": 0.3,
+                                                "cost": 7697.56, "term": "kept"}]
+    assert shown_sums(sums, "JPY")["cost"].iloc[0] == 7698
+    assert shown_sums(sums.assign(conversions=1 / 3), None)["conversions"].iloc[0] == 0.333333
+    assert sums["cost"].iloc[0] == 7697.5599999999995  # the frame given is left as it was
 
 
 def test_cli_ngrams_trims_the_campaign_id_as_every_command_does(trained_home):

@@ -380,7 +380,10 @@ def test_compare_page_needs_an_explicit_yes_for_another_dataset(trained_home, tm
     at = page("compare")
     promote_picker(at).set_value(other.model_id)
     ok(at.radio(key="promote_alias").set_value("production").run())
-    assert any("serves dataset 'demo'" in w.value for w in at.warning)
+    [gate] = [w.value for w in at.warning if "serves dataset 'demo'" in w.value]
+    # the page's checkbox, not the CLI's flag (it said "promote it with `python -m core
+    # promote --other-dataset`" above the checkbox)
+    assert "tick the confirmation below to promote it" in gate and "--other" not in gate
     ok(at.checkbox(key=f"promote_confirm:{production}:{other.model_id}").check().run())
     assert at.button(key="promote_go").disabled  # the other dataset is not confirmed yet
     yes = at.checkbox(key=f"promote_other_dataset:{production}:{other.model_id}")

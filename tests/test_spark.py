@@ -949,6 +949,26 @@ def test_a_small_dataset_held_out_all_or_none_by_the_hash_trains_a_servable_mode
             0.0 if name == "all" else 0.1)
 
 
+def test_spark_says_why_no_word_is_left_as_local_training_does(session, tmp_path,
+                                                               monkeypatch):
+    """One campaign can share no word with another: Spark training said "(1 documents,
+    no_below=2, …): lower no_below or raise no_above", the wording local training had
+    dropped for saying what the data lacks (`corpus.no_vocabulary`)."""
+    from core.model.corpus import no_vocabulary
+    from core.model.text import TextConfig
+
+    monkeypatch.setenv("TOPICLAB_HOME", str(tmp_path / "home"))
+    rows = planted_rows(campaigns_per_group=1)
+    rows[rows["campaign_id"] == rows["campaign_id"].iloc[0]].to_csv(tmp_path / "one.csv",
+                                                                     index=False)
+    ingest.import_paths([tmp_path / "one.csv"], "one")
+    with pytest.raises(TopicLabError) as refused:
+        train(TrainSpec(dataset="one", engine="spark", k=2,
+                        params={"master": MASTER, "iterations": 3}))
+    assert str(refused.value) == no_vocabulary(1, TextConfig())
+    assert "there is only 1" in str(refused.value) and "more campaigns" in str(refused.value)
+
+
 @needs_spark
 def test_spark_model_is_in_the_registry_and_can_be_promoted(home_with_model):
     models = registry.list_models("planted")

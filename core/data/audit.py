@@ -56,6 +56,25 @@ def entries(limit: int = 200, action: str | Collection[str] | None = None) -> pd
     )
 
 
+def records(limit: int = 200, action: str | Collection[str] | None = None
+            ) -> list[dict[str, Any]]:
+    """`entries` as JSON output gives them: `details` an object, not its JSON text
+    (`python -m core audit` printed `"details": "{\\"alias\\": …}"`, a string to parse twice)."""
+    rows = entries(limit, action).to_dict(orient="records")
+    for row in rows:
+        row["details"] = _details(row["details"])
+    return rows
+
+
+def _details(text: str | None) -> Any:
+    """A stored entry's details as an object; text that is not JSON (written by hand or
+    another version) as it is, rather than failing the whole listing."""
+    try:
+        return json.loads(text) if text is not None else None
+    except ValueError:
+        return text
+
+
 def recorded_actions() -> list[str]:
     """The actions the log holds, sorted: what the Audit page offers to filter by."""
     return [row[0] for row in store.query(

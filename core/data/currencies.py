@@ -9,6 +9,10 @@ older export may still name (HRK, SLL, ZWL, ANG, CUC, VEF, MRO, STD, BYR, LTL).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import pandas as pd
+
 from core.errors import InputError
 
 ISO_4217 = frozenset((
@@ -81,3 +85,23 @@ def format_money(amount: float, code: str | None) -> str:
     currency is unknown."""
     text = format_amount(amount, code)
     return f"{text} {code}" if code else text
+
+
+# Decimals kept of a sum of counts read as floats (impressions, clicks, conversions): the
+# sums' float noise goes (`ngrams` printed 1486.0000000000005), a fractional conversion
+# (Google Ads' data-driven attribution) stays.
+COUNT_DECIMALS = 6
+
+
+def shown_sums(frame: pd.DataFrame, code: str | None, money: Sequence[str] = ("cost",),
+               counts: Sequence[str] = ("impressions", "clicks", "conversions")
+               ) -> pd.DataFrame:
+    """`frame` with its sums as reports show them (CLI, API and pages alike): `money`
+    columns rounded to `code`'s minor unit (a cluster's cost read 487610.1199999999),
+    `counts` to COUNT_DECIMALS. Columns `frame` lacks are skipped; what is stored is
+    never rounded, only what is shown."""
+    rounded = {c: pd.to_numeric(frame[c], errors="coerce").round(minor_unit(code))
+               for c in money if c in frame}
+    rounded |= {c: pd.to_numeric(frame[c], errors="coerce").round(COUNT_DECIMALS)
+                for c in counts if c in frame}
+    return frame.assign(**rounded)

@@ -21,7 +21,7 @@ import pandas as pd
 
 from core.data import audit, auth, datasets, encodings, files, readers, store
 from core.data.schema import TERM_COLUMNS
-from core.errors import InputError, counted, plural
+from core.errors import CLI, Controls, InputError, counted, plural
 from core.memory import releases_memory
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\- ]{0,63}$")
@@ -126,8 +126,9 @@ def import_paths(paths: Sequence[str | Path], dataset: str, *,
 
 
 def import_uploads(uploads: Sequence[tuple[str, bytes]], dataset: str, *,
-                   encoding: str | None = None) -> ImportSummary:
-    """Store in-memory uploads (the browser's file widget), all as one version.
+                   encoding: str | None = None, controls: Controls = CLI) -> ImportSummary:
+    """Store in-memory uploads (the browser's file widget), all as one version; warnings
+    name the caller's `controls`.
 
     The bytes go to a private temporary folder so the same readers handle them; messages
     and `source_file` keep the uploaded names. Sizes are checked here, before anything is
@@ -146,7 +147,8 @@ def import_uploads(uploads: Sequence[tuple[str, bytes]], dataset: str, *,
             path = Path(tmp) / f"upload-{i}{Path(name).suffix.lower()[:10]}"
             path.write_bytes(data)
             paths.append(path)
-        return import_each(readers.read_each(paths, names=names, encoding=encoding), dataset)
+        return import_each(readers.read_each(paths, names=names, encoding=encoding), dataset,
+                           controls=controls)
 
 
 def import_result(result: readers.ReadResult, dataset: str) -> ImportSummary:
@@ -155,7 +157,8 @@ def import_result(result: readers.ReadResult, dataset: str) -> ImportSummary:
 
 
 @releases_memory
-def import_each(results: Iterable[readers.ReadResult], dataset: str) -> ImportSummary:
+def import_each(results: Iterable[readers.ReadResult], dataset: str, *,
+                controls: Controls = CLI) -> ImportSummary:
     """Write the files' rows as the next version of `dataset`, or recognise it.
 
     Each file's rows go to a private Parquet file as soon as it is read, so an import of
@@ -180,7 +183,8 @@ def import_each(results: Iterable[readers.ReadResult], dataset: str) -> ImportSu
             raise InputError("nothing to read: no files given")
         result = readers.combine(read)
         rows = sum(len(h) for h in hashes)
-        return _store(result, dataset, staged, rows, len(campaigns), _digest(hashes))
+        return _store(result, dataset, staged, rows, len(campaigns), _digest(hashes),
+                      controls)
 
 
 # Campaign ids an import before whole float ids were read as integers (stop 35) stored
@@ -214,7 +218,8 @@ def _respelled_ids(con, dataset: str, staged: list[Path]) -> list[str]:
             "do not apply to these campaigns"]
 
 
-def _older_version(con: duckdb.DuckDBPyConnection, dataset: str, version: int) -> list[str]:
+def _older_version(con: duckdb.DuckDBPyConnection, dataset: str, version: int,
+                   controls: Controls = CLI) -> list[str]:
     """A warning when the files hold exactly a version older than the newest: `train`,
     `drift` and the pages use the newest, so re-importing the whole account after a
     one-file version said only `unchanged`, version 1, and training went on the one file."""
@@ -224,11 +229,11 @@ def _older_version(con: duckdb.DuckDBPyConnection, dataset: str, version: int) -
         return []
     return [f"these files hold exactly {dataset} v{version}, stored already; it is not the "
             f"newest version (v{latest}), which train, drift and the pages use unless told "
-            f"otherwise: give `--version {version}` to train on it or check its drift"]
+            f"otherwise: {controls.older_version.format(version=version)}"]
 
 
 def _store(result: readers.ReadResult, dataset: str, staged: list[Path], rows: int,
-           campaigns: int, digest: str) -> ImportSummary:
+           campaigns: int, digest: str, controls: Controls = CLI) -> ImportSummary:
     """The version's row, its terms (from the staged Parquet files) and the audit entry, in
     one transaction; an existing version with the same content instead, if there is one."""
     with store.transaction() as con:
@@ -240,7 +245,8 @@ def _store(result: readers.ReadResult, dataset: str, staged: list[Path], rows: i
         if same:
             return ImportSummary(dataset, same[0], rows, campaigns, digest, "unchanged",
                                  list(result.files),
-                                 [*result.warnings, *_older_version(con, dataset, same[0])])
+                                 [*result.warnings,
+                                  *_older_version(con, dataset, same[0], controls)])
         version = con.execute(
             "SELECT coalesce(max(version), 0) + 1 FROM datasets WHERE name = ?", [dataset]
         ).fetchone()[0]

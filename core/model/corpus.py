@@ -145,10 +145,18 @@ def _check_some_terms(terms: pd.DataFrame, ids: Sequence[str]) -> None:
                      "empty): there is nothing to learn topics from")
 
 
-def _no_vocabulary(documents: int, cfg: TextConfig) -> str:
-    """Why the vocabulary filters kept no word. Fewer documents than `no_below` can share
-    no word (a version of one campaign: `train` said "(1 documents, no_below=2, …): lower
-    no_below", when the data, not the setting, is what to change)."""
+def no_tokens(documents: int, cfg: TextConfig) -> str:
+    """Why tokenising left no word at all: "lower no_below" would not help."""
+    return (f"no word is left after tokenising the {documents:,} documents: every word is "
+            f"a stop word, a number, punctuation or shorter than min_token_len="
+            f"{cfg.min_token_len}, so there is nothing to learn topics from")
+
+
+def no_vocabulary(documents: int, cfg: TextConfig) -> str:
+    """Why the vocabulary filters kept no word (local and Spark training say it alike).
+    Fewer documents than `no_below` can share no word (a version of one campaign: `train`
+    said "(1 documents, no_below=2, …): lower no_below", when the data, not the setting,
+    is what to change)."""
     found = (f"no words are left after the vocabulary filters ({counted(documents, 'document')}, "
              f"no_below={cfg.no_below}, no_above={cfg.no_above})")
     if documents < cfg.no_below:
@@ -458,13 +466,10 @@ class Corpus:
         dictionary.filter_extremes(no_below=cfg.no_below, no_above=cfg.no_above,
                                    keep_n=cfg.keep_n)
         dropped = dropped_words(seen, dictionary.token2id, cfg.no_above * len(tokens))
-        if not seen:  # the filters had nothing to drop: "lower no_below" would not help
-            raise InputError(
-                f"no word is left after tokenising the {len(ids):,} documents: every word is "
-                f"a stop word, a number, punctuation or shorter than min_token_len="
-                f"{cfg.min_token_len}, so there is nothing to learn topics from")
+        if not seen:  # the filters had nothing to drop
+            raise InputError(no_tokens(len(ids), cfg))
         if len(dictionary) == 0:
-            raise InputError(_no_vocabulary(len(ids), cfg))
+            raise InputError(no_vocabulary(len(ids), cfg))
         bow = [dictionary.doc2bow(doc) for doc in weighted]
         vocabulary = [dictionary[i] for i in range(len(dictionary))]
         similarity, vectors = term_vectors.learn_for(tokens, vocabulary, cfg.soft_terms,

@@ -849,14 +849,30 @@ ENGINES: dict[str, type[Engine]] = {"gensim": GensimLDA, "tomotopy": TomotopyLDA
 ENGINES["spark"] = SparkLDA  # pyspark is imported only when it trains (`make spark`)
 
 
+def engine_params(name: str) -> list[str]:
+    """The parameters engine `name` takes, in its signature's order."""
+    return [p for p in inspect.signature(ENGINES[name].__init__).parameters if p != "self"]
+
+
+def engines_taking(param: str) -> list[str]:
+    """The engines that take `param`, sorted: what a refusal names for a parameter that
+    belongs to another engine (`passes` is gensim's)."""
+    return sorted(name for name in ENGINES if param in engine_params(name))
+
+
 def make_engine(name: str = DEFAULT_ENGINE, **params: Any) -> Engine:
-    """An engine by registry name; unknown names or params are an InputError naming them."""
+    """An engine by registry name; unknown names or params are an InputError naming them,
+    and the engines that do take them."""
     engine_cls = ENGINES.get(name)
     if engine_cls is None:
         raise InputError(f"unknown engine {name!r}; choose one of {sorted(ENGINES)}")
-    allowed = [p for p in inspect.signature(engine_cls.__init__).parameters if p != "self"]
+    allowed = engine_params(name)
     unknown = sorted(set(params) - set(allowed))
     if unknown:
-        raise InputError(f"engine {name!r} has no {listed('parameter', unknown)}; it takes "
-                         f"{allowed}")
+        takers = [(p, engines_taking(p)) for p in unknown]
+        elsewhere = "; ".join(f"{' and '.join(t)} take{'s' * (len(t) == 1)} {p!r}"
+                              for p, t in takers if t)
+        elsewhere = f" ({elsewhere})" if elsewhere else ""
+        raise InputError(f"engine {name!r} has no {listed('parameter', unknown)}{elsewhere}; "
+                         f"it takes {', '.join(map(repr, allowed))}")
     return engine_cls(**params)

@@ -29,7 +29,15 @@ from typing import Any
 import numpy as np
 
 from core.data import store
-from core.errors import InputError, PermissionDenied, StoreBusyError, TopicLabError, shown
+from core.errors import (
+    CLI,
+    Controls,
+    InputError,
+    PermissionDenied,
+    StoreBusyError,
+    TopicLabError,
+    shown,
+)
 from core.model import metrics
 from core.model.metrics import DIVERSITY_FLOOR
 from core.model.text import TextConfig
@@ -74,7 +82,8 @@ def below_floor(diversity: float) -> bool:
     return diversity < DIVERSITY_FLOOR
 
 
-def floor_note(model_id: str, diversity: float, first: bool = True) -> str | None:
+def floor_note(model_id: str, diversity: float, first: bool = True,
+               controls: Controls = CLI) -> str | None:
     """Why a production model below the diversity floor serves anyway (None when it is
     not below): the gate promotes the first model whatever its scores, since nothing else
     would serve, and the floor applies from the second on (`first`; else it was promoted
@@ -84,23 +93,24 @@ def floor_note(model_id: str, diversity: float, first: bool = True) -> str | Non
         return None
     why = ("it serves because it is the first production model and nothing else would"
            if first else "it was promoted to production past the quality gate "
-           "(`promote --force`)")
+           f"({controls.force})")
     return (f"{model_id}'s topic diversity {diversity:.2f} is below the floor "
             f"{DIVERSITY_FLOOR} (its topics repeat each other's top words); {why}. The gate "
             "holds the next models to the floor: train one with another K and promote it "
             "when it is above.")
 
 
-def production_floor_note(model_id: str) -> str | None:
+def production_floor_note(model_id: str, controls: Controls = CLI) -> str | None:
     """`floor_note` of a production model, first or not as its promotion was audited
-    (the Compare page shows it for as long as the model serves)."""
+    (the Compare page shows it for as long as the model serves, naming its `controls`)."""
     diversity = registry.get(model_id)["metrics"].get("diversity")
     if not isinstance(diversity, int | float) or not below_floor(float(diversity)):
         return None
     row = store.query_one(
         "SELECT details->>'previous' FROM audit WHERE action = 'promote' AND target = ? "
         "AND details->>'alias' = 'production' ORDER BY id DESC LIMIT 1", [model_id])
-    return floor_note(model_id, float(diversity), first=row is None or row[0] is None)
+    return floor_note(model_id, float(diversity), first=row is None or row[0] is None,
+                      controls=controls)
 
 
 def recorded_diversity(model_id: str, record: dict,
@@ -230,13 +240,15 @@ def verdict(model_id: str, production_id: str | None, corpus=None, *,
             tolerance: float = DEFAULT_TOLERANCE,
             known_problems: list[str] | None = None,
             model: registry.LoadedModel | None = None,
-            production: registry.LoadedModel | None = None) -> Verdict:
+            production: registry.LoadedModel | None = None,
+            controls: Controls = CLI) -> Verdict:
     """Should `model_id` replace `production_id`? `corpus` is the model's training corpus
     (built from its dataset version and text settings when not given). `known_problems`:
     the model's `problems`, when the caller has just found them (a promotion checks them
     first; finding them loads the model and its top words again). `model`: `model_id`'s
     artifact, when the caller loaded it; `production`: `production_id`'s, loaded by
-    `load_intact` (the pipeline measured drift with it). Each model is loaded once here."""
+    `load_intact` (the pipeline measured drift with it). Each model is loaded once here.
+    `controls`: how the reason names the confirmation of another dataset (a page's own)."""
     production_model = production
     tolerance = check_tolerance(tolerance)
     record = registry.get(model_id)
@@ -289,8 +301,8 @@ def verdict(model_id: str, production_id: str | None, corpus=None, *,
     if serves != record["dataset"]:
         return Verdict(False, (
             f"production ({production_id}) serves dataset {serves!r}; a model of "
-            f"{record['dataset']!r} does not replace it automatically — promote it with "
-            "`python -m core promote --other-dataset`"), evaluation, other_dataset=True)
+            f"{record['dataset']!r} does not replace it automatically — "
+            f"{controls.other_dataset}"), evaluation, other_dataset=True)
     if below_floor(new_div):
         return Verdict(False, f"topic diversity {new_div:.2f} is below the floor "
                               f"{DIVERSITY_FLOOR}", evaluation)

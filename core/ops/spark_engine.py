@@ -334,7 +334,7 @@ def _vocabulary(session, path: str, tokenizer, text):
     the words the filters dropped and why)."""
     from pyspark.ml.feature import CountVectorizer
 
-    from core.model.corpus import dropped_words
+    from core.model.corpus import dropped_words, no_tokens, no_vocabulary
 
     state, weight_by = tokenizer.to_dict(), text.weight_by
 
@@ -347,21 +347,15 @@ def _vocabulary(session, path: str, tokenizer, text):
     n_docs = docs.count()
     max_df = int(text.no_above * n_docs)  # gensim's bound: int(no_above * documents)
     if max_df < text.no_below:
-        raise InputError(
-            f"no words are left after the vocabulary filters ({n_docs} documents, "
-            f"no_below={text.no_below}, no_above={text.no_above}): lower no_below or "
-            "raise no_above")
+        raise InputError(no_vocabulary(n_docs, text))
     vectorizer = CountVectorizer(inputCol="tokens", outputCol="features",
                                  minDF=float(text.no_below), maxDF=float(max_df),
                                  vocabSize=int(text.keep_n))
     model = vectorizer.fit(docs)
     vocabulary = list(model.vocabulary)
-    if not vocabulary:
-        raise InputError(
-            f"no words are left after the vocabulary filters ({n_docs} documents, "
-            f"no_below={text.no_below}, no_above={text.no_above}): lower no_below or "
-            "raise no_above")
     seen = _document_frequencies(docs)
+    if not vocabulary:
+        raise InputError(no_vocabulary(n_docs, text) if seen else no_tokens(n_docs, text))
     dfs = {w: seen.get(w, 0) for w in vocabulary}
     dropped = dropped_words(seen, set(vocabulary), text.no_above * n_docs)
     features = model.transform(docs).select("campaign_id", "fold", "features").cache()

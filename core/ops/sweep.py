@@ -76,6 +76,7 @@ def sweep(base: TrainSpec, ks: Sequence[int], seeds: Sequence[int] = (0, 1),
     rows = []
     for i, ((k, alpha, seed), spec) in enumerate(zip(grid, specs, strict=True)):
         label = f"K={k}" + (f", alpha={alpha}" if alpha is not None else "") + f", seed {seed}"
+        [used] = alphas_used(base, [alpha])  # as the grid shows it, not "default"
 
         def step(done: int, total: int, message: str, i: int = i, label: str = label) -> None:
             if progress:
@@ -85,7 +86,7 @@ def sweep(base: TrainSpec, ks: Sequence[int], seeds: Sequence[int] = (0, 1),
         result = train(spec.with_(dataset=info.name, version=info.version), step,
                        corpus=corpus, sweep_id=sweep_id)
         runs.append(result)
-        rows.append({"k": k, "alpha": alpha, "seed": seed, "model_id": result.model_id,
+        rows.append({"k": k, "alpha": used, "seed": seed, "model_id": result.model_id,
                      **{m: result.metrics.get(m) for m in
                         ("npmi", "c_v", "u_mass", "diversity", "perplexity")}})
 
@@ -151,12 +152,12 @@ def stability_table(sweeps: pd.DataFrame | None = None) -> pd.DataFrame:
 
 def _summarise(per_run: pd.DataFrame, top_words: dict[str, list[list[str]]]) -> pd.DataFrame:
     """Mean metrics and seed stability per (K, alpha)."""
-    per_run = per_run.assign(alpha=_alpha_key(per_run["alpha"]))
+    per_run = per_run.assign(shown_alpha=per_run["alpha"], alpha=_alpha_key(per_run["alpha"]))
     rows = []
-    for (k, alpha), group in per_run.groupby(["k", "alpha"], sort=True):
+    for (k, _), group in per_run.groupby(["k", "alpha"], sort=True):
         runs = [top_words[m] for m in group["model_id"]]
         rows.append({
-            "k": int(k), "alpha": alpha, "runs": len(group),
+            "k": int(k), "alpha": group["shown_alpha"].iloc[0], "runs": len(group),
             "npmi": group["npmi"].mean(), "c_v": group["c_v"].mean(),
             "u_mass": group["u_mass"].mean(), "diversity": group["diversity"].mean(),
             "perplexity": group["perplexity"].mean(),
@@ -166,8 +167,9 @@ def _summarise(per_run: pd.DataFrame, top_words: dict[str, list[list[str]]]) -> 
 
 
 def _alpha_key(alphas: pd.Series) -> pd.Series:
-    """Alpha as a group label; None (the engine's default) must not become a missing key."""
-    return alphas.map(lambda a: "default" if a is None else str(a)).astype(object)
+    """Alpha as a group label: numbers and names (gensim's "auto", BTM's "50/K …") mixed
+    do not sort, their text does."""
+    return alphas.map(str).astype(object)
 
 
 def _choose(table: pd.DataFrame, per_run: pd.DataFrame) -> tuple[str, str]:
@@ -179,13 +181,13 @@ def _choose(table: pd.DataFrame, per_run: pd.DataFrame) -> tuple[str, str]:
                 "floor was ignored.")
     best = eligible.sort_values(["npmi", "diversity"], ascending=False).iloc[0]
     runs = per_run[(per_run["k"] == best["k"])
-                   & (_alpha_key(per_run["alpha"]) == best["alpha"])]
+                   & (_alpha_key(per_run["alpha"]) == str(best["alpha"]))]
     chosen = runs.sort_values("npmi", ascending=False).iloc[0]
     runner_up = ""
     if len(eligible) > 1:
         second = eligible.sort_values(["npmi", "diversity"], ascending=False).iloc[1]
         runner_up = f" Next best: K={int(second['k'])} with NPMI {second['npmi']:.3f}."
-    alpha = "" if best["alpha"] == "default" else f", alpha={best['alpha']}"
+    alpha = f", alpha={best['alpha']}" if table["alpha"].map(str).nunique() > 1 else ""
     stability = ("" if pd.isna(best["stability"])
                  else f", stability {best['stability']:.2f} across seeds")
     explanation = (

@@ -38,6 +38,7 @@ from threadpoolctl import threadpool_limits
 
 from core import config
 from core.data import datasets
+from core.data.currencies import shown_sums
 from core.serve import registry, score
 
 CACHE_FILE = "map.parquet"
@@ -237,10 +238,11 @@ def _top_topics(mean: np.ndarray, names: list[str], n: int = 3) -> str:
 
 
 def clusters_frame(weights: np.ndarray, labels: np.ndarray, campaigns: pd.DataFrame,
-                   names: list[str]) -> pd.DataFrame:
+                   names: list[str], currency: str | None = None) -> pd.DataFrame:
     """One row per cluster, biggest first: its size, top topics (of the mean fingerprint)
     and the median CTR, CPC and conversion rate of its campaigns (NaN without metrics).
-    `campaigns` is the per-campaign table in the same order as `weights`."""
+    `campaigns` is the per-campaign table in the same order as `weights`; its cost's
+    `currency` rounds the CPC and cost to its minor unit."""
     rows = []
     for cluster in pd.unique(labels):
         members = labels == cluster
@@ -259,6 +261,7 @@ def clusters_frame(weights: np.ndarray, labels: np.ndarray, campaigns: pd.DataFr
     frame = pd.DataFrame(rows, columns=["cluster", "name", "campaigns", "top_topics",
                                         "median_ctr", "median_cpc", "median_conversion_rate",
                                         "cost"])
+    frame = shown_sums(frame, currency, money=("median_cpc", "cost"), counts=())
     frame = frame.assign(last=frame["cluster"] == UNKNOWN_CLUSTER)   # after the topics
     return frame.sort_values(["last", "campaigns", "cluster"], ascending=[True, False, True],
                              ignore_index=True).drop(columns="last")
@@ -274,7 +277,8 @@ def campaign_map(model_id: str | None = None) -> CampaignMap:
     table = datasets.campaigns(info["name"], int(info["version"]), prints.campaign_ids)
     known = ~prints.knows_no_word()
     labels = dominant_clusters(prints.weights, known=known)
-    clusters = clusters_frame(prints.weights, labels, table.reset_index(drop=True), names)
+    clusters = clusters_frame(prints.weights, labels, table.reset_index(drop=True), names,
+                              datasets.currency(info["name"]))
     xy, total, cached = projection(model_id)
     rows = pd.Index(prints.campaign_ids).get_indexer(xy["campaign_id"])
     weights = prints.weights[rows]

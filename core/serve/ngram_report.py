@@ -5,6 +5,7 @@ and knows nothing of the store)."""
 from __future__ import annotations
 
 from core.data import datasets, store
+from core.data.currencies import shown_sums
 from core.errors import InputError, NotFoundError, quoted
 from core.model import ngrams
 from core.plain_text import given_id
@@ -46,12 +47,15 @@ def report(campaign_id: str | None = None, account: str | None = None, *,
     action = ngrams.ngram_waste(rows, settings, notes)
     table = ngrams.ngram_table(rows, (settings or ngrams.NgramSettings()).max_n)
     table = table.sort_values(["cost", "ngram"], ascending=[False, True]).head(top)
+    code = datasets.currency(info.name)  # sums shown in its minor unit, not 7697.5599999
+    table = shown_sums(table, code, money=("cost", "cost_per_conversion"))
     return {"dataset": info.name, "version": info.version, column: value,
             "campaigns": int(rows["campaign_id"].nunique()),
             "ngrams": table.drop(columns="terms").to_dict(orient="records"),
             "action": None if action is None else {
                 "kind": action.kind, "title": action.title, "reason": action.reason,
-                "score": action.score, "evidence": action.evidence.to_dict(orient="records")},
+                "score": action.score,
+                "evidence": shown_sums(action.evidence, code).to_dict(orient="records")},
             "notes": notes}
 
 
