@@ -33,7 +33,7 @@ from typing import Any, ClassVar, NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
-from core.errors import InputError, listed, shown
+from core.errors import InputError, listed, plural, shown
 from core.model import spark_session
 from core.progress import Progress
 
@@ -870,7 +870,7 @@ def make_engine(name: str = DEFAULT_ENGINE, **params: Any) -> Engine:
     unknown = sorted(set(params) - set(allowed))
     if unknown:
         takers = [(p, engines_taking(p)) for p in unknown]
-        elsewhere = "; ".join(f"{' and '.join(t)} take{'s' * (len(t) == 1)} {p!r}"
+        elsewhere = "; ".join(f"{' and '.join(t)} {plural(len(t), 'takes', 'take')} {p!r}"
                               for p, t in takers if t)
         elsewhere = f" ({elsewhere})" if elsewhere else ""
         raise InputError(f"engine {name!r} has no {listed('parameter', unknown)}{elsewhere}; "
