@@ -6,6 +6,7 @@ import streamlit as st
 
 import ui
 from core.data import auth
+from core.errors import counted
 from core.ops import ab, deploy, drift, gate, sweep
 from core.serve import registry
 
@@ -159,7 +160,7 @@ elif clicked:
             f"{target} is now {alias}"
             + (f" (replacing {result.previous})." if result.previous else "."),
             ui.markdown_text(result.warning) if result.warning else None,
-            f"Scored {result.scoring.campaigns:,} campaigns." if result.scoring else None)
+            f"Scored {counted(result.scoring.campaigns, 'campaign')}." if result.scoring else None)
         st.rerun()
 if outcome := st.session_state.pop("promote_outcome", None):
     done, warning, scored = outcome

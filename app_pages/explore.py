@@ -35,7 +35,8 @@ def _import() -> None:
                    "dataset.")
         st.session_state["import_outcome"] = ("info", message, summary.warnings)
     else:
-        message = (f"Imported {summary.rows:,} rows in {summary.campaigns:,} campaigns as "
+        message = (f"Imported {counted(summary.rows, 'row')} in "
+                   f"{counted(summary.campaigns, 'campaign')} as "
                    f"**{ui.markdown_text(summary.dataset)} v{summary.version}**, now the "
                    "active dataset.")
         st.session_state["import_outcome"] = ("success", message, summary.warnings)
@@ -174,7 +175,7 @@ with tab_sql:
         with ui.friendly_errors(), st.spinner("Running the SQL query (stopped after "
                                               f"{config.sql_timeout_s():g} s)…"):
             result = sandbox.run_query(sql)
-            st.caption(f"{len(result.frame):,} rows in {result.seconds * 1000:.0f} ms")
+            st.caption(f"{counted(len(result.frame), 'row')} in {result.seconds * 1000:.0f} ms")
             if result.notice:
                 st.warning(f"Result {result.notice}.", icon=":material/content_cut:")
             st.dataframe(result.frame, hide_index=True, column_config={

@@ -5,6 +5,7 @@ import streamlit as st
 from pandas.api.types import is_numeric_dtype
 
 import ui
+from core.errors import counted
 from core.serve import campaign_map
 
 st.title("Campaign map")
@@ -32,8 +33,8 @@ with st.spinner("Placing the campaigns (the first time for a model takes a while
     result = load_map(model_id, ui.generation())
 money = ui.currency(ui.models_table().set_index("model_id").at[model_id, "dataset"])
 
-st.caption(f"{result.total:,} campaigns of model {ui.markdown_text(ui.model_label(model_id))}: "
-           "campaigns close "
+st.caption(f"{counted(result.total, 'campaign')} of model "
+           f"{ui.markdown_text(ui.model_label(model_id))}: campaigns close "
            "together have similar fingerprints (t-SNE of the Hellinger distance). "
            "Click a campaign to open it in Lookup, or box-select several to list them.")
 if result.note:

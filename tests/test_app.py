@@ -91,6 +91,8 @@ def test_explore_sql_shows_whole_numbers_with_separators_but_not_ids_or_years(ho
     [row] = shown.value.to_dict("records")  # the values themselves stay raw
     assert (row["clicks"], row["n"], int(row["terms"]), float(row["spend"])) == (
         2337504, 3000, 8000, 2500.25)
+    assert any(c.value.startswith("1 row in ") for c in at.caption), [  # was "1 rows in"
+        c.value for c in at.caption]
 
 
 def test_explore_sql_shows_amounts_of_money_in_the_dataset_currency(home, small_csv):

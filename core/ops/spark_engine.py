@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from core.errors import InputError
+from core.errors import InputError, counted
 from core.memory import releases_memory
 from core.model import spark_session, term_vectors
 from core.model.engines import SparkLDA, fold_in
@@ -495,7 +495,7 @@ def score(model_id: str | None = None, progress: Progress | None = None, *,
                f"Writing {len(ids):,} fingerprints to the store…")
         local_score.store_fingerprints(model_id, ids, weights, oov, {"engine": "spark"})
         run.lap("write")
-    report(_SCORE_STEPS, _SCORE_STEPS, f"Scored {len(ids):,} campaigns in Spark")
+    report(_SCORE_STEPS, _SCORE_STEPS, f"Scored {counted(len(ids), 'campaign')} in Spark")
     return run.result(len(ids), "spark", spark_session.describe(session))
 
 

@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 
 from core.data import audit, auth, datasets, store
-from core.errors import InputError, NotFoundError, quoted
+from core.errors import InputError, NotFoundError, counted, quoted
 from core.memory import releases_memory
 from core.model.campaign_model import Fingerprint, fold_in_keyword_lists, read_words
 from core.model.corpus import EncodedCounts
@@ -183,7 +183,7 @@ def score_dataset(model_id: str | None = None, progress: Progress | None = None,
         with suppress(FileNotFoundError):  # the model was deleted meanwhile
             EncodedCounts(list(ids), counts, oov).save(registry.model_dir(run.model_id))
     run.lap("write")
-    report(_STEPS, _STEPS, f"Scored {len(ids):,} campaigns")
+    report(_STEPS, _STEPS, f"Scored {counted(len(ids), 'campaign')}")
     return run.result(len(ids))
 
 
