@@ -795,6 +795,11 @@ def test_numpy_settings_save_and_load_as_numbers(fitted, tmp_path: Path) -> None
     ({"engine_params": {"iterations": np.float64(30)}},
      "iterations must be a whole number from 1 to 100,000, not 30.0."),
     ({"term_weight": np.float32(1.5)}, "term_weight must be a number from 0 to 1, not 1.5"),
+    # checked as given, not after `.item()`: it read "not -0.10000000149011612"
+    ({"engine_params": {"alpha": np.float32(-0.1)}},
+     "alpha must be greater than 0 and at most 1e+06, not -0.1."),
+    ({"seed": np.float32(1.1)},
+     "seed must be a whole number from 0 to 4,294,967,295, not 1.1."),
     ({"text": {"no_below": np.float64(2.5)}},
      "TextConfig: no_below must be a whole number, not 2.5"),
 ])

@@ -603,15 +603,18 @@ class CampaignModel(BaseEstimator):
         if self.engine_params is not None and not isinstance(self.engine_params, Mapping):
             raise InputError(f"engine_params must be a dict of engine settings, not "
                              f"{self.engine_params!r:.80}")
-        params = python_numbers(dict(self.engine_params or {}))
+        given = dict(self.engine_params or {})
         for name in ("k", "seed"):
-            if name in params:
+            if name in given:
                 raise InputError(f"give {name} as CampaignModel({name}=...), not in "
                                  "engine_params")
-        seed = python_numbers(self.seed)
-        for name, value in {"seed": seed, **params}.items():  # as TrainSpec does
+        # checked as given, numpy numbers included (numbers.Real knows them), so that a
+        # refusal shows what was typed: np.float32(-0.1) made Python read "not
+        # -0.10000000149011612"; made Python numbers only for the engine and manifest
+        for name, value in {"seed": self.seed, **given}.items():  # as TrainSpec does
             check_param(self.engine, name, value)
-        return make_engine(self.engine, k=int(self.k), seed=seed, **params)
+        return make_engine(self.engine, k=int(self.k), seed=python_numbers(self.seed),
+                           **python_numbers(given))
 
     def fit(self, terms: pd.DataFrame, y: None = None) -> CampaignModel:
         """Tokenise the term rows (one document per campaign), train the engine, and
