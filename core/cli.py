@@ -340,12 +340,22 @@ def _engine_choice() -> list[Arg]:
 
 # --- data ---------------------------------------------------------------------------------
 
+def _no_patterns(paths: Sequence[str] | None, reader: str) -> None:
+    """A quoted `"exports/*.csv"` reaches the command unexpanded and said only "no such
+    file or folder": named as a pattern, in `read_terms`' words (`files.check_not_a_pattern`)."""
+    from core.data import files
+    for path in paths or ():
+        files.check_not_a_pattern(path, reader, "it without quotes",
+                                  aside=" and a shell leaves a quoted one as it is")
+
+
 @command("ingest", "import files or folders as a new dataset version",
          arg("paths", nargs="+", help="CSV/TSV/Parquet files, Google Ads exports, folders"),
          arg("--dataset", required=True, help="dataset name"),
          arg("--encoding", default="auto", help=ENCODING_HELP))
 def _ingest(args: argparse.Namespace) -> Any:
     from core.data import ingest
+    _no_patterns(args.paths, "ingest")
     return ingest.import_paths(args.paths, args.dataset, encoding=args.encoding).to_dict()
 
 
@@ -719,6 +729,7 @@ def _pipeline(args: argparse.Namespace) -> Any:
     if args.spark_master:
         overrides["params"] = {"master": args.spark_master}
     _export_dir_needs_spark_settings(args)
+    _no_patterns(args.paths, "pipeline --from")
     with _export_dir(args):
         result = pipeline.run(args.dataset, args.paths, tolerance=args.tolerance,
                               overrides=overrides or None, progress=progress_line,

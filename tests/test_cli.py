@@ -125,6 +125,31 @@ def test_ingest_datasets_and_sql(home, small_csv):
     assert rows["data"] == [{"n": 8 + sony["rows"]}]
 
 
+def test_a_quoted_pattern_is_named_as_one_not_as_a_missing_file(home, tmp_path,
+                                                                 monkeypatch) -> None:
+    """`ingest "exports/*.csv"` (quoted, so no shell expanded it) said only "no such file or
+    folder", as if the files were missing: named as a pattern, in read_terms' words, with
+    the unquoted form and the folder as the ways to read its files; nothing is stored."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "exports").mkdir()
+    for name in ("a.csv", "b.csv"):
+        (tmp_path / "exports" / name).write_text(f"campaign_id,term\n{name},shoes\n")
+    for args, said in [
+        (("ingest", "exports/*.csv", "--dataset", "x"),
+         "error: exports/*.csv: no such file or folder; ingest does not expand patterns such "
+         "as * and a shell leaves a quoted one as it is (as a pattern it matches 2 paths): "
+         "give it without quotes, or the folder 'exports' to read every file in it\n"),
+        (("pipeline", "--dataset", "x", "--from", "exports/*.tsv"),
+         "error: exports/*.tsv: no such file or folder; pipeline --from does not expand "
+         "patterns such as * and a shell leaves a quoted one as it is, and as a pattern it "
+         "matches nothing either\n"),
+    ]:
+        result = cli(*args, home=home)
+        assert (result.returncode, result.stderr) == (1, said)
+    assert ok_json(cli("datasets", home=home)) == []
+    assert ok_json(cli("ingest", "exports", "--dataset", "x", home=home))["campaigns"] == 2
+
+
 def test_errors_exit_non_zero_with_a_message_and_change_nothing(home, small_csv, tmp_path):
     ok_json(cli("ingest", str(small_csv), "--dataset", "shop", home=home))
     before = store.table_counts()

@@ -15,7 +15,7 @@ import stat
 from pathlib import Path
 
 from core.config import max_upload_bytes
-from core.errors import InputError
+from core.errors import InputError, counted
 
 _CHUNK = 1 << 20
 
@@ -69,6 +69,31 @@ def given_path(raw: str | os.PathLike) -> Path:
         return path.expanduser()
     except RuntimeError:
         return path
+
+
+def check_not_a_pattern(raw: object, reader: str, expand: str, aside: str = "") -> None:
+    """Refuse a path holding `*`, `?` or `[` that names nothing: it is a pattern nobody
+    expanded (a shell does, unless it is quoted; Python does not), which said "no such
+    file or folder", as if the files were not there. One wording for every reader:
+    `reader` names it ("read_terms", "ingest"), `aside` says why it got the pattern as it
+    is, and `expand` is how its user has the pattern expanded, `{pattern}` the pattern."""
+    if not isinstance(raw, str | os.PathLike):
+        return  # the reader names what is not a path
+    text = os.fspath(raw)
+    if not isinstance(text, str) or not any(c in text for c in "*?[") or (
+            given_path(text).exists()):
+        return
+    import glob
+
+    pattern = str(given_path(text))
+    found = len(glob.glob(pattern))
+    said = f"no such file or folder; {reader} does not expand patterns such as *{aside}"
+    if not found:
+        raise InputError(f"{said}, and as a pattern it matches nothing either", file=text)
+    folder = Path(pattern).parent
+    raise InputError(f"{said} (as a pattern it matches {counted(found, 'path')}): give "
+                     f"{expand.format(pattern=repr(pattern))}, or the folder "
+                     f"{str(folder)!r} to read every file in it", file=text)
 
 
 def regular_file(path: str | Path, shown: str | None = None, *,

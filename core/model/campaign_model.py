@@ -41,7 +41,7 @@ from core import whole
 from core.config import STORE_FILE
 from core.data.columns import lacking_columns
 from core.data.currencies import checked_code
-from core.data.files import given_path
+from core.data.files import check_not_a_pattern, given_path
 from core.data.schema import METRIC_COLUMNS, ROW_POSITION
 from core.errors import (
     InputError,
@@ -506,7 +506,8 @@ def read_terms(paths: str | Path | Sequence[str | Path],
         raise InputError("read_terms: the list of paths is empty (a glob.glob(...) that "
                          "matched no file gives one); name files or folders")
     for path in paths:
-        _check_not_a_pattern(path)
+        # a shell expands a pattern, Python does not: "exports/*.csv" named no file
+        check_not_a_pattern(path, "read_terms", "read_terms(glob.glob({pattern}))")
     result = read_paths(paths, encoding=encoding)
     for message in result.warnings:
         warnings.warn(message, UserWarning, stacklevel=2)
@@ -514,29 +515,6 @@ def read_terms(paths: str | Path | Sequence[str | Path],
              .reset_index(drop=True))
     frame.attrs[CURRENCY_ATTR] = result.currency
     return frame
-
-
-def _check_not_a_pattern(path: object) -> None:
-    """A path holding `*`, `?` or `[` that names nothing is a pattern, which read_terms
-    does not expand (a shell does, Python does not): `read_terms("exports/*.csv")` said
-    "no such file or folder", as if the files were not there."""
-    if not isinstance(path, str | PathLike):
-        return  # read_paths names what is not a path
-    text = fspath(path)
-    if not isinstance(text, str) or not any(c in text for c in "*?[") or (
-            given_path(text).exists()):
-        return
-    import glob
-
-    pattern = str(given_path(text))
-    found = len(glob.glob(pattern))
-    said = "no such file or folder; read_terms does not expand patterns such as *"
-    if not found:
-        raise InputError(f"{said}, and as a pattern it matches nothing either", file=text)
-    folder = Path(pattern).parent
-    raise InputError(f"{said} (as a pattern it matches {counted(found, 'path')}): give "
-                     f"read_terms(glob.glob({pattern!r})), or the folder {str(folder)!r} to "
-                     "read every file in it", file=text)
 
 
 # -- the estimator ------------------------------------------------------------------------
