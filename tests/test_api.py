@@ -511,6 +511,37 @@ def test_rows_headed_as_an_export_are_pointed_to_read_terms(fitted) -> None:
         CampaignModel(**MODEL_ARGS).fit(wide)
 
 
+def test_an_export_without_a_campaign_column_says_a_rename_is_not_enough() -> None:
+    """A Sony keyword report read with pandas has an export's headers but no campaign
+    column (`read_terms` names its rows after the file): the hint offered a rename, after
+    which fit still said "term rows lack the column 'campaign_id'". `fit` does not map
+    the headers itself: the file's values need the reader too ("[sony ai]" keeps its
+    match marks, "Exact match" is not "exact", the file name is the campaign), so it says
+    what `read_terms` does and that a rename needs a campaign id as well; with one, the
+    frame trains."""
+    from core import CampaignModel, InputError, read_terms
+
+    sony = REPO / "tests" / "fixtures" / "sony"
+    export = pd.concat([pd.read_csv(path, encoding="utf-16", sep="\t", skiprows=2)
+                        .assign(campaign=path.stem) for path in sorted(sony.glob("*.csv"))])
+    raw = export.drop(columns="campaign")
+    with pytest.raises(InputError, match=re.escape(
+            "'Impr.': 'impressions', 'Clicks': 'clicks', 'Cost': 'cost', 'Conversions': "
+            "'conversions'}). They hold no campaign column (read_terms names a file's rows "
+            "after the file when it has none, as an import does), so a rename needs a "
+            "campaign id too: .assign(campaign_id=...)") + "$"):
+        CampaignModel(**MODEL_ARGS).fit(raw)
+    headed = pd.DataFrame({"Campaign ID": ["C1"], "Keyword": ["plumber"]})
+    with pytest.raises(InputError, match=r"rename them: \.rename\(columns=\{'Campaign ID': "
+                                         r"'campaign_id', 'Keyword': 'term'\}\)$"):
+        CampaignModel(**MODEL_ARGS).fit(headed)  # a campaign column: no such note
+    renamed = export.rename(columns={"Keyword": "term", "campaign": "campaign_id"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = CampaignModel(**{**MODEL_ARGS, "k": 2}).fit(renamed)
+    assert set(model.fingerprints_.index) == set(read_terms(sony)["campaign_id"])
+
+
 def test_messages_listing_names_agree_with_how_many(fitted) -> None:
     """Messages listing names read "lack the column(s) ['term']" and "Unknown role(s) …"
     whether one name was missing or several."""

@@ -283,9 +283,15 @@ def lacking_columns(found: Sequence[object], missing: Sequence[str]) -> str:
     for column, index in matched.items():
         if column != "currency" and names[index] != column:
             renames.setdefault(names[index], column)
+    # a keyword report of one campaign has no campaign column: renamed, fit still said
+    # "lack the column 'campaign_id'"
+    nameless = ("" if "campaign_id" in matched else
+                ". They hold no campaign column (read_terms names a file's rows after the file "
+                "when it has none, as an import does), so a rename needs a campaign id too: "
+                ".assign(campaign_id=...)")
     return (f"{said}. These look like an export's headers: read its files with read_terms (from "
             f"core import read_terms), which maps them and reads their values as an import "
-            f"does, or rename them: .rename(columns={renames!r})")
+            f"does, or rename them: .rename(columns={renames!r}){nameless}")
 
 
 def accepted_names(column: str) -> str:
