@@ -1172,6 +1172,32 @@ def test_a_model_fitted_on_exports_quotes_their_currency(sony_model) -> None:
     assert all(" EUR" in r for r in amount_reasons(sony_model, currency="EUR"))
 
 
+def test_ngram_waste_quotes_money_in_the_currencys_minor_unit(fitted) -> None:
+    """`ngram_waste` summed costs with float noise and quoted them with two decimals
+    whatever the currency: "spent 360.29" and evidence cost 200.23000000000002 for a
+    model in JPY, where the other actions say "360 JPY". Its reason and evidence show
+    amounts in the currency's minor unit, as `ngrams` and the map do (`shown_sums`)."""
+    found = 0
+    for campaign in fitted.fingerprints_.index:
+        shown = {}
+        for currency in ("JPY", "USD"):
+            waste = [a for a in fitted.suggest(campaign, currency=currency).actions
+                     if a.kind == "ngram_waste"]
+            shown[currency] = waste[0] if waste else None
+        if shown["USD"] is None:
+            continue
+        yen, dollars = (shown[c].evidence["cost"].dropna() for c in ("JPY", "USD"))
+        assert dollars.equals(dollars.round(2)) and yen.equals(yen.round(0)), dollars.tolist()
+        assert yen.equals(dollars.round(0))
+        assert re.search(r"spent [\d,]+ JPY \(.*>= [\d,]+ JPY cost .*, [\d,]+ JPY\)$",
+                         shown["JPY"].reason), shown["JPY"].reason
+        assert re.search(r"spent [\d,]+\.\d\d USD \(", shown["USD"].reason)
+        found += (dollars != dollars.round(0)).any()
+        if found >= 3:
+            break
+    assert found >= 3  # the demo's costs have cents: the rounding is seen, not vacuous
+
+
 def test_a_saved_model_keeps_its_currency(sony_model, fitted, tmp_path: Path) -> None:
     """`save` wrote no currency, so a model of the Sony exports loaded back quoted "CPC
     432.00" again; a folder saved before (no currency in its manifest) still loads, with

@@ -697,7 +697,7 @@ def suggest(campaign_terms: pd.DataFrame, neighbor_terms: pd.DataFrame,
             negatives = safety.safeguard(negatives, campaign_terms)  # match type, conflicts
         if negatives:
             actions.append(negatives)
-        waste = ngrams.ngram_waste(campaign_terms, notes=notes)
+        waste = ngrams.ngram_waste(campaign_terms, notes=notes, currency=s.currency)
         promoted = promote.promote_search_terms(campaign_terms, notes=notes)
         actions += [a for a in (waste, promoted) if a]
         totals_given = any(_has(neighbors, c) for c in METRIC_COLUMNS)

@@ -32,6 +32,7 @@ from functools import cache
 import numpy as np
 import pandas as pd
 
+from core.data.currencies import format_money, shown_sums
 from core.data.schema import METRIC_COLUMNS
 from core.errors import counted, plural
 from core.model.actions import Action
@@ -117,8 +118,10 @@ def clicks_needed(conversion_rate: float, s: NgramSettings) -> int:
 
 
 def ngram_waste(campaign_terms: pd.DataFrame, settings: NgramSettings | None = None,
-                notes: list[str] | None = None) -> Action | None:
-    """The `ngram_waste` action of a campaign (or an account's rows), or None."""
+                notes: list[str] | None = None, currency: str | None = None) -> Action | None:
+    """The `ngram_waste` action of a campaign (or an account's rows), or None. `currency`:
+    the cost's, whose minor unit the reason and evidence show amounts in (a model in JPY
+    said "spent 360.29", its evidence 200.23000000000002)."""
     s = settings or NgramSettings()
     notes = notes if notes is not None else []
     table = ngram_table(campaign_terms, s.max_n)
@@ -170,7 +173,7 @@ def ngram_waste(campaign_terms: pd.DataFrame, settings: NgramSettings | None = N
             "negative": dropped["negative"], "match_type": dropped["match_type"],
             "status": "dropped: conflicts with " + dropped["blocked_type"],
             "blocks": dropped["blocked"]})], ignore_index=True)
-    evidence = evidence.astype({"n": "Int64", "search_terms": "Int64"})
+    evidence = shown_sums(evidence.astype({"n": "Int64", "search_terms": "Int64"}), currency)
     if safe.empty:
         n = len(check.conflicts['negative'].unique())
         notes.append(f"{counted(n, 'wasteful fragment')} {plural(n, 'was', 'were')} not "
@@ -182,12 +185,12 @@ def ngram_waste(campaign_terms: pd.DataFrame, settings: NgramSettings | None = N
     return Action(
         kind=KIND,
         title=f"Block {counted(len(safe), 'wasteful search-term fragment')}",
-        reason=(f"{counted(len(safe), 'fragment')} of 1-{s.max_n} words spent {wasted:,.2f} "
-                f"({share:.0%} of search-term cost) on {counted(len(blocked), 'search term')} "
-                f"without a "
+        reason=(f"{counted(len(safe), 'fragment')} of 1-{s.max_n} words spent "
+                f"{format_money(wasted, currency)} ({share:.0%} of search-term cost) on "
+                f"{counted(len(blocked), 'search term')} without a "
                 f"conversion, each with >= {need} clicks (conversion rate {rate:.1%}) and "
-                f">= {cpa:,.2f} cost (the cost per conversion); top: '{top['ngram']}' "
-                f"({top['match_type']}, {top['cost']:,.2f})"),
+                f">= {format_money(cpa, currency)} cost (the cost per conversion); top: "
+                f"'{top['ngram']}' ({top['match_type']}, {format_money(top['cost'], currency)})"),
         score=float(np.sqrt(min(1.0, share))), evidence=evidence.reset_index(drop=True))
 
 

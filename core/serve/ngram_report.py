@@ -44,10 +44,10 @@ def report(campaign_id: str | None = None, account: str | None = None, *,
     if not (rows["term_type"] == "search_term").any():
         notes.append(f"No search terms for this {column.split('_')[0]}: n-grams are counted "
                      "over the search terms report's rows, and these rows are keywords.")
-    action = ngrams.ngram_waste(rows, settings, notes)
+    code = datasets.currency(info.name)  # sums shown in its minor unit, not 7697.5599999
+    action = ngrams.ngram_waste(rows, settings, notes, currency=code)
     table = ngrams.ngram_table(rows, (settings or ngrams.NgramSettings()).max_n)
     table = table.sort_values(["cost", "ngram"], ascending=[False, True]).head(top)
-    code = datasets.currency(info.name)  # sums shown in its minor unit, not 7697.5599999
     table = shown_sums(table, code, money=("cost", "cost_per_conversion"))
     return {"dataset": info.name, "version": info.version, column: value,
             "campaigns": int(rows["campaign_id"].nunique()),
@@ -55,7 +55,7 @@ def report(campaign_id: str | None = None, account: str | None = None, *,
             "action": None if action is None else {
                 "kind": action.kind, "title": action.title, "reason": action.reason,
                 "score": action.score,
-                "evidence": shown_sums(action.evidence, code).to_dict(orient="records")},
+                "evidence": action.evidence.to_dict(orient="records")},
             "notes": notes}
 
 
