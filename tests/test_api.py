@@ -1392,6 +1392,24 @@ def test_registering_the_same_model_twice_returns_its_id(fitted, demo_file: Path
     assert renewed != first and models() == [renewed]
 
 
+def test_registering_a_trained_model_opened_in_python_returns_its_id(demo_file: Path,
+                                                                     home: Path) -> None:
+    """Only `register_fitted` kept a model's identity: a model `train` registered, opened
+    with `campaign_model(model_id)` and registered from the notebook, became a second row
+    and folder of the same model. `train` keeps it too, so that copy is recognised; a
+    second `train` run stays a run of its own."""
+    from core.data import ingest, store
+    from core.ops.train import TrainSpec, train
+    from core.serve import registry
+
+    ingest.import_paths([demo_file], "demo")
+    trained = train(TrainSpec(dataset="demo", k=FAST_K, params=dict(FAST_PARAMS))).model_id
+    opened = registry.campaign_model(trained)
+    with pytest.warns(UserWarning, match=rf"already registered on demo v1, as {trained}: "):
+        assert registry.register_fitted(opened, "demo") == trained
+    assert store.query("SELECT model_id FROM models")["model_id"].tolist() == [trained]
+
+
 def test_register_refuses_what_is_no_model_or_no_dataset_name(fitted, demo_file: Path,
                                                              home: Path) -> None:
     """A notebook passing a model id, or a dataset name that is no text, got

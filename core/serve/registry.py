@@ -16,7 +16,7 @@ import json
 import math
 import secrets
 import shutil
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
@@ -111,6 +111,10 @@ def register(*, engine: Any, engine_name: str, encoder: Encoder, params: dict[st
         manifest["name_words"] = name_words
     if counts is not None and not _covers_dataset(counts, dataset, version):
         counts = None  # trained on a sample: scoring and Lookup encode the whole version
+    # every model's identity is kept, a trained one's too: register_fitted of a registry
+    # model (`campaign_model(model_id)`) registered a second copy of it, unrecognised
+    identity = fitted or model_identity(engine_name, params, text_config, dataset, version,
+                                        encoder.vocabulary, engine.topic_term_)
     final = artifact.write(model_dir(model_id), engine=engine, encoder=encoder,
                            manifest=manifest, counts=counts)
     try:
@@ -126,8 +130,7 @@ def register(*, engine: Any, engine_name: str, encoder: Encoder, params: dict[st
                 )
                 audit.record(con, "train", model_id,
                              {"dataset": f"{dataset} v{version}", "engine": engine_name,
-                              "k": k, "npmi": metrics.get("npmi"),
-                              **({FITTED_KEY: fitted} if fitted else {})})
+                              "k": k, "npmi": metrics.get("npmi"), FITTED_KEY: identity})
     except BaseException:
         shutil.rmtree(final, ignore_errors=True)
         raise
@@ -137,7 +140,7 @@ def register(*, engine: Any, engine_name: str, encoder: Encoder, params: dict[st
     return model_id
 
 
-FITTED_KEY = "fitted"  # the audit detail holding a notebook model's identity
+FITTED_KEY = "fitted"  # the audit detail holding a model's identity (`model_identity`)
 
 
 def registered_fitted(fitted: str, con: duckdb.DuckDBPyConnection | None = None) -> str | None:
@@ -152,17 +155,26 @@ def registered_fitted(fitted: str, con: duckdb.DuckDBPyConnection | None = None)
 
 
 def fitted_identity(model: CampaignModel, dataset: str, version: int) -> str:
-    """What makes a fitted model the same one, whichever object holds it (a pickled copy
-    too): its engine, settings, vocabulary and learnt topic-word weights, on one dataset
-    version. A hash of them."""
+    """What makes a fitted model the same one, whichever object holds it (a pickled copy,
+    or a registry model opened with `campaign_model`): `model_identity` of it."""
+    return model_identity(model.manifest_["engine"], model.manifest_["params"],
+                          model.encoder_.tokenizer.config.to_dict(), dataset, version,
+                          model.vocabulary_, model.topic_term_)
+
+
+def model_identity(engine_name: str, params: dict[str, Any], text_config: dict[str, Any],
+                   dataset: str, version: int, vocabulary: Sequence[str],
+                   topic_term: np.ndarray) -> str:
+    """A hash of a model's engine, settings, vocabulary and learnt topic-word weights, on
+    one dataset version: the same for the model `train` registers and the copy of it a
+    notebook opens, so `register_fitted` of that copy finds it."""
     import hashlib
 
     digest = hashlib.sha256()
-    for part in (model.manifest_["engine"], _json(model.manifest_["params"]),
-                 _json(model.encoder_.tokenizer.config.to_dict()), dataset, str(version),
-                 "\n".join(model.vocabulary_)):
+    for part in (engine_name, _json(params), _json(text_config), dataset, str(version),
+                 "\n".join(vocabulary)):
         digest.update(part.encode("utf-8") + b"\0")
-    digest.update(np.ascontiguousarray(model.topic_term_, dtype=np.float64).tobytes())
+    digest.update(np.ascontiguousarray(topic_term, dtype=np.float64).tobytes())
     return digest.hexdigest()
 
 
