@@ -1410,6 +1410,24 @@ def test_registering_a_trained_model_opened_in_python_returns_its_id(demo_file: 
     assert store.query("SELECT model_id FROM models")["model_id"].tolist() == [trained]
 
 
+def test_train_shows_the_seconds_it_stores(demo_file: Path, home: Path) -> None:
+    """`train` printed `"fit": 2.050568717000033` and `"fit_seconds": 2.05025849499998`
+    where the registry stored the timings to the millisecond: one rounding, at the
+    source, for what is shown and what is stored."""
+    from core.data import ingest
+    from core.ops.train import TrainSpec, train
+    from core.serve import registry
+
+    ingest.import_paths([demo_file], "demo")
+    result = train(TrainSpec(dataset="demo", k=FAST_K, params=dict(FAST_PARAMS)))
+    stored = registry.get(result.model_id)
+    seconds = {**result.timings, **{k: v for k, v in result.metrics.items()
+                                    if k.endswith("_seconds") and v is not None}}
+    assert {"tokenize", "fit", "evaluate", "fit_seconds", "npmi_seconds"} <= set(seconds)
+    assert all(v == round(v, 3) for v in seconds.values()), seconds
+    assert result.timings == stored["timings"]
+
+
 def test_register_refuses_what_is_no_model_or_no_dataset_name(fitted, demo_file: Path,
                                                              home: Path) -> None:
     """A notebook passing a model id, or a dataset name that is no text, got

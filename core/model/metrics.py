@@ -211,19 +211,25 @@ def evaluate(engine: Engine, corpus, heldout=None,
     top = engine.topics(TOPN)
     result: dict[str, Any] = {"k": len(top), "documents": len(corpus),
                               "vocabulary_size": len(corpus.dictionary),
-                              "fit_seconds": getattr(engine, "fit_seconds_", None)}
+                              "fit_seconds": _seconds(getattr(engine, "fit_seconds_", None))}
     for measure in measures:
         started = time.perf_counter()
         name = _METRIC_NAMES[measure]
         result[name] = coherence(top, corpus if reference is None else reference, measure)
-        result[f"{name}_seconds"] = time.perf_counter() - started
+        result[f"{name}_seconds"] = _seconds(time.perf_counter() - started)
     result["diversity"] = topic_diversity(top)
     result["perplexity"] = None
     if heldout is not None:
         started = time.perf_counter()
         result["perplexity"] = perplexity(engine, heldout)
-        result["perplexity_seconds"] = time.perf_counter() - started
+        result["perplexity_seconds"] = _seconds(time.perf_counter() - started)
     return result
+
+
+def _seconds(value: float | None) -> float | None:
+    """A duration to the millisecond, as the registry's timings are: `train` printed
+    `"fit_seconds": 2.05025849499998`."""
+    return None if value is None else round(float(value), 3)
 
 
 def npmi_note(npmi: float) -> str:

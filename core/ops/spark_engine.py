@@ -144,11 +144,12 @@ def _train(spec, progress: Progress | None, sweep_id: str | None, exports: ExitS
         words = _name_words(counts, encoder, info)
         timings["counts"], clock = _lap(clock)
         progress(_TOTAL, _TOTAL, "Saving the model…")
+        timings = {k: round(v, 3) for k, v in timings.items()}  # shown as stored, as train's
         model_id = registry.register(
             engine=engine, engine_name="spark", encoder=encoder,
             params={"k": spec.k, **engine_params(engine)}, dataset=info.name,
             version=info.version, dataset_hash=info.content_hash, metrics=scores,
-            timings={k: round(v, 3) for k, v in timings.items()}, sweep_id=sweep_id,
+            timings=timings, sweep_id=sweep_id,
             model_id=model_id, counts=counts, name_words=words.to_dict())
     except BaseException:
         spark_session.quietly(lambda: spark_export.HadoopFS(session).delete(counts_at))
