@@ -311,6 +311,36 @@ def test_compare_aligns_production_with_the_candidate_or_the_newest_other(
     assert ab.default_pair(table.iloc[[2]]) == ("prod", None)
 
 
+def test_compare_and_ab_picks_follow_a_promotion(two_models_home, second_model):
+    """After a promotion Compare's Model A went on naming the replaced production model
+    (and A/B's A the same): the picks start again from the new aliases, and say so."""
+    production = registry.alias("production")
+    deploy.promote(second_model, "candidate")
+    at = ok(page("ab"))
+    assert (picker(at, "ab_a").value, picker(at, "ab_b").value) == (production, second_model)
+    at.switch_page("app_pages/compare.py")
+    ok(at.run())
+    assert (picker(at, "align_a").value, picker(at, "align_b").value) == (
+        production, second_model)
+    promote_picker(at).set_value(second_model)
+    ok(at.radio(key="promote_alias").set_value("production").run())
+    ok(at.checkbox(key=f"promote_confirm:{production}:{second_model}").check().run())
+    ok(at.button(key="promote_go").click().run())
+    assert registry.alias("production") == second_model
+    a, b = picker(at, "align_a"), picker(at, "align_b")
+    assert (a.value, b.value) == (second_model, production)
+    assert "[production]" in a.options[a.index]
+    assert any(f"production is now {second_model}" in i.value for i in at.info), [
+        i.value for i in at.info]
+    ok(at.run())  # said once; the picks are the user's again
+    assert not any("aliases moved" in i.value for i in at.info)
+
+    at.switch_page("app_pages/ab.py")
+    ok(at.run())
+    assert (picker(at, "ab_a").value, picker(at, "ab_b").value) == (second_model, production)
+    assert any(f"production is now {second_model}" in i.value for i in at.info)
+
+
 def test_compare_with_one_model_says_a_second_is_needed_to_align(trained_home):
     """It aligned the one model with itself: A and B were the same model."""
     at = ok(page("compare"))
