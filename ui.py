@@ -128,6 +128,7 @@ PAGE_CONTROLS = Controls(
     older_version="it is the active version now, so the pages use it until you pick "
                   "another under *Dataset version* (`python -m core train` and `drift` "
                   "take `--version {version}`)",
+    drift_other_dataset="tick *Measure … anyway* above to measure it all the same",
 )
 
 

@@ -158,7 +158,7 @@ elif clicked:
         result = deploy.promote(target, alias, ui.StreamlitProgress("Scoring…"),
                                 expected=production if alias == "production"
                                 else registry.ANY_PREVIOUS,
-                                other_dataset=other_dataset)
+                                other_dataset=other_dataset, controls=ui.PAGE_CONTROLS)
         # Shown after a rerun: the sidebar, the table's aliases and the pickers were drawn
         # before the promotion and went on naming the replaced model as production.
         st.session_state["promote_outcome"] = (

@@ -423,6 +423,30 @@ def test_compare_page_needs_an_explicit_yes_for_another_dataset(trained_home, tm
     assert registry.alias("production") == other.model_id
 
 
+def test_promotion_and_drift_refusals_name_the_pages_controls(trained_home, tmp_path):
+    """Refusals the pages can meet in a race (production moved to another dataset between
+    the confirmation and the click; a drift check of another dataset's model) named the
+    CLI's `--other-dataset` and `--model` on the Compare and Monitor pages."""
+    from core.errors import TopicLabError
+
+    ingest.import_paths([demo_subset(tmp_path / "other.parquet", 120)], "other")
+    other = train.train(train.TrainSpec(dataset="other", k=6, params={"iterations": 60}))
+    with pytest.raises(TopicLabError) as on_page:
+        deploy.promote(other.model_id, "production", controls=ui.PAGE_CONTROLS)
+    with pytest.raises(TopicLabError) as on_cli:
+        deploy.promote(other.model_id, "production")
+    assert "tick the confirmation below" in str(on_page.value)
+    assert "--" not in str(on_page.value) and "in the app" not in str(on_page.value)
+    assert "`python -m core promote --other-dataset`" in str(on_cli.value)
+    production = registry.alias("production")
+    with pytest.raises(TopicLabError) as on_page:
+        drift.check("other", model_id=production, controls=ui.PAGE_CONTROLS)
+    with pytest.raises(TopicLabError) as on_cli:
+        drift.check("other", model_id=production)
+    assert "Measure … anyway" in str(on_page.value) and "--" not in str(on_page.value)
+    assert "`--other-dataset`" in str(on_cli.value) and "`--model`" in str(on_cli.value)
+
+
 def test_topics_page_embeds_offline_ldavis_and_names_a_topic(trained_home):
     at = page("topics")
     frames = at.get("iframe")
