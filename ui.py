@@ -61,6 +61,11 @@ def production_model_id() -> str | None:
     return _aliases(generation()).get("production")
 
 
+def aliases() -> dict[str, str]:
+    """Alias -> model id, as the store holds them now."""
+    return _aliases(generation())
+
+
 def scored_model_ids() -> list[str]:
     """Models with stored fingerprints (the ones Lookup can use), production first."""
     models = models_table()
@@ -123,6 +128,7 @@ PAGE_CONTROLS = Controls(
     older_version="it is the active version now, so the pages use it until you pick "
                   "another under *Dataset version* (`python -m core train` and `drift` "
                   "take `--version {version}`)",
+    drift_other_dataset="tick *Measure … anyway* above to measure it all the same",
 )
 
 
@@ -178,6 +184,31 @@ def selectbox(label: str, options: list, *, key: str, format_func=str, index: in
                                 key=f"{key}@{digest}", **kwargs)
     st.session_state[key] = value
     return value
+
+
+def follow_aliases(keys: tuple[str, ...], aliases: tuple[str | None, ...]) -> str | None:
+    """Start the model pickers under `keys` (`selectbox` keys) again from their defaults
+    when the aliases they default to (`aliases`: production, candidate) moved since the
+    last run (a promotion here, on the CLI, by a pipeline). Compare's Model A and B kept
+    the earlier picks after a promotion: A went on naming the replaced model, or A and B
+    became one model. Returns a sentence saying the picks were reset (None: kept)."""
+    seen = f"{keys[0]}:aliases"
+    before = st.session_state.get(seen)
+    st.session_state[seen] = tuple(aliases)
+    if before is None or tuple(before) == tuple(aliases):
+        return None
+    picked = False
+    for key in keys:
+        picked |= st.session_state.pop(key, None) is not None
+        for widget in [k for k in st.session_state if str(k).startswith(f"{key}@")]:
+            del st.session_state[widget]
+    if not picked:
+        return None
+    moved = [f"{name} is now {aliases[i] or 'no model'}"
+             for i, name in enumerate(("production", "candidate")[:len(aliases)])
+             if i < len(before) and before[i] != aliases[i]]
+    return (f"The aliases moved ({', '.join(moved)}): the models picked here start again "
+            "from production and the candidate.")
 
 
 def kept(key: str, options: list | None = None) -> str:

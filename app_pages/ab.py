@@ -31,7 +31,9 @@ if len(scored) < 2:
             "--from FILE`) or promote a model to *candidate* on the Compare page.")
     st.stop()
 
-defaults = [registry.alias("production"), registry.alias("candidate")]
+defaults = [ui.aliases().get("production"), ui.aliases().get("candidate")]
+if moved := ui.follow_aliases(("ab_a", "ab_b"), tuple(defaults)):
+    st.info(moved)
 left, right = st.columns(2)
 model_a = ui.selectbox("A (production)", scored, index=scored.index(defaults[0])
                        if defaults[0] in scored else 0, key="ab_a", format_func=ui.model_label,

@@ -78,6 +78,11 @@ if second is None:
     st.info(f"Only one model is trained ({ui.markdown_text(first)}): train a second one on "
             "the Train page to compare their topics.")
 else:
+    held = ui.aliases()
+    moved = ui.follow_aliases(("align_a", "align_b"),
+                              (held.get("production"), held.get("candidate")))
+    if moved:
+        st.info(moved)
     left, right = st.columns(2)
     a = ui.selectbox("Model A", ids, index=ids.index(first), key="align_a",
                      format_func=ui.model_label, container=left)
@@ -153,7 +158,7 @@ elif clicked:
         result = deploy.promote(target, alias, ui.StreamlitProgress("Scoring…"),
                                 expected=production if alias == "production"
                                 else registry.ANY_PREVIOUS,
-                                other_dataset=other_dataset)
+                                other_dataset=other_dataset, controls=ui.PAGE_CONTROLS)
         # Shown after a rerun: the sidebar, the table's aliases and the pickers were drawn
         # before the promotion and went on naming the replaced model as production.
         st.session_state["promote_outcome"] = (

@@ -46,7 +46,8 @@ elif other_dataset and not st.checkbox(
                f", not {ui.markdown_text(dataset)}.")
 elif st.button("Check drift", type="primary"):
     with ui.friendly_errors(), st.spinner("Scoring the version against the model…"):
-        report = drift.check(dataset, version, production, other_dataset=other_dataset)
+        report = drift.check(dataset, version, production, other_dataset=other_dataset,
+                             controls=ui.PAGE_CONTROLS)
         st.session_state["drift_report"] = report.to_dict()
 
 report = st.session_state.get("drift_report")

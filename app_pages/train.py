@@ -149,8 +149,12 @@ else:
 # Warn before training when K is large for the data (core.ops.train.size_warnings).
 campaign_count = int(datasets.get(name, version).campaigns)
 largest_k = max(ks, default=0) if mode == "Sweep" else int(k)
-for warning in train.size_warnings(largest_k, campaign_count):
-    st.warning(warning, icon=":material/warning:")
+# In a placeholder: the result repeats them (counted on the words kept), so they are
+# cleared once training ends (the page showed the K warning twice).
+before_start = st.empty()
+with before_start.container():
+    for warning in train.size_warnings(largest_k, campaign_count):
+        st.warning(warning, icon=":material/warning:")
 
 run = st.button("Start", type="primary", key="train_start")
 if run and mode == "Sweep" and not ks:  # before the run starts: nothing to cancel
@@ -177,6 +181,7 @@ if run:
             result = train.train(spec, progress)
             progress(1, 1, "Done.")
             st.session_state.pop("training_started", None)
+            before_start.empty()
             st.success(f"Trained `{result.model_id}` in {sum(result.timings.values()):.1f} s.")
             if engine == "spark":
                 ran = registry.load(result.model_id).engine.fit_info_

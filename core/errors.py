@@ -75,12 +75,15 @@ class Controls(NamedTuple):
     other_dataset: str  # confirm replacing a production model of another dataset
     force: str          # promote past the quality gate
     older_version: str  # work on an older dataset version; `{version}` is its number
+    drift_other_dataset: str  # measure a dataset against a model of another one
 
 
 CLI = Controls(
     other_dataset="promote it with `python -m core promote --other-dataset`",
     force="`promote --force`",
     older_version="give `--version {version}` to train on it or check its drift",
+    drift_other_dataset="check a model of that dataset (`--model`), or confirm with "
+                        "`--other-dataset` (other_dataset=True in Python)",
 )
 
 

@@ -87,7 +87,7 @@ def test_explore_sql_shows_whole_numbers_with_separators_but_not_ids_or_years(ho
                for c in shown.value.columns}
     assert formats == {"clicks": "%,d", "n": "%,d", "terms": "%,d", "year": None,
                        "campaign_id": None, "Campaign ID": None, "modelId": None,
-                       "version": None, "cost": None, "spend": None, "flag": None}
+                       "version": None, "cost": "%,.2f", "spend": "%,.2f", "flag": None}
     [row] = shown.value.to_dict("records")  # the values themselves stay raw
     assert (row["clicks"], row["n"], int(row["terms"]), float(row["spend"])) == (
         2337504, 3000, 8000, 2500.25)
@@ -103,7 +103,9 @@ def test_explore_sql_shows_amounts_of_money_in_the_dataset_currency(home, small_
     at = run_page("app_pages/explore.py")
     at.text_area(key="sql_text").set_value(
         "SELECT sum(cost) * 1000, max(cost) AS cost, avg(cost / clicks) AS avg_cpc, "
-        "0.25::DOUBLE AS cost_share, 2500.25::DOUBLE AS spend FROM campaigns").run()
+        "0.25::DOUBLE AS cost_share, 2500.25::DOUBLE AS spend, 12.50 AS \"Cost\", "
+        "2500 AS totalCost, sum(clicks)::DECIMAL(18, 0) AS budget, 7 AS costRank, "
+        "sum(clicks) AS clicks FROM campaigns").run()
     at.button(key="run_sql").click().run()
     assert not at.error and not at.exception, [e.value for e in [*at.error, *at.exception]]
     shown = at.dataframe[-1]
@@ -111,9 +113,15 @@ def test_explore_sql_shows_amounts_of_money_in_the_dataset_currency(home, small_
     formats = {c: (config.get(c, {}).get("label"),
                    config.get(c, {}).get("type_config", {}).get("format"))
                for c in shown.value.columns}
+    # One rule whatever the type: a DOUBLE, a DECIMAL literal with a fraction, an integer
+    # and a sum read as DECIMAL(18, 0) named as money are all amounts (the last three, and
+    # `spend`, showed as they were, or as counts).
     assert formats == {"(sum(\"cost\") * 1000)": ("(sum(\"cost\") * 1000) (JPY)", "%,.0f"),
                        "cost": ("cost (JPY)", "%,.0f"), "avg_cpc": ("avg_cpc (JPY)", "%,.0f"),
-                       "cost_share": (None, None), "spend": (None, None)}
+                       "cost_share": (None, None), "spend": ("spend (JPY)", "%,.0f"),
+                       "Cost": ("Cost (JPY)", "%,.0f"), "totalCost": ("totalCost (JPY)", "%,.0f"),
+                       "budget": ("budget (JPY)", "%,.0f"), "costRank": (None, "%,d"),
+                       "clicks": (None, "%,d")}
     [row] = shown.value.to_dict("records")  # the values themselves stay raw
     assert row["(sum(\"cost\") * 1000)"] == 224000.0 and row["cost_share"] == 0.25
 

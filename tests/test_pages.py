@@ -311,6 +311,36 @@ def test_compare_aligns_production_with_the_candidate_or_the_newest_other(
     assert ab.default_pair(table.iloc[[2]]) == ("prod", None)
 
 
+def test_compare_and_ab_picks_follow_a_promotion(two_models_home, second_model):
+    """After a promotion Compare's Model A went on naming the replaced production model
+    (and A/B's A the same): the picks start again from the new aliases, and say so."""
+    production = registry.alias("production")
+    deploy.promote(second_model, "candidate")
+    at = ok(page("ab"))
+    assert (picker(at, "ab_a").value, picker(at, "ab_b").value) == (production, second_model)
+    at.switch_page("app_pages/compare.py")
+    ok(at.run())
+    assert (picker(at, "align_a").value, picker(at, "align_b").value) == (
+        production, second_model)
+    promote_picker(at).set_value(second_model)
+    ok(at.radio(key="promote_alias").set_value("production").run())
+    ok(at.checkbox(key=f"promote_confirm:{production}:{second_model}").check().run())
+    ok(at.button(key="promote_go").click().run())
+    assert registry.alias("production") == second_model
+    a, b = picker(at, "align_a"), picker(at, "align_b")
+    assert (a.value, b.value) == (second_model, production)
+    assert "[production]" in a.options[a.index]
+    assert any(f"production is now {second_model}" in i.value for i in at.info), [
+        i.value for i in at.info]
+    ok(at.run())  # said once; the picks are the user's again
+    assert not any("aliases moved" in i.value for i in at.info)
+
+    at.switch_page("app_pages/ab.py")
+    ok(at.run())
+    assert (picker(at, "ab_a").value, picker(at, "ab_b").value) == (second_model, production)
+    assert any(f"production is now {second_model}" in i.value for i in at.info)
+
+
 def test_compare_with_one_model_says_a_second_is_needed_to_align(trained_home):
     """It aligned the one model with itself: A and B were the same model."""
     at = ok(page("compare"))
@@ -391,6 +421,30 @@ def test_compare_page_needs_an_explicit_yes_for_another_dataset(trained_home, tm
     ok(yes.check().run())
     ok(at.button(key="promote_go").click().run())
     assert registry.alias("production") == other.model_id
+
+
+def test_promotion_and_drift_refusals_name_the_pages_controls(trained_home, tmp_path):
+    """Refusals the pages can meet in a race (production moved to another dataset between
+    the confirmation and the click; a drift check of another dataset's model) named the
+    CLI's `--other-dataset` and `--model` on the Compare and Monitor pages."""
+    from core.errors import TopicLabError
+
+    ingest.import_paths([demo_subset(tmp_path / "other.parquet", 120)], "other")
+    other = train.train(train.TrainSpec(dataset="other", k=6, params={"iterations": 60}))
+    with pytest.raises(TopicLabError) as on_page:
+        deploy.promote(other.model_id, "production", controls=ui.PAGE_CONTROLS)
+    with pytest.raises(TopicLabError) as on_cli:
+        deploy.promote(other.model_id, "production")
+    assert "tick the confirmation below" in str(on_page.value)
+    assert "--" not in str(on_page.value) and "in the app" not in str(on_page.value)
+    assert "`python -m core promote --other-dataset`" in str(on_cli.value)
+    production = registry.alias("production")
+    with pytest.raises(TopicLabError) as on_page:
+        drift.check("other", model_id=production, controls=ui.PAGE_CONTROLS)
+    with pytest.raises(TopicLabError) as on_cli:
+        drift.check("other", model_id=production)
+    assert "Measure … anyway" in str(on_page.value) and "--" not in str(on_page.value)
+    assert "`--other-dataset`" in str(on_cli.value) and "`--model`" in str(on_cli.value)
 
 
 def test_topics_page_embeds_offline_ldavis_and_names_a_topic(trained_home):

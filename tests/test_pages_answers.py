@@ -86,3 +86,18 @@ def test_train_page_warns_before_training_and_offers_to_carry_names(trained_home
         row = rows[int(pair.new_topic)]
         assert row["label"] == f"Name {int(pair.old_topic)}"
         assert row["carried_from"] == production and not row["confirmed"]
+
+
+def test_train_page_shows_the_k_warning_once_after_training(trained_home):
+    """"K = … is a lot" showed twice once a model was trained: above Start and in the
+    result, which repeats it (counted on the campaigns that kept words)."""
+    at = page("train")
+    at.number_input(key="train_k").set_value(90)
+    at.number_input(key="train_tomotopy_iterations").set_value(30).run()
+    assert len([w for w in at.warning if "campaigns is a lot" in w.value]) == 1
+    ok(at.button(key="train_start").click().run())
+    assert at.session_state["trained_model"]
+    assert len([w for w in at.warning if "campaigns is a lot" in w.value]) == 1, [
+        w.value for w in at.warning]
+    ok(at.run())  # the next run (any click) warns above Start again
+    assert len([w for w in at.warning if "campaigns is a lot" in w.value]) == 1

@@ -104,29 +104,51 @@ _CAMEL_ID = re.compile(r"[a-z0-9](Id|ID|Ids|IDs)($|[^a-z])")
 def count_columns(frame: pd.DataFrame) -> list[str]:
     """Columns of a result that hold whole numbers (integers, and the decimals without
     a fraction that DuckDB's sums of integers come as: `sum(clicks)`) and whose name does
-    not say they are ids, years or versions (`_NAMES_NOT_AMOUNTS`): the page shows them
-    with thousands separators, as every other table's counts. Floats are not counts."""
+    not say they are ids, years or versions (`_NAMES_NOT_AMOUNTS`) or amounts of money
+    (`money_columns`): the page shows them with thousands separators, as every other
+    table's counts. Floats are not counts."""
+    money = set(money_columns(frame))
     return [str(name) for name, values in frame.items()
-            if not _names_no_amount(str(name)) and _whole_numbers(values)]
+            if str(name) not in money and not _names_no_amount(str(name))
+            and _whole_numbers(values)]
 
 
-# A float under such a name is an amount of money, as Explore's `cost` and `cpc` columns
-# (`sum(cost)`, `avg_cpc`, `Cost`), unless the name says it is a share or a rate of one.
-_MONEY_NAMES = re.compile(r"(^|[^a-z])(cost|costs|cpc)($|[^a-z])")
+# A number under such a name is an amount of money, as Explore's `cost` and `cpc` columns
+# (`sum(cost)`, `avg_cpc`, `Cost`, `totalCost`, `spend`), unless the name says it is a
+# share or a rate of one.
+_MONEY_NAMES = re.compile(
+    r"(^|[^a-z])(cost|costs|cpc|cpa|cpm|spend|spent|spending|budget|budgets)($|[^a-z])")
 _NOT_MONEY = re.compile(r"(^|[^a-z])(share|ratio|pct|percent|rate|rank)($|[^a-z])")
+_CAMEL_WORD = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 
 def money_columns(frame: pd.DataFrame) -> list[str]:
-    """Float columns of a result named as amounts (`_MONEY_NAMES`): the page shows them in
-    the dataset's currency, as Explore's tables (Sony's `sum(cost)` showed as 10400688
-    beside the campaigns table's 10,400,688). Other floats keep their value as it is."""
+    """Number columns of a result named as amounts (`_MONEY_NAMES`, camel case read as
+    words: `totalCost`), whatever their type: the page shows them in the dataset's
+    currency, as Explore's tables. The rule went by type as well, so `sum(cost)` (a
+    DOUBLE) showed as `10,400,688` while `12.50 AS cost` (a DECIMAL), an integer `cost`
+    and any `spend` or `totalCost` showed as they were. Other numbers keep their value."""
     return [str(name) for name, values in frame.items()
-            if pd.api.types.is_float_dtype(values) and _names_money(str(name))]
+            if _names_money(str(name)) and _numbers(values)]
 
 
 def _names_money(name: str) -> bool:
-    name = name.lower()
+    name = _CAMEL_WORD.sub("_", name).lower()
     return bool(_MONEY_NAMES.search(name)) and not _NOT_MONEY.search(name)
+
+
+def _numbers(values: pd.Series) -> bool:
+    """A column of numbers: integers, floats, or DuckDB's DECIMALs (Python `Decimal`s);
+    not booleans."""
+    if pd.api.types.is_bool_dtype(values):
+        return False
+    if pd.api.types.is_numeric_dtype(values):
+        return True
+    if values.dtype != object:
+        return False
+    present = values.dropna()
+    return len(present) > 0 and all(isinstance(v, Decimal) and v.is_finite()
+                                    for v in present)
 
 
 def _names_no_amount(name: str) -> bool:

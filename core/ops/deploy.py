@@ -23,7 +23,7 @@ from typing import Any
 import duckdb
 
 from core.data import auth, store
-from core.errors import InputError, TopicLabError
+from core.errors import CLI, Controls, InputError, TopicLabError
 from core.ops import gate
 from core.progress import Progress
 from core.serve import registry, score
@@ -52,14 +52,16 @@ class PromoteResult:
 def promote(model_id: str, alias: str = "production", progress: Progress | None = None, *,
             expected: str | None = registry.ANY_PREVIOUS, other_dataset: bool = False,
             require_gate: bool = False, known_problems: list[str] | None = None,
-            model: registry.LoadedModel | None = None) -> PromoteResult:
+            model: registry.LoadedModel | None = None,
+            controls: Controls = CLI) -> PromoteResult:
     """Point `alias` at `model_id`, fingerprinting its dataset first if not done yet.
 
     `model_id` may name an alias, as in every other command (`promote candidate` moves
     production to the candidate's model), but not the alias being moved.
     `known_problems`: the model's `gate.problems`, when the caller has just found them
     (the pipeline's gate did; finding them loads the model and its top words again).
-    `model`: its artifact, when the caller loaded it (scoring then need not load it)."""
+    `model`: its artifact, when the caller loaded it (scoring then need not load it).
+    `controls`: how refusals name the confirmations (a page's own, or the CLI's flags)."""
     registry.check_alias(alias)
     auth.require("promote")
     named = model_id
@@ -77,10 +79,11 @@ def promote(model_id: str, alias: str = "production", progress: Progress | None 
         raise TopicLabError(f"Model {model_id} cannot be promoted: " + "; ".join(broken) + ".")
     if alias == "production" and not other_dataset:
         with store.connect(read_only=True) as con:
-            _same_dataset(con, record)  # early, before scoring; checked again below
+            _same_dataset(con, record, controls)  # early, before scoring; checked again below
     verdict = None
     if require_gate and alias == "production" and not other_dataset:
-        verdict, expected = _passes_gate(model_id, expected, broken, loaded, progress)
+        verdict, expected = _passes_gate(model_id, expected, broken, loaded, progress,
+                                         controls)
     scored = None
     if not score.is_scored(model_id):
         scored = score.score_dataset(model_id, progress, model=loaded)
@@ -89,7 +92,7 @@ def promote(model_id: str, alias: str = "production", progress: Progress | None 
         if named in registry.ALIASES:
             _still_named(con, named, model_id)
         if alias == "production" and not other_dataset:
-            _same_dataset(con, record)
+            _same_dataset(con, record, controls)
         previous = registry.move_alias(con, alias, model_id, expected=expected)
         if alias == "production":
             registry.save_settings(model_id, con=con)  # the pipeline retrains it the same way
@@ -100,8 +103,8 @@ def promote(model_id: str, alias: str = "production", progress: Progress | None 
 
 
 def _passes_gate(model_id: str, expected: str | None, broken: list[str],
-                 loaded: registry.LoadedModel | None = None, progress: Progress | None = None
-                 ) -> tuple[gate.Verdict | None, str | None]:
+                 loaded: registry.LoadedModel | None = None, progress: Progress | None = None,
+                 controls: Controls = CLI) -> tuple[gate.Verdict | None, str | None]:
     """The gate's verdict against the production model (`expected`, or today's; None:
     nothing to compare with), refusing a model that does not pass; and the production
     model the alias must still name when it moves. `broken`: the model's `gate.problems`,
@@ -118,7 +121,7 @@ def _passes_gate(model_id: str, expected: str | None, broken: list[str],
     if not verdict.passes:
         raise TopicLabError(f"Model {model_id} does not pass the quality gate: "
                             f"{verdict.reason}. Compare the two models (the Compare page), "
-                            "or promote it anyway with `--force`.")
+                            f"or promote it anyway ({controls.force}).")
     return verdict, production
 
 
@@ -132,7 +135,8 @@ def _still_named(con: duckdb.DuckDBPyConnection, name: str, model_id: str) -> No
                             "again before promoting.")
 
 
-def _same_dataset(con: duckdb.DuckDBPyConnection, record: dict[str, Any]) -> None:
+def _same_dataset(con: duckdb.DuckDBPyConnection, record: dict[str, Any],
+                  controls: Controls = CLI) -> None:
     """Refuse to replace production with a model of another dataset unless asked to."""
     rows = con.execute("SELECT m.model_id, m.dataset FROM aliases a JOIN models m "
                       "USING (model_id) WHERE a.alias = 'production'").fetchall()
@@ -141,5 +145,4 @@ def _same_dataset(con: duckdb.DuckDBPyConnection, record: dict[str, Any]) -> Non
         raise TopicLabError(
             f"Production ({row[0]}) serves dataset {row[1]!r}; {record['model_id']} is a "
             f"model of {record['dataset']!r}. Replacing it changes what every lookup "
-            "answers from: confirm with `--other-dataset` (in the app: tick the "
-            "confirmation).")
+            f"answers from: {controls.other_dataset}.")

@@ -33,7 +33,7 @@ import scipy.sparse as sp
 from scipy.spatial.distance import jensenshannon
 
 from core.data import audit, auth, datasets, store
-from core.errors import InputError, counted, plural
+from core.errors import CLI, Controls, InputError, counted, plural
 from core.model.corpus import EncodedCounts, Encoder, gc_paused
 from core.model.text import Tokenizer
 from core.serve import registry
@@ -273,29 +273,31 @@ def topic_shift(p: np.ndarray, q: np.ndarray) -> float:
         else float(distance)
 
 
-def check_same_dataset(model_id: str, dataset: str, other_dataset: bool = False) -> None:
+def check_same_dataset(model_id: str, dataset: str, other_dataset: bool = False,
+                       controls: Controls = CLI) -> None:
     """Refuse to measure a dataset against a model trained on another one unless asked to:
     the store has one production model, and against a model of `demo` every measure of
     `sony` crosses its threshold, which says the datasets differ, not that `sony` moved.
-    (The pipeline skips that check for the same reason.)"""
+    (The pipeline skips that check for the same reason.) `controls`: how the message
+    names the confirmation (the Monitor page's own box, or the CLI's flags)."""
     trained_on = registry.get(model_id)["dataset"]
     if trained_on != dataset and not other_dataset:
         raise InputError(
             f"Model {model_id} was trained on dataset {trained_on!r}, not {dataset!r}: drift "
             f"against it would measure how unlike the two datasets are, not how {dataset!r} "
-            f"moved. Check a model of {dataset!r} (--model), or confirm with "
-            "--other-dataset (other_dataset=True in Python).")
+            f"moved: {controls.drift_other_dataset}.")
 
 
 def drift_report(dataset: str, version: int | None = None,
                  model_id: str | None = None, *, other_dataset: bool = False,
-                 model: registry.LoadedModel | None = None) -> DriftReport:
+                 model: registry.LoadedModel | None = None,
+                 controls: Controls = CLI) -> DriftReport:
     """Compare a dataset version with the training data of a model (default: production)
     of the same dataset; `other_dataset=True` allows a model of another one. `model`: its
     artifact, when the caller loaded it already (the pipeline gates with it next)."""
     model_id = registry.resolve(model_id)
     info = datasets.get(dataset, version)
-    check_same_dataset(model_id, info.name, other_dataset)
+    check_same_dataset(model_id, info.name, other_dataset, controls)
     model = registry.loaded(model_id, model)
     base = _training_profile(model_id, model)
     new = _profile(model, datasets.term_batches(info.name, info.version, _columns(model)))
@@ -354,13 +356,13 @@ def record(report: DriftReport) -> None:
 
 def check(dataset: str, version: int | None = None,
           model_id: str | None = None, *, other_dataset: bool = False,
-          model: registry.LoadedModel | None = None) -> DriftReport:
+          model: registry.LoadedModel | None = None, controls: Controls = CLI) -> DriftReport:
     """Measure drift and record it: what the Monitor page, the CLI and the pipeline run.
     The role is checked first: an account manager waited for the whole measurement
     (minutes on millions of rows) to be refused when it was to be recorded."""
     auth.require("score")
     report = drift_report(dataset, version, model_id, other_dataset=other_dataset,
-                          model=model)
+                          model=model, controls=controls)
     record(report)
     return report
 
