@@ -75,9 +75,10 @@ min_similarity = options[1].slider(
 min_terms = options[2].number_input("Neighbours need at least … terms", 0, 500, 0)
 # Data that names no account (the Sony exports): the toggle changed nothing, unexplained.
 no_accounts = "account" in ui.empty_columns(lookup.campaigns)
-exclude_account = options[3].toggle("Leave out the campaign's own account",
-                                    disabled=mode != "Existing campaign" or no_accounts,
-                                    help="The data names no account." if no_accounts else None)
+exclude_account = options[3].toggle(  # a short label: a quarter-width column cut the long one
+    "Other accounts only", disabled=mode != "Existing campaign" or no_accounts,
+    help="Leave out the campaign's own account. The data names no account." if no_accounts
+    else "Leave out the campaign's own account: neighbours from other advertisers only.")
 
 result = None
 with ui.friendly_errors():
