@@ -18,11 +18,10 @@ import pytest
 
 from core.errors import NotFoundError
 from core.model import actions
-from tests.conftest import FAST_K, FAST_PARAMS, REPO, SHARED_DATA, demo_subset
+from tests.conftest import FAST_K, FAST_PARAMS, REPO, SONY, demo_subset, shared_data
 
 MODEL_ARGS = {"k": FAST_K, "engine": "tomotopy", "seed": 0,
               "engine_params": {"iterations": FAST_PARAMS["iterations"]}}
-SONY = SHARED_DATA / "sony_okg_ad_keywords" / "keyword"
 
 
 @pytest.fixture(scope="module")
@@ -1108,9 +1107,8 @@ def sony_model():
     in-process from `read_terms` of their folder."""
     from core import CampaignModel, read_terms
 
-    if not SONY.is_dir():
-        pytest.skip("shared Sony exports not present")
-    return CampaignModel(k=3, seed=0, engine_params={"iterations": 50}).fit(read_terms(SONY))
+    return CampaignModel(k=3, seed=0, engine_params={"iterations": 50}).fit(
+        read_terms(shared_data(SONY)))
 
 
 def amount_reasons(model, currency: str | None = None) -> list[str]:
@@ -1129,7 +1127,7 @@ def test_a_model_fitted_on_exports_quotes_their_currency(sony_model) -> None:
     attrs, and fit takes it."""
     from core import read_terms
 
-    assert read_terms(SONY / "akashi_brand.csv").attrs["currency"] == "JPY"
+    assert read_terms(shared_data(SONY) / "akashi_brand.csv").attrs["currency"] == "JPY"
     assert sony_model.currency_ == "JPY"
     quoted = amount_reasons(sony_model)
     assert quoted and all(re.search(r"CPC \d+ JPY", r) for r in quoted), quoted

@@ -12,13 +12,11 @@ import pytest
 from core.errors import InputError
 from core.model.corpus import Corpus, Encoder
 from core.model.text import TextConfig, Tokenizer, detect_language, strip_decorations
-from tests.conftest import SHARED_DATA
-
-SONY = SHARED_DATA / "sony_okg_ad_keywords" / "keyword"
+from tests.conftest import SONY, shared_data
 
 
 def sony_keywords(name: str) -> list[str]:
-    frame = pd.read_csv(SONY / name, encoding="utf-16", sep="\t", skiprows=2)
+    frame = pd.read_csv(shared_data(f"{SONY}/{name}"), encoding="utf-16", sep="\t", skiprows=2)
     return [str(k) for k in frame["Keyword"].dropna()]
 
 
