@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from core.data import auth
 from tests.conftest import REPO, TEST_SETTINGS
 
@@ -62,3 +64,53 @@ def test_under_ci_missing_shared_data_fails_the_run(tmp_path):
     assert inner.returncode == 1, inner.stdout + inner.stderr
     assert "skipped" not in inner.stdout, inner.stdout
     assert inner.stdout.count("CI is set, so this fails instead of skipping") >= 2, inner.stdout
+
+
+def test_the_app_started_from_another_folder_keeps_the_repositorys_settings(tmp_path):
+    """`streamlit run /path/to/app.py` from another folder (no ~/.streamlit either) still
+    reads the repository's `.streamlit/config.toml`, which Streamlit looks for beside the
+    script as well as in the current folder: served on 127.0.0.1 only and headless (no
+    e-mail prompt, no browser), where Streamlit's defaults are every address and a prompt.
+    `make run` passes those two itself; the theme and upload limit come the same way."""
+    import time
+    import urllib.request
+
+    from tests.browser import free_port
+    from tests.conftest import stop_process
+
+    port = free_port()
+    env = {**os.environ, "HOME": str(tmp_path), "TOPICLAB_HOME": str(tmp_path / "home")}
+    log = tmp_path / "streamlit.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"),
+             "--server.port", str(port)],
+            cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, stdout=out,
+            stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health",
+                                            timeout=2) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.3)
+    finally:
+        stop_process(proc, 10)
+    text = log.read_text()
+    assert f"URL: http://127.0.0.1:{port}" in text, text
+    assert "Network URL" not in text and "Email" not in text, text
+    assert "Collecting usage statistics" not in text, text   # gatherUsageStats = false
+
+
+def test_streamlits_secrets_file_is_never_committed():
+    """The README tells users to put their sign-in secrets in `.streamlit/secrets.toml`."""
+    if not (REPO / ".git").exists():
+        pytest.skip(f"{REPO} is not a git checkout")
+    ignored = subprocess.run(["git", "check-ignore", "-q", ".streamlit/secrets.toml"],
+                             cwd=REPO, capture_output=True, timeout=30)
+    assert ignored.returncode == 0
