@@ -244,11 +244,30 @@ def emit(payload: Any) -> None:
     sys.stdout.flush()
 
 
+# Whether a progress line on the terminal waits to be rewritten (it ends in "\r").
+_terminal = {"line_open": False}
+
+
 def progress_line(done: int, total: int, message: str = "") -> None:
-    """A progress line on stderr, rewritten in place on a terminal."""
-    end = "\r" if sys.stderr.isatty() and done < total else "\n"
+    """A progress line on stderr, rewritten in place on a terminal, where each erases the
+    rest of the one before (ESC [K): "[100.0%] Saving the model…" showed "…d perplexity…"
+    after it, left by the longer "Measuring coherence and perplexity…"."""
     pct = 100 * done / total if total else 100
-    print(f"[{pct:5.1f}%] {printable(message)}", end=end, file=sys.stderr, flush=True)
+    line = f"[{pct:5.1f}%] {printable(message)}"
+    if not sys.stderr.isatty():
+        print(line, file=sys.stderr, flush=True)
+        return
+    _terminal["line_open"] = done < total
+    print(f"{line}\x1b[K", end="\r" if done < total else "\n", file=sys.stderr, flush=True)
+
+
+def end_progress_line() -> None:
+    """End a progress line left open on the terminal, so that an error after it is a line
+    of its own (it was written over the progress line, and under a shorter error its
+    tail stayed: "error: interrupted; nothing was written" ran on into "…30/30")."""
+    if _terminal["line_open"]:
+        _terminal["line_open"] = False
+        print(file=sys.stderr, flush=True)
 
 
 # --- arguments several commands share --------------------------------------------------------
@@ -927,9 +946,11 @@ def main(argv: list[str] | None = None) -> int:
         except OSError as err:
             return _output_failed(err)
     except TopicLabError as err:
+        end_progress_line()
         print(f"error: {printable(str(err))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
+        end_progress_line()
         print("error: interrupted; nothing was written", file=sys.stderr)
         return 130
     except BrokenPipeError:

@@ -18,11 +18,10 @@ import pytest
 
 from core.errors import NotFoundError
 from core.model import actions
-from tests.conftest import FAST_K, FAST_PARAMS, REPO, SHARED_DATA, demo_subset
+from tests.conftest import FAST_K, FAST_PARAMS, REPO, SONY, demo_subset, shared_data
 
 MODEL_ARGS = {"k": FAST_K, "engine": "tomotopy", "seed": 0,
               "engine_params": {"iterations": FAST_PARAMS["iterations"]}}
-SONY = SHARED_DATA / "sony_okg_ad_keywords" / "keyword"
 
 
 @pytest.fixture(scope="module")
@@ -870,6 +869,52 @@ def test_a_damaged_saved_model_is_named_as_damaged(fitted, tmp_path: Path) -> No
             CampaignModel.load(broken)
 
 
+def files_open_on(path: Path) -> list[str]:
+    """This process's file descriptors open on `path` (Linux's /proc/self/fd)."""
+    target = os.path.realpath(path)
+    found = []
+    for fd in Path("/proc/self/fd").iterdir():
+        try:
+            if os.readlink(fd) == target:
+                found.append(fd.name)
+        except OSError:   # the descriptor /proc listed itself with, closed since
+            pass
+    return found
+
+
+def test_a_truncated_npz_leaves_no_file_open(fitted, tmp_path: Path) -> None:
+    """numpy's `np.load(path)` kept a truncated counts.npz open: `BadZipFile`'s traceback
+    held the handle, and collecting it gave a ResourceWarning. A user catching the error
+    (or a log keeping it) now holds no file of the model's folder."""
+    import gc
+    import zipfile
+
+    import scipy.sparse as sp
+
+    from core import CampaignModel, TopicLabError
+    from core.model import term_vectors
+    from core.model.corpus import EncodedCounts
+
+    saved = fitted.save(tmp_path / "m")   # soft terms off: a word similarity of its own
+    similar = term_vectors.save(sp.random(300, 300, density=0.05, format="csr", rng=0), tmp_path)
+    damaged = [saved / EncodedCounts.FILE, similar]
+    for path in damaged:
+        data = path.read_bytes()
+        path.write_bytes(data[:len(data) // 2])
+    loads = [(CampaignModel.load, saved, TopicLabError),
+             (EncodedCounts.load, saved, zipfile.BadZipFile),
+             (term_vectors.load, tmp_path, zipfile.BadZipFile)]
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always", ResourceWarning)
+        for load, folder, error in loads:
+            with pytest.raises(error) as caught:
+                load(folder)
+            assert not [f for p in damaged for f in files_open_on(p)], load
+            del caught
+            gc.collect()
+    assert not [w for w in seen if issubclass(w.category, ResourceWarning)], seen
+
+
 def test_a_saved_model_says_what_it_was_saved_with(fitted, tmp_path: Path) -> None:
     """A notebook's folder kept no library versions, so one that would not load said "it
     was saved with None."; now it keeps them as a registry model's does, and a folder
@@ -1144,9 +1189,8 @@ def sony_model():
     in-process from `read_terms` of their folder."""
     from core import CampaignModel, read_terms
 
-    if not SONY.is_dir():
-        pytest.skip("shared Sony exports not present")
-    return CampaignModel(k=3, seed=0, engine_params={"iterations": 50}).fit(read_terms(SONY))
+    return CampaignModel(k=3, seed=0, engine_params={"iterations": 50}).fit(
+        read_terms(shared_data(SONY)))
 
 
 def amount_reasons(model, currency: str | None = None) -> list[str]:
@@ -1165,7 +1209,7 @@ def test_a_model_fitted_on_exports_quotes_their_currency(sony_model) -> None:
     attrs, and fit takes it."""
     from core import read_terms
 
-    assert read_terms(SONY / "akashi_brand.csv").attrs["currency"] == "JPY"
+    assert read_terms(shared_data(SONY) / "akashi_brand.csv").attrs["currency"] == "JPY"
     assert sony_model.currency_ == "JPY"
     quoted = amount_reasons(sony_model)
     assert quoted and all(re.search(r"CPC \d+ JPY", r) for r in quoted), quoted

@@ -327,3 +327,62 @@ def test_sweep_and_bad_values(trained_home):
                          (("train", "--dataset", "nope"), "nope")]:
         bad = cli(*args, home=trained_home)
         assert bad.returncode == 1 and needle in bad.stderr, (args, bad.stderr)
+
+
+def on_a_terminal(*args: str, home) -> tuple[int, bytes]:
+    """`python -m core ARGS` with stderr on a real pseudo-terminal in raw mode (so the
+    terminal adds no "\\r" of its own) and stdout on a pipe: its exit status and every
+    byte the terminal received."""
+    import pty
+    import select
+    import tty
+
+    master, slave = pty.openpty()
+    tty.setraw(slave)
+    env = {**os.environ, "TOPICLAB_HOME": str(home), "TOPICLAB_LOCK_WAIT_S": "5"}
+    proc = subprocess.Popen([sys.executable, "-m", "core", *args], cwd=REPO, env=env,
+                            stdout=subprocess.DEVNULL, stderr=slave)
+    os.close(slave)
+    received = b""
+    try:
+        while select.select([master], [], [], 300)[0]:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:   # EIO: the process closed its end
+                break
+            if not chunk:
+                break
+            received += chunk
+    finally:
+        os.close(master)
+    return proc.wait(timeout=60), received
+
+
+def test_progress_is_rewritten_in_place_on_a_terminal_and_plain_lines_on_a_pipe(
+        home, tmp_path, small_csv):
+    """On a terminal each progress line ends in "\\r" and erases the rest of the one before
+    (ESC [K; a shorter line showed the tail of a longer one), the last ends in "\\n", and an
+    error after an open line starts a line of its own; through a pipe, plain lines."""
+    from tests.conftest import demo_subset
+
+    ok_json(cli("ingest", str(demo_subset(tmp_path / "demo.parquet", 60)), "--dataset", "demo",
+                home=home))
+    status, err = on_a_terminal("train", "--dataset", "demo", "--k", "3", "--iterations",
+                                "30", home=home)
+    assert status == 0, err
+    progress, _, after = err.partition(b"[100.0%]")
+    rewritten = progress.split(b"\r")[:-1]
+    assert len(rewritten) >= 3, err
+    assert all(line.startswith(b"[") and line.endswith(b"\x1b[K") for line in rewritten), err
+    assert after.split(b"\n")[0].endswith(b"\x1b[K") and after.endswith(b"\n"), err
+    assert b"\r" not in after, err
+
+    ok_json(cli("ingest", str(small_csv), "--dataset", "shop", home=home))
+    status, err = on_a_terminal("train", "--dataset", "shop", "--k", "2", home=home)
+    assert status == 1
+    assert err.startswith(b"[  0.0%] ") and b"\x1b[K\r\nerror: no words are left" in err, err
+    piped = cli_process("train", "--dataset", "shop", "--k", "2", home=home)
+    assert piped.returncode == 1
+    first, error = piped.stderr.splitlines()
+    assert first.startswith("[  0.0%] Tokenising shop v1") and error.startswith("error: ")
+    assert "\r" not in piped.stderr and "\x1b" not in piped.stderr

@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from core.data import auth
 from tests.conftest import REPO, TEST_SETTINGS
 
@@ -28,3 +30,87 @@ def test_a_shell_with_topiclab_settings_runs_the_tests_as_a_clean_one(tmp_path):
         cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert inner.returncode == 0, inner.stdout + inner.stderr
     assert not outer_store.exists()
+
+
+# Two users of the shared corpora: a test reading Sony exports, a module fixture of BBC News.
+ON_SHARED_DATA = ["tests/test_text.py::test_language_detection_uses_cjk_share",
+                  "tests/test_metrics.py::test_perplexity_and_evaluate_on_a_real_model"]
+
+
+def pytest_without_shared_data(tmp_path, ci: str | None) -> subprocess.CompletedProcess:
+    """The tests of ON_SHARED_DATA run where the shared data folder does not exist."""
+    env = {n: v for n, v in os.environ.items() if n != "CI"}
+    env["TOPICLAB_SHARED_DATA"] = str(tmp_path / "no shared data")
+    if ci is not None:
+        env["CI"] = ci
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-rsf", "-p", "no:cacheprovider",
+         *ON_SHARED_DATA], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_without_the_shared_data_its_tests_skip_naming_the_folder(tmp_path):
+    """A fresh clone without `../shared/data` failed these with FileNotFoundError."""
+    inner = pytest_without_shared_data(tmp_path, ci="false")
+    assert inner.returncode == 0, inner.stdout + inner.stderr
+    missing = tmp_path / "no shared data"
+    reasons = [line for line in inner.stdout.splitlines() if line.startswith("SKIPPED")]
+    assert len(reasons) == 2, inner.stdout
+    assert all(f"shared data missing: {missing}/" in r and "set TOPICLAB_SHARED_DATA" in r
+               for r in reasons), reasons
+
+
+def test_under_ci_missing_shared_data_fails_the_run(tmp_path):
+    inner = pytest_without_shared_data(tmp_path, ci="1")
+    assert inner.returncode == 1, inner.stdout + inner.stderr
+    assert "skipped" not in inner.stdout, inner.stdout
+    assert inner.stdout.count("CI is set, so this fails instead of skipping") >= 2, inner.stdout
+
+
+def test_the_app_started_from_another_folder_keeps_the_repositorys_settings(tmp_path):
+    """`streamlit run /path/to/app.py` from another folder (no ~/.streamlit either) still
+    reads the repository's `.streamlit/config.toml`, which Streamlit looks for beside the
+    script as well as in the current folder: served on 127.0.0.1 only and headless (no
+    e-mail prompt, no browser), where Streamlit's defaults are every address and a prompt.
+    `make run` passes those two itself; the theme and upload limit come the same way."""
+    import time
+    import urllib.request
+
+    from tests.browser import free_port
+    from tests.conftest import stop_process
+
+    port = free_port()
+    env = {**os.environ, "HOME": str(tmp_path), "TOPICLAB_HOME": str(tmp_path / "home")}
+    log = tmp_path / "streamlit.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"),
+             "--server.port", str(port)],
+            cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, stdout=out,
+            stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health",
+                                            timeout=2) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.3)
+    finally:
+        stop_process(proc, 10)
+    text = log.read_text()
+    assert f"URL: http://127.0.0.1:{port}" in text, text
+    assert "Network URL" not in text and "Email" not in text, text
+    assert "Collecting usage statistics" not in text, text   # gatherUsageStats = false
+
+
+def test_streamlits_secrets_file_is_never_committed():
+    """The README tells users to put their sign-in secrets in `.streamlit/secrets.toml`."""
+    if not (REPO / ".git").exists():
+        pytest.skip(f"{REPO} is not a git checkout")
+    ignored = subprocess.run(["git", "check-ignore", "-q", ".streamlit/secrets.toml"],
+                             cwd=REPO, capture_output=True, timeout=30)
+    assert ignored.returncode == 0

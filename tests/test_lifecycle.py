@@ -11,7 +11,7 @@ from core.data import audit, auth, store
 from core.errors import InputError, NotFoundError, PermissionDenied, TopicLabError
 from core.ops import deploy, drift, pipeline, train
 from core.serve import registry, review, score
-from tests.conftest import BBC, demo_subset
+from tests.conftest import BBC, demo_subset, shared_data
 
 AM = auth.User("amy", auth.ACCOUNT_MANAGER)
 
@@ -265,7 +265,7 @@ def test_drift_is_low_for_the_same_corpus_and_high_for_another(trained_home, tmp
     low = drift.drift_report("demo-sample", other_dataset=True)
     assert not low.retrain_recommended, low.measures
 
-    bbc = pd.read_csv(BBC, sep="\t", header=None,
+    bbc = pd.read_csv(shared_data(BBC), sep="\t", header=None,
                       names=["text", "split", "label"]).head(300)
     other = pd.DataFrame({"campaign_id": [f"N{i}" for i in range(len(bbc))],
                           "keyword": bbc["text"]})

@@ -16,7 +16,7 @@ from core.data import datasets, ingest, store
 from core.data.columns import _NORMALISED_ALIASES, normalise_name
 from core.data.readers import read_paths
 from core.errors import InputError
-from tests.conftest import SHARED_DATA
+from tests.conftest import SONY, shared_data
 
 NBSP, NNBSP = "\u00a0", "\u202f"
 
@@ -330,10 +330,8 @@ def test_translated_aliases_collide_with_no_other_column() -> None:
                                         "Campagna", "Campanha", "キャンペーン")} == shared
 
 
-@pytest.mark.skipif(not (SHARED_DATA / "sony_okg_ad_keywords/keyword").is_dir(),
-                    reason="shared Sony exports not present")
 def test_sony_exports_import_as_before(home) -> None:
-    folder = SHARED_DATA / "sony_okg_ad_keywords/keyword"
+    folder = shared_data(SONY)
     summary = ingest.import_paths([folder], "sony")
     terms = datasets.terms("sony", summary.version)
     assert (summary.rows, summary.campaigns, summary.warnings) == (6634, 16, [])

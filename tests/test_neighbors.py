@@ -18,12 +18,12 @@ from core.model.neighbors import (
     neighbors_frame,
 )
 from core.model.text import TextConfig
-from tests.conftest import SHARED_DATA
+from tests.conftest import shared_data
 
 
 def _octis(name: str, n: int, k: int, seed: int = 0) -> dict:
     """A seeded sample of an OCTIS corpus with a small real tomotopy model."""
-    frame = pd.read_csv(SHARED_DATA / name / "corpus.tsv", sep="\t", header=None,
+    frame = pd.read_csv(shared_data(f"{name}/corpus.tsv"), sep="\t", header=None,
                         names=["text", "split", "label"], quoting=3, keep_default_na=False,
                         dtype=str)
     rows = frame.iloc[np.sort(np.random.default_rng(seed).choice(len(frame), n, replace=False))]

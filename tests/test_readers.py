@@ -7,7 +7,6 @@ import codecs
 import csv
 import gc
 import io
-import os
 import re
 from datetime import date
 from pathlib import Path
@@ -19,11 +18,10 @@ import pytest
 from core.data.readers import ReadResult, read_bytes, read_paths, strip_match_decoration
 from core.data.schema import TERM_COLUMNS
 from core.errors import InputError
-from tests.conftest import SHARED_DATA
+from tests.conftest import SONY, shared_data
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SONY_FIXTURES = FIXTURES / "sony"
-SONY_SHARED = SHARED_DATA / "sony_okg_ad_keywords"
 
 TERMS = ["東京 ホテル 予約", "格安 航空券", "勤怠管理 クラウド", "子供 見守り gps", "機械学習 入門",
          "cheap flights"]
@@ -704,13 +702,8 @@ def test_sony_po_brand_range_leaves_date_empty() -> None:
 
 
 def test_all_sixteen_sony_exports_match_provenance() -> None:
-    folder = SONY_SHARED / "keyword"
-    if not folder.is_dir():
-        message = f"SHARED SONY DATA MISSING: {folder} does not exist; 16-file check not run"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    expected = provenance_table(SONY_SHARED / "PROVENANCE.md")
+    folder = shared_data(SONY)
+    expected = provenance_table(folder.parent / "PROVENANCE.md")
     assert len(expected) == 16
     result = read_paths([folder])
     assert_canonical(result)
@@ -1334,12 +1327,7 @@ def test_rows_are_hashed_for_the_duplicate_check_in_duckdb() -> None:
 def test_sony_research_file_keeps_rows_that_differ_in_rank() -> None:
     """sony_bank_morgage.csv repeats keywords with another Rank (a column the importer
     ignores); PROVENANCE.md gives 1,000 rows, and every one is kept."""
-    path = SONY_SHARED / "dataset" / "sony_bank_morgage.csv"
-    if not path.is_file():
-        message = f"SHARED SONY DATA MISSING: {path} does not exist"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+    path = shared_data("sony_okg_ad_keywords/dataset/sony_bank_morgage.csv")
     result = read_paths([path])
     assert len(result.frame) == 1000
     assert not any("duplicate" in w for w in result.warnings)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,14 +13,14 @@ import pytest
 
 from core.errors import InputError
 from core.model.corpus import Corpus, Encoder
-from core.model.text import TextConfig, Tokenizer, detect_language, strip_decorations
-from tests.conftest import SHARED_DATA
-
-SONY = SHARED_DATA / "sony_okg_ad_keywords" / "keyword"
+from core.model.text import TextConfig, Tokenizer, detect_language, load_nlp, strip_decorations
+from tests.conftest import FIXTURES, SONY, shared_data
 
 
-def sony_keywords(name: str) -> list[str]:
-    frame = pd.read_csv(SONY / name, encoding="utf-16", sep="\t", skiprows=2)
+def sony_keywords(name: str, folder: Path | None = None) -> list[str]:
+    """The keywords of a Sony export: of the shared data's 16, or in `folder`."""
+    path = folder / name if folder else shared_data(f"{SONY}/{name}")
+    frame = pd.read_csv(path, encoding="utf-16", sep="\t", skiprows=2)
     return [str(k) for k in frame["Keyword"].dropna()]
 
 
@@ -155,6 +157,33 @@ def test_real_sony_keywords_become_japanese_words():
     assert sum(len(t) == 1 for t in tokens) / len(tokens) < 0.05
     assert max(len(t) for t in tokens) <= 12
     assert not any(" " in t or '"' in t or "[" in t for t in tokens)
+
+
+def test_japanese_is_tokenised_by_sudachis_current_api_as_spacy_tokenises_it():
+    """spaCy's Japanese tokenizer calls sudachipy's deprecated `Dictionary.create()`, a
+    DeprecationWarning in the output of every process that tokenised Japanese; the
+    pipeline's own (`Dictionary.tokenizer()`) raises none and gives spaCy's words, tags,
+    lemmas and sub-tokens on real Sony keywords, in each split mode."""
+    import spacy
+
+    keywords = [k for name in ("akashi_nonbrand.csv", "akashi_brand.csv", "PO_brand.csv")
+                for k in sony_keywords(name, FIXTURES / "sony")]
+    load_nlp.cache_clear()   # built anew here, not taken from an earlier test's cache
+    try:
+        for mode in ("A", "B", "C"):
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", DeprecationWarning)
+                ours = load_nlp("ja", mode)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                spacys = spacy.blank("ja", config={"nlp": {"tokenizer": {"split_mode": mode}}})
+            for text in keywords:
+                a, b = ours(text), spacys(text)
+                assert [(t.text, t.tag_, t.pos_, t.lemma_, t.norm_, t.whitespace_) for t in a] \
+                    == [(t.text, t.tag_, t.pos_, t.lemma_, t.norm_, t.whitespace_) for t in b]
+                assert a.user_data == b.user_data, text
+    finally:
+        load_nlp.cache_clear()
 
 
 def test_language_detection_uses_cjk_share():

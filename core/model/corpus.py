@@ -30,7 +30,7 @@ from gensim.corpora import Dictionary
 
 from core.data.columns import lacking_columns
 from core.errors import InputError, counted, plural
-from core.model import campaign_vectors, term_vectors
+from core.model import campaign_vectors, npz, term_vectors
 from core.model.engines import bow_matrix
 from core.model.text import TextConfig, Tokenizer, check_numbers
 
@@ -224,7 +224,7 @@ class EncodedCounts:
         path = Path(folder) / cls.FILE
         if not path.exists():
             return None
-        with np.load(path, allow_pickle=False) as z:
+        with npz.arrays(path) as z:
             matrix = sp.csr_matrix((z["data"].astype(np.float64), z["indices"], z["indptr"]),
                                    shape=tuple(int(n) for n in z["shape"]))
             return cls(z["campaign_ids"].tolist(), matrix, z["oov_share"])

@@ -38,6 +38,8 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from core.model import npz
+
 FILE = "word_similarity.npz"
 DIMENSIONS = 32  # 100 gave the same precision (campaign_vectors); 32 keep queries fast
 WINDOW = 10
@@ -157,6 +159,6 @@ def load(folder: str | Path) -> sp.csr_matrix | None:
     path = Path(folder) / FILE
     if not path.exists():
         return None
-    with np.load(path, allow_pickle=False) as z:
+    with npz.arrays(path) as z:
         return sp.csr_matrix((z["data"], z["indices"], z["indptr"]),
                              shape=tuple(int(n) for n in z["shape"]))

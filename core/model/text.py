@@ -6,7 +6,7 @@ are tokenised at scoring time exactly as the training data was.
 
 No spaCy model is downloaded: English is `spacy.blank("en")` with the lookup
 lemmatizer from `spacy-lookups-data`; Japanese is `spacy.blank("ja")`, i.e. SudachiPy
-with sudachidict-core.
+with sudachidict-core (its tokenizer made by `ja_tokenizer`, below).
 """
 
 from __future__ import annotations
@@ -215,8 +215,34 @@ def load_nlp(language: str, ja_split_mode: str = "B"):
         nlp.max_length = 2**62
         return nlp
     if language == "ja":
-        return spacy.blank("ja", config={"nlp": {"tokenizer": {"split_mode": ja_split_mode}}})
+        spacy.registry.tokenizers.register(_JA_TOKENIZER, func=_ja_tokenizer_factory)
+        return spacy.blank("ja", config={"nlp": {"tokenizer": {
+            "@tokenizers": _JA_TOKENIZER, "split_mode": ja_split_mode}}})
     raise InputError(f"no text pipeline for language {language!r}")
+
+
+# spaCy 3.8's own Japanese tokenizer ("spacy.ja.JapaneseTokenizer") builds Sudachi's with
+# `Dictionary().create()`, which sudachipy 0.7 deprecates: its DeprecationWarning reached
+# the output of every process that tokenised Japanese. This one is spaCy's, the same
+# tokens and tags, over `Dictionary().tokenizer()`.
+_JA_TOKENIZER = "topiclab.ja.SudachiTokenizer"
+
+
+def _ja_tokenizer_factory(split_mode: str | None = None):
+    return lambda nlp: ja_tokenizer(nlp.vocab, split_mode)
+
+
+def ja_tokenizer(vocab, split_mode: str | None = None):
+    """spaCy's `JapaneseTokenizer` with Sudachi's tokenizer made by the current API."""
+    from spacy.lang.ja import JapaneseTokenizer
+    from sudachipy import Dictionary
+
+    tokenizer = JapaneseTokenizer.__new__(JapaneseTokenizer)
+    tokenizer.vocab = vocab
+    tokenizer.split_mode = split_mode
+    tokenizer.tokenizer = Dictionary().tokenizer(mode=split_mode or "A")
+    tokenizer.need_subtokens = split_mode not in (None, "A")   # as spaCy's __init__ sets it
+    return tokenizer
 
 
 @lru_cache(maxsize=2)
