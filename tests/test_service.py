@@ -544,6 +544,37 @@ def test_a_body_in_another_charset_than_utf8_is_named_as_such(served):
         assert r.status_code == 200 and "café" in r.json()["unknown_words"], r.text
 
 
+def test_two_charsets_declared_are_refused_naming_both(served):
+    """Two Content-Type headers (or one with two `charset=` parameters) that declare
+    different charsets: only the first was read, so a Latin-1 body sent as `charset=utf-8`
+    then `charset=latin-1` was read as UTF-8 without a word (a 422 on its byte 0xe9, or
+    garbled text). Now a 400 naming both, before a token is taken; the same charset twice
+    (in any spelling) is read."""
+    key = keys.create("charsets", rate_per_minute=1).key
+    latin = '{"keywords": ["emergency plumber café"]}'.encode("latin-1")
+    with client() as (c, _):
+        for headers, said in (
+                ([("Content-Type", "application/json; charset=utf-8"),
+                  ("Content-Type", "application/json; charset=latin-1")],
+                 "2 charsets, 'utf-8' and 'latin-1'"),
+                ([("Content-Type", "application/json; charset=latin-1"),
+                  ("Content-Type", "application/json")], "2 charsets, 'latin-1' and 'utf-8'"),
+                ([("Content-Type", "application/json; charset=utf-8; charset=iso-8859-1")],
+                 "2 charsets, 'utf-8' and 'iso-8859-1'")):
+            r = c.post("/v1/fingerprint", content=latin, headers=[("X-API-Key", key), *headers])
+            assert r.status_code == 400, (headers, r.text)
+            assert r.json()["error"] == (
+                f"The Content-Type declares {said} (a header without one means utf-8), and "
+                "only one can be read; send one Content-Type: application/json, with "
+                "charset=utf-8 or no charset."), r.text
+            assert r.json()["request_id"] == r.headers["X-Request-Id"]
+        # one charset, spelled two ways and sent twice, is one: read (the key's one token)
+        r = c.post("/v1/fingerprint", content=json.dumps({"campaign_id": CAMPAIGN}).encode(),
+                   headers=[("X-API-Key", key), ("Content-Type", "application/json; charset=UTF8"),
+                            ("Content-Type", "application/json")])
+        assert r.status_code == 200 and r.json()["campaign_id"] == CAMPAIGN, r.text
+
+
 def test_a_body_of_another_media_type_than_json_is_refused_naming_it(served):
     """`curl -d 'a=b'` sends `Content-Type: application/x-www-form-urlencoded`, and such a
     body was read as JSON (a form of JSON text was answered 200, any other a 422 "not

@@ -19,6 +19,7 @@ page is off (FastAPI's loads Swagger UI from a CDN); `/openapi.json` describes t
 from __future__ import annotations
 
 import asyncio
+import codecs
 import collections
 import contextvars
 import errno
@@ -938,7 +939,8 @@ def refuse_media_type(request: Request) -> None:
     'a=b'` sends `application/x-www-form-urlencoded`, and such a body was read as JSON.
     No Content-Type at all is read as JSON, as FastAPI reads a JSON body (and as most
     JSON APIs do): the body says what it is, and a client that sends none declares no
-    other type. Parameters (`charset=…`) are `refuse_charset`'s."""
+    other type. Two charsets declared are refused (`declared_charset`); which one is
+    read is `refuse_charset`'s."""
     for given in request.headers.getlist("content-type"):
         media_type = given.split(";", 1)[0].strip()
         if media_type and media_type.lower() != JSON_MEDIA_TYPE:
@@ -946,6 +948,37 @@ def refuse_media_type(request: Request) -> None:
                                    f"but the service reads only {JSON_MEDIA_TYPE} (with or "
                                    "without charset=utf-8): send the body as JSON, with "
                                    f"Content-Type: {JSON_MEDIA_TYPE}.")
+    declared_charset(request)
+
+
+def declared_charset(request: Request) -> str:
+    """The one charset the request's Content-Type declares (`utf-8` when it names none,
+    as JSON's media type has no charset parameter and means UTF-8), refused (400) when its
+    Content-Type headers, or one header's parameters, declare two different ones: only
+    the first was read, so `charset=utf-8` then `charset=latin-1` sent a Latin-1 body
+    that was read as UTF-8 without a word."""
+    declared: dict[str, str] = {}      # the charset as compared -> as it was sent
+    for given in request.headers.getlist("content-type") or [""]:
+        named = _CHARSET.findall(given) or ["utf-8"]
+        for name in named:
+            declared.setdefault(_charset_name(name), name)
+    if len(declared) > 1:
+        *first, last = map(quoted, declared.values())
+        raise AnswerError(400, f"The Content-Type declares {len(declared)} charsets, "
+                               f"{', '.join(first)} and {last} (a header "
+                               "without one means utf-8), and only one can be read; send "
+                               "one Content-Type: application/json, with charset=utf-8 or "
+                               "no charset.")
+    return next(iter(declared))
+
+
+def _charset_name(name: str) -> str:
+    """A charset as Python's codecs name it (`UTF8`, `utf-8` are one: `utf-8`), else as
+    sent in lower case."""
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        return name.lower()
 
 
 def refuse_charset(request: Request, body: bytes) -> None:
