@@ -1709,6 +1709,30 @@ def test_request_log_and_feedback_wait_for_a_busy_store_without_slowing_requests
     assert row["verdicts"] == 1 and row["acceptance_rate"] == 1.0
 
 
+def test_a_flood_of_bad_keys_is_logged_at_a_bounded_rate_and_counted(served):
+    """Every 401 was queued for the request log: a flood of bad keys filled the queue
+    (entries of real requests dropped past its size) and then the log's row cap, whose
+    pruning deleted the real traffic's history. Requests refused before a key is known
+    are now logged at most `unkeyed_log_per_minute`, the rest counted in /metrics (and in
+    `topiclab_requests_total`, as before); requests with a key are all logged."""
+    key = keys.create("real", rate_per_minute=10_000).key
+    with client(unkeyed_log_per_minute=5, log_queue=12) as (c, gateway):
+        for i in range(30):
+            r = post(c, "fingerprint", {"campaign_id": CAMPAIGN}, f"tl_guess{i}" if i % 2
+                     else None)
+            assert r.status_code == 401, r.text
+        for _ in range(3):
+            assert post(c, "fingerprint", {"campaign_id": CAMPAIGN}, key).status_code == 200
+        assert metric(c, "topiclab_request_log_unlogged_total") == 25
+        assert metric(c, "topiclab_request_log_dropped_total") == 0
+        assert metric(c, "topiclab_requests_total",
+                      '{endpoint="fingerprint",model="none",status="401"}') == 30
+        gateway.writer.flush()
+    logged = store.query("SELECT status, coalesce(key_name, '-') AS key_name, count(*) AS n "
+                         "FROM request_log GROUP BY ALL ORDER BY status")
+    assert logged.values.tolist() == [[200, "real", 3], [401, "-", 5]]
+
+
 def test_a_batch_both_variants_answered_is_logged_per_variant(served):
     """A batch split by the canary is a request-log row per variant, with that variant's
     model, items and cache hits, so the A/B figures include batch items by variant (was:

@@ -107,6 +107,7 @@ class Settings:
     log_keep_days: float = request_log.KEEP_DAYS    # TOPICLAB_SERVICE_LOG_KEEP_DAYS
     log_keep_rows: int = request_log.KEEP_ROWS      # TOPICLAB_SERVICE_LOG_KEEP_ROWS (0: no cap)
     log_prune_s: float = 600.0                      # how often the writer prunes
+    unkeyed_log_per_minute: int = 600   # refusals before a key is known, logged (`_finish`)
     rates_file: str | None = None       # TOPICLAB_SERVICE_RATES_FILE: see `serve`
     compute_slots: int = os.cpu_count() or 1    # TOPICLAB_SERVICE_COMPUTE_SLOTS
 
@@ -242,6 +243,11 @@ class _StateCollector:
         yield CounterMetricFamily("topiclab_request_log_dropped",
                                   "Log entries and feedback dropped (queue full)",
                                   value=g.writer.dropped)
+        yield CounterMetricFamily("topiclab_request_log_unlogged",
+                                  "Requests refused before a key was known (401, a repeated "
+                                  "X-API-Key, the service starting) left out of the log past "
+                                  "600 a minute (topiclab_requests_total counts them all)",
+                                  value=g.unlogged)
         yield CounterMetricFamily("topiclab_request_log_written",
                                   "Log entries and feedback written to the store",
                                   value=g.writer.written)
@@ -284,6 +290,11 @@ class Gateway:
             throttle.SharedRateLimiter(settings.rates_file) if settings.rates_file
             else throttle.RateLimiter())
         self.limit = throttle.ConcurrencyLimit(settings.max_in_flight)
+        # Requests refused before a key was known (401, …) are logged at most this fast:
+        # a flood of bad keys filled the log's queue (real requests' entries dropped past
+        # 50,000) and then its 5,000,000-row cap, pruning the real traffic's history.
+        self.unkeyed_log = throttle.TokenBucket(settings.unkeyed_log_per_minute)
+        self.unlogged = 0
         # Answers that compute (not cache hits) run at most this many at once: each one
         # sweeps every campaign's fingerprint, and 32 at once on 2 cores thrashed the
         # memory and the GIL (stored neighbours fell from 27 to 6 answers a second).
@@ -655,8 +666,12 @@ class Gateway:
         model = outcome.model_header
         self.metrics.requests.labels(outcome.endpoint, str(status), model).inc()
         self.metrics.latency.labels(outcome.endpoint).observe(seconds)
-        for entry in outcome.log_entries(status, seconds * 1000):
-            self.writer.put(entry)
+        entries = outcome.log_entries(status, seconds * 1000)
+        if outcome.key is None and self.unkeyed_log.take() > 0:
+            self.unlogged += len(entries)   # counted in /metrics, as every request is
+        else:
+            for entry in entries:
+                self.writer.put(entry)
         headers = {**headers, "X-Request-Id": outcome.request_id, "X-Model-Id": model,
                    "X-Variant": ", ".join(outcome.variants) or "none"}
         if isinstance(body, EncodedBatch):
