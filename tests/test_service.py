@@ -1142,16 +1142,28 @@ def test_neighbors_take_the_clis_similarity_floor(served, capsys):
                          key).json()
         assert suggested["min_similarity"] == floor
         assert suggested["below_floor"] == cli_suggest["below_floor"] == 10 - len(cli_rows)
-        for bad, said in ((1.5, "less than or equal to 1"), (-0.1, "greater than or equal"),
+        # out of range, the value and the range are named (was pydantic's "Input should
+        # be less than or equal to 1", and for NaN "Input should be a finite number")
+        for bad, said in ((1.5, "must be a number from 0 to 1, not 1.5"),
+                          (-0.1, "must be a number from 0 to 1, not -0.1"),
                           ("0.5", "must be a number, not a string"),
                           (True, "must be a number, not true")):
             r = post(c, "neighbors", {"campaign_id": CAMPAIGN, "min_similarity": bad}, key)
-            assert r.status_code == 422 and "field `min_similarity`" in r.text, r.text
-            assert said in r.text, r.text
-        for literal in (b"NaN", b"Infinity"):   # not JSON, but Python's reader takes them
+            assert r.status_code == 422, r.text
+            assert r.json()["error"] == f"field `min_similarity`: {said}", r.text
+        for literal in (b"NaN", b"Infinity", b"1e999"):  # not JSON, but Python's reader takes them
             r = c.post("/v1/neighbors", headers={"X-API-Key": key},
                        content=b'{"campaign_id": "C00003", "min_similarity": ' + literal + b"}")
-            assert r.status_code == 422 and "min_similarity" in r.text, r.text
+            assert r.status_code == 422, r.text
+            assert r.json()["error"] == ("field `min_similarity`: must be a number from 0 to "
+                                         f"1, not {'NaN' if literal == b'NaN' else 'Infinity'}")
+        for field_name, bad, said in (("n", 0, "a whole number from 1 to 200, not 0"),
+                                      ("n", 201, "a whole number from 1 to 200, not 201"),
+                                      ("min_terms", -1, "a whole number from 0 to 1,000,000, "
+                                                        "not -1")):
+            r = post(c, "neighbors", {"items": [{"campaign_id": CAMPAIGN, field_name: bad}]},
+                     key)
+            assert r.json()["items"][0]["error"] == f"field `items.0.{field_name}`: must be {said}"
         r = post(c, "fingerprint", {"campaign_id": CAMPAIGN, "min_similarity": 0.5}, key)
         assert r.status_code == 422 and "field `min_similarity`" in r.text, r.text
 
