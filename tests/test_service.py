@@ -48,7 +48,7 @@ from core.serve.lookup import Lookup
 from core.serve.response_cache import ResponseCache
 from core.serve.service import Gateway, Settings, create_app
 from core.serve.serving import ModelHolder
-from tests.conftest import REPO, SECOND_K, cli, stop_process
+from tests.conftest import FAST_PARAMS, FIXTURES, REPO, SECOND_K, cli, stop_process
 
 with warnings.catch_warnings():  # Starlette 1.10 prefers httpx2 for its TestClient; httpx works
     warnings.simplefilter("ignore")
@@ -1166,6 +1166,34 @@ def test_neighbors_take_the_clis_similarity_floor(served, capsys):
             assert r.json()["items"][0]["error"] == f"field `items.0.{field_name}`: must be {said}"
         r = post(c, "fingerprint", {"campaign_id": CAMPAIGN, "min_similarity": 0.5}, key)
         assert r.status_code == 422 and "field `min_similarity`" in r.text, r.text
+
+
+def test_leaving_out_the_account_of_a_campaign_without_one_is_refused(home):
+    """Sony's exports have no account column: `exclude_account: true` for `akashi_brand`
+    left nothing out and answered the advertiser's own `akashi_nonbrand` first, without a
+    word (pasted keywords with it were already a 422). Now a 422 naming the campaign."""
+    from core.data import ingest
+    from core.ops import train
+
+    ingest.import_paths([FIXTURES / "sony"], "sony")
+    model = train.train(train.TrainSpec(dataset="sony", k=3, params=FAST_PARAMS)).model_id
+    deploy.promote(model, "production")
+    key = keys.create("jp", rate_per_minute=10_000).key
+    refused = ("field `exclude_account`: campaign 'akashi_brand' has no account in sony v1 "
+               "(its export has no account column), so there is none to leave out; leave "
+               "the field out")
+    with client() as (c, _):
+        for endpoint in ("neighbors", "suggest"):
+            r = post(c, endpoint, {"campaign_id": "akashi_brand", "exclude_account": True}, key)
+            assert (r.status_code, r.json()["error"]) == (422, refused), r.text
+            r = post(c, endpoint, {"items": [{"campaign_id": "akashi_brand",
+                                              "exclude_account": True}]}, key)
+            assert r.json()["items"][0]["error"] == refused, r.text
+        r = post(c, "neighbors", {"campaign_id": "akashi_brand"}, key)
+        assert r.status_code == 200 and "akashi_nonbrand" in {
+            n["campaign_id"] for n in r.json()["neighbors"]}, r.text
+        r = post(c, "neighbors", {"campaign_id": "no-such", "exclude_account": True}, key)
+        assert r.status_code == 404, r.text
 
 
 def test_a_campaign_id_with_spaces_around_it_is_the_campaign(served, capsys):

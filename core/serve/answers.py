@@ -25,7 +25,7 @@ from pydantic import (
 )
 
 from core import jsonable
-from core.errors import InputError, NotFoundError
+from core.errors import InputError, NotFoundError, quoted
 from core.model.neighbors import MIN_SIMILARITY
 from core.plain_text import first_hidden, given_id
 from core.serve import score
@@ -340,8 +340,25 @@ def round5(weights: Any) -> list[float]:
     return out
 
 
+def refuse_no_account(lookup: Lookup, query: Query) -> None:
+    """`exclude_account` for a stored campaign that has no account (exports without an
+    account column, as Sony's): there is none to leave out, and the answer held the
+    advertiser's own campaigns (`akashi_nonbrand` for `akashi_brand`) without a word, as
+    pasted keywords with it are refused (`parse_query`)."""
+    campaign_id = query.campaign_id
+    if not query.exclude_account or campaign_id not in lookup.campaigns.index:
+        return      # not asked, or an unknown campaign: its 404 comes from the lookup
+    account = lookup.campaigns.at[campaign_id, "account"]
+    if account is None or account != account or not str(account).strip():
+        raise AnswerError(422, f"field `exclude_account`: campaign {quoted(campaign_id)} has "
+                               f"no account in {lookup.dataset} v{lookup.version} (its export "
+                               "has no account column), so there is none to leave out; "
+                               "leave the field out")
+
+
 def _neighbors(lookup: Lookup, query: Query) -> dict:
     """The rows of the CLI's `neighbors` table, built without a DataFrame (hot path)."""
+    refuse_no_account(lookup, query)
     if query.campaign_id is not None:
         found = lookup.find_neighbors(query.campaign_id, query.n,
                                       exclude_account=query.exclude_account,
@@ -355,6 +372,7 @@ def _neighbors(lookup: Lookup, query: Query) -> dict:
 
 
 def _suggest(lookup: Lookup, query: Query) -> dict:
+    refuse_no_account(lookup, query)
     floor = MIN_SIMILARITY if query.min_similarity is None else query.min_similarity
     if query.campaign_id is not None:
         result = lookup.campaign(query.campaign_id, query.n,
