@@ -480,10 +480,13 @@ class Gateway:
         refuse the request with 429 and how long to wait."""
         wait = self._take(key, count, paid)
         if wait > 0:
+            # the wait in the body as in Retry-After, as the 503s say it (it said neither,
+            # and "its rate of 1 requests a minute")
             what = f" (this batch counts as {count:,})" if count > 1 else ""
+            retry = throttle.retry_after(wait)
             raise AnswerError(429, f"Key {key.name!r} is over its rate of "
-                                   f"{key.rate_per_minute} requests a minute{what}.",
-                              retry_after=throttle.retry_after(wait))
+                                   f"{counted(key.rate_per_minute, 'request')} a minute"
+                                   f"{what}; retry in {retry} s.", retry_after=retry)
 
     def _take(self, key: keys.ApiKey, count: int, paid: int = 0) -> float:
         """`count` tokens from the key's bucket: 0, or the seconds until they are there."""
