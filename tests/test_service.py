@@ -307,6 +307,8 @@ def test_every_status_code(served):
             r = post(c, "fingerprint", {"campaign_id": CAMPAIGN}, key)
             assert r.status_code == 401, key
             assert "X-API-Key" in r.json()["error"] and r.json()["request_id"]
+            # refused before a model is chosen: `none` in both (as the README says)
+            assert (r.headers["X-Model-Id"], r.headers["X-Variant"]) == ("none", "none")
 
         r = post(c, "feedback", {"campaign_id": CAMPAIGN, "neighbor_id": "C00004",
                                  "useful": True}, bot)
@@ -1795,6 +1797,11 @@ def test_a_batch_both_variants_answered_is_logged_per_variant(served):
                                        {"n": 3}]}, key)
         assert r.status_code == 200 and r.json()["failed"] == 3
         batch_id = r.headers["X-Request-Id"]
+        # both variants in the headers, in the order they first answered (README)
+        first = {i["variant"]: i["model_id"] for i in reversed(r.json()["items"][:20])}
+        order = sorted(first, key=[i["variant"] for i in r.json()["items"][:20]].index)
+        assert r.headers["X-Variant"] == ", ".join(order) and len(order) == 2, r.headers
+        assert r.headers["X-Model-Id"] == ", ".join(first[v] for v in order), r.headers
         items = r.json()["items"][:-2]                        # the two items not valid
     expected = {None: (None, 2, 0)}                          # no variant took them
     for item in items:
