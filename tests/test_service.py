@@ -48,7 +48,7 @@ from core.serve.lookup import Lookup
 from core.serve.response_cache import ResponseCache
 from core.serve.service import Gateway, Settings, create_app
 from core.serve.serving import ModelHolder
-from tests.conftest import REPO, SECOND_K, cli, stop_process
+from tests.conftest import FAST_PARAMS, FIXTURES, REPO, SECOND_K, cli, stop_process
 
 with warnings.catch_warnings():  # Starlette 1.10 prefers httpx2 for its TestClient; httpx works
     warnings.simplefilter("ignore")
@@ -307,6 +307,8 @@ def test_every_status_code(served):
             r = post(c, "fingerprint", {"campaign_id": CAMPAIGN}, key)
             assert r.status_code == 401, key
             assert "X-API-Key" in r.json()["error"] and r.json()["request_id"]
+            # refused before a model is chosen: `none` in both (as the README says)
+            assert (r.headers["X-Model-Id"], r.headers["X-Variant"]) == ("none", "none")
 
         r = post(c, "feedback", {"campaign_id": CAMPAIGN, "neighbor_id": "C00004",
                                  "useful": True}, bot)
@@ -350,7 +352,9 @@ def test_every_status_code(served):
                 for _ in range(2)] == [200, 200]
         r = post(c, "fingerprint", {"campaign_id": CAMPAIGN}, slow)
         assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1
-        assert "slow" in r.json()["error"]
+        # the wait is said in the body too, as Retry-After gives it (it was only there)
+        assert r.json()["error"] == ("Key 'slow' is over its rate of 2 requests a minute; "
+                                     f"retry in {r.headers['Retry-After']} s."), r.text
         assert post(c, "fingerprint", {"campaign_id": CAMPAIGN}, am).status_code == 200
 
         r = c.get("/v1/nowhere")
@@ -542,6 +546,37 @@ def test_a_body_in_another_charset_than_utf8_is_named_as_such(served):
         r = c.post("/v1/fingerprint", content=latin.decode("latin-1").encode(),
                    headers={"X-API-Key": key, "Content-Type": "application/json; charset=utf-8"})
         assert r.status_code == 200 and "café" in r.json()["unknown_words"], r.text
+
+
+def test_two_charsets_declared_are_refused_naming_both(served):
+    """Two Content-Type headers (or one with two `charset=` parameters) that declare
+    different charsets: only the first was read, so a Latin-1 body sent as `charset=utf-8`
+    then `charset=latin-1` was read as UTF-8 without a word (a 422 on its byte 0xe9, or
+    garbled text). Now a 400 naming both, before a token is taken; the same charset twice
+    (in any spelling) is read."""
+    key = keys.create("charsets", rate_per_minute=1).key
+    latin = '{"keywords": ["emergency plumber café"]}'.encode("latin-1")
+    with client() as (c, _):
+        for headers, said in (
+                ([("Content-Type", "application/json; charset=utf-8"),
+                  ("Content-Type", "application/json; charset=latin-1")],
+                 "2 charsets, 'utf-8' and 'latin-1'"),
+                ([("Content-Type", "application/json; charset=latin-1"),
+                  ("Content-Type", "application/json")], "2 charsets, 'latin-1' and 'utf-8'"),
+                ([("Content-Type", "application/json; charset=utf-8; charset=iso-8859-1")],
+                 "2 charsets, 'utf-8' and 'iso-8859-1'")):
+            r = c.post("/v1/fingerprint", content=latin, headers=[("X-API-Key", key), *headers])
+            assert r.status_code == 400, (headers, r.text)
+            assert r.json()["error"] == (
+                f"The Content-Type declares {said} (a header without one means utf-8), and "
+                "only one can be read; send one Content-Type: application/json, with "
+                "charset=utf-8 or no charset."), r.text
+            assert r.json()["request_id"] == r.headers["X-Request-Id"]
+        # one charset, spelled two ways and sent twice, is one: read (the key's one token)
+        r = c.post("/v1/fingerprint", content=json.dumps({"campaign_id": CAMPAIGN}).encode(),
+                   headers=[("X-API-Key", key), ("Content-Type", "application/json; charset=UTF8"),
+                            ("Content-Type", "application/json")])
+        assert r.status_code == 200 and r.json()["campaign_id"] == CAMPAIGN, r.text
 
 
 def test_a_body_of_another_media_type_than_json_is_refused_naming_it(served):
@@ -1111,18 +1146,58 @@ def test_neighbors_take_the_clis_similarity_floor(served, capsys):
                          key).json()
         assert suggested["min_similarity"] == floor
         assert suggested["below_floor"] == cli_suggest["below_floor"] == 10 - len(cli_rows)
-        for bad, said in ((1.5, "less than or equal to 1"), (-0.1, "greater than or equal"),
+        # out of range, the value and the range are named (was pydantic's "Input should
+        # be less than or equal to 1", and for NaN "Input should be a finite number")
+        for bad, said in ((1.5, "must be a number from 0 to 1, not 1.5"),
+                          (-0.1, "must be a number from 0 to 1, not -0.1"),
                           ("0.5", "must be a number, not a string"),
                           (True, "must be a number, not true")):
             r = post(c, "neighbors", {"campaign_id": CAMPAIGN, "min_similarity": bad}, key)
-            assert r.status_code == 422 and "field `min_similarity`" in r.text, r.text
-            assert said in r.text, r.text
-        for literal in (b"NaN", b"Infinity"):   # not JSON, but Python's reader takes them
+            assert r.status_code == 422, r.text
+            assert r.json()["error"] == f"field `min_similarity`: {said}", r.text
+        for literal in (b"NaN", b"Infinity", b"1e999"):  # not JSON, but Python's reader takes them
             r = c.post("/v1/neighbors", headers={"X-API-Key": key},
                        content=b'{"campaign_id": "C00003", "min_similarity": ' + literal + b"}")
-            assert r.status_code == 422 and "min_similarity" in r.text, r.text
+            assert r.status_code == 422, r.text
+            assert r.json()["error"] == ("field `min_similarity`: must be a number from 0 to "
+                                         f"1, not {'NaN' if literal == b'NaN' else 'Infinity'}")
+        for field_name, bad, said in (("n", 0, "a whole number from 1 to 200, not 0"),
+                                      ("n", 201, "a whole number from 1 to 200, not 201"),
+                                      ("min_terms", -1, "a whole number from 0 to 1,000,000, "
+                                                        "not -1")):
+            r = post(c, "neighbors", {"items": [{"campaign_id": CAMPAIGN, field_name: bad}]},
+                     key)
+            assert r.json()["items"][0]["error"] == f"field `items.0.{field_name}`: must be {said}"
         r = post(c, "fingerprint", {"campaign_id": CAMPAIGN, "min_similarity": 0.5}, key)
         assert r.status_code == 422 and "field `min_similarity`" in r.text, r.text
+
+
+def test_leaving_out_the_account_of_a_campaign_without_one_is_refused(home):
+    """Sony's exports have no account column: `exclude_account: true` for `akashi_brand`
+    left nothing out and answered the advertiser's own `akashi_nonbrand` first, without a
+    word (pasted keywords with it were already a 422). Now a 422 naming the campaign."""
+    from core.data import ingest
+    from core.ops import train
+
+    ingest.import_paths([FIXTURES / "sony"], "sony")
+    model = train.train(train.TrainSpec(dataset="sony", k=3, params=FAST_PARAMS)).model_id
+    deploy.promote(model, "production")
+    key = keys.create("jp", rate_per_minute=10_000).key
+    refused = ("field `exclude_account`: campaign 'akashi_brand' has no account in sony v1 "
+               "(its export has no account column), so there is none to leave out; leave "
+               "the field out")
+    with client() as (c, _):
+        for endpoint in ("neighbors", "suggest"):
+            r = post(c, endpoint, {"campaign_id": "akashi_brand", "exclude_account": True}, key)
+            assert (r.status_code, r.json()["error"]) == (422, refused), r.text
+            r = post(c, endpoint, {"items": [{"campaign_id": "akashi_brand",
+                                              "exclude_account": True}]}, key)
+            assert r.json()["items"][0]["error"] == refused, r.text
+        r = post(c, "neighbors", {"campaign_id": "akashi_brand"}, key)
+        assert r.status_code == 200 and "akashi_nonbrand" in {
+            n["campaign_id"] for n in r.json()["neighbors"]}, r.text
+        r = post(c, "neighbors", {"campaign_id": "no-such", "exclude_account": True}, key)
+        assert r.status_code == 404, r.text
 
 
 def test_a_campaign_id_with_spaces_around_it_is_the_campaign(served, capsys):
@@ -1678,6 +1753,30 @@ def test_request_log_and_feedback_wait_for_a_busy_store_without_slowing_requests
     assert row["verdicts"] == 1 and row["acceptance_rate"] == 1.0
 
 
+def test_a_flood_of_bad_keys_is_logged_at_a_bounded_rate_and_counted(served):
+    """Every 401 was queued for the request log: a flood of bad keys filled the queue
+    (entries of real requests dropped past its size) and then the log's row cap, whose
+    pruning deleted the real traffic's history. Requests refused before a key is known
+    are now logged at most `unkeyed_log_per_minute`, the rest counted in /metrics (and in
+    `topiclab_requests_total`, as before); requests with a key are all logged."""
+    key = keys.create("real", rate_per_minute=10_000).key
+    with client(unkeyed_log_per_minute=5, log_queue=12) as (c, gateway):
+        for i in range(30):
+            r = post(c, "fingerprint", {"campaign_id": CAMPAIGN}, f"tl_guess{i}" if i % 2
+                     else None)
+            assert r.status_code == 401, r.text
+        for _ in range(3):
+            assert post(c, "fingerprint", {"campaign_id": CAMPAIGN}, key).status_code == 200
+        assert metric(c, "topiclab_request_log_unlogged_total") == 25
+        assert metric(c, "topiclab_request_log_dropped_total") == 0
+        assert metric(c, "topiclab_requests_total",
+                      '{endpoint="fingerprint",model="none",status="401"}') == 30
+        gateway.writer.flush()
+    logged = store.query("SELECT status, coalesce(key_name, '-') AS key_name, count(*) AS n "
+                         "FROM request_log GROUP BY ALL ORDER BY status")
+    assert logged.values.tolist() == [[200, "real", 3], [401, "-", 5]]
+
+
 def test_a_batch_both_variants_answered_is_logged_per_variant(served):
     """A batch split by the canary is a request-log row per variant, with that variant's
     model, items and cache hits, so the A/B figures include batch items by variant (was:
@@ -1698,6 +1797,11 @@ def test_a_batch_both_variants_answered_is_logged_per_variant(served):
                                        {"n": 3}]}, key)
         assert r.status_code == 200 and r.json()["failed"] == 3
         batch_id = r.headers["X-Request-Id"]
+        # both variants in the headers, in the order they first answered (README)
+        first = {i["variant"]: i["model_id"] for i in reversed(r.json()["items"][:20])}
+        order = sorted(first, key=[i["variant"] for i in r.json()["items"][:20]].index)
+        assert r.headers["X-Variant"] == ", ".join(order) and len(order) == 2, r.headers
+        assert r.headers["X-Model-Id"] == ", ".join(first[v] for v in order), r.headers
         items = r.json()["items"][:-2]                        # the two items not valid
     expected = {None: (None, 2, 0)}                          # no variant took them
     for item in items:
@@ -2086,7 +2190,7 @@ def test_a_key_over_its_rate_is_refused_before_its_body_is_read(served):
     finally:
         gateway.stop()
     assert first == 200
-    assert status == 429 and "over its rate of 1 requests a minute" in body["error"], body
+    assert status == 429 and "over its rate of 1 request a minute; retry in" in body["error"], body
     assert seconds < 2                                    # not after its 5 s body
     assert meanwhile == 200                               # the one slot was free
 

@@ -25,7 +25,7 @@ from pydantic import (
 )
 
 from core import jsonable
-from core.errors import InputError, NotFoundError
+from core.errors import InputError, NotFoundError, quoted
 from core.model.neighbors import MIN_SIMILARITY
 from core.plain_text import first_hidden, given_id
 from core.serve import score
@@ -152,8 +152,29 @@ def json_type(value: Any) -> str:
 _ARRAYS = {"keywords": ("keywords", 1, MAX_KEYWORDS)}
 
 
-def validation_message(err: ValidationError, prefix: str = "") -> str:
-    """'field `n`: Input should be greater than or equal to 1; …' — names every bad field;
+# pydantic's range errors ("Input should be greater than or equal to 1", "Input should be
+# a finite number") named neither the value sent nor the other end of the range.
+_RANGE_ERRORS = {"greater_than_equal", "less_than_equal", "greater_than", "less_than",
+                 "finite_number"}
+
+
+def _range(model: type[BaseModel] | None, name: object) -> str | None:
+    """'a whole number from 1 to 200' for a bounded field of `model`, else None."""
+    info = model.model_fields.get(str(name)) if model is not None else None
+    if info is None:
+        return None
+    low = next((m.ge for m in info.metadata if hasattr(m, "ge")), None)
+    high = next((m.le for m in info.metadata if hasattr(m, "le")), None)
+    if low is None or high is None:
+        return None
+    kind = "a whole number" if info.annotation is int else "a number"
+    return f"{kind} from {low:,} to {high:,}"
+
+
+def validation_message(err: ValidationError, prefix: str = "",
+                       model: type[BaseModel] | None = None) -> str:
+    """'field `n`: must be a whole number from 1 to 200, not 0; …' — names every bad field
+    and, out of its range (or NaN, Infinity), the value and the range of `model`'s field;
     a value of the wrong type is 'field `n`: must be a whole number, not a string', an
     array of the wrong length 'field `keywords`: must be an array of 1 to 1,000
     keywords, not an empty one', a text 'must not be an empty string' or 'must have at
@@ -163,7 +184,10 @@ def validation_message(err: ValidationError, prefix: str = "") -> str:
         where = ".".join(str(p) for p in problem["loc"])
         where = f"{prefix}.{where}" if prefix and where else (prefix or where)
         message = problem["msg"].removeprefix("Value error, ")
-        if problem["type"] in _EXPECTED:
+        bounds = _range(model, problem["loc"][-1]) if problem["loc"] else None
+        if problem["type"] in _RANGE_ERRORS and bounds:
+            message = f"must be {bounds}, not {json_type(problem['input'])}"
+        elif problem["type"] in _EXPECTED:
             message = f"must be {_EXPECTED[problem['type']]}, not {json_type(problem['input'])}"
         elif problem["type"] in ("too_short", "too_long") and problem["loc"] and \
                 problem["loc"][-1] in _ARRAYS and isinstance(problem["input"], list):
@@ -190,7 +214,7 @@ def parse(model: type[BaseModel], raw: Any, prefix: str = "") -> Any:
     try:
         return model.model_validate(raw)
     except ValidationError as err:
-        raise AnswerError(422, validation_message(err, prefix)) from None
+        raise AnswerError(422, validation_message(err, prefix, model)) from None
 
 
 def parse_feedback(raw: Any) -> FeedbackBody:
@@ -316,8 +340,25 @@ def round5(weights: Any) -> list[float]:
     return out
 
 
+def refuse_no_account(lookup: Lookup, query: Query) -> None:
+    """`exclude_account` for a stored campaign that has no account (exports without an
+    account column, as Sony's): there is none to leave out, and the answer held the
+    advertiser's own campaigns (`akashi_nonbrand` for `akashi_brand`) without a word, as
+    pasted keywords with it are refused (`parse_query`)."""
+    campaign_id = query.campaign_id
+    if not query.exclude_account or campaign_id not in lookup.campaigns.index:
+        return      # not asked, or an unknown campaign: its 404 comes from the lookup
+    account = lookup.campaigns.at[campaign_id, "account"]
+    if account is None or account != account or not str(account).strip():
+        raise AnswerError(422, f"field `exclude_account`: campaign {quoted(campaign_id)} has "
+                               f"no account in {lookup.dataset} v{lookup.version} (its export "
+                               "has no account column), so there is none to leave out; "
+                               "leave the field out")
+
+
 def _neighbors(lookup: Lookup, query: Query) -> dict:
     """The rows of the CLI's `neighbors` table, built without a DataFrame (hot path)."""
+    refuse_no_account(lookup, query)
     if query.campaign_id is not None:
         found = lookup.find_neighbors(query.campaign_id, query.n,
                                       exclude_account=query.exclude_account,
@@ -331,6 +372,7 @@ def _neighbors(lookup: Lookup, query: Query) -> dict:
 
 
 def _suggest(lookup: Lookup, query: Query) -> dict:
+    refuse_no_account(lookup, query)
     floor = MIN_SIMILARITY if query.min_similarity is None else query.min_similarity
     if query.campaign_id is not None:
         result = lookup.campaign(query.campaign_id, query.n,

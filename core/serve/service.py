@@ -19,6 +19,7 @@ page is off (FastAPI's loads Swagger UI from a CDN); `/openapi.json` describes t
 from __future__ import annotations
 
 import asyncio
+import codecs
 import collections
 import contextvars
 import errno
@@ -106,6 +107,7 @@ class Settings:
     log_keep_days: float = request_log.KEEP_DAYS    # TOPICLAB_SERVICE_LOG_KEEP_DAYS
     log_keep_rows: int = request_log.KEEP_ROWS      # TOPICLAB_SERVICE_LOG_KEEP_ROWS (0: no cap)
     log_prune_s: float = 600.0                      # how often the writer prunes
+    unkeyed_log_per_minute: int = 600   # refusals before a key is known, logged (`_finish`)
     rates_file: str | None = None       # TOPICLAB_SERVICE_RATES_FILE: see `serve`
     compute_slots: int = os.cpu_count() or 1    # TOPICLAB_SERVICE_COMPUTE_SLOTS
 
@@ -241,6 +243,11 @@ class _StateCollector:
         yield CounterMetricFamily("topiclab_request_log_dropped",
                                   "Log entries and feedback dropped (queue full)",
                                   value=g.writer.dropped)
+        yield CounterMetricFamily("topiclab_request_log_unlogged",
+                                  "Requests refused before a key was known (401, a repeated "
+                                  "X-API-Key, the service starting) left out of the log past "
+                                  "600 a minute (topiclab_requests_total counts them all)",
+                                  value=g.unlogged)
         yield CounterMetricFamily("topiclab_request_log_written",
                                   "Log entries and feedback written to the store",
                                   value=g.writer.written)
@@ -283,6 +290,11 @@ class Gateway:
             throttle.SharedRateLimiter(settings.rates_file) if settings.rates_file
             else throttle.RateLimiter())
         self.limit = throttle.ConcurrencyLimit(settings.max_in_flight)
+        # Requests refused before a key was known (401, …) are logged at most this fast:
+        # a flood of bad keys filled the log's queue (real requests' entries dropped past
+        # 50,000) and then its 5,000,000-row cap, pruning the real traffic's history.
+        self.unkeyed_log = throttle.TokenBucket(settings.unkeyed_log_per_minute)
+        self.unlogged = 0
         # Answers that compute (not cache hits) run at most this many at once: each one
         # sweeps every campaign's fingerprint, and 32 at once on 2 cores thrashed the
         # memory and the GIL (stored neighbours fell from 27 to 6 answers a second).
@@ -468,10 +480,13 @@ class Gateway:
         refuse the request with 429 and how long to wait."""
         wait = self._take(key, count, paid)
         if wait > 0:
+            # the wait in the body as in Retry-After, as the 503s say it (it said neither,
+            # and "its rate of 1 requests a minute")
             what = f" (this batch counts as {count:,})" if count > 1 else ""
+            retry = throttle.retry_after(wait)
             raise AnswerError(429, f"Key {key.name!r} is over its rate of "
-                                   f"{key.rate_per_minute} requests a minute{what}.",
-                              retry_after=throttle.retry_after(wait))
+                                   f"{counted(key.rate_per_minute, 'request')} a minute"
+                                   f"{what}; retry in {retry} s.", retry_after=retry)
 
     def _take(self, key: keys.ApiKey, count: int, paid: int = 0) -> float:
         """`count` tokens from the key's bucket: 0, or the seconds until they are there."""
@@ -654,8 +669,12 @@ class Gateway:
         model = outcome.model_header
         self.metrics.requests.labels(outcome.endpoint, str(status), model).inc()
         self.metrics.latency.labels(outcome.endpoint).observe(seconds)
-        for entry in outcome.log_entries(status, seconds * 1000):
-            self.writer.put(entry)
+        entries = outcome.log_entries(status, seconds * 1000)
+        if outcome.key is None and self.unkeyed_log.take() > 0:
+            self.unlogged += len(entries)   # counted in /metrics, as every request is
+        else:
+            for entry in entries:
+                self.writer.put(entry)
         headers = {**headers, "X-Request-Id": outcome.request_id, "X-Model-Id": model,
                    "X-Variant": ", ".join(outcome.variants) or "none"}
         if isinstance(body, EncodedBatch):
@@ -938,7 +957,8 @@ def refuse_media_type(request: Request) -> None:
     'a=b'` sends `application/x-www-form-urlencoded`, and such a body was read as JSON.
     No Content-Type at all is read as JSON, as FastAPI reads a JSON body (and as most
     JSON APIs do): the body says what it is, and a client that sends none declares no
-    other type. Parameters (`charset=…`) are `refuse_charset`'s."""
+    other type. Two charsets declared are refused (`declared_charset`); which one is
+    read is `refuse_charset`'s."""
     for given in request.headers.getlist("content-type"):
         media_type = given.split(";", 1)[0].strip()
         if media_type and media_type.lower() != JSON_MEDIA_TYPE:
@@ -946,6 +966,37 @@ def refuse_media_type(request: Request) -> None:
                                    f"but the service reads only {JSON_MEDIA_TYPE} (with or "
                                    "without charset=utf-8): send the body as JSON, with "
                                    f"Content-Type: {JSON_MEDIA_TYPE}.")
+    declared_charset(request)
+
+
+def declared_charset(request: Request) -> str:
+    """The one charset the request's Content-Type declares (`utf-8` when it names none,
+    as JSON's media type has no charset parameter and means UTF-8), refused (400) when its
+    Content-Type headers, or one header's parameters, declare two different ones: only
+    the first was read, so `charset=utf-8` then `charset=latin-1` sent a Latin-1 body
+    that was read as UTF-8 without a word."""
+    declared: dict[str, str] = {}      # the charset as compared -> as it was sent
+    for given in request.headers.getlist("content-type") or [""]:
+        named = _CHARSET.findall(given) or ["utf-8"]
+        for name in named:
+            declared.setdefault(_charset_name(name), name)
+    if len(declared) > 1:
+        *first, last = map(quoted, declared.values())
+        raise AnswerError(400, f"The Content-Type declares {len(declared)} charsets, "
+                               f"{', '.join(first)} and {last} (a header "
+                               "without one means utf-8), and only one can be read; send "
+                               "one Content-Type: application/json, with charset=utf-8 or "
+                               "no charset.")
+    return next(iter(declared))
+
+
+def _charset_name(name: str) -> str:
+    """A charset as Python's codecs name it (`UTF8`, `utf-8` are one: `utf-8`), else as
+    sent in lower case."""
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        return name.lower()
 
 
 def refuse_charset(request: Request, body: bytes) -> None:
