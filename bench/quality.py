@@ -68,6 +68,18 @@ machine is otherwise idle):
       (runs {0,1} {2,3} {4,5}; stop 37, not adopted)            0.127  0.92   3      19+3
       ... the default in the same run                           0.131  0.92   3      17
       ... on m10: 0.055 / 0.81 (the default: 0.025 / 0.80)
+    the default + word priors from a deterministic NMF of the TF-IDF matrix (K
+      components, NNDSVD, one BLAS thread, ~1 CPU s): each component's top 20
+      words get eta x 3 in "its" topic (tomotopy set_word_prior, which also
+      biases the initial assignments; stop 40, not adopted)      0.146  0.92   3      28+1
+      ... top 30 words at eta x 10                              0.145  0.91   3      27+1
+      ... top 10 words at eta x 10 (a later run, no default beside:
+          seeds 0-2 0.152 / 0.151 / 0.150; M10 and neighbours not run)
+                                                                0.151  0.91   3      35+1
+      ... top 20 words at eta x 30 (the same later run)         0.154  0.91   3      34+1
+      ... the default in the same run                           0.131  0.92   3      24
+      ... on m10: -0.007 / 0.75 and 0.014 / 0.84 in 23 / 25 CPU s (the default:
+          0.025 / 0.80 in 14 s: 1.7-1.8x the time); NMF alone BBC 0.200 / 0.885
 
 Seed-to-seed spread is wide (the chosen setting ranges 0.106-0.144 NPMI over seeds
 0-11), as in the published LDA runs; compare bands, not single numbers.
