@@ -1175,7 +1175,8 @@ def test_neighbors_take_the_clis_similarity_floor(served, capsys):
 def test_leaving_out_the_account_of_a_campaign_without_one_is_refused(home):
     """Sony's exports have no account column: `exclude_account: true` for `akashi_brand`
     left nothing out and answered the advertiser's own `akashi_nonbrand` first, without a
-    word (pasted keywords with it were already a 422). Now a 422 naming the campaign."""
+    word (pasted keywords with it were already a 422; the CLI and Python said nothing
+    either). Now a 422 naming the campaign, and an InputError in Python and the CLI."""
     from core.data import ingest
     from core.ops import train
 
@@ -1183,9 +1184,15 @@ def test_leaving_out_the_account_of_a_campaign_without_one_is_refused(home):
     model = train.train(train.TrainSpec(dataset="sony", k=3, params=FAST_PARAMS)).model_id
     deploy.promote(model, "production")
     key = keys.create("jp", rate_per_minute=10_000).key
-    refused = ("field `exclude_account`: campaign 'akashi_brand' has no account in sony v1 "
-               "(its export has no account column), so there is none to leave out; leave "
-               "the field out")
+    said = ("has no account: its export has no account column, so there is no own "
+            "account to leave out; ask without leaving it out")
+    refused = f"field `exclude_account`: campaign 'akashi_brand' of sony v1 {said}"
+    # the CLI (through Lookup), Python and the Lookup page are told the same
+    for asker in (Lookup(model), registry.campaign_model(model)):
+        with pytest.raises(InputError) as err:
+            asker.neighbors("akashi_brand", exclude_account=True)
+        assert str(err.value).startswith("campaign 'akashi_brand' of sony v1"), err.value
+        assert str(err.value).endswith(said), err.value
     with client() as (c, _):
         for endpoint in ("neighbors", "suggest"):
             r = post(c, endpoint, {"campaign_id": "akashi_brand", "exclude_account": True}, key)

@@ -415,6 +415,19 @@ def fit_index(campaign_ids: Sequence[str], weights: np.ndarray, counts: EncodedC
         encoder.word_vectors)
 
 
+def own_account(campaigns: pd.DataFrame, campaign_id: str, data: str) -> str:
+    """The account whose campaigns `exclude_account` leaves out: refused when the campaign
+    names none (exports without an account column, as Sony's), where nothing was left out
+    and the advertiser's own campaigns answered first (`akashi_nonbrand` for
+    `akashi_brand`) without a word. The CLI, Python, the service and Lookup all ask here."""
+    account = campaigns.at[campaign_id, "account"]
+    if account is None or account != account or not str(account).strip():
+        raise InputError(f"campaign {quoted(campaign_id)} of {data} has no account: its "
+                         "export has no account column, so there is no own account to leave "
+                         "out; ask without leaving it out")
+    return str(account)
+
+
 def query_filters(campaigns: pd.DataFrame, account: str | None, exclude_account: bool,
                   min_terms: int) -> tuple[list[str], np.ndarray | None]:
     """(campaign ids never returned, mask of campaigns allowed) for a neighbour query."""
@@ -752,7 +765,8 @@ class CampaignModel(BaseEstimator):
         n, min_terms = whole.whole("n", n, 1), whole.whole("min_terms", min_terms, 0)
         exclude_account = whole.flag("exclude_account", exclude_account)  # "no" left it out
         campaign_id = self._check_campaign(campaign_id)
-        account = self.campaigns_.at[campaign_id, "account"]
+        account = own_account(self.campaigns_, campaign_id, self._data) if exclude_account \
+            else None
         exclude, allowed = query_filters(self.campaigns_, account, exclude_account, min_terms)
         found = self.index_.query_id(campaign_id, n, exclude=exclude, allowed=allowed)
         return neighbor_table(found, self.topic_names_, self.campaigns_)

@@ -25,7 +25,8 @@ from pydantic import (
 )
 
 from core import jsonable
-from core.errors import InputError, NotFoundError, quoted
+from core.errors import InputError, NotFoundError
+from core.model.campaign_model import own_account
 from core.model.neighbors import MIN_SIMILARITY
 from core.plain_text import first_hidden, given_id
 from core.serve import score
@@ -341,19 +342,15 @@ def round5(weights: Any) -> list[float]:
 
 
 def refuse_no_account(lookup: Lookup, query: Query) -> None:
-    """`exclude_account` for a stored campaign that has no account (exports without an
-    account column, as Sony's): there is none to leave out, and the answer held the
-    advertiser's own campaigns (`akashi_nonbrand` for `akashi_brand`) without a word, as
-    pasted keywords with it are refused (`parse_query`)."""
+    """`exclude_account` for a stored campaign that names no account is refused by the
+    lookup itself (`campaign_model.own_account`); here it is told as this field's 422."""
     campaign_id = query.campaign_id
     if not query.exclude_account or campaign_id not in lookup.campaigns.index:
         return      # not asked, or an unknown campaign: its 404 comes from the lookup
-    account = lookup.campaigns.at[campaign_id, "account"]
-    if account is None or account != account or not str(account).strip():
-        raise AnswerError(422, f"field `exclude_account`: campaign {quoted(campaign_id)} has "
-                               f"no account in {lookup.dataset} v{lookup.version} (its export "
-                               "has no account column), so there is none to leave out; "
-                               "leave the field out")
+    try:
+        own_account(lookup.campaigns, campaign_id, f"{lookup.dataset} v{lookup.version}")
+    except InputError as err:
+        raise AnswerError(422, f"field `exclude_account`: {err}") from None
 
 
 def _neighbors(lookup: Lookup, query: Query) -> dict:

@@ -33,6 +33,7 @@ from core.model.campaign_model import (
     fit_index,
     keyword_rows,
     neighbor_table,
+    own_account,
     query_filters,
     read_words,
     suggest_actions,
@@ -242,7 +243,8 @@ class Lookup:
         exclude_account = whole.flag("exclude_account", exclude_account)
         campaign_id = self.check(campaign_id)
         # the account is only read to leave it out (a pandas lookup per request otherwise)
-        account = self.campaigns.at[campaign_id, "account"] if exclude_account else None
+        account = own_account(self.campaigns, campaign_id,
+                              f"{self.dataset} v{self.version}") if exclude_account else None
         exclude, allowed = self._filters(account, exclude_account, min_terms)
         return self.index.query_id(campaign_id, n, exclude=exclude, allowed=allowed)
 
