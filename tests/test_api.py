@@ -1674,3 +1674,17 @@ def test_sony_neighbours_show_whole_yen(sony_model) -> None:
     cpc = table["cpc"].dropna().astype(float)
     assert len(cpc) >= 5 and cpc.equals(cpc.round(0)), cpc.tolist()
     assert (sony_model.campaigns_["cpc"].dropna() % 1 != 0).any()  # the stored ones keep theirs
+
+
+def test_a_model_fitted_in_python_is_named_this_model(sony_model) -> None:
+    """A model fitted in Python (no registry id) was named by its class in messages: "None
+    of the words is in the vocabulary of model CampaignModel", "No campaign 'x' in the data
+    of CampaignModel"; it is `this model`, as a registry model is `model <id>` (the CLI's
+    wording, checked by `test_a_registry_model_loads_with_its_versions_term_rows`)."""
+    from core import InputError, NotFoundError
+
+    with pytest.raises(InputError, match=r"^None of the words is in the vocabulary of this "
+                                         r"model \(words found: plumber\)"):
+        sony_model.fingerprint(["plumber"])
+    with pytest.raises(NotFoundError, match=r"^No campaign 'C00042' in the data of this model"):
+        sony_model.neighbors("C00042")

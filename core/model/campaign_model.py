@@ -204,7 +204,8 @@ def read_words(encoder: Encoder, terms: Sequence[str]) -> Fingerprint | None:
 def fold_in_keyword_lists(encoder: Encoder, engine: Engine,
                           keyword_lists: Sequence[Sequence[str]], model_name: str
                           ) -> list[Fingerprint | InputError]:
-    """`fold_in_keywords` of many new campaigns at once: one tokenizer pass over all their
+    """`fold_in_keywords` of many new campaigns at once (`model_name`: as messages name
+    it, "model <id>" or "this model"): one tokenizer pass over all their
     terms and one `transform` call. Each item is its fingerprint, or the InputError that
     `fold_in_keywords` would raise for it; a fingerprint does not depend on the others."""
     cleaned = [[t.strip() for t in terms if t and t.strip()] for terms in keyword_lists]
@@ -224,7 +225,7 @@ def fold_in_keyword_lists(encoder: Encoder, engine: Engine,
         if not known:
             shown = ", ".join(dict.fromkeys(unknown)) if unknown else "none after stop words"
             results.append(InputError(
-                f"None of the words is in the vocabulary of model {model_name} (words "
+                f"None of the words is in the vocabulary of {model_name} (words "
                 f"found: {shown[:300]}), so no fingerprint can be computed. Add keywords "
                 "closer to the campaigns the model was trained on."))
             continue
@@ -683,7 +684,10 @@ class CampaignModel(BaseEstimator):
 
     @property
     def _name(self) -> str:
-        return str(self.manifest_.get("model_id") or "CampaignModel")
+        """The model as messages name it: `model <id>` once registered, else `this model`
+        (a model fitted in Python said "the vocabulary of model CampaignModel")."""
+        model_id = self.manifest_.get("model_id")
+        return f"model {model_id}" if model_id else "this model"
 
     @property
     def _data(self) -> str:
@@ -692,7 +696,7 @@ class CampaignModel(BaseEstimator):
         'akashi_brand' in the data of tomotopy-k50-…", which dataset that was unsaid)."""
         dataset = self.manifest_.get("dataset")
         if isinstance(dataset, Mapping) and dataset.get("name") is not None:
-            return (f"{dataset['name']} v{dataset.get('version')} (the data of model "
+            return (f"{dataset['name']} v{dataset.get('version')} (the data of "
                     f"{self._name})")
         return f"the data of {self._name}"
 
