@@ -1676,3 +1676,59 @@ def test_readme_states_no_count_of_tests() -> None:
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     assert not re.findall(r"\b\d[\d,]* (?:real-browser )?tests\b", readme)
     assert "--collect-only" in readme
+
+
+@pytest.mark.parametrize("currency", ["JPY", "USD"])
+def test_neighbours_performance_is_rounded_as_reports_show_it(trained_home, currency):
+    """Neighbours' money and counts were shown unrounded everywhere: a JPY CPC read
+    164.39383894381893, conversions 469.90999999999997, in the CLI's `neighbors`, the
+    neighbours `suggest` returns, the service's /v1/neighbors and the Python API. They are
+    rounded once, where the table's performance columns are gathered: money to the
+    currency's minor unit, counts without float noise; Python, Lookup and the service's
+    records agree value for value."""
+    from core.data import datasets
+    from core.data.currencies import minor_unit
+    from core.serve import registry
+    from core.serve.answers import plain
+    from core.serve.lookup import Lookup
+
+    datasets.set_currency("demo", currency)
+    model, app = registry.campaign_model("production"), Lookup(registry.alias("production"))
+    money, decimals = ["cost", "cpc"], minor_unit(currency)
+    seen_rounding = 0
+    for cid in model.fingerprints_.index[:10]:
+        mine = model.neighbors(cid, 10)
+        pd.testing.assert_frame_equal(mine, app.neighbors(cid, 10), check_dtype=False)
+        records = app.neighbor_records(app.find_neighbors(cid, 10))
+        assert records == plain(app.neighbors(cid, 10).to_dict(orient="records"))
+        shown = mine[money].astype(float)
+        assert shown.equals(shown.round(decimals)), shown
+        counts = mine[["impressions", "clicks", "conversions"]].astype(float)
+        assert counts.equals(counts.round(6))
+        raw = model.campaigns_.loc[mine["campaign_id"], money].astype(float).to_numpy()
+        seen_rounding += int((raw != shown.to_numpy()).any())
+    assert seen_rounding >= 5  # the demo's CPCs have more decimals than any currency's
+    pd.testing.assert_frame_equal(app.campaign(cid, 10).neighbors, app.neighbors(cid, 10),
+                                  check_dtype=False)  # what `suggest` shows beside actions
+
+
+def test_sony_neighbours_show_whole_yen(sony_model) -> None:
+    """On the Sony exports (JPY) a neighbour's CPC read 164.39383894381893 yen."""
+    table = sony_model.neighbors("PO_brand", 15)
+    cpc = table["cpc"].dropna().astype(float)
+    assert len(cpc) >= 5 and cpc.equals(cpc.round(0)), cpc.tolist()
+    assert (sony_model.campaigns_["cpc"].dropna() % 1 != 0).any()  # the stored ones keep theirs
+
+
+def test_a_model_fitted_in_python_is_named_this_model(sony_model) -> None:
+    """A model fitted in Python (no registry id) was named by its class in messages: "None
+    of the words is in the vocabulary of model CampaignModel", "No campaign 'x' in the data
+    of CampaignModel"; it is `this model`, as a registry model is `model <id>` (the CLI's
+    wording, checked by `test_a_registry_model_loads_with_its_versions_term_rows`)."""
+    from core import InputError, NotFoundError
+
+    with pytest.raises(InputError, match=r"^None of the words is in the vocabulary of this "
+                                         r"model \(words found: plumber\)"):
+        sony_model.fingerprint(["plumber"])
+    with pytest.raises(NotFoundError, match=r"^No campaign 'C00042' in the data of this model"):
+        sony_model.neighbors("C00042")

@@ -40,7 +40,7 @@ from sklearn.utils import metadata_routing
 from core import whole
 from core.config import STORE_FILE
 from core.data.columns import lacking_columns
-from core.data.currencies import checked_code
+from core.data.currencies import checked_code, shown_sums
 from core.data.files import check_not_a_pattern, given_path
 from core.data.schema import METRIC_COLUMNS, ROW_POSITION
 from core.errors import (
@@ -81,6 +81,10 @@ from core.plain_text import given_id
 # Per-campaign columns shown beside each neighbour (the Lookup page's table).
 PERFORMANCE = ["campaign_name", "account", "label", "terms", "impressions", "clicks", "cost",
                "conversions", "ctr", "cpc", "conversion_rate"]
+# Of those, the amounts (in the cost's currency) and the sums of counts that answers round
+# as reports show them (`shown_performance`).
+PERFORMANCE_MONEY = ("cost", "cpc")
+PERFORMANCE_COUNTS = ("impressions", "clicks", "conversions")
 # How the neighbours table reads: who, how similar, how it performs, then the detail.
 NEIGHBOR_COLUMNS = ["campaign_name", "campaign_id", "similarity", "ctr", "cpc",
                     "conversion_rate", "clicks", "impressions", "cost", "conversions",
@@ -200,7 +204,8 @@ def read_words(encoder: Encoder, terms: Sequence[str]) -> Fingerprint | None:
 def fold_in_keyword_lists(encoder: Encoder, engine: Engine,
                           keyword_lists: Sequence[Sequence[str]], model_name: str
                           ) -> list[Fingerprint | InputError]:
-    """`fold_in_keywords` of many new campaigns at once: one tokenizer pass over all their
+    """`fold_in_keywords` of many new campaigns at once (`model_name`: as messages name
+    it, "model <id>" or "this model"): one tokenizer pass over all their
     terms and one `transform` call. Each item is its fingerprint, or the InputError that
     `fold_in_keywords` would raise for it; a fingerprint does not depend on the others."""
     cleaned = [[t.strip() for t in terms if t and t.strip()] for terms in keyword_lists]
@@ -220,7 +225,7 @@ def fold_in_keyword_lists(encoder: Encoder, engine: Engine,
         if not known:
             shown = ", ".join(dict.fromkeys(unknown)) if unknown else "none after stop words"
             results.append(InputError(
-                f"None of the words is in the vocabulary of model {model_name} (words "
+                f"None of the words is in the vocabulary of {model_name} (words "
                 f"found: {shown[:300]}), so no fingerprint can be computed. Add keywords "
                 "closer to the campaigns the model was trained on."))
             continue
@@ -441,10 +446,18 @@ def query_filters(campaigns: pd.DataFrame, account: str | None, exclude_account:
     return exclude, allowed
 
 
-def neighbor_table(found, topic_names: Sequence[str], campaigns: pd.DataFrame) -> pd.DataFrame:
-    """Neighbours with their similarity parts, shared topics, performance columns and
-    `similar_enough` (at the floor suggested actions use by default; Lookup re-marks it at
-    the floor the user picked)."""
+def shown_performance(frame: pd.DataFrame, currency: str | None) -> pd.DataFrame:
+    """`frame`'s performance columns as every answer shows them (CLI, Python, service,
+    pages): money to `currency`'s minor unit (a JPY CPC read 164.39383894381893), sums of
+    counts without their float noise (conversions read 469.90999999999997)."""
+    return shown_sums(frame, currency, money=PERFORMANCE_MONEY, counts=PERFORMANCE_COUNTS)
+
+
+def neighbor_table(found, topic_names: Sequence[str], campaigns: pd.DataFrame,
+                   currency: str | None) -> pd.DataFrame:
+    """Neighbours with their similarity parts, shared topics, performance columns (rounded
+    by `shown_performance` in `currency`, the cost's) and `similar_enough` (at the floor
+    suggested actions use by default; Lookup re-marks it at the floor the user picked)."""
     table = neighbors_frame(found, topic_names)
     columns = {c: table[c].array for c in table}
     columns["similar_enough"] = (table["similarity"] >= MIN_SIMILARITY).to_numpy()
@@ -457,7 +470,8 @@ def neighbor_table(found, topic_names: Sequence[str], campaigns: pd.DataFrame) -
         columns[c] = (campaigns[c].array.take(positions) if c in campaigns.columns
                       else np.full(len(table), np.nan))
     order = [c for c in NEIGHBOR_COLUMNS if c in columns]
-    return pd.DataFrame({c: columns[c] for c in order + [c for c in columns if c not in order]})
+    return shown_performance(pd.DataFrame(
+        {c: columns[c] for c in order + [c for c in columns if c not in order]}), currency)
 
 
 def suggest_actions(own: pd.DataFrame, fingerprint: Fingerprint, table: pd.DataFrame,
@@ -683,7 +697,10 @@ class CampaignModel(BaseEstimator):
 
     @property
     def _name(self) -> str:
-        return str(self.manifest_.get("model_id") or "CampaignModel")
+        """The model as messages name it: `model <id>` once registered, else `this model`
+        (a model fitted in Python said "the vocabulary of model CampaignModel")."""
+        model_id = self.manifest_.get("model_id")
+        return f"model {model_id}" if model_id else "this model"
 
     @property
     def _data(self) -> str:
@@ -692,7 +709,7 @@ class CampaignModel(BaseEstimator):
         'akashi_brand' in the data of tomotopy-k50-…", which dataset that was unsaid)."""
         dataset = self.manifest_.get("dataset")
         if isinstance(dataset, Mapping) and dataset.get("name") is not None:
-            return (f"{dataset['name']} v{dataset.get('version')} (the data of model "
+            return (f"{dataset['name']} v{dataset.get('version')} (the data of "
                     f"{self._name})")
         return f"the data of {self._name}"
 
@@ -769,7 +786,7 @@ class CampaignModel(BaseEstimator):
             else None
         exclude, allowed = query_filters(self.campaigns_, account, exclude_account, min_terms)
         found = self.index_.query_id(campaign_id, n, exclude=exclude, allowed=allowed)
-        return neighbor_table(found, self.topic_names_, self.campaigns_)
+        return neighbor_table(found, self.topic_names_, self.campaigns_, self.currency_)
 
     def suggest(self, campaign: str | Sequence[str], n: int = 10, *,
                 currency: str | None = None) -> actions.SuggestionResult:
@@ -832,7 +849,7 @@ class CampaignModel(BaseEstimator):
         bow, _ = self.encoder_.encode(fingerprint.known_tokens + fingerprint.unknown_tokens)
         counts = bow_matrix([bow], len(self.vocabulary_))
         found = self.index_.query(fingerprint.weights, n, terms=counts)
-        return neighbor_table(found, self.topic_names_, self.campaigns_)
+        return neighbor_table(found, self.topic_names_, self.campaigns_, self.currency_)
 
     # -- persistence ----------------------------------------------------------------------
     def save(self, path: str | Path, *, include_terms: bool = True) -> Path:

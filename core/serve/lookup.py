@@ -36,6 +36,7 @@ from core.model.campaign_model import (
     own_account,
     query_filters,
     read_words,
+    shown_performance,
     suggest_actions,
 )
 from core.model.corpus import EncodedCounts
@@ -219,7 +220,7 @@ class Lookup:
         return query_filters(self.campaigns, account, exclude_account, min_terms)
 
     def _neighbor_table(self, found) -> pd.DataFrame:
-        return neighbor_table(found, self.topic_names, self.campaigns)
+        return neighbor_table(found, self.topic_names, self.campaigns, self.currency)
 
     def neighbors(self, campaign_id: str, n: int = 10, *, exclude_account: bool = False,
                   min_terms: int = 0, min_similarity: float = 0.0) -> pd.DataFrame:
@@ -354,10 +355,11 @@ class Lookup:
 
     @cached_property
     def _performance_arrays(self) -> dict[str, list]:
-        """The performance columns as JSON-ready values in `campaigns` order."""
+        """The performance columns as JSON-ready values in `campaigns` order, rounded as
+        `neighbors`' table rounds them (`shown_performance`)."""
         from core.serve.answers import plain  # answers imports this module
 
-        frame = self.campaigns.reindex(columns=PERFORMANCE)
+        frame = shown_performance(self.campaigns.reindex(columns=PERFORMANCE), self.currency)
         return {c: plain(frame[c].to_numpy(dtype=object)) for c in PERFORMANCE}
 
     def prepare_serving(self, lists: Mapping[str, Sequence[str]] | None = None) -> None:

@@ -309,7 +309,8 @@ def fold_in_many(model: registry.LoadedModel, keyword_lists: Sequence[Sequence[s
     over all their terms and one `transform` call. Each item is its fingerprint, or the
     InputError that `fold_in` would raise for it; a fingerprint does not depend on the
     other items."""
-    return fold_in_keyword_lists(model.encoder, model.engine, keyword_lists, model.model_id)
+    return fold_in_keyword_lists(model.encoder, model.engine, keyword_lists,
+                                 f"model {model.model_id}")
 
 
 def top_topics(weights: Sequence[float] | np.ndarray, names: Sequence[str], n: int = 5
