@@ -590,7 +590,15 @@ def _keywords_from(args: argparse.Namespace) -> list[str]:
          arg("--limit", type=whole(1), default=20, help="campaigns listed (default %(default)s)"),
          MODEL)
 def _find(args: argparse.Namespace) -> Any:
-    return _lookup(args).search(args.text, args.limit).to_dict(orient="records")
+    lookup = _lookup(args)
+    found = lookup.search(args.text, args.limit).to_dict(orient="records")
+    data = f"{lookup.dataset} v{lookup.version}"
+    if not args.text.strip():  # `find ""` listed campaigns unasked, `find zzz` said only []
+        print(f"note: no text given: the first campaigns of {data}", file=sys.stderr)
+    elif not found:
+        print(f"note: no campaign id, name or account of {data} contains "
+              f"{printable(repr(args.text))}", file=sys.stderr)
+    return found
 
 
 @command("fingerprint", "a campaign's topic fingerprint, stored or folded in",

@@ -180,6 +180,13 @@ def test_model_commands_print_json(trained_home):
     assert topics["model_id"] == model_id and len(topics["topics"][0]["top_words"]) == 10
 
     found = ok_json(cli("find", "plumb", home=trained_home))
+    # nothing found, or nothing asked, is said (it printed [] or 20 campaigns unexplained)
+    none = cli("find", "zzz-no-such", home=trained_home)
+    assert ok_json(none) == [] and "no campaign id, name or account of demo v" in none.stderr
+    assert "contains 'zzz-no-such'" in none.stderr
+    everyone = cli("find", " ", "--limit", "3", home=trained_home)
+    assert len(ok_json(everyone)) == 3 and "no text given" in everyone.stderr
+    assert "note:" not in cli("find", "plumb", home=trained_home).stderr
     campaign_ids = [f["campaign_id"] for f in found[:2]]
     result = ok_json(cli("neighbors", *campaign_ids, "-n", "5", "--min-similarity", "0",
                          home=trained_home))
