@@ -80,6 +80,15 @@ machine is otherwise idle):
       ... the default in the same run                           0.131  0.92   3      24
       ... on m10: -0.007 / 0.75 and 0.014 / 0.84 in 23 / 25 CPU s (the default:
           0.025 / 0.80 in 14 s: 1.7-1.8x the time); NMF alone BBC 0.200 / 0.885
+      ... top 10 words at eta x 10 in the product's engine (optim_interval 0;
+          the rows above left tomotopy's 10), bench/guided_start.py, the
+          default in the same run, NMF in the CPU, stop 40: seeds 0-2
+          0.162 / 0.156 / 0.151
+                                                                0.157  0.91   3      29
+      ... the default in that run                               0.131  0.92   3      25
+      ... on m10: 0.037 / 0.82 in 9.4 CPU s (the default: 0.025 / 0.80 in 7.7);
+          neighbours worse on BBC (blend 0.9466 -> 0.9450, seeds 0-2) and the
+          demo (0.9903 -> 0.9898): not adopted (README, Benchmarks)
     the default with each word counted at most c times per document
       (burstiness cap, the topic model and its fold-in only; stop 40,
       not adopted: it lowers the neighbour answers, README, Benchmarks)

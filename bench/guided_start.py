@@ -1,0 +1,172 @@
+"""Would an NMF-guided start make the default LDA better? A measurement of a variant that is
+NOT in the product (issue #14; README, Benchmarks, stop 40). Prints figures; asserts nothing.
+
+The variant: scikit-learn NMF of the corpus's sublinear TF-IDF matrix (K components,
+NNDSVD start, `random_state` 0, 200 iterations, one BLAS thread), then the `top` words of
+each component get the word prior eta x `boost` in "its" topic through tomotopy's
+`set_word_prior` (eta in every other topic), and the default `TomotopyLDA` trains as
+usual. tomotopy's topic-word distribution includes the word priors, so the product's
+fold-in (`Engine.transform`, used for neighbours) sees them too. NMF's CPU counts in the
+variant's fit CPU.
+
+For each seed the default and the variant run one after the other (interleaved):
+NPMI / TD of the top 10 words and fit CPU seconds on `bench/quality.py`'s corpora;
+then precision@10 of same-label neighbours (topic only, and the default blend; seed 0
+unless `--neighbour-seeds`) on `bench/neighbors.py`'s corpora and parts.
+
+    nice -n 10 .venv/bin/python -m bench.guided_start [--seeds 0,1,2] [--top 10]
+        [--boost 10] [--datasets bbc,m10] [--neighbours octis_bbc_news,octis_m10,demo]
+        [--neighbour-seeds 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import types
+import warnings
+
+import numpy as np
+
+from bench.neighbors import demo_corpus, load_octis
+from bench.quality import load_corpus
+from core.model import engines
+from core.model.corpus import Corpus
+from core.model.engines import TomotopyLDA, bow_matrix, make_engine
+from core.model.metrics import coherence, topic_diversity
+from core.model.neighbors import NeighborIndex, label_precision
+
+
+def nmf_top_words(corpus: Corpus, k: int, top: int) -> list[list[int]]:
+    """The `top` word ids of each of K NMF components (deterministic: NNDSVD start)."""
+    from sklearn.decomposition import NMF
+    from sklearn.feature_extraction.text import TfidfTransformer
+    from threadpoolctl import threadpool_limits
+
+    counts = bow_matrix(corpus.bow, len(corpus.vocabulary))
+    tfidf = TfidfTransformer(sublinear_tf=True).fit_transform(counts)
+    # one BLAS thread: with two, OpenMP spin-waits cost ~10x the CPU on a shared machine
+    with warnings.catch_warnings(), threadpool_limits(1):
+        warnings.simplefilter("ignore")  # ConvergenceWarning at 200 iterations
+        components = NMF(n_components=k, init="nndsvd", random_state=0,
+                         max_iter=200).fit(tfidf).components_
+    return [np.argsort(-row)[:top].tolist() for row in components]
+
+
+class GuidedLDA(TomotopyLDA):
+    """The default engine with NMF word priors set before sampling."""
+
+    def __init__(self, top: int = 10, boost: float = 10.0, **params) -> None:
+        super().__init__(**params)
+        self.top, self.boost = top, boost
+
+    def get_params(self) -> dict:
+        return {**TomotopyLDA.get_params(self), "top": self.top, "boost": self.boost}
+
+    def _train(self, corpus, progress):
+        vocabulary, prior = corpus.vocabulary, self.eta * self.boost
+        priors: dict[str, dict[int, float]] = {}
+        for topic, ids in enumerate(nmf_top_words(corpus, self.k, self.top)):
+            for i in ids:
+                priors.setdefault(vocabulary[i], {})[topic] = prior
+        tp = engines.tomotopy()
+
+        def lda_model(**kwargs):
+            model = tp.LDAModel(**kwargs)
+            for word, by_topic in priors.items():
+                model.set_word_prior(word, by_topic)
+            return model
+
+        # TomotopyLDA._train builds its model through engines.tomotopy(): hand it one
+        # whose LDAModel has the priors set, and put the real one back afterwards.
+        guided = types.SimpleNamespace(LDAModel=lda_model, TermWeight=tp.TermWeight,
+                                       ParallelScheme=tp.ParallelScheme)
+        real = engines.tomotopy
+        engines.tomotopy = lambda: guided
+        try:
+            return super()._train(corpus, progress)
+        finally:
+            engines.tomotopy = real
+
+
+def engine(variant: str, seed: int, top: int, boost: float):
+    if variant == "default":
+        return make_engine("tomotopy", seed=seed)
+    return GuidedLDA(top=top, boost=boost, seed=seed)
+
+
+def topic_quality(datasets: list[str], seeds: list[int], top: int, boost: float) -> dict:
+    results: dict = {}
+    for name in datasets:
+        corpus = load_corpus(name)
+        for seed in seeds:
+            for variant in ("default", "guided"):
+                cpu = time.process_time()
+                fitted = engine(variant, seed, top, boost).fit(corpus)
+                cpu = time.process_time() - cpu
+                words = fitted.topics(10)
+                row = (coherence(words, corpus, "c_npmi"), topic_diversity(words), cpu)
+                results.setdefault(name, {}).setdefault(variant, []).append(row)
+                print(f"{name} seed {seed} {variant:8s} npmi {row[0]:.4f} td {row[1]:.3f} "
+                      f"fit cpu {cpu:.1f} s", flush=True)
+    return results
+
+
+def neighbour_quality(names: list[str], seeds: list[int], top: int, boost: float) -> dict:
+    results: dict = {}
+    for name in names:
+        if name == "demo":
+            _, corpus, labels = demo_corpus(None)
+        else:
+            ids, docs, labels, config = load_octis(name, None)
+            corpus = Corpus.from_texts(docs, ids=ids, config=config)
+        counts = bow_matrix(corpus.bow, len(corpus.dictionary))
+        vectors = corpus.encoder.word_vectors
+        for seed in seeds:
+            for variant in ("default", "guided"):
+                fitted = engine(variant, seed, top, boost).fit(corpus)
+                fingerprints, ids = fitted.transform(corpus.bow), corpus.campaign_ids
+                topic = label_precision(NeighborIndex(term_weight=0).fit(fingerprints, ids),
+                                        labels)
+                blend = label_precision(NeighborIndex().fit(fingerprints, ids, counts, None,
+                                                            vectors), labels)
+                results.setdefault(name, {}).setdefault(variant, []).append((topic, blend))
+                print(f"{name} seed {seed} {variant:8s} p@10 topic only {topic:.4f} "
+                      f"default blend {blend:.4f}", flush=True)
+    return results
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--top", type=int, default=10, help="NMF words per topic")
+    parser.add_argument("--boost", type=float, default=10.0, help="their prior, x eta")
+    parser.add_argument("--datasets", default="bbc,m10", help="bench/quality.py corpora")
+    parser.add_argument("--neighbours", default="octis_bbc_news,octis_m10,demo",
+                        help="bench/neighbors.py corpora ('' to skip)")
+    parser.add_argument("--neighbour-seeds", default="0")
+    args = parser.parse_args(argv)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    topics = topic_quality([d for d in args.datasets.split(",") if d], seeds, args.top,
+                           args.boost)
+    if topics:
+        print(f"\nK = 20, seeds {args.seeds}, top {args.top} NMF words at eta x "
+              f"{args.boost:g}: NPMI mean (range) / TD mean, fit CPU s median")
+    for name, variants in topics.items():
+        for variant, rows in variants.items():
+            a = np.array(rows)
+            print(f"{name:4s} {variant:8s} {a[:, 0].mean():.4f} ({a[:, 0].min():.3f}-"
+                  f"{a[:, 0].max():.3f}) / {a[:, 1].mean():.3f}  cpu {np.median(a[:, 2]):.1f}")
+        ratios = [g[2] / d[2] for d, g in zip(variants["default"], variants["guided"],
+                                               strict=True)]
+        print(f"{name:4s} CPU guided/default per seed: "
+              + " ".join(f"{r:.2f}" for r in ratios))
+    neighbours = neighbour_quality([n for n in args.neighbours.split(",") if n],
+                                   [int(s) for s in args.neighbour_seeds.split(",")],
+                                   args.top, args.boost)
+    print(json.dumps({"topics": topics, "neighbours": neighbours}))
+
+
+if __name__ == "__main__":
+    main()
