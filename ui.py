@@ -350,8 +350,15 @@ PERCENT = "%.2f%%"
 def empty_columns(table: pd.DataFrame) -> list[str]:
     """Columns of a dataset's campaign table that hold no value at all (the account and
     label of exports that have neither, as Sony's; the metrics of a keyword list). Tables
-    leave them out: they showed a whole column of "None"."""
-    return [] if table.empty else table.columns[table.isna().all()].tolist()
+    leave them out: they showed a whole column of "None". So is a count of search terms
+    that is 0 for every campaign: the data has no search terms report (Sony's keyword
+    reports showed a column of zeros)."""
+    if table.empty:
+        return []
+    empty = table.columns[table.isna().all()].tolist()
+    if "search_terms" in table and not table["search_terms"].fillna(0).any():
+        empty.append("search_terms")
+    return empty
 
 
 ROW_PX = 35           # a row of st.dataframe, its header too

@@ -121,6 +121,7 @@ def test_tables_leave_out_columns_the_data_holds_no_value_in(home, tmp_path):
     deploy.promote(model.model_id, "production")
     table = ok(page("explore")).dataframe[0].value
     assert "campaign_id" in table and not {"account", "label"} & set(table.columns)
+    assert "search_terms" not in table  # keyword rows only: a column of zeros said nothing
     assert "campaign_name" not in table  # each is its id, as Sony's: one column, not two
     at = page("lookup")
     # Named by their ids, as the Sony exports are: offered as `C1`, not `C1 — C1`
