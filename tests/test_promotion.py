@@ -152,3 +152,19 @@ def test_the_gate_measures_the_diversity_of_a_model_registered_without_metrics(
     store.execute("UPDATE models SET metrics = '{}' WHERE model_id = ?", [second_model])
     verdict = gate.verdict(second_model, registry.alias("production"))
     assert verdict.evaluation["new_diversity"] == round(recorded, 4)
+
+
+def test_rolling_back_to_a_model_of_an_older_version_warns_of_its_new_campaigns(
+        trained_home, tmp_path):
+    """`promote candidate` after the pipeline moved production to demo v2 put back a v1
+    model, whose production then answered v2's new campaigns 404, without a word."""
+    old = registry.alias("production")
+    ingest.import_paths([demo_subset(tmp_path / "v2.parquet", 450)], "demo")  # demo v2
+    new = train.train(train.TrainSpec(dataset="demo", k=6, params=FAST_PARAMS)).model_id
+    assert deploy.promote(new, "production").warning is None  # trained on the newest
+    back = deploy.promote(old, "production")
+    assert back.previous == new and registry.alias("production") == old
+    assert back.warning is not None
+    assert f"{old} was trained on demo v1, and demo v2 is newer" in back.warning
+    assert "campaigns new in v2 are unknown to it" in back.warning
+    assert deploy.promote(new, "candidate").warning is None  # only production answers

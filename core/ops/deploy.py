@@ -22,7 +22,7 @@ from typing import Any
 
 import duckdb
 
-from core.data import auth, store
+from core.data import auth, datasets, store
 from core.errors import CLI, Controls, InputError, TopicLabError
 from core.ops import gate
 from core.progress import Progress
@@ -96,10 +96,24 @@ def promote(model_id: str, alias: str = "production", progress: Progress | None 
         previous = registry.move_alias(con, alias, model_id, expected=expected)
         if alias == "production":
             registry.save_settings(model_id, con=con)  # the pipeline retrains it the same way
-    warning = None
+    notes = [older_version_note(record)] if alias == "production" else []
     if alias == "production" and previous is None:   # no gate to hold it to the floor
-        warning = gate.floor_note(model_id, float(record["metrics"].get("diversity", 1.0)))
+        notes.append(gate.floor_note(model_id, float(record["metrics"].get("diversity", 1.0))))
+    warning = " ".join(note for note in notes if note) or None
     return PromoteResult(model_id, alias, previous, scored, verdict, warning)
+
+
+def older_version_note(record: dict[str, Any]) -> str | None:
+    """Production answers the campaigns of its own dataset version: rolled back to a model
+    of an older version (`promote candidate` after the pipeline moved on), the newer
+    version's new campaigns were unknown (404 in the service) without a word."""
+    newest = datasets.get(record["dataset"])
+    if newest.version <= int(record["version"]):
+        return None
+    return (f"{record['model_id']} was trained on {newest.name} v{record['version']}, and "
+            f"{newest.name} v{newest.version} is newer: production answers only the "
+            f"campaigns of v{record['version']}, so campaigns new in v{newest.version} are "
+            f"unknown to it until a model trained on v{newest.version} is production.")
 
 
 def _passes_gate(model_id: str, expected: str | None, broken: list[str],
