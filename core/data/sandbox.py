@@ -142,13 +142,7 @@ def _numbers(values: pd.Series) -> bool:
     not booleans."""
     if pd.api.types.is_bool_dtype(values):
         return False
-    if pd.api.types.is_numeric_dtype(values):
-        return True
-    if values.dtype != object:
-        return False
-    present = values.dropna()
-    return len(present) > 0 and all(isinstance(v, Decimal) and v.is_finite()
-                                    for v in present)
+    return pd.api.types.is_numeric_dtype(values) or _decimals(values)
 
 
 def _names_no_amount(name: str) -> bool:
@@ -159,13 +153,14 @@ def _whole_numbers(values: pd.Series) -> bool:
     """An integer column, or one of decimals of scale 0 (HUGEINT, DECIMAL(18,0))."""
     if pd.api.types.is_bool_dtype(values):
         return False
-    if pd.api.types.is_integer_dtype(values):
-        return True
-    if values.dtype != object:
-        return False
-    present = values.dropna()
+    return pd.api.types.is_integer_dtype(values) or _decimals(values, whole=True)
+
+
+def _decimals(values: pd.Series, whole: bool = False) -> bool:
+    """A column of finite DuckDB DECIMALs (Python `Decimal`s), of scale 0 if `whole`."""
+    present = values.dropna() if values.dtype == object else ()
     return len(present) > 0 and all(
-        isinstance(v, Decimal) and v.is_finite() and v.as_tuple().exponent == 0
+        isinstance(v, Decimal) and v.is_finite() and (not whole or v.as_tuple().exponent == 0)
         for v in present)
 
 
