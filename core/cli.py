@@ -258,7 +258,34 @@ def progress_line(done: int, total: int, message: str = "") -> None:
         print(line, file=sys.stderr, flush=True)
         return
     _terminal["line_open"] = done < total
+    if done < total:  # a line wider than the terminal wraps, and "\r" rewrote its last row
+        line = cut_to_width(line, _terminal_columns() - 1)
     print(f"{line}\x1b[K", end="\r" if done < total else "\n", file=sys.stderr, flush=True)
+
+
+def _terminal_columns() -> int:
+    """The width of the terminal stderr writes to (80 when it cannot tell)."""
+    try:
+        return os.get_terminal_size(sys.stderr.fileno()).columns or 80
+    except OSError:
+        return 80
+
+
+def cut_to_width(text: str, columns: int) -> str:
+    """`text` in at most `columns` terminal cells, ending in "…" when cut; East Asian wide
+    characters (a Japanese dataset's name) take two cells."""
+    import unicodedata
+
+    widths = [2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text]
+    if sum(widths) <= columns:
+        return text
+    used, kept = 1, 0   # the "…" takes one cell
+    for width in widths:
+        if used + width > columns:
+            break
+        used += width
+        kept += 1
+    return text[:kept] + "…"
 
 
 def end_progress_line() -> None:

@@ -336,16 +336,21 @@ def test_sweep_and_bad_values(trained_home):
         assert bad.returncode == 1 and needle in bad.stderr, (args, bad.stderr)
 
 
-def on_a_terminal(*args: str, home) -> tuple[int, bytes]:
+def on_a_terminal(*args: str, home, columns: int = 0) -> tuple[int, bytes]:
     """`python -m core ARGS` with stderr on a real pseudo-terminal in raw mode (so the
-    terminal adds no "\\r" of its own) and stdout on a pipe: its exit status and every
-    byte the terminal received."""
+    terminal adds no "\\r" of its own), `columns` wide if given, and stdout on a pipe: its
+    exit status and every byte the terminal received."""
+    import fcntl
     import pty
     import select
+    import struct
+    import termios
     import tty
 
     master, slave = pty.openpty()
     tty.setraw(slave)
+    if columns:
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
     env = {**os.environ, "TOPICLAB_HOME": str(home), "TOPICLAB_LOCK_WAIT_S": "5"}
     proc = subprocess.Popen([sys.executable, "-m", "core", *args], cwd=REPO, env=env,
                             stdout=subprocess.DEVNULL, stderr=slave)
@@ -384,6 +389,15 @@ def test_progress_is_rewritten_in_place_on_a_terminal_and_plain_lines_on_a_pipe(
     assert after.split(b"\n")[0].endswith(b"\x1b[K") and after.endswith(b"\n"), err
     assert b"\r" not in after, err
 
+    # a line wider than the terminal wrapped, and "\r" then rewrote only its last row
+    status, narrow = on_a_terminal("train", "--dataset", "demo", "--k", "3", "--iterations",
+                                   "30", home=home, columns=30)
+    assert status == 0, narrow
+    lines = [line.removesuffix(b"\x1b[K").decode()
+             for line in narrow.partition(b"[100.0%]")[0].split(b"\r")[:-1]]
+    assert lines and all(len(line) <= 29 for line in lines), narrow
+    assert any(line.endswith("…") for line in lines), narrow   # the long ones were cut
+
     ok_json(cli("ingest", str(small_csv), "--dataset", "shop", home=home))
     status, err = on_a_terminal("train", "--dataset", "shop", "--k", "2", home=home)
     assert status == 1
@@ -393,3 +407,14 @@ def test_progress_is_rewritten_in_place_on_a_terminal_and_plain_lines_on_a_pipe(
     first, error = piped.stderr.splitlines()
     assert first.startswith("[  0.0%] Tokenising shop v1") and error.startswith("error: ")
     assert "\r" not in piped.stderr and "\x1b" not in piped.stderr
+
+
+def test_a_progress_line_is_cut_to_the_terminal_in_cells():
+    """Wide (CJK) characters take two cells: a Sony dataset's name cut by characters
+    would still wrap."""
+    from core.cli import cut_to_width
+
+    assert cut_to_width("Tokenising demo v1", 40) == "Tokenising demo v1"
+    assert cut_to_width("Tokenising demo v1", 10) == "Tokenisin…"   # 9 + 1 cells
+    cut = cut_to_width("[ 10.0%] 勤怠管理 v1 を読む", 16)
+    assert cut == "[ 10.0%] 勤怠管…", cut   # 9 + 3 × 2 + 1 cells
