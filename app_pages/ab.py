@@ -31,7 +31,8 @@ if len(scored) < 2:
             "--from FILE`) or promote a model to *candidate* on the Compare page.")
     st.stop()
 
-defaults = [ui.aliases().get("production"), ui.aliases().get("candidate")]
+held = ui.aliases()
+defaults = [held.get("production"), held.get("candidate")]
 if moved := ui.follow_aliases(("ab_a", "ab_b"), tuple(defaults)):
     st.info(moved)
 left, right = st.columns(2)
