@@ -346,7 +346,9 @@ def test_every_status_code(served):
         assert r.status_code == 422 and "`useful`" in r.json()["error"]
 
         r = post(c, "fingerprint", {"keywords": ["emergency plumber " * 10] * 20}, am)
-        assert r.status_code == 413 and "larger than" in r.json()["error"]
+        assert r.status_code == 413 and r.json()["error"] == (
+            "The body is larger than the service's limit of 2,000 bytes; send fewer items "
+            "per batch."), r.text
 
         assert [post(c, "fingerprint", {"campaign_id": CAMPAIGN}, slow).status_code
                 for _ in range(2)] == [200, 200]
@@ -2655,6 +2657,23 @@ def test_service_numbers_where_zero_is_a_setting(monkeypatch):
     monkeypatch.setenv("TOPICLAB_SERVICE_MAX_IN_FLIGHT", "0")
     with pytest.raises(TopicLabError, match="MAX_IN_FLIGHT='0' is not a positive number"):
         Settings.from_env()
+
+
+@pytest.mark.parametrize("raw, said", [(None, "4 MB"), ("0.3", "0.3 MB"), ("16", "16 MB"),
+                                       ("2048", "2,048 MB")])
+def test_the_413_names_the_body_limit_as_it_is_set(monkeypatch, raw, said):
+    """The 413 says the limit in TOPICLAB_SERVICE_MAX_BODY_MB's unit, as the README does
+    (the default said "larger than 4,096 KiB")."""
+    from core.serve.service import body_too_large
+
+    if raw is not None:
+        monkeypatch.setenv("TOPICLAB_SERVICE_MAX_BODY_MB", raw)
+    refusal = body_too_large(Settings.from_env().max_body_bytes)
+    assert (refusal.status, str(refusal)) == (
+        413, f"The body is larger than the service's limit of {said}; send fewer items per "
+             "batch."), str(refusal)
+    if raw is None:     # the README quotes the default's message
+        assert f"limit of {said};" in (REPO / "README.md").read_text()
 
 
 @pytest.mark.parametrize("name, raw, kind", [

@@ -933,9 +933,21 @@ def one_api_key(request: Request) -> str | None:
 
 
 def body_too_large(limit: int) -> AnswerError:
-    """The 413 of a body over `limit` bytes, said or found as it arrives."""
-    return AnswerError(413, f"The body is larger than {limit // 1024:,} KiB; send fewer "
-                            "items per batch.")
+    """The 413 of a body over `limit` bytes, said or found as it arrives, in the unit
+    `TOPICLAB_SERVICE_MAX_BODY_MB` sets it in (`body_limit_text`): the default was
+    "larger than 4,096 KiB", a figure no setting or page names."""
+    return AnswerError(413, f"The body is larger than the service's limit of "
+                            f"{body_limit_text(limit)}; send fewer items per batch.")
+
+
+def body_limit_text(limit: int) -> str:
+    """`limit` bytes as `TOPICLAB_SERVICE_MAX_BODY_MB` sets it: "4 MB", "0.3 MB" (MB of
+    2**20 bytes, as every `_MB` setting counts them; the setting's 0.3 is 314,572 bytes,
+    said back as 0.3); a limit under 0.1 MB (tests set a few kB) in bytes."""
+    megabytes = limit / 2**20
+    if megabytes >= 0.1:
+        return f"{megabytes:,.0f} MB" if megabytes >= 1000 else f"{megabytes:.4g} MB"
+    return f"{limit:,} bytes"
 
 
 def refuse_body_headers(request: Request, limit: int) -> None:
