@@ -12,7 +12,7 @@ from core.errors import InputError, NotFoundError, PermissionDenied, TopicLabErr
 from core.model import actions
 from core.ops import deploy, train
 from core.serve import registry
-from tests.conftest import FAST_K, FAST_PARAMS, demo_subset
+from tests.conftest import FAST_K, FAST_PARAMS, cli, demo_subset, ok_json
 
 
 def production_id() -> str:
@@ -30,6 +30,28 @@ def test_registered_model_has_row_manifest_and_loads(trained_home):
     assert manifest["text_config"] == record["text_config"]
     model = registry.load(model_id)
     assert model.engine.topic_term_.shape == (FAST_K, len(model.vocabulary))
+
+
+def test_durations_stored_unrounded_are_read_to_the_millisecond(trained_home):
+    """A model registered before training rounded its durations keeps them unrounded in
+    its row: `models` printed `"fit_seconds": 2.05025849499998`. Rounded when read (the
+    CLI, `get`, Compare's table); every other metric keeps its digits."""
+    model_id = production_id()
+    with store.transaction() as con:       # the row as an older release wrote it
+        metrics, timings = con.execute("SELECT metrics, timings FROM models WHERE "
+                                       "model_id = ?", [model_id]).fetchone()
+        metrics = {**json.loads(metrics), "fit_seconds": 2.05025849499998,
+                   "npmi": 0.123456789012}
+        timings = {**json.loads(timings), "fit": 2.050568717000033}
+        con.execute("UPDATE models SET metrics = ?, timings = ? WHERE model_id = ?",
+                    [json.dumps(metrics), json.dumps(timings), model_id])
+    listed = ok_json(cli("models", home=trained_home))[0]
+    assert listed["model_id"] == model_id
+    assert listed["metrics"]["fit_seconds"] == 2.05 and listed["metrics"]["npmi"] == 0.123456789012
+    record = registry.get(model_id)
+    assert (record["metrics"]["fit_seconds"], record["timings"]["fit"]) == (2.05, 2.051)
+    table = registry.metrics_table().set_index("model_id")
+    assert (table.at[model_id, "fit_seconds"], table.at[model_id, "seconds_fit"]) == (2.05, 2.051)
 
 
 def test_a_failure_mid_save_leaves_no_model_and_a_readable_registry(trained_home):

@@ -308,7 +308,23 @@ def list_models(dataset: str | None = None) -> pd.DataFrame:
     )
     for column in ("params", "metrics", "timings"):
         frame[column] = frame[column].map(json.loads)
+    frame["metrics"] = frame["metrics"].map(_seconds_shown)
+    frame["timings"] = frame["timings"].map(lambda t: _seconds_shown(t, every=True))
     return frame
+
+
+SECONDS_DECIMALS = 3   # durations to the millisecond, as training stores them now
+
+
+def _seconds_shown(values: dict[str, Any], every: bool = False) -> dict[str, Any]:
+    """`values` with its durations (keys ending `_seconds`; `every` number, for timings)
+    to the millisecond. Models registered before training rounded them keep e.g.
+    `"fit_seconds": 2.05025849499998`, which `models` and the Compare page showed as
+    stored; rounded when read, the stored row is left as it is."""
+    return {key: round(value, SECONDS_DECIMALS)
+            if isinstance(value, float) and (every or str(key).endswith("_seconds"))
+            and math.isfinite(value) else value
+            for key, value in values.items()}
 
 
 def deleted_label(model_id: str) -> str:
@@ -383,6 +399,8 @@ def get_in(con: duckdb.DuckDBPyConnection, model_id: str, *,
     record = dict(zip([d[0] for d in cursor.description], rows[0], strict=True))
     for column in ("params", "text_config", "metrics", "timings", "library_versions"):
         record[column] = json.loads(record[column])
+    record["metrics"] = _seconds_shown(record["metrics"])
+    record["timings"] = _seconds_shown(record["timings"], every=True)
     return record
 
 
