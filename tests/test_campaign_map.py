@@ -26,6 +26,13 @@ def test_projection_is_cached_in_the_model_folder_and_reused(trained_home, monke
     monkeypatch.setattr(campaign_map, "project", refuse)
     again, _, cached = campaign_map.projection(model_id)
     assert cached and again.equals(first)
+    # x and y to the thousandth, read or computed: the float32 cache read back as
+    # -18.791154861450195 in `map`'s JSON
+    assert (first[["x", "y"]].dtypes == np.float64).all()
+    assert first[["x", "y"]].equals(first[["x", "y"]].round(campaign_map.COORDINATE_DECIMALS))
+    points = campaign_map.campaign_map(model_id).to_dict()["points"]
+    assert all(len(repr(abs(p[c])).split(".")[-1]) <= 3 for p in points for c in "xy"), \
+        points[:3]
 
 
 def test_projection_recomputed_when_missing_or_damaged(trained_home, monkeypatch):

@@ -170,7 +170,7 @@ def projection(model_id: str | None = None) -> tuple[pd.DataFrame, int, bool]:
     path = registry.model_dir(model_id) / CACHE_FILE
     cached = _read_cache(path, digest)
     if cached is not None:
-        return cached, len(ids), True
+        return _coordinates_shown(cached), len(ids), True
     rows = np.arange(len(ids))
     if len(ids) > limit:
         rows = np.sort(np.random.default_rng(_SEED).choice(len(ids), limit, replace=False))
@@ -179,7 +179,19 @@ def projection(model_id: str | None = None) -> tuple[pd.DataFrame, int, bool]:
                           "x": xy[:, 0].astype(np.float32), "y": xy[:, 1].astype(np.float32)})
     if path.parent.is_dir():
         _write_cache(path, frame, digest)
-    return frame, len(ids), False
+    return _coordinates_shown(frame), len(ids), False
+
+
+COORDINATE_DECIMALS = 3
+
+
+def _coordinates_shown(frame: pd.DataFrame) -> pd.DataFrame:
+    """x and y as float64 to COORDINATE_DECIMALS, as the map's JSON and tables give them:
+    kept as float32 (half the cache), they read back as float noise, `"x":
+    -18.791154861450195`. t-SNE's units are arbitrary and a map spans ~100 of them, so a
+    thousandth is far below a drawn pixel."""
+    return frame.assign(**{c: frame[c].astype(np.float64).round(COORDINATE_DECIMALS)
+                           for c in ("x", "y")})
 
 
 # The cluster, dominant topic and top topics of a campaign the model knows no word of.
