@@ -652,7 +652,7 @@ def _fingerprint(args: argparse.Namespace) -> Any:
             "oov_share": round(oov, 4),
             "unknown_words": fp.unknown_words() if fp is not None else [],
             **({"unknown": fp.unknown_report()} if fp is not None else {}),
-            "fingerprint": [round(float(w), 5) for w in weights],
+            "fingerprint": score.shown_weights(weights),
             "top_topics": score.top_topics(weights, names)}
 
 

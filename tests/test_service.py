@@ -48,7 +48,7 @@ from core.serve.lookup import Lookup
 from core.serve.response_cache import ResponseCache
 from core.serve.service import Gateway, Settings, create_app
 from core.serve.serving import ModelHolder
-from tests.conftest import FAST_PARAMS, FIXTURES, REPO, SECOND_K, cli, stop_process
+from tests.conftest import FAST_PARAMS, FIXTURES, REPO, SECOND_K, cli, ok_json, stop_process
 
 with warnings.catch_warnings():  # Starlette 1.10 prefers httpx2 for its TestClient; httpx works
     warnings.simplefilter("ignore")
@@ -2571,12 +2571,69 @@ def test_two_workers_make_their_shared_buckets_again_when_the_folder_is_removed(
     assert "was removed while the service ran; made it again" in logged, logged
 
 
+def test_cli_service_and_python_give_one_campaign_the_same_numbers(served):
+    """The same campaign through the CLI, the service and the Python API: fingerprints to
+    `score.WEIGHT_DECIMALS` everywhere, top topics' weights too (they had 4 decimals, the
+    fingerprint beside them 5), and neighbours' clicks and impressions whole numbers (the
+    Python API's were floats, 580.0, where the CLI and the service said 580)."""
+    from core.serve import score
+
+    home, keywords = served["home"], ["emergency plumber", "boiler repair"]
+    model = registry.campaign_model("production")
+    stored = score.shown_weights(model.fingerprints_.loc[CAMPAIGN].to_numpy())
+    pasted = score.shown_weights(model.fingerprint(keywords).weights)
+    by_cli = ok_json(cli("fingerprint", CAMPAIGN, home=home))
+    by_cli_text = ok_json(cli("fingerprint", "--text", ", ".join(keywords), home=home))
+    by_lookup = Lookup(served["production"]).campaign(CAMPAIGN).to_dict(model.topic_names_)
+    key = keys.create("numbers").key
+    with client() as (c, _):
+        by_service = post(c, "fingerprint", {"campaign_id": CAMPAIGN}, key).json()
+        by_service_text = post(c, "fingerprint", {"keywords": keywords}, key).json()
+        near_service = post(c, "neighbors", {"campaign_id": CAMPAIGN, "n": 5}, key).json()
+    for answer, weights in ((by_cli, stored), (by_lookup, stored), (by_service, stored),
+                            (by_cli_text, pasted), (by_service_text, pasted)):
+        assert answer["fingerprint"] == weights
+        assert [t["weight"] for t in answer["top_topics"]] == [
+            weights[t["topic"]] for t in answer["top_topics"]], answer["top_topics"]
+
+    python = model.neighbors(CAMPAIGN, 5)
+    assert (python["clicks"].dtype, python["impressions"].dtype) == ("Int64", "Int64")
+    near_cli = ok_json(cli("neighbors", CAMPAIGN, "-n", "5", home=home))[0]["neighbors"]
+    for column in ("clicks", "impressions"):
+        said = [[row[column] for row in rows] for rows in (near_cli, near_service["neighbors"],
+                                                           by_lookup["neighbors"][:5])]
+        assert said == [python[column].tolist()] * 3
+        assert all(type(v) is int for values in said for v in values), said
+
+
+def test_whole_counts_are_nullable_integers_and_fractions_stay():
+    """Clicks and impressions come out as Int64, a missing one <NA> (null in JSON); a
+    column holding a fraction, and conversions, stay floats."""
+    import pandas as pd
+
+    from core.data.currencies import shown_sums
+    from core.serve.answers import plain
+
+    frame = shown_sums(pd.DataFrame({"clicks": [3.0, None, 1486.0000000000005],
+                                     "impressions": [10.0, 20.5, 30.0],
+                                     "conversions": [1.0, 2.0, 3.0]}), "EUR")
+    assert frame["clicks"].dtype == "Int64" and frame["clicks"].isna().tolist() == [
+        False, True, False]
+    assert (frame["impressions"].dtype, frame["conversions"].dtype) == ("float64", "float64")
+    assert plain(frame.to_dict(orient="records"))[1] == {
+        "clicks": None, "impressions": 20.5, "conversions": 2.0}
+    assert plain(frame.to_dict(orient="records"))[2]["clicks"] == 1486
+
+
 def test_fingerprint_rounding_is_pythons_round_to_the_bit():
-    """Fingerprints are rounded in numpy (`answers.round5`): the same floats as Python's
-    `round(w, 5)`, halves and their neighbours included, float32 weights too."""
+    """Fingerprints are rounded in numpy (`score.shown_weights`): the same floats as
+    Python's `round(w, 5)`, halves and their neighbours included, float32 weights too."""
     import numpy as np
 
-    from core.serve.answers import round5
+    from core.serve.score import WEIGHT_DECIMALS, shown_weights
+
+    assert WEIGHT_DECIMALS == 5
+    round5 = shown_weights
 
     rng = np.random.default_rng(0)
     halves = (rng.integers(0, 100_000, 20_000) + 0.5) / 1e5

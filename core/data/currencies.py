@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 
 from core.errors import InputError
+from core.jsonable import COUNT_KEYS
 
 ISO_4217 = frozenset((
     "AED", "AFN", "ALL", "AMD", "AOA", "ARS", "AUD", "AWG", "AZN", "BAM", "BBD", "BDT",
@@ -102,6 +104,23 @@ def shown_sums(frame: pd.DataFrame, code: str | None, money: Sequence[str] = ("c
     never rounded, only what is shown."""
     rounded = {c: pd.to_numeric(frame[c], errors="coerce").round(minor_unit(code))
                for c in money if c in frame}
-    rounded |= {c: pd.to_numeric(frame[c], errors="coerce").round(COUNT_DECIMALS)
+    rounded |= {c: whole_if_whole(c, pd.to_numeric(frame[c], errors="coerce")
+                                  .round(COUNT_DECIMALS))
                 for c in counts if c in frame}
     return frame.assign(**rounded)
+
+
+def whole_if_whole(name: str, values: pd.Series) -> pd.Series:
+    """A count that is whole by nature (clicks, impressions: `jsonable.COUNT_KEYS`) as
+    pandas' nullable Int64 when every value is whole, missing ones <NA>: the Python API's
+    neighbours gave `580.0` clicks where the CLI and the service print 580 (a float
+    column is what pandas makes of a count beside a missing value, or of a sum).
+    Conversions stay floats (Google Ads reports fractions, and COUNT_KEYS leaves them
+    out), as does a count holding a fraction, which no export has but which is not
+    rounded away."""
+    if name not in COUNT_KEYS or values.dtype == "Int64":
+        return values
+    present = values.dropna().to_numpy(dtype=float)
+    if not (np.isfinite(present) & (present == np.round(present))).all():
+        return values
+    return values.astype("Int64")

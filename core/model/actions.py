@@ -703,6 +703,7 @@ def suggest(campaign_terms: pd.DataFrame, neighbor_terms: pd.DataFrame,
         totals_given = any(_has(neighbors, c) for c in METRIC_COLUMNS)
         peers = (neighbors.set_index(neighbors["campaign_id"].astype(str))
                  .reindex(columns=list(METRIC_COLUMNS)).apply(pd.to_numeric, errors="coerce")
+                 .astype("float64")  # clicks and impressions come as Int64, <NA> missing
                  if totals_given else
                  campaign_totals(neighbor_terms[neighbor_terms["campaign_id"].astype(str)
                                                 .isin(neighbors["campaign_id"].astype(str))]))

@@ -316,7 +316,7 @@ def fingerprint_many(lookup: Lookup, queries: list[Query]) -> list[dict | Answer
     if found_rows:
         matrix = np.vstack([np.asarray(row[2], dtype=np.float64) for row in found_rows])
         k = matrix.shape[1]
-        rounded = round5(matrix)
+        rounded = score.shown_weights(matrix)
         tops = score.top_topics_many(matrix, lookup.topic_names)
         for r, (slot, query, _, oov, unknown) in enumerate(found_rows):
             answers[slot] = {
@@ -324,21 +324,6 @@ def fingerprint_many(lookup: Lookup, queries: list[Query]) -> list[dict | Answer
                 **unknown, "fingerprint": rounded[r * k:(r + 1) * k],
                 "top_topics": tops[r]}
     return answers
-
-
-def round5(weights: Any) -> list[float]:
-    """`[round(float(w), 5) for w in weights]`, in numpy: Python's `round` was a fifth of a
-    1,000-item batch's time. `rint(w * 1e5) / 1e5` is the same float (the division is
-    correctly rounded, as `round` reads its decimal back) except where `w * 1e5` lies
-    within rounding error of a half: those few go through `round` itself."""
-    values = np.asarray(weights, dtype=np.float64).ravel()
-    scaled = values * 1e5
-    rounded = np.rint(scaled) / 1e5
-    near_half = ~(np.abs(scaled - np.floor(scaled) - 0.5) > 1e-6)   # NaN and inf too
-    out = rounded.tolist()
-    for i in np.flatnonzero(near_half).tolist():
-        out[i] = round(float(values[i]), 5)
-    return out
 
 
 def refuse_no_account(lookup: Lookup, query: Query) -> None:

@@ -71,7 +71,7 @@ class LookupResult:
         weights = self.fingerprint.weights
         return {
             "campaign_id": self.campaign_id,
-            "fingerprint": [round(float(w), 5) for w in weights],
+            "fingerprint": score.shown_weights(weights),
             "top_topics": score.top_topics(weights, topic_names),
             "oov_share": round(self.fingerprint.oov_share, 4),
             # a stored campaign's fingerprint keeps only the share: its words are added by
