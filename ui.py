@@ -129,6 +129,9 @@ PAGE_CONTROLS = Controls(
                   "another under *Dataset version* (`python -m core train` and `drift` "
                   "take `--version {version}`)",
     drift_other_dataset="tick *Measure … anyway* above to measure it all the same",
+    canary_candidate="Promote another model to candidate here first (the Model and Alias "
+                     "pickers above), or stop the canary (`python -m core canary set 0`: no "
+                     "page sets the share).",
 )
 
 

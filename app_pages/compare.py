@@ -180,7 +180,7 @@ sure = c2.checkbox(f"Yes, delete {target} and its fingerprints and topic names",
                    key=f"delete_confirm:{target}")
 if c2.button("Delete model", key="promote_delete", disabled=not sure):
     with ui.friendly_errors():
-        left = registry.delete(target)
+        left = registry.delete(target, ui.PAGE_CONTROLS)
         kept = drift.kept_sentence(target)
         ui.flash(f"Deleted {target}." + (f" {ui.markdown_text(left.sentence())}" if left else "")
                  + (f" {ui.markdown_text(kept)}" if kept else ""))

@@ -76,6 +76,7 @@ class Controls(NamedTuple):
     force: str          # promote past the quality gate
     older_version: str  # work on an older dataset version; `{version}` is its number
     drift_other_dataset: str  # measure a dataset against a model of another one
+    canary_candidate: str  # free the candidate the canary sends traffic to (a delete)
 
 
 CLI = Controls(
@@ -84,6 +85,9 @@ CLI = Controls(
     older_version="give `--version {version}` to train on it or check its drift",
     drift_other_dataset="check a model of that dataset (`--model`), or confirm with "
                         "`--other-dataset` (other_dataset=True in Python)",
+    canary_candidate="Stop the canary first (`python -m core canary set 0`), or promote "
+                     "another model to candidate (`python -m core promote MODEL_ID --alias "
+                     "candidate`).",
 )
 
 

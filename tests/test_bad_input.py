@@ -178,6 +178,7 @@ def test_the_candidate_is_not_deleted_while_the_canary_sends_it_traffic(two_mode
     result = cli("delete-model", second_model, home=two_models_home)
     assert result.returncode == 1, result.stdout
     assert "candidate" in result.stderr and "canary set 0" in result.stderr, result.stderr
+    assert "`python -m core promote MODEL_ID --alias candidate`" in result.stderr  # the CLI's
     assert "Traceback" not in result.stderr
     assert registry.alias("candidate") == second_model  # nothing lost
     assert store.table_counts() == before

@@ -403,6 +403,25 @@ def test_compare_page_deletes_a_model_and_names_the_spark_counts_left(two_models
                for t in toasts), toasts
 
 
+def test_compare_page_refuses_deleting_the_canary_candidate_naming_its_pickers(
+        two_models_home, second_model):
+    """The refusal names what the page offers to free the candidate (its Model and Alias
+    pickers), where it said "promote another model to candidate" as the CLI does;
+    the canary share, which no page sets, stays the CLI's command."""
+    from core.serve import canary
+
+    registry.set_alias("candidate", second_model)
+    canary.set_percent(20)
+    at = page("compare")
+    ok(promote_picker(at).set_value(second_model).run())
+    ok(at.checkbox(key=f"delete_confirm:{second_model}").check().run())
+    at.button(key="promote_delete").click().run()
+    [refusal] = [shown_text(e.value) for e in at.error]
+    assert "sends it 20% of traffic" in refusal and "Model and Alias pickers above" in refusal
+    assert "--alias" not in refusal and "canary set 0" in refusal, refusal
+    assert registry.alias("candidate") == second_model
+
+
 def test_compare_page_needs_an_explicit_yes_for_another_dataset(trained_home, tmp_path):
     """The dataset names are shown as typed (`_other_` was drawn in italics)."""
     production = registry.alias("production")

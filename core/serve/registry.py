@@ -30,7 +30,9 @@ import pandas as pd
 from core import config, whole
 from core.data import audit, auth, spark_export, store, term_file
 from core.errors import (
+    CLI,
     AliasMovedError,
+    Controls,
     InputError,
     NotFoundError,
     TopicLabError,
@@ -535,12 +537,13 @@ def _not_an_alias(con: duckdb.DuckDBPyConnection, model_id: str) -> None:
                      "the production model is never deleted.")
 
 
-def delete(model_id: str) -> spark_export.CountsLeft:
+def delete(model_id: str, controls: Controls = CLI) -> spark_export.CountsLeft:
     """Remove a model, its fingerprints and labels, then its files (the artifact and any
     encoded counts Spark wrote); the production model cannot be deleted, nor the
     candidate while the canary sends it traffic (the alias goes with it, audited). Returns the
     counts locations that could not be removed or looked at (a cluster URI with no Spark
-    running)."""
+    running). `controls`: how the canary refusal names its remedies (the Compare page's
+    own pickers, or the CLI's commands)."""
     auth.require("delete")
     with store.transaction() as con:  # the checks and the delete see the same state
         _not_an_alias(con, model_id)
@@ -557,8 +560,7 @@ def delete(model_id: str) -> spark_export.CountsLeft:
             if share > 0:
                 raise TopicLabError(
                     f"{model_id} is the candidate model and the scoring service sends it "
-                    f"{share:g}% of traffic (canary). Stop the canary first (`python -m core "
-                    "canary set 0`), or promote another model to candidate.")
+                    f"{share:g}% of traffic (canary). {controls.canary_candidate}")
         pause("delete")
         places = [r[0] for r in con.execute(
             "SELECT location FROM spark_counts WHERE model_id = ? ORDER BY recorded_at",
