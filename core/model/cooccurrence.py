@@ -1,10 +1,14 @@
 """gensim's sliding-window word counts (c_npmi, c_v), vectorised.
 
-gensim's `WordOccurrenceAccumulator` slides the window one token at a time in Python:
-about 2.3 s of a 400-campaign demo training run's 2.8 s of metrics, paid again by the
-promotion gate and by every sweep. This module counts the same windows with numpy and
-scipy and hands the counts to gensim in a real `WordOccurrenceAccumulator`, so gensim
-still segments, confirms and aggregates: only the counting loop is replaced.
+gensim's `WordOccurrenceAccumulator` slides the window one token at a time in Python,
+in every training run's metrics, the promotion gate and every sweep. This module counts
+the same windows with numpy and scipy and hands the counts to gensim in a real
+`WordOccurrenceAccumulator`, so gensim still segments, confirms and aggregates: only the
+counting loop is replaced. `bench/coherence.py` (stop 41, CPU s, medians of 5
+interleaved runs, load 2.5-4): counting BBC News for K = 20 top words 2.615 -> 0.079 s
+(c_npmi) and 1.754 -> 0.082 s (c_v); the full demo, K = 30, 4.619 -> 0.149 s and
+2.840 -> 0.128 s; a demo training run's `npmi_seconds` ~5.5 -> ~0.3 (README, Benchmarks,
+*Coherence counting*).
 
 The counts are gensim's, quirk included, because our figures are compared with
 published OCTIS / BERTopic ones that gensim computed. When gensim slides the window it
