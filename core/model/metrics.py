@@ -3,7 +3,8 @@
 Coherence is gensim's `CoherenceModel` on the top 10 words with the training texts as
 reference: the setting of the published OCTIS / BERTopic figures (BERTopic paper,
 arXiv:2203.05794, Table 1, BBC News: LDA NPMI 0.014, TD 0.577, mean over K = 10..50;
-`bench/quality.py` prints them beside ours).
+`bench/quality.py` prints them beside ours). Its sliding-window counting (c_npmi, c_v)
+is `core.model.cooccurrence`: gensim's own counts, vectorised.
 Perplexity is engine-agnostic "document completion" through the shared fold-in, so
 gensim and tomotopy models are compared on the same footing.
 """
@@ -60,9 +61,9 @@ def coherence_of_each(topic_sets: Sequence[Sequence[Sequence[str]]], corpus,
     """`coherence` of each set of topics (one per model), with one pass of gensim's
     counting over the reference texts for all of them. A topic's score does not depend on
     the topics scored beside it: gensim counts every window of the whole texts, only the
-    words it tallies change, so each equals `coherence` of its set alone. The counting is
-    nearly all of the time (the gate scored production and the new model one after the
-    other, two passes over the same texts)."""
+    words it tallies change, so each equals `coherence` of its set alone. (The gate scored
+    production and the new model one after the other, two passes over the same texts,
+    when gensim's counting loop was nearly all of the time.)"""
     flat = [topic for topics in topic_sets for topic in topics]
     scores = _scores(flat, corpus, measure, topn)
     means, start = [], 0
@@ -84,6 +85,8 @@ def _scores(top_words: Sequence[Sequence[str]], corpus, measure: str, topn: int
     serve"."""
     from gensim.models.coherencemodel import CoherenceModel
 
+    from core.model import cooccurrence  # imports gensim's coherence, as above
+
     if measure not in MEASURES:
         raise ValueError(f"measure must be one of {MEASURES}")
     seen: set[str] = set()
@@ -96,6 +99,8 @@ def _scores(top_words: Sequence[Sequence[str]], corpus, measure: str, topn: int
         model = CoherenceModel(topics=[topics[i] for i in usable], texts=corpus.tokens,
                                dictionary=corpus.dictionary, coherence=measure, topn=topn,
                                processes=1)
+        if measure in cooccurrence.WINDOWED:
+            cooccurrence.count_for(model)
         for i, value in zip(usable, model.get_coherence_per_topic(), strict=True):
             values[i] = float(value)
     return values
