@@ -13,15 +13,22 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import io
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import pytest
+
+if TYPE_CHECKING:
+    from streamlit.components.v2.component_manager import BidiComponentManager
+    from streamlit.testing.v1 import AppTest
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("TOPICLAB_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -81,6 +88,34 @@ def stop_process(proc: subprocess.Popen, timeout: float) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+@functools.cache
+def installed_components() -> BidiComponentManager:
+    """Streamlit's real component manager, its scan of the installed packages done once per
+    test process. Not a mock: it is what `AppTest.run` builds for itself, but each new
+    AppTest rescanned every installed package's metadata (0.15-0.2 s, hundreds of times a
+    run) to find the same components; the app registers none of its own."""
+    from streamlit.components.v2.component_manager import BidiComponentManager
+
+    manager = BidiComponentManager()
+    manager.discover_and_register_components(start_file_watching=False)
+    return manager
+
+
+def app_test(script: Path | Callable[[], None] = REPO / "app.py", *,
+             default_timeout: float = 120) -> AppTest:
+    """An AppTest of `script` (the app by default; a function as `AppTest.from_function`
+    takes) that reuses `installed_components()` instead of rescanning the packages. Every
+    test builds its AppTests here (test_environment checks it)."""
+    from streamlit.testing.v1 import AppTest
+
+    if callable(script):
+        at = AppTest.from_function(script, default_timeout=default_timeout)
+    else:
+        at = AppTest.from_file(str(script), default_timeout=default_timeout)
+    at._bidi_component_manager = installed_components()  # AppTest's own cache of it
+    return at
 
 
 def bbc_corpus(documents: int):
