@@ -237,13 +237,25 @@ def m10_titles(n: int = 1500):
     return Corpus.from_texts(rows["text"].tolist(), config=TextConfig(pretokenized=True))
 
 
+@functools.cache
+def _generated_demo(n_campaigns: int | None, seed: int | None, shift: float) -> pd.DataFrame:
+    from core.data import demo
+
+    return demo.generate(demo.DEFAULT_CAMPAIGNS if n_campaigns is None else n_campaigns,
+                         demo.DEFAULT_SEED if seed is None else seed, shift=shift)
+
+
+def generated_demo(n_campaigns: int | None = None, seed: int | None = None,
+                   shift: float = 0.0) -> pd.DataFrame:
+    """`core.data.demo.generate(n_campaigns, seed, shift=shift)` (its defaults for None),
+    generated once per test process for each set of arguments (planting takes 3-17 s a
+    call) and copied for each caller, which may change its copy freely."""
+    return _generated_demo(n_campaigns, seed, float(shift)).copy()
+
+
 def demo_subset(path: Path, campaigns: int = 400, shift: float = 0.0) -> Path:
     """The first `campaigns` campaigns of the demo corpus (or of a shifted month) as Parquet."""
-    if shift:
-        from core.data import demo
-        frame = demo.generate(600, seed=7, shift=shift)
-    else:
-        frame = pd.read_parquet(DEMO_FILE)
+    frame = generated_demo(600, seed=7, shift=shift) if shift else pd.read_parquet(DEMO_FILE)
     keep = frame["campaign_id"].drop_duplicates().head(campaigns)
     frame[frame["campaign_id"].isin(keep)].to_parquet(path, index=False)
     return path

@@ -140,3 +140,18 @@ def test_every_apptest_reuses_one_scan_of_the_installed_components():
               if re.search(r"AppTest\.from_\w+\(", line)]
     assert not direct, f"build AppTests with tests.conftest.app_test: {direct}"
 
+
+def test_a_generated_demo_month_is_made_once_and_each_caller_gets_its_own_copy():
+    """`demo.generate` plants its problems in 3-17 s a call, and the lifecycle and page
+    tests asked for the same months again and again: `generated_demo` makes each once."""
+    import pandas as pd
+
+    from core.data import demo
+    from tests.conftest import _generated_demo, generated_demo
+
+    first = generated_demo(40, seed=3, shift=0.3)
+    hits = _generated_demo.cache_info().hits
+    first.loc[:, "term"] = "changed by its caller"
+    second = generated_demo(40, seed=3, shift=0.3)
+    assert _generated_demo.cache_info().hits == hits + 1
+    pd.testing.assert_frame_equal(second, demo.generate(40, 3, shift=0.3))
