@@ -258,8 +258,7 @@ def test_explore_page_offers_the_encodings_of_core(home: Path, tmp_path: Path) -
     st.cache_data.clear()
     st.cache_resource.clear()
     at = app_test()
-    at.run()
-    at.switch_page("app_pages/explore.py")
+    at.switch_page("app_pages/explore.py")  # opened directly, as a link to it is
     at.run()
     choice = at.selectbox(key="import_encoding")
     assert choice.options == [encodings.label(c) for c in encodings.CHOICES]
@@ -495,8 +494,7 @@ def test_lookup_downloads_equal_cli_csv_and_hold_no_formula(trained_home: Path,
 
     monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", record)
     at = app_test()
-    at.run()
-    at.switch_page("app_pages/lookup.py")
+    at.switch_page("app_pages/lookup.py")  # opened directly, as a link to it is
     at.run()
     at.selectbox(key="lookup_campaign").set_value("C00002").run()
     assert not at.exception and not at.error

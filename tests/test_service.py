@@ -2319,8 +2319,7 @@ def test_ab_page_shows_live_traffic_per_variant(served):
         for i in range(30):
             post(c, "fingerprint", {"campaign_id": f"C{i + 1:05d}"}, key)
     at = app_test()
-    at.run()
-    at.switch_page("app_pages/ab.py")
+    at.switch_page("app_pages/ab.py")  # opened directly, as a link to it is
     at.run()
     assert not at.exception and not at.error
     assert any("Live traffic" in s.value for s in at.subheader)

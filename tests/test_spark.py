@@ -1600,8 +1600,7 @@ def test_train_page_offers_spark_and_shows_where_it_ran(home_with_model):
     from tests.conftest import app_test
 
     at = app_test(default_timeout=300)
-    at.run()
-    at.switch_page("app_pages/train.py")
+    at.switch_page("app_pages/train.py")  # opened directly, as a link to it is
     at.run()
     next(box for box in at.selectbox if box.label == "Engine").set_value("spark").run()
     assert not at.exception, [e.value for e in at.exception]
