@@ -13,15 +13,22 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import io
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import pytest
+
+if TYPE_CHECKING:
+    from streamlit.components.v2.component_manager import BidiComponentManager
+    from streamlit.testing.v1 import AppTest
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("TOPICLAB_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -81,6 +88,34 @@ def stop_process(proc: subprocess.Popen, timeout: float) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+@functools.cache
+def installed_components() -> BidiComponentManager:
+    """Streamlit's real component manager, its scan of the installed packages done once per
+    test process. Not a mock: it is what `AppTest.run` builds for itself, but each new
+    AppTest rescanned every installed package's metadata (0.15-0.2 s, hundreds of times a
+    run) to find the same components; the app registers none of its own."""
+    from streamlit.components.v2.component_manager import BidiComponentManager
+
+    manager = BidiComponentManager()
+    manager.discover_and_register_components(start_file_watching=False)
+    return manager
+
+
+def app_test(script: Path | Callable[[], None] = REPO / "app.py", *,
+             default_timeout: float = 120) -> AppTest:
+    """An AppTest of `script` (the app by default; a function as `AppTest.from_function`
+    takes) that reuses `installed_components()` instead of rescanning the packages. Every
+    test builds its AppTests here (test_environment checks it)."""
+    from streamlit.testing.v1 import AppTest
+
+    if callable(script):
+        at = AppTest.from_function(script, default_timeout=default_timeout)
+    else:
+        at = AppTest.from_file(str(script), default_timeout=default_timeout)
+    at._bidi_component_manager = installed_components()  # AppTest's own cache of it
+    return at
 
 
 def bbc_corpus(documents: int):
@@ -202,13 +237,25 @@ def m10_titles(n: int = 1500):
     return Corpus.from_texts(rows["text"].tolist(), config=TextConfig(pretokenized=True))
 
 
+@functools.cache
+def _generated_demo(n_campaigns: int | None, seed: int | None, shift: float) -> pd.DataFrame:
+    from core.data import demo
+
+    return demo.generate(demo.DEFAULT_CAMPAIGNS if n_campaigns is None else n_campaigns,
+                         demo.DEFAULT_SEED if seed is None else seed, shift=shift)
+
+
+def generated_demo(n_campaigns: int | None = None, seed: int | None = None,
+                   shift: float = 0.0) -> pd.DataFrame:
+    """`core.data.demo.generate(n_campaigns, seed, shift=shift)` (its defaults for None),
+    generated once per test process for each set of arguments (planting takes 3-17 s a
+    call) and copied for each caller, which may change its copy freely."""
+    return _generated_demo(n_campaigns, seed, float(shift)).copy()
+
+
 def demo_subset(path: Path, campaigns: int = 400, shift: float = 0.0) -> Path:
     """The first `campaigns` campaigns of the demo corpus (or of a shifted month) as Parquet."""
-    if shift:
-        from core.data import demo
-        frame = demo.generate(600, seed=7, shift=shift)
-    else:
-        frame = pd.read_parquet(DEMO_FILE)
+    frame = generated_demo(600, seed=7, shift=shift) if shift else pd.read_parquet(DEMO_FILE)
     keep = frame["campaign_id"].drop_duplicates().head(campaigns)
     frame[frame["campaign_id"].isin(keep)].to_parquet(path, index=False)
     return path

@@ -11,7 +11,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from core.data import datasets, ingest
-from tests.conftest import FIXTURES, REPO, write_terms_csv
+from tests.conftest import FIXTURES, REPO, app_test, write_terms_csv
 
 APP = str(REPO / "app.py")
 
@@ -24,7 +24,7 @@ def fresh_caches():
 
 
 def run_page(page: str | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
+    at = app_test(default_timeout=60)
     if page:
         at.switch_page(page)  # opened directly, as a link to it is
     at.run()
@@ -224,7 +224,7 @@ AUTH_SECRETS = {
 
 
 def login_app(user: dict) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
+    at = app_test(default_timeout=60)
     at.secrets = AUTH_SECRETS
     at.user = user
     return at

@@ -402,7 +402,7 @@ def test_progress_is_rewritten_in_place_on_a_terminal_and_plain_lines_on_a_pipe(
     status, err = on_a_terminal("train", "--dataset", "shop", "--k", "2", home=home)
     assert status == 1
     assert err.startswith(b"[  0.0%] ") and b"\x1b[K\r\nerror: no words are left" in err, err
-    piped = cli_process("train", "--dataset", "shop", "--k", "2", home=home)
+    piped = cli("train", "--dataset", "shop", "--k", "2", home=home)  # stderr not a terminal
     assert piped.returncode == 1
     first, error = piped.stderr.splitlines()
     assert first.startswith("[  0.0%] Tokenising shop v1") and error.startswith("error: ")

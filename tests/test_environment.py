@@ -4,6 +4,7 @@ by conftest (`clear_topiclab_settings`), do not reach a test or the processes it
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -114,3 +115,43 @@ def test_streamlits_secrets_file_is_never_committed():
     ignored = subprocess.run(["git", "check-ignore", "-q", ".streamlit/secrets.toml"],
                              cwd=REPO, capture_output=True, timeout=30)
     assert ignored.returncode == 0
+
+
+def test_every_apptest_reuses_one_scan_of_the_installed_components():
+    """`AppTest.run` rescanned every installed package for components once per AppTest
+    (0.15-0.2 s each, hundreds per run); the tests build AppTests with `app_test`, which
+    hands each the one real manager `installed_components` discovered."""
+    from streamlit.components.v2.component_manager import BidiComponentManager
+
+    from tests.conftest import app_test, installed_components
+
+    def script():
+        import streamlit as st
+        st.write("ran")
+
+    first, second = app_test(), app_test(script)
+    assert first._bidi_component_manager is second._bidi_component_manager
+    assert type(installed_components()) is BidiComponentManager  # the real one
+    second.run()
+    assert not second.exception and [m.value for m in second.markdown] == ["ran"]
+    assert second._bidi_component_manager is installed_components()
+    direct = [f"{p.name}:{n}" for p in (REPO / "tests").glob("*.py") if p.name != "conftest.py"
+              for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+              if re.search(r"AppTest\.from_\w+\(", line)]
+    assert not direct, f"build AppTests with tests.conftest.app_test: {direct}"
+
+
+def test_a_generated_demo_month_is_made_once_and_each_caller_gets_its_own_copy():
+    """`demo.generate` plants its problems in 3-17 s a call, and the lifecycle and page
+    tests asked for the same months again and again: `generated_demo` makes each once."""
+    import pandas as pd
+
+    from core.data import demo
+    from tests.conftest import _generated_demo, generated_demo
+
+    first = generated_demo(40, seed=3, shift=0.3)
+    hits = _generated_demo.cache_info().hits
+    first.loc[:, "term"] = "changed by its caller"
+    second = generated_demo(40, seed=3, shift=0.3)
+    assert _generated_demo.cache_info().hits == hits + 1
+    pd.testing.assert_frame_equal(second, demo.generate(40, 3, shift=0.3))

@@ -23,13 +23,12 @@ import pyarrow.parquet as pq
 import pytest
 import streamlit as st
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
-from streamlit.testing.v1 import AppTest
 
 from core import config
 from core.data import export, ingest, store
 from core.data.readers import read_bytes, read_paths
 from core.errors import InputError
-from tests.conftest import REPO, cli, ok_json
+from tests.conftest import REPO, app_test, cli, ok_json
 
 
 def refused(result: subprocess.CompletedProcess) -> str:
@@ -258,9 +257,8 @@ def test_explore_page_offers_the_encodings_of_core(home: Path, tmp_path: Path) -
     from core.data import encodings
     st.cache_data.clear()
     st.cache_resource.clear()
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
-    at.run()
-    at.switch_page("app_pages/explore.py")
+    at = app_test()
+    at.switch_page("app_pages/explore.py")  # opened directly, as a link to it is
     at.run()
     choice = at.selectbox(key="import_encoding")
     assert choice.options == [encodings.label(c) for c in encodings.CHOICES]
@@ -495,9 +493,8 @@ def test_lookup_downloads_equal_cli_csv_and_hold_no_formula(trained_home: Path,
         return original(self, path_or_data, mimetype, kind, filename)
 
     monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", record)
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
-    at.run()
-    at.switch_page("app_pages/lookup.py")
+    at = app_test()
+    at.switch_page("app_pages/lookup.py")  # opened directly, as a link to it is
     at.run()
     at.selectbox(key="lookup_campaign").set_value("C00002").run()
     assert not at.exception and not at.error

@@ -6,13 +6,12 @@ from __future__ import annotations
 import threading
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from core.data import audit, auth, store
 from core.errors import InputError, PermissionDenied
 from core.ops import train
 from core.serve import registry
-from tests.conftest import REPO, cli
+from tests.conftest import REPO, app_test, cli
 from tests.test_app import AUTH_SECRETS, login_app
 
 AM = auth.User("amy", auth.ACCOUNT_MANAGER)
@@ -113,7 +112,7 @@ def test_app_refuses_a_bad_local_identity(home, small_csv, monkeypatch, variable
     from core.data import ingest
     ingest.import_paths([small_csv], "shop")
     monkeypatch.setenv(variable, value)
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
+    at = app_test(default_timeout=60)
     at.run()
     assert not at.exception
     assert any(needle in e.value for e in at.error), [e.value for e in at.error]

@@ -398,9 +398,9 @@ def test_a_word_rare_in_training_and_common_now_counts_as_out_of_vocabulary(trai
 def month_slice(shift: float, path) -> str:
     """`python -m core demo --shift X` cut to the campaigns of the store's 400 (C00001 to
     C00400) and the same share of the month's new ones (every 15th pair: 400 of 3,000)."""
-    from core.data import demo
+    from tests.conftest import generated_demo
 
-    frame = demo.generate(shift=shift)
+    frame = generated_demo(shift=shift)
     number = frame["campaign_id"].str[1:].astype(int)
     frame[(number <= 400) | ((number > 3000) & ((number - 3001) % 15 < 2))].to_parquet(
         path, index=False)

@@ -24,6 +24,7 @@ from tests.conftest import (
     REPO,
     SECOND_K,
     SECOND_PARAMS,
+    app_test,
     build_review_store,
     demo_subset,
 )
@@ -41,7 +42,7 @@ def page(name: str) -> AppTest:
     show through them."""
     st.cache_data.clear()
     st.cache_resource.clear()
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
+    at = app_test()
     at.switch_page(f"app_pages/{name}.py")  # opened directly, as a link to it is
     at.run()
     assert not at.exception, [e.value for e in at.exception]
@@ -554,7 +555,7 @@ def test_progress_bars_show_the_names_their_messages_quote_as_typed():
         progress = ui.StreamlitProgress("Starting **my _test_ data**…")
         progress(1, 4, "Tokenising my _test_ data v1 [a](http://e)…")
 
-    at = AppTest.from_function(script)
+    at = app_test(script)
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     [bar] = at.get("progress")

@@ -4,7 +4,7 @@ Lookup, carried names on Topics, size warnings and carrying names on Train."""
 from __future__ import annotations
 
 from core.model.neighbors import MIN_SIMILARITY
-from core.ops import carry, train
+from core.ops import carry
 from core.serve import naming, registry
 from tests.test_pages import fresh_caches, ok, page, picker  # noqa: F401  (autouse fixture)
 
@@ -41,27 +41,27 @@ def test_pasted_keywords_tell_never_seen_from_dropped_words(trained_home):
     assert any("dropped by the vocabulary filter" in c and rare in c for c in captions)
 
 
-def test_topics_page_marks_a_carried_name_and_confirms_it(trained_home):
+def test_topics_page_marks_a_carried_name_and_confirms_it(two_models_home, second_model):
+    """Any second model of the dataset takes a carried name (max_js=1.0): the shared
+    template's, not one trained for this test."""
     production = registry.resolve("production")
-    other = train.train(train.TrainSpec(dataset="demo", k=12, params={"iterations": 150,
-                                                                       "seed": 1}))
-    pairs = carry.align(registry.load(production), registry.load(other.model_id))
+    pairs = carry.align(registry.load(production), registry.load(second_model))
     best = pairs.sort_values("js").iloc[0]
     registry.set_topic_label(production, int(best.old_topic), "Plumbing")
-    report = carry.carry_labels(production, other.model_id, max_js=1.0)
+    report = carry.carry_labels(production, second_model, max_js=1.0)
     assert report.carried[0]["name"] == "Plumbing"
     topic = int(best.new_topic)
 
     at = page("topics")
-    ok(picker(at, "model_picker").set_value(other.model_id).run())
-    topics = picker(at, f"topic_pick:{other.model_id}")
+    ok(picker(at, "model_picker").set_value(second_model).run())
+    topics = picker(at, f"topic_pick:{second_model}")
     assert topics.options[topic] == "Plumbing · carried, unconfirmed"
     ok(topics.set_value(topic).run())
     assert any("carried over from model" in i.value for i in at.info)
-    ok(at.button(key=f"confirm_name:{other.model_id}:{topic}").click().run())
-    confirmed = naming.describe(registry.load(other.model_id))[topic]
+    ok(at.button(key=f"confirm_name:{second_model}:{topic}").click().run())
+    confirmed = naming.describe(registry.load(second_model))[topic]
     assert confirmed.confirmed and confirmed.label == "Plumbing"
-    assert picker(at, f"topic_pick:{other.model_id}").options[topic] == "Plumbing"
+    assert picker(at, f"topic_pick:{second_model}").options[topic] == "Plumbing"
 
 
 def test_train_page_warns_before_training_and_offers_to_carry_names(trained_home):

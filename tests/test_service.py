@@ -2313,16 +2313,15 @@ def test_request_log_keeps_30_days_and_a_row_cap_pruned_by_the_writer(home):
 
 
 def test_ab_page_shows_live_traffic_per_variant(served):
-    from streamlit.testing.v1 import AppTest
+    from tests.conftest import app_test
 
     key = keys.create("page", rate_per_minute=10_000).key
     canary.set_percent(50)
     with client() as (c, _):
         for i in range(30):
             post(c, "fingerprint", {"campaign_id": f"C{i + 1:05d}"}, key)
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
-    at.run()
-    at.switch_page("app_pages/ab.py")
+    at = app_test()
+    at.switch_page("app_pages/ab.py")  # opened directly, as a link to it is
     at.run()
     assert not at.exception and not at.error
     assert any("Live traffic" in s.value for s in at.subheader)

@@ -1597,13 +1597,10 @@ def test_local_engines_measure_metrics_on_a_sample(trained_home):
 
 @needs_spark
 def test_train_page_offers_spark_and_shows_where_it_ran(home_with_model):
-    from streamlit.testing.v1 import AppTest
+    from tests.conftest import app_test
 
-    from tests.conftest import REPO
-
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=300)
-    at.run()
-    at.switch_page("app_pages/train.py")
+    at = app_test(default_timeout=300)
+    at.switch_page("app_pages/train.py")  # opened directly, as a link to it is
     at.run()
     next(box for box in at.selectbox if box.label == "Engine").set_value("spark").run()
     assert not at.exception, [e.value for e in at.exception]
