@@ -2674,8 +2674,9 @@ def test_whole_counts_are_nullable_integers_and_fractions_stay():
 
 
 def test_fingerprint_rounding_is_pythons_round_to_the_bit():
-    """Fingerprints are rounded in numpy (`score.shown_weights`): the same floats as
-    Python's `round(w, 5)`, halves and their neighbours included, float32 weights too."""
+    """Fingerprints and similarities are rounded in numpy (`jsonable.rounded`): the same
+    floats as Python's `round(w, 5)`, halves and their neighbours included, float32
+    weights too, and float32 similarities to any decimals up to 12."""
     import numpy as np
 
     from core.jsonable import rounded
@@ -2683,7 +2684,6 @@ def test_fingerprint_rounding_is_pythons_round_to_the_bit():
 
     assert WEIGHT_DECIMALS == 5
     round5 = shown_weights
-    assert rounded(np.float32([0.7185765504837036, 0.2999996]), 6) == [0.718577, 0.3]
 
     rng = np.random.default_rng(0)
     halves = (rng.integers(0, 100_000, 20_000) + 0.5) / 1e5
@@ -2692,6 +2692,14 @@ def test_fingerprint_rounding_is_pythons_round_to_the_bit():
                              rng.dirichlet(np.full(50, 0.1), 200).astype(np.float32).ravel(),
                              [0.0, 1.0, 5e-6, 1.5e-5]])
     assert round5(values) == [round(float(v), 5) for v in values]
+
+    assert rounded(np.float32([0.7185765504837036, 0.2999996]), 6) == [0.718577, 0.3]
+    # float32 (neighbour similarities) takes no `round` at all: its product is exact
+    singles = np.concatenate([rng.random(50_000), np.arange(1, 4096) / 4096,  # 1/128: x.5
+                              halves, (np.arange(0, 10**6, 7) + 0.5) / 1e6]
+                             ).astype(np.float32)
+    for decimals in (3, 6, 9, 12):
+        assert rounded(singles, decimals) == [round(float(v), decimals) for v in singles]
 
 
 def test_plain_turns_database_decimals_into_json_numbers():
