@@ -156,7 +156,9 @@ if result.neighbors.empty:
 elif not result.neighbors["similar_enough"].any():
     st.info(f"No campaign is similar enough (similarity ≥ {result.min_similarity:.2f}) to "
             "learn from.")
-similarity = {c: st.column_config.NumberColumn(c.replace("_", " "), format="%.3f", help=why)
+# Similarities as the answers give them (six decimals, core.jsonable): "%.3f" showed a
+# neighbour at 0.2996 as 0.300, unticked under a 0.30 floor.
+similarity = {c: st.column_config.NumberColumn(c.replace("_", " "), format="plain", help=why)
               for c, why in [("topic_similarity", "How alike the two fingerprints are"),
                              ("term_similarity", "How many rare words the campaigns share "
                               "(TF-IDF cosine)"),
@@ -173,7 +175,7 @@ st.dataframe(ui.as_percent_points(result.neighbors), hide_index=True, column_ord
     "campaign_name": st.column_config.TextColumn("campaign", pinned=True),
     "campaign_id": st.column_config.TextColumn("id", pinned=ids_only),
     "similarity": st.column_config.ProgressColumn("similarity", min_value=0.0, max_value=1.0,
-                                                  format="%.3f"),
+                                                  format="plain"),
     **similarity,
     "ctr": st.column_config.NumberColumn("CTR", format=ui.PERCENT),
     "conversion_rate": st.column_config.NumberColumn("Conv. rate", format=ui.PERCENT),

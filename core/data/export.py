@@ -2,8 +2,9 @@
 and no cell a spreadsheet would run as a formula.
 
 Floats straight from numpy carry noise (`155.49999999999997`) and false precision
-(`0.8743218912`); an export rounds money to cents, rates and shares to basis points
-and similarities, weights and scores to three decimals, and shows whole counts as
+(`0.8743218912`); an export rounds money to cents, rates and shares to basis points,
+similarities to six decimals (as every answer shows them, so a floor never reads
+otherwise) and weights and scores to three, and shows whole counts as
 integers. The on-screen tables use the same precision through `st.column_config`.
 
 Campaign names, terms and topic names come from imported files and people, so a cell
@@ -29,13 +30,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.jsonable import SIMILARITY_DECIMALS
 from core.plain_text import visible_text
 
 # Column name patterns -> decimals, first match wins; other float columns get 4.
 DECIMALS: tuple[tuple[re.Pattern[str], int], ...] = (
     (re.compile(r"(^|_)(ctr|rate|share|acceptance)($|_)"), 4),
     (re.compile(r"(^|_)(cost|cpc|spend|wasted|value)($|_)"), 2),
-    (re.compile(r"(similarity|weight|score|fit|confidence|npmi|distance|js)"), 3),
+    # as every answer shows a neighbour's similarity (why six: `jsonable`); at three, a
+    # neighbour at 0.2996 read 0.3 beside *similar enough* False under a 0.3 floor
+    (re.compile(r"similarity"), SIMILARITY_DECIMALS),
+    (re.compile(r"(weight|score|fit|confidence|npmi|distance|js)"), 3),
 )
 OTHER_DECIMALS = 4
 # Counts that may arrive as floats (NaN for "not reported"): shown as integers.

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from core import jsonable
 from core.data import audit, auth, datasets, store
 from core.errors import InputError, NotFoundError, counted, quoted
 from core.memory import releases_memory
@@ -322,23 +323,12 @@ def fold_in_many(model: registry.LoadedModel, keyword_lists: Sequence[Sequence[s
 # with, and they round to these. Token shares (`oov_share`, `unknown`'s) are no weights:
 # they keep 4 decimals, a hundredth of a percent.
 WEIGHT_DECIMALS = 5
-_SCALE = 10.0 ** WEIGHT_DECIMALS
 
 
 def shown_weights(weights: Any) -> list[float]:
     """Topic weights (any shape, flattened) as answers show them: `[round(float(w),
-    WEIGHT_DECIMALS) for w in weights]`, in numpy: Python's `round` was a fifth of a
-    1,000-item batch's time. `rint(w * 1e5) / 1e5` is the same float (the division is
-    correctly rounded, as `round` reads its decimal back) except where `w * 1e5` lies
-    within rounding error of a half: those few go through `round` itself."""
-    values = np.asarray(weights, dtype=np.float64).ravel()
-    scaled = values * _SCALE
-    rounded = np.rint(scaled) / _SCALE
-    near_half = ~(np.abs(scaled - np.floor(scaled) - 0.5) > 1e-6)   # NaN and inf too
-    out = rounded.tolist()
-    for i in np.flatnonzero(near_half).tolist():
-        out[i] = round(float(values[i]), WEIGHT_DECIMALS)
-    return out
+    WEIGHT_DECIMALS) for w in weights]`, in numpy (`jsonable.rounded`)."""
+    return jsonable.rounded(weights, WEIGHT_DECIMALS)
 
 
 def top_topics(weights: Sequence[float] | np.ndarray, names: Sequence[str], n: int = 5
