@@ -421,6 +421,15 @@ def test_compare_page_refuses_deleting_the_canary_candidate_naming_its_pickers(
     assert "sends it 20% of traffic" in refusal and "Model and Alias pickers above" in refusal
     assert "--alias" not in refusal and "canary set 0" in refusal, refusal
     assert registry.alias("candidate") == second_model
+    # Promoted to production instead, the candidate's canary stops: the page says so.
+    production = registry.alias("production")
+    ok(at.radio(key="promote_alias").set_value("production").run())
+    ok(at.checkbox(key=f"promote_confirm:{production}:{second_model}").check().run())
+    ok(at.button(key="promote_go").click().run())
+    assert registry.alias("production") == second_model and canary.get_percent() == 0
+    said = [shown_text(w.value) for w in at.warning]
+    assert any(f"The canary was set to 20% for {second_model}, which is no longer the "
+               "candidate" in w for w in said), said
 
 
 def test_compare_page_needs_an_explicit_yes_for_another_dataset(trained_home, tmp_path):

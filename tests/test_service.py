@@ -261,11 +261,13 @@ def test_no_canary_for_a_candidate_of_another_dataset_than_production(served):
     same = Served(production, Lookup(served["candidate"]), 20.0,
                   canary_for=served["candidate"])
     assert same.canary_share == 20.0
-    deploy.promote(served["candidate"], "candidate")   # of demo, as production: taken
+    # of demo, as production: taken; no canary ran, so none is said to stop
+    assert deploy.promote(served["candidate"], "candidate").warning is None
     assert canary.set_percent(20).canary_percent == 20
-    deploy.promote(other.model_id, "production", other_dataset=True)   # production moves
+    moved = deploy.promote(other.model_id, "production", other_dataset=True)
     assert canary.get_percent() == 0   # as the service applies it, so a delete may go on
     assert "production is now a model of another dataset" in canary.show()["note"]
+    assert canary.show()["note"] in moved.warning   # and the promotion said so
 
 
 # -- canary split (pure) -------------------------------------------------------------------------
@@ -1486,6 +1488,12 @@ def test_a_pipeline_moving_the_candidate_alias_turns_the_canary_off(served):
         assert result.decision == "candidate", result.reason
         assert registry.alias("candidate") == result.model_id
         assert canary.get_percent() == 0
+        # said where the alias moved, not only by `canary show`
+        stopped = [w for w in result.warnings if "canary" in w]
+        assert len(stopped) == 1 and served["candidate"] in stopped[0], result.warnings
+        assert f"the candidate is now {result.model_id}" in stopped[0]
+        assert any(step["step"] == "candidate" and step.get("warning") == stopped[0]
+                   for step in result.steps), result.steps
         assert gateway.holder.refresh()
         ready = c.get("/readyz").json()
         assert ready["candidate"] == result.model_id

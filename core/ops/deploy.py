@@ -12,7 +12,8 @@ production moved since the caller looked (the confirmation named another model).
 (`gate.verdict`) against the production model of the moment, which must still be
 production when the alias moves: the CLI asks for it unless `--force`. The alias, the
 cleared candidate alias and the dataset's retraining recipe are written in one
-transaction, with every check inside it.
+transaction, with every check inside it; a canary share the move turns off (its candidate
+moved or became production) is said in the result's warning.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from core.data import auth, datasets, store
 from core.errors import CLI, Controls, InputError, TopicLabError
 from core.ops import gate
 from core.progress import Progress
-from core.serve import registry, score
+from core.serve import canary, registry, score
 from core.testpause import pause
 
 
@@ -40,7 +41,8 @@ class PromoteResult:
     previous: str | None
     scoring: score.ScoreResult | None
     gate: gate.Verdict | None = None   # the quality gate's verdict, when it was asked for
-    warning: str | None = None         # the first production model is below the floor
+    # the first production model is below the floor; the canary stopped (its candidate moved)
+    warning: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"model_id": self.model_id, "alias": self.alias, "previous": self.previous,
@@ -93,10 +95,13 @@ def promote(model_id: str, alias: str = "production", progress: Progress | None 
             _still_named(con, named, model_id)
         if alias == "production" and not other_dataset:
             _same_dataset(con, record, controls)
+        canary_before = canary.read_stored(con)
         previous = registry.move_alias(con, alias, model_id, expected=expected)
+        canary_stopped = canary.stopped_note(canary_before, canary.read_stored(con))
         if alias == "production":
             registry.save_settings(model_id, con=con)  # the pipeline retrains it the same way
     notes = [older_version_note(record)] if alias == "production" else []
+    notes.append(canary_stopped)
     if alias == "production" and previous is None:   # no gate to hold it to the floor
         notes.append(gate.floor_note(model_id, float(record["metrics"].get("diversity", 1.0))))
     warning = " ".join(note for note in notes if note) or None

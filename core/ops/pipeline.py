@@ -141,7 +141,8 @@ def _place(model_id: str, model: registry.LoadedModel, decided: gate.Verdict,
                  against=production, reason=decided.reason)
             continue
         note("promote", alias="production", previous=outcome.previous,
-             scored=outcome.scoring.campaigns if outcome.scoring else None)
+             scored=outcome.scoring.campaigns if outcome.scoring else None,
+             **_warned(outcome))
         return decided, production
     if decided.passes:  # still passing, but production kept moving under it
         decided = gate.Verdict(False, (
@@ -150,8 +151,13 @@ def _place(model_id: str, model: registry.LoadedModel, decided: gate.Verdict,
             "promote it if it is better"), decided.evaluation)
     outcome = deploy.promote(model_id, "candidate", progress, known_problems=[], model=model)
     note("candidate", alias="candidate", previous=outcome.previous,
-         scored=outcome.scoring.campaigns if outcome.scoring else None)
+         scored=outcome.scoring.campaigns if outcome.scoring else None, **_warned(outcome))
     return decided, production
+
+
+def _warned(outcome: deploy.PromoteResult) -> dict[str, str]:
+    """The promotion's warning for its step (a canary its alias move turned off)."""
+    return {"warning": outcome.warning} if outcome.warning else {}
 
 
 def run(dataset: str, paths: Sequence[str | Path] | None = None, *,
@@ -238,7 +244,9 @@ def run(dataset: str, paths: Sequence[str | Path] | None = None, *,
     with store.transaction() as con:
         audit.record(con, "pipeline", result.model_id,
                      {"dataset": info.label, "decision": decision, "reason": reason})
-    warnings = [*result.warnings, *([decided.warning] if decided.warning else [])]
+    warnings = [*result.warnings, *([decided.warning] if decided.warning else []),
+                *(step["warning"] for step in steps if step["step"] in ("promote", "candidate")
+                  and "warning" in step)]
     return PipelineResult(decision, reason, result.model_id, info.name, info.version,
                           production, result.metrics, warnings, names, steps,
                           round(time.perf_counter() - started, 2))

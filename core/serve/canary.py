@@ -142,11 +142,28 @@ def show() -> dict[str, Any]:
     shown = CanaryChange(stored.applies, stored.applies, stored.candidate,
                          stored.percent, stored.set_for).to_dict()
     del shown["previous"]
-    if stored.other_dataset and stored.percent > 0 and stored.set_for == stored.candidate:
-        shown["note"] = (f"The canary was set to {stored.percent:g}% for {stored.candidate}, "
-                         "but production is now a model of another dataset, so the canary is "
-                         "off and all traffic stays on production.")
+    if note := _other_dataset_note(stored):
+        shown["note"] = note
     return shown
+
+
+def _other_dataset_note(stored: Stored) -> str | None:
+    if stored.other_dataset and stored.percent > 0 and stored.set_for == stored.candidate:
+        return (f"The canary was set to {stored.percent:g}% for {stored.candidate}, but "
+                "production is now a model of another dataset, so the canary is off and all "
+                "traffic stays on production.")
+    return None
+
+
+def stopped_note(before: Stored, after: Stored) -> str | None:
+    """Why the canary stopped, when an alias move (read before and after it, in its
+    transaction) took a live share away from the candidate: promoting another model to
+    candidate, or the candidate's to production, turned the canary off and only
+    `canary show` said so."""
+    if before.applies <= 0 or after.applies > 0:
+        return None
+    return _other_dataset_note(after) or CanaryChange(
+        0.0, before.applies, after.candidate, after.percent, after.set_for).note
 
 
 @dataclass(frozen=True)
