@@ -711,6 +711,17 @@ def test_counts_show_with_thousands_separators_as_costs_do(trained_home):
     assert pd.api.types.is_integer_dtype(at.dataframe[0].value["clicks"])  # raw numbers
     evidence = [count_formats(f) for f in at.dataframe[1:] if "clicks" in f.value]
     assert evidence and all(e["clicks"] == ui.COUNT for e in evidence)
+    # a keyword idea's neighbour counts too (read 1801 beside 1,896), and every evidence
+    # header in words (`neighbor_clicks` was shown as named in the CSV)
+    ideas = [json.loads(f.proto.columns) for f in at.dataframe[1:]
+             if "neighbor_clicks" in f.value]
+    assert ideas and all(c["neighbor_clicks"]["type_config"]["format"] == ui.COUNT and
+                         c["neighbor_conversions"]["type_config"]["format"] == ui.CONVERSIONS
+                         for c in ideas), ideas
+    for frame in at.dataframe[1:]:
+        config = json.loads(frame.proto.columns)
+        headers = {c: config.get(c, {}).get("label") or c for c in frame.value.columns}
+        assert not any("_" in h for h in headers.values()), headers
     assert count_formats(ok(page("map")).dataframe[0])["campaigns"] == ui.COUNT
 
 
