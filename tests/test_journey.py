@@ -21,6 +21,7 @@ import pandas as pd
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+from core.jsonable import SIMILARITY_DECIMALS
 from tests.browser import browser_page, streamlit_server
 from tests.conftest import FIXTURES, build_review_store
 
@@ -134,8 +135,12 @@ def walk(j: Journey, page, fresh_home: Path) -> None:
     assert len(rows) == 10 and "C00002" not in {r["campaign_id"] for r in rows}
     assert list(rows[0])[:6] == ["campaign_name", "campaign_id", "similarity", "ctr",
                                  "cpc", "conversion_rate"]
-    numbers = [v for r in rows for v in r.values() if re.fullmatch(r"-?\d+\.\d+", v)]
-    assert numbers and all(len(v.split(".")[1]) <= 4 for v in numbers), numbers
+    # similarities with the six decimals every answer gives them, other numbers at most four
+    numbers = [(k, v) for r in rows for k, v in r.items() if re.fullmatch(r"-?\d+\.\d+", v)]
+    assert numbers and all(
+        len(v.split(".")[1]) <= (SIMILARITY_DECIMALS if "similarity" in k else 4)
+        for k, v in numbers), numbers
+    assert any(len(v.split(".")[1]) > 4 for k, v in numbers if "similarity" in k), numbers
 
     # Feedback on the first neighbour.
     page.get_by_text("Was a suggested neighbour useful? Tell us").click()
