@@ -2582,8 +2582,10 @@ def test_two_workers_make_their_shared_buckets_again_when_the_folder_is_removed(
 def test_cli_service_and_python_give_one_campaign_the_same_numbers(served):
     """The same campaign through the CLI, the service and the Python API: fingerprints to
     `score.WEIGHT_DECIMALS` everywhere, top topics' weights too (they had 4 decimals, the
-    fingerprint beside them 5), and neighbours' clicks and impressions whole numbers (the
-    Python API's were floats, 580.0, where the CLI and the service said 580)."""
+    fingerprint beside them 5), neighbours' clicks and impressions whole numbers (the
+    Python API's were floats, 580.0, where the CLI and the service said 580), their rates
+    to `RATE_DECIMALS`."""
+    from core.jsonable import RATE_DECIMALS
     from core.serve import score
 
     home, keywords = served["home"], ["emergency plumber", "boiler repair"]
@@ -2612,6 +2614,12 @@ def test_cli_service_and_python_give_one_campaign_the_same_numbers(served):
                                                            by_lookup["neighbors"][:5])]
         assert said == [python[column].tolist()] * 3
         assert all(type(v) is int for values in said for v in values), said
+    # rates in basis points everywhere (the CLI and the service gave 0.08161859664227292)
+    for column in ("ctr", "conversion_rate"):
+        said = [[row[column] for row in rows] for rows in (near_cli, near_service["neighbors"],
+                                                           by_lookup["neighbors"][:5])]
+        assert said == [python[column].tolist()] * 3
+        assert all(0 < v == round(v, RATE_DECIMALS) for values in said for v in values), said
 
 
 SIMILARITIES = ("similarity", "topic_similarity", "term_similarity", "vector_similarity")

@@ -30,12 +30,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.jsonable import SIMILARITY_DECIMALS
+from core.jsonable import RATE_DECIMALS, SIMILARITY_DECIMALS
 from core.plain_text import visible_text
 
 # Column name patterns -> decimals, first match wins; other float columns get 4.
 DECIMALS: tuple[tuple[re.Pattern[str], int], ...] = (
-    (re.compile(r"(^|_)(ctr|rate|share|acceptance)($|_)"), 4),
+    (re.compile(r"(^|_)(ctr|rate|share|acceptance)($|_)"), RATE_DECIMALS),
     (re.compile(r"(^|_)(cost|cpc|spend|wasted|value)($|_)"), 2),
     # as every answer shows a neighbour's similarity (why six: `jsonable`); at three, a
     # neighbour at 0.2996 read 0.3 beside *similar enough* False under a 0.3 floor

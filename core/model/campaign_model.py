@@ -53,7 +53,7 @@ from core.errors import (
     quoted,
     shown,
 )
-from core.jsonable import python_numbers
+from core.jsonable import RATE_DECIMALS, python_numbers
 from core.model import actions, artifact, brand, namewords, relevance
 from core.model.brand import BrandIndex
 from core.model.corpus import Corpus, EncodedCounts, Encoder
@@ -85,6 +85,7 @@ PERFORMANCE = ["campaign_name", "account", "label", "terms", "impressions", "cli
 # as reports show them (`shown_performance`).
 PERFORMANCE_MONEY = ("cost", "cpc")
 PERFORMANCE_COUNTS = ("impressions", "clicks", "conversions")
+PERFORMANCE_RATES = ("ctr", "conversion_rate")
 # How the neighbours table reads: who, how similar, how it performs, then the detail.
 NEIGHBOR_COLUMNS = ["campaign_name", "campaign_id", "similarity", "ctr", "cpc",
                     "conversion_rate", "clicks", "impressions", "cost", "conversions",
@@ -449,8 +450,11 @@ def query_filters(campaigns: pd.DataFrame, account: str | None, exclude_account:
 def shown_performance(frame: pd.DataFrame, currency: str | None) -> pd.DataFrame:
     """`frame`'s performance columns as every answer shows them (CLI, Python, service,
     pages): money to `currency`'s minor unit (a JPY CPC read 164.39383894381893), sums of
-    counts without their float noise (conversions read 469.90999999999997)."""
-    return shown_sums(frame, currency, money=PERFORMANCE_MONEY, counts=PERFORMANCE_COUNTS)
+    counts without their float noise (conversions read 469.90999999999997), rates to
+    `RATE_DECIMALS` (a CTR read 0.08161859664227292)."""
+    shown = shown_sums(frame, currency, money=PERFORMANCE_MONEY, counts=PERFORMANCE_COUNTS)
+    return shown.assign(**{c: pd.to_numeric(shown[c], errors="coerce").round(RATE_DECIMALS)
+                           for c in PERFORMANCE_RATES if c in shown})
 
 
 def neighbor_table(found, topic_names: Sequence[str], campaigns: pd.DataFrame,
