@@ -807,6 +807,10 @@ def test_a_cancelled_job_leaves_java_quiet_until_the_next_job(session):
     assert level() == "OFF"
     assert spark_session.run_job(session, "next", session.range(3).count) == 3
     assert level() == "ERROR"
+    # The same label and action again: the cancel was for that run's group and its future
+    # jobs, and the group was named by thread, pid and id(action), so this one was
+    # cancelled too (in CI, a later training whose action lambda reused the address).
+    assert spark_session.run_job(session, "cancelled", slow_tasks) == 2
 
     def fails():
         return session.sparkContext.parallelize(range(2), 2).map(lambda x: 1 / 0).count()

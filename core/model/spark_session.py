@@ -31,6 +31,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 import warnings
 import zipfile
 from collections.abc import Callable, Iterator
@@ -620,7 +621,10 @@ def run_job(session, label: str, action: Callable[[], T], progress: Progress | N
     """
     sc = session.sparkContext
     _log_errors_again(sc)
-    group = f"topiclab-{label}-{threading.get_ident()}-{os.getpid()}-{id(action)}"
+    # Unique per call: a cancel is for the group's future jobs too, and Spark remembers it,
+    # so a group named by thread, pid and id(action) (an address Python reuses) cancelled
+    # a later job of the same label whose action landed at the same address.
+    group = f"topiclab-{label}-{os.getpid()}-{uuid.uuid4().hex}"
     outcome: dict[str, Any] = {}
 
     def work() -> None:
