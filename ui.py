@@ -327,8 +327,8 @@ def evidence_table(evidence: pd.DataFrame, code: str | None) -> tuple[pd.DataFra
     conversions as `count_columns` (a keyword idea's neighbour clicks read 1801 and a cost
     per conversion 19 beside 18.37), and every header in words (`neighbor clicks`, not
     `neighbor_clicks`; the CSV keeps the names)."""
-    config = (money_columns(code, cost_per_conversion="Cost per conversion")
-              | count_columns()
+    config = (metric_columns(code)
+              | {"cost_per_conversion": money_column("Cost per conversion", code)}
               | {c: count_column(c.replace("_", " ")) for c in _EVIDENCE_COUNTS}
               | {"neighbor_conversions": st.column_config.NumberColumn(
                   "neighbor conversions", format=CONVERSIONS)})
