@@ -100,6 +100,12 @@ machine is otherwise idle):
       ... on m10: c = 1 0.042 / 0.80, c = 2 and log (the same tokens)
           0.046 / 0.81 (the default 0.025 / 0.80; 37 of 49,385 tokens differ
           at c = 2, so the gain is the sampler's chain, not the cap)
+    the default's models with top words ranked by p(w|t) / idf(w)^g
+      (the words shown only; stop 42, not adopted)
+      g = 0.25                                                  0.141  0.90   3
+      g = 0.5 / 1                                     0.133 / 0.118  0.87 / 0.80   3
+      ranked by p(w|t) x idf(w)^0.25 / ^0.5           0.120 / 0.110  0.96 / 0.97   3
+      ... the default in the same run                           0.131  0.92   3
 
 Seed-to-seed spread is wide (the chosen setting ranges 0.106-0.144 NPMI over seeds
 0-11), as in the published LDA runs; compare bands, not single numbers.
