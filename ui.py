@@ -132,6 +132,7 @@ PAGE_CONTROLS = Controls(
     canary_candidate="Promote another model to candidate here first (the Model and Alias "
                      "pickers above), or stop the canary (`python -m core canary set 0`: no "
                      "page sets the share).",
+    new_candidate="promote a model to candidate here (the Model and Alias pickers above)",
 )
 
 
@@ -496,9 +497,38 @@ def markdown_text(value: object) -> str:
     Streamlit reads even after `\\:`), a line break becomes a space, and
     a list, heading or quote mark at the start is escaped too. Bare web and e-mail
     addresses are still linked by Streamlit, but only to the address they show."""
-    text = " ".join(str(value).splitlines()).strip()
+    return _block_start(_escaped(" ".join(str(value).splitlines()).strip()))
+
+
+def message_text(value: object) -> str:
+    """A message core wrote (an error, a refusal, a warning) as markdown: the names and
+    values it quotes show as typed (`markdown_text`), and the commands and options it puts
+    in backticks (`python -m core canary set 0`, `--force`) as code, as the CLI's readers
+    see them; error boxes showed the backticks themselves. A code span shows its text
+    literally, so only a pair of backticks around some text makes one (and not around
+    `:material/…`, which Streamlit turns into an icon name even in code); a message with
+    an odd number of them (a quoted name that holds one) is shown all as typed."""
+    parts = " ".join(str(value).splitlines()).strip().split("`")
+    if len(parts) % 2 == 0:
+        return markdown_text("`".join(parts))
+    def shown(i: int, part: str) -> str:
+        if i % 2 == 0:  # between code spans
+            return _escaped(part)
+        if part.strip() and ":material/" not in part.lower():
+            return f"`{part}`"
+        return "\\`" + _escaped(part) + "\\`"
+
+    return _block_start("".join(shown(i, part) for i, part in enumerate(parts)))
+
+
+def _escaped(text: str) -> str:
+    """`text` with every mark that could start inline markup escaped (`markdown_text`)."""
     text = _MARKDOWN_ALWAYS.sub(lambda m: "\\" + m.group(), text)
-    text = _UNDERSCORES.sub(_escape_underscores, text)
+    return _UNDERSCORES.sub(_escape_underscores, text)
+
+
+def _block_start(text: str) -> str:
+    """`text` with a list, heading or quote mark at its start escaped."""
     return _BLOCK_START.sub(lambda m: m.group() + "\\" if m.group()[0].isdigit()
                             else "\\" + m.group(), text)
 
@@ -606,12 +636,12 @@ def as_user(callback: Callable[..., Any]) -> Callable[..., Any]:
 
 @contextmanager
 def friendly_errors() -> Iterator[None]:
-    """Show a TopicLabError as an error box instead of a stack trace (as plain text: it
-    quotes names and values people typed or imported)."""
+    """Show a TopicLabError as an error box instead of a stack trace (`message_text`: it
+    quotes names and values people typed or imported, and commands to run)."""
     try:
         yield
     except TopicLabError as err:
-        st.error(markdown_text(err))
+        st.error(message_text(err))
 
 
 class StreamlitProgress:

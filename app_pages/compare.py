@@ -32,7 +32,7 @@ serving = table[table["aliases"].str.split(", ").map(lambda names: "production" 
 if not serving.empty and gate.below_floor(float(serving.iloc[0].get("diversity", 1.0))):
     floor = gate.production_floor_note(str(serving.iloc[0]["model_id"]), ui.PAGE_CONTROLS)
     if floor:
-        st.warning(ui.markdown_text(floor))
+        st.warning(ui.message_text(floor))
 st.caption("All runs; click a column header to sort.")
 columns = ["model_id", "aliases", "engine", "k", "dataset", "version", "documents",
            "vocabulary_size", "npmi", "c_v", "u_mass", "diversity", "perplexity",
@@ -164,7 +164,7 @@ elif clicked:
         st.session_state["promote_outcome"] = (
             f"{target} is now {alias}"
             + (f" (replacing {result.previous})." if result.previous else "."),
-            ui.markdown_text(result.warning) if result.warning else None,
+            ui.message_text(result.warning) if result.warning else None,
             f"Scored {counted(result.scoring.campaigns, 'campaign')}." if result.scoring else None)
         st.rerun()
 if outcome := st.session_state.pop("promote_outcome", None):
@@ -182,6 +182,6 @@ if c2.button("Delete model", key="promote_delete", disabled=not sure):
     with ui.friendly_errors():
         left = registry.delete(target, ui.PAGE_CONTROLS)
         kept = drift.kept_sentence(target)
-        ui.flash(f"Deleted {target}." + (f" {ui.markdown_text(left.sentence())}" if left else "")
-                 + (f" {ui.markdown_text(kept)}" if kept else ""))
+        ui.flash(f"Deleted {target}." + (f" {ui.message_text(left.sentence())}" if left else "")
+                 + (f" {ui.message_text(kept)}" if kept else ""))
         st.rerun()

@@ -24,7 +24,7 @@ def _import() -> None:
                                             encoding=st.session_state.get("import_encoding"),
                                             controls=ui.PAGE_CONTROLS)
     except TopicLabError as err:
-        st.session_state["import_outcome"] = ("error", ui.markdown_text(err), [])
+        st.session_state["import_outcome"] = ("error", ui.message_text(err), [])
         return
     ui.set_active_dataset(summary.dataset, summary.version)
     st.session_state["import_name"] = summary.dataset
@@ -69,7 +69,7 @@ with st.expander("Import files as a new dataset version", expanded=active is Non
         kind, message, warnings = outcome
         {"error": st.error, "info": st.info, "success": st.success}[kind](message)
         for warning in warnings:
-            st.warning(ui.markdown_text(warning))  # they quote file names and cells
+            st.warning(ui.message_text(warning))  # they quote file names and cells
 
 picked = ui.dataset_picker()
 if picked is None:

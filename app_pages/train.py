@@ -103,7 +103,7 @@ with st.expander("Text settings", expanded=False):
                    no_below=int(no_below), no_above=float(no_above),
                    extra_stopwords=extra_stopwords)
 if refused:  # below the settings, so it shows when they are folded away; nothing trains
-    st.error(ui.markdown_text(refused))
+    st.error(ui.message_text(refused))
     st.stop()
 
 engines = sorted(ENGINES)
@@ -196,7 +196,7 @@ if run:
             cards[2].metric("c_v", f"{m['c_v']:.3f}")
             cards[3].metric("Perplexity", f"{m['perplexity']:.0f}" if m["perplexity"] else "—")
             for warning in result.warnings:
-                st.warning(ui.markdown_text(warning), icon=":material/warning:")
+                st.warning(ui.message_text(warning), icon=":material/warning:")
             st.session_state["trained_model"] = result.model_id
         st.page_link("app_pages/compare.py", label="Compare runs and promote one",
                      icon=":material/compare_arrows:")

@@ -77,6 +77,7 @@ class Controls(NamedTuple):
     older_version: str  # work on an older dataset version; `{version}` is its number
     drift_other_dataset: str  # measure a dataset against a model of another one
     canary_candidate: str  # free the candidate the canary sends traffic to (a delete)
+    new_candidate: str     # give a stopped canary a candidate again
 
 
 CLI = Controls(
@@ -88,6 +89,7 @@ CLI = Controls(
     canary_candidate="Stop the canary first (`python -m core canary set 0`), or promote "
                      "another model to candidate (`python -m core promote MODEL_ID --alias "
                      "candidate`).",
+    new_candidate="promote a model with `python -m core promote MODEL_ID --alias candidate`",
 )
 
 

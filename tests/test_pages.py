@@ -417,9 +417,11 @@ def test_compare_page_refuses_deleting_the_canary_candidate_naming_its_pickers(
     ok(promote_picker(at).set_value(second_model).run())
     ok(at.checkbox(key=f"delete_confirm:{second_model}").check().run())
     at.button(key="promote_delete").click().run()
-    [refusal] = [shown_text(e.value) for e in at.error]
+    [markdown] = [e.value for e in at.error]
+    refusal = shown_text(markdown)
     assert "sends it 20% of traffic" in refusal and "Model and Alias pickers above" in refusal
     assert "--alias" not in refusal and "canary set 0" in refusal, refusal
+    assert "`python -m core canary set 0`" in markdown  # code, not escaped backticks
     assert registry.alias("candidate") == second_model
     # Promoted to production instead, the candidate's canary stops: the page says so.
     production = registry.alias("production")
@@ -427,9 +429,11 @@ def test_compare_page_refuses_deleting_the_canary_candidate_naming_its_pickers(
     ok(at.checkbox(key=f"promote_confirm:{production}:{second_model}").check().run())
     ok(at.button(key="promote_go").click().run())
     assert registry.alias("production") == second_model and canary.get_percent() == 0
-    said = [shown_text(w.value) for w in at.warning]
-    assert any(f"The canary was set to 20% for {second_model}, which is no longer the "
-               "candidate" in w for w in said), said
+    [said] = [shown_text(w.value) for w in at.warning
+              if "The canary was set to 20%" in shown_text(w.value)]
+    assert f"for {second_model}, which is no longer the candidate" in said, said
+    # the page's own way to a new candidate, not the CLI's flag
+    assert "Model and Alias pickers above" in said and "--alias" not in said, said
 
 
 def test_compare_page_needs_an_explicit_yes_for_another_dataset(trained_home, tmp_path):
@@ -556,6 +560,33 @@ def test_markdown_text_shows_names_and_data_as_typed():
     assert ui.markdown_text("plain words, a_b c") == "plain words, a_b c"
 
 
+def test_messages_show_their_commands_as_code_and_what_they_quote_as_typed():
+    """Error and warning boxes showed core's commands with their backticks, `python -m
+    core canary set 0`, as plain text; they are code now, and the rest stays as typed."""
+    from markdown_it import MarkdownIt
+
+    import ui
+
+    def rendered(markdown: str) -> str:
+        return MarkdownIt("commonmark").render(markdown)
+
+    message = ("Model 'a_b **x** :red[y]' is the canary's: run `python -m core canary set 0` "
+               "or `promote --force`.")
+    markdown = ui.message_text(message)
+    assert re.findall(r"<code>(.*?)</code>", rendered(markdown)) == [
+        "python -m core canary set 0", "promote --force"]
+    assert shown_text(markdown) == message.replace("`", "")
+    assert ui.message_text("`:red[x]` :red[x]") == "`:red[x]` \\:red\\[x\\]"
+    # a quoted name holding one backtick leaves an odd number: nothing is code
+    odd = "No campaign 'a`b' in 'demo': search with `python -m core find`."
+    assert "<code>" not in rendered(ui.message_text(odd))
+    assert shown_text(ui.message_text(odd)) == odd
+    assert shown_text(ui.message_text("a `` b ` ` c")) == "a `` b ` ` c"  # no text, no code
+    # Streamlit reads `:material/home:` even in code (it showed `:material_home:`)
+    assert ui.message_text("`:material/home:`") == "\\`\\:material\\/home\\:\\`"
+    assert ui.message_text("- 1 `x`") == "\\- 1 `x`"  # no list either
+
+
 def test_progress_bars_show_the_names_their_messages_quote_as_typed():
     """Core's progress messages quote dataset names (`Tokenising my _test_ data v1…`) and
     the cells of warnings; a progress bar's text is markdown and drew them formatted."""
@@ -590,8 +621,8 @@ def test_spinners_and_toasts_of_the_pages_escape_the_names_they_quote():
     """A spinner or toast quoting a dataset name drew `my _test_ data` with `test` in
     italics (Home's and Explore's "Loading …" spinners). Spinners vanish before AppTest
     sees them, so their text is checked in the source: every value put into one goes
-    through `ui.markdown_text`, or is a count (with its word: `counted(n, 'file')`), a
-    version or a generated id."""
+    through `ui.markdown_text` (`ui.message_text` for a message of core's), or is a count
+    (with its word: `counted(n, 'file')`), a version or a generated id."""
     plain = re.compile(r"^(len\(.*\)|(\w+\.)?(version|topic|target|saved)|"
                        r"decision\.replace\(.*\)|"
                        r"(counted|plural)\((len\(.*\)|\w+), '[\w -]*'(, '[\w -]*')?\))$")
@@ -600,7 +631,7 @@ def test_spinners_and_toasts_of_the_pages_escape_the_names_they_quote():
               for line, source in _quoted_values(path, {"spinner", "status", "toast",
                                                         "flash", "StreamlitProgress"})]
     assert len(quoted) > 10  # the scan finds them
-    unescaped = [q for q in quoted if not q[2].startswith("ui.markdown_text(")
+    unescaped = [q for q in quoted if not re.match(r"ui\.(markdown|message)_text\(", q[2])
                  and not plain.match(q[2])]
     assert not unescaped
 

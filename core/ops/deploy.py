@@ -97,7 +97,7 @@ def promote(model_id: str, alias: str = "production", progress: Progress | None 
             _same_dataset(con, record, controls)
         canary_before = canary.read_stored(con)
         previous = registry.move_alias(con, alias, model_id, expected=expected)
-        canary_stopped = canary.stopped_note(canary_before, canary.read_stored(con))
+        canary_stopped = canary.stopped_note(canary_before, canary.read_stored(con), controls)
         if alias == "production":
             registry.save_settings(model_id, con=con)  # the pipeline retrains it the same way
     notes = [older_version_note(record)] if alias == "production" else []

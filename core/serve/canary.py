@@ -25,7 +25,7 @@ from typing import Any
 import duckdb
 
 from core.data import audit, auth, store
-from core.errors import InputError, StoreBusyError, TopicLabError
+from core.errors import CLI, Controls, InputError, StoreBusyError, TopicLabError
 
 log = logging.getLogger(__name__)
 
@@ -155,15 +155,15 @@ def _other_dataset_note(stored: Stored) -> str | None:
     return None
 
 
-def stopped_note(before: Stored, after: Stored) -> str | None:
+def stopped_note(before: Stored, after: Stored, controls: Controls = CLI) -> str | None:
     """Why the canary stopped, when an alias move (read before and after it, in its
     transaction) took a live share away from the candidate: promoting another model to
     candidate, or the candidate's to production, turned the canary off and only
-    `canary show` said so."""
+    `canary show` said so. `controls`: how it names a way to a new candidate."""
     if before.applies <= 0 or after.applies > 0:
         return None
     return _other_dataset_note(after) or CanaryChange(
-        0.0, before.applies, after.candidate, after.percent, after.set_for).note
+        0.0, before.applies, after.candidate, after.percent, after.set_for).explained(controls)
 
 
 @dataclass(frozen=True)
@@ -180,16 +180,21 @@ class CanaryChange:
 
     @property
     def note(self) -> str | None:
+        return self.explained(CLI)
+
+    def explained(self, controls: Controls) -> str | None:
+        """Why the candidate gets none of a stored share, naming `controls`' way to give
+        the canary a candidate (the Compare page said "--alias candidate")."""
         if self.canary_percent_set <= 0 or self.canary_percent > 0:
             return None
+        set_again = "set its share again (`python -m core canary set PERCENT`)"
         if not self.candidate:
             return (f"The canary was set to {self.canary_percent_set:g}% for {self.set_for}, "
                     "which is no longer the candidate and no model is: all traffic stays on "
-                    "production. Promote a model with --alias candidate, then `canary set` "
-                    "again.")
+                    f"production. To canary again, {controls.new_candidate}, then {set_again}.")
         return (f"The canary was set to {self.canary_percent_set:g}% for {self.set_for}; the "
                 f"candidate is now {self.candidate}, so the canary is off and all traffic "
-                f"stays on production until `canary set` is run again for it.")
+                f"stays on production until you {set_again} for it.")
 
     def to_dict(self) -> dict[str, Any]:
         return {"canary_percent": self.canary_percent, "previous": self.previous,
