@@ -245,6 +245,36 @@ def test_model_commands_print_json(trained_home):
     assert unknown.returncode == 1 and "vocabulary" in unknown.stderr
 
 
+def test_suggested_actions_give_the_same_numbers_in_json_and_csv(trained_home):
+    """The JSON's actions are the CSV download's rows with its numbers: the JSON gave
+    scores of 17 digits (`0.38487563267284575`) and counts as floats (`"neighbors": 4.0`,
+    `"neighbor_clicks": 1801.0`) beside the CSV's 0.385, 4 and 1801."""
+    import io
+
+    import pandas as pd
+
+    from core.serve.lookup import Lookup
+
+    lookup = Lookup()
+    campaign = next(c for c in sorted(lookup.campaigns.index)
+                    if "add_keywords" in {a.kind for a in lookup.campaign(c).suggestions.actions})
+    rows = ok_json(cli("suggest", campaign, home=trained_home))["actions"]
+    csv = cli("suggest", campaign, "--format", "csv", home=trained_home, text=False)
+    assert csv.returncode == 0, csv.stderr
+    frame = pd.read_csv(io.BytesIO(csv.stdout), encoding="utf-8-sig")
+    assert list(frame.columns) == list(rows[0]) and len(frame) == len(rows)
+    numeric = frame.select_dtypes("number").columns
+    assert {"score", "weighted_score", "neighbors", "neighbor_clicks"} <= set(numeric)
+    for column in numeric:
+        said = [row[column] for row in rows]
+        assert all((v is None) if pd.isna(c) else v == c
+                   for v, c in zip(said, frame[column], strict=True)), (column, said)
+    counts = [row[c] for row in rows for c in ("neighbors", "neighbor_clicks")
+              if row[c] is not None]
+    assert counts and all(type(v) is int for v in counts), counts
+    assert all(len(repr(row["score"]).partition(".")[2]) <= 3 for row in rows)
+
+
 def test_keyword_options_holding_no_keyword_are_named(trained_home, tmp_path) -> None:
     """`fingerprint --text ","` (or an empty `--file`) said the Lookup page's "No keywords
     were given: paste one keyword per line …", naming no option; now the option, before

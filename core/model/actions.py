@@ -61,6 +61,7 @@ import pandas as pd
 
 from core.data.columns import lacking_columns
 from core.data.currencies import format_money
+from core.data.export import export_frame
 from core.data.schema import METRIC_COLUMNS
 from core.errors import InputError, counted, listed, plural
 from core.model.namewords import place_words
@@ -748,13 +749,18 @@ def _similar_enough(neighbors: pd.DataFrame, s: ActionSettings,
 
 
 def to_frame(actions: Sequence[Action] | SuggestionResult) -> pd.DataFrame:
-    """One row per action x evidence row, for CSV export. Takes the actions or the whole
-    `SuggestionResult` (what `CampaignModel.suggest` returns, as its docstring says: that
-    was "TypeError: 'SuggestionResult' object is not iterable").
+    """One row per action x evidence row: the CSV export, and the `actions` of every JSON
+    answer (CLI, service, Lookup). Takes the actions or the whole `SuggestionResult` (what
+    `CampaignModel.suggest` returns, as its docstring says: that was "TypeError:
+    'SuggestionResult' object is not iterable").
 
     Columns: rank, kind, title, reason, score, then the evidence columns of all actions
     (empty where an action has no such column). An evidence column whose name clashes
-    with an action column is prefixed `evidence_`.
+    with an action column is prefixed `evidence_`. Numbers are rounded as the CSV rounds
+    them (`core.data.export.export_frame`: scores to 3 decimals, money to cents, counts
+    whole), so JSON and CSV say the same; the JSON said `"score": 0.38487563267284575`,
+    `"neighbors": 4.0` and `"neighbor_clicks": 1801.0`. `Action.score` and
+    `Action.evidence` keep the unrounded numbers.
     """
     if isinstance(actions, SuggestionResult):
         actions = actions.actions
@@ -773,4 +779,4 @@ def to_frame(actions: Sequence[Action] | SuggestionResult) -> pd.DataFrame:
         parts.append(pd.concat([head, evidence.reset_index(drop=True)], axis=1))
     if not parts:
         return pd.DataFrame(columns=fixed)
-    return pd.concat(parts, ignore_index=True)
+    return export_frame(pd.concat(parts, ignore_index=True))
