@@ -511,6 +511,7 @@ def message_text(value: object) -> str:
     parts = " ".join(str(value).splitlines()).strip().split("`")
     if len(parts) % 2 == 0:
         return markdown_text("`".join(parts))
+
     def shown(i: int, part: str) -> str:
         if i % 2 == 0:  # between code spans
             return _escaped(part)
