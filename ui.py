@@ -508,9 +508,10 @@ def message_text(value: object) -> str:
     literally, so only a pair of backticks around some text makes one (and not around
     `:material/…`, which Streamlit turns into an icon name even in code); a message with
     an odd number of them (a quoted name that holds one) is shown all as typed."""
-    parts = " ".join(str(value).splitlines()).strip().split("`")
+    text = " ".join(str(value).splitlines()).strip()
+    parts = text.split("`")
     if len(parts) % 2 == 0:
-        return markdown_text("`".join(parts))
+        return markdown_text(text)
 
     def shown(i: int, part: str) -> str:
         if i % 2 == 0:  # between code spans
