@@ -126,13 +126,15 @@ PAGE_CONTROLS = Controls(
     other_dataset="tick the confirmation below to promote it",
     force="on the Compare page, or with `python -m core promote --force`",
     older_version="it is the active version now, so the pages use it until you pick "
-                  "another under *Dataset version* (`python -m core train` and `drift` "
-                  "take `--version {version}`)",
-    drift_other_dataset="tick *Measure … anyway* above to measure it all the same",
+                  "another in the Dataset version picker (`python -m core train` and "
+                  "`drift` take `--version {version}`)",
+    drift_other_dataset="tick the \"Measure … anyway\" box above to measure it all the same",
     canary_candidate="Promote another model to candidate here first (the Model and Alias "
                      "pickers above), or stop the canary (`python -m core canary set 0`: no "
                      "page sets the share).",
     new_candidate="promote a model to candidate here (the Model and Alias pickers above)",
+    new_production="Promote another model to production here first (the Model and Alias "
+                   "pickers above).",
 )
 
 

@@ -34,7 +34,7 @@ if len(scored) < 2:
 held = ui.aliases()
 defaults = [held.get("production"), held.get("candidate")]
 if moved := ui.follow_aliases(("ab_a", "ab_b"), tuple(defaults)):
-    st.info(moved)
+    st.info(ui.message_text(moved))
 left, right = st.columns(2)
 model_a = ui.selectbox("A (production)", scored, index=scored.index(defaults[0])
                        if defaults[0] in scored else 0, key="ab_a", format_func=ui.model_label,
@@ -71,10 +71,10 @@ with ui.friendly_errors():
             **ui.count_columns("verdicts", "useful"),
             "acceptance_rate": st.column_config.NumberColumn("acceptance", format="percent")})
     if unrated:
-        st.info(unrated)
+        st.info(ui.message_text(unrated))
     st.dataframe(ab.metric_deltas(model_a, model_b), hide_index=True)
     if note := ab.metrics_note(model_a, model_b):
-        st.caption(note)
+        st.caption(ui.message_text(note))  # it names datasets
     # Under "Across the data", which it is about (it was drawn under the live traffic)
     st.plotly_chart(ui.alignment_heatmap(
         aligned["js"], names_a, names_b, model_a, model_b,

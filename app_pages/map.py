@@ -38,7 +38,7 @@ st.caption(f"{counted(result.total, 'campaign')} of model "
            "together have similar fingerprints (t-SNE of the Hellinger distance). "
            "Click a campaign to open it in Lookup, or box-select several to list them.")
 if result.note:
-    st.info(result.note)
+    st.info(ui.message_text(result.note))
 
 points = result.points
 colour_options = {"Dominant topic": "topic_name", "Cluster": "cluster", "Account": "account",

@@ -126,7 +126,7 @@ if engine == "spark":
     try:
         spark_session.check_available()
     except spark_session.SparkUnavailable as err:
-        st.warning(str(err))
+        st.warning(ui.message_text(err))
 for column, setting in zip(cols[1:], settings, strict=False):  # as many columns or more
     params[setting.name] = _setting_input(column, setting, defaults[setting.name],
                                         key=f"train_{engine}_{setting.name}")
@@ -154,7 +154,7 @@ largest_k = max(ks, default=0) if mode == "Sweep" else int(k)
 before_start = st.empty()
 with before_start.container():
     for warning in train.size_warnings(largest_k, campaign_count):
-        st.warning(warning, icon=":material/warning:")
+        st.warning(ui.message_text(warning), icon=":material/warning:")
 
 run = st.button("Start", type="primary", key="train_start")
 if run and mode == "Sweep" and not ks:  # before the run starts: nothing to cancel

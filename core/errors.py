@@ -78,6 +78,7 @@ class Controls(NamedTuple):
     drift_other_dataset: str  # measure a dataset against a model of another one
     canary_candidate: str  # free the candidate the canary sends traffic to (a delete)
     new_candidate: str     # give a stopped canary a candidate again
+    new_production: str    # free the production model for a delete
 
 
 CLI = Controls(
@@ -90,6 +91,8 @@ CLI = Controls(
                      "another model to candidate (`python -m core promote MODEL_ID --alias "
                      "candidate`).",
     new_candidate="promote a model with `python -m core promote MODEL_ID --alias candidate`",
+    new_production="Promote another model to production first (`python -m core promote "
+                   "MODEL_ID`).",
 )
 
 

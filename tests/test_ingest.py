@@ -51,8 +51,8 @@ def test_import_creates_numbered_versions_and_recognises_identical_content(home,
                                      controls=ui.PAGE_CONTROLS)
     assert uploaded.warnings == [older.warnings[0].replace(
         "give `--version 1` to train on it or check its drift",
-        "it is the active version now, so the pages use it until you pick another under "
-        "*Dataset version* (`python -m core train` and `drift` take `--version 1`)")]
+        "it is the active version now, so the pages use it until you pick another in the "
+        "Dataset version picker (`python -m core train` and `drift` take `--version 1`)")]
 
 
 def test_files_are_stored_one_at_a_time_and_hashed_as_one_content(home, small_csv, tmp_path):

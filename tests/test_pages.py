@@ -585,6 +585,11 @@ def test_messages_show_their_commands_as_code_and_what_they_quote_as_typed():
     # Streamlit reads `:material/home:` even in code (it showed `:material_home:`)
     assert ui.message_text("`:material/home:`") == "\\`\\:material\\/home\\:\\`"
     assert ui.message_text("- 1 `x`") == "\\- 1 `x`"  # no list either
+    # The pages' remedies go through message_text: a control named in *italics* showed its
+    # asterisks (the import's "*Dataset version*", the drift refusal's "*Measure … anyway*")
+    for remedy in ui.PAGE_CONTROLS:
+        shown = rendered(ui.message_text(remedy.format(version=1)))
+        assert "*" not in shown and "\\" not in shown, remedy
 
 
 def test_progress_bars_show_the_names_their_messages_quote_as_typed():

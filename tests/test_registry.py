@@ -89,9 +89,18 @@ def test_aliases_and_promotion_scores_first(trained_home):
 
 
 def test_production_cannot_be_deleted_others_can(trained_home):
+    import ui
+
     model_id = production_id()
-    with pytest.raises(TopicLabError, match="production"):
+    with pytest.raises(TopicLabError, match="production") as on_cli:
         registry.delete(model_id)
+    with pytest.raises(TopicLabError, match="production") as on_page:
+        registry.delete(model_id, ui.PAGE_CONTROLS)
+    # the refusal says what frees it, where it is read ("promote another one first" named
+    # no command, unlike the canary's refusal)
+    assert "(`python -m core promote MODEL_ID`)" in str(on_cli.value)
+    assert "the Model and Alias pickers above" in str(on_page.value)
+    assert "python -m core" not in str(on_page.value)
     other = train.train(train.TrainSpec(dataset="demo", k=4, params={"iterations": 30}))
     registry.delete(other.model_id)
     assert other.model_id not in registry.list_models()["model_id"].tolist()

@@ -169,6 +169,6 @@ def acceptance_note(verdicts: pd.DataFrame) -> str | None:
         return None
     if len(unrated) == len(verdicts):
         return ("No one has rated either model's suggested neighbours yet, so neither has "
-                "an acceptance rate. Rate them under *One campaign* below or on Lookup.")
+                "an acceptance rate. Rate them in the One campaign part below or on Lookup.")
     return (f"No one has rated {unrated[0]}'s suggested neighbours yet, so it has no "
-            "acceptance rate. Rate them under *One campaign* below or on Lookup.")
+            "acceptance rate. Rate them in the One campaign part below or on Lookup.")

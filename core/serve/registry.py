@@ -542,7 +542,7 @@ def delete(model_id: str, controls: Controls = CLI) -> spark_export.CountsLeft:
     encoded counts Spark wrote); the production model cannot be deleted, nor the
     candidate while the canary sends it traffic (the alias goes with it, audited). Returns the
     counts locations that could not be removed or looked at (a cluster URI with no Spark
-    running). `controls`: how the canary refusal names its remedies (the Compare page's
+    running). `controls`: how the refusals name their remedies (the Compare page's
     own pickers, or the CLI's commands)."""
     auth.require("delete")
     with store.transaction() as con:  # the checks and the delete see the same state
@@ -551,8 +551,8 @@ def delete(model_id: str, controls: Controls = CLI) -> spark_export.CountsLeft:
         production = con.execute("SELECT model_id FROM aliases WHERE alias = 'production'"
                                  ).fetchone()
         if production and production[0] == model_id:
-            raise TopicLabError(f"{model_id} is the production model; promote another one "
-                                "first.")
+            raise TopicLabError(f"{model_id} is the production model, which is never "
+                                f"deleted. {controls.new_production}")
         held = [r[0] for r in con.execute(
             "SELECT alias FROM aliases WHERE model_id = ? ORDER BY alias", [model_id]).fetchall()]
         if "candidate" in held:  # the canary may send it live traffic: say so, keep it
