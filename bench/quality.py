@@ -106,6 +106,12 @@ machine is otherwise idle):
       g = 0.5 / 1                                     0.133 / 0.118  0.87 / 0.80   3
       ranked by p(w|t) x idf(w)^0.25 / ^0.5           0.120 / 0.110  0.96 / 0.97   3
       ... the default in the same run                           0.131  0.92   3
+    the default with its topic-word matrix averaged over every 20th
+      iteration of the last 300 / 600 (stop 43, not adopted: BBC's
+      neighbour blend 0.9479 -> 0.9469 / 0.9462, README, Benchmarks)
+                                                    0.133 / 0.131  0.92 / 0.92   3      18
+      ... the default in the same run                           0.131  0.92   3      18
+      ... on m10: 0.036 / 0.79 and 0.031 / 0.79 (the default 0.025 / 0.80)
 
 Seed-to-seed spread is wide (the chosen setting ranges 0.106-0.144 NPMI over seeds
 0-11), as in the published LDA runs; compare bands, not single numbers.
