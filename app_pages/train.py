@@ -69,7 +69,7 @@ if st.session_state.pop("training_started", False):
                "the runs it had finished; see Compare).")
 
 # Start from how this dataset is trained (its production model's recipe), else defaults.
-saved = train.saved_settings(name)
+saved = train.saved_settings(name, version)
 with st.expander("Text settings", expanded=False):
     left, right = st.columns(2)
     languages, weightings = list(LANGUAGES), list(WEIGHTINGS)
@@ -112,8 +112,10 @@ engine = st.selectbox("Engine", engines, index=engines.index(saved.engine),
                            "clearly more coherent topics than gensim in the same time. "
                            "btm (biterm topic model) learns from word pairs: more coherent "
                            "topics on short titles, but more top words shared between them.")
+campaign_count = int(datasets.get(name, version).campaigns)
 defaults = {**DEFAULTS[engine], **(saved.params if engine == saved.engine else {}),
-            "k": saved.k if engine == saved.engine else DEFAULTS[engine]["k"]}
+            "k": saved.k if engine == saved.engine else train.fitting_k(DEFAULTS[engine]["k"],
+                                                                        campaign_count)}
 mode = st.segmented_control("What to run", ["One model", "Sweep"], default="One model",
                             key="train_mode", required=True)
 
@@ -147,7 +149,6 @@ else:
     params["seed"] = st.number_input("Seed", 0, 10_000, 0)
 
 # Warn before training when K is large for the data (core.ops.train.size_warnings).
-campaign_count = int(datasets.get(name, version).campaigns)
 largest_k = max(ks, default=0) if mode == "Sweep" else int(k)
 # In a placeholder: the result repeats them (counted on the words kept), so they are
 # cleared once training ends (the page showed the K warning twice).

@@ -105,6 +105,12 @@ def size_warnings(k: int, campaigns: int, vocabulary: int | None = None) -> list
     return notes
 
 
+def fitting_k(k: int, campaigns: int) -> int:
+    """The largest K up to `k` that `campaigns` hold at CAMPAIGNS_PER_TOPIC per topic, never
+    below MIN_K: the K `size_warnings` advises, for a dataset no one chose a K for."""
+    return max(MIN_K, min(k, campaigns // CAMPAIGNS_PER_TOPIC))
+
+
 def _smaller_k(k: int, fits: int, otherwise: str, also: str = "") -> str:
     """Advice towards the K the data fits, or, when K is already the smallest (`MIN_K`),
     what else to do (advising "K <= 2" to a K = 2 model helped no one)."""

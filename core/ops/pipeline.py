@@ -199,7 +199,7 @@ def run(dataset: str, paths: Sequence[str | Path] | None = None, *,
     elif production:
         production_model, damaged = _drift_step(note, dataset, version, production)
 
-    spec = saved_settings(dataset)
+    spec = saved_settings(dataset, version)
     if overrides:
         # Another engine's saved params (e.g. tomotopy's term_weight) do not carry over.
         kept = spec.params if overrides.get("engine", spec.engine) == spec.engine else {}

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from core.data import auth, datasets, store
-from core.errors import InputError, shown
+from core.errors import InputError, NotFoundError, shown
 from core.memory import releases_memory
 from core.model import metrics, namewords
 from core.model.corpus import Corpus
@@ -26,6 +26,7 @@ from core.model.engines import (  # noqa: F401  (re-exported: pages and tests re
     MIN_K,
     bow_matrix,
     check_param,
+    fitting_k,
     is_number,
     make_engine,
     size_warnings,
@@ -203,17 +204,24 @@ def engine_params(engine: Any) -> dict[str, Any]:
 save_settings = registry.save_settings  # the writer, beside the aliases promotion moves
 
 
-def saved_settings(dataset: str) -> TrainSpec:
+def saved_settings(dataset: str, version: int | None = None) -> TrainSpec:
     """How this dataset is trained: its saved settings, else the default engine with its
     defaults (production's settings are not read: the docstring said they were, and
-    `pipeline --export-dir` says "its saved settings, else the default")."""
+    `pipeline --export-dir` says "its saved settings, else the default") and a K no larger
+    than the campaigns of `version` (None: the latest) hold (`fitting_k`). The pipeline's
+    first model of the 16 Sony exports had the default K = 20, under a warning to try
+    K <= 3, and went to production with topic diversity 0.60 (K = 3: 0.93)."""
     row = store.query_one("SELECT settings FROM dataset_settings WHERE name = ?", [dataset])
     if row:
         s = json.loads(row[0])
         return TrainSpec(dataset=dataset, engine=s["engine"], k=int(s["k"]),
                          params=s.get("params", {}),
                          text=_plain_stopwords(TextConfig.from_dict(s["text"])))
-    return TrainSpec(dataset=dataset, engine=DEFAULT_ENGINE)
+    spec = TrainSpec(dataset=dataset, engine=DEFAULT_ENGINE)
+    try:
+        return spec.with_(k=fitting_k(spec.k, int(datasets.get(dataset, version).campaigns)))
+    except NotFoundError:  # not imported yet (`pipeline --from` asks before importing)
+        return spec
 
 
 def _plain_stopwords(text: TextConfig) -> TextConfig:
