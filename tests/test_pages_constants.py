@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+import ui
 from core.data import ingest
 from core.model.engines import ENGINES, SETTINGS
 from core.model.text import LANGUAGES, WEIGHTINGS
@@ -27,7 +28,7 @@ def test_train_page_choices_and_bounds_are_cores(home, small_csv):
     ok(at)
     assert at.number_input(key="train_k").value == train.MAX_K
     expected = train.size_warnings(train.MAX_K, 3)  # small_csv has 3 campaigns
-    assert expected and set(expected) <= {w.value for w in at.warning}
+    assert expected and {ui.message_text(w) for w in expected} <= {w.value for w in at.warning}
 
     next(box for box in at.selectbox if box.label == "Engine").set_value("gensim").run()
     alpha = next(box for box in ok(at).selectbox if box.label == "alpha")
