@@ -133,7 +133,7 @@ from core.model.metrics import coherence, topic_diversity  # noqa: E402
 from core.model.text import TextConfig  # noqa: E402
 
 DATASETS = {"bbc": "octis_bbc_news", "m10": "octis_m10", "wands": "wands_queries",
-            "wands-class": "wands_queries"}
+            "wands-class": "wands_queries", "sony": "sony_okg_ad_keywords/keyword"}
 
 # BERTopic paper (arXiv:2203.05794) Table 1, BBC News; LDA per K recomputed from its
 # raw JSONs. (label, K or None for the mean over K=10..50, NPMI, TD)
@@ -161,12 +161,18 @@ def load_corpus(dataset: str = "bbc", text: dict | None = None) -> Corpus:
     (`wands_queries/query.csv`, tab-separated: query_id, query, query_class) is raw
     English and goes through the product's own text pipeline: `wands` is one document
     per search query (~3 words), `wands-class` one per product class, its queries joined
-    (the "ad group" reading of its PROVENANCE; rows without a class left out).
+    (the "ad group" reading of its PROVENANCE; rows without a class left out). `sony` is
+    the 16 real Google Ads keyword reports, read and tokenised as an import trains them
+    (one campaign per file, Japanese and English terms, weighted by impressions).
     `text`: TextConfig overrides, e.g. {"bigrams": True} (phrases change the vocabulary,
     so NPMI is then measured over phrase tokens, not the published word list)."""
     # Word similarity and vectors are for neighbours only and do not change topics.
     overrides = {"soft_terms": False, "word_vectors": False, **(text or {})}
     path = shared_data() / DATASETS[dataset]
+    if dataset == "sony":
+        from core.data import readers
+
+        return Corpus.from_frame(readers.read_paths([path]).frame, TextConfig(**overrides))
     if dataset.startswith("wands"):
         import pandas as pd
 

@@ -109,7 +109,7 @@ def test_warnings_before_training_on_small_data() -> None:
     small_vocabulary = train.size_warnings(20, 3000, 150)
     assert len(small_vocabulary) == 1 and "150 words" in small_vocabulary[0]
     assert "Try K <= 15 or loosen" in small_vocabulary[0]
-    smallest = train.size_warnings(2, 6, 12)  # K = 2 cannot go lower: say what can change
+    smallest = train.size_warnings(2, 5, 12)  # K = 2 cannot go lower: say what can change
     assert len(smallest) == 2 and not any("Try K" in note for note in smallest)
     assert "import more campaigns" in smallest[0] and "loosen the vocabulary" in smallest[1]
 

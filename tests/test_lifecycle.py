@@ -241,7 +241,7 @@ def test_a_pipeline_model_that_cannot_serve_ends_in_a_clear_state(home):
 def test_a_dataset_no_one_chose_a_k_for_trains_the_k_its_campaigns_hold(home, tmp_path):
     """The pipeline's first model of the 16 Sony exports had the default K = 20, under its
     own warning to try K <= 3, and went to production with topic diversity 0.60. A dataset
-    with no saved settings now starts from the K its campaigns hold at 5 per topic (at most
+    with no saved settings now starts from the K its campaigns hold at 3 per topic (at most
     the default 20); a K given, or saved by a promotion, is kept."""
     from core.data import ingest
     from core.model.engines import DEFAULT_ENGINE, DEFAULTS
@@ -250,16 +250,16 @@ def test_a_dataset_no_one_chose_a_k_for_trains_the_k_its_campaigns_hold(home, tm
     default_k = DEFAULTS[DEFAULT_ENGINE]["k"]
     ingest.import_paths([demo_subset(tmp_path / "small.parquet", 40)], "small")
     ingest.import_paths([demo_subset(tmp_path / "more.parquet", 300)], "small")
-    assert train.saved_settings("small").k == default_k          # v2: 300 campaigns hold 60
-    assert train.saved_settings("small", 1).k == 8               # v1: 40 campaigns
+    assert train.saved_settings("small").k == default_k          # v2: 300 campaigns hold 100
+    assert train.saved_settings("small", 1).k == 13              # v1: 40 campaigns
     assert train.saved_settings("not imported yet").k == default_k
     ingest.import_paths([demo_subset(tmp_path / "few.parquet", 40)], "few")
     result = pipeline.run("few", overrides={"params": FAST_PARAMS})
-    assert (result.decision, registry.get(result.model_id)["k"]) == ("promoted", 8)
+    assert (result.decision, registry.get(result.model_id)["k"]) == ("promoted", 13)
     assert not any("is a lot" in w for w in result.warnings), result.warnings
-    # the promotion saved K = 8 as the dataset's recipe: more campaigns do not change it
+    # the promotion saved K = 13 as the dataset's recipe: more campaigns do not change it
     ingest.import_paths([demo_subset(tmp_path / "many.parquet", 300)], "few")
-    assert train.saved_settings("few").k == 8
+    assert train.saved_settings("few").k == 13
     given = pipeline.run("few", overrides={"k": 12, "params": FAST_PARAMS})
     assert registry.get(given.model_id)["k"] == 12
 

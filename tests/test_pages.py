@@ -191,16 +191,16 @@ def test_train_page_trains_a_model_with_progress(trained_home):
 
 def test_train_page_offers_the_k_a_small_dataset_holds(trained_home, tmp_path):
     """A dataset no one chose a K for was offered the default K = 20 under the page's own
-    warning that its campaigns hold K <= 8; every engine now starts from that K."""
+    warning that its campaigns hold K <= 13; every engine now starts from that K."""
     ingest.import_paths([demo_subset(tmp_path / "few.parquet", 40)], "few")
     at = ok(page("train"))
     at.selectbox(key="dataset_picker").set_value(("few", 1)).run()
-    assert ok(at).number_input(key="train_k").value == 8
+    assert ok(at).number_input(key="train_k").value == 13
     assert not [w.value for w in at.warning if "is a lot" in w.value]
     next(s for s in at.selectbox if s.label == "Engine").set_value("gensim").run()
-    assert ok(at).number_input(key="train_k").value == 8
-    at.number_input(key="train_k").set_value(12).run()  # the page still warns past it
-    assert [w.value for w in ok(at).warning if "K = 12 topics for 40 campaigns" in w.value]
+    assert ok(at).number_input(key="train_k").value == 13
+    at.number_input(key="train_k").set_value(20).run()  # the page still warns past it
+    assert [w.value for w in ok(at).warning if "K = 20 topics for 40 campaigns" in w.value]
 
 
 def test_train_page_settings_follow_the_dataset_picked(trained_home, tmp_path):

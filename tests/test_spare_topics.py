@@ -69,7 +69,7 @@ def test_a_coherent_topic_is_not_dropped_for_sharing_words(plain, counts) -> Non
 
 def test_spares_never_leave_fewer_than_five_documents_or_ten_words_per_topic() -> None:
     assert spare_topics.spare_count(20, 0.4, 3000, 2000) == 8
-    assert spare_topics.spare_count(20, 0.4, 110, 2000) == 2     # 110 // 5 = 22 topics
+    assert spare_topics.spare_count(20, 0.4, 66, 2000) == 2      # 66 // 3 = 22 topics
     assert spare_topics.spare_count(20, 0.4, 3000, 230) == 3     # 230 // 10 = 23 topics
     assert spare_topics.spare_count(8, 0.4, 14, 187) == 0        # the 16 Sony exports
     assert spare_topics.spare_count(20, 0.0, 3000, 2000) == 0

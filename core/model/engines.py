@@ -75,13 +75,18 @@ def tomotopy() -> Any:
         import tomotopy as tp
     return tp
 # How much data a topic needs. LDA estimates a topic from the campaigns that use it: with
-# fewer than ~5 campaigns per topic, topics become fragments of single campaigns (the
-# demo trains well at 3,000 / 40 = 75). Each topic is shown and scored by its top 10
+# fewer than ~3 campaigns per topic, topics become fragments of single campaigns (the
+# demo trains well at 3,000 / 50 = 60). 3 is what the sweep's own objective picks on
+# small samples (`bench/small_k.py`: 16-120 campaigns of the demo, BBC News and M10 and
+# the 16 Sony exports; its picks hold 1.5-5 per topic, median ~3, where the vocabulary
+# allows). It was 5, never measured: there it gave lower NPMI than 3 on 7 of the 10
+# samples where the two differ (equal on 16 M10 titles, higher on 30 BBC articles and on
+# 60 M10 titles, whose 47 words limit K). Each topic is shown and scored by its top 10
 # words: with fewer than 10 words per topic those lists must overlap, and below 7 per
 # topic diversity cannot reach the 0.7 floor of sweeps. Training warns below either
 # (`size_warnings`: `train`, the Train page and `CampaignModel.fit`), and spare topics never
 # take a corpus below them.
-CAMPAIGNS_PER_TOPIC = 5
+CAMPAIGNS_PER_TOPIC = 3
 WORDS_PER_TOPIC = 10
 MIN_K, MAX_K = 2, 500  # the K a model may have (the Train page's input takes the same)
 
