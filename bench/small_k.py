@@ -66,8 +66,7 @@ def main(argv: list[str] | None = None) -> None:
           "campaigns per topic, at most 20")
     for name, n in cases:
         started = time.perf_counter()
-        corpus = load_corpus("sony") if name == "sony" else (
-            sample_corpus(name, n))
+        corpus = load_corpus("sony") if name == "sony" else sample_corpus(name, n)
         rows = {k: scores(corpus, k, args.seeds) for k in KS
                 if k <= max(2, len(corpus) // 2) or k == DEFAULT_K}
         line = "  ".join(f"K{k} {npmi:+.3f}/{td:.2f}" for k, (npmi, td) in rows.items())
