@@ -35,7 +35,8 @@ def _setting_input(container, setting: Setting, value, key: str):
     return container.text_input(setting.label, value, **common)
 
 
-_RECIPE_KEYS = {"train_k", "train_word_vectors", "train_stopwords", "train_spark_sample"}
+_RECIPE_KEYS = {"train_k", "train_ks", "train_word_vectors", "train_stopwords",
+                "train_spark_sample"}
 
 
 def _start_settings_from(dataset: str) -> None:
@@ -139,8 +140,10 @@ if engine == "spark":  # a TrainSpec setting, not an engine one
                                        "campaigns when the dataset has more.")
 
 if mode == "Sweep":
-    ks = cols[0].multiselect("K values", [5, 8, 10, 12, 15, 20, 25, 30, 40, 50],
-                             default=[10, 20, 30], key="train_ks")
+    suggested = sweep.suggested_ks(int(defaults["k"]), campaign_count)
+    ks = cols[0].multiselect("K values", sorted({5, 8, 10, 12, 15, 20, 25, 30, 40, 50,
+                                                 *suggested}),
+                             default=suggested, key="train_ks")
     seeds = st.slider("Seeds per K (for stability)", 1, 5, 2, key="train_seeds")
     st.caption(f"{len(ks) * seeds} runs. Objective: {sweep.OBJECTIVE}.")
 else:

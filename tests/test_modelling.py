@@ -15,6 +15,14 @@ from core.serve import registry, score
 from core.serve.lookup import Lookup
 
 
+def test_a_sweep_is_suggested_around_the_datasets_k_within_what_it_holds() -> None:
+    """The Train page offered K = 10, 20, 30 to every dataset, the 16 Sony exports too."""
+    assert sweep.suggested_ks(20, 3000) == [10, 20, 30]    # what it offered: the default's
+    assert sweep.suggested_ks(50, 3000) == [25, 50, 75]    # the demo's production K
+    assert sweep.suggested_ks(5, 16) == [2, 5]             # Sony: 16 campaigns hold 5
+    assert sweep.suggested_ks(2, 5) == [2]                 # nothing smaller to try
+
+
 def test_sweep_registers_every_run_and_explains_its_choice(trained_home):
     before = len(registry.list_models())
     seen = []

@@ -201,6 +201,16 @@ def test_train_page_offers_the_k_a_small_dataset_holds(trained_home, tmp_path):
     assert ok(at).number_input(key="train_k").value == 13
     at.number_input(key="train_k").set_value(20).run()  # the page still warns past it
     assert [w.value for w in ok(at).warning if "K = 20 topics for 40 campaigns" in w.value]
+    # a sweep is offered K values around the dataset's K that its campaigns hold (it was
+    # 10, 20 and 30 for every dataset)
+    at.selectbox(key="dataset_picker").set_value(("demo", 1)).run()
+    next(s for s in at.selectbox if s.label == "Engine").set_value("tomotopy").run()
+    at.segmented_control(key="train_mode").set_value("Sweep").run()
+    demo_k = train.saved_settings("demo").k   # production's recipe
+    assert ok(at).multiselect(key="train_ks").value == [demo_k // 2, demo_k, demo_k * 3 // 2]
+    at.selectbox(key="dataset_picker").set_value(("few", 1)).run()
+    assert ok(at).multiselect(key="train_ks").value == [6, 13]
+    assert not [w.value for w in at.warning if "is a lot" in w.value]
 
 
 def test_train_page_settings_follow_the_dataset_picked(trained_home, tmp_path):
