@@ -1,7 +1,8 @@
 """Which K suits a small dataset? NPMI and diversity by K on small samples of four corpora.
 
 A dataset no one has chosen a K for starts from `core.model.engines.fitting_k`: the largest
-K up to 20 that its campaigns hold at `CAMPAIGNS_PER_TOPIC` (3) per topic. This prints,
+K up to 20 that its campaigns hold at `CAMPAIGNS_PER_TOPIC` (3) per topic and its words at
+`WORDS_PER_TOPIC` (10), as the pipeline trains it. This prints,
 for samples of n documents of the demo campaigns, OCTIS BBC News and M10 (a fixed random
 sample each, `bench.neighbors`' sampling) and the 16 real Sony keyword reports, the mean
 NPMI (gensim c_npmi of the top 10 words over the sample itself, as a model's metrics count
@@ -26,6 +27,7 @@ from core.model.engines import (
     CAMPAIGNS_PER_TOPIC,
     DEFAULT_ENGINE,
     DEFAULTS,
+    WORDS_PER_TOPIC,
     fitting_k,
     make_engine,
 )
@@ -63,23 +65,23 @@ def main(argv: list[str] | None = None) -> None:
     cases = [(name, n) for name in ("demo", "bbc", "m10") for n in args.sizes]
     cases.append(("sony", 16))
     print(f"K by NPMI / TD, mean of {args.seeds} seeds; rule: {CAMPAIGNS_PER_TOPIC} "
-          "campaigns per topic, at most 20")
+          f"campaigns and {WORDS_PER_TOPIC} words per topic, at most {DEFAULT_K}")
     for name, n in cases:
         started = time.perf_counter()
         corpus = load_corpus("sony") if name == "sony" else sample_corpus(name, n)
-        rows = {k: scores(corpus, k, args.seeds) for k in KS
-                if k <= max(2, len(corpus) // 2) or k == DEFAULT_K}
+        rule = fitting_k(DEFAULT_K, len(corpus), len(corpus.dictionary))
+        ks = sorted({k for k in KS if k <= max(2, len(corpus) // 2)} | {rule, DEFAULT_K})
+        rows = {k: scores(corpus, k, args.seeds) for k in ks}
         line = "  ".join(f"K{k} {npmi:+.3f}/{td:.2f}" for k, (npmi, td) in rows.items())
-        fit = [k for k, (_, td) in rows.items() if td >= DIVERSITY_FLOOR]
+        fit = [k for k, (_, td) in rows.items() if td >= DIVERSITY_FLOOR and k in KS]
         pick = max(fit, key=lambda k: rows[k][0]) if fit else None
-        rule = fitting_k(DEFAULT_K, len(corpus))
-        ruled = rows.get(rule)
+        ruled = rows[rule]
         print(f"{name} n={len(corpus)} ({len(corpus.dictionary)} words, "
               f"{time.perf_counter() - started:.0f} s): {line}")
         old = rows[DEFAULT_K]
         print(f"    sweep pick K={pick}"
               + (f" ({rows[pick][0]:+.3f}/{rows[pick][1]:.2f})" if pick else "")
-              + f"; rule K={rule}" + (f" ({ruled[0]:+.3f}/{ruled[1]:.2f})" if ruled else "")
+              + f"; rule K={rule} ({ruled[0]:+.3f}/{ruled[1]:.2f})"
               + f"; default K={DEFAULT_K} ({old[0]:+.3f}/{old[1]:.2f})", flush=True)
 
 

@@ -264,6 +264,33 @@ def test_a_dataset_no_one_chose_a_k_for_trains_the_k_its_campaigns_hold(home, tm
     assert registry.get(given.model_id)["k"] == 12
 
 
+def test_a_dataset_of_few_words_no_one_chose_a_k_for_trains_the_k_its_words_hold(home,
+                                                                                tmp_path):
+    """60 campaigns hold 20 topics, but 40 words only 4 (10 top words each): M10's 60 titles
+    keep 47 words, where K = 20 gave topic diversity 0.23 and the words' K = 4 0.97
+    (`bench/small_k.py`). The pipeline tokenises before training, so it counts the words."""
+    import itertools
+
+    import pandas as pd
+
+    from core.data import ingest
+    from tests.conftest import FAST_PARAMS
+
+    words = ["".join(p) for p in itertools.product(["ka", "lo", "mi", "nu", "pe"],
+                                                   ["bar", "dun", "fey", "gol", "hix",
+                                                    "jup", "kov", "lem"])]   # 40 words
+    rows = [{"campaign_id": f"C{i:02d}", "term": f"{words[(i + j) % 40]} "
+             f"{words[(i + j + 1) % 40]}"} for i in range(60) for j in range(0, 6, 2)]
+    pd.DataFrame(rows).to_parquet(tmp_path / "words.parquet", index=False)
+    ingest.import_paths([tmp_path / "words.parquet"], "words")
+    assert train.saved_settings("words").k == 20               # the campaigns alone
+    result = pipeline.run("words", overrides={"params": FAST_PARAMS})
+    model = registry.get(result.model_id)
+    assert model["vocab_size"] == 40 and model["k"] == 4
+    again = pipeline.run("words", overrides={"k": 6, "params": FAST_PARAMS})
+    assert registry.get(again.model_id)["k"] == 6                # a K given is kept
+
+
 def test_a_failure_after_training_leaves_production_untouched(trained_home, monkeypatch):
     production = registry.alias("production")
     counts = store.query("SELECT model_id, count(*) AS n FROM fingerprints GROUP BY ALL")

@@ -110,10 +110,14 @@ def size_warnings(k: int, campaigns: int, vocabulary: int | None = None) -> list
     return notes
 
 
-def fitting_k(k: int, campaigns: int) -> int:
-    """The largest K up to `k` that `campaigns` hold at CAMPAIGNS_PER_TOPIC per topic, never
-    below MIN_K: the K `size_warnings` advises, for a dataset no one chose a K for."""
-    return max(MIN_K, min(k, campaigns // CAMPAIGNS_PER_TOPIC))
+def fitting_k(k: int, campaigns: int, vocabulary: int | None = None) -> int:
+    """The largest K up to `k` that `campaigns` hold at CAMPAIGNS_PER_TOPIC per topic (and,
+    when given, a `vocabulary` at WORDS_PER_TOPIC words per topic), never below MIN_K: the
+    K `size_warnings` advises, for a dataset no one chose a K for."""
+    fits = campaigns // CAMPAIGNS_PER_TOPIC
+    if vocabulary is not None:
+        fits = min(fits, vocabulary // WORDS_PER_TOPIC)
+    return max(MIN_K, min(k, fits))
 
 
 def _smaller_k(k: int, fits: int, otherwise: str, also: str = "") -> str:

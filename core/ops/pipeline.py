@@ -206,6 +206,8 @@ def run(dataset: str, paths: Sequence[str | Path] | None = None, *,
         spec = spec.with_(**{k: v for k, v in overrides.items() if k in ("k", "engine")},
                           params={**kept, **overrides.get("params", {})})
     corpus, info = build_corpus(dataset, version, spec.text)
+    if "k" not in (overrides or {}):  # a K no one chose fits the words kept too
+        spec = spec.with_(k=saved_settings(dataset, version, len(corpus.vocabulary)).k)
     spec = spec.with_(dataset=info.name, version=info.version)
     result = train(spec, progress, corpus=_training_corpus(spec, corpus))
     note("train", model_id=result.model_id, dataset=info.label, engine=spec.engine, k=spec.k)

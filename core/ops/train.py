@@ -204,14 +204,16 @@ def engine_params(engine: Any) -> dict[str, Any]:
 save_settings = registry.save_settings  # the writer, beside the aliases promotion moves
 
 
-def saved_settings(dataset: str, version: int | None = None) -> TrainSpec:
+def saved_settings(dataset: str, version: int | None = None,
+                   vocabulary: int | None = None) -> TrainSpec:
     """How this dataset is trained: its saved settings, else the default engine with its
     defaults (production's settings are not read: the docstring said they were, and
     `pipeline --export-dir` says "its saved settings, else the default") and a K no larger
-    than the campaigns of `version` (None: the latest) hold (`fitting_k`). The pipeline's
-    first model of the 16 Sony exports had the default K = 20 and went to production with
-    NPMI -0.030 and topic diversity 0.59 below the floor 0.7 (K = 5: 0.097 / 0.87; seeds
-    0-2, `bench/small_k.py`)."""
+    than the campaigns of `version` (None: the latest) hold (`fitting_k`), nor, when the
+    caller has tokenised them, the `vocabulary` of words kept. The pipeline's first model
+    of the 16 Sony exports had the default K = 20 and went to production with NPMI -0.030
+    and topic diversity 0.59 below the floor 0.7 (K = 5: 0.097 / 0.87; seeds 0-2,
+    `bench/small_k.py`)."""
     row = store.query_one("SELECT settings FROM dataset_settings WHERE name = ?", [dataset])
     if row:
         s = json.loads(row[0])
@@ -220,7 +222,8 @@ def saved_settings(dataset: str, version: int | None = None) -> TrainSpec:
                          text=_plain_stopwords(TextConfig.from_dict(s["text"])))
     spec = TrainSpec(dataset=dataset, engine=DEFAULT_ENGINE)
     try:
-        return spec.with_(k=fitting_k(spec.k, int(datasets.get(dataset, version).campaigns)))
+        campaigns = int(datasets.get(dataset, version).campaigns)
+        return spec.with_(k=fitting_k(spec.k, campaigns, vocabulary))
     except NotFoundError:  # not imported yet (`pipeline --from` asks before importing)
         return spec
 
