@@ -163,7 +163,7 @@ def load_corpus(dataset: str = "bbc", text: dict | None = None) -> Corpus:
     per search query (~3 words), `wands-class` one per product class, its queries joined
     (the "ad group" reading of its PROVENANCE; rows without a class left out). `sony` is
     the 16 real Google Ads keyword reports, read and tokenised as an import trains them
-    (one campaign per file, Japanese and English terms, weighted by impressions).
+    (one campaign per file, Japanese and English terms, the default text settings).
     `text`: TextConfig overrides, e.g. {"bigrams": True} (phrases change the vocabulary,
     so NPMI is then measured over phrase tokens, not the published word list)."""
     # Word similarity and vectors are for neighbours only and do not change topics.

@@ -20,7 +20,7 @@ import argparse
 import statistics
 import time
 
-from bench.neighbors import load_demo, load_octis
+from bench.neighbors import demo_corpus, load_octis
 from bench.quality import load_corpus
 from core.model.corpus import Corpus
 from core.model.engines import (
@@ -32,7 +32,6 @@ from core.model.engines import (
     make_engine,
 )
 from core.model.metrics import DIVERSITY_FLOOR, coherence, topic_diversity
-from core.model.text import TextConfig
 
 KS = (2, 3, 4, 5, 6, 8, 10, 12, 16, 20)
 DEFAULT_K = DEFAULTS[DEFAULT_ENGINE]["k"]
@@ -41,8 +40,7 @@ DEFAULT_K = DEFAULTS[DEFAULT_ENGINE]["k"]
 def sample_corpus(name: str, n: int) -> Corpus:
     """n documents of corpus `name` as the product would tokenise them."""
     if name == "demo":
-        rows, _, _ = load_demo(n)
-        return Corpus.from_frame(rows, TextConfig())
+        return demo_corpus(n)[1]
     ids, docs, _, config = load_octis({"bbc": "octis_bbc_news", "m10": "octis_m10"}[name], n)
     return Corpus.from_texts(docs, ids=ids, config=config)
 

@@ -23,7 +23,7 @@ import pandas as pd
 from core.data import audit, auth, store
 from core.errors import InputError
 from core.model import metrics
-from core.model.engines import DEFAULTS, MAX_K, MIN_K, fitting_k
+from core.model.engines import DEFAULTS, MAX_K, fitting_k
 from core.model.metrics import DIVERSITY_FLOOR
 from core.ops.train import TrainResult, TrainSpec, build_corpus, train
 from core.progress import Progress
@@ -39,7 +39,7 @@ def suggested_ks(k: int, campaigns: int) -> list[int]:
     it, itself and half as much again, none above what the campaigns hold. At K = 20 that
     is the 10, 20 and 30 the Train page offered every dataset, where the 16 Sony exports
     (K = 5) were offered only K values their campaigns cannot hold."""
-    candidates = (max(MIN_K, k // 2), k, min(MAX_K, k + k // 2))
+    candidates = (k // 2, k, min(MAX_K, k + k // 2))  # fitting_k keeps them >= MIN_K
     return sorted({fitting_k(value, campaigns) for value in candidates})
 
 
