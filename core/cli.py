@@ -333,7 +333,9 @@ def _training_args(sweep: bool = False) -> Callable[[], list[Arg]]:
         from core.model.engines import DEFAULT_ENGINE, DEFAULTS, ENGINES
         k = DEFAULTS[DEFAULT_ENGINE]["k"]
         single = [] if sweep else [
-            arg("--k", type=integer, default=k, help="number of topics (default %(default)s)"),
+            arg("--k", type=integer,
+                help=f"number of topics (default: the dataset's saved settings, else what "
+                     f"its campaigns hold at 3 per topic, at most {k})"),
             arg("--seed", type=SEED, help="random seed (default: the engine's)"),
             arg("--alpha", type=_number_or_text,
                 help="document-topic prior (default: the engine's; gensim also takes "
@@ -468,6 +470,8 @@ def _spec(args: argparse.Namespace):
          _training_args())
 def _train(args: argparse.Namespace) -> Any:
     from core.ops import train
+    if args.k is None:  # the K the pipeline and the Train page start from, not always 20
+        args.k = train.saved_settings(args.dataset, args.version).k
     with _export_dir(args):
         result = train.train(_spec(args), progress_line)
     for warning in result.warnings:

@@ -238,11 +238,14 @@ def test_a_pipeline_model_that_cannot_serve_ends_in_a_clear_state(home):
     assert json.loads(again.stdout)["decision"] == "promoted"
 
 
-def test_a_dataset_no_one_chose_a_k_for_trains_the_k_its_campaigns_hold(home, tmp_path):
+def test_a_dataset_no_one_chose_a_k_for_trains_the_k_its_campaigns_hold(home, tmp_path,
+                                                                         capsys):
     """The pipeline's first model of the 16 Sony exports had the default K = 20, under its
     own warning to try K <= 3, and went to production with topic diversity 0.60. A dataset
     with no saved settings now starts from the K its campaigns hold at 3 per topic (at most
-    the default 20); a K given, or saved by a promotion, is kept."""
+    the default 20), in the pipeline and in `train` without `--k` (which trained 20 under
+    the same warning); a K given, or saved by a promotion, is kept."""
+    from core import cli
     from core.data import ingest
     from core.model.engines import DEFAULT_ENGINE, DEFAULTS
     from tests.conftest import FAST_PARAMS
@@ -253,6 +256,12 @@ def test_a_dataset_no_one_chose_a_k_for_trains_the_k_its_campaigns_hold(home, tm
     assert train.saved_settings("small").k == default_k          # v2: 300 campaigns hold 100
     assert train.saved_settings("small", 1).k == 13              # v1: 40 campaigns
     assert train.saved_settings("not imported yet").k == default_k
+    for argv, k in [([], 13), (["--k", "5"], 5)]:
+        assert cli.main(["train", "--dataset", "small", "--version", "1",
+                         "--iterations", "30", *argv]) == 0
+        trained = json.loads(capsys.readouterr().out)
+        assert (trained["k"], registry.get(trained["model_id"])["k"]) == (k, k)
+        assert not any("is a lot" in w for w in trained["warnings"]), trained["warnings"]
     ingest.import_paths([demo_subset(tmp_path / "few.parquet", 40)], "few")
     result = pipeline.run("few", overrides={"params": FAST_PARAMS})
     assert (result.decision, registry.get(result.model_id)["k"]) == ("promoted", 13)
