@@ -777,7 +777,8 @@ def _map(args: argparse.Namespace) -> Any:
              help="how much lower NPMI than production still promotes (default %(default)s)"),
          arg("--k", type=integer, default=None,
              help="number of topics (default: the dataset's saved settings, else what its "
-                  "campaigns and words hold at 3 and 10 per topic, at most 20)"),
+                  "campaigns and words hold at 3 and 10 per topic, at most 20, and 2/3 of "
+                  "that while its topics' diversity is below the floor 0.7)"),
          _engine_choice,
          SPARK_MASTER, EXPORT_DIR)
 def _pipeline(args: argparse.Namespace) -> Any:

@@ -300,6 +300,44 @@ def test_a_dataset_of_few_words_no_one_chose_a_k_for_trains_the_k_its_words_hold
     assert registry.get(again.model_id)["k"] == 6                # a K given is kept
 
 
+def test_a_k_no_one_chose_is_lowered_until_its_topics_reach_the_diversity_floor(home,
+                                                                                tmp_path):
+    """One demo vertical (94 campaigns of one industry) holds K = 19 by its size, but 19
+    topics of one industry repeat each other's top words: diversity 0.64, below the floor
+    0.7. The pipeline promoted that first model with a warning, and the gate then refused
+    every later retraining at the same saved K. Now it trains again at 2/3 of K until the
+    topics are above the floor; a K given is kept."""
+    import pandas as pd
+
+    from core.data import ingest
+    from core.model.engines import fitting_k
+    from core.ops.gate import DIVERSITY_FLOOR
+    from tests.conftest import DEMO_FILE, FAST_PARAMS
+
+    frame = pd.read_parquet(DEMO_FILE)
+    frame[frame["vertical"] == frame["vertical"].min()].to_parquet(tmp_path / "one.parquet")
+    ingest.import_paths([tmp_path / "one.parquet"], "one")
+    result = pipeline.run("one", overrides={"params": FAST_PARAMS})
+    trained = [step for step in result.steps if step["step"] == "train"]
+    ks = [step["k"] for step in trained]
+    words = registry.get(trained[0]["model_id"])["vocab_size"]
+    assert len(ks) >= 2 and ks[0] == fitting_k(20, 94, words), (ks, words)
+    assert all(b == round(a * 2 / 3) for a, b in zip(ks, ks[1:])), ks
+    diversity = [registry.get(step["model_id"])["metrics"]["diversity"] for step in trained]
+    assert all(d < DIVERSITY_FLOOR for d in diversity[:-1]) and diversity[-1] >= DIVERSITY_FLOOR
+    assert "below the floor" in trained[1]["retrained"]
+    assert (result.decision, result.model_id) == ("promoted", trained[-1]["model_id"])
+    assert registry.resolve("production") == trained[-1]["model_id"]
+    assert not any("below the floor" in w for w in result.warnings), result.warnings
+    assert len(registry.list_models("one")) == len(ks)        # the tries stay, unaliased
+    given = pipeline.run("one", overrides={"k": ks[0], "params": FAST_PARAMS})
+    assert [s["k"] for s in given.steps if s["step"] == "train"] == [ks[0]]
+    assert given.decision == "candidate" and "below the floor" in given.reason
+    # the promotion saved its K: the next retraining keeps it and is above the floor
+    again = pipeline.run("one", overrides={"params": FAST_PARAMS})
+    assert [s["k"] for s in again.steps if s["step"] == "train"] == [ks[-1]]
+
+
 def test_a_failure_after_training_leaves_production_untouched(trained_home, monkeypatch):
     production = registry.alias("production")
     counts = store.query("SELECT model_id, count(*) AS n FROM fingerprints GROUP BY ALL")

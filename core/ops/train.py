@@ -228,6 +228,13 @@ def saved_settings(dataset: str, version: int | None = None,
         return spec
 
 
+def has_saved_settings(dataset: str) -> bool:
+    """Whether someone chose how this dataset is trained (a promotion saved its recipe),
+    so that its K is kept as it is rather than fitted to the data."""
+    return store.query_one("SELECT 1 FROM dataset_settings WHERE name = ?",
+                           [dataset]) is not None
+
+
 def _plain_stopwords(text: TextConfig) -> TextConfig:
     """Saved text settings without the stop words that hold a control or invisible
     character: saved from a model promoted before such words were refused
