@@ -23,7 +23,11 @@ synthetic fingerprints (Dirichlet 0.1) and a synthetic keyword matrix (40 terms 
 campaign, Zipf over 20,000 words), topic-only and blended.
 
     .venv/bin/python -m bench.neighbors [--quick] [--engine gensim] [--weights 0.5,0.7]
-        [--param diversify=true]
+        [--param diversify=true] [--corpus PATH]
+
+`--corpus PATH` measures a labelled corpus of your own instead of the three (an OCTIS
+folder, or a CSV/TSV/Parquet file with a text and a `label` column: `bench.quality.read_own`;
+`--quick` samples 2,000 of it), through the product's own text pipeline.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 from sklearn.feature_extraction.text import TfidfVectorizer  # noqa: E402
 
-from bench.quality import parse_param  # noqa: E402
+from bench.quality import parse_param, read_own  # noqa: E402
 from core.model import term_vectors  # noqa: E402
 from core.model.corpus import Corpus  # noqa: E402
 from core.model.engines import DEFAULT_ENGINE, DEFAULTS, bow_matrix, make_engine  # noqa: E402
@@ -76,6 +80,17 @@ def load_octis(name: str, n: int | None) -> tuple[list[str], list[str], list[str
     frame = frame.iloc[sample(len(frame), n)]
     ids = [f"d{i}" for i in frame.index]
     return ids, frame["text"].tolist(), frame["label"].tolist(), TextConfig(pretokenized=True)
+
+
+def load_own(path: str, n: int | None) -> tuple[list[str], list[str], list[str], TextConfig]:
+    """(ids, documents, labels, text config) of a labelled corpus of your own."""
+    texts, labels, tokenised = read_own(path)
+    if labels is None:
+        raise SystemExit(f"{Path(path).name}: no labels: neighbour precision needs a "
+                         "`label` column (an OCTIS folder's third field)")
+    keep = sample(len(texts), n)
+    return ([f"d{i}" for i in keep], [texts[i] for i in keep], [labels[i] for i in keep],
+            TextConfig(pretokenized=tokenised))
 
 
 def load_demo(n: int | None) -> tuple[pd.DataFrame, list[str], list[str]]:
@@ -216,6 +231,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--param", action="append", default=[],
                         help="KEY=VALUE (JSON) engine override, e.g. diversify=true")
     parser.add_argument("--skip-latency", action="store_true")
+    parser.add_argument("--corpus", metavar="PATH",
+                        help="a labelled corpus of your own instead of M10, BBC and the demo")
     args = parser.parse_args(argv)
     weights = [float(w) for w in args.weights.split(",") if w]
     params = dict(parse_param(p) for p in args.param)
@@ -223,14 +240,17 @@ def main(argv: list[str] | None = None) -> None:
     print(f"engine {args.engine} {DEFAULTS[args.engine] | params}", flush=True)
 
     results = []
-    for name, n in [("octis_m10", n_m10), ("octis_bbc_news", n_bbc)]:
-        ids, docs, labels, config = load_octis(name, n)
+    corpora = ([(Path(args.corpus).name, load_own(args.corpus, n_m10))] if args.corpus else
+               [(name, load_octis(name, n))
+                for name, n in [("octis_m10", n_m10), ("octis_bbc_news", n_bbc)]])
+    for name, (ids, docs, labels, config) in corpora:
         corpus = Corpus.from_texts(docs, ids=ids, config=config)
         results += quality(name, corpus, docs, labels, args.engine, weights, params)
-    rows, corpus, labels = demo_corpus(n_demo)
-    per_campaign = rows.groupby("campaign_id", sort=False)["term"].agg(" ".join)
-    results += quality("demo", corpus, per_campaign.loc[corpus.campaign_ids].tolist(),
-                       labels, args.engine, weights, params)
+    if not args.corpus:
+        rows, corpus, labels = demo_corpus(n_demo)
+        per_campaign = rows.groupby("campaign_id", sort=False)["term"].agg(" ".join)
+        results += quality("demo", corpus, per_campaign.loc[corpus.campaign_ids].tolist(),
+                           labels, args.engine, weights, params)
     table = pd.DataFrame(results)
     print("\nprecision@10 of same-label neighbours (seconds = evaluation time)")
     print(table.pivot(index="method", columns="corpus", values="p@10")

@@ -20,6 +20,11 @@ defaults do not only suit long news articles. `--dataset wands` runs 480 real Wa
 search queries (~3 words each, one document per query) through the product's own text
 pipeline, `--dataset wands-class` the same queries joined per product class (188
 documents); both are tiny, the issue's other short-title corpus beside M10.
+`--corpus PATH` runs a corpus of your own instead (`read_own`: an OCTIS folder, or a
+CSV/TSV/Parquet/text file of one document per row), so that the defaults can be checked
+on data they were never tuned on:
+
+    .venv/bin/python -m bench.quality --corpus ~/titles.csv --k 20 --seeds 3 --quick
 
 How the defaults were picked (BBC, K=20, 1000 Gibbs iterations unless said; NPMI / TD;
 mean over the seeds listed; CPU seconds for 2 workers, wall is about half when the
@@ -154,7 +159,43 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
-def load_corpus(dataset: str = "bbc", text: dict | None = None) -> Corpus:
+TEXT_COLUMNS = ("text", "title", "document", "query", "term", "keyword")
+
+
+def read_own(path: str | Path) -> tuple[list[str], list[str] | None, bool]:
+    """(texts, labels or None, already tokenised) of a corpus of your own.
+
+    A folder is OCTIS's layout (`corpus.tsv`: tokenised text, split, label); a file holds
+    one document per row: Parquet, CSV or TSV (by its suffix) with a text column (the
+    first of `TEXT_COLUMNS` found, in any case, else its only column) and an optional
+    `label` column, or plain text (`.txt`), one document per line, without labels. Raw
+    text goes through the product's own text pipeline."""
+    import pandas as pd
+
+    path = Path(path).expanduser()
+    if path.is_dir():
+        frame = pd.read_csv(path / "corpus.tsv", sep="\t", header=None, quoting=3,
+                            keep_default_na=False, dtype=str)
+        return frame[0].tolist(), (frame[2].tolist() if frame.shape[1] > 2 else None), True
+    suffix = path.suffix.lower()
+    if suffix == ".txt":
+        return [line.rstrip("\r\n") for line in path.open(encoding="utf-8")], None, False
+    frame = (pd.read_parquet(path) if suffix == ".parquet" else
+             pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", dtype=str,
+                         keep_default_na=False))
+    by_name = {str(c).strip().lower(): c for c in frame.columns}
+    text = next((by_name[c] for c in TEXT_COLUMNS if c in by_name),
+                frame.columns[0] if len(frame.columns) == 1 else None)
+    if text is None:
+        raise SystemExit(f"{path.name}: no text column. Columns found: "
+                         f"{', '.join(map(str, frame.columns))}. Name it one of "
+                         f"{', '.join(TEXT_COLUMNS)}.")
+    labels = frame[by_name["label"]].astype(str).tolist() if "label" in by_name else None
+    return frame[text].fillna("").astype(str).tolist(), labels, False
+
+
+def load_corpus(dataset: str = "bbc", text: dict | None = None,
+                own: str | Path | None = None) -> Corpus:
     """The benchmark corpus `dataset`, every split, as one corpus.
 
     OCTIS corpora (bbc, m10) are text, split, label, already tokenised. WANDS
@@ -165,9 +206,15 @@ def load_corpus(dataset: str = "bbc", text: dict | None = None) -> Corpus:
     the 16 real Google Ads keyword reports, read and tokenised as an import trains them
     (one campaign per file, Japanese and English terms, the default text settings).
     `text`: TextConfig overrides, e.g. {"bigrams": True} (phrases change the vocabulary,
-    so NPMI is then measured over phrase tokens, not the published word list)."""
+    so NPMI is then measured over phrase tokens, not the published word list).
+    `own`: a corpus of your own instead (`read_own`)."""
     # Word similarity and vectors are for neighbours only and do not change topics.
     overrides = {"soft_terms": False, "word_vectors": False, **(text or {})}
+    if own is not None:
+        texts, _, tokenised = read_own(own)
+        if not tokenised:
+            return Corpus.from_texts(texts, config=TextConfig(**overrides))
+        return Corpus.from_texts(texts, config=_octis_config(overrides))
     path = shared_data() / DATASETS[dataset]
     if dataset == "sony":
         from core.data import readers
@@ -183,10 +230,12 @@ def load_corpus(dataset: str = "bbc", text: dict | None = None) -> Corpus:
         return Corpus.from_texts(frame["query"].tolist(), config=TextConfig(**overrides))
     texts = [line.rstrip("\n").split("\t")[0]
              for line in (path / "corpus.tsv").open(encoding="utf-8")]
-    # OCTIS already filtered the vocabulary; keep it exactly (published figures use it).
-    config = TextConfig(pretokenized=True, no_below=1, no_above=1.0, keep_n=10**6,
-                        **overrides)
-    return Corpus.from_texts(texts, config=config)
+    return Corpus.from_texts(texts, config=_octis_config(overrides))
+
+
+def _octis_config(overrides: dict) -> TextConfig:
+    """OCTIS already filtered the vocabulary; keep it exactly (published figures use it)."""
+    return TextConfig(pretokenized=True, no_below=1, no_above=1.0, keep_n=10**6, **overrides)
 
 
 def rows(quick: bool, extra: tuple[str, dict] | None) -> list[tuple[str, str, dict]]:
@@ -230,6 +279,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="K=20, default engine + OCTIS row")
     parser.add_argument("--seeds", type=int, default=1, help="seeds per cell (mean reported)")
     parser.add_argument("--dataset", choices=sorted(DATASETS), default="bbc")
+    parser.add_argument("--corpus", metavar="PATH",
+                        help="a corpus of your own instead of --dataset: an OCTIS folder, or "
+                             "a CSV/TSV/Parquet/.txt file, one document per row")
     parser.add_argument("--engine", choices=sorted(DEFAULTS), help="add a row for this engine")
     parser.add_argument("--param", action="append", default=[],
                         help="KEY=VALUE (JSON) override for the --engine row")
@@ -245,8 +297,10 @@ def main(argv: list[str] | None = None) -> None:
         plan = plan[-1:]
 
     started = time.perf_counter()
-    corpus = load_corpus(args.dataset, dict(parse_param(p) for p in args.text))
-    print(f"{args.dataset} {args.text or ''}: {len(corpus)} documents, "
+    corpus = load_corpus(args.dataset, dict(parse_param(p) for p in args.text), args.corpus)
+    name = Path(args.corpus).name if args.corpus else args.dataset
+    published = args.dataset == "bbc" and not args.corpus
+    print(f"{name} {args.text or ''}: {len(corpus)} documents, "
           f"{len(corpus.dictionary)} words, "
           f"loaded in {time.perf_counter() - started:.1f} s; {args.seeds} seed(s) per cell")
     header = (f"{'K':>3}  {'model':<52} {'NPMI':>7} {'TD':>6} {'train s':>8} {'cpu s':>6} "
@@ -265,11 +319,11 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{k:>3}  {label:<52} {mean('npmi'):>7.4f} {mean('td'):>6.3f} "
                   f"{mean('seconds'):>8.1f} {mean('cpu'):>6.1f} {mean('npmi_seconds'):>6.1f}"
                   f"{spread}", flush=True)
-        if args.dataset == "bbc":
+        if published:
             for label, pk, npmi, td in PUBLISHED_BBC:
                 if pk == k:
                     print(f"{k:>3}  {label:<52} {npmi:>7.4f} {td:>6.3f}")
-    if args.dataset == "bbc":
+    if published:
         for label, pk, npmi, td in PUBLISHED_BBC:
             if pk is None:
                 print(f"{'all':>3}  {label + ' (mean K=10..50)':<52} {npmi:>7.4f} {td:>6.3f}")
