@@ -166,10 +166,10 @@ def read_own(path: str | Path) -> tuple[list[str], list[str] | None, bool]:
     """(texts, labels or None, already tokenised) of a corpus of your own.
 
     A folder is OCTIS's layout (`corpus.tsv`: tokenised text, split, label); a file holds
-    one document per row: Parquet, CSV or TSV (by its suffix) with a text column (the
-    first of `TEXT_COLUMNS` found, in any case, else its only column) and an optional
-    `label` column, or plain text (`.txt`), one document per line, without labels. Raw
-    text goes through the product's own text pipeline."""
+    one document per row: Parquet, CSV or TSV (by its suffix, with a header row) with a
+    text column (the first of `TEXT_COLUMNS` found, in any case, else its only column) and
+    an optional `label` column, or plain text (`.txt`), one document per line, without
+    labels. Raw text goes through the product's own text pipeline."""
     import pandas as pd
 
     path = Path(path).expanduser()
