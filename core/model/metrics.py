@@ -267,8 +267,9 @@ def explain(scores: dict[str, Any]) -> list[str]:
     if isinstance(npmi, int | float) and npmi == npmi and npmi < 0.05:
         notes.append(npmi_note(npmi))
     diversity = scores.get("diversity")
-    if isinstance(diversity, int | float) and diversity < 0.7:
+    if isinstance(diversity, int | float) and diversity < DIVERSITY_FLOOR:
         notes.append(
-            f"Topic diversity is {diversity:.2f} (below 0.7): many topics share their top "
-            "words, so several topics say the same thing; fewer topics usually help.")
+            f"Topic diversity is {diversity:.2f} (below {DIVERSITY_FLOOR}): many topics "
+            "share their top words, so several topics say the same thing; fewer topics "
+            "usually help.")
     return notes
