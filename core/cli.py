@@ -481,14 +481,19 @@ def _train(args: argparse.Namespace) -> Any:
 
 @command("sweep", "train a grid of K (and alpha) × seeds, pick the best",
          _training_args(sweep=True),
-         arg("--ks", type=integer, nargs="+", required=True, help="values of K"),
+         arg("--ks", type=integer, nargs="+",
+             help="values of K (default: half the dataset's K, itself and half as much "
+                  "again, as far as its campaigns hold them; the Train page offers the same)"),
          arg("--seeds", type=SEED, nargs="+", default=[0, 1],
              help="random seeds, each K trained once per seed (default 0 1)"),
          arg("--alphas", nargs="+", help="alpha values to try as well"))
 def _sweep(args: argparse.Namespace) -> Any:
-    from core.ops import sweep
+    from core.data import datasets
+    from core.ops import sweep, train
     alphas = [_number_or_text(a) for a in args.alphas] if args.alphas else None
-    return sweep.sweep(_spec(args), args.ks, seeds=args.seeds, alphas=alphas,
+    ks = args.ks or sweep.suggested_ks(train.saved_settings(args.dataset, args.version).k,
+                                       int(datasets.get(args.dataset, args.version).campaigns))
+    return sweep.sweep(_spec(args), ks, seeds=args.seeds, alphas=alphas,
                        progress=progress_line).to_dict()
 
 

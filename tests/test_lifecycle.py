@@ -244,7 +244,8 @@ def test_a_dataset_no_one_chose_a_k_for_trains_the_k_its_campaigns_hold(home, tm
     own warning to try K <= 3, and went to production with topic diversity 0.60. A dataset
     with no saved settings now starts from the K its campaigns hold at 3 per topic (at most
     the default 20), in the pipeline and in `train` without `--k` (which trained 20 under
-    the same warning); a K given, or saved by a promotion, is kept."""
+    the same warning), and `sweep` without `--ks` sweeps around it (it required `--ks`);
+    a K given, or saved by a promotion, is kept."""
     from core import cli
     from core.data import ingest
     from core.model.engines import DEFAULT_ENGINE, DEFAULTS
@@ -262,6 +263,11 @@ def test_a_dataset_no_one_chose_a_k_for_trains_the_k_its_campaigns_hold(home, tm
         trained = json.loads(capsys.readouterr().out)
         assert (trained["k"], registry.get(trained["model_id"])["k"]) == (k, k)
         assert not any("is a lot" in w for w in trained["warnings"]), trained["warnings"]
+    # a sweep without --ks: around that K (half, itself), as the Train page offers it
+    assert cli.main(["sweep", "--dataset", "small", "--version", "1", "--seeds", "0",
+                     "--iterations", "30"]) == 0
+    swept = json.loads(capsys.readouterr().out)
+    assert sorted({c["k"] for c in swept["configurations"]}) == [6, 13], swept["configurations"]
     ingest.import_paths([demo_subset(tmp_path / "few.parquet", 40)], "few")
     result = pipeline.run("few", overrides={"params": FAST_PARAMS})
     assert (result.decision, registry.get(result.model_id)["k"]) == ("promoted", 13)
