@@ -309,7 +309,7 @@ def test_a_dataset_of_few_words_no_one_chose_a_k_for_trains_the_k_its_words_hold
 def test_a_k_no_one_chose_is_lowered_until_its_topics_reach_the_diversity_floor(home,
                                                                                 tmp_path):
     """One demo vertical (94 campaigns of one industry) holds K = 19 by its size, but 19
-    topics of one industry repeat each other's top words: diversity 0.64, below the floor
+    topics of one industry repeat each other's top words: diversity 0.65, below the floor
     0.7. The pipeline promoted that first model with a warning, and the gate then refused
     every later retraining at the same saved K. Now it trains again at 2/3 of K until the
     topics are above the floor; a K given is kept."""
