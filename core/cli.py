@@ -508,7 +508,7 @@ def _models(args: argparse.Namespace) -> Any:
         datasets.get(args.dataset)  # a typo is "No dataset named …", not [] (no models)
     records = table.drop(columns=["params", "timings"]).to_dict(orient="records")
     for record in records:  # poor scores explained in words
-        record["notes"] = metrics.explain(record["metrics"])
+        record["notes"] = metrics.explain(record["metrics"], record["k"])
     return records
 
 

@@ -123,6 +123,9 @@ def test_poor_scores_are_explained_in_words() -> None:
     assert explain({"npmi": 0.0, "diversity": 0.9})[0].startswith("NPMI is low (0.000")
     assert explain({"npmi": 0.2, "diversity": 0.9}) == []
     assert "diversity" in explain({"npmi": 0.2, "diversity": 0.5})[0].lower()
+    # with the model's K, a K to try: the step the pipeline takes for a K no one chose
+    assert explain({"npmi": 0.2, "diversity": 0.5}, 20)[0].endswith("usually help (try K = 13).")
+    assert explain({"npmi": 0.2, "diversity": 0.5}, 2)[0].endswith("usually help.")
 
 
 def test_unknown_words_tell_never_seen_from_dropped_by_the_filter(trained_home) -> None:

@@ -120,6 +120,14 @@ def fitting_k(k: int, campaigns: int, vocabulary: int | None = None) -> int:
     return max(MIN_K, min(k, fits))
 
 
+def fewer_topics(k: int) -> int:
+    """The K to try when K topics repeat each other's top words: 2/3 of it, at least MIN_K
+    (the pipeline's step for a K no one chose, `core.ops.pipeline._diverse_enough`; on
+    the demo's verticals alone it lifted every first model below the diversity floor above
+    it in one to three steps, `bench/diversity_floor.py`)."""
+    return max(MIN_K, round(k * 2 / 3))
+
+
 def _smaller_k(k: int, fits: int, otherwise: str, also: str = "") -> str:
     """Advice towards the K the data fits, or, when K is already the smallest (`MIN_K`),
     what else to do (advising "K <= 2" to a K = 2 model helped no one)."""

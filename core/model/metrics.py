@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from core.model.engines import Engine, bow_matrix
+from core.model.engines import Engine, bow_matrix, fewer_topics
 
 TOPN = 10
 MEASURES = ("c_npmi", "c_v", "u_mass")
@@ -255,8 +255,9 @@ def npmi_note(npmi: float) -> str:
             "weak. Compare a few values of K (a sweep), or add more campaigns.")
 
 
-def explain(scores: dict[str, Any]) -> list[str]:
-    """Poor scores in words, for pages and the CLI (empty when nothing looks poor).
+def explain(scores: dict[str, Any], k: int | None = None) -> list[str]:
+    """Poor scores in words, for pages and the CLI (empty when nothing looks poor); `k`,
+    the model's K, makes the advice on low diversity a K to try.
 
     NPMI (top-10 words, in [-1, 1]) is 0 when a topic's top words occur together as
     often as by chance; the BBC reference here scores 0.12-0.15, the demo at K = 40 0.26.
@@ -271,5 +272,6 @@ def explain(scores: dict[str, Any]) -> list[str]:
         notes.append(
             f"Topic diversity is {diversity:.2f} (below {DIVERSITY_FLOOR}): many topics "
             "share their top words, so several topics say the same thing; fewer topics "
-            "usually help.")
+            "usually help" + (f" (try K = {fewer_topics(k)})." if k and fewer_topics(k) < k
+                              else "."))
     return notes

@@ -30,7 +30,7 @@ from core.errors import (
     NotFoundError,
     TopicLabError,
 )
-from core.model.engines import MIN_K
+from core.model.engines import MIN_K, fewer_topics
 from core.ops import carry, deploy, drift, gate
 from core.ops.train import (
     TrainResult,
@@ -85,14 +85,14 @@ def _training_corpus(spec, corpus):
     return None if spec.engine == "spark" else corpus
 
 
-FEWER_TOPICS = 2 / 3   # each retraining's K, of the last one's
-RETRAININGS = 3        # at most, after the first training
+RETRAININGS = 3  # at most, after the first training
 
 
 def _diverse_enough(spec: TrainSpec, result: TrainResult, corpus, progress: Progress | None,
                     note: Callable[..., None]) -> TrainResult:
     """For a K no one chose: while the model's topic diversity is below the floor the gate
-    holds every later model to, train again at 2/3 of its K (at most `RETRAININGS` times);
+    holds every later model to, train again at 2/3 of its K (`fewer_topics`; at most
+    `RETRAININGS` times);
     the first model above the floor, else the most diverse. Without it a dataset whose
     first model is below the floor kept that model: it went to production as the first
     one, then the gate refused every monthly retraining at the same saved K. Of the demo's
@@ -103,7 +103,7 @@ def _diverse_enough(spec: TrainSpec, result: TrainResult, corpus, progress: Prog
     while (gate.below_floor(_diversity(result)) and spec.k > MIN_K
            and len(tries) <= RETRAININGS):
         below = (spec.k, _diversity(result))
-        spec = spec.with_(k=max(MIN_K, round(spec.k * FEWER_TOPICS)))
+        spec = spec.with_(k=fewer_topics(spec.k))
         result = train(spec, progress, corpus=_training_corpus(spec, corpus))
         tries.append(result)
         note("train", model_id=result.model_id, engine=spec.engine, k=spec.k,

@@ -155,7 +155,7 @@ def _train(spec, progress: Progress | None, sweep_id: str | None, exports: ExitS
         spark_session.quietly(lambda: spark_export.HadoopFS(session).delete(counts_at))
         raise
     return TrainResult(model_id, info.name, info.version, "spark", spec.k, scores, timings,
-                       warnings + metrics.explain(scores))
+                       warnings + metrics.explain(scores, spec.k))
 
 
 def exporting(label: str, writes: bool) -> str:

@@ -165,7 +165,7 @@ def train(spec: TrainSpec, progress: Progress | None = None, *, corpus: Corpus |
         name_words=words.to_dict(),
     )
     return TrainResult(model_id, info.name, info.version, spec.engine, spec.k, scores,
-                       timings, warnings + metrics.explain(scores))
+                       timings, warnings + metrics.explain(scores, spec.k))
 
 
 def _name_words(corpus: Corpus, info: Any) -> namewords.NameWords:
