@@ -170,12 +170,27 @@ def read_own(path: str | Path) -> tuple[list[str], list[str] | None, bool]:
     text column (the first of `TEXT_COLUMNS` found, in any case, else its only column) and
     an optional `label` column, or plain text (`.txt`), one document per line, without
     labels. Raw text goes through the product's own text pipeline."""
+    path = Path(path).expanduser()
+    source = path / "corpus.tsv" if path.is_dir() else path
+    if not source.is_file():
+        raise SystemExit(f"{source}: " + ("not a regular file (a device or a pipe)"
+                                          if source.exists() else "no such file") + (
+            " (a folder is read in OCTIS's layout, its corpus.tsv)" if path.is_dir() else ""))
+    try:
+        texts, labels, tokenised = _read_documents(path, source)
+    except (ValueError, OSError) as err:  # pandas' EmptyDataError and ParserError, decoding
+        raise SystemExit(f"{source.name}: not readable as a corpus: {err}") from None
+    if not any(text.strip() for text in texts):
+        raise SystemExit(f"{source.name}: no documents")
+    return texts, labels, tokenised
+
+
+def _read_documents(path: Path, source: Path) -> tuple[list[str], list[str] | None, bool]:
     import pandas as pd
 
-    path = Path(path).expanduser()
     if path.is_dir():
-        frame = pd.read_csv(path / "corpus.tsv", sep="\t", header=None, quoting=3,
-                            keep_default_na=False, dtype=str)
+        frame = pd.read_csv(source, sep="\t", header=None, quoting=3, keep_default_na=False,
+                            dtype=str)
         return frame[0].tolist(), (frame[2].tolist() if frame.shape[1] > 2 else None), True
     suffix = path.suffix.lower()
     if suffix == ".txt":

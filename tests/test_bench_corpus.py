@@ -61,5 +61,14 @@ def test_a_corpus_of_your_own_is_read_in_each_layout_and_refused_clearly(tmp_pat
     with pytest.raises(SystemExit, match=r"odd\.csv: no text column\. Columns found: "
                                          r"doc_id, body\. Name it one of text, title"):
         quality.read_own(tmp_path / "odd.csv")
+    (tmp_path / "empty.csv").write_bytes(b"")
+    (tmp_path / "header.csv").write_text("text\n", encoding="utf-8")
+    for path, message in [(tmp_path / "missing.csv", "missing.csv: no such file"),
+                          (tmp_path, "corpus.tsv: no such file (a folder is read in OCTIS"),
+                          ("/dev/null", "/dev/null: not a regular file (a device or a pipe)"),
+                          (tmp_path / "empty.csv", "empty.csv: not readable as a corpus: "),
+                          (tmp_path / "header.csv", "header.csv: no documents")]:
+        with pytest.raises(SystemExit, match=re.escape(message)):
+            quality.read_own(path)
     with pytest.raises(SystemExit, match=r"lines\.txt: no labels: .* `label` column"):
         neighbors.main(["--corpus", str(tmp_path / "lines.txt"), "--skip-latency"])
