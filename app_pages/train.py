@@ -14,25 +14,36 @@ from core.ops import carry, sweep, train
 from core.serve import registry
 
 
+def _starting_at(key: str, value):
+    """Start the keyed widget `key` at `value` unless it holds a value already, through
+    Session State, which the browser is told of. Deleting the key and passing `value` as
+    the widget's default (as `_start_settings_from` did alone) left the browser showing the
+    previous dataset's value: demo's K = 50 on a dataset of 94 campaigns, judged by the
+    page as its K = 20 (no warning) and sent back as 50 by the click on Start."""
+    if key not in st.session_state:
+        st.session_state[key] = value
+    return key
+
+
 def _setting_input(container, setting: Setting, value, key: str):
     """The widget of one engine setting (`core.model.engines.SETTINGS`), starting at `value`."""
     value = setting.resolve(value)
-    common = {"key": key, "help": setting.help}
+    common = {"help": setting.help}
     if setting.kind in ("int", "float"):  # a saved recipe outside the form's bounds: clamped
         kind = int if setting.kind == "int" else float
         low, high = kind(setting.low), kind(setting.high)
         return container.number_input(setting.label, low, high,
-                                      min(max(kind(value), low), high),
+                                      key=_starting_at(key, min(max(kind(value), low), high)),
                                       step=kind(setting.step) if setting.step else None,
                                       format=setting.format, **common)
     if setting.kind == "bool":
-        return container.toggle(setting.label, value=bool(value), **common)
+        return container.toggle(setting.label, key=_starting_at(key, bool(value)), **common)
     if setting.kind == "choice":
         choices = list(setting.choices)
-        return container.selectbox(setting.label, choices,
-                                   index=choices.index(value) if value in choices else 0,
-                                   **common)
-    return container.text_input(setting.label, value, **common)
+        return container.selectbox(
+            setting.label, choices,
+            key=_starting_at(key, value if value in choices else choices[0]), **common)
+    return container.text_input(setting.label, key=_starting_at(key, value), **common)
 
 
 _RECIPE_KEYS = {"train_k", "train_ks", "train_word_vectors", "train_stopwords",
@@ -82,8 +93,8 @@ with st.expander("Text settings", expanded=False):
                                format_func=lambda v: v or "nothing (every term once)")
     bigrams = left.toggle("Join frequent word pairs (bigrams)", value=saved.text.bigrams)
     word_vectors = left.toggle(
-        "Word vectors for similar campaigns", value=saved.text.word_vectors,
-        key="train_word_vectors",
+        "Word vectors for similar campaigns",
+        key=_starting_at("train_word_vectors", saved.text.word_vectors),
         help="Learn word2vec vectors on this dataset, so that similar campaigns also match "
              "words of alike meaning (\"urgent\" and \"emergency\" plumber). Adds word2vec "
              "to training (about 6 s on the 3,000 demo campaigns, 15 s on a million words); "
@@ -92,8 +103,9 @@ with st.expander("Text settings", expanded=False):
                                   saved.text.no_below)
     no_above = right.slider("…and at most this share of campaigns", 0.05, 1.0,
                             float(saved.text.no_above), 0.05)
-    stopwords = right.text_input("Extra stop words (comma separated)",
-                                 ", ".join(saved.text.extra_stopwords), key="train_stopwords")
+    stopwords = right.text_input(
+        "Extra stop words (comma separated)",
+        key=_starting_at("train_stopwords", ", ".join(saved.text.extra_stopwords)))
     refused = None
     try:
         extra_stopwords = parse_stopwords(stopwords)
@@ -135,7 +147,8 @@ for column, setting in zip(cols[1:], settings, strict=False):  # as many columns
                                         key=f"train_{engine}_{setting.name}")
 if engine == "spark":  # a TrainSpec setting, not an engine one
     sample = cols[1 + len(settings)].number_input("Metrics sample (campaigns)", 100, 10_000_000,
-                                  train.TrainSpec.sample, step=1000, key="train_spark_sample",
+                                  step=1000,
+                                  key=_starting_at("train_spark_sample", train.TrainSpec.sample),
                                   help="Coherence and perplexity are measured on this many "
                                        "campaigns when the dataset has more.")
 
@@ -143,12 +156,12 @@ if mode == "Sweep":
     suggested = sweep.suggested_ks(int(defaults["k"]), campaign_count)
     ks = cols[0].multiselect("K values", sorted({5, 8, 10, 12, 15, 20, 25, 30, 40, 50,
                                                  *suggested}),
-                             default=suggested, key="train_ks")
+                             key=_starting_at("train_ks", suggested))
     seeds = st.slider("Seeds per K (for stability)", 1, 5, 2, key="train_seeds")
     st.caption(f"{len(ks) * seeds} runs. Objective: {sweep.OBJECTIVE}.")
 else:
-    k = cols[0].number_input("Topics (K)", train.MIN_K, train.MAX_K, defaults["k"],
-                             key="train_k")
+    k = cols[0].number_input("Topics (K)", train.MIN_K, train.MAX_K,
+                             key=_starting_at("train_k", defaults["k"]))
     params["seed"] = st.number_input("Seed", 0, 10_000, 0)
 
 # Warn before training when K is large for the data (core.ops.train.size_warnings).

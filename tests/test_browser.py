@@ -116,3 +116,43 @@ def test_map_draws_campaigns_and_clusters(app, tmp_path):
     for cluster in seen:
         at = cells.index(cluster["name"])
         assert cells[at + 1:at + 3] == [str(cluster["campaigns"]), cluster["top_topics"]]
+
+
+def test_train_page_shows_the_k_of_the_dataset_picked(trained_home_template, tmp_path):
+    """Picking another dataset on the Train page starts its settings from that dataset's
+    recipe. AppTest saw the new K, but the browser kept showing the previous one (the page
+    deleted the widget's key, which the browser is not told of): demo's K on a dataset of
+    94 campaigns, judged by the page as the new K (no size warning) and sent back by the
+    click on Start, which trained it. Its own server: the import must not move the others'."""
+    import shutil
+
+    from core.ops import train
+    from tests.conftest import demo_subset
+
+    home = tmp_path / "home"
+    shutil.copytree(trained_home_template, home)
+    ok_json(cli("ingest", str(demo_subset(tmp_path / "few.parquet", 40)), "--dataset", "few",
+                home=home))
+    mp = pytest.MonkeyPatch()
+    mp.setenv("TOPICLAB_HOME", str(home))
+    try:
+        demo_k, few_k = train.saved_settings("demo").k, train.saved_settings("few").k
+    finally:
+        mp.undo()
+    assert demo_k != few_k
+    outside: list[str] = []
+    with streamlit_server(home) as url, browser_page(outside) as page:
+        page.goto(f"{url}/train")
+        k = page.get_by_label("Topics (K)")
+        k.wait_for(timeout=90_000)
+        shown = [k.input_value()]
+        for dataset, expected in [("few", few_k), ("demo", demo_k)]:
+            page.locator("[data-testid='stSelectbox']").filter(
+                has_text="Dataset version").locator("input").click()
+            page.get_by_role("option", name=f"{dataset} v1").click()
+            page.get_by_label("Topics (K)").and_(
+                page.locator(f"input[value='{expected}']")).wait_for(timeout=30_000)
+            shown.append(page.get_by_label("Topics (K)").input_value())
+        page.screenshot(path=str(tmp_path / "train.png"), full_page=True)
+    assert shown == [str(demo_k), str(few_k), str(demo_k)]
+    assert outside == []
