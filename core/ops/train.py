@@ -214,7 +214,7 @@ def saved_settings(dataset: str, version: int | None = None,
     of the 16 Sony exports had the default K = 20 and went to production with NPMI -0.030
     and topic diversity 0.59 below the floor 0.7 (K = 5: 0.097 / 0.87; seeds 0-2,
     `bench/small_k.py`)."""
-    row = store.query_one("SELECT settings FROM dataset_settings WHERE name = ?", [dataset])
+    row = _settings_row(dataset)
     if row:
         s = json.loads(row[0])
         return TrainSpec(dataset=dataset, engine=s["engine"], k=int(s["k"]),
@@ -231,8 +231,11 @@ def saved_settings(dataset: str, version: int | None = None,
 def has_saved_settings(dataset: str) -> bool:
     """Whether someone chose how this dataset is trained (a promotion saved its recipe),
     so that its K is kept as it is rather than fitted to the data."""
-    return store.query_one("SELECT 1 FROM dataset_settings WHERE name = ?",
-                           [dataset]) is not None
+    return _settings_row(dataset) is not None
+
+
+def _settings_row(dataset: str) -> tuple | None:
+    return store.query_one("SELECT settings FROM dataset_settings WHERE name = ?", [dataset])
 
 
 def _plain_stopwords(text: TextConfig) -> TextConfig:
