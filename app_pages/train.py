@@ -46,7 +46,7 @@ def _setting_input(container, setting: Setting, value, key: str):
     return container.text_input(setting.label, key=_starting_at(key, value), **common)
 
 
-_RECIPE_KEYS = {"train_k", "train_ks", "train_word_vectors", "train_stopwords",
+_RECIPE_KEYS = {"train_k", "train_fit_k", "train_ks", "train_word_vectors", "train_stopwords",
                 "train_spark_sample"}
 
 
@@ -160,8 +160,17 @@ if mode == "Sweep":
     seeds = st.slider("Seeds per K (for stability)", 1, 5, 2, key="train_seeds")
     st.caption(f"{len(ks) * seeds} runs. Objective: {sweep.OBJECTIVE}.")
 else:
-    k = cols[0].number_input("Topics (K)", train.MIN_K, train.MAX_K,
-                             key=_starting_at("train_k", defaults["k"]))
+    # A dataset no one chose a K for is fitted as the pipeline and `train` fit it
+    # (`train.train_fitted`); a promotion saves the K, which is then kept.
+    fit_k = st.toggle("Fit K to the data", key=_starting_at(
+        "train_fit_k", not train.has_saved_settings(name)),
+        help="Start from the K the campaigns and words hold (3 campaigns and 10 words per "
+             "topic, at most the engine's default) and train again at 2/3 of it while the "
+             "topics repeat each other's top words (diversity below the floor the gate "
+             "holds models to). Off: train exactly the K given.")
+    k = cols[0].number_input("Topics (K)", train.MIN_K, train.MAX_K, disabled=fit_k,
+                             key=_starting_at("train_k", defaults["k"]),
+                             help="With Fit K to the data on: the most it starts from.")
     params["seed"] = st.number_input("Seed", 0, 10_000, 0)
 
 # Warn before training when K is large for the data (core.ops.train.size_warnings).
@@ -195,11 +204,17 @@ if run:
             st.markdown(f"**Chosen model:** `{result.best_model_id}` — {result.explanation}")
             st.dataframe(result.table, hide_index=True)
         else:
-            result = train.train(spec, progress)
+            result = (train.train_fitted if fit_k else train.train)(spec, progress)
             progress(1, 1, "Done.")
             st.session_state.pop("training_started", None)
             before_start.empty()
-            st.success(f"Trained `{result.model_id}` in {sum(result.timings.values()):.1f} s.")
+            st.success(f"Trained `{result.model_id}` (K = {result.k}) in "
+                       f"{sum(result.timings.values()):.1f} s.")
+            if result.tries:
+                st.caption("K tried: " + " → ".join(
+                    f"{t['k']} (diversity {t['diversity']:.2f}"
+                    f"{', kept' if t['model_id'] == result.model_id else ''})"
+                    for t in result.tries) + ". The others stay on Compare, unaliased.")
             if engine == "spark":
                 ran = registry.load(result.model_id).engine.fit_info_
                 st.caption(f"Ran on Spark {ran.get('spark_version')} at `{ran.get('master')}` "

@@ -327,15 +327,18 @@ def _export_dir(args: argparse.Namespace):
     return spark_export.chosen(location)
 
 
+# `train` and `pipeline` fit a K no one chose the same way (`core.ops.train.train_fitted`)
+K_HELP = ("number of topics (default: the dataset's saved settings, else what its campaigns "
+          "and words hold at 3 and 10 per topic, at most 20, and 2/3 of that while its "
+          "topics' diversity is below the floor 0.7)")
+
+
 def _training_args(sweep: bool = False) -> Callable[[], list[Arg]]:
     """`train`'s and `sweep`'s arguments (a sweep takes K, seeds and alphas as lists)."""
     def build() -> list[Arg]:
-        from core.model.engines import DEFAULT_ENGINE, DEFAULTS, ENGINES
-        k = DEFAULTS[DEFAULT_ENGINE]["k"]
+        from core.model.engines import DEFAULT_ENGINE, ENGINES
         single = [] if sweep else [
-            arg("--k", type=integer,
-                help=f"number of topics (default: the dataset's saved settings, else what "
-                     f"its campaigns hold at 3 per topic, at most {k})"),
+            arg("--k", type=integer, help=K_HELP),
             arg("--seed", type=SEED, help="random seed (default: the engine's)"),
             arg("--alpha", type=_number_or_text,
                 help="document-topic prior (default: the engine's; gensim also takes "
@@ -470,10 +473,14 @@ def _spec(args: argparse.Namespace):
          _training_args())
 def _train(args: argparse.Namespace) -> Any:
     from core.ops import train
+    fitted = args.k is None and not train.has_saved_settings(args.dataset)
     if args.k is None:  # the K the pipeline and the Train page start from, not always 20
         args.k = train.saved_settings(args.dataset, args.version).k
-    with _export_dir(args):
-        result = train.train(_spec(args), progress_line)
+    with _export_dir(args):  # a K no one chose is fitted to the data as the pipeline does
+        result = (train.train_fitted if fitted else train.train)(_spec(args), progress_line)
+    for tried in result.tries[1:]:
+        print(f"note: {tried['retrained']}: trained K = {tried['k']} as well",
+              file=sys.stderr)
     for warning in result.warnings:
         print(f"warning: {printable(warning)}", file=sys.stderr)
     return result.to_dict()
@@ -780,10 +787,7 @@ def _map(args: argparse.Namespace) -> Any:
              help="files or folders to import first as a new version"),
          arg("--tolerance", type=number(0, 2), default=0.02,
              help="how much lower NPMI than production still promotes (default %(default)s)"),
-         arg("--k", type=integer, default=None,
-             help="number of topics (default: the dataset's saved settings, else what its "
-                  "campaigns and words hold at 3 and 10 per topic, at most 20, and 2/3 of "
-                  "that while its topics' diversity is below the floor 0.7)"),
+         arg("--k", type=integer, default=None, help=K_HELP),
          _engine_choice,
          SPARK_MASTER, EXPORT_DIR)
 def _pipeline(args: argparse.Namespace) -> Any:

@@ -135,6 +135,7 @@ def test_train_page_offers_btm_and_trains_it(home, tmp_path):
     [engine] = [s for s in at.selectbox if s.label == "Engine"]
     engine.set_value("btm").run()
     assert [t.label for t in at.toggle if t.label == "Background topic"]
+    at.toggle(key="train_fit_k").set_value(False).run()   # exactly K = 3
     at.number_input(key="train_k").set_value(3)
     at.number_input(key="train_btm_iterations").set_value(60)
     ok(at.button(key="train_start").click().run())

@@ -143,16 +143,17 @@ def test_train_page_shows_the_k_of_the_dataset_picked(trained_home_template, tmp
     outside: list[str] = []
     with streamlit_server(home) as url, browser_page(outside) as page:
         page.goto(f"{url}/train")
-        k = page.get_by_label("Topics (K)")
+        k = page.get_by_role("spinbutton", name="Topics (K)")
+        fit = page.get_by_role("switch", name="Fit K to the data")
         k.wait_for(timeout=90_000)
-        shown = [k.input_value()]
+        shown = [(k.input_value(), fit.is_checked())]
         for dataset, expected in [("few", few_k), ("demo", demo_k)]:
             page.locator("[data-testid='stSelectbox']").filter(
                 has_text="Dataset version").locator("input").click()
             page.get_by_role("option", name=f"{dataset} v1").click()
-            page.get_by_label("Topics (K)").and_(
-                page.locator(f"input[value='{expected}']")).wait_for(timeout=30_000)
-            shown.append(page.get_by_label("Topics (K)").input_value())
+            k.and_(page.locator(f"input[value='{expected}']")).wait_for(timeout=30_000)
+            shown.append((k.input_value(), fit.is_checked()))
         page.screenshot(path=str(tmp_path / "train.png"), full_page=True)
-    assert shown == [str(demo_k), str(few_k), str(demo_k)]
+    # the K a dataset no one chose a K for starts from is fitted to its data (the switch)
+    assert shown == [(str(demo_k), False), (str(few_k), True), (str(demo_k), False)]
     assert outside == []

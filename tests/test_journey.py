@@ -202,6 +202,8 @@ def walk(j: Journey, page, fresh_home: Path) -> None:
     # Train a small model on them (the Train page starts on the active dataset).
     j.go("Train")
     assert page.get_by_role("combobox", name="Dataset version").input_value() == "sony v1"
+    page.get_by_text("Fit K to the data").click()   # on for a dataset new to training
+    j.idle()
     k = page.get_by_role("spinbutton", name="Topics (K)")
     k.fill("3")
     k.press("Tab")

@@ -307,18 +307,27 @@ def test_a_dataset_of_few_words_no_one_chose_a_k_for_trains_the_k_its_words_hold
 
 
 def test_a_k_no_one_chose_is_lowered_until_its_topics_reach_the_diversity_floor(home,
-                                                                                tmp_path):
+                                                                                tmp_path,
+                                                                                capsys):
     """One demo vertical (94 campaigns of one industry) holds K = 19 by its size, but 19
     topics of one industry repeat each other's top words: diversity 0.65, below the floor
     0.7. The pipeline promoted that first model with a warning, and the gate then refused
     every later retraining at the same saved K. Now it trains again at 2/3 of K until the
-    topics are above the floor; a K given is kept."""
+    topics are above the floor, and so does `train` without `--k` (which trained K = 20,
+    counting the campaigns only); a K given is kept."""
     import itertools
 
     import pandas as pd
 
+    from core import cli
     from core.data import ingest
-    from core.model.engines import fitting_k
+    from core.model.engines import (
+        CAMPAIGNS_PER_TOPIC,
+        DEFAULT_ENGINE,
+        DEFAULTS,
+        WORDS_PER_TOPIC,
+        fitting_k,
+    )
     from core.ops.gate import DIVERSITY_FLOOR
     from tests.conftest import DEMO_FILE, FAST_PARAMS
 
@@ -326,6 +335,17 @@ def test_a_k_no_one_chose_is_lowered_until_its_topics_reach_the_diversity_floor(
     frame = frame[frame["vertical"] == frame["vertical"].min()]
     frame.to_parquet(tmp_path / "one.parquet")
     ingest.import_paths([tmp_path / "one.parquet"], "one")
+    assert cli.main(["train", "--dataset", "one", "--iterations",
+                     str(FAST_PARAMS["iterations"]), "--seed", str(FAST_PARAMS["seed"])]) == 0
+    out, err = capsys.readouterr()
+    alone = json.loads(out)
+    assert len(alone["tries"]) >= 2 and alone["model_id"] == alone["tries"][-1]["model_id"]
+    assert alone["k"] == alone["tries"][-1]["k"] < alone["tries"][0]["k"], alone["tries"]
+    assert f"below the floor {DIVERSITY_FLOOR}: trained K = {alone['k']} as well" in err
+    assert registry.list_models("one")["aliases"].map(len).sum() == 0   # nothing promoted
+    for said in (f"at {CAMPAIGNS_PER_TOPIC} and {WORDS_PER_TOPIC} per topic",  # --help
+                 f"at most {DEFAULTS[DEFAULT_ENGINE]['k']}", f"floor {DIVERSITY_FLOOR}"):
+        assert said in cli.K_HELP, said
     result = pipeline.run("one", overrides={"params": FAST_PARAMS})
     trained = [step for step in result.steps if step["step"] == "train"]
     ks = [step["k"] for step in trained]
@@ -339,7 +359,8 @@ def test_a_k_no_one_chose_is_lowered_until_its_topics_reach_the_diversity_floor(
     assert (result.decision, result.model_id) == ("promoted", trained[-1]["model_id"])
     assert registry.resolve("production") == trained[-1]["model_id"]
     assert not any("below the floor" in w for w in result.warnings), result.warnings
-    assert len(registry.list_models("one")) == len(ks)        # the tries stay, unaliased
+    assert [t["k"] for t in alone["tries"]] == ks                   # as `train` tried
+    assert len(registry.list_models("one")) == 2 * len(ks)    # the tries stay, unaliased
     given = pipeline.run("one", overrides={"k": ks[0], "params": FAST_PARAMS})
     assert [s["k"] for s in given.steps if s["step"] == "train"] == [ks[0]]
     assert given.decision == "candidate" and "below the floor" in given.reason

@@ -199,7 +199,8 @@ def test_train_page_offers_the_k_a_small_dataset_holds(trained_home, tmp_path):
     assert not [w.value for w in at.warning if "is a lot" in w.value]
     next(s for s in at.selectbox if s.label == "Engine").set_value("gensim").run()
     assert ok(at).number_input(key="train_k").value == 13
-    at.number_input(key="train_k").set_value(20).run()  # the page still warns past it
+    at.toggle(key="train_fit_k").set_value(False).run()  # K as given: warned past it
+    at.number_input(key="train_k").set_value(20).run()
     assert [w.value for w in ok(at).warning if "K = 20 topics for 40 campaigns" in w.value]
     # a sweep is offered K values around the dataset's K that its campaigns hold (it was
     # 10, 20 and 30 for every dataset)
@@ -211,6 +212,39 @@ def test_train_page_offers_the_k_a_small_dataset_holds(trained_home, tmp_path):
     at.selectbox(key="dataset_picker").set_value(("few", 1)).run()
     assert ok(at).multiselect(key="train_ks").value == [6, 13]
     assert not [w.value for w in at.warning if "is a lot" in w.value]
+
+
+def test_train_page_fits_a_k_no_one_chose_as_the_pipeline_does(trained_home, tmp_path):
+    """One demo vertical (94 campaigns of one industry): the page offered K = 20 by the
+    campaigns alone, and Start trained it, below the diversity floor the gate holds models
+    to, where the pipeline and `train` fit K to the words and lower it until the topics are
+    distinct. With "Fit K to the data" (on for a dataset no one chose a K for) the page
+    does the same; off, it trains exactly the K given; demo's saved K starts it off."""
+    from core.ops.gate import DIVERSITY_FLOOR
+    from tests.conftest import DEMO_FILE
+
+    frame = pd.read_parquet(DEMO_FILE)
+    frame[frame["vertical"] == frame["vertical"].min()].to_parquet(tmp_path / "one.parquet")
+    ingest.import_paths([tmp_path / "one.parquet"], "one")
+    at = ok(page("train"))
+    assert at.toggle(key="train_fit_k").value is False             # demo: K saved
+    at.selectbox(key="dataset_picker").set_value(("one", 1)).run()
+    assert ok(at).toggle(key="train_fit_k").value is True
+    assert at.number_input(key="train_k").disabled
+    at.number_input(key="train_tomotopy_iterations").set_value(150)
+    ok(at.button(key="train_start").click().run())
+    newest = registry.list_models("one")
+    kept = registry.get(at.session_state["trained_model"])
+    assert len(newest) >= 2 and kept["metrics"]["diversity"] >= DIVERSITY_FLOOR
+    [tried] = [c.value for c in at.caption if c.value.startswith("K tried: ")]
+    assert tried.count(" → ") == len(newest) - 1 and f"{kept['k']} (diversity " in tried
+    assert f"(K = {kept['k']})" in at.success[0].value
+    at.toggle(key="train_fit_k").set_value(False).run()
+    at.number_input(key="train_k").set_value(kept["k"] + 1)
+    ok(at.button(key="train_start").click().run())
+    assert len(registry.list_models("one")) == len(newest) + 1
+    assert registry.list_models("one").iloc[0]["k"] == kept["k"] + 1
+    assert not [c for c in at.caption if c.value.startswith("K tried: ")]
 
 
 def test_train_page_settings_follow_the_dataset_picked(trained_home, tmp_path):

@@ -1610,6 +1610,7 @@ def test_train_page_offers_spark_and_shows_where_it_ran(home_with_model):
     assert not at.exception, [e.value for e in at.exception]
     at.text_input(key="train_spark_master").set_value(MASTER)
     at.number_input(key="train_spark_iterations").set_value(3)
+    at.toggle(key="train_fit_k").set_value(False).run()   # one Spark training, K = 3
     at.number_input(key="train_k").set_value(3)
     at.button(key="train_start").click().run()
     assert not at.exception and not at.error, [e.value for e in (*at.exception, *at.error)]

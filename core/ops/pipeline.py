@@ -30,15 +30,13 @@ from core.errors import (
     NotFoundError,
     TopicLabError,
 )
-from core.model.engines import fewer_topics
 from core.ops import carry, deploy, drift, gate
 from core.ops.train import (
-    TrainResult,
-    TrainSpec,
     build_corpus,
     has_saved_settings,
     saved_settings,
     train,
+    train_fitted,
 )
 from core.progress import Progress
 from core.serve import registry
@@ -83,43 +81,6 @@ def _training_corpus(spec, corpus):
     as `train --engine spark` does; fitting MLlib on this process's corpus exported
     nothing. The local corpus stays the gate's reference either way."""
     return None if spec.engine == "spark" else corpus
-
-
-RETRAININGS = 3  # at most, after the first training
-
-
-def _diverse_enough(spec: TrainSpec, result: TrainResult, corpus, progress: Progress | None,
-                    note: Callable[..., None]) -> TrainResult:
-    """For a K no one chose: while the model's topic diversity is below the floor the gate
-    holds every later model to, train again at 2/3 of its K (`fewer_topics`; at most
-    `RETRAININGS` times); the first model above the floor, else the most diverse, goes on.
-    Without it a dataset whose first model is below the floor kept that model: it went to
-    production as the first one, then the gate refused every monthly retraining at the
-    same saved K. Of the demo's 46 verticals imported alone, 16 start below the floor and
-    all 16 end above it (one, 94 campaigns: K = 19 diversity 0.66, K = 13 0.70;
-    `bench/diversity_floor.py`, README, Lifecycle). The models trained on the way stay
-    registered without an alias."""
-    tries = [result]
-    while (gate.below_floor(_diversity(result)) and fewer_topics(spec.k) < spec.k
-           and len(tries) <= RETRAININGS):
-        below = (spec.k, _diversity(result))
-        spec = spec.with_(k=fewer_topics(spec.k))
-        result = train(spec, progress, corpus=_training_corpus(spec, corpus))
-        tries.append(result)
-        note("train", model_id=result.model_id, engine=spec.engine, k=spec.k,
-             retrained=f"K = {below[0]} had topic diversity {below[1]:.2f}, below the floor "
-                       f"{gate.DIVERSITY_FLOOR}")
-    if gate.below_floor(_diversity(result)) and len(tries) > 1:
-        result = max(tries, key=_diversity)
-        note("train", kept=result.model_id, k=result.k,
-             reason=f"no K tried reached topic diversity {gate.DIVERSITY_FLOOR}; "
-                    f"the most diverse ({_diversity(result):.2f}) goes on")
-    return result
-
-
-def _diversity(result: TrainResult) -> float:
-    value = result.metrics.get("diversity")
-    return float(value) if isinstance(value, int | float) else 1.0
 
 
 def _drift_step(note: Callable[..., None], dataset: str, version: int | None,
@@ -251,14 +212,18 @@ def run(dataset: str, paths: Sequence[str | Path] | None = None, *,
         spec = spec.with_(**{k: v for k, v in overrides.items() if k in ("k", "engine")},
                           params={**kept, **overrides.get("params", {})})
     corpus, info = build_corpus(dataset, version, spec.text)
-    fitted = "k" not in (overrides or {}) and not has_saved_settings(dataset)
-    if fitted:  # a K no one chose fits the words kept too
-        spec = spec.with_(k=saved_settings(dataset, version, len(corpus.vocabulary)).k)
     spec = spec.with_(dataset=info.name, version=info.version)
-    result = train(spec, progress, corpus=_training_corpus(spec, corpus))
-    note("train", model_id=result.model_id, dataset=info.label, engine=spec.engine, k=spec.k)
-    if fitted:
-        result = _diverse_enough(spec, result, corpus, progress, note)
+    if "k" not in (overrides or {}) and not has_saved_settings(dataset):  # a K no one chose
+        result = train_fitted(spec, progress, corpus=corpus)
+    else:
+        result = train(spec, progress, corpus=_training_corpus(spec, corpus))
+    for tried in result.tries or [{"model_id": result.model_id, "k": result.k}]:
+        note("train", model_id=tried["model_id"], dataset=info.label, engine=spec.engine,
+             k=tried["k"], **{"retrained": tried["retrained"]} if "retrained" in tried else {})
+    if result.tries and result.model_id != result.tries[-1]["model_id"]:
+        note("train", kept=result.model_id, k=result.k,
+             reason=f"no K tried reached topic diversity {gate.DIVERSITY_FLOOR}; the most "
+                    f"diverse ({result.metrics['diversity']:.2f}) goes on")
 
     # Both models are judged on the same data: the whole version just trained on. Whether
     # the model may serve at all is found once, for the gate and the promotion, and its
