@@ -131,6 +131,14 @@ defaults = {**DEFAULTS[engine], **(saved.params if engine == saved.engine else {
                                                                         campaign_count)}
 mode = st.segmented_control("What to run", ["One model", "Sweep"], default="One model",
                             key="train_mode", required=True)
+# A dataset no one chose a K for is fitted as the pipeline and `train` fit it
+# (`train.train_fitted`); a promotion saves the K, which is then kept.
+fit_k = mode != "Sweep" and st.toggle(
+    "Fit K to the data", key=_starting_at("train_fit_k", not train.has_saved_settings(name)),
+    help="Start from the K the campaigns and words hold (3 campaigns and 10 words per topic, "
+         "at most the engine's default) and train again at 2/3 of it while the topics "
+         "repeat each other's top words (diversity below the floor the gate holds models "
+         "to). Off: train exactly the K given.")
 
 settings = SETTINGS[engine]
 # K, the settings and (Spark) the metrics sample, four to a row
@@ -160,14 +168,6 @@ if mode == "Sweep":
     seeds = st.slider("Seeds per K (for stability)", 1, 5, 2, key="train_seeds")
     st.caption(f"{len(ks) * seeds} runs. Objective: {sweep.OBJECTIVE}.")
 else:
-    # A dataset no one chose a K for is fitted as the pipeline and `train` fit it
-    # (`train.train_fitted`); a promotion saves the K, which is then kept.
-    fit_k = st.toggle("Fit K to the data", key=_starting_at(
-        "train_fit_k", not train.has_saved_settings(name)),
-        help="Start from the K the campaigns and words hold (3 campaigns and 10 words per "
-             "topic, at most the engine's default) and train again at 2/3 of it while the "
-             "topics repeat each other's top words (diversity below the floor the gate "
-             "holds models to). Off: train exactly the K given.")
     k = cols[0].number_input("Topics (K)", train.MIN_K, train.MAX_K, disabled=fit_k,
                              key=_starting_at("train_k", defaults["k"]),
                              help="With Fit K to the data on: the most it starts from.")
