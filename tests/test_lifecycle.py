@@ -369,6 +369,28 @@ def test_a_k_no_one_chose_is_lowered_until_its_topics_reach_the_diversity_floor(
     assert [s["k"] for s in again.steps if s["step"] == "train"] == [ks[-1]]
 
 
+def test_when_no_k_tried_reaches_the_floor_the_most_diverse_goes_on(home, tmp_path,
+                                                                   monkeypatch):
+    """The ladder stops after `RETRAININGS` more trainings; when none is above the floor
+    (here a floor no model can reach), the most diverse model tried goes on, not the last,
+    and the pipeline says so."""
+    from core.data import ingest
+    from core.ops import gate
+    from tests.conftest import FAST_PARAMS
+
+    monkeypatch.setattr(gate, "DIVERSITY_FLOOR", 1.01)
+    ingest.import_paths([demo_subset(tmp_path / "few.parquet", 40)], "few")
+    result = pipeline.run("few", overrides={"params": FAST_PARAMS})
+    trained = [s for s in result.steps if s["step"] == "train" and "model_id" in s]
+    assert [s["k"] for s in trained] == [13, 9, 6, 4]              # 1 + RETRAININGS
+    assert len(trained) == 1 + train.RETRAININGS
+    diversity = {s["model_id"]: registry.get(s["model_id"])["metrics"]["diversity"]
+                 for s in trained}
+    [kept] = [s for s in result.steps if s["step"] == "train" and "kept" in s]
+    assert kept["kept"] == result.model_id == max(diversity, key=diversity.get)
+    assert f"({diversity[result.model_id]:.2f}) goes on" in kept["reason"]
+
+
 def test_a_failure_after_training_leaves_production_untouched(trained_home, monkeypatch):
     production = registry.alias("production")
     counts = store.query("SELECT model_id, count(*) AS n FROM fingerprints GROUP BY ALL")

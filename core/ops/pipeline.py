@@ -221,9 +221,10 @@ def run(dataset: str, paths: Sequence[str | Path] | None = None, *,
         note("train", model_id=tried["model_id"], dataset=info.label, engine=spec.engine,
              k=tried["k"], **{"retrained": tried["retrained"]} if "retrained" in tried else {})
     if result.tries and result.model_id != result.tries[-1]["model_id"]:
+        [kept] = [t for t in result.tries if t["model_id"] == result.model_id]
         note("train", kept=result.model_id, k=result.k,
              reason=f"no K tried reached topic diversity {gate.DIVERSITY_FLOOR}; the most "
-                    f"diverse ({result.metrics['diversity']:.2f}) goes on")
+                    f"diverse ({kept['diversity']:.2f}) goes on")
 
     # Both models are judged on the same data: the whole version just trained on. Whether
     # the model may serve at all is found once, for the gate and the promotion, and its

@@ -93,8 +93,8 @@ class TrainResult:
     metrics: dict[str, Any]
     timings: dict[str, float]
     warnings: list[str] = field(default_factory=list)   # size warnings, poor scores
-    # every model `train_fitted` trained on the way to this one, in order (this one among
-    # them): model_id, k, diversity and, from the second on, why it was `retrained`
+    # when `train_fitted` trained more than one model: each, in order, this one among them
+    # (model_id, k, diversity and, from the second on, why it was `retrained`)
     tries: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
