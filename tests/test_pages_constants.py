@@ -22,6 +22,7 @@ def test_train_page_choices_and_bounds_are_cores(home, small_csv):
     assert options["Language"] == list(LANGUAGES)
     assert len(options["Weight terms by"]) == len(WEIGHTINGS)
     assert options["Engine"] == sorted(ENGINES)
+    at.toggle(key="train_fit_k").set_value(False).run()   # K as typed
     k = at.number_input(key="train_k")
     assert (k.min, k.max) == (train.MIN_K, train.MAX_K)
     k.set_value(train.MAX_K).run()  # the largest K core trains is accepted, with a warning
