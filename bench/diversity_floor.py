@@ -3,7 +3,7 @@ does training again at a smaller K give? The pipeline on each demo vertical alon
 
 A dataset no one has chosen a K for trains `core.model.engines.fitting_k`'s K; where that
 model's topic diversity is below the floor the gate holds later models to (0.7), the
-pipeline trains again at 2/3 of K, up to three times (`core.ops.train.train_fitted`).
+pipeline trains again at 2/3 of K, up to three times (`core.model.fitted_k`).
 One vertical of the demo corpus (27-120 campaigns of one industry: the data of a client in
 one line of business) is such a dataset. This imports each vertical as its own dataset
 into a scratch store (a temporary `TOPICLAB_HOME`, removed afterwards), runs

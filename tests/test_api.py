@@ -668,6 +668,38 @@ def test_fit_warns_when_k_is_too_large_for_the_data_as_train_does(fitted) -> Non
     assert [w for w in said if w in expected] == expected
 
 
+def test_k_auto_fits_k_to_the_data_as_the_pipeline_does(tmp_path: Path) -> None:
+    """A notebook had to pick K itself: `CampaignModel(k=20)` on one demo vertical (94
+    campaigns of one industry) trained topics repeating each other's top words, where the
+    pipeline, `train` and the Train page fit K to the data. `k="auto"` fits it the same way
+    (`core.model.fitted_k`); the K trained is `k_`, the Ks tried are `k_tried_`, both kept
+    by `save` and `load`, while `k` stays as given (scikit-learn's params)."""
+    from core import CampaignModel, InputError
+    from core.model.engines import DEFAULTS, fewer_topics, fitting_k
+    from core.model.metrics import DIVERSITY_FLOOR
+    from tests.conftest import DEMO_FILE
+
+    frame = pd.read_parquet(DEMO_FILE)
+    one = frame[frame["vertical"] == frame["vertical"].min()]
+    model = CampaignModel(k="auto", engine_params={"iterations": FAST_PARAMS["iterations"]}
+                          ).fit(one)
+    ks = [k for k, _ in model.k_tried_]
+    start = fitting_k(DEFAULTS["tomotopy"]["k"], one["campaign_id"].nunique(),
+                      len(model.vocabulary_))
+    assert len(ks) >= 2 and ks[0] == start, (ks, start)
+    assert ks == [start, *(fewer_topics(k) for k in ks[:-1])]
+    assert all(d < DIVERSITY_FLOOR for _, d in model.k_tried_[:-1])
+    assert model.k_tried_[-1][1] >= DIVERSITY_FLOOR and model.k_ == ks[-1]
+    assert model.fingerprints_.shape[1] == model.topic_term_.shape[0] == model.k_
+    assert model.get_params()["k"] == "auto" and model.manifest_["k"] == model.k_
+    again = CampaignModel.load(model.save(tmp_path / "auto"))
+    assert (again.k, again.k_, again.k_tried_) == ("auto", model.k_, model.k_tried_)
+    given = CampaignModel(k=start, engine_params={"iterations": 30}).fit(one)
+    assert (given.k_, given.k_tried_) == (start, [])
+    with pytest.raises(InputError, match="from 2 to 500 or 'auto', not 'Auto'"):
+        CampaignModel(k="Auto").fit(one)
+
+
 def test_fit_cleans_and_refuses_what_an_import_does(fitted) -> None:
     """A frame made in Python kept a zero-width space or a bell in its terms and names
     (the word 'plum\u200bber' no keyword matches), and 'C1\u200b' was a second campaign
@@ -821,7 +853,7 @@ def test_numpy_settings_save_and_load_as_numbers(fitted, tmp_path: Path) -> None
 
 
 @pytest.mark.parametrize(("settings", "said"), [
-    ({"k": np.float64(5.0)}, "K must be a whole number from 2 to 500, not 5.0."),
+    ({"k": np.float64(5.0)}, "K must be a whole number from 2 to 500 or 'auto', not 5.0."),
     ({"engine_params": {"iterations": np.float64(30)}},
      "iterations must be a whole number from 1 to 100,000, not 30.0."),
     ({"term_weight": np.float32(1.5)}, "term_weight must be a number from 0 to 1, not 1.5"),

@@ -375,15 +375,17 @@ def test_when_no_k_tried_reaches_the_floor_the_most_diverse_goes_on(home, tmp_pa
     (here a floor no model can reach), the most diverse model tried goes on, not the last,
     and the pipeline says so."""
     from core.data import ingest
+    from core.model import fitted_k, metrics
     from core.ops import gate
     from tests.conftest import FAST_PARAMS
 
-    monkeypatch.setattr(gate, "DIVERSITY_FLOOR", 1.01)
+    for module in (metrics, gate):
+        monkeypatch.setattr(module, "DIVERSITY_FLOOR", 1.01)
     ingest.import_paths([demo_subset(tmp_path / "few.parquet", 40)], "few")
     result = pipeline.run("few", overrides={"params": FAST_PARAMS})
     trained = [s for s in result.steps if s["step"] == "train" and "model_id" in s]
     assert [s["k"] for s in trained] == [13, 9, 6, 4]              # 1 + RETRAININGS
-    assert len(trained) == 1 + train.RETRAININGS
+    assert len(trained) == 1 + fitted_k.RETRAININGS
     diversity = {s["model_id"]: registry.get(s["model_id"])["metrics"]["diversity"]
                  for s in trained}
     [kept] = [s for s in result.steps if s["step"] == "train" and "kept" in s]

@@ -54,18 +54,21 @@ from core.errors import (
     shown,
 )
 from core.jsonable import RATE_DECIMALS, python_numbers
-from core.model import actions, artifact, brand, namewords, relevance
+from core.model import actions, artifact, brand, fitted_k, namewords, relevance
 from core.model.brand import BrandIndex
 from core.model.corpus import Corpus, EncodedCounts, Encoder
 from core.model.engines import (
     DEFAULT_ENGINE,
+    DEFAULTS,
     MAX_K,
     Engine,
     bow_matrix,
     check_param,
+    fitting_k,
     make_engine,
     size_warnings,
 )
+from core.model.metrics import topic_diversity
 from core.model.neighbors import (
     DEFAULT_METRIC,
     DEFAULT_TERM_WEIGHT,
@@ -98,6 +101,7 @@ CURRENCY_KEY = "currency"  # of the model's cost, in the manifest `save` writes
 
 # -- fingerprints of new keywords ---------------------------------------------------------
 UNKNOWN_SHOWN = 50  # unknown words listed at most
+AUTO_K = "auto"  # CampaignModel(k=AUTO_K): a K fitted to the data, as the pipeline fits one
 
 
 def words_in_order(tokens: Iterable[str]) -> list[str]:
@@ -558,14 +562,18 @@ class ModelNotFittedError(NotFittedError, RuntimeError):
 class CampaignModel(BaseEstimator):
     """An LDA topic model of campaigns, with their fingerprints and neighbour index.
 
-    Parameters: `k` topics; `engine` ("tomotopy", "gensim", "btm", or "spark" once `make
-    spark` installed pyspark and Java); `seed`; `engine_params`,
-    other engine settings (e.g. `{"iterations": 300}`; defaults in
+    Parameters: `k` topics, or "auto" for the K the pipeline fits to data no one chose a
+    K for (`core.model.fitted_k`: what the campaigns and words hold, lowered while the
+    topics repeat each other's top words); `engine` ("tomotopy", "gensim", "btm", or
+    "spark" once `make spark` installed pyspark and Java); `seed`; `engine_params`, other
+    engine settings (e.g. `{"iterations": 300}`; defaults in
     `core.model.engines.DEFAULTS`); `text`, a `TextConfig` (or its dict) for tokenising;
     `term_weight` and `vector_weight`, the shares of term and campaign-vector similarity
     in the neighbour ranking (`core.model.neighbors`).
 
-    Fitted attributes: `engine_`, `encoder_`, `vocabulary_`, `topic_term_` (K x V),
+    Fitted attributes: `k_` (the K trained), `k_tried_` (with "auto", when more than one
+    K was tried: each K and its topic diversity, in order), `engine_`, `encoder_`,
+    `vocabulary_`, `topic_term_` (K x V),
     `fingerprints_` (campaign_id x topic, rows sum to 1, float32 as stored by scoring),
     `oov_share_`, `counts_` (the encoded term matrix), `topic_names_`, `campaigns_` (one
     row per campaign), `terms_` (the rows fitted on), `index_`, `manifest_`, `currency_`
@@ -605,10 +613,13 @@ class CampaignModel(BaseEstimator):
                              f"{self.text!r:.80}")
         return TextConfig.from_dict(dict(self.text))
 
-    def _make_engine(self) -> Engine:
-        if isinstance(self.k, bool) or not isinstance(self.k, int | np.integer) or not (
-                2 <= self.k <= MAX_K):
-            raise InputError(f"K must be a whole number from 2 to {MAX_K}, not {shown(self.k)}.")
+    def _make_engine(self, k: int | None = None) -> Engine:
+        """The engine at `k` (default: the estimator's K; for "auto" the engine's default
+        K), every setting checked first."""
+        if self.k != AUTO_K and (isinstance(self.k, bool) or not isinstance(
+                self.k, int | np.integer) or not 2 <= self.k <= MAX_K):
+            raise InputError(f"K must be a whole number from 2 to {MAX_K} or {AUTO_K!r}, not "
+                             f"{shown(self.k)}.")
         if self.engine_params is not None and not isinstance(self.engine_params, Mapping):
             raise InputError(f"engine_params must be a dict of engine settings, not "
                              f"{self.engine_params!r:.80}")
@@ -622,7 +633,9 @@ class CampaignModel(BaseEstimator):
         # -0.10000000149011612"; made Python numbers only for the engine and manifest
         for name, value in {"seed": self.seed, **given}.items():  # as TrainSpec does
             check_param(self.engine, name, value)
-        return make_engine(self.engine, k=int(self.k), seed=python_numbers(self.seed),
+        if k is None:
+            k = DEFAULTS[self.engine]["k"] if self.k == AUTO_K else int(self.k)
+        return make_engine(self.engine, k=k, seed=python_numbers(self.seed),
                            **python_numbers(given))
 
     def fit(self, terms: pd.DataFrame, y: None = None) -> CampaignModel:
@@ -638,18 +651,26 @@ class CampaignModel(BaseEstimator):
         config = self._text_config()
         engine = self._make_engine()
         corpus = Corpus.from_frame(terms, config)
-        # K too large for the data: warned as `train` and the CLI warn (it said nothing here)
-        for note in size_warnings(self.k, len(corpus), len(corpus.vocabulary)):
-            warnings.warn(note, UserWarning, stacklevel=2)
-        engine.fit(corpus)
+        tried = []
+        if self.k == AUTO_K:  # as the pipeline fits a K no one chose (`fitted_k`)
+            engine, tried = fitted_k.lower_until_diverse(
+                fitting_k(engine.k, len(corpus), len(corpus.vocabulary)),
+                lambda k: self._make_engine(k).fit(corpus), _diversity)
+        else:
+            # K too large for the data: warned as `train` and the CLI warn (it said nothing)
+            for note in size_warnings(self.k, len(corpus), len(corpus.vocabulary)):
+                warnings.warn(note, UserWarning, stacklevel=2)
+            engine.fit(corpus)
         counts = corpus.encoded_counts()
         names = campaign_table(terms).reindex(counts.campaign_ids)
         found = namewords.detect(counts.matrix, corpus.vocabulary,
                                  names["campaign_name"].tolist(), names["account"].tolist(),
                                  corpus.tokenizer)
-        manifest = {"engine": self.engine, "params": {"k": int(self.k), **_json_params(engine)},
+        manifest = {"engine": self.engine, "params": {"k": engine.k, **_json_params(engine)},
                     "text_config": corpus.config.to_dict(), "language": corpus.language,
-                    "dataset": None, "k": int(self.k), "vocab_size": len(corpus.dictionary),
+                    "dataset": None, "k": engine.k, "vocab_size": len(corpus.dictionary),
+                    **({"k_tried": [[e.k, round(_diversity(e), 4)] for e in tried]}
+                       if len(tried) > 1 else {}),
                     "metrics": {}, "name_words": found.to_dict(),
                     "timings": {"fit": round(time.perf_counter() - started, 3)},
                     "library_versions": artifact.library_versions(),
@@ -662,6 +683,8 @@ class CampaignModel(BaseEstimator):
                    counts: EncodedCounts, terms: pd.DataFrame | None,
                    labels: dict[int, str] | None = None) -> None:
         self.manifest_ = manifest
+        self.k_ = int(manifest["k"])
+        self.k_tried_ = [tuple(pair) for pair in manifest.get("k_tried", [])]
         self.engine_, self.encoder_, self.counts_ = engine, encoder, counts
         self.vocabulary_ = encoder.vocabulary
         self.topic_term_ = engine.topic_term_
@@ -943,6 +966,11 @@ def _read_part(path: Path, name: str, read: Callable[[], Any]) -> Any:
         raise TopicLabError(
             f"The model in {path} is damaged: its {name} cannot be read "
             f"({err.__class__.__name__}: {str(err)[:200]}).") from err
+
+
+def _diversity(engine: Engine) -> float:
+    """Topic diversity of a fitted engine's top words, as `train` measures it."""
+    return topic_diversity(engine.topics(10))
 
 
 def _settings_as_trained(model: CampaignModel) -> dict[str, Any]:

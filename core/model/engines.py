@@ -122,7 +122,7 @@ def fitting_k(k: int, campaigns: int, vocabulary: int | None = None) -> int:
 
 def fewer_topics(k: int) -> int:
     """The K to try when K topics repeat each other's top words: 2/3 of it, at least MIN_K
-    (the step for a K no one chose, `core.ops.train.train_fitted`; on the demo's verticals
+    (the step for a K no one chose, `core.model.fitted_k`; on the demo's verticals
     alone it lifted every first model below the diversity floor above it in one to three
     steps, `bench/diversity_floor.py`)."""
     return max(MIN_K, round(k * 2 / 3))

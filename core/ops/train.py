@@ -6,6 +6,7 @@ Progress goes to a callback `progress(done, total, message)`; when it raises
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from dataclasses import dataclass, field, replace
@@ -16,7 +17,7 @@ import numpy as np
 from core.data import auth, datasets, store
 from core.errors import InputError, NotFoundError, shown
 from core.memory import releases_memory
-from core.model import metrics, namewords
+from core.model import fitted_k, metrics, namewords
 from core.model.corpus import Corpus
 from core.model.engines import (  # noqa: F401  (re-exported: pages and tests read them here)
     DEFAULT_ENGINE,
@@ -26,14 +27,12 @@ from core.model.engines import (  # noqa: F401  (re-exported: pages and tests re
     MIN_K,
     bow_matrix,
     check_param,
-    fewer_topics,
     fitting_k,
     is_number,
     make_engine,
     size_warnings,
 )
 from core.model.text import TextConfig, check_numbers, check_stopwords
-from core.ops import gate
 from core.plain_text import hidden_characters
 from core.progress import Progress
 from core.serve import registry
@@ -173,42 +172,26 @@ def train(spec: TrainSpec, progress: Progress | None = None, *, corpus: Corpus |
                        timings, warnings + metrics.explain(scores, spec.k))
 
 
-RETRAININGS = 3  # at most, after the first training at a K no one chose
-
-
 def train_fitted(spec: TrainSpec, progress: Progress | None = None, *,
                  corpus: Corpus | None = None) -> TrainResult:
-    """Train a dataset no one chose a K for (the pipeline, `train` without `--k`): at the
-    K its campaigns and the words kept hold (`fitting_k`; the words only when `corpus`
-    is given or the engine tokenises here, not Spark), then, while the model's topic
-    diversity is below the floor the gate holds every later model to, again at 2/3 of
-    its K (`fewer_topics`; at most `RETRAININGS` times). The first model above the
-    floor, else the most diverse, is the result; the others stay registered without an
-    alias and are listed in its `tries`. Without the retraining a dataset whose first
-    model is below the floor kept that model: it went to production as the first one,
-    then the gate refused every monthly retraining at the same saved K. Of the demo's 46
-    verticals imported alone, 16 start below the floor and all 16 end above it (one, 94
-    campaigns: K = 19 diversity 0.66, K = 13 0.70; `bench/diversity_floor.py`, README,
-    Lifecycle)."""
+    """Train and register a dataset no one chose a K for (the pipeline, `train` without
+    `--k`, the Train page's switch) as `core.model.fitted_k` fits one: from the K its
+    campaigns and the words kept hold (the words only when `corpus` is given or the engine
+    tokenises here, not Spark), lowered while the topics are below the diversity floor.
+    The models tried on the way stay registered without an alias and are listed in the
+    result's `tries`."""
     info = datasets.get(spec.dataset, spec.version)
     if corpus is None and spec.engine != "spark":
         corpus, _ = build_corpus(info.name, info.version, spec.text)
     words = len(corpus.vocabulary) if corpus is not None else None
-    spec = spec.with_(dataset=info.name, version=info.version,
-                      k=fitting_k(spec.k, int(info.campaigns), words))
+    spec = spec.with_(dataset=info.name, version=info.version)
     reused = None if spec.engine == "spark" else corpus  # Spark tokenises in its tasks
-    results = [train(spec, progress, corpus=reused)]
-    tries = [_tried(results[0])]
-    while (gate.below_floor(_diversity(results[-1])) and fewer_topics(results[-1].k) <
-           results[-1].k and len(results) <= RETRAININGS):
-        below = results[-1]
-        results.append(train(spec.with_(k=fewer_topics(below.k)), progress, corpus=reused))
-        tries.append(_tried(results[-1], retrained=(
-            f"K = {below.k} had topic diversity {_diversity(below):.2f}, below the floor "
-            f"{gate.DIVERSITY_FLOOR}")))
-    kept = results[-1]
-    if gate.below_floor(_diversity(kept)):
-        kept = max(results, key=_diversity)
+    kept, results = fitted_k.lower_until_diverse(
+        fitting_k(spec.k, int(info.campaigns), words),
+        lambda k: train(spec.with_(k=k), progress, corpus=reused), _diversity)
+    tries = [_tried(results[0]), *(_tried(now, retrained=(
+        f"K = {before.k} had topic diversity {_diversity(before):.2f}, below the floor "
+        f"{metrics.DIVERSITY_FLOOR}")) for before, now in itertools.pairwise(results))]
     return replace(kept, tries=tries if len(tries) > 1 else [])
 
 
