@@ -196,7 +196,8 @@ def train_fitted(spec: TrainSpec, progress: Progress | None = None, *,
 
 
 def _tried(result: TrainResult, **why: str) -> dict[str, Any]:
-    return {"model_id": result.model_id, "k": result.k, "diversity": _diversity(result), **why}
+    return {"model_id": result.model_id, "k": result.k, "diversity": round(_diversity(result), 4),
+            **why}
 
 
 def _diversity(result: TrainResult) -> float:
