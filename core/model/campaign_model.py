@@ -66,6 +66,7 @@ from core.model.engines import (
     check_param,
     fitting_k,
     make_engine,
+    shown_topics,
     size_warnings,
 )
 from core.model.metrics import topic_diversity
@@ -127,6 +128,14 @@ class Fingerprint:
     dropped: dict[str, str] = field(default_factory=dict)     # of those: seen in training
                                                               # but filtered out -> why
     bow: list[tuple[int, float]] = field(default_factory=list, repr=False)  # as folded in
+    # over the hidden topics too (`Engine.transform_all`, `hidden_spares`); None: `weights`
+    all_weights: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def for_neighbours(self) -> np.ndarray:
+        """The vector a neighbour index ranks this campaign by: every topic, hidden ones
+        included."""
+        return self.weights if self.all_weights is None else self.all_weights
 
     def __eq__(self, other: object) -> bool:
         """Field by field, the weights as arrays: the dataclass's own `==` compared the
@@ -240,9 +249,12 @@ def fold_in_keyword_lists(encoder: Encoder, engine: Engine,
         dropped = {t: encoder.dropped[t] for t in unknown if t in encoder.dropped}
         results.append(Fingerprint(np.empty(0), oov, known, unknown, dropped, bow))
     if bows:
-        weights = engine.transform(bows)
-        for slot, row in zip(slots, weights, strict=True):
+        every = engine.transform_all(bows)
+        shown = shown_topics(every, engine.k)
+        for slot, row, all_row in zip(slots, shown, every, strict=True):
             results[slot].weights = row  # type: ignore[union-attr]
+            if shown is not every:
+                results[slot].all_weights = all_row  # type: ignore[union-attr]
     return results
 
 
@@ -411,16 +423,17 @@ class TermRows:
 # -- neighbours and actions: what Lookup and CampaignModel both answer with ----------------
 def fit_index(campaign_ids: Sequence[str], weights: np.ndarray, counts: EncodedCounts,
               what: str, encoder: Encoder, term_weight: float = DEFAULT_TERM_WEIGHT,
-              vector_weight: float = DEFAULT_VECTOR_WEIGHT, metric: str = DEFAULT_METRIC
-              ) -> NeighborIndex:
+              vector_weight: float = DEFAULT_VECTOR_WEIGHT, metric: str = DEFAULT_METRIC,
+              shown: int | None = None) -> NeighborIndex:
     """The neighbour index over fingerprints (in the given campaign order) and the
     campaigns' encoded terms, with what the encoder learnt of its words: their
-    similarity (soft terms) and vectors (campaign vectors), where it has them."""
+    similarity (soft terms) and vectors (campaign vectors), where it has them. `shown`:
+    how many of the fingerprints' topics users see, when hidden ones follow them."""
     order = pd.Index(counts.campaign_ids).get_indexer(list(campaign_ids))
     if (order < 0).any():
         raise NotFoundError(f"{what} has fingerprints of campaigns that are not in its data: "
                             "score it again.")
-    return NeighborIndex(metric, term_weight, vector_weight).fit(
+    return NeighborIndex(metric, term_weight, vector_weight, shown_topics=shown).fit(
         weights, campaign_ids, counts.matrix[order], encoder.word_similarity,
         encoder.word_vectors)
 
@@ -691,7 +704,8 @@ class CampaignModel(BaseEstimator):
         self.language_ = encoder.tokenizer.language_
         ids = sorted(counts.campaign_ids)  # the store's order (fingerprints by campaign id)
         order = pd.Index(counts.campaign_ids).get_indexer(ids)
-        weights = engine.transform(counts.matrix[order]).astype(np.float32)
+        every = engine.transform_all(counts.matrix[order]).astype(np.float32)
+        weights = shown_topics(every, engine.k)
         k = weights.shape[1]
         self.fingerprints_ = pd.DataFrame(weights, index=pd.Index(ids, name="campaign_id"),
                                           columns=pd.RangeIndex(k, name="topic"))
@@ -713,8 +727,8 @@ class CampaignModel(BaseEstimator):
             self._rows = None
         self._brand_index: BrandIndex | None = None  # built by `_brands` when first asked
         self.currency_: str | None = None
-        self.index_ = fit_index(ids, weights, counts, "This model", encoder,
-                                self.term_weight, self.vector_weight)
+        self.index_ = fit_index(ids, every, counts, "This model", encoder,
+                                self.term_weight, self.vector_weight, shown=engine.k)
         self._term_fit = actions.term_topic_fit_from(encoder, engine)
 
     def _check_fitted(self) -> None:
@@ -875,7 +889,7 @@ class CampaignModel(BaseEstimator):
     def _keyword_neighbors(self, fingerprint: Fingerprint, n: int) -> pd.DataFrame:
         bow, _ = self.encoder_.encode(fingerprint.known_tokens + fingerprint.unknown_tokens)
         counts = bow_matrix([bow], len(self.vocabulary_))
-        found = self.index_.query(fingerprint.weights, n, terms=counts)
+        found = self.index_.query(fingerprint.for_neighbours, n, terms=counts)
         return neighbor_table(found, self.topic_names_, self.campaigns_, self.currency_)
 
     # -- persistence ----------------------------------------------------------------------

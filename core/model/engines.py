@@ -139,7 +139,8 @@ def _smaller_k(k: int, fits: int, otherwise: str, also: str = "") -> str:
 DEFAULTS: dict[str, dict[str, Any]] = {
     "tomotopy": {"k": 20, "alpha": 0.05, "eta": 0.1, "iterations": 1300, "seed": 0,
                  "term_weight": "idf", "rm_top": 0, "optim_interval": 0, "burn_in": 0,
-                 "workers": _WORKERS, "diversify": False, "spare_share": 0.0},
+                 "workers": _WORKERS, "diversify": False, "spare_share": 0.0,
+                 "hidden_spares": False},
     "gensim": {"k": 20, "alpha": "symmetric", "eta": None, "passes": 10, "iterations": 50,
                "seed": 0, "chunksize": 2000, "decay": 0.5, "offset": 1.0},
     # Spark MLlib online LDA (core/ops/spark_engine.py): alpha/eta None = MLlib's 1/K; master
@@ -221,6 +222,8 @@ def check_param(engine: str, name: str, value: Any) -> None:
                              f"not {shown(value)}.")
     elif name == "master" and not _blank(value):   # blank: TOPICLAB_SPARK_MASTER, local[*]
         spark_session.check_master(value, "master")
+    elif name == "hidden_spares" and not isinstance(value, bool):
+        raise InputError(f"hidden_spares must be True or False, not {shown(value)}.")
     elif name == "term_weight" and value not in _TERM_WEIGHTS:
         raise InputError(f"term_weight must be one of {sorted(_TERM_WEIGHTS)}, not {shown(value)}.")
 
@@ -319,6 +322,15 @@ class FoldInTopics(NamedTuple):
     phi_t: np.ndarray                  # V x K, contiguous (each word's topic row)
     alpha: np.ndarray                  # length K float64
     column_weights: np.ndarray | None  # length V; None when every weight is 1
+
+
+def shown_topics(weights: np.ndarray, k: int) -> np.ndarray:
+    """The first `k` columns of proportions over K shown and S hidden topics
+    (`Engine.transform_all`), renormalised: a fingerprint as users see it."""
+    if weights.shape[1] == k:
+        return weights
+    shown = weights[:, :k]
+    return shown / shown.sum(axis=1, keepdims=True)
 
 
 def fold_in_topics(topic_term: np.ndarray, alpha: np.ndarray,
@@ -448,6 +460,8 @@ class Trained(NamedTuple):
     alpha: np.ndarray                # length K (or a scalar)
     term_weights: np.ndarray | None  # length V weights used in training, None = all 1
     info: dict[str, Any]             # engine-specific facts for the manifest
+    # topics trained but not shown, kept for neighbours (`hidden_spares`): S x V, alpha S
+    hidden: tuple[np.ndarray, np.ndarray] | None = None
 
 
 class Engine(ABC):
@@ -468,25 +482,42 @@ class Engine(ABC):
         if len(corpus) == 0 or corpus.num_tokens == 0:
             raise InputError("the corpus has no words to train on")
         started = time.perf_counter()
-        topic_term, alpha, term_weights, info = self._train(corpus, progress)
+        topic_term, alpha, term_weights, info, hidden = self._train(corpus, progress)
         topic_term = np.asarray(topic_term, dtype=np.float64)
         self.topic_term_ = topic_term / topic_term.sum(axis=1, keepdims=True)
         self.alpha_ = np.broadcast_to(np.asarray(alpha, dtype=np.float64), (self.k,)).copy()
         self.term_weights_ = (np.ones(topic_term.shape[1]) if term_weights is None
                               else np.asarray(term_weights, dtype=np.float64))
+        self.hidden_term_ = self.hidden_alpha_ = None
+        if hidden is not None:
+            rows = np.asarray(hidden[0], dtype=np.float64)
+            self.hidden_term_ = rows / rows.sum(axis=1, keepdims=True)
+            self.hidden_alpha_ = np.asarray(hidden[1], dtype=np.float64).copy()
         self.vocabulary_ = list(corpus.vocabulary)
         self.fit_seconds_ = time.perf_counter() - started
         self.fit_info_ = info
         return self
 
     def transform(self, bow_docs: Sequence[Bow] | sp.spmatrix) -> np.ndarray:
-        """Topic proportions (N x K, rows sum to 1) of bow documents; see `fold_in`."""
+        """Topic proportions (N x K, rows sum to 1) of bow documents; see `fold_in`. With
+        hidden topics (`hidden_spares`), the K shown of `transform_all`, renormalised."""
+        return shown_topics(self.transform_all(bow_docs), self.k)
+
+    def transform_all(self, bow_docs: Sequence[Bow] | sp.spmatrix) -> np.ndarray:
+        """Proportions over the K topics shown and the hidden ones after them (N x (K + S),
+        rows sum to 1): what neighbours are ranked by. N x K without hidden topics."""
         self._check_fitted()
         # The topics' part of the fold-in, kept while the fitted arrays are the same ones.
-        fitted = (self.topic_term_, self.alpha_, self.term_weights_)
+        hidden = self.__dict__.get("hidden_term_")
+        fitted = (self.topic_term_, self.alpha_, self.term_weights_, hidden)
         kept = self.__dict__.get("_fold_in_topics")
         if kept is None or any(a is not b for a, b in zip(kept[0], fitted, strict=True)):
-            kept = self._fold_in_topics = (fitted, fold_in_topics(*fitted))
+            topic_term, alpha = self.topic_term_, self.alpha_
+            if hidden is not None:
+                topic_term = np.vstack([topic_term, hidden])
+                alpha = np.concatenate([alpha, self.hidden_alpha_])
+            kept = self._fold_in_topics = (fitted, fold_in_topics(topic_term, alpha,
+                                                                  self.term_weights_))
         return fold_in(kept[1], None, bow_docs)
 
     def top_words(self, k: int, n: int = 10) -> list[str]:
@@ -512,6 +543,9 @@ class Engine(ABC):
         np.save(folder / "topic_term.npy", self.topic_term_)
         np.save(folder / "alpha.npy", self.alpha_)
         np.save(folder / "term_weights.npy", self.term_weights_)
+        if self.__dict__.get("hidden_term_") is not None:
+            np.save(folder / "hidden_term.npy", self.hidden_term_)
+            np.save(folder / "hidden_alpha.npy", self.hidden_alpha_)
         meta = {"engine": self.name, "params": self.get_params(), "vocabulary": self.vocabulary_,
                 "fit_seconds": self.fit_seconds_, "fit_info": self.fit_info_}
         (folder / "engine.json").write_text(json.dumps(meta, ensure_ascii=False), "utf-8")
@@ -531,6 +565,10 @@ class Engine(ABC):
         weights = folder / "term_weights.npy"  # absent in artifacts from before it existed
         engine.term_weights_ = (np.load(weights) if weights.exists()
                                 else np.ones(engine.topic_term_.shape[1]))
+        hidden = folder / "hidden_term.npy"
+        engine.hidden_term_ = np.load(hidden) if hidden.exists() else None
+        engine.hidden_alpha_ = (np.load(folder / "hidden_alpha.npy") if hidden.exists()
+                                else None)
         engine.vocabulary_ = meta["vocabulary"]
         engine.fit_seconds_ = meta["fit_seconds"]
         engine.fit_info_ = meta.get("fit_info", {})
@@ -602,8 +640,11 @@ class TomotopyLDA(Engine):
     most frequent words; `optim_interval` re-estimates an asymmetric alpha every that
     many iterations (0 = keep alpha fixed) after `burn_in` iterations. `spare_share`
     trains that share of K more topics and keeps K (`core.model.spare_topics`);
-    `diversify` then runs the diversity step (`core.model.diversity`). Training runs in
-    steps of `progress_every` iterations with progress reported between them.
+    `hidden_spares` keeps the others too, hidden from topic lists, for neighbours
+    (`transform_all`; only `CampaignModel` in Python uses them so far, README, Benchmarks,
+    *Spare topics*); `diversify` then runs the diversity step (`core.model.diversity`).
+    Training runs in steps of `progress_every` iterations with progress reported between
+    them.
     """
 
     name = "tomotopy"
@@ -613,7 +654,8 @@ class TomotopyLDA(Engine):
                  term_weight: str = _T["term_weight"], rm_top: int = _T["rm_top"],
                  optim_interval: int = _T["optim_interval"], burn_in: int = _T["burn_in"],
                  workers: int = _T["workers"], diversify: bool = _T["diversify"],
-                 spare_share: float = _T["spare_share"], progress_every: int = 20) -> None:
+                 spare_share: float = _T["spare_share"],
+                 hidden_spares: bool = _T["hidden_spares"], progress_every: int = 20) -> None:
         self.k = k
         self.alpha = alpha
         self.eta = eta
@@ -626,6 +668,7 @@ class TomotopyLDA(Engine):
         self.workers = workers
         self.diversify = diversify
         self.spare_share = spare_share
+        self.hidden_spares = hidden_spares
         self.progress_every = progress_every
 
     def _train(self, corpus, progress):
@@ -672,6 +715,7 @@ class TomotopyLDA(Engine):
                 "removed_top_words": list(model.removed_top_words)}
         # the raw counts, built once for what runs after sampling
         counts = bow_matrix(corpus.bow, len(vocabulary)) if spare or self.diversify else None
+        hidden = None
         if spare:
             keep, npmi = spare_topics.keep_best(topic_term, counts, self.k)
             dropped = np.setdiff1d(np.arange(self.k + spare), keep)
@@ -679,6 +723,8 @@ class TomotopyLDA(Engine):
                 {"top_words": [vocabulary[i] for i in top],
                  "document_npmi": round(float(npmi[t]), 4)}
                 for t, top in zip(dropped, top_word_ids(topic_term[dropped]), strict=True)]
+            if self.hidden_spares:
+                hidden = (topic_term[dropped], alpha[dropped])
             topic_term, alpha = topic_term[keep], alpha[keep]
         term_weights = None
         if self.term_weight == "idf":  # tomotopy's weight: log(documents / document frequency)
@@ -690,7 +736,7 @@ class TomotopyLDA(Engine):
         if self.diversify:
             topic_term, info["diversity_moves"] = self._diversify(counts, topic_term, alpha,
                                                                   term_weights)
-        return Trained(topic_term, alpha, term_weights, info)
+        return Trained(topic_term, alpha, term_weights, info, hidden)
 
 
     def _diversify(self, counts, topic_term, alpha, term_weights):

@@ -178,11 +178,14 @@ class NeighborIndex:
 
     def __init__(self, metric: str = DEFAULT_METRIC, term_weight: float = DEFAULT_TERM_WEIGHT,
                  vector_weight: float = DEFAULT_VECTOR_WEIGHT,
-                 shared_topic_min: float = SHARED_TOPIC_MIN) -> None:
+                 shared_topic_min: float = SHARED_TOPIC_MIN,
+                 shown_topics: int | None = None) -> None:
         self.metric = metric
         self.term_weight = term_weight
         self.vector_weight = vector_weight
         self.shared_topic_min = shared_topic_min
+        self.shown_topics = shown_topics  # the first topics, the ones users see (hidden
+                                          # spares after them rank but are never shared)
 
     def fit(self, fingerprints: np.ndarray, ids: Sequence[str],
             term_matrix: sp.spmatrix | None = None,
@@ -549,7 +552,7 @@ class NeighborIndex:
         """Per fitted row: the topics holding at least `shared_topic_min` in both `q` and
         the row, strongest (largest smaller weight) first, ties by topic id. One numpy
         call for all rows, then plain Python over their few strong topics."""
-        both = np.minimum(q, self.fingerprints_[rows])
+        both = np.minimum(q, self.fingerprints_[rows])[:, :self.shown_topics]
         strong = both >= self.shared_topic_min
         result = []
         for weights, keep in zip(both.tolist(), strong.tolist(), strict=True):

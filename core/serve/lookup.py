@@ -324,7 +324,7 @@ class Lookup:
         # the bag of words the fold-in read (the same counts as encoding its tokens again)
         counts = bow_matrix([fingerprint.bow], len(self.model.encoder.dictionary))
         _, allowed = self._filters(None, False, min_terms)
-        return fingerprint, self.index.query(fingerprint.weights, n, terms=counts,
+        return fingerprint, self.index.query(fingerprint.for_neighbours, n, terms=counts,
                                              allowed=allowed)
 
     def neighbor_records(self, found: Sequence, min_similarity: float = 0.0) -> list[dict]:
