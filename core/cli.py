@@ -355,6 +355,9 @@ def _training_args(sweep: bool = False) -> Callable[[], list[Arg]]:
                 arg("--spare-share", type=real,
                     help="tomotopy only: train this share of K more topics and keep the K "
                          "most coherent and distinct (0: exactly K)"),
+                arg("--hidden-spares", action="store_true",
+                    help="tomotopy only, with --spare-share: keep the spare topics hidden, "
+                         "for similar campaigns only (the K shown are the same)"),
                 arg("--diversify", action="store_true",
                     help="tomotopy only: merge topics that share top words and re-split "
                          "another, kept only if neither diversity nor NPMI falls and one rises"),
@@ -431,7 +434,8 @@ def _sql(args: argparse.Namespace) -> Any:
 
 # `train`'s and `sweep`'s options that only some engines take, by engine parameter.
 _ENGINE_OPTIONS = {"passes": "--passes", "spare_share": "--spare-share",
-                   "diversify": "--diversify", "master": "--spark-master"}
+                   "hidden_spares": "--hidden-spares", "diversify": "--diversify",
+                   "master": "--spark-master"}
 
 
 def _check_engine_options(engine: str, params: dict[str, Any]) -> None:
@@ -458,8 +462,9 @@ def _spec(args: argparse.Namespace):
             params[name] = value
     if getattr(args, "spark_master", None):
         params["master"] = args.spark_master
-    if getattr(args, "diversify", False):
-        params["diversify"] = True
+    for flag in ("diversify", "hidden_spares"):
+        if getattr(args, flag, False):
+            params[flag] = True
     _check_engine_options(args.engine, params)
     text = TextConfig(language=args.language) if args.language else TextConfig()
     extra = {"sample": args.sample} if getattr(args, "sample", None) is not None else {}

@@ -558,6 +558,25 @@ def test_two_spark_scorings_of_one_model_never_write_over_each_others_counts(
 
 
 @needs_spark
+def test_spark_scoring_keeps_hidden_spares_as_local_scoring_does(session, home, tmp_path):
+    """A model with hidden spare topics (`--hidden-spares`): Spark ships every topic, the
+    hidden ones too, and stores the same fingerprints and hidden shares as local scoring
+    (it folded in over the K shown alone, which ranks neighbours by other vectors). The
+    planted words (24) hold no spares: 120 demo campaigns do."""
+    from tests.conftest import demo_subset
+
+    ingest.import_paths([demo_subset(tmp_path / "some.parquet", 120)], "some")
+    hidden = train(TrainSpec(dataset="some", engine="tomotopy", k=5,
+                             params={"iterations": 20, "spare_share": 0.4,
+                                     "hidden_spares": True})).model_id
+    spark_engine.score(hidden, master=MASTER)
+    in_spark, local = _and_scored_locally(hidden)
+    assert local.hidden is not None and local.hidden.shape[1] >= 1
+    np.testing.assert_allclose(in_spark.weights, local.weights, atol=1e-6, rtol=0)
+    np.testing.assert_allclose(in_spark.hidden, local.hidden, atol=1e-6, rtol=0)
+
+
+@needs_spark
 def test_a_hadoop_rename_onto_a_folder_fails_rather_than_nests(session, tmp_path,
                                                                monkeypatch):
     """On a Hadoop URI, `FileSystem.rename` moves a folder *into* a target folder that

@@ -182,6 +182,8 @@ CREATE TABLE IF NOT EXISTS fingerprints (
     confidence FLOAT NOT NULL,
     oov_share FLOAT
 );
+-- the shares of a model's hidden topics (`hidden_spares`), which neighbours rank by too
+ALTER TABLE fingerprints ADD COLUMN IF NOT EXISTS hidden FLOAT[];
 
 CREATE TABLE IF NOT EXISTS neighbor_feedback (
     model_id VARCHAR NOT NULL,

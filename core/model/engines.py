@@ -269,6 +269,10 @@ SETTINGS: dict[str, tuple[Setting, ...]] = {
                 help="Train this share of K more topics (0.4 suggested), then keep the K "
                      "whose top words are the most coherent and distinct: clearer topics, "
                      "similar campaigns a little less precise (README). 0: exactly K."),
+        Setting("hidden_spares", "Keep spares for neighbours", "bool",
+                help="With spare topics: keep the spares instead of dropping them, hidden "
+                     "from topic lists and fingerprints, so that similar campaigns are "
+                     "ranked by them too (as precise as without spares; README)."),
         Setting("diversify", "Diversify topics", "bool",
                 help="After training, merge topics that share their top words and re-split "
                      "another (K stays); kept only where neither topic diversity nor coherence "
@@ -327,10 +331,23 @@ class FoldInTopics(NamedTuple):
 def shown_topics(weights: np.ndarray, k: int) -> np.ndarray:
     """The first `k` columns of proportions over K shown and S hidden topics
     (`Engine.transform_all`), renormalised: a fingerprint as users see it."""
+    return split_hidden(weights, k)[0]
+
+
+def split_hidden(weights: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Proportions over K shown and S hidden topics as (the K shown, renormalised; the S
+    hidden shares, or None without hidden topics): what the store keeps of a campaign."""
     if weights.shape[1] == k:
-        return weights
+        return weights, None
     shown = weights[:, :k]
-    return shown / shown.sum(axis=1, keepdims=True)
+    return shown / shown.sum(axis=1, keepdims=True), weights[:, k:]
+
+
+def join_hidden(shown: np.ndarray, hidden: np.ndarray | None) -> np.ndarray:
+    """The proportions `split_hidden` split: the shown part scaled back, then the hidden."""
+    if hidden is None:
+        return shown
+    return np.hstack([shown * (1 - hidden.sum(axis=1, keepdims=True)), hidden])
 
 
 def fold_in_topics(topic_term: np.ndarray, alpha: np.ndarray,
@@ -508,17 +525,22 @@ class Engine(ABC):
         rows sum to 1): what neighbours are ranked by. N x K without hidden topics."""
         self._check_fitted()
         # The topics' part of the fold-in, kept while the fitted arrays are the same ones.
-        hidden = self.__dict__.get("hidden_term_")
-        fitted = (self.topic_term_, self.alpha_, self.term_weights_, hidden)
+        fitted = (self.topic_term_, self.alpha_, self.term_weights_,
+                  self.__dict__.get("hidden_term_"))
         kept = self.__dict__.get("_fold_in_topics")
         if kept is None or any(a is not b for a, b in zip(kept[0], fitted, strict=True)):
-            topic_term, alpha = self.topic_term_, self.alpha_
-            if hidden is not None:
-                topic_term = np.vstack([topic_term, hidden])
-                alpha = np.concatenate([alpha, self.hidden_alpha_])
-            kept = self._fold_in_topics = (fitted, fold_in_topics(topic_term, alpha,
+            kept = self._fold_in_topics = (fitted, fold_in_topics(*self.all_topics(),
                                                                   self.term_weights_))
         return fold_in(kept[1], None, bow_docs)
+
+    def all_topics(self) -> tuple[np.ndarray, np.ndarray]:
+        """Topic-word rows and alpha of every topic, the hidden ones after the K shown:
+        what a fold-in over all of them needs (Spark scoring ships them)."""
+        hidden = self.__dict__.get("hidden_term_")
+        if hidden is None:
+            return self.topic_term_, self.alpha_
+        return (np.vstack([self.topic_term_, hidden]),
+                np.concatenate([self.alpha_, self.hidden_alpha_]))
 
     def top_words(self, k: int, n: int = 10) -> list[str]:
         """The n most probable words of topic k."""
@@ -640,11 +662,10 @@ class TomotopyLDA(Engine):
     most frequent words; `optim_interval` re-estimates an asymmetric alpha every that
     many iterations (0 = keep alpha fixed) after `burn_in` iterations. `spare_share`
     trains that share of K more topics and keeps K (`core.model.spare_topics`);
-    `hidden_spares` keeps the others too, hidden from topic lists, for neighbours
-    (`transform_all`; only `CampaignModel` in Python uses them so far, README, Benchmarks,
-    *Spare topics*); `diversify` then runs the diversity step (`core.model.diversity`).
-    Training runs in steps of `progress_every` iterations with progress reported between
-    them.
+    `hidden_spares` keeps the others too, hidden from topic lists and fingerprints, for
+    neighbours (`transform_all`; README, Benchmarks, *Spare topics*); `diversify` then
+    runs the diversity step (`core.model.diversity`). Training runs in steps of
+    `progress_every` iterations with progress reported between them.
     """
 
     name = "tomotopy"

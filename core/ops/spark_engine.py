@@ -33,7 +33,7 @@ import pandas as pd
 from core.errors import InputError, counted
 from core.memory import releases_memory
 from core.model import spark_session, term_vectors
-from core.model.engines import SparkLDA, fold_in
+from core.model.engines import SparkLDA, fold_in, split_hidden
 from core.progress import Progress, part
 
 if TYPE_CHECKING:
@@ -461,8 +461,9 @@ def score(model_id: str | None = None, progress: Progress | None = None, *,
         report(fold_from, _SCORE_STEPS,
                f"Shipping the model ({model.k} topics x {len(model.vocabulary):,} words) to "
                f"Spark and reading its encoded counts at {counts_at}…")
+        topic_term, alpha = model.engine.all_topics()   # hidden topics too, as locally
         state = session.sparkContext.broadcast({
-            "topic_term": model.engine.topic_term_, "alpha": model.engine.alpha_,
+            "topic_term": topic_term, "alpha": alpha,
             "term_weights": model.engine.term_weights_})
         n_words = len(model.vocabulary)
 
@@ -488,13 +489,16 @@ def score(model_id: str | None = None, progress: Progress | None = None, *,
             table = spark_export.read_arrow(session, scratch)
         run.lap("fold_in")
         ids = table.column("campaign_id").to_pylist()
-        k = model.k
+        width = len(alpha)
         flat = table.column("weights").combine_chunks().flatten().to_numpy(zero_copy_only=False)
-        weights = flat.reshape(len(ids), k).astype(np.float32) if ids else np.empty((0, k))
+        every = (flat.reshape(len(ids), width).astype(np.float32) if ids
+                 else np.empty((0, width), dtype=np.float32))
+        weights, hidden = split_hidden(every, model.k)
         oov = table.column("oov_share").to_numpy(zero_copy_only=False)
         report(_SCORE_PHASES["write"], _SCORE_STEPS,
                f"Writing {len(ids):,} fingerprints to the store…")
-        local_score.store_fingerprints(model_id, ids, weights, oov, {"engine": "spark"})
+        local_score.store_fingerprints(model_id, ids, weights, oov, {"engine": "spark"},
+                                       hidden)
         run.lap("write")
     report(_SCORE_STEPS, _SCORE_STEPS, f"Scored {counted(len(ids), 'campaign')} in Spark")
     return run.result(len(ids), "spark", spark_session.describe(session))

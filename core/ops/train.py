@@ -69,8 +69,6 @@ class TrainSpec:
         make_engine(self.engine, k=self.k, **self.params)  # unknown engine or parameter names
         for name, value in self.params.items():
             check_param(self.engine, name, value)
-        if self.params.get("hidden_spares"):   # refused before the training, not after it
-            raise InputError(registry.HIDDEN_SPARES_NOT_STORED)
         share = self.heldout_share
         if not is_number(share) or not 0 <= share < 1:
             raise InputError(f"heldout_share must be a number in [0, 1), not {shown(share)}.")

@@ -144,9 +144,10 @@ class Lookup:
         if counts is None:
             counts = EncodedCounts(*self.model.encoder.encode_frame(self.terms, as_matrix=True))
         self._counts = counts
-        self.index = fit_index(self.fingerprints.campaign_ids, self.fingerprints.weights,
-                               counts, f"Model {self.model_id} (on {self.dataset} "
-                               f"v{self.version})", self.model.encoder)
+        self.index = fit_index(self.fingerprints.campaign_ids,
+                               self.fingerprints.for_neighbours, counts,
+                               f"Model {self.model_id} (on {self.dataset} v{self.version})",
+                               self.model.encoder, shown=self.model.k)
         self._rows = TermRows(self._term_file)
         self._term_fit = actions.term_topic_fit_from(self.model.encoder, self.model.engine)
         self.brand_words = naming.name_words(self.model).brand  # kept out of keyword ideas

@@ -84,14 +84,6 @@ def model_dir(model_id: str) -> Path:
     return config.models_dir() / model_id
 
 
-# Stored fingerprints keep the K topics shown, not the hidden spares' part that neighbours
-# rank by, so Lookup, the service and scoring would rank such a model without it.
-HIDDEN_SPARES_NOT_STORED = (
-    "hidden_spares is for CampaignModel in Python so far: the store keeps no hidden part of "
-    "a fingerprint yet, so Lookup and the service would rank this model's neighbours "
-    "without its hidden topics. Train without hidden_spares to register a model.")
-
-
 def register(*, engine: Any, engine_name: str, encoder: Encoder, params: dict[str, Any],
              dataset: str, version: int, dataset_hash: str, metrics: dict[str, Any],
              timings: dict[str, Any], sweep_id: str | None = None,
@@ -105,8 +97,6 @@ def register(*, engine: Any, engine_name: str, encoder: Encoder, params: dict[st
     `fitted`: the identity of a notebook model (`register_fitted`), kept in the audit
     entry; when a registered model already has it, checked in the transaction that would
     insert the row, nothing is added and that model's id is returned."""
-    if getattr(engine, "hidden_term_", None) is not None:
-        raise InputError(HIDDEN_SPARES_NOT_STORED)
     k = int(engine.topic_term_.shape[0])
     model_id = model_id or new_model_id(engine_name, k)
     text_config = encoder.tokenizer.config.to_dict()

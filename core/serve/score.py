@@ -26,6 +26,7 @@ from core.errors import InputError, NotFoundError, counted, quoted
 from core.memory import releases_memory
 from core.model.campaign_model import Fingerprint, fold_in_keyword_lists, read_words
 from core.model.corpus import EncodedCounts
+from core.model.engines import join_hidden, split_hidden
 from core.plain_text import first_hidden, given_id
 from core.progress import Progress, part
 from core.serve import registry
@@ -50,6 +51,12 @@ class Fingerprints:
     weights: np.ndarray            # N × K float32
     confidence: np.ndarray
     oov_share: np.ndarray
+    hidden: np.ndarray | None = None   # N x S shares of hidden topics (`hidden_spares`)
+
+    @property
+    def for_neighbours(self) -> np.ndarray:
+        """What a neighbour index ranks by: over every topic, hidden ones included."""
+        return join_hidden(self.weights, self.hidden)
 
     def index_of(self, campaign_id: str) -> int:
         try:
@@ -175,11 +182,11 @@ def score_dataset(model_id: str | None = None, progress: Progress | None = None,
         run.lap("encode")
         run.timings["read"] = reading.seconds
         run.timings["encode"] -= reading.seconds
-    weights = _fold_in_batches(model, counts,
-                               part(report, fold_from, _PHASES["write"], _STEPS))
+    weights, hidden = split_hidden(_fold_in_batches(
+        model, counts, part(report, fold_from, _PHASES["write"], _STEPS)), model.k)
     run.lap("fold_in")
     report(_PHASES["write"], _STEPS, f"Writing {len(ids):,} fingerprints to the store…")
-    store_fingerprints(run.model_id, ids, weights, oov)
+    store_fingerprints(run.model_id, ids, weights, oov, hidden=hidden)
     if saved is None:  # kept with the model: Lookup and the next scoring need not encode
         with suppress(FileNotFoundError):  # the model was deleted meanwhile
             EncodedCounts(list(ids), counts, oov).save(registry.model_dir(run.model_id))
@@ -215,8 +222,11 @@ _DONE = object()
 
 
 def store_fingerprints(model_id: str, ids: Sequence[str], weights: np.ndarray,
-                       oov: np.ndarray, details: dict | None = None) -> None:
-    """Replace a model's fingerprints in one transaction (local and Spark scoring)."""
+                       oov: np.ndarray, details: dict | None = None,
+                       hidden: np.ndarray | None = None) -> None:
+    """Replace a model's fingerprints in one transaction (local and Spark scoring):
+    `weights` over the K topics shown, `hidden` the shares of its hidden topics (None:
+    it has none)."""
     k = weights.shape[1]
     table = pa.table({
         "model_id": pa.array([model_id] * len(ids), pa.string()),
@@ -224,14 +234,19 @@ def store_fingerprints(model_id: str, ids: Sequence[str], weights: np.ndarray,
         "weights": pa.FixedSizeListArray.from_arrays(pa.array(weights.ravel()), k),
         "confidence": pa.array(weights.max(axis=1) if len(ids) else [], pa.float32()),
         "oov_share": pa.array(np.asarray(oov).astype(np.float32)),
+        "hidden": (pa.nulls(len(ids), pa.list_(pa.float32())) if hidden is None else
+                   pa.FixedSizeListArray.from_arrays(
+                       pa.array(np.asarray(hidden, dtype=np.float32).ravel()),
+                       hidden.shape[1])),
     })
     with store.transaction() as con:
         if con.execute("SELECT 1 FROM models WHERE model_id = ?", [model_id]).fetchone() is None:
             raise NotFoundError(f"Model {model_id} was deleted while it was being scored.")
         con.execute("DELETE FROM fingerprints WHERE model_id = ?", [model_id])
         con.register("incoming_fingerprints", table)
-        con.execute("INSERT INTO fingerprints SELECT model_id, campaign_id, "
-                    "weights::FLOAT[], confidence, oov_share FROM incoming_fingerprints")
+        con.execute("INSERT INTO fingerprints (model_id, campaign_id, weights, confidence, "
+                    "oov_share, hidden) SELECT model_id, campaign_id, weights::FLOAT[], "
+                    "confidence, oov_share, hidden::FLOAT[] FROM incoming_fingerprints")
         con.unregister("incoming_fingerprints")
         audit.record(con, "score", model_id, {"campaigns": len(ids), **(details or {})})
 
@@ -240,14 +255,15 @@ def store_fingerprints(model_id: str, ids: Sequence[str], weights: np.ndarray,
 
 def _fold_in_batches(model: registry.LoadedModel, counts, progress: Progress | None
                      ) -> np.ndarray:
-    """N x K float32 fingerprints of the rows of a count matrix, batch by batch."""
+    """N x (K + S) float32 proportions of the rows of a count matrix over every topic,
+    hidden ones included (`Engine.transform_all`), batch by batch."""
     n = counts.shape[0]
-    weights = np.empty((n, model.k), dtype=np.float32)
+    weights = np.empty((n, len(model.engine.all_topics()[1])), dtype=np.float32)
     starts = range(0, n, _BATCH)
 
     def fold(start: int) -> int:
         stop = min(start + _BATCH, n)
-        weights[start:stop] = model.engine.transform(counts[start:stop])
+        weights[start:stop] = model.engine.transform_all(counts[start:stop])
         return stop
 
     pool = ThreadPoolExecutor(max_workers=_THREADS)
@@ -277,7 +293,7 @@ def load_fingerprints(model_id: str) -> Fingerprints:
     """The stored fingerprints of a model (scored campaigns only), in campaign-id order."""
     with store.connect(read_only=True) as con:
         table = con.sql(
-            "SELECT campaign_id, weights, confidence, oov_share FROM fingerprints "
+            "SELECT campaign_id, weights, confidence, oov_share, hidden FROM fingerprints "
             "WHERE model_id = ? ORDER BY campaign_id", params=[model_id]
         ).to_arrow_table()
     if table.num_rows == 0:
@@ -286,9 +302,15 @@ def load_fingerprints(model_id: str) -> Fingerprints:
     weights = table.column("weights").combine_chunks()
     k = len(weights[0])
     matrix = weights.values.to_numpy(zero_copy_only=False).reshape(-1, k).astype(np.float32)
+    hidden = table.column("hidden").combine_chunks()
+    if hidden.null_count == 0:   # a model with hidden topics (every row has them)
+        hidden = hidden.values.to_numpy(zero_copy_only=False).reshape(
+            len(matrix), -1).astype(np.float32)
+    else:
+        hidden = None
     return Fingerprints(model_id, table.column("campaign_id").to_pylist(), matrix,
                         table.column("confidence").to_numpy(),
-                        table.column("oov_share").to_numpy(zero_copy_only=False))
+                        table.column("oov_share").to_numpy(zero_copy_only=False), hidden)
 
 
 def is_scored(model_id: str) -> bool:
