@@ -29,7 +29,7 @@ import warnings
 
 import numpy as np
 
-from bench.neighbors import demo_corpus, load_octis
+from bench.neighbors import labelled_corpus
 from bench.quality import load_corpus
 from core.model import engines
 from core.model.corpus import Corpus
@@ -116,11 +116,7 @@ def topic_quality(datasets: list[str], seeds: list[int], top: int, boost: float)
 def neighbour_quality(names: list[str], seeds: list[int], top: int, boost: float) -> dict:
     results: dict = {}
     for name in names:
-        if name == "demo":
-            _, corpus, labels = demo_corpus(None)
-        else:
-            ids, docs, labels, config = load_octis(name, None)
-            corpus = Corpus.from_texts(docs, ids=ids, config=config)
+        corpus, labels = labelled_corpus(name)
         counts = bow_matrix(corpus.bow, len(corpus.dictionary))
         vectors = corpus.encoder.word_vectors
         for seed in seeds:

@@ -28,7 +28,7 @@ import time
 
 import numpy as np
 
-from bench.neighbors import demo_corpus, load_octis
+from bench.neighbors import labelled_corpus
 from bench.quality import load_corpus
 from core.model import spare_topics
 from core.model.corpus import Corpus
@@ -78,11 +78,7 @@ def topic_quality(datasets: list[str], k: int, share: float, seeds: list[int]) -
 
 def neighbour_quality(names: list[str], k: int, share: float, seeds: list[int]) -> None:
     for name in names:
-        if name == "demo":
-            _, corpus, labels = demo_corpus(None)
-        else:
-            ids, docs, labels, config = load_octis(name, None)
-            corpus = Corpus.from_texts(docs, ids=ids, config=config)
+        corpus, labels = labelled_corpus(name)
         counts = bow_matrix(corpus.bow, len(corpus.dictionary))
         ids, vectors = corpus.campaign_ids, corpus.encoder.word_vectors
         for seed in seeds:

@@ -119,6 +119,16 @@ def demo_corpus(n: int | None) -> tuple[pd.DataFrame, Corpus, list[str]]:
     return rows, corpus, [by_id[c] for c in corpus.campaign_ids]
 
 
+def labelled_corpus(name: str, n: int | None = None) -> tuple[Corpus, list[str]]:
+    """A labelled corpus by name, `demo` or an OCTIS folder, with its labels in corpus
+    order (what the variant benches measure neighbours on)."""
+    if name == "demo":
+        _, corpus, labels = demo_corpus(n)
+        return corpus, labels
+    ids, docs, labels, config = load_octis(name, n)
+    return Corpus.from_texts(docs, ids=ids, config=config), labels
+
+
 def tfidf_precision(docs: list[str], labels: list[str], k: int = K_NEIGHBORS) -> float:
     """Baseline: TfidfVectorizer defaults (L2 rows), cosine k-NN, self excluded."""
     x = TfidfVectorizer().fit_transform(docs).astype(np.float32).tocsr()
