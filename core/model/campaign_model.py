@@ -68,8 +68,9 @@ from core.model.engines import (
     make_engine,
     shown_topics,
     size_warnings,
+    split_hidden,
 )
-from core.model.metrics import topic_diversity
+from core.model.metrics import TOPN, topic_diversity
 from core.model.neighbors import (
     DEFAULT_METRIC,
     DEFAULT_TERM_WEIGHT,
@@ -250,10 +251,10 @@ def fold_in_keyword_lists(encoder: Encoder, engine: Engine,
         results.append(Fingerprint(np.empty(0), oov, known, unknown, dropped, bow))
     if bows:
         every = engine.transform_all(bows)
-        shown = shown_topics(every, engine.k)
+        shown, hidden = split_hidden(every, engine.k)
         for slot, row, all_row in zip(slots, shown, every, strict=True):
             results[slot].weights = row  # type: ignore[union-attr]
-            if shown is not every:
+            if hidden is not None:
                 results[slot].all_weights = all_row  # type: ignore[union-attr]
     return results
 
@@ -984,7 +985,7 @@ def _read_part(path: Path, name: str, read: Callable[[], Any]) -> Any:
 
 def _diversity(engine: Engine) -> float:
     """Topic diversity of a fitted engine's top words, as `train` measures it."""
-    return topic_diversity(engine.topics(10))
+    return topic_diversity(engine.topics(TOPN))
 
 
 def _settings_as_trained(model: CampaignModel) -> dict[str, Any]:

@@ -533,6 +533,12 @@ class Engine(ABC):
                                                                   self.term_weights_))
         return fold_in(kept[1], None, bow_docs)
 
+    @property
+    def hidden_topics(self) -> int:
+        """How many hidden topics follow the K shown (`hidden_spares`; 0 without)."""
+        hidden = self.__dict__.get("hidden_term_")
+        return 0 if hidden is None else len(hidden)
+
     def all_topics(self) -> tuple[np.ndarray, np.ndarray]:
         """Topic-word rows and alpha of every topic, the hidden ones after the K shown:
         what a fold-in over all of them needs (Spark scoring ships them)."""

@@ -258,7 +258,7 @@ def _fold_in_batches(model: registry.LoadedModel, counts, progress: Progress | N
     """N x (K + S) float32 proportions of the rows of a count matrix over every topic,
     hidden ones included (`Engine.transform_all`), batch by batch."""
     n = counts.shape[0]
-    weights = np.empty((n, len(model.engine.all_topics()[1])), dtype=np.float32)
+    weights = np.empty((n, model.k + model.engine.hidden_topics), dtype=np.float32)
     starts = range(0, n, _BATCH)
 
     def fold(start: int) -> int:
