@@ -1,20 +1,22 @@
-"""Would spare topics kept hidden for neighbours give #14's topic targets at the default's
-neighbours? A measurement of a variant that is NOT in the product (README, Benchmarks,
-*Spare topics*, stops 31 and 45). Prints figures; asserts nothing.
+"""Should spare topics kept hidden for neighbours (`spare_share` with `hidden_spares`, an
+option, off by default) be the default? Prints figures; asserts nothing (README,
+Benchmarks, *Spare topics*, stops 31, 45 and 46).
 
-`spare_share` (an option) trains K + S topics and keeps the K most coherent and distinct
-(`core.model.spare_topics.keep_best`): its topics reach BBC NPMI 0.161 / TD 0.943, but
-fingerprints folded in over those K alone cost BBC's and the demo's neighbours. The variant
-shows users the same K topics, and gives the neighbour index every campaign's proportions
-over all K + S topics (the spares as hidden dimensions). Its topic figures are therefore
-`spare_share`'s; its neighbours are those of the K + S fingerprints. For comparison, the
-fingerprints over the K kept alone (renormalised: what `spare_share` does) and with the S
-spares summed into one visible *other* topic (K + 1, as BERTopic's outlier topic).
+The option trains K + S topics, shows the K that `core.model.spare_topics.keep_best` keeps
+(most coherent and distinct) and gives the neighbour index every campaign's proportions
+over all K + S topics (the spares as hidden dimensions). For comparison, the fingerprints
+over the K kept alone (renormalised: what `spare_share` alone does) and with the S spares
+summed into one visible *other* topic (K + 1, as BERTopic's outlier topic).
 
-For each seed the default (K topics) and the K + S model train one after the other:
-NPMI / TD of the topics shown and fit CPU on `bench/quality.py`'s corpora; then
-precision@10 of same-label neighbours (topic only / the default blend) on
-`bench/neighbors.py`'s corpora and parts.
+For each seed the default (K topics) and the K + S model train one after the other, both
+through the product's engine:
+- on `bench/quality.py`'s corpora, NPMI / TD of the topics shown, fit CPU, and how many
+  of the spares dropped were still the strongest topic of CAMPAIGNS_PER_TOPIC or more
+  documents ("themes dropped": what training warns of);
+- on `bench/neighbors.py`'s labelled corpora, precision@10 of same-label neighbours
+  (topic only / the default blend), `bench.demo_k`'s merged labels, and the labels left
+  without a shown topic (their median campaign has less than half its weight on the K
+  shown: the topic lists, fingerprints and Map have nothing of theirs).
 
     nice -n 10 .venv/bin/python -m bench.hidden_spares [--k 20] [--share 0.4]
         [--seeds 0,1,2] [--datasets bbc,m10] [--neighbours octis_bbc_news,octis_m10,demo]
@@ -28,32 +30,32 @@ import time
 
 import numpy as np
 
+from bench.demo_k import merged_labels
 from bench.neighbors import labelled_corpus
 from bench.quality import load_corpus
-from core.model import spare_topics
 from core.model.corpus import Corpus
-from core.model.engines import bow_matrix, make_engine
+from core.model.engines import CAMPAIGNS_PER_TOPIC, bow_matrix, make_engine
 from core.model.metrics import coherence, topic_diversity
 from core.model.neighbors import NeighborIndex, label_precision
 
 
 def fit_both(corpus: Corpus, k: int, share: float, seed: int):
-    """(default engine, its fit CPU s, K + S engine, its fit CPU s, indices of the K kept
-    of the K + S, S)."""
-    counts = bow_matrix(corpus.bow, len(corpus.vocabulary))
-    spares = spare_topics.spare_count(k, share, sum(1 for d in corpus.bow if d),
-                                      len(corpus.vocabulary))
+    """(the default engine, its fit CPU s, the hidden-spares engine, its fit CPU s). Both
+    name their spare settings, so that the comparison holds whatever the defaults are."""
     cpu = time.process_time()
-    plain = make_engine("tomotopy", k=k, seed=seed).fit(corpus)
+    plain = make_engine("tomotopy", k=k, seed=seed, spare_share=0.0,
+                        hidden_spares=False).fit(corpus)
     plain_cpu, cpu = time.process_time() - cpu, time.process_time()
-    wide = make_engine("tomotopy", k=k + spares, seed=seed).fit(corpus)
-    keep, _ = spare_topics.keep_best(wide.topic_term_, counts, k)
-    return plain, plain_cpu, wide, time.process_time() - cpu, keep, spares
+    spared = make_engine("tomotopy", k=k, seed=seed, spare_share=share,
+                         hidden_spares=True).fit(corpus)
+    return plain, plain_cpu, spared, time.process_time() - cpu
 
 
-def shown_words(engine, keep: np.ndarray | None = None) -> list[list[str]]:
-    topics = engine.topics(10)
-    return topics if keep is None else [topics[t] for t in keep]
+def themes_dropped(engine) -> int:
+    """Spare topics dropped that were the strongest topic of CAMPAIGNS_PER_TOPIC or more
+    training documents (what `spare_topics.dropped_theme_warnings` warns of)."""
+    return sum(d["main_documents"] >= CAMPAIGNS_PER_TOPIC
+               for d in engine.fit_info_.get("spare_topics_dropped", ()))
 
 
 def topic_quality(datasets: list[str], k: int, share: float, seeds: list[int]) -> None:
@@ -61,13 +63,17 @@ def topic_quality(datasets: list[str], k: int, share: float, seeds: list[int]) -
         corpus = load_corpus(name)
         rows: dict[str, list] = {"default": [], "hidden spares": []}
         for seed in seeds:
-            plain, plain_cpu, wide, wide_cpu, keep, spares = fit_both(corpus, k, share, seed)
-            for variant, words, cpu in (("default", shown_words(plain), plain_cpu),
-                                        ("hidden spares", shown_words(wide, keep), wide_cpu)):
+            plain, plain_cpu, spared, spared_cpu = fit_both(corpus, k, share, seed)
+            spares = spared.hidden_topics
+            for variant, engine, cpu in (("default", plain, plain_cpu),
+                                         ("hidden spares", spared, spared_cpu)):
+                words = engine.topics(10)
                 row = (coherence(words, corpus, "c_npmi"), topic_diversity(words), cpu)
                 rows[variant].append(row)
                 print(f"{name} seed {seed} {variant:13s} npmi {row[0]:.4f} td {row[1]:.3f} "
                       f"fit cpu {cpu:.1f} s", flush=True)
+            print(f"{name} seed {seed} themes among the {spares} spares dropped: "
+                  f"{themes_dropped(spared)}", flush=True)
         print(f"{name} K = {k} (+ {spares} spares), seeds {seeds}: NPMI mean (range) / TD "
               "mean, fit CPU s median")
         for variant, values in rows.items():
@@ -76,21 +82,29 @@ def topic_quality(datasets: list[str], k: int, share: float, seeds: list[int]) -
                   f"{a[:, 0].max():.3f}) / {a[:, 1].mean():.3f}  cpu {np.median(a[:, 2]):.1f}")
 
 
+def labels_without_a_topic(proportions: np.ndarray, k: int, labels: np.ndarray) -> list:
+    """Labels whose campaigns (the median one) have less than half their weight on the K
+    topics shown: topics lists, fingerprints and the Map have no topic of theirs."""
+    shown = proportions[:, :k].sum(axis=1)
+    return [label for label in np.unique(labels) if np.median(shown[labels == label]) < 0.5]
+
+
 def neighbour_quality(names: list[str], k: int, share: float, seeds: list[int]) -> None:
     for name in names:
         corpus, labels = labelled_corpus(name)
+        y = np.asarray(labels, dtype=object)
         counts = bow_matrix(corpus.bow, len(corpus.dictionary))
         ids, vectors = corpus.campaign_ids, corpus.encoder.word_vectors
         for seed in seeds:
-            plain, _, wide, _, keep, spares = fit_both(corpus, k, share, seed)
-            full = wide.transform(corpus.bow)
-            hidden = np.setdiff1d(np.arange(full.shape[1]), keep)
-            kept = full[:, keep]
+            plain, _, spared, _ = fit_both(corpus, k, share, seed)
+            full = spared.transform_all(corpus.bow)   # the K shown, then the S hidden
+            spares = full.shape[1] - k
+            kept = full[:, :k]
             variants = {
                 "default": plain.transform(corpus.bow),
                 "hidden spares": full,
                 "kept K only": kept / kept.sum(axis=1, keepdims=True),
-                "K + one other": np.column_stack([kept, full[:, hidden].sum(axis=1)]),
+                "K + one other": np.column_stack([kept, full[:, k:].sum(axis=1)]),
             }
             for variant, fingerprints in variants.items():
                 topic = label_precision(NeighborIndex(term_weight=0).fit(fingerprints, ids),
@@ -99,6 +113,12 @@ def neighbour_quality(names: list[str], k: int, share: float, seeds: list[int]) 
                                                             vectors), labels)
                 print(f"{name} K = {k} (+ {spares}) seed {seed} {variant:13s} p@10 topic "
                       f"only {topic:.4f} default blend {blend:.4f}", flush=True)
+            orphans = labels_without_a_topic(full, k, y)
+            print(f"{name} K = {k} (+ {spares}) seed {seed}: {len(np.unique(y))} labels; "
+                  f"merged: default {merged_labels(variants['default'], y)}, hidden spares "
+                  f"{merged_labels(spared.transform(corpus.bow), y)}; themes dropped "
+                  f"{themes_dropped(spared)}; labels without a shown topic {len(orphans)} "
+                  f"{orphans}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:

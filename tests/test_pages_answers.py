@@ -101,3 +101,21 @@ def test_train_page_shows_the_k_warning_once_after_training(trained_home):
         w.value for w in at.warning]
     ok(at.run())  # the next run (any click) warns above Start again
     assert len([w for w in at.warning if "campaigns is a lot" in w.value]) == 1
+
+
+def test_train_page_names_themes_its_spare_topics_dropped(trained_home):
+    """Spare topics kept hidden (stop 45) showed a model whose hidden spares held whole
+    verticals as if nothing were amiss; the result now warns, naming the dropped topics
+    that were still the strongest topic of 3 or more campaigns, as `train` does."""
+    at = page("train")
+    at.number_input(key="train_k").set_value(10)
+    at.number_input(key="train_tomotopy_iterations").set_value(60)
+    at.number_input(key="train_tomotopy_spare_share").set_value(0.4)
+    at.toggle(key="train_tomotopy_hidden_spares").set_value(True)
+    ok(at.button(key="train_start").click().run())
+    engine = registry.load(at.session_state["trained_model"]).engine
+    themes = [d for d in engine.fit_info_["spare_topics_dropped"] if d["main_documents"] >= 3]
+    assert engine.hidden_topics == 4 and themes
+    [warning] = [w.value for w in at.warning if "spare topics dropped" in w.value]
+    assert warning.startswith(f"{len(themes)} of the spare topics dropped")
+    assert "little or no weight on any topic shown" in warning

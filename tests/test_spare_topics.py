@@ -10,7 +10,7 @@ import pytest
 from core.errors import InputError
 from core.model import diversity, spare_topics
 from core.model.corpus import Corpus
-from core.model.engines import DEFAULTS, Engine, bow_matrix, make_engine
+from core.model.engines import CAMPAIGNS_PER_TOPIC, DEFAULTS, Engine, bow_matrix, make_engine
 from core.model.metrics import coherence, topic_diversity
 from tests.conftest import m10_titles
 
@@ -69,6 +69,14 @@ def test_a_coherent_topic_is_not_dropped_for_sharing_words(plain, counts) -> Non
     assert {best, plain.k} <= set(keep.tolist()) and npmi[dropped] <= np.median(npmi)
 
 
+def test_main_documents_counts_the_documents_whose_strongest_topic_each_is(plain, counts
+                                                                         ) -> None:
+    assert spare_topics.main_documents(np.array([[0.2, 0.8], [0.6, 0.4], [0.1, 0.9]])
+                                       ).tolist() == [1, 2]
+    main = spare_topics.main_documents(plain.transform(counts))
+    assert main.sum() == counts.shape[0] and main.shape == (plain.k,)
+
+
 def test_spares_never_leave_fewer_than_five_documents_or_ten_words_per_topic() -> None:
     assert spare_topics.spare_count(20, 0.4, 3000, 2000) == 8
     assert spare_topics.spare_count(20, 0.4, 66, 2000) == 2      # 66 // 3 = 22 topics
@@ -82,6 +90,14 @@ def test_engine_trains_spares_and_keeps_k_more_coherent_and_distinct(titles, pla
     dropped = spared.fit_info_["spare_topics_dropped"]
     assert len(dropped) == 3
     assert all(len(d["top_words"]) == 10 for d in dropped)
+    # each dropped topic is the strongest of its share of the 1,500 titles, and the
+    # warning names those that were still a theme (all three, on M10's titles)
+    assert all(d["main_documents"] >= CAMPAIGNS_PER_TOPIC for d in dropped)
+    (warning,) = spare_topics.dropped_theme_warnings(spared.fit_info_, hidden=False)
+    largest = max(dropped, key=lambda d: d["main_documents"])
+    assert warning.startswith("3 of the spare topics dropped were the strongest topic of 3 ")
+    assert f'"{" ".join(largest["top_words"][:5])} …" ({largest["main_documents"]:,})' in warning
+    assert "spread over the K topics kept" in warning
     assert spared.topic_term_.shape == plain.topic_term_.shape and spared.alpha_.shape == (10,)
     np.testing.assert_allclose(spared.topic_term_.sum(axis=1), 1.0)
     np.testing.assert_allclose(spared.transform(titles.bow[:50]).sum(axis=1), 1.0)
@@ -129,9 +145,12 @@ def test_hidden_spares_rank_neighbours_but_are_never_shown(tmp_path) -> None:
     frame = pd.read_parquet(DEMO_FILE)
     some = frame[frame["campaign_id"].isin(frame["campaign_id"].unique()[:300])]
     params = {"iterations": 200, "spare_share": 0.4}
-    shown = CampaignModel(k=10, engine_params=params).fit(some)
-    model = CampaignModel(k=10, engine_params={**params, "hidden_spares": True}).fit(some)
+    with pytest.warns(UserWarning, match="are shown spread over the K topics kept"):
+        shown = CampaignModel(k=10, engine_params=params).fit(some)
+    with pytest.warns(UserWarning, match="spare topics dropped were the strongest") as told:
+        model = CampaignModel(k=10, engine_params={**params, "hidden_spares": True}).fit(some)
     engine = model.engine_
+    assert any("little or no weight on any topic shown" in str(w.message) for w in told)
     assert engine.hidden_term_.shape == (4, len(model.vocabulary_))
     np.testing.assert_allclose(engine.topic_term_, shown.engine_.topic_term_)  # same K shown
     assert len(model.topics()) == 10 and model.fingerprints_.shape[1] == 10
@@ -193,7 +212,12 @@ def test_the_store_keeps_hidden_spares_and_lookup_ranks_by_them(home, tmp_path) 
         "--spare-share", "0.4", "--hidden-spares"])
     spec = cli._spec(args)
     assert spec.params["hidden_spares"] is True
-    model_id = train.train(spec).model_id
+    result = train.train(spec)
+    model_id = result.model_id
+    themes = [d for d in registry.load(model_id).engine.fit_info_["spare_topics_dropped"]
+              if d["main_documents"] >= 3]
+    assert themes and any(w.startswith(f"{len(themes)} of the spare topics dropped")
+                          for w in result.warnings)
     score.score_dataset(model_id)
     stored = score.load_fingerprints(model_id)
     assert stored.weights.shape[1] == 10 and stored.hidden.shape == (len(stored.weights), 4)

@@ -54,7 +54,7 @@ from core.errors import (
     shown,
 )
 from core.jsonable import RATE_DECIMALS, python_numbers
-from core.model import actions, artifact, brand, fitted_k, namewords, relevance
+from core.model import actions, artifact, brand, fitted_k, namewords, relevance, spare_topics
 from core.model.brand import BrandIndex
 from core.model.corpus import Corpus, EncodedCounts, Encoder
 from core.model.engines import (
@@ -675,6 +675,9 @@ class CampaignModel(BaseEstimator):
             for note in size_warnings(self.k, len(corpus), len(corpus.vocabulary)):
                 warnings.warn(note, UserWarning, stacklevel=2)
             engine.fit(corpus)
+        for note in spare_topics.dropped_theme_warnings(
+                engine.fit_info_, getattr(engine, "hidden_spares", False)):
+            warnings.warn(note, UserWarning, stacklevel=2)
         counts = corpus.encoded_counts()
         names = campaign_table(terms).reindex(counts.campaign_ids)
         found = namewords.detect(counts.matrix, corpus.vocabulary,

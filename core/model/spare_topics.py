@@ -13,9 +13,11 @@ those still kept, the one whose removal leaves the highest
 `core.model.diversity` measures it; diversity: the unique share of the top-10 words). The
 median guard keeps a coherent topic that repeats a few of another's words: without it,
 BBC News K = 20 lost NPMI (0.161 → 0.153 over seeds 0-2) for diversity it did not need.
-The dropped topics' tokens go to the kept topics when campaigns are folded in. Measured
-figures, and the share and weight they justify, are in the README (Benchmarks, *Spare
-topics*).
+The dropped topics' tokens go to the kept topics when campaigns are folded in, or, with
+`hidden_spares`, to the dropped topics kept hidden. A dropped topic that is still many
+documents' theme leaves them with no shown topic of their own: `dropped_theme_warnings`
+says so after training. Measured figures, and the share and weight they justify, are in
+the README (Benchmarks, *Spare topics*).
 """
 
 from __future__ import annotations
@@ -39,6 +41,13 @@ def spare_count(k: int, share: float, documents: int, vocabulary: int) -> int:
     return max(0, min(round(k * share), room))
 
 
+def main_documents(proportions: np.ndarray) -> np.ndarray:
+    """For each topic (column of the N x T `proportions`), how many documents have it as
+    their strongest topic."""
+    proportions = np.asarray(proportions)
+    return np.bincount(proportions.argmax(axis=1), minlength=proportions.shape[1])
+
+
 def keep_best(topic_term: np.ndarray, counts: sp.spmatrix, k: int,
               diversity_weight: float = DIVERSITY_WEIGHT) -> tuple[np.ndarray, np.ndarray]:
     """Indices of the `k` topics (rows of `topic_term`) to keep, in their original order,
@@ -55,3 +64,22 @@ def keep_best(topic_term: np.ndarray, counts: sp.spmatrix, k: int,
         median = np.median(npmi[keep])
         keep.remove(max((t for t in keep if npmi[t] <= median), key=left))  # ties: the first
     return np.array(keep), npmi
+
+
+def dropped_theme_warnings(fit_info: dict, hidden: bool) -> list[str]:
+    """What training says when spare topics it dropped (`fit_info["spare_topics_dropped"]`)
+    were still the theme of many documents (`main_documents` at least
+    CAMPAIGNS_PER_TOPIC), naming the largest; `hidden`: the engine's `hidden_spares`."""
+    themes = sorted((d for d in fit_info.get("spare_topics_dropped", ())
+                     if d.get("main_documents", 0) >= CAMPAIGNS_PER_TOPIC),
+                    key=lambda d: -d["main_documents"])
+    if not themes:
+        return []
+    named = "; ".join(f"\"{' '.join(d['top_words'][:5])} …\" ({d['main_documents']:,})"
+                      for d in themes[:3])
+    where = ("are shown spread over the K topics kept" if not hidden else
+             "have little or no weight on any topic shown (their neighbours still use the "
+             "hidden topics)")
+    return [f"{len(themes)} of the spare topics dropped were the strongest topic of "
+            f"{CAMPAIGNS_PER_TOPIC} or more training campaigns each: {named}. Those "
+            f"campaigns {where}. A larger K, or a smaller spare share, keeps such themes."]

@@ -17,7 +17,7 @@ import numpy as np
 from core.data import auth, datasets, store
 from core.errors import InputError, NotFoundError, shown
 from core.memory import releases_memory
-from core.model import fitted_k, metrics, namewords
+from core.model import fitted_k, metrics, namewords, spare_topics
 from core.model.corpus import Corpus
 from core.model.engines import (  # noqa: F401  (re-exported: pages and tests read them here)
     DEFAULT_ENGINE,
@@ -145,6 +145,8 @@ def train(spec: TrainSpec, progress: Progress | None = None, *, corpus: Corpus |
     engine = make_engine(spec.engine, k=spec.k, **spec.params)
     engine.fit(train_part, progress=_stage(progress, _STAGES["tokenize"], _STAGES["fit"]))
     timings["fit"] = time.perf_counter() - started
+    warnings += spare_topics.dropped_theme_warnings(engine.fit_info_,
+                                                    getattr(engine, "hidden_spares", False))
 
     started = time.perf_counter()
     progress(_TOTAL - _STAGES["evaluate"], _TOTAL, "Measuring coherence and perplexity…")
