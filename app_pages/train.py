@@ -208,8 +208,9 @@ if run:
             progress(1, 1, "Done.")
             st.session_state.pop("training_started", None)
             before_start.empty()
-            st.success(f"Trained `{result.model_id}` (K = {result.k}) in "
-                       f"{sum(result.timings.values()):.1f} s.")
+            seconds = (sum(t["seconds"] for t in result.tries) if result.tries
+                       else sum(result.timings.values()))   # every model tried
+            st.success(f"Trained `{result.model_id}` (K = {result.k}) in {seconds:.1f} s.")
             if result.tries:
                 st.caption("K tried: " + " → ".join(
                     f"{t['k']} (diversity {t['diversity']:.2f}"

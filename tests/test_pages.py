@@ -239,6 +239,11 @@ def test_train_page_fits_a_k_no_one_chose_as_the_pipeline_does(trained_home, tmp
     [tried] = [c.value for c in at.caption if c.value.startswith("K tried: ")]
     assert tried.count(" → ") == len(newest) - 1 and f"{kept['k']} (diversity " in tried
     assert f"(K = {kept['k']})" in at.success[0].value
+    # in the time of every model tried (it was the kept one's alone)
+    every = sum(sum(registry.get(m)["timings"].values()) for m in newest["model_id"])
+    shown = float(re.search(r" in ([0-9.]+) s\.$", at.success[0].value).group(1))
+    assert shown == pytest.approx(every, abs=0.051)
+    assert shown > sum(kept["timings"].values()) + 0.05
     at.toggle(key="train_fit_k").set_value(False).run()
     at.number_input(key="train_k").set_value(kept["k"] + 1)
     ok(at.button(key="train_start").click().run())

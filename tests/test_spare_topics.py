@@ -235,3 +235,24 @@ def test_the_store_keeps_hidden_spares_and_lookup_ranks_by_them(home, tmp_path) 
     with pytest.raises(TopicLabError, match="--hidden-spares is for --engine tomotopy"):
         cli._spec(cli.build_parser().parse_args([
             "train", "--dataset", "some", "--engine", "gensim", "--hidden-spares"]))
+
+
+def test_hidden_spares_without_spare_topics_are_refused_before_training() -> None:
+    """`hidden_spares` alone trained a model with nothing hidden, and said nothing."""
+    import pandas as pd
+
+    from core import CampaignModel, cli
+    from core.errors import TopicLabError
+    from tests.conftest import DEMO_FILE
+
+    message = "hidden_spares keeps the spare topics that spare_share trains"
+    args = cli.build_parser().parse_args(["train", "--dataset", "demo", "--hidden-spares"])
+    with pytest.raises(TopicLabError, match=f"{message}: give spare_share above 0 as well "
+                                            r"\(0.4 suggested\), not 0.0, or leave"):
+        cli._spec(args)
+    with pytest.raises(InputError, match=f"{message}.*not 0,"):
+        CampaignModel(k=5, engine_params={"hidden_spares": True, "spare_share": 0}).fit(
+            pd.read_parquet(DEMO_FILE).head(50))
+    spec = cli._spec(cli.build_parser().parse_args(
+        ["train", "--dataset", "demo", "--hidden-spares", "--spare-share", "0.4"]))
+    assert spec.params == {"hidden_spares": True, "spare_share": 0.4}

@@ -63,7 +63,7 @@ from core.model.engines import (
     MAX_K,
     Engine,
     bow_matrix,
-    check_param,
+    check_params,
     fitting_k,
     make_engine,
     shown_topics,
@@ -645,8 +645,7 @@ class CampaignModel(BaseEstimator):
         # checked as given, numpy numbers included (numbers.Real knows them), so that a
         # refusal shows what was typed: np.float32(-0.1) made Python read "not
         # -0.10000000149011612"; made Python numbers only for the engine and manifest
-        for name, value in {"seed": self.seed, **given}.items():  # as TrainSpec does
-            check_param(self.engine, name, value)
+        check_params(self.engine, {"seed": self.seed, **given})  # as TrainSpec does
         if k is None:
             k = DEFAULTS[self.engine]["k"] if self.k == AUTO_K else int(self.k)
         return make_engine(self.engine, k=k, seed=python_numbers(self.seed),

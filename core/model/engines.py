@@ -25,7 +25,7 @@ import os
 import time
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
@@ -234,6 +234,18 @@ def check_param(engine: str, name: str, value: Any) -> None:
 def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
+
+def check_params(engine: str, params: Mapping[str, Any]) -> None:
+    """Every training parameter (`check_param`), then those that only work together:
+    `hidden_spares` without `spare_share` trained a model with no spares, silently."""
+    for name, value in params.items():
+        check_param(engine, name, value)
+    default = DEFAULTS.get(engine, {}).get("spare_share")
+    if params.get("hidden_spares") and not params.get("spare_share", default):
+        raise InputError(f"hidden_spares keeps the spare topics that spare_share trains: "
+                         f"give spare_share above 0 as well (0.4 suggested), not "
+                         f"{shown(params.get('spare_share', 0.0))}, or leave hidden_spares "
+                         "off.")
 
 @dataclass(frozen=True)
 class Setting:

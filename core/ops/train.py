@@ -27,6 +27,7 @@ from core.model.engines import (  # noqa: F401  (re-exported: pages and tests re
     MIN_K,
     bow_matrix,
     check_param,
+    check_params,
     fitting_k,
     is_number,
     make_engine,
@@ -67,8 +68,7 @@ class TrainSpec:
             raise InputError(f"K must be a whole number from {MIN_K} to {MAX_K}, not "
                              f"{shown(self.k)}.")
         make_engine(self.engine, k=self.k, **self.params)  # unknown engine or parameter names
-        for name, value in self.params.items():
-            check_param(self.engine, name, value)
+        check_params(self.engine, self.params)
         share = self.heldout_share
         if not is_number(share) or not 0 <= share < 1:
             raise InputError(f"heldout_share must be a number in [0, 1), not {shown(share)}.")
@@ -93,7 +93,8 @@ class TrainResult:
     timings: dict[str, float]
     warnings: list[str] = field(default_factory=list)   # size warnings, poor scores
     # when `train_fitted` trained more than one model: each, in order, this one among them
-    # (model_id, k, diversity and, from the second on, why it was `retrained`)
+    # (model_id, k, diversity, its training's `seconds` and, from the second on, why it
+    # was `retrained`)
     tries: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -199,7 +200,7 @@ def train_fitted(spec: TrainSpec, progress: Progress | None = None, *,
 
 def _tried(result: TrainResult, **why: str) -> dict[str, Any]:
     return {"model_id": result.model_id, "k": result.k, "diversity": round(_diversity(result), 4),
-            **why}
+            "seconds": round(sum(result.timings.values()), 3), **why}
 
 
 def _diversity(result: TrainResult) -> float:
