@@ -7,7 +7,7 @@ import streamlit as st
 import ui
 from core.data import auth
 from core.errors import counted
-from core.model import relevance
+from core.model import relevance, spare_topics
 from core.ops import carry
 from core.serve import naming, registry, topics
 
@@ -46,6 +46,21 @@ with ui.friendly_errors():
     st.caption("Topic numbers in the chart are the model's own topic ids (0-based). Each "
                "circle is a topic; its size is the topic's share of all tokens.")
     st.iframe(chart_html(model_id), height=720)
+    spares = topics.spare_topics_dropped(model)
+    if not spares.empty:
+        for warning in spare_topics.dropped_theme_warnings(model.engine.fit_info_,
+                                                           bool(spares["hidden"].any())):
+            st.warning(ui.message_text(warning), icon=":material/warning:")
+        with st.expander(f"{counted(len(spares), 'spare topic')} trained and not shown"):
+            st.caption("Trained beyond K and left out of the topics shown as the least "
+                       "coherent or distinct (spare topics, README). "
+                       + ("Kept hidden: similar campaigns are ranked by them too."
+                          if spares["hidden"].any() else
+                          "Their words went to the topics shown."))
+            st.dataframe(spares.drop(columns="hidden"), hide_index=True,
+                         column_config={**ui.count_columns("campaigns"),
+                                        "document_npmi": st.column_config.NumberColumn(
+                                            "document NPMI", format="%.3f")})
 
     st.subheader("One topic")
     # Keyed by model: switching models never shows the previous model's topic or name.

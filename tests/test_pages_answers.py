@@ -119,3 +119,17 @@ def test_train_page_names_themes_its_spare_topics_dropped(trained_home):
     [warning] = [w.value for w in at.warning if "spare topics dropped" in w.value]
     assert warning.startswith(f"{len(themes)} of the spare topics dropped")
     assert "little or no weight on any topic shown" in warning
+    # Topics keeps saying so for that model, and lists the spares it trained and hid
+    # (production, trained without spares, has neither)
+    topics_page = ok(page("topics"))
+    assert not [e for e in topics_page.expander if "trained and not shown" in e.label]
+    ok(picker(topics_page, "model_picker").set_value(at.session_state["trained_model"]).run())
+    assert [w.value for w in topics_page.warning if "spare topics dropped" in w.value] == [
+        warning]
+    [spares] = [e for e in topics_page.expander if "trained and not shown" in e.label]
+    assert spares.label == "4 spare topics trained and not shown"
+    table = spares.dataframe[0].value
+    dropped = engine.fit_info_["spare_topics_dropped"]
+    assert table["campaigns"].tolist() == [d["main_documents"] for d in dropped]
+    assert table["top_words"].iloc[0] == ", ".join(dropped[0]["top_words"])
+    assert "Kept hidden" in spares.caption[0].value
