@@ -36,12 +36,18 @@ if not serving.empty and gate.below_floor(float(serving.iloc[0].get("diversity",
 st.caption("All runs; click a column header to sort.")
 columns = ["model_id", "aliases", "engine", "k", "dataset", "version", "documents",
            "vocabulary_size", "npmi", "c_v", "u_mass", "diversity", "perplexity",
-           "seconds_fit", "created_at"]
+           "seconds_fit", "kept_instead", "created_at"]
+if table["kept_instead"].isna().all():
+    columns.remove("kept_instead")
 st.dataframe(table[[c for c in columns if c in table]], hide_index=True,
              column_config={**{c: st.column_config.NumberColumn(format="%.3f")
                                for c in ("npmi", "c_v", "u_mass", "diversity")},
                             **ui.count_columns("k", "documents"),
-                            "vocabulary_size": ui.count_column("vocabulary")})
+                            "vocabulary_size": ui.count_column("vocabulary"),
+                            "kept_instead": st.column_config.TextColumn(
+                                "kept instead", help="Tried when K was fitted to the data "
+                                "(Fit K to the data, the pipeline): its topics repeated "
+                                "each other's words, and this model was kept instead.")})
 
 st.subheader("Quality against K")
 chart_metric = st.segmented_control("Metric", ["npmi", "diversity", "perplexity", "c_v",

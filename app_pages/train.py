@@ -215,7 +215,8 @@ if run:
                 st.caption("K tried: " + " → ".join(
                     f"{t['k']} (diversity {t['diversity']:.2f}"
                     f"{', kept' if t['model_id'] == result.model_id else ''})"
-                    for t in result.tries) + ". The others stay on Compare, unaliased.")
+                    for t in result.tries) + ". The others stay on Compare, unaliased, "
+                    "marked with the model kept instead.")
             if engine == "spark":
                 ran = registry.load(result.model_id).engine.fit_info_
                 st.caption(f"Ran on Spark {ran.get('spark_version')} at `{ran.get('master')}` "

@@ -240,6 +240,14 @@ def test_train_page_fits_a_k_no_one_chose_as_the_pipeline_does(trained_home, tmp
     assert tried.count(" → ") == len(newest) - 1 and f"{kept['k']} (diversity " in tried
     assert f"(K = {kept['k']})" in at.success[0].value
     # in the time of every model tried (it was the kept one's alone)
+    # the models tried are marked with the one kept instead, on Compare too
+    assert {registry.get(m)["kept_instead"] for m in newest["model_id"]} == {
+        kept["model_id"], None}
+    assert registry.get(kept["model_id"])["kept_instead"] is None
+    compare = ok(page("compare")).dataframe[0].value.set_index("model_id")
+    assert [None if pd.isna(v) else v
+            for v in compare.loc[newest["model_id"], "kept_instead"]] == [
+        None if m == kept["model_id"] else kept["model_id"] for m in newest["model_id"]]
     every = sum(sum(registry.get(m)["timings"].values()) for m in newest["model_id"])
     shown = float(re.search(r" in ([0-9.]+) s\.$", at.success[0].value).group(1))
     assert shown == pytest.approx(every, abs=0.051)

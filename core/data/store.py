@@ -143,6 +143,9 @@ CREATE TABLE IF NOT EXISTS models (
     created_by VARCHAR
 );
 
+-- the model the K ladder (core.model.fitted_k) kept instead of this one, for its tries
+ALTER TABLE models ADD COLUMN IF NOT EXISTS kept_instead VARCHAR;
+
 CREATE TABLE IF NOT EXISTS aliases (
     alias VARCHAR PRIMARY KEY,
     model_id VARCHAR NOT NULL,

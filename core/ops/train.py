@@ -181,8 +181,9 @@ def train_fitted(spec: TrainSpec, progress: Progress | None = None, *,
     `--k`, the Train page's switch) as `core.model.fitted_k` fits one: from the K its
     campaigns and the words kept hold (the words only when `corpus` is given or the engine
     tokenises here, not Spark), lowered while the topics are below the diversity floor.
-    The models tried on the way stay registered without an alias and are listed in the
-    result's `tries`."""
+    The models tried on the way stay registered without an alias, marked with the model
+    kept instead (`kept_instead`, shown on Compare), and are listed in the result's
+    `tries`."""
     info = datasets.get(spec.dataset, spec.version)
     if corpus is None and spec.engine != "spark":
         corpus, _ = build_corpus(info.name, info.version, spec.text)
@@ -192,6 +193,7 @@ def train_fitted(spec: TrainSpec, progress: Progress | None = None, *,
     kept, results = fitted_k.lower_until_diverse(
         fitting_k(spec.k, int(info.campaigns), words),
         lambda k: train(spec.with_(k=k), progress, corpus=reused), _diversity)
+    registry.mark_kept_instead([r.model_id for r in results], kept.model_id)
     tries = [_tried(results[0]), *(_tried(now, retrained=(
         f"K = {before.k} had topic diversity {_diversity(before):.2f}, below the floor "
         f"{metrics.DIVERSITY_FLOOR}")) for before, now in itertools.pairwise(results))]

@@ -124,7 +124,10 @@ def register(*, engine: Any, engine_name: str, encoder: Encoder, params: dict[st
             existing = fitted and registered_fitted(fitted, con)
             if not existing:
                 con.execute(
-                    "INSERT INTO models VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO models (model_id, engine, params, text_config, dataset, "
+                    "version, dataset_hash, k, vocab_size, metrics, timings, "
+                    "library_versions, sweep_id, created_at, created_by) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [model_id, engine_name, _json(params), _json(text_config), dataset,
                      version, dataset_hash, k, manifest["vocab_size"], _json(metrics),
                      _json(timings), _json(manifest["library_versions"]), sweep_id,
@@ -302,7 +305,7 @@ def list_models(dataset: str | None = None) -> pd.DataFrame:
     where, params = ("WHERE m.dataset = ?", [dataset]) if dataset is not None else ("", [])
     frame = store.query(
         "SELECT m.model_id, m.engine, m.k, m.dataset, m.version, m.vocab_size, m.params, "
-        "m.metrics, m.timings, m.sweep_id, m.created_at, m.created_by, "
+        "m.metrics, m.timings, m.sweep_id, m.kept_instead, m.created_at, m.created_by, "
         "coalesce(string_agg(a.alias, ', ' ORDER BY a.alias), '') AS aliases, "
         "m.model_id IN (SELECT model_id FROM fingerprints) AS scored "
         "FROM models m LEFT JOIN aliases a USING (model_id) "
@@ -364,11 +367,22 @@ def metrics_table(dataset: str | None = None) -> pd.DataFrame:
     if models.empty:
         return models
     base = models[["model_id", "aliases", "engine", "k", "dataset", "version", "sweep_id",
-                   "created_at"]]
+                   "kept_instead", "created_at"]]
+    shown = marked_deleted(base["kept_instead"])
+    base = base.assign(kept_instead=base["kept_instead"].map(shown.get))
     metrics = pd.json_normalize(models["metrics"].tolist())
     metrics = metrics.drop(columns=[c for c in metrics if c in base])
     timings = pd.json_normalize(models["timings"].tolist()).add_prefix("seconds_")
     return pd.concat([base.reset_index(drop=True), metrics, timings], axis=1)
+
+
+def mark_kept_instead(tried: Iterable[str], kept: str) -> None:
+    """Record that `kept` was kept instead of the models `tried` on the way to it (the K
+    ladder of `core.ops.train.train_fitted`): Compare shows them as such, not as models
+    someone trained and left."""
+    with store.transaction() as con:
+        con.execute("UPDATE models SET kept_instead = ? WHERE list_contains(?, model_id)",
+                    [kept, sorted(set(tried) - {kept})])
 
 
 def get(model_id: str) -> dict[str, Any]:
