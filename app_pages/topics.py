@@ -43,14 +43,14 @@ with ui.friendly_errors():
         mark = " · carried, unconfirmed" if info.carried_from and not info.confirmed else ""
         return names[t] + mark + (" · new" if t in new_topics else "")
 
+    spares = topics.spare_topics_dropped(model)
+    for warning in spare_topics.dropped_theme_warnings(model.engine.fit_info_,
+                                                       bool(spares["hidden"].any())):
+        st.warning(ui.message_text(warning), icon=":material/warning:")
     st.caption("Topic numbers in the chart are the model's own topic ids (0-based). Each "
                "circle is a topic; its size is the topic's share of all tokens.")
     st.iframe(chart_html(model_id), height=720)
-    spares = topics.spare_topics_dropped(model)
     if not spares.empty:
-        for warning in spare_topics.dropped_theme_warnings(model.engine.fit_info_,
-                                                           bool(spares["hidden"].any())):
-            st.warning(ui.message_text(warning), icon=":material/warning:")
         with st.expander(f"{counted(len(spares), 'spare topic')} trained and not shown"):
             st.caption("Trained beyond K and left out of the topics shown as the least "
                        "coherent or distinct (spare topics, README). "
@@ -58,7 +58,12 @@ with ui.friendly_errors():
                           if spares["hidden"].any() else
                           "Their words went to the topics shown."))
             st.dataframe(spares.drop(columns="hidden"), hide_index=True,
-                         column_config={**ui.count_columns("campaigns"),
+                         column_config={"top_words": st.column_config.TextColumn(
+                                            "top words"),
+                                        "campaigns": st.column_config.NumberColumn(
+                                            "campaigns", format=ui.COUNT,
+                                            help="Training campaigns whose strongest "
+                                                 "topic it was"),
                                         "document_npmi": st.column_config.NumberColumn(
                                             "document NPMI", format="%.3f")})
 
