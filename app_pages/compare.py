@@ -34,9 +34,9 @@ if not serving.empty and gate.below_floor(float(serving.iloc[0].get("diversity",
     if floor:
         st.warning(ui.message_text(floor))
 st.caption("All runs; click a column header to sort.")
-columns = ["model_id", "aliases", "engine", "k", "dataset", "version", "documents",
-           "vocabulary_size", "npmi", "c_v", "u_mass", "diversity", "perplexity",
-           "seconds_fit", "kept_instead", "created_at"]
+columns = ["model_id", "aliases", "kept_instead", "engine", "k", "dataset", "version",
+           "documents", "vocabulary_size", "npmi", "c_v", "u_mass", "diversity",
+           "perplexity", "seconds_fit", "created_at"]
 if table["kept_instead"].isna().all():
     columns.remove("kept_instead")
 st.dataframe(table[[c for c in columns if c in table]], hide_index=True,
