@@ -39,7 +39,8 @@ columns = ["model_id", "aliases", "kept_instead", "engine", "k", "dataset", "ver
            "perplexity", "seconds_fit", "created_at"]
 if table["kept_instead"].isna().all():
     columns.remove("kept_instead")
-st.dataframe(table[[c for c in columns if c in table]], hide_index=True,
+shown_table = table.assign(kept_instead=table["kept_instead"].fillna(""))  # blank, as aliases
+st.dataframe(shown_table[[c for c in columns if c in table]], hide_index=True,
              column_config={**{c: st.column_config.NumberColumn(format="%.3f")
                                for c in ("npmi", "c_v", "u_mass", "diversity")},
                             **ui.count_columns("k", "documents"),

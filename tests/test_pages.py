@@ -245,9 +245,8 @@ def test_train_page_fits_a_k_no_one_chose_as_the_pipeline_does(trained_home, tmp
         kept["model_id"], None}
     assert registry.get(kept["model_id"])["kept_instead"] is None
     compare = ok(page("compare")).dataframe[0].value.set_index("model_id")
-    assert [None if pd.isna(v) else v
-            for v in compare.loc[newest["model_id"], "kept_instead"]] == [
-        None if m == kept["model_id"] else kept["model_id"] for m in newest["model_id"]]
+    assert compare.loc[newest["model_id"], "kept_instead"].tolist() == [
+        "" if m == kept["model_id"] else kept["model_id"] for m in newest["model_id"]]
     every = sum(sum(registry.get(m)["timings"].values()) for m in newest["model_id"])
     shown = float(re.search(r" in ([0-9.]+) s\.$", at.success[0].value).group(1))
     assert shown == pytest.approx(every, abs=0.051)
