@@ -44,8 +44,7 @@ with ui.friendly_errors():
         return names[t] + mark + (" · new" if t in new_topics else "")
 
     spares = topics.spare_topics_dropped(model)
-    for warning in spare_topics.dropped_theme_warnings(model.engine.fit_info_,
-                                                       bool(spares["hidden"].any())):
+    for warning in spare_topics.dropped_theme_warnings(model.engine):
         st.warning(ui.message_text(warning), icon=":material/warning:")
     st.caption("Topic numbers in the chart are the model's own topic ids (0-based). Each "
                "circle is a topic; its size is the topic's share of all tokens.")

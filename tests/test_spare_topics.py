@@ -93,7 +93,7 @@ def test_engine_trains_spares_and_keeps_k_more_coherent_and_distinct(titles, pla
     # each dropped topic is the strongest of its share of the 1,500 titles, and the
     # warning names those that were still a theme (all three, on M10's titles)
     assert all(d["main_documents"] >= CAMPAIGNS_PER_TOPIC for d in dropped)
-    (warning,) = spare_topics.dropped_theme_warnings(spared.fit_info_, hidden=False)
+    (warning,) = spare_topics.dropped_theme_warnings(spared)
     largest = max(dropped, key=lambda d: d["main_documents"])
     assert warning.startswith("3 of the spare topics dropped were the strongest topic of 3 ")
     assert f'"{" ".join(largest["top_words"][:5])} …" ({largest["main_documents"]:,})' in warning

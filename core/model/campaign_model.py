@@ -674,8 +674,7 @@ class CampaignModel(BaseEstimator):
             for note in size_warnings(self.k, len(corpus), len(corpus.vocabulary)):
                 warnings.warn(note, UserWarning, stacklevel=2)
             engine.fit(corpus)
-        for note in spare_topics.dropped_theme_warnings(
-                engine.fit_info_, getattr(engine, "hidden_spares", False)):
+        for note in spare_topics.dropped_theme_warnings(engine):
             warnings.warn(note, UserWarning, stacklevel=2)
         counts = corpus.encoded_counts()
         names = campaign_table(terms).reindex(counts.campaign_ids)

@@ -247,6 +247,7 @@ def check_params(engine: str, params: Mapping[str, Any]) -> None:
                          f"{shown(params.get('spare_share', 0.0))}, or leave hidden_spares "
                          "off.")
 
+
 @dataclass(frozen=True)
 class Setting:
     """One engine setting a person tunes before training, as a form shows it. Its default

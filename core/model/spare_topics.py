@@ -26,7 +26,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from core.model.diversity import TOPN, diversity, document_npmi, top_word_ids
-from core.model.engines import CAMPAIGNS_PER_TOPIC, WORDS_PER_TOPIC
+from core.model.engines import CAMPAIGNS_PER_TOPIC, WORDS_PER_TOPIC, Engine
 
 DIVERSITY_WEIGHT = 1.0   # the plain sum; README, Benchmarks, *Spare topics*: 0.5-2 all
                          # met the BBC and M10 targets
@@ -66,18 +66,18 @@ def keep_best(topic_term: np.ndarray, counts: sp.spmatrix, k: int,
     return np.array(keep), npmi
 
 
-def dropped_theme_warnings(fit_info: dict, hidden: bool) -> list[str]:
-    """What training says when spare topics it dropped (`fit_info["spare_topics_dropped"]`)
-    were still the theme of many documents (`main_documents` at least
-    CAMPAIGNS_PER_TOPIC), naming the largest; `hidden`: the engine's `hidden_spares`."""
-    themes = sorted((d for d in fit_info.get("spare_topics_dropped", ())
+def dropped_theme_warnings(engine: Engine) -> list[str]:
+    """What a trained engine says when spare topics it dropped (`fit_info_`'s
+    `spare_topics_dropped`) were still the theme of many documents (`main_documents` at
+    least CAMPAIGNS_PER_TOPIC), naming the largest."""
+    themes = sorted((d for d in engine.fit_info_.get("spare_topics_dropped", ())
                      if d.get("main_documents", 0) >= CAMPAIGNS_PER_TOPIC),
                     key=lambda d: -d["main_documents"])
     if not themes:
         return []
     named = "; ".join(f"\"{' '.join(d['top_words'][:5])} …\" ({d['main_documents']:,})"
                       for d in themes[:3])
-    where = ("are shown spread over the K topics kept" if not hidden else
+    where = ("are shown spread over the K topics kept" if not engine.hidden_topics else
              "have little or no weight on any topic shown (their neighbours still use the "
              "hidden topics)")
     return [f"{len(themes)} of the spare topics dropped were the strongest topic of "

@@ -146,8 +146,7 @@ def train(spec: TrainSpec, progress: Progress | None = None, *, corpus: Corpus |
     engine = make_engine(spec.engine, k=spec.k, **spec.params)
     engine.fit(train_part, progress=_stage(progress, _STAGES["tokenize"], _STAGES["fit"]))
     timings["fit"] = time.perf_counter() - started
-    warnings += spare_topics.dropped_theme_warnings(engine.fit_info_,
-                                                    getattr(engine, "hidden_spares", False))
+    warnings += spare_topics.dropped_theme_warnings(engine)
 
     started = time.perf_counter()
     progress(_TOTAL - _STAGES["evaluate"], _TOTAL, "Measuring coherence and perplexity…")

@@ -380,9 +380,11 @@ def mark_kept_instead(tried: Iterable[str], kept: str) -> None:
     """Record that `kept` was kept instead of the models `tried` on the way to it (the K
     ladder of `core.ops.train.train_fitted`): Compare shows them as such, not as models
     someone trained and left."""
-    with store.transaction() as con:
-        con.execute("UPDATE models SET kept_instead = ? WHERE list_contains(?, model_id)",
-                    [kept, sorted(set(tried) - {kept})])
+    others = sorted(set(tried) - {kept})
+    if others:
+        with store.transaction() as con:
+            con.execute("UPDATE models SET kept_instead = ? WHERE list_contains(?, model_id)",
+                        [kept, others])
 
 
 def get(model_id: str) -> dict[str, Any]:
