@@ -133,3 +133,19 @@ def test_train_page_names_themes_its_spare_topics_dropped(trained_home):
     assert table["campaigns"].tolist() == [d["main_documents"] for d in dropped]
     assert table["top_words"].iloc[0] == ", ".join(dropped[0]["top_words"])
     assert "Kept hidden" in spares.caption[0].value
+    # Lookup, once the model is scored, says how much of a campaign is on hidden topics
+    from core.serve import score
+
+    model_id = at.session_state["trained_model"]
+    score.score_dataset(model_id)
+    stored = score.load_fingerprints(model_id)
+    shares = stored.hidden.sum(axis=1)
+    most, least = (stored.campaign_ids[int(i)] for i in (shares.argmax(), shares.argmin()))
+    assert shares.max() >= 0.5 > shares.min()
+    lookup = ok(page("lookup"))
+    ok(picker(lookup, "lookup_model:('demo', 1)").set_value(model_id).run())
+    ok(lookup.selectbox(key="lookup_campaign").set_value(most).run())
+    [note] = [i.value for i in lookup.info if "spare topics the model keeps hidden" in i.value]
+    assert note.startswith(f"{shares.max():.0%} of this campaign")
+    ok(lookup.selectbox(key="lookup_campaign").set_value(least).run())
+    assert not [i for i in lookup.info if "keeps hidden" in i.value]

@@ -232,6 +232,15 @@ def test_the_store_keeps_hidden_spares_and_lookup_ranks_by_them(home, tmp_path) 
                 == notebook.neighbors(campaign, 5)["campaign_id"].tolist())
     fingerprint, table = lookup.keyword_neighbors(["emergency plumber", "blocked drain"], 5)
     assert fingerprint.all_weights.shape == (14,) and len(table) == 5
+    assert fingerprint.hidden_share == pytest.approx(fingerprint.all_weights[10:].sum())
+    # a stored campaign's share of the hidden topics, which Lookup's page reports
+    shares = stored.hidden.sum(axis=1)
+    for campaign in (stored.campaign_ids[int(np.argmax(shares))], stored.campaign_ids[0]):
+        found = lookup.campaign(campaign, 5).fingerprint
+        row = stored.index_of(campaign)
+        assert found.hidden_share == pytest.approx(shares[row], abs=1e-5)
+        np.testing.assert_allclose(found.all_weights, stored.for_neighbours[row], atol=1e-6)
+    assert score.Fingerprint(np.array([0.5, 0.5]), 0.0).hidden_share == 0.0
     with pytest.raises(TopicLabError, match="--hidden-spares is for --engine tomotopy"):
         cli._spec(cli.build_parser().parse_args([
             "train", "--dataset", "some", "--engine", "gensim", "--hidden-spares"]))

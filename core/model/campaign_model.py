@@ -155,6 +155,14 @@ class Fingerprint:
         return float(self.weights.max())
 
     @property
+    def hidden_share(self) -> float:
+        """The share of the campaign on topics kept hidden (`hidden_spares`; 0 without):
+        `weights` describe only the rest, renormalised."""
+        if self.all_weights is None:
+            return 0.0
+        return float(self.all_weights[len(self.weights):].sum())
+
+    @property
     def knows_no_word(self) -> bool:
         """No word of the campaign is in the model's vocabulary: its weights are the prior
         alone (1/K on every topic), which says nothing of what it is about."""
