@@ -54,9 +54,9 @@ with ui.friendly_errors():
             st.caption("Trained beyond K and left out of the topics shown as the least "
                        "coherent or distinct (spare topics, README). "
                        + ("Kept hidden: similar campaigns are ranked by them too."
-                          if spares["hidden"].any() else
+                          if model.engine.hidden_topics else
                           "Their words went to the topics shown."))
-            st.dataframe(spares.drop(columns="hidden"), hide_index=True,
+            st.dataframe(spares, hide_index=True,
                          column_config={"top_words": st.column_config.TextColumn(
                                             "top words"),
                                         "campaigns": st.column_config.NumberColumn(

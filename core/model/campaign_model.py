@@ -61,6 +61,7 @@ from core.model.engines import (
     DEFAULT_ENGINE,
     DEFAULTS,
     MAX_K,
+    MIN_K,
     Engine,
     bow_matrix,
     check_params,
@@ -639,9 +640,9 @@ class CampaignModel(BaseEstimator):
         """The engine at `k` (default: the estimator's K; for "auto" the engine's default
         K), every setting checked first."""
         if self.k != AUTO_K and (isinstance(self.k, bool) or not isinstance(
-                self.k, int | np.integer) or not 2 <= self.k <= MAX_K):
-            raise InputError(f"K must be a whole number from 2 to {MAX_K} or {AUTO_K!r}, not "
-                             f"{shown(self.k)}.")
+                self.k, int | np.integer) or not MIN_K <= self.k <= MAX_K):
+            raise InputError(f"K must be a whole number from {MIN_K} to {MAX_K} or {AUTO_K!r}, "
+                             f"not {shown(self.k)}.")
         if self.engine_params is not None and not isinstance(self.engine_params, Mapping):
             raise InputError(f"engine_params must be a dict of engine settings, not "
                              f"{self.engine_params!r:.80}")

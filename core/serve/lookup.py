@@ -40,7 +40,7 @@ from core.model.campaign_model import (
     suggest_actions,
 )
 from core.model.corpus import EncodedCounts
-from core.model.engines import bow_matrix, join_hidden
+from core.model.engines import bow_matrix
 from core.model.neighbors import MIN_SIMILARITY, shared_topic_names
 from core.plain_text import given_id
 from core.serve import brand_lists, naming, registry, score
@@ -257,12 +257,7 @@ class Lookup:
         marks them in `similar_enough`)."""
         _check_floor(min_similarity)
         campaign_id = self.check(campaign_id)
-        row = self.fingerprints.index_of(campaign_id)
-        stored, one = self.fingerprints, slice(row, row + 1)
-        fingerprint = score.Fingerprint(
-            np.asarray(stored.weights[row], dtype=float), float(stored.oov_share[row]),
-            all_weights=None if stored.hidden is None else join_hidden(
-                np.asarray(stored.weights[one], dtype=float), stored.hidden[one])[0])
+        fingerprint = self.fingerprints.of(campaign_id)
         table = self.neighbors(campaign_id, n, exclude_account=exclude_account,
                                min_terms=min_terms)
         own = self._rows_of([campaign_id])

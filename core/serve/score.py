@@ -58,6 +58,16 @@ class Fingerprints:
         """What a neighbour index ranks by: over every topic, hidden ones included."""
         return join_hidden(self.weights, self.hidden)
 
+    def of(self, campaign_id: str) -> Fingerprint:
+        """One stored campaign's fingerprint, with its weights over the hidden topics too
+        (`Fingerprint.all_weights`) when the model has them."""
+        row = self.index_of(campaign_id)
+        one = slice(row, row + 1)
+        return Fingerprint(
+            np.asarray(self.weights[row], dtype=float), float(self.oov_share[row]),
+            all_weights=None if self.hidden is None else join_hidden(
+                np.asarray(self.weights[one], dtype=float), self.hidden[one])[0])
+
     def index_of(self, campaign_id: str) -> int:
         try:
             return self._positions[given_id(campaign_id)]

@@ -62,15 +62,14 @@ def top_campaigns(view: TopicView, topic: int, n: int = 10) -> pd.DataFrame:
 
 def spare_topics_dropped(model: registry.LoadedModel) -> pd.DataFrame:
     """The spare topics a model trained and did not show (`spare_share`): each one's top
-    words, document NPMI, how many training campaigns had it as their strongest topic
-    (`campaigns`; NA for models trained before stop 46) and whether it was kept `hidden`
-    for similar campaigns (`hidden_spares`). Empty for a model trained without spares."""
-    dropped = getattr(model.engine, "fit_info_", {}).get("spare_topics_dropped", [])
+    words, document NPMI and how many training campaigns had it as their strongest topic
+    (`campaigns`; NA for models trained before stop 46); whether they were kept hidden is
+    the engine's `hidden_topics`. Empty for a model trained without spares."""
+    dropped = model.engine.fit_info_.get("spare_topics_dropped", [])
     return pd.DataFrame({
         "top_words": [", ".join(d["top_words"]) for d in dropped],
         "campaigns": pd.array([d.get("main_documents") for d in dropped], dtype="Int64"),
-        "document_npmi": [d["document_npmi"] for d in dropped],
-        "hidden": [model.engine.hidden_topics > 0] * len(dropped)})
+        "document_npmi": [d["document_npmi"] for d in dropped]})
 
 
 def without_known_words(view: TopicView) -> int:
