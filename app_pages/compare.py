@@ -64,8 +64,14 @@ if chart_metric == "stability":
             width="stretch")
 elif chart_metric:
     data = table.dropna(subset=[chart_metric])
-    st.plotly_chart(k_axis(px.scatter(data, x="k", y=chart_metric, color="engine",
-                                      hover_data=["model_id"], title=f"{chart_metric} by K"),
+    # Models a K ladder tried and passed over are marked apart: no one chose them.
+    passed_over = data["kept_instead"].notna()
+    marks = ({"symbol": "K ladder", "hover_data": ["model_id", "kept_instead"]}
+             if passed_over.any() else {"hover_data": ["model_id"]})
+    data = data.assign(**{"kept_instead": data["kept_instead"].fillna(""), "K ladder":
+                          passed_over.map({True: "passed over for a smaller K", False: "kept"})})
+    st.plotly_chart(k_axis(px.scatter(data, x="k", y=chart_metric, color="engine", **marks,
+                                      title=f"{chart_metric} by K"),
                            data["k"]), width="stretch")
 
 sweeps = sweep.list_sweeps()

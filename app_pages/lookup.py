@@ -111,7 +111,7 @@ if result.fingerprint.knows_no_word:  # Sony's amuelind_brand: 8 bars of 0.125, 
                "alone, the same weight on every topic, so its topics, its confidence and "
                "the neighbours found by them say nothing about it. The words and why each "
                "was not used are listed below; retrain with them kept, or review it.")
-if result.fingerprint.hidden_share >= 0.5:  # `hidden_spares`: demo CRM campaigns at 100%
+if result.fingerprint.hidden_share >= score.MOSTLY_HIDDEN:  # demo CRM campaigns: 100%
     st.info(f"{result.fingerprint.hidden_share:.0%} of this campaign is on spare topics the "
             "model keeps hidden (Topics lists them): the topics below describe only the "
             "rest, and its confidence is taken over them. Its similar campaigns are ranked "

@@ -35,13 +35,19 @@ if queue.empty:
         st.button(f"List the least confident (threshold {widened:g})", key="review_widen",
                   on_click=lambda: st.session_state.update(review_threshold=widened))
     st.stop()
+if (queue["reason"] == "mostly on hidden topics").any():
+    st.caption("*Mostly on hidden topics*: half or more of the campaign is on spare topics "
+               "this model keeps hidden (Topics lists them), so its shown fingerprint is flat "
+               "and its confidence low whatever it is about.")
+# Models without hidden topics have none: the column would be 0 on every row.
+unused = ui.names_adding_nothing(queue) + ([] if queue["hidden_share"].any() else ["hidden_share"])
 # In percent points with two decimals: the "percent" preset drops trailing zeros, and
 # Sony's queue read "100%" above "60.99%".
-st.dataframe(ui.as_percent_points(queue.drop(columns=ui.names_adding_nothing(queue)),
-                                  ("oov_share",)),
+st.dataframe(ui.as_percent_points(queue.drop(columns=unused), ("oov_share", "hidden_share")),
              hide_index=True, column_config={
     "confidence": st.column_config.NumberColumn(format="%.3f"),
-    "oov_share": st.column_config.NumberColumn("unknown words", format=ui.PERCENT)})
+    "oov_share": st.column_config.NumberColumn("unknown words", format=ui.PERCENT),
+    "hidden_share": st.column_config.NumberColumn("on hidden topics", format=ui.PERCENT)})
 
 if not auth.current_user().can("review"):
     st.caption("Your role may see the queue but not decide on it.")

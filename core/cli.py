@@ -665,12 +665,13 @@ def _fingerprint(args: argparse.Namespace) -> Any:
         stored = score.load_fingerprints(model.model_id)
         i = stored.index_of(args.campaign_id)
         weights, oov = stored.weights[i], float(stored.oov_share[i])
+        hidden = stored.hidden_share(i)
         fp = score.unknown_of_stored(model, args.campaign_id)   # why its words were unused
     else:
         fp = score.fold_in(model, keywords)
-        weights, oov = fp.weights, fp.oov_share
+        weights, oov, hidden = fp.weights, fp.oov_share, fp.hidden_share
     return {"model_id": model.model_id, "campaign_id": args.campaign_id,
-            "oov_share": round(oov, 4),
+            "oov_share": round(oov, 4), "hidden_share": round(hidden, 4),
             "unknown_words": fp.unknown_words() if fp is not None else [],
             **({"unknown": fp.unknown_report()} if fp is not None else {}),
             "fingerprint": score.shown_weights(weights),

@@ -244,7 +244,12 @@ def test_train_page_fits_a_k_no_one_chose_as_the_pipeline_does(trained_home, tmp
     assert {registry.get(m)["kept_instead"] for m in newest["model_id"]} == {
         kept["model_id"], None}
     assert registry.get(kept["model_id"])["kept_instead"] is None
-    compare = ok(page("compare")).dataframe[0].value.set_index("model_id")
+    compare_page = ok(page("compare"))
+    compare = compare_page.dataframe[0].value.set_index("model_id")
+    # ... and in its chart against K, the models passed over apart from those kept
+    traces = json.loads(compare_page.get("plotly_chart")[0].proto.spec)["data"]
+    passed = {m for t in traces if "passed over" in t["name"] for m, *_ in t["customdata"]}
+    assert passed == {m for m in newest["model_id"] if m != kept["model_id"]}
     assert compare.loc[newest["model_id"], "kept_instead"].tolist() == [
         "" if m == kept["model_id"] else kept["model_id"] for m in newest["model_id"]]
     every = sum(sum(registry.get(m)["timings"].values()) for m in newest["model_id"])
@@ -1619,6 +1624,8 @@ def test_review_page_lists_the_queue_and_saves_a_decision(review_home):
     assert queue["oov_share"].tolist() == pytest.approx((shares * 100).tolist())
     assert json.loads(at.dataframe[0].proto.columns)["oov_share"]["type_config"][
         "format"] == ui.PERCENT
+    # a model without hidden topics: no column of zeros, no reason that cannot apply
+    assert "hidden_share" not in queue and "mostly on hidden topics" not in set(queue["reason"])
     assert store.query_one("SELECT count(*) FROM reviews")[0] == 0
     campaign = at.selectbox(key="review_campaign")
     assert "X002 — Odd two" in campaign.options  # campaign names, not topic names

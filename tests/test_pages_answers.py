@@ -3,6 +3,8 @@ Lookup, carried names on Topics, size warnings and carrying names on Train."""
 
 from __future__ import annotations
 
+import pytest
+
 from core.model.neighbors import MIN_SIMILARITY
 from core.ops import carry
 from core.serve import naming, registry
@@ -149,3 +151,14 @@ def test_train_page_names_themes_its_spare_topics_dropped(trained_home):
     assert note.startswith(f"{shares.max():.0%} of this campaign")
     ok(lookup.selectbox(key="lookup_campaign").set_value(least).run())
     assert not [i for i in lookup.info if "keeps hidden" in i.value]
+    # Review, with that model in production, says why such a campaign's confidence is low
+    registry.set_alias("production", model_id)
+    review_page = ok(page("review"))
+    ok(review_page.slider(key="review_threshold").set_value(1.0).run())
+    queue = review_page.dataframe[0].value.set_index("campaign_id")
+    assert queue.loc[most, "reason"] == "mostly on hidden topics"
+    assert queue.loc[most, "hidden_share"] == pytest.approx(100 * shares.max(), abs=1e-3)
+    hidden = queue["reason"] == "mostly on hidden topics"
+    assert (queue.loc[hidden, "hidden_share"] >= 50).all()
+    assert (queue.loc[~hidden, "hidden_share"] < 50).all()
+    assert [c for c in review_page.caption if "Mostly on hidden topics" in c.value]

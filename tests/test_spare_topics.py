@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 
 import numpy as np
 import pytest
@@ -192,7 +193,8 @@ def shown_names(model) -> set[str]:
             for combo in itertools.permutations(range(len(names)), n)}
 
 
-def test_the_store_keeps_hidden_spares_and_lookup_ranks_by_them(home, tmp_path) -> None:
+def test_the_store_keeps_hidden_spares_and_lookup_ranks_by_them(home, tmp_path,
+                                                                capsys) -> None:
     """Trained through the registry (`train --spare-share 0.4 --hidden-spares`), scored
     locally: the store keeps each campaign's shares of the hidden topics beside its
     fingerprint, and Lookup (the app's, the service's) ranks by all K + S, as the
@@ -201,7 +203,7 @@ def test_the_store_keeps_hidden_spares_and_lookup_ranks_by_them(home, tmp_path) 
     from core.data import auth, ingest, store
     from core.errors import TopicLabError
     from core.ops import train
-    from core.serve import registry, score
+    from core.serve import answers, registry, review, score
     from core.serve.lookup import Lookup
     from tests.conftest import demo_subset
 
@@ -241,6 +243,26 @@ def test_the_store_keeps_hidden_spares_and_lookup_ranks_by_them(home, tmp_path) 
         assert found.hidden_share == pytest.approx(shares[row], abs=1e-5)
         np.testing.assert_allclose(found.all_weights, stored.for_neighbours[row], atol=1e-6)
     assert score.Fingerprint(np.array([0.5, 0.5]), 0.0).hidden_share == 0.0
+    # ... and every answer carries it: the service's, the CLI's, Lookup's JSON
+    most = stored.campaign_ids[int(np.argmax(shares))]
+    items = [answers.Query(campaign_id=most),
+             answers.Query(keywords=["emergency plumber", "blocked drain"])]
+    stored_answer, pasted_answer = answers.fingerprint_many(lookup, items)
+    assert stored_answer["hidden_share"] == round(float(shares.max()), 4)
+    assert stored_answer["hidden_share"] >= score.MOSTLY_HIDDEN
+    assert pasted_answer["hidden_share"] == round(fingerprint.hidden_share, 4) > 0
+    assert cli.main(["fingerprint", most, "--model", model_id]) == 0
+    assert json.loads(capsys.readouterr().out)["hidden_share"] == stored_answer["hidden_share"]
+    assert lookup.campaign(most, 5).to_dict(lookup.topic_names)["hidden_share"] == (
+        stored_answer["hidden_share"])
+    # the Review queue says why such a campaign's confidence is low
+    queue = review.review_queue(model_id, max_confidence=1.0, limit=10_000).set_index(
+        "campaign_id")
+    np.testing.assert_allclose(queue.loc[stored.campaign_ids, "hidden_share"], shares,
+                               atol=1e-5)
+    mostly = (queue["hidden_share"] >= score.MOSTLY_HIDDEN) & (queue["oov_share"] <= 0.5)
+    assert mostly.any() and (queue.loc[mostly, "reason"] == "mostly on hidden topics").all()
+    assert (queue.loc[~mostly, "reason"] != "mostly on hidden topics").all()
     with pytest.raises(TopicLabError, match="--hidden-spares is for --engine tomotopy"):
         cli._spec(cli.build_parser().parse_args([
             "train", "--dataset", "some", "--engine", "gensim", "--hidden-spares"]))

@@ -287,7 +287,7 @@ def fingerprint_many(lookup: Lookup, queries: list[Query]) -> list[dict | Answer
     answers: list[dict | AnswerError] = []
     pasted = [q.keywords or [] for q in queries if q.campaign_id is None]
     folded = iter(score.fold_in_many(lookup.model, pasted) if pasted else [])
-    found_rows: list[tuple[int, Query, Any, float, dict]] = []
+    found_rows: list[tuple[int, Query, Any, float, float, dict]] = []
     for query in queries:
         if query.campaign_id is not None:
             try:
@@ -301,27 +301,29 @@ def fingerprint_many(lookup: Lookup, queries: list[Query]) -> list[dict | Answer
             # null, as a pasted answer's keys (`unknown` was left out; /v1/suggest and the
             # CLI list them)
             oov = float(lookup.fingerprints.oov_share[i])
+            hidden = lookup.fingerprints.hidden_share(i)
             unknown = {"unknown_words": None, "unknown": None}
         else:
             found = next(folded)
             if isinstance(found, InputError):
                 answers.append(AnswerError(422, f"field `keywords`: {found}"))
                 continue
-            weights, oov = found.weights, found.oov_share
+            weights, oov, hidden = found.weights, found.oov_share, found.hidden_share
             # what the CLI's `fingerprint --text` says of them: the words and why
             unknown = {"unknown_words": found.unknown_words(),
                        "unknown": found.unknown_report()}
-        found_rows.append((len(answers), query, weights, oov, unknown))
+        found_rows.append((len(answers), query, weights, oov, hidden, unknown))
         answers.append({})                      # filled below
     if found_rows:
         matrix = np.vstack([np.asarray(row[2], dtype=np.float64) for row in found_rows])
         k = matrix.shape[1]
         rounded = score.shown_weights(matrix)
         tops = score.top_topics_many(matrix, lookup.topic_names)
-        for r, (slot, query, _, oov, unknown) in enumerate(found_rows):
+        for r, (slot, query, _, oov, hidden, unknown) in enumerate(found_rows):
             answers[slot] = {
                 "campaign_id": query.campaign_id, "oov_share": round(float(oov), 4),
-                **unknown, "fingerprint": rounded[r * k:(r + 1) * k],
+                "hidden_share": round(hidden, 4), **unknown,
+                "fingerprint": rounded[r * k:(r + 1) * k],
                 "top_topics": tops[r]}
     return answers
 

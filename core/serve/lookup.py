@@ -74,6 +74,7 @@ class LookupResult:
             "fingerprint": score.shown_weights(weights),
             "top_topics": score.top_topics(weights, topic_names),
             "oov_share": round(self.fingerprint.oov_share, 4),
+            "hidden_share": round(self.fingerprint.hidden_share, 4),
             # a stored campaign's fingerprint keeps only the share: its words are added by
             # `Lookup.unknown_fields` where an answer can pay for reading them (None: not read)
             **({"unknown_words": self.fingerprint.unknown_words(),

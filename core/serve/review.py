@@ -13,7 +13,7 @@ from core.data import audit, auth, datasets, store
 from core.errors import InputError, NotFoundError
 from core.plain_text import given_id, plain_line
 from core.serve import registry
-from core.serve.score import LOW_CONFIDENCE  # the queue lists fingerprints below it
+from core.serve.score import LOW_CONFIDENCE, MOSTLY_HIDDEN  # the queue's thresholds
 from core.testpause import pause
 
 DECISIONS = ("assign_topic", "flag", "dismiss")
@@ -25,21 +25,26 @@ def review_queue(model_id: str, *, max_confidence: float = LOW_CONFIDENCE,
                  min_oov: float = HIGH_OOV, limit: int = 200) -> pd.DataFrame:
     """Scored campaigns with a low-confidence fingerprint (strongest topic below
     `max_confidence`) or mostly unknown words that no one has reviewed yet under this
-    model, least confident first."""
+    model, least confident first. `hidden_share` is each one's share on topics the model
+    keeps hidden (`hidden_spares`; 0 without): at half or more, that is the `reason` its
+    shown fingerprint is flat, as Lookup says of it."""
     if not 0 < max_confidence <= 1:
         raise InputError(f"max_confidence must be above 0 and at most 1, not "
                          f"{max_confidence!r}")
     record = registry.get(model_id)
     return store.query(
         "SELECT f.campaign_id, c.campaign_name, f.confidence, f.oov_share, "
-        "CASE WHEN f.oov_share > ? THEN 'mostly unknown words' ELSE 'low confidence' END "
-        "AS reason FROM fingerprints f LEFT JOIN campaigns c ON c.campaign_id = f.campaign_id "
+        "coalesce(list_sum(f.hidden), 0)::DOUBLE AS hidden_share, "
+        "CASE WHEN f.oov_share > ? THEN 'mostly unknown words' "
+        "WHEN coalesce(list_sum(f.hidden), 0) >= ? THEN 'mostly on hidden topics' "
+        "ELSE 'low confidence' END AS reason "
+        "FROM fingerprints f LEFT JOIN campaigns c ON c.campaign_id = f.campaign_id "
         "AND c.dataset = ? AND c.version = ? WHERE f.model_id = ? "
         "AND (f.confidence < ? OR f.oov_share > ?) AND f.campaign_id NOT IN "
         "(SELECT campaign_id FROM reviews WHERE model_id = ?) "
         "ORDER BY f.confidence, f.campaign_id LIMIT ?",
-        [min_oov, record["dataset"], int(record["version"]), model_id, max_confidence, min_oov,
-         model_id, limit],
+        [min_oov, MOSTLY_HIDDEN, record["dataset"], int(record["version"]), model_id,
+         max_confidence, min_oov, model_id, limit],
     )
 
 

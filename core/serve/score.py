@@ -34,6 +34,9 @@ from core.serve import registry
 # A fingerprint's confidence is its strongest topic weight; below this the model is unsure
 # which topic the campaign is about (the Review queue lists it, drift counts such campaigns).
 LOW_CONFIDENCE = 0.3
+# A campaign with at least this share on topics its model keeps hidden (`hidden_spares`)
+# is mostly about what its shown fingerprint leaves out: Lookup and the Review queue say so.
+MOSTLY_HIDDEN = 0.5
 # Campaigns per fold-in call: small enough for one batch's working set to stay in the CPU
 # cache (at K=50, batches of 1,000 folded in 1.8x faster than 16,000), and two threads
 # fold batches in parallel (numpy and scipy release the GIL). A document's fingerprint
@@ -67,6 +70,11 @@ class Fingerprints:
             np.asarray(self.weights[row], dtype=float), float(self.oov_share[row]),
             all_weights=None if self.hidden is None else join_hidden(
                 np.asarray(self.weights[one], dtype=float), self.hidden[one])[0])
+
+    def hidden_share(self, row: int) -> float:
+        """The share of the campaign at `row` on hidden topics (`Fingerprint.hidden_share`;
+        0 for a model without them)."""
+        return 0.0 if self.hidden is None else float(self.hidden[row].sum())
 
     def index_of(self, campaign_id: str) -> int:
         try:
