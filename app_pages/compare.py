@@ -64,6 +64,14 @@ if chart_metric == "stability":
             width="stretch")
 elif chart_metric:
     data = table.dropna(subset=[chart_metric])
+    # One dataset at a time: NPMI and perplexity are counted on a dataset's own texts, and
+    # one chart set the demo's K = 50 at 0.38 beside a 85-campaign client's K = 13 at -0.04.
+    names = sorted(data["dataset"].unique())
+    if len(names) > 1:
+        active = (ui.active_dataset() or ("",))[0]
+        shown = ui.selectbox("Dataset", names, key="compare_chart_dataset",
+                             index=names.index(active) if active in names else 0)
+        data = data[data["dataset"] == shown]
     # Models a K ladder tried and passed over are marked apart: no one chose them.
     passed_over = data["kept_instead"].notna()
     marks = ({"symbol": "K ladder", "hover_data": ["model_id", "kept_instead"]}

@@ -246,10 +246,18 @@ def test_train_page_fits_a_k_no_one_chose_as_the_pipeline_does(trained_home, tmp
     assert registry.get(kept["model_id"])["kept_instead"] is None
     compare_page = ok(page("compare"))
     compare = compare_page.dataframe[0].value.set_index("model_id")
-    # ... and in its chart against K, the models passed over apart from those kept
-    traces = json.loads(compare_page.get("plotly_chart")[0].proto.spec)["data"]
-    passed = {m for t in traces if "passed over" in t["name"] for m, *_ in t["customdata"]}
+
+    def charted() -> list[dict]:
+        return json.loads(compare_page.get("plotly_chart")[0].proto.spec)["data"]
+
+    # its chart against K shows one dataset at a time, the active one first (demo's)
+    assert {m for t in charted() for m, *_ in t["customdata"]} == set(
+        registry.list_models("demo")["model_id"])
+    ok(picker(compare_page, "compare_chart_dataset").set_value("one").run())
+    # ... and there the models passed over apart from those kept
+    passed = {m for t in charted() if "passed over" in t["name"] for m, *_ in t["customdata"]}
     assert passed == {m for m in newest["model_id"] if m != kept["model_id"]}
+    assert {m for t in charted() for m, *_ in t["customdata"]} == set(newest["model_id"])
     assert compare.loc[newest["model_id"], "kept_instead"].tolist() == [
         "" if m == kept["model_id"] else kept["model_id"] for m in newest["model_id"]]
     every = sum(sum(registry.get(m)["timings"].values()) for m in newest["model_id"])
