@@ -19,7 +19,14 @@ threshold = st.slider(
 with st.spinner("Loading the production model and its review queue…"):
     model = ui.model(model_id)
     topic_names = registry.topic_names(model)
-    queue = review.review_queue(model_id, max_confidence=threshold)
+# Under a model with hidden spare topics, campaigns mostly on them come first (flat over
+# the topics shown) and can fill the queue before any campaign the model is unsure of.
+mostly_hidden = not model.engine.hidden_topics or st.toggle(
+    "Include campaigns mostly on hidden topics", value=True, key="review_mostly_hidden",
+    help="Half or more of such a campaign is on spare topics this model keeps hidden (Topics "
+         "lists them): its shown fingerprint is flat whatever it is about. Off, the queue "
+         "lists only the campaigns the model is unsure of.")
+queue = review.review_queue(model_id, max_confidence=threshold, mostly_hidden=mostly_hidden)
 st.caption(f"Campaigns under {ui.markdown_text(ui.model_label(model_id))} whose strongest "
            f"topic weighs less than {threshold:g} or whose words are mostly unknown to the model "
            f"(> {review.HIGH_OOV:.0%}), not yet reviewed.")

@@ -1634,6 +1634,7 @@ def test_review_page_lists_the_queue_and_saves_a_decision(review_home):
         "format"] == ui.PERCENT
     # a model without hidden topics: no column of zeros, no reason that cannot apply
     assert "hidden_share" not in queue and "mostly on hidden topics" not in set(queue["reason"])
+    assert not at.toggle  # nor a switch to leave them out
     assert store.query_one("SELECT count(*) FROM reviews")[0] == 0
     campaign = at.selectbox(key="review_campaign")
     assert "X002 — Odd two" in campaign.options  # campaign names, not topic names

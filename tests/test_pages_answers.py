@@ -162,3 +162,8 @@ def test_train_page_names_themes_its_spare_topics_dropped(trained_home):
     assert (queue.loc[hidden, "hidden_share"] >= 50).all()
     assert (queue.loc[~hidden, "hidden_share"] < 50).all()
     assert [c for c in review_page.caption if "Mostly on hidden topics" in c.value]
+    # they come first; the toggle leaves them out, to reach those the model is unsure of
+    ok(review_page.toggle(key="review_mostly_hidden").set_value(False).run())
+    rest = review_page.dataframe[0].value
+    assert most not in set(rest["campaign_id"]) and not (rest["hidden_share"] >= 50).any()
+    assert set(queue.index[~hidden]) <= set(rest["campaign_id"])  # the least sure first

@@ -263,6 +263,8 @@ def test_the_store_keeps_hidden_spares_and_lookup_ranks_by_them(home, tmp_path,
     mostly = (queue["hidden_share"] >= score.MOSTLY_HIDDEN) & (queue["oov_share"] <= 0.5)
     assert mostly.any() and (queue.loc[mostly, "reason"] == "mostly on hidden topics").all()
     assert (queue.loc[~mostly, "reason"] != "mostly on hidden topics").all()
+    rest = review.review_queue(model_id, max_confidence=1.0, limit=10_000, mostly_hidden=False)
+    assert sorted(rest["campaign_id"]) == sorted(queue.index[~mostly])
     with pytest.raises(TopicLabError, match="--hidden-spares is for --engine tomotopy"):
         cli._spec(cli.build_parser().parse_args([
             "train", "--dataset", "some", "--engine", "gensim", "--hidden-spares"]))

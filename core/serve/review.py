@@ -22,12 +22,15 @@ MAX_NOTE = 500         # characters of a reviewer's note
 
 
 def review_queue(model_id: str, *, max_confidence: float = LOW_CONFIDENCE,
-                 min_oov: float = HIGH_OOV, limit: int = 200) -> pd.DataFrame:
+                 min_oov: float = HIGH_OOV, limit: int = 200,
+                 mostly_hidden: bool = True) -> pd.DataFrame:
     """Scored campaigns with a low-confidence fingerprint (strongest topic below
     `max_confidence`) or mostly unknown words that no one has reviewed yet under this
     model, least confident first. `hidden_share` is each one's share on topics the model
     keeps hidden (`hidden_spares`; 0 without): at half or more, that is the `reason` its
-    shown fingerprint is flat, as Lookup says of it."""
+    shown fingerprint is flat, as Lookup says of it. `mostly_hidden=False` leaves those
+    out (they came first: 505 of the demo's campaigns under one such model, flat over the
+    topics shown, filled the queue before any campaign the model was unsure of)."""
     if not 0 < max_confidence <= 1:
         raise InputError(f"max_confidence must be above 0 and at most 1, not "
                          f"{max_confidence!r}")
@@ -42,9 +45,11 @@ def review_queue(model_id: str, *, max_confidence: float = LOW_CONFIDENCE,
         "AND c.dataset = ? AND c.version = ? WHERE f.model_id = ? "
         "AND (f.confidence < ? OR f.oov_share > ?) AND f.campaign_id NOT IN "
         "(SELECT campaign_id FROM reviews WHERE model_id = ?) "
+        "AND (? OR f.oov_share > ? OR coalesce(list_sum(f.hidden), 0) < ?) "
         "ORDER BY f.confidence, f.campaign_id LIMIT ?",
         [min_oov, MOSTLY_HIDDEN, record["dataset"], int(record["version"]), model_id,
-         max_confidence, min_oov, model_id, limit],
+         max_confidence, min_oov, model_id, bool(mostly_hidden), min_oov, MOSTLY_HIDDEN,
+         limit],
     )
 
 
