@@ -29,9 +29,10 @@ mostly_hidden = not model.engine.hidden_topics or st.toggle(
 queue = review.review_queue(model_id, max_confidence=threshold, mostly_hidden=mostly_hidden)
 st.caption(f"Campaigns under {ui.markdown_text(ui.model_label(model_id))} whose strongest "
            f"topic weighs less than {threshold:g} or whose words are mostly unknown to the model "
-           f"(> {review.HIGH_OOV:.0%}), not yet reviewed.")
+           f"(> {review.HIGH_OOV:.0%}), not yet reviewed"
+           + ("" if mostly_hidden else ", leaving out those mostly on hidden topics") + ".")
 if queue.empty:
-    lowest = review.least_confident(model_id)
+    lowest = review.least_confident(model_id, mostly_hidden=mostly_hidden)
     if lowest is None:
         st.success("Nothing to review: every scored campaign has been reviewed.")
     else:

@@ -167,3 +167,13 @@ def test_train_page_names_themes_its_spare_topics_dropped(trained_home):
     rest = review_page.dataframe[0].value
     assert most not in set(rest["campaign_id"]) and not (rest["hidden_share"] >= 50).any()
     assert set(queue.index[~hidden]) <= set(rest["campaign_id"])  # the least sure first
+    # an empty queue then names the least confident of those it would list, not of all
+    others = stored.hidden.sum(axis=1) < 0.5
+    lowest = float(score.load_fingerprints(model_id).confidence[others].min())
+    ok(review_page.slider(key="review_threshold").set_value(0.05).run())
+    if review_page.dataframe:   # a campaign the model is unsure of below 0.05: none shown
+        assert (review_page.dataframe[0].value["confidence"] < 0.05).all()
+    else:
+        assert f"the least confident: {lowest:.2f}" in review_page.success[0].value
+        ok(review_page.button(key="review_widen").click().run())
+        assert review_page.dataframe[0].value["confidence"].iloc[0] == pytest.approx(lowest)

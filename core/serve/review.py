@@ -53,14 +53,17 @@ def review_queue(model_id: str, *, max_confidence: float = LOW_CONFIDENCE,
     )
 
 
-def least_confident(model_id: str) -> float | None:
+def least_confident(model_id: str, *, mostly_hidden: bool = True) -> float | None:
     """The lowest confidence among the model's scored campaigns that no one has reviewed
-    yet, or None when there are none: how high an empty queue's threshold would have to
-    go to list any campaign."""
+    yet (and, with `mostly_hidden=False`, that are not mostly on hidden topics, as
+    `review_queue` leaves them out), or None when there are none: how high an empty
+    queue's threshold would have to go to list any campaign."""
     registry.get(model_id)  # names an unknown model
     row = store.query_one(
         "SELECT min(confidence) FROM fingerprints WHERE model_id = ? AND campaign_id NOT IN "
-        "(SELECT campaign_id FROM reviews WHERE model_id = ?)", [model_id, model_id])
+        "(SELECT campaign_id FROM reviews WHERE model_id = ?) "
+        "AND (? OR coalesce(list_sum(hidden), 0) < ?)",
+        [model_id, model_id, bool(mostly_hidden), MOSTLY_HIDDEN])
     return None if row is None or row[0] is None else float(row[0])
 
 
