@@ -19,6 +19,8 @@ from core.testpause import pause
 DECISIONS = ("assign_topic", "flag", "dismiss")
 HIGH_OOV = 0.5         # more than half of the campaign's words are unknown to the model
 MAX_NOTE = 500         # characters of a reviewer's note
+# A fingerprint's share on hidden topics (`hidden_spares`), 0 for a model without them
+_HIDDEN_SHARE = "coalesce(list_sum(f.hidden), 0)"
 
 
 def review_queue(model_id: str, *, max_confidence: float = LOW_CONFIDENCE,
@@ -37,15 +39,15 @@ def review_queue(model_id: str, *, max_confidence: float = LOW_CONFIDENCE,
     record = registry.get(model_id)
     return store.query(
         "SELECT f.campaign_id, c.campaign_name, f.confidence, f.oov_share, "
-        "coalesce(list_sum(f.hidden), 0)::DOUBLE AS hidden_share, "
+        f"{_HIDDEN_SHARE}::DOUBLE AS hidden_share, "
         "CASE WHEN f.oov_share > ? THEN 'mostly unknown words' "
-        "WHEN coalesce(list_sum(f.hidden), 0) >= ? THEN 'mostly on hidden topics' "
+        f"WHEN {_HIDDEN_SHARE} >= ? THEN 'mostly on hidden topics' "
         "ELSE 'low confidence' END AS reason "
         "FROM fingerprints f LEFT JOIN campaigns c ON c.campaign_id = f.campaign_id "
         "AND c.dataset = ? AND c.version = ? WHERE f.model_id = ? "
         "AND (f.confidence < ? OR f.oov_share > ?) AND f.campaign_id NOT IN "
         "(SELECT campaign_id FROM reviews WHERE model_id = ?) "
-        "AND (? OR f.oov_share > ? OR coalesce(list_sum(f.hidden), 0) < ?) "
+        f"AND (? OR f.oov_share > ? OR {_HIDDEN_SHARE} < ?) "
         "ORDER BY f.confidence, f.campaign_id LIMIT ?",
         [min_oov, MOSTLY_HIDDEN, record["dataset"], int(record["version"]), model_id,
          max_confidence, min_oov, model_id, bool(mostly_hidden), min_oov, MOSTLY_HIDDEN,
@@ -60,9 +62,9 @@ def least_confident(model_id: str, *, mostly_hidden: bool = True) -> float | Non
     queue's threshold would have to go to list any campaign."""
     registry.get(model_id)  # names an unknown model
     row = store.query_one(
-        "SELECT min(confidence) FROM fingerprints WHERE model_id = ? AND campaign_id NOT IN "
-        "(SELECT campaign_id FROM reviews WHERE model_id = ?) "
-        "AND (? OR coalesce(list_sum(hidden), 0) < ?)",
+        "SELECT min(f.confidence) FROM fingerprints f WHERE f.model_id = ? AND "
+        "f.campaign_id NOT IN (SELECT campaign_id FROM reviews WHERE model_id = ?) "
+        f"AND (? OR {_HIDDEN_SHARE} < ?)",
         [model_id, model_id, bool(mostly_hidden), MOSTLY_HIDDEN])
     return None if row is None or row[0] is None else float(row[0])
 
