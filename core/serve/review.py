@@ -21,6 +21,9 @@ HIGH_OOV = 0.5         # more than half of the campaign's words are unknown to t
 MAX_NOTE = 500         # characters of a reviewer's note
 # A fingerprint's share on hidden topics (`hidden_spares`), 0 for a model without them
 _HIDDEN_SHARE = "coalesce(list_sum(f.hidden), 0)"
+# A campaign kept unless those mostly on hidden topics (and not mostly unknown words) are
+# left out; its parameters: whether to keep them, the unknown-word share, MOSTLY_HIDDEN
+_HIDDEN_FILTER = f"(? OR f.oov_share > ? OR {_HIDDEN_SHARE} < ?)"
 
 
 def review_queue(model_id: str, *, max_confidence: float = LOW_CONFIDENCE,
@@ -47,8 +50,7 @@ def review_queue(model_id: str, *, max_confidence: float = LOW_CONFIDENCE,
         "AND c.dataset = ? AND c.version = ? WHERE f.model_id = ? "
         "AND (f.confidence < ? OR f.oov_share > ?) AND f.campaign_id NOT IN "
         "(SELECT campaign_id FROM reviews WHERE model_id = ?) "
-        f"AND (? OR f.oov_share > ? OR {_HIDDEN_SHARE} < ?) "
-        "ORDER BY f.confidence, f.campaign_id LIMIT ?",
+        f"AND {_HIDDEN_FILTER} ORDER BY f.confidence, f.campaign_id LIMIT ?",
         [min_oov, MOSTLY_HIDDEN, record["dataset"], int(record["version"]), model_id,
          max_confidence, min_oov, model_id, bool(mostly_hidden), min_oov, MOSTLY_HIDDEN,
          limit],
@@ -64,8 +66,8 @@ def least_confident(model_id: str, *, mostly_hidden: bool = True) -> float | Non
     row = store.query_one(
         "SELECT min(f.confidence) FROM fingerprints f WHERE f.model_id = ? AND "
         "f.campaign_id NOT IN (SELECT campaign_id FROM reviews WHERE model_id = ?) "
-        f"AND (? OR {_HIDDEN_SHARE} < ?)",
-        [model_id, model_id, bool(mostly_hidden), MOSTLY_HIDDEN])
+        f"AND {_HIDDEN_FILTER}", [model_id, model_id, bool(mostly_hidden), HIGH_OOV,
+                                  MOSTLY_HIDDEN])
     return None if row is None or row[0] is None else float(row[0])
 
 
