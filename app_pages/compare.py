@@ -63,7 +63,7 @@ if chart_metric == "stability":
             title="Mean best-match Jaccard of top-10 words across seeds"), data["k"]),
             width="stretch")
 elif chart_metric:
-    data = table.dropna(subset=[chart_metric])
+    data = shown_table.dropna(subset=[chart_metric])
     # One dataset at a time: NPMI and perplexity are counted on a dataset's own texts, and
     # one chart set the demo's K = 50 at 0.38 beside a 85-campaign client's K = 13 at -0.04.
     names = sorted(data["dataset"].unique())
@@ -73,11 +73,11 @@ elif chart_metric:
                              index=names.index(active) if active in names else 0)
         data = data[data["dataset"] == shown]
     # Models a K ladder tried and passed over are marked apart: no one chose them.
-    passed_over = data["kept_instead"].notna()
+    passed_over = data["kept_instead"] != ""
     marks = ({"symbol": "K ladder", "hover_data": ["model_id", "kept_instead"]}
              if passed_over.any() else {"hover_data": ["model_id"]})
-    data = data.assign(**{"kept_instead": data["kept_instead"].fillna(""), "K ladder":
-                          passed_over.map({True: "passed over for a smaller K", False: "kept"})})
+    data = data.assign(**{"K ladder": passed_over.map({True: "passed over for a smaller K",
+                                                       False: "kept"})})
     st.plotly_chart(k_axis(px.scatter(data, x="k", y=chart_metric, color="engine", **marks,
                                       title=f"{chart_metric} by K"),
                            data["k"]), width="stretch")
