@@ -12,7 +12,7 @@ For each seed the default (K topics) and the K + S model train one after the oth
 through the product's engine:
 - on `bench/quality.py`'s corpora, NPMI / TD of the topics shown, fit CPU, and how many
   of the spares dropped were still the strongest topic of CAMPAIGNS_PER_TOPIC or more
-  documents ("themes dropped": what training warns of);
+  documents ("themes dropped", `spare_topics.dropped_themes`: what training warns of);
 - on `bench/neighbors.py`'s labelled corpora, precision@10 of same-label neighbours
   (topic only / the default blend), `bench.demo_k`'s merged labels, and the labels left
   without a shown topic (their median campaign has less than half its weight on the K
@@ -33,8 +33,9 @@ import numpy as np
 from bench.demo_k import merged_labels
 from bench.neighbors import labelled_corpus
 from bench.quality import load_corpus
+from core.model import spare_topics
 from core.model.corpus import Corpus
-from core.model.engines import CAMPAIGNS_PER_TOPIC, bow_matrix, make_engine
+from core.model.engines import bow_matrix, make_engine
 from core.model.metrics import coherence, topic_diversity
 from core.model.neighbors import NeighborIndex, label_precision
 
@@ -49,13 +50,6 @@ def fit_both(corpus: Corpus, k: int, share: float, seed: int):
     spared = make_engine("tomotopy", k=k, seed=seed, spare_share=share,
                          hidden_spares=True).fit(corpus)
     return plain, plain_cpu, spared, time.process_time() - cpu
-
-
-def themes_dropped(engine) -> int:
-    """Spare topics dropped that were the strongest topic of CAMPAIGNS_PER_TOPIC or more
-    training documents (what `spare_topics.dropped_theme_warnings` warns of)."""
-    return sum(d["main_documents"] >= CAMPAIGNS_PER_TOPIC
-               for d in engine.fit_info_.get("spare_topics_dropped", ()))
 
 
 def topic_quality(datasets: list[str], k: int, share: float, seeds: list[int]) -> None:
@@ -73,7 +67,7 @@ def topic_quality(datasets: list[str], k: int, share: float, seeds: list[int]) -
                 print(f"{name} seed {seed} {variant:13s} npmi {row[0]:.4f} td {row[1]:.3f} "
                       f"fit cpu {cpu:.1f} s", flush=True)
             print(f"{name} seed {seed} themes among the {spares} spares dropped: "
-                  f"{themes_dropped(spared)}", flush=True)
+                  f"{len(spare_topics.dropped_themes(spared))}", flush=True)
         print(f"{name} K = {k} (+ {spares} spares), seeds {seeds}: NPMI mean (range) / TD "
               "mean, fit CPU s median")
         for variant, values in rows.items():
@@ -117,8 +111,8 @@ def neighbour_quality(names: list[str], k: int, share: float, seeds: list[int]) 
             print(f"{name} K = {k} (+ {spares}) seed {seed}: {len(np.unique(y))} labels; "
                   f"merged: default {merged_labels(variants['default'], y)}, hidden spares "
                   f"{merged_labels(spared.transform(corpus.bow), y)}; themes dropped "
-                  f"{themes_dropped(spared)}; labels without a shown topic {len(orphans)} "
-                  f"{orphans}", flush=True)
+                  f"{len(spare_topics.dropped_themes(spared))}; labels without a shown "
+                  f"topic {len(orphans)} {orphans}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:

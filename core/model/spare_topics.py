@@ -66,13 +66,19 @@ def keep_best(topic_term: np.ndarray, counts: sp.spmatrix, k: int,
     return np.array(keep), npmi
 
 
+def dropped_themes(engine: Engine) -> list[dict]:
+    """The spare topics a trained engine dropped (`fit_info_`'s `spare_topics_dropped`)
+    that were still the theme of many documents (`main_documents` at least
+    CAMPAIGNS_PER_TOPIC), the largest first."""
+    return sorted((d for d in engine.fit_info_.get("spare_topics_dropped", ())
+                   if d.get("main_documents", 0) >= CAMPAIGNS_PER_TOPIC),
+                  key=lambda d: -d["main_documents"])
+
+
 def dropped_theme_warnings(engine: Engine) -> list[str]:
-    """What a trained engine says when spare topics it dropped (`fit_info_`'s
-    `spare_topics_dropped`) were still the theme of many documents (`main_documents` at
-    least CAMPAIGNS_PER_TOPIC), naming the largest."""
-    themes = sorted((d for d in engine.fit_info_.get("spare_topics_dropped", ())
-                     if d.get("main_documents", 0) >= CAMPAIGNS_PER_TOPIC),
-                    key=lambda d: -d["main_documents"])
+    """What a trained engine says when spare topics it dropped were still themes
+    (`dropped_themes`), naming the largest."""
+    themes = dropped_themes(engine)
     if not themes:
         return []
     named = "; ".join(f"\"{' '.join(d['top_words'][:5])} …\" ({d['main_documents']:,})"
