@@ -6,6 +6,7 @@ import itertools
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from core.errors import InputError
@@ -202,7 +203,7 @@ def test_the_store_keeps_hidden_spares_and_lookup_ranks_by_them(home, tmp_path,
     from core import cli
     from core.data import auth, ingest, store
     from core.errors import TopicLabError
-    from core.ops import train
+    from core.ops import drift, train
     from core.serve import answers, registry, review, score
     from core.serve.lookup import Lookup
     from tests.conftest import demo_subset
@@ -265,6 +266,19 @@ def test_the_store_keeps_hidden_spares_and_lookup_ranks_by_them(home, tmp_path,
     assert (queue.loc[~mostly, "reason"] != "mostly on hidden topics").all()
     rest = review.review_queue(model_id, max_confidence=1.0, limit=10_000, mostly_hidden=False)
     assert sorted(rest["campaign_id"]) == sorted(queue.index[~mostly])
+    # drift reads every topic: a version of only the campaigns on hidden themes has moved
+    # (its topics are the hidden ones), and it holds no campaign the model cannot place
+    # (read over the shown topics alone, their flat fingerprints were all "low confidence")
+    on_hidden = set(stored.campaign_ids[i] for i in np.flatnonzero(shares >= 0.8))
+    assert len(on_hidden) >= 5, shares.max()
+    rows = pd.read_parquet(tmp_path / "some.parquet")
+    rows[rows["campaign_id"].isin(on_hidden)].to_parquet(tmp_path / "hidden.parquet")
+    ingest.import_paths([tmp_path / "hidden.parquet"], "some")
+    moved = drift.drift_report("some", 2, model_id)
+    low = moved.measures["low_confidence_increase"]
+    assert low["current"] <= 0.2 and not low["exceeded"], moved.measures
+    assert moved.measures["topic_shift_js"]["exceeded"], moved.measures
+    assert sum(moved.confidence_histogram["version"][:3]) <= 0.2 * len(on_hidden)
     with pytest.raises(TopicLabError, match="--hidden-spares is for --engine tomotopy"):
         cli._spec(cli.build_parser().parse_args([
             "train", "--dataset", "some", "--engine", "gensim", "--hidden-spares"]))

@@ -16,6 +16,10 @@ Four measures, each with a threshold and a plain verdict:
 - confidence: the share of campaigns whose strongest topic is weak (max weight below
   core.serve.score.LOW_CONFIDENCE), compared with the training data.
 Retraining is recommended when any measure crosses its threshold.
+
+Fingerprints here are over every topic, the hidden ones of a `hidden_spares` model
+included (`Engine.transform_all`): a surge of campaigns in a theme the model keeps hidden
+is a shift, and a campaign sure of a hidden theme is not one the model cannot place.
 """
 
 from __future__ import annotations
@@ -185,13 +189,13 @@ def _profile(model: registry.LoadedModel, batches: Iterable[pd.DataFrame],
         if counts is None:
             batch_ids, bows, _ = model.encoder.encode_frame(terms, as_matrix=True)
             ids += batch_ids
-            parts.append(model.engine.transform(bows))
+            parts.append(model.engine.transform_all(bows))
         volume = (pd.to_numeric(terms.get("impressions"), errors="coerce").fillna(0)
                   if "impressions" in terms else pd.Series(0, index=terms.index))
         tally.add(model.encoder.tokenizer, terms["term"].astype(str),
                   volume.to_numpy(dtype=np.float64), campaigns=terms["campaign_id"])
     if counts is not None:
-        ids, parts = counts.campaign_ids, [model.engine.transform(counts.matrix)]
+        ids, parts = counts.campaign_ids, [model.engine.transform_all(counts.matrix)]
     return _summary(model, tally, np.vstack(parts), len(ids))
 
 
@@ -214,7 +218,7 @@ def _training_profile(model_id: str, model: registry.LoadedModel) -> dict[str, A
     tally.add(model.encoder.tokenizer, per_term["term"].astype(str),
               per_term["volume"].to_numpy(dtype=np.float64),
               per_term["n"].to_numpy(dtype=np.float64))
-    return _summary(model, tally, model.engine.transform(counts.matrix),
+    return _summary(model, tally, model.engine.transform_all(counts.matrix),
                     len(counts.campaign_ids))
 
 
