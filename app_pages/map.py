@@ -116,6 +116,10 @@ if st.session_state.pop("map_open_lookup", False):
 st.subheader("Clusters of campaigns")
 st.caption("One cluster per dominant topic; topics that lead only a few campaigns are merged "
            "into the nearest cluster. Rates are the medians of the cluster's campaigns.")
+if (result.clusters["cluster"] == campaign_map.HIDDEN_CLUSTER).any():
+    st.caption(f"*{campaign_map.ON_HIDDEN}*: campaigns with half or more of their fingerprint "
+               "on the spare topics this model keeps hidden (placed by them, as their "
+               "neighbours are found); their shown topics are nearly flat.")
 clusters = result.clusters.drop(columns=ui.empty_columns(result.clusters))  # no metrics
 st.dataframe(ui.as_percent_points(clusters, ("median_ctr", "median_conversion_rate")),
              hide_index=True, column_config={

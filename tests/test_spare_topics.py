@@ -204,7 +204,7 @@ def test_the_store_keeps_hidden_spares_and_lookup_ranks_by_them(home, tmp_path,
     from core.data import auth, ingest, store
     from core.errors import TopicLabError
     from core.ops import drift, train
-    from core.serve import answers, registry, review, score
+    from core.serve import answers, campaign_map, registry, review, score
     from core.serve.lookup import Lookup
     from tests.conftest import demo_subset
 
@@ -279,6 +279,24 @@ def test_the_store_keeps_hidden_spares_and_lookup_ranks_by_them(home, tmp_path,
     assert low["current"] <= 0.2 and not low["exceeded"], moved.measures
     assert moved.measures["topic_shift_js"]["exceeded"], moved.measures
     assert sum(moved.confidence_histogram["version"][:3]) <= 0.2 * len(on_hidden)
+    # the Map places them by every topic and sets them apart: a flat shown fingerprint's
+    # strongest topic says nothing of them
+    drawn = campaign_map.campaign_map(model_id)
+    mostly_ids = np.asarray(stored.campaign_ids)[shares >= score.MOSTLY_HIDDEN]
+    group = drawn.points.set_index("campaign_id").loc[mostly_ids]
+    assert (group["topic_name"] == campaign_map.ON_HIDDEN).all()
+    assert group["top_topics"].str.fullmatch(rf"{campaign_map.ON_HIDDEN} \(\d+%\)").all()
+    assert campaign_map.ON_HIDDEN not in set(drawn.points.set_index("campaign_id").drop(
+        group.index)["topic_name"])
+    row = drawn.clusters.set_index("name").loc[campaign_map.ON_HIDDEN]
+    assert row["campaigns"] == len(group) and drawn.clusters["name"].iloc[-1] == (
+        campaign_map.ON_HIDDEN)
+    assert drawn.legend_order("topic_name")[-1] == campaign_map.ON_HIDDEN
+    top_hidden = stored.hidden.argmax(axis=1)[shares >= score.MOSTLY_HIDDEN]  # together
+    xy = group[["x", "y"]].to_numpy()
+    same = top_hidden[:, None] == top_hidden[None, :]
+    apart = np.linalg.norm(xy[:, None] - xy[None, :], axis=2)
+    assert apart[same & ~np.eye(len(xy), dtype=bool)].mean() < apart[~same].mean() / 2
     with pytest.raises(TopicLabError, match="--hidden-spares is for --engine tomotopy"):
         cli._spec(cli.build_parser().parse_args([
             "train", "--dataset", "some", "--engine", "gensim", "--hidden-spares"]))

@@ -21,6 +21,11 @@ Clusters: one per dominant topic (a campaign's strongest topic), small ones (und
 mean fingerprints. Why this rule rather than KMeans with a chosen k: it needs no k,
 is the same on every run, costs O(N K) for millions of campaigns, and each cluster
 has a name people already know (its topic's name) that matches the map's colours.
+
+A model with hidden spare topics (`hidden_spares`) places campaigns by every topic, as
+its neighbours are ranked, and puts the campaigns mostly on hidden topics
+(`score.MOSTLY_HIDDEN`) in a group of their own: their shown fingerprint is flat, so
+its strongest topic says nothing about them.
 """
 
 from __future__ import annotations
@@ -71,9 +76,9 @@ class CampaignMap:
         points = self.points
         if column not in points or pd.api.types.is_numeric_dtype(points[column]):
             return []
-        if column == "topic_name":
+        if column == "topic_name":   # the groups last, hidden topics before no word known
             ordered = points.sort_values("topic", key=lambda t: t.where(
-                t != UNKNOWN_CLUSTER, np.iinfo(np.int64).max), kind="stable")[column]
+                t >= 0, np.iinfo(np.int64).max + t), kind="stable")[column]
         elif column == "cluster":
             ordered = self.clusters["name"]
         else:
@@ -164,7 +169,7 @@ def projection(model_id: str | None = None) -> tuple[pd.DataFrame, int, bool]:
     whether the projection came from the cache. Computed once per model and cached."""
     model_id = registry.resolve(model_id)
     prints = score.load_fingerprints(model_id)
-    ids, weights = prints.campaign_ids, prints.weights
+    ids, weights = prints.campaign_ids, prints.for_neighbours   # hidden topics included
     limit = max_points()
     digest = _digest(ids, weights) + f"-{limit}"
     path = registry.model_dir(model_id) / CACHE_FILE
@@ -194,8 +199,11 @@ def _coordinates_shown(frame: pd.DataFrame) -> pd.DataFrame:
                            for c in ("x", "y")})
 
 
-# The cluster, dominant topic and top topics of a campaign the model knows no word of.
+# The cluster, dominant topic and top topics of a campaign the model knows no word of,
+# and of one mostly on the topics a `hidden_spares` model keeps hidden.
 UNKNOWN_CLUSTER, NO_KNOWN_WORD = -1, "no word the model knows"
+HIDDEN_CLUSTER, ON_HIDDEN = -2, "mostly on hidden topics"
+_GROUPS = {UNKNOWN_CLUSTER: NO_KNOWN_WORD, HIDDEN_CLUSTER: ON_HIDDEN}
 
 
 def dominant_clusters(weights: np.ndarray, min_cluster_size: int | None = None,
@@ -260,11 +268,11 @@ def clusters_frame(weights: np.ndarray, labels: np.ndarray, campaigns: pd.DataFr
         members = labels == cluster
         mean = np.asarray(weights, dtype=np.float64)[members].mean(axis=0)
         part = campaigns.loc[members]
-        unknown = cluster == UNKNOWN_CLUSTER
+        group = _GROUPS.get(int(cluster))
         rows.append({
-            "cluster": int(cluster), "name": NO_KNOWN_WORD if unknown else names[int(cluster)],
+            "cluster": int(cluster), "name": group or names[int(cluster)],
             "campaigns": int(members.sum()),
-            "top_topics": NO_KNOWN_WORD if unknown else _top_topics(mean, names),
+            "top_topics": group or _top_topics(mean, names),
             **{f"median_{c}": float(pd.to_numeric(part[c], errors="coerce").median())
                if c in part else float("nan") for c in ("ctr", "cpc", "conversion_rate")},
             "cost": float(pd.to_numeric(part["cost"], errors="coerce").sum(min_count=1))
@@ -274,7 +282,7 @@ def clusters_frame(weights: np.ndarray, labels: np.ndarray, campaigns: pd.DataFr
                                         "median_ctr", "median_cpc", "median_conversion_rate",
                                         "cost"])
     frame = shown_sums(frame, currency, money=("median_cpc", "cost"), counts=())
-    frame = frame.assign(last=frame["cluster"] == UNKNOWN_CLUSTER)   # after the topics
+    frame = frame.assign(last=frame["cluster"] < 0)   # the groups after the topics
     return frame.sort_values(["last", "campaigns", "cluster"], ascending=[True, False, True],
                              ignore_index=True).drop(columns="last")
 
@@ -288,14 +296,18 @@ def campaign_map(model_id: str | None = None) -> CampaignMap:
     prints = score.load_fingerprints(model_id)
     table = datasets.campaigns(info["name"], int(info["version"]), prints.campaign_ids)
     known = ~prints.knows_no_word()
-    labels = dominant_clusters(prints.weights, known=known)
+    on_hidden = known & (np.zeros(len(known), bool) if prints.hidden is None
+                         else prints.hidden.sum(axis=1) >= score.MOSTLY_HIDDEN)
+    labels = dominant_clusters(prints.weights, known=known & ~on_hidden)
+    labels[on_hidden] = HIDDEN_CLUSTER
     clusters = clusters_frame(prints.weights, labels, table.reset_index(drop=True), names,
                               datasets.currency(info["name"]))
     xy, total, cached = projection(model_id)
     rows = pd.Index(prints.campaign_ids).get_indexer(xy["campaign_id"])
     weights = prints.weights[rows]
     dominant = np.where(known[rows], weights.argmax(axis=1), UNKNOWN_CLUSTER)
-    names_of = dict(enumerate(names)) | {UNKNOWN_CLUSTER: NO_KNOWN_WORD}
+    dominant[on_hidden[rows]] = HIDDEN_CLUSTER
+    names_of = dict(enumerate(names)) | _GROUPS
     detail = table.iloc[rows].reset_index(drop=True)
     points = xy.assign(
         campaign_name=detail["campaign_name"].to_numpy() if "campaign_name" in detail else None,
@@ -303,8 +315,9 @@ def campaign_map(model_id: str | None = None) -> CampaignMap:
         label=detail["label"].to_numpy() if "label" in detail else None,
         topic=dominant, topic_name=[names_of[t] for t in dominant],
         weight=weights.max(axis=1),
-        top_topics=[_top_topics(w, names) if t != UNKNOWN_CLUSTER else NO_KNOWN_WORD
-                    for w, t in zip(weights, dominant, strict=True)],
+        top_topics=[f"{ON_HIDDEN} ({prints.hidden_share(row):.0%})" if t == HIDDEN_CLUSTER
+                    else _GROUPS.get(int(t)) or _top_topics(w, names)
+                    for row, w, t in zip(rows, weights, dominant, strict=True)],
         cluster=[names_of[c] for c in labels[rows]],
         **{c: pd.to_numeric(detail[c], errors="coerce").to_numpy()
            for c in ("ctr", "cpc", "conversion_rate", "cost") if c in detail},
