@@ -177,3 +177,8 @@ def test_train_page_names_themes_its_spare_topics_dropped(trained_home):
         assert f"the least confident: {lowest:.2f}" in review_page.success[0].value
         ok(review_page.button(key="review_widen").click().run())
         assert review_page.dataframe[0].value["confidence"].iloc[0] == pytest.approx(lowest)
+    # the Map sets them apart too, saying why, and its clusters table counts them
+    map_page = ok(page("map"))
+    assert [c for c in map_page.caption if "keeps hidden" in c.value]
+    clusters = map_page.dataframe[0].value.set_index("name")
+    assert clusters.at["mostly on hidden topics", "campaigns"] == int((shares >= 0.5).sum())
