@@ -88,7 +88,8 @@ with ui.friendly_errors():
                                     lookup.fingerprints.without_known_words())
         campaign_id = st.selectbox("Campaign (type an id or part of a name)", list(labels),
                                    format_func=labels.get, index=None,
-                                   placeholder="e.g. plumbing, C00042 …",
+                                   # one of this dataset's own (a demo id on Sony's data)
+                                   placeholder=f"e.g. {next(iter(labels), 'C00042')} …",
                                    key=ui.kept("lookup_campaign", list(labels)))
         if campaign_id:
             result = lookup.campaign(campaign_id, n, exclude_account=exclude_account,

@@ -127,6 +127,8 @@ def test_tables_leave_out_columns_the_data_holds_no_value_in(home, tmp_path):
     at = page("lookup")
     # Named by their ids, as the Sony exports are: offered as `C1`, not `C1 — C1`
     assert at.selectbox(key="lookup_campaign").options == ["C1", "C2", "C3", "C4"]
+    # its example is one of these campaigns, not the demo's "C00042"
+    assert at.selectbox(key="lookup_campaign").placeholder == "e.g. C1 …"
     ok(at.selectbox(key="lookup_campaign").set_value("C1").run())
     own_account = at.toggle[0]   # it changed nothing: no campaign names an account
     assert own_account.disabled and own_account.help.endswith("The data names no account.")
