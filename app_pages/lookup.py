@@ -98,7 +98,9 @@ with ui.friendly_errors():
     else:
         text = st.text_area("Keywords of the new campaign (one per line, or comma separated)",
                             height=140, key=ui.kept("lookup_keywords"),
-                            placeholder="emergency plumber\nblocked drain\nwater heater repair")
+                            # the data's own words (Sony's exports were shown the demo's)
+                            placeholder="\n".join(lookup.example_keywords())
+                            or "emergency plumber\nblocked drain\nwater heater repair")
         if text.strip():
             result = lookup.keywords(score.split_keywords(text), n, min_terms=int(min_terms),
                                      min_similarity=float(min_similarity))

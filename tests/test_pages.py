@@ -137,6 +137,9 @@ def test_tables_leave_out_columns_the_data_holds_no_value_in(home, tmp_path):
     assert "similarity" in shown and not {"account", "label"} & set(shown)
     assert shown[0] == "campaign_id" and "campaign_name" not in shown  # was `campaign`, `id`
     assert {"account", "label", "campaign_name"} <= set(at.dataframe[0].value.columns)  # CSV
+    # a new campaign's example keywords are the data's own (were the demo's plumbing ones)
+    ok(at.segmented_control(key="lookup_mode").set_value("New campaign").run())
+    assert at.text_area(key="lookup_keywords").placeholder == "red shoes\nblue shoes"
     clusters = ok(page("map")).dataframe[0].value  # no cost or impressions: no rate column
     assert "campaigns" in clusters and not {"median_ctr", "median_cpc", "cost"} & set(clusters)
 

@@ -205,6 +205,19 @@ class Lookup:
         table = self.campaigns.reset_index()[["campaign_id", "campaign_name", "account"]]
         return datasets.search_campaigns(table, text, limit)
 
+    def example_keywords(self, n: int = 3) -> list[str]:
+        """The first `n` distinct keywords (search terms when it has none) of the first
+        campaign, by id, that the model knows words of: an example of pasted keywords in
+        the data's own words and language (Sony's Japanese exports were shown the demo's
+        "emergency plumber"). Empty for data without such a campaign."""
+        known = np.flatnonzero(~self.fingerprints.knows_no_word())
+        if not len(known):
+            return []
+        rows = self._rows_of([self.fingerprints.campaign_ids[known[0]]])
+        keywords = rows[rows["term_type"] == "keyword"] if "term_type" in rows else rows
+        terms = (keywords if len(keywords) else rows)["term"].dropna().astype(str)
+        return list(dict.fromkeys(t.strip() for t in terms if t.strip()))[:n]
+
     def check(self, campaign_id: str) -> str:
         """The id as stored (surrounding spaces trimmed, as an import trims them), or
         NotFoundError naming the id."""
