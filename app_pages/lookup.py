@@ -106,7 +106,10 @@ with ui.friendly_errors():
                                      min_similarity=float(min_similarity))
 
 if result is None:
-    st.info("Pick a campaign, or switch to *New campaign* and paste its keywords.")
+    st.info("Pick a campaign, or switch to *New campaign* and paste its keywords."
+            if mode == "Existing campaign" else  # it said "switch to" in that mode too
+            "Paste the new campaign's keywords (the box's grey example shows the format), "
+            "or switch to *Existing campaign* and pick one.")
     st.stop()
 
 if result.fingerprint.knows_no_word:  # Sony's amuelind_brand: 8 bars of 0.125, unexplained

@@ -140,6 +140,7 @@ def test_tables_leave_out_columns_the_data_holds_no_value_in(home, tmp_path):
     # a new campaign's example keywords are the data's own (were the demo's plumbing ones)
     ok(at.segmented_control(key="lookup_mode").set_value("New campaign").run())
     assert at.text_area(key="lookup_keywords").placeholder == "red shoes\nblue shoes"
+    assert at.info[0].value.startswith("Paste the new campaign's keywords")
     clusters = ok(page("map")).dataframe[0].value  # no cost or impressions: no rate column
     assert "campaigns" in clusters and not {"median_ctr", "median_cpc", "cost"} & set(clusters)
 
