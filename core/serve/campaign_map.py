@@ -296,8 +296,9 @@ def campaign_map(model_id: str | None = None) -> CampaignMap:
     prints = score.load_fingerprints(model_id)
     table = datasets.campaigns(info["name"], int(info["version"]), prints.campaign_ids)
     known = ~prints.knows_no_word()
-    on_hidden = known & (np.zeros(len(known), bool) if prints.hidden is None
-                         else prints.hidden.sum(axis=1) >= score.MOSTLY_HIDDEN)
+    shares = (np.zeros(len(known)) if prints.hidden is None   # on hidden topics
+              else prints.hidden.sum(axis=1))
+    on_hidden = known & (shares >= score.MOSTLY_HIDDEN)
     labels = dominant_clusters(prints.weights, known=known & ~on_hidden)
     labels[on_hidden] = HIDDEN_CLUSTER
     clusters = clusters_frame(prints.weights, labels, table.reset_index(drop=True), names,
@@ -315,7 +316,7 @@ def campaign_map(model_id: str | None = None) -> CampaignMap:
         label=detail["label"].to_numpy() if "label" in detail else None,
         topic=dominant, topic_name=[names_of[t] for t in dominant],
         weight=weights.max(axis=1),
-        top_topics=[f"{ON_HIDDEN} ({prints.hidden_share(row):.0%})" if t == HIDDEN_CLUSTER
+        top_topics=[f"{ON_HIDDEN} ({shares[row]:.0%})" if t == HIDDEN_CLUSTER
                     else _GROUPS.get(int(t)) or _top_topics(w, names)
                     for row, w, t in zip(rows, weights, dominant, strict=True)],
         cluster=[names_of[c] for c in labels[rows]],
