@@ -214,7 +214,8 @@ class Lookup:
         if not len(known):
             return []
         rows = self._rows_of([self.fingerprints.campaign_ids[known[0]]])
-        keywords = rows[rows["term_type"] == "keyword"] if "term_type" in rows else rows
+        # a row without a type is a keyword, as every action reads it
+        keywords = rows[rows["term_type"].fillna("keyword") == "keyword"]
         terms = (keywords if len(keywords) else rows)["term"].dropna().astype(str)
         return list(dict.fromkeys(t.strip() for t in terms if t.strip()))[:n]
 
