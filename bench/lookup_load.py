@@ -2,8 +2,8 @@
 
 Measures `Lookup(model)` on the store in TOPICLAB_HOME (e.g. the demo store of
 `python -m core init`), after one warm-up load (imports, the schema check, compiled
-loops), and prints each load's time, the median and the store opens per load (each open
-builds a DuckDB instance, ~30 ms). `bench/lookup.py` measures the same load at 100,000
+loops), and prints each load's time, the median and the store opens per load
+(`bench/store_open.py` measures what one costs). `bench/lookup.py` measures the same load at 100,000
 campaigns among much else; this one is for the demo-sized store the app starts with.
 
 With `--against DIR` (another checkout, e.g. `git worktree add /tmp/base HEAD~1`) the same

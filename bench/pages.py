@@ -5,8 +5,7 @@ waits for after each click. One run, under Streamlit's AppTest, on a store given
 `--home` (default: a new demo store that `python -m core init` builds in a temporary
 folder, as `make run` does). Each page is opened once (its first run fills the caches),
 then rerun `--reruns` times unchanged; the table gives the median rerun and how many
-DuckDB connections one rerun opened (each costs ~30 ms: DuckDB builds a database instance
-per open).
+DuckDB connections one rerun opened (`bench/store_open.py` measures what one costs).
 
     .venv/bin/python -m bench.pages [--home DIR] [--reruns 5] [--pages lookup compare …]
 

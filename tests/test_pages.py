@@ -453,7 +453,7 @@ def test_compare_puts_k_ticks_only_at_the_ks_trained(trained_home):
 def test_a_rerun_opens_the_store_a_few_times_not_once_per_picker_option(two_models_home,
                                                                         second_model,
                                                                         monkeypatch):
-    """Each open builds a DuckDB instance (~30 ms). The pickers' label function read the
+    """Each open takes the store's lock (and cost ~30 ms). The pickers' label function read the
     store once per option (Compare: 47 opens, 2.4 s per rerun on the demo store); every
     rerun follows a click, so it stays a handful (`bench/pages.py` has the times)."""
     deploy.promote(second_model, "candidate")

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -31,9 +32,9 @@ def test_transaction_rolls_back_everything(home):
 
 
 def test_reading_block_opens_the_store_once_and_refuses_writes(home, monkeypatch):
-    """Helpers that each open the store share the block's one connection (each open builds
-    a DuckDB instance, ~30 ms); a write inside would need another configuration of the
-    file, which DuckDB refuses in one process, so it is refused in words."""
+    """Helpers that each open the store share the block's one connection (each open takes
+    the file's lock); a write inside would need the file attached read-write, so it is
+    refused in words."""
     store.execute("INSERT INTO meta VALUES ('a', '1')")
     opened = []
     open_store = store._open
@@ -49,6 +50,49 @@ def test_reading_block_opens_the_store_once_and_refuses_writes(home, monkeypatch
     store.execute("INSERT INTO meta VALUES ('b', '2')")                # after it: as before
     assert store.query_one("SELECT value FROM meta WHERE key = 'b'") == ("2",)
     assert len(opened) == 3
+
+
+def test_a_connection_that_ended_leaves_the_file_to_other_processes(home):
+    """Connections attach the store to one DuckDB instance per process and detach it when
+    they end: the file must then be free for another process's writer, with the change
+    checkpointed into it (no write-ahead log left), as when each connection closed an
+    instance of its own; a write left uncommitted by an error is not in it."""
+    store.execute("INSERT INTO meta VALUES ('kept', '1')")
+    with pytest.raises(ValueError, match="halfway"), store.connect() as con:
+        con.execute("BEGIN TRANSACTION")
+        con.execute("INSERT INTO meta VALUES ('lost', '1')")
+        raise ValueError("halfway")
+    path = home / "topiclab.duckdb"
+    assert not Path(f"{path}.wal").exists()
+    other = subprocess.run([sys.executable, "-c", textwrap.dedent(f"""
+        import duckdb
+        con = duckdb.connect({str(path)!r})
+        print(sorted(k for (k,) in con.execute(
+            "SELECT key FROM meta WHERE key IN ('kept', 'lost')").fetchall()))
+        con.execute("INSERT INTO meta VALUES ('other', '1')")
+        con.close()
+    """)], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert other.returncode == 0, other.stderr
+    assert other.stdout.strip() == "['kept']"
+    assert store.query_one("SELECT value FROM meta WHERE key = 'other'") == ("1",)
+
+
+def test_an_open_inside_a_connection_shares_it_and_a_write_in_a_read_is_refused(home):
+    """The store is attached once per process: an open nested in the same thread gets the
+    same attachment (DuckDB refused a second configuration of one file, and refuses a
+    second attachment), and a write nested in a read-only one is refused in words."""
+    store.execute("INSERT INTO meta VALUES ('a', '1')")
+    with store.connect() as outer:
+        outer.execute("INSERT INTO meta VALUES ('b', '2')")
+        with store.connect(read_only=True) as inner:
+            assert inner.execute("SELECT count(*) FROM meta WHERE key IN ('a', 'b')"
+                                 ).fetchone() == (2,)
+    with store.connect(read_only=True), pytest.raises(RuntimeError, match="write inside"):
+        store.execute("INSERT INTO meta VALUES ('c', '3')")
+    assert store.query_one("SELECT count(*) FROM meta WHERE key IN ('a', 'b', 'c')") == (2,)
+    # Sorts beyond the memory budget spill beside the store, as a connection of its own did.
+    spill = store.query_one("SELECT current_setting('temp_directory')")[0]
+    assert spill == f"{home / 'topiclab.duckdb'}.tmp"
 
 
 def test_generation_is_new_after_each_audited_commit_and_only_then(home):

@@ -22,6 +22,7 @@ import itertools
 import os
 import re
 import stat
+import threading
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -1460,6 +1461,28 @@ def _same_as_first(table: pa.Table, at: np.ndarray, hashes: np.ndarray
     return firsts, np.isin(inverse, bad_groups)
 
 
+_scratch_lock = threading.Lock()
+_scratch_instance: tuple[int, duckdb.DuckDBPyConnection] | None = None   # (pid, instance)
+
+
+@contextlib.contextmanager
+def _scratch() -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection of this process's in-memory DuckDB instance (one thread, insertion order
+    kept) for grouping and hashing Arrow rows: an instance of its own per call cost ~25 ms
+    (every built-in function registered, then dropped). Each use gets a cursor of its own,
+    so tables registered on it are its own."""
+    global _scratch_instance
+    with _scratch_lock:
+        if _scratch_instance is None or _scratch_instance[0] != os.getpid():
+            _scratch_instance = (os.getpid(), duckdb.connect(
+                config={"threads": 1, "preserve_insertion_order": True}))
+        cursor = _scratch_instance[1].cursor()
+    try:
+        yield cursor
+    finally:
+        cursor.close()
+
+
 def _repeated_rows(table: pa.Table, at: np.ndarray) -> np.ndarray:
     """The rows among `at` whose every input cell equals an earlier row's, grouped by DuckDB
     over their Arrow cells (nulls alike): a Python tuple of every candidate row's cells
@@ -1468,7 +1491,7 @@ def _repeated_rows(table: pa.Table, at: np.ndarray) -> np.ndarray:
     rows = table.take(pa.array(at)).rename_columns(names).append_column(
         "position", pa.array(at, pa.int64()))
     listed = ", ".join(f'"{name}"' for name in names)
-    with duckdb.connect(config={"threads": 1}) as con:
+    with _scratch() as con:
         con.register("candidates", rows)
         first = con.execute(f"SELECT min(position) AS p FROM candidates GROUP BY {listed}"
                             ).fetchnumpy()["p"]
@@ -1501,7 +1524,7 @@ def _table_hashes(table: pa.Table) -> np.ndarray:
     names = [f"c{i}" for i in range(table.num_columns)]  # SQL names whatever the headers
     table = table.rename_columns(names)
     listed = ", ".join(names)
-    with duckdb.connect(config={"threads": 1, "preserve_insertion_order": True}) as con:
+    with _scratch() as con:
         con.register("term_rows", table)
         return con.execute(f"SELECT hash({listed}) AS h FROM term_rows").fetchnumpy()["h"]
 

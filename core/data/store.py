@@ -2,13 +2,13 @@
 
 Concurrency rule (documented in the README): DuckDB lets one process write a database
 file, or several processes read it, never both. Topic Lab therefore never keeps a
-connection open: every operation opens a short-lived connection, does its work (writes
-inside one transaction) and closes it. A process that only reads never opens the file
-read-write, not even for the schema: the schema is checked on a read-only connection
-(its fingerprint is kept in `meta`) and created or upgraded only when it is missing or
-out of date. Within a process a lock serialises connections, because DuckDB refuses a
-second connection to the same file with another configuration (read-only vs
-read-write) in one process; the user SQL editor therefore runs in its own process (see
+connection open: every operation opens a short-lived connection (the file attached to the
+process's DuckDB instance), does its work (writes inside one transaction) and closes it
+(detaches the file). A process that only reads never opens the file read-write, not even
+for the schema: the schema is checked on a read-only connection (its fingerprint is kept
+in `meta`) and created or upgraded only when it is missing or out of date. Within a
+process a lock serialises connections, because the file is attached once, either
+read-only or read-write; the user SQL editor therefore runs in its own process (see
 `core.data.sandbox`) and never takes this lock. When another process holds the file, we
 retry for up to `TOPICLAB_LOCK_WAIT_S` seconds (default 30) and then fail with a clear
 message; an import is either wholly in or wholly out, never half written.
@@ -321,16 +321,58 @@ def _check_regular(path: str) -> None:
                              "file: move it aside, or point TOPICLAB_HOME at another folder.")
 
 
+# -- connections: the store file attached to this process's one DuckDB instance -------------------
+# Building a DuckDB instance costs ~20 ms (it registers every built-in function) and closing
+# it ~5 ms; a connection of its own per operation spent a quarter of the test suite's CPU
+# there, and ~30 ms of every page rerun's and every lookup's store open. Each connection is
+# instead a cursor of one in-memory instance per process that ATTACHes the store file, and
+# the file is DETACHed when it ends (~3 ms in all). DuckDB takes and releases the file's lock
+# for an attached file as for an opened one, and checkpoints the write-ahead log on DETACH
+# as on close: other processes see the same store as before.
+STORE_ALIAS = "store"
+_instance: duckdb.DuckDBPyConnection | None = None
+_instance_pid = 0                           # a forked child builds an instance of its own
+_instance_settings: tuple[int, str] | None = None
+_attached: list[bool] = []                  # read_only of each open connection (nested ones)
+
+
+def _instance_for(path: str) -> duckdb.DuckDBPyConnection:
+    """This process's in-memory instance, with the store's memory budget and spill folder
+    (`<store>.tmp`, where a connection of the file's own spilled)."""
+    global _instance, _instance_pid, _instance_settings
+    if _instance is None or _instance_pid != os.getpid():
+        _instance, _instance_pid = duckdb.connect(":memory:"), os.getpid()
+        _instance_settings = None
+    settings = (config.store_memory_mb(), f"{path}.tmp")
+    if settings != _instance_settings:
+        _instance.execute(f"SET memory_limit = '{settings[0]}MB'")
+        _instance.execute("SET temp_directory = ?", [settings[1]])
+        _instance_settings = settings
+    return _instance
+
+
 def _open(read_only: bool, wait_s: float | None = None) -> duckdb.DuckDBPyConnection:
+    """A connection whose default database is the store file (end it with `_close`).
+    Called with `_process_lock` held: one attachment per process at a time, a nested open in
+    the same thread gets a cursor of it."""
     path = str(config.db_path())
     _check_regular(path)
+    instance = _instance_for(path)
+    if _attached:
+        if _attached[0] and not read_only:  # as DuckDB refused a second configuration
+            raise RuntimeError("A write inside a read-only connection of this thread: it "
+                               "holds the store until its block ends; write after it.")
+        _attached.append(read_only)
+        return _using_store(instance.cursor())
     wait_s = _lock_wait_s() if wait_s is None else wait_s
     deadline = time.monotonic() + wait_s
     delay = 0.05
+    attach = "ATTACH '{}' AS {}{}".format(path.replace("'", "''"), STORE_ALIAS,
+                                          " (READ_ONLY)" if read_only else "")
     while True:
         try:
-            return duckdb.connect(path, read_only=read_only,
-                                  config={"memory_limit": f"{config.store_memory_mb()}MB"})
+            instance.execute(attach)
+            break
         except duckdb.Error as err:
             if not _is_lock_conflict(err):
                 raise _unusable(path, err) from None
@@ -342,6 +384,30 @@ def _open(read_only: bool, wait_s: float | None = None) -> duckdb.DuckDBPyConnec
                 ) from err
             time.sleep(delay)
             delay = min(delay * 2, 0.5)
+    _attached.append(read_only)
+    return _using_store(instance.cursor())
+
+
+def _using_store(cursor: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """`cursor` (a new connection of the instance, whose default database is `memory`)
+    reading and writing the store's tables by their plain names."""
+    cursor.execute(f"USE {STORE_ALIAS}")
+    return cursor
+
+
+def _close(con: duckdb.DuckDBPyConnection) -> None:
+    """End a connection `_open` gave; the outermost detaches the store, which releases the
+    file. Work left uncommitted is rolled back, as closing a connection did."""
+    global _instance
+    con.close()
+    _attached.pop()
+    if _attached or _instance is None:
+        return
+    try:
+        _instance.execute(f"DETACH {STORE_ALIAS}")
+    except duckdb.Error:  # never seen: a new instance rather than a store left attached
+        _instance.close()
+        _instance = None
 
 
 _DAMAGE = ("not a valid duckdb database", "could not read enough bytes", "corrupt",
@@ -378,7 +444,8 @@ def _check_intact(read_only_con: duckdb.DuckDBPyConnection, path: str) -> None:
     # Used blocks, not total: free blocks at the end of the file need not be written (a
     # store after deletes had 23 blocks of which 4 free, and a sound file of 21 blocks).
     block_size, blocks = read_only_con.execute(
-        "SELECT block_size, used_blocks FROM pragma_database_size()").fetchall()[0]
+        f"SELECT block_size, used_blocks FROM pragma_database_size() "
+        f"WHERE database_name = '{STORE_ALIAS}'").fetchall()[0]
     expected = 3 * 4096 + int(block_size) * int(blocks)  # three header blocks, then data
     actual = os.path.getsize(path)
     if actual < expected:
@@ -414,7 +481,7 @@ def ensure_schema() -> None:
             except duckdb.Error as err:
                 raise _unusable(path, err) from None
             finally:
-                con.close()
+                _close(con)
             if current:
                 _schema_ready.add(path)
                 return
@@ -426,7 +493,7 @@ def ensure_schema() -> None:
                         "('schema_fingerprint', ?)", [str(SCHEMA_VERSION), SCHEMA_FINGERPRINT])
             con.execute("COMMIT")
         finally:
-            con.close()
+            _close(con)
         _schema_ready.add(path)
 
 
@@ -446,8 +513,8 @@ def connect(read_only: bool = False, wait_s: float | None = None
         if not read_only:  # DuckDB refuses a second configuration of the file in a process
             raise RuntimeError("A write inside store.reading(): it holds a read-only "
                                "connection until the block ends; write after it.")
-        cursor = shared.cursor()  # the same open database: a result left unfetched by
-        try:                      # one helper (`query_one`) must not block the next
+        cursor = _using_store(shared.cursor())  # the same attachment: a result left
+        try:                      # unfetched by one helper (`query_one`) must not block the next
             yield cursor
         finally:
             cursor.close()
@@ -462,16 +529,17 @@ def connect(read_only: bool = False, wait_s: float | None = None
                 raise _damaged_error(str(config.db_path()), str(err).split("\n")[0]) from None
             raise
         finally:
-            con.close()
+            _close(con)
 
 
 @contextmanager
 def reading() -> Iterator[duckdb.DuckDBPyConnection]:
     """One read-only connection for a block of reads by several helpers: every
     `connect(read_only=True)` in this thread inside the block (`query`, `query_one`, the
-    helpers' own) uses it instead of opening the store again (~30 ms each: loading a
-    `Lookup` opened it 8 times). Keep the block to the reads: while it lasts it holds the
-    file (other processes' writers wait) and this process's store lock."""
+    helpers' own) uses it instead of opening the store again (loading a `Lookup` opened it
+    8 times, ~30 ms each when every open built a DuckDB instance). Keep the block to the
+    reads: while it lasts it holds the file (other processes' writers wait) and this
+    process's store lock."""
     if getattr(_reading, "con", None) is not None:   # nested: the outer block's
         yield _reading.con
         return
@@ -510,7 +578,7 @@ def transaction(wait_s: float | None = None) -> Iterator[duckdb.DuckDBPyConnecti
 
 
 # -- what changed, told by a tiny file read instead of a connection -----------------------------
-# Opening the store costs ~30 ms (DuckDB builds a database instance each time), so those
+# Opening the store takes its lock (other processes' writers wait) and a few ms, so those
 # who ask often whether anything changed look at small files beside the store, replaced
 # after the COMMIT of a transaction that marked them:
 # - `serving.generation`: what a running scoring service serves changed (an alias, the
@@ -608,8 +676,8 @@ def table_counts() -> dict[str, int]:
         names = [
             r[0]
             for r in con.execute(
-                "SELECT table_name FROM information_schema.tables "
-                "WHERE table_type = 'BASE TABLE' ORDER BY table_name"
+                "SELECT table_name FROM information_schema.tables WHERE table_type = "
+                "'BASE TABLE' AND table_catalog = current_database() ORDER BY table_name"
             ).fetchall()
         ]
         return {n: con.execute(f'SELECT count(*) FROM "{n}"').fetchone()[0] for n in names}

@@ -123,7 +123,7 @@ class Lookup:
 
     def __init__(self, model_id: str | None = None) -> None:
         # Every store read of a load on one connection: each of the 8 reads opened the
-        # store (~30 ms each, half of a load on the demo). Only reads and files in this
+        # store (~30 ms each then, half of a load on the demo). Only reads and files in this
         # block; the work on them comes after it, with the store released.
         with store.reading():
             self.model_id = registry.resolve(model_id)
