@@ -44,8 +44,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import TfidfTransformer
-from sklearn.preprocessing import normalize
 
 PLACE_FILE = Path(__file__).parent.parent / "data" / "place_words.txt"
 RELATED_COSINE = 0.1        # two campaigns are related at this keyword cosine or above
@@ -120,6 +118,11 @@ def detect(counts: sp.spmatrix, vocabulary: Sequence[str], campaign_names: Seque
                             shape=(n, v))
     holders.data[:] = 1.0
     users = counts.tocsc()
+    # scikit-learn here, not at the top: every command that reads the registry imports
+    # this module, and scikit-learn took ~0.9 s of `python -m core models`' 2.7 s.
+    from sklearn.feature_extraction.text import TfidfTransformer
+    from sklearn.preprocessing import normalize
+
     rows = normalize(TfidfTransformer(sublinear_tf=True).fit_transform(counts)).tocsr()
     brand = set()
     for j in np.flatnonzero(np.diff(holders.indptr)):
