@@ -16,10 +16,10 @@ Prints the median wall time of the whole check and of its two profiles, the peak
 (`peak_mb`), and whether every run gave the same report (JSON text, so NaN compares
 equal). The machines are shared: the figures are from this one run.
 
-The per-row loop the README's table compares with was kept here as a second variant until
-the OOV share came to count the campaigns each word is in, which that loop never did: its
-reports would differ, and its figures (32.8 s, 3.68 GB) are recorded in the README. A test
-(`test_drift_word_counts_equal_a_row_by_row_count`) checks the counts against a plain
+The per-row loop the table in docs/benchmarks.md compares with was kept here as a second
+variant until the OOV share came to count the campaigns each word is in, which that loop
+never did: its reports would differ, and its figures (32.8 s, 3.68 GB) are recorded there.
+A test (`test_drift_word_counts_equal_a_row_by_row_count`) checks the counts against a plain
 row-by-row count instead; `git show 4a55c97:bench/drift.py` has the loop.
 
     .venv/bin/python -m bench.drift [--copies 20] [--repeats 3] [--home DIR] [--json]

@@ -1,5 +1,5 @@
 """Would an NMF-guided start make the default LDA better? A measurement of a variant that is
-NOT in the product (issue #14; README, Benchmarks, stop 40). Prints figures; asserts nothing.
+NOT in the product (issue #14; docs/benchmarks.md, stop 40). Prints figures; asserts nothing.
 
 The variant: scikit-learn NMF of the corpus's sublinear TF-IDF matrix (K components,
 NNDSVD start, `random_state` 0, 200 iterations, one BLAS thread), then the `top` words of

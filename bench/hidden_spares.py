@@ -1,6 +1,6 @@
 """Should spare topics kept hidden for neighbours (`spare_share` with `hidden_spares`, an
-option, off by default) be the default? Prints figures; asserts nothing (README,
-Benchmarks, *Spare topics*, stops 31, 45 and 46).
+option, off by default) be the default? Prints figures; asserts nothing
+(docs/benchmarks.md, *Spare topics*, stops 31, 45 and 46).
 
 The option trains K + S topics, shows the K that `core.model.spare_topics.keep_best` keeps
 (most coherent and distinct) and gives the neighbour index every campaign's proportions

@@ -6,7 +6,7 @@
     .venv/bin/python -m bench.quality --k 20 --seeds 3 --engine tomotopy \\
         --param term_weight=one --param eta=0.01    # one extra variant, mean of 3 seeds
     .venv/bin/python -m bench.quality --dataset m10 --k 20 --seeds 3 --engine tomotopy \
-        --param diversify=true --only-extra         # the diversity step (README, Benchmarks)
+        --param diversify=true --only-extra         # the diversity step (docs/benchmarks.md)
 
 Rows: each engine with the project's defaults (core.model.engines.DEFAULTS) and gensim with
 1 pass x 50 iterations, the OCTIS default that the BERTopic paper's LDA row used.
@@ -62,7 +62,7 @@ machine is otherwise idle):
     gensim 10 passes: default / eta .01 / alpha+eta auto         0.073 / 0.071 / 0.074  ~0.76
     gensim 20 passes / asymmetric alpha                          0.079 / 0.065  0.76 / 0.77
     the default + spare_share 0.4 (8 spare topics at K=20, an option:
-      README, Benchmarks, *Spare topics*)                        0.161  0.94   3      40
+      docs/benchmarks.md, *Spare topics*)                        0.161  0.94   3      40
       ... the default in the same run                           0.131  0.92   3      39
       ... on m10: 0.074 / 0.84 (the default: 0.025 / 0.80)
     the default + tomotopy min_df at 1% of documents (23; the topic
@@ -93,10 +93,10 @@ machine is otherwise idle):
       ... the default in that run                               0.131  0.92   3      25
       ... on m10: 0.037 / 0.82 in 9.4 CPU s (the default: 0.025 / 0.80 in 7.7);
           neighbours worse on BBC (blend 0.9466 -> 0.9450, seeds 0-2) and the
-          demo (0.9903 -> 0.9898): not adopted (README, Benchmarks)
+          demo (0.9903 -> 0.9898): not adopted (docs/benchmarks.md)
     the default with each word counted at most c times per document
       (burstiness cap, the topic model and its fold-in only; stop 40,
-      not adopted: it lowers the neighbour answers, README, Benchmarks)
+      not adopted: it lowers the neighbour answers, docs/benchmarks.md)
       c = 1 (a set of words)                                    0.127  0.96   3      18
       c = 2                                                     0.150  0.95   3      21
       c = 3                                                     0.149  0.93   3      26
@@ -113,7 +113,7 @@ machine is otherwise idle):
       ... the default in the same run                           0.131  0.92   3
     the default with its topic-word matrix averaged over every 20th
       iteration of the last 300 / 600 (stop 43, not adopted: BBC's
-      neighbour blend 0.9479 -> 0.9469 / 0.9462, README, Benchmarks)
+      neighbour blend 0.9479 -> 0.9469 / 0.9462, docs/benchmarks.md)
                                                     0.133 / 0.131  0.92 / 0.92   3      18
       ... the default in the same run                           0.131  0.92   3      18
       ... on m10: 0.036 / 0.79 and 0.031 / 0.79 (the default 0.025 / 0.80)

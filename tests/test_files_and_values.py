@@ -1,7 +1,7 @@
 """Hostile and careless input (issue #8, items 5-8): paths that are not regular files,
 sizes, encodings, numbers, and CSV exports a spreadsheet would run as formulas.
 
-Each test here is a row of the README's "Files and values" table."""
+Each test here is a row of the "Files and values" table in docs/hostile-input.md."""
 
 from __future__ import annotations
 

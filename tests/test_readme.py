@@ -1,27 +1,32 @@
-"""The README's commands against the CLI: a command or option renamed or removed in code
-while the README still shows it is a stale instruction a new user copies and gets a usage
-error from. Only the parser is built (no store, no model), so this is cheap."""
+"""The README's commands against the CLI (and those of the long records in `docs/` it links
+to): a command or option renamed or removed in code while the README still shows it is a
+stale instruction a new user copies and gets a usage error from. Only the parser is built
+(no store, no model), so this is cheap."""
 
 from __future__ import annotations
 
 import argparse
 import re
+from pathlib import Path
+
+import pytest
 
 from core import cli
 from tests.conftest import REPO
 
 README = REPO / "README.md"
+DOCS = sorted((REPO / "docs").glob("*.md"))
 OPTION = re.compile(r"(?<![\w-])--?[a-zA-Z][\w-]*")
 PLACEHOLDERS = {"…", "COMMAND", "--help"}  # "python -m core …", "python -m core COMMAND --help"
 
 
-def readme_commands() -> list[tuple[int, str]]:
-    """(line, text) of every `python -m core …` the README shows: each line of a fenced
+def readme_commands(path: Path = README) -> list[tuple[int, str]]:
+    """(line, text) of every `python -m core …` a page shows: each line of a fenced
     block that runs one, with the indented `# [--flag …]` comment lines under it (the
     reference block continues a command's options there), and each inline code span."""
     found: list[tuple[int, str]] = []
     in_block = False
-    for number, line in enumerate(README.read_text(encoding="utf-8").splitlines(), 1):
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if line.startswith("```"):
             in_block = not in_block
             continue
@@ -52,24 +57,27 @@ def options(parser: argparse.ArgumentParser) -> set[str]:
     return names
 
 
-def test_every_command_and_option_the_readme_shows_exists() -> None:
+@pytest.mark.parametrize("page", [README, *DOCS], ids=lambda path: path.name)
+def test_every_command_and_option_the_readme_shows_exists(page: Path) -> None:
     commands = subparsers(cli.build_parser())
-    shown = readme_commands()
-    assert len(shown) > 40  # the reference block and the prose, not an empty match
+    shown = readme_commands(page)
+    if page == README:
+        assert len(shown) > 40  # the reference block and the prose, not an empty match
     stale = []
+    name = page.relative_to(REPO)
     for number, text in shown:
         words = text.split()
         if not words or words[0] in PLACEHOLDERS:
             continue
         command = commands.get(words[0])
         if command is None:
-            stale.append(f"README line {number}: no command {words[0]!r}")
+            stale.append(f"{name} line {number}: no command {words[0]!r}")
             continue
         second = subparsers(command)
         if second and len(words) > 1 and words[1] not in second:
-            stale.append(f"README line {number}: {words[0]} has no {words[1]!r}")
+            stale.append(f"{name} line {number}: {words[0]} has no {words[1]!r}")
         known = options(command)
-        stale += [f"README line {number}: {words[0]} has no option {flag}"
+        stale += [f"{name} line {number}: {words[0]} has no option {flag}"
                   for flag in OPTION.findall(" ".join(words[1:])) if flag not in known]
     assert not stale, "\n".join(stale)
 
@@ -82,6 +90,15 @@ def test_the_check_sees_a_stale_option_and_command() -> None:
                  and "--spare-share" in text)
     assert "--diversify" in train and "--engine" in train
     assert "--spare-share" in options(subparsers(cli.build_parser())["train"])
+
+
+def test_the_readme_links_every_page_of_docs() -> None:
+    """The long records moved out of the README are found from it: a page in `docs/` no
+    link names is one no reader finds."""
+    text = README.read_text(encoding="utf-8")
+    assert DOCS, "docs/ holds no page"
+    for page in DOCS:
+        assert f"](docs/{page.name})" in text, f"the README links no docs/{page.name}"
 
 
 def test_the_layout_table_names_every_module_of_core() -> None:

@@ -173,7 +173,7 @@ def campaign_case_hint(campaign_id: object, *, dataset: str | None = None,
     not found is stored in another case, in a dataset version's rows or (with `model_id`)
     a model's fingerprints (else ""): `c001` for `C001` was "unknown" with no hint. For
     the error path only: `lower(campaign_id)` has no index, so this scans the version (at
-    1M campaigns, 50M rows, ~50 ms; see README "Hostile input and faults"). `con`: the
+    1M campaigns, 50M rows, ~50 ms; see docs/hostile-input.md). `con`: the
     caller's connection, when it holds one. `column="account"` hints an account name of
     the version's rows instead (`ngrams --account acme` for "Acme" had no hint)."""
     if not isinstance(campaign_id, str) or not campaign_id.strip():

@@ -308,7 +308,7 @@ def read_arrow(session, location: str):
     `toArrow()` gathers every task's result in the driver JVM's heap first
     (`TOPICLAB_SPARK_DRIVER_MEMORY`, 2 GB by default), which 1M campaigns' encoded counts
     overflowed; other URIs (`hdfs://`, `s3a://`) still go that way, so a cluster's driver
-    needs the heap for what it collects (README, Running on a cluster)."""
+    needs the heap for what it collects (docs/spark.md, Running on a cluster)."""
     local = _local_path(location)
     if local is None:
         return session.read.parquet(location).toArrow()

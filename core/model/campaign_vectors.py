@@ -33,7 +33,7 @@ M10 (too few passes over ~50,000 words, hence `term_vectors.epochs_for`); skip-g
 vectors (at 32 dimensions their precision moved by at most 0.004), so a model trains
 word2vec once for both. fastText (gensim, same settings, character 3-6-grams, 20,000 or
 100,000 buckets) instead of word2vec: 0.696 / 0.945 / 0.991 at 4-5x word2vec's time and a
-2.6-12.8 MB n-gram table (README, Benchmarks, stop 37), so word2vec stays.
+2.6-12.8 MB n-gram table (docs/benchmarks.md, stop 37), so word2vec stays.
 All-but-the-top (Mu & Viswanath 2018: word vectors centred, their top 1-3 principal
 directions removed) and 2 or 3 common directions removed here both lose on BBC and M10
 (D = 1: 0.934 / 0.697; 2 directions: 0.944 / 0.703; stop 38): in 32 dimensions learnt on

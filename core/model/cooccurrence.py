@@ -7,7 +7,7 @@ the same windows with numpy and scipy and hands the counts to gensim in a real
 counting loop is replaced. `bench/coherence.py` (stop 41, CPU s, medians of 5
 interleaved runs, load 2.5-4): counting BBC News for K = 20 top words 2.615 -> 0.079 s
 (c_npmi) and 1.754 -> 0.082 s (c_v); the full demo, K = 30, 4.619 -> 0.149 s and
-2.840 -> 0.128 s; a demo training run's `npmi_seconds` ~5.5 -> ~0.3 (README, Benchmarks,
+2.840 -> 0.128 s; a demo training run's `npmi_seconds` ~5.5 -> ~0.3 (docs/benchmarks.md,
 *Coherence counting*).
 
 The counts are gensim's, quirk included, because our figures are compared with

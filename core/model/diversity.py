@@ -15,11 +15,11 @@ step, run on the fitted topic-word matrix, repeats a guarded move:
    here from the training counts): neither falls and at least one rises. Of all pairs ×
    split candidates the kept move has the highest NPMI. (The first version asked
    diversity to rise; accepting moves that only raise NPMI at equal diversity lifted
-   BBC K=20 from 0.144 to 0.154 over seeds 0-2, README, Benchmarks, *Diversity step*.)
+   BBC K=20 from 0.144 to 0.154 over seeds 0-2, docs/benchmarks.md, *Diversity step*.)
 
 It stops when no move passes the guard or after `max_rounds` moves. The top words
 users see stay the most probable words of each topic: this changes the model, not the
-ranking. Measured figures are in the README (Benchmarks, *Diversity step*).
+ranking. Measured figures are in docs/benchmarks.md (*Diversity step*).
 """
 
 from __future__ import annotations

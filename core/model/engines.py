@@ -60,7 +60,7 @@ _WORKERS = max(1, min(2, os.cpu_count() or 1))
 # same neighbour purity as plain counts (0.63 same-vertical @10), and on the real Sony
 # keyword exports they separate the products cleanly.
 # spare_share (core/model/spare_topics.py) and diversify stay off: both lift NPMI and
-# diversity, and both lower the neighbour answers a little (README, Benchmarks).
+# diversity, and both lower the neighbour answers a little (docs/benchmarks.md).
 # hidden_spares keeps the neighbours, but the spares it hides are themes too: on the demo
 # at K = 50 + 20, 9 / 3 / 3 of its 46 verticals had no topic shown (seeds 0-2,
 # `bench/hidden_spares.py`).
@@ -151,7 +151,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     # learning offset: 15 iterations recovered planted word groups exactly, where MLlib's
     # own defaults (5% mini-batches, offset 1024) still mixed them after 40. Mini-batches
     # stop growing at batch_documents: past it each iteration reads a random share of the
-    # corpus, so fitting costs the same at 1M campaigns as at 50,000 (README, Running on Spark).
+    # corpus, so fitting costs the same at 1M campaigns as at 50,000 (docs/spark.md).
     "spark": {"k": 20, "iterations": 15, "seed": 0, "alpha": None, "eta": None,
               "subsampling_rate": 1.0, "batch_documents": 50_000,
               "learning_offset": 10.0, "learning_decay": 0.51,
@@ -685,7 +685,7 @@ class TomotopyLDA(Engine):
     many iterations (0 = keep alpha fixed) after `burn_in` iterations. `spare_share`
     trains that share of K more topics and keeps K (`core.model.spare_topics`);
     `hidden_spares` keeps the others too, hidden from topic lists and fingerprints, for
-    neighbours (`transform_all`; README, Benchmarks, *Spare topics*); `diversify` then
+    neighbours (`transform_all`; docs/benchmarks.md, *Spare topics*); `diversify` then
     runs the diversity step (`core.model.diversity`). Training runs in steps of
     `progress_every` iterations with progress reported between them.
     """

@@ -90,7 +90,7 @@ SHARED_TOPIC_MIN = 0.1
 # raised every similarity; with topics and terms alone it was 0.50 (0.50-0.55: 95%).
 # It holds for pasted lists of 1-10 of a campaign's keywords (93-98.5% of the neighbours
 # at or above it are of its vertical) and for BBC News (99.6%); on ~6-word paper titles
-# (M10) 0.55-0.60 is only 79% right, and 0.65 would be needed (README, Benchmarks).
+# (M10) 0.55-0.60 is only 79% right, and 0.65 would be needed (docs/benchmarks.md).
 MIN_SIMILARITY = 0.55
 _EPS = 1e-12
 # A blended query scores this many campaigns (those with the most term similarity) in

@@ -17,7 +17,7 @@ The dropped topics' tokens go to the kept topics when campaigns are folded in, o
 `hidden_spares`, to the dropped topics kept hidden. A dropped topic that is still many
 documents' theme leaves them with no shown topic of their own: `dropped_theme_warnings`
 says so after training. Measured figures, and the share and weight they justify, are in
-the README (Benchmarks, *Spare topics*).
+docs/benchmarks.md (*Spare topics*).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import scipy.sparse as sp
 from core.model.diversity import TOPN, diversity, document_npmi, top_word_ids
 from core.model.engines import CAMPAIGNS_PER_TOPIC, WORDS_PER_TOPIC, Engine
 
-DIVERSITY_WEIGHT = 1.0   # the plain sum; README, Benchmarks, *Spare topics*: 0.5-2 all
+DIVERSITY_WEIGHT = 1.0   # the plain sum; docs/benchmarks.md, *Spare topics*: 0.5-2 all
                          # met the BBC and M10 targets
 
 
