@@ -18,10 +18,13 @@ run: init
 # wait for the app and the browser (176 CPU s in 127 s alone), so running them alongside
 # instead of afterwards shortens the suite (one local run: 440 s then 127 s; 485 s together).
 TEST_WORKERS ?= 2
+# The files that hold the real-browser tests: their process collects only these (all 50
+# test modules took it ~17 CPU s to import); tests/test_environment.py checks the list.
+BROWSER_TESTS := tests/test_browser.py tests/test_journey.py
 test: setup browser spark
 	$(BIN)/ruff check .
 	@log=$$(mktemp); \
-	$(BIN)/pytest -m browser -p no:cacheprovider > $$log 2>&1 & browser=$$!; \
+	$(BIN)/pytest -m browser -p no:cacheprovider $(BROWSER_TESTS) > $$log 2>&1 & browser=$$!; \
 	trap 'kill $$browser 2>/dev/null' INT TERM; \
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile -m "not browser"; rest=$$?; \
 	wait $$browser; seen=$$?; \

@@ -155,3 +155,14 @@ def test_a_generated_demo_month_is_made_once_and_each_caller_gets_its_own_copy()
     second = generated_demo(40, seed=3, shift=0.3)
     assert _generated_demo.cache_info().hits == hits + 1
     pd.testing.assert_frame_equal(second, demo.generate(40, 3, shift=0.3))
+
+
+def test_the_makefile_runs_every_file_of_browser_tests():
+    """`make test` runs the real-browser tests from the files it lists (BROWSER_TESTS), so
+    a browser test in a file not listed there would never run: `-m "not browser"` leaves
+    it out of the other run."""
+    listed = re.search(r"^BROWSER_TESTS := (.+)$", (REPO / "Makefile").read_text(), re.M)
+    assert listed, "the Makefile lists no BROWSER_TESTS"
+    marked = {f"tests/{path.name}" for path in (REPO / "tests").glob("test_*.py")
+              if re.search(r"pytest\.mark\.browser", path.read_text(encoding="utf-8"))}
+    assert marked and set(listed.group(1).split()) == marked
