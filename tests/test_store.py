@@ -77,6 +77,20 @@ def test_a_connection_that_ended_leaves_the_file_to_other_processes(home):
     assert store.query_one("SELECT value FROM meta WHERE key = 'other'") == ("1",)
 
 
+def test_an_attachment_no_connection_holds_is_let_go(home):
+    """An interrupt that lands between the ATTACH and its bookkeeping leaves the file
+    attached with no connection to end it: the next open lets it go instead of refusing
+    ("already attached") while it keeps the file locked against other processes."""
+    store.execute("INSERT INTO meta VALUES ('a', '1')")
+    path = str(home / "topiclab.duckdb")
+    store._instance.execute(f"ATTACH '{path}' AS {store.STORE_ALIAS}")   # as left behind
+    assert store.query_one("SELECT value FROM meta WHERE key = 'a'") == ("1",)
+    other = subprocess.run([sys.executable, "-c", "import duckdb, sys\n"
+                            "duckdb.connect(sys.argv[1]).close()", path],
+                           capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert other.returncode == 0, other.stderr
+
+
 def test_an_open_inside_a_connection_shares_it_and_a_write_in_a_read_is_refused(home):
     """The store is attached once per process: an open nested in the same thread gets the
     same attachment (DuckDB refused a second configuration of one file, and refuses a

@@ -362,8 +362,12 @@ def _open(read_only: bool, wait_s: float | None = None) -> duckdb.DuckDBPyConnec
         if _attached[0] and not read_only:  # as DuckDB refused a second configuration
             raise RuntimeError("A write inside a read-only connection of this thread: it "
                                "holds the store until its block ends; write after it.")
+        con = _using_store(instance.cursor())
         _attached.append(read_only)
-        return _using_store(instance.cursor())
+        return con
+    # An attachment no connection holds (an interrupt between the ATTACH and the `_attached`
+    # entry) would keep the file locked and refuse the next ATTACH: let it go (~0.1 ms).
+    instance.execute(f"DETACH DATABASE IF EXISTS {STORE_ALIAS}")
     wait_s = _lock_wait_s() if wait_s is None else wait_s
     deadline = time.monotonic() + wait_s
     delay = 0.05
@@ -384,8 +388,13 @@ def _open(read_only: bool, wait_s: float | None = None) -> duckdb.DuckDBPyConnec
                 ) from err
             time.sleep(delay)
             delay = min(delay * 2, 0.5)
+    try:
+        con = _using_store(instance.cursor())
+    except BaseException:
+        instance.execute(f"DETACH DATABASE IF EXISTS {STORE_ALIAS}")
+        raise
     _attached.append(read_only)
-    return _using_store(instance.cursor())
+    return con
 
 
 def _using_store(cursor: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
