@@ -326,9 +326,9 @@ def _check_regular(path: str) -> None:
 # it ~5 ms; a connection of its own per operation spent a quarter of the test suite's CPU
 # there, and ~30 ms of every page rerun's and every lookup's store open. Each connection is
 # instead a cursor of one in-memory instance per process that ATTACHes the store file, and
-# the file is DETACHed when it ends (~3 ms in all). DuckDB takes and releases the file's lock
-# for an attached file as for an opened one, and checkpoints the write-ahead log on DETACH
-# as on close: other processes see the same store as before.
+# the file is DETACHed when it ends (4-6 ms in all, `bench/store_open.py`). DuckDB takes and
+# releases the file's lock for an attached file as for an opened one, and checkpoints the
+# write-ahead log on DETACH as on close: other processes see the same store as before.
 STORE_ALIAS = "store"
 _instance: duckdb.DuckDBPyConnection | None = None
 _instance_pid = 0                           # a forked child builds an instance of its own
