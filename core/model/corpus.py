@@ -21,18 +21,20 @@ from collections.abc import Container, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from gensim.corpora import Dictionary
 
 from core.data.columns import lacking_columns
 from core.errors import InputError, counted, plural
 from core.model import campaign_vectors, npz, term_vectors
 from core.model.engines import bow_matrix
 from core.model.text import TextConfig, Tokenizer, check_numbers
+
+if TYPE_CHECKING:
+    from gensim.corpora import Dictionary
 
 Bow = list[tuple[int, int]]
 
@@ -354,6 +356,8 @@ class Encoder:
     @classmethod
     def load(cls, folder: str | Path) -> Encoder:
         folder = Path(folder)
+        from gensim.corpora import Dictionary  # here: reading the registry needs no gensim
+
         vocab = json.loads((folder / "vocabulary.json").read_text("utf-8"))
         dictionary = Dictionary()
         dictionary.token2id = {w: i for i, w in enumerate(vocab["words"])}
@@ -460,6 +464,8 @@ class Corpus:
     @classmethod
     def _build(cls, ids: list[str], tokens: list[list[str]], weighted: list[list[str]],
                tokenizer: Tokenizer, names: list[str | None] | None = None) -> Corpus:
+        from gensim.corpora import Dictionary
+
         cfg = tokenizer.config
         dictionary = Dictionary(tokens)
         seen = {w: dictionary.dfs[i] for w, i in dictionary.token2id.items()}
