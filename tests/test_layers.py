@@ -99,23 +99,26 @@ def test_core_never_imports_streamlit_or_the_pages():
     assert not {m: i for m, i in offending.items() if i}
 
 
-def test_fitting_a_model_loads_no_store_in_a_fresh_process():
-    """What a notebook imports for `CampaignModel` pulls in neither the store nor duckdb."""
-    code = ("import sys; import core; core.CampaignModel; core.read_terms; "
-            "bad = [m for m in ('core.data.store', 'duckdb', 'streamlit') if m in sys.modules];"
-            "print(','.join(bad))")
+def loaded_in_a_fresh_process(statements: str, modules: tuple[str, ...]) -> list[str]:
+    """Which of `modules` a new Python process has imported after `statements`."""
+    code = (f"import sys; {statements}; "
+            f"print(','.join(m for m in {modules!r} if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=CORE.parent, timeout=120, check=True).stdout.strip()
-    assert out == "", f"importing the notebook API loaded {out}"
+    return out.split(",") if out else []
+
+
+def test_fitting_a_model_loads_no_store_in_a_fresh_process():
+    """What a notebook imports for `CampaignModel` pulls in neither the store nor duckdb."""
+    loaded = loaded_in_a_fresh_process("import core; core.CampaignModel; core.read_terms",
+                                       ("core.data.store", "duckdb", "streamlit"))
+    assert loaded == [], f"importing the notebook API loaded {loaded}"
 
 
 def test_the_cli_and_the_registry_load_no_modelling_library_in_a_fresh_process():
     """`python -m core models` (and every command that reads the registry) imported
     gensim, scipy.stats and scikit-learn at the top of modules it only needed a function
     of: 2.6 s a command, 1.1 s without them. They load where a model is fitted or read."""
-    code = ("import sys; import core.cli, core.serve.registry; "
-            "bad = [m for m in ('gensim', 'sklearn', 'scipy.stats') if m in sys.modules];"
-            "print(','.join(bad))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         cwd=CORE.parent, timeout=120, check=True).stdout.strip()
-    assert out == "", f"importing the CLI and the registry loaded {out}"
+    loaded = loaded_in_a_fresh_process("import core.cli, core.serve.registry",
+                                       ("gensim", "sklearn", "scipy.stats"))
+    assert loaded == [], f"importing the CLI and the registry loaded {loaded}"
