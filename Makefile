@@ -39,7 +39,7 @@ $(VENV)/.installed: requirements.txt
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	touch $@
 
-# The scoring service (HTTP/JSON API) on 127.0.0.1:$(SERVE_PORT); see README, Scoring service.
+# The scoring service (HTTP/JSON API) on 127.0.0.1:$(SERVE_PORT); see docs/service.md.
 # One worker meets every bench/serve.py target on 2 cores; SERVE_WORKERS=2 answers more
 # requests at once, but each worker has its own models, metrics and share of a key's rate.
 SERVE_PORT ?= 8000

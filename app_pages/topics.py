@@ -52,7 +52,7 @@ with ui.friendly_errors():
     if not spares.empty:
         with st.expander(f"{counted(len(spares), 'spare topic')} trained and not shown"):
             st.caption("Trained beyond K and left out of the topics shown as the least "
-                       "coherent or distinct (spare topics, README). "
+                       "coherent or distinct (spare topics, docs/models.md). "
                        + ("Kept hidden: similar campaigns are ranked by them too."
                           if model.engine.hidden_topics else
                           "Their words went to the topics shown."))

@@ -1815,7 +1815,7 @@ def test_a_batch_both_variants_answered_is_logged_per_variant(served):
                                        {"n": 3}]}, key)
         assert r.status_code == 200 and r.json()["failed"] == 3
         batch_id = r.headers["X-Request-Id"]
-        # both variants in the headers, in the order they first answered (README)
+        # both variants in the headers, in the order they first answered (docs/service.md)
         first = {i["variant"]: i["model_id"] for i in reversed(r.json()["items"][:20])}
         order = sorted(first, key=[i["variant"] for i in r.json()["items"][:20]].index)
         assert r.headers["X-Variant"] == ", ".join(order) and len(order) == 2, r.headers
@@ -2792,8 +2792,8 @@ def test_service_numbers_where_zero_is_a_setting(monkeypatch):
 @pytest.mark.parametrize("raw, said", [(None, "4 MB"), ("0.3", "0.3 MB"), ("16", "16 MB"),
                                        ("2048", "2,048 MB")])
 def test_the_413_names_the_body_limit_as_it_is_set(monkeypatch, raw, said):
-    """The 413 says the limit in TOPICLAB_SERVICE_MAX_BODY_MB's unit, as the README does
-    (the default said "larger than 4,096 KiB")."""
+    """The 413 says the limit in TOPICLAB_SERVICE_MAX_BODY_MB's unit, as docs/service.md
+    does (the default said "larger than 4,096 KiB")."""
     from core.serve.service import body_too_large
 
     if raw is not None:
@@ -2802,8 +2802,8 @@ def test_the_413_names_the_body_limit_as_it_is_set(monkeypatch, raw, said):
     assert (refusal.status, str(refusal)) == (
         413, f"The body is larger than the service's limit of {said}; send fewer items per "
              "batch."), str(refusal)
-    if raw is None:     # the README quotes the default's message
-        assert f"limit of {said};" in (REPO / "README.md").read_text()
+    if raw is None:     # the service's reference quotes the default's message
+        assert f"limit of {said};" in (REPO / "docs" / "service.md").read_text()
 
 
 @pytest.mark.parametrize("name, raw, kind", [

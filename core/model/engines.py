@@ -284,15 +284,15 @@ SETTINGS: dict[str, tuple[Setting, ...]] = {
                 format="%.1f",
                 help="Train this share of K more topics (0.4 suggested), then keep the K "
                      "whose top words are the most coherent and distinct: clearer topics, "
-                     "similar campaigns a little less precise (README). 0: exactly K."),
+                     "similar campaigns a little less precise (docs/models.md). 0: exactly K."),
         Setting("hidden_spares", "Keep spares for neighbours", "bool",
                 help="With spare topics: keep the spares instead of dropping them, hidden "
                      "from topic lists and fingerprints, so that similar campaigns are "
-                     "ranked by them too (as precise as without spares; README)."),
+                     "ranked by them too (as precise as without spares; docs/models.md)."),
         Setting("diversify", "Diversify topics", "bool",
                 help="After training, merge topics that share their top words and re-split "
                      "another (K stays); kept only where neither topic diversity nor coherence "
-                     "falls and one of them rises. Off by default: see the README.")),
+                     "falls and one of them rises. Off by default: see docs/models.md.")),
     "gensim": (
         Setting("passes", "Passes", "int", 1, 100),
         Setting("iterations", "Iterations per pass", "int", 10, 1000),

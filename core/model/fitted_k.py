@@ -10,7 +10,7 @@ kept. Without the retraining a dataset whose first model was below the floor kep
 model: it went to production as the first one, then the gate refused every monthly
 retraining at the same saved K. Of the demo's 46 verticals imported alone, 16 start below
 the floor and all 16 end above it (one, 94 campaigns: K = 19 diversity 0.66, K = 13 0.70;
-`bench/diversity_floor.py`, README, Lifecycle).
+`bench/diversity_floor.py`, docs/lifecycle.md).
 """
 
 from __future__ import annotations

@@ -53,7 +53,7 @@ topics and terms only).
 Speed: a blended query computes every campaign's term cosine (a sparse column product),
 then topic and vector similarity only for the campaigns whose term part lets them reach
 the answer (`NeighborIndex._blended_top`; ~1% of them at 100,000 campaigns with topics
-and terms alone; the vector part loosens the bound, see the README), then `argpartition`. At
+and terms alone; the vector part loosens the bound, see docs/benchmarks.md), then `argpartition`. At
 N = 100,000, K = 50 (bench store, quiet 2-core machine): 1.7 ms of CPU for a stored
 campaign's ten neighbours, against 3.7 ms sweeping every fingerprint. A topic-only query
 sweeps all N x K in one float32 matrix-vector product (~1.3 ms). No ANN index is needed at

@@ -12,7 +12,7 @@ with the gateway features in front of the same answers as the CLI (core/serve/an
 
 Every answer carries `X-Request-Id` and `X-Model-Id` (and `X-Variant`: production or
 candidate). Errors are `{"error": message,
-"request_id": …}` with the status the README lists, never a stack trace. Swagger's `/docs`
+"request_id": …}` with the status docs/service.md lists, never a stack trace. Swagger's `/docs`
 page is off (FastAPI's loads Swagger UI from a CDN); `/openapi.json` describes the API.
 """
 
@@ -94,7 +94,7 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.08, 0.1, 0.25
 
 @dataclass(frozen=True)
 class Settings:
-    """Service limits; each can be set by an environment variable (README, Scoring service)."""
+    """Service limits; each can be set by an environment variable (docs/service.md)."""
 
     poll_s: float = 0.5                 # TOPICLAB_SERVICE_POLL_S: store-change check (≤ 2)
     max_body_bytes: int = 4 * 1024 * 1024   # TOPICLAB_SERVICE_MAX_BODY_MB
@@ -1074,7 +1074,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                           openapi_extra=_OPENAPI_BODY[endpoint])
 
     def _plain_headers(state: Served, rid: str) -> dict[str, str]:
-        """The headers every answer has (README): here the production model's, as no
+        """The headers every answer has (docs/service.md): here the production model's, as no
         canary choice was made (X-Variant was missing)."""
         production = state.model_ids[0]
         return {"X-Request-Id": rid, "X-Model-Id": production or "none",
