@@ -16,7 +16,12 @@ unless `--neighbour-seeds`) on `bench/neighbors.py`'s corpora and parts.
 
     nice -n 10 .venv/bin/python -m bench.guided_start [--seeds 0,1,2] [--top 10]
         [--boost 10] [--datasets bbc,m10] [--neighbours octis_bbc_news,octis_m10,demo]
-        [--neighbour-seeds 0]
+        [--neighbour-seeds 0] [--guide self]
+
+`--guide self` (stop 50) takes the guide from the model itself instead of NMF: a short run
+at K + 40% spare topics (`--pre-iterations`, default 400, the same seed) keeps its best K
+topics by `spare_share`'s rule, and their top words get the priors; its CPU counts in the
+variant's fit too.
 """
 
 from __future__ import annotations
@@ -54,20 +59,37 @@ def nmf_top_words(corpus: Corpus, k: int, top: int) -> list[list[int]]:
     return [np.argsort(-row)[:top].tolist() for row in components]
 
 
-class GuidedLDA(TomotopyLDA):
-    """The default engine with NMF word priors set before sampling."""
+def own_top_words(corpus: Corpus, k: int, top: int, seed: int,
+                  iterations: int) -> list[list[int]]:
+    """The `top` word ids of each of the K topics a short run with spare topics keeps."""
+    short = make_engine("tomotopy", k=k, seed=seed, spare_share=0.4, iterations=iterations)
+    return [np.argsort(-row)[:top].tolist() for row in short.fit(corpus).topic_term_]
 
-    def __init__(self, top: int = 10, boost: float = 10.0, **params) -> None:
+
+class GuidedLDA(TomotopyLDA):
+    """The default engine with word priors set before sampling: from NMF, or (`guide`
+    "self") from a short run of its own with spare topics."""
+
+    def __init__(self, top: int = 10, boost: float = 10.0, guide: str = "nmf",
+                 pre_iterations: int = 400, **params) -> None:
         super().__init__(**params)
         self.top, self.boost = top, boost
+        self.guide, self.pre_iterations = guide, pre_iterations
 
     def get_params(self) -> dict:
-        return {**TomotopyLDA.get_params(self), "top": self.top, "boost": self.boost}
+        return {**TomotopyLDA.get_params(self), "top": self.top, "boost": self.boost,
+                "guide": self.guide, "pre_iterations": self.pre_iterations}
+
+    def _guide_words(self, corpus: Corpus) -> list[list[int]]:
+        if self.guide == "self":
+            return own_top_words(corpus, self.k, self.top, int(self.seed),
+                                 self.pre_iterations)
+        return nmf_top_words(corpus, self.k, self.top)
 
     def _train(self, corpus, progress):
         vocabulary, prior = corpus.vocabulary, self.eta * self.boost
         priors: dict[str, dict[int, float]] = {}
-        for topic, ids in enumerate(nmf_top_words(corpus, self.k, self.top)):
+        for topic, ids in enumerate(self._guide_words(corpus)):
             for i in ids:
                 priors.setdefault(vocabulary[i], {})[topic] = prior
         tp = engines.tomotopy()
@@ -90,20 +112,21 @@ class GuidedLDA(TomotopyLDA):
             engines.tomotopy = real
 
 
-def engine(variant: str, seed: int, top: int, boost: float):
+def engine(variant: str, seed: int, top: int, boost: float, guide: dict):
     if variant == "default":
         return make_engine("tomotopy", seed=seed)
-    return GuidedLDA(top=top, boost=boost, seed=seed)
+    return GuidedLDA(top=top, boost=boost, seed=seed, **guide)
 
 
-def topic_quality(datasets: list[str], seeds: list[int], top: int, boost: float) -> dict:
+def topic_quality(datasets: list[str], seeds: list[int], top: int, boost: float,
+                  guide: dict) -> dict:
     results: dict = {}
     for name in datasets:
         corpus = load_corpus(name)
         for seed in seeds:
             for variant in ("default", "guided"):
                 cpu = time.process_time()
-                fitted = engine(variant, seed, top, boost).fit(corpus)
+                fitted = engine(variant, seed, top, boost, guide).fit(corpus)
                 cpu = time.process_time() - cpu
                 words = fitted.topics(10)
                 row = (coherence(words, corpus, "c_npmi"), topic_diversity(words), cpu)
@@ -113,7 +136,8 @@ def topic_quality(datasets: list[str], seeds: list[int], top: int, boost: float)
     return results
 
 
-def neighbour_quality(names: list[str], seeds: list[int], top: int, boost: float) -> dict:
+def neighbour_quality(names: list[str], seeds: list[int], top: int, boost: float,
+                      guide: dict) -> dict:
     results: dict = {}
     for name in names:
         corpus, labels = labelled_corpus(name)
@@ -121,7 +145,7 @@ def neighbour_quality(names: list[str], seeds: list[int], top: int, boost: float
         vectors = corpus.encoder.word_vectors
         for seed in seeds:
             for variant in ("default", "guided"):
-                fitted = engine(variant, seed, top, boost).fit(corpus)
+                fitted = engine(variant, seed, top, boost, guide).fit(corpus)
                 fingerprints, ids = fitted.transform(corpus.bow), corpus.campaign_ids
                 topic = label_precision(NeighborIndex(term_weight=0).fit(fingerprints, ids),
                                         labels)
@@ -136,18 +160,22 @@ def neighbour_quality(names: list[str], seeds: list[int], top: int, boost: float
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--top", type=int, default=10, help="NMF words per topic")
+    parser.add_argument("--top", type=int, default=10, help="guide words per topic")
     parser.add_argument("--boost", type=float, default=10.0, help="their prior, x eta")
     parser.add_argument("--datasets", default="bbc,m10", help="bench/quality.py corpora")
     parser.add_argument("--neighbours", default="octis_bbc_news,octis_m10,demo",
                         help="bench/neighbors.py corpora ('' to skip)")
     parser.add_argument("--neighbour-seeds", default="0")
+    parser.add_argument("--guide", choices=("nmf", "self"), default="nmf")
+    parser.add_argument("--pre-iterations", type=int, default=400,
+                        help="iterations of the short run that --guide self learns from")
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
+    guide = {"guide": args.guide, "pre_iterations": args.pre_iterations}
     topics = topic_quality([d for d in args.datasets.split(",") if d], seeds, args.top,
-                           args.boost)
+                           args.boost, guide)
     if topics:
-        print(f"\nK = 20, seeds {args.seeds}, top {args.top} NMF words at eta x "
+        print(f"\nK = 20, seeds {args.seeds}, top {args.top} {args.guide} words at eta x "
               f"{args.boost:g}: NPMI mean (range) / TD mean, fit CPU s median")
     for name, variants in topics.items():
         for variant, rows in variants.items():
@@ -160,7 +188,7 @@ def main(argv: list[str] | None = None) -> None:
               + " ".join(f"{r:.2f}" for r in ratios))
     neighbours = neighbour_quality([n for n in args.neighbours.split(",") if n],
                                    [int(s) for s in args.neighbour_seeds.split(",")],
-                                   args.top, args.boost)
+                                   args.top, args.boost, guide)
     print(json.dumps({"topics": topics, "neighbours": neighbours}))
 
 
