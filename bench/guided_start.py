@@ -1,5 +1,7 @@
-"""Would an NMF-guided start make the default LDA better? A measurement of a variant that is
-NOT in the product (issue #14; docs/benchmarks.md, stop 40). Prints figures; asserts nothing.
+"""Would a guided start (NMF, or a short run of its own) make the default LDA better?
+
+A measurement of variants that are NOT in the product (issue #14; docs/benchmarks.md, stops
+40 and 50). Prints figures; asserts nothing.
 
 The variant: scikit-learn NMF of the corpus's sublinear TF-IDF matrix (K components,
 NNDSVD start, `random_state` 0, 200 iterations, one BLAS thread), then the `top` words of
