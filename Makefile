@@ -41,7 +41,8 @@ $(VENV)/.installed: requirements.txt
 
 # The scoring service (HTTP/JSON API) on 127.0.0.1:$(SERVE_PORT); see docs/service.md.
 # One worker meets every bench/serve.py target on 2 cores; SERVE_WORKERS=2 answers more
-# requests at once, but each worker has its own models, metrics and share of a key's rate.
+# requests at once; each worker has its own models and metrics, and the workers share each
+# key's rate (one file of buckets).
 SERVE_PORT ?= 8000
 SERVE_WORKERS ?= 1
 serve: init
