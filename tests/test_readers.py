@@ -1011,6 +1011,17 @@ def test_empty_term_or_campaign_names_the_line(tmp_path: Path, row: str, column:
     assert message.startswith(f"e.csv, line 3, column '{column}':") and what in message
 
 
+
+def test_rows_without_a_campaign_are_counted_and_the_fix_named(tmp_path: Path) -> None:
+    """A report whose rows lack a class (WANDS' queries as campaigns: 6 of 480) was
+    refused at its first such row only, so a user fixed one row per import."""
+    text = "Campaign,Keyword\nchairs,salon chair\n,rug\nbeds,bed\n,lamp\n,desk\n"
+    message = error_of(write(tmp_path / "w.csv", text))
+    assert message.startswith("w.csv, line 3, column 'Campaign': the campaign is empty")
+    assert "(and in 2 more rows)" in message and "remove the rows without one" in message
+    one = error_of(write(tmp_path / "t.csv", "Campaign,Keyword\nchairs,\nbeds,bed\n"))
+    assert "the term is empty: give every row a term" in one and "more rows" not in one
+
 def test_control_or_invisible_characters_in_cells_and_file_names(tmp_path: Path) -> None:
     """An ESC sequence, NUL-like controls or a zero-width space were stored as they came:
     `--format csv` wrote them raw to the terminal, and `C1` with a zero-width space was a

@@ -1167,14 +1167,14 @@ def _canonical_frame(raw: _RawTable, name: str) -> tuple[pd.DataFrame, list[str]
                                      _PLAIN_TERM)
     empty = np.flatnonzero((terms == "").to_numpy())
     if empty.size:
-        raise fail("the term is empty", int(empty[0]), "term")
+        raise fail(_empty_cells("term", empty.size), int(empty[0]), "term")
 
     stem = Path(name).stem
     if "campaign_id" in raw.values:
         campaign_ids = _stripped(raw.values["campaign_id"])
         missing = np.flatnonzero(campaign_ids.isna().to_numpy())
         if missing.size:
-            raise fail("the campaign is empty", int(missing[0]), "campaign_id")
+            raise fail(_empty_cells("campaign", missing.size), int(missing[0]), "campaign_id")
         _check_unshortened_ids(campaign_ids, fail)
         campaign_names = (_stripped(raw.values["campaign_name"]) if "campaign_name" in raw.values
                           else pd.Series([None] * rows, dtype="str"))
@@ -1240,6 +1240,14 @@ def _hidden_cells(values: pd.Series) -> list[str]:
     candidates = pc.unique(cells.filter(pc.match_substring_regex(cells, _MAYBE_HIDDEN)))
     search = hidden_pattern().search
     return [text for text in candidates.to_pylist() if text and search(text)]
+
+
+def _empty_cells(what: str, count: int) -> str:
+    """The refusal of rows without a term or a campaign: how many, and what to do (a
+    report's rows with no class, say, are all refused at once, not found one by one)."""
+    more = f" (and in {count - 1:,} more rows)" if count > 1 else ""
+    return (f"the {what} is empty{more}: give every row a {what}, or remove the rows "
+            "without one")
 
 
 def _check_visible_ids(values: pd.Series, fail: _Fail, source: str = "the file") -> None:
