@@ -953,6 +953,78 @@ def test_a_compressed_csv_is_refused_naming_its_compression(tmp_path: Path) -> N
     assert read_paths([plain]).frame["term"].tolist() == ["red shoes"]
 
 
+
+# A Microsoft Advertising download as its Reporting API writes one by default (metadata
+# lines, a blank line, the column headers, the rows, a copyright footer; learn.microsoft.com,
+# ReportRequest's ExcludeReportHeader / ExcludeReportFooter), here with a totals row too.
+MS_KEYWORD_REPORT = """"Report Name: Keyword Performance Report"
+"Report Time: 11/1/2026 - 11/30/2026"
+"Time Zone: (GMT-08:00) Pacific Time (US & Canada); Tijuana"
+"Last Completed Available Day: 12/1/2026 3:30:00 AM (GMT-08:00) Pacific Time (US & Canada); Tijuana"
+"Report Aggregation: Summary"
+"Report Filter: "
+"Potential Incomplete Data: false"
+"Rows: 3"
+
+"AccountName","CampaignName","AdGroupName","Keyword","BidMatchType","Impressions","Clicks","Spend","Conversions"
+"Acme Plumbing","Emergency","Plumbers","emergency plumber","Exact","1,204","88","312.40","9"
+"Acme Plumbing","Emergency","Plumbers","24 hour plumber","Phrase","980","61","201.10","5"
+"Acme Plumbing","Drains","Drain cleaning","blocked drain","Broad","640","33","99.90","2"
+"Total","","","","","2,824","182","613.40","16"
+
+"©2026 Microsoft Corporation. All rights reserved. "
+"""
+
+
+def test_a_microsoft_advertising_report_is_read_without_its_metadata_and_footer(
+        tmp_path: Path) -> None:
+    """Its metadata lines were taken for the header ("no term column. Columns found:
+    'Report Name: Keyword Performance Report'"), so no Microsoft download could be read;
+    the copyright line after the rows is dropped, and so is a totals row labelled "Total"."""
+    result = read_paths([write(tmp_path / "kw.csv", MS_KEYWORD_REPORT)])
+    frame = result.frame
+    assert frame["term"].tolist() == ["emergency plumber", "24 hour plumber", "blocked drain"]
+    assert frame["campaign_id"].tolist() == ["Emergency", "Emergency", "Drains"]
+    assert frame["account"].unique().tolist() == ["Acme Plumbing"]
+    assert frame["match_type"].tolist() == ["exact", "phrase", "broad"]
+    assert frame["cost"].tolist() == [312.4, 201.1, 99.9] and frame["clicks"].sum() == 182
+    assert (frame["term_type"] == "keyword").all() and frame["source_line"].tolist() == [11, 12, 13]
+    assert result.format_by_file == {"kw.csv": "microsoft_ads_keyword_report"}
+    assert result.warnings == []
+    # the search query report, tab-separated: the query is the term, not the keyword
+    tsv = ("Report Name: Search Query Performance Report\nReport Time: 11/1/2026\nRows: 1\n\n"
+           "CampaignName\tKeyword\tSearchQuery\tDeliveredMatchType\tClicks\n"
+           "Drains\tblocked drain\tblocked kitchen drain\tPhrase\t4\n"
+           "©2026 Microsoft Corporation. All rights reserved.\n")
+    queries = read_paths([write(tmp_path / "sq.tsv", tsv)])
+    assert queries.frame["term"].tolist() == ["blocked kitchen drain"]
+    assert queries.frame["term_type"].tolist() == ["search_term"]
+    assert queries.frame["match_type"].tolist() == ["phrase"]
+    assert queries.format_by_file == {"sq.tsv": "microsoft_ads_search_terms_report"}
+    # a copyright line is the footer only in such a report; elsewhere it is a ragged row
+    plain = "Keyword,Clicks\nred shoes,3\n\"©2026 Microsoft Corporation. All rights reserved.\"\n"
+    assert "row has 1 fields but the header (line 1) has 2" in error_of(
+        write(tmp_path / "plain.csv", plain))
+
+
+def test_a_zip_is_refused_saying_what_it_holds(tmp_path: Path) -> None:
+    """A ZIP was refused as "a ZIP archive or an Excel workbook", whatever it was: a zipped
+    report (Microsoft Advertising zips every download) is named as an archive to extract,
+    a workbook as a sheet to save as CSV."""
+    import zipfile
+
+    report = tmp_path / "report.zip"
+    with zipfile.ZipFile(report, "w") as archive:
+        archive.writestr("Keyword Performance Report.csv", MS_KEYWORD_REPORT)
+    assert error_of(report) == (
+        "report.zip: this is a ZIP archive (it holds 'Keyword Performance Report.csv'), which "
+        "cannot be imported as it is; extract it and import the CSV or Parquet files inside "
+        "(a folder of them is one import)")
+    book = tmp_path / "terms.bin"  # a workbook by its parts, whatever its name
+    with zipfile.ZipFile(book, "w") as archive:
+        archive.writestr("xl/workbook.xml", "<workbook/>")
+    assert "spreadsheet workbook (Excel or OpenDocument)" in error_of(book)
+
 def test_corrupt_parquet(tmp_path: Path) -> None:
     path = tmp_path / "broken.parquet"
     path.write_bytes(b"PAR1" + b"garbage" * 20)

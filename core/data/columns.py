@@ -34,7 +34,8 @@ _ENGLISH_ALIASES: dict[str, tuple[str, ...]] = {
     "term": ("term", "search term", "search_term", "search query", "query", "keyword",
              "keywords", "text"),
     "term_type": ("term_type", "term type"),
-    "match_type": ("match_type", "match type"),
+    # Microsoft Advertising: the keyword's own (bid) match type, or the one that served
+    "match_type": ("match_type", "match type", "bid match type", "delivered match type"),
     "impressions": ("impressions", "impr.", "impr", "imps"),
     "clicks": ("clicks",),
     "cost": ("cost", "spend", "amount spent"),

@@ -24,6 +24,7 @@ import re
 import stat
 import threading
 import unicodedata
+import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -147,6 +148,9 @@ _AMBIGUOUS = re.compile(r"^[+-]?\d{1,3}\.\d{3}$")  # "1.234": 1234 in a German e
 # "Total: Account" and its translations ("Gesamt:", "Total :", "Totale:", "Totaal:",
 # "合計:"), at the start of a cell.
 _TOTAL_LABEL = re.compile(r"\s*(?:total|totale|totaal|gesamt|合計|総計)\s*[:：]", re.IGNORECASE)
+# A totals row's label without the colon ("Total"), read as one only in a report's row whose
+# term is blank (such a row is refused as "the term is empty" otherwise).
+_TOTAL_WORD_ONLY = re.compile(r"^\s*(?:total|totale|totaal|gesamt|合計|総計)\s*$", re.IGNORECASE)
 
 _TERM_TYPE_VALUES = {
     "keyword": "keyword", "keywords": "keyword", "kw": "keyword",
@@ -391,8 +395,7 @@ def _read_one(data: bytes, name: str, encoding: str | None = None) -> ReadResult
     if data[:4] == b"PAR1":
         raw = _read_parquet(data, name)
     elif data[:4] == b"PK\x03\x04":
-        raise InputError("this is a ZIP archive or an Excel workbook, which cannot be imported; "
-                         "save the sheet as CSV (UTF-8) and import that", file=name)
+        raise InputError(_zip_refusal(data, name), file=name)
     elif kind := _compressed_kind(data):
         raise InputError(f"this is a {kind}-compressed file, which cannot be imported as it is; "
                          "decompress it and import the CSV or Parquet file inside", file=name)
@@ -406,6 +409,30 @@ def _read_one(data: bytes, name: str, encoding: str | None = None) -> ReadResult
     frame, warnings = _canonical_frame(raw, name)
     return ReadResult(frame, [name], raw.warnings + warnings, {name: raw.format},
                       next(iter(currencies)) if len(currencies) == 1 else None, currencies)
+
+
+def _zip_refusal(data: bytes, name: str) -> str:
+    """Why a ZIP file is refused, by what it holds: a spreadsheet (an Excel workbook's parts
+    are `xl/…`, an OpenDocument one's `content.xml`; or its name says so) is saved as CSV;
+    another archive (Microsoft Advertising zips every report it downloads) is extracted.
+    Only the archive's directory is read, never a member."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError, ValueError):  # a damaged or partial archive
+        names = []
+    if (Path(name).suffix.lower() in _SPREADSHEET_SUFFIXES
+            or any(n.startswith("xl/") or n == "content.xml" for n in names)):
+        return ("this is a spreadsheet workbook (Excel or OpenDocument), which cannot be "
+                "imported; save the sheet as CSV (UTF-8) and import that")
+    inside = [n for n in names if not n.endswith("/")]
+    held = (f" (it holds {', '.join(repr(n) for n in inside[:3])}"
+            f"{', …' if len(inside) > 3 else ''})" if inside else "")
+    return (f"this is a ZIP archive{held}, which cannot be imported as it is; extract it "
+            "and import the CSV or Parquet files inside (a folder of them is one import)")
+
+
+_SPREADSHEET_SUFFIXES = {".xlsx", ".xlsm", ".xlsb", ".xltx", ".ods"}
 
 
 # The first bytes of compressed files: a gzip of a CSV was refused as "NUL bytes (binary
@@ -484,6 +511,33 @@ def _fits_rows(sample: Sequence[str], delimiter: str, width: int) -> bool:
                for row in rows if any(cell.strip() for cell in row))
 
 
+# A Microsoft Advertising report (a download from its web UI or Reporting API, CSV or TSV):
+# "Report Name: …" and other "Name: value" lines of metadata up to a blank line, then the
+# column headers, and a copyright line after the rows. The API writes both by default
+# (`ReportRequest`'s ExcludeReportHeader and ExcludeReportFooter; learn.microsoft.com,
+# Microsoft Advertising Reporting service). Its report dates are left alone: "Report Time"
+# is written in the account's locale, and the day of a row is the TimePeriod column's.
+_MS_REPORT_NAME = re.compile(r'^\s*"?Report Name\s*:\s*(.*?)"?\s*$', re.IGNORECASE)
+_MS_METADATA = re.compile(r'^\s*"?[A-Za-z][A-Za-z ]*:')
+_MS_FOOTER = re.compile(r"^\s*(?:©|\(c\)|@)\s*\d{4}\s+Microsoft Corporation", re.IGNORECASE)
+_HEAD_LINES = 40  # a Microsoft report's metadata is 8 lines and a blank one
+
+
+def _microsoft_preamble(lines: list[str]) -> tuple[int, str] | None:
+    """(lines before the header, report name) of a Microsoft Advertising report, or None:
+    `lines` start at its first non-blank line."""
+    found = _MS_REPORT_NAME.match(lines[0]) if lines else None
+    if not found:
+        return None
+    for index in range(1, len(lines)):
+        if not lines[index].strip():
+            header = next((i for i in range(index + 1, len(lines)) if lines[i].strip()), None)
+            return None if header is None else (header, found[1] or "Microsoft Advertising")
+        if not _MS_METADATA.match(lines[index]):
+            return None
+    return None
+
+
 def _preamble(lines: list[str]) -> tuple[int, str | None, str | None]:
     """(lines before the header, report title, date-range line) of a Google Ads download."""
     if len(lines) < 2 or not _REPORT_TITLE.match(lines[0]) or _has_delimiter(lines[0]):
@@ -499,25 +553,28 @@ def _has_delimiter(line: str) -> bool:
 
 
 # What a report's title says it is, in English and the translated UIs ("Suchbegriffbericht",
-# "Rapport sur les termes de recherche", "Rapport sur les mots clés", "検索語句レポート").
-_SEARCH_TERMS_TITLE = re.compile(r"search term|suchbegriff|termes? de recherche|términos? de "
-                                 r"búsqueda|termini? di ricerca|termos? de pesquisa|zoekterm"
-                                 r"|検索語句", re.IGNORECASE)
+# "Rapport sur les termes de recherche", "Rapport sur les mots clés", "検索語句レポート"), and
+# Microsoft Advertising's "Search Query Performance Report".
+_SEARCH_TERMS_TITLE = re.compile(r"search term|search ?quer|suchbegriff|termes? de recherche"
+                                 r"|términos? de búsqueda|termini? di ricerca|termos? de "
+                                 r"pesquisa|zoekterm|検索語句", re.IGNORECASE)
 _KEYWORD_TITLE = re.compile(r"keyword|mots? clés?|palabras? clave|parole chiave|parola chiave"
                             r"|palavras?-chave|zoekwoord|キーワード", re.IGNORECASE)
 
 
-def _report_format(title: str | None, delimiter: str, term_header: str) -> str:
-    """The format label: a Google Ads download is named by its title or, when the title
-    does not say, by its term column ("Suchbegriff", "Mot clé"), in any UI language."""
+def _report_format(title: str | None, delimiter: str, term_header: str,
+                   source: str = "google_ads") -> str:
+    """The format label: a Google Ads (or Microsoft Advertising, `source`) download is named
+    by its title or, when the title does not say, by its term column ("Suchbegriff", "Mot
+    clé"), in any UI language."""
     if title is None:
         return "tsv" if delimiter == "\t" else "csv"
     term = normalise_name(term_header)
     if _SEARCH_TERMS_TITLE.search(title) or term in SEARCH_TERM_NAMES:
-        return "google_ads_search_terms_report"
+        return f"{source}_search_terms_report"
     if _KEYWORD_TITLE.search(title) or term in KEYWORD_NAMES:
-        return "google_ads_keyword_report"
-    return "google_ads_report"
+        return f"{source}_keyword_report"
+    return f"{source}_report"
 
 
 def _report_date(line: str | None) -> pd.Timestamp | None:
@@ -572,11 +629,15 @@ def _month_number(word: str) -> int | None:
 
 def _read_delimited(text: str, name: str) -> _RawTable:
     start = text[:65_536]
-    head = [line.rstrip("\r\n") for line in _physical_lines(start)[:5]]
+    head = [line.rstrip("\r\n") for line in _physical_lines(start)[:_HEAD_LINES]]
     blank_lead = next((i for i, line in enumerate(head) if line.strip()), len(head))
     hint = _SEP_LINE.match(head[blank_lead]) if blank_lead < len(head) else None
     blank_lead += hint is not None
-    skip, title, range_line = _preamble(head[blank_lead:])
+    microsoft = _microsoft_preamble(head[blank_lead:])
+    if microsoft:
+        (skip, title), range_line = microsoft, None
+    else:
+        skip, title, range_line = _preamble(head[blank_lead:])
     skip += blank_lead
     if skip >= len(head) or not head[skip].strip():
         raise InputError("the file has no header row (it is empty or blank)", file=name)
@@ -601,7 +662,8 @@ def _read_delimited(text: str, name: str) -> _RawTable:
             f"Accepted names for the term column: {accepted_names('term')}",
             file=name, line=skip + 1)
     layout = _Layout(name=name, skip=skip, delimiter=delimiter, width=len(header),
-                     term_index=matched["term"], report=title is not None, header_end=header_end)
+                     term_index=matched["term"], report=title is not None, header_end=header_end,
+                     footer=microsoft is not None)
     parsed = _rows_at_once(reader, layout)
     if isinstance(parsed, _Prefix):  # something unusual: the rest row by row, to say where
         reader = _csv_rows(text, layout.header_end + parsed.rows, delimiter)
@@ -619,7 +681,8 @@ def _read_delimited(text: str, name: str) -> _RawTable:
     _check_rivals(header, matched, cells_of, lines, name, decimal_comma)
     values = {column: cells_of(index) for column, index in matched.items()}
     table = pa.table(columns, names=[str(i) for i in range(layout.width)])
-    file_format = _report_format(title, delimiter, header[layout.term_index])
+    file_format = _report_format(title, delimiter, header[layout.term_index],
+                                 "microsoft_ads" if microsoft else "google_ads")
     return _RawTable(
         values=values, headers={c: header[i] for c, i in matched.items()},
         lines=lines, format=file_format, term_header=header[layout.term_index],
@@ -719,8 +782,9 @@ class _Layout:
     delimiter: str
     width: int  # fields in the header
     term_index: int
-    report: bool  # a Google Ads download (title line present)
+    report: bool  # an ad platform's download (title line present)
     header_end: int  # the header's last line
+    footer: bool = False  # a Microsoft Advertising report: a copyright line after the rows
 
 
 def _csv_rows(text: str, skip: int, delimiter: str):
@@ -783,7 +847,8 @@ def _is_total(row: list[str], layout: _Layout) -> bool:
     term = row[layout.term_index]
     if term.strip() and not (layout.report and _TOTAL_LABEL.match(term)):
         return False
-    return any(_TOTAL_LABEL.match(cell) for cell in row)
+    return any(_TOTAL_LABEL.match(cell) or (layout.report and not term.strip()
+                                            and _TOTAL_WORD_ONLY.match(cell)) for cell in row)
 
 
 class _Prefix(NamedTuple):
@@ -913,6 +978,8 @@ def _rows_one_by_one(reader, layout: _Layout, prefix: _Prefix
                         continue  # blank line
                     if len(row) > width and not any(cell.strip() for cell in row[width:]):
                         row = row[:width]  # trailing empty cells from a trailing delimiter
+                    elif layout.footer and len(row) == 1 and _MS_FOOTER.match(row[0]):
+                        continue  # "©2026 Microsoft Corporation. All rights reserved."
                     else:
                         raise _ragged_row(row, width, start, skip + end_line, layout)
                 if _is_total(row, layout):
@@ -1627,9 +1694,9 @@ def _match_types(raw: _RawTable, decorated: pd.Series, name: str,
 def _term_types(raw: _RawTable, name: str, warnings: list[str]) -> pd.Series:
     """'keyword' / 'search_term': from a Term type column, else from the report kind or the
     name of the term column ("Search term" vs "Keyword"), else unknown."""
-    if raw.format == "google_ads_search_terms_report":
+    if raw.format.endswith("_search_terms_report"):
         default = "search_term"
-    elif raw.format.startswith("google_ads"):
+    elif raw.format.endswith("_keyword_report") or raw.format == "google_ads_report":
         default = "keyword"
     else:
         header = normalise_name(raw.term_header)
