@@ -1007,6 +1007,29 @@ def test_a_microsoft_advertising_report_is_read_without_its_metadata_and_footer(
         write(tmp_path / "plain.csv", plain))
 
 
+
+def test_negative_keywords_are_dropped_with_a_warning(tmp_path: Path) -> None:
+    """Negatives in a Match type column (or Google Ads Editor's Criterion type) were imported
+    as keywords, with a warning that their match type was unknown: "free" and "jobs" became
+    words a plumbing campaign's topics and neighbours were found by. They are dropped and
+    counted; a file of negatives alone is refused."""
+    text = ("Campaign,Ad group,Keyword,Criterion Type\n"
+            "Plumbing,Emergency,emergency plumber,Exact\n"
+            "Plumbing,Emergency,free,Negative Broad\n"
+            "Plumbing,,plumber jobs,Campaign Negative Phrase\n"
+            "Plumbing,Emergency,24 hour plumber,Phrase\n")
+    result = read_paths([write(tmp_path / "editor.csv", text)])
+    assert result.frame["term"].tolist() == ["emergency plumber", "24 hour plumber"]
+    assert result.frame["match_type"].tolist() == ["exact", "phrase"]
+    assert result.frame["source_line"].tolist() == [2, 5]
+    assert result.warnings == ["editor.csv: 2 negative keywords (match type 'Negative Broad', "
+                               "'Campaign Negative Phrase') dropped: they say what a campaign "
+                               "excludes, not what it targets"]
+    only = "Keyword,Match type\nfree,Negative Exact\njobs,Negative Exact\n"
+    assert error_of(write(tmp_path / "neg.csv", only)) == (
+        "neg.csv: every row is a negative keyword (match type 'Negative Exact'): negatives say "
+        "what campaigns exclude, not what they target; import a keyword or search terms report")
+
 def test_a_zip_is_refused_saying_what_it_holds(tmp_path: Path) -> None:
     """A ZIP was refused as "a ZIP archive or an Excel workbook", whatever it was: a zipped
     report (Microsoft Advertising zips every download) is named as an archive to extract,

@@ -34,8 +34,10 @@ _ENGLISH_ALIASES: dict[str, tuple[str, ...]] = {
     "term": ("term", "search term", "search_term", "search query", "query", "keyword",
              "keywords", "text"),
     "term_type": ("term_type", "term type"),
-    # Microsoft Advertising: the keyword's own (bid) match type, or the one that served
-    "match_type": ("match_type", "match type", "bid match type", "delivered match type"),
+    # Microsoft Advertising: the keyword's own (bid) match type, or the one that served;
+    # Google Ads Editor's criterion type says "Exact", "Phrase", "Negative Broad" …
+    "match_type": ("match_type", "match type", "bid match type", "delivered match type",
+                   "criterion type"),
     "impressions": ("impressions", "impr.", "impr", "imps"),
     "clicks": ("clicks",),
     "cost": ("cost", "spend", "amount spent"),

@@ -67,3 +67,16 @@ def named_match_type(key: str) -> str | None:
     by its longest known start, or None."""
     starts = [name for name in MATCH_TYPE_NAMES if key.startswith(name)]
     return MATCH_TYPE_NAMES[max(starts, key=len)] if starts else None
+
+
+# How a Match type (or Google Ads Editor's Criterion type) cell names a negative keyword:
+# "Negative Phrase", "Campaign Negative Exact", "Negativo", "Négatif", "除外キーワード",
+# "Ausschließendes Keyword", "Uitsluitingszoekwoord" (normalised, so without spaces).
+NEGATIVE_MARKS = ("negativ", "négati", "除外", "ausschlie", "uitsluit")
+
+
+def names_a_negative(key: str) -> bool:
+    """Whether a normalised match type cell says the row is a negative keyword: what a
+    campaign excludes, not what it targets."""
+    return any(mark in key for mark in NEGATIVE_MARKS)
+

@@ -50,7 +50,7 @@ from core.data.columns import (
     unread_term_columns,
 )
 from core.data.currencies import is_currency
-from core.data.match_types import named_match_type, strip_match_decoration
+from core.data.match_types import named_match_type, names_a_negative, strip_match_decoration
 from core.data.schema import METRIC_COLUMNS, TERM_COLUMNS
 from core.errors import InputError, counted, plural
 from core.plain_text import hidden_characters, hidden_pattern, visible_text
@@ -1252,7 +1252,7 @@ def _canonical_frame(raw: _RawTable, name: str) -> tuple[pd.DataFrame, list[str]
             warnings.append(f"{name}: no campaign column, so the whole file is one "
                             f"campaign named {stem!r}")
 
-    match_types = _match_types(raw, decorated, name, warnings)
+    match_types, negative, negative_types = _match_types(raw, decorated, name, warnings)
     term_types = _term_types(raw, name, warnings)
 
     columns: dict[str, pd.Series] = {
@@ -1290,7 +1290,27 @@ def _canonical_frame(raw: _RawTable, name: str) -> tuple[pd.DataFrame, list[str]
                         f"in every column to an earlier one ({plural(len(dropped), 'line')} "
                         f"{listed}{more})")
         frame = frame.loc[~duplicated].reset_index(drop=True)
+        negative = None if negative is None else negative[~duplicated]
+    if negative is not None:
+        frame = _without_negatives(frame, negative, negative_types, name, warnings)
     return frame, warnings
+
+
+def _without_negatives(frame: pd.DataFrame, negative: np.ndarray, types: list[str],
+                       name: str, warnings: list[str]) -> pd.DataFrame:
+    """The rows that are not negative keywords, with a warning counting those dropped: a
+    negative says what a campaign excludes, and as a term it put "free", "jobs" and
+    "diy" among the words its topics and neighbours are found by. A file of negatives
+    alone is refused."""
+    said = ", ".join(repr(t) for t in types[:3])
+    if negative.all():
+        raise InputError(f"every row is a negative keyword (match type {said}): negatives "
+                         "say what campaigns exclude, not what they target; import a "
+                         "keyword or search terms report", file=name)
+    n = int(negative.sum())
+    warnings.append(f"{name}: {counted(n, 'negative keyword')} (match type {said}) dropped: "
+                    "they say what a campaign excludes, not what it targets")
+    return frame.loc[~negative].reset_index(drop=True)
 
 
 # What may be a hidden character, for Arrow's RE2 (a superset: the joiners that Persian and
@@ -1668,19 +1688,24 @@ def _spread(per_code: list[str | None], codes: np.ndarray, empty: str | None) ->
 
 
 def _match_types(raw: _RawTable, decorated: pd.Series, name: str,
-                 warnings: list[str]) -> pd.Series:
-    """The Match type column where it says something, else the term's decoration."""
+                 warnings: list[str]) -> tuple[pd.Series, np.ndarray | None, list[str]]:
+    """The Match type column where it says something, else the term's decoration; which
+    rows it names negative keywords (None: none), and those match types."""
     if "match_type" not in raw.values:
-        return decorated
+        return decorated, None, []
     codes, uniques = pd.factorize(raw.values["match_type"], use_na_sentinel=True)
     rows_of = np.bincount(codes[codes >= 0], minlength=len(uniques))
-    found, unknown = [], {}
+    found, unknown, negative = [], {}, []
     for value, count in zip(_as_text(pd.Series(uniques)), rows_of, strict=True):
         key = normalise_name(value) if value else ""
-        found.append(named_match_type(key))
-        if key and found[-1] is None:
+        negative.append(names_a_negative(key))
+        found.append(None if negative[-1] else named_match_type(key))
+        if key and found[-1] is None and not negative[-1]:
             unknown[value] = int(count)
     said = _spread(found, codes, None)
+    negatives = [value for value, is_negative in zip(_as_text(pd.Series(uniques)), negative,
+                                                     strict=True) if is_negative]
+    excluded = np.isin(codes, np.flatnonzero(negative)) if negatives else None
     if unknown:
         examples = ", ".join(repr(v) for v in list(unknown)[:3])
         n = sum(unknown.values())
@@ -1688,7 +1713,7 @@ def _match_types(raw: _RawTable, decorated: pd.Series, name: str,
                         f"that is not "
                         f"exact, phrase or broad ({examples}); taken from the term's "
                         "decoration where it has one, else left empty")
-    return said.where(said.notna(), decorated)
+    return said.where(said.notna(), decorated), excluded, negatives
 
 
 def _term_types(raw: _RawTable, name: str, warnings: list[str]) -> pd.Series:
