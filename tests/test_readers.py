@@ -1029,6 +1029,11 @@ def test_negative_keywords_are_dropped_with_a_warning(tmp_path: Path) -> None:
     assert error_of(write(tmp_path / "neg.csv", only)) == (
         "neg.csv: every row is a negative keyword (match type 'Negative Exact'): negatives say "
         "what campaigns exclude, not what they target; import a keyword or search terms report")
+    listed = error_of(write(tmp_path / "list.csv", "Negative keyword,Level\nfree,Campaign\n"))
+    assert listed.startswith("list.csv, line 1: no term column.")
+    assert listed.endswith("This looks like a list of negative keywords, which say what campaigns "
+                           "exclude, not what they target: import a keyword or search terms "
+                           "report")
 
 def test_a_zip_is_refused_saying_what_it_holds(tmp_path: Path) -> None:
     """A ZIP was refused as "a ZIP archive or an Excel workbook", whatever it was: a zipped

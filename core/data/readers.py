@@ -659,8 +659,8 @@ def _read_delimited(text: str, name: str) -> _RawTable:
                 "delimiter)" if hint else "")
         raise InputError(
             f"no term column. Columns found: {', '.join(repr(h) for h in header)}{said}. "
-            f"Accepted names for the term column: {accepted_names('term')}",
-            file=name, line=skip + 1)
+            f"Accepted names for the term column: {accepted_names('term')}"
+            f"{_negative_list_note(header)}", file=name, line=skip + 1)
     layout = _Layout(name=name, skip=skip, delimiter=delimiter, width=len(header),
                      term_index=matched["term"], report=title is not None, header_end=header_end,
                      footer=microsoft is not None)
@@ -1037,7 +1037,8 @@ def _read_parquet(data: bytes, name: str) -> _RawTable:
     if "term" not in matched:
         raise InputError(
             f"no term column. Columns found: {', '.join(repr(h) for h in header)}. "
-            f"Accepted names for the term column: {accepted_names('term')}", file=name)
+            f"Accepted names for the term column: {accepted_names('term')}"
+            f"{_negative_list_note(header)}", file=name)
     if table.num_rows == 0:
         raise InputError("the file has columns but no data rows", file=name)
     def text_cells(index: int) -> list:  # typed numbers have no style to tell
@@ -1327,6 +1328,16 @@ def _hidden_cells(values: pd.Series) -> list[str]:
     candidates = pc.unique(cells.filter(pc.match_substring_regex(cells, _MAYBE_HIDDEN)))
     search = hidden_pattern().search
     return [text for text in candidates.to_pylist() if text and search(text)]
+
+
+def _negative_list_note(header: list[str]) -> str:
+    """What a file without a term column is when a column names negative keywords (Google
+    Ads' "Negative keyword" download, Microsoft's "Negative Keyword"): said, since renaming
+    that column would import the negatives as the campaigns' own words."""
+    if not any(names_a_negative(normalise_name(cell)) for cell in header):
+        return ""
+    return (". This looks like a list of negative keywords, which say what campaigns "
+            "exclude, not what they target: import a keyword or search terms report")
 
 
 def _empty_cells(what: str, count: int) -> str:
