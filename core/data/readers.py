@@ -1707,15 +1707,16 @@ def _match_types(raw: _RawTable, decorated: pd.Series, name: str,
     codes, uniques = pd.factorize(raw.values["match_type"], use_na_sentinel=True)
     rows_of = np.bincount(codes[codes >= 0], minlength=len(uniques))
     found, unknown, negative = [], {}, []
-    for value, count in zip(_as_text(pd.Series(uniques)), rows_of, strict=True):
+    values = _as_text(pd.Series(uniques))
+    for value, count in zip(values, rows_of, strict=True):
         key = normalise_name(value) if value else ""
         negative.append(names_a_negative(key))
         found.append(None if negative[-1] else named_match_type(key))
         if key and found[-1] is None and not negative[-1]:
             unknown[value] = int(count)
     said = _spread(found, codes, None)
-    negatives = [value for value, is_negative in zip(_as_text(pd.Series(uniques)), negative,
-                                                     strict=True) if is_negative]
+    negatives = [value for value, is_negative in zip(values, negative, strict=True)
+                 if is_negative]
     excluded = np.isin(codes, np.flatnonzero(negative)) if negatives else None
     if unknown:
         examples = ", ".join(repr(v) for v in list(unknown)[:3])
