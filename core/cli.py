@@ -404,7 +404,8 @@ def _no_patterns(paths: Sequence[str] | None, reader: str) -> None:
 
 
 @command("ingest", "import files or folders as a new dataset version",
-         arg("paths", nargs="+", help="CSV/TSV/Parquet files, Google Ads exports, folders"),
+         arg("paths", nargs="+", help="CSV/TSV/Parquet files, Google Ads or Microsoft "
+             "Advertising reports, folders"),
          arg("--dataset", required=True, help="dataset name"),
          arg("--encoding", default="auto", help=ENCODING_HELP))
 def _ingest(args: argparse.Namespace) -> Any:
