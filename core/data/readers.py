@@ -147,10 +147,11 @@ _DOT_SIGNS = re.compile(r"^[+-]?(\d+\.\d{1,2}|\d{1,3}(,\d{3})+(\.\d*)?)$")
 _AMBIGUOUS = re.compile(r"^[+-]?\d{1,3}\.\d{3}$")  # "1.234": 1234 in a German export
 # "Total: Account" and its translations ("Gesamt:", "Total :", "Totale:", "Totaal:",
 # "合計:"), at the start of a cell.
-_TOTAL_LABEL = re.compile(r"\s*(?:total|totale|totaal|gesamt|合計|総計)\s*[:：]", re.IGNORECASE)
+_TOTAL_NAMES = r"\s*(?:total|totale|totaal|gesamt|合計|総計)\s*"
+_TOTAL_LABEL = re.compile(_TOTAL_NAMES + "[:：]", re.IGNORECASE)
 # A totals row's label without the colon ("Total"), read as one only in a report's row whose
 # term is blank (such a row is refused as "the term is empty" otherwise).
-_TOTAL_WORD_ONLY = re.compile(r"^\s*(?:total|totale|totaal|gesamt|合計|総計)\s*$", re.IGNORECASE)
+_TOTAL_WORD_ONLY = re.compile(_TOTAL_NAMES + "$", re.IGNORECASE)
 
 _TERM_TYPE_VALUES = {
     "keyword": "keyword", "keywords": "keyword", "kw": "keyword",
@@ -843,12 +844,15 @@ def _without_rows(columns: list[pa.ChunkedArray], lines: np.ndarray, positions: 
 
 def _is_total(row: list[str], layout: _Layout) -> bool:
     """Totals rows: an empty term beside a "Total: ..." cell; in a Google Ads download
-    the "Total: ..." label may also sit in the term column itself."""
+    the "Total: ..." label may also sit in the term column itself, and beside an empty
+    term a bare "Total" (Microsoft Advertising) labels one too."""
     term = row[layout.term_index]
-    if term.strip() and not (layout.report and _TOTAL_LABEL.match(term)):
+    blank = not term.strip()
+    if not blank and not (layout.report and _TOTAL_LABEL.match(term)):
         return False
-    return any(_TOTAL_LABEL.match(cell) or (layout.report and not term.strip()
-                                            and _TOTAL_WORD_ONLY.match(cell)) for cell in row)
+    bare = layout.report and blank
+    return any(_TOTAL_LABEL.match(cell) or (bare and _TOTAL_WORD_ONLY.match(cell))
+               for cell in row)
 
 
 class _Prefix(NamedTuple):
