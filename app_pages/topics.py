@@ -1,13 +1,12 @@
 """Topics: the pyLDAvis chart of a model, each topic's words and campaigns, and names."""
 
-import numpy as np
 import plotly.express as px
 import streamlit as st
 
 import ui
 from core.data import auth
 from core.errors import counted
-from core.model import relevance, spare_topics
+from core.model import relevance, shown_words, spare_topics
 from core.ops import carry
 from core.serve import naming, registry, topics
 
@@ -88,11 +87,15 @@ with ui.friendly_errors():
         st.caption("New topic: no topic of the model its names came from is close to it.")
     left, right = st.columns(2)
     weights = model.engine.topic_term_[topic]
-    order = np.argsort(-weights, kind="stable")[:15]  # the order Engine.top_words uses
+    order = model.engine.top_word_ids(topic, 10)  # the words the topic shows
     words = [model.vocabulary[i] for i in order]
     left.plotly_chart(px.bar(x=weights[order][::-1], y=ui.chart_text(words[::-1]),
                              orientation="h", labels={"x": "P(word | topic)", "y": ""},
                              title="Top words"), width="stretch")
+    if model.engine.shown_words == "coherent":
+        left.caption(f"The {len(words)} of its {shown_words.CANDIDATES} most probable words "
+                     "most used together in the same campaigns; the pyLDAvis chart above "
+                     "ranks all of its words.")
     dataset = model.manifest["dataset"]
     campaign_names = ui.campaigns(dataset["name"], int(dataset["version"]))[
         ["campaign_id", "campaign_name"]]

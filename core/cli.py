@@ -336,6 +336,7 @@ K_HELP = ("number of topics (default: the dataset's saved settings, else what it
 def _training_args(sweep: bool = False) -> Callable[[], list[Arg]]:
     """`train`'s and `sweep`'s arguments (a sweep takes K, seeds and alphas as lists)."""
     def build() -> list[Arg]:
+        from core.model import shown_words
         from core.model.engines import DEFAULT_ENGINE, ENGINES
         single = [] if sweep else [
             arg("--k", type=integer, help=K_HELP),
@@ -361,6 +362,9 @@ def _training_args(sweep: bool = False) -> Callable[[], list[Arg]]:
                 arg("--diversify", action="store_true",
                     help="tomotopy only: merge topics that share top words and re-split "
                          "another, kept only if neither diversity nor NPMI falls and one rises"),
+                arg("--shown-words", choices=list(shown_words.CHOICES),
+                    help="the 10 words each topic shows: coherent (default: of its 20 most "
+                         "probable, those most used together) or its most probable"),
                 arg("--language", choices=["auto", "en", "ja"],
                     help="tokenizer language (default auto: detected from the text)"),
                 arg("--sample", type=integer,
@@ -463,6 +467,8 @@ def _spec(args: argparse.Namespace):
             params[name] = value
     if getattr(args, "spark_master", None):
         params["master"] = args.spark_master
+    if getattr(args, "shown_words", None):
+        params["shown_words"] = args.shown_words
     for flag in ("diversify", "hidden_spares"):
         if getattr(args, flag, False):
             params[flag] = True

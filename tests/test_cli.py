@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from core.data import store
@@ -322,6 +323,27 @@ def test_train_and_promote_through_the_quality_gate(trained_home):
     assert gate["passes"] and gate["evaluation"]["production"] == weak["model_id"]
     assert gate["evaluation"]["new_npmi"] > gate["evaluation"]["production_npmi"]
     assert registry.alias("production") == production
+
+
+def test_train_shows_coherent_words_unless_told_to_show_the_most_probable(trained_home):
+    """`--shown-words probable` trains the same topics as the default, which shows words
+    picked for coherence (core.model.shown_words), and shows each one's most probable."""
+    from core.serve import registry
+
+    args = ("train", "--dataset", "demo", "--k", "5", "--iterations", "40", "--seed", "4")
+    coherent = ok_json(cli(*args, home=trained_home))
+    probable = ok_json(cli(*args, "--shown-words", "probable", home=trained_home))
+    picked, most = registry.load(coherent["model_id"]), registry.load(probable["model_id"])
+    assert picked.manifest["params"]["shown_words"] == "coherent"
+    assert most.manifest["params"]["shown_words"] == "probable"
+    np.testing.assert_array_equal(picked.engine.topic_term_, most.engine.topic_term_)
+    assert most.top_words(10) == [[most.vocabulary[i] for i in
+                                   np.argsort(-row, kind="stable")[:10]]
+                                  for row in most.engine.topic_term_]
+    assert picked.top_words(10) != most.top_words(10)
+    assert coherent["metrics"]["npmi"] > probable["metrics"]["npmi"]
+    refused = cli(*args, "--shown-words", "nicest", home=trained_home)
+    assert refused.returncode == 1 and "invalid choice: 'nicest'" in refused.stderr
 
 
 def test_an_option_of_another_engine_names_the_option_and_the_engines_taking_it(home):

@@ -583,6 +583,14 @@ def test_topics_page_embeds_offline_ldavis_and_names_a_topic(trained_home):
     top = at.dataframe[0].value
     assert list(top.columns[:2]) == ["campaign_name", "campaign_id"]
     assert top["campaign_name"].notna().all()
+    # The topic's words are the ten it shows (picked for coherence), said so under them.
+    model = registry.load(model_id)
+    words = next(json.loads(c.proto.spec)["data"][0]["y"] for c in at.get("plotly_chart")
+                 if json.loads(c.proto.spec)["layout"]["title"]["text"] == "Top words")
+    assert list(words)[::-1] == model.top_words(10)[0]
+    assert model.top_words(10)[0] != [model.vocabulary[i] for i in np.argsort(
+        -model.engine.topic_term_[0], kind="stable")[:10]]
+    assert any("most used together in the same campaigns" in c.value for c in at.caption)
 
     at.text_input(key=f"topic_name:{model_id}:0").set_value("Home services")
     ok(at.button[0].click().run())

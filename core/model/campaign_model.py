@@ -799,11 +799,11 @@ class CampaignModel(BaseEstimator):
         self._check_fitted()
         n = whole.whole("n", n, 1)
         phi = self.topic_term_
-        order = np.argsort(-phi, axis=1, kind="stable")[:, :n]
+        shown = [self.engine_.top_word_ids(t, n) for t in range(phi.shape[0])]
         return pd.DataFrame({
             "topic": range(phi.shape[0]), "name": self.topic_names_,
-            "words": [[self.vocabulary_[i] for i in row] for row in order],
-            "weights": [phi[t, row].round(6).tolist() for t, row in enumerate(order)],
+            "words": [[self.vocabulary_[i] for i in row] for row in shown],
+            "weights": [phi[t, row].round(6).tolist() for t, row in enumerate(shown)],
         })
 
     def fingerprint(self, keywords: Sequence[str] | str) -> Fingerprint:

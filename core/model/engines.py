@@ -34,7 +34,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from core.errors import InputError, listed, plural, shown
-from core.model import spark_session
+from core.model import shown_words, spark_session
 from core.progress import Progress
 
 Bow = Sequence[tuple[int, int | float]]
@@ -143,9 +143,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "tomotopy": {"k": 20, "alpha": 0.05, "eta": 0.1, "iterations": 1300, "seed": 0,
                  "term_weight": "idf", "rm_top": 0, "optim_interval": 0, "burn_in": 0,
                  "workers": _WORKERS, "diversify": False, "spare_share": 0.0,
-                 "hidden_spares": False},
+                 "hidden_spares": False, "shown_words": "coherent"},
     "gensim": {"k": 20, "alpha": "symmetric", "eta": None, "passes": 10, "iterations": 50,
-               "seed": 0, "chunksize": 2000, "decay": 0.5, "offset": 1.0},
+               "seed": 0, "chunksize": 2000, "decay": 0.5, "offset": 1.0,
+               "shown_words": "coherent"},
     # Spark MLlib online LDA (core/ops/spark_engine.py): alpha/eta None = MLlib's 1/K; master
     # None = TOPICLAB_SPARK_MASTER, else local[*]. Whole-corpus mini-batches and a short
     # learning offset: 15 iterations recovered planted word groups exactly, where MLlib's
@@ -155,13 +156,13 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "spark": {"k": 20, "iterations": 15, "seed": 0, "alpha": None, "eta": None,
               "subsampling_rate": 1.0, "batch_documents": 50_000,
               "learning_offset": 10.0, "learning_decay": 0.51,
-              "optimize_alpha": True, "master": None},
+              "optimize_alpha": True, "master": None, "shown_words": "coherent"},
     # Biterm topic model (bitermplus) for short documents: alpha/eta are BTM's corpus-level
     # topic prior (None = the paper's 50/K) and word prior; a background topic takes the
     # corpus-wide frequent words (measured on M10, K=20, 200 it: NPMI 0.125 / TD 0.69 with
     # it, 0.097 / 0.64 without); fold_alpha is the per-topic prior mass of the fold-in.
     "btm": {"k": 20, "alpha": None, "eta": 0.01, "iterations": 200, "seed": 0, "window": 15,
-            "background": True, "fold_alpha": 0.05},
+            "background": True, "fold_alpha": 0.05, "shown_words": "coherent"},
 }
 _T, _G, _D, _B = (DEFAULTS["tomotopy"], DEFAULTS["gensim"], DEFAULTS["spark"],
                   DEFAULTS["btm"])
@@ -227,6 +228,9 @@ def check_param(engine: str, name: str, value: Any) -> None:
         spark_session.check_master(value, "master")
     elif name == "hidden_spares" and not isinstance(value, bool):
         raise InputError(f"hidden_spares must be True or False, not {shown(value)}.")
+    elif name == "shown_words" and value not in shown_words.CHOICES:
+        raise InputError(f"shown_words must be one of {list(shown_words.CHOICES)}, not "
+                         f"{shown(value)}.")
     elif name == "term_weight" and value not in _TERM_WEIGHTS:
         raise InputError(f"term_weight must be one of {sorted(_TERM_WEIGHTS)}, not {shown(value)}.")
 
@@ -273,6 +277,13 @@ class Setting:
         return self.resolve(DEFAULTS[engine][self.name])
 
 
+# Which words each topic shows, offered for every engine.
+_SHOWN_WORDS = Setting(
+    "shown_words", "Words each topic shows", "choice", choices=shown_words.CHOICES,
+    help="coherent: of each topic's 20 most probable words, the 10 most used together in "
+         "the same campaigns (clearer topic lists; the topics, fingerprints and similar "
+         "campaigns are the same). probable: its 10 most probable words (docs/models.md).")
+
 # What the Train page offers per engine (the others keep their DEFAULTS; the CLI and the
 # API take any of them as params).
 SETTINGS: dict[str, tuple[Setting, ...]] = {
@@ -292,22 +303,23 @@ SETTINGS: dict[str, tuple[Setting, ...]] = {
         Setting("diversify", "Diversify topics", "bool",
                 help="After training, merge topics that share their top words and re-split "
                      "another (K stays); kept only where neither topic diversity nor coherence "
-                     "falls and one of them rises. Off by default: see docs/models.md.")),
+                     "falls and one of them rises. Off by default: see docs/models.md."),
+        _SHOWN_WORDS),
     "gensim": (
         Setting("passes", "Passes", "int", 1, 100),
         Setting("iterations", "Iterations per pass", "int", 10, 1000),
-        Setting("alpha", "alpha", "choice", choices=GENSIM_NAMED["alpha"])),
+        Setting("alpha", "alpha", "choice", choices=GENSIM_NAMED["alpha"]), _SHOWN_WORDS),
     "spark": (
         Setting("iterations", "Online LDA iterations", "int", 1, 500),
         Setting("master", "Spark master", "text", fallback=spark_session.master,
                 help="local[*] runs on this machine; spark://host:7077, yarn or k8s://… on "
-                     "a cluster (default: TOPICLAB_SPARK_MASTER).")),
+                     "a cluster (default: TOPICLAB_SPARK_MASTER)."), _SHOWN_WORDS),
     "btm": (
         Setting("iterations", "Gibbs iterations", "int", 10, 5000, 50),
         Setting("eta", "eta (word prior)", "float", 0.001, 1.0, format="%.3f"),
         Setting("background", "Background topic", "bool",
                 help="A topic fixed to the corpus's word frequencies takes words common to "
-                     "every campaign; it is not one of the K topics.")),
+                     "every campaign; it is not one of the K topics."), _SHOWN_WORDS),
 }
 
 
@@ -498,7 +510,9 @@ class Trained(NamedTuple):
 
 
 class Engine(ABC):
-    """An LDA trainer. `__init__` only stores params; `fit` learns the `_` attributes."""
+    """An LDA trainer. `__init__` only stores params; `fit` learns the `_` attributes.
+    Every engine takes `shown_words`: which ten words each topic shows ("coherent", the
+    default, or "probable"; `core.model.shown_words`)."""
 
     name: ClassVar[str]
 
@@ -527,9 +541,17 @@ class Engine(ABC):
             self.hidden_term_ = rows / rows.sum(axis=1, keepdims=True)
             self.hidden_alpha_ = np.asarray(hidden[1], dtype=np.float64).copy()
         self.vocabulary_ = list(corpus.vocabulary)
+        self.shown_words_ = self.pick_shown_words(bow_matrix(corpus.bow, len(self.vocabulary_)))
         self.fit_seconds_ = time.perf_counter() - started
         self.fit_info_ = info
         return self
+
+    def pick_shown_words(self, counts: sp.spmatrix) -> np.ndarray | None:
+        """The word ids each topic shows (`core.model.shown_words`), picked on the N x V
+        training `counts`; None with `shown_words="probable"` (the most probable)."""
+        if self.shown_words != "coherent":
+            return None
+        return shown_words.pick(self.topic_term_, counts)
 
     def transform(self, bow_docs: Sequence[Bow] | sp.spmatrix) -> np.ndarray:
         """Topic proportions (N x K, rows sum to 1) of bow documents; see `fold_in`. With
@@ -564,11 +586,24 @@ class Engine(ABC):
         return (np.vstack([self.topic_term_, hidden]),
                 np.concatenate([self.alpha_, self.hidden_alpha_]))
 
-    def top_words(self, k: int, n: int = 10) -> list[str]:
-        """The n most probable words of topic k."""
+    def top_word_ids(self, k: int, n: int = 10) -> np.ndarray:
+        """Vocabulary ids of the n words topic k shows, in probability order: with
+        `shown_words="coherent"` the words picked at training (`core.model.shown_words`),
+        past them its most probable others; else its n most probable."""
         self._check_fitted()
-        order = np.argsort(-self.topic_term_[k], kind="stable")[:n]
-        return [self.vocabulary_[i] for i in order]
+        phi = self.topic_term_[k]
+        order = np.argsort(-phi, kind="stable")
+        picked = self.__dict__.get("shown_words_")
+        if picked is None:
+            return order[:n]
+        ids = list(picked[k][:n])
+        ids += [i for i in order[:n + len(ids)] if i not in set(ids)][:n - len(ids)]
+        ids = np.asarray(ids, dtype=np.int64)
+        return ids[np.argsort(-phi[ids], kind="stable")]
+
+    def top_words(self, k: int, n: int = 10) -> list[str]:
+        """The n words topic k shows (`top_word_ids`)."""
+        return [self.vocabulary_[i] for i in self.top_word_ids(k, n)]
 
     def topics(self, n: int = 10) -> list[list[str]]:
         """Top n words of every topic, in topic order."""
@@ -590,6 +625,8 @@ class Engine(ABC):
         if self.__dict__.get("hidden_term_") is not None:
             np.save(folder / "hidden_term.npy", self.hidden_term_)
             np.save(folder / "hidden_alpha.npy", self.hidden_alpha_)
+        if self.__dict__.get("shown_words_") is not None:
+            np.save(folder / "shown_words.npy", self.shown_words_)
         meta = {"engine": self.name, "params": self.get_params(), "vocabulary": self.vocabulary_,
                 "fit_seconds": self.fit_seconds_, "fit_info": self.fit_info_}
         (folder / "engine.json").write_text(json.dumps(meta, ensure_ascii=False), "utf-8")
@@ -613,6 +650,10 @@ class Engine(ABC):
         engine.hidden_term_ = np.load(hidden) if hidden.exists() else None
         engine.hidden_alpha_ = (np.load(folder / "hidden_alpha.npy") if hidden.exists()
                                 else None)
+        picked = folder / "shown_words.npy"  # absent before stop 52 and when "probable"
+        engine.shown_words_ = np.load(picked) if picked.exists() else None
+        if engine.shown_words_ is None:
+            engine.shown_words = "probable"
         engine.vocabulary_ = meta["vocabulary"]
         engine.fit_seconds_ = meta["fit_seconds"]
         engine.fit_info_ = meta.get("fit_info", {})
@@ -633,7 +674,7 @@ class GensimLDA(Engine):
                  eta: str | float | None = _G["eta"], passes: int = _G["passes"],
                  iterations: int = _G["iterations"], seed: int = _G["seed"],
                  chunksize: int = _G["chunksize"], decay: float = _G["decay"],
-                 offset: float = _G["offset"]) -> None:
+                 offset: float = _G["offset"], shown_words: str = _G["shown_words"]) -> None:
         self.k = k
         self.alpha = alpha
         self.eta = eta
@@ -643,6 +684,7 @@ class GensimLDA(Engine):
         self.chunksize = chunksize
         self.decay = decay
         self.offset = offset
+        self.shown_words = shown_words
 
     def _train(self, corpus, progress):
         from gensim.models import LdaModel
@@ -698,7 +740,8 @@ class TomotopyLDA(Engine):
                  optim_interval: int = _T["optim_interval"], burn_in: int = _T["burn_in"],
                  workers: int = _T["workers"], diversify: bool = _T["diversify"],
                  spare_share: float = _T["spare_share"],
-                 hidden_spares: bool = _T["hidden_spares"], progress_every: int = 20) -> None:
+                 hidden_spares: bool = _T["hidden_spares"],
+                 shown_words: str = _T["shown_words"], progress_every: int = 20) -> None:
         self.k = k
         self.alpha = alpha
         self.eta = eta
@@ -712,6 +755,7 @@ class TomotopyLDA(Engine):
         self.diversify = diversify
         self.spare_share = spare_share
         self.hidden_spares = hidden_spares
+        self.shown_words = shown_words
         self.progress_every = progress_every
 
     def _train(self, corpus, progress):
@@ -813,8 +857,8 @@ class SparkLDA(Engine):
                  batch_documents: int | None = _D["batch_documents"],
                  learning_offset: float = _D["learning_offset"],
                  learning_decay: float = _D["learning_decay"],
-                 optimize_alpha: bool = _D["optimize_alpha"], master: str | None = _D["master"]
-                 ) -> None:
+                 optimize_alpha: bool = _D["optimize_alpha"], master: str | None = _D["master"],
+                 shown_words: str = _D["shown_words"]) -> None:
         self.k = k
         self.iterations = iterations
         self.seed = seed
@@ -826,6 +870,7 @@ class SparkLDA(Engine):
         self.learning_decay = learning_decay
         self.optimize_alpha = optimize_alpha
         self.master = master
+        self.shown_words = shown_words
 
     def check_params(self) -> None:
         """Refuse values MLlib would reject, with a message, before Spark starts."""
@@ -911,8 +956,8 @@ class BitermTM(Engine):
     def __init__(self, k: int = _B["k"], alpha: float | None = _B["alpha"],
                  eta: float = _B["eta"], iterations: int = _B["iterations"],
                  seed: int = _B["seed"], window: int = _B["window"],
-                 background: bool = _B["background"], fold_alpha: float = _B["fold_alpha"]
-                 ) -> None:
+                 background: bool = _B["background"], fold_alpha: float = _B["fold_alpha"],
+                 shown_words: str = _B["shown_words"]) -> None:
         self.k = k
         self.alpha = alpha
         self.eta = eta
@@ -921,6 +966,7 @@ class BitermTM(Engine):
         self.window = window
         self.background = background
         self.fold_alpha = fold_alpha
+        self.shown_words = shown_words
 
     def _train(self, corpus, progress):
         import bitermplus

@@ -1,0 +1,78 @@
+"""Which ten words each topic shows: coherent ones among its most probable.
+
+A topic's most probable words mix its theme with words that are frequent in many campaigns
+or that other topics show too ("plus, personal, class" in the demo's gym topic). The ten
+words a topic shows are what people read, what topic coherence and diversity measure and
+what the promotion gate and sweeps compare, so by default (`shown_words="coherent"`, every
+engine) they are picked from the topic's `CANDIDATES` most probable, greedily: the most
+probable first, then each time the candidate with the highest
+
+    mean NPMI with the words already picked (co-occurrence in the training campaigns)
+    + PROBABILITY_WEIGHT × log(p(w | t) / p(first word | t)).
+
+The ten are listed in probability order. Only the words shown change: the topic-word
+matrix, fingerprints and neighbours do not. BERTopic re-picks its topics' words from
+their best candidates the same way (KeyBERTInspired, MaximalMarginalRelevance), by
+embeddings rather than co-occurrence.
+
+Measured (docs/benchmarks.md, *Topic quality*, stop 52): K = 20, seeds 0–2, BBC News NPMI
+0.131 → 0.19 with topic diversity 0.92 → 0.98; M10's paper titles 0.025 → 0.12. Picked
+on one half of a corpus and measured on the other, the gain holds on BBC, is smaller on
+M10 and gone on WANDS' 480 queries, where 240 queries are too few to count pairs on.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+SHOWN = 10
+CANDIDATES = 20
+PROBABILITY_WEIGHT = 0.1
+CHOICES = ("coherent", "probable")
+
+
+def pick(topic_term: np.ndarray, counts: sp.spmatrix, n: int = SHOWN,
+         candidates: int = CANDIDATES) -> np.ndarray:
+    """K x n vocabulary ids each topic shows, in probability order (see above).
+    `counts` is the campaigns x vocabulary term matrix the topics were trained on."""
+    phi = np.asarray(topic_term, dtype=np.float64)
+    n = min(n, phi.shape[1])
+    order = np.argsort(-phi, axis=1, kind="stable")[:, :max(n, min(candidates, phi.shape[1]))]
+    present = (sp.csc_matrix(counts) > 0).astype(np.float64)
+    picked = np.empty((phi.shape[0], n), dtype=np.int64)
+    for t, ids in enumerate(order):
+        log_p = np.log(np.maximum(phi[t, ids], 1e-300) / max(phi[t, ids[0]], 1e-300))
+        chosen = _greedy(npmi(present[:, ids]), PROBABILITY_WEIGHT * log_p, n)
+        picked[t] = ids[np.sort(chosen)]  # candidates are in probability order
+    return picked
+
+
+def _greedy(pair: np.ndarray, score: np.ndarray, n: int) -> list[int]:
+    """Indices of n candidates: the first, then each time the best mean pair score with
+    those picked plus the candidate's own score."""
+    chosen = [0]
+    left = np.ones(len(score), dtype=bool)
+    left[0] = False
+    while len(chosen) < n:
+        gain = np.where(left, pair[:, chosen].mean(axis=1) + score, -np.inf)
+        best = int(np.argmax(gain))
+        chosen.append(best)
+        left[best] = False
+    return chosen
+
+
+def npmi(present: sp.spmatrix) -> np.ndarray:
+    """Pairwise NPMI of the columns of a campaigns x words presence matrix (gensim's
+    formula, document co-occurrence); a word no campaign holds is -1 with every other."""
+    documents = max(present.shape[0], 1)
+    together = np.asarray((present.T @ present).todense(), dtype=np.float64)
+    alone = np.diag(together).copy() / documents
+    joint = together / documents
+    eps = 1e-12
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value = np.log((joint + eps) / np.outer(alone, alone)) / np.maximum(
+            -np.log(joint + eps), eps)
+    value = np.where(np.outer(alone, alone) > 0, value, -1.0)
+    np.fill_diagonal(value, 0.0)
+    return np.clip(value, -1.0, 1.0)
