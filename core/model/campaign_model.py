@@ -795,7 +795,8 @@ class CampaignModel(BaseEstimator):
                             columns=pd.RangeIndex(weights.shape[1], name="topic"))
 
     def topics(self, n: int = 10) -> pd.DataFrame:
-        """One row per topic: `topic`, `name`, its `n` top `words` and their `weights`."""
+        """One row per topic: `topic`, `name`, the `n` `words` it shows (picked for coherence
+        by default, `shown_words`) and their `weights`, in probability order."""
         self._check_fitted()
         n = whole.whole("n", n, 1)
         phi = self.topic_term_

@@ -1,11 +1,11 @@
 """Which ten words each topic shows: coherent ones among its most probable.
 
 A topic's most probable words mix its theme with words that are frequent in many campaigns
-or that other topics show too ("plus, personal, class" in the demo's gym topic). The ten
-words a topic shows are what people read, what topic coherence and diversity measure and
-what the promotion gate and sweeps compare, so by default (`shown_words="coherent"`, every
-engine) they are picked from the topic's `CANDIDATES` most probable, greedily: the most
-probable first, then each time the candidate with the highest
+("plus, personal, class" in the demo's gym topic). The ten words a topic shows are what
+people read, what topic coherence and diversity measure and what the promotion gate and
+sweeps compare, so by default (`shown_words="coherent"`, every engine) they are picked
+from the topic's `CANDIDATES` most probable, greedily: the most probable first, then
+each time the candidate with the highest
 
     mean NPMI with the words already picked (co-occurrence in the training campaigns)
     + PROBABILITY_WEIGHT × log(p(w | t) / p(first word | t)).
@@ -15,10 +15,11 @@ matrix, fingerprints and neighbours do not. BERTopic re-picks its topics' words 
 their best candidates the same way (KeyBERTInspired, MaximalMarginalRelevance), by
 embeddings rather than co-occurrence.
 
-Measured (docs/benchmarks.md, *Topic quality*, stop 52): K = 20, seeds 0–2, BBC News NPMI
-0.131 → 0.19 with topic diversity 0.92 → 0.98; M10's paper titles 0.025 → 0.12. Picked
-on one half of a corpus and measured on the other, the gain holds on BBC, is smaller on
-M10 and gone on WANDS' 480 queries, where 240 queries are too few to count pairs on.
+Measured (docs/benchmarks.md, *Topic quality*, stop 52; K = 20, seeds 0–2): BBC News NPMI
+0.131 → 0.197 and topic diversity 0.920 → 0.945; M10's paper titles 0.025 → 0.136 (0.798
+→ 0.803); WANDS' 480 queries −0.267 → −0.150, but diversity 0.887 → 0.825. Picked on one
+half of a corpus and measured on the other, the gain holds on BBC, is smaller on M10 and
+gone on WANDS, where 240 queries are too few to count word pairs on.
 """
 
 from __future__ import annotations
