@@ -73,7 +73,7 @@ with ui.friendly_errors():
     st.caption(f"Automatic name **{ui.markdown_text(info.automatic)}**: its most relevant "
                f"words (pyLDAvis relevance, λ = {relevance.LAMBDA}), leaving out brand and "
                f"place words unless most of its top words are places (then named `places:`). "
-               f"All top words by probability: {ui.markdown_text(', '.join(info.words))}.")
+               f"The words it shows: {ui.markdown_text(', '.join(info.words))}.")
     if info.carried_from and not info.confirmed:
         st.info(f"The name {ui.markdown_text(repr(info.label))} was carried over from model "
                 f"{info.carried_from} when this model was retrained (its closest topic). "

@@ -3,7 +3,8 @@
 `describe(model)` is the one place that names topics; the CLI `topics`, every page and
 the lookup use it. A topic's automatic name is its three most *relevant* words
 (`core.model.relevance`), leaving out the brand and place words of the model's dataset
-(`core.model.namewords`). The full word list, by probability, stays with every topic.
+(`core.model.namewords`). The words the topic shows (`core.model.shown_words`) stay
+with every topic.
 
 A human name carried over from a previous model (`core.ops.carry`) keeps `carried_from`
 and is unconfirmed until someone names or confirms the topic.
@@ -30,7 +31,7 @@ class TopicName:
     label: str | None            # the human name, if any
     carried_from: str | None     # model id the label was carried from, if it was
     confirmed: bool              # False only for a carried label nobody confirmed yet
-    words: list[str]             # top words by probability (the full list shown)
+    words: list[str]             # the words it shows (`Engine.top_words`: picked for coherence)
     relevant_words: list[str]    # top words by relevance, brand/place words left out
 
     def to_dict(self) -> dict:
@@ -97,5 +98,5 @@ def describe(model, n_words: int = 10, labels: dict[int, dict] | None = None
             topic=t, name=label or automatic, automatic=automatic, label=label,
             carried_from=given.get("carried_from") if label else None,
             confirmed=bool(given.get("confirmed", True)) if label else True,
-            words=words, relevant_words=relevant))
+            words=model.engine.top_words(t, len(words)), relevant_words=relevant))
     return out
