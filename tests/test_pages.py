@@ -193,6 +193,13 @@ def test_train_page_trains_a_model_with_progress(trained_home):
     plain = registry.list_models().iloc[0]["model_id"]
     assert plain != newest["model_id"]
     assert registry.load(plain).encoder.word_vectors is None
+    # the words each topic shows: picked for coherence unless the form says otherwise
+    assert registry.load(plain).engine.shown_words == "coherent"
+    at.selectbox(key="train_tomotopy_shown_words").set_value("probable")
+    ok(at.button(key="train_start").click().run())
+    probable = registry.load(registry.list_models().iloc[0]["model_id"])
+    assert probable.model_id != plain and probable.engine.shown_words == "probable"
+    assert probable.engine.shown_words_ is None
 
 
 def test_train_page_offers_the_k_a_small_dataset_holds(trained_home, tmp_path):
