@@ -541,17 +541,17 @@ class Engine(ABC):
             self.hidden_term_ = rows / rows.sum(axis=1, keepdims=True)
             self.hidden_alpha_ = np.asarray(hidden[1], dtype=np.float64).copy()
         self.vocabulary_ = list(corpus.vocabulary)
-        self.shown_words_ = self.pick_shown_words(bow_matrix(corpus.bow, len(self.vocabulary_)))
+        self.shown_words_ = self.pick_shown_words(corpus)
         self.fit_seconds_ = time.perf_counter() - started
         self.fit_info_ = info
         return self
 
-    def pick_shown_words(self, counts: sp.spmatrix) -> np.ndarray | None:
-        """The word ids each topic shows (`core.model.shown_words`), picked on the N x V
-        training `counts`; None with `shown_words="probable"` (the most probable)."""
+    def pick_shown_words(self, corpus) -> np.ndarray | None:
+        """The word ids each topic shows (`core.model.shown_words`), picked on the training
+        campaigns of `corpus`; None with `shown_words="probable"` (the most probable)."""
         if self.shown_words != "coherent":
             return None
-        return shown_words.pick(self.topic_term_, counts)
+        return shown_words.pick(self.topic_term_, bow_matrix(corpus.bow, len(corpus.vocabulary)))
 
     def transform(self, bow_docs: Sequence[Bow] | sp.spmatrix) -> np.ndarray:
         """Topic proportions (N x K, rows sum to 1) of bow documents; see `fold_in`. With
@@ -597,7 +597,8 @@ class Engine(ABC):
         if picked is None:
             return order[:n]
         ids = list(picked[k][:n])
-        ids += [i for i in order[:n + len(ids)] if i not in set(ids)][:n - len(ids)]
+        shown = set(ids)
+        ids += [i for i in order[:n + len(ids)] if i not in shown][:n - len(ids)]
         ids = np.asarray(ids, dtype=np.int64)
         return ids[np.argsort(-phi[ids], kind="stable")]
 

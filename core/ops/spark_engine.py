@@ -33,7 +33,7 @@ import pandas as pd
 from core.errors import InputError, counted
 from core.memory import releases_memory
 from core.model import spark_session, term_vectors
-from core.model.engines import SparkLDA, bow_matrix, fold_in, split_hidden
+from core.model.engines import SparkLDA, fold_in, split_hidden
 from core.progress import Progress, part
 
 if TYPE_CHECKING:
@@ -122,7 +122,7 @@ def _train(spec, progress: Progress | None, sweep_id: str | None, exports: ExitS
     encoder.word_similarity, encoder.word_vectors = term_vectors.learn_for(
         train_sample.tokens, encoder.vocabulary, spec.text.soft_terms, spec.text.word_vectors)
     # the words each topic shows are picked on the same local sample
-    engine.shown_words_ = engine.pick_shown_words(bow_matrix(train_sample.bow, len(vocabulary)))
+    engine.shown_words_ = engine.pick_shown_words(train_sample)
     # No campaign hashed into the held-out share (a small dataset): no perplexity, rather
     # than a NaN that made the model "hold non-finite metrics" and unable to serve.
     scores = metrics.evaluate(engine, train_sample,
