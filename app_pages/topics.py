@@ -92,10 +92,12 @@ with ui.friendly_errors():
     left.plotly_chart(px.bar(x=weights[order][::-1], y=ui.chart_text(words[::-1]),
                              orientation="h", labels={"x": "P(word | topic)", "y": ""},
                              title="Top words"), width="stretch")
-    if model.engine.shown_words == "coherent":
+    if model.engine.words_picked:
         left.caption(f"The {len(words)} of its {shown_words.CANDIDATES} most probable words "
                      "most used together in the same campaigns; the pyLDAvis chart above "
                      "ranks all of its words.")
+    elif why := model.engine.fit_info_.get("shown_words"):
+        left.caption(f"The topic shows {why}.")  # our own words: nothing to escape
     dataset = model.manifest["dataset"]
     campaign_names = ui.campaigns(dataset["name"], int(dataset["version"]))[
         ["campaign_id", "campaign_name"]]

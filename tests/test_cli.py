@@ -327,10 +327,14 @@ def test_train_and_promote_through_the_quality_gate(trained_home):
 
 def test_train_shows_coherent_words_unless_told_to_show_the_most_probable(trained_home):
     """`--shown-words probable` trains the same topics as the default, which shows words
-    picked for coherence (core.model.shown_words), and shows each one's most probable."""
+    picked for coherence (core.model.shown_words), and shows each one's most probable.
+    1,200 campaigns: 1,080 train, enough to pick on (`shown_words.MIN_CAMPAIGNS`)."""
     from core.serve import registry
+    from tests.conftest import demo_subset
 
-    args = ("train", "--dataset", "demo", "--k", "5", "--iterations", "40", "--seed", "4")
+    big = demo_subset(trained_home / "big.parquet", campaigns=1200)
+    ok_json(cli("ingest", str(big), "--dataset", "big", home=trained_home))
+    args = ("train", "--dataset", "big", "--k", "5", "--iterations", "40", "--seed", "4")
     coherent = ok_json(cli(*args, home=trained_home))
     probable = ok_json(cli(*args, "--shown-words", "probable", home=trained_home))
     picked, most = registry.load(coherent["model_id"]), registry.load(probable["model_id"])
@@ -344,6 +348,11 @@ def test_train_shows_coherent_words_unless_told_to_show_the_most_probable(traine
     assert coherent["metrics"]["npmi"] > probable["metrics"]["npmi"]
     refused = cli(*args, "--shown-words", "nicest", home=trained_home)
     assert refused.returncode == 1 and "invalid choice: 'nicest'" in refused.stderr
+    # the store's 400 demo campaigns are too few to pick on: the most probable, and why
+    small = registry.load(ok_json(cli(*args[:2], "demo", *args[3:], home=trained_home))
+                          ["model_id"])
+    assert not small.engine.words_picked
+    assert "360 training campaigns are too few" in small.engine.fit_info_["shown_words"]
 
 
 def test_an_option_of_another_engine_names_the_option_and_the_engines_taking_it(home):

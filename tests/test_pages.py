@@ -18,7 +18,7 @@ import ui
 from core.data import audit, datasets, ingest, store
 from core.model.text import TextConfig
 from core.ops import ab, deploy, drift, gate, train
-from core.serve import registry, review
+from core.serve import naming, registry, review
 from tests.conftest import (
     FAST_K,
     REPO,
@@ -590,14 +590,12 @@ def test_topics_page_embeds_offline_ldavis_and_names_a_topic(trained_home):
     top = at.dataframe[0].value
     assert list(top.columns[:2]) == ["campaign_name", "campaign_id"]
     assert top["campaign_name"].notna().all()
-    # The topic's words are the ten it shows (picked for coherence), said so under them.
+    # 360 training campaigns are too few to pick words on: the most probable, and why
     model = registry.load(model_id)
-    words = next(json.loads(c.proto.spec)["data"][0]["y"] for c in at.get("plotly_chart")
-                 if json.loads(c.proto.spec)["layout"]["title"]["text"] == "Top words")
-    assert list(words)[::-1] == model.top_words(10)[0]
-    assert model.top_words(10)[0] != [model.vocabulary[i] for i in np.argsort(
+    assert top_words_charted(at) == [model.vocabulary[i] for i in np.argsort(
         -model.engine.topic_term_[0], kind="stable")[:10]]
-    assert any("most used together in the same campaigns" in c.value for c in at.caption)
+    assert any("The topic shows its most probable words: 360 training campaigns are too few"
+               in c.value for c in at.caption), [c.value for c in at.caption]
 
     at.text_input(key=f"topic_name:{model_id}:0").set_value("Home services")
     ok(at.button[0].click().run())
@@ -606,6 +604,34 @@ def test_topics_page_embeds_offline_ldavis_and_names_a_topic(trained_home):
     assert picker(at, f"topic_pick:{model_id}").options[0] == "Home services"
     assert any("named 'Home services'" in t.value for t in at.toast)
 
+
+
+def top_words_charted(at) -> list[str]:
+    """The words of the Topics page's "Top words" chart, top first."""
+    return list(next(json.loads(c.proto.spec)["data"][0]["y"] for c in at.get("plotly_chart")
+                     if json.loads(c.proto.spec)["layout"]["title"]["text"] == "Top words"))[::-1]
+
+
+def test_topics_page_shows_the_words_picked_for_coherence(trained_home):
+    """A model of 1,200 campaigns (1,080 training, enough to pick on) shows each topic's
+    words most used together, and says so under the chart."""
+    from tests.conftest import demo_subset
+
+    ingest.import_paths([demo_subset(trained_home / "big.parquet", campaigns=1200)], "big")
+    model_id = train.train(train.TrainSpec(dataset="big", k=5,
+                                           params={"iterations": 40, "seed": 4})).model_id
+    at = page("topics")
+    picker(at, "model_picker").set_value(model_id)
+    ok(at.run())
+    model = registry.load(model_id)
+    assert model.engine.words_picked
+    assert top_words_charted(at) == model.top_words(10)[0]
+    assert model.top_words(10)[0] != [model.vocabulary[i] for i in np.argsort(
+        -model.engine.topic_term_[0], kind="stable")[:10]]
+    assert any("most used together in the same campaigns" in c.value for c in at.caption)
+    described = naming.describe(model)[0]
+    assert any(f"The words it shows: {', '.join(described.words)}" in c.value
+               for c in at.caption)
 
 
 def test_the_ldavis_chart_leaves_out_words_no_topic_holds(trained_home):

@@ -1,5 +1,5 @@
 """The ten words each topic shows (core.model.shown_words): picked for coherence from its
-most probable, on real tomotopy training over the first 600 BBC News documents."""
+most probable, on real tomotopy training over the first 1,200 BBC News documents."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from tests.conftest import bbc_corpus
 
 @pytest.fixture(scope="module")
 def corpus() -> Corpus:
-    return bbc_corpus(600)
+    return bbc_corpus(1200)
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +56,23 @@ def test_shown_words_come_from_the_candidates_in_probability_order(coherent):
         longer = coherent.top_word_ids(t, 15)
         assert set(ids) < set(longer) and (np.diff(phi[t, longer]) <= 0).all()
         assert set(longer) - set(ids) <= set(order[:25])
+
+
+def test_too_few_campaigns_show_the_most_probable_and_say_why(corpus):
+    """Word pairs counted on a few hundred campaigns pick words no better than the most
+    probable on other campaigns (docs/benchmarks.md, stop 52)."""
+    few = corpus.subset(range(shown_words.MIN_CAMPAIGNS - 1))
+    engine = make_engine("tomotopy", k=5, seed=1, iterations=60).fit(few)
+    assert engine.shown_words == "coherent" and not engine.words_picked
+    assert engine.fit_info_["shown_words"] == (
+        f"its most probable words: {shown_words.MIN_CAMPAIGNS - 1:,} training campaigns are "
+        f"too few to pick the words most used together ({shown_words.MIN_CAMPAIGNS:,} needed)")
+    for t in range(5):
+        np.testing.assert_array_equal(engine.top_word_ids(t, 10),
+                                      np.argsort(-engine.topic_term_[t], kind="stable")[:10])
+    enough = make_engine("tomotopy", k=5, seed=1, iterations=60).fit(
+        corpus.subset(range(shown_words.MIN_CAMPAIGNS)))
+    assert enough.words_picked and "shown_words" not in enough.fit_info_
 
 
 def test_probable_is_the_most_probable(probable):
@@ -104,6 +121,7 @@ def test_saved_with_the_model_and_old_models_show_the_most_probable(corpus, cohe
     coherent.save(tmp_path / "now")
     loaded = Engine.load(tmp_path / "now")
     assert loaded.shown_words == "coherent" and loaded.topics(10) == coherent.topics(10)
+    assert loaded.words_picked
     coherent.save(tmp_path / "old")  # as saved before stop 52: no picked words, no param
     (tmp_path / "old" / "shown_words.npy").unlink()
     meta = json.loads((tmp_path / "old" / "engine.json").read_text("utf-8"))

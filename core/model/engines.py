@@ -541,17 +541,26 @@ class Engine(ABC):
             self.hidden_term_ = rows / rows.sum(axis=1, keepdims=True)
             self.hidden_alpha_ = np.asarray(hidden[1], dtype=np.float64).copy()
         self.vocabulary_ = list(corpus.vocabulary)
+        self.fit_info_ = info
         self.shown_words_ = self.pick_shown_words(corpus)
         self.fit_seconds_ = time.perf_counter() - started
-        self.fit_info_ = info
         return self
 
     def pick_shown_words(self, corpus) -> np.ndarray | None:
         """The word ids each topic shows (`core.model.shown_words`), picked on the training
-        campaigns of `corpus`; None with `shown_words="probable"` (the most probable)."""
+        campaigns of `corpus`; None, the most probable, with `shown_words="probable"` or
+        too few campaigns (then `fit_info_["shown_words"]` says so)."""
         if self.shown_words != "coherent":
             return None
+        if why := shown_words.too_few(sum(1 for doc in corpus.bow if doc)):
+            self.fit_info_["shown_words"] = why
+            return None
         return shown_words.pick(self.topic_term_, bow_matrix(corpus.bow, len(corpus.vocabulary)))
+
+    @property
+    def words_picked(self) -> bool:
+        """Whether each topic shows words picked for coherence, not its most probable."""
+        return self.__dict__.get("shown_words_") is not None
 
     def transform(self, bow_docs: Sequence[Bow] | sp.spmatrix) -> np.ndarray:
         """Topic proportions (N x K, rows sum to 1) of bow documents; see `fold_in`. With
@@ -651,9 +660,9 @@ class Engine(ABC):
         engine.hidden_term_ = np.load(hidden) if hidden.exists() else None
         engine.hidden_alpha_ = (np.load(folder / "hidden_alpha.npy") if hidden.exists()
                                 else None)
-        picked = folder / "shown_words.npy"  # absent before stop 52 and when "probable"
+        picked = folder / "shown_words.npy"  # absent before stop 52 and when not picked
         engine.shown_words_ = np.load(picked) if picked.exists() else None
-        if engine.shown_words_ is None:
+        if "shown_words" not in meta["params"]:  # saved before stop 52: the most probable
             engine.shown_words = "probable"
         engine.vocabulary_ = meta["vocabulary"]
         engine.fit_seconds_ = meta["fit_seconds"]
