@@ -364,7 +364,8 @@ def _training_args(sweep: bool = False) -> Callable[[], list[Arg]]:
                          "another, kept only if neither diversity nor NPMI falls and one rises"),
                 arg("--shown-words", choices=list(shown_words.CHOICES),
                     help="the 10 words each topic shows: coherent (default: of its 20 most "
-                         "probable, those most used together) or its most probable"),
+                         "probable, those most used together, from 1,000 training "
+                         "campaigns) or its most probable"),
                 arg("--language", choices=["auto", "en", "ja"],
                     help="tokenizer language (default auto: detected from the text)"),
                 arg("--sample", type=integer,

@@ -281,8 +281,9 @@ class Setting:
 _SHOWN_WORDS = Setting(
     "shown_words", "Words each topic shows", "choice", choices=shown_words.CHOICES,
     help="coherent: of each topic's 20 most probable words, the 10 most used together in "
-         "the same campaigns (clearer topic lists; the topics, fingerprints and similar "
-         "campaigns are the same). probable: its 10 most probable words (docs/models.md).")
+         "the same campaigns, from 1,000 training campaigns (clearer topic lists; the "
+         "topics, fingerprints and similar campaigns are the same). probable: its 10 most "
+         "probable words (docs/models.md).")
 
 # What the Train page offers per engine (the others keep their DEFAULTS; the CLI and the
 # API take any of them as params).
