@@ -1001,6 +1001,13 @@ def test_a_microsoft_advertising_report_is_read_without_its_metadata_and_footer(
     assert queries.frame["term_type"].tolist() == ["search_term"]
     assert queries.frame["match_type"].tolist() == ["phrase"]
     assert queries.format_by_file == {"sq.tsv": "microsoft_ads_search_terms_report"}
+    # a report named neither way holds keywords, as a Google Ads one does: its term rows
+    # were imported with no term type, so they counted as neither keywords nor search terms
+    text = ("Report Name: Campaign Performance Report\nRows: 1\n\n"
+            "CampaignName,Text,Clicks\nDrains,blocked drain,4\n")
+    named = read_paths([write(tmp_path / "campaigns.csv", text)])
+    assert named.format_by_file == {"campaigns.csv": "microsoft_ads_report"}
+    assert named.frame["term_type"].tolist() == ["keyword"]
     # a copyright line is the footer only in such a report; elsewhere it is a ragged row
     plain = "Keyword,Clicks\nred shoes,3\n\"©2026 Microsoft Corporation. All rights reserved.\"\n"
     assert "row has 1 fields but the header (line 1) has 2" in error_of(

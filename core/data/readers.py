@@ -1734,10 +1734,13 @@ def _match_types(raw: _RawTable, decorated: pd.Series, name: str,
 
 def _term_types(raw: _RawTable, name: str, warnings: list[str]) -> pd.Series:
     """'keyword' / 'search_term': from a Term type column, else from the report kind or the
-    name of the term column ("Search term" vs "Keyword"), else unknown."""
+    name of the term column ("Search term" vs "Keyword"), else unknown. A report whose
+    title and term column name neither kind (Google Ads or Microsoft Advertising alike)
+    holds keywords: search terms are their own report in both."""
     if raw.format.endswith("_search_terms_report"):
         default = "search_term"
-    elif raw.format.endswith("_keyword_report") or raw.format == "google_ads_report":
+    elif raw.format.endswith("_keyword_report") or raw.format in ("google_ads_report",
+                                                                   "microsoft_ads_report"):
         default = "keyword"
     else:
         header = normalise_name(raw.term_header)
