@@ -9,7 +9,7 @@ from core.data import auth, datasets
 from core.errors import InputError, counted, plural
 from core.model import spark_session
 from core.model.engines import DEFAULTS, ENGINES, SETTINGS, Setting
-from core.model.text import LANGUAGES, WEIGHTINGS, parse_stopwords
+from core.model.text import LANGUAGE_NAMES, LANGUAGES, WEIGHTINGS, parse_stopwords
 from core.ops import carry, sweep, train
 from core.serve import registry
 
@@ -87,7 +87,10 @@ with st.expander("Text settings", expanded=False):
     languages, weightings = list(LANGUAGES), list(WEIGHTINGS)
     language = left.selectbox("Language", languages,
                               index=languages.index(saved.text.language),
-                              help="auto: Japanese when enough of the text is kana/kanji.")
+                              format_func=LANGUAGE_NAMES.__getitem__,
+                              help="Detected: Japanese when enough of the text is kana or "
+                                   "kanji, else the language whose words cover the text "
+                                   "best (English unless another clearly does).")
     weight_by = left.selectbox("Weight terms by", weightings,
                                index=weightings.index(saved.text.weight_by),
                                format_func=lambda v: v or "nothing (every term once)")

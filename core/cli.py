@@ -338,6 +338,7 @@ def _training_args(sweep: bool = False) -> Callable[[], list[Arg]]:
     def build() -> list[Arg]:
         from core.model import shown_words
         from core.model.engines import DEFAULT_ENGINE, ENGINES
+        from core.model.text import LANGUAGES
         single = [] if sweep else [
             arg("--k", type=integer, help=K_HELP),
             arg("--seed", type=SEED, help="random seed (default: the engine's)"),
@@ -366,7 +367,7 @@ def _training_args(sweep: bool = False) -> Callable[[], list[Arg]]:
                     help="the 10 words each topic shows: coherent (default: of its 20 most "
                          "probable, those most used together, from 1,000 training "
                          "campaigns) or its most probable"),
-                arg("--language", choices=["auto", "en", "ja"],
+                arg("--language", choices=list(LANGUAGES),
                     help="tokenizer language (default auto: detected from the text)"),
                 arg("--sample", type=integer,
                     help="campaigns the metrics are measured on when there are more "

@@ -1764,3 +1764,51 @@ def test_a_model_fitted_in_python_is_named_this_model(sony_model) -> None:
         sony_model.fingerprint(["plumber"])
     with pytest.raises(NotFoundError, match=r"^No campaign 'C00042' in the data of this model"):
         sony_model.neighbors("C00042")
+
+
+def german_campaigns() -> pd.DataFrame:
+    """30 German campaigns of three trades, written as German advertisers write keywords:
+    lower case, inflected, with "für", "mit", "in der" between the words that matter."""
+    import random
+
+    trades = {
+        "klempner": ["klempner", "rohrreinigung", "notdienst", "abfluss verstopft",
+                     "rohrbruch", "sanitär", "wasserhähne", "toiletten reparatur"],
+        "zahnarzt": ["zahnarzt", "zahnreinigung", "implantate", "zahnersatz", "bleaching",
+                     "kieferorthopäde", "zahnschmerzen", "füllungen"],
+        "umzug": ["umzugsfirma", "umzug", "möbeltransport", "umzugskartons", "entrümpelung",
+                  "möbellager", "umzugshelfer", "klaviertransport"],
+    }
+    extras = ["in der nähe", "für senioren", "mit festpreis", "kosten", "preise", "günstig",
+              "und beratung", "bei nacht"]
+    cities = ["berlin", "hamburg", "münchen", "köln", "frankfurt"]
+    pick = random.Random(0)
+    rows = []
+    for trade, words in trades.items():
+        for i in range(10):
+            cid = f"{trade}-{i:02d}"
+            for _ in range(10):
+                rows.append({"campaign_id": cid, "campaign_name": f"{trade.title()} {i}",
+                             "term": " ".join([pick.choice(words), pick.choice(extras),
+                                               pick.choice(cities)])})
+    return pd.DataFrame(rows)
+
+
+def test_a_german_account_gets_german_topics_and_neighbours() -> None:
+    """German keywords went through English stop words and lemmas: "für", "mit" and "der"
+    were words topics showed and campaigns were matched by, "schmerzen"/"schmerz" two words.
+    The model reads them as German, and a pasted German campaign finds its trade."""
+    from core import CampaignModel
+
+    model = CampaignModel(k=3, engine="tomotopy", seed=0,
+                          engine_params={"iterations": FAST_PARAMS["iterations"]})
+    model.fit(german_campaigns())
+    assert model.language_ == "de"
+    shown = {w for words in model.topics()["words"] for w in words}
+    assert not shown & {"für", "mit", "der", "in", "und", "bei"}
+    assert {"klempner", "zahnarzt", "umzugsfirma"} <= set(model.vocabulary_)
+    assert "füllung" in model.vocabulary_ and "füllungen" not in model.vocabulary_  # lemmas
+    new = model.fingerprint(["verstopfter abfluss für den notdienst", "rohrbruch in köln"])
+    assert not {"für", "den", "in"} & set(new.known_tokens + new.unknown_tokens)
+    near = model._keyword_neighbors(new, 5)
+    assert near["campaign_id"].str.startswith("klempner").all(), near["campaign_id"].tolist()

@@ -43,7 +43,7 @@ def test_config_rejects_unknown_keys_by_name_and_bad_values():
     with pytest.raises(InputError, match="min_count_typo"):
         TextConfig.from_dict({"language": "en", "min_count_typo": 3})
     with pytest.raises(InputError, match="language"):
-        TextConfig(language="fr")
+        TextConfig(language="sv")  # Swedish: not a language offered
     with pytest.raises(InputError, match="no_above"):
         TextConfig(no_above=1.5)
 
@@ -192,6 +192,92 @@ def test_language_detection_uses_cjk_share():
     assert detect_language(["aws 構築"]) == "ja"  # mixed Latin + Japanese
     assert detect_language(["amazon web services aws cloud hosting 構"]) == "en"
     assert detect_language(["", "123"]) == "en"
+
+
+# Keyword lists as advertisers in each language write them (lower case, function words
+# now and then), one per language: plumbers, dentists, removals, tyres, hotels, insurance.
+KEYWORDS = {
+    "de": ["klempner notdienst berlin", "rohrreinigung preise", "zahnarzt in der nähe",
+           "umzugsfirma hamburg kosten", "autoreifen online bestellen", "hotels mit pool",
+           "kfz versicherung vergleich", "günstige schuhe für damen",
+           "schlüsseldienst bei nacht"],
+    "fr": ["plombier urgence paris", "débouchage canalisation prix", "dentiste près de chez moi",
+           "déménagement lyon devis", "pneus voiture en ligne", "hôtels avec piscine",
+           "assurance auto comparateur", "chaussures pas cher femme"],
+    "es": ["fontanero urgente madrid", "desatascos precios", "dentista cerca de mí",
+           "mudanzas barcelona presupuesto", "neumáticos online", "hoteles con piscina",
+           "seguro de coche comparar", "zapatos baratos mujer"],
+    "it": ["idraulico urgente roma", "spurgo tubature prezzi", "dentista vicino a me",
+           "traslochi milano preventivo", "pneumatici online", "alberghi con piscina",
+           "assicurazione auto confronto", "scarpe economiche donna",
+           "traslochi senza pensieri", "hotel della costa"],
+    "pt": ["encanador urgente lisboa", "desentupimento preços", "dentista perto de mim",
+           "mudanças porto orçamento", "pneus online", "hotéis com piscina",
+           "seguro automóvel comparar", "sapatos baratos mulher",
+           "dentista sem marcação"],
+    "nl": ["loodgieter spoed amsterdam", "ontstoppen prijzen", "tandarts in de buurt",
+           "verhuisbedrijf rotterdam kosten", "autobanden online bestellen",
+           "hotels met zwembad", "autoverzekering vergelijken", "goedkope schoenen dames",
+           "fietsen voor kinderen", "verhuizen naar spanje", "het beste hotel"],
+}
+
+
+@pytest.mark.parametrize("language", sorted(KEYWORDS))
+def test_each_latin_language_is_detected_and_tokenised_in_its_own_words(language):
+    """German, French, Spanish, Italian, Portuguese and Dutch keywords went through the
+    English pipeline: "für", "avec" and "de" stayed words a topic could be named by, and
+    "schuhe" / "schuh" or "hôtels" / "hôtel" were two words each. Each is detected from
+    its words, and gets its own stop words and lemmas."""
+    tokenizer = Tokenizer().fit([KEYWORDS[language]])
+    assert tokenizer.language_ == language
+    words = {w for doc in tokenizer.transform(KEYWORDS[language]) for w in doc}
+    stop = {"für", "mit", "der", "avec", "pas", "de", "con", "da", "com", "met", "in", "a"}
+    assert not words & stop
+    lemmas = {"de": {"schuh", "dame", "preis"}, "fr": {"chaussure", "hôtel", "pneu"},
+              "es": {"zapato", "hotel", "neumático"}, "it": {"scarpa", "albergo", "prezzo"},
+              "pt": {"sapato", "hotel", "mudança"}, "nl": {"schoen", "hotel", "autoband"}}
+    assert lemmas[language] <= words, sorted(words)
+    # the same words, whatever language a user names, are not lemmatised as English ones
+    english = {w for doc in Tokenizer(TextConfig(language="en")).fit(["x"]).transform(
+        KEYWORDS[language]) for w in doc}
+    assert not lemmas[language] <= english
+
+
+def test_english_corpora_stay_english_and_a_few_foreign_words_do_not_move_them(tmp_path):
+    """Other languages' stop lists hold English words ("car" in French's, "local" in
+    Portuguese's, "men" in Dutch's): detection reads which language's word forms cover the
+    text, so English keywords (the demo's, with its "los angeles" and "el paso") and
+    English titles stay English."""
+    from core.data import demo
+
+    terms = demo.generate(300)["term"].tolist()
+    assert detect_language([terms]) == "en"
+    assert detect_language([sony_keywords("bitdrive_aws_alltime.csv")]) == "ja"
+    titles = ["learning sparse codes with a mixture of gaussians",
+              "a bayesian approach to protein folding", "neural networks for speech recognition",
+              "hotel de ville restoration costs", "los angeles car insurance quotes"]
+    assert detect_language(titles) == "en"
+    # a German list without function words, with English loanwords and brand names, is
+    # still German: its words are German word forms
+    assert detect_language([["klempner notdienst berlin", "rohrreinigung preise",
+                             "umzugsfirma hamburg kosten", "autoreifen online bestellen",
+                             "online shop", "nike sneaker kaufen", "smartphone hülle"]]) == "de"
+    # too few words of any language to tell: English, the tokenizer of earlier versions
+    assert detect_language(["xq zzv", "qqq"]) == "en"
+
+
+def test_a_tokenizer_of_another_language_is_saved_and_scores_alike(tmp_path):
+    tokenizer = Tokenizer().fit([KEYWORDS["fr"]])
+    tokenizer.save(tmp_path)
+    loaded = Tokenizer.load(tmp_path)
+    assert loaded.language_ == "fr"
+    assert loaded.transform(["les meilleurs hôtels à lyon"]) == \
+        tokenizer.transform(["les meilleurs hôtels à lyon"]) == [["meilleur", "hôtel", "lyon"]]
+    # a service warms the cache with the language's own pipeline: same tokens after it
+    import pyarrow as pa
+
+    assert loaded.warm(pa.array(["chaussures femme", "pneus hiver"])) > 0
+    assert loaded.transform(["chaussures femme"]) == [["chaussure", "femme"]]
 
 
 # -- bigrams and persistence --------------------------------------------------------------
