@@ -23,7 +23,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -353,7 +353,7 @@ def ja_tokenizer(vocab, split_mode: str | None = None):
     return tokenizer
 
 
-@lru_cache(maxsize=4)
+@cache   # one per language
 def _stopwords(language: str) -> frozenset[str]:
     """spaCy's stop words of the language, and English's with them: keywords in every
     language mix in English words."""
@@ -531,20 +531,18 @@ class Tokenizer:
         cache: dict[str, list[str]] = self.__dict__.setdefault("_chunk_tokens", {})
         new = [c for c in set(itertools.chain.from_iterable(chunks)) if c and c not in cache]
         for chunk, doc in zip(new, nlp.pipe(new, batch_size=_NBATCH), strict=True):
-            cache[chunk] = [w for tok in doc for w in self._keep_latin(tok, stop)]
+            cache[chunk] = [w for tok in doc for w in self._keep_latin(tok) if w not in stop]
         return cache
 
-    def _keep_latin(self, tok, stop: set[str]) -> list[str]:
-        """The token's word; nothing for punctuation, numbers, stop words (the token a
-        language's, its lemma one of `stop`) and too-short words."""
+    def _keep_latin(self, tok) -> list[str]:
+        """The token's word; nothing for punctuation, numbers, stop and too-short words."""
         cfg = self.config
-        language = getattr(self, "language_", cfg.language)
-        if tok.is_punct or tok.is_space or tok.is_stop or tok.lower_ in _stopwords(language):
+        if tok.is_punct or tok.is_space or tok.is_stop or tok.lower_ in _stopwords(tok.lang_):
             return []
         if tok.like_num or not any(ch.isalpha() for ch in tok.text):
             return [tok.lower_] if cfg.keep_numbers and tok.like_num else []
         word = (tok.lemma_ if cfg.lemmatize else tok.text).lower()
-        return [word] if len(word) >= cfg.min_token_len and word not in stop else []
+        return [word] if len(word) >= cfg.min_token_len else []
 
     def _keep_ja(self, tok) -> list[str]:
         """Content words (nouns, verbs, adjectives); Latin words kept as they are written.
