@@ -8,7 +8,7 @@ import streamlit as st
 import ui
 from core.data import ingest
 from core.model.engines import ENGINES, SETTINGS
-from core.model.text import LANGUAGES, WEIGHTINGS
+from core.model.text import LANGUAGE_NAMES, LANGUAGES, WEIGHTINGS
 from core.ops import train
 from tests.test_pages import ok, page
 
@@ -19,7 +19,7 @@ def test_train_page_choices_and_bounds_are_cores(home, small_csv):
     ingest.import_paths([small_csv], "shop")
     at = ok(page("train"))
     options = {box.label: box.options for box in at.selectbox}
-    assert options["Language"] == list(LANGUAGES)
+    assert options["Language"] == [LANGUAGE_NAMES[code] for code in LANGUAGES]  # by name
     assert len(options["Weight terms by"]) == len(WEIGHTINGS)
     assert options["Engine"] == sorted(ENGINES)
     at.toggle(key="train_fit_k").set_value(False).run()   # K as typed
