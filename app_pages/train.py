@@ -213,7 +213,9 @@ if run:
             before_start.empty()
             seconds = (sum(t["seconds"] for t in result.tries) if result.tries
                        else sum(result.timings.values()))   # every model tried
-            st.success(f"Trained `{result.model_id}` (K = {result.k}) in {seconds:.1f} s.")
+            st.success(f"Trained `{result.model_id}` (K = {result.k}, "
+                       f"{LANGUAGE_NAMES.get(result.language, result.language)} text) "
+                       f"in {seconds:.1f} s.")
             if result.tries:
                 st.caption("K tried: " + " → ".join(
                     f"{t['k']} (diversity {t['diversity']:.2f}"

@@ -302,6 +302,7 @@ def test_train_and_promote_through_the_quality_gate(trained_home):
     weak = ok_json(cli("train", "--dataset", "demo", "--k", "5", "--iterations", "40",
                        "--seed", "3", home=trained_home))
     assert weak["k"] == 5 and "npmi" in weak["metrics"]
+    assert weak["language"] == "en"   # what the text was read as, detected
     refused = cli("promote", weak["model_id"], home=trained_home)
     assert refused.returncode == 1, refused.stdout
     assert "does not pass the quality gate" in refused.stderr and "--force" in refused.stderr

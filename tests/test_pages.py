@@ -183,7 +183,8 @@ def test_train_page_trains_a_model_with_progress(trained_home):
     assert len(models) == before + 1
     newest = models.iloc[0]
     assert newest["k"] == 4
-    assert any(f"Trained `{newest['model_id']}`" in s.value for s in at.success)
+    assert any(f"Trained `{newest['model_id']}` (K = 4, English text)" in s.value
+               for s in at.success)   # the language the text was read in, as detected
     # Nothing is left to cancel: the button stayed under "Done."
     assert not [b for b in at.button if b.label == "Cancel"]
     # word vectors (for similar campaigns) are on unless the text settings turn them off

@@ -157,7 +157,8 @@ def _train(spec, progress: Progress | None, sweep_id: str | None, exports: ExitS
         spark_session.quietly(lambda: spark_export.HadoopFS(session).delete(counts_at))
         raise
     return TrainResult(model_id, info.name, info.version, "spark", spec.k, scores, timings,
-                       warnings + metrics.explain(scores, spec.k))
+                       warnings + metrics.explain(scores, spec.k),
+                       language=encoder.tokenizer.language_)
 
 
 def exporting(label: str, writes: bool) -> str:

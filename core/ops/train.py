@@ -96,6 +96,7 @@ class TrainResult:
     # (model_id, k, diversity, its training's `seconds` and, from the second on, why it
     # was `retrained`)
     tries: list[dict[str, Any]] = field(default_factory=list)
+    language: str | None = None   # the text's, as the tokenizer read it (detected or named)
 
     def to_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -171,7 +172,8 @@ def train(spec: TrainSpec, progress: Progress | None = None, *, corpus: Corpus |
         name_words=words.to_dict(),
     )
     return TrainResult(model_id, info.name, info.version, spec.engine, spec.k, scores,
-                       timings, warnings + metrics.explain(scores, spec.k))
+                       timings, warnings + metrics.explain(scores, spec.k),
+                       language=corpus.language)
 
 
 def train_fitted(spec: TrainSpec, progress: Progress | None = None, *,
