@@ -25,6 +25,7 @@ def test_gate_promotes_a_clearly_better_model(trained_home, tmp_path):
     assert score.is_scored(result.model_id)
     assert [s["step"] for s in result.steps] == ["drift", "train", "evaluate", "gate", "promote",
                                                    "names"]
+    assert result.steps[1]["language"] == "en"   # the text's, as detected
 
 
 def looked_for_problems(monkeypatch) -> list[str]:

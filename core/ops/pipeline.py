@@ -219,7 +219,8 @@ def run(dataset: str, paths: Sequence[str | Path] | None = None, *,
         result = train(spec, progress, corpus=_training_corpus(spec, corpus))
     for tried in result.tries or [{"model_id": result.model_id, "k": result.k}]:
         note("train", model_id=tried["model_id"], dataset=info.label, engine=spec.engine,
-             k=tried["k"], **{"retrained": tried["retrained"]} if "retrained" in tried else {})
+             k=tried["k"], language=corpus.language,
+             **{"retrained": tried["retrained"]} if "retrained" in tried else {})
     if result.tries and result.model_id != result.tries[-1]["model_id"]:
         [kept] = [t for t in result.tries if t["model_id"] == result.model_id]
         note("train", kept=result.model_id, k=result.k,
