@@ -252,7 +252,7 @@ def test_train_page_fits_a_k_no_one_chose_as_the_pipeline_does(trained_home, tmp
     assert len(newest) >= 2 and kept["metrics"]["diversity"] >= DIVERSITY_FLOOR
     [tried] = [c.value for c in at.caption if c.value.startswith("K tried: ")]
     assert tried.count(" → ") == len(newest) - 1 and f"{kept['k']} (diversity " in tried
-    assert f"(K = {kept['k']})" in at.success[0].value
+    assert f"(K = {kept['k']}, English text)" in at.success[0].value
     # in the time of every model tried (it was the kept one's alone)
     # the models tried are marked with the one kept instead, on Compare too
     assert {registry.get(m)["kept_instead"] for m in newest["model_id"]} == {
