@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bench.languages import KEYWORDS
 from core.errors import InputError
 from core.model.corpus import Corpus, Encoder
 from core.model.text import TextConfig, Tokenizer, detect_language, load_nlp, strip_decorations
@@ -192,34 +193,6 @@ def test_language_detection_uses_cjk_share():
     assert detect_language(["aws 構築"]) == "ja"  # mixed Latin + Japanese
     assert detect_language(["amazon web services aws cloud hosting 構"]) == "en"
     assert detect_language(["", "123"]) == "en"
-
-
-# Keyword lists as advertisers in each language write them (lower case, function words
-# now and then), one per language: plumbers, dentists, removals, tyres, hotels, insurance.
-KEYWORDS = {
-    "de": ["klempner notdienst berlin", "rohrreinigung preise", "zahnarzt in der nähe",
-           "umzugsfirma hamburg kosten", "autoreifen online bestellen", "hotels mit pool",
-           "kfz versicherung vergleich", "günstige schuhe für damen",
-           "schlüsseldienst bei nacht"],
-    "fr": ["plombier urgence paris", "débouchage canalisation prix", "dentiste près de chez moi",
-           "déménagement lyon devis", "pneus voiture en ligne", "hôtels avec piscine",
-           "assurance auto comparateur", "chaussures pas cher femme"],
-    "es": ["fontanero urgente madrid", "desatascos precios", "dentista cerca de mí",
-           "mudanzas barcelona presupuesto", "neumáticos online", "hoteles con piscina",
-           "seguro de coche comparar", "zapatos baratos mujer", "tienda online zapatillas nike"],
-    "it": ["idraulico urgente roma", "spurgo tubature prezzi", "dentista vicino a me",
-           "traslochi milano preventivo", "pneumatici online", "alberghi con piscina",
-           "assicurazione auto confronto", "scarpe economiche donna",
-           "traslochi senza pensieri", "hotel della costa"],
-    "pt": ["encanador urgente lisboa", "desentupimento preços", "dentista perto de mim",
-           "mudanças porto orçamento", "pneus online", "hotéis com piscina",
-           "seguro automóvel comparar", "sapatos baratos mulher",
-           "dentista sem marcação"],
-    "nl": ["loodgieter spoed amsterdam", "ontstoppen prijzen", "tandarts in de buurt",
-           "verhuisbedrijf rotterdam kosten", "autobanden online bestellen",
-           "hotels met zwembad", "autoverzekering vergelijken", "goedkope schoenen dames",
-           "fietsen voor kinderen", "verhuizen naar spanje", "het beste hotel"],
-}
 
 
 @pytest.mark.parametrize("language", sorted(KEYWORDS))

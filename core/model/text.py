@@ -59,14 +59,14 @@ JA_CJK_SHARE = 0.2
 # English word: "für", "avec", "voor") decide when at least `FUNCTION_WORDS` of them are
 # one language's and twice any other's; else (keywords with too few such words) another
 # language is chosen when its word forms cover at least `OTHER_COVERAGE` and
-# `OTHER_MARGIN` more than English's (those lists: 0.57-0.83 their own language, at most
-# 0.39 any other). Else English, as before other languages were known.
+# `OTHER_MARGIN` more than English's (those lists: 0.54-0.81 their own language, at most
+# 0.38 any other; `python -m bench.languages`). Else English, as before other languages were known.
 EN_COVERAGE = 0.5
 FUNCTION_WORDS = 3
 OTHER_COVERAGE = 0.4
 OTHER_MARGIN = 0.15
-_DETECT_WORDS = 50_000   # the words of a corpus's first documents that decide its language
-_WORD_RE = re.compile(r"[^\W\d_]{2,}")
+DETECT_WORDS = 50_000   # the words (of a corpus's first documents) that decide its language
+WORD_PATTERN = re.compile(r"[^\W\d_]{2,}")
 
 _CJK_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f]")
 _KANJI_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3005]")
@@ -221,8 +221,8 @@ def detect_language(texts: Iterable[str] | Iterable[Sequence[str]]) -> str:
             chunk = str(chunk)
             letters += sum(ch.isalpha() for ch in chunk)
             cjk += len(_CJK_RE.findall(chunk))
-            if counted < _DETECT_WORDS:
-                found = _WORD_RE.findall(chunk.lower())
+            if counted < DETECT_WORDS:
+                found = WORD_PATTERN.findall(chunk.lower())
                 words.update(found)
                 counted += len(found)
     if letters and cjk / letters >= JA_CJK_SHARE:
