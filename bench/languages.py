@@ -13,7 +13,7 @@ kept, the other tables each time they are needed).
 Stop 53, `--runs 3`, one run: the English corpora 0.77 (demo), 0.80 (WANDS), 0.88 (M10),
 0.93 (BBC) English and at most 0.29 any other language, detected English in 0.00-0.28 s;
 the six lists 0.54-0.81 their own language, at most 0.38 another and 0.00-0.25 English,
-each detected as its own, in 0.00 s (by function words) or 3.9 s (Spanish: by every
+each detected as its own, in 0.00 s (by function words) or 3.2 s (Spanish: by every
 table).
 """
 

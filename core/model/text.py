@@ -21,7 +21,7 @@ import numbers
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
@@ -232,7 +232,7 @@ def detect_language(texts: Iterable[str] | Iterable[Sequence[str]]) -> str:
 
 def latin_language(words: Counter[str]) -> str:
     """The language of these lower-case words and their counts (`detect_language`). The
-    lookup tables of the other languages (0.3-1.5 s each to load) are read only when
+    lookup tables of the other languages (0.35-1.4 s each to read) are read only when
     English covers too few of the words."""
     total = words.total()
     if not total:
@@ -254,9 +254,9 @@ def latin_language(words: Counter[str]) -> str:
 
 def word_coverage(words: Counter[str], language: str) -> float:
     """Share of the words (with their counts) that are word forms of `language`: the keys
-    or lemmas of its spaCy lookup table, compared in lower case."""
-    forms = _english_forms() if language == "en" else _word_forms(language)
-    return sum(n for w, n in words.items() if w in forms) / max(words.total(), 1)
+    or lemmas of its spaCy lookup table, in lower case (or capitalised: German nouns)."""
+    known = _english_forms().__contains__ if language == "en" else _is_form(language)
+    return sum(n for w, n in words.items() if known(w)) / max(words.total(), 1)
 
 
 @lru_cache(maxsize=1)
@@ -272,20 +272,32 @@ def _function_words() -> dict[str, frozenset[str]]:
 
 @lru_cache(maxsize=1)
 def _english_forms() -> frozenset[str]:
-    return _word_forms("en")
+    """English's keys and lemmas in lower case (67,000 forms in 0.03 s), kept."""
+    table = _lookup_table("en")
+    return frozenset(w.lower() for w in itertools.chain(table, _lemmas(table)))
 
 
-def _word_forms(language: str) -> frozenset[str]:
-    """Lower-case keys and lemmas of the language's `lemma_lookup` table (English: 67,000
-    forms in 0.03 s, kept; Portuguese: 900,000 in 1.5 s, built for one detection)."""
+def _is_form(language: str) -> Callable[[str], bool]:
+    """Whether a lower-case word is a key of the language's table as written or
+    capitalised, or one of its lemmas. Read for one detection, not kept (Portuguese's
+    820,000 forms: about 1 s; 1.6 s with every key lower-cased as well)."""
+    table = _lookup_table(language)
+    lemmas = frozenset(w.lower() for w in _lemmas(table))
+    return lambda w: w in table or w.capitalize() in table or w in lemmas
+
+
+def _lookup_table(language: str) -> dict[str, Any]:
+    """The `lemma_lookup` table as spacy-lookups-data ships it (form -> lemma, or a list of
+    them): spaCy's own `Table` keeps hashes, not words."""
     from spacy.util import load_language_data, registry
 
-    # the table as spacy-lookups-data ships it: spaCy's own `Table` keeps hashes, not words
-    table = load_language_data(registry.lookups.get(language)["lemma_lookup"])
-    return frozenset(itertools.chain.from_iterable(
-        (key.lower(), *(v.lower() for v in (value if isinstance(value, list) else [value])
-                        if isinstance(v, str)))
-        for key, value in table.items()))
+    return load_language_data(registry.lookups.get(language)["lemma_lookup"])
+
+
+def _lemmas(table: dict[str, Any]) -> Iterator[str]:
+    for value in table.values():
+        yield from (v for v in (value if isinstance(value, list) else [value])
+                    if isinstance(v, str))
 
 
 def strip_decorations(term: str) -> str:
@@ -321,9 +333,7 @@ def _lower_case_nouns(table) -> None:
     keywords are mostly written in lower case ("schuhe"), which it did not find: each
     capitalised form also under its lower-case spelling, unless that is a form of its own
     ("essen", to eat, beside the noun "Essen")."""
-    from spacy.util import load_language_data, registry
-
-    for key, lemma in load_language_data(registry.lookups.get("de")["lemma_lookup"]).items():
+    for key, lemma in _lookup_table("de").items():
         lower = key.lower()
         if lower != key and lower not in table and isinstance(lemma, str):
             table.set(lower, lemma.lower())
