@@ -602,13 +602,14 @@ class Engine(ABC):
         past them its most probable others; else its n most probable."""
         self._check_fitted()
         phi = self.topic_term_[k]
-        order = np.argsort(-phi, kind="stable")
         picked = self.__dict__.get("shown_words_")
         if picked is None:
-            return order[:n]
+            return np.argsort(-phi, kind="stable")[:n]
         ids = list(picked[k][:n])
-        shown = set(ids)
-        ids += [i for i in order[:n + len(ids)] if i not in shown][:n - len(ids)]
+        if len(ids) < n:   # more words than were picked: sort the whole topic only then
+            shown = set(ids)
+            order = np.argsort(-phi, kind="stable")[:n + len(ids)]
+            ids += [i for i in order if i not in shown][:n - len(ids)]
         ids = np.asarray(ids, dtype=np.int64)
         return ids[np.argsort(-phi[ids], kind="stable")]
 
