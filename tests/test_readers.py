@@ -1042,6 +1042,42 @@ def test_negative_keywords_are_dropped_with_a_warning(tmp_path: Path) -> None:
                            "exclude, not what they target: import a keyword or search terms "
                            "report")
 
+def test_a_google_ads_editor_export_gives_its_keyword_rows(tmp_path: Path) -> None:
+    """Google Ads Editor's export (UTF-16, tabs) lists the account's campaigns, ad groups
+    and ads on rows of their own beside its keywords: each such row refused the whole file
+    as "the term is empty". Its keyword rows are read, the others skipped and counted."""
+    header = ["Campaign", "Campaign Type", "Budget", "Campaign Status", "Ad Group", "Max CPC",
+              "Keyword", "Criterion Type", "Headline 1", "Final URL"]
+    rows = [["Plumbing", "Search", "25.00", "Enabled", "", "", "", "", "", ""],
+            ["Plumbing", "", "", "", "Emergency", "1.20", "", "", "", ""],
+            ["Plumbing", "", "", "", "Emergency", "", "emergency plumber", "Exact", "", ""],
+            ["Plumbing", "", "", "", "Emergency", "", "free", "Negative Broad", "", ""],
+            ["Plumbing", "", "", "", "Emergency", "", "", "", "Fast Plumber", "https://x.test"],
+            ["Roofing", "Search", "30.00", "Enabled", "", "", "", "", "", ""],
+            ["Roofing", "", "", "", "Repairs", "", "roof repair", "Broad", "", ""]]
+    text = "\n".join("\t".join(row) for row in [header, *rows]) + "\n"
+    result = read_paths([write(tmp_path / "account.csv", text, "utf-16")])
+    frame = result.frame
+    assert frame["term"].tolist() == ["emergency plumber", "roof repair"]
+    assert frame["campaign_id"].tolist() == ["Plumbing", "Roofing"]
+    assert frame["ad_group"].tolist() == ["Emergency", "Repairs"]
+    assert frame["match_type"].tolist() == ["exact", "broad"]
+    assert frame["term_type"].tolist() == ["keyword", "keyword"]
+    assert frame["source_line"].tolist() == [4, 8]
+    assert result.format_by_file == {"account.csv": "google_ads_editor"}
+    assert result.warnings[0] == ("account.csv: 4 rows without a keyword skipped: a Google Ads "
+                                  "Editor export lists campaigns, ad groups, ads and other "
+                                  "settings on rows of their own")
+    assert "1 negative keyword" in result.warnings[1]
+    settings = "\n".join("\t".join(row) for row in [header, rows[0], rows[1]]) + "\n"
+    assert error_of(write(tmp_path / "settings.csv", settings, "utf-16")) == (
+        "settings.csv, line 1: the file has no keyword rows, only campaign, ad group and "
+        "other settings")
+    # without the Editor's Criterion Type a row with no term is still refused
+    plain = "Campaign,Keyword,Match type\nPlumbing,emergency plumber,Exact\nPlumbing,,\n"
+    assert "the term is empty" in error_of(write(tmp_path / "plain.csv", plain))
+
+
 def test_a_zip_is_refused_saying_what_it_holds(tmp_path: Path) -> None:
     """A ZIP was refused as "a ZIP archive or an Excel workbook", whatever it was: a zipped
     report (Microsoft Advertising zips every download) is named as an archive to extract,

@@ -671,8 +671,12 @@ def _read_delimited(text: str, name: str) -> _RawTable:
         parsed = _rows_one_by_one(reader, layout, parsed)
     columns, lines, totals = parsed
     columns, lines, repeats = _without_repeated_header(columns, lines, written, layout)
+    editor = _is_editor_export(header, matched)
+    columns, lines, settings = (_without_settings_rows(columns, lines, layout) if editor
+                                else (columns, lines, []))
     if not len(lines):
-        what = ("only totals rows" if totals else "a header but no data rows")
+        what = ("no keyword rows, only campaign, ad group and other settings" if editor
+                else "only totals rows" if totals else "a header but no data rows")
         raise InputError(f"the file has {what}", file=name, line=skip + 1)
 
     def cells_of(index: int) -> pd.Series:  # "str", still in Arrow
@@ -682,14 +686,16 @@ def _read_delimited(text: str, name: str) -> _RawTable:
     _check_rivals(header, matched, cells_of, lines, name, decimal_comma)
     values = {column: cells_of(index) for column, index in matched.items()}
     table = pa.table(columns, names=[str(i) for i in range(layout.width)])
-    file_format = _report_format(title, delimiter, header[layout.term_index],
-                                 "microsoft_ads" if microsoft else "google_ads")
+    file_format = ("google_ads_editor" if editor else
+                   _report_format(title, delimiter, header[layout.term_index],
+                                  "microsoft_ads" if microsoft else "google_ads"))
     return _RawTable(
         values=values, headers={c: header[i] for c, i in matched.items()},
         lines=lines, format=file_format, term_header=header[layout.term_index],
         cells=lambda at: _parquet_rows(table, at), table=table,
         report_date=_report_date(range_line),
-        warnings=_term_column_note(header, matched, name) + repeats + style_warnings,
+        warnings=_term_column_note(header, matched, name) + repeats + settings
+        + style_warnings,
         decimal_comma=decimal_comma)
 
 
@@ -831,6 +837,31 @@ def _without_repeated_header(columns: list[pa.ChunkedArray], lines: np.ndarray,
             [f"{layout.name}: {counted(len(at), 'row')} repeating the header (line "
              f"{layout.skip + 1}) dropped ({plural(len(at), 'line')} {listed}{more}): files "
              "joined into one?"])
+
+
+def _is_editor_export(header: list[str], matched: dict[str, int]) -> bool:
+    """A Google Ads Editor export ("Export whole account" or selected campaigns, CSV): its
+    keywords' match type is the column no report has, "Criterion Type"."""
+    return ("match_type" in matched
+            and normalise_name(header[matched["match_type"]]) == normalise_name("criterion type"))
+
+
+def _without_settings_rows(columns: list[pa.ChunkedArray], lines: np.ndarray,
+                           layout: _Layout) -> tuple[list[pa.ChunkedArray], np.ndarray,
+                                                     list[str]]:
+    """An Editor export without its rows that hold no keyword, and a warning counting them.
+    Such an export lists the account's campaigns, ad groups, ads, locations … each on a row
+    of its own beside the keyword rows, so every one of them refused the whole file as "the
+    term is empty"; elsewhere a row without a term is still refused."""
+    terms = pc.utf8_trim_whitespace(columns[layout.term_index])
+    blank = np.flatnonzero(pc.equal(terms, "").fill_null(True).to_numpy(zero_copy_only=False))
+    if not blank.size:
+        return columns, lines, []
+    columns, lines = _without_rows(columns, lines, blank)
+    return (columns, lines,
+            [f"{layout.name}: {counted(int(blank.size), 'row')} without a keyword skipped: "
+             "a Google Ads Editor export lists campaigns, ad groups, ads and other settings "
+             "on rows of their own"])
 
 
 def _without_rows(columns: list[pa.ChunkedArray], lines: np.ndarray, positions: np.ndarray
@@ -1739,8 +1770,8 @@ def _term_types(raw: _RawTable, name: str, warnings: list[str]) -> pd.Series:
     holds keywords: search terms are their own report in both."""
     if raw.format.endswith("_search_terms_report"):
         default = "search_term"
-    elif raw.format.endswith("_keyword_report") or raw.format in ("google_ads_report",
-                                                                   "microsoft_ads_report"):
+    elif raw.format.endswith("_keyword_report") or raw.format in (
+            "google_ads_report", "microsoft_ads_report", "google_ads_editor"):
         default = "keyword"
     else:
         header = normalise_name(raw.term_header)
