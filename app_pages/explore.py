@@ -54,8 +54,9 @@ with st.expander("Import files as a new dataset version", expanded=active is Non
             "Keyword or search-term reports from Google Ads or Microsoft Advertising, or "
             "CSV / TSV / Parquet files",
             accept_multiple_files=True, type=["csv", "tsv", "txt", "parquet"],
-            help="Reports as downloaded (extract a zipped one first); several files are "
-                 "one version. docs/import.md lists what is read.",
+            help="Reports as downloaded (extract a zipped one first), or a Google Ads "
+                 "Editor export (its keyword rows); several files are one version. "
+                 "docs/import.md lists what is read.",
             key=f"import_files_{st.session_state['import_round']}",
         )
         st.text_input("Dataset name", key="import_name",
