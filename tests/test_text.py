@@ -234,6 +234,30 @@ def test_english_corpora_stay_english_and_a_few_foreign_words_do_not_move_them()
     assert detect_language(["xq zzv", "qqq"]) == "en"
 
 
+def test_english_function_words_are_english_and_a_detection_reads_the_tables_once(
+        monkeypatch):
+    """Rows of "the", "and", "of" alone were in no language's table (English's holds a word
+    only with a lemma), so every other table was read (~3 s) to call them English; and a
+    pipeline read the tables twice for the same words (training, then its quality gate)."""
+    from core.model import text
+
+    read = []
+    real = text._lookup_table
+    monkeypatch.setattr(text, "_lookup_table", lambda lang: read.append(lang) or real(lang))
+    text._latin_language.cache_clear()
+
+    def others() -> list[str]:
+        return sorted(lang for lang in read if lang != "en")
+
+    assert detect_language(["the and of", "for the"]) == "en"
+    assert others() == []
+    made_up = ["kabar lodun mifey", "nugol pehix kajup"]
+    assert detect_language(made_up) == "en"
+    assert others() == sorted(text.LATIN_LANGUAGES[1:])       # every other table, once
+    assert detect_language(list(reversed(made_up))) == "en"   # the same words: none again
+    assert others() == sorted(text.LATIN_LANGUAGES[1:])
+
+
 def test_a_tokenizer_of_another_language_is_saved_and_scores_alike(tmp_path):
     tokenizer = Tokenizer().fit([KEYWORDS["fr"]])
     tokenizer.save(tmp_path)

@@ -21,7 +21,7 @@ import numbers
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
@@ -232,8 +232,16 @@ def detect_language(texts: Iterable[str] | Iterable[Sequence[str]]) -> str:
 
 def latin_language(words: Counter[str]) -> str:
     """The language of these lower-case words and their counts (`detect_language`). The
-    lookup tables of the other languages (0.35-1.4 s each to read) are read only when
-    English covers too few of the words."""
+    lookup tables of the other languages (0.2-1.2 s each to read) are read only when
+    English covers too few of the words, and the answer is kept for the same words: each
+    retraining of a dataset version, and the quality gate of a promotion, which builds the
+    corpus again, read them once per process."""
+    return _latin_language(frozenset(words.items()))
+
+
+@lru_cache(maxsize=8)
+def _latin_language(counts: frozenset[tuple[str, int]]) -> str:
+    words = Counter(dict(counts))
     total = words.total()
     if not total:
         return "en"
@@ -272,9 +280,12 @@ def _function_words() -> dict[str, frozenset[str]]:
 
 @lru_cache(maxsize=1)
 def _english_forms() -> frozenset[str]:
-    """English's keys and lemmas in lower case (67,000 forms in 0.03 s), kept."""
+    """English's keys, lemmas and stop words in lower case (67,000 forms in 0.03 s), kept.
+    The table holds a word only where its lemma differs or is its own, so "the", "and" and
+    "of" were in no table: rows of them alone were read as no language's."""
     table = _lookup_table("en")
-    return frozenset(w.lower() for w in itertools.chain(table, _lemmas(table)))
+    return frozenset(map(str.lower, itertools.chain(table, _lemmas(table),
+                                                    _stopwords("en"))))
 
 
 def _is_form(language: str) -> Callable[[str], bool]:
@@ -282,7 +293,7 @@ def _is_form(language: str) -> Callable[[str], bool]:
     capitalised, or one of its lemmas. Read for one detection, not kept (Portuguese's
     820,000 forms: about 1 s; 1.6 s with every key lower-cased as well)."""
     table = _lookup_table(language)
-    lemmas = frozenset(w.lower() for w in _lemmas(table))
+    lemmas = frozenset(map(str.lower, _lemmas(table)))
     return lambda w: w in table or w.capitalize() in table or w in lemmas
 
 
@@ -294,10 +305,14 @@ def _lookup_table(language: str) -> dict[str, Any]:
     return load_language_data(registry.lookups.get(language)["lemma_lookup"])
 
 
-def _lemmas(table: dict[str, Any]) -> Iterator[str]:
-    for value in table.values():
-        yield from (v for v in (value if isinstance(value, list) else [value])
-                    if isinstance(v, str))
+def _lemmas(table: dict[str, Any]) -> set[str]:
+    """The table's distinct lemmas (a value is one, or a list of them). Made distinct before
+    anything else touches them: Portuguese's 820,000 values are ~200,000 lemmas."""
+    values = table.values()
+    lemmas = {v for v in values if isinstance(v, str)}
+    lemmas.update(v for value in values if isinstance(value, list) for v in value
+                  if isinstance(v, str))
+    return lemmas
 
 
 def strip_decorations(term: str) -> str:
