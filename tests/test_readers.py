@@ -1078,6 +1078,32 @@ def test_a_google_ads_editor_export_gives_its_keyword_rows(tmp_path: Path) -> No
     assert "the term is empty" in error_of(write(tmp_path / "plain.csv", plain))
 
 
+def test_a_keyword_planner_download_is_one_campaign_of_its_ideas(tmp_path: Path) -> None:
+    """Keyword Planner's "Keyword Stats … at …" download (a prospect's keyword ideas) was
+    refused as "no term column. Columns found: 'Keyword Stats 2026-09-18 at 10_12_33'":
+    its title and range lines were not known as a report's. Its ideas are one campaign,
+    named after the file, and its search volumes and bids are no campaign's metrics."""
+    header = ["Keyword", "Currency", "Avg. monthly searches", "Three month change",
+              "Competition", "Top of page bid (low range)", "Top of page bid (high range)"]
+    rows = [["emergency plumber", "USD", "1K – 10K", "0%", "Medium", "4.12", "18.30"],
+            ["24 hour plumber", "USD", "100 – 1K", "-18%", "Medium", "5.01", "21.77"],
+            ["plumber near me", "USD", "100K – 1M", "0%", "Low", "3.20", "15.40"]]
+    for range_line in ("Sep 1, 2025 - Aug 31, 2026", "1 de agosto de 2025 - 31 de julho de 2026"):
+        text = (f"Keyword Stats 2026-09-18 at 10_12_33\n{range_line}\n"
+                + "\n".join("\t".join(row) for row in [header, *rows]) + "\n")
+        path = write(tmp_path / "Keyword Stats 2026-09-18 at 10_12_33.csv", text, "utf-16")
+        result = read_paths([path])
+        frame = result.frame
+        assert frame["term"].tolist() == [row[0] for row in rows]
+        assert set(frame["campaign_id"]) == {"Keyword Stats 2026-09-18 at 10_12_33"}
+        assert set(frame["term_type"]) == {"keyword"}
+        assert frame[["impressions", "clicks", "cost", "conversions", "date"]].isna().all().all()
+        assert frame["source_line"].tolist() == [4, 5, 6]
+        assert result.format_by_file == {path.name: "keyword_planner"}
+        assert result.warnings == [f"{path.name}: no campaign column, so the whole file is one "
+                                   "campaign named 'Keyword Stats 2026-09-18 at 10_12_33'"]
+
+
 def test_a_zip_is_refused_saying_what_it_holds(tmp_path: Path) -> None:
     """A ZIP was refused as "a ZIP archive or an Excel workbook", whatever it was: a zipped
     report (Microsoft Advertising zips every download) is named as an archive to extract,

@@ -90,6 +90,10 @@ _REPORT_WORDS = r"(?:\breport|bericht|rapport|\binforme|\brelat[óo]rio|レポ�
 _REPORT_TITLE = re.compile(
     r"^\s*\"?(?:[\w ./&()-]*\breport|[\w ./&()'’-]*" + _REPORT_WORDS + r"[\w ./&()'’-]*)\"?\s*$",
     re.IGNORECASE)
+# Keyword Planner's download of keyword ideas: "Keyword Stats 2024-05-01 at 10_00_00", then
+# the range of its monthly searches, then the header (UTF-16, tabs).
+_PLANNER_TITLE = re.compile(r'^\s*"?Keyword Stats \d{4}-\d{2}-\d{2}(?: at [\d_]+)?"?\s*$',
+                            re.IGNORECASE)
 # "All time" in the translated UIs (from Google Ads' UI terms; not checked against a real
 # export): "Gesamter Zeitraum" / "Gesamte Laufzeit", "Toute la période", "Todo el período",
 # "Tutto il periodo", "Todo o período", "Gehele periode", "全期間".
@@ -541,7 +545,8 @@ def _microsoft_preamble(lines: list[str]) -> tuple[int, str] | None:
 
 def _preamble(lines: list[str]) -> tuple[int, str | None, str | None]:
     """(lines before the header, report title, date-range line) of a Google Ads download."""
-    if len(lines) < 2 or not _REPORT_TITLE.match(lines[0]) or _has_delimiter(lines[0]):
+    if (len(lines) < 2 or not (_REPORT_TITLE.match(lines[0]) or _PLANNER_TITLE.match(lines[0]))
+            or _has_delimiter(lines[0])):
         return 0, None, None
     title = lines[0].strip().strip('"')
     if len(lines) >= 3 and _DATE_RANGE_LINE.match(lines[1]):
@@ -570,6 +575,8 @@ def _report_format(title: str | None, delimiter: str, term_header: str,
     clé"), in any UI language."""
     if title is None:
         return "tsv" if delimiter == "\t" else "csv"
+    if _PLANNER_TITLE.match(title):  # ideas, not an account's: no campaign, no metrics
+        return "keyword_planner"
     term = normalise_name(term_header)
     if _SEARCH_TERMS_TITLE.search(title) or term in SEARCH_TERM_NAMES:
         return f"{source}_search_terms_report"
