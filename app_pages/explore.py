@@ -54,8 +54,9 @@ with st.expander("Import files as a new dataset version", expanded=active is Non
             "Keyword or search-term reports from Google Ads or Microsoft Advertising, or "
             "CSV / TSV / Parquet files",
             accept_multiple_files=True, type=["csv", "tsv", "txt", "parquet"],
-            help="Reports as downloaded (extract a zipped one first), or a Google Ads "
-                 "Editor export (its keyword rows); several files are one version. "
+            help="Reports as downloaded (extract a zipped one first), a Google Ads Editor "
+                 "export or Microsoft Advertising bulk file (their keyword rows), or a "
+                 "Keyword Planner download (one campaign); several files are one version. "
                  "docs/import.md lists what is read.",
             key=f"import_files_{st.session_state['import_round']}",
         )

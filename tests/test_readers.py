@@ -1078,6 +1078,41 @@ def test_a_google_ads_editor_export_gives_its_keyword_rows(tmp_path: Path) -> No
     assert "the term is empty" in error_of(write(tmp_path / "plain.csv", plain))
 
 
+def test_a_microsoft_advertising_bulk_file_gives_its_keyword_rows(tmp_path: Path) -> None:
+    """A Microsoft Advertising bulk file (its Editor's export, the Bulk API's download) names
+    each row's kind in its Type column: the Format Version, campaign, ad group and ad rows
+    refused the file as "the term is empty", and its negative keywords, whose match type
+    is a plain "Exact", would have been imported as keywords. Only Keyword rows are read."""
+    text = ("Type,Status,Id,Parent Id,Campaign,Ad Group,Client Id,Modified Time,Keyword,"
+            "Match Type,Bid,Name\n"
+            "Format Version,,,,,,,,,,,6.0\n"
+            "Campaign,Active,11,22,Plumbing,,,,,,,\n"
+            "Ad Group,Active,33,11,Plumbing,Emergency,,,,,,\n"
+            "Keyword,Active,44,33,Plumbing,Emergency,,,emergency plumber,Exact,0.5,\n"
+            "Negative Keyword,Active,45,33,Plumbing,Emergency,,,free,Exact,,\n"
+            "Campaign Negative Keyword,Active,46,11,Plumbing,,,,plumber jobs,Phrase,,\n"
+            "Keyword Best Position Bid,,,44,Plumbing,Emergency,,,emergency plumber,Exact,2.1,\n"
+            "Keyword,Paused,47,33,Plumbing,Emergency,,,24 hour plumber,Phrase,0.4,\n")
+    result = read_paths([write(tmp_path / "bulk.csv", text)])
+    frame = result.frame
+    assert frame["term"].tolist() == ["emergency plumber", "24 hour plumber"]
+    assert frame["campaign_id"].tolist() == ["Plumbing", "Plumbing"]
+    assert frame["match_type"].tolist() == ["exact", "phrase"]
+    assert frame["term_type"].tolist() == ["keyword", "keyword"]
+    assert frame["source_line"].tolist() == [5, 9]
+    assert result.format_by_file == {"bulk.csv": "microsoft_ads_bulk"}
+    assert result.warnings == [
+        "bulk.csv: 4 rows without a keyword skipped: a Microsoft Advertising bulk file lists "
+        "campaigns, ad groups, ads and other settings on rows of their own",
+        "bulk.csv: 2 negative keywords (type 'Negative Keyword', 'Campaign Negative Keyword') "
+        "dropped: they say what a campaign excludes, not what it targets"]
+    # a file of one's own with a Type column (no Parent Id) is read row by row, as before
+    own = "Type,Keyword\nkeyword,red shoes\nsearch term,red shoes cheap\n"
+    mine = read_paths([write(tmp_path / "own.csv", own)])
+    assert mine.frame["term"].tolist() == ["red shoes", "red shoes cheap"]
+    assert mine.format_by_file == {"own.csv": "csv"}
+
+
 def test_a_keyword_planner_download_is_one_campaign_of_its_ideas(tmp_path: Path) -> None:
     """Keyword Planner's "Keyword Stats … at …" download (a prospect's keyword ideas) was
     refused as "no term column. Columns found: 'Keyword Stats 2026-09-18 at 10_12_33'":

@@ -678,11 +678,11 @@ def _read_delimited(text: str, name: str) -> _RawTable:
         parsed = _rows_one_by_one(reader, layout, parsed)
     columns, lines, totals = parsed
     columns, lines, repeats = _without_repeated_header(columns, lines, written, layout)
-    editor = _is_editor_export(header, matched)
-    columns, lines, settings = (_without_settings_rows(columns, lines, layout) if editor
+    export = _account_export(header, matched)
+    columns, lines, settings = (_keyword_rows(columns, lines, layout, export) if export
                                 else (columns, lines, []))
     if not len(lines):
-        what = ("no keyword rows, only campaign, ad group and other settings" if editor
+        what = ("no keyword rows, only campaign, ad group and other settings" if export
                 else "only totals rows" if totals else "a header but no data rows")
         raise InputError(f"the file has {what}", file=name, line=skip + 1)
 
@@ -693,9 +693,8 @@ def _read_delimited(text: str, name: str) -> _RawTable:
     _check_rivals(header, matched, cells_of, lines, name, decimal_comma)
     values = {column: cells_of(index) for column, index in matched.items()}
     table = pa.table(columns, names=[str(i) for i in range(layout.width)])
-    file_format = ("google_ads_editor" if editor else
-                   _report_format(title, delimiter, header[layout.term_index],
-                                  "microsoft_ads" if microsoft else "google_ads"))
+    file_format = export or _report_format(title, delimiter, header[layout.term_index],
+                                           "microsoft_ads" if microsoft else "google_ads")
     return _RawTable(
         values=values, headers={c: header[i] for c, i in matched.items()},
         lines=lines, format=file_format, term_header=header[layout.term_index],
@@ -846,29 +845,62 @@ def _without_repeated_header(columns: list[pa.ChunkedArray], lines: np.ndarray,
              "joined into one?"])
 
 
-def _is_editor_export(header: list[str], matched: dict[str, int]) -> bool:
-    """A Google Ads Editor export ("Export whole account" or selected campaigns, CSV): its
-    keywords' match type is the column no report has, "Criterion Type"."""
-    return ("match_type" in matched
-            and normalise_name(header[matched["match_type"]]) == normalise_name("criterion type"))
+# A whole account's export lists its campaigns, ad groups, ads, locations … each on a row
+# of its own beside the keyword rows, and every such row refused the file as "the term is
+# empty". Google Ads Editor's (CSV) has the column no report has, "Criterion Type" (the
+# keywords' match type); Microsoft Advertising's bulk file (its Editor's export, the Bulk
+# API's download) names each row's kind in its first column, "Type" ("Format Version",
+# "Campaign", "Keyword", "Campaign Negative Keyword" …), beside "Parent Id"
+# (learn.microsoft.com, Bulk File Schema): a file of one's own with a Type column is not one.
+_EXPORT_NOTE = {
+    "google_ads_editor": "a Google Ads Editor export lists campaigns, ad groups, ads and "
+                         "other settings on rows of their own",
+    "microsoft_ads_bulk": "a Microsoft Advertising bulk file lists campaigns, ad groups, "
+                          "ads and other settings on rows of their own",
+}
 
 
-def _without_settings_rows(columns: list[pa.ChunkedArray], lines: np.ndarray,
-                           layout: _Layout) -> tuple[list[pa.ChunkedArray], np.ndarray,
-                                                     list[str]]:
-    """An Editor export without its rows that hold no keyword, and a warning counting them.
-    Such an export lists the account's campaigns, ad groups, ads, locations … each on a row
-    of its own beside the keyword rows, so every one of them refused the whole file as "the
-    term is empty"; elsewhere a row without a term is still refused."""
-    terms = pc.utf8_trim_whitespace(columns[layout.term_index])
-    blank = np.flatnonzero(pc.equal(terms, "").fill_null(True).to_numpy(zero_copy_only=False))
-    if not blank.size:
+def _account_export(header: list[str], matched: dict[str, int]) -> str | None:
+    """"google_ads_editor", "microsoft_ads_bulk" or None (`_EXPORT_NOTE`)."""
+    if ("match_type" in matched
+            and normalise_name(header[matched["match_type"]]) == normalise_name("criterion type")):
+        return "google_ads_editor"
+    names = {normalise_name(cell) for cell in header}
+    if (normalise_name(header[0]) == "type" and normalise_name("parent id") in names
+            and normalise_name(header[matched["term"]]) == "keyword"):
+        return "microsoft_ads_bulk"
+    return None
+
+
+def _keyword_rows(columns: list[pa.ChunkedArray], lines: np.ndarray, layout: _Layout,
+                  export: str) -> tuple[list[pa.ChunkedArray], np.ndarray, list[str]]:
+    """An account export's keyword rows, and warnings counting the rows skipped: in a
+    Google Ads Editor export those without a keyword (its negatives are dropped later, by
+    their criterion type), in a bulk file those of another type, its negative keywords
+    counted apart. Elsewhere a row without a term is still refused."""
+    if export == "google_ads_editor":
+        terms = pc.utf8_trim_whitespace(columns[layout.term_index])
+        other = pc.equal(terms, "").fill_null(True).to_numpy(zero_copy_only=False)
+        negative = np.zeros_like(other)
+    else:
+        kinds = pc.utf8_lower(pc.utf8_trim_whitespace(columns[0])).fill_null("")
+        other = pc.not_equal(kinds, "keyword").to_numpy(zero_copy_only=False)
+        negative = pc.match_substring(kinds, "negative keyword").to_numpy(zero_copy_only=False)
+    drop = np.flatnonzero(other)
+    if not drop.size:
         return columns, lines, []
-    columns, lines = _without_rows(columns, lines, blank)
-    return (columns, lines,
-            [f"{layout.name}: {counted(int(blank.size), 'row')} without a keyword skipped: "
-             "a Google Ads Editor export lists campaigns, ad groups, ads and other settings "
-             "on rows of their own"])
+    notes = []
+    if negative.any():
+        types = pc.unique(columns[0].filter(pa.array(negative))).to_pylist()
+        n = int(negative.sum())
+        notes.append(f"{layout.name}: {counted(n, 'negative keyword')} (type "
+                     f"{', '.join(repr(t) for t in types[:3])}) dropped: they say what a "
+                     "campaign excludes, not what it targets")
+    if (n := int(drop.size - negative.sum())):
+        notes.insert(0, f"{layout.name}: {counted(n, 'row')} without a keyword skipped: "
+                        f"{_EXPORT_NOTE[export]}")
+    columns, lines = _without_rows(columns, lines, drop)
+    return columns, lines, notes
 
 
 def _without_rows(columns: list[pa.ChunkedArray], lines: np.ndarray, positions: np.ndarray
@@ -1778,7 +1810,7 @@ def _term_types(raw: _RawTable, name: str, warnings: list[str]) -> pd.Series:
     if raw.format.endswith("_search_terms_report"):
         default = "search_term"
     elif raw.format.endswith("_keyword_report") or raw.format in (
-            "google_ads_report", "microsoft_ads_report", "google_ads_editor"):
+            "google_ads_report", "microsoft_ads_report", *_EXPORT_NOTE):
         default = "keyword"
     else:
         header = normalise_name(raw.term_header)
