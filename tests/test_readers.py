@@ -1113,6 +1113,30 @@ def test_a_microsoft_advertising_bulk_file_gives_its_keyword_rows(tmp_path: Path
     assert mine.format_by_file == {"own.csv": "csv"}
 
 
+def test_an_amazon_ads_search_term_report_is_read(tmp_path: Path) -> None:
+    """Amazon Ads' Sponsored Products search term report (saved as CSV) was refused as "no
+    term column": its searches are the "Customer Search Term" beside the "Targeting" that
+    matched, and its conversions are "7 Day Total Orders (#)"."""
+    text = ("Date,Portfolio name,Currency,Campaign Name,Ad Group Name,Targeting,Match Type,"
+            "Customer Search Term,Impressions,Clicks,Click-Thru Rate (CTR),Spend,"
+            "7 Day Total Sales ,7 Day Total Orders (#),7 Day Conversion Rate\n"
+            "Nov 01 2026,Not grouped,USD,SP - Drain,Cleaners,drain cleaner,EXACT,"
+            "drain cleaner gel,120,4,3.33%,$3.40,$25.98,2,50.00%\n"
+            "Nov 02 2026,Not grouped,USD,SP - Drain,Cleaners,drain cleaner,BROAD,"
+            "hair clog remover,80,2,2.50%,$1.40,$0.00,0,0.00%\n")
+    result = read_paths([write(tmp_path / "Sponsored_Products_Search_term_report.csv", text)])
+    frame = result.frame
+    assert frame["term"].tolist() == ["drain cleaner gel", "hair clog remover"]
+    assert frame["term_type"].tolist() == ["search_term", "search_term"]
+    assert frame["campaign_id"].tolist() == ["SP - Drain", "SP - Drain"]
+    assert frame["ad_group"].tolist() == ["Cleaners", "Cleaners"]
+    assert frame["match_type"].tolist() == ["exact", "broad"]
+    assert frame["cost"].tolist() == [3.4, 1.4]
+    assert frame["conversions"].tolist() == [2.0, 0.0]
+    assert frame["date"].dt.strftime("%Y-%m-%d").tolist() == ["2026-11-01", "2026-11-02"]
+    assert result.currency == "USD" and result.warnings == []
+
+
 def test_a_keyword_planner_download_is_one_campaign_of_its_ideas(tmp_path: Path) -> None:
     """Keyword Planner's "Keyword Stats … at …" download (a prospect's keyword ideas) was
     refused as "no term column. Columns found: 'Keyword Stats 2026-09-18 at 10_12_33'":

@@ -31,8 +31,10 @@ _ENGLISH_ALIASES: dict[str, tuple[str, ...]] = {
     "account": ("account", "account name", "customer", "customer name", "advertiser",
                 "advertiser name"),
     "ad_group": ("ad_group", "ad group", "adgroup", "ad group name"),
-    "term": ("term", "search term", "search_term", "search query", "query", "keyword",
-             "keywords", "text"),
+    # Amazon Ads' search term reports: "Customer Search Term" beside "Targeting" (the
+    # keyword or product target that matched)
+    "term": ("term", "search term", "search_term", "customer search term", "search query",
+             "query", "keyword", "keywords", "text"),
     "term_type": ("term_type", "term type"),
     # Microsoft Advertising: the keyword's own (bid) match type, or the one that served;
     # Google Ads Editor's criterion type says "Exact", "Phrase", "Negative Broad" …
@@ -41,7 +43,10 @@ _ENGLISH_ALIASES: dict[str, tuple[str, ...]] = {
     "impressions": ("impressions", "impr.", "impr", "imps"),
     "clicks": ("clicks",),
     "cost": ("cost", "spend", "amount spent"),
-    "conversions": ("conversions", "conv."),
+    # Amazon Ads: orders within 7 days of the click (Sponsored Products), 14 (Sponsored
+    # Brands)
+    "conversions": ("conversions", "conv.", "7 day total orders (#)",
+                    "14 day total orders (#)"),
     "date": ("date", "day"),
     "label": ("label", "vertical", "category", "class", "query_class"),
     # Not a term column: the currency of `cost`, kept per dataset (`datasets.currency`).
@@ -172,7 +177,7 @@ RIVAL_CHECKED = ("impressions", "clicks", "cost", "conversions")
 
 
 # Input names of the term column that say what kind of term it holds.
-SEARCH_TERM_NAMES = frozenset({"searchterm", "searchquery", "query"} | {
+SEARCH_TERM_NAMES = frozenset({"searchterm", "customersearchterm", "searchquery", "query"} | {
     normalise_name(a) for names in UI_LANGUAGE_ALIASES.values() for a in names["search_term"]})
 KEYWORD_NAMES = frozenset({"keyword", "keywords"} | {
     normalise_name(a) for names in UI_LANGUAGE_ALIASES.values() for a in names["keyword"]})
