@@ -5,7 +5,7 @@ import streamlit as st
 
 import ui
 from core import config
-from core.data import auth, datasets, encodings, ingest, sandbox
+from core.data import auth, datasets, encodings, ingest, readers, sandbox
 from core.errors import TopicLabError, counted
 
 st.title("Explore")
@@ -51,13 +51,14 @@ with st.expander("Import files as a new dataset version", expanded=active is Non
         st.caption("Your role may explore data but not import it.")
     with st.form("import"):
         st.file_uploader(
-            "Keyword or search-term reports from Google Ads or Microsoft Advertising, or "
-            "CSV / TSV / Parquet files",
-            accept_multiple_files=True, type=["csv", "tsv", "txt", "parquet"],
-            help="Reports as downloaded (extract a zipped one first), a Google Ads Editor "
-                 "export or Microsoft Advertising bulk file (their keyword rows), or a "
-                 "Keyword Planner download (one campaign); several files are one version. "
-                 "docs/import.md lists what is read.",
+            "Keyword or search-term reports from Google Ads, Microsoft Advertising or "
+            "Amazon Ads, or CSV / TSV / Excel / Parquet files",
+            accept_multiple_files=True,
+            type=[suffix.lstrip(".") for suffix in readers.SUPPORTED_SUFFIXES],
+            help="Reports as downloaded, as CSV or Excel (extract a zipped one first); a "
+                 "Google Ads Editor export or Microsoft Advertising bulk file (their keyword "
+                 "rows); a Keyword Planner download (one campaign). Several files are one "
+                 "version. docs/import.md lists what is read.",
             key=f"import_files_{st.session_state['import_round']}",
         )
         st.text_input("Dataset name", key="import_name",

@@ -926,10 +926,78 @@ def test_undecodable_text_after_a_bom_names_the_line(tmp_path: Path) -> None:
     assert message.startswith("bad.csv, line 3:") and "UTF-8" in message
 
 
-def test_excel_workbook_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "book.xlsx"
-    path.write_bytes(b"PK\x03\x04" + b"\x00" * 100)
-    assert "Excel" in error_of(path)
+def test_an_excel_download_is_read_as_its_csv_is(tmp_path: Path) -> None:
+    """Google Ads, Microsoft Advertising and Amazon Ads offer their reports as Excel
+    downloads, which were refused ("save the sheet as CSV"). The first worksheet is read as
+    the CSV download is: title and range lines, totals dropped, sheet row N named line N.
+    Its numbers are typed cells: a cost of 1.234 stays 1.234 under German headers, where
+    the CSV download's "1.234" is one thousand two hundred thirty-four."""
+    from tests.workbook import xlsx
+
+    report = [["Search keyword report"], ["May 1, 2024"],
+              ["Keyword", "Campaign ID", "Klicks", "Kosten"],
+              ["red shoes", "C1", 3, 1.234],
+              ["blue\nshoes", 12345678901, 4, 2.5],    # a line break in a cell; an id typed
+              [],
+              ["green shoes", "C3", 0, 0],
+              ["Total: Account", "", 7, 3.734]]
+    path = tmp_path / "Search keyword report.xlsx"
+    path.write_bytes(xlsx({"Report": report, "Notes": [["read me"]], "Empty": []}))
+    result = read_paths([path])
+    frame = result.frame
+    assert frame["term"].tolist() == ["red shoes", "blue shoes", "green shoes"]
+    assert frame["campaign_id"].tolist() == ["C1", "12345678901", "C3"]
+    assert frame["cost"].tolist() == [1.234, 2.5, 0.0]
+    assert frame["clicks"].tolist() == [3, 4, 0]
+    assert frame["source_line"].tolist() == [4, 5, 7]
+    assert set(frame["date"].dt.strftime("%Y-%m-%d")) == {"2024-05-01"}
+    assert result.format_by_file == {path.name: "google_ads_keyword_report"}
+    assert result.warnings == [f"{path.name}: worksheet 'Report' read; 1 other worksheet left "
+                               "alone ('Notes'): save each as a file of its own to import it"]
+    # a folder's workbooks are read with its CSV files
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    (folder / "a.xlsx").write_bytes(xlsx({"S": [["Keyword", "Campaign"], ["tap", "C9"]]}))
+    (folder / "b.csv").write_text("Keyword,Campaign\ndrain,C8\n")
+    assert read_paths([folder]).frame["term"].tolist() == ["tap", "drain"]
+
+
+def test_a_workbook_that_cannot_be_read_is_refused_saying_why(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Damaged, empty, disguised and oversized workbooks are refused, each naming why;
+    a small file that unpacks to gigabytes (a "zip bomb") before anything unpacks it."""
+    import zipfile
+
+    from tests.workbook import xlsx
+
+    good = xlsx({"S": [["Keyword", "Campaign"], ["tap", "C1"]]})
+    broken = tmp_path / "broken.xlsx"
+    with zipfile.ZipFile(broken, "w") as archive, \
+            zipfile.ZipFile(io.BytesIO(good)) as source:
+        for part in source.namelist():
+            archive.writestr(part, b"<worksheet><sheetData><row><c" if "sheet1" in part
+                             else source.read(part))
+    assert error_of(broken).startswith("broken.xlsx: the workbook cannot be read (")
+    assert error_of(broken).endswith("open it and save the sheet as CSV (UTF-8)")
+    empty = tmp_path / "empty.xlsx"
+    empty.write_bytes(xlsx({"S": []}))
+    assert error_of(empty) == "empty.xlsx: the workbook has no worksheet holding cells"
+    partial = tmp_path / "partial.xlsx"
+    partial.write_bytes(good[: len(good) // 3])
+    assert error_of(partial) == (
+        "partial.xlsx: this is named as a spreadsheet workbook but holds no worksheet (a "
+        "damaged or partial download?); open it and save the sheet as CSV (UTF-8), or "
+        "download it again")
+    legacy = tmp_path / "old.xls"   # a compound file's signature, then nothing Excel wrote
+    legacy.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 600)
+    assert error_of(legacy).startswith("old.xls: the workbook cannot be read (")
+    monkeypatch.setenv("TOPICLAB_MAX_UPLOAD_MB", "1")
+    bomb = tmp_path / "bomb.xlsx"
+    bomb.write_bytes(xlsx({"S": [["Keyword", "Campaign"], ["a" * 8_000_000, "C1"]]}))
+    assert bomb.stat().st_size < 2**20
+    assert error_of(bomb) == (
+        "bomb.xlsx: the workbook unpacks to 7.63 MB, more than 5.00 MB (5 times "
+        "TOPICLAB_MAX_UPLOAD_MB); save the sheet as CSV and import that")
 
 
 def test_a_compressed_csv_is_refused_naming_its_compression(tmp_path: Path) -> None:
@@ -1165,8 +1233,8 @@ def test_a_keyword_planner_download_is_one_campaign_of_its_ideas(tmp_path: Path)
 
 def test_a_zip_is_refused_saying_what_it_holds(tmp_path: Path) -> None:
     """A ZIP was refused as "a ZIP archive or an Excel workbook", whatever it was: a zipped
-    report (Microsoft Advertising zips every download) is named as an archive to extract,
-    a workbook as a sheet to save as CSV."""
+    report (Microsoft Advertising zips every download) is named as an archive to extract;
+    a workbook is read as one (`test_an_excel_download_is_read_as_its_csv_is`)."""
     import zipfile
 
     report = tmp_path / "report.zip"
@@ -1176,10 +1244,10 @@ def test_a_zip_is_refused_saying_what_it_holds(tmp_path: Path) -> None:
         "report.zip: this is a ZIP archive (it holds 'Keyword Performance Report.csv'), which "
         "cannot be imported as it is; extract it and import the CSV or Parquet files inside "
         "(a folder of them is one import)")
-    book = tmp_path / "terms.bin"  # a workbook by its parts, whatever its name
+    book = tmp_path / "terms.bin"  # a workbook by its parts, whatever its name: read as one
     with zipfile.ZipFile(book, "w") as archive:
         archive.writestr("xl/workbook.xml", "<workbook/>")
-    assert "spreadsheet workbook (Excel or OpenDocument)" in error_of(book)
+    assert error_of(book).startswith("terms.bin: the workbook cannot be read (")
 
 def test_corrupt_parquet(tmp_path: Path) -> None:
     path = tmp_path / "broken.parquet"

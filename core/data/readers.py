@@ -38,7 +38,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from core.data import encodings, files
+from core.data import encodings, files, workbooks
 from core.data.columns import (
     DECIMAL_COMMA_NAMES,
     KEYWORD_NAMES,
@@ -56,7 +56,8 @@ from core.errors import InputError, counted, plural
 from core.plain_text import hidden_characters, hidden_pattern, visible_text
 
 PLANTED_SUFFIX = "planted.parquet"  # core.data.demo.planted_path: never read from a folder
-SUPPORTED_SUFFIXES = (".csv", ".tsv", ".tab", ".txt", ".parquet", ".pq")
+WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xlsb", ".xls", ".ods")
+SUPPORTED_SUFFIXES = (".csv", ".tsv", ".tab", ".txt", ".parquet", ".pq", *WORKBOOK_SUFFIXES)
 DELIMITERS = (",", "\t", ";", "|")
 # The days a date may be: those Python's `datetime.date` holds (pandas reads a CSV's
 # "10000-01-01" as no date, Arrow and pandas hold years far outside these).
@@ -399,6 +400,12 @@ def _read_one(data: bytes, name: str, encoding: str | None = None) -> ReadResult
         raise InputError("the file is empty (0 bytes)", file=name)
     if data[:4] == b"PAR1":
         raw = _read_parquet(data, name)
+    elif workbooks.is_workbook(data):
+        text, notes = workbooks.sheet_text(data, name)
+        del data
+        raw = _read_delimited(text, name, typed=True)
+        del text
+        raw.warnings[:0] = notes
     elif data[:4] == b"PK\x03\x04":
         raise InputError(_zip_refusal(data, name), file=name)
     elif kind := _compressed_kind(data):
@@ -417,19 +424,18 @@ def _read_one(data: bytes, name: str, encoding: str | None = None) -> ReadResult
 
 
 def _zip_refusal(data: bytes, name: str) -> str:
-    """Why a ZIP file is refused, by what it holds: a spreadsheet (an Excel workbook's parts
-    are `xl/…`, an OpenDocument one's `content.xml`; or its name says so) is saved as CSV;
-    another archive (Microsoft Advertising zips every report it downloads) is extracted.
-    Only the archive's directory is read, never a member."""
+    """Why a ZIP file that is no workbook (`workbooks.is_workbook`) is refused: named as a
+    workbook, it is a damaged one; another archive (Microsoft Advertising zips every report
+    it downloads) is extracted. Only the archive's directory is read, never a member."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             names = archive.namelist()
     except (zipfile.BadZipFile, OSError, ValueError):  # a damaged or partial archive
         names = []
-    if (Path(name).suffix.lower() in _SPREADSHEET_SUFFIXES
-            or any(n.startswith("xl/") or n == "content.xml" for n in names)):
-        return ("this is a spreadsheet workbook (Excel or OpenDocument), which cannot be "
-                "imported; save the sheet as CSV (UTF-8) and import that")
+    if Path(name).suffix.lower() in WORKBOOK_SUFFIXES:
+        return ("this is named as a spreadsheet workbook but holds no worksheet (a damaged "
+                "or partial download?); open it and save the sheet as CSV (UTF-8), or "
+                "download it again")
     inside = [n for n in names if not n.endswith("/")]
     held = (f" (it holds {', '.join(repr(n) for n in inside[:3])}"
             f"{', …' if len(inside) > 3 else ''})" if inside else "")
@@ -437,7 +443,6 @@ def _zip_refusal(data: bytes, name: str) -> str:
             "and import the CSV or Parquet files inside (a folder of them is one import)")
 
 
-_SPREADSHEET_SUFFIXES = {".xlsx", ".xlsm", ".xlsb", ".xltx", ".ods"}
 
 
 # The first bytes of compressed files: a gzip of a CSV was refused as "NUL bytes (binary
@@ -635,7 +640,10 @@ def _month_number(word: str) -> int | None:
     return months.pop() if len(months) == 1 else None
 
 
-def _read_delimited(text: str, name: str) -> _RawTable:
+def _read_delimited(text: str, name: str, *, typed: bool = False) -> _RawTable:
+    """One delimited file's cells. `typed`: the text of a workbook's sheet
+    (`core.data.workbooks`), whose numbers are typed cells written with a decimal point,
+    so its number style is not guessed from its headers' language."""
     start = text[:65_536]
     head = [line.rstrip("\r\n") for line in _physical_lines(start)[:_HEAD_LINES]]
     blank_lead = next((i for i, line in enumerate(head) if line.strip()), len(head))
@@ -689,7 +697,8 @@ def _read_delimited(text: str, name: str) -> _RawTable:
     def cells_of(index: int) -> pd.Series:  # "str", still in Arrow
         return columns[index].to_pandas()
 
-    decimal_comma, style_warnings = _number_style(header, matched, cells_of, lines, name)
+    decimal_comma, style_warnings = ((False, []) if typed else
+                                     _number_style(header, matched, cells_of, lines, name))
     _check_rivals(header, matched, cells_of, lines, name, decimal_comma)
     values = {column: cells_of(index) for column, index in matched.items()}
     table = pa.table(columns, names=[str(i) for i in range(layout.width)])

@@ -1,0 +1,138 @@
+"""Spreadsheet workbooks (Excel .xlsx/.xls, OpenDocument .ods) as the text the reader reads.
+
+Google Ads, Microsoft Advertising and Amazon Ads all offer their reports as Excel
+downloads (Amazon's by default). A workbook's first worksheet becomes tab-separated text,
+one line per sheet row, so that a report's title and range lines, its totals rows and an
+account export's settings rows are read exactly as in the CSV download; sheet row N is
+line N of every message. Cells keep their types: numbers are written with a decimal
+point whatever the workbook's language (`typed` for the reader), dates as ISO days.
+python-calamine (Rust's calamine) reads the sheet; the parts of an .xlsx/.ods are first
+checked for their unpacked size, so a small file that unpacks to gigabytes is refused
+before anything is read.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import zipfile
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from core.config import max_upload_bytes
+from core.data.files import megabytes
+from core.errors import InputError
+
+# Signatures: the ZIP container of .xlsx and .ods, and the compound file of .xls (and of a
+# password-protected .xlsx, which Excel encrypts into one).
+ZIP_MAGIC = b"PK\x03\x04"
+COMPOUND_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+# A workbook's parts may unpack to this many times the largest file an import accepts
+# (`TOPICLAB_MAX_UPLOAD_MB`): sheet XML repeats its markup around every cell, ~5-15x a
+# report's CSV, while a "zip bomb" unpacks to thousands of times its size.
+UNPACKED_PER_UPLOAD = 5
+_LINE_BREAKS = str.maketrans({"\r": " ", "\n": " ", "\u2028": " ", "\u2029": " "})
+
+
+def is_workbook(data: bytes) -> bool:
+    """Whether the bytes are an .xlsx/.ods (a ZIP holding a workbook's parts) or a compound
+    file (.xls, or an encrypted .xlsx)."""
+    if data.startswith(COMPOUND_MAGIC):
+        return True
+    if not data.startswith(ZIP_MAGIC):
+        return False
+    names = _zip_names(data)
+    return any(n.startswith("xl/") or n == "content.xml" for n in names)
+
+
+def sheet_text(data: bytes, name: str) -> tuple[str, list[str]]:
+    """The first worksheet holding cells as tab-separated text, and warnings naming the
+    other worksheets that hold cells (left alone: one sheet is one file's rows)."""
+    from python_calamine import CalamineError, CalamineWorkbook, PasswordError
+
+    if data.startswith(ZIP_MAGIC):
+        _check_unpacked_size(data, name)
+    try:
+        book = CalamineWorkbook.from_filelike(io.BytesIO(data))
+        sheets = [meta.name for meta in book.sheets_metadata
+                  if str(meta.typ).endswith("WorkSheet")]
+        filled = [(sheet, book.get_sheet_by_name(sheet)) for sheet in sheets]
+        filled = [(sheet, cells) for sheet, cells in filled if cells.height and cells.width]
+        if not filled:
+            raise InputError("the workbook has no worksheet holding cells", file=name)
+        (first, cells), others = filled[0], [sheet for sheet, _ in filled[1:]]
+        text = _as_text(cells.to_python(skip_empty_area=False))
+    except PasswordError:
+        raise InputError("the workbook is password-protected; save it without a password "
+                         "(or save the sheet as CSV) and import that", file=name) from None
+    except CalamineError as err:
+        raise InputError(f"the workbook cannot be read ({err}); open it and save the sheet as "
+                         "CSV (UTF-8)", file=name) from None
+    notes = [f"{name}: worksheet {first!r} read; {len(others)} other worksheet"
+             f"{'s' if len(others) > 1 else ''} left alone "
+             f"({', '.join(repr(s) for s in others[:3])}{', …' if len(others) > 3 else ''}): "
+             "save each as a file of its own to import it"] if others else []
+    return text, notes
+
+
+def _zip_names(data: bytes) -> list[str]:
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            return archive.namelist()
+    except (zipfile.BadZipFile, OSError, ValueError):  # a damaged or partial archive
+        return []
+
+
+def _check_unpacked_size(data: bytes, name: str) -> None:
+    """Refuse a workbook whose parts unpack to more than `UNPACKED_PER_UPLOAD` uploads."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        unpacked = sum(info.file_size for info in archive.infolist())
+    limit = UNPACKED_PER_UPLOAD * max_upload_bytes()
+    if unpacked > limit:
+        raise InputError(f"the workbook unpacks to {megabytes(unpacked)}, more than "
+                         f"{megabytes(limit)} ({UNPACKED_PER_UPLOAD} times "
+                         "TOPICLAB_MAX_UPLOAD_MB); save the sheet as CSV and import that",
+                         file=name)
+
+
+def _as_text(rows: list[list[Any]]) -> str:
+    """Rows as tab-separated lines. Until the header (the first row of two or more cells)
+    each row stops at its last cell, so a report's title line is a line of its own; from
+    the header on every row is as wide as the header (cells beyond it are kept when they
+    hold something, for the reader to refuse). An empty row is an empty line."""
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter="\t", lineterminator="\n")
+    width = None
+    for row in rows:
+        cells = [_cell_text(value) for value in row]
+        filled = len(cells)
+        while filled and not cells[filled - 1]:
+            filled -= 1
+        if not filled:
+            out.write("\n")
+            continue
+        if width is None and sum(bool(c) for c in cells) >= 2:
+            width = filled
+        writer.writerow(cells[:max(filled, width)] if width else cells[:filled])
+    return out.getvalue()
+
+
+def _cell_text(value: Any) -> str:
+    """A cell as the CSV download writes it: whole numbers without ".0", other numbers
+    with a decimal point, days as ISO dates, line breaks as spaces (row N stays line N)."""
+    if isinstance(value, str):
+        return value.translate(_LINE_BREAKS)
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float):
+        if math.isfinite(value) and value.is_integer() and abs(value) < 2**53:
+            return str(int(value))
+        return repr(value)
+    if isinstance(value, datetime):
+        return value.date().isoformat() if value.time() == time() else value.isoformat(" ")
+    if isinstance(value, date | time):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return str(value)
+    return "" if value is None else str(value)
