@@ -1203,6 +1203,22 @@ def test_an_amazon_ads_search_term_report_is_read(tmp_path: Path) -> None:
     assert frame["conversions"].tolist() == [2.0, 0.0]
     assert frame["date"].dt.strftime("%Y-%m-%d").tolist() == ["2026-11-01", "2026-11-02"]
     assert result.currency == "USD" and result.warnings == []
+    # Amazon's default download, Excel: typed days and numbers, the same rows
+    from datetime import date
+
+    from tests.workbook import xlsx
+
+    rows = [next(csv.reader([line])) for line in text.splitlines()]
+    for row, day in zip(rows[1:], (date(2026, 11, 1), date(2026, 11, 2)), strict=True):
+        row[0] = day
+        row[8:10] = [int(row[8]), int(row[9])]
+        row[11] = float(row[11].lstrip("$"))
+        row[13] = int(row[13])
+    book = tmp_path / "Sponsored_Products_Search_term_report.xlsx"
+    book.write_bytes(xlsx({"Sponsored Product Search Term R": rows}))
+    from_book = read_paths([book]).frame
+    pd.testing.assert_frame_equal(from_book.drop(columns="source_file"),
+                                  frame.drop(columns="source_file"))
 
 
 def test_a_keyword_planner_download_is_one_campaign_of_its_ideas(tmp_path: Path) -> None:

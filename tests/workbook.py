@@ -2,7 +2,8 @@
 
 No dependency writes workbooks (python-calamine only reads them), so a test's workbook is
 the smallest package Excel itself opens (ECMA-376: content types, the package and workbook
-relationships, the workbook, one XML part per worksheet). Numbers are number cells,
+relationships, the workbook, its styles, one XML part per worksheet). Numbers are number
+cells, days are numbers in Excel's built-in date format (serial days from 1899-12-30),
 everything else an inline string, as a report's export has them.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from datetime import date
 from xml.sax.saxutils import escape
 
 _MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
@@ -28,6 +30,8 @@ def _column(index: int) -> str:
 
 
 def _cell(reference: str, value: object) -> str:
+    if isinstance(value, date):  # style 1: number format 14, Excel's short date
+        return f'<c r="{reference}" s="1"><v>{(value - date(1899, 12, 30)).days}</v></c>'
     if isinstance(value, int | float) and not isinstance(value, bool):
         return f'<c r="{reference}"><v>{value!r}</v></c>'
     return (f'<c r="{reference}" t="inlineStr"><is><t xml:space="preserve">'
@@ -54,6 +58,7 @@ def xlsx(sheets: dict[str, list[list[object]]]) -> bytes:
             f'<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.'
             'relationships+xml"/><Default Extension="xml" ContentType="application/xml"/>'
             f'<Override PartName="/xl/workbook.xml" ContentType="{_TYPE}.sheet.main+xml"/>'
+            f'<Override PartName="/xl/styles.xml" ContentType="{_TYPE}.styles+xml"/>'
             f"{overrides}</Types>",
         "_rels/.rels":
             f'<Relationships xmlns="{_RELS}"><Relationship Id="rId1" '
@@ -66,7 +71,13 @@ def xlsx(sheets: dict[str, list[list[object]]]) -> bytes:
             f'<Relationships xmlns="{_RELS}">'
             + "".join(f'<Relationship Id="rId{i}" Type="{_DOC}/worksheet" '
                       f'Target="worksheets/sheet{i}.xml"/>' for i in range(1, count + 1))
-            + "</Relationships>",
+            + f'<Relationship Id="rId{count + 1}" Type="{_DOC}/styles" Target="styles.xml"/>'
+            "</Relationships>",
+        "xl/styles.xml":
+            f'<styleSheet xmlns="{_MAIN}"><fonts count="1"><font/></fonts><fills count="1">'
+            '<fill/></fills><borders count="1"><border/></borders><cellStyleXfs count="1">'
+            '<xf/></cellStyleXfs><cellXfs count="2"><xf numFmtId="0"/>'
+            '<xf numFmtId="14" applyNumberFormat="1"/></cellXfs></styleSheet>',
         **{f"xl/worksheets/sheet{i}.xml": _sheet(rows)
            for i, rows in enumerate(sheets.values(), start=1)},
     }
