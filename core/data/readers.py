@@ -24,7 +24,6 @@ import re
 import stat
 import threading
 import unicodedata
-import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -427,11 +426,7 @@ def _zip_refusal(data: bytes, name: str) -> str:
     """Why a ZIP file that is no workbook (`workbooks.is_workbook`) is refused: named as a
     workbook, it is a damaged one; another archive (Microsoft Advertising zips every report
     it downloads) is extracted. Only the archive's directory is read, never a member."""
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            names = archive.namelist()
-    except (zipfile.BadZipFile, OSError, ValueError):  # a damaged or partial archive
-        names = []
+    names = workbooks.zip_names(data)
     if Path(name).suffix.lower() in WORKBOOK_SUFFIXES:
         return ("this is named as a spreadsheet workbook but holds no worksheet (a damaged "
                 "or partial download?); open it and save the sheet as CSV (UTF-8), or "

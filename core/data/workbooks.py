@@ -42,7 +42,7 @@ def is_workbook(data: bytes) -> bool:
         return True
     if not data.startswith(ZIP_MAGIC):
         return False
-    names = _zip_names(data)
+    names = zip_names(data)
     return any(n.startswith("xl/") or n == "content.xml" for n in names)
 
 
@@ -76,7 +76,9 @@ def sheet_text(data: bytes, name: str) -> tuple[str, list[str]]:
     return text, notes
 
 
-def _zip_names(data: bytes) -> list[str]:
+def zip_names(data: bytes) -> list[str]:
+    """The names in a ZIP's directory (none for a damaged or partial one); nothing is
+    unpacked."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             return archive.namelist()
