@@ -438,8 +438,6 @@ def _zip_refusal(data: bytes, name: str) -> str:
             "and import the CSV or Parquet files inside (a folder of them is one import)")
 
 
-
-
 # The first bytes of compressed files: a gzip of a CSV was refused as "NUL bytes (binary
 # data, or UTF-16 or UTF-32 without a byte-order mark)", naming the wrong cause.
 _COMPRESSED = {b"\x1f\x8b": "gzip", b"\xfd7zXZ\x00": "xz", b"\x28\xb5\x2f\xfd": "zstd",
