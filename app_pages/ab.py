@@ -32,16 +32,16 @@ if len(scored) < 2:
     st.stop()
 
 held = ui.aliases()
-defaults = [held.get("production"), held.get("candidate")]
-if moved := ui.follow_aliases(("ab_a", "ab_b"), tuple(defaults)):
+if moved := ui.follow_aliases(("ab_a", "ab_b"), (held.get("production"),
+                                                 held.get("candidate"))):
     st.info(ui.message_text(moved))
+models = ui.models_table()
+first, second = ab.default_pair(models[models["model_id"].isin(scored)])
 left, right = st.columns(2)
-model_a = ui.selectbox("A (production)", scored, index=scored.index(defaults[0])
-                       if defaults[0] in scored else 0, key="ab_a", format_func=ui.model_label,
-                       container=left)
-model_b = ui.selectbox("B (candidate)", scored, index=scored.index(defaults[1])
-                       if defaults[1] in scored else 1, key="ab_b", format_func=ui.model_label,
-                       container=right)
+model_a = ui.selectbox("A (production)", scored, index=scored.index(first), key="ab_a",
+                       format_func=ui.model_label, container=left)
+model_b = ui.selectbox("B (candidate)", scored, index=scored.index(second), key="ab_b",
+                       format_func=ui.model_label, container=right)
 if model_a == model_b:
     st.warning("Pick two different models.")
     st.stop()

@@ -411,6 +411,27 @@ def test_compare_aligns_production_with_the_candidate_or_the_newest_other(
     assert ab.default_pair(table.iloc[[2]]) == ("prod", None)
 
 
+def test_ab_starts_with_a_model_of_productions_dataset(two_models_home, second_model,
+                                                       tmp_path):
+    """With no candidate, A/B's B was the second scored model in the list, a newer model
+    of another dataset, so the page opened on "A/B compares models of one dataset"; it
+    starts with the newest other scored model of production's dataset. Compare's pair too,
+    which otherwise asked to confirm comparing across datasets."""
+    from core.serve import score
+
+    production = registry.alias("production")
+    ingest.import_paths([demo_subset(tmp_path / "shop.parquet", 60)], "shop")
+    other = train.train(train.TrainSpec(dataset="shop", k=2, params={"iterations": 20,
+                                                                     "seed": 1})).model_id
+    score.score_dataset(other)
+    assert registry.alias("candidate") is None
+    at = ok(page("ab"))
+    assert (picker(at, "ab_a").value, picker(at, "ab_b").value) == (production, second_model)
+    table = registry.metrics_table()
+    assert ab.default_pair(table) == (production, second_model)
+    assert table["model_id"].iloc[0] == other   # the newest, passed over
+
+
 def test_compare_and_ab_picks_follow_a_promotion(two_models_home, second_model):
     """After a promotion Compare's Model A went on naming the replaced production model
     (and A/B's A the same): the picks start again from the new aliases, and say so."""

@@ -115,12 +115,16 @@ def alignment(a: registry.LoadedModel, b: registry.LoadedModel) -> dict:
 
 def default_pair(table: pd.DataFrame) -> tuple[str | None, str | None]:
     """Which two models of `registry.metrics_table` (newest first) a comparison starts
-    with: A the production model, B the candidate, else the newest other model. Compare
-    started with the newest model as A, so a new candidate stood as A against itself or
-    an old run. (None, None) without models; B is None with one model."""
+    with: A the production model, B the candidate, else the newest other model of A's
+    dataset, else the newest other model. Compare started with the newest model as A, so
+    a new candidate stood as A against itself or an old run; and A/B started against a
+    newer model of another dataset, with the error that it compares one dataset's models.
+    (None, None) without models; B is None with one model."""
     if table.empty:
         return None, None
     ids = table["model_id"].tolist()
+    dataset = (table.set_index("model_id")["dataset"].to_dict() if "dataset" in table
+               else dict.fromkeys(ids))
 
     def holding(alias: str) -> str | None:
         named = table.loc[table["aliases"].str.split(", ").map(lambda a: alias in a),
@@ -130,7 +134,8 @@ def default_pair(table: pd.DataFrame) -> tuple[str | None, str | None]:
     a = holding("production") or ids[0]
     b = holding("candidate")
     if b is None or b == a:
-        b = next((m for m in ids if m != a), None)
+        others = [m for m in ids if m != a]
+        b = next((m for m in others if dataset[m] == dataset[a]), others[0] if others else None)
     return a, b
 
 
