@@ -5,7 +5,7 @@ import plotly.express as px
 import streamlit as st
 
 import ui
-from core.data import auth, export
+from core.data import auth, export, keyword_files, readers
 from core.errors import counted, plural
 from core.model import actions, brand
 from core.model.neighbors import MIN_SIMILARITY
@@ -101,8 +101,21 @@ with ui.friendly_errors():
                             # the data's own words (Sony's exports were shown the demo's)
                             placeholder="\n".join(lookup.example_keywords())
                             or "emergency plumber\nblocked drain\nwater heater repair")
-        if text.strip():
-            result = lookup.keywords(score.split_keywords(text), n, min_terms=int(min_terms),
+        upload = st.file_uploader(
+            "…or a file of them", key="lookup_keyword_file",
+            type=[suffix.lstrip(".") for suffix in readers.SUPPORTED_SUFFIXES],
+            help="A Keyword Planner download or an export of one campaign (CSV, Excel: its "
+                 "keyword column), or a list, one keyword per line. It is used instead of "
+                 "the box above.")
+        keywords = None
+        if upload is not None:
+            keywords, notes = keyword_files.keywords_of_file(upload.getvalue(), upload.name)
+            for note in notes:
+                st.caption(ui.markdown_text(note))
+        elif text.strip():
+            keywords = score.split_keywords(text)
+        if keywords is not None:
+            result = lookup.keywords(keywords, n, min_terms=int(min_terms),
                                      min_similarity=float(min_similarity))
 
 if result is None:

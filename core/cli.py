@@ -307,7 +307,9 @@ ENCODING_HELP = ("encoding of text files without a byte-order mark, e.g. utf-8, 
                  "(Shift-JIS), euc_jp, cp1252 (Latin-1); default: auto, which reads UTF-8 or "
                  "a checked guess and refuses when unsure")
 KEYWORDS = (arg("--text", help='keywords of a new campaign: "kw1, kw2, …"'),
-            arg("--file", help="a text file with one keyword per line"),
+            arg("--file", help="a file of the new campaign's keywords: one per line, or "
+                               "an export of one campaign (a Keyword Planner download, CSV "
+                               "or Excel: its keyword column)"),
             arg("--encoding", help=f"for --file: {ENCODING_HELP}"))
 SPARK_MASTER = arg("--spark-master", help="Spark master URL for --engine spark (default: "
                                           "$TOPICLAB_SPARK_MASTER, else local[*])")
@@ -622,19 +624,18 @@ def _encoding_only_with_file(args: argparse.Namespace) -> None:
 
 
 def _keywords_from(args: argparse.Namespace) -> list[str]:
-    from core.data import encodings, files
+    from core.data import files, keyword_files
     from core.serve import score
-    if args.file:  # a regular file within the import limit, decoded as imports are
-        text, warnings = encodings.decode(
+    if args.file:  # a regular file within the import limit: an export, or a list
+        keywords, warnings = keyword_files.keywords_of_file(
             files.read_limited(files.given_path(args.file), args.file), args.file,
             args.encoding)
         for warning in warnings:
             print(f"warning: {printable(warning)}", file=sys.stderr)
     elif args.text is not None:
-        text = args.text
+        keywords = score.split_keywords(args.text)
     else:
         raise TopicLabError("give a campaign id, --text \"kw1, kw2\" or --file PATH")
-    keywords = score.split_keywords(text)
     if not keywords:  # it was the Lookup page's "No keywords were given: paste one …"
         raise InputError(f"--file {args.file} holds no keyword: give one keyword per line"
                          if args.file else f"--text {args.text!r:.80} holds no keyword: give "

@@ -78,7 +78,7 @@ def test_topics_draws_pyldavis_offline(app, tmp_path):
 
 
 def test_lookup_shows_neighbours_and_actions(app, tmp_path):
-    url, _ = app
+    url, home = app
     outside: list[str] = []
     with browser_page(outside) as page:
         page.goto(f"{url}/lookup")
@@ -92,6 +92,21 @@ def test_lookup_shows_neighbours_and_actions(app, tmp_path):
         page.screenshot(path=str(tmp_path / "lookup.png"), full_page=True)
         ids = [c for c in cells if c.startswith("C0")]
         assert len(ids) == 10 and "C00002" not in ids  # one id per neighbour, not itself
+        # a new campaign from a Keyword Planner download of C00002's own keywords (UTF-16,
+        # its title and range lines): C00002 is its nearest campaign
+        terms = [row["term"] for row in ok_json(cli(
+            "sql", "SELECT DISTINCT term FROM terms WHERE campaign_id = 'C00002' "
+            "AND term_type = 'keyword' ORDER BY term", home=home))["data"]]
+        planner = tmp_path / "Keyword Stats 2026-12-05 at 09_20_11.csv"
+        planner.write_text("Keyword Stats 2026-12-05 at 09_20_11\nDec 1, 2025 - Nov 30, 2026\n"
+                           "Keyword\tCurrency\tAvg. monthly searches\n"
+                           + "".join(f"{t}\tUSD\t1K – 10K\n" for t in terms), "utf-16")
+        page.get_by_text("New campaign").click()
+        page.locator("input[type=file]").set_input_files(str(planner))
+        page.get_by_role("heading", name="Most similar campaigns").wait_for(timeout=60_000)
+        cells = grid_cells(page, 0)
+        assert next(c for c in cells if c.startswith("C0")) == "C00002", cells
+        assert page.locator("[data-testid='stException']").count() == 0
     assert outside == []
 
 

@@ -292,6 +292,32 @@ def test_keyword_options_holding_no_keyword_are_named(trained_home, tmp_path) ->
         assert file.stderr == f"error: --file {blank} holds no keyword: give one keyword per line\n"
 
 
+def test_a_keyword_planner_download_or_a_campaigns_export_gives_the_keywords(trained_home,
+                                                                             tmp_path) -> None:
+    """`--file` took every line as a keyword: a Keyword Planner download gave its title,
+    range line and tab-separated header as keywords, an export its header and every
+    column. A file the importer reads gives its keyword column; a plain list (a "Keyword"
+    header line or not) is one keyword per line; an export of several campaigns is
+    refused, since a new campaign's keywords are one campaign's."""
+    ideas = ["emergency plumber", "blocked drain", "water heater repair"]
+    planner = tmp_path / "Keyword Stats 2026-12-05 at 09_20_11.csv"
+    planner.write_text("Keyword Stats 2026-12-05 at 09_20_11\nDec 1, 2025 - Nov 30, 2026\n"
+                       "Keyword\tCurrency\tAvg. monthly searches\tCompetition\n"
+                       + "".join(f"{idea}\tUSD\t1K – 10K\tHigh\n" for idea in ideas),
+                       "utf-16")
+    listed = tmp_path / "keywords.txt"
+    listed.write_text("Keyword\n" + "\n".join(ideas) + "\n")
+    typed = ok_json(cli("fingerprint", "--text", ", ".join(ideas), home=trained_home))
+    for path in (planner, listed):
+        assert ok_json(cli("fingerprint", "--file", str(path), home=trained_home)) == typed
+    export = tmp_path / "export.csv"
+    export.write_text("Campaign,Keyword\nC1,emergency plumber\nC2,blocked drain\n")
+    refused = cli("suggest", "--file", str(export), home=trained_home)
+    assert (refused.returncode, refused.stderr) == (
+        1, f"error: {export}: the file holds 2 campaigns ('C1', 'C2'): a new campaign's "
+           "keywords are one campaign's; look a stored one up, or give one campaign's file\n")
+
+
 def test_train_and_promote_through_the_quality_gate(trained_home):
     """`promote` applies the pipeline's gate against production: a model much worse than it
     is refused (nothing moves, nothing is scored or audited) unless `--force`."""
