@@ -5,11 +5,11 @@ import plotly.express as px
 import streamlit as st
 
 import ui
-from core.data import auth, export, keyword_files, readers
+from core.data import auth, export, readers
 from core.errors import counted, plural
 from core.model import actions, brand
 from core.model.neighbors import MIN_SIMILARITY
-from core.serve import brand_lists, registry, review, score
+from core.serve import brand_lists, keyword_files, registry, review, score
 from core.serve.lookup import NEIGHBOR_COLUMNS
 
 

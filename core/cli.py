@@ -624,8 +624,8 @@ def _encoding_only_with_file(args: argparse.Namespace) -> None:
 
 
 def _keywords_from(args: argparse.Namespace) -> list[str]:
-    from core.data import files, keyword_files
-    from core.serve import score
+    from core.data import files
+    from core.serve import keyword_files, score
     if args.file:  # a regular file within the import limit: an export, or a list
         keywords, warnings = keyword_files.keywords_of_file(
             files.read_limited(files.given_path(args.file), args.file), args.file,

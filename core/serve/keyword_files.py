@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from core.data import encodings, readers
 from core.errors import InputError, counted
+from core.serve.score import split_keywords
 
 # What the reader says of a text with no table of terms in it: a list of keywords.
 _NOT_A_TABLE = ("no term column", "has no header row")
@@ -22,8 +23,6 @@ def keywords_of_file(data: bytes, name: str, encoding: str | None = None
                      ) -> tuple[list[str], list[str]]:
     """(keywords, warnings) of one new campaign's file. An export of several campaigns is
     refused: its keywords are not one campaign's."""
-    from core.serve.score import split_keywords
-
     try:
         read = readers.read_bytes(data, name, encoding=encoding)
     except InputError as err:
