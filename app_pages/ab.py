@@ -23,10 +23,14 @@ def neighbour_overlap(model_a: str, model_b: str) -> dict:
 
 
 scored = ui.scored_model_ids()
-if len(scored) < 2:
+models = ui.models_table()
+scored_models = models[models["model_id"].isin(scored)]
+# two scored models of one dataset: production on the demo and a model of one's own import
+# opened on "A/B compares models of one dataset"
+if scored_models.empty or scored_models.groupby("dataset").size().max() < 2:
     active = ui.active_dataset()
-    st.info("A/B needs two scored models: a production model and a candidate. Run the "
-            "pipeline (`python -m core pipeline --dataset "
+    st.info("A/B needs two scored models of one dataset: a production model and a "
+            "candidate. Run the pipeline (`python -m core pipeline --dataset "
             f"{shlex.quote(active[0]) if active else 'NAME'} "
             "--from FILE`) or promote a model to *candidate* on the Compare page.")
     st.stop()
@@ -35,8 +39,7 @@ held = ui.aliases()
 if moved := ui.follow_aliases(("ab_a", "ab_b"), (held.get("production"),
                                                  held.get("candidate"))):
     st.info(ui.message_text(moved))
-models = ui.models_table()
-first, second = ab.default_pair(models[models["model_id"].isin(scored)])
+first, second = ab.default_pair(scored_models)
 left, right = st.columns(2)
 model_a = ui.selectbox("A (production)", scored, index=scored.index(first), key="ab_a",
                        format_func=ui.model_label, container=left)

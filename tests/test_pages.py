@@ -411,12 +411,12 @@ def test_compare_aligns_production_with_the_candidate_or_the_newest_other(
     assert ab.default_pair(table.iloc[[2]]) == ("prod", None)
 
 
-def test_ab_starts_with_a_model_of_productions_dataset(two_models_home, second_model,
-                                                       tmp_path):
+def test_ab_starts_with_a_model_of_productions_dataset(trained_home, tmp_path):
     """With no candidate, A/B's B was the second scored model in the list, a newer model
     of another dataset, so the page opened on "A/B compares models of one dataset"; it
     starts with the newest other scored model of production's dataset. Compare's pair too,
-    which otherwise asked to confirm comparing across datasets."""
+    which otherwise asked to confirm comparing across datasets. With one scored model per
+    dataset (production on the demo, one of one's own import) it says what A/B needs."""
     from core.serve import score
 
     production = registry.alias("production")
@@ -424,12 +424,23 @@ def test_ab_starts_with_a_model_of_productions_dataset(two_models_home, second_m
     other = train.train(train.TrainSpec(dataset="shop", k=2, params={"iterations": 20,
                                                                      "seed": 1})).model_id
     score.score_dataset(other)
+    at = ok(page("ab"))
+    assert [i.value for i in at.info] == [
+        "A/B needs two scored models of one dataset: a production model and a candidate. Run "
+        "the pipeline (`python -m core pipeline --dataset demo --from FILE`) or promote a "
+        "model to *candidate* on the Compare page."]
+    second_model = train.train(train.TrainSpec(dataset="demo", k=FAST_K,
+                                               params={"iterations": 20, "seed": 2})).model_id
+    score.score_dataset(second_model)
+    other_again = train.train(train.TrainSpec(dataset="shop", k=2, params={
+        "iterations": 20, "seed": 3})).model_id
+    score.score_dataset(other_again)
     assert registry.alias("candidate") is None
     at = ok(page("ab"))
     assert (picker(at, "ab_a").value, picker(at, "ab_b").value) == (production, second_model)
     table = registry.metrics_table()
     assert ab.default_pair(table) == (production, second_model)
-    assert table["model_id"].iloc[0] == other   # the newest, passed over
+    assert table["model_id"].iloc[0] == other_again   # the newest, passed over
 
 
 def test_compare_and_ab_picks_follow_a_promotion(two_models_home, second_model):
