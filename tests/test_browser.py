@@ -101,7 +101,7 @@ def test_lookup_shows_neighbours_and_actions(app, tmp_path):
         planner.write_text("Keyword Stats 2026-12-05 at 09_20_11\nDec 1, 2025 - Nov 30, 2026\n"
                            "Keyword\tCurrency\tAvg. monthly searches\n"
                            + "".join(f"{t}\tUSD\t1K – 10K\n" for t in terms), "utf-16")
-        page.get_by_text("New campaign").click()
+        page.locator("[data-testid=stButtonGroup]").get_by_text("New campaign").click()
         page.locator("input[type=file]").set_input_files(str(planner))
         page.get_by_role("heading", name="Most similar campaigns").wait_for(timeout=60_000)
         cells = grid_cells(page, 0)
