@@ -988,6 +988,9 @@ def test_a_workbook_that_cannot_be_read_is_refused_saying_why(
         "partial.xlsx: this is named as a spreadsheet workbook but holds no worksheet (a "
         "damaged or partial download?); open it and save the sheet as CSV (UTF-8), or "
         "download it again")
+    protected = error_of(FIXTURES / "workbooks" / "protected.xlsx")  # Excel's password
+    assert protected == ("protected.xlsx: the workbook is password-protected; save it "
+                         "without a password (or save the sheet as CSV) and import that")
     legacy = tmp_path / "old.xls"   # a compound file's signature, then nothing Excel wrote
     legacy.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 600)
     assert error_of(legacy).startswith("old.xls: the workbook cannot be read (")

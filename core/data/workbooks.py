@@ -63,10 +63,10 @@ def sheet_text(data: bytes, name: str) -> tuple[str, list[str]]:
             raise InputError("the workbook has no worksheet holding cells", file=name)
         (first, cells), others = filled[0], [sheet for sheet, _ in filled[1:]]
         text = _as_text(cells.to_python(skip_empty_area=False))
-    except PasswordError:
-        raise InputError("the workbook is password-protected; save it without a password "
-                         "(or save the sheet as CSV) and import that", file=name) from None
-    except CalamineError as err:
+    except (PasswordError, CalamineError) as err:
+        if isinstance(err, PasswordError) or _is_encrypted(data):
+            raise InputError("the workbook is password-protected; save it without a password "
+                             "(or save the sheet as CSV) and import that", file=name) from None
         raise InputError(f"the workbook cannot be read ({err}); open it and save the sheet as "
                          "CSV (UTF-8)", file=name) from None
     notes = [f"{name}: worksheet {first!r} read; {len(others)} other worksheet"
@@ -74,6 +74,14 @@ def sheet_text(data: bytes, name: str) -> tuple[str, list[str]]:
              f"({', '.join(repr(s) for s in others[:3])}{', …' if len(others) > 3 else ''}): "
              "save each as a file of its own to import it"] if others else []
     return text, notes
+
+
+def _is_encrypted(data: bytes) -> bool:
+    """An .xlsx saved with a password: a compound file holding the streams
+    "EncryptionInfo" and "EncryptedPackage" (MS-OFFCRYPTO), which calamine cannot tell
+    from any other file it does not know ("Cannot detect file format")."""
+    return (data.startswith(COMPOUND_MAGIC)
+            and "EncryptedPackage".encode("utf-16-le") in data)
 
 
 def zip_names(data: bytes) -> list[str]:
