@@ -23,9 +23,13 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from core.data import auth, currencies, datasets, export, store
+from core.data import auth, currencies, datasets, export, readers, store
 from core.errors import Controls, TopicLabError, counted, plural
 from core.serve import registry
+
+# What the uploaders take: every file the importer reads (Explore's import, Lookup's
+# keywords of a new campaign).
+UPLOAD_TYPES = [suffix.lstrip(".") for suffix in readers.SUPPORTED_SUFFIXES]
 
 
 def generation() -> str:

@@ -5,7 +5,7 @@ import streamlit as st
 
 import ui
 from core import config
-from core.data import auth, datasets, encodings, ingest, readers, sandbox
+from core.data import auth, datasets, encodings, ingest, sandbox
 from core.errors import TopicLabError, counted
 
 st.title("Explore")
@@ -54,7 +54,7 @@ with st.expander("Import files as a new dataset version", expanded=active is Non
             "Keyword or search-term reports from Google Ads, Microsoft Advertising or "
             "Amazon Ads, or CSV / TSV / Excel / Parquet files",
             accept_multiple_files=True,
-            type=[suffix.lstrip(".") for suffix in readers.SUPPORTED_SUFFIXES],
+            type=ui.UPLOAD_TYPES,
             help="Reports as downloaded, as CSV or Excel (extract a zipped one first); a "
                  "Google Ads Editor export or Microsoft Advertising bulk file (their keyword "
                  "rows); a Keyword Planner download (one campaign). Several files are one "

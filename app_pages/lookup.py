@@ -5,7 +5,7 @@ import plotly.express as px
 import streamlit as st
 
 import ui
-from core.data import auth, export, readers
+from core.data import auth, export
 from core.errors import counted, plural
 from core.model import actions, brand
 from core.model.neighbors import MIN_SIMILARITY
@@ -103,7 +103,7 @@ with ui.friendly_errors():
                             or "emergency plumber\nblocked drain\nwater heater repair")
         upload = st.file_uploader(
             "…or a file of them", key="lookup_keyword_file",
-            type=[suffix.lstrip(".") for suffix in readers.SUPPORTED_SUFFIXES],
+            type=ui.UPLOAD_TYPES,
             help="A Keyword Planner download or an export of one campaign (CSV, Excel: its "
                  "keyword column), or a list, one keyword per line. It is used instead of "
                  "the box above.")
