@@ -297,8 +297,11 @@ def test_a_keyword_planner_download_or_a_campaigns_export_gives_the_keywords(tra
     """`--file` took every line as a keyword: a Keyword Planner download gave its title,
     range line and tab-separated header as keywords, an export its header and every
     column. A file the importer reads gives its keyword column; a plain list (a "Keyword"
-    header line or not) is one keyword per line; an export of several campaigns is
-    refused, since a new campaign's keywords are one campaign's."""
+    header line or not, or a workbook's column, which was refused as "NUL bytes") is one
+    keyword per line; an export of several campaigns is refused, since a new campaign's
+    keywords are one campaign's."""
+    from tests.workbook import xlsx
+
     ideas = ["emergency plumber", "blocked drain", "water heater repair"]
     planner = tmp_path / "Keyword Stats 2026-12-05 at 09_20_11.csv"
     planner.write_text("Keyword Stats 2026-12-05 at 09_20_11\nDec 1, 2025 - Nov 30, 2026\n"
@@ -307,8 +310,10 @@ def test_a_keyword_planner_download_or_a_campaigns_export_gives_the_keywords(tra
                        "utf-16")
     listed = tmp_path / "keywords.txt"
     listed.write_text("Keyword\n" + "\n".join(ideas) + "\n")
+    sheet = tmp_path / "keywords.xlsx"   # a column of them, no header: read as the list
+    sheet.write_bytes(xlsx({"Ideas": [[idea] for idea in ideas]}))
     typed = ok_json(cli("fingerprint", "--text", ", ".join(ideas), home=trained_home))
-    for path in (planner, listed):
+    for path in (planner, listed, sheet):
         assert ok_json(cli("fingerprint", "--file", str(path), home=trained_home)) == typed
     export = tmp_path / "export.csv"
     export.write_text("Campaign,Keyword\nC1,emergency plumber\nC2,blocked drain\n")

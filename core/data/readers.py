@@ -402,9 +402,8 @@ def _read_one(data: bytes, name: str, encoding: str | None = None) -> ReadResult
     elif workbooks.is_workbook(data):
         text, notes = workbooks.sheet_text(data, name)
         del data
-        raw = _read_delimited(text, name, typed=True)
+        raw = _read_delimited(text, name, notes=notes, typed=True)
         del text
-        raw.warnings[:0] = notes
     elif data[:4] == b"PK\x03\x04":
         raise InputError(_zip_refusal(data, name), file=name)
     elif kind := _compressed_kind(data):
@@ -413,9 +412,10 @@ def _read_one(data: bytes, name: str, encoding: str | None = None) -> ReadResult
     else:
         text, encoding_warnings = _decode(data, name, encoding)
         del data  # the cells are in Arrow from here on: neither the bytes (when this was
-        raw = _read_delimited(text, name)  # their last holder) nor the text are held
-        del text  # through the cleaning (266 MB of a 133 MB file's peak)
-        raw.warnings[:0] = encoding_warnings
+        # their last holder) nor the text are held through the cleaning (266 MB of a 133 MB
+        # file's peak)
+        raw = _read_delimited(text, name, notes=encoding_warnings)
+        del text
     currencies = _currencies(raw, name)
     frame, warnings = _canonical_frame(raw, name)
     return ReadResult(frame, [name], raw.warnings + warnings, {name: raw.format},
@@ -633,10 +633,24 @@ def _month_number(word: str) -> int | None:
     return months.pop() if len(months) == 1 else None
 
 
-def _read_delimited(text: str, name: str, *, typed: bool = False) -> _RawTable:
-    """One delimited file's cells. `typed`: the text of a workbook's sheet
-    (`core.data.workbooks`), whose numbers are typed cells written with a decimal point,
-    so its number style is not guessed from its headers' language."""
+class NoTermTable(InputError):
+    """A text that holds no table of terms: no header row, or no column a term is read from.
+    Carries the `text` as read (decoded, or a workbook's sheet) and the `warnings` of
+    reading it, for a caller that reads such a text otherwise: a list of keywords, one per
+    line (`core.serve.keyword_files`)."""
+
+    def __init__(self, message: str, *, text: str, warnings: list[str], file: str,
+                 line: int | None = None) -> None:
+        super().__init__(message, file=file, line=line)
+        self.text, self.warnings = text, warnings
+
+
+def _read_delimited(text: str, name: str, *, notes: Sequence[str] = (),
+                    typed: bool = False) -> _RawTable:
+    """One delimited file's cells; `notes` (of decoding it) lead its warnings. `typed`: the
+    text of a workbook's sheet (`core.data.workbooks`), whose numbers are typed cells
+    written with a decimal point, so its number style is not guessed from its headers'
+    language."""
     start = text[:65_536]
     head = [line.rstrip("\r\n") for line in _physical_lines(start)[:_HEAD_LINES]]
     blank_lead = next((i for i, line in enumerate(head) if line.strip()), len(head))
@@ -649,7 +663,8 @@ def _read_delimited(text: str, name: str, *, typed: bool = False) -> _RawTable:
         skip, title, range_line = _preamble(head[blank_lead:])
     skip += blank_lead
     if skip >= len(head) or not head[skip].strip():
-        raise InputError("the file has no header row (it is empty or blank)", file=name)
+        raise NoTermTable("the file has no header row (it is empty or blank)", text=text,
+                          warnings=list(notes), file=name)
     delimiter = hint.group(1) if hint else _sniff_delimiter(*_header_and_sample(start, skip))
 
     reader = _csv_rows(text, skip, delimiter)
@@ -666,10 +681,11 @@ def _read_delimited(text: str, name: str, *, typed: bool = False) -> _RawTable:
         said = (f" (split by {_DELIMITER_NAMES[delimiter]}, as the line {hint.group(0).strip()!r} "
                 "before it says: correct or remove that line if the file uses another "
                 "delimiter)" if hint else "")
-        raise InputError(
+        raise NoTermTable(
             f"no term column. Columns found: {', '.join(repr(h) for h in header)}{said}. "
             f"Accepted names for the term column: {accepted_names('term')}"
-            f"{_negative_list_note(header)}", file=name, line=skip + 1)
+            f"{_negative_list_note(header)}", text=text, warnings=list(notes), file=name,
+            line=skip + 1)
     layout = _Layout(name=name, skip=skip, delimiter=delimiter, width=len(header),
                      term_index=matched["term"], report=title is not None, header_end=header_end,
                      footer=microsoft is not None)
@@ -702,8 +718,8 @@ def _read_delimited(text: str, name: str, *, typed: bool = False) -> _RawTable:
         lines=lines, format=file_format, term_header=header[layout.term_index],
         cells=lambda at: _parquet_rows(table, at), table=table,
         report_date=_report_date(range_line),
-        warnings=_term_column_note(header, matched, name) + repeats + settings
-        + style_warnings,
+        warnings=[*notes, *_term_column_note(header, matched, name), *repeats, *settings,
+                  *style_warnings],
         decimal_comma=decimal_comma)
 
 

@@ -5,18 +5,17 @@ one campaign (CSV or Excel), or a plain list. `neighbors --file` and the Lookup 
 *New campaign* took every line of the file as a keyword, so a Keyword Planner download
 gave its title, its range line and its tab-separated header as keywords. A file the
 importer reads (`readers.read_bytes`: it has a term column) gives its term column, in
-file order, each keyword once; any other text is one keyword per line (or separated by
-commas, tabs or semicolons, as pasted: `score.split_keywords`).
+file order, each keyword once; a text with no table of terms (`readers.NoTermTable`: a
+plain file, or a workbook's sheet) is one keyword per line (or separated by commas, tabs
+or semicolons, as pasted: `score.split_keywords`). Any other refusal of the reader (a table
+of terms that is wrong) stands.
 """
 
 from __future__ import annotations
 
-from core.data import encodings, readers
+from core.data import readers
 from core.errors import InputError, counted
 from core.serve.score import split_keywords
-
-# What the reader says of a text with no table of terms in it: a list of keywords.
-_NOT_A_TABLE = ("no term column", "has no header row")
 
 
 def keywords_of_file(data: bytes, name: str, encoding: str | None = None
@@ -25,11 +24,8 @@ def keywords_of_file(data: bytes, name: str, encoding: str | None = None
     refused: its keywords are not one campaign's."""
     try:
         read = readers.read_bytes(data, name, encoding=encoding)
-    except InputError as err:
-        if not any(why in str(err) for why in _NOT_A_TABLE) or data.startswith(b"PAR1"):
-            raise   # a table of terms that is wrong: said, never read as lines
-        text, warnings = encodings.decode(data, name, encoding)
-        return split_keywords(text), warnings
+    except readers.NoTermTable as plain:  # a list (as text, or a workbook's column)
+        return split_keywords(plain.text), plain.warnings
     frame = read.frame
     campaigns = frame["campaign_id"].nunique()
     # that a file without a campaign column is one campaign is what is asked here
