@@ -56,9 +56,9 @@ with st.expander("Import files as a new dataset version", expanded=active is Non
             accept_multiple_files=True,
             type=ui.UPLOAD_TYPES,
             help="Reports as downloaded, as CSV or Excel (extract a zipped one first); a "
-                 "Google Ads Editor export or Microsoft Advertising bulk file (their keyword "
-                 "rows); a Keyword Planner download (one campaign). Several files are one "
-                 "version. docs/import.md lists what is read.",
+                 "Google Ads Editor export, or a Microsoft Advertising or Amazon Ads bulk "
+                 "file (their keyword rows); a Keyword Planner download (one campaign). "
+                 "Several files are one version. docs/import.md lists what is read.",
             key=f"import_files_{st.session_state['import_round']}",
         )
         st.text_input("Dataset name", key="import_name",

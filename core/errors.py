@@ -114,7 +114,7 @@ class InputError(TopicLabError):
             where.append(f"column {column!r}")
         prefix = ", ".join(where)
         super().__init__(f"{prefix}: {message}" if prefix else message)
-        self.file, self.line, self.column = file, line, column
+        self.message, self.file, self.line, self.column = message, file, line, column
 
 
 class NotFoundError(TopicLabError):

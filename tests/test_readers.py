@@ -962,6 +962,84 @@ def test_an_excel_download_is_read_as_its_csv_is(tmp_path: Path) -> None:
     assert read_paths([folder]).frame["term"].tolist() == ["tap", "drain"]
 
 
+def test_an_amazon_ads_bulk_file_gives_its_keyword_rows(tmp_path: Path) -> None:
+    """An Amazon Ads bulk file (Excel, its default) opens on a Portfolios worksheet, which
+    has no term column: the workbook was refused as "no term column". The first worksheet
+    holding a table of terms is read, here Sponsored Products', and there its Keyword rows
+    only (each row's kind is its "Entity"), with each row's campaign and ad group from the
+    "(Informational only)" columns: "Campaign Name" is filled on the campaign's own row."""
+    from tests.workbook import xlsx
+
+    header = ["Product", "Entity", "Operation", "Campaign ID", "Ad Group ID", "Keyword ID",
+              "Campaign Name", "Ad Group Name", "Campaign Name (Informational only)",
+              "Ad Group Name (Informational only)", "State", "Bid", "Keyword Text",
+              "Match Type", "Product Targeting Expression", "Impressions", "Clicks", "Spend",
+              "Sales", "Orders"]
+
+    def row(entity: str, **cells: object) -> list[object]:
+        cells = {"Product": "Sponsored Products", "Entity": entity, "Campaign ID": "1001",
+                 "Campaign Name (Informational only)": "SP - Drain", **cells}
+        return [cells.get(column, "") for column in header]
+
+    drains = {"Ad Group ID": "2001", "Ad Group Name (Informational only)": "Cleaners"}
+    products = [header,
+                row("Campaign", **{"Campaign Name": "SP - Drain"}),
+                row("Bidding Adjustment"),
+                row("Ad Group", **drains, **{"Ad Group Name": "Cleaners"}),
+                row("Product Ad", **drains),
+                row("Keyword", **drains, **{"Keyword Text": "drain cleaner gel",
+                                            "Match Type": "exact", "Impressions": 120,
+                                            "Clicks": 4, "Spend": 3.4, "Orders": 2}),
+                row("Negative Keyword", **drains, **{"Keyword Text": "free",
+                                                     "Match Type": "negativeExact"}),
+                row("Campaign Negative Keyword", **{"Keyword Text": "plumber jobs",
+                                                    "Match Type": "negativePhrase"}),
+                row("Product Targeting", **drains,
+                    **{"Product Targeting Expression": "close-match"}),
+                row("Keyword", **drains, **{"Keyword Text": "hair clog remover",
+                                            "Match Type": "broad", "Impressions": 80,
+                                            "Clicks": 2, "Spend": 1.4})]
+    portfolios = [["Product", "Entity", "Operation", "Portfolio ID", "Portfolio Name"],
+                  ["Portfolios", "Portfolio", "", "9", "Home"]]
+    search_terms = [["Campaign Name (Informational only)", "Customer Search Term"],
+                    ["SP - Drain", "drain gel"]]
+    path = tmp_path / "bulk-a1b2c3-20261130.xlsx"
+    path.write_bytes(xlsx({"Portfolios": portfolios, "Sponsored Products Campaigns": products,
+                           "SP Search Term Report": search_terms}))
+    result = read_paths([path])
+    frame = result.frame
+    assert frame["term"].tolist() == ["drain cleaner gel", "hair clog remover"]
+    assert frame["campaign_id"].tolist() == ["1001", "1001"]
+    assert frame["campaign_name"].tolist() == ["SP - Drain", "SP - Drain"]
+    assert frame["ad_group"].tolist() == ["Cleaners", "Cleaners"]
+    assert frame["match_type"].tolist() == ["exact", "broad"]
+    assert frame["clicks"].tolist() == [4, 2]
+    assert frame["cost"].tolist() == [3.4, 1.4]
+    assert frame["source_line"].tolist() == [6, 10]  # the worksheet's rows
+    assert result.format_by_file == {path.name: "amazon_ads_bulk"}
+    assert result.warnings == [
+        f"{path.name}: worksheet 'Sponsored Products Campaigns' read, the first holding a "
+        "column of terms; 2 other worksheets left alone ('Portfolios', 'SP Search Term "
+        "Report'): save each as a file of its own to import it",
+        f"{path.name}: 5 rows without a keyword skipped: an Amazon Ads bulk file lists "
+        "campaigns, ad groups, product ads, product targets and other settings on rows of "
+        "their own",
+        f"{path.name}: 2 negative keywords (type 'Negative Keyword', 'Campaign Negative "
+        "Keyword') dropped: they say what a campaign excludes, not what it targets"]
+    # a refusal in that worksheet names it: its line N is the worksheet's row N
+    products[5][header.index("Keyword Text")] = ""
+    path.write_bytes(xlsx({"Portfolios": portfolios, "Sponsored Products Campaigns": products}))
+    assert error_of(path).startswith(
+        f"{path.name}, worksheet 'Sponsored Products Campaigns', line 6, column 'Keyword "
+        "Text': ")
+    # with no worksheet holding a term column, the first one's refusal says so
+    path.write_bytes(xlsx({"Portfolios": portfolios, "Notes": [["read me", "later"]]}))
+    assert error_of(path).startswith(
+        f"{path.name}, line 1: no worksheet has a term column; the first, 'Portfolios': no "
+        "term column. Columns found: 'Product', 'Entity', 'Operation', 'Portfolio ID', "
+        "'Portfolio Name'.")
+
+
 def test_a_workbook_that_cannot_be_read_is_refused_saying_why(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Damaged, empty, disguised and oversized workbooks are refused, each naming why;

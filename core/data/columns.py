@@ -27,14 +27,18 @@ def normalise_name(name: str) -> str:
 # UI translations below are appended to each).
 _ENGLISH_ALIASES: dict[str, tuple[str, ...]] = {
     "campaign_id": ("campaign_id", "campaign id", "cid", "campaign"),
-    "campaign_name": ("campaign_name", "campaign name", "campaign"),
+    # Amazon Ads' bulk file names each row's campaign and ad group in its "(Informational
+    # only)" columns; "Campaign Name" and "Ad Group Name" are filled on their own rows only
+    "campaign_name": ("campaign name (informational only)", "campaign_name", "campaign name",
+                      "campaign"),
     "account": ("account", "account name", "customer", "customer name", "advertiser",
                 "advertiser name"),
-    "ad_group": ("ad_group", "ad group", "adgroup", "ad group name"),
+    "ad_group": ("ad group name (informational only)", "ad_group", "ad group", "adgroup",
+                 "ad group name"),
     # Amazon Ads' search term reports: "Customer Search Term" beside "Targeting" (the
-    # keyword or product target that matched)
+    # keyword or product target that matched); its bulk file: "Keyword Text"
     "term": ("term", "search term", "search_term", "customer search term", "search query",
-             "query", "keyword", "keywords", "text"),
+             "query", "keyword", "keywords", "keyword text", "text"),
     "term_type": ("term_type", "term type"),
     # Microsoft Advertising: the keyword's own (bid) match type, or the one that served;
     # Google Ads Editor's criterion type says "Exact", "Phrase", "Negative Broad" …

@@ -397,13 +397,12 @@ def _read_one(data: bytes, name: str, encoding: str | None = None) -> ReadResult
                          "rename the file", file=repr(name))
     if not data:
         raise InputError("the file is empty (0 bytes)", file=name)
+    sheet = None
     if data[:4] == b"PAR1":
         raw = _read_parquet(data, name)
     elif workbooks.is_workbook(data):
-        text, notes = workbooks.sheet_text(data, name)
+        raw, sheet = _read_workbook(data, name)
         del data
-        raw = _read_delimited(text, name, notes=notes, typed=True)
-        del text
     elif data[:4] == b"PK\x03\x04":
         raise InputError(_zip_refusal(data, name), file=name)
     elif kind := _compressed_kind(data):
@@ -416,10 +415,51 @@ def _read_one(data: bytes, name: str, encoding: str | None = None) -> ReadResult
         # file's peak)
         raw = _read_delimited(text, name, notes=encoding_warnings)
         del text
-    currencies = _currencies(raw, name)
-    frame, warnings = _canonical_frame(raw, name)
+    with _on_sheet(name, sheet):
+        currencies = _currencies(raw, name)
+        frame, warnings = _canonical_frame(raw, name)
     return ReadResult(frame, [name], raw.warnings + warnings, {name: raw.format},
                       next(iter(currencies)) if len(currencies) == 1 else None, currencies)
+
+
+def _read_workbook(data: bytes, name: str) -> tuple[_RawTable, str | None]:
+    """The cells of a workbook's first worksheet that holds a table of terms, and that
+    worksheet's name when the workbook has others (messages then name it). An Amazon Ads
+    bulk file opens on its portfolios, and a report saved with a notes sheet before it was
+    refused as "no term column". With no such worksheet the first one's refusal stands
+    (a keyword list typed as a column is read from it: `core.serve.keyword_files`)."""
+    sheets, texts = workbooks.sheet_texts(data, name)
+    named = len(sheets) > 1
+    refusal = None
+    for sheet, text in texts:
+        notes = workbooks.sheets_note(name, sheet, sheets)
+        try:
+            with _on_sheet(name, sheet if named else None):
+                return _read_delimited(text, name, notes=notes, typed=True), (
+                    sheet if named else None)
+        except NoTermTable as err:
+            refusal = refusal or err
+    assert refusal is not None  # `sheet_texts` refuses a workbook without worksheets
+    if named:
+        raise NoTermTable(f"no worksheet has a term column; the first, {sheets[0]!r}: "
+                          f"{refusal.message}", text=refusal.text, warnings=refusal.warnings,
+                          file=name, line=refusal.line)
+    raise refusal
+
+
+@contextlib.contextmanager
+def _on_sheet(name: str, sheet: str | None) -> Iterator[None]:
+    """A refusal of a workbook's cells names the worksheet (when it has several): its
+    line N is that worksheet's row N."""
+    try:
+        yield
+    except NoTermTable:
+        raise
+    except InputError as err:
+        if sheet is None or err.file != name:
+            raise
+        raise InputError(err.message, file=f"{name}, worksheet {sheet!r}", line=err.line,
+                         column=err.column) from None
 
 
 def _zip_refusal(data: bytes, name: str) -> str:
@@ -711,8 +751,8 @@ def _read_delimited(text: str, name: str, *, notes: Sequence[str] = (),
     _check_rivals(header, matched, cells_of, lines, name, decimal_comma)
     values = {column: cells_of(index) for column, index in matched.items()}
     table = pa.table(columns, names=[str(i) for i in range(layout.width)])
-    file_format = export or _report_format(title, delimiter, header[layout.term_index],
-                                           "microsoft_ads" if microsoft else "google_ads")
+    file_format = export[0] if export else _report_format(
+        title, delimiter, header[layout.term_index], "microsoft_ads" if microsoft else "google_ads")
     return _RawTable(
         values=values, headers={c: header[i] for c, i in matched.items()},
         lines=lines, format=file_format, term_header=header[layout.term_index],
@@ -870,38 +910,47 @@ def _without_repeated_header(columns: list[pa.ChunkedArray], lines: np.ndarray,
 # API's download) names each row's kind in its first column, "Type" ("Format Version",
 # "Campaign", "Keyword", "Campaign Negative Keyword" …), beside "Parent Id"
 # (learn.microsoft.com, Bulk File Schema): a file of one's own with a Type column is not one.
+# Amazon Ads' bulk file (Sponsored Products' bulksheet) names each row's kind in its
+# "Entity" column ("Campaign", "Ad Group", "Product Ad", "Keyword", "Negative Keyword",
+# "Product Targeting" …) beside "Operation", its keywords under "Keyword Text".
 _EXPORT_NOTE = {
     "google_ads_editor": "a Google Ads Editor export lists campaigns, ad groups, ads and "
                          "other settings on rows of their own",
     "microsoft_ads_bulk": "a Microsoft Advertising bulk file lists campaigns, ad groups, "
                           "ads and other settings on rows of their own",
+    "amazon_ads_bulk": "an Amazon Ads bulk file lists campaigns, ad groups, product ads, "
+                       "product targets and other settings on rows of their own",
 }
 
 
-def _account_export(header: list[str], matched: dict[str, int]) -> str | None:
-    """"google_ads_editor", "microsoft_ads_bulk" or None (`_EXPORT_NOTE`)."""
+def _account_export(header: list[str], matched: dict[str, int]) -> tuple[str, int] | None:
+    """The kind of account export (`_EXPORT_NOTE`) and its column that names each row's
+    kind (Google Ads Editor's: its keyword column, empty on settings rows), or None."""
     if ("match_type" in matched
             and normalise_name(header[matched["match_type"]]) == normalise_name("criterion type")):
-        return "google_ads_editor"
-    names = {normalise_name(cell) for cell in header}
-    if (normalise_name(header[0]) == "type" and normalise_name("parent id") in names
-            and normalise_name(header[matched["term"]]) == "keyword"):
-        return "microsoft_ads_bulk"
+        return "google_ads_editor", matched["term"]
+    names = [normalise_name(cell) for cell in header]
+    term = names[matched["term"]]
+    if names[0] == "type" and "parentid" in names and term == "keyword":
+        return "microsoft_ads_bulk", 0
+    if "entity" in names and "operation" in names and term == "keywordtext":
+        return "amazon_ads_bulk", names.index("entity")
     return None
 
 
 def _keyword_rows(columns: list[pa.ChunkedArray], lines: np.ndarray, layout: _Layout,
-                  export: str) -> tuple[list[pa.ChunkedArray], np.ndarray, list[str]]:
+                  export: tuple[str, int]) -> tuple[list[pa.ChunkedArray], np.ndarray, list[str]]:
     """An account export's keyword rows, and warnings counting the rows skipped: in a
     Google Ads Editor export those without a keyword (its negatives are dropped later, by
     their criterion type), in a bulk file those of another type, its negative keywords
     counted apart. Elsewhere a row without a term is still refused."""
-    if export == "google_ads_editor":
-        terms = pc.utf8_trim_whitespace(columns[layout.term_index])
+    kind, at = export
+    if kind == "google_ads_editor":
+        terms = pc.utf8_trim_whitespace(columns[at])
         other = pc.equal(terms, "").fill_null(True).to_numpy(zero_copy_only=False)
         negative = np.zeros_like(other)
     else:
-        kinds = pc.utf8_lower(pc.utf8_trim_whitespace(columns[0])).fill_null("")
+        kinds = pc.utf8_lower(pc.utf8_trim_whitespace(columns[at])).fill_null("")
         other = pc.not_equal(kinds, "keyword").to_numpy(zero_copy_only=False)
         negative = pc.match_substring(kinds, "negative keyword").to_numpy(zero_copy_only=False)
     drop = np.flatnonzero(other)
@@ -909,14 +958,14 @@ def _keyword_rows(columns: list[pa.ChunkedArray], lines: np.ndarray, layout: _La
         return columns, lines, []
     notes = []
     if negative.any():
-        types = pc.unique(columns[0].filter(pa.array(negative))).to_pylist()
+        types = pc.unique(columns[at].filter(pa.array(negative))).to_pylist()
         n = int(negative.sum())
         notes.append(f"{layout.name}: {counted(n, 'negative keyword')} (type "
                      f"{', '.join(repr(t) for t in types[:3])}) dropped: they say what a "
                      "campaign excludes, not what it targets")
     if (n := int(drop.size - negative.sum())):
         notes.insert(0, f"{layout.name}: {counted(n, 'row')} without a keyword skipped: "
-                        f"{_EXPORT_NOTE[export]}")
+                        f"{_EXPORT_NOTE[kind]}")
     columns, lines = _without_rows(columns, lines, drop)
     return columns, lines, notes
 

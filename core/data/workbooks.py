@@ -1,14 +1,14 @@
 """Spreadsheet workbooks (Excel .xlsx/.xls, OpenDocument .ods) as the text the reader reads.
 
 Google Ads, Microsoft Advertising and Amazon Ads all offer their reports as Excel
-downloads (Amazon's by default). A workbook's first worksheet becomes tab-separated text,
+downloads (Amazon's by default). Each worksheet holding cells becomes tab-separated text,
 one line per sheet row, so that a report's title and range lines, its totals rows and an
 account export's settings rows are read exactly as in the CSV download; sheet row N is
-line N of every message. Cells keep their types: numbers are written with a decimal
-point whatever the workbook's language (`typed` for the reader), dates as ISO days.
-python-calamine (Rust's calamine) reads the sheet; the parts of an .xlsx/.ods are first
-checked for their unpacked size, so a small file that unpacks to gigabytes is refused
-before anything is read.
+line N of every message. The reader reads the first worksheet that holds a table of terms.
+Cells keep their types: numbers are written with a decimal point whatever the workbook's
+language (`typed` for the reader), dates as ISO days. python-calamine (Rust's calamine)
+reads the sheets; the parts of an .xlsx/.ods are first checked for their unpacked size, so
+a small file that unpacks to gigabytes is refused before anything is read.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ import csv
 import io
 import math
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -46,34 +48,58 @@ def is_workbook(data: bytes) -> bool:
     return any(n.startswith("xl/") or n == "content.xml" for n in names)
 
 
-def sheet_text(data: bytes, name: str) -> tuple[str, list[str]]:
-    """The first worksheet holding cells as tab-separated text, and warnings naming the
-    other worksheets that hold cells (left alone: one sheet is one file's rows)."""
-    from python_calamine import CalamineError, CalamineWorkbook, PasswordError
+def sheet_texts(data: bytes, name: str) -> tuple[list[str], Iterator[tuple[str, str]]]:
+    """The names of the worksheets holding cells, in workbook order, and each one's
+    (name, tab-separated text) as it is asked for: the reader reads the first that holds a
+    table of terms (an Amazon Ads bulk file opens on its portfolios)."""
+    from python_calamine import CalamineWorkbook
 
     if data.startswith(ZIP_MAGIC):
         _check_unpacked_size(data, name)
-    try:
+    with _calamine_errors(data, name):
         book = CalamineWorkbook.from_filelike(io.BytesIO(data))
         sheets = [meta.name for meta in book.sheets_metadata
                   if str(meta.typ).endswith("WorkSheet")]
-        filled = [(sheet, book.get_sheet_by_name(sheet)) for sheet in sheets]
-        filled = [(sheet, cells) for sheet, cells in filled if cells.height and cells.width]
-        if not filled:
-            raise InputError("the workbook has no worksheet holding cells", file=name)
-        (first, cells), others = filled[0], [sheet for sheet, _ in filled[1:]]
-        text = _as_text(cells.to_python(skip_empty_area=False))
+        filled = [sheet for sheet in sheets
+                  if (cells := book.get_sheet_by_name(sheet)).height and cells.width]
+    if not filled:
+        raise InputError("the workbook has no worksheet holding cells", file=name)
+
+    def texts() -> Iterator[tuple[str, str]]:
+        for sheet in filled:
+            with _calamine_errors(data, name):
+                rows = book.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
+            yield sheet, _as_text(rows)
+
+    return filled, texts()
+
+
+def sheets_note(name: str, read: str, sheets: list[str]) -> list[str]:
+    """The warning that names the worksheet read and those left alone (none for a workbook
+    of one worksheet)."""
+    others = [sheet for sheet in sheets if sheet != read]
+    if not others:
+        return []
+    why = "" if read == sheets[0] else ", the first holding a column of terms"
+    return [f"{name}: worksheet {read!r} read{why}; {len(others)} other worksheet"
+            f"{'s' if len(others) > 1 else ''} left alone "
+            f"({', '.join(repr(s) for s in others[:3])}{', …' if len(others) > 3 else ''}): "
+            "save each as a file of its own to import it"]
+
+
+@contextmanager
+def _calamine_errors(data: bytes, name: str) -> Iterator[None]:
+    """calamine's refusals as messages that say what to do."""
+    from python_calamine import CalamineError, PasswordError
+
+    try:
+        yield
     except (PasswordError, CalamineError) as err:
         if isinstance(err, PasswordError) or _is_encrypted(data):
             raise InputError("the workbook is password-protected; save it without a password "
                              "(or save the sheet as CSV) and import that", file=name) from None
         raise InputError(f"the workbook cannot be read ({err}); open it and save the sheet as "
                          "CSV (UTF-8)", file=name) from None
-    notes = [f"{name}: worksheet {first!r} read; {len(others)} other worksheet"
-             f"{'s' if len(others) > 1 else ''} left alone "
-             f"({', '.join(repr(s) for s in others[:3])}{', …' if len(others) > 3 else ''}): "
-             "save each as a file of its own to import it"] if others else []
-    return text, notes
 
 
 def _is_encrypted(data: bytes) -> bool:
