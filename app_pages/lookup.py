@@ -6,7 +6,7 @@ import streamlit as st
 
 import ui
 from core.data import auth, export
-from core.errors import counted, plural
+from core.errors import InputError, counted, plural
 from core.model import actions, brand
 from core.model.neighbors import MIN_SIMILARITY
 from core.serve import brand_lists, keyword_files, registry, review, score
@@ -22,6 +22,16 @@ def _no_neighbours(min_terms: int, own_account_left_out: bool) -> str:
     undo = ["lower *Neighbours need at least … terms*" if min_terms else "",
             "show the own account's campaigns" if own_account_left_out else ""]
     return f"No campaign {why}: {' or '.join(u for u in undo if u)}."
+
+
+@st.cache_data(show_spinner="Reading the keyword file…", max_entries=4)
+def _keywords_of_file(data: bytes, name: str) -> tuple[list[str], list[str], str | None]:
+    """(keywords, notes, refusal) of an uploaded file, kept per file: every rerun (a
+    slider move) read it again, and an export of many campaigns again to be refused."""
+    try:
+        return (*keyword_files.keywords_of_file(data, name), None)
+    except InputError as err:
+        return [], [], str(err)
 
 
 st.title("Campaign lookup")
@@ -109,7 +119,9 @@ with ui.friendly_errors():
                  "the box above.")
         keywords = None
         if upload is not None:
-            keywords, notes = keyword_files.keywords_of_file(upload.getvalue(), upload.name)
+            keywords, notes, refusal = _keywords_of_file(upload.getvalue(), upload.name)
+            if refusal:
+                raise InputError(refusal)
             for note in notes:
                 st.caption(ui.markdown_text(note))
         elif text.strip():

@@ -107,6 +107,12 @@ def test_lookup_shows_neighbours_and_actions(app, tmp_path):
         cells = grid_cells(page, 0)
         assert next(c for c in cells if c.startswith("C0")) == "C00002", cells
         assert page.locator("[data-testid='stException']").count() == 0
+        # an export of two campaigns is refused, saying so, in place of the neighbours
+        export = tmp_path / "two campaigns.csv"
+        export.write_text("Campaign,Keyword\nPlumbing,drain\nRoofing,roof repair\n")
+        page.locator("input[type=file]").set_input_files(str(export))
+        page.get_by_text("the file holds 2 campaigns").wait_for(timeout=60_000)
+        assert page.get_by_role("heading", name="Most similar campaigns").count() == 0
     assert outside == []
 
 
