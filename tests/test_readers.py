@@ -837,6 +837,37 @@ def test_an_excel_serial_date_is_refused_naming_the_likely_cause(tmp_path: Path)
     assert error_of(path) == "serial.csv, line 2, column 'date': '2024-13-45' is not a date"
 
 
+def test_days_written_as_numbers_are_read_in_one_order(tmp_path: Path) -> None:
+    """Read cell by cell, "13/04/2024" was 13 April and "03/04/2024" in the same column
+    4 March, and a German "01.05.2024" 5 January. The order a cell proves holds for the
+    column; a column proving both is refused; where no cell tells, dots and translated
+    headers mean day first, and otherwise month first is read with a warning."""
+    def days(name: str, header: str, cells: list[str]) -> tuple[list[str], list[str]]:
+        body = f"Keyword,Campaign,{header}\n" + "".join(f"k{i},C1,{c}\n"
+                                                      for i, c in enumerate(cells))
+        result = read_paths([write(tmp_path / name, body)])
+        return result.frame["date"].dt.strftime("%Y-%m-%d").fillna("").tolist(), result.warnings
+
+    assert days("uk.csv", "Date", ["03/04/2024", "13/04/2024 10:30"]) == (
+        ["2024-04-03", "2024-04-13"], [])
+    assert days("us.csv", "Day", ["03/04/2024", "04/13/2024"]) == (
+        ["2024-03-04", "2024-04-13"], [])
+    assert days("de.csv", "Datum", ["01.05.2024", "02-05-24"]) == (
+        ["2024-05-01", "2024-05-02"], [])
+    assert days("dots.csv", "Date", ["01.05.2024"]) == (["2024-05-01"], [])
+    assert days("iso.csv", "Date", ["2024-05-01", "--"]) == (["2024-05-01", ""], [])
+    assert days("unsure.csv", "Date", ["03/04/2024", "04/05/2024"]) == (
+        ["2024-03-04", "2024-04-05"],
+        ["unsure.csv: column 'Date': no day tells whether days such as '03/04/2024' are "
+         "month first or day first; read month first (MM/DD/YYYY, as in the US). If they "
+         "are day first, write them as YYYY-MM-DD and import the file again"])
+    write(tmp_path / "both.csv", "Keyword,Campaign,Date\na,C1,13/04/2024\nb,C1,01/01/2024\n"
+          "c,C1,04/13/2024\n")
+    assert error_of(tmp_path / "both.csv") == (
+        "both.csv, line 4, column 'Date': days are written both day first ('13/04/2024', "
+        "line 2) and month first ('04/13/2024', line 4); write them as YYYY-MM-DD")
+
+
 def test_csv_and_parquet_dates_have_the_same_years(tmp_path: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -1013,6 +1044,7 @@ def test_an_amazon_ads_bulk_file_gives_its_keyword_rows(tmp_path: Path) -> None:
     assert frame["campaign_name"].tolist() == ["SP - Drain", "SP - Drain"]
     assert frame["ad_group"].tolist() == ["Cleaners", "Cleaners"]
     assert frame["match_type"].tolist() == ["exact", "broad"]
+    assert frame["term_type"].tolist() == ["keyword", "keyword"]
     assert frame["clicks"].tolist() == [4, 2]
     assert frame["cost"].tolist() == [3.4, 1.4]
     assert frame["source_line"].tolist() == [6, 10]  # the worksheet's rows

@@ -183,8 +183,11 @@ RIVAL_CHECKED = ("impressions", "clicks", "cost", "conversions")
 # Input names of the term column that say what kind of term it holds.
 SEARCH_TERM_NAMES = frozenset({"searchterm", "customersearchterm", "searchquery", "query"} | {
     normalise_name(a) for names in UI_LANGUAGE_ALIASES.values() for a in names["search_term"]})
-KEYWORD_NAMES = frozenset({"keyword", "keywords"} | {
+KEYWORD_NAMES = frozenset({"keyword", "keywords", "keywordtext"} | {
     normalise_name(a) for names in UI_LANGUAGE_ALIASES.values() for a in names["keyword"]})
+# The date column's English names: under a translated one ("Datum", "Jour") days written
+# as numbers are day first (`core.data.readers`)
+ENGLISH_DATE_NAMES = frozenset(normalise_name(a) for a in _ENGLISH_ALIASES["date"])
 
 # Header names only a decimal-comma UI language uses ("Klicks", "Coût"; not "Impr.",
 # which English shares): a file headed so writes one thousand two hundred thirty-four

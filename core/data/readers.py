@@ -40,6 +40,7 @@ import pyarrow.parquet as pq
 from core.data import encodings, files, workbooks
 from core.data.columns import (
     DECIMAL_COMMA_NAMES,
+    ENGLISH_DATE_NAMES,
     KEYWORD_NAMES,
     SEARCH_TERM_NAMES,
     accepted_names,
@@ -78,6 +79,9 @@ _EXACT_FLOAT_IDS = 2.0 ** 53
 
 # A day as Excel's serial number (days from 1899-12-30), 1927-05-18 to 2173-10-14.
 _EXCEL_SERIAL = re.compile(r"^[1-9]\d{4}(?:\.0*)?$")
+# A day written as numbers, day and month in either order, then the year (and a time):
+# "03/04/2024", "25.05.2024", "3-4-24 10:00" (`_days_in_one_order`)
+_NUMERIC_DAY = re.compile(r"^(\d{1,2})([./-])(\d{1,2})\2(\d{4}|\d{2})((?:[ T].*)?)$")
 _EXCEL_EPOCH = pd.Timestamp("1899-12-30")
 
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
@@ -1415,7 +1419,7 @@ def _canonical_frame(raw: _RawTable, name: str) -> tuple[pd.DataFrame, list[str]
                                              lines)
         else:
             columns[column] = pd.Series([None] * rows, dtype="Int64" if whole else "float64")
-    columns["date"] = _date_column(raw, fail)
+    columns["date"] = _date_column(raw, fail, warnings, name)
     columns["source_file"] = pd.Series([name] * rows, dtype="str")
     columns["source_line"] = pd.Series(lines, dtype="int64")
     # copy=False: a copy of every number, day and line column (each consolidated into one
@@ -2125,7 +2129,7 @@ def _shown(cell: Any) -> str:
     return repr(cell.item() if isinstance(cell, np.generic) else cell)
 
 
-def _date_column(raw: _RawTable, fail: _Fail) -> pd.Series:
+def _date_column(raw: _RawTable, fail: _Fail, warnings: list[str], name: str) -> pd.Series:
     rows = len(raw.lines)
     if "date" not in raw.values:
         day = raw.report_date if raw.report_date is not None else pd.NaT
@@ -2137,6 +2141,7 @@ def _date_column(raw: _RawTable, fail: _Fail) -> pd.Series:
         return values.dt.normalize().astype("datetime64[us]")
     text = pd.Series(_as_text(values), dtype="object").fillna("").str.strip()
     missing = text.str.casefold().isin(_NULL_TOKENS)
+    text = _days_in_one_order(text, raw, fail, warnings, name)
     days = _local_days(text.where(~missing, None))
     bad = np.flatnonzero((days.isna() & ~missing).to_numpy())
     if bad.size:
@@ -2150,6 +2155,47 @@ def _date_column(raw: _RawTable, fail: _Fail) -> pd.Series:
         raise fail(f"{text.iloc[at]!r} is not a date from {FIRST_DAY} to {LAST_DAY}", at,
                    "date")
     return days
+
+
+def _days_in_one_order(text: pd.Series, raw: _RawTable, fail: _Fail, warnings: list[str],
+                       name: str) -> pd.Series:
+    """Days written as numbers ("03/04/2024", "25.05.2024") rewritten month first, so that
+    every cell of the column is read in one order. Read cell by cell, "13/04/2024" was
+    13 April and "03/04/2024" in the same column 4 March, and the German "01.05.2024"
+    5 January. The order is the one a cell proves (a first number above 12 is a day, a
+    second one above 12 is); a column proving both is refused. Where no cell tells,
+    dotted days and days under a translated header (`Datum`, `Jour` …) are day first,
+    as in those languages, and others month first, with a warning that it is a guess."""
+    distinct = pd.Series(pd.unique(text), dtype="object")
+    parts = distinct.str.extract(_NUMERIC_DAY)
+    found = parts[0].notna().to_numpy()
+    if not found.any():
+        return text
+    first, second = parts[0].astype(float).to_numpy(), parts[2].astype(float).to_numpy()
+    proofs = {order: distinct[found & (a > 12) & (b <= 12)]
+              for order, a, b in (("day", first, second), ("month", second, first))}
+    at = {order: int(np.flatnonzero(text.to_numpy() == cells.iloc[0])[0])
+          for order, cells in proofs.items() if len(cells)}
+    if len(at) == 2:
+        raise fail(f"days are written both day first ({text.iloc[at['day']]!r}, line "
+                   f"{raw.lines[at['day']]}) and month first ({text.iloc[at['month']]!r}, "
+                   f"line {raw.lines[at['month']]}); write them as YYYY-MM-DD",
+                   max(at.values()), "date")
+    if at:
+        day_first = "day" in at
+    else:
+        header = raw.headers["date"]
+        local = normalise_name(header) not in ENGLISH_DATE_NAMES
+        day_first = local or bool((parts[1][found] == ".").all())
+        if not day_first:
+            example = distinct[found].iloc[0]
+            warnings.append(f"{name}: column {header!r}: no day tells whether days such "
+                            f"as {example!r} are month first or day first; read month first "
+                            "(MM/DD/YYYY, as in the US). If they are day first, write them "
+                            "as YYYY-MM-DD and import the file again")
+    day, month = (parts[0], parts[2]) if day_first else (parts[2], parts[0])
+    rewritten = month + "/" + day + "/" + parts[3] + parts[4]
+    return text.map(dict(zip(distinct[found], rewritten[found], strict=True))).fillna(text)
 
 
 def _serial_day_note(cell: str) -> str:
