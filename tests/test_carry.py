@@ -54,11 +54,18 @@ def test_pipeline_carries_human_names_to_the_retrained_model_marked_as_carried(h
     assert sorted(run["names"]["new_topics"]) == sorted(others)
     assert len(run["names"]["carried"]) == len(expected)
 
-    # Naming the topic again confirms it.
+    # Naming the topic again confirms it; it keeps where it came from, so the new topics
+    # stay marked after the last carried name is confirmed (every mark went with it).
+    for topic in expected["new_topic"].astype(int):
+        registry.set_topic_label(new_id, int(topic), by_topic[int(topic)]["name"])
     topic = int(expected["new_topic"].iloc[0])
-    registry.set_topic_label(new_id, topic, by_topic[topic]["name"])
     confirmed = {t.topic: t for t in naming.describe(registry.load(new_id))}[topic]
-    assert confirmed.confirmed and confirmed.carried_from is None
+    assert confirmed.confirmed and confirmed.carried_from == first.model_id
+    assert carry.new_topics(registry.load(new_id)) == others
+    # another name is a person's own: no longer carried
+    registry.set_topic_label(new_id, topic, "Drain cleaning")
+    renamed = {t.topic: t for t in naming.describe(registry.load(new_id))}[topic]
+    assert renamed.confirmed and renamed.carried_from is None
 
 
 def test_a_carried_name_never_doubles_a_name_the_new_model_has(two_models_home,

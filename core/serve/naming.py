@@ -7,7 +7,8 @@ the lookup use it. A topic's automatic name is its three most *relevant* words
 with every topic.
 
 A human name carried over from a previous model (`core.ops.carry`) keeps `carried_from`
-and is unconfirmed until someone names or confirms the topic.
+and is unconfirmed until someone confirms it (it keeps `carried_from`) or names the topic
+otherwise (it is then theirs).
 """
 
 from __future__ import annotations

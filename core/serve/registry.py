@@ -741,13 +741,18 @@ def set_topic_label(model_id: str, topic: int, label: str) -> str:
             _check_name_free(con, model_id, topic, label)
         pause("set_topic_label")
         store.mark_serving_change()
+        # a carried name confirmed as it is keeps where it came from: the Topics page marks
+        # the topics that match none of that model's (all such marks went with the last
+        # confirmation); a name given by a person is no longer "carried"
+        kept = con.execute("SELECT carried_from FROM topic_labels WHERE model_id = ? AND "
+                           "topic = ? AND label = ?", [model_id, topic, label]).fetchone()
         con.execute("DELETE FROM topic_labels WHERE model_id = ? AND topic = ?",
                     [model_id, topic])
-        if label:  # a name given (or confirmed) by a person is no longer "carried"
+        if label:
             con.execute("INSERT INTO topic_labels (model_id, topic, label, updated_at, "
                         "updated_by, carried_from, confirmed) VALUES (?, ?, ?, ?, ?, ?, true)",
                         [model_id, topic, label, audit.now(), auth.current_user().name,
-                         None])
+                         kept[0] if kept else None])
         audit.record(con, "label_topic", model_id, {"topic": topic, "label": label})
     return label
 
