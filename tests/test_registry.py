@@ -227,3 +227,20 @@ def test_topic_labels_show_in_topic_names(trained_home):
             pytest.raises(PermissionDenied, match=r"amy \(account manager\) may not"):
         registry.set_topic_label(model_id, 1, "Nope")
     assert store.query_one("SELECT count(*) FROM topic_labels")[0] == 1
+
+
+def test_a_model_trained_before_noun_forms_keeps_its_identity() -> None:
+    """A model trained before `TextConfig.noun_forms` saved no such key; read back its
+    config says False. Its identity (what `register_fitted` finds a copy by) is the one
+    it was given, and a model with noun forms is another."""
+    import numpy as np
+
+    from core.model.text import TextConfig
+
+    read_back = TextConfig(noun_forms=False).to_dict()
+    saved = {k: v for k, v in read_back.items() if k != "noun_forms"}
+    args = ("demo", 1, ["drain", "plumbing"], np.eye(2))
+    assert registry.model_identity("tomotopy", {"k": 2}, read_back, *args) == \
+        registry.model_identity("tomotopy", {"k": 2}, saved, *args)
+    assert registry.model_identity("tomotopy", {"k": 2}, TextConfig().to_dict(), *args) != \
+        registry.model_identity("tomotopy", {"k": 2}, saved, *args)

@@ -78,9 +78,40 @@ def test_config_refuses_counts_that_are_not_whole_and_numbers_that_are_not_finit
 
 # -- English ------------------------------------------------------------------------------
 def test_english_lemmas_and_stop_words():
-    assert en_tokens("running shoes") == ["run", "shoe"]
+    assert en_tokens("runs shoes") == ["run", "shoe"]
     tokens = en_tokens("cheapest plumbers near me")
     assert "me" not in tokens and "plumber" in tokens and "cheap" in tokens
+
+
+def test_english_nouns_keep_their_form_where_a_lemma_would_change_their_meaning(tmp_path):
+    """spaCy's lookup table lemmatises by form alone: every -ing form became its verb and
+    some plural nouns another word, so pet grooming met the wedding groom, accounting a
+    login account, and a tax campaign's topic read "taxis". Other words still become
+    their lemma. A config saved before `noun_forms` (an older model's) tokenises as its
+    model was trained, and a saved tokenizer keeps its setting."""
+    terms = ("pet grooming", "wedding venues", "accounting firm", "file taxes online",
+             "weed control", "data recovery", "social media marketing", "ceiling fan",
+             "reading glasses")
+    assert en_tokens(*terms) == [
+        "pet", "grooming", "wedding", "venue", "accounting", "firm", "file", "tax", "online",
+        "weed", "control", "data", "recovery", "social", "media", "marketing", "ceiling",
+        "fan", "reading", "glasses"]
+    assert en_tokens("emergency plumbers", "cheapest roofs", "ran") == [
+        "emergency", "plumber", "cheap", "roof", "run"]
+    assert en_tokens(*terms[:4], noun_forms=False) == [
+        "pet", "groom", "wed", "venue", "account", "firm", "file", "taxis", "online"]
+    saved = TextConfig(language="en").to_dict()
+    del saved["noun_forms"]
+    assert TextConfig.from_dict(saved, trained=True).noun_forms is False
+    assert TextConfig.from_dict(saved).noun_forms is True  # settings to train with
+    tokenizer = Tokenizer(TextConfig(language="en", noun_forms=False)).fit([["pet grooming"]])
+    folder = tokenizer.save(tmp_path).parent
+    state = json.loads((folder / "tokenizer.json").read_text())
+    del state["config"]["noun_forms"]  # as a model trained before the setting saved it
+    (folder / "tokenizer.json").write_text(json.dumps(state))
+    assert Tokenizer.load(tmp_path).transform(["pet grooming"]) == [["pet", "groom"]]
+    Tokenizer(TextConfig(language="en")).fit([["pet grooming"]]).save(tmp_path)
+    assert Tokenizer.load(tmp_path).transform(["pet grooming"]) == [["pet", "grooming"]]
 
 
 def test_english_drops_punctuation_numbers_short_tokens_and_user_stop_words():
@@ -99,7 +130,7 @@ def test_english_drops_punctuation_numbers_short_tokens_and_user_stop_words():
 ])
 def test_match_type_decorations_are_stripped(raw, clean):
     assert " ".join(strip_decorations(raw).split()) == clean
-    assert en_tokens(raw) == ["run", "shoe"]
+    assert en_tokens(raw) == ["running", "shoe"]
 
 
 @pytest.mark.parametrize("mark", [";", "|", "、", "・", "，", "｜"])
@@ -308,9 +339,9 @@ def test_corpus_groups_terms_by_campaign_and_filters_vocabulary():
     assert corpus.campaign_ids == ["c1", "c2", "c3"]
     assert corpus.campaign_names == ["C1", "C2", "C3"]
     assert corpus.subset([2]).campaign_names == ["C3"]
-    assert corpus.tokens[0] == ["run", "shoe", "trail", "run", "shoe", "shoe", "store"]
-    # words in only one campaign (plumber, hike, emergency...) are filtered by no_below=2
-    assert set(corpus.vocabulary) == {"run", "shoe", "trail", "store"}
+    assert corpus.tokens[0] == ["running", "shoe", "trail", "running", "shoe", "shoe", "store"]
+    # words in only one campaign (plumber, hiking, emergency...) are filtered by no_below=2
+    assert set(corpus.vocabulary) == {"running", "shoe", "trail", "store"}
     assert dict((corpus.dictionary[i], c) for i, c in corpus.bow[0])["shoe"] == 3
     strict = Corpus.from_frame(_frame(), TextConfig(language="en", no_below=1, no_above=0.5))
     assert "shoe" not in strict.vocabulary and "plumber" in strict.vocabulary  # shoe in 2/3
@@ -325,7 +356,7 @@ def test_weighting_repeats_tokens_by_log_impressions():
                                                       weight_by="impressions"))
     counts = {weighted.dictionary[i]: c for i, c in weighted.bow[0]}
     # "running shoes" 10 impr -> round(1 + log1p(10)) = 3; "trail running shoes" 100 -> 6
-    assert counts["trail"] == 6 and counts["run"] == 3 + 6
+    assert counts["trail"] == 6 and counts["running"] == 3 + 6
     assert weighted.tokens == plain.tokens  # the text itself is not weighted
     with pytest.raises(InputError, match="impressions"):
         Corpus.from_frame(_frame().drop(columns="impressions"),
@@ -371,7 +402,7 @@ def test_encode_new_tokens_reports_oov_share(tmp_path):
     assert loaded.vocabulary == corpus.vocabulary
     bows, oovs = loaded.encode_docs([["trail running shoes", "zebra crossing"]])
     assert oovs[0] == pytest.approx(2 / 5)
-    assert {loaded.dictionary[i] for i, _ in bows[0]} == {"trail", "run", "shoe"}
+    assert {loaded.dictionary[i] for i, _ in bows[0]} == {"trail", "running", "shoe"}
 
 
 def test_warm_fills_the_word_cache_and_changes_no_token():

@@ -970,7 +970,7 @@ class CampaignModel(BaseEstimator):
                         "text": manifest["text_config"]}
         settings = copy.deepcopy(dict(settings))  # the model's own, not its manifest's
         if settings.get("text") is not None:
-            settings["text"] = TextConfig.from_dict(settings["text"])
+            settings["text"] = TextConfig.from_dict(settings["text"], trained=True)
         model = cls(**settings)
         model._set_state(manifest, engine, encoder, counts, terms,
                          _checked_names(topic_names, int(manifest["k"])))

@@ -142,6 +142,9 @@ class TextConfig:
                                          # the neighbour score; see core.model.term_vectors
     word_vectors: bool = True            # keep word2vec's vectors for campaign vectors;
                                          # see core.model.campaign_vectors
+    noun_forms: bool = True              # English: -ing forms and plural-only nouns kept
+                                         # as written (`ENGLISH_NOUN_FORMS`); models
+                                         # trained without the setting keep it off
 
     def __post_init__(self) -> None:
         if isinstance(self.extra_stopwords, str):  # tuple("ab") would be ("a", "b")
@@ -178,13 +181,15 @@ class TextConfig:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TextConfig:
-        """Inverse of `to_dict`; unknown keys are an error that names them."""
+    def from_dict(cls, data: dict[str, Any], *, trained: bool = False) -> TextConfig:
+        """Inverse of `to_dict`; unknown keys are an error that names them. `trained`: the
+        config a model was trained with, which tokenises new text as its training text
+        was: one saved before `noun_forms` existed is without them."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
             raise InputError(f"TextConfig: unknown settings {unknown}; known are {sorted(known)}")
-        return cls(**data)
+        return cls(**{**({"noun_forms": False} if trained else {}), **data})
 
 
 def check_stopwords(words: Iterable[object]) -> tuple[str, ...]:
@@ -322,16 +327,20 @@ def strip_decorations(term: str) -> str:
 
 
 @lru_cache(maxsize=4)
-def load_nlp(language: str, ja_split_mode: str = "B"):
-    """The blank spaCy pipeline for a language, built once per process (loading is slow)."""
+def load_nlp(language: str, ja_split_mode: str = "B", noun_forms: bool = True):
+    """The blank spaCy pipeline for a language, built once per process (loading is slow).
+    `noun_forms`: English keeps `ENGLISH_NOUN_FORMS` as written (`TextConfig.noun_forms`)."""
     import spacy
 
     if language in LATIN_LANGUAGES:
         nlp = spacy.blank(language)
         nlp.add_pipe("lemmatizer", config={"mode": "lookup"})
         nlp.initialize()  # reads the lookup tables from spacy-lookups-data
+        table = nlp.get_pipe("lemmatizer").lookups.get_table("lemma_lookup")
         if language == "de":
-            _lower_case_nouns(nlp.get_pipe("lemmatizer").lookups.get_table("lemma_lookup"))
+            _lower_case_nouns(table)
+        if language == "en" and noun_forms:
+            _keep_noun_forms(table)
         # spaCy's 1M-character guard is for the parser and NER, which this pipeline has
         # not: a longer "word" (a pasted file of one line) is one token, not a traceback.
         nlp.max_length = 2**62
@@ -341,6 +350,33 @@ def load_nlp(language: str, ja_split_mode: str = "B"):
         return spacy.blank("ja", config={"nlp": {"tokenizer": {
             "@tokenizers": _JA_TOKENIZER, "split_mode": ja_split_mode}}})
     raise InputError(f"no text pipeline for language {language!r}")
+
+
+# English's lookup table lemmatises a word by its form alone: spaCy's rule lemmatizer
+# needs a tagger, which this pipeline has not (no model is downloaded). So every -ing form
+# is read as its verb, and a few plural nouns as another word. In keywords and titles these
+# are mostly nouns, and the merges change what a word means: "grooming" (pets) became
+# "groom" (weddings), "accounting" "account", "hosting" "host", "marketing" "market",
+# "wedding" "wed", "ceiling" "ceil", "taxes" "taxis", "weed" "wee", "data" "datum". Kept
+# as written: the table's -ing forms and these nouns, which have no singular of the same
+# meaning (plural-only nouns and Latin plurals used as mass nouns), or whose lemma is wrong.
+ENGLISH_NOUN_FORMS = {
+    "taxes": "tax", "weed": "weed",     # the table's errors ("taxis", "wee")
+    **{noun: noun for noun in (
+        "data", "media", "clothes", "glasses", "sunglasses", "goods", "pants", "shorts",
+        "trousers", "scissors", "pliers", "tongs", "tweezers", "savings", "premises",
+        "headquarters", "logistics", "electronics", "physics", "athletics", "arms")},
+}
+
+
+def _keep_noun_forms(table) -> None:
+    """English's -ing forms and `ENGLISH_NOUN_FORMS` as their own lemmas (or the
+    right one) in the pipeline's lookup table."""
+    for key, lemma in _lookup_table("en").items():
+        if key.endswith("ing") and lemma != key:
+            table.set(key, key)
+    for key, lemma in ENGLISH_NOUN_FORMS.items():
+        table.set(key, lemma)
 
 
 def _lower_case_nouns(table) -> None:
@@ -502,7 +538,7 @@ class Tokenizer:
             return [[w for w in t.split() if w.lower() not in stop] for t in terms]
         unique = list(dict.fromkeys(terms))  # keywords repeat a lot across campaigns
         cleaned = _clean_terms(unique)
-        nlp = load_nlp(language, cfg.ja_split_mode)
+        nlp = load_nlp(language, cfg.ja_split_mode, cfg.noun_forms)
         stop |= _stopwords(language)
         if language in LATIN_LANGUAGES:
             chunks = [_latin_chunks(text) for text in cleaned]
@@ -539,7 +575,7 @@ class Tokenizer:
         stop = ({unicodedata.normalize("NFKC", w).lower() for w in cfg.extra_stopwords}
                 | _stopwords(language))
         before = len(self.__dict__.get("_chunk_tokens", {}))
-        self._latin_words(load_nlp(language, cfg.ja_split_mode), stop, chunks)
+        self._latin_words(load_nlp(language, cfg.ja_split_mode, cfg.noun_forms), stop, chunks)
         return len(self.__dict__["_chunk_tokens"]) - before
 
     def _latin_words(self, nlp, stop: set[str],
@@ -617,7 +653,7 @@ class Tokenizer:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Tokenizer:
-        tokenizer = cls(TextConfig.from_dict(data["config"]))
+        tokenizer = cls(TextConfig.from_dict(data["config"], trained=True))
         tokenizer.language_ = data["language"]
         tokenizer.phrasegrams_ = dict(data.get("phrasegrams", {}))
         return tokenizer

@@ -264,7 +264,7 @@ def verdict(model_id: str, production_id: str | None, corpus=None, *,
     if corpus is None:
         from core.ops.train import build_corpus
         corpus, _ = build_corpus(record["dataset"], int(record["version"]),
-                                 TextConfig.from_dict(record["text_config"]))
+                                 TextConfig.from_dict(record["text_config"], trained=True))
     counts = word_counts(corpus)
     if production_model is not None and serves == record["dataset"]:
         production, damaged = production_model, None

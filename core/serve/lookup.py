@@ -394,7 +394,7 @@ class Lookup:
         tokenizer = self.model.encoder.tokenizer
         if not tokenizer.config.pretokenized:
             load_nlp(getattr(tokenizer, "language_", tokenizer.config.language),
-                     tokenizer.config.ja_split_mode)
+                     tokenizer.config.ja_split_mode, tokenizer.config.noun_forms)
             tokenizer.warm(self._term_file.table.column("term"))
 
     @cached_property

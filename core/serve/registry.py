@@ -175,6 +175,10 @@ def model_identity(engine_name: str, params: dict[str, Any], text_config: dict[s
     notebook opens, so `register_fitted` of that copy finds it."""
     import hashlib
 
+    # a model trained before `noun_forms` saved no such key, and tokenises without them:
+    # read back, its config says False, and its identity stays the one it was given
+    if text_config.get("noun_forms") is False:
+        text_config = {k: v for k, v in text_config.items() if k != "noun_forms"}
     digest = hashlib.sha256()
     for part in (engine_name, _json(params), _json(text_config), dataset, str(version),
                  "\n".join(vocabulary)):
