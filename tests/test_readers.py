@@ -1047,6 +1047,7 @@ def test_an_amazon_ads_bulk_file_gives_its_keyword_rows(tmp_path: Path) -> None:
     assert frame["term_type"].tolist() == ["keyword", "keyword"]
     assert frame["clicks"].tolist() == [4, 2]
     assert frame["cost"].tolist() == [3.4, 1.4]
+    assert frame["conversions"].fillna(-1).tolist() == [2, -1]  # its "Orders"
     assert frame["source_line"].tolist() == [6, 10]  # the worksheet's rows
     assert result.format_by_file == {path.name: "amazon_ads_bulk"}
     assert result.warnings == [
@@ -1058,6 +1059,17 @@ def test_an_amazon_ads_bulk_file_gives_its_keyword_rows(tmp_path: Path) -> None:
         "their own",
         f"{path.name}: 2 negative keywords (type 'Negative Keyword', 'Campaign Negative "
         "Keyword') dropped: they say what a campaign excludes, not what it targets"]
+    # automatic campaigns only (no keyword row): the next worksheet with keywords is read
+    brands = [row[:] for row in products]
+    brands[5][header.index("Keyword Text")] = "drain unblocker"
+    automatic = [row for row in products if row[1] not in ("Keyword", "Negative Keyword")]
+    path.write_bytes(xlsx({"Sponsored Products Campaigns": automatic,
+                           "Sponsored Brands Campaigns": brands}))
+    assert read_paths([path]).frame["term"].tolist() == ["drain unblocker", "hair clog remover"]
+    path.write_bytes(xlsx({"Portfolios": portfolios, "Sponsored Products Campaigns": automatic}))
+    assert error_of(path) == (
+        f"{path.name}, worksheet 'Sponsored Products Campaigns', line 1: the file has no "
+        "keyword rows, only campaign, ad group and other settings")
     # a refusal in that worksheet names it: its line N is the worksheet's row N
     products[5][header.index("Keyword Text")] = ""
     path.write_bytes(xlsx({"Portfolios": portfolios, "Sponsored Products Campaigns": products}))

@@ -434,7 +434,7 @@ def _read_workbook(data: bytes, name: str) -> tuple[_RawTable, str | None]:
     (a keyword list typed as a column is read from it: `core.serve.keyword_files`)."""
     sheets, texts = workbooks.sheet_texts(data, name)
     named = len(sheets) > 1
-    refusal = None
+    refusal = settings_only = None
     for sheet, text in texts:
         notes = workbooks.sheets_note(name, sheet, sheets)
         try:
@@ -443,6 +443,10 @@ def _read_workbook(data: bytes, name: str) -> tuple[_RawTable, str | None]:
                     sheet if named else None)
         except NoTermTable as err:
             refusal = refusal or err
+        except NoKeywordRows as err:  # named with its worksheet by `_on_sheet`
+            settings_only = settings_only or err
+    if settings_only is not None:
+        raise settings_only
     assert refusal is not None  # `sheet_texts` refuses a workbook without worksheets
     if named:
         raise NoTermTable(f"no worksheet has a term column; the first, {sheets[0]!r}: "
@@ -462,8 +466,8 @@ def _on_sheet(name: str, sheet: str | None) -> Iterator[None]:
     except InputError as err:
         if sheet is None or err.file != name:
             raise
-        raise InputError(err.message, file=f"{name}, worksheet {sheet!r}", line=err.line,
-                         column=err.column) from None
+        raise type(err)(err.message, file=f"{name}, worksheet {sheet!r}", line=err.line,
+                        column=err.column) from None
 
 
 def _zip_refusal(data: bytes, name: str) -> str:
@@ -689,6 +693,12 @@ class NoTermTable(InputError):
         self.text, self.warnings = text, warnings
 
 
+class NoKeywordRows(InputError):
+    """An account export with settings rows only: a workbook's reader goes on to its next
+    worksheet (an Amazon Ads bulk file whose Sponsored Products campaigns are all
+    automatic has its keywords on the Sponsored Brands worksheet)."""
+
+
 def _read_delimited(text: str, name: str, *, notes: Sequence[str] = (),
                     typed: bool = False) -> _RawTable:
     """One delimited file's cells; `notes` (of decoding it) lead its warnings. `typed`: the
@@ -742,10 +752,16 @@ def _read_delimited(text: str, name: str, *, notes: Sequence[str] = (),
     export = _account_export(header, matched)
     columns, lines, settings = (_keyword_rows(columns, lines, layout, export) if export
                                 else (columns, lines, []))
+    if not len(lines) and export:
+        raise NoKeywordRows("the file has no keyword rows, only campaign, ad group and other "
+                            "settings", file=name, line=skip + 1)
     if not len(lines):
-        what = ("no keyword rows, only campaign, ad group and other settings" if export
-                else "only totals rows" if totals else "a header but no data rows")
+        what = "only totals rows" if totals else "a header but no data rows"
         raise InputError(f"the file has {what}", file=name, line=skip + 1)
+    if export and export[0] == "amazon_ads_bulk" and "conversions" not in matched:
+        # its keywords' orders (a file of one's own may hold orders beside conversions)
+        orders = [i for i, cell in enumerate(header) if normalise_name(cell) == "orders"]
+        matched.update({"conversions": orders[0]} if orders else {})
 
     def cells_of(index: int) -> pd.Series:  # "str", still in Arrow
         return columns[index].to_pandas()
