@@ -91,11 +91,11 @@ def test_english_nouns_keep_their_form_where_a_lemma_would_change_their_meaning(
     model was trained, and a saved tokenizer keeps its setting."""
     terms = ("pet grooming", "wedding venues", "accounting firm", "file taxes online",
              "weed control", "data recovery", "social media marketing", "ceiling fan",
-             "reading glasses")
+             "reading glasses", "aesthetics clinics")
     assert en_tokens(*terms) == [
         "pet", "grooming", "wedding", "venue", "accounting", "firm", "file", "tax", "online",
         "weed", "control", "data", "recovery", "social", "media", "marketing", "ceiling",
-        "fan", "reading", "glasses"]
+        "fan", "reading", "glasses", "aesthetics", "clinic"]
     assert en_tokens("emergency plumbers", "cheapest roofs", "ran") == [
         "emergency", "plumber", "cheap", "roof", "run"]
     assert en_tokens(*terms[:4], noun_forms=False) == [

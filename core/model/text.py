@@ -359,13 +359,17 @@ def load_nlp(language: str, ja_split_mode: str = "B", noun_forms: bool = True):
 # "groom" (weddings), "accounting" "account", "hosting" "host", "marketing" "market",
 # "wedding" "wed", "ceiling" "ceil", "taxes" "taxis", "weed" "wee", "data" "datum". Kept
 # as written: the table's -ing forms and these nouns, which have no singular of the same
-# meaning (plural-only nouns and Latin plurals used as mass nouns), or whose lemma is wrong.
+# meaning (plural-only nouns, Latin plurals used as mass nouns, and fields and product
+# classes in -ics whose -ic is an adjective: "aesthetics" clinics beside "aesthetic"), or
+# whose lemma is wrong.
 ENGLISH_NOUN_FORMS = {
     "taxes": "tax", "weed": "weed",     # the table's errors ("taxis", "wee")
     **{noun: noun for noun in (
         "data", "media", "clothes", "glasses", "sunglasses", "goods", "pants", "shorts",
         "trousers", "scissors", "pliers", "tongs", "tweezers", "savings", "premises",
-        "headquarters", "logistics", "electronics", "physics", "athletics", "arms")},
+        "headquarters", "arms", "logistics", "electronics", "physics", "athletics",
+        "politics", "statistics", "robotics", "genetics", "aesthetics", "cosmetics",
+        "acoustics", "ethics", "obstetrics", "geriatrics", "graphics", "optics")},
 }
 
 
