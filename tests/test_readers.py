@@ -1194,6 +1194,10 @@ def test_a_microsoft_advertising_report_is_read_without_its_metadata_and_footer(
     assert queries.frame["term_type"].tolist() == ["search_term"]
     assert queries.frame["match_type"].tolist() == ["phrase"]
     assert queries.format_by_file == {"sq.tsv": "microsoft_ads_search_terms_report"}
+    # a daily report from the Reporting API dates its rows in "GregorianDate" (yyyy-mm-dd)
+    daily = "CampaignName,Keyword,GregorianDate,Clicks\nDrains,blocked drain,2026-11-30,4\n"
+    assert read_paths([write(tmp_path / "daily.csv", daily)]).frame["date"].dt.strftime(
+        "%Y-%m-%d").tolist() == ["2026-11-30"]
     # a report named neither way holds keywords, as a Google Ads one does: its term rows
     # were imported with no term type, so they counted as neither keywords nor search terms
     text = ("Report Name: Campaign Performance Report\nRows: 1\n\n"

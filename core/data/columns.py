@@ -51,7 +51,9 @@ _ENGLISH_ALIASES: dict[str, tuple[str, ...]] = {
     # Brands)
     "conversions": ("conversions", "conv.", "7 day total orders (#)",
                     "14 day total orders (#)"),
-    "date": ("date", "day"),
+    # Microsoft Advertising's daily reports: "GregorianDate", always yyyy-mm-dd (its
+    # "TimePeriod" and the web UI's "Report Time" follow the aggregation or the locale)
+    "date": ("date", "day", "gregorian date"),
     "label": ("label", "vertical", "category", "class", "query_class"),
     # Not a term column: the currency of `cost`, kept per dataset (`datasets.currency`).
     "currency": ("currency code", "currency"),
