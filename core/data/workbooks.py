@@ -60,18 +60,18 @@ def sheet_texts(data: bytes, name: str) -> tuple[list[str], Iterator[tuple[str, 
         book = CalamineWorkbook.from_filelike(io.BytesIO(data))
         sheets = [meta.name for meta in book.sheets_metadata
                   if str(meta.typ).endswith("WorkSheet")]
-        filled = [sheet for sheet in sheets
+        filled = [(sheet, cells) for sheet in sheets
                   if (cells := book.get_sheet_by_name(sheet)).height and cells.width]
     if not filled:
         raise InputError("the workbook has no worksheet holding cells", file=name)
 
     def texts() -> Iterator[tuple[str, str]]:
-        for sheet in filled:
+        for sheet, cells in filled:  # each sheet parsed once, above
             with _calamine_errors(data, name):
-                rows = book.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
+                rows = cells.to_python(skip_empty_area=False)
             yield sheet, _as_text(rows)
 
-    return filled, texts()
+    return [sheet for sheet, _ in filled], texts()
 
 
 def sheets_note(name: str, read: str, sheets: list[str]) -> list[str]:
