@@ -96,6 +96,9 @@ def test_english_nouns_keep_their_form_where_a_lemma_would_change_their_meaning(
         "pet", "grooming", "wedding", "venue", "accounting", "firm", "file", "tax", "online",
         "weed", "control", "data", "recovery", "social", "media", "marketing", "ceiling",
         "fan", "reading", "glasses", "aesthetics", "clinic"]
+    assert en_tokens("mortgage broker", "phone number", "carpet cleaner", "flu shot",
+                     "car rent") == ["mortgage", "broker", "phone", "number", "carpet",
+                                     "cleaner", "flu", "shot", "car", "rent"]
     assert en_tokens("emergency plumbers", "cheapest roofs", "ran") == [
         "emergency", "plumber", "cheap", "roof", "run"]
     assert en_tokens(*terms[:4], noun_forms=False) == [

@@ -354,16 +354,19 @@ def load_nlp(language: str, ja_split_mode: str = "B", noun_forms: bool = True):
 
 # English's lookup table lemmatises a word by its form alone: spaCy's rule lemmatizer
 # needs a tagger, which this pipeline has not (no model is downloaded). So every -ing form
-# is read as its verb, and a few plural nouns as another word. In keywords and titles these
-# are mostly nouns, and the merges change what a word means: "grooming" (pets) became
-# "groom" (weddings), "accounting" "account", "hosting" "host", "marketing" "market",
-# "wedding" "wed", "ceiling" "ceil", "taxes" "taxis", "weed" "wee", "data" "datum". Kept
-# as written: the table's -ing forms and these nouns, which have no singular of the same
-# meaning (plural-only nouns, Latin plurals used as mass nouns, and fields and product
-# classes in -ics whose -ic is an adjective: "aesthetics" clinics beside "aesthetic"), or
-# whose lemma is wrong.
+# is read as its verb, every -er form that is also a comparative as its adjective, and a
+# few nouns as another word. In keywords and titles these are mostly nouns, and the merges
+# change what a word means: "grooming" (pets) became "groom" (weddings), "accounting"
+# "account", "hosting" "host", "wedding" "wed", "ceiling" "ceil", "number" "numb",
+# "broker" "broke", "cleaner" "clean", "dryer" "dry", "taxes" "taxis", "rent" "rend",
+# "shot" "shoot", "weed" "wee", "data" "datum". Kept as written: the table's -ing and -er
+# forms, and these nouns, which have no singular of the same meaning (plural-only nouns,
+# Latin plurals used as mass nouns, fields and product classes in -ics whose -ic is an
+# adjective: "aesthetics" clinics beside "aesthetic"), or whose lemma is another word.
 ENGLISH_NOUN_FORMS = {
-    "taxes": "tax", "weed": "weed",     # the table's errors ("taxis", "wee")
+    "taxes": "tax",                     # the table's "taxis"
+    **{noun: noun for noun in (
+        "weed", "rent", "shot", "led", "rose", "vegas")},   # "wee", "rend", "shoot" …
     **{noun: noun for noun in (
         "data", "media", "clothes", "glasses", "sunglasses", "goods", "pants", "shorts",
         "trousers", "scissors", "pliers", "tongs", "tweezers", "savings", "premises",
@@ -374,10 +377,10 @@ ENGLISH_NOUN_FORMS = {
 
 
 def _keep_noun_forms(table) -> None:
-    """English's -ing forms and `ENGLISH_NOUN_FORMS` as their own lemmas (or the
+    """English's -ing and -er forms and `ENGLISH_NOUN_FORMS` as their own lemmas (or the
     right one) in the pipeline's lookup table."""
     for key, lemma in _lookup_table("en").items():
-        if key.endswith("ing") and lemma != key:
+        if key.endswith(("ing", "er")) and lemma != key:
             table.set(key, key)
     for key, lemma in ENGLISH_NOUN_FORMS.items():
         table.set(key, lemma)
