@@ -142,7 +142,7 @@ class TextConfig:
                                          # the neighbour score; see core.model.term_vectors
     word_vectors: bool = True            # keep word2vec's vectors for campaign vectors;
                                          # see core.model.campaign_vectors
-    noun_forms: bool = True              # English: -ing forms and plural-only nouns kept
+    noun_forms: bool = True              # English: -ing and -er forms and some nouns kept
                                          # as written (`ENGLISH_NOUN_FORMS`); models
                                          # trained without the setting keep it off
 
@@ -329,7 +329,8 @@ def strip_decorations(term: str) -> str:
 @lru_cache(maxsize=4)
 def load_nlp(language: str, ja_split_mode: str = "B", noun_forms: bool = True):
     """The blank spaCy pipeline for a language, built once per process (loading is slow).
-    `noun_forms`: English keeps `ENGLISH_NOUN_FORMS` as written (`TextConfig.noun_forms`)."""
+    `noun_forms`: English keeps its -ing and -er forms and `ENGLISH_NOUN_FORMS` as written
+    (`TextConfig.noun_forms`)."""
     import spacy
 
     if language in LATIN_LANGUAGES:
