@@ -596,9 +596,11 @@ def test_a_retrain_covering_a_drifted_version_clearly_better_is_promoted(trained
 
     production = registry.alias("production")
     # a retrain short enough that its NPMI on v2 is below production's by more than the
-    # tolerance: only its coverage gain may promote it (at 150 iterations it is better)
+    # tolerance: only its coverage gain may promote it (at 150 iterations it is better).
+    # At 6 iterations it is -0.228 against production's -0.174: 0.034 inside the window
+    # the gate's rule leaves (-0.298 to -0.194), which the vocabulary's changes move
     result = pipeline.run("demo", [month_slice(0.3, tmp_path / "next.parquet")],
-                          overrides={"k": FAST_K, "params": {**FAST_PARAMS, "iterations": 15}})
+                          overrides={"k": FAST_K, "params": {**FAST_PARAMS, "iterations": 6}})
     evaluation = next(s for s in result.steps if s["step"] == "evaluate")
     assert evaluation["new_npmi"] < evaluation["production_npmi"] - 0.02, evaluation
     assert evaluation["coverage_gain"] > 0.05, evaluation
