@@ -546,7 +546,7 @@ class Tokenizer:
             return [[w for w in t.split() if w.lower() not in stop] for t in terms]
         unique = list(dict.fromkeys(terms))  # keywords repeat a lot across campaigns
         cleaned = _clean_terms(unique)
-        nlp = load_nlp(language, cfg.ja_split_mode, cfg.noun_forms)
+        nlp = self.nlp()
         stop |= _stopwords(language)
         if language in LATIN_LANGUAGES:
             chunks = [_latin_chunks(text) for text in cleaned]
@@ -561,6 +561,13 @@ class Tokenizer:
             return tokens
         result = dict(zip(unique, tokens, strict=True))
         return [result[t] for t in terms]
+
+    def nlp(self):
+        """The spaCy pipeline this tokenizer runs: `load_nlp` of its language and settings,
+        built once per process."""
+        cfg = self.config
+        return load_nlp(getattr(self, "language_", cfg.language), cfg.ja_split_mode,
+                        cfg.noun_forms)
 
     def warm(self, terms: pa.Array | pa.ChunkedArray) -> int:
         """Run spaCy now over every word of these terms (e.g. a model's training terms) that
@@ -583,7 +590,7 @@ class Tokenizer:
         stop = ({unicodedata.normalize("NFKC", w).lower() for w in cfg.extra_stopwords}
                 | _stopwords(language))
         before = len(self.__dict__.get("_chunk_tokens", {}))
-        self._latin_words(load_nlp(language, cfg.ja_split_mode, cfg.noun_forms), stop, chunks)
+        self._latin_words(self.nlp(), stop, chunks)
         return len(self.__dict__["_chunk_tokens"]) - before
 
     def _latin_words(self, nlp, stop: set[str],

@@ -385,7 +385,6 @@ class Lookup:
         run over the words of the model's own terms (`Tokenizer.warm`: ~4 s of CPU at
         100,000 campaigns, once per model)."""
         from core.model.engines import warm_compiled_fold_in
-        from core.model.text import load_nlp
 
         _ = self._performance_arrays, self._campaign_position  # built now, not in an answer
         self.use_brand_lists(brand_lists.brand_lists() if lists is None else lists)
@@ -393,8 +392,7 @@ class Lookup:
         self.index.warm()
         tokenizer = self.model.encoder.tokenizer
         if not tokenizer.config.pretokenized:
-            load_nlp(getattr(tokenizer, "language_", tokenizer.config.language),
-                     tokenizer.config.ja_split_mode, tokenizer.config.noun_forms)
+            tokenizer.nlp()
             tokenizer.warm(self._term_file.table.column("term"))
 
     @cached_property
