@@ -437,10 +437,10 @@ def _read_workbook(data: bytes, name: str) -> tuple[_RawTable, str | None]:
     refusal = settings_only = None
     for sheet, text in texts:
         notes = workbooks.sheets_note(name, sheet, sheets)
+        shown = sheet if named else None
         try:
-            with _on_sheet(name, sheet if named else None):
-                return _read_delimited(text, name, notes=notes, typed=True), (
-                    sheet if named else None)
+            with _on_sheet(name, shown):
+                return _read_delimited(text, name, notes=notes, typed=True), shown
         except NoTermTable as err:
             refusal = refusal or err
         except NoKeywordRows as err:  # named with its worksheet by `_on_sheet`
