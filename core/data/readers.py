@@ -2190,7 +2190,8 @@ def _days_in_one_order(text: pd.Series, raw: _RawTable, fail: _Fail, warnings: l
     first, second = parts[0].astype(float).to_numpy(), parts[2].astype(float).to_numpy()
     proofs = {order: distinct[found & (a > 12) & (b <= 12)]
               for order, a, b in (("day", first, second), ("month", second, first))}
-    at = {order: int(np.flatnonzero(text.to_numpy() == cells.iloc[0])[0])
+    every = text.to_numpy()
+    at = {order: int(np.flatnonzero(every == cells.iloc[0])[0])
           for order, cells in proofs.items() if len(cells)}
     if len(at) == 2:
         raise fail(f"days are written both day first ({text.iloc[at['day']]!r}, line "
