@@ -229,18 +229,28 @@ def test_topic_labels_show_in_topic_names(trained_home):
     assert store.query_one("SELECT count(*) FROM topic_labels")[0] == 1
 
 
-def test_a_model_trained_before_noun_forms_keeps_its_identity() -> None:
-    """A model trained before `TextConfig.noun_forms` saved no such key; read back its
-    config says False. Its identity (what `register_fitted` finds a copy by) is the one
-    it was given, and a model with noun forms is another."""
+def test_a_model_trained_before_a_setting_was_added_keeps_its_identity() -> None:
+    """A model trained before `TextConfig.noun_forms` (stop 55) or `noun_first` (stop 56)
+    saved no such key; read back, its config says False. Its identity (what
+    `register_fitted` finds a copy by) is the one it was given, and a model with the
+    setting on is another."""
     import numpy as np
 
     from core.model.text import TextConfig
 
-    read_back = TextConfig(noun_forms=False).to_dict()
-    saved = {k: v for k, v in read_back.items() if k != "noun_forms"}
     args = ("demo", 1, ["drain", "plumbing"], np.eye(2))
-    assert registry.model_identity("tomotopy", {"k": 2}, read_back, *args) == \
-        registry.model_identity("tomotopy", {"k": 2}, saved, *args)
-    assert registry.model_identity("tomotopy", {"k": 2}, TextConfig().to_dict(), *args) != \
-        registry.model_identity("tomotopy", {"k": 2}, saved, *args)
+
+    def identity(config: dict) -> str:
+        return registry.model_identity("tomotopy", {"k": 2}, config, *args)
+
+    for added in ("noun_forms", "noun_first"):
+        read_back = TextConfig.from_dict(
+            {k: v for k, v in TextConfig().to_dict().items() if k != added}, trained=True)
+        assert getattr(read_back, added) is False
+        saved = {k: v for k, v in read_back.to_dict().items() if k != added}
+        assert identity(read_back.to_dict()) == identity(saved)
+        assert identity(TextConfig().to_dict()) != identity(saved)
+    before_both = {k: v for k, v in TextConfig().to_dict().items()
+                   if k not in ("noun_forms", "noun_first")}
+    assert identity(TextConfig.from_dict(before_both, trained=True).to_dict()) == \
+        identity(before_both)

@@ -117,6 +117,39 @@ def test_english_nouns_keep_their_form_where_a_lemma_would_change_their_meaning(
     assert Tokenizer.load(tmp_path).transform(["pet grooming"]) == [["pet", "grooming"]]
 
 
+def tokens_in(language: str, *terms: str, **config) -> list[str]:
+    return Tokenizer(TextConfig(language=language, **config)).fit_transform([list(terms)])[0]
+
+
+def test_spanish_and_italian_nouns_take_their_nouns_lemma_not_a_verbs():
+    """The Spanish and Italian lookup tables read a noun that is also a verb form as the
+    verb: a house (casa) became to marry (casar), wine (vino) to come (venir), a shop
+    (tienda) to hang out (tender), and "viaje" went to "viajar" while "viajes" went to
+    "viaje", so a noun's singular and plural were two words. Their part-of-speech data
+    reads them as nouns; adjectives keep one lemma for both genders, verbs their verb, and
+    a config saved before `noun_first` (an older model's) tokenises as it was trained."""
+    spanish = ("casas y casa rural", "vino tinto", "viaje barato", "viajes baratos",
+               "tienda online", "abogado de familia", "abogados", "presupuesto",
+               "zapatillas blancas", "comprar")
+    assert tokens_in("es", *spanish) == [
+        "casa", "casa", "rural", "vino", "tinto", "viaje", "barato", "viaje", "barato",
+        "tienda", "online", "abogado", "familia", "abogado", "presupuesto", "zapatilla",
+        "blanco", "comprar"]
+    assert tokens_in("es", *spanish[:3], noun_first=False) == [
+        "casar", "casar", "rural", "venir", "tintar", "viajar", "barato"]
+    italian = ("viaggio in italia", "viaggi economici", "offerte vacanze", "conto corrente",
+               "gelato artigianale", "negozio scarpe")
+    assert tokens_in("it", *italian) == [
+        "viaggio", "italia", "viaggio", "economico", "offerta", "vacanza", "conto",
+        "corrente", "gelato", "artigianale", "negozio", "scarpa"]
+    assert tokens_in("it", *italian[:3], noun_first=False) == [
+        "viaggiare", "italia", "viaggo", "economico", "offrire", "vacanza"]
+    saved = TextConfig(language="es").to_dict()
+    del saved["noun_first"]
+    assert TextConfig.from_dict(saved, trained=True).noun_first is False
+    assert TextConfig.from_dict(saved).noun_first is True  # settings to train with
+
+
 def test_english_drops_punctuation_numbers_short_tokens_and_user_stop_words():
     tokens = en_tokens("24/7 plumber, 2024 a x!", "free plumber quote",
                        extra_stopwords=("free",))

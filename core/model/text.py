@@ -34,6 +34,8 @@ import pyarrow.compute as pc
 from core.data.match_types import strip_match_decoration
 from core.errors import InputError, quoted, shown
 from core.jsonable import python_numbers
+from core.model import lemma_tables
+from core.model.lemma_tables import lookup_table as _lookup_table
 from core.plain_text import first_hidden
 
 # Space-separated languages, tokenised alike: spaCy's rule-based tokenizer, its lookup
@@ -109,6 +111,13 @@ def check_numbers(config: TextConfig) -> None:
             raise InputError(f"TextConfig: {name} must be a finite number, not {shown(value)}")
 
 
+# Settings added after models had been trained without them, each with the value that
+# tokenises as those models did: a trained model's saved config lacking one is read so
+# (`TextConfig.from_dict(..., trained=True)`), and keeps its identity
+# (`core.serve.registry.model_identity`).
+ADDED_SETTINGS = {"noun_forms": False, "noun_first": False}
+
+
 @dataclass(frozen=True)
 class TextConfig:
     """How text becomes tokens and which tokens make the vocabulary.
@@ -143,8 +152,10 @@ class TextConfig:
     word_vectors: bool = True            # keep word2vec's vectors for campaign vectors;
                                          # see core.model.campaign_vectors
     noun_forms: bool = True              # English: -ing and -er forms and some nouns kept
-                                         # as written (`ENGLISH_NOUN_FORMS`); models
-                                         # trained without the setting keep it off
+                                         # as written (`ENGLISH_NOUN_FORMS`)
+    noun_first: bool = True              # Spanish, Italian: a noun or adjective form takes
+                                         # its noun's or adjective's lemma ("casa", not
+                                         # "casar"); see core.model.lemma_tables
 
     def __post_init__(self) -> None:
         if isinstance(self.extra_stopwords, str):  # tuple("ab") would be ("a", "b")
@@ -184,12 +195,12 @@ class TextConfig:
     def from_dict(cls, data: dict[str, Any], *, trained: bool = False) -> TextConfig:
         """Inverse of `to_dict`; unknown keys are an error that names them. `trained`: the
         config a model was trained with, which tokenises new text as its training text
-        was: one saved before `noun_forms` existed is without them."""
+        was: a setting added since it was saved (`ADDED_SETTINGS`) is off."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
             raise InputError(f"TextConfig: unknown settings {unknown}; known are {sorted(known)}")
-        return cls(**{**({"noun_forms": False} if trained else {}), **data})
+        return cls(**{**(ADDED_SETTINGS if trained else {}), **data})
 
 
 def check_stopwords(words: Iterable[object]) -> tuple[str, ...]:
@@ -302,14 +313,6 @@ def _is_form(language: str) -> Callable[[str], bool]:
     return lambda w: w in table or w.capitalize() in table or w in lemmas
 
 
-def _lookup_table(language: str) -> dict[str, Any]:
-    """The `lemma_lookup` table as spacy-lookups-data ships it (form -> lemma, or a list of
-    them): spaCy's own `Table` keeps hashes, not words."""
-    from spacy.util import load_language_data, registry
-
-    return load_language_data(registry.lookups.get(language)["lemma_lookup"])
-
-
 def _lemmas(table: dict[str, Any]) -> set[str]:
     """The table's distinct lemmas (a value is one, or a list of them). Made distinct before
     anything else touches them: Portuguese's 820,000 values are 84,000 lemmas."""
@@ -327,21 +330,19 @@ def strip_decorations(term: str) -> str:
 
 
 @lru_cache(maxsize=4)
-def load_nlp(language: str, ja_split_mode: str = "B", noun_forms: bool = True):
+def load_nlp(language: str, ja_split_mode: str = "B", noun_forms: bool = True,
+             noun_first: bool = True):
     """The blank spaCy pipeline for a language, built once per process (loading is slow).
-    `noun_forms`: English keeps its -ing and -er forms and `ENGLISH_NOUN_FORMS` as written
-    (`TextConfig.noun_forms`)."""
+    `noun_forms`, `noun_first`: the `TextConfig` settings that correct its lookup lemmas
+    (`core.model.lemma_tables`)."""
     import spacy
 
     if language in LATIN_LANGUAGES:
         nlp = spacy.blank(language)
         nlp.add_pipe("lemmatizer", config={"mode": "lookup"})
         nlp.initialize()  # reads the lookup tables from spacy-lookups-data
-        table = nlp.get_pipe("lemmatizer").lookups.get_table("lemma_lookup")
-        if language == "de":
-            _lower_case_nouns(table)
-        if language == "en" and noun_forms:
-            _keep_noun_forms(table)
+        lemma_tables.apply(nlp.get_pipe("lemmatizer").lookups.get_table("lemma_lookup"),
+                           language, noun_forms=noun_forms, noun_first=noun_first)
         # spaCy's 1M-character guard is for the parser and NER, which this pipeline has
         # not: a longer "word" (a pasted file of one line) is one token, not a traceback.
         nlp.max_length = 2**62
@@ -351,51 +352,6 @@ def load_nlp(language: str, ja_split_mode: str = "B", noun_forms: bool = True):
         return spacy.blank("ja", config={"nlp": {"tokenizer": {
             "@tokenizers": _JA_TOKENIZER, "split_mode": ja_split_mode}}})
     raise InputError(f"no text pipeline for language {language!r}")
-
-
-# English's lookup table lemmatises a word by its form alone: spaCy's rule lemmatizer
-# needs a tagger, which this pipeline has not (no model is downloaded). So every -ing form
-# is read as its verb, every -er form that is also a comparative as its adjective, and a
-# few nouns as another word. In keywords and titles these are mostly nouns, and the merges
-# change what a word means: "grooming" (pets) became "groom" (weddings), "accounting"
-# "account", "hosting" "host", "wedding" "wed", "ceiling" "ceil", "number" "numb",
-# "broker" "broke", "cleaner" "clean", "dryer" "dry", "taxes" "taxis", "rent" "rend",
-# "shot" "shoot", "weed" "wee", "data" "datum". Kept as written: the table's -ing and -er
-# forms, and these nouns, which have no singular of the same meaning (plural-only nouns,
-# Latin plurals used as mass nouns, fields and product classes in -ics whose -ic is an
-# adjective: "aesthetics" clinics beside "aesthetic"), or whose lemma is another word.
-ENGLISH_NOUN_FORMS = {
-    "taxes": "tax",                     # the table's "taxis"
-    **{noun: noun for noun in (
-        "weed", "rent", "shot", "led", "rose", "vegas")},   # "wee", "rend", "shoot" …
-    **{noun: noun for noun in (
-        "data", "media", "clothes", "glasses", "sunglasses", "goods", "pants", "shorts",
-        "trousers", "scissors", "pliers", "tongs", "tweezers", "savings", "premises",
-        "headquarters", "arms", "logistics", "electronics", "physics", "athletics",
-        "politics", "statistics", "robotics", "genetics", "aesthetics", "cosmetics",
-        "acoustics", "ethics", "obstetrics", "geriatrics", "graphics", "optics")},
-}
-
-
-def _keep_noun_forms(table) -> None:
-    """English's -ing and -er forms and `ENGLISH_NOUN_FORMS` as their own lemmas (or the
-    right one) in the pipeline's lookup table."""
-    for key, lemma in _lookup_table("en").items():
-        if key.endswith(("ing", "er")) and lemma != key:
-            table.set(key, key)
-    for key, lemma in ENGLISH_NOUN_FORMS.items():
-        table.set(key, lemma)
-
-
-def _lower_case_nouns(table) -> None:
-    """German's lookup table spells nouns as German does ("Schuhe" -> "Schuh"), and
-    keywords are mostly written in lower case ("schuhe"), which it did not find: each
-    capitalised form also under its lower-case spelling, unless that is a form of its own
-    ("essen", to eat, beside the noun "Essen")."""
-    for key, lemma in _lookup_table("de").items():
-        lower = key.lower()
-        if lower != key and lower not in table and isinstance(lemma, str):
-            table.set(lower, lemma.lower())
 
 
 # spaCy 3.8's own Japanese tokenizer ("spacy.ja.JapaneseTokenizer") builds Sudachi's with
@@ -567,7 +523,7 @@ class Tokenizer:
         built once per process."""
         cfg = self.config
         return load_nlp(getattr(self, "language_", cfg.language), cfg.ja_split_mode,
-                        cfg.noun_forms)
+                        cfg.noun_forms, cfg.noun_first)
 
     def warm(self, terms: pa.Array | pa.ChunkedArray) -> int:
         """Run spaCy now over every word of these terms (e.g. a model's training terms) that

@@ -43,6 +43,7 @@ from core.errors import (
 from core.model import actions, artifact, spark_session
 from core.model.corpus import EncodedCounts, Encoder
 from core.model.engines import ENGINES
+from core.model.text import ADDED_SETTINGS
 from core.plain_text import plain_line
 from core.serve import canary
 from core.testpause import pause
@@ -175,10 +176,10 @@ def model_identity(engine_name: str, params: dict[str, Any], text_config: dict[s
     notebook opens, so `register_fitted` of that copy finds it."""
     import hashlib
 
-    # a model trained before `noun_forms` saved no such key, and tokenises without them:
-    # read back, its config says False, and its identity stays the one it was given
-    if text_config.get("noun_forms") is False:
-        text_config = {k: v for k, v in text_config.items() if k != "noun_forms"}
+    # a model trained before a setting was added saved no such key, and tokenises without
+    # it: read back, its config says so, and its identity stays the one it was given
+    text_config = {key: value for key, value in text_config.items()
+                   if key not in ADDED_SETTINGS or value is not ADDED_SETTINGS[key]}
     digest = hashlib.sha256()
     for part in (engine_name, _json(params), _json(text_config), dataset, str(version),
                  "\n".join(vocabulary)):
