@@ -262,6 +262,17 @@ def test_language_detection_uses_cjk_share():
     assert detect_language(["", "123"]) == "en"
 
 
+def test_one_repeated_stop_word_of_another_language_does_not_decide_the_language():
+    """Italian's stop list holds "casa": Spanish real-estate keywords without function
+    words, "casa" in many rows, were read as Italian (and lemmatised so) though Spanish
+    word forms covered nearly all of them. A language's function words are counted as
+    different words, not occurrences."""
+    rows = ["casa rural", "casa barata", "comprar casa", "alquiler casa", "casa con jardín",
+            "pisos baratos", "venta pisos", "chalet adosado", "inmobiliaria madrid"]
+    assert detect_language([rows * 20]) == "es"
+    assert detect_language([KEYWORDS["it"] * 20]) == "it"   # three of its own, as before
+
+
 @pytest.mark.parametrize("language", sorted(KEYWORDS))
 def test_each_latin_language_is_detected_and_tokenised_in_its_own_words(language):
     """German, French, Spanish, Italian, Portuguese and Dutch keywords went through the

@@ -58,8 +58,8 @@ JA_CJK_SHARE = 0.2
 # (WANDS queries), 0.88 (M10 titles), 0.93 (BBC News); German, French, Spanish, Italian,
 # Portuguese and Dutch keyword lists 0.00-0.25. Below it, the function words only one
 # language has (its spaCy stop words that no other language's list holds and that are no
-# English word: "für", "avec", "voor") decide when at least `FUNCTION_WORDS` of them are
-# one language's and twice any other's; else (keywords with too few such words) another
+# English word: "für", "avec", "voor") decide when at least `FUNCTION_WORDS` different
+# ones are one language's and twice any other's; else (keywords with too few such words) another
 # language is chosen when its word forms cover at least `OTHER_COVERAGE` and
 # `OTHER_MARGIN` more than English's (those lists: 0.54-0.81 their own language, at most
 # 0.38 any other; `python -m bench.languages`). Else English, as before other languages were known.
@@ -265,7 +265,9 @@ def _latin_language(counts: frozenset[tuple[str, int]]) -> str:
     if english >= EN_COVERAGE:
         return "en"
     own = _function_words()
-    votes = sorted(((sum(n for w, n in words.items() if w in own[lang]), lang)
+    # different words, not occurrences: stop lists hold a few content words (Italian's
+    # "casa"), and a Spanish estate agent's "casa" in every row outvoted Spanish words
+    votes = sorted(((len(own[lang].intersection(words)), lang)
                     for lang in LATIN_LANGUAGES[1:]), reverse=True)
     if votes[0][0] >= FUNCTION_WORDS and votes[0][0] >= 2 * votes[1][0]:
         return votes[0][1]
