@@ -1306,6 +1306,7 @@ def refusal_in_seconds(monkeypatch, url: str) -> str:
     return str(failed.value)
 
 
+@needs_spark   # the check runs where a session starts, after pyspark is found
 def test_a_master_nothing_listens_on_is_named_in_seconds_and_keeps_the_session(monkeypatch):
     """spark://127.0.0.1:<closed port> gave its message only after Spark's minute of
     registration retries; a TCP check before Java starts says so at once, and a session
