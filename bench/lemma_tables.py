@@ -1,10 +1,10 @@
-"""How many Spanish and Italian nouns does the lookup table turn into other words, and what
-does `TextConfig.noun_first` cost?
+"""How many Spanish, Italian and Dutch nouns does the lookup table turn into other words or
+leave apart from their singular, and what does `TextConfig.noun_first` cost?
 
     .venv/bin/python -m bench.lemma_tables [--runs 3]
 
-No labelled Spanish or Italian keywords are at hand, so this measures the lemmas, not
-topics. For each language with part-of-speech data (`lemma_tables.NOUN_FIRST_LANGUAGES`):
+No labelled Spanish, Italian or Dutch keywords are at hand, so this measures the lemmas,
+not topics. For Spanish and Italian:
 
 - the forms of spaCy's lookup table that the part-of-speech data reads as a noun or an
   adjective, and how many of them the table gives a lemma that is neither (a verb, or a
@@ -15,6 +15,9 @@ topics. For each language with part-of-speech data (`lemma_tables.NOUN_FIRST_LAN
   on: a topic model counts those as different words;
 - the hand-written keyword lists of `bench.languages`, tokenised both ways;
 - the median seconds, over `--runs`, of making the corrections (once per process).
+
+For Dutch: the plurals its data lists apart from the table (`lemma_exc`), how many the
+table lacks and how many are given their singular; its keyword list, both ways.
 
 Then, for Portuguese, which has one table and no part-of-speech data: how a rule that
 needs none (keep a form the table turns into an infinitive; a plural in -s becomes the
@@ -71,6 +74,15 @@ def main(argv: list[str] | None = None) -> None:
             corrections = lemma_tables.nouns_first(language)
             seconds.append(time.perf_counter() - started)
         table = lemma_tables.lookup_table(language)
+        if language == "nl":
+            listed = lemma_tables._table("nl", "lemma_exc")["noun"]
+            print(f"## nl: {len(table):,} forms; {len(listed):,} plurals listed apart "
+                  f"(`lemma_exc`), {sum(f not in table for f in listed):,} of them not in "
+                  f"the table; {len(corrections):,} given their singular (the rest are "
+                  f"listed as verbs too); corrections made in "
+                  f"{statistics.median(seconds):.2f} s (median of {args.runs})")
+            keyword_changes(language)
+            continue
         lemma_of = (lemma_tables._spanish_noun_or_adjective()[0] if language == "es" else
                     {**lemma_tables._table("it", "lemma_lookup_adj"),
                      **lemma_tables._table("it", "lemma_lookup_noun")}.get)
@@ -92,11 +104,15 @@ def main(argv: list[str] | None = None) -> None:
         groups, before, after = split_nouns(language, lemma_of, corrections)
         print(f"   nouns and adjectives of 2+ forms: {groups:,}; given 2+ lemmas: "
               f"{before:,} off, {after:,} on")
-        off, on = tokens(language, False), tokens(language, True)
-        changed = [f"{a} -> {b}" for a, b in zip(off, on, strict=True) if a != b]
-        print(f"   hand-written keywords: {len(changed)} of {len(on)} tokens changed: "
-              f"{', '.join(changed) or 'none'}")
+        keyword_changes(language)
     portuguese_rule_on_spanish()
+
+
+def keyword_changes(language: str) -> None:
+    off, on = tokens(language, False), tokens(language, True)
+    changed = [f"{a} -> {b}" for a, b in zip(off, on, strict=True) if a != b]
+    print(f"   hand-written keywords: {len(changed)} of {len(on)} tokens changed: "
+          f"{', '.join(changed) or 'none'}")
 
 
 def portuguese_rule_on_spanish() -> None:

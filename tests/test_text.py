@@ -121,7 +121,7 @@ def tokens_in(language: str, *terms: str, **config) -> list[str]:
     return Tokenizer(TextConfig(language=language, **config)).fit_transform([list(terms)])[0]
 
 
-def test_spanish_and_italian_nouns_take_their_nouns_lemma_not_a_verbs():
+def test_spanish_italian_and_dutch_nouns_take_their_nouns_lemma():
     """The Spanish and Italian lookup tables read a noun that is also a verb form as the
     verb: a house (casa) became to marry (casar), wine (vino) to come (venir), a shop
     (tienda) to hang out (tender), and "viaje" went to "viajar" while "viajes" went to
@@ -144,6 +144,12 @@ def test_spanish_and_italian_nouns_take_their_nouns_lemma_not_a_verbs():
         "corrente", "gelato", "artigianale", "negozio", "scarpa"]
     assert tokens_in("it", *italian[:3], noun_first=False) == [
         "viaggiare", "italia", "viaggo", "economico", "offrire", "vacanza"]
+    # Dutch's table lacks plurals its data lists apart; a verb's infinitive stays a verb
+    dutch = ("advocaten amsterdam", "winkels utrecht", "huis kopen", "afspraken tandarts")
+    assert tokens_in("nl", *dutch) == [
+        "advocaat", "amsterdam", "winkel", "utrecht", "huis", "kopen", "afspraak", "tandarts"]
+    assert tokens_in("nl", *dutch[:2], noun_first=False) == [
+        "advocaten", "amsterdam", "winkels", "utrecht"]
     saved = TextConfig(language="es").to_dict()
     del saved["noun_first"]
     assert TextConfig.from_dict(saved, trained=True).noun_first is False

@@ -40,15 +40,16 @@ ENGLISH_NOUN_FORMS = {
         "acoustics", "ethics", "obstetrics", "geriatrics", "graphics", "optics")},
 }
 
-# The languages whose nouns and adjectives spaCy's data lists by part of speech, read
-# first by `noun_first` (Portuguese and the others have one table only).
-NOUN_FIRST_LANGUAGES = ("es", "it")
+# The languages whose nouns spaCy's data lists by part of speech, read first by
+# `noun_first` (Portuguese has one table only; French's and German's tables read the
+# keywords measured right).
+NOUN_FIRST_LANGUAGES = ("es", "it", "nl")
 
 
 def apply(table, language: str, *, noun_forms: bool, noun_first: bool) -> None:
     """Patch spaCy's `lemma_lookup` table of a pipeline of `language` in place:
     German's nouns in lower case; English's noun forms (`TextConfig.noun_forms`); the
-    nouns and adjectives of Spanish and Italian first (`TextConfig.noun_first`)."""
+    nouns and adjectives of Spanish, Italian and Dutch first (`TextConfig.noun_first`)."""
     if language == "de":
         _lower_case_nouns(table)
     if language == "en" and noun_forms:
@@ -98,7 +99,15 @@ def nouns_first(language: str) -> dict[str, str]:
     that is neither (a verb, or a slip), with its noun's lemma, else its adjective's:
     "casa" -> "casa", not "casar". Where the table gave a noun or an adjective it is kept,
     so an adjective's genders stay one word ("nueva" -> "nuevo"); verb forms that are no
-    noun ("comprando") keep their verb."""
+    noun ("comprando") keep their verb.
+
+    Dutch's table holds no form of 3,234 nouns whose plurals its data lists apart
+    (`lemma_exc`: "winkels", "advocaten"), which stayed words of their own: each that the
+    data does not list as a verb too ("kopen", to buy, beside "koop") gets its singular."""
+    if language == "nl":
+        table, verbs = lookup_table("nl"), frozenset(_table("nl", "lemma_index")["verb"])
+        return {form: lemmas[0] for form, lemmas in _table("nl", "lemma_exc")["noun"].items()
+                if form not in table and form not in verbs and isinstance(lemmas[0], str)}
     if language == "it":   # Italian ships its lookup split by part of speech as well
         adjectives, nouns = _table("it", "lemma_lookup_adj"), _table("it", "lemma_lookup_noun")
         lemma_of = {**adjectives, **nouns}.get

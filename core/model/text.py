@@ -153,9 +153,10 @@ class TextConfig:
                                          # see core.model.campaign_vectors
     noun_forms: bool = True              # English: -ing and -er forms and some nouns kept
                                          # as written (`ENGLISH_NOUN_FORMS`)
-    noun_first: bool = True              # Spanish, Italian: a noun or adjective form takes
-                                         # its noun's or adjective's lemma ("casa", not
-                                         # "casar"); see core.model.lemma_tables
+    noun_first: bool = True              # Spanish, Italian, Dutch: a noun or adjective
+                                         # form takes its noun's or adjective's lemma
+                                         # ("casa", not "casar"; "winkels" "winkel");
+                                         # see core.model.lemma_tables
 
     def __post_init__(self) -> None:
         if isinstance(self.extra_stopwords, str):  # tuple("ab") would be ("a", "b")
