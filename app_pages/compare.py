@@ -5,9 +5,9 @@ import plotly.graph_objects as go
 import streamlit as st
 
 import ui
-from core.data import auth
+from core.data import auth, datasets
 from core.errors import counted
-from core.ops import ab, deploy, drift, gate, sweep
+from core.ops import ab, deploy, drift, gate, rebind, sweep
 from core.serve import registry
 
 
@@ -138,6 +138,26 @@ target = ui.selectbox("Model", ids, index=None, key="promote_model", format_func
 alias = st.radio("Alias", registry.ALIASES, index=None, horizontal=True, key="promote_alias")
 if target is None:
     st.stop()
+
+# A model of an older version answers only that version's campaigns: offered its topics on
+# the newest version as a model of its own (`core.ops.rebind`), which the pickers then hold.
+trained_on = table.set_index("model_id").loc[target, ["dataset", "version"]]
+newest = datasets.get(trained_on["dataset"]).version
+if newest > int(trained_on["version"]) and auth.current_user().can("train"):
+    st.info(f"{target} was trained on {trained_on['dataset']} v{int(trained_on['version'])}: "
+            f"in production it would answer only that version's campaigns, none new in "
+            f"v{newest}. Rebinding registers its topics and names on v{newest} as a new "
+            "model, scored, to promote instead.")
+    if st.button(f"Rebind to v{newest}", key=f"rebind:{target}"):
+        with ui.friendly_errors(), st.spinner(f"Rebinding {target} to v{newest}…"):
+            rebound = rebind.rebind(target, newest, ui.StreamlitProgress("Rebinding…"))
+            st.session_state["promote_model"] = rebound.model_id
+            ui.flash(f"{rebound.model_id} holds the topics of {target} on "
+                     f"{rebound.dataset} v{newest}"
+                     + (" (rebound before)." if rebound.scoring is None else
+                        f", {counted(rebound.scoring.campaigns, 'campaign')} scored.")
+                     + " It is picked below, to promote.")
+            st.rerun()
 
 production = ui.production_model_id()
 ready, other_dataset = alias is not None, False

@@ -583,6 +583,15 @@ def _promote(args: argparse.Namespace) -> Any:
     return result.to_dict()
 
 
+@command("rebind", "a model's topics on another version of its dataset, as a new model "
+                   "(scored; promote it to answer that version's campaigns)",
+         arg("model_id", help="model id or alias"),
+         arg("--version", type=VERSION, help="dataset version (default: the latest)"))
+def _rebind(args: argparse.Namespace) -> Any:
+    from core.ops import rebind
+    return rebind.rebind(args.model_id, args.version, progress_line).to_dict()
+
+
 @command("delete-model", "delete a model (never the production one)",
          arg("model_id", help="model id (not an alias)"))
 def _delete_model(args: argparse.Namespace) -> Any:

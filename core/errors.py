@@ -79,6 +79,7 @@ class Controls(NamedTuple):
     canary_candidate: str  # free the candidate the canary sends traffic to (a delete)
     new_candidate: str     # give a stopped canary a candidate again
     new_production: str    # free the production model for a delete
+    rebind: str            # a model's topics on a newer version; `{model}`, `{version}`
 
 
 CLI = Controls(
@@ -93,6 +94,8 @@ CLI = Controls(
     new_candidate="promote a model with `python -m core promote MODEL_ID --alias candidate`",
     new_production="Promote another model to production first (`python -m core promote "
                    "MODEL_ID`).",
+    rebind="`python -m core rebind {model}` registers its topics on v{version} as a model "
+           "to promote",
 )
 
 

@@ -381,6 +381,32 @@ def test_compare_page_aligns_and_promotes_only_after_confirmation(two_models_hom
     assert aliases[second_model] == "production" and aliases[production] == ""
 
 
+def test_compare_page_rebinds_a_model_of_an_older_version_and_picks_it_to_promote(
+        trained_home, tmp_path):
+    """A v1 model answers none of v2's new campaigns in production; the page offers its
+    topics on v2 as a model of its own, made with one click and picked to promote, which
+    replaces production with no warning of unknown campaigns."""
+    old = registry.alias("production")
+    ingest.import_paths([demo_subset(tmp_path / "v2.parquet", 450)], "demo")  # demo v2
+    at = page("compare")
+    promote_picker(at).set_value(old)
+    ok(at.run())
+    assert any("answer only that version's campaigns, none new in v2" in box.value
+               for box in at.info)
+    ok(at.button(key=f"rebind:{old}").click().run())
+    rebound = registry.get(promote_picker(at).value)
+    assert (rebound["dataset"], int(rebound["version"])) == ("demo", 2)
+    assert registry.load(rebound["model_id"]).manifest["rebound_from"] == old
+    assert any(f"holds the topics of {old} on demo v2, 450 campaigns scored" in t.value
+               for t in at.toast)
+    assert not any("Rebind to" in b.label for b in at.button)   # it is of v2 itself
+    ok(at.radio(key="promote_alias").set_value("production").run())
+    ok(at.checkbox(key=f"promote_confirm:{old}:{rebound['model_id']}").check().run())
+    ok(at.button(key="promote_go").click().run())
+    assert registry.alias("production") == rebound["model_id"]
+    assert not at.warning, [w.value for w in at.warning]
+
+
 def test_compare_table_and_quality_gate_show_one_npmi_for_a_model(two_models_home,
                                                                   second_model):
     """The table's NPMI was counted over the training part (90% of the version), the

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from core.data import audit, ingest, store
-from core.errors import InputError, TopicLabError
+from core.errors import InputError, NotFoundError, TopicLabError
 from core.model.engines import DEFAULTS, make_engine
 from core.ops import deploy, gate, train
-from core.serve import registry, score
-from tests.conftest import FAST_PARAMS, cli, demo_subset
+from core.serve import naming, registry, score
+from tests.conftest import FAST_PARAMS, cli, demo_subset, ok_json
 
 NAN, INF = float("nan"), float("inf")
 
@@ -168,3 +168,40 @@ def test_rolling_back_to_a_model_of_an_older_version_warns_of_its_new_campaigns(
     assert f"{old} was trained on demo v1, and demo v2 is newer" in back.warning
     assert "campaigns new in v2 are unknown to it" in back.warning
     assert deploy.promote(new, "candidate").warning is None  # only production answers
+
+
+def test_a_rolled_back_model_rebound_to_the_newest_version_answers_its_new_campaigns(
+        trained_home, tmp_path):
+    """Rolled back to a v1 model, production answered none of v2's new campaigns, and the
+    only way on was to train another model. `rebind` registers the same topics on v2 as a
+    new model: its names copied, v2's fingerprints; promoted, it answers a new campaign.
+    The CLI prints it; rebinding again finds it; its own version is refused."""
+    from core.ops import rebind
+    from core.serve.lookup import Lookup
+
+    old = registry.alias("production")
+    registry.set_topic_label(old, 0, "Pipes and drains")
+    ingest.import_paths([demo_subset(tmp_path / "v2.parquet", 450)], "demo")  # demo v2
+    campaigns = {version: set(store.query(
+        "SELECT DISTINCT campaign_id FROM terms WHERE dataset = 'demo' AND version = ?",
+        [version])["campaign_id"]) for version in (1, 2)}
+    new_campaign = sorted(campaigns[2] - campaigns[1])[0]
+    with pytest.raises(InputError, match="answers that version's campaigns already"):
+        rebind.rebind(old, 1)
+    printed = ok_json(cli("rebind", old, home=trained_home))
+    rebound = printed["model_id"]
+    assert (printed["from"], printed["dataset"], printed["labels_copied"]) == \
+        (old, "demo v2", 1)
+    assert printed["scoring"]["campaigns"] == len(campaigns[2]) == 450
+    record = registry.get(rebound)
+    assert (record["dataset"], int(record["version"])) == ("demo", 2)
+    a, b = registry.load(old), registry.load(rebound)
+    assert np.array_equal(a.engine.topic_term_, b.engine.topic_term_)
+    assert a.vocabulary == b.vocabulary and b.manifest["rebound_from"] == old
+    assert naming.label_rows(rebound)[0]["label"] == "Pipes and drains"
+    assert rebind.rebind(old).model_id == rebound and rebind.rebind(old).scoring is None
+    with pytest.raises(NotFoundError, match=f"No campaign '{new_campaign}' in demo v1"):
+        Lookup(old).check(new_campaign)   # the old model does not know it
+    result = deploy.promote(rebound, "production")
+    assert result.warning is None and registry.alias("production") == rebound
+    assert len(Lookup().neighbors(new_campaign, 5)) > 0

@@ -100,7 +100,7 @@ def promote(model_id: str, alias: str = "production", progress: Progress | None 
         canary_stopped = canary.stopped_note(canary_before, canary.read_stored(con), controls)
         if alias == "production":
             registry.save_settings(model_id, con=con)  # the pipeline retrains it the same way
-    notes = [older_version_note(record)] if alias == "production" else []
+    notes = [older_version_note(record, controls)] if alias == "production" else []
     notes.append(canary_stopped)
     if alias == "production" and previous is None:   # no gate to hold it to the floor
         notes.append(gate.floor_note(model_id, float(record["metrics"].get("diversity", 1.0))))
@@ -108,17 +108,19 @@ def promote(model_id: str, alias: str = "production", progress: Progress | None 
     return PromoteResult(model_id, alias, previous, scored, verdict, warning)
 
 
-def older_version_note(record: dict[str, Any]) -> str | None:
+def older_version_note(record: dict[str, Any], controls: Controls = CLI) -> str | None:
     """Production answers the campaigns of its own dataset version: rolled back to a model
     of an older version (`promote candidate` after the pipeline moved on), the newer
-    version's new campaigns were unknown (404 in the service) without a word."""
+    version's new campaigns were unknown (404 in the service) without a word. The note
+    says how to rebind it (`core.ops.rebind`), as `controls` name it."""
     newest = datasets.get(record["dataset"])
     if newest.version <= int(record["version"]):
         return None
     return (f"{record['model_id']} was trained on {newest.name} v{record['version']}, and "
             f"{newest.name} v{newest.version} is newer: production answers only the "
             f"campaigns of v{record['version']}, so campaigns new in v{newest.version} are "
-            f"unknown to it until a model trained on v{newest.version} is production.")
+            f"unknown to it until a model of v{newest.version} is production: "
+            + controls.rebind.format(model=record["model_id"], version=newest.version) + ".")
 
 
 def _passes_gate(model_id: str, expected: str | None, broken: list[str],

@@ -89,7 +89,8 @@ def register(*, engine: Any, engine_name: str, encoder: Encoder, params: dict[st
              dataset: str, version: int, dataset_hash: str, metrics: dict[str, Any],
              timings: dict[str, Any], sweep_id: str | None = None,
              model_id: str | None = None, counts: EncodedCounts | None = None,
-             name_words: dict[str, list[str]] | None = None, fitted: str | None = None) -> str:
+             name_words: dict[str, list[str]] | None = None, fitted: str | None = None,
+             rebound_from: str | None = None) -> str:
     """Write the artifact atomically, then its registry row (with an audit entry).
 
     `counts`: the encoded term matrix of the dataset version's campaigns, saved with the
@@ -97,7 +98,9 @@ def register(*, engine: Any, engine_name: str, encoder: Encoder, params: dict[st
     `name_words`: brand and place words, left out of automatic topic names.
     `fitted`: the identity of a notebook model (`register_fitted`), kept in the audit
     entry; when a registered model already has it, checked in the transaction that would
-    insert the row, nothing is added and that model's id is returned."""
+    insert the row, nothing is added and that model's id is returned.
+    `rebound_from`: the model whose topics these are, on another version of its dataset
+    (`core.ops.rebind`), kept in the manifest and the audit entry."""
     k = int(engine.topic_term_.shape[0])
     model_id = model_id or new_model_id(engine_name, k)
     text_config = encoder.tokenizer.config.to_dict()
@@ -112,6 +115,8 @@ def register(*, engine: Any, engine_name: str, encoder: Encoder, params: dict[st
     }
     if name_words is not None:
         manifest["name_words"] = name_words
+    if rebound_from is not None:
+        manifest["rebound_from"] = rebound_from
     if counts is not None and not _covers_dataset(counts, dataset, version):
         counts = None  # trained on a sample: scoring and Lookup encode the whole version
     # every model's identity is kept, a trained one's too: register_fitted of a registry
@@ -136,7 +141,8 @@ def register(*, engine: Any, engine_name: str, encoder: Encoder, params: dict[st
                 )
                 audit.record(con, "train", model_id,
                              {"dataset": f"{dataset} v{version}", "engine": engine_name,
-                              "k": k, "npmi": metrics.get("npmi"), FITTED_KEY: identity})
+                              "k": k, "npmi": metrics.get("npmi"), FITTED_KEY: identity,
+                              **({"rebound_from": rebound_from} if rebound_from else {})})
     except BaseException:
         shutil.rmtree(final, ignore_errors=True)
         raise
