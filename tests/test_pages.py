@@ -396,7 +396,7 @@ def test_compare_page_rebinds_a_model_of_an_older_version_and_picks_it_to_promot
     ok(at.button(key=f"rebind:{old}").click().run())
     rebound = registry.get(promote_picker(at).value)
     assert (rebound["dataset"], int(rebound["version"])) == ("demo", 2)
-    assert registry.load(rebound["model_id"]).manifest["rebound_from"] == old
+    assert registry.load(rebound["model_id"]).manifest["rebound_from"]["model_id"] == old
     assert any(f"holds the topics of {old} on demo v2, 450 campaigns scored" in t.value
                for t in at.toast)
     assert not any("Rebind to" in b.label for b in at.button)   # it is of v2 itself

@@ -8,7 +8,7 @@ import pytest
 from core.data import audit, ingest, store
 from core.errors import InputError, NotFoundError, TopicLabError
 from core.model.engines import DEFAULTS, make_engine
-from core.ops import deploy, gate, train
+from core.ops import deploy, drift, gate, train
 from core.serve import naming, registry, score
 from tests.conftest import FAST_PARAMS, cli, demo_subset, ok_json
 
@@ -197,7 +197,10 @@ def test_a_rolled_back_model_rebound_to_the_newest_version_answers_its_new_campa
     assert (record["dataset"], int(record["version"])) == ("demo", 2)
     a, b = registry.load(old), registry.load(rebound)
     assert np.array_equal(a.engine.topic_term_, b.engine.topic_term_)
-    assert a.vocabulary == b.vocabulary and b.manifest["rebound_from"] == old
+    assert a.vocabulary == b.vocabulary and b.manifest["rebound_from"]["model_id"] == old
+    # its topics were learnt on v1: drift is measured against v1, as the old model's is
+    assert drift.drift_report("demo", 2, rebound).measures == \
+        drift.drift_report("demo", 2, old).measures
     assert naming.label_rows(rebound)[0]["label"] == "Pipes and drains"
     assert rebind.rebind(old).model_id == rebound and rebind.rebind(old).scoring is None
     with pytest.raises(NotFoundError, match=f"No campaign '{new_campaign}' in demo v1"):

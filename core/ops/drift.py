@@ -204,10 +204,14 @@ def _training_profile(model_id: str, model: registry.LoadedModel) -> dict[str, A
     or scoring) the fingerprints come from them and DuckDB counts the rows and impressions
     per distinct term, so the version is not read row by row. Its words then come in no
     particular order: of them a report uses only which words were seen and the OOV share,
-    both the same in any order."""
-    trained_on = model.manifest["dataset"]
+    both the same in any order. A rebound model's topics were learnt on another version
+    (`rebind.learned_on`): that one is its training data, read row by row (the counts
+    saved with it are of the version it answers)."""
+    from core.ops.rebind import learned_on
+    trained_on = learned_on(model)
     name, version = trained_on["name"], int(trained_on["version"])
-    counts = registry.encoded_counts(model_id)
+    rebound = "rebound_from" in model.manifest
+    counts = None if rebound else registry.encoded_counts(model_id)
     if counts is None:
         return _profile(model, datasets.term_batches(name, version, _columns(model)))
     per_term = store.query(

@@ -90,7 +90,7 @@ def register(*, engine: Any, engine_name: str, encoder: Encoder, params: dict[st
              timings: dict[str, Any], sweep_id: str | None = None,
              model_id: str | None = None, counts: EncodedCounts | None = None,
              name_words: dict[str, list[str]] | None = None, fitted: str | None = None,
-             rebound_from: str | None = None) -> str:
+             rebound_from: dict[str, Any] | None = None) -> str:
     """Write the artifact atomically, then its registry row (with an audit entry).
 
     `counts`: the encoded term matrix of the dataset version's campaigns, saved with the
@@ -99,8 +99,9 @@ def register(*, engine: Any, engine_name: str, encoder: Encoder, params: dict[st
     `fitted`: the identity of a notebook model (`register_fitted`), kept in the audit
     entry; when a registered model already has it, checked in the transaction that would
     insert the row, nothing is added and that model's id is returned.
-    `rebound_from`: the model whose topics these are, on another version of its dataset
-    (`core.ops.rebind`), kept in the manifest and the audit entry."""
+    `rebound_from`: `{"model_id", "learned_on"}`, the model whose topics these are, on
+    another version of its dataset (`core.ops.rebind`), and the dataset version they were
+    learnt on; kept in the manifest, the model id in the audit entry too."""
     k = int(engine.topic_term_.shape[0])
     model_id = model_id or new_model_id(engine_name, k)
     text_config = encoder.tokenizer.config.to_dict()
@@ -142,7 +143,8 @@ def register(*, engine: Any, engine_name: str, encoder: Encoder, params: dict[st
                 audit.record(con, "train", model_id,
                              {"dataset": f"{dataset} v{version}", "engine": engine_name,
                               "k": k, "npmi": metrics.get("npmi"), FITTED_KEY: identity,
-                              **({"rebound_from": rebound_from} if rebound_from else {})})
+                              **({"rebound_from": rebound_from["model_id"]}
+                                 if rebound_from else {})})
     except BaseException:
         shutil.rmtree(final, ignore_errors=True)
         raise
