@@ -6,7 +6,8 @@ verb (or an adjective's comparative), the table often gives the verb: Spanish "c
 house) became "casar" (to marry), "vino" (wine) "venir" (to come), "tienda" (a shop)
 "tender"; Italian "conto" "contare", "offerte" "offrire"; English "wedding" "wed". These
 were the words topics were named by and campaigns matched on, and a noun's singular and
-plural could even get two lemmas ("viaje" "viajar", "viajes" "viaje").
+plural could even get two lemmas ("viaje" "viajar", "viajes" "viaje"). Dutch's table lacks
+plurals its own data lists ("winkels" stayed apart from "winkel").
 
 The corrections here patch the table a pipeline lemmatises with (`apply`), once per
 process. Each one is a `TextConfig` setting that a model trained before it existed keeps
@@ -126,11 +127,12 @@ def nouns_first(language: str) -> dict[str, str]:
 
 
 def _spanish_noun_or_adjective() -> tuple[Callable[[str], str | None], frozenset[str]]:
-    """A form's lemma as a Spanish noun, else as an adjective, else None, and the nouns'
-    and adjectives' lemmas spaCy's `lemma_index` lists. The lemma is the form itself
-    if spaCy's `lemma_index` lists it, else the first listed that its singular (and
-    masculine) rules (`lemma_rules`, as spaCy's `SpanishLemmatizer` applies them) make of
-    it: "casas" -> "casa", "baratas" -> "barato", "jóvenes" -> "joven"."""
+    """A form's lemma as a Spanish noun, else as an adjective, else None; and the lemmas
+    that are a noun's or an adjective's reading (listed as one, and not as a verb). The
+    form's lemma is the form itself where spaCy's `lemma_index` lists it, else the first
+    listed one that its singular (and masculine) rules (`lemma_rules`, as spaCy's
+    `SpanishLemmatizer` applies them) make of it: "casas" -> "casa", "baratas" -> "barato",
+    "jóvenes" -> "joven"."""
     index, rules = _table("es", "lemma_index"), _table("es", "lemma_rules")
     accents = str.maketrans(dict(rules["accents"]))
     ways = []

@@ -59,8 +59,8 @@ JA_CJK_SHARE = 0.2
 # Portuguese and Dutch keyword lists 0.00-0.25. Below it, the function words only one
 # language has (its spaCy stop words that no other language's list holds and that are no
 # English word: "für", "avec", "voor") decide when at least `FUNCTION_WORDS` different
-# ones are one language's and twice any other's; else (keywords with too few such words) another
-# language is chosen when its word forms cover at least `OTHER_COVERAGE` and
+# ones are one language's and twice any other's; else (keywords with too few such words)
+# another language is chosen when its word forms cover at least `OTHER_COVERAGE` and
 # `OTHER_MARGIN` more than English's (those lists: 0.54-0.81 their own language, at most
 # 0.38 any other; `python -m bench.languages`). Else English, as before other languages were known.
 EN_COVERAGE = 0.5

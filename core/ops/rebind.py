@@ -62,7 +62,7 @@ def rebind(model_id: str, version: int | None = None,
     identity = registry.model_identity(engine_name, params, config.to_dict(), info.name,
                                        info.version, model.vocabulary,
                                        model.engine.topic_term_)
-    if existing := registry.registered_fitted(identity):
+    if existing := registry.registered_fitted(identity):   # before encoding and measuring
         return RebindResult(existing, source, info.name, info.version, None, 0)
     started = time.perf_counter()
     report(0, 3, f"Encoding the campaigns of {info.label} with {source}'s vocabulary…")
