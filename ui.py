@@ -139,8 +139,8 @@ PAGE_CONTROLS = Controls(
     new_candidate="promote a model to candidate here (the Model and Alias pickers above)",
     new_production="Promote another model to production here first (the Model and Alias "
                    "pickers above).",
-    rebind="*Rebind to v{version}* above registers its topics on that version as a model "
-           "to promote",
+    rebind="the \"Rebind to v{version}\" button above registers its topics on that version "
+           "as a model to promote",
 )
 
 

@@ -142,20 +142,22 @@ if target is None:
 # A model of an older version answers only that version's campaigns: offered its topics on
 # the newest version as a model of its own (`core.ops.rebind`), which the pickers then hold.
 trained_on = table.set_index("model_id").loc[target, ["dataset", "version"]]
-newest = datasets.get(trained_on["dataset"]).version
-if newest > int(trained_on["version"]) and auth.current_user().can("train"):
-    st.info(f"{target} was trained on {trained_on['dataset']} v{int(trained_on['version'])}: "
-            f"in production it would answer only that version's campaigns, none new in "
-            f"v{newest}. Rebinding registers its topics and names on v{newest} as a new "
-            "model, scored, to promote instead.")
-    if st.button(f"Rebind to v{newest}", key=f"rebind:{target}"):
-        with ui.friendly_errors(), st.spinner(f"Rebinding {target} to v{newest}…"):
-            rebound = rebind.rebind(target, newest, ui.StreamlitProgress("Rebinding…"))
+newest = datasets.get(trained_on["dataset"])
+if newest.version > int(trained_on["version"]) and auth.current_user().can("train"):
+    st.info(f"{target} was trained on {ui.markdown_text(trained_on['dataset'])} "
+            f"v{int(trained_on['version'])}: in production it would answer only that "
+            f"version's campaigns, none new in v{newest.version}. Rebinding registers its "
+            f"topics and names on v{newest.version} as a new model, scored, to promote "
+            "instead.")
+    if st.button(f"Rebind to v{newest.version}", key=f"rebind:{target}"):
+        with ui.friendly_errors(), st.spinner(f"Rebinding {target} to v{newest.version}…"):
+            rebound = rebind.rebind(target, newest.version, ui.StreamlitProgress("Rebinding…"))
             st.session_state["promote_model"] = rebound.model_id
-            ui.flash(f"{rebound.model_id} holds the topics of {target} on "
-                     f"{rebound.dataset} v{newest}"
-                     + (" (rebound before)." if rebound.scoring is None else
-                        f", {counted(rebound.scoring.campaigns, 'campaign')} scored.")
+            scored = rebound.scoring.campaigns if rebound.scoring else None
+            ui.flash(f"{ui.markdown_text(rebound.model_id)} holds the topics of {target} on "
+                     f"{ui.markdown_text(rebound.dataset)} v{newest.version}"
+                     + (" (rebound before)." if scored is None else
+                        f", {counted(scored, 'campaign')} scored.")
                      + " It is picked below, to promote.")
             st.rerun()
 
