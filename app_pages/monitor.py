@@ -9,7 +9,7 @@ import streamlit as st
 import ui
 from core.data import auth
 from core.errors import counted, plural
-from core.ops import drift
+from core.ops import drift, rebind
 from core.serve import registry
 
 st.title("Monitor drift")
@@ -23,9 +23,12 @@ def _shares(counts: list[int]) -> list[float]:
 
 production = ui.production_or_stop()
 trained_on = registry.get(production)
+learned = rebind.learned_on(ui.model(production))   # a rebound model's: another version
+rebound = (f" (its topics learnt on v{learned['version']}, which drift is measured against)"
+           if int(learned["version"]) != int(trained_on["version"]) else "")
 st.caption(f"Production model {ui.markdown_text(ui.model_label(production))}, trained on "
-           f"**{ui.markdown_text(trained_on['dataset'])} v{trained_on['version']}**. Each "
-           "measure has a threshold; crossing any of them recommends retraining.")
+           f"**{ui.markdown_text(trained_on['dataset'])} v{trained_on['version']}**{rebound}. "
+           "Each measure has a threshold; crossing any of them recommends retraining.")
 
 versions = ui.dataset_versions()
 names = list(dict.fromkeys(versions["name"]))

@@ -405,6 +405,9 @@ def test_compare_page_rebinds_a_model_of_an_older_version_and_picks_it_to_promot
     ok(at.button(key="promote_go").click().run())
     assert registry.alias("production") == rebound["model_id"]
     assert not at.warning, [w.value for w in at.warning]
+    monitor = ok(page("monitor"))   # drift is measured against the topics' own version
+    assert any("trained on **demo v2** (its topics learnt on v1, which drift is measured "
+               "against)" in c.value for c in monitor.caption)
 
 
 def test_compare_table_and_quality_gate_show_one_npmi_for_a_model(two_models_home,
