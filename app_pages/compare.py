@@ -34,12 +34,14 @@ if not serving.empty and gate.below_floor(float(serving.iloc[0].get("diversity",
     if floor:
         st.warning(ui.message_text(floor))
 st.caption("All runs; click a column header to sort.")
-columns = ["model_id", "aliases", "kept_instead", "engine", "k", "dataset", "version",
-           "documents", "vocabulary_size", "npmi", "c_v", "u_mass", "diversity",
+columns = ["model_id", "aliases", "kept_instead", "rebound_from", "engine", "k", "dataset",
+           "version", "documents", "vocabulary_size", "npmi", "c_v", "u_mass", "diversity",
            "perplexity", "seconds_fit", "created_at"]
-if table["kept_instead"].isna().all():
-    columns.remove("kept_instead")
-shown_table = table.assign(kept_instead=table["kept_instead"].fillna(""))  # blank, as aliases
+for optional in ("kept_instead", "rebound_from"):
+    if table[optional].isna().all():
+        columns.remove(optional)
+shown_table = table.assign(kept_instead=table["kept_instead"].fillna(""),  # blank, as aliases
+                           rebound_from=table["rebound_from"].fillna(""))
 st.dataframe(shown_table[[c for c in columns if c in table]], hide_index=True,
              column_config={**{c: st.column_config.NumberColumn(format="%.3f")
                                for c in ("npmi", "c_v", "u_mass", "diversity")},
@@ -48,7 +50,10 @@ st.dataframe(shown_table[[c for c in columns if c in table]], hide_index=True,
                             "kept_instead": st.column_config.TextColumn(
                                 "kept instead", help="Tried when K was fitted to the data "
                                 "(Fit K to the data, the pipeline): its topics repeated "
-                                "each other's words, and this model was kept instead.")})
+                                "each other's words, and this model was kept instead."),
+                            "rebound_from": st.column_config.TextColumn(
+                                "rebound from", help="The model whose topics this one holds "
+                                "on another version of its dataset (Rebind, below).")})
 
 st.subheader("Quality against K")
 chart_metric = st.segmented_control("Metric", ["npmi", "diversity", "perplexity", "c_v",

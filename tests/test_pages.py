@@ -400,6 +400,9 @@ def test_compare_page_rebinds_a_model_of_an_older_version_and_picks_it_to_promot
     assert any(f"holds the topics of {old} on demo v2, 450 campaigns scored" in t.value
                for t in at.toast)
     assert not any("Rebind to" in b.label for b in at.button)   # it is of v2 itself
+    table = at.dataframe[0].value.set_index("model_id")
+    assert table.at[rebound["model_id"], "rebound_from"] == old
+    assert table.at[old, "rebound_from"] == ""
     ok(at.radio(key="promote_alias").set_value("production").run())
     ok(at.checkbox(key=f"promote_confirm:{old}:{rebound['model_id']}").check().run())
     ok(at.button(key="promote_go").click().run())

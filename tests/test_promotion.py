@@ -203,6 +203,8 @@ def test_a_rolled_back_model_rebound_to_the_newest_version_answers_its_new_campa
         drift.drift_report("demo", 2, old).measures
     assert naming.label_rows(rebound)[0]["label"] == "Pipes and drains"
     assert rebind.rebind(old).model_id == rebound and rebind.rebind(old).scoring is None
+    listed = ok_json(cli("models", home=trained_home))
+    assert {m["model_id"]: m["rebound_from"] for m in listed} == {old: None, rebound: old}
     with pytest.raises(NotFoundError, match=f"No campaign '{new_campaign}' in demo v1"):
         Lookup(old).check(new_campaign)   # the old model does not know it
     result = deploy.promote(rebound, "production")

@@ -320,7 +320,10 @@ def list_models(dataset: str | None = None) -> pd.DataFrame:
         "SELECT m.model_id, m.engine, m.k, m.dataset, m.version, m.vocab_size, m.params, "
         "m.metrics, m.timings, m.sweep_id, m.kept_instead, m.created_at, m.created_by, "
         "coalesce(string_agg(a.alias, ', ' ORDER BY a.alias), '') AS aliases, "
-        "m.model_id IN (SELECT model_id FROM fingerprints) AS scored "
+        "m.model_id IN (SELECT model_id FROM fingerprints) AS scored, "
+        # the model whose topics a rebound model holds (`core.ops.rebind`), from its entry
+        "(SELECT any_value(t.details->>'rebound_from') FROM audit t WHERE t.action = 'train' "
+        " AND t.target = m.model_id) AS rebound_from "
         "FROM models m LEFT JOIN aliases a USING (model_id) "
         f"{where} GROUP BY ALL ORDER BY m.created_at DESC, m.model_id", params,
     )
@@ -380,9 +383,10 @@ def metrics_table(dataset: str | None = None) -> pd.DataFrame:
     if models.empty:
         return models
     base = models[["model_id", "aliases", "engine", "k", "dataset", "version", "sweep_id",
-                   "kept_instead", "created_at"]]
-    shown = marked_deleted(base["kept_instead"])
-    base = base.assign(kept_instead=base["kept_instead"].map(shown.get))
+                   "kept_instead", "rebound_from", "created_at"]]
+    shown = marked_deleted(pd.concat([base["kept_instead"], base["rebound_from"]]))
+    base = base.assign(kept_instead=base["kept_instead"].map(shown.get),
+                       rebound_from=base["rebound_from"].map(shown.get))
     metrics = pd.json_normalize(models["metrics"].tolist())
     metrics = metrics.drop(columns=[c for c in metrics if c in base])
     timings = pd.json_normalize(models["timings"].tolist()).add_prefix("seconds_")
