@@ -17,7 +17,7 @@ the six lists 0.54-0.81 their own language, at most 0.38 another and 0.00-0.25 E
 each detected as its own, in 0.00 s (by function words) or 3.2 s (Spanish: by every
 table). Stop 54, English's stop words counted as English forms: demo 0.83, WANDS 0.84,
 the six lists 0.00-0.25 English as before. Stop 56, function words counted as different
-words: the German list by word forms, 0.00 -> 2.34 CPU s (docs/benchmarks.md, *Languages*).
+words: the same detections in the same time (docs/benchmarks.md, *Languages*).
 """
 
 from __future__ import annotations
