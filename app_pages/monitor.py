@@ -23,7 +23,7 @@ def _shares(counts: list[int]) -> list[float]:
 
 production = ui.production_or_stop()
 trained_on = registry.get(production)
-learned = rebind.learned_on(ui.model(production))   # a rebound model's: another version
+learned = rebind.learned_on(registry.read_manifest(production))   # rebound: another one
 rebound = (f" (its topics learnt on v{learned['version']}, which drift is measured against)"
            if int(learned["version"]) != int(trained_on["version"]) else "")
 st.caption(f"Production model {ui.markdown_text(ui.model_label(production))}, trained on "

@@ -208,7 +208,7 @@ def _training_profile(model_id: str, model: registry.LoadedModel) -> dict[str, A
     (`rebind.learned_on`): that one is its training data, read row by row (the counts
     saved with it are of the version it answers)."""
     from core.ops.rebind import learned_on
-    trained_on = learned_on(model)
+    trained_on = learned_on(model.manifest)
     name, version = trained_on["name"], int(trained_on["version"])
     rebound = "rebound_from" in model.manifest
     counts = None if rebound else registry.encoded_counts(model_id)

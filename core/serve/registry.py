@@ -643,17 +643,24 @@ def loaded(model_id: str, model: LoadedModel | None = None) -> LoadedModel:
     return model if model is not None and model.model_id == model_id else load(model_id)
 
 
-def load(model_id: str) -> LoadedModel:
-    """Load a registered model's artifact; a clear message when it cannot be used."""
+def read_manifest(model_id: str) -> dict[str, Any]:
+    """A registered model's manifest alone (a page caption needs no engine loaded); a clear
+    message when it cannot be read."""
     get(model_id)
     folder = model_dir(model_id)
     try:
-        manifest = json.loads((folder / "manifest.json").read_text("utf-8"))
+        return json.loads((folder / "manifest.json").read_text("utf-8"))
     except (OSError, ValueError) as err:
         raise TopicLabError(
             f"Model {model_id} is registered but its artifact in {folder} is missing or "
             f"unreadable ({err.__class__.__name__}). Retrain it or delete it."
         ) from err
+
+
+def load(model_id: str) -> LoadedModel:
+    """Load a registered model's artifact; a clear message when it cannot be used."""
+    manifest = read_manifest(model_id)
+    folder = model_dir(model_id)
     if manifest.get("artifact_format") != ARTIFACT_FORMAT:
         raise TopicLabError(
             f"Model {model_id} was saved by another version of Topic Lab (artifact format "
