@@ -32,7 +32,12 @@ else:
     cards[0].metric("Model", record["engine"], help=production)
     cards[1].metric("Topics", record["k"])
     cards[2].metric("NPMI coherence", f"{record['metrics']['npmi']:.3f}")
-    cards[3].metric("Trained on", f"{record['dataset']} v{record['version']}")
+    learned = registry.learned_on(registry.read_manifest(production))
+    rebound = int(learned["version"]) != int(record["version"])   # its topics: another one
+    cards[3].metric("Answers" if rebound else "Trained on",
+                    f"{record['dataset']} v{record['version']}",
+                    help=f"Rebound: its topics were learnt on v{learned['version']}."
+                    if rebound else None)
 
 st.subheader("Where next")
 for target, label, icon in [

@@ -9,7 +9,7 @@ import streamlit as st
 import ui
 from core.data import auth
 from core.errors import counted, plural
-from core.ops import drift, rebind
+from core.ops import drift
 from core.serve import registry
 
 st.title("Monitor drift")
@@ -23,7 +23,7 @@ def _shares(counts: list[int]) -> list[float]:
 
 production = ui.production_or_stop()
 trained_on = registry.get(production)
-learned = rebind.learned_on(registry.read_manifest(production))   # rebound: another one
+learned = registry.learned_on(registry.read_manifest(production))   # rebound: another one
 rebound = (f" (its topics learnt on v{learned['version']}, which drift is measured against)"
            if int(learned["version"]) != int(trained_on["version"]) else "")
 st.caption(f"Production model {ui.markdown_text(ui.model_label(production))}, trained on "

@@ -411,6 +411,9 @@ def test_compare_page_rebinds_a_model_of_an_older_version_and_picks_it_to_promot
     monitor = ok(page("monitor"))   # drift is measured against the topics' own version
     assert any("trained on **demo v2** (its topics learnt on v1, which drift is measured "
                "against)" in c.value for c in monitor.caption)
+    home = ok(page("home"))   # it answers v2; its topics came from v1
+    answers = next(m for m in home.metric if m.label == "Answers")
+    assert answers.value == "demo v2" and "learnt on v1" in answers.proto.help
 
 
 def test_compare_table_and_quality_gate_show_one_npmi_for_a_model(two_models_home,

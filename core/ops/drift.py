@@ -205,10 +205,9 @@ def _training_profile(model_id: str, model: registry.LoadedModel) -> dict[str, A
     per distinct term, so the version is not read row by row. Its words then come in no
     particular order: of them a report uses only which words were seen and the OOV share,
     both the same in any order. A rebound model's topics were learnt on another version
-    (`rebind.learned_on`): that one is its training data, read row by row (the counts
+    (`registry.learned_on`): that one is its training data, read row by row (the counts
     saved with it are of the version it answers)."""
-    from core.ops.rebind import learned_on
-    trained_on = learned_on(model.manifest)
+    trained_on = registry.learned_on(model.manifest)
     name, version = trained_on["name"], int(trained_on["version"])
     rebound = "rebound_from" in model.manifest
     counts = None if rebound else registry.encoded_counts(model_id)

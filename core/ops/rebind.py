@@ -84,19 +84,13 @@ def rebind(model_id: str, version: int | None = None,
         metrics=measured, timings={"encode": round(encode_seconds, 3)},
         counts=EncodedCounts(list(ids), counts, oov),
         name_words=model.manifest.get("name_words"), model_id=made, fitted=identity,
-        rebound_from={"model_id": source, "learned_on": learned_on(model.manifest)})
+        rebound_from={"model_id": source,
+                      "learned_on": registry.learned_on(model.manifest)})
     if new_id != made:   # another call rebound it first
         return RebindResult(new_id, source, info.name, info.version, None, 0)
     labels = _copy_labels(source, new_id)
     scored = score.score_dataset(new_id, part(report, 2, 3, 3))
     return RebindResult(new_id, source, info.name, info.version, scored, labels)
-
-
-def learned_on(manifest: dict[str, Any]) -> dict[str, Any]:
-    """The dataset version a model's topics were learnt on, from its manifest: its own, or,
-    rebound, the one of the model it was rebound from (drift is measured against it)."""
-    rebound = manifest.get("rebound_from")
-    return dict(rebound["learned_on"] if rebound else manifest["dataset"])
 
 
 def _copy_labels(source: str, target: str) -> int:

@@ -657,6 +657,14 @@ def read_manifest(model_id: str) -> dict[str, Any]:
         ) from err
 
 
+def learned_on(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The dataset version a model's topics were learnt on, from its manifest: its own, or,
+    rebound (`core.ops.rebind`), the one of the model it was rebound from (drift is
+    measured against it)."""
+    rebound = manifest.get("rebound_from")
+    return dict(rebound["learned_on"] if rebound else manifest["dataset"])
+
+
 def load(model_id: str) -> LoadedModel:
     """Load a registered model's artifact; a clear message when it cannot be used."""
     manifest = read_manifest(model_id)
