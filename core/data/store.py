@@ -145,6 +145,8 @@ CREATE TABLE IF NOT EXISTS models (
 
 -- the model the K ladder (core.model.fitted_k) kept instead of this one, for its tries
 ALTER TABLE models ADD COLUMN IF NOT EXISTS kept_instead VARCHAR;
+-- the model whose topics a rebound model holds on another version (core.ops.rebind)
+ALTER TABLE models ADD COLUMN IF NOT EXISTS rebound_from VARCHAR;
 
 CREATE TABLE IF NOT EXISTS aliases (
     alias VARCHAR PRIMARY KEY,

@@ -101,7 +101,7 @@ def register(*, engine: Any, engine_name: str, encoder: Encoder, params: dict[st
     insert the row, nothing is added and that model's id is returned.
     `rebound_from`: `{"model_id", "learned_on"}`, the model whose topics these are, on
     another version of its dataset (`core.ops.rebind`), and the dataset version they were
-    learnt on; kept in the manifest, the model id in the audit entry too."""
+    learnt on; kept in the manifest, the model id in its row and audit entry too."""
     k = int(engine.topic_term_.shape[0])
     model_id = model_id or new_model_id(engine_name, k)
     text_config = encoder.tokenizer.config.to_dict()
@@ -133,12 +133,13 @@ def register(*, engine: Any, engine_name: str, encoder: Encoder, params: dict[st
                 con.execute(
                     "INSERT INTO models (model_id, engine, params, text_config, dataset, "
                     "version, dataset_hash, k, vocab_size, metrics, timings, "
-                    "library_versions, sweep_id, created_at, created_by) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "library_versions, sweep_id, created_at, created_by, rebound_from) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [model_id, engine_name, _json(params), _json(text_config), dataset,
                      version, dataset_hash, k, manifest["vocab_size"], _json(metrics),
                      _json(timings), _json(manifest["library_versions"]), sweep_id,
-                     audit.now(), manifest["created_by"]],
+                     audit.now(), manifest["created_by"],
+                     rebound_from["model_id"] if rebound_from else None],
                 )
                 audit.record(con, "train", model_id,
                              {"dataset": f"{dataset} v{version}", "engine": engine_name,
@@ -318,12 +319,9 @@ def list_models(dataset: str | None = None) -> pd.DataFrame:
     where, params = ("WHERE m.dataset = ?", [dataset]) if dataset is not None else ("", [])
     frame = store.query(
         "SELECT m.model_id, m.engine, m.k, m.dataset, m.version, m.vocab_size, m.params, "
-        "m.metrics, m.timings, m.sweep_id, m.kept_instead, m.created_at, m.created_by, "
-        "coalesce(string_agg(a.alias, ', ' ORDER BY a.alias), '') AS aliases, "
-        "m.model_id IN (SELECT model_id FROM fingerprints) AS scored, "
-        # the model whose topics a rebound model holds (`core.ops.rebind`), from its entry
-        "(SELECT any_value(t.details->>'rebound_from') FROM audit t WHERE t.action = 'train' "
-        " AND t.target = m.model_id) AS rebound_from "
+        "m.metrics, m.timings, m.sweep_id, m.kept_instead, m.rebound_from, m.created_at, "
+        "m.created_by, coalesce(string_agg(a.alias, ', ' ORDER BY a.alias), '') AS aliases, "
+        "m.model_id IN (SELECT model_id FROM fingerprints) AS scored "
         "FROM models m LEFT JOIN aliases a USING (model_id) "
         f"{where} GROUP BY ALL ORDER BY m.created_at DESC, m.model_id", params,
     )
