@@ -146,7 +146,8 @@ if target is None:
 
 # A model of an older version answers only that version's campaigns: offered its topics on
 # the newest version as a model of its own (`core.ops.rebind`), which the pickers then hold.
-trained_on = table.set_index("model_id").loc[target, ["dataset", "version"]]
+by_id = table.set_index("model_id")
+trained_on = by_id.loc[target, ["dataset", "version"]]
 newest = datasets.get(trained_on["dataset"])
 if newest.version > int(trained_on["version"]) and auth.current_user().can("train"):
     st.info(f"{target} was trained on {ui.markdown_text(trained_on['dataset'])} "
@@ -181,7 +182,6 @@ if alias == "production" and target != production:
             f"{'passes' if verdict['passes'] else 'does not pass'} — {verdict['reason']}.")
     if verdict is None:
         st.stop()
-    by_id = table.set_index("model_id")
     # The keys name both models: a confirmation never carries over to another pair.
     if verdict["other_dataset"]:
         other_dataset = st.checkbox(
