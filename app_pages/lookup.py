@@ -200,7 +200,10 @@ similarity = {c: st.column_config.NumberColumn(c.replace("_", " "), format="plai
                               "(TF-IDF cosine)"),
                              ("vector_similarity", "How alike their words' meanings are "
                               "(word vectors learnt on this dataset), also for different "
-                              "words")]}
+                              "words"),
+                             ("group_similarity", "How often the two fall in one group of "
+                              "campaigns, with the graph of every campaign's nearest cut "
+                              "into 2 to 64 groups (1: in one group at every size)")]}
 hidden = set(ui.empty_columns(lookup.campaigns))  # no account in the data: no column of None
 ids_only = bool(ui.names_adding_nothing(result.neighbors))  # Sony's: `campaign` was `id`
 hidden.update(ui.names_adding_nothing(result.neighbors))  # then the id leads, pinned

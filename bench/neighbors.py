@@ -8,8 +8,10 @@ OCTIS BBC News (2,225 articles) and the demo campaigns (label = vertical) — fo
 - `topic`: topic-only Hellinger similarity of the fingerprints;
 - `topics + terms`: the blend of topic and term similarity alone (terms matched exactly;
   the default before campaign vectors, term weight 0.6);
-- `default`: the project's default `NeighborIndex`: topics, terms and campaign vectors
-  (`core.model.campaign_vectors`, word2vec learnt on the corpus as `TextConfig()` does);
+- `blend`: topics, terms and campaign vectors (`core.model.campaign_vectors`, word2vec
+  learnt on the corpus as `TextConfig()` does), the default before groups;
+- `default`: the project's default `NeighborIndex`: the blend and the campaigns' groups in
+  the graph of their nearest (`core.model.neighbor_groups`, found as scoring finds them);
 - `soft terms`: the default with the word similarity the corpus learns when
   `TextConfig(soft_terms=True)` (`core.model.term_vectors`);
 
@@ -17,11 +19,13 @@ all from one training run per corpus with the project defaults (`core.model.corp
 default `TextConfig`, `core.model.engines.make_engine()` with `DEFAULTS`, fingerprints from
 `Engine.transform_all`, over every topic the product's index ranks by: with `--param
 spare_share=0.4 --param hidden_spares=true` the hidden spares too). `--weights 0.3,0.5`
-adds rows for other term weights (vector weight kept at its default).
+adds rows for other term weights (vector weight kept at its default, with groups);
+`--param seed=1` trains the other seeds.
 
 Speed: query latency (p50/p95) of `NeighborIndex.query` at N = 100,000, K = 50 on
 synthetic fingerprints (Dirichlet 0.1) and a synthetic keyword matrix (40 terms per
-campaign, Zipf over 20,000 words), topic-only and blended.
+campaign, Zipf over 20,000 words), topic-only and blended, with groups drawn at random
+(11 sizes): the cost of their share, not its quality.
 
     .venv/bin/python -m bench.neighbors [--quick] [--engine gensim] [--weights 0.5,0.7]
         [--param diversify=true] [--corpus PATH]
@@ -48,7 +52,9 @@ from bench.quality import parse_param, read_own  # noqa: E402
 from core.model import term_vectors  # noqa: E402
 from core.model.corpus import Corpus  # noqa: E402
 from core.model.engines import DEFAULT_ENGINE, DEFAULTS, bow_matrix, make_engine  # noqa: E402
+from core.model.neighbor_groups import SIZES  # noqa: E402
 from core.model.neighbors import (  # noqa: E402
+    DEFAULT_GROUP_WEIGHT,
     DEFAULT_TERM_WEIGHT,
     DEFAULT_VECTOR_WEIGHT,
     NeighborIndex,
@@ -170,16 +176,19 @@ def quality(name: str, corpus: Corpus, docs: list[str], labels: list[str], engin
               fingerprints, ids, counts), y))
     vectors = corpus.encoder.word_vectors  # learnt with the corpus, as TextConfig() does
     words = term_vectors.similar_words(vectors)  # what TextConfig(soft_terms=True) adds
-    timed(f"default (tw={DEFAULT_TERM_WEIGHT}, vw={DEFAULT_VECTOR_WEIGHT}, exact terms)",
+    timed(f"blend (tw={DEFAULT_TERM_WEIGHT}, vw={DEFAULT_VECTOR_WEIGHT}, no groups)",
           lambda: label_precision(NeighborIndex().fit(fingerprints, ids, counts, None,
                                                       vectors), y))
+    timed(f"default: blend + groups (gw={DEFAULT_GROUP_WEIGHT})",
+          lambda: label_precision(NeighborIndex().fit(fingerprints, ids, counts, None,
+                                                      vectors, "find"), y))
     timed("default + soft terms",
           lambda: label_precision(NeighborIndex().fit(fingerprints, ids, counts, words,
-                                                      vectors), y))
+                                                      vectors, "find"), y))
     for w in weights:
-        timed(f"blend tw={w}",
+        timed(f"default tw={w}",
               lambda w=w: label_precision(NeighborIndex(term_weight=w).fit(
-                  fingerprints, ids, counts, None, vectors), y))
+                  fingerprints, ids, counts, None, vectors, "find"), y))
     print(f"  {name}: {len(corpus)} docs, vocabulary {len(corpus.dictionary)}, "
           f"{engine_name} K={engine.k} fit {fit_s:.1f} s, transform {transform_s:.1f} s",
           flush=True)
@@ -204,16 +213,20 @@ def latency(n: int = 100_000, k: int = 50, vocab: int = 20_000, terms_per_doc: i
                              (np.repeat(np.arange(vocab), 10), rng.integers(0, vocab, vocab * 10))),
                             shape=(vocab, vocab))
     vectors = rng.standard_normal((vocab, term_vectors.DIMENSIONS)).astype(np.float32)
+    groups = np.stack([rng.integers(0, size, n) for size in SIZES], axis=1).astype(np.int16)
     out = []
     for label, make, use_terms in [
         ("topic only", lambda: NeighborIndex(term_weight=0).fit(fingerprints, ids), False),
         ("topics + terms (tw=0.6, no vectors)",
          lambda: NeighborIndex(term_weight=0.6, vector_weight=0).fit(fingerprints, ids,
                                                                      counts), True),
-        (f"default (tw={DEFAULT_TERM_WEIGHT}, vw={DEFAULT_VECTOR_WEIGHT})",
+        (f"blend (tw={DEFAULT_TERM_WEIGHT}, vw={DEFAULT_VECTOR_WEIGHT}, no groups)",
          lambda: NeighborIndex().fit(fingerprints, ids, counts, None, vectors), True),
+        (f"default: blend + groups (gw={DEFAULT_GROUP_WEIGHT})",
+         lambda: NeighborIndex().fit(fingerprints, ids, counts, None, vectors, groups), True),
         ("default + soft terms",
-         lambda: NeighborIndex().fit(fingerprints, ids, counts, similar, vectors), True),
+         lambda: NeighborIndex().fit(fingerprints, ids, counts, similar, vectors, groups),
+         True),
     ]:
         started = time.perf_counter()
         index = make()

@@ -66,12 +66,13 @@ def floor_from(similarity: np.ndarray, same: np.ndarray, target: float = TARGET,
 
 
 def fitted(corpus: Corpus, k: int, iterations: int | None):
-    """(engine, neighbour index) with the project's defaults, as `core train` makes them."""
+    """(engine, neighbour index) with the project's defaults, as `core train` makes them
+    and scoring groups them."""
     params = {} if iterations is None else {"iterations": iterations}
     engine = make_engine("tomotopy", k=k, seed=0, **params).fit(corpus)
     counts = bow_matrix(corpus.bow, len(corpus.vocabulary))
     index = NeighborIndex().fit(engine.transform(counts), corpus.campaign_ids, counts, None,
-                                corpus.encoder.word_vectors)
+                                corpus.encoder.word_vectors, "find")
     return engine, index
 
 

@@ -1599,6 +1599,44 @@ def test_trained_models_carry_their_encoded_counts(trained_home: Path) -> None:
     assert drift.drift_report("demo").to_dict() == drift_fast
 
 
+def test_scoring_stores_each_campaigns_groups_and_lookup_ranks_by_them(trained_home: Path
+                                                                      ) -> None:
+    """Groups in the neighbour graph are found once, at scoring, and stored with the
+    fingerprints; Lookup (and so the service) ranks by them. Fingerprints stored before
+    groups existed still answer, by the blend alone, until scored again."""
+    from core.data import store
+    from core.model.neighbor_groups import sizes_for
+    from core.serve import registry, score
+    from core.serve.lookup import Lookup
+
+    model_id = registry.resolve("production")
+    stored = score.load_fingerprints(model_id)
+    n = len(stored.campaign_ids)
+    assert stored.groups is not None and stored.groups.shape == (n, len(sizes_for(n)))
+    assert stored.groups.dtype == np.int16 and len(np.unique(stored.groups[:, -1])) > 10
+    lookup = Lookup(model_id)
+    np.testing.assert_array_equal(lookup.index.groups_, stored.groups)
+    campaign = stored.campaign_ids[0]
+    found = lookup.neighbors(campaign, 5)
+    assert found["group_similarity"].between(0, 1).all() and found["group_similarity"].max() > 0
+    blend = 0.2 * found["topic_similarity"] + 0.4 * found["term_similarity"] \
+        + 0.4 * found["vector_similarity"]
+    np.testing.assert_allclose(found["similarity"], 0.8 * blend + 0.2 * found["group_similarity"],
+                               atol=1e-5)
+    model = registry.campaign_model(model_id)  # a notebook finds the same groups itself
+    assert model.neighbors(campaign, 5)["campaign_id"].tolist() == found["campaign_id"].tolist()
+
+    with store.transaction() as con:
+        con.execute("UPDATE fingerprints SET groups = NULL WHERE model_id = ?", [model_id])
+    assert score.load_fingerprints(model_id).groups is None
+    before = Lookup(model_id)
+    assert before.index.groups_ is None
+    assert before.neighbors(campaign, 5)["group_similarity"].isna().all()
+    result = score.score_dataset(model_id)   # found again, the same
+    assert result.timings["groups"] > 0
+    np.testing.assert_array_equal(score.load_fingerprints(model_id).groups, stored.groups)
+
+
 def test_a_model_trained_on_a_sample_scores_every_campaign(trained_home: Path) -> None:
     """Counts of a training sample are not saved as the dataset's: scoring encodes the
     whole version (and keeps those counts), so every campaign gets a fingerprint and

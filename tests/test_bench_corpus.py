@@ -42,7 +42,7 @@ def test_neighbors_measures_a_labelled_csv_above_chance(titles, capsys):
     table = {m.group(1).strip(): float(m.group(2)) for m in re.finditer(
         r"^titles\.csv\s+(.+?)\s+([\d.]+)\s+[\d.]+$", out, re.M)}
     chance = (frame["label"].value_counts(normalize=True) ** 2).sum()
-    default = next(v for k, v in table.items() if k.startswith("default ("))
+    default = next(v for k, v in table.items() if k.startswith("default:"))
     assert default > 2 * chance and table["tfidf (sklearn cosine)"] > chance, (table, chance)
     assert "octis_m10" not in out and "demo" not in out    # only the corpus given
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 from core.errors import InputError, NotFoundError
 from core.model import term_vectors
 from core.model.corpus import Corpus
 from core.model.engines import bow_matrix, make_engine
+from core.model.neighbor_groups import NO_GROUP, NeighborGroups, shares, sizes_for, vote
 from core.model.neighbors import (
     NeighborIndex,
     hellinger_similarity,
@@ -106,7 +108,8 @@ def test_query_matches_query_id_and_reports_parts(bbc: dict) -> None:
         assert set(np.flatnonzero(both >= index.shared_topic_min)) == set(n.shared_topics)
     table = neighbors_frame(by_id)
     assert list(table.columns) == ["campaign_id", "similarity", "topic_similarity",
-                                   "term_similarity", "vector_similarity", "shared_topics"]
+                                   "term_similarity", "vector_similarity", "group_similarity",
+                                   "shared_topics"]
     assert len(table) == 8
 
 
@@ -294,13 +297,17 @@ class _CountingIndex(NeighborIndex):
         return super()._vector_scores(query, rows)
 
 
-@pytest.mark.parametrize("metric", ["hellinger", "jensen_shannon"])
-def test_pruned_search_finds_what_the_full_sweep_finds(m10: dict, metric: str) -> None:
+@pytest.mark.parametrize(("metric", "groups"), [("hellinger", None), ("jensen_shannon", None),
+                                               ("hellinger", "find")])
+def test_pruned_search_finds_what_the_full_sweep_finds(m10: dict, metric: str,
+                                                       groups: str | None) -> None:
     """Blended queries score topics only where the term bound lets a campaign reach the
     answer: the same neighbours in the same order as sweeping every campaign, with
-    exclusions, masks and k from 1 to 200, while scoring a fraction of the campaigns."""
+    exclusions, masks and k from 1 to 200, while scoring a fraction of the campaigns.
+    With groups their share is in every bound, and the sweep ranks by it too."""
     index = _CountingIndex(metric).fit(m10["fingerprints"], m10["ids"], m10["counts"], None,
-                                       m10["vectors"])
+                                       m10["vectors"], groups)
+    assert (index.groups_ is not None) == (groups is not None)
     rng = np.random.default_rng(0)
     n = len(index)
     pruned = vectors_pruned = 0
@@ -315,8 +322,10 @@ def test_pruned_search_finds_what_the_full_sweep_finds(m10: dict, metric: str) -
         term = index._stored_term_similarities(i)
         topic = NeighborIndex.topic_similarities(index, index.fingerprints_[i])
         vec = index._vector_scores(index.vectors_[i])
-        swept = index._top(index.fingerprints_[i], index._blend(topic, term, vec), topic, term,
-                           vec, k, [*exclude, index.ids_[i]], allowed)
+        share = None if groups is None else shares(index.groups_, index.groups_[i])
+        swept = index._top(index.fingerprints_[i],
+                           index._ranking(index._blend(topic, term, vec), share), topic,
+                           term, vec, share, k, [*exclude, index.ids_[i]], allowed)
         assert len(found) == len(swept) == min(k, n - 1 - len(set(exclude) - {index.ids_[i]})
                                                if allowed is None else len(found))
         # float32 sums in another order may move a similarity by ~1e-6 (near 1, the square
@@ -331,9 +340,62 @@ def test_pruned_search_finds_what_the_full_sweep_finds(m10: dict, metric: str) -
             assert a.vector_similarity == pytest.approx(b.vector_similarity, abs=1e-5) \
                 or a.campaign_id != b.campaign_id
             assert a.shared_topics == b.shared_topics or a.campaign_id != b.campaign_id
+            assert a.group_similarity == b.group_similarity or a.campaign_id != b.campaign_id
     # At 1,500 titles, of 30 queries with k <= 10: the term bound alone, then the topics
     # of what it leaves, spare vector scoring for 10; where the term bound leaves too
     # many, every vector is scored and topics are scored for few: topics are spared for
     # 29 (12+ before campaign vectors, with the term bound alone).
     assert pruned >= 24, pruned
     assert vectors_pruned >= 6, vectors_pruned
+
+
+# -- groups in the neighbour graph -------------------------------------------------------
+def test_groups_split_two_communities_and_leave_an_unlinked_campaign_out() -> None:
+    """Two groups of 12 joined by one weak edge, and a campaign with no edge at all."""
+    graph = np.zeros((25, 25))
+    graph[:12, :12] = graph[12:24, 12:24] = 0.8
+    np.fill_diagonal(graph, 0)
+    graph[0, 12] = graph[12, 0] = 0.05
+    groups = NeighborGroups().fit(sp.csr_matrix(graph))
+    assert groups.sizes_ == sizes_for(25) == (2, 3, 4)   # at least 5 campaigns a group
+    two = groups.memberships_[:, 0]
+    assert len(set(two[:12])) == len(set(two[12:24])) == 1 and two[0] != two[12]
+    assert (groups.memberships_[24] == NO_GROUP).all()
+    share = shares(groups.memberships_, groups.memberships_[1])
+    assert share[2] == 1 and share[13] < 1 and share[24] == 0
+    # a new campaign whose nearest are 13, 14 and 1 joins 13's groups (ties: the nearer)
+    assert vote(groups.memberships_, np.array([13, 14, 1])).tolist() == \
+        groups.memberships_[13].tolist()
+    assert vote(groups.memberships_, np.array([], dtype=np.intp)) is None
+    assert sizes_for(9) == () and NeighborGroups().fit(sp.csr_matrix((9, 9))).memberships_.shape \
+        == (9, 0)
+
+
+def test_groups_lift_bbc_neighbours_and_rank_by_their_share(bbc: dict) -> None:
+    parts = (bbc["fingerprints"], bbc["ids"], bbc["counts"], None, bbc["vectors"])
+    plain = NeighborIndex().fit(*parts)
+    grouped = NeighborIndex().fit(*parts, groups="find")
+    assert plain.groups_ is None
+    assert grouped.groups_.shape == (600, len(sizes_for(600)))
+    assert label_precision(grouped, bbc["labels"]) > label_precision(plain, bbc["labels"])
+    i = 17
+    for n in grouped.query_id(bbc["ids"][i], k=8):
+        blend = 0.2 * n.topic_similarity + 0.4 * n.term_similarity + 0.4 * n.vector_similarity
+        assert n.similarity == pytest.approx(0.8 * blend + 0.2 * n.group_similarity, abs=1e-5)
+        j = grouped.position_[n.campaign_id]
+        assert n.group_similarity == pytest.approx(
+            np.mean(grouped.groups_[i] == grouped.groups_[j]), abs=1e-6)
+    # pasted again, the campaign finds itself first and takes its own groups by the vote
+    twin = grouped.query(bbc["fingerprints"][i], k=3, terms=bbc["counts"][i])
+    assert twin[0].campaign_id == bbc["ids"][i] and twin[0].group_similarity == 1.0
+    # without terms there is nothing to vote with: the topics rank alone
+    alone = grouped.query(bbc["fingerprints"][i], k=3)
+    assert alone[0].group_similarity is None and alone[0].term_similarity is None
+    assert NeighborIndex(group_weight=0).fit(*parts, groups="find").groups_ is None
+    for bad, message in ((1, "group_weight must be"), (float("nan"), "group_weight must be")):
+        with pytest.raises(InputError, match=message):
+            NeighborIndex(group_weight=bad).fit(*parts)
+    with pytest.raises(InputError, match="groups must be"):
+        NeighborIndex().fit(*parts, groups="yes")
+    with pytest.raises(InputError, match="groups must be N x sizes with N = 600"):
+        NeighborIndex().fit(*parts, groups=grouped.groups_[:10])

@@ -189,6 +189,9 @@ CREATE TABLE IF NOT EXISTS fingerprints (
 );
 -- the shares of a model's hidden topics (`hidden_spares`), which neighbours rank by too
 ALTER TABLE fingerprints ADD COLUMN IF NOT EXISTS hidden FLOAT[];
+-- each campaign's groups in the model's neighbour graph (`core.model.neighbor_groups`),
+-- found at scoring; NULL for fingerprints stored before, whose neighbours rank without them
+ALTER TABLE fingerprints ADD COLUMN IF NOT EXISTS groups SMALLINT[];
 
 CREATE TABLE IF NOT EXISTS neighbor_feedback (
     model_id VARCHAR NOT NULL,

@@ -96,7 +96,7 @@ PERFORMANCE_RATES = ("ctr", "conversion_rate")
 NEIGHBOR_COLUMNS = ["campaign_name", "campaign_id", "similarity", "ctr", "cpc",
                     "conversion_rate", "clicks", "impressions", "cost", "conversions",
                     "shared_topics", "account", "label", "terms", "topic_similarity",
-                    "term_similarity", "vector_similarity"]
+                    "term_similarity", "vector_similarity", "group_similarity"]
 TERMS_FILE = "terms.parquet"
 CURRENCY_ATTR = "currency"  # of term rows' cost: read_terms sets it in the frame's attrs
 CURRENCY_KEY = "currency"  # of the model's cost, in the manifest `save` writes
@@ -434,18 +434,21 @@ class TermRows:
 def fit_index(campaign_ids: Sequence[str], weights: np.ndarray, counts: EncodedCounts,
               what: str, encoder: Encoder, term_weight: float = DEFAULT_TERM_WEIGHT,
               vector_weight: float = DEFAULT_VECTOR_WEIGHT, metric: str = DEFAULT_METRIC,
-              shown: int | None = None) -> NeighborIndex:
+              shown: int | None = None, groups: np.ndarray | str | None = None
+              ) -> NeighborIndex:
     """The neighbour index over fingerprints (in the given campaign order) and the
     campaigns' encoded terms, with what the encoder learnt of its words: their
     similarity (soft terms) and vectors (campaign vectors), where it has them. `shown`:
-    how many of the fingerprints' topics users see, when hidden ones follow them."""
+    how many of the fingerprints' topics users see, when hidden ones follow them.
+    `groups`: the campaigns' groups in the same order (stored at scoring), or "find"
+    (`core.model.neighbor_groups`)."""
     order = pd.Index(counts.campaign_ids).get_indexer(list(campaign_ids))
     if (order < 0).any():
         raise NotFoundError(f"{what} has fingerprints of campaigns that are not in its data: "
                             "score it again.")
     return NeighborIndex(metric, term_weight, vector_weight, shown_topics=shown).fit(
         weights, campaign_ids, counts.matrix[order], encoder.word_similarity,
-        encoder.word_vectors)
+        encoder.word_vectors, groups)
 
 
 def own_account(campaigns: pd.DataFrame, campaign_id: str, data: str) -> str:
@@ -739,7 +742,8 @@ class CampaignModel(BaseEstimator):
         self._brand_index: BrandIndex | None = None  # built by `_brands` when first asked
         self.currency_: str | None = None
         self.index_ = fit_index(ids, every, counts, "This model", encoder,
-                                self.term_weight, self.vector_weight, shown=engine.k)
+                                self.term_weight, self.vector_weight, shown=engine.k,
+                                groups="find")  # as scoring finds them for Lookup
         self._term_fit = actions.term_topic_fit_from(encoder, engine)
 
     def _check_fitted(self) -> None:

@@ -72,8 +72,9 @@ import scipy.sparse as sp
 
 from core import jsonable
 from core.errors import InputError, NotFoundError, shown
-from core.model import term_vectors
+from core.model import neighbor_groups, term_vectors
 from core.model.campaign_vectors import CampaignVectors
+from core.model.neighbor_groups import DEFAULT_GROUP_WEIGHT
 
 METRICS = ("hellinger", "jensen_shannon")
 DEFAULT_METRIC = "hellinger"
@@ -106,7 +107,9 @@ class Neighbor:
     the index scores in float32, whose noise printed as 0.7185765504837036.
     `term_similarity` is None when no terms took part (topic-only index or query),
     `vector_similarity` when no campaign vectors did (no terms, or a model without word
-    vectors). `shared_topics` are topic ids holding >= the index's `shared_topic_min` in
+    vectors), `group_similarity` (the share of group sizes at which the two are in one
+    group, `core.model.neighbor_groups`) when the index has no groups or the query none.
+    `shared_topics` are topic ids holding >= the index's `shared_topic_min` in
     both fingerprints, strongest (largest smaller weight) first.
     """
 
@@ -116,6 +119,7 @@ class Neighbor:
     term_similarity: float | None
     shared_topics: tuple[int, ...]
     vector_similarity: float | None = None
+    group_similarity: float | None = None
 
 
 # -- pairwise similarities (for explanations and tests) --------------------------------
@@ -148,9 +152,15 @@ def _entropy(p: np.ndarray) -> np.ndarray:
 
 
 # -- the index --------------------------------------------------------------------------
-def check_weights(term_weight: object, vector_weight: object) -> None:
+def check_weights(term_weight: object, vector_weight: object,
+                  group_weight: object = DEFAULT_GROUP_WEIGHT) -> None:
     """The shares of term and campaign-vector similarity: numbers from 0 to 1 (not
-    "0.4", None or nan) that leave the topic part a share (sum at most 1)."""
+    "0.4", None or nan) that leave the topic part a share (sum at most 1); the group
+    part's share, of the whole, from 0 to below 1."""
+    if (isinstance(group_weight, bool) or not isinstance(group_weight, numbers.Real)
+            or not 0 <= group_weight < 1):
+        raise InputError(f"group_weight must be a number from 0 to below 1, not "
+                         f"{shown(group_weight)}")
     for name, value in (("term_weight", term_weight), ("vector_weight", vector_weight)):
         if (isinstance(value, bool) or not isinstance(value, numbers.Real)
                 or not 0 <= value <= 1):
@@ -174,15 +184,23 @@ class NeighborIndex:
     lacks (no term matrix, no word vectors, or weight 0) gives its weight to the others
     in proportion (`weights_`), so without word vectors the defaults blend topics and
     terms 1 : 2, and without terms similarity is the topic similarity alone.
+
+    `groups` (N x sizes, `core.model.neighbor_groups`; "find" finds them from the blend
+    here) adds the group part: the index ranks by `(1 - group_weight) * blend +
+    group_weight * group share`. A new campaign's groups are those of its nearest by the
+    blend; without groups (an index fitted without them, a query with no neighbour) the
+    blend ranks alone.
     """
 
     def __init__(self, metric: str = DEFAULT_METRIC, term_weight: float = DEFAULT_TERM_WEIGHT,
                  vector_weight: float = DEFAULT_VECTOR_WEIGHT,
                  shared_topic_min: float = SHARED_TOPIC_MIN,
-                 shown_topics: int | None = None) -> None:
+                 shown_topics: int | None = None,
+                 group_weight: float = DEFAULT_GROUP_WEIGHT) -> None:
         self.metric = metric
         self.term_weight = term_weight
         self.vector_weight = vector_weight
+        self.group_weight = group_weight
         self.shared_topic_min = shared_topic_min
         self.shown_topics = shown_topics  # the first topics, the ones users see (hidden
                                           # spares after them rank but are never shared)
@@ -190,10 +208,11 @@ class NeighborIndex:
     def fit(self, fingerprints: np.ndarray, ids: Sequence[str],
             term_matrix: sp.spmatrix | None = None,
             word_similarity: sp.spmatrix | None = None,
-            word_vectors: np.ndarray | None = None) -> NeighborIndex:
+            word_vectors: np.ndarray | None = None,
+            groups: np.ndarray | str | None = None) -> NeighborIndex:
         if self.metric not in METRICS:
             raise InputError(f"metric must be one of {METRICS}, not {shown(self.metric)}")
-        check_weights(self.term_weight, self.vector_weight)
+        check_weights(self.term_weight, self.vector_weight, self.group_weight)
         fp = np.asarray(fingerprints, dtype=np.float32)
         if fp.ndim != 2 or fp.shape[0] != len(ids):
             raise InputError(f"fingerprints must be N x K with N = {len(ids)} ids; "
@@ -247,7 +266,60 @@ class NeighborIndex:
         parts = np.clip(parts, 0, None)
         self.weights_ = tuple(float(w) for w in (parts / parts.sum() if parts.sum() > 0
                                                  else np.array([1.0, 0.0, 0.0])))
+        self.groups_ = None
+        if isinstance(groups, str):
+            if groups != "find":
+                raise InputError(f"groups must be an N x sizes array, \"find\" or None, not "
+                                 f"{shown(groups)}")
+            groups = neighbor_groups.find_groups(self) if self.group_weight > 0 else None
+        if groups is not None and self.group_weight > 0:
+            groups = np.asarray(groups, dtype=np.int16)
+            if groups.ndim != 2 or groups.shape[0] != len(ids):
+                raise InputError(f"groups must be N x sizes with N = {len(ids)} ids; got "
+                                 f"shape {groups.shape}")
+            self.groups_ = groups
         return self
+
+    @property
+    def blends_terms(self) -> bool:
+        """Whether the index has a term part (what its groups are found from)."""
+        self._check_fitted()
+        return self.terms_ is not None
+
+    def blend_rows(self, rows: np.ndarray) -> np.ndarray:
+        """The blend (without groups) of the fitted campaigns at `rows` with every
+        campaign, len(rows) x N float32, all at once (`neighbor_groups.neighbour_graph`)."""
+        self._check_fitted()
+        w_topic, w_term, w_vec = (np.float32(w) for w in self.weights_)
+        if self.metric == "hellinger":
+            combined = self.sqrt_[rows] @ self.sqrt_.T
+            np.subtract(np.float32(1), combined, out=combined)
+            np.clip(combined, 0.0, 1.0, out=combined)
+            np.sqrt(combined, out=combined)
+            np.subtract(np.float32(1), combined, out=combined)
+        else:
+            combined = np.stack([self.topic_similarities(self.fingerprints_[i]) for i in rows])
+        combined *= w_topic
+        if self.terms_ is not None:
+            combined += (self.terms_[rows] @ self.terms_.T).toarray() * w_term
+        if self.vectors_ is not None:
+            combined += np.maximum(self.vectors_[rows] @ self.vectors_.T, 0) * w_vec
+        return combined
+
+    def _groups_of(self, i: int | None, vector: np.ndarray, term: np.ndarray | None,
+                   query: np.ndarray | None) -> np.ndarray | None:
+        """A query's groups: a fitted campaign's own (`i`), else those most of its
+        `GRAPH_NEIGHBOURS` nearest by the blend are in; None without groups, and for a
+        query without terms (ranked by its topics alone, as the blend is then)."""
+        if self.groups_ is None or (i is None and term is None):
+            return None
+        if i is not None:
+            return self.groups_[i]
+        nearest = self._ranked(vector, term, query, neighbor_groups.GRAPH_NEIGHBOURS, (), None,
+                               None)
+        return neighbor_groups.vote(self.groups_,
+                                    np.array([self.position_[n.campaign_id] for n in nearest],
+                                             dtype=np.intp))
 
     # -- similarity vectors -------------------------------------------------------------
     def topic_similarities(self, vector: np.ndarray, rows: np.ndarray | None = None
@@ -344,8 +416,9 @@ class NeighborIndex:
 
     def similarities(self, vector: np.ndarray, terms: sp.spmatrix | np.ndarray | None = None
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
-        """(ranking similarity, topic similarity, term similarity or None, vector
-        similarity or None), each length N."""
+        """(blend of the three parts, topic similarity, term similarity or None, vector
+        similarity or None), each length N; without the group part, which only ranks
+        whole queries (`query`, `query_id`)."""
         topic = self.topic_similarities(vector)
         term = self.term_similarities(terms)
         vec = self.vector_similarities(terms)
@@ -365,8 +438,9 @@ class NeighborIndex:
         self._check_fitted()
         if terms is not None and (self.terms_ is not None or self.vectors_ is not None):
             terms = self._query_counts(terms)  # once for both parts
-        return self._ranked(vector, self.term_similarities(terms), self._query_vector(terms),
-                            k, exclude, allowed)
+        term, query = self.term_similarities(terms), self._query_vector(terms)
+        return self._ranked(vector, term, query, k, exclude, allowed,
+                            self._groups_of(None, vector, term, query))
 
     def query_id(self, campaign_id: str, k: int = 10, *, exclude: Collection[str] = (),
                  allowed: np.ndarray | None = None) -> list[Neighbor]:
@@ -378,20 +452,22 @@ class NeighborIndex:
         vector, exclude = self.fingerprints_[i], [*map(str, exclude), self.ids_[i]]
         term = None if self.terms_ is None else self._stored_term_similarities(i)
         query = None if self.vectors_ is None else self.vectors_[i]
-        return self._ranked(vector, term, query, k, exclude, allowed)
+        return self._ranked(vector, term, query, k, exclude, allowed,
+                            self._groups_of(i, vector, term, query))
 
     def _ranked(self, vector: np.ndarray, term: np.ndarray | None, query: np.ndarray | None,
-                k: int, exclude: Collection[str], allowed: np.ndarray | None
-                ) -> list[Neighbor]:
-        """The k best for a fingerprint, its term similarities to every campaign and its
-        campaign vector (either may be None): pruned by the term part when there is one,
-        else one sweep."""
+                k: int, exclude: Collection[str], allowed: np.ndarray | None,
+                groups: np.ndarray | None) -> list[Neighbor]:
+        """The k best for a fingerprint, its term similarities to every campaign, its
+        campaign vector and its groups (each may be None): pruned by the term part when
+        there is one, else one sweep."""
+        share = None if groups is None else neighbor_groups.shares(self.groups_, groups)
         if term is not None:
-            return self._blended_top(vector, term, query, k, exclude, allowed)
+            return self._blended_top(vector, term, query, share, k, exclude, allowed)
         topic = self.topic_similarities(vector)
         vec = None if query is None else self._vector_scores(query)
-        return self._top(vector, self._blend(topic, None, vec), topic, None, vec, k, exclude,
-                         allowed)
+        return self._top(vector, self._ranking(self._blend(topic, None, vec), share), topic,
+                         None, vec, share, k, exclude, allowed)
 
     def warm(self) -> None:
         """Load the compiled term loop now (numba, ~0.3 s once per process), not in the
@@ -429,9 +505,19 @@ class NeighborIndex:
             combined += vec * w_vec
         return combined
 
+    def _ranking(self, blend: np.ndarray, share: np.ndarray | None,
+                 rows: np.ndarray | None = None) -> np.ndarray:
+        """What the index ranks by: the blend, with the group share (of `rows`, or of
+        every campaign) at `group_weight` when the query has groups."""
+        if share is None:
+            return blend
+        blend *= np.float32(1 - self.group_weight)
+        blend += (share if rows is None else share[rows]) * np.float32(self.group_weight)
+        return blend
+
     def _blended_top(self, vector: np.ndarray, term: np.ndarray, query: np.ndarray | None,
-                     k: int, exclude: Collection[str], allowed: np.ndarray | None
-                     ) -> list[Neighbor]:
+                     share: np.ndarray | None, k: int, exclude: Collection[str],
+                     allowed: np.ndarray | None) -> list[Neighbor]:
         """The k best by blended similarity, computing topic (and vector) similarity only
         where it can change the answer.
 
@@ -451,12 +537,17 @@ class NeighborIndex:
         order as the sweep, but for campaigns within float32 rounding of each other: BLAS
         may sum a row of a smaller product in another order, and near identical
         fingerprints the square root magnifies that last bit to ~1e-5 of topic similarity
-        (a test compares them).
+        (a test compares them). With groups (`share`, known for every campaign at once)
+        the blend's parts count at `1 - group_weight` of their weights and the share is
+        in every bound from the start.
         """
         self.topic_similarities(vector, np.zeros(0, dtype=np.intp))  # checks the vector
-        w_topic, w_term, w_vector = (np.float32(w) for w in self.weights_)
-        rest = np.float32(1) - w_term          # all that topics and vectors can add
+        of_blend = np.float32(1 if share is None else 1 - self.group_weight)
+        w_topic, w_term, w_vector = (np.float32(w) * of_blend for w in self.weights_)
+        rest = w_topic + w_vector               # all that topics and vectors can add
         bound = term * w_term
+        if share is not None:
+            bound += share * np.float32(self.group_weight)
         self._mask(bound, exclude, allowed)
         k = min(int(k), int(np.count_nonzero(np.isfinite(bound))))
         if k <= 0:
@@ -464,8 +555,9 @@ class NeighborIndex:
 
         sample = _largest(bound, min(max(PRUNE_SAMPLE, 4 * k), bound.size))
         sample = sample[np.isfinite(bound[sample])]
-        blend = self._blend(self.topic_similarities(vector, sample), term[sample],
-                            None if query is None else self._vector_scores(query, sample))
+        blend = self._ranking(self._blend(
+            self.topic_similarities(vector, sample), term[sample],
+            None if query is None else self._vector_scores(query, sample)), share, sample)
         floor = np.partition(blend, blend.size - k)[blend.size - k]
         # 1e-6: the float32 roundings of the blend, so that no campaign at the floor is lost
         rows = np.flatnonzero(bound >= floor - rest - np.float32(1e-6))
@@ -479,8 +571,9 @@ class NeighborIndex:
         if rows.size > bound.size // 4:
             everywhere = self.topic_similarities(vector)
             if query is None:
-                return self._top(vector, self._blend(everywhere, term, None), everywhere,
-                                 term, None, k, exclude, allowed)
+                return self._top(vector, self._ranking(self._blend(everywhere, term, None),
+                                                       share), everywhere, term, None, share,
+                                 k, exclude, allowed)
             topic = everywhere[rows]
         else:
             topic = self.topic_similarities(vector, rows)
@@ -489,14 +582,15 @@ class NeighborIndex:
             vec = swept[rows]
         elif query is not None:
             # now that topics are known, vectors can add at most their weight
-            partial = self._blend(topic, term, None)
+            partial = self._ranking(self._blend(topic, term, None), share, rows)
             keep = np.flatnonzero(partial >= floor - w_vector - np.float32(1e-6))
             rows, topic, term = rows[keep], topic[keep], term[keep]
             vec = self._vector_scores(query, rows)
-        combined = self._blend(topic, term, vec)
+        combined = self._ranking(self._blend(topic, term, vec), share, rows)
         order = np.lexsort((rows, -combined))[:k]  # best first; ties in fitted order
         return self._neighbors(vector, rows[order], combined[order], topic[order],
-                               term[order], None if vec is None else vec[order])
+                               term[order], None if vec is None else vec[order],
+                               None if share is None else share[rows[order]])
 
     def _mask(self, scores: np.ndarray, exclude: Collection[str],
               allowed: np.ndarray | None) -> None:
@@ -512,8 +606,9 @@ class NeighborIndex:
             scores[drop] = -np.inf
 
     def _top(self, vector: np.ndarray, combined: np.ndarray, topic: np.ndarray,
-             term: np.ndarray | None, vec: np.ndarray | None, k: int,
-             exclude: Collection[str], allowed: np.ndarray | None) -> list[Neighbor]:
+             term: np.ndarray | None, vec: np.ndarray | None, share: np.ndarray | None,
+             k: int, exclude: Collection[str], allowed: np.ndarray | None
+             ) -> list[Neighbor]:
         """The k best of a sweep over every campaign."""
         scores = combined.copy()
         self._mask(scores, exclude, allowed)
@@ -525,28 +620,31 @@ class NeighborIndex:
         top = top[np.lexsort((top, -scores[top]))]  # best first; ties in fitted order
         return self._neighbors(vector, top, combined[top], topic[top],
                                None if term is None else term[top],
-                               None if vec is None else vec[top])
+                               None if vec is None else vec[top],
+                               None if share is None else share[top])
 
     def _neighbors(self, vector: np.ndarray, rows: np.ndarray, combined: np.ndarray,
                    topic: np.ndarray, term: np.ndarray | None,
-                   vec: np.ndarray | None) -> list[Neighbor]:
+                   vec: np.ndarray | None, share: np.ndarray | None = None) -> list[Neighbor]:
         """The found rows as `Neighbor`s, their similarities as shown (`shown_similarities`:
         the floors of the CLI, the service, Lookup and the actions compare these)."""
         q = np.clip(np.asarray(vector, dtype=np.float64).ravel(), 0, None)
         q = q / q.sum()
         shared = self._shared_topics(q, rows)
         # rounded in one call: ~4 us of CPU for 10 neighbours, where a call per part took ~33
-        parts = [p for p in (combined, topic, term, vec) if p is not None]
+        parts = [p for p in (combined, topic, term, vec, share) if p is not None]
         flat, n = shown_similarities(np.concatenate(parts)), len(rows)
         values = iter([flat[j * n:(j + 1) * n] for j in range(len(parts))])
         combined, topic = next(values), next(values)
         none = [None] * len(rows)
         terms = none if term is None else next(values)
         vecs = none if vec is None else next(values)
+        groups = none if share is None else next(values)
         return [Neighbor(campaign_id=str(self.ids_[i]), similarity=c, topic_similarity=t,
-                         term_similarity=s, shared_topics=topics, vector_similarity=v)
-                for i, c, t, s, v, topics in zip(rows, combined, topic, terms, vecs, shared,
-                                                 strict=True)]
+                         term_similarity=s, shared_topics=topics, vector_similarity=v,
+                         group_similarity=g)
+                for i, c, t, s, v, g, topics in zip(rows, combined, topic, terms, vecs,
+                                                    groups, shared, strict=True)]
 
     def _shared_topics(self, q: np.ndarray, rows: np.ndarray) -> list[tuple[int, ...]]:
         """Per fitted row: the topics holding at least `shared_topic_min` in both `q` and
@@ -626,6 +724,7 @@ def neighbors_frame(neighbors: Sequence[Neighbor],
         "topic_similarity": [n.topic_similarity for n in neighbors],
         "term_similarity": [n.term_similarity for n in neighbors],
         "vector_similarity": [n.vector_similarity for n in neighbors],
+        "group_similarity": [n.group_similarity for n in neighbors],
         "shared_topics": [names(n.shared_topics) for n in neighbors],
     })
 

@@ -498,10 +498,15 @@ def score(model_id: str | None = None, progress: Progress | None = None, *,
                  else np.empty((0, width), dtype=np.float32))
         weights, hidden = split_hidden(every, model.k)
         oov = table.column("oov_share").to_numpy(zero_copy_only=False)
+        # grouped here, as local scoring groups them, from counts saved with the model
+        counts = registry.encoded_counts(model_id)
+        groups = (None if counts is None else
+                  local_score.find_groups(model_id, model, ids, every, counts))
+        run.lap("groups")
         report(_SCORE_PHASES["write"], _SCORE_STEPS,
                f"Writing {len(ids):,} fingerprints to the store…")
         local_score.store_fingerprints(model_id, ids, weights, oov, {"engine": "spark"},
-                                       hidden)
+                                       hidden, groups)
         run.lap("write")
     report(_SCORE_STEPS, _SCORE_STEPS, f"Scored {counted(len(ids), 'campaign')} in Spark")
     return run.result(len(ids), "spark", spark_session.describe(session))

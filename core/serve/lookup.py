@@ -148,7 +148,8 @@ class Lookup:
         self.index = fit_index(self.fingerprints.campaign_ids,
                                self.fingerprints.for_neighbours, counts,
                                f"Model {self.model_id} (on {self.dataset} v{self.version})",
-                               self.model.encoder, shown=self.model.k)
+                               self.model.encoder, shown=self.model.k,
+                               groups=self.fingerprints.groups)
         self._rows = TermRows(self._term_file)
         self._term_fit = actions.term_topic_fit_from(self.model.encoder, self.model.engine)
         self.brand_words = naming.name_words(self.model).brand  # kept out of keyword ideas
@@ -362,6 +363,7 @@ class Lookup:
                        topic_similarity=plain(nb.topic_similarity),
                        term_similarity=plain(nb.term_similarity),
                        vector_similarity=plain(nb.vector_similarity),
+                       group_similarity=plain(nb.group_similarity),
                        shared_topics=shared_topic_names(nb.shared_topics, self.topic_names))
             records.append({**{c: row[c] for c in NEIGHBOR_COLUMNS},
                             "similar_enough": bool(nb.similarity >= mark_at)})

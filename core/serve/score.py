@@ -24,7 +24,8 @@ from core import jsonable
 from core.data import audit, auth, datasets, store
 from core.errors import InputError, NotFoundError, counted, quoted
 from core.memory import releases_memory
-from core.model.campaign_model import Fingerprint, fold_in_keyword_lists, read_words
+from core.model import neighbor_groups
+from core.model.campaign_model import Fingerprint, fit_index, fold_in_keyword_lists, read_words
 from core.model.corpus import EncodedCounts
 from core.model.engines import join_hidden, split_hidden
 from core.plain_text import first_hidden, given_id
@@ -55,6 +56,7 @@ class Fingerprints:
     confidence: np.ndarray
     oov_share: np.ndarray
     hidden: np.ndarray | None = None   # N x S shares of hidden topics (`hidden_spares`)
+    groups: np.ndarray | None = None   # N x sizes groups in the neighbour graph (int16)
 
     @property
     def for_neighbours(self) -> np.ndarray:
@@ -200,14 +202,19 @@ def score_dataset(model_id: str | None = None, progress: Progress | None = None,
         run.lap("encode")
         run.timings["read"] = reading.seconds
         run.timings["encode"] -= reading.seconds
-    weights, hidden = split_hidden(_fold_in_batches(
-        model, counts, part(report, fold_from, _PHASES["write"], _STEPS)), model.k)
+    every = _fold_in_batches(model, counts,
+                             part(report, fold_from, _PHASES["groups"], _STEPS))
     run.lap("fold_in")
+    encoded = saved or EncodedCounts(list(ids), counts, oov)
+    report(_PHASES["groups"], _STEPS, "Grouping the campaigns by their nearest…")
+    groups = find_groups(run.model_id, model, encoded.campaign_ids, every, encoded)
+    run.lap("groups")
     report(_PHASES["write"], _STEPS, f"Writing {len(ids):,} fingerprints to the store…")
-    store_fingerprints(run.model_id, ids, weights, oov, hidden=hidden)
+    weights, hidden = split_hidden(every, model.k)
+    store_fingerprints(run.model_id, ids, weights, oov, hidden=hidden, groups=groups)
     if saved is None:  # kept with the model: Lookup and the next scoring need not encode
         with suppress(FileNotFoundError):  # the model was deleted meanwhile
-            EncodedCounts(list(ids), counts, oov).save(registry.model_dir(run.model_id))
+            encoded.save(registry.model_dir(run.model_id))
     run.lap("write")
     report(_STEPS, _STEPS, f"Scored {counted(len(ids), 'campaign')}")
     return run.result(len(ids))
@@ -217,7 +224,16 @@ def score_dataset(model_id: str | None = None, progress: Progress | None = None,
 # end only once the fingerprints are stored (it reached 100% at the last fold-in batch,
 # and then sat there while they were written), as Spark scoring's does.
 _STEPS = 1000
-_PHASES = {"encoded": 100, "write": 950}
+_PHASES = {"encoded": 100, "groups": 900, "write": 950}
+
+
+def find_groups(model_id: str, model: registry.LoadedModel, ids: Sequence[str],
+                every: np.ndarray, counts: EncodedCounts) -> np.ndarray | None:
+    """The campaigns' groups in the model's neighbour graph (`core.model.neighbor_groups`),
+    in `ids` order: found once at scoring, from the same index Lookup and the service
+    build, and stored with the fingerprints. `every`: fingerprints over every topic."""
+    index = fit_index(ids, every, counts, f"Model {model_id}", model.encoder, shown=model.k)
+    return neighbor_groups.find_groups(index)
 
 
 class _Timed:
@@ -241,10 +257,11 @@ _DONE = object()
 
 def store_fingerprints(model_id: str, ids: Sequence[str], weights: np.ndarray,
                        oov: np.ndarray, details: dict | None = None,
-                       hidden: np.ndarray | None = None) -> None:
+                       hidden: np.ndarray | None = None,
+                       groups: np.ndarray | None = None) -> None:
     """Replace a model's fingerprints in one transaction (local and Spark scoring):
     `weights` over the K topics shown, `hidden` the shares of its hidden topics (None:
-    it has none)."""
+    it has none), `groups` each campaign's groups (`find_groups`; None: not found)."""
     k = weights.shape[1]
     table = pa.table({
         "model_id": pa.array([model_id] * len(ids), pa.string()),
@@ -256,6 +273,10 @@ def store_fingerprints(model_id: str, ids: Sequence[str], weights: np.ndarray,
                    pa.FixedSizeListArray.from_arrays(
                        pa.array(np.asarray(hidden, dtype=np.float32).ravel()),
                        hidden.shape[1])),
+        "groups": (pa.nulls(len(ids), pa.list_(pa.int16())) if groups is None else
+                   pa.FixedSizeListArray.from_arrays(
+                       pa.array(np.asarray(groups, dtype=np.int16).ravel()),
+                       groups.shape[1])),
     })
     with store.transaction() as con:
         if con.execute("SELECT 1 FROM models WHERE model_id = ?", [model_id]).fetchone() is None:
@@ -263,8 +284,9 @@ def store_fingerprints(model_id: str, ids: Sequence[str], weights: np.ndarray,
         con.execute("DELETE FROM fingerprints WHERE model_id = ?", [model_id])
         con.register("incoming_fingerprints", table)
         con.execute("INSERT INTO fingerprints (model_id, campaign_id, weights, confidence, "
-                    "oov_share, hidden) SELECT model_id, campaign_id, weights::FLOAT[], "
-                    "confidence, oov_share, hidden::FLOAT[] FROM incoming_fingerprints")
+                    "oov_share, hidden, groups) SELECT model_id, campaign_id, "
+                    "weights::FLOAT[], confidence, oov_share, hidden::FLOAT[], "
+                    "groups::SMALLINT[] FROM incoming_fingerprints")
         con.unregister("incoming_fingerprints")
         audit.record(con, "score", model_id, {"campaigns": len(ids), **(details or {})})
 
@@ -311,8 +333,8 @@ def load_fingerprints(model_id: str) -> Fingerprints:
     """The stored fingerprints of a model (scored campaigns only), in campaign-id order."""
     with store.connect(read_only=True) as con:
         table = con.sql(
-            "SELECT campaign_id, weights, confidence, oov_share, hidden FROM fingerprints "
-            "WHERE model_id = ? ORDER BY campaign_id", params=[model_id]
+            "SELECT campaign_id, weights, confidence, oov_share, hidden, groups "
+            "FROM fingerprints WHERE model_id = ? ORDER BY campaign_id", params=[model_id]
         ).to_arrow_table()
     if table.num_rows == 0:
         raise NotFoundError(f"Model {model_id} has no stored fingerprints yet: run "
@@ -320,15 +342,20 @@ def load_fingerprints(model_id: str) -> Fingerprints:
     weights = table.column("weights").combine_chunks()
     k = len(weights[0])
     matrix = weights.values.to_numpy(zero_copy_only=False).reshape(-1, k).astype(np.float32)
-    hidden = table.column("hidden").combine_chunks()
-    if hidden.null_count == 0:   # a model with hidden topics (every row has them)
-        hidden = hidden.values.to_numpy(zero_copy_only=False).reshape(
-            len(matrix), -1).astype(np.float32)
-    else:
-        hidden = None
     return Fingerprints(model_id, table.column("campaign_id").to_pylist(), matrix,
                         table.column("confidence").to_numpy(),
-                        table.column("oov_share").to_numpy(zero_copy_only=False), hidden)
+                        table.column("oov_share").to_numpy(zero_copy_only=False),
+                        _matrix_of(table, "hidden", np.float32),
+                        _matrix_of(table, "groups", np.int16))
+
+
+def _matrix_of(table: pa.Table, column: str, dtype: type) -> np.ndarray | None:
+    """A list column every row has (hidden topics, groups) as an N x width matrix; None
+    where rows lack it (a model without hidden topics, fingerprints stored before groups)."""
+    values = table.column(column).combine_chunks()
+    if values.null_count or not len(values):
+        return None
+    return values.values.to_numpy(zero_copy_only=False).reshape(len(values), -1).astype(dtype)
 
 
 def is_scored(model_id: str) -> bool:
