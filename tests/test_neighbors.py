@@ -8,7 +8,7 @@ import pytest
 import scipy.sparse as sp
 
 from core.errors import InputError, NotFoundError
-from core.model import term_vectors
+from core.model import neighbor_groups, term_vectors
 from core.model.corpus import Corpus
 from core.model.engines import bow_matrix, make_engine
 from core.model.neighbor_groups import NO_GROUP, NeighborGroups, shares, sizes_for, vote
@@ -392,6 +392,9 @@ def test_groups_lift_bbc_neighbours_and_rank_by_their_share(bbc: dict) -> None:
     alone = grouped.query(bbc["fingerprints"][i], k=3)
     assert alone[0].group_similarity is None and alone[0].term_similarity is None
     assert NeighborIndex(group_weight=0).fit(*parts, groups="find").groups_ is None
+    with pytest.MonkeyPatch.context() as patch:   # a dataset too large to group
+        patch.setattr(neighbor_groups, "GROUPS_UP_TO", 599)
+        assert NeighborIndex().fit(*parts, groups="find").groups_ is None
     for bad, message in ((1, "group_weight must be"), (float("nan"), "group_weight must be")):
         with pytest.raises(InputError, match=message):
             NeighborIndex(group_weight=bad).fit(*parts)

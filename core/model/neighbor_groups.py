@@ -23,7 +23,8 @@ the same graph (manifold ranking) and hubness corrections had moved BBC by less 
 
 Groups are found once per scoring (`find_groups`, from the index's own blend) and stored
 with the fingerprints; a campaign the index has not seen (pasted keywords) takes, at each
-size, the group most of its ten nearest are in (`vote`).
+size, the group most of its ten nearest are in (`vote`). Datasets of more than
+`GROUPS_UP_TO` campaigns are not grouped: finding the groups would take minutes there.
 """
 
 from __future__ import annotations
@@ -42,6 +43,11 @@ if TYPE_CHECKING:
 SIZES = (2, 3, 4, 6, 8, 11, 16, 23, 32, 45, 64)
 MIN_PER_GROUP = 5
 GRAPH_NEIGHBOURS = 10   # each campaign's nearest that make the graph (and a new one's vote)
+# Groups are found for datasets up to this many campaigns. The graph's similarities grow
+# with the square of the campaigns and the eigenvectors with their graph's pieces: at
+# 20,000 short campaigns 13 s and 12 s on the 2-core machine, where scoring itself takes
+# about 1 s (docs/benchmarks.md, *Neighbour groups*). Larger ones rank by the blend alone.
+GROUPS_UP_TO = 20_000
 NO_GROUP = -1           # a campaign with no neighbour at all shares no group
 DEFAULT_GROUP_WEIGHT = 0.2
 _DENSE_UP_TO = 1500     # campaigns: a dense eigensolver below, ARPACK above
@@ -118,9 +124,10 @@ class NeighborGroups:
 
 def find_groups(index: NeighborIndex) -> np.ndarray | None:
     """The memberships of the index's campaigns (N x sizes, int16), or None where there
-    are too few campaigns for two groups, the index has no term part to blend, or its
-    fingerprints hold NaN (a broken model, which promotion refuses)."""
-    if (not sizes_for(len(index)) or not index.blends_terms
+    are too few campaigns for two groups or more than `GROUPS_UP_TO`, the index has no
+    term part to blend, or its fingerprints hold NaN (a broken model, which promotion
+    refuses)."""
+    if (not sizes_for(len(index)) or len(index) > GROUPS_UP_TO or not index.blends_terms
             or not np.isfinite(index.fingerprints_).all()):
         return None
     return NeighborGroups().fit(neighbour_graph(index)).memberships_

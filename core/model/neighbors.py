@@ -21,6 +21,15 @@ learnt from its corpus (`TextConfig(soft_terms=True)`, off by default;
 The fingerprint stays what the app shows and explains; the other parts sharpen the
 ranking. Every part is returned with every neighbour.
 
+Scored models also store each campaign's groups in the graph of every campaign's ten
+nearest by that blend (`core.model.neighbor_groups`), and the index ranks by
+
+    similarity = (1 - group_weight) * blend + group_weight * group_share
+
+`group_share` is the share of 11 group sizes (2 to 64 groups) at which the two campaigns
+fall in one group; `group_weight` 0.2. It lifted precision@10 on every corpus and seed
+measured (BBC 0.948 -> 0.953 at seed 0; the figures in that module).
+
 Defaults `term_weight = 0.4`, `vector_weight = 0.4` (so `w_topic = 0.2`), chosen by
 `bench/neighbors.py`: precision@10 of same-label neighbours, every campaign a query,
 project defaults (`TextConfig()`, tomotopy K=20, fingerprints from `Engine.transform`),
