@@ -385,6 +385,15 @@ def test_groups_lift_bbc_neighbours_and_rank_by_their_share(bbc: dict) -> None:
         j = grouped.position_[n.campaign_id]
         assert n.group_similarity == pytest.approx(
             np.mean(grouped.groups_[i] == grouped.groups_[j]), abs=1e-6)
+    # groups given to an index of topics alone rank with the topics, which stay as they are
+    topic_only = NeighborIndex(term_weight=0, vector_weight=0).fit(
+        bbc["fingerprints"], bbc["ids"], groups=grouped.groups_)
+    topics = topic_only.topic_similarities(bbc["fingerprints"][i])
+    for n in topic_only.query_id(bbc["ids"][i], k=5):
+        assert n.topic_similarity == pytest.approx(topics[topic_only.position_[n.campaign_id]],
+                                                   abs=1e-6)
+        assert n.similarity == pytest.approx(0.8 * n.topic_similarity
+                                             + 0.2 * n.group_similarity, abs=1e-5)
     # pasted again, the campaign finds itself first and takes its own groups by the vote
     twin = grouped.query(bbc["fingerprints"][i], k=3, terms=bbc["counts"][i])
     assert twin[0].campaign_id == bbc["ids"][i] and twin[0].group_similarity == 1.0

@@ -155,6 +155,14 @@ def jensen_shannon_similarity(p: np.ndarray, q: np.ndarray) -> float:
     return 1.0 - min(1.0, max(0.0, distance))
 
 
+def _hellinger_in_place(out: np.ndarray) -> np.ndarray:
+    """1 - sqrt(1 - BC) of Bhattacharyya coefficients, in place (float32)."""
+    np.subtract(np.float32(1), out, out=out)
+    np.clip(out, 0.0, 1.0, out=out)
+    np.sqrt(out, out=out)
+    return np.subtract(np.float32(1), out, out=out)
+
+
 def _entropy(p: np.ndarray) -> np.ndarray:
     """Natural-log entropy along the last axis, 0 log 0 = 0."""
     return -np.sum(np.where(p > 0, p * np.log(np.where(p > 0, p, 1)), 0), axis=-1)
@@ -301,11 +309,7 @@ class NeighborIndex:
         self._check_fitted()
         w_topic, w_term, w_vec = (np.float32(w) for w in self.weights_)
         if self.metric == "hellinger":
-            combined = self.sqrt_[rows] @ self.sqrt_.T
-            np.subtract(np.float32(1), combined, out=combined)
-            np.clip(combined, 0.0, 1.0, out=combined)
-            np.sqrt(combined, out=combined)
-            np.subtract(np.float32(1), combined, out=combined)
+            combined = _hellinger_in_place(self.sqrt_[rows] @ self.sqrt_.T)
         else:
             combined = np.stack([self.topic_similarities(self.fingerprints_[i]) for i in rows])
         combined *= w_topic
@@ -346,11 +350,8 @@ class NeighborIndex:
         if self.metric == "hellinger":
             # 1 - sqrt(1 - BC), in place on the one product's result (each temporary over
             # 100,000 campaigns cost ~0.2 ms, a third of the sweep).
-            out = (self.sqrt_ if rows is None else self.sqrt_[rows]) @ np.sqrt(q)
-            np.subtract(np.float32(1), out, out=out)
-            np.clip(out, 0.0, 1.0, out=out)
-            np.sqrt(out, out=out)
-            return np.subtract(np.float32(1), out, out=out)
+            return _hellinger_in_place(
+                (self.sqrt_ if rows is None else self.sqrt_[rows]) @ np.sqrt(q))
         # The same distance as scipy's `jensenshannon` (test_neighbors compares them), but
         # with each campaign's entropy computed once at fit: one log per query instead of
         # two, in float32, ~10x faster than scipy over 100,000 campaigns.
@@ -520,9 +521,9 @@ class NeighborIndex:
         every campaign) at `group_weight` when the query has groups."""
         if share is None:
             return blend
-        blend *= np.float32(1 - self.group_weight)
-        blend += (share if rows is None else share[rows]) * np.float32(self.group_weight)
-        return blend
+        ranked = blend * np.float32(1 - self.group_weight)  # not in place: the blend may be
+        ranked += (share if rows is None else share[rows]) * np.float32(self.group_weight)
+        return ranked                                       # the topic part itself
 
     def _blended_top(self, vector: np.ndarray, term: np.ndarray, query: np.ndarray | None,
                      share: np.ndarray | None, k: int, exclude: Collection[str],
