@@ -276,6 +276,7 @@ ROWS = [  # (figure, label, unit, format)
     ("score_read_s", "  read term rows", "s", "{:.2f}"),
     ("score_encode_s", "  tokenise + encode", "s", "{:.2f}"),
     ("score_fold_in_s", "  fold-in", "s", "{:.2f}"),
+    ("score_groups_s", "  groups of campaigns (up to 20,000)", "s", "{:.2f}"),
     ("score_write_s", "  write to DuckDB", "s", "{:.2f}"),
     ("lookup_load_encode_s", "Lookup(...) load, encoding the rows (before), median", "s", "{:.1f}"),
     ("lookup_load_s", "Lookup(...) load, saved encoded counts, median", "s", "{:.1f}"),

@@ -378,6 +378,15 @@ def test_groups_lift_bbc_neighbours_and_rank_by_their_share(bbc: dict) -> None:
     assert plain.groups_ is None
     assert grouped.groups_.shape == (600, len(sizes_for(600)))
     assert label_precision(grouped, bbc["labels"]) > label_precision(plain, bbc["labels"])
+    # the graph's edges are each campaign's ten nearest by the blend, as a query finds them
+    rows = np.arange(0, 600, 37)
+    top, sims = plain.nearest_rows(rows, 10)
+    for i, row, row_sims in zip(rows, top, sims, strict=True):
+        found = plain.query_id(bbc["ids"][i], 10)
+        assert {n.campaign_id for n in found} == set(plain.ids_[row])
+        # a block's products sum in another order: near 1 the square root magnifies it
+        np.testing.assert_allclose(sorted(row_sims, reverse=True),
+                                   [n.similarity for n in found], atol=2e-5)
     i = 17
     for n in grouped.query_id(bbc["ids"][i], k=8):
         blend = 0.2 * n.topic_similarity + 0.4 * n.term_similarity + 0.4 * n.vector_similarity

@@ -29,6 +29,7 @@ size, the group most of its ten nearest are in (`vote`). Datasets of more than
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -52,6 +53,7 @@ NO_GROUP = -1           # a campaign with no neighbour at all shares no group
 DEFAULT_GROUP_WEIGHT = 0.2
 _DENSE_UP_TO = 1500     # campaigns: a dense eigensolver below, ARPACK above
 _BLOCK = 512            # query rows per block of the graph's similarity products
+_THREADS = 2
 
 
 def sizes_for(n_campaigns: int) -> tuple[int, ...]:
@@ -63,19 +65,16 @@ def sizes_for(n_campaigns: int) -> tuple[int, ...]:
 def neighbour_graph(index: NeighborIndex, k: int = GRAPH_NEIGHBOURS) -> sp.csr_matrix:
     """The symmetric graph of each fitted campaign's `k` nearest by the index's blend
     (without groups), edges weighted by that similarity (the mean where both are each
-    other's). Computed in blocks of rows, all similarities of a block at once."""
+    other's). Blocks of rows are scored at once, two at a time (numpy and the compiled
+    term loop release the GIL)."""
     n = len(index)
     k = min(k, n - 1)
-    rows, cols, vals = [], [], []
-    for start in range(0, n, _BLOCK):
-        stop = min(start + _BLOCK, n)
-        sims = index.blend_rows(np.arange(start, stop))
-        sims[np.arange(stop - start), np.arange(start, stop)] = -np.inf
-        top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-        rows.append(np.repeat(np.arange(start, stop), k))
-        cols.append(top.ravel())
-        vals.append(np.maximum(np.take_along_axis(sims, top, axis=1).ravel(), 0))
-    graph = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+    blocks = [np.arange(start, min(start + _BLOCK, n)) for start in range(0, n, _BLOCK)]
+    with ThreadPoolExecutor(max_workers=_THREADS) as pool:
+        found = list(pool.map(lambda rows: index.nearest_rows(rows, k), blocks))
+    cols = np.concatenate([top for top, _ in found]).ravel()
+    vals = np.maximum(np.concatenate([sims for _, sims in found]).ravel(), 0)
+    graph = sp.csr_matrix((vals, (np.repeat(np.arange(n), k), cols)),
                           shape=(n, n), dtype=np.float64)
     graph.eliminate_zeros()
     return ((graph + graph.T) / 2).tocsr()

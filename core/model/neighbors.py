@@ -303,9 +303,20 @@ class NeighborIndex:
         self._check_fitted()
         return self.terms_ is not None
 
+    def nearest_rows(self, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(positions, similarities), each len(rows) x k: the k nearest other fitted
+        campaigns of the campaigns at `rows` by the blend (without groups; any order within
+        a row), all scored at once (`neighbor_groups.neighbour_graph`)."""
+        self._check_fitted()
+        combined = self.blend_rows(rows)
+        combined[np.arange(len(rows)), rows] = -np.inf
+        top = np.stack([_largest(row, k) for row in combined])
+        return top, np.take_along_axis(combined, top, axis=1)
+
     def blend_rows(self, rows: np.ndarray) -> np.ndarray:
         """The blend (without groups) of the fitted campaigns at `rows` with every
-        campaign, len(rows) x N float32, all at once (`neighbor_groups.neighbour_graph`)."""
+        campaign, len(rows) x N float32: the same numbers as their queries' (the term part
+        by the compiled loop `query_id` uses, row by row: 5x scipy's sparse product)."""
         self._check_fitted()
         w_topic, w_term, w_vec = (np.float32(w) for w in self.weights_)
         if self.metric == "hellinger":
@@ -314,9 +325,14 @@ class NeighborIndex:
             combined = np.stack([self.topic_similarities(self.fingerprints_[i]) for i in rows])
         combined *= w_topic
         if self.terms_ is not None:
-            combined += (self.terms_[rows] @ self.terms_.T).toarray() * w_term
+            term = np.stack([self._stored_term_similarities(i) for i in rows])
+            term *= w_term
+            combined += term
         if self.vectors_ is not None:
-            combined += np.maximum(self.vectors_[rows] @ self.vectors_.T, 0) * w_vec
+            vec = self.vectors_[rows] @ self.vectors_.T
+            np.maximum(vec, np.float32(0), out=vec)
+            vec *= w_vec
+            combined += vec
         return combined
 
     def _groups_of(self, i: int | None, vector: np.ndarray, term: np.ndarray | None,
