@@ -1167,7 +1167,7 @@ _DOCS = {
     "neighbors": "The `n` most similar stored campaigns with similarity and performance, as "
                  "the CLI's `neighbors`; filters `exclude_account`, `min_terms` and "
                  "`min_similarity` (those below it left out, the rest marked "
-                 "`similar_enough` at it; by default none left out, marked at 0.55).",
+                 "`similar_enough` at it; by default none left out, marked at 0.60).",
     "suggest": "Suggested actions with their evidence and the unknown words, as the CLI's "
                "`suggest`.",
     "feedback": "Record whether a suggested neighbour was useful, against the model that "
