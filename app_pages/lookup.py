@@ -213,8 +213,11 @@ st.dataframe(ui.as_percent_points(result.neighbors), hide_index=True, column_ord
              column_config={
     "campaign_name": st.column_config.TextColumn("campaign", pinned=True),
     "campaign_id": st.column_config.TextColumn("id", pinned=ids_only),
-    "similarity": st.column_config.ProgressColumn("similarity", min_value=0.0, max_value=1.0,
-                                                  format="plain"),
+    "similarity": st.column_config.ProgressColumn(
+        "similarity", min_value=0.0, max_value=1.0, format="plain",
+        help="What neighbours are ranked by: the blend 0.2 × topic + 0.4 × term + 0.4 × "
+             "vector similarity, as 0.8 × blend + 0.2 × group similarity where the model "
+             "has groups"),
     **similarity,
     "ctr": st.column_config.NumberColumn("CTR", format=ui.PERCENT),
     "conversion_rate": st.column_config.NumberColumn("Conv. rate", format=ui.PERCENT),
