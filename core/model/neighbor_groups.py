@@ -14,8 +14,8 @@ the index ranks by `(1 - group_weight) * blend + group_weight * that share`.
 
 Measured by `bench/neighbors.py` (precision@10 of same-label neighbours, every campaign
 a query; seeds 0 / 1 / 2 of the topic model; docs/benchmarks.md, *Neighbour groups*),
-`group_weight` 0.2: BBC 0.9476 / 0.9453 / 0.9460 -> 0.9534 / 0.9492 / 0.9502, M10 0.7064
--> 0.712 (seed 0), the demo 0.9906 / 0.9906 -> 0.9912 / 0.9907. One size alone was no
+`group_weight` 0.2: BBC 0.948 / 0.946 / 0.946 -> 0.953 / 0.949 / 0.951, M10 0.706 /
+0.708 / 0.707 -> 0.711 / 0.713 / 0.712, the demo 0.990 -> 0.991. One size alone was no
 better than the eleven on every corpus (5 groups, the number of BBC's sections, helps BBC
 and costs the demo, with its 46 verticals); re-ranking by shared neighbours, diffusion over
 the same graph (manifold ranking) and hubness corrections had moved BBC by less than 0.001
@@ -45,9 +45,9 @@ SIZES = (2, 3, 4, 6, 8, 11, 16, 23, 32, 45, 64)
 MIN_PER_GROUP = 5
 GRAPH_NEIGHBOURS = 10   # each campaign's nearest that make the graph (and a new one's vote)
 # Groups are found for datasets up to this many campaigns. The graph's similarities grow
-# with the square of the campaigns and the eigenvectors with their graph's pieces: at
-# 20,000 short campaigns 13 s and 12 s on the 2-core machine, where scoring itself takes
-# about 1 s (docs/benchmarks.md, *Neighbour groups*). Larger ones rank by the blend alone.
+# with the square of the campaigns: at 20,000 demo campaigns the groups took 7.7 s on the
+# 2-core machine, where scoring's fold-in takes 0.5 s (docs/benchmarks.md, *Neighbour
+# groups*). Larger ones rank by the blend alone.
 GROUPS_UP_TO = 20_000
 NO_GROUP = -1           # a campaign with no neighbour at all shares no group
 DEFAULT_GROUP_WEIGHT = 0.2
@@ -64,9 +64,9 @@ def sizes_for(n_campaigns: int) -> tuple[int, ...]:
 
 def neighbour_graph(index: NeighborIndex, k: int = GRAPH_NEIGHBOURS) -> sp.csr_matrix:
     """The symmetric graph of each fitted campaign's `k` nearest by the index's blend
-    (without groups), edges weighted by that similarity (the mean where both are each
-    other's). Blocks of rows are scored at once, two at a time (numpy and the compiled
-    term loop release the GIL)."""
+    (without groups), edges weighted by that similarity (halved where only one of the two
+    is among the other's nearest). Blocks of rows are scored at once, two at a time
+    (numpy and the compiled term loop release the GIL)."""
     n = len(index)
     k = min(k, n - 1)
     blocks = [np.arange(start, min(start + _BLOCK, n)) for start in range(0, n, _BLOCK)]
@@ -132,12 +132,10 @@ def find_groups(index: NeighborIndex) -> np.ndarray | None:
     return NeighborGroups().fit(neighbour_graph(index)).memberships_
 
 
-def shares(memberships: np.ndarray, query: np.ndarray, rows: np.ndarray | None = None
-           ) -> np.ndarray:
-    """Per campaign (or per row of `rows`), the share of sizes at which it is in the
-    query's group (float32; a size where either has no group counts as apart)."""
-    stored = memberships if rows is None else memberships[rows]
-    same = (stored == query) & (query != NO_GROUP)
+def shares(memberships: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """Per campaign, the share of sizes at which it is in the query's group (float32; a
+    size where either has no group counts as apart)."""
+    same = (memberships == query) & (query != NO_GROUP)
     return same.sum(axis=1, dtype=np.float32) / np.float32(max(memberships.shape[1], 1))
 
 
