@@ -420,3 +420,5 @@ def test_groups_lift_bbc_neighbours_and_rank_by_their_share(bbc: dict) -> None:
         NeighborIndex().fit(*parts, groups="yes")
     with pytest.raises(InputError, match="groups must be N x sizes with N = 600"):
         NeighborIndex().fit(*parts, groups=grouped.groups_[:10])
+    with pytest.raises(InputError, match=r"groups must be whole numbers .* not float64"):
+        NeighborIndex().fit(*parts, groups=np.full(grouped.groups_.shape, np.nan))

@@ -294,11 +294,14 @@ class NeighborIndex:
                                  f"{shown(groups)}")
             groups = neighbor_groups.find_groups(self) if self.group_weight > 0 else None
         if groups is not None and self.group_weight > 0:
-            groups = np.asarray(groups, dtype=np.int16)
+            groups = np.asarray(groups)
             if groups.ndim != 2 or groups.shape[0] != len(ids):
                 raise InputError(f"groups must be N x sizes with N = {len(ids)} ids; got "
                                  f"shape {groups.shape}")
-            self.groups_ = groups
+            if not np.issubdtype(groups.dtype, np.integer):
+                raise InputError(f"groups must be whole numbers (group ids), not "
+                                 f"{groups.dtype}")
+            self.groups_ = groups.astype(np.int16)
         return self
 
     @property
