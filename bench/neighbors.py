@@ -25,7 +25,8 @@ adds rows for other term weights (vector weight kept at its default, with groups
 Speed: query latency (p50/p95) of `NeighborIndex.query` at N = 100,000, K = 50 on
 synthetic fingerprints (Dirichlet 0.1) and a synthetic keyword matrix (40 terms per
 campaign, Zipf over 20,000 words), topic-only and blended, with groups drawn at random
-(11 sizes): the cost of their share, not its quality.
+(11 sizes): the cost of their share, not its quality (scoring groups datasets of up to
+20,000 campaigns only).
 
     .venv/bin/python -m bench.neighbors [--quick] [--engine gensim] [--weights 0.5,0.7]
         [--param diversify=true] [--corpus PATH]
