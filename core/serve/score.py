@@ -24,7 +24,6 @@ from core import jsonable
 from core.data import audit, auth, datasets, store
 from core.errors import InputError, NotFoundError, counted, quoted
 from core.memory import releases_memory
-from core.model import neighbor_groups
 from core.model.campaign_model import Fingerprint, fit_index, fold_in_keyword_lists, read_words
 from core.model.corpus import EncodedCounts
 from core.model.engines import join_hidden, split_hidden
@@ -232,8 +231,8 @@ def find_groups(model_id: str, model: registry.LoadedModel, ids: Sequence[str],
     """The campaigns' groups in the model's neighbour graph (`core.model.neighbor_groups`),
     in `ids` order: found once at scoring, from the same index Lookup and the service
     build, and stored with the fingerprints. `every`: fingerprints over every topic."""
-    index = fit_index(ids, every, counts, f"Model {model_id}", model.encoder, shown=model.k)
-    return neighbor_groups.find_groups(index)
+    return fit_index(ids, every, counts, f"Model {model_id}", model.encoder, shown=model.k,
+                     groups="find").groups_
 
 
 class _Timed:
